@@ -1,0 +1,218 @@
+"""The exception hierarchy: every error the library raises on purpose.
+
+::
+
+    TenancyFixturesError
+    ├── SettingsError                 bad TENANCY_* settings
+    ├── InvalidTenantIdError          an id that may not become a schema, file or key
+    ├── TenantError
+    │   ├── TenantAlreadyExistsError
+    │   └── TenantNotFoundError
+    ├── ConfigError                   config, tier, feature or limit refused
+    ├── TemplateError                 a template missing, malformed or outside its directory
+    ├── FixtureError
+    │   ├── FixtureSetError           a fixture set that cannot be read as a whole
+    │   ├── FixtureFormatError        a file that is not what its name says
+    │   ├── RecordError               one record refused (file, line, column)
+    │   └── IntegrityViolationError   the database refused rows (constraint, table)
+    ├── ValidationFailedError         a validator found problems
+    └── StorageError                  the backend failed for a reason that is not the input's
+
+Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
+``table``, ``column``...) so callers need not parse messages; the CLI prints
+``str(error)`` and exits non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "FixtureError",
+    "FixtureFormatError",
+    "FixtureSetError",
+    "IntegrityViolationError",
+    "InvalidTenantIdError",
+    "RecordError",
+    "SettingsError",
+    "StorageError",
+    "TemplateError",
+    "TenancyFixturesError",
+    "TenantAlreadyExistsError",
+    "TenantError",
+    "TenantNotFoundError",
+    "ValidationFailedError",
+]
+
+
+class TenancyFixturesError(Exception):
+    """Base of every error raised by tenancy-fixtures."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, tenant_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.tenant_id = tenant_id
+
+    def __str__(self) -> str:
+        if self.tenant_id and f"'{self.tenant_id}'" not in self.message:
+            return f"tenant '{self.tenant_id}': {self.message}"
+        return self.message
+
+
+class SettingsError(TenancyFixturesError):
+    """A ``TENANCY_*`` setting is missing or malformed."""
+
+    exit_code = 2
+
+
+class InvalidTenantIdError(TenancyFixturesError):
+    """A tenant id that is not safe to turn into a schema, file, role or key."""
+
+    exit_code = 2
+
+    def __init__(self, tenant_id: object, reason: str) -> None:
+        shown = repr(tenant_id)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"invalid tenant id {shown}: {reason}")
+        self.rejected_id = tenant_id
+        self.reason = reason
+
+
+class TenantError(TenancyFixturesError):
+    """A tenant is not in the state the operation needs."""
+
+
+class TenantAlreadyExistsError(TenantError):
+    """``create_tenant`` for an id that is already registered or stored."""
+
+    exit_code = 3
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant '{tenant_id}' already exists", tenant_id=tenant_id)
+
+
+class TenantNotFoundError(TenantError):
+    """An operation on a tenant that is not registered."""
+
+    exit_code = 4
+
+    def __init__(self, tenant_id: str) -> None:
+        super().__init__(f"tenant '{tenant_id}' does not exist", tenant_id=tenant_id)
+
+
+class ConfigError(TenancyFixturesError):
+    """A configuration, tier, feature flag or limit was refused."""
+
+    exit_code = 2
+
+    def __init__(
+        self, message: str, *, tenant_id: str | None = None, key: str | None = None
+    ) -> None:
+        super().__init__(message, tenant_id=tenant_id)
+        self.key = key
+
+
+class TemplateError(TenancyFixturesError):
+    """A template is missing, malformed, or resolves outside its directory."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class FixtureError(TenancyFixturesError):
+    """Base for errors about fixture data; carries where the data came from."""
+
+    exit_code = 5
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tenant_id: str | None = None,
+        path: Path | str | None = None,
+        table: str | None = None,
+        line: int | None = None,
+        record: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        super().__init__(message, tenant_id=tenant_id)
+        self.path = path
+        self.table = table
+        self.line = line
+        self.record = record
+        self.column = column
+
+    def __str__(self) -> str:
+        where: list[str] = []
+        if self.tenant_id:
+            where.append(f"tenant '{self.tenant_id}'")
+        if self.path is not None:
+            where.append(str(self.path) + (f":{self.line}" if self.line is not None else ""))
+        elif self.line is not None:
+            where.append(f"line {self.line}")
+        if self.record is not None:
+            where.append(f"record {self.record}")
+        if self.table and self.path is None:
+            where.append(f"table {self.table}")
+        if self.column:
+            where.append(f"column {self.column}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class FixtureSetError(FixtureError):
+    """A fixture set that cannot be used as a whole (missing, bad manifest, escaping path)."""
+
+
+class FixtureFormatError(FixtureError):
+    """A file that cannot be parsed as the format its name says."""
+
+
+class RecordError(FixtureError):
+    """One record was refused: wrong type, missing value, unknown column."""
+
+
+class IntegrityViolationError(FixtureError):
+    """The database refused rows: a foreign key, unique key, NOT NULL or CHECK constraint."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        constraint: str | None = None,
+        tenant_id: str | None = None,
+        path: Path | str | None = None,
+        table: str | None = None,
+        line: int | None = None,
+        record: int | None = None,
+    ) -> None:
+        super().__init__(
+            message, tenant_id=tenant_id, path=path, table=table, line=line, record=record
+        )
+        self.constraint = constraint
+
+
+class ValidationFailedError(TenancyFixturesError):
+    """A validator found problems; ``problems`` lists them, each already contextual."""
+
+    exit_code = 6
+
+    def __init__(self, problems: Sequence[str], *, tenant_id: str | None = None) -> None:
+        head = f"{len(problems)} problem(s) found"
+        detail = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+        super().__init__(f"{head}: {detail}", tenant_id=tenant_id)
+        self.problems = list(problems)
+
+
+class StorageError(TenancyFixturesError):
+    """The backend failed for a reason that is not the input's (after retries)."""
+
+    exit_code = 7

@@ -1,0 +1,158 @@
+"""Fixture sets: a directory of data files, one table each, and an optional manifest.
+
+A data file is named ``<table>.<json|jsonl|ndjson|csv|yaml|yml>``, optionally ``.gz``.
+``fixtures.json`` may list the files explicitly (and name each file's table). Every
+path resolves inside the set's directory: ``..``, absolute paths and symlinks that
+point elsewhere are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData
+
+from tenancy_fixtures.errors import FixtureSetError
+
+__all__ = ["FORMATS", "MANIFEST_NAME", "FixtureFile", "FixtureSet", "open_fixture_set"]
+
+MANIFEST_NAME = "fixtures.json"
+#: File extension -> reader format.
+FORMATS = {
+    "json": "json",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "csv": "csv",
+    "yaml": "yaml",
+    "yml": "yaml",
+}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FixtureFile:
+    """One data file of a set: the table it fills and how to read it."""
+
+    table: str
+    path: Path
+    relative: str
+    format: str
+    compressed: bool
+
+    def sha256(self) -> str:
+        """The checksum of the file's bytes, read in chunks."""
+        digest = hashlib.sha256()
+        with self.path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FixtureSet:
+    """A directory of fixture files, in foreign-key order of their tables."""
+
+    directory: Path
+    name: str
+    files: tuple[FixtureFile, ...]
+
+    def tables(self) -> list[str]:
+        """The tables this set fills, in load order, each once."""
+        return list(dict.fromkeys(f.table for f in self.files))
+
+    def files_for(self, tables: Iterable[str]) -> list[FixtureFile]:
+        """The files of the given tables, in load order."""
+        wanted = set(tables)
+        return [f for f in self.files if f.table in wanted]
+
+
+def split_name(name: str) -> tuple[str, str, bool] | None:
+    """``(table, format, compressed)`` for a data file name, ``None`` for any other."""
+    compressed = name.endswith(".gz")
+    base = name[:-3] if compressed else name
+    stem, dot, ext = base.rpartition(".")
+    if not dot or not stem or ext.lower() not in FORMATS:
+        return None
+    return stem, FORMATS[ext.lower()], compressed
+
+
+def resolve_inside(directory: Path, relative: str, *, what: str = "path") -> Path:
+    """``relative`` resolved under ``directory``; refuses any path that leaves it."""
+    root = directory.resolve()
+    candidate = Path(relative)
+    if candidate.is_absolute() or relative.startswith(("/", "\\")):
+        raise FixtureSetError(f"{what} {relative!r} must be relative", path=directory)
+    resolved = (root / candidate).resolve()
+    if not resolved.is_relative_to(root):
+        raise FixtureSetError(
+            f"{what} {relative!r} resolves outside the fixture directory", path=directory
+        )
+    return resolved
+
+
+def _file(directory: Path, relative: str, table: str | None, metadata: MetaData) -> FixtureFile:
+    path = resolve_inside(directory, relative)
+    parsed = split_name(path.name)
+    if parsed is None:
+        raise FixtureSetError(
+            f"{relative!r} is not a data file (.json, .jsonl, .ndjson, .csv, .yaml, .yml, "
+            "optionally .gz)",
+            path=directory,
+        )
+    stem, fmt, compressed = parsed
+    table_name = table or stem
+    if table_name not in {t.name for t in metadata.sorted_tables}:
+        raise FixtureSetError(f"unknown table {table_name!r}", path=path, table=table_name)
+    if not path.is_file():
+        raise FixtureSetError("file does not exist", path=path, table=table_name)
+    return FixtureFile(table_name, path, relative, fmt, compressed)
+
+
+def _manifest_entries(directory: Path, manifest: Path) -> tuple[str, list[dict[str, Any]]]:
+    try:
+        document = json.loads(manifest.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FixtureSetError(f"manifest is not valid JSON: {exc}", path=manifest) from None
+    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+        raise FixtureSetError("manifest must be an object with a 'files' list", path=manifest)
+    entries: list[dict[str, Any]] = []
+    for index, entry in enumerate(document["files"], start=1):
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise FixtureSetError(
+                "each 'files' entry needs a 'path' string", path=manifest, record=index
+            )
+        if "table" in entry and not isinstance(entry["table"], str):
+            raise FixtureSetError("'table' must be a string", path=manifest, record=index)
+        entries.append(entry)
+    name = document.get("name")
+    return (name if isinstance(name, str) and name else directory.name), entries
+
+
+def open_fixture_set(source: Path | str, *, metadata: MetaData) -> FixtureSet:
+    """Read a fixture set's layout (not its data); raises :class:`FixtureSetError`."""
+    directory = Path(source)
+    if not directory.is_dir():
+        raise FixtureSetError("fixture set directory does not exist", path=directory)
+    manifest = directory / MANIFEST_NAME
+    if manifest.is_file():
+        name, entries = _manifest_entries(directory, manifest)
+        files = [_file(directory, e["path"], e.get("table"), metadata) for e in entries]
+    else:
+        name = directory.resolve().name
+        files = [
+            _file(directory, child.name, None, metadata)
+            for child in sorted(directory.iterdir())
+            if child.name != MANIFEST_NAME and split_name(child.name) is not None
+        ]
+    if not files:
+        raise FixtureSetError("fixture set holds no data files", path=directory)
+    order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}
+    files.sort(key=lambda f: order[f.table])
+    return FixtureSet(directory, name, tuple(files))

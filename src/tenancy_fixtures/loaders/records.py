@@ -1,0 +1,190 @@
+"""Turning source records into rows of a table: types, required values, unknown columns.
+
+A :class:`RowBuilder` is made once per table from its SQLAlchemy columns; it turns
+each record (from JSON, CSV, YAML...) into a tuple in column order with the Python
+types the drivers expect, or raises :class:`RecordError` naming the column and rule.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Integer, String, Table
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
+from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loaders.readers import SourceRecord
+
+__all__ = ["RowBuilder"]
+
+Converter = Callable[[Any], Any]
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+_INT_TEXT = re.compile(r"[+-]?\d{1,20}")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_MISSING = object()
+
+
+def _string(length: int | None) -> Converter:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, found {type(value).__name__}")
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        if length is not None and len(value) > length:
+            raise ValueError(f"longer than {length} characters ({len(value)})")
+        return value
+
+    return convert
+
+
+def _integer(bounds: tuple[int, int]) -> Converter:
+    low, high = bounds
+
+    def convert(value: Any) -> int:
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, found {value!r:.40}")
+        if not low <= value <= high:
+            raise ValueError(f"integer {value} out of range [{low}, {high}]")
+        return value
+
+    return convert
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, found {value!r:.40}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, found {type(value).__name__}")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"number must be finite, found {result}")
+    return result
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"expected true or false, found {value!r:.40}")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        raise ValueError("expected a timestamp with time and UTC offset, found a date")
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected an ISO 8601 timestamp, found {type(value).__name__}")
+    if value.tzinfo is None:
+        raise ValueError("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00+00:00")
+    return value.astimezone(UTC)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected JSON text: {exc.msg}") from None
+    return value
+
+
+def _converter(column: Column[Any]) -> Converter:
+    kind = column.type
+    if isinstance(kind, JSON):
+        return _json
+    if isinstance(kind, Boolean):
+        return _boolean
+    if isinstance(kind, DateTime):
+        return _timestamp
+    if isinstance(kind, BigInteger):
+        return _integer(_INT64)
+    if isinstance(kind, Integer):
+        return _integer(_INT32)
+    if isinstance(kind, Float):
+        return _float
+    if isinstance(kind, String):
+        return _string(kind.length)
+    raise TypeError(f"column {column.name}: no converter for {kind!r}")
+
+
+def _default(column: Column[Any]) -> Any:
+    default = column.default
+    if isinstance(default, ScalarElementColumnDefault):
+        return default.arg
+    return _MISSING
+
+
+class RowBuilder:
+    """Builds rows of one table from source records."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
+        self._known = frozenset(self.columns)
+        self._plan = [
+            (c.name, _converter(c), c.nullable, _default(c)) for c in table.columns
+        ]
+
+    def build(self, source: SourceRecord, *, path: str) -> tuple[Any, ...]:
+        """The row for ``source`` in column order; raises :class:`RecordError`."""
+        values = source.values
+        unknown = values.keys() - self._known
+        if unknown:
+            raise self._refuse(
+                source, path, sorted(map(str, unknown))[0], "unknown column for this table"
+            )
+        row: list[Any] = []
+        for name, convert, nullable, default in self._plan:
+            value = values.get(name, _MISSING)
+            if value is _MISSING:
+                if default is not _MISSING:
+                    row.append(default)
+                    continue
+                if nullable:
+                    row.append(None)
+                    continue
+                raise self._refuse(source, path, name, "required value is missing")
+            if value is None:
+                if not nullable:
+                    raise self._refuse(source, path, name, "must not be null")
+                row.append(None)
+                continue
+            try:
+                row.append(convert(value))
+            except ValueError as exc:
+                raise self._refuse(source, path, name, str(exc)) from None
+        return tuple(row)
+
+    def _refuse(self, source: SourceRecord, path: str, column: str, reason: str) -> RecordError:
+        return RecordError(
+            reason,
+            path=path,
+            table=self.table.name,
+            line=source.line,
+            record=None if source.line is not None else source.record,
+            column=column,
+        )

@@ -1,0 +1,289 @@
+"""FixtureManager: the front door that provisions, loads, checks and removes tenants.
+
+It only orchestrates: tenant lifecycle lives in :mod:`tenancy_fixtures.tenants`,
+fixtures in :mod:`tenancy_fixtures.fixtures` and the loaders, storage behind the
+:class:`TenantStore`. ``FixtureManager()`` with no arguments uses the embedded SQLite
+default (or whatever ``TENANCY_*`` settings say).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import MetaData
+
+from tenancy_fixtures import control_plane
+from tenancy_fixtures.config import ConfigFixture, TenantConfig
+from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.control_plane import AuditRecord, TenantRecord
+from tenancy_fixtures.fixtures import FixtureResult, apply_fixtures
+from tenancy_fixtures.loaders import DataLoader
+from tenancy_fixtures.loaders.data_loader import ProgressCallback
+from tenancy_fixtures.monitoring.metrics import Metrics
+from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
+from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.retrying import with_retries
+from tenancy_fixtures.schema import SchemaFixture
+from tenancy_fixtures.settings import Settings, load_settings
+from tenancy_fixtures.store import TenantStore, open_store
+from tenancy_fixtures.templates import TemplateDirectory
+from tenancy_fixtures.tenant_ids import validate_tenant_id
+from tenancy_fixtures.tenant_template import TenantTemplate, sort_by_dependencies
+from tenancy_fixtures.tenants import (
+    TenantFixture,
+    audit_failure,
+    create_tenant,
+    drop_tenant,
+    get_tenant,
+    list_tenants,
+)
+from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
+
+__all__ = ["FixtureManager", "LoadReport"]
+
+log = structlog.get_logger("tenancy_fixtures.manager")
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one ``load_fixtures`` call did to one tenant."""
+
+    tenant_id: str
+    run_id: str
+    results: Sequence[FixtureResult]
+    seconds: float
+    stages: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """Whether any fixture was applied (``False``: everything was already in place)."""
+        return any(r.status == "applied" for r in self.results)
+
+    @property
+    def row_counts(self) -> dict[str, int]:
+        """Rows written per table by this call."""
+        counts: dict[str, int] = {}
+        for result in self.results:
+            if result.status == "applied":
+                for table, rows in result.row_counts.items():
+                    counts[table] = counts.get(table, 0) + rows
+        return counts
+
+    @property
+    def rows(self) -> int:
+        """Rows written by this call."""
+        return sum(self.row_counts.values())
+
+
+class FixtureManager:
+    """Provision tenants and load their fixtures: isolated, validated, audited."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        metadata: MetaData | None = None,
+        store: TenantStore | None = None,
+        cache: ConfigCache | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.templates = TemplateDirectory(self.settings.template_dir)
+        self.store = store or open_store(self.settings, metadata)
+        self.cache = cache or open_config_cache(self.settings)
+        self.config = ConfigFixture(
+            self.settings, templates=self.templates, store=self.store, cache=self.cache
+        )
+        self.schema = SchemaFixture(self.store.metadata)
+        self.monitor = FixtureMonitor(self.store)
+        self.metrics = Metrics()
+        self._tenant_template: TenantTemplate | None = None
+
+    @property
+    def tenant_template(self) -> TenantTemplate:
+        """The validated tenant template (read once)."""
+        if self._tenant_template is None:
+            self._tenant_template = TenantTemplate.load(self.templates)
+        return self._tenant_template
+
+    async def create_tenant(
+        self, tenant: str | TenantFixture, *, tier: str | None = None
+    ) -> TenantConfig:
+        """Create an isolated tenant: storage, schema and config; its tables stay empty.
+
+        Raises :class:`InvalidTenantIdError` before touching storage for a bad id and
+        :class:`TenantAlreadyExistsError` if the tenant exists.
+        """
+        started = time.perf_counter()
+        if isinstance(tenant, str):
+            tenant = TenantFixture(tenant_id=tenant, tier=tier or "free")
+        config_fixture = self.config.for_tenant(tenant)
+        config = config_fixture.resolve(tenant)
+        outcome = "error"
+        try:
+            await create_tenant(
+                self.store,
+                tenant.tenant_id,
+                tier=config.tier,
+                structural=[self.schema, config_fixture],
+                actor=self.settings.actor,
+            )
+            outcome = "ok"
+        finally:
+            self.metrics.observe("create", outcome, time.perf_counter() - started)
+        await self.cache.delete(tenant.tenant_id)
+        return config
+
+    async def get_tenant(self, tenant_id: str) -> TenantRecord:
+        """The registry record of a tenant."""
+        return await get_tenant(self.store, tenant_id)
+
+    async def list_tenants(self, *, prefix: str | None = None) -> list[TenantRecord]:
+        """Every registered tenant, by id."""
+        return await list_tenants(self.store, prefix=prefix)
+
+    async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
+        """A tenant's config, through the cache."""
+        return await self.config.get_tenant_config(tenant_id)
+
+    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
+        """Change a tenant's tier, features, limits or settings (audited, cache invalidated)."""
+        return await self.config.apply_tenant_config(tenant)
+
+    def data_fixtures(self, tier: str, source: Path | str | None = None) -> list[DataLoader]:
+        """The data fixtures a load would apply: the tier's from the template, or ``source``."""
+        if source is not None:
+            return [
+                DataLoader(
+                    source, metadata=self.store.metadata, batch_size=self.settings.batch_size
+                )
+            ]
+        return self.tenant_template.data_fixtures(
+            tier, self.templates, metadata=self.store.metadata,
+            batch_size=self.settings.batch_size,
+        )
+
+    async def load_fixtures(
+        self,
+        tenant_id: str,
+        source: Path | str | None = None,
+        *,
+        fixtures: Sequence[DataLoader] | None = None,
+        progress: ProgressCallback | None = None,
+        force: bool = False,
+    ) -> LoadReport:
+        """Load a tenant's data fixtures in one transaction: all of them, or nothing.
+
+        Without ``source`` the fixtures come from the tenant's tier in the tenant
+        template; with it, the fixture set at ``source`` is loaded. Fixtures whose
+        checksum is already recorded are skipped, so loading twice changes nothing.
+        """
+        validate_tenant_id(tenant_id)
+        started = time.perf_counter()
+        run_id = control_plane.new_run_id()
+        tracker = PerformanceTracker()
+        bound = log.bind(tenant_id=tenant_id, run_id=run_id)
+        started_at = control_plane.utcnow()
+        try:
+            record = await get_tenant(self.store, tenant_id)
+            with tracker.stage("plan"):
+                loaders = sort_by_dependencies(
+                    list(fixtures) if fixtures is not None
+                    else self.data_fixtures(record.tier, source),
+                    self.store.metadata,
+                )
+                for loader in loaders:
+                    loader.progress = progress
+                    loader.tracker = tracker
+                    loader.checksum()
+
+            async def attempt() -> list[FixtureResult]:
+                async with self.store.session(tenant_id) as session:
+                    results = await apply_fixtures(session, loaders, run_id=run_id, force=force)
+                    await self._record_load(session.connection, tenant_id, run_id, results,
+                                            started_at, tracker)
+                    return results
+
+            with tracker.stage("transaction"):
+                results = await with_retries(self.store, attempt, tenant_id=tenant_id)
+        except BaseException as exc:
+            self.metrics.observe("load", "error", time.perf_counter() - started)
+            await audit_failure(
+                self.store, actor=self.settings.actor, action="fixtures.load",
+                tenant_id=tenant_id, error=exc, run_id=run_id,
+            )
+            bound.warning("load_failed", error=str(exc))
+            raise
+        report = LoadReport(
+            tenant_id, run_id, results, time.perf_counter() - started, tracker.summary()
+        )
+        self.metrics.observe("load", "ok" if report.changed else "unchanged", report.seconds)
+        for table, rows in report.row_counts.items():
+            self.metrics.rows_loaded.labels(table).inc(rows)
+        bound.info("fixtures_loaded", rows=report.rows, changed=report.changed,
+                   seconds=round(report.seconds, 3))
+        return report
+
+    async def _record_load(
+        self,
+        conn: Any,
+        tenant_id: str,
+        run_id: str,
+        results: Sequence[FixtureResult],
+        started_at: Any,
+        tracker: PerformanceTracker,
+    ) -> None:
+        changed = any(r.status == "applied" for r in results)
+        detail: dict[str, Any] = {
+            r.fixture: {"status": r.status, "checksum": r.checksum, "rows": dict(r.row_counts)}
+            for r in results
+        }
+        await control_plane.record_run(
+            conn, run_id=run_id, tenant_id=tenant_id, operation="load",
+            status="ok" if changed else "unchanged", started_at=started_at,
+            stages=tracker.summary(), detail=detail,
+        )
+        await control_plane.append_audit(
+            conn, actor=self.settings.actor, action="fixtures.load", tenant_id=tenant_id,
+            outcome="ok" if changed else "unchanged", run_id=run_id, detail=detail,
+        )
+
+    async def validate_tenant(self, tenant_id: str) -> IntegrityReport:
+        """Check a tenant's data after loading: row counts, orphans, missing rows."""
+        await get_tenant(self.store, tenant_id)
+        return await DataIntegrityValidator(self.store).check(tenant_id)
+
+    async def tenant_status(self, tenant_id: str) -> TenantStatus:
+        """Registry, config, applied fixtures, row counts and size of one tenant."""
+        return await self.monitor.status(tenant_id)
+
+    async def drop_tenant(self, tenant_id: str) -> None:
+        """Remove a tenant entirely: storage, registry rows and cached config."""
+        started = time.perf_counter()
+        try:
+            await drop_tenant(self.store, tenant_id, actor=self.settings.actor)
+        finally:
+            await self.cache.delete(tenant_id)
+            self.metrics.observe("drop", "ok", time.perf_counter() - started)
+
+    async def audit_log(self, tenant_id: str | None = None, *, limit: int = 100) -> list[AuditRecord]:
+        """The newest audit records, for one tenant or all."""
+        await self.store.initialize()
+        async with self.store.control() as conn:
+            return await control_plane.read_audit(conn, tenant_id=tenant_id, limit=limit)
+
+    async def aclose(self) -> None:
+        """Close the connections and cache this manager holds."""
+        await self.cache.aclose()
+        await self.store.dispose()
+
+    async def __aenter__(self) -> FixtureManager:
+        await self.store.initialize()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,1 @@
+"""Timing, metrics and health of tenants and their fixtures."""

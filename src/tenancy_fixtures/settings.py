@@ -1,0 +1,103 @@
+"""Settings: read from ``TENANCY_*`` environment variables, never at import time.
+
+The defaults give the embedded SQLite store under ``./.tenancy/`` with an in-process
+config cache, so ``FixtureManager()`` works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from tenancy_fixtures.errors import SettingsError
+
+__all__ = ["Backend", "Settings", "load_settings"]
+
+Backend = Literal["sqlite", "postgresql"]
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Settings(BaseSettings):
+    """Everything tenancy-fixtures can be told, with the defaults of DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_prefix="TENANCY_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///.tenancy",
+        description="SQLite: sqlite:///DATA_DIR (one file per tenant). "
+        "PostgreSQL: postgresql+asyncpg://host:port/db (one schema per tenant).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for the config cache; unset: in-process cache."
+    )
+    redis_prefix: str = Field(default="tenancy", description="Prefix of every Redis key.")
+    template_dir: Path | None = Field(
+        default=None, description="Directory of the three templates; unset: the built-in ones."
+    )
+    batch_size: int = Field(default=1000, ge=1, le=1_000_000)
+    concurrency: int = Field(default=10, ge=1, le=1000)
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    validation_timeout_seconds: float = Field(default=300.0, gt=0)
+    actor: str = Field(default_factory=_default_actor, description="Who the audit log names.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _url_is_sqlite_or_postgresql(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite:///DATA_DIR and postgresql:// URLs are supported")
+        return value
+
+    @property
+    def url(self) -> URL:
+        """The database URL with the async driver this backend uses."""
+        url = make_url(self.database_url)
+        if self.backend == "postgresql":
+            return url.set(drivername="postgresql+asyncpg")
+        return url.set(drivername="sqlite+aiosqlite")
+
+    @property
+    def backend(self) -> Backend:
+        """``"sqlite"`` or ``"postgresql"``."""
+        name = make_url(self.database_url).get_backend_name()
+        return "postgresql" if name == "postgresql" else "sqlite"
+
+    @property
+    def data_dir(self) -> Path:
+        """SQLite only: the directory holding ``tenancy.db`` and one file per tenant."""
+        return Path(make_url(self.database_url).database or ".tenancy")
+
+    def safe_database_url(self) -> str:
+        """The database URL with any password hidden, for logs and output."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with ``overrides`` on top.
+
+    Raises :class:`SettingsError` naming the offending setting instead of pydantic's
+    ``ValidationError``.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TENANCY_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
