@@ -21,12 +21,12 @@ from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
 from tenancy_fixtures.errors import ConfigError, TemplateError, TenantNotFoundError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.merging import deep_merge
+from tenancy_fixtures.schema import SchemaFixture
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.sizes import format_size, parse_size
 from tenancy_fixtures.store import TenantSession, TenantStore, open_store
 from tenancy_fixtures.templates import TemplateDirectory
 from tenancy_fixtures.tenant_ids import validate_tenant_id
-from tenancy_fixtures.schema import SchemaFixture
 from tenancy_fixtures.tenants import TenantFixture, create_tenant, update_tenant
 
 __all__ = [
@@ -157,7 +157,7 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
     try:
         return TenantConfig(
             tenant_id=tenant.tenant_id,
-            tier=tenant.tier,  # type: ignore[arg-type]
+            tier=tenant.tier,
             features=tuple(sorted(set(features))),
             limits=parsed_limits,
             settings=settings,
@@ -223,7 +223,10 @@ class ConfigFixture(BaseFixture):
     def for_tenant(self, tenant: TenantFixture) -> ConfigFixture:
         """This fixture bound to one tenant's overrides, sharing store, cache and template."""
         bound = ConfigFixture(
-            self.settings, tenant=tenant, templates=self.templates, store=self.store,
+            self.settings,
+            tenant=tenant,
+            templates=self.templates,
+            store=self.store,
             cache=self.cache,
         )
         bound._template = self._template
@@ -249,7 +252,9 @@ class ConfigFixture(BaseFixture):
     async def apply(self, session: TenantSession) -> Mapping[str, int]:
         config = self._bound(session.tenant_id)
         await control_plane.save_config(
-            session.connection, session.tenant_id, config.model_dump(mode="json"),
+            session.connection,
+            session.tenant_id,
+            config.model_dump(mode="json"),
             config.checksum(),
         )
         await control_plane.set_tier(session.connection, session.tenant_id, config.tier)

@@ -163,7 +163,9 @@ class FixtureManager:
                 )
             ]
         return self.tenant_template.data_fixtures(
-            tier, self.templates, metadata=self.store.metadata,
+            tier,
+            self.templates,
+            metadata=self.store.metadata,
             batch_size=self.settings.batch_size,
         )
 
@@ -192,7 +194,8 @@ class FixtureManager:
             record = await get_tenant(self.store, tenant_id)
             with tracker.stage("plan"):
                 loaders = sort_by_dependencies(
-                    list(fixtures) if fixtures is not None
+                    list(fixtures)
+                    if fixtures is not None
                     else self.data_fixtures(record.tier, source),
                     self.store.metadata,
                 )
@@ -204,8 +207,9 @@ class FixtureManager:
             async def attempt() -> list[FixtureResult]:
                 async with self.store.session(tenant_id) as session:
                     results = await apply_fixtures(session, loaders, run_id=run_id, force=force)
-                    await self._record_load(session.connection, tenant_id, run_id, results,
-                                            started_at, tracker)
+                    await self._record_load(
+                        session.connection, tenant_id, run_id, results, started_at, tracker
+                    )
                     return results
 
             with tracker.stage("transaction"):
@@ -213,8 +217,12 @@ class FixtureManager:
         except BaseException as exc:
             self.metrics.observe("load", "error", time.perf_counter() - started)
             await audit_failure(
-                self.store, actor=self.settings.actor, action="fixtures.load",
-                tenant_id=tenant_id, error=exc, run_id=run_id,
+                self.store,
+                actor=self.settings.actor,
+                action="fixtures.load",
+                tenant_id=tenant_id,
+                error=exc,
+                run_id=run_id,
             )
             bound.warning("load_failed", error=str(exc))
             raise
@@ -224,8 +232,12 @@ class FixtureManager:
         self.metrics.observe("load", "ok" if report.changed else "unchanged", report.seconds)
         for table, rows in report.row_counts.items():
             self.metrics.rows_loaded.labels(table).inc(rows)
-        bound.info("fixtures_loaded", rows=report.rows, changed=report.changed,
-                   seconds=round(report.seconds, 3))
+        bound.info(
+            "fixtures_loaded",
+            rows=report.rows,
+            changed=report.changed,
+            seconds=round(report.seconds, 3),
+        )
         return report
 
     async def _record_load(
@@ -243,13 +255,23 @@ class FixtureManager:
             for r in results
         }
         await control_plane.record_run(
-            conn, run_id=run_id, tenant_id=tenant_id, operation="load",
-            status="ok" if changed else "unchanged", started_at=started_at,
-            stages=tracker.summary(), detail=detail,
+            conn,
+            run_id=run_id,
+            tenant_id=tenant_id,
+            operation="load",
+            status="ok" if changed else "unchanged",
+            started_at=started_at,
+            stages=tracker.summary(),
+            detail=detail,
         )
         await control_plane.append_audit(
-            conn, actor=self.settings.actor, action="fixtures.load", tenant_id=tenant_id,
-            outcome="ok" if changed else "unchanged", run_id=run_id, detail=detail,
+            conn,
+            actor=self.settings.actor,
+            action="fixtures.load",
+            tenant_id=tenant_id,
+            outcome="ok" if changed else "unchanged",
+            run_id=run_id,
+            detail=detail,
         )
 
     async def validate_tenant(self, tenant_id: str) -> IntegrityReport:
@@ -270,7 +292,9 @@ class FixtureManager:
             await self.cache.delete(tenant_id)
             self.metrics.observe("drop", "ok", time.perf_counter() - started)
 
-    async def audit_log(self, tenant_id: str | None = None, *, limit: int = 100) -> list[AuditRecord]:
+    async def audit_log(
+        self, tenant_id: str | None = None, *, limit: int = 100
+    ) -> list[AuditRecord]:
         """The newest audit records, for one tenant or all."""
         await self.store.initialize()
         async with self.store.control() as conn:

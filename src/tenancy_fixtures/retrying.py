@@ -33,7 +33,7 @@ async def with_retries(
     retrying = AsyncRetrying(
         retry=retry_if_exception(store.is_transient),
         stop=stop_after_attempt(_ATTEMPTS),
-        wait=wait_exponential_jitter(initial=0.05, max=2.0),
+        wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
         reraise=True,
     )
     try:

@@ -124,7 +124,11 @@ async def create_tenant(
         results = await with_retries(store, attempt, tenant_id=tenant_id)
     except BaseException as exc:
         await audit_failure(
-            store, actor=actor, action="tenant.create", tenant_id=tenant_id, error=exc,
+            store,
+            actor=actor,
+            action="tenant.create",
+            tenant_id=tenant_id,
+            error=exc,
             run_id=run_id,
         )
         bound.info("tenant_create_refused", error=str(exc))
@@ -221,7 +225,11 @@ async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None
         await with_retries(store, attempt, tenant_id=tenant_id)
     except BaseException as exc:
         await audit_failure(
-            store, actor=actor, action="tenant.drop", tenant_id=tenant_id, error=exc,
+            store,
+            actor=actor,
+            action="tenant.drop",
+            tenant_id=tenant_id,
+            error=exc,
             run_id=run_id,
         )
         raise

@@ -63,9 +63,7 @@ class DataLoader(BaseFixture):
                 path=self.fixture_set.directory,
             )
         selected = wanted if wanted is not None else allowed
-        self.files = [
-            f for f in self.fixture_set.files if selected is None or f.table in selected
-        ]
+        self.files = [f for f in self.fixture_set.files if selected is None or f.table in selected]
         if not self.files:
             raise FixtureSetError(
                 f"no files for the {self.loader_name} loader's tables "
@@ -88,9 +86,7 @@ class DataLoader(BaseFixture):
 
     def checksum(self) -> str:
         if self._checksum is None:
-            manifest = [
-                [f.table, f.relative, f.sha256()] for f in self.files
-            ]
+            manifest = [[f.table, f.relative, f.sha256()] for f in self.files]
             payload = json.dumps([self.loader_name, self.version, manifest])
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum

@@ -39,7 +39,7 @@ class SourceRecord:
 
 
 @contextmanager
-def _binary(file: FixtureFile) -> Iterator[IO[bytes]]:
+def _binary(file: FixtureFile) -> Iterator[IO[bytes] | gzip.GzipFile]:
     with file.path.open("rb") as raw:
         if file.compressed:
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
@@ -48,13 +48,21 @@ def _binary(file: FixtureFile) -> Iterator[IO[bytes]]:
             yield raw
 
 
-def _error(file: FixtureFile, message: str, **where: int | None) -> FixtureFormatError:
-    return FixtureFormatError(message, path=file.relative, table=file.table, **where)
+def _error(
+    file: FixtureFile, message: str, *, line: int | None = None, record: int | None = None
+) -> FixtureFormatError:
+    return FixtureFormatError(
+        message, path=file.relative, table=file.table, line=line, record=record
+    )
 
 
-def _object(file: FixtureFile, value: Any, **where: int | None) -> dict[str, Any]:
+def _object(
+    file: FixtureFile, value: Any, *, line: int | None = None, record: int | None = None
+) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _error(file, f"expected an object, found {type(value).__name__}", **where)
+        raise _error(
+            file, f"expected an object, found {type(value).__name__}", line=line, record=record
+        )
     return value
 
 

@@ -145,9 +145,7 @@ class RowBuilder:
         self.table = table
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
-        self._plan = [
-            (c.name, _converter(c), c.nullable, _default(c)) for c in table.columns
-        ]
+        self._plan = [(c.name, _converter(c), c.nullable, _default(c)) for c in table.columns]
 
     def build(self, source: SourceRecord, *, path: str) -> tuple[Any, ...]:
         """The row for ``source`` in column order; raises :class:`RecordError`."""

@@ -40,25 +40,16 @@ def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     """The PostgreSQL DDL that creates ``metadata``'s tables and indexes in ``schema``."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     translate = {TENANT_SCHEMA: schema}
-    statements: list[str] = []
+    elements: list[CreateTable | CreateIndex] = []
     for table in metadata.sorted_tables:
-        statements.append(
-            str(
-                CreateTable(table).compile(
-                    dialect=dialect, schema_translate_map=translate, render_schema_translate=True
-                )
-            ).strip()
+        elements.append(CreateTable(table))
+        elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
+    statements: list[str] = []
+    for element in elements:
+        compiled = element.compile(
+            dialect=dialect, schema_translate_map=translate, render_schema_translate=True
         )
-        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
-            statements.append(
-                str(
-                    CreateIndex(index).compile(
-                        dialect=dialect,
-                        schema_translate_map=translate,
-                        render_schema_translate=True,
-                    )
-                ).strip()
-            )
+        statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
     return statements
 
 

@@ -1,0 +1,75 @@
+"""What every command shares: the global options, the consoles, and running library work.
+
+Expected failures (every :class:`TenancyFixturesError`) print one line to stderr and
+exit with the error's code; there is no traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from tenancy_fixtures.errors import TenancyFixturesError
+from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.settings import Settings
+
+__all__ = ["CliState", "console", "err_console", "fail", "print_json", "run", "state"]
+
+T = TypeVar("T")
+
+# Piped output gets room for the summary tables instead of Rich's 80-column default.
+_PIPE_WIDTH = 140
+console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+
+
+class CliState:
+    """What the global options set, handed to every command."""
+
+    def __init__(self, settings: Settings, *, debug: bool) -> None:
+        self.settings = settings
+        self.debug = debug
+
+
+def fail(exc: TenancyFixturesError) -> NoReturn:
+    """Print ``exc`` as one line and exit with its code."""
+    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The global options of this invocation."""
+    root = ctx.find_root()
+    obj = root.obj
+    assert isinstance(obj, CliState), "global options were not parsed"
+    return obj
+
+
+def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
+    """Run ``work`` with a manager; map library errors to one line and an exit code."""
+    current = state(ctx)
+
+    async def with_manager() -> T:
+        async with FixtureManager(current.settings) as manager:
+            return await work(manager)
+
+    try:
+        return asyncio.run(with_manager())
+    except TenancyFixturesError as exc:
+        if current.debug:
+            raise
+        fail(exc)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the step in progress was rolled back")
+        raise typer.Exit(130) from None
+
+
+def print_json(document: Any) -> None:
+    """Print ``document`` as JSON on stdout, for machines."""
+    typer.echo(json.dumps(document, indent=2, sort_keys=True, default=str))

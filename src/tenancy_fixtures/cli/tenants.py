@@ -1,0 +1,246 @@
+"""Tenant commands: init-tenant, list, show, cleanup, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tenancy_fixtures.cli.context import console, err_console, fail, print_json, run
+from tenancy_fixtures.config import TenantConfig
+from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
+from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.monitoring.monitor import TenantStatus
+from tenancy_fixtures.sizes import format_size
+from tenancy_fixtures.tenant_ids import validate_tenant_id
+from tenancy_fixtures.tenants import TenantFixture
+
+__all__ = ["register"]
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _pairs(values: list[str], what: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(ConfigError(f"--{what} expects KEY=VALUE, got {item!r}", key=what))
+        parsed[key] = int(value) if value.isdigit() else value
+    return parsed
+
+
+def init_tenant(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="Lowercase letter first, then [a-z0-9_].")],
+    tier: Annotated[str, typer.Option(help="free, premium or enterprise.")] = "free",
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", "-f", help="Turn on a feature flag.")
+    ] = None,
+    limit: Annotated[
+        list[str] | None, typer.Option("--limit", "-l", help="Override a limit: KEY=VALUE.")
+    ] = None,
+    setting: Annotated[
+        list[str] | None, typer.Option("--setting", "-s", help="Override a setting: KEY=VALUE.")
+    ] = None,
+    load: Annotated[bool, typer.Option(help="Also load the tier's fixtures.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Create a tenant: isolated storage, schema and config (tables left empty).
+
+    Example: tenancy-fixtures init-tenant acme_music --tier premium -f ai_collaboration
+    -l storage=200GB --load
+    """
+    limits = _pairs(limit or [], "limit")
+    settings = _pairs(setting or [], "setting")
+
+    async def work(manager: FixtureManager) -> tuple[TenantConfig, int]:
+        fixture = TenantFixture(
+            tenant_id=tenant_id,
+            tier=tier,
+            features=feature or [],
+            limits=limits,
+            settings=settings,
+        )
+        config = await manager.create_tenant(fixture)
+        rows = (await manager.load_fixtures(tenant_id)).rows if load else 0
+        return config, rows
+
+    config, rows = run(ctx, work)
+    if json_out:
+        print_json({"config": config.model_dump(mode="json"), "rows_loaded": rows})
+        return
+    console.print(
+        f"created tenant [bold]{tenant_id}[/] ({config.tier}): "
+        f"{len(config.features)} features, storage limit {format_size(config.limits.storage)}"
+        + (f", {rows} rows loaded" if load else "")
+    )
+
+
+def list_tenants(
+    ctx: typer.Context,
+    prefix: Annotated[str | None, typer.Option(help="Only ids starting with this.")] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """List tenants with tier, rows and size.
+
+    Example: tenancy-fixtures list --prefix demo_ --json
+    """
+
+    async def work(manager: FixtureManager) -> list[TenantStatus]:
+        return [
+            await manager.tenant_status(t.tenant_id)
+            for t in await manager.list_tenants(prefix=prefix)
+        ]
+
+    statuses = run(ctx, work)
+    if json_out:
+        print_json([s.as_dict() for s in statuses])
+        return
+    table = Table(title=f"{len(statuses)} tenant(s)")
+    for column in ("tenant", "tier", "rows", "size", "fixtures", "created"):
+        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    for s in statuses:
+        table.add_row(
+            s.tenant.tenant_id,
+            s.tenant.tier,
+            f"{s.total_rows:,}",
+            format_size(s.storage_bytes),
+            ", ".join(s.fixtures),
+            s.tenant.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+
+
+def show(
+    ctx: typer.Context,
+    tenant_id: Annotated[str, typer.Argument(help="The tenant to show.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """Show one tenant: config, applied fixtures and rows per table.
+
+    Example: tenancy-fixtures show demo_premium --json
+    """
+    status = run(ctx, lambda manager: manager.tenant_status(tenant_id))
+    if json_out:
+        print_json(status.as_dict())
+        return
+    config = status.config or {}
+    console.print(
+        f"[bold]{tenant_id}[/]  tier {status.tenant.tier}  size {format_size(status.storage_bytes)}"
+    )
+    console.print("features: " + ", ".join(config.get("features", [])))
+    limits = config.get("limits", {})
+    console.print(
+        "limits: "
+        + ", ".join(f"{k}={format_size(v) if k == 'storage' else v}" for k, v in limits.items())
+    )
+    fixtures = Table(title="applied fixtures")
+    for column in ("fixture", "kind", "rows", "checksum", "applied"):
+        fixtures.add_column(column)
+    for name, fixture in status.fixtures.items():
+        fixtures.add_row(
+            name,
+            fixture.kind,
+            f"{sum(fixture.row_counts.values()):,}",
+            fixture.checksum[:12],
+            fixture.applied_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(fixtures)
+    rows = Table(title="rows per table")
+    rows.add_column("table")
+    rows.add_column("rows", justify="right")
+    for table_name, count in status.row_counts.items():
+        rows.add_row(table_name, f"{count:,}")
+    console.print(rows)
+
+
+def cleanup(
+    ctx: typer.Context,
+    tenant_id: Annotated[str | None, typer.Argument(help="The tenant to drop.")] = None,
+    prefix: Annotated[
+        str | None, typer.Option(help="Drop every tenant whose id starts with this.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop tenants entirely: schema or file, registry rows, cached config.
+
+    Example: tenancy-fixtures cleanup --prefix demo_ --yes
+    """
+    if (tenant_id is None) == (prefix is None):
+        err_console.print("error: give either a TENANT or --prefix")
+        raise typer.Exit(2)
+    if tenant_id is not None:
+        validate_or_fail(tenant_id)
+
+    async def targets(manager: FixtureManager) -> list[str]:
+        if tenant_id is not None:
+            await manager.get_tenant(tenant_id)
+            return [tenant_id]
+        return [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+
+    names = run(ctx, targets)
+    if not names:
+        console.print(f"no tenant starts with {prefix!r}; nothing to do")
+        return
+    if not yes and not typer.confirm(
+        f"Drop {len(names)} tenant(s) ({', '.join(names[:5])}{'...' if len(names) > 5 else ''})"
+        " and all their data?"
+    ):
+        raise typer.Exit(1)
+
+    async def drop(manager: FixtureManager) -> None:
+        for name in names:
+            await manager.drop_tenant(name)
+
+    run(ctx, drop)
+    console.print(f"dropped {len(names)} tenant(s)")
+
+
+def audit(
+    ctx: typer.Context,
+    tenant_id: Annotated[str | None, typer.Argument(help="Only this tenant.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show the audit log, newest first.
+
+    Example: tenancy-fixtures audit demo_free --limit 10
+    """
+    if tenant_id is not None:
+        validate_or_fail(tenant_id)
+    records = run(ctx, lambda manager: manager.audit_log(tenant_id, limit=limit))
+    if json_out:
+        print_json([vars(r) for r in records])
+        return
+    table = Table(title="audit log")
+    for column in ("at", "actor", "action", "tenant", "outcome", "run"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.at.strftime("%Y-%m-%d %H:%M:%S"),
+            r.actor,
+            r.action,
+            r.tenant_id or "",
+            r.outcome,
+            (r.run_id or "")[:8],
+        )
+    console.print(table)
+
+
+def validate_or_fail(tenant_id: str) -> None:
+    """Exit with the typed error's message if ``tenant_id`` is not a valid id."""
+    try:
+        validate_tenant_id(tenant_id)
+    except InvalidTenantIdError as exc:
+        fail(exc)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the tenant commands to ``app``."""
+    app.command("init-tenant")(init_tenant)
+    app.command("list")(list_tenants)
+    app.command("show")(show)
+    app.command("cleanup")(cleanup)
+    app.command("audit")(audit)

@@ -1,0 +1,136 @@
+"""Shared fixtures: both backends, real PostgreSQL and Redis, a manager per test.
+
+PostgreSQL tests run in a database created for this run (one per xdist worker) and
+dropped afterwards; Redis tests use a key prefix unique to the test and delete their
+keys. Where a server is unreachable the tests skip with a loud reason, except in CI
+(``CI=true``), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
+
+
+def unavailable(reason: str) -> None:
+    """Skip loudly on a laptop; fail in CI, where the servers must be there."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}", pytrace=False)
+    pytest.skip(f"SKIPPED LOUDLY: {reason}")
+
+
+def _admin_dsn() -> str:
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+async def _pg_execute(sql: str) -> None:
+    conn = await asyncpg.connect(_admin_dsn(), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """A PostgreSQL database of this run, as an asyncpg URL; dropped at the end."""
+    name = f"tf_test_{uuid.uuid4().hex[:10]}_{worker_id}".replace("-", "_")
+    try:
+        asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}")
+    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
+    yield url.render_as_string(hide_password=False)
+    asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The real Redis; skips (fails in CI) if it is unreachable."""
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    finally:
+        client.close()
+    yield REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix unique to this test; its keys are deleted afterwards."""
+    prefix = f"tf_test_{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it runs once per backend."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The database URL of this test's backend."""
+    if backend == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'data'}"
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings for this test's backend with the in-process cache."""
+    return Settings(database_url=database_url, actor="pytest")
+
+
+async def _drop_everything(manager: FixtureManager) -> None:
+    for tenant in await manager.list_tenants():
+        await manager.drop_tenant(tenant.tenant_id)
+
+
+@pytest.fixture
+async def manager(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on this test's backend; every tenant it made is dropped afterwards."""
+    async with FixtureManager(settings) as fixture_manager:
+        await _drop_everything(fixture_manager)
+        yield fixture_manager
+        await _drop_everything(fixture_manager)
+
+
+@pytest.fixture
+def demo_set() -> Path:
+    """The built-in Spotify demo fixture set."""
+    return DEMO_SET

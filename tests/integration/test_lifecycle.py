@@ -1,0 +1,210 @@
+"""Tenant lifecycle on both backends: create, get, list, drop, refusals and the audit log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tenancy_fixtures import (
+    FixtureManager,
+    InvalidTenantIdError,
+    TenantAlreadyExistsError,
+    TenantFixture,
+    TenantNotFoundError,
+)
+from tenancy_fixtures import control_plane
+
+HOSTILE_IDS = [
+    pytest.param("", id="empty"),
+    pytest.param("Tenant", id="uppercase"),
+    pytest.param("1abc", id="leading-digit"),
+    pytest.param("a b", id="space"),
+    pytest.param("a'b", id="single-quote"),
+    pytest.param('a"b', id="double-quote"),
+    pytest.param("a;b", id="semicolon"),
+    pytest.param("a--b", id="sql-comment"),
+    pytest.param("..", id="dot-dot"),
+    pytest.param("a/b", id="slash"),
+    pytest.param("a\x00b", id="nul"),
+    pytest.param("t\u0435nant", id="cyrillic-e"),
+    pytest.param("public", id="public"),
+    pytest.param("pg_catalog", id="pg_catalog"),
+    pytest.param("information_schema", id="information_schema"),
+    pytest.param("tenancy", id="tenancy"),
+    pytest.param("pg_x", id="pg-prefix"),
+    pytest.param("a" * 49, id="49-chars"),
+]
+
+
+async def _schemas(manager: FixtureManager) -> set[str]:
+    """Every schema in the PostgreSQL database of ``manager``."""
+    async with manager.store.control() as conn:
+        rows = await conn.execute(text("SELECT nspname FROM pg_namespace"))
+        return {str(name) for (name,) in rows}
+
+
+def _files(root: Path) -> set[Path]:
+    """Every file under ``root`` (the SQLite data dir)."""
+    return {path for path in root.rglob("*") if path.is_file()}
+
+
+async def _storage_snapshot(manager: FixtureManager) -> set[str]:
+    """What exists in storage: schemas on PostgreSQL, files on SQLite."""
+    if manager.store.backend == "postgresql":
+        return await _schemas(manager)
+    return {str(path) for path in _files(manager.settings.data_dir)}
+
+
+async def test_created_tenant_can_be_read_listed_and_dropped(manager: FixtureManager) -> None:
+    """A created tenant is returned by get and list, and gone from both after a drop."""
+    config = await manager.create_tenant("tenant_one", tier="premium")
+    await manager.create_tenant("tenant_two")
+
+    assert config.tenant_id == "tenant_one"
+    assert config.tier == "premium"
+    record = await manager.get_tenant("tenant_one")
+    assert (record.tenant_id, record.tier, record.status) == ("tenant_one", "premium", "active")
+    assert record.created_at.tzinfo is not None
+    assert [t.tenant_id for t in await manager.list_tenants()] == ["tenant_one", "tenant_two"]
+    assert [t.tenant_id for t in await manager.list_tenants(prefix="tenant_t")] == ["tenant_two"]
+    assert await manager.store.storage_exists("tenant_one")
+
+    await manager.drop_tenant("tenant_one")
+
+    assert [t.tenant_id for t in await manager.list_tenants()] == ["tenant_two"]
+    with pytest.raises(TenantNotFoundError):
+        await manager.get_tenant("tenant_one")
+
+
+async def test_create_of_an_existing_tenant_raises_already_exists(manager: FixtureManager) -> None:
+    """Creating a tenant twice raises TenantAlreadyExistsError and leaves the first intact."""
+    await manager.create_tenant("dup_tenant", tier="enterprise")
+
+    with pytest.raises(TenantAlreadyExistsError) as caught:
+        await manager.create_tenant("dup_tenant")
+
+    assert caught.value.tenant_id == "dup_tenant"
+    assert (await manager.get_tenant("dup_tenant")).tier == "enterprise"
+    assert (await manager.get_tenant_config("dup_tenant")).tier == "enterprise"
+    assert await manager.store.storage_exists("dup_tenant")
+
+
+async def test_drop_removes_storage_registry_config_fixtures_and_cache(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """After a drop nothing of the tenant is left, and the same id can be created again."""
+    tenant = "doomed_tenant"
+    await manager.create_tenant(tenant)
+    await manager.load_fixtures(tenant, source=demo_set)
+    assert (await manager.get_tenant_config(tenant)).tier == "free"  # now cached
+    storage = manager.store.storage_name(tenant)
+    async with manager.store.control() as conn:
+        assert await control_plane.applied_fixtures(conn, tenant)
+        assert await control_plane.load_config(conn, tenant) is not None
+
+    await manager.drop_tenant(tenant)
+
+    assert not await manager.store.storage_exists(tenant)
+    if manager.store.backend == "postgresql":
+        assert tenant not in await _schemas(manager)
+    else:
+        assert not Path(storage).exists()
+        assert not Path(storage + "-journal").exists()
+    async with manager.store.control() as conn:
+        assert await control_plane.get_tenant(conn, tenant) is None
+        assert await control_plane.load_config(conn, tenant) is None
+        assert await control_plane.applied_fixtures(conn, tenant) == {}
+    with pytest.raises(TenantNotFoundError):
+        await manager.get_tenant_config(tenant)
+    with pytest.raises(TenantNotFoundError):
+        await manager.get_tenant(tenant)
+
+    config = await manager.create_tenant(tenant, tier="premium")
+
+    assert config.tier == "premium"
+    assert (await manager.get_tenant_config(tenant)).tier == "premium"
+    status = await manager.tenant_status(tenant)
+    assert status.total_rows == 0
+    assert status.fixtures.keys() == {"schema", "config"}
+
+
+async def test_drop_of_an_unknown_tenant_raises_not_found(manager: FixtureManager) -> None:
+    """Dropping a tenant that was never created raises TenantNotFoundError."""
+    with pytest.raises(TenantNotFoundError):
+        await manager.drop_tenant("never_created")
+
+
+async def test_drop_twice_raises_not_found_the_second_time(manager: FixtureManager) -> None:
+    """A tenant can be dropped once; the second drop finds nothing."""
+    await manager.create_tenant("once_tenant")
+    await manager.drop_tenant("once_tenant")
+
+    with pytest.raises(TenantNotFoundError):
+        await manager.drop_tenant("once_tenant")
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_IDS)
+async def test_hostile_tenant_id_is_refused_everywhere_and_creates_nothing(
+    manager: FixtureManager, demo_set: Path, hostile: str
+) -> None:
+    """Every entry point refuses a hostile id with InvalidTenantIdError before any storage."""
+    storage_before = await _storage_snapshot(manager)
+    registry_before = await manager.list_tenants()
+
+    with pytest.raises(InvalidTenantIdError):
+        await manager.create_tenant(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.create_tenant(hostile, tier="enterprise")
+    with pytest.raises(InvalidTenantIdError):
+        await manager.load_fixtures(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.load_fixtures(hostile, source=demo_set)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.drop_tenant(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.get_tenant(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.get_tenant_config(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.validate_tenant(hostile)
+    with pytest.raises(InvalidTenantIdError):
+        TenantFixture(tenant_id=hostile)
+
+    assert await _storage_snapshot(manager) == storage_before
+    assert await manager.list_tenants() == registry_before == []
+
+
+async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """Create, config change, load, refused duplicate and drop are each audited."""
+    tenant = "audited_tenant"
+    await manager.create_tenant(tenant)
+    await manager.apply_tenant_config(
+        TenantFixture(tenant_id=tenant, tier="premium", limits={"api_calls": 1234})
+    )
+    await manager.load_fixtures(tenant, source=demo_set)
+    with pytest.raises(TenantAlreadyExistsError):
+        await manager.create_tenant(tenant)
+    await manager.drop_tenant(tenant)
+
+    records = await manager.audit_log(tenant)
+
+    steps = [(r.action, r.outcome) for r in reversed(records)]
+    assert steps == [
+        ("tenant.create", "ok"),
+        ("config.apply", "ok"),
+        ("fixtures.load", "ok"),
+        ("tenant.create", "refused"),
+        ("tenant.drop", "ok"),
+    ]
+    assert {r.actor for r in records} == {"pytest"}
+    assert {r.tenant_id for r in records} == {tenant}
+    assert all(r.run_id for r in records)
+    assert records[0].at >= records[-1].at
+    refused = records[1]
+    assert refused.detail["error"] == "TenantAlreadyExistsError"
+    assert tenant in refused.detail["message"]
+    assert records[-1].detail["tier"] == "free"
