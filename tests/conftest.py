@@ -23,9 +23,7 @@ from sqlalchemy.engine import make_url
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test"
-)
+POSTGRES_ADMIN_URL = os.environ.get("TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
@@ -70,7 +68,7 @@ def postgres_url(worker_id: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url() -> str:
     """The real Redis; skips (fails in CI) if it is unreachable."""
     client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
     try:
@@ -79,7 +77,7 @@ def redis_url() -> Iterator[str]:
         unavailable(f"Redis at {REDIS_URL} is unreachable: {exc}")
     finally:
         client.close()
-    yield REDIS_URL
+    return REDIS_URL
 
 
 @pytest.fixture

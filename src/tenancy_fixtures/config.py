@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from tenancy_fixtures import control_plane
@@ -41,6 +41,8 @@ __all__ = [
 Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
 SettingValue = str | int | float | bool
+#: Strict, so ``True`` is not taken for 1.
+Count = Annotated[int, Field(ge=0, strict=True)]
 
 
 class TenantLimits(BaseModel):
@@ -48,12 +50,12 @@ class TenantLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    api_calls: NonNegativeInt
-    storage: NonNegativeInt
-    users: NonNegativeInt
-    workspaces: NonNegativeInt
-    ai_requests_per_day: NonNegativeInt
-    rate_limit_per_minute: NonNegativeInt
+    api_calls: Count
+    storage: Count
+    users: Count
+    workspaces: Count
+    ai_requests_per_day: Count
+    rate_limit_per_minute: Count
 
     @field_validator("storage", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from tenancy_fixtures import control_plane
 from tenancy_fixtures.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
 from tenancy_fixtures.control_plane import AuditRecord, TenantRecord
+from tenancy_fixtures.errors import TenancyFixturesError
 from tenancy_fixtures.fixtures import FixtureResult, apply_fixtures
 from tenancy_fixtures.loaders import DataLoader
 from tenancy_fixtures.loaders.data_loader import ProgressCallback
@@ -224,7 +225,10 @@ class FixtureManager:
                 error=exc,
                 run_id=run_id,
             )
-            bound.warning("load_failed", error=str(exc))
+            if isinstance(exc, TenancyFixturesError):
+                bound.info("load_refused", error=str(exc))
+            else:
+                bound.error("load_failed", exc_info=exc)
             raise
         report = LoadReport(
             tenant_id, run_id, results, time.perf_counter() - started, tracker.summary()

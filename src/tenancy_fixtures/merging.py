@@ -18,6 +18,8 @@ def deep_merge(*layers: Mapping[str, Any]) -> dict[str, Any]:
                 merged[key] = deep_merge(current, value)
             elif isinstance(value, Mapping):
                 merged[key] = deep_merge(value)
+            elif isinstance(value, list):
+                merged[key] = list(value)
             else:
                 merged[key] = value
     return merged

@@ -10,7 +10,7 @@ import re
 __all__ = ["format_size", "parse_size"]
 
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
-_SIZE = re.compile(r"\s*(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>[A-Za-z]*)\s*")
+_SIZE = re.compile(r"\s*(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*")
 
 
 def parse_size(value: str | int) -> int:
@@ -34,7 +34,10 @@ def parse_size(value: str | int) -> int:
     unit = match["unit"].upper() or "B"
     if unit not in _UNITS:
         raise ValueError(f"unknown unit {match['unit']!r} in {value!r}; use B, KB, MB, GB or TB")
-    return int(float(match["number"]) * _UNITS[unit])
+    size = float(match["number"]) * _UNITS[unit]
+    if not size.is_integer():
+        raise ValueError(f"{value!r} is not a whole number of bytes")
+    return int(size)
 
 
 def format_size(size: int) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import event, func, select, text
 
 from tenancy_fixtures import FixtureManager, Settings, TenantSession
 from tenancy_fixtures.control_plane import count_rows
+from tenancy_fixtures.store.postgres import PostgresTenantStore
 
 TENANT_A = "tenant_a"
 TENANT_B = "tenant_b"
@@ -145,7 +146,9 @@ async def test_postgres_load_and_reads_are_correct_when_every_connection_has_a_f
     """On PostgreSQL, with search_path forced to tenant_a on every new connection, B stays B."""
     manager = pg_manager
     loaded = await _demo_in_a(manager, demo_set)
-    engine = manager.store.engine  # type: ignore[attr-defined]
+    store = manager.store
+    assert isinstance(store, PostgresTenantStore)
+    engine = store.engine
     await engine.dispose()
 
     def poison(dbapi_connection: Any, _record: Any) -> None:

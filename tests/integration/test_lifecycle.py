@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Index, Integer, MetaData, Table, text
 
 from tenancy_fixtures import (
     FixtureManager,
     InvalidTenantIdError,
+    Settings,
+    StorageError,
+    TenancyFixturesError,
     TenantAlreadyExistsError,
     TenantFixture,
     TenantNotFoundError,
+    control_plane,
 )
-from tenancy_fixtures import control_plane
+from tenancy_fixtures.control_plane import count_rows
 
 HOSTILE_IDS = [
     pytest.param("", id="empty"),
@@ -34,6 +39,10 @@ HOSTILE_IDS = [
     pytest.param("information_schema", id="information_schema"),
     pytest.param("tenancy", id="tenancy"),
     pytest.param("pg_x", id="pg-prefix"),
+    pytest.param("tenant", id="tenant-placeholder-schema"),
+    pytest.param("main", id="sqlite-main"),
+    pytest.param("temp", id="sqlite-temp"),
+    pytest.param("postgres", id="postgres"),
     pytest.param("a" * 49, id="49-chars"),
 ]
 
@@ -110,8 +119,8 @@ async def test_drop_removes_storage_registry_config_fixtures_and_cache(
     if manager.store.backend == "postgresql":
         assert tenant not in await _schemas(manager)
     else:
-        assert not Path(storage).exists()
-        assert not Path(storage + "-journal").exists()
+        assert not await asyncio.to_thread(Path(storage).exists)
+        assert not await asyncio.to_thread(Path(storage + "-journal").exists)
     async with manager.store.control() as conn:
         assert await control_plane.get_tenant(conn, tenant) is None
         assert await control_plane.load_config(conn, tenant) is None
@@ -208,3 +217,143 @@ async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
     assert refused.detail["error"] == "TenantAlreadyExistsError"
     assert tenant in refused.detail["message"]
     assert records[-1].detail["tier"] == "free"
+
+
+async def test_longest_allowed_tenant_id_is_created_and_dropped(manager: FixtureManager) -> None:
+    """A 48-character id, the longest allowed, works end to end."""
+    tenant = "a" * 48
+
+    await manager.create_tenant(tenant)
+
+    assert (await manager.get_tenant(tenant)).tenant_id == tenant
+    assert await manager.store.storage_exists(tenant)
+    await manager.drop_tenant(tenant)
+    assert not await manager.store.storage_exists(tenant)
+
+
+async def test_operations_on_an_unknown_tenant_raise_not_found(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """Load, validate, status and config of a tenant that does not exist raise not-found."""
+    with pytest.raises(TenantNotFoundError):
+        await manager.load_fixtures("ghost_tenant", source=demo_set)
+    with pytest.raises(TenantNotFoundError):
+        await manager.validate_tenant("ghost_tenant")
+    with pytest.raises(TenantNotFoundError):
+        await manager.tenant_status("ghost_tenant")
+    with pytest.raises(TenantNotFoundError):
+        await manager.get_tenant_config("ghost_tenant")
+
+    assert not await manager.store.storage_exists("ghost_tenant")
+    assert await manager.list_tenants() == []
+    audit = await manager.audit_log("ghost_tenant")
+    assert [(r.action, r.outcome) for r in audit] == [("fixtures.load", "refused")]
+
+
+async def test_store_session_of_an_unknown_tenant_raises_not_found(
+    manager: FixtureManager, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Opening a session on a tenant that does not exist raises TenantNotFoundError."""
+    request.applymarker(
+        pytest.mark.xfail(
+            backend == "postgresql",
+            strict=True,
+            reason="BUG: PostgresTenantStore.session() does not check that the schema exists; "
+            "queries fail later with a raw sqlalchemy ProgrammingError (relation "
+            '"ghost_tenant.ai_models" does not exist), while SQLite raises '
+            "TenantNotFoundError",
+        )
+    )
+    with pytest.raises(TenantNotFoundError):
+        async with manager.store.session("ghost_tenant") as session:
+            await count_rows(session.connection, session.metadata.sorted_tables)
+
+
+def _metadata_the_database_rejects() -> MetaData:
+    """Two tables whose indexes share a name: valid MetaData, refused by both databases."""
+    metadata = MetaData(schema="tenant")
+    Table(
+        "first",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("x", Integer),
+        Index("ix_clash", "x"),
+    )
+    Table(
+        "second",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("y", Integer),
+        Index("ix_clash", "y"),
+    )
+    return metadata
+
+
+async def test_create_is_atomic_when_the_database_rejects_the_schema(
+    manager: FixtureManager, settings: Settings
+) -> None:
+    """A create whose DDL fails leaves no storage, no registry row and no config behind."""
+    storage_before = await _storage_snapshot(manager)
+    async with FixtureManager(settings, metadata=_metadata_the_database_rejects()) as broken:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the type is pinned down below
+            await broken.create_tenant("broken_tenant")
+
+        assert not await broken.store.storage_exists("broken_tenant")
+        assert await broken.list_tenants() == []
+        async with broken.store.control() as conn:
+            assert await control_plane.load_config(conn, "broken_tenant") is None
+            assert await control_plane.applied_fixtures(conn, "broken_tenant") == {}
+        assert await _storage_snapshot(manager) == storage_before
+        audit = await broken.audit_log("broken_tenant")
+        assert [r.action for r in audit] == ["tenant.create"]
+        assert audit[0].outcome in {"refused", "failed"}
+    await manager.create_tenant("broken_tenant")  # the id is still free
+
+
+async def test_create_rejected_by_the_database_raises_storage_error(
+    settings: Settings, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A database failure during create surfaces as StorageError, never a driver exception."""
+    request.applymarker(
+        pytest.mark.xfail(
+            backend == "postgresql",
+            strict=True,
+            reason="BUG: PostgresTenantSession.create_tables runs the DDL script on the raw "
+            "asyncpg connection, so a failure escapes as asyncpg.DuplicateTableError (audited "
+            "'failed') instead of StorageError (SQLite: StorageError, audited 'refused')",
+        )
+    )
+    async with FixtureManager(settings, metadata=_metadata_the_database_rejects()) as broken:
+        with pytest.raises(TenancyFixturesError) as caught:
+            await broken.create_tenant("broken_tenant")
+
+    assert isinstance(caught.value, StorageError)
+    assert caught.value.tenant_id == "broken_tenant"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: FixtureManager.tenant_status (FixtureMonitor.status) never validates the id "
+    "and raises TenantNotFoundError for a hostile id, unlike every other manager method",
+)
+@pytest.mark.parametrize("hostile", ["a'b", "Tenant", "pg_catalog"])
+async def test_tenant_status_refuses_a_hostile_id(manager: FixtureManager, hostile: str) -> None:
+    """tenant_status refuses a hostile id with InvalidTenantIdError like the other methods."""
+    with pytest.raises(InvalidTenantIdError):
+        await manager.tenant_status(hostile)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: FixtureManager.drop_tenant records outcome 'ok' in its metrics in a finally "
+    "block, even when the drop raised",
+)
+async def test_failed_drop_is_not_counted_as_ok_in_metrics(manager: FixtureManager) -> None:
+    """A drop that raises TenantNotFoundError is not counted as a successful drop."""
+    with pytest.raises(TenantNotFoundError):
+        await manager.drop_tenant("never_created")
+
+    ok_drops = manager.metrics.registry.get_sample_value(
+        "tenancy_operations_total", {"operation": "drop", "outcome": "ok"}
+    )
+    assert not ok_drops

@@ -10,5 +10,7 @@ async def test_create_and_load_the_demo_tenant(manager: FixtureManager) -> None:
     await manager.create_tenant("tenant_001")
     first = await manager.load_fixtures("tenant_001")
     second = await manager.load_fixtures("tenant_001")
-    assert first.changed and first.rows > 0
-    assert not second.changed and second.rows == 0
+    assert first.changed
+    assert first.rows > 0
+    assert not second.changed
+    assert second.rows == 0

@@ -25,7 +25,8 @@ app = typer.Typer(
         "Give every tenant isolated storage, schema, config and data in one call, "
         "then keep operating them.\n\n"
         "Settings come from TENANCY_* environment variables (see the README); the "
-        "default is an embedded SQLite store under ./.tenancy/."
+        "default is an embedded SQLite store under ./.tenancy/.\n\n"
+        "Example: tenancy-fixtures init-tenant acme_music --tier premium --load"
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

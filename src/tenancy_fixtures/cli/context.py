@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tenancy_fixtures.errors import TenancyFixturesError
 from tenancy_fixtures.manager import FixtureManager
@@ -39,7 +40,9 @@ class CliState:
 
 def fail(exc: TenancyFixturesError) -> NoReturn:
     """Print ``exc`` as one line and exit with its code."""
-    err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(exc.exit_code)
 
 

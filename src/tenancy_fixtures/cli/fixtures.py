@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -125,7 +126,9 @@ def _report_table(reports: list[IntegrityReport]) -> Table:
             str(sum(1 for c in report.row_counts.values() if c)),
             f"{report.total_rows:,}",
             str(sum(report.orphans.values())),
-            "[green]ok[/]" if report.ok else "[red]" + "; ".join(report.problems)[:200] + "[/]",
+            "[green]ok[/]"
+            if report.ok
+            else "[red]" + escape("; ".join(report.problems)[:200]) + "[/]",
         )
     return table
 
@@ -200,7 +203,7 @@ def _validate_source(source: Path, json_out: bool) -> None:
             }
         )
     else:
-        console.print(f"{source}: {report.records:,} records checked")
+        console.print(f"{source}: {report.records:,} records checked", markup=False)
         for rule, count in sorted(report.rules.items()):
             console.print(f"  {rule}: {count} record(s)")
         for problem in report.problems:

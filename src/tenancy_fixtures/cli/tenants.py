@@ -33,7 +33,10 @@ def _pairs(values: list[str], what: str) -> dict[str, Any]:
 
 def init_tenant(
     ctx: typer.Context,
-    tenant_id: Annotated[str, typer.Argument(help="Lowercase letter first, then [a-z0-9_].")],
+    tenant_id: Annotated[
+        str,
+        typer.Argument(help=r"Lowercase letter first, then \[a-z0-9_]."),
+    ],
     tier: Annotated[str, typer.Option(help="free, premium or enterprise.")] = "free",
     feature: Annotated[
         list[str] | None, typer.Option("--feature", "-f", help="Turn on a feature flag.")
@@ -49,8 +52,7 @@ def init_tenant(
 ) -> None:
     """Create a tenant: isolated storage, schema and config (tables left empty).
 
-    Example: tenancy-fixtures init-tenant acme_music --tier premium -f ai_collaboration
-    -l storage=200GB --load
+    Example: tenancy-fixtures init-tenant acme_music --tier premium -l storage=200GB --load
     """
     limits = _pairs(limit or [], "limit")
     settings = _pairs(setting or [], "setting")
@@ -122,6 +124,7 @@ def show(
 
     Example: tenancy-fixtures show demo_premium --json
     """
+    validate_or_fail(tenant_id)
     status = run(ctx, lambda manager: manager.tenant_status(tenant_id))
     if json_out:
         print_json(status.as_dict())
@@ -182,7 +185,7 @@ def cleanup(
 
     names = run(ctx, targets)
     if not names:
-        console.print(f"no tenant starts with {prefix!r}; nothing to do")
+        console.print(f"no tenant starts with {prefix!r}; nothing to do", markup=False)
         return
     if not yes and not typer.confirm(
         f"Drop {len(names)} tenant(s) ({', '.join(names[:5])}{'...' if len(names) > 5 else ''})"

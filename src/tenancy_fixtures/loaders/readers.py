@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import IO, Any
 
 import ijson
@@ -27,6 +27,7 @@ from tenancy_fixtures.loaders.fixture_sets import FixtureFile
 __all__ = ["SourceRecord", "iter_records"]
 
 _DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
+_BOM = "\ufeff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,50 +71,65 @@ def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
     index = 0
     try:
         with _binary(file) as stream:
-            head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
-            if head.lstrip()[:1] not in (b"[", b""):
-                raise _error(file, "a .json fixture file must hold a JSON array of objects")
-            for index, value in enumerate(ijson.items(stream, "item", use_float=True), 1):
+            events = ijson.parse(stream, use_float=True)
+            first = next(events, None)
+            if first is None:
+                return
+            if first[:2] != ("", "start_array"):
+                raise _error(
+                    file, "a .json fixture file must hold a JSON array of objects", record=1
+                )
+            for index, value in enumerate(ijson.items(chain([first], events), "item"), 1):
                 yield SourceRecord(_object(file, value, record=index), None, index)
     except ijson.JSONError as exc:
-        raise _error(file, f"malformed JSON after record {index}: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+        raise _error(
+            file, f"malformed JSON after record {index}: {reason}", record=index + 1
+        ) from None
     except _DECODE_ERRORS as exc:
-        raise _error(file, f"unreadable after record {index}: {exc}") from None
+        raise _error(file, f"unreadable: {exc}", record=index + 1) from None
+
+
+def _decoded_lines(stream: IO[bytes] | gzip.GzipFile, counter: list[int]) -> Iterator[str]:
+    """Lines as text, decoded one at a time so a bad byte is reported at its own line."""
+    for counter[0], raw in enumerate(stream, 1):
+        line = raw.decode("utf-8")
+        yield line[1:] if counter[0] == 1 and line.startswith(_BOM) else line
 
 
 def _json_lines(file: FixtureFile) -> Iterator[SourceRecord]:
-    line_no = 0
+    counter = [0]
     record = 0
     try:
         with _binary(file) as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-            for line_no, line in enumerate(text, 1):
+            for line in _decoded_lines(stream, counter):
                 if not line.strip():
                     continue
                 try:
                     value = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise _error(file, f"malformed JSON: {exc.msg}", line=line_no) from None
+                    raise _error(file, f"malformed JSON: {exc.msg}", line=counter[0]) from None
                 record += 1
-                yield SourceRecord(_object(file, value, line=line_no), line_no, record)
+                yield SourceRecord(_object(file, value, line=counter[0]), counter[0], record)
     except _DECODE_ERRORS as exc:
-        raise _error(file, f"unreadable: {exc}", line=line_no + 1) from None
+        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
 
 
 def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
     record = 0
-    line_no = 1
+    counter = [0]
+    ended = 1
     try:
         with _binary(file) as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-            reader = csv.reader(text, strict=True)
+            reader = csv.reader(_decoded_lines(stream, counter), strict=True)
             header = next(reader, None)
             if not header:
                 raise _error(file, "CSV file has no header row", line=1)
             if len(set(header)) != len(header):
                 raise _error(file, "CSV header names a column twice", line=1)
+            ended = reader.line_num
             for row in reader:
-                line_no = reader.line_num
+                started, ended = ended + 1, reader.line_num
                 if not any(row):
                     continue
                 record += 1
@@ -121,14 +137,14 @@ def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
                     raise _error(
                         file,
                         f"row has {len(row)} fields, the header has {len(header)}",
-                        line=line_no,
+                        line=started,
                     )
                 values = {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
-                yield SourceRecord(values, line_no, record)
+                yield SourceRecord(values, started, record)
     except csv.Error as exc:
-        raise _error(file, f"malformed CSV: {exc}", line=line_no) from None
+        raise _error(file, f"malformed CSV: {exc}", line=ended + 1) from None
     except _DECODE_ERRORS as exc:
-        raise _error(file, f"unreadable: {exc}", line=line_no) from None
+        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
 
 
 def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:

@@ -26,7 +26,7 @@ Converter = Callable[[Any], Any]
 
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
-_INT_TEXT = re.compile(r"[+-]?\d{1,20}")
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
 _MISSING = object()
@@ -64,13 +64,18 @@ def _integer(bounds: tuple[int, int]) -> Converter:
 
 def _float(value: Any) -> float:
     if isinstance(value, str):
+        if not value.isascii():
+            raise ValueError(f"expected a number, found {value!r:.40}")
         try:
             value = float(value)
         except ValueError:
             raise ValueError(f"expected a number, found {value!r:.40}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, found {type(value).__name__}")
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"number too large: {str(value)[:40]}...") from None
     if not math.isfinite(result):
         raise ValueError(f"number must be finite, found {result}")
     return result
@@ -167,6 +172,9 @@ class RowBuilder:
                     continue
                 raise self._refuse(source, path, name, "required value is missing")
             if value is None:
+                if default is not _MISSING:
+                    row.append(default)
+                    continue
                 if not nullable:
                     raise self._refuse(source, path, name, "must not be null")
                 row.append(None)

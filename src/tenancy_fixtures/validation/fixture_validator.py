@@ -72,7 +72,11 @@ class FixtureValidator:
                         self._add(report, "record", str(exc))
                         continue
                     key = tuple(row[i] for i in pk_positions)
-                    where = f"{file.relative}:{source.line or source.record}"
+                    where = (
+                        f"{file.relative}:{source.line}"
+                        if source.line is not None
+                        else f"{file.relative}, record {source.record}"
+                    )
                     if key in seen:
                         self._add(report, "duplicate_key", f"{where}: duplicate primary key {key}")
                     seen.add(key)

@@ -1,0 +1,510 @@
+"""The ``tenancy-fixtures`` commands end to end, in-process, on both backends.
+
+Every test that creates tenants takes them under its own ``tenant_prefix``; the prefix
+is dropped with ``cleanup --prefix ... --yes`` afterwards, because on PostgreSQL the
+database is shared by every test of the run. The fixtures live here rather than in a
+``tests/cli/conftest.py``, which mypy would report as a second module named ``conftest``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner, Result
+
+from tenancy_fixtures.cli.app import app
+from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+
+COMMANDS = sorted(str(c.name) for c in app.registered_commands)
+HOSTILE_IDS = ["Robert'); DROP TABLE students;--", "../etc", "UPPER", "", "pg_x"]
+DEMO_IDS = {"demo_free": "free", "demo_premium": "premium", "demo_enterprise": "enterprise"}
+MARKUP_IN_ERRORS = (
+    "BUG: cli.context.fail prints str(exc) as Rich markup, so '[/]' in an id or path "
+    "raises rich.errors.MarkupError: exit 1 with a traceback instead of a one-line error"
+)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+#: Settings the developer's shell might carry that would make the tests less hermetic.
+HERMETIC_ENV: Mapping[str, str | None] = {
+    "TENANCY_ACTOR": "pytest-cli",
+    "TENANCY_REDIS_URL": None,
+    "TENANCY_TEMPLATE_DIR": None,
+    "TENANCY_DATABASE_URL": None,
+}
+
+
+class Cli:
+    """``tenancy-fixtures --database-url URL ...`` run in-process."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self._runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        """Run the command with the global ``--database-url`` first."""
+        return self._runner.invoke(
+            app, ["--database-url", self.database_url, *args], input=input, env=HERMETIC_ENV
+        )
+
+    def ok(self, *args: str, input: str | None = None) -> Result:
+        """Run the command and require exit code 0."""
+        result = self(*args, input=input)
+        assert result.exit_code == 0, (
+            f"{args!r} exited {result.exit_code}: {result.output}\n{result.exception!r}"
+        )
+        return result
+
+    def json(self, *args: str) -> Any:
+        """Run the command with ``--json``, require exit code 0, parse stdout."""
+        return json.loads(self.ok(*args, "--json").stdout)
+
+    def tenant_ids(self) -> set[str]:
+        """The ids ``list --json`` shows."""
+        return {str(entry["tenant_id"]) for entry in self.json("list")}
+
+
+def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> str:
+    """Require ``exit_code``, no traceback, and exactly one stderr line starting so."""
+    assert result.exit_code == exit_code, f"exit {result.exit_code}: {result.output}"
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(starts_with), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    """The CLI on this test's backend."""
+    return Cli(database_url)
+
+
+@pytest.fixture
+def sqlite_cli(tmp_path: Path) -> Cli:
+    """The CLI on a fresh SQLite data directory, for commands no backend changes."""
+    return Cli(f"sqlite:///{tmp_path / 'data'}")
+
+
+@pytest.fixture
+def tenant_prefix(cli: Cli) -> Iterator[str]:
+    """A tenant id prefix unique to this test; its tenants are dropped afterwards."""
+    prefix = f"cli_{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    result = cli("cleanup", "--prefix", prefix, "--yes")
+    assert result.exit_code == 0, result.output
+    assert not {t for t in cli.tenant_ids() if t.startswith(prefix)}
+
+
+# --- help ----------------------------------------------------------------------------
+
+
+def test_app_help_exits_zero_and_shows_an_example(sqlite_cli: Cli) -> None:
+    """``--help`` of the app exits 0 and shows an ``Example:`` line."""
+    result = sqlite_cli.ok("--help")
+    assert "Example:" in result.stdout
+
+
+def test_app_help_lists_every_command(sqlite_cli: Cli) -> None:
+    """``--help`` of the app exits 0 and names every command."""
+    result = sqlite_cli.ok("--help")
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help_exits_zero_and_shows_an_example(sqlite_cli: Cli, command: str) -> None:
+    """Every command's ``--help`` exits 0 and shows an ``Example:`` line naming the command."""
+    result = sqlite_cli.ok(command, "--help")
+    assert "Example:" in result.stdout, result.stdout
+    assert command in result.stdout.split("Example:", 1)[1]
+
+
+def test_init_tenant_help_shows_the_id_character_class(sqlite_cli: Cli) -> None:
+    """``init-tenant --help`` shows the allowed id characters ``[a-z0-9_]``."""
+    result = sqlite_cli.ok("init-tenant", "--help")
+    assert "[a-z0-9_]" in result.stdout
+
+
+# --- init-tenant ---------------------------------------------------------------------
+
+
+def test_init_tenant_prints_the_config_and_a_second_init_exits_3(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``init-tenant --json`` prints the merged config; creating it again exits 3 in one line."""
+    tenant = f"{tenant_prefix}acme"
+    document = cli.json(
+        "init-tenant", tenant, "--tier", "premium", "-f", "ai_collaboration", "-l", "storage=200GB"
+    )
+    config = document["config"]
+    assert config["tenant_id"] == tenant
+    assert config["tier"] == "premium"
+    assert "ai_collaboration" in config["features"]
+    assert config["limits"]["storage"] == 200 * 1024**3
+    assert document["rows_loaded"] == 0
+
+    again = cli("init-tenant", tenant)
+    line = assert_one_line_error(again, 3, "error:")
+    assert line == f"error: tenant '{tenant}' already exists"
+    assert tenant in cli.tenant_ids()
+
+
+def test_init_tenant_with_a_malformed_limit_exits_2(cli: Cli, tenant_prefix: str) -> None:
+    """``-l`` without ``KEY=VALUE`` exits 2 in one line and creates nothing."""
+    tenant = f"{tenant_prefix}badlimit"
+    result = cli("init-tenant", tenant, "-l", "storage")
+    assert_one_line_error(result, 2, "error: --limit expects KEY=VALUE")
+    assert tenant not in cli.tenant_ids()
+
+
+# --- hostile ids ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "init-tenant",
+        "load-fixtures",
+        "show",
+        "cleanup",
+    ],
+)
+@pytest.mark.parametrize("tenant_id", HOSTILE_IDS, ids=["sql", "dotdot", "upper", "empty", "pg"])
+def test_hostile_tenant_id_exits_2_and_creates_nothing(
+    cli: Cli, command: str, tenant_id: str
+) -> None:
+    """A hostile id exits 2 with one ``error: invalid tenant id`` line and adds no tenant."""
+    before = cli.tenant_ids()
+    args = [command, tenant_id] + (["--yes"] if command == "cleanup" else [])
+    result = cli(*args)
+    assert_one_line_error(result, 2, "error: invalid tenant id")
+    assert cli.tenant_ids() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "exit_code"),
+    [
+        (["load-fixtures", "[/]"], 2),
+        (["validate-data", "--source", "/nonexistent/[/]"], 5),
+    ],
+    ids=["id", "path"],
+)
+def test_markup_characters_in_input_give_a_one_line_error(
+    sqlite_cli: Cli, args: list[str], exit_code: int
+) -> None:
+    """Rich markup characters in an id or a path still give a one-line error, no traceback."""
+    line = assert_one_line_error(sqlite_cli(*args), exit_code, "error:")
+    assert "[/]" in line
+
+
+def test_show_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
+    """``show`` of a well-formed id that is not registered exits 4 in one line."""
+    tenant = f"{tenant_prefix}ghost"
+    line = assert_one_line_error(cli("show", tenant), 4, "error:")
+    assert line == f"error: tenant '{tenant}' does not exist"
+
+
+# --- load-fixtures, show, list -------------------------------------------------------
+
+
+def test_loading_the_tier_template_twice_changes_nothing_the_second_time(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """The second ``load-fixtures`` of the tier template reports that nothing changed."""
+    tenant = f"{tenant_prefix}twice"
+    cli.ok("init-tenant", tenant, "--tier", "premium")
+    first = cli.json("load-fixtures", tenant)
+    assert first["changed"] is True
+    assert sum(first["rows"].values()) > 0
+    assert set(first["fixtures"].values()) == {"applied"}
+
+    second = cli.json("load-fixtures", tenant)
+    assert second["changed"] is False
+    assert set(second["fixtures"]) == set(first["fixtures"])
+    assert set(second["fixtures"].values()) == {"unchanged"}
+
+    third = cli.ok("load-fixtures", tenant)
+    assert "nothing changed" in third.stdout
+
+
+def test_loading_the_demo_set_reports_rows_that_show_and_list_agree_with(
+    cli: Cli, tenant_prefix: str, demo_set: Path
+) -> None:
+    """``load-fixtures T <demo_set>`` reports row counts; ``show`` and ``list`` agree."""
+    tenant = f"{tenant_prefix}demo_set"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise")
+    loaded = cli.json("load-fixtures", tenant, str(demo_set))
+    assert loaded["tenant_id"] == tenant
+    assert loaded["changed"] is True
+    assert loaded["rows"]
+    assert all(count > 0 for count in loaded["rows"].values())
+
+    shown = cli.json("show", tenant)
+    assert shown["tenant_id"] == tenant
+    assert sum(shown["row_counts"].values()) == shown["total_rows"]
+    assert shown["total_rows"] == sum(loaded["rows"].values())
+    for table, count in loaded["rows"].items():
+        assert shown["row_counts"][table] == count
+
+    listed = {entry["tenant_id"]: entry for entry in cli.json("list")}
+    assert tenant in listed
+    assert listed[tenant]["total_rows"] == shown["total_rows"]
+    assert tenant in {entry["tenant_id"] for entry in cli.json("list", "--prefix", tenant_prefix)}
+
+
+def test_a_bad_record_exits_5_naming_file_and_line_and_loads_nothing(
+    cli: Cli, tenant_prefix: str, demo_set: Path, tmp_path: Path
+) -> None:
+    """A string ``duration_ms`` on line 2 exits 5 naming ``tracks.jsonl:2``; no row stays."""
+    source = tmp_path / "bad_set"
+    source.mkdir()
+    lines = (demo_set / "tracks.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    record = json.loads(lines[1])
+    record["duration_ms"] = "three minutes"
+    lines[1] = json.dumps(record)
+    (source / "tracks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    tenant = f"{tenant_prefix}badfile"
+    cli.ok("init-tenant", tenant)
+    result = cli("load-fixtures", tenant, str(source), "--json")
+    line = assert_one_line_error(result, 5, "error:")
+    assert "tracks.jsonl:2" in line
+    assert "duration_ms" in line
+    assert result.stdout == ""
+
+    shown = cli.json("show", tenant)
+    assert shown["total_rows"] == 0
+    assert set(shown["row_counts"].values()) == {0}
+
+
+def test_loading_from_a_missing_directory_exits_nonzero_in_one_line(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``load-fixtures T /nonexistent`` exits non-zero with one line naming the path."""
+    tenant = f"{tenant_prefix}nodir"
+    cli.ok("init-tenant", tenant)
+    result = cli("load-fixtures", tenant, "/nonexistent")
+    assert result.exit_code != 0
+    line = assert_one_line_error(result, result.exit_code, "error:")
+    assert "/nonexistent" in line
+    assert "does not exist" in line
+    assert cli.json("show", tenant)["total_rows"] == 0
+
+
+# --- validate-data -------------------------------------------------------------------
+
+
+def test_validate_data_passes_on_a_loaded_tenant_and_on_all(cli: Cli, tenant_prefix: str) -> None:
+    """``validate-data T`` and ``validate-data --all`` exit 0 once T is loaded."""
+    tenant = f"{tenant_prefix}valid"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise", "--load")
+    reports = cli.json("validate-data", tenant)
+    assert [r["tenant_id"] for r in reports] == [tenant]
+    assert reports[0]["ok"] is True
+    assert reports[0]["problems"] == []
+    assert sum(reports[0]["row_counts"].values()) > 0
+
+    everything = cli.json("validate-data", "--all")
+    assert tenant in {r["tenant_id"] for r in everything}
+    assert all(r["ok"] for r in everything)
+    cli.ok("validate-data", "--all")
+
+
+def test_validate_data_needs_either_a_tenant_or_all(sqlite_cli: Cli) -> None:
+    """``validate-data`` with neither a tenant nor ``--all`` exits 2 in one line."""
+    assert_one_line_error(sqlite_cli("validate-data"), 2, "error: give either a TENANT or --all")
+
+
+def test_validate_source_passes_on_the_demo_set(sqlite_cli: Cli, demo_set: Path) -> None:
+    """``validate-data --source <demo_set>`` exits 0 with no problems."""
+    document = sqlite_cli.json("validate-data", "--source", str(demo_set))
+    assert document["ok"] is True
+    assert document["problems"] == []
+    assert document["records"] > 0
+    sqlite_cli.ok("validate-data", "--source", str(demo_set))
+
+
+def test_validate_source_exits_6_listing_a_duplicate_key_and_a_dangling_reference(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A set with a duplicate key and a dangling reference exits 6 and lists both."""
+    source = tmp_path / "broken_set"
+    source.mkdir()
+    artist = {"artist_id": "a1", "name": "One", "genres": [], "popularity": 1, "followers": 1}
+    album = {
+        "album_id": "b1",
+        "name": "Lost",
+        "album_type": "album",
+        "artist_id": "ghost_artist",
+        "release_date": "2021-03-07",
+        "release_date_precision": "day",
+        "total_tracks": 1,
+        "label": None,
+    }
+    (source / "artists.jsonl").write_text(
+        json.dumps(artist) + "\n" + json.dumps({**artist, "name": "Again"}) + "\n",
+        encoding="utf-8",
+    )
+    (source / "albums.jsonl").write_text(json.dumps(album) + "\n", encoding="utf-8")
+
+    result = sqlite_cli("validate-data", "--source", str(source))
+    line = assert_one_line_error(result, 6, "error: 2 problem(s) found")
+    assert "artists.jsonl:2" in line
+    assert "duplicate" in line
+    assert "albums.jsonl:1" in line
+    assert "ghost_artist" in line
+    problems = [p for p in result.stdout.splitlines() if p.lstrip().startswith("- ")]
+    assert len(problems) == 2
+
+    as_json = sqlite_cli("validate-data", "--source", str(source), "--json")
+    assert as_json.exit_code == 6
+    document = json.loads(as_json.stdout)
+    assert document["ok"] is False
+    assert document["rules"] == {"duplicate_key": 1, "missing_reference": 1}
+    assert len(document["problems"]) == 2
+
+
+# --- cleanup -------------------------------------------------------------------------
+
+
+def test_cleanup_asks_first_and_only_drops_on_yes(cli: Cli, tenant_prefix: str) -> None:
+    """``cleanup T`` asks; "n" keeps the tenant, "y" drops it."""
+    tenant = f"{tenant_prefix}asked"
+    cli.ok("init-tenant", tenant)
+
+    declined = cli("cleanup", tenant, input="n\n")
+    assert declined.exit_code == 1
+    assert "Drop 1 tenant(s)" in declined.output
+    assert "Traceback" not in declined.output
+    assert tenant in cli.tenant_ids()
+
+    accepted = cli.ok("cleanup", tenant, input="y\n")
+    assert "dropped 1 tenant(s)" in accepted.stdout
+    assert tenant not in cli.tenant_ids()
+    assert_one_line_error(cli("show", tenant), 4, "error:")
+
+
+def test_cleanup_by_prefix_drops_those_tenants_and_only_those(cli: Cli, tenant_prefix: str) -> None:
+    """``cleanup --prefix P --yes`` drops every tenant starting with P and no other."""
+    doomed = [f"{tenant_prefix}drop_a", f"{tenant_prefix}drop_b", f"{tenant_prefix}drop_c"]
+    kept = [f"{tenant_prefix}keep", f"{tenant_prefix}dro"]
+    for tenant in doomed + kept:
+        cli.ok("init-tenant", tenant)
+    before = cli.tenant_ids()
+
+    result = cli.ok("cleanup", "--prefix", f"{tenant_prefix}drop_", "--yes")
+    assert "dropped 3 tenant(s)" in result.stdout
+    assert cli.tenant_ids() == before - set(doomed)
+
+    nothing = cli.ok("cleanup", "--prefix", f"{tenant_prefix}drop_", "--yes")
+    assert "nothing to do" in nothing.stdout
+
+
+def test_cleanup_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
+    """``cleanup`` of a well-formed id that is not registered exits 4 in one line."""
+    tenant = f"{tenant_prefix}ghost"
+    line = assert_one_line_error(cli("cleanup", tenant, "--yes"), 4, "error:")
+    assert line == f"error: tenant '{tenant}' does not exist"
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+def test_audit_lists_the_create_and_the_load(cli: Cli, tenant_prefix: str) -> None:
+    """``audit T --json`` lists ``tenant.create`` and ``fixtures.load`` records of T."""
+    tenant = f"{tenant_prefix}audited"
+    cli.ok("init-tenant", tenant)
+    cli.ok("load-fixtures", tenant, "--json")
+    records = cli.json("audit", tenant)
+    actions = [r["action"] for r in records]
+    assert "tenant.create" in actions
+    assert "fixtures.load" in actions
+    assert actions.index("fixtures.load") < actions.index("tenant.create")  # newest first
+    assert {r["tenant_id"] for r in records} == {tenant}
+    assert {r["actor"] for r in records} == {"pytest-cli"}
+
+
+# --- generate, schema-sql ------------------------------------------------------------
+
+
+def test_generate_scale_1_seed_42_writes_the_shipped_demo_set(
+    sqlite_cli: Cli, demo_set: Path, tmp_path: Path
+) -> None:
+    """``generate --scale 1 --seed 42`` writes the shipped demo set, byte for byte."""
+    target = tmp_path / "generated"
+    result = sqlite_cli.ok("generate", str(target), "--scale", "1", "--seed", "42")
+    assert str(target) in result.stdout
+    generated = sorted(p.relative_to(target) for p in target.rglob("*") if p.is_file())
+    shipped = sorted(p.relative_to(demo_set) for p in demo_set.rglob("*") if p.is_file())
+    assert generated == shipped
+    for relative in shipped:
+        assert (target / relative).read_bytes() == (demo_set / relative).read_bytes(), relative
+
+
+def test_schema_sql_prints_the_shipped_schema_template(sqlite_cli: Cli) -> None:
+    """``schema-sql`` prints exactly ``templates/schema_template.sql``."""
+    result = sqlite_cli.ok("schema-sql")
+    template = BUILTIN_TEMPLATE_DIR / "schema_template.sql"
+    assert result.stdout == template.read_text(encoding="utf-8")
+
+
+# --- demo ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_cli(cli: Cli) -> Iterator[Cli]:
+    """The CLI with no demo tenant before or after the test."""
+    cli.ok("cleanup", "--prefix", "demo_", "--yes")
+    yield cli
+    cli.ok("cleanup", "--prefix", "demo_", "--yes")
+    assert not {t for t in cli.tenant_ids() if t.startswith("demo_")}
+
+
+def test_demo_creates_three_valid_tenants_and_runs_again(demo_cli: Cli) -> None:
+    """``demo --json`` makes free, premium and enterprise tenants, valid, twice in a row."""
+    for _ in range(2):
+        results = demo_cli.json("demo")
+        by_id = {r["tenant_id"]: r for r in results}
+        assert {i: r["tier"] for i, r in by_id.items()} == DEMO_IDS
+        assert all(r["valid"] is True for r in results)
+        assert all(r["rows"] > 0 for r in results)
+        assert by_id["demo_enterprise"]["tables"] > by_id["demo_free"]["tables"]
+        assert "ai_collaboration" in by_id["demo_premium"]["features"]
+    assert set(DEMO_IDS) <= demo_cli.tenant_ids()
+
+
+def test_demo_without_reset_refuses_existing_demo_tenants(demo_cli: Cli) -> None:
+    """``demo --no-reset`` over existing demo tenants exits 3 in one line."""
+    demo_cli.json("demo")
+    result = demo_cli("demo", "--no-reset", "--json")
+    line = assert_one_line_error(result, 3, "error:")
+    assert line == "error: tenant 'demo_free' already exists"
+
+
+# --- settings ------------------------------------------------------------------------
+
+
+def test_a_malformed_database_url_exits_2_with_one_settings_line() -> None:
+    """``--database-url not-a-url`` exits 2 with one ``invalid settings`` line."""
+    result = Cli("not-a-url")("list")
+    line = assert_one_line_error(result, 2, "error: invalid settings")
+    assert "database_url" in line.lower()

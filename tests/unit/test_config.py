@@ -1,0 +1,306 @@
+"""Tenant config: defaults, then tier, then overrides; validation; checksum; the TTL cache."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tenancy_fixtures.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
+from tenancy_fixtures.config_cache import MemoryConfigCache
+from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
+from tenancy_fixtures.sizes import parse_size
+from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR, TemplateDirectory
+from tenancy_fixtures.tenants import TenantFixture
+
+GB = 1024**3
+
+
+@pytest.fixture(scope="module")
+def template() -> ConfigTemplate:
+    """The built-in config template."""
+    return ConfigTemplate.load(TemplateDirectory())
+
+
+@pytest.fixture(scope="module")
+def raw_template() -> dict[str, Any]:
+    """The built-in config template as plain JSON, to derive expectations from."""
+    document: dict[str, Any] = json.loads(
+        (BUILTIN_TEMPLATE_DIR / "config_template.json").read_text(encoding="utf-8")
+    )
+    return document
+
+
+def expected_limits(*layers: dict[str, Any]) -> dict[str, int]:
+    """Limits as the layers give them (later wins), storage in bytes."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged.update(layer)
+    merged["storage"] = parse_size(merged["storage"])
+    return merged
+
+
+def resolve(template: ConfigTemplate, **tenant: Any) -> TenantConfig:
+    """Resolve the config of a tenant built from keyword arguments."""
+    tenant.setdefault("tenant_id", "acme")
+    return resolve_config(template, TenantFixture(**tenant))
+
+
+class TestResolveConfig:
+    @pytest.mark.parametrize("tier", TIERS)
+    def test_a_tier_without_overrides_is_defaults_then_tier(
+        self, template: ConfigTemplate, raw_template: dict[str, Any], tier: str
+    ) -> None:
+        """With no overrides, every value comes from the tier, else from the defaults."""
+        defaults, preset = raw_template["defaults"], raw_template["tiers"][tier]
+
+        config = resolve(template, tier=tier)
+
+        assert tier == config.tier
+        assert expected_limits(defaults["limits"], preset["limits"]) == config.limits.model_dump()
+        assert tuple(sorted({*defaults["features"], *preset["features"]})) == config.features
+        assert {**defaults["settings"], **preset["settings"]} == config.settings
+
+    @pytest.mark.parametrize("tier", TIERS)
+    def test_overrides_win_over_the_tier_key_by_key(
+        self, template: ConfigTemplate, raw_template: dict[str, Any], tier: str
+    ) -> None:
+        """A tenant's overrides replace only the keys they name, on top of the tier."""
+        defaults, preset = raw_template["defaults"], raw_template["tiers"][tier]
+        overrides = {"users": 3, "storage": "2GB"}
+
+        config = resolve(
+            template, tier=tier, features=["sso"], limits=overrides, settings={"locale": "de"}
+        )
+
+        assert (
+            expected_limits(defaults["limits"], preset["limits"], overrides)
+            == config.limits.model_dump()
+        )
+        assert tuple(sorted({*defaults["features"], *preset["features"], "sso"})) == config.features
+        assert {**defaults["settings"], **preset["settings"], "locale": "de"} == config.settings
+
+    def test_the_premium_example_gets_its_overrides(self, template: ConfigTemplate) -> None:
+        """The documented premium tenant gets 10000 API calls, 100 GB and both features."""
+        tenant = TenantFixture(
+            tenant_id="premium_001",
+            tier="premium",
+            features=["ai_collaboration", "advanced_analytics"],
+            limits={"api_calls": 10000, "storage": "100GB"},
+        )
+
+        config = resolve_config(template, tenant)
+
+        assert ("premium_001", 10000, 100 * GB) == (
+            config.tenant_id,
+            config.limits.api_calls,
+            config.limits.storage,
+        )
+        assert config.has_feature("ai_collaboration")
+        assert config.has_feature("advanced_analytics")
+        assert not config.has_feature("sso")
+
+    def test_the_free_example_with_limit_overrides_gets_them(
+        self, template: ConfigTemplate
+    ) -> None:
+        """Limit overrides apply on the default (free) tier too."""
+        tenant = TenantFixture(
+            tenant_id="premium_001",
+            features=["ai_collaboration", "advanced_analytics"],
+            limits={"api_calls": 10000, "storage": "100GB"},
+        )
+
+        config = resolve_config(template, tenant)
+
+        assert ("free", 10000, 100 * GB) == (
+            config.tier,
+            config.limits.api_calls,
+            config.limits.storage,
+        )
+
+    def test_features_are_sorted_and_listed_once(self, template: ConfigTemplate) -> None:
+        """A feature named by both the tier and the tenant appears once, sorted."""
+        config = resolve(template, tier="premium", features=["data_export", "sso", "sso"])
+
+        assert list(config.features) == sorted(set(config.features))
+        assert 1 == config.features.count("data_export")
+        assert 1 == config.features.count("sso")
+
+    def test_an_unknown_feature_flag_is_refused_naming_it(self, template: ConfigTemplate) -> None:
+        """A feature the template does not know is a ConfigError keyed by its name."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, features=["catalog_browsing", "teleportation"])
+
+        assert "features.teleportation" == caught.value.key
+        assert "teleportation" in str(caught.value)
+        assert "acme" == caught.value.tenant_id
+
+    @pytest.mark.parametrize(
+        ("limits", "key", "message"),
+        [
+            pytest.param({"storage": "100XB"}, "limits.storage", "unknown unit", id="unit-XB"),
+            pytest.param({"storage": "-1GB"}, "limits.storage", "negative", id="neg-storage"),
+            pytest.param({"storage": -1}, "limits.storage", "negative", id="neg-storage-int"),
+            pytest.param({"storage": True}, "limits.storage", "boolean", id="bool-storage"),
+            pytest.param({"api_calls": -1}, "limits.api_calls", "greater than", id="neg-api"),
+            pytest.param({"users": -5}, "limits.users", "greater than", id="neg-users"),
+            pytest.param({"workspaces": "many"}, "limits.workspaces", "integer", id="text"),
+            pytest.param({"api_calls": 1.5}, "limits.api_calls", "integer", id="fraction"),
+            pytest.param({"bandwidth": 10}, "limits.bandwidth", "Extra inputs", id="unknown"),
+        ],
+    )
+    def test_a_bad_limit_is_refused_naming_its_key(
+        self, template: ConfigTemplate, limits: dict[str, Any], key: str, message: str
+    ) -> None:
+        """Wrong units, negative or non-integer limits and unknown keys are ConfigErrors."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, tier="premium", limits=limits)
+
+        assert key == caught.value.key
+        assert key in str(caught.value)
+        assert message in str(caught.value)
+
+    def test_a_boolean_limit_is_refused(self, template: ConfigTemplate) -> None:
+        """A limit given as true/false is refused, not read as 1 or 0."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, limits={"api_calls": True})
+
+        assert "limits.api_calls" == caught.value.key
+
+    def test_an_unknown_tier_is_refused_with_key_tier(self, template: ConfigTemplate) -> None:
+        """A tier the template does not define is a ConfigError keyed 'tier'."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, tier="gold")
+
+        assert "tier" == caught.value.key
+        assert "'gold'" in str(caught.value)
+
+    def test_a_config_error_is_a_usage_error(self, template: ConfigTemplate) -> None:
+        """ConfigError exits the CLI with code 2."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, tier="gold")
+
+        assert 2 == caught.value.exit_code
+
+
+class TestTenantConfig:
+    def test_the_checksum_is_stable_for_the_same_input(self, template: ConfigTemplate) -> None:
+        """Resolving the same tenant twice gives the same checksum."""
+        first = resolve(template, tier="premium", features=["sso"], limits={"users": 3})
+        second = resolve(template, tier="premium", features=["sso"], limits={"users": 3})
+
+        assert first.checksum() == second.checksum()
+
+    def test_the_checksum_ignores_the_order_features_are_given_in(
+        self, template: ConfigTemplate
+    ) -> None:
+        """Features are a set: their order in the overrides does not change the checksum."""
+        first = resolve(template, features=["sso", "data_export"])
+        second = resolve(template, features=["data_export", "sso"])
+
+        assert first.checksum() == second.checksum()
+
+    def test_the_checksum_changes_when_a_limit_changes(self, template: ConfigTemplate) -> None:
+        """A different limit gives a different checksum."""
+        before = resolve(template, limits={"api_calls": 10000})
+        after = resolve(template, limits={"api_calls": 10001})
+
+        assert before.checksum() != after.checksum()
+
+    def test_the_checksum_is_the_same_in_another_process(self, template: ConfigTemplate) -> None:
+        """A fresh interpreter with another hash seed computes the same checksum."""
+        script = (
+            "from tenancy_fixtures.config import ConfigTemplate, resolve_config\n"
+            "from tenancy_fixtures.templates import TemplateDirectory\n"
+            "from tenancy_fixtures.tenants import TenantFixture\n"
+            "t = TenantFixture('acme', tier='enterprise', features=['sso', 'custom_models'])\n"
+            "print(resolve_config(ConfigTemplate.load(TemplateDirectory()), t).checksum())\n"
+        )
+        env = {**os.environ, "PYTHONHASHSEED": "12345"}
+
+        result = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+        )
+
+        local = resolve(template, tier="enterprise", features=["sso", "custom_models"])
+        assert local.checksum() == result.stdout.strip()
+
+    def test_describe_limits_shows_storage_for_people(self, template: ConfigTemplate) -> None:
+        """describe_limits shows storage as '100GB' and other limits as numbers."""
+        config = resolve(template, tier="premium", limits={"storage": "100GB", "users": 7})
+
+        described = config.describe_limits()
+
+        assert ("100GB", 7) == (described["storage"], described["users"])
+        assert 100 * GB == config.limits.storage
+
+    def test_a_config_round_trips_through_json(self, template: ConfigTemplate) -> None:
+        """What the cache stores (JSON) reads back as an equal config."""
+        config = resolve(template, tier="enterprise", settings={"locale": "fr"})
+
+        assert config == TenantConfig.model_validate_json(config.model_dump_json())
+
+
+class TestMemoryConfigCache:
+    async def test_a_value_set_is_read_back(self) -> None:
+        """get returns what set stored for that tenant."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+
+        await cache.set("acme", '{"tier": "free"}')
+
+        assert '{"tier": "free"}' == await cache.get("acme")
+
+    async def test_an_unknown_tenant_reads_none(self) -> None:
+        """get for a tenant never set gives None."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+
+        assert await cache.get("acme") is None
+
+    async def test_a_deleted_value_is_gone(self) -> None:
+        """delete forgets the entry; deleting twice is harmless."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+        await cache.set("acme", "x")
+        await cache.set("other", "y")
+
+        await cache.delete("acme")
+        await cache.delete("acme")
+
+        assert (None, "y") == (await cache.get("acme"), await cache.get("other"))
+
+    async def test_a_value_expires_after_the_ttl(self) -> None:
+        """An entry older than the TTL reads as None."""
+        cache = MemoryConfigCache(ttl_seconds=0.05)
+        await cache.set("acme", "x")
+        assert "x" == await cache.get("acme")
+
+        await asyncio.sleep(0.15)
+
+        assert await cache.get("acme") is None
+
+    async def test_aclose_empties_the_cache(self) -> None:
+        """aclose drops every entry."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+        await cache.set("acme", "x")
+
+        await cache.aclose()
+
+        assert await cache.get("acme") is None
+
+    @pytest.mark.parametrize("tenant_id", ["", "Acme", "a;b", "public"])
+    async def test_a_hostile_tenant_id_is_refused_as_a_key(self, tenant_id: str) -> None:
+        """The cache validates ids before using them as keys."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+
+        with pytest.raises(InvalidTenantIdError):
+            await cache.set(tenant_id, "x")
+        with pytest.raises(InvalidTenantIdError):
+            await cache.get(tenant_id)
+        with pytest.raises(InvalidTenantIdError):
+            await cache.delete(tenant_id)

@@ -1,0 +1,380 @@
+"""Streaming readers: JSON arrays, JSON Lines, CSV and YAML, plain or gzipped."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenancy_fixtures.errors import FixtureFormatError
+from tenancy_fixtures.loaders.fixture_sets import FixtureFile, open_fixture_set
+from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
+from tenancy_fixtures.spotify_schema import spotify_metadata
+
+
+def fixture_file(directory: Path, name: str, data: bytes, *, gzipped: bool = False) -> FixtureFile:
+    """Write ``data`` as the only file of a fixture set and return its FixtureFile."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if gzipped:
+        name, data = name + ".gz", gzip.compress(data)
+    (directory / name).write_bytes(data)
+    fixture_set = open_fixture_set(directory, metadata=spotify_metadata())
+    assert 1 == len(fixture_set.files)
+    return fixture_set.files[0]
+
+
+def read(directory: Path, name: str, data: bytes, *, gzipped: bool = False) -> list[SourceRecord]:
+    """Every record of a one-file set holding ``data``."""
+    return list(iter_records(fixture_file(directory, name, data, gzipped=gzipped)))
+
+
+def read_error(
+    directory: Path, name: str, data: bytes, *, gzipped: bool = False
+) -> FixtureFormatError:
+    """The FixtureFormatError raised while reading a one-file set holding ``data``."""
+    with pytest.raises(FixtureFormatError) as caught:
+        read(directory, name, data, gzipped=gzipped)
+    return caught.value
+
+
+def where(records: list[SourceRecord]) -> list[tuple[int | None, int, dict[str, Any]]]:
+    """``(line, record, values)`` of each record."""
+    return [(r.line, r.record, r.values) for r in records]
+
+
+GOOD_FILES = [
+    pytest.param(
+        "artists.json",
+        b'[\n {"artist_id": "a1", "name": "One", "followers": 5},\n'
+        b' {"artist_id": "a2", "name": "Two", "genres": ["jazz"]}\n]\n',
+        [
+            (None, 1, {"artist_id": "a1", "name": "One", "followers": 5}),
+            (None, 2, {"artist_id": "a2", "name": "Two", "genres": ["jazz"]}),
+        ],
+        id="json",
+    ),
+    pytest.param(
+        "artists.jsonl",
+        b'{"artist_id": "a1", "name": "One"}\n\n   \n{"artist_id": "a2", "name": "Two"}\n',
+        [
+            (1, 1, {"artist_id": "a1", "name": "One"}),
+            (4, 2, {"artist_id": "a2", "name": "Two"}),
+        ],
+        id="jsonl-with-blank-lines",
+    ),
+    pytest.param(
+        "artists.ndjson",
+        b'{"artist_id": "a1"}\r\n{"artist_id": "a2"}',
+        [(1, 1, {"artist_id": "a1"}), (2, 2, {"artist_id": "a2"})],
+        id="ndjson-crlf-no-final-newline",
+    ),
+    pytest.param(
+        "artists.csv",
+        b'artist_id,name,popularity\na1,"Fox, Lucas",\n\na2,Two,7\na3,"Say ""hi""",1\n',
+        [
+            (2, 1, {"artist_id": "a1", "name": "Fox, Lucas", "popularity": None}),
+            (4, 2, {"artist_id": "a2", "name": "Two", "popularity": "7"}),
+            (5, 3, {"artist_id": "a3", "name": 'Say "hi"', "popularity": "1"}),
+        ],
+        id="csv",
+    ),
+    pytest.param(
+        "artists.yaml",
+        b"- artist_id: a1\n  name: One\n  genres: [jazz, folk]\n- artist_id: a2\n  name: Two\n",
+        [
+            (None, 1, {"artist_id": "a1", "name": "One", "genres": ["jazz", "folk"]}),
+            (None, 2, {"artist_id": "a2", "name": "Two"}),
+        ],
+        id="yaml",
+    ),
+    pytest.param(
+        "artists.yml",
+        b"- {artist_id: a1}\n",
+        [(None, 1, {"artist_id": "a1"})],
+        id="yml",
+    ),
+]
+
+
+class TestReading:
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    @pytest.mark.parametrize(("name", "data", "expected"), GOOD_FILES)
+    def test_each_format_yields_its_records_in_order(
+        self,
+        tmp_path: Path,
+        name: str,
+        data: bytes,
+        expected: list[tuple[int | None, int, dict[str, Any]]],
+        gzipped: bool,
+    ) -> None:
+        """Every format, plain or gzipped, yields the file's records with where they stand."""
+        assert expected == where(read(tmp_path, name, data, gzipped=gzipped))
+
+    def test_a_json_number_with_a_fraction_is_a_float(self, tmp_path: Path) -> None:
+        """JSON arrays give floats (not Decimals) for fractional numbers."""
+        records = read(tmp_path, "audio_features.json", b'[{"tempo": 120.5, "key": 3}]')
+
+        assert [(120.5, float), (3, int)] == [
+            (value, type(value)) for value in records[0].values.values()
+        ]
+
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    def test_a_quoted_newline_stays_inside_its_csv_field(
+        self, tmp_path: Path, gzipped: bool
+    ) -> None:
+        """A newline inside quotes is part of the value; later records keep their lines."""
+        data = b'artist_id,name\na1,"Two\nLines"\na2,"Three\r\nMore\nLines"\na3,Plain\n'
+
+        records = read(tmp_path, "artists.csv", data, gzipped=gzipped)
+
+        assert [
+            {"artist_id": "a1", "name": "Two\nLines"},
+            {"artist_id": "a2", "name": "Three\r\nMore\nLines"},
+            {"artist_id": "a3", "name": "Plain"},
+        ] == [r.values for r in records]
+        assert (3, 7) == (records[2].record, records[2].line)
+
+    def test_a_multiline_csv_record_is_located_at_its_first_line(self, tmp_path: Path) -> None:
+        """A record whose quoted field spans lines is reported at the line it starts on."""
+        records = read(tmp_path, "artists.csv", b'artist_id,name\na1,"Two\nLines"\n')
+
+        assert 2 == records[0].line
+
+    def test_a_csv_empty_field_is_none_but_quoted_spaces_are_kept(self, tmp_path: Path) -> None:
+        """An empty CSV field reads as None; a field of spaces stays a string."""
+        records = read(tmp_path, "artists.csv", b'artist_id,name,label\na1,," "\n')
+
+        assert {"artist_id": "a1", "name": None, "label": " "} == records[0].values
+
+    @pytest.mark.parametrize(
+        ("name", "data"),
+        [
+            pytest.param("artists.json", b"[]", id="json-empty-array"),
+            pytest.param("artists.jsonl", b"", id="jsonl-empty"),
+            pytest.param("artists.jsonl", b"\n\n  \n", id="jsonl-only-blank"),
+            pytest.param("artists.csv", b"artist_id,name\n", id="csv-header-only"),
+            pytest.param("artists.yaml", b"", id="yaml-empty"),
+            pytest.param("artists.yaml", b"[]\n", id="yaml-empty-list"),
+        ],
+    )
+    def test_a_file_without_records_yields_nothing(
+        self, tmp_path: Path, name: str, data: bytes
+    ) -> None:
+        """Files holding no records are empty, not errors."""
+        assert [] == read(tmp_path, name, data)
+
+    def test_records_are_read_lazily(self, tmp_path: Path) -> None:
+        """The first record is available before a later malformed line is reached."""
+        file = fixture_file(tmp_path, "artists.jsonl", b'{"artist_id": "a1"}\n{oops\n')
+        records = iter_records(file)
+
+        first = next(records)
+        with pytest.raises(FixtureFormatError):
+            next(records)
+
+        assert {"artist_id": "a1"} == first.values
+
+
+class TestFormatErrors:
+    def test_a_malformed_json_array_is_refused(self, tmp_path: Path) -> None:
+        """A JSON array cut off mid-way is a FixtureFormatError naming the file."""
+        error = read_error(tmp_path, "artists.json", b'[{"artist_id": "a1"}, {"artist_id": ')
+
+        assert ("artists.json", "artists") == (error.path, error.table)
+        assert "malformed JSON after record 1" in error.message
+
+    def test_trailing_garbage_after_a_json_array_is_refused(self, tmp_path: Path) -> None:
+        """Anything after the closing bracket is malformed JSON."""
+        error = read_error(tmp_path, "artists.json", b'[{"artist_id": "a1"}] [{"x": 1}]')
+
+        assert "artists.json" == error.path
+        assert "malformed JSON" in error.message
+
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    def test_a_json_file_whose_top_level_is_an_object_is_refused(
+        self, tmp_path: Path, gzipped: bool
+    ) -> None:
+        """A .json file must hold an array, not a single object."""
+        data = b'  \n{"artist_id": "a1", "name": "One"}\n'
+
+        error = read_error(tmp_path, "artists.json", data, gzipped=gzipped)
+
+        assert "a .json fixture file must hold a JSON array of objects" == error.message
+        assert error.path == ("artists.json.gz" if gzipped else "artists.json")
+
+    def test_a_json_object_after_much_whitespace_is_still_refused(self, tmp_path: Path) -> None:
+        """Leading whitespace does not hide a top-level object from the array check."""
+        data = b" " * 100 + b'{"artist_id": "a1", "name": "One"}'
+
+        error = read_error(tmp_path, "artists.json", data)
+
+        assert "a .json fixture file must hold a JSON array of objects" == error.message
+
+    def test_a_json_array_item_that_is_not_an_object_is_refused(self, tmp_path: Path) -> None:
+        """Each item of the array must be an object; the error names the record."""
+        error = read_error(tmp_path, "artists.json", b'[{"artist_id": "a1"}, [1, 2]]')
+
+        assert ("artists.json", 2) == (error.path, error.record)
+        assert "expected an object, found list" == error.message
+
+    @pytest.mark.parametrize(
+        ("data", "gzipped"),
+        [
+            pytest.param(b'[{"artist_id": "a1"}, {"artist_id": ', False, id="malformed"),
+            pytest.param(b'{"artist_id": "a1"}', False, id="top-level-object"),
+            pytest.param(b'[{"artist_id": "a1"}, {"artist_id": "a2"}]', True, id="truncated-gz"),
+        ],
+    )
+    def test_a_json_array_error_says_where_it_is(
+        self, tmp_path: Path, data: bytes, gzipped: bool
+    ) -> None:
+        """Every JSON-array format error carries a line or a record number."""
+        if gzipped:
+            (tmp_path / "artists.json.gz").write_bytes(gzip.compress(data)[:-12])
+            file = open_fixture_set(tmp_path, metadata=spotify_metadata()).files[0]
+            with pytest.raises(FixtureFormatError) as caught:
+                list(iter_records(file))
+            error = caught.value
+        else:
+            error = read_error(tmp_path, "artists.json", data)
+
+        assert error.line is not None or error.record is not None
+
+    @pytest.mark.parametrize(
+        ("data", "line", "message"),
+        [
+            pytest.param(
+                b'{"a": 1}\n\n{"a": 2}\n[1, 2]\n', 4, "expected an object, found list", id="list"
+            ),
+            pytest.param(b'{"a": 1}\n"text"\n', 2, "expected an object, found str", id="string"),
+            pytest.param(b'{"a": 1}\nnull\n', 2, "expected an object, found NoneType", id="null"),
+            pytest.param(b'{"a": 1}\n{"a": \n', 2, "malformed JSON", id="malformed"),
+            pytest.param(b'{"a": 1} {"a": 2}\n', 1, "malformed JSON", id="two-on-a-line"),
+        ],
+    )
+    def test_a_jsonl_line_that_is_not_an_object_is_refused_at_its_line(
+        self, tmp_path: Path, data: bytes, line: int, message: str
+    ) -> None:
+        """A JSON Lines line that is not one JSON object is refused naming that line."""
+        error = read_error(tmp_path, "artists.jsonl", data)
+
+        assert ("artists.jsonl", line) == (error.path, error.line)
+        assert message in error.message
+
+    def test_a_truncated_gzip_is_refused(self, tmp_path: Path) -> None:
+        """A gzip stream cut short is a FixtureFormatError with file and line."""
+        data = gzip.compress(b'{"artist_id": "a1"}\n' * 50)
+        (tmp_path / "artists.jsonl.gz").write_bytes(data[: len(data) // 2])
+        file = open_fixture_set(tmp_path, metadata=spotify_metadata()).files[0]
+
+        with pytest.raises(FixtureFormatError) as caught:
+            list(iter_records(file))
+
+        assert "artists.jsonl.gz" == caught.value.path
+        assert caught.value.line is not None
+        assert "unreadable" in caught.value.message
+
+    @pytest.mark.parametrize("name", ["artists.jsonl.gz", "artists.csv.gz", "artists.yaml.gz"])
+    def test_a_gz_file_that_is_not_gzip_is_refused(self, tmp_path: Path, name: str) -> None:
+        """A .gz name over plain bytes is a FixtureFormatError, not a crash."""
+        (tmp_path / name).write_bytes(b"artist_id\na1\n")
+        file = open_fixture_set(tmp_path, metadata=spotify_metadata()).files[0]
+
+        with pytest.raises(FixtureFormatError) as caught:
+            list(iter_records(file))
+
+        assert name == caught.value.path
+
+    def test_invalid_utf8_in_jsonl_is_refused(self, tmp_path: Path) -> None:
+        """Bytes that are not UTF-8 are a FixtureFormatError with file and line."""
+        error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n{"a": 2}\n{"a": "\xff\xfe"}\n')
+
+        assert "artists.jsonl" == error.path
+        assert error.line is not None
+        assert "unreadable" in error.message
+
+    def test_invalid_utf8_in_jsonl_is_refused_at_its_line(self, tmp_path: Path) -> None:
+        """The error names the line holding the bad bytes."""
+        error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n{"a": 2}\n{"a": "\xff\xfe"}\n')
+
+        assert 3 == error.line
+
+    def test_invalid_utf8_in_csv_is_refused(self, tmp_path: Path) -> None:
+        """CSV bytes that are not UTF-8 are a FixtureFormatError naming the file."""
+        error = read_error(tmp_path, "artists.csv", b"artist_id,name\na1,Caf\xe9\n")
+
+        assert "artists.csv" == error.path
+        assert "unreadable" in error.message
+
+    @pytest.mark.parametrize(
+        ("data", "line", "fields"),
+        [
+            pytest.param(b"artist_id,name\na1,One\na2,Two,extra\n", 3, 3, id="more-fields"),
+            pytest.param(b"artist_id,name\na1,One\n\na2\n", 4, 1, id="fewer-fields"),
+        ],
+    )
+    def test_a_ragged_csv_row_is_refused_at_its_line(
+        self, tmp_path: Path, data: bytes, line: int, fields: int
+    ) -> None:
+        """A CSV row with more or fewer fields than the header is refused naming its line."""
+        error = read_error(tmp_path, "artists.csv", data)
+
+        assert ("artists.csv", line) == (error.path, error.line)
+        assert f"row has {fields} fields, the header has 2" == error.message
+
+    def test_a_csv_with_a_duplicate_header_is_refused(self, tmp_path: Path) -> None:
+        """A header naming a column twice is refused at line 1."""
+        error = read_error(tmp_path, "artists.csv", b"artist_id,name,name\na1,x,y\n")
+
+        assert ("artists.csv", 1) == (error.path, error.line)
+        assert "CSV header names a column twice" == error.message
+
+    def test_an_empty_csv_is_refused_for_lacking_a_header(self, tmp_path: Path) -> None:
+        """A CSV file with no header row is refused at line 1."""
+        error = read_error(tmp_path, "artists.csv", b"")
+
+        assert ("artists.csv", 1) == (error.path, error.line)
+        assert "CSV file has no header row" == error.message
+
+    def test_an_unterminated_csv_quote_is_refused(self, tmp_path: Path) -> None:
+        """A quoted field never closed is malformed CSV, with a line."""
+        error = read_error(tmp_path, "artists.csv", b'artist_id,name\na1,One\na2,"Two\na3,Three\n')
+
+        assert "artists.csv" == error.path
+        assert error.line is not None
+        assert "malformed CSV" in error.message
+
+    def test_an_unterminated_csv_quote_is_refused_at_its_line(self, tmp_path: Path) -> None:
+        """The malformed-CSV error names the line where the bad record starts."""
+        error = read_error(tmp_path, "artists.csv", b'artist_id,name\na1,One\na2,"Two\na3,Three\n')
+
+        assert 3 == error.line
+
+    def test_malformed_yaml_is_refused_at_its_line(self, tmp_path: Path) -> None:
+        """A YAML syntax error names the file and the line of the problem."""
+        error = read_error(tmp_path, "artists.yaml", b"- artist_id: a1\n- artist_id: @a2\n")
+
+        assert ("artists.yaml", 2) == (error.path, error.line)
+        assert "malformed YAML" in error.message
+
+    def test_a_yaml_mapping_at_the_top_level_is_refused(self, tmp_path: Path) -> None:
+        """A YAML fixture must be a list of mappings."""
+        error = read_error(tmp_path, "artists.yaml", b"artist_id: a1\n")
+
+        assert "a YAML fixture file must hold a list of mappings" == error.message
+
+    def test_a_yaml_list_item_that_is_not_a_mapping_is_refused(self, tmp_path: Path) -> None:
+        """Each YAML item must be a mapping; the error names the record."""
+        error = read_error(tmp_path, "artists.yaml", b"- artist_id: a1\n- just text\n")
+
+        assert ("artists.yaml", 2) == (error.path, error.record)
+
+    def test_a_format_error_prints_file_and_line(self, tmp_path: Path) -> None:
+        """str() of a format error starts with 'file:line:' for people to jump to."""
+        error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n[]\n')
+
+        assert "artists.jsonl:2: expected an object, found list" == str(error)

@@ -1,0 +1,449 @@
+"""RowBuilder: source records become typed rows of a table, or a RecordError saying why."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Table
+
+from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loaders.readers import SourceRecord
+from tenancy_fixtures.loaders.records import RowBuilder
+from tenancy_fixtures.spotify_schema import spotify_metadata
+
+TABLES: dict[str, Table] = {t.name: t for t in spotify_metadata().sorted_tables}
+
+USER: dict[str, Any] = {
+    "user_id": "u1",
+    "display_name": "Ada",
+    "email": "ada@example.com",
+    "country": "GB",
+    "product": "premium",
+    "created_at": "2026-01-01T12:00:00+00:00",
+}
+ARTIST: dict[str, Any] = {"artist_id": "a1", "name": "The Foxes"}
+TRACK: dict[str, Any] = {
+    "track_id": "t1",
+    "name": "Song",
+    "album_id": "al1",
+    "artist_id": "a1",
+    "duration_ms": 200000,
+}
+AUDIO_FEATURES: dict[str, Any] = {
+    "track_id": "t1",
+    "danceability": 0.5,
+    "energy": 0.5,
+    "valence": 0.5,
+    "acousticness": 0.5,
+    "instrumentalness": 0.5,
+    "liveness": 0.5,
+    "speechiness": 0.5,
+    "loudness": -5.0,
+    "tempo": 120.0,
+    "key": 1,
+    "mode": 1,
+    "time_signature": 4,
+}
+AI_MODEL: dict[str, Any] = {
+    "model_id": "m1",
+    "provider": "internal",
+    "model_name": "two-tower",
+    "version": "1.0",
+    "task": "chat",
+    "parameters": {"top_k": 5},
+}
+
+
+def build(table: str, values: dict[str, Any], *, line: int | None = 7) -> dict[str, Any]:
+    """The row built from ``values`` as a column -> value dict."""
+    builder = RowBuilder(TABLES[table])
+    row = builder.build(SourceRecord(values, line, 3), path=f"{table}.jsonl")
+    return dict(zip(builder.columns, row, strict=True))
+
+
+def refusal(table: str, values: dict[str, Any], *, line: int | None = 7) -> RecordError:
+    """The RecordError raised building a row from ``values``."""
+    with pytest.raises(RecordError) as caught:
+        build(table, values, line=line)
+    return caught.value
+
+
+class TestBuild:
+    def test_a_row_is_a_tuple_in_column_order(self) -> None:
+        """build returns one value per column, in the table's column order."""
+        builder = RowBuilder(TABLES["users"])
+
+        row = builder.build(SourceRecord(dict(reversed(USER.items())), 2, 1), path="users.csv")
+
+        assert ("user_id", "display_name", "email", "country", "product", "created_at") == (
+            builder.columns
+        )
+        assert (
+            "u1",
+            "Ada",
+            "ada@example.com",
+            "GB",
+            "premium",
+            datetime(2026, 1, 1, 12, tzinfo=UTC),
+        ) == row
+
+    def test_csv_strings_are_coerced_to_column_types(self) -> None:
+        """Text from CSV becomes int, float, bool, datetime and JSON values."""
+        assert {
+            "track_id": "t1",
+            "name": "Song",
+            "album_id": "al1",
+            "artist_id": "a1",
+            "duration_ms": 200000,
+            "explicit": True,
+            "popularity": 42,
+            "track_number": 3,
+            "isrc": None,
+        } == build(
+            "tracks",
+            {
+                **TRACK,
+                "duration_ms": "200000",
+                "explicit": "true",
+                "popularity": " 42 ",
+                "track_number": "+3",
+            },
+        )
+        assert {**AUDIO_FEATURES, "tempo": 120.5, "loudness": -7.25, "key": 11} == build(
+            "audio_features",
+            {**AUDIO_FEATURES, "tempo": "120.5", "loudness": "-7.25", "key": "11"},
+        )
+        assert ["rock", "jazz"] == build("artists", {**ARTIST, "genres": '["rock", "jazz"]'})[
+            "genres"
+        ]
+        assert {"top_k": 5, "seed": None} == build(
+            "ai_models", {**AI_MODEL, "parameters": '{"top_k": 5, "seed": null}'}
+        )["parameters"]
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("true", True),
+            ("TRUE", True),
+            ("t", True),
+            ("yes", True),
+            ("y", True),
+            ("1", True),
+            (" True ", True),
+            ("false", False),
+            ("F", False),
+            ("no", False),
+            ("n", False),
+            ("0", False),
+        ],
+    )
+    def test_boolean_text_is_read(self, text: str, expected: bool) -> None:
+        """Common spellings of true and false are accepted for Boolean columns."""
+        assert expected is build("tracks", {**TRACK, "explicit": text})["explicit"]
+
+    def test_json_values_pass_through_unchanged(self) -> None:
+        """Values already typed (from JSON/YAML) are kept as they are."""
+        assert {**AUDIO_FEATURES} == build("audio_features", AUDIO_FEATURES)
+        assert {"top_k": 5} == build("ai_models", AI_MODEL)["parameters"]
+
+    def test_an_integral_float_is_accepted_for_an_integer_column(self) -> None:
+        """3.0 is the integer 3."""
+        assert 3 == build("audio_features", {**AUDIO_FEATURES, "key": 3.0})["key"]
+
+    def test_an_int_is_accepted_for_a_float_column(self) -> None:
+        """An int for a Float column becomes a float."""
+        value = build("audio_features", {**AUDIO_FEATURES, "tempo": 120})["tempo"]
+
+        assert (120.0, float) == (value, type(value))
+
+    def test_an_explicit_null_is_kept_for_a_nullable_column(self) -> None:
+        """None in a nullable column stays None."""
+        assert build("users", {**USER, "country": None})["country"] is None
+
+
+class TestTimestamps:
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("2026-01-01T12:00:00+00:00", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+            ("2026-01-01T12:00:00Z", datetime(2026, 1, 1, 12, tzinfo=UTC)),
+            ("2026-01-01T12:00:00+02:00", datetime(2026, 1, 1, 10, tzinfo=UTC)),
+            ("2026-01-01T01:30:00-05:30", datetime(2026, 1, 1, 7, tzinfo=UTC)),
+            ("2026-01-01 12:00:00.250+00:00", datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)),
+        ],
+    )
+    def test_a_timestamp_is_converted_to_utc(self, text: str, expected: datetime) -> None:
+        """Timestamps with any offset come out as the same instant in UTC."""
+        actual = build("users", {**USER, "created_at": text})["created_at"]
+
+        assert expected == actual
+        assert UTC == actual.tzinfo
+
+    def test_an_aware_datetime_is_converted_to_utc(self) -> None:
+        """A datetime object (as YAML gives) is converted to UTC too."""
+        given = datetime.fromisoformat("2026-06-01T09:00:00+09:00")
+
+        actual = build("users", {**USER, "created_at": given})["created_at"]
+
+        assert (datetime(2026, 6, 1, 0, tzinfo=UTC), UTC) == (actual, actual.tzinfo)
+
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            pytest.param("2026-01-01T12:00:00", "timestamp needs a UTC offset", id="no-offset"),
+            pytest.param("2026-01-01", "timestamp needs a UTC offset", id="date-text"),
+            pytest.param(
+                datetime(2026, 1, 1, 12), "timestamp needs a UTC offset", id="naive-datetime"
+            ),
+            pytest.param(datetime(2026, 1, 1).date(), "found a date", id="date-object"),
+            pytest.param("yesterday", "expected an ISO 8601 timestamp", id="word"),
+            pytest.param("2026-01-01T25:00:00+00:00", "expected an ISO 8601", id="hour-25"),
+            pytest.param(1767268800, "expected an ISO 8601 timestamp, found int", id="epoch"),
+        ],
+    )
+    def test_a_bad_timestamp_is_refused(self, value: Any, message: str) -> None:
+        """Timestamps without an offset, dates and non-timestamps are refused."""
+        error = refusal("users", {**USER, "created_at": value})
+
+        assert "created_at" == error.column
+        assert message in error.message
+
+
+class TestRequiredAndDefaults:
+    def test_a_missing_not_null_column_is_refused_naming_it(self) -> None:
+        """A NOT NULL column without a default must be given."""
+        values = {k: v for k, v in USER.items() if k != "email"}
+
+        error = refusal("users", values)
+
+        assert ("email", "required value is missing") == (error.column, error.message)
+
+    def test_a_null_in_a_not_null_column_is_refused_naming_it(self) -> None:
+        """An explicit null in a NOT NULL column is refused."""
+        error = refusal("tracks", {**TRACK, "duration_ms": None})
+
+        assert ("duration_ms", "must not be null") == (error.column, error.message)
+
+    @pytest.mark.parametrize(
+        ("table", "values", "column", "default"),
+        [
+            pytest.param("tracks", TRACK, "explicit", False, id="tracks.explicit"),
+            pytest.param("users", USER, "country", None, id="nullable-users.country"),
+            pytest.param(
+                "users",
+                {k: v for k, v in USER.items() if k != "product"},
+                "product",
+                "free",
+                id="users.product",
+            ),
+            pytest.param("ai_models", AI_MODEL, "enabled", True, id="ai_models.enabled"),
+            pytest.param("ai_models", AI_MODEL, "is_default", False, id="ai_models.is_default"),
+        ],
+    )
+    def test_a_missing_column_with_a_default_gets_the_default(
+        self, table: str, values: dict[str, Any], column: str, default: Any
+    ) -> None:
+        """Columns left out take their declared default (or NULL when nullable)."""
+        values = {k: v for k, v in values.items() if k != column}
+
+        assert default == build(table, values)[column]
+
+    def test_an_unknown_column_is_refused_naming_it(self) -> None:
+        """A key the table does not have is refused, naming the first unknown one."""
+        error = refusal("artists", {**ARTIST, "zodiac": "leo", "mood": "sunny"})
+
+        assert ("mood", "unknown column for this table") == (error.column, error.message)
+        assert "artists" == error.table
+
+
+class TestTypes:
+    @pytest.mark.parametrize(
+        ("table", "values", "column", "message"),
+        [
+            pytest.param(
+                "users", {**USER, "country": "GBR"}, "country", "longer than 2", id="str-length"
+            ),
+            pytest.param(
+                "artists",
+                {**ARTIST, "artist_id": "x" * 23},
+                "artist_id",
+                "longer than 22 characters (23)",
+                id="spotify-id-length",
+            ),
+            pytest.param(
+                "users",
+                {**USER, "display_name": "Ada\x00Lovelace"},
+                "display_name",
+                "must not contain NUL",
+                id="nul",
+            ),
+            pytest.param(
+                "users", {**USER, "display_name": 5}, "display_name", "expected text", id="int"
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": 2**31},
+                "key",
+                "out of range",
+                id="int32-high",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": -(2**31) - 1},
+                "key",
+                "out of range",
+                id="int32-low",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": "2147483648"},
+                "key",
+                "out of range",
+                id="int32-text",
+            ),
+            pytest.param(
+                "artists",
+                {**ARTIST, "followers": 2**63},
+                "followers",
+                "out of range",
+                id="int64-high",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": True},
+                "key",
+                "expected an integer",
+                id="bool-for-int",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": "False"},
+                "key",
+                "expected an integer",
+                id="bool-text-for-int",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": 1.5},
+                "key",
+                "expected an integer",
+                id="fraction-for-int",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "key": "1.0"},
+                "key",
+                "expected an integer",
+                id="decimal-text-for-int",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": float("nan")},
+                "tempo",
+                "must be finite",
+                id="nan",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": float("inf")},
+                "tempo",
+                "must be finite",
+                id="infinity",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": "-Infinity"},
+                "tempo",
+                "must be finite",
+                id="infinity-text",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": "NaN"},
+                "tempo",
+                "must be finite",
+                id="nan-text",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": "fast"},
+                "tempo",
+                "expected a number",
+                id="word-for-float",
+            ),
+            pytest.param(
+                "audio_features",
+                {**AUDIO_FEATURES, "tempo": False},
+                "tempo",
+                "expected a number",
+                id="bool-for-float",
+            ),
+            pytest.param(
+                "tracks", {**TRACK, "explicit": "maybe"}, "explicit", "true or false", id="bool"
+            ),
+            pytest.param(
+                "tracks", {**TRACK, "explicit": 1}, "explicit", "true or false", id="int-for-bool"
+            ),
+            pytest.param(
+                "ai_models",
+                {**AI_MODEL, "parameters": "{top_k: 5}"},
+                "parameters",
+                "expected JSON text",
+                id="bad-json",
+            ),
+        ],
+    )
+    def test_a_wrong_value_is_refused_naming_its_column(
+        self, table: str, values: dict[str, Any], column: str, message: str
+    ) -> None:
+        """Values of the wrong type, size or range are refused naming the column."""
+        error = refusal(table, values)
+
+        assert column == error.column
+        assert message in error.message
+
+    @pytest.mark.parametrize("followers", [2**31, 2**63 - 1, "9223372036854775807", 0])
+    def test_a_bigint_column_accepts_64_bit_values(self, followers: int | str) -> None:
+        """artists.followers (BigInteger) takes values beyond 32 bits, up to 2**63 - 1."""
+        assert int(followers) == build("artists", {**ARTIST, "followers": followers})["followers"]
+
+    @pytest.mark.parametrize("key", [2**31 - 1, -(2**31)])
+    def test_an_integer_column_accepts_the_32_bit_bounds(self, key: int) -> None:
+        """The extremes of a 32-bit Integer are accepted."""
+        assert key == build("audio_features", {**AUDIO_FEATURES, "key": key})["key"]
+
+    def test_a_string_at_its_column_length_is_accepted(self) -> None:
+        """A value exactly as long as the column allows is kept."""
+        assert "x" * 22 == build("artists", {**ARTIST, "artist_id": "x" * 22})["artist_id"]
+
+    def test_an_int_too_large_for_a_float_column_is_refused(self) -> None:
+        """A huge integer in a Float column is a RecordError, not a crash."""
+        error = refusal("audio_features", {**AUDIO_FEATURES, "tempo": 10**400})
+
+        assert "tempo" == error.column
+
+
+class TestWhere:
+    def test_an_error_names_file_table_line_and_column(self) -> None:
+        """A RecordError carries path, table, line and column, and prints them."""
+        error = refusal("users", {**USER, "country": "GBR"}, line=12)
+
+        assert ("users.jsonl", "users", 12, None, "country") == (
+            error.path,
+            error.table,
+            error.line,
+            error.record,
+            error.column,
+        )
+        assert "users.jsonl:12, column country: longer than 2 characters (3)" == str(error)
+
+    def test_an_error_without_a_line_names_the_record(self) -> None:
+        """Records from JSON arrays (no line) are located by record number."""
+        error = refusal("users", {**USER, "country": "GBR"}, line=None)
+
+        assert (None, 3) == (error.line, error.record)
+        assert "users.jsonl, record 3, column country: longer than 2 characters (3)" == str(error)
