@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/tenancy-fixtures demo
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: install
 	$(BIN)/ruff check .

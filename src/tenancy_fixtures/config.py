@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 
 from tenancy_fixtures import control_plane
-from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.config_cache import ConfigCache, now_version, open_config_cache
 from tenancy_fixtures.errors import ConfigError, TemplateError, TenantNotFoundError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.merging import deep_merge
@@ -292,8 +292,14 @@ class ConfigFixture(BaseFixture):
                 structural=[SchemaFixture(self.store.metadata), bound],
                 actor=self.settings.actor,
             )
-        await self.cache.delete(tenant.tenant_id)
+        await self._invalidate_stored(tenant.tenant_id)
         return config
+
+    async def _invalidate_stored(self, tenant_id: str) -> None:
+        async with self.store.control() as conn:
+            stored = await control_plane.load_versioned_config(conn, tenant_id)
+        version = stored[1] if stored is not None else now_version()
+        await self.cache.invalidate(tenant_id, version=version)
 
     async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
         """A tenant's stored config, through the cache."""
@@ -303,16 +309,20 @@ class ConfigFixture(BaseFixture):
             return TenantConfig.model_validate_json(cached)
         await self.store.initialize()
         async with self.store.control() as conn:
-            stored = await control_plane.load_config(conn, tenant_id)
+            stored = await control_plane.load_versioned_config(conn, tenant_id)
         if stored is None:
             raise TenantNotFoundError(tenant_id)
-        config = TenantConfig.model_validate(stored)
-        await self.cache.set(tenant_id, config.model_dump_json())
+        document, version = stored
+        config = TenantConfig.model_validate(document)
+        await self.cache.set(tenant_id, config.model_dump_json(), version=version)
         return config
 
-    async def invalidate(self, tenant_id: str) -> None:
-        """Forget the cached config of ``tenant_id``."""
-        await self.cache.delete(tenant_id)
+    async def invalidate(self, tenant_id: str, *, dropped: bool = False) -> None:
+        """Forget the cached config of ``tenant_id`` after a change (or its drop)."""
+        if dropped:
+            await self.cache.invalidate(tenant_id, version=now_version())
+        else:
+            await self._invalidate_stored(tenant_id)
 
     async def aclose(self) -> None:
         """Close the store and cache this fixture opened itself."""

@@ -1,12 +1,16 @@
 """The tenant config cache: in-process by default, Redis when ``TENANCY_REDIS_URL`` is set.
 
-Entries expire after ``cache_ttl_seconds`` and are deleted whenever a config changes
-or a tenant is dropped, so a reader never sees a config older than the last change
-made through this library.
+Entries expire after ``cache_ttl_seconds``. Every stored config has a version (the
+microsecond of its last change). A change or a drop *invalidates* the tenant at a
+version: the entry is deleted and that version is remembered as a floor, so a reader
+that fetched an older config before the change can no longer put it back — the
+check and the write are one atomic step (a Lua script in Redis). A reader therefore
+never sees a config older than the last change made through this library.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Protocol
 
 from cachetools import TTLCache
@@ -14,40 +18,82 @@ from cachetools import TTLCache
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenant_ids import validate_tenant_id
 
-__all__ = ["ConfigCache", "MemoryConfigCache", "RedisConfigCache", "open_config_cache"]
+__all__ = [
+    "ConfigCache",
+    "MemoryConfigCache",
+    "RedisConfigCache",
+    "now_version",
+    "open_config_cache",
+]
 
 _MAX_ENTRIES = 100_000
+
+# KEYS: entry, floor. ARGV: value, version, ttl in ms. Writes unless invalidated later.
+_SET_UNLESS_STALE = """
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) < floor then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+"""
+# KEYS: entry, floor. ARGV: version, ttl in ms. Raises the floor, deletes the entry.
+_INVALIDATE = """
+local floor = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[1]) > floor then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+def now_version() -> int:
+    """A version later than every config stored so far (microseconds since the epoch)."""
+    return time.time_ns() // 1000
 
 
 class ConfigCache(Protocol):
     """Where resolved tenant configs (as JSON text) are cached."""
 
-    async def get(self, tenant_id: str) -> str | None: ...
+    async def get(self, tenant_id: str) -> str | None:
+        """The cached config, or ``None``."""
+        ...
 
-    async def set(self, tenant_id: str, value: str) -> None: ...
+    async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
+        """Cache ``value`` unless the tenant was invalidated at a later version."""
+        ...
 
-    async def delete(self, tenant_id: str) -> None: ...
+    async def invalidate(self, tenant_id: str, *, version: int) -> None:
+        """Forget the entry; refuse later ``set`` calls of versions before ``version``."""
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
 
 
 class MemoryConfigCache:
-    """A TTL cache in this process."""
+    """A TTL cache in this process (each process and manager has its own)."""
 
     def __init__(self, ttl_seconds: float) -> None:
         self._entries: TTLCache[str, str] = TTLCache(maxsize=_MAX_ENTRIES, ttl=ttl_seconds)
+        self._floors: TTLCache[str, int] = TTLCache(maxsize=_MAX_ENTRIES, ttl=ttl_seconds)
 
     async def get(self, tenant_id: str) -> str | None:
         return self._entries.get(validate_tenant_id(tenant_id))
 
-    async def set(self, tenant_id: str, value: str) -> None:
-        self._entries[validate_tenant_id(tenant_id)] = value
+    async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
+        key = validate_tenant_id(tenant_id)
+        if version < self._floors.get(key, 0):
+            return False
+        self._entries[key] = value
+        return True
 
-    async def delete(self, tenant_id: str) -> None:
-        self._entries.pop(validate_tenant_id(tenant_id), None)
+    async def invalidate(self, tenant_id: str, *, version: int) -> None:
+        key = validate_tenant_id(tenant_id)
+        self._floors[key] = max(version, self._floors.get(key, 0))
+        self._entries.pop(key, None)
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self._floors.clear()
 
 
 class RedisConfigCache:
@@ -59,20 +105,28 @@ class RedisConfigCache:
         self._redis = Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
+        self._set_unless_stale = self._redis.register_script(_SET_UNLESS_STALE)
+        self._invalidate = self._redis.register_script(_INVALIDATE)
 
     def key(self, tenant_id: str) -> str:
         """The Redis key holding ``tenant_id``'s config."""
         return f"{self._prefix}:config:{validate_tenant_id(tenant_id)}"
 
+    def _floor_key(self, tenant_id: str) -> str:
+        return f"{self._prefix}:config-floor:{validate_tenant_id(tenant_id)}"
+
     async def get(self, tenant_id: str) -> str | None:
         value = await self._redis.get(self.key(tenant_id))
         return value if isinstance(value, str) else None
 
-    async def set(self, tenant_id: str, value: str) -> None:
-        await self._redis.set(self.key(tenant_id), value, px=self._ttl_ms)
+    async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
+        keys = [self.key(tenant_id), self._floor_key(tenant_id)]
+        written = await self._set_unless_stale(keys=keys, args=[value, version, self._ttl_ms])
+        return bool(written)
 
-    async def delete(self, tenant_id: str) -> None:
-        await self._redis.delete(self.key(tenant_id))
+    async def invalidate(self, tenant_id: str, *, version: int) -> None:
+        keys = [self.key(tenant_id), self._floor_key(tenant_id)]
+        await self._invalidate(keys=keys, args=[version, self._ttl_ms])
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -213,6 +213,20 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     return bool(result.rowcount)
 
 
+async def lock_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Lock the tenant's registry row until the transaction ends; whether it exists.
+
+    Serialises loads and config changes of one tenant across processes (SQLite's
+    ``BEGIN IMMEDIATE`` already serialises every writer, so the lock is a no-op there).
+    """
+    found = await conn.execute(
+        select(tenants_table.c.tenant_id)
+        .where(tenants_table.c.tenant_id == tenant_id)
+        .with_for_update()
+    )
+    return found.first() is not None
+
+
 async def set_tier(conn: AsyncConnection, tenant_id: str, tier: str) -> None:
     """Record a tenant's tier."""
     await conn.execute(
@@ -251,14 +265,31 @@ async def save_config(
     return int(current) + 1
 
 
+def config_version(updated_at: datetime) -> int:
+    """A config's version for the cache: the microsecond of its last change."""
+    return int(_aware(updated_at).timestamp() * 1_000_000)
+
+
 async def load_config(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] | None:
     """A tenant's stored config, or ``None``."""
-    value = (
+    stored = await load_versioned_config(conn, tenant_id)
+    return stored[0] if stored is not None else None
+
+
+async def load_versioned_config(
+    conn: AsyncConnection, tenant_id: str
+) -> tuple[dict[str, Any], int] | None:
+    """A tenant's stored config with its cache version, or ``None``."""
+    row = (
         await conn.execute(
-            select(configs_table.c.config).where(configs_table.c.tenant_id == tenant_id)
+            select(configs_table.c.config, configs_table.c.updated_at).where(
+                configs_table.c.tenant_id == tenant_id
+            )
         )
-    ).scalar_one_or_none()
-    return dict(value) if value is not None else None
+    ).first()
+    if row is None:
+        return None
+    return dict(row.config), config_version(row.updated_at)
 
 
 async def applied_fixtures(conn: AsyncConnection, tenant_id: str) -> dict[str, AppliedFixture]:

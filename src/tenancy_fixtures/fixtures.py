@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from tenancy_fixtures import control_plane
+from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.store.base import TenantSession
 
 __all__ = ["BaseFixture", "FixtureResult", "apply_fixtures"]
@@ -76,6 +77,8 @@ async def apply_fixtures(
 
     Runs inside the caller's transaction, so all of them commit together or none.
     """
+    if not await control_plane.lock_tenant(session.connection, session.tenant_id):
+        raise TenantNotFoundError(session.tenant_id)
     recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
     results: list[FixtureResult] = []
     for fixture in fixtures:

@@ -136,7 +136,7 @@ class FixtureManager:
             outcome = "ok"
         finally:
             self.metrics.observe("create", outcome, time.perf_counter() - started)
-        await self.cache.delete(tenant.tenant_id)
+        await self.config.invalidate(tenant.tenant_id)
         return config
 
     async def get_tenant(self, tenant_id: str) -> TenantRecord:
@@ -285,16 +285,19 @@ class FixtureManager:
 
     async def tenant_status(self, tenant_id: str) -> TenantStatus:
         """Registry, config, applied fixtures, row counts and size of one tenant."""
+        validate_tenant_id(tenant_id)
         return await self.monitor.status(tenant_id)
 
     async def drop_tenant(self, tenant_id: str) -> None:
         """Remove a tenant entirely: storage, registry rows and cached config."""
         started = time.perf_counter()
+        outcome = "error"
         try:
             await drop_tenant(self.store, tenant_id, actor=self.settings.actor)
+            outcome = "ok"
         finally:
-            await self.cache.delete(tenant_id)
-            self.metrics.observe("drop", "ok", time.perf_counter() - started)
+            self.metrics.observe("drop", outcome, time.perf_counter() - started)
+        await self.config.invalidate(tenant_id, dropped=True)
 
     async def audit_log(
         self, tenant_id: str | None = None, *, limit: int = 100

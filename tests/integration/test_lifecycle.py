@@ -254,16 +254,6 @@ async def test_store_session_of_an_unknown_tenant_raises_not_found(
     manager: FixtureManager, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """Opening a session on a tenant that does not exist raises TenantNotFoundError."""
-    request.applymarker(
-        pytest.mark.xfail(
-            backend == "postgresql",
-            strict=True,
-            reason="BUG: PostgresTenantStore.session() does not check that the schema exists; "
-            "queries fail later with a raw sqlalchemy ProgrammingError (relation "
-            '"ghost_tenant.ai_models" does not exist), while SQLite raises '
-            "TenantNotFoundError",
-        )
-    )
     with pytest.raises(TenantNotFoundError):
         async with manager.store.session("ghost_tenant") as session:
             await count_rows(session.connection, session.metadata.sorted_tables)
@@ -314,15 +304,6 @@ async def test_create_rejected_by_the_database_raises_storage_error(
     settings: Settings, backend: str, request: pytest.FixtureRequest
 ) -> None:
     """A database failure during create surfaces as StorageError, never a driver exception."""
-    request.applymarker(
-        pytest.mark.xfail(
-            backend == "postgresql",
-            strict=True,
-            reason="BUG: PostgresTenantSession.create_tables runs the DDL script on the raw "
-            "asyncpg connection, so a failure escapes as asyncpg.DuplicateTableError (audited "
-            "'failed') instead of StorageError (SQLite: StorageError, audited 'refused')",
-        )
-    )
     async with FixtureManager(settings, metadata=_metadata_the_database_rejects()) as broken:
         with pytest.raises(TenancyFixturesError) as caught:
             await broken.create_tenant("broken_tenant")
@@ -331,11 +312,6 @@ async def test_create_rejected_by_the_database_raises_storage_error(
     assert caught.value.tenant_id == "broken_tenant"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FixtureManager.tenant_status (FixtureMonitor.status) never validates the id "
-    "and raises TenantNotFoundError for a hostile id, unlike every other manager method",
-)
 @pytest.mark.parametrize("hostile", ["a'b", "Tenant", "pg_catalog"])
 async def test_tenant_status_refuses_a_hostile_id(manager: FixtureManager, hostile: str) -> None:
     """tenant_status refuses a hostile id with InvalidTenantIdError like the other methods."""
@@ -343,11 +319,6 @@ async def test_tenant_status_refuses_a_hostile_id(manager: FixtureManager, hosti
         await manager.tenant_status(hostile)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FixtureManager.drop_tenant records outcome 'ok' in its metrics in a finally "
-    "block, even when the drop raised",
-)
 async def test_failed_drop_is_not_counted_as_ok_in_metrics(manager: FixtureManager) -> None:
     """A drop that raises TenantNotFoundError is not counted as a successful drop."""
     with pytest.raises(TenantNotFoundError):

@@ -491,16 +491,6 @@ async def test_concurrent_loads_of_the_same_set_apply_it_once(
     request: pytest.FixtureRequest,
 ) -> None:
     """Two loads of one set into one tenant at once both succeed and the rows land once."""
-    request.applymarker(
-        pytest.mark.xfail(
-            backend == "postgresql",
-            strict=True,
-            reason="BUG: on PostgreSQL two concurrent load_fixtures of the same set into one "
-            "tenant both find the fixture unapplied and both COPY; the second fails with "
-            "IntegrityViolationError (duplicate key in pk_ai_models), reported as a data "
-            "error. SQLite serialises them and the second reports unchanged",
-        )
-    )
     await manager.create_tenant(TENANT)
     rendezvous = _Rendezvous()
     async with FixtureManager(settings) as other:

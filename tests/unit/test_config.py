@@ -253,7 +253,7 @@ class TestMemoryConfigCache:
         """get returns what set stored for that tenant."""
         cache = MemoryConfigCache(ttl_seconds=60)
 
-        await cache.set("acme", '{"tier": "free"}')
+        await cache.set("acme", '{"tier": "free"}', version=1)
 
         assert '{"tier": "free"}' == await cache.get("acme")
 
@@ -263,21 +263,21 @@ class TestMemoryConfigCache:
 
         assert await cache.get("acme") is None
 
-    async def test_a_deleted_value_is_gone(self) -> None:
-        """delete forgets the entry; deleting twice is harmless."""
+    async def test_an_invalidated_value_is_gone(self) -> None:
+        """invalidate forgets the entry; invalidating twice is harmless."""
         cache = MemoryConfigCache(ttl_seconds=60)
-        await cache.set("acme", "x")
-        await cache.set("other", "y")
+        await cache.set("acme", "x", version=1)
+        await cache.set("other", "y", version=1)
 
-        await cache.delete("acme")
-        await cache.delete("acme")
+        await cache.invalidate("acme", version=2)
+        await cache.invalidate("acme", version=2)
 
         assert (None, "y") == (await cache.get("acme"), await cache.get("other"))
 
     async def test_a_value_expires_after_the_ttl(self) -> None:
         """An entry older than the TTL reads as None."""
         cache = MemoryConfigCache(ttl_seconds=0.05)
-        await cache.set("acme", "x")
+        await cache.set("acme", "x", version=1)
         assert "x" == await cache.get("acme")
 
         await asyncio.sleep(0.15)
@@ -287,7 +287,7 @@ class TestMemoryConfigCache:
     async def test_aclose_empties_the_cache(self) -> None:
         """aclose drops every entry."""
         cache = MemoryConfigCache(ttl_seconds=60)
-        await cache.set("acme", "x")
+        await cache.set("acme", "x", version=1)
 
         await cache.aclose()
 
@@ -299,8 +299,18 @@ class TestMemoryConfigCache:
         cache = MemoryConfigCache(ttl_seconds=60)
 
         with pytest.raises(InvalidTenantIdError):
-            await cache.set(tenant_id, "x")
+            await cache.set(tenant_id, "x", version=1)
         with pytest.raises(InvalidTenantIdError):
             await cache.get(tenant_id)
         with pytest.raises(InvalidTenantIdError):
-            await cache.delete(tenant_id)
+            await cache.invalidate(tenant_id, version=1)
+
+    async def test_a_value_older_than_the_last_invalidation_is_not_cached(self) -> None:
+        """A reader that fetched a config before a change cannot put it back afterwards."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+        await cache.invalidate("acme", version=5)
+
+        stale = await cache.set("acme", "old", version=4)
+        fresh = await cache.set("acme", "new", version=5)
+
+        assert (False, True, "new") == (stale, fresh, await cache.get("acme"))

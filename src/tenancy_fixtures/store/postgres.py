@@ -22,7 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.schema import CreateIndex, CreateSchema, CreateTable, DropSchema
 
 from tenancy_fixtures.control_plane import CONTROL_SCHEMA, control_metadata
-from tenancy_fixtures.errors import IntegrityViolationError, TenantAlreadyExistsError
+from tenancy_fixtures.errors import (
+    IntegrityViolationError,
+    StorageError,
+    TenantAlreadyExistsError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
 from tenancy_fixtures.store.base import TenantSession, TenantStore, WriteMode
@@ -33,7 +38,7 @@ __all__ = ["PostgresTenantStore", "render_schema_ddl"]
 _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
-_INTEGRITY_CLASSES = ("23", "22")
+_INTEGRITY_CLASSES = ("23", "22", "21")
 
 
 def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
@@ -94,7 +99,12 @@ class PostgresTenantSession(TenantSession):
             return
         script = ";\n".join(render_schema_ddl(metadata, self.schema)) + ";"
         driver = await self._driver()
-        await driver.execute(script)
+        try:
+            await driver.execute(script)
+        except asyncpg.PostgresError as exc:
+            raise StorageError(
+                f"creating the tenant schema failed: {exc}", tenant_id=self.tenant_id
+            ) from exc
 
     async def table_names(self) -> set[str]:
         schema = self.schema
@@ -236,6 +246,8 @@ class PostgresTenantStore(TenantStore):
     async def session(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
+            if not await self._schema_exists(conn, schema):
+                raise TenantNotFoundError(tenant_id)
             yield PostgresTenantSession(tenant_id, conn, self.metadata, schema)
 
     async def drop_storage(self, tenant_id: str) -> bool:
