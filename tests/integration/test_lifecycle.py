@@ -250,9 +250,7 @@ async def test_operations_on_an_unknown_tenant_raise_not_found(
     assert [(r.action, r.outcome) for r in audit] == [("fixtures.load", "refused")]
 
 
-async def test_store_session_of_an_unknown_tenant_raises_not_found(
-    manager: FixtureManager, backend: str, request: pytest.FixtureRequest
-) -> None:
+async def test_store_session_of_an_unknown_tenant_raises_not_found(manager: FixtureManager) -> None:
     """Opening a session on a tenant that does not exist raises TenantNotFoundError."""
     with pytest.raises(TenantNotFoundError):
         async with manager.store.session("ghost_tenant") as session:
@@ -300,9 +298,7 @@ async def test_create_is_atomic_when_the_database_rejects_the_schema(
     await manager.create_tenant("broken_tenant")  # the id is still free
 
 
-async def test_create_rejected_by_the_database_raises_storage_error(
-    settings: Settings, backend: str, request: pytest.FixtureRequest
-) -> None:
+async def test_create_rejected_by_the_database_raises_storage_error(settings: Settings) -> None:
     """A database failure during create surfaces as StorageError, never a driver exception."""
     async with FixtureManager(settings, metadata=_metadata_the_database_rejects()) as broken:
         with pytest.raises(TenancyFixturesError) as caught:

@@ -488,7 +488,6 @@ async def test_concurrent_loads_of_the_same_set_apply_it_once(
     demo_set: Path,
     demo_counts: dict[str, int],
     backend: str,
-    request: pytest.FixtureRequest,
 ) -> None:
     """Two loads of one set into one tenant at once both succeed and the rows land once."""
     await manager.create_tenant(TENANT)
