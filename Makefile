@@ -34,5 +34,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks (issue 5): `make bench` quick check, `make bench SCALE=full` for the README.
+bench: install
+	$(BIN)/python -m pip install --quiet -e . --group bench
+	$(BIN)/python -m bench.run --scale $(SCALE)
+
 clean:
 	rm -rf $(VENV) .tenancy .mypy_cache .ruff_cache .pytest_cache

@@ -193,11 +193,14 @@ class IntegrityViolationError(FixtureError):
         table: str | None = None,
         line: int | None = None,
         record: int | None = None,
+        key: dict[str, str] | None = None,
     ) -> None:
         super().__init__(
             message, tenant_id=tenant_id, path=path, table=table, line=line, record=record
         )
         self.constraint = constraint
+        #: The refused row's key as the database printed it, when it said.
+        self.key = key
 
 
 class ValidationFailedError(TenancyFixturesError):

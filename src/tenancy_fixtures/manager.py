@@ -21,10 +21,10 @@ from tenancy_fixtures import control_plane
 from tenancy_fixtures.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
 from tenancy_fixtures.control_plane import AuditRecord, TenantRecord
-from tenancy_fixtures.errors import TenancyFixturesError
+from tenancy_fixtures.errors import FixtureError, TenancyFixturesError
 from tenancy_fixtures.fixtures import FixtureResult, apply_fixtures
 from tenancy_fixtures.loaders import DataLoader
-from tenancy_fixtures.loaders.data_loader import ProgressCallback
+from tenancy_fixtures.loaders.data_loader import ProgressCallback, locate_violation
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -206,7 +206,7 @@ class FixtureManager:
                     loader.checksum()
 
             async def attempt() -> list[FixtureResult]:
-                async with self.store.session(tenant_id) as session:
+                async with self.store.session(tenant_id) as session, session.bulk_load():
                     results = await apply_fixtures(session, loaders, run_id=run_id, force=force)
                     await self._record_load(
                         session.connection, tenant_id, run_id, results, started_at, tracker
@@ -214,7 +214,12 @@ class FixtureManager:
                     return results
 
             with tracker.stage("transaction"):
-                results = await with_retries(self.store, attempt, tenant_id=tenant_id)
+                try:
+                    results = await with_retries(self.store, attempt, tenant_id=tenant_id)
+                except FixtureError as exc:
+                    exc.tenant_id = exc.tenant_id or tenant_id
+                    locate_violation(exc, loaders)
+                    raise
         except BaseException as exc:
             self.metrics.observe("load", "error", time.perf_counter() - started)
             await audit_failure(

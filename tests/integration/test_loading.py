@@ -10,11 +10,13 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, text
+from sqlalchemy.exc import DBAPIError
 
 from tenancy_fixtures import (
     DataLoader,
@@ -29,8 +31,10 @@ from tenancy_fixtures import (
     control_plane,
 )
 from tenancy_fixtures.control_plane import AppliedFixture, count_rows
+from tenancy_fixtures.schema import render_schema_sql
 
 TENANT = "loader_tenant"
+_NOW = datetime(2026, 1, 1, tzinfo=UTC)
 LAST_FILE = "playlist_tracks.jsonl"
 MISSING_TRACK_ID = "zzzzzzzzzzzzzzzzzzzzzz"
 
@@ -501,3 +505,24 @@ async def test_concurrent_loads_of_the_same_set_apply_it_once(
     assert sorted(report.changed for report in reports) == [False, True]
     assert await _table_counts(manager, TENANT) == demo_counts
     assert (await manager.validate_tenant(TENANT)).ok
+
+
+async def test_a_tenant_created_after_a_bulk_load_has_every_constraint(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """Deferring constraints during one tenant's load leaves the next tenant's schema whole."""
+    before = render_schema_sql(manager.store.metadata)
+    await manager.create_tenant("first_loaded")
+    await manager.load_fixtures("first_loaded", source=demo_set)
+    await manager.create_tenant("created_after")
+
+    assert render_schema_sql(manager.store.metadata) == before
+    await manager.load_fixtures("created_after", source=demo_set)
+    async with manager.store.session("created_after") as session:
+        with pytest.raises(DBAPIError):
+            async with session.connection.begin_nested():
+                await session.connection.execute(
+                    insert(session.metadata.tables["tenant.playlist_tracks"]).values(
+                        playlist_id="nope", position=0, track_id="nope", added_at=_NOW
+                    )
+                )

@@ -10,25 +10,42 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing
+from functools import partial
+from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import MetaData, Table
 
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
+from tenancy_fixtures.loaders.pipeline import stream_in_thread
 from tenancy_fixtures.loaders.readers import iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
-from tenancy_fixtures.store.base import TenantSession, WriteMode
+from tenancy_fixtures.store.base import RowPreparer, TenantSession, WriteCounts, WriteMode
 
-__all__ = ["DataLoader", "ProgressCallback"]
+__all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 
 #: Called with (table, rows just written) after every batch.
 ProgressCallback = Callable[[str, int], None]
+#: Per-table write mode: ``auto`` (insert into an empty table, upsert otherwise),
+#: ``insert``, ``upsert``, ``replace`` (delete the table's rows first) or ``skip``
+#: (leave a table that already has rows alone).
+TableMode = Literal["auto", "insert", "upsert", "replace", "skip"]
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -50,6 +67,7 @@ class DataLoader(BaseFixture):
         tables: Iterable[str] | None = None,
         metadata: MetaData | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        modes: Mapping[str, TableMode] | None = None,
     ) -> None:
         schema = metadata if metadata is not None else spotify_metadata()
         self.fixture_set = (
@@ -72,6 +90,8 @@ class DataLoader(BaseFixture):
             )
         self._name = name or f"{self.loader_name}:{self.fixture_set.name}"
         self.batch_size = batch_size
+        self.modes: dict[str, TableMode] = dict(modes or {})
+        self.write_counts: dict[str, WriteCounts] = {}
         self.progress: ProgressCallback | None = None
         self.tracker: PerformanceTracker | None = None
         self._checksum: str | None = None
@@ -94,62 +114,130 @@ class DataLoader(BaseFixture):
     def _table(self, session: TenantSession, name: str) -> Table:
         return session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
-        counts: dict[str, int] = {}
-        modes: dict[str, WriteMode] = {}
+    def _files_by_table(self) -> list[tuple[str, list[FixtureFile]]]:
+        grouped: dict[str, list[FixtureFile]] = {}
         for file in self.files:
-            table = self._table(session, file.table)
-            if file.table not in modes:
-                modes[file.table] = "insert" if await session.is_empty(table) else "upsert"
-            written = await self._load_file(session, table, file, modes[file.table])
-            counts[file.table] = counts.get(file.table, 0) + written
-        return counts
+            grouped.setdefault(file.table, []).append(file)
+        return list(grouped.items())
 
-    async def _load_file(
-        self, session: TenantSession, table: Table, file: FixtureFile, mode: WriteMode
-    ) -> int:
-        builder = RowBuilder(table)
-        written = 0
-        batch: list[tuple[Any, ...]] = []
-        first_line: int | None = None
+    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+        """Stream each table's files into the tenant; returns the records given per table."""
+        given: dict[str, int] = {}
         tracker = self.tracker or PerformanceTracker()
-        records = iter_records(file)
-        while True:
-            with tracker.stage("parse"):
-                source = next(records, None)
-                if source is not None:
-                    if not batch:
-                        first_line = source.line or source.record
-                    batch.append(builder.build(source, path=file.relative))
-            if batch and (source is None or len(batch) >= self.batch_size):
-                with tracker.stage("write"):
-                    written += await self._write(session, table, file, batch, mode, first_line)
-                if self.progress is not None:
-                    self.progress(file.table, len(batch))
-                batch = []
-            if source is None:
-                return written
+        self.write_counts = {}
+        for table_name, files in self._files_by_table():
+            table = self._table(session, table_name)
+            mode = self.modes.get(table_name, "auto")
+            empty = await session.is_empty(table)
+            if mode == "skip" and not empty:
+                continue
+            write_mode: WriteMode
+            if mode == "auto" or mode == "skip":
+                write_mode = "insert" if empty else "upsert"
+            else:
+                write_mode = mode
+            columns = tuple(c.name for c in table.columns)
+            prepare = session.prepare_rows(table, columns)
+            batches = stream_in_thread(partial(self._parse, files, table, prepare, tracker))
+            started = time.perf_counter()
+            async with aclosing(self._reporting(table_name, batches)) as stream:
+                try:
+                    counts = await session.write_table(table, columns, stream, mode=write_mode)
+                except FixtureError as exc:
+                    _locate(exc, files, table_name)
+                    raise
+            tracker.add("write", time.perf_counter() - started)
+            self.write_counts[table_name] = counts
+            given[table_name] = counts.inserted + counts.updated + counts.unchanged
+        return given
 
-    async def _write(
+    async def _reporting(
+        self, table: str, batches: AsyncIterator[Sequence[tuple[Any, ...]]]
+    ) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+        async for batch in batches:
+            yield batch
+            if self.progress is not None:
+                self.progress(table, len(batch))
+
+    def _parse(
         self,
-        session: TenantSession,
+        files: list[FixtureFile],
         table: Table,
-        file: FixtureFile,
-        batch: list[tuple[Any, ...]],
-        mode: WriteMode,
-        first: int | None,
-    ) -> int:
-        builder_columns = tuple(c.name for c in table.columns)
-        try:
-            return await session.write_rows(table, builder_columns, batch, mode=mode)
-        except FixtureError as exc:
-            exc.path = file.relative
-            exc.table = table.name
-            exc.message = f"{exc.message} (in the batch starting at {_where(file, first)})"
-            raise
+        prepare: RowPreparer | None,
+        tracker: PerformanceTracker,
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
+        builder = RowBuilder(table)
+        for file in files:
+            records = iter_records(file)
+            while True:
+                started = time.perf_counter()
+                chunk = list(islice(records, self.batch_size))
+                parsed = time.perf_counter()
+                if not chunk:
+                    break
+                rows: Sequence[tuple[Any, ...]] = [
+                    builder.build(record, path=file.relative) for record in chunk
+                ]
+                if prepare is not None:
+                    rows = prepare(rows)
+                tracker.add("parse", parsed - started)
+                tracker.add("validate", time.perf_counter() - parsed)
+                yield rows
 
 
-def _where(file: FixtureFile, first: int | None) -> str:
-    if first is None:
-        return "the start"
-    return f"line {first}" if file.format in ("jsonl", "csv") else f"record {first}"
+def _locate(error: FixtureError, files: list[FixtureFile], table: str) -> None:
+    """Point a database error at its file and line.
+
+    The store reports the refused row's position in the table's stream (``record``);
+    reading the files again up to it finds where it came from.
+    """
+    error.table = error.table or table
+    if error.path is not None:
+        return
+    if len(files) == 1 and error.record is None:
+        error.path = files[0].relative
+        return
+    if error.record is None:
+        return
+    remaining = error.record
+    for file in files:
+        for source in iter_records(file):
+            remaining -= 1
+            if remaining == 0:
+                error.path = file.relative
+                error.line = source.line
+                error.record = None if source.line is not None else source.record
+                return
+
+
+def locate_violation(error: FixtureError, loaders: Iterable[DataLoader]) -> None:
+    """Point an error raised after the rows were written (deferred checks) at its source.
+
+    The table's files are found among ``loaders``; the row is found by its position
+    (``record``) or by the key the database printed.
+    """
+    if error.path is not None or error.table is None:
+        return
+    files = [f for loader in loaders for f in loader.files if f.table == error.table]
+    if not files:
+        return
+    key = getattr(error, "key", None)
+    if error.record is not None or not key:
+        _locate(error, files, error.table)
+        return
+    for file in files:
+        for source in iter_records(file):
+            if all(_printed(source.values.get(column)) == value for column, value in key.items()):
+                error.path = file.relative
+                error.line = source.line
+                error.record = None if source.line is not None else source.record
+                return
+    error.path = files[0].relative if len(files) == 1 else None
+
+
+def _printed(value: Any) -> str:
+    """A source value as PostgreSQL prints it in a key."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return "" if value is None else str(value)

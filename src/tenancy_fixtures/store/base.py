@@ -8,8 +8,9 @@ session's connection translates to the tenant's schema or file.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import MetaData, Table, literal, select
@@ -18,10 +19,36 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenant_ids import validate_tenant_id
 
-__all__ = ["TenantSession", "TenantStore", "WriteMode"]
+__all__ = ["Batches", "RowPreparer", "TenantSession", "TenantStore", "WriteCounts", "WriteMode"]
 
-#: ``insert``: rows are new (bulk path); ``upsert``: insert or update by primary key.
-WriteMode = Literal["insert", "upsert"]
+#: ``insert``: rows are new (bulk ``COPY``); ``upsert``: insert or update by primary key;
+#: ``replace``: delete the table's rows, then insert.
+WriteMode = Literal["insert", "upsert", "replace"]
+#: Rows to write, in batches, values in column order.
+Batches = AsyncIterator[Sequence[tuple[Any, ...]]]
+#: Turns a batch of typed rows into what the backend's bulk path sends (thread-safe).
+RowPreparer = Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]
+
+
+@dataclass
+class WriteCounts:
+    """What writing one table did: rows inserted, updated, and given but unchanged."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        """Rows inserted or updated."""
+        return self.inserted + self.updated
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+        )
 
 
 class TenantSession(ABC):
@@ -41,20 +68,43 @@ class TenantSession(ABC):
         """The tables that exist in this tenant's storage."""
 
     @abstractmethod
-    async def write_rows(
+    async def write_table(
         self,
         table: Table,
         columns: Sequence[str],
-        rows: Sequence[tuple[Any, ...]],
+        batches: Batches,
         *,
         mode: WriteMode,
-    ) -> int:
-        """Write ``rows`` (values in ``columns`` order) into ``table``; returns rows written."""
+    ) -> WriteCounts:
+        """Write every batch into ``table`` by ``mode``.
+
+        A refused row raises :class:`IntegrityViolationError`; where the backend says
+        which row, its 1-based position in the stream is the error's ``record``.
+        """
+
+    def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
+        """A conversion to apply to each batch before ``write_table`` (off the event loop)."""
+        del table, columns
+        return None
+
+    def bulk_load(self) -> AbstractAsyncContextManager[None]:
+        """Prepare the session for loading many rows; undo the preparation afterwards.
+
+        The default does nothing; backends defer constraint work where that is faster.
+        """
+        return nullcontext()
 
     async def is_empty(self, table: Table) -> bool:
         """Whether ``table`` holds no rows in this tenant."""
         query = select(literal(1)).select_from(table).limit(1)
         return (await self.connection.execute(query)).first() is None
+
+    async def all_empty(self) -> bool:
+        """Whether every table of the tenant schema is empty (a tenant never loaded)."""
+        for table in self.metadata.sorted_tables:
+            if not await self.is_empty(table):
+                return False
+        return True
 
 
 class TenantStore(ABC):

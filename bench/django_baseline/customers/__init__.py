@@ -1,0 +1,1 @@
+"""django-tenants' tenant and domain models (bench only): the shared app of that variant."""

@@ -1,0 +1,1 @@
+"""The Spotify tables as a Django app (bench only): the tenant app of both Django variants."""
