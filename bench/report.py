@@ -10,19 +10,31 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
-from bench.common import Measurement
+from bench.cases import (
+    DJANGO,
+    LIMIT_A,
+    LIMIT_B,
+    OURS,
+    PROV_MANY,
+    PROV_OURS,
+    PROV_SQLITE,
+    RSS_FULL,
+    RSS_HALF,
+    SQLA,
+    UPSERT,
+    Case,
+)
 from bench.dataset import MiB
 
 __all__ = [
     "RESULTS_DIR",
-    "Case",
     "Target",
     "evaluate_targets",
     "load_table",
@@ -33,32 +45,6 @@ __all__ = [
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-# Keys of the cases the targets refer to.
-OURS = "ours_load"
-LIMIT_A = "limit_a"
-LIMIT_B = "limit_b"
-UPSERT = "ours_reload_upsert"
-SQLA = "sqlalchemy_core"
-DJANGO = "django_loaddata"
-CLI = "ours_cli"
-RSS_HALF = "rss_half"
-RSS_FULL = "rss_full"
-PROV_OURS = "provision_ours_pg"
-PROV_RAW = "provision_raw_ddl"
-PROV_SQLITE = "provision_ours_sqlite"
-PROV_MANY = "provision_ours_concurrent"
-PROV_DJANGO = "provision_django_tenants"
-
-
-@dataclass
-class Case:
-    """One row of the table: a measurement and how to read it."""
-
-    key: str
-    measurement: Measurement
-    group: str  # "load", "memory" or "provision"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

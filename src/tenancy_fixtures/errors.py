@@ -216,6 +216,15 @@ class ValidationFailedError(TenancyFixturesError):
 
 
 class StorageError(TenancyFixturesError):
-    """The backend failed for a reason that is not the input's (after retries)."""
+    """The backend failed for a reason that is not the input's.
+
+    ``transient`` says whether trying the same work again may succeed (a dropped
+    connection, a deadlock, a locked file); such errors are retried before they
+    reach the caller.
+    """
 
     exit_code = 7
+
+    def __init__(self, message: str, *, tenant_id: str | None = None, transient: bool = False):
+        super().__init__(message, tenant_id=tenant_id)
+        self.transient = transient

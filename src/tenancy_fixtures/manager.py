@@ -215,7 +215,7 @@ class FixtureManager:
 
             with tracker.stage("transaction"):
                 try:
-                    results = await with_retries(self.store, attempt, tenant_id=tenant_id)
+                    results = await with_retries(attempt)
                 except FixtureError as exc:
                     exc.tenant_id = exc.tenant_id or tenant_id
                     locate_violation(exc, loaders)

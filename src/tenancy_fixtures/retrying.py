@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy.exc import DBAPIError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -14,7 +13,6 @@ from tenacity import (
 )
 
 from tenancy_fixtures.errors import StorageError
-from tenancy_fixtures.store.base import TenantStore
 
 __all__ = ["with_retries"]
 
@@ -23,25 +21,22 @@ T = TypeVar("T")
 _ATTEMPTS = 4
 
 
-async def with_retries(
-    store: TenantStore, operation: Callable[[], Awaitable[T]], *, tenant_id: str | None = None
-) -> T:
-    """Run ``operation`` (one whole transaction), again on a transient failure.
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, StorageError) and exc.transient
 
-    A database error that is left after the retries becomes :class:`StorageError`.
+
+async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run ``operation`` (one whole transaction) again after a transient StorageError.
+
+    The store marks its errors transient or not; the last error is raised as it is.
     """
     retrying = AsyncRetrying(
-        retry=retry_if_exception(store.is_transient),
+        retry=retry_if_exception(_transient),
         stop=stop_after_attempt(_ATTEMPTS),
         wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
         reraise=True,
     )
-    try:
-        async for attempt in retrying:
-            with attempt:
-                return await operation()
-    except DBAPIError as exc:
-        raise StorageError(
-            f"database error: {exc.orig or exc}".splitlines()[0], tenant_id=tenant_id
-        ) from exc
+    async for attempt in retrying:
+        with attempt:
+            return await operation()
     raise AssertionError("unreachable: tenacity either returns or raises")

@@ -121,7 +121,7 @@ async def create_tenant(
             return results
 
     try:
-        results = await with_retries(store, attempt, tenant_id=tenant_id)
+        results = await with_retries(attempt)
     except BaseException as exc:
         await audit_failure(
             store,
@@ -168,7 +168,7 @@ async def update_tenant(
             return results
 
     try:
-        return await with_retries(store, attempt, tenant_id=tenant_id)
+        return await with_retries(attempt)
     except BaseException as exc:
         await audit_failure(
             store, actor=actor, action=action, tenant_id=tenant_id, error=exc, run_id=run_id
@@ -205,9 +205,8 @@ async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None
     run_id = control_plane.new_run_id()
 
     async def attempt() -> bool:
-        async with store.control() as conn:
+        async with store.deprovision(tenant_id) as (conn, stored):
             registered = await control_plane.delete_tenant(conn, tenant_id)
-            stored = await store.drop_storage(tenant_id)
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             await control_plane.append_audit(
@@ -222,7 +221,7 @@ async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None
             return True
 
     try:
-        await with_retries(store, attempt, tenant_id=tenant_id)
+        await with_retries(attempt)
     except BaseException as exc:
         await audit_failure(
             store,

@@ -76,7 +76,7 @@ class FixtureMonitor:
                 raise TenantNotFoundError(tenant_id)
             config = await control_plane.load_config(conn, tenant_id)
             last = await control_plane.last_run(conn, tenant_id, "load")
-        async with self.store.session(tenant_id) as session:
+        async with self.store.session(tenant_id, readonly=True) as session:
             counts = await control_plane.count_rows(
                 session.connection, session.metadata.sorted_tables
             )

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import MetaData, Table, literal, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenancy_fixtures.errors import StorageError
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenant_ids import validate_tenant_id
 
@@ -108,49 +110,127 @@ class TenantSession(ABC):
 
 
 class TenantStore(ABC):
-    """Storage for many isolated tenants and one control plane."""
+    """Storage for many isolated tenants and one control plane.
+
+    The public methods translate every database, driver and OS failure into
+    :class:`StorageError` (marked ``transient`` when a retry may succeed); the
+    ``_``-prefixed methods are what each backend implements.
+    """
 
     backend: str
+    #: Driver exception types this backend raises besides SQLAlchemy's.
+    driver_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         self.settings = settings
         self.metadata = metadata
+        self._initialized = False
 
-    @abstractmethod
+    @asynccontextmanager
+    async def _mapped(self, tenant_id: str | None) -> AsyncIterator[None]:
+        failures: tuple[type[BaseException], ...] = (DBAPIError, OSError, *self.driver_errors)
+        try:
+            yield
+        except failures as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise StorageError(
+                f"{self.backend} failed: {reason[0] if reason else type(exc).__name__}",
+                tenant_id=tenant_id,
+                transient=self.is_transient(exc),
+            ) from exc
+
     async def initialize(self) -> None:
-        """Create the control plane if it is missing; safe to call again."""
+        """Create the control plane if it is missing; later calls do nothing."""
+        if self._initialized:
+            return
+        async with self._mapped(None):
+            await self._initialize()
+        self._initialized = True
 
-    @abstractmethod
-    async def dispose(self) -> None:
-        """Close every connection this store opened."""
-
-    @abstractmethod
-    def control(self) -> AbstractAsyncContextManager[AsyncConnection]:
+    @asynccontextmanager
+    async def control(self) -> AsyncIterator[AsyncConnection]:
         """A transaction on the control plane alone."""
+        await self.initialize()
+        async with self._mapped(None), self._control() as conn:
+            yield conn
 
-    @abstractmethod
-    def provision(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]:
+    @asynccontextmanager
+    async def provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         """A transaction that first creates the tenant's empty storage.
 
         If the block raises, the storage is gone again. Raises
         :class:`TenantAlreadyExistsError` if the storage exists already.
         """
+        validate_tenant_id(tenant_id)
+        await self.initialize()
+        async with self._mapped(tenant_id), self._provision(tenant_id) as session:
+            yield session
 
-    @abstractmethod
-    def session(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]:
-        """A transaction on an existing tenant; commits if the block does not raise."""
+    @asynccontextmanager
+    async def session(
+        self, tenant_id: str, *, readonly: bool = False
+    ) -> AsyncIterator[TenantSession]:
+        """A transaction on an existing tenant; commits if the block does not raise.
 
-    @abstractmethod
-    async def drop_storage(self, tenant_id: str) -> bool:
-        """Remove the tenant's schema or file entirely; whether there was one."""
+        ``readonly`` sessions do not take the write lock where the backend has one.
+        """
+        validate_tenant_id(tenant_id)
+        await self.initialize()
+        async with self._mapped(tenant_id), self._session(tenant_id, readonly) as session:
+            yield session
 
-    @abstractmethod
+    @asynccontextmanager
+    async def deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
+        """A control-plane transaction in which the tenant's storage is removed.
+
+        Yields the connection and whether there was storage; the removal commits with
+        the block's control-plane changes, or neither happens.
+        """
+        validate_tenant_id(tenant_id)
+        await self.initialize()
+        async with self._mapped(tenant_id), self._deprovision(tenant_id) as dropped:
+            yield dropped
+
     async def storage_exists(self, tenant_id: str) -> bool:
         """Whether the tenant's schema or file exists."""
+        validate_tenant_id(tenant_id)
+        async with self._mapped(tenant_id):
+            return await self._storage_exists(tenant_id)
 
-    @abstractmethod
     async def storage_bytes(self, tenant_id: str) -> int:
         """Bytes the tenant's storage occupies on disk."""
+        validate_tenant_id(tenant_id)
+        async with self._mapped(tenant_id):
+            return await self._storage_bytes(tenant_id)
+
+    @abstractmethod
+    async def _initialize(self) -> None: ...
+
+    @abstractmethod
+    def _control(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+    @abstractmethod
+    def _provision(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]: ...
+
+    @abstractmethod
+    def _session(
+        self, tenant_id: str, readonly: bool
+    ) -> AbstractAsyncContextManager[TenantSession]: ...
+
+    @abstractmethod
+    def _deprovision(
+        self, tenant_id: str
+    ) -> AbstractAsyncContextManager[tuple[AsyncConnection, bool]]: ...
+
+    @abstractmethod
+    async def _storage_exists(self, tenant_id: str) -> bool: ...
+
+    @abstractmethod
+    async def _storage_bytes(self, tenant_id: str) -> int: ...
+
+    @abstractmethod
+    async def dispose(self) -> None:
+        """Close every connection this store opened."""
 
     @abstractmethod
     def storage_name(self, tenant_id: str) -> str:

@@ -340,6 +340,7 @@ class PostgresTenantStore(TenantStore):
     """Tenants as schemas in one PostgreSQL database."""
 
     backend = "postgresql"
+    driver_errors = (asyncpg.PostgresError, asyncpg.InterfaceError)
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
@@ -364,7 +365,7 @@ class PostgresTenantStore(TenantStore):
             )
         return self._engine
 
-    async def initialize(self) -> None:
+    async def _initialize(self) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
             await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
@@ -374,6 +375,7 @@ class PostgresTenantStore(TenantStore):
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+        self._initialized = False
 
     @asynccontextmanager
     async def _connection(self, tenant_id: str | None) -> AsyncIterator[AsyncConnection]:
@@ -383,12 +385,12 @@ class PostgresTenantStore(TenantStore):
                 yield conn
 
     @asynccontextmanager
-    async def control(self) -> AsyncIterator[AsyncConnection]:
+    async def _control(self) -> AsyncIterator[AsyncConnection]:
         async with self._connection(None) as conn:
             yield conn
 
     @asynccontextmanager
-    async def provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+    async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
             try:
@@ -400,20 +402,22 @@ class PostgresTenantStore(TenantStore):
             yield PostgresTenantSession(tenant_id, conn, self.metadata, schema)
 
     @asynccontextmanager
-    async def session(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+    async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
+        del readonly  # MVCC: readers never wait for writers
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
             if not await self._schema_exists(conn, schema):
                 raise TenantNotFoundError(tenant_id)
             yield PostgresTenantSession(tenant_id, conn, self.metadata, schema)
 
-    async def drop_storage(self, tenant_id: str) -> bool:
+    @asynccontextmanager
+    async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         schema = self.checked(tenant_id)
         async with self._connection(None) as conn:
-            if not await self._schema_exists(conn, schema):
-                return False
-            await conn.execute(DropSchema(schema, cascade=True))
-        return True
+            existed = await self._schema_exists(conn, schema)
+            if existed:
+                await conn.execute(DropSchema(schema, cascade=True))
+            yield conn, existed
 
     @staticmethod
     async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
@@ -422,11 +426,11 @@ class PostgresTenantStore(TenantStore):
         )
         return found.first() is not None
 
-    async def storage_exists(self, tenant_id: str) -> bool:
+    async def _storage_exists(self, tenant_id: str) -> bool:
         async with self._connection(None) as conn:
             return await self._schema_exists(conn, self.checked(tenant_id))
 
-    async def storage_bytes(self, tenant_id: str) -> int:
+    async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:
             size = await conn.execute(
                 text(
@@ -443,6 +447,6 @@ class PostgresTenantStore(TenantStore):
         """Serialization failures, deadlocks and dropped connections are worth a retry."""
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True
-        if isinstance(exc, OSError | asyncpg.InterfaceError):
+        if isinstance(exc, ConnectionError | TimeoutError | asyncpg.InterfaceError):
             return True
         return _sqlstate(exc) in _TRANSIENT_SQLSTATES or (_sqlstate(exc) or "").startswith("08")

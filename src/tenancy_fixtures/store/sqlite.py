@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import URL, MetaData, Table, delete, event, func, inspect, or_, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
 
+from tenancy_fixtures import control_plane
 from tenancy_fixtures.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.errors import (
     IntegrityViolationError,
@@ -42,6 +44,9 @@ from tenancy_fixtures.store.base import (
 __all__ = ["SQLiteTenantStore"]
 
 _BUSY_TIMEOUT_MS = 30_000
+_READONLY = "tenancy_readonly"
+#: Suffix of a tenant file whose drop has not committed yet.
+_DROPPING = ".dropping"
 #: Page cache during bulk loads, in KiB (negative: PRAGMA's unit is KiB).
 _BULK_CACHE_KIB = -262_144
 
@@ -181,6 +186,7 @@ class SQLiteTenantStore(TenantStore):
     """Tenants as files under ``<data_dir>/tenants/``; zero configuration."""
 
     backend = "sqlite"
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
@@ -200,8 +206,10 @@ class SQLiteTenantStore(TenantStore):
         translate = {TENANT_SCHEMA: "main", CONTROL_SCHEMA: CONTROL_SCHEMA}
         if not attach_control:
             translate = {CONTROL_SCHEMA: "main"}
+        # A tenant file is opened read-write only: connecting never creates one.
+        database = f"file:{quote(str(main))}?mode=rw" if attach_control else str(main)
         engine = create_async_engine(
-            URL.create("sqlite+aiosqlite", database=str(main)),
+            URL.create("sqlite+aiosqlite", database=database, query={"uri": "true"}),
             poolclass=NullPool,
             execution_options={"schema_translate_map": translate},
         )
@@ -220,8 +228,10 @@ class SQLiteTenantStore(TenantStore):
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Connection) -> None:
-            # IMMEDIATE takes the write lock up front: no lock upgrade, no deadlock.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front: no lock upgrade, no deadlock.
+            # Readers begin deferred so a long load does not hold them up.
+            readonly = connection.get_execution_options().get(_READONLY, False)
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
 
@@ -232,13 +242,23 @@ class SQLiteTenantStore(TenantStore):
             self._tenant_engines[tenant_id] = engine
         return engine
 
-    async def initialize(self) -> None:
-        if self._control_engine is not None:
-            return
+    async def _initialize(self) -> None:
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         self._control_engine = self._engine(self.control_path, attach_control=False)
         async with self._control_engine.begin() as conn:
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            registered = {t.tenant_id for t in await control_plane.list_tenants(conn)}
+        self._settle_interrupted_drops(registered)
+
+    def _settle_interrupted_drops(self, registered: set[str]) -> None:
+        """Finish drops a crash interrupted: restore files still registered, delete the rest."""
+        for tomb in self.tenants_dir.glob(f"*.db{_DROPPING}"):
+            tenant_id = tomb.name.removesuffix(f".db{_DROPPING}")
+            live = self.tenants_dir / f"{tenant_id}.db"
+            if tenant_id in registered and not live.exists():
+                tomb.replace(live)
+            else:
+                tomb.unlink(missing_ok=True)
 
     async def dispose(self) -> None:
         for engine in self._tenant_engines.values():
@@ -247,17 +267,16 @@ class SQLiteTenantStore(TenantStore):
         if self._control_engine is not None:
             await self._control_engine.dispose()
             self._control_engine = None
+        self._initialized = False
 
     @asynccontextmanager
-    async def control(self) -> AsyncIterator[AsyncConnection]:
-        await self.initialize()
+    async def _control(self) -> AsyncIterator[AsyncConnection]:
         assert self._control_engine is not None
         async with self._control_engine.begin() as conn:
             yield conn
 
     @asynccontextmanager
-    async def provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
-        await self.initialize()
+    async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         path = self._tenant_path(tenant_id)
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -267,42 +286,68 @@ class SQLiteTenantStore(TenantStore):
             async with self._tenant_engine(tenant_id).begin() as conn:
                 yield SQLiteTenantSession(tenant_id, conn, self.metadata)
         except BaseException:
-            await self._remove_file(tenant_id)
+            await self._forget_engine(tenant_id)
+            self._remove_files(path)
             raise
 
     @asynccontextmanager
-    async def session(self, tenant_id: str) -> AsyncIterator[TenantSession]:
-        await self.initialize()
+    async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
         if not self._tenant_path(tenant_id).exists():
             raise TenantNotFoundError(tenant_id)
-        async with self._tenant_engine(tenant_id).begin() as conn:
-            yield SQLiteTenantSession(tenant_id, conn, self.metadata)
+        connection = self._tenant_engine(tenant_id).connect()
+        try:
+            await connection.start()
+        except OperationalError as exc:
+            if not self._tenant_path(tenant_id).exists():
+                raise TenantNotFoundError(tenant_id) from exc
+            raise
+        try:
+            if readonly:
+                connection = await connection.execution_options(**{_READONLY: True})
+            async with connection.begin():
+                yield SQLiteTenantSession(tenant_id, connection, self.metadata)
+        finally:
+            await connection.close()
 
-    async def _remove_file(self, tenant_id: str) -> bool:
+    @asynccontextmanager
+    async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
+        await self._forget_engine(tenant_id)
+        path = self._tenant_path(tenant_id)
+        tomb = path.with_name(path.name + _DROPPING)
+        existed = path.exists()
+        if existed:
+            path.replace(tomb)
+        try:
+            async with self._control() as conn:
+                yield conn, existed
+        except BaseException:
+            if existed and not path.exists():
+                tomb.replace(path)
+            raise
+        self._remove_files(tomb)
+        self._remove_files(path.with_name(path.name + "-journal"))
+
+    async def _forget_engine(self, tenant_id: str) -> None:
         engine = self._tenant_engines.pop(tenant_id, None)
         if engine is not None:
             await engine.dispose()
-        path = self._tenant_path(tenant_id)
-        existed = path.exists()
+
+    @staticmethod
+    def _remove_files(path: Path) -> None:
         for leftover in (path, path.with_name(path.name + "-journal")):
             leftover.unlink(missing_ok=True)
-        return existed
 
-    async def drop_storage(self, tenant_id: str) -> bool:
-        return await self._remove_file(tenant_id)
-
-    async def storage_exists(self, tenant_id: str) -> bool:
+    async def _storage_exists(self, tenant_id: str) -> bool:
         return self._tenant_path(tenant_id).exists()
 
-    async def storage_bytes(self, tenant_id: str) -> int:
+    async def _storage_bytes(self, tenant_id: str) -> int:
         path = self._tenant_path(tenant_id)
         return path.stat().st_size if path.exists() else 0
 
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
         """A locked database is worth another try; anything else is not."""
-        if isinstance(exc, OperationalError | DBAPIError) and isinstance(
-            exc.orig, sqlite3.OperationalError
-        ):
-            return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+        error = exc.orig if isinstance(exc, DBAPIError) else exc
+        if isinstance(error, sqlite3.OperationalError):
+            return "locked" in str(error) or "busy" in str(error)
         return False

@@ -46,7 +46,7 @@ class DataIntegrityValidator:
     async def check(self, tenant_id: str) -> IntegrityReport:
         """Check one tenant (read only)."""
         report = IntegrityReport(tenant_id)
-        async with self.store.session(tenant_id) as session:
+        async with self.store.session(tenant_id, readonly=True) as session:
             tables = session.metadata.sorted_tables
             report.row_counts = await control_plane.count_rows(session.connection, tables)
             for table in tables:

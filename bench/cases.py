@@ -1,0 +1,66 @@
+"""What the cases share: their inputs, their keys and the record each one produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.common import Measurement
+from bench.dataset import CsvSet, Dataset, ScaleConfig
+from bench.rss import BigSet
+
+__all__ = [
+    "CLI",
+    "DJANGO",
+    "LIMIT_A",
+    "LIMIT_B",
+    "OURS",
+    "PROV_DJANGO",
+    "PROV_MANY",
+    "PROV_OURS",
+    "PROV_RAW",
+    "PROV_SQLITE",
+    "RSS_FULL",
+    "RSS_HALF",
+    "SQLA",
+    "UPSERT",
+    "Case",
+    "Inputs",
+]
+
+# Keys of the cases the targets refer to.
+OURS = "ours_load"
+LIMIT_A = "limit_a"
+LIMIT_B = "limit_b"
+UPSERT = "ours_reload_upsert"
+SQLA = "sqlalchemy_core"
+DJANGO = "django_loaddata"
+CLI = "ours_cli"
+RSS_HALF = "rss_half"
+RSS_FULL = "rss_full"
+PROV_OURS = "provision_ours_pg"
+PROV_RAW = "provision_raw_ddl"
+PROV_SQLITE = "provision_ours_sqlite"
+PROV_MANY = "provision_ours_concurrent"
+PROV_DJANGO = "provision_django_tenants"
+
+
+@dataclass
+class Case:
+    """One row of the table: a measurement and how to read it."""
+
+    key: str
+    measurement: Measurement
+    group: str  # "load", "memory" or "provision"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Inputs:
+    """Everything prepared before the database is touched."""
+
+    config: ScaleConfig
+    dataset: Dataset
+    csv_set: CsvSet
+    half: BigSet
+    full: BigSet
