@@ -27,7 +27,7 @@ from tenancy_fixtures.sizes import format_size, parse_size
 from tenancy_fixtures.store import TenantSession, TenantStore, open_store
 from tenancy_fixtures.templates import TemplateDirectory
 from tenancy_fixtures.tenant_ids import validate_tenant_id
-from tenancy_fixtures.tenants import TenantFixture, create_tenant, update_tenant
+from tenancy_fixtures.tenants import TenantFixture, audit_failure, create_tenant, update_tenant
 
 __all__ = [
     "TIERS",
@@ -278,7 +278,17 @@ class ConfigFixture(BaseFixture):
     async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
         """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""
         bound = self.for_tenant(tenant)
-        config = bound.resolve(tenant)
+        try:
+            config = bound.resolve(tenant)
+        except ConfigError as exc:
+            await audit_failure(
+                self.store,
+                actor=self.settings.actor,
+                action="config.apply",
+                tenant_id=tenant.tenant_id,
+                error=exc,
+            )
+            raise
         await self.store.initialize()
         async with self.store.control() as conn:
             exists = await control_plane.get_tenant(conn, tenant.tenant_id) is not None

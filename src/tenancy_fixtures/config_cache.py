@@ -13,7 +13,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+import structlog
 from cachetools import TTLCache
+from redis.exceptions import RedisError
 
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenant_ids import validate_tenant_id
@@ -27,6 +29,8 @@ __all__ = [
 ]
 
 _MAX_ENTRIES = 100_000
+
+log = structlog.get_logger("tenancy_fixtures.config_cache")
 
 # KEYS: entry, floor. ARGV: value, version, ttl in ms. Writes unless invalidated later.
 _SET_UNLESS_STALE = """
@@ -97,7 +101,11 @@ class MemoryConfigCache:
 
 
 class RedisConfigCache:
-    """A TTL cache in Redis, shared by every process that uses the same prefix."""
+    """A TTL cache in Redis, shared by every process that uses the same prefix.
+
+    Redis being unreachable never fails an operation: reads fall through to the
+    database, and a failed invalidation is logged as an error.
+    """
 
     def __init__(self, url: str, *, prefix: str, ttl_seconds: float) -> None:
         from redis.asyncio import Redis
@@ -116,26 +124,56 @@ class RedisConfigCache:
         return f"{self._prefix}:config-floor:{validate_tenant_id(tenant_id)}"
 
     async def get(self, tenant_id: str) -> str | None:
-        value = await self._redis.get(self.key(tenant_id))
+        key = self.key(tenant_id)
+        try:
+            value = await self._redis.get(key)
+        except RedisError as exc:
+            log.warning("config_cache_unavailable", op="get", tenant_id=tenant_id, error=str(exc))
+            return None
         return value if isinstance(value, str) else None
 
     async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
         keys = [self.key(tenant_id), self._floor_key(tenant_id)]
-        written = await self._set_unless_stale(keys=keys, args=[value, version, self._ttl_ms])
+        try:
+            written = await self._set_unless_stale(keys=keys, args=[value, version, self._ttl_ms])
+        except RedisError as exc:
+            log.warning("config_cache_unavailable", op="set", tenant_id=tenant_id, error=str(exc))
+            return False
         return bool(written)
 
     async def invalidate(self, tenant_id: str, *, version: int) -> None:
         keys = [self.key(tenant_id), self._floor_key(tenant_id)]
-        await self._invalidate(keys=keys, args=[version, self._ttl_ms])
+        try:
+            await self._invalidate(keys=keys, args=[version, self._ttl_ms])
+        except RedisError as exc:
+            # The change is committed; a cached copy may outlive it until its TTL.
+            log.error(
+                "config_cache_invalidation_failed",
+                tenant_id=tenant_id,
+                error=str(exc),
+                stale_for_at_most_seconds=self._ttl_ms / 1000,
+            )
 
     async def aclose(self) -> None:
         await self._redis.aclose()
 
 
+_shared_memory_caches: dict[tuple[str, float], MemoryConfigCache] = {}
+
+
 def open_config_cache(settings: Settings) -> ConfigCache:
-    """The cache ``settings`` ask for."""
+    """The cache ``settings`` ask for.
+
+    The in-process cache is shared by everything in this process that uses the same
+    database, so a change made through one manager invalidates every reader here;
+    other processes see it only through Redis (or after the TTL).
+    """
     if settings.redis_url:
         return RedisConfigCache(
             settings.redis_url, prefix=settings.redis_prefix, ttl_seconds=settings.cache_ttl_seconds
         )
-    return MemoryConfigCache(settings.cache_ttl_seconds)
+    key = (settings.database_url, settings.cache_ttl_seconds)
+    cache = _shared_memory_caches.get(key)
+    if cache is None:
+        cache = _shared_memory_caches[key] = MemoryConfigCache(settings.cache_ttl_seconds)
+    return cache

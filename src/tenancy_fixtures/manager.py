@@ -123,7 +123,17 @@ class FixtureManager:
         if isinstance(tenant, str):
             tenant = TenantFixture(tenant_id=tenant, tier=tier or "free")
         config_fixture = self.config.for_tenant(tenant)
-        config = config_fixture.resolve(tenant)
+        try:
+            config = config_fixture.resolve(tenant)
+        except TenancyFixturesError as exc:
+            await audit_failure(
+                self.store,
+                actor=self.settings.actor,
+                action="tenant.create",
+                tenant_id=tenant.tenant_id,
+                error=exc,
+            )
+            raise
         outcome = "error"
         try:
             await create_tenant(
@@ -220,7 +230,7 @@ class FixtureManager:
                     exc.tenant_id = exc.tenant_id or tenant_id
                     locate_violation(exc, loaders)
                     raise
-        except BaseException as exc:
+        except Exception as exc:
             self.metrics.observe("load", "error", time.perf_counter() - started)
             await audit_failure(
                 self.store,

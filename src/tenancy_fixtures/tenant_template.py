@@ -7,6 +7,8 @@ from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import TemplateError
 from tenancy_fixtures.loaders import LOADERS, DataLoader
+from tenancy_fixtures.loaders.fixture_sets import FixtureSet, open_fixture_set
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
 from tenancy_fixtures.templates import TemplateDirectory
 
 __all__ = ["TemplateFixture", "TenantTemplate"]
@@ -63,25 +65,47 @@ class TenantTemplate(BaseModel):
         metadata: MetaData,
         batch_size: int,
     ) -> list[DataLoader]:
-        """The data fixtures of ``tier``, in the order their tables must load."""
+        """The data fixtures of ``tier`` (each fixture set is read once)."""
         if tier not in self.tiers:
             raise TemplateError(f"tenant template has no tier {tier!r}")
+        sets: dict[str, FixtureSet] = {}
         loaders: list[DataLoader] = []
         for name in self.tiers[tier]:
             spec = self.fixtures[name]
+            if spec.source not in sets:
+                sets[spec.source] = open_fixture_set(
+                    templates.resolve(spec.source), metadata=metadata
+                )
             loaders.append(
                 LOADERS[spec.loader](
-                    templates.resolve(spec.source),
+                    sets[spec.source],
                     name=name,
                     tables=spec.tables,
                     metadata=metadata,
                     batch_size=batch_size,
                 )
             )
-        return sort_by_dependencies(loaders, metadata)
+        return loaders
 
 
 def sort_by_dependencies(loaders: list[DataLoader], metadata: MetaData) -> list[DataLoader]:
-    """Loaders ordered so that every table loads after the tables it references."""
+    """Loaders ordered so that every table loads after the tables it references.
+
+    Raises :class:`TemplateError` when no order of whole loaders achieves that (one
+    loader fills a parent of a table that another fills, and the other way round).
+    """
     order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}
-    return sorted(loaders, key=lambda loader: min(order[t] for t in loader.tables()))
+    ordered = sorted(loaders, key=lambda loader: min(order[t] for t in loader.tables()))
+    position = {t: i for i, loader in enumerate(ordered) for t in loader.tables()}
+    for i, loader in enumerate(ordered):
+        for name in loader.tables():
+            table = metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+            for constraint in table.foreign_key_constraints:
+                parent = constraint.referred_table.name
+                if position.get(parent, -1) > i:
+                    raise TemplateError(
+                        f"fixture {loader.name!r} loads {name} before fixture "
+                        f"{ordered[position[parent]].name!r} loads its parent table {parent}; "
+                        "move the tables so each fixture's parents load in earlier fixtures"
+                    )
+    return ordered

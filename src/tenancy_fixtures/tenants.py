@@ -122,7 +122,7 @@ async def create_tenant(
 
     try:
         results = await with_retries(attempt)
-    except BaseException as exc:
+    except Exception as exc:
         await audit_failure(
             store,
             actor=actor,
@@ -169,7 +169,7 @@ async def update_tenant(
 
     try:
         return await with_retries(attempt)
-    except BaseException as exc:
+    except Exception as exc:
         await audit_failure(
             store, actor=actor, action=action, tenant_id=tenant_id, error=exc, run_id=run_id
         )
@@ -222,7 +222,7 @@ async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None
 
     try:
         await with_retries(attempt)
-    except BaseException as exc:
+    except Exception as exc:
         await audit_failure(
             store,
             actor=actor,

@@ -71,6 +71,17 @@ def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T
     except KeyboardInterrupt:
         err_console.print("interrupted: the step in progress was rolled back")
         raise typer.Exit(130) from None
+    except Exception as exc:
+        if current.debug:
+            raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        err_console.print(
+            f"unexpected error: {type(exc).__name__}: {escape(first_line)}"
+            " (run with --debug for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 def print_json(document: Any) -> None:

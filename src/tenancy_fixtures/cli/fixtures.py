@@ -20,7 +20,7 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, err_console, fail, print_json, run, state
 from tenancy_fixtures.cli.tenants import validate_or_fail
-from tenancy_fixtures.errors import TenancyFixturesError, ValidationFailedError
+from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
 from tenancy_fixtures.generator import generate_fixture_set
 from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
 from tenancy_fixtures.manager import FixtureManager, LoadReport
@@ -107,7 +107,8 @@ def load_fixtures(
     if not report.changed:
         console.print(
             f"{tenant_id}: fixtures already applied, nothing changed "
-            f"({', '.join(r.fixture for r in report.results)})"
+            f"({', '.join(r.fixture for r in report.results)})",
+            markup=False,
         )
         return
     console.print(
@@ -224,7 +225,10 @@ def generate(
     Example: tenancy-fixtures generate ./fixtures/big --scale 100 --seed 7
     """
     del ctx
-    generated = generate_fixture_set(directory, scale=scale, seed=seed, name=name)
+    try:
+        generated = generate_fixture_set(directory, scale=scale, seed=seed, name=name)
+    except OSError as exc:
+        fail(FixtureSetError(f"cannot write the fixture set: {exc.strerror}", path=directory))
     console.print(
         f"wrote {generated.total_rows:,} rows in {len(generated.files)} files to {directory}"
     )

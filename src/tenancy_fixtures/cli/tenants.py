@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, err_console, fail, print_json, run
@@ -27,7 +28,7 @@ def _pairs(values: list[str], what: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(ConfigError(f"--{what} expects KEY=VALUE, got {item!r}", key=what))
-        parsed[key] = int(value) if value.isdigit() else value
+        parsed[key] = int(value) if value.isascii() and value.isdigit() else value
     return parsed
 
 
@@ -109,7 +110,7 @@ def list_tenants(
             s.tenant.tier,
             f"{s.total_rows:,}",
             format_size(s.storage_bytes),
-            ", ".join(s.fixtures),
+            escape(", ".join(s.fixtures)),
             s.tenant.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
@@ -144,7 +145,7 @@ def show(
         fixtures.add_column(column)
     for name, fixture in status.fixtures.items():
         fixtures.add_row(
-            name,
+            escape(name),
             fixture.kind,
             f"{sum(fixture.row_counts.values()):,}",
             fixture.checksum[:12],
@@ -171,15 +172,16 @@ def cleanup(
 
     Example: tenancy-fixtures cleanup --prefix demo_ --yes
     """
-    if (tenant_id is None) == (prefix is None):
-        err_console.print("error: give either a TENANT or --prefix")
+    if (tenant_id is None) == (prefix is None) or prefix == "":
+        err_console.print("error: give either a TENANT or a non-empty --prefix")
         raise typer.Exit(2)
     if tenant_id is not None:
         validate_or_fail(tenant_id)
 
     async def targets(manager: FixtureManager) -> list[str]:
         if tenant_id is not None:
-            await manager.get_tenant(tenant_id)
+            if not await manager.store.storage_exists(tenant_id):
+                await manager.get_tenant(tenant_id)
             return [tenant_id]
         return [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
 
@@ -223,8 +225,8 @@ def audit(
     for r in records:
         table.add_row(
             r.at.strftime("%Y-%m-%d %H:%M:%S"),
-            r.actor,
-            r.action,
+            escape(r.actor),
+            escape(r.action),
             r.tenant_id or "",
             r.outcome,
             (r.run_id or "")[:8],

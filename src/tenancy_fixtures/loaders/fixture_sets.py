@@ -83,6 +83,8 @@ def split_name(name: str) -> tuple[str, str, bool] | None:
 
 def resolve_inside(directory: Path, relative: str, *, what: str = "path") -> Path:
     """``relative`` resolved under ``directory``; refuses any path that leaves it."""
+    if "\x00" in relative:
+        raise FixtureSetError(f"{what} {relative!r} contains a NUL character", path=directory)
     root = directory.resolve()
     candidate = Path(relative)
     if candidate.is_absolute() or relative.startswith(("/", "\\")):

@@ -114,6 +114,13 @@ def _json(value: Any) -> Any:
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"expected JSON text: {exc.msg}") from None
+    if not isinstance(value, int | float | bool | list | dict):
+        raise ValueError(f"expected a JSON value, found {type(value).__name__}")
+    if isinstance(value, list | dict):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not representable as JSON: {exc}") from None
     return value
 
 
