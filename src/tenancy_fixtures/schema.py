@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.fixtures import BaseFixture
+from tenancy_fixtures.schema_ddl import render_schema_ddl
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import TenantSession
-from tenancy_fixtures.store.postgres import render_schema_ddl
 
 __all__ = ["SchemaFixture", "render_schema_sql"]
 

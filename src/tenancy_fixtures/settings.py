@@ -34,13 +34,17 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TENANCY_", extra="ignore", frozen=True)
 
+    # repr=False: URLs may carry passwords; safe_database_url() is for display.
     database_url: str = Field(
         default="sqlite:///.tenancy",
+        repr=False,
         description="SQLite: sqlite:///DATA_DIR (one file per tenant). "
         "PostgreSQL: postgresql+asyncpg://host:port/db (one schema per tenant).",
     )
     redis_url: str | None = Field(
-        default=None, description="Redis for the config cache; unset: in-process cache."
+        default=None,
+        repr=False,
+        description="Redis for the config cache; unset: in-process cache.",
     )
     redis_prefix: str = Field(default="tenancy", description="Prefix of every Redis key.")
     template_dir: Path | None = Field(

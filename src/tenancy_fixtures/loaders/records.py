@@ -10,17 +10,33 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Float, Integer, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+)
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loaders.readers import SourceRecord
 
-__all__ = ["RowBuilder"]
+__all__ = ["RowBuilder", "unsupported_columns"]
 
 Converter = Callable[[Any], Any]
 
@@ -124,10 +140,78 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        raise ValueError("expected a date, found a timestamp")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 date, found {value!r:.40}") from None
+    raise ValueError(f"expected a date, found {type(value).__name__}")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f"expected a number, found {type(value).__name__}")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"expected a number, found {value!r:.40}") from None
+    if not result.is_finite():
+        raise ValueError(f"number must be finite, found {value!r:.40}")
+    return result
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID, found {value!r:.40}") from None
+    raise ValueError(f"expected a UUID, found {type(value).__name__}")
+
+
+def _enum(allowed: Sequence[str], length: int | None) -> Converter:
+    as_text = _string(length)
+    choices = frozenset(allowed)
+
+    def convert(value: Any) -> str:
+        text: str = as_text(value)
+        if text not in choices:
+            raise ValueError(f"{text!r:.40} is not one of {sorted(choices)}")
+        return text
+
+    return convert
+
+
+def unsupported_columns(table: Table) -> list[str]:
+    """Columns of ``table`` whose type no converter reads (``"column: TYPE"``)."""
+    problems = []
+    for column in table.columns:
+        try:
+            _converter(column)
+        except TypeError:
+            problems.append(f"{table.name}.{column.name}: {column.type!r}")
+    return problems
+
+
 def _converter(column: Column[Any]) -> Converter:
     kind = column.type
     if isinstance(kind, JSON):
         return _json
+    if isinstance(kind, Enum):
+        return _enum(kind.enums, kind.length)
+    if isinstance(kind, Uuid):
+        return _uuid
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return _decimal
+    if isinstance(kind, Date):
+        return _date
     if isinstance(kind, Boolean):
         return _boolean
     if isinstance(kind, DateTime):

@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import TenantSession, TenantStore, WriteMode
 
-__all__ = ["TenantSession", "TenantStore", "WriteMode", "open_store"]
+__all__ = ["TenantSession", "TenantStore", "WriteMode", "check_tenant_metadata", "open_store"]
+
+
+def check_tenant_metadata(metadata: MetaData) -> None:
+    """Refuse a schema that would break isolation or that loaders cannot read.
+
+    Every table must be declared in schema ``"tenant"`` (anything else would be
+    shared by all tenants), and every column type must have a converter.
+    """
+    from tenancy_fixtures.loaders.records import unsupported_columns
+
+    outside = [t.fullname for t in metadata.sorted_tables if t.schema != TENANT_SCHEMA]
+    if outside:
+        raise SettingsError(
+            f"tenant tables must be declared in schema {TENANT_SCHEMA!r} "
+            f"(MetaData(schema={TENANT_SCHEMA!r})); these are not: {', '.join(outside)}"
+        )
+    unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
+    if unreadable:
+        raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
 
 
 def open_store(settings: Settings, metadata: MetaData | None = None) -> TenantStore:
     """The store for ``settings.database_url``; call ``initialize()`` before use."""
     schema = metadata if metadata is not None else spotify_metadata()
+    check_tenant_metadata(schema)
     if settings.backend == "postgresql":
         from tenancy_fixtures.store.postgres import PostgresTenantStore
 

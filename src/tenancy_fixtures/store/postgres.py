@@ -12,16 +12,13 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import asyncpg
 from sqlalchemy import (
     JSON,
     Column,
     MetaData,
-    PrimaryKeyConstraint,
     Table,
-    UniqueConstraint,
     delete,
     func,
     inspect,
@@ -30,18 +27,13 @@ from sqlalchemy import (
     text,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import (
-    AddConstraint,
-    CreateIndex,
     CreateSchema,
     CreateTable,
-    DropConstraint,
-    DropIndex,
     DropSchema,
     DropTable,
 )
@@ -53,6 +45,7 @@ from tenancy_fixtures.errors import (
     TenantAlreadyExistsError,
     TenantNotFoundError,
 )
+from tenancy_fixtures.schema_ddl import deferred_constraint_ddl, render_schema_ddl
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
 from tenancy_fixtures.store.base import (
@@ -64,80 +57,15 @@ from tenancy_fixtures.store.base import (
     WriteMode,
 )
 
-__all__ = ["PostgresTenantStore", "render_schema_ddl"]
+__all__ = ["PostgresTenantStore"]
 
 # Serialises control-plane creation across processes; any constant that is ours.
 _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
-_PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 _COPY_LINE = re.compile(r"COPY \S+, line (?P<line>\d+)")
-
-
-def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
-    """The PostgreSQL DDL that creates ``metadata``'s tables and indexes in ``schema``."""
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    translate = {TENANT_SCHEMA: schema}
-    elements: list[CreateTable | CreateIndex] = []
-    for table in metadata.sorted_tables:
-        elements.append(CreateTable(table))
-        elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
-    statements: list[str] = []
-    for element in elements:
-        compiled = element.compile(
-            dialect=dialect, schema_translate_map=translate, render_schema_translate=True
-        )
-        statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
-    return statements
-
-
-def _deferred_constraint_ddl(
-    metadata: MetaData, schema: str
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Statements that drop every key, index and foreign key, and that rebuild them.
-
-    Rebuilding goes keys and indexes first, foreign keys last, each with its table.
-    """
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    translate = {TENANT_SCHEMA: schema}
-
-    def sql(element: Any) -> str:
-        return str(
-            element.compile(
-                dialect=dialect, schema_translate_map=translate, render_schema_translate=True
-            )
-        )
-
-    # AddConstraint marks its constraint as no longer created inline by CREATE TABLE,
-    # so these statements are built from a private copy of the schema.
-    private = _PRIVATE_COPIES.get(metadata)
-    if private is None:
-        private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
-        for table in metadata.sorted_tables:
-            table.to_metadata(private)
-        _PRIVATE_COPIES[metadata] = private
-    tables = private.sorted_tables
-    foreign = [fk for t in tables for fk in t.foreign_key_constraints]
-    keys = [
-        c
-        for t in tables
-        for c in t.constraints
-        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
-    ]
-    indexes = [ix for t in tables for ix in t.indexes]
-    dropping = (
-        [sql(DropConstraint(fk)) for fk in foreign]
-        + [sql(DropIndex(ix)) for ix in indexes]
-        + [sql(DropConstraint(c)) for c in keys]
-    )
-    rebuilding = (
-        [(sql(AddConstraint(c)), c.table.name) for c in keys]
-        + [(sql(CreateIndex(ix)), ix.table.name) for ix in indexes if ix.table is not None]
-        + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
-    )
-    return dropping, rebuilding
 
 
 def _key_of(detail: str) -> dict[str, str] | None:
@@ -322,7 +250,7 @@ class PostgresTenantSession(TenantSession):
         if not await self.all_empty():
             yield
             return
-        dropping, rebuilding = _deferred_constraint_ddl(self.metadata, self.schema)
+        dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
         await driver.execute(";\n".join(dropping))
         yield

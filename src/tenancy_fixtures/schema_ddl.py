@@ -1,0 +1,85 @@
+"""The tenant schema as PostgreSQL DDL, for one schema, rendered without a connection.
+
+Used for the schema template, for provisioning in one round trip, and for deferring
+keys, indexes and foreign keys during a bulk load. Only SQLAlchemy's PostgreSQL
+dialect is needed here, not a driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
+
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+
+__all__ = ["deferred_constraint_ddl", "render_schema_ddl"]
+
+_PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
+
+
+def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
+    """The PostgreSQL DDL that creates ``metadata``'s tables and indexes in ``schema``."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    translate = {TENANT_SCHEMA: schema}
+    elements: list[CreateTable | CreateIndex] = []
+    for table in metadata.sorted_tables:
+        elements.append(CreateTable(table))
+        elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
+    statements: list[str] = []
+    for element in elements:
+        compiled = element.compile(
+            dialect=dialect, schema_translate_map=translate, render_schema_translate=True
+        )
+        statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
+    return statements
+
+
+def deferred_constraint_ddl(
+    metadata: MetaData, schema: str
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Statements that drop every key, index and foreign key, and that rebuild them.
+
+    Rebuilding goes keys and indexes first, foreign keys last, each with its table.
+    """
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    translate = {TENANT_SCHEMA: schema}
+
+    def sql(element: Any) -> str:
+        return str(
+            element.compile(
+                dialect=dialect, schema_translate_map=translate, render_schema_translate=True
+            )
+        )
+
+    # AddConstraint marks its constraint as no longer created inline by CREATE TABLE,
+    # so these statements are built from a private copy of the schema.
+    private = _PRIVATE_COPIES.get(metadata)
+    if private is None:
+        private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
+        for table in metadata.sorted_tables:
+            table.to_metadata(private)
+        _PRIVATE_COPIES[metadata] = private
+    tables = private.sorted_tables
+    foreign = [fk for t in tables for fk in t.foreign_key_constraints]
+    keys = [
+        c
+        for t in tables
+        for c in t.constraints
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+    ]
+    indexes = [ix for t in tables for ix in t.indexes]
+    dropping = (
+        [sql(DropConstraint(fk)) for fk in foreign]
+        + [sql(DropIndex(ix)) for ix in indexes]
+        + [sql(DropConstraint(c)) for c in keys]
+    )
+    rebuilding = (
+        [(sql(AddConstraint(c)), c.table.name) for c in keys]
+        + [(sql(CreateIndex(ix)), ix.table.name) for ix in indexes if ix.table is not None]
+        + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
+    )
+    return dropping, rebuilding
