@@ -191,6 +191,8 @@ class ConfigFixture(BaseFixture):
         self.settings = settings or load_settings()
         self.templates = templates or TemplateDirectory(self.settings.template_dir)
         self.tenant = tenant
+        #: The cache version of the config this fixture last stored.
+        self.saved_version: int | None = None
         self._template: ConfigTemplate | None = None
         self._store = store
         self._owns_store = store is None
@@ -253,7 +255,7 @@ class ConfigFixture(BaseFixture):
 
     async def apply(self, session: TenantSession) -> Mapping[str, int]:
         config = self._bound(session.tenant_id)
-        await control_plane.save_config(
+        self.saved_version = await control_plane.save_config(
             session.connection,
             session.tenant_id,
             config.model_dump(mode="json"),
@@ -327,10 +329,17 @@ class ConfigFixture(BaseFixture):
         await self.cache.set(tenant_id, config.model_dump_json(), version=version)
         return config
 
-    async def invalidate(self, tenant_id: str, *, dropped: bool = False) -> None:
-        """Forget the cached config of ``tenant_id`` after a change (or its drop)."""
+    async def invalidate(
+        self, tenant_id: str, *, dropped: bool = False, version: int | None = None
+    ) -> None:
+        """Forget the cached config of ``tenant_id`` after a change (or its drop).
+
+        ``version``: the version just stored, if known (saves reading it back).
+        """
         if dropped:
             await self.cache.invalidate(tenant_id, version=now_version())
+        elif version is not None:
+            await self.cache.invalidate(tenant_id, version=version)
         else:
             await self._invalidate_stored(tenant_id)
 

@@ -100,6 +100,14 @@ runs_table = Table(
     Column("detail", _JSON, nullable=False),
 )
 
+schema_pool_table = Table(
+    "schema_pool",
+    control_metadata,
+    Column("schema_name", String(64), primary_key=True),
+    Column("checksum", String(64), nullable=False, index=True),
+    Column("created_at", _TS, nullable=False),
+)
+
 audit_table = Table(
     "audit_log",
     control_metadata,
@@ -239,14 +247,19 @@ async def set_tier(conn: AsyncConnection, tenant_id: str, tier: str) -> None:
 async def save_config(
     conn: AsyncConnection, tenant_id: str, config: Mapping[str, Any], checksum: str
 ) -> int:
-    """Store a tenant's resolved config; returns its new version number."""
+    """Store a tenant's resolved config; returns its cache version (see config_version)."""
     now = utcnow()
-    current = (
-        await conn.execute(
-            select(configs_table.c.version).where(configs_table.c.tenant_id == tenant_id)
+    changed = await conn.execute(
+        update(configs_table)
+        .where(configs_table.c.tenant_id == tenant_id)
+        .values(
+            config=dict(config),
+            checksum=checksum,
+            version=configs_table.c.version + 1,
+            updated_at=now,
         )
-    ).scalar_one_or_none()
-    if current is None:
+    )
+    if not changed.rowcount:
         await conn.execute(
             insert(configs_table).values(
                 tenant_id=tenant_id,
@@ -256,13 +269,7 @@ async def save_config(
                 updated_at=now,
             )
         )
-        return 1
-    await conn.execute(
-        update(configs_table)
-        .where(configs_table.c.tenant_id == tenant_id)
-        .values(config=dict(config), checksum=checksum, version=current + 1, updated_at=now)
-    )
-    return int(current) + 1
+    return config_version(now)
 
 
 def config_version(updated_at: datetime) -> int:
@@ -325,12 +332,17 @@ async def record_fixture(
     checksum: str,
     row_counts: Mapping[str, int],
     run_id: str,
+    replace: bool = True,
 ) -> None:
-    """Record that ``fixture`` with ``checksum`` is now applied to ``tenant_id``."""
+    """Record that ``fixture`` with ``checksum`` is now applied to ``tenant_id``.
+
+    ``replace=False`` when no record of it can exist yet (saves a round trip).
+    """
     table = applied_fixtures_table
-    await conn.execute(
-        delete(table).where(table.c.tenant_id == tenant_id, table.c.fixture == fixture)
-    )
+    if replace:
+        await conn.execute(
+            delete(table).where(table.c.tenant_id == tenant_id, table.c.fixture == fixture)
+        )
     await conn.execute(
         insert(table).values(
             tenant_id=tenant_id,

@@ -72,14 +72,19 @@ async def apply_fixtures(
     *,
     run_id: str,
     force: bool = False,
+    new_tenant: bool = False,
 ) -> list[FixtureResult]:
     """Apply each fixture whose checksum differs from the one recorded; record the new one.
 
     Runs inside the caller's transaction, so all of them commit together or none.
+    ``new_tenant``: the tenant was registered in this transaction, so nothing is
+    recorded yet and no other transaction can see it (no lock, no lookup).
     """
-    if not await control_plane.lock_tenant(session.connection, session.tenant_id):
-        raise TenantNotFoundError(session.tenant_id)
-    recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
+    recorded: dict[str, control_plane.AppliedFixture] = {}
+    if not new_tenant:
+        if not await control_plane.lock_tenant(session.connection, session.tenant_id):
+            raise TenantNotFoundError(session.tenant_id)
+        recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
     results: list[FixtureResult] = []
     for fixture in fixtures:
         checksum = fixture.checksum()
@@ -103,6 +108,7 @@ async def apply_fixtures(
             checksum=checksum,
             row_counts=counts,
             run_id=run_id,
+            replace=fixture.name in recorded,
         )
         results.append(
             FixtureResult(fixture.name, "applied", checksum, counts, time.perf_counter() - started)

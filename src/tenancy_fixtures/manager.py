@@ -146,7 +146,7 @@ class FixtureManager:
             outcome = "ok"
         finally:
             self.metrics.observe("create", outcome, time.perf_counter() - started)
-        await self.config.invalidate(tenant.tenant_id)
+        await self.config.invalidate(tenant.tenant_id, version=config_fixture.saved_version)
         return config
 
     async def get_tenant(self, tenant_id: str) -> TenantRecord:

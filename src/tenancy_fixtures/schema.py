@@ -8,29 +8,16 @@ The built-in schema is the Spotify domain (:func:`spotify_metadata`); pass your 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.fixtures import BaseFixture
-from tenancy_fixtures.schema_ddl import render_schema_ddl
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+from tenancy_fixtures.schema_ddl import render_schema_sql, schema_checksum
+from tenancy_fixtures.spotify_schema import spotify_metadata
 from tenancy_fixtures.store.base import TenantSession
 
-__all__ = ["SchemaFixture", "render_schema_sql"]
-
-
-def render_schema_sql(metadata: MetaData | None = None) -> str:
-    """The PostgreSQL DDL of a tenant schema, in the placeholder schema ``tenant``."""
-    statements = render_schema_ddl(metadata or spotify_metadata(), TENANT_SCHEMA)
-    header = (
-        "-- tenancy-fixtures: the tenant schema, rendered for PostgreSQL.\n"
-        f'-- Each tenant gets these tables in its own schema in place of "{TENANT_SCHEMA}".\n'
-        "-- Generated from tenancy_fixtures.spotify_schema; regenerate with\n"
-        "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
-    )
-    return header + "\n" + ";\n\n".join(statements) + ";\n"
+__all__ = ["SchemaFixture", "render_schema_sql", "schema_checksum"]
 
 
 class SchemaFixture(BaseFixture):
@@ -46,7 +33,7 @@ class SchemaFixture(BaseFixture):
         return "schema"
 
     def checksum(self) -> str:
-        return hashlib.sha256(render_schema_sql(self.metadata).encode()).hexdigest()
+        return schema_checksum(self.metadata)
 
     async def apply(self, session: TenantSession) -> Mapping[str, int]:
         await session.create_tables(self.metadata)

@@ -7,6 +7,7 @@ dialect is needed here, not a driver.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -14,9 +15,16 @@ from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 
-__all__ = ["deferred_constraint_ddl", "render_schema_ddl"]
+__all__ = [
+    "deferred_constraint_ddl",
+    "render_schema_ddl",
+    "render_schema_sql",
+    "schema_checksum",
+]
+
+_CHECKSUMS: WeakKeyDictionary[MetaData, str] = WeakKeyDictionary()
 
 _PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
 
@@ -83,3 +91,25 @@ def deferred_constraint_ddl(
         + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
     )
     return dropping, rebuilding
+
+
+def schema_checksum(metadata: MetaData) -> str:
+    """A digest of the schema's PostgreSQL rendering: equal schemas, equal checksums."""
+    cached = _CHECKSUMS.get(metadata)
+    if cached is None:
+        cached = _CHECKSUMS[metadata] = hashlib.sha256(
+            render_schema_sql(metadata).encode()
+        ).hexdigest()
+    return cached
+
+
+def render_schema_sql(metadata: MetaData | None = None) -> str:
+    """The PostgreSQL DDL of a tenant schema, in the placeholder schema ``tenant``."""
+    statements = render_schema_ddl(metadata or spotify_metadata(), TENANT_SCHEMA)
+    header = (
+        "-- tenancy-fixtures: the tenant schema, rendered for PostgreSQL.\n"
+        f'-- Each tenant gets these tables in its own schema in place of "{TENANT_SCHEMA}".\n'
+        "-- Generated from tenancy_fixtures.spotify_schema; regenerate with\n"
+        "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
+    )
+    return header + "\n" + ";\n\n".join(statements) + ";\n"

@@ -45,6 +45,9 @@ RESERVED_TENANT_IDS = frozenset(
     }
 )
 
+#: Prefixes a tenant id may not start with: PostgreSQL's, and the schema pool's.
+RESERVED_PREFIXES = ("pg_", "tf_pool_")
+
 _PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -66,7 +69,7 @@ def validate_tenant_id(tenant_id: object) -> str:
             tenant_id,
             "must start with a lowercase letter and hold only lowercase letters, digits and '_'",
         )
-    if tenant_id in RESERVED_TENANT_IDS or tenant_id.startswith("pg_"):
+    if tenant_id in RESERVED_TENANT_IDS or tenant_id.startswith(RESERVED_PREFIXES):
         raise InvalidTenantIdError(tenant_id, "is a reserved name")
     return tenant_id
 

@@ -96,15 +96,12 @@ async def create_tenant(
     bound = log.bind(tenant_id=tenant_id, run_id=run_id)
 
     async def attempt() -> list[FixtureResult]:
-        async with store.control() as conn:
-            if await control_plane.get_tenant(conn, tenant_id) is not None:
-                raise TenantAlreadyExistsError(tenant_id)
         async with store.provision(tenant_id) as session:
             try:
                 await control_plane.insert_tenant(session.connection, tenant_id, tier)
             except IntegrityError:
                 raise TenantAlreadyExistsError(tenant_id) from None
-            results = await apply_fixtures(session, structural, run_id=run_id)
+            results = await apply_fixtures(session, structural, run_id=run_id, new_tenant=True)
             await control_plane.append_audit(
                 session.connection,
                 actor=actor,

@@ -56,10 +56,19 @@ class WriteCounts:
 class TenantSession(ABC):
     """One open transaction on one tenant's tables and the control plane."""
 
-    def __init__(self, tenant_id: str, connection: AsyncConnection, metadata: MetaData) -> None:
+    def __init__(
+        self,
+        tenant_id: str,
+        connection: AsyncConnection,
+        metadata: MetaData,
+        *,
+        prepared: bool = False,
+    ) -> None:
         self.tenant_id = tenant_id
         self.connection = connection
         self.metadata = metadata
+        #: The storage came ready-made with this schema (a spare schema, a template file).
+        self.prepared = prepared
 
     @abstractmethod
     async def create_tables(self, metadata: MetaData) -> None:
@@ -202,6 +211,12 @@ class TenantStore(ABC):
         validate_tenant_id(tenant_id)
         async with self._mapped(tenant_id):
             return await self._storage_bytes(tenant_id)
+
+    async def warm_up(self, spares: int) -> int:
+        """Prepare for fast provisioning (spare schemas, a template file); returns what
+        it created. The default prepares nothing."""
+        del spares
+        return 0
 
     @abstractmethod
     async def _initialize(self) -> None: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,14 +22,13 @@ from sqlalchemy import (
     Table,
     delete,
     func,
-    inspect,
+    insert,
     literal_column,
     select,
     text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.schema import (
@@ -38,6 +38,7 @@ from sqlalchemy.schema import (
     DropTable,
 )
 
+from tenancy_fixtures import control_plane
 from tenancy_fixtures.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.errors import (
     IntegrityViolationError,
@@ -45,7 +46,11 @@ from tenancy_fixtures.errors import (
     TenantAlreadyExistsError,
     TenantNotFoundError,
 )
-from tenancy_fixtures.schema_ddl import deferred_constraint_ddl, render_schema_ddl
+from tenancy_fixtures.schema_ddl import (
+    deferred_constraint_ddl,
+    render_schema_ddl,
+    schema_checksum,
+)
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
 from tenancy_fixtures.store.base import (
@@ -64,6 +69,8 @@ _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
+#: Names of pre-created spare schemas (tenant ids may not start with it).
+_SPARE_PREFIX = "tf_pool_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 _COPY_LINE = re.compile(r"COPY \S+, line (?P<line>\d+)")
 
@@ -103,9 +110,15 @@ class PostgresTenantSession(TenantSession):
     """A transaction on one tenant schema (and the ``tenancy`` schema)."""
 
     def __init__(
-        self, tenant_id: str, connection: AsyncConnection, metadata: MetaData, schema: str
+        self,
+        tenant_id: str,
+        connection: AsyncConnection,
+        metadata: MetaData,
+        schema: str,
+        *,
+        prepared: bool = False,
     ) -> None:
-        super().__init__(tenant_id, connection, metadata)
+        super().__init__(tenant_id, connection, metadata, prepared=prepared)
         self.schema = schema
 
     async def _driver(self) -> Any:
@@ -113,7 +126,11 @@ class PostgresTenantSession(TenantSession):
         return raw.driver_connection
 
     async def create_tables(self, metadata: MetaData) -> None:
+        if self.prepared and metadata is self.metadata:
+            return
         existing = await self.table_names()
+        if {t.name for t in metadata.sorted_tables} <= existing:
+            return
         if existing:
             await self.connection.run_sync(metadata.create_all, checkfirst=True)
             return
@@ -127,12 +144,11 @@ class PostgresTenantSession(TenantSession):
             ) from exc
 
     async def table_names(self) -> set[str]:
-        schema = self.schema
-
-        def names(conn: Connection) -> set[str]:
-            return set(inspect(conn).get_table_names(schema=schema))
-
-        return await self.connection.run_sync(names)
+        found = await self.connection.execute(
+            text("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = :s"),
+            {"s": self.schema},
+        )
+        return set(found.scalars())
 
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
         positions = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
@@ -321,13 +337,77 @@ class PostgresTenantStore(TenantStore):
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
+            spare = await self._claim_spare(conn)
+            quote = conn.dialect.identifier_preparer.quote_schema
             try:
-                await conn.execute(CreateSchema(schema))
+                if spare is not None:
+                    await conn.execute(
+                        text(f"ALTER SCHEMA {quote(spare)} RENAME TO {quote(schema)}")
+                    )
+                else:
+                    await conn.execute(CreateSchema(schema))
             except DBAPIError as exc:
                 if _sqlstate(exc) in _DUPLICATE_SQLSTATES:
                     raise TenantAlreadyExistsError(tenant_id) from None
                 raise
-            yield PostgresTenantSession(tenant_id, conn, self.metadata, schema)
+            yield PostgresTenantSession(
+                tenant_id, conn, self.metadata, schema, prepared=spare is not None
+            )
+
+    async def _claim_spare(self, conn: AsyncConnection) -> str | None:
+        """Take one pre-created schema of the current schema version, if any is spare."""
+        pool = control_plane.schema_pool_table
+        oldest = (
+            select(pool.c.schema_name)
+            .where(pool.c.checksum == schema_checksum(self.metadata))
+            .order_by(pool.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = await conn.execute(
+            delete(pool).where(pool.c.schema_name == oldest).returning(pool.c.schema_name)
+        )
+        return claimed.scalar_one_or_none()
+
+    async def warm_up(self, spares: int) -> int:
+        """Keep ``spares`` pre-created schemas of the current version; returns how many
+        it created. Creating a tenant from a spare is a rename instead of the DDL.
+        """
+        await self.initialize()
+        pool = control_plane.schema_pool_table
+        checksum = schema_checksum(self.metadata)
+        async with self._mapped(None):
+            async with self._connection(None) as conn:
+                stale = (
+                    (
+                        await conn.execute(
+                            delete(pool)
+                            .where(pool.c.checksum != checksum)
+                            .returning(pool.c.schema_name)
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                for name in stale:
+                    await conn.execute(DropSchema(name, cascade=True, if_exists=True))
+                have = (await conn.execute(select(func.count()).select_from(pool))).scalar_one()
+            created = 0
+            for _ in range(max(0, spares - int(have))):
+                name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
+                script = ";\n".join(render_schema_ddl(self.metadata, name)) + ";"
+                async with self._connection(None) as conn:
+                    await conn.execute(CreateSchema(name))
+                    raw = await conn.get_raw_connection()
+                    await raw.driver_connection.execute(script)  # type: ignore[union-attr]
+                    await conn.execute(
+                        insert(pool).values(
+                            schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
+                        )
+                    )
+                created += 1
+            return created
 
     @asynccontextmanager
     async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
