@@ -8,6 +8,7 @@ default (or whatever ``TENANCY_*`` settings say).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from tenancy_fixtures.errors import FixtureError, TenancyFixturesError
 from tenancy_fixtures.fixtures import FixtureResult, apply_fixtures
 from tenancy_fixtures.loaders import DataLoader
 from tenancy_fixtures.loaders.data_loader import ProgressCallback, locate_violation
+from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -32,6 +34,7 @@ from tenancy_fixtures.retrying import with_retries
 from tenancy_fixtures.schema import SchemaFixture
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantStore, open_store
+from tenancy_fixtures.store.base import WriteCounts
 from tenancy_fixtures.templates import TemplateDirectory
 from tenancy_fixtures.tenant_ids import validate_tenant_id
 from tenancy_fixtures.tenant_template import TenantTemplate, sort_by_dependencies
@@ -45,7 +48,7 @@ from tenancy_fixtures.tenants import (
 )
 from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
 
-__all__ = ["FixtureManager", "LoadReport"]
+__all__ = ["FixtureManager", "LoadReport", "ManyLoadReport"]
 
 log = structlog.get_logger("tenancy_fixtures.manager")
 
@@ -59,6 +62,8 @@ class LoadReport:
     results: Sequence[FixtureResult]
     seconds: float
     stages: Mapping[str, float] = field(default_factory=dict)
+    #: Per table: rows inserted, updated, and given but already as they were.
+    writes: Mapping[str, WriteCounts] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -79,6 +84,26 @@ class LoadReport:
     def rows(self) -> int:
         """Rows written by this call."""
         return sum(self.row_counts.values())
+
+
+@dataclass(frozen=True)
+class ManyLoadReport:
+    """One fixture load into many tenants: a report per tenant that loaded, an error per
+    tenant that did not."""
+
+    reports: Mapping[str, LoadReport]
+    failures: Mapping[str, TenancyFixturesError]
+    seconds: float
+
+    @property
+    def rows(self) -> int:
+        """Rows written across all tenants."""
+        return sum(r.rows for r in self.reports.values())
+
+    @property
+    def ok(self) -> bool:
+        """Whether every tenant loaded."""
+        return not self.failures
 
 
 class FixtureManager:
@@ -148,6 +173,14 @@ class FixtureManager:
             self.metrics.observe("create", outcome, time.perf_counter() - started)
         await self.config.invalidate(tenant.tenant_id, version=config_fixture.saved_version)
         return config
+
+    async def warm_up(self, spares: int) -> int:
+        """Prepare fast provisioning: keep ``spares`` pre-built schemas on PostgreSQL (a
+        new tenant then takes one by renaming it); on SQLite, build the template file a
+        new tenant's file is copied from. Returns how many spares were created."""
+        created = await self.store.warm_up(spares)
+        log.info("warmed_up", spares=spares, created=created)
+        return created
 
     async def get_tenant(self, tenant_id: str) -> TenantRecord:
         """The registry record of a tenant."""
@@ -245,8 +278,12 @@ class FixtureManager:
             else:
                 bound.error("load_failed", exc_info=exc)
             raise
+        writes: dict[str, WriteCounts] = {}
+        for loader in loaders:
+            for table, counts in loader.write_counts.items():
+                writes[table] = writes.get(table, WriteCounts()) + counts
         report = LoadReport(
-            tenant_id, run_id, results, time.perf_counter() - started, tracker.summary()
+            tenant_id, run_id, results, time.perf_counter() - started, tracker.summary(), writes
         )
         self.metrics.observe("load", "ok" if report.changed else "unchanged", report.seconds)
         for table, rows in report.row_counts.items():
@@ -258,6 +295,67 @@ class FixtureManager:
             seconds=round(report.seconds, 3),
         )
         return report
+
+    async def load_fixtures_many(
+        self,
+        tenant_ids: Sequence[str],
+        source: Path | str | None = None,
+        *,
+        progress_for: Mapping[str, ProgressCallback] | None = None,
+        force: bool = False,
+        concurrency: int | None = None,
+    ) -> ManyLoadReport:
+        """Load fixtures into many tenants, ``concurrency`` at a time (default: settings).
+
+        Each tenant's load is its own transaction; one tenant failing does not stop
+        or undo the others — the combined report lists what failed and why. On SQLite
+        tenants load one at a time (they share the control-plane file's write lock).
+        """
+        for tenant_id in tenant_ids:
+            validate_tenant_id(tenant_id)
+        limit = concurrency or self.settings.concurrency
+        if self.store.backend == "sqlite":
+            limit = 1
+        gate = asyncio.Semaphore(limit)
+        fixture_set = (
+            open_fixture_set(source, metadata=self.store.metadata) if source is not None else None
+        )
+        started = time.perf_counter()
+
+        async def one(tenant_id: str) -> LoadReport | TenancyFixturesError:
+            async with gate:
+                try:
+                    # One set object for all: each file's checksum is computed once.
+                    shared = (
+                        [
+                            DataLoader(
+                                fixture_set,
+                                metadata=self.store.metadata,
+                                batch_size=self.settings.batch_size,
+                            )
+                        ]
+                        if fixture_set is not None
+                        else None
+                    )
+                    return await self.load_fixtures(
+                        tenant_id,
+                        fixtures=shared,
+                        progress=(progress_for or {}).get(tenant_id),
+                        force=force,
+                    )
+                except TenancyFixturesError as exc:
+                    return exc
+
+        outcomes = await asyncio.gather(*(one(t) for t in tenant_ids))
+        return ManyLoadReport(
+            reports={r.tenant_id: r for r in outcomes if isinstance(r, LoadReport)},
+            failures={
+                t: o
+                for t, o in zip(tenant_ids, outcomes, strict=True)
+                if isinstance(o, TenancyFixturesError)
+            },
+            seconds=time.perf_counter() - started,
+        )
 
     async def _record_load(
         self,

@@ -108,15 +108,13 @@ class TestDiscovery:
         assert "songs" == error.table
         assert "unknown table 'songs'" in str(error)
 
-    def test_files_for_returns_only_the_asked_tables_in_load_order(self, tmp_path: Path) -> None:
-        """files_for filters by table and keeps foreign-key order."""
+    def test_tables_lists_each_table_once_in_load_order(self, tmp_path: Path) -> None:
+        """tables() names every table the set fills once, parents before children."""
         directory = make_set(
             tmp_path / "s", {"tracks.jsonl": "", "artists.json": "[]", "users.csv": "a\n"}
         )
 
-        files = open_set(directory).files_for(["tracks", "artists"])
-
-        assert ["artists", "tracks"] == [f.table for f in files]
+        assert ["artists", "users", "tracks"] == open_set(directory).tables()
 
     def test_an_empty_directory_is_refused(self, tmp_path: Path) -> None:
         """A set with no data files is a FixtureSetError."""
@@ -147,7 +145,7 @@ class TestDiscovery:
 
         file = open_set(directory).files[0]
 
-        assert "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945" == file.sha256()
+        assert "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945" == file.sha256
 
 
 class TestManifest:

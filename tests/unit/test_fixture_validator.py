@@ -226,7 +226,7 @@ class TestProblems:
     def test_a_huge_number_in_a_float_column_is_a_problem_not_a_crash(
         self, demo_copy: Path
     ) -> None:
-        """An out-of-range number is reported like any other wrong value."""
+        """An out-of-range number is reported as a problem of its file and line."""
         features = jsonl_records(demo_copy / "audio_features.jsonl")[0]
         path = demo_copy / "audio_features.jsonl"
         with path.open("a", encoding="utf-8") as handle:
@@ -235,7 +235,8 @@ class TestProblems:
 
         report = validate(demo_copy)
 
-        assert 1 == report.rules["record"]
+        assert 1 == report.rules["format"]
+        assert "audio_features.jsonl:101" in report.problems[0]
 
 
 class TestMaxProblems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -22,8 +23,9 @@ from tenancy_fixtures.cli.context import console, err_console, fail, print_json,
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
 from tenancy_fixtures.generator import generate_fixture_set
+from tenancy_fixtures.loaders.data_loader import ProgressCallback
 from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
-from tenancy_fixtures.manager import FixtureManager, LoadReport
+from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
 from tenancy_fixtures.schema import render_schema_sql
 from tenancy_fixtures.spotify_schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
@@ -73,36 +75,52 @@ async def load_with_progress(
 
 def load_fixtures(
     ctx: typer.Context,
-    tenant_id: Annotated[str, typer.Argument(help="The tenant to load into.")],
+    tenant_id: Annotated[
+        str | None, typer.Argument(help="The tenant to load into (or use --all / --tenant).")
+    ] = None,
     source: Annotated[
         Path | None,
-        typer.Argument(help="A fixture set directory; default: the tenant's tier template."),
+        typer.Argument(help="A fixture set directory; default: each tenant's tier template."),
+    ] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Load into every tenant.")] = False,
+    tenants: Annotated[
+        list[str] | None, typer.Option("--tenant", "-t", help="Load into this tenant too.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Apply even fixtures already applied.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Load fixtures into a tenant: all in one transaction, skipped if already applied.
+    """Load fixtures into tenants: one transaction per tenant, skipped if already applied.
 
-    Example: tenancy-fixtures load-fixtures acme_music ./fixtures/spotify
+    Example: tenancy-fixtures load-fixtures --all ./fixtures/spotify
     """
-    validate_or_fail(tenant_id)
+    many = all_tenants or bool(tenants)
+    if many and tenant_id is not None and source is None:
+        # `load-fixtures --all ./set`: the one positional is the set.
+        source = Path(tenant_id)
+        tenant_id = None
+    if tenant_id is None and not many:
+        err_console.print("error: give a TENANT, --tenant T (repeatable) or --all")
+        raise typer.Exit(2)
+    targets = [tenant_id] if tenant_id is not None else []
+    targets += tenants or []
+    for target in targets:
+        validate_or_fail(target)
+    if not many and tenant_id is not None:
+        _load_one(ctx, tenant_id, source, force=force, json_out=json_out)
+        return
+    _load_many(ctx, targets, source, every=all_tenants, force=force, json_out=json_out)
+
+
+def _load_one(
+    ctx: typer.Context, tenant_id: str, source: Path | None, *, force: bool, json_out: bool
+) -> None:
     with load_progress(disable=json_out) as progress:
         report = run(
             ctx,
             lambda manager: load_with_progress(manager, tenant_id, source, progress, force=force),
         )
     if json_out:
-        print_json(
-            {
-                "tenant_id": report.tenant_id,
-                "run_id": report.run_id,
-                "changed": report.changed,
-                "rows": report.row_counts,
-                "fixtures": {r.fixture: r.status for r in report.results},
-                "seconds": round(report.seconds, 3),
-                "stages": dict(report.stages),
-            }
-        )
+        print_json(_report_json(report))
         return
     if not report.changed:
         console.print(
@@ -115,6 +133,77 @@ def load_fixtures(
         f"{tenant_id}: loaded {report.rows:,} rows into {len(report.row_counts)} tables "
         f"in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
     )
+
+
+def _report_json(report: LoadReport) -> dict[str, object]:
+    return {
+        "tenant_id": report.tenant_id,
+        "run_id": report.run_id,
+        "changed": report.changed,
+        "rows": report.row_counts,
+        "writes": {table: vars(counts) for table, counts in report.writes.items()},
+        "fixtures": {r.fixture: r.status for r in report.results},
+        "seconds": round(report.seconds, 3),
+        "stages": dict(report.stages),
+    }
+
+
+def _load_many(
+    ctx: typer.Context,
+    targets: list[str],
+    source: Path | None,
+    *,
+    every: bool,
+    force: bool,
+    json_out: bool,
+) -> None:
+    with load_progress(disable=json_out) as progress:
+
+        async def work(manager: FixtureManager) -> ManyLoadReport:
+            ids = list(targets)
+            if every:
+                ids += [t.tenant_id for t in await manager.list_tenants() if t.tenant_id not in ids]
+            tasks = {t: progress.add_task(t, total=None) for t in ids}
+            callbacks: dict[str, ProgressCallback] = {
+                t: partial(_advance, progress, task) for t, task in tasks.items()
+            }
+            return await manager.load_fixtures_many(
+                ids, source, progress_for=callbacks, force=force
+            )
+
+        combined = run(ctx, work)
+        for task in progress.task_ids:
+            progress.update(task, total=progress.tasks[task].completed)
+    if json_out:
+        print_json(
+            {
+                "seconds": round(combined.seconds, 3),
+                "rows": combined.rows,
+                "loaded": {t: _report_json(r) for t, r in combined.reports.items()},
+                "failed": {t: str(e) for t, e in combined.failures.items()},
+            }
+        )
+    else:
+        table = Table(title=f"{len(combined.reports)} loaded, {len(combined.failures)} failed")
+        for column in ("tenant", "result", "rows", "seconds"):
+            table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+        for tenant, report in combined.reports.items():
+            result = "loaded" if report.changed else "unchanged"
+            table.add_row(tenant, result, f"{report.rows:,}", f"{report.seconds:.2f}")
+        for tenant, error in combined.failures.items():
+            table.add_row(tenant, "[red]" + escape(str(error))[:160] + "[/]", "0", "")
+        console.print(table)
+        console.print(
+            f"{combined.rows:,} rows into {len(combined.reports)} tenant(s) "
+            f"in {combined.seconds:.2f}s"
+        )
+    if combined.failures:
+        first = next(iter(combined.failures.values()))
+        raise typer.Exit(first.exit_code)
+
+
+def _advance(progress: Progress, task: TaskID, _table: str, rows: int) -> None:
+    progress.advance(task, rows)
 
 
 def _report_table(reports: list[IntegrityReport]) -> Table:

@@ -234,6 +234,20 @@ def audit(
     console.print(table)
 
 
+def warm_up(
+    ctx: typer.Context,
+    spares: Annotated[
+        int, typer.Option(min=0, max=100_000, help="Spare schemas to keep (PostgreSQL).")
+    ] = 20,
+) -> None:
+    """Prepare fast provisioning: spare pre-built schemas (PostgreSQL), a template file (SQLite).
+
+    Example: tenancy-fixtures warm-up --spares 50
+    """
+    created = run(ctx, lambda manager: manager.warm_up(spares))
+    console.print(f"ready: {created} spare schema(s) created")
+
+
 def validate_or_fail(tenant_id: str) -> None:
     """Exit with the typed error's message if ``tenant_id`` is not a valid id."""
     try:
@@ -249,3 +263,4 @@ def register(app: typer.Typer) -> None:
     app.command("show")(show)
     app.command("cleanup")(cleanup)
     app.command("audit")(audit)
+    app.command("warm-up")(warm_up)

@@ -106,7 +106,7 @@ class DataLoader(BaseFixture):
 
     def checksum(self) -> str:
         if self._checksum is None:
-            manifest = [[f.table, f.relative, f.sha256()] for f in self.files]
+            manifest = [[f.table, f.relative, f.sha256] for f in self.files]
             payload = json.dumps([self.loader_name, self.version, manifest])
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,9 @@ class FixtureFile:
     format: str
     compressed: bool
 
+    @cached_property
     def sha256(self) -> str:
-        """The checksum of the file's bytes, read in chunks."""
+        """The checksum of the file's bytes, read in chunks (once)."""
         digest = hashlib.sha256()
         with self.path.open("rb") as handle:
             while chunk := handle.read(_CHUNK):
@@ -64,11 +65,6 @@ class FixtureSet:
     def tables(self) -> list[str]:
         """The tables this set fills, in load order, each once."""
         return list(dict.fromkeys(f.table for f in self.files))
-
-    def files_for(self, tables: Iterable[str]) -> list[FixtureFile]:
-        """The files of the given tables, in load order."""
-        wanted = set(tables)
-        return [f for f in self.files if f.table in wanted]
 
 
 def split_name(name: str) -> tuple[str, str, bool] | None:

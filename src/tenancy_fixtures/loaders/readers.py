@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from itertools import chain
 from typing import IO, Any
 
 import ijson
+import orjson
 import yaml
 
 from tenancy_fixtures.errors import FixtureFormatError
@@ -28,6 +28,7 @@ __all__ = ["SourceRecord", "iter_records"]
 
 _DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 _BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,21 +99,28 @@ def _decoded_lines(stream: IO[bytes] | gzip.GzipFile, counter: list[int]) -> Ite
 
 
 def _json_lines(file: FixtureFile) -> Iterator[SourceRecord]:
-    counter = [0]
+    # orjson parses bytes directly (UTF-8 checked as it goes) about three times faster
+    # than json; it also refuses NaN and Infinity, which JSON does not have.
+    line_no = 0
     record = 0
     try:
         with _binary(file) as stream:
-            for line in _decoded_lines(stream, counter):
-                if not line.strip():
+            for line_no, raw in enumerate(stream, 1):
+                if line_no == 1 and raw.startswith(_BOM_BYTES):
+                    raw = raw[len(_BOM_BYTES) :]
+                if not raw.strip():
                     continue
                 try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise _error(file, f"malformed JSON: {exc.msg}", line=counter[0]) from None
+                    value = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    kind = "unreadable" if "UTF-8" in str(exc) else "malformed JSON"
+                    raise _error(file, f"{kind}: {exc}", line=line_no) from None
                 record += 1
-                yield SourceRecord(_object(file, value, line=counter[0]), counter[0], record)
+                if type(value) is not dict:
+                    _object(file, value, line=line_no)
+                yield SourceRecord(value, line_no, record)
     except _DECODE_ERRORS as exc:
-        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
+        raise _error(file, f"unreadable: {exc}", line=max(line_no, 1)) from None
 
 
 def _csv(file: FixtureFile) -> Iterator[SourceRecord]:

@@ -287,6 +287,13 @@ class SQLiteTenantStore(TenantStore):
         async with self._control_engine.begin() as conn:
             yield conn
 
+    async def warm_up(self, spares: int) -> int:
+        """Build the template file new tenants are copied from (spares do not apply)."""
+        del spares
+        await self.initialize()
+        self._template_file()
+        return 0
+
     def _template_file(self) -> Path:
         """A database file holding the empty tenant schema, made once per schema version.
 
