@@ -130,9 +130,7 @@ def tenant_prefix(cli: Cli) -> Iterator[str]:
 
 def test_an_unreachable_postgresql_exits_7_in_one_line_without_a_traceback() -> None:
     """``list`` against a PostgreSQL nobody listens on exits 7 with one ``error:`` line."""
-    result = Cli(UNREACHABLE_POSTGRES)("list")
-    assert_one_line_error(result, 7, "error:")
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(Cli(UNREACHABLE_POSTGRES)("list"), 7, "error:")
 
 
 @pytest.mark.postgres
@@ -184,7 +182,7 @@ def test_a_fixture_set_named_with_markup_loads_and_every_command_prints_it_liter
     cli.ok("init-tenant", tenant)
 
     cli.ok("load-fixtures", tenant, str(source))
-    listed = cli.ok("list", "--prefix", tenant_prefix)
+    listed = cli.ok("list")
     assert MARKUP_NAME in listed.stdout
     shown = cli.ok("show", tenant)
     assert MARKUP_NAME in shown.stdout

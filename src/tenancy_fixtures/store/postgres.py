@@ -371,8 +371,9 @@ class PostgresTenantStore(TenantStore):
         return claimed.scalar_one_or_none()
 
     async def warm_up(self, spares: int) -> int:
-        """Keep ``spares`` pre-created schemas of the current version; returns how many
-        it created. Creating a tenant from a spare is a rename instead of the DDL.
+        """Keep exactly ``spares`` pre-created schemas of the current version (creating or
+        dropping some); returns how many it created. Creating a tenant from a spare is a
+        rename instead of the DDL.
         """
         await self.initialize()
         pool = control_plane.schema_pool_table
@@ -393,6 +394,27 @@ class PostgresTenantStore(TenantStore):
                 for name in stale:
                     await conn.execute(DropSchema(name, cascade=True, if_exists=True))
                 have = (await conn.execute(select(func.count()).select_from(pool))).scalar_one()
+                if have > spares:
+                    newest = (
+                        select(pool.c.schema_name)
+                        .order_by(pool.c.created_at.desc())
+                        .limit(int(have) - spares)
+                        .with_for_update(skip_locked=True)
+                        .scalar_subquery()
+                    )
+                    surplus = (
+                        (
+                            await conn.execute(
+                                delete(pool)
+                                .where(pool.c.schema_name.in_(newest))
+                                .returning(pool.c.schema_name)
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    for name in surplus:
+                        await conn.execute(DropSchema(name, cascade=True, if_exists=True))
             created = 0
             for _ in range(max(0, spares - int(have))):
                 name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"

@@ -1,0 +1,85 @@
+"""Fast provisioning: spare schemas on PostgreSQL, the template file on SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select, text
+
+from tenancy_fixtures import FixtureManager, TenantAlreadyExistsError
+from tenancy_fixtures.control_plane import schema_pool_table
+from tenancy_fixtures.schema import SchemaFixture
+
+
+async def _spares(manager: FixtureManager) -> int:
+    async with manager.store.control() as conn:
+        counted = await conn.execute(select(func.count()).select_from(schema_pool_table))
+        return int(counted.scalar_one())
+
+
+@pytest.fixture(autouse=True)
+async def _no_spares_left(manager: FixtureManager) -> AsyncIterator[None]:
+    """Each test starts and ends with an empty pool (the database is shared)."""
+    await manager.warm_up(0)
+    yield
+    await manager.warm_up(0)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_tenant_created_from_a_spare_schema_is_complete(manager: FixtureManager) -> None:
+    """A tenant made by renaming a spare has every table and constraint, and the spare is used."""
+    await manager.warm_up(2)
+    assert 2 == await _spares(manager)
+
+    await manager.create_tenant("from_spare")
+
+    assert 1 == await _spares(manager)
+    async with manager.store.session("from_spare") as session:
+        assert await SchemaFixture(manager.store.metadata).verify(session) == []
+        foreign_keys = await session.connection.execute(
+            text(
+                "SELECT count(*) FROM pg_constraint c JOIN pg_namespace n "
+                "ON n.oid = c.connamespace WHERE n.nspname = 'from_spare' AND c.contype = 'f'"
+            )
+        )
+        assert foreign_keys.scalar_one() == sum(
+            len(t.foreign_key_constraints) for t in manager.store.metadata.sorted_tables
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_a_refused_create_gives_its_spare_back(manager: FixtureManager) -> None:
+    """Creating an existing tenant from the pool rolls back: the spare stays spare."""
+    await manager.create_tenant("taken")
+    await manager.warm_up(1)
+
+    with pytest.raises(TenantAlreadyExistsError):
+        await manager.create_tenant("taken")
+
+    assert 1 == await _spares(manager)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_warm_up_tops_the_pool_up_and_does_not_overfill(manager: FixtureManager) -> None:
+    """warm_up creates only the spares missing from the wanted count."""
+    assert 3 == await manager.warm_up(3)
+    assert 0 == await manager.warm_up(3)
+    assert 2 == await manager.warm_up(5)
+    assert 5 == await _spares(manager)
+    assert 0 == await manager.warm_up(1)
+    assert 1 == await _spares(manager)
+
+
+async def test_tenants_get_the_whole_schema_however_they_are_provisioned(
+    manager: FixtureManager,
+) -> None:
+    """After warm-up (spares or template file) new tenants pass the schema fixture's check."""
+    await manager.warm_up(1)
+    for tenant in ("first_new", "second_new"):
+        await manager.create_tenant(tenant)
+        async with manager.store.session(tenant) as session:
+            assert await SchemaFixture(manager.store.metadata).verify(session) == []
