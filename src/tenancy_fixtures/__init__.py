@@ -29,6 +29,7 @@ from tenancy_fixtures.errors import (
     TenantError,
     TenantNotFoundError,
     ValidationFailedError,
+    ValidationTimeoutError,
 )
 from tenancy_fixtures.fixtures import BaseFixture, FixtureResult
 from tenancy_fixtures.generator import generate_fixture_set
@@ -105,6 +106,7 @@ __all__ = [
     "TenantUtils",
     "ValidationFailedError",
     "ValidationReport",
+    "ValidationTimeoutError",
     "ValidationUtils",
     "generate_fixture_set",
     "is_valid_tenant_id",

@@ -292,7 +292,7 @@ class ConfigFixture(BaseFixture):
             )
             raise
         await self.store.initialize()
-        async with self.store.control() as conn:
+        async with self.store.control(readonly=True) as conn:
             exists = await control_plane.get_tenant(conn, tenant.tenant_id) is not None
         if exists:
             await update_tenant(self.store, tenant.tenant_id, [bound], actor=self.settings.actor)
@@ -308,7 +308,7 @@ class ConfigFixture(BaseFixture):
         return config
 
     async def _invalidate_stored(self, tenant_id: str) -> None:
-        async with self.store.control() as conn:
+        async with self.store.control(readonly=True) as conn:
             stored = await control_plane.load_versioned_config(conn, tenant_id)
         version = stored[1] if stored is not None else now_version()
         await self.cache.invalidate(tenant_id, version=version)
@@ -320,7 +320,7 @@ class ConfigFixture(BaseFixture):
         if cached is not None:
             return TenantConfig.model_validate_json(cached)
         await self.store.initialize()
-        async with self.store.control() as conn:
+        async with self.store.control(readonly=True) as conn:
             stored = await control_plane.load_versioned_config(conn, tenant_id)
         if stored is None:
             raise TenantNotFoundError(tenant_id)

@@ -16,6 +16,7 @@
     │   ├── RecordError               one record refused (file, line, column)
     │   └── IntegrityViolationError   the database refused rows (constraint, table)
     ├── ValidationFailedError         a validator found problems
+    │   └── ValidationTimeoutError    it ran out of time
     └── StorageError                  the backend failed for a reason that is not the input's
 
 Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
@@ -44,6 +45,7 @@ __all__ = [
     "TenantError",
     "TenantNotFoundError",
     "ValidationFailedError",
+    "ValidationTimeoutError",
 ]
 
 
@@ -213,6 +215,17 @@ class ValidationFailedError(TenancyFixturesError):
         detail = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
         super().__init__(f"{head}: {detail}", tenant_id=tenant_id)
         self.problems = list(problems)
+
+
+class ValidationTimeoutError(ValidationFailedError):
+    """Validation ran past ``validation_timeout_seconds``; what it found so far is kept."""
+
+    def __init__(self, seconds: float, problems: Sequence[str], *, records: int) -> None:
+        super().__init__(
+            [f"validation stopped after {seconds:g}s ({records} records checked)", *problems]
+        )
+        self.seconds = seconds
+        self.records = records
 
 
 class StorageError(TenancyFixturesError):

@@ -417,7 +417,7 @@ class FixtureManager:
     ) -> list[AuditRecord]:
         """The newest audit records, for one tenant or all."""
         await self.store.initialize()
-        async with self.store.control() as conn:
+        async with self.store.control(readonly=True) as conn:
             return await control_plane.read_audit(conn, tenant_id=tenant_id, limit=limit)
 
     async def aclose(self) -> None:

@@ -148,7 +148,7 @@ async def update_tenant(
     run_id = run_id or control_plane.new_run_id()
 
     async def attempt() -> list[FixtureResult]:
-        async with store.control() as conn:
+        async with store.control(readonly=True) as conn:
             if await control_plane.get_tenant(conn, tenant_id) is None:
                 raise TenantNotFoundError(tenant_id)
         async with store.session(tenant_id) as session:
@@ -177,7 +177,7 @@ async def get_tenant(store: TenantStore, tenant_id: str) -> TenantRecord:
     """The registry record of ``tenant_id``; :class:`TenantNotFoundError` if none."""
     validate_tenant_id(tenant_id)
     await store.initialize()
-    async with store.control() as conn:
+    async with store.control(readonly=True) as conn:
         record = await control_plane.get_tenant(conn, tenant_id)
     if record is None:
         raise TenantNotFoundError(tenant_id)
@@ -187,7 +187,7 @@ async def get_tenant(store: TenantStore, tenant_id: str) -> TenantRecord:
 async def list_tenants(store: TenantStore, *, prefix: str | None = None) -> list[TenantRecord]:
     """Every registered tenant, by id."""
     await store.initialize()
-    async with store.control() as conn:
+    async with store.control(readonly=True) as conn:
         return await control_plane.list_tenants(conn, prefix=prefix)
 
 

@@ -257,7 +257,6 @@ def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_store, "_BUSY_TIMEOUT_MS", 1000, raising=False)
 
 
-@pytest.mark.xfail(strict=True, reason=READER_BLOCKED_BUG)
 @pytest.mark.usefixtures("short_busy_timeout")
 async def test_sqlite_tenant_status_is_not_blocked_by_another_tenants_writer(
     sqlite_manager: FixtureManager,
@@ -271,7 +270,6 @@ async def test_sqlite_tenant_status_is_not_blocked_by_another_tenants_writer(
     assert status.tenant.tenant_id == "b"
 
 
-@pytest.mark.xfail(strict=True, reason=READER_BLOCKED_BUG)
 @pytest.mark.usefixtures("short_busy_timeout")
 async def test_sqlite_validate_tenant_is_not_blocked_by_another_tenants_writer(
     sqlite_manager: FixtureManager,
@@ -320,7 +318,6 @@ def test_a_json_column_refuses_values_that_are_not_json(parameters: Any) -> None
     assert caught.value.column == "parameters"
 
 
-@pytest.mark.xfail(strict=True, reason=NAN_BUG)
 @pytest.mark.parametrize(
     "parameters",
     [

@@ -238,7 +238,7 @@ def validate_data(
     Example: tenancy-fixtures validate-data --all
     """
     if source is not None:
-        _validate_source(source, json_out)
+        _validate_source(source, json_out, state(ctx).settings.validation_timeout_seconds)
         return
     if (tenant_id is None) == (not all_tenants):
         err_console.print("error: give either a TENANT or --all")
@@ -275,10 +275,10 @@ def validate_data(
         fail(ValidationFailedError([p for r in failed for p in r.problems]))
 
 
-def _validate_source(source: Path, json_out: bool) -> None:
+def _validate_source(source: Path, json_out: bool, timeout: float) -> None:
     try:
         fixture_set = open_fixture_set(source, metadata=spotify_metadata())
-        report = FixtureValidator().validate(fixture_set)
+        report = FixtureValidator(timeout_seconds=timeout).validate(fixture_set)
     except TenancyFixturesError as exc:
         fail(exc)
     if json_out:

@@ -124,13 +124,19 @@ def _timestamp(value: Any) -> datetime:
     return value.astimezone(UTC)
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _json(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            value = json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
             raise ValueError(f"expected JSON text: {exc.msg}") from None
-    if not isinstance(value, int | float | bool | list | dict):
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not JSON")
+    if not isinstance(value, str | int | float | bool | list | dict):
         raise ValueError(f"expected a JSON value, found {type(value).__name__}")
     if isinstance(value, list | dict):
         try:

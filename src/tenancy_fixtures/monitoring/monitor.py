@@ -70,7 +70,7 @@ class FixtureMonitor:
     async def status(self, tenant_id: str) -> TenantStatus:
         """The current status of one tenant."""
         await self.store.initialize()
-        async with self.store.control() as conn:
+        async with self.store.control(readonly=True) as conn:
             record = await control_plane.get_tenant(conn, tenant_id)
             if record is None:
                 raise TenantNotFoundError(tenant_id)

@@ -157,10 +157,10 @@ class TenantStore(ABC):
         self._initialized = True
 
     @asynccontextmanager
-    async def control(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction on the control plane alone."""
+    async def control(self, *, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction on the control plane alone (``readonly``: takes no write lock)."""
         await self.initialize()
-        async with self._mapped(None), self._control() as conn:
+        async with self._mapped(None), self._control(readonly) as conn:
             yield conn
 
     @asynccontextmanager
@@ -222,7 +222,7 @@ class TenantStore(ABC):
     async def _initialize(self) -> None: ...
 
     @abstractmethod
-    def _control(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+    def _control(self, readonly: bool) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     @abstractmethod
     def _provision(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]: ...

@@ -329,7 +329,8 @@ class PostgresTenantStore(TenantStore):
                 yield conn
 
     @asynccontextmanager
-    async def _control(self) -> AsyncIterator[AsyncConnection]:
+    async def _control(self, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
+        del readonly  # MVCC: readers never wait for writers
         async with self._connection(None) as conn:
             yield conn
 

@@ -282,10 +282,13 @@ class SQLiteTenantStore(TenantStore):
         self._initialized = False
 
     @asynccontextmanager
-    async def _control(self) -> AsyncIterator[AsyncConnection]:
+    async def _control(self, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
         assert self._control_engine is not None
-        async with self._control_engine.begin() as conn:
-            yield conn
+        async with self._control_engine.connect() as connection:
+            if readonly:
+                connection = await connection.execution_options(**{_READONLY: True})
+            async with connection.begin():
+                yield connection
 
     async def warm_up(self, spares: int) -> int:
         """Build the template file new tenants are copied from (spares do not apply)."""
@@ -310,9 +313,10 @@ class SQLiteTenantStore(TenantStore):
             try:
                 with engine.begin() as conn:
                     self.metadata.create_all(conn)
+                building.replace(template)
             finally:
                 engine.dispose()
-            building.replace(template)
+                building.unlink(missing_ok=True)
         return template
 
     @asynccontextmanager

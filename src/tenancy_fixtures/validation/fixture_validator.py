@@ -8,19 +8,23 @@ the first, up to ``max_problems``.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import MetaData, Table
 
-from tenancy_fixtures.errors import FixtureError, ValidationFailedError
+from tenancy_fixtures.errors import FixtureError, ValidationFailedError, ValidationTimeoutError
 from tenancy_fixtures.loaders.fixture_sets import FixtureSet
 from tenancy_fixtures.loaders.readers import iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 
 __all__ = ["FixtureValidator", "ValidationReport"]
+
+#: Records between two looks at the clock.
+_CLOCK_EVERY = 1000
 
 
 @dataclass
@@ -46,16 +50,28 @@ class ValidationReport:
 class FixtureValidator:
     """Validates fixture sets against a tenant schema."""
 
-    def __init__(self, metadata: MetaData | None = None, *, max_problems: int = 100) -> None:
+    def __init__(
+        self,
+        metadata: MetaData | None = None,
+        *,
+        max_problems: int = 100,
+        timeout_seconds: float = 300.0,
+    ) -> None:
         self.metadata = metadata if metadata is not None else spotify_metadata()
         self.max_problems = max_problems
+        self.timeout_seconds = timeout_seconds
 
     def _table(self, name: str) -> Table:
         return self.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
 
     def validate(self, fixture_set: FixtureSet) -> ValidationReport:
-        """Read every record of ``fixture_set`` and report what is wrong."""
+        """Read every record of ``fixture_set`` and report what is wrong.
+
+        Raises :class:`ValidationTimeoutError` (with the problems found so far) when it
+        runs past ``timeout_seconds``.
+        """
         report = ValidationReport()
+        deadline = time.monotonic() + self.timeout_seconds
         keys: dict[str, set[tuple[Any, ...]]] = {}
         for file in fixture_set.files:
             table = self._table(file.table)
@@ -66,6 +82,10 @@ class FixtureValidator:
             try:
                 for source in iter_records(file):
                     report.records += 1
+                    if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
+                        raise ValidationTimeoutError(
+                            self.timeout_seconds, report.problems, records=report.records
+                        )
                     try:
                         row = builder.build(source, path=file.relative)
                     except FixtureError as exc:
