@@ -27,12 +27,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from tenancy_fixtures.loaders.fixture_sets import MANIFEST_NAME
 from tenancy_fixtures.spotify_schema import spotify_metadata
 
 __all__ = ["MANIFEST_NAME", "GeneratedFile", "GeneratedSet", "generate_fixture_set"]
 
 #: File name of the manifest written next to the data files.
-MANIFEST_NAME = "fixtures.json"
 
 Row = tuple[object, ...]
 

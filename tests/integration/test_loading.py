@@ -526,3 +526,20 @@ async def test_a_tenant_created_after_a_bulk_load_has_every_constraint(
                         playlist_id="nope", position=0, track_id="nope", added_at=_NOW
                     )
                 )
+
+
+async def test_a_data_fixture_verifies_while_its_rows_are_there(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """verify() is clean after a load and names the table once rows go missing."""
+    await manager.create_tenant(TENANT)
+    await manager.load_fixtures(TENANT, source=demo_set)
+    loader = DataLoader(demo_set)
+
+    async with manager.store.session(TENANT) as session:
+        assert await loader.verify(session) == []
+        await session.connection.execute(delete(session.metadata.tables["tenant.listening_events"]))
+        problems = await loader.verify(session)
+
+    assert len(problems) == 1
+    assert problems[0].startswith("listening_events: 0 rows")

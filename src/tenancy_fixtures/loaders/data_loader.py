@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import MetaData, Table
 
+from tenancy_fixtures import control_plane
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
@@ -110,6 +111,20 @@ class DataLoader(BaseFixture):
             payload = json.dumps([self.loader_name, self.version, manifest])
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum
+
+    async def verify(self, session: TenantSession) -> list[str]:
+        """Tables holding fewer rows than this fixture put in when it was applied."""
+        applied = await control_plane.applied_fixtures(session.connection, session.tenant_id)
+        recorded = applied.get(self.name)
+        if recorded is None:
+            return [f"fixture {self.name!r} is not applied"]
+        tables = [self._table(session, name) for name in recorded.row_counts]
+        counts = await control_plane.count_rows(session.connection, tables)
+        return [
+            f"{name}: {counts[name]} rows, {rows} were loaded by {self.name!r}"
+            for name, rows in recorded.row_counts.items()
+            if counts[name] < rows
+        ]
 
     def _table(self, session: TenantSession, name: str) -> Table:
         return session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Table, and_, exists, func, select
 
 from tenancy_fixtures import control_plane
+from tenancy_fixtures.schema import SchemaFixture
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 
 __all__ = ["DataIntegrityValidator", "IntegrityReport"]
@@ -38,7 +39,7 @@ class IntegrityReport:
 
 
 class DataIntegrityValidator:
-    """Checks a tenant's data for orphans and for rows missing since it was loaded."""
+    """Checks a tenant: its tables are all there, no orphans, no rows lost since loading."""
 
     def __init__(self, store: TenantStore) -> None:
         self.store = store
@@ -47,6 +48,7 @@ class DataIntegrityValidator:
         """Check one tenant (read only)."""
         report = IntegrityReport(tenant_id)
         async with self.store.session(tenant_id, readonly=True) as session:
+            report.problems.extend(await SchemaFixture(session.metadata).verify(session))
             tables = session.metadata.sorted_tables
             report.row_counts = await control_plane.count_rows(session.connection, tables)
             for table in tables:
