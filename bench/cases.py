@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from rich.console import Console
 
 from bench.common import Measurement
 from bench.dataset import CsvSet, Dataset, ScaleConfig
@@ -25,8 +29,11 @@ __all__ = [
     "SQLA",
     "UPSERT",
     "Case",
+    "Failures",
     "Inputs",
 ]
+
+T = TypeVar("T")
 
 # Keys of the cases the targets refer to.
 OURS = "ours_load"
@@ -64,3 +71,26 @@ class Inputs:
     csv_set: CsvSet
     half: BigSet
     full: BigSet
+
+
+@dataclass
+class Failures:
+    """Cases that failed: reported and recorded, while the other cases go on.
+
+    Each case is a unit of its own, so one failing (say, a library change under way
+    elsewhere) costs that case's row, not the whole run.
+    """
+
+    console: Console
+    items: list[dict[str, str]] = field(default_factory=list)
+
+    async def run(self, name: str, work: Awaitable[T]) -> T | None:
+        """``await work``; on an exception print it, record it and return ``None``."""
+        try:
+            return await work
+        except Exception as exc:
+            self.console.print(f"  {name} failed: {exc!r}", markup=False, highlight=False)
+            self.items.append(
+                {"case": name, "error": repr(exc), "traceback": traceback.format_exc()}
+            )
+            return None

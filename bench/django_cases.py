@@ -15,7 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.cases import DJANGO, Case, Inputs
+from bench.cases import DJANGO, Case, Failures, Inputs
 from bench.common import Measurement
 from bench.database import BenchDatabase
 
@@ -37,17 +37,19 @@ class DjangoBaseline:
     run_loaddata: Callable[..., Any]
     run_tenant_provisioning: Callable[..., Any]
 
-    async def loaddata(self, db: BenchDatabase, inputs: Inputs, console: Console) -> list[Case]:
+    async def loaddata(self, db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
         """``loaddata`` of (a prefix of) the set; no case if it fails."""
-        try:
-            measurement = await _call(
+        console = failures.console
+        measurement = await failures.run(
+            "django baseline loaddata",
+            _call(
                 self.run_loaddata,
                 inputs.dataset.directory,
                 db.dsn,
                 max_rows=inputs.config.django_rows,
-            )
-        except Exception as exc:
-            console.print(f"django baseline not available: loaddata failed: {exc!r}")
+            ),
+        )
+        if measurement is None:
             return []
         if not isinstance(measurement, Measurement) or not measurement.seconds:
             console.print(f"django baseline not available: loaddata returned {measurement!r}")
@@ -57,15 +59,19 @@ class DjangoBaseline:
         )
         return [Case(DJANGO, measurement, "load")]
 
-    async def provisioning(self, db: BenchDatabase, n: int, console: Console) -> Measurement | None:
+    async def provisioning(
+        self, db: BenchDatabase, n: int, failures: Failures
+    ) -> Measurement | None:
         """``n`` django-tenants creations, per-tenant times; ``None`` if it fails."""
-        try:
-            measurement = await _call(self.run_tenant_provisioning, db.dsn, n)
-        except Exception as exc:
-            console.print(f"django baseline not available: tenant provisioning failed: {exc!r}")
+        measurement = await failures.run(
+            "django baseline tenant provisioning", _call(self.run_tenant_provisioning, db.dsn, n)
+        )
+        if measurement is None:
             return None
         if not isinstance(measurement, Measurement) or not measurement.seconds:
-            console.print(f"django baseline not available: provisioning returned {measurement!r}")
+            failures.console.print(
+                f"django baseline not available: provisioning returned {measurement!r}"
+            )
             return None
         return measurement
 

@@ -3,7 +3,8 @@
 Each repeat runs limit (a), limit (b), ours into a new tenant, ours again into that
 populated tenant (``force=True``) and SQLAlchemy Core, in that order, so drift on the
 machine hits every case alike; a CHECKPOINT before each timed run keeps one case's
-dirty buffers off the next one's bill.
+dirty buffers off the next one's bill. A case that fails is reported and skipped; the
+others go on.
 """
 
 from __future__ import annotations
@@ -11,14 +12,24 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rich.console import Console
-
-from bench.cases import CLI, LIMIT_A, LIMIT_B, OURS, RSS_FULL, RSS_HALF, SQLA, UPSERT, Case, Inputs
+from bench.cases import (
+    CLI,
+    LIMIT_A,
+    LIMIT_B,
+    OURS,
+    RSS_FULL,
+    RSS_HALF,
+    SQLA,
+    UPSERT,
+    Case,
+    Failures,
+    Inputs,
+)
 from bench.common import Measurement
 from bench.database import BenchDatabase
 from bench.dataset import MiB
 from bench.limits import CopyLimits, constraint_ddl
-from bench.ours import OurLoader, cli_load, manager_for
+from bench.ours import CliRun, LoadRun, OurLoader, cli_load, manager_for
 from bench.report import stage_shares
 from bench.sqlalchemy_core import BATCH_SIZE, CoreInserts
 from tenancy_fixtures.spotify_schema import spotify_metadata
@@ -35,13 +46,41 @@ def _share_note(shares: dict[str, Any]) -> str:
     return "stage ÷ load time (stages nest and overlap): " + ", ".join(parts)
 
 
-async def load_cases(db: BenchDatabase, inputs: Inputs, console: Console) -> list[Case]:
-    config, dataset, csv_set = inputs.config, inputs.dataset, inputs.csv_set
+def _seconds(value: float | None) -> str:
+    return "failed" if value is None else f"{value:.2f}s"
+
+
+async def _ours(
+    db: BenchDatabase, loader: OurLoader, tenant: str, total: int, failures: Failures
+) -> tuple[LoadRun, LoadRun | None]:
+    """A fresh tenant, loaded (timed), then loaded again with ``force`` (timed)."""
+    await loader.new_tenant(tenant)
+    try:
+        await db.settle()
+        first = await loader.load(tenant)
+        if first.rows != total:
+            raise RuntimeError(f"ours loaded {first.rows:,} rows, the set has {total:,}")
+        await db.settle()
+        again = await failures.run("ours re-load", loader.load(tenant, force=True))
+        return first, again
+    finally:
+        await loader.drop(tenant)
+
+
+async def _core(core: CoreInserts, run: int, total: int) -> float:
+    seconds, rows = await core.run(run)
+    if rows != total:
+        raise RuntimeError(f"SQLAlchemy Core loaded {rows:,} rows, the set has {total:,}")
+    return seconds
+
+
+async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
+    """Limits (a) and (b), ours, ours re-loading, SQLAlchemy Core: ``repeats`` rounds."""
+    config, dataset, console = inputs.config, inputs.dataset, failures.console
     metadata = spotify_metadata()
     total = dataset.total_rows
-    limits = CopyLimits(db, csv_set, metadata, work=dataset.root / "sql")
+    limits = CopyLimits(db, inputs.csv_set, metadata, work=dataset.root / "sql")
     core = CoreInserts(db, dataset, metadata)
-    n_constraint_ddl = len(constraint_ddl(metadata, "x"))
     limit_a = Measurement(
         "limit (a): psql \\copy into constrained tables",
         rows=limits.rows,
@@ -50,7 +89,8 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, console: Console) -> lis
     limit_b = Measurement(
         "limit (b): \\copy into bare tables + constraints",
         rows=limits.rows,
-        note=f"then {n_constraint_ddl} ADD CONSTRAINT / CREATE INDEX, same transaction",
+        note=f"then {len(constraint_ddl(metadata, 'x'))} ADD CONSTRAINT / CREATE INDEX, "
+        "same transaction",
     )
     ours = Measurement("ours: load_fixtures, new tenant", rows=total)
     upsert = Measurement(
@@ -64,38 +104,35 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, console: Console) -> lis
         note=f"asyncpg, batches of {BATCH_SIZE}, stdlib readers, one transaction",
     )
     stages: list[dict[str, float]] = []
-    manager = manager_for(db.dsn)
-    async with manager:
+    async with manager_for(db.dsn) as manager:
         loader = OurLoader(manager, dataset.directory)
         for run in range(config.repeats):
-            limit_a.seconds.append(await limits.constrained(run))
-            limit_b.seconds.append(await limits.bare_then_constraints(run))
-            tenant = f"bench_load_{run}"
-            await loader.new_tenant(tenant)
-            await db.settle()
-            first = await loader.load(tenant)
-            if first.rows != total:
-                raise RuntimeError(f"ours loaded {first.rows:,} rows, the set has {total:,}")
-            ours.seconds.append(first.seconds)
-            stages.append(dict(first.stages))
-            await db.settle()
-            again = await loader.load(tenant, force=True)
-            upsert.seconds.append(again.seconds)
-            upsert.rows = again.rows
-            await loader.drop(tenant)
-            seconds, rows = await core.run(run)
-            if rows != total:
-                raise RuntimeError(f"SQLAlchemy Core loaded {rows:,} rows, the set has {total:,}")
-            sqla.seconds.append(seconds)
-            console.print(
-                f"  run {run + 1}/{config.repeats}: limit (a) {limit_a.seconds[-1]:.2f}s, "
-                f"limit (b) {limit_b.seconds[-1]:.2f}s, ours {first.seconds:.2f}s, "
-                f"re-load {again.seconds:.2f}s, SQLAlchemy Core {seconds:.2f}s"
+            a = await failures.run("limit (a)", limits.constrained(run))
+            b = await failures.run("limit (b)", limits.bare_then_constraints(run))
+            loads = await failures.run(
+                "ours", _ours(db, loader, f"bench_load_{run}", total, failures)
             )
-        await core.dispose()
-
-        shares = stage_shares(stages)
-        ours.note = _share_note(shares)
+            c = await failures.run("SQLAlchemy Core", _core(core, run, total))
+            first, again = loads if loads is not None else (None, None)
+            for measurement, value in ((limit_a, a), (limit_b, b), (sqla, c)):
+                if value is not None:
+                    measurement.seconds.append(value)
+            if first is not None:
+                ours.seconds.append(first.seconds)
+                stages.append(dict(first.stages))
+            if again is not None:
+                upsert.seconds.append(again.seconds)
+                upsert.rows = again.rows
+            console.print(
+                f"  run {run + 1}/{config.repeats}: limit (a) {_seconds(a)}, "
+                f"limit (b) {_seconds(b)}, "
+                f"ours {_seconds(first.seconds if first else None)}, "
+                f"re-load {_seconds(again.seconds if again else None)}, "
+                f"SQLAlchemy Core {_seconds(c)}"
+            )
+    await core.dispose()
+    shares = stage_shares(stages)
+    ours.note = _share_note(shares)
     return [
         Case(LIMIT_A, limit_a, "load"),
         Case(LIMIT_B, limit_b, "load"),
@@ -105,56 +142,66 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, console: Console) -> lis
     ]
 
 
-async def cli_cases(db: BenchDatabase, inputs: Inputs, console: Console) -> list[Case]:
-    """The CLI end to end once, and peak RSS on the big JSON Lines files."""
-    dataset = inputs.dataset
-    cases: list[Case] = []
-    manager = manager_for(db.dsn)
-    async with manager:
-        loader = OurLoader(manager, dataset.directory)
-        await loader.new_tenant("bench_cli")
+async def _cli_run(db: BenchDatabase, loader: OurLoader, tenant: str, set_dir: Any) -> CliRun:
+    """A fresh tenant (not timed), then the CLI loading ``set_dir`` into it."""
+    await loader.new_tenant(tenant)
+    try:
         await db.settle()
-        cli = await asyncio.to_thread(cli_load, db, "bench_cli", dataset.directory)
-        await loader.drop("bench_cli")
-        cases.append(
-            Case(
-                CLI,
-                Measurement(
-                    "ours: tenancy-fixtures load-fixtures (CLI)",
-                    rows=cli.rows,
-                    seconds=[cli.seconds],
-                    peak_rss_bytes=cli.peak_rss_bytes,
-                    note=f"1 run, process start-up included; peak RSS {_mib(cli.peak_rss_bytes)}",
-                ),
-                "load",
-                {"stages": cli.report.get("stages", {})},
-            )
+        return await asyncio.to_thread(cli_load, db, tenant, set_dir)
+    finally:
+        await loader.drop(tenant)
+
+
+async def cli_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
+    """The CLI end to end once, and peak RSS on the big JSON Lines files."""
+    dataset, console = inputs.dataset, failures.console
+    cases: list[Case] = []
+    async with manager_for(db.dsn) as manager:
+        loader = OurLoader(manager, dataset.directory)
+        cli = await failures.run(
+            "CLI load-fixtures", _cli_run(db, loader, "bench_cli", dataset.directory)
         )
-        console.print(f"  CLI end to end {cli.seconds:.2f}s")
+        if cli is not None:
+            cases.append(
+                Case(
+                    CLI,
+                    Measurement(
+                        "ours: tenancy-fixtures load-fixtures (CLI)",
+                        rows=cli.rows,
+                        seconds=[cli.seconds],
+                        peak_rss_bytes=cli.peak_rss_bytes,
+                        note="1 run, process start-up included; "
+                        f"peak RSS {_mib(cli.peak_rss_bytes)}",
+                    ),
+                    "load",
+                    {"stages": cli.report.get("stages", {})},
+                )
+            )
+            console.print(f"  CLI end to end {cli.seconds:.2f}s")
 
         for key, big, label in ((RSS_HALF, inputs.half, "half"), (RSS_FULL, inputs.full, "full")):
-            tenant = f"bench_rss_{label}"
-            await loader.new_tenant(tenant)
-            await db.settle()
-            run_ = await asyncio.to_thread(cli_load, db, tenant, big.directory)
-            await loader.drop(tenant)
+            run = await failures.run(
+                f"peak RSS ({label})", _cli_run(db, loader, f"bench_rss_{label}", big.directory)
+            )
+            if run is None:
+                continue
             cases.append(
                 Case(
                     key,
                     Measurement(
                         f"ours: CLI, {big.event_bytes / MiB:,.0f} MiB JSON Lines ({label})",
-                        rows=run_.rows,
-                        seconds=[run_.seconds],
-                        peak_rss_bytes=run_.peak_rss_bytes,
-                        note=f"peak RSS {_mib(run_.peak_rss_bytes)}; "
+                        rows=run.rows,
+                        seconds=[run.seconds],
+                        peak_rss_bytes=run.peak_rss_bytes,
+                        note=f"peak RSS {_mib(run.peak_rss_bytes)}; "
                         f"{big.event_rows:,} events; 1 run",
                     ),
                     "memory",
-                    {"file_bytes": big.event_bytes, "stages": run_.report.get("stages", {})},
+                    {"file_bytes": big.event_bytes, "stages": run.report.get("stages", {})},
                 )
             )
             console.print(
-                f"  RSS {label}: {_mib(run_.peak_rss_bytes)} loading "
-                f"{big.event_bytes / MiB:,.0f} MiB in {run_.seconds:.1f}s"
+                f"  RSS {label}: {_mib(run.peak_rss_bytes)} loading "
+                f"{big.event_bytes / MiB:,.0f} MiB in {run.seconds:.1f}s"
             )
     return cases

@@ -16,17 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
 from sqlalchemy import MetaData
 
-from bench.cases import PROV_DJANGO, PROV_MANY, PROV_OURS, PROV_RAW, PROV_SQLITE, Case
+from bench.cases import PROV_DJANGO, PROV_MANY, PROV_OURS, PROV_RAW, PROV_SQLITE, Case, Failures
 from bench.common import Measurement
 from bench.database import BenchDatabase, quote_ident
 from bench.dataset import ScaleConfig
+from bench.ddl import render_schema_ddl
 from bench.django_cases import DjangoBaseline
 from bench.ours import manager_for
 from tenancy_fixtures.spotify_schema import spotify_metadata
-from tenancy_fixtures.store.postgres import render_schema_ddl
 
 __all__ = [
     "ours_concurrent",
@@ -102,37 +101,47 @@ async def ours_concurrent(db: BenchDatabase, n: int, concurrency: int = 10) -> M
     return measurement
 
 
+def _per_tenant_note(m: Measurement) -> str:
+    return f"p50 per tenant; p95 {m.percentile_seconds(95) * 1000:,.1f} ms"
+
+
 async def provisioning_cases(
     db: BenchDatabase,
     config: ScaleConfig,
-    console: Console,
+    failures: Failures,
     django: DjangoBaseline | None,
 ) -> list[Case]:
     """Every provisioning case of the scale, plus django-tenants when available."""
-    raw = await raw_ddl(db, config.provision_tenants, spotify_metadata())
-    ours = await ours_postgres(db, config.provision_tenants)
-    sqlite = await ours_sqlite(config.sqlite_tenants)
-    raw_p50 = raw.percentile_seconds(50)
-    for m in (raw, ours, sqlite):
-        m.note = f"p50 per tenant; p95 {m.percentile_seconds(95) * 1000:,.1f} ms"
-    ours.note += f"; {ours.median_seconds / raw_p50:.1f}x raw DDL's p50"
-    cases = [
-        Case(PROV_RAW, raw, "provision", {"per_tenant": True}),
-        Case(PROV_OURS, ours, "provision", {"per_tenant": True}),
-        Case(PROV_SQLITE, sqlite, "provision", {"per_tenant": True}),
-    ]
-    console.print(
-        f"  provisioning p50: raw DDL {raw_p50 * 1000:.1f} ms, ours PostgreSQL "
-        f"{ours.median_seconds * 1000:.1f} ms, ours SQLite {sqlite.median_seconds * 1000:.1f} ms"
+    console = failures.console
+    cases: list[Case] = []
+    raw = await failures.run(
+        "provision: raw DDL", raw_ddl(db, config.provision_tenants, spotify_metadata())
     )
+    ours = await failures.run(
+        "provision: ours PostgreSQL", ours_postgres(db, config.provision_tenants)
+    )
+    sqlite = await failures.run("provision: ours SQLite", ours_sqlite(config.sqlite_tenants))
+    for key, m in ((PROV_RAW, raw), (PROV_OURS, ours), (PROV_SQLITE, sqlite)):
+        if m is not None:
+            m.note = _per_tenant_note(m)
+            cases.append(Case(key, m, "provision", {"per_tenant": True}))
+            console.print(f"  {m.name}: p50 {m.median_seconds * 1000:,.1f} ms")
+    if ours is not None and raw is not None:
+        ours.note += f"; {ours.median_seconds / raw.median_seconds:.1f}x raw DDL's p50"
     if django is not None:
-        tenants = await django.provisioning(db, config.django_tenants, console)
+        tenants = await django.provisioning(db, config.django_tenants, failures)
         if tenants is not None:
             tenants.note = tenants.note or "django-tenants tenant creation, p50 per tenant"
-            tenants.note += f"; ours is {tenants.median_seconds / ours.median_seconds:.1f}x faster"
+            if ours is not None:
+                tenants.note += (
+                    f"; ours is {tenants.median_seconds / ours.median_seconds:.1f}x faster"
+                )
             cases.append(Case(PROV_DJANGO, tenants, "provision", {"per_tenant": True}))
-    many = await ours_concurrent(db, config.concurrent_tenants)
-    many.note = f"wall time of all {many.rows:,}"
-    cases.append(Case(PROV_MANY, many, "provision"))
-    console.print(f"  {many.rows:,} tenants at concurrency 10: {many.median_seconds:.1f}s")
+    many = await failures.run(
+        "provision: ours concurrent", ours_concurrent(db, config.concurrent_tenants)
+    )
+    if many is not None:
+        many.note = f"wall time of all {many.rows:,}"
+        cases.append(Case(PROV_MANY, many, "provision"))
+        console.print(f"  {many.rows:,} tenants at concurrency 10: {many.median_seconds:.1f}s")
     return cases

@@ -42,6 +42,7 @@ from bench.cases import (
     SQLA,
     UPSERT,
     Case,
+    Failures,
     Inputs,
 )
 from bench.database import bench_database, bench_url
@@ -67,21 +68,22 @@ def _phase(console: Console, name: str) -> Iterator[None]:
     console.print(f"  ({name}: {time.perf_counter() - started:.1f}s)")
 
 
-async def _measure(inputs: Inputs, server_url: str, console: Console) -> tuple[list[Case], str]:
+async def _measure(inputs: Inputs, server_url: str, failures: Failures) -> tuple[list[Case], str]:
+    console = failures.console
     async with bench_database(server_url) as db:
         version = await db.server_version()
         console.print(f"database {db.name} (PostgreSQL {version}); dropped at the end")
         with _phase(console, "load cases"):
-            cases = await load_cases(db, inputs, console)
+            cases = await load_cases(db, inputs, failures)
         with _phase(console, "CLI and peak RSS"):
-            cases += await cli_cases(db, inputs, console)
+            cases += await cli_cases(db, inputs, failures)
         django = django_baseline(console)
         if django is not None:
             with _phase(console, "Django loaddata"):
-                cases += await django.loaddata(db, inputs, console)
+                cases += await django.loaddata(db, inputs, failures)
         with _phase(console, "provisioning"):
-            cases += await provisioning_cases(db, inputs.config, console, django)
-    return cases, version
+            cases += await provisioning_cases(db, inputs.config, failures, django)
+    return [c for c in cases if c.measurement.seconds], version
 
 
 def _order(cases: list[Case]) -> list[Case]:
@@ -105,7 +107,9 @@ def _order(cases: list[Case]) -> list[Case]:
 
 
 def _validation_line(cases: list[Case]) -> str:
-    ours = next(c for c in cases if c.key == OURS)
+    ours = next((c for c in cases if c.key == OURS), None)
+    if ours is None:
+        return "our load failed: no stage figures"
     shares = ours.extra["stage_shares"]
     medians = ", ".join(f"{k} {v:.3f}s" for k, v in shares["median_seconds"].items())
     line = f"our load stages (median s): {medians}, total {shares['median_total']:.3f}s. "
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         f"scale {config.name}: {dataset.total_rows:,} rows "
         f"({dataset.rows['listening_events']:,} listening events), {config.repeats} runs per case"
     )
-    cases, version = asyncio.run(_measure(inputs, args.database_url, console))
+    failures = Failures(console)
+    cases, version = asyncio.run(_measure(inputs, args.database_url, failures))
     cases = _order(cases)
     targets = evaluate_targets(cases, scale=config.name)
     elapsed = time.perf_counter() - clock
@@ -159,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(_validation_line(cases))
     console.print()
     console.print(targets_table(targets, title="targets (issue 5)"))
+    for failure in failures.items:
+        console.print(f"FAILED {failure['case']}: {failure['error']}", markup=False)
     path = write_json(
         config.name,
         started,
@@ -176,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.platform(),
             "elapsed_seconds": elapsed,
             "fixture_set": str(dataset.directory),
+            "failures": failures.items,
             "validation_share": next(
                 (c.extra["stage_shares"]["validate_share"] for c in cases if c.key == OURS), None
             ),
         },
     )
     console.print(f"took {elapsed:.1f}s; results written to {path}")
-    return 0
+    return 1 if failures.items else 0
 
 
 if __name__ == "__main__":

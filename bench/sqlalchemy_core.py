@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bench.database import BenchDatabase, quote_ident
 from bench.dataset import Dataset, iter_source_records
+from bench.ddl import render_schema_ddl
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
-from tenancy_fixtures.store.postgres import render_schema_ddl
 
 __all__ = ["BATCH_SIZE", "CoreInserts"]
 

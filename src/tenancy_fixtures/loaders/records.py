@@ -240,47 +240,94 @@ def _default(column: Column[Any]) -> Any:
     return _MISSING
 
 
+def _fast_check(column: Column[Any]) -> str | None:
+    """A Python expression on ``v`` true when the value needs no conversion at all."""
+    kind = column.type
+    if isinstance(kind, JSON | Enum | Uuid | Date | DateTime | Boolean):
+        return "(v is True or v is False)" if isinstance(kind, Boolean) else None
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return None
+    if isinstance(kind, BigInteger):
+        return f"(type(v) is int and {_INT64[0]} <= v <= {_INT64[1]})"
+    if isinstance(kind, Integer):
+        return f"(type(v) is int and {_INT32[0]} <= v <= {_INT32[1]})"
+    if isinstance(kind, Float):
+        return "(type(v) is float and NEG_INF < v < POS_INF)"
+    if isinstance(kind, String):
+        limit = f" and len(v) <= {int(kind.length)}" if kind.length else ""
+        return f"(type(v) is str{limit} and '\\x00' not in v)"
+    return None
+
+
 class RowBuilder:
-    """Builds rows of one table from source records."""
+    """Builds rows of one table from source records.
+
+    The per-record work is one generated function per table (as attrs and dataclasses
+    generate ``__init__``): values already of the right type pass a cheap check, the
+    rest go through the column's converter. Column names only ever appear in it as
+    string literals.
+    """
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
-        self._plan = [(c.name, _converter(c), c.nullable, _default(c)) for c in table.columns]
+        self._build = self._compile(list(table.columns))
 
     def build(self, source: SourceRecord, *, path: str) -> tuple[Any, ...]:
         """The row for ``source`` in column order; raises :class:`RecordError`."""
-        values = source.values
-        unknown = values.keys() - self._known
-        if unknown:
-            raise self._refuse(
-                source, path, sorted(map(str, unknown))[0], "unknown column for this table"
-            )
-        row: list[Any] = []
-        for name, convert, nullable, default in self._plan:
-            value = values.get(name, _MISSING)
-            if value is _MISSING:
-                if default is not _MISSING:
-                    row.append(default)
-                    continue
-                if nullable:
-                    row.append(None)
-                    continue
-                raise self._refuse(source, path, name, "required value is missing")
-            if value is None:
-                if default is not _MISSING:
-                    row.append(default)
-                    continue
-                if not nullable:
-                    raise self._refuse(source, path, name, "must not be null")
-                row.append(None)
-                continue
-            try:
-                row.append(convert(value))
-            except ValueError as exc:
-                raise self._refuse(source, path, name, str(exc)) from None
-        return tuple(row)
+        row: tuple[Any, ...] = self._build(source, path)
+        return row
+
+    def _compile(self, columns: list[Column[Any]]) -> Callable[[SourceRecord, str], Any]:
+        namespace: dict[str, Any] = {
+            "M": _MISSING,
+            "known": self._known,
+            "refuse": self._refuse,
+            "unknown": self._unknown,
+            "NEG_INF": -math.inf,
+            "POS_INF": math.inf,
+        }
+        lines = [
+            "def build(source, path):",
+            "    values = source.values",
+            "    if not known.issuperset(values):",
+            "        raise unknown(source, path)",
+            "    get = values.get",
+        ]
+        for i, column in enumerate(columns):
+            name = repr(column.name)
+            namespace[f"convert{i}"] = _converter(column)
+            default = _default(column)
+            lines += [f"    v = get({name}, M)", "    if v is M or v is None:"]
+            if default is not _MISSING:
+                namespace[f"default{i}"] = default
+                lines.append(f"        c{i} = default{i}")
+            elif column.nullable:
+                lines.append(f"        c{i} = None")
+            else:
+                lines.append(
+                    f"        raise refuse(source, path, {name}, "
+                    "'required value is missing' if v is M else 'must not be null')"
+                )
+            check = _fast_check(column)
+            if check is not None:
+                lines += [f"    elif {check}:", f"        c{i} = v"]
+            lines += [
+                "    else:",
+                "        try:",
+                f"            c{i} = convert{i}(v)",
+                "        except ValueError as exc:",
+                f"            raise refuse(source, path, {name}, str(exc)) from None",
+            ]
+        lines.append("    return (" + "".join(f"c{i}, " for i in range(len(columns))) + ")")
+        exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
+        built: Callable[[SourceRecord, str], Any] = namespace["build"]
+        return built
+
+    def _unknown(self, source: SourceRecord, path: str) -> RecordError:
+        unknown = sorted(map(str, source.values.keys() - self._known))[0]
+        return self._refuse(source, path, unknown, "unknown column for this table")
 
     def _refuse(self, source: SourceRecord, path: str, column: str, reason: str) -> RecordError:
         return RecordError(
