@@ -18,7 +18,12 @@ from sqlalchemy import select
 
 from tenancy_fixtures import control_plane
 from tenancy_fixtures.config_cache import ConfigCache, now_version, open_config_cache
-from tenancy_fixtures.errors import ConfigError, TemplateError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    TemplateError,
+    TenancyFixturesError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.merging import deep_merge
 from tenancy_fixtures.schema import SchemaFixture
@@ -277,20 +282,24 @@ class ConfigFixture(BaseFixture):
             return ["stored config differs from the template and overrides"]
         return []
 
-    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
-        """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""
-        bound = self.for_tenant(tenant)
+    async def resolve_audited(self, tenant: TenantFixture, *, action: str) -> TenantConfig:
+        """:meth:`resolve`, recording a refusal in the audit log as ``action``."""
         try:
-            config = bound.resolve(tenant)
-        except ConfigError as exc:
+            return self.resolve(tenant)
+        except TenancyFixturesError as exc:
             await audit_failure(
                 self.store,
                 actor=self.settings.actor,
-                action="config.apply",
+                action=action,
                 tenant_id=tenant.tenant_id,
                 error=exc,
             )
             raise
+
+    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
+        """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""
+        bound = self.for_tenant(tenant)
+        config = await bound.resolve_audited(tenant, action="config.apply")
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             exists = await control_plane.get_tenant(conn, tenant.tenant_id) is not None

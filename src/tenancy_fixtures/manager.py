@@ -148,17 +148,7 @@ class FixtureManager:
         if isinstance(tenant, str):
             tenant = TenantFixture(tenant_id=tenant, tier=tier or "free")
         config_fixture = self.config.for_tenant(tenant)
-        try:
-            config = config_fixture.resolve(tenant)
-        except TenancyFixturesError as exc:
-            await audit_failure(
-                self.store,
-                actor=self.settings.actor,
-                action="tenant.create",
-                tenant_id=tenant.tenant_id,
-                error=exc,
-            )
-            raise
+        config = await config_fixture.resolve_audited(tenant, action="tenant.create")
         outcome = "error"
         try:
             await create_tenant(

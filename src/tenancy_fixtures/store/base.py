@@ -53,6 +53,25 @@ class WriteCounts:
         )
 
 
+def convert_columns(
+    conversions: Sequence[tuple[int, Callable[[Any], Any]]],
+) -> RowPreparer | None:
+    """A preparer applying each ``(position, function)`` to the value at that position."""
+    if not conversions:
+        return None
+
+    def prepare(batch: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        prepared = []
+        for row in batch:
+            values = list(row)
+            for i, convert in conversions:
+                values[i] = convert(values[i])
+            prepared.append(tuple(values))
+        return prepared
+
+    return prepare
+
+
 class TenantSession(ABC):
     """One open transaction on one tenant's tables and the control plane."""
 

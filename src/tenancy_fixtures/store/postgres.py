@@ -60,6 +60,7 @@ from tenancy_fixtures.store.base import (
     TenantStore,
     WriteCounts,
     WriteMode,
+    convert_columns,
 )
 
 __all__ = ["PostgresTenantStore"]
@@ -73,6 +74,10 @@ _INTEGRITY_CLASSES = ("23", "22", "21")
 _SPARE_PREFIX = "tf_pool_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 _COPY_LINE = re.compile(r"COPY \S+, line (?P<line>\d+)")
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 def _key_of(detail: str) -> dict[str, str] | None:
@@ -151,21 +156,10 @@ class PostgresTenantSession(TenantSession):
         return set(found.scalars())
 
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
-        positions = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, JSON)]
-        if not positions:
-            return None
-
-        def prepare(batch: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            prepared = []
-            for row in batch:
-                values = list(row)
-                for i in positions:
-                    if values[i] is not None:
-                        values[i] = json.dumps(values[i], ensure_ascii=False)
-                prepared.append(tuple(values))
-            return prepared
-
-        return prepare
+        # asyncpg's binary COPY takes JSON as text.
+        return convert_columns(
+            [(i, _json_text) for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+        )
 
     async def write_table(
         self,

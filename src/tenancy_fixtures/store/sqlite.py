@@ -43,6 +43,7 @@ from tenancy_fixtures.store.base import (
     TenantStore,
     WriteCounts,
     WriteMode,
+    convert_columns,
 )
 
 __all__ = ["SQLiteTenantStore"]
@@ -76,25 +77,15 @@ class SQLiteTenantSession(TenantSession):
         return set(found.scalars())
 
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
+        # Rows bypass SQLAlchemy's execution, so apply its own bind processing here.
         dialect = self.connection.dialect
-        processors = [
-            (i, processor)
-            for i, name in enumerate(columns)
-            if (processor := table.c[name].type.bind_processor(dialect)) is not None
-        ]
-        if not processors:
-            return None
-
-        def prepare(batch: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            prepared = []
-            for row in batch:
-                values = list(row)
-                for i, processor in processors:
-                    values[i] = processor(values[i])
-                prepared.append(tuple(values))
-            return prepared
-
-        return prepare
+        return convert_columns(
+            [
+                (i, processor)
+                for i, name in enumerate(columns)
+                if (processor := table.c[name].type.bind_processor(dialect)) is not None
+            ]
+        )
 
     async def write_table(
         self,
