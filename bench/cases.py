@@ -24,6 +24,7 @@ __all__ = [
     "PROV_OURS",
     "PROV_RAW",
     "PROV_SQLITE",
+    "PROV_WARM",
     "RSS_FULL",
     "RSS_HALF",
     "SQLA",
@@ -48,6 +49,7 @@ RSS_FULL = "rss_full"
 PROV_OURS = "provision_ours_pg"
 PROV_RAW = "provision_raw_ddl"
 PROV_SQLITE = "provision_ours_sqlite"
+PROV_WARM = "provision_ours_warm_pool"
 PROV_MANY = "provision_ours_concurrent"
 PROV_DJANGO = "provision_django_tenants"
 

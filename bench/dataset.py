@@ -53,6 +53,7 @@ class ScaleConfig:
     rss_bytes: int
     django_rows: int
     django_tenants: int
+    django_repeats: int
     seed: int = 42
 
 
@@ -67,6 +68,7 @@ SCALES: dict[str, ScaleConfig] = {
         rss_bytes=50 * MiB,
         django_rows=2_000,
         django_tenants=3,
+        django_repeats=3,
     ),
     "full": ScaleConfig(
         name="full",
@@ -78,6 +80,7 @@ SCALES: dict[str, ScaleConfig] = {
         rss_bytes=1024 * MiB,
         django_rows=20_000,
         django_tenants=10,
+        django_repeats=1,
     ),
 }
 

@@ -47,6 +47,8 @@ class DjangoBaseline:
                 inputs.dataset.directory,
                 db.dsn,
                 max_rows=inputs.config.django_rows,
+                # At full scale one loaddata takes minutes; one run is enough for ~50x gaps.
+                repeats=inputs.config.django_repeats,
             ),
         )
         if measurement is None:

@@ -96,7 +96,8 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> l
     upsert = Measurement(
         "ours: re-load into populated tenant (force)",
         rows=total,
-        note="load_fixtures(force=True): rows upserted",
+        note="load_fixtures(force=True), the same rows again: upserted (unchanged rows "
+        "are found so, not rewritten)",
     )
     sqla = Measurement(
         "SQLAlchemy Core insert() executemany",

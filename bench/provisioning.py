@@ -18,7 +18,16 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from bench.cases import PROV_DJANGO, PROV_MANY, PROV_OURS, PROV_RAW, PROV_SQLITE, Case, Failures
+from bench.cases import (
+    PROV_DJANGO,
+    PROV_MANY,
+    PROV_OURS,
+    PROV_RAW,
+    PROV_SQLITE,
+    PROV_WARM,
+    Case,
+    Failures,
+)
 from bench.common import Measurement
 from bench.database import BenchDatabase, quote_ident
 from bench.dataset import ScaleConfig
@@ -31,6 +40,7 @@ __all__ = [
     "ours_concurrent",
     "ours_postgres",
     "ours_sqlite",
+    "ours_warm_pool",
     "provisioning_cases",
     "raw_ddl",
 ]
@@ -46,6 +56,21 @@ async def ours_postgres(db: BenchDatabase, n: int, *, prefix: str = "prov_pg") -
             started = time.perf_counter()
             await manager.create_tenant(f"{prefix}_{i}")
             measurement.seconds.append(time.perf_counter() - started)
+    return measurement
+
+
+async def ours_warm_pool(db: BenchDatabase, n: int, *, prefix: str = "prov_warm") -> Measurement:
+    """``create_tenant`` n times after ``warm_up(n)``: each takes a spare schema."""
+    measurement = Measurement("provision: ours, PostgreSQL, warm pool", rows=n)
+    manager = manager_for(db.dsn)
+    async with manager:
+        await manager.create_tenant(f"{prefix}_warmup")  # connections and caches, not timed
+        await manager.warm_up(n)  # not timed: the pool is filled ahead of demand
+        for i in range(n):
+            started = time.perf_counter()
+            await manager.create_tenant(f"{prefix}_{i}")
+            measurement.seconds.append(time.perf_counter() - started)
+        await manager.warm_up(0)
     return measurement
 
 
@@ -120,8 +145,11 @@ async def provisioning_cases(
     ours = await failures.run(
         "provision: ours PostgreSQL", ours_postgres(db, config.provision_tenants)
     )
+    warm = await failures.run(
+        "provision: ours warm pool", ours_warm_pool(db, config.provision_tenants)
+    )
     sqlite = await failures.run("provision: ours SQLite", ours_sqlite(config.sqlite_tenants))
-    for key, m in ((PROV_RAW, raw), (PROV_OURS, ours), (PROV_SQLITE, sqlite)):
+    for key, m in ((PROV_RAW, raw), (PROV_OURS, ours), (PROV_WARM, warm), (PROV_SQLITE, sqlite)):
         if m is not None:
             m.note = _per_tenant_note(m)
             cases.append(Case(key, m, "provision", {"per_tenant": True}))
