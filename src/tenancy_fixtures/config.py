@@ -238,7 +238,7 @@ class ConfigFixture(BaseFixture):
             store=self.store,
             cache=self.cache,
         )
-        bound._template = self._template
+        bound._template = self.template  # read and validated once, here
         return bound
 
     def resolve(self, tenant: TenantFixture) -> TenantConfig:
