@@ -2,82 +2,31 @@
 
 Each test pins a behaviour fixed after review: unreachable or missing databases, a
 Redis that is down, unwritable paths, markup in names, empty prefixes, stray tenant
-files, non-ASCII limits and values no JSON column can hold. The helpers are copied from
-``test_commands.py`` rather than imported across test modules.
+files, non-ASCII limits and values no JSON column can hold. The runner and error
+checks come from ``cli_runner.py``.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import structlog
+from cli_runner import (
+    Cli,
+    assert_one_line_error,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
 from sqlalchemy.engine import make_url
-from typer.testing import CliRunner, Result
 
-from tenancy_fixtures.cli.app import app
-
-#: Settings the developer's shell might carry that would make the tests less hermetic.
-HERMETIC_ENV: Mapping[str, str | None] = {
-    "TENANCY_ACTOR": "pytest-cli",
-    "TENANCY_REDIS_URL": None,
-    "TENANCY_TEMPLATE_DIR": None,
-    "TENANCY_DATABASE_URL": None,
-}
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://127.0.0.1:1/nowhere"
 DOWN_REDIS = "redis://127.0.0.1:1/0"
 MARKUP_NAME = "[/]evil"
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-class Cli:
-    """``tenancy-fixtures --database-url URL ...`` run in-process."""
-
-    def __init__(self, database_url: str, env: Mapping[str, str | None] | None = None) -> None:
-        self.database_url = database_url
-        self.env = {**HERMETIC_ENV, **(env or {})}
-        self._runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        """Run the command with the global ``--database-url`` first."""
-        return self._runner.invoke(
-            app, ["--database-url", self.database_url, *args], input=input, env=self.env
-        )
-
-    def ok(self, *args: str, input: str | None = None) -> Result:
-        """Run the command and require exit code 0."""
-        result = self(*args, input=input)
-        assert result.exit_code == 0, (
-            f"{args!r} exited {result.exit_code}: {result.output}\n{result.exception!r}"
-        )
-        return result
-
-    def json(self, *args: str) -> Any:
-        """Run the command with ``--json``, require exit code 0, parse stdout."""
-        return json.loads(self.ok(*args, "--json").stdout)
-
-    def tenant_ids(self) -> set[str]:
-        """The ids ``list --json`` shows."""
-        return {str(entry["tenant_id"]) for entry in self.json("list")}
-
-
-def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> str:
-    """Require ``exit_code``, no traceback, and exactly one stderr line starting so."""
-    assert result.exit_code == exit_code, f"exit {result.exit_code}: {result.output}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith(starts_with), lines[0]
-    return lines[0]
 
 
 def write_ai_models_yaml(directory: Path, parameters: str) -> Path:
@@ -93,14 +42,6 @@ def write_ai_models_yaml(directory: Path, parameters: str) -> Path:
         encoding="utf-8",
     )
     return directory
-
-
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture

@@ -2,21 +2,23 @@
 
 Every test that creates tenants takes them under its own ``tenant_prefix``; the prefix
 is dropped with ``cleanup --prefix ... --yes`` afterwards, because on PostgreSQL the
-database is shared by every test of the run. The fixtures live here rather than in a
-``tests/cli/conftest.py``, which mypy would report as a second module named ``conftest``.
+database is shared by every test of the run. The runner and error
+checks are shared with the other CLI tests through ``cli_runner.py``.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import structlog
-from typer.testing import CliRunner, Result
+from cli_runner import (
+    Cli,
+    assert_one_line_error,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
 
 from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
@@ -24,72 +26,9 @@ from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
 COMMANDS = sorted(str(c.name) for c in app.registered_commands)
 HOSTILE_IDS = ["Robert'); DROP TABLE students;--", "../etc", "UPPER", "", "pg_x"]
 DEMO_IDS = {"demo_free": "free", "demo_premium": "premium", "demo_enterprise": "enterprise"}
-MARKUP_IN_ERRORS = (
-    "BUG: cli.context.fail prints str(exc) as Rich markup, so '[/]' in an id or path "
-    "raises rich.errors.MarkupError: exit 1 with a traceback instead of a one-line error"
-)
 
 
 # --- helpers -------------------------------------------------------------------------
-
-#: Settings the developer's shell might carry that would make the tests less hermetic.
-HERMETIC_ENV: Mapping[str, str | None] = {
-    "TENANCY_ACTOR": "pytest-cli",
-    "TENANCY_REDIS_URL": None,
-    "TENANCY_TEMPLATE_DIR": None,
-    "TENANCY_DATABASE_URL": None,
-}
-
-
-class Cli:
-    """``tenancy-fixtures --database-url URL ...`` run in-process."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self._runner = CliRunner()
-
-    def __call__(self, *args: str, input: str | None = None) -> Result:
-        """Run the command with the global ``--database-url`` first."""
-        return self._runner.invoke(
-            app, ["--database-url", self.database_url, *args], input=input, env=HERMETIC_ENV
-        )
-
-    def ok(self, *args: str, input: str | None = None) -> Result:
-        """Run the command and require exit code 0."""
-        result = self(*args, input=input)
-        assert result.exit_code == 0, (
-            f"{args!r} exited {result.exit_code}: {result.output}\n{result.exception!r}"
-        )
-        return result
-
-    def json(self, *args: str) -> Any:
-        """Run the command with ``--json``, require exit code 0, parse stdout."""
-        return json.loads(self.ok(*args, "--json").stdout)
-
-    def tenant_ids(self) -> set[str]:
-        """The ids ``list --json`` shows."""
-        return {str(entry["tenant_id"]) for entry in self.json("list")}
-
-
-def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> str:
-    """Require ``exit_code``, no traceback, and exactly one stderr line starting so."""
-    assert result.exit_code == exit_code, f"exit {result.exit_code}: {result.output}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
-        result.exception
-    )
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith(starts_with), lines[0]
-    return lines[0]
-
-
-@pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.fixture
