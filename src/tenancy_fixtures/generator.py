@@ -520,36 +520,166 @@ class _Spec:
     table: str
     filename: str
     rows: Callable[[_Context], Iterator[Row]]
+    #: The columns ``rows`` yields, in order; the table's other columns are left out.
+    columns: tuple[str, ...]
 
 
 _SPECS: tuple[_Spec, ...] = (
-    _Spec("users", "users.csv", _users),
-    _Spec("artists", "artists.json", _artists),
-    _Spec("albums", "albums.json", _albums),
-    _Spec("tracks", "tracks.jsonl", _tracks),
-    _Spec("audio_features", "audio_features.jsonl", _audio_features),
-    _Spec("playlists", "playlists.json", _playlists),
-    _Spec("playlist_tracks", "playlist_tracks.jsonl", _playlist_tracks),
-    _Spec("listening_events", "listening_events.jsonl.gz", _listening_events),
-    _Spec("ai_models", "ai_models.json", _ai_models),
-    _Spec("workspaces", "workspaces.json", _workspaces),
-    _Spec("workspace_members", "workspace_members.csv", _workspace_members),
-    _Spec("workspace_playlists", "workspace_playlists.csv", _workspace_playlists),
+    _Spec(
+        "users",
+        "users.csv",
+        _users,
+        ("user_id", "display_name", "email", "country", "product", "created_at"),
+    ),
+    _Spec(
+        "artists",
+        "artists.json",
+        _artists,
+        ("artist_id", "name", "genres", "popularity", "followers"),
+    ),
+    _Spec(
+        "albums",
+        "albums.json",
+        _albums,
+        (
+            "album_id",
+            "name",
+            "album_type",
+            "artist_id",
+            "release_date",
+            "release_date_precision",
+            "total_tracks",
+            "label",
+        ),
+    ),
+    _Spec(
+        "tracks",
+        "tracks.jsonl",
+        _tracks,
+        (
+            "track_id",
+            "name",
+            "album_id",
+            "artist_id",
+            "duration_ms",
+            "explicit",
+            "popularity",
+            "track_number",
+            "isrc",
+        ),
+    ),
+    _Spec(
+        "audio_features",
+        "audio_features.jsonl",
+        _audio_features,
+        (
+            "track_id",
+            "danceability",
+            "energy",
+            "valence",
+            "acousticness",
+            "instrumentalness",
+            "liveness",
+            "speechiness",
+            "loudness",
+            "tempo",
+            "key",
+            "mode",
+            "time_signature",
+        ),
+    ),
+    _Spec(
+        "playlists",
+        "playlists.json",
+        _playlists,
+        ("playlist_id", "owner_id", "name", "description", "public", "collaborative", "created_at"),
+    ),
+    _Spec(
+        "playlist_tracks",
+        "playlist_tracks.jsonl",
+        _playlist_tracks,
+        ("playlist_id", "position", "track_id", "added_by", "added_at"),
+    ),
+    _Spec(
+        "listening_events",
+        "listening_events.jsonl.gz",
+        _listening_events,
+        (
+            "user_id",
+            "played_at",
+            "track_id",
+            "ms_played",
+            "context_uri",
+            "platform",
+            "reason_start",
+            "reason_end",
+            "shuffle",
+            "skipped",
+        ),
+    ),
+    _Spec(
+        "ai_models",
+        "ai_models.json",
+        _ai_models,
+        (
+            "model_id",
+            "provider",
+            "model_name",
+            "version",
+            "task",
+            "parameters",
+            "enabled",
+            "is_default",
+        ),
+    ),
+    _Spec(
+        "workspaces",
+        "workspaces.json",
+        _workspaces,
+        ("workspace_id", "name", "owner_id", "created_at"),
+    ),
+    _Spec(
+        "workspace_members",
+        "workspace_members.csv",
+        _workspace_members,
+        ("workspace_id", "user_id", "role", "joined_at"),
+    ),
+    _Spec(
+        "workspace_playlists",
+        "workspace_playlists.csv",
+        _workspace_playlists,
+        ("workspace_id", "playlist_id", "added_by", "added_at"),
+    ),
 )
 
 
 def _columns_in_fk_order() -> dict[str, list[str]]:
-    """Column names per table, checking ``_SPECS`` covers the schema in FK order."""
+    """Column names per generated table, checking ``_SPECS`` against the schema: known
+    tables and columns, every required column given, parents generated first."""
     tables = {t.name: t for t in spotify_metadata().tables.values()}
     order = [spec.table for spec in _SPECS]
-    if sorted(order) != sorted(tables):
-        raise RuntimeError(f"generator tables {sorted(order)} != schema tables {sorted(tables)}")
-    for position, name in enumerate(order):
-        for fk in tables[name].foreign_keys:
+    unknown = sorted(set(order) - set(tables))
+    if unknown:
+        raise RuntimeError(f"generator tables {unknown} are not in the schema")
+    for position, spec in enumerate(_SPECS):
+        table = tables[spec.table]
+        missing = [
+            c.name
+            for c in table.columns
+            if not c.nullable and c.default is None and c.server_default is None
+            if c.name not in spec.columns
+        ]
+        extra = sorted(set(spec.columns) - {c.name for c in table.columns})
+        if missing or extra:
+            raise RuntimeError(f"{spec.table}: columns missing {missing}, unknown {extra}")
+        for fk in table.foreign_keys:
             parent = fk.column.table.name
-            if parent != name and parent not in order[:position]:
-                raise RuntimeError(f"table {name!r} is generated before its parent {parent!r}")
-    return {name: [c.name for c in tables[name].columns] for name in order}
+            if parent != spec.table and parent not in order[:position]:
+                if fk.parent.name in spec.columns:
+                    raise RuntimeError(
+                        f"table {spec.table!r} is generated before its parent {parent!r}"
+                    )
+    return {spec.table: list(spec.columns) for spec in _SPECS}
 
 
 def _checked(table: str, columns: list[str], rows: Iterable[Row]) -> Iterator[Row]:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["TENANT_SCHEMA", "spotify_metadata"]
+__all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "spotify_metadata"]
 
 #: The placeholder schema every tenant table is declared in.
 TENANT_SCHEMA = "tenant"
@@ -47,6 +48,15 @@ _TS = DateTime(timezone=True)
 _SPOTIFY_ID = 22
 
 
+#: Column ``info`` key naming a domain format the validators check (see validation.rules).
+FORMAT_INFO = "format"
+_SPOTIFY = {FORMAT_INFO: "spotify_id"}
+
+
+def _format(name: str) -> dict[str, str]:
+    return {FORMAT_INFO: name}
+
+
 def _unit_interval(*columns: str) -> list[CheckConstraint]:
     return [CheckConstraint(f"{c} >= 0 AND {c} <= 1", name=f"{c}_unit") for c in columns]
 
@@ -60,17 +70,18 @@ def spotify_metadata() -> MetaData:
         md,
         Column("user_id", String(64), primary_key=True),
         Column("display_name", String(200), nullable=False),
-        Column("email", String(320), nullable=False),
-        Column("country", String(2)),
+        # Nullable: users named by Spotify objects (playlist owners) carry no e-mail.
+        Column("email", String(320), info=_format("email")),
+        Column("country", String(2), info=_format("country")),
         Column("product", String(16), nullable=False, default="free", server_default="free"),
-        Column("created_at", _TS, nullable=False),
+        Column("created_at", _TS),
         UniqueConstraint("email"),
         CheckConstraint("product IN ('free', 'premium', 'family', 'student')", name="product"),
     )
     Table(
         "artists",
         md,
-        Column("artist_id", String(_SPOTIFY_ID), primary_key=True),
+        Column("artist_id", String(_SPOTIFY_ID), primary_key=True, info=_SPOTIFY),
         Column("name", String(400), nullable=False),
         Column("genres", _JSON),
         Column("popularity", Integer),
@@ -81,13 +92,14 @@ def spotify_metadata() -> MetaData:
     Table(
         "albums",
         md,
-        Column("album_id", String(_SPOTIFY_ID), primary_key=True),
+        Column("album_id", String(_SPOTIFY_ID), primary_key=True, info=_SPOTIFY),
         Column("name", String(400), nullable=False),
-        Column("album_type", String(16), nullable=False),
+        # Nullable: exports and playlist datasets name an album without these.
+        Column("album_type", String(16)),
         Column("artist_id", ForeignKey("artists.artist_id"), nullable=False, index=True),
-        Column("release_date", String(10)),
+        Column("release_date", String(10), info=_format("release_date")),
         Column("release_date_precision", String(5)),
-        Column("total_tracks", Integer, nullable=False),
+        Column("total_tracks", Integer),
         Column("label", String(400)),
         CheckConstraint("album_type IN ('album', 'single', 'compilation')", name="album_type"),
         CheckConstraint("release_date_precision IN ('year', 'month', 'day')", name="precision"),
@@ -96,15 +108,16 @@ def spotify_metadata() -> MetaData:
     Table(
         "tracks",
         md,
-        Column("track_id", String(_SPOTIFY_ID), primary_key=True),
+        Column("track_id", String(_SPOTIFY_ID), primary_key=True, info=_SPOTIFY),
         Column("name", String(400), nullable=False),
         Column("album_id", ForeignKey("albums.album_id"), nullable=False, index=True),
         Column("artist_id", ForeignKey("artists.artist_id"), nullable=False, index=True),
-        Column("duration_ms", Integer, nullable=False),
+        # Nullable: a streaming-history export names a track without its duration.
+        Column("duration_ms", Integer),
         Column("explicit", Boolean, nullable=False, default=False, server_default=text("false")),
         Column("popularity", Integer),
         Column("track_number", Integer),
-        Column("isrc", String(12)),
+        Column("isrc", String(12), info=_format("isrc")),
         CheckConstraint("duration_ms > 0", name="duration_ms"),
         CheckConstraint("popularity >= 0 AND popularity <= 100", name="popularity"),
         CheckConstraint("track_number > 0", name="track_number"),
@@ -142,7 +155,7 @@ def spotify_metadata() -> MetaData:
     Table(
         "playlists",
         md,
-        Column("playlist_id", String(_SPOTIFY_ID), primary_key=True),
+        Column("playlist_id", String(_SPOTIFY_ID), primary_key=True, info=_SPOTIFY),
         Column("owner_id", ForeignKey("users.user_id"), nullable=False, index=True),
         Column("name", String(400), nullable=False),
         Column("description", Text),
@@ -150,7 +163,11 @@ def spotify_metadata() -> MetaData:
         Column(
             "collaborative", Boolean, nullable=False, default=False, server_default=text("false")
         ),
-        Column("created_at", _TS, nullable=False),
+        Column("followers", BigInteger),
+        Column("snapshot_id", String(128)),
+        # Nullable: the Web API does not say when a playlist was created.
+        Column("created_at", _TS),
+        CheckConstraint("followers >= 0", name="followers"),
     )
     Table(
         "playlist_tracks",
@@ -163,7 +180,8 @@ def spotify_metadata() -> MetaData:
         Column("position", Integer, primary_key=True),
         Column("track_id", ForeignKey("tracks.track_id"), nullable=False, index=True),
         Column("added_by", ForeignKey("users.user_id"), index=True),
-        Column("added_at", _TS, nullable=False),
+        # Nullable: the Web API returns null for tracks added long ago; datasets omit it.
+        Column("added_at", _TS),
         CheckConstraint("position >= 0", name="position"),
     )
     Table(
@@ -173,7 +191,7 @@ def spotify_metadata() -> MetaData:
         Column("played_at", _TS, primary_key=True),
         Column("track_id", ForeignKey("tracks.track_id"), nullable=False),
         Column("ms_played", Integer, nullable=False),
-        Column("context_uri", String(200)),
+        Column("context_uri", String(200), info=_format("spotify_uri")),
         Column("platform", String(64)),
         Column("reason_start", String(32)),
         Column("reason_end", String(32)),
@@ -191,6 +209,12 @@ def spotify_metadata() -> MetaData:
         Column("version", String(64), nullable=False),
         Column("task", String(32), nullable=False),
         Column("parameters", _JSON, nullable=False),
+        # A reference ({"env": NAME} or {"secret": NAME}) or {"encrypted": Fernet token};
+        # never a plain key.
+        Column("credentials", _JSON),
+        # Tiers and features that enable the model; NULL: every tier, no feature needed.
+        Column("tiers", _JSON),
+        Column("features", _JSON),
         Column("enabled", Boolean, nullable=False, default=True, server_default=text("true")),
         Column("is_default", Boolean, nullable=False, default=False, server_default=text("false")),
         CheckConstraint(
@@ -243,5 +267,58 @@ def spotify_metadata() -> MetaData:
         Column("added_by", ForeignKey("users.user_id"), nullable=False),
         Column("added_at", _TS, nullable=False),
         Index("ix_workspace_playlists_playlist_id", "playlist_id"),
+    )
+    Table(
+        "comments",
+        md,
+        Column("comment_id", String(64), primary_key=True),
+        Column(
+            "workspace_id",
+            ForeignKey("workspaces.workspace_id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("playlist_id", ForeignKey("playlists.playlist_id", ondelete="CASCADE"), index=True),
+        Column("author_id", ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("created_at", _TS, nullable=False),
+        Index("ix_comments_author_id", "author_id"),
+    )
+    Table(
+        "product_events",
+        md,
+        Column("event_id", String(64), primary_key=True),
+        Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+        Column("occurred_at", _TS, nullable=False),
+        Column("event_type", String(64), nullable=False),
+        Column("properties", _JSON),
+        Index("ix_product_events_user_id_occurred_at", "user_id", "occurred_at"),
+    )
+    Table(
+        "track_daily_stats",
+        md,
+        Column("track_id", ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("plays", BigInteger, nullable=False),
+        Column("listeners", BigInteger, nullable=False),
+        Column("ms_played", BigInteger, nullable=False),
+        Column("skips", BigInteger, nullable=False),
+        *(
+            CheckConstraint(f"{c} >= 0", name=c)
+            for c in ("plays", "listeners", "ms_played", "skips")
+        ),
+    )
+    Table(
+        "daily_stats",
+        md,
+        Column("day", Date, primary_key=True),
+        Column("plays", BigInteger, nullable=False),
+        Column("listeners", BigInteger, nullable=False),
+        Column("ms_played", BigInteger, nullable=False),
+        Column("skips", BigInteger, nullable=False),
+        *(
+            CheckConstraint(f"{c} >= 0", name=c)
+            for c in ("plays", "listeners", "ms_played", "skips")
+        ),
     )
     return md

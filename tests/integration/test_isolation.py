@@ -37,8 +37,9 @@ async def _counts(session: TenantSession) -> dict[str, int]:
 
 
 async def _counts_of(manager: FixtureManager, tenant_id: str) -> dict[str, int]:
+    """Rows per table of a tenant, for the tables that hold any."""
     async with manager.store.session(tenant_id) as session:
-        return await _counts(session)
+        return {table: rows for table, rows in (await _counts(session)).items() if rows}
 
 
 async def _demo_in_a(manager: FixtureManager, demo_set: Path) -> dict[str, int]:
@@ -63,8 +64,7 @@ async def test_rows_loaded_into_one_tenant_are_invisible_to_another(
 
     assert set(b_counts) == {t.name for t in manager.store.metadata.sorted_tables}
     assert all(rows == 0 for rows in b_counts.values()), b_counts
-    assert a_counts == loaded
-    assert all(rows > 0 for rows in a_counts.values()), a_counts
+    assert {table: rows for table, rows in a_counts.items() if rows} == loaded
 
 
 async def test_selecting_with_another_tenants_keys_finds_nothing(
@@ -170,7 +170,7 @@ async def test_postgres_load_and_reads_are_correct_when_every_connection_has_a_f
         assert await _counts_of(manager, TENANT_A) == loaded
         assert await _counts_of(manager, TENANT_B) == loaded
         status = await manager.tenant_status(TENANT_B)
-        assert status.row_counts == loaded
+        assert {t: n for t, n in status.row_counts.items() if n} == loaded
     finally:
         event.remove(engine.sync_engine, "connect", poison)
         await engine.dispose()

@@ -216,17 +216,17 @@ class TestTimestamps:
 class TestRequiredAndDefaults:
     def test_a_missing_not_null_column_is_refused_naming_it(self) -> None:
         """A NOT NULL column without a default must be given."""
-        values = {k: v for k, v in USER.items() if k != "email"}
+        values = {k: v for k, v in USER.items() if k != "display_name"}
 
         error = refusal("users", values)
 
-        assert ("email", "required value is missing") == (error.column, error.message)
+        assert ("display_name", "required value is missing") == (error.column, error.message)
 
     def test_a_null_in_a_not_null_column_is_refused_naming_it(self) -> None:
         """An explicit null in a NOT NULL column is refused."""
-        error = refusal("tracks", {**TRACK, "duration_ms": None})
+        error = refusal("tracks", {**TRACK, "name": None})
 
-        assert ("duration_ms", "must not be null") == (error.column, error.message)
+        assert ("name", "must not be null") == (error.column, error.message)
 
     @pytest.mark.parametrize(
         ("table", "values", "column", "default"),

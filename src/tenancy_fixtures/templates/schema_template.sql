@@ -10,6 +10,9 @@ CREATE TABLE tenant.ai_models (
 	version VARCHAR(64) NOT NULL,
 	task VARCHAR(32) NOT NULL,
 	parameters JSONB NOT NULL,
+	credentials JSONB,
+	tiers JSONB,
+	features JSONB,
 	enabled BOOLEAN DEFAULT true NOT NULL,
 	is_default BOOLEAN DEFAULT false NOT NULL,
 	CONSTRAINT pk_ai_models PRIMARY KEY (model_id),
@@ -29,13 +32,26 @@ CREATE TABLE tenant.artists (
 	CONSTRAINT ck_artists_followers CHECK (followers >= 0)
 );
 
+CREATE TABLE tenant.daily_stats (
+	day DATE NOT NULL,
+	plays BIGINT NOT NULL,
+	listeners BIGINT NOT NULL,
+	ms_played BIGINT NOT NULL,
+	skips BIGINT NOT NULL,
+	CONSTRAINT pk_daily_stats PRIMARY KEY (day),
+	CONSTRAINT ck_daily_stats_plays CHECK (plays >= 0),
+	CONSTRAINT ck_daily_stats_listeners CHECK (listeners >= 0),
+	CONSTRAINT ck_daily_stats_ms_played CHECK (ms_played >= 0),
+	CONSTRAINT ck_daily_stats_skips CHECK (skips >= 0)
+);
+
 CREATE TABLE tenant.users (
 	user_id VARCHAR(64) NOT NULL,
 	display_name VARCHAR(200) NOT NULL,
-	email VARCHAR(320) NOT NULL,
+	email VARCHAR(320),
 	country VARCHAR(2),
 	product VARCHAR(16) DEFAULT 'free' NOT NULL,
-	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	created_at TIMESTAMP WITH TIME ZONE,
 	CONSTRAINT pk_users PRIMARY KEY (user_id),
 	CONSTRAINT uq_users_email UNIQUE (email),
 	CONSTRAINT ck_users_product CHECK (product IN ('free', 'premium', 'family', 'student'))
@@ -44,11 +60,11 @@ CREATE TABLE tenant.users (
 CREATE TABLE tenant.albums (
 	album_id VARCHAR(22) NOT NULL,
 	name VARCHAR(400) NOT NULL,
-	album_type VARCHAR(16) NOT NULL,
+	album_type VARCHAR(16),
 	artist_id VARCHAR(22) NOT NULL,
 	release_date VARCHAR(10),
 	release_date_precision VARCHAR(5),
-	total_tracks INTEGER NOT NULL,
+	total_tracks INTEGER,
 	label VARCHAR(400),
 	CONSTRAINT pk_albums PRIMARY KEY (album_id),
 	CONSTRAINT ck_albums_album_type CHECK (album_type IN ('album', 'single', 'compilation')),
@@ -66,12 +82,27 @@ CREATE TABLE tenant.playlists (
 	description TEXT,
 	public BOOLEAN DEFAULT true NOT NULL,
 	collaborative BOOLEAN DEFAULT false NOT NULL,
-	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	followers BIGINT,
+	snapshot_id VARCHAR(128),
+	created_at TIMESTAMP WITH TIME ZONE,
 	CONSTRAINT pk_playlists PRIMARY KEY (playlist_id),
+	CONSTRAINT ck_playlists_followers CHECK (followers >= 0),
 	CONSTRAINT fk_playlists_owner_id_users FOREIGN KEY(owner_id) REFERENCES tenant.users (user_id)
 );
 
 CREATE INDEX ix_playlists_owner_id ON tenant.playlists (owner_id);
+
+CREATE TABLE tenant.product_events (
+	event_id VARCHAR(64) NOT NULL,
+	user_id VARCHAR(64) NOT NULL,
+	occurred_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	event_type VARCHAR(64) NOT NULL,
+	properties JSONB,
+	CONSTRAINT pk_product_events PRIMARY KEY (event_id),
+	CONSTRAINT fk_product_events_user_id_users FOREIGN KEY(user_id) REFERENCES tenant.users (user_id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_product_events_user_id_occurred_at ON tenant.product_events (user_id, occurred_at);
 
 CREATE TABLE tenant.workspaces (
 	workspace_id VARCHAR(64) NOT NULL,
@@ -84,12 +115,31 @@ CREATE TABLE tenant.workspaces (
 
 CREATE INDEX ix_workspaces_owner_id ON tenant.workspaces (owner_id);
 
+CREATE TABLE tenant.comments (
+	comment_id VARCHAR(64) NOT NULL,
+	workspace_id VARCHAR(64) NOT NULL,
+	playlist_id VARCHAR(22),
+	author_id VARCHAR(64) NOT NULL,
+	body TEXT NOT NULL,
+	created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	CONSTRAINT pk_comments PRIMARY KEY (comment_id),
+	CONSTRAINT fk_comments_workspace_id_workspaces FOREIGN KEY(workspace_id) REFERENCES tenant.workspaces (workspace_id) ON DELETE CASCADE,
+	CONSTRAINT fk_comments_playlist_id_playlists FOREIGN KEY(playlist_id) REFERENCES tenant.playlists (playlist_id) ON DELETE CASCADE,
+	CONSTRAINT fk_comments_author_id_users FOREIGN KEY(author_id) REFERENCES tenant.users (user_id) ON DELETE CASCADE
+);
+
+CREATE INDEX ix_comments_author_id ON tenant.comments (author_id);
+
+CREATE INDEX ix_comments_playlist_id ON tenant.comments (playlist_id);
+
+CREATE INDEX ix_comments_workspace_id ON tenant.comments (workspace_id);
+
 CREATE TABLE tenant.tracks (
 	track_id VARCHAR(22) NOT NULL,
 	name VARCHAR(400) NOT NULL,
 	album_id VARCHAR(22) NOT NULL,
 	artist_id VARCHAR(22) NOT NULL,
-	duration_ms INTEGER NOT NULL,
+	duration_ms INTEGER,
 	explicit BOOLEAN DEFAULT false NOT NULL,
 	popularity INTEGER,
 	track_number INTEGER,
@@ -185,7 +235,7 @@ CREATE TABLE tenant.playlist_tracks (
 	position INTEGER NOT NULL,
 	track_id VARCHAR(22) NOT NULL,
 	added_by VARCHAR(64),
-	added_at TIMESTAMP WITH TIME ZONE NOT NULL,
+	added_at TIMESTAMP WITH TIME ZONE,
 	CONSTRAINT pk_playlist_tracks PRIMARY KEY (playlist_id, position),
 	CONSTRAINT ck_playlist_tracks_position CHECK (position >= 0),
 	CONSTRAINT fk_playlist_tracks_playlist_id_playlists FOREIGN KEY(playlist_id) REFERENCES tenant.playlists (playlist_id) ON DELETE CASCADE,
@@ -196,3 +246,18 @@ CREATE TABLE tenant.playlist_tracks (
 CREATE INDEX ix_playlist_tracks_added_by ON tenant.playlist_tracks (added_by);
 
 CREATE INDEX ix_playlist_tracks_track_id ON tenant.playlist_tracks (track_id);
+
+CREATE TABLE tenant.track_daily_stats (
+	track_id VARCHAR(22) NOT NULL,
+	day DATE NOT NULL,
+	plays BIGINT NOT NULL,
+	listeners BIGINT NOT NULL,
+	ms_played BIGINT NOT NULL,
+	skips BIGINT NOT NULL,
+	CONSTRAINT pk_track_daily_stats PRIMARY KEY (track_id, day),
+	CONSTRAINT ck_track_daily_stats_plays CHECK (plays >= 0),
+	CONSTRAINT ck_track_daily_stats_listeners CHECK (listeners >= 0),
+	CONSTRAINT ck_track_daily_stats_ms_played CHECK (ms_played >= 0),
+	CONSTRAINT ck_track_daily_stats_skips CHECK (skips >= 0),
+	CONSTRAINT fk_track_daily_stats_track_id_tracks FOREIGN KEY(track_id) REFERENCES tenant.tracks (track_id) ON DELETE CASCADE
+);
