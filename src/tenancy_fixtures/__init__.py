@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from tenancy_fixtures import helpers as _helpers
 from tenancy_fixtures.config import ConfigFixture, TenantConfig, TenantLimits, resolve_config
+from tenancy_fixtures.credentials import (
+    decrypt_credential,
+    encrypt_credential,
+    resolve_credential,
+)
 from tenancy_fixtures.errors import (
     ConfigError,
     FixtureError,
@@ -21,6 +26,7 @@ from tenancy_fixtures.errors import (
     IntegrityViolationError,
     InvalidTenantIdError,
     RecordError,
+    RecordsRefusedError,
     SettingsError,
     StorageError,
     TemplateError,
@@ -40,6 +46,7 @@ from tenancy_fixtures.loaders import (
     DataLoader,
     SpotifyDataLoader,
 )
+from tenancy_fixtures.loaders.sources import SourceFormat, SourceLoader, register_format
 from tenancy_fixtures.manager import FixtureManager, LoadReport
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
@@ -87,9 +94,12 @@ __all__ = [
     "Metrics",
     "PerformanceTracker",
     "RecordError",
+    "RecordsRefusedError",
     "SchemaFixture",
     "Settings",
     "SettingsError",
+    "SourceFormat",
+    "SourceLoader",
     "SpotifyDataLoader",
     "StorageError",
     "TemplateError",
@@ -108,11 +118,15 @@ __all__ = [
     "ValidationReport",
     "ValidationTimeoutError",
     "ValidationUtils",
+    "decrypt_credential",
+    "encrypt_credential",
     "generate_fixture_set",
     "is_valid_tenant_id",
     "load_settings",
     "open_store",
+    "register_format",
     "resolve_config",
+    "resolve_credential",
     "spotify_metadata",
     "validate_tenant_id",
 ]

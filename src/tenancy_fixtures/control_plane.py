@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
@@ -37,6 +38,7 @@ __all__ = [
     "CONTROL_SCHEMA",
     "AppliedFixture",
     "AuditRecord",
+    "TableChecksum",
     "TenantRecord",
     "append_audit",
     "applied_fixtures",
@@ -55,8 +57,10 @@ __all__ = [
     "read_audit",
     "record_fixture",
     "record_run",
+    "record_table_checksums",
     "save_config",
     "set_tier",
+    "table_checksums",
     "utcnow",
 ]
 
@@ -115,6 +119,27 @@ runs_table = Table(
     Column("finished_at", _TS),
     Column("stages", _JSON, nullable=False),
     Column("detail", _JSON, nullable=False),
+)
+
+#: What each fixture application wrote to each table, in order: how (write mode and
+#: counts) and the content checksum of the rows it gave. An append-only history, so
+#: the validator can work out what a table should hold now.
+table_checksums_table = Table(
+    "table_checksums",
+    control_metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
+    Column("fixture", String(200), nullable=False),
+    Column("table_name", String(200), nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("inserted", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("unchanged", BigInteger, nullable=False),
+    Column("checksum", String(16), nullable=False),
+    Column("recorded_at", _TS, nullable=False),
+    Index("ix_table_checksums_tenant_id_entry_id", "tenant_id", "entry_id"),
 )
 
 schema_pool_table = Table(
@@ -180,6 +205,26 @@ class AppliedFixture:
 
 
 @dataclass(frozen=True)
+class TableChecksum:
+    """What one fixture application wrote to one table.
+
+    ``rows`` rows were given, with content checksum ``checksum`` (see
+    :mod:`tenancy_fixtures.validation.checksums`), written by ``mode`` with these
+    counts of rows inserted, updated and left unchanged.
+    """
+
+    table: str
+    mode: str
+    rows: int
+    checksum: str
+    inserted: int
+    updated: int = 0
+    unchanged: int = 0
+    fixture: str = ""
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
 class AuditRecord:
     """One audited change: who did what to which tenant, when, and how it ended."""
 
@@ -231,6 +276,9 @@ async def list_tenants(conn: AsyncConnection, *, prefix: str | None = None) -> l
 async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     """Remove a tenant's registry, config and applied-fixture rows; whether it existed."""
     await conn.execute(delete(configs_table).where(configs_table.c.tenant_id == tenant_id))
+    await conn.execute(
+        delete(table_checksums_table).where(table_checksums_table.c.tenant_id == tenant_id)
+    )
     await conn.execute(
         delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
     )
@@ -372,6 +420,63 @@ async def record_fixture(
             applied_at=utcnow(),
         )
     )
+
+
+async def record_table_checksums(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    fixture: str,
+    run_id: str,
+    checksums: Sequence[TableChecksum],
+) -> None:
+    """Append what ``fixture`` wrote to each table in run ``run_id``."""
+    if not checksums:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(table_checksums_table),
+        [
+            {
+                "tenant_id": tenant_id,
+                "fixture": fixture,
+                "table_name": c.table,
+                "run_id": run_id,
+                "mode": c.mode,
+                "rows": c.rows,
+                "inserted": c.inserted,
+                "updated": c.updated,
+                "unchanged": c.unchanged,
+                "checksum": c.checksum,
+                "recorded_at": now,
+            }
+            for c in checksums
+        ],
+    )
+
+
+async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableChecksum]:
+    """Every table write recorded for ``tenant_id``, oldest first."""
+    table = table_checksums_table
+    rows = (
+        await conn.execute(
+            select(table).where(table.c.tenant_id == tenant_id).order_by(table.c.entry_id)
+        )
+    ).all()
+    return [
+        TableChecksum(
+            r.table_name,
+            r.mode,
+            int(r.rows),
+            r.checksum,
+            int(r.inserted),
+            int(r.updated),
+            int(r.unchanged),
+            r.fixture,
+            r.run_id,
+        )
+        for r in rows
+    ]
 
 
 async def record_run(

@@ -13,9 +13,12 @@
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
     │   ├── FixtureFormatError        a file that is not what its name says
-    │   ├── RecordError               one record refused (file, line, column)
+    │   ├── RecordError               one record refused (file, line, column, rule)
+    │   │   └── RecordsRefusedError   a strict load refused: every bad record (also a
+    │   │                             ValidationFailedError)
     │   └── IntegrityViolationError   the database refused rows (constraint, table)
     ├── ValidationFailedError         a validator found problems
+    │   ├── RecordsRefusedError
     │   └── ValidationTimeoutError    it ran out of time
     └── StorageError                  the backend failed for a reason that is not the input's
 
@@ -26,7 +29,7 @@ Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -37,6 +40,7 @@ __all__ = [
     "IntegrityViolationError",
     "InvalidTenantIdError",
     "RecordError",
+    "RecordsRefusedError",
     "SettingsError",
     "StorageError",
     "TemplateError",
@@ -144,6 +148,7 @@ class FixtureError(TenancyFixturesError):
         line: int | None = None,
         record: int | None = None,
         column: str | None = None,
+        rule: str | None = None,
     ) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.path = path
@@ -151,6 +156,9 @@ class FixtureError(TenancyFixturesError):
         self.line = line
         self.record = record
         self.column = column
+        #: The rule the data broke (``type``, ``not_null``, ``check:duration_ms``,
+        #: ``format:spotify_id``...), where one is known.
+        self.rule = rule
 
     def __str__(self) -> str:
         where: list[str] = []
@@ -167,7 +175,8 @@ class FixtureError(TenancyFixturesError):
         if self.column:
             where.append(f"column {self.column}")
         prefix = ", ".join(where)
-        return f"{prefix}: {self.message}" if prefix else self.message
+        text = f"{prefix}: {self.message}" if prefix else self.message
+        return f"{text} [{self.rule}]" if self.rule else text
 
 
 class FixtureSetError(FixtureError):
@@ -179,7 +188,8 @@ class FixtureFormatError(FixtureError):
 
 
 class RecordError(FixtureError):
-    """One record was refused: wrong type, missing value, unknown column."""
+    """One record was refused: wrong type, missing value, unknown column, broken CHECK or
+    format; ``rule`` names which."""
 
 
 class IntegrityViolationError(FixtureError):
@@ -206,23 +216,87 @@ class IntegrityViolationError(FixtureError):
 
 
 class ValidationFailedError(TenancyFixturesError):
-    """A validator found problems; ``problems`` lists them, each already contextual."""
+    """A validator found problems; ``problems`` lists them, each already contextual.
+
+    When the problems are about fixture data, ``errors`` holds them as typed errors (each
+    with its file, line or record, column and rule), ``rules`` counts the records that
+    broke each rule (complete even when the list is capped at ``total`` > shown), and
+    the location attributes (``path``, ``line``, ``record``, ``table``, ``column``,
+    ``rule``) are those of the first problem.
+    """
 
     exit_code = 6
 
-    def __init__(self, problems: Sequence[str], *, tenant_id: str | None = None) -> None:
-        head = f"{len(problems)} problem(s) found"
-        detail = "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    def __init__(
+        self,
+        problems: Sequence[str],
+        *,
+        tenant_id: str | None = None,
+        errors: Sequence[FixtureError] = (),
+        rules: Mapping[str, int] | None = None,
+        total: int | None = None,
+    ) -> None:
+        self.total = max(total or 0, len(problems))
+        head = f"{self.total} problem(s) found"
+        detail = "; ".join(problems[:5]) + ("; ..." if self.total > 5 else "")
         super().__init__(f"{head}: {detail}", tenant_id=tenant_id)
         self.problems = list(problems)
+        self.errors = list(errors)
+        self.rules = dict(rules or {})
+        first = self.errors[0] if self.errors else None
+        self.path = first.path if first else None
+        self.line = first.line if first else None
+        self.record = first.record if first else None
+        self.table = first.table if first else None
+        self.column = first.column if first else None
+        self.rule = first.rule if first else None
+
+
+class RecordsRefusedError(RecordError, ValidationFailedError):
+    """A strict load refused its fixtures: ``problems``/``errors`` list every bad record
+    of them, ``rules`` counts them per rule, and the error stands where the first one is
+    (``path``, ``line``, ``record``, ``column``, ``rule``).
+
+    It is a :class:`RecordError` (code that catches a refused record keeps working) and
+    a :class:`ValidationFailedError` (the whole list); the exit code is fixture data's.
+    """
+
+    exit_code = FixtureError.exit_code
+
+    def __init__(
+        self,
+        problems: Sequence[str],
+        *,
+        errors: Sequence[FixtureError],
+        tenant_id: str | None = None,
+        rules: Mapping[str, int] | None = None,
+        total: int | None = None,
+    ) -> None:
+        ValidationFailedError.__init__(
+            self, problems, tenant_id=tenant_id, errors=errors, rules=rules, total=total
+        )
+
+    def __str__(self) -> str:
+        # The message lists the problems, each with its place: no place in front.
+        return TenancyFixturesError.__str__(self)
 
 
 class ValidationTimeoutError(ValidationFailedError):
     """Validation ran past ``validation_timeout_seconds``; what it found so far is kept."""
 
-    def __init__(self, seconds: float, problems: Sequence[str], *, records: int) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        problems: Sequence[str],
+        *,
+        records: int,
+        errors: Sequence[FixtureError] = (),
+        rules: Mapping[str, int] | None = None,
+    ) -> None:
         super().__init__(
-            [f"validation stopped after {seconds:g}s ({records} records checked)", *problems]
+            [f"validation stopped after {seconds:g}s ({records} records checked)", *problems],
+            errors=errors,
+            rules=rules,
         )
         self.seconds = seconds
         self.records = records

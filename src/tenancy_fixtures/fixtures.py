@@ -33,6 +33,8 @@ class FixtureResult:
     checksum: str
     row_counts: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Per table, the content checksum of the rows this application wrote.
+    content_checksums: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -64,6 +66,13 @@ class BaseFixture(ABC):
         """Problems that show the fixture is no longer in place (empty: all is well)."""
         del session
         return []
+
+    def table_checksums(self) -> Sequence[control_plane.TableChecksum]:
+        """What the last ``apply`` wrote to each table, with content checksums.
+
+        Data fixtures say; structural ones write no rows and return nothing.
+        """
+        return ()
 
 
 async def apply_fixtures(
@@ -99,6 +108,14 @@ async def apply_fixtures(
             continue
         started = time.perf_counter()
         counts = dict(await fixture.apply(session))
+        written = fixture.table_checksums()
+        await control_plane.record_table_checksums(
+            session.connection,
+            session.tenant_id,
+            fixture=fixture.name,
+            run_id=run_id,
+            checksums=written,
+        )
         await control_plane.record_fixture(
             session.connection,
             session.tenant_id,
@@ -111,6 +128,13 @@ async def apply_fixtures(
             replace=fixture.name in recorded,
         )
         results.append(
-            FixtureResult(fixture.name, "applied", checksum, counts, time.perf_counter() - started)
+            FixtureResult(
+                fixture.name,
+                "applied",
+                checksum,
+                counts,
+                time.perf_counter() - started,
+                {w.table: w.checksum for w in written},
+            )
         )
     return results

@@ -137,6 +137,11 @@ class _Workspace(NamedTuple):
     members: tuple[_Member, ...]
 
 
+class _Shared(NamedTuple):
+    playlist: int
+    added: int
+
+
 @dataclass
 class _Context:
     """The random source, the scale and what later tables refer to."""
@@ -152,6 +157,8 @@ class _Context:
     track_duration: array[int] = field(default_factory=lambda: array("q"))
     playlists: list[_Playlist] = field(default_factory=list)
     workspaces: list[_Workspace] = field(default_factory=list)
+    #: Per workspace (same order), the playlists shared in it.
+    shared: list[list[_Shared]] = field(default_factory=list)
 
 
 def _ts(seconds: int) -> str:
@@ -402,6 +409,11 @@ def _listening_events(ctx: _Context) -> Iterator[Row]:
             played_at += -(-ms_played // 1000) + rng.randint(1, 6 * _HOUR)
 
 
+_ANTHROPIC = {"env": "ANTHROPIC_API_KEY"}
+_OPENAI = {"env": "OPENAI_API_KEY"}
+_PAID = ["premium", "enterprise"]
+
+# Credentials are references to where the key lives, never keys; internal models need none.
 _AI_MODELS: tuple[Row, ...] = (
     (
         "rec-two-tower-v3",
@@ -410,6 +422,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "3.2.0",
         "recommendation",
         {"embedding_size": 128, "top_k": 50, "diversity": 0.2},
+        None,
+        _PAID,
+        ["ai_recommendations"],
         True,
         True,
     ),
@@ -420,6 +435,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "1.4.1",
         "recommendation",
         {"factors": 64, "regularization": 0.01, "iterations": 15, "top_k": 50},
+        None,
+        ["enterprise"],
+        ["ai_recommendations", "custom_models"],
         False,
         False,
     ),
@@ -430,6 +448,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "2025-09-29",
         "playlist_generation",
         {"temperature": 0.7, "top_p": 0.95, "max_tokens": 1024, "max_tracks": 30},
+        _ANTHROPIC,
+        _PAID,
+        ["ai_playlist_generation"],
         True,
         True,
     ),
@@ -440,6 +461,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "2.0.1",
         "audio_analysis",
         {"sample_rate": 22050, "window_seconds": 30, "embedding_size": 256},
+        None,
+        ["enterprise"],
+        ["audio_analysis"],
         True,
         True,
     ),
@@ -450,6 +474,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "2025-10-01",
         "chat",
         {"temperature": 0.3, "max_tokens": 2048, "system_prompt": "You are a music guide."},
+        _ANTHROPIC,
+        None,
+        None,
         True,
         True,
     ),
@@ -460,6 +487,9 @@ _AI_MODELS: tuple[Row, ...] = (
         "2024-07-18",
         "chat",
         {"temperature": 0.5, "max_tokens": 1024, "top_p": 1.0},
+        _OPENAI,
+        ["enterprise"],
+        ["custom_models"],
         True,
         False,
     ),
@@ -503,16 +533,96 @@ def _workspace_playlists(ctx: _Context) -> Iterator[Row]:
     for workspace in ctx.workspaces:
         adders = [m for m in workspace.members if m.role in ("owner", "editor")]
         count = min(rng.randint(2, 4), len(ctx.playlists))
+        shared: list[_Shared] = []
+        ctx.shared.append(shared)
         for index in rng.sample(range(len(ctx.playlists)), count):
             playlist = ctx.playlists[index]
             adder = rng.choice(adders)
             added_at = max(adder.joined, playlist.created) + rng.randrange(10 * _DAY)
+            shared.append(_Shared(index, added_at))
             yield (
                 workspace.workspace_id,
                 playlist.playlist_id,
                 ctx.user_ids[adder.user],
                 _ts(added_at),
             )
+
+
+_COMMENTS = (
+    "Love the opener on this one.",
+    "Can we swap the third track for something slower?",
+    "Adding a few more for the weekend.",
+    "This flows so well into the second half.",
+    "Too many repeats from last week, let's refresh it.",
+    "Perfect for {activity}.",
+    "Who added the {genre} track? More of that please.",
+    "Let's ask the assistant for a {genre} version.",
+)
+_EVENT_TYPES = (
+    "app_opened",
+    "search_performed",
+    "playlist_created",
+    "track_shared",
+    "recommendation_clicked",
+    "ai_playlist_requested",
+    "workspace_invite_sent",
+    "subscription_changed",
+)
+_EVENT_WEIGHTS = (30, 22, 8, 10, 14, 8, 4, 4)
+
+
+def _comments(ctx: _Context) -> Iterator[Row]:
+    rng = ctx.rng
+    for workspace, shared in zip(ctx.workspaces, ctx.shared, strict=True):
+        for _ in range(rng.randint(1, 5)):
+            author = rng.choice(workspace.members)
+            about = rng.choice(shared) if shared and rng.random() < 0.75 else None
+            since = max(author.joined, about.added if about is not None else workspace.created)
+            body = rng.choice(_COMMENTS).format(
+                activity=rng.choice(_ACTIVITIES), genre=rng.choice(_GENRES)
+            )
+            yield (
+                f"cm_{''.join(rng.choices(_BASE62, k=16))}",
+                workspace.workspace_id,
+                ctx.playlists[about.playlist].playlist_id if about is not None else None,
+                ctx.user_ids[author.user],
+                body,
+                _ts(since + rng.randrange(1, 14 * _DAY)),
+            )
+
+
+def _event_properties(ctx: _Context, event_type: str) -> dict[str, object] | None:
+    rng = ctx.rng
+    platform = rng.choices(_PLATFORMS, _PLATFORM_WEIGHTS)[0]
+    if event_type == "search_performed":
+        return {"platform": platform, "query": rng.choice(_GENRES), "results": rng.randint(0, 50)}
+    if event_type in ("track_shared", "recommendation_clicked"):
+        track = ctx.track_ids[rng.randrange(len(ctx.track_ids))]
+        return {"platform": platform, "track_id": track}
+    if event_type in ("playlist_created", "ai_playlist_requested"):
+        return {"platform": platform, "theme": rng.choice(_PLAYLIST_THEMES)}
+    if event_type == "subscription_changed":
+        return {"from": rng.choice(_PRODUCTS), "to": rng.choice(_PRODUCTS)}
+    if event_type == "app_opened":
+        return {"platform": platform}
+    return None
+
+
+def _product_events(ctx: _Context) -> Iterator[Row]:
+    rng = ctx.rng
+    counts = _event_counts(rng, len(ctx.user_ids), 40 * ctx.scale)
+    for user, count in enumerate(counts):
+        occurred = ctx.user_created[user] + rng.randrange(_DAY)
+        for _ in range(count):
+            event_type = rng.choices(_EVENT_TYPES, _EVENT_WEIGHTS)[0]
+            yield (
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                ctx.user_ids[user],
+                _ts(occurred),
+                event_type,
+                _event_properties(ctx, event_type),
+            )
+            occurred += rng.randint(1, 2 * _DAY)
 
 
 @dataclass(frozen=True)
@@ -628,6 +738,9 @@ _SPECS: tuple[_Spec, ...] = (
             "version",
             "task",
             "parameters",
+            "credentials",
+            "tiers",
+            "features",
             "enabled",
             "is_default",
         ),
@@ -649,6 +762,18 @@ _SPECS: tuple[_Spec, ...] = (
         "workspace_playlists.csv",
         _workspace_playlists,
         ("workspace_id", "playlist_id", "added_by", "added_at"),
+    ),
+    _Spec(
+        "comments",
+        "comments.jsonl",
+        _comments,
+        ("comment_id", "workspace_id", "playlist_id", "author_id", "body", "created_at"),
+    ),
+    _Spec(
+        "product_events",
+        "product_events.jsonl.gz",
+        _product_events,
+        ("event_id", "user_id", "occurred_at", "event_type", "properties"),
     ),
 )
 
@@ -674,11 +799,11 @@ def _columns_in_fk_order() -> dict[str, list[str]]:
             raise RuntimeError(f"{spec.table}: columns missing {missing}, unknown {extra}")
         for fk in table.foreign_keys:
             parent = fk.column.table.name
-            if parent != spec.table and parent not in order[:position]:
-                if fk.parent.name in spec.columns:
-                    raise RuntimeError(
-                        f"table {spec.table!r} is generated before its parent {parent!r}"
-                    )
+            generated_later = parent != spec.table and parent not in order[:position]
+            if generated_later and fk.parent.name in spec.columns:
+                raise RuntimeError(
+                    f"table {spec.table!r} is generated before its parent {parent!r}"
+                )
     return {spec.table: list(spec.columns) for spec in _SPECS}
 
 

@@ -7,19 +7,26 @@ config cache, so ``FixtureManager()`` works with no configuration at all.
 from __future__ import annotations
 
 import getpass
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from tenancy_fixtures.credentials import fernet_for
 from tenancy_fixtures.errors import SettingsError
 
-__all__ = ["Backend", "Settings", "load_settings"]
+__all__ = ["Backend", "Settings", "ValidationMode", "load_settings"]
 
 Backend = Literal["sqlite", "postgresql"]
+
+#: A role prefix plus the longest tenant id (48) must fit PostgreSQL's 63-byte names.
+_ROLE_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,14}")
+#: ``strict``: any bad record refuses the load; ``lenient``: bad records are set aside.
+ValidationMode = Literal["strict", "lenient"]
 
 
 def _default_actor() -> str:
@@ -54,7 +61,53 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=10, ge=1, le=1000)
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
     validation_timeout_seconds: float = Field(default=300.0, gt=0)
+    validation_mode: ValidationMode = Field(
+        default="strict",
+        description="strict: any bad record refuses the whole load; lenient: bad records "
+        "are skipped and written to a reject file, the rest loads.",
+    )
+    validation_max_problems: int = Field(
+        default=100, ge=1, description="Problems a validation report lists (all are counted)."
+    )
+    max_text_length: int = Field(
+        default=1 << 20, ge=1, description="Longest value (characters) of a Text column."
+    )
+    reject_dir: Path = Field(
+        default=Path("rejects"),
+        description="Where lenient loads write <tenant>-<run_id>.jsonl of refused records.",
+    )
     actor: str = Field(default_factory=_default_actor, description="Who the audit log names.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s) for AI model credentials stored encrypted; several keys "
+        "separated by commas: the first encrypts, any of them decrypts (key rotation).",
+    )
+    tenant_roles: bool = Field(
+        default=False,
+        description="PostgreSQL: give each tenant a NOLOGIN role with rights on its own "
+        "schema only (created on provisioning, dropped with the tenant).",
+    )
+    tenant_role_prefix: str = Field(
+        default="tf_role_",
+        description="Prefix of tenant role names; roles are cluster-wide, so give each "
+        "database on one cluster its own.",
+    )
+
+    @field_validator("tenant_role_prefix")
+    @classmethod
+    def _role_prefix_is_a_short_identifier(cls, value: str) -> str:
+        if _ROLE_PREFIX.fullmatch(value) is None:
+            raise ValueError(
+                "must be a lowercase letter, then up to 14 lowercase letters, digits or '_'"
+            )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            fernet_for(value)
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -288,12 +288,18 @@ def test_validate_source_exits_6_listing_a_duplicate_key_and_a_dangling_referenc
     """A set with a duplicate key and a dangling reference exits 6 and lists both."""
     source = tmp_path / "broken_set"
     source.mkdir()
-    artist = {"artist_id": "a1", "name": "One", "genres": [], "popularity": 1, "followers": 1}
+    artist = {
+        "artist_id": "0OdUWJ0sBjDrqHygGUXeCF",
+        "name": "One",
+        "genres": [],
+        "popularity": 1,
+        "followers": 1,
+    }
     album = {
-        "album_id": "b1",
+        "album_id": "4aawyAB9vmqN3uQ7FjRGTy",
         "name": "Lost",
         "album_type": "album",
-        "artist_id": "ghost_artist",
+        "artist_id": "GhostArtistGhostArtist",
         "release_date": "2021-03-07",
         "release_date_precision": "day",
         "total_tracks": 1,
@@ -310,7 +316,7 @@ def test_validate_source_exits_6_listing_a_duplicate_key_and_a_dangling_referenc
     assert "artists.jsonl:2" in line
     assert "duplicate" in line
     assert "albums.jsonl:1" in line
-    assert "ghost_artist" in line
+    assert "GhostArtistGhostArtist" in line
     problems = [p for p in result.stdout.splitlines() if p.lstrip().startswith("- ")]
     assert len(problems) == 2
 

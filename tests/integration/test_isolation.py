@@ -165,7 +165,10 @@ async def test_postgres_load_and_reads_are_correct_when_every_connection_has_a_f
 
         report = await manager.load_fixtures(TENANT_B, source=demo_set)
         assert report.row_counts == loaded
-        assert (await manager.validate_tenant(TENANT_B)).ok
+        # Unqualified SQL on B's connections would read A's rows: the check says so.
+        validation = await manager.validate_tenant(TENANT_B)
+        assert ["isolation"] == validation.failed_checks
+        assert any("search_path includes tenant 'tenant_a'" in p for p in validation.problems)
 
         assert await _counts_of(manager, TENANT_A) == loaded
         assert await _counts_of(manager, TENANT_B) == loaded

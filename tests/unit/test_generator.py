@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from tenancy_fixtures.generator import GeneratedSet, generate_fixture_set
+from tenancy_fixtures.loaders.ai_models import ModelVocabulary, check_model, scan_for_plain_secrets
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 
 SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
@@ -111,6 +112,7 @@ def test_row_counts_grow_with_scale(tmp_path: Path) -> None:
         "playlists": 10,
         "listening_events": 500,
         "workspaces": 2,
+        "product_events": 40,
     }.items():
         assert large[table] == 4 * per_unit, table
 
@@ -158,6 +160,53 @@ def test_ai_models_have_exactly_one_default_per_task(tmp_path: Path) -> None:
     assert defaults == dict.fromkeys(TASKS, 1)
     assert {m["task"] for m in models} <= TASKS
     assert all(isinstance(m["parameters"], dict) and m["parameters"] for m in models)
+
+
+def test_ai_models_pass_the_ai_model_loader_checks(tmp_path: Path) -> None:
+    """Credentials are environment references or none; tiers, features and parameters
+    are what the AI model loader accepts."""
+    models = read_set(generate_fixture_set(tmp_path))["ai_models"]
+    vocabulary = ModelVocabulary.from_templates()
+
+    for row in models:
+        scan_for_plain_secrets(row)
+        check_model(row, vocabulary, secret_key=lambda: None)
+    credentials = [m["credentials"] for m in models]
+    assert all(c is None or set(c) == {"env"} for c in credentials)
+    assert any(c is not None for c in credentials)
+    assert any(m["tiers"] for m in models)
+    assert any(m["features"] for m in models)
+
+
+def test_comments_are_by_members_about_playlists_shared_in_their_workspace(
+    tmp_path: Path,
+) -> None:
+    """Authors are members of the workspace; a commented playlist is shared in it; a
+    comment is written after its author joined."""
+    data = read_set(generate_fixture_set(tmp_path, scale=3, seed=2))
+    joined = {(m["workspace_id"], m["user_id"]): m["joined_at"] for m in data["workspace_members"]}
+    shared = {(p["workspace_id"], p["playlist_id"]) for p in data["workspace_playlists"]}
+
+    assert data["comments"]
+    for comment in data["comments"]:
+        member = (comment["workspace_id"], comment["author_id"])
+        assert member in joined
+        assert comment["created_at"] > joined[member]
+        if comment["playlist_id"] is not None:
+            assert (comment["workspace_id"], comment["playlist_id"]) in shared
+    assert len({c["comment_id"] for c in data["comments"]}) == len(data["comments"])
+
+
+def test_product_events_are_by_existing_users_after_they_signed_up(tmp_path: Path) -> None:
+    """Every event names a generated user, never before that user was created."""
+    data = read_set(generate_fixture_set(tmp_path, scale=2, seed=6))
+    created = {u["user_id"]: u["created_at"] for u in data["users"]}
+
+    for row in data["product_events"]:
+        assert row["occurred_at"] >= created[row["user_id"]]
+        assert row["event_type"]
+    ids = [e["event_id"] for e in data["product_events"]]
+    assert len(set(ids)) == len(ids)
 
 
 def test_every_workspace_owner_is_a_member_with_role_owner(tmp_path: Path) -> None:
@@ -241,6 +290,8 @@ def test_values_match_the_documented_formats(tmp_path: Path) -> None:
         "workspaces": "created_at",
         "workspace_members": "joined_at",
         "workspace_playlists": "added_at",
+        "comments": "created_at",
+        "product_events": "occurred_at",
     }
     for table, column in timestamps.items():
         assert all(TIMESTAMP.fullmatch(r[column]) for r in data[table]), table

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Table
+from sqlalchemy import Column, Integer, MetaData, Table
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loaders.readers import SourceRecord
 from tenancy_fixtures.loaders.records import RowBuilder
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 
 TABLES: dict[str, Table] = {t.name: t for t in spotify_metadata().sorted_tables}
 
@@ -25,16 +25,19 @@ USER: dict[str, Any] = {
     "product": "premium",
     "created_at": "2026-01-01T12:00:00+00:00",
 }
-ARTIST: dict[str, Any] = {"artist_id": "a1", "name": "The Foxes"}
+ARTIST_ID = "0OdUWJ0sBjDrqHygGUXeCF"
+ALBUM_ID = "6akEvsycLGftJxYudPjmqK"
+TRACK_ID = "4uLU6hMCjMI75M1A2tKUQC"
+ARTIST: dict[str, Any] = {"artist_id": ARTIST_ID, "name": "The Foxes"}
 TRACK: dict[str, Any] = {
-    "track_id": "t1",
+    "track_id": TRACK_ID,
     "name": "Song",
-    "album_id": "al1",
-    "artist_id": "a1",
+    "album_id": ALBUM_ID,
+    "artist_id": ARTIST_ID,
     "duration_ms": 200000,
 }
 AUDIO_FEATURES: dict[str, Any] = {
-    "track_id": "t1",
+    "track_id": TRACK_ID,
     "danceability": 0.5,
     "energy": 0.5,
     "valence": 0.5,
@@ -94,10 +97,10 @@ class TestBuild:
     def test_csv_strings_are_coerced_to_column_types(self) -> None:
         """Text from CSV becomes int, float, bool, datetime and JSON values."""
         assert {
-            "track_id": "t1",
+            "track_id": TRACK_ID,
             "name": "Song",
-            "album_id": "al1",
-            "artist_id": "a1",
+            "album_id": ALBUM_ID,
+            "artist_id": ARTIST_ID,
             "duration_ms": 200000,
             "explicit": True,
             "popularity": 42,
@@ -174,6 +177,7 @@ class TestTimestamps:
             ("2026-01-01T12:00:00+02:00", datetime(2026, 1, 1, 10, tzinfo=UTC)),
             ("2026-01-01T01:30:00-05:30", datetime(2026, 1, 1, 7, tzinfo=UTC)),
             ("2026-01-01 12:00:00.250+00:00", datetime(2026, 1, 1, 12, 0, 0, 250000, tzinfo=UTC)),
+            (" 2026-01-01T12:00:00+01:00 ", datetime(2026, 1, 1, 11, tzinfo=UTC)),
         ],
     )
     def test_a_timestamp_is_converted_to_utc(self, text: str, expected: datetime) -> None:
@@ -411,10 +415,12 @@ class TestTypes:
         """artists.followers (BigInteger) takes values beyond 32 bits, up to 2**63 - 1."""
         assert int(followers) == build("artists", {**ARTIST, "followers": followers})["followers"]
 
-    @pytest.mark.parametrize("key", [2**31 - 1, -(2**31)])
-    def test_an_integer_column_accepts_the_32_bit_bounds(self, key: int) -> None:
-        """The extremes of a 32-bit Integer are accepted."""
-        assert key == build("audio_features", {**AUDIO_FEATURES, "key": key})["key"]
+    @pytest.mark.parametrize("value", [2**31 - 1, -(2**31), str(2**31 - 1)])
+    def test_an_integer_column_accepts_the_32_bit_bounds(self, value: int | str) -> None:
+        """The extremes of a 32-bit Integer (with no CHECK narrowing it) are accepted."""
+        probe = Table("probe", MetaData(schema=TENANT_SCHEMA), Column("n", Integer))
+
+        assert (int(value),) == RowBuilder(probe).build(SourceRecord({"n": value}, 1, 1), path="x")
 
     def test_a_string_at_its_column_length_is_accepted(self) -> None:
         """A value exactly as long as the column allows is kept."""
@@ -439,11 +445,174 @@ class TestWhere:
             error.record,
             error.column,
         )
-        assert "users.jsonl:12, column country: longer than 2 characters (3)" == str(error)
+        assert "users.jsonl:12, column country: longer than 2 characters (3) [length]" == str(error)
 
     def test_an_error_without_a_line_names_the_record(self) -> None:
         """Records from JSON arrays (no line) are located by record number."""
         error = refusal("users", {**USER, "country": "GBR"}, line=None)
 
         assert (None, 3) == (error.line, error.record)
-        assert "users.jsonl, record 3, column country: longer than 2 characters (3)" == str(error)
+        assert (
+            "users.jsonl, record 3, column country: longer than 2 characters (3) [length]"
+            == str(error)
+        )
+
+
+PLAYLIST: dict[str, Any] = {
+    "playlist_id": "37i9dQZF1DXcBWIGoYBM5M",
+    "owner_id": "u1",
+    "name": "Hits",
+}
+
+
+class TestRules:
+    @pytest.mark.parametrize(
+        ("table", "values", "column", "rule"),
+        [
+            pytest.param(
+                "users",
+                {k: v for k, v in USER.items() if k != "display_name"},
+                "display_name",
+                "not_null",
+                id="missing",
+            ),
+            pytest.param("tracks", {**TRACK, "name": None}, "name", "not_null", id="null"),
+            pytest.param(
+                "artists", {**ARTIST, "mood": "x"}, "mood", "unknown_column", id="unknown"
+            ),
+            pytest.param(
+                "tracks", {**TRACK, "duration_ms": "long"}, "duration_ms", "type", id="type"
+            ),
+            pytest.param(
+                "users", {**USER, "display_name": "a\x00b"}, "display_name", "type", id="nul"
+            ),
+            pytest.param(
+                "artists", {**ARTIST, "followers": 2**63}, "followers", "range", id="range"
+            ),
+            pytest.param(
+                "users", {**USER, "display_name": "x" * 201}, "display_name", "length", id="len"
+            ),
+            pytest.param(
+                "users",
+                {**USER, "created_at": "2026-01-01T12:00:00"},
+                "created_at",
+                "timezone",
+                id="timezone",
+            ),
+            pytest.param(
+                "tracks",
+                {**TRACK, "duration_ms": -5},
+                "duration_ms",
+                "check:duration_ms",
+                id="check",
+            ),
+            pytest.param(
+                "tracks",
+                {**TRACK, "duration_ms": "0"},
+                "duration_ms",
+                "check:duration_ms",
+                id="check-csv-text",
+            ),
+            pytest.param(
+                "albums",
+                {"album_id": ALBUM_ID, "name": "A", "artist_id": ARTIST_ID, "album_type": "ep"},
+                "album_type",
+                "check:album_type",
+                id="check-in-list",
+            ),
+            pytest.param(
+                "tracks",
+                {**TRACK, "album_id": "al1"},
+                "album_id",
+                "format:spotify_id",
+                id="fk-format",
+            ),
+            pytest.param(
+                "users", {**USER, "country": "UK"}, "country", "format:country", id="country"
+            ),
+            pytest.param(
+                "users", {**USER, "email": "ada@example"}, "email", "format:email", id="email"
+            ),
+        ],
+    )
+    def test_a_refusal_names_its_rule_column_and_place(
+        self, table: str, values: dict[str, Any], column: str, rule: str
+    ) -> None:
+        """Every refusal carries the rule broken, the column, the file and the line."""
+        error = refusal(table, values)
+
+        assert (rule, column, f"{table}.jsonl", 7, table) == (
+            error.rule,
+            error.column,
+            error.path,
+            error.line,
+            error.table,
+        )
+        assert str(error).endswith(f"[{rule}]")
+
+    def test_a_check_refusal_shows_the_value_and_the_check(self) -> None:
+        """The message says which value broke which CHECK."""
+        error = refusal("tracks", {**TRACK, "popularity": 101})
+
+        assert "101 breaks CHECK (popularity >= 0 AND popularity <= 100)" == error.message
+
+    def test_a_format_refusal_shows_the_value_and_the_format(self) -> None:
+        """The message says which value is not in which format."""
+        error = refusal("tracks", {**TRACK, "isrc": "usrc17607839"})
+
+        assert error.message.startswith("'usrc17607839' is not an ISRC")
+
+    @pytest.mark.parametrize("column", ["duration_ms", "popularity", "track_number", "isrc"])
+    def test_null_passes_a_check_and_a_format_as_in_sql(self, column: str) -> None:
+        """A NULL in a nullable column with a CHECK or a format is accepted."""
+        assert build("tracks", {**TRACK, column: None})[column] is None
+
+    def test_values_at_the_bounds_of_a_check_are_accepted(self) -> None:
+        """popularity 0 and 100 pass ``popularity >= 0 AND popularity <= 100``."""
+        assert [0, 100, 100] == [
+            build("tracks", {**TRACK, "popularity": value})["popularity"]
+            for value in (0, 100, "100")
+        ]
+
+    def test_an_unbounded_text_column_is_capped_by_default_at_one_mib(self) -> None:
+        """A 10 MB description is a RecordError naming the column, not a database error."""
+        error = refusal("playlists", {**PLAYLIST, "description": "x" * 10_000_000})
+
+        assert ("description", "length") == (error.column, error.rule)
+        assert "longer than 1048576 characters (10000000)" == error.message
+        assert (
+            "x" * (1 << 20)
+            == build("playlists", {**PLAYLIST, "description": "x" * (1 << 20)})["description"]
+        )
+
+    def test_the_text_cap_is_configurable(self) -> None:
+        """``max_text_length`` sets the cap of every unbounded Text column."""
+        builder = RowBuilder(TABLES["playlists"], max_text_length=100)
+
+        def description(text: str) -> Any:
+            record = SourceRecord({**PLAYLIST, "description": text}, 3, 1)
+            return builder.build(record, path="playlists.jsonl")[
+                builder.columns.index("description")
+            ]
+
+        assert "y" * 100 == description("y" * 100)
+        with pytest.raises(RecordError) as caught:
+            description("y" * 101)
+        assert ("description", "length") == (caught.value.column, caught.value.rule)
+
+    def test_a_deeply_nested_json_value_is_a_record_error(self) -> None:
+        """Nesting deeper than JSON serialisation allows is refused, not a RecursionError."""
+        nested: list[Any] = []
+        for _ in range(100_000):
+            nested = [nested]
+
+        error = refusal("artists", {**ARTIST, "genres": nested})
+
+        assert ("genres", "type") == (error.column, error.rule)
+        assert "nested too deeply" in error.message
+
+    def test_a_builder_lists_the_checks_it_enforces(self) -> None:
+        """RowBuilder.checks are the table's compiled CHECKs."""
+        assert {"duration_ms", "popularity", "track_number"} == {
+            check.column for check in RowBuilder(TABLES["tracks"]).checks
+        }

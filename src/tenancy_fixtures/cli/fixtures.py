@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -27,6 +29,8 @@ from tenancy_fixtures.loaders.data_loader import ProgressCallback
 from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
 from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
 from tenancy_fixtures.schema import render_schema_sql
+from tenancy_fixtures.settings import ValidationMode
+from tenancy_fixtures.source_generator import generate_sources
 from tenancy_fixtures.spotify_schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
 
@@ -57,6 +61,10 @@ async def load_with_progress(
     progress: Progress,
     *,
     force: bool = False,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    validation: ValidationMode | None = None,
+    reject_dir: Path | None = None,
 ) -> LoadReport:
     """Load a tenant's fixtures, one progress bar per table (sized from the set's files)."""
     tasks: dict[str, TaskID] = {}
@@ -66,11 +74,40 @@ async def load_with_progress(
             tasks[table] = progress.add_task(f"{tenant_id} {table}", total=None)
         progress.advance(tasks[table], rows)
 
-    report = await manager.load_fixtures(tenant_id, source, progress=advance, force=force)
+    report = await manager.load_fixtures(
+        tenant_id,
+        source,
+        progress=advance,
+        force=force,
+        format=format,
+        options=options,
+        validation=validation,
+        reject_dir=reject_dir,
+    )
     for task in tasks.values():
         done = progress.tasks[task].completed
         progress.update(task, total=done)
     return report
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The validation and source options of one ``load-fixtures`` invocation."""
+
+    validation: ValidationMode | None = None
+    reject_dir: Path | None = None
+    format: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _options(values: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(FixtureSetError(f"--option expects KEY=VALUE, got {item!r}"))
+        parsed[key.strip()] = value
+    return parsed
 
 
 def load_fixtures(
@@ -87,11 +124,45 @@ def load_fixtures(
         list[str] | None, typer.Option("--tenant", "-t", help="Load into this tenant too.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Apply even fixtures already applied.")] = False,
+    source_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Read PATH as source files of this format (spotify-api, spotify-history, "
+            "mpd, ai-models, ...); detected per file when not given.",
+        ),
+    ] = None,
+    source_options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-o",
+            help="An option of the source format, KEY=VALUE (repeatable), e.g. "
+            "-o user_id=u_ava for a streaming-history export.",
+        ),
+    ] = None,
+    lenient: Annotated[
+        bool | None,
+        typer.Option(
+            "--lenient/--strict",
+            help="--lenient: load all but the bad records and write those to a reject "
+            "file; --strict: any bad record refuses the load (default: "
+            "TENANCY_VALIDATION_MODE, else strict).",
+        ),
+    ] = None,
+    reject_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where --lenient writes <tenant>-<run_id>.jsonl (default: "
+            "TENANCY_REJECT_DIR, else ./rejects)."
+        ),
+    ] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Load fixtures into tenants: one transaction per tenant, skipped if already applied.
 
     Example: tenancy-fixtures load-fixtures --all ./fixtures/spotify
+    Example: tenancy-fixtures load-fixtures acme ./export --lenient --reject-dir ./rejects
     """
     many = all_tenants or bool(tenants)
     if many and tenant_id is not None and source is None:
@@ -105,23 +176,59 @@ def load_fixtures(
     targets += tenants or []
     for target in targets:
         validate_or_fail(target)
+    checks = _Checks(
+        None if lenient is None else "lenient" if lenient else "strict",
+        reject_dir,
+        source_format,
+        _options(source_options or []),
+    )
     if not many and tenant_id is not None:
-        _load_one(ctx, tenant_id, source, force=force, json_out=json_out)
+        _load_one(ctx, tenant_id, source, force=force, json_out=json_out, checks=checks)
         return
-    _load_many(ctx, targets, source, every=all_tenants, force=force, json_out=json_out)
+    _load_many(
+        ctx,
+        targets,
+        source,
+        every=all_tenants,
+        force=force,
+        json_out=json_out,
+        checks=checks,
+    )
 
 
 def _load_one(
-    ctx: typer.Context, tenant_id: str, source: Path | None, *, force: bool, json_out: bool
+    ctx: typer.Context,
+    tenant_id: str,
+    source: Path | None,
+    *,
+    force: bool,
+    json_out: bool,
+    checks: _Checks = _Checks(),
 ) -> None:
     with load_progress(disable=json_out) as progress:
         report = run(
             ctx,
-            lambda manager: load_with_progress(manager, tenant_id, source, progress, force=force),
+            lambda manager: load_with_progress(
+                manager,
+                tenant_id,
+                source,
+                progress,
+                force=force,
+                format=checks.format,
+                options=checks.options,
+                validation=checks.validation,
+                reject_dir=checks.reject_dir,
+            ),
         )
     if json_out:
         print_json(_report_json(report))
         return
+    if report.reject_file is not None:
+        err_console.print(
+            f"{tenant_id}: {report.rejected:,} bad record(s) left out, listed in "
+            f"{report.reject_file}",
+            markup=False,
+        )
     if not report.changed:
         console.print(
             f"{tenant_id}: fixtures already applied, nothing changed "
@@ -145,6 +252,8 @@ def _report_json(report: LoadReport) -> dict[str, object]:
         "fixtures": {r.fixture: r.status for r in report.results},
         "seconds": round(report.seconds, 3),
         "stages": dict(report.stages),
+        "rejected": report.rejected,
+        "reject_file": str(report.reject_file) if report.reject_file is not None else None,
     }
 
 
@@ -156,6 +265,7 @@ def _load_many(
     every: bool,
     force: bool,
     json_out: bool,
+    checks: _Checks = _Checks(),
 ) -> None:
     with load_progress(disable=json_out) as progress:
 
@@ -168,7 +278,14 @@ def _load_many(
                 t: partial(_advance, progress, task) for t, task in tasks.items()
             }
             return await manager.load_fixtures_many(
-                ids, source, progress_for=callbacks, force=force
+                ids,
+                source,
+                progress_for=callbacks,
+                force=force,
+                format=checks.format,
+                options=checks.options,
+                validation=checks.validation,
+                reject_dir=checks.reject_dir,
             )
 
         combined = run(ctx, work)
@@ -206,20 +323,21 @@ def _advance(progress: Progress, task: TaskID, _table: str, rows: int) -> None:
     progress.advance(task, rows)
 
 
-def _report_table(reports: list[IntegrityReport]) -> Table:
-    table = Table(title="data integrity")
-    for column in ("tenant", "tables", "rows", "orphans", "result"):
-        table.add_column(column, justify="right" if column in ("tables", "rows") else "left")
-    for report in reports:
-        table.add_row(
-            report.tenant_id,
-            str(sum(1 for c in report.row_counts.values() if c)),
-            f"{report.total_rows:,}",
-            str(sum(report.orphans.values())),
-            "[green]ok[/]"
-            if report.ok
-            else "[red]" + escape("; ".join(report.problems)[:200]) + "[/]",
-        )
+_STATUS_STYLE = {"ok": "green", "failed": "bold red", "info": "yellow"}
+
+
+def _report_table(report: IntegrityReport) -> Table:
+    """One tenant's report: a line per check (check, status, detail)."""
+    verdict = (
+        "[green]ok[/]" if report.ok else f"[red]{len(report.failed_checks)} check(s) failed[/]"
+    )
+    table = Table(title=f"{escape(report.tenant_id)}: {verdict}", title_justify="left")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    for result in report.checks:
+        style = _STATUS_STYLE[result.status]
+        table.add_row(result.check, f"[{style}]{result.status}[/]", escape(result.detail))
     return table
 
 
@@ -233,7 +351,12 @@ def validate_data(
     ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Check tenants' data (row counts, orphans) or a fixture set; non-zero exit on problems.
+    """Check tenants' data or a fixture set; exit 6 if anything fails.
+
+    A tenant is checked for foreign-key orphans, duplicate keys, NOT NULL and CHECK
+    violations, row counts and content checksums against its applied fixtures,
+    isolation from other tenants, and storage against its limit. Each report is stored
+    in the control plane as a "validate" run and audited.
 
     Example: tenancy-fixtures validate-data --all
     """
@@ -247,32 +370,26 @@ def validate_data(
         validate_or_fail(tenant_id)
 
     async def work(manager: FixtureManager) -> list[IntegrityReport]:
-        ids = (
-            [tenant_id]
-            if tenant_id is not None
-            else [t.tenant_id for t in await manager.list_tenants()]
-        )
-        return [await manager.validate_tenant(i) for i in ids]
+        if tenant_id is not None:
+            return [await manager.validate_tenant(tenant_id, record=True)]
+        return await manager.validate_all(record=True)
 
     reports = run(ctx, work)
-    if json_out:
-        print_json(
-            [
-                {
-                    "tenant_id": r.tenant_id,
-                    "ok": r.ok,
-                    "row_counts": r.row_counts,
-                    "orphans": r.orphans,
-                    "problems": r.problems,
-                }
-                for r in reports
-            ]
-        )
-    else:
-        console.print(_report_table(reports))
     failed = [r for r in reports if not r.ok]
+    if json_out:
+        print_json([r.as_dict() for r in reports])
+    else:
+        for report in reports:
+            console.print(_report_table(report))
+        console.print(
+            f"{len(reports)} tenant(s) checked, {len(failed)} failed"
+            + (f" (run {reports[0].run_id})" if len(reports) == 1 else ""),
+            markup=False,
+        )
+    if len(failed) == 1:
+        fail(ValidationFailedError(failed[0].problems, tenant_id=failed[0].tenant_id))
     if failed:
-        fail(ValidationFailedError([p for r in failed for p in r.problems]))
+        fail(ValidationFailedError([f"{r.tenant_id}: {p}" for r in failed for p in r.problems]))
 
 
 def _validate_source(source: Path, json_out: bool, timeout: float) -> None:
@@ -308,13 +425,25 @@ def generate(
     scale: Annotated[int, typer.Option(min=1, help="Size: 1 is ~900 rows.")] = 1,
     seed: Annotated[int, typer.Option(help="Same seed and scale, same bytes.")] = 0,
     name: Annotated[str, typer.Option(help="The set's name in its manifest.")] = "spotify-demo",
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources",
+            help="Write source files instead (Web API responses, streaming-history "
+            "exports, MPD slices) with a manifest naming their formats.",
+        ),
+    ] = False,
 ) -> None:
-    """Write a deterministic Spotify-domain fixture set.
+    """Write a deterministic Spotify-domain fixture set (table files, or --sources).
 
     Example: tenancy-fixtures generate ./fixtures/big --scale 100 --seed 7
     """
     del ctx
     try:
+        if sources:
+            written = generate_sources(directory, scale=scale, seed=seed)
+            console.print(f"wrote {len(written.files)} source files to {directory}")
+            return
         generated = generate_fixture_set(directory, scale=scale, seed=seed, name=name)
     except OSError as exc:
         fail(FixtureSetError(f"cannot write the fixture set: {exc.strerror}", path=directory))

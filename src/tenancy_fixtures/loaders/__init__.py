@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+# Source formats register themselves on import (mpd first: detection tries it on a
+# slice's first streamed playlist before any format reads the whole file; the domain
+# loaders below register theirs after these).
+from tenancy_fixtures.loaders import mpd as _mpd  # noqa: F401
+from tenancy_fixtures.loaders import spotify_api as _spotify_api  # noqa: F401
+from tenancy_fixtures.loaders import streaming_history as _streaming_history  # noqa: F401
 from tenancy_fixtures.loaders.ai_models import AIModelLoader
 from tenancy_fixtures.loaders.analytics import AnalyticsLoader
 from tenancy_fixtures.loaders.collaboration import CollaborationLoader

@@ -24,6 +24,7 @@ from contextlib import aclosing
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import MetaData, Table
@@ -36,8 +37,11 @@ from tenancy_fixtures.loaders.pipeline import stream_in_thread
 from tenancy_fixtures.loaders.readers import iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import RowPreparer, TenantSession, WriteCounts, WriteMode
+from tenancy_fixtures.validation.checksums import ContentChecksum
+from tenancy_fixtures.validation.rules import DEFAULT_MAX_TEXT_LENGTH
 
 __all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 
@@ -45,8 +49,9 @@ __all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 ProgressCallback = Callable[[str, int], None]
 #: Per-table write mode: ``auto`` (insert into an empty table, upsert otherwise),
 #: ``insert``, ``upsert``, ``replace`` (delete the table's rows first) or ``skip``
-#: (leave a table that already has rows alone).
-TableMode = Literal["auto", "insert", "upsert", "replace", "skip"]
+#: (leave a table that already has rows alone) or ``insert_missing`` (add rows whose key is
+#: new, leave existing rows as they are: catalogue rows named by history exports).
+TableMode = Literal["auto", "insert", "upsert", "replace", "skip", "insert_missing"]
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -59,6 +64,12 @@ class DataLoader(BaseFixture):
     loader_name: ClassVar[str] = "tables"
     #: The tables this loader may fill; ``None``: any table of the schema.
     domain_tables: ClassVar[frozenset[str] | None] = None
+    #: Longest value of an unbounded Text column (the ``max_text_length`` setting).
+    max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+    #: The manager's settings, for loaders that need more of them (secret keys...).
+    settings: Settings | None = None
+    #: Records to leave out, by file path: their record numbers (lenient loading).
+    skip_records: Mapping[Path, frozenset[int]] = MappingProxyType({})
 
     def __init__(
         self,
@@ -92,7 +103,11 @@ class DataLoader(BaseFixture):
         self._name = name or f"{self.loader_name}:{self.fixture_set.name}"
         self.batch_size = batch_size
         self.modes: dict[str, TableMode] = dict(modes or {})
+        #: Modes of single files (by relative path), over their table's mode.
+        self.file_modes: dict[str, TableMode] = {}
         self.write_counts: dict[str, WriteCounts] = {}
+        #: What the last ``apply`` wrote per table, with the content checksum of the rows.
+        self.written: dict[str, control_plane.TableChecksum] = {}
         self.progress: ProgressCallback | None = None
         self.tracker: PerformanceTracker | None = None
         self._checksum: str | None = None
@@ -126,45 +141,77 @@ class DataLoader(BaseFixture):
             if counts[name] < rows
         ]
 
+    def relocate(self, error: FixtureError) -> None:
+        """Point an error located in this loader's files at the data it came from (the
+        files are the data here; a source loader maps its staged files back)."""
+        del error
+
+    def close(self) -> None:
+        """Release what loading needed (nothing here; staged files for source loaders)."""
+
     def _table(self, session: TenantSession, name: str) -> Table:
         return session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
 
-    def _files_by_table(self) -> list[tuple[str, list[FixtureFile]]]:
-        grouped: dict[str, list[FixtureFile]] = {}
+    def _files_by_table(self) -> list[tuple[str, TableMode, list[FixtureFile]]]:
+        """Files grouped by table and write mode (a file's own mode, else its table's)."""
+        grouped: dict[tuple[str, TableMode], list[FixtureFile]] = {}
         for file in self.files:
-            grouped.setdefault(file.table, []).append(file)
-        return list(grouped.items())
+            mode = self.file_modes.get(file.relative) or self.modes.get(file.table, "auto")
+            grouped.setdefault((file.table, mode), []).append(file)
+        return [(table, mode, files) for (table, mode), files in grouped.items()]
 
     async def apply(self, session: TenantSession) -> Mapping[str, int]:
         """Stream each table's files into the tenant; returns the records given per table."""
         given: dict[str, int] = {}
         tracker = self.tracker or PerformanceTracker()
         self.write_counts = {}
-        for table_name, files in self._files_by_table():
+        self.written = {}
+        empty_before: dict[str, bool] = {}
+        contents: dict[str, ContentChecksum] = {}
+        for table_name, mode, files in self._files_by_table():
             table = self._table(session, table_name)
-            mode = self.modes.get(table_name, "auto")
-            empty = await session.is_empty(table)
+            if table_name not in empty_before:
+                empty_before[table_name] = await session.is_empty(table)
+            # A second group of rows for a table (its derived rows) has keys of its own.
+            empty = empty_before[table_name]
             if mode == "skip" and not empty:
                 continue
             write_mode: WriteMode
             if mode == "auto" or mode == "skip":
                 write_mode = "insert" if empty else "upsert"
+            elif mode == "insert_missing":
+                write_mode = "insert" if empty else "insert_missing"
             else:
                 write_mode = mode
             columns = tuple(c.name for c in table.columns)
             prepare = session.prepare_rows(table, columns)
-            batches = stream_in_thread(partial(self._parse, files, table, prepare, tracker))
+            content = contents.setdefault(table_name, ContentChecksum.for_table(table))
+            batches = stream_in_thread(
+                partial(self._parse, files, table, prepare, tracker, content=content)
+            )
             started = time.perf_counter()
             async with aclosing(self._reporting(table_name, batches)) as stream:
                 try:
                     counts = await session.write_table(table, columns, stream, mode=write_mode)
                 except FixtureError as exc:
-                    _locate(exc, files, table_name)
+                    _locate(exc, files, table_name, self.skip_records)
                     raise
             tracker.add("write", time.perf_counter() - started)
+            counts = self.write_counts.get(table_name, WriteCounts()) + counts
             self.write_counts[table_name] = counts
+            earlier = self.written.get(table_name)
+            self.written[table_name] = control_plane.TableChecksum(
+                table_name,
+                write_mode if earlier is None or earlier.mode == write_mode else "mixed",
+                content.rows,
+                content.hexdigest(),
+                **vars(counts),
+            )
             given[table_name] = counts.inserted + counts.updated + counts.unchanged
         return given
+
+    def table_checksums(self) -> list[control_plane.TableChecksum]:
+        return list(self.written.values())
 
     async def _reporting(
         self, table: str, batches: AsyncIterator[Sequence[tuple[Any, ...]]]
@@ -180,32 +227,49 @@ class DataLoader(BaseFixture):
         table: Table,
         prepare: RowPreparer | None,
         tracker: PerformanceTracker,
+        content: ContentChecksum | None = None,
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
-        builder = RowBuilder(table)
+        builder = RowBuilder(table, max_text_length=self.max_text_length)
         for file in files:
             records = iter_records(file)
+            skipped = self.skip_records.get(file.path)
             while True:
                 started = time.perf_counter()
                 chunk = list(islice(records, self.batch_size))
                 parsed = time.perf_counter()
                 if not chunk:
                     break
+                if skipped:
+                    chunk = [record for record in chunk if record.record not in skipped]
+                    if not chunk:
+                        continue
                 rows: Sequence[tuple[Any, ...]] = [
                     builder.build(record, path=file.relative) for record in chunk
                 ]
+                built = time.perf_counter()
+                if content is not None:
+                    content.add(rows)
+                summed = time.perf_counter()
                 if prepare is not None:
                     rows = prepare(rows)
                 tracker.add("parse", parsed - started)
-                tracker.add("validate", time.perf_counter() - parsed)
+                tracker.add("validate", built - parsed + time.perf_counter() - summed)
+                tracker.add("checksum", summed - built)
                 yield rows
 
 
-def _locate(error: FixtureError, files: list[FixtureFile], table: str) -> None:
+def _locate(
+    error: FixtureError,
+    files: list[FixtureFile],
+    table: str,
+    skip: Mapping[Path, frozenset[int]] | None = None,
+) -> None:
     """Point a database error at its file and line.
 
     The store reports the refused row's position in the table's stream (``record``);
-    reading the files again up to it finds where it came from.
+    reading the files again up to it (past the records left out) finds where it came
+    from.
     """
     error.table = error.table or table
     if error.path is not None:
@@ -217,7 +281,10 @@ def _locate(error: FixtureError, files: list[FixtureFile], table: str) -> None:
         return
     remaining = error.record
     for file in files:
+        skipped = (skip or {}).get(file.path, frozenset())
         for source in iter_records(file):
+            if source.record in skipped:
+                continue
             remaining -= 1
             if remaining == 0:
                 error.path = file.relative
@@ -234,16 +301,21 @@ def locate_violation(error: FixtureError, loaders: Iterable[DataLoader]) -> None
     """
     if error.path is not None or error.table is None:
         return
+    loaders = list(loaders)
     files = [f for loader in loaders for f in loader.files if f.table == error.table]
     if not files:
         return
     key = getattr(error, "key", None)
+    skip = {path: records for loader in loaders for path, records in loader.skip_records.items()}
     if error.record is not None or not key:
-        _locate(error, files, error.table)
+        _locate(error, files, error.table, skip)
         return
     for file in files:
+        skipped = skip.get(file.path, frozenset())
         for source in iter_records(file):
-            if all(_printed(source.values.get(column)) == value for column, value in key.items()):
+            if source.record not in skipped and all(
+                _printed(source.values.get(column)) == value for column, value in key.items()
+            ):
                 error.path = file.relative
                 error.line = source.line
                 error.record = None if source.line is not None else source.record

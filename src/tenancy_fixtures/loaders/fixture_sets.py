@@ -19,7 +19,14 @@ from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import FixtureSetError
 
-__all__ = ["FORMATS", "MANIFEST_NAME", "FixtureFile", "FixtureSet", "open_fixture_set"]
+__all__ = [
+    "FORMATS",
+    "MANIFEST_NAME",
+    "FixtureFile",
+    "FixtureSet",
+    "SourceEntry",
+    "open_fixture_set",
+]
 
 MANIFEST_NAME = "fixtures.json"
 #: File extension -> reader format.
@@ -43,6 +50,8 @@ class FixtureFile:
     relative: str
     format: str
     compressed: bool
+    #: The domain loader the manifest names for this file (``None``: the generic one).
+    loader: str | None = None
 
     @cached_property
     def sha256(self) -> str:
@@ -55,12 +64,26 @@ class FixtureFile:
 
 
 @dataclass(frozen=True)
+class SourceEntry:
+    """A manifest entry naming a source file and the format that reads it (a Web API
+    response, a streaming-history export...), rather than a table's rows."""
+
+    path: str
+    format: str | None
+    options: dict[str, Any]
+    #: The domain loader named instead of a format (its formats are tried).
+    loader: str | None = None
+
+
+@dataclass(frozen=True)
 class FixtureSet:
     """A directory of fixture files, in foreign-key order of their tables."""
 
     directory: Path
     name: str
     files: tuple[FixtureFile, ...]
+    #: Source files the manifest names with a ``format``; loaded by ``SourceLoader``.
+    sources: tuple[SourceEntry, ...] = ()
 
     def tables(self) -> list[str]:
         """The tables this set fills, in load order, each once."""
@@ -93,7 +116,25 @@ def resolve_inside(directory: Path, relative: str, *, what: str = "path") -> Pat
     return resolved
 
 
-def _file(directory: Path, relative: str, table: str | None, metadata: MetaData) -> FixtureFile:
+def _is_source_entry(entry: dict[str, Any], tables: set[str]) -> bool:
+    """Whether a manifest entry names a source file: it gives a ``format``, or a
+    ``loader`` for a file that is not named for a table."""
+    if "format" in entry:
+        return True
+    if "loader" not in entry or "table" in entry:
+        return False
+    parsed = split_name(Path(entry["path"]).name)
+    return parsed is None or parsed[0] not in tables
+
+
+def _file(
+    directory: Path,
+    relative: str,
+    table: str | None,
+    metadata: MetaData,
+    *,
+    loader: str | None = None,
+) -> FixtureFile:
     path = resolve_inside(directory, relative)
     parsed = split_name(path.name)
     if parsed is None:
@@ -107,15 +148,31 @@ def _file(directory: Path, relative: str, table: str | None, metadata: MetaData)
     if table_name not in {t.name for t in metadata.sorted_tables}:
         raise FixtureSetError(f"unknown table {table_name!r}", path=path, table=table_name)
     if not path.is_file():
-        raise FixtureSetError("file does not exist", path=path, table=table_name)
-    return FixtureFile(table_name, path, relative, fmt, compressed)
+        # A FIFO or device would block or never end; only regular files are read.
+        problem = "is not a regular file" if path.exists() else "file does not exist"
+        raise FixtureSetError(problem, path=path, table=table_name)
+    return FixtureFile(table_name, path, relative, fmt, compressed, loader)
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members; a key given twice is refused (``json`` keeps the last)."""
+    members = dict(pairs)
+    if len(members) < len(pairs):
+        repeated = next(key for index, (key, _) in enumerate(pairs) if key in dict(pairs[:index]))
+        raise ValueError(f"key {repeated!r} appears twice in one object")
+    return members
 
 
 def _manifest_entries(directory: Path, manifest: Path) -> tuple[str, list[dict[str, Any]]]:
+    resolve_inside(directory, MANIFEST_NAME, what="manifest")
     try:
-        document = json.loads(manifest.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # utf-8-sig: a byte order mark is skipped, as in data files.
+        text = manifest.read_text(encoding="utf-8-sig")
+        document = json.loads(text, object_pairs_hook=_members)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise FixtureSetError(f"manifest is not valid JSON: {exc}", path=manifest) from None
+    except RecursionError:
+        raise FixtureSetError("manifest is nested too deeply", path=manifest) from None
     if not isinstance(document, dict) or not isinstance(document.get("files"), list):
         raise FixtureSetError("manifest must be an object with a 'files' list", path=manifest)
     entries: list[dict[str, Any]] = []
@@ -128,6 +185,12 @@ def _manifest_entries(directory: Path, manifest: Path) -> tuple[str, list[dict[s
             )
         if "table" in entry and not isinstance(entry["table"], str):
             raise FixtureSetError("'table' must be a string", path=manifest, record=index)
+        if "format" in entry and not isinstance(entry["format"], str):
+            raise FixtureSetError("'format' must be a string", path=manifest, record=index)
+        if "options" in entry and not isinstance(entry["options"], dict):
+            raise FixtureSetError("'options' must be an object", path=manifest, record=index)
+        if "loader" in entry and not isinstance(entry["loader"], str):
+            raise FixtureSetError("'loader' must be a string", path=manifest, record=index)
         entries.append(entry)
     name = document.get("name")
     return (name if isinstance(name, str) and name else directory.name), entries
@@ -141,16 +204,37 @@ def open_fixture_set(source: Path | str, *, metadata: MetaData) -> FixtureSet:
     manifest = directory / MANIFEST_NAME
     if manifest.is_file():
         name, entries = _manifest_entries(directory, manifest)
-        files = [_file(directory, e["path"], e.get("table"), metadata) for e in entries]
+        tables = {t.name for t in metadata.sorted_tables}
+        is_source = [_is_source_entry(e, tables) for e in entries]
+        files = [
+            _file(directory, e["path"], e.get("table"), metadata, loader=e.get("loader"))
+            for e, source in zip(entries, is_source, strict=True)
+            if not source
+        ]
+        sources = tuple(
+            SourceEntry(e["path"], e.get("format"), dict(e.get("options", {})), e.get("loader"))
+            for e, source in zip(entries, is_source, strict=True)
+            if source
+        )
     else:
+        sources = ()
         name = directory.resolve().name
         files = [
             _file(directory, child.name, None, metadata)
             for child in sorted(directory.iterdir())
             if child.name != MANIFEST_NAME and split_name(child.name) is not None
         ]
-    if not files:
+    if not files and not sources:
         raise FixtureSetError("fixture set holds no data files", path=directory)
+    listed: set[tuple[Path, str]] = set()
+    for file in files:
+        if (file.path, file.table) in listed:
+            raise FixtureSetError(
+                f"{file.relative!r} loads a file into {file.table!r} a second time",
+                path=directory,
+                table=file.table,
+            )
+        listed.add((file.path, file.table))
     order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}
     files.sort(key=lambda f: order[f.table])
-    return FixtureSet(directory, name, tuple(files))
+    return FixtureSet(directory, name, tuple(files), sources)

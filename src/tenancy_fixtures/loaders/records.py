@@ -1,8 +1,12 @@
-"""Turning source records into rows of a table: types, required values, unknown columns.
+"""Turning source records into rows of a table: every rule a record must pass, in one go.
 
 A :class:`RowBuilder` is made once per table from its SQLAlchemy columns; it turns
 each record (from JSON, CSV, YAML...) into a tuple in column order with the Python
-types the drivers expect, or raises :class:`RecordError` naming the column and rule.
+types the drivers expect, or raises :class:`RecordError` naming the column and the
+rule broken: ``unknown_column``, ``not_null``, ``type``, ``range`` (integer width),
+``length``, ``timezone``, ``check:<constraint>`` (CHECK constraints compiled by
+:mod:`tenancy_fixtures.validation.rules`) or ``format:<format>`` (domain formats).
+Loading and the validators share it, so a rule is written, and run, once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loaders.readers import SourceRecord
+from tenancy_fixtures.validation.rules import (
+    DEFAULT_MAX_TEXT_LENGTH,
+    ColumnCheck,
+    Condition,
+    Format,
+    column_format,
+    table_checks,
+)
 
 __all__ = ["RowBuilder", "unsupported_columns"]
 
@@ -48,14 +60,22 @@ _FALSE = {"false", "f", "no", "n", "0"}
 _MISSING = object()
 
 
-def _string(length: int | None) -> Converter:
+class _Invalid(ValueError):
+    """A value refused by a converter for a rule other than ``type``."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def _string(length: int) -> Converter:
     def convert(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError(f"expected text, found {type(value).__name__}")
+        if len(value) > length:
+            raise _Invalid(f"longer than {length} characters ({len(value)})", "length")
         if "\x00" in value:
             raise ValueError("text must not contain NUL characters")
-        if length is not None and len(value) > length:
-            raise ValueError(f"longer than {length} characters ({len(value)})")
         return value
 
     return convert
@@ -72,7 +92,7 @@ def _integer(bounds: tuple[int, int]) -> Converter:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an integer, found {value!r:.40}")
         if not low <= value <= high:
-            raise ValueError(f"integer {value} out of range [{low}, {high}]")
+            raise _Invalid(f"integer {value} out of range [{low}, {high}]", "range")
         return value
 
     return convert
@@ -112,15 +132,21 @@ def _boolean(value: Any) -> bool:
 def _timestamp(value: Any) -> datetime:
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+            # Rarely padded: strip only when the plain parse failed (it is the hot path).
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
     if isinstance(value, date) and not isinstance(value, datetime):
         raise ValueError("expected a timestamp with time and UTC offset, found a date")
     if not isinstance(value, datetime):
         raise ValueError(f"expected an ISO 8601 timestamp, found {type(value).__name__}")
+    if value.tzinfo is UTC:  # already UTC (+00:00 and Z parse to it): nothing to convert
+        return value
     if value.tzinfo is None:
-        raise ValueError("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00+00:00")
+        raise _Invalid("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00+00:00", "timezone")
     return value.astimezone(UTC)
 
 
@@ -143,6 +169,8 @@ def _json(value: Any) -> Any:
             json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not representable as JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("not representable as JSON: nested too deeply") from None
     return value
 
 
@@ -182,7 +210,7 @@ def _uuid(value: Any) -> uuid.UUID:
     raise ValueError(f"expected a UUID, found {type(value).__name__}")
 
 
-def _enum(allowed: Sequence[str], length: int | None) -> Converter:
+def _enum(allowed: Sequence[str], length: int) -> Converter:
     as_text = _string(length)
     choices = frozenset(allowed)
 
@@ -196,22 +224,30 @@ def _enum(allowed: Sequence[str], length: int | None) -> Converter:
 
 
 def unsupported_columns(table: Table) -> list[str]:
-    """Columns of ``table`` whose type no converter reads (``"column: TYPE"``)."""
+    """Columns of ``table`` whose type no converter reads, or whose format is unknown or
+    misplaced (``"table.column: reason"``)."""
     problems = []
     for column in table.columns:
         try:
-            _converter(column)
-        except TypeError:
-            problems.append(f"{table.name}.{column.name}: {column.type!r}")
+            _converter(column, DEFAULT_MAX_TEXT_LENGTH)
+            column_format(column)
+        except TypeError as exc:
+            problems.append(f"{table.name}.{column.name}: {exc}")
     return problems
 
 
-def _converter(column: Column[Any]) -> Converter:
+def _text_limit(column: Column[Any], max_text_length: int) -> int:
+    """A column's longest value: its declared length, else the unbounded-text limit."""
+    length = getattr(column.type, "length", None)
+    return int(length) if length else max_text_length
+
+
+def _converter(column: Column[Any], max_text_length: int) -> Converter:
     kind = column.type
     if isinstance(kind, JSON):
         return _json
     if isinstance(kind, Enum):
-        return _enum(kind.enums, kind.length)
+        return _enum(kind.enums, _text_limit(column, max_text_length))
     if isinstance(kind, Uuid):
         return _uuid
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
@@ -229,8 +265,8 @@ def _converter(column: Column[Any]) -> Converter:
     if isinstance(kind, Float):
         return _float
     if isinstance(kind, String):
-        return _string(kind.length)
-    raise TypeError(f"column {column.name}: no converter for {kind!r}")
+        return _string(_text_limit(column, max_text_length))
+    raise TypeError(f"no converter for {kind!r}")
 
 
 def _default(column: Column[Any]) -> Any:
@@ -240,22 +276,74 @@ def _default(column: Column[Any]) -> Any:
     return _MISSING
 
 
-def _fast_check(column: Column[Any]) -> str | None:
-    """A Python expression on ``v`` true when the value needs no conversion at all."""
+#: Bound -> (value, strict): the tightest lower and upper bounds of a numeric column.
+Bound = tuple[float, bool]
+_LOWER = {">=": False, ">": True}
+_UPPER = {"<=": False, "<": True}
+
+
+def _range(
+    low: Bound, high: Bound, checks: Sequence[ColumnCheck], *, as_float: bool
+) -> tuple[str, list[Condition]]:
+    """One chained comparison for the type's range and every CHECK bound, plus the
+    conditions that are not bounds (``==``, ``!=``, ``in``)."""
+    rest: list[Condition] = []
+    for check in checks:
+        for op, operand in check.conditions:
+            if op in _LOWER:
+                low = max(low, (operand, _LOWER[op]))
+            elif op in _UPPER:
+                # At the same value a strict bound is the tighter one.
+                high = min(high, (operand, _UPPER[op]), key=lambda b: (b[0], not b[1]))
+            else:
+                rest.append((op, operand))
+    lower = "NEG_INF" if low[0] == -math.inf else _literal(low[0], as_float)
+    upper = "POS_INF" if high[0] == math.inf else _literal(high[0], as_float)
+    chain = f"{lower} {'<' if low[1] else '<='} v {'<' if high[1] else '<='} {upper}"
+    return chain, rest
+
+
+def _literal(bound: float, as_float: bool) -> str:
+    """``bound`` as Python source; a float for a float column where that is exact
+    (comparing a float with an int is slower)."""
+    if as_float and isinstance(bound, int) and abs(bound) <= 2**53:
+        return repr(float(bound))
+    return repr(bound)
+
+
+def _fast_check(
+    column: Column[Any],
+    limit: int,
+    form: Format | None,
+    checks: Sequence[ColumnCheck],
+    constant: Callable[[Any], str],
+) -> str | None:
+    """A Python expression on ``v`` true when the value needs no conversion and passes
+    every format and CHECK condition of its column — the one test a good value takes."""
     kind = column.type
     if isinstance(kind, JSON | Enum | Uuid | Date | DateTime | Boolean):
         return "(v is True or v is False)" if isinstance(kind, Boolean) else None
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
         return None
-    if isinstance(kind, BigInteger):
-        return f"(type(v) is int and {_INT64[0]} <= v <= {_INT64[1]})"
-    if isinstance(kind, Integer):
-        return f"(type(v) is int and {_INT32[0]} <= v <= {_INT32[1]})"
-    if isinstance(kind, Float):
-        return "(type(v) is float and NEG_INF < v < POS_INF)"
+    if isinstance(kind, Integer | Float):
+        if isinstance(kind, Float):
+            test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
+        else:
+            wide = _INT64 if isinstance(kind, BigInteger) else _INT32
+            test, bounds = "type(v) is int", ((wide[0], False), (wide[1], False))
+        chain, rest = _range(*bounds, checks, as_float=isinstance(kind, Float))
+        extra = ColumnCheck("", column.name, "", tuple(rest)).expression(constant) if rest else ""
+        return f"({test} and {chain}{' and ' + extra if extra else ''})"
     if isinstance(kind, String):
-        limit = f" and len(v) <= {int(kind.length)}" if kind.length else ""
-        return f"(type(v) is str{limit} and '\\x00' not in v)"
+        if form is not None and form.max_length is not None and form.max_length <= limit:
+            # The format admits nothing longer and no NUL: it is the whole text check.
+            parts = ["type(v) is str", form.expression]
+        else:
+            parts = ["type(v) is str", f"len(v) <= {limit}", "'\\x00' not in v"]
+            if form is not None:
+                parts.append(form.expression)
+        parts += [f"({check.expression(constant)})" for check in checks]
+        return f"({' and '.join(parts)})"
     return None
 
 
@@ -263,15 +351,18 @@ class RowBuilder:
     """Builds rows of one table from source records.
 
     The per-record work is one generated function per table (as attrs and dataclasses
-    generate ``__init__``): values already of the right type pass a cheap check, the
-    rest go through the column's converter. Column names only ever appear in it as
-    string literals.
+    generate ``__init__``): values already of the right type that pass the column's
+    CHECK and format conditions take one inline test; the rest go through the
+    column's converter, then each condition in turn, so a refusal names the rule it
+    broke. Column names only ever appear in it as string literals.
     """
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -> None:
         self.table = table
+        self.max_text_length = max_text_length
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
+        self.checks: tuple[ColumnCheck, ...] = tuple(table_checks(table))
         self._build = self._compile(list(table.columns))
 
     def build(self, source: SourceRecord, *, path: str) -> tuple[Any, ...]:
@@ -285,9 +376,18 @@ class RowBuilder:
             "known": self._known,
             "refuse": self._refuse,
             "unknown": self._unknown,
+            "invalid": self._invalid,
+            "unformatted": self._unformatted,
+            "unchecked": self._unchecked,
             "NEG_INF": -math.inf,
             "POS_INF": math.inf,
         }
+
+        def constant(value: Any) -> str:
+            name = f"K{len(namespace)}"
+            namespace[name] = value
+            return name
+
         lines = [
             "def build(source, path):",
             "    values = source.values",
@@ -297,7 +397,28 @@ class RowBuilder:
         ]
         for i, column in enumerate(columns):
             name = repr(column.name)
-            namespace[f"convert{i}"] = _converter(column)
+            limit = _text_limit(column, self.max_text_length)
+            try:
+                namespace[f"convert{i}"] = _converter(column, self.max_text_length)
+                form = column_format(column)
+            except TypeError as exc:
+                raise TypeError(f"{self.table.name}.{column.name}: {exc}") from None
+            checks = [check for check in self.checks if check.column == column.name]
+            conditions: list[tuple[str, str]] = []
+            if form is not None:
+                namespace.update(form.names)
+                namespace[f"format{i}"] = form
+                conditions.append(
+                    (form.expression, f"raise unformatted(source, path, {name}, v, format{i})")
+                )
+            for check in checks:
+                held = constant(check)
+                conditions.append(
+                    (
+                        check.expression(constant),
+                        f"raise unchecked(source, path, {name}, v, {held})",
+                    )
+                )
             default = _default(column)
             lines += [f"    v = get({name}, M)", "    if v is M or v is None:"]
             if default is not _MISSING:
@@ -308,18 +429,21 @@ class RowBuilder:
             else:
                 lines.append(
                     f"        raise refuse(source, path, {name}, "
-                    "'required value is missing' if v is M else 'must not be null')"
+                    "'required value is missing' if v is M else 'must not be null', 'not_null')"
                 )
-            check = _fast_check(column)
-            if check is not None:
-                lines += [f"    elif {check}:", f"        c{i} = v"]
+            fast = _fast_check(column, limit, form, checks, constant)
+            if fast is not None:
+                lines += [f"    elif {fast}:", f"        c{i} = v"]
             lines += [
                 "    else:",
                 "        try:",
-                f"            c{i} = convert{i}(v)",
+                f"            v = convert{i}(v)",
                 "        except ValueError as exc:",
-                f"            raise refuse(source, path, {name}, str(exc)) from None",
+                f"            raise invalid(source, path, {name}, exc) from None",
             ]
+            for expression, refusal in conditions:
+                lines += [f"        if not ({expression}):", f"            {refusal}"]
+            lines.append(f"        c{i} = v")
         lines.append("    return (" + "".join(f"c{i}, " for i in range(len(columns))) + ")")
         exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
         built: Callable[[SourceRecord, str], Any] = namespace["build"]
@@ -327,9 +451,32 @@ class RowBuilder:
 
     def _unknown(self, source: SourceRecord, path: str) -> RecordError:
         unknown = sorted(map(str, source.values.keys() - self._known))[0]
-        return self._refuse(source, path, unknown, "unknown column for this table")
+        return self._refuse(
+            source, path, unknown, "unknown column for this table", "unknown_column"
+        )
 
-    def _refuse(self, source: SourceRecord, path: str, column: str, reason: str) -> RecordError:
+    def _invalid(
+        self, source: SourceRecord, path: str, column: str, exc: ValueError
+    ) -> RecordError:
+        return self._refuse(source, path, column, str(exc), getattr(exc, "rule", "type"))
+
+    def _unformatted(
+        self, source: SourceRecord, path: str, column: str, value: str, form: Format
+    ) -> RecordError:
+        return self._refuse(
+            source, path, column, f"{value!r:.60} is not {form.description}", f"format:{form.name}"
+        )
+
+    def _unchecked(
+        self, source: SourceRecord, path: str, column: str, value: Any, check: ColumnCheck
+    ) -> RecordError:
+        return self._refuse(
+            source, path, column, f"{value!r:.60} breaks CHECK ({check.sql})", check.rule
+        )
+
+    def _refuse(
+        self, source: SourceRecord, path: str, column: str, reason: str, rule: str
+    ) -> RecordError:
         return RecordError(
             reason,
             path=path,
@@ -337,4 +484,5 @@ class RowBuilder:
             line=source.line,
             record=None if source.line is not None else source.record,
             column=column,
+            rule=rule,
         )

@@ -24,8 +24,9 @@ from tenancy_fixtures.tenant_ids import validate_tenant_id
 __all__ = ["Batches", "RowPreparer", "TenantSession", "TenantStore", "WriteCounts", "WriteMode"]
 
 #: ``insert``: rows are new (bulk ``COPY``); ``upsert``: insert or update by primary key;
-#: ``replace``: delete the table's rows, then insert.
-WriteMode = Literal["insert", "upsert", "replace"]
+#: ``replace``: delete the table's rows, then insert; ``insert_missing``: insert rows whose
+#: primary key is not there yet, leave existing rows as they are.
+WriteMode = Literal["insert", "upsert", "replace", "insert_missing"]
 #: Rows to write, in batches, values in column order.
 Batches = AsyncIterator[Sequence[tuple[Any, ...]]]
 #: Turns a batch of typed rows into what the backend's bulk path sends (thread-safe).
@@ -230,6 +231,12 @@ class TenantStore(ABC):
         validate_tenant_id(tenant_id)
         async with self._mapped(tenant_id):
             return await self._storage_bytes(tenant_id)
+
+    def tenant_role(self, tenant_id: str) -> str | None:
+        """The database role that holds rights on the tenant's storage alone, if the
+        backend gives each tenant one (PostgreSQL with ``tenant_roles``); else ``None``."""
+        validate_tenant_id(tenant_id)
+        return None
 
     async def warm_up(self, spares: int) -> int:
         """Prepare for fast provisioning (spare schemas, a template file); returns what

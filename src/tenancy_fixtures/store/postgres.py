@@ -20,13 +20,16 @@ from sqlalchemy import (
     Column,
     MetaData,
     Table,
+    and_,
     delete,
+    exists,
     func,
     insert,
     literal_column,
     select,
     text,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
@@ -68,6 +71,7 @@ __all__ = ["PostgresTenantStore"]
 # Serialises control-plane creation across processes; any constant that is ours.
 _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
+_DUPLICATE_OBJECT = "42710"
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
 #: Names of pre-created spare schemas (tenant ids may not start with it).
@@ -124,6 +128,8 @@ class PostgresTenantSession(TenantSession):
         prepared: bool = False,
     ) -> None:
         super().__init__(tenant_id, connection, metadata, prepared=prepared)
+        #: A bulk load dropped the keys, indexes and foreign keys (rebuilt at its end).
+        self._keys_dropped = False
         self.schema = schema
 
     async def _driver(self) -> Any:
@@ -170,8 +176,8 @@ class PostgresTenantSession(TenantSession):
         mode: WriteMode,
     ) -> WriteCounts:
         try:
-            if mode == "upsert":
-                return await self._merge(table, columns, batches)
+            if mode in ("upsert", "insert_missing"):
+                return await self._merge(table, columns, batches, update=mode == "upsert")
             if mode == "replace":
                 await self.connection.execute(delete(table))
             copied = await self._copy(table.name, self.schema, columns, batches)
@@ -215,8 +221,11 @@ class PostgresTenantSession(TenantSession):
         )
         return copied
 
-    async def _merge(self, table: Table, columns: Sequence[str], batches: Batches) -> WriteCounts:
-        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT merge."""
+    async def _merge(
+        self, table: Table, columns: Sequence[str], batches: Batches, *, update: bool
+    ) -> WriteCounts:
+        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT merge
+        (rows already there are updated where they differ, or left alone)."""
         staging = Table(
             f"tf_staging_{table.name}",
             MetaData(),
@@ -228,8 +237,12 @@ class PostgresTenantSession(TenantSession):
         await self.connection.execute(CreateTable(staging))
         staged = await self._copy(staging.name, "pg_temp", columns, batches)
         keys = [c.name for c in table.primary_key.columns]
+        changing = [c for c in columns if c not in keys] if update else []
+        if self._keys_dropped:
+            counts = await self._merge_without_keys(table, staging, keys, changing, staged)
+            await self.connection.execute(DropTable(staging))
+            return counts
         insert = pg_insert(table).from_select(list(columns), select(staging))
-        changing = [c for c in columns if c not in keys]
         if changing:
             merge = insert.on_conflict_do_update(
                 index_elements=keys,
@@ -250,6 +263,36 @@ class PostgresTenantSession(TenantSession):
             unchanged=staged - int(written),
         )
 
+    async def _merge_without_keys(
+        self, table: Table, staging: Table, keys: list[str], changing: list[str], staged: int
+    ) -> WriteCounts:
+        """The merge while a bulk load has dropped the keys (a second write to a table in
+        the same load): ``ON CONFLICT`` needs a unique index, an anti-join does not."""
+        same_key = and_(*(table.c[k] == staging.c[k] for k in keys))
+        updated = 0
+        if changing:
+            changed = await self.connection.execute(
+                update(table)
+                .values({c: staging.c[c] for c in changing})
+                .where(
+                    same_key,
+                    tuple_(*(table.c[c] for c in changing)).is_distinct_from(
+                        tuple_(*(staging.c[c] for c in changing))
+                    ),
+                )
+            )
+            updated = max(changed.rowcount, 0)
+        added = await self.connection.execute(
+            insert(table).from_select(
+                [c.name for c in staging.columns],
+                select(staging).where(~exists().where(same_key)),
+            )
+        )
+        inserted = max(added.rowcount, 0)
+        return WriteCounts(
+            inserted=inserted, updated=updated, unchanged=staged - inserted - updated
+        )
+
     @asynccontextmanager
     async def bulk_load(self) -> AsyncIterator[None]:
         """On a never-loaded tenant: drop keys, indexes and foreign keys, COPY, rebuild.
@@ -263,7 +306,11 @@ class PostgresTenantSession(TenantSession):
         dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
         await driver.execute(";\n".join(dropping))
-        yield
+        self._keys_dropped = True
+        try:
+            yield
+        finally:
+            self._keys_dropped = False
         for statement, table in rebuilding:
             try:
                 await driver.execute(statement)
@@ -286,6 +333,12 @@ class PostgresTenantStore(TenantStore):
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
+
+    def tenant_role(self, tenant_id: str) -> str | None:
+        tenant_id = self.checked(tenant_id)
+        if not self.settings.tenant_roles:
+            return None
+        return f"{self.settings.tenant_role_prefix}{tenant_id}"
 
     def _translate(self, tenant_id: str | None) -> dict[str | None, str | None]:
         translate: dict[str | None, str | None] = {CONTROL_SCHEMA: CONTROL_SCHEMA}
@@ -345,9 +398,54 @@ class PostgresTenantStore(TenantStore):
                 if _sqlstate(exc) in _DUPLICATE_SQLSTATES:
                     raise TenantAlreadyExistsError(tenant_id) from None
                 raise
+            # After a spare's rename too: the grants must name the tenant's schema.
+            await self._create_tenant_role(conn, tenant_id, schema)
             yield PostgresTenantSession(
                 tenant_id, conn, self.metadata, schema, prepared=spare is not None
             )
+
+    async def _create_tenant_role(self, conn: AsyncConnection, tenant_id: str, schema: str) -> None:
+        """With ``tenant_roles``: a NOLOGIN role with every right on ``schema`` and no other.
+
+        Default privileges extend the grant to tables created in the schema later.
+        """
+        role = self.tenant_role(tenant_id)
+        if role is None:
+            return
+        quote = conn.dialect.identifier_preparer.quote
+        quoted_role, quoted_schema = quote(role), quote(schema)
+        try:
+            await conn.execute(text(f"CREATE ROLE {quoted_role} NOLOGIN"))
+        except DBAPIError as exc:
+            if _sqlstate(exc) != _DUPLICATE_OBJECT:
+                raise
+            raise StorageError(
+                f"role {role!r} already exists (roles are cluster-wide: does another database "
+                "use this tenant id? give each database its own TENANCY_TENANT_ROLE_PREFIX)",
+                tenant_id=tenant_id,
+            ) from None
+        for grant in (
+            f"GRANT ALL ON SCHEMA {quoted_schema} TO {quoted_role}",
+            f"GRANT ALL ON ALL TABLES IN SCHEMA {quoted_schema} TO {quoted_role}",
+            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {quoted_schema} TO {quoted_role}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted_schema} GRANT ALL ON TABLES "
+            f"TO {quoted_role}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted_schema} GRANT ALL ON SEQUENCES "
+            f"TO {quoted_role}",
+        ):
+            await conn.execute(text(grant))
+
+    async def _drop_tenant_role(self, conn: AsyncConnection, tenant_id: str) -> None:
+        """With ``tenant_roles``: drop the tenant's role and whatever it still holds here."""
+        role = self.tenant_role(tenant_id)
+        if role is None:
+            return
+        found = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if found.first() is None:
+            return
+        quoted = conn.dialect.identifier_preparer.quote(role)
+        await conn.execute(text(f"DROP OWNED BY {quoted}"))
+        await conn.execute(text(f"DROP ROLE {quoted}"))
 
     async def _claim_spare(self, conn: AsyncConnection) -> str | None:
         """Take one pre-created schema of the current schema version, if any is spare."""
@@ -442,6 +540,7 @@ class PostgresTenantStore(TenantStore):
             existed = await self._schema_exists(conn, schema)
             if existed:
                 await conn.execute(DropSchema(schema, cascade=True))
+            await self._drop_tenant_role(conn, tenant_id)
             yield conn, existed
 
     @staticmethod

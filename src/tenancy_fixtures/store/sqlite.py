@@ -98,6 +98,9 @@ class SQLiteTenantSession(TenantSession):
         dialect = self.connection.dialect
         translate = {TENANT_SCHEMA: "main"}
         statement: Any = sqlite_insert(table)
+        if mode == "insert_missing":
+            keys = [c.name for c in table.primary_key.columns]
+            statement = statement.on_conflict_do_nothing(index_elements=keys)
         if mode == "upsert":
             keys = [c.name for c in table.primary_key.columns]
             changing = [c for c in columns if c not in keys]
@@ -137,6 +140,8 @@ class SQLiteTenantSession(TenantSession):
             given += len(batch)
             written += max(cursor.rowcount, 0)
             await cursor.close()
+        if mode == "insert_missing":
+            return WriteCounts(inserted=written, unchanged=given - written)
         if mode != "upsert":
             return WriteCounts(inserted=given)
         inserted = await self._count(table) - before

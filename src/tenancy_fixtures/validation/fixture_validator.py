@@ -1,30 +1,66 @@
 """FixtureValidator: checks a fixture set before anything is written.
 
-Every record is read and typed against its table, primary keys are checked for
-duplicates within the set, and foreign keys are checked against the set's own rows
-(where the parent table is part of the set). Problems are collected, not stopped at
-the first, up to ``max_problems``.
+Every record goes through its table's :class:`RowBuilder` — the same rules the load
+path enforces: types, NOT NULL, lengths, CHECK constraints, domain formats. Then, for
+the records that pass, primary and unique keys are checked for duplicates within the
+set, and foreign keys must resolve to a row of the set (one that passed) or, given a
+tenant, to a row the tenant already holds. Tables are read in foreign-key order, so a
+parent is known before its children; a child of a refused parent is refused too.
+
+Problems are collected, not stopped at the first: each names file, line (or record
+number), column and rule. The list is capped at ``max_problems``; the count per rule
+(how many records broke it) is always complete. Refused records can be streamed to a
+:class:`RejectFile` as they are found (lenient loading).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import math
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
+from pathlib import Path
+from typing import IO, Any
 
-from sqlalchemy import MetaData, Table
+from sqlalchemy import Index, MetaData, Table, UniqueConstraint, select
 
-from tenancy_fixtures.errors import FixtureError, ValidationFailedError, ValidationTimeoutError
-from tenancy_fixtures.loaders.fixture_sets import FixtureSet
-from tenancy_fixtures.loaders.readers import iter_records
-from tenancy_fixtures.loaders.records import RowBuilder
+from tenancy_fixtures.errors import (
+    FixtureError,
+    RecordError,
+    ValidationFailedError,
+    ValidationTimeoutError,
+)
+
+# The module, not the name: records imports validation.rules, whose package imports this
+# module, so records may still be initialising when this line runs.
+from tenancy_fixtures.loaders import records
+from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet
+from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+from tenancy_fixtures.store.base import TenantSession
+from tenancy_fixtures.validation.rules import DEFAULT_MAX_TEXT_LENGTH
 
-__all__ = ["FixtureValidator", "ValidationReport"]
+__all__ = [
+    "ExistingKeys",
+    "FixtureValidator",
+    "Locator",
+    "RejectFile",
+    "ValidationReport",
+    "existing_keys",
+]
 
 #: Records between two looks at the clock.
 _CLOCK_EVERY = 1000
+#: Rule of a file that cannot be read on (its remaining records are not checked).
+FILE_RULE = "file_format"
+#: Points a problem found in a file at where its data came from (in place).
+Locator = Callable[[FixtureError], None]
+#: Keys already in a tenant: ``(table, columns)`` -> the values of those columns.
+ExistingKeys = Mapping[tuple[str, tuple[str, ...]], Collection[tuple[Any, ...]]]
 
 
 @dataclass
@@ -32,23 +68,198 @@ class ValidationReport:
     """What validating a fixture set found."""
 
     records: int = 0
-    problems: list[str] = field(default_factory=list)
+    #: The problems, in file order, up to the validator's ``max_problems``.
+    errors: list[FixtureError] = field(default_factory=list)
+    #: Rule -> how many records broke it; complete even when ``errors`` is capped.
     rules: Counter[str] = field(default_factory=Counter)
+    #: Problems found in all (listed or not).
+    total: int = 0
     truncated: bool = False
+    #: File path -> the record numbers of the records refused in it.
+    rejected: dict[Path, set[int]] = field(default_factory=dict)
+    #: Files that could not be read to their end (their first problem, each).
+    unreadable: list[FixtureError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether no problem was found."""
-        return not self.problems
+        return self.total == 0
+
+    @property
+    def problems(self) -> list[str]:
+        """The listed problems as text: where, what, and the rule in brackets."""
+        return [str(error) for error in self.errors]
+
+    @property
+    def rejected_records(self) -> int:
+        """How many records were refused."""
+        return sum(len(numbers) for numbers in self.rejected.values())
+
+    def error(self, *, tenant_id: str | None = None) -> ValidationFailedError:
+        """The :class:`ValidationFailedError` listing these problems."""
+        return ValidationFailedError(
+            self.problems,
+            tenant_id=tenant_id,
+            errors=self.errors,
+            rules=self.rules,
+            total=self.total,
+        )
 
     def raise_for_problems(self, *, tenant_id: str | None = None) -> None:
         """Raise :class:`ValidationFailedError` listing the problems, if any."""
-        if self.problems:
-            raise ValidationFailedError(self.problems, tenant_id=tenant_id)
+        if not self.ok:
+            raise self.error(tenant_id=tenant_id)
+
+
+class RejectFile:
+    """Refused records as JSON Lines, one object per record::
+
+        {"path": ..., "table": ..., "line": 7 | null, "index": 3, "column": ...,
+         "rule": ..., "message": ..., "record": {the record as read}}
+
+    ``index`` is the record's number in its file (the location of records in files
+    without lines); records staged from a source format name the source file. The file
+    is written as ``<name>.partial`` and only takes its name on :meth:`commit`, so a
+    failed load never leaves a reject file behind.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._partial = path.with_name(path.name + ".partial")
+        self._handle: IO[str] | None = None
+
+    def open(self) -> None:
+        """Start (again) with no records."""
+        self.discard()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self._partial.open("w", encoding="utf-8")
+        self.count = 0
+
+    def write(self, error: FixtureError, file: FixtureFile, source: SourceRecord) -> None:
+        """Add one refused record with the (first) problem that refused it."""
+        if self._handle is None:
+            raise RuntimeError("RejectFile.write before open")
+        moved = error.path is not None and str(error.path) != file.relative
+        entry = {
+            "path": str(error.path) if moved else file.relative,
+            "table": file.table,
+            "line": error.line if moved else source.line,
+            "index": error.record if moved else source.record,
+            "column": error.column,
+            "rule": error.rule,
+            "message": error.message,
+            "record": source.values,
+        }
+        self._handle.write(_json_line(entry) + "\n")
+        self.count += 1
+
+    def commit(self) -> Path | None:
+        """Give the file its name; ``None`` (and no file) when nothing was refused."""
+        if self._handle is None:
+            return None
+        self._handle.close()
+        self._handle = None
+        if self.count == 0:
+            self._partial.unlink(missing_ok=True)
+            return None
+        self._partial.replace(self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop what was written."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._partial.unlink(missing_ok=True)
+
+
+def _json_line(entry: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(entry, ensure_ascii=False, allow_nan=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_plain(entry, 0), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """``value`` with what JSON cannot hold spelled as text (NaN, odd keys, deep nesting)."""
+    if depth > 64:
+        return repr(value)[:1000]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+@dataclass
+class _Key:
+    """A primary or unique key of a table: its columns and the values seen so far."""
+
+    columns: tuple[str, ...]
+    values: set[tuple[Any, ...]]
+    rule: str
+    label: str
+    get: Any
+
+
+@dataclass
+class _Reference:
+    """A foreign key: where its values are in a row and where the parents are."""
+
+    parent: str
+    columns: tuple[str, ...]
+    get: Any
+    in_set: set[tuple[Any, ...]] | None
+    existing: Collection[tuple[Any, ...]]
+    #: Keys of parent records of the set that were refused (to say so).
+    refused: set[tuple[Any, ...]]
+
+
+@dataclass
+class _TablePlan:
+    builder: records.RowBuilder
+    keys: list[_Key]
+    references: list[_Reference]
+    #: Every key set this table's accepted rows go into (its keys, referenced columns).
+    registrations: list[tuple[Any, set[tuple[Any, ...]]]]
+    #: Where the keys of refused records go: (columns, getter, set), one per key set.
+    refusals: list[tuple[tuple[str, ...], Any, set[tuple[Any, ...]]]]
+
+    def refused(self, row: tuple[Any, ...] | None, source: SourceRecord) -> None:
+        """Remember the keys of a refused record (as read, when it could not be typed)."""
+        for columns, get, values in self.refusals:
+            key = get(row) if row is not None else tuple(source.values.get(c) for c in columns)
+            try:
+                values.add(key)
+            except TypeError:  # a list or object as a key value: it matches no reference
+                continue
+
+
+def _getter(positions: list[int]) -> Any:
+    if len(positions) == 1:
+        position = positions[0]
+        return lambda row: (row[position],)
+    return itemgetter(*positions)
+
+
+def _where(source: SourceRecord, file: FixtureFile) -> dict[str, Any]:
+    return {
+        "path": file.relative,
+        "table": file.table,
+        "line": source.line,
+        "record": None if source.line is not None else source.record,
+    }
+
+
+def _shown(columns: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    return f"({', '.join(columns)})=({', '.join(map(str, values))})"
 
 
 class FixtureValidator:
-    """Validates fixture sets against a tenant schema."""
+    """Validates fixture sets against a tenant schema, optionally against a tenant too."""
 
     def __init__(
         self,
@@ -56,78 +267,301 @@ class FixtureValidator:
         *,
         max_problems: int = 100,
         timeout_seconds: float = 300.0,
+        max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
     ) -> None:
         self.metadata = metadata if metadata is not None else spotify_metadata()
         self.max_problems = max_problems
         self.timeout_seconds = timeout_seconds
+        self.max_text_length = max_text_length
 
     def _table(self, name: str) -> Table:
         return self.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
 
-    def validate(self, fixture_set: FixtureSet) -> ValidationReport:
-        """Read every record of ``fixture_set`` and report what is wrong.
+    def validate(
+        self,
+        source: FixtureSet | Iterable[FixtureFile],
+        *,
+        existing: ExistingKeys | None = None,
+        rejects: RejectFile | None = None,
+        locate: Locator | None = None,
+    ) -> ValidationReport:
+        """Read every record of ``source`` and report what is wrong.
 
-        Raises :class:`ValidationTimeoutError` (with the problems found so far) when it
-        runs past ``timeout_seconds``.
+        Without ``existing``, a foreign key whose parent table is not in the set is not
+        checked; with it (see :meth:`validate_for_tenant`), a reference resolves to a
+        row of the set or to one of ``existing``. Refused records go to ``rejects``;
+        ``locate`` may point each problem elsewhere first (files staged from a source
+        format, pointed back at the source). Raises :class:`ValidationTimeoutError`
+        (with the problems found so far) when it runs past ``timeout_seconds``.
         """
-        report = ValidationReport()
+        return self._validate(
+            _files(source), existing, rejects, locate, time.monotonic() + self.timeout_seconds
+        )
+
+    async def validate_for_tenant(
+        self,
+        source: FixtureSet | Iterable[FixtureFile],
+        session: TenantSession,
+        *,
+        rejects: RejectFile | None = None,
+        replaced: Collection[str] = (),
+        locate: Locator | None = None,
+    ) -> ValidationReport:
+        """Validate ``source`` for loading into ``session``'s tenant.
+
+        References may resolve to rows the tenant already holds (looked up once per
+        referenced table, in ``session``'s transaction), except in ``replaced`` tables,
+        whose rows the load deletes first. The records are checked in a worker thread;
+        the timeout covers the lookups too.
+        """
         deadline = time.monotonic() + self.timeout_seconds
-        keys: dict[str, set[tuple[Any, ...]]] = {}
-        for file in fixture_set.files:
-            table = self._table(file.table)
-            builder = RowBuilder(table)
-            pk_positions = [builder.columns.index(c.name) for c in table.primary_key.columns]
-            seen = keys.setdefault(file.table, set())
-            references = self._references(table, builder, fixture_set)
+        files = _files(source)
+        wanted = {
+            (parent, columns)
+            for parent, columns in self._referenced(files)
+            if parent not in replaced
+        }
+        existing = await existing_keys(session, sorted(wanted))
+        if time.monotonic() > deadline:
+            raise ValidationTimeoutError(self.timeout_seconds, [], records=0)
+        return await asyncio.to_thread(self._validate, files, existing, rejects, locate, deadline)
+
+    def _referenced(self, files: list[FixtureFile]) -> set[tuple[str, tuple[str, ...]]]:
+        found: set[tuple[str, tuple[str, ...]]] = set()
+        for name in dict.fromkeys(f.table for f in files):
+            for constraint in self._table(name).foreign_key_constraints:
+                found.add(
+                    (
+                        constraint.referred_table.name,
+                        tuple(e.column.name for e in constraint.elements),
+                    )
+                )
+        return found
+
+    def _validate(
+        self,
+        files: list[FixtureFile],
+        existing: ExistingKeys | None,
+        rejects: RejectFile | None,
+        locate: Locator | None,
+        deadline: float,
+    ) -> ValidationReport:
+        report = ValidationReport()
+        plans = self._plans(files, existing)
+        for file in files:
+            if time.monotonic() > deadline:
+                self._timed_out(report)
+            plan = plans[file.table]
+            build = plan.builder.build
             try:
                 for source in iter_records(file):
                     report.records += 1
                     if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
-                        raise ValidationTimeoutError(
-                            self.timeout_seconds, report.problems, records=report.records
-                        )
+                        self._timed_out(report)
                     try:
-                        row = builder.build(source, path=file.relative)
-                    except FixtureError as exc:
-                        self._add(report, "record", str(exc))
+                        row = build(source, path=file.relative)
+                    except RecordError as exc:
+                        plan.refused(None, source)
+                        self._refuse(report, file, source, [exc], rejects, locate)
                         continue
-                    key = tuple(row[i] for i in pk_positions)
-                    where = (
-                        f"{file.relative}:{source.line}"
-                        if source.line is not None
-                        else f"{file.relative}, record {source.record}"
-                    )
-                    if key in seen:
-                        self._add(report, "duplicate_key", f"{where}: duplicate primary key {key}")
-                    seen.add(key)
-                    for parent, positions in references:
-                        value = tuple(row[i] for i in positions)
-                        if None not in value and value not in keys.get(parent, set()):
-                            self._add(
-                                report,
-                                "missing_reference",
-                                f"{where}: {value} has no row in {parent}",
-                            )
+                    found = self._relations(plan, row, source, file)
+                    if found:
+                        plan.refused(row, source)
+                        self._refuse(report, file, source, found, rejects, locate)
+                        continue
+                    for get, values in plan.registrations:
+                        values.add(get(row))
             except FixtureError as exc:
-                self._add(report, "format", str(exc))
+                exc.rule = exc.rule or FILE_RULE
+                if locate is not None:
+                    locate(exc)
+                report.unreadable.append(exc)
+                self._count(report, [exc])
         return report
 
-    def _references(
-        self, table: Table, builder: RowBuilder, fixture_set: FixtureSet
-    ) -> list[tuple[str, list[int]]]:
-        in_set = set(fixture_set.tables())
-        found: list[tuple[str, list[int]]] = []
-        for constraint in table.foreign_key_constraints:
-            parent = constraint.referred_table.name
-            referred = [e.column.name for e in constraint.elements]
-            parent_pk = [c.name for c in self._table(parent).primary_key.columns]
-            if parent in in_set and referred == parent_pk:
-                found.append((parent, [builder.columns.index(c) for c in constraint.column_keys]))
+    def _timed_out(self, report: ValidationReport) -> None:
+        raise ValidationTimeoutError(
+            self.timeout_seconds,
+            report.problems,
+            records=report.records,
+            errors=report.errors,
+            rules=report.rules,
+        )
+
+    def _plans(
+        self, files: list[FixtureFile], existing: ExistingKeys | None
+    ) -> dict[str, _TablePlan]:
+        """Per table: its builder, the keys to keep unique, the references to resolve."""
+        tables = list(dict.fromkeys(f.table for f in files))
+        # Every key set first, so a reference finds its parent's set whatever the order.
+        pools: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {
+            (name, columns): set()
+            for name in tables
+            for columns, _, _ in _unique_keys(self._table(name))
+        }
+        for parent, columns in self._referenced(files):
+            if parent in tables:
+                pools.setdefault((parent, columns), set())
+        refused: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {
+            key: set() for key in pools
+        }
+        plans: dict[str, _TablePlan] = {}
+        for name in tables:
+            table = self._table(name)
+            builder = records.RowBuilder(table, max_text_length=self.max_text_length)
+            position = {c: i for i, c in enumerate(builder.columns)}
+            keys = [
+                _Key(
+                    columns,
+                    pools[(name, columns)],
+                    rule,
+                    label,
+                    _getter([position[c] for c in columns]),
+                )
+                for columns, rule, label in _unique_keys(table)
+            ]
+            registrations = [
+                (_getter([position[c] for c in columns]), values)
+                for (owner, columns), values in pools.items()
+                if owner == name
+            ]
+            refusals = [
+                (columns, _getter([position[c] for c in columns]), values)
+                for (owner, columns), values in refused.items()
+                if owner == name
+            ]
+            references: list[_Reference] = []
+            # In column order, so problems come out in the same order every time.
+            constraints = sorted(
+                table.foreign_key_constraints,
+                key=lambda c: [position[k] for k in c.column_keys],
+            )
+            for constraint in constraints:
+                parent = constraint.referred_table.name
+                referred = tuple(e.column.name for e in constraint.elements)
+                in_set = pools.get((parent, referred))
+                known = existing.get((parent, referred), ()) if existing is not None else None
+                if in_set is None and known is None:
+                    continue  # the parent is neither in the set nor looked up: unknowable
+                child = list(constraint.column_keys)
+                references.append(
+                    _Reference(
+                        parent,
+                        tuple(child),
+                        _getter([position[c] for c in child]),
+                        in_set,
+                        known if known is not None else (),
+                        refused.get((parent, referred), set()),
+                    )
+                )
+            plans[name] = _TablePlan(builder, keys, references, registrations, refusals)
+        return plans
+
+    @staticmethod
+    def _relations(
+        plan: _TablePlan, row: tuple[Any, ...], source: SourceRecord, file: FixtureFile
+    ) -> list[FixtureError]:
+        """Duplicate keys and unresolved references of one well-formed row."""
+        found: list[FixtureError] = []
+        for key in plan.keys:
+            value = key.get(row)
+            if None not in value and value in key.values:
+                found.append(
+                    RecordError(
+                        f"duplicate {key.label} {_shown(key.columns, value)}",
+                        column=", ".join(key.columns),
+                        rule=key.rule,
+                        **_where(source, file),
+                    )
+                )
+        for reference in plan.references:
+            value = reference.get(row)
+            if None in value:
+                continue
+            if (reference.in_set is None or value not in reference.in_set) and (
+                value not in reference.existing
+            ):
+                why = ": its record was refused" if value in reference.refused else ""
+                found.append(
+                    RecordError(
+                        f"{_shown(reference.columns, value)} has no row in {reference.parent}{why}",
+                        column=", ".join(reference.columns),
+                        rule="missing_reference",
+                        **_where(source, file),
+                    )
+                )
         return found
 
-    def _add(self, report: ValidationReport, rule: str, problem: str) -> None:
-        report.rules[rule] += 1
-        if len(report.problems) < self.max_problems:
-            report.problems.append(problem)
-        else:
-            report.truncated = True
+    def _refuse(
+        self,
+        report: ValidationReport,
+        file: FixtureFile,
+        source: SourceRecord,
+        found: list[FixtureError],
+        rejects: RejectFile | None,
+        locate: Locator | None,
+    ) -> None:
+        if locate is not None:
+            for error in found:
+                locate(error)
+        self._count(report, found)
+        report.rejected.setdefault(file.path, set()).add(source.record)
+        if rejects is not None:
+            rejects.write(found[0], file, source)
+
+    def _count(self, report: ValidationReport, found: list[FixtureError]) -> None:
+        report.total += len(found)
+        for rule in {e.rule or "record" for e in found}:
+            report.rules[rule] += 1
+        for error in found:
+            if len(report.errors) < self.max_problems:
+                report.errors.append(error)
+            else:
+                report.truncated = True
+
+
+def _files(source: FixtureSet | Iterable[FixtureFile]) -> list[FixtureFile]:
+    return list(source.files if isinstance(source, FixtureSet) else source)
+
+
+def _unique_keys(table: Table) -> list[tuple[tuple[str, ...], str, str]]:
+    """``(columns, rule, label)`` of the primary key and every full unique constraint."""
+    found: list[tuple[tuple[str, ...], str, str]] = []
+    primary = tuple(c.name for c in table.primary_key.columns)
+    if primary:
+        found.append((primary, "duplicate_key", "primary key"))
+    seen = {primary}
+    uniques: list[tuple[str, ...]] = [
+        tuple(c.name for c in constraint.columns)
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    ]
+    uniques += [
+        tuple(c.name for c in index.columns)
+        for index in table.indexes
+        if index.unique and not _partial(index)
+    ]
+    for columns in sorted(uniques):
+        if columns and columns not in seen:
+            seen.add(columns)
+            found.append((columns, f"unique:{','.join(columns)}", "unique key"))
+    return found
+
+
+def _partial(index: Index) -> bool:
+    """Whether ``index`` covers only some rows (a ``WHERE`` in any dialect)."""
+    return any(key.endswith("_where") and value is not None for key, value in index.kwargs.items())
+
+
+async def existing_keys(
+    session: TenantSession, wanted: Iterable[tuple[str, tuple[str, ...]]]
+) -> dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]]:
+    """The values of ``(table, columns)`` the tenant holds, per entry."""
+    found: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {}
+    for name, columns in wanted:
+        table = session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+        # Buffered, not streamed: a server-side cursor stays open until the transaction
+        # ends on PostgreSQL, and blocks the ALTER TABLE of the bulk load that follows.
+        result = await session.connection.execute(select(*(table.c[c] for c in columns)))
+        found[(name, columns)] = {tuple(row) for row in result}
+    return found

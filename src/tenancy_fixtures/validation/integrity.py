@@ -1,31 +1,149 @@
 """DataIntegrityValidator: checks what a tenant holds after loading, and on demand.
 
-It counts rows per table, finds foreign-key orphans (rows whose parent is missing,
-which a backend without enforced foreign keys would let through), and compares the
-tables with the row counts recorded for the fixtures applied.
+Each check reads the tenant (nothing is changed) and adds results to an
+:class:`IntegrityReport`:
+
+``schema``
+    every table of the tenant schema exists;
+``row_counts``
+    no table holds fewer rows than its applied fixtures loaded;
+``orphans``
+    no row references a parent row that is missing (a backend that did not enforce
+    a foreign key, or a tampered file, lets them through);
+``duplicates``
+    no primary-key, unique-constraint or unique-index value is held by two rows (the
+    PostgreSQL bulk path drops and rebuilds keys; a SQLite file can be edited);
+``not_null`` and ``check_constraints``
+    no row breaks a NOT NULL column or a CHECK constraint of the schema, counted with
+    ``col IS NULL`` and ``NOT (check)`` queries whether or not the backend enforces them;
+``checksums``
+    each table's content checksum (:mod:`.checksums`) equals the one its fixtures
+    recorded when they wrote it; a table that fixtures upserted into cannot be compared
+    and is reported as information;
+``isolation``
+    nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
+``storage``
+    the tenant's storage is within its config's ``storage`` limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import Table, and_, exists, func, select
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    Table,
+    UniqueConstraint,
+    and_,
+    case,
+    exists,
+    func,
+    not_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.sql.expression import Grouping
 
 from tenancy_fixtures import control_plane
+from tenancy_fixtures.control_plane import TableChecksum
+from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.schema import SchemaFixture
+from tenancy_fixtures.sizes import format_size, parse_size
 from tenancy_fixtures.store.base import TenantSession, TenantStore
+from tenancy_fixtures.validation.checksums import ContentChecksum, add_checksums
+from tenancy_fixtures.validation.isolation import check_isolation
 
-__all__ = ["DataIntegrityValidator", "IntegrityReport"]
+__all__ = [
+    "CHECKS",
+    "CheckResult",
+    "DataIntegrityValidator",
+    "IntegrityReport",
+    "TableContent",
+    "expected_contents",
+]
+
+#: The checks, in the order they run and are reported.
+CHECKS = (
+    "schema",
+    "row_counts",
+    "orphans",
+    "duplicates",
+    "not_null",
+    "check_constraints",
+    "checksums",
+    "isolation",
+    "storage",
+)
+CheckStatus = Literal["ok", "failed", "info"]
+ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "no_fixture"]
+
+#: Rows fetched per round trip when recomputing checksums.
+_FETCH_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of a report: a check, how it came out, and what it found."""
+
+    check: str
+    status: CheckStatus
+    detail: str
+    table: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "check": self.check,
+            "status": self.status,
+            "detail": self.detail,
+            "table": self.table,
+        }
+
+
+@dataclass(frozen=True)
+class TableContent:
+    """A table's content checksum now, and what its fixtures say it should be."""
+
+    rows: int
+    checksum: str
+    status: ContentStatus
+    expected_rows: int | None = None
+    expected: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "rows": self.rows,
+            "checksum": self.checksum,
+            "status": self.status,
+            "expected_rows": self.expected_rows,
+            "expected": self.expected,
+        }
 
 
 @dataclass
 class IntegrityReport:
-    """What checking one tenant found."""
+    """What checking one tenant found. ``problems`` holds the detail of every failure."""
 
     tenant_id: str
     row_counts: dict[str, int] = field(default_factory=dict)
     orphans: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    checksums: dict[str, TableContent] = field(default_factory=dict)
+    storage_bytes: int | None = None
+    storage_limit: int | None = None
+    #: Seconds per check.
+    stages: dict[str, float] = field(default_factory=dict)
+    #: Set when the report was stored in the control plane as a ``validate`` run.
+    run_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -37,9 +155,81 @@ class IntegrityReport:
         """Rows across all tables."""
         return sum(self.row_counts.values())
 
+    @property
+    def failed_checks(self) -> list[str]:
+        """The checks that failed, in report order."""
+        return list(dict.fromkeys(c.check for c in self.checks if c.status == "failed"))
+
+    def fail(self, check: str, detail: str, *, table: str | None = None) -> None:
+        """Record a failure of ``check``."""
+        self.checks.append(CheckResult(check, "failed", detail, table))
+        self.problems.append(detail)
+
+    def note(self, check: str, detail: str, *, table: str | None = None) -> None:
+        """Record something worth knowing that is not a failure."""
+        self.checks.append(CheckResult(check, "info", detail, table))
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: the format of ``validate-data --json`` (see the README)."""
+        return {
+            "tenant_id": self.tenant_id,
+            "ok": self.ok,
+            "run_id": self.run_id,
+            "checks": [c.as_dict() for c in self.checks],
+            "problems": list(self.problems),
+            "row_counts": dict(self.row_counts),
+            "orphans": dict(self.orphans),
+            "checksums": {t: c.as_dict() for t, c in self.checksums.items()},
+            "storage": {"bytes": self.storage_bytes, "limit": self.storage_limit},
+            "stages": dict(self.stages),
+        }
+
+
+@dataclass
+class _Expected:
+    """What a table should hold according to the writes recorded for it."""
+
+    rows: int = 0
+    checksums: list[str] = field(default_factory=list)
+    comparable: bool = True
+
+    @property
+    def checksum(self) -> str:
+        return add_checksums(self.checksums)
+
+
+#: Write modes that only add rows to what the table held (or leave rows as they were).
+_ADDING_MODES = frozenset({"insert", "upsert", "insert_missing"})
+
+
+def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
+    """Fold the recorded writes, oldest first, into what each table should hold.
+
+    A ``replace`` starts the table afresh; rows only inserted add their checksum; rows
+    given that were all already there change nothing; any update, or inserts mixed with
+    unchanged rows, leaves a content no recorded checksum describes. A write of several
+    modes at once (``mixed``, which may have replaced the table) is only comparable as
+    the table's first.
+    """
+    expected: dict[str, _Expected] = {}
+    for write in writes:
+        if write.mode == "replace":
+            expected[write.table] = _Expected(write.rows, [write.checksum])
+            continue
+        first = write.table not in expected
+        state = expected.setdefault(write.table, _Expected())
+        if write.mode not in _ADDING_MODES and not first:
+            state.comparable = False
+        elif write.updated == 0 and write.unchanged == 0:
+            state.rows += write.rows
+            state.checksums.append(write.checksum)
+        elif write.updated or write.inserted:
+            state.comparable = False
+    return expected
+
 
 class DataIntegrityValidator:
-    """Checks a tenant: its tables are all there, no orphans, no rows lost since loading."""
+    """Checks one tenant after loading; see the module docstring for the checks."""
 
     def __init__(self, store: TenantStore) -> None:
         self.store = store
@@ -47,28 +237,132 @@ class DataIntegrityValidator:
     async def check(self, tenant_id: str) -> IntegrityReport:
         """Check one tenant (read only)."""
         report = IntegrityReport(tenant_id)
+        tracker = PerformanceTracker()
         async with self.store.session(tenant_id, readonly=True) as session:
-            report.problems.extend(await SchemaFixture(session.metadata).verify(session))
-            tables = session.metadata.sorted_tables
-            report.row_counts = await control_plane.count_rows(session.connection, tables)
-            for table in tables:
-                await self._orphans(session, table, report)
-            applied = await control_plane.applied_fixtures(session.connection, tenant_id)
+            conn = session.connection
+            existing = await session.table_names()
+            tables = [t for t in session.metadata.sorted_tables if t.name in existing]
+            with _check(report, tracker, "schema") as summary:
+                for problem in await SchemaFixture(session.metadata).verify(session):
+                    report.fail("schema", problem)
+                summary.append(f"{len(tables)} tables present")
+            applied = await control_plane.applied_fixtures(conn, tenant_id)
+            writes = await control_plane.table_checksums(conn, tenant_id)
+            config = await control_plane.load_config(conn, tenant_id)
+            others = [
+                t.tenant_id
+                for t in await control_plane.list_tenants(conn)
+                if t.tenant_id != tenant_id
+            ]
+            with tracker.stage("scan"):
+                scans = {t.name: await _scan(session, t) for t in tables}
+            report.row_counts = {name: scan.rows for name, scan in scans.items()}
+            with _check(report, tracker, "row_counts") as summary:
+                short = self._row_counts(report, applied)
+                summary.append(
+                    f"{report.total_rows:,} rows in {len(tables)} tables, "
+                    "none missing since loading"
+                )
+            with _check(report, tracker, "orphans") as summary:
+                keys = sum([await self._orphans(session, t, existing, report) for t in tables])
+                summary.append(f"{keys} foreign keys, no orphans")
+            with _check(report, tracker, "duplicates") as summary:
+                keys = sum([await self._duplicates(session, t, report) for t in tables])
+                summary.append(f"{keys} keys, no duplicates")
+            with _check(report, tracker, "not_null") as summary:
+                for table in tables:
+                    for column, nulls in scans[table.name].nulls.items():
+                        if nulls:
+                            report.fail(
+                                "not_null",
+                                f"{table.name}.{column}: {nulls} row(s) hold NULL in a "
+                                "NOT NULL column",
+                                table=table.name,
+                            )
+                columns = sum(len(s.nulls) for s in scans.values())
+                summary.append(f"{columns} NOT NULL columns hold no NULL")
+            with _check(report, tracker, "check_constraints") as summary:
+                for table in tables:
+                    for name, (sql, broken) in scans[table.name].broken.items():
+                        if broken:
+                            report.fail(
+                                "check_constraints",
+                                f"{table.name}: {broken} row(s) break CHECK {name} ({sql})",
+                                table=table.name,
+                            )
+                constraints = sum(len(s.broken) for s in scans.values())
+                summary.append(f"{constraints} CHECK constraints hold on every row")
+            with _check(report, tracker, "checksums") as summary:
+                summary.append(await self._checksums(session, tables, writes, short, report))
+            with _check(report, tracker, "isolation") as summary:
+                findings = await check_isolation(self.store, session, other_tenants=others)
+                for problem in findings.problems:
+                    report.fail("isolation", problem)
+                for note in findings.notes:
+                    report.note("isolation", note)
+                summary.append("; ".join(findings.verified))
+        with _check(report, tracker, "storage") as summary:
+            summary.append(await self._storage(report, config))
+        report.stages = tracker.summary()
+        return report
+
+    async def record(
+        self, report: IntegrityReport, *, actor: str, run_id: str, started_at: datetime
+    ) -> None:
+        """Store ``report`` as a ``validate`` run of its tenant and audit it."""
+        report.run_id = run_id
+        outcome = "ok" if report.ok else "failed"
+        async with self.store.control() as conn:
+            await control_plane.record_run(
+                conn,
+                run_id=run_id,
+                tenant_id=report.tenant_id,
+                operation="validate",
+                status=outcome,
+                started_at=started_at,
+                stages=report.stages,
+                detail=report.as_dict(),
+            )
+            await control_plane.append_audit(
+                conn,
+                actor=actor,
+                action="data.validate",
+                tenant_id=report.tenant_id,
+                outcome=outcome,
+                run_id=run_id,
+                detail={"failed_checks": report.failed_checks, "problems": report.problems[:20]},
+            )
+
+    @staticmethod
+    def _row_counts(
+        report: IntegrityReport, applied: dict[str, control_plane.AppliedFixture]
+    ) -> set[str]:
+        """Fail tables holding fewer rows than their fixtures loaded; returns them."""
         expected: dict[str, int] = {}
         for fixture in applied.values():
             for table_name, rows in fixture.row_counts.items():
                 expected[table_name] = max(expected.get(table_name, 0), rows)
+        short: set[str] = set()
         for table_name, rows in expected.items():
             actual = report.row_counts.get(table_name, 0)
             if actual < rows:
-                report.problems.append(
-                    f"{table_name}: {actual} rows, but {rows} were loaded by its fixtures"
+                short.add(table_name)
+                report.fail(
+                    "row_counts",
+                    f"{table_name}: {actual} rows, but {rows} were loaded by its fixtures",
+                    table=table_name,
                 )
-        return report
+        return short
 
-    async def _orphans(self, session: TenantSession, table: Table, report: IntegrityReport) -> None:
+    async def _orphans(
+        self, session: TenantSession, table: Table, existing: set[str], report: IntegrityReport
+    ) -> int:
+        checked = 0
         for constraint in table.foreign_key_constraints:
             parent = constraint.referred_table
+            if parent.name not in existing:
+                continue
+            checked += 1
             pairs = [(element.parent, element.column) for element in constraint.elements]
             query = (
                 select(func.count())
@@ -83,6 +377,182 @@ class DataIntegrityValidator:
                 columns = ", ".join(child.name for child, _ in pairs)
                 key = f"{table.name}.{columns}"
                 report.orphans[key] = orphans
-                report.problems.append(
-                    f"{key}: {orphans} row(s) reference a missing {parent.name} row"
+                report.fail(
+                    "orphans",
+                    f"{key}: {orphans} row(s) reference a missing {parent.name} row",
+                    table=table.name,
                 )
+        return checked
+
+    async def _duplicates(
+        self, session: TenantSession, table: Table, report: IntegrityReport
+    ) -> int:
+        keys = _unique_keys(table, session.connection.dialect.name)
+        for label, columns, where in keys:
+            conditions: list[ColumnElement[bool]] = [c.is_not(None) for c in columns]
+            if where is not None:
+                conditions.append(where)
+            groups = (
+                select(func.count().label("n"))
+                .select_from(table)
+                .where(*conditions)
+                .group_by(*columns)
+                .having(func.count() > 1)
+                .subquery()
+            )
+            values, rows = (
+                await session.connection.execute(
+                    select(func.count(), func.coalesce(func.sum(groups.c.n), 0)).select_from(groups)
+                )
+            ).one()
+            if values:
+                names = ", ".join(c.name for c in columns)
+                report.fail(
+                    "duplicates",
+                    f"{table.name}: {label} ({names}): {values} value(s) held by "
+                    f"more than one row ({rows} rows)",
+                    table=table.name,
+                )
+        return len(keys)
+
+    async def _checksums(
+        self,
+        session: TenantSession,
+        tables: Sequence[Table],
+        writes: Sequence[TableChecksum],
+        short: set[str],
+        report: IntegrityReport,
+    ) -> str:
+        expected = expected_contents(writes)
+        matched = 0
+        for table in tables:
+            content = ContentChecksum.for_table(table)
+            result = await session.connection.stream(
+                select(table).execution_options(yield_per=_FETCH_ROWS)
+            )
+            async for partition in result.partitions():
+                content.add([tuple(row) for row in partition])
+            actual = content.hexdigest()
+            recorded = expected.get(table.name)
+            name = table.name
+            if recorded is None:
+                report.checksums[name] = TableContent(content.rows, actual, "no_fixture")
+                if content.rows:
+                    report.note(
+                        "checksums",
+                        f"{name}: {content.rows} rows, but no fixture recorded a checksum "
+                        "for them (not compared)",
+                        table=name,
+                    )
+                else:
+                    matched += 1
+                continue
+            if not recorded.comparable:
+                report.checksums[name] = TableContent(content.rows, actual, "not_comparable")
+                report.note("checksums", f"{name}: not comparable (rows were upserted)", table=name)
+                continue
+            status: ContentStatus = "match"
+            if (content.rows, actual) != (recorded.rows, recorded.checksum):
+                status = "not_compared" if name in short else "mismatch"
+            report.checksums[name] = TableContent(
+                content.rows, actual, status, recorded.rows, recorded.checksum
+            )
+            if status == "match":
+                matched += 1
+            elif status == "not_compared":
+                report.note(
+                    "checksums",
+                    f"{name}: not compared, rows are missing (see row_counts)",
+                    table=name,
+                )
+            else:
+                report.fail(
+                    "checksums",
+                    f"{name}: content checksum {actual} differs from {recorded.checksum}, "
+                    f"the checksum of the rows its fixtures loaded ({content.rows} rows now, "
+                    f"{recorded.rows} loaded)",
+                    table=name,
+                )
+        return f"{matched} of {len(tables)} tables match what their fixtures loaded"
+
+    async def _storage(self, report: IntegrityReport, config: dict[str, Any] | None) -> str:
+        used = await self.store.storage_bytes(report.tenant_id)
+        report.storage_bytes = used
+        try:
+            limit = parse_size((config or {})["limits"]["storage"])
+        except (KeyError, TypeError, ValueError):
+            report.note("storage", f"{format_size(used)} used; no storage limit in the config")
+            return f"{format_size(used)} used"
+        report.storage_limit = limit
+        if used > limit:
+            report.fail(
+                "storage",
+                f"storage: {format_size(used)} ({used:,} bytes) used, over the "
+                f"{format_size(limit)} limit",
+            )
+        return f"{format_size(used)} used of {format_size(limit)}"
+
+
+@contextmanager
+def _check(report: IntegrityReport, tracker: PerformanceTracker, name: str) -> Iterator[list[str]]:
+    """Time one check; if it added no failure, put an ``ok`` line with its summary first.
+
+    The block appends its summary to the list it is given.
+    """
+    start = len(report.checks)
+    summary: list[str] = []
+    with tracker.stage(name):
+        yield summary
+    if not any(c.status == "failed" for c in report.checks[start:]):
+        detail = "; ".join(s for s in summary if s) or "ok"
+        report.checks.insert(start, CheckResult(name, "ok", detail))
+
+
+@dataclass
+class _Scan:
+    """One pass over a table: its rows, NULLs per NOT NULL column, rows breaking each CHECK."""
+
+    rows: int
+    nulls: dict[str, int]
+    broken: dict[str, tuple[str, int]]
+
+
+async def _scan(session: TenantSession, table: Table) -> _Scan:
+    not_null = [c for c in table.columns if not c.nullable]
+    checks = sorted(
+        (c for c in table.constraints if isinstance(c, CheckConstraint)), key=lambda c: str(c.name)
+    )
+    counts: list[ColumnElement[Any]] = [func.count()]
+    counts += [func.sum(case((column.is_(None), 1), else_=0)) for column in not_null]
+    counts += [
+        # NOT (check) is true only where the check is false, not where it is unknown.
+        func.sum(case((not_(type_coerce(Grouping(c.sqltext), Boolean)), 1), else_=0))
+        for c in checks
+    ]
+    values = list((await session.connection.execute(select(*counts).select_from(table))).one())
+    rows, found = int(values[0]), [int(v or 0) for v in values[1:]]
+    return _Scan(
+        rows,
+        {c.name: n for c, n in zip(not_null, found[: len(not_null)], strict=True)},
+        {
+            str(c.name): (str(c.sqltext), n)
+            for c, n in zip(checks, found[len(not_null) :], strict=True)
+        },
+    )
+
+
+def _unique_keys(
+    table: Table, dialect: str
+) -> list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]]:
+    """The table's primary key, unique constraints and unique indexes (with their WHERE)."""
+    keys: list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]] = []
+    if len(table.primary_key.columns):
+        keys.append((f"primary key {table.primary_key.name}", list(table.primary_key), None))
+    for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
+        if isinstance(constraint, UniqueConstraint):
+            keys.append((f"unique constraint {constraint.name}", list(constraint.columns), None))
+    for index in sorted(table.indexes, key=lambda i: str(i.name)):
+        if index.unique:
+            where = index.dialect_kwargs.get(f"{dialect}_where")
+            keys.append((f"unique index {index.name}", list(index.columns), where))
+    return keys

@@ -1,0 +1,82 @@
+"""``load-fixtures --format/--option`` and ``generate --sources`` end to end, in-process.
+
+SQLite only: the staged load path is the same on both backends and is covered there by
+tests/integration/test_source_loading.py and test_spotify_loaders.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import (
+    Cli,
+    assert_one_line_error,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
+
+SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
+TENANT = "acme"
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The CLI on a fresh SQLite data directory, with one tenant."""
+    runner = Cli(f"sqlite:///{tmp_path / 'data'}")
+    runner.ok("init-tenant", TENANT)
+    return runner
+
+
+def test_a_history_export_loads_with_its_format_and_listener_given(cli: Cli) -> None:
+    path = str(SAMPLES / "Streaming_History_Audio_2024.json")
+
+    report = cli.json(
+        "load-fixtures", TENANT, path, "--format", "spotify-history", "-o", "user_id=u_ava"
+    )
+
+    assert report["changed"] is True
+    assert report["rows"]["listening_events"] > 0
+    assert report["rows"]["users"] == 1
+
+
+def test_a_history_export_without_its_listener_is_a_one_line_error(cli: Cli) -> None:
+    path = str(SAMPLES / "Streaming_History_Audio_2024.json")
+
+    result = cli("load-fixtures", TENANT, path)
+
+    line = assert_one_line_error(result, 5, "error: ")
+    assert "user_id" in line
+    assert "Streaming_History_Audio_2024.json" in line
+
+
+def test_an_option_without_a_value_separator_is_refused(cli: Cli) -> None:
+    result = cli("load-fixtures", TENANT, str(SAMPLES), "-o", "user_id")
+
+    assert_one_line_error(result, 5, "error: --option expects KEY=VALUE")
+
+
+def test_an_unknown_format_names_the_known_ones(cli: Cli) -> None:
+    result = cli("load-fixtures", TENANT, str(SAMPLES / "album.json"), "--format", "itunes")
+
+    line = assert_one_line_error(result, 5, "error: ")
+    assert "unknown format 'itunes'" in line
+    assert "spotify-api" in line
+
+
+def test_generated_sources_load_from_their_manifest_and_a_second_load_changes_nothing(
+    cli: Cli, tmp_path: Path
+) -> None:
+    directory = tmp_path / "sources"
+    cli.ok("generate", str(directory), "--sources", "--seed", "3")
+    manifest = json.loads((directory / "fixtures.json").read_text(encoding="utf-8"))
+    formats = {entry["format"] for entry in manifest["files"]}
+
+    first = cli.json("load-fixtures", TENANT, str(directory))
+    again = cli.json("load-fixtures", TENANT, str(directory))
+
+    assert {"spotify-api", "spotify-history", "mpd"} <= formats
+    assert first["changed"] is True
+    assert {"tracks", "playlists", "listening_events"} <= set(first["rows"])
+    assert again["changed"] is False
+    assert [True] == [report["ok"] for report in cli.json("validate-data", TENANT)]

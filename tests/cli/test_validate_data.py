@@ -1,0 +1,200 @@
+"""``tenancy-fixtures validate-data TENANT|--all``: the report table, ``--json``, exit codes,
+and the report stored as a run, on both backends."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cli_runner import (
+    Cli,
+    assert_one_line_error,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
+from sqlalchemy import select, update
+
+from tenancy_fixtures import FixtureManager, Settings, control_plane
+from tenancy_fixtures.validation.integrity import CHECKS
+
+REPORT_KEYS = {
+    "tenant_id",
+    "ok",
+    "run_id",
+    "checks",
+    "problems",
+    "row_counts",
+    "orphans",
+    "checksums",
+    "storage",
+    "stages",
+}
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    """The CLI on this test's backend."""
+    return Cli(database_url)
+
+
+@pytest.fixture
+def tenant_prefix(cli: Cli) -> Iterator[str]:
+    """A tenant id prefix unique to this test; its tenants are dropped afterwards."""
+    prefix = f"vd_{uuid.uuid4().hex[:10]}_"
+    yield prefix
+    result = cli("cleanup", "--prefix", prefix, "--yes")
+    assert 0 == result.exit_code, result.output
+
+
+def _with_manager(database_url: str, work: Any) -> Any:
+    async def go() -> Any:
+        settings = Settings(database_url=database_url, actor="pytest")
+        async with FixtureManager(settings) as manager:
+            return await work(manager)
+
+    return asyncio.run(go())
+
+
+def _change_one_track(database_url: str, tenant: str) -> None:
+    """Change one loaded track's popularity behind the CLI's back."""
+
+    async def work(manager: FixtureManager) -> None:
+        async with manager.store.session(tenant) as session:
+            tracks = session.metadata.tables["tenant.tracks"]
+            track_id = (
+                await session.connection.execute(select(tracks.c.track_id).limit(1))
+            ).scalar_one()
+            await session.connection.execute(
+                update(tracks)
+                .where(tracks.c.track_id == track_id)
+                .values(popularity=tracks.c.popularity + 1)
+            )
+
+    _with_manager(database_url, work)
+
+
+def _last_validate_run(database_url: str, tenant: str) -> dict[str, Any] | None:
+    async def work(manager: FixtureManager) -> dict[str, Any] | None:
+        async with manager.store.control(readonly=True) as conn:
+            return await control_plane.last_run(conn, tenant, "validate")
+
+    result: dict[str, Any] | None = _with_manager(database_url, work)
+    return result
+
+
+def test_validate_data_prints_a_line_per_check_and_exits_0_on_a_clean_tenant(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """A loaded tenant: a table naming every check as ok, a summary line, exit 0."""
+    tenant = f"{tenant_prefix}clean"
+    cli.ok("init-tenant", tenant, "--load")
+
+    result = cli.ok("validate-data", tenant)
+
+    assert f"{tenant}: ok" in result.stdout
+    for check in CHECKS:
+        assert check in result.stdout, check
+    assert "failed" not in result.stdout.replace("0 failed", "")
+    assert "1 tenant(s) checked, 0 failed" in result.stdout
+
+
+def test_validate_data_json_gives_the_documented_keys(cli: Cli, tenant_prefix: str) -> None:
+    """--json: a list of reports with the keys the README documents, every check ok."""
+    tenant = f"{tenant_prefix}keys"
+    cli.ok("init-tenant", tenant, "--load")
+
+    [report] = cli.json("validate-data", tenant)
+
+    assert REPORT_KEYS == set(report)
+    assert (tenant, True, []) == (report["tenant_id"], report["ok"], report["problems"])
+    assert list(CHECKS) == list(dict.fromkeys(c["check"] for c in report["checks"]))
+    assert {"check", "status", "detail", "table"} == set(report["checks"][0])
+    # The tier's derived aggregates are "info": no fixture recorded their checksums.
+    assert {"ok"} <= {c["status"] for c in report["checks"]} <= {"ok", "info"}
+    tracks = report["checksums"]["tracks"]
+    assert {"rows", "checksum", "status", "expected_rows", "expected"} == set(tracks)
+    assert ("match", tracks["checksum"]) == (tracks["status"], tracks["expected"])
+    assert {"bytes", "limit"} == set(report["storage"])
+    assert report["storage"]["bytes"] < report["storage"]["limit"]
+
+
+def test_validate_data_exits_6_naming_a_table_changed_after_loading(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """One changed value: the table shows the failure and stderr has one line, exit 6."""
+    tenant = f"{tenant_prefix}changed"
+    cli.ok("init-tenant", tenant, "--load")
+    _change_one_track(database_url, tenant)
+
+    result = cli("validate-data", tenant)
+
+    line = assert_one_line_error(result, 6, "error:")
+    assert f"tenant '{tenant}'" in line
+    assert "tracks: content checksum" in line
+    assert f"{tenant}: 1 check(s) failed" in result.stdout
+    assert "1 tenant(s) checked, 1 failed" in result.stdout
+
+
+def test_validate_data_json_still_prints_the_report_when_a_check_fails(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """--json on a failing tenant prints the full report and exits 6."""
+    tenant = f"{tenant_prefix}jsonfail"
+    cli.ok("init-tenant", tenant, "--load")
+    _change_one_track(database_url, tenant)
+
+    result = cli("validate-data", tenant, "--json")
+
+    assert 6 == result.exit_code, result.output
+    [report] = json.loads(result.stdout)
+    assert [("checksums", "tracks")] == [
+        (c["check"], c["table"]) for c in report["checks"] if c["status"] == "failed"
+    ]
+    assert "mismatch" == report["checksums"]["tracks"]["status"]
+
+
+def test_validate_data_all_checks_every_tenant_and_fails_if_one_fails(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """--all reports each tenant; one changed tenant makes the command exit 6."""
+    clean, changed = f"{tenant_prefix}a", f"{tenant_prefix}b"
+    cli.ok("init-tenant", clean, "--load")
+    cli.ok("init-tenant", changed, "--load")
+    _change_one_track(database_url, changed)
+
+    result = cli("validate-data", "--all", "--json")
+
+    assert 6 == result.exit_code, result.output
+    ours = {r["tenant_id"]: r["ok"] for r in json.loads(result.stdout)}
+    assert {clean: True, changed: False} == {t: ours[t] for t in (clean, changed)}
+    line = assert_one_line_error(result, 6, "error:")
+    assert changed in line
+    assert "tracks: content checksum" in line
+
+
+def test_validate_data_stores_its_report_as_a_validate_run(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """The run recorded for the tenant holds the very report --json printed."""
+    tenant = f"{tenant_prefix}run"
+    cli.ok("init-tenant", tenant, "--load")
+
+    [report] = cli.json("validate-data", tenant)
+
+    run = _last_validate_run(database_url, tenant)
+    assert run is not None
+    assert (report["run_id"], "ok") == (run["run_id"], run["status"])
+    assert report == run["detail"]
+    audited = [e for e in cli.json("audit", tenant) if e["action"] == "data.validate"]
+    assert [("ok", report["run_id"])] == [(e["outcome"], e["run_id"]) for e in audited]
+
+
+def test_validate_data_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
+    """A tenant that does not exist: one line, exit 4 (TenantNotFoundError)."""
+    line = assert_one_line_error(cli("validate-data", f"{tenant_prefix}ghost"), 4, "error: tenant")
+    assert "does not exist" in line

@@ -1,0 +1,295 @@
+"""Source files through the staged load path: detection, merging, manifests, error origins.
+
+A small format defined here (artists named by "songs") exercises the framework on both
+backends, independently of the real Spotify formats.
+"""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tenancy_fixtures import FixtureManager
+from tenancy_fixtures.control_plane import count_rows
+from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.loaders.data_loader import DataLoader
+from tenancy_fixtures.loaders.sources import (
+    SOURCE_FORMATS,
+    RowSink,
+    SourceFormat,
+    SourceLoader,
+    detect_format,
+    source_file,
+)
+
+TENANT = "source_tenant"
+ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
+OTHER = "3WrFJ7ztbogyGnTHbHJFl2"
+
+
+class SongsFormat(SourceFormat):
+    """Test-only: ``{"songbook": true, "artist": {...}, "name": ...}`` documents."""
+
+    name = "test-songs"
+    loader = "spotify"
+    tables = frozenset({"artists"})
+
+    @classmethod
+    def sniff(cls, document: Any) -> bool:
+        return isinstance(document, dict) and document.get("songbook") is True
+
+    def normalize(self, document: Any, sink: RowSink) -> None:
+        artist = document.get("artist")
+        if not isinstance(artist, dict):
+            raise sink.refuse("a song needs an artist object", column="artist", rule="format:song")
+        sink.merge(
+            "artists",
+            {"artist_id": artist.get("id"), "name": artist.get("name"), "popularity": None},
+        )
+
+
+@pytest.fixture(autouse=True)
+def songs_format() -> Iterator[None]:
+    SOURCE_FORMATS[SongsFormat.name] = SongsFormat
+    yield
+    SOURCE_FORMATS.pop(SongsFormat.name, None)
+
+
+def song(artist_id: str, name: str = "Someone") -> dict[str, Any]:
+    return {"songbook": True, "name": "a song", "artist": {"id": artist_id, "name": name}}
+
+
+def write_jsonl(path: Path, documents: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
+    return path
+
+
+async def artists(manager: FixtureManager) -> dict[str, str]:
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.artists"]
+        result = await session.connection.execute(table.select())
+        return {row.artist_id: row.name for row in result}
+
+
+async def total_rows(manager: FixtureManager) -> int:
+    async with manager.store.session(TENANT, readonly=True) as session:
+        counts = await count_rows(session.connection, session.metadata.sorted_tables)
+    return sum(counts.values())
+
+
+async def test_an_artist_named_by_many_documents_is_one_row(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST, "First"), song(OTHER), song(ARTIST)])
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, tmp_path / "songs.jsonl")
+
+    assert {"artists": 2} == report.row_counts
+    assert {ARTIST: "First", OTHER: "Someone"} == await artists(manager)
+
+
+async def test_loading_the_same_source_twice_changes_nothing(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+    await manager.create_tenant(TENANT)
+    await manager.load_fixtures(TENANT, tmp_path, format="test-songs")
+
+    again = await manager.load_fixtures(TENANT, tmp_path, format="test-songs")
+
+    assert not again.changed
+
+
+async def test_a_bad_document_is_reported_at_its_source_line_and_nothing_is_written(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST), song(OTHER), {"songbook": True}])
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, tmp_path / "songs.jsonl")
+
+    assert ("songs.jsonl", 3, "artist") == (
+        caught.value.path,
+        caught.value.line,
+        caught.value.column,
+    )
+    assert 0 == await total_rows(manager)
+
+
+async def test_a_staged_row_the_schema_refuses_is_reported_at_its_source_document(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A value that breaks a column rule is traced from the staged file to the source."""
+    documents = [song(ARTIST), song(OTHER, "x" * 401)]
+    (tmp_path / "songs.json").write_text(json.dumps(documents), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, tmp_path / "songs.json")
+
+    error = caught.value
+    assert ("songs.json", None, 2, "name") == (error.path, error.line, error.record, error.column)
+    assert 0 == await total_rows(manager)
+
+
+async def test_a_manifest_entry_names_a_source_file_and_its_format(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    with gzip.open(tmp_path / "exported.data.jsonl.gz", "wt", encoding="utf-8") as out:
+        out.write(json.dumps(song(ARTIST)) + "\n")
+    manifest = {
+        "name": "mixed",
+        "files": [{"path": "exported.data.jsonl.gz", "format": "test-songs"}],
+    }
+    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, tmp_path)
+
+    assert {"artists": 1} == report.row_counts
+
+
+def test_the_format_of_a_file_is_detected_from_its_first_document(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+
+    assert "test-songs" == detect_format(source_file(tmp_path, "songs.jsonl"))
+
+
+def test_a_file_no_format_recognises_is_a_typed_error(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "mystery.jsonl", [{"what": "is this"}])
+
+    with pytest.raises(FixtureFormatError, match="cannot tell the format"):
+        SourceLoader([source_file(tmp_path, "mystery.jsonl")])
+
+
+@pytest.mark.parametrize("relative", ["../outside.json", "/etc/passwd"])
+def test_a_source_path_outside_the_directory_is_refused(tmp_path: Path, relative: str) -> None:
+    with pytest.raises(FixtureSetError):
+        source_file(tmp_path, relative, format="test-songs")
+
+
+def test_an_unknown_format_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+
+    with pytest.raises(FixtureSetError, match=r"unknown format 'nope'.*test-songs"):
+        source_file(tmp_path, "songs.jsonl", format="nope")
+
+
+async def test_a_manifest_entry_may_name_the_domain_loader_instead_of_a_format(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "exported.jsonl", [song(ARTIST)])
+    manifest = {"files": [{"path": "exported.jsonl", "loader": "spotify"}]}
+    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, tmp_path)
+
+    assert {"artists": 1} == report.row_counts
+
+
+def test_a_manifest_naming_an_unknown_loader_for_table_files_is_refused(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "artists.jsonl", [{"artist_id": ARTIST, "name": "A"}])
+    manifest = {"files": [{"path": "artists.jsonl", "loader": "nope"}]}
+    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    with pytest.raises(FixtureSetError, match="unknown loader 'nope'"):
+        manager.data_fixtures("free", tmp_path)
+
+
+def test_a_directory_mixing_table_files_and_other_files_is_refused(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "artists.jsonl", [{"artist_id": ARTIST, "name": "A"}])
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+
+    with pytest.raises(FixtureSetError, match="mixes table files"):
+        manager.data_fixtures("free", tmp_path)
+
+
+async def test_two_fixtures_writing_one_table_of_a_new_tenant_load_together(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The second write to a table meets the keys a bulk load of a new tenant dropped."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    write_jsonl(first / "artists.jsonl", [{"artist_id": ARTIST, "name": "Old"}])
+    write_jsonl(
+        second / "artists.jsonl",
+        [{"artist_id": ARTIST, "name": "New"}, {"artist_id": OTHER, "name": "Other"}],
+    )
+    metadata = manager.store.metadata
+    loaders = [
+        DataLoader(first, name="first", metadata=metadata),
+        DataLoader(second, name="second", metadata=metadata),
+    ]
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, fixtures=loaders)
+
+    assert {ARTIST: "New", OTHER: "Other"} == await artists(manager)
+    assert (1, 1) == (report.writes["artists"].inserted - 1, report.writes["artists"].updated)
+    assert (await manager.validate_tenant(TENANT)).ok
+
+
+SPOTIFY_SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
+
+
+async def test_listening_events_from_a_history_export_refresh_the_daily_aggregates(
+    manager: FixtureManager,
+) -> None:
+    history = source_file(
+        SPOTIFY_SAMPLES,
+        "StreamingHistory_music_0.json",
+        options={"user_id": "listener", "display_name": "Lis Tener"},
+    )
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(
+        TENANT, fixtures=[SourceLoader([history], metadata=manager.store.metadata)]
+    )
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        counts = await count_rows(session.connection, session.metadata.sorted_tables)
+        daily = session.metadata.tables["tenant.daily_stats"]
+        plays = (await session.connection.execute(select(func.sum(daily.c.plays)))).scalar_one()
+    assert report.row_counts["listening_events"] == plays
+    assert counts["track_daily_stats"] > 0
+
+
+async def test_ai_model_configs_leaving_a_task_without_a_default_are_refused(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A check that needs the tenant's rows runs after a source's rows are written."""
+    config = {
+        "model_id": "chat-mini",
+        "provider": "openai",
+        "model_name": "gpt-4o-mini",
+        "version": "2024-07-18",
+        "task": "chat",
+        "parameters": {"temperature": 0.4},
+        "credentials": {"env": "OPENAI_API_KEY"},
+        "enabled": True,
+        "is_default": False,
+    }
+    (tmp_path / "models.json").write_text(json.dumps({"models": [config]}), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError, match="no default") as caught:
+        await manager.load_fixtures(TENANT, tmp_path / "models.json")
+
+    assert ("models.json", 1) == (caught.value.path, caught.value.record)
+    assert 0 == await total_rows(manager)

@@ -1,0 +1,253 @@
+"""Content checksums: order-independent, additive, canonical, and the same in every process."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table
+
+from tenancy_fixtures.control_plane import TableChecksum
+from tenancy_fixtures.validation.checksums import ContentChecksum, add_checksums, row_digest
+from tenancy_fixtures.validation.integrity import expected_contents
+
+PLAYED = datetime(2026, 4, 22, 20, 28, 34, tzinfo=UTC)
+ROWS: list[tuple[Any, ...]] = [
+    ("u1", PLAYED, "t1", 378182, "spotify:playlist:p1", "android", True, False),
+    ("u1", PLAYED + timedelta(minutes=5), "t2", 1000, None, "ios", False, None),
+    ("u2", PLAYED, "t1", 0, None, None, None, True),
+]
+#: The checksum of ROWS; it changes only if the canonical encoding changes, which would
+#: make every recorded checksum disagree with its table.
+ROWS_CHECKSUM = "bf1bbe77024dddb1"
+
+_METADATA = MetaData(schema="tenant")
+EVENTS = Table(
+    "events",
+    _METADATA,
+    Column("event_id", String(8), primary_key=True),
+    Column("occurred_at", DateTime(timezone=True)),
+    Column("properties", JSON),
+    Column("count", Integer),
+)
+
+
+def checksum(rows: list[tuple[Any, ...]], *, batch: int = 1000) -> ContentChecksum:
+    content = ContentChecksum()
+    for start in range(0, len(rows), batch):
+        content.add(rows[start : start + batch])
+    return content
+
+
+def event_checksum(*rows: tuple[Any, ...]) -> str:
+    content = ContentChecksum.for_table(EVENTS)
+    content.add(list(rows))
+    return content.hexdigest()
+
+
+class TestContentChecksum:
+    def test_the_checksum_of_known_rows_is_unchanged(self) -> None:
+        """The encoding is stable: these rows still give the checksum they always gave."""
+        assert ROWS_CHECKSUM == checksum(ROWS).hexdigest()
+
+    def test_the_checksum_does_not_depend_on_row_order_or_batches(self) -> None:
+        """Reversed rows, fed one at a time, give the same checksum and row count."""
+        whole = checksum(ROWS)
+        parts = checksum(list(reversed(ROWS)), batch=1)
+        assert (whole.rows, whole.hexdigest()) == (parts.rows, parts.hexdigest())
+
+    def test_checksums_of_parts_add_up_to_the_whole(self) -> None:
+        """Summing the checksums of two row sets gives the checksum of their union."""
+        assert checksum(ROWS).hexdigest() == add_checksums(
+            [checksum(ROWS[:1]).hexdigest(), checksum(ROWS[1:]).hexdigest()]
+        )
+
+    def test_a_batch_sums_the_digests_of_its_rows(self) -> None:
+        """The batch path and row_digest agree (one byte order for both)."""
+        assert sum(row_digest(row) for row in ROWS) % 2**64 == checksum(ROWS).total
+
+    def test_changing_one_value_changes_the_checksum(self) -> None:
+        """One ms_played off by one gives another checksum."""
+        changed = [ROWS[0], (*ROWS[1][:3], 1001, *ROWS[1][4:]), ROWS[2]]
+        assert checksum(ROWS).hexdigest() != checksum(changed).hexdigest()
+
+    def test_a_repeated_row_counts_twice(self) -> None:
+        """The checksum is of a multiset: a duplicated row changes it."""
+        assert checksum(ROWS).hexdigest() != checksum([*ROWS, ROWS[0]]).hexdigest()
+
+    def test_no_rows_give_zero(self) -> None:
+        """An empty table's checksum is sixteen zeros, with zero rows."""
+        empty = checksum([])
+        assert (0, "0000000000000000") == (empty.rows, empty.hexdigest())
+
+    def test_values_of_different_types_digest_differently(self) -> None:
+        """None, a boolean, an integer, a float and strings that print alike all differ."""
+        values: list[Any] = [None, True, 1, 1.0, "1", "true", "null", "1.0", 0, False, ""]
+        digests = {row_digest((value,)) for value in values}
+        assert len(values) == len(digests)
+
+    def test_floats_are_encoded_exactly(self) -> None:
+        """Two floats one unit in the last place apart digest differently."""
+        assert row_digest((0.1,)) != row_digest((0.1 + 2**-56,))
+
+    def test_a_naive_timestamp_digests_as_the_same_instant_in_utc(self) -> None:
+        """SQLite's naive timestamp equals the loader's aware UTC one."""
+        assert row_digest(("e", PLAYED)) == row_digest(("e", PLAYED.replace(tzinfo=None)))
+
+    def test_a_timestamp_in_another_zone_digests_as_the_same_instant_in_utc(self) -> None:
+        """The same instant at +02:00, in a batch with UTC and naive ones, digests as UTC."""
+        elsewhere = PLAYED.astimezone(timezone(timedelta(hours=2)))
+        naive = PLAYED.replace(tzinfo=None) + timedelta(hours=1)
+        utc = [("e", PLAYED, None, 1), ("f", naive, None, 1), ("g", None, None, 1)]
+        mixed = [("e", elsewhere, None, 1), ("f", naive, None, 1), ("g", None, None, 1)]
+        assert event_checksum(*utc) == event_checksum(*mixed)
+
+    def test_json_key_order_does_not_matter(self) -> None:
+        """A JSON object digests the same whatever the order of its keys, at any depth."""
+        first = {"a": 1, "b": {"x": [1, 2], "y": None}}
+        second = {"b": {"y": None, "x": [1, 2]}, "a": 1}
+        assert event_checksum(("e", None, first, 1)) == event_checksum(("e", None, second, 1))
+
+    def test_a_whole_float_in_json_digests_like_the_integer_jsonb_returns(self) -> None:
+        """jsonb gives 1e16 back as an integer; both digest alike in a JSON column."""
+        assert event_checksum(("e", None, {"n": [1e16, 2.0]}, 1)) == event_checksum(
+            ("e", None, {"n": [10**16, 2]}, 1)
+        )
+
+    def test_a_fraction_in_json_still_differs_from_its_integer_part(self) -> None:
+        """Only whole floats are folded into integers."""
+        assert event_checksum(("e", None, {"n": 1.5}, 1)) != event_checksum(
+            ("e", None, {"n": 1}, 1)
+        )
+
+    def test_integers_beyond_64_bits_in_json_are_digested_deterministically(self) -> None:
+        """orjson refuses 2**70; the fallback encoding still tells 2**70 from 2**70 + 1."""
+        big = event_checksum(("e", None, {"n": 2**70}, 1))
+        assert big == event_checksum(("e", None, {"n": 2**70}, 1))
+        assert big != event_checksum(("e", None, {"n": 2**70 + 1}, 1))
+
+    def test_decimals_ignore_trailing_zeros(self) -> None:
+        """Decimal('1.10') as a driver returns it digests like the loader's Decimal('1.1')."""
+        assert row_digest((Decimal("1.10"),)) == row_digest((Decimal("1.1"),))
+        assert row_digest((Decimal("1.1"),)) != row_digest((Decimal("1.2"),))
+
+    def test_dates_and_uuids_are_encoded(self) -> None:
+        """Dates and UUIDs digest by value."""
+        one = UUID("12345678-1234-5678-1234-567812345678")
+        assert row_digest((date(2026, 1, 1), one)) == row_digest((date(2026, 1, 1), one))
+        assert row_digest((date(2026, 1, 1), one)) != row_digest((date(2026, 1, 2), one))
+
+    def test_the_checksum_is_the_same_in_another_process(self) -> None:
+        """A fresh interpreter with another hash seed computes the same checksum."""
+        script = (
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from test_checksums import ROWS, checksum; print(checksum(ROWS).hexdigest())"
+        )
+        here = str(Path(__file__).parent)
+        result = subprocess.run(
+            [sys.executable, "-c", script, here],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": "12345", "PATH": ""},
+        )
+        assert ROWS_CHECKSUM == result.stdout.strip()
+
+
+def write(
+    table: str,
+    mode: str,
+    rows: int,
+    checksum: str,
+    *,
+    inserted: int | None = None,
+    updated: int = 0,
+    unchanged: int = 0,
+) -> TableChecksum:
+    return TableChecksum(
+        table, mode, rows, checksum, rows if inserted is None else inserted, updated, unchanged
+    )
+
+
+class TestExpectedContents:
+    def test_inserts_add_up(self) -> None:
+        """Two fixtures inserting into one table: rows and checksums add."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "upsert", 3, "0000000000000002"),
+            ]
+        )["t"]
+        assert (True, 5, "0000000000000003") == (
+            expected.comparable,
+            expected.rows,
+            expected.checksum,
+        )
+
+    def test_an_update_makes_the_table_incomparable(self) -> None:
+        """An upsert that updated rows leaves no checksum that describes the table."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "upsert", 2, "0000000000000005", inserted=0, updated=1, unchanged=1),
+            ]
+        )
+        assert expected["t"].comparable is False
+
+    def test_inserts_mixed_with_unchanged_rows_make_the_table_incomparable(self) -> None:
+        """Which of the given rows were new is unknown, so their checksum is too."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "upsert", 3, "0000000000000005", inserted=1, unchanged=2),
+            ]
+        )
+        assert expected["t"].comparable is False
+
+    def test_rows_given_again_unchanged_change_nothing(self) -> None:
+        """A forced reload that found every row as it was keeps the first checksum."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "upsert", 2, "0000000000000001", inserted=0, unchanged=2),
+            ]
+        )["t"]
+        assert (True, 2, "0000000000000001") == (
+            expected.comparable,
+            expected.rows,
+            expected.checksum,
+        )
+
+    def test_a_replace_starts_the_table_afresh(self) -> None:
+        """After a replace only its rows count, even after an incomparable upsert."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "upsert", 2, "0000000000000009", inserted=0, updated=2),
+                write("t", "replace", 4, "00000000000000aa"),
+            ]
+        )["t"]
+        assert (True, 4, "00000000000000aa") == (
+            expected.comparable,
+            expected.rows,
+            expected.checksum,
+        )
+
+    def test_a_write_of_several_modes_is_comparable_only_as_the_tables_first(self) -> None:
+        """'mixed' may hold a replace: after earlier rows it cannot be added up."""
+        first = expected_contents([write("t", "mixed", 3, "0000000000000003")])["t"]
+        later = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "mixed", 3, "0000000000000003"),
+            ]
+        )["t"]
+        assert (True, 3, "0000000000000003") == (first.comparable, first.rows, first.checksum)
+        assert later.comparable is False

@@ -1,0 +1,668 @@
+"""The Spotify source formats turn Web API objects, exports and MPD slices into rows.
+
+No database here: documents are normalised into a staging sink and the staged rows
+are read back. Loading them (both backends) is tested in
+tests/integration/test_spotify_loaders.py.
+"""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loaders.mpd import MillionPlaylistFormat, mpd_playlist_id
+from tenancy_fixtures.loaders.sources import (
+    SOURCE_FORMATS,
+    RowSink,
+    SourceFormat,
+    detect_format,
+    iter_documents,
+    source_file,
+)
+from tenancy_fixtures.loaders.spotify_api import SpotifyApiFormat
+from tenancy_fixtures.loaders.spotify_ids import (
+    SpotifyRef,
+    derived_id,
+    id_of,
+    is_spotify_id,
+    parse_uri,
+)
+from tenancy_fixtures.loaders.streaming_history import UNKNOWN_ALBUM, StreamingHistoryFormat
+from tenancy_fixtures.source_generator import SOURCE_USER_ID, generate_sources
+from tenancy_fixtures.spotify_schema import spotify_metadata
+
+SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
+HARBOR = "FJ6kPU9541PZwIpm3EXYNH"
+MIRA = "nBq6GDyx1rfpGpHCAJIetk"
+NIGHT_FERRIES = "yZrJ0wIajuJsmWCQRcIRSA"
+PAPER_TIDE_ALBUM = "EJGqp252TeHXYfUiL9hC4Q"
+LANTERNS = "HmbdtF7LxBIT12Mi5vzzIl"
+NORTHBOUND = "hzK1KIKz9nfQtytdhq4IdC"
+PAPER_TIDE = "vSI8GOczALa0N2TANopNIa"
+PLAYLIST = "RrDVC22GGFXDnEQtG9K3vx"
+LISTENER = {"user_id": "listener", "display_name": "Lis Tener"}
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def normalise(
+    fmt: type[SourceFormat], *paths: Path, options: dict[str, Any] | None = None
+) -> tuple[Rows, SourceFormat]:
+    """Stage ``paths`` through one reader of ``fmt``; the staged rows per table."""
+    files = [source_file(p.parent, p.name, format=fmt.name, options=options or {}) for p in paths]
+    reader = fmt(options)
+    with tempfile.TemporaryDirectory() as staging:
+        sink = RowSink(Path(staging), spotify_metadata(), files)
+        for index, file in enumerate(files):
+            for document in iter_documents(file, stream=fmt.stream):
+                sink.at(index, document)
+                reader.normalize(document.value, sink)
+        reader.finish(sink)
+        sink.close()
+        rows: Rows = {}
+        # Authoritative rows first, then the derived ones, as the loader writes them.
+        for staged in [
+            *sorted(Path(staging).glob("_staged/*.jsonl")),
+            *sorted(Path(staging).glob("_derived/*.jsonl")),
+        ]:
+            lines = staged.read_text().splitlines()
+            rows.setdefault(staged.stem, []).extend(json.loads(line) for line in lines)
+    return rows, reader
+
+
+def by_key(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
+    return {row[key]: row for row in rows}
+
+
+def sample(name: str) -> Any:
+    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+def write(path: Path, document: Any) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def skipped(reader: SourceFormat) -> dict[str, int]:
+    assert isinstance(reader, SpotifyApiFormat | StreamingHistoryFormat | MillionPlaylistFormat)
+    return dict(reader.skipped)
+
+
+class TestSpotifyIds:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (f"spotify:track:{LANTERNS}", SpotifyRef("track", LANTERNS)),
+            (f"https://open.spotify.com/track/{LANTERNS}?si=abc", SpotifyRef("track", LANTERNS)),
+            (f"https://open.spotify.com/intl-de/album/{NIGHT_FERRIES}", ("album", NIGHT_FERRIES)),
+            (f"spotify:user:harbor.fan:playlist:{PLAYLIST}", SpotifyRef("playlist", PLAYLIST)),
+            ("spotify:user:harbor.fan", SpotifyRef("user", "harbor.fan")),
+            ("spotify:user:harbor.fan:collection", SpotifyRef("collection", "harbor.fan")),
+            ("spotify:local:Me:Demos:My+demo:180", SpotifyRef("local", "Me:Demos:My+demo:180")),
+        ],
+    )
+    def test_a_uri_or_link_names_its_kind_and_id(self, value: str, expected: SpotifyRef) -> None:
+        assert expected == parse_uri(value)
+
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            ("spotify:track:tooShort", "22 base-62"),
+            (f"spotify:planet:{LANTERNS}", "unknown Spotify URI kind"),
+            (f"https://example.com/track/{LANTERNS}", "not a Spotify link"),
+            ("track:HmbdtF7LxBIT12Mi5vzzIl", "not a Spotify URI"),
+            (42, "expected a Spotify URI"),
+        ],
+    )
+    def test_a_malformed_uri_is_refused_saying_why(self, value: object, reason: str) -> None:
+        with pytest.raises(ValueError, match=reason):
+            parse_uri(value)
+
+    def test_an_id_is_taken_bare_or_from_a_uri_of_its_kind_only(self) -> None:
+        assert LANTERNS == id_of(LANTERNS, "track")
+        assert LANTERNS == id_of(f"spotify:track:{LANTERNS}", "track")
+        with pytest.raises(ValueError, match="expected a album URI, found a track URI"):
+            id_of(f"spotify:track:{LANTERNS}", "album")
+
+    def test_a_derived_id_is_a_stable_spotify_shaped_id_ignoring_case_and_spacing(self) -> None:
+        derived = derived_id("artist", "The Velvet Harbor")
+
+        assert is_spotify_id(derived)
+        assert derived == derived_id("artist", "  the velvet   HARBOR ")
+        assert derived != derived_id("album", "The Velvet Harbor")
+        assert derived_id("track", "A", "B C") != derived_id("track", "A B", "C")
+
+
+class TestDetection:
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            ("several_tracks.json", "spotify-api"),
+            ("album.json", "spotify-api"),
+            ("several_artists.json", "spotify-api"),
+            ("playlist.json", "spotify-api"),
+            ("several_audio_features.json", "spotify-api"),
+            ("recently_played.json", "spotify-api"),
+            ("top_artists.json", "spotify-api"),
+            ("StreamingHistory_music_0.json", "spotify-history"),
+            ("Streaming_History_Audio_2024.json", "spotify-history"),
+            ("mpd.slice.0-999.json", "mpd"),
+        ],
+    )
+    def test_each_source_file_is_detected_as_its_format(self, name: str, expected: str) -> None:
+        assert expected == detect_format(source_file(SAMPLES, name))
+
+    @pytest.mark.parametrize(
+        "document",
+        [
+            sample("playlist.json"),
+            sample("several_tracks.json"),
+            sample("recently_played.json"),
+            sample("StreamingHistory_music_0.json")[0],
+            sample("Streaming_History_Audio_2024.json")[0],
+            sample("mpd.slice.0-999.json")["playlists"][0],
+        ],
+        ids=["api-playlist", "api-tracks", "api-recent", "basic", "extended", "mpd"],
+    )
+    def test_exactly_one_spotify_format_claims_each_kind_of_document(self, document: Any) -> None:
+        formats = (SpotifyApiFormat, StreamingHistoryFormat, MillionPlaylistFormat)
+
+        assert 1 == sum(fmt.sniff(document) for fmt in formats)
+
+    @pytest.mark.parametrize(
+        "document",
+        [
+            {"track_id": LANTERNS, "name": "Lanterns", "album_id": NIGHT_FERRIES},
+            {"tracks": [], "info": {}},
+            {"items": [{"name": "no type"}]},
+            {"ts": "2024-01-01T00:00:00Z"},
+            {"pid": 1, "tracks": [], "type": "playlist"},
+            [LANTERNS],
+        ],
+    )
+    def test_table_rows_and_lookalikes_are_claimed_by_no_spotify_format(
+        self, document: Any
+    ) -> None:
+        formats = (SpotifyApiFormat, StreamingHistoryFormat, MillionPlaylistFormat)
+
+        assert [] == [fmt.name for fmt in formats if fmt.sniff(document)]
+
+    def test_the_spotify_formats_are_registered_by_name(self) -> None:
+        assert {"spotify-api", "spotify-history", "mpd"} <= set(SOURCE_FORMATS)
+
+
+class TestWebApiObjects:
+    def test_an_artist_named_by_many_tracks_and_albums_is_one_row(self) -> None:
+        rows, reader = normalise(SpotifyApiFormat, SAMPLES / "several_tracks.json")
+
+        assert [HARBOR, MIRA] == [r["artist_id"] for r in rows["artists"]]
+        assert {"unavailable": 1} == skipped(reader)
+
+    def test_a_track_takes_its_first_artist_and_its_album_is_staged_once(self) -> None:
+        rows, _ = normalise(SpotifyApiFormat, SAMPLES / "several_tracks.json")
+        tracks = by_key(rows["tracks"], "track_id")
+
+        assert {
+            "track_id": LANTERNS,
+            "name": "Lanterns",
+            "album_id": NIGHT_FERRIES,
+            "artist_id": HARBOR,
+            "duration_ms": 215000,
+            "explicit": False,
+            "popularity": 61,
+            "track_number": 1,
+            "isrc": "GBXQ72100001",
+        } == tracks[LANTERNS]
+        assert [NIGHT_FERRIES] == [r["album_id"] for r in rows["albums"]]
+        assert {
+            "album_id": NIGHT_FERRIES,
+            "name": "Night Ferries",
+            "album_type": "album",
+            "artist_id": HARBOR,
+            "release_date": "2021-03-05",
+            "release_date_precision": "day",
+            "total_tracks": 10,
+            "label": None,
+        } == rows["albums"][0]
+
+    def test_a_full_album_brings_its_label_and_the_tracks_of_its_page(self) -> None:
+        rows, _ = normalise(SpotifyApiFormat, SAMPLES / "album.json")
+
+        album = rows["albums"][0]
+        assert ("single", "Saltwater Sound", "2023") == (
+            album["album_type"],
+            album["label"],
+            album["release_date"],
+        )
+        assert {PAPER_TIDE, "6SDRwD7333lAch9c2YVbFK"} == {r["track_id"] for r in rows["tracks"]}
+        assert {PAPER_TIDE_ALBUM} == {r["album_id"] for r in rows["tracks"]}
+
+    def test_a_full_object_completes_the_simplified_one_read_before_it(self) -> None:
+        rows, _ = normalise(
+            SpotifyApiFormat, SAMPLES / "several_tracks.json", SAMPLES / "several_artists.json"
+        )
+        harbor = by_key(rows["artists"], "artist_id")[HARBOR]
+
+        assert (["indie folk", "dream pop"], 55, 120345) == (
+            harbor["genres"],
+            harbor["popularity"],
+            harbor["followers"],
+        )
+
+    def test_unknown_fields_are_ignored_and_missing_optional_fields_are_null(
+        self, tmp_path: Path
+    ) -> None:
+        track = sample("several_tracks.json")["tracks"][1]
+        track["a_field_from_the_future"] = {"nested": [1, 2]}
+        for optional in ("popularity", "explicit", "external_ids", "track_number"):
+            del track[optional]
+
+        rows, _ = normalise(SpotifyApiFormat, write(tmp_path / "t.json", track))
+
+        staged = rows["tracks"][0]
+        assert "a_field_from_the_future" not in staged
+        assert (None, None, None, None) == (
+            staged["popularity"],
+            staged["explicit"],
+            staged["isrc"],
+            staged["track_number"],
+        )
+
+    def test_a_playlist_keeps_its_positions_and_skips_local_missing_and_episode_items(
+        self,
+    ) -> None:
+        rows, reader = normalise(SpotifyApiFormat, SAMPLES / "playlist.json")
+
+        assert {
+            "playlist_id": PLAYLIST,
+            "owner_id": "harbor.fan",
+            "name": "Harbor Lights",
+            "description": "Songs for the ferry",
+            "public": True,
+            "collaborative": False,
+            "followers": 12,
+            "snapshot_id": "MTAsZDVkOGFmYTk0ZjA5",
+            "created_at": None,
+        } == rows["playlists"][0]
+        entries = [
+            (r["position"], r["track_id"], r["added_by"], r["added_at"])
+            for r in rows["playlist_tracks"]
+        ]
+        assert [
+            (0, LANTERNS, "harbor.fan", "2024-02-01T10:00:00+00:00"),
+            (1, PAPER_TIDE, "sailor_42", "2024-02-02T10:00:00+00:00"),
+            (5, NORTHBOUND, None, None),
+        ] == entries
+        assert {"local": 1, "unavailable": 1, "episode": 1} == skipped(reader)
+        assert {"harbor.fan": "Harbor Fan", "sailor_42": "sailor_42"} == {
+            r["user_id"]: r["display_name"] for r in rows["users"]
+        }
+
+    def test_a_playlist_in_the_2026_shape_reads_like_the_classic_one(self, tmp_path: Path) -> None:
+        playlist = sample("playlist.json")
+        page = playlist.pop("tracks")
+        for entry in page["items"]:
+            entry["item"] = entry.pop("track")
+        playlist["items"] = page
+
+        rows, _ = normalise(SpotifyApiFormat, write(tmp_path / "p.json", playlist))
+        classic, _ = normalise(SpotifyApiFormat, SAMPLES / "playlist.json")
+
+        assert classic["playlist_tracks"] == rows["playlist_tracks"]
+
+    def test_page_offsets_count_in_playlist_item_positions(self, tmp_path: Path) -> None:
+        page = copy.deepcopy(sample("playlist.json")["tracks"])
+        page["offset"] = 100
+
+        rows, _ = normalise(
+            SpotifyApiFormat,
+            write(tmp_path / "items.json", page),
+            options={"playlist_id": PLAYLIST},
+        )
+
+        assert [100, 101, 105] == [r["position"] for r in rows["playlist_tracks"]]
+
+    def test_a_page_of_saved_tracks_without_a_playlist_only_feeds_the_catalogue(
+        self, tmp_path: Path
+    ) -> None:
+        page = sample("playlist.json")["tracks"]
+
+        rows, _ = normalise(SpotifyApiFormat, write(tmp_path / "saved.json", page))
+
+        assert "playlist_tracks" not in rows
+        assert 3 == len(rows["tracks"])
+
+    def test_audio_features_are_staged_per_track(self) -> None:
+        rows, reader = normalise(SpotifyApiFormat, SAMPLES / "several_audio_features.json")
+
+        features = by_key(rows["audio_features"], "track_id")
+        assert {LANTERNS, NORTHBOUND} == set(features)
+        assert (7, 1, 4, 118.04) == tuple(
+            features[LANTERNS][k] for k in ("key", "mode", "time_signature", "tempo")
+        )
+        assert {"unavailable": 1} == skipped(reader)
+
+    def test_recently_played_becomes_plays_of_the_named_user(self) -> None:
+        rows, reader = normalise(
+            SpotifyApiFormat, SAMPLES / "recently_played.json", options=LISTENER
+        )
+
+        plays = [
+            (r["played_at"], r["track_id"], r["ms_played"], r["context_uri"])
+            for r in rows["listening_events"]
+        ]
+        assert [
+            ("2025-01-10T08:00:00.123000+00:00", LANTERNS, 215000, f"spotify:playlist:{PLAYLIST}"),
+            ("2025-01-10T08:04:00+00:00", NORTHBOUND, 198000, None),
+            ("2025-01-10T08:10:30+00:00", PAPER_TIDE, 181000, None),
+        ] == plays
+        assert {"listener"} == {r["user_id"] for r in rows["listening_events"]}
+        assert [{"user_id": "listener", "display_name": "Lis Tener"}] == rows["users"]
+        assert {"duplicate_play": 1, "context_dropped": 1} == skipped(reader)
+
+    def test_top_items_only_feed_the_catalogue(self) -> None:
+        rows, _ = normalise(SpotifyApiFormat, SAMPLES / "top_artists.json")
+
+        assert ["artists"] == list(rows)
+        assert 2 == len(rows["artists"])
+
+    def test_recently_played_without_a_user_is_refused(self) -> None:
+        with pytest.raises(RecordError) as caught:
+            normalise(SpotifyApiFormat, SAMPLES / "recently_played.json")
+
+        assert ("recently_played.json", "user_id", "option:user_id") == (
+            caught.value.path,
+            caught.value.column,
+            caught.value.rule,
+        )
+
+    def test_an_object_of_the_wrong_type_is_refused_naming_its_path(self, tmp_path: Path) -> None:
+        response = sample("several_tracks.json")
+        response["tracks"][1]["type"] = "album"
+
+        with pytest.raises(
+            RecordError, match="expected a Spotify object of type 'track'"
+        ) as caught:
+            normalise(SpotifyApiFormat, write(tmp_path / "tracks.json", response))
+
+        assert ("tracks.json", 1, "tracks[1].type", "format:spotify_object") == (
+            caught.value.path,
+            caught.value.record,
+            caught.value.column,
+            caught.value.rule,
+        )
+
+    @pytest.mark.parametrize(
+        ("change", "column"),
+        [
+            (lambda t: t.update(id="not-an-id"), "tracks[0].id"),
+            (lambda t: t.pop("name"), "tracks[0].name"),
+            (lambda t: t.update(artists=[]), "tracks[0].artists"),
+            (lambda t: t["album"].update(type="artist"), "tracks[0].album.type"),
+            (lambda t: t.update(duration_ms="long"), "tracks[0].duration_ms"),
+        ],
+        ids=["bad-id", "no-name", "no-artist", "album-of-wrong-type", "text-duration"],
+    )
+    def test_a_malformed_track_is_refused_naming_the_field(
+        self, tmp_path: Path, change: Any, column: str
+    ) -> None:
+        response = sample("several_tracks.json")
+        change(response["tracks"][0])
+
+        with pytest.raises(RecordError) as caught:
+            normalise(SpotifyApiFormat, write(tmp_path / "tracks.json", response))
+
+        assert column == caught.value.column
+
+    def test_a_document_that_is_no_spotify_object_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(RecordError, match="not a Spotify Web API object"):
+            normalise(SpotifyApiFormat, write(tmp_path / "x.json", {"hello": "world"}))
+
+
+class TestStreamingHistory:
+    def test_the_basic_export_derives_the_catalogue_from_names(self) -> None:
+        rows, reader = normalise(
+            StreamingHistoryFormat, SAMPLES / "StreamingHistory_music_0.json", options=LISTENER
+        )
+
+        lanterns = derived_id("track", "The Velvet Harbor", "Lanterns")
+        harbor = derived_id("artist", "The Velvet Harbor")
+        assert {
+            "track_id": lanterns,
+            "name": "Lanterns",
+            "album_id": derived_id("album", "The Velvet Harbor", ""),
+            "artist_id": harbor,
+        } == by_key(rows["tracks"], "track_id")[lanterns]
+        assert {UNKNOWN_ALBUM} == {r["name"] for r in rows["albums"]}
+        assert 2 == len(rows["artists"])
+        assert [
+            ("2024-06-01T07:30:00+00:00", 215000),
+            ("2024-06-01T07:34:00+00:00", 12000),
+            ("2024-06-02T21:15:00+00:00", 181000),
+        ] == [(r["played_at"], r["ms_played"]) for r in rows["listening_events"]]
+        assert {"duplicate_play": 1, "episode": 1} == skipped(reader)
+
+    def test_the_extended_export_keeps_real_track_ids_and_play_details(self) -> None:
+        rows, reader = normalise(
+            StreamingHistoryFormat, SAMPLES / "Streaming_History_Audio_2024.json", options=LISTENER
+        )
+
+        assert {LANTERNS, PAPER_TIDE} == {r["track_id"] for r in rows["tracks"]}
+        assert {derived_id("album", "The Velvet Harbor", "Night Ferries")} == {
+            r["album_id"] for r in rows["tracks"] if r["track_id"] == LANTERNS
+        }
+        second = rows["listening_events"][1]
+        assert {
+            "user_id": "listener",
+            "played_at": "2024-07-01T10:05:00+00:00",
+            "track_id": PAPER_TIDE,
+            "ms_played": 5000,
+            "context_uri": None,
+            "platform": "Android OS 14 API 34 (Google, Pixel 8)",
+            "reason_start": "trackdone",
+            "reason_end": "fwdbtn",
+            "shuffle": True,
+            "skipped": True,
+        } == second
+        assert 3 == len(rows["listening_events"])
+        assert {"episode": 1, "unavailable": 1} == skipped(reader)
+
+    def test_a_history_without_its_listener_is_refused(self) -> None:
+        with pytest.raises(RecordError, match="needs options") as caught:
+            normalise(StreamingHistoryFormat, SAMPLES / "Streaming_History_Audio_2024.json")
+
+        assert ("user_id", 1) == (caught.value.column, caught.value.record)
+
+    @pytest.mark.parametrize(
+        ("change", "column", "message"),
+        [
+            (lambda e: e.pop("ts"), "ts", "missing 'ts'"),
+            (lambda e: e.update(ts="yesterday"), "ts", "ISO 8601"),
+            (lambda e: e.update(ms_played=-1), "ms_played", "at least 0"),
+            (
+                lambda e: e.update(spotify_track_uri="spotify:track:nope"),
+                "spotify_track_uri",
+                "22 base-62",
+            ),
+            (
+                lambda e: e.update(spotify_track_uri=f"spotify:album:{NIGHT_FERRIES}"),
+                "spotify_track_uri",
+                "expected a track URI",
+            ),
+            (lambda e: e.update(shuffle="sometimes"), "shuffle", "true or false"),
+        ],
+        ids=["no-ts", "bad-ts", "negative-ms", "bad-uri", "album-uri", "bad-shuffle"],
+    )
+    def test_a_malformed_extended_entry_is_refused_naming_the_entry_and_field(
+        self, tmp_path: Path, change: Any, column: str, message: str
+    ) -> None:
+        entries = sample("Streaming_History_Audio_2024.json")
+        change(entries[1])
+
+        with pytest.raises(RecordError, match=message) as caught:
+            normalise(
+                StreamingHistoryFormat, write(tmp_path / "history.json", entries), options=LISTENER
+            )
+
+        assert ("history.json", 2, column) == (
+            caught.value.path,
+            caught.value.record,
+            caught.value.column,
+        )
+
+    @pytest.mark.parametrize(
+        ("change", "column"),
+        [
+            (lambda e: e.pop("endTime"), "endTime"),
+            (lambda e: e.update(endTime="01/06/2024 07:30"), "endTime"),
+            (lambda e: e.update(msPlayed=-5), "msPlayed"),
+        ],
+        ids=["no-endTime", "bad-endTime", "negative-ms"],
+    )
+    def test_a_malformed_basic_entry_is_refused(
+        self, tmp_path: Path, change: Any, column: str
+    ) -> None:
+        entries = sample("StreamingHistory_music_0.json")
+        change(entries[0])
+
+        with pytest.raises(RecordError) as caught:
+            normalise(
+                StreamingHistoryFormat, write(tmp_path / "basic.json", entries), options=LISTENER
+            )
+
+        assert (1, column) == (caught.value.record, caught.value.column)
+
+
+class TestMillionPlaylistDataset:
+    def test_a_slice_becomes_playlists_their_tracks_and_the_catalogue(self) -> None:
+        rows, _ = normalise(MillionPlaylistFormat, SAMPLES / "mpd.slice.0-999.json")
+
+        assert {
+            "playlist_id": "mpd0000000000000000001",
+            "owner_id": "mpd",
+            "name": "chill",
+            "description": "quiet ones",
+            "public": True,
+            "collaborative": True,
+            "followers": 1,
+            "snapshot_id": None,
+            "created_at": "2017-07-14T02:40:00+00:00",
+        } == rows["playlists"][1]
+        assert 5 == len(rows["playlist_tracks"])
+        assert 4 == len(rows["tracks"])
+        assert {HARBOR, MIRA, "zssuN5scLgOWFBFUH5yxqt"} == {r["artist_id"] for r in rows["artists"]}
+        assert [{"user_id": "mpd", "display_name": "Million Playlist Dataset"}] == rows["users"]
+
+    def test_the_owner_of_mpd_playlists_can_be_named(self) -> None:
+        rows, _ = normalise(
+            MillionPlaylistFormat,
+            SAMPLES / "mpd.slice.0-999.json",
+            options={"owner_id": "research", "owner_name": "Research team"},
+        )
+
+        assert {"research"} == {r["owner_id"] for r in rows["playlists"]}
+        assert [{"user_id": "research", "display_name": "Research team"}] == rows["users"]
+
+    def test_the_playlist_id_pads_the_pid_to_a_spotify_shaped_id(self) -> None:
+        assert "mpd0000000000000999999" == mpd_playlist_id(999_999)
+        assert is_spotify_id(mpd_playlist_id(5))
+
+    def test_a_playlist_seen_twice_is_loaded_once(self, tmp_path: Path) -> None:
+        rows, reader = normalise(
+            MillionPlaylistFormat,
+            SAMPLES / "mpd.slice.0-999.json",
+            write(tmp_path / "again.json", sample("mpd.slice.0-999.json")),
+        )
+
+        assert 2 == len(rows["playlists"])
+        assert 5 == len(rows["playlist_tracks"])
+        assert {"duplicate_playlist": 2} == skipped(reader)
+
+    @pytest.mark.parametrize(
+        ("change", "column"),
+        [
+            (lambda p: p.pop("pid"), "pid"),
+            (lambda p: p.update(pid="one"), "pid"),
+            (lambda p: p["tracks"][1].update(pos=0), "tracks[1].pos"),
+            (
+                lambda p: p["tracks"][0].update(artist_uri="spotify:artist:x"),
+                "tracks[0].artist_uri",
+            ),
+            (lambda p: p["tracks"][0].pop("track_uri"), "tracks[0].track_uri"),
+            (lambda p: p.update(collaborative="maybe"), "collaborative"),
+        ],
+        ids=["no-pid", "text-pid", "repeated-pos", "bad-artist-uri", "no-track-uri", "bad-flag"],
+    )
+    def test_a_malformed_playlist_is_refused_naming_its_place_and_field(
+        self, tmp_path: Path, change: Any, column: str
+    ) -> None:
+        document = sample("mpd.slice.0-999.json")
+        change(document["playlists"][1])
+
+        with pytest.raises(RecordError) as caught:
+            normalise(MillionPlaylistFormat, write(tmp_path / "mpd.slice.0-999.json", document))
+
+        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
+            caught.value.path,
+            caught.value.record,
+            caught.value.column,
+            caught.value.rule,
+        )
+
+
+class TestSourceGenerator:
+    def test_the_same_seed_and_scale_give_byte_identical_files(self, tmp_path: Path) -> None:
+        first = generate_sources(tmp_path / "a", scale=1, seed=3)
+        generate_sources(tmp_path / "b", scale=1, seed=3)
+
+        names = sorted(p.relative_to(first.directory) for p in first.directory.rglob("*.json"))
+        assert names == sorted(
+            p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*.json")
+        )
+        for name in names:
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+    def test_another_seed_gives_other_data(self, tmp_path: Path) -> None:
+        generate_sources(tmp_path / "a", scale=1, seed=1)
+        generate_sources(tmp_path / "b", scale=1, seed=2)
+
+        relative = Path("api/several_tracks_0.json")
+        assert (tmp_path / "a" / relative).read_bytes() != (tmp_path / "b" / relative).read_bytes()
+
+    def test_every_file_is_listed_in_the_manifest_and_detected_as_its_format(
+        self, tmp_path: Path
+    ) -> None:
+        generated = generate_sources(tmp_path, scale=1, seed=0)
+        manifest = json.loads((tmp_path / "fixtures.json").read_text(encoding="utf-8"))
+
+        listed = {e["path"]: e["format"] for e in manifest["files"]}
+        on_disk = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*/*.json")}
+        assert on_disk == set(listed)
+        for path, fmt in listed.items():
+            assert fmt == detect_format(source_file(tmp_path, path)), path
+        history = [e for e in manifest["files"] if e["format"] == "spotify-history"]
+        assert {SOURCE_USER_ID} == {e["options"]["user_id"] for e in history}
+        assert SOURCE_USER_ID == generated.user_id
+
+    def test_sizes_grow_with_the_scale(self, tmp_path: Path) -> None:
+        small = generate_sources(tmp_path / "s", scale=1, seed=0)
+        large = generate_sources(tmp_path / "l", scale=3, seed=0)
+
+        def items(generated: Any, fmt: str) -> int:
+            return sum(f.items for f in generated.files if f.format == fmt)
+
+        for fmt in ("spotify-api", "spotify-history", "mpd"):
+            assert items(large, fmt) > items(small, fmt)
+
+    @pytest.mark.parametrize("scale", [0, -1, True])
+    def test_a_scale_below_one_is_refused(self, tmp_path: Path, scale: int) -> None:
+        with pytest.raises(ValueError, match="scale"):
+            generate_sources(tmp_path, scale=scale, seed=0)
