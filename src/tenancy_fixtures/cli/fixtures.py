@@ -29,7 +29,7 @@ from tenancy_fixtures.loaders.data_loader import ProgressCallback
 from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
 from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
 from tenancy_fixtures.schema import render_schema_sql
-from tenancy_fixtures.settings import ValidationMode
+from tenancy_fixtures.settings import Settings, ValidationMode
 from tenancy_fixtures.source_generator import generate_sources
 from tenancy_fixtures.spotify_schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
@@ -361,7 +361,7 @@ def validate_data(
     Example: tenancy-fixtures validate-data --all
     """
     if source is not None:
-        _validate_source(source, json_out, state(ctx).settings.validation_timeout_seconds)
+        _validate_source(source, json_out, state(ctx).settings)
         return
     if (tenant_id is None) == (not all_tenants):
         err_console.print("error: give either a TENANT or --all")
@@ -392,10 +392,15 @@ def validate_data(
         fail(ValidationFailedError([f"{r.tenant_id}: {p}" for r in failed for p in r.problems]))
 
 
-def _validate_source(source: Path, json_out: bool, timeout: float) -> None:
+def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
+    validator = FixtureValidator(
+        timeout_seconds=settings.validation_timeout_seconds,
+        max_problems=settings.validation_max_problems,
+        max_text_length=settings.max_text_length,
+    )
     try:
         fixture_set = open_fixture_set(source, metadata=spotify_metadata())
-        report = FixtureValidator(timeout_seconds=timeout).validate(fixture_set)
+        report = validator.validate(fixture_set)
     except TenancyFixturesError as exc:
         fail(exc)
     if json_out:
@@ -404,6 +409,7 @@ def _validate_source(source: Path, json_out: bool, timeout: float) -> None:
                 "source": str(source),
                 "ok": report.ok,
                 "records": report.records,
+                "total": report.total,
                 "rules": dict(report.rules),
                 "problems": report.problems,
                 "truncated": report.truncated,

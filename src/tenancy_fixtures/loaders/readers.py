@@ -31,10 +31,14 @@ import yaml
 from tenancy_fixtures.errors import FixtureFormatError
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile
 
-__all__ = ["MAX_DEPTH", "SourceRecord", "iter_records"]
+__all__ = ["MAX_DEPTH", "MAX_RECORD_BYTES", "SourceRecord", "iter_records"]
 
 #: Deepest nesting of objects and arrays a record may have (the record itself is 1).
 MAX_DEPTH = 100
+#: Largest record in bytes: a JSON Lines or CSV line, a member of a JSON array, a whole
+#: YAML file. Far above any record a table takes (text is capped at 1 Mi characters),
+#: it stops a missing newline or a gzip bomb from filling memory.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
 
 _DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 _BOM = "\ufeff"
@@ -105,19 +109,31 @@ def _duplicate(key: Any, column: str | None) -> _Refused:
     return _Refused(f"key {str(key)!r:.80} appears twice in one object", column)
 
 
+def _too_large(what: str) -> _Refused:
+    return _Refused(f"{what} is larger than {MAX_RECORD_BYTES} bytes")
+
+
 # --- JSON arrays ---------------------------------------------------------------------
 
 
-class _SkipBom:
-    """A binary stream read through, minus a UTF-8 byte order mark at its start."""
+class _ArrayStream:
+    """A JSON array's bytes as ijson reads them: a UTF-8 byte order mark at the start
+    skipped, and no more than MAX_RECORD_BYTES read for one record (``record_read``
+    marks where the last one ended)."""
 
     def __init__(self, stream: IO[bytes] | gzip.GzipFile) -> None:
         self._stream = stream
         self._head: bytes | None = None
+        self._since_record = 0
+
+    def record_read(self) -> None:
+        self._since_record = 0
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""  # ijson reads 0 bytes to learn whether the stream is binary
+        if self._since_record > MAX_RECORD_BYTES:
+            raise _too_large("a record")
         if self._head is None:
             head = b""
             while len(head) < len(_BOM_BYTES):
@@ -127,9 +143,11 @@ class _SkipBom:
                 head += more
             self._head = head.removeprefix(_BOM_BYTES)
         if self._head:
-            head, self._head = self._head, b""
-            return head
-        return self._stream.read(size)
+            data, self._head = self._head, b""
+        else:
+            data = self._stream.read(size)
+        self._since_record += len(data)
+        return data
 
 
 def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
@@ -186,8 +204,10 @@ def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
     index = 0
     try:
         with _binary(file) as stream:
-            events = ijson.basic_parse(_SkipBom(stream), use_float=True)
+            array = _ArrayStream(stream)
+            events = ijson.basic_parse(array, use_float=True)
             for index, value in enumerate(_array_items(events), 1):
+                array.record_read()
                 yield SourceRecord(_object(file, value, record=index), None, index)
     except _Refused as exc:
         raise _error(file, exc.message, record=index + 1, column=exc.column) from None
@@ -298,21 +318,49 @@ def _json_lines(file: FixtureFile) -> Iterator[SourceRecord]:
     records = 0
     try:
         with _binary(file) as stream:
-            while lines := stream.readlines(_BLOCK):
+            for block in _line_blocks(stream):
                 if line_no == 0:
-                    lines[0] = lines[0].removeprefix(_BOM_BYTES)
-                parsed, failure = _json_lines_block(file, lines, line_no, records)
+                    block = block.removeprefix(_BOM_BYTES)
+                lines = block.split(b"\n")
+                if block.endswith(b"\n"):
+                    lines.pop()
+                parsed, failure = _json_lines_block(file, block, lines, line_no, records)
                 line_no += len(lines)
                 records += len(parsed)
                 yield from parsed
                 if failure is not None:
                     raise failure
+    except _Refused as exc:
+        raise _error(file, exc.message, line=line_no + 1) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}", line=_whole_lines(file) + 1) from None
 
 
+def _line_blocks(stream: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:
+    """The stream in blocks of whole lines (the last may lack its newline).
+
+    Reading a block at a time rather than a line at a time lets the checks below run
+    once per block; a line longer than MAX_RECORD_BYTES is refused as it is read.
+    """
+    pieces: list[bytes] = []
+    pending = 0
+    while chunk := stream.read(_BLOCK):
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending > MAX_RECORD_BYTES:
+                raise _too_large("a line")
+            continue
+        yield b"".join((*pieces, chunk[:cut])) if pieces else chunk[:cut]
+        pieces = [chunk[cut:]]
+        pending = len(chunk) - cut
+    if pending:
+        yield b"".join(pieces)
+
+
 def _json_lines_block(
-    file: FixtureFile, lines: list[bytes], before: int, records: int
+    file: FixtureFile, block: bytes, lines: list[bytes], before: int, records: int
 ) -> tuple[list[SourceRecord], FixtureFormatError | None]:
     """The records of a block of lines up to the first refused one, and its error.
 
@@ -343,7 +391,6 @@ def _json_lines_block(
         records += 1
         parsed.append(SourceRecord(value, at, records))
         raws.append(raw)
-    block = b"".join(lines)
     # No line repeats a key or holds an object: only arrays could still nest too deep.
     flat = block.count(b'":') == keys and not _whitespace_before_colon(block)
     if failure is None and flat and not _deep_arrays_possible(block):
@@ -374,8 +421,12 @@ def _whole_lines(file: FixtureFile) -> int:
 
 
 def _decoded_lines(stream: IO[bytes] | gzip.GzipFile, counter: list[int]) -> Iterator[str]:
-    """Lines as text, decoded one at a time so a bad byte is reported at its own line."""
-    for counter[0], raw in enumerate(stream, 1):
+    """Lines as text, decoded one at a time so a bad byte is reported at its own line;
+    a line longer than MAX_RECORD_BYTES is refused as it is read."""
+    while raw := stream.readline(MAX_RECORD_BYTES + 1):
+        counter[0] += 1
+        if len(raw) > MAX_RECORD_BYTES:
+            raise _too_large("a line")
         line = raw.decode("utf-8")
         yield line[1:] if counter[0] == 1 and line.startswith(_BOM) else line
 
@@ -409,6 +460,8 @@ def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
                 yield SourceRecord(values, started, record)
     except csv.Error as exc:
         raise _error(file, f"malformed CSV: {exc}", line=ended + 1) from None
+    except _Refused as exc:
+        raise _error(file, exc.message, line=counter[0]) from None
     except UnicodeDecodeError as exc:
         raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
     except _DECODE_ERRORS as exc:
@@ -432,7 +485,9 @@ class _YamlRefused(_Refused):
 def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
     try:
         with _binary(file) as stream:
-            data = stream.read()
+            data = stream.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise _YamlRefused(_too_large("a YAML file (parsed whole)").message)
         loader = yaml.SafeLoader(data)
         try:
             node = loader.get_single_node()
