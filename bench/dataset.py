@@ -188,7 +188,10 @@ def export_csv(dataset: Dataset, *, metadata: MetaData | None = None, log: Any =
     md = metadata if metadata is not None else spotify_metadata()
     directory = dataset.root / "csv"
     marker = directory / _MARKER
-    columns = {t.name: [c.name for c in t.columns] for t in md.sorted_tables}
+    # The generated tables only (the daily aggregates are computed, not generated).
+    columns = {
+        t.name: [c.name for c in t.columns] for t in md.sorted_tables if t.name in dataset.files
+    }
     if marker.is_file():
         info = json.loads(marker.read_text(encoding="utf-8"))
         if info.get("rows") == dataset.rows and info.get("columns") == columns:

@@ -88,6 +88,8 @@ def constraint_ddl(metadata: MetaData, schema: str) -> list[str]:
 def _copy_lines(csv_set: CsvSet, metadata: MetaData, schema: str) -> list[str]:
     lines = []
     for table in metadata.sorted_tables:
+        if table.name not in csv_set.columns:
+            continue
         columns = ", ".join(quote_ident(c) for c in csv_set.columns[table.name])
         path = str(csv_set.path(table.name).resolve()).replace("'", "''")
         lines.append(

@@ -122,6 +122,8 @@ class CoreInserts:
                 conn = await conn.execution_options(schema_translate_map={TENANT_SCHEMA: schema})
                 async with conn.begin():
                     for table in self.metadata.sorted_tables:
+                        if table.name not in self.dataset.files:
+                            continue
                         path = self.dataset.directory / self.dataset.files[table.name]
                         for batch in _batches(table, path):
                             await conn.execute(insert(table), batch)

@@ -315,6 +315,8 @@ class FixtureManager:
                     for loader in loaders:
                         loader.close()
         except Exception as exc:
+            if isinstance(exc, TenancyFixturesError) and exc.tenant_id is None:
+                exc.tenant_id = tenant_id  # refused before the transaction (opening the set)
             self.metrics.observe("load", "error", time.perf_counter() - started)
             await audit_failure(
                 self.store,

@@ -50,7 +50,9 @@ def load_progress(*, disable: bool = False) -> Progress:
         TimeElapsedColumn(),
         console=err_console,
         disable=disable,
-        transient=False,
+        # Bars vanish when done: a refused load leaves only its one error line (the rows
+        # they counted were rolled back), a finished one prints its summary instead.
+        transient=True,
     )
 
 

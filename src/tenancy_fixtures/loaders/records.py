@@ -53,6 +53,7 @@ __all__ = ["RowBuilder", "unsupported_columns"]
 Converter = Callable[[Any], Any]
 
 _INT32 = (-(2**31), 2**31 - 1)
+_EXACT_FLOAT_INT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -88,6 +89,14 @@ def _integer(bounds: tuple[int, int]) -> Converter:
         if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, float) and value.is_integer():
+            # Beyond 2**53 a float no longer holds every integer: the value read may not
+            # be the one written (orjson reads -(2**63)-1 as a float that rounds into range).
+            if abs(value) > _EXACT_FLOAT_INT:
+                raise _Invalid(
+                    f"integer {value:.0f} out of range: as a JSON number this large it "
+                    "has lost precision",
+                    "range",
+                )
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f"expected an integer, found {value!r:.40}")
@@ -147,11 +156,32 @@ def _timestamp(value: Any) -> datetime:
         return value
     if value.tzinfo is None:
         raise _Invalid("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00+00:00", "timezone")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _Invalid(
+            f"timestamp {value.isoformat()} is outside the calendar in UTC", "range"
+        ) from None
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string key or value anywhere in a JSON value holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _json(value: Any) -> Any:
@@ -160,17 +190,24 @@ def _json(value: Any) -> Any:
             value = json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError as exc:
             raise ValueError(f"expected JSON text: {exc.msg}") from None
+        except RecursionError:
+            raise ValueError("JSON text nested too deeply") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not JSON")
     if not isinstance(value, str | int | float | bool | list | dict):
         raise ValueError(f"expected a JSON value, found {type(value).__name__}")
     if isinstance(value, list | dict):
         try:
-            json.dumps(value, allow_nan=False)
+            text = json.dumps(value, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"not representable as JSON: {exc}") from None
         except RecursionError:
             raise ValueError("not representable as JSON: nested too deeply") from None
+        # PostgreSQL's jsonb refuses NUL in strings; SQLite would keep it: refuse on both.
+        if "\\u0000" in text and _holds_nul(value):
+            raise ValueError("JSON strings must not contain NUL characters")
+    elif isinstance(value, str) and "\x00" in value:
+        raise ValueError("JSON strings must not contain NUL characters")
     return value
 
 
