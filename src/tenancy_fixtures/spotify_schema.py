@@ -57,6 +57,15 @@ def _format(name: str) -> dict[str, str]:
     return {FORMAT_INFO: name}
 
 
+def _daily_measures() -> list[Column[int] | CheckConstraint]:
+    """The measures of a daily aggregate: counts that are never negative."""
+    names = ("plays", "listeners", "ms_played", "skips")
+    columns: list[Column[int] | CheckConstraint] = [
+        Column(name, BigInteger, nullable=False) for name in names
+    ]
+    return columns + [CheckConstraint(f"{name} >= 0", name=name) for name in names]
+
+
 def _unit_interval(*columns: str) -> list[CheckConstraint]:
     return [CheckConstraint(f"{c} >= 0 AND {c} <= 1", name=f"{c}_unit") for c in columns]
 
@@ -299,26 +308,12 @@ def spotify_metadata() -> MetaData:
         md,
         Column("track_id", ForeignKey("tracks.track_id", ondelete="CASCADE"), primary_key=True),
         Column("day", Date, primary_key=True),
-        Column("plays", BigInteger, nullable=False),
-        Column("listeners", BigInteger, nullable=False),
-        Column("ms_played", BigInteger, nullable=False),
-        Column("skips", BigInteger, nullable=False),
-        *(
-            CheckConstraint(f"{c} >= 0", name=c)
-            for c in ("plays", "listeners", "ms_played", "skips")
-        ),
+        *_daily_measures(),
     )
     Table(
         "daily_stats",
         md,
         Column("day", Date, primary_key=True),
-        Column("plays", BigInteger, nullable=False),
-        Column("listeners", BigInteger, nullable=False),
-        Column("ms_played", BigInteger, nullable=False),
-        Column("skips", BigInteger, nullable=False),
-        *(
-            CheckConstraint(f"{c} >= 0", name=c)
-            for c in ("plays", "listeners", "ms_played", "skips")
-        ),
+        *_daily_measures(),
     )
     return md

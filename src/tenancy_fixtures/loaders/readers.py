@@ -5,12 +5,13 @@ gzip on the fly, so memory does not grow with a file's size. YAML is the excepti
 is parsed whole, so keep YAML for small files. Every failure is a
 :class:`FixtureFormatError` naming the file and the line or record.
 
-The readers refuse what a JSON or YAML parser would otherwise accept silently or
-crash on: a key given twice in one object (parsers keep the last), values nested
-deeper than :data:`MAX_DEPTH` (deep nesting is how parsers are made to exhaust memory
-or the stack), and YAML aliases that expand to far more values than the file holds.
-A UTF-8 byte order mark at the start of a file is skipped. CSV fields are limited to
-the :mod:`csv` module's ``field_size_limit`` (128 KiB unless the application raises it).
+The readers refuse what a parser would otherwise accept silently or choke on: a key
+given twice in one object (parsers keep the last), values nested deeper than
+:data:`MAX_DEPTH` (deep nesting is how parsers are made to exhaust memory or the
+stack), records larger than :data:`MAX_RECORD_BYTES` (a missing newline, a gzip bomb),
+and YAML aliases that expand to far more values than the file holds. A UTF-8 byte
+order mark at the start of a file is skipped. CSV fields are limited to the
+:mod:`csv` module's ``field_size_limit`` (128 KiB unless the application raises it).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ __all__ = ["MAX_DEPTH", "MAX_RECORD_BYTES", "SourceRecord", "iter_records"]
 MAX_DEPTH = 100
 #: Largest record in bytes: a JSON Lines or CSV line, a member of a JSON array, a whole
 #: YAML file. Far above any record a table takes (text is capped at 1 Mi characters),
-#: it stops a missing newline or a gzip bomb from filling memory.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
+#: it stops a missing newline or a gzip bomb from filling memory, and bounds the time
+#: ijson takes over one long string (it re-reads an unfinished token at every chunk).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 _DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 _BOM = "\ufeff"
@@ -410,8 +412,8 @@ def _whole_lines(file: FixtureFile) -> int:
     count = 0
     try:
         with _binary(file) as stream:
-            for count, _ in enumerate(stream, 1):  # noqa: B007 - the count is the result
-                pass
+            while stream.readline(MAX_RECORD_BYTES + 1):
+                count += 1
     except _DECODE_ERRORS:
         pass
     return count
