@@ -34,7 +34,7 @@ from tenancy_fixtures.errors import FixtureError, FixtureSetError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
 from tenancy_fixtures.loaders.pipeline import stream_in_thread
-from tenancy_fixtures.loaders.readers import iter_records
+from tenancy_fixtures.loaders.readers import csv_header, iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.settings import Settings
@@ -234,12 +234,17 @@ class DataLoader(BaseFixture):
         for file in files:
             records = iter_records(file)
             skipped = self.skip_records.get(file.path)
+            read = 0
             while True:
                 started = time.perf_counter()
                 chunk = list(islice(records, self.batch_size))
                 parsed = time.perf_counter()
                 if not chunk:
+                    if read == 0 and file.format == "csv":
+                        # No row showed the header's columns to the builder: check them.
+                        builder.check_columns(csv_header(file), path=file.relative, line=1)
                     break
+                read += len(chunk)
                 if skipped:
                     chunk = [record for record in chunk if record.record not in skipped]
                     if not chunk:

@@ -10,8 +10,10 @@ given twice in one object (parsers keep the last), values nested deeper than
 :data:`MAX_DEPTH` (deep nesting is how parsers are made to exhaust memory or the
 stack), records larger than :data:`MAX_RECORD_BYTES` (a missing newline, a gzip bomb),
 and YAML aliases that expand to far more values than the file holds. A UTF-8 byte
-order mark at the start of a file is skipped. CSV fields are limited to the
-:mod:`csv` module's ``field_size_limit`` (128 KiB unless the application raises it).
+order mark at the start of a file is skipped. CSV fields may be as long as
+:data:`MAX_CSV_FIELD_BYTES` (above the default text cap, so CSV holds what JSON can):
+the :mod:`csv` module's process-wide ``field_size_limit`` is raised to it, never
+lowered.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import yaml
 from tenancy_fixtures.errors import FixtureFormatError
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile
 
-__all__ = ["MAX_DEPTH", "MAX_RECORD_BYTES", "SourceRecord", "iter_records"]
+__all__ = ["MAX_DEPTH", "MAX_RECORD_BYTES", "SourceRecord", "csv_header", "iter_records"]
 
 #: Deepest nesting of objects and arrays a record may have (the record itself is 1).
 MAX_DEPTH = 100
@@ -41,6 +43,8 @@ MAX_DEPTH = 100
 #: it stops a missing newline or a gzip bomb from filling memory, and bounds the time
 #: ijson takes over one long string (it re-reads an unfinished token at every chunk).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: The longest CSV field read.
+MAX_CSV_FIELD_BYTES = 2 * 1024 * 1024
 
 _DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
 _BOM = "\ufeff"
@@ -433,10 +437,32 @@ def _decoded_lines(stream: IO[bytes] | gzip.GzipFile, counter: list[int]) -> Ite
         yield line[1:] if counter[0] == 1 and line.startswith(_BOM) else line
 
 
+def _allow_long_csv_fields() -> None:
+    if csv.field_size_limit() < MAX_CSV_FIELD_BYTES:
+        csv.field_size_limit(MAX_CSV_FIELD_BYTES)
+
+
+def csv_header(file: FixtureFile) -> list[str]:
+    """The column names of a CSV file's header row (empty for an empty file), so they
+    can be checked against the table even when no row follows."""
+    counter = [0]
+    _allow_long_csv_fields()
+    try:
+        with _binary(file) as stream:
+            return next(csv.reader(_decoded_lines(stream, counter), strict=True), [])
+    except csv.Error as exc:
+        raise _error(file, f"malformed CSV: {exc}", line=1) from None
+    except _Refused as exc:
+        raise _error(file, exc.message, line=1) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
+
+
 def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
     record = 0
     counter = [0]
     ended = 1
+    _allow_long_csv_fields()
     try:
         with _binary(file) as stream:
             reader = csv.reader(_decoded_lines(stream, counter), strict=True)

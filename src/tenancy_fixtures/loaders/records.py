@@ -15,7 +15,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -485,6 +485,19 @@ class RowBuilder:
         exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
         built: Callable[[SourceRecord, str], Any] = namespace["build"]
         return built
+
+    def check_columns(self, names: Iterable[str], *, path: str, line: int | None = None) -> None:
+        """Refuse column names this table does not have (a CSV header, before any row)."""
+        unknown = sorted(set(names) - self._known)
+        if unknown:
+            raise RecordError(
+                "unknown column for this table",
+                path=path,
+                table=self.table.name,
+                line=line,
+                column=unknown[0],
+                rule="unknown_column",
+            )
 
     def _unknown(self, source: SourceRecord, path: str) -> RecordError:
         unknown = sorted(map(str, source.values.keys() - self._known))[0]

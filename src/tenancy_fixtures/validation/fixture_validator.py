@@ -39,7 +39,7 @@ from tenancy_fixtures.errors import (
 # module, so records may still be initialising when this line runs.
 from tenancy_fixtures.loaders import records
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet
-from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
+from tenancy_fixtures.loaders.readers import SourceRecord, csv_header, iter_records
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import TenantSession
 from tenancy_fixtures.validation.rules import DEFAULT_MAX_TEXT_LENGTH
@@ -354,6 +354,7 @@ class FixtureValidator:
             plan = plans[file.table]
             build = plan.builder.build
             try:
+                read = report.records
                 for source in iter_records(file):
                     report.records += 1
                     if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
@@ -371,6 +372,9 @@ class FixtureValidator:
                         continue
                     for get, values in plan.registrations:
                         values.add(get(row))
+                if report.records == read and file.format == "csv":
+                    # No row showed the header's columns to the builder: check them.
+                    plan.builder.check_columns(csv_header(file), path=file.relative, line=1)
             except FixtureError as exc:
                 exc.rule = exc.rule or FILE_RULE
                 if locate is not None:
