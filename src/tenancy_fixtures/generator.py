@@ -30,7 +30,13 @@ from typing import IO, NamedTuple
 from tenancy_fixtures.loaders.fixture_sets import MANIFEST_NAME
 from tenancy_fixtures.spotify_schema import spotify_metadata
 
-__all__ = ["MANIFEST_NAME", "GeneratedFile", "GeneratedSet", "generate_fixture_set"]
+__all__ = [
+    "MANIFEST_NAME",
+    "GeneratedFile",
+    "GeneratedSet",
+    "ai_model_configs",
+    "generate_fixture_set",
+]
 
 #: File name of the manifest written next to the data files.
 
@@ -494,6 +500,12 @@ _AI_MODELS: tuple[Row, ...] = (
         False,
     ),
 )
+
+
+def ai_model_configs() -> list[dict[str, object]]:
+    """The generated AI model configs as ``ai-models`` source documents."""
+    columns = next(spec.columns for spec in _SPECS if spec.table == "ai_models")
+    return [dict(zip(columns, row, strict=True)) for row in _AI_MODELS]
 
 
 def _ai_models(_ctx: _Context) -> Iterator[Row]:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from tenancy_fixtures.generator import ai_model_configs
 from tenancy_fixtures.loaders.fixture_sets import MANIFEST_NAME
 from tenancy_fixtures.loaders.spotify_ids import BASE62
 
@@ -38,6 +39,8 @@ _BASIC_START = datetime(2024, 1, 1, tzinfo=UTC)
 _EXTENDED_START = datetime(2025, 1, 1, tzinfo=UTC)
 _RECENT_START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
 _PLAYLISTS_START = datetime(2023, 1, 1, tzinfo=UTC)
+_EVENTS_START = datetime(2025, 6, 1, tzinfo=UTC)
+_PRODUCT_EVENTS = ("Playlist Created", "Track Saved", "Search Performed", "AI Mix Requested")
 _MPD_START = 1_483_228_800  # 2017-01-01, the dataset's last year, in epoch seconds
 _MPD_SLICE = 1000
 _YEAR_MINUTES = 365 * 24 * 60
@@ -566,6 +569,13 @@ def _write(path: Path, value: Any, *, indent: int | None = 2) -> None:
     path.write_text(_dump(value, indent=indent) + "\n", encoding="utf-8", newline="\n")
 
 
+def _write_jsonl(path: Path, values: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        for value in values:
+            out.write(_dump(value, indent=None) + "\n")
+
+
 def _write_array(path: Path, values: Iterable[dict[str, Any]]) -> int:
     """A JSON array written one element at a time, as the exports are laid out."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -589,8 +599,66 @@ def _chunks(total: int, size: int) -> Iterator[range]:
         yield range(start, min(total, start + size))
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _product_events(rng: random.Random, scale: int) -> list[dict[str, Any]]:
+    """Segment-style track calls by the export's listener."""
+    moment = _EVENTS_START
+    calls = []
+    for number in range(40 * scale):
+        moment += timedelta(minutes=rng.randint(1, 600))
+        calls.append(
+            {
+                "type": "track",
+                "messageId": f"evt-{number:06d}",
+                "userId": SOURCE_USER_ID,
+                "event": rng.choice(_PRODUCT_EVENTS),
+                "timestamp": _stamp(moment),
+                "properties": {"platform": rng.choice(("ios", "android", "web"))},
+            }
+        )
+    return calls
+
+
+def _workspaces(rng: random.Random, playlist_ids: list[str], scale: int) -> list[dict[str, Any]]:
+    """Workspaces owned by the export's listener, sharing the generated playlists."""
+    documents = []
+    for number in range(scale):
+        created = _EVENTS_START + timedelta(days=number)
+        shared = rng.sample(playlist_ids, min(2, len(playlist_ids)))
+        documents.append(
+            {
+                "workspace_id": f"ws_sources_{number}",
+                "name": f"Listening Room {number + 1}",
+                "owner_id": SOURCE_USER_ID,
+                "created_at": _stamp(created),
+                "members": [
+                    {"user_id": SOURCE_USER_ID, "role": "owner", "joined_at": _stamp(created)}
+                ],
+                "playlists": [
+                    {"playlist_id": p, "added_by": SOURCE_USER_ID, "added_at": _stamp(created)}
+                    for p in shared
+                ],
+                "comments": [
+                    {
+                        "comment_id": f"c_sources_{number}_{index}",
+                        "author_id": SOURCE_USER_ID,
+                        "playlist_id": p,
+                        "body": "Queued this for Friday.",
+                        "created_at": _stamp(created + timedelta(hours=index + 1)),
+                    }
+                    for index, p in enumerate(shared)
+                ],
+            }
+        )
+    return documents
+
+
 def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> GeneratedSources:
-    """Write Spotify source files (Web API responses, exports, MPD slices) and their
+    """Write source files of every domain — Spotify Web API responses, streaming-history
+    exports, MPD slices, AI model configs, product events, workspaces — and their
     ``fixtures.json`` manifest into ``directory``; the same ``scale`` and ``seed`` give
     byte-identical files. Existing files of the same names are overwritten."""
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
@@ -623,9 +691,12 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
         features = [_audio_features(rng, cat, i) for i in chunk]
         _write(directory / relative, {"audio_features": features})
         written(relative, "spotify-api", len(chunk))
+    playlist_ids: list[str] = []
     for number in range(2 * scale):
         relative = f"api/playlist_{number}.json"
-        _write(directory / relative, _playlist(rng, cat, number))
+        playlist = _playlist(rng, cat, number)
+        playlist_ids.append(str(playlist["id"]))
+        _write(directory / relative, playlist)
         written(relative, "spotify-api", 1)
     top = rng.sample(range(len(cat.tracks)), min(20, len(cat.tracks)))
     _write(
@@ -657,6 +728,14 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
         }
         _write(directory / relative, {"info": slice_info, "playlists": playlists}, indent=4)
         written(relative, "mpd", len(playlists))
+    _write(directory / "ai/models.json", {"models": ai_model_configs()})
+    written("ai/models.json", "ai-models", len(ai_model_configs()))
+    events = _product_events(rng, scale)
+    _write_jsonl(directory / "events/track_calls.jsonl", events)
+    written("events/track_calls.jsonl", "events", len(events))
+    workspaces = _workspaces(rng, playlist_ids, scale)
+    _write(directory / "collaboration/workspaces.json", {"workspaces": workspaces})
+    written("collaboration/workspaces.json", "collaboration", len(workspaces))
     manifest = {
         "name": "spotify-sources",
         "version": 1,

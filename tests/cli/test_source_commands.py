@@ -64,7 +64,7 @@ def test_an_unknown_format_names_the_known_ones(cli: Cli) -> None:
     assert "spotify-api" in line
 
 
-def test_generated_sources_load_from_their_manifest_and_a_second_load_changes_nothing(
+def test_generated_sources_of_every_domain_load_from_their_manifest_and_a_reload_changes_nothing(
     cli: Cli, tmp_path: Path
 ) -> None:
     directory = tmp_path / "sources"
@@ -75,8 +75,23 @@ def test_generated_sources_load_from_their_manifest_and_a_second_load_changes_no
     first = cli.json("load-fixtures", TENANT, str(directory))
     again = cli.json("load-fixtures", TENANT, str(directory))
 
-    assert {"spotify-api", "spotify-history", "mpd"} <= formats
+    assert {
+        "spotify-api",
+        "spotify-history",
+        "mpd",
+        "ai-models",
+        "events",
+        "collaboration",
+    } == formats
     assert first["changed"] is True
-    assert {"tracks", "playlists", "listening_events"} <= set(first["rows"])
+    assert {
+        "tracks",
+        "playlists",
+        "listening_events",
+        "ai_models",
+        "product_events",
+        "workspaces",
+        "comments",
+    } <= set(first["rows"])
     assert again["changed"] is False
     assert [True] == [report["ok"] for report in cli.json("validate-data", TENANT)]

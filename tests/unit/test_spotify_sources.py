@@ -644,7 +644,11 @@ class TestSourceGenerator:
         manifest = json.loads((tmp_path / "fixtures.json").read_text(encoding="utf-8"))
 
         listed = {e["path"]: e["format"] for e in manifest["files"]}
-        on_disk = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*/*.json")}
+        on_disk = {
+            p.relative_to(tmp_path).as_posix()
+            for p in tmp_path.rglob("*/*")
+            if p.name.endswith((".json", ".jsonl"))
+        }
         assert on_disk == set(listed)
         for path, fmt in listed.items():
             assert fmt == detect_format(source_file(tmp_path, path)), path
