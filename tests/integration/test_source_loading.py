@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from tenancy_fixtures import FixtureManager
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.control_plane import count_rows
+from tenancy_fixtures.credentials import encrypt_credential, generate_secret_key
 from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, RecordError
 from tenancy_fixtures.loaders.data_loader import DataLoader
 from tenancy_fixtures.loaders.sources import (
@@ -293,3 +295,32 @@ async def test_ai_model_configs_leaving_a_task_without_a_default_are_refused(
 
     assert ("models.json", 1) == (caught.value.path, caught.value.record)
     assert 0 == await total_rows(manager)
+
+
+async def test_an_encrypted_credential_in_a_source_decrypts_with_the_managers_key(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key comes from the manager's settings, not from the environment."""
+    monkeypatch.delenv("TENANCY_SECRET_KEY", raising=False)
+    key = generate_secret_key()
+    config = {
+        "model_id": "chat-mini",
+        "provider": "openai",
+        "model_name": "gpt-4o-mini",
+        "version": "2024-07-18",
+        "task": "chat",
+        "parameters": {"temperature": 0.4},
+        "credentials": {"encrypted": encrypt_credential("a-real-key-value", key)},
+        "is_default": True,
+    }
+    (tmp_path / "models.json").write_text(json.dumps({"models": [config]}), encoding="utf-8")
+    keyed = settings.model_copy(update={"secret_key": SecretStr(key)})
+
+    async with FixtureManager(keyed) as manager:
+        await manager.create_tenant(TENANT)
+        try:
+            report = await manager.load_fixtures(TENANT, tmp_path / "models.json")
+        finally:
+            await manager.drop_tenant(TENANT)
+
+    assert {"ai_models": 1} == report.row_counts

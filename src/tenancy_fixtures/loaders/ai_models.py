@@ -510,7 +510,7 @@ class AIModelsFormat(SourceFormat):
         self._seen: set[str] = set()
         #: The models read, with where each came from (source file, line or document).
         self._loaded: list[_Checked] = []
-        self._key = _KeyOnce(None)
+        self._key: _KeyOnce | None = None
         self._vocabulary: ModelVocabulary | None = None
 
     @classmethod
@@ -530,7 +530,8 @@ class AIModelsFormat(SourceFormat):
 
     def _vocabulary_now(self) -> ModelVocabulary:
         if self._vocabulary is None:
-            template = ModelVocabulary.from_templates(load_settings().template_dir)
+            settings = self.settings or load_settings()
+            template = ModelVocabulary.from_templates(settings.template_dir)
             tiers = self.options.get("tiers")
             features = self.options.get("features")
             self._vocabulary = ModelVocabulary(
@@ -559,6 +560,8 @@ class AIModelsFormat(SourceFormat):
         row["enabled"] = True if row["enabled"] is None else row["enabled"]
         row["is_default"] = False if row["is_default"] is None else row["is_default"]
         try:
+            if self._key is None:
+                self._key = _KeyOnce(self.settings)
             check_model(row, self._vocabulary_now(), secret_key=self._key)
         except ModelRefused as exc:
             raise sink.refuse(str(exc), column=exc.column, rule=exc.rule) from None

@@ -39,6 +39,7 @@ from tenancy_fixtures.loaders.fixture_sets import (
     resolve_inside,
 )
 from tenancy_fixtures.loaders.readers import iter_records
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import TenantSession
 
@@ -361,6 +362,9 @@ class SourceFormat(ABC):
     #: Items of a top-level object to stream one at a time (``playlists.item``);
     #: ``None``: a top-level object is one document.
     stream: ClassVar[str | None] = None
+    #: The loading manager's settings (secret keys, template directory), set before the
+    #: first document; ``None``: the environment's.
+    settings: Settings | None = None
     #: Per-table write modes when rows came only from non-authoritative documents
     #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
     derived_modes: ClassVar[Mapping[str, TableMode]] = {}
@@ -500,7 +504,10 @@ class SourceLoader(RefreshesDailyStats):
             for index, file in enumerate(self.sources):
                 fmt_cls = SOURCE_FORMATS[file.format or ""]
                 key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
-                reader = readers.setdefault(key, fmt_cls(file.options))
+                if key not in readers:
+                    readers[key] = fmt_cls(file.options)
+                    readers[key].settings = self.settings
+                reader = readers[key]
                 for document in iter_documents(file, stream=fmt_cls.stream):
                     sink.at(index, document)
                     reader.normalize(document.value, sink)
