@@ -20,7 +20,16 @@ from tenancy_fixtures.errors import TenancyFixturesError
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
 
-__all__ = ["CliState", "console", "err_console", "fail", "print_json", "run", "state"]
+__all__ = [
+    "CliState",
+    "console",
+    "err_console",
+    "fail",
+    "key_values",
+    "print_json",
+    "run",
+    "state",
+]
 
 T = TypeVar("T")
 
@@ -44,6 +53,20 @@ def fail(exc: TenancyFixturesError) -> NoReturn:
         f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
     )
     raise typer.Exit(exc.exit_code)
+
+
+def key_values(
+    values: list[str], option: str, error: Callable[[str], TenancyFixturesError]
+) -> dict[str, str]:
+    """``KEY=VALUE`` arguments of a repeatable option as a dict; a malformed one fails
+    the command with ``error(message)``."""
+    parsed: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(error(f"--{option} expects KEY=VALUE, got {item!r}"))
+        parsed[key.strip()] = value
+    return parsed
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -21,7 +21,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, fail, print_json, run, state
+from tenancy_fixtures.cli.context import (
+    console,
+    err_console,
+    fail,
+    key_values,
+    print_json,
+    run,
+    state,
+)
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
 from tenancy_fixtures.generator import generate_fixture_set
@@ -102,16 +110,6 @@ class _Checks:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _options(values: list[str]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            fail(FixtureSetError(f"--option expects KEY=VALUE, got {item!r}"))
-        parsed[key.strip()] = value
-    return parsed
-
-
 def load_fixtures(
     ctx: typer.Context,
     tenant_id: Annotated[
@@ -182,7 +180,7 @@ def load_fixtures(
         None if lenient is None else "lenient" if lenient else "strict",
         reject_dir,
         source_format,
-        _options(source_options or []),
+        key_values(source_options or [], "option", FixtureSetError),
     )
     if not many and tenant_id is not None:
         _load_one(ctx, tenant_id, source, force=force, json_out=json_out, checks=checks)

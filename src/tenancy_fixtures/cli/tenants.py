@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, fail, print_json, run
+from tenancy_fixtures.cli.context import console, err_console, fail, key_values, print_json, run
 from tenancy_fixtures.config import TenantConfig
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
 from tenancy_fixtures.manager import FixtureManager
@@ -23,13 +23,9 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.
 
 
 def _pairs(values: list[str], what: str) -> dict[str, Any]:
-    parsed: dict[str, Any] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(ConfigError(f"--{what} expects KEY=VALUE, got {item!r}", key=what))
-        parsed[key] = int(value) if value.isascii() and value.isdigit() else value
-    return parsed
+    """``--limit``/``--setting`` values, whole numbers as integers."""
+    parsed = key_values(values, what, lambda message: ConfigError(message, key=what))
+    return {k: int(v) if v.isascii() and v.isdigit() else v for k, v in parsed.items()}
 
 
 def init_tenant(

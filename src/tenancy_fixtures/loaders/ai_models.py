@@ -36,7 +36,7 @@ from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
 from tenancy_fixtures.loaders.sources import RowSink, SourceFormat, register_format
 from tenancy_fixtures.settings import Settings, load_settings
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.store.base import TenantSession
 
 __all__ = [
@@ -490,18 +490,8 @@ class AIModelsFormat(SourceFormat):
     loader = "ai_models"
     tables = frozenset({_TABLE})
     stream = "models.item"
-    _COLUMNS: ClassVar[tuple[str, ...]] = (
-        "model_id",
-        "provider",
-        "model_name",
-        "version",
-        "task",
-        "parameters",
-        "credentials",
-        "tiers",
-        "features",
-        "enabled",
-        "is_default",
+    _COLUMNS: ClassVar[tuple[str, ...]] = tuple(
+        str(c.name) for c in spotify_metadata().tables[f"{TENANT_SCHEMA}.{_TABLE}"].columns
     )
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

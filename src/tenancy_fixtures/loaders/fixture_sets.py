@@ -41,6 +41,15 @@ FORMATS = {
 _CHUNK = 1 << 20
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class FixtureFile:
     """One data file of a set: the table it fills and how to read it."""
@@ -55,12 +64,8 @@ class FixtureFile:
 
     @cached_property
     def sha256(self) -> str:
-        """The checksum of the file's bytes, read in chunks (once)."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        return digest.hexdigest()
+        """The checksum of the file's bytes (computed once)."""
+        return file_sha256(self.path)
 
 
 @dataclass(frozen=True)

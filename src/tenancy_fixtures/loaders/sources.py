@@ -35,6 +35,7 @@ from tenancy_fixtures.loaders.data_loader import DEFAULT_BATCH_SIZE, TableMode
 from tenancy_fixtures.loaders.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
+    file_sha256,
     open_fixture_set,
     resolve_inside,
 )
@@ -85,11 +86,7 @@ class SourceFile:
 
     def sha256(self) -> str:
         """The checksum of the file's bytes."""
-        digest = hashlib.sha256()
-        with self.path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return file_sha256(self.path)
 
     def with_format(self, name: str) -> SourceFile:
         """This file, read by format ``name``."""
@@ -244,8 +241,6 @@ class RowSink:
         self._keys: dict[str, tuple[str, ...]] = {}
         #: ``(table, staged file)`` in the order the files were started.
         self.staged: list[tuple[str, str]] = []
-        #: Tables that received a row from an authoritative source.
-        self.authoritative: set[str] = set()
 
     def at(self, file_index: int, document: SourceDocument) -> None:
         """Mark the rows that follow as coming from ``document`` of file ``file_index``."""
@@ -303,8 +298,6 @@ class RowSink:
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` for ``table`` as it is."""
-        if authoritative:
-            self.authoritative.add(table)
         self._write(table, row, self._origin(), authoritative)
 
     def merge(self, table: str, row: dict[str, Any], *, authoritative: bool = True) -> None:
@@ -314,8 +307,6 @@ class RowSink:
             keys = tuple(c.name for c in self._table(table).primary_key.columns)
             self._keys[table] = keys
             self._merged[table] = {}
-        if authoritative:
-            self.authoritative.add(table)
         key = tuple(row.get(k) for k in keys)
         rows = self._merged[table]
         kept = rows.get(key)
@@ -365,7 +356,7 @@ class SourceFormat(ABC):
     #: The loading manager's settings (secret keys, template directory), set before the
     #: first document; ``None``: the environment's.
     settings: Settings | None = None
-    #: Per-table write modes when rows came only from non-authoritative documents
+    #: Per-table write modes of the rows that were not authoritative
     #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
     derived_modes: ClassVar[Mapping[str, TableMode]] = {}
 
@@ -402,12 +393,16 @@ def detect_format(file: SourceFile) -> str:
     """The name of the format whose ``sniff`` accepts the file's first document."""
     first: SourceDocument | None = None
     candidates = [f for f in SOURCE_FORMATS.values() if file.loader in (None, f.loader)]
+    # Formats that stream the same prefix see the same first document: read it once each.
+    firsts: dict[str | None, SourceDocument | None] = {}
     for fmt in candidates:
-        documents = iter_documents(file, stream=fmt.stream)
-        try:
-            first = next(documents, None)
-        finally:
-            documents.close()
+        if fmt.stream not in firsts:
+            documents = iter_documents(file, stream=fmt.stream)
+            try:
+                firsts[fmt.stream] = next(documents, None)
+            finally:
+                documents.close()
+        first = firsts[fmt.stream]
         if first is not None and fmt.sniff(first.value):
             return fmt.name
     if first is None:

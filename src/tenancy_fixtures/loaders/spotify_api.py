@@ -67,10 +67,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from sqlalchemy import Float, Integer
+
 from tenancy_fixtures.loaders.data_loader import TableMode
 from tenancy_fixtures.loaders.sources import RowSink, SourceFormat, register_format
 from tenancy_fixtures.loaders.spotify_ids import parse_uri
 from tenancy_fixtures.loaders.spotify_values import Fields, SkipCounts, listener_row
+from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+
+_FEATURES = spotify_metadata().tables[f"{TENANT_SCHEMA}.audio_features"]
+#: The audio-features measures, as the schema declares them: numbers, then integers.
+_FEATURE_NUMBERS = tuple(str(c.name) for c in _FEATURES.columns if isinstance(c.type, Float))
+_FEATURE_INTEGERS = tuple(str(c.name) for c in _FEATURES.columns if isinstance(c.type, Integer))
 
 __all__ = ["SpotifyApiFormat"]
 
@@ -363,19 +371,9 @@ class SpotifyApiFormat(SourceFormat):
         else:
             track_id = obj.spotify_id("uri", "track", required=True)
         row: dict[str, Any] = {"track_id": track_id}
-        for name in (
-            "danceability",
-            "energy",
-            "valence",
-            "acousticness",
-            "instrumentalness",
-            "liveness",
-            "speechiness",
-            "loudness",
-            "tempo",
-        ):
+        for name in _FEATURE_NUMBERS:
             row[name] = obj.number(name)
-        for name in ("key", "mode", "time_signature"):
+        for name in _FEATURE_INTEGERS:
             row[name] = obj.integer(name)
         sink.merge("audio_features", row)
 
