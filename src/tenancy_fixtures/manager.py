@@ -274,6 +274,7 @@ class FixtureManager:
                     loader.progress = progress
                     loader.tracker = tracker
                     loader.max_text_length = self.settings.max_text_length
+                    loader.parse_workers = self.settings.workers_for_parsing
                     loader.settings = loader.settings or self.settings
                     loader.skip_records = {}
                     loader.checksum()

@@ -7,6 +7,7 @@ config cache, so ``FixtureManager()`` works with no configuration at all.
 from __future__ import annotations
 
 import getpass
+import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -72,6 +73,13 @@ class Settings(BaseSettings):
     max_text_length: int = Field(
         default=1 << 20, ge=1, description="Longest value (characters) of a Text column."
     )
+    parse_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Worker processes that parse big JSON Lines files during a load "
+        "(0: parse in-process); unset: one per CPU, at most 4, none on one CPU.",
+    )
     reject_dir: Path = Field(
         default=Path("rejects"),
         description="Where lenient loads write <tenant>-<run_id>.jsonl of refused records.",
@@ -133,6 +141,14 @@ class Settings(BaseSettings):
         """``"sqlite"`` or ``"postgresql"``."""
         name = make_url(self.database_url).get_backend_name()
         return "postgresql" if name == "postgresql" else "sqlite"
+
+    @property
+    def workers_for_parsing(self) -> int:
+        """``parse_workers``, or when unset one per CPU, at most 4, none on one CPU."""
+        if self.parse_workers is not None:
+            return self.parse_workers
+        cpus = os.cpu_count() or 1
+        return 0 if cpus < 2 else min(cpus, 4)
 
     @property
     def data_dir(self) -> Path:

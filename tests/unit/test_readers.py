@@ -12,7 +12,12 @@ import pytest
 
 from tenancy_fixtures.errors import FixtureFormatError
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, open_fixture_set
-from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
+from tenancy_fixtures.loaders.readers import (
+    SourceRecord,
+    iter_records,
+    json_lines_blocks,
+    json_lines_records,
+)
 from tenancy_fixtures.spotify_schema import spotify_metadata
 
 
@@ -378,3 +383,42 @@ class TestFormatErrors:
         error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n[]\n')
 
         assert "artists.jsonl:2: expected an object, found list" == str(error)
+
+
+_LINES = [f'{{"track_id": "t{i:05d}", "name": "{"x" * (i % 300)}"}}' for i in range(3000)]
+
+
+class TestJsonLinesBlocks:
+    """The blocks parse workers get: whole lines, numbered from the start of the file."""
+
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    @pytest.mark.parametrize("min_lines", [0, 1, 7, 1000, 10_000])
+    def test_blocks_parsed_one_by_one_give_the_records_the_file_gives(
+        self, tmp_path: Path, gzipped: bool, min_lines: int
+    ) -> None:
+        data = b"\xef\xbb\xbf" + "\n".join(_LINES).encode() + b"\n\n"
+        file = fixture_file(tmp_path, "tracks.jsonl", data, gzipped=gzipped)
+        from_blocks: list[SourceRecord] = []
+        previous_end = 0
+        for block, before in json_lines_blocks(file, min_lines=min_lines):
+            assert previous_end == before
+            previous_end = before + block.count(b"\n") + (not block.endswith(b"\n"))
+            records, failure = json_lines_records(file, block, before, len(from_blocks))
+            assert failure is None
+            from_blocks.extend(records)
+
+        assert list(iter_records(file)) == from_blocks
+        assert 3000 == len(from_blocks)
+
+    def test_a_bad_line_is_reported_at_its_line_with_the_records_before_it(
+        self, tmp_path: Path
+    ) -> None:
+        lines = [*_LINES[:10], '{"track_id": ', *_LINES[10:20]]
+        file = fixture_file(tmp_path, "tracks.jsonl", "\n".join(lines).encode())
+        [(block, before)] = list(json_lines_blocks(file, min_lines=100))
+
+        records, failure = json_lines_records(file, block, before)
+
+        assert 10 == len(records)
+        assert failure is not None
+        assert 11 == failure.line

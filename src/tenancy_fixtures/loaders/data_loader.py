@@ -20,7 +20,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import aclosing
+from contextlib import aclosing, closing
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -33,6 +33,12 @@ from tenancy_fixtures import control_plane
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
 from tenancy_fixtures.fixtures import BaseFixture
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
+from tenancy_fixtures.loaders.parse_workers import (
+    MIN_PARALLEL_BYTES,
+    POOL,
+    parse_in_workers,
+    worth_workers,
+)
 from tenancy_fixtures.loaders.pipeline import stream_in_thread
 from tenancy_fixtures.loaders.readers import csv_header, iter_records
 from tenancy_fixtures.loaders.records import RowBuilder
@@ -70,6 +76,10 @@ class DataLoader(BaseFixture):
     settings: Settings | None = None
     #: Records to leave out, by file path: their record numbers (lenient loading).
     skip_records: Mapping[Path, frozenset[int]] = MappingProxyType({})
+    #: Worker processes that parse a table's big JSON Lines files (0: parse in-process).
+    parse_workers: int = 0
+    #: Bytes a table's JSON Lines files must reach on disk to be parsed by the workers.
+    parallel_min_bytes: int = MIN_PARALLEL_BYTES
 
     def __init__(
         self,
@@ -168,7 +178,10 @@ class DataLoader(BaseFixture):
         self.written = {}
         empty_before: dict[str, bool] = {}
         contents: dict[str, ContentChecksum] = {}
-        for table_name, mode, files in self._files_by_table():
+        groups = self._files_by_table()
+        if any(self._in_workers(files) for _, _, files in groups):
+            POOL.prestart(self.parse_workers)  # they start while the small tables load
+        for table_name, mode, files in groups:
             table = self._table(session, table_name)
             if table_name not in empty_before:
                 empty_before[table_name] = await session.is_empty(table)
@@ -186,9 +199,8 @@ class DataLoader(BaseFixture):
             columns = tuple(c.name for c in table.columns)
             prepare = session.prepare_rows(table, columns)
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))
-            batches = stream_in_thread(
-                partial(self._parse, files, table, prepare, tracker, content=content)
-            )
+            parse = self._parse_in_workers if self._in_workers(files) else self._parse
+            batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content))
             started = time.perf_counter()
             async with aclosing(self._reporting(table_name, batches)) as stream:
                 try:
@@ -220,6 +232,43 @@ class DataLoader(BaseFixture):
             yield batch
             if self.progress is not None:
                 self.progress(table, len(batch))
+
+    def _in_workers(self, files: list[FixtureFile]) -> bool:
+        """Whether ``files`` are big JSON Lines files for the parse workers."""
+        return (
+            self.parse_workers > 0
+            and not any(self.skip_records.get(f.path) for f in files)
+            and worth_workers(files, self.parallel_min_bytes)
+        )
+
+    def _parse_in_workers(
+        self,
+        files: list[FixtureFile],
+        table: Table,
+        prepare: RowPreparer | None,
+        tracker: PerformanceTracker,
+        content: ContentChecksum,
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Runs in the parsing thread: blocks parsed by worker processes, in file order
+        (in-process if another load holds every worker)."""
+        with POOL.lend(self.parse_workers) as workers:
+            if not workers:
+                yield from self._parse(files, table, prepare, tracker, content)
+                return
+            blocks = parse_in_workers(
+                workers,
+                files,
+                table,
+                max_text_length=self.max_text_length,
+                batch_size=self.batch_size,
+            )
+            with closing(blocks):
+                for block in blocks:
+                    content.combine(block.checksum_total, len(block.rows))
+                    tracker.add("parse", block.parse_seconds)
+                    tracker.add("validate", block.validate_seconds)
+                    tracker.add("checksum", block.checksum_seconds)
+                    yield block.rows if prepare is None else prepare(block.rows)
 
     def _parse(
         self,

@@ -34,7 +34,15 @@ import yaml
 from tenancy_fixtures.errors import FixtureFormatError
 from tenancy_fixtures.loaders.fixture_sets import FixtureFile
 
-__all__ = ["MAX_DEPTH", "MAX_RECORD_BYTES", "SourceRecord", "csv_header", "iter_records"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_RECORD_BYTES",
+    "SourceRecord",
+    "csv_header",
+    "iter_records",
+    "json_lines_blocks",
+    "json_lines_records",
+]
 
 #: Deepest nesting of objects and arrays a record may have (the record itself is 1).
 MAX_DEPTH = 100
@@ -318,28 +326,59 @@ def _check_line(raw: bytes, value: dict[str, Any]) -> None:
 
 
 def _json_lines(file: FixtureFile) -> Iterator[SourceRecord]:
-    # orjson parses bytes directly (UTF-8 checked as it goes) about three times faster
-    # than json; it also refuses NaN and Infinity, which JSON does not have.
-    line_no = 0
     records = 0
+    for block, before in json_lines_blocks(file):
+        parsed, failure = json_lines_records(file, block, before, records)
+        records += len(parsed)
+        yield from parsed
+        if failure is not None:
+            raise failure
+
+
+def json_lines_blocks(file: FixtureFile, *, min_lines: int = 0) -> Iterator[tuple[bytes, int]]:
+    """A JSON Lines file as blocks of whole lines, each with the number of lines before it.
+
+    A block holds at least ``min_lines`` lines where the file has them (blocks are read
+    64 KiB at a time). Decompressing and cutting lines is all that happens here;
+    :func:`json_lines_records` parses a block, in this process or another one.
+    """
+    line_no = 0
+    pieces: list[bytes] = []
+    lines = 0
     try:
         with _binary(file) as stream:
             for block in _line_blocks(stream):
-                if line_no == 0:
+                if line_no == 0 and not pieces:
                     block = block.removeprefix(_BOM_BYTES)
-                lines = block.split(b"\n")
-                if block.endswith(b"\n"):
-                    lines.pop()
-                parsed, failure = _json_lines_block(file, block, lines, line_no, records)
-                line_no += len(lines)
-                records += len(parsed)
-                yield from parsed
-                if failure is not None:
-                    raise failure
+                count = block.count(b"\n") + (not block.endswith(b"\n"))
+                pieces.append(block)
+                lines += count
+                if lines < min_lines:
+                    continue
+                yield (b"".join(pieces) if len(pieces) > 1 else pieces[0]), line_no
+                line_no += lines
+                pieces, lines = [], 0
+            if pieces:
+                yield b"".join(pieces), line_no
+                line_no += lines
     except _Refused as exc:
-        raise _error(file, exc.message, line=line_no + 1) from None
+        raise _error(file, exc.message, line=line_no + lines + 1) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}", line=_whole_lines(file) + 1) from None
+
+
+def json_lines_records(
+    file: FixtureFile, block: bytes, before: int, records: int = 0
+) -> tuple[list[SourceRecord], FixtureFormatError | None]:
+    """The records of one block of :func:`json_lines_blocks`, numbered after ``records``,
+    up to the first refused line, and the error for that line (numbered from the start
+    of the file), if any: the records before it are still to be checked first."""
+    # orjson parses bytes directly (UTF-8 checked as it goes) about three times faster
+    # than json; it also refuses NaN and Infinity, which JSON does not have.
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return _json_lines_block(file, block, lines, before, records)
 
 
 def _line_blocks(stream: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:

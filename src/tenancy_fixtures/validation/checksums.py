@@ -140,6 +140,11 @@ class ContentChecksum:
         self.total = (self.total + sum(values)) & _MASK
         self.rows += len(rows)
 
+    def combine(self, total: int, rows: int) -> None:
+        """Add the checksum of rows summed elsewhere (another process's part of the table)."""
+        self.total = (self.total + total) & _MASK
+        self.rows += rows
+
     def hexdigest(self) -> str:
         """The checksum as 16 hex digits."""
         return f"{self.total:016x}"

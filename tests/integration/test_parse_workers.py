@@ -1,0 +1,234 @@
+"""Big JSON Lines files parsed by worker processes, on both backends: the same rows and
+checksums as an in-process load, the same errors at the same lines, nothing left behind
+when a record or a worker fails, and workers that can be lent again afterwards."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenancy_fixtures import (
+    FixtureFormatError,
+    FixtureManager,
+    RecordError,
+    Settings,
+    StorageError,
+    control_plane,
+)
+from tenancy_fixtures.generator import generate_fixture_set
+from tenancy_fixtures.loaders import data_loader, parse_workers
+from tenancy_fixtures.loaders.data_loader import DataLoader
+from tenancy_fixtures.loaders.parse_workers import POOL, ParserPool
+
+BIG = "listening_events"
+
+
+@pytest.fixture(scope="module")
+def generated_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated set whose JSON Lines files span many blocks."""
+    directory = tmp_path_factory.mktemp("parse-workers") / "set"
+    generate_fixture_set(directory, scale=3, seed=7)
+    return directory
+
+
+@pytest.fixture
+def workers_settings(settings: Settings) -> Settings:
+    """This backend's settings with two parse workers and small batches (many blocks)."""
+    return settings.model_copy(update={"parse_workers": 2, "batch_size": 50})
+
+
+@pytest.fixture
+def every_jsonl_file_in_workers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Send every JSON Lines file, however small, to the workers; names the tables sent."""
+    monkeypatch.setattr(DataLoader, "parallel_min_bytes", 0)
+    sent: list[str] = []
+    real = parse_workers.parse_in_workers
+
+    def spy(workers: Any, files: Any, table: Any, **kwargs: Any) -> Iterator[Any]:
+        sent.append(table.name)
+        return real(workers, files, table, **kwargs)
+
+    monkeypatch.setattr(data_loader, "parse_in_workers", spy)  # where DataLoader looks
+    return sent
+
+
+def _file_of(fixture_set: Path, table: str) -> Path:
+    manifest = json.loads((fixture_set / "fixtures.json").read_text(encoding="utf-8"))
+    return fixture_set / str(next(f["path"] for f in manifest["files"] if f["table"] == table))
+
+
+def _jsonl_lines(path: Path) -> list[str]:
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        return [line.rstrip("\n") for line in handle]
+
+
+def _write_jsonl_lines(path: Path, lines: list[str]) -> None:
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+
+
+def _copy(fixture_set: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    target.mkdir()
+    for file in fixture_set.iterdir():
+        (target / file.name).write_bytes(file.read_bytes())
+    return target
+
+
+async def _checksums(manager: FixtureManager, tenant: str) -> dict[str, tuple[int, str]]:
+    async with manager.store.control(readonly=True) as conn:
+        writes = await control_plane.table_checksums(conn, tenant)
+    return {w.table: (w.rows, w.checksum) for w in writes}
+
+
+async def _total_rows(manager: FixtureManager, tenant: str) -> int:
+    async with manager.store.session(tenant, readonly=True) as session:
+        tables = [t for t in session.metadata.sorted_tables if t.schema is not None]
+        counts = await control_plane.count_rows(session.connection, tables)
+    return sum(counts.values())
+
+
+async def test_a_load_parsed_by_worker_processes_writes_the_rows_an_in_process_load_writes(
+    settings: Settings,
+    workers_settings: Settings,
+    generated_set: Path,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    async with FixtureManager(settings.model_copy(update={"parse_workers": 0})) as manager:
+        await manager.create_tenant("in_process")
+        await manager.load_fixtures("in_process", source=generated_set)
+        expected = await _checksums(manager, "in_process")
+        assert [] == every_jsonl_file_in_workers
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("in_workers")
+        report = await manager.load_fixtures("in_workers", source=generated_set)
+
+        assert BIG in every_jsonl_file_in_workers
+        assert expected == await _checksums(manager, "in_workers")
+        assert sum(rows for rows, _ in expected.values()) == report.rows
+        assert (await manager.validate_tenant("in_workers")).ok
+        for tenant in ("in_process", "in_workers"):
+            await manager.drop_tenant(tenant)
+
+
+async def test_a_record_refused_in_a_worker_names_its_file_and_line_and_nothing_loads(
+    workers_settings: Settings,
+    generated_set: Path,
+    tmp_path: Path,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    broken = _copy(generated_set, tmp_path)
+    events = _file_of(broken, BIG)
+    lines = _jsonl_lines(events)
+    bad_line = len(lines) - 3  # in one of the last blocks
+    record = json.loads(lines[bad_line - 1])
+    record["ms_played"] = "not a number"
+    lines[bad_line - 1] = json.dumps(record)
+    _write_jsonl_lines(events, lines)
+
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("refused")
+        with pytest.raises(RecordError) as caught:
+            await manager.load_fixtures("refused", source=broken)
+
+        assert BIG in every_jsonl_file_in_workers
+        assert (events.name, bad_line, "ms_played") == (
+            caught.value.path,
+            caught.value.line,
+            caught.value.column,
+        )
+        assert 0 == await _total_rows(manager, "refused")
+        # The workers were drained, not lost: the next load uses them and succeeds.
+        report = await manager.load_fixtures("refused", source=generated_set)
+        assert report.rows > 0
+        await manager.drop_tenant("refused")
+
+
+async def test_a_malformed_line_in_a_worker_block_is_a_format_error_at_that_line(
+    workers_settings: Settings,
+    generated_set: Path,
+    tmp_path: Path,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    broken = _copy(generated_set, tmp_path)
+    events = _file_of(broken, BIG)
+    lines = _jsonl_lines(events)
+    lines[99] = '{"user_id": '
+    _write_jsonl_lines(events, lines)
+
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("malformed")
+        with pytest.raises(FixtureFormatError) as caught:
+            await manager.load_fixtures("malformed", source=broken)
+
+        assert (events.name, 100) == (caught.value.path, caught.value.line)
+        assert 0 == await _total_rows(manager, "malformed")
+        await manager.drop_tenant("malformed")
+
+
+async def test_a_parse_worker_that_dies_fails_the_load_cleanly_and_is_replaced(
+    workers_settings: Settings,
+    generated_set: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    spy: Callable[..., Iterator[Any]] = getattr(data_loader, "parse_in_workers")  # noqa: B009
+    killed: list[int] = []
+
+    def kill_one_first(workers: Any, files: Any, table: Any, **kwargs: Any) -> Iterator[Any]:
+        if not killed:
+            workers[0].process.kill()
+            workers[0].process.wait()
+            killed.append(workers[0].process.pid)
+        return spy(workers, files, table, **kwargs)
+
+    monkeypatch.setattr(data_loader, "parse_in_workers", kill_one_first)
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("orphaned")
+        with pytest.raises(StorageError, match="parsing process ended unexpectedly"):
+            await manager.load_fixtures("orphaned", source=generated_set)
+
+        assert killed
+        assert 0 == await _total_rows(manager, "orphaned")
+        report = await manager.load_fixtures("orphaned", source=generated_set)
+        assert report.rows > 0
+        assert killed[0] not in {worker.process.pid for worker in POOL._idle}
+        assert all(worker.alive() for worker in POOL._idle)
+        await manager.drop_tenant("orphaned")
+
+
+def test_idle_workers_that_died_are_not_lent() -> None:
+    pool = ParserPool()
+    try:
+        pool.prestart(2)
+        dead = pool.borrow(1)[0]
+        dead.process.kill()
+        dead.process.wait()
+        pool.give_back([dead])
+
+        lent = pool.borrow(2)
+
+        assert 2 == len(lent)
+        assert all(worker.alive() for worker in lent)
+        pool.give_back(lent)
+    finally:
+        pool.close()
+
+
+def test_a_pool_lends_no_more_workers_than_asked_for_at_once() -> None:
+    pool = ParserPool()
+    try:
+        with pool.lend(2) as first, pool.lend(2) as second:
+            assert (2, 0) == (len(first), len(second))
+        assert 2 == pool.idle
+    finally:
+        pool.close()
