@@ -27,6 +27,7 @@ __all__ = [
     "PROV_WARM",
     "RSS_FULL",
     "RSS_HALF",
+    "RSS_SINGLE",
     "SQLA",
     "UPSERT",
     "Case",
@@ -46,6 +47,7 @@ DJANGO = "django_loaddata"
 CLI = "ours_cli"
 RSS_HALF = "rss_half"
 RSS_FULL = "rss_full"
+RSS_SINGLE = "rss_full_in_process"
 PROV_OURS = "provision_ours_pg"
 PROV_RAW = "provision_raw_ddl"
 PROV_SQLITE = "provision_ours_sqlite"

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,11 +40,14 @@ class LoadRun:
 
 @dataclass(frozen=True)
 class CliRun:
-    """One ``tenancy-fixtures load-fixtures`` process."""
+    """One ``tenancy-fixtures load-fixtures`` process (and the parse workers it starts)."""
 
     seconds: float
+    #: The loader process's own peak.
     peak_rss_bytes: int
     report: dict[str, Any]
+    #: The peak of the loader's and its worker processes' RSS summed (sampled).
+    peak_tree_rss_bytes: int = 0
 
     @property
     def rows(self) -> int:
@@ -88,31 +92,73 @@ def _cli() -> str:
 _GNU_TIME = Path("/usr/bin/time")
 
 
-def _peak_by_polling(process: subprocess.Popen[bytes]) -> int:
-    """Fallback without GNU time: the child's ``VmHWM``, read until it exits (bytes)."""
-    peak = 0
-    status = Path(f"/proc/{process.pid}/status")
-    while process.poll() is None:
+def _rss_and_parents() -> tuple[dict[int, int], dict[int, int]]:
+    """Every process's RSS (bytes) and parent, read from ``/proc``."""
+    rss: dict[int, int] = {}
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            for line in status.read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) * 1024)
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.02)
-    return peak
+            fields = dict(
+                line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+            )
+            pid = int(entry.name)
+            parents[pid] = int(fields["PPid"])
+            rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
+        except (OSError, ValueError, KeyError):
+            continue
+    return rss, parents
 
 
-def cli_load(db: BenchDatabase, tenant_id: str, set_dir: Path) -> CliRun:
+class _TreeSampler:
+    """Samples the summed RSS of a process tree until stopped (the root's own RSS only
+    with ``include_root``), and the root's alone."""
+
+    def __init__(self, root: int, *, include_root: bool, every: float = 0.05) -> None:
+        self.root = root
+        self.include_root = include_root
+        self.every = every
+        self.peak = 0
+        self.root_peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss, parents = _rss_and_parents()
+            tree = {self.root}
+            grew = True
+            while grew:
+                below = {pid for pid, parent in parents.items() if parent in tree} - tree
+                grew = bool(below)
+                tree |= below
+            counted = tree if self.include_root else tree - {self.root}
+            self.peak = max(self.peak, sum(rss.get(pid, 0) for pid in counted))
+            self.root_peak = max(self.root_peak, rss.get(self.root, 0))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def cli_load(
+    db: BenchDatabase, tenant_id: str, set_dir: Path, *, env: Mapping[str, str] | None = None
+) -> CliRun:
     """Run ``tenancy-fixtures load-fixtures TENANT SET --json``; time it, read its peak RSS.
 
-    The tenant must exist. The peak RSS comes from GNU ``time`` (``%M``: the loader's
-    own ``ru_maxrss``). Not from ``wait4`` here: on Linux a child's ``ru_maxrss``
-    includes the RSS of the process that forked it (carried across ``execve``), and
-    this harness is far bigger than a small ``time`` process. Without GNU time, the
-    child's ``VmHWM`` is polled instead.
+    The tenant must exist. The loader's own peak RSS comes from GNU ``time`` (``%M``:
+    its ``ru_maxrss``); without GNU time it is sampled. Not from ``wait4`` here: on
+    Linux a child's ``ru_maxrss`` includes the RSS of the process that forked it
+    (carried across ``execve``), and this harness is far bigger than a small ``time``
+    process. The loader's processes together (parse workers included) are sampled
+    from ``/proc`` every 50 ms and their RSS summed: a worker's pages count in full,
+    as if nothing were shared.
     """
-    env = {k: v for k, v in os.environ.items() if k != "TENANCY_REDIS_URL"}
+    child_env = {k: v for k, v in os.environ.items() if k != "TENANCY_REDIS_URL"}
+    child_env.update(env or {})
     command = [_cli(), "--database-url", db.dsn, "load-fixtures", tenant_id, str(set_dir), "--json"]
     with (
         tempfile.TemporaryFile() as out,
@@ -120,13 +166,17 @@ def cli_load(db: BenchDatabase, tenant_id: str, set_dir: Path) -> CliRun:
         tempfile.TemporaryDirectory() as scratch,
     ):
         usage = Path(scratch) / "time.txt"
-        if _GNU_TIME.exists():
+        timed = _GNU_TIME.exists()
+        if timed:
             command = [str(_GNU_TIME), "-f", "%M", "-o", str(usage), *command]
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
-        polled = 0 if _GNU_TIME.exists() else _peak_by_polling(process)
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=child_env)
+        # Below GNU time the tree is the loader and its workers; without it the loader
+        # is the root.
+        sampler = _TreeSampler(process.pid, include_root=not timed)
         returncode = process.wait()
         seconds = time.perf_counter() - started
+        sampler.stop()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -135,5 +185,5 @@ def cli_load(db: BenchDatabase, tenant_id: str, set_dir: Path) -> CliRun:
                 f"tenancy-fixtures load-fixtures exited {returncode}: {stderr.strip()}"
             )
         # GNU time prints the peak in KiB, on the last line of its output file.
-        peak = int(usage.read_text().split()[-1]) * 1024 if _GNU_TIME.exists() else polled
-    return CliRun(seconds, peak, json.loads(stdout))
+        peak = int(usage.read_text().split()[-1]) * 1024 if timed else sampler.root_peak
+    return CliRun(seconds, peak, json.loads(stdout), max(sampler.peak, peak))

@@ -36,8 +36,8 @@ from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet, open_
 from tenancy_fixtures.loaders.parse_workers import (
     MIN_PARALLEL_BYTES,
     POOL,
+    jsonl_bytes,
     parse_in_workers,
-    worth_workers,
 )
 from tenancy_fixtures.loaders.pipeline import stream_in_thread
 from tenancy_fixtures.loaders.readers import csv_header, iter_records
@@ -78,7 +78,8 @@ class DataLoader(BaseFixture):
     skip_records: Mapping[Path, frozenset[int]] = MappingProxyType({})
     #: Worker processes that parse a table's big JSON Lines files (0: parse in-process).
     parse_workers: int = 0
-    #: Bytes a table's JSON Lines files must reach on disk to be parsed by the workers.
+    #: JSON Lines bytes (uncompressed, estimated) of one table for which workers are
+    #: started; once started, tables of an eighth of that use them too.
     parallel_min_bytes: int = MIN_PARALLEL_BYTES
 
     def __init__(
@@ -179,8 +180,10 @@ class DataLoader(BaseFixture):
         empty_before: dict[str, bool] = {}
         contents: dict[str, ContentChecksum] = {}
         groups = self._files_by_table()
-        if any(self._in_workers(files) for _, _, files in groups):
+        workers_up = POOL.idle > 0
+        if not workers_up and any(self._in_workers(files, False) for _, _, files in groups):
             POOL.prestart(self.parse_workers)  # they start while the small tables load
+            workers_up = True
         for table_name, mode, files in groups:
             table = self._table(session, table_name)
             if table_name not in empty_before:
@@ -199,7 +202,7 @@ class DataLoader(BaseFixture):
             columns = tuple(c.name for c in table.columns)
             prepare = session.prepare_rows(table, columns)
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))
-            parse = self._parse_in_workers if self._in_workers(files) else self._parse
+            parse = self._parse_in_workers if self._in_workers(files, workers_up) else self._parse
             batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content))
             started = time.perf_counter()
             async with aclosing(self._reporting(table_name, batches)) as stream:
@@ -233,12 +236,14 @@ class DataLoader(BaseFixture):
             if self.progress is not None:
                 self.progress(table, len(batch))
 
-    def _in_workers(self, files: list[FixtureFile]) -> bool:
-        """Whether ``files`` are big JSON Lines files for the parse workers."""
+    def _in_workers(self, files: list[FixtureFile], workers_up: bool) -> bool:
+        """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
+        ones qualify once the workers are running)."""
+        threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
         return (
             self.parse_workers > 0
             and not any(self.skip_records.get(f.path) for f in files)
-            and worth_workers(files, self.parallel_min_bytes)
+            and jsonl_bytes(files) >= max(threshold, 1)
         )
 
     def _parse_in_workers(

@@ -43,13 +43,16 @@ __all__ = [
     "POOL",
     "ParsedBlock",
     "ParserPool",
+    "jsonl_bytes",
     "parse_in_workers",
     "serve",
-    "worth_workers",
 ]
 
-#: Files smaller than this on disk are parsed in-process.
-MIN_PARALLEL_BYTES = 4 << 20
+#: JSON Lines a table must have (uncompressed, estimated) for workers to be started:
+#: starting two costs about a second of CPU, which pays back from about this size.
+MIN_PARALLEL_BYTES = 64 << 20
+#: What gzip is assumed to have shrunk JSON Lines by, to estimate their size.
+_GZIP_RATIO = 6
 #: Blocks each worker is given ahead of the one being read back.
 _AHEAD = 2
 #: What a worker process runs.
@@ -67,11 +70,11 @@ class ParsedBlock:
     checksum_seconds: float
 
 
-def worth_workers(files: Sequence[FixtureFile], min_bytes: int = MIN_PARALLEL_BYTES) -> bool:
-    """Whether ``files`` are JSON Lines files big enough to parse in worker processes."""
+def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
+    """The estimated uncompressed size of ``files`` if all are JSON Lines, else 0."""
     if not files or any(f.format != "jsonl" for f in files):
-        return False
-    return sum(f.path.stat().st_size for f in files) >= min_bytes
+        return 0
+    return sum(f.path.stat().st_size * (_GZIP_RATIO if f.compressed else 1) for f in files)
 
 
 # --- the worker process -------------------------------------------------------------
