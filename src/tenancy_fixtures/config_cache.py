@@ -15,7 +15,6 @@ from typing import Protocol
 
 import structlog
 from cachetools import TTLCache
-from redis.exceptions import RedisError
 
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenant_ids import validate_tenant_id
@@ -108,8 +107,11 @@ class RedisConfigCache:
     """
 
     def __init__(self, url: str, *, prefix: str, ttl_seconds: float) -> None:
+        # Imported here: a process without TENANCY_REDIS_URL never needs redis.
         from redis.asyncio import Redis
+        from redis.exceptions import RedisError
 
+        self._errors: type[Exception] = RedisError
         self._redis = Redis.from_url(url, decode_responses=True)
         self._prefix = prefix
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
@@ -127,7 +129,7 @@ class RedisConfigCache:
         key = self.key(tenant_id)
         try:
             value = await self._redis.get(key)
-        except RedisError as exc:
+        except self._errors as exc:
             log.warning("config_cache_unavailable", op="get", tenant_id=tenant_id, error=str(exc))
             return None
         return value if isinstance(value, str) else None
@@ -136,7 +138,7 @@ class RedisConfigCache:
         keys = [self.key(tenant_id), self._floor_key(tenant_id)]
         try:
             written = await self._set_unless_stale(keys=keys, args=[value, version, self._ttl_ms])
-        except RedisError as exc:
+        except self._errors as exc:
             log.warning("config_cache_unavailable", op="set", tenant_id=tenant_id, error=str(exc))
             return False
         return bool(written)
@@ -145,7 +147,7 @@ class RedisConfigCache:
         keys = [self.key(tenant_id), self._floor_key(tenant_id)]
         try:
             await self._invalidate(keys=keys, args=[version, self._ttl_ms])
-        except RedisError as exc:
+        except self._errors as exc:
             # The change is committed; a cached copy may outlive it until its TTL.
             log.error(
                 "config_cache_invalidation_failed",

@@ -21,13 +21,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
 from tenancy_fixtures.errors import ConfigError, SettingsError
 
 if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
     from tenancy_fixtures.settings import Settings
+
+# cryptography is imported where a key is used: it adds about 8 MB to every process,
+# parse workers included, that never touches a credential.
 
 __all__ = [
     "CredentialKind",
@@ -218,6 +222,8 @@ def fernet_for(key: SecretKey) -> MultiFernet:
     """The Fernet for one key, or for several separated by commas (the first encrypts,
     any decrypts: rotate by putting the new key first). Raises :class:`ValueError`
     that does not show the key."""
+    from cryptography.fernet import Fernet, MultiFernet
+
     keys = [k.strip() for k in _key_text(key).split(",") if k.strip()]
     if not keys:
         raise ValueError("no Fernet key given")
@@ -235,6 +241,8 @@ def fernet_for(key: SecretKey) -> MultiFernet:
 
 def generate_secret_key() -> str:
     """A new random Fernet key, for ``TENANCY_SECRET_KEY``."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode("ascii")
 
 
@@ -257,6 +265,8 @@ def encrypt_credential(value: str, key: SecretKey | None) -> str:
 def decrypt_credential(token: str, key: SecretKey | None) -> str:
     """The value ``token`` encrypts. Raises :class:`ConfigError` when ``key`` does not
     decrypt it (a wrong key or a damaged token)."""
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(key).decrypt(token.encode("ascii")).decode("utf-8")
     except (InvalidToken, UnicodeError):

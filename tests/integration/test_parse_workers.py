@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Column, MetaData, String, Table, TypeDecorator
 
 from tenancy_fixtures import (
     FixtureFormatError,
@@ -25,7 +26,7 @@ from tenancy_fixtures import (
 from tenancy_fixtures.generator import generate_fixture_set
 from tenancy_fixtures.loaders import data_loader, parse_workers
 from tenancy_fixtures.loaders.data_loader import DataLoader
-from tenancy_fixtures.loaders.parse_workers import POOL, ParserPool
+from tenancy_fixtures.loaders.parse_workers import POOL, ParserPool, portable
 
 BIG = "listening_events"
 
@@ -232,3 +233,15 @@ def test_a_pool_lends_no_more_workers_than_asked_for_at_once() -> None:
         assert 2 == pool.idle
     finally:
         pool.close()
+
+
+def test_a_table_typed_in_the_callers_main_script_stays_in_process() -> None:
+    class Shouted(TypeDecorator[str]):
+        impl = String
+        cache_ok = True
+
+    Shouted.__module__ = "__main__"  # as if declared in the script that runs the load
+    table = Table("t", MetaData(), Column("id", String, primary_key=True), Column("x", Shouted))
+
+    assert not portable(table)
+    assert portable(Table("u", MetaData(), Column("id", String, primary_key=True)))

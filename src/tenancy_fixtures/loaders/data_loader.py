@@ -38,6 +38,7 @@ from tenancy_fixtures.loaders.parse_workers import (
     POOL,
     jsonl_bytes,
     parse_in_workers,
+    portable,
 )
 from tenancy_fixtures.loaders.pipeline import stream_in_thread
 from tenancy_fixtures.loaders.readers import csv_header, iter_records
@@ -181,7 +182,9 @@ class DataLoader(BaseFixture):
         contents: dict[str, ContentChecksum] = {}
         groups = self._files_by_table()
         workers_up = POOL.idle > 0
-        if not workers_up and any(self._in_workers(files, False) for _, _, files in groups):
+        if not workers_up and any(
+            self._in_workers(self._table(session, name), files, False) for name, _, files in groups
+        ):
             POOL.prestart(self.parse_workers)  # they start while the small tables load
             workers_up = True
         for table_name, mode, files in groups:
@@ -202,7 +205,11 @@ class DataLoader(BaseFixture):
             columns = tuple(c.name for c in table.columns)
             prepare = session.prepare_rows(table, columns)
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))
-            parse = self._parse_in_workers if self._in_workers(files, workers_up) else self._parse
+            parse = (
+                self._parse_in_workers
+                if self._in_workers(table, files, workers_up)
+                else self._parse
+            )
             batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content))
             started = time.perf_counter()
             async with aclosing(self._reporting(table_name, batches)) as stream:
@@ -236,14 +243,15 @@ class DataLoader(BaseFixture):
             if self.progress is not None:
                 self.progress(table, len(batch))
 
-    def _in_workers(self, files: list[FixtureFile], workers_up: bool) -> bool:
+    def _in_workers(self, table: Table, files: list[FixtureFile], workers_up: bool) -> bool:
         """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
-        ones qualify once the workers are running)."""
+        ones qualify once the workers are running) and ``table`` can travel to them."""
         threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
         return (
             self.parse_workers > 0
             and not any(self.skip_records.get(f.path) for f in files)
             and jsonl_bytes(files) >= max(threshold, 1)
+            and portable(table)
         )
 
     def _parse_in_workers(

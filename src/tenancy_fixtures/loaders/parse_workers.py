@@ -70,6 +70,12 @@ class ParsedBlock:
     checksum_seconds: float
 
 
+def portable(table: Table) -> bool:
+    """Whether a worker process can rebuild ``table``: its column types must come from
+    importable modules, not from the caller's main script."""
+    return all(type(column.type).__module__ != "__main__" for column in table.columns)
+
+
 def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
     """The estimated uncompressed size of ``files`` if all are JSON Lines, else 0."""
     if not files or any(f.format != "jsonl" for f in files):
@@ -129,17 +135,21 @@ def serve(fd: int) -> None:
     conn = Connection(fd)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
-    job: _Job | None = None
+    job: _Job | BaseException = StorageError("a block arrived before its table")
     while (message := inbox.get()) is not None:
         if message[0] == "table":
             _, table_pickle, max_text_length = message
-            # The loading process's own pickle, over a socket only it and this worker hold.
-            job = _Job(pickle.loads(table_pickle), max_text_length)  # noqa: S301
+            try:
+                # The loading process's own pickle, over a socket only it and this
+                # worker hold.
+                job = _Job(pickle.loads(table_pickle), max_text_length)  # noqa: S301
+            except Exception as exc:
+                job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue
         _, file, block, before = message
         try:
-            if job is None:
-                raise StorageError("a block arrived before its table")
+            if isinstance(job, BaseException):
+                raise job
             reply: ParsedBlock | BaseException = _parse_block(job, file, block, before)
         except Exception as exc:
             reply = _portable(exc)
