@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.schema import SchemaFixture, render_schema_sql
+from tenancy_fixtures.schema_ddl import _compile_schema_ddl, render_schema_ddl
 from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
 from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
 
@@ -136,3 +137,18 @@ class TestSchemaFixture:
         fixture = SchemaFixture()
 
         assert ("schema", "structural") == (fixture.name, fixture.kind)
+
+
+class TestRenderingForATenant:
+    """A tenant's DDL comes from a template compiled once, its schema name put in."""
+
+    @pytest.mark.parametrize("schema", ["acme", "tenant_0042", "user", "order", "select"])
+    def test_it_is_what_sqlalchemy_compiles_for_that_schema(self, schema: str) -> None:
+        metadata = spotify_metadata()
+
+        assert _compile_schema_ddl(metadata, schema) == render_schema_ddl(metadata, schema)
+
+    def test_a_reserved_word_schema_is_quoted(self) -> None:
+        statements = render_schema_ddl(spotify_metadata(), "user")
+
+        assert statements[0].startswith('CREATE TABLE "user".')

@@ -131,6 +131,8 @@ class PostgresTenantSession(TenantSession):
         #: A bulk load dropped the keys, indexes and foreign keys (rebuilt at its end).
         self._keys_dropped = False
         self.schema = schema
+        #: The schema was created empty in this transaction (no tables to look for).
+        self.fresh = False
 
     async def _driver(self) -> Any:
         raw = await self.connection.get_raw_connection()
@@ -139,7 +141,8 @@ class PostgresTenantSession(TenantSession):
     async def create_tables(self, metadata: MetaData) -> None:
         if self.prepared and metadata is self.metadata:
             return
-        existing = await self.table_names()
+        existing = set() if self.fresh else await self.table_names()
+        self.fresh = False
         if {t.name for t in metadata.sorted_tables} <= existing:
             return
         if existing:
@@ -400,9 +403,11 @@ class PostgresTenantStore(TenantStore):
                 raise
             # After a spare's rename too: the grants must name the tenant's schema.
             await self._create_tenant_role(conn, tenant_id, schema)
-            yield PostgresTenantSession(
+            session = PostgresTenantSession(
                 tenant_id, conn, self.metadata, schema, prepared=spare is not None
             )
+            session.fresh = spare is None
+            yield session
 
     async def _create_tenant_role(self, conn: AsyncConnection, tenant_id: str, schema: str) -> None:
         """With ``tenant_roles``: a NOLOGIN role with every right on ``schema`` and no other.
