@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -215,12 +215,12 @@ class SQLiteTenantStore(TenantStore):
             translate = {CONTROL_SCHEMA: "main"}
         # A tenant file is opened read-write only: connecting never creates one.
         database = f"file:{quote(str(main))}?mode=rw" if attach_control else str(main)
-        engine = create_async_engine(
-            URL.create("sqlite+aiosqlite", database=database, query={"uri": "true"}),
-            poolclass=NullPool,
-            # Every tenant engine compiles the same statements: share what is compiled.
-            execution_options={"schema_translate_map": translate, "compiled_cache": self._compiled},
-        )
+        url = URL.create("sqlite+aiosqlite", database=database, query={"uri": "true"})
+        options = {"schema_translate_map": translate, "compiled_cache": self._compiled}
+        if self._control_engine is None:
+            engine = create_async_engine(url, poolclass=NullPool, execution_options=options)
+        else:
+            engine = AsyncEngine(self._sharing_dialect(url, options))
         control_path = str(self.control_path)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -242,6 +242,20 @@ class SQLiteTenantStore(TenantStore):
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
+
+    def _sharing_dialect(self, url: URL, options: dict[str, Any]) -> Engine:
+        """An engine on ``url`` with the control engine's dialect (initialized on its
+        first connection), so that every tenant engine finds the statements compiled
+        for another one in the shared cache: SQLAlchemy keys compiled statements by
+        dialect instance, and compiling costs a new tenant more than its commit does."""
+        assert self._control_engine is not None
+        dialect = self._control_engine.sync_engine.dialect
+        cargs, cparams = dialect.create_connect_args(url)
+
+        def connect() -> Any:
+            return dialect.connect(*cargs, **cparams)
+
+        return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
 
     def _tenant_engine(self, tenant_id: str) -> AsyncEngine:
         engine = self._tenant_engines.get(tenant_id)
