@@ -83,17 +83,3 @@ async def test_tenants_get_the_whole_schema_however_they_are_provisioned(
         await manager.create_tenant(tenant)
         async with manager.store.session(tenant) as session:
             assert await SchemaFixture(manager.store.metadata).verify(session) == []
-
-
-async def test_a_second_sqlite_tenant_reuses_the_statements_compiled_for_the_first(
-    manager: FixtureManager, backend: str
-) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite keeps an engine per tenant file; PostgreSQL has one engine")
-    compiled = manager.store._compiled  # type: ignore[attr-defined]
-    await manager.create_tenant("first_tenant")
-    after_first = len(compiled)
-
-    await manager.create_tenant("second_tenant")
-
-    assert after_first == len(compiled)
