@@ -245,3 +245,26 @@ def test_a_table_typed_in_the_callers_main_script_stays_in_process() -> None:
 
     assert not portable(table)
     assert portable(Table("u", MetaData(), Column("id", String, primary_key=True)))
+
+
+async def test_a_load_parses_in_process_when_no_worker_can_be_started(
+    workers_settings: Settings,
+    generated_set: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    def no_interpreter(worker: Any) -> None:
+        raise FileNotFoundError("no python here")
+
+    pool = ParserPool()
+    monkeypatch.setattr(parse_workers._Worker, "__init__", no_interpreter)
+    monkeypatch.setattr(data_loader, "POOL", pool)
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("no_workers")
+
+        report = await manager.load_fixtures("no_workers", source=generated_set)
+
+        assert [] == every_jsonl_file_in_workers
+        written = await _checksums(manager, "no_workers")
+        assert sum(rows for rows, _ in written.values()) == report.rows > 0
+        await manager.drop_tenant("no_workers")

@@ -15,6 +15,7 @@ costs more than it saves there.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pickle
 import queue
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import structlog
 from sqlalchemy import Table
 
 from tenancy_fixtures.errors import FixtureError, StorageError
@@ -47,6 +49,8 @@ __all__ = [
     "parse_in_workers",
     "serve",
 ]
+
+log = structlog.get_logger("tenancy_fixtures.parse_workers")
 
 #: JSON Lines a table must have (uncompressed, estimated) for workers to be started:
 #: starting two costs about a second of CPU, which pays back from about this size.
@@ -188,9 +192,13 @@ class _Worker:
         return self.process.poll() is None
 
     def stop(self) -> None:
+        """Close the connection (an idle worker exits on it); kill a busy one."""
         self.conn.close()
-        self.process.kill()
-        self.process.wait(timeout=5)
+        try:
+            self.process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
 
 
 class ParserPool:
@@ -207,7 +215,10 @@ class ParserPool:
             self._idle = [w for w in self._idle if w.alive()]
             free = max(0, wanted - self._lent)
             taken, self._idle = self._idle[:free], self._idle[free:]
-            taken += [_Worker() for _ in range(free - len(taken))]
+            try:
+                taken += [_Worker() for _ in range(free - len(taken))]
+            except OSError as exc:  # no interpreter to start: parse in-process
+                log.warning("parse_worker_not_started", error=str(exc))
             self._lent += len(taken)
             return taken
 
@@ -245,8 +256,9 @@ class ParserPool:
         return len(self._idle)
 
 
-#: The process's workers.
+#: The process's workers, stopped when the interpreter exits.
 POOL = ParserPool()
+atexit.register(POOL.close)
 
 
 def _died(worker: _Worker) -> StorageError:
