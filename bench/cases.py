@@ -19,6 +19,7 @@ __all__ = [
     "LIMIT_A",
     "LIMIT_B",
     "OURS",
+    "OURS_SINGLE",
     "PROV_DJANGO",
     "PROV_MANY",
     "PROV_OURS",
@@ -39,6 +40,7 @@ T = TypeVar("T")
 
 # Keys of the cases the targets refer to.
 OURS = "ours_load"
+OURS_SINGLE = "ours_load_one_process"
 LIMIT_A = "limit_a"
 LIMIT_B = "limit_b"
 UPSERT = "ours_reload_upsert"

@@ -10,6 +10,7 @@ others go on.
 from __future__ import annotations
 
 import asyncio
+import statistics
 from functools import partial
 from typing import Any
 
@@ -18,6 +19,7 @@ from bench.cases import (
     LIMIT_A,
     LIMIT_B,
     OURS,
+    OURS_SINGLE,
     RSS_FULL,
     RSS_HALF,
     RSS_SINGLE,
@@ -69,6 +71,34 @@ async def _ours(
         await loader.drop(tenant)
 
 
+async def _one_process(db: BenchDatabase, loader: OurLoader, tenant: str, total: int) -> LoadRun:
+    """A fresh tenant loaded (timed) by a manager that parses in-process."""
+    await loader.new_tenant(tenant)
+    try:
+        await db.settle()
+        run = await loader.load(tenant)
+        if run.rows != total:
+            raise RuntimeError(
+                f"ours (one process) loaded {run.rows:,} rows, the set has {total:,}"
+            )
+        return run
+    finally:
+        await loader.drop(tenant)
+
+
+def _cpu_medians(runs: list[LoadRun]) -> dict[str, float | None] | None:
+    """Median CPU seconds per party over ``runs`` (PostgreSQL's: None if not local)."""
+    cpus = [r.cpu for r in runs if r.cpu is not None]
+    if not cpus:
+        return None
+    servers = [c.postgres for c in cpus if c.postgres is not None]
+    return {
+        "loader": statistics.median(c.loader for c in cpus),
+        "workers": statistics.median(c.workers for c in cpus),
+        "postgres": statistics.median(servers) if servers else None,
+    }
+
+
 async def _core(core: CoreInserts, run: int, total: int) -> float:
     seconds, rows = await core.run(run)
     if rows != total:
@@ -95,6 +125,11 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> l
         "same transaction",
     )
     ours = Measurement("ours: load_fixtures, new tenant", rows=total)
+    single = Measurement(
+        "ours: load_fixtures, new tenant, TENANCY_PARSE_WORKERS=0",
+        rows=total,
+        note="the same load parsed in the loading process alone",
+    )
     upsert = Measurement(
         "ours: re-load into populated tenant (force)",
         rows=total,
@@ -107,22 +142,32 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> l
         note=f"asyncpg, batches of {BATCH_SIZE}, stdlib readers, one transaction",
     )
     stages: list[dict[str, float]] = []
-    async with manager_for(db.dsn) as manager:
+    firsts: list[LoadRun] = []
+    singles: list[LoadRun] = []
+    async with manager_for(db.dsn) as manager, manager_for(db.dsn, parse_workers=0) as alone:
         loader = OurLoader(manager, dataset.directory)
+        one_process = OurLoader(alone, dataset.directory)
         for run in range(config.repeats):
             a = await failures.run("limit (a)", limits.constrained(run))
             b = await failures.run("limit (b)", limits.bare_then_constraints(run))
             loads = await failures.run(
                 "ours", _ours(db, loader, f"bench_load_{run}", total, failures)
             )
+            solo = await failures.run(
+                "ours, one process", _one_process(db, one_process, f"bench_one_{run}", total)
+            )
             c = await failures.run("SQLAlchemy Core", _core(core, run, total))
             first, again = loads if loads is not None else (None, None)
             for measurement, value in ((limit_a, a), (limit_b, b), (sqla, c)):
                 if value is not None:
                     measurement.seconds.append(value)
+            if solo is not None:
+                single.seconds.append(solo.seconds)
+                singles.append(solo)
             if first is not None:
                 ours.seconds.append(first.seconds)
                 stages.append(dict(first.stages))
+                firsts.append(first)
             if again is not None:
                 upsert.seconds.append(again.seconds)
                 upsert.rows = again.rows
@@ -131,6 +176,7 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> l
                 f"limit (b) {_seconds(b)}, "
                 f"ours {_seconds(first.seconds if first else None)}, "
                 f"re-load {_seconds(again.seconds if again else None)}, "
+                f"one process {_seconds(solo.seconds if solo else None)}, "
                 f"SQLAlchemy Core {_seconds(c)}"
             )
     await core.dispose()
@@ -139,7 +185,21 @@ async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> l
     return [
         Case(LIMIT_A, limit_a, "load"),
         Case(LIMIT_B, limit_b, "load"),
-        Case(OURS, ours, "load", {"stages": stages, "stage_shares": shares}),
+        Case(
+            OURS,
+            ours,
+            "load",
+            {"stages": stages, "stage_shares": shares, "cpu_median_seconds": _cpu_medians(firsts)},
+        ),
+        Case(
+            OURS_SINGLE,
+            single,
+            "load",
+            {
+                "stages": [dict(r.stages) for r in singles],
+                "cpu_median_seconds": _cpu_medians(singles),
+            },
+        ),
         Case(UPSERT, upsert, "load"),
         Case(SQLA, sqla, "load"),
     ]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuSample, CpuSeconds
 from bench.database import BenchDatabase
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
@@ -36,6 +37,7 @@ class LoadRun:
     seconds: float
     rows: int
     stages: Mapping[str, float] = field(default_factory=dict)
+    cpu: CpuSeconds | None = None
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,13 @@ class CliRun:
         return sum(int(v) for v in self.report.get("rows", {}).values())
 
 
-def manager_for(database_url: str) -> FixtureManager:
-    """A manager on ``database_url`` with the in-process config cache."""
-    return FixtureManager(Settings(database_url=database_url, redis_url=None))
+def manager_for(database_url: str, *, parse_workers: int | None = None) -> FixtureManager:
+    """A manager on ``database_url`` with the in-process config cache (and, if given,
+    that many parse workers instead of the default)."""
+    settings = Settings(database_url=database_url, redis_url=None)
+    if parse_workers is not None:
+        settings = settings.model_copy(update={"parse_workers": parse_workers})
+    return FixtureManager(settings)
 
 
 class OurLoader:
@@ -70,12 +76,14 @@ class OurLoader:
         await self.manager.create_tenant(tenant_id)
 
     async def load(self, tenant_id: str, *, force: bool = False) -> LoadRun:
+        before = CpuSample.now()
         started = time.perf_counter()
         report = await self.manager.load_fixtures(tenant_id, source=self.set_dir, force=force)
         seconds = time.perf_counter() - started
+        cpu = CpuSeconds.between(before, CpuSample.now())
         if not report.changed:
             raise RuntimeError(f"load into {tenant_id} changed nothing (force={force})")
-        return LoadRun(seconds, report.rows, dict(report.stages))
+        return LoadRun(seconds, report.rows, dict(report.stages), cpu)
 
     async def drop(self, tenant_id: str) -> None:
         await self.manager.drop_tenant(tenant_id)

@@ -32,6 +32,7 @@ from bench.cases import (
     LIMIT_A,
     LIMIT_B,
     OURS,
+    OURS_SINGLE,
     PROV_DJANGO,
     PROV_MANY,
     PROV_OURS,
@@ -92,6 +93,7 @@ def _order(cases: list[Case]) -> list[Case]:
         LIMIT_A,
         LIMIT_B,
         OURS,
+        OURS_SINGLE,
         CLI,
         UPSERT,
         SQLA,
@@ -121,6 +123,21 @@ def _validation_line(cases: list[Case]) -> str:
             "'validate'; typing and checking each record happen inside 'parse')"
         )
     return line + f"validation's share of load time: {shares['validate_share']:.1%}"
+
+
+def _cpu_line(cases: list[Case]) -> str:
+    parts = []
+    for case in cases:
+        cpu = case.extra.get("cpu_median_seconds") if case.key in (OURS, OURS_SINGLE) else None
+        if not cpu:
+            continue
+        server = "—" if cpu["postgres"] is None else f"{cpu['postgres']:.2f}"
+        parts.append(
+            f"{case.measurement.name}: loader {cpu['loader']:.2f}, parse workers "
+            f"{cpu['workers']:.2f}, PostgreSQL {server} "
+            f"(wall {case.measurement.median_seconds:.2f})"
+        )
+    return "CPU seconds per load (median): " + ("; ".join(parts) or "not measured")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print()
     console.print(load_table(cases, title=title))
     console.print(_validation_line(cases))
+    console.print(_cpu_line(cases))
     console.print()
     console.print(targets_table(targets, title="targets (issue 5)"))
     for failure in failures.items:
