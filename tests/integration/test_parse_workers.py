@@ -77,12 +77,20 @@ def _write_jsonl_lines(path: Path, lines: list[str]) -> None:
         handle.write("".join(line + "\n" for line in lines))
 
 
-def _copy(fixture_set: Path, tmp_path: Path) -> Path:
+def _with_events_changed(
+    fixture_set: Path, tmp_path: Path, change: Callable[[list[str]], None]
+) -> tuple[Path, Path]:
+    """A copy of ``fixture_set`` whose listening events' lines ``change`` edited in place;
+    returns the copy and its events file."""
     target = tmp_path / "copy"
     target.mkdir()
     for file in fixture_set.iterdir():
         (target / file.name).write_bytes(file.read_bytes())
-    return target
+    events = _file_of(target, BIG)
+    lines = _jsonl_lines(events)
+    change(lines)
+    _write_jsonl_lines(events, lines)
+    return target, events
 
 
 async def _checksums(manager: FixtureManager, tenant: str) -> dict[str, tuple[int, str]]:
@@ -127,14 +135,14 @@ async def test_a_record_refused_in_a_worker_names_its_file_and_line_and_nothing_
     tmp_path: Path,
     every_jsonl_file_in_workers: list[str],
 ) -> None:
-    broken = _copy(generated_set, tmp_path)
-    events = _file_of(broken, BIG)
-    lines = _jsonl_lines(events)
-    bad_line = len(lines) - 3  # in one of the last blocks
-    record = json.loads(lines[bad_line - 1])
-    record["ms_played"] = "not a number"
-    lines[bad_line - 1] = json.dumps(record)
-    _write_jsonl_lines(events, lines)
+    bad_line = len(_jsonl_lines(_file_of(generated_set, BIG))) - 3  # in one of the last blocks
+
+    def break_ms_played(lines: list[str]) -> None:
+        record = json.loads(lines[bad_line - 1])
+        record["ms_played"] = "not a number"
+        lines[bad_line - 1] = json.dumps(record)
+
+    broken, events = _with_events_changed(generated_set, tmp_path, break_ms_played)
 
     async with FixtureManager(workers_settings) as manager:
         await manager.create_tenant("refused")
@@ -160,11 +168,10 @@ async def test_a_malformed_line_in_a_worker_block_is_a_format_error_at_that_line
     tmp_path: Path,
     every_jsonl_file_in_workers: list[str],
 ) -> None:
-    broken = _copy(generated_set, tmp_path)
-    events = _file_of(broken, BIG)
-    lines = _jsonl_lines(events)
-    lines[99] = '{"user_id": '
-    _write_jsonl_lines(events, lines)
+    def cut_line_100(lines: list[str]) -> None:
+        lines[99] = '{"user_id": '
+
+    broken, events = _with_events_changed(generated_set, tmp_path, cut_line_100)
 
     async with FixtureManager(workers_settings) as manager:
         await manager.create_tenant("malformed")

@@ -126,13 +126,14 @@ class PostgresTenantSession(TenantSession):
         schema: str,
         *,
         prepared: bool = False,
+        fresh: bool = False,
     ) -> None:
         super().__init__(tenant_id, connection, metadata, prepared=prepared)
         #: A bulk load dropped the keys, indexes and foreign keys (rebuilt at its end).
         self._keys_dropped = False
         self.schema = schema
         #: The schema was created empty in this transaction (no tables to look for).
-        self.fresh = False
+        self.fresh = fresh
 
     async def _driver(self) -> Any:
         raw = await self.connection.get_raw_connection()
@@ -403,11 +404,14 @@ class PostgresTenantStore(TenantStore):
                 raise
             # After a spare's rename too: the grants must name the tenant's schema.
             await self._create_tenant_role(conn, tenant_id, schema)
-            session = PostgresTenantSession(
-                tenant_id, conn, self.metadata, schema, prepared=spare is not None
+            yield PostgresTenantSession(
+                tenant_id,
+                conn,
+                self.metadata,
+                schema,
+                prepared=spare is not None,
+                fresh=spare is None,
             )
-            session.fresh = spare is None
-            yield session
 
     async def _create_tenant_role(self, conn: AsyncConnection, tenant_id: str, schema: str) -> None:
         """With ``tenant_roles``: a NOLOGIN role with every right on ``schema`` and no other.

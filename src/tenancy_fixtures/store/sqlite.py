@@ -217,10 +217,10 @@ class SQLiteTenantStore(TenantStore):
         database = f"file:{quote(str(main))}?mode=rw" if attach_control else str(main)
         url = URL.create("sqlite+aiosqlite", database=database, query={"uri": "true"})
         options = {"schema_translate_map": translate, "compiled_cache": self._compiled}
-        if self._control_engine is None:
-            engine = create_async_engine(url, poolclass=NullPool, execution_options=options)
-        else:
+        if attach_control:  # a tenant engine, made after the control engine
             engine = AsyncEngine(self._sharing_dialect(url, options))
+        else:
+            engine = create_async_engine(url, poolclass=NullPool, execution_options=options)
         control_path = str(self.control_path)
 
         @event.listens_for(engine.sync_engine, "connect")
