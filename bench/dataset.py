@@ -21,8 +21,8 @@ from typing import IO, Any
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.generator import generate_fixture_set
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.generator import generate_fixture_set
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 __all__ = [
     "DATA_DIR",

@@ -1,7 +1,7 @@
 """The tenant schema's PostgreSQL DDL, wherever the library keeps its renderer.
 
-``render_schema_ddl(metadata, schema)`` lives in ``tenancy_fixtures.schema_ddl``
-(earlier in ``tenancy_fixtures.store.postgres``); the benchmark takes it from either.
+``render_schema_ddl(metadata, schema)`` lives in ``tenancy_fixtures.store.postgres.ddl``
+(earlier in ``tenancy_fixtures.store.postgres.store``); the benchmark takes it from either.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["render_schema_ddl"]
 
 render_schema_ddl: Callable[[MetaData, str], list[str]]
 try:
-    from tenancy_fixtures.schema_ddl import render_schema_ddl
+    from tenancy_fixtures.store.postgres.ddl import render_schema_ddl
 except ImportError:  # the library before the renderer moved
     from tenancy_fixtures.store import postgres as _postgres
 

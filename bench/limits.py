@@ -30,7 +30,7 @@ from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, Executabl
 from bench.database import BenchDatabase, quote_ident
 from bench.dataset import CsvSet
 from bench.ddl import render_schema_ddl
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 __all__ = ["CopyLimits", "bare_table_ddl", "constraint_ddl"]
 

@@ -36,7 +36,7 @@ from bench.limits import CopyLimits, constraint_ddl
 from bench.ours import CliRun, LoadRun, OurLoader, cli_load, manager_for
 from bench.report import stage_shares
 from bench.sqlalchemy_core import BATCH_SIZE, CoreInserts
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 __all__ = ["cli_cases", "load_cases"]
 

@@ -34,7 +34,7 @@ from bench.dataset import ScaleConfig
 from bench.ddl import render_schema_ddl
 from bench.django_cases import DjangoBaseline
 from bench.ours import manager_for
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 __all__ = [
     "ours_concurrent",

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from bench.database import BenchDatabase, quote_ident
 from bench.dataset import Dataset, iter_source_records
 from bench.ddl import render_schema_ddl
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 __all__ = ["BATCH_SIZE", "CoreInserts"]
 

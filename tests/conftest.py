@@ -20,12 +20,16 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 
-from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures import FixtureManager, Settings, spotify
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 
 POSTGRES_ADMIN_URL = os.environ.get("TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The suite exercises the built-in domain through the engine's registries, as a user's
+# own domain would register itself.
+spotify.register()
+
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 
 BACKENDS = [

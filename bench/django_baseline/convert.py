@@ -25,7 +25,7 @@ from typing import IO, Any
 from sqlalchemy import JSON, Boolean, Float, Integer, Table
 
 from bench.django_baseline.tables import BIG_TABLE, TABLE_MODELS
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 __all__ = ["BIG_TABLE", "TABLE_MODELS", "ConvertedFixture", "convert_fixture_set"]
 

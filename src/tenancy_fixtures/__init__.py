@@ -7,126 +7,170 @@
     manager = FixtureManager()                 # embedded SQLite under ./.tenancy/
     await manager.create_tenant("tenant_001")  # isolated storage + schema + config
     await manager.load_fixtures("tenant_001")  # the tenant's fixtures from its template
+
+Importing the package is cheap: each public name is imported from its module on
+first use.
 """
 
 from __future__ import annotations
 
-from tenancy_fixtures import helpers as _helpers
-from tenancy_fixtures.config import ConfigFixture, TenantConfig, TenantLimits, resolve_config
-from tenancy_fixtures.credentials import (
-    decrypt_credential,
-    encrypt_credential,
-    resolve_credential,
-)
-from tenancy_fixtures.errors import (
-    ConfigError,
-    FixtureError,
-    FixtureFormatError,
-    FixtureSetError,
-    IntegrityViolationError,
-    InvalidTenantIdError,
-    RecordError,
-    RecordsRefusedError,
-    SettingsError,
-    StorageError,
-    TemplateError,
-    TenancyFixturesError,
-    TenantAlreadyExistsError,
-    TenantError,
-    TenantNotFoundError,
-    ValidationFailedError,
-    ValidationTimeoutError,
-)
-from tenancy_fixtures.fixtures import BaseFixture, FixtureResult
-from tenancy_fixtures.generator import generate_fixture_set
-from tenancy_fixtures.loaders import (
-    AIModelLoader,
-    AnalyticsLoader,
-    CollaborationLoader,
-    DataLoader,
-    SpotifyDataLoader,
-)
-from tenancy_fixtures.loaders.sources import SourceFormat, SourceLoader, register_format
-from tenancy_fixtures.manager import FixtureManager, LoadReport
-from tenancy_fixtures.monitoring.metrics import Metrics
-from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
-from tenancy_fixtures.monitoring.performance import PerformanceTracker
-from tenancy_fixtures.schema import SchemaFixture
-from tenancy_fixtures.settings import Settings, load_settings
-from tenancy_fixtures.spotify_schema import spotify_metadata
-from tenancy_fixtures.store import TenantSession, TenantStore, open_store
-from tenancy_fixtures.tenant_ids import is_valid_tenant_id, validate_tenant_id
-from tenancy_fixtures.tenants import TenantFixture
-from tenancy_fixtures.validation import (
-    DataIntegrityValidator,
-    FixtureValidator,
-    IntegrityReport,
-    ValidationReport,
-)
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-ConfigUtils = _helpers.ConfigUtils
-FixtureUtils = _helpers.FixtureUtils
-TenantUtils = _helpers.TenantUtils
-ValidationUtils = _helpers.ValidationUtils
+if TYPE_CHECKING:
+    from tenancy_fixtures.errors import ConfigError as ConfigError
+    from tenancy_fixtures.errors import FixtureError as FixtureError
+    from tenancy_fixtures.errors import FixtureFormatError as FixtureFormatError
+    from tenancy_fixtures.errors import FixtureSetError as FixtureSetError
+    from tenancy_fixtures.errors import IntegrityViolationError as IntegrityViolationError
+    from tenancy_fixtures.errors import InvalidTenantIdError as InvalidTenantIdError
+    from tenancy_fixtures.errors import RecordError as RecordError
+    from tenancy_fixtures.errors import RecordsRefusedError as RecordsRefusedError
+    from tenancy_fixtures.errors import SettingsError as SettingsError
+    from tenancy_fixtures.errors import StorageError as StorageError
+    from tenancy_fixtures.errors import TemplateError as TemplateError
+    from tenancy_fixtures.errors import TenancyFixturesError as TenancyFixturesError
+    from tenancy_fixtures.errors import TenantAlreadyExistsError as TenantAlreadyExistsError
+    from tenancy_fixtures.errors import TenantError as TenantError
+    from tenancy_fixtures.errors import TenantNotFoundError as TenantNotFoundError
+    from tenancy_fixtures.errors import ValidationFailedError as ValidationFailedError
+    from tenancy_fixtures.errors import ValidationTimeoutError as ValidationTimeoutError
+    from tenancy_fixtures.fixtures.base import BaseFixture as BaseFixture
+    from tenancy_fixtures.fixtures.base import FixtureResult as FixtureResult
+    from tenancy_fixtures.fixtures.schema import SchemaFixture as SchemaFixture
+    from tenancy_fixtures.ids import is_valid_tenant_id as is_valid_tenant_id
+    from tenancy_fixtures.ids import validate_tenant_id as validate_tenant_id
+    from tenancy_fixtures.loading.data_loader import DataLoader as DataLoader
+    from tenancy_fixtures.loading.registry import register_loader as register_loader
+    from tenancy_fixtures.loading.sources import SourceFormat as SourceFormat
+    from tenancy_fixtures.loading.sources import SourceLoader as SourceLoader
+    from tenancy_fixtures.loading.sources import register_format as register_format
+    from tenancy_fixtures.manager import FixtureManager as FixtureManager
+    from tenancy_fixtures.manager import LoadReport as LoadReport
+    from tenancy_fixtures.manager import ManyLoadReport as ManyLoadReport
+    from tenancy_fixtures.monitoring.metrics import Metrics as Metrics
+    from tenancy_fixtures.monitoring.monitor import FixtureMonitor as FixtureMonitor
+    from tenancy_fixtures.monitoring.monitor import TenantStatus as TenantStatus
+    from tenancy_fixtures.monitoring.performance import PerformanceTracker as PerformanceTracker
+    from tenancy_fixtures.namespaces import ConfigUtils as ConfigUtils
+    from tenancy_fixtures.namespaces import FixtureUtils as FixtureUtils
+    from tenancy_fixtures.namespaces import TenantUtils as TenantUtils
+    from tenancy_fixtures.namespaces import ValidationUtils as ValidationUtils
+    from tenancy_fixtures.settings import Settings as Settings
+    from tenancy_fixtures.settings import load_settings as load_settings
+    from tenancy_fixtures.spotify.ai_models import AIModelLoader as AIModelLoader
+    from tenancy_fixtures.spotify.analytics import AnalyticsLoader as AnalyticsLoader
+    from tenancy_fixtures.spotify.catalogue import SpotifyDataLoader as SpotifyDataLoader
+    from tenancy_fixtures.spotify.collaboration import CollaborationLoader as CollaborationLoader
+    from tenancy_fixtures.spotify.generator import generate_fixture_set as generate_fixture_set
+    from tenancy_fixtures.spotify.schema import spotify_metadata as spotify_metadata
+    from tenancy_fixtures.store import TenantSession as TenantSession
+    from tenancy_fixtures.store import TenantStore as TenantStore
+    from tenancy_fixtures.store import open_store as open_store
+    from tenancy_fixtures.store.control_plane import AuditRecord as AuditRecord
+    from tenancy_fixtures.store.control_plane import TenantRecord as TenantRecord
+    from tenancy_fixtures.tenancy.config import ConfigFixture as ConfigFixture
+    from tenancy_fixtures.tenancy.config import TenantConfig as TenantConfig
+    from tenancy_fixtures.tenancy.config import TenantLimits as TenantLimits
+    from tenancy_fixtures.tenancy.config import resolve_config as resolve_config
+    from tenancy_fixtures.tenancy.credentials import decrypt_credential as decrypt_credential
+    from tenancy_fixtures.tenancy.credentials import encrypt_credential as encrypt_credential
+    from tenancy_fixtures.tenancy.credentials import resolve_credential as resolve_credential
+    from tenancy_fixtures.tenancy.tenants import TenantFixture as TenantFixture
+    from tenancy_fixtures.validation.fixture_validator import FixtureValidator as FixtureValidator
+    from tenancy_fixtures.validation.fixture_validator import ValidationReport as ValidationReport
+    from tenancy_fixtures.validation.integrity import (
+        DataIntegrityValidator as DataIntegrityValidator,
+    )
+    from tenancy_fixtures.validation.integrity import IntegrityReport as IntegrityReport
 
-__all__ = [
-    "AIModelLoader",
-    "AnalyticsLoader",
-    "BaseFixture",
-    "CollaborationLoader",
-    "ConfigError",
-    "ConfigFixture",
-    "ConfigUtils",
-    "DataIntegrityValidator",
-    "DataLoader",
-    "FixtureError",
-    "FixtureFormatError",
-    "FixtureManager",
-    "FixtureMonitor",
-    "FixtureResult",
-    "FixtureSetError",
-    "FixtureUtils",
-    "FixtureValidator",
-    "IntegrityReport",
-    "IntegrityViolationError",
-    "InvalidTenantIdError",
-    "LoadReport",
-    "Metrics",
-    "PerformanceTracker",
-    "RecordError",
-    "RecordsRefusedError",
-    "SchemaFixture",
-    "Settings",
-    "SettingsError",
-    "SourceFormat",
-    "SourceLoader",
-    "SpotifyDataLoader",
-    "StorageError",
-    "TemplateError",
-    "TenancyFixturesError",
-    "TenantAlreadyExistsError",
-    "TenantConfig",
-    "TenantError",
-    "TenantFixture",
-    "TenantLimits",
-    "TenantNotFoundError",
-    "TenantSession",
-    "TenantStatus",
-    "TenantStore",
-    "TenantUtils",
-    "ValidationFailedError",
-    "ValidationReport",
-    "ValidationTimeoutError",
-    "ValidationUtils",
-    "decrypt_credential",
-    "encrypt_credential",
-    "generate_fixture_set",
-    "is_valid_tenant_id",
-    "load_settings",
-    "open_store",
-    "register_format",
-    "resolve_config",
-    "resolve_credential",
-    "spotify_metadata",
-    "validate_tenant_id",
-]
+try:
+    __version__ = version("tenancy-fixtures")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+_ERRORS = "tenancy_fixtures.errors"
+#: Where each public name lives; it is imported from there on first use.
+_PUBLIC: dict[str, str] = {
+    "AIModelLoader": "tenancy_fixtures.spotify.ai_models",
+    "AnalyticsLoader": "tenancy_fixtures.spotify.analytics",
+    "AuditRecord": "tenancy_fixtures.store.control_plane",
+    "BaseFixture": "tenancy_fixtures.fixtures.base",
+    "CollaborationLoader": "tenancy_fixtures.spotify.collaboration",
+    "ConfigError": _ERRORS,
+    "ConfigFixture": "tenancy_fixtures.tenancy.config",
+    "ConfigUtils": "tenancy_fixtures.namespaces",
+    "DataIntegrityValidator": "tenancy_fixtures.validation.integrity",
+    "DataLoader": "tenancy_fixtures.loading.data_loader",
+    "FixtureError": _ERRORS,
+    "FixtureFormatError": _ERRORS,
+    "FixtureManager": "tenancy_fixtures.manager",
+    "FixtureMonitor": "tenancy_fixtures.monitoring.monitor",
+    "FixtureResult": "tenancy_fixtures.fixtures.base",
+    "FixtureSetError": _ERRORS,
+    "FixtureUtils": "tenancy_fixtures.namespaces",
+    "FixtureValidator": "tenancy_fixtures.validation.fixture_validator",
+    "IntegrityReport": "tenancy_fixtures.validation.integrity",
+    "IntegrityViolationError": _ERRORS,
+    "InvalidTenantIdError": _ERRORS,
+    "LoadReport": "tenancy_fixtures.manager",
+    "ManyLoadReport": "tenancy_fixtures.manager",
+    "Metrics": "tenancy_fixtures.monitoring.metrics",
+    "PerformanceTracker": "tenancy_fixtures.monitoring.performance",
+    "RecordError": _ERRORS,
+    "RecordsRefusedError": _ERRORS,
+    "SchemaFixture": "tenancy_fixtures.fixtures.schema",
+    "Settings": "tenancy_fixtures.settings",
+    "SettingsError": _ERRORS,
+    "SourceFormat": "tenancy_fixtures.loading.sources",
+    "SourceLoader": "tenancy_fixtures.loading.sources",
+    "SpotifyDataLoader": "tenancy_fixtures.spotify.catalogue",
+    "StorageError": _ERRORS,
+    "TemplateError": _ERRORS,
+    "TenancyFixturesError": _ERRORS,
+    "TenantAlreadyExistsError": _ERRORS,
+    "TenantConfig": "tenancy_fixtures.tenancy.config",
+    "TenantError": _ERRORS,
+    "TenantFixture": "tenancy_fixtures.tenancy.tenants",
+    "TenantLimits": "tenancy_fixtures.tenancy.config",
+    "TenantNotFoundError": _ERRORS,
+    "TenantRecord": "tenancy_fixtures.store.control_plane",
+    "TenantSession": "tenancy_fixtures.store",
+    "TenantStatus": "tenancy_fixtures.monitoring.monitor",
+    "TenantStore": "tenancy_fixtures.store",
+    "TenantUtils": "tenancy_fixtures.namespaces",
+    "ValidationFailedError": _ERRORS,
+    "ValidationReport": "tenancy_fixtures.validation.fixture_validator",
+    "ValidationTimeoutError": _ERRORS,
+    "ValidationUtils": "tenancy_fixtures.namespaces",
+    "decrypt_credential": "tenancy_fixtures.tenancy.credentials",
+    "encrypt_credential": "tenancy_fixtures.tenancy.credentials",
+    "generate_fixture_set": "tenancy_fixtures.spotify.generator",
+    "is_valid_tenant_id": "tenancy_fixtures.ids",
+    "load_settings": "tenancy_fixtures.settings",
+    "open_store": "tenancy_fixtures.store",
+    "register_format": "tenancy_fixtures.loading.sources",
+    "register_loader": "tenancy_fixtures.loading.registry",
+    "resolve_config": "tenancy_fixtures.tenancy.config",
+    "resolve_credential": "tenancy_fixtures.tenancy.credentials",
+    "spotify_metadata": "tenancy_fixtures.spotify.schema",
+    "validate_tenant_id": "tenancy_fixtures.ids",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"])
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, not a catch-all
+
+    def __getattr__(name: str) -> Any:
+        module = _PUBLIC.get(name)
+        if module is None:
+            raise AttributeError(f"module 'tenancy_fixtures' has no attribute {name!r}")
+        value = getattr(import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    return __all__

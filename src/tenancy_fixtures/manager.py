@@ -1,7 +1,7 @@
 """FixtureManager: the front door that provisions, loads, checks and removes tenants.
 
-It only orchestrates: tenant lifecycle lives in :mod:`tenancy_fixtures.tenants`,
-fixtures in :mod:`tenancy_fixtures.fixtures` and the loaders, storage behind the
+It only orchestrates: tenant lifecycle lives in :mod:`tenancy_fixtures.tenancy.tenants`,
+fixtures in :mod:`tenancy_fixtures.fixtures.base` and the loaders, storage behind the
 :class:`TenantStore`. ``FixtureManager()`` with no arguments uses the embedded SQLite
 default (or whatever ``TENANCY_*`` settings say).
 """
@@ -18,10 +18,6 @@ from typing import Any
 import structlog
 from sqlalchemy import MetaData
 
-from tenancy_fixtures import control_plane
-from tenancy_fixtures.config import ConfigFixture, TenantConfig
-from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
-from tenancy_fixtures.control_plane import AuditRecord, TenantRecord
 from tenancy_fixtures.errors import (
     FixtureError,
     RecordError,
@@ -30,23 +26,25 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
     ValidationTimeoutError,
 )
-from tenancy_fixtures.fixtures import FixtureResult, apply_fixtures
-from tenancy_fixtures.loaders import DataLoader
-from tenancy_fixtures.loaders.data_loader import ProgressCallback, locate_violation
-from tenancy_fixtures.loaders.opening import open_loaders
-from tenancy_fixtures.loaders.sources import SourceLoader
+from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
+from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
+from tenancy_fixtures.fixtures.templates import TemplateDirectory
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.data_loader import DataLoader, ProgressCallback, locate_violation
+from tenancy_fixtures.loading.opening import open_loaders
+from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
+from tenancy_fixtures.loading.sources import SourceLoader
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
-from tenancy_fixtures.retrying import with_retries
-from tenancy_fixtures.schema import SchemaFixture
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
-from tenancy_fixtures.store import TenantStore, open_store
+from tenancy_fixtures.store import TenantStore, control_plane, open_store
 from tenancy_fixtures.store.base import TenantSession, WriteCounts
-from tenancy_fixtures.templates import TemplateDirectory
-from tenancy_fixtures.tenant_ids import validate_tenant_id
-from tenancy_fixtures.tenant_template import TenantTemplate, sort_by_dependencies
-from tenancy_fixtures.tenants import (
+from tenancy_fixtures.store.control_plane import AuditRecord, TenantRecord
+from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
+from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.tenants import (
     TenantFixture,
     audit_failure,
     create_tenant,
@@ -135,7 +133,10 @@ class FixtureManager:
     ) -> None:
         self.settings = settings or load_settings()
         self.templates = TemplateDirectory(self.settings.template_dir)
-        self.store = store or open_store(self.settings, metadata)
+        if store is None:
+            metadata = metadata if metadata is not None else tenant_metadata(self.settings)
+            store = open_store(self.settings, metadata)
+        self.store = store
         self.cache = cache or open_config_cache(self.settings)
         self.config = ConfigFixture(
             self.settings, templates=self.templates, store=self.store, cache=self.cache

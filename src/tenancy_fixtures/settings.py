@@ -17,8 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from tenancy_fixtures.credentials import fernet_for
 from tenancy_fixtures.errors import SettingsError
+from tenancy_fixtures.tenancy.credentials import fernet_for
 
 __all__ = ["Backend", "Settings", "ValidationMode", "load_settings"]
 
@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Redis for the config cache; unset: in-process cache.",
     )
     redis_prefix: str = Field(default="tenancy", description="Prefix of every Redis key.")
+    metadata: str = Field(
+        default="tenancy_fixtures.spotify:builtin_metadata",
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="The tenant schema, as package.module:attribute naming a SQLAlchemy "
+        "MetaData or a function returning one; unset: the built-in Spotify domain.",
+    )
     template_dir: Path | None = Field(
         default=None, description="Directory of the three templates; unset: the built-in ones."
     )

@@ -21,7 +21,7 @@ from cli_runner import (
 )
 
 from tenancy_fixtures.cli.app import app
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 
 COMMANDS = sorted(str(c.name) for c in app.registered_commands)
 HOSTILE_IDS = ["Robert'); DROP TABLE students;--", "../etc", "UPPER", "", "pg_x"]

@@ -19,7 +19,8 @@ from cli_runner import (
 )
 from sqlalchemy import select, update
 
-from tenancy_fixtures import FixtureManager, Settings, control_plane
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.validation.integrity import CHECKS
 
 REPORT_KEYS = {

@@ -26,7 +26,7 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
     ValidationFailedError,
 )
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 __all__ = [
     "SharedTenant",

@@ -49,9 +49,9 @@ from tenancy_fixtures.errors import (
     FixtureSetError,
     RecordError,
 )
-from tenancy_fixtures.loaders.readers import MAX_DEPTH, MAX_RECORD_BYTES
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.loading.readers import MAX_DEPTH, MAX_RECORD_BYTES
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
 
 __all__ = [
     "ANY_LINE",

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from tenancy_fixtures.spotify_schema import FORMAT_INFO
+from tenancy_fixtures.loading.rules import FORMAT_INFO
 
 __all__ = ["UNKNOWN", "Pair", "json_equal", "records_for", "table_records"]
 

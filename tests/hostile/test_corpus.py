@@ -32,8 +32,9 @@ from hostile_corpus import CASES, SQL_STRINGS, YAML_RAN, Case, Loads, Refused, b
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, TenancyFixturesError
-from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tenancy_fixtures.validation import FixtureValidator
 
 CASES_BY_NAME: Mapping[str, Case] = {case.name: case for case in CASES}

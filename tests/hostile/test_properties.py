@@ -31,8 +31,8 @@ from sqlalchemy import JSON, Table
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
-from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator
 
 METADATA = spotify_metadata()

@@ -17,9 +17,9 @@ from tenancy_fixtures import (
     TenantConfig,
     TenantFixture,
     TenantNotFoundError,
-    control_plane,
 )
-from tenancy_fixtures.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
 
 GIB = 1024**3
 TENANT = "cached_tenant"

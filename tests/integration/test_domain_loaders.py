@@ -26,10 +26,14 @@ from tenancy_fixtures import (
     TenantFixture,
     load_settings,
 )
-from tenancy_fixtures.credentials import encrypt_credential, generate_secret_key, resolve_credential
-from tenancy_fixtures.loaders.analytics import refresh_daily_stats
-from tenancy_fixtures.loaders.sources import SourceLoader, source_file
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
+from tenancy_fixtures.loading.sources import SourceLoader, source_file
+from tenancy_fixtures.spotify.analytics import refresh_daily_stats
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.tenancy.credentials import (
+    encrypt_credential,
+    generate_secret_key,
+    resolve_credential,
+)
 
 TENANT = "domain_tenant"
 OPENAI_KEY = "sk-proj-" + "Q7xV2mLp9RtZ4kWb8NcJ3hYd6FsA1eGu"

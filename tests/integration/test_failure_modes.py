@@ -37,12 +37,12 @@ from tenancy_fixtures import (
     TenantNotFoundError,
     spotify_metadata,
 )
-from tenancy_fixtures.control_plane import AuditRecord
-from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
-from tenancy_fixtures.loaders.readers import SourceRecord
-from tenancy_fixtures.loaders.records import RowBuilder
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+from tenancy_fixtures.loading.planning import sort_by_dependencies
+from tenancy_fixtures.loading.readers import SourceRecord
+from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.store import sqlite as sqlite_store
-from tenancy_fixtures.tenant_template import sort_by_dependencies
+from tenancy_fixtures.store.control_plane import AuditRecord
 
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://127.0.0.1:1/nowhere"
 LAST_FILE = "playlist_tracks.jsonl"

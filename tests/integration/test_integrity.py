@@ -30,10 +30,10 @@ from tenancy_fixtures import (
     Settings,
     SettingsError,
     TenantFixture,
-    control_plane,
     load_settings,
 )
-from tenancy_fixtures.store.postgres import PostgresTenantStore
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
 from tenancy_fixtures.validation.isolation import role_can_read
 

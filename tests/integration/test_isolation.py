@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, func, select, text
 
 from tenancy_fixtures import FixtureManager, Settings, TenantSession
-from tenancy_fixtures.control_plane import count_rows
-from tenancy_fixtures.store.postgres import PostgresTenantStore
+from tenancy_fixtures.store.control_plane import count_rows
+from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 
 TENANT_A = "tenant_a"
 TENANT_B = "tenant_b"

@@ -24,11 +24,11 @@ from tenancy_fixtures import (
     ValidationTimeoutError,
 )
 from tenancy_fixtures.cli.app import app
-from tenancy_fixtures.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.errors import RecordsRefusedError
-from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
-from tenancy_fixtures.loaders.readers import iter_records
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+from tenancy_fixtures.loading.readers import iter_records
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.validation import FixtureValidator
 
 TENANT = "lenient_tenant"

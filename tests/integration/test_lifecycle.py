@@ -17,9 +17,9 @@ from tenancy_fixtures import (
     TenantAlreadyExistsError,
     TenantFixture,
     TenantNotFoundError,
-    control_plane,
 )
-from tenancy_fixtures.control_plane import count_rows
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.control_plane import count_rows
 
 HOSTILE_IDS = [
     pytest.param("", id="empty"),

@@ -28,10 +28,10 @@ from tenancy_fixtures import (
     Settings,
     TenantFixture,
     TenantSession,
-    control_plane,
 )
-from tenancy_fixtures.control_plane import AppliedFixture, count_rows
-from tenancy_fixtures.schema import render_schema_sql
+from tenancy_fixtures.fixtures.schema import render_schema_sql
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.control_plane import AppliedFixture, count_rows
 
 TENANT = "loader_tenant"
 _NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -156,7 +156,7 @@ async def _track_name(manager: FixtureManager, tenant_id: str, track_id: str) ->
 @pytest.fixture(scope="module")
 def demo_counts() -> dict[str, int]:
     """Records per table in the built-in demo set."""
-    from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+    from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 
     return _file_counts(BUILTIN_TEMPLATE_DIR / "fixtures" / "demo")
 
@@ -543,7 +543,7 @@ async def test_a_data_fixture_verifies_while_its_rows_are_there(
     """verify() is clean after a load and names the table once rows go missing."""
     await manager.create_tenant(TENANT)
     await manager.load_fixtures(TENANT, source=demo_set)
-    loader = DataLoader(demo_set)
+    loader = DataLoader(demo_set, metadata=manager.store.metadata)
 
     async with manager.store.session(TENANT) as session:
         assert await loader.verify(session) == []

@@ -21,12 +21,12 @@ from tenancy_fixtures import (
     RecordError,
     Settings,
     StorageError,
-    control_plane,
 )
-from tenancy_fixtures.generator import generate_fixture_set
-from tenancy_fixtures.loaders import data_loader, parse_workers
-from tenancy_fixtures.loaders.data_loader import DataLoader
-from tenancy_fixtures.loaders.parse_workers import POOL, ParserPool, portable
+from tenancy_fixtures.loading import data_loader, parse_workers
+from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.parse_workers import POOL, ParserPool, portable
+from tenancy_fixtures.spotify.generator import generate_fixture_set
+from tenancy_fixtures.store import control_plane
 
 BIG = "listening_events"
 

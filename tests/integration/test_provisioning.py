@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tenancy_fixtures import FixtureManager, TenantAlreadyExistsError
-from tenancy_fixtures.control_plane import schema_pool_table
-from tenancy_fixtures.schema import SchemaFixture
+from tenancy_fixtures.fixtures.schema import SchemaFixture
+from tenancy_fixtures.store.control_plane import schema_pool_table
 
 
 async def _spares(manager: FixtureManager) -> int:

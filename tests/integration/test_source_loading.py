@@ -19,11 +19,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.control_plane import count_rows
-from tenancy_fixtures.credentials import encrypt_credential, generate_secret_key
 from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, RecordError
-from tenancy_fixtures.loaders.data_loader import DataLoader
-from tenancy_fixtures.loaders.sources import (
+from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
     RowSink,
     SourceFormat,
@@ -31,6 +29,9 @@ from tenancy_fixtures.loaders.sources import (
     detect_format,
     source_file,
 )
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.control_plane import count_rows
+from tenancy_fixtures.tenancy.credentials import encrypt_credential, generate_secret_key
 
 TENANT = "source_tenant"
 ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
@@ -171,7 +172,7 @@ def test_a_file_no_format_recognises_is_a_typed_error(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "mystery.jsonl", [{"what": "is this"}])
 
     with pytest.raises(FixtureFormatError, match="cannot tell the format"):
-        SourceLoader([source_file(tmp_path, "mystery.jsonl")])
+        SourceLoader([source_file(tmp_path, "mystery.jsonl")], metadata=spotify_metadata())
 
 
 @pytest.mark.parametrize("relative", ["../outside.json", "/etc/passwd"])

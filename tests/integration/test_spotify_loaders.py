@@ -18,11 +18,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager
-from tenancy_fixtures.control_plane import count_rows
 from tenancy_fixtures.errors import RecordError
-from tenancy_fixtures.loaders.sources import SourceLoader, source_file
-from tenancy_fixtures.loaders.spotify_ids import derived_id
-from tenancy_fixtures.source_generator import SOURCE_USER_ID, generate_sources
+from tenancy_fixtures.loading.sources import SourceLoader, source_file
+from tenancy_fixtures.spotify.source_generator import SOURCE_USER_ID, generate_sources
+from tenancy_fixtures.spotify.spotify_ids import derived_id
+from tenancy_fixtures.store.control_plane import count_rows
 
 TENANT = "spotify_sources"
 SAMPLES = Path(__file__).parent.parent / "data" / "spotify"

@@ -8,7 +8,14 @@ import pytest
 from pydantic import SecretStr
 
 from tenancy_fixtures import ConfigError, Settings, SettingsError, load_settings
-from tenancy_fixtures.credentials import (
+from tenancy_fixtures.spotify.ai_models import (
+    PARAMETERS_BY_TASK,
+    ModelRefused,
+    ModelVocabulary,
+    check_model,
+    scan_for_plain_secrets,
+)
+from tenancy_fixtures.tenancy.credentials import (
     CredentialRefused,
     check_credentials,
     decrypt_credential,
@@ -17,13 +24,6 @@ from tenancy_fixtures.credentials import (
     generate_secret_key,
     looks_like_secret,
     resolve_credential,
-)
-from tenancy_fixtures.loaders.ai_models import (
-    PARAMETERS_BY_TASK,
-    ModelRefused,
-    ModelVocabulary,
-    check_model,
-    scan_for_plain_secrets,
 )
 
 OPENAI_KEY = "sk-proj-" + "Q7xV2mLp9RtZ4kWb8NcJ3hYd6FsA1eGu"

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table
 
-from tenancy_fixtures.control_plane import TableChecksum
-from tenancy_fixtures.validation.checksums import ContentChecksum, add_checksums, row_digest
+from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums, row_digest
+from tenancy_fixtures.store.control_plane import TableChecksum
 from tenancy_fixtures.validation.integrity import expected_contents
 
 PLAYED = datetime(2026, 4, 22, 20, 28, 34, tzinfo=UTC)

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from tenancy_fixtures.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
-from tenancy_fixtures.config_cache import MemoryConfigCache
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
-from tenancy_fixtures.sizes import parse_size
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR, TemplateDirectory
-from tenancy_fixtures.tenants import TenantFixture
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR, TemplateDirectory
+from tenancy_fixtures.tenancy.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
+from tenancy_fixtures.tenancy.config_cache import MemoryConfigCache
+from tenancy_fixtures.tenancy.sizes import parse_size
+from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 GB = 1024**3
 
@@ -217,9 +217,9 @@ class TestTenantConfig:
     def test_the_checksum_is_the_same_in_another_process(self, template: ConfigTemplate) -> None:
         """A fresh interpreter with another hash seed computes the same checksum."""
         script = (
-            "from tenancy_fixtures.config import ConfigTemplate, resolve_config\n"
-            "from tenancy_fixtures.templates import TemplateDirectory\n"
-            "from tenancy_fixtures.tenants import TenantFixture\n"
+            "from tenancy_fixtures.tenancy.config import ConfigTemplate, resolve_config\n"
+            "from tenancy_fixtures.fixtures.templates import TemplateDirectory\n"
+            "from tenancy_fixtures.tenancy.tenants import TenantFixture\n"
             "t = TenantFixture('acme', tier='enterprise', features=['sso', 'custom_models'])\n"
             "print(resolve_config(ConfigTemplate.load(TemplateDirectory()), t).checksum())\n"
         )

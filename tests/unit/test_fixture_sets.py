@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures.errors import FixtureSetError
-from tenancy_fixtures.loaders.fixture_sets import FixtureSet, open_fixture_set, split_name
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set, split_name
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 
 def make_set(directory: Path, files: dict[str, str], manifest: Any = None) -> Path:

@@ -19,10 +19,10 @@ from tenancy_fixtures.errors import (
     ValidationFailedError,
     ValidationTimeoutError,
 )
-from tenancy_fixtures.loaders.fixture_sets import FixtureSet, open_fixture_set
-from tenancy_fixtures.loaders.readers import SourceRecord, iter_records
-from tenancy_fixtures.spotify_schema import spotify_metadata
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.readers import SourceRecord, iter_records
+from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator, ValidationReport, fixture_validator
 from tenancy_fixtures.validation.fixture_validator import ExistingKeys, RejectFile
 
@@ -40,7 +40,9 @@ def open_set(directory: Path) -> FixtureSet:
 
 def validate(directory: Path, *, max_problems: int = 100) -> ValidationReport:
     """Validate the fixture set in ``directory``."""
-    return FixtureValidator(max_problems=max_problems).validate(open_set(directory))
+    return FixtureValidator(spotify_metadata(), max_problems=max_problems).validate(
+        open_set(directory)
+    )
 
 
 @pytest.fixture
@@ -169,7 +171,9 @@ class TestProblems:
         )
         existing: ExistingKeys = {("artists", ("artist_id",)): {(NO_SUCH_ARTIST,)}}
 
-        report = FixtureValidator().validate(open_set(demo_copy), existing=existing)
+        report = FixtureValidator(spotify_metadata()).validate(
+            open_set(demo_copy), existing=existing
+        )
 
         assert report.ok
 
@@ -446,7 +450,7 @@ class TestMaxProblems:
 class TestTimeout:
     def test_running_past_the_timeout_is_its_own_error(self) -> None:
         """Validation that runs out of time raises ValidationTimeoutError saying so."""
-        validator = FixtureValidator(timeout_seconds=1e-9)
+        validator = FixtureValidator(spotify_metadata(), timeout_seconds=1e-9)
 
         with pytest.raises(ValidationTimeoutError) as caught:
             validator.validate(open_set(DEMO))
@@ -473,7 +477,7 @@ class TestTimeout:
         monkeypatch.setattr(fixture_validator, "time", clock)
 
         with pytest.raises(ValidationTimeoutError) as caught:
-            FixtureValidator(timeout_seconds=300).validate(fixture_set)
+            FixtureValidator(spotify_metadata(), timeout_seconds=300).validate(fixture_set)
 
         assert [
             f"validation stopped after 300s ({records} records checked)",

@@ -26,9 +26,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from tenancy_fixtures.generator import GeneratedSet, generate_fixture_set
-from tenancy_fixtures.loaders.ai_models import ModelVocabulary, check_model, scan_for_plain_secrets
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+from tenancy_fixtures.spotify.ai_models import ModelVocabulary, check_model, scan_for_plain_secrets
+from tenancy_fixtures.spotify.generator import GeneratedSet, generate_fixture_set
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 ISRC = re.compile(r"[A-Z]{2}[0-9A-Z]{3}[0-9]{7}")

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures.errors import FixtureFormatError
-from tenancy_fixtures.loaders.fixture_sets import FixtureFile, open_fixture_set
-from tenancy_fixtures.loaders.readers import (
+from tenancy_fixtures.loading.fixture_sets import FixtureFile, open_fixture_set
+from tenancy_fixtures.loading.readers import (
     SourceRecord,
     iter_records,
     json_lines_blocks,
     json_lines_records,
 )
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.schema import spotify_metadata
 
 
 def fixture_file(directory: Path, name: str, data: bytes, *, gzipped: bool = False) -> FixtureFile:

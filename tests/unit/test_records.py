@@ -11,9 +11,10 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table
 
 from tenancy_fixtures.errors import RecordError
-from tenancy_fixtures.loaders.readers import SourceRecord
-from tenancy_fixtures.loaders.records import RowBuilder
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
+from tenancy_fixtures.loading.readers import SourceRecord
+from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 TABLES: dict[str, Table] = {t.name: t for t in spotify_metadata().sorted_tables}
 

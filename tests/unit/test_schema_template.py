@@ -10,14 +10,15 @@ import re
 import pytest
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.schema import SchemaFixture, render_schema_sql
-from tenancy_fixtures.schema_ddl import _compile_schema_ddl, render_schema_ddl
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
-from tenancy_fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.fixtures.schema import SchemaFixture, render_schema_sql
+from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store.postgres.ddl import _compile_schema_ddl, render_schema_ddl
 
 SCHEMA_TEMPLATE = BUILTIN_TEMPLATE_DIR / "schema_template.sql"
 REGENERATE = (
-    "templates/schema_template.sql is out of date with tenancy_fixtures.spotify_schema; "
+    "templates/schema_template.sql is out of date with tenancy_fixtures.spotify.schema; "
     "run `tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql` "
     "and commit the result"
 )
@@ -44,20 +45,20 @@ def created_tables(sql: str) -> dict[str, str]:
 
 class TestSchemaTemplate:
     def test_the_committed_template_matches_the_models_byte_for_byte(self) -> None:
-        """render_schema_sql() is exactly the committed schema_template.sql."""
+        """render_schema_sql(spotify_metadata()) is exactly the committed schema_template.sql."""
         committed = SCHEMA_TEMPLATE.read_bytes()
 
-        rendered = render_schema_sql().encode("utf-8")
+        rendered = render_schema_sql(spotify_metadata()).encode("utf-8")
 
         assert committed == rendered, REGENERATE
 
     def test_rendering_twice_gives_the_same_text(self) -> None:
         """Rendering is deterministic, including from a fresh MetaData."""
-        assert render_schema_sql() == render_schema_sql(spotify_metadata())
+        assert render_schema_sql(spotify_metadata()) == render_schema_sql(spotify_metadata())
 
     def test_the_template_tells_readers_how_to_regenerate_it(self) -> None:
         """The header names the command that produces the file."""
-        header = render_schema_sql().split("\n\n", 1)[0]
+        header = render_schema_sql(spotify_metadata()).split("\n\n", 1)[0]
 
         assert (
             "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql"
@@ -66,14 +67,14 @@ class TestSchemaTemplate:
 
     def test_statements_use_the_placeholder_schema_only(self) -> None:
         """Every table is created in the placeholder schema 'tenant'."""
-        sql = render_schema_sql()
+        sql = render_schema_sql(spotify_metadata())
 
         assert set(created_tables(sql)) == {t.name for t in spotify_metadata().sorted_tables}
         assert "public." not in sql
 
     def test_the_template_ends_with_a_single_newline(self) -> None:
         """The file ends with ';' and exactly one newline, so diffs stay clean."""
-        sql = render_schema_sql()
+        sql = render_schema_sql(spotify_metadata())
 
         assert sql.endswith(";\n")
         assert not sql.endswith("\n\n")
@@ -116,13 +117,16 @@ class TestSchemaShape:
 class TestSchemaFixture:
     def test_the_checksum_is_stable(self) -> None:
         """Two SchemaFixtures of the built-in schema have the same checksum."""
-        assert SchemaFixture().checksum() == SchemaFixture(spotify_metadata()).checksum()
+        assert (
+            SchemaFixture(spotify_metadata()).checksum()
+            == SchemaFixture(spotify_metadata()).checksum()
+        )
 
     def test_the_checksum_is_the_digest_of_the_template(self) -> None:
         """The checksum is sha256 of the rendered (= committed) SQL."""
         expected = hashlib.sha256(SCHEMA_TEMPLATE.read_bytes()).hexdigest()
 
-        assert expected == SchemaFixture().checksum()
+        assert expected == SchemaFixture(spotify_metadata()).checksum()
 
     def test_the_checksum_changes_with_the_schema(self) -> None:
         """A different MetaData gives a different checksum."""
@@ -130,11 +134,11 @@ class TestSchemaFixture:
         for table in list(spotify_metadata().sorted_tables)[:1]:
             table.to_metadata(other)
 
-        assert SchemaFixture(other).checksum() != SchemaFixture().checksum()
+        assert SchemaFixture(other).checksum() != SchemaFixture(spotify_metadata()).checksum()
 
     def test_the_fixture_is_named_schema_and_structural(self) -> None:
         """SchemaFixture is the structural fixture called 'schema'."""
-        fixture = SchemaFixture()
+        fixture = SchemaFixture(spotify_metadata())
 
         assert ("schema", "structural") == (fixture.name, fixture.kind)
 

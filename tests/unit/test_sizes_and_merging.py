@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tenancy_fixtures.merging import deep_merge
-from tenancy_fixtures.sizes import format_size, parse_size
+from tenancy_fixtures.tenancy.merging import deep_merge
+from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 
 KB = 1024
 MB = 1024**2

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures.errors import RecordError
-from tenancy_fixtures.loaders.mpd import MillionPlaylistFormat, mpd_playlist_id
-from tenancy_fixtures.loaders.sources import (
+from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
     RowSink,
     SourceFormat,
@@ -27,17 +26,18 @@ from tenancy_fixtures.loaders.sources import (
     iter_documents,
     source_file,
 )
-from tenancy_fixtures.loaders.spotify_api import SpotifyApiFormat
-from tenancy_fixtures.loaders.spotify_ids import (
+from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat, mpd_playlist_id
+from tenancy_fixtures.spotify.formats.spotify_api import SpotifyApiFormat
+from tenancy_fixtures.spotify.formats.streaming_history import UNKNOWN_ALBUM, StreamingHistoryFormat
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.spotify.source_generator import SOURCE_USER_ID, generate_sources
+from tenancy_fixtures.spotify.spotify_ids import (
     SpotifyRef,
     derived_id,
     id_of,
     is_spotify_id,
     parse_uri,
 )
-from tenancy_fixtures.loaders.streaming_history import UNKNOWN_ALBUM, StreamingHistoryFormat
-from tenancy_fixtures.source_generator import SOURCE_USER_ID, generate_sources
-from tenancy_fixtures.spotify_schema import spotify_metadata
 
 SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
 HARBOR = "FJ6kPU9541PZwIpm3EXYNH"

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tenancy_fixtures.errors import InvalidTenantIdError
-from tenancy_fixtures.tenant_ids import (
+from tenancy_fixtures.ids import (
     MAX_TENANT_ID_LENGTH,
     RESERVED_TENANT_IDS,
     is_valid_tenant_id,
     validate_tenant_id,
 )
-from tenancy_fixtures.tenants import TenantFixture
+from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 SHAPE = "must start with a lowercase letter and hold only lowercase letters, digits and '_'"
 RESERVED = "is a reserved name"

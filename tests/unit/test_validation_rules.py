@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import CheckConstraint, Column, Float, Integer, MetaData, String, Table
 
 from tenancy_fixtures.errors import RecordError
-from tenancy_fixtures.loaders.readers import SourceRecord
-from tenancy_fixtures.loaders.records import RowBuilder
-from tenancy_fixtures.spotify_schema import FORMAT_INFO, TENANT_SCHEMA, spotify_metadata
-from tenancy_fixtures.validation.rules import (
+from tenancy_fixtures.loading.readers import SourceRecord
+from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.rules import (
     COUNTRY_CODES,
+    FORMAT_INFO,
     FORMATS,
     ColumnCheck,
     column_format,
@@ -22,6 +22,8 @@ from tenancy_fixtures.validation.rules import (
     table_checks,
     uncompiled_checks,
 )
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 SCHEMA = spotify_metadata()
 TABLES: dict[str, Table] = {t.name: t for t in SCHEMA.sorted_tables}

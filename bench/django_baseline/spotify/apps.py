@@ -6,7 +6,7 @@ from django.apps import AppConfig
 
 
 class SpotifyConfig(AppConfig):
-    """The Spotify tables, mirrored from ``tenancy_fixtures.spotify_schema``."""
+    """The Spotify tables, mirrored from ``tenancy_fixtures.spotify.schema``."""
 
     name = "bench.django_baseline.spotify"
     label = "spotify"

@@ -1,4 +1,4 @@
-"""The Spotify tables of ``tenancy_fixtures.spotify_schema`` as Django models.
+"""The Spotify tables of ``tenancy_fixtures.spotify.schema`` as Django models.
 
 Same table and column names, types, nullability, defaults, check constraints and
 indexes as the SQLAlchemy schema, so ``loaddata`` works against the same shape of

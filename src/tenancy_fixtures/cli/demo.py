@@ -10,10 +10,10 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, print_json, run, state
 from tenancy_fixtures.cli.fixtures import load_progress
-from tenancy_fixtures.demo import DEMO_TENANTS, DemoResult, run_demo
-from tenancy_fixtures.loaders.data_loader import ProgressCallback
+from tenancy_fixtures.loading.data_loader import ProgressCallback
 from tenancy_fixtures.manager import FixtureManager
-from tenancy_fixtures.sizes import format_size
+from tenancy_fixtures.spotify.demo import DEMO_TENANTS, DemoResult, run_demo
+from tenancy_fixtures.tenancy.sizes import format_size
 
 __all__ = ["register"]
 

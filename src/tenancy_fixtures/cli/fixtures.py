@@ -32,14 +32,14 @@ from tenancy_fixtures.cli.context import (
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
-from tenancy_fixtures.generator import generate_fixture_set
-from tenancy_fixtures.loaders.data_loader import ProgressCallback
-from tenancy_fixtures.loaders.fixture_sets import open_fixture_set
+from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
+from tenancy_fixtures.loading.data_loader import ProgressCallback
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
-from tenancy_fixtures.schema import render_schema_sql
 from tenancy_fixtures.settings import Settings, ValidationMode
-from tenancy_fixtures.source_generator import generate_sources
-from tenancy_fixtures.spotify_schema import spotify_metadata
+from tenancy_fixtures.spotify.generator import generate_fixture_set
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.spotify.source_generator import generate_sources
 from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
 
 __all__ = ["load_progress", "register"]
@@ -394,6 +394,7 @@ def validate_data(
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
     validator = FixtureValidator(
+        tenant_metadata(settings),
         timeout_seconds=settings.validation_timeout_seconds,
         max_problems=settings.validation_max_problems,
         max_text_length=settings.max_text_length,
@@ -463,8 +464,7 @@ def schema_sql(ctx: typer.Context) -> None:
 
     Example: tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql
     """
-    state(ctx)
-    typer.echo(render_schema_sql(), nl=False)
+    typer.echo(render_schema_sql(tenant_metadata(state(ctx).settings)), nl=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,13 +9,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, err_console, fail, key_values, print_json, run
-from tenancy_fixtures.config import TenantConfig
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
+from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.monitoring.monitor import TenantStatus
-from tenancy_fixtures.sizes import format_size
-from tenancy_fixtures.tenant_ids import validate_tenant_id
-from tenancy_fixtures.tenants import TenantFixture
+from tenancy_fixtures.tenancy.config import TenantConfig
+from tenancy_fixtures.tenancy.sizes import format_size
+from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 __all__ = ["register"]
 

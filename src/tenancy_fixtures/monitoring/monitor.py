@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tenancy_fixtures import control_plane
-from tenancy_fixtures.control_plane import AppliedFixture, TenantRecord
 from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
+from tenancy_fixtures.store.control_plane import AppliedFixture, TenantRecord
 
 __all__ = ["FixtureMonitor", "TenantStatus"]
 

@@ -6,10 +6,18 @@ from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
-from tenancy_fixtures.store.base import TenantSession, TenantStore, WriteMode
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession, TenantStore, WriteMode
+from tenancy_fixtures.store.postgres.ddl import render_schema_sql, schema_checksum
 
-__all__ = ["TenantSession", "TenantStore", "WriteMode", "check_tenant_metadata", "open_store"]
+__all__ = [
+    "TenantSession",
+    "TenantStore",
+    "WriteMode",
+    "check_tenant_metadata",
+    "open_store",
+    "render_schema_sql",
+    "schema_checksum",
+]
 
 
 def check_tenant_metadata(metadata: MetaData) -> None:
@@ -18,7 +26,7 @@ def check_tenant_metadata(metadata: MetaData) -> None:
     Every table must be declared in schema ``"tenant"`` (anything else would be
     shared by all tenants), and every column type must have a converter.
     """
-    from tenancy_fixtures.loaders.records import unsupported_columns
+    from tenancy_fixtures.loading.records import unsupported_columns
 
     outside = [t.fullname for t in metadata.sorted_tables if t.schema != TENANT_SCHEMA]
     if outside:
@@ -31,14 +39,14 @@ def check_tenant_metadata(metadata: MetaData) -> None:
         raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
 
 
-def open_store(settings: Settings, metadata: MetaData | None = None) -> TenantStore:
+def open_store(settings: Settings, metadata: MetaData) -> TenantStore:
     """The store for ``settings.database_url``; call ``initialize()`` before use."""
-    schema = metadata if metadata is not None else spotify_metadata()
+    schema = metadata
     check_tenant_metadata(schema)
     if settings.backend == "postgresql":
-        from tenancy_fixtures.store.postgres import PostgresTenantStore
+        from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 
         return PostgresTenantStore(settings, schema)
-    from tenancy_fixtures.store.sqlite import SQLiteTenantStore
+    from tenancy_fixtures.store.sqlite.store import SQLiteTenantStore
 
     return SQLiteTenantStore(settings, schema)

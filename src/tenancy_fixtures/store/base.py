@@ -18,10 +18,22 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import StorageError
+from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.tenant_ids import validate_tenant_id
 
-__all__ = ["Batches", "RowPreparer", "TenantSession", "TenantStore", "WriteCounts", "WriteMode"]
+__all__ = [
+    "TENANT_SCHEMA",
+    "Batches",
+    "RowPreparer",
+    "TenantSession",
+    "TenantStore",
+    "WriteCounts",
+    "WriteMode",
+]
+
+#: The placeholder schema every tenant table is declared in; each statement runs with a
+#: ``schema_translate_map`` naming the tenant's real schema (or its own SQLite file).
+TENANT_SCHEMA = "tenant"
 
 #: ``insert``: rows are new (bulk ``COPY``); ``upsert``: insert or update by primary key;
 #: ``replace``: delete the table's rows, then insert; ``insert_missing``: insert rows whose

@@ -1,6 +1,6 @@
 -- tenancy-fixtures: the tenant schema, rendered for PostgreSQL.
 -- Each tenant gets these tables in its own schema in place of "tenant".
--- Generated from tenancy_fixtures.spotify_schema; regenerate with
+-- Generated from the tenant MetaData; regenerate with
 --   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql
 
 CREATE TABLE tenant.ai_models (

@@ -37,12 +37,11 @@ from tenancy_fixtures.errors import (
 
 # The module, not the name: records imports validation.rules, whose package imports this
 # module, so records may still be initialising when this line runs.
-from tenancy_fixtures.loaders import records
-from tenancy_fixtures.loaders.fixture_sets import FixtureFile, FixtureSet
-from tenancy_fixtures.loaders.readers import SourceRecord, csv_header, iter_records
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA, spotify_metadata
-from tenancy_fixtures.store.base import TenantSession
-from tenancy_fixtures.validation.rules import DEFAULT_MAX_TEXT_LENGTH
+from tenancy_fixtures.loading import records
+from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet
+from tenancy_fixtures.loading.readers import SourceRecord, csv_header, iter_records
+from tenancy_fixtures.loading.rules import DEFAULT_MAX_TEXT_LENGTH
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = [
     "ExistingKeys",
@@ -263,13 +262,13 @@ class FixtureValidator:
 
     def __init__(
         self,
-        metadata: MetaData | None = None,
+        metadata: MetaData,
         *,
         max_problems: int = 100,
         timeout_seconds: float = 300.0,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
     ) -> None:
-        self.metadata = metadata if metadata is not None else spotify_metadata()
+        self.metadata = metadata
         self.max_problems = max_problems
         self.timeout_seconds = timeout_seconds
         self.max_text_length = max_text_length

@@ -51,13 +51,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
-from tenancy_fixtures import control_plane
-from tenancy_fixtures.control_plane import TableChecksum
+from tenancy_fixtures.fixtures.schema import SchemaFixture
+from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
-from tenancy_fixtures.schema import SchemaFixture
-from tenancy_fixtures.sizes import format_size, parse_size
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
-from tenancy_fixtures.validation.checksums import ContentChecksum, add_checksums
+from tenancy_fixtures.store.control_plane import TableChecksum
+from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.isolation import check_isolation
 
 __all__ = [

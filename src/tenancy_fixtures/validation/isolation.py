@@ -32,9 +32,8 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures.control_plane import CONTROL_SCHEMA
-from tenancy_fixtures.spotify_schema import TENANT_SCHEMA
-from tenancy_fixtures.store.base import TenantSession, TenantStore
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession, TenantStore
+from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
 
 __all__ = ["IsolationFindings", "check_isolation", "role_can_read"]
 

@@ -1,0 +1,402 @@
+"""DataLoader: a data fixture that streams a fixture set's files into a tenant's tables.
+
+Files are read record by record, each record is checked and typed by the table's
+:class:`RowBuilder`, and rows go to the store in batches (``COPY`` on PostgreSQL for
+an empty table, upsert by primary key otherwise), all inside the caller's one
+transaction. Domain loaders are DataLoaders limited to their domain's tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing, closing
+from functools import partial
+from itertools import islice
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import MetaData, Table
+
+from tenancy_fixtures.errors import FixtureError, FixtureSetError
+from tenancy_fixtures.fixtures.base import BaseFixture
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.parse_workers import (
+    MIN_PARALLEL_BYTES,
+    POOL,
+    jsonl_bytes,
+    parse_in_workers,
+    portable,
+)
+from tenancy_fixtures.loading.pipeline import stream_in_thread
+from tenancy_fixtures.loading.readers import csv_header, iter_records
+from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.rules import DEFAULT_MAX_TEXT_LENGTH
+from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import (
+    TENANT_SCHEMA,
+    RowPreparer,
+    TenantSession,
+    WriteCounts,
+    WriteMode,
+)
+
+__all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
+
+#: Called with (table, rows just written) after every batch.
+ProgressCallback = Callable[[str, int], None]
+#: Per-table write mode: ``auto`` (insert into an empty table, upsert otherwise),
+#: ``insert``, ``upsert``, ``replace`` (delete the table's rows first) or ``skip``
+#: (leave a table that already has rows alone) or ``insert_missing`` (add rows whose key is
+#: new, leave existing rows as they are: catalogue rows named by history exports).
+TableMode = Literal["auto", "insert", "upsert", "replace", "skip", "insert_missing"]
+
+DEFAULT_BATCH_SIZE = 1000
+
+
+class DataLoader(BaseFixture):
+    """Loads the tables of a fixture set (all of them, or those of one domain)."""
+
+    kind = "data"
+    #: The key fixture templates use to name this loader.
+    loader_name: ClassVar[str] = "tables"
+    #: The tables this loader may fill; ``None``: any table of the schema.
+    domain_tables: ClassVar[frozenset[str] | None] = None
+    #: Longest value of an unbounded Text column (the ``max_text_length`` setting).
+    max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
+    #: The manager's settings, for loaders that need more of them (secret keys...).
+    settings: Settings | None = None
+    #: Records to leave out, by file path: their record numbers (lenient loading).
+    skip_records: Mapping[Path, frozenset[int]] = MappingProxyType({})
+    #: Worker processes that parse a table's big JSON Lines files (0: parse in-process).
+    parse_workers: int = 0
+    #: JSON Lines bytes (uncompressed, estimated) of one table for which workers are
+    #: started; once started, tables of an eighth of that use them too.
+    parallel_min_bytes: int = MIN_PARALLEL_BYTES
+
+    def __init__(
+        self,
+        source: Path | str | FixtureSet,
+        *,
+        name: str | None = None,
+        tables: Iterable[str] | None = None,
+        metadata: MetaData,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        modes: Mapping[str, TableMode] | None = None,
+    ) -> None:
+        schema = metadata
+        self.fixture_set = (
+            source if isinstance(source, FixtureSet) else open_fixture_set(source, metadata=schema)
+        )
+        allowed = set(self.domain_tables) if self.domain_tables is not None else None
+        wanted = set(tables) if tables is not None else None
+        if allowed is not None and wanted is not None and not wanted <= allowed:
+            raise FixtureSetError(
+                f"{self.loader_name} loader cannot fill {sorted(wanted - allowed)}",
+                path=self.fixture_set.directory,
+            )
+        selected = wanted if wanted is not None else allowed
+        self.files = [f for f in self.fixture_set.files if selected is None or f.table in selected]
+        if not self.files:
+            raise FixtureSetError(
+                f"no files for the {self.loader_name} loader's tables "
+                f"({', '.join(sorted(selected or ()))})",
+                path=self.fixture_set.directory,
+            )
+        self._name = name or f"{self.loader_name}:{self.fixture_set.name}"
+        self.batch_size = batch_size
+        self.modes: dict[str, TableMode] = dict(modes or {})
+        #: Modes of single files (by relative path), over their table's mode.
+        self.file_modes: dict[str, TableMode] = {}
+        self.write_counts: dict[str, WriteCounts] = {}
+        #: What the last ``apply`` wrote per table, with the content checksum of the rows.
+        self.written: dict[str, control_plane.TableChecksum] = {}
+        self.progress: ProgressCallback | None = None
+        self.tracker: PerformanceTracker | None = None
+        self._checksum: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def tables(self) -> list[str]:
+        """The tables this loader fills, in load order."""
+        return list(dict.fromkeys(f.table for f in self.files))
+
+    def checksum(self) -> str:
+        if self._checksum is None:
+            manifest = [[f.table, f.relative, f.sha256] for f in self.files]
+            payload = json.dumps([self.loader_name, self.version, manifest])
+            self._checksum = hashlib.sha256(payload.encode()).hexdigest()
+        return self._checksum
+
+    async def verify(self, session: TenantSession) -> list[str]:
+        """Tables holding fewer rows than this fixture put in when it was applied."""
+        applied = await control_plane.applied_fixtures(session.connection, session.tenant_id)
+        recorded = applied.get(self.name)
+        if recorded is None:
+            return [f"fixture {self.name!r} is not applied"]
+        tables = [self._table(session, name) for name in recorded.row_counts]
+        counts = await control_plane.count_rows(session.connection, tables)
+        return [
+            f"{name}: {counts[name]} rows, {rows} were loaded by {self.name!r}"
+            for name, rows in recorded.row_counts.items()
+            if counts[name] < rows
+        ]
+
+    def relocate(self, error: FixtureError) -> None:
+        """Point an error located in this loader's files at the data it came from (the
+        files are the data here; a source loader maps its staged files back)."""
+        del error
+
+    def close(self) -> None:
+        """Release what loading needed (nothing here; staged files for source loaders)."""
+
+    def _table(self, session: TenantSession, name: str) -> Table:
+        return session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+
+    def _files_by_table(self) -> list[tuple[str, TableMode, list[FixtureFile]]]:
+        """Files grouped by table and write mode (a file's own mode, else its table's)."""
+        grouped: dict[tuple[str, TableMode], list[FixtureFile]] = {}
+        for file in self.files:
+            mode = self.file_modes.get(file.relative) or self.modes.get(file.table, "auto")
+            grouped.setdefault((file.table, mode), []).append(file)
+        return [(table, mode, files) for (table, mode), files in grouped.items()]
+
+    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+        """Stream each table's files into the tenant; returns the records given per table."""
+        given: dict[str, int] = {}
+        tracker = self.tracker or PerformanceTracker()
+        self.write_counts = {}
+        self.written = {}
+        empty_before: dict[str, bool] = {}
+        contents: dict[str, ContentChecksum] = {}
+        groups = self._files_by_table()
+        workers_up = POOL.idle > 0
+        if not workers_up and any(
+            self._in_workers(self._table(session, name), files, False) for name, _, files in groups
+        ):
+            POOL.prestart(self.parse_workers)  # they start while the small tables load
+            workers_up = True
+        for table_name, mode, files in groups:
+            table = self._table(session, table_name)
+            if table_name not in empty_before:
+                empty_before[table_name] = await session.is_empty(table)
+            # A second group of rows for a table (its derived rows) has keys of its own.
+            empty = empty_before[table_name]
+            if mode == "skip" and not empty:
+                continue
+            write_mode: WriteMode
+            if mode == "auto" or mode == "skip":
+                write_mode = "insert" if empty else "upsert"
+            elif mode == "insert_missing":
+                write_mode = "insert" if empty else "insert_missing"
+            else:
+                write_mode = mode
+            columns = tuple(c.name for c in table.columns)
+            prepare = session.prepare_rows(table, columns)
+            content = contents.setdefault(table_name, ContentChecksum.for_table(table))
+            parse = (
+                self._parse_in_workers
+                if self._in_workers(table, files, workers_up)
+                else self._parse
+            )
+            batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content))
+            started = time.perf_counter()
+            async with aclosing(self._reporting(table_name, batches)) as stream:
+                try:
+                    counts = await session.write_table(table, columns, stream, mode=write_mode)
+                except FixtureError as exc:
+                    _locate(exc, files, table_name, self.skip_records)
+                    raise
+            tracker.add("write", time.perf_counter() - started)
+            counts = self.write_counts.get(table_name, WriteCounts()) + counts
+            self.write_counts[table_name] = counts
+            earlier = self.written.get(table_name)
+            self.written[table_name] = control_plane.TableChecksum(
+                table_name,
+                write_mode if earlier is None or earlier.mode == write_mode else "mixed",
+                content.rows,
+                content.hexdigest(),
+                **vars(counts),
+            )
+            given[table_name] = counts.inserted + counts.updated + counts.unchanged
+        return given
+
+    def table_checksums(self) -> list[control_plane.TableChecksum]:
+        return list(self.written.values())
+
+    async def _reporting(
+        self, table: str, batches: AsyncIterator[Sequence[tuple[Any, ...]]]
+    ) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+        async for batch in batches:
+            yield batch
+            if self.progress is not None:
+                self.progress(table, len(batch))
+
+    def _in_workers(self, table: Table, files: list[FixtureFile], workers_up: bool) -> bool:
+        """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
+        ones qualify once the workers are running) and ``table`` can travel to them."""
+        threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
+        return (
+            self.parse_workers > 0
+            and not any(self.skip_records.get(f.path) for f in files)
+            and jsonl_bytes(files) >= max(threshold, 1)
+            and portable(table)
+        )
+
+    def _parse_in_workers(
+        self,
+        files: list[FixtureFile],
+        table: Table,
+        prepare: RowPreparer | None,
+        tracker: PerformanceTracker,
+        content: ContentChecksum,
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Runs in the parsing thread: blocks parsed by worker processes, in file order
+        (in-process if another load holds every worker)."""
+        with POOL.lend(self.parse_workers) as workers:
+            if not workers:
+                yield from self._parse(files, table, prepare, tracker, content)
+                return
+            blocks = parse_in_workers(
+                workers,
+                files,
+                table,
+                max_text_length=self.max_text_length,
+                batch_size=self.batch_size,
+            )
+            with closing(blocks):
+                for block in blocks:
+                    content.combine(block.checksum_total, len(block.rows))
+                    tracker.add("parse", block.parse_seconds)
+                    tracker.add("validate", block.validate_seconds)
+                    tracker.add("checksum", block.checksum_seconds)
+                    yield block.rows if prepare is None else prepare(block.rows)
+
+    def _parse(
+        self,
+        files: list[FixtureFile],
+        table: Table,
+        prepare: RowPreparer | None,
+        tracker: PerformanceTracker,
+        content: ContentChecksum | None = None,
+    ) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
+        builder = RowBuilder(table, max_text_length=self.max_text_length)
+        for file in files:
+            records = iter_records(file)
+            skipped = self.skip_records.get(file.path)
+            read = 0
+            while True:
+                started = time.perf_counter()
+                chunk = list(islice(records, self.batch_size))
+                parsed = time.perf_counter()
+                if not chunk:
+                    if read == 0 and file.format == "csv":
+                        # No row showed the header's columns to the builder: check them.
+                        builder.check_columns(csv_header(file), path=file.relative, line=1)
+                    break
+                read += len(chunk)
+                if skipped:
+                    chunk = [record for record in chunk if record.record not in skipped]
+                    if not chunk:
+                        continue
+                rows: Sequence[tuple[Any, ...]] = [
+                    builder.build(record, path=file.relative) for record in chunk
+                ]
+                built = time.perf_counter()
+                if content is not None:
+                    content.add(rows)
+                summed = time.perf_counter()
+                if prepare is not None:
+                    rows = prepare(rows)
+                tracker.add("parse", parsed - started)
+                tracker.add("validate", built - parsed + time.perf_counter() - summed)
+                tracker.add("checksum", summed - built)
+                yield rows
+
+
+def _locate(
+    error: FixtureError,
+    files: list[FixtureFile],
+    table: str,
+    skip: Mapping[Path, frozenset[int]] | None = None,
+) -> None:
+    """Point a database error at its file and line.
+
+    The store reports the refused row's position in the table's stream (``record``);
+    reading the files again up to it (past the records left out) finds where it came
+    from.
+    """
+    error.table = error.table or table
+    if error.path is not None:
+        return
+    if len(files) == 1 and error.record is None:
+        error.path = files[0].relative
+        return
+    if error.record is None:
+        return
+    remaining = error.record
+    for file in files:
+        skipped = (skip or {}).get(file.path, frozenset())
+        for source in iter_records(file):
+            if source.record in skipped:
+                continue
+            remaining -= 1
+            if remaining == 0:
+                error.path = file.relative
+                error.line = source.line
+                error.record = None if source.line is not None else source.record
+                return
+
+
+def locate_violation(error: FixtureError, loaders: Iterable[DataLoader]) -> None:
+    """Point an error raised after the rows were written (deferred checks) at its source.
+
+    The table's files are found among ``loaders``; the row is found by its position
+    (``record``) or by the key the database printed.
+    """
+    if error.path is not None or error.table is None:
+        return
+    loaders = list(loaders)
+    files = [f for loader in loaders for f in loader.files if f.table == error.table]
+    if not files:
+        return
+    key = getattr(error, "key", None)
+    skip = {path: records for loader in loaders for path, records in loader.skip_records.items()}
+    if error.record is not None or not key:
+        _locate(error, files, error.table, skip)
+        return
+    for file in files:
+        skipped = skip.get(file.path, frozenset())
+        for source in iter_records(file):
+            if source.record not in skipped and all(
+                _printed(source.values.get(column)) == value for column, value in key.items()
+            ):
+                error.path = file.relative
+                error.line = source.line
+                error.record = None if source.line is not None else source.record
+                return
+    error.path = files[0].relative if len(files) == 1 else None
+
+
+def _printed(value: Any) -> str:
+    """A source value as PostgreSQL prints it in a key."""
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return "" if value is None else str(value)

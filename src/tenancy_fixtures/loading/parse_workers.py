@@ -1,0 +1,337 @@
+"""JSON Lines parsed in worker processes: the CPU-bound half of a big load on more cores.
+
+Reading, checking, typing and checksumming a record costs a few microseconds of Python,
+several times what the database needs to take the row, so one core is the ceiling of
+an in-process load. A big JSON Lines file is therefore cut into blocks of whole lines
+(here, which also decompresses), and each block is parsed, typed and checksummed by one
+of a few worker processes. Blocks go out round-robin and come back in file order, so a
+row's position in the stream, which database errors report, is still its record's.
+
+Workers are started once per process, on first need, and lent to one load at a time;
+loads that find none free parse in-process. Small files, other formats and files with
+records set aside (lenient loading) stay in-process too: starting and feeding workers
+costs more than it saves there.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+import structlog
+from sqlalchemy import Table
+
+from tenancy_fixtures.errors import FixtureError, StorageError
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.fixture_sets import FixtureFile
+from tenancy_fixtures.loading.readers import json_lines_blocks, json_lines_records
+from tenancy_fixtures.loading.records import RowBuilder
+
+__all__ = [
+    "MIN_PARALLEL_BYTES",
+    "POOL",
+    "ParsedBlock",
+    "ParserPool",
+    "jsonl_bytes",
+    "parse_in_workers",
+    "serve",
+]
+
+log = structlog.get_logger("tenancy_fixtures.parse_workers")
+
+#: JSON Lines a table must have (uncompressed, estimated) for workers to be started:
+#: starting two costs about a second of CPU, which pays back from about this size.
+MIN_PARALLEL_BYTES = 64 << 20
+#: What gzip is assumed to have shrunk JSON Lines by, to estimate their size.
+_GZIP_RATIO = 6
+#: Blocks each worker is given ahead of the one being read back.
+_AHEAD = 2
+#: What a worker process runs.
+_ENTRY = "from tenancy_fixtures.loading.parse_workers import serve; serve({fd})"
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBlock:
+    """One block's typed rows, their checksum, and the seconds each stage took."""
+
+    rows: list[tuple[Any, ...]]
+    checksum_total: int
+    parse_seconds: float
+    validate_seconds: float
+    checksum_seconds: float
+
+
+def portable(table: Table) -> bool:
+    """Whether a worker process can rebuild ``table``: its column types must come from
+    importable modules, not from the caller's main script."""
+    return all(type(column.type).__module__ != "__main__" for column in table.columns)
+
+
+def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
+    """The estimated uncompressed size of ``files`` if all are JSON Lines, else 0."""
+    if not files or any(f.format != "jsonl" for f in files):
+        return 0
+    return sum(f.path.stat().st_size * (_GZIP_RATIO if f.compressed else 1) for f in files)
+
+
+# --- the worker process -------------------------------------------------------------
+
+
+class _Job:
+    """What a worker keeps for the table it is parsing."""
+
+    def __init__(self, table: Table, max_text_length: int) -> None:
+        self.builder = RowBuilder(table, max_text_length=max_text_length)
+        self.table = table
+
+
+def _parse_block(job: _Job, file: FixtureFile, block: bytes, before: int) -> ParsedBlock:
+    started = time.perf_counter()
+    records, failure = json_lines_records(file, block, before)
+    parsed = time.perf_counter()
+    rows = [job.builder.build(record, path=file.relative) for record in records]
+    built = time.perf_counter()
+    if failure is not None:
+        raise failure
+    content = ContentChecksum.for_table(job.table)
+    content.add(rows)
+    return ParsedBlock(
+        rows, content.total, parsed - started, built - parsed, time.perf_counter() - built
+    )
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` if it survives pickling, else a StorageError that says what it was."""
+    try:
+        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+    except Exception:
+        return StorageError(f"parsing failed in a worker process: {type(error).__name__}: {error}")
+    return error
+
+
+def _receive(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
+    """Read messages as they come, so the loading process never blocks sending a block
+    while this worker blocks sending a reply (pipes hold far less than a block)."""
+    while True:
+        try:
+            inbox.put(conn.recv())
+        except (EOFError, OSError):
+            inbox.put(None)
+            return
+
+
+def serve(fd: int) -> None:
+    """A worker process's loop on the socket ``fd``: a table, then blocks of its
+    file(s), until the loading process closes the connection."""
+    conn = Connection(fd)
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
+    job: _Job | BaseException = StorageError("a block arrived before its table")
+    while (message := inbox.get()) is not None:
+        if message[0] == "table":
+            _, table_pickle, max_text_length = message
+            try:
+                # The loading process's own pickle, over a socket only it and this
+                # worker hold.
+                job = _Job(pickle.loads(table_pickle), max_text_length)  # noqa: S301
+            except Exception as exc:
+                job = StorageError(f"a parsing process could not rebuild the table: {exc}")
+            continue
+        _, file, block, before = message
+        try:
+            if isinstance(job, BaseException):
+                raise job
+            reply: ParsedBlock | BaseException = _parse_block(job, file, block, before)
+        except Exception as exc:
+            reply = _portable(exc)
+        try:
+            conn.send(reply)
+        except OSError:
+            return
+
+
+# --- the loading process ------------------------------------------------------------
+
+
+class _Worker:
+    """A parsing process and the connection to it.
+
+    Started as ``python -c`` running :func:`serve` rather than through
+    :mod:`multiprocessing`'s spawn, which would re-run the caller's main script in the
+    worker (a script without a ``__main__`` guard would load again, and again).
+    """
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
+                [sys.executable, "-c", _ENTRY.format(fd=theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+                start_new_session=True,  # a terminal's Ctrl-C goes to the loader only
+            )
+        self.conn = Connection(ours.detach())
+        #: Whether the worker may still hold work of a load that ended (then it is stopped).
+        self.broken = False
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Close the connection (an idle worker exits on it); kill a busy one."""
+        self.conn.close()
+        try:
+            self.process.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
+
+class ParserPool:
+    """Worker processes kept for the life of this process, lent to one load at a time."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._lent = 0
+        self._lock = threading.Lock()
+
+    def borrow(self, wanted: int) -> list[_Worker]:
+        """Up to ``wanted`` workers (started if need be), fewer while others are lent."""
+        with self._lock:
+            self._idle = [w for w in self._idle if w.alive()]
+            free = max(0, wanted - self._lent)
+            taken, self._idle = self._idle[:free], self._idle[free:]
+            try:
+                taken += [_Worker() for _ in range(free - len(taken))]
+            except OSError as exc:  # no interpreter to start: parse in-process
+                log.warning("parse_worker_not_started", error=str(exc))
+            self._lent += len(taken)
+            return taken
+
+    def give_back(self, workers: list[_Worker]) -> None:
+        """Return borrowed workers; broken ones are stopped."""
+        with self._lock:
+            self._lent -= len(workers)
+            self._idle.extend(w for w in workers if not w.broken)
+        for worker in workers:
+            if worker.broken:
+                worker.stop()
+
+    @contextmanager
+    def lend(self, wanted: int) -> Iterator[list[_Worker]]:
+        """Up to ``wanted`` workers for the block (none while others hold them all)."""
+        workers = self.borrow(wanted)
+        try:
+            yield workers
+        finally:
+            self.give_back(workers)
+
+    def prestart(self, wanted: int) -> None:
+        """Start workers now, so that they are ready when the big file's turn comes."""
+        self.give_back(self.borrow(wanted))
+
+    def close(self) -> None:
+        """Stop the idle workers."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+
+#: The process's workers, stopped when the interpreter exits.
+POOL = ParserPool()
+atexit.register(POOL.close)
+
+
+def _died(worker: _Worker) -> StorageError:
+    try:
+        code = worker.process.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        code = None
+    return StorageError(f"a parsing process ended unexpectedly (exit code {code})")
+
+
+def parse_in_workers(
+    workers: list[_Worker],
+    files: Sequence[FixtureFile],
+    table: Table,
+    *,
+    max_text_length: int,
+    batch_size: int,
+) -> Generator[ParsedBlock, None, None]:
+    """Parse ``files`` (JSON Lines) with ``workers``, yielding their blocks in file order.
+
+    The first refused record raises its error here, once the workers are drained of
+    what they were given, so they can be lent again; closing the iterator early drains
+    them too. A worker that dies raises a StorageError, and the workers are marked
+    broken (stopped when given back).
+    """
+    table_pickle = pickle.dumps(table)
+    blocks = (
+        (file, block, before)
+        for file in files
+        for block, before in json_lines_blocks(file, min_lines=batch_size)
+    )
+    given: deque[_Worker] = deque()
+
+    def send(worker: _Worker, message: tuple[Any, ...]) -> None:
+        try:
+            worker.conn.send(message)
+        except OSError:
+            raise _died(worker) from None
+
+    def give(worker: _Worker) -> None:
+        task = next(blocks, None)
+        if task is not None:
+            send(worker, ("block", *task))
+            given.append(worker)
+
+    def take() -> ParsedBlock | BaseException:
+        worker = given.popleft()
+        try:
+            reply: ParsedBlock | BaseException = worker.conn.recv()
+        except (EOFError, OSError):
+            raise _died(worker) from None
+        return reply
+
+    for worker in workers:
+        worker.broken = True
+    try:
+        for worker in workers:
+            send(worker, ("table", table_pickle, max_text_length))
+        for _ in range(_AHEAD):
+            for worker in workers:
+                give(worker)
+        while given:
+            worker = given[0]
+            reply = take()
+            if isinstance(reply, BaseException):
+                raise reply
+            give(worker)
+            yield reply
+    except (FixtureError, GeneratorExit):
+        while given:  # what the workers still hold, so that they can be lent again
+            take()
+        for worker in workers:
+            worker.broken = False
+        raise
+    for worker in workers:
+        worker.broken = False

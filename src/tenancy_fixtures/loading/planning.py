@@ -1,0 +1,112 @@
+"""``tenant_template.json``: which data fixtures a new tenant of each tier gets."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import MetaData
+
+from tenancy_fixtures.errors import TemplateError
+from tenancy_fixtures.fixtures.templates import TemplateDirectory
+from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.registry import LOADERS
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+
+__all__ = ["TemplateFixture", "TenantTemplate"]
+
+
+class TemplateFixture(BaseModel):
+    """One named data fixture: which loader reads which set (and which of its tables)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loader: str
+    source: str
+    tables: list[str] | None = None
+    description: str = ""
+
+
+class TenantTemplate(BaseModel):
+    """Named data fixtures and, per tier, the names a new tenant gets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    fixtures: dict[str, TemplateFixture]
+    tiers: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> TenantTemplate:
+        for name, fixture in self.fixtures.items():
+            if fixture.loader not in LOADERS:
+                raise ValueError(f"fixture {name!r} names unknown loader {fixture.loader!r}")
+        for tier, names in self.tiers.items():
+            for name in names:
+                if name not in self.fixtures:
+                    raise ValueError(f"tier {tier!r} names unknown fixture {name!r}")
+        return self
+
+    @classmethod
+    def load(cls, templates: TemplateDirectory) -> TenantTemplate:
+        """Read and validate the tenant template of ``templates``."""
+        document = templates.read_json(TemplateDirectory.TENANT_TEMPLATE)
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            raise TemplateError(
+                f"invalid tenant template: {exc.errors()[0]['msg']}",
+                path=templates.resolve(TemplateDirectory.TENANT_TEMPLATE),
+            ) from None
+
+    def data_fixtures(
+        self,
+        tier: str,
+        templates: TemplateDirectory,
+        *,
+        metadata: MetaData,
+        batch_size: int,
+    ) -> list[DataLoader]:
+        """The data fixtures of ``tier`` (each fixture set is read once)."""
+        if tier not in self.tiers:
+            raise TemplateError(f"tenant template has no tier {tier!r}")
+        sets: dict[str, FixtureSet] = {}
+        loaders: list[DataLoader] = []
+        for name in self.tiers[tier]:
+            spec = self.fixtures[name]
+            if spec.source not in sets:
+                sets[spec.source] = open_fixture_set(
+                    templates.resolve(spec.source), metadata=metadata
+                )
+            loaders.append(
+                LOADERS[spec.loader](
+                    sets[spec.source],
+                    name=name,
+                    tables=spec.tables,
+                    metadata=metadata,
+                    batch_size=batch_size,
+                )
+            )
+        return loaders
+
+
+def sort_by_dependencies(loaders: list[DataLoader], metadata: MetaData) -> list[DataLoader]:
+    """Loaders ordered so that every table loads after the tables it references.
+
+    Raises :class:`TemplateError` when no order of whole loaders achieves that (one
+    loader fills a parent of a table that another fills, and the other way round).
+    """
+    order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}
+    ordered = sorted(loaders, key=lambda loader: min(order[t] for t in loader.tables()))
+    position = {t: i for i, loader in enumerate(ordered) for t in loader.tables()}
+    for i, loader in enumerate(ordered):
+        for name in loader.tables():
+            table = metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+            for constraint in table.foreign_key_constraints:
+                parent = constraint.referred_table.name
+                if position.get(parent, -1) > i:
+                    raise TemplateError(
+                        f"fixture {loader.name!r} loads {name} before fixture "
+                        f"{ordered[position[parent]].name!r} loads its parent table {parent}; "
+                        "move the tables so each fixture's parents load in earlier fixtures"
+                    )
+    return ordered

@@ -1,0 +1,670 @@
+"""Streaming readers: one record at a time from JSON, JSON Lines, CSV and YAML files.
+
+JSON arrays are parsed incrementally (ijson events), JSON Lines and CSV line by line,
+gzip on the fly, so memory does not grow with a file's size. YAML is the exception: it
+is parsed whole, so keep YAML for small files. Every failure is a
+:class:`FixtureFormatError` naming the file and the line or record.
+
+The readers refuse what a parser would otherwise accept silently or choke on: a key
+given twice in one object (parsers keep the last), values nested deeper than
+:data:`MAX_DEPTH` (deep nesting is how parsers are made to exhaust memory or the
+stack), records larger than :data:`MAX_RECORD_BYTES` (a missing newline, a gzip bomb),
+and YAML aliases that expand to far more values than the file holds. A UTF-8 byte
+order mark at the start of a file is skipped. CSV fields may be as long as
+:data:`MAX_CSV_FIELD_BYTES` (above the default text cap, so CSV holds what JSON can):
+the :mod:`csv` module's process-wide ``field_size_limit`` is raised to it, never
+lowered.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+import ijson
+import orjson
+import yaml
+
+from tenancy_fixtures.errors import FixtureFormatError
+from tenancy_fixtures.loading.fixture_sets import FixtureFile
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_RECORD_BYTES",
+    "SourceRecord",
+    "csv_header",
+    "iter_records",
+    "json_lines_blocks",
+    "json_lines_records",
+]
+
+#: Deepest nesting of objects and arrays a record may have (the record itself is 1).
+MAX_DEPTH = 100
+#: Largest record in bytes: a JSON Lines or CSV line, a member of a JSON array, a whole
+#: YAML file. Far above any record a table takes (text is capped at 1 Mi characters),
+#: it stops a missing newline or a gzip bomb from filling memory, and bounds the time
+#: ijson takes over one long string (it re-reads an unfinished token at every chunk).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+#: The longest CSV field read.
+MAX_CSV_FIELD_BYTES = 2 * 1024 * 1024
+
+_DECODE_ERRORS = (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error)
+_BOM = "\ufeff"
+_BOM_BYTES = _BOM.encode()
+#: Bytes of JSON Lines read per block (whole lines; a longer line is read whole).
+_BLOCK = 1 << 16
+#: Values a YAML file may expand to (aliases included), per byte of the file.
+_YAML_VALUES_PER_BYTE = 10
+_YAML_MIN_VALUES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One record as read: its values and where it stands in the file."""
+
+    values: dict[str, Any]
+    line: int | None
+    record: int
+
+
+class _Refused(Exception):
+    """A value the readers will not pass on; turned into a FixtureFormatError with its place."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.column = column
+
+
+@contextmanager
+def _binary(file: FixtureFile) -> Iterator[IO[bytes] | gzip.GzipFile]:
+    with file.path.open("rb") as raw:
+        if file.compressed:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield unzipped
+        else:
+            yield raw
+
+
+def _error(
+    file: FixtureFile,
+    message: str,
+    *,
+    line: int | None = None,
+    record: int | None = None,
+    column: str | None = None,
+) -> FixtureFormatError:
+    return FixtureFormatError(
+        message, path=file.relative, table=file.table, line=line, record=record, column=column
+    )
+
+
+def _object(
+    file: FixtureFile, value: Any, *, line: int | None = None, record: int | None = None
+) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _error(
+            file, f"expected an object, found {type(value).__name__}", line=line, record=record
+        )
+    return value
+
+
+def _too_deep(column: str | None) -> _Refused:
+    return _Refused(f"value nested deeper than {MAX_DEPTH} levels", column)
+
+
+def _duplicate(key: Any, column: str | None) -> _Refused:
+    return _Refused(f"key {str(key)!r:.80} appears twice in one object", column)
+
+
+def _too_large(what: str) -> _Refused:
+    return _Refused(f"{what} is larger than {MAX_RECORD_BYTES} bytes")
+
+
+# --- JSON arrays ---------------------------------------------------------------------
+
+
+class _ArrayStream:
+    """A JSON array's bytes as ijson reads them: a UTF-8 byte order mark at the start
+    skipped, and no more than MAX_RECORD_BYTES read for one record (``record_read``
+    marks where the last one ended)."""
+
+    def __init__(self, stream: IO[bytes] | gzip.GzipFile) -> None:
+        self._stream = stream
+        self._head: bytes | None = None
+        self._since_record = 0
+
+    def record_read(self) -> None:
+        self._since_record = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""  # ijson reads 0 bytes to learn whether the stream is binary
+        if self._since_record > MAX_RECORD_BYTES:
+            raise _too_large("a record")
+        if self._head is None:
+            head = b""
+            while len(head) < len(_BOM_BYTES):
+                more = self._stream.read(len(_BOM_BYTES) - len(head))
+                if not more:
+                    break
+                head += more
+            self._head = head.removeprefix(_BOM_BYTES)
+        if self._head:
+            data, self._head = self._head, b""
+        else:
+            data = self._stream.read(size)
+        self._since_record += len(data)
+        return data
+
+
+def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """The items of a top-level JSON array, built from ijson's basic events.
+
+    ijson's own item builder keeps every open level's path, which makes deep nesting
+    cost memory quadratic in the depth; this one stops at :data:`MAX_DEPTH` and
+    refuses a key repeated in one object instead of keeping the last.
+    """
+    first = next(events, None)
+    if first is None or first[0] != "start_array":
+        raise _Refused("a .json fixture file must hold a JSON array of objects")
+    stack: list[Any] = []  # containers open inside the top-level array
+    keys: list[Any] = []  # the key each open container is stored under in its parent
+    top: Any = None
+    key: Any = None
+    for event, value in events:
+        if event == "map_key":
+            if value in top:
+                raise _duplicate(value, keys[1] if len(keys) > 1 else value)
+            key = value
+        elif event == "start_map" or event == "start_array":
+            new: Any = {} if event == "start_map" else []
+            if stack:
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(keys[1] if len(keys) > 1 else key)
+                if type(top) is dict:
+                    top[key] = new
+                else:
+                    top.append(new)
+            keys.append(key)
+            stack.append(new)
+            top, key = new, None
+        elif event == "end_map" or event == "end_array":
+            if not stack:
+                continue  # the top-level array closed; the parser refuses anything after it
+            done = stack.pop()
+            key = keys.pop()
+            if stack:
+                top = stack[-1]
+            else:
+                top = None
+                yield done
+        elif stack:
+            if type(top) is dict:
+                top[key] = value
+            else:
+                top.append(value)
+        else:
+            yield value
+
+
+def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
+    index = 0
+    try:
+        with _binary(file) as stream:
+            array = _ArrayStream(stream)
+            events = ijson.basic_parse(array, use_float=True)
+            for index, value in enumerate(_array_items(events), 1):
+                array.record_read()
+                yield SourceRecord(_object(file, value, record=index), None, index)
+    except _Refused as exc:
+        raise _error(file, exc.message, record=index + 1, column=exc.column) from None
+    except ijson.JSONError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+        if index == 0 and "premature EOF" in reason and _is_blank(file):
+            raise _error(
+                file, "the file is empty: a .json fixture file holds a JSON array ([] for none)"
+            ) from None
+        raise _error(
+            file, f"malformed JSON after record {index}: {reason}", record=index + 1
+        ) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", record=index + 1) from None
+
+
+def _is_blank(file: FixtureFile) -> bool:
+    """Whether the (decompressed) file holds nothing but whitespace and a BOM."""
+    with _binary(file) as stream:
+        while chunk := stream.read(_BLOCK):
+            if chunk.removeprefix(_BOM_BYTES).strip():
+                return False
+    return True
+
+
+# --- JSON Lines ----------------------------------------------------------------------
+
+
+def _nested_keys(value: dict[str, Any]) -> int:
+    """Keys of a record at every level; refuses nesting deeper than MAX_DEPTH."""
+    keys = 0
+    pending: list[tuple[Any, int, str | None]] = [(value, 1, None)]
+    while pending:
+        node, depth, where = pending.pop()
+        if depth > MAX_DEPTH:
+            raise _too_deep(where)
+        if type(node) is dict:
+            keys += len(node)
+            for name, child in node.items():
+                if type(child) is dict or type(child) is list:
+                    pending.append((child, depth + 1, where if depth > 1 else name))
+        elif type(node) is list:
+            for child in node:
+                if type(child) is dict or type(child) is list:
+                    pending.append((child, depth + 1, where))
+    return keys
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object's members in file order, a repeated key kept (``json`` hook result)."""
+
+
+def _repeated_key(raw: bytes) -> _Refused | None:
+    """The first key repeated in one object of ``raw``, with the record's column holding it."""
+    pending: list[tuple[Any, str | None]] = [(json.loads(raw, object_pairs_hook=_Pairs), None)]
+    while pending:
+        node, column = pending.pop()
+        if isinstance(node, _Pairs):
+            seen: set[str] = set()
+            for name, child in node:
+                if name in seen:
+                    return _duplicate(name, column if column is not None else name)
+                seen.add(name)
+                pending.append((child, column if column is not None else name))
+        elif isinstance(node, list):
+            pending.extend((child, column) for child in node)
+    return None
+
+
+def _whitespace_before_colon(data: bytes) -> bool:
+    # Single bytes are found far faster than pairs: look for the pair only when needed.
+    return b" :" in data or (b"\t" in data and b"\t:" in data) or (b"\r" in data and b"\r:" in data)
+
+
+def _deep_arrays_possible(data: bytes) -> bool:
+    """Whether ``data`` holds enough ``[`` for a record without nested keys to be too deep.
+
+    Without objects below the record, every level below it but the last is an array.
+    """
+    return b"[" in data and data.count(b"[") > MAX_DEPTH - 2
+
+
+def _check_line(raw: bytes, value: dict[str, Any]) -> None:
+    """Refuse a repeated key or deep nesting in one JSON Lines record.
+
+    orjson keeps the last of a repeated key and allows 1024 levels, so the raw line is
+    compared with the parsed record. Every key of the line ends in ``":`` unless
+    whitespace stands before its colon (and a ``":`` may also stand inside a string),
+    so when the line holds no more ``":`` than the record has keys, counted at every
+    level, no key was dropped. Only lines where the counts differ are parsed again,
+    keeping repeats, to find the repeated key.
+    """
+    quoted_colons = raw.count(b'":')
+    spaced = _whitespace_before_colon(raw)
+    if not spaced and quoted_colons == len(value) and not _deep_arrays_possible(raw):
+        return
+    keys = _nested_keys(value)
+    if spaced or keys != quoted_colons:
+        repeated = _repeated_key(raw)
+        if repeated is not None:
+            raise repeated
+
+
+def _json_lines(file: FixtureFile) -> Iterator[SourceRecord]:
+    records = 0
+    for block, before in json_lines_blocks(file):
+        parsed, failure = json_lines_records(file, block, before, records)
+        records += len(parsed)
+        yield from parsed
+        if failure is not None:
+            raise failure
+
+
+def json_lines_blocks(file: FixtureFile, *, min_lines: int = 0) -> Iterator[tuple[bytes, int]]:
+    """A JSON Lines file as blocks of whole lines, each with the number of lines before it.
+
+    A block holds at least ``min_lines`` lines where the file has them (blocks are read
+    64 KiB at a time). Decompressing and cutting lines is all that happens here;
+    :func:`json_lines_records` parses a block, in this process or another one.
+    """
+    line_no = 0
+    pieces: list[bytes] = []
+    lines = 0
+    try:
+        with _binary(file) as stream:
+            for block in _line_blocks(stream):
+                if line_no == 0 and not pieces:
+                    block = block.removeprefix(_BOM_BYTES)
+                count = block.count(b"\n") + (not block.endswith(b"\n"))
+                pieces.append(block)
+                lines += count
+                if lines < min_lines:
+                    continue
+                yield (b"".join(pieces) if len(pieces) > 1 else pieces[0]), line_no
+                line_no += lines
+                pieces, lines = [], 0
+            if pieces:
+                yield b"".join(pieces), line_no
+                line_no += lines
+    except _Refused as exc:
+        raise _error(file, exc.message, line=line_no + lines + 1) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", line=_whole_lines(file) + 1) from None
+
+
+def json_lines_records(
+    file: FixtureFile, block: bytes, before: int, records: int = 0
+) -> tuple[list[SourceRecord], FixtureFormatError | None]:
+    """The records of one block of :func:`json_lines_blocks`, numbered after ``records``,
+    up to the first refused line, and the error for that line (numbered from the start
+    of the file), if any: the records before it are still to be checked first."""
+    # orjson parses bytes directly (UTF-8 checked as it goes) about three times faster
+    # than json; it also refuses NaN and Infinity, which JSON does not have.
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return _json_lines_block(file, block, lines, before, records)
+
+
+def _line_blocks(stream: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:
+    """The stream in blocks of whole lines (the last may lack its newline).
+
+    Reading a block at a time rather than a line at a time lets the checks below run
+    once per block; a line longer than MAX_RECORD_BYTES is refused as it is read.
+    """
+    pieces: list[bytes] = []
+    pending = 0
+    while chunk := stream.read(_BLOCK):
+        cut = chunk.rfind(b"\n") + 1
+        if not cut:
+            pieces.append(chunk)
+            pending += len(chunk)
+            if pending > MAX_RECORD_BYTES:
+                raise _too_large("a line")
+            continue
+        yield b"".join((*pieces, chunk[:cut])) if pieces else chunk[:cut]
+        pieces = [chunk[cut:]]
+        pending = len(chunk) - cut
+    if pending:
+        yield b"".join(pieces)
+
+
+def _json_lines_block(
+    file: FixtureFile, block: bytes, lines: list[bytes], before: int, records: int
+) -> tuple[list[SourceRecord], FixtureFormatError | None]:
+    """The records of a block of lines up to the first refused one, and its error.
+
+    The checks for repeated keys and deep nesting (see :func:`_check_line`) run on the
+    whole block at once when no record of it holds an object or many arrays: the
+    common case costs a few byte counts per block, not per line.
+    """
+    parsed: list[SourceRecord] = []
+    raws: list[bytes] = []
+    failure: FixtureFormatError | None = None
+    keys = 0
+    for at, raw in enumerate(lines, before + 1):
+        if not raw.strip():
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):  # orjson's own limit, far above ours
+                failure = _error(file, _too_deep(None).message, line=at)
+            else:
+                kind = "unreadable" if "UTF-8" in str(exc) else "malformed JSON"
+                failure = _error(file, f"{kind}: {exc}", line=at)
+            break
+        if type(value) is not dict:
+            failure = _error(file, f"expected an object, found {type(value).__name__}", line=at)
+            break
+        keys += len(value)
+        records += 1
+        parsed.append(SourceRecord(value, at, records))
+        raws.append(raw)
+    # No line repeats a key or holds an object: only arrays could still nest too deep.
+    flat = block.count(b'":') == keys and not _whitespace_before_colon(block)
+    if failure is None and flat and not _deep_arrays_possible(block):
+        return parsed, None
+    for index, (source, raw) in enumerate(zip(parsed, raws, strict=True)):
+        if flat and not _deep_arrays_possible(raw):
+            continue
+        try:
+            _check_line(raw, source.values)
+        except _Refused as exc:
+            return parsed[:index], _error(file, exc.message, line=source.line, column=exc.column)
+    return parsed, failure
+
+
+def _whole_lines(file: FixtureFile) -> int:
+    """How many whole lines can be read before the file's bytes fail to decompress."""
+    count = 0
+    try:
+        with _binary(file) as stream:
+            while stream.readline(MAX_RECORD_BYTES + 1):
+                count += 1
+    except _DECODE_ERRORS:
+        pass
+    return count
+
+
+# --- CSV -----------------------------------------------------------------------------
+
+
+def _decoded_lines(stream: IO[bytes] | gzip.GzipFile, counter: list[int]) -> Iterator[str]:
+    """Lines as text, decoded one at a time so a bad byte is reported at its own line;
+    a line longer than MAX_RECORD_BYTES is refused as it is read."""
+    while raw := stream.readline(MAX_RECORD_BYTES + 1):
+        counter[0] += 1
+        if len(raw) > MAX_RECORD_BYTES:
+            raise _too_large("a line")
+        line = raw.decode("utf-8")
+        yield line[1:] if counter[0] == 1 and line.startswith(_BOM) else line
+
+
+def _allow_long_csv_fields() -> None:
+    if csv.field_size_limit() < MAX_CSV_FIELD_BYTES:
+        csv.field_size_limit(MAX_CSV_FIELD_BYTES)
+
+
+def csv_header(file: FixtureFile) -> list[str]:
+    """The column names of a CSV file's header row (empty for an empty file), so they
+    can be checked against the table even when no row follows."""
+    counter = [0]
+    _allow_long_csv_fields()
+    try:
+        with _binary(file) as stream:
+            return next(csv.reader(_decoded_lines(stream, counter), strict=True), [])
+    except csv.Error as exc:
+        raise _error(file, f"malformed CSV: {exc}", line=1) from None
+    except _Refused as exc:
+        raise _error(file, exc.message, line=1) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
+
+
+def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
+    record = 0
+    counter = [0]
+    ended = 1
+    _allow_long_csv_fields()
+    try:
+        with _binary(file) as stream:
+            reader = csv.reader(_decoded_lines(stream, counter), strict=True)
+            header = next(reader, None)
+            if not header:
+                raise _error(file, "CSV file has no header row", line=1)
+            repeated = [name for index, name in enumerate(header) if name in header[:index]]
+            if repeated:
+                raise _error(file, "CSV header names a column twice", line=1, column=repeated[0])
+            ended = reader.line_num
+            for row in reader:
+                started, ended = ended + 1, reader.line_num
+                if not any(row):
+                    continue
+                record += 1
+                if len(row) != len(header):
+                    raise _error(
+                        file,
+                        f"row has {len(row)} fields, the header has {len(header)}",
+                        line=started,
+                    )
+                values = {k: (v if v != "" else None) for k, v in zip(header, row, strict=True)}
+                yield SourceRecord(values, started, record)
+    except csv.Error as exc:
+        raise _error(file, f"malformed CSV: {exc}", line=ended + 1) from None
+    except _Refused as exc:
+        raise _error(file, exc.message, line=counter[0]) from None
+    except UnicodeDecodeError as exc:
+        raise _error(file, f"unreadable: {exc}", line=max(counter[0], 1)) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", line=counter[0] + 1) from None
+
+
+# --- YAML ----------------------------------------------------------------------------
+
+#: The tag of ``<<`` merge keys (left to PyYAML, which lets explicit keys override them).
+_YAML_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _YamlRefused(_Refused):
+    """A YAML value refused before the document is built, with its record's number."""
+
+    def __init__(self, message: str, column: str | None = None, record: int | None = None):
+        super().__init__(message, column)
+        self.record = record
+
+
+def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
+    try:
+        with _binary(file) as stream:
+            data = stream.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise _YamlRefused(_too_large("a YAML file (parsed whole)").message)
+        loader = yaml.SafeLoader(data)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_yaml(node, budget=max(_YAML_MIN_VALUES, _YAML_VALUES_PER_BYTE * len(data)))
+            document = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise _error(file, f"malformed YAML: {_yaml_reason(exc)}", line=line) from None
+    except RecursionError:
+        raise _error(file, f"value nested deeper than {MAX_DEPTH} levels") from None
+    except _YamlRefused as exc:
+        raise _error(file, exc.message, record=exc.record, column=exc.column) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}") from None
+    if document is None:
+        return
+    if not isinstance(document, list):
+        raise _error(file, "a YAML fixture file must hold a list of mappings")
+    for index, value in enumerate(document, 1):
+        yield SourceRecord(_object(file, value, record=index), None, index)
+
+
+def _yaml_reason(error: yaml.YAMLError) -> str:
+    """What went wrong, on one line (PyYAML's own text quotes the document over several)."""
+    if isinstance(error, yaml.MarkedYAMLError):
+        parts = [error.context, error.problem]
+        reason = ", ".join(str(part) for part in parts if part)
+    else:
+        reason = str(error)
+    return " ".join(reason.split()) or type(error).__name__
+
+
+def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _yaml_sizes(root: yaml.Node) -> dict[int, tuple[int, int]]:
+    """``id(node) -> (values once aliases are expanded, depth)`` for every node.
+
+    Aliases make a YAML graph, not a tree: sizes are counted per distinct node (so a
+    "billion laughs" file is measured without being expanded), and a node that
+    contains itself is refused.
+    """
+    sizes: dict[int, tuple[int, int]] = {}
+    open_nodes: set[int] = set()
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while pending:
+        node, finished = pending.pop()
+        children = _yaml_children(node)
+        if finished:
+            values = 1 + sum(sizes[id(child)][0] for child in children)
+            depth = 0
+            if isinstance(node, yaml.CollectionNode):
+                depth = 1 + max((sizes[id(child)][1] for child in children), default=0)
+            sizes[id(node)] = (values, depth)
+            open_nodes.discard(id(node))
+        elif id(node) not in sizes:
+            if id(node) in open_nodes:
+                raise _YamlRefused("a YAML alias refers to a value that contains it")
+            open_nodes.add(id(node))
+            pending.append((node, True))
+            pending.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes
+
+
+def _check_yaml(root: yaml.Node, *, budget: int) -> None:
+    """Refuse aliases that expand too far, nesting deeper than MAX_DEPTH, repeated keys."""
+    sizes = _yaml_sizes(root)
+    values = sizes[id(root)][0]
+    if values > budget:
+        raise _YamlRefused(f"YAML aliases expand the file to {values} values (at most {budget})")
+    if not isinstance(root, yaml.SequenceNode):
+        return
+    for record, item in enumerate(root.value, 1):
+        if sizes[id(item)][1] > MAX_DEPTH:
+            column = next(
+                (k.value for k, v in _pairs(item) if sizes[id(v)][1] + 1 > MAX_DEPTH), None
+            )
+            raise _YamlRefused(_too_deep(column).message, column, record)
+        pending: list[tuple[yaml.Node, str | None]] = [(item, None)]
+        while pending:
+            node, column = pending.pop()
+            seen: set[tuple[str, str]] = set()
+            for key, value in _pairs(node):
+                name = str(key.value)
+                if isinstance(key, yaml.ScalarNode) and key.tag != _YAML_MERGE:
+                    if (key.tag, name) in seen:
+                        refused = _duplicate(name, column if column is not None else name)
+                        raise _YamlRefused(refused.message, refused.column, record)
+                    seen.add((key.tag, name))
+                pending.append((value, column if column is not None else name))
+            if isinstance(node, yaml.SequenceNode):
+                pending.extend((child, column) for child in node.value)
+
+
+def _pairs(node: yaml.Node) -> list[tuple[yaml.Node, yaml.Node]]:
+    return list(node.value) if isinstance(node, yaml.MappingNode) else []
+
+
+_READERS = {"json": _json_array, "jsonl": _json_lines, "csv": _csv, "yaml": _yaml}
+
+
+def iter_records(file: FixtureFile) -> Iterator[SourceRecord]:
+    """Yield the records of ``file`` one by one, in file order."""
+    return _READERS[file.format](file)

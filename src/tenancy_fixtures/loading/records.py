@@ -1,0 +1,538 @@
+"""Turning source records into rows of a table: every rule a record must pass, in one go.
+
+A :class:`RowBuilder` is made once per table from its SQLAlchemy columns; it turns
+each record (from JSON, CSV, YAML...) into a tuple in column order with the Python
+types the drivers expect, or raises :class:`RecordError` naming the column and the
+rule broken: ``unknown_column``, ``not_null``, ``type``, ``range`` (integer width),
+``length``, ``timezone``, ``check:<constraint>`` (CHECK constraints compiled by
+:mod:`tenancy_fixtures.loading.rules`) or ``format:<format>`` (domain formats).
+Loading and the validators share it, so a rule is written, and run, once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+)
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
+from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loading.readers import SourceRecord
+from tenancy_fixtures.loading.rules import (
+    DEFAULT_MAX_TEXT_LENGTH,
+    ColumnCheck,
+    Condition,
+    Format,
+    column_format,
+    table_checks,
+)
+
+__all__ = ["RowBuilder", "unsupported_columns"]
+
+Converter = Callable[[Any], Any]
+
+_INT32 = (-(2**31), 2**31 - 1)
+_EXACT_FLOAT_INT = 2**53
+_INT64 = (-(2**63), 2**63 - 1)
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+_MISSING = object()
+
+
+class _Invalid(ValueError):
+    """A value refused by a converter for a rule other than ``type``."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+def _string(length: int) -> Converter:
+    def convert(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, found {type(value).__name__}")
+        if len(value) > length:
+            raise _Invalid(f"longer than {length} characters ({len(value)})", "length")
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        return value
+
+    return convert
+
+
+def _integer(bounds: tuple[int, int]) -> Converter:
+    low, high = bounds
+
+    def convert(value: Any) -> int:
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            # Beyond 2**53 a float no longer holds every integer: the value read may not
+            # be the one written (orjson reads -(2**63)-1 as a float that rounds into range).
+            if abs(value) > _EXACT_FLOAT_INT:
+                raise _Invalid(
+                    f"integer {value:.0f} out of range: as a JSON number this large it "
+                    "has lost precision",
+                    "range",
+                )
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, found {value!r:.40}")
+        if not low <= value <= high:
+            raise _Invalid(f"integer {value} out of range [{low}, {high}]", "range")
+        return value
+
+    return convert
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, str):
+        if not value.isascii():
+            raise ValueError(f"expected a number, found {value!r:.40}")
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, found {value!r:.40}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, found {type(value).__name__}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"number too large: {str(value)[:40]}...") from None
+    if not math.isfinite(result):
+        raise ValueError(f"number must be finite, found {result}")
+    return result
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"expected true or false, found {value!r:.40}")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            # Rarely padded: strip only when the plain parse failed (it is the hot path).
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        raise ValueError("expected a timestamp with time and UTC offset, found a date")
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected an ISO 8601 timestamp, found {type(value).__name__}")
+    if value.tzinfo is UTC:  # already UTC (+00:00 and Z parse to it): nothing to convert
+        return value
+    if value.tzinfo is None:
+        raise _Invalid("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00+00:00", "timezone")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise _Invalid(
+            f"timestamp {value.isoformat()} is outside the calendar in UTC", "range"
+        ) from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a string key or value anywhere in a JSON value holds a NUL character."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value, parse_constant=_no_constants)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"expected JSON text: {exc.msg}") from None
+        except RecursionError:
+            raise ValueError("JSON text nested too deeply") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not JSON")
+    if not isinstance(value, str | int | float | bool | list | dict):
+        raise ValueError(f"expected a JSON value, found {type(value).__name__}")
+    if isinstance(value, list | dict):
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not representable as JSON: {exc}") from None
+        except RecursionError:
+            raise ValueError("not representable as JSON: nested too deeply") from None
+        # PostgreSQL's jsonb refuses NUL in strings; SQLite would keep it: refuse on both.
+        if "\\u0000" in text and _holds_nul(value):
+            raise ValueError("JSON strings must not contain NUL characters")
+    elif isinstance(value, str) and "\x00" in value:
+        raise ValueError("JSON strings must not contain NUL characters")
+    return value
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, datetime):
+        raise ValueError("expected a date, found a timestamp")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"expected an ISO 8601 date, found {value!r:.40}") from None
+    raise ValueError(f"expected a date, found {type(value).__name__}")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f"expected a number, found {type(value).__name__}")
+    try:
+        result = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"expected a number, found {value!r:.40}") from None
+    if not result.is_finite():
+        raise ValueError(f"number must be finite, found {value!r:.40}")
+    return result
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a UUID, found {value!r:.40}") from None
+    raise ValueError(f"expected a UUID, found {type(value).__name__}")
+
+
+def _enum(allowed: Sequence[str], length: int) -> Converter:
+    as_text = _string(length)
+    choices = frozenset(allowed)
+
+    def convert(value: Any) -> str:
+        text: str = as_text(value)
+        if text not in choices:
+            raise ValueError(f"{text!r:.40} is not one of {sorted(choices)}")
+        return text
+
+    return convert
+
+
+def unsupported_columns(table: Table) -> list[str]:
+    """Columns of ``table`` whose type no converter reads, or whose format is unknown or
+    misplaced (``"table.column: reason"``)."""
+    problems = []
+    for column in table.columns:
+        try:
+            _converter(column, DEFAULT_MAX_TEXT_LENGTH)
+            column_format(column)
+        except TypeError as exc:
+            problems.append(f"{table.name}.{column.name}: {exc}")
+    return problems
+
+
+def _text_limit(column: Column[Any], max_text_length: int) -> int:
+    """A column's longest value: its declared length, else the unbounded-text limit."""
+    length = getattr(column.type, "length", None)
+    return int(length) if length else max_text_length
+
+
+def _converter(column: Column[Any], max_text_length: int) -> Converter:
+    kind = column.type
+    if isinstance(kind, JSON):
+        return _json
+    if isinstance(kind, Enum):
+        return _enum(kind.enums, _text_limit(column, max_text_length))
+    if isinstance(kind, Uuid):
+        return _uuid
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return _decimal
+    if isinstance(kind, Date):
+        return _date
+    if isinstance(kind, Boolean):
+        return _boolean
+    if isinstance(kind, DateTime):
+        return _timestamp
+    if isinstance(kind, BigInteger):
+        return _integer(_INT64)
+    if isinstance(kind, Integer):
+        return _integer(_INT32)
+    if isinstance(kind, Float):
+        return _float
+    if isinstance(kind, String):
+        return _string(_text_limit(column, max_text_length))
+    raise TypeError(f"no converter for {kind!r}")
+
+
+def _default(column: Column[Any]) -> Any:
+    default = column.default
+    if isinstance(default, ScalarElementColumnDefault):
+        return default.arg
+    return _MISSING
+
+
+#: Bound -> (value, strict): the tightest lower and upper bounds of a numeric column.
+Bound = tuple[float, bool]
+_LOWER = {">=": False, ">": True}
+_UPPER = {"<=": False, "<": True}
+
+
+def _range(
+    low: Bound, high: Bound, checks: Sequence[ColumnCheck], *, as_float: bool
+) -> tuple[str, list[Condition]]:
+    """One chained comparison for the type's range and every CHECK bound, plus the
+    conditions that are not bounds (``==``, ``!=``, ``in``)."""
+    rest: list[Condition] = []
+    for check in checks:
+        for op, operand in check.conditions:
+            if op in _LOWER:
+                low = max(low, (operand, _LOWER[op]))
+            elif op in _UPPER:
+                # At the same value a strict bound is the tighter one.
+                high = min(high, (operand, _UPPER[op]), key=lambda b: (b[0], not b[1]))
+            else:
+                rest.append((op, operand))
+    lower = "NEG_INF" if low[0] == -math.inf else _literal(low[0], as_float)
+    upper = "POS_INF" if high[0] == math.inf else _literal(high[0], as_float)
+    chain = f"{lower} {'<' if low[1] else '<='} v {'<' if high[1] else '<='} {upper}"
+    return chain, rest
+
+
+def _literal(bound: float, as_float: bool) -> str:
+    """``bound`` as Python source; a float for a float column where that is exact
+    (comparing a float with an int is slower)."""
+    if as_float and isinstance(bound, int) and abs(bound) <= 2**53:
+        return repr(float(bound))
+    return repr(bound)
+
+
+def _fast_check(
+    column: Column[Any],
+    limit: int,
+    form: Format | None,
+    checks: Sequence[ColumnCheck],
+    constant: Callable[[Any], str],
+) -> str | None:
+    """A Python expression on ``v`` true when the value needs no conversion and passes
+    every format and CHECK condition of its column — the one test a good value takes."""
+    kind = column.type
+    if isinstance(kind, JSON | Enum | Uuid | Date | DateTime | Boolean):
+        return "(v is True or v is False)" if isinstance(kind, Boolean) else None
+    if isinstance(kind, Numeric) and not isinstance(kind, Float):
+        return None
+    if isinstance(kind, Integer | Float):
+        if isinstance(kind, Float):
+            test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
+        else:
+            wide = _INT64 if isinstance(kind, BigInteger) else _INT32
+            test, bounds = "type(v) is int", ((wide[0], False), (wide[1], False))
+        chain, rest = _range(*bounds, checks, as_float=isinstance(kind, Float))
+        extra = ColumnCheck("", column.name, "", tuple(rest)).expression(constant) if rest else ""
+        return f"({test} and {chain}{' and ' + extra if extra else ''})"
+    if isinstance(kind, String):
+        if form is not None and form.max_length is not None and form.max_length <= limit:
+            # The format admits nothing longer and no NUL: it is the whole text check.
+            parts = ["type(v) is str", form.expression]
+        else:
+            parts = ["type(v) is str", f"len(v) <= {limit}", "'\\x00' not in v"]
+            if form is not None:
+                parts.append(form.expression)
+        parts += [f"({check.expression(constant)})" for check in checks]
+        return f"({' and '.join(parts)})"
+    return None
+
+
+class RowBuilder:
+    """Builds rows of one table from source records.
+
+    The per-record work is one generated function per table (as attrs and dataclasses
+    generate ``__init__``): values already of the right type that pass the column's
+    CHECK and format conditions take one inline test; the rest go through the
+    column's converter, then each condition in turn, so a refusal names the rule it
+    broke. Column names only ever appear in it as string literals.
+    """
+
+    def __init__(self, table: Table, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -> None:
+        self.table = table
+        self.max_text_length = max_text_length
+        self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
+        self._known = frozenset(self.columns)
+        self.checks: tuple[ColumnCheck, ...] = tuple(table_checks(table))
+        self._build = self._compile(list(table.columns))
+
+    def build(self, source: SourceRecord, *, path: str) -> tuple[Any, ...]:
+        """The row for ``source`` in column order; raises :class:`RecordError`."""
+        row: tuple[Any, ...] = self._build(source, path)
+        return row
+
+    def _compile(self, columns: list[Column[Any]]) -> Callable[[SourceRecord, str], Any]:
+        namespace: dict[str, Any] = {
+            "M": _MISSING,
+            "known": self._known,
+            "refuse": self._refuse,
+            "unknown": self._unknown,
+            "invalid": self._invalid,
+            "unformatted": self._unformatted,
+            "unchecked": self._unchecked,
+            "NEG_INF": -math.inf,
+            "POS_INF": math.inf,
+        }
+
+        def constant(value: Any) -> str:
+            name = f"K{len(namespace)}"
+            namespace[name] = value
+            return name
+
+        lines = [
+            "def build(source, path):",
+            "    values = source.values",
+            "    if not known.issuperset(values):",
+            "        raise unknown(source, path)",
+            "    get = values.get",
+        ]
+        for i, column in enumerate(columns):
+            name = repr(column.name)
+            limit = _text_limit(column, self.max_text_length)
+            try:
+                namespace[f"convert{i}"] = _converter(column, self.max_text_length)
+                form = column_format(column)
+            except TypeError as exc:
+                raise TypeError(f"{self.table.name}.{column.name}: {exc}") from None
+            checks = [check for check in self.checks if check.column == column.name]
+            conditions: list[tuple[str, str]] = []
+            if form is not None:
+                namespace.update(form.names)
+                namespace[f"format{i}"] = form
+                conditions.append(
+                    (form.expression, f"raise unformatted(source, path, {name}, v, format{i})")
+                )
+            for check in checks:
+                held = constant(check)
+                conditions.append(
+                    (
+                        check.expression(constant),
+                        f"raise unchecked(source, path, {name}, v, {held})",
+                    )
+                )
+            default = _default(column)
+            lines += [f"    v = get({name}, M)", "    if v is M or v is None:"]
+            if default is not _MISSING:
+                namespace[f"default{i}"] = default
+                lines.append(f"        c{i} = default{i}")
+            elif column.nullable:
+                lines.append(f"        c{i} = None")
+            else:
+                lines.append(
+                    f"        raise refuse(source, path, {name}, "
+                    "'required value is missing' if v is M else 'must not be null', 'not_null')"
+                )
+            fast = _fast_check(column, limit, form, checks, constant)
+            if fast is not None:
+                lines += [f"    elif {fast}:", f"        c{i} = v"]
+            lines += [
+                "    else:",
+                "        try:",
+                f"            v = convert{i}(v)",
+                "        except ValueError as exc:",
+                f"            raise invalid(source, path, {name}, exc) from None",
+            ]
+            for expression, refusal in conditions:
+                lines += [f"        if not ({expression}):", f"            {refusal}"]
+            lines.append(f"        c{i} = v")
+        lines.append("    return (" + "".join(f"c{i}, " for i in range(len(columns))) + ")")
+        exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
+        built: Callable[[SourceRecord, str], Any] = namespace["build"]
+        return built
+
+    def check_columns(self, names: Iterable[str], *, path: str, line: int | None = None) -> None:
+        """Refuse column names this table does not have (a CSV header, before any row)."""
+        unknown = sorted(set(names) - self._known)
+        if unknown:
+            raise RecordError(
+                "unknown column for this table",
+                path=path,
+                table=self.table.name,
+                line=line,
+                column=unknown[0],
+                rule="unknown_column",
+            )
+
+    def _unknown(self, source: SourceRecord, path: str) -> RecordError:
+        unknown = sorted(map(str, source.values.keys() - self._known))[0]
+        return self._refuse(
+            source, path, unknown, "unknown column for this table", "unknown_column"
+        )
+
+    def _invalid(
+        self, source: SourceRecord, path: str, column: str, exc: ValueError
+    ) -> RecordError:
+        return self._refuse(source, path, column, str(exc), getattr(exc, "rule", "type"))
+
+    def _unformatted(
+        self, source: SourceRecord, path: str, column: str, value: str, form: Format
+    ) -> RecordError:
+        return self._refuse(
+            source, path, column, f"{value!r:.60} is not {form.description}", f"format:{form.name}"
+        )
+
+    def _unchecked(
+        self, source: SourceRecord, path: str, column: str, value: Any, check: ColumnCheck
+    ) -> RecordError:
+        return self._refuse(
+            source, path, column, f"{value!r:.60} breaks CHECK ({check.sql})", check.rule
+        )
+
+    def _refuse(
+        self, source: SourceRecord, path: str, column: str, reason: str, rule: str
+    ) -> RecordError:
+        return RecordError(
+            reason,
+            path=path,
+            table=self.table.name,
+            line=source.line,
+            record=None if source.line is not None else source.record,
+            column=column,
+            rule=rule,
+        )

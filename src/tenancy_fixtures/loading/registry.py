@@ -1,0 +1,20 @@
+"""Loader classes by the name templates and manifests use for them.
+
+The engine knows only :class:`DataLoader`; a domain (the built-in Spotify one, or a
+user's own) adds its loaders with :func:`register_loader`.
+"""
+
+from __future__ import annotations
+
+from tenancy_fixtures.loading.data_loader import DataLoader
+
+__all__ = ["LOADERS", "register_loader"]
+
+#: Loader classes by the name fixture templates use for them.
+LOADERS: dict[str, type[DataLoader]] = {DataLoader.loader_name: DataLoader}
+
+
+def register_loader(cls: type[DataLoader]) -> type[DataLoader]:
+    """Make ``cls`` available to templates and manifests under ``cls.loader_name``."""
+    LOADERS[cls.loader_name] = cls
+    return cls

@@ -1,0 +1,490 @@
+"""Rules derived from the tenant schema that every record must pass before it is written.
+
+Two kinds, both enforced by :class:`~tenancy_fixtures.loading.records.RowBuilder` (so
+the load path and the validators share one implementation):
+
+- **CHECK constraints**, compiled from their SQL text into Python conditions. Only
+  simple forms are compiled — a column compared with a number (``c >= 0``, ``c < 1``,
+  ``c = 2``), ``c IN (...)`` / ``c BETWEEN a AND b`` with literals, joined by ``AND``;
+  anything else stays the database's job and is listed by :func:`uncompiled_checks`.
+  As in SQL, a NULL value passes.
+- **Domain formats**, named by a column's ``info={"format": ...}``
+  (:data:`FORMAT_INFO`); a foreign-key column takes
+  the format of the column it references.
+
+Every rule has a name that errors carry as ``rule``: ``check:<constraint>`` and
+``format:<format>``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+)
+from sqlalchemy.exc import NoReferenceError
+
+__all__ = [
+    "COUNTRY_CODES",
+    "DEFAULT_MAX_TEXT_LENGTH",
+    "FORMATS",
+    "FORMAT_INFO",
+    "ColumnCheck",
+    "Format",
+    "column_format",
+    "compile_check",
+    "is_email",
+    "is_release_date",
+    "table_checks",
+    "uncompiled_checks",
+]
+
+#: Column ``info`` key naming a domain format the validators check.
+FORMAT_INFO = "format"
+
+#: The longest value of an unbounded Text column, in characters (1 MiB).
+DEFAULT_MAX_TEXT_LENGTH = 1 << 20
+
+# ISO 3166-1 alpha-2: every officially assigned code (249), plus XK (Kosovo, a
+# user-assigned code that Spotify's markets use).
+COUNTRY_CODES: frozenset[str] = frozenset(
+    """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
+    BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ
+    CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ
+    DE DJ DK DM DO DZ
+    EC EE EG EH ER ES ET
+    FI FJ FK FM FO FR
+    GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY
+    HK HM HN HR HT HU
+    ID IE IL IM IN IO IQ IR IS IT
+    JE JM JO JP
+    KE KG KH KI KM KN KP KR KW KY KZ
+    LA LB LC LI LK LR LS LT LU LV LY
+    MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ
+    NA NC NE NF NG NI NL NO NP NR NU NZ
+    OM
+    PA PE PF PG PH PK PL PM PN PR PS PT PW PY
+    QA
+    RE RO RS RU RW
+    SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ
+    TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ
+    UA UG UM US UY UZ
+    VA VC VE VG VI VN VU
+    WF WS
+    XK
+    YE YT
+    ZA ZM ZW
+    """.split()  # noqa: SIM905 - the codes read as a table, by first letter
+)
+
+_ISRC = re.compile(r"[A-Z]{2}[0-9A-Z]{3}[0-9]{7}")
+# Catalogue URIs carry a 22-character base-62 id; user ids are the account's own
+# name (letters, digits, '.', '_', '-'), not base-62.
+_SPOTIFY_URI = re.compile(
+    r"spotify:(?:(?:track|album|artist|playlist|episode|show):[0-9A-Za-z]{22}"
+    r"|user:[0-9A-Za-z._-]{1,64})"
+)
+# One "@", a local part, a domain of dot-separated labels; no whitespace or control
+# characters anywhere. Deliberately pragmatic: RFC 5322 admits far more.
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@(?:[^@\s\x00-\x1f\x7f.]+\.)+[^@\s\x00-\x1f\x7f.]+")
+_MAX_EMAIL = 320
+
+
+def is_email(value: str) -> bool:
+    """A pragmatic e-mail check: one ``@``, a local part, a dotted domain, no spaces."""
+    return len(value) <= _MAX_EMAIL and _EMAIL.fullmatch(value) is not None
+
+
+def is_release_date(value: str) -> bool:
+    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, naming a date that exists (year 1 on)."""
+    if not value.isascii():
+        return False
+    size = len(value)
+    if size == 10 and value[4] == "-" and value[7] == "-":
+        text = value
+    elif size == 7 and value[4] == "-":
+        text = value + "-01"
+    elif size == 4:
+        text = value + "-01-01"
+    else:
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Format:
+    """A domain format: a Python expression over ``v`` (a ``str``) true when it is valid.
+
+    ``names`` are the constants and functions the expression uses (their names must be
+    unique among formats). ``max_length``: the expression accepts nothing longer and
+    nothing holding NUL, so the plain length and NUL checks can be skipped.
+    """
+
+    name: str
+    expression: str
+    description: str
+    names: Mapping[str, Any] = field(default_factory=dict)
+    max_length: int | None = None
+
+    def accepts(self, value: str) -> bool:
+        """Whether ``value`` is in this format (the compiled check, for one value)."""
+        return bool(eval(self.expression, {**self.names}, {"v": value}))  # noqa: S307 - our own expression
+
+
+#: The formats a column's ``info["format"]`` may name.
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format(
+            "spotify_id",
+            # ASCII and alphanumeric together are exactly base-62; str methods beat a regex.
+            "(len(v) == 22 and v.isascii() and v.isalnum())",
+            "a Spotify id (22 base-62 characters)",
+            max_length=22,
+        ),
+        Format(
+            "spotify_uri",
+            "FORMAT_URI(v) is not None",
+            "a Spotify URI (spotify:<track|album|artist|playlist|episode|show>:<id>"
+            " or spotify:user:<user>)",
+            {"FORMAT_URI": _SPOTIFY_URI.fullmatch},
+            max_length=77,
+        ),
+        Format(
+            "isrc",
+            "FORMAT_ISRC(v) is not None",
+            "an ISRC (12 characters: country, registrant, year, designation; no dashes)",
+            {"FORMAT_ISRC": _ISRC.fullmatch},
+            max_length=12,
+        ),
+        Format(
+            "country",
+            "v in FORMAT_COUNTRIES",
+            "an ISO 3166-1 alpha-2 country code",
+            {"FORMAT_COUNTRIES": COUNTRY_CODES},
+            max_length=2,
+        ),
+        Format(
+            "email",
+            "FORMAT_EMAIL(v)",
+            "an e-mail address",
+            {"FORMAT_EMAIL": is_email},
+        ),
+        Format(
+            "release_date",
+            "FORMAT_RELEASE_DATE(v)",
+            "a release date (YYYY, YYYY-MM or YYYY-MM-DD)",
+            {"FORMAT_RELEASE_DATE": is_release_date},
+            max_length=10,
+        ),
+    )
+}
+
+
+def column_format(column: Column[Any]) -> Format | None:
+    """The format ``column`` must follow: its own, or that of the column it references.
+
+    Raises :class:`TypeError` for a format name no one defined, or a format on a
+    column that does not hold text.
+    """
+    name = _format_name(column, set())
+    if name is None:
+        return None
+    found = FORMATS.get(name)
+    if found is None:
+        raise TypeError(f"unknown format {name!r} (known: {', '.join(sorted(FORMATS))})")
+    if not isinstance(column.type, String):
+        raise TypeError(f"format {name!r} needs a text column, not {column.type!r}")
+    return found
+
+
+def _format_name(column: Column[Any], seen: set[Column[Any]]) -> str | None:
+    own = column.info.get(FORMAT_INFO)
+    if own is not None:
+        return str(own)
+    seen.add(column)
+    for key in column.foreign_keys:
+        try:
+            parent = key.column
+        except NoReferenceError:  # a reference out of this MetaData: no format to inherit
+            continue
+        if parent not in seen:
+            inherited = _format_name(parent, seen)
+            if inherited is not None:
+                return inherited
+    return None
+
+
+# --- CHECK constraints ---------------------------------------------------------------
+
+#: A condition on one value: ``(operator, operand)``; ``in`` takes a frozenset.
+Condition = tuple[str, Any]
+
+_COMPARISONS = {">=": ">=", ">": ">", "<=": "<=", "<": "<", "=": "==", "<>": "!=", "!=": "!="}
+_MIRRORED = {">=": "<=", ">": "<", "<=": ">=", "<": ">", "=": "=", "<>": "<>", "!=": "!="}
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<number>-?[0-9]+(?:\.[0-9]+)?)
+      | (?P<string>'(?:[^']|'')*')
+      | (?P<quoted>"(?:[^"]|"")+")
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<op>>=|<=|<>|!=|=|<|>)
+      | (?P<punct>[(),])
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """The part of one CHECK constraint that concerns one column, compiled."""
+
+    rule: str
+    column: str
+    sql: str
+    conditions: tuple[Condition, ...]
+
+    def expression(self, constant: Callable[[Any], str]) -> str:
+        """A Python expression over ``v`` true when the value passes.
+
+        ``constant(value)`` returns the name under which a set operand is reachable.
+        """
+        parts = []
+        for op, operand in self.conditions:
+            if op == "in":
+                parts.append(f"v in {constant(operand)}")
+            else:
+                parts.append(f"v {op} {operand!r}")
+        return " and ".join(parts)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` passes (the compiled check, for one value; NULL passes)."""
+        if value is None:
+            return True
+        names: dict[str, Any] = {}
+
+        def constant(operand: Any) -> str:
+            names[f"k{len(names)}"] = operand
+            return f"k{len(names) - 1}"
+
+        return bool(eval(self.expression(constant), names, {"v": value}))  # noqa: S307
+
+
+class _Unsupported(Exception):
+    """The CHECK's SQL is not one of the forms compiled here."""
+
+
+def _tokens(sql: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    position = 0
+    text = sql.strip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise _Unsupported(text[position:])
+        kind = match.lastgroup
+        assert kind is not None
+        found.append((kind, match.group(kind)))
+        position = match.end()
+    return found
+
+
+class _Parser:
+    """Recursive descent over ``term (AND term)*``; each term constrains one column."""
+
+    def __init__(self, sql: str, table: Table) -> None:
+        self.tokens = _tokens(sql)
+        self.at = 0
+        self.table = table
+
+    def parse(self) -> list[tuple[str, Condition]]:
+        found = self.conjunction()
+        if self.at != len(self.tokens):
+            raise _Unsupported("trailing text")
+        return found
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        token = self.peek()
+        if token is None:
+            raise _Unsupported("unexpected end")
+        self.at += 1
+        return token
+
+    def keyword(self, word: str) -> bool:
+        token = self.peek()
+        if token is not None and token[0] == "name" and token[1].upper() == word:
+            self.at += 1
+            return True
+        return False
+
+    def expect(self, value: str) -> None:
+        if self.take()[1] != value:
+            raise _Unsupported(f"expected {value}")
+
+    def conjunction(self) -> list[tuple[str, Condition]]:
+        found = self.term()
+        while self.keyword("AND"):
+            found += self.term()
+        return found
+
+    def term(self) -> list[tuple[str, Condition]]:
+        token = self.peek()
+        if token == ("punct", "("):
+            self.take()
+            inner = self.conjunction()
+            self.expect(")")
+            return inner
+        if token is not None and token[0] in ("number", "string"):
+            value = self.literal(self.take())
+            op = self.take()
+            if op[0] != "op":
+                raise _Unsupported("expected a comparison")
+            column = self.column()
+            return [(column.name, self.comparison(column, _MIRRORED[op[1]], value))]
+        column = self.column()
+        if self.keyword("IN"):
+            return [(column.name, ("in", self.in_list(column)))]
+        if self.keyword("BETWEEN"):
+            low = self.number(column)
+            if not self.keyword("AND"):
+                raise _Unsupported("BETWEEN without AND")
+            high = self.number(column)
+            return [(column.name, (">=", low)), (column.name, ("<=", high))]
+        op = self.take()
+        if op[0] != "op":
+            raise _Unsupported("expected a comparison")
+        value = self.literal(self.take())
+        return [(column.name, self.comparison(column, op[1], value))]
+
+    def column(self) -> Column[Any]:
+        kind, text = self.take()
+        if kind == "quoted":
+            name = text[1:-1].replace('""', '"')
+        elif kind == "name" and text.upper() not in ("AND", "OR", "NOT", "IN", "NULL", "IS"):
+            name = text
+        else:
+            raise _Unsupported("expected a column")
+        if name not in self.table.columns:
+            raise _Unsupported(f"no column {name}")
+        return self.table.columns[name]
+
+    @staticmethod
+    def literal(token: tuple[str, str]) -> int | float | str:
+        kind, text = token
+        if kind == "number":
+            number = float(text) if "." in text else int(text)
+            if isinstance(number, float) and not math.isfinite(number):
+                raise _Unsupported("a number beyond float range")
+            return number
+        if kind == "string":
+            return text[1:-1].replace("''", "'")
+        raise _Unsupported("expected a literal")
+
+    def number(self, column: Column[Any]) -> int | float:
+        value = self.literal(self.take())
+        if isinstance(value, str) or not _numeric(column):
+            raise _Unsupported("BETWEEN needs numbers on a numeric column")
+        return value
+
+    def comparison(self, column: Column[Any], op: str, value: int | float | str) -> Condition:
+        if isinstance(value, str):
+            # Ordering text depends on the database's collation; only equality is safe.
+            if op not in ("=", "<>", "!=") or not isinstance(column.type, String):
+                raise _Unsupported("text compared by order")
+        elif not _numeric(column):
+            raise _Unsupported("number compared with a non-numeric column")
+        return (_COMPARISONS[op], value)
+
+    def in_list(self, column: Column[Any]) -> frozenset[Any]:
+        self.expect("(")
+        values = [self.literal(self.take())]
+        while self.peek() == ("punct", ","):
+            self.take()
+            values.append(self.literal(self.take()))
+        self.expect(")")
+        texts = all(isinstance(v, str) for v in values)
+        numbers = not any(isinstance(v, str) for v in values)
+        if not ((texts and isinstance(column.type, String)) or (numbers and _numeric(column))):
+            raise _Unsupported("IN list of the wrong kind for its column")
+        return frozenset(values)
+
+
+def _numeric(column: Column[Any]) -> bool:
+    return isinstance(column.type, Integer | Float | Numeric)
+
+
+def _rule_name(constraint: CheckConstraint, table: Table, fallback: str) -> str:
+    name = str(constraint.name) if constraint.name else ""
+    prefix = f"ck_{table.name}_"
+    if name.startswith(prefix):
+        name = name[len(prefix) :]
+    return f"check:{name or fallback}"
+
+
+def compile_check(constraint: CheckConstraint, table: Table) -> list[ColumnCheck] | None:
+    """``constraint`` as one :class:`ColumnCheck` per column it names, or ``None`` when
+    its SQL is not a form compiled here (the database still enforces it).
+
+    Splitting ``a ... AND b ...`` per column keeps SQL's meaning: the CHECK fails when
+    any comparison is false, and a comparison with NULL is never false.
+    """
+    sql = str(constraint.sqltext)
+    try:
+        terms = _Parser(sql, table).parse()
+    except _Unsupported:
+        return None
+    by_column: dict[str, list[Condition]] = {}
+    for column, condition in terms:
+        by_column.setdefault(column, []).append(condition)
+    rule = _rule_name(constraint, table, fallback=next(iter(by_column)))
+    return [
+        ColumnCheck(rule, column, sql, tuple(conditions))
+        for column, conditions in by_column.items()
+    ]
+
+
+def _check_constraints(table: Table) -> list[CheckConstraint]:
+    found = [c for c in table.constraints if isinstance(c, CheckConstraint)]
+    return sorted(found, key=lambda c: str(c.name or c.sqltext))
+
+
+def table_checks(table: Table) -> list[ColumnCheck]:
+    """Every compiled CHECK of ``table``, per column."""
+    checks: list[ColumnCheck] = []
+    for constraint in _check_constraints(table):
+        compiled = compile_check(constraint, table)
+        if compiled is not None:
+            checks += compiled
+    return checks
+
+
+def uncompiled_checks(tables: MetaData | Iterable[Table]) -> list[str]:
+    """CHECK constraints left to the database: ``"table.constraint: SQL"`` each."""
+    found = tables.sorted_tables if isinstance(tables, MetaData) else list(tables)
+    return [
+        f"{table.name}.{constraint.name}: {constraint.sqltext}"
+        for table in found
+        for constraint in _check_constraints(table)
+        if compile_check(constraint, table) is None
+    ]

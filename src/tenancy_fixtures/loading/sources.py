@@ -1,0 +1,566 @@
+"""Source formats: files as other systems produce them, normalised into tenant tables.
+
+A :class:`SourceFormat` reads documents (a Web API response, a streaming-history entry,
+a Million Playlist Dataset playlist, an AI model config) and emits rows for one or more
+tables into a :class:`RowSink`. The sink stages them as a fixture set of JSON Lines
+files in a private temporary directory, and :class:`SourceLoader` loads that set
+through the ordinary :class:`DataLoader` path: the same typing, validation, atomic
+transaction and idempotency. Errors found in staged rows are pointed back at the
+source file and record they came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import tempfile
+import zlib
+from abc import ABC, abstractmethod
+from array import array
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any, ClassVar, Literal
+
+import ijson
+import orjson
+from sqlalchemy import MetaData, Table
+
+from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode
+from tenancy_fixtures.loading.fixture_sets import (
+    MANIFEST_NAME,
+    FixtureFile,
+    file_sha256,
+    open_fixture_set,
+    resolve_inside,
+)
+from tenancy_fixtures.loading.readers import iter_records
+from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.spotify.daily_stats import RefreshesDailyStats
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
+
+__all__ = [
+    "SOURCE_FORMATS",
+    "Origin",
+    "RowSink",
+    "SourceDocument",
+    "SourceFile",
+    "SourceFormat",
+    "SourceLoader",
+    "detect_format",
+    "iter_documents",
+    "register_format",
+    "source_file",
+]
+
+#: Source formats by name (``--format``), filled by :func:`register_format`.
+SOURCE_FORMATS: dict[str, type[SourceFormat]] = {}
+#: A single JSON document larger than this is refused (stream arrays or JSON Lines).
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+_SOURCE_EXTENSIONS = (".json", ".jsonl", ".ndjson")
+_LINE_FLAG = 1 << 62
+#: Staging subdirectories of authoritative rows and of the others (names no error
+#: from a user's own files can carry).
+STAGED = "_staged"
+DERIVED = "_derived"
+_FILE_SHIFT = 40
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One source file: where it is, how it is framed, which format reads it."""
+
+    path: Path
+    relative: str
+    container: Literal["json", "jsonl"]
+    compressed: bool
+    format: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: Detect the format among this domain loader's formats only.
+    loader: str | None = None
+
+    def sha256(self) -> str:
+        """The checksum of the file's bytes."""
+        return file_sha256(self.path)
+
+    def with_format(self, name: str) -> SourceFile:
+        """This file, read by format ``name``."""
+        return SourceFile(
+            self.path,
+            self.relative,
+            self.container,
+            self.compressed,
+            name,
+            self.options,
+            self.loader,
+        )
+
+
+def source_file(
+    directory: Path,
+    relative: str,
+    *,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    loader: str | None = None,
+) -> SourceFile:
+    """A source file at ``relative`` under ``directory`` (never outside it)."""
+    path = resolve_inside(directory, relative)
+    name = path.name.lower()
+    compressed = name.endswith(".gz")
+    base = name[:-3] if compressed else name
+    if not base.endswith(_SOURCE_EXTENSIONS):
+        raise FixtureSetError(
+            f"{relative!r} is not a source file (.json, .jsonl, .ndjson, optionally .gz)",
+            path=directory,
+        )
+    if not path.is_file():
+        raise FixtureSetError("file does not exist", path=path)
+    if format is not None and format not in SOURCE_FORMATS:
+        raise FixtureSetError(
+            f"unknown format {format!r}; known: {', '.join(sorted(SOURCE_FORMATS))}", path=path
+        )
+    container: Literal["json", "jsonl"] = "json" if base.endswith(".json") else "jsonl"
+    if loader is not None and not any(f.loader == loader for f in SOURCE_FORMATS.values()):
+        raise FixtureSetError(f"no source format belongs to loader {loader!r}", path=path)
+    return SourceFile(path, relative, container, compressed, format, dict(options or {}), loader)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One document of a source file and where it stands (line for JSON Lines, else the
+    index of the document in the file)."""
+
+    value: Any
+    line: int | None
+    record: int
+
+
+def _open(file: SourceFile) -> IO[bytes]:
+    raw = file.path.open("rb")
+    if file.compressed:
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw
+
+
+def iter_documents(
+    file: SourceFile, *, stream: str | None = None
+) -> Generator[SourceDocument, None, None]:
+    """The documents of ``file``: each line of JSON Lines; each element of a top-level
+    JSON array; the items at the ``stream`` prefix of a top-level object (e.g.
+    ``"playlists.item"``); or the whole object. Raises :class:`FixtureFormatError`."""
+    table_file = FixtureFile(
+        file.format or "source", file.path, file.relative, "jsonl", file.compressed
+    )
+    if file.container == "jsonl":
+        for record in iter_records(table_file):
+            yield SourceDocument(record.values, record.line, record.record)
+        return
+    index = 0
+    whole = False
+    try:
+        with _open(file) as handle:
+            events = ijson.parse(handle, use_float=True)
+            first = next(events, None)
+            if first is None:
+                raise FixtureFormatError("empty file: expected a JSON document", path=file.relative)
+            prefix = "item" if first[1] == "start_array" else stream
+            if prefix is None:
+                whole = True
+            else:
+                for index, value in enumerate(ijson.items(chain([first], events), prefix), 1):
+                    yield SourceDocument(value, None, index)
+    except ijson.JSONError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
+        raise FixtureFormatError(
+            f"malformed JSON after document {index}: {reason}",
+            path=file.relative,
+            record=index + 1,
+        ) from None
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise FixtureFormatError(
+            f"unreadable: {exc}", path=file.relative, record=index + 1
+        ) from None
+    if whole:
+        yield SourceDocument(_whole(file), None, 1)
+
+
+def _whole(file: SourceFile) -> Any:
+    with _open(file) as handle:
+        data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise FixtureFormatError(
+            f"a single JSON document larger than {MAX_DOCUMENT_BYTES >> 20} MiB; "
+            "use an array or JSON Lines",
+            path=file.relative,
+        )
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise FixtureFormatError(f"malformed JSON: {exc}", path=file.relative) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise FixtureFormatError(f"unreadable: {exc}", path=file.relative) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a staged row came from: a source file and its line or document."""
+
+    path: str
+    line: int | None
+    record: int | None
+
+
+class RowSink:
+    """Collects the rows a source produces, staged as one JSON Lines file per table.
+
+    ``add`` appends a row as it comes (events, playlist entries); ``merge`` keeps one
+    row per primary key (the same artist named by a thousand tracks): the first
+    occurrence fixes the values, later ones only fill values still missing, unless
+    they come from an authoritative source and the kept row did not. Rows that are
+    not authoritative (derived from names, simplified objects) are staged in files of
+    their own, ``_derived/<table>.jsonl``, loaded after the table's authoritative rows
+    without overwriting rows the tenant already has.
+    """
+
+    def __init__(self, directory: Path, metadata: MetaData, files: Sequence[SourceFile]):
+        self.directory = directory
+        self.metadata = metadata
+        self._files = list(files)
+        self._file_index = 0
+        self._position = 0
+        self._is_line = False
+        self._handles: dict[str, IO[bytes]] = {}
+        self._origins: dict[str, array[int]] = {}
+        self._merged: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], int, bool]]] = {}
+        self._keys: dict[str, tuple[str, ...]] = {}
+        #: ``(table, staged file)`` in the order the files were started.
+        self.staged: list[tuple[str, str]] = []
+
+    def at(self, file_index: int, document: SourceDocument) -> None:
+        """Mark the rows that follow as coming from ``document`` of file ``file_index``."""
+        self._file_index = file_index
+        self._is_line = document.line is not None
+        self._position = document.line if document.line is not None else document.record
+
+    def _origin(self) -> int:
+        code = (self._file_index << _FILE_SHIFT) | self._position
+        return code | _LINE_FLAG if self._is_line else code
+
+    def decode(self, code: int) -> Origin:
+        """The origin an encoded position stands for."""
+        is_line = bool(code & _LINE_FLAG)
+        code &= ~_LINE_FLAG
+        file = self._files[code >> _FILE_SHIFT]
+        position = code & ((1 << _FILE_SHIFT) - 1)
+        return Origin(file.relative, position if is_line else None, None if is_line else position)
+
+    def origin(self) -> Origin:
+        """Where the current document is."""
+        return self.decode(self._origin())
+
+    def refuse(self, message: str, *, column: str | None = None, rule: str) -> RecordError:
+        """An error naming the current document (raise it)."""
+        origin = self.origin()
+        return RecordError(
+            message,
+            path=origin.path,
+            line=origin.line,
+            record=origin.record,
+            column=column,
+            rule=rule,
+        )
+
+    def _table(self, name: str) -> Table:
+        table = self.metadata.tables.get(f"{TENANT_SCHEMA}.{name}")
+        if table is None:
+            raise ValueError(f"source format wrote unknown table {name!r}")
+        return table
+
+    def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
+        relative = f"{STAGED if authoritative else DERIVED}/{table}.jsonl"
+        handle = self._handles.get(relative)
+        if handle is None:
+            self._table(table)
+            path = self.directory / relative
+            path.parent.mkdir(exist_ok=True)
+            handle = path.open("wb")
+            self._handles[relative] = handle
+            self._origins[relative] = array("q")
+            self.staged.append((table, relative))
+        handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        self._origins[relative].append(origin)
+
+    def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
+        """Stage ``row`` for ``table`` as it is."""
+        self._write(table, row, self._origin(), authoritative)
+
+    def merge(self, table: str, row: dict[str, Any], *, authoritative: bool = True) -> None:
+        """Stage ``row`` once per primary key, completing it from later occurrences."""
+        keys = self._keys.get(table)
+        if keys is None:
+            keys = tuple(c.name for c in self._table(table).primary_key.columns)
+            self._keys[table] = keys
+            self._merged[table] = {}
+        key = tuple(row.get(k) for k in keys)
+        rows = self._merged[table]
+        kept = rows.get(key)
+        if kept is None:
+            rows[key] = (row, self._origin(), authoritative)
+            return
+        values, origin, was_authoritative = kept
+        if authoritative and not was_authoritative:
+            rows[key] = (
+                {**values, **{k: v for k, v in row.items() if v is not None}},
+                origin,
+                True,
+            )
+            return
+        for column, value in row.items():
+            if value is not None and values.get(column) is None:
+                values[column] = value
+
+    def seen(self, table: str, *key: Any) -> bool:
+        """Whether a row with this primary key was merged into ``table``."""
+        return key in self._merged.get(table, {})
+
+    def close(self) -> dict[str, array[int]]:
+        """Write the merged rows, close the files; the origins of each staged line, by
+        staged file."""
+        for table, rows in self._merged.items():
+            for values, origin, authoritative in rows.values():
+                self._write(table, values, origin, authoritative)
+        self._merged.clear()
+        for handle in self._handles.values():
+            handle.close()
+        return self._origins
+
+
+class SourceFormat(ABC):
+    """Turns the documents of one kind of source file into rows of tenant tables."""
+
+    #: The name ``--format`` and manifests use.
+    name: ClassVar[str]
+    #: The domain loader this format belongs to (``spotify``, ``analytics``...).
+    loader: ClassVar[str]
+    #: The tables it may fill.
+    tables: ClassVar[frozenset[str]]
+    #: Items of a top-level object to stream one at a time (``playlists.item``);
+    #: ``None``: a top-level object is one document.
+    stream: ClassVar[str | None] = None
+    #: The loading manager's settings (secret keys, template directory), set before the
+    #: first document; ``None``: the environment's.
+    settings: Settings | None = None
+    #: Per-table write modes of the rows that were not authoritative
+    #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
+    derived_modes: ClassVar[Mapping[str, TableMode]] = {}
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, document: Any) -> bool:
+        """Whether ``document`` (the first of a file) looks like this format."""
+
+    @abstractmethod
+    def normalize(self, document: Any, sink: RowSink) -> None:
+        """Emit the rows ``document`` stands for; raise ``sink.refuse(...)`` when it is bad."""
+
+    def finish(self, sink: RowSink) -> None:
+        """Called once after the last document (emit rows that needed all of them)."""
+        del sink
+
+    async def after_load(self, session: TenantSession, files: Sequence[FixtureFile]) -> None:
+        """Called in the load's transaction after the rows were written: checks that need
+        the tenant's other rows (raise a typed error to refuse the whole load). ``files``
+        are the staged files, where an error may be located."""
+        del session, files
+
+
+def register_format(cls: type[SourceFormat]) -> type[SourceFormat]:
+    """Class decorator: make a format available by its name."""
+    SOURCE_FORMATS[cls.name] = cls
+    return cls
+
+
+def detect_format(file: SourceFile) -> str:
+    """The name of the format whose ``sniff`` accepts the file's first document."""
+    first: SourceDocument | None = None
+    candidates = [f for f in SOURCE_FORMATS.values() if file.loader in (None, f.loader)]
+    # Formats that stream the same prefix see the same first document: read it once each.
+    firsts: dict[str | None, SourceDocument | None] = {}
+    for fmt in candidates:
+        if fmt.stream not in firsts:
+            documents = iter_documents(file, stream=fmt.stream)
+            try:
+                firsts[fmt.stream] = next(documents, None)
+            finally:
+                documents.close()
+        first = firsts[fmt.stream]
+        if first is not None and fmt.sniff(first.value):
+            return fmt.name
+    if first is None:
+        raise FixtureFormatError("no documents to detect a format from", path=file.relative)
+    raise FixtureFormatError(
+        "cannot tell the format of this file; give one of "
+        + ", ".join(sorted(f.name for f in candidates)),
+        path=file.relative,
+    )
+
+
+def find_source_files(path: Path) -> tuple[Path, list[str]]:
+    """The directory and the source files (relative, subdirectories included) a
+    ``PATH`` argument names."""
+    if path.is_file():
+        return path.parent, [path.name]
+    if not path.is_dir():
+        raise FixtureSetError("source path does not exist", path=path)
+    names = sorted(
+        child.relative_to(path).as_posix()
+        for child in path.rglob("*")
+        if child.is_file() and child.name.lower().removesuffix(".gz").endswith(_SOURCE_EXTENSIONS)
+    )
+    if not names:
+        raise FixtureSetError("no source files (.json, .jsonl, optionally .gz)", path=path)
+    return path, names
+
+
+class SourceLoader(RefreshesDailyStats):
+    """Loads source files (each read by its format) through a staged fixture set; the
+    daily listening aggregates follow the listening events it writes."""
+
+    loader_name = "sources"
+
+    def __init__(
+        self,
+        files: Sequence[SourceFile],
+        *,
+        name: str | None = None,
+        metadata: MetaData,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        modes: Mapping[str, TableMode] | None = None,
+    ) -> None:
+        if not files:
+            raise FixtureSetError("no source files given")
+        self.schema = metadata
+        self.sources = [
+            f if f.format is not None else f.with_format(detect_format(f)) for f in files
+        ]
+        self.formats = [SOURCE_FORMATS[f.format or ""] for f in self.sources]
+        self._tables = frozenset().union(*(fmt.tables for fmt in self.formats))
+        formats = sorted({fmt.name for fmt in self.formats})
+        self._name = name or f"{'+'.join(formats)}:{self.sources[0].path.parent.name}"
+        self.batch_size = batch_size
+        self.user_modes: dict[str, TableMode] = dict(modes or {})
+        self.modes = dict(self.user_modes)
+        self.files = []
+        self.write_counts = {}
+        self.progress = None
+        self.tracker = None
+        self._checksum = None
+        self._staging: tempfile.TemporaryDirectory[str] | None = None
+        self._origins: dict[str, array[int]] = {}
+        self._sink: RowSink | None = None
+        self._relocated: set[int] = set()
+        #: The format instances that read the files (after staging).
+        self.readers: list[SourceFormat] = []
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def tables(self) -> list[str]:
+        return [t.name for t in self.schema.sorted_tables if t.name in self._tables]
+
+    def checksum(self) -> str:
+        if self._checksum is None:
+            manifest = [
+                [f.relative, f.format, sorted(f.options.items()), f.sha256()] for f in self.sources
+            ]
+            payload = json.dumps([self.loader_name, self.version, manifest], default=str)
+            self._checksum = hashlib.sha256(payload.encode()).hexdigest()
+        return self._checksum
+
+    def stage(self) -> None:
+        """Read every source file and write the staged fixture set (once)."""
+        if self._staging is not None:
+            return
+        staging = tempfile.TemporaryDirectory(prefix="tf_stage_")
+        sink = RowSink(Path(staging.name), self.schema, self.sources)
+        try:
+            # One reader per format and options, so ``finish`` sees all of its files.
+            readers: dict[str, SourceFormat] = {}
+            for index, file in enumerate(self.sources):
+                fmt_cls = SOURCE_FORMATS[file.format or ""]
+                key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
+                if key not in readers:
+                    readers[key] = fmt_cls(file.options)
+                    readers[key].settings = self.settings
+                reader = readers[key]
+                for document in iter_documents(file, stream=fmt_cls.stream):
+                    sink.at(index, document)
+                    reader.normalize(document.value, sink)
+            for reader in readers.values():
+                reader.finish(sink)
+            self.readers = list(readers.values())
+            self._origins = sink.close()
+        except BaseException:
+            sink.close()
+            staging.cleanup()
+            raise
+        self._staging, self._sink = staging, sink
+        if not self._origins:
+            self.files = []
+            return
+        directory = Path(staging.name)
+        order = {t.name: i for i, t in enumerate(self.schema.sorted_tables)}
+        entries = sorted(sink.staged, key=lambda e: (order[e[0]], e[1].startswith(DERIVED)))
+        manifest = {"files": [{"table": table, "path": path} for table, path in entries]}
+        (directory / MANIFEST_NAME).write_text(json.dumps(manifest), encoding="utf-8")
+        staged = open_fixture_set(directory, metadata=self.schema)
+        self.fixture_set = staged
+        self.files = list(staged.files)
+        self.file_modes = {}
+        for table, path in entries:
+            if path.startswith(DERIVED) and table not in self.user_modes:
+                declared = (fmt.derived_modes.get(table) for fmt in self.formats)
+                self.file_modes[path] = next((m for m in declared if m), "insert_missing")
+
+    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+        await asyncio.to_thread(self.stage)
+        if not self.files:
+            return {}
+        try:
+            counts = await super().apply(session)
+            for reader in self.readers:
+                await reader.after_load(session, self.files)
+        except FixtureError as exc:
+            self.relocate(exc)
+            raise
+        return counts
+
+    def relocate(self, error: FixtureError) -> None:
+        """Point an error located in a staged file at the source document it came from."""
+        if self._sink is None or error.table is None or error.path is None:
+            return
+        if id(error) in self._relocated:
+            return
+        self._relocated.add(id(error))
+        if error.line is None:
+            return
+        origins = self._origins.get(str(error.path))
+        if origins is None or not 0 < error.line <= len(origins):
+            return
+        origin = self._sink.decode(origins[error.line - 1])
+        error.path, error.line, error.record = origin.path, origin.line, origin.record
+
+    def close(self) -> None:
+        """Remove the staged files."""
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None

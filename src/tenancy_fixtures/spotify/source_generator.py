@@ -1,0 +1,753 @@
+"""Deterministic generator of Spotify source files: what the domain loaders read.
+
+:func:`generate_sources` writes, for one made-up catalogue, the files a tenant would
+hand over: Web API responses (several artists/albums/tracks, audio features,
+playlists, top items), a recently-played page, a basic and an extended streaming
+history export, and Million Playlist Dataset slices, plus a ``fixtures.json``
+manifest naming each file's format (and the listener the history files belong to),
+so ``load-fixtures TENANT DIR`` loads the lot. All files describe the same tracks.
+
+Output depends only on ``seed`` and ``scale`` (one ``random.Random``, fixed base
+instants, keys written in a fixed order), so the same inputs give byte-identical
+files. Sizes grow linearly with ``scale``; the catalogue is kept in memory (about
+100 tracks per unit of scale), history entries are streamed to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from tenancy_fixtures.loading.fixture_sets import MANIFEST_NAME
+from tenancy_fixtures.spotify.generator import ai_model_configs
+from tenancy_fixtures.spotify.spotify_ids import BASE62
+
+__all__ = ["SOURCE_USER_ID", "GeneratedSource", "GeneratedSources", "generate_sources"]
+
+#: The listener whose history and recently played pages are generated.
+SOURCE_USER_ID = "history_listener"
+_SOURCE_USER_NAME = "History Listener"
+
+_API = "https://api.spotify.com/v1"
+_OPEN = "https://open.spotify.com"
+_BASIC_START = datetime(2024, 1, 1, tzinfo=UTC)
+_EXTENDED_START = datetime(2025, 1, 1, tzinfo=UTC)
+_RECENT_START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)
+_PLAYLISTS_START = datetime(2023, 1, 1, tzinfo=UTC)
+_EVENTS_START = datetime(2025, 6, 1, tzinfo=UTC)
+_PRODUCT_EVENTS = ("Playlist Created", "Track Saved", "Search Performed", "AI Mix Requested")
+_MPD_START = 1_483_228_800  # 2017-01-01, the dataset's last year, in epoch seconds
+_MPD_SLICE = 1000
+_YEAR_MINUTES = 365 * 24 * 60
+
+_WORDS = (
+    "Amber", "Arrow", "Bloom", "Cinder", "Comet", "Coral", "Drift", "Ember", "Fable",
+    "Fjord", "Glass", "Harbor", "Hollow", "Iris", "Juniper", "Lantern", "Meadow",
+    "Mirage", "Nova", "Orbit", "Paper", "Prism", "Quartz", "Raven", "Ripple", "Saffron",
+    "Signal", "Solace", "Static", "Tide", "Velvet", "Willow", "Zephyr",
+)  # fmt: skip
+_FIRST = ("Ada", "Bo", "Cleo", "Dario", "Elin", "Femi", "Greta", "Hugo", "Ines", "Jun", "Kofi")
+_LAST = ("Aalto", "Berg", "Castillo", "Duarte", "Eze", "Falk", "Gomez", "Holm", "Ito", "Jansen")
+_GENRES = ("indie folk", "dream pop", "synthwave", "jazz", "techno", "soul", "k-pop", "ambient")
+_LABELS = ("Saltwater Sound", "Paper Moon Recordings", "Copper Coast", "Glasshouse Audio")
+_PLATFORMS = ("ios", "android", "osx", "windows", "web_player", "cast_tv")
+_REASONS_START = ("trackdone", "clickrow", "fwdbtn", "playbtn", "appload")
+_REASONS_END = ("trackdone", "fwdbtn", "endplay", "logout", "backbtn")
+_COUNTRIES = ("SE", "GB", "US", "DE", "BR", "JP")
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """One generated source file: where it is (relative), its format and options."""
+
+    path: Path
+    format: str
+    items: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GeneratedSources:
+    """The generated files, in the order the manifest lists them."""
+
+    directory: Path
+    files: tuple[GeneratedSource, ...]
+    user_id: str = SOURCE_USER_ID
+
+
+@dataclass(frozen=True)
+class _Artist:
+    id: str
+    name: str
+    genres: list[str]
+    popularity: int
+    followers: int
+
+
+@dataclass
+class _Album:
+    id: str
+    name: str
+    artist: int
+    album_type: str
+    release_date: str
+    precision: str
+    label: str
+    popularity: int
+    tracks: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Track:
+    id: str
+    name: str
+    album: int
+    artists: tuple[int, ...]
+    duration_ms: int
+    explicit: bool
+    popularity: int
+    number: int
+    isrc: str
+
+
+@dataclass
+class _Catalogue:
+    rng: random.Random
+    artists: list[_Artist] = field(default_factory=list)
+    albums: list[_Album] = field(default_factory=list)
+    tracks: list[_Track] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+    def new_id(self) -> str:
+        while True:
+            candidate = "".join(self.rng.choices(BASE62, k=22))
+            if candidate not in self.ids:
+                self.ids.add(candidate)
+                return candidate
+
+
+def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
+    cat = _Catalogue(rng)
+    names: set[str] = set()
+    for _ in range(10 * scale):
+        name = rng.choice(
+            (
+                f"The {rng.choice(_WORDS)} {rng.choice(_WORDS)}s",
+                f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
+                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
+            )
+        )
+        while name in names:
+            name = f"{name} {rng.choice(_WORDS)}"
+        names.add(name)
+        cat.artists.append(
+            _Artist(
+                cat.new_id(),
+                name,
+                sorted(rng.sample(_GENRES, rng.randint(0, 2))),
+                rng.randint(0, 100),
+                rng.randint(0, 2_000_000),
+            )
+        )
+    for index in range(20 * scale):
+        # Every artist has an album; the rest go to artists at random.
+        artist = index if index < len(cat.artists) else rng.randrange(len(cat.artists))
+        year = rng.randint(1995, 2025)
+        precision = rng.choices(("day", "month", "year"), (80, 10, 10))[0]
+        release = {
+            "day": f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+            "month": f"{year}-{rng.randint(1, 12):02d}",
+            "year": str(year),
+        }[precision]
+        cat.albums.append(
+            _Album(
+                cat.new_id(),
+                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
+                artist,
+                rng.choices(("album", "single", "compilation"), (40, 50, 10))[0],
+                release,
+                precision,
+                rng.choice(_LABELS),
+                rng.randint(0, 100),
+            )
+        )
+    for index in range(100 * scale):
+        # Every album gets a track; the rest go to albums at random.
+        album_index = index if index < len(cat.albums) else rng.randrange(len(cat.albums))
+        album = cat.albums[album_index]
+        artists: tuple[int, ...] = (album.artist,)
+        if rng.random() < 0.2:
+            featured = rng.randrange(len(cat.artists))
+            if featured != album.artist:
+                artists = (album.artist, featured)
+        album.tracks.append(index)
+        cat.tracks.append(
+            _Track(
+                cat.new_id(),
+                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
+                album_index,
+                artists,
+                rng.randint(90_000, 420_000),
+                rng.random() < 0.15,
+                rng.randint(0, 100),
+                len(album.tracks),
+                f"{rng.choice(_COUNTRIES)}{''.join(rng.choices('ABCDEFGHJKLMNPQRSTUVWXYZ', k=3))}"
+                f"{rng.randint(0, 99):02d}{rng.randint(0, 99999):05d}",
+            )
+        )
+    return cat
+
+
+# -- Web API objects ---------------------------------------------------------------
+
+
+def _links(kind: str, ident: str) -> dict[str, Any]:
+    return {
+        "external_urls": {"spotify": f"{_OPEN}/{kind}/{ident}"},
+        "href": f"{_API}/{kind}s/{ident}",
+        "id": ident,
+    }
+
+
+def _simple_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
+    artist = cat.artists[index]
+    return {
+        **_links("artist", artist.id),
+        "name": artist.name,
+        "type": "artist",
+        "uri": f"spotify:artist:{artist.id}",
+    }
+
+
+def _full_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
+    artist = cat.artists[index]
+    return {
+        **_links("artist", artist.id),
+        "followers": {"href": None, "total": artist.followers},
+        "genres": artist.genres,
+        "images": [],
+        "name": artist.name,
+        "popularity": artist.popularity,
+        "type": "artist",
+        "uri": f"spotify:artist:{artist.id}",
+    }
+
+
+def _simple_album(cat: _Catalogue, index: int) -> dict[str, Any]:
+    album = cat.albums[index]
+    return {
+        "album_type": album.album_type,
+        "artists": [_simple_artist(cat, album.artist)],
+        "available_markets": ["SE", "GB", "US"],
+        **_links("album", album.id),
+        "images": [],
+        "name": album.name,
+        "release_date": album.release_date,
+        "release_date_precision": album.precision,
+        "total_tracks": len(album.tracks),
+        "type": "album",
+        "uri": f"spotify:album:{album.id}",
+    }
+
+
+def _simple_track(cat: _Catalogue, index: int) -> dict[str, Any]:
+    track = cat.tracks[index]
+    return {
+        "artists": [_simple_artist(cat, a) for a in track.artists],
+        "disc_number": 1,
+        "duration_ms": track.duration_ms,
+        "explicit": track.explicit,
+        **_links("track", track.id),
+        "is_local": False,
+        "name": track.name,
+        "track_number": track.number,
+        "type": "track",
+        "uri": f"spotify:track:{track.id}",
+    }
+
+
+def _full_track(cat: _Catalogue, index: int) -> dict[str, Any]:
+    track = cat.tracks[index]
+    return {
+        "album": _simple_album(cat, track.album),
+        **_simple_track(cat, index),
+        "external_ids": {"isrc": track.isrc},
+        "popularity": track.popularity,
+        "preview_url": None,
+    }
+
+
+def _full_album(cat: _Catalogue, index: int) -> dict[str, Any]:
+    album = cat.albums[index]
+    items = [_simple_track(cat, t) for t in album.tracks]
+    return {
+        **_simple_album(cat, index),
+        "copyrights": [{"text": f"{album.release_date[:4]} {album.label}", "type": "C"}],
+        "genres": [],
+        "label": album.label,
+        "popularity": album.popularity,
+        "tracks": {
+            "href": f"{_API}/albums/{album.id}/tracks?offset=0&limit=50",
+            "items": items,
+            "limit": 50,
+            "next": None,
+            "offset": 0,
+            "previous": None,
+            "total": len(items),
+        },
+    }
+
+
+def _audio_features(rng: random.Random, cat: _Catalogue, index: int) -> dict[str, Any]:
+    track = cat.tracks[index]
+
+    def unit() -> float:
+        return round(rng.random(), 3)
+
+    return {
+        "acousticness": unit(),
+        "analysis_url": f"{_API}/audio-analysis/{track.id}",
+        "danceability": unit(),
+        "duration_ms": track.duration_ms,
+        "energy": unit(),
+        "id": track.id,
+        "instrumentalness": unit(),
+        "key": rng.randint(-1, 11),
+        "liveness": unit(),
+        "loudness": round(rng.uniform(-30.0, 0.0), 2),
+        "mode": rng.randint(0, 1),
+        "speechiness": unit(),
+        "tempo": round(rng.uniform(60.0, 200.0), 3),
+        "time_signature": rng.choice((3, 4, 4, 4, 5)),
+        "track_href": f"{_API}/tracks/{track.id}",
+        "type": "audio_features",
+        "uri": f"spotify:track:{track.id}",
+        "valence": unit(),
+    }
+
+
+def _user(user_id: str, display_name: str | None = None) -> dict[str, Any]:
+    user: dict[str, Any] = {
+        "external_urls": {"spotify": f"{_OPEN}/user/{user_id}"},
+        "href": f"{_API}/users/{user_id}",
+        "id": user_id,
+        "type": "user",
+        "uri": f"spotify:user:{user_id}",
+    }
+    if display_name is not None:
+        user["display_name"] = display_name
+    return user
+
+
+def _playlist(rng: random.Random, cat: _Catalogue, number: int) -> dict[str, Any]:
+    playlist_id = cat.new_id()
+    owner = f"curator{number % 7}"
+    members = [owner, f"friend{rng.randint(0, 9)}"]
+    entries: list[dict[str, Any]] = []
+    added = _PLAYLISTS_START + timedelta(days=rng.randint(0, 700))
+    picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(8, 25)))
+    for track in picks:
+        added += timedelta(minutes=rng.randint(1, 5000))
+        entries.append(
+            {
+                "added_at": added.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "added_by": _user(rng.choice(members)),
+                "is_local": False,
+                "track": _full_track(cat, track),
+            }
+        )
+    if number == 0:
+        # What real playlists hold besides tracks: a local file and a podcast episode.
+        entries.insert(
+            2,
+            {
+                "added_at": "2023-05-01T12:00:00Z",
+                "added_by": _user(owner),
+                "is_local": True,
+                "track": {
+                    "album": {"id": None, "name": "Voice memos", "type": "album", "artists": []},
+                    "artists": [{"id": None, "name": "Me", "type": "artist"}],
+                    "duration_ms": 61000,
+                    "id": None,
+                    "is_local": True,
+                    "name": "Sketch 4",
+                    "type": "track",
+                    "uri": "spotify:local:Me:Voice+memos:Sketch+4:61",
+                },
+            },
+        )
+        entries.append(
+            {
+                "added_at": "2023-06-01T12:00:00Z",
+                "added_by": _user(owner),
+                "is_local": False,
+                "track": {
+                    "duration_ms": 1_800_000,
+                    "id": cat.new_id(),
+                    "name": "A podcast episode",
+                    "type": "episode",
+                },
+            }
+        )
+    return {
+        "collaborative": number % 5 == 4,
+        "description": f"{rng.choice(_WORDS)} songs for {rng.choice(_WORDS).lower()} days",
+        **_links("playlist", playlist_id),
+        "followers": {"href": None, "total": rng.randint(0, 5000)},
+        "images": [],
+        "name": f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
+        "owner": _user(owner, owner.title()),
+        "public": number % 5 != 3,
+        "snapshot_id": "".join(rng.choices(BASE62, k=32)),
+        "tracks": {
+            "href": f"{_API}/playlists/{playlist_id}/tracks?offset=0&limit=100",
+            "items": entries,
+            "limit": 100,
+            "next": None,
+            "offset": 0,
+            "previous": None,
+            "total": len(entries),
+        },
+        "type": "playlist",
+        "uri": f"spotify:playlist:{playlist_id}",
+    }
+
+
+# -- exports ------------------------------------------------------------------------
+
+
+def _basic_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterator[dict[str, Any]]:
+    moment = _BASIC_START
+    total = 200 * scale
+    # Plays spread over most of a year (a minute apart at least: the export's
+    # precision), so the basic and extended exports do not overlap.
+    step = max(1, 2 * _YEAR_MINUTES * 9 // (10 * total))
+    for number in range(total):
+        moment += timedelta(minutes=rng.randint(1, step))
+        if number % 97 == 13:
+            yield {
+                "endTime": moment.strftime("%Y-%m-%d %H:%M"),
+                "podcastName": "Harbor Talk",
+                "episodeName": f"Episode {number}",
+                "msPlayed": rng.randint(60_000, 3_000_000),
+            }
+            continue
+        track = cat.tracks[rng.randrange(len(cat.tracks))]
+        yield {
+            "endTime": moment.strftime("%Y-%m-%d %H:%M"),
+            "artistName": cat.artists[track.artists[0]].name,
+            "trackName": track.name,
+            "msPlayed": rng.randint(0, track.duration_ms),
+        }
+
+
+def _extended_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterator[dict[str, Any]]:
+    moment = _EXTENDED_START
+    total = 300 * scale
+    step = max(2, 2 * _YEAR_MINUTES * 60 * 9 // (10 * total))
+    for number in range(total):
+        moment += timedelta(seconds=rng.randint(1, step))
+        entry: dict[str, Any] = {
+            "ts": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "platform": rng.choice(_PLATFORMS),
+            "ms_played": 0,
+            "conn_country": rng.choice(_COUNTRIES),
+            "ip_addr": f"192.0.2.{rng.randint(1, 254)}",
+            "master_metadata_track_name": None,
+            "master_metadata_album_artist_name": None,
+            "master_metadata_album_album_name": None,
+            "spotify_track_uri": None,
+            "episode_name": None,
+            "episode_show_name": None,
+            "spotify_episode_uri": None,
+            "audiobook_title": None,
+            "audiobook_uri": None,
+            "audiobook_chapter_uri": None,
+            "audiobook_chapter_title": None,
+            "reason_start": rng.choice(_REASONS_START),
+            "reason_end": rng.choice(_REASONS_END),
+            "shuffle": rng.random() < 0.4,
+            "skipped": None,
+            "offline": False,
+            "offline_timestamp": None,
+            "incognito_mode": False,
+        }
+        if number % 50 == 7:
+            entry["episode_name"] = f"Episode {number}"
+            entry["episode_show_name"] = "Harbor Talk"
+            entry["spotify_episode_uri"] = f"spotify:episode:{cat.new_id()}"
+            entry["ms_played"] = rng.randint(60_000, 3_000_000)
+        elif number % 101 != 11:  # the rest: a play of a track no longer available
+            track = cat.tracks[rng.randrange(len(cat.tracks))]
+            entry["master_metadata_track_name"] = track.name
+            entry["master_metadata_album_artist_name"] = cat.artists[track.artists[0]].name
+            entry["master_metadata_album_album_name"] = cat.albums[track.album].name
+            entry["spotify_track_uri"] = f"spotify:track:{track.id}"
+            entry["ms_played"] = rng.randint(0, track.duration_ms)
+            entry["skipped"] = entry["ms_played"] < 30_000
+        yield entry
+
+
+def _recently_played(rng: random.Random, cat: _Catalogue) -> dict[str, Any]:
+    moment = _RECENT_START
+    items: list[dict[str, Any]] = []
+    for _ in range(min(50, len(cat.tracks))):
+        index = rng.randrange(len(cat.tracks))
+        moment += timedelta(milliseconds=cat.tracks[index].duration_ms + rng.randint(0, 9999))
+        album = cat.albums[cat.tracks[index].album]
+        items.append(
+            {
+                "context": {
+                    **_links("album", album.id),
+                    "type": "album",
+                    "uri": f"spotify:album:{album.id}",
+                },
+                "played_at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "track": _full_track(cat, index),
+            }
+        )
+    items.reverse()  # newest first, as the API returns them
+    return {"href": f"{_API}/me/player/recently-played?limit=50", "items": items, "limit": 50}
+
+
+def _mpd_playlists(
+    rng: random.Random, cat: _Catalogue, first_pid: int, count: int
+) -> list[dict[str, Any]]:
+    playlists: list[dict[str, Any]] = []
+    for pid in range(first_pid, first_pid + count):
+        picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(5, 40)))
+        tracks = []
+        for pos, index in enumerate(picks):
+            track = cat.tracks[index]
+            album = cat.albums[track.album]
+            artist = cat.artists[track.artists[0]]
+            tracks.append(
+                {
+                    "pos": pos,
+                    "artist_name": artist.name,
+                    "track_uri": f"spotify:track:{track.id}",
+                    "artist_uri": f"spotify:artist:{artist.id}",
+                    "track_name": track.name,
+                    "album_uri": f"spotify:album:{album.id}",
+                    "duration_ms": track.duration_ms,
+                    "album_name": album.name,
+                }
+            )
+        playlist: dict[str, Any] = {
+            "name": f"{rng.choice(_WORDS).lower()} {rng.choice(_WORDS).lower()}",
+            "collaborative": "true" if rng.random() < 0.1 else "false",
+            "pid": pid,
+            "modified_at": _MPD_START + rng.randrange(300 * 86_400),
+            "num_tracks": len(tracks),
+            "num_albums": len({t["album_uri"] for t in tracks}),
+            "num_followers": rng.randint(1, 50),
+            "tracks": tracks,
+            "num_edits": rng.randint(1, 30),
+            "duration_ms": sum(t["duration_ms"] for t in tracks),
+            "num_artists": len({t["artist_uri"] for t in tracks}),
+        }
+        if rng.random() < 0.2:
+            playlist["description"] = f"{rng.choice(_WORDS).lower()} vibes"
+        playlists.append(playlist)
+    return playlists
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+def _dump(value: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def _write(path: Path, value: Any, *, indent: int | None = 2) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(_dump(value, indent=indent) + "\n", encoding="utf-8", newline="\n")
+
+
+def _write_jsonl(path: Path, values: Iterable[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        for value in values:
+            out.write(_dump(value, indent=None) + "\n")
+
+
+def _write_array(path: Path, values: Iterable[dict[str, Any]]) -> int:
+    """A JSON array written one element at a time, as the exports are laid out."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.write("[")
+        for value in values:
+            out.write(",\n  " if count else "\n  ")
+            _write_element(out, value)
+            count += 1
+        out.write("\n]\n")
+    return count
+
+
+def _write_element(out: IO[str], value: dict[str, Any]) -> None:
+    out.write(_dump(value, indent=None))
+
+
+def _chunks(total: int, size: int) -> Iterator[range]:
+    for start in range(0, total, size):
+        yield range(start, min(total, start + size))
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _product_events(rng: random.Random, scale: int) -> list[dict[str, Any]]:
+    """Segment-style track calls by the export's listener."""
+    moment = _EVENTS_START
+    calls = []
+    for number in range(40 * scale):
+        moment += timedelta(minutes=rng.randint(1, 600))
+        calls.append(
+            {
+                "type": "track",
+                "messageId": f"evt-{number:06d}",
+                "userId": SOURCE_USER_ID,
+                "event": rng.choice(_PRODUCT_EVENTS),
+                "timestamp": _stamp(moment),
+                "properties": {"platform": rng.choice(("ios", "android", "web"))},
+            }
+        )
+    return calls
+
+
+def _workspaces(rng: random.Random, playlist_ids: list[str], scale: int) -> list[dict[str, Any]]:
+    """Workspaces owned by the export's listener, sharing the generated playlists."""
+    documents = []
+    for number in range(scale):
+        created = _EVENTS_START + timedelta(days=number)
+        shared = rng.sample(playlist_ids, min(2, len(playlist_ids)))
+        documents.append(
+            {
+                "workspace_id": f"ws_sources_{number}",
+                "name": f"Listening Room {number + 1}",
+                "owner_id": SOURCE_USER_ID,
+                "created_at": _stamp(created),
+                "members": [
+                    {"user_id": SOURCE_USER_ID, "role": "owner", "joined_at": _stamp(created)}
+                ],
+                "playlists": [
+                    {"playlist_id": p, "added_by": SOURCE_USER_ID, "added_at": _stamp(created)}
+                    for p in shared
+                ],
+                "comments": [
+                    {
+                        "comment_id": f"c_sources_{number}_{index}",
+                        "author_id": SOURCE_USER_ID,
+                        "playlist_id": p,
+                        "body": "Queued this for Friday.",
+                        "created_at": _stamp(created + timedelta(hours=index + 1)),
+                    }
+                    for index, p in enumerate(shared)
+                ],
+            }
+        )
+    return documents
+
+
+def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> GeneratedSources:
+    """Write source files of every domain — Spotify Web API responses, streaming-history
+    exports, MPD slices, AI model configs, product events, workspaces — and their
+    ``fixtures.json`` manifest into ``directory``; the same ``scale`` and ``seed`` give
+    byte-identical files. Existing files of the same names are overwritten."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    rng = random.Random(seed)  # noqa: S311 - fixtures, not secrets
+    cat = _build_catalogue(rng, scale)
+    directory.mkdir(parents=True, exist_ok=True)
+    files: list[GeneratedSource] = []
+
+    def written(relative: str, fmt: str, items: int, **options: Any) -> None:
+        files.append(GeneratedSource(Path(relative), fmt, items, options))
+
+    for number, chunk in enumerate(_chunks(len(cat.artists), 50)):
+        relative = f"api/several_artists_{number}.json"
+        _write(directory / relative, {"artists": [_full_artist(cat, i) for i in chunk]})
+        written(relative, "spotify-api", len(chunk))
+    for number, chunk in enumerate(_chunks(len(cat.albums), 20)):
+        relative = f"api/several_albums_{number}.json"
+        _write(directory / relative, {"albums": [_full_album(cat, i) for i in chunk]})
+        written(relative, "spotify-api", len(chunk))
+    for number, chunk in enumerate(_chunks(len(cat.tracks), 50)):
+        relative = f"api/several_tracks_{number}.json"
+        tracks: list[dict[str, Any] | None] = [_full_track(cat, i) for i in chunk]
+        if number == 0:
+            tracks.append(None)  # an id the API did not find
+        _write(directory / relative, {"tracks": tracks})
+        written(relative, "spotify-api", len(chunk))
+    for number, chunk in enumerate(_chunks(len(cat.tracks), 100)):
+        relative = f"api/audio_features_{number}.json"
+        features = [_audio_features(rng, cat, i) for i in chunk]
+        _write(directory / relative, {"audio_features": features})
+        written(relative, "spotify-api", len(chunk))
+    playlist_ids: list[str] = []
+    for number in range(2 * scale):
+        relative = f"api/playlist_{number}.json"
+        playlist = _playlist(rng, cat, number)
+        playlist_ids.append(str(playlist["id"]))
+        _write(directory / relative, playlist)
+        written(relative, "spotify-api", 1)
+    top = rng.sample(range(len(cat.tracks)), min(20, len(cat.tracks)))
+    _write(
+        directory / "api/top_tracks.json",
+        {"items": [_full_track(cat, i) for i in top], "limit": 20, "offset": 0},
+    )
+    written("api/top_tracks.json", "spotify-api", len(top))
+    listener = {"user_id": SOURCE_USER_ID, "display_name": _SOURCE_USER_NAME}
+    recent = _recently_played(rng, cat)
+    _write(directory / "recent/recently_played.json", recent)
+    written("recent/recently_played.json", "spotify-api", len(recent["items"]), **listener)
+    basic = _write_array(
+        directory / "history/StreamingHistory0.json", _basic_history(rng, cat, scale)
+    )
+    written("history/StreamingHistory0.json", "spotify-history", basic, **listener)
+    extended = _write_array(
+        directory / "history/Streaming_History_Audio_2025.json",
+        _extended_history(rng, cat, scale),
+    )
+    written("history/Streaming_History_Audio_2025.json", "spotify-history", extended, **listener)
+    total = 10 * scale
+    for start in range(0, total, _MPD_SLICE):
+        relative = f"mpd/mpd.slice.{start}-{start + _MPD_SLICE - 1}.json"
+        playlists = _mpd_playlists(rng, cat, start, min(_MPD_SLICE, total - start))
+        slice_info = {
+            "generated_on": "2017-12-03 08:41:42.057563",
+            "slice": f"{start}-{start + _MPD_SLICE - 1}",
+            "version": "v1",
+        }
+        _write(directory / relative, {"info": slice_info, "playlists": playlists}, indent=4)
+        written(relative, "mpd", len(playlists))
+    _write(directory / "ai/models.json", {"models": ai_model_configs()})
+    written("ai/models.json", "ai-models", len(ai_model_configs()))
+    events = _product_events(rng, scale)
+    _write_jsonl(directory / "events/track_calls.jsonl", events)
+    written("events/track_calls.jsonl", "events", len(events))
+    workspaces = _workspaces(rng, playlist_ids, scale)
+    _write(directory / "collaboration/workspaces.json", {"workspaces": workspaces})
+    written("collaboration/workspaces.json", "collaboration", len(workspaces))
+    manifest = {
+        "name": "spotify-sources",
+        "version": 1,
+        "generator": {"scale": scale, "seed": seed},
+        "files": [
+            {
+                "path": f.path.as_posix(),
+                "format": f.format,
+                **({"options": dict(f.options)} if f.options else {}),
+            }
+            for f in files
+        ],
+    }
+    _write(directory / MANIFEST_NAME, manifest)
+    return GeneratedSources(directory, tuple(files))

@@ -1,0 +1,575 @@
+"""The control plane: tenant registry, configs, applied fixtures, runs and the audit log.
+
+It lives in the ``tenancy`` schema on PostgreSQL and in ``tenancy.db`` on SQLite
+(attached as ``tenancy`` to every tenant connection, so a tenant's data and its
+control-plane rows commit in one transaction). The queries here are dialect-free
+SQLAlchemy Core; they run on whatever connection the store hands them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = [
+    "CONTROL_SCHEMA",
+    "AppliedFixture",
+    "AuditRecord",
+    "TableChecksum",
+    "TenantRecord",
+    "append_audit",
+    "applied_fixtures",
+    "config_version",
+    "control_metadata",
+    "count_rows",
+    "delete_tenant",
+    "get_tenant",
+    "insert_tenant",
+    "last_run",
+    "list_tenants",
+    "load_config",
+    "load_versioned_config",
+    "lock_tenant",
+    "new_run_id",
+    "read_audit",
+    "record_fixture",
+    "record_run",
+    "record_table_checksums",
+    "save_config",
+    "set_tier",
+    "table_checksums",
+    "utcnow",
+]
+
+CONTROL_SCHEMA = "tenancy"
+
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+_TS = DateTime(timezone=True)
+
+control_metadata = MetaData(schema=CONTROL_SCHEMA)
+
+tenants_table = Table(
+    "tenants",
+    control_metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("tier", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", _TS, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)
+
+configs_table = Table(
+    "tenant_configs",
+    control_metadata,
+    Column(
+        "tenant_id",
+        ForeignKey("tenants.tenant_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("config", _JSON, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)
+
+applied_fixtures_table = Table(
+    "applied_fixtures",
+    control_metadata,
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
+    Column("fixture", String(200), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("checksum", String(64), nullable=False),
+    Column("row_counts", _JSON, nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("applied_at", _TS, nullable=False),
+)
+
+runs_table = Table(
+    "runs",
+    control_metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("tenant_id", String(64), nullable=False, index=True),
+    Column("operation", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", _TS, nullable=False),
+    Column("finished_at", _TS),
+    Column("stages", _JSON, nullable=False),
+    Column("detail", _JSON, nullable=False),
+)
+
+#: What each fixture application wrote to each table, in order: how (write mode and
+#: counts) and the content checksum of the rows it gave. An append-only history, so
+#: the validator can work out what a table should hold now.
+table_checksums_table = Table(
+    "table_checksums",
+    control_metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
+    Column("fixture", String(200), nullable=False),
+    Column("table_name", String(200), nullable=False),
+    Column("run_id", String(32), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("inserted", BigInteger, nullable=False),
+    Column("updated", BigInteger, nullable=False),
+    Column("unchanged", BigInteger, nullable=False),
+    Column("checksum", String(16), nullable=False),
+    Column("recorded_at", _TS, nullable=False),
+    Index("ix_table_checksums_tenant_id_entry_id", "tenant_id", "entry_id"),
+)
+
+schema_pool_table = Table(
+    "schema_pool",
+    control_metadata,
+    Column("schema_name", String(64), primary_key=True),
+    Column("checksum", String(64), nullable=False, index=True),
+    Column("created_at", _TS, nullable=False),
+)
+
+audit_table = Table(
+    "audit_log",
+    control_metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", _TS, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("tenant_id", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("run_id", String(32)),
+    Column("detail", _JSON, nullable=False),
+    Index("ix_audit_log_tenant_id_at", "tenant_id", "at"),
+)
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def new_run_id() -> str:
+    """A fresh id for one operation; it ties logs, runs and audit records together."""
+    return uuid.uuid4().hex
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands timestamps back naive; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A tenant as the registry knows it."""
+
+    tenant_id: str
+    tier: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class AppliedFixture:
+    """One fixture applied to one tenant, with the checksum it had then."""
+
+    fixture: str
+    kind: str
+    version: int
+    checksum: str
+    row_counts: dict[str, int]
+    run_id: str
+    applied_at: datetime
+
+
+@dataclass(frozen=True)
+class TableChecksum:
+    """What one fixture application wrote to one table.
+
+    ``rows`` rows were given, with content checksum ``checksum`` (see
+    :mod:`tenancy_fixtures.loading.checksums`), written by ``mode`` with these
+    counts of rows inserted, updated and left unchanged.
+    """
+
+    table: str
+    mode: str
+    rows: int
+    checksum: str
+    inserted: int
+    updated: int = 0
+    unchanged: int = 0
+    fixture: str = ""
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audited change: who did what to which tenant, when, and how it ended."""
+
+    audit_id: int
+    at: datetime
+    actor: str
+    action: str
+    tenant_id: str | None
+    outcome: str
+    run_id: str | None
+    detail: dict[str, Any]
+
+
+async def insert_tenant(conn: AsyncConnection, tenant_id: str, tier: str) -> TenantRecord:
+    """Register a tenant; the primary key makes a second registration fail."""
+    now = utcnow()
+    await conn.execute(
+        insert(tenants_table).values(
+            tenant_id=tenant_id, tier=tier, status="active", created_at=now, updated_at=now
+        )
+    )
+    return TenantRecord(tenant_id, tier, "active", now, now)
+
+
+async def get_tenant(conn: AsyncConnection, tenant_id: str) -> TenantRecord | None:
+    """The registry row of ``tenant_id``, or ``None``."""
+    row = (
+        await conn.execute(select(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
+    ).first()
+    if row is None:
+        return None
+    return TenantRecord(
+        row.tenant_id, row.tier, row.status, _aware(row.created_at), _aware(row.updated_at)
+    )
+
+
+async def list_tenants(conn: AsyncConnection, *, prefix: str | None = None) -> list[TenantRecord]:
+    """Every registered tenant, by id; only ids starting with ``prefix`` if given."""
+    query = select(tenants_table).order_by(tenants_table.c.tenant_id)
+    if prefix:
+        query = query.where(tenants_table.c.tenant_id.startswith(prefix, autoescape=True))
+    rows = (await conn.execute(query)).all()
+    return [
+        TenantRecord(r.tenant_id, r.tier, r.status, _aware(r.created_at), _aware(r.updated_at))
+        for r in rows
+    ]
+
+
+async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Remove a tenant's registry, config and applied-fixture rows; whether it existed."""
+    await conn.execute(delete(configs_table).where(configs_table.c.tenant_id == tenant_id))
+    await conn.execute(
+        delete(table_checksums_table).where(table_checksums_table.c.tenant_id == tenant_id)
+    )
+    await conn.execute(
+        delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
+    )
+    result = await conn.execute(delete(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
+    return bool(result.rowcount)
+
+
+async def lock_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Lock the tenant's registry row until the transaction ends; whether it exists.
+
+    Serialises loads and config changes of one tenant across processes (SQLite's
+    ``BEGIN IMMEDIATE`` already serialises every writer, so the lock is a no-op there).
+    """
+    found = await conn.execute(
+        select(tenants_table.c.tenant_id)
+        .where(tenants_table.c.tenant_id == tenant_id)
+        .with_for_update()
+    )
+    return found.first() is not None
+
+
+async def set_tier(conn: AsyncConnection, tenant_id: str, tier: str) -> None:
+    """Record a tenant's tier."""
+    await conn.execute(
+        update(tenants_table)
+        .where(tenants_table.c.tenant_id == tenant_id)
+        .values(tier=tier, updated_at=utcnow())
+    )
+
+
+async def save_config(
+    conn: AsyncConnection, tenant_id: str, config: Mapping[str, Any], checksum: str
+) -> int:
+    """Store a tenant's resolved config; returns its cache version (see config_version)."""
+    now = utcnow()
+    changed = await conn.execute(
+        update(configs_table)
+        .where(configs_table.c.tenant_id == tenant_id)
+        .values(
+            config=dict(config),
+            checksum=checksum,
+            version=configs_table.c.version + 1,
+            updated_at=now,
+        )
+    )
+    if not changed.rowcount:
+        await conn.execute(
+            insert(configs_table).values(
+                tenant_id=tenant_id,
+                config=dict(config),
+                checksum=checksum,
+                version=1,
+                updated_at=now,
+            )
+        )
+    return config_version(now)
+
+
+def config_version(updated_at: datetime) -> int:
+    """A config's version for the cache: the microsecond of its last change."""
+    return int(_aware(updated_at).timestamp() * 1_000_000)
+
+
+async def load_config(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] | None:
+    """A tenant's stored config, or ``None``."""
+    stored = await load_versioned_config(conn, tenant_id)
+    return stored[0] if stored is not None else None
+
+
+async def load_versioned_config(
+    conn: AsyncConnection, tenant_id: str
+) -> tuple[dict[str, Any], int] | None:
+    """A tenant's stored config with its cache version, or ``None``."""
+    row = (
+        await conn.execute(
+            select(configs_table.c.config, configs_table.c.updated_at).where(
+                configs_table.c.tenant_id == tenant_id
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return dict(row.config), config_version(row.updated_at)
+
+
+async def applied_fixtures(conn: AsyncConnection, tenant_id: str) -> dict[str, AppliedFixture]:
+    """The fixtures applied to ``tenant_id``, by name."""
+    rows = (
+        await conn.execute(
+            select(applied_fixtures_table)
+            .where(applied_fixtures_table.c.tenant_id == tenant_id)
+            .order_by(applied_fixtures_table.c.applied_at)
+        )
+    ).all()
+    return {
+        r.fixture: AppliedFixture(
+            r.fixture,
+            r.kind,
+            r.version,
+            r.checksum,
+            {str(k): int(v) for k, v in dict(r.row_counts).items()},
+            r.run_id,
+            _aware(r.applied_at),
+        )
+        for r in rows
+    }
+
+
+async def record_fixture(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    fixture: str,
+    kind: str,
+    version: int,
+    checksum: str,
+    row_counts: Mapping[str, int],
+    run_id: str,
+    replace: bool = True,
+) -> None:
+    """Record that ``fixture`` with ``checksum`` is now applied to ``tenant_id``.
+
+    ``replace=False`` when no record of it can exist yet (saves a round trip).
+    """
+    table = applied_fixtures_table
+    if replace:
+        await conn.execute(
+            delete(table).where(table.c.tenant_id == tenant_id, table.c.fixture == fixture)
+        )
+    await conn.execute(
+        insert(table).values(
+            tenant_id=tenant_id,
+            fixture=fixture,
+            kind=kind,
+            version=version,
+            checksum=checksum,
+            row_counts=dict(row_counts),
+            run_id=run_id,
+            applied_at=utcnow(),
+        )
+    )
+
+
+async def record_table_checksums(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    fixture: str,
+    run_id: str,
+    checksums: Sequence[TableChecksum],
+) -> None:
+    """Append what ``fixture`` wrote to each table in run ``run_id``."""
+    if not checksums:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(table_checksums_table),
+        [
+            {
+                "tenant_id": tenant_id,
+                "fixture": fixture,
+                "table_name": c.table,
+                "run_id": run_id,
+                "mode": c.mode,
+                "rows": c.rows,
+                "inserted": c.inserted,
+                "updated": c.updated,
+                "unchanged": c.unchanged,
+                "checksum": c.checksum,
+                "recorded_at": now,
+            }
+            for c in checksums
+        ],
+    )
+
+
+async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableChecksum]:
+    """Every table write recorded for ``tenant_id``, oldest first."""
+    table = table_checksums_table
+    rows = (
+        await conn.execute(
+            select(table).where(table.c.tenant_id == tenant_id).order_by(table.c.entry_id)
+        )
+    ).all()
+    return [
+        TableChecksum(
+            r.table_name,
+            r.mode,
+            int(r.rows),
+            r.checksum,
+            int(r.inserted),
+            int(r.updated),
+            int(r.unchanged),
+            r.fixture,
+            r.run_id,
+        )
+        for r in rows
+    ]
+
+
+async def record_run(
+    conn: AsyncConnection,
+    *,
+    run_id: str,
+    tenant_id: str,
+    operation: str,
+    status: str,
+    started_at: datetime,
+    stages: Mapping[str, float],
+    detail: Mapping[str, Any],
+) -> None:
+    """Record one finished operation with its stage timings (seconds)."""
+    await conn.execute(
+        insert(runs_table).values(
+            run_id=run_id,
+            tenant_id=tenant_id,
+            operation=operation,
+            status=status,
+            started_at=started_at,
+            finished_at=utcnow(),
+            stages=dict(stages),
+            detail=dict(detail),
+        )
+    )
+
+
+async def last_run(conn: AsyncConnection, tenant_id: str, operation: str) -> dict[str, Any] | None:
+    """The most recent run of ``operation`` on ``tenant_id``, as a plain dict."""
+    row = (
+        await conn.execute(
+            select(runs_table)
+            .where(runs_table.c.tenant_id == tenant_id, runs_table.c.operation == operation)
+            .order_by(runs_table.c.started_at.desc())
+            .limit(1)
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def append_audit(
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    action: str,
+    tenant_id: str | None,
+    outcome: str,
+    run_id: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one record to the audit log."""
+    await conn.execute(
+        insert(audit_table).values(
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            tenant_id=tenant_id,
+            outcome=outcome,
+            run_id=run_id,
+            detail=dict(detail or {}),
+        )
+    )
+
+
+async def read_audit(
+    conn: AsyncConnection, *, tenant_id: str | None = None, limit: int = 100
+) -> list[AuditRecord]:
+    """The newest audit records first, for one tenant or all."""
+    query = select(audit_table).order_by(audit_table.c.audit_id.desc()).limit(limit)
+    if tenant_id is not None:
+        query = query.where(audit_table.c.tenant_id == tenant_id)
+    rows = (await conn.execute(query)).all()
+    return [
+        AuditRecord(
+            r.audit_id,
+            _aware(r.at),
+            r.actor,
+            r.action,
+            r.tenant_id,
+            r.outcome,
+            r.run_id,
+            dict(r.detail),
+        )
+        for r in rows
+    ]
+
+
+async def count_rows(conn: AsyncConnection, tables: Sequence[Table]) -> dict[str, int]:
+    """Row counts of ``tables`` on ``conn`` (tenant tables, translated by the store)."""
+    counts: dict[str, int] = {}
+    for table in tables:
+        counts[table.name] = int(
+            (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+        )
+    return counts

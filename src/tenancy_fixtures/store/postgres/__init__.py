@@ -1,0 +1,1 @@
+"""PostgreSQL: one schema per tenant; its DDL, bulk ``COPY`` and isolation checks."""

@@ -1,0 +1,132 @@
+"""The tenant schema as PostgreSQL DDL, for one schema, rendered without a connection.
+
+Used for the schema template, for provisioning in one round trip, and for deferring
+keys, indexes and foreign keys during a bulk load. Only SQLAlchemy's PostgreSQL
+dialect is needed here, not a driver.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
+
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+
+__all__ = [
+    "deferred_constraint_ddl",
+    "render_schema_ddl",
+    "render_schema_sql",
+    "schema_checksum",
+]
+
+_CHECKSUMS: WeakKeyDictionary[MetaData, str] = WeakKeyDictionary()
+
+_PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
+
+
+#: The schema name DDL is rendered with once, then replaced by each tenant's.
+_PLACEHOLDER = "tf_schema_placeholder_7e4a"
+_DDL_TEMPLATES: WeakKeyDictionary[MetaData, list[str]] = WeakKeyDictionary()
+
+
+def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
+    """The PostgreSQL DDL that creates ``metadata``'s tables and indexes in ``schema``.
+
+    Compiled once per ``MetaData`` (about 3 ms for the Spotify schema, a tenth of a
+    new tenant's time) with a placeholder schema that each call replaces.
+    """
+    templates = _DDL_TEMPLATES.get(metadata)
+    if templates is None:
+        templates = _DDL_TEMPLATES[metadata] = _compile_schema_ddl(metadata, _PLACEHOLDER)
+    quoted = postgresql.dialect().identifier_preparer.quote_schema(schema)  # type: ignore[no-untyped-call]
+    return [t.replace(f"{_PLACEHOLDER}.", f"{quoted}.") for t in templates]
+
+
+def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    translate = {TENANT_SCHEMA: schema}
+    elements: list[CreateTable | CreateIndex] = []
+    for table in metadata.sorted_tables:
+        elements.append(CreateTable(table))
+        elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
+    statements: list[str] = []
+    for element in elements:
+        compiled = element.compile(
+            dialect=dialect, schema_translate_map=translate, render_schema_translate=True
+        )
+        statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
+    return statements
+
+
+def deferred_constraint_ddl(
+    metadata: MetaData, schema: str
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Statements that drop every key, index and foreign key, and that rebuild them.
+
+    Rebuilding goes keys and indexes first, foreign keys last, each with its table.
+    """
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    translate = {TENANT_SCHEMA: schema}
+
+    def sql(element: Any) -> str:
+        return str(
+            element.compile(
+                dialect=dialect, schema_translate_map=translate, render_schema_translate=True
+            )
+        )
+
+    # AddConstraint marks its constraint as no longer created inline by CREATE TABLE,
+    # so these statements are built from a private copy of the schema.
+    private = _PRIVATE_COPIES.get(metadata)
+    if private is None:
+        private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
+        for table in metadata.sorted_tables:
+            table.to_metadata(private)
+        _PRIVATE_COPIES[metadata] = private
+    tables = private.sorted_tables
+    foreign = [fk for t in tables for fk in t.foreign_key_constraints]
+    keys = [
+        c
+        for t in tables
+        for c in t.constraints
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+    ]
+    indexes = [ix for t in tables for ix in t.indexes]
+    dropping = (
+        [sql(DropConstraint(fk)) for fk in foreign]
+        + [sql(DropIndex(ix)) for ix in indexes]
+        + [sql(DropConstraint(c)) for c in keys]
+    )
+    rebuilding = (
+        [(sql(AddConstraint(c)), c.table.name) for c in keys]
+        + [(sql(CreateIndex(ix)), ix.table.name) for ix in indexes if ix.table is not None]
+        + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
+    )
+    return dropping, rebuilding
+
+
+def schema_checksum(metadata: MetaData) -> str:
+    """A digest of the schema's PostgreSQL rendering: equal schemas, equal checksums."""
+    cached = _CHECKSUMS.get(metadata)
+    if cached is None:
+        cached = _CHECKSUMS[metadata] = hashlib.sha256(
+            render_schema_sql(metadata).encode()
+        ).hexdigest()
+    return cached
+
+
+def render_schema_sql(metadata: MetaData) -> str:
+    """The PostgreSQL DDL of a tenant schema, in the placeholder schema ``tenant``."""
+    statements = render_schema_ddl(metadata, TENANT_SCHEMA)
+    header = (
+        "-- tenancy-fixtures: the tenant schema, rendered for PostgreSQL.\n"
+        f'-- Each tenant gets these tables in its own schema in place of "{TENANT_SCHEMA}".\n'
+        "-- Generated from the tenant MetaData; regenerate with\n"
+        "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
+    )
+    return header + "\n" + ";\n\n".join(statements) + ";\n"

@@ -1,0 +1,1 @@
+"""Tenants themselves: ids, lifecycle, configuration and its cache, credentials, audit."""

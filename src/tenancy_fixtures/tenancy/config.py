@@ -1,0 +1,370 @@
+"""Tenant configuration: tiers, feature flags and limits, resolved and stored per tenant.
+
+A tenant's config is the template's defaults, overlaid by its tier, overlaid by the
+tenant's own overrides (:func:`resolve_config`), validated by pydantic models. It is
+stored in the control plane and read through a TTL cache that every change
+invalidates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from tenancy_fixtures.errors import (
+    ConfigError,
+    TemplateError,
+    TenancyFixturesError,
+    TenantNotFoundError,
+)
+from tenancy_fixtures.fixtures.base import BaseFixture
+from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
+from tenancy_fixtures.fixtures.templates import TemplateDirectory
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.settings import Settings, load_settings
+from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
+from tenancy_fixtures.tenancy.config_cache import ConfigCache, now_version, open_config_cache
+from tenancy_fixtures.tenancy.merging import deep_merge
+from tenancy_fixtures.tenancy.sizes import format_size, parse_size
+from tenancy_fixtures.tenancy.tenants import (
+    TenantFixture,
+    audit_failure,
+    create_tenant,
+    update_tenant,
+)
+
+__all__ = [
+    "TIERS",
+    "ConfigFixture",
+    "ConfigTemplate",
+    "TenantConfig",
+    "TenantLimits",
+    "resolve_config",
+]
+
+Tier = Literal["free", "premium", "enterprise"]
+TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
+SettingValue = str | int | float | bool
+#: Strict, so ``True`` is not taken for 1.
+Count = Annotated[int, Field(ge=0, strict=True)]
+
+
+class TenantLimits(BaseModel):
+    """What a tenant may use. ``storage`` is in bytes (given as ``"100GB"`` or an int)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_calls: Count
+    storage: Count
+    users: Count
+    workspaces: Count
+    ai_requests_per_day: Count
+    rate_limit_per_minute: Count
+
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage_size(cls, value: Any) -> int:
+        return parse_size(value)
+
+
+class TenantConfig(BaseModel):
+    """A tenant's resolved configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    tier: Tier
+    features: tuple[str, ...]
+    limits: TenantLimits
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+
+    def has_feature(self, feature: str) -> bool:
+        """Whether the feature flag is on for this tenant."""
+        return feature in self.features
+
+    def checksum(self) -> str:
+        """A digest of the config, stable across processes."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def describe_limits(self) -> dict[str, str | int]:
+        """Limits for people: storage as ``"100GB"``."""
+        limits: dict[str, str | int] = dict(self.limits.model_dump())
+        limits["storage"] = format_size(self.limits.storage)
+        return limits
+
+
+class _Layer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[str] = Field(default_factory=list)
+    limits: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+
+
+class ConfigTemplate(BaseModel):
+    """``config_template.json``: known feature flags, defaults and tier presets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    features: dict[str, str]
+    defaults: _Layer
+    tiers: dict[Tier, _Layer]
+
+    @classmethod
+    def load(cls, templates: TemplateDirectory) -> ConfigTemplate:
+        """Read and validate the config template of ``templates``."""
+        document = templates.read_json(TemplateDirectory.CONFIG_TEMPLATE)
+        try:
+            template = cls.model_validate(document)
+        except ValidationError as exc:
+            raise TemplateError(
+                f"invalid config template: {exc.errors()[0]['msg']} at "
+                f"{'.'.join(map(str, exc.errors()[0]['loc']))}",
+                path=templates.resolve(TemplateDirectory.CONFIG_TEMPLATE),
+            ) from None
+        missing = set(TIERS) - set(template.tiers)
+        if missing:
+            raise TemplateError(f"config template lacks tiers {sorted(missing)}")
+        return template
+
+
+def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantConfig:
+    """Defaults, then the tier, then the tenant's overrides; validated."""
+    if tenant.tier not in template.tiers:
+        raise ConfigError(
+            f"unknown tier {tenant.tier!r}; choose one of {', '.join(TIERS)}",
+            tenant_id=tenant.tenant_id,
+            key="tier",
+        )
+    tier = template.tiers[tenant.tier]
+    features = [*template.defaults.features, *tier.features, *tenant.features]
+    for feature in features:
+        if feature not in template.features:
+            raise ConfigError(
+                f"unknown feature flag {feature!r}",
+                tenant_id=tenant.tenant_id,
+                key=f"features.{feature}",
+            )
+    limits = deep_merge(template.defaults.limits, tier.limits, tenant.limits)
+    try:
+        parsed_limits = TenantLimits.model_validate(limits)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = "limits." + ".".join(map(str, error["loc"]))
+        message = str(error.get("ctx", {}).get("error") or error["msg"])
+        raise ConfigError(
+            f"{key}: {message} (value {error.get('input')!r})",
+            tenant_id=tenant.tenant_id,
+            key=key,
+        ) from None
+    settings = deep_merge(template.defaults.settings, tier.settings, tenant.settings)
+    try:
+        return TenantConfig(
+            tenant_id=tenant.tenant_id,
+            tier=tenant.tier,
+            features=tuple(sorted(set(features))),
+            limits=parsed_limits,
+            settings=settings,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(map(str, error["loc"]))
+        raise ConfigError(f"{key}: {error['msg']}", tenant_id=tenant.tenant_id, key=key) from None
+
+
+class ConfigFixture(BaseFixture):
+    """Applies a tenant's resolved config to the control plane and reads it back cached.
+
+    ``ConfigFixture()`` with no arguments uses the settings from the environment and
+    the built-in templates; ``apply_tenant_config`` creates the tenant if needed.
+    """
+
+    kind = "structural"
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        tenant: TenantFixture | None = None,
+        templates: TemplateDirectory | None = None,
+        store: TenantStore | None = None,
+        cache: ConfigCache | None = None,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self.templates = templates or TemplateDirectory(self.settings.template_dir)
+        self.tenant = tenant
+        #: The cache version of the config this fixture last stored.
+        self.saved_version: int | None = None
+        self._template: ConfigTemplate | None = None
+        self._store = store
+        self._owns_store = store is None
+        self._cache = cache
+        self._owns_cache = cache is None
+
+    @property
+    def name(self) -> str:
+        return "config"
+
+    @property
+    def template(self) -> ConfigTemplate:
+        """The validated config template (read once)."""
+        if self._template is None:
+            self._template = ConfigTemplate.load(self.templates)
+        return self._template
+
+    @property
+    def store(self) -> TenantStore:
+        """The store configs are kept in."""
+        if self._store is None:
+            self._store = open_store(self.settings, tenant_metadata(self.settings))
+        return self._store
+
+    @property
+    def cache(self) -> ConfigCache:
+        """The config cache."""
+        if self._cache is None:
+            self._cache = open_config_cache(self.settings)
+        return self._cache
+
+    def for_tenant(self, tenant: TenantFixture) -> ConfigFixture:
+        """This fixture bound to one tenant's overrides, sharing store, cache and template."""
+        bound = ConfigFixture(
+            self.settings,
+            tenant=tenant,
+            templates=self.templates,
+            store=self.store,
+            cache=self.cache,
+        )
+        bound._template = self.template  # read and validated once, here
+        return bound
+
+    def resolve(self, tenant: TenantFixture) -> TenantConfig:
+        """The config ``tenant`` gets (nothing is stored)."""
+        return resolve_config(self.template, tenant)
+
+    def _bound(self, tenant_id: str) -> TenantConfig:
+        tenant = self.tenant if self.tenant is not None else TenantFixture(tenant_id=tenant_id)
+        if tenant.tenant_id != tenant_id:
+            raise ConfigError(
+                f"config fixture is bound to tenant '{tenant.tenant_id}'", tenant_id=tenant_id
+            )
+        return self.resolve(tenant)
+
+    def checksum(self) -> str:
+        if self.tenant is None:
+            raise ConfigError("an unbound ConfigFixture has no checksum; use for_tenant()")
+        return self._bound(self.tenant.tenant_id).checksum()
+
+    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+        config = self._bound(session.tenant_id)
+        self.saved_version = await control_plane.save_config(
+            session.connection,
+            session.tenant_id,
+            config.model_dump(mode="json"),
+            config.checksum(),
+        )
+        await control_plane.set_tier(session.connection, session.tenant_id, config.tier)
+        return {}
+
+    async def verify(self, session: TenantSession) -> list[str]:
+        stored = await session.connection.execute(
+            select(control_plane.configs_table.c.checksum).where(
+                control_plane.configs_table.c.tenant_id == session.tenant_id
+            )
+        )
+        checksum = stored.scalar_one_or_none()
+        if checksum is None:
+            return ["no config stored"]
+        if checksum != self._bound(session.tenant_id).checksum():
+            return ["stored config differs from the template and overrides"]
+        return []
+
+    async def resolve_audited(self, tenant: TenantFixture, *, action: str) -> TenantConfig:
+        """:meth:`resolve`, recording a refusal in the audit log as ``action``."""
+        try:
+            return self.resolve(tenant)
+        except TenancyFixturesError as exc:
+            await audit_failure(
+                self.store,
+                actor=self.settings.actor,
+                action=action,
+                tenant_id=tenant.tenant_id,
+                error=exc,
+            )
+            raise
+
+    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
+        """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""
+        bound = self.for_tenant(tenant)
+        config = await bound.resolve_audited(tenant, action="config.apply")
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            exists = await control_plane.get_tenant(conn, tenant.tenant_id) is not None
+        if exists:
+            await update_tenant(self.store, tenant.tenant_id, [bound], actor=self.settings.actor)
+        else:
+            await create_tenant(
+                self.store,
+                tenant.tenant_id,
+                tier=tenant.tier,
+                structural=[SchemaFixture(self.store.metadata), bound],
+                actor=self.settings.actor,
+            )
+        await self._invalidate_stored(tenant.tenant_id)
+        return config
+
+    async def _invalidate_stored(self, tenant_id: str) -> None:
+        async with self.store.control(readonly=True) as conn:
+            stored = await control_plane.load_versioned_config(conn, tenant_id)
+        version = stored[1] if stored is not None else now_version()
+        await self.cache.invalidate(tenant_id, version=version)
+
+    async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
+        """A tenant's stored config, through the cache."""
+        validate_tenant_id(tenant_id)
+        cached = await self.cache.get(tenant_id)
+        if cached is not None:
+            return TenantConfig.model_validate_json(cached)
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            stored = await control_plane.load_versioned_config(conn, tenant_id)
+        if stored is None:
+            raise TenantNotFoundError(tenant_id)
+        document, version = stored
+        config = TenantConfig.model_validate(document)
+        await self.cache.set(tenant_id, config.model_dump_json(), version=version)
+        return config
+
+    async def invalidate(
+        self, tenant_id: str, *, dropped: bool = False, version: int | None = None
+    ) -> None:
+        """Forget the cached config of ``tenant_id`` after a change (or its drop).
+
+        ``version``: the version just stored, if known (saves reading it back).
+        """
+        if dropped:
+            await self.cache.invalidate(tenant_id, version=now_version())
+        elif version is not None:
+            await self.cache.invalidate(tenant_id, version=version)
+        else:
+            await self._invalidate_stored(tenant_id)
+
+    async def aclose(self) -> None:
+        """Close the store and cache this fixture opened itself."""
+        if self._owns_cache and self._cache is not None:
+            await self._cache.aclose()
+        if self._owns_store and self._store is not None:
+            await self._store.dispose()
+
+    async def __aenter__(self) -> ConfigFixture:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
