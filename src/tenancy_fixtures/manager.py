@@ -381,9 +381,7 @@ class FixtureManager:
         """
         for tenant_id in tenant_ids:
             validate_tenant_id(tenant_id)
-        limit = concurrency or self.settings.concurrency
-        if self.store.backend == "sqlite":
-            limit = 1
+        limit = self.store.write_concurrency(concurrency or self.settings.concurrency)
         gate = asyncio.Semaphore(limit)
         # A plain set of table files is read once and shared; anything else (source
         # files, domain loaders named by a manifest) gets its loaders per tenant.
@@ -605,7 +603,7 @@ class FixtureManager:
         A tenant dropped meanwhile is left out.
         """
         tenants = [t.tenant_id for t in await self.list_tenants()]
-        limit = 1 if self.store.backend == "sqlite" else concurrency or self.settings.concurrency
+        limit = self.store.write_concurrency(concurrency or self.settings.concurrency)
         gate = asyncio.Semaphore(limit)
 
         async def one(tenant_id: str) -> IntegrityReport | None:
