@@ -15,16 +15,19 @@ _registered = False
 
 
 def register() -> None:
-    """Register the domain's loaders and source formats with the engine (idempotent)."""
+    """Register the domain's loaders, source formats, value formats and derived tables
+    with the engine (idempotent)."""
     global _registered
     if _registered:
         return
+    from tenancy_fixtures.loading.derived import register_derivation
     from tenancy_fixtures.loading.registry import register_loader
     from tenancy_fixtures.loading.sources import register_format
     from tenancy_fixtures.spotify.ai_models import AIModelLoader, AIModelsFormat
     from tenancy_fixtures.spotify.analytics import AnalyticsLoader, ProductEventsFormat
     from tenancy_fixtures.spotify.catalogue import SpotifyDataLoader
     from tenancy_fixtures.spotify.collaboration import CollaborationLoader, WorkspacesFormat
+    from tenancy_fixtures.spotify.daily_stats import DAILY_STATS
     from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat
     from tenancy_fixtures.spotify.formats.spotify_api import SpotifyApiFormat
     from tenancy_fixtures.spotify.formats.streaming_history import StreamingHistoryFormat
@@ -42,6 +45,7 @@ def register() -> None:
         register_format(fmt)
     for loader in (SpotifyDataLoader, AnalyticsLoader, AIModelLoader, CollaborationLoader):
         register_loader(loader)
+    register_derivation(DAILY_STATS)
     _registered = True
 
 
