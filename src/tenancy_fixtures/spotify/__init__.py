@@ -1,8 +1,9 @@
 """The built-in domain: a Spotify-style AI agent platform's schema, loaders and formats.
 
 It plugs into the engine the way a user's own domain would: :func:`register` adds its
-loaders and source formats to the engine's registries, and :func:`spotify_metadata`
-is the schema a :class:`~tenancy_fixtures.FixtureManager` uses when given none.
+loaders, source formats, value formats and derived tables to the engine's registries,
+and :func:`spotify_metadata` is the schema a :class:`~tenancy_fixtures.FixtureManager`
+uses when given none.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def register() -> None:
         return
     from tenancy_fixtures.loading.derived import register_derivation
     from tenancy_fixtures.loading.registry import register_loader
+    from tenancy_fixtures.loading.rules import register_value_format
     from tenancy_fixtures.loading.sources import register_format
     from tenancy_fixtures.spotify.ai_models import AIModelLoader, AIModelsFormat
     from tenancy_fixtures.spotify.analytics import AnalyticsLoader, ProductEventsFormat
@@ -31,6 +33,10 @@ def register() -> None:
     from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat
     from tenancy_fixtures.spotify.formats.spotify_api import SpotifyApiFormat
     from tenancy_fixtures.spotify.formats.streaming_history import StreamingHistoryFormat
+    from tenancy_fixtures.spotify.value_formats import VALUE_FORMATS
+
+    for value_format in VALUE_FORMATS:
+        register_value_format(value_format)
 
     # Detection tries formats in this order: the MPD first, on a slice's first
     # streamed playlist, before any format reads a whole file.
