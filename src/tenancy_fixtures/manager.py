@@ -33,6 +33,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.data_loader import DataLoader, ProgressCallback, locate_violation
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
+from tenancy_fixtures.loading.records import check_loadable
 from tenancy_fixtures.loading.sources import SourceLoader
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
@@ -135,6 +136,7 @@ class FixtureManager:
         self.templates = TemplateDirectory(self.settings.template_dir)
         if store is None:
             metadata = metadata if metadata is not None else tenant_metadata(self.settings)
+            check_loadable(metadata)
             store = open_store(self.settings, metadata)
         self.store = store
         self.cache = cache or open_config_cache(self.settings)

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Enum,
     Float,
     Integer,
+    MetaData,
     Numeric,
     String,
     Table,
@@ -37,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
@@ -48,7 +49,7 @@ from tenancy_fixtures.loading.rules import (
     table_checks,
 )
 
-__all__ = ["RowBuilder", "unsupported_columns"]
+__all__ = ["RowBuilder", "check_loadable", "unsupported_columns"]
 
 Converter = Callable[[Any], Any]
 
@@ -258,6 +259,14 @@ def _enum(allowed: Sequence[str], length: int) -> Converter:
         return text
 
     return convert
+
+
+def check_loadable(metadata: MetaData) -> None:
+    """Refuse a tenant schema with a column no loader can read: a type without a
+    converter, or a value format no one registered or on a column that is not text."""
+    unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
+    if unreadable:
+        raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
 
 
 def unsupported_columns(table: Table) -> list[str]:

@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy import MetaData, Table
 
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.fixtures.paths import resolve_inside
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables
 from tenancy_fixtures.loading.fixture_sets import (
@@ -37,7 +38,6 @@ from tenancy_fixtures.loading.fixture_sets import (
     FixtureFile,
     file_sha256,
     open_fixture_set,
-    resolve_inside,
 )
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.settings import Settings

@@ -21,22 +21,14 @@ __all__ = [
 
 
 def check_tenant_metadata(metadata: MetaData) -> None:
-    """Refuse a schema that would break isolation or that loaders cannot read.
-
-    Every table must be declared in schema ``"tenant"`` (anything else would be
-    shared by all tenants), and every column type must have a converter.
-    """
-    from tenancy_fixtures.loading.records import unsupported_columns
-
+    """Refuse a schema that would break isolation: every table must be declared in
+    schema ``"tenant"`` (anything else would be shared by all tenants)."""
     outside = [t.fullname for t in metadata.sorted_tables if t.schema != TENANT_SCHEMA]
     if outside:
         raise SettingsError(
             f"tenant tables must be declared in schema {TENANT_SCHEMA!r} "
             f"(MetaData(schema={TENANT_SCHEMA!r})); these are not: {', '.join(outside)}"
         )
-    unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
-    if unreadable:
-        raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
 
 
 def open_store(settings: Settings, metadata: MetaData) -> TenantStore:
