@@ -35,6 +35,7 @@ def open_store(settings: Settings, metadata: MetaData) -> TenantStore:
     """The store for ``settings.database_url``; call ``initialize()`` before use."""
     schema = metadata
     check_tenant_metadata(schema)
+    # Each backend's module is imported when chosen: a SQLite process never loads asyncpg.
     if settings.backend == "postgresql":
         from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 
