@@ -21,13 +21,14 @@ from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, fu
 
 from tenancy_fixtures import (
     DataLoader,
+    Derivation,
     FixtureManager,
+    RefreshesDerivedTables,
     Settings,
     SettingsError,
     TenantAlreadyExistsError,
 )
 from tenancy_fixtures.loading import derived
-from tenancy_fixtures.loading.derived import Derivation, RefreshesDerivedTables
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 

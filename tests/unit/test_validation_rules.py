@@ -18,7 +18,7 @@ from tenancy_fixtures.loading.rules import (
     FORMAT_INFO,
     FORMATS,
     ColumnCheck,
-    Format,
+    ValueFormat,
     column_format,
     compile_check,
     register_value_format,
@@ -31,7 +31,7 @@ from tenancy_fixtures.store.base import TENANT_SCHEMA
 SCHEMA = spotify_metadata()
 TABLES: dict[str, Table] = {t.name: t for t in SCHEMA.sorted_tables}
 #: A format a user's own domain might register.
-ORDER_CODE = Format("order_code", "v.startswith('ORD-')", "an order code (ORD-...)")
+ORDER_CODE = ValueFormat("order_code", "v.startswith('ORD-')", "an order code (ORD-...)")
 
 
 def one_column_table(column: Column[Any], *checks: str) -> Table:
@@ -436,19 +436,19 @@ class TestValueFormatRegistry:
         ("form", "message"),
         [
             pytest.param(
-                Format("email", "True", "anything"),
+                ValueFormat("email", "True", "anything"),
                 "value format 'email' is registered already",
                 id="taken-name",
             ),
             pytest.param(
-                Format("other", "FORMAT_EMAIL(v)", "x", {"FORMAT_EMAIL": str.isalpha}),
+                ValueFormat("other", "FORMAT_EMAIL(v)", "x", {"FORMAT_EMAIL": str.isalpha}),
                 "value format 'other' uses names another format uses: FORMAT_EMAIL",
                 id="taken-expression-name",
             ),
         ],
     )
     def test_a_value_format_clashing_with_a_registered_one_is_refused(
-        self, form: Format, message: str
+        self, form: ValueFormat, message: str
     ) -> None:
         """A second format under a name, or sharing an expression name, is a ValueError."""
         with pytest.raises(ValueError, match=message):

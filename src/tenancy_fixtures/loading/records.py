@@ -44,7 +44,7 @@ from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
     ColumnCheck,
     Condition,
-    Format,
+    ValueFormat,
     column_format,
     table_checks,
 )
@@ -360,7 +360,7 @@ def _literal(bound: float, as_float: bool) -> str:
 def _fast_check(
     column: Column[Any],
     limit: int,
-    form: Format | None,
+    form: ValueFormat | None,
     checks: Sequence[ColumnCheck],
     constant: Callable[[Any], str],
 ) -> str | None:
@@ -520,7 +520,7 @@ class RowBuilder:
         return self._refuse(source, path, column, str(exc), getattr(exc, "rule", "type"))
 
     def _unformatted(
-        self, source: SourceRecord, path: str, column: str, value: str, form: Format
+        self, source: SourceRecord, path: str, column: str, value: str, form: ValueFormat
     ) -> RecordError:
         return self._refuse(
             source, path, column, f"{value!r:.60} is not {form.description}", f"format:{form.name}"

@@ -44,7 +44,7 @@ __all__ = [
     "FORMATS",
     "FORMAT_INFO",
     "ColumnCheck",
-    "Format",
+    "ValueFormat",
     "column_format",
     "compile_check",
     "is_email",
@@ -105,7 +105,7 @@ def is_email(value: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Format:
+class ValueFormat:
     """A value format: a Python expression over ``v`` (a ``str``) true when it is valid.
 
     ``names`` are the constants and functions the expression uses (their names must be
@@ -126,17 +126,17 @@ class Format:
 
 #: The formats a column's ``info["format"]`` may name, by name: the engine's own, and
 #: those domains added with :func:`register_value_format`.
-FORMATS: dict[str, Format] = {
+FORMATS: dict[str, ValueFormat] = {
     f.name: f
     for f in (
-        Format(
+        ValueFormat(
             "country",
             "v in FORMAT_COUNTRIES",
             "an ISO 3166-1 alpha-2 country code",
             {"FORMAT_COUNTRIES": COUNTRY_CODES},
             max_length=2,
         ),
-        Format(
+        ValueFormat(
             "email",
             "FORMAT_EMAIL(v)",
             "an e-mail address",
@@ -146,7 +146,7 @@ FORMATS: dict[str, Format] = {
 }
 
 
-def register_value_format(form: Format) -> Format:
+def register_value_format(form: ValueFormat) -> ValueFormat:
     """Make ``form`` available to columns as ``info={"format": form.name}``.
 
     Registering the same format again does nothing; another format under a name that
@@ -167,7 +167,7 @@ def register_value_format(form: Format) -> Format:
     return form
 
 
-def column_format(column: Column[Any]) -> Format | None:
+def column_format(column: Column[Any]) -> ValueFormat | None:
     """The format ``column`` must follow: its own, or that of the column it references.
 
     Raises :class:`TypeError` for a format name no one defined, or a format on a
@@ -184,9 +184,9 @@ def column_format(column: Column[Any]) -> Format | None:
     return found
 
 
-def table_formats(table: Table) -> list[Format]:
+def table_formats(table: Table) -> list[ValueFormat]:
     """The formats the columns of ``table`` follow, own or inherited through keys."""
-    found: dict[str, Format] = {}
+    found: dict[str, ValueFormat] = {}
     for column in table.columns:
         form = column_format(column)
         if form is not None:

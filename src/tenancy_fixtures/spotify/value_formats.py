@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from tenancy_fixtures.loading.rules import Format
+from tenancy_fixtures.loading.rules import ValueFormat
 
 __all__ = ["VALUE_FORMATS", "is_release_date"]
 
@@ -43,14 +43,14 @@ def is_release_date(value: str) -> bool:
 
 
 VALUE_FORMATS = (
-    Format(
+    ValueFormat(
         "spotify_id",
         # ASCII and alphanumeric together are exactly base-62; str methods beat a regex.
         "(len(v) == 22 and v.isascii() and v.isalnum())",
         "a Spotify id (22 base-62 characters)",
         max_length=22,
     ),
-    Format(
+    ValueFormat(
         "spotify_uri",
         "FORMAT_URI(v) is not None",
         "a Spotify URI (spotify:<track|album|artist|playlist|episode|show>:<id>"
@@ -58,14 +58,14 @@ VALUE_FORMATS = (
         {"FORMAT_URI": _SPOTIFY_URI.fullmatch},
         max_length=77,
     ),
-    Format(
+    ValueFormat(
         "isrc",
         "FORMAT_ISRC(v) is not None",
         "an ISRC (12 characters: country, registrant, year, designation; no dashes)",
         {"FORMAT_ISRC": _ISRC.fullmatch},
         max_length=12,
     ),
-    Format(
+    ValueFormat(
         "release_date",
         "FORMAT_RELEASE_DATE(v)",
         "a release date (YYYY, YYYY-MM or YYYY-MM-DD)",
