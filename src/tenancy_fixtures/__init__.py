@@ -38,17 +38,21 @@ if TYPE_CHECKING:
     from tenancy_fixtures.errors import ValidationTimeoutError as ValidationTimeoutError
     from tenancy_fixtures.fixtures.base import BaseFixture as BaseFixture
     from tenancy_fixtures.fixtures.base import FixtureResult as FixtureResult
+    from tenancy_fixtures.fixtures.context import LoadContext as LoadContext
     from tenancy_fixtures.fixtures.schema import SchemaFixture as SchemaFixture
     from tenancy_fixtures.ids import is_valid_tenant_id as is_valid_tenant_id
     from tenancy_fixtures.ids import validate_tenant_id as validate_tenant_id
     from tenancy_fixtures.loading.data_loader import DataLoader as DataLoader
+    from tenancy_fixtures.loading.load import LoadOptions as LoadOptions
+    from tenancy_fixtures.loading.load import load_many as load_many
+    from tenancy_fixtures.loading.load import load_tenant as load_tenant
     from tenancy_fixtures.loading.registry import register_loader as register_loader
+    from tenancy_fixtures.loading.reports import LoadReport as LoadReport
+    from tenancy_fixtures.loading.reports import ManyLoadReport as ManyLoadReport
     from tenancy_fixtures.loading.sources import SourceFormat as SourceFormat
     from tenancy_fixtures.loading.sources import SourceLoader as SourceLoader
     from tenancy_fixtures.loading.sources import register_format as register_format
     from tenancy_fixtures.manager import FixtureManager as FixtureManager
-    from tenancy_fixtures.manager import LoadReport as LoadReport
-    from tenancy_fixtures.manager import ManyLoadReport as ManyLoadReport
     from tenancy_fixtures.monitoring.metrics import Metrics as Metrics
     from tenancy_fixtures.monitoring.monitor import FixtureMonitor as FixtureMonitor
     from tenancy_fixtures.monitoring.monitor import TenantStatus as TenantStatus
@@ -114,8 +118,10 @@ _PUBLIC: dict[str, str] = {
     "IntegrityReport": "tenancy_fixtures.validation.integrity",
     "IntegrityViolationError": _ERRORS,
     "InvalidTenantIdError": _ERRORS,
-    "LoadReport": "tenancy_fixtures.manager",
-    "ManyLoadReport": "tenancy_fixtures.manager",
+    "LoadContext": "tenancy_fixtures.fixtures.context",
+    "LoadOptions": "tenancy_fixtures.loading.load",
+    "LoadReport": "tenancy_fixtures.loading.reports",
+    "ManyLoadReport": "tenancy_fixtures.loading.reports",
     "Metrics": "tenancy_fixtures.monitoring.metrics",
     "PerformanceTracker": "tenancy_fixtures.monitoring.performance",
     "RecordError": _ERRORS,
@@ -148,7 +154,9 @@ _PUBLIC: dict[str, str] = {
     "encrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "generate_fixture_set": "tenancy_fixtures.spotify.generator",
     "is_valid_tenant_id": "tenancy_fixtures.ids",
+    "load_many": "tenancy_fixtures.loading.load",
     "load_settings": "tenancy_fixtures.settings",
+    "load_tenant": "tenancy_fixtures.loading.load",
     "open_store": "tenancy_fixtures.store",
     "register_format": "tenancy_fixtures.loading.sources",
     "register_loader": "tenancy_fixtures.loading.registry",

@@ -23,6 +23,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
@@ -144,7 +145,7 @@ class RefreshesDailyStats(DataLoader):
     #: Position of ``played_at`` in the rows the store receives.
     _played_at = 0
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Write the rows, then refresh the aggregates of the days the events touch."""
         self.refreshed = {}
         self._days = None
@@ -158,7 +159,7 @@ class RefreshesDailyStats(DataLoader):
             # A first load (or a replacement) touches every day there is: recompute all.
             elif mode != "replace" and not await session.is_empty(events):
                 self._days = set()
-        counts = await super().apply(session)
+        counts = await super().apply(session, context)
         if loads_events:
             days = self._days
             if days is not None and not days and counts.get(_EVENTS):
