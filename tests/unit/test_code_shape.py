@@ -49,7 +49,18 @@ _BRANCHES = (
 #: monitoring/...), as ``path:function``, listed so the lead can split them; each one
 #: split is removed from here. The test fails for any offender not listed, and for any
 #: listed function that no longer offends (so the list only shrinks).
-KNOWN_OFFENDERS: frozenset[str] = frozenset()
+KNOWN_OFFENDERS: frozenset[str] = frozenset(
+    {
+        "spotify/ai_models.py:normalize",
+        "spotify/collaboration.py:_not_allowed",
+        "spotify/source_generator.py:_build_catalogue",
+        "spotify/source_generator.py:_playlist",
+        "spotify/source_generator.py:generate_sources",
+        "spotify/spotify_ids.py:parse_uri",
+        "validation/fixture_validator.py:_plans",
+        "validation/integrity.py:check",
+    }
+)
 
 
 @dataclass(frozen=True)
