@@ -106,11 +106,7 @@ async def load_tenant(
     async with scope as audit:
         record = await get_tenant(store, tenant_id)
         with tracker.stage("plan"):
-            loaders = sort_by_dependencies(
-                open_fixtures(store.metadata, settings, record.tier, options), store.metadata
-            )
-            for loader in loaders:
-                loader.checksum()
+            loaders = _plan(store.metadata, settings, record.tier, options)
         run = _Run(
             store,
             settings,
@@ -207,6 +203,16 @@ def open_fixtures(
     return TenantTemplate.load(templates).data_fixtures(
         tier, templates, metadata=metadata, batch_size=settings.batch_size
     )
+
+
+def _plan(
+    metadata: MetaData, settings: Settings, tier: str, options: LoadOptions
+) -> list[DataLoader]:
+    """The loaders of the load in dependency order, their checksums computed."""
+    loaders = sort_by_dependencies(open_fixtures(metadata, settings, tier, options), metadata)
+    for loader in loaders:
+        loader.checksum()
+    return loaders
 
 
 @dataclass
