@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.errors import ValidationTimeoutError as ValidationTimeoutError
     from tenancy_fixtures.fixtures.base import BaseFixture as BaseFixture
     from tenancy_fixtures.fixtures.base import FixtureResult as FixtureResult
+    from tenancy_fixtures.fixtures.context import LoadContext as LoadContext
     from tenancy_fixtures.fixtures.schema import SchemaFixture as SchemaFixture
     from tenancy_fixtures.ids import is_valid_tenant_id as is_valid_tenant_id
     from tenancy_fixtures.ids import validate_tenant_id as validate_tenant_id
@@ -45,15 +46,20 @@ if TYPE_CHECKING:
     from tenancy_fixtures.loading.derived import Derivation as Derivation
     from tenancy_fixtures.loading.derived import RefreshesDerivedTables as RefreshesDerivedTables
     from tenancy_fixtures.loading.derived import register_derivation as register_derivation
+    from tenancy_fixtures.loading.fixture_validator import FixtureValidator as FixtureValidator
+    from tenancy_fixtures.loading.fixture_validator import ValidationReport as ValidationReport
+    from tenancy_fixtures.loading.load import LoadOptions as LoadOptions
+    from tenancy_fixtures.loading.load import load_many as load_many
+    from tenancy_fixtures.loading.load import load_tenant as load_tenant
     from tenancy_fixtures.loading.registry import register_loader as register_loader
+    from tenancy_fixtures.loading.reports import LoadReport as LoadReport
+    from tenancy_fixtures.loading.reports import ManyLoadReport as ManyLoadReport
     from tenancy_fixtures.loading.rules import ValueFormat as ValueFormat
     from tenancy_fixtures.loading.rules import register_value_format as register_value_format
     from tenancy_fixtures.loading.sources import SourceFormat as SourceFormat
     from tenancy_fixtures.loading.sources import SourceLoader as SourceLoader
     from tenancy_fixtures.loading.sources import register_format as register_format
     from tenancy_fixtures.manager import FixtureManager as FixtureManager
-    from tenancy_fixtures.manager import LoadReport as LoadReport
-    from tenancy_fixtures.manager import ManyLoadReport as ManyLoadReport
     from tenancy_fixtures.monitoring.metrics import Metrics as Metrics
     from tenancy_fixtures.monitoring.monitor import FixtureMonitor as FixtureMonitor
     from tenancy_fixtures.monitoring.monitor import TenantStatus as TenantStatus
@@ -83,8 +89,6 @@ if TYPE_CHECKING:
     from tenancy_fixtures.tenancy.credentials import encrypt_credential as encrypt_credential
     from tenancy_fixtures.tenancy.credentials import resolve_credential as resolve_credential
     from tenancy_fixtures.tenancy.tenants import TenantFixture as TenantFixture
-    from tenancy_fixtures.validation.fixture_validator import FixtureValidator as FixtureValidator
-    from tenancy_fixtures.validation.fixture_validator import ValidationReport as ValidationReport
     from tenancy_fixtures.validation.integrity import (
         DataIntegrityValidator as DataIntegrityValidator,
     )
@@ -116,12 +120,14 @@ _PUBLIC: dict[str, str] = {
     "FixtureResult": "tenancy_fixtures.fixtures.base",
     "FixtureSetError": _ERRORS,
     "FixtureUtils": "tenancy_fixtures.namespaces",
-    "FixtureValidator": "tenancy_fixtures.validation.fixture_validator",
+    "FixtureValidator": "tenancy_fixtures.loading.fixture_validator",
     "IntegrityReport": "tenancy_fixtures.validation.integrity",
     "IntegrityViolationError": _ERRORS,
     "InvalidTenantIdError": _ERRORS,
-    "LoadReport": "tenancy_fixtures.manager",
-    "ManyLoadReport": "tenancy_fixtures.manager",
+    "LoadContext": "tenancy_fixtures.fixtures.context",
+    "LoadOptions": "tenancy_fixtures.loading.load",
+    "LoadReport": "tenancy_fixtures.loading.reports",
+    "ManyLoadReport": "tenancy_fixtures.loading.reports",
     "Metrics": "tenancy_fixtures.monitoring.metrics",
     "PerformanceTracker": "tenancy_fixtures.monitoring.performance",
     "RecordError": _ERRORS,
@@ -148,7 +154,7 @@ _PUBLIC: dict[str, str] = {
     "TenantStore": "tenancy_fixtures.store",
     "TenantUtils": "tenancy_fixtures.namespaces",
     "ValidationFailedError": _ERRORS,
-    "ValidationReport": "tenancy_fixtures.validation.fixture_validator",
+    "ValidationReport": "tenancy_fixtures.loading.fixture_validator",
     "ValidationTimeoutError": _ERRORS,
     "ValidationUtils": "tenancy_fixtures.namespaces",
     "ValueFormat": "tenancy_fixtures.loading.rules",
@@ -156,7 +162,9 @@ _PUBLIC: dict[str, str] = {
     "encrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "generate_fixture_set": "tenancy_fixtures.spotify.generator",
     "is_valid_tenant_id": "tenancy_fixtures.ids",
+    "load_many": "tenancy_fixtures.loading.load",
     "load_settings": "tenancy_fixtures.settings",
+    "load_tenant": "tenancy_fixtures.loading.load",
     "open_store": "tenancy_fixtures.store",
     "register_derivation": "tenancy_fixtures.loading.derived",
     "register_format": "tenancy_fixtures.loading.sources",

@@ -11,10 +11,10 @@ from typing import Final
 
 from tenancy_fixtures.ids import is_valid_tenant_id, validate_tenant_id
 from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+from tenancy_fixtures.loading.fixture_validator import FixtureValidator
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.tenancy.merging import deep_merge
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
-from tenancy_fixtures.validation.fixture_validator import FixtureValidator
 
 __all__ = ["ConfigUtils", "FixtureUtils", "TenantUtils", "ValidationUtils"]
 

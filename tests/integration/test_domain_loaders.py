@@ -20,6 +20,7 @@ from tenancy_fixtures import (
     DataLoader,
     FixtureManager,
     IntegrityViolationError,
+    LoadContext,
     LoadReport,
     RecordError,
     Settings,
@@ -221,7 +222,7 @@ class TestAIModelLoader:
 
         with pytest.raises(RecordError) as caught:
             async with manager.store.session(TENANT) as session:
-                await loader.apply(session)
+                await loader.apply(session, LoadContext())
 
         assert ("credentials:plain_text", "credentials", 1) == (
             caught.value.rule,

@@ -24,6 +24,7 @@ from tenancy_fixtures import (
     FixtureFormatError,
     FixtureManager,
     IntegrityViolationError,
+    LoadContext,
     RecordError,
     Settings,
     TenantFixture,
@@ -490,9 +491,9 @@ class _MeetingLoader(DataLoader):
         super().__init__(source, metadata=manager.store.metadata)
         self.rendezvous = rendezvous
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         await self.rendezvous.meet()
-        return await super().apply(session)
+        return await super().apply(session, context)
 
 
 async def test_concurrent_loads_of_the_same_set_apply_it_once(

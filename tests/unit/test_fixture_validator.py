@@ -20,11 +20,12 @@ from tenancy_fixtures.errors import (
     ValidationTimeoutError,
 )
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.loading import fixture_validator
 from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.fixture_validator import ExistingKeys, RejectFile
 from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
-from tenancy_fixtures.validation import FixtureValidator, ValidationReport, fixture_validator
-from tenancy_fixtures.validation.fixture_validator import ExistingKeys, RejectFile
+from tenancy_fixtures.validation import FixtureValidator, ValidationReport
 
 DEMO = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 #: Well-formed Spotify ids that no demo row has.

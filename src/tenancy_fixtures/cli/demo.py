@@ -10,8 +10,9 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, print_json, run, state
 from tenancy_fixtures.cli.fixtures import load_progress
-from tenancy_fixtures.loading.data_loader import ProgressCallback
+from tenancy_fixtures.fixtures.context import ProgressCallback
 from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify.demo import DEMO_TENANTS, DemoResult, run_demo
 from tenancy_fixtures.tenancy.sizes import format_size
 
@@ -45,23 +46,29 @@ def demo(
         for task in progress.task_ids:
             progress.update(task, total=progress.tasks[task].completed)
     if json_out:
-        print_json(
-            [
-                {
-                    "tenant_id": r.config.tenant_id,
-                    "tier": r.config.tier,
-                    "features": list(r.config.features),
-                    "limits": r.config.describe_limits(),
-                    "tables": r.tables,
-                    "rows": r.rows,
-                    "create_seconds": round(r.create_seconds, 4),
-                    "load_seconds": round(r.load_seconds, 4),
-                    "valid": r.validation_ok,
-                }
-                for r in results
-            ]
-        )
+        print_json([_result_json(r) for r in results])
         return
+    console.print(_summary(results, settings))
+    console.print("all demo tenants validated: row counts match, no orphans")
+
+
+def _result_json(result: DemoResult) -> dict[str, object]:
+    config = result.config
+    return {
+        "tenant_id": config.tenant_id,
+        "tier": config.tier,
+        "features": list(config.features),
+        "limits": config.describe_limits(),
+        "tables": result.tables,
+        "rows": result.rows,
+        "create_seconds": round(result.create_seconds, 4),
+        "load_seconds": round(result.load_seconds, 4),
+        "valid": result.validation_ok,
+    }
+
+
+def _summary(results: list[DemoResult], settings: Settings) -> Table:
+    """A row per demo tenant: tier, features, limits, tables, rows and timings."""
     table = Table(title=f"demo tenants on {settings.backend} ({settings.safe_database_url()})")
     for column in ("tenant", "tier", "features", "limits", "tables", "rows", "create", "load"):
         table.add_column(
@@ -82,8 +89,7 @@ def demo(
             f"{r.create_seconds * 1000:.0f} ms",
             f"{r.load_seconds * 1000:.0f} ms",
         )
-    console.print(table)
-    console.print("all demo tenants validated: row counts match, no orphans")
+    return table
 
 
 def register(app: typer.Typer) -> None:

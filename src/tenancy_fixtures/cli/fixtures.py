@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -32,11 +31,11 @@ from tenancy_fixtures.cli.context import (
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
+from tenancy_fixtures.fixtures.context import ProgressCallback
 from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
-from tenancy_fixtures.loading.data_loader import ProgressCallback
 from tenancy_fixtures.loading.fixture_sets import open_fixture_set
-from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
-from tenancy_fixtures.settings import Settings, ValidationMode
+from tenancy_fixtures.manager import FixtureManager, LoadOptions, LoadReport, ManyLoadReport
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify.generator import generate_fixture_set
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.spotify.source_generator import generate_sources
@@ -65,16 +64,7 @@ def load_progress(*, disable: bool = False) -> Progress:
 
 
 async def load_with_progress(
-    manager: FixtureManager,
-    tenant_id: str,
-    source: Path | None,
-    progress: Progress,
-    *,
-    force: bool = False,
-    format: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    validation: ValidationMode | None = None,
-    reject_dir: Path | None = None,
+    manager: FixtureManager, tenant_id: str, options: LoadOptions, progress: Progress
 ) -> LoadReport:
     """Load a tenant's fixtures, one progress bar per table (sized from the set's files)."""
     tasks: dict[str, TaskID] = {}
@@ -84,79 +74,71 @@ async def load_with_progress(
             tasks[table] = progress.add_task(f"{tenant_id} {table}", total=None)
         progress.advance(tasks[table], rows)
 
-    report = await manager.load_fixtures(
-        tenant_id,
-        source,
-        progress=advance,
-        force=force,
-        format=format,
-        options=options,
-        validation=validation,
-        reject_dir=reject_dir,
-    )
+    report = await manager.load(tenant_id, replace(options, progress=advance))
     for task in tasks.values():
         done = progress.tasks[task].completed
         progress.update(task, total=done)
     return report
 
 
-@dataclass(frozen=True)
-class _Checks:
-    """The validation and source options of one ``load-fixtures`` invocation."""
-
-    validation: ValidationMode | None = None
-    reject_dir: Path | None = None
-    format: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
+TenantArgument = Annotated[
+    str | None, typer.Argument(help="The tenant to load into (or use --all / --tenant).")
+]
+SourceArgument = Annotated[
+    Path | None,
+    typer.Argument(help="A fixture set directory; default: each tenant's tier template."),
+]
+AllFlag = Annotated[bool, typer.Option("--all", help="Load into every tenant.")]
+TenantsOption = Annotated[
+    list[str] | None, typer.Option("--tenant", "-t", help="Load into this tenant too.")
+]
+ForceFlag = Annotated[bool, typer.Option(help="Apply even fixtures already applied.")]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Read PATH as source files of this format (spotify-api, spotify-history, "
+        "mpd, ai-models, ...); detected per file when not given.",
+    ),
+]
+SourceOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        "-o",
+        help="An option of the source format, KEY=VALUE (repeatable), e.g. "
+        "-o user_id=u_ava for a streaming-history export.",
+    ),
+]
+LenientFlag = Annotated[
+    bool | None,
+    typer.Option(
+        "--lenient/--strict",
+        help="--lenient: load all but the bad records and write those to a reject "
+        "file; --strict: any bad record refuses the load (default: "
+        "TENANCY_VALIDATION_MODE, else strict).",
+    ),
+]
+RejectDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where --lenient writes <tenant>-<run_id>.jsonl (default: "
+        "TENANCY_REJECT_DIR, else ./rejects)."
+    ),
+]
 
 
 def load_fixtures(
     ctx: typer.Context,
-    tenant_id: Annotated[
-        str | None, typer.Argument(help="The tenant to load into (or use --all / --tenant).")
-    ] = None,
-    source: Annotated[
-        Path | None,
-        typer.Argument(help="A fixture set directory; default: each tenant's tier template."),
-    ] = None,
-    all_tenants: Annotated[bool, typer.Option("--all", help="Load into every tenant.")] = False,
-    tenants: Annotated[
-        list[str] | None, typer.Option("--tenant", "-t", help="Load into this tenant too.")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Apply even fixtures already applied.")] = False,
-    source_format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="Read PATH as source files of this format (spotify-api, spotify-history, "
-            "mpd, ai-models, ...); detected per file when not given.",
-        ),
-    ] = None,
-    source_options: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--option",
-            "-o",
-            help="An option of the source format, KEY=VALUE (repeatable), e.g. "
-            "-o user_id=u_ava for a streaming-history export.",
-        ),
-    ] = None,
-    lenient: Annotated[
-        bool | None,
-        typer.Option(
-            "--lenient/--strict",
-            help="--lenient: load all but the bad records and write those to a reject "
-            "file; --strict: any bad record refuses the load (default: "
-            "TENANCY_VALIDATION_MODE, else strict).",
-        ),
-    ] = None,
-    reject_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where --lenient writes <tenant>-<run_id>.jsonl (default: "
-            "TENANCY_REJECT_DIR, else ./rejects)."
-        ),
-    ] = None,
+    tenant_id: TenantArgument = None,
+    source: SourceArgument = None,
+    all_tenants: AllFlag = False,
+    tenants: TenantsOption = None,
+    force: ForceFlag = False,
+    source_format: FormatOption = None,
+    source_options: SourceOptions = None,
+    lenient: LenientFlag = None,
+    reject_dir: RejectDirOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Load fixtures into tenants: one transaction per tenant, skipped if already applied.
@@ -167,8 +149,7 @@ def load_fixtures(
     many = all_tenants or bool(tenants)
     if many and tenant_id is not None and source is None:
         # `load-fixtures --all ./set`: the one positional is the set.
-        source = Path(tenant_id)
-        tenant_id = None
+        source, tenant_id = Path(tenant_id), None
     if tenant_id is None and not many:
         err_console.print("error: give a TENANT, --tenant T (repeatable) or --all")
         raise typer.Exit(2)
@@ -176,50 +157,23 @@ def load_fixtures(
     targets += tenants or []
     for target in targets:
         validate_or_fail(target)
-    checks = _Checks(
-        None if lenient is None else "lenient" if lenient else "strict",
-        reject_dir,
-        source_format,
-        key_values(source_options or [], "option", FixtureSetError),
+    options = LoadOptions(
+        source=source,
+        format=source_format,
+        options=key_values(source_options or [], "option", FixtureSetError),
+        force=force,
+        validation=None if lenient is None else "lenient" if lenient else "strict",
+        reject_dir=reject_dir,
     )
     if not many and tenant_id is not None:
-        _load_one(ctx, tenant_id, source, force=force, json_out=json_out, checks=checks)
-        return
-    _load_many(
-        ctx,
-        targets,
-        source,
-        every=all_tenants,
-        force=force,
-        json_out=json_out,
-        checks=checks,
-    )
+        _load_one(ctx, tenant_id, options, json_out=json_out)
+    else:
+        _load_many(ctx, targets, options, every=all_tenants, json_out=json_out)
 
 
-def _load_one(
-    ctx: typer.Context,
-    tenant_id: str,
-    source: Path | None,
-    *,
-    force: bool,
-    json_out: bool,
-    checks: _Checks = _Checks(),
-) -> None:
+def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_out: bool) -> None:
     with load_progress(disable=json_out) as progress:
-        report = run(
-            ctx,
-            lambda manager: load_with_progress(
-                manager,
-                tenant_id,
-                source,
-                progress,
-                force=force,
-                format=checks.format,
-                options=checks.options,
-                validation=checks.validation,
-                reject_dir=checks.reject_dir,
-            ),
-        )
+        report = run(ctx, lambda manager: load_with_progress(manager, tenant_id, options, progress))
     if json_out:
         print_json(_report_json(report))
         return
@@ -260,12 +214,10 @@ def _report_json(report: LoadReport) -> dict[str, object]:
 def _load_many(
     ctx: typer.Context,
     targets: list[str],
-    source: Path | None,
+    options: LoadOptions,
     *,
     every: bool,
-    force: bool,
     json_out: bool,
-    checks: _Checks = _Checks(),
 ) -> None:
     with load_progress(disable=json_out) as progress:
 
@@ -277,16 +229,7 @@ def _load_many(
             callbacks: dict[str, ProgressCallback] = {
                 t: partial(_advance, progress, task) for t, task in tasks.items()
             }
-            return await manager.load_fixtures_many(
-                ids,
-                source,
-                progress_for=callbacks,
-                force=force,
-                format=checks.format,
-                options=checks.options,
-                validation=checks.validation,
-                reject_dir=checks.reject_dir,
-            )
+            return await manager.load_many(ids, options, progress_for=callbacks)
 
         combined = run(ctx, work)
         for task in progress.task_ids:
@@ -301,22 +244,26 @@ def _load_many(
             }
         )
     else:
-        table = Table(title=f"{len(combined.reports)} loaded, {len(combined.failures)} failed")
-        for column in ("tenant", "result", "rows", "seconds"):
-            table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
-        for tenant, report in combined.reports.items():
-            result = "loaded" if report.changed else "unchanged"
-            table.add_row(tenant, result, f"{report.rows:,}", f"{report.seconds:.2f}")
-        for tenant, error in combined.failures.items():
-            table.add_row(tenant, "[red]" + escape(str(error))[:160] + "[/]", "0", "")
-        console.print(table)
-        console.print(
-            f"{combined.rows:,} rows into {len(combined.reports)} tenant(s) "
-            f"in {combined.seconds:.2f}s"
-        )
+        _print_many(combined)
     if combined.failures:
         first = next(iter(combined.failures.values()))
         raise typer.Exit(first.exit_code)
+
+
+def _print_many(combined: ManyLoadReport) -> None:
+    """A line per tenant (loaded, unchanged or why it failed), then the totals."""
+    table = Table(title=f"{len(combined.reports)} loaded, {len(combined.failures)} failed")
+    for column in ("tenant", "result", "rows", "seconds"):
+        table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
+    for tenant, report in combined.reports.items():
+        result = "loaded" if report.changed else "unchanged"
+        table.add_row(tenant, result, f"{report.rows:,}", f"{report.seconds:.2f}")
+    for tenant, error in combined.failures.items():
+        table.add_row(tenant, "[red]" + escape(str(error))[:160] + "[/]", "0", "")
+    console.print(table)
+    console.print(
+        f"{combined.rows:,} rows into {len(combined.reports)} tenant(s) in {combined.seconds:.2f}s"
+    )
 
 
 def _advance(progress: Progress, task: TaskID, _table: str, rows: int) -> None:

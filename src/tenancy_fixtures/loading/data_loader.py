@@ -14,7 +14,6 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -24,13 +23,13 @@ from contextlib import aclosing, closing
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from sqlalchemy import MetaData, Table
 
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
 from tenancy_fixtures.fixtures.base import BaseFixture
+from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback, StageTimer
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
 from tenancy_fixtures.loading.parse_workers import (
@@ -43,9 +42,7 @@ from tenancy_fixtures.loading.parse_workers import (
 from tenancy_fixtures.loading.pipeline import stream_in_thread
 from tenancy_fixtures.loading.readers import csv_header, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
-from tenancy_fixtures.loading.rules import DEFAULT_MAX_TEXT_LENGTH
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
-from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
@@ -57,8 +54,6 @@ from tenancy_fixtures.store.base import (
 
 __all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 
-#: Called with (table, rows just written) after every batch.
-ProgressCallback = Callable[[str, int], None]
 #: Per-table write mode: ``auto`` (insert into an empty table, upsert otherwise),
 #: ``insert``, ``upsert``, ``replace`` (delete the table's rows first) or ``skip``
 #: (leave a table that already has rows alone) or ``insert_missing`` (add rows whose key is
@@ -76,14 +71,6 @@ class DataLoader(BaseFixture):
     loader_name: ClassVar[str] = "tables"
     #: The tables this loader may fill; ``None``: any table of the schema.
     domain_tables: ClassVar[frozenset[str] | None] = None
-    #: Longest value of an unbounded Text column (the ``max_text_length`` setting).
-    max_text_length: int = DEFAULT_MAX_TEXT_LENGTH
-    #: The manager's settings, for loaders that need more of them (secret keys...).
-    settings: Settings | None = None
-    #: Records to leave out, by file path: their record numbers (lenient loading).
-    skip_records: Mapping[Path, frozenset[int]] = MappingProxyType({})
-    #: Worker processes that parse a table's big JSON Lines files (0: parse in-process).
-    parse_workers: int = 0
     #: JSON Lines bytes (uncompressed, estimated) of one table for which workers are
     #: started; once started, tables of an eighth of that use them too.
     parallel_min_bytes: int = MIN_PARALLEL_BYTES
@@ -125,8 +112,6 @@ class DataLoader(BaseFixture):
         self.write_counts: dict[str, WriteCounts] = {}
         #: What the last ``apply`` wrote per table, with the content checksum of the rows.
         self.written: dict[str, control_plane.TableChecksum] = {}
-        self.progress: ProgressCallback | None = None
-        self.tracker: PerformanceTracker | None = None
         self._checksum: str | None = None
 
     @property
@@ -177,65 +162,73 @@ class DataLoader(BaseFixture):
             grouped.setdefault((file.table, mode), []).append(file)
         return [(table, mode, files) for (table, mode), files in grouped.items()]
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Stream each table's files into the tenant; returns the records given per table."""
-        given: dict[str, int] = {}
-        tracker = self.tracker or PerformanceTracker()
+        tracker = context.tracker or PerformanceTracker()
         self.write_counts = {}
         self.written = {}
+        groups = self._files_by_table()
+        workers_up = self._start_workers(session, groups, context)
         empty_before: dict[str, bool] = {}
         contents: dict[str, ContentChecksum] = {}
-        groups = self._files_by_table()
-        workers_up = POOL.idle > 0
-        if not workers_up and any(
-            self._in_workers(self._table(session, name), files, False) for name, _, files in groups
-        ):
-            POOL.prestart(self.parse_workers)  # they start while the small tables load
-            workers_up = True
+        given: dict[str, int] = {}
         for table_name, mode, files in groups:
             table = self._table(session, table_name)
             if table_name not in empty_before:
                 empty_before[table_name] = await session.is_empty(table)
             # A second group of rows for a table (its derived rows) has keys of its own.
-            empty = empty_before[table_name]
-            if mode == "skip" and not empty:
+            write_mode = _write_mode(mode, empty=empty_before[table_name])
+            if write_mode is None:
                 continue
-            write_mode: WriteMode
-            if mode == "auto" or mode == "skip":
-                write_mode = "insert" if empty else "upsert"
-            elif mode == "insert_missing":
-                write_mode = "insert" if empty else "insert_missing"
-            else:
-                write_mode = mode
-            columns = tuple(c.name for c in table.columns)
-            prepare = session.prepare_rows(table, columns)
-            content = contents.setdefault(table_name, ContentChecksum.for_table(table))
             parse = (
                 self._parse_in_workers
-                if self._in_workers(table, files, workers_up)
+                if self._in_workers(table, files, workers_up, context)
                 else self._parse
             )
-            batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content))
-            started = time.perf_counter()
-            async with aclosing(self._reporting(table_name, batches)) as stream:
-                try:
-                    counts = await session.write_table(table, columns, stream, mode=write_mode)
-                except FixtureError as exc:
-                    _locate(exc, files, table_name, self.skip_records)
-                    raise
-            tracker.add("write", time.perf_counter() - started)
-            counts = self.write_counts.get(table_name, WriteCounts()) + counts
-            self.write_counts[table_name] = counts
-            earlier = self.written.get(table_name)
-            self.written[table_name] = control_plane.TableChecksum(
-                table_name,
-                write_mode if earlier is None or earlier.mode == write_mode else "mixed",
-                content.rows,
-                content.hexdigest(),
-                **vars(counts),
+            content = contents.setdefault(table_name, ContentChecksum.for_table(table))
+            prepare = session.prepare_rows(table, _columns(table))
+            batches = stream_in_thread(
+                partial(parse, files, table, prepare, tracker, content, context)
+            )
+            counts = await self._write(
+                session, table, files, write_mode, batches, content, context, tracker
             )
             given[table_name] = counts.inserted + counts.updated + counts.unchanged
         return given
+
+    async def _write(
+        self,
+        session: TenantSession,
+        table: Table,
+        files: list[FixtureFile],
+        write_mode: WriteMode,
+        batches: AsyncIterator[Sequence[tuple[Any, ...]]],
+        content: ContentChecksum,
+        context: LoadContext,
+        tracker: StageTimer,
+    ) -> WriteCounts:
+        """Write one group of ``table``'s rows (``content`` sums them up); returns the
+        table's counts so far."""
+        started = time.perf_counter()
+        stream = _progressing(self._reporting(table.name, batches), table.name, context.progress)
+        async with aclosing(stream):
+            try:
+                counts = await session.write_table(table, _columns(table), stream, mode=write_mode)
+            except FixtureError as exc:
+                _locate(exc, files, table.name, context.skip_records)
+                raise
+        tracker.add("write", time.perf_counter() - started)
+        counts = self.write_counts.get(table.name, WriteCounts()) + counts
+        self.write_counts[table.name] = counts
+        earlier = self.written.get(table.name)
+        self.written[table.name] = control_plane.TableChecksum(
+            table.name,
+            write_mode if earlier is None or earlier.mode == write_mode else "mixed",
+            content.rows,
+            content.hexdigest(),
+            **vars(counts),
+        )
+        return counts
 
     def table_checksums(self) -> list[control_plane.TableChecksum]:
         return list(self.written.values())
@@ -243,18 +236,37 @@ class DataLoader(BaseFixture):
     async def _reporting(
         self, table: str, batches: AsyncIterator[Sequence[tuple[Any, ...]]]
     ) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+        """The batches on their way to ``table`` (subclasses watch them here)."""
+        del table
         async for batch in batches:
             yield batch
-            if self.progress is not None:
-                self.progress(table, len(batch))
 
-    def _in_workers(self, table: Table, files: list[FixtureFile], workers_up: bool) -> bool:
+    def _start_workers(
+        self,
+        session: TenantSession,
+        groups: list[tuple[str, TableMode, list[FixtureFile]]],
+        context: LoadContext,
+    ) -> bool:
+        """Whether the parse workers are up; starts them if a table is big enough."""
+        if POOL.idle > 0:
+            return True
+        if any(
+            self._in_workers(self._table(session, name), files, False, context)
+            for name, _, files in groups
+        ):
+            POOL.prestart(context.parse_workers)  # they start while the small tables load
+            return True
+        return False
+
+    def _in_workers(
+        self, table: Table, files: list[FixtureFile], workers_up: bool, context: LoadContext
+    ) -> bool:
         """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
         ones qualify once the workers are running) and ``table`` can travel to them."""
         threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
         return (
-            self.parse_workers > 0
-            and not any(self.skip_records.get(f.path) for f in files)
+            context.parse_workers > 0
+            and not any(context.skip_records.get(f.path) for f in files)
             and jsonl_bytes(files) >= max(threshold, 1)
             and portable(table)
         )
@@ -264,20 +276,21 @@ class DataLoader(BaseFixture):
         files: list[FixtureFile],
         table: Table,
         prepare: RowPreparer | None,
-        tracker: PerformanceTracker,
+        tracker: StageTimer,
         content: ContentChecksum,
+        context: LoadContext,
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Runs in the parsing thread: blocks parsed by worker processes, in file order
         (in-process if another load holds every worker)."""
-        with POOL.lend(self.parse_workers) as workers:
+        with POOL.lend(context.parse_workers) as workers:
             if not workers:
-                yield from self._parse(files, table, prepare, tracker, content)
+                yield from self._parse(files, table, prepare, tracker, content, context)
                 return
             blocks = parse_in_workers(
                 workers,
                 files,
                 table,
-                max_text_length=self.max_text_length,
+                max_text_length=context.max_text_length,
                 batch_size=self.batch_size,
             )
             with closing(blocks):
@@ -293,14 +306,15 @@ class DataLoader(BaseFixture):
         files: list[FixtureFile],
         table: Table,
         prepare: RowPreparer | None,
-        tracker: PerformanceTracker,
-        content: ContentChecksum | None = None,
+        tracker: StageTimer,
+        content: ContentChecksum,
+        context: LoadContext,
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
-        builder = RowBuilder(table, max_text_length=self.max_text_length)
+        builder = RowBuilder(table, max_text_length=context.max_text_length)
         for file in files:
             records = iter_records(file)
-            skipped = self.skip_records.get(file.path)
+            skipped = context.skip_records.get(file.path)
             read = 0
             while True:
                 started = time.perf_counter()
@@ -320,8 +334,7 @@ class DataLoader(BaseFixture):
                     builder.build(record, path=file.relative) for record in chunk
                 ]
                 built = time.perf_counter()
-                if content is not None:
-                    content.add(rows)
+                content.add(rows)
                 summed = time.perf_counter()
                 if prepare is not None:
                     rows = prepare(rows)
@@ -329,6 +342,34 @@ class DataLoader(BaseFixture):
                 tracker.add("validate", built - parsed + time.perf_counter() - summed)
                 tracker.add("checksum", summed - built)
                 yield rows
+
+
+def _columns(table: Table) -> tuple[str, ...]:
+    return tuple(c.name for c in table.columns)
+
+
+def _write_mode(mode: TableMode, *, empty: bool) -> WriteMode | None:
+    """How a group of rows in ``mode`` is written to a table (``empty`` or not);
+    ``None``: the group is left out."""
+    if mode == "skip" and not empty:
+        return None
+    if mode == "auto" or mode == "skip":
+        return "insert" if empty else "upsert"
+    if mode == "insert_missing":
+        return "insert" if empty else "insert_missing"
+    return mode
+
+
+async def _progressing(
+    batches: AsyncIterator[Sequence[tuple[Any, ...]]],
+    table: str,
+    progress: ProgressCallback | None,
+) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+    """The batches, telling ``progress`` of each once it has been taken."""
+    async for batch in batches:
+        yield batch
+        if progress is not None:
+            progress(table, len(batch))
 
 
 def _locate(
@@ -365,34 +406,41 @@ def _locate(
                 return
 
 
-def locate_violation(error: FixtureError, loaders: Iterable[DataLoader]) -> None:
+def locate_violation(
+    error: FixtureError,
+    loaders: Iterable[DataLoader],
+    skip_records: Mapping[Path, frozenset[int]] | None = None,
+) -> None:
     """Point an error raised after the rows were written (deferred checks) at its source.
 
     The table's files are found among ``loaders``; the row is found by its position
-    (``record``) or by the key the database printed.
+    (``record``) or by the key the database printed, past the ``skip_records`` a
+    lenient load left out.
     """
     if error.path is not None or error.table is None:
         return
-    loaders = list(loaders)
     files = [f for loader in loaders for f in loader.files if f.table == error.table]
     if not files:
         return
     key = getattr(error, "key", None)
-    skip = {path: records for loader in loaders for path, records in loader.skip_records.items()}
+    skip = skip_records or {}
     if error.record is not None or not key:
         _locate(error, files, error.table, skip)
         return
     for file in files:
         skipped = skip.get(file.path, frozenset())
         for source in iter_records(file):
-            if source.record not in skipped and all(
-                _printed(source.values.get(column)) == value for column, value in key.items()
-            ):
+            if source.record not in skipped and _has_key(source.values, key):
                 error.path = file.relative
                 error.line = source.line
                 error.record = None if source.line is not None else source.record
                 return
     error.path = files[0].relative if len(files) == 1 else None
+
+
+def _has_key(values: Mapping[str, Any], key: Mapping[str, str]) -> bool:
+    """Whether a source record's ``values`` are the row whose key the database printed."""
+    return all(_printed(values.get(column)) == value for column, value in key.items())
 
 
 def _printed(value: Any) -> str:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.store.base import TenantSession
 
@@ -85,7 +86,7 @@ class RefreshesDerivedTables(DataLoader):
     refreshed: dict[str, int]
     _noting: _Noting = MappingProxyType({})
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Write the rows, then refresh what derives from the tables written."""
         self.refreshed = {}
         noting: dict[str, list[tuple[int, Callable[[Any], Hashable], set[Any]]]] = {}
@@ -108,7 +109,7 @@ class RefreshesDerivedTables(DataLoader):
             plans.append((derivation, parts))
         self._noting = noting
         try:
-            counts = await super().apply(session)
+            counts = await super().apply(session, context)
         finally:
             self._noting = MappingProxyType({})
         for derivation, seen in plans:

@@ -165,25 +165,35 @@ def _manifest_entries(directory: Path, manifest: Path) -> tuple[str, list[dict[s
         raise FixtureSetError("manifest is nested too deeply", path=manifest) from None
     if not isinstance(document, dict) or not isinstance(document.get("files"), list):
         raise FixtureSetError("manifest must be an object with a 'files' list", path=manifest)
-    entries: list[dict[str, Any]] = []
-    for index, entry in enumerate(document["files"], start=1):
-        if isinstance(entry, str):
-            entry = {"path": entry}
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise FixtureSetError(
-                "each 'files' entry needs a 'path' string", path=manifest, record=index
-            )
-        if "table" in entry and not isinstance(entry["table"], str):
-            raise FixtureSetError("'table' must be a string", path=manifest, record=index)
-        if "format" in entry and not isinstance(entry["format"], str):
-            raise FixtureSetError("'format' must be a string", path=manifest, record=index)
-        if "options" in entry and not isinstance(entry["options"], dict):
-            raise FixtureSetError("'options' must be an object", path=manifest, record=index)
-        if "loader" in entry and not isinstance(entry["loader"], str):
-            raise FixtureSetError("'loader' must be a string", path=manifest, record=index)
-        entries.append(entry)
+    entries = [
+        _manifest_entry(entry, manifest, index)
+        for index, entry in enumerate(document["files"], start=1)
+    ]
     name = document.get("name")
     return (name if isinstance(name, str) and name else directory.name), entries
+
+
+#: The optional fields of a manifest entry: the type each must have, as people say it.
+_ENTRY_FIELDS: dict[str, tuple[type, str]] = {
+    "table": (str, "a string"),
+    "format": (str, "a string"),
+    "options": (dict, "an object"),
+    "loader": (str, "a string"),
+}
+
+
+def _manifest_entry(entry: Any, manifest: Path, index: int) -> dict[str, Any]:
+    """Entry ``index`` of the manifest's ``files``, checked (a bare string is a path)."""
+    if isinstance(entry, str):
+        entry = {"path": entry}
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+        raise FixtureSetError(
+            "each 'files' entry needs a 'path' string", path=manifest, record=index
+        )
+    for field, (kind, named) in _ENTRY_FIELDS.items():
+        if field in entry and not isinstance(entry[field], kind):
+            raise FixtureSetError(f"'{field}' must be {named}", path=manifest, record=index)
+    return entry
 
 
 def open_fixture_set(source: Path | str, *, metadata: MetaData) -> FixtureSet:

@@ -295,53 +295,64 @@ def parse_in_workers(
     broken (stopped when given back).
     """
     table_pickle = pickle.dumps((table, table_formats(table)))
-    blocks = (
-        (file, block, before)
-        for file in files
-        for block, before in json_lines_blocks(file, min_lines=batch_size)
+    dispatch = _Dispatch(
+        (
+            (file, block, before)
+            for file in files
+            for block, before in json_lines_blocks(file, min_lines=batch_size)
+        ),
     )
-    given: deque[_Worker] = deque()
-
-    def send(worker: _Worker, message: tuple[Any, ...]) -> None:
-        try:
-            worker.conn.send(message)
-        except OSError:
-            raise _died(worker) from None
-
-    def give(worker: _Worker) -> None:
-        task = next(blocks, None)
-        if task is not None:
-            send(worker, ("block", *task))
-            given.append(worker)
-
-    def take() -> ParsedBlock | BaseException:
-        worker = given.popleft()
-        try:
-            reply: ParsedBlock | BaseException = worker.conn.recv()
-        except (EOFError, OSError):
-            raise _died(worker) from None
-        return reply
-
     for worker in workers:
         worker.broken = True
     try:
         for worker in workers:
-            send(worker, ("table", table_pickle, max_text_length))
+            dispatch.send(worker, ("table", table_pickle, max_text_length))
         for _ in range(_AHEAD):
             for worker in workers:
-                give(worker)
-        while given:
-            worker = given[0]
-            reply = take()
+                dispatch.give(worker)
+        while dispatch.given:
+            worker = dispatch.given[0]
+            reply = dispatch.take()
             if isinstance(reply, BaseException):
                 raise reply
-            give(worker)
+            dispatch.give(worker)
             yield reply
     except (FixtureError, GeneratorExit):
-        while given:  # what the workers still hold, so that they can be lent again
-            take()
+        while dispatch.given:  # what the workers still hold, so that they can be lent again
+            dispatch.take()
         for worker in workers:
             worker.broken = False
         raise
     for worker in workers:
         worker.broken = False
+
+
+class _Dispatch:
+    """Blocks handed to workers in turn; ``given`` holds the workers owing a reply, in
+    the order the blocks were given."""
+
+    def __init__(self, blocks: Iterator[tuple[FixtureFile, bytes, int]]) -> None:
+        self.blocks = blocks
+        self.given: deque[_Worker] = deque()
+
+    def send(self, worker: _Worker, message: tuple[Any, ...]) -> None:
+        try:
+            worker.conn.send(message)
+        except OSError:
+            raise _died(worker) from None
+
+    def give(self, worker: _Worker) -> None:
+        """Send ``worker`` the next block, if any is left."""
+        task = next(self.blocks, None)
+        if task is not None:
+            self.send(worker, ("block", *task))
+            self.given.append(worker)
+
+    def take(self) -> ParsedBlock | BaseException:
+        """The reply of the worker given the oldest block."""
+        worker = self.given.popleft()
+        try:
+            reply: ParsedBlock | BaseException = worker.conn.recv()
+        except (EOFError, OSError):
+            raise _died(worker) from None
+        return reply

@@ -181,13 +181,13 @@ def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
     for event, value in events:
         if event == "map_key":
             if value in top:
-                raise _duplicate(value, keys[1] if len(keys) > 1 else value)
+                raise _duplicate(value, _outermost(keys, value))
             key = value
-        elif event == "start_map" or event == "start_array":
+        elif event in ("start_map", "start_array"):
             new: Any = {} if event == "start_map" else []
             if stack:
                 if len(stack) >= MAX_DEPTH:
-                    raise _too_deep(keys[1] if len(keys) > 1 else key)
+                    raise _too_deep(_outermost(keys, key))
                 if type(top) is dict:
                     top[key] = new
                 else:
@@ -195,7 +195,7 @@ def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
             keys.append(key)
             stack.append(new)
             top, key = new, None
-        elif event == "end_map" or event == "end_array":
+        elif event in ("end_map", "end_array"):
             if not stack:
                 continue  # the top-level array closed; the parser refuses anything after it
             done = stack.pop()
@@ -212,6 +212,11 @@ def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
                 top.append(value)
         else:
             yield value
+
+
+def _outermost(keys: list[Any], key: Any) -> Any:
+    """The key of the record's field being read (``key`` when that is the field)."""
+    return keys[1] if len(keys) > 1 else key
 
 
 def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:

@@ -442,58 +442,70 @@ class RowBuilder:
             "    get = values.get",
         ]
         for i, column in enumerate(columns):
-            name = repr(column.name)
-            limit = _text_limit(column, self.max_text_length)
-            try:
-                namespace[f"convert{i}"] = _converter(column, self.max_text_length)
-                form = column_format(column)
-            except TypeError as exc:
-                raise TypeError(f"{self.table.name}.{column.name}: {exc}") from None
-            checks = [check for check in self.checks if check.column == column.name]
-            conditions: list[tuple[str, str]] = []
-            if form is not None:
-                namespace.update(form.names)
-                namespace[f"format{i}"] = form
-                conditions.append(
-                    (form.expression, f"raise unformatted(source, path, {name}, v, format{i})")
-                )
-            for check in checks:
-                held = constant(check)
-                conditions.append(
-                    (
-                        check.expression(constant),
-                        f"raise unchecked(source, path, {name}, v, {held})",
-                    )
-                )
-            default = _default(column)
-            lines += [f"    v = get({name}, M)", "    if v is M or v is None:"]
-            if default is not _MISSING:
-                namespace[f"default{i}"] = default
-                lines.append(f"        c{i} = default{i}")
-            elif column.nullable:
-                lines.append(f"        c{i} = None")
-            else:
-                lines.append(
-                    f"        raise refuse(source, path, {name}, "
-                    "'required value is missing' if v is M else 'must not be null', 'not_null')"
-                )
-            fast = _fast_check(column, limit, form, checks, constant)
-            if fast is not None:
-                lines += [f"    elif {fast}:", f"        c{i} = v"]
-            lines += [
-                "    else:",
-                "        try:",
-                f"            v = convert{i}(v)",
-                "        except ValueError as exc:",
-                f"            raise invalid(source, path, {name}, exc) from None",
-            ]
-            for expression, refusal in conditions:
-                lines += [f"        if not ({expression}):", f"            {refusal}"]
-            lines.append(f"        c{i} = v")
+            lines += self._column_code(i, column, namespace, constant)
         lines.append("    return (" + "".join(f"c{i}, " for i in range(len(columns))) + ")")
         exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
         built: Callable[[SourceRecord, str], Any] = namespace["build"]
         return built
+
+    def _column_code(
+        self,
+        i: int,
+        column: Column[Any],
+        namespace: dict[str, Any],
+        constant: Callable[[Any], str],
+    ) -> list[str]:
+        """The lines of ``build`` that read, check and convert column ``i`` into ``c{i}``
+        (what they call goes into ``namespace``)."""
+        name = repr(column.name)
+        limit = _text_limit(column, self.max_text_length)
+        try:
+            namespace[f"convert{i}"] = _converter(column, self.max_text_length)
+            form = column_format(column)
+        except TypeError as exc:
+            raise TypeError(f"{self.table.name}.{column.name}: {exc}") from None
+        checks = [check for check in self.checks if check.column == column.name]
+        conditions: list[tuple[str, str]] = []
+        if form is not None:
+            namespace.update(form.names)
+            namespace[f"format{i}"] = form
+            conditions.append(
+                (form.expression, f"raise unformatted(source, path, {name}, v, format{i})")
+            )
+        for check in checks:
+            held = constant(check)
+            conditions.append(
+                (
+                    check.expression(constant),
+                    f"raise unchecked(source, path, {name}, v, {held})",
+                )
+            )
+        default = _default(column)
+        lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
+        if default is not _MISSING:
+            namespace[f"default{i}"] = default
+            lines.append(f"        c{i} = default{i}")
+        elif column.nullable:
+            lines.append(f"        c{i} = None")
+        else:
+            lines.append(
+                f"        raise refuse(source, path, {name}, "
+                "'required value is missing' if v is M else 'must not be null', 'not_null')"
+            )
+        fast = _fast_check(column, limit, form, checks, constant)
+        if fast is not None:
+            lines += [f"    elif {fast}:", f"        c{i} = v"]
+        lines += [
+            "    else:",
+            "        try:",
+            f"            v = convert{i}(v)",
+            "        except ValueError as exc:",
+            f"            raise invalid(source, path, {name}, exc) from None",
+        ]
+        for expression, refusal in conditions:
+            lines += [f"        if not ({expression}):", f"            {refusal}"]
+        lines.append(f"        c{i} = v")
+        return lines
 
     def check_columns(self, names: Iterable[str], *, path: str, line: int | None = None) -> None:
         """Refuse column names this table does not have (a CSV header, before any row)."""

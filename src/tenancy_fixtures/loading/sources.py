@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy import MetaData, Table
 
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.paths import resolve_inside
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables
@@ -352,8 +353,8 @@ class SourceFormat(ABC):
     #: Items of a top-level object to stream one at a time (``playlists.item``);
     #: ``None``: a top-level object is one document.
     stream: ClassVar[str | None] = None
-    #: The loading manager's settings (secret keys, template directory), set before the
-    #: first document; ``None``: the environment's.
+    #: The settings of the load reading the files (secret keys, template directory),
+    #: set before the first document; ``None``: the environment's.
     settings: Settings | None = None
     #: Per-table write modes of the rows that were not authoritative
     #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
@@ -460,8 +461,6 @@ class SourceLoader(RefreshesDerivedTables):
         self.modes = dict(self.user_modes)
         self.files = []
         self.write_counts = {}
-        self.progress = None
-        self.tracker = None
         self._checksum = None
         self._staging: tempfile.TemporaryDirectory[str] | None = None
         self._origins: dict[str, array[int]] = {}
@@ -486,28 +485,15 @@ class SourceLoader(RefreshesDerivedTables):
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum
 
-    def stage(self) -> None:
-        """Read every source file and write the staged fixture set (once)."""
+    def stage(self, settings: Settings | None = None) -> None:
+        """Read every source file and write the staged fixture set (once); the formats
+        get ``settings`` (secret keys, template directory)."""
         if self._staging is not None:
             return
         staging = tempfile.TemporaryDirectory(prefix="tf_stage_")
         sink = RowSink(Path(staging.name), self.schema, self.sources)
         try:
-            # One reader per format and options, so ``finish`` sees all of its files.
-            readers: dict[str, SourceFormat] = {}
-            for index, file in enumerate(self.sources):
-                fmt_cls = SOURCE_FORMATS[file.format or ""]
-                key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
-                if key not in readers:
-                    readers[key] = fmt_cls(file.options)
-                    readers[key].settings = self.settings
-                reader = readers[key]
-                for document in iter_documents(file, stream=fmt_cls.stream):
-                    sink.at(index, document)
-                    reader.normalize(document.value, sink)
-            for reader in readers.values():
-                reader.finish(sink)
-            self.readers = list(readers.values())
+            self.readers = self._read_sources(sink, settings)
             self._origins = sink.close()
         except BaseException:
             sink.close()
@@ -517,7 +503,28 @@ class SourceLoader(RefreshesDerivedTables):
         if not self._origins:
             self.files = []
             return
-        directory = Path(staging.name)
+        self._open_staged(Path(staging.name), sink)
+
+    def _read_sources(self, sink: RowSink, settings: Settings | None) -> list[SourceFormat]:
+        """Normalize every source file into ``sink``; returns the format readers used."""
+        # One reader per format and options, so ``finish`` sees all of its files.
+        readers: dict[str, SourceFormat] = {}
+        for index, file in enumerate(self.sources):
+            fmt_cls = SOURCE_FORMATS[file.format or ""]
+            key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
+            if key not in readers:
+                readers[key] = fmt_cls(file.options)
+                readers[key].settings = settings
+            reader = readers[key]
+            for document in iter_documents(file, stream=fmt_cls.stream):
+                sink.at(index, document)
+                reader.normalize(document.value, sink)
+        for reader in readers.values():
+            reader.finish(sink)
+        return list(readers.values())
+
+    def _open_staged(self, directory: Path, sink: RowSink) -> None:
+        """Load from the staged files: a manifest in table order, derived rows last."""
         order = {t.name: i for i, t in enumerate(self.schema.sorted_tables)}
         entries = sorted(sink.staged, key=lambda e: (order[e[0]], e[1].startswith(DERIVED)))
         manifest = {"files": [{"table": table, "path": path} for table, path in entries]}
@@ -531,12 +538,12 @@ class SourceLoader(RefreshesDerivedTables):
                 declared = (fmt.derived_modes.get(table) for fmt in self.formats)
                 self.file_modes[path] = next((m for m in declared if m), "insert_missing")
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
-        await asyncio.to_thread(self.stage)
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
+        await asyncio.to_thread(self.stage, context.settings)
         if not self.files:
             return {}
         try:
-            counts = await super().apply(session)
+            counts = await super().apply(session, context)
             for reader in self.readers:
                 await reader.after_load(session, self.files)
         except FixtureError as exc:

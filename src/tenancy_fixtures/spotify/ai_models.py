@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import MetaData, Table, select
 
 from tenancy_fixtures.errors import ConfigError, RecordError, SettingsError
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, DataLoader, TableMode
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet
@@ -361,43 +362,49 @@ class AIModelLoader(DataLoader):
             batch_size=batch_size,
             modes=modes,
         )
-        #: Settings for the secret key and template directory (default: the environment).
+        #: Settings for the secret key and template directory (default: the run's, else
+        #: the environment's).
         self.settings = settings
         self._vocabulary = vocabulary
 
     @property
     def vocabulary(self) -> ModelVocabulary:
         """Known tiers and features: given, or those of the settings' config template."""
+        return self._vocabulary_for(self.settings)
+
+    def _vocabulary_for(self, settings: Settings | None) -> ModelVocabulary:
         if self._vocabulary is None:
-            template_dir = (self.settings or load_settings()).template_dir
+            template_dir = (settings or load_settings()).template_dir
             self._vocabulary = ModelVocabulary.from_templates(template_dir)
         return self._vocabulary
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Check every model config, then write them; a task left without its one
         default is refused too, and nothing is written."""
         table = self._table(session, _TABLE)
         files = [f for f in self.files if f.table == _TABLE]
         mode = self.modes.get(_TABLE, "auto")
         if not files or (mode == "skip" and not await session.is_empty(table)):
-            return await super().apply(session)
-        vocabulary = self.vocabulary
-        rows = await asyncio.to_thread(self._check_files, files, table, vocabulary)
+            return await super().apply(session, context)
+        rows = await asyncio.to_thread(self._check_files, files, table, context)
         existing = [] if mode == "replace" else await _stored(session, table)
         _one_default_per_task(rows, existing)
-        counts = await super().apply(session)
+        counts = await super().apply(session, context)
         await _every_task_has_a_default(session, table, rows)
         return counts
 
     def _check_files(
-        self, files: Sequence[FixtureFile], table: Table, vocabulary: ModelVocabulary
+        self, files: Sequence[FixtureFile], table: Table, context: LoadContext
     ) -> list[_Checked]:
-        builder = RowBuilder(table, max_text_length=self.max_text_length)
-        key = _KeyOnce(self.settings)
+        # The loader's own settings, else the run's (secret key, config template).
+        settings = self.settings or context.settings
+        vocabulary = self._vocabulary_for(settings)
+        builder = RowBuilder(table, max_text_length=context.max_text_length)
+        key = _KeyOnce(settings)
         checked: list[_Checked] = []
         for file in files:
             # Records a lenient load set aside are neither checked nor written.
-            skipped = self.skip_records.get(file.path, frozenset())
+            skipped = context.skip_records.get(file.path, frozenset())
             for record in iter_records(file):
                 if record.record in skipped:
                     continue

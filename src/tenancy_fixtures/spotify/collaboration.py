@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, exists, not_, select
 
 from tenancy_fixtures.errors import FixtureError, IntegrityViolationError, RecordError
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import iter_records
@@ -262,10 +263,10 @@ class CollaborationLoader(DataLoader):
         {"workspaces", "workspace_members", "workspace_playlists", "comments"}
     )
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Write the rows, then check the rules; a refusal rolls the load back."""
         try:
-            counts = await super().apply(session)
+            counts = await super().apply(session, context)
         except IntegrityViolationError as exc:
             _explain_user_reference(session, exc)
             raise

@@ -68,6 +68,7 @@ def _unit_interval(*columns: str) -> list[CheckConstraint]:
     return [CheckConstraint(f"{c} >= 0 AND {c} <= 1", name=f"{c}_unit") for c in columns]
 
 
+# shape: the domain's table declarations, one Table(...) statement per table, no logic
 def spotify_metadata() -> MetaData:
     """Build a fresh ``MetaData`` holding the tenant tables of the Spotify domain."""
     md = MetaData(schema=TENANT_SCHEMA, naming_convention=_NAMING)

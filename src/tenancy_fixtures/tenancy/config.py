@@ -16,27 +16,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from tenancy_fixtures.errors import (
-    ConfigError,
-    TemplateError,
-    TenancyFixturesError,
-    TenantNotFoundError,
-)
+from tenancy_fixtures.errors import ConfigError, TemplateError, TenantNotFoundError
 from tenancy_fixtures.fixtures.base import BaseFixture
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
+from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, now_version, open_config_cache
 from tenancy_fixtures.tenancy.merging import deep_merge
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
-from tenancy_fixtures.tenancy.tenants import (
-    TenantFixture,
-    audit_failure,
-    create_tenant,
-    update_tenant,
-)
+from tenancy_fixtures.tenancy.tenants import TenantFixture, create_tenant, update_tenant
 
 __all__ = [
     "TIERS",
@@ -262,7 +254,8 @@ class ConfigFixture(BaseFixture):
             raise ConfigError("an unbound ConfigFixture has no checksum; use for_tenant()")
         return self._bound(self.tenant.tenant_id).checksum()
 
-    async def apply(self, session: TenantSession) -> Mapping[str, int]:
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
+        del context
         config = self._bound(session.tenant_id)
         self.saved_version = await control_plane.save_config(
             session.connection,
@@ -288,17 +281,10 @@ class ConfigFixture(BaseFixture):
 
     async def resolve_audited(self, tenant: TenantFixture, *, action: str) -> TenantConfig:
         """:meth:`resolve`, recording a refusal in the audit log as ``action``."""
-        try:
+        async with audited(
+            self.store, actor=self.settings.actor, action=action, tenant_id=tenant.tenant_id
+        ):
             return self.resolve(tenant)
-        except TenancyFixturesError as exc:
-            await audit_failure(
-                self.store,
-                actor=self.settings.actor,
-                action=action,
-                tenant_id=tenant.tenant_id,
-                error=exc,
-            )
-            raise
 
     async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
         """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""

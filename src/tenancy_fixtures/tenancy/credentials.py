@@ -159,6 +159,14 @@ def check_credentials(value: Any) -> tuple[CredentialKind, str] | None:
     (rule ``credentials:plain_text``) or a malformed reference."""
     if value is None:
         return None
+    kind = _reference_kind(value)
+    reference = value[kind]
+    _check_reference(kind, reference)
+    return kind, reference
+
+
+def _reference_kind(value: Any) -> CredentialKind:
+    """Which one reference a ``credentials`` value holds; refuses any other shape."""
     if isinstance(value, str):
         raise CredentialRefused(
             "credentials must be a reference ({'env': NAME}, {'secret': NAME} or "
@@ -183,13 +191,17 @@ def check_credentials(value: Any) -> tuple[CredentialKind, str] | None:
             "credentials must name exactly one of 'env', 'secret' or 'encrypted'", MALFORMED
         )
     kind: CredentialKind = kinds[0]  # type: ignore[assignment]
-    reference = value[kind]
+    return kind
+
+
+def _check_reference(kind: CredentialKind, reference: Any) -> None:
+    """Refuse a reference that is empty, malformed, or a key itself."""
     if not isinstance(reference, str) or not reference:
         raise CredentialRefused(f"credentials.{kind} must be a non-empty string", MALFORMED)
     if kind == "encrypted":
         if not _FERNET_TOKEN.fullmatch(reference):
             raise CredentialRefused("credentials.encrypted is not a Fernet token", MALFORMED)
-        return kind, reference
+        return
     if any(looks_like_secret(part) for part in re.split(r"[/:]", reference)):
         raise CredentialRefused(
             f"credentials.{kind} looks like a key, not the name of one", PLAIN_TEXT
@@ -204,7 +216,6 @@ def check_credentials(value: Any) -> tuple[CredentialKind, str] | None:
             "credentials.secret must be a secret name (letters, digits and /_+=.@:-)",
             MALFORMED,
         )
-    return kind, reference
 
 
 def _fernet(key: SecretKey | None) -> MultiFernet:

@@ -13,20 +13,18 @@ from typing import Any
 
 import structlog
 
-from tenancy_fixtures.errors import (
-    TenancyFixturesError,
-    TenantNotFoundError,
-)
+from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.fixtures.base import BaseFixture, FixtureResult, apply_fixtures
+from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import TenantRecord
 from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.tenancy.audit import Audit, Observer, audited
 
 __all__ = [
     "TenantFixture",
-    "audit_failure",
     "create_tenant",
     "drop_tenant",
     "get_tenant",
@@ -52,32 +50,6 @@ class TenantFixture:
         object.__setattr__(self, "features", tuple(self.features))
 
 
-async def audit_failure(
-    store: TenantStore,
-    *,
-    actor: str,
-    action: str,
-    tenant_id: str | None,
-    error: BaseException,
-    run_id: str | None = None,
-) -> None:
-    """Record a refused or failed operation in its own transaction."""
-    outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
-    try:
-        async with store.control() as conn:
-            await control_plane.append_audit(
-                conn,
-                actor=actor,
-                action=action,
-                tenant_id=tenant_id,
-                outcome=outcome,
-                run_id=run_id,
-                detail={"error": type(error).__name__, "message": str(error)[:2000]},
-            )
-    except Exception:  # the original error matters more than a failed audit write
-        log.exception("audit_write_failed", action=action, tenant_id=tenant_id)
-
-
 async def create_tenant(
     store: TenantStore,
     tenant_id: str,
@@ -86,47 +58,48 @@ async def create_tenant(
     structural: Sequence[BaseFixture],
     actor: str,
     run_id: str | None = None,
+    observe: Observer | None = None,
 ) -> list[FixtureResult]:
-    """Register ``tenant_id`` and apply its structural fixtures, in one transaction."""
+    """Register ``tenant_id`` and apply its structural fixtures, in one audited
+    transaction."""
     validate_tenant_id(tenant_id)
-    run_id = run_id or control_plane.new_run_id()
     await store.initialize()
-    bound = log.bind(tenant_id=tenant_id, run_id=run_id)
-
-    async def attempt() -> list[FixtureResult]:
-        async with store.provision(tenant_id) as session:
-            await control_plane.insert_tenant(session.connection, tenant_id, tier)
-            results = await apply_fixtures(session, structural, run_id=run_id, new_tenant=True)
-            await control_plane.append_audit(
-                session.connection,
-                actor=actor,
-                action="tenant.create",
-                tenant_id=tenant_id,
-                outcome="ok",
-                run_id=run_id,
-                detail={
-                    "tier": tier,
-                    "storage": store.storage_name(tenant_id),
-                    "fixtures": {r.fixture: r.checksum for r in results},
-                },
-            )
-            return results
-
-    try:
-        results = await with_retries(attempt)
-    except Exception as exc:
-        await audit_failure(
-            store,
-            actor=actor,
-            action="tenant.create",
-            tenant_id=tenant_id,
-            error=exc,
-            run_id=run_id,
-        )
-        bound.info("tenant_create_refused", error=str(exc))
-        raise
-    bound.info("tenant_created", tier=tier)
+    scope = audited(
+        store,
+        actor=actor,
+        action="tenant.create",
+        tenant_id=tenant_id,
+        run_id=run_id,
+        observe=observe,
+    )
+    async with scope as audit:
+        results = await with_retries(lambda: _provision(store, tenant_id, tier, structural, audit))
+    log.info("tenant_created", tenant_id=tenant_id, run_id=audit.run_id, tier=tier)
     return results
+
+
+async def _provision(
+    store: TenantStore,
+    tenant_id: str,
+    tier: str,
+    structural: Sequence[BaseFixture],
+    audit: Audit,
+) -> list[FixtureResult]:
+    """One attempt at creating ``tenant_id``: storage, registry row, structural
+    fixtures and the audit record, in one transaction."""
+    async with store.provision(tenant_id) as session:
+        await control_plane.insert_tenant(session.connection, tenant_id, tier)
+        context = LoadContext(audit.run_id)
+        results = await apply_fixtures(session, structural, context=context, new_tenant=True)
+        await audit.record(
+            session.connection,
+            detail={
+                "tier": tier,
+                "storage": store.storage_name(tenant_id),
+                "fixtures": {r.fixture: r.checksum for r in results},
+            },
+        )
+        return results
 
 
 async def update_tenant(
@@ -140,32 +113,25 @@ async def update_tenant(
 ) -> list[FixtureResult]:
     """Apply changed fixtures to an existing tenant, in one audited transaction."""
     validate_tenant_id(tenant_id)
-    run_id = run_id or control_plane.new_run_id()
 
-    async def attempt() -> list[FixtureResult]:
+    async def attempt(audit: Audit) -> list[FixtureResult]:
         async with store.control(readonly=True) as conn:
             if await control_plane.get_tenant(conn, tenant_id) is None:
                 raise TenantNotFoundError(tenant_id)
         async with store.session(tenant_id) as session:
-            results = await apply_fixtures(session, fixtures, run_id=run_id)
-            await control_plane.append_audit(
+            context = LoadContext(audit.run_id)
+            results = await apply_fixtures(session, fixtures, context=context)
+            await audit.record(
                 session.connection,
-                actor=actor,
-                action=action,
-                tenant_id=tenant_id,
                 outcome="ok" if any(r.status == "applied" for r in results) else "unchanged",
-                run_id=run_id,
                 detail={r.fixture: {"status": r.status, "checksum": r.checksum} for r in results},
             )
             return results
 
-    try:
-        return await with_retries(attempt)
-    except Exception as exc:
-        await audit_failure(
-            store, actor=actor, action=action, tenant_id=tenant_id, error=exc, run_id=run_id
-        )
-        raise
+    async with audited(
+        store, actor=actor, action=action, tenant_id=tenant_id, run_id=run_id
+    ) as audit:
+        return await with_retries(lambda: attempt(audit))
 
 
 async def get_tenant(store: TenantStore, tenant_id: str) -> TenantRecord:
@@ -186,7 +152,9 @@ async def list_tenants(store: TenantStore, *, prefix: str | None = None) -> list
         return await control_plane.list_tenants(conn, prefix=prefix)
 
 
-async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None:
+async def drop_tenant(
+    store: TenantStore, tenant_id: str, *, actor: str, observe: Observer | None = None
+) -> None:
     """Remove a tenant entirely: storage, registry, config and fixture records.
 
     Raises :class:`TenantNotFoundError` if neither registry row nor storage exists.
@@ -194,34 +162,15 @@ async def drop_tenant(store: TenantStore, tenant_id: str, *, actor: str) -> None
     """
     validate_tenant_id(tenant_id)
     await store.initialize()
-    run_id = control_plane.new_run_id()
 
-    async def attempt() -> bool:
+    async def attempt(audit: Audit) -> None:
         async with store.deprovision(tenant_id) as (conn, stored):
             registered = await control_plane.delete_tenant(conn, tenant_id)
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
-            await control_plane.append_audit(
-                conn,
-                actor=actor,
-                action="tenant.drop",
-                tenant_id=tenant_id,
-                outcome="ok",
-                run_id=run_id,
-                detail={"registered": registered, "storage_removed": stored},
-            )
-            return True
+            await audit.record(conn, detail={"registered": registered, "storage_removed": stored})
 
-    try:
-        await with_retries(attempt)
-    except Exception as exc:
-        await audit_failure(
-            store,
-            actor=actor,
-            action="tenant.drop",
-            tenant_id=tenant_id,
-            error=exc,
-            run_id=run_id,
-        )
-        raise
-    log.info("tenant_dropped", tenant_id=tenant_id, run_id=run_id)
+    scope = audited(store, actor=actor, action="tenant.drop", tenant_id=tenant_id, observe=observe)
+    async with scope as audit:
+        await with_retries(lambda: attempt(audit))
+    log.info("tenant_dropped", tenant_id=tenant_id, run_id=audit.run_id)

@@ -1,0 +1,357 @@
+"""The load use case: a tenant's data fixtures, in one audited transaction.
+
+:func:`load_tenant` loads one tenant and :func:`load_many` many, each taking the store
+and settings it works with and one frozen :class:`LoadOptions` saying what to load and
+how. :class:`tenancy_fixtures.manager.FixtureManager` is a facade over these; they can
+be called directly too::
+
+    report = await load_tenant(store, settings, "acme", LoadOptions(source="./set"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy_fixtures.errors import FixtureError, RecordError, TenancyFixturesError
+from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
+from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback
+from tenancy_fixtures.fixtures.templates import TemplateDirectory
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.data_loader import DataLoader, locate_violation
+from tenancy_fixtures.loading.fixture_sets import FixtureSet
+from tenancy_fixtures.loading.fixture_validator import RejectFile
+from tenancy_fixtures.loading.opening import open_loaders
+from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
+from tenancy_fixtures.loading.reports import LoadReport, ManyLoadReport
+from tenancy_fixtures.loading.screening import every_problem, set_aside
+from tenancy_fixtures.monitoring.metrics import Metrics
+from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.settings import Settings, ValidationMode
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantStore, WriteCounts
+from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.tenancy.audit import Audit, audited
+from tenancy_fixtures.tenancy.tenants import get_tenant
+
+__all__ = [
+    "LoadOptions",
+    "LoadReport",
+    "ManyLoadReport",
+    "load_many",
+    "load_tenant",
+    "open_fixtures",
+]
+
+log = structlog.get_logger("tenancy_fixtures.loading.load")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """What to load into a tenant, and how.
+
+    The fixtures are ``fixtures`` if given, else those at ``source`` (a fixture set, or
+    source files read by ``format`` or as detected, each format given ``options``),
+    else the tenant tier's in the tenant template. ``force`` applies fixtures already
+    applied. ``validation`` (default: the ``validation_mode`` setting): ``"strict"``
+    refuses the whole load for any bad record, listing every problem;
+    ``"lenient"`` loads all but the bad records, which go to
+    ``<reject_dir>/<tenant>-<run_id>.jsonl`` (default: the ``reject_dir`` setting).
+    ``progress`` is told (table, rows) after every batch written.
+    """
+
+    source: Path | str | None = None
+    fixtures: Sequence[DataLoader] | None = None
+    format: str | None = None
+    options: Mapping[str, Any] | None = None
+    force: bool = False
+    validation: ValidationMode | None = None
+    reject_dir: Path | str | None = None
+    progress: ProgressCallback | None = None
+
+
+async def load_tenant(
+    store: TenantStore,
+    settings: Settings,
+    tenant_id: str,
+    options: LoadOptions | None = None,
+    *,
+    metrics: Metrics | None = None,
+) -> LoadReport:
+    """Load a tenant's data fixtures in one transaction: all of them, or nothing.
+
+    Fixtures whose checksum is already recorded are skipped, so loading twice changes
+    nothing. A strict load refused for bad records raises
+    :class:`RecordsRefusedError`; every refusal and failure is audited.
+    """
+    validate_tenant_id(tenant_id)
+    options = options or LoadOptions()
+    tracker = PerformanceTracker()
+    scope = audited(
+        store,
+        actor=settings.actor,
+        action="fixtures.load",
+        tenant_id=tenant_id,
+        observe=partial(metrics.observe, "load") if metrics is not None else None,
+    )
+    async with scope as audit:
+        record = await get_tenant(store, tenant_id)
+        with tracker.stage("plan"):
+            loaders = _plan(store.metadata, settings, record.tier, options)
+        run = _Run(
+            store,
+            settings,
+            tenant_id,
+            options,
+            loaders,
+            tracker,
+            audit,
+            LoadContext.for_run(audit.run_id, settings, progress=options.progress, tracker=tracker),
+            RejectFile(
+                Path(options.reject_dir or settings.reject_dir)
+                / f"{tenant_id}-{audit.run_id}.jsonl"
+            ),
+        )
+        with tracker.stage("transaction"):
+            results = await _transaction(run)
+        report = _report(run, results)
+    _count_rows(metrics, report)
+    log.info(
+        "fixtures_loaded",
+        tenant_id=tenant_id,
+        run_id=report.run_id,
+        rows=report.rows,
+        changed=report.changed,
+        seconds=round(report.seconds, 3),
+    )
+    return report
+
+
+async def load_many(
+    store: TenantStore,
+    settings: Settings,
+    tenant_ids: Sequence[str],
+    options: LoadOptions | None = None,
+    *,
+    progress_for: Mapping[str, ProgressCallback] | None = None,
+    concurrency: int | None = None,
+    metrics: Metrics | None = None,
+) -> ManyLoadReport:
+    """Load fixtures into many tenants, ``concurrency`` at a time (default: settings).
+
+    Each tenant's load is its own transaction; one tenant failing does not stop or
+    undo the others — the combined report lists what failed and why. On SQLite tenants
+    load one at a time (they share the control-plane file's write lock), and so do
+    loads of given ``fixtures`` (a loader keeps what its last load wrote). Progress
+    goes to ``progress_for[tenant]``; each tenant gets its own reject file.
+    """
+    for tenant_id in tenant_ids:
+        validate_tenant_id(tenant_id)
+    options = options or LoadOptions()
+    limit = store.write_concurrency(concurrency or settings.concurrency)
+    if options.fixtures is not None:
+        limit = 1
+    gate = asyncio.Semaphore(limit)
+    shared = _shared_fixture_set(store.metadata, settings, options)
+    started = time.perf_counter()
+
+    async def one(tenant_id: str) -> LoadReport | TenancyFixturesError:
+        async with gate:
+            try:
+                mine = _for_tenant(options, tenant_id, shared, progress_for, store, settings)
+                return await load_tenant(store, settings, tenant_id, mine, metrics=metrics)
+            except TenancyFixturesError as exc:
+                return exc
+
+    outcomes = await asyncio.gather(*(one(t) for t in tenant_ids))
+    return ManyLoadReport(
+        reports={r.tenant_id: r for r in outcomes if isinstance(r, LoadReport)},
+        failures={
+            t: o
+            for t, o in zip(tenant_ids, outcomes, strict=True)
+            if isinstance(o, TenancyFixturesError)
+        },
+        seconds=time.perf_counter() - started,
+    )
+
+
+def open_fixtures(
+    metadata: MetaData, settings: Settings, tier: str, options: LoadOptions
+) -> list[DataLoader]:
+    """The data fixtures ``options`` name for a tenant of ``tier`` (see
+    :class:`LoadOptions`), unsorted."""
+    if options.fixtures is not None:
+        return list(options.fixtures)
+    if options.source is not None:
+        return open_loaders(
+            options.source,
+            metadata=metadata,
+            batch_size=settings.batch_size,
+            format=options.format,
+            options=options.options,
+        )
+    templates = TemplateDirectory(settings.template_dir)
+    return TenantTemplate.load(templates).data_fixtures(
+        tier, templates, metadata=metadata, batch_size=settings.batch_size
+    )
+
+
+def _plan(
+    metadata: MetaData, settings: Settings, tier: str, options: LoadOptions
+) -> list[DataLoader]:
+    """The loaders of the load in dependency order, their checksums computed."""
+    loaders = sort_by_dependencies(open_fixtures(metadata, settings, tier, options), metadata)
+    for loader in loaders:
+        loader.checksum()
+    return loaders
+
+
+@dataclass
+class _Run:
+    """One load in progress: what its transaction attempts share."""
+
+    store: TenantStore
+    settings: Settings
+    tenant_id: str
+    options: LoadOptions
+    loaders: list[DataLoader]
+    tracker: PerformanceTracker
+    audit: Audit
+    #: What the loaders get; a lenient attempt adds the records it leaves out.
+    context: LoadContext
+    rejects: RejectFile
+    reject_file: Path | None = None
+
+    @property
+    def lenient(self) -> bool:
+        return (self.options.validation or self.settings.validation_mode) == "lenient"
+
+
+async def _transaction(run: _Run) -> list[FixtureResult]:
+    """The load's one transaction (retried when the store says so); a refusal is
+    pointed at the data it came from, and a strict one lists every problem."""
+    try:
+        results = await with_retries(partial(_attempt, run))
+        run.reject_file = run.rejects.commit()
+        return results
+    except FixtureError as exc:
+        exc.tenant_id = exc.tenant_id or run.tenant_id
+        locate_violation(exc, run.loaders, run.context.skip_records)
+        for loader in run.loaders:
+            loader.relocate(exc)
+        if not run.lenient and isinstance(exc, RecordError):
+            # The fast path stops at the first bad record; say what else is.
+            every = await every_problem(
+                run.store, exc, run.loaders, settings=run.settings, force=run.options.force
+            )
+            if every is not None:
+                raise every from exc
+        raise
+    finally:
+        run.rejects.discard()  # nothing left to discard once committed
+        for loader in run.loaders:
+            loader.close()
+
+
+async def _attempt(run: _Run) -> list[FixtureResult]:
+    """One attempt at the load's transaction."""
+    async with run.store.session(run.tenant_id) as session:
+        if run.lenient:
+            with run.tracker.stage("prevalidate"):
+                skip = await set_aside(
+                    session,
+                    run.loaders,
+                    settings=run.settings,
+                    force=run.options.force,
+                    rejects=run.rejects,
+                )
+            run.context = replace(run.context, skip_records=skip)
+        async with session.bulk_load():
+            results = await apply_fixtures(
+                session, run.loaders, context=run.context, force=run.options.force
+            )
+            await _record_load(session.connection, run, results)
+        return results
+
+
+async def _record_load(conn: AsyncConnection, run: _Run, results: Sequence[FixtureResult]) -> None:
+    """The load's run and audit records, in its transaction."""
+    outcome = "ok" if any(r.status == "applied" for r in results) else "unchanged"
+    detail: dict[str, Any] = {
+        r.fixture: {"status": r.status, "checksum": r.checksum, "rows": dict(r.row_counts)}
+        for r in results
+    }
+    await control_plane.record_run(
+        conn,
+        run_id=run.audit.run_id,
+        tenant_id=run.tenant_id,
+        operation="load",
+        status=outcome,
+        started_at=run.audit.started_at,
+        stages=run.tracker.summary(),
+        detail=detail,
+    )
+    await run.audit.record(conn, outcome=outcome, detail=detail)
+
+
+def _report(run: _Run, results: list[FixtureResult]) -> LoadReport:
+    writes: dict[str, WriteCounts] = {}
+    for loader in run.loaders:
+        for table, counts in loader.write_counts.items():
+            writes[table] = writes.get(table, WriteCounts()) + counts
+    return LoadReport(
+        run.tenant_id,
+        run.audit.run_id,
+        results,
+        run.audit.seconds,
+        run.tracker.summary(),
+        writes,
+        rejected=run.rejects.count,
+        reject_file=run.reject_file,
+    )
+
+
+def _count_rows(metrics: Metrics | None, report: LoadReport) -> None:
+    if metrics is not None:
+        for table, rows in report.row_counts.items():
+            metrics.rows_loaded.labels(table).inc(rows)
+
+
+def _shared_fixture_set(
+    metadata: MetaData, settings: Settings, options: LoadOptions
+) -> FixtureSet | None:
+    """The fixture set at ``options.source`` when it is a plain set of table files: it
+    is read once and shared by every tenant's load (each file's checksum computed once).
+    Anything else (source files, domain loaders named by a manifest) gets its loaders
+    per tenant."""
+    source = options.source
+    if source is None or options.fixtures is not None or options.format or options.options:
+        return None
+    probe = open_loaders(source, metadata=metadata, batch_size=settings.batch_size)
+    return probe[0].fixture_set if len(probe) == 1 and type(probe[0]) is DataLoader else None
+
+
+def _for_tenant(
+    options: LoadOptions,
+    tenant_id: str,
+    shared: FixtureSet | None,
+    progress_for: Mapping[str, ProgressCallback] | None,
+    store: TenantStore,
+    settings: Settings,
+) -> LoadOptions:
+    """``options`` for one tenant of a many-tenant load: its progress, and its own
+    loader of the shared set."""
+    progress = progress_for.get(tenant_id) if progress_for is not None else options.progress
+    if shared is None:
+        return replace(options, progress=progress)
+    loader = DataLoader(shared, metadata=store.metadata, batch_size=settings.batch_size)
+    return replace(options, source=None, fixtures=[loader], progress=progress)

@@ -1,0 +1,139 @@
+"""The audit log's one way in: every operation runs inside :func:`audited`.
+
+Create, config change, load, recorded validation, drop and warm-up each run in an
+``audited(...)`` scope. On success the operation records its outcome through the scope
+(:meth:`Audit.record`), on its own connection, so the record commits with what it
+describes. On failure the scope records the refusal (a :class:`TenancyFixturesError`)
+or failure (anything else) in a transaction of its own, with the error's type and
+message only, logs it, and re-raises. Either way it reports the outcome and duration
+to an optional observer (the manager's metrics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy_fixtures.errors import TenancyFixturesError
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantStore
+
+__all__ = ["Audit", "Observer", "audit_failure", "audited"]
+
+log = structlog.get_logger("tenancy_fixtures.tenancy.audit")
+
+#: Told each operation's outcome (``ok``, ``unchanged``... or ``error``) and seconds.
+Observer = Callable[[str, float], None]
+
+
+@dataclass
+class Audit:
+    """One audited operation in progress: its run id, start, and recorded outcome."""
+
+    store: TenantStore
+    actor: str
+    action: str
+    tenant_id: str | None
+    run_id: str
+    started_at: datetime = field(default_factory=control_plane.utcnow)
+    #: The outcome last recorded (``ok`` until the operation says otherwise).
+    outcome: str = "ok"
+    _started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the operation started."""
+        return time.perf_counter() - self._started
+
+    async def record(
+        self,
+        conn: AsyncConnection | None = None,
+        *,
+        outcome: str = "ok",
+        detail: Mapping[str, Any],
+    ) -> None:
+        """Record the operation's success on ``conn`` (inside the operation's own
+        transaction) or, without one, in a transaction of its own."""
+        self.outcome = outcome
+        if conn is None:
+            async with self.store.control() as own:
+                await self.record(own, outcome=outcome, detail=detail)
+            return
+        await control_plane.append_audit(
+            conn,
+            actor=self.actor,
+            action=self.action,
+            tenant_id=self.tenant_id,
+            outcome=outcome,
+            run_id=self.run_id,
+            detail=dict(detail),
+        )
+
+
+@asynccontextmanager
+async def audited(
+    store: TenantStore,
+    *,
+    actor: str,
+    action: str,
+    tenant_id: str | None,
+    run_id: str | None = None,
+    observe: Observer | None = None,
+) -> AsyncIterator[Audit]:
+    """Run the block as the audited operation ``action`` on ``tenant_id`` by ``actor``.
+
+    A typed error escaping the block is given ``tenant_id`` when it names no tenant,
+    then audited as refused; any other exception is audited as failed. Both re-raise.
+    """
+    audit = Audit(store, actor, action, tenant_id, run_id or control_plane.new_run_id())
+    try:
+        yield audit
+    except Exception as exc:
+        if isinstance(exc, TenancyFixturesError) and exc.tenant_id is None:
+            exc.tenant_id = tenant_id
+        await audit_failure(
+            store, actor=actor, action=action, tenant_id=tenant_id, error=exc, run_id=audit.run_id
+        )
+        bound = log.bind(action=action, tenant_id=tenant_id, run_id=audit.run_id)
+        if isinstance(exc, TenancyFixturesError):
+            bound.info("operation_refused", error=str(exc))
+        else:
+            bound.error("operation_failed", exc_info=exc)
+        if observe is not None:
+            observe("error", audit.seconds)
+        raise
+    if observe is not None:
+        observe(audit.outcome, audit.seconds)
+
+
+async def audit_failure(
+    store: TenantStore,
+    *,
+    actor: str,
+    action: str,
+    tenant_id: str | None,
+    error: BaseException,
+    run_id: str | None = None,
+) -> None:
+    """Record a refused or failed operation in its own transaction."""
+    outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
+    try:
+        async with store.control() as conn:
+            await control_plane.append_audit(
+                conn,
+                actor=actor,
+                action=action,
+                tenant_id=tenant_id,
+                outcome=outcome,
+                run_id=run_id,
+                detail={"error": type(error).__name__, "message": str(error)[:2000]},
+            )
+    except Exception:  # the original error matters more than a failed audit write
+        log.exception("audit_write_failed", action=action, tenant_id=tenant_id)
