@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -266,6 +266,28 @@ def _decimal(value: Any) -> Decimal:
     return result
 
 
+def _bounded_decimal(precision: int, scale: int) -> Converter:
+    """A ``NUMERIC(precision, scale)`` value: PostgreSQL rounds it to ``scale`` places
+    (half away from zero) and refuses what then has more than ``precision - scale``
+    digits before the point; SQLite would keep it: refuse on both."""
+    whole = precision - scale
+    limit = Context(prec=precision + 2).subtract(
+        Decimal(10) ** whole, Decimal(5).scaleb(-scale - 1)
+    )
+
+    def convert(value: Any) -> Decimal:
+        result = _decimal(value)
+        if abs(result) >= limit:
+            raise _Invalid(
+                f"{result} out of range for NUMERIC({precision}, {scale}): at most {whole} "
+                "digit(s) before the point",
+                "range",
+            )
+        return result
+
+    return convert
+
+
 def _uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -318,7 +340,9 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, Uuid):
         return _uuid
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
-        return _decimal
+        if kind.precision is None:
+            return _decimal
+        return _bounded_decimal(kind.precision, kind.scale or 0)
     if isinstance(kind, Date):
         return _date
     if isinstance(kind, Boolean):
