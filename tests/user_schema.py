@@ -41,9 +41,9 @@ NAMING = {
 }
 
 
-def user_metadata() -> MetaData:
-    """A fresh ``MetaData`` of the shop schema, declared without a schema."""
-    md = MetaData(naming_convention=NAMING)
+def user_metadata(schema: str | None = None) -> MetaData:
+    """A fresh ``MetaData`` of the shop schema, declared without a schema (or in ``schema``)."""
+    md = MetaData(schema=schema, naming_convention=NAMING)
     Table(
         "User",
         md,

@@ -8,7 +8,11 @@ the tables into the placeholder schema, leaving the user's ``MetaData`` untouche
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKeyConstraint, MetaData, Table
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Constraint, ForeignKeyConstraint, MetaData, Table
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
+from sqlalchemy.util import set_creation_order
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
@@ -38,8 +42,39 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
         schema=TENANT_SCHEMA, naming_convention=metadata.naming_convention, info=dict(metadata.info)
     )
     for table in tables:
-        table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
+        copy = table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
+        _keep_declared_order(table, copy)
     return placed
+
+
+def _keep_declared_order(table: Table, copy: Table) -> None:
+    """Give ``copy``'s constraints the order of ``table``'s.
+
+    ``to_metadata`` copies them in the order of a set, which changes from process to
+    process, and CREATE TABLE lists them in the order they were made: without this,
+    one schema would render, and checksum, differently each run (a new SQLite template
+    file, every spare schema dropped as stale).
+    """
+    declared = sorted(table.constraints, key=lambda c: getattr(c, "_creation_order", 0))
+    rank = {_signature(c): i for i, c in enumerate(declared)}
+    for constraint in sorted(copy.constraints, key=lambda c: rank.get(_signature(c), len(rank))):
+        set_creation_order(constraint)
+
+
+def _signature(constraint: Constraint) -> tuple[Any, ...]:
+    """What tells a constraint from the others of its table, in a copy as in the original."""
+    columns = (
+        tuple(c.name for c in constraint.columns)
+        if isinstance(constraint, ColumnCollectionConstraint)
+        else ()
+    )
+    referred = (
+        tuple((e.column.table.name, e.column.name) for e in constraint.elements)
+        if isinstance(constraint, ForeignKeyConstraint)
+        else ()
+    )
+    sql = str(constraint.sqltext) if isinstance(constraint, CheckConstraint) else ""
+    return (type(constraint).__name__, str(constraint.name or ""), columns, referred, sql)
 
 
 def _referred_schema(
