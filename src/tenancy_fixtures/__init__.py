@@ -42,7 +42,12 @@ if TYPE_CHECKING:
     from tenancy_fixtures.ids import is_valid_tenant_id as is_valid_tenant_id
     from tenancy_fixtures.ids import validate_tenant_id as validate_tenant_id
     from tenancy_fixtures.loading.data_loader import DataLoader as DataLoader
+    from tenancy_fixtures.loading.derived import Derivation as Derivation
+    from tenancy_fixtures.loading.derived import RefreshesDerivedTables as RefreshesDerivedTables
+    from tenancy_fixtures.loading.derived import register_derivation as register_derivation
     from tenancy_fixtures.loading.registry import register_loader as register_loader
+    from tenancy_fixtures.loading.rules import ValueFormat as ValueFormat
+    from tenancy_fixtures.loading.rules import register_value_format as register_value_format
     from tenancy_fixtures.loading.sources import SourceFormat as SourceFormat
     from tenancy_fixtures.loading.sources import SourceLoader as SourceLoader
     from tenancy_fixtures.loading.sources import register_format as register_format
@@ -103,6 +108,7 @@ _PUBLIC: dict[str, str] = {
     "ConfigUtils": "tenancy_fixtures.namespaces",
     "DataIntegrityValidator": "tenancy_fixtures.validation.integrity",
     "DataLoader": "tenancy_fixtures.loading.data_loader",
+    "Derivation": "tenancy_fixtures.loading.derived",
     "FixtureError": _ERRORS,
     "FixtureFormatError": _ERRORS,
     "FixtureManager": "tenancy_fixtures.manager",
@@ -120,6 +126,7 @@ _PUBLIC: dict[str, str] = {
     "PerformanceTracker": "tenancy_fixtures.monitoring.performance",
     "RecordError": _ERRORS,
     "RecordsRefusedError": _ERRORS,
+    "RefreshesDerivedTables": "tenancy_fixtures.loading.derived",
     "SchemaFixture": "tenancy_fixtures.fixtures.schema",
     "Settings": "tenancy_fixtures.settings",
     "SettingsError": _ERRORS,
@@ -144,14 +151,17 @@ _PUBLIC: dict[str, str] = {
     "ValidationReport": "tenancy_fixtures.validation.fixture_validator",
     "ValidationTimeoutError": _ERRORS,
     "ValidationUtils": "tenancy_fixtures.namespaces",
+    "ValueFormat": "tenancy_fixtures.loading.rules",
     "decrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "encrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "generate_fixture_set": "tenancy_fixtures.spotify.generator",
     "is_valid_tenant_id": "tenancy_fixtures.ids",
     "load_settings": "tenancy_fixtures.settings",
     "open_store": "tenancy_fixtures.store",
+    "register_derivation": "tenancy_fixtures.loading.derived",
     "register_format": "tenancy_fixtures.loading.sources",
     "register_loader": "tenancy_fixtures.loading.registry",
+    "register_value_format": "tenancy_fixtures.loading.rules",
     "resolve_config": "tenancy_fixtures.tenancy.config",
     "resolve_credential": "tenancy_fixtures.tenancy.credentials",
     "spotify_metadata": "tenancy_fixtures.spotify.schema",

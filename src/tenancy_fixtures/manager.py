@@ -33,6 +33,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.data_loader import DataLoader, ProgressCallback, locate_violation
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
+from tenancy_fixtures.loading.records import check_loadable
 from tenancy_fixtures.loading.sources import SourceLoader
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
@@ -135,6 +136,7 @@ class FixtureManager:
         self.templates = TemplateDirectory(self.settings.template_dir)
         if store is None:
             metadata = metadata if metadata is not None else tenant_metadata(self.settings)
+            check_loadable(metadata)
             store = open_store(self.settings, metadata)
         self.store = store
         self.cache = cache or open_config_cache(self.settings)
@@ -381,9 +383,7 @@ class FixtureManager:
         """
         for tenant_id in tenant_ids:
             validate_tenant_id(tenant_id)
-        limit = concurrency or self.settings.concurrency
-        if self.store.backend == "sqlite":
-            limit = 1
+        limit = self.store.write_concurrency(concurrency or self.settings.concurrency)
         gate = asyncio.Semaphore(limit)
         # A plain set of table files is read once and shared; anything else (source
         # files, domain loaders named by a manifest) gets its loaders per tenant.
@@ -605,7 +605,7 @@ class FixtureManager:
         A tenant dropped meanwhile is left out.
         """
         tenants = [t.tenant_id for t in await self.list_tenants()]
-        limit = 1 if self.store.backend == "sqlite" else concurrency or self.settings.concurrency
+        limit = self.store.write_concurrency(concurrency or self.settings.concurrency)
         gate = asyncio.Semaphore(limit)
 
         async def one(tenant_id: str) -> IntegrityReport | None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from tenancy_fixtures.errors import SettingsError
-from tenancy_fixtures.tenancy.credentials import fernet_for
+from tenancy_fixtures.secret_keys import fernet_for
 
 __all__ = ["Backend", "Settings", "ValidationMode", "load_settings"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cli_on_path  # noqa: F401 - puts tests/cli on sys.path for cli_runner
 import pytest
+import structlog
 from cli_runner import (
     Cli,
     assert_one_line_error,
@@ -30,9 +31,15 @@ LOADING = [case for case in CASES if isinstance(case.outcome, Loads)]
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory: pytest.TempPathFactory) -> Cli:
-    """The CLI on one SQLite data directory for the module (its first tenant is slow)."""
-    return Cli(f"sqlite:///{tmp_path_factory.mktemp('cli_corpus') / 'data'}")
+def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """The CLI on one SQLite data directory for the module (its first tenant is slow).
+
+    The module's shared tenant is made before any test's ``restore_structlog`` runs, so
+    the structlog configuration the CLI leaves then is undone here, at module end.
+    """
+    saved = structlog.get_config()
+    yield Cli(f"sqlite:///{tmp_path_factory.mktemp('cli_corpus') / 'data'}")
+    structlog.configure(**saved)
 
 
 @dataclass

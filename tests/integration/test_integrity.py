@@ -33,9 +33,9 @@ from tenancy_fixtures import (
     load_settings,
 )
 from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.postgres.isolation import role_can_read
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
-from tenancy_fixtures.validation.isolation import role_can_read
 
 TENANT = "integrity_tenant"
 OTHER = "integrity_other"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import CheckConstraint, Column, Float, Integer, MetaData, String, Table
 
 from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loading import rules
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.rules import (
@@ -17,8 +18,10 @@ from tenancy_fixtures.loading.rules import (
     FORMAT_INFO,
     FORMATS,
     ColumnCheck,
+    ValueFormat,
     column_format,
     compile_check,
+    register_value_format,
     table_checks,
     uncompiled_checks,
 )
@@ -27,6 +30,8 @@ from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 SCHEMA = spotify_metadata()
 TABLES: dict[str, Table] = {t.name: t for t in SCHEMA.sorted_tables}
+#: A format a user's own domain might register.
+ORDER_CODE = ValueFormat("order_code", "v.startswith('ORD-')", "an order code (ORD-...)")
 
 
 def one_column_table(column: Column[Any], *checks: str) -> Table:
@@ -401,3 +406,52 @@ class TestFormats:
 
         with pytest.raises(TypeError, match="needs a text column"):
             RowBuilder(probe)
+
+
+class TestValueFormatRegistry:
+    @pytest.fixture(autouse=True)
+    def _own_registry(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Each test registers into a copy of the registry, left behind afterwards."""
+        monkeypatch.setattr(rules, "FORMATS", dict(rules.FORMATS))
+
+    def test_a_domain_registers_a_value_format_its_columns_can_name(self) -> None:
+        """A registered format is checked by the row builder like the engine's own."""
+        register_value_format(ORDER_CODE)
+        probe = one_column_table(Column("v", String(20), info={FORMAT_INFO: "order_code"}))
+
+        error = refusal(probe, {"v": "X-1"})
+
+        assert ("ORD-1",) == accepted(probe, {"v": "ORD-1"})
+        assert ("v", "format:order_code") == (error.column, error.rule)
+
+    def test_registering_the_same_value_format_again_changes_nothing(self) -> None:
+        """Registration is idempotent, as a domain's register() must be."""
+        register_value_format(ORDER_CODE)
+        before = dict(rules.FORMATS)
+
+        assert ORDER_CODE is register_value_format(ORDER_CODE)
+        assert before == rules.FORMATS
+
+    @pytest.mark.parametrize(
+        ("form", "message"),
+        [
+            pytest.param(
+                ValueFormat("email", "True", "anything"),
+                "value format 'email' is registered already",
+                id="taken-name",
+            ),
+            pytest.param(
+                ValueFormat("other", "FORMAT_EMAIL(v)", "x", {"FORMAT_EMAIL": str.isalpha}),
+                "value format 'other' uses names another format uses: FORMAT_EMAIL",
+                id="taken-expression-name",
+            ),
+        ],
+    )
+    def test_a_value_format_clashing_with_a_registered_one_is_refused(
+        self, form: ValueFormat, message: str
+    ) -> None:
+        """A second format under a name, or sharing an expression name, is a ValueError."""
+        with pytest.raises(ValueError, match=message):
+            register_value_format(form)
+
+        assert FORMATS == rules.FORMATS

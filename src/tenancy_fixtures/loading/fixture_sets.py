@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import FixtureSetError
+from tenancy_fixtures.fixtures.paths import resolve_inside
 
 __all__ = [
     "FORMATS",
@@ -103,22 +104,6 @@ def split_name(name: str) -> tuple[str, str, bool] | None:
     if not dot or not stem or ext.lower() not in FORMATS:
         return None
     return stem, FORMATS[ext.lower()], compressed
-
-
-def resolve_inside(directory: Path, relative: str, *, what: str = "path") -> Path:
-    """``relative`` resolved under ``directory``; refuses any path that leaves it."""
-    if "\x00" in relative:
-        raise FixtureSetError(f"{what} {relative!r} contains a NUL character", path=directory)
-    root = directory.resolve()
-    candidate = Path(relative)
-    if candidate.is_absolute() or relative.startswith(("/", "\\")):
-        raise FixtureSetError(f"{what} {relative!r} must be relative", path=directory)
-    resolved = (root / candidate).resolve()
-    if not resolved.is_relative_to(root):
-        raise FixtureSetError(
-            f"{what} {relative!r} resolves outside the fixture directory", path=directory
-        )
-    return resolved
 
 
 def _is_source_entry(entry: dict[str, Any], tables: set[str]) -> bool:

@@ -39,6 +39,7 @@ from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import json_lines_blocks, json_lines_records
 from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.rules import FORMATS, table_formats
 
 __all__ = [
     "MIN_PARALLEL_BYTES",
@@ -75,9 +76,14 @@ class ParsedBlock:
 
 
 def portable(table: Table) -> bool:
-    """Whether a worker process can rebuild ``table``: its column types must come from
-    importable modules, not from the caller's main script."""
-    return all(type(column.type).__module__ != "__main__" for column in table.columns)
+    """Whether a worker process can rebuild ``table``: its column types, and what its
+    value formats use, must come from importable modules, not from the caller's main
+    script."""
+    return all(type(column.type).__module__ != "__main__" for column in table.columns) and all(
+        getattr(used, "__module__", None) != "__main__"
+        for form in table_formats(table)
+        for used in form.names.values()
+    )
 
 
 def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
@@ -146,7 +152,11 @@ def serve(fd: int) -> None:
             try:
                 # The loading process's own pickle, over a socket only it and this
                 # worker hold.
-                job = _Job(pickle.loads(table_pickle), max_text_length)  # noqa: S301
+                table, formats = pickle.loads(table_pickle)  # noqa: S301
+                # The value formats its domain registered there, which this process
+                # (which registered nothing) needs to check the table's columns.
+                FORMATS.update({form.name: form for form in formats})
+                job = _Job(table, max_text_length)
             except Exception as exc:
                 job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue
@@ -284,7 +294,7 @@ def parse_in_workers(
     them too. A worker that dies raises a StorageError, and the workers are marked
     broken (stopped when given back).
     """
-    table_pickle = pickle.dumps(table)
+    table_pickle = pickle.dumps((table, table_formats(table)))
     blocks = (
         (file, block, before)
         for file in files

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Enum,
     Float,
     Integer,
+    MetaData,
     Numeric,
     SmallInteger,
     String,
@@ -38,18 +39,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
     ColumnCheck,
     Condition,
-    Format,
+    ValueFormat,
     column_format,
     table_checks,
 )
 
-__all__ = ["RowBuilder", "unsupported_columns"]
+__all__ = ["RowBuilder", "check_loadable", "unsupported_columns"]
 
 Converter = Callable[[Any], Any]
 
@@ -312,6 +313,14 @@ def _enum(allowed: Sequence[str], length: int) -> Converter:
     return convert
 
 
+def check_loadable(metadata: MetaData) -> None:
+    """Refuse a tenant schema with a column no loader can read: a type without a
+    converter, or a value format no one registered or on a column that is not text."""
+    unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
+    if unreadable:
+        raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
+
+
 def unsupported_columns(table: Table) -> list[str]:
     """Columns of ``table`` whose type no converter reads, or whose format is unknown or
     misplaced (``"table.column: reason"``)."""
@@ -407,7 +416,7 @@ def _literal(bound: float, as_float: bool) -> str:
 def _fast_check(
     column: Column[Any],
     limit: int,
-    form: Format | None,
+    form: ValueFormat | None,
     checks: Sequence[ColumnCheck],
     constant: Callable[[Any], str],
 ) -> str | None:
@@ -573,7 +582,7 @@ class RowBuilder:
         return self._refuse(source, path, column, str(exc), getattr(exc, "rule", "type"))
 
     def _unformatted(
-        self, source: SourceRecord, path: str, column: str, value: str, form: Format
+        self, source: SourceRecord, path: str, column: str, value: str, form: ValueFormat
     ) -> RecordError:
         return self._refuse(
             source, path, column, f"{value!r:.60} is not {form.description}", f"format:{form.name}"

@@ -8,9 +8,11 @@ the load path and the validators share one implementation):
   ``c = 2``), ``c IN (...)`` / ``c BETWEEN a AND b`` with literals, joined by ``AND``;
   anything else stays the database's job and is listed by :func:`uncompiled_checks`.
   As in SQL, a NULL value passes.
-- **Domain formats**, named by a column's ``info={"format": ...}``
-  (:data:`FORMAT_INFO`); a foreign-key column takes
-  the format of the column it references.
+- **Value formats**, named by a column's ``info={"format": ...}``
+  (:data:`FORMAT_INFO`); a foreign-key column takes the format of the column it
+  references. The engine defines the formats any domain may use (``email``,
+  ``country``); a domain adds its own with :func:`register_value_format` (the
+  built-in one adds Spotify ids and URIs, ISRCs and release dates).
 
 Every rule has a name that errors carry as ``rule``: ``check:<constraint>`` and
 ``format:<format>``.
@@ -22,7 +24,6 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from sqlalchemy import (
@@ -43,23 +44,24 @@ __all__ = [
     "FORMATS",
     "FORMAT_INFO",
     "ColumnCheck",
-    "Format",
+    "ValueFormat",
     "column_format",
     "compile_check",
     "is_email",
-    "is_release_date",
+    "register_value_format",
     "table_checks",
+    "table_formats",
     "uncompiled_checks",
 ]
 
-#: Column ``info`` key naming a domain format the validators check.
+#: Column ``info`` key naming the value format the validators check.
 FORMAT_INFO = "format"
 
 #: The longest value of an unbounded Text column, in characters (1 MiB).
 DEFAULT_MAX_TEXT_LENGTH = 1 << 20
 
 # ISO 3166-1 alpha-2: every officially assigned code (249), plus XK (Kosovo, a
-# user-assigned code that Spotify's markets use).
+# user-assigned code in wide use, Spotify's markets among others).
 COUNTRY_CODES: frozenset[str] = frozenset(
     """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ
@@ -91,13 +93,6 @@ COUNTRY_CODES: frozenset[str] = frozenset(
     """.split()  # noqa: SIM905 - the codes read as a table, by first letter
 )
 
-_ISRC = re.compile(r"[A-Z]{2}[0-9A-Z]{3}[0-9]{7}")
-# Catalogue URIs carry a 22-character base-62 id; user ids are the account's own
-# name (letters, digits, '.', '_', '-'), not base-62.
-_SPOTIFY_URI = re.compile(
-    r"spotify:(?:(?:track|album|artist|playlist|episode|show):[0-9A-Za-z]{22}"
-    r"|user:[0-9A-Za-z._-]{1,64})"
-)
 # One "@", a local part, a domain of dot-separated labels; no whitespace or control
 # characters anywhere. Deliberately pragmatic: RFC 5322 admits far more.
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@(?:[^@\s\x00-\x1f\x7f.]+\.)+[^@\s\x00-\x1f\x7f.]+")
@@ -109,29 +104,9 @@ def is_email(value: str) -> bool:
     return len(value) <= _MAX_EMAIL and _EMAIL.fullmatch(value) is not None
 
 
-def is_release_date(value: str) -> bool:
-    """``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``, naming a date that exists (year 1 on)."""
-    if not value.isascii():
-        return False
-    size = len(value)
-    if size == 10 and value[4] == "-" and value[7] == "-":
-        text = value
-    elif size == 7 and value[4] == "-":
-        text = value + "-01"
-    elif size == 4:
-        text = value + "-01-01"
-    else:
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
 @dataclass(frozen=True)
-class Format:
-    """A domain format: a Python expression over ``v`` (a ``str``) true when it is valid.
+class ValueFormat:
+    """A value format: a Python expression over ``v`` (a ``str``) true when it is valid.
 
     ``names`` are the constants and functions the expression uses (their names must be
     unique among formats). ``max_length``: the expression accepts nothing longer and
@@ -149,57 +124,50 @@ class Format:
         return bool(eval(self.expression, {**self.names}, {"v": value}))  # noqa: S307 - our own expression
 
 
-#: The formats a column's ``info["format"]`` may name.
-FORMATS: dict[str, Format] = {
+#: The formats a column's ``info["format"]`` may name, by name: the engine's own, and
+#: those domains added with :func:`register_value_format`.
+FORMATS: dict[str, ValueFormat] = {
     f.name: f
     for f in (
-        Format(
-            "spotify_id",
-            # ASCII and alphanumeric together are exactly base-62; str methods beat a regex.
-            "(len(v) == 22 and v.isascii() and v.isalnum())",
-            "a Spotify id (22 base-62 characters)",
-            max_length=22,
-        ),
-        Format(
-            "spotify_uri",
-            "FORMAT_URI(v) is not None",
-            "a Spotify URI (spotify:<track|album|artist|playlist|episode|show>:<id>"
-            " or spotify:user:<user>)",
-            {"FORMAT_URI": _SPOTIFY_URI.fullmatch},
-            max_length=77,
-        ),
-        Format(
-            "isrc",
-            "FORMAT_ISRC(v) is not None",
-            "an ISRC (12 characters: country, registrant, year, designation; no dashes)",
-            {"FORMAT_ISRC": _ISRC.fullmatch},
-            max_length=12,
-        ),
-        Format(
+        ValueFormat(
             "country",
             "v in FORMAT_COUNTRIES",
             "an ISO 3166-1 alpha-2 country code",
             {"FORMAT_COUNTRIES": COUNTRY_CODES},
             max_length=2,
         ),
-        Format(
+        ValueFormat(
             "email",
             "FORMAT_EMAIL(v)",
             "an e-mail address",
             {"FORMAT_EMAIL": is_email},
         ),
-        Format(
-            "release_date",
-            "FORMAT_RELEASE_DATE(v)",
-            "a release date (YYYY, YYYY-MM or YYYY-MM-DD)",
-            {"FORMAT_RELEASE_DATE": is_release_date},
-            max_length=10,
-        ),
     )
 }
 
 
-def column_format(column: Column[Any]) -> Format | None:
+def register_value_format(form: ValueFormat) -> ValueFormat:
+    """Make ``form`` available to columns as ``info={"format": form.name}``.
+
+    Registering the same format again does nothing; another format under a name that
+    is taken, or using a name another format's expression uses, is a :class:`ValueError`.
+    """
+    known = FORMATS.get(form.name)
+    if known == form:
+        return form
+    if known is not None:
+        raise ValueError(f"value format {form.name!r} is registered already")
+    taken = {name for other in FORMATS.values() for name in other.names}
+    clashing = sorted(taken & set(form.names))
+    if clashing:
+        raise ValueError(
+            f"value format {form.name!r} uses names another format uses: {', '.join(clashing)}"
+        )
+    FORMATS[form.name] = form
+    return form
+
+
+def column_format(column: Column[Any]) -> ValueFormat | None:
     """The format ``column`` must follow: its own, or that of the column it references.
 
     Raises :class:`TypeError` for a format name no one defined, or a format on a
@@ -214,6 +182,16 @@ def column_format(column: Column[Any]) -> Format | None:
     if not isinstance(column.type, String):
         raise TypeError(f"format {name!r} needs a text column, not {column.type!r}")
     return found
+
+
+def table_formats(table: Table) -> list[ValueFormat]:
+    """The formats the columns of ``table`` follow, own or inherited through keys."""
+    found: dict[str, ValueFormat] = {}
+    for column in table.columns:
+        form = column_format(column)
+        if form is not None:
+            found[form.name] = form
+    return list(found.values())
 
 
 def _format_name(column: Column[Any], seen: set[Column[Any]]) -> str | None:

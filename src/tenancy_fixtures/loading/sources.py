@@ -30,17 +30,17 @@ import orjson
 from sqlalchemy import MetaData, Table
 
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.fixtures.paths import resolve_inside
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode
+from tenancy_fixtures.loading.derived import RefreshesDerivedTables
 from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
     file_sha256,
     open_fixture_set,
-    resolve_inside,
 )
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.spotify.daily_stats import RefreshesDailyStats
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = [
@@ -430,9 +430,9 @@ def find_source_files(path: Path) -> tuple[Path, list[str]]:
     return path, names
 
 
-class SourceLoader(RefreshesDailyStats):
+class SourceLoader(RefreshesDerivedTables):
     """Loads source files (each read by its format) through a staged fixture set; the
-    daily listening aggregates follow the listening events it writes."""
+    tables a domain derives from the rows it writes are refreshed after them."""
 
     loader_name = "sources"
 

@@ -1,8 +1,9 @@
 """The built-in domain: a Spotify-style AI agent platform's schema, loaders and formats.
 
 It plugs into the engine the way a user's own domain would: :func:`register` adds its
-loaders and source formats to the engine's registries, and :func:`spotify_metadata`
-is the schema a :class:`~tenancy_fixtures.FixtureManager` uses when given none.
+loaders, source formats, value formats and derived tables to the engine's registries,
+and :func:`spotify_metadata` is the schema a :class:`~tenancy_fixtures.FixtureManager`
+uses when given none.
 """
 
 from __future__ import annotations
@@ -15,33 +16,15 @@ _registered = False
 
 
 def register() -> None:
-    """Register the domain's loaders and source formats with the engine (idempotent)."""
+    """Register the domain's loaders, source formats, value formats and derived tables
+    with the engine (idempotent)."""
     global _registered
     if _registered:
         return
-    from tenancy_fixtures.loading.registry import register_loader
-    from tenancy_fixtures.loading.sources import register_format
-    from tenancy_fixtures.spotify.ai_models import AIModelLoader, AIModelsFormat
-    from tenancy_fixtures.spotify.analytics import AnalyticsLoader, ProductEventsFormat
-    from tenancy_fixtures.spotify.catalogue import SpotifyDataLoader
-    from tenancy_fixtures.spotify.collaboration import CollaborationLoader, WorkspacesFormat
-    from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat
-    from tenancy_fixtures.spotify.formats.spotify_api import SpotifyApiFormat
-    from tenancy_fixtures.spotify.formats.streaming_history import StreamingHistoryFormat
+    # Imported on use: importing the package (for its schema, say) stays cheap.
+    from tenancy_fixtures.spotify.registration import register_domain
 
-    # Detection tries formats in this order: the MPD first, on a slice's first
-    # streamed playlist, before any format reads a whole file.
-    for fmt in (
-        MillionPlaylistFormat,
-        SpotifyApiFormat,
-        StreamingHistoryFormat,
-        AIModelsFormat,
-        ProductEventsFormat,
-        WorkspacesFormat,
-    ):
-        register_format(fmt)
-    for loader in (SpotifyDataLoader, AnalyticsLoader, AIModelLoader, CollaborationLoader):
-        register_loader(loader)
+    register_domain()
     _registered = True
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import MetaData, Table, select
 
 from tenancy_fixtures.errors import ConfigError, RecordError, SettingsError
+from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, DataLoader, TableMode
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet
 from tenancy_fixtures.loading.readers import SourceRecord, iter_records
@@ -131,9 +132,6 @@ class ModelVocabulary:
     @classmethod
     def from_templates(cls, template_dir: Path | None = None) -> ModelVocabulary:
         """The tiers and features of ``config_template.json`` (built-in by default)."""
-        # Imported here: templates imports the loaders package, which imports this module.
-        from tenancy_fixtures.fixtures.templates import TemplateDirectory
-
         document = TemplateDirectory(template_dir).read_json(TemplateDirectory.CONFIG_TEMPLATE)
         return cls(
             tiers=frozenset(document.get("tiers", {})),

@@ -12,27 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tenancy_fixtures.loading.derived import RefreshesDerivedTables
 from tenancy_fixtures.loading.sources import RowSink, SourceFormat
-from tenancy_fixtures.spotify.daily_stats import (
-    RefreshesDailyStats,
-    refresh_daily_stats,
-    utc_day,
-)
+from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
 
-__all__ = [
-    "AnalyticsLoader",
-    "ProductEventsFormat",
-    "RefreshesDailyStats",
-    "refresh_daily_stats",
-    "utc_day",
-]
+__all__ = ["AnalyticsLoader", "ProductEventsFormat", "refresh_daily_stats"]
 
 _EVENTS = "listening_events"
 
 
-class AnalyticsLoader(RefreshesDailyStats):
-    """Loads listening and product events through the bulk path, then recomputes the
-    daily aggregates of the days the listening events fall on."""
+class AnalyticsLoader(RefreshesDerivedTables):
+    """Loads listening and product events through the bulk path, then refreshes what
+    derives from them: the daily aggregates of the days the listening events fall on
+    (the derivation :func:`tenancy_fixtures.spotify.register` registers)."""
 
     loader_name = "analytics"
     domain_tables = frozenset({_EVENTS, "product_events"})

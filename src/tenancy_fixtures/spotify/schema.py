@@ -10,7 +10,6 @@ own ids for users, models and workspaces.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -28,10 +27,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "spotify_metadata"]
 
@@ -44,7 +43,7 @@ _NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSONDocument
 _TS = DateTime(timezone=True)
 _SPOTIFY_ID = 22
 

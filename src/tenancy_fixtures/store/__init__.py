@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TenantSession, TenantStore, WriteMode
 from tenancy_fixtures.store.postgres.ddl import render_schema_sql, schema_checksum
@@ -23,19 +22,9 @@ __all__ = [
 
 
 def check_tenant_metadata(metadata: MetaData) -> MetaData:
-    """``metadata`` placed in the tenant schema (:func:`place_in_tenant_schema`), after
-    refusing what would break isolation or what loaders cannot read.
-
-    A table declared in a schema of its own would be shared by all tenants; every
-    column type must have a converter.
-    """
-    from tenancy_fixtures.loading.records import unsupported_columns
-
-    metadata = place_in_tenant_schema(metadata)
-    unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
-    if unreadable:
-        raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
-    return metadata
+    """``metadata`` placed in the tenant schema (:func:`place_in_tenant_schema`); a table
+    declared in a schema of its own would be shared by all tenants and is refused."""
+    return place_in_tenant_schema(metadata)
 
 
 def open_store(settings: Settings, metadata: MetaData) -> TenantStore:
@@ -45,6 +34,7 @@ def open_store(settings: Settings, metadata: MetaData) -> TenantStore:
     placeholder schema; the store's ``metadata`` is its copy in the placeholder schema.
     """
     schema = check_tenant_metadata(metadata)
+    # Each backend's module is imported when chosen: a SQLite process never loads asyncpg.
     if settings.backend == "postgresql":
         from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 

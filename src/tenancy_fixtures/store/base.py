@@ -10,10 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import MetaData, Table, literal, select
+from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +25,7 @@ __all__ = [
     "ENCODING_ERRORS",
     "TENANT_SCHEMA",
     "Batches",
+    "IsolationFindings",
     "RowPreparer",
     "TenantSession",
     "TenantStore",
@@ -95,6 +96,15 @@ def unencodable(
     )
 
 
+@dataclass
+class IsolationFindings:
+    """What the isolation checks found: failures, remarks, and what was verified."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+
+
 def convert_columns(
     conversions: Sequence[tuple[int, Callable[[Any], Any]]],
 ) -> RowPreparer | None:
@@ -138,6 +148,25 @@ class TenantSession(ABC):
     @abstractmethod
     async def table_names(self) -> set[str]:
         """The tables that exist in this tenant's storage."""
+
+    @abstractmethod
+    async def relation_names(self) -> list[str]:
+        """The tables and views in this tenant's storage, sorted (the library's own
+        bookkeeping, such as SQLite's internal tables, left out)."""
+
+    @property
+    @abstractmethod
+    def schema_name(self) -> str:
+        """The name this session's statements give the tenant schema: the tenant's own
+        schema, or the database its connection opened as ``main``."""
+
+    def partial_index_where(self, index: Index) -> ColumnElement[bool] | None:
+        """The ``WHERE`` of a partial ``index`` as this backend creates it, if any."""
+        # SQLAlchemy keeps it per dialect (``postgresql_where=``, ``sqlite_where=``).
+        where: ColumnElement[bool] | None = index.dialect_kwargs.get(
+            f"{self.connection.dialect.name}_where"
+        )
+        return where
 
     @abstractmethod
     async def write_table(
@@ -190,6 +219,8 @@ class TenantStore(ABC):
     backend: str
     #: Driver exception types this backend raises besides SQLAlchemy's.
     driver_errors: tuple[type[BaseException], ...] = ()
+    #: Transactions that can write at the same time (``None``: as many as asked for).
+    max_concurrent_writes: int | None = None
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         self.settings = settings
@@ -278,6 +309,18 @@ class TenantStore(ABC):
         backend gives each tenant one (PostgreSQL with ``tenant_roles``); else ``None``."""
         validate_tenant_id(tenant_id)
         return None
+
+    def write_concurrency(self, wanted: int) -> int:
+        """How many writing transactions to run at once when ``wanted`` are asked for."""
+        limit = self.max_concurrent_writes
+        return wanted if limit is None else max(1, min(wanted, limit))
+
+    @abstractmethod
+    async def check_isolation(
+        self, session: TenantSession, *, other_tenants: Sequence[str]
+    ) -> IsolationFindings:
+        """What this backend can verify about ``session`` reaching nothing of
+        ``other_tenants`` (or anyone): catalogue checks, read only."""
 
     async def warm_up(self, spares: int) -> int:
         """Prepare for fast provisioning (spare schemas, a template file); returns what

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -31,8 +30,11 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy_fixtures.errors import TenantAlreadyExistsError
+from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = [
     "CONTROL_SCHEMA",
@@ -66,7 +68,7 @@ __all__ = [
 
 CONTROL_SCHEMA = "tenancy"
 
-_JSON = JSON().with_variant(JSONB(), "postgresql")
+_JSON = JSONDocument
 _TS = DateTime(timezone=True)
 
 control_metadata = MetaData(schema=CONTROL_SCHEMA)
@@ -239,13 +241,17 @@ class AuditRecord:
 
 
 async def insert_tenant(conn: AsyncConnection, tenant_id: str, tier: str) -> TenantRecord:
-    """Register a tenant; the primary key makes a second registration fail."""
+    """Register a tenant; a second registration raises :class:`TenantAlreadyExistsError`
+    (the registry's primary key refuses it)."""
     now = utcnow()
-    await conn.execute(
-        insert(tenants_table).values(
-            tenant_id=tenant_id, tier=tier, status="active", created_at=now, updated_at=now
+    try:
+        await conn.execute(
+            insert(tenants_table).values(
+                tenant_id=tenant_id, tier=tier, status="active", created_at=now, updated_at=now
+            )
         )
-    )
+    except IntegrityError as exc:
+        raise TenantAlreadyExistsError(tenant_id) from exc
     return TenantRecord(tenant_id, tier, "active", now, now)
 
 

@@ -21,21 +21,17 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import SecretStr
-
 from tenancy_fixtures.errors import ConfigError, SettingsError
+from tenancy_fixtures.secret_keys import SecretKey, fernet_for, generate_secret_key
+from tenancy_fixtures.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
 
-    from tenancy_fixtures.settings import Settings
-
-# cryptography is imported where a key is used: it adds about 8 MB to every process,
-# parse workers included, that never touches a credential.
-
 __all__ = [
     "CredentialKind",
     "CredentialRefused",
+    "SecretKey",
     "check_credentials",
     "decrypt_credential",
     "encrypt_credential",
@@ -47,7 +43,6 @@ __all__ = [
 ]
 
 CredentialKind = Literal["env", "secret", "encrypted"]
-SecretKey = str | bytes | SecretStr
 
 #: Rules a refused credential breaks (``RecordError.rule``).
 PLAIN_TEXT = "credentials:plain_text"
@@ -210,40 +205,6 @@ def check_credentials(value: Any) -> tuple[CredentialKind, str] | None:
             MALFORMED,
         )
     return kind, reference
-
-
-def _key_text(key: SecretKey) -> str:
-    if isinstance(key, SecretStr):
-        return key.get_secret_value()
-    return key.decode("ascii", "replace") if isinstance(key, bytes) else key
-
-
-def fernet_for(key: SecretKey) -> MultiFernet:
-    """The Fernet for one key, or for several separated by commas (the first encrypts,
-    any decrypts: rotate by putting the new key first). Raises :class:`ValueError`
-    that does not show the key."""
-    from cryptography.fernet import Fernet, MultiFernet
-
-    keys = [k.strip() for k in _key_text(key).split(",") if k.strip()]
-    if not keys:
-        raise ValueError("no Fernet key given")
-    fernets = []
-    for position, text in enumerate(keys, 1):
-        try:
-            fernets.append(Fernet(text.encode("ascii")))
-        except (ValueError, UnicodeEncodeError):
-            raise ValueError(
-                f"key {position} is not a Fernet key (32 url-safe base64-encoded bytes; "
-                "make one with tenancy_fixtures.tenancy.credentials.generate_secret_key())"
-            ) from None
-    return MultiFernet(fernets)
-
-
-def generate_secret_key() -> str:
-    """A new random Fernet key, for ``TENANCY_SECRET_KEY``."""
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode("ascii")
 
 
 def _fernet(key: SecretKey | None) -> MultiFernet:

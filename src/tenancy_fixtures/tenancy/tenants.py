@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 
 from tenancy_fixtures.errors import (
     TenancyFixturesError,
-    TenantAlreadyExistsError,
     TenantNotFoundError,
 )
 from tenancy_fixtures.fixtures.base import BaseFixture, FixtureResult, apply_fixtures
@@ -97,10 +95,7 @@ async def create_tenant(
 
     async def attempt() -> list[FixtureResult]:
         async with store.provision(tenant_id) as session:
-            try:
-                await control_plane.insert_tenant(session.connection, tenant_id, tier)
-            except IntegrityError:
-                raise TenantAlreadyExistsError(tenant_id) from None
+            await control_plane.insert_tenant(session.connection, tenant_id, tier)
             results = await apply_fixtures(session, structural, run_id=run_id, new_tenant=True)
             await control_plane.append_audit(
                 session.connection,

@@ -393,7 +393,7 @@ class DataIntegrityValidator:
     async def _duplicates(
         self, session: TenantSession, table: Table, report: IntegrityReport
     ) -> int:
-        keys = _unique_keys(table, session.connection.dialect.name)
+        keys = _unique_keys(session, table)
         for label, columns, where in keys:
             conditions: list[ColumnElement[bool]] = [c.is_not(None) for c in columns]
             if where is not None:
@@ -548,7 +548,7 @@ async def _scan(session: TenantSession, table: Table) -> _Scan:
 
 
 def _unique_keys(
-    table: Table, dialect: str
+    session: TenantSession, table: Table
 ) -> list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]]:
     """The table's primary key, unique constraints and unique indexes (with their WHERE)."""
     keys: list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]] = []
@@ -559,6 +559,6 @@ def _unique_keys(
             keys.append((f"unique constraint {constraint.name}", list(constraint.columns), None))
     for index in sorted(table.indexes, key=lambda i: str(i.name)):
         if index.unique:
-            where = index.dialect_kwargs.get(f"{dialect}_where")
+            where = session.partial_index_where(index)
             keys.append((f"unique index {index.name}", list(index.columns), where))
     return keys

@@ -53,6 +53,7 @@ from tenancy_fixtures.store.base import (
     ENCODING_ERRORS,
     TENANT_SCHEMA,
     Batches,
+    IsolationFindings,
     RowPreparer,
     TenantSession,
     TenantStore,
@@ -68,6 +69,8 @@ from tenancy_fixtures.store.postgres.ddl import (
     schema_checksum,
 )
 from tenancy_fixtures.store.postgres.encoding import first_unencodable
+from tenancy_fixtures.store.postgres.isolation import check_isolation
+from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 
 __all__ = ["PostgresTenantStore"]
 
@@ -81,6 +84,11 @@ _INTEGRITY_CLASSES = ("23", "22", "21")
 _SPARE_PREFIX = "tf_pool_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 _COPY_LINE = re.compile(r"COPY .+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
+#: Tables, views, materialized views, partitioned and foreign tables of a schema.
+_RELATIONS = text(
+    "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema) "
+    "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') ORDER BY 1"
+)
 
 
 def _json_text(value: Any) -> str | None:
@@ -97,16 +105,6 @@ def _key_of(detail: str) -> dict[str, str] | None:
     return dict(zip(columns, values, strict=True)) if len(columns) == len(values) else None
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    for candidate in (exc, getattr(exc, "orig", None), getattr(exc, "__cause__", None)):
-        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
-        if isinstance(code, str):
-            return code
-    cause = getattr(getattr(exc, "orig", None), "__cause__", None)
-    code = getattr(cause, "sqlstate", None)
-    return code if isinstance(code, str) else None
-
-
 class _EncodingFailed(Exception):
     """asyncpg could not encode a row of ``batch``, whose first row is number ``start``."""
 
@@ -115,17 +113,6 @@ class _EncodingFailed(Exception):
         self.cause = cause
         self.batch = batch
         self.start = start
-
-
-def _pg_error(exc: BaseException) -> asyncpg.PostgresError | None:
-    seen: BaseException | None = exc
-    for _ in range(4):
-        if isinstance(seen, asyncpg.PostgresError):
-            return seen
-        if seen is None:
-            return None
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return None
 
 
 class PostgresTenantSession(TenantSession):
@@ -178,6 +165,14 @@ class PostgresTenantSession(TenantSession):
         )
         return set(found.scalars())
 
+    async def relation_names(self) -> list[str]:
+        found = await self.connection.execute(_RELATIONS, {"schema": self.schema})
+        return list(found.scalars())
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema
+
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
         # asyncpg's binary COPY takes JSON as text.
         return convert_columns(
@@ -216,8 +211,8 @@ class PostgresTenantSession(TenantSession):
             raise violation from exc
 
     def _violation(self, exc: BaseException, table: str) -> IntegrityViolationError | None:
-        pg = _pg_error(exc)
-        state = _sqlstate(exc) or ""
+        pg = pg_error(exc)
+        state = sqlstate(exc) or ""
         if pg is None or not state.startswith(_INTEGRITY_CLASSES):
             return None
         detail = getattr(pg, "detail", None)
@@ -378,6 +373,16 @@ class PostgresTenantStore(TenantStore):
             return None
         return f"{self.settings.tenant_role_prefix}{tenant_id}"
 
+    async def check_isolation(
+        self, session: TenantSession, *, other_tenants: Sequence[str]
+    ) -> IsolationFindings:
+        return await check_isolation(
+            session.connection,
+            schema=self.storage_name(session.tenant_id),
+            role=self.tenant_role(session.tenant_id),
+            others=other_tenants,
+        )
+
     def _translate(self, tenant_id: str | None) -> dict[str | None, str | None]:
         translate: dict[str | None, str | None] = {CONTROL_SCHEMA: CONTROL_SCHEMA}
         if tenant_id is not None:
@@ -433,7 +438,7 @@ class PostgresTenantStore(TenantStore):
                 else:
                     await conn.execute(CreateSchema(schema))
             except DBAPIError as exc:
-                if _sqlstate(exc) in _DUPLICATE_SQLSTATES:
+                if sqlstate(exc) in _DUPLICATE_SQLSTATES:
                     raise TenantAlreadyExistsError(tenant_id) from None
                 raise
             # After a spare's rename too: the grants must name the tenant's schema.
@@ -460,7 +465,7 @@ class PostgresTenantStore(TenantStore):
         try:
             await conn.execute(text(f"CREATE ROLE {quoted_role} NOLOGIN"))
         except DBAPIError as exc:
-            if _sqlstate(exc) != _DUPLICATE_OBJECT:
+            if sqlstate(exc) != _DUPLICATE_OBJECT:
                 raise
             raise StorageError(
                 f"role {role!r} already exists (roles are cluster-wide: does another database "
@@ -616,4 +621,4 @@ class PostgresTenantStore(TenantStore):
             return True
         if isinstance(exc, ConnectionError | TimeoutError | asyncpg.InterfaceError):
             return True
-        return _sqlstate(exc) in _TRANSIENT_SQLSTATES or (_sqlstate(exc) or "").startswith("08")
+        return sqlstate(exc) in _TRANSIENT_SQLSTATES or (sqlstate(exc) or "").startswith("08")

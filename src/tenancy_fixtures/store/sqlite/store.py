@@ -36,6 +36,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
     Batches,
+    IsolationFindings,
     RowPreparer,
     TenantSession,
     TenantStore,
@@ -47,6 +48,7 @@ from tenancy_fixtures.store.base import (
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
+from tenancy_fixtures.store.sqlite.isolation import check_isolation
 
 __all__ = ["SQLiteTenantStore"]
 
@@ -77,6 +79,17 @@ class SQLiteTenantSession(TenantSession):
             text("SELECT name FROM main.sqlite_master WHERE type = 'table'")
         )
         return set(found.scalars())
+
+    async def relation_names(self) -> list[str]:
+        found = await self.connection.exec_driver_sql(
+            "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
+        return list(found.scalars())
+
+    @property
+    def schema_name(self) -> str:
+        return "main"
 
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
         # Rows bypass SQLAlchemy's execution, so apply its own bind processing here.
@@ -234,6 +247,9 @@ class SQLiteTenantStore(TenantStore):
 
     backend = "sqlite"
     driver_errors = (sqlite3.Error,)
+    # Every tenant transaction also writes the control-plane file (attached), and a
+    # SQLite file has one writer at a time: concurrent writers would only queue.
+    max_concurrent_writes = 1
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
@@ -246,6 +262,16 @@ class SQLiteTenantStore(TenantStore):
 
     def storage_name(self, tenant_id: str) -> str:
         return str(self._tenant_path(tenant_id))
+
+    async def check_isolation(
+        self, session: TenantSession, *, other_tenants: Sequence[str]
+    ) -> IsolationFindings:
+        return await check_isolation(
+            session.connection,
+            own_path=self.storage_name(session.tenant_id),
+            others=other_tenants,
+            path_of=self.storage_name,
+        )
 
     def _tenant_path(self, tenant_id: str) -> Path:
         return self.tenants_dir / f"{self.checked(tenant_id)}.db"

@@ -1,0 +1,45 @@
+"""SQL functions whose SQL differs per backend, compiled for each by the store.
+
+A domain writes ``utc_date(events.c.played_at)`` in its SQLAlchemy Core statements;
+which SQL that becomes is the store's business, like every other dialect detail.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Date
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+__all__ = ["utc_date"]
+
+
+class utc_date(FunctionElement[date]):
+    """The UTC calendar date of a timezone-aware timestamp column, on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores SQLAlchemy's UTC text
+    (``2026-01-01 12:00:00.000000``), which ``date()`` reads (and an explicit offset,
+    if some other writer left one, is applied).
+    """
+
+    type = Date()
+    inherit_cache = True
+    name = "utc_date"
+
+
+@compiles(utc_date, "postgresql")
+def _utc_date_postgresql(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE 'UTC') AS DATE)"
+
+
+@compiles(utc_date, "sqlite")
+def _utc_date_sqlite(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utc_date)
+def _utc_date_default(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
