@@ -25,7 +25,10 @@ from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set
 from tenancy_fixtures.loading.fixture_validator import ExistingKeys, RejectFile
 from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store import place_in_tenant_schema
 from tenancy_fixtures.validation import FixtureValidator, ValidationReport
+from user_schema import DATA as USER_DATA
+from user_schema import user_metadata
 
 DEMO = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 #: Well-formed Spotify ids that no demo row has.
@@ -556,3 +559,52 @@ class TestRejectFile:
 def test_a_problem_is_a_fixture_error() -> None:
     """Problems are typed errors, so callers can inspect them like any refusal."""
     assert issubclass(RecordError, FixtureError)
+
+
+class TestSelfReferences:
+    """A table referencing itself: a parent may come after its children in the file."""
+
+    @staticmethod
+    def validate_user_set(directory: Path) -> ValidationReport:
+        metadata = place_in_tenant_schema(user_metadata())
+        return FixtureValidator(metadata).validate(open_fixture_set(directory, metadata=metadata))
+
+    def test_a_reference_to_a_later_record_of_the_same_table_resolves(self) -> None:
+        """Employee 3 reports to Employee 5, five lines further down: no problem."""
+        report = self.validate_user_set(USER_DATA / "jsonl")
+
+        assert (True, 20, []) == (report.ok, report.records, report.problems)
+
+    def test_a_broken_chain_is_refused_link_by_link(self, tmp_path: Path) -> None:
+        """A record whose manager is missing is refused, then those who report to it, and
+        the rows of other tables that name them; later parents still resolve."""
+        (tmp_path / "Employee.jsonl").write_text(
+            '{"EmployeeId": 1, "LastName": "A", "ReportsTo": 2}\n'
+            '{"EmployeeId": 2, "LastName": "B", "ReportsTo": 9}\n'
+            '{"EmployeeId": 3, "LastName": "C", "ReportsTo": 4}\n'
+            '{"EmployeeId": 4, "LastName": "D"}\n',
+            encoding="utf-8",
+        )
+        (tmp_path / "User.jsonl").write_text(
+            '{"UserId": 1, "select": "a", "CreatedAt": "2024-01-01T00:00:00Z"}\n',
+            encoding="utf-8",
+        )
+        (tmp_path / "Order.jsonl").write_text(
+            '{"OrderId": 1, "User": 1, "SupportRep": 1, "OrderDate": "2024-01-01", "Total": 1}\n'
+            '{"OrderId": 2, "User": 1, "SupportRep": 3, "OrderDate": "2024-01-01", "Total": 1}\n',
+            encoding="utf-8",
+        )
+
+        report = self.validate_user_set(tmp_path)
+
+        assert [
+            "Employee.jsonl:2, column ReportsTo: (ReportsTo)=(9) has no row in Employee "
+            "[missing_reference]",
+            "Employee.jsonl:1, column ReportsTo: (ReportsTo)=(2) has no row in Employee: "
+            "its record was refused [missing_reference]",
+            "Order.jsonl:1, column SupportRep: (SupportRep)=(1) has no row in Employee: "
+            "its record was refused [missing_reference]",
+        ] == report.problems
+        assert {tmp_path / "Employee.jsonl": {1, 2}, tmp_path / "Order.jsonl": {1}} == {
+            path.resolve(): records for path, records in report.rejected.items()
+        }

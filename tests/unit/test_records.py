@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, Table
+from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, SmallInteger, Table
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loading.readers import SourceRecord
@@ -617,3 +618,108 @@ class TestRules:
         assert {"duration_ms", "popularity", "track_number"} == {
             check.column for check in RowBuilder(TABLES["tracks"]).checks
         }
+
+
+def _column_table(column: Column[Any]) -> Table:
+    return Table("probe", MetaData(schema=TENANT_SCHEMA), column)
+
+
+def _built(column: Column[Any], value: Any) -> Any:
+    table = _column_table(column)
+    return RowBuilder(table).build(SourceRecord({column.name: value}, 4, 4), path="probe.jsonl")[0]
+
+
+def _refused(column: Column[Any], value: Any) -> RecordError:
+    with pytest.raises(RecordError) as caught:
+        _built(column, value)
+    return caught.value
+
+
+class TestNaiveTimestamps:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param("2002-08-14T09:30:00", datetime(2002, 8, 14, 9, 30), id="text"),
+            pytest.param(
+                "2002-08-14 09:30:00.5", datetime(2002, 8, 14, 9, 30, 0, 500000), id="space"
+            ),
+            pytest.param("2002-08-14", datetime(2002, 8, 14), id="date-text"),
+            pytest.param(datetime(2002, 8, 14, 9, 30), datetime(2002, 8, 14, 9, 30), id="datetime"),
+            pytest.param(date(2002, 8, 14), datetime(2002, 8, 14), id="date-object"),
+        ],
+    )
+    def test_a_naive_column_keeps_the_timestamp_as_given(
+        self, value: Any, expected: datetime
+    ) -> None:
+        """DateTime(timezone=False) takes timestamps without offset and keeps their wall time."""
+        actual = _built(Column("HireDate", DateTime(timezone=False)), value)
+
+        assert (expected, None) == (actual, actual.tzinfo)
+
+    @pytest.mark.parametrize(
+        "value",
+        [
+            "2002-08-14T09:30:00+00:00",
+            "2002-08-14T09:30:00Z",
+            "2002-08-14T09:30:00+02:00",
+            datetime(2002, 8, 14, 9, 30, tzinfo=UTC),
+        ],
+    )
+    def test_a_naive_column_refuses_a_timestamp_with_an_offset(self, value: Any) -> None:
+        """An offset is refused, not converted: the column's zone is the application's to know."""
+        error = _refused(Column("HireDate", DateTime(timezone=False)), value)
+
+        assert ("probe.jsonl", 4, "HireDate", "timezone") == (
+            error.path,
+            error.line,
+            error.column,
+            error.rule,
+        )
+        assert "without time zone" in error.message
+
+    def test_an_aware_column_still_refuses_a_timestamp_without_offset(self) -> None:
+        """DateTime(timezone=True) keeps needing the offset."""
+        error = _refused(Column("CreatedAt", DateTime(timezone=True)), "2002-08-14T09:30:00")
+
+        assert ("CreatedAt", "timezone") == (error.column, error.rule)
+
+    def test_a_naive_column_refuses_what_is_not_a_timestamp(self) -> None:
+        """Text that is no ISO 8601 timestamp is a type error, as for aware columns."""
+        error = _refused(Column("HireDate", DateTime), "last tuesday")
+
+        assert ("HireDate", "type") == (error.column, error.rule)
+
+
+class TestWidths:
+    @pytest.mark.parametrize("value", [2**15 - 1, -(2**15), "32767"])
+    def test_a_smallint_column_accepts_its_16_bit_bounds(self, value: int | str) -> None:
+        """SMALLINT holds -32768..32767."""
+        assert int(value) == _built(Column("LineNo", SmallInteger), value)
+
+    @pytest.mark.parametrize("value", [2**15, -(2**15) - 1, "40000"])
+    def test_a_smallint_column_refuses_what_a_16_bit_integer_cannot_hold(
+        self, value: int | str
+    ) -> None:
+        """Beyond 16 bits PostgreSQL refuses the value and SQLite would keep it: refused."""
+        error = _refused(Column("LineNo", SmallInteger), value)
+
+        assert ("LineNo", "range") == (error.column, error.rule)
+
+    @pytest.mark.parametrize(
+        "value", ["99999999.99", "-99999999.99", "99999999.994", 0, "0.001", 12345678.9]
+    )
+    def test_a_numeric_column_accepts_what_rounds_into_its_precision(self, value: Any) -> None:
+        """NUMERIC(10, 2) takes values that round to at most 8 digits before the point."""
+        assert Decimal(str(value)) == _built(Column("Total", Numeric(10, 2)), value)
+
+    @pytest.mark.parametrize("value", ["100000000", "99999999.995", "-123456789012.5", 1e9])
+    def test_a_numeric_column_refuses_what_overflows_its_precision(self, value: Any) -> None:
+        """A value PostgreSQL would round past the precision is refused on both backends."""
+        error = _refused(Column("Total", Numeric(10, 2)), value)
+
+        assert ("Total", "range") == (error.column, error.rule)
+        assert "NUMERIC(10, 2)" in error.message
+
+    def test_a_numeric_column_without_precision_takes_any_finite_number(self) -> None:
+        """Unbounded NUMERIC has no range to check."""
+        assert Decimal("1e40") == _built(Column("Total", Numeric()), "1e40")

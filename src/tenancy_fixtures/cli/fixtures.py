@@ -37,7 +37,6 @@ from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.manager import FixtureManager, LoadOptions, LoadReport, ManyLoadReport
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.spotify.generator import generate_fixture_set
-from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.spotify.source_generator import generate_sources
 from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
 
@@ -340,14 +339,18 @@ def validate_data(
 
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
+    try:
+        metadata = tenant_metadata(settings)
+    except TenancyFixturesError as exc:
+        fail(exc)
     validator = FixtureValidator(
-        tenant_metadata(settings),
+        metadata,
         timeout_seconds=settings.validation_timeout_seconds,
         max_problems=settings.validation_max_problems,
         max_text_length=settings.max_text_length,
     )
     try:
-        fixture_set = open_fixture_set(source, metadata=spotify_metadata())
+        fixture_set = open_fixture_set(source, metadata=metadata)
         report = validator.validate(fixture_set)
     except TenancyFixturesError as exc:
         fail(exc)

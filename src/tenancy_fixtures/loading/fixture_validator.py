@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -215,6 +216,9 @@ class _Reference:
     existing: Collection[tuple[Any, ...]]
     #: Keys of parent records of the set that were refused (to say so).
     refused: set[tuple[Any, ...]]
+    #: The table references itself: a parent may come later in its files, so these
+    #: references are resolved once the table is read (:meth:`_TablePlan.settle`).
+    to_itself: bool = False
 
 
 @dataclass
@@ -226,6 +230,36 @@ class _TablePlan:
     registrations: list[tuple[Any, set[tuple[Any, ...]]]]
     #: Where the keys of refused records go: (columns, getter, set), one per key set.
     refusals: list[tuple[tuple[str, ...], Any, set[tuple[Any, ...]]]]
+    #: Accepted rows whose references to their own table are not resolved yet.
+    pending: list[tuple[tuple[Any, ...], SourceRecord, FixtureFile]] = field(default_factory=list)
+
+    @cached_property
+    def to_itself(self) -> bool:
+        """Whether the table references itself."""
+        return any(reference.to_itself for reference in self.references)
+
+    def settle(self) -> list[tuple[SourceRecord, FixtureFile, list[FixtureError]]]:
+        """Resolve the pending references to the table itself, now that all its rows are
+        known; returns the records refused (whose keys no longer count as rows of the
+        set, so records referencing them are refused in turn)."""
+        refusals: list[tuple[SourceRecord, FixtureFile, list[FixtureError]]] = []
+        changed = True
+        while changed:
+            changed = False
+            waiting = []
+            for row, source, file in self.pending:
+                found = _unresolved(self.references, row, source, file, to_itself=True)
+                if not found:
+                    waiting.append((row, source, file))
+                    continue
+                changed = True
+                for get, values in self.registrations:
+                    values.discard(get(row))
+                self.refused(row, source)
+                refusals.append((source, file, found))
+            self.pending = waiting
+        self.pending = []
+        return refusals
 
     def refused(self, row: tuple[Any, ...] | None, source: SourceRecord) -> None:
         """Remember the keys of a refused record (as read, when it could not be typed)."""
@@ -347,9 +381,11 @@ class FixtureValidator:
     ) -> ValidationReport:
         report = ValidationReport()
         plans = self._plans(files, existing)
-        for file in files:
+        for index, file in enumerate(files):
             if time.monotonic() > deadline:
                 self._timed_out(report)
+            if index and files[index - 1].table != file.table:
+                self._settle(report, plans[files[index - 1].table], rejects, locate)
             plan = plans[file.table]
             build = plan.builder.build
             try:
@@ -371,6 +407,8 @@ class FixtureValidator:
                         continue
                     for get, values in plan.registrations:
                         values.add(get(row))
+                    if plan.to_itself:
+                        plan.pending.append((row, source, file))
                 if report.records == read and file.format == "csv":
                     # No row showed the header's columns to the builder: check them.
                     plan.builder.check_columns(csv_header(file), path=file.relative, line=1)
@@ -380,7 +418,19 @@ class FixtureValidator:
                     locate(exc)
                 report.unreadable.append(exc)
                 self._count(report, [exc])
+        if files:
+            self._settle(report, plans[files[-1].table], rejects, locate)
         return report
+
+    def _settle(
+        self,
+        report: ValidationReport,
+        plan: _TablePlan,
+        rejects: RejectFile | None,
+        locate: Locator | None,
+    ) -> None:
+        for source, file, found in plan.settle():
+            self._refuse(report, file, source, found, rejects, locate)
 
     def _timed_out(self, report: ValidationReport) -> None:
         raise ValidationTimeoutError(
@@ -455,6 +505,7 @@ class FixtureValidator:
                         in_set,
                         known if known is not None else (),
                         refused.get((parent, referred), set()),
+                        to_itself=parent == name,
                     )
                 )
             plans[name] = _TablePlan(builder, keys, references, registrations, refusals)
@@ -477,23 +528,7 @@ class FixtureValidator:
                         **_where(source, file),
                     )
                 )
-        for reference in plan.references:
-            value = reference.get(row)
-            if None in value:
-                continue
-            if (reference.in_set is None or value not in reference.in_set) and (
-                value not in reference.existing
-            ):
-                why = ": its record was refused" if value in reference.refused else ""
-                found.append(
-                    RecordError(
-                        f"{_shown(reference.columns, value)} has no row in {reference.parent}{why}",
-                        column=", ".join(reference.columns),
-                        rule="missing_reference",
-                        **_where(source, file),
-                    )
-                )
-        return found
+        return found + _unresolved(plan.references, row, source, file, to_itself=False)
 
     def _refuse(
         self,
@@ -521,6 +556,37 @@ class FixtureValidator:
                 report.errors.append(error)
             else:
                 report.truncated = True
+
+
+def _unresolved(
+    references: Iterable[_Reference],
+    row: tuple[Any, ...],
+    source: SourceRecord,
+    file: FixtureFile,
+    *,
+    to_itself: bool,
+) -> list[FixtureError]:
+    """The references of ``row`` (to its own table, or to others) with no parent row."""
+    found: list[FixtureError] = []
+    for reference in references:
+        if reference.to_itself != to_itself:
+            continue
+        value = reference.get(row)
+        if None in value:
+            continue
+        if (reference.in_set is None or value not in reference.in_set) and (
+            value not in reference.existing
+        ):
+            why = ": its record was refused" if value in reference.refused else ""
+            found.append(
+                RecordError(
+                    f"{_shown(reference.columns, value)} has no row in {reference.parent}{why}",
+                    column=", ".join(reference.columns),
+                    rule="missing_reference",
+                    **_where(source, file),
+                )
+            )
+    return found
 
 
 def _files(source: FixtureSet | Iterable[FixtureFile]) -> list[FixtureFile]:

@@ -16,8 +16,8 @@ import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, time
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -32,6 +32,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     Uuid,
@@ -53,6 +54,7 @@ __all__ = ["RowBuilder", "check_loadable", "unsupported_columns"]
 
 Converter = Callable[[Any], Any]
 
+_INT16 = (-(2**15), 2**15 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
 _EXACT_FLOAT_INT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
@@ -139,16 +141,23 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"expected true or false, found {value!r:.40}")
 
 
-def _timestamp(value: Any) -> datetime:
-    if isinstance(value, str):
+def _parse_timestamp(value: Any) -> Any:
+    """``value`` parsed if it is ISO 8601 text; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        # Rarely padded: strip only when the plain parse failed (it is the hot path).
         try:
-            value = datetime.fromisoformat(value)
+            return datetime.fromisoformat(value.strip())
         except ValueError:
-            # Rarely padded: strip only when the plain parse failed (it is the hot path).
-            try:
-                value = datetime.fromisoformat(value.strip())
-            except ValueError:
-                raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+            raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+
+
+def _timestamp(value: Any) -> datetime:
+    """For ``DateTime(timezone=True)``: a timestamp with a UTC offset, as UTC."""
+    value = _parse_timestamp(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         raise ValueError("expected a timestamp with time and UTC offset, found a date")
     if not isinstance(value, datetime):
@@ -163,6 +172,27 @@ def _timestamp(value: Any) -> datetime:
         raise _Invalid(
             f"timestamp {value.isoformat()} is outside the calendar in UTC", "range"
         ) from None
+
+
+def _naive_timestamp(value: Any) -> datetime:
+    """For ``DateTime(timezone=False)``: a timestamp without offset, kept as given.
+
+    One with an offset is refused rather than converted: which zone the column's
+    values are in (UTC, the business's local time...) is the application's convention,
+    not something a load may guess.
+    """
+    value = _parse_timestamp(value)
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime.combine(value, time())
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected an ISO 8601 timestamp, found {type(value).__name__}")
+    if value.tzinfo is not None:
+        raise _Invalid(
+            "the column holds timestamps without time zone: give one without UTC offset, "
+            "e.g. 2026-01-01T12:00:00 (or declare the column DateTime(timezone=True))",
+            "timezone",
+        )
+    return value
 
 
 def _no_constants(name: str) -> Any:
@@ -237,6 +267,28 @@ def _decimal(value: Any) -> Decimal:
     return result
 
 
+def _bounded_decimal(precision: int, scale: int) -> Converter:
+    """A ``NUMERIC(precision, scale)`` value: PostgreSQL rounds it to ``scale`` places
+    (half away from zero) and refuses what then has more than ``precision - scale``
+    digits before the point; SQLite would keep it: refuse on both."""
+    whole = precision - scale
+    limit = Context(prec=precision + 2).subtract(
+        Decimal(10) ** whole, Decimal(5).scaleb(-scale - 1)
+    )
+
+    def convert(value: Any) -> Decimal:
+        result = _decimal(value)
+        if abs(result) >= limit:
+            raise _Invalid(
+                f"{result} out of range for NUMERIC({precision}, {scale}): at most {whole} "
+                "digit(s) before the point",
+                "range",
+            )
+        return result
+
+    return convert
+
+
 def _uuid(value: Any) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
@@ -297,15 +349,19 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, Uuid):
         return _uuid
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
-        return _decimal
+        if kind.precision is None:
+            return _decimal
+        return _bounded_decimal(kind.precision, kind.scale or 0)
     if isinstance(kind, Date):
         return _date
     if isinstance(kind, Boolean):
         return _boolean
     if isinstance(kind, DateTime):
-        return _timestamp
+        return _timestamp if kind.timezone else _naive_timestamp
     if isinstance(kind, BigInteger):
         return _integer(_INT64)
+    if isinstance(kind, SmallInteger):
+        return _integer(_INT16)
     if isinstance(kind, Integer):
         return _integer(_INT32)
     if isinstance(kind, Float):
@@ -375,7 +431,13 @@ def _fast_check(
         if isinstance(kind, Float):
             test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
         else:
-            wide = _INT64 if isinstance(kind, BigInteger) else _INT32
+            wide = (
+                _INT64
+                if isinstance(kind, BigInteger)
+                else _INT16
+                if isinstance(kind, SmallInteger)
+                else _INT32
+            )
             test, bounds = "type(v) is int", ((wide[0], False), (wide[1], False))
         chain, rest = _range(*bounds, checks, as_float=isinstance(kind, Float))
         extra = ColumnCheck("", column.name, "", tuple(rest)).expression(constant) if rest else ""

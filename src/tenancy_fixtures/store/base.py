@@ -17,11 +17,12 @@ from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures.errors import StorageError
+from tenancy_fixtures.errors import RecordError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 
 __all__ = [
+    "ENCODING_ERRORS",
     "TENANT_SCHEMA",
     "Batches",
     "IsolationFindings",
@@ -30,6 +31,7 @@ __all__ = [
     "TenantStore",
     "WriteCounts",
     "WriteMode",
+    "unencodable",
 ]
 
 #: The placeholder schema every tenant table is declared in; each statement runs with a
@@ -65,6 +67,33 @@ class WriteCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
         )
+
+
+#: What a driver raises for a Python value it cannot encode (asyncpg's ``COPY``, sqlite3).
+ENCODING_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, OverflowError)
+
+
+def unencodable(
+    exc: BaseException,
+    *,
+    backend: str,
+    tenant_id: str,
+    table: str,
+    position: int | None,
+    column: str | None,
+) -> RecordError:
+    """The refusal of a row whose ``column`` the driver could not encode; ``position``,
+    the row's 1-based place in the table's stream, becomes its file and line."""
+    reason = str(exc).strip().splitlines()
+    return RecordError(
+        f"the {backend} driver cannot encode this value: "
+        f"{reason[0] if reason else type(exc).__name__}",
+        tenant_id=tenant_id,
+        table=table,
+        record=position,
+        column=column,
+        rule="encoding",
+    )
 
 
 @dataclass

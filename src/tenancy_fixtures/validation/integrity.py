@@ -363,7 +363,13 @@ class DataIntegrityValidator:
             if parent.name not in existing:
                 continue
             checked += 1
-            pairs = [(element.parent, element.column) for element in constraint.elements]
+            # The parent under an alias of its own: a table referencing itself would
+            # otherwise be correlated with the outer row and compare it with itself.
+            referred_rows = parent.alias()
+            pairs = [
+                (element.parent, referred_rows.c[element.column.key])
+                for element in constraint.elements
+            ]
             query = (
                 select(func.count())
                 .select_from(table)

@@ -50,6 +50,7 @@ from tenancy_fixtures.errors import (
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
+    ENCODING_ERRORS,
     TENANT_SCHEMA,
     Batches,
     IsolationFindings,
@@ -59,6 +60,7 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
     convert_columns,
+    unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.postgres.ddl import (
@@ -66,6 +68,7 @@ from tenancy_fixtures.store.postgres.ddl import (
     render_schema_ddl,
     schema_checksum,
 )
+from tenancy_fixtures.store.postgres.encoding import first_unencodable
 from tenancy_fixtures.store.postgres.isolation import check_isolation
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 
@@ -80,7 +83,7 @@ _INTEGRITY_CLASSES = ("23", "22", "21")
 #: Names of pre-created spare schemas (tenant ids may not start with it).
 _SPARE_PREFIX = "tf_pool_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
-_COPY_LINE = re.compile(r"COPY \S+, line (?P<line>\d+)")
+_COPY_LINE = re.compile(r"COPY .+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 #: Tables, views, materialized views, partitioned and foreign tables of a schema.
 _RELATIONS = text(
     "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema) "
@@ -100,6 +103,16 @@ def _key_of(detail: str) -> dict[str, str] | None:
     columns = [c.strip().strip('"') for c in match["columns"].split(",")]
     values = [v.strip() for v in match["values"].split(", ")]
     return dict(zip(columns, values, strict=True)) if len(columns) == len(values) else None
+
+
+class _EncodingFailed(Exception):
+    """asyncpg could not encode a row of ``batch``, whose first row is number ``start``."""
+
+    def __init__(self, cause: Exception, batch: Sequence[tuple[Any, ...]], start: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.batch = batch
+        self.start = start
 
 
 class PostgresTenantSession(TenantSession):
@@ -181,6 +194,16 @@ class PostgresTenantSession(TenantSession):
                 await self.connection.execute(delete(table))
             copied = await self._copy(table.name, self.schema, columns, batches)
             return WriteCounts(inserted=copied)
+        except _EncodingFailed as failed:
+            found = first_unencodable(table, columns, failed.batch)
+            raise unencodable(
+                failed.cause,
+                backend="postgresql",
+                tenant_id=self.tenant_id,
+                table=table.name,
+                position=None if found is None else failed.start + found[0],
+                column=None if found is None else found[1],
+            ) from failed.cause
         except (asyncpg.PostgresError, DBAPIError) as exc:
             violation = self._violation(exc, table.name)
             if violation is None:
@@ -195,7 +218,7 @@ class PostgresTenantSession(TenantSession):
         detail = getattr(pg, "detail", None)
         message = pg.args[0] if pg.args else str(pg)
         match = _COPY_LINE.search(getattr(pg, "context", None) or "")
-        return IntegrityViolationError(
+        violation = IntegrityViolationError(
             f"{message}" + (f" ({detail})" if detail else ""),
             constraint=getattr(pg, "constraint_name", None),
             tenant_id=self.tenant_id,
@@ -203,21 +226,32 @@ class PostgresTenantSession(TenantSession):
             record=int(match["line"]) if match else None,
             key=_key_of(detail or ""),
         )
+        violation.column = getattr(pg, "column_name", None) or (match["column"] if match else None)
+        return violation
 
     async def _copy(self, table: str, schema: str, columns: Sequence[str], batches: Batches) -> int:
         copied = 0
+        #: The batch asyncpg is encoding; ``None`` while the next one is awaited.
+        current: Sequence[tuple[Any, ...]] | None = None
 
         async def records() -> AsyncIterator[tuple[Any, ...]]:
-            nonlocal copied
+            nonlocal copied, current
             async for batch in batches:
-                copied += len(batch)
+                current = batch
                 for row in batch:
                     yield row
+                copied += len(batch)
+                current = None
 
         driver = await self._driver()
-        await driver.copy_records_to_table(
-            table, records=records(), columns=list(columns), schema_name=schema
-        )
+        try:
+            await driver.copy_records_to_table(
+                table, records=records(), columns=list(columns), schema_name=schema
+            )
+        except ENCODING_ERRORS as exc:
+            if current is None:  # raised while reading, not while encoding
+                raise
+            raise _EncodingFailed(exc, current, copied + 1) from exc
         return copied
 
     async def _merge(

@@ -43,9 +43,11 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
     convert_columns,
+    unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
+from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
 from tenancy_fixtures.store.sqlite.isolation import check_isolation
 
 __all__ = ["SQLiteTenantStore"]
@@ -150,6 +152,18 @@ class SQLiteTenantSession(TenantSession):
                 raise IntegrityViolationError(
                     str(exc), tenant_id=self.tenant_id, table=table.name
                 ) from exc
+            except BINDING_ERRORS as exc:
+                found = first_unbindable(batch)
+                if found is None:
+                    raise
+                raise unencodable(
+                    exc,
+                    backend="sqlite",
+                    tenant_id=self.tenant_id,
+                    table=table.name,
+                    position=given + found[0] + 1,
+                    column=columns[found[1]],
+                ) from exc
             given += len(batch)
             written += max(cursor.rowcount, 0)
             await cursor.close()
@@ -192,13 +206,40 @@ class SQLiteTenantSession(TenantSession):
         if orphans:
             table, rowid, parent, _ = orphans[0]
             more = f"{len(orphans)}{'+' if len(orphans) == 5 else ''} such row(s)"
+            child = self.metadata.tables.get(f"{TENANT_SCHEMA}.{table}")
+            # Rows of a table that was empty get rowids in the order they were given,
+            # unless its INTEGER PRIMARY KEY is the rowid: then the key says which row.
+            by_position = self._rowids_are_positions and not self._rowid_is_key(child)
             raise IntegrityViolationError(
                 f"FOREIGN KEY constraint failed: a row references a missing {parent} row ({more})",
                 tenant_id=self.tenant_id,
                 table=table,
-                # Rows of a table that was empty get rowids in the order they were given.
-                record=int(rowid) if self._rowids_are_positions else None,
+                record=int(rowid) if by_position else None,
+                key=None if by_position else await self._key_at(driver, child, rowid),
             )
+
+    def _rowid_is_key(self, table: Table | None) -> bool:
+        """Whether ``table``'s primary key is an alias of its rowid (INTEGER PRIMARY KEY)."""
+        if table is None or len(table.primary_key.columns) != 1:
+            return False
+        (key,) = table.primary_key.columns
+        return key.type.compile(dialect=self.connection.dialect).upper() == "INTEGER"
+
+    async def _key_at(
+        self, driver: Any, table: Table | None, rowid: int | None
+    ) -> dict[str, str] | None:
+        """The primary key of ``table``'s row ``rowid``, as text, if it has one."""
+        if table is None or rowid is None or not len(table.primary_key.columns):
+            return None
+        quote = self.connection.dialect.identifier_preparer.quote
+        names = [c.name for c in table.primary_key.columns]
+        cursor = await driver.execute(
+            f"SELECT {', '.join(map(quote, names))} FROM main.{quote(table.name)} WHERE rowid = ?",
+            (rowid,),
+        )
+        found = await cursor.fetchone()
+        await cursor.close()
+        return None if found is None else {n: str(v) for n, v in zip(names, found, strict=True)}
 
 
 class SQLiteTenantStore(TenantStore):

@@ -1,0 +1,85 @@
+"""A user's ``MetaData``, as users declare it, placed in the tenant placeholder schema.
+
+Users declare tables without a schema (``MetaData()``); every statement of the engine
+names :data:`TENANT_SCHEMA` and lets ``schema_translate_map`` replace it with the
+tenant's own schema or file. :func:`place_in_tenant_schema` bridges the two by copying
+the tables into the placeholder schema, leaving the user's ``MetaData`` untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Constraint, ForeignKeyConstraint, MetaData, Table
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
+from sqlalchemy.util import set_creation_order
+
+from tenancy_fixtures.errors import SettingsError
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+
+__all__ = ["place_in_tenant_schema"]
+
+
+def place_in_tenant_schema(metadata: MetaData) -> MetaData:
+    """``metadata`` with every table in schema :data:`TENANT_SCHEMA`.
+
+    A ``MetaData`` already there is returned as it is; otherwise a copy is made with
+    the same naming convention, constraints, indexes, ``info`` and foreign keys (between
+    its tables, self-references included). A table declared in any other explicit
+    schema would be shared by all tenants: it is refused with :class:`SettingsError`.
+    """
+    tables = list(metadata.tables.values())
+    foreign = [t.fullname for t in tables if t.schema not in (None, TENANT_SCHEMA)]
+    if foreign:
+        raise SettingsError(
+            "tenant tables must not be declared in a schema of their own (it would be "
+            "shared by every tenant): declare them without one, e.g. MetaData(), or in "
+            f"the placeholder schema {TENANT_SCHEMA!r}; these are not: {', '.join(foreign)}"
+        )
+    if all(t.schema == TENANT_SCHEMA for t in tables):
+        return metadata
+    placed = MetaData(
+        schema=TENANT_SCHEMA, naming_convention=metadata.naming_convention, info=dict(metadata.info)
+    )
+    for table in tables:
+        copy = table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
+        _keep_declared_order(table, copy)
+    return placed
+
+
+def _keep_declared_order(table: Table, copy: Table) -> None:
+    """Give ``copy``'s constraints the order of ``table``'s.
+
+    ``to_metadata`` copies them in the order of a set, which changes from process to
+    process, and CREATE TABLE lists them in the order they were made: without this,
+    one schema would render, and checksum, differently each run (a new SQLite template
+    file, every spare schema dropped as stale).
+    """
+    declared = sorted(table.constraints, key=lambda c: getattr(c, "_creation_order", 0))
+    rank = {_signature(c): i for i, c in enumerate(declared)}
+    for constraint in sorted(copy.constraints, key=lambda c: rank.get(_signature(c), len(rank))):
+        set_creation_order(constraint)
+
+
+def _signature(constraint: Constraint) -> tuple[Any, ...]:
+    """What tells a constraint from the others of its table, in a copy as in the original."""
+    columns = (
+        tuple(c.name for c in constraint.columns)
+        if isinstance(constraint, ColumnCollectionConstraint)
+        else ()
+    )
+    referred = (
+        tuple((e.column.table.name, e.column.name) for e in constraint.elements)
+        if isinstance(constraint, ForeignKeyConstraint)
+        else ()
+    )
+    sql = str(constraint.sqltext) if isinstance(constraint, CheckConstraint) else ""
+    return (type(constraint).__name__, str(constraint.name or ""), columns, referred, sql)
+
+
+def _referred_schema(
+    table: Table, to_schema: str | None, constraint: ForeignKeyConstraint, referred: str | None
+) -> str | None:
+    """A reference to a table without a schema follows it into the placeholder schema."""
+    del table, constraint
+    return to_schema if referred in (None, TENANT_SCHEMA) else referred

@@ -1,0 +1,149 @@
+"""A user's MetaData, declared without a schema, placed in the tenant placeholder schema."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+
+from tenancy_fixtures import FixtureManager, Settings, SettingsError
+from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.store import open_store, place_in_tenant_schema, render_schema_sql
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+from user_schema import NAMING, user_metadata
+
+
+def shape(metadata: MetaData) -> dict[str, Any]:
+    """Everything placing could change: tables, schemas, keys, constraint names."""
+    return {
+        "schema": metadata.schema,
+        "naming": dict(metadata.naming_convention),
+        "tables": {
+            key: (
+                table.schema,
+                [c.name for c in table.columns],
+                sorted(str(c.name) for c in table.constraints),
+                sorted(str(ix.name) for ix in table.indexes),
+                sorted(fk.target_fullname for fk in table.foreign_keys),
+            )
+            for key, table in metadata.tables.items()
+        },
+    }
+
+
+def test_tables_declared_without_a_schema_are_copied_into_the_placeholder_schema() -> None:
+    """Every table of the copy is in schema 'tenant', with the same name and columns."""
+    declared = user_metadata()
+
+    placed = place_in_tenant_schema(declared)
+
+    assert {f"{TENANT_SCHEMA}.{key}" for key in declared.tables} == set(placed.tables)
+    assert {TENANT_SCHEMA} == {t.schema for t in placed.tables.values()}
+    for key, table in declared.tables.items():
+        copy = placed.tables[f"{TENANT_SCHEMA}.{key}"]
+        assert [c.name for c in table.columns] == [c.name for c in copy.columns]
+
+
+def test_foreign_keys_of_the_copy_point_at_the_copies() -> None:
+    """Plain, self-referencing and composite foreign keys refer to the placed tables."""
+    placed = place_in_tenant_schema(user_metadata())
+
+    def targets(table: str) -> set[tuple[str, ...]]:
+        return {
+            tuple(e.column.table.fullname + "." + e.column.name for e in fk.elements)
+            for fk in placed.tables[f"{TENANT_SCHEMA}.{table}"].foreign_key_constraints
+        }
+
+    assert {("tenant.Employee.EmployeeId",)} == targets("Employee")
+    assert {("tenant.User.UserId",), ("tenant.Employee.EmployeeId",)} == targets("Order")
+    assert {("tenant.OrderLine.OrderId", "tenant.OrderLine.LineNo")} == targets("Shipment")
+
+
+def test_the_naming_convention_and_the_constraint_names_are_kept() -> None:
+    """The copy names its keys, indexes and CHECKs as the user's MetaData does."""
+    declared = user_metadata()
+
+    placed = place_in_tenant_schema(declared)
+
+    assert NAMING == dict(placed.naming_convention)
+    expected = {k: v[2:4] for k, v in shape(declared)["tables"].items()}
+    actual = {k.removeprefix("tenant."): v[2:4] for k, v in shape(placed)["tables"].items()}
+    assert expected == actual
+    assert "ck_OrderLine_quantity_positive" in actual["OrderLine"][0]
+
+
+def test_placing_leaves_the_users_metadata_as_it_was() -> None:
+    """The user's MetaData keeps its tables, schemas, keys and names."""
+    declared = user_metadata()
+    before = shape(declared)
+
+    place_in_tenant_schema(declared)
+
+    assert before == shape(declared)
+    assert {None} == {t.schema for t in declared.tables.values()}
+
+
+def test_metadata_already_in_the_placeholder_schema_is_used_as_it_is() -> None:
+    """The built-in schema (declared in 'tenant') is not copied."""
+    builtin = spotify_metadata()
+
+    assert builtin is place_in_tenant_schema(builtin)
+
+
+def test_the_copy_renders_the_ddl_of_the_schema_declared_in_the_placeholder() -> None:
+    """Placed by the engine or declared in 'tenant' by hand: the same DDL, constraints in
+    the order declared (to_metadata alone copies them in a set's order, which varies)."""
+    by_hand = user_metadata(schema=TENANT_SCHEMA)
+
+    for _ in range(5):
+        assert render_schema_sql(by_hand) == render_schema_sql(
+            place_in_tenant_schema(user_metadata())
+        )
+
+
+def _in_schema(schema: str | None) -> MetaData:
+    metadata = MetaData()
+    Table("plain", metadata, Column("id", Integer, primary_key=True))
+    Table(
+        "shared",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("plain_id", Integer, ForeignKey("plain.id")),
+        schema=schema,
+    )
+    return metadata
+
+
+@pytest.mark.parametrize("schema", ["public", "tenancy", "sales"])
+def test_a_table_in_a_schema_of_its_own_is_refused_naming_it(schema: str) -> None:
+    """A table in another explicit schema would be shared by every tenant: SettingsError."""
+    with pytest.raises(SettingsError) as caught:
+        place_in_tenant_schema(_in_schema(schema))
+
+    assert f"these are not: {schema}.shared" in str(caught.value)
+
+
+def test_open_store_refuses_a_table_in_a_schema_of_its_own(tmp_path: Any) -> None:
+    """The refusal happens when the store is opened, before any storage is touched."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'data'}")
+
+    with pytest.raises(SettingsError):
+        open_store(settings, _in_schema("public"))
+    with pytest.raises(SettingsError):
+        FixtureManager(settings, metadata=_in_schema("public"))
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_managers_store_holds_the_placed_copy(tmp_path: Any) -> None:
+    """FixtureManager(metadata=md).store.metadata is the copy in 'tenant', not md."""
+    declared = user_metadata()
+
+    manager = FixtureManager(
+        Settings(database_url=f"sqlite:///{tmp_path / 'data'}"), metadata=declared
+    )
+
+    assert manager.store.metadata is not declared
+    assert shape(place_in_tenant_schema(user_metadata())) == shape(manager.store.metadata)
