@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlalchemy import MetaData, Table, literal, select
@@ -23,8 +23,11 @@ from tenancy_fixtures.settings import Settings
 
 __all__ = [
     "TENANT_SCHEMA",
+    "AccessFinding",
+    "AccessReview",
     "Batches",
     "RowPreparer",
+    "SchemaObject",
     "TenantSession",
     "TenantStore",
     "WriteCounts",
@@ -64,6 +67,58 @@ class WriteCounts:
             self.updated + other.updated,
             self.unchanged + other.unchanged,
         )
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """Something in a tenant's storage, as the backend's catalogue names it.
+
+    ``kind`` is ``table``, ``view``, ``function``, ``trigger``, ``rule``, ``policy``...;
+    ``table`` is the table it is attached to, if any; ``detail`` says more where it
+    matters (``SECURITY DEFINER, owned by root``, ``runs ta.grab()``).
+    """
+
+    kind: str
+    name: str
+    table: str | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """``trigger grab on users (runs ta.grab())``: what and where, in a few words."""
+        where = f" on {self.table}" if self.table else ""
+        more = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind} {self.name}{where}{more}"
+
+
+@dataclass(frozen=True)
+class AccessFinding:
+    """A privilege on a tenant's storage that differs from the least-privilege model.
+
+    ``held`` is true for a privilege ``holder`` has but must not (``TRIGGER`` on a table),
+    false for one it needs but lacks. ``holder_kind`` is ``tenant role``, ``owner role``
+    or ``PUBLIC``; ``kind`` and ``name`` are what the privilege is on (``schema``,
+    ``table``, ``sequence``; ``role`` for attributes such as ``LOGIN``).
+    """
+
+    holder_kind: str
+    holder: str
+    privilege: str
+    kind: str
+    name: str
+    held: bool
+
+
+@dataclass
+class AccessReview:
+    """Who owns a tenant's storage and who may do what on it (PostgreSQL)."""
+
+    #: The role that owns the tenant's schema.
+    schema_owner: str
+    #: Relations owned by another role than the schema's owner (``detail``: their owner).
+    misowned: list[SchemaObject] = field(default_factory=list)
+    findings: list[AccessFinding] = field(default_factory=list)
+    #: What was reviewed, for the report (``tenant role tf_role_acme``...).
+    reviewed: list[str] = field(default_factory=list)
 
 
 def convert_columns(
@@ -142,6 +197,11 @@ class TenantSession(ABC):
         query = select(literal(1)).select_from(table).limit(1)
         return (await self.connection.execute(query)).first() is None
 
+    @abstractmethod
+    async def undeclared_objects(self) -> list[SchemaObject]:
+        """What the tenant's storage holds that the schema definition does not declare:
+        tables, views, functions, triggers, rules, policies... (read only)."""
+
     async def all_empty(self) -> bool:
         """Whether every table of the tenant schema is empty (a tenant never loaded)."""
         for table in self.metadata.sorted_tables:
@@ -173,12 +233,16 @@ class TenantStore(ABC):
         try:
             yield
         except failures as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise StorageError(
-                f"{self.backend} failed: {reason[0] if reason else type(exc).__name__}",
-                tenant_id=tenant_id,
-                transient=self.is_transient(exc),
-            ) from exc
+            raise self._storage_error(exc, tenant_id) from exc
+
+    def _storage_error(self, exc: BaseException, tenant_id: str | None) -> StorageError:
+        """The typed error for a database, driver or OS failure."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return StorageError(
+            f"{self.backend} failed: {reason[0] if reason else type(exc).__name__}",
+            tenant_id=tenant_id,
+            transient=self.is_transient(exc),
+        )
 
     async def initialize(self) -> None:
         """Create the control plane if it is missing; later calls do nothing."""
@@ -248,6 +312,18 @@ class TenantStore(ABC):
         """The database role that holds rights on the tenant's storage alone, if the
         backend gives each tenant one (PostgreSQL with ``tenant_roles``); else ``None``."""
         validate_tenant_id(tenant_id)
+        return None
+
+    def owner_role(self, tenant_id: str) -> str | None:
+        """The role that owns the tenant's storage when it is not the connecting user
+        (PostgreSQL with ``tenant_roles``); else ``None``."""
+        validate_tenant_id(tenant_id)
+        return None
+
+    async def review_access(self, session: TenantSession) -> AccessReview | None:
+        """Ownership and privileges on the session's tenant storage, against the
+        least-privilege model; ``None`` where the backend has no roles (SQLite)."""
+        del session
         return None
 
     async def warm_up(self, spares: int) -> int:

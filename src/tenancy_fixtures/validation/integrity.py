@@ -5,6 +5,9 @@ Each check reads the tenant (nothing is changed) and adds results to an
 
 ``schema``
     every table of the tenant schema exists;
+``objects``
+    the storage holds no table, view, function, trigger, rule, policy... that the schema
+    does not declare (:mod:`.objects`);
 ``row_counts``
     no table holds fewer rows than its applied fixtures loaded;
 ``orphans``
@@ -22,6 +25,8 @@ Each check reads the tenant (nothing is changed) and adds results to an
     and is reported as information;
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
+``privileges``
+    owners and grants are those of the least-privilege model (PostgreSQL, :mod:`.objects`);
 ``storage``
     the tenant's storage is within its config's ``storage`` limit.
 """
@@ -59,6 +64,7 @@ from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.isolation import check_isolation
+from tenancy_fixtures.validation.objects import report_objects, report_privileges
 
 __all__ = [
     "CHECKS",
@@ -72,6 +78,7 @@ __all__ = [
 #: The checks, in the order they run and are reported.
 CHECKS = (
     "schema",
+    "objects",
     "row_counts",
     "orphans",
     "duplicates",
@@ -79,6 +86,7 @@ CHECKS = (
     "check_constraints",
     "checksums",
     "isolation",
+    "privileges",
     "storage",
 )
 CheckStatus = Literal["ok", "failed", "info"]
@@ -246,6 +254,9 @@ class DataIntegrityValidator:
                 for problem in await SchemaFixture(session.metadata).verify(session):
                     report.fail("schema", problem)
                 summary.append(f"{len(tables)} tables present")
+            with _check(report, tracker, "objects") as summary:
+                found = await session.undeclared_objects()
+                summary.append(report_objects(found, lambda p: report.fail("objects", p)))
             applied = await control_plane.applied_fixtures(conn, tenant_id)
             writes = await control_plane.table_checksums(conn, tenant_id)
             config = await control_plane.load_config(conn, tenant_id)
@@ -301,6 +312,9 @@ class DataIntegrityValidator:
                 for note in findings.notes:
                     report.note("isolation", note)
                 summary.append("; ".join(findings.verified))
+            with _check(report, tracker, "privileges") as summary:
+                review = await self.store.review_access(session)
+                summary.append(report_privileges(review, lambda p: report.fail("privileges", p)))
         with _check(report, tracker, "storage") as summary:
             summary.append(await self._storage(report, config))
         report.stages = tracker.summary()
