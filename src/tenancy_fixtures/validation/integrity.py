@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -56,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
+from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -94,6 +96,8 @@ ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "
 
 #: Rows fetched per round trip when recomputing checksums.
 _FETCH_ROWS = 5000
+
+log = structlog.get_logger("tenancy_fixtures.validation.integrity")
 
 
 @dataclass(frozen=True)
@@ -323,29 +327,40 @@ class DataIntegrityValidator:
     async def record(
         self, report: IntegrityReport, *, actor: str, run_id: str, started_at: datetime
     ) -> None:
-        """Store ``report`` as a ``validate`` run of its tenant and audit it."""
-        report.run_id = run_id
+        """Store ``report`` as a ``validate`` run of its tenant and audit it.
+
+        A database user that may only read cannot: the report then keeps no ``run_id``
+        and a warning says which privilege recording needs.
+        """
         outcome = "ok" if report.ok else "failed"
-        async with self.store.control() as conn:
-            await control_plane.record_run(
-                conn,
-                run_id=run_id,
-                tenant_id=report.tenant_id,
-                operation="validate",
-                status=outcome,
-                started_at=started_at,
-                stages=report.stages,
-                detail=report.as_dict(),
-            )
-            await control_plane.append_audit(
-                conn,
-                actor=actor,
-                action="data.validate",
-                tenant_id=report.tenant_id,
-                outcome=outcome,
-                run_id=run_id,
-                detail={"failed_checks": report.failed_checks, "problems": report.problems[:20]},
-            )
+        try:
+            async with self.store.control() as conn:
+                report.run_id = run_id
+                await control_plane.record_run(
+                    conn,
+                    run_id=run_id,
+                    tenant_id=report.tenant_id,
+                    operation="validate",
+                    status=outcome,
+                    started_at=started_at,
+                    stages=report.stages,
+                    detail=report.as_dict(),
+                )
+                await control_plane.append_audit(
+                    conn,
+                    actor=actor,
+                    action="data.validate",
+                    tenant_id=report.tenant_id,
+                    outcome=outcome,
+                    run_id=run_id,
+                    detail={
+                        "failed_checks": report.failed_checks,
+                        "problems": report.problems[:20],
+                    },
+                )
+        except PermissionDeniedError as exc:
+            report.run_id = None
+            log.warning("validation_not_recorded", tenant_id=report.tenant_id, reason=exc.message)
 
     @staticmethod
     def _row_counts(

@@ -51,8 +51,10 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy import ARRAY, String, bindparam, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import PermissionDeniedError
@@ -184,17 +186,26 @@ async def schema_owner(conn: AsyncConnection, schema: str) -> SchemaOwner | None
 
 
 @asynccontextmanager
-async def acting_as(conn: AsyncConnection, role: str | None) -> AsyncIterator[None]:
+async def acting_as(
+    conn: AsyncConnection, role: str | None, *, tenant_id: str | None = None
+) -> AsyncIterator[None]:
     """Run the block's statements as ``role`` (nothing changes when it is ``None``).
 
     The role is set back only if the block succeeds: a failed statement aborts the
-    transaction, and its rollback ends the ``LOCAL`` setting.
+    transaction, and its rollback ends the ``LOCAL`` setting. A privilege the role
+    lacks is a :class:`PermissionDeniedError` naming the role.
     """
     if role is None:
         yield
         return
     await conn.execute(text(f"SET LOCAL ROLE {quote(role)}"))
-    yield
+    try:
+        yield
+    except (DBAPIError, asyncpg.PostgresError) as exc:
+        denied = permission_error(exc, user=None, role=role, tenant_id=tenant_id)
+        if denied is None:
+            raise
+        raise denied from exc
     await conn.execute(text("SET LOCAL ROLE NONE"))
 
 
@@ -262,10 +273,19 @@ def _privilege_for(kind: str, statement: str | None) -> str | None:
 
 
 def permission_error(
-    exc: BaseException, *, user: str | None, tenant_id: str | None
+    exc: BaseException,
+    *,
+    user: str | None,
+    tenant_id: str | None,
+    role: str | None = None,
+    statement: str | None = None,
 ) -> PermissionDeniedError | None:
     """The typed error for a refused privilege (SQLSTATE 42501), saying who lacks what
-    on which object; ``None`` for any other failure."""
+    on which object; ``None`` for any other failure.
+
+    ``role``: the statement ran as this role (the schema owner), not as ``user``;
+    ``statement``: what ran, where the error does not carry it (``COPY``).
+    """
     error = getattr(exc, "orig", None) or exc
     cause = getattr(error, "__cause__", None)
     codes = {getattr(e, "sqlstate", None) for e in (exc, error, cause)}
@@ -273,8 +293,11 @@ def permission_error(
         return None
     message = str(error).strip().splitlines()[0] if str(error).strip() else "permission denied"
     message = message.split(": ", 1)[-1] if message.startswith("<") else message
-    statement = getattr(exc, "statement", None)
-    who = f"user '{user}'" if user else "the database user"
+    statement = statement or getattr(exc, "statement", None)
+    if role is not None:
+        who = f"role '{role}' (the schema owner the library writes as)"
+    else:
+        who = f"user '{user}'" if user else "the database user"
     privilege: str | None = None
     on: str | None = None
     if (match := _SET_ROLE.search(message)) is not None:
@@ -296,7 +319,7 @@ def permission_error(
         f"permission denied: {hint} ({message})",
         privilege=privilege,
         on=on,
-        user=user,
+        user=role or user,
         tenant_id=tenant_id,
     )
 
@@ -416,6 +439,7 @@ async def review_access(
             0, AccessFinding("tenant role", roles.tenant, "ownership", "schema", schema, True)
         )
     order = ("tenant role", "owner role", "PUBLIC")
+    review.findings.sort(key=lambda f: order.index(f.holder_kind))
     review.reviewed = [
         kind if kind == "PUBLIC" else f"{kind} {holders[kind]}" for kind in order if kind in holders
     ]

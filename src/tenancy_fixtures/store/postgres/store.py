@@ -165,7 +165,7 @@ class PostgresTenantSession(TenantSession):
         if self._vetted:
             return
         existing = await self.table_names()
-        async with acting_as(self.connection, self.owner):
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             hazards = await foreign_objects.load_hazards(
                 self.connection, self.schema, self.declared, existing
             )
@@ -192,7 +192,7 @@ class PostgresTenantSession(TenantSession):
         self.fresh = False
         if {t.name for t in metadata.sorted_tables} <= existing:
             return
-        async with acting_as(self.connection, self.owner):
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             if existing:
                 await self.connection.run_sync(metadata.create_all, checkfirst=True)
                 return
@@ -230,7 +230,7 @@ class PostgresTenantSession(TenantSession):
         try:
             if mode in ("upsert", "insert_missing"):
                 return await self._merge(table, columns, batches, update=mode == "upsert")
-            async with acting_as(self.connection, self.owner):
+            async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
                 if mode == "replace":
                     await self.connection.execute(delete(table))
                 copied = await self._copy(table.name, self.schema, columns, batches)
@@ -269,9 +269,16 @@ class PostgresTenantSession(TenantSession):
                     yield row
 
         driver = await self._driver()
-        await driver.copy_records_to_table(
-            table, records=records(), columns=list(columns), schema_name=schema
-        )
+        try:
+            await driver.copy_records_to_table(
+                table, records=records(), columns=list(columns), schema_name=schema
+            )
+        except asyncpg.InsufficientPrivilegeError as exc:
+            denied = privileges.permission_error(
+                exc, user=None, role=self.owner, tenant_id=self.tenant_id, statement="COPY"
+            )
+            assert denied is not None
+            raise denied from exc
         return copied
 
     async def _merge(
@@ -300,7 +307,7 @@ class PostgresTenantSession(TenantSession):
         keys = [c.name for c in table.primary_key.columns]
         changing = [c for c in columns if c not in keys] if update else []
         if self._keys_dropped:
-            async with acting_as(self.connection, self.owner):
+            async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
                 counts = await self._merge_without_keys(table, staging, keys, changing, staged)
             await self.connection.execute(DropTable(staging))
             return counts
@@ -317,7 +324,7 @@ class PostgresTenantSession(TenantSession):
             merge = insert.on_conflict_do_nothing(index_elements=keys)
         merged = merge.returning(literal_column("xmax = 0").label("inserted")).cte("merged")
         counted = select(func.count().filter(merged.c.inserted), func.count()).select_from(merged)
-        async with acting_as(self.connection, self.owner):
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             inserted, written = (await self.connection.execute(counted)).one()
         await self.connection.execute(DropTable(staging))
         return WriteCounts(
@@ -369,14 +376,14 @@ class PostgresTenantSession(TenantSession):
             return
         dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
-        async with acting_as(self.connection, self.owner):
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             await driver.execute(";\n".join(dropping))
         self._keys_dropped = True
         try:
             yield
         finally:
             self._keys_dropped = False
-        async with acting_as(self.connection, self.owner):
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             for statement, table in rebuilding:
                 try:
                     await driver.execute(statement)

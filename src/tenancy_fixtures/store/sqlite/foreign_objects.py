@@ -20,7 +20,7 @@ __all__ = ["is_load_hazard", "undeclared_objects"]
 _OBJECTS = (
     "SELECT type, name, tbl_name FROM main.sqlite_master "
     "WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-    "ORDER BY type = 'trigger', tbl_name, type, name"
+    "ORDER BY type = 'trigger', CASE WHEN type = 'trigger' THEN tbl_name END, type, name"
 )
 
 
