@@ -64,6 +64,7 @@ __all__ = [
     "SchemaOwner",
     "TenantRoles",
     "acting_as",
+    "check_can_provision",
     "drop_roles",
     "our_roles",
     "permission_error",
@@ -159,6 +160,37 @@ async def set_up_roles(
             "SET LOCAL ROLE NONE",
         ],
     )
+
+
+async def check_can_provision(conn: AsyncConnection, *, roles: bool, tenant_id: str) -> None:
+    """Raise :class:`PermissionDeniedError` naming what creating a tenant takes, if the
+    connecting user lacks it: ``CREATE`` on the database, and with ``roles``
+    ``CREATEROLE``. Checked first, so the error names that rather than the first
+    statement that happens to be refused."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT current_user, current_database(), "
+                "has_database_privilege(current_database(), 'CREATE'), "
+                "rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+            )
+        )
+    ).one()
+    user, database, can_create, can_create_roles = row
+    missing: list[tuple[str, str, str]] = []
+    if not can_create:
+        missing.append(("CREATE", f"database '{database}'", f"CREATE on database '{database}'"))
+    if roles and not can_create_roles:
+        missing.append(("CREATEROLE", f"role '{user}'", "the CREATEROLE attribute (tenant roles)"))
+    if missing:
+        raise PermissionDeniedError(
+            f"permission denied: user '{user}' may not create tenants: that takes "
+            + " and ".join(phrase for _, _, phrase in missing),
+            privilege=missing[0][0],
+            on=missing[0][1],
+            user=str(user),
+            tenant_id=tenant_id,
+        )
 
 
 @dataclass(frozen=True)

@@ -478,6 +478,9 @@ class PostgresTenantStore(TenantStore):
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
+            await privileges.check_can_provision(
+                conn, roles=self.settings.tenant_roles, tenant_id=tenant_id
+            )
             spare = await self._claim_spare(conn)
             quote = conn.dialect.identifier_preparer.quote_schema
             try:
