@@ -461,3 +461,46 @@ async def test_a_role_of_the_same_name_made_for_another_database_is_left_alone(
 
     assert gone
     assert await _role_exists(admin, other)
+
+
+async def test_a_loader_that_is_not_a_superuser_runs_the_whole_lifecycle_with_roles(
+    postgres_url: str, tenant_ids: Callable[[str], str], admin: asyncpg.Connection, demo_set: Path
+) -> None:
+    """A login with CREATEROLE that owns its database (no superuser) creates tenants with
+    roles, from the DDL and from a spare, loads them twice, validates and drops them."""
+    login = f"tf_loader_{uuid.uuid4().hex[:8]}"
+    database = f"tf_lp_{uuid.uuid4().hex[:8]}"
+    await admin.execute(f"CREATE ROLE {login} LOGIN CREATEROLE")
+    await admin.execute(f"CREATE DATABASE {database} OWNER {login}")
+    tenants = [tenant_ids("fresh"), tenant_ids("spare")]
+    url = make_url(postgres_url).set(username=login, database=database)
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False), actor="pytest", tenant_roles=True
+    )
+    try:
+        async with FixtureManager(settings) as manager:
+            problems = {}
+            for tenant in tenants:
+                await manager.create_tenant(tenant)
+                await manager.load_fixtures(tenant, source=demo_set)
+                await manager.load_fixtures(tenant, source=demo_set, force=True)
+                problems[tenant] = (await manager.validate_tenant(tenant)).problems
+                if tenant == tenants[0]:
+                    await manager.warm_up(1)
+            for tenant in tenants:
+                await manager.drop_tenant(tenant)
+    finally:
+        await admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+        left = [
+            r[0]
+            for t in tenants
+            for r in await admin.fetch(
+                "SELECT rolname FROM pg_roles WHERE rolname IN ($1, $2)",
+                f"tf_role_{t}",
+                f"TF_ROLE_{t}",
+            )
+        ]
+        await admin.execute(f"DROP ROLE {login}")
+
+    assert {tenant: [] for tenant in tenants} == problems
+    assert [] == left

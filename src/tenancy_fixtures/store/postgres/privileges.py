@@ -272,10 +272,19 @@ async def our_roles(
 
 
 async def drop_roles(conn: AsyncConnection, names: Sequence[str]) -> None:
-    """Drop ``names`` and whatever they still own or hold in this database."""
+    """Drop ``names`` and whatever they still own or hold in this database.
+
+    ``DROP OWNED BY`` takes membership in the role, which a connecting user that is not
+    a superuser has only in the owner role: it takes it (``CREATEROLE``) first.
+    """
     statements: list[str] = []
     for name in names:
-        statements += [f"DROP OWNED BY {quote(name)}", f"DROP ROLE {quote(name)}"]
+        role = quote(name)
+        statements += [
+            f"GRANT {role} TO CURRENT_USER",
+            f"DROP OWNED BY {role}",
+            f"DROP ROLE {role}",
+        ]
     if statements:
         await run_script(conn, statements)
 
