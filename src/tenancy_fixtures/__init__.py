@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.errors import FixtureSetError as FixtureSetError
     from tenancy_fixtures.errors import IntegrityViolationError as IntegrityViolationError
     from tenancy_fixtures.errors import InvalidTenantIdError as InvalidTenantIdError
+    from tenancy_fixtures.errors import PermissionDeniedError as PermissionDeniedError
     from tenancy_fixtures.errors import RecordError as RecordError
     from tenancy_fixtures.errors import RecordsRefusedError as RecordsRefusedError
     from tenancy_fixtures.errors import SettingsError as SettingsError
@@ -130,6 +131,7 @@ _PUBLIC: dict[str, str] = {
     "ManyLoadReport": "tenancy_fixtures.loading.reports",
     "Metrics": "tenancy_fixtures.monitoring.metrics",
     "PerformanceTracker": "tenancy_fixtures.monitoring.performance",
+    "PermissionDeniedError": _ERRORS,
     "RecordError": _ERRORS,
     "RecordsRefusedError": _ERRORS,
     "RefreshesDerivedTables": "tenancy_fixtures.loading.derived",

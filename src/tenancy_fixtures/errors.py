@@ -21,6 +21,7 @@
     │   ├── RecordsRefusedError
     │   └── ValidationTimeoutError    it ran out of time
     └── StorageError                  the backend failed for a reason that is not the input's
+        └── PermissionDeniedError     the database user lacks a privilege (which, on what)
 
 Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 ``table``, ``column``...) so callers need not parse messages; the CLI prints
@@ -39,6 +40,7 @@ __all__ = [
     "FixtureSetError",
     "IntegrityViolationError",
     "InvalidTenantIdError",
+    "PermissionDeniedError",
     "RecordError",
     "RecordsRefusedError",
     "SettingsError",
@@ -315,3 +317,26 @@ class StorageError(TenancyFixturesError):
     def __init__(self, message: str, *, tenant_id: str | None = None, transient: bool = False):
         super().__init__(message, tenant_id=tenant_id)
         self.transient = transient
+
+
+class PermissionDeniedError(StorageError):
+    """The database user lacks a privilege the operation needs.
+
+    ``privilege`` names it (``CREATE``, ``INSERT``, ``membership``...), ``on`` what it is
+    needed on (``database 'app'``, ``table tenancy.runs``...), ``user`` who lacks it;
+    each is ``None`` where the database did not say.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        privilege: str | None = None,
+        on: str | None = None,
+        user: str | None = None,
+        tenant_id: str | None = None,
+    ) -> None:
+        super().__init__(message, tenant_id=tenant_id)
+        self.privilege = privilege
+        self.on = on
+        self.user = user

@@ -36,10 +36,19 @@ class Cli:
         self._runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        """Run the command with the global ``--database-url`` first."""
-        return self._runner.invoke(
-            app, ["--database-url", self.database_url, *args], input=input, env=self.env
-        )
+        """Run the command with the global ``--database-url`` first.
+
+        The CLI points structlog at the runner's stderr, closed once the command ends;
+        the configuration is put back even where no test fixture does (a module-scoped
+        fixture running a command), or a later warning elsewhere would write to it.
+        """
+        saved = structlog.get_config()
+        try:
+            return self._runner.invoke(
+                app, ["--database-url", self.database_url, *args], input=input, env=self.env
+            )
+        finally:
+            structlog.configure(**saved)
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         """Run the command and require exit code 0."""

@@ -543,7 +543,7 @@ async def test_postgres_a_view_reading_another_tenants_schema_fails_isolation(
     assert [f"view {TENANT}.leak reaches {OTHER}.users (tenant '{OTHER}''s schema)"] == failures(
         report, "isolation"
     )
-    assert ["relations not in the tenant schema definition: leak"] == notes(report, "isolation")
+    assert any("leak" in failure for failure in failures(report, "objects"))
 
 
 @pytest.mark.postgres

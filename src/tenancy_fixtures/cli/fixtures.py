@@ -329,7 +329,7 @@ def validate_data(
             console.print(_report_table(report))
         console.print(
             f"{len(reports)} tenant(s) checked, {len(failed)} failed"
-            + (f" (run {reports[0].run_id})" if len(reports) == 1 else ""),
+            + (f" (run {reports[0].run_id})" if len(reports) == 1 and reports[0].run_id else ""),
             markup=False,
         )
     if len(failed) == 1:

@@ -24,9 +24,12 @@ from tenancy_fixtures.settings import Settings
 __all__ = [
     "ENCODING_ERRORS",
     "TENANT_SCHEMA",
+    "AccessFinding",
+    "AccessReview",
     "Batches",
     "IsolationFindings",
     "RowPreparer",
+    "SchemaObject",
     "TenantSession",
     "TenantStore",
     "WriteCounts",
@@ -103,6 +106,58 @@ class IsolationFindings:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SchemaObject:
+    """Something in a tenant's storage, as the backend's catalogue names it.
+
+    ``kind`` is ``table``, ``view``, ``function``, ``trigger``, ``rule``, ``policy``...;
+    ``table`` is the table it is attached to, if any; ``detail`` says more where it
+    matters (``SECURITY DEFINER, owned by root``, ``runs ta.grab()``).
+    """
+
+    kind: str
+    name: str
+    table: str | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """``trigger grab on users (runs ta.grab())``: what and where, in a few words."""
+        where = f" on {self.table}" if self.table else ""
+        more = f" ({self.detail})" if self.detail else ""
+        return f"{self.kind} {self.name}{where}{more}"
+
+
+@dataclass(frozen=True)
+class AccessFinding:
+    """A privilege on a tenant's storage that differs from the least-privilege model.
+
+    ``held`` is true for a privilege ``holder`` has but must not (``TRIGGER`` on a table),
+    false for one it needs but lacks. ``holder_kind`` is ``tenant role``, ``owner role``
+    or ``PUBLIC``; ``kind`` and ``name`` are what the privilege is on (``schema``,
+    ``table``, ``sequence``; ``role`` for attributes such as ``LOGIN``).
+    """
+
+    holder_kind: str
+    holder: str
+    privilege: str
+    kind: str
+    name: str
+    held: bool
+
+
+@dataclass
+class AccessReview:
+    """Who owns a tenant's storage and who may do what on it (PostgreSQL)."""
+
+    #: The role that owns the tenant's schema.
+    schema_owner: str
+    #: Relations owned by another role than the schema's owner (``detail``: their owner).
+    misowned: list[SchemaObject] = field(default_factory=list)
+    findings: list[AccessFinding] = field(default_factory=list)
+    #: What was reviewed, for the report (``tenant role tf_role_acme``...).
+    reviewed: list[str] = field(default_factory=list)
 
 
 def convert_columns(
@@ -200,6 +255,11 @@ class TenantSession(ABC):
         query = select(literal(1)).select_from(table).limit(1)
         return (await self.connection.execute(query)).first() is None
 
+    @abstractmethod
+    async def undeclared_objects(self) -> list[SchemaObject]:
+        """What the tenant's storage holds that the schema definition does not declare:
+        tables, views, functions, triggers, rules, policies... (read only)."""
+
     async def all_empty(self) -> bool:
         """Whether every table of the tenant schema is empty (a tenant never loaded)."""
         for table in self.metadata.sorted_tables:
@@ -233,12 +293,16 @@ class TenantStore(ABC):
         try:
             yield
         except failures as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            raise StorageError(
-                f"{self.backend} failed: {reason[0] if reason else type(exc).__name__}",
-                tenant_id=tenant_id,
-                transient=self.is_transient(exc),
-            ) from exc
+            raise self._storage_error(exc, tenant_id) from exc
+
+    def _storage_error(self, exc: BaseException, tenant_id: str | None) -> StorageError:
+        """The typed error for a database, driver or OS failure."""
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return StorageError(
+            f"{self.backend} failed: {reason[0] if reason else type(exc).__name__}",
+            tenant_id=tenant_id,
+            transient=self.is_transient(exc),
+        )
 
     async def initialize(self) -> None:
         """Create the control plane if it is missing; later calls do nothing."""
@@ -321,6 +385,18 @@ class TenantStore(ABC):
     ) -> IsolationFindings:
         """What this backend can verify about ``session`` reaching nothing of
         ``other_tenants`` (or anyone): catalogue checks, read only."""
+
+    def owner_role(self, tenant_id: str) -> str | None:
+        """The role that owns the tenant's storage when it is not the connecting user
+        (PostgreSQL with ``tenant_roles``); else ``None``."""
+        validate_tenant_id(tenant_id)
+        return None
+
+    async def review_access(self, session: TenantSession) -> AccessReview | None:
+        """Ownership and privileges on the session's tenant storage, against the
+        least-privilege model; ``None`` where the backend has no roles (SQLite)."""
+        del session
+        return None
 
     async def warm_up(self, spares: int) -> int:
         """Prepare for fast provisioning (spare schemas, a template file); returns what

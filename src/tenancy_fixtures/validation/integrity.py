@@ -5,6 +5,9 @@ Each check reads the tenant (nothing is changed) and adds results to an
 
 ``schema``
     every table of the tenant schema exists;
+``objects``
+    the storage holds no table, view, function, trigger, rule, policy... that the schema
+    does not declare (:mod:`.objects`);
 ``row_counts``
     no table holds fewer rows than its applied fixtures loaded;
 ``orphans``
@@ -22,6 +25,8 @@ Each check reads the tenant (nothing is changed) and adds results to an
     and is reported as information;
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
+``privileges``
+    owners and grants are those of the least-privilege model (PostgreSQL, :mod:`.objects`);
 ``storage``
     the tenant's storage is within its config's ``storage`` limit.
 """
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import structlog
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -51,6 +57,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
+from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -59,6 +66,7 @@ from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.isolation import check_isolation
+from tenancy_fixtures.validation.objects import report_objects, report_privileges
 
 __all__ = [
     "CHECKS",
@@ -72,6 +80,7 @@ __all__ = [
 #: The checks, in the order they run and are reported.
 CHECKS = (
     "schema",
+    "objects",
     "row_counts",
     "orphans",
     "duplicates",
@@ -79,6 +88,7 @@ CHECKS = (
     "check_constraints",
     "checksums",
     "isolation",
+    "privileges",
     "storage",
 )
 CheckStatus = Literal["ok", "failed", "info"]
@@ -86,6 +96,8 @@ ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "
 
 #: Rows fetched per round trip when recomputing checksums.
 _FETCH_ROWS = 5000
+
+log = structlog.get_logger("tenancy_fixtures.validation.integrity")
 
 
 @dataclass(frozen=True)
@@ -246,6 +258,9 @@ class DataIntegrityValidator:
                 for problem in await SchemaFixture(session.metadata).verify(session):
                     report.fail("schema", problem)
                 summary.append(f"{len(tables)} tables present")
+            with _check(report, tracker, "objects") as summary:
+                found = await session.undeclared_objects()
+                summary.append(report_objects(found, lambda p: report.fail("objects", p)))
             applied = await control_plane.applied_fixtures(conn, tenant_id)
             writes = await control_plane.table_checksums(conn, tenant_id)
             config = await control_plane.load_config(conn, tenant_id)
@@ -301,6 +316,9 @@ class DataIntegrityValidator:
                 for note in findings.notes:
                     report.note("isolation", note)
                 summary.append("; ".join(findings.verified))
+            with _check(report, tracker, "privileges") as summary:
+                review = await self.store.review_access(session)
+                summary.append(report_privileges(review, lambda p: report.fail("privileges", p)))
         with _check(report, tracker, "storage") as summary:
             summary.append(await self._storage(report, config))
         report.stages = tracker.summary()
@@ -309,29 +327,40 @@ class DataIntegrityValidator:
     async def record(
         self, report: IntegrityReport, *, actor: str, run_id: str, started_at: datetime
     ) -> None:
-        """Store ``report`` as a ``validate`` run of its tenant and audit it."""
-        report.run_id = run_id
+        """Store ``report`` as a ``validate`` run of its tenant and audit it.
+
+        A database user that may only read cannot: the report then keeps no ``run_id``
+        and a warning says which privilege recording needs.
+        """
         outcome = "ok" if report.ok else "failed"
-        async with self.store.control() as conn:
-            await control_plane.record_run(
-                conn,
-                run_id=run_id,
-                tenant_id=report.tenant_id,
-                operation="validate",
-                status=outcome,
-                started_at=started_at,
-                stages=report.stages,
-                detail=report.as_dict(),
-            )
-            await control_plane.append_audit(
-                conn,
-                actor=actor,
-                action="data.validate",
-                tenant_id=report.tenant_id,
-                outcome=outcome,
-                run_id=run_id,
-                detail={"failed_checks": report.failed_checks, "problems": report.problems[:20]},
-            )
+        try:
+            async with self.store.control() as conn:
+                report.run_id = run_id
+                await control_plane.record_run(
+                    conn,
+                    run_id=run_id,
+                    tenant_id=report.tenant_id,
+                    operation="validate",
+                    status=outcome,
+                    started_at=started_at,
+                    stages=report.stages,
+                    detail=report.as_dict(),
+                )
+                await control_plane.append_audit(
+                    conn,
+                    actor=actor,
+                    action="data.validate",
+                    tenant_id=report.tenant_id,
+                    outcome=outcome,
+                    run_id=run_id,
+                    detail={
+                        "failed_checks": report.failed_checks,
+                        "problems": report.problems[:20],
+                    },
+                )
+        except PermissionDeniedError as exc:
+            report.run_id = None
+            log.warning("validation_not_recorded", tenant_id=report.tenant_id, reason=exc.message)
 
     @staticmethod
     def _row_counts(

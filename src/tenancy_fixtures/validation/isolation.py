@@ -18,10 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import MetaData
-
 from tenancy_fixtures.store.base import (
-    TENANT_SCHEMA,
     IsolationFindings,
     TenantSession,
     TenantStore,
@@ -40,7 +37,6 @@ async def check_isolation(
     findings.problems += backend.problems
     findings.verified += backend.verified
     findings.notes += backend.notes
-    _note_unknown(session.metadata, await session.relation_names(), findings)
     return findings
 
 
@@ -61,14 +57,3 @@ def _check_targets(session: TenantSession, findings: IsolationFindings) -> None:
         )
     else:
         findings.verified.append(f"every table resolves to {expected!r}")
-
-
-def _note_unknown(
-    metadata: MetaData, relations: Sequence[str], findings: IsolationFindings
-) -> None:
-    known = {t.name for t in metadata.sorted_tables if t.schema == TENANT_SCHEMA}
-    unknown = [r for r in relations if r not in known]
-    if unknown:
-        findings.notes.append(
-            "relations not in the tenant schema definition: " + ", ".join(unknown)
-        )

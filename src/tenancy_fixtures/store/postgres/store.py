@@ -3,6 +3,8 @@
 Every statement names its schema through ``schema_translate_map``; no session ever
 sets ``search_path``, so a transaction-mode pooler cannot mix tenants up. New rows go
 in with asyncpg's binary ``COPY``; the DDL of a new tenant goes in as one script.
+Statements on a tenant's tables run as the schema's owner, and a session refuses to
+write while code the schema does not declare is attached to them (:mod:`.privileges`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import structlog
 from sqlalchemy import (
     JSON,
     Column,
@@ -46,15 +49,18 @@ from tenancy_fixtures.errors import (
     StorageError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
+    ValidationFailedError,
 )
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
     ENCODING_ERRORS,
     TENANT_SCHEMA,
+    AccessReview,
     Batches,
     IsolationFindings,
     RowPreparer,
+    SchemaObject,
     TenantSession,
     TenantStore,
     WriteCounts,
@@ -62,7 +68,9 @@ from tenancy_fixtures.store.base import (
     convert_columns,
     unencodable,
 )
-from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
+from tenancy_fixtures.store.postgres import foreign_objects, privileges
+from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
     render_schema_ddl,
@@ -70,14 +78,16 @@ from tenancy_fixtures.store.postgres.ddl import (
 )
 from tenancy_fixtures.store.postgres.encoding import first_unencodable
 from tenancy_fixtures.store.postgres.isolation import check_isolation
+from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 
 __all__ = ["PostgresTenantStore"]
 
+log = structlog.get_logger("tenancy_fixtures.store.postgres")
+
 # Serialises control-plane creation across processes; any constant that is ours.
 _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
-_DUPLICATE_OBJECT = "42710"
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
 #: Names of pre-created spare schemas (tenant ids may not start with it).
@@ -127,6 +137,8 @@ class PostgresTenantSession(TenantSession):
         *,
         prepared: bool = False,
         fresh: bool = False,
+        owner: str | None = None,
+        vetted: bool = False,
     ) -> None:
         super().__init__(tenant_id, connection, metadata, prepared=prepared)
         #: A bulk load dropped the keys, indexes and foreign keys (rebuilt at its end).
@@ -134,6 +146,40 @@ class PostgresTenantSession(TenantSession):
         self.schema = schema
         #: The schema was created empty in this transaction (no tables to look for).
         self.fresh = fresh
+        #: The role statements on the tenant's tables run as (``None``: the connection's).
+        self.owner = owner
+        #: The tables are locked and hold no undeclared code (checked before writing).
+        self._vetted = vetted
+
+    @property
+    def declared(self) -> set[str]:
+        """The tables the schema definition declares."""
+        return {t.name for t in self.metadata.sorted_tables}
+
+    async def undeclared_objects(self) -> list[SchemaObject]:
+        return await foreign_objects.undeclared_objects(self.connection, self.schema, self.declared)
+
+    async def _vet(self) -> None:
+        """Before the first write: lock the tables and refuse if undeclared code would
+        run (or be written through) during it."""
+        if self._vetted:
+            return
+        existing = await self.table_names()
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            hazards = await foreign_objects.load_hazards(
+                self.connection, self.schema, self.declared, existing
+            )
+        if hazards:
+            raise ValidationFailedError(
+                [
+                    f"{found.describe()} is not part of the tenant schema and writing the "
+                    "tenant's tables would run it; remove it before loading "
+                    "(validate-data lists everything undeclared)"
+                    for found in hazards
+                ],
+                tenant_id=self.tenant_id,
+            )
+        self._vetted = True
 
     async def _driver(self) -> Any:
         raw = await self.connection.get_raw_connection()
@@ -146,17 +192,18 @@ class PostgresTenantSession(TenantSession):
         self.fresh = False
         if {t.name for t in metadata.sorted_tables} <= existing:
             return
-        if existing:
-            await self.connection.run_sync(metadata.create_all, checkfirst=True)
-            return
-        script = ";\n".join(render_schema_ddl(metadata, self.schema)) + ";"
-        driver = await self._driver()
-        try:
-            await driver.execute(script)
-        except asyncpg.PostgresError as exc:
-            raise StorageError(
-                f"creating the tenant schema failed: {exc}", tenant_id=self.tenant_id
-            ) from exc
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            if existing:
+                await self.connection.run_sync(metadata.create_all, checkfirst=True)
+                return
+            script = ";\n".join(render_schema_ddl(metadata, self.schema)) + ";"
+            driver = await self._driver()
+            try:
+                await driver.execute(script)
+            except asyncpg.PostgresError as exc:
+                raise StorageError(
+                    f"creating the tenant schema failed: {exc}", tenant_id=self.tenant_id
+                ) from exc
 
     async def table_names(self) -> set[str]:
         found = await self.connection.execute(
@@ -187,12 +234,14 @@ class PostgresTenantSession(TenantSession):
         *,
         mode: WriteMode,
     ) -> WriteCounts:
+        await self._vet()
         try:
             if mode in ("upsert", "insert_missing"):
                 return await self._merge(table, columns, batches, update=mode == "upsert")
-            if mode == "replace":
-                await self.connection.execute(delete(table))
-            copied = await self._copy(table.name, self.schema, columns, batches)
+            async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+                if mode == "replace":
+                    await self.connection.execute(delete(table))
+                copied = await self._copy(table.name, self.schema, columns, batches)
             return WriteCounts(inserted=copied)
         except _EncodingFailed as failed:
             found = first_unencodable(table, columns, failed.batch)
@@ -252,6 +301,12 @@ class PostgresTenantSession(TenantSession):
             if current is None:  # raised while reading, not while encoding
                 raise
             raise _EncodingFailed(exc, current, copied + 1) from exc
+        except asyncpg.InsufficientPrivilegeError as exc:
+            denied = privileges.permission_error(
+                exc, user=None, role=self.owner, tenant_id=self.tenant_id, statement="COPY"
+            )
+            assert denied is not None
+            raise denied from exc
         return copied
 
     async def _merge(
@@ -269,10 +324,19 @@ class PostgresTenantSession(TenantSession):
         await self.connection.execute(DropTable(staging, if_exists=True))
         await self.connection.execute(CreateTable(staging))
         staged = await self._copy(staging.name, "pg_temp", columns, batches)
+        if self.owner is not None:
+            # The staging table is the connection's own; the owner only reads it.
+            await self.connection.execute(
+                text(
+                    f"GRANT SELECT ON pg_temp.{privileges.quote(staging.name)} "
+                    f"TO {privileges.quote(self.owner)}"
+                )
+            )
         keys = [c.name for c in table.primary_key.columns]
         changing = [c for c in columns if c not in keys] if update else []
         if self._keys_dropped:
-            counts = await self._merge_without_keys(table, staging, keys, changing, staged)
+            async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+                counts = await self._merge_without_keys(table, staging, keys, changing, staged)
             await self.connection.execute(DropTable(staging))
             return counts
         insert = pg_insert(table).from_select(list(columns), select(staging))
@@ -288,7 +352,8 @@ class PostgresTenantSession(TenantSession):
             merge = insert.on_conflict_do_nothing(index_elements=keys)
         merged = merge.returning(literal_column("xmax = 0").label("inserted")).cte("merged")
         counted = select(func.count().filter(merged.c.inserted), func.count()).select_from(merged)
-        inserted, written = (await self.connection.execute(counted)).one()
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            inserted, written = (await self.connection.execute(counted)).one()
         await self.connection.execute(DropTable(staging))
         return WriteCounts(
             inserted=int(inserted),
@@ -333,25 +398,28 @@ class PostgresTenantSession(TenantSession):
         Building a key or index once over all rows, and checking each foreign key in
         one pass, is several times faster than maintaining them row by row.
         """
+        await self._vet()
         if not await self.all_empty():
             yield
             return
         dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
-        await driver.execute(";\n".join(dropping))
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            await driver.execute(";\n".join(dropping))
         self._keys_dropped = True
         try:
             yield
         finally:
             self._keys_dropped = False
-        for statement, table in rebuilding:
-            try:
-                await driver.execute(statement)
-            except asyncpg.PostgresError as exc:
-                violation = self._violation(exc, table)
-                if violation is None:
-                    raise
-                raise violation from exc
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            for statement, table in rebuilding:
+                try:
+                    await driver.execute(statement)
+                except asyncpg.PostgresError as exc:
+                    violation = self._violation(exc, table)
+                    if violation is None:
+                        raise
+                    raise violation from exc
 
 
 class PostgresTenantStore(TenantStore):
@@ -363,15 +431,38 @@ class PostgresTenantStore(TenantStore):
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
         self._engine: AsyncEngine | None = None
+        self._identity: Identity | None = None
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
 
+    def _roles(self, tenant_id: str) -> TenantRoles:
+        """The tenant's role names, whether ``tenant_roles`` is on or not."""
+        return privileges.tenant_roles(self.settings.tenant_role_prefix, self.checked(tenant_id))
+
     def tenant_role(self, tenant_id: str) -> str | None:
-        tenant_id = self.checked(tenant_id)
-        if not self.settings.tenant_roles:
-            return None
-        return f"{self.settings.tenant_role_prefix}{tenant_id}"
+        roles = self._roles(tenant_id)
+        return roles.tenant if self.settings.tenant_roles else None
+
+    def owner_role(self, tenant_id: str) -> str | None:
+        roles = self._roles(tenant_id)
+        return roles.owner if self.settings.tenant_roles else None
+
+    @property
+    def _database(self) -> str:
+        assert self._identity is not None, "the store is initialized"
+        return self._identity.database
+
+    def _storage_error(self, exc: BaseException, tenant_id: str | None) -> StorageError:
+        user = self._identity.user if self._identity is not None else None
+        denied = privileges.permission_error(exc, user=user, tenant_id=tenant_id)
+        return denied or super()._storage_error(exc, tenant_id)
+
+    async def review_access(self, session: TenantSession) -> AccessReview | None:
+        assert isinstance(session, PostgresTenantSession)
+        return await privileges.review_access(
+            session.connection, session.schema, self._roles(session.tenant_id), session.declared
+        )
 
     async def check_isolation(
         self, session: TenantSession, *, other_tenants: Sequence[str]
@@ -400,10 +491,7 @@ class PostgresTenantStore(TenantStore):
         return self._engine
 
     async def _initialize(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
-            await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
-            await conn.run_sync(control_metadata.create_all, checkfirst=True)
+        self._identity = await ensure_control_plane(self.engine, lock_key=_INIT_LOCK_KEY)
 
     async def dispose(self) -> None:
         if self._engine is not None:
@@ -428,6 +516,9 @@ class PostgresTenantStore(TenantStore):
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
+            await privileges.check_can_provision(
+                conn, roles=self.settings.tenant_roles, tenant_id=tenant_id
+            )
             spare = await self._claim_spare(conn)
             quote = conn.dialect.identifier_preparer.quote_schema
             try:
@@ -441,8 +532,12 @@ class PostgresTenantStore(TenantStore):
                 if sqlstate(exc) in _DUPLICATE_SQLSTATES:
                     raise TenantAlreadyExistsError(tenant_id) from None
                 raise
-            # After a spare's rename too: the grants must name the tenant's schema.
-            await self._create_tenant_role(conn, tenant_id, schema)
+            owner = None
+            if self.settings.tenant_roles:
+                # After a spare's rename too: the grants must name the tenant's schema.
+                roles = self._roles(tenant_id)
+                await self._set_up_roles(conn, tenant_id, schema, roles, spare=spare is not None)
+                owner = roles.owner
             yield PostgresTenantSession(
                 tenant_id,
                 conn,
@@ -450,53 +545,37 @@ class PostgresTenantStore(TenantStore):
                 schema,
                 prepared=spare is not None,
                 fresh=spare is None,
+                owner=owner,
+                vetted=True,
             )
 
-    async def _create_tenant_role(self, conn: AsyncConnection, tenant_id: str, schema: str) -> None:
-        """With ``tenant_roles``: a NOLOGIN role with every right on ``schema`` and no other.
-
-        Default privileges extend the grant to tables created in the schema later.
-        """
-        role = self.tenant_role(tenant_id)
-        if role is None:
-            return
-        quote = conn.dialect.identifier_preparer.quote
-        quoted_role, quoted_schema = quote(role), quote(schema)
+    async def _set_up_roles(
+        self, conn: AsyncConnection, tenant_id: str, schema: str, roles: TenantRoles, *, spare: bool
+    ) -> None:
+        """The tenant's owner and tenant roles, ownership and grants (see privileges)."""
         try:
-            await conn.execute(text(f"CREATE ROLE {quoted_role} NOLOGIN"))
-        except DBAPIError as exc:
-            if sqlstate(exc) != _DUPLICATE_OBJECT:
-                raise
+            await privileges.set_up_roles(
+                conn,
+                schema=schema,
+                roles=roles,
+                tenant_id=tenant_id,
+                database=self._database,
+                tables=[t.name for t in self.metadata.sorted_tables] if spare else [],
+            )
+        except asyncpg.DuplicateObjectError as exc:
             raise StorageError(
-                f"role {role!r} already exists (roles are cluster-wide: does another database "
-                "use this tenant id? give each database its own TENANCY_TENANT_ROLE_PREFIX)",
+                f"{exc} (roles are cluster-wide: if it is left over from an earlier tenant "
+                f"'{tenant_id}' of this database, `cleanup {tenant_id}` removes it; if "
+                "another database uses this tenant id, give each database its own "
+                "TENANCY_TENANT_ROLE_PREFIX)",
                 tenant_id=tenant_id,
             ) from None
-        for grant in (
-            f"GRANT ALL ON SCHEMA {quoted_schema} TO {quoted_role}",
-            f"GRANT ALL ON ALL TABLES IN SCHEMA {quoted_schema} TO {quoted_role}",
-            f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {quoted_schema} TO {quoted_role}",
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted_schema} GRANT ALL ON TABLES "
-            f"TO {quoted_role}",
-            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted_schema} GRANT ALL ON SEQUENCES "
-            f"TO {quoted_role}",
-        ):
-            await conn.execute(text(grant))
-
-    async def _drop_tenant_role(self, conn: AsyncConnection, tenant_id: str) -> None:
-        """With ``tenant_roles``: drop the tenant's role and whatever it still holds here."""
-        role = self.tenant_role(tenant_id)
-        if role is None:
-            return
-        found = await conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-        if found.first() is None:
-            return
-        quoted = conn.dialect.identifier_preparer.quote(role)
-        await conn.execute(text(f"DROP OWNED BY {quoted}"))
-        await conn.execute(text(f"DROP ROLE {quoted}"))
 
     async def _claim_spare(self, conn: AsyncConnection) -> str | None:
-        """Take one pre-created schema of the current schema version, if any is spare."""
+        """Take one pre-created schema of the current schema version, if any is spare.
+
+        A spare that holds anything the schema does not declare is dropped instead.
+        """
         pool = control_plane.schema_pool_table
         oldest = (
             select(pool.c.schema_name)
@@ -509,7 +588,20 @@ class PostgresTenantStore(TenantStore):
         claimed = await conn.execute(
             delete(pool).where(pool.c.schema_name == oldest).returning(pool.c.schema_name)
         )
-        return claimed.scalar_one_or_none()
+        name: str | None = claimed.scalar_one_or_none()
+        if name is None:
+            return None
+        declared = {t.name for t in self.metadata.sorted_tables}
+        found = await foreign_objects.undeclared_objects(conn, name, declared)
+        if found:
+            log.warning(
+                "spare_schema_discarded",
+                schema=name,
+                undeclared=[f.describe() for f in found][:10],
+            )
+            await conn.execute(DropSchema(name, cascade=True))
+            return None
+        return name
 
     async def warm_up(self, spares: int) -> int:
         """Keep exactly ``spares`` pre-created schemas of the current version (creating or
@@ -577,19 +669,33 @@ class PostgresTenantStore(TenantStore):
         del readonly  # MVCC: readers never wait for writers
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
-            if not await self._schema_exists(conn, schema):
+            owner = await privileges.schema_owner(conn, schema)
+            if owner is None:
                 raise TenantNotFoundError(tenant_id)
-            yield PostgresTenantSession(tenant_id, conn, self.metadata, schema)
+            yield PostgresTenantSession(
+                tenant_id, conn, self.metadata, schema, owner=owner.write_as
+            )
 
     @asynccontextmanager
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         schema = self.checked(tenant_id)
         async with self._connection(None) as conn:
+            # Found by name, whatever tenant_roles says now, before the schema goes.
+            roles = await self._our_roles(conn, tenant_id)
             existed = await self._schema_exists(conn, schema)
             if existed:
                 await conn.execute(DropSchema(schema, cascade=True))
-            await self._drop_tenant_role(conn, tenant_id)
-            yield conn, existed
+            await privileges.drop_roles(conn, roles)
+            yield conn, existed or bool(roles)
+
+    async def _our_roles(self, conn: AsyncConnection, tenant_id: str) -> list[str]:
+        return await privileges.our_roles(
+            conn,
+            self._roles(tenant_id),
+            tenant_id=tenant_id,
+            database=self._database,
+            schema=self.checked(tenant_id),
+        )
 
     @staticmethod
     async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
@@ -599,8 +705,12 @@ class PostgresTenantStore(TenantStore):
         return found.first() is not None
 
     async def _storage_exists(self, tenant_id: str) -> bool:
+        """The schema, or a role of the tenant's left behind (``cleanup`` removes it)."""
+        await self.initialize()
         async with self._connection(None) as conn:
-            return await self._schema_exists(conn, self.checked(tenant_id))
+            if await self._schema_exists(conn, self.checked(tenant_id)):
+                return True
+            return bool(await self._our_roles(conn, tenant_id))
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:

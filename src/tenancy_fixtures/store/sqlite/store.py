@@ -30,6 +30,7 @@ from tenancy_fixtures.errors import (
     IntegrityViolationError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
+    ValidationFailedError,
 )
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
@@ -38,6 +39,7 @@ from tenancy_fixtures.store.base import (
     Batches,
     IsolationFindings,
     RowPreparer,
+    SchemaObject,
     TenantSession,
     TenantStore,
     WriteCounts,
@@ -47,6 +49,7 @@ from tenancy_fixtures.store.base import (
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
+from tenancy_fixtures.store.sqlite import foreign_objects
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
 from tenancy_fixtures.store.sqlite.isolation import check_isolation
 
@@ -65,6 +68,36 @@ class SQLiteTenantSession(TenantSession):
     """A transaction on one tenant file with the control plane attached."""
 
     _rowids_are_positions = False
+    #: Checked before the first write: no undeclared trigger or view would run.
+    _vetted = False
+
+    async def undeclared_objects(self) -> list[SchemaObject]:
+        declared = {t.name for t in self.metadata.sorted_tables}
+        return await foreign_objects.undeclared_objects(self.connection, declared)
+
+    async def _vet(self) -> None:
+        """Refuse to write while an undeclared trigger (or a view in a table's place)
+        would run; the write lock is held from the transaction's start, so nothing can
+        be added in between."""
+        if self._vetted or self.prepared:
+            return
+        declared = {t.name for t in self.metadata.sorted_tables}
+        hazards = [
+            found
+            for found in await foreign_objects.undeclared_objects(self.connection, declared)
+            if foreign_objects.is_load_hazard(found, declared)
+        ]
+        if hazards:
+            raise ValidationFailedError(
+                [
+                    f"{found.describe()} is not part of the tenant schema and writing the "
+                    "tenant's tables would run it; remove it before loading "
+                    "(validate-data lists everything undeclared)"
+                    for found in hazards
+                ],
+                tenant_id=self.tenant_id,
+            )
+        self._vetted = True
 
     async def create_tables(self, metadata: MetaData) -> None:
         if self.prepared and metadata is self.metadata:
@@ -110,6 +143,7 @@ class SQLiteTenantSession(TenantSession):
         *,
         mode: WriteMode,
     ) -> WriteCounts:
+        await self._vet()
         dialect = self.connection.dialect
         translate = {TENANT_SCHEMA: "main"}
         statement: Any = sqlite_insert(table)
@@ -181,6 +215,7 @@ class SQLiteTenantSession(TenantSession):
     @asynccontextmanager
     async def bulk_load(self) -> AsyncIterator[None]:
         """Bigger page cache, foreign keys checked once at the end, indexes built once."""
+        await self._vet()
         empty = await self.all_empty()
         self._rowids_are_positions = empty
         driver = (await self.connection.get_raw_connection()).driver_connection

@@ -1,0 +1,93 @@
+"""Setting up the control plane on PostgreSQL, creating only what is missing.
+
+Every command starts here. Looking first and creating only what is missing means a
+database user that may only read (``CONNECT``, ``USAGE`` on the schemas, ``SELECT`` on
+the tables) can run ``list``, ``show``, ``audit`` and ``validate-data``: nothing is
+created, so nothing needs ``CREATE``. Where something is missing and the user may not
+create it, the error says what is missing and which privilege on what would allow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.schema import CreateSchema
+
+from tenancy_fixtures.errors import PermissionDeniedError
+from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+
+__all__ = ["Identity", "ensure_control_plane"]
+
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the store is connected as, and where."""
+
+    user: str
+    database: str
+
+
+async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identity:
+    """Create the ``tenancy`` schema and its tables where missing; returns who we are.
+
+    When something is missing, creating it is serialised across processes by an
+    advisory lock; when nothing is, no lock is taken and nothing is written.
+    """
+    tables = [t.name for t in control_metadata.sorted_tables]
+    async with engine.begin() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT current_user, current_database(), "
+                    "to_regnamespace(:schema) IS NOT NULL, "
+                    "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
+                    "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
+                    "            IS NULL)"
+                ),
+                {"schema": CONTROL_SCHEMA, "tables": tables},
+            )
+        ).one()
+    identity = Identity(str(row[0]), str(row[1]))
+    schema_exists, missing = bool(row[2]), list(row[3])
+    if schema_exists and not missing:
+        return identity
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+            await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
+            await conn.run_sync(control_metadata.create_all, checkfirst=True)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE and not isinstance(
+            getattr(exc.orig, "__cause__", None), asyncpg.InsufficientPrivilegeError
+        ):
+            raise
+        raise _refused(identity, schema_exists, missing) from exc
+    return identity
+
+
+def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> PermissionDeniedError:
+    if not schema_exists:
+        what, privilege, on = (
+            f"the control-plane schema '{CONTROL_SCHEMA}' does not exist",
+            "CREATE",
+            f"database '{identity.database}'",
+        )
+    else:
+        what, privilege, on = (
+            f"the control plane lacks table(s) {', '.join(missing)}",
+            "CREATE",
+            f"schema '{CONTROL_SCHEMA}'",
+        )
+    return PermissionDeniedError(
+        f"permission denied: {what}, and user '{identity.user}' may not create it: that "
+        f"takes {privilege} on {on} (or run any command once as a user who has it)",
+        privilege=privilege,
+        on=on,
+        user=identity.user,
+    )

@@ -1,0 +1,202 @@
+"""A PostgreSQL user that may only read (CONNECT, USAGE on the schemas, SELECT on the
+tables): ``list``, ``show``, ``audit`` and ``validate-data`` work and write nothing;
+what needs a write says which privilege on what is missing (issue 11, item 5)."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import pytest
+from cli_runner import (
+    Cli,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
+from sqlalchemy.engine import make_url
+
+from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
+
+pytestmark = pytest.mark.postgres
+
+TENANT = "ro_tenant"
+T = TypeVar("T")
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _as_user(url: str, user: str) -> str:
+    return make_url(url).set(username=user).render_as_string(hide_password=False)
+
+
+def _admin(postgres_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run ``work`` on a superuser connection to the run's database."""
+
+    async def go() -> T:
+        connection = await asyncpg.connect(_dsn(postgres_url))
+        try:
+            return await work(connection)
+        finally:
+            await connection.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def reader(postgres_url: str) -> Iterator[str]:
+    """A LOGIN role that may only read (CONNECT, USAGE and SELECT on the control plane
+    and the tenant); dropped afterwards, since roles outlive the database."""
+    role = f"tf_reader_{uuid.uuid4().hex[:10]}"
+
+    async def create(admin: asyncpg.Connection) -> None:
+        database = await admin.fetchval("SELECT current_database()")
+        await admin.execute(
+            f'CREATE ROLE {role} LOGIN; GRANT CONNECT ON DATABASE "{database}" TO {role}'
+        )
+
+    _admin(postgres_url, create)
+    yield role
+    _admin(postgres_url, lambda admin: admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}"))
+
+
+@pytest.fixture
+def loaded(postgres_url: str, demo_set: Path, reader: str) -> Iterator[None]:
+    """One tenant with the demo set, made by the suite's (superuser) connection, that the
+    reader may read."""
+
+    async def make(manager: FixtureManager) -> None:
+        await manager.create_tenant(TENANT)
+        await manager.load_fixtures(TENANT, source=demo_set)
+
+    _with_manager(postgres_url, make)
+    _admin(
+        postgres_url,
+        lambda admin: admin.execute(
+            f"GRANT USAGE ON SCHEMA tenancy, {TENANT} TO {reader}; "
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA tenancy, {TENANT} TO {reader}"
+        ),
+    )
+    yield
+    _with_manager(postgres_url, lambda manager: manager.drop_tenant(TENANT))
+
+
+def _with_manager(url: str, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
+    async def go() -> T:
+        async with FixtureManager(Settings(database_url=url, actor="pytest")) as manager:
+            return await work(manager)
+
+    return asyncio.run(go())
+
+
+def _written(postgres_url: str) -> tuple[int, int]:
+    """Rows in the runs and the audit log."""
+
+    async def count(admin: asyncpg.Connection) -> tuple[int, int]:
+        return (
+            await admin.fetchval("SELECT count(*) FROM tenancy.runs"),
+            await admin.fetchval("SELECT count(*) FROM tenancy.audit_log"),
+        )
+
+    return _admin(postgres_url, count)
+
+
+@pytest.mark.usefixtures("loaded")
+def test_a_read_only_user_can_list_show_audit_and_validate_and_writes_nothing(
+    postgres_url: str, reader: str
+) -> None:
+    """list, show, audit and validate-data exit 0 as the reader; validation is not
+    recorded (no run id) and nothing is added to the runs or the audit log."""
+    cli = Cli(_as_user(postgres_url, reader))
+    before = _written(postgres_url)
+
+    listed = cli.json("list")
+    shown = cli.json("show", TENANT)
+    audited = cli.json("audit", TENANT)
+    validated = cli.ok("validate-data", TENANT)
+    reports = cli.json("validate-data", TENANT)
+
+    assert [TENANT] == [entry["tenant_id"] for entry in listed]
+    assert TENANT == shown["tenant_id"]
+    assert {"tenant.create", "fixtures.load"} <= {entry["action"] for entry in audited}
+    assert "1 tenant(s) checked, 0 failed" == validated.stdout.strip().splitlines()[-1]
+    assert "validation_not_recorded" in validated.stderr
+    assert "lacks INSERT on table runs" in validated.stderr
+    assert [(True, None)] == [(r["ok"], r["run_id"]) for r in reports]
+    assert before == _written(postgres_url)
+
+
+@pytest.mark.usefixtures("loaded")
+def test_a_read_only_user_is_told_which_privilege_a_write_needs(
+    postgres_url: str, reader: str
+) -> None:
+    """init-tenant, load-fixtures and cleanup exit 7 with one error naming the user, the
+    privilege and what it is on; nothing is written."""
+    cli = Cli(_as_user(postgres_url, reader))
+    database = make_url(postgres_url).database
+    before = _written(postgres_url)
+
+    results = {
+        "init-tenant": cli("init-tenant", "ro_other"),
+        "load-fixtures": cli("load-fixtures", TENANT, "--force"),
+        "cleanup": cli("cleanup", TENANT, "--yes"),
+    }
+
+    errors = {
+        command: [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        for command, result in results.items()
+    }
+    assert dict.fromkeys(results, 7) == {c: r.exit_code for c, r in results.items()}
+    assert {
+        "init-tenant": [
+            f"error: tenant 'ro_other': permission denied: user '{reader}' may not create "
+            f"tenants: that takes CREATE on database '{database}'"
+        ],
+        "load-fixtures": [
+            f"error: tenant '{TENANT}': permission denied: user '{reader}' lacks "
+            "INSERT, UPDATE or DELETE on table ai_models (permission denied for table ai_models)"
+        ],
+        "cleanup": [
+            f"error: tenant '{TENANT}': permission denied: user '{reader}' must own schema "
+            f"{TENANT} (or be a member of its owner) (must be owner of schema {TENANT})"
+        ],
+    } == errors
+    assert all("Traceback" not in r.output for r in results.values())
+    assert before == _written(postgres_url)
+
+
+async def test_a_read_only_user_without_a_control_plane_is_told_what_creating_it_takes(
+    postgres_url: str, reader: str
+) -> None:
+    """On a database where no command has run yet, the reader gets PermissionDeniedError:
+    the tenancy schema is missing, creating it takes CREATE on the database."""
+    database = f"tf_ro_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(_dsn(postgres_url))
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        await admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {reader}')
+        url = make_url(_as_user(postgres_url, reader)).set(database=database)
+        settings = Settings(database_url=url.render_as_string(hide_password=False))
+        with pytest.raises(PermissionDeniedError) as denied:
+            async with FixtureManager(settings) as manager:
+                await manager.list_tenants()
+    finally:
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.close()
+
+    assert ("CREATE", f"database '{database}'", reader) == (
+        denied.value.privilege,
+        denied.value.on,
+        denied.value.user,
+    )
+    assert (
+        f"permission denied: the control-plane schema 'tenancy' does not exist, and user "
+        f"'{reader}' may not create it: that takes CREATE on database '{database}' (or run "
+        "any command once as a user who has it)"
+    ) == str(denied.value)
