@@ -365,6 +365,7 @@ class PostgresTenantStore(TenantStore):
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INIT_LOCK_KEY})
             await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            await control_plane.ensure_plane_id(conn)
 
     async def dispose(self) -> None:
         if self._engine is not None:
