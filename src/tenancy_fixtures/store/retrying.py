@@ -1,12 +1,19 @@
-"""Retrying transient database failures with backoff; anything else fails at once."""
+"""Retrying transient database failures with backoff; anything else fails at once.
+
+Each retry is logged once, at warning level (an operator sees it without ``--verbose``:
+a retry that succeeded still means the database dropped a connection or a transaction):
+``storage_retry`` with the attempt that failed, the reason and the wait before the next.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import structlog
 from tenacity import (
     AsyncRetrying,
+    RetryCallState,
     retry_if_exception,
     stop_after_attempt,
     wait_exponential_jitter,
@@ -20,9 +27,23 @@ T = TypeVar("T")
 
 _ATTEMPTS = 4
 
+log = structlog.get_logger("tenancy_fixtures.store.retrying")
+
 
 def _transient(exc: BaseException) -> bool:
     return isinstance(exc, StorageError) and exc.transient
+
+
+def _log_retry(state: RetryCallState) -> None:
+    failure = state.outcome.exception() if state.outcome is not None else None
+    log.warning(
+        "storage_retry",
+        attempt=state.attempt_number,
+        of=_ATTEMPTS,
+        reason=str(failure) if failure is not None else "unknown",
+        tenant_id=getattr(failure, "tenant_id", None),
+        retry_in_seconds=round(state.upcoming_sleep, 3),
+    )
 
 
 async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
@@ -34,6 +55,7 @@ async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
         retry=retry_if_exception(_transient),
         stop=stop_after_attempt(_ATTEMPTS),
         wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
+        before_sleep=_log_retry,
         reraise=True,
     )
     async for attempt in retrying:

@@ -333,9 +333,7 @@ class RedisConfigCache:
     async def set(self, plane_id: str, tenant_id: str, value: str, *, version: int) -> bool:
         keys = [self.key(plane_id, tenant_id), self.floor_key(plane_id, tenant_id)]
         args: list[str | int] = [f"{version}:{value}", version, self._ttl_ms]
-        ok, written = await self._call(
-            "set", lambda: self._set_unless_stale(keys=keys, args=args)
-        )
+        ok, written = await self._call("set", lambda: self._set_unless_stale(keys=keys, args=args))
         return ok and bool(written)
 
     async def invalidate(self, plane_id: str, tenant_id: str, *, version: int) -> bool:

@@ -65,6 +65,8 @@ from tenancy_fixtures.store.postgres.ddl import (
     render_schema_ddl,
     schema_checksum,
 )
+from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
+from tenancy_fixtures.store.postgres.tls import asyncpg_tls
 
 __all__ = ["PostgresTenantStore"]
 
@@ -334,6 +336,8 @@ class PostgresTenantStore(TenantStore):
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
         self._engine: AsyncEngine | None = None
+        # Checked here, so a bad TLS parameter is a SettingsError before any connection.
+        self._url, self._connect_args = asyncpg_tls(settings.url)
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
@@ -354,7 +358,8 @@ class PostgresTenantStore(TenantStore):
     def engine(self) -> AsyncEngine:
         if self._engine is None:
             self._engine = create_async_engine(
-                self.settings.url,
+                self._url,
+                connect_args=self._connect_args,
                 pool_size=self.settings.concurrency,
                 max_overflow=self.settings.concurrency,
             )
@@ -375,10 +380,11 @@ class PostgresTenantStore(TenantStore):
 
     @asynccontextmanager
     async def _connection(self, tenant_id: str | None) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(schema_translate_map=self._translate(tenant_id))
-            async with conn.begin():
-                yield conn
+        with quiet_lost_connection_writes():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(schema_translate_map=self._translate(tenant_id))
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def _control(self, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
