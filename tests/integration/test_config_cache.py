@@ -19,7 +19,7 @@ from tenancy_fixtures import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.config_cache import CachedConfig, ConfigCache, open_config_cache
 
 GIB = 1024**3
 TENANT = "cached_tenant"
@@ -42,17 +42,17 @@ class GatedCache:
         self.set_reached = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def get(self, tenant_id: str) -> str | None:
-        return await self.inner.get(tenant_id)
+    async def get(self, plane_id: str, tenant_id: str) -> CachedConfig | None:
+        return await self.inner.get(plane_id, tenant_id)
 
-    async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
+    async def set(self, plane_id: str, tenant_id: str, value: str, *, version: int) -> bool:
         if self.gated:
             self.set_reached.set()
             await self.release.wait()
-        return await self.inner.set(tenant_id, value, version=version)
+        return await self.inner.set(plane_id, tenant_id, value, version=version)
 
-    async def invalidate(self, tenant_id: str, *, version: int) -> None:
-        await self.inner.invalidate(tenant_id, version=version)
+    async def invalidate(self, plane_id: str, tenant_id: str, *, version: int) -> bool:
+        return await self.inner.invalidate(plane_id, tenant_id, version=version)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -121,6 +121,17 @@ async def _tamper_stored_config(manager: FixtureManager, tenant_id: str, api_cal
         )
 
 
+async def _cached(manager: FixtureManager, tenant_id: str) -> CachedConfig | None:
+    """What the manager's cache holds for ``tenant_id`` in its control plane."""
+    return await manager.cache.get(await manager.config.plane_id(), tenant_id)
+
+
+async def _redis_key(manager: FixtureManager, tenant_id: str) -> str:
+    """The Redis key of ``tenant_id``'s config: prefix, control plane id, tenant."""
+    plane = await manager.config.plane_id()
+    return f"{manager.settings.redis_prefix}:{plane}:config:{tenant_id}"
+
+
 async def _stored_config(manager: FixtureManager, tenant_id: str) -> TenantConfig | None:
     async with manager.store.control() as conn:
         stored = await control_plane.load_config(conn, tenant_id)
@@ -152,7 +163,7 @@ async def test_second_read_is_served_from_the_cache(
 ) -> None:
     """After one read the config is cached: a change behind the library's back is not seen."""
     await cached_manager.create_tenant(TENANT, tier="premium")
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
 
     first = await cached_manager.get_tenant_config(TENANT)
     await _tamper_stored_config(cached_manager, TENANT, api_calls=1)
@@ -160,16 +171,20 @@ async def test_second_read_is_served_from_the_cache(
 
     assert second == first
     assert second.limits.api_calls == 10_000
-    assert await cached_manager.cache.get(TENANT) == first.model_dump_json()
+    cached = await _cached(cached_manager, TENANT)
+    assert cached is not None
+    assert cached.value == first.model_dump_json()
     if cache_kind == "redis":
         assert cached_manager.settings.redis_url is not None
         client = Redis.from_url(cached_manager.settings.redis_url, decode_responses=True)
         try:
-            key = f"{cached_manager.settings.redis_prefix}:config:{TENANT}"
+            key = await _redis_key(cached_manager, TENANT)
             assert await client.exists(key) == 1
             raw = await client.get(key)
             assert isinstance(raw, str)
-            assert TenantConfig.model_validate_json(raw) == first
+            version, _, document = raw.partition(":")
+            assert int(version) == cached.version
+            assert TenantConfig.model_validate_json(document) == first
             ttl_ms = await client.pttl(key)
             assert 0 < ttl_ms <= TTL_SECONDS * 1000
         finally:
@@ -188,7 +203,7 @@ async def test_cached_config_expires_after_the_ttl(
 
         await asyncio.sleep(0.5)
 
-        assert await manager.cache.get(TENANT) is None
+        assert await _cached(manager, TENANT) is None
         assert (await manager.get_tenant_config(TENANT)).limits.api_calls == 7
     assert [t.tenant_id for t in await cached_manager.list_tenants()] == [TENANT]
 
@@ -209,7 +224,7 @@ async def test_applying_a_config_invalidates_the_cached_entry(
         )
     )
 
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
     config = await cached_manager.get_tenant_config(TENANT)
     assert config == applied
     assert config.limits.api_calls == 25_000
@@ -259,11 +274,11 @@ async def test_drop_removes_the_cached_entry(cached_manager: FixtureManager) -> 
     """After a drop the config is neither cached nor stored, and a new tenant reads fresh."""
     await cached_manager.create_tenant(TENANT, tier="enterprise")
     await cached_manager.get_tenant_config(TENANT)
-    assert await cached_manager.cache.get(TENANT) is not None
+    assert await _cached(cached_manager, TENANT) is not None
 
     await cached_manager.drop_tenant(TENANT)
 
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
     with pytest.raises(TenantNotFoundError):
         await cached_manager.get_tenant_config(TENANT)
     await cached_manager.create_tenant(TENANT, tier="free")
@@ -339,13 +354,14 @@ async def test_a_change_through_one_manager_invalidates_another_managers_redis_c
         try:
             await writer.create_tenant(TENANT, tier="premium")
             assert (await reader.get_tenant_config(TENANT)).limits.api_calls == 10_000
-            assert await redis_client.exists(f"{redis_prefix}:config:{TENANT}") == 1
+            key = await _redis_key(reader, TENANT)
+            assert await redis_client.exists(key) == 1
 
             await writer.apply_tenant_config(
                 TenantFixture(tenant_id=TENANT, tier="premium", limits={"api_calls": 42})
             )
 
-            assert await redis_client.exists(f"{redis_prefix}:config:{TENANT}") == 0
+            assert await redis_client.exists(key) == 0
             assert (await reader.get_tenant_config(TENANT)).limits.api_calls == 42
             await writer.drop_tenant(TENANT)
             with pytest.raises(TenantNotFoundError):

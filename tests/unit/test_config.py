@@ -16,8 +16,8 @@ import pytest
 
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR, TemplateDirectory
-from tenancy_fixtures.tenancy.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
 from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.tenancy.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
 from tenancy_fixtures.tenancy.config_cache import (
     CachedConfig,
     MemoryConfigCache,

@@ -34,13 +34,32 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, StorageError) and exc.transient
 
 
+def _first_cause(exc: BaseException) -> BaseException:
+    """The failure that started it: a dropped connection surfaces as the rollback that
+    failed after it, with the server's reason further down the chain."""
+    chain = [exc]
+    while len(chain) < 10:
+        nxt = chain[-1].__cause__ or chain[-1].__context__
+        if nxt is None or nxt in chain:
+            break
+        chain.append(nxt)
+    # The driver's or server's words rather than the socket's ("Connection reset by peer").
+    described = [e for e in chain if type(e).__module__ != "builtins"] or chain
+    return described[-1]
+
+
 def _log_retry(state: RetryCallState) -> None:
     failure = state.outcome.exception() if state.outcome is not None else None
+    reason = "unknown"
+    if failure is not None:
+        cause = _first_cause(failure)
+        reason = str(cause).strip() or type(cause).__name__
     log.warning(
         "storage_retry",
         attempt=state.attempt_number,
         of=_ATTEMPTS,
-        reason=str(failure) if failure is not None else "unknown",
+        reason=reason,
+        error=str(failure) if failure is not None else None,
         tenant_id=getattr(failure, "tenant_id", None),
         retry_in_seconds=round(state.upcoming_sleep, 3),
     )
