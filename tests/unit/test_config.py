@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -318,37 +319,36 @@ class TestMemoryConfigCache:
     async def test_closing_one_shared_handle_keeps_the_floors_other_handles_rely_on(
         self,
     ) -> None:
-        """Closing one manager's handle on the shared cache leaves the entries and the
-        staleness floors of the handles still open alone; the last close empties it."""
+        """Closing one manager's handle on the process's shared cache leaves the entries
+        and the staleness floors of the handles still open alone."""
         settings = Settings(database_url="sqlite:///unused", cache_ttl_seconds=60)
+        plane = f"plane_{uuid.uuid4().hex}"  # other tests' handles share this process
         closing, staying = open_config_cache(settings), open_config_cache(settings)
-        await staying.set(PLANE, "acme", "new", version=5)
-        await staying.invalidate(PLANE, "other", version=5)
-
-        await closing.aclose()
-
-        assert CachedConfig("new", 5) == await staying.get(PLANE, "acme")
-        assert False is await staying.set(PLANE, "other", "old", version=4)
-        await staying.aclose()
-        fresh = open_config_cache(settings)
         try:
-            assert await fresh.get(PLANE, "acme") is None
+            await staying.set(plane, "acme", "new", version=5)
+            await staying.invalidate(plane, "other", version=5)
+
+            await closing.aclose()
+
+            assert CachedConfig("new", 5) == await staying.get(plane, "acme")
+            assert False is await staying.set(plane, "other", "old", version=4)
         finally:
-            await fresh.aclose()
+            await staying.aclose()
 
     async def test_entries_keep_the_ttl_of_the_settings_that_stored_them(self) -> None:
         """Handles with different TTLs share entries; each entry expires by its own TTL."""
         short = open_config_cache(Settings(database_url="sqlite:///u", cache_ttl_seconds=0.05))
         long = open_config_cache(Settings(database_url="sqlite:///u", cache_ttl_seconds=60))
+        plane = f"plane_{uuid.uuid4().hex}"  # other tests' handles share this process
         try:
-            await short.set(PLANE, "brief", "x", version=1)
-            await long.set(PLANE, "lasting", "y", version=1)
-            assert CachedConfig("x", 1) == await long.get(PLANE, "brief")
+            await short.set(plane, "brief", "x", version=1)
+            await long.set(plane, "lasting", "y", version=1)
+            assert CachedConfig("x", 1) == await long.get(plane, "brief")
 
             await asyncio.sleep(0.15)
 
-            assert await long.get(PLANE, "brief") is None
-            assert CachedConfig("y", 1) == await short.get(PLANE, "lasting")
+            assert await long.get(plane, "brief") is None
+            assert CachedConfig("y", 1) == await short.get(plane, "lasting")
         finally:
             await short.aclose()
             await long.aclose()
