@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,25 @@ class Settings(BaseSettings):
         description="Redis for the config cache; unset: in-process cache.",
     )
     redis_prefix: str = Field(default="tenancy", description="Prefix of every Redis key.")
+    redis_timeout_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="Connect and reply timeout of each Redis call; a Redis slower than "
+        "this is treated as down and the database answers instead.",
+    )
+    redis_breaker_failures: int = Field(
+        default=2,
+        ge=1,
+        description="Redis failures in a row after which the config cache stops calling "
+        "Redis for redis_breaker_seconds.",
+    )
+    redis_breaker_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the config cache leaves a failing Redis alone before trying "
+        "it again.",
+    )
     metadata: str = Field(
         default="tenancy_fixtures.spotify:builtin_metadata",
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
@@ -67,6 +87,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     concurrency: int = Field(default=10, ge=1, le=1000)
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cache_revalidate_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a cached config is served before its version is checked "
+        "against the control plane again (0: on every read); bounds how stale a config "
+        "can be when an invalidation was lost.",
+    )
     validation_timeout_seconds: float = Field(default=300.0, gt=0)
     validation_mode: ValidationMode = Field(
         default="strict",
@@ -121,6 +148,25 @@ class Settings(BaseSettings):
     def _secret_key_is_fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             fernet_for(value)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _url_is_a_redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Parsed by the client that will use it (no connection is made); only when set,
+        # so a process without Redis never imports it.
+        from redis.asyncio import ConnectionPool
+
+        try:
+            ConnectionPool.from_url(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not a Redis URL: {exc}") from None
+        parts = urlsplit(value)
+        database = parts.path.strip("/")
+        if parts.scheme != "unix" and database and not database.isdigit():
+            raise ValueError(f"the path of a Redis URL is a database number, not {database!r}")
         return value
 
     @field_validator("database_url")

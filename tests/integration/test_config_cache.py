@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -19,7 +20,7 @@ from tenancy_fixtures import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.config_cache import CachedConfig, ConfigCache, open_config_cache
 
 GIB = 1024**3
 TENANT = "cached_tenant"
@@ -30,7 +31,7 @@ CACHES = [
     pytest.param("redis", id="redis-cache", marks=pytest.mark.redis),
 ]
 
-SettingsFactory = Callable[[float], Settings]
+SettingsFactory = Callable[..., Settings]
 
 
 class GatedCache:
@@ -42,17 +43,17 @@ class GatedCache:
         self.set_reached = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def get(self, tenant_id: str) -> str | None:
-        return await self.inner.get(tenant_id)
+    async def get(self, plane_id: str, tenant_id: str) -> CachedConfig | None:
+        return await self.inner.get(plane_id, tenant_id)
 
-    async def set(self, tenant_id: str, value: str, *, version: int) -> bool:
+    async def set(self, plane_id: str, tenant_id: str, value: str, *, version: int) -> bool:
         if self.gated:
             self.set_reached.set()
             await self.release.wait()
-        return await self.inner.set(tenant_id, value, version=version)
+        return await self.inner.set(plane_id, tenant_id, value, version=version)
 
-    async def invalidate(self, tenant_id: str, *, version: int) -> None:
-        await self.inner.invalidate(tenant_id, version=version)
+    async def invalidate(self, plane_id: str, tenant_id: str, *, version: int) -> bool:
+        return await self.inner.invalidate(plane_id, tenant_id, version=version)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -65,22 +66,32 @@ def cache_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def make_settings(
-    cache_kind: str, database_url: str, request: pytest.FixtureRequest
-) -> SettingsFactory:
-    """Settings on this test's backend and cache, with the given cache TTL."""
-    redis_url: str | None = None
-    redis_prefix = "tenancy"
-    if cache_kind == "redis":
-        redis_url = str(request.getfixturevalue("redis_url"))
-        redis_prefix = str(request.getfixturevalue("redis_prefix"))
+def cache_options(cache_kind: str, request: pytest.FixtureRequest) -> dict[str, str | None]:
+    """The settings that pick this test's cache: none, or the real Redis and a fresh prefix."""
+    if cache_kind != "redis":
+        return {"redis_url": None, "redis_prefix": "tenancy"}
+    return {
+        "redis_url": str(request.getfixturevalue("redis_url")),
+        "redis_prefix": str(request.getfixturevalue("redis_prefix")),
+    }
 
-    def make(ttl_seconds: float = TTL_SECONDS) -> Settings:
+
+@pytest.fixture
+def make_settings(cache_options: dict[str, str | None], database_url: str) -> SettingsFactory:
+    """Settings on this test's backend and cache, with the given cache TTL."""
+
+    def make(
+        ttl_seconds: float = TTL_SECONDS,
+        *,
+        revalidate_seconds: float = 1.0,
+        url: str = database_url,
+    ) -> Settings:
         return Settings(
-            database_url=database_url,
-            redis_url=redis_url,
-            redis_prefix=redis_prefix,
+            database_url=url,
+            redis_url=cache_options["redis_url"],
+            redis_prefix=cache_options["redis_prefix"] or "tenancy",
             cache_ttl_seconds=ttl_seconds,
+            cache_revalidate_seconds=revalidate_seconds,
             actor="pytest",
         )
 
@@ -121,6 +132,17 @@ async def _tamper_stored_config(manager: FixtureManager, tenant_id: str, api_cal
         )
 
 
+async def _cached(manager: FixtureManager, tenant_id: str) -> CachedConfig | None:
+    """What the manager's cache holds for ``tenant_id`` in its control plane."""
+    return await manager.cache.get(await manager.config.plane_id(), tenant_id)
+
+
+async def _redis_key(manager: FixtureManager, tenant_id: str) -> str:
+    """The Redis key of ``tenant_id``'s config: prefix, control plane id, tenant."""
+    plane = await manager.config.plane_id()
+    return f"{manager.settings.redis_prefix}:{plane}:config:{tenant_id}"
+
+
 async def _stored_config(manager: FixtureManager, tenant_id: str) -> TenantConfig | None:
     async with manager.store.control() as conn:
         stored = await control_plane.load_config(conn, tenant_id)
@@ -152,7 +174,7 @@ async def test_second_read_is_served_from_the_cache(
 ) -> None:
     """After one read the config is cached: a change behind the library's back is not seen."""
     await cached_manager.create_tenant(TENANT, tier="premium")
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
 
     first = await cached_manager.get_tenant_config(TENANT)
     await _tamper_stored_config(cached_manager, TENANT, api_calls=1)
@@ -160,16 +182,20 @@ async def test_second_read_is_served_from_the_cache(
 
     assert second == first
     assert second.limits.api_calls == 10_000
-    assert await cached_manager.cache.get(TENANT) == first.model_dump_json()
+    cached = await _cached(cached_manager, TENANT)
+    assert cached is not None
+    assert cached.value == first.model_dump_json()
     if cache_kind == "redis":
         assert cached_manager.settings.redis_url is not None
         client = Redis.from_url(cached_manager.settings.redis_url, decode_responses=True)
         try:
-            key = f"{cached_manager.settings.redis_prefix}:config:{TENANT}"
+            key = await _redis_key(cached_manager, TENANT)
             assert await client.exists(key) == 1
             raw = await client.get(key)
             assert isinstance(raw, str)
-            assert TenantConfig.model_validate_json(raw) == first
+            version, _, document = raw.partition(":")
+            assert int(version) == cached.version
+            assert TenantConfig.model_validate_json(document) == first
             ttl_ms = await client.pttl(key)
             assert 0 < ttl_ms <= TTL_SECONDS * 1000
         finally:
@@ -188,7 +214,7 @@ async def test_cached_config_expires_after_the_ttl(
 
         await asyncio.sleep(0.5)
 
-        assert await manager.cache.get(TENANT) is None
+        assert await _cached(manager, TENANT) is None
         assert (await manager.get_tenant_config(TENANT)).limits.api_calls == 7
     assert [t.tenant_id for t in await cached_manager.list_tenants()] == [TENANT]
 
@@ -209,7 +235,7 @@ async def test_applying_a_config_invalidates_the_cached_entry(
         )
     )
 
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
     config = await cached_manager.get_tenant_config(TENANT)
     assert config == applied
     assert config.limits.api_calls == 25_000
@@ -259,11 +285,11 @@ async def test_drop_removes_the_cached_entry(cached_manager: FixtureManager) -> 
     """After a drop the config is neither cached nor stored, and a new tenant reads fresh."""
     await cached_manager.create_tenant(TENANT, tier="enterprise")
     await cached_manager.get_tenant_config(TENANT)
-    assert await cached_manager.cache.get(TENANT) is not None
+    assert await _cached(cached_manager, TENANT) is not None
 
     await cached_manager.drop_tenant(TENANT)
 
-    assert await cached_manager.cache.get(TENANT) is None
+    assert await _cached(cached_manager, TENANT) is None
     with pytest.raises(TenantNotFoundError):
         await cached_manager.get_tenant_config(TENANT)
     await cached_manager.create_tenant(TENANT, tier="free")
@@ -339,16 +365,179 @@ async def test_a_change_through_one_manager_invalidates_another_managers_redis_c
         try:
             await writer.create_tenant(TENANT, tier="premium")
             assert (await reader.get_tenant_config(TENANT)).limits.api_calls == 10_000
-            assert await redis_client.exists(f"{redis_prefix}:config:{TENANT}") == 1
+            key = await _redis_key(reader, TENANT)
+            assert await redis_client.exists(key) == 1
 
             await writer.apply_tenant_config(
                 TenantFixture(tenant_id=TENANT, tier="premium", limits={"api_calls": 42})
             )
 
-            assert await redis_client.exists(f"{redis_prefix}:config:{TENANT}") == 0
+            assert await redis_client.exists(key) == 0
             assert (await reader.get_tenant_config(TENANT)).limits.api_calls == 42
             await writer.drop_tenant(TENANT)
             with pytest.raises(TenantNotFoundError):
                 await reader.get_tenant_config(TENANT)
         finally:
             await _drop_all(writer)
+
+
+# --- the control plane's id keys the cache ---------------------------------------------
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="two-sqlite-data-dirs"),
+        pytest.param("postgresql", id="sqlite-and-postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def other_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A second database beside a SQLite one: another SQLite data dir, or PostgreSQL."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite:///{tmp_path / 'other'}"
+
+
+async def test_the_same_tenant_id_in_two_databases_reads_its_own_config(
+    cache_options: dict[str, str | None],
+    cache_kind: str,
+    other_database_url: str,
+    tmp_path: Path,
+) -> None:
+    """Tenant rc1 is enterprise in one database and free in another; through one cache
+    (one Redis prefix, or this process's memory) each database reads its own."""
+
+    def settings(url: str) -> Settings:
+        return Settings(
+            database_url=url,
+            redis_url=cache_options["redis_url"],
+            redis_prefix=cache_options["redis_prefix"] or "tenancy",
+            actor="pytest",
+        )
+
+    async with (
+        FixtureManager(settings(f"sqlite:///{tmp_path / 'one'}")) as one,
+        FixtureManager(settings(other_database_url)) as other,
+    ):
+        await _drop_all(other)
+        try:
+            await one.create_tenant("rc1", tier="enterprise")
+            await other.create_tenant("rc1", tier="free")
+
+            reads = [
+                (await manager.get_tenant_config("rc1")).tier
+                for manager in (one, other, one, other)
+            ]
+
+            assert ["enterprise", "free", "enterprise", "free"] == reads
+            planes = {await one.config.plane_id(), await other.config.plane_id()}
+            assert 2 == len(planes)
+            if cache_kind == "redis":
+                client = Redis.from_url(str(one.settings.redis_url), decode_responses=True)
+                try:
+                    keys = {await _redis_key(one, "rc1"), await _redis_key(other, "rc1")}
+                    assert 2 == await client.exists(*keys)
+                finally:
+                    await client.aclose()
+        finally:
+            await _drop_all(one)
+            await _drop_all(other)
+
+
+async def test_two_spellings_of_one_database_share_its_control_plane_id(
+    make_settings: SettingsFactory, cached_manager: FixtureManager, backend: str
+) -> None:
+    """Another URL naming the same database (localhost for 127.0.0.1, a path with ./)
+    reads the same control plane id, which is no part of the URL, and the same cache."""
+    url = cached_manager.settings.database_url
+    respelled = (
+        url.replace("127.0.0.1", "localhost")
+        if backend == "postgresql"
+        else url.replace("/data", "/./data")
+    )
+    assert respelled != url
+    await cached_manager.create_tenant(TENANT, tier="premium")
+    async with FixtureManager(make_settings(url=respelled)) as twin:
+        plane = await twin.config.plane_id()
+        assert await cached_manager.config.plane_id() == plane
+        assert 32 == len(plane)
+        assert plane not in url
+        await twin.get_tenant_config(TENANT)
+
+        assert await _cached(cached_manager, TENANT) == await _cached(twin, TENANT)
+
+
+async def test_closing_one_manager_leaves_another_managers_cached_config(
+    make_settings: SettingsFactory, cached_manager: FixtureManager
+) -> None:
+    """A second manager on the same database closing does not empty the first's cache."""
+    await cached_manager.create_tenant(TENANT, tier="premium")
+    await cached_manager.get_tenant_config(TENANT)
+    second = FixtureManager(make_settings())
+    await second.get_tenant_config(TENANT)
+
+    await second.aclose()
+
+    assert await _cached(cached_manager, TENANT) is not None
+
+
+# --- a lost invalidation is caught by the version check -------------------------------
+
+
+async def _change_behind_the_cache(manager: FixtureManager, tenant_id: str, tier: str) -> None:
+    """Store another tier's config as another process would whose invalidation was lost."""
+    config = manager.config.resolve(TenantFixture(tenant_id=tenant_id, tier=tier))
+    async with manager.store.control() as conn:
+        await control_plane.save_config(
+            conn, tenant_id, config.model_dump(mode="json"), config.checksum()
+        )
+        await control_plane.set_tier(conn, tenant_id, tier)
+
+
+@pytest.mark.parametrize("window", [0.0, 0.3])
+async def test_a_change_whose_invalidation_was_lost_is_read_after_the_revalidation_window(
+    make_settings: SettingsFactory, cached_manager: FixtureManager, window: float
+) -> None:
+    """A tier change that never invalidated this cache is read once cache_revalidate_seconds
+    have passed (at once with 0), not after the hour-long TTL."""
+    async with FixtureManager(make_settings(3600.0, revalidate_seconds=window)) as reader:
+        await reader.create_tenant(TENANT, tier="free")
+        assert "free" == (await reader.get_tenant_config(TENANT)).tier  # now cached
+
+        await _change_behind_the_cache(reader, TENANT, "enterprise")
+        await asyncio.sleep(window + 0.05 if window else 0)
+
+        config = await reader.get_tenant_config(TENANT)
+        assert ("enterprise", 1_000_000) == (config.tier, config.limits.api_calls)
+        cached = await _cached(reader, TENANT)
+        assert cached is not None
+        assert "enterprise" == TenantConfig.model_validate_json(cached.value).tier
+
+
+@pytest.mark.redis
+async def test_a_tier_change_whose_redis_invalidation_failed_is_read_at_once_elsewhere(
+    database_url: str, redis_url: str, redis_prefix: str, redis_client: Redis
+) -> None:
+    """A writer that cannot reach Redis changes a tier; a reader whose Redis still holds
+    the old config reads the new tier on its next read (revalidation on every read)."""
+    reader_settings = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        cache_revalidate_seconds=0,
+        actor="pytest",
+    )
+    writer_settings = reader_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    async with FixtureManager(reader_settings) as reader, FixtureManager(writer_settings) as writer:
+        await _drop_all(reader)
+        try:
+            await reader.create_tenant(TENANT, tier="free")
+            assert "free" == (await reader.get_tenant_config(TENANT)).tier
+            key = await _redis_key(reader, TENANT)
+
+            await writer.apply_tenant_config(TenantFixture(tenant_id=TENANT, tier="enterprise"))
+
+            assert '"tier":"free"' in str(await redis_client.get(key))  # not invalidated
+            assert "enterprise" == (await reader.get_tenant_config(TENANT)).tier
+            assert '"tier":"enterprise"' in str(await redis_client.get(key))
+        finally:
+            await _drop_all(reader)

@@ -9,14 +9,22 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from typing import Any
 
 import pytest
 
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR, TemplateDirectory
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenancy.config import TIERS, ConfigTemplate, TenantConfig, resolve_config
-from tenancy_fixtures.tenancy.config_cache import MemoryConfigCache
+from tenancy_fixtures.tenancy.config_cache import (
+    CachedConfig,
+    MemoryConfigCache,
+    VersionChecks,
+    open_config_cache,
+)
 from tenancy_fixtures.tenancy.sizes import parse_size
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
@@ -248,50 +256,102 @@ class TestTenantConfig:
         assert config == TenantConfig.model_validate_json(config.model_dump_json())
 
 
+PLANE = "plane_a"
+
+
 class TestMemoryConfigCache:
-    async def test_a_value_set_is_read_back(self) -> None:
-        """get returns what set stored for that tenant."""
+    async def test_a_value_set_is_read_back_with_its_version(self) -> None:
+        """get returns what set stored for that tenant, with the version it was stored at."""
         cache = MemoryConfigCache(ttl_seconds=60)
 
-        await cache.set("acme", '{"tier": "free"}', version=1)
+        await cache.set(PLANE, "acme", '{"tier": "free"}', version=1)
 
-        assert '{"tier": "free"}' == await cache.get("acme")
+        assert CachedConfig('{"tier": "free"}', 1) == await cache.get(PLANE, "acme")
 
     async def test_an_unknown_tenant_reads_none(self) -> None:
         """get for a tenant never set gives None."""
         cache = MemoryConfigCache(ttl_seconds=60)
 
-        assert await cache.get("acme") is None
+        assert await cache.get(PLANE, "acme") is None
+
+    async def test_the_same_tenant_id_in_two_control_planes_is_two_entries(self) -> None:
+        """A tenant id cached for one control plane is not what another plane reads."""
+        cache = MemoryConfigCache(ttl_seconds=60)
+
+        await cache.set("plane_a", "rc1", "enterprise", version=1)
+        await cache.set("plane_b", "rc1", "free", version=1)
+        await cache.invalidate("plane_b", "rc1", version=2)
+
+        assert CachedConfig("enterprise", 1) == await cache.get("plane_a", "rc1")
+        assert await cache.get("plane_b", "rc1") is None
 
     async def test_an_invalidated_value_is_gone(self) -> None:
         """invalidate forgets the entry; invalidating twice is harmless."""
         cache = MemoryConfigCache(ttl_seconds=60)
-        await cache.set("acme", "x", version=1)
-        await cache.set("other", "y", version=1)
+        await cache.set(PLANE, "acme", "x", version=1)
+        await cache.set(PLANE, "other", "y", version=1)
 
-        await cache.invalidate("acme", version=2)
-        await cache.invalidate("acme", version=2)
+        assert await cache.invalidate(PLANE, "acme", version=2)
+        assert await cache.invalidate(PLANE, "acme", version=2)
 
-        assert (None, "y") == (await cache.get("acme"), await cache.get("other"))
+        assert await cache.get(PLANE, "acme") is None
+        assert CachedConfig("y", 1) == await cache.get(PLANE, "other")
 
     async def test_a_value_expires_after_the_ttl(self) -> None:
         """An entry older than the TTL reads as None."""
         cache = MemoryConfigCache(ttl_seconds=0.05)
-        await cache.set("acme", "x", version=1)
-        assert "x" == await cache.get("acme")
+        await cache.set(PLANE, "acme", "x", version=1)
+        assert CachedConfig("x", 1) == await cache.get(PLANE, "acme")
 
         await asyncio.sleep(0.15)
 
-        assert await cache.get("acme") is None
+        assert await cache.get(PLANE, "acme") is None
 
-    async def test_aclose_empties_the_cache(self) -> None:
-        """aclose drops every entry."""
+    async def test_aclose_empties_a_cache_of_its_own(self) -> None:
+        """aclose drops every entry of a MemoryConfigCache made on its own."""
         cache = MemoryConfigCache(ttl_seconds=60)
-        await cache.set("acme", "x", version=1)
+        await cache.set(PLANE, "acme", "x", version=1)
 
         await cache.aclose()
 
-        assert await cache.get("acme") is None
+        assert await cache.get(PLANE, "acme") is None
+
+    async def test_closing_one_shared_handle_keeps_the_floors_other_handles_rely_on(
+        self,
+    ) -> None:
+        """Closing one manager's handle on the process's shared cache leaves the entries
+        and the staleness floors of the handles still open alone."""
+        settings = Settings(database_url="sqlite:///unused", cache_ttl_seconds=60)
+        plane = f"plane_{uuid.uuid4().hex}"  # other tests' handles share this process
+        closing, staying = open_config_cache(settings), open_config_cache(settings)
+        try:
+            await staying.set(plane, "acme", "new", version=5)
+            await staying.invalidate(plane, "other", version=5)
+
+            await closing.aclose()
+
+            assert CachedConfig("new", 5) == await staying.get(plane, "acme")
+            assert False is await staying.set(plane, "other", "old", version=4)
+        finally:
+            await staying.aclose()
+
+    async def test_entries_keep_the_ttl_of_the_settings_that_stored_them(self) -> None:
+        """Handles with different TTLs share entries; each entry expires by its own TTL."""
+        short = open_config_cache(Settings(database_url="sqlite:///u", cache_ttl_seconds=0.05))
+        long = open_config_cache(Settings(database_url="sqlite:///u", cache_ttl_seconds=60))
+        plane = f"plane_{uuid.uuid4().hex}"  # other tests' handles share this process
+        try:
+            await short.set(plane, "brief", "x", version=1)
+            await long.set(plane, "lasting", "y", version=1)
+            assert CachedConfig("x", 1) == await long.get(plane, "brief")
+
+            await asyncio.sleep(0.15)
+
+            assert await long.get(plane, "brief") is None
+            assert CachedConfig("y", 1) == await short.get(plane, "lasting")
+        finally:
+            await short.aclose()
+            await long.aclose()
 
     @pytest.mark.parametrize("tenant_id", ["", "Acme", "a;b", "public"])
     async def test_a_hostile_tenant_id_is_refused_as_a_key(self, tenant_id: str) -> None:
@@ -299,18 +359,43 @@ class TestMemoryConfigCache:
         cache = MemoryConfigCache(ttl_seconds=60)
 
         with pytest.raises(InvalidTenantIdError):
-            await cache.set(tenant_id, "x", version=1)
+            await cache.set(PLANE, tenant_id, "x", version=1)
         with pytest.raises(InvalidTenantIdError):
-            await cache.get(tenant_id)
+            await cache.get(PLANE, tenant_id)
         with pytest.raises(InvalidTenantIdError):
-            await cache.invalidate(tenant_id, version=1)
+            await cache.invalidate(PLANE, tenant_id, version=1)
 
     async def test_a_value_older_than_the_last_invalidation_is_not_cached(self) -> None:
         """A reader that fetched a config before a change cannot put it back afterwards."""
         cache = MemoryConfigCache(ttl_seconds=60)
-        await cache.invalidate("acme", version=5)
+        await cache.invalidate(PLANE, "acme", version=5)
 
-        stale = await cache.set("acme", "old", version=4)
-        fresh = await cache.set("acme", "new", version=5)
+        stale = await cache.set(PLANE, "acme", "old", version=4)
+        fresh = await cache.set(PLANE, "acme", "new", version=5)
 
-        assert (False, True, "new") == (stale, fresh, await cache.get("acme"))
+        assert (False, True) == (stale, fresh)
+        assert CachedConfig("new", 5) == await cache.get(PLANE, "acme")
+
+
+class TestVersionChecks:
+    def test_a_version_confirmed_just_now_is_fresh(self) -> None:
+        """A version confirmed current a moment ago is fresh within a 1 s window."""
+        checks = VersionChecks()
+
+        checks.confirm(PLANE, "acme", 7, since=time.monotonic())
+
+        assert checks.fresh(PLANE, "acme", 7, within=1.0)
+
+    def test_another_version_or_a_lapsed_window_is_not_fresh(self) -> None:
+        """Another version, a confirmation older than the window, a window of 0, another
+        plane and a forgotten tenant all need a check."""
+        checks = VersionChecks()
+        checks.confirm(PLANE, "acme", 7, since=time.monotonic() - 2.0)
+        checks.confirm(PLANE, "beta", 7, since=time.monotonic())
+
+        assert not checks.fresh(PLANE, "acme", 7, within=1.0)
+        assert not checks.fresh(PLANE, "beta", 8, within=1.0)
+        assert not checks.fresh(PLANE, "beta", 7, within=0.0)
+        assert not checks.fresh("plane_b", "beta", 7, within=1.0)
+        checks.forget(PLANE, "beta")
+        assert not checks.fresh(PLANE, "beta", 7, within=1.0)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tenancy_fixtures import Settings
+from tenancy_fixtures import Settings, SettingsError, load_settings
 
 
 class TestParseWorkers:
@@ -23,3 +23,48 @@ class TestParseWorkers:
     def test_a_set_number_is_used_as_given(self) -> None:
         assert 0 == Settings(database_url="sqlite:///x", parse_workers=0).workers_for_parsing
         assert 7 == Settings(database_url="sqlite:///x", parse_workers=7).workers_for_parsing
+
+
+class TestRedisUrl:
+    """TENANCY_REDIS_URL is checked when settings are read, not at the first Redis call."""
+
+    @pytest.mark.parametrize(
+        "url",
+        ["notaurl", "http://127.0.0.1:6379/0", "redis://127.0.0.1:port/0", "redis://h:6379/x"],
+    )
+    def test_a_value_that_is_not_a_redis_url_is_a_settings_error_naming_it(self, url: str) -> None:
+        """A non-Redis scheme, a bad port or a non-numeric database raise SettingsError."""
+        with pytest.raises(SettingsError) as caught:
+            load_settings(database_url="sqlite:///x", redis_url=url)
+
+        assert "TENANCY_REDIS_URL" in str(caught.value)
+        assert 2 == caught.value.exit_code
+
+    def test_a_password_in_a_refused_redis_url_is_not_shown(self) -> None:
+        """The error for a bad URL does not repeat the password it carries."""
+        with pytest.raises(SettingsError) as caught:
+            load_settings(database_url="sqlite:///x", redis_url="redis://:s3cret@h:99999/0")
+
+        assert "s3cret" not in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "url", ["redis://127.0.0.1:6379/0", "rediss://cache.example:6380", "unix:///tmp/r.sock"]
+    )
+    def test_redis_rediss_and_unix_urls_are_accepted(self, url: str) -> None:
+        assert url == load_settings(database_url="sqlite:///x", redis_url=url).redis_url
+
+
+class TestCacheDefaults:
+    def test_redis_calls_are_short_and_a_failing_redis_is_left_alone_for_a_while(
+        self,
+    ) -> None:
+        """Redis calls time out after 0.25 s; two failures open the breaker for 5 s; a
+        cached config is checked against the control plane at least every second."""
+        settings = Settings(database_url="sqlite:///x")
+
+        assert (0.25, 2, 5.0, 1.0) == (
+            settings.redis_timeout_seconds,
+            settings.redis_breaker_failures,
+            settings.redis_breaker_seconds,
+            settings.cache_revalidate_seconds,
+        )

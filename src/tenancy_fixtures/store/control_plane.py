@@ -47,7 +47,9 @@ __all__ = [
     "config_version",
     "control_metadata",
     "count_rows",
+    "current_config_version",
     "delete_tenant",
+    "ensure_plane_id",
     "get_tenant",
     "insert_tenant",
     "last_run",
@@ -56,6 +58,7 @@ __all__ = [
     "load_versioned_config",
     "lock_tenant",
     "new_run_id",
+    "plane_id",
     "read_audit",
     "record_fixture",
     "record_run",
@@ -72,6 +75,17 @@ _JSON = JSONDocument
 _TS = DateTime(timezone=True)
 
 control_metadata = MetaData(schema=CONTROL_SCHEMA)
+
+#: The identity of this control plane: one row holding a random id made when the control
+#: plane was first initialized. Caches shared between databases (Redis) key by it, never by
+#: the URL, which may carry a password and may name one database in several ways.
+plane_table = Table(
+    "plane",
+    control_metadata,
+    Column("singleton", Integer, primary_key=True, autoincrement=False),
+    Column("plane_id", String(32), nullable=False),
+    Column("created_at", _TS, nullable=False),
+)
 
 tenants_table = Table(
     "tenants",
@@ -240,6 +254,26 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
+async def plane_id(conn: AsyncConnection) -> str | None:
+    """The id of this control plane, or ``None`` before its first initialization."""
+    found = await conn.execute(select(plane_table.c.plane_id).where(plane_table.c.singleton == 1))
+    return found.scalar_one_or_none()
+
+
+async def ensure_plane_id(conn: AsyncConnection) -> str:
+    """The id of this control plane, made now if it has none yet.
+
+    Call it where control-plane creation is serialised (the store's initialization):
+    the fixed primary key refuses a second row rather than keeping two ids.
+    """
+    existing = await plane_id(conn)
+    if existing is not None:
+        return existing
+    made = uuid.uuid4().hex
+    await conn.execute(insert(plane_table).values(singleton=1, plane_id=made, created_at=utcnow()))
+    return made
+
+
 async def insert_tenant(conn: AsyncConnection, tenant_id: str, tier: str) -> TenantRecord:
     """Register a tenant; a second registration raises :class:`TenantAlreadyExistsError`
     (the registry's primary key refuses it)."""
@@ -346,6 +380,18 @@ async def save_config(
 def config_version(updated_at: datetime) -> int:
     """A config's version for the cache: the microsecond of its last change."""
     return int(_aware(updated_at).timestamp() * 1_000_000)
+
+
+async def current_config_version(conn: AsyncConnection, tenant_id: str) -> int | None:
+    """The version of ``tenant_id``'s stored config, or ``None`` if it has none.
+
+    One primary-key lookup returning one timestamp: what a cache checks its copy against.
+    """
+    found = await conn.execute(
+        select(configs_table.c.updated_at).where(configs_table.c.tenant_id == tenant_id)
+    )
+    updated_at = found.scalar_one_or_none()
+    return None if updated_at is None else config_version(updated_at)
 
 
 async def load_config(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] | None:

@@ -3,20 +3,28 @@
 A tenant's config is the template's defaults, overlaid by its tier, overlaid by the
 tenant's own overrides (:func:`resolve_config`), validated by pydantic models. It is
 stored in the control plane and read through a TTL cache that every change
-invalidates.
+invalidates; a cached copy is checked against the stored version at least every
+``cache_revalidate_seconds`` (see :mod:`tenancy_fixtures.tenancy.config_cache`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from tenancy_fixtures.errors import ConfigError, TemplateError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    StorageError,
+    TemplateError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
@@ -25,7 +33,13 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
 from tenancy_fixtures.tenancy.audit import audited
-from tenancy_fixtures.tenancy.config_cache import ConfigCache, now_version, open_config_cache
+from tenancy_fixtures.tenancy.config_cache import (
+    CachedConfig,
+    ConfigCache,
+    now_version,
+    open_config_cache,
+    version_checks,
+)
 from tenancy_fixtures.tenancy.merging import deep_merge
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.tenancy.tenants import TenantFixture, create_tenant, update_tenant
@@ -38,6 +52,8 @@ __all__ = [
     "TenantLimits",
     "resolve_config",
 ]
+
+log = structlog.get_logger("tenancy_fixtures.tenancy.config")
 
 Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
@@ -199,6 +215,7 @@ class ConfigFixture(BaseFixture):
         self._owns_store = store is None
         self._cache = cache
         self._owns_cache = cache is None
+        self._plane_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -235,6 +252,7 @@ class ConfigFixture(BaseFixture):
             cache=self.cache,
         )
         bound._template = self.template  # read and validated once, here
+        bound._plane_id = self._plane_id
         return bound
 
     def resolve(self, tenant: TenantFixture) -> TenantConfig:
@@ -306,27 +324,74 @@ class ConfigFixture(BaseFixture):
         await self._invalidate_stored(tenant.tenant_id)
         return config
 
+    async def plane_id(self) -> str:
+        """The id of the control plane configs are kept in (what cache keys name)."""
+        if self._plane_id is None:
+            await self.store.initialize()
+            async with self.store.control(readonly=True) as conn:
+                found = await control_plane.plane_id(conn)
+            if found is None:
+                raise StorageError("the control plane has no id; initialize it with a writer")
+            self._plane_id = found
+        return self._plane_id
+
     async def _invalidate_stored(self, tenant_id: str) -> None:
         async with self.store.control(readonly=True) as conn:
             stored = await control_plane.load_versioned_config(conn, tenant_id)
-        version = stored[1] if stored is not None else now_version()
-        await self.cache.invalidate(tenant_id, version=version)
+        await self._invalidate(tenant_id, stored[1] if stored is not None else now_version())
+
+    async def _invalidate(self, tenant_id: str, version: int) -> None:
+        plane = await self.plane_id()
+        version_checks.forget(plane, tenant_id)
+        if not await self.cache.invalidate(plane, tenant_id, version=version):
+            # Other processes find out by their version check.
+            log.info(
+                "config_cache_invalidation_failed",
+                tenant_id=tenant_id,
+                stale_for_at_most_seconds=self.settings.cache_revalidate_seconds,
+            )
 
     async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
-        """A tenant's stored config, through the cache."""
+        """A tenant's stored config, through the cache.
+
+        A cached copy is served while its version was confirmed current within
+        ``cache_revalidate_seconds``; otherwise its version is checked first.
+        """
         validate_tenant_id(tenant_id)
-        cached = await self.cache.get(tenant_id)
-        if cached is not None:
-            return TenantConfig.model_validate_json(cached)
+        plane = await self.plane_id()
+        cached = await self.cache.get(plane, tenant_id)
+        if cached is not None and await self._current(plane, tenant_id, cached):
+            return TenantConfig.model_validate_json(cached.value)
         await self.store.initialize()
+        checked_at = time.monotonic()
         async with self.store.control(readonly=True) as conn:
             stored = await control_plane.load_versioned_config(conn, tenant_id)
         if stored is None:
             raise TenantNotFoundError(tenant_id)
         document, version = stored
+        version_checks.confirm(plane, tenant_id, version, since=checked_at)
         config = TenantConfig.model_validate(document)
-        await self.cache.set(tenant_id, config.model_dump_json(), version=version)
+        await self.cache.set(plane, tenant_id, config.model_dump_json(), version=version)
         return config
+
+    async def _current(self, plane: str, tenant_id: str, cached: CachedConfig) -> bool:
+        """Whether ``cached`` is the stored version; a stale copy is invalidated."""
+        window = self.settings.cache_revalidate_seconds
+        if version_checks.fresh(plane, tenant_id, cached.version, within=window):
+            return True
+        await self.store.initialize()
+        checked_at = time.monotonic()
+        async with self.store.control(readonly=True) as conn:
+            version = await control_plane.current_config_version(conn, tenant_id)
+        if version == cached.version:
+            version_checks.confirm(plane, tenant_id, version, since=checked_at)
+            return True
+        # An invalidation was lost: changed (or dropped) since the copy was cached.
+        log.info("config_cache_stale_entry", tenant_id=tenant_id)
+        await self.cache.invalidate(
+            plane, tenant_id, version=version if version is not None else now_version()
+        )
+        return False
 
     async def invalidate(
         self, tenant_id: str, *, dropped: bool = False, version: int | None = None
@@ -336,9 +401,9 @@ class ConfigFixture(BaseFixture):
         ``version``: the version just stored, if known (saves reading it back).
         """
         if dropped:
-            await self.cache.invalidate(tenant_id, version=now_version())
+            await self._invalidate(tenant_id, now_version())
         elif version is not None:
-            await self.cache.invalidate(tenant_id, version=version)
+            await self._invalidate(tenant_id, version)
         else:
             await self._invalidate_stored(tenant_id)
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
 
 from tenancy_fixtures.errors import PermissionDeniedError
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 
 __all__ = ["Identity", "ensure_control_plane"]
@@ -56,12 +57,15 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     identity = Identity(str(row[0]), str(row[1]))
     schema_exists, missing = bool(row[2]), list(row[3])
     if schema_exists and not missing:
-        return identity
+        async with engine.connect() as conn:
+            if await control_plane.plane_id(conn) is not None:
+                return identity
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
             await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            await control_plane.ensure_plane_id(conn)
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE and not isinstance(
             getattr(exc.orig, "__cause__", None), asyncpg.InsufficientPrivilegeError

@@ -79,7 +79,9 @@ from tenancy_fixtures.store.postgres.ddl import (
 from tenancy_fixtures.store.postgres.encoding import first_unencodable
 from tenancy_fixtures.store.postgres.isolation import check_isolation
 from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
+from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
+from tenancy_fixtures.store.postgres.tls import asyncpg_tls
 
 __all__ = ["PostgresTenantStore"]
 
@@ -432,6 +434,8 @@ class PostgresTenantStore(TenantStore):
         super().__init__(settings, metadata)
         self._engine: AsyncEngine | None = None
         self._identity: Identity | None = None
+        # Checked here, so a bad TLS parameter is a SettingsError before any connection.
+        self._url, self._connect_args = asyncpg_tls(settings.url)
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
@@ -484,7 +488,8 @@ class PostgresTenantStore(TenantStore):
     def engine(self) -> AsyncEngine:
         if self._engine is None:
             self._engine = create_async_engine(
-                self.settings.url,
+                self._url,
+                connect_args=self._connect_args,
                 pool_size=self.settings.concurrency,
                 max_overflow=self.settings.concurrency,
             )
@@ -501,10 +506,11 @@ class PostgresTenantStore(TenantStore):
 
     @asynccontextmanager
     async def _connection(self, tenant_id: str | None) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(schema_translate_map=self._translate(tenant_id))
-            async with conn.begin():
-                yield conn
+        with quiet_lost_connection_writes():
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(schema_translate_map=self._translate(tenant_id))
+                async with conn.begin():
+                    yield conn
 
     @asynccontextmanager
     async def _control(self, readonly: bool = False) -> AsyncIterator[AsyncConnection]:

@@ -371,6 +371,7 @@ class SQLiteTenantStore(TenantStore):
         self._control_engine = self._engine(self.control_path, attach_control=False)
         async with self._control_engine.begin() as conn:
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            await control_plane.ensure_plane_id(conn)
             registered = {t.tenant_id for t in await control_plane.list_tenants(conn)}
         self._settle_interrupted_drops(registered)
 

@@ -1,0 +1,96 @@
+"""Bad settings exit 2 in one line; TLS a server refuses exits 7; a Redis without TLS
+behind rediss:// costs one warning line, not a failure.
+
+The runner and error checks come from ``cli_runner.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import (
+    Cli,
+    assert_one_line_error,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
+from sqlalchemy.engine import make_url
+
+NOWHERE = "postgresql+asyncpg://127.0.0.1:1/nowhere"
+
+
+def test_a_redis_url_that_is_not_a_url_exits_2_naming_the_setting(tmp_path: Path) -> None:
+    """TENANCY_REDIS_URL=notaurl: ``list`` exits 2 with one error line naming it."""
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_REDIS_URL": "notaurl"})
+
+    line = assert_one_line_error(cli("list"), 2, "error:")
+
+    assert "TENANCY_REDIS_URL" in line
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sslmode=bogus",
+        "sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+        "sslmode=require&sslcrl=/tmp/crl.pem",
+        "sslmode=prefer&sslcert=/tmp/client.crt",
+    ],
+)
+def test_tls_parameters_that_cannot_be_honoured_exit_2_naming_the_setting(query: str) -> None:
+    """A libpq TLS parameter asyncpg cannot be given exits 2 in one line, before any
+    connection is tried (the server named does not exist)."""
+    line = assert_one_line_error(Cli(f"{NOWHERE}?{query}")("list"), 2, "error:")
+
+    assert "TENANCY_DATABASE_URL" in line
+    assert "TypeError" not in line
+
+
+@pytest.mark.postgres
+def test_sslmode_require_against_a_server_without_tls_exits_7_in_one_line(
+    postgres_url: str,
+) -> None:
+    """The test server has TLS off: sslmode=require is a storage error, not a TypeError."""
+    url = make_url(postgres_url).update_query_dict({"sslmode": "require"})
+
+    line = assert_one_line_error(
+        Cli(url.render_as_string(hide_password=False))("list"), 7, "error:"
+    )
+
+    assert "SSL" in line
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["disable", "prefer"])
+def test_sslmodes_a_server_without_tls_accepts_work(postgres_url: str, mode: str) -> None:
+    """sslmode=disable and sslmode=prefer connect to a server with TLS off."""
+    url = make_url(postgres_url).update_query_dict({"sslmode": mode})
+
+    Cli(url.render_as_string(hide_password=False)).ok("list")
+
+
+@pytest.mark.redis
+def test_a_rediss_url_to_a_redis_without_tls_warns_once_and_succeeds(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """init-tenant with rediss:// to a plain Redis exits 0 within two seconds (the handshake
+    gives up after the Redis timeout, not 5 s); stderr holds exactly one line, the warning
+    that the cache falls back to the database."""
+    cli = Cli(
+        f"sqlite:///{tmp_path / 'data'}",
+        env={
+            "TENANCY_REDIS_URL": redis_url.replace("redis://", "rediss://", 1),
+            "TENANCY_REDIS_PREFIX": redis_prefix,
+        },
+    )
+
+    started = time.perf_counter()
+    result = cli.ok("init-tenant", "tls_mismatch")
+    elapsed = time.perf_counter() - started
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert 1 == len(lines), lines
+    assert "config_cache_redis_unavailable" in lines[0]
+    assert "fallback=database" in lines[0]
+    assert elapsed < 2.0, elapsed
