@@ -599,7 +599,9 @@ class FixtureManager:
     async def validate_all(
         self, *, record: bool = False, concurrency: int | None = None
     ) -> list[IntegrityReport]:
-        """:meth:`validate_tenant` for every registered tenant, by id.
+        """:meth:`validate_tenant` for every registered tenant, by id, and a failed
+        ``registry`` report for each orphan: storage without a registry row, or a
+        registry row without storage (not recorded: neither is a tenant to record for).
 
         ``concurrency`` tenants at a time (default: settings; one at a time on SQLite).
         A tenant dropped meanwhile is left out.
@@ -616,7 +618,8 @@ class FixtureManager:
                     return None
 
         reports = await asyncio.gather(*(one(t) for t in tenants))
-        return [r for r in reports if r is not None]
+        orphans = await DataIntegrityValidator(self.store).check_registry()
+        return sorted([*(r for r in reports if r is not None), *orphans], key=lambda r: r.tenant_id)
 
     async def tenant_status(self, tenant_id: str) -> TenantStatus:
         """Registry, config, applied fixtures, row counts and size of one tenant."""
