@@ -374,7 +374,7 @@ class SQLiteTenantStore(TenantStore):
                     if exc.errno not in _DISK_FULL:
                         raise
                     raise StorageError(
-                        f"no space left for a new tenant file in {self.tenants_dir}",
+                        f"no room for a new tenant file in {self.tenants_dir} ({exc.strerror})",
                         tenant_id=tenant_id,
                     ) from exc
                 crash_point("create.copied")
