@@ -627,7 +627,8 @@ class FixtureManager:
         return await self.monitor.status(tenant_id)
 
     async def drop_tenant(self, tenant_id: str) -> None:
-        """Remove a tenant entirely: storage, registry rows and cached config."""
+        """Remove a tenant entirely: storage, registry, run and fixture rows, reject files
+        and cached config; its audit records keep a minimal trail without detail."""
         started = time.perf_counter()
         outcome = "error"
         try:
@@ -635,7 +636,7 @@ class FixtureManager:
             outcome = "ok"
         finally:
             self.metrics.observe("drop", outcome, time.perf_counter() - started)
-        await self.config.invalidate(tenant_id, dropped=True)
+        await self.cache.forget(tenant_id)
 
     async def audit_log(
         self, tenant_id: str | None = None, *, limit: int = 100

@@ -54,6 +54,9 @@ class GatedCache:
     async def invalidate(self, tenant_id: str, *, version: int) -> None:
         await self.inner.invalidate(tenant_id, version=version)
 
+    async def forget(self, tenant_id: str) -> None:
+        await self.inner.forget(tenant_id)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

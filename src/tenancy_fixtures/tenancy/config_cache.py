@@ -67,6 +67,10 @@ class ConfigCache(Protocol):
         """Forget the entry; refuse later ``set`` calls of versions before ``version``."""
         ...
 
+    async def forget(self, tenant_id: str) -> None:
+        """Delete everything kept for ``tenant_id`` (a dropped tenant): entry and floor."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...
@@ -93,6 +97,11 @@ class MemoryConfigCache:
         key = validate_tenant_id(tenant_id)
         self._floors[key] = max(version, self._floors.get(key, 0))
         self._entries.pop(key, None)
+
+    async def forget(self, tenant_id: str) -> None:
+        key = validate_tenant_id(tenant_id)
+        self._entries.pop(key, None)
+        self._floors.pop(key, None)
 
     async def aclose(self) -> None:
         self._entries.clear()
@@ -154,6 +163,18 @@ class RedisConfigCache:
                 tenant_id=tenant_id,
                 error=str(exc),
                 stale_for_at_most_seconds=self._ttl_ms / 1000,
+            )
+
+    async def forget(self, tenant_id: str) -> None:
+        keys = [self.key(tenant_id), self._floor_key(tenant_id)]
+        try:
+            await self._redis.delete(*keys)
+        except self._errors as exc:
+            log.error(
+                "config_cache_forget_failed",
+                tenant_id=tenant_id,
+                error=str(exc),
+                left_for_at_most_seconds=self._ttl_ms / 1000,
             )
 
     async def aclose(self) -> None:

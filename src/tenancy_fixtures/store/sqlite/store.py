@@ -251,6 +251,11 @@ class SQLiteTenantStore(TenantStore):
             cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if attach_control:
                 cursor.execute("ATTACH DATABASE ? AS tenancy", (control_path,))
+            # What a drop deletes or erases from the control plane is overwritten, not
+            # left in free space (audit messages may have quoted personal data).
+            cursor.execute(
+                f"PRAGMA {CONTROL_SCHEMA if attach_control else 'main'}.secure_delete = ON"
+            )
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
