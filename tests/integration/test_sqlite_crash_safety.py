@@ -5,6 +5,9 @@ and kills it there; then a fresh manager (as the next command would) must find e
 tenant file registered and every registered tenant stored, no temporary file, tomb or
 super-journal, and a repeat of the command must agree with ``list``.
 
+A load killed inside its commit must likewise leave its rows and their records together:
+settling a super-journal rolls its tenant file back, it never just deletes the journal.
+
 The kill points are deterministic, of two kinds:
 
 * the store's test-only crash points (``TENANCY_TEST_CRASH_AT``, see
@@ -236,6 +239,8 @@ async def _inconsistencies(data: Path, operation: Sequence[str]) -> list[str]:
             except TenantAlreadyExistsError:
                 if VICTIM not in listed:
                     problems.append("init-tenant says it exists for an unlisted tenant")
+        elif operation[0] == "load-fixtures":
+            problems += await _load_problems(manager)
         else:
             try:
                 await manager.drop_tenant(VICTIM)
@@ -244,6 +249,21 @@ async def _inconsistencies(data: Path, operation: Sequence[str]) -> list[str]:
             except TenantNotFoundError:
                 if VICTIM in listed:
                     problems.append("cleanup says it does not exist for a listed tenant")
+    return problems
+
+
+async def _load_problems(manager: FixtureManager) -> list[str]:
+    """A killed load left all of its rows and records or none; loading again works."""
+    problems = []
+    status = await manager.tenant_status(VICTIM)
+    loaded = set(status.fixtures) - {"schema", "config"}
+    if not loaded and status.total_rows:
+        problems.append(f"{status.total_rows} rows but no data fixture recorded")
+    if not (await manager.validate_tenant(VICTIM)).ok:
+        problems.append("validate-data fails after the kill")
+    await manager.load_fixtures(VICTIM)
+    if not (await manager.validate_tenant(VICTIM)).ok:
+        problems.append("validate-data fails after loading again")
     return problems
 
 
@@ -351,6 +371,23 @@ def test_cleanup_killed_at_every_crash_point_leaves_a_consistent_data_directory(
     (the drop commits the control plane alone), and no tomb is left."""
     operation = ["cleanup", "--yes", VICTIM]
     points = _crash_points(zygotes[0], seeds["drop"], tmp_path, operation)
+    assert len(points) >= 5, points
+
+    assert {} == _kill_everywhere(zygotes, seeds["drop"], tmp_path, operation, points)
+
+
+def test_load_fixtures_killed_inside_the_sqlite_commit_keeps_rows_and_records_together(
+    zygotes: list[Zygote], seeds: dict[str, Path], tmp_path: Path
+) -> None:
+    """kill -9 inside the commit of a load (tenant file and control plane in one
+    transaction): settling rolls back both or neither, so no row lacks its record."""
+    _strace_available()
+    operation = ["load-fixtures", VICTIM]
+    points = [
+        p
+        for p in _syscall_points(zygotes[0], seeds["drop"], tmp_path, operation)
+        if p.syscall in EVERY_CALL
+    ]
     assert len(points) >= 5, points
 
     assert {} == _kill_everywhere(zygotes, seeds["drop"], tmp_path, operation, points)

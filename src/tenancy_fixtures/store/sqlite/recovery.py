@@ -17,6 +17,9 @@ with the write lock held, what is on disk says how each interrupted operation en
 * ``*-mj<hex>``: a super-journal, SQLite's record of a transaction over two files (a
   tenant and the control plane). Its children's hot journals are rolled back first
   (by opening them, as SQLite would), then it is removed.
+* ``<id>.db-journal``: rolled back by opening the file if it is hot; a journal left
+  after that is stale (no transaction on a tenant file is live under the lock) and
+  is removed.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class Settled:
     drops_rolled_back: list[str] = field(default_factory=list)
     temporary_files_removed: list[str] = field(default_factory=list)
     super_journals_removed: list[str] = field(default_factory=list)
+    journals_removed: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return any(vars(self).values())
@@ -141,7 +145,10 @@ def settle(
             if _TEMPLATE_TEMP.fullmatch(entry.name.removesuffix(_JOURNAL)):
                 entry.unlink(missing_ok=True)
                 settled.temporary_files_removed.append(entry.name)
+    # Hot journals are rolled back while their super-journal still exists: without it
+    # SQLite would take them for stale and keep a half-committed transaction.
     _settle_super_journals(tenants_dir, control_path, settled)
+    _settle_journals(tenants_dir, settled)
     return settled
 
 
@@ -186,11 +193,27 @@ def _same_file(one: Path, other: Path) -> bool:
         return False
 
 
+def _settle_journals(tenants_dir: Path, settled: Settled) -> None:
+    """Roll back each tenant file's hot journal, then remove whatever journal is left.
+
+    With the write lock held no transaction on a tenant file is live, so a journal
+    SQLite did not roll back on opening its file is stale (not hot), and the journal of
+    a file that is gone belongs to nothing.
+    """
+    for journal in sorted(tenants_dir.glob(f"*{_JOURNAL}")):
+        database = journal.with_name(journal.name.removesuffix(_JOURNAL))
+        if database.exists():
+            recover(database)
+        if journal.exists():
+            journal.unlink(missing_ok=True)
+            settled.journals_removed.append(journal.name)
+
+
 def _settle_super_journals(tenants_dir: Path, control_path: Path, settled: Settled) -> None:
     """Roll back each super-journal's children, then remove it.
 
     The control plane is already rolled back (the write lock was taken through it) and
-    its journal, if any, is the caller's own.
+    its journal, if any, is the caller's own or not hot.
     """
     for super_journal in sorted(tenants_dir.iterdir()):
         if not _SUPER_JOURNAL.fullmatch(super_journal.name):
@@ -199,20 +222,15 @@ def _settle_super_journals(tenants_dir: Path, control_path: Path, settled: Settl
             names = super_journal.read_bytes().split(b"\0")
         except FileNotFoundError:
             continue  # removed by SQLite while an earlier one was rolled back
-        children = [
-            Path(os.fsdecode(name)) for name in names if name and name.endswith(b"-journal")
-        ]
-        pending = []
-        for journal in children:
+        for name in names:
+            journal = Path(os.fsdecode(name))
+            if not name.endswith(_JOURNAL.encode()) or not journal.exists():
+                continue
             database = journal.with_name(journal.name.removesuffix(_JOURNAL))
-            if not journal.exists() or _same_file(database, control_path):
+            if _same_file(database, control_path):
                 continue
             if database.exists():
                 recover(database)
-            else:
-                journal.unlink(missing_ok=True)  # its database was removed: nothing to undo
-            if journal.exists():
-                pending.append(journal)
-        if not pending:
-            super_journal.unlink(missing_ok=True)
-            settled.super_journals_removed.append(super_journal.name)
+            journal.unlink(missing_ok=True)  # not hot, or its database is gone
+        super_journal.unlink(missing_ok=True)
+        settled.super_journals_removed.append(super_journal.name)
