@@ -1,7 +1,8 @@
-"""``kill -9`` during ``init-tenant`` or ``cleanup`` on SQLite leaves nothing inconsistent.
+"""``kill -9`` during ``init-tenant``, ``cleanup`` or ``load-fixtures`` on SQLite leaves
+nothing inconsistent.
 
-Each kill point runs the real CLI in a subprocess on a copy of a prepared data directory
-and kills it there; then a fresh manager (as the next command would) must find every
+Each kill point runs the real CLI in a child process on a copy of a prepared data
+directory and kills it there; then a fresh manager (as the next command would) must find every
 tenant file registered and every registered tenant stored, no temporary file, tomb or
 super-journal, and a repeat of the command must agree with ``list``.
 
@@ -182,7 +183,7 @@ def _run(zygote: Zygote, data: Path, operation: Sequence[str], point: KillPoint)
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Data directories to copy: ``create`` holds the keeper tenant (so the control
-    plane and template file exist); ``drop`` also holds the victim, loaded."""
+    plane and template file exist); ``drop`` also holds the victim."""
     create = tmp_path_factory.mktemp("seed_create") / "data"
     drop = tmp_path_factory.mktemp("seed_drop") / "data"
 

@@ -109,7 +109,7 @@ else:
 
 @dataclass
 class Settled:
-    """What one settling pass did, by tenant id (or file name for super-journals)."""
+    """What one settling pass did: tenant ids, and the names of the files removed."""
 
     creates_finished: list[str] = field(default_factory=list)
     creates_rolled_back: list[str] = field(default_factory=list)

@@ -18,7 +18,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -391,7 +391,8 @@ class SQLiteTenantStore(TenantStore):
                         crash_point("create.begun")
                         yield SQLiteTenantSession(tenant_id, conn, self.metadata, prepared=True)
                         crash_point("create.linking")
-                        linked = self._link(copy, path, tenant_id)
+                        self._link(copy, path, tenant_id)
+                        linked = True
                         crash_point("create.linked")
                     crash_point("create.committed")
                 finally:
@@ -405,7 +406,7 @@ class SQLiteTenantStore(TenantStore):
                 crash_point("create.done")
 
     @staticmethod
-    def _link(copy: Path, path: Path, tenant_id: str) -> bool:
+    def _link(copy: Path, path: Path, tenant_id: str) -> None:
         """Give the new tenant file its name; a hard link never replaces a file.
 
         The block registered the tenant, so a file already there is not registered.
@@ -419,7 +420,6 @@ class SQLiteTenantStore(TenantStore):
                 f"reports it and `cleanup {tenant_id}` removes it",
                 tenant_id=tenant_id,
             ) from None
-        return True
 
     @asynccontextmanager
     async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
@@ -505,13 +505,10 @@ class SQLiteTenantStore(TenantStore):
         return False
 
 
-def _restore(tomb: Path, path: Path) -> bool:
-    """Move a file whose drop failed back; whether it was still there to move."""
-    try:
+def _restore(tomb: Path, path: Path) -> None:
+    """Move a file whose drop failed back (unless a settling store did already)."""
+    with suppress(FileNotFoundError):
         tomb.replace(path)
-    except FileNotFoundError:  # restored already by a store settling meanwhile
-        return False
-    return True
 
 
 def _add_crash_points(engine: AsyncEngine, operation: str) -> None:
