@@ -29,6 +29,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -93,8 +94,13 @@ for line in sys.stdin:
         os.waitpid(pid, os.WUNTRACED)
         tracer = subprocess.Popen(["strace", "-p", str(pid), *request["strace"]])
         status = f"/proc/{pid}/status"
-        while "TracerPid:\t0" in open(status).read():
+        while "TracerPid:\t0" in open(status).read() and tracer.poll() is None:
             time.sleep(0.005)
+        if tracer.poll() is not None:  # strace could not attach: report it, do not hang
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            print("EXIT", "strace-failed", flush=True)
+            continue
         os.kill(pid, signal.SIGCONT)
     _, status = os.waitpid(pid, 0)
     if tracer is not None:
@@ -149,13 +155,15 @@ class Zygote:
         self.process.stdin.write(json.dumps(request) + "\n")
         self.process.stdin.flush()
         answer = self._line()
-        assert answer.startswith("EXIT "), answer
+        assert re.fullmatch(r"EXIT -?\d+", answer), answer
         return int(answer.split()[1])
 
     def close(self) -> None:
         assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.close()
         self.process.wait(timeout=TIMEOUT_SECONDS)
+        self.process.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -279,16 +287,30 @@ def _crash_points(
 
 
 def _strace_available() -> None:
-    """Skip loudly (fail in CI) where strace cannot trace a process."""
+    """Skip loudly (fail in CI) where strace cannot attach to a running process."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    tracer: subprocess.Popen[str] | None = None
+    reason = "it did not attach"
     try:
-        probe = subprocess.run(
-            ["strace", "-f", "-qq", "-o", os.devnull, "true"], capture_output=True, timeout=30
+        tracer = subprocess.Popen(
+            ["strace", "-qq", "-o", os.devnull, "-p", str(sleeper.pid)],
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        reason = probe.stderr.decode(errors="replace").strip()
-        if probe.returncode == 0:
-            return
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        status = Path(f"/proc/{sleeper.pid}/status")
+        deadline = time.monotonic() + 10
+        while tracer.poll() is None and time.monotonic() < deadline:
+            if "TracerPid:\t0" not in status.read_text():
+                return
+            time.sleep(0.01)
+    except OSError as exc:
         reason = str(exc)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        if tracer is not None:
+            tracer.kill()
+            reason = (tracer.communicate()[1] or "").strip() or reason
     if IN_CI:
         pytest.fail(f"CI=true and strace cannot trace here: {reason}", pytrace=False)
     pytest.skip(f"SKIPPED LOUDLY: strace cannot trace here: {reason}")
