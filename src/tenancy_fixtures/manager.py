@@ -291,7 +291,9 @@ class FixtureManager:
     async def validate_all(
         self, *, record: bool = False, concurrency: int | None = None
     ) -> list[IntegrityReport]:
-        """:meth:`validate_tenant` for every registered tenant, by id.
+        """:meth:`validate_tenant` for every registered tenant, by id, and a failed
+        ``registry`` report for each orphan: storage without a registry row, or a
+        registry row without storage (not recorded: neither is a tenant to record for).
 
         ``concurrency`` tenants at a time (default: settings; one at a time on SQLite).
         A tenant dropped meanwhile is left out.
@@ -308,7 +310,8 @@ class FixtureManager:
                     return None
 
         reports = await asyncio.gather(*(one(t) for t in tenants))
-        return [r for r in reports if r is not None]
+        orphans = await DataIntegrityValidator(self.store).check_registry()
+        return sorted([*(r for r in reports if r is not None), *orphans], key=lambda r: r.tenant_id)
 
     async def tenant_status(self, tenant_id: str) -> TenantStatus:
         """Registry, config, applied fixtures, row counts and size of one tenant."""
@@ -316,11 +319,12 @@ class FixtureManager:
         return await self.monitor.status(tenant_id)
 
     async def drop_tenant(self, tenant_id: str) -> None:
-        """Remove a tenant entirely: storage, registry rows and cached config."""
+        """Remove a tenant entirely: storage, registry, run and fixture rows, reject files
+        and cached config; its audit records keep a minimal trail without detail."""
         await drop_tenant(
             self.store, tenant_id, actor=self.settings.actor, observe=self._observer("drop")
         )
-        await self.config.invalidate(tenant_id, dropped=True)
+        await self.config.forget(tenant_id)
 
     async def audit_log(
         self, tenant_id: str | None = None, *, limit: int = 100

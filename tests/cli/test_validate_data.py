@@ -9,6 +9,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,11 +18,11 @@ from cli_runner import (
     assert_one_line_error,
     restore_structlog,  # noqa: F401 - autouse fixture, active by import
 )
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.validation.integrity import CHECKS
+from tenancy_fixtures.validation.integrity import CHECKS, REGISTRY_CHECK
 
 REPORT_KEYS = {
     "tenant_id",
@@ -199,3 +200,47 @@ def test_validate_data_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str
     """A tenant that does not exist: one line, exit 4 (TenantNotFoundError)."""
     line = assert_one_line_error(cli("validate-data", f"{tenant_prefix}ghost"), 4, "error: tenant")
     assert "does not exist" in line
+
+
+def _unregister_and_unstore(database_url: str, unregistered: str, unstored: str) -> None:
+    """Behind the CLI's back: delete one tenant's registry row, the other's storage."""
+
+    async def work(manager: FixtureManager) -> str | None:
+        async with manager.store.control() as conn:
+            await control_plane.delete_tenant(conn, unregistered)
+            if manager.store.backend == "postgresql":
+                await conn.execute(text(f'DROP SCHEMA "{unstored}" CASCADE'))
+                return None
+        return manager.store.storage_name(unstored)
+
+    tenant_file = _with_manager(database_url, work)
+    if tenant_file is not None:
+        Path(tenant_file).unlink()
+
+
+def test_validate_data_all_reports_storage_without_registry_row_and_the_reverse(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """--all: a file or schema nobody lists and a registry row without storage each fail
+    the registry check (exit 6); cleanup removes both and --all passes again."""
+    kept, unregistered, unstored = (f"{tenant_prefix}{n}" for n in ("kept", "unreg", "unstored"))
+    for tenant in (kept, unregistered, unstored):
+        cli.ok("init-tenant", tenant)
+    _unregister_and_unstore(database_url, unregistered, unstored)
+
+    result = cli("validate-data", "--all", "--json")
+
+    assert 6 == result.exit_code, result.output
+    reports = {r["tenant_id"]: r for r in json.loads(result.stdout)}
+    assert {kept: True, unregistered: False, unstored: False} == {
+        t: reports[t]["ok"] for t in (kept, unregistered, unstored)
+    }
+    for tenant in (unregistered, unstored):
+        assert [REGISTRY_CHECK] == [c["check"] for c in reports[tenant]["checks"]]
+    assert "is not registered" in reports[unregistered]["problems"][0]
+    assert "is missing" in reports[unstored]["problems"][0]
+
+    cli.ok("cleanup", "--prefix", tenant_prefix, "--yes")
+
+    remaining = {r["tenant_id"] for r in cli.json("validate-data", "--all")}
+    assert set() == {t for t in remaining if t.startswith(tenant_prefix)}

@@ -55,6 +55,9 @@ class GatedCache:
     async def invalidate(self, plane_id: str, tenant_id: str, *, version: int) -> bool:
         return await self.inner.invalidate(plane_id, tenant_id, version=version)
 
+    async def forget(self, plane_id: str, tenant_id: str) -> bool:
+        return await self.inner.forget(plane_id, tenant_id)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

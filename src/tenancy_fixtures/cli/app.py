@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import structlog
 import typer
+from structlog.typing import EventDict
 
 from tenancy_fixtures.cli import demo, fixtures, tenants
 from tenancy_fixtures.cli.context import CliState, fail
@@ -34,7 +35,20 @@ app = typer.Typer(
 )
 
 
-def _configure_logging(verbose: bool, json_logs: bool) -> None:
+def _exception_in_one_field(_logger: Any, _name: str, event: EventDict) -> EventDict:
+    """A logged exception as ``error="Type: first line"``: tracebacks (with locals and
+    SQL parameters) are for ``--debug``."""
+    exc_info = event.pop("exc_info", None)
+    error = sys.exc_info()[1] if exc_info is True else exc_info
+    if isinstance(error, tuple):
+        error = error[1]
+    if isinstance(error, BaseException):
+        lines = str(error).strip().splitlines()
+        event["error"] = f"{type(error).__name__}: {lines[0] if lines else ''}".strip()
+    return event
+
+
+def _configure_logging(verbose: bool, json_logs: bool, debug: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -46,6 +60,7 @@ def _configure_logging(verbose: bool, json_logs: bool) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *([] if debug else [_exception_in_one_field]),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -70,7 +85,7 @@ def _global_options(
     json_logs: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    _configure_logging(verbose, json_logs)
+    _configure_logging(verbose, json_logs, debug)
     overrides: dict[str, object] = {}
     if database_url:
         overrides["database_url"] = database_url

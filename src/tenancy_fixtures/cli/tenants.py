@@ -164,7 +164,9 @@ def cleanup(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Drop tenants entirely: schema or file, registry rows, cached config.
+    """Drop tenants entirely: schema or file, registry rows, runs, reject files and cached
+    config; their audit records keep who did what when and how it ended, nothing more.
+    --prefix also drops storage nothing registers (what validate-data --all reports).
 
     Example: tenancy-fixtures cleanup --prefix demo_ --yes
     """
@@ -179,7 +181,10 @@ def cleanup(
             if not await manager.store.storage_exists(tenant_id):
                 await manager.get_tenant(tenant_id)
             return [tenant_id]
-        return [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+        assert prefix is not None
+        registered = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+        mismatch = await manager.store.registry_mismatch()
+        return sorted({*registered, *(t for t in mismatch.unregistered if t.startswith(prefix))})
 
     names = run(ctx, targets)
     if not names:

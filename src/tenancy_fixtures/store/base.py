@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tenancy_fixtures.errors import RecordError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.store import control_plane
 
 __all__ = [
     "ENCODING_ERRORS",
@@ -28,6 +29,7 @@ __all__ = [
     "AccessReview",
     "Batches",
     "IsolationFindings",
+    "RegistryMismatch",
     "RowPreparer",
     "SchemaObject",
     "TenantSession",
@@ -158,6 +160,15 @@ class AccessReview:
     findings: list[AccessFinding] = field(default_factory=list)
     #: What was reviewed, for the report (``tenant role tf_role_acme``...).
     reviewed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RegistryMismatch:
+    """Where the registry and the storage disagree: tenant ids with storage but no
+    registry row, and registered tenant ids whose storage is missing."""
+
+    unregistered: list[str]
+    missing: list[str]
 
 
 def convert_columns(
@@ -368,6 +379,18 @@ class TenantStore(ABC):
         async with self._mapped(tenant_id):
             return await self._storage_bytes(tenant_id)
 
+    async def registry_mismatch(self) -> RegistryMismatch:
+        """Tenants with storage but no registry row, and registry rows with no storage.
+
+        Read under the control plane's write lock on SQLite (after settling what a crash
+        left), in one transaction on PostgreSQL.
+        """
+        await self.initialize()
+        async with self._mapped(None), self._control(False) as conn:
+            registered = {t.tenant_id for t in await control_plane.list_tenants(conn)}
+            stored = await self._stored_tenants(conn)
+        return RegistryMismatch(sorted(stored - registered), sorted(registered - stored))
+
     def tenant_role(self, tenant_id: str) -> str | None:
         """The database role that holds rights on the tenant's storage alone, if the
         backend gives each tenant one (PostgreSQL with ``tenant_roles``); else ``None``."""
@@ -428,6 +451,10 @@ class TenantStore(ABC):
 
     @abstractmethod
     async def _storage_bytes(self, tenant_id: str) -> int: ...
+
+    @abstractmethod
+    async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
+        """The ids of every tenant that has storage, read on the control connection."""
 
     @abstractmethod
     async def dispose(self) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "current_config_version",
     "delete_tenant",
     "ensure_plane_id",
+    "erase_audit_detail",
     "get_tenant",
     "insert_tenant",
     "last_run",
@@ -57,6 +58,7 @@ __all__ = [
     "load_config",
     "load_versioned_config",
     "lock_tenant",
+    "minimal_trail",
     "new_run_id",
     "plane_id",
     "read_audit",
@@ -314,7 +316,15 @@ async def list_tenants(conn: AsyncConnection, *, prefix: str | None = None) -> l
 
 
 async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
-    """Remove a tenant's registry, config and applied-fixture rows; whether it existed."""
+    """Remove everything the control plane holds of a tenant but its audit trail, and
+    reduce that to the minimal trail (:func:`erase_audit_detail`); whether it was
+    registered.
+
+    Registry, config, applied fixtures, table checksums and runs (whose details hold
+    validation reports and stage timings) are deleted.
+    """
+    await conn.execute(delete(runs_table).where(runs_table.c.tenant_id == tenant_id))
+    await erase_audit_detail(conn, tenant_id)
     await conn.execute(delete(configs_table).where(configs_table.c.tenant_id == tenant_id))
     await conn.execute(
         delete(table_checksums_table).where(table_checksums_table.c.tenant_id == tenant_id)
@@ -592,6 +602,46 @@ async def append_audit(
             detail=dict(detail or {}),
         )
     )
+
+
+#: Audit records updated per statement when a trail is erased.
+_ERASE_BATCH = 500
+
+
+def minimal_trail(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """What a dropped tenant's audit record keeps of its detail: that it was erased and,
+    for a refusal or failure, the error's class name — never its message, which may
+    quote a record (an e-mail address a rule refused), nor tiers, storage or checksums."""
+    error = detail.get("error")
+    kept: dict[str, Any] = {"erased": True}
+    if isinstance(error, str) and error.isidentifier():
+        kept["error"] = error
+    return kept
+
+
+async def erase_audit_detail(conn: AsyncConnection, tenant_id: str) -> int:
+    """Reduce every audit record of ``tenant_id`` to the minimal trail: who did which
+    action when, on which run, with what outcome (and the error's class name); the
+    detail goes. Returns how many records there were."""
+    rows = (
+        await conn.execute(
+            select(audit_table.c.audit_id, audit_table.c.detail).where(
+                audit_table.c.tenant_id == tenant_id
+            )
+        )
+    ).all()
+    by_trail: dict[str | None, list[int]] = {}
+    for row in rows:
+        by_trail.setdefault(minimal_trail(dict(row.detail)).get("error"), []).append(row.audit_id)
+    for error, ids in by_trail.items():
+        trail = minimal_trail({"error": error})
+        for start in range(0, len(ids), _ERASE_BATCH):
+            await conn.execute(
+                update(audit_table)
+                .where(audit_table.c.audit_id.in_(ids[start : start + _ERASE_BATCH]))
+                .values(detail=trail)
+            )
+    return len(rows)
 
 
 async def read_audit(

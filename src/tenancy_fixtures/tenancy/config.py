@@ -351,6 +351,17 @@ class ConfigFixture(BaseFixture):
                 stale_for_at_most_seconds=self.settings.cache_revalidate_seconds,
             )
 
+    async def forget(self, tenant_id: str) -> None:
+        """Delete what the cache holds of a dropped tenant (its entry and floor keys)."""
+        plane = await self.plane_id()
+        version_checks.forget(plane, tenant_id)
+        if not await self.cache.forget(plane, tenant_id):
+            log.warning(
+                "config_cache_forget_failed",
+                tenant_id=tenant_id,
+                left_for_at_most_seconds=self.settings.cache_ttl_seconds,
+            )
+
     async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
         """A tenant's stored config, through the cache.
 

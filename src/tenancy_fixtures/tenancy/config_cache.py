@@ -125,6 +125,13 @@ class ConfigCache(Protocol):
         """
         ...
 
+    async def forget(self, plane_id: str, tenant_id: str) -> bool:
+        """Delete everything kept for ``tenant_id`` (a dropped tenant): entry and floor.
+
+        Returns whether it reached the cache.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release what this handle holds."""
         ...
@@ -217,6 +224,12 @@ class MemoryConfigCache:
         floor = self._state.floors.get(key)
         self._state.floors[key] = (max(version, floor[0] if floor else 0), self._ttl)
         self._state.entries.pop(key, None)
+        return True
+
+    async def forget(self, plane_id: str, tenant_id: str) -> bool:
+        key = _key(plane_id, tenant_id)
+        self._state.entries.pop(key, None)
+        self._state.floors.pop(key, None)
         return True
 
     async def aclose(self) -> None:
@@ -345,6 +358,11 @@ class RedisConfigCache:
         ok, _ = await self._call(
             "invalidate", lambda: self._invalidate(keys=keys, args=[version, self._ttl_ms])
         )
+        return ok
+
+    async def forget(self, plane_id: str, tenant_id: str) -> bool:
+        keys = [self.key(plane_id, tenant_id), self.floor_key(plane_id, tenant_id)]
+        ok, _ = await self._call("forget", lambda: self._redis.delete(*keys))
         return ok
 
     async def aclose(self) -> None:

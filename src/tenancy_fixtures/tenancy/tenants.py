@@ -7,8 +7,10 @@ create, change and drop is audited, refusals and failures included.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,6 +31,7 @@ __all__ = [
     "drop_tenant",
     "get_tenant",
     "list_tenants",
+    "reject_files",
     "update_tenant",
 ]
 
@@ -152,13 +155,25 @@ async def list_tenants(store: TenantStore, *, prefix: str | None = None) -> list
         return await control_plane.list_tenants(conn, prefix=prefix)
 
 
+def reject_files(directory: Path, tenant_id: str) -> list[Path]:
+    """The lenient-load reject files of ``tenant_id`` in ``directory``: named
+    ``<tenant>-<run_id>.jsonl`` by the loader (``.partial`` while being written)."""
+    pattern = re.compile(rf"{re.escape(tenant_id)}-[0-9a-f]{{32}}\.jsonl(\.partial)?")
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name))
+
+
 async def drop_tenant(
     store: TenantStore, tenant_id: str, *, actor: str, observe: Observer | None = None
 ) -> None:
-    """Remove a tenant entirely: storage, registry, config and fixture records.
+    """Remove a tenant entirely: storage, registry, config, fixture and run records,
+    and its reject files (under the ``reject_dir`` setting; they hold whole records).
 
-    Raises :class:`TenantNotFoundError` if neither registry row nor storage exists.
-    The caller invalidates cached config.
+    Its audit records stay as a minimal trail without detail (see
+    :func:`~tenancy_fixtures.store.control_plane.erase_audit_detail`). Raises
+    :class:`TenantNotFoundError` if neither registry row nor storage exists. The
+    caller forgets cached config.
     """
     validate_tenant_id(tenant_id)
     await store.initialize()
@@ -168,6 +183,9 @@ async def drop_tenant(
             registered = await control_plane.delete_tenant(conn, tenant_id)
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
+            # Before the commit: a crash after it would leave them with no tenant to drop.
+            for path in reject_files(store.settings.reject_dir, tenant_id):
+                path.unlink(missing_ok=True)
             await audit.record(conn, detail={"registered": registered, "storage_removed": stored})
 
     scope = audited(store, actor=actor, action="tenant.drop", tenant_id=tenant_id, observe=observe)

@@ -29,6 +29,10 @@ Each check reads the tenant (nothing is changed) and adds results to an
     owners and grants are those of the least-privilege model (PostgreSQL, :mod:`.objects`);
 ``storage``
     the tenant's storage is within its config's ``storage`` limit.
+
+Checking every tenant adds one more check, ``registry`` (:meth:`DataIntegrityValidator.
+check_registry`): a failed report for each tenant whose storage has no registry row
+(a file or schema nothing lists) or whose registry row has no storage.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ from tenancy_fixtures.validation.objects import report_objects, report_privilege
 
 __all__ = [
     "CHECKS",
+    "REGISTRY_CHECK",
     "CheckResult",
     "DataIntegrityValidator",
     "IntegrityReport",
@@ -91,6 +96,8 @@ CHECKS = (
     "privileges",
     "storage",
 )
+#: The check of every tenant at once: registry rows and storage match.
+REGISTRY_CHECK = "registry"
 CheckStatus = Literal["ok", "failed", "info"]
 ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "no_fixture"]
 
@@ -323,6 +330,29 @@ class DataIntegrityValidator:
             summary.append(await self._storage(report, config))
         report.stages = tracker.summary()
         return report
+
+    async def check_registry(self) -> list[IntegrityReport]:
+        """A failed report for each tenant with storage but no registry row, and for each
+        registered tenant whose storage is missing; ``cleanup <tenant>`` removes either."""
+        mismatch = await self.store.registry_mismatch()
+        reports = []
+        for tenant_id in mismatch.unregistered:
+            report = IntegrityReport(tenant_id)
+            report.fail(
+                REGISTRY_CHECK,
+                f"storage {self.store.storage_name(tenant_id)} is not registered "
+                f"(an orphan: list, show and load do not see it); cleanup {tenant_id} removes it",
+            )
+            reports.append(report)
+        for tenant_id in mismatch.missing:
+            report = IntegrityReport(tenant_id)
+            report.fail(
+                REGISTRY_CHECK,
+                f"registered, but its storage {self.store.storage_name(tenant_id)} is missing; "
+                f"cleanup {tenant_id} removes the registration",
+            )
+            reports.append(report)
+        return reports
 
     async def record(
         self, report: IntegrityReport, *, actor: str, run_id: str, started_at: datetime

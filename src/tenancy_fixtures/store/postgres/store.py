@@ -51,6 +51,7 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
     ValidationFailedError,
 )
+from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
@@ -729,6 +730,19 @@ class PostgresTenantStore(TenantStore):
                 {"s": self.checked(tenant_id)},
             )
             return int(size.scalar_one())
+
+    async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
+        """Schemas named like a tenant that hold every table of the tenant schema."""
+        tables = [t.name for t in self.metadata.sorted_tables]
+        found = await conn.execute(
+            text(
+                "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+                "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) "
+                "GROUP BY n.nspname HAVING count(DISTINCT c.relname) = :n"
+            ),
+            {"tables": tables, "n": len(tables)},
+        )
+        return {name for name in found.scalars() if is_valid_tenant_id(name)}
 
     @staticmethod
     def is_transient(exc: BaseException) -> bool:

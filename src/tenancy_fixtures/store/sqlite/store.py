@@ -3,20 +3,27 @@
 The control plane is attached to every tenant connection as ``tenancy`` so that a
 tenant's rows and their control-plane records commit in one transaction (SQLite
 commits attached databases atomically outside WAL mode, which is why WAL is not used).
+
+Creating and dropping a tenant change its file under the control plane's write lock,
+in the transaction that registers or unregisters it; whatever a crash leaves is
+settled (finished or rolled back) by the next store that initializes, see
+:mod:`.recovery`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import structlog
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -28,10 +35,11 @@ from sqlalchemy.util import LRUCache
 
 from tenancy_fixtures.errors import (
     IntegrityViolationError,
-    TenantAlreadyExistsError,
+    StorageError,
     TenantNotFoundError,
     ValidationFailedError,
 )
+from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
@@ -48,18 +56,29 @@ from tenancy_fixtures.store.base import (
     unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+from tenancy_fixtures.store.crash_points import armed, crash_point
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
 from tenancy_fixtures.store.sqlite import foreign_objects
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
 from tenancy_fixtures.store.sqlite.isolation import check_isolation
+from tenancy_fixtures.store.sqlite.recovery import (
+    DROPPING,
+    creators_lock,
+    recover,
+    remove_database,
+    settle,
+    temporary_name,
+)
 
 __all__ = ["SQLiteTenantStore"]
+
+log = structlog.get_logger("tenancy_fixtures.store.sqlite")
 
 _BUSY_TIMEOUT_MS = 30_000
 _READONLY = "tenancy_readonly"
 _COMPILED_CACHE_SIZE = 1000
-#: Suffix of a tenant file whose drop has not committed yet.
-_DROPPING = ".dropping"
+#: What ``errno`` says when a file cannot grow: the disk, a quota or a file size limit.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Page cache during bulk loads, in KiB (negative: PRAGMA's unit is KiB).
 _BULK_CACHE_KIB = -262_144
 
@@ -334,6 +353,11 @@ class SQLiteTenantStore(TenantStore):
             cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             if attach_control:
                 cursor.execute("ATTACH DATABASE ? AS tenancy", (control_path,))
+            # What a drop deletes or erases from the control plane is overwritten, not
+            # left in free space (audit messages may have quoted personal data).
+            cursor.execute(
+                f"PRAGMA {CONTROL_SCHEMA if attach_control else 'main'}.secure_delete = ON"
+            )
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
@@ -372,18 +396,26 @@ class SQLiteTenantStore(TenantStore):
         async with self._control_engine.begin() as conn:
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
-            registered = {t.tenant_id for t in await control_plane.list_tenants(conn)}
-        self._settle_interrupted_drops(registered)
+            await self._settle(conn)
 
-    def _settle_interrupted_drops(self, registered: set[str]) -> None:
-        """Finish drops a crash interrupted: restore files still registered, delete the rest."""
-        for tomb in self.tenants_dir.glob(f"*.db{_DROPPING}"):
-            tenant_id = tomb.name.removesuffix(f".db{_DROPPING}")
-            live = self.tenants_dir / f"{tenant_id}.db"
-            if tenant_id in registered and not live.exists():
-                tomb.replace(live)
-            else:
-                tomb.unlink(missing_ok=True)
+    async def _settle(self, conn: AsyncConnection) -> None:
+        """Finish or roll back the creates and drops a crash interrupted (see
+        :mod:`.recovery`); ``conn`` holds the control plane's write lock."""
+        registered = {t.tenant_id for t in await control_plane.list_tenants(conn)}
+        with creators_lock(self._creators_lock_path, exclusive=True) as no_creators:
+            settled = settle(
+                self.data_dir,
+                self.tenants_dir,
+                registered,
+                control_path=self.control_path,
+                no_creators=no_creators,
+            )
+        if settled:
+            log.info("sqlite_interrupted_work_settled", **vars(settled))
+
+    @property
+    def _creators_lock_path(self) -> Path:
+        return self.data_dir / ".creators.lock"
 
     async def dispose(self) -> None:
         for engine in self._tenant_engines.values():
@@ -407,7 +439,8 @@ class SQLiteTenantStore(TenantStore):
         """Build the template file new tenants are copied from (spares do not apply)."""
         del spares
         await self.initialize()
-        self._template_file()
+        with creators_lock(self._creators_lock_path, exclusive=False):
+            self._template_file()
         return 0
 
     def _template_file(self) -> Path:
@@ -429,28 +462,67 @@ class SQLiteTenantStore(TenantStore):
                 building.replace(template)
             finally:
                 engine.dispose()
-                building.unlink(missing_ok=True)
+                remove_database(building)
         return template
 
     @asynccontextmanager
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+        """A transaction on a copy of the template under a temporary name; the tenant's
+        own name is linked to it last, under the write lock, and the temporary name is
+        removed after the commit. A crash in between is settled by :mod:`.recovery`."""
         path = self._tenant_path(tenant_id)
-        copy = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        shutil.copyfile(self._template_file(), copy)
+        copy = temporary_name(path, uuid.uuid4().hex)
+        linked = False
+        with creators_lock(self._creators_lock_path, exclusive=False):
+            try:
+                crash_point("create.start")
+                try:
+                    shutil.copyfile(self._template_file(), copy)
+                except OSError as exc:
+                    if exc.errno not in _DISK_FULL:
+                        raise
+                    raise StorageError(
+                        f"no room for a new tenant file in {self.tenants_dir} ({exc.strerror})",
+                        tenant_id=tenant_id,
+                    ) from exc
+                crash_point("create.copied")
+                engine = self._engine(copy, attach_control=True)
+                if armed():
+                    _add_crash_points(engine, "create")
+                try:
+                    async with engine.begin() as conn:
+                        crash_point("create.begun")
+                        yield SQLiteTenantSession(tenant_id, conn, self.metadata, prepared=True)
+                        crash_point("create.linking")
+                        self._link(copy, path, tenant_id)
+                        linked = True
+                        crash_point("create.linked")
+                    crash_point("create.committed")
+                finally:
+                    await engine.dispose()
+            except BaseException:
+                if linked:
+                    remove_database(path)
+                raise
+            finally:
+                remove_database(copy)
+                crash_point("create.done")
+
+    @staticmethod
+    def _link(copy: Path, path: Path, tenant_id: str) -> None:
+        """Give the new tenant file its name; a hard link never replaces a file.
+
+        The block registered the tenant, so a file already there is not registered.
+        """
         try:
-            # A hard link never replaces an existing file: only one creator wins.
             os.link(copy, path)
         except FileExistsError:
-            raise TenantAlreadyExistsError(tenant_id) from None
-        finally:
-            copy.unlink(missing_ok=True)
-        try:
-            async with self._tenant_engine(tenant_id).begin() as conn:
-                yield SQLiteTenantSession(tenant_id, conn, self.metadata, prepared=True)
-        except BaseException:
-            await self._forget_engine(tenant_id)
-            self._remove_files(path)
-            raise
+            raise StorageError(
+                f"{path} exists but is not registered: an orphan file (left by an interrupted "
+                "create of an earlier version, or put there by hand); `validate-data --all` "
+                f"reports it and `cleanup {tenant_id}` removes it",
+                tenant_id=tenant_id,
+            ) from None
 
     @asynccontextmanager
     async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
@@ -473,31 +545,44 @@ class SQLiteTenantStore(TenantStore):
 
     @asynccontextmanager
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
+        """Under the write lock: move the file aside as ``<id>.db.dropping``, run the
+        block, commit, then delete it; if the block or the commit fails, move it back."""
         await self._forget_engine(tenant_id)
         path = self._tenant_path(tenant_id)
-        tomb = path.with_name(path.name + _DROPPING)
-        existed = path.exists()
-        if existed:
-            path.replace(tomb)
+        journal = path.with_name(path.name + "-journal")
+        tomb = path.with_name(path.name + DROPPING)
+        moved = False
         try:
             async with self._control() as conn:
-                yield conn, existed
+                crash_point("drop.begun")
+                if journal.exists():
+                    recover(path)  # undo a crashed write before the journal loses its file
+                    journal.unlink(missing_ok=True)
+                existed = path.exists()
+                if existed:
+                    path.replace(tomb)
+                    moved = True
+                crash_point("drop.moved")
+                try:
+                    yield conn, existed
+                except BaseException:
+                    if moved:  # still under the lock: no settling store can see the tomb
+                        _restore(tomb, path)
+                        moved = False
+                    raise
+                crash_point("drop.commit")
+            crash_point("drop.committed")
         except BaseException:
-            if existed and not path.exists():
-                tomb.replace(path)
+            if moved:  # the commit failed
+                _restore(tomb, path)
             raise
-        self._remove_files(tomb)
-        self._remove_files(path.with_name(path.name + "-journal"))
+        remove_database(tomb)
+        crash_point("drop.done")
 
     async def _forget_engine(self, tenant_id: str) -> None:
         engine = self._tenant_engines.pop(tenant_id, None)
         if engine is not None:
             await engine.dispose()
-
-    @staticmethod
-    def _remove_files(path: Path) -> None:
-        for leftover in (path, path.with_name(path.name + "-journal")):
-            leftover.unlink(missing_ok=True)
 
     async def _storage_exists(self, tenant_id: str) -> bool:
         return self._tenant_path(tenant_id).exists()
@@ -506,6 +591,14 @@ class SQLiteTenantStore(TenantStore):
         path = self._tenant_path(tenant_id)
         return path.stat().st_size if path.exists() else 0
 
+    async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
+        await self._settle(conn)
+        return {
+            p.name.removesuffix(".db")
+            for p in self.tenants_dir.glob("*.db")
+            if is_valid_tenant_id(p.name.removesuffix(".db"))
+        }
+
     @staticmethod
     def is_transient(exc: BaseException) -> bool:
         """A locked database is worth another try; anything else is not."""
@@ -513,3 +606,21 @@ class SQLiteTenantStore(TenantStore):
         if isinstance(error, sqlite3.OperationalError):
             return "locked" in str(error) or "busy" in str(error)
         return False
+
+
+def _restore(tomb: Path, path: Path) -> None:
+    """Move a file whose drop failed back (unless a settling store did already)."""
+    with suppress(FileNotFoundError):
+        tomb.replace(path)
+
+
+def _add_crash_points(engine: AsyncEngine, operation: str) -> None:
+    """Test-only: a crash point before each statement and before the commit."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _before_statement(*_: Any) -> None:
+        crash_point(f"{operation}.statement")
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _before_commit(*_: Any) -> None:
+        crash_point(f"{operation}.commit")
