@@ -559,6 +559,7 @@ class _Recorded:
 
     @classmethod
     async def read(cls, conn: AsyncConnection, tenant_id: str) -> _Recorded:
+        """Read the fixtures applied, the table writes, the config and the other tenants."""
         applied = await control_plane.applied_fixtures(conn, tenant_id)
         writes = await control_plane.table_checksums(conn, tenant_id)
         config = await control_plane.load_config(conn, tenant_id)
