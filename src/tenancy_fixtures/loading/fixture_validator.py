@@ -61,6 +61,8 @@ FILE_RULE = "file_format"
 Locator = Callable[[FixtureError], None]
 #: Keys already in a tenant: ``(table, columns)`` -> the values of those columns.
 ExistingKeys = Mapping[tuple[str, tuple[str, ...]], Collection[tuple[Any, ...]]]
+#: A set of key values per ``(table, columns)``, filled as records are read.
+_KeySets = dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]]
 
 
 @dataclass
@@ -386,41 +388,58 @@ class FixtureValidator:
                 self._timed_out(report)
             if index and files[index - 1].table != file.table:
                 self._settle(report, plans[files[index - 1].table], rejects, locate)
-            plan = plans[file.table]
-            build = plan.builder.build
             try:
-                read = report.records
-                for source in iter_records(file):
-                    report.records += 1
-                    if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
-                        self._timed_out(report)
-                    try:
-                        row = build(source, path=file.relative)
-                    except RecordError as exc:
-                        plan.refused(None, source)
-                        self._refuse(report, file, source, [exc], rejects, locate)
-                        continue
-                    found = self._relations(plan, row, source, file)
-                    if found:
-                        plan.refused(row, source)
-                        self._refuse(report, file, source, found, rejects, locate)
-                        continue
-                    for get, values in plan.registrations:
-                        values.add(get(row))
-                    if plan.to_itself:
-                        plan.pending.append((row, source, file))
-                if report.records == read and file.format == "csv":
-                    # No row showed the header's columns to the builder: check them.
-                    plan.builder.check_columns(csv_header(file), path=file.relative, line=1)
+                self._check_file(report, file, plans[file.table], rejects, locate, deadline)
             except FixtureError as exc:
-                exc.rule = exc.rule or FILE_RULE
-                if locate is not None:
-                    locate(exc)
-                report.unreadable.append(exc)
-                self._count(report, [exc])
+                self._unreadable(report, exc, locate)
         if files:
             self._settle(report, plans[files[-1].table], rejects, locate)
         return report
+
+    def _check_file(
+        self,
+        report: ValidationReport,
+        file: FixtureFile,
+        plan: _TablePlan,
+        rejects: RejectFile | None,
+        locate: Locator | None,
+        deadline: float,
+    ) -> None:
+        """Check each record of ``file``; a file that cannot be read on raises."""
+        build = plan.builder.build
+        read = report.records
+        for source in iter_records(file):
+            report.records += 1
+            if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
+                self._timed_out(report)
+            try:
+                row = build(source, path=file.relative)
+            except RecordError as exc:
+                plan.refused(None, source)
+                self._refuse(report, file, source, [exc], rejects, locate)
+                continue
+            found = self._relations(plan, row, source, file)
+            if found:
+                plan.refused(row, source)
+                self._refuse(report, file, source, found, rejects, locate)
+                continue
+            for get, values in plan.registrations:
+                values.add(get(row))
+            if plan.to_itself:
+                plan.pending.append((row, source, file))
+        if report.records == read and file.format == "csv":
+            # No row showed the header's columns to the builder: check them.
+            plan.builder.check_columns(csv_header(file), path=file.relative, line=1)
+
+    def _unreadable(
+        self, report: ValidationReport, exc: FixtureError, locate: Locator | None
+    ) -> None:
+        """Count the problem that stopped a file from being read to its end."""
+        exc.rule = exc.rule or FILE_RULE
+        if locate is not None:
+            locate(exc)
+        report.unreadable.append(exc)
+        self._count(report, [exc])
 
     def _settle(
         self,
@@ -446,8 +465,17 @@ class FixtureValidator:
     ) -> dict[str, _TablePlan]:
         """Per table: its builder, the keys to keep unique, the references to resolve."""
         tables = list(dict.fromkeys(f.table for f in files))
-        # Every key set first, so a reference finds its parent's set whatever the order.
-        pools: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {
+        pools = self._key_pools(tables, files)
+        refused: _KeySets = {key: set() for key in pools}
+        return {name: self._plan(name, pools, refused, existing) for name in tables}
+
+    def _key_pools(self, tables: list[str], files: list[FixtureFile]) -> _KeySets:
+        """An empty value set per key of the tables and per column set referenced in them.
+
+        Every key set is made first, so a reference finds its parent's set whatever the
+        order of the tables.
+        """
+        pools: _KeySets = {
             (name, columns): set()
             for name in tables
             for columns, _, _ in _unique_keys(self._table(name))
@@ -455,61 +483,37 @@ class FixtureValidator:
         for parent, columns in self._referenced(files):
             if parent in tables:
                 pools.setdefault((parent, columns), set())
-        refused: dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]] = {
-            key: set() for key in pools
-        }
-        plans: dict[str, _TablePlan] = {}
-        for name in tables:
-            table = self._table(name)
-            builder = records.RowBuilder(table, max_text_length=self.max_text_length)
-            position = {c: i for i, c in enumerate(builder.columns)}
-            keys = [
-                _Key(
-                    columns,
-                    pools[(name, columns)],
-                    rule,
-                    label,
-                    _getter([position[c] for c in columns]),
-                )
-                for columns, rule, label in _unique_keys(table)
-            ]
-            registrations = [
-                (_getter([position[c] for c in columns]), values)
-                for (owner, columns), values in pools.items()
-                if owner == name
-            ]
-            refusals = [
-                (columns, _getter([position[c] for c in columns]), values)
-                for (owner, columns), values in refused.items()
-                if owner == name
-            ]
-            references: list[_Reference] = []
-            # In column order, so problems come out in the same order every time.
-            constraints = sorted(
-                table.foreign_key_constraints,
-                key=lambda c: [position[k] for k in c.column_keys],
+        return pools
+
+    def _plan(
+        self, name: str, pools: _KeySets, refused: _KeySets, existing: ExistingKeys | None
+    ) -> _TablePlan:
+        """The plan of one table, its accepted and refused keys going into the shared sets."""
+        table = self._table(name)
+        builder = records.RowBuilder(table, max_text_length=self.max_text_length)
+        position = {c: i for i, c in enumerate(builder.columns)}
+        keys = [
+            _Key(
+                columns,
+                pools[(name, columns)],
+                rule,
+                label,
+                _getter([position[c] for c in columns]),
             )
-            for constraint in constraints:
-                parent = constraint.referred_table.name
-                referred = tuple(e.column.name for e in constraint.elements)
-                in_set = pools.get((parent, referred))
-                known = existing.get((parent, referred), ()) if existing is not None else None
-                if in_set is None and known is None:
-                    continue  # the parent is neither in the set nor looked up: unknowable
-                child = list(constraint.column_keys)
-                references.append(
-                    _Reference(
-                        parent,
-                        tuple(child),
-                        _getter([position[c] for c in child]),
-                        in_set,
-                        known if known is not None else (),
-                        refused.get((parent, referred), set()),
-                        to_itself=parent == name,
-                    )
-                )
-            plans[name] = _TablePlan(builder, keys, references, registrations, refusals)
-        return plans
+            for columns, rule, label in _unique_keys(table)
+        ]
+        registrations = [
+            (_getter([position[c] for c in columns]), values)
+            for (owner, columns), values in pools.items()
+            if owner == name
+        ]
+        refusals = [
+            (columns, _getter([position[c] for c in columns]), values)
+            for (owner, columns), values in refused.items()
+            if owner == name
+        ]
+        references = _references(table, position, pools, refused, existing)
+        return _TablePlan(builder, keys, references, registrations, refusals)
 
     @staticmethod
     def _relations(
@@ -587,6 +591,43 @@ def _unresolved(
                 )
             )
     return found
+
+
+def _references(
+    table: Table,
+    position: Mapping[str, int],
+    pools: _KeySets,
+    refused: _KeySets,
+    existing: ExistingKeys | None,
+) -> list[_Reference]:
+    """The foreign keys of ``table`` that can be resolved: to a table of the set, or to
+    the tenant's rows when ``existing`` is given."""
+    references: list[_Reference] = []
+    # In column order, so problems come out in the same order every time.
+    constraints = sorted(
+        table.foreign_key_constraints,
+        key=lambda c: [position[k] for k in c.column_keys],
+    )
+    for constraint in constraints:
+        parent = constraint.referred_table.name
+        referred = tuple(e.column.name for e in constraint.elements)
+        in_set = pools.get((parent, referred))
+        known = existing.get((parent, referred), ()) if existing is not None else None
+        if in_set is None and known is None:
+            continue  # the parent is neither in the set nor looked up: unknowable
+        child = list(constraint.column_keys)
+        references.append(
+            _Reference(
+                parent,
+                tuple(child),
+                _getter([position[c] for c in child]),
+                in_set,
+                known if known is not None else (),
+                refused.get((parent, referred), set()),
+                to_itself=parent == table.name,
+            )
+        )
+    return references
 
 
 def _files(source: FixtureSet | Iterable[FixtureFile]) -> list[FixtureFile]:

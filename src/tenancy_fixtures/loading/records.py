@@ -358,17 +358,22 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
         return _boolean
     if isinstance(kind, DateTime):
         return _timestamp if kind.timezone else _naive_timestamp
-    if isinstance(kind, BigInteger):
-        return _integer(_INT64)
-    if isinstance(kind, SmallInteger):
-        return _integer(_INT16)
     if isinstance(kind, Integer):
-        return _integer(_INT32)
+        return _integer(_integer_bounds(kind))
     if isinstance(kind, Float):
         return _float
     if isinstance(kind, String):
         return _string(_text_limit(column, max_text_length))
     raise TypeError(f"no converter for {kind!r}")
+
+
+def _integer_bounds(kind: Integer) -> tuple[int, int]:
+    """The values an integer column holds: 64, 16 or 32 bits wide."""
+    if isinstance(kind, BigInteger):
+        return _INT64
+    if isinstance(kind, SmallInteger):
+        return _INT16
+    return _INT32
 
 
 def _default(column: Column[Any]) -> Any:
@@ -431,13 +436,7 @@ def _fast_check(
         if isinstance(kind, Float):
             test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
         else:
-            wide = (
-                _INT64
-                if isinstance(kind, BigInteger)
-                else _INT16
-                if isinstance(kind, SmallInteger)
-                else _INT32
-            )
+            wide = _integer_bounds(kind)
             test, bounds = "type(v) is int", ((wide[0], False), (wide[1], False))
         chain, rest = _range(*bounds, checks, as_float=isinstance(kind, Float))
         extra = ColumnCheck("", column.name, "", tuple(rest)).expression(constant) if rest else ""

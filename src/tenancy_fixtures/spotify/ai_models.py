@@ -540,6 +540,19 @@ class AIModelsFormat(SourceFormat):
         return self._vocabulary
 
     def normalize(self, document: Any, sink: RowSink) -> None:
+        row = self._row(document, sink)
+        try:
+            if self._key is None:
+                self._key = _KeyOnce(self.settings)
+            check_model(row, self._vocabulary_now(), secret_key=self._key)
+        except ModelRefused as exc:
+            raise sink.refuse(str(exc), column=exc.column, rule=exc.rule) from None
+        self._remember(row, sink)
+        sink.add(_TABLE, row)
+
+    def _row(self, document: Any, sink: RowSink) -> dict[str, Any]:
+        """The ``ai_models`` row of a config object holding no plain secret and naming its
+        model and task, with the defaults of the optional columns filled in."""
         if not isinstance(document, dict):
             raise sink.refuse(
                 f"expected a model config object, found {type(document).__name__}",
@@ -558,12 +571,11 @@ class AIModelsFormat(SourceFormat):
         row["parameters"] = row["parameters"] if row["parameters"] is not None else {}
         row["enabled"] = True if row["enabled"] is None else row["enabled"]
         row["is_default"] = False if row["is_default"] is None else row["is_default"]
-        try:
-            if self._key is None:
-                self._key = _KeyOnce(self.settings)
-            check_model(row, self._vocabulary_now(), secret_key=self._key)
-        except ModelRefused as exc:
-            raise sink.refuse(str(exc), column=exc.column, rule=exc.rule) from None
+        return row
+
+    def _remember(self, row: dict[str, Any], sink: RowSink) -> None:
+        """Keep the checked model and where it came from; refuse a model configured twice
+        and a second default for a task."""
         model_id, task = row["model_id"], row["task"]
         if model_id in self._seen:
             raise sink.refuse(
@@ -593,4 +605,3 @@ class AIModelsFormat(SourceFormat):
                     column="is_default",
                     rule="ai_models:default_per_task",
                 )
-        sink.add(_TABLE, row)

@@ -124,10 +124,10 @@ async def _without_owner(session: TenantSession) -> _Offence | None:
     return None
 
 
-async def _not_allowed(session: TenantSession) -> _Offence | None:
+async def _adder_not_editor(session: TenantSession) -> _Offence | None:
+    """A playlist added to a workspace by someone not among its owners and editors."""
     members = _table(session, "workspace_members")
     shared = _table(session, "workspace_playlists")
-    comments = _table(session, "comments")
     found = await _first(
         session,
         select(shared.c.workspace_id, shared.c.playlist_id, shared.c.added_by, members.c.role)
@@ -152,6 +152,13 @@ async def _not_allowed(session: TenantSession) -> _Offence | None:
             "collaboration:adder_not_editor",
             {"workspace_id": str(workspace), "playlist_id": str(playlist)},
         )
+    return None
+
+
+async def _author_not_member(session: TenantSession) -> _Offence | None:
+    """A comment written by someone not a member of its workspace."""
+    members = _table(session, "workspace_members")
+    comments = _table(session, "comments")
     found = await _first(
         session,
         select(comments.c.comment_id, comments.c.workspace_id, comments.c.author_id)
@@ -175,6 +182,13 @@ async def _not_allowed(session: TenantSession) -> _Offence | None:
             "collaboration:author_not_member",
             {"comment_id": str(comment)},
         )
+    return None
+
+
+async def _playlist_not_shared(session: TenantSession) -> _Offence | None:
+    """A comment about a playlist that is not shared in the comment's workspace."""
+    shared = _table(session, "workspace_playlists")
+    comments = _table(session, "comments")
     found = await _first(
         session,
         select(comments.c.comment_id, comments.c.workspace_id, comments.c.playlist_id)
@@ -219,7 +233,13 @@ def _locate(error: FixtureError, files: Sequence[FixtureFile], key: Mapping[str,
 async def check_collaboration(session: TenantSession, files: Sequence[FixtureFile] = ()) -> None:
     """Check the workspace rules over the tenant's collaboration tables; raise a typed
     error naming the first offending row (located in ``files`` when it is there)."""
-    for check in (_not_a_user, _without_owner, _not_allowed):
+    for check in (
+        _not_a_user,
+        _without_owner,
+        _adder_not_editor,
+        _author_not_member,
+        _playlist_not_shared,
+    ):
         offence = await check(session)
         if offence is None:
             continue

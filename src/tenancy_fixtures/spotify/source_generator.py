@@ -133,8 +133,17 @@ class _Catalogue:
 
 def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
     cat = _Catalogue(rng)
+    _add_artists(cat, 10 * scale)
+    _add_albums(cat, 20 * scale)
+    _add_tracks(cat, 100 * scale)
+    return cat
+
+
+def _add_artists(cat: _Catalogue, count: int) -> None:
+    """Artists of distinct names."""
+    rng = cat.rng
     names: set[str] = set()
-    for _ in range(10 * scale):
+    for _ in range(count):
         name = rng.choice(
             (
                 f"The {rng.choice(_WORDS)} {rng.choice(_WORDS)}s",
@@ -154,7 +163,12 @@ def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
                 rng.randint(0, 2_000_000),
             )
         )
-    for index in range(20 * scale):
+
+
+def _add_albums(cat: _Catalogue, count: int) -> None:
+    """Albums released to the day, month or year; every artist has one."""
+    rng = cat.rng
+    for index in range(count):
         # Every artist has an album; the rest go to artists at random.
         artist = index if index < len(cat.artists) else rng.randrange(len(cat.artists))
         year = rng.randint(1995, 2025)
@@ -176,7 +190,12 @@ def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
                 rng.randint(0, 100),
             )
         )
-    for index in range(100 * scale):
+
+
+def _add_tracks(cat: _Catalogue, count: int) -> None:
+    """Tracks, some featuring a second artist; every album has one."""
+    rng = cat.rng
+    for index in range(count):
         # Every album gets a track; the rest go to albums at random.
         album_index = index if index < len(cat.albums) else rng.randrange(len(cat.albums))
         album = cat.albums[album_index]
@@ -200,7 +219,6 @@ def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
                 f"{rng.randint(0, 99):02d}{rng.randint(0, 99999):05d}",
             )
         )
-    return cat
 
 
 # -- Web API objects ---------------------------------------------------------------
@@ -347,53 +365,9 @@ def _user(user_id: str, display_name: str | None = None) -> dict[str, Any]:
 def _playlist(rng: random.Random, cat: _Catalogue, number: int) -> dict[str, Any]:
     playlist_id = cat.new_id()
     owner = f"curator{number % 7}"
-    members = [owner, f"friend{rng.randint(0, 9)}"]
-    entries: list[dict[str, Any]] = []
-    added = _PLAYLISTS_START + timedelta(days=rng.randint(0, 700))
-    picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(8, 25)))
-    for track in picks:
-        added += timedelta(minutes=rng.randint(1, 5000))
-        entries.append(
-            {
-                "added_at": added.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "added_by": _user(rng.choice(members)),
-                "is_local": False,
-                "track": _full_track(cat, track),
-            }
-        )
+    entries = _playlist_entries(rng, cat, [owner, f"friend{rng.randint(0, 9)}"])
     if number == 0:
-        # What real playlists hold besides tracks: a local file and a podcast episode.
-        entries.insert(
-            2,
-            {
-                "added_at": "2023-05-01T12:00:00Z",
-                "added_by": _user(owner),
-                "is_local": True,
-                "track": {
-                    "album": {"id": None, "name": "Voice memos", "type": "album", "artists": []},
-                    "artists": [{"id": None, "name": "Me", "type": "artist"}],
-                    "duration_ms": 61000,
-                    "id": None,
-                    "is_local": True,
-                    "name": "Sketch 4",
-                    "type": "track",
-                    "uri": "spotify:local:Me:Voice+memos:Sketch+4:61",
-                },
-            },
-        )
-        entries.append(
-            {
-                "added_at": "2023-06-01T12:00:00Z",
-                "added_by": _user(owner),
-                "is_local": False,
-                "track": {
-                    "duration_ms": 1_800_000,
-                    "id": cat.new_id(),
-                    "name": "A podcast episode",
-                    "type": "episode",
-                },
-            }
-        )
+        _add_local_file_and_episode(cat, entries, owner)
     return {
         "collaborative": number % 5 == 4,
         "description": f"{rng.choice(_WORDS)} songs for {rng.choice(_WORDS).lower()} days",
@@ -416,6 +390,61 @@ def _playlist(rng: random.Random, cat: _Catalogue, number: int) -> dict[str, Any
         "type": "playlist",
         "uri": f"spotify:playlist:{playlist_id}",
     }
+
+
+def _playlist_entries(
+    rng: random.Random, cat: _Catalogue, members: list[str]
+) -> list[dict[str, Any]]:
+    """Tracks of the catalogue added one after the other by the playlist's members."""
+    entries: list[dict[str, Any]] = []
+    added = _PLAYLISTS_START + timedelta(days=rng.randint(0, 700))
+    picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(8, 25)))
+    for track in picks:
+        added += timedelta(minutes=rng.randint(1, 5000))
+        entries.append(
+            {
+                "added_at": added.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "added_by": _user(rng.choice(members)),
+                "is_local": False,
+                "track": _full_track(cat, track),
+            }
+        )
+    return entries
+
+
+def _add_local_file_and_episode(cat: _Catalogue, entries: list[dict[str, Any]], owner: str) -> None:
+    """What real playlists hold besides tracks: a local file and a podcast episode."""
+    entries.insert(
+        2,
+        {
+            "added_at": "2023-05-01T12:00:00Z",
+            "added_by": _user(owner),
+            "is_local": True,
+            "track": {
+                "album": {"id": None, "name": "Voice memos", "type": "album", "artists": []},
+                "artists": [{"id": None, "name": "Me", "type": "artist"}],
+                "duration_ms": 61000,
+                "id": None,
+                "is_local": True,
+                "name": "Sketch 4",
+                "type": "track",
+                "uri": "spotify:local:Me:Voice+memos:Sketch+4:61",
+            },
+        },
+    )
+    entries.append(
+        {
+            "added_at": "2023-06-01T12:00:00Z",
+            "added_by": _user(owner),
+            "is_local": False,
+            "track": {
+                "duration_ms": 1_800_000,
+                "id": cat.new_id(),
+                "name": "A podcast episode",
+                "type": "episode",
+            },
+        }
+    )
 
 
 # -- exports ------------------------------------------------------------------------
@@ -656,6 +685,23 @@ def _workspaces(rng: random.Random, playlist_ids: list[str], scale: int) -> list
     return documents
 
 
+@dataclass
+class _Output:
+    """The directory written to, and the files written so far in manifest order."""
+
+    directory: Path
+    files: list[GeneratedSource] = field(default_factory=list)
+
+    def written(self, relative: str, fmt: str, items: int, **options: Any) -> None:
+        """List a file written (``items`` documents of format ``fmt``)."""
+        self.files.append(GeneratedSource(Path(relative), fmt, items, options))
+
+    def json(self, relative: str, value: Any, fmt: str, items: int, **options: Any) -> None:
+        """Write ``value`` as one JSON document and list it."""
+        _write(self.directory / relative, value)
+        self.written(relative, fmt, items, **options)
+
+
 def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> GeneratedSources:
     """Write source files of every domain — Spotify Web API responses, streaming-history
     exports, MPD slices, AI model configs, product events, workspaces — and their
@@ -666,57 +712,87 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
     rng = random.Random(seed)  # noqa: S311 - fixtures, not secrets
     cat = _build_catalogue(rng, scale)
     directory.mkdir(parents=True, exist_ok=True)
-    files: list[GeneratedSource] = []
+    out = _Output(directory)
+    # The same rng runs through every file, in this order: it is part of the output.
+    _write_catalogue(out, rng, cat)
+    playlist_ids = _write_playlists(out, rng, cat, scale)
+    _write_listening(out, rng, cat, scale)
+    _write_mpd(out, rng, cat, scale)
+    models = ai_model_configs()
+    out.json("ai/models.json", {"models": models}, "ai-models", len(models))
+    events = _product_events(rng, scale)
+    _write_jsonl(directory / "events/track_calls.jsonl", events)
+    out.written("events/track_calls.jsonl", "events", len(events))
+    workspaces = _workspaces(rng, playlist_ids, scale)
+    out.json(
+        "collaboration/workspaces.json",
+        {"workspaces": workspaces},
+        "collaboration",
+        len(workspaces),
+    )
+    _write(directory / MANIFEST_NAME, _manifest(out.files, scale=scale, seed=seed))
+    return GeneratedSources(directory, tuple(out.files))
 
-    def written(relative: str, fmt: str, items: int, **options: Any) -> None:
-        files.append(GeneratedSource(Path(relative), fmt, items, options))
 
+def _write_catalogue(out: _Output, rng: random.Random, cat: _Catalogue) -> None:
+    """Several-artists, several-albums, several-tracks and audio-features responses."""
     for number, chunk in enumerate(_chunks(len(cat.artists), 50)):
-        relative = f"api/several_artists_{number}.json"
-        _write(directory / relative, {"artists": [_full_artist(cat, i) for i in chunk]})
-        written(relative, "spotify-api", len(chunk))
+        artists = [_full_artist(cat, i) for i in chunk]
+        out.json(
+            f"api/several_artists_{number}.json", {"artists": artists}, "spotify-api", len(chunk)
+        )
     for number, chunk in enumerate(_chunks(len(cat.albums), 20)):
-        relative = f"api/several_albums_{number}.json"
-        _write(directory / relative, {"albums": [_full_album(cat, i) for i in chunk]})
-        written(relative, "spotify-api", len(chunk))
+        albums = [_full_album(cat, i) for i in chunk]
+        out.json(f"api/several_albums_{number}.json", {"albums": albums}, "spotify-api", len(chunk))
     for number, chunk in enumerate(_chunks(len(cat.tracks), 50)):
-        relative = f"api/several_tracks_{number}.json"
         tracks: list[dict[str, Any] | None] = [_full_track(cat, i) for i in chunk]
         if number == 0:
             tracks.append(None)  # an id the API did not find
-        _write(directory / relative, {"tracks": tracks})
-        written(relative, "spotify-api", len(chunk))
+        out.json(f"api/several_tracks_{number}.json", {"tracks": tracks}, "spotify-api", len(chunk))
     for number, chunk in enumerate(_chunks(len(cat.tracks), 100)):
-        relative = f"api/audio_features_{number}.json"
         features = [_audio_features(rng, cat, i) for i in chunk]
-        _write(directory / relative, {"audio_features": features})
-        written(relative, "spotify-api", len(chunk))
+        out.json(
+            f"api/audio_features_{number}.json",
+            {"audio_features": features},
+            "spotify-api",
+            len(chunk),
+        )
+
+
+def _write_playlists(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> list[str]:
+    """Playlist responses; returns their ids."""
     playlist_ids: list[str] = []
     for number in range(2 * scale):
-        relative = f"api/playlist_{number}.json"
         playlist = _playlist(rng, cat, number)
         playlist_ids.append(str(playlist["id"]))
-        _write(directory / relative, playlist)
-        written(relative, "spotify-api", 1)
+        out.json(f"api/playlist_{number}.json", playlist, "spotify-api", 1)
+    return playlist_ids
+
+
+def _write_listening(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> None:
+    """What the listener played: top tracks, recently played, the basic and extended
+    streaming history exports (streamed to disk)."""
     top = rng.sample(range(len(cat.tracks)), min(20, len(cat.tracks)))
-    _write(
-        directory / "api/top_tracks.json",
-        {"items": [_full_track(cat, i) for i in top], "limit": 20, "offset": 0},
-    )
-    written("api/top_tracks.json", "spotify-api", len(top))
+    top_tracks = {"items": [_full_track(cat, i) for i in top], "limit": 20, "offset": 0}
+    out.json("api/top_tracks.json", top_tracks, "spotify-api", len(top))
     listener = {"user_id": SOURCE_USER_ID, "display_name": _SOURCE_USER_NAME}
     recent = _recently_played(rng, cat)
-    _write(directory / "recent/recently_played.json", recent)
-    written("recent/recently_played.json", "spotify-api", len(recent["items"]), **listener)
+    out.json("recent/recently_played.json", recent, "spotify-api", len(recent["items"]), **listener)
     basic = _write_array(
-        directory / "history/StreamingHistory0.json", _basic_history(rng, cat, scale)
+        out.directory / "history/StreamingHistory0.json", _basic_history(rng, cat, scale)
     )
-    written("history/StreamingHistory0.json", "spotify-history", basic, **listener)
+    out.written("history/StreamingHistory0.json", "spotify-history", basic, **listener)
     extended = _write_array(
-        directory / "history/Streaming_History_Audio_2025.json",
+        out.directory / "history/Streaming_History_Audio_2025.json",
         _extended_history(rng, cat, scale),
     )
-    written("history/Streaming_History_Audio_2025.json", "spotify-history", extended, **listener)
+    out.written(
+        "history/Streaming_History_Audio_2025.json", "spotify-history", extended, **listener
+    )
+
+
+def _write_mpd(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> None:
+    """Million Playlist Dataset slices of up to 1000 playlists each."""
     total = 10 * scale
     for start in range(0, total, _MPD_SLICE):
         relative = f"mpd/mpd.slice.{start}-{start + _MPD_SLICE - 1}.json"
@@ -726,17 +802,13 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
             "slice": f"{start}-{start + _MPD_SLICE - 1}",
             "version": "v1",
         }
-        _write(directory / relative, {"info": slice_info, "playlists": playlists}, indent=4)
-        written(relative, "mpd", len(playlists))
-    _write(directory / "ai/models.json", {"models": ai_model_configs()})
-    written("ai/models.json", "ai-models", len(ai_model_configs()))
-    events = _product_events(rng, scale)
-    _write_jsonl(directory / "events/track_calls.jsonl", events)
-    written("events/track_calls.jsonl", "events", len(events))
-    workspaces = _workspaces(rng, playlist_ids, scale)
-    _write(directory / "collaboration/workspaces.json", {"workspaces": workspaces})
-    written("collaboration/workspaces.json", "collaboration", len(workspaces))
-    manifest = {
+        _write(out.directory / relative, {"info": slice_info, "playlists": playlists}, indent=4)
+        out.written(relative, "mpd", len(playlists))
+
+
+def _manifest(files: Iterable[GeneratedSource], *, scale: int, seed: int) -> dict[str, Any]:
+    """The ``fixtures.json`` naming each file's format and options."""
+    return {
         "name": "spotify-sources",
         "version": 1,
         "generator": {"scale": scale, "seed": seed},
@@ -749,5 +821,3 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
             for f in files
         ],
     }
-    _write(directory / MANIFEST_NAME, manifest)
-    return GeneratedSources(directory, tuple(files))

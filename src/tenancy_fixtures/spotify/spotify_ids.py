@@ -71,29 +71,44 @@ def parse_uri(value: object) -> SpotifyRef:
     if not isinstance(value, str):
         raise ValueError(f"expected a Spotify URI, found {type(value).__name__}")
     if value.startswith("spotify:"):
-        parts = value.split(":")
-        if len(parts) >= 3 and parts[1] == "local":
-            return SpotifyRef("local", value[len("spotify:local:") :])
-        if len(parts) == 5 and parts[1] == "user" and parts[3] == "playlist":
-            # The older form of a playlist URI, which named its owner.
-            parts = ["spotify", "playlist", parts[4]]
-        elif len(parts) == 4 and parts[1] == "user" and parts[3] == "collection":
-            return SpotifyRef("collection", parts[2])
-        if len(parts) != 3:
-            raise ValueError(f"not a Spotify URI: {value!r:.80}")
-        kind, ident = parts[1], parts[2]
-    elif value.startswith(("https://", "http://")):
-        link = urlsplit(value)
-        if link.hostname not in _LINK_HOSTS:
-            raise ValueError(f"not a Spotify link: {value!r:.80}")
-        segments = [s for s in link.path.split("/") if s]
-        if segments and _LOCALE.fullmatch(segments[0]):
-            segments = segments[1:]
-        if len(segments) != 2:
-            raise ValueError(f"not a link to one Spotify item: {value!r:.80}")
-        kind, ident = segments
-    else:
+        return _from_uri(value)
+    if value.startswith(("https://", "http://")):
+        return _from_link(value)
+    raise ValueError(f"not a Spotify URI: {value!r:.80}")
+
+
+def _from_uri(value: str) -> SpotifyRef:
+    """What a ``spotify:`` URI names."""
+    parts = value.split(":")
+    if len(parts) >= 3 and parts[1] == "local":
+        return SpotifyRef("local", value[len("spotify:local:") :])
+    if len(parts) == 5 and parts[1] == "user" and parts[3] == "playlist":
+        # The older form of a playlist URI, which named its owner.
+        return _checked("playlist", parts[4])
+    if len(parts) == 4 and parts[1] == "user" and parts[3] == "collection":
+        return SpotifyRef("collection", parts[2])
+    if len(parts) != 3:
         raise ValueError(f"not a Spotify URI: {value!r:.80}")
+    return _checked(parts[1], parts[2])
+
+
+def _from_link(value: str) -> SpotifyRef:
+    """What an ``open.spotify.com`` (or ``play.spotify.com``) link names."""
+    link = urlsplit(value)
+    if link.hostname not in _LINK_HOSTS:
+        raise ValueError(f"not a Spotify link: {value!r:.80}")
+    segments = [s for s in link.path.split("/") if s]
+    if segments and _LOCALE.fullmatch(segments[0]):
+        segments = segments[1:]
+    if len(segments) != 2:
+        raise ValueError(f"not a link to one Spotify item: {value!r:.80}")
+    kind, ident = segments
+    return _checked(kind, ident)
+
+
+def _checked(kind: str, ident: str) -> SpotifyRef:
+    """``kind`` and ``ident``, refused unless the kind is one with an id and ``ident``
+    is a well-formed id of it."""
     if kind in CATALOGUE_KINDS:
         if not is_spotify_id(ident):
             raise ValueError(f"a {kind} id must be 22 base-62 characters, found {ident!r:.40}")

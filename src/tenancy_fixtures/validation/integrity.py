@@ -59,6 +59,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Grouping
 
 from tenancy_fixtures.errors import PermissionDeniedError
@@ -258,76 +259,14 @@ class DataIntegrityValidator:
         report = IntegrityReport(tenant_id)
         tracker = PerformanceTracker()
         async with self.store.session(tenant_id, readonly=True) as session:
-            conn = session.connection
             existing = await session.table_names()
             tables = [t for t in session.metadata.sorted_tables if t.name in existing]
-            with _check(report, tracker, "schema") as summary:
-                for problem in await SchemaFixture(session.metadata).verify(session):
-                    report.fail("schema", problem)
-                summary.append(f"{len(tables)} tables present")
-            with _check(report, tracker, "objects") as summary:
-                found = await session.undeclared_objects()
-                summary.append(report_objects(found, lambda p: report.fail("objects", p)))
-            applied = await control_plane.applied_fixtures(conn, tenant_id)
-            writes = await control_plane.table_checksums(conn, tenant_id)
-            config = await control_plane.load_config(conn, tenant_id)
-            others = [
-                t.tenant_id
-                for t in await control_plane.list_tenants(conn)
-                if t.tenant_id != tenant_id
-            ]
-            with tracker.stage("scan"):
-                scans = {t.name: await _scan(session, t) for t in tables}
-            report.row_counts = {name: scan.rows for name, scan in scans.items()}
-            with _check(report, tracker, "row_counts") as summary:
-                short = self._row_counts(report, applied)
-                summary.append(
-                    f"{report.total_rows:,} rows in {len(tables)} tables, "
-                    "none missing since loading"
-                )
-            with _check(report, tracker, "orphans") as summary:
-                keys = sum([await self._orphans(session, t, existing, report) for t in tables])
-                summary.append(f"{keys} foreign keys, no orphans")
-            with _check(report, tracker, "duplicates") as summary:
-                keys = sum([await self._duplicates(session, t, report) for t in tables])
-                summary.append(f"{keys} keys, no duplicates")
-            with _check(report, tracker, "not_null") as summary:
-                for table in tables:
-                    for column, nulls in scans[table.name].nulls.items():
-                        if nulls:
-                            report.fail(
-                                "not_null",
-                                f"{table.name}.{column}: {nulls} row(s) hold NULL in a "
-                                "NOT NULL column",
-                                table=table.name,
-                            )
-                columns = sum(len(s.nulls) for s in scans.values())
-                summary.append(f"{columns} NOT NULL columns hold no NULL")
-            with _check(report, tracker, "check_constraints") as summary:
-                for table in tables:
-                    for name, (sql, broken) in scans[table.name].broken.items():
-                        if broken:
-                            report.fail(
-                                "check_constraints",
-                                f"{table.name}: {broken} row(s) break CHECK {name} ({sql})",
-                                table=table.name,
-                            )
-                constraints = sum(len(s.broken) for s in scans.values())
-                summary.append(f"{constraints} CHECK constraints hold on every row")
-            with _check(report, tracker, "checksums") as summary:
-                summary.append(await self._checksums(session, tables, writes, short, report))
-            with _check(report, tracker, "isolation") as summary:
-                findings = await check_isolation(self.store, session, other_tenants=others)
-                for problem in findings.problems:
-                    report.fail("isolation", problem)
-                for note in findings.notes:
-                    report.note("isolation", note)
-                summary.append("; ".join(findings.verified))
-            with _check(report, tracker, "privileges") as summary:
-                review = await self.store.review_access(session)
-                summary.append(report_privileges(review, lambda p: report.fail("privileges", p)))
+            await self._check_structure(session, tables, report, tracker)
+            recorded = await _Recorded.read(session.connection, tenant_id)
+            await self._check_contents(session, tables, existing, recorded, report, tracker)
+            await self._check_access(session, recorded.other_tenants, report, tracker)
         with _check(report, tracker, "storage") as summary:
-            summary.append(await self._storage(report, config))
+            summary.append(await self._storage(report, recorded.config))
         report.stages = tracker.summary()
         return report
 
@@ -353,6 +292,72 @@ class DataIntegrityValidator:
             )
             reports.append(report)
         return reports
+
+    @staticmethod
+    async def _check_structure(
+        session: TenantSession,
+        tables: Sequence[Table],
+        report: IntegrityReport,
+        tracker: PerformanceTracker,
+    ) -> None:
+        """The ``schema`` and ``objects`` checks: what the storage declares."""
+        with _check(report, tracker, "schema") as summary:
+            for problem in await SchemaFixture(session.metadata).verify(session):
+                report.fail("schema", problem)
+            summary.append(f"{len(tables)} tables present")
+        with _check(report, tracker, "objects") as summary:
+            found = await session.undeclared_objects()
+            summary.append(report_objects(found, lambda p: report.fail("objects", p)))
+
+    async def _check_contents(
+        self,
+        session: TenantSession,
+        tables: Sequence[Table],
+        existing: set[str],
+        recorded: _Recorded,
+        report: IntegrityReport,
+        tracker: PerformanceTracker,
+    ) -> None:
+        """The checks of the rows: counts, orphans, duplicates, constraints, checksums."""
+        with tracker.stage("scan"):
+            scans = {t.name: await _scan(session, t) for t in tables}
+        report.row_counts = {name: scan.rows for name, scan in scans.items()}
+        with _check(report, tracker, "row_counts") as summary:
+            short = self._row_counts(report, recorded.applied)
+            summary.append(
+                f"{report.total_rows:,} rows in {len(tables)} tables, none missing since loading"
+            )
+        with _check(report, tracker, "orphans") as summary:
+            keys = sum([await self._orphans(session, t, existing, report) for t in tables])
+            summary.append(f"{keys} foreign keys, no orphans")
+        with _check(report, tracker, "duplicates") as summary:
+            keys = sum([await self._duplicates(session, t, report) for t in tables])
+            summary.append(f"{keys} keys, no duplicates")
+        with _check(report, tracker, "not_null") as summary:
+            summary.append(_report_nulls(report, tables, scans))
+        with _check(report, tracker, "check_constraints") as summary:
+            summary.append(_report_broken_checks(report, tables, scans))
+        with _check(report, tracker, "checksums") as summary:
+            summary.append(await self._checksums(session, tables, recorded.writes, short, report))
+
+    async def _check_access(
+        self,
+        session: TenantSession,
+        others: list[str],
+        report: IntegrityReport,
+        tracker: PerformanceTracker,
+    ) -> None:
+        """The ``isolation`` and ``privileges`` checks: who can reach what."""
+        with _check(report, tracker, "isolation") as summary:
+            findings = await check_isolation(self.store, session, other_tenants=others)
+            for problem in findings.problems:
+                report.fail("isolation", problem)
+            for note in findings.notes:
+                report.note("isolation", note)
+            summary.append("; ".join(findings.verified))
+        with _check(report, tracker, "privileges") as summary:
+            review = await self.store.review_access(session)
+            summary.append(report_privileges(review, lambda p: report.fail("privileges", p)))
 
     async def record(
         self, report: IntegrityReport, *, actor: str, run_id: str, started_at: datetime
@@ -571,6 +576,57 @@ def _check(report: IntegrityReport, tracker: PerformanceTracker, name: str) -> I
     if not any(c.status == "failed" for c in report.checks[start:]):
         detail = "; ".join(s for s in summary if s) or "ok"
         report.checks.insert(start, CheckResult(name, "ok", detail))
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the control plane recorded about the tenant and its neighbours."""
+
+    applied: dict[str, control_plane.AppliedFixture]
+    writes: list[TableChecksum]
+    config: dict[str, Any] | None
+    other_tenants: list[str]
+
+    @classmethod
+    async def read(cls, conn: AsyncConnection, tenant_id: str) -> _Recorded:
+        """Read the fixtures applied, the table writes, the config and the other tenants."""
+        applied = await control_plane.applied_fixtures(conn, tenant_id)
+        writes = await control_plane.table_checksums(conn, tenant_id)
+        config = await control_plane.load_config(conn, tenant_id)
+        others = [
+            t.tenant_id for t in await control_plane.list_tenants(conn) if t.tenant_id != tenant_id
+        ]
+        return cls(applied, writes, config, others)
+
+
+def _report_nulls(report: IntegrityReport, tables: Sequence[Table], scans: dict[str, _Scan]) -> str:
+    """Fail each NOT NULL column the scans found NULLs in; returns the summary."""
+    for table in tables:
+        for column, nulls in scans[table.name].nulls.items():
+            if nulls:
+                report.fail(
+                    "not_null",
+                    f"{table.name}.{column}: {nulls} row(s) hold NULL in a NOT NULL column",
+                    table=table.name,
+                )
+    columns = sum(len(s.nulls) for s in scans.values())
+    return f"{columns} NOT NULL columns hold no NULL"
+
+
+def _report_broken_checks(
+    report: IntegrityReport, tables: Sequence[Table], scans: dict[str, _Scan]
+) -> str:
+    """Fail each CHECK constraint the scans found rows breaking; returns the summary."""
+    for table in tables:
+        for name, (sql, broken) in scans[table.name].broken.items():
+            if broken:
+                report.fail(
+                    "check_constraints",
+                    f"{table.name}: {broken} row(s) break CHECK {name} ({sql})",
+                    table=table.name,
+                )
+    constraints = sum(len(s.broken) for s in scans.values())
+    return f"{constraints} CHECK constraints hold on every row"
 
 
 @dataclass

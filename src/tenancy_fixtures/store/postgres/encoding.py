@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -39,6 +39,8 @@ __all__ = ["first_unencodable"]
 _FLOAT32_MAX = 3.4028234663852886e38
 #: The widest precision PostgreSQL's FLOAT(p) keeps as ``real``.
 _REAL_PRECISION = 24
+#: Whether asyncpg can encode a value for one column.
+_Check = Callable[[Any], bool]
 
 
 def first_unencodable(
@@ -46,10 +48,10 @@ def first_unencodable(
 ) -> tuple[int, str] | None:
     """``(index in rows, column)`` of the first value asyncpg cannot encode, if one is
     found."""
-    kinds = [table.c[name].type for name in columns]
+    checks = [_encodable(table.c[name].type) for name in columns]
     for index, row in enumerate(rows):
-        for name, kind, value in zip(columns, kinds, row, strict=True):
-            if value is not None and not _encodable(value, kind):
+        for name, encodable, value in zip(columns, checks, row, strict=True):
+            if value is not None and not encodable(value):
                 return index, name
     return None
 
@@ -60,35 +62,57 @@ def _integer_bits(kind: Integer) -> int:
     return 63 if isinstance(kind, BigInteger) else 31
 
 
-def _encodable(value: Any, kind: TypeEngine[Any]) -> bool:
+def _encodable(kind: TypeEngine[Any]) -> _Check:
+    """Whether asyncpg encodes a (non-NULL) value for a column of type ``kind``; made
+    once per column."""
     if isinstance(kind, Boolean):
-        return isinstance(value, bool)
+        return lambda value: isinstance(value, bool)
     if isinstance(kind, Integer):
-        bits = _integer_bits(kind)
-        return isinstance(value, int) and -(2**bits) <= value < 2**bits
+        return _fits_integer(_integer_bits(kind))
     if isinstance(kind, Float):
-        if not isinstance(value, int | float):
-            return False
-        real = isinstance(kind, REAL) or (
-            kind.precision is not None and kind.precision <= _REAL_PRECISION
-        )
-        return not real or not math.isfinite(value) or abs(value) <= _FLOAT32_MAX
+        return _fits_float(kind)
     if isinstance(kind, Numeric):
-        return isinstance(value, Decimal | int | float)
+        return lambda value: isinstance(value, Decimal | int | float)
     if isinstance(kind, DateTime):
-        if isinstance(value, datetime):
-            # asyncpg subtracts a naive epoch for ``timestamp``: an aware value fails.
-            return bool(kind.timezone) or value.tzinfo is None
-        return isinstance(value, date)
+        return _is_timestamp(aware=bool(kind.timezone))
     if isinstance(kind, Date):
-        return isinstance(value, date)
+        return lambda value: isinstance(value, date)
     if isinstance(kind, Uuid):
-        return isinstance(value, uuid.UUID) or _utf8(value)
+        return lambda value: isinstance(value, uuid.UUID) or _utf8(value)
     if isinstance(kind, String):
-        return _utf8(value)
+        return _utf8
     # JSON goes as text (the session's preparer); other types: text is checked, the
     # rest cannot be judged here.
-    return not isinstance(value, str) or _utf8(value)
+    return lambda value: not isinstance(value, str) or _utf8(value)
+
+
+def _fits_integer(bits: int) -> _Check:
+    low, high = -(2**bits), 2**bits
+    return lambda value: isinstance(value, int) and low <= value < high
+
+
+def _fits_float(kind: Float[Any]) -> _Check:
+    """A number; for ``REAL`` (or ``FLOAT(p)`` kept as real) one a float32 holds."""
+    real = isinstance(kind, REAL) or (
+        kind.precision is not None and kind.precision <= _REAL_PRECISION
+    )
+
+    def encodable(value: Any) -> bool:
+        if not isinstance(value, int | float):
+            return False
+        return not real or not math.isfinite(value) or abs(value) <= _FLOAT32_MAX
+
+    return encodable
+
+
+def _is_timestamp(*, aware: bool) -> _Check:
+    def encodable(value: Any) -> bool:
+        if isinstance(value, datetime):
+            # asyncpg subtracts a naive epoch for ``timestamp``: an aware value fails.
+            return aware or value.tzinfo is None
+        return isinstance(value, date)
+
+    return encodable
 
 
 def _utf8(value: Any) -> bool:
