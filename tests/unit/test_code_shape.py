@@ -45,13 +45,6 @@ _BRANCHES = (
     ast.BoolOp,
 )
 
-#: Offenders outside the load use case's files (store/, validation/, spotify/,
-#: monitoring/...), as ``path:function``, listed so the lead can split them; each one
-#: split is removed from here. The test fails for any offender not listed, and for any
-#: listed function that no longer offends (so the list only shrinks).
-KNOWN_OFFENDERS: frozenset[str] = frozenset({"store/sqlite/store.py:write_table"})
-
-
 @dataclass(frozen=True)
 class Shape:
     """One function's size."""
@@ -96,8 +89,7 @@ def every_shape() -> list[Shape]:
 
 
 def test_no_function_is_over_60_lines_or_15_branches_without_a_reason() -> None:
-    """Every function too long or too branchy carries a ``# shape:`` reason (or is a
-    listed outside offender awaiting its split)."""
+    """Every function too long or too branchy carries a ``# shape:`` reason."""
     shapes = every_shape()
     longest = max(shapes, key=lambda s: s.lines)
     branchiest = max(shapes, key=lambda s: s.branches)
@@ -107,7 +99,7 @@ def test_no_function_is_over_60_lines_or_15_branches_without_a_reason() -> None:
     )
     offenders = {s.where for s in shapes if s.too_big and not s.excused}
 
-    assert sorted(KNOWN_OFFENDERS) == sorted(offenders)
+    assert [] == sorted(offenders)
 
 
 @pytest.mark.parametrize(

@@ -163,14 +163,27 @@ class SQLiteTenantSession(TenantSession):
         mode: WriteMode,
     ) -> WriteCounts:
         await self._vet()
-        dialect = self.connection.dialect
-        translate = {TENANT_SCHEMA: "main"}
-        statement: Any = sqlite_insert(table)
+        sql = self._insert_sql(table, columns, mode)
+        if mode == "replace":
+            await self.connection.execute(delete(table))
+        before = await self._count(table) if mode == "upsert" else 0
+        given, written = await self._execute_batches(sql, table, columns, batches)
         if mode == "insert_missing":
-            keys = [c.name for c in table.primary_key.columns]
+            return WriteCounts(inserted=written, unchanged=given - written)
+        if mode != "upsert":
+            return WriteCounts(inserted=given)
+        inserted = await self._count(table) - before
+        return WriteCounts(inserted=inserted, updated=written - inserted, unchanged=given - written)
+
+    def _insert_sql(self, table: Table, columns: Sequence[str], mode: WriteMode) -> str:
+        """The ``INSERT`` for ``mode``, compiled once for ``executemany``: it skips rows
+        whose key exists (``insert_missing``) or updates only rows that differ
+        (``upsert``)."""
+        statement: Any = sqlite_insert(table)
+        keys = [c.name for c in table.primary_key.columns]
+        if mode == "insert_missing":
             statement = statement.on_conflict_do_nothing(index_elements=keys)
         if mode == "upsert":
-            keys = [c.name for c in table.primary_key.columns]
             changing = [c for c in columns if c not in keys]
             statement = (
                 statement.on_conflict_do_update(
@@ -183,17 +196,21 @@ class SQLiteTenantSession(TenantSession):
                 if changing
                 else statement.on_conflict_do_nothing(index_elements=keys)
             )
-        sql = str(
+        return str(
             statement.compile(
-                dialect=dialect,
+                dialect=self.connection.dialect,
                 column_keys=list(columns),
-                schema_translate_map=translate,
+                schema_translate_map={TENANT_SCHEMA: "main"},
                 render_schema_translate=True,
             )
         )
-        if mode == "replace":
-            await self.connection.execute(delete(table))
-        before = await self._count(table) if mode == "upsert" else 0
+
+    async def _execute_batches(
+        self, sql: str, table: Table, columns: Sequence[str], batches: Batches
+    ) -> tuple[int, int]:
+        """Run ``sql`` over every batch; returns rows given and rows the database wrote.
+        A refused or unbindable row becomes a typed error naming the table (and the row's
+        place and column, when the driver could not bind a value)."""
         raw = await self.connection.get_raw_connection()
         driver = raw.driver_connection
         assert driver is not None
@@ -220,12 +237,7 @@ class SQLiteTenantSession(TenantSession):
             given += len(batch)
             written += max(cursor.rowcount, 0)
             await cursor.close()
-        if mode == "insert_missing":
-            return WriteCounts(inserted=written, unchanged=given - written)
-        if mode != "upsert":
-            return WriteCounts(inserted=given)
-        inserted = await self._count(table) - before
-        return WriteCounts(inserted=inserted, updated=written - inserted, unchanged=given - written)
+        return given, written
 
     async def _count(self, table: Table) -> int:
         counted = await self.connection.execute(select(func.count()).select_from(table))
