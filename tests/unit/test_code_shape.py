@@ -45,6 +45,7 @@ _BRANCHES = (
     ast.BoolOp,
 )
 
+
 @dataclass(frozen=True)
 class Shape:
     """One function's size."""

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures.errors import RecordError, StorageError
+from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
@@ -36,6 +36,8 @@ __all__ = [
     "TenantStore",
     "WriteCounts",
     "WriteMode",
+    "convert_columns",
+    "refuse_load_hazards",
     "unencodable",
 ]
 
@@ -169,6 +171,21 @@ class RegistryMismatch:
 
     unregistered: list[str]
     missing: list[str]
+
+
+def refuse_load_hazards(hazards: Sequence[SchemaObject], *, tenant_id: str) -> None:
+    """Refuse to write a tenant's tables while undeclared code (``hazards``) is attached
+    to them: writing would run it with the loader's rights."""
+    if hazards:
+        raise ValidationFailedError(
+            [
+                f"{found.describe()} is not part of the tenant schema and writing the "
+                "tenant's tables would run it; remove it before loading "
+                "(validate-data lists everything undeclared)"
+                for found in hazards
+            ],
+            tenant_id=tenant_id,
+        )
 
 
 def convert_columns(

@@ -49,7 +49,6 @@ from tenancy_fixtures.errors import (
     StorageError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
-    ValidationFailedError,
 )
 from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.settings import Settings
@@ -67,6 +66,7 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
     convert_columns,
+    refuse_load_hazards,
     unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
@@ -172,16 +172,7 @@ class PostgresTenantSession(TenantSession):
             hazards = await foreign_objects.load_hazards(
                 self.connection, self.schema, self.declared, existing
             )
-        if hazards:
-            raise ValidationFailedError(
-                [
-                    f"{found.describe()} is not part of the tenant schema and writing the "
-                    "tenant's tables would run it; remove it before loading "
-                    "(validate-data lists everything undeclared)"
-                    for found in hazards
-                ],
-                tenant_id=self.tenant_id,
-            )
+        refuse_load_hazards(hazards, tenant_id=self.tenant_id)
         self._vetted = True
 
     async def _driver(self) -> Any:

@@ -37,7 +37,6 @@ from tenancy_fixtures.errors import (
     IntegrityViolationError,
     StorageError,
     TenantNotFoundError,
-    ValidationFailedError,
 )
 from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.settings import Settings
@@ -53,6 +52,7 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
     convert_columns,
+    refuse_load_hazards,
     unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
@@ -106,16 +106,7 @@ class SQLiteTenantSession(TenantSession):
             for found in await foreign_objects.undeclared_objects(self.connection, declared)
             if foreign_objects.is_load_hazard(found, declared)
         ]
-        if hazards:
-            raise ValidationFailedError(
-                [
-                    f"{found.describe()} is not part of the tenant schema and writing the "
-                    "tenant's tables would run it; remove it before loading "
-                    "(validate-data lists everything undeclared)"
-                    for found in hazards
-                ],
-                tenant_id=self.tenant_id,
-            )
+        refuse_load_hazards(hazards, tenant_id=self.tenant_id)
         self._vetted = True
 
     async def create_tables(self, metadata: MetaData) -> None:
