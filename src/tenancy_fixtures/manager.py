@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import (
@@ -34,6 +33,7 @@ from tenancy_fixtures.loading.data_loader import DataLoader, ProgressCallback, l
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
 from tenancy_fixtures.loading.sources import SourceLoader
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -61,7 +61,7 @@ from tenancy_fixtures.validation.integrity import DataIntegrityValidator, Integr
 
 __all__ = ["FixtureManager", "LoadReport", "ManyLoadReport"]
 
-log = structlog.get_logger("tenancy_fixtures.manager")
+log = get_logger("tenancy_fixtures.manager")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -32,15 +32,12 @@ from tenancy_fixtures.cli.context import (
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
-from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
-from tenancy_fixtures.loading.data_loader import ProgressCallback
-from tenancy_fixtures.loading.fixture_sets import open_fixture_set
-from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
-from tenancy_fixtures.settings import Settings, ValidationMode
-from tenancy_fixtures.spotify.generator import generate_fixture_set
-from tenancy_fixtures.spotify.schema import spotify_metadata
-from tenancy_fixtures.spotify.source_generator import generate_sources
-from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.loading.data_loader import ProgressCallback
+    from tenancy_fixtures.manager import FixtureManager, LoadReport, ManyLoadReport
+    from tenancy_fixtures.settings import Settings, ValidationMode
+    from tenancy_fixtures.validation import IntegrityReport
 
 __all__ = ["load_progress", "register"]
 
@@ -393,6 +390,11 @@ def validate_data(
 
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
+    from tenancy_fixtures.fixtures.schema import tenant_metadata
+    from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+    from tenancy_fixtures.spotify.schema import spotify_metadata
+    from tenancy_fixtures.validation import FixtureValidator
+
     validator = FixtureValidator(
         tenant_metadata(settings),
         timeout_seconds=settings.validation_timeout_seconds,
@@ -445,6 +447,9 @@ def generate(
 
     Example: tenancy-fixtures generate ./fixtures/big --scale 100 --seed 7
     """
+    from tenancy_fixtures.spotify.generator import generate_fixture_set
+    from tenancy_fixtures.spotify.source_generator import generate_sources
+
     del ctx
     try:
         if sources:
@@ -464,6 +469,8 @@ def schema_sql(ctx: typer.Context) -> None:
 
     Example: tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql
     """
+    from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
+
     typer.echo(render_schema_sql(tenant_metadata(state(ctx).settings)), nl=False)
 
 

@@ -5,13 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
-
 from tenancy_fixtures.errors import StorageError
 
 __all__ = ["with_retries"]
@@ -30,6 +23,14 @@ async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
 
     The store marks its errors transient or not; the last error is raised as it is.
     """
+    # Imported on first write: a process that only reads never needs it.
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_exponential_jitter,
+    )
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient),
         stop=stop_after_attempt(_ATTEMPTS),

@@ -13,10 +13,10 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-import structlog
 from cachetools import TTLCache
 
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
 
 _MAX_ENTRIES = 100_000
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.config_cache")
+log = get_logger("tenancy_fixtures.tenancy.config_cache")
 
 # KEYS: entry, floor. ARGV: value, version, ttl in ms. Writes unless invalidated later.
 _SET_UNLESS_STALE = """

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 
 from tenancy_fixtures.errors import (
@@ -21,6 +20,7 @@ from tenancy_fixtures.errors import (
 )
 from tenancy_fixtures.fixtures.base import BaseFixture, FixtureResult, apply_fixtures
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import TenantRecord
@@ -36,7 +36,7 @@ __all__ = [
     "update_tenant",
 ]
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.tenants")
+log = get_logger("tenancy_fixtures.tenancy.tenants")
 
 
 @dataclass(frozen=True)

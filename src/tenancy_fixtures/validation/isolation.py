@@ -26,14 +26,16 @@ import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["IsolationFindings", "check_isolation", "role_can_read"]
 

@@ -14,14 +14,13 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.util import LRUCache
@@ -45,6 +44,9 @@ from tenancy_fixtures.store.base import (
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["SQLiteTenantStore"]
 
@@ -210,6 +212,9 @@ class SQLiteTenantStore(TenantStore):
         return self.tenants_dir / f"{self.checked(tenant_id)}.db"
 
     def _engine(self, main: Path, *, attach_control: bool) -> AsyncEngine:
+        # Imported with the first engine: it brings in much of SQLAlchemy's ORM.
+        from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
         translate = {TENANT_SCHEMA: "main", CONTROL_SCHEMA: CONTROL_SCHEMA}
         if not attach_control:
             translate = {CONTROL_SCHEMA: "main"}
