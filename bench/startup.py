@@ -11,6 +11,7 @@ the work is done. A bare ``python -c pass`` is measured the same way, as the flo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pickle
@@ -22,12 +23,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.cases import Case, Failures
+from bench.cases import STARTUP_IMPORT, Case, Failures
 from bench.common import Measurement
 
-__all__ = ["IMPORT_KEY", "PATHS", "StartupPath", "startup_cases"]
-
-IMPORT_KEY = "startup_import"
+__all__ = ["RUNS", "StartupPath", "measure", "startup_cases"]
 
 #: Runs per path: the median of this many fresh interpreters.
 RUNS = 9
@@ -77,7 +76,7 @@ class StartupPath:
 def _paths(table_pickle: Path) -> list[StartupPath]:
     return [
         StartupPath("startup_python", "python -c pass (the floor)", "pass"),
-        StartupPath(IMPORT_KEY, "import tenancy_fixtures", "import tenancy_fixtures"),
+        StartupPath(STARTUP_IMPORT, "import tenancy_fixtures", "import tenancy_fixtures"),
         StartupPath(
             "startup_import_manager",
             "from tenancy_fixtures import FixtureManager",
@@ -100,10 +99,6 @@ def _paths(table_pickle: Path) -> list[StartupPath]:
             _WORKER.format(table=str(table_pickle)),
         ),
     ]
-
-
-#: The paths by key (without the table file, which is written per run).
-PATHS = [p.key for p in _paths(Path("table.pickle"))]
 
 
 def _run_once(path: StartupPath, out: Path, env: dict[str, str]) -> tuple[float, float, int]:
@@ -175,11 +170,7 @@ def measure(*, runs: int = RUNS) -> list[Case]:
 
 async def startup_cases(failures: Failures) -> list[Case]:
     """The start-up paths as bench cases; a failure is recorded and costs only them."""
-
-    async def work() -> list[Case]:
-        return measure()
-
-    return await failures.run("start-up", work()) or []
+    return await failures.run("start-up", asyncio.to_thread(measure)) or []
 
 
 def _print(cases: list[Case]) -> None:

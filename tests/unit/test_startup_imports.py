@@ -105,9 +105,11 @@ def test_a_manager_imports_what_a_sqlite_tenant_needs_and_waits_with_the_rest() 
 
 def test_the_cli_imports_no_library_internals_before_a_command_runs() -> None:
     """Importing the CLI (all ``--help`` needs) loads Typer and Rich, not the library."""
+    allowed = {"rich", "typer", "tenancy_fixtures.cli"}
+
     loaded = heavy_after("import tenancy_fixtures.cli.app")
 
-    assert ["rich", "typer", "tenancy_fixtures.cli"] == loaded
+    assert [] == [name for name in loaded if name not in allowed]
 
 
 def test_a_parse_worker_imports_only_what_parsing_needs(tmp_path: Path) -> None:
@@ -121,10 +123,12 @@ def test_a_parse_worker_imports_only_what_parsing_needs(tmp_path: Path) -> None:
         "with open(sys.argv[1], 'rb') as f: pickle.load(f)"
     )
 
+    # SQLAlchemy builds the table; its metadata's JSONB variants need the dialect's types.
+    allowed = {"sqlalchemy", "sqlalchemy.dialects.postgresql"}
+
     loaded = heavy_after(code, str(table))
 
-    # SQLAlchemy builds the table; its metadata's JSONB variants need the dialect's types.
-    assert ["sqlalchemy", "sqlalchemy.dialects.postgresql"] == loaded
+    assert [] == [name for name in loaded if name not in allowed]
 
 
 @pytest.mark.parametrize("module", ["yaml", "ijson"])
