@@ -17,7 +17,7 @@ from tenancy_fixtures.logs import get_logger
 NAME = "tenancy_fixtures.test_logs"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def unconfigured_structlog() -> Iterator[None]:
     """structlog as an application that never configured it has it (other tests of the
     process may have configured it); restored afterwards."""
@@ -35,7 +35,6 @@ def secret_in_a_local() -> None:
     raise RuntimeError(f"failed on a record of {len(record)} field(s)")
 
 
-@pytest.mark.usefixtures("unconfigured_structlog")
 class TestUnconfigured:
     def test_events_go_to_the_standard_logger_named_for_the_module(
         self, caplog: pytest.LogCaptureFixture
