@@ -127,17 +127,20 @@ def load_table(cases: Sequence[Case], *, title: str) -> Table:
 
 
 def startup_table(cases: Sequence[Case], *, title: str) -> Table:
-    """Start-up paths: the work's median (start-up excluded), the process's, modules."""
+    """Start-up paths: the work alone and the whole process (wall-clock and CPU medians,
+    in ms), and the modules loaded."""
     table = Table(title=title)
-    for column in ("path", "work ms", "process ms", "modules"):
+    for column in ("path", "work", "work CPU", "process", "process CPU", "modules"):
         table.add_column(column, justify="left" if column == "path" else "right")
     for case in cases:
-        m = case.measurement
+        extra = case.extra
         table.add_row(
-            m.name,
-            f"{m.median_seconds * 1000:,.1f}",
-            f"{case.extra['process_median_seconds'] * 1000:,.1f}",
-            str(case.extra["modules"]),
+            case.measurement.name,
+            f"{case.measurement.median_seconds * 1000:,.1f}",
+            f"{extra['work_cpu_median_seconds'] * 1000:,.1f}",
+            f"{extra['process_median_seconds'] * 1000:,.1f}",
+            f"{extra['process_cpu_median_seconds'] * 1000:,.1f}",
+            str(extra["modules"]),
         )
     return table
 

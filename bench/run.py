@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         startup_table(
             [c for c in cases if c.group == "startup"],
-            title=f"start-up: medians of {RUNS} fresh interpreters",
+            title=f"start-up (ms): medians of {RUNS} fresh interpreters",
         )
     )
     console.print()
