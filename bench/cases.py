@@ -30,6 +30,7 @@ __all__ = [
     "RSS_HALF",
     "RSS_SINGLE",
     "SQLA",
+    "STARTUP_IMPORT",
     "UPSERT",
     "Case",
     "Failures",
@@ -56,6 +57,7 @@ PROV_SQLITE = "provision_ours_sqlite"
 PROV_WARM = "provision_ours_warm_pool"
 PROV_MANY = "provision_ours_concurrent"
 PROV_DJANGO = "provision_django_tenants"
+STARTUP_IMPORT = "startup_import"
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Case:
 
     key: str
     measurement: Measurement
-    group: str  # "load", "memory" or "provision"
+    group: str  # "load", "memory", "provision" or "startup"
     extra: dict[str, Any] = field(default_factory=dict)
 
 

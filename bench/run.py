@@ -4,10 +4,11 @@
     python -m bench.run --scale full     # the README's numbers (1M listening events)
 
 Prepares the data first (generated once per scale, cached under ``bench/.data/``), then
-in one fresh database: the load cases (round-robin, see :mod:`bench.load_cases`), our
-CLI and its peak RSS, Django when available, provisioning. Prints one table of medians
-and ratios plus the targets of issue 5, and writes the same figures as JSON under
-``bench/results/``.
+in one fresh database: start-up in fresh interpreters (the import, the CLI, a parse
+worker; see :mod:`bench.startup`), the load cases (round-robin, see
+:mod:`bench.load_cases`), our CLI and its peak RSS, Django when available, provisioning.
+Prints one table of medians and ratios, one of start-up times, plus the targets of
+issues 5 and 10, and writes the same figures as JSON under ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ from bench.dataset import SCALES, export_csv, prepare_dataset
 from bench.django_cases import django_baseline
 from bench.load_cases import cli_cases, load_cases
 from bench.provisioning import provisioning_cases
-from bench.report import evaluate_targets, load_table, targets_table, write_json
+from bench.report import evaluate_targets, load_table, startup_table, targets_table, write_json
 from bench.rss import write_big_set
+from bench.startup import RUNS, startup_cases
 
 __all__ = ["main"]
 
@@ -75,8 +77,10 @@ async def _measure(inputs: Inputs, server_url: str, failures: Failures) -> tuple
     async with bench_database(server_url) as db:
         version = await db.server_version()
         console.print(f"database {db.name} (PostgreSQL {version}); dropped at the end")
+        with _phase(console, f"start-up (fresh interpreters, {RUNS} runs each)"):
+            cases = await startup_cases(failures)
         with _phase(console, "load cases"):
-            cases = await load_cases(db, inputs, failures)
+            cases += await load_cases(db, inputs, failures)
         with _phase(console, "CLI and peak RSS"):
             cases += await cli_cases(db, inputs, failures)
         django = django_baseline(console)
@@ -179,9 +183,16 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {version}, {os.cpu_count()} CPUs"
     )
     console.print()
-    console.print(load_table(cases, title=title))
+    console.print(load_table([c for c in cases if c.group != "startup"], title=title))
     console.print(_validation_line(cases))
     console.print(_cpu_line(cases))
+    console.print()
+    console.print(
+        startup_table(
+            [c for c in cases if c.group == "startup"],
+            title=f"start-up (ms): medians of {RUNS} fresh interpreters",
+        )
+    )
     console.print()
     console.print(targets_table(targets, title="targets (issue 5)"))
     for failure in failures.items:

@@ -15,7 +15,6 @@ first use.
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -95,10 +94,7 @@ if TYPE_CHECKING:
     )
     from tenancy_fixtures.validation.integrity import IntegrityReport as IntegrityReport
 
-try:
-    __version__ = version("tenancy-fixtures")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+    __version__: str
 
 _ERRORS = "tenancy_fixtures.errors"
 #: Where each public name lives; it is imported from there on first use.
@@ -184,12 +180,26 @@ __all__ = sorted([*_PUBLIC, "__version__"])
 if not TYPE_CHECKING:  # type checkers see the imports above, not a catch-all
 
     def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            value = _version()
+            globals()[name] = value
+            return value
         module = _PUBLIC.get(name)
         if module is None:
             raise AttributeError(f"module 'tenancy_fixtures' has no attribute {name!r}")
         value = getattr(import_module(module), name)
         globals()[name] = value
         return value
+
+
+def _version() -> str:
+    # importlib.metadata costs more than the rest of the import: read it when asked.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tenancy-fixtures")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
 
 
 def __dir__() -> list[str]:

@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import TenantNotFoundError
@@ -34,6 +33,7 @@ from tenancy_fixtures.loading.load import (
 )
 from tenancy_fixtures.loading.planning import TenantTemplate
 from tenancy_fixtures.loading.records import check_loadable
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
@@ -53,7 +53,7 @@ from tenancy_fixtures.validation.integrity import DataIntegrityValidator, Integr
 
 __all__ = ["FixtureManager", "LoadOptions", "LoadReport", "ManyLoadReport"]
 
-log = structlog.get_logger("tenancy_fixtures.manager")
+log = get_logger("tenancy_fixtures.manager")
 
 
 class FixtureManager:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -16,7 +17,13 @@ from typer.testing import CliRunner, Result
 
 from tenancy_fixtures.cli.app import app
 
-__all__ = ["HERMETIC_ENV", "Cli", "assert_one_line_error", "restore_structlog"]
+__all__ = [
+    "HERMETIC_ENV",
+    "Cli",
+    "assert_one_line_error",
+    "restore_structlog",
+    "structlog_as_it_was",
+]
 
 #: Settings the developer's shell might carry that would make the tests less hermetic.
 HERMETIC_ENV: Mapping[str, str | None] = {
@@ -36,19 +43,12 @@ class Cli:
         self._runner = CliRunner()
 
     def __call__(self, *args: str, input: str | None = None) -> Result:
-        """Run the command with the global ``--database-url`` first.
-
-        The CLI points structlog at the runner's stderr, closed once the command ends;
-        the configuration is put back even where no test fixture does (a module-scoped
-        fixture running a command), or a later warning elsewhere would write to it.
-        """
-        saved = structlog.get_config()
-        try:
+        """Run the command with the global ``--database-url`` first."""
+        # Here and not only around the test: a module-scoped fixture runs commands too.
+        with structlog_as_it_was():
             return self._runner.invoke(
                 app, ["--database-url", self.database_url, *args], input=input, env=self.env
             )
-        finally:
-            structlog.configure(**saved)
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         """Run the command and require exit code 0."""
@@ -80,9 +80,22 @@ def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> s
     return lines[0]
 
 
+@contextmanager
+def structlog_as_it_was() -> Iterator[None]:
+    """Undo the CLI's structlog configuration, which points at the runner's closed stderr
+    and filters out info events, whether structlog was configured before or not (the
+    library's logger goes to ``logging`` while it is not)."""
+    saved, configured = structlog.get_config(), structlog.is_configured()
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+        if not configured:
+            structlog.reset_defaults()
+
+
 @pytest.fixture(autouse=True)
 def restore_structlog() -> Iterator[None]:
-    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+    """structlog's configuration as it was before the test."""
+    with structlog_as_it_was():
+        yield

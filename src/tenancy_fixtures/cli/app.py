@@ -1,22 +1,22 @@
 """The ``tenancy-fixtures`` command: global options and the command groups.
 
-Commands only parse, call the library and print; one module per command group.
+Commands only parse, call the library and print; one module per command group. They
+import the library when they run, not when the CLI starts, so ``--help`` costs Typer
+and Rich only.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Annotated, Any
 
-import structlog
 import typer
-from structlog.typing import EventDict
 
 from tenancy_fixtures.cli import demo, fixtures, tenants
 from tenancy_fixtures.cli.context import CliState, fail
 from tenancy_fixtures.errors import TenancyFixturesError
-from tenancy_fixtures.settings import load_settings
 
 __all__ = ["app", "main"]
 
@@ -35,35 +35,59 @@ app = typer.Typer(
 )
 
 
-def _exception_in_one_field(_logger: Any, _name: str, event: EventDict) -> EventDict:
-    """A logged exception as ``error="Type: first line"``: tracebacks (with locals and
-    SQL parameters) are for ``--debug``."""
+def _exception_summary(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Put ``Type: first line`` of a logged exception in place of its traceback."""
     exc_info = event.pop("exc_info", None)
-    error = sys.exc_info()[1] if exc_info is True else exc_info
-    if isinstance(error, tuple):
-        error = error[1]
-    if isinstance(error, BaseException):
+    if isinstance(exc_info, BaseException):
+        error: BaseException | None = exc_info
+    elif isinstance(exc_info, tuple):
+        error = exc_info[1]
+    else:
+        error = sys.exc_info()[1] if exc_info else None
+    if error is not None:
         lines = str(error).strip().splitlines()
-        event["error"] = f"{type(error).__name__}: {lines[0] if lines else ''}".strip()
+        event.setdefault("error", f"{type(error).__name__}: {lines[0] if lines else ''}")
     return event
 
 
-def _configure_logging(verbose: bool, json_logs: bool, debug: bool) -> None:
-    level = logging.INFO if verbose else logging.WARNING
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json_logs
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
+    """Where the library's log events go when it runs under the CLI: stderr.
+
+    The CLI is the application, so it, not the library, configures structlog. Logged
+    exceptions show their traceback only with ``--debug``, and never local variables
+    (they hold record values).
+    """
+    import structlog
+
+    processors: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if not debug:
+        processors.append(_exception_summary)
+    elif json_logs:
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        processors.append(structlog.processors.ExceptionRenderer(transformer))
+    if json_logs:
+        processors.append(structlog.processors.JSONRenderer())
+    else:
+        terminal = sys.stderr.isatty()
+        processors.append(
+            structlog.dev.ConsoleRenderer(
+                colors=terminal,
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
+                if terminal
+                else structlog.dev.plain_traceback,
+            )
+        )
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            *([] if debug else [_exception_in_one_field]),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.INFO if verbose else logging.WARNING
+        ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
@@ -85,7 +109,9 @@ def _global_options(
     json_logs: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
 ) -> None:
-    _configure_logging(verbose, json_logs, debug)
+    from tenancy_fixtures.settings import load_settings
+
+    _configure_logging(verbose=verbose, json_logs=json_logs, debug=debug)
     overrides: dict[str, object] = {}
     if database_url:
         overrides["database_url"] = database_url

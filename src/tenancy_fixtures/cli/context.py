@@ -10,15 +10,17 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from tenancy_fixtures.errors import TenancyFixturesError
-from tenancy_fixtures.manager import FixtureManager
-from tenancy_fixtures.settings import Settings
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.manager import FixtureManager
+    from tenancy_fixtures.settings import Settings
 
 __all__ = [
     "CliState",
@@ -79,6 +81,8 @@ def state(ctx: typer.Context) -> CliState:
 
 def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
     """Run ``work`` with a manager; map library errors to one line and an exit code."""
+    from tenancy_fixtures.manager import FixtureManager
+
     current = state(ctx)
 
     async def with_manager() -> T:

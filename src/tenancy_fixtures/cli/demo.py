@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import TaskID
@@ -10,11 +10,13 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, print_json, run, state
 from tenancy_fixtures.cli.fixtures import load_progress
-from tenancy_fixtures.fixtures.context import ProgressCallback
-from tenancy_fixtures.manager import FixtureManager
-from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.spotify.demo import DEMO_TENANTS, DemoResult, run_demo
 from tenancy_fixtures.tenancy.sizes import format_size
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.fixtures.context import ProgressCallback
+    from tenancy_fixtures.manager import FixtureManager
+    from tenancy_fixtures.settings import Settings
+    from tenancy_fixtures.spotify.demo import DemoResult
 
 __all__ = ["register"]
 
@@ -28,6 +30,8 @@ def demo(
 
     Example: TENANCY_DATABASE_URL=postgresql+asyncpg://127.0.0.1:5432/test tenancy-fixtures demo
     """
+    from tenancy_fixtures.spotify.demo import DEMO_TENANTS, run_demo
+
     settings = state(ctx).settings
     with load_progress(disable=json_out) as progress:
         callbacks: dict[str, ProgressCallback] = {}

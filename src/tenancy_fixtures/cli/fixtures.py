@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -31,14 +31,12 @@ from tenancy_fixtures.cli.context import (
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
-from tenancy_fixtures.fixtures.context import ProgressCallback
-from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
-from tenancy_fixtures.loading.fixture_sets import open_fixture_set
-from tenancy_fixtures.manager import FixtureManager, LoadOptions, LoadReport, ManyLoadReport
-from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.spotify.generator import generate_fixture_set
-from tenancy_fixtures.spotify.source_generator import generate_sources
-from tenancy_fixtures.validation import FixtureValidator, IntegrityReport
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.fixtures.context import ProgressCallback
+    from tenancy_fixtures.manager import FixtureManager, LoadOptions, LoadReport, ManyLoadReport
+    from tenancy_fixtures.settings import Settings
+    from tenancy_fixtures.validation import IntegrityReport
 
 __all__ = ["load_progress", "register"]
 
@@ -156,6 +154,8 @@ def load_fixtures(
     targets += tenants or []
     for target in targets:
         validate_or_fail(target)
+    from tenancy_fixtures.loading.load import LoadOptions
+
     options = LoadOptions(
         source=source,
         format=source_format,
@@ -339,6 +339,10 @@ def validate_data(
 
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
+    from tenancy_fixtures.fixtures.schema import tenant_metadata
+    from tenancy_fixtures.loading.fixture_sets import open_fixture_set
+    from tenancy_fixtures.validation import FixtureValidator
+
     try:
         metadata = tenant_metadata(settings)
     except TenancyFixturesError as exc:
@@ -395,6 +399,9 @@ def generate(
 
     Example: tenancy-fixtures generate ./fixtures/big --scale 100 --seed 7
     """
+    from tenancy_fixtures.spotify.generator import generate_fixture_set
+    from tenancy_fixtures.spotify.source_generator import generate_sources
+
     del ctx
     try:
         if sources:
@@ -414,6 +421,8 @@ def schema_sql(ctx: typer.Context) -> None:
 
     Example: tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql
     """
+    from tenancy_fixtures.fixtures.schema import render_schema_sql, tenant_metadata
+
     typer.echo(render_schema_sql(tenant_metadata(state(ctx).settings)), nl=False)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,11 +11,12 @@ from rich.table import Table
 from tenancy_fixtures.cli.context import console, err_console, fail, key_values, print_json, run
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.manager import FixtureManager
-from tenancy_fixtures.monitoring.monitor import TenantStatus
-from tenancy_fixtures.tenancy.config import TenantConfig
 from tenancy_fixtures.tenancy.sizes import format_size
-from tenancy_fixtures.tenancy.tenants import TenantFixture
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.manager import FixtureManager
+    from tenancy_fixtures.monitoring.monitor import TenantStatus
+    from tenancy_fixtures.tenancy.config import TenantConfig
 
 __all__ = ["register"]
 
@@ -51,6 +52,8 @@ def init_tenant(
 
     Example: tenancy-fixtures init-tenant acme_music --tier premium -l storage=200GB --load
     """
+    from tenancy_fixtures.tenancy.tenants import TenantFixture
+
     limits = _pairs(limit or [], "limit")
     settings = _pairs(setting or [], "setting")
 

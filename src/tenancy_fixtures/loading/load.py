@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import structlog
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +33,7 @@ from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
 from tenancy_fixtures.loading.reports import LoadReport, ManyLoadReport
 from tenancy_fixtures.loading.screening import every_problem, set_aside
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.settings import Settings, ValidationMode
@@ -52,7 +52,7 @@ __all__ = [
     "open_fixtures",
 ]
 
-log = structlog.get_logger("tenancy_fixtures.loading.load")
+log = get_logger("tenancy_fixtures.loading.load")
 
 
 @dataclass(frozen=True)

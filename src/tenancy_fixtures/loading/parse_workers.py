@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import structlog
 from sqlalchemy import Table
 
 from tenancy_fixtures.errors import FixtureError, StorageError
@@ -40,6 +39,7 @@ from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import json_lines_blocks, json_lines_records
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.rules import FORMATS, table_formats
+from tenancy_fixtures.logs import get_logger
 
 __all__ = [
     "MIN_PARALLEL_BYTES",
@@ -51,7 +51,7 @@ __all__ = [
     "serve",
 ]
 
-log = structlog.get_logger("tenancy_fixtures.parse_workers")
+log = get_logger("tenancy_fixtures.parse_workers")
 
 #: JSON Lines a table must have (uncompressed, estimated) for workers to be started:
 #: starting two costs about a second of CPU, which pays back from about this size.

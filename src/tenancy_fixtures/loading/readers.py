@@ -25,14 +25,15 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import ijson
 import orjson
-import yaml
 
 from tenancy_fixtures.errors import FixtureFormatError
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
+
+if TYPE_CHECKING:
+    import yaml
 
 __all__ = [
     "MAX_DEPTH",
@@ -220,6 +221,8 @@ def _outermost(keys: list[Any], key: Any) -> Any:
 
 
 def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
+    import ijson  # only JSON arrays need it: not imported by processes that never read one
+
     index = 0
     try:
         with _binary(file) as stream:
@@ -541,6 +544,8 @@ def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
 
 
 # --- YAML ----------------------------------------------------------------------------
+# PyYAML is imported by the functions below, not by the module: most processes (parse
+# workers among them) never read a YAML file.
 
 #: The tag of ``<<`` merge keys (left to PyYAML, which lets explicit keys override them).
 _YAML_MERGE = "tag:yaml.org,2002:merge"
@@ -555,6 +560,8 @@ class _YamlRefused(_Refused):
 
 
 def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
+    import yaml
+
     try:
         with _binary(file) as stream:
             data = stream.read(MAX_RECORD_BYTES + 1)
@@ -588,6 +595,8 @@ def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
 
 def _yaml_reason(error: yaml.YAMLError) -> str:
     """What went wrong, on one line (PyYAML's own text quotes the document over several)."""
+    import yaml
+
     if isinstance(error, yaml.MarkedYAMLError):
         parts = [error.context, error.problem]
         reason = ", ".join(str(part) for part in parts if part)
@@ -597,6 +606,8 @@ def _yaml_reason(error: yaml.YAMLError) -> str:
 
 
 def _yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
@@ -611,6 +622,8 @@ def _yaml_sizes(root: yaml.Node) -> dict[int, tuple[int, int]]:
     "billion laughs" file is measured without being expanded), and a node that
     contains itself is refused.
     """
+    import yaml
+
     sizes: dict[int, tuple[int, int]] = {}
     open_nodes: set[int] = set()
     pending: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -635,6 +648,8 @@ def _yaml_sizes(root: yaml.Node) -> dict[int, tuple[int, int]]:
 
 def _check_yaml(root: yaml.Node, *, budget: int) -> None:
     """Refuse aliases that expand too far, nesting deeper than MAX_DEPTH, repeated keys."""
+    import yaml
+
     sizes = _yaml_sizes(root)
     values = sizes[id(root)][0]
     if values > budget:
@@ -664,6 +679,8 @@ def _check_yaml(root: yaml.Node, *, budget: int) -> None:
 
 
 def _pairs(node: yaml.Node) -> list[tuple[yaml.Node, yaml.Node]]:
+    import yaml
+
     return list(node.value) if isinstance(node, yaml.MappingNode) else []
 
 

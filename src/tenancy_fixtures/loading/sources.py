@@ -25,7 +25,6 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
-import ijson
 import orjson
 from sqlalchemy import MetaData, Table
 
@@ -161,6 +160,8 @@ def iter_documents(
         for record in iter_records(table_file):
             yield SourceDocument(record.values, record.line, record.record)
         return
+    import ijson  # only JSON documents need it: not imported by processes that never read one
+
     index = 0
     whole = False
     try:

@@ -11,16 +11,18 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "ENCODING_ERRORS",

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import structlog
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -20,6 +19,7 @@ from tenacity import (
 )
 
 from tenancy_fixtures.errors import StorageError
+from tenancy_fixtures.logs import get_logger
 
 __all__ = ["with_retries"]
 
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 _ATTEMPTS = 4
 
-log = structlog.get_logger("tenancy_fixtures.store.retrying")
+log = get_logger("tenancy_fixtures.store.retrying")
 
 
 def _transient(exc: BaseException) -> bool:
@@ -70,6 +70,8 @@ async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
 
     The store marks its errors transient or not; the last error is raised as it is.
     """
+    # Imported on first write: a process that only reads never needs it.
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient),
         stop=stop_after_attempt(_ATTEMPTS),

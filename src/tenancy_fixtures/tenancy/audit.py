@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import TenancyFixturesError
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 
 __all__ = ["Audit", "Observer", "audit_failure", "audited"]
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.audit")
+log = get_logger("tenancy_fixtures.tenancy.audit")
 
 #: Told each operation's outcome (``ok``, ``unchanged``... or ``error``) and seconds.
 Observer = Callable[[str, float], None]

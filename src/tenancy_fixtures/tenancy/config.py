@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
@@ -30,6 +29,7 @@ from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
 from tenancy_fixtures.tenancy.audit import audited
@@ -53,7 +53,7 @@ __all__ = [
     "resolve_config",
 ]
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.config")
+log = get_logger("tenancy_fixtures.tenancy.config")
 
 Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")

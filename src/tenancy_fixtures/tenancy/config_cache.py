@@ -55,11 +55,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple, Protocol, TypeVar
 
-import structlog
 from cachetools import LRUCache, TLRUCache
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
 
 __all__ = [
@@ -75,7 +75,7 @@ __all__ = [
 
 _MAX_ENTRIES = 100_000
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.config_cache")
+log = get_logger("tenancy_fixtures.tenancy.config_cache")
 
 T = TypeVar("T")
 

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.fixtures.base import BaseFixture, FixtureResult, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import TenantRecord
@@ -35,7 +34,7 @@ __all__ = [
     "update_tenant",
 ]
 
-log = structlog.get_logger("tenancy_fixtures.tenancy.tenants")
+log = get_logger("tenancy_fixtures.tenancy.tenants")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import structlog
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -65,6 +64,7 @@ from sqlalchemy.sql.expression import Grouping
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
@@ -105,7 +105,7 @@ ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "
 #: Rows fetched per round trip when recomputing checksums.
 _FETCH_ROWS = 5000
 
-log = structlog.get_logger("tenancy_fixtures.validation.integrity")
+log = get_logger("tenancy_fixtures.validation.integrity")
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
-
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loading.sources import RowSink
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.spotify.spotify_ids import id_of
 
 __all__ = ["Fields", "SkipCounts", "iso_utc", "listener_row", "log"]
 
-log = structlog.get_logger("tenancy_fixtures.spotify.catalogue")
+log = get_logger("tenancy_fixtures.spotify.catalogue")
 
 #: Longest user id the ``users`` table holds.
 _USER_ID_LENGTH = 64

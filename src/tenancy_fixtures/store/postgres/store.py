@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import structlog
 from sqlalchemy import (
     JSON,
     Column,
@@ -51,6 +50,7 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.ids import is_valid_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
@@ -86,7 +86,7 @@ from tenancy_fixtures.store.postgres.tls import asyncpg_tls
 
 __all__ = ["PostgresTenantStore"]
 
-log = structlog.get_logger("tenancy_fixtures.store.postgres")
+log = get_logger("tenancy_fixtures.store.postgres")
 
 # Serialises control-plane creation across processes; any constant that is ours.
 _INIT_LOCK_KEY = 0x7E4A_4E43

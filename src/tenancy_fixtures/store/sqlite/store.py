@@ -20,15 +20,13 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import structlog
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.util import LRUCache
@@ -39,6 +37,7 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.ids import is_valid_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
@@ -70,9 +69,12 @@ from tenancy_fixtures.store.sqlite.recovery import (
     temporary_name,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 __all__ = ["SQLiteTenantStore"]
 
-log = structlog.get_logger("tenancy_fixtures.store.sqlite")
+log = get_logger("tenancy_fixtures.store.sqlite")
 
 _BUSY_TIMEOUT_MS = 30_000
 _READONLY = "tenancy_readonly"
@@ -334,6 +336,9 @@ class SQLiteTenantStore(TenantStore):
         return self.tenants_dir / f"{self.checked(tenant_id)}.db"
 
     def _engine(self, main: Path, *, attach_control: bool) -> AsyncEngine:
+        # Imported with the first engine: it brings in much of SQLAlchemy's ORM.
+        from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
         translate = {TENANT_SCHEMA: "main", CONTROL_SCHEMA: CONTROL_SCHEMA}
         if not attach_control:
             translate = {CONTROL_SCHEMA: "main"}

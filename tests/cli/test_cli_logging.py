@@ -1,0 +1,105 @@
+"""The CLI configures logging at its entry point: events on stderr (``--verbose``,
+``--log-json``), exceptions without local variables, tracebacks only with ``--debug``."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_runner import (
+    Cli,
+    restore_structlog,  # noqa: F401 - autouse fixture, active by import
+)
+
+from tenancy_fixtures.cli.app import _configure_logging
+from tenancy_fixtures.logs import get_logger
+
+#: A port nothing listens on: every Redis call fails fast.
+DEAD_REDIS = "redis://127.0.0.1:1/0"
+#: A record value; built here so that no source line a traceback quotes holds it.
+SECRET = "-".join(["Quartz", "Heron"])
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    """The CLI on a fresh SQLite data directory (logging is the same on both backends)."""
+    return Cli(f"sqlite:///{tmp_path / 'data'}")
+
+
+def events(stderr: str) -> list[dict[str, object]]:
+    """The JSON log lines of ``stderr``."""
+    return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+
+
+def log_a_failure() -> None:
+    """Log an exception raised where a local variable holds a record value."""
+    record = {"display_name": SECRET}
+    try:
+        raise RuntimeError(f"failed on a record of {len(record)} field(s)")
+    except RuntimeError:
+        get_logger("tenancy_fixtures.test_cli_logging").exception("load_failed")
+
+
+def test_verbose_logs_each_step_to_stderr_not_stdout(cli: Cli) -> None:
+    """``--verbose`` shows ``tenant_created`` on stderr and leaves stdout to the command."""
+    result = cli.ok("--verbose", "init-tenant", "verbose_acme")
+
+    assert (True, False) == ("tenant_created" in result.stderr, "tenant_created" in result.stdout)
+
+
+def test_without_verbose_info_events_are_not_logged(cli: Cli) -> None:
+    """Without ``--verbose`` the CLI logs warnings and errors only."""
+    result = cli.ok("init-tenant", "quiet_acme")
+
+    assert "tenant_created" not in result.stderr + result.stdout
+
+
+def test_log_json_writes_one_json_object_per_event_to_stderr(cli: Cli) -> None:
+    """``--log-json`` events are JSON lines on stderr carrying the tenant id and level."""
+    result = cli.ok("--verbose", "--log-json", "init-tenant", "json_acme")
+
+    created = [e for e in events(result.stderr) if e["event"] == "tenant_created"]
+    assert [("json_acme", "info")] == [(e["tenant_id"], e["level"]) for e in created]
+
+
+def test_warnings_reach_stderr_without_verbose(tmp_path: Path) -> None:
+    """An unreachable Redis is reported on stderr although ``--verbose`` is not given."""
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_REDIS_URL": DEAD_REDIS})
+
+    result = cli.ok("--log-json", "init-tenant", "redis_down")
+
+    cache = [e for e in events(result.stderr) if str(e["event"]).startswith("config_cache_")]
+    assert cache
+    assert {"warning", "error"} >= {e["level"] for e in cache}
+
+
+def test_a_logged_exception_is_one_line_without_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without ``--debug`` a logged exception is its type and message on the event's line."""
+    _configure_logging(verbose=False, json_logs=False, debug=False)
+
+    log_a_failure()
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert 1 == len(lines)
+    assert "RuntimeError: failed on a record of 1 field(s)" in lines[0]
+    assert SECRET not in lines[0]
+
+
+@pytest.mark.parametrize("json_logs", [False, True], ids=["console", "json"])
+def test_with_debug_a_logged_exception_shows_its_traceback_without_locals(
+    capsys: pytest.CaptureFixture[str], json_logs: bool
+) -> None:
+    """``--debug`` adds the traceback, never the local variables of its frames."""
+    _configure_logging(verbose=False, json_logs=json_logs, debug=True)
+
+    log_a_failure()
+
+    err = capsys.readouterr().err
+    assert "log_a_failure" in err  # the traceback names the frame
+    assert SECRET not in err
+    assert "locals" not in err
