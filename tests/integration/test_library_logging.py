@@ -112,7 +112,7 @@ def test_a_failed_load_logs_no_local_variables_nor_record_values(run_script: Run
     result = run_script()
 
     output = result.stdout + result.stderr
-    assert "load_failed" in result.stderr
+    assert "operation_failed" in result.stderr
     assert "RuntimeError: the progress display broke" in result.stderr
     assert SECRET not in output
     assert "locals" not in output

@@ -16,10 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import FixtureError, RecordError, TenancyFixturesError
 from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
@@ -42,6 +41,9 @@ from tenancy_fixtures.store.base import TenantStore, WriteCounts
 from tenancy_fixtures.store.retrying import with_retries
 from tenancy_fixtures.tenancy.audit import Audit, audited
 from tenancy_fixtures.tenancy.tenants import get_tenant
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "LoadOptions",

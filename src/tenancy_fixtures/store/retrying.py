@@ -8,18 +8,13 @@ a retry that succeeded still means the database dropped a connection or a transa
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from typing import TYPE_CHECKING, TypeVar
 
 from tenancy_fixtures.errors import StorageError
 from tenancy_fixtures.logs import get_logger
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 __all__ = ["with_retries"]
 
@@ -71,6 +66,12 @@ async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
     The store marks its errors transient or not; the last error is raised as it is.
     """
     # Imported on first write: a process that only reads never needs it.
+    from tenacity import (
+        AsyncRetrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_exponential_jitter,
+    )
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(_transient),

@@ -16,14 +16,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING, Any
 
 from tenancy_fixtures.errors import TenancyFixturesError
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["Audit", "Observer", "audit_failure", "audited"]
 

@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -58,7 +58,6 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import Grouping
 
 from tenancy_fixtures.errors import PermissionDeniedError
@@ -72,6 +71,9 @@ from tenancy_fixtures.store.control_plane import TableChecksum
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.isolation import check_isolation
 from tenancy_fixtures.validation.objects import report_objects, report_privileges
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "CHECKS",

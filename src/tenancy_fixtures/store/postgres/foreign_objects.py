@@ -15,12 +15,15 @@ trusted: installing an extension takes a superuser or a trusted extension.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ARRAY, String, bindparam, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.store.base import SchemaObject
 from tenancy_fixtures.store.postgres.privileges import quote
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["RELATION_KINDS", "is_load_hazard", "load_hazards", "undeclared_objects"]
 

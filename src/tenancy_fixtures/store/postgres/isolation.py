@@ -15,13 +15,16 @@ Every check only reads.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.store.base import IsolationFindings
 from tenancy_fixtures.store.postgres.sqlstate import sqlstate
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["check_isolation", "role_can_read"]
 

@@ -50,15 +50,18 @@ import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 from sqlalchemy import ARRAY, String, bindparam, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.store.base import AccessFinding, AccessReview, SchemaObject
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "SchemaOwner",

@@ -10,10 +10,12 @@ table (or a view in its place) would run during its writes. SQLite's own tables
 from __future__ import annotations
 
 from collections.abc import Collection
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import TYPE_CHECKING
 
 from tenancy_fixtures.store.base import SchemaObject
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["is_load_hazard", "undeclared_objects"]
 
