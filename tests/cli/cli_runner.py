@@ -1,22 +1,26 @@
-"""What the CLI test modules share: running commands in-process and checking errors.
+"""What the CLI tests import: running commands in-process, checking errors, and a manager
+for work behind the CLI's back.
 
-A plain module beside the tests (pytest puts this folder on ``sys.path``) rather than a
-``tests/cli/conftest.py``, which mypy would report as a second module named ``conftest``.
+Helpers, not fixtures (those are in ``conftest.py`` beside it): the hostile corpus's and
+the lenient loading's CLI tests import the runner too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
-import pytest
 import structlog
 from typer.testing import CliRunner, Result
 
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.cli.app import app
 
-__all__ = ["HERMETIC_ENV", "Cli", "assert_one_line_error", "restore_structlog"]
+__all__ = ["HERMETIC_ENV", "Cli", "assert_one_line_error", "with_manager"]
+
+T = TypeVar("T")
 
 #: Settings the developer's shell might carry that would make the tests less hermetic.
 HERMETIC_ENV: Mapping[str, str | None] = {
@@ -80,9 +84,12 @@ def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> s
     return lines[0]
 
 
-@pytest.fixture(autouse=True)
-def restore_structlog() -> Iterator[None]:
-    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
+def with_manager(database_url: str, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
+    """Run ``work`` on a manager of ``database_url``, behind the CLI's back."""
+
+    async def go() -> T:
+        settings = Settings(database_url=database_url, actor="pytest")
+        async with FixtureManager(settings) as manager:
+            return await work(manager)
+
+    return asyncio.run(go())

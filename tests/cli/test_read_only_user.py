@@ -14,13 +14,10 @@ from typing import TypeVar
 
 import asyncpg
 import pytest
-from cli_runner import (
-    Cli,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
+from tests.cli.cli_runner import Cli, with_manager
 
 pytestmark = pytest.mark.postgres
 
@@ -75,7 +72,7 @@ def loaded(postgres_url: str, demo_set: Path, reader: str) -> Iterator[None]:
         await manager.create_tenant(TENANT)
         await manager.load_fixtures(TENANT, source=demo_set)
 
-    _with_manager(postgres_url, make)
+    with_manager(postgres_url, make)
     _admin(
         postgres_url,
         lambda admin: admin.execute(
@@ -84,15 +81,7 @@ def loaded(postgres_url: str, demo_set: Path, reader: str) -> Iterator[None]:
         ),
     )
     yield
-    _with_manager(postgres_url, lambda manager: manager.drop_tenant(TENANT))
-
-
-def _with_manager(url: str, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with FixtureManager(Settings(database_url=url, actor="pytest")) as manager:
-            return await work(manager)
-
-    return asyncio.run(go())
+    with_manager(postgres_url, lambda manager: manager.drop_tenant(TENANT))
 
 
 def _written(postgres_url: str) -> tuple[int, int]:

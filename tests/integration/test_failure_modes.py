@@ -14,7 +14,6 @@ import json
 import math
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -80,13 +79,6 @@ def _refusals(records: list[AuditRecord], action: str) -> list[AuditRecord]:
 def _sqlite_settings(tmp_path: Path) -> Settings:
     """Settings for a fresh SQLite data directory under ``tmp_path``."""
     return Settings(database_url=f"sqlite:///{tmp_path / 'data'}", actor="pytest")
-
-
-@pytest.fixture
-async def sqlite_manager(tmp_path: Path) -> AsyncIterator[FixtureManager]:
-    """A manager on a fresh SQLite data directory, for behaviour only SQLite has."""
-    async with FixtureManager(_sqlite_settings(tmp_path)) as manager:
-        yield manager
 
 
 def _ai_model_row(parameters: Any) -> tuple[Any, ...]:

@@ -15,7 +15,7 @@ import json
 import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,6 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import (
     FixtureManager,
-    IntegrityReport,
-    Settings,
     SettingsError,
     TenantFixture,
     load_settings,
@@ -36,6 +34,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.postgres.isolation import role_can_read
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
+from tests.integration.reports import failures, notes
 
 TENANT = "integrity_tenant"
 OTHER = "integrity_other"
@@ -43,16 +42,6 @@ MISSING_TRACK_ID = "zzzzzzzzzzzzzzzzzzzzzz"
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
-
-
-def notes(report: IntegrityReport, check: str) -> list[str]:
-    """The information lines ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "info"]
 
 
 async def _load(manager: FixtureManager, demo_set: Path, tenant: str = TENANT) -> None:
@@ -489,16 +478,6 @@ def _replace_with_link(path: Path, target: Path) -> None:
     path.symlink_to(target)
 
 
-@pytest.fixture
-async def sqlite_manager(tmp_path: Path) -> AsyncIterator[FixtureManager]:
-    """A manager on a fresh SQLite data directory; its tenants are dropped afterwards."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'data'}", actor="pytest")
-    async with FixtureManager(settings) as manager:
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-
-
 async def test_sqlite_a_tenant_file_that_is_another_tenants_file_fails_isolation(
     sqlite_manager: FixtureManager, demo_set: Path
 ) -> None:
@@ -514,17 +493,6 @@ async def test_sqlite_a_tenant_file_that_is_another_tenants_file_fails_isolation
     assert [
         f"the tenant's file {own} is tenant '{OTHER}''s file: its rows are read here"
     ] == failures(report, "isolation")
-
-
-@pytest.fixture
-async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager on the run's PostgreSQL database; its tenants are dropped around the test."""
-    async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
 
 
 @pytest.mark.postgres
@@ -576,20 +544,6 @@ async def test_postgres_a_search_path_naming_another_tenant_fails_isolation(
 
 
 # --- PostgreSQL per-tenant roles -----------------------------------------------------
-
-
-@pytest.fixture
-async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager with per-tenant roles; the tenants it made (and their roles) are dropped
-    afterwards, since roles outlive the run's database."""
-    settings = Settings(database_url=postgres_url, actor="pytest", tenant_roles=True)
-    async with FixtureManager(settings) as manager:
-        try:
-            yield manager
-        finally:
-            for tenant in await manager.list_tenants():
-                await manager.drop_tenant(tenant.tenant_id)
-            await manager.warm_up(0)
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
 
-from tenancy_fixtures import FixtureManager, Settings, TenantSession
+from tenancy_fixtures import FixtureManager, TenantSession
 from tenancy_fixtures.store.control_plane import count_rows
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 
@@ -18,17 +17,6 @@ TENANT_B = "tenant_b"
 #: The first user of the demo set's users.csv.
 KNOWN_USER_ID = "bdd640fb-0667-4ad1-9c80-317fa3b1799d"
 KNOWN_USER_EMAIL = "ingrid.patel.1@example.com"
-
-
-@pytest.fixture
-async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager on the per-run PostgreSQL database; every tenant is dropped around the test."""
-    async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
 
 
 async def _counts(session: TenantSession) -> dict[str, int]:

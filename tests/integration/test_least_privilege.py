@@ -21,23 +21,18 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import (
     FixtureManager,
-    IntegrityReport,
     PermissionDeniedError,
     Settings,
     StorageError,
     ValidationFailedError,
 )
+from tests.integration.reports import failures
 
 pytestmark = pytest.mark.postgres
 
 APPLICATION = ("SELECT", "INSERT", "UPDATE", "DELETE")
 TABLE_PRIVILEGES = (*APPLICATION, "TRUNCATE", "REFERENCES", "TRIGGER")
 SCHEMA_PRIVILEGES = ("USAGE", "CREATE")
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
 
 
 def _dsn(postgres_url: str) -> str:
@@ -72,18 +67,6 @@ async def tenant_ids(admin: asyncpg.Connection) -> AsyncIterator[Callable[[str],
 
 def _settings(postgres_url: str, *, roles: bool) -> Settings:
     return Settings(database_url=postgres_url, actor="pytest", tenant_roles=roles)
-
-
-@pytest.fixture
-async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager with tenant roles; its tenants and spares are dropped afterwards."""
-    async with FixtureManager(_settings(postgres_url, roles=True)) as manager:
-        try:
-            yield manager
-        finally:
-            for tenant in await manager.list_tenants():
-                await manager.drop_tenant(tenant.tenant_id)
-            await manager.warm_up(0)
 
 
 async def _role_exists(admin: asyncpg.Connection, role: str) -> bool:

@@ -22,10 +22,11 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, func, select, text
 
-from tenancy_fixtures import FixtureManager, IntegrityReport, Settings
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from user_schema import DATA, user_metadata
+from tests.integration.reports import failures
+from tests.user_schema import DATA, user_metadata
 
 TENANT = "shop_tenant"
 ROWS = {"User": 3, "Employee": 6, "Order": 3, "OrderLine": 5, "Shipment": 3}
@@ -47,11 +48,6 @@ async def shop(settings: Settings, declared: MetaData) -> AsyncIterator[FixtureM
         yield manager
         for tenant in await manager.list_tenants():
             await manager.drop_tenant(tenant.tenant_id)
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
 
 
 def fixture_set(tmp_path: Path, **files: str) -> Path:

@@ -27,8 +27,8 @@ from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store import place_in_tenant_schema
 from tenancy_fixtures.validation import FixtureValidator, ValidationReport
-from user_schema import DATA as USER_DATA
-from user_schema import user_metadata
+from tests.user_schema import DATA as USER_DATA
+from tests.user_schema import user_metadata
 
 DEMO = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 #: Well-formed Spotify ids that no demo row has.
