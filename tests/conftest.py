@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, Settings, spotify
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tests.postgres import asyncpg_dsn
 
 POSTGRES_ADMIN_URL = os.environ.get("TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -45,13 +46,8 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"SKIPPED LOUDLY: {reason}")
 
 
-def _admin_dsn() -> str:
-    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 async def _pg_execute(sql: str) -> None:
-    conn = await asyncpg.connect(_admin_dsn(), timeout=5)
+    conn = await asyncpg.connect(asyncpg_dsn(POSTGRES_ADMIN_URL), timeout=5)
     try:
         await conn.execute(sql)
     finally:

@@ -18,15 +18,12 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
 from tests.cli.cli_runner import Cli, with_manager
+from tests.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
 
 TENANT = "ro_tenant"
 T = TypeVar("T")
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _as_user(url: str, user: str) -> str:
@@ -37,7 +34,7 @@ def _admin(postgres_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]
     """Run ``work`` on a superuser connection to the run's database."""
 
     async def go() -> T:
-        connection = await asyncpg.connect(_dsn(postgres_url))
+        connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
         try:
             return await work(connection)
         finally:
@@ -166,7 +163,7 @@ async def test_a_read_only_user_without_a_control_plane_is_told_what_creating_it
     """On a database where no command has run yet, the reader gets PermissionDeniedError:
     the tenancy schema is missing, creating it takes CREATE on the database."""
     database = f"tf_ro_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_dsn(postgres_url))
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_url))
     await admin.execute(f'CREATE DATABASE "{database}"')
     try:
         await admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {reader}')

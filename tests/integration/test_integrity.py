@@ -21,8 +21,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text, update
 
 from tenancy_fixtures import (
     FixtureManager,
@@ -35,6 +34,8 @@ from tenancy_fixtures.store.postgres.isolation import role_can_read
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
 from tests.integration.reports import failures, notes
+from tests.integration.search_path import forced_search_path
+from tests.postgres import asyncpg_dsn
 
 TENANT = "integrity_tenant"
 OTHER = "integrity_other"
@@ -187,31 +188,48 @@ async def test_an_orphan_row_fails_the_orphans_check(
     assert {"playlist_tracks.track_id": 1} == report.orphans
 
 
-async def test_a_duplicate_primary_key_fails_the_duplicates_check(
-    manager: FixtureManager, demo_set: Path
+@pytest.mark.parametrize(
+    ("on_sqlite", "on_postgres", "check", "failure"),
+    [
+        pytest.param(
+            "INSERT INTO listening_events SELECT * FROM listening_events LIMIT 1",
+            "INSERT INTO {s}.listening_events SELECT * FROM {s}.listening_events LIMIT 1",
+            "duplicates",
+            "listening_events: primary key pk_listening_events (user_id, played_at): "
+            "1 value(s) held by more than one row (2 rows)",
+            id="duplicate-primary-key",
+        ),
+        pytest.param(
+            "UPDATE listening_events SET ms_played = NULL "
+            "WHERE rowid = (SELECT min(rowid) FROM listening_events)",
+            "UPDATE {s}.listening_events SET ms_played = NULL "
+            "WHERE ctid = (SELECT min(ctid) FROM {s}.listening_events)",
+            "not_null",
+            "listening_events.ms_played: 1 row(s) hold NULL in a NOT NULL column",
+            id="null-in-a-not-null-column",
+        ),
+    ],
+)
+async def test_a_row_that_a_lost_constraint_let_in_fails_its_check(
+    manager: FixtureManager,
+    demo_set: Path,
+    on_sqlite: str,
+    on_postgres: str,
+    check: str,
+    failure: str,
 ) -> None:
-    """With the key gone, a second copy of a listening event is a duplicate key value."""
+    """With the key and NOT NULLs gone, a second copy of a listening event (a duplicate key
+    value) or a NULL ms_played is found by the check of that constraint."""
     await _load(manager, demo_set)
     await _rebuild_listening_events_without_constraints(manager, TENANT)
     if manager.store.backend == "sqlite":
-        await _on_sqlite_file(
-            manager,
-            TENANT,
-            "INSERT INTO listening_events SELECT * FROM listening_events LIMIT 1",
-        )
+        await _on_sqlite_file(manager, TENANT, on_sqlite)
     else:
-        await _on_postgres_schema(
-            manager,
-            TENANT,
-            "INSERT INTO {s}.listening_events SELECT * FROM {s}.listening_events LIMIT 1",
-        )
+        await _on_postgres_schema(manager, TENANT, on_postgres)
 
     report = await manager.validate_tenant(TENANT)
 
-    assert [
-        "listening_events: primary key pk_listening_events (user_id, played_at): "
-        "1 value(s) held by more than one row (2 rows)"
-    ] == failures(report, "duplicates")
+    assert [failure] == failures(report, check)
 
 
 async def test_a_duplicate_in_a_partial_unique_index_fails_the_duplicates_check(
@@ -278,34 +296,6 @@ async def test_putting_the_value_back_makes_the_checksum_match_again(
     await _bump_popularity(manager, TENANT, -1, track_id)
 
     assert [] == (await manager.validate_tenant(TENANT)).problems
-
-
-async def test_a_null_in_a_not_null_column_fails_the_not_null_check(
-    manager: FixtureManager, demo_set: Path
-) -> None:
-    """A NULL ms_played, let in once the column lost its NOT NULL, is found."""
-    await _load(manager, demo_set)
-    await _rebuild_listening_events_without_constraints(manager, TENANT)
-    if manager.store.backend == "sqlite":
-        await _on_sqlite_file(
-            manager,
-            TENANT,
-            "UPDATE listening_events SET ms_played = NULL "
-            "WHERE rowid = (SELECT min(rowid) FROM listening_events)",
-        )
-    else:
-        await _on_postgres_schema(
-            manager,
-            TENANT,
-            "UPDATE {s}.listening_events SET ms_played = NULL "
-            "WHERE ctid = (SELECT min(ctid) FROM {s}.listening_events)",
-        )
-
-    report = await manager.validate_tenant(TENANT)
-
-    assert ["listening_events.ms_played: 1 row(s) hold NULL in a NOT NULL column"] == failures(
-        report, "not_null"
-    )
 
 
 async def test_a_row_breaking_a_check_constraint_fails_the_check_constraints_check(
@@ -523,19 +513,8 @@ async def test_postgres_a_search_path_naming_another_tenant_fails_isolation(
     await pg_manager.create_tenant(TENANT)
     store = pg_manager.store
     assert isinstance(store, PostgresTenantStore)
-    await store.engine.dispose()
-
-    def poison(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET search_path TO {OTHER}")
-        cursor.close()
-
-    event.listen(store.engine.sync_engine, "connect", poison)
-    try:
+    async with forced_search_path(store, OTHER):
         report = await pg_manager.validate_tenant(TENANT)
-    finally:
-        event.remove(store.engine.sync_engine, "connect", poison)
-        await store.engine.dispose()
 
     assert [
         f"the connection's search_path includes tenant '{OTHER}''s schema: "
@@ -553,13 +532,8 @@ def role_ids() -> Callable[[str], str]:
     return lambda name: f"rl{run}_{name}"
 
 
-def _asyncpg_dsn(postgres_url: str) -> str:
-    url = make_url(postgres_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 async def _role_exists(postgres_url: str, role: str) -> bool:
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         return bool(await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
     finally:
@@ -580,7 +554,7 @@ async def test_postgres_a_tenant_role_reads_its_own_schema_and_is_denied_another
     role_b = roles_manager.store.tenant_role(tenant_b)
     assert f"tf_role_{tenant_b}" == role_b
 
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         await connection.execute(f'SET ROLE "{role_b}"')
         assert 20 == await connection.fetchval(f'SELECT count(*) FROM "{tenant_b}".users')
@@ -669,7 +643,7 @@ async def test_postgres_a_missing_tenant_role_fails_isolation(
     tenant = role_ids("norole")
     await roles_manager.create_tenant(tenant)
     role = roles_manager.store.tenant_role(tenant)
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         await connection.execute(f'DROP OWNED BY "{role}"')
         await connection.execute(f'DROP ROLE "{role}"')

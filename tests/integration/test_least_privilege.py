@@ -27,6 +27,7 @@ from tenancy_fixtures import (
     ValidationFailedError,
 )
 from tests.integration.reports import failures
+from tests.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -35,14 +36,10 @@ TABLE_PRIVILEGES = (*APPLICATION, "TRUNCATE", "REFERENCES", "TRIGGER")
 SCHEMA_PRIVILEGES = ("USAGE", "CREATE")
 
 
-def _dsn(postgres_url: str) -> str:
-    return make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-
-
 @pytest.fixture
 async def admin(postgres_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A superuser connection to the run's database, as an attacker with root would have."""
-    connection = await asyncpg.connect(_dsn(postgres_url))
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     yield connection
     await connection.close()
 

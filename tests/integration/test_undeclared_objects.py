@@ -15,10 +15,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, ValidationFailedError
 from tests.integration.reports import failures
+from tests.postgres import asyncpg_dsn
 
 TENANT = "planted"
 
@@ -40,8 +40,7 @@ async def _plant(manager: FixtureManager, *statements: str) -> None:
 
         await asyncio.to_thread(run)
         return
-    url = make_url(manager.settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    connection = await asyncpg.connect(asyncpg_dsn(manager.settings.database_url))
     try:
         for statement in statements:
             await connection.execute(statement.format(s=TENANT))
@@ -119,8 +118,7 @@ async def test_an_undeclared_table_view_and_trigger_each_fail_the_objects_check(
 
 
 async def _superuser(manager: FixtureManager) -> str:
-    url = make_url(manager.settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    connection = await asyncpg.connect(asyncpg_dsn(manager.settings.database_url))
     try:
         return str(await connection.fetchval("SELECT current_user"))
     finally:
