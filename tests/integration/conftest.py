@@ -3,16 +3,21 @@ that backend has (the root ``conftest.py`` gives the manager of each backend).
 
 Every manager here drops the tenants it made; on PostgreSQL the run's database is
 shared by the tests of the run, so those managers drop every tenant before the test too.
+Tenant roles outlive the database: tests that make them name their tenants with
+``tenant_ids``, which drops any role still named for them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tenancy_fixtures import FixtureManager, Settings
+from tests.postgres import asyncpg_dsn, role_exists
 
 
 async def _drop_every_tenant(manager: FixtureManager) -> None:
@@ -49,3 +54,29 @@ async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
         finally:
             await _drop_every_tenant(manager)
             await manager.warm_up(0)
+
+
+@pytest.fixture
+async def admin(postgres_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A superuser connection to the run's database, as an attacker with root would have."""
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
+async def tenant_ids(admin: asyncpg.Connection) -> AsyncIterator[Callable[[str], str]]:
+    """Tenant ids unique to this test (roles are shared by the whole cluster); any role
+    still named for them afterwards is dropped."""
+    run = uuid.uuid4().hex[:8]
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        made.append(f"rt{run}_{name}")
+        return made[-1]
+
+    yield make
+    for tenant in made:
+        for role in (f"tf_role_{tenant}", f"TF_ROLE_{tenant}"):
+            if await role_exists(admin, role):
+                await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')

@@ -35,7 +35,7 @@ from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
 from tests.integration.reports import failures, notes
 from tests.integration.search_path import forced_search_path
-from tests.postgres import asyncpg_dsn
+from tests.postgres import asyncpg_dsn, role_exists
 
 TENANT = "integrity_tenant"
 OTHER = "integrity_other"
@@ -525,30 +525,15 @@ async def test_postgres_a_search_path_naming_another_tenant_fails_isolation(
 # --- PostgreSQL per-tenant roles -----------------------------------------------------
 
 
-@pytest.fixture
-def role_ids() -> Callable[[str], str]:
-    """Tenant ids unique to this run: roles are shared by every database of the cluster."""
-    run = uuid.uuid4().hex[:10]
-    return lambda name: f"rl{run}_{name}"
-
-
-async def _role_exists(postgres_url: str, role: str) -> bool:
-    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
-    try:
-        return bool(await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
-    finally:
-        await connection.close()
-
-
 @pytest.mark.postgres
 async def test_postgres_a_tenant_role_reads_its_own_schema_and_is_denied_anothers(
     roles_manager: FixtureManager,
-    role_ids: Callable[[str], str],
+    tenant_ids: Callable[[str], str],
     demo_set: Path,
     postgres_url: str,
 ) -> None:
     """SET ROLE to B's role: B's users are readable, A's raise InsufficientPrivilegeError."""
-    tenant_a, tenant_b = role_ids("a"), role_ids("b")
+    tenant_a, tenant_b = tenant_ids("a"), tenant_ids("b")
     await _load(roles_manager, demo_set, tenant_a)
     await _load(roles_manager, demo_set, tenant_b)
     role_b = roles_manager.store.tenant_role(tenant_b)
@@ -572,10 +557,10 @@ async def test_postgres_a_tenant_role_reads_its_own_schema_and_is_denied_another
 
 @pytest.mark.postgres
 async def test_postgres_a_grant_on_another_tenants_schema_fails_isolation(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], demo_set: Path
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], demo_set: Path
 ) -> None:
     """Granting B's role USAGE and SELECT on A's schema makes A readable as B: found."""
-    tenant_a, tenant_b = role_ids("a"), role_ids("b")
+    tenant_a, tenant_b = tenant_ids("a"), tenant_ids("b")
     await _load(roles_manager, demo_set, tenant_a)
     await roles_manager.create_tenant(tenant_b)
     role_b = roles_manager.store.tenant_role(tenant_b)
@@ -598,27 +583,27 @@ async def test_postgres_a_grant_on_another_tenants_schema_fails_isolation(
 
 @pytest.mark.postgres
 async def test_postgres_dropping_a_tenant_drops_its_role(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], postgres_url: str
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], admin: asyncpg.Connection
 ) -> None:
     """The role exists while the tenant does, and not after it is dropped."""
-    tenant = role_ids("gone")
+    tenant = tenant_ids("gone")
     await roles_manager.create_tenant(tenant)
     role = roles_manager.store.tenant_role(tenant)
     assert role is not None
-    assert await _role_exists(postgres_url, role)
+    assert await role_exists(admin, role)
 
     await roles_manager.drop_tenant(tenant)
 
-    assert not await _role_exists(postgres_url, role)
+    assert not await role_exists(admin, role)
 
 
 @pytest.mark.postgres
 async def test_postgres_a_tenant_made_from_a_spare_schema_gets_its_role_and_grants(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], demo_set: Path
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], demo_set: Path
 ) -> None:
     """Claiming a pre-built spare schema (a rename) grants the new role its tables too."""
     await roles_manager.warm_up(1)
-    tenant = role_ids("spare")
+    tenant = tenant_ids("spare")
     await _load(roles_manager, demo_set, tenant)
     async with roles_manager.store.control(readonly=True) as conn:
         pool = control_plane.schema_pool_table
@@ -637,18 +622,14 @@ async def test_postgres_a_tenant_made_from_a_spare_schema_gets_its_role_and_gran
 
 @pytest.mark.postgres
 async def test_postgres_a_missing_tenant_role_fails_isolation(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], postgres_url: str
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], admin: asyncpg.Connection
 ) -> None:
     """With tenant roles on, a tenant whose role was dropped behind the library's back fails."""
-    tenant = role_ids("norole")
+    tenant = tenant_ids("norole")
     await roles_manager.create_tenant(tenant)
     role = roles_manager.store.tenant_role(tenant)
-    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
-    try:
-        await connection.execute(f'DROP OWNED BY "{role}"')
-        await connection.execute(f'DROP ROLE "{role}"')
-    finally:
-        await connection.close()
+    await admin.execute(f'DROP OWNED BY "{role}"')
+    await admin.execute(f'DROP ROLE "{role}"')
 
     report = await roles_manager.validate_tenant(tenant)
 
