@@ -17,12 +17,8 @@ import asyncpg
 import pytest
 
 from tenancy_fixtures import FixtureManager, Settings
+from tests.cleanup import drop_every_tenant
 from tests.postgres import asyncpg_dsn, role_exists
-
-
-async def _drop_every_tenant(manager: FixtureManager) -> None:
-    for tenant in await manager.list_tenants():
-        await manager.drop_tenant(tenant.tenant_id)
 
 
 @pytest.fixture
@@ -37,9 +33,9 @@ async def sqlite_manager(tmp_path: Path) -> AsyncIterator[FixtureManager]:
 async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
     """A manager on the run's PostgreSQL database; every tenant is dropped around the test."""
     async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        await _drop_every_tenant(manager)
+        await drop_every_tenant(manager)
         yield manager
-        await _drop_every_tenant(manager)
+        await drop_every_tenant(manager)
 
 
 @pytest.fixture
@@ -52,7 +48,7 @@ async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
         try:
             yield manager
         finally:
-            await _drop_every_tenant(manager)
+            await drop_every_tenant(manager)
             await manager.warm_up(0)
 
 

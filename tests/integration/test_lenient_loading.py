@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import Result
@@ -28,20 +27,12 @@ from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.validation import FixtureValidator
 from tests.cli.cli_runner import Cli
+from tests.fixture_files import jsonl_records, write_jsonl
 
 TENANT = "lenient_tenant"
 NEW_TRACK = "zzzzzzzzzzzzzzzzzzzzz1"
 NEW_TRACK_2 = "zzzzzzzzzzzzzzzzzzzzz2"
 MISSING_ALBUM = "NoSuchAlbum00000000000"
-
-
-def jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON Lines file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
 def append_line(path: Path, line: str) -> int:

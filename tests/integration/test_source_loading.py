@@ -32,6 +32,7 @@ from tenancy_fixtures.loading.sources import (
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import count_rows
 from tenancy_fixtures.tenancy.credentials import encrypt_credential, generate_secret_key
+from tests.fixture_files import write_jsonl
 
 TENANT = "source_tenant"
 ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
@@ -68,11 +69,6 @@ def songs_format() -> Iterator[None]:
 
 def song(artist_id: str, name: str = "Someone") -> dict[str, Any]:
     return {"songbook": True, "name": "a song", "artist": {"id": artist_id, "name": name}}
-
-
-def write_jsonl(path: Path, documents: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
-    return path
 
 
 async def artists(manager: FixtureManager) -> dict[str, str]:

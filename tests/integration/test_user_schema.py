@@ -25,6 +25,7 @@ from sqlalchemy import MetaData, func, select, text
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tests.cleanup import drop_every_tenant
 from tests.integration.reports import failures
 from tests.user_schema import DATA, user_metadata
 
@@ -43,11 +44,9 @@ def declared() -> MetaData:
 async def shop(settings: Settings, declared: MetaData) -> AsyncIterator[FixtureManager]:
     """A manager on the user's schema; every tenant it made is dropped afterwards."""
     async with FixtureManager(settings, metadata=declared) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
+        await drop_every_tenant(manager)
         yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
+        await drop_every_tenant(manager)
 
 
 def fixture_set(tmp_path: Path, **files: str) -> Path:
