@@ -412,7 +412,8 @@ def test_demo_creates_three_valid_tenants_and_runs_again(demo_cli: Cli) -> None:
 
 def test_demo_without_reset_refuses_existing_demo_tenants(demo_cli: Cli) -> None:
     """``demo --no-reset`` over existing demo tenants exits 3 in one line."""
-    demo_cli.json("demo")
+    for tenant, tier in DEMO_IDS.items():  # as a first ``demo`` leaves them, without the load
+        demo_cli.ok("init-tenant", tenant, "--tier", tier)
     result = demo_cli("demo", "--no-reset", "--json")
     line = assert_one_line_error(result, 3, "error:")
     assert line == "error: tenant 'demo_free' already exists"
