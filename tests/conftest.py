@@ -22,6 +22,8 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, Settings, spotify
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tests.cleanup import drop_every_tenant
+from tests.postgres import asyncpg_dsn
 
 POSTGRES_ADMIN_URL = os.environ.get("TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -45,13 +47,8 @@ def unavailable(reason: str) -> None:
     pytest.skip(f"SKIPPED LOUDLY: {reason}")
 
 
-def _admin_dsn() -> str:
-    url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 async def _pg_execute(sql: str) -> None:
-    conn = await asyncpg.connect(_admin_dsn(), timeout=5)
+    conn = await asyncpg.connect(asyncpg_dsn(POSTGRES_ADMIN_URL), timeout=5)
     try:
         await conn.execute(sql)
     finally:
@@ -118,18 +115,13 @@ def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, actor="pytest")
 
 
-async def _drop_everything(manager: FixtureManager) -> None:
-    for tenant in await manager.list_tenants():
-        await manager.drop_tenant(tenant.tenant_id)
-
-
 @pytest.fixture
 async def manager(settings: Settings) -> AsyncIterator[FixtureManager]:
     """A manager on this test's backend; every tenant it made is dropped afterwards."""
     async with FixtureManager(settings) as fixture_manager:
-        await _drop_everything(fixture_manager)
+        await drop_every_tenant(fixture_manager)
         yield fixture_manager
-        await _drop_everything(fixture_manager)
+        await drop_every_tenant(fixture_manager)
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 Not the built-in domain: tables without a schema, capitalised and reserved-word table
 and column names, a plain foreign key, a self-referencing one, a composite primary key
 with a composite foreign key to it, integer keys, naive and aware timestamps, a CHECK
-on a quoted column and a naming convention. A plain module beside ``conftest.py`` (on
-``sys.path``), so that ``TENANCY_METADATA=user_schema:metadata`` can name it too.
+on a quoted column and a naming convention. A module of the ``tests`` package, so that
+``TENANCY_METADATA=tests.user_schema:metadata`` can name it too.
 """
 
 from __future__ import annotations
@@ -94,5 +94,5 @@ def user_metadata(schema: str | None = None) -> MetaData:
     return md
 
 
-#: What ``TENANCY_METADATA=user_schema:metadata`` names.
+#: What ``TENANCY_METADATA=tests.user_schema:metadata`` names.
 metadata = user_metadata()

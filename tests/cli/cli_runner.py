@@ -1,29 +1,33 @@
-"""What the CLI test modules share: running commands in-process and checking errors.
+"""What the CLI tests import: running commands in-process, checking errors, and a manager
+for work behind the CLI's back.
 
-A plain module beside the tests (pytest puts this folder on ``sys.path``) rather than a
-``tests/cli/conftest.py``, which mypy would report as a second module named ``conftest``.
+Helpers, not fixtures (those are in ``conftest.py`` beside it): the hostile corpus's and
+the lenient loading's CLI tests import the runner too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-import pytest
 import structlog
 from typer.testing import CliRunner, Result
 
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.cli.app import app
 
 __all__ = [
     "HERMETIC_ENV",
     "Cli",
     "assert_one_line_error",
-    "restore_structlog",
     "structlog_as_it_was",
+    "with_manager",
 ]
+
+T = TypeVar("T")
 
 #: Settings the developer's shell might carry that would make the tests less hermetic.
 HERMETIC_ENV: Mapping[str, str | None] = {
@@ -94,8 +98,12 @@ def structlog_as_it_was() -> Iterator[None]:
             structlog.reset_defaults()
 
 
-@pytest.fixture(autouse=True)
-def restore_structlog() -> Iterator[None]:
-    """structlog's configuration as it was before the test."""
-    with structlog_as_it_was():
-        yield
+def with_manager(database_url: str, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
+    """Run ``work`` on a manager of ``database_url``, behind the CLI's back."""
+
+    async def go() -> T:
+        settings = Settings(database_url=database_url, actor="pytest")
+        async with FixtureManager(settings) as manager:
+            return await work(manager)
+
+    return asyncio.run(go())

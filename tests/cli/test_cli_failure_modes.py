@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 from sqlalchemy.engine import make_url
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
 
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://127.0.0.1:1/nowhere"
 DOWN_REDIS = "redis://127.0.0.1:1/0"
@@ -42,28 +38,6 @@ def write_ai_models_yaml(directory: Path, parameters: str) -> Path:
         encoding="utf-8",
     )
     return directory
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    """The CLI on this test's backend."""
-    return Cli(database_url)
-
-
-@pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    """The CLI on a fresh SQLite data directory, for commands no backend changes."""
-    return Cli(f"sqlite:///{tmp_path / 'data'}")
-
-
-@pytest.fixture
-def tenant_prefix(cli: Cli) -> Iterator[str]:
-    """A tenant id prefix unique to this test; its tenants are dropped afterwards."""
-    prefix = f"cli_{uuid.uuid4().hex[:10]}_"
-    yield prefix
-    result = cli("cleanup", "--prefix", prefix, "--yes")
-    assert result.exit_code == 0, result.output
-    assert not {t for t in cli.tenant_ids() if t.startswith(prefix)}
 
 
 # --- unreachable or missing databases ------------------------------------------------

@@ -9,13 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import (
-    Cli,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 
 from tenancy_fixtures.cli.app import _configure_logging
 from tenancy_fixtures.logs import get_logger
+from tests.cli.cli_runner import Cli
 
 #: A port nothing listens on: every Redis call fails fast.
 DEAD_REDIS = "redis://127.0.0.1:1/0"

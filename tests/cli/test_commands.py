@@ -9,19 +9,14 @@ checks are shared with the other CLI tests through ``cli_runner.py``.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 
 from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tests.cli.cli_runner import Cli, assert_one_line_error
 
 COMMANDS = sorted(str(c.name) for c in app.registered_commands)
 HOSTILE_IDS = ["Robert'); DROP TABLE students;--", "../etc", "UPPER", "", "pg_x"]
@@ -29,28 +24,6 @@ DEMO_IDS = {"demo_free": "free", "demo_premium": "premium", "demo_enterprise": "
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    """The CLI on this test's backend."""
-    return Cli(database_url)
-
-
-@pytest.fixture
-def sqlite_cli(tmp_path: Path) -> Cli:
-    """The CLI on a fresh SQLite data directory, for commands no backend changes."""
-    return Cli(f"sqlite:///{tmp_path / 'data'}")
-
-
-@pytest.fixture
-def tenant_prefix(cli: Cli) -> Iterator[str]:
-    """A tenant id prefix unique to this test; its tenants are dropped afterwards."""
-    prefix = f"cli_{uuid.uuid4().hex[:10]}_"
-    yield prefix
-    result = cli("cleanup", "--prefix", prefix, "--yes")
-    assert result.exit_code == 0, result.output
-    assert not {t for t in cli.tenant_ids() if t.startswith(prefix)}
 
 
 # --- help ----------------------------------------------------------------------------
@@ -439,7 +412,8 @@ def test_demo_creates_three_valid_tenants_and_runs_again(demo_cli: Cli) -> None:
 
 def test_demo_without_reset_refuses_existing_demo_tenants(demo_cli: Cli) -> None:
     """``demo --no-reset`` over existing demo tenants exits 3 in one line."""
-    demo_cli.json("demo")
+    for tenant, tier in DEMO_IDS.items():  # as a first ``demo`` leaves them, without the load
+        demo_cli.ok("init-tenant", tenant, "--tier", tier)
     result = demo_cli("demo", "--no-reset", "--json")
     line = assert_one_line_error(result, 3, "error:")
     assert line == "error: tenant 'demo_free' already exists"

@@ -14,22 +14,16 @@ from typing import TypeVar
 
 import asyncpg
 import pytest
-from cli_runner import (
-    Cli,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
+from tests.cli.cli_runner import Cli, with_manager
+from tests.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
 
 TENANT = "ro_tenant"
 T = TypeVar("T")
-
-
-def _dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _as_user(url: str, user: str) -> str:
@@ -40,7 +34,7 @@ def _admin(postgres_url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]
     """Run ``work`` on a superuser connection to the run's database."""
 
     async def go() -> T:
-        connection = await asyncpg.connect(_dsn(postgres_url))
+        connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
         try:
             return await work(connection)
         finally:
@@ -75,7 +69,7 @@ def loaded(postgres_url: str, demo_set: Path, reader: str) -> Iterator[None]:
         await manager.create_tenant(TENANT)
         await manager.load_fixtures(TENANT, source=demo_set)
 
-    _with_manager(postgres_url, make)
+    with_manager(postgres_url, make)
     _admin(
         postgres_url,
         lambda admin: admin.execute(
@@ -84,15 +78,7 @@ def loaded(postgres_url: str, demo_set: Path, reader: str) -> Iterator[None]:
         ),
     )
     yield
-    _with_manager(postgres_url, lambda manager: manager.drop_tenant(TENANT))
-
-
-def _with_manager(url: str, work: Callable[[FixtureManager], Awaitable[T]]) -> T:
-    async def go() -> T:
-        async with FixtureManager(Settings(database_url=url, actor="pytest")) as manager:
-            return await work(manager)
-
-    return asyncio.run(go())
+    with_manager(postgres_url, lambda manager: manager.drop_tenant(TENANT))
 
 
 def _written(postgres_url: str) -> tuple[int, int]:
@@ -177,7 +163,7 @@ async def test_a_read_only_user_without_a_control_plane_is_told_what_creating_it
     """On a database where no command has run yet, the reader gets PermissionDeniedError:
     the tenancy schema is missing, creating it takes CREATE on the database."""
     database = f"tf_ro_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_dsn(postgres_url))
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_url))
     await admin.execute(f'CREATE DATABASE "{database}"')
     try:
         await admin.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {reader}')

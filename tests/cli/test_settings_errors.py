@@ -10,12 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 from sqlalchemy.engine import make_url
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
 
 NOWHERE = "postgresql+asyncpg://127.0.0.1:1/nowhere"
 

@@ -10,11 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
 
 SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
 TENANT = "acme"

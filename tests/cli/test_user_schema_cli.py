@@ -8,12 +8,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from cli_runner import (
-    Cli,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 
-from user_schema import DATA
+from tests.cli.cli_runner import Cli
+from tests.user_schema import DATA
 
 ROWS = {"User": 3, "Employee": 6, "Order": 3, "OrderLine": 5, "Shipment": 3}
 
@@ -21,7 +18,7 @@ ROWS = {"User": 3, "Employee": 6, "Order": 3, "OrderLine": 5, "Shipment": 3}
 @pytest.fixture
 def cli(database_url: str) -> Cli:
     """The CLI on this test's backend, with the user's schema as the tenant schema."""
-    return Cli(database_url, env={"TENANCY_METADATA": "user_schema:metadata"})
+    return Cli(database_url, env={"TENANCY_METADATA": "tests.user_schema:metadata"})
 
 
 @pytest.fixture

@@ -5,24 +5,16 @@ and the report stored as a run, on both backends."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
 from sqlalchemy import select, text, update
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.validation.integrity import CHECKS, REGISTRY_CHECK
+from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 
 REPORT_KEYS = {
     "tenant_id",
@@ -36,30 +28,6 @@ REPORT_KEYS = {
     "storage",
     "stages",
 }
-
-
-@pytest.fixture
-def cli(database_url: str) -> Cli:
-    """The CLI on this test's backend."""
-    return Cli(database_url)
-
-
-@pytest.fixture
-def tenant_prefix(cli: Cli) -> Iterator[str]:
-    """A tenant id prefix unique to this test; its tenants are dropped afterwards."""
-    prefix = f"vd_{uuid.uuid4().hex[:10]}_"
-    yield prefix
-    result = cli("cleanup", "--prefix", prefix, "--yes")
-    assert 0 == result.exit_code, result.output
-
-
-def _with_manager(database_url: str, work: Any) -> Any:
-    async def go() -> Any:
-        settings = Settings(database_url=database_url, actor="pytest")
-        async with FixtureManager(settings) as manager:
-            return await work(manager)
-
-    return asyncio.run(go())
 
 
 def _change_one_track(database_url: str, tenant: str) -> None:
@@ -77,7 +45,7 @@ def _change_one_track(database_url: str, tenant: str) -> None:
                 .values(popularity=tracks.c.popularity + 1)
             )
 
-    _with_manager(database_url, work)
+    with_manager(database_url, work)
 
 
 def _last_validate_run(database_url: str, tenant: str) -> dict[str, Any] | None:
@@ -85,7 +53,7 @@ def _last_validate_run(database_url: str, tenant: str) -> dict[str, Any] | None:
         async with manager.store.control(readonly=True) as conn:
             return await control_plane.last_run(conn, tenant, "validate")
 
-    result: dict[str, Any] | None = _with_manager(database_url, work)
+    result: dict[str, Any] | None = with_manager(database_url, work)
     return result
 
 
@@ -213,7 +181,7 @@ def _unregister_and_unstore(database_url: str, unregistered: str, unstored: str)
                 return None
         return manager.store.storage_name(unstored)
 
-    tenant_file = _with_manager(database_url, work)
+    tenant_file = with_manager(database_url, work)
     if tenant_file is not None:
         Path(tenant_file).unlink()
 

@@ -1,32 +1,23 @@
-"""What the hostile-input test modules share: per-backend managers and the checks.
-
-A plain module beside the tests (as ``tests/cli/cli_runner.py``), imported by them.
-The corpus runs hundreds of loads, so the manager lives for a module (per backend)
-and refusals share one tenant: a refused load must leave it empty, which each test
-checks; a test that could not check makes the fixture drop it, to be created again.
-"""
+"""What the hostile-input test modules import: the checks on a load's outcome, and the
+tenant a module's refusals share (the fixtures are in ``conftest.py`` beside it)."""
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from hostile_corpus import ANY_LINE, Case, Loads, Refused
 from sqlalchemy import select
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import (
     FixtureError,
     TenancyFixturesError,
-    TenantNotFoundError,
     ValidationFailedError,
 )
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tests.hostile.hostile_corpus import ANY_LINE, Case, Loads, Refused
 
 __all__ = [
     "SharedTenant",
@@ -34,14 +25,9 @@ __all__ = [
     "assert_names",
     "assert_untouched",
     "case_params",
-    "corpus_database_url_fixture",
-    "corpus_manager_fixture",
-    "fresh_tenant_fixture",
     "located",
     "names",
     "read_rows",
-    "refusing_tenant_fixture",
-    "shared_tenant_fixture",
 ]
 
 STRUCTURAL_FIXTURES = {"schema", "config"}
@@ -126,31 +112,6 @@ async def assert_loaded(manager: FixtureManager, tenant: str, expected: Loads) -
             assert 1 == len(matches), (table, {k: str(v)[:80] for k, v in partial.items()})
 
 
-@pytest.fixture(
-    name="corpus_database_url",
-    scope="module",
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ],
-)
-def corpus_database_url_fixture(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> str:
-    """A database for a module's tenants, per backend."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("postgres_url"))
-    return f"sqlite:///{tmp_path_factory.mktemp('corpus') / 'data'}"
-
-
-@pytest_asyncio.fixture(name="corpus_manager", scope="module", loop_scope="module")
-async def corpus_manager_fixture(corpus_database_url: str) -> AsyncIterator[FixtureManager]:
-    """One manager for a module (per backend)."""
-    settings = Settings(database_url=corpus_database_url, actor="pytest")
-    async with FixtureManager(settings) as manager:
-        yield manager
-
-
 @dataclass
 class SharedTenant:
     """The tenant a module's refusals share. A test that saw it empty at its end sets
@@ -158,38 +119,3 @@ class SharedTenant:
 
     tenant_id: str
     seen_empty: bool = False
-
-
-@pytest_asyncio.fixture(name="shared_tenant", scope="module", loop_scope="module")
-async def shared_tenant_fixture(corpus_manager: FixtureManager) -> AsyncIterator[SharedTenant]:
-    """The module's shared tenant; dropped after the module."""
-    shared = SharedTenant(f"hostile_{uuid.uuid4().hex[:12]}")
-    yield shared
-    with contextlib.suppress(TenantNotFoundError):
-        await corpus_manager.drop_tenant(shared.tenant_id)
-
-
-@pytest_asyncio.fixture(name="refusing_tenant", loop_scope="module")
-async def refusing_tenant_fixture(
-    corpus_manager: FixtureManager, shared_tenant: SharedTenant
-) -> AsyncIterator[SharedTenant]:
-    """The shared tenant for one refusal: created if missing (tests of other modules drop
-    every tenant of the PostgreSQL test database), made again after a test that did not
-    see it empty."""
-    try:
-        await corpus_manager.get_tenant(shared_tenant.tenant_id)
-    except TenantNotFoundError:
-        await corpus_manager.create_tenant(shared_tenant.tenant_id)
-    shared_tenant.seen_empty = False
-    yield shared_tenant
-    if not shared_tenant.seen_empty:
-        await corpus_manager.drop_tenant(shared_tenant.tenant_id)
-
-
-@pytest_asyncio.fixture(name="fresh_tenant", loop_scope="module")
-async def fresh_tenant_fixture(corpus_manager: FixtureManager) -> AsyncIterator[str]:
-    """A new, empty tenant for one test; dropped afterwards."""
-    tenant_id = f"hostile_{uuid.uuid4().hex[:12]}"
-    await corpus_manager.create_tenant(tenant_id)
-    yield tenant_id
-    await corpus_manager.drop_tenant(tenant_id)

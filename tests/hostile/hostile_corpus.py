@@ -175,7 +175,8 @@ def as_jsonl(records: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
 
 
-def _csv_text(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: empty for null, JSON for a mapping or list."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -192,7 +193,7 @@ def as_csv(records: Sequence[Mapping[str, Any]]) -> bytes:
     columns = list(records[0])
     writer.writerow(columns)
     for record in records:
-        writer.writerow([_csv_text(record.get(c)) for c in columns])
+        writer.writerow([csv_cell(record.get(c)) for c in columns])
     return out.getvalue().encode()
 
 

@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import cli_on_path  # noqa: F401 - puts tests/cli on sys.path for cli_runner
 import pytest
 import structlog
-from cli_runner import (
-    Cli,
-    assert_one_line_error,
-    restore_structlog,  # noqa: F401 - autouse fixture, active by import
-)
-from hostile_checks import case_params
-from hostile_corpus import ANY_LINE, CASES, YAML_RAN, Case, Loads, Refused, build_case
 from typer.testing import Result
 
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
+from tests.cli.cli_runner import Cli, assert_one_line_error
+from tests.hostile.hostile_checks import SharedTenant, case_params
+from tests.hostile.hostile_corpus import ANY_LINE, CASES, YAML_RAN, Case, Loads, Refused, build_case
 
 REFUSED = [case for case in CASES if isinstance(case.outcome, Refused)]
 LOADING = [case for case in CASES if isinstance(case.outcome, Loads)]
@@ -40,14 +34,6 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     saved = structlog.get_config()
     yield Cli(f"sqlite:///{tmp_path_factory.mktemp('cli_corpus') / 'data'}")
     structlog.configure(**saved)
-
-
-@dataclass
-class SharedTenant:
-    """The tenant refusals share; a test that saw it empty at its end says so."""
-
-    tenant_id: str
-    seen_empty: bool = False
 
 
 @pytest.fixture(scope="module")

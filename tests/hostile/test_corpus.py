@@ -13,22 +13,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from hostile_checks import (
-    SharedTenant,
-    assert_loaded,
-    assert_names,
-    assert_untouched,
-    case_params,
-    corpus_database_url_fixture,  # noqa: F401 - fixture, active by import
-    corpus_manager_fixture,  # noqa: F401 - fixture, active by import
-    fresh_tenant_fixture,  # noqa: F401 - fixture, active by import
-    located,
-    names,
-    read_rows,
-    refusing_tenant_fixture,  # noqa: F401 - fixture, active by import
-    shared_tenant_fixture,  # noqa: F401 - fixture, active by import
-)
-from hostile_corpus import CASES, SQL_STRINGS, YAML_RAN, Case, Loads, Refused, build_case
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, TenancyFixturesError
@@ -36,6 +20,25 @@ from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tenancy_fixtures.validation import FixtureValidator
+from tests.hostile.hostile_checks import (
+    SharedTenant,
+    assert_loaded,
+    assert_names,
+    assert_untouched,
+    case_params,
+    located,
+    names,
+    read_rows,
+)
+from tests.hostile.hostile_corpus import (
+    CASES,
+    SQL_STRINGS,
+    YAML_RAN,
+    Case,
+    Loads,
+    Refused,
+    build_case,
+)
 
 CASES_BY_NAME: Mapping[str, Case] = {case.name: case for case in CASES}
 REFUSED = [case for case in CASES if isinstance(case.outcome, Refused)]

@@ -22,9 +22,6 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
-from hostile_checks import assert_untouched, read_rows
-from hostile_corpus import ARTISTS, as_csv, as_json, as_jsonl
-from hostile_strategies import UNKNOWN, Pair, json_equal, records_for
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import JSON, Table
@@ -34,6 +31,9 @@ from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator
+from tests.hostile.hostile_checks import assert_untouched, read_rows
+from tests.hostile.hostile_corpus import ARTISTS, as_csv, as_json, as_jsonl, csv_cell
+from tests.hostile.hostile_strategies import UNKNOWN, Pair, json_equal, records_for
 
 METADATA = spotify_metadata()
 TABLES = list(METADATA.sorted_tables)
@@ -51,23 +51,13 @@ POSTGRES = settings(
 # --- writing records in each format ---------------------------------------------------
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
 def _csv(records: Sequence[Mapping[str, Any]]) -> bytes:
     columns = list(dict.fromkeys(k for r in records for k in r))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns or ["_"])
     for record in records:
-        writer.writerow([_csv_cell(record.get(c)) for c in columns])
+        writer.writerow([csv_cell(record.get(c)) for c in columns])
     return out.getvalue().encode()
 
 

@@ -3,6 +3,7 @@ and a failure, and that the operations without a record of their own go through 
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import pytest
@@ -74,24 +75,19 @@ async def test_audited_tells_its_observer_each_outcome(manager: FixtureManager) 
     """The observer (the manager's metrics) hears the recorded outcome of a success and
     ``error`` for a failure."""
     seen: list[str] = []
-    tenant = fresh_tenant()
-
-    async with audited(
+    observed = functools.partial(
+        audited,
         manager.store,
         actor="pytest",
         action="test.op",
-        tenant_id=tenant,
+        tenant_id=fresh_tenant(),
         observe=lambda outcome, _seconds: seen.append(outcome),
-    ) as audit:
+    )
+
+    async with observed() as audit:
         await audit.record(outcome="unchanged", detail={})
     with pytest.raises(RuntimeError):
-        async with audited(
-            manager.store,
-            actor="pytest",
-            action="test.op",
-            tenant_id=tenant,
-            observe=lambda outcome, _seconds: seen.append(outcome),
-        ):
+        async with observed():
             raise RuntimeError("boom")
 
     assert ["unchanged", "error"] == seen

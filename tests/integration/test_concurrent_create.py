@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, Settings
+from tests.postgres import asyncpg_dsn
 
 RACERS = 10
 RACE_TENANT = "race_tenant"
@@ -165,7 +166,7 @@ def cold_database_url(
         return
     run_url = make_url(str(request.getfixturevalue("postgres_url")))
     name = f"tf_cold_{uuid.uuid4().hex[:12]}"
-    admin = run_url.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = asyncpg_dsn(run_url.render_as_string(hide_password=False))
     asyncio.run(_admin_execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         yield run_url.set(database=name).render_as_string(hide_password=False)

@@ -21,6 +21,7 @@ from tenancy_fixtures import (
 )
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.tenancy.config_cache import CachedConfig, ConfigCache, open_config_cache
+from tests.cleanup import drop_every_tenant
 
 GIB = 1024**3
 TENANT = "cached_tenant"
@@ -101,18 +102,13 @@ def make_settings(cache_options: dict[str, str | None], database_url: str) -> Se
     return make
 
 
-async def _drop_all(manager: FixtureManager) -> None:
-    for tenant in await manager.list_tenants():
-        await manager.drop_tenant(tenant.tenant_id)
-
-
 @pytest.fixture
 async def cached_manager(make_settings: SettingsFactory) -> AsyncIterator[FixtureManager]:
     """A manager on this test's backend and cache; every tenant is dropped around the test."""
     async with FixtureManager(make_settings(TTL_SECONDS)) as manager:
-        await _drop_all(manager)
+        await drop_every_tenant(manager)
         yield manager
-        await _drop_all(manager)
+        await drop_every_tenant(manager)
 
 
 @pytest.fixture
@@ -364,7 +360,7 @@ async def test_a_change_through_one_manager_invalidates_another_managers_redis_c
         database_url=database_url, redis_url=redis_url, redis_prefix=redis_prefix, actor="pytest"
     )
     async with FixtureManager(settings) as reader, FixtureManager(settings) as writer:
-        await _drop_all(writer)
+        await drop_every_tenant(writer)
         try:
             await writer.create_tenant(TENANT, tier="premium")
             assert (await reader.get_tenant_config(TENANT)).limits.api_calls == 10_000
@@ -381,7 +377,7 @@ async def test_a_change_through_one_manager_invalidates_another_managers_redis_c
             with pytest.raises(TenantNotFoundError):
                 await reader.get_tenant_config(TENANT)
         finally:
-            await _drop_all(writer)
+            await drop_every_tenant(writer)
 
 
 # --- the control plane's id keys the cache ---------------------------------------------
@@ -421,7 +417,7 @@ async def test_the_same_tenant_id_in_two_databases_reads_its_own_config(
         FixtureManager(settings(f"sqlite:///{tmp_path / 'one'}")) as one,
         FixtureManager(settings(other_database_url)) as other,
     ):
-        await _drop_all(other)
+        await drop_every_tenant(other)
         try:
             await one.create_tenant("rc1", tier="enterprise")
             await other.create_tenant("rc1", tier="free")
@@ -442,8 +438,8 @@ async def test_the_same_tenant_id_in_two_databases_reads_its_own_config(
                 finally:
                     await client.aclose()
         finally:
-            await _drop_all(one)
-            await _drop_all(other)
+            await drop_every_tenant(one)
+            await drop_every_tenant(other)
 
 
 async def test_two_spellings_of_one_database_share_its_control_plane_id(
@@ -531,7 +527,7 @@ async def test_a_tier_change_whose_redis_invalidation_failed_is_read_at_once_els
     )
     writer_settings = reader_settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
     async with FixtureManager(reader_settings) as reader, FixtureManager(writer_settings) as writer:
-        await _drop_all(reader)
+        await drop_every_tenant(reader)
         try:
             await reader.create_tenant(TENANT, tier="free")
             assert "free" == (await reader.get_tenant_config(TENANT)).tier
@@ -543,4 +539,4 @@ async def test_a_tier_change_whose_redis_invalidation_failed_is_read_at_once_els
             assert "enterprise" == (await reader.get_tenant_config(TENANT)).tier
             assert '"tier":"enterprise"' in str(await redis_client.get(key))
         finally:
-            await _drop_all(reader)
+            await drop_every_tenant(reader)

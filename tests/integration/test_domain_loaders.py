@@ -693,12 +693,65 @@ class TestCollaborationLoader:
             manager, "comments", "comment_id", "author_id"
         )
 
-    async def test_a_workspace_without_an_owner_is_refused_naming_it(
-        self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
+    @pytest.mark.parametrize(
+        ("files", "rule", "where", "says", "empty"),
+        [
+            pytest.param(
+                {
+                    "members": [
+                        ("w1", "u1", "editor"),
+                        ("w1", "u2", "editor"),
+                        ("w1", "u3", "viewer"),
+                    ]
+                },
+                "collaboration:owner_required",
+                ("workspaces.json", None, 1, "workspace_id"),
+                "'w1'",
+                ("workspaces", "workspace_members", "comments", "users"),
+                id="a-workspace-without-an-owner",
+            ),
+            pytest.param(
+                {"comments": [("c1", "u3", PLAYLISTS[0], "Nice"), ("c2", "u4", None, "Hello?")]},
+                "collaboration:author_not_member",
+                ("comments.jsonl", 2, None, "author_id"),
+                "'c2'",
+                ("comments",),
+                id="a-comment-by-a-non-member",
+            ),
+            pytest.param(
+                {"shared": [("w1", PLAYLISTS[0], "u2"), ("w1", PLAYLISTS[1], "u3")]},
+                "collaboration:adder_not_editor",
+                ("workspace_playlists.json", None, 2, "added_by"),
+                "is a viewer",
+                ("workspace_playlists",),
+                id="a-playlist-shared-by-a-viewer",
+            ),
+            pytest.param(
+                {"comments": [("c1", "u3", PLAYLISTS[1], "Which playlist?")]},
+                "collaboration:playlist_not_shared",
+                ("comments.jsonl", 1, None, "playlist_id"),
+                "is not shared in workspace 'w1'",
+                ("comments",),
+                id="a-comment-about-a-playlist-not-shared-in-the-workspace",
+            ),
+        ],
+    )
+    async def test_a_workspace_rule_broken_is_refused_naming_the_record(
+        self,
+        manager: FixtureManager,
+        tenant: str,
+        tmp_path: Path,
+        catalog_set: Path,
+        files: dict[str, Any],
+        rule: str,
+        where: tuple[str, int | None, int | None, str],
+        says: str,
+        empty: tuple[str, ...],
     ) -> None:
-        """A workspace always keeps an owner member; nothing of the load is written."""
-        members = [("w1", "u1", "editor"), ("w1", "u2", "editor"), ("w1", "u3", "viewer")]
-        directory = collaboration(tmp_path / "collab", members=members)
+        """A workspace keeps an owner, only members comment, only owners and editors share
+        playlists, comments are about the workspace's playlists: a break is refused naming
+        its file, line or record and column, and nothing of the load is written."""
+        directory = collaboration(tmp_path / "collab", **files)
 
         with pytest.raises(RecordError) as caught:
             await load(
@@ -707,13 +760,10 @@ class TestCollaborationLoader:
                 collaboration_loader(manager, directory),
             )
 
-        assert ("collaboration:owner_required", "workspaces.json", 1) == (
-            caught.value.rule,
-            caught.value.path,
-            caught.value.record,
-        )
-        assert "'w1'" in str(caught.value)
-        for table in ("workspaces", "workspace_members", "comments", "users"):
+        error = caught.value
+        assert (rule, *where) == (error.rule, error.path, error.line, error.record, error.column)
+        assert says in str(error)
+        for table in empty:
             assert 0 == await count(manager, table), table
 
     @pytest.mark.parametrize(
@@ -749,68 +799,6 @@ class TestCollaborationLoader:
         assert "workspace_members" == caught.value.table
         assert 0 == await count(manager, "workspace_members")
         assert (4 if catalog_first else 0) == await count(manager, "users")
-
-    async def test_a_comment_by_a_non_member_is_refused_naming_it(
-        self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
-    ) -> None:
-        """Only members comment; the error names the comment and its line."""
-        comments = [("c1", "u3", PLAYLISTS[0], "Nice"), ("c2", "u4", None, "Hello?")]
-        directory = collaboration(tmp_path / "collab", comments=comments)
-
-        with pytest.raises(RecordError) as caught:
-            await load(
-                manager,
-                catalog_loader(manager, catalog_set),
-                collaboration_loader(manager, directory),
-            )
-
-        assert ("collaboration:author_not_member", "comments.jsonl", 2, "author_id") == (
-            caught.value.rule,
-            caught.value.path,
-            caught.value.line,
-            caught.value.column,
-        )
-        assert "'c2'" in str(caught.value)
-        assert 0 == await count(manager, "comments")
-
-    async def test_a_playlist_shared_by_a_viewer_is_refused(
-        self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
-    ) -> None:
-        """Only owners and editors add playlists to a workspace."""
-        shared = [("w1", PLAYLISTS[0], "u2"), ("w1", PLAYLISTS[1], "u3")]
-        directory = collaboration(tmp_path / "collab", shared=shared)
-
-        with pytest.raises(RecordError) as caught:
-            await load(
-                manager,
-                catalog_loader(manager, catalog_set),
-                collaboration_loader(manager, directory),
-            )
-
-        assert ("collaboration:adder_not_editor", "workspace_playlists.json", 2) == (
-            caught.value.rule,
-            caught.value.path,
-            caught.value.record,
-        )
-        assert "is a viewer" in str(caught.value)
-        assert 0 == await count(manager, "workspace_playlists")
-
-    async def test_a_comment_about_a_playlist_not_shared_in_the_workspace_is_refused(
-        self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
-    ) -> None:
-        """Comments are about the workspace's own playlists."""
-        comments = [("c1", "u3", PLAYLISTS[1], "Which playlist?")]
-        directory = collaboration(tmp_path / "collab", comments=comments)
-
-        with pytest.raises(RecordError) as caught:
-            await load(
-                manager,
-                catalog_loader(manager, catalog_set),
-                collaboration_loader(manager, directory),
-            )
-
-        assert "collaboration:playlist_not_shared" == caught.value.rule
-        assert 0 == await count(manager, "comments")
 
 
 def workspace_document(**overrides: Any) -> dict[str, Any]:

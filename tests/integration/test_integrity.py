@@ -15,19 +15,16 @@ import json
 import shutil
 import sqlite3
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, func, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text, update
 
 from tenancy_fixtures import (
     FixtureManager,
-    IntegrityReport,
-    Settings,
     SettingsError,
     TenantFixture,
     load_settings,
@@ -36,6 +33,9 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.postgres.isolation import role_can_read
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tenancy_fixtures.validation.integrity import CHECKS
+from tests.integration.reports import failures, notes
+from tests.integration.search_path import forced_search_path
+from tests.postgres import asyncpg_dsn, role_exists
 
 TENANT = "integrity_tenant"
 OTHER = "integrity_other"
@@ -43,16 +43,6 @@ MISSING_TRACK_ID = "zzzzzzzzzzzzzzzzzzzzzz"
 
 
 # --- helpers -------------------------------------------------------------------------
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
-
-
-def notes(report: IntegrityReport, check: str) -> list[str]:
-    """The information lines ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "info"]
 
 
 async def _load(manager: FixtureManager, demo_set: Path, tenant: str = TENANT) -> None:
@@ -198,31 +188,48 @@ async def test_an_orphan_row_fails_the_orphans_check(
     assert {"playlist_tracks.track_id": 1} == report.orphans
 
 
-async def test_a_duplicate_primary_key_fails_the_duplicates_check(
-    manager: FixtureManager, demo_set: Path
+@pytest.mark.parametrize(
+    ("on_sqlite", "on_postgres", "check", "failure"),
+    [
+        pytest.param(
+            "INSERT INTO listening_events SELECT * FROM listening_events LIMIT 1",
+            "INSERT INTO {s}.listening_events SELECT * FROM {s}.listening_events LIMIT 1",
+            "duplicates",
+            "listening_events: primary key pk_listening_events (user_id, played_at): "
+            "1 value(s) held by more than one row (2 rows)",
+            id="duplicate-primary-key",
+        ),
+        pytest.param(
+            "UPDATE listening_events SET ms_played = NULL "
+            "WHERE rowid = (SELECT min(rowid) FROM listening_events)",
+            "UPDATE {s}.listening_events SET ms_played = NULL "
+            "WHERE ctid = (SELECT min(ctid) FROM {s}.listening_events)",
+            "not_null",
+            "listening_events.ms_played: 1 row(s) hold NULL in a NOT NULL column",
+            id="null-in-a-not-null-column",
+        ),
+    ],
+)
+async def test_a_row_that_a_lost_constraint_let_in_fails_its_check(
+    manager: FixtureManager,
+    demo_set: Path,
+    on_sqlite: str,
+    on_postgres: str,
+    check: str,
+    failure: str,
 ) -> None:
-    """With the key gone, a second copy of a listening event is a duplicate key value."""
+    """With the key and NOT NULLs gone, a second copy of a listening event (a duplicate key
+    value) or a NULL ms_played is found by the check of that constraint."""
     await _load(manager, demo_set)
     await _rebuild_listening_events_without_constraints(manager, TENANT)
     if manager.store.backend == "sqlite":
-        await _on_sqlite_file(
-            manager,
-            TENANT,
-            "INSERT INTO listening_events SELECT * FROM listening_events LIMIT 1",
-        )
+        await _on_sqlite_file(manager, TENANT, on_sqlite)
     else:
-        await _on_postgres_schema(
-            manager,
-            TENANT,
-            "INSERT INTO {s}.listening_events SELECT * FROM {s}.listening_events LIMIT 1",
-        )
+        await _on_postgres_schema(manager, TENANT, on_postgres)
 
     report = await manager.validate_tenant(TENANT)
 
-    assert [
-        "listening_events: primary key pk_listening_events (user_id, played_at): "
-        "1 value(s) held by more than one row (2 rows)"
-    ] == failures(report, "duplicates")
+    assert [failure] == failures(report, check)
 
 
 async def test_a_duplicate_in_a_partial_unique_index_fails_the_duplicates_check(
@@ -289,34 +296,6 @@ async def test_putting_the_value_back_makes_the_checksum_match_again(
     await _bump_popularity(manager, TENANT, -1, track_id)
 
     assert [] == (await manager.validate_tenant(TENANT)).problems
-
-
-async def test_a_null_in_a_not_null_column_fails_the_not_null_check(
-    manager: FixtureManager, demo_set: Path
-) -> None:
-    """A NULL ms_played, let in once the column lost its NOT NULL, is found."""
-    await _load(manager, demo_set)
-    await _rebuild_listening_events_without_constraints(manager, TENANT)
-    if manager.store.backend == "sqlite":
-        await _on_sqlite_file(
-            manager,
-            TENANT,
-            "UPDATE listening_events SET ms_played = NULL "
-            "WHERE rowid = (SELECT min(rowid) FROM listening_events)",
-        )
-    else:
-        await _on_postgres_schema(
-            manager,
-            TENANT,
-            "UPDATE {s}.listening_events SET ms_played = NULL "
-            "WHERE ctid = (SELECT min(ctid) FROM {s}.listening_events)",
-        )
-
-    report = await manager.validate_tenant(TENANT)
-
-    assert ["listening_events.ms_played: 1 row(s) hold NULL in a NOT NULL column"] == failures(
-        report, "not_null"
-    )
 
 
 async def test_a_row_breaking_a_check_constraint_fails_the_check_constraints_check(
@@ -489,16 +468,6 @@ def _replace_with_link(path: Path, target: Path) -> None:
     path.symlink_to(target)
 
 
-@pytest.fixture
-async def sqlite_manager(tmp_path: Path) -> AsyncIterator[FixtureManager]:
-    """A manager on a fresh SQLite data directory; its tenants are dropped afterwards."""
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'data'}", actor="pytest")
-    async with FixtureManager(settings) as manager:
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-
-
 async def test_sqlite_a_tenant_file_that_is_another_tenants_file_fails_isolation(
     sqlite_manager: FixtureManager, demo_set: Path
 ) -> None:
@@ -514,17 +483,6 @@ async def test_sqlite_a_tenant_file_that_is_another_tenants_file_fails_isolation
     assert [
         f"the tenant's file {own} is tenant '{OTHER}''s file: its rows are read here"
     ] == failures(report, "isolation")
-
-
-@pytest.fixture
-async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager on the run's PostgreSQL database; its tenants are dropped around the test."""
-    async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
 
 
 @pytest.mark.postgres
@@ -555,19 +513,8 @@ async def test_postgres_a_search_path_naming_another_tenant_fails_isolation(
     await pg_manager.create_tenant(TENANT)
     store = pg_manager.store
     assert isinstance(store, PostgresTenantStore)
-    await store.engine.dispose()
-
-    def poison(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET search_path TO {OTHER}")
-        cursor.close()
-
-    event.listen(store.engine.sync_engine, "connect", poison)
-    try:
+    async with forced_search_path(store, OTHER):
         report = await pg_manager.validate_tenant(TENANT)
-    finally:
-        event.remove(store.engine.sync_engine, "connect", poison)
-        await store.engine.dispose()
 
     assert [
         f"the connection's search_path includes tenant '{OTHER}''s schema: "
@@ -578,55 +525,21 @@ async def test_postgres_a_search_path_naming_another_tenant_fails_isolation(
 # --- PostgreSQL per-tenant roles -----------------------------------------------------
 
 
-@pytest.fixture
-async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager with per-tenant roles; the tenants it made (and their roles) are dropped
-    afterwards, since roles outlive the run's database."""
-    settings = Settings(database_url=postgres_url, actor="pytest", tenant_roles=True)
-    async with FixtureManager(settings) as manager:
-        try:
-            yield manager
-        finally:
-            for tenant in await manager.list_tenants():
-                await manager.drop_tenant(tenant.tenant_id)
-            await manager.warm_up(0)
-
-
-@pytest.fixture
-def role_ids() -> Callable[[str], str]:
-    """Tenant ids unique to this run: roles are shared by every database of the cluster."""
-    run = uuid.uuid4().hex[:10]
-    return lambda name: f"rl{run}_{name}"
-
-
-def _asyncpg_dsn(postgres_url: str) -> str:
-    url = make_url(postgres_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
-async def _role_exists(postgres_url: str, role: str) -> bool:
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
-    try:
-        return bool(await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
-    finally:
-        await connection.close()
-
-
 @pytest.mark.postgres
 async def test_postgres_a_tenant_role_reads_its_own_schema_and_is_denied_anothers(
     roles_manager: FixtureManager,
-    role_ids: Callable[[str], str],
+    tenant_ids: Callable[[str], str],
     demo_set: Path,
     postgres_url: str,
 ) -> None:
     """SET ROLE to B's role: B's users are readable, A's raise InsufficientPrivilegeError."""
-    tenant_a, tenant_b = role_ids("a"), role_ids("b")
+    tenant_a, tenant_b = tenant_ids("a"), tenant_ids("b")
     await _load(roles_manager, demo_set, tenant_a)
     await _load(roles_manager, demo_set, tenant_b)
     role_b = roles_manager.store.tenant_role(tenant_b)
     assert f"tf_role_{tenant_b}" == role_b
 
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
+    connection = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         await connection.execute(f'SET ROLE "{role_b}"')
         assert 20 == await connection.fetchval(f'SELECT count(*) FROM "{tenant_b}".users')
@@ -644,10 +557,10 @@ async def test_postgres_a_tenant_role_reads_its_own_schema_and_is_denied_another
 
 @pytest.mark.postgres
 async def test_postgres_a_grant_on_another_tenants_schema_fails_isolation(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], demo_set: Path
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], demo_set: Path
 ) -> None:
     """Granting B's role USAGE and SELECT on A's schema makes A readable as B: found."""
-    tenant_a, tenant_b = role_ids("a"), role_ids("b")
+    tenant_a, tenant_b = tenant_ids("a"), tenant_ids("b")
     await _load(roles_manager, demo_set, tenant_a)
     await roles_manager.create_tenant(tenant_b)
     role_b = roles_manager.store.tenant_role(tenant_b)
@@ -670,27 +583,27 @@ async def test_postgres_a_grant_on_another_tenants_schema_fails_isolation(
 
 @pytest.mark.postgres
 async def test_postgres_dropping_a_tenant_drops_its_role(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], postgres_url: str
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], admin: asyncpg.Connection
 ) -> None:
     """The role exists while the tenant does, and not after it is dropped."""
-    tenant = role_ids("gone")
+    tenant = tenant_ids("gone")
     await roles_manager.create_tenant(tenant)
     role = roles_manager.store.tenant_role(tenant)
     assert role is not None
-    assert await _role_exists(postgres_url, role)
+    assert await role_exists(admin, role)
 
     await roles_manager.drop_tenant(tenant)
 
-    assert not await _role_exists(postgres_url, role)
+    assert not await role_exists(admin, role)
 
 
 @pytest.mark.postgres
 async def test_postgres_a_tenant_made_from_a_spare_schema_gets_its_role_and_grants(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], demo_set: Path
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], demo_set: Path
 ) -> None:
     """Claiming a pre-built spare schema (a rename) grants the new role its tables too."""
     await roles_manager.warm_up(1)
-    tenant = role_ids("spare")
+    tenant = tenant_ids("spare")
     await _load(roles_manager, demo_set, tenant)
     async with roles_manager.store.control(readonly=True) as conn:
         pool = control_plane.schema_pool_table
@@ -709,18 +622,14 @@ async def test_postgres_a_tenant_made_from_a_spare_schema_gets_its_role_and_gran
 
 @pytest.mark.postgres
 async def test_postgres_a_missing_tenant_role_fails_isolation(
-    roles_manager: FixtureManager, role_ids: Callable[[str], str], postgres_url: str
+    roles_manager: FixtureManager, tenant_ids: Callable[[str], str], admin: asyncpg.Connection
 ) -> None:
     """With tenant roles on, a tenant whose role was dropped behind the library's back fails."""
-    tenant = role_ids("norole")
+    tenant = tenant_ids("norole")
     await roles_manager.create_tenant(tenant)
     role = roles_manager.store.tenant_role(tenant)
-    connection = await asyncpg.connect(_asyncpg_dsn(postgres_url))
-    try:
-        await connection.execute(f'DROP OWNED BY "{role}"')
-        await connection.execute(f'DROP ROLE "{role}"')
-    finally:
-        await connection.close()
+    await admin.execute(f'DROP OWNED BY "{role}"')
+    await admin.execute(f'DROP ROLE "{role}"')
 
     report = await roles_manager.validate_tenant(tenant)
 

@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
-from tenancy_fixtures import FixtureManager, Settings, TenantSession
+from tenancy_fixtures import FixtureManager, TenantSession
 from tenancy_fixtures.store.control_plane import count_rows
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
+from tests.integration.search_path import forced_search_path
 
 TENANT_A = "tenant_a"
 TENANT_B = "tenant_b"
 #: The first user of the demo set's users.csv.
 KNOWN_USER_ID = "bdd640fb-0667-4ad1-9c80-317fa3b1799d"
 KNOWN_USER_EMAIL = "ingrid.patel.1@example.com"
-
-
-@pytest.fixture
-async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager on the per-run PostgreSQL database; every tenant is dropped around the test."""
-    async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
 
 
 async def _counts(session: TenantSession) -> dict[str, int]:
@@ -148,16 +136,7 @@ async def test_postgres_load_and_reads_are_correct_when_every_connection_has_a_f
     loaded = await _demo_in_a(manager, demo_set)
     store = manager.store
     assert isinstance(store, PostgresTenantStore)
-    engine = store.engine
-    await engine.dispose()
-
-    def poison(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET search_path TO {TENANT_A}")
-        cursor.close()
-
-    event.listen(engine.sync_engine, "connect", poison)
-    try:
+    async with forced_search_path(store, TENANT_A):
         async with manager.store.session(TENANT_B) as session:
             path = await session.connection.execute(text("SHOW search_path"))
             assert path.scalar_one() == TENANT_A
@@ -174,6 +153,3 @@ async def test_postgres_load_and_reads_are_correct_when_every_connection_has_a_f
         assert await _counts_of(manager, TENANT_B) == loaded
         status = await manager.tenant_status(TENANT_B)
         assert {t: n for t, n in status.row_counts.items() if n} == loaded
-    finally:
-        event.remove(engine.sync_engine, "connect", poison)
-        await engine.dispose()

@@ -12,7 +12,7 @@ copied other tenants' and the control plane's rows into the tenant's table.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -21,12 +21,13 @@ from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import (
     FixtureManager,
-    IntegrityReport,
     PermissionDeniedError,
     Settings,
     StorageError,
     ValidationFailedError,
 )
+from tests.integration.reports import failures
+from tests.postgres import role_exists
 
 pytestmark = pytest.mark.postgres
 
@@ -35,59 +36,8 @@ TABLE_PRIVILEGES = (*APPLICATION, "TRUNCATE", "REFERENCES", "TRIGGER")
 SCHEMA_PRIVILEGES = ("USAGE", "CREATE")
 
 
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
-
-
-def _dsn(postgres_url: str) -> str:
-    return make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
-
-
-@pytest.fixture
-async def admin(postgres_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser connection to the run's database, as an attacker with root would have."""
-    connection = await asyncpg.connect(_dsn(postgres_url))
-    yield connection
-    await connection.close()
-
-
-@pytest.fixture
-async def tenant_ids(admin: asyncpg.Connection) -> AsyncIterator[Callable[[str], str]]:
-    """Tenant ids unique to this test (roles are shared by the whole cluster); any role
-    still named for them afterwards is dropped."""
-    run = uuid.uuid4().hex[:8]
-    made: list[str] = []
-
-    def make(name: str) -> str:
-        made.append(f"lp{run}_{name}")
-        return made[-1]
-
-    yield make
-    for tenant in made:
-        for role in (f"tf_role_{tenant}", f"TF_ROLE_{tenant}"):
-            if await _role_exists(admin, role):
-                await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
-
-
 def _settings(postgres_url: str, *, roles: bool) -> Settings:
     return Settings(database_url=postgres_url, actor="pytest", tenant_roles=roles)
-
-
-@pytest.fixture
-async def roles_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager with tenant roles; its tenants and spares are dropped afterwards."""
-    async with FixtureManager(_settings(postgres_url, roles=True)) as manager:
-        try:
-            yield manager
-        finally:
-            for tenant in await manager.list_tenants():
-                await manager.drop_tenant(tenant.tenant_id)
-            await manager.warm_up(0)
-
-
-async def _role_exists(admin: asyncpg.Connection, role: str) -> bool:
-    return bool(await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
 
 
 async def _attempt(admin: asyncpg.Connection, role: str, statement: str) -> str:
@@ -408,16 +358,16 @@ async def test_dropping_a_tenant_without_the_roles_setting_drops_its_roles(
     roles = (f"tf_role_{ta}", f"TF_ROLE_{ta}")
     async with FixtureManager(_settings(postgres_url, roles=True)) as with_roles:
         await with_roles.create_tenant(ta)
-    created = [await _role_exists(admin, r) for r in roles]
+    created = [await role_exists(admin, r) for r in roles]
 
     async with FixtureManager(_settings(postgres_url, roles=False)) as without_roles:
         await without_roles.drop_tenant(ta)
 
     assert [True, True] == created
-    assert [False, False] == [await _role_exists(admin, r) for r in roles]
+    assert [False, False] == [await role_exists(admin, r) for r in roles]
     async with FixtureManager(_settings(postgres_url, roles=True)) as with_roles:
         await with_roles.create_tenant(ta)
-        assert [True, True] == [await _role_exists(admin, r) for r in roles]
+        assert [True, True] == [await role_exists(admin, r) for r in roles]
         await with_roles.drop_tenant(ta)
 
 
@@ -460,7 +410,7 @@ async def test_a_role_of_the_same_name_made_for_another_database_is_left_alone(
         gone = not await manager.store.storage_exists(ta)
 
     assert gone
-    assert await _role_exists(admin, other)
+    assert await role_exists(admin, other)
 
 
 async def test_a_loader_that_is_not_a_superuser_runs_the_whole_lifecycle_with_roles(

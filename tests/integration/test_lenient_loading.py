@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import structlog
-from typer.testing import CliRunner
+from typer.testing import Result
 
 from tenancy_fixtures import (
     FixtureFormatError,
@@ -23,27 +20,19 @@ from tenancy_fixtures import (
     ValidationFailedError,
     ValidationTimeoutError,
 )
-from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.errors import RecordsRefusedError
 from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.validation import FixtureValidator
+from tests.cli.cli_runner import Cli
+from tests.fixture_files import jsonl_records, write_jsonl
 
 TENANT = "lenient_tenant"
 NEW_TRACK = "zzzzzzzzzzzzzzzzzzzzz1"
 NEW_TRACK_2 = "zzzzzzzzzzzzzzzzzzzzz2"
 MISSING_ALBUM = "NoSuchAlbum00000000000"
-
-
-def jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON Lines file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
 
 
 def append_line(path: Path, line: str) -> int:
@@ -422,19 +411,9 @@ class TestValidateForTenant:
                 )
 
 
-@pytest.fixture
-def restore_structlog() -> Iterator[None]:
-    """Undo the CLI's structlog configuration, which points at the runner's closed stderr."""
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
-
-
-@pytest.mark.usefixtures("restore_structlog")
 class TestCommandLine:
-    def run(self, database_url: str, *args: str) -> Any:
-        env = {"TENANCY_ACTOR": "pytest-cli", "TENANCY_REDIS_URL": None}
-        return CliRunner().invoke(app, ["--database-url", database_url, *args], env=env)
+    def run(self, database_url: str, *args: str) -> Result:
+        return Cli(database_url)(*args)
 
     def test_load_fixtures_lenient_reports_the_reject_file(
         self, database_url: str, three_bad: ThreeBadRecords, tmp_path: Path

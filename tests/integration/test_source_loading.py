@@ -32,6 +32,7 @@ from tenancy_fixtures.loading.sources import (
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import count_rows
 from tenancy_fixtures.tenancy.credentials import encrypt_credential, generate_secret_key
+from tests.fixture_files import write_jsonl
 
 TENANT = "source_tenant"
 ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
@@ -68,11 +69,6 @@ def songs_format() -> Iterator[None]:
 
 def song(artist_id: str, name: str = "Someone") -> dict[str, Any]:
     return {"songbook": True, "name": "a song", "artist": {"id": artist_id, "name": name}}
-
-
-def write_jsonl(path: Path, documents: list[dict[str, Any]]) -> Path:
-    path.write_text("".join(json.dumps(d) + "\n" for d in documents), encoding="utf-8")
-    return path
 
 
 async def artists(manager: FixtureManager) -> dict[str, str]:
@@ -273,17 +269,23 @@ async def test_listening_events_from_a_history_export_refresh_the_daily_aggregat
     assert counts["track_daily_stats"] > 0
 
 
+#: An AI model config of the ``models.json`` source, without credentials or default flag.
+CHAT_MINI: dict[str, Any] = {
+    "model_id": "chat-mini",
+    "provider": "openai",
+    "model_name": "gpt-4o-mini",
+    "version": "2024-07-18",
+    "task": "chat",
+    "parameters": {"temperature": 0.4},
+}
+
+
 async def test_ai_model_configs_leaving_a_task_without_a_default_are_refused(
     manager: FixtureManager, tmp_path: Path
 ) -> None:
     """A check that needs the tenant's rows runs after a source's rows are written."""
     config = {
-        "model_id": "chat-mini",
-        "provider": "openai",
-        "model_name": "gpt-4o-mini",
-        "version": "2024-07-18",
-        "task": "chat",
-        "parameters": {"temperature": 0.4},
+        **CHAT_MINI,
         "credentials": {"env": "OPENAI_API_KEY"},
         "enabled": True,
         "is_default": False,
@@ -305,12 +307,7 @@ async def test_an_encrypted_credential_in_a_source_decrypts_with_the_managers_ke
     monkeypatch.delenv("TENANCY_SECRET_KEY", raising=False)
     key = generate_secret_key()
     config = {
-        "model_id": "chat-mini",
-        "provider": "openai",
-        "model_name": "gpt-4o-mini",
-        "version": "2024-07-18",
-        "task": "chat",
-        "parameters": {"temperature": 0.4},
+        **CHAT_MINI,
         "credentials": {"encrypted": encrypt_credential("a-real-key-value", key)},
         "is_default": True,
     }

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.spotify.generator import generate_fixture_set
+from tests.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -33,8 +33,7 @@ COPYING = "COPY%listening_events%"
 async def _terminate_copy(postgres_url: str) -> int:
     """Wait for a backend of the test database to COPY into listening_events, terminate it,
     return its pid."""
-    url = make_url(postgres_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(url.render_as_string(hide_password=False))
+    conn = await asyncpg.connect(asyncpg_dsn(postgres_url))
     try:
         async with asyncio.timeout(60):
             while True:

@@ -11,32 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 
-from tenancy_fixtures import FixtureManager, IntegrityReport, Settings, ValidationFailedError
+from tenancy_fixtures import FixtureManager, ValidationFailedError
+from tests.integration.reports import failures
+from tests.postgres import asyncpg_dsn
 
 TENANT = "planted"
-
-
-@pytest.fixture
-async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
-    """A manager on the run's PostgreSQL database; its tenants are dropped around the test."""
-    async with FixtureManager(Settings(database_url=postgres_url, actor="pytest")) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-        yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
 
 
 async def _plant(manager: FixtureManager, *statements: str) -> None:
@@ -56,8 +40,7 @@ async def _plant(manager: FixtureManager, *statements: str) -> None:
 
         await asyncio.to_thread(run)
         return
-    url = make_url(manager.settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    connection = await asyncpg.connect(asyncpg_dsn(manager.settings.database_url))
     try:
         for statement in statements:
             await connection.execute(statement.format(s=TENANT))
@@ -135,8 +118,7 @@ async def test_an_undeclared_table_view_and_trigger_each_fail_the_objects_check(
 
 
 async def _superuser(manager: FixtureManager) -> str:
-    url = make_url(manager.settings.database_url).set(drivername="postgresql")
-    connection = await asyncpg.connect(url.render_as_string(hide_password=False))
+    connection = await asyncpg.connect(asyncpg_dsn(manager.settings.database_url))
     try:
         return str(await connection.fetchval("SELECT current_user"))
     finally:

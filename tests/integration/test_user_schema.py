@@ -22,10 +22,12 @@ from typing import Any
 import pytest
 from sqlalchemy import MetaData, func, select, text
 
-from tenancy_fixtures import FixtureManager, IntegrityReport, Settings
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from user_schema import DATA, user_metadata
+from tests.cleanup import drop_every_tenant
+from tests.integration.reports import failures
+from tests.user_schema import DATA, user_metadata
 
 TENANT = "shop_tenant"
 ROWS = {"User": 3, "Employee": 6, "Order": 3, "OrderLine": 5, "Shipment": 3}
@@ -42,16 +44,9 @@ def declared() -> MetaData:
 async def shop(settings: Settings, declared: MetaData) -> AsyncIterator[FixtureManager]:
     """A manager on the user's schema; every tenant it made is dropped afterwards."""
     async with FixtureManager(settings, metadata=declared) as manager:
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
+        await drop_every_tenant(manager)
         yield manager
-        for tenant in await manager.list_tenants():
-            await manager.drop_tenant(tenant.tenant_id)
-
-
-def failures(report: IntegrityReport, check: str) -> list[str]:
-    """The failure details ``check`` reported."""
-    return [c.detail for c in report.checks if c.check == check and c.status == "failed"]
+        await drop_every_tenant(manager)
 
 
 def fixture_set(tmp_path: Path, **files: str) -> Path:

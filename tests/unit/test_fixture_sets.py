@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures.errors import FixtureSetError
-from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set, split_name
+from tenancy_fixtures.loading.fixture_sets import split_name
 from tenancy_fixtures.spotify.schema import spotify_metadata
+from tests.fixture_files import open_set
 
 
 def make_set(directory: Path, files: dict[str, str], manifest: Any = None) -> Path:
@@ -31,11 +32,6 @@ def make_set(directory: Path, files: dict[str, str], manifest: Any = None) -> Pa
 def load_order(tables: list[str]) -> list[str]:
     """``tables`` in the schema's foreign-key (parents first) order."""
     return [t.name for t in spotify_metadata().sorted_tables if t.name in tables]
-
-
-def open_set(directory: Path) -> FixtureSet:
-    """Open ``directory`` against the built-in schema."""
-    return open_fixture_set(directory, metadata=spotify_metadata())
 
 
 def open_set_error(directory: Path) -> FixtureSetError:

@@ -21,25 +21,21 @@ from tenancy_fixtures.errors import (
 )
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 from tenancy_fixtures.loading import fixture_validator
-from tenancy_fixtures.loading.fixture_sets import FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.loading.fixture_validator import ExistingKeys, RejectFile
 from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store import place_in_tenant_schema
 from tenancy_fixtures.validation import FixtureValidator, ValidationReport
-from user_schema import DATA as USER_DATA
-from user_schema import user_metadata
+from tests.fixture_files import jsonl_records, open_set
+from tests.user_schema import DATA as USER_DATA
+from tests.user_schema import user_metadata
 
 DEMO = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 #: Well-formed Spotify ids that no demo row has.
 NEW_TRACK_1 = "zzzzzzzzzzzzzzzzzzzzz1"
 NEW_TRACK_2 = "zzzzzzzzzzzzzzzzzzzzz2"
 NO_SUCH_ARTIST = "NoSuchArtist0000000000"
-
-
-def open_set(directory: Path) -> FixtureSet:
-    """Open a fixture set against the built-in schema."""
-    return open_fixture_set(directory, metadata=spotify_metadata())
 
 
 def validate(directory: Path, *, max_problems: int = 100) -> ValidationReport:
@@ -53,11 +49,6 @@ def validate(directory: Path, *, max_problems: int = 100) -> ValidationReport:
 def demo_copy(tmp_path: Path) -> Path:
     """A private copy of the built-in demo set to break."""
     return Path(shutil.copytree(DEMO, tmp_path / "demo"))
-
-
-def jsonl_records(path: Path) -> list[dict[str, Any]]:
-    """The objects of a JSON Lines file."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def append_jsonl(path: Path, *records: dict[str, Any]) -> list[int]:

@@ -184,6 +184,25 @@ class TestReading:
         assert {"artist_id": "a1"} == first.values
 
 
+#: Files with one line no reader can read: (name, data, that line, what the error says).
+UNREADABLE_LINES = [
+    pytest.param(
+        "artists.jsonl",
+        b'{"a": 1}\n{"a": 2}\n{"a": "\xff\xfe"}\n',
+        3,
+        "unreadable",
+        id="jsonl-not-utf8",
+    ),
+    pytest.param(
+        "artists.csv",
+        b'artist_id,name\na1,One\na2,"Two\na3,Three\n',
+        3,
+        "malformed CSV",
+        id="unterminated-csv-quote",
+    ),
+]
+
+
 class TestFormatErrors:
     def test_a_malformed_json_array_is_refused(self, tmp_path: Path) -> None:
         """A JSON array cut off mid-way is a FixtureFormatError naming the file."""
@@ -191,13 +210,6 @@ class TestFormatErrors:
 
         assert ("artists.json", "artists") == (error.path, error.table)
         assert "malformed JSON after record 1" in error.message
-
-    def test_trailing_garbage_after_a_json_array_is_refused(self, tmp_path: Path) -> None:
-        """Anything after the closing bracket is malformed JSON."""
-        error = read_error(tmp_path, "artists.json", b'[{"artist_id": "a1"}] [{"x": 1}]')
-
-        assert "artists.json" == error.path
-        assert "malformed JSON" in error.message
 
     @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
     def test_a_json_file_whose_top_level_is_an_object_is_refused(
@@ -294,26 +306,48 @@ class TestFormatErrors:
 
         assert name == caught.value.path
 
-    def test_invalid_utf8_in_jsonl_is_refused(self, tmp_path: Path) -> None:
-        """Bytes that are not UTF-8 are a FixtureFormatError with file and line."""
-        error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n{"a": 2}\n{"a": "\xff\xfe"}\n')
+    @pytest.mark.parametrize(
+        ("name", "data", "message"),
+        [
+            pytest.param(
+                "artists.json",
+                b'[{"artist_id": "a1"}] [{"x": 1}]',
+                "malformed JSON",
+                id="trailing-garbage-after-a-json-array",
+            ),
+            pytest.param(
+                "artists.csv", b"artist_id,name\na1,Caf\xe9\n", "unreadable", id="csv-not-utf8"
+            ),
+        ],
+    )
+    def test_an_unreadable_file_is_refused_naming_it(
+        self, tmp_path: Path, name: str, data: bytes, message: str
+    ) -> None:
+        """Anything after a JSON array's closing bracket, CSV bytes that are not UTF-8: a
+        FixtureFormatError naming the file."""
+        error = read_error(tmp_path, name, data)
 
-        assert "artists.jsonl" == error.path
+        assert name == error.path
+        assert message in error.message
+
+    @pytest.mark.parametrize(("name", "data", "line", "message"), UNREADABLE_LINES)
+    def test_an_unreadable_line_is_refused_naming_file_and_line(
+        self, tmp_path: Path, name: str, data: bytes, line: int, message: str
+    ) -> None:
+        """JSON Lines bytes that are not UTF-8, a CSV quote never closed: a
+        FixtureFormatError with file and line."""
+        error = read_error(tmp_path, name, data)
+
+        assert name == error.path
         assert error.line is not None
-        assert "unreadable" in error.message
+        assert message in error.message
 
-    def test_invalid_utf8_in_jsonl_is_refused_at_its_line(self, tmp_path: Path) -> None:
-        """The error names the line holding the bad bytes."""
-        error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n{"a": 2}\n{"a": "\xff\xfe"}\n')
-
-        assert 3 == error.line
-
-    def test_invalid_utf8_in_csv_is_refused(self, tmp_path: Path) -> None:
-        """CSV bytes that are not UTF-8 are a FixtureFormatError naming the file."""
-        error = read_error(tmp_path, "artists.csv", b"artist_id,name\na1,Caf\xe9\n")
-
-        assert "artists.csv" == error.path
-        assert "unreadable" in error.message
+    @pytest.mark.parametrize(("name", "data", "line", "message"), UNREADABLE_LINES)
+    def test_an_unreadable_line_is_refused_at_its_line(
+        self, tmp_path: Path, name: str, data: bytes, line: int, message: str
+    ) -> None:
+        """The error names the line holding the bad bytes, or where the bad record starts."""
+        assert line == read_error(tmp_path, name, data).line
 
     @pytest.mark.parametrize(
         ("data", "line", "fields"),
@@ -331,33 +365,25 @@ class TestFormatErrors:
         assert ("artists.csv", line) == (error.path, error.line)
         assert f"row has {fields} fields, the header has 2" == error.message
 
-    def test_a_csv_with_a_duplicate_header_is_refused(self, tmp_path: Path) -> None:
-        """A header naming a column twice is refused at line 1."""
-        error = read_error(tmp_path, "artists.csv", b"artist_id,name,name\na1,x,y\n")
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            pytest.param(
+                b"artist_id,name,name\na1,x,y\n",
+                "CSV header names a column twice",
+                id="a-column-twice",
+            ),
+            pytest.param(b"", "CSV file has no header row", id="empty"),
+        ],
+    )
+    def test_a_csv_header_that_cannot_name_the_columns_is_refused_at_line_1(
+        self, tmp_path: Path, data: bytes, message: str
+    ) -> None:
+        """A header naming a column twice, or none at all, is refused at line 1."""
+        error = read_error(tmp_path, "artists.csv", data)
 
         assert ("artists.csv", 1) == (error.path, error.line)
-        assert "CSV header names a column twice" == error.message
-
-    def test_an_empty_csv_is_refused_for_lacking_a_header(self, tmp_path: Path) -> None:
-        """A CSV file with no header row is refused at line 1."""
-        error = read_error(tmp_path, "artists.csv", b"")
-
-        assert ("artists.csv", 1) == (error.path, error.line)
-        assert "CSV file has no header row" == error.message
-
-    def test_an_unterminated_csv_quote_is_refused(self, tmp_path: Path) -> None:
-        """A quoted field never closed is malformed CSV, with a line."""
-        error = read_error(tmp_path, "artists.csv", b'artist_id,name\na1,One\na2,"Two\na3,Three\n')
-
-        assert "artists.csv" == error.path
-        assert error.line is not None
-        assert "malformed CSV" in error.message
-
-    def test_an_unterminated_csv_quote_is_refused_at_its_line(self, tmp_path: Path) -> None:
-        """The malformed-CSV error names the line where the bad record starts."""
-        error = read_error(tmp_path, "artists.csv", b'artist_id,name\na1,One\na2,"Two\na3,Three\n')
-
-        assert 3 == error.line
+        assert message == error.message
 
     def test_malformed_yaml_is_refused_at_its_line(self, tmp_path: Path) -> None:
         """A YAML syntax error names the file and the line of the problem."""

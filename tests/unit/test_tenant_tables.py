@@ -13,7 +13,7 @@ from tenancy_fixtures import FixtureManager, Settings, SettingsError
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store import open_store, place_in_tenant_schema, render_schema_sql
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from user_schema import NAMING, user_metadata
+from tests.user_schema import NAMING, user_metadata
 
 
 def shape(metadata: MetaData) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The ``tenancy-fixtures`` CLI, run in-process."""

@@ -1,0 +1,1 @@
+"""Hostile input: a corpus of bad fixture files and property-based tests."""

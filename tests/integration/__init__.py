@@ -1,0 +1,1 @@
+"""Integration tests: the library against real SQLite, PostgreSQL and Redis."""
