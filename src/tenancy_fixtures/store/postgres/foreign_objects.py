@@ -98,14 +98,18 @@ _UNDECLARED = text(
         SELECT DISTINCT 'function call', p.oid::regprocedure::text, c.relname,
                CASE WHEN p.prosecdef THEN 'SECURITY DEFINER, ' ELSE '' END
                || 'owned by ' || pg_get_userbyid(p.proowner)
-        FROM pg_depend d
-        JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
-        JOIN (
+        -- (from the schema's own defaults, constraints and indexes into pg_depend by its
+        -- depender index: the cost follows this schema, not the whole catalogue)
+        FROM (
             SELECT 'pg_attrdef'::regclass AS classid, a.oid AS objid, a.adrelid AS relid
-            FROM pg_attrdef a
-            UNION ALL SELECT 'pg_constraint'::regclass, k.oid, k.conrelid FROM pg_constraint k
-            UNION ALL SELECT 'pg_class'::regclass, i.indexrelid, i.indrelid FROM pg_index i
-        ) uses ON uses.classid = d.classid AND uses.objid = d.objid
+            FROM pg_attrdef a JOIN rels r ON r.oid = a.adrelid
+            UNION ALL SELECT 'pg_constraint'::regclass, k.oid, k.conrelid
+            FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid
+            UNION ALL SELECT 'pg_class'::regclass, i.indexrelid, i.indrelid
+            FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+        ) uses
+        JOIN pg_depend d ON d.classid = uses.classid AND d.objid = uses.objid
+        JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
         JOIN rels c ON c.oid = uses.relid
         WHERE p.pronamespace <> 'pg_catalog'::regnamespace
           AND {_NOT_EXTENSION.format(catalog="pg_proc", oid="p.oid")}
@@ -128,7 +132,14 @@ async def undeclared_objects(
     conn: AsyncConnection, schema: str, declared: Collection[str]
 ) -> list[SchemaObject]:
     """Everything in ``schema`` that the tables ``declared`` do not account for."""
-    rows = await conn.execute(_UNDECLARED, {"schema": schema, "declared": sorted(declared)})
+    # The catalogue's row estimates grow with every tenant, and past a few hundred
+    # schemas the planner JIT-compiles this query: ~0.8 s of compiling for a query that
+    # runs in 2 ms. Off for this statement only, then back as it was.
+    previous = (
+        await conn.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)"))
+    ).scalar_one()
+    rows = (await conn.execute(_UNDECLARED, {"schema": schema, "declared": sorted(declared)})).all()
+    await conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": previous})
     return [SchemaObject(kind, name, table, detail or "") for kind, name, table, detail in rows]
 
 
