@@ -35,9 +35,6 @@ from tenancy_fixtures.errors import (
     ValidationFailedError,
     ValidationTimeoutError,
 )
-
-# The module, not the name: records imports validation.rules, whose package imports this
-# module, so records may still be initialising when this line runs.
 from tenancy_fixtures.loading import records
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet
 from tenancy_fixtures.loading.readers import SourceRecord, csv_header, iter_records
