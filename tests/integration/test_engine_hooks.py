@@ -9,6 +9,7 @@ writers at once, mapping a duplicate registration) itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tenancy_fixtures import (
     Settings,
     SettingsError,
     TenantAlreadyExistsError,
+    open_store,
 )
 from tenancy_fixtures.loading import derived
 from tenancy_fixtures.store import control_plane
@@ -201,3 +203,27 @@ def test_the_engine_imports_no_spotify_module_and_knows_only_generic_value_forma
     )
 
     assert [[], ["country", "email"], 0] == json.loads(done.stdout)
+
+
+async def test_concurrent_first_initializations_run_the_control_plane_setup_once(
+    settings: Settings,
+) -> None:
+    """Many tenants started at once (``load_many``) share one initialization: a second
+    one would, on SQLite, replace the control engine and leave the first undisposed."""
+    store = open_store(settings, order_book())
+    runs = 0
+    setup = store._initialize
+
+    async def counted() -> None:
+        nonlocal runs
+        runs += 1
+        await asyncio.sleep(0.05)  # long enough for every caller to arrive
+        await setup()
+
+    store._initialize = counted  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(store.initialize() for _ in range(5)))
+    finally:
+        await store.dispose()
+
+    assert 1 == runs

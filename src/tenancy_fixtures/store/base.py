@@ -7,6 +7,7 @@ session's connection translates to the tenant's schema or file.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -316,6 +317,7 @@ class TenantStore(ABC):
         self.settings = settings
         self.metadata = metadata
         self._initialized = False
+        self._initializing = asyncio.Lock()
 
     @asynccontextmanager
     async def _mapped(self, tenant_id: str | None) -> AsyncIterator[None]:
@@ -335,12 +337,19 @@ class TenantStore(ABC):
         )
 
     async def initialize(self) -> None:
-        """Create the control plane if it is missing; later calls do nothing."""
+        """Create the control plane if it is missing; later calls do nothing.
+
+        Concurrent first calls (``load_many`` starts many tenants at once) wait for one
+        initialization instead of each running their own.
+        """
         if self._initialized:
             return
-        async with self._mapped(None):
-            await self._initialize()
-        self._initialized = True
+        async with self._initializing:
+            if self._initialized:
+                return
+            async with self._mapped(None):
+                await self._initialize()
+            self._initialized = True
 
     @asynccontextmanager
     async def control(self, *, readonly: bool = False) -> AsyncIterator[AsyncConnection]:
