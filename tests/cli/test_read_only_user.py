@@ -186,3 +186,40 @@ async def test_a_read_only_user_without_a_control_plane_is_told_what_creating_it
         f"'{reader}' may not create it: that takes CREATE on database '{database}' (or run "
         "any command once as a user who has it)"
     ) == str(denied.value)
+
+
+async def test_a_user_who_may_add_tables_to_the_control_plane_adds_a_missing_one(
+    postgres_url: str, reader: str
+) -> None:
+    """A control plane missing a table (as after an upgrade that adds one) is completed
+    by a user with CREATE on schema tenancy, though not on the database: the existing
+    schema is not created again, which PostgreSQL would refuse that user."""
+    database = f"tf_ro_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    await admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        admin_url = make_url(postgres_url).set(database=database)
+        async with FixtureManager(
+            Settings(database_url=admin_url.render_as_string(hide_password=False))
+        ) as manager:
+            await manager.list_tenants()
+        there = await asyncpg.connect(asyncpg_dsn(admin_url.render_as_string(hide_password=False)))
+        try:
+            await there.execute(
+                f'GRANT CONNECT ON DATABASE "{database}" TO {reader}; '
+                "DROP TABLE tenancy.plane; "
+                f"GRANT USAGE, CREATE ON SCHEMA tenancy TO {reader}; "
+                f"GRANT SELECT ON ALL TABLES IN SCHEMA tenancy TO {reader}"
+            )
+        finally:
+            await there.close()
+        url = make_url(_as_user(postgres_url, reader)).set(database=database)
+        async with FixtureManager(
+            Settings(database_url=url.render_as_string(hide_password=False))
+        ) as manager:
+            tenants = await manager.list_tenants()
+    finally:
+        await admin.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
+        await admin.close()
+
+    assert [] == tenants

@@ -63,7 +63,10 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
-            await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
+            if not schema_exists:
+                # Only then: PostgreSQL checks CREATE on the database before it sees that
+                # the schema exists, and a user allowed to add tables may lack it.
+                await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
     except DBAPIError as exc:
@@ -82,11 +85,17 @@ def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> Per
             "CREATE",
             f"database '{identity.database}'",
         )
-    else:
+    elif missing:
         what, privilege, on = (
             f"the control plane lacks table(s) {', '.join(missing)}",
             "CREATE",
             f"schema '{CONTROL_SCHEMA}'",
+        )
+    else:
+        what, privilege, on = (
+            "the control plane has no id yet (the row of its 'plane' table)",
+            "INSERT",
+            f"table '{CONTROL_SCHEMA}.plane'",
         )
     return PermissionDeniedError(
         f"permission denied: {what}, and user '{identity.user}' may not create it: that "
