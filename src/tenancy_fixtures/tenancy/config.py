@@ -321,7 +321,7 @@ class ConfigFixture(BaseFixture):
                 structural=[SchemaFixture(self.store.metadata), bound],
                 actor=self.settings.actor,
             )
-        await self._invalidate_stored(tenant.tenant_id)
+        await self.invalidate(tenant.tenant_id, version=bound.saved_version)
         return config
 
     async def plane_id(self) -> str:
@@ -404,16 +404,13 @@ class ConfigFixture(BaseFixture):
         )
         return False
 
-    async def invalidate(
-        self, tenant_id: str, *, dropped: bool = False, version: int | None = None
-    ) -> None:
-        """Forget the cached config of ``tenant_id`` after a change (or its drop).
+    async def invalidate(self, tenant_id: str, *, version: int | None = None) -> None:
+        """Forget the cached config of ``tenant_id`` after a change (a dropped tenant:
+        :meth:`forget`).
 
         ``version``: the version just stored, if known (saves reading it back).
         """
-        if dropped:
-            await self._invalidate(tenant_id, now_version())
-        elif version is not None:
+        if version is not None:
             await self._invalidate(tenant_id, version)
         else:
             await self._invalidate_stored(tenant_id)

@@ -1,10 +1,11 @@
 """The tenant config cache: in-process by default, Redis when ``TENANCY_REDIS_URL`` is set.
 
 **Keys.** Entries are keyed by the control plane's id (a random id the control plane
-stores when it is first initialized, see :func:`control_plane.ensure_plane_id`) and the
-tenant id, in both caches: Redis keys are ``<prefix>:<plane id>:config:<tenant>``. Two
-databases with the same tenant id never read each other's config through one Redis, and
-the URL (with its password) is never part of a key.
+stores when it is first initialized, see
+:func:`tenancy_fixtures.store.control_plane.ensure_plane_id`) and the tenant id, in both
+caches: Redis keys are ``<prefix>:<plane id>:config:<tenant>``. Two databases with the
+same tenant id never read each other's config through one Redis, and the URL (with its
+password) is never part of a key.
 
 **Invalidation.** Every stored config has a version (the microsecond of its last change).
 A change or a drop *invalidates* the tenant at a version: the entry is deleted and that
@@ -298,11 +299,6 @@ class RedisConfigCache:
     def floor_key(self, plane_id: str, tenant_id: str) -> str:
         """The Redis key holding ``tenant_id``'s invalidation floor."""
         return f"{self._prefix}:{plane_id}:config-floor:{validate_tenant_id(tenant_id)}"
-
-    @property
-    def available(self) -> bool:
-        """Whether Redis answered the last call (no outage is going on)."""
-        return self._outage_since is None
 
     async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> tuple[bool, T | None]:
         """``(True, result)``, or ``(False, None)`` when Redis failed or is left alone."""

@@ -20,13 +20,14 @@ Each check reads the tenant (nothing is changed) and adds results to an
     no row breaks a NOT NULL column or a CHECK constraint of the schema, counted with
     ``col IS NULL`` and ``NOT (check)`` queries whether or not the backend enforces them;
 ``checksums``
-    each table's content checksum (:mod:`.checksums`) equals the one its fixtures
-    recorded when they wrote it; a table that fixtures upserted into cannot be compared
-    and is reported as information;
+    each table's content checksum (:mod:`tenancy_fixtures.loading.checksums`) equals
+    the one its fixtures recorded when they wrote it; a table that fixtures upserted
+    into cannot be compared and is reported as information;
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
 ``privileges``
-    owners and grants are those of the least-privilege model (PostgreSQL, :mod:`.objects`);
+    owners and grants are those of the least-privilege model (PostgreSQL,
+    :mod:`tenancy_fixtures.store.postgres.privileges`);
 ``storage``
     the tenant's storage is within its config's ``storage`` limit.
 
