@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,10 +19,9 @@ from sqlalchemy.schema import CreateSchema
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+from tenancy_fixtures.store.postgres.privileges import is_insufficient_privilege
 
 __all__ = ["Identity", "ensure_control_plane"]
-
-_INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass(frozen=True)
@@ -70,9 +68,7 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE and not isinstance(
-            getattr(exc.orig, "__cause__", None), asyncpg.InsufficientPrivilegeError
-        ):
+        if not is_insufficient_privilege(exc):
             raise
         raise _refused(identity, schema_exists, missing) from exc
     return identity

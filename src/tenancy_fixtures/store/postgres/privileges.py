@@ -316,6 +316,13 @@ def _privilege_for(kind: str, statement: str | None) -> str | None:
     return word
 
 
+def is_insufficient_privilege(exc: BaseException) -> bool:
+    """Whether ``exc`` (SQLAlchemy's, asyncpg's or its cause) is SQLSTATE 42501."""
+    error = getattr(exc, "orig", None) or exc
+    cause = getattr(error, "__cause__", None)
+    return "42501" in {getattr(e, "sqlstate", None) for e in (exc, error, cause)}
+
+
 def permission_error(
     exc: BaseException,
     *,
@@ -330,11 +337,9 @@ def permission_error(
     ``role``: the statement ran as this role (the schema owner), not as ``user``;
     ``statement``: what ran, where the error does not carry it (``COPY``).
     """
-    error = getattr(exc, "orig", None) or exc
-    cause = getattr(error, "__cause__", None)
-    codes = {getattr(e, "sqlstate", None) for e in (exc, error, cause)}
-    if "42501" not in codes:
+    if not is_insufficient_privilege(exc):
         return None
+    error = getattr(exc, "orig", None) or exc
     message = str(error).strip().splitlines()[0] if str(error).strip() else "permission denied"
     message = message.split(": ", 1)[-1] if message.startswith("<") else message
     statement = statement or getattr(exc, "statement", None)
