@@ -7,9 +7,11 @@
     ├── InvalidTenantIdError          an id that may not become a schema, file or key
     ├── TenantError
     │   ├── TenantAlreadyExistsError
-    │   └── TenantNotFoundError
+    │   ├── TenantNotFoundError
+    │   └── SchemaOutdatedError       the tenant's schema is behind the code's: migrate it
     ├── ConfigError                   config, tier, feature or limit refused
     ├── TemplateError                 a template missing, malformed or outside its directory
+    ├── MigrationError                migration scripts unusable, or tenants failed to migrate
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
     │   ├── FixtureFormatError        a file that is not what its name says
@@ -40,9 +42,11 @@ __all__ = [
     "FixtureSetError",
     "IntegrityViolationError",
     "InvalidTenantIdError",
+    "MigrationError",
     "PermissionDeniedError",
     "RecordError",
     "RecordsRefusedError",
+    "SchemaOutdatedError",
     "SettingsError",
     "StorageError",
     "TemplateError",
@@ -111,6 +115,35 @@ class TenantNotFoundError(TenantError):
 
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"tenant '{tenant_id}' does not exist", tenant_id=tenant_id)
+
+
+class SchemaOutdatedError(TenantError):
+    """The tenant's schema is at another revision than the code's: loading or reading
+    its tables would fail on the difference. ``tenancy-fixtures migrate`` fixes it."""
+
+    exit_code = 8
+
+    def __init__(self, tenant_id: str, *, revision: str | None, head: str) -> None:
+        super().__init__(
+            f"tenant '{tenant_id}' has schema revision {revision or 'unknown'} and the code "
+            f"expects {head}: run `tenancy-fixtures migrate -t {tenant_id}` first",
+            tenant_id=tenant_id,
+        )
+        self.revision = revision
+        self.head = head
+
+
+class MigrationError(TenancyFixturesError):
+    """Migration scripts that cannot be used (missing, several heads, an unknown
+    revision), or a fleet run in which tenants failed (``failed`` names them)."""
+
+    exit_code = 9
+
+    def __init__(
+        self, message: str, *, tenant_id: str | None = None, failed: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message, tenant_id=tenant_id)
+        self.failed = list(failed)
 
 
 class ConfigError(TenancyFixturesError):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.errors import MigrationError, TenantNotFoundError
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
@@ -34,11 +35,16 @@ from tenancy_fixtures.loading.load import (
 from tenancy_fixtures.loading.planning import TenantTemplate
 from tenancy_fixtures.loading.records import check_loadable
 from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.migrations.report import MigrationReport
+from tenancy_fixtures.migrations.runner import FleetOptions, migrate_fleet
+from tenancy_fixtures.migrations.runner import ProgressCallback as MigrationProgress
+from tenancy_fixtures.migrations.scripts import MigrationScripts, migration_scripts
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
-from tenancy_fixtures.store import TenantStore, control_plane, open_store
+from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
 from tenancy_fixtures.store.control_plane import AuditRecord, TenantRecord
+from tenancy_fixtures.store.migration_ledger import LedgerEntry
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
@@ -64,21 +70,32 @@ class FixtureManager:
         settings: Settings | None = None,
         *,
         metadata: MetaData | None = None,
+        migrations: str | Path | None = None,
         store: TenantStore | None = None,
         cache: ConfigCache | None = None,
     ) -> None:
         self.settings = settings or load_settings()
         self.templates = TemplateDirectory(self.settings.template_dir)
+        #: The schema's Alembic history (``migrations``: its directory, for your own
+        #: ``metadata``); ``None`` for a schema without one.
+        self.migrations = migration_scripts(
+            self.settings, metadata_given=metadata is not None, location=migrations
+        )
         if store is None:
             metadata = metadata if metadata is not None else tenant_metadata(self.settings)
             check_loadable(metadata)
             store = open_store(self.settings, metadata)
         self.store = store
+        self.store.history = self.migrations
         self.cache = cache or open_config_cache(self.settings)
         self.config = ConfigFixture(
-            self.settings, templates=self.templates, store=self.store, cache=self.cache
+            self.settings,
+            templates=self.templates,
+            store=self.store,
+            cache=self.cache,
+            history=self.migrations,
         )
-        self.schema = SchemaFixture(self.store.metadata)
+        self.schema = SchemaFixture(self.store.metadata, history=self.migrations)
         self.monitor = FixtureMonitor(self.store)
         self.metrics = Metrics()
         self._tenant_template: TenantTemplate | None = None
@@ -312,6 +329,69 @@ class FixtureManager:
         reports = await asyncio.gather(*(one(t) for t in tenants))
         orphans = await DataIntegrityValidator(self.store).check_registry()
         return sorted([*(r for r in reports if r is not None), *orphans], key=lambda r: r.tenant_id)
+
+    async def migrate(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        to: str = "head",
+        concurrency: int | None = None,
+        canary: int = 0,
+        keep_going: bool = False,
+        dry_run: bool = False,
+        sql: bool = False,
+        progress: MigrationProgress | None = None,
+    ) -> MigrationReport:
+        """Move tenants' schemas to revision ``to`` (default: the head); every
+        registered tenant unless ``tenants`` names some.
+
+        Tenants already there are skipped from the ledger alone. Each tenant migrates
+        in its own transaction; one that fails is rolled back alone and reported.
+        ``canary``: that many tenants go first, and the run stops if any fails;
+        without ``keep_going`` no tenant starts after a failure. ``dry_run`` only
+        plans; ``sql`` captures the statements of the first pending tenant in a
+        transaction that is rolled back. Check :attr:`MigrationReport.ok`.
+        """
+        history = self._history()
+        options = FleetOptions(
+            tenants=tenants,
+            to=to,
+            concurrency=concurrency or self.settings.migrate_concurrency,
+            canary=canary,
+            keep_going=keep_going,
+            dry_run=dry_run,
+            sql=sql,
+            actor=self.settings.actor,
+        )
+        if dry_run or sql:
+            return await migrate_fleet(self.store, history, options, progress=progress)
+        async with audited(
+            self.store, actor=self.settings.actor, action="fleet.migrate", tenant_id=None
+        ) as audit:
+            options = replace(options, run_id=audit.run_id)
+            report = await migrate_fleet(self.store, history, options, progress=progress)
+            await audit.record(
+                outcome="ok" if report.ok else "failed",
+                detail={"to": to, "head": report.head, "counts": report.counts()},
+            )
+        return report
+
+    async def migration_status(self, tenants: Sequence[str] | None = None) -> list[LedgerEntry]:
+        """Each tenant's recorded schema revision and last migration attempt, by id
+        (a tenant never migrated shows the history's first revision)."""
+        history = self._history()
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            entries = await migration_ledger.ledger(conn, tenants=tenants)
+        return [replace(e, revision=e.revision or history.base) for e in entries]
+
+    def _history(self) -> MigrationScripts:
+        if self.migrations is None:
+            raise MigrationError(
+                "this schema has no migration history: give FixtureManager(migrations=DIR) "
+                "or set TENANCY_MIGRATIONS to an Alembic directory holding versions/"
+            )
+        return self.migrations
 
     async def tenant_status(self, tenant_id: str) -> TenantStatus:
         """Registry, config, applied fixtures, row counts and size of one tenant."""

@@ -81,6 +81,27 @@ class Settings(BaseSettings):
         description="The tenant schema, as package.module:attribute naming a SQLAlchemy "
         "MetaData or a function returning one; unset: the built-in Spotify domain.",
     )
+    migrations: str | None = Field(
+        default=None,
+        description="The tenant schema's Alembic revision history: a directory holding "
+        "versions/, or package.module:folder inside a package; unset: the built-in "
+        "history with the built-in schema, none with your own.",
+    )
+    migrate_concurrency: int = Field(
+        default=4, ge=1, le=100, description="Tenants a fleet migration runs at once."
+    )
+    catalog_budget: int | None = Field(
+        default=500_000,
+        ge=1,
+        description="PostgreSQL: relations (tables, indexes, sequences, TOAST) in the "
+        "catalogue past which list, init-tenant and migrate warn; the planner and "
+        "autovacuum slow down with hundreds of thousands. Unset: no warning.",
+    )
+    catalog_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="PostgreSQL: relations past which new tenants are refused; unset: none.",
+    )
     template_dir: Path | None = Field(
         default=None, description="Directory of the three templates; unset: the built-in ones."
     )

@@ -36,7 +36,7 @@ from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.settings import Settings, ValidationMode
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.base import TenantStore, WriteCounts
 from tenancy_fixtures.store.retrying import with_retries
 from tenancy_fixtures.tenancy.audit import Audit, audited
@@ -267,6 +267,7 @@ async def _transaction(run: _Run) -> list[FixtureResult]:
 async def _attempt(run: _Run) -> list[FixtureResult]:
     """One attempt at the load's transaction."""
     async with run.store.session(run.tenant_id) as session:
+        await migration_ledger.refuse_outdated(session.connection, run.tenant_id, run.store.history)
         if run.lenient:
             with run.tracker.stage("prevalidate"):
                 skip = await set_aside(

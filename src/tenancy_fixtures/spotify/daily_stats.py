@@ -26,9 +26,11 @@ from tenancy_fixtures.loading.derived import Derivation
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 from tenancy_fixtures.store.functions import utc_date
 
-__all__ = ["DAILY_STATS", "refresh_daily_stats"]
+__all__ = ["DAILY_STATS", "STREAM_MS", "refresh_daily_stats"]
 
 _EVENTS = "listening_events"
+#: Milliseconds a play must last to count as a stream.
+STREAM_MS = 30_000
 
 
 def _table(session: TenantSession, name: str) -> Table:
@@ -64,8 +66,9 @@ async def refresh_daily_stats(
     ``days`` (UTC dates; ``None``: every day), in the session's transaction.
 
     Per track and day: plays, distinct listeners, milliseconds played, skips (events
-    with ``skipped`` true); ``daily_stats`` the same over all tracks. Running it again
-    gives the same rows. Returns the rows written per table.
+    with ``skipped`` true), streams (plays of at least :data:`STREAM_MS`);
+    ``daily_stats`` the same over all tracks. Running it again gives the same rows.
+    Returns the rows written per table.
     """
     events = _table(session, _EVENTS)
     per_track = _table(session, "track_daily_stats")
@@ -79,6 +82,9 @@ async def refresh_daily_stats(
         func.count(events.c.user_id.distinct()).label("listeners"),
         func.coalesce(func.sum(events.c.ms_played), 0).label("ms_played"),
         func.coalesce(func.sum(case((events.c.skipped.is_(True), 1), else_=0)), 0).label("skips"),
+        func.coalesce(func.sum(case((events.c.ms_played >= STREAM_MS, 1), else_=0)), 0).label(
+            "streams"
+        ),
     )
     written: dict[str, int] = {}
     for target, keys in ((per_track, (events.c.track_id, day)), (per_day, (day,))):

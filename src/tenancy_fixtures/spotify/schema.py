@@ -56,12 +56,17 @@ def _format(name: str) -> dict[str, str]:
 
 
 def _daily_measures() -> list[Column[int] | CheckConstraint]:
-    """The measures of a daily aggregate: counts that are never negative."""
+    """The measures of a daily aggregate: counts that are never negative.
+
+    ``streams`` (plays of at least 30 s) came with revision 0003_daily_streams, which
+    added it last with a default for the rows already there.
+    """
     names = ("plays", "listeners", "ms_played", "skips")
     columns: list[Column[int] | CheckConstraint] = [
         Column(name, BigInteger, nullable=False) for name in names
     ]
-    return columns + [CheckConstraint(f"{name} >= 0", name=name) for name in names]
+    columns.append(Column("streams", BigInteger, nullable=False, server_default="0"))
+    return columns + [CheckConstraint(f"{name} >= 0", name=name) for name in (*names, "streams")]
 
 
 def _unit_interval(*columns: str) -> list[CheckConstraint]:
@@ -207,6 +212,8 @@ def spotify_metadata() -> MetaData:
         Column("skipped", Boolean),
         CheckConstraint("ms_played >= 0", name="ms_played"),
         Index("ix_listening_events_track_id_played_at", "track_id", "played_at"),
+        # Retention purges read events by age (revision 0002_retention_indexes).
+        Index("ix_listening_events_played_at", "played_at"),
     )
     Table(
         "ai_models",
@@ -301,6 +308,7 @@ def spotify_metadata() -> MetaData:
         Column("event_type", String(64), nullable=False),
         Column("properties", _JSON),
         Index("ix_product_events_user_id_occurred_at", "user_id", "occurred_at"),
+        Index("ix_product_events_occurred_at", "occurred_at"),
     )
     Table(
         "track_daily_stats",

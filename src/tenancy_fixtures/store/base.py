@@ -21,6 +21,7 @@ from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedE
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.migration_ledger import RevisionHistory
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -291,6 +292,11 @@ class TenantSession(ABC):
         """What the tenant's storage holds that the schema definition does not declare:
         tables, views, functions, triggers, rules, policies... (read only)."""
 
+    def altering(self) -> AbstractAsyncContextManager[None]:
+        """Statements in the block change the tenant's schema (a migration): they run
+        with the rights and checks that takes on this backend."""
+        return nullcontext()
+
     async def all_empty(self) -> bool:
         """Whether every table of the tenant schema is empty (a tenant never loaded)."""
         for table in self.metadata.sorted_tables:
@@ -316,6 +322,9 @@ class TenantStore(ABC):
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         self.settings = settings
         self.metadata = metadata
+        #: The schema's migration history, if it has one: loads refuse a tenant whose
+        #: schema is not at its head (set by whoever opens the store).
+        self.history: RevisionHistory | None = None
         self._initialized = False
         self._initializing = asyncio.Lock()
 
@@ -381,6 +390,19 @@ class TenantStore(ABC):
         validate_tenant_id(tenant_id)
         await self.initialize()
         async with self._mapped(tenant_id), self._session(tenant_id, readonly) as session:
+            yield session
+
+    @asynccontextmanager
+    async def migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+        """A transaction for changing an existing tenant's schema, committed whole.
+
+        Its connection also translates statements that name no schema into the
+        tenant's (migration scripts declare none) and shares no compiled statements
+        with other connections; schema changes go in :meth:`TenantSession.altering`.
+        """
+        validate_tenant_id(tenant_id)
+        await self.initialize()
+        async with self._mapped(tenant_id), self._migrating(tenant_id) as session:
             yield session
 
     @asynccontextmanager
@@ -468,6 +490,9 @@ class TenantStore(ABC):
     def _session(
         self, tenant_id: str, readonly: bool
     ) -> AbstractAsyncContextManager[TenantSession]: ...
+
+    @abstractmethod
+    def _migrating(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]: ...
 
     @abstractmethod
     def _deprovision(

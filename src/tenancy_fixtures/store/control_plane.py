@@ -18,12 +18,14 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
     delete,
     func,
     insert,
@@ -46,6 +48,7 @@ __all__ = [
     "TenantRecord",
     "append_audit",
     "applied_fixtures",
+    "aware",
     "config_version",
     "control_metadata",
     "count_rows",
@@ -56,6 +59,7 @@ __all__ = [
     "get_tenant",
     "insert_tenant",
     "last_run",
+    "ledger_table",
     "list_tenants",
     "load_config",
     "load_versioned_config",
@@ -170,6 +174,19 @@ schema_pool_table = Table(
     Column("created_at", _TS, nullable=False),
 )
 
+#: Each tenant's schema revision and its last migration attempt (see migration_ledger).
+ledger_table = Table(
+    "tenant_migrations",
+    control_metadata,
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
+    # NULL: no migration history is known for the tenant's schema.
+    Column("revision", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("attempted_at", _TS, nullable=False),
+    Column("duration_seconds", Float),
+    Column("error", Text),
+)
+
 audit_table = Table(
     "audit_log",
     control_metadata,
@@ -195,7 +212,7 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     # SQLite hands timestamps back naive; everything stored is UTC.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
@@ -301,7 +318,7 @@ async def get_tenant(conn: AsyncConnection, tenant_id: str) -> TenantRecord | No
     if row is None:
         return None
     return TenantRecord(
-        row.tenant_id, row.tier, row.status, _aware(row.created_at), _aware(row.updated_at)
+        row.tenant_id, row.tier, row.status, aware(row.created_at), aware(row.updated_at)
     )
 
 
@@ -312,7 +329,7 @@ async def list_tenants(conn: AsyncConnection, *, prefix: str | None = None) -> l
         query = query.where(tenants_table.c.tenant_id.startswith(prefix, autoescape=True))
     rows = (await conn.execute(query)).all()
     return [
-        TenantRecord(r.tenant_id, r.tier, r.status, _aware(r.created_at), _aware(r.updated_at))
+        TenantRecord(r.tenant_id, r.tier, r.status, aware(r.created_at), aware(r.updated_at))
         for r in rows
     ]
 
@@ -334,6 +351,7 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     await conn.execute(
         delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
     )
+    await conn.execute(delete(ledger_table).where(ledger_table.c.tenant_id == tenant_id))
     result = await conn.execute(delete(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
     return bool(result.rowcount)
 
@@ -391,7 +409,7 @@ async def save_config(
 
 def config_version(updated_at: datetime) -> int:
     """A config's version for the cache: the microsecond of its last change."""
-    return int(_aware(updated_at).timestamp() * 1_000_000)
+    return int(aware(updated_at).timestamp() * 1_000_000)
 
 
 async def current_config_version(conn: AsyncConnection, tenant_id: str) -> int | None:
@@ -445,7 +463,7 @@ async def applied_fixtures(conn: AsyncConnection, tenant_id: str) -> dict[str, A
             r.checksum,
             {str(k): int(v) for k, v in dict(r.row_counts).items()},
             r.run_id,
-            _aware(r.applied_at),
+            aware(r.applied_at),
         )
         for r in rows
     }
@@ -657,7 +675,7 @@ async def read_audit(
     return [
         AuditRecord(
             r.audit_id,
-            _aware(r.at),
+            aware(r.at),
             r.actor,
             r.action,
             r.tenant_id,

@@ -38,11 +38,13 @@ CREATE TABLE tenant.daily_stats (
 	listeners BIGINT NOT NULL,
 	ms_played BIGINT NOT NULL,
 	skips BIGINT NOT NULL,
+	streams BIGINT DEFAULT '0' NOT NULL,
 	CONSTRAINT pk_daily_stats PRIMARY KEY (day),
 	CONSTRAINT ck_daily_stats_plays CHECK (plays >= 0),
 	CONSTRAINT ck_daily_stats_listeners CHECK (listeners >= 0),
 	CONSTRAINT ck_daily_stats_ms_played CHECK (ms_played >= 0),
-	CONSTRAINT ck_daily_stats_skips CHECK (skips >= 0)
+	CONSTRAINT ck_daily_stats_skips CHECK (skips >= 0),
+	CONSTRAINT ck_daily_stats_streams CHECK (streams >= 0)
 );
 
 CREATE TABLE tenant.users (
@@ -101,6 +103,8 @@ CREATE TABLE tenant.product_events (
 	CONSTRAINT pk_product_events PRIMARY KEY (event_id),
 	CONSTRAINT fk_product_events_user_id_users FOREIGN KEY(user_id) REFERENCES tenant.users (user_id) ON DELETE CASCADE
 );
+
+CREATE INDEX ix_product_events_occurred_at ON tenant.product_events (occurred_at);
 
 CREATE INDEX ix_product_events_user_id_occurred_at ON tenant.product_events (user_id, occurred_at);
 
@@ -228,6 +232,8 @@ CREATE TABLE tenant.listening_events (
 	CONSTRAINT fk_listening_events_track_id_tracks FOREIGN KEY(track_id) REFERENCES tenant.tracks (track_id)
 );
 
+CREATE INDEX ix_listening_events_played_at ON tenant.listening_events (played_at);
+
 CREATE INDEX ix_listening_events_track_id_played_at ON tenant.listening_events (track_id, played_at);
 
 CREATE TABLE tenant.playlist_tracks (
@@ -254,10 +260,12 @@ CREATE TABLE tenant.track_daily_stats (
 	listeners BIGINT NOT NULL,
 	ms_played BIGINT NOT NULL,
 	skips BIGINT NOT NULL,
+	streams BIGINT DEFAULT '0' NOT NULL,
 	CONSTRAINT pk_track_daily_stats PRIMARY KEY (track_id, day),
 	CONSTRAINT ck_track_daily_stats_plays CHECK (plays >= 0),
 	CONSTRAINT ck_track_daily_stats_listeners CHECK (listeners >= 0),
 	CONSTRAINT ck_track_daily_stats_ms_played CHECK (ms_played >= 0),
 	CONSTRAINT ck_track_daily_stats_skips CHECK (skips >= 0),
+	CONSTRAINT ck_track_daily_stats_streams CHECK (streams >= 0),
 	CONSTRAINT fk_track_daily_stats_track_id_tracks FOREIGN KEY(track_id) REFERENCES tenant.tracks (track_id) ON DELETE CASCADE
 );

@@ -26,10 +26,11 @@ from tenancy_fixtures.errors import (
 )
 from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext
-from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
+from tenancy_fixtures.fixtures.schema import RevisionHistory, SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.migrations.scripts import migration_scripts
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
 from tenancy_fixtures.tenancy.audit import audited
@@ -204,8 +205,13 @@ class ConfigFixture(BaseFixture):
         templates: TemplateDirectory | None = None,
         store: TenantStore | None = None,
         cache: ConfigCache | None = None,
+        history: RevisionHistory | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        #: The schema's migration history: tenants this fixture creates start at its head.
+        self.history = history
+        if history is None and store is None:
+            self.history = migration_scripts(self.settings, metadata_given=False)
         self.templates = templates or TemplateDirectory(self.settings.template_dir)
         self.tenant = tenant
         #: The cache version of the config this fixture last stored.
@@ -318,7 +324,7 @@ class ConfigFixture(BaseFixture):
                 self.store,
                 tenant.tenant_id,
                 tier=tenant.tier,
-                structural=[SchemaFixture(self.store.metadata), bound],
+                structural=[SchemaFixture(self.store.metadata, history=self.history), bound],
                 actor=self.settings.actor,
             )
         await self.invalidate(tenant.tenant_id, version=bound.saved_version)

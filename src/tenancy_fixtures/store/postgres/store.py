@@ -199,6 +199,15 @@ class PostgresTenantSession(TenantSession):
                     f"creating the tenant schema failed: {exc}", tenant_id=self.tenant_id
                 ) from exc
 
+    @asynccontextmanager
+    async def altering(self) -> AsyncIterator[None]:
+        """As the schema's owner (what it creates is the owner's, and the tenant role's
+        default privileges apply), with ``pg_catalog`` alone on the ``search_path``: a
+        statement naming no schema fails instead of reaching whatever the path holds."""
+        await self.connection.execute(text("SET LOCAL search_path TO pg_catalog"))
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            yield
+
     async def table_names(self) -> set[str]:
         found = await self.connection.execute(
             text("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = :s"),
@@ -497,10 +506,18 @@ class PostgresTenantStore(TenantStore):
         self._initialized = False
 
     @asynccontextmanager
-    async def _connection(self, tenant_id: str | None) -> AsyncIterator[AsyncConnection]:
+    async def _connection(
+        self, tenant_id: str | None, *, migrating: bool = False
+    ) -> AsyncIterator[AsyncConnection]:
+        translate = self._translate(tenant_id)
+        options: dict[str, Any] = {}
+        if migrating and tenant_id is not None:
+            # Statements compiled with a None key must not be cached for the others.
+            translate[None] = translate[TENANT_SCHEMA]
+            options["compiled_cache"] = None
         with quiet_lost_connection_writes():
             async with self.engine.connect() as conn:
-                conn = await conn.execution_options(schema_translate_map=self._translate(tenant_id))
+                conn = await conn.execution_options(schema_translate_map=translate, **options)
                 async with conn.begin():
                     yield conn
 
@@ -667,6 +684,17 @@ class PostgresTenantStore(TenantStore):
         del readonly  # MVCC: readers never wait for writers
         schema = self.checked(tenant_id)
         async with self._connection(tenant_id) as conn:
+            owner = await privileges.schema_owner(conn, schema)
+            if owner is None:
+                raise TenantNotFoundError(tenant_id)
+            yield PostgresTenantSession(
+                tenant_id, conn, self.metadata, schema, owner=owner.write_as
+            )
+
+    @asynccontextmanager
+    async def _migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+        schema = self.checked(tenant_id)
+        async with self._connection(tenant_id, migrating=True) as conn:
             owner = await privileges.schema_owner(conn, schema)
             if owner is None:
                 raise TenantNotFoundError(tenant_id)

@@ -78,6 +78,8 @@ log = get_logger("tenancy_fixtures.store.sqlite")
 
 _BUSY_TIMEOUT_MS = 30_000
 _READONLY = "tenancy_readonly"
+#: A connection that changes a tenant's schema: foreign keys are checked at its end.
+_MIGRATING = "tenancy_migrating"
 _COMPILED_CACHE_SIZE = 1000
 #: What ``errno`` says when a file cannot grow: the disk, a quota or a file size limit.
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
@@ -118,6 +120,20 @@ class SQLiteTenantSession(TenantSession):
         if {t.name for t in metadata.sorted_tables} <= existing:
             return
         await self.connection.run_sync(metadata.create_all, checkfirst=True)
+
+    @asynccontextmanager
+    async def altering(self) -> AsyncIterator[None]:
+        """Foreign keys are off on a migrating connection; after the block every key
+        is checked, and a row pointing nowhere refuses the change."""
+        yield
+        broken = (await self.connection.exec_driver_sql("PRAGMA main.foreign_key_check")).all()
+        if broken:
+            tables = sorted({str(row[0]) for row in broken})
+            raise StorageError(
+                f"the schema change leaves {len(broken)} row(s) whose foreign key points "
+                f"nowhere, in {', '.join(tables)}",
+                tenant_id=self.tenant_id,
+            )
 
     async def table_names(self) -> set[str]:
         found = await self.connection.execute(
@@ -372,7 +388,12 @@ class SQLiteTenantStore(TenantStore):
         def _on_begin(connection: Connection) -> None:
             # Writers take the write lock up front: no lock upgrade, no deadlock.
             # Readers begin deferred so a long load does not hold them up.
-            readonly = connection.get_execution_options().get(_READONLY, False)
+            options = connection.get_execution_options()
+            readonly = options.get(_READONLY, False)
+            if options.get(_MIGRATING, False):
+                # Recreating a referenced table (Alembic's batch mode) must not cascade
+                # its implicit DELETE; altering() checks every key before the commit.
+                connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
@@ -550,6 +571,23 @@ class SQLiteTenantStore(TenantStore):
                 yield SQLiteTenantSession(tenant_id, connection, self.metadata)
         finally:
             await connection.close()
+
+    @asynccontextmanager
+    async def _migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+        if not self._tenant_path(tenant_id).exists():
+            raise TenantNotFoundError(tenant_id)
+        async with self._tenant_engine(tenant_id).connect() as connection:
+            connection = await connection.execution_options(
+                **{_MIGRATING: True},
+                compiled_cache=None,
+                schema_translate_map={
+                    None: "main",
+                    TENANT_SCHEMA: "main",
+                    CONTROL_SCHEMA: CONTROL_SCHEMA,
+                },
+            )
+            async with connection.begin():
+                yield SQLiteTenantSession(tenant_id, connection, self.metadata)
 
     @asynccontextmanager
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:

@@ -1,0 +1,263 @@
+"""Migrating tenants: one in one transaction, a fleet with bounded concurrency.
+
+One tenant's steps, its ledger row and its audit record commit together or not at all,
+so a process killed mid-run leaves every tenant at a revision the ledger names, and a
+second run finishes the rest. The tenant's registry row is locked first: two runs (or
+a run and a load) on one tenant take turns, and the second reads the revision the
+first left, so no revision is ever applied twice. The lock is per tenant, not per
+fleet run, so two runs share the work instead of one waiting for the other.
+
+Up-to-date tenants are found from the ledger alone, in one control-plane query; their
+schemas are never opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+
+from tenancy_fixtures.errors import (
+    MigrationError,
+    TenancyFixturesError,
+    TenantNotFoundError,
+)
+from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.migrations.operations import captured_sql, run_steps
+from tenancy_fixtures.migrations.report import MigrationReport, Outcome, TenantMigration
+from tenancy_fixtures.migrations.scripts import MigrationScripts
+from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger
+from tenancy_fixtures.store.migration_ledger import LedgerEntry
+
+__all__ = ["FleetOptions", "ProgressCallback", "migrate_fleet", "migrate_tenant"]
+
+log = get_logger("tenancy_fixtures.migrations")
+
+#: Called with each tenant's result as it finishes.
+ProgressCallback = Callable[[TenantMigration], None]
+
+
+@dataclass(frozen=True)
+class FleetOptions:
+    """How a fleet run goes: ``tenants`` (``None``: every registered tenant), the target
+    (``head``, ``base``, an id, ``-1``...), tenants at once, ``canary`` tenants first
+    (the run stops if any fails), whether to go on past a failure, whether to only plan,
+    and ``sql`` to capture one tenant's statements in a rolled-back transaction."""
+
+    tenants: Sequence[str] | None = None
+    to: str = "head"
+    concurrency: int = 4
+    canary: int = 0
+    keep_going: bool = False
+    dry_run: bool = False
+    sql: bool = False
+    actor: str = "unknown"
+    run_id: str | None = None
+
+
+class _Rollback(Exception):
+    """Ends a ``--sql`` capture: its transaction must not commit."""
+
+
+async def migrate_tenant(
+    store: TenantStore,
+    scripts: MigrationScripts,
+    tenant_id: str,
+    *,
+    to: str = "head",
+    actor: str = "unknown",
+    run_id: str | None = None,
+    sql: bool = False,
+) -> TenantMigration:
+    """Move one tenant to ``to`` in one transaction; a failure is recorded in the ledger
+    and returned (the tenant is left as it was), never raised, except for an unknown
+    tenant or an unusable target."""
+    started = time.perf_counter()
+    result = TenantMigration(tenant_id, None, None, "skipped")
+    try:
+        async with store.migrating(tenant_id) as session:
+            conn = session.connection
+            if not await control_plane.lock_tenant(conn, tenant_id):
+                raise TenantNotFoundError(tenant_id)
+            found, current = await migration_ledger.current_revision(conn, tenant_id)
+            current = current or scripts.base
+            target = scripts.resolve(to, current)
+            steps = scripts.steps(current, target)
+            result = TenantMigration(
+                tenant_id, current, target, "migrated", steps=[s.revision for s in steps]
+            )
+            if not steps:
+                result.outcome = "skipped"
+                if not found:
+                    await migration_ledger.set_revision(conn, tenant_id, current)
+                return result
+            async with session.altering():
+                if sql:
+                    result.sql = await conn.run_sync(captured_sql, steps)
+                else:
+                    await conn.run_sync(run_steps, steps)
+            if sql:
+                raise _Rollback
+            result.seconds = time.perf_counter() - started
+            await migration_ledger.set_revision(
+                conn, tenant_id, target, duration_seconds=result.seconds
+            )
+            await control_plane.append_audit(
+                conn,
+                actor=actor,
+                action="tenant.migrate",
+                tenant_id=tenant_id,
+                outcome="ok",
+                run_id=run_id,
+                detail={"from": current, "to": target, "steps": result.steps},
+            )
+    except _Rollback:
+        result.outcome = "planned"
+    except (TenantNotFoundError, MigrationError):
+        raise
+    except Exception as exc:  # a revision's own code may raise anything
+        await _record_failure(store, result, exc, started, actor=actor, run_id=run_id)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def _record_failure(
+    store: TenantStore,
+    result: TenantMigration,
+    exc: Exception,
+    started: float,
+    *,
+    actor: str,
+    run_id: str | None,
+) -> None:
+    result.outcome = "failed"
+    result.error = (
+        str(exc) if isinstance(exc, TenancyFixturesError) else f"{type(exc).__name__}: {exc}"
+    )
+    log.warning("tenant_migration_failed", tenant_id=result.tenant_id, error=result.error)
+    async with store.control() as conn:
+        await migration_ledger.record_attempt(
+            conn,
+            result.tenant_id,
+            error=result.error,
+            duration_seconds=time.perf_counter() - started,
+        )
+        await control_plane.append_audit(
+            conn,
+            actor=actor,
+            action="tenant.migrate",
+            tenant_id=result.tenant_id,
+            outcome="failed",
+            run_id=run_id,
+            detail={"from": result.from_revision, "to": result.to_revision, "error": result.error},
+        )
+
+
+def _plan(entry: LedgerEntry, scripts: MigrationScripts, to: str) -> TenantMigration:
+    current = entry.revision or scripts.base
+    target = scripts.resolve(to, current)
+    steps = scripts.steps(current, target)
+    outcome: Outcome = "planned" if steps else "skipped"
+    return TenantMigration(
+        entry.tenant_id, current, target, outcome, steps=[s.revision for s in steps]
+    )
+
+
+async def migrate_fleet(
+    store: TenantStore,
+    scripts: MigrationScripts,
+    options: FleetOptions,
+    *,
+    progress: ProgressCallback | None = None,
+) -> MigrationReport:
+    """Plan from the ledger, then migrate the tenants that are not at their target."""
+    started = time.perf_counter()
+    report = MigrationReport(head=scripts.head, target=options.to, dry_run=options.dry_run)
+    report.results = await _plan_fleet(store, scripts, options)
+    pending = [p for p in report.results if p.outcome == "planned"]
+    if options.sql:
+        report.results = pending = pending[:1]
+    if not options.dry_run and pending:
+        done = await _execute(store, scripts, options, pending, report, progress)
+        for i, planned in enumerate(report.results):
+            if planned.outcome == "planned":
+                report.results[i] = done.get(planned.tenant_id) or replace(
+                    planned, outcome="not_attempted"
+                )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+async def _plan_fleet(
+    store: TenantStore, scripts: MigrationScripts, options: FleetOptions
+) -> list[TenantMigration]:
+    """Every tenant's plan, from one read of the ledger."""
+    async with store.control(readonly=True) as conn:
+        entries = await migration_ledger.ledger(conn, tenants=options.tenants)
+    if options.tenants is not None:
+        missing = sorted(set(options.tenants) - {e.tenant_id for e in entries})
+        if missing:
+            raise TenantNotFoundError(missing[0])
+    return [_plan(entry, scripts, options.to) for entry in entries]
+
+
+async def _execute(
+    store: TenantStore,
+    scripts: MigrationScripts,
+    options: FleetOptions,
+    pending: list[TenantMigration],
+    report: MigrationReport,
+    progress: ProgressCallback | None,
+) -> dict[str, TenantMigration]:
+    """Migrate ``pending``: the canaries first, then the rest; says in ``report`` why
+    it stopped early, if it did."""
+    done: dict[str, TenantMigration] = {}
+
+    async def one(planned: TenantMigration) -> TenantMigration:
+        result = await migrate_tenant(
+            store,
+            scripts,
+            planned.tenant_id,
+            to=options.to,
+            actor=options.actor,
+            run_id=options.run_id,
+            sql=options.sql,
+        )
+        done[planned.tenant_id] = result
+        if progress is not None:
+            progress(result)
+        return result
+
+    concurrency = store.write_concurrency(options.concurrency)
+    canary, rest = pending[: options.canary], pending[options.canary :]
+    if canary:
+        await _run(canary, one, concurrency, keep_going=True)
+        if any(done[p.tenant_id].outcome == "failed" for p in canary):
+            report.stopped = f"a canary of {len(canary)} tenant(s) failed"
+            return done
+    if rest and await _run(rest, one, concurrency, keep_going=options.keep_going):
+        report.stopped = "a tenant failed (without keep_going)"
+    return done
+
+
+async def _run(
+    planned: Sequence[TenantMigration],
+    one: Callable[[TenantMigration], Awaitable[TenantMigration]],
+    concurrency: int,
+    *,
+    keep_going: bool,
+) -> bool:
+    """Run ``one`` over ``planned``, ``concurrency`` at a time; without ``keep_going``
+    nothing new starts after a failure. Returns whether it stopped early."""
+    queue = list(reversed(planned))
+    failed = False
+
+    async def worker() -> None:
+        nonlocal failed
+        while queue and (keep_going or not failed):
+            result = await one(queue.pop())
+            failed = failed or result.outcome == "failed"
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return failed and bool(queue)

@@ -1,0 +1,180 @@
+"""A tenant schema's revision history: an Alembic ``versions/`` directory.
+
+The history is linear (one head, no merges), and its first revision creates the
+schema as it was when the history began; tenants registered before any history was
+kept are taken to be at that first revision. Only the revision files are read:
+an ``env.py`` beside them is not run, because the runner supplies each tenant's
+connection itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Literal
+
+from tenancy_fixtures.errors import MigrationError
+from tenancy_fixtures.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+__all__ = ["BUILTIN_MIGRATIONS", "MigrationScripts", "Step", "migration_scripts"]
+
+#: The built-in Spotify domain's history, used with the built-in schema.
+BUILTIN_MIGRATIONS = "tenancy_fixtures.spotify:migrations"
+_BUILTIN_METADATA = "tenancy_fixtures.spotify:builtin_metadata"
+_RELATIVE = re.compile(r"^([+-])(\d+)$")
+_LOCATIONS: dict[str, MigrationScripts] = {}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One revision applied in one direction: ``revision``'s ``upgrade()`` going up,
+    its ``downgrade()`` going down (to ``down_revision``)."""
+
+    revision: str
+    down_revision: str | None
+    direction: Literal["upgrade", "downgrade"]
+    module: ModuleType
+    doc: str
+
+    @property
+    def target(self) -> str | None:
+        """The revision the tenant is at after this step."""
+        return self.revision if self.direction == "upgrade" else self.down_revision
+
+
+def migration_scripts(
+    settings: Settings, *, metadata_given: bool, location: str | Path | None = None
+) -> MigrationScripts | None:
+    """The history for this schema: ``location`` (a ``FixtureManager`` argument), else
+    the ``migrations`` setting, else the built-in one when the schema is the built-in
+    one; ``None`` for a schema of the user's without a history."""
+    chosen = str(location) if location is not None else settings.migrations
+    if chosen is None and not metadata_given and settings.metadata == _BUILTIN_METADATA:
+        chosen = BUILTIN_MIGRATIONS
+    if chosen is None:
+        return None
+    if chosen not in _LOCATIONS:
+        _LOCATIONS[chosen] = MigrationScripts(chosen)
+    return _LOCATIONS[chosen]
+
+
+def _directory(location: str) -> Path:
+    """``package.module:folder`` inside an installed package, or a filesystem path."""
+    package, sep, folder = location.partition(":")
+    if sep and re.fullmatch(r"[A-Za-z_][\w.]*", package):
+        try:
+            root = resources.files(package)
+        except ModuleNotFoundError as exc:
+            raise MigrationError(f"migrations {location}: {exc}") from None
+        path = Path(str(root.joinpath(folder)))
+    else:
+        path = Path(location)
+    if not (path / "versions").is_dir():
+        raise MigrationError(
+            f"migrations {location}: {path} holds no versions/ directory of Alembic revisions"
+        )
+    return path
+
+
+class MigrationScripts:
+    """The revisions of one history, read once (Alembic is imported on first use)."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.directory = _directory(location)
+
+    @cached_property
+    def _script(self) -> ScriptDirectory:
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory(str(self.directory))
+
+    @cached_property
+    def chain(self) -> list[str]:
+        """Every revision id, first to head."""
+        from alembic.util import CommandError
+
+        try:
+            revisions = list(self._script.walk_revisions())
+        except CommandError as exc:
+            raise MigrationError(f"migrations {self.location}: {exc}") from None
+        heads = self._script.get_heads()
+        if len(heads) > 1:
+            raise MigrationError(
+                f"migrations {self.location}: several heads ({', '.join(sorted(heads))}); "
+                "tenant histories must be linear: merge them"
+            )
+        if not revisions:
+            raise MigrationError(f"migrations {self.location}: no revisions")
+        chain = [r.revision for r in reversed(revisions)]
+        for script in revisions:
+            if isinstance(script.down_revision, tuple | list):
+                raise MigrationError(
+                    f"migrations {self.location}: revision {script.revision} merges "
+                    "branches; tenant histories must be linear"
+                )
+        return chain
+
+    @property
+    def head(self) -> str:
+        """The newest revision: what new tenants are created at."""
+        return self.chain[-1]
+
+    @property
+    def base(self) -> str:
+        """The first revision: the schema as it was when the history began."""
+        return self.chain[0]
+
+    def resolve(self, target: str, current: str | None = None) -> str:
+        """The revision id ``target`` names: ``head``, ``base`` (the first revision), an id
+        or a unique prefix of one, or ``+N``/``-N`` counted from ``current``."""
+        chain = self.chain
+        if target == "head":
+            return chain[-1]
+        if target == "base":
+            return chain[0]
+        relative = _RELATIVE.match(target)
+        if relative:
+            at = chain.index(self.resolve(current or self.base))
+            moved = at + int(relative[2]) * (1 if relative[1] == "+" else -1)
+            if not 0 <= moved < len(chain):
+                raise MigrationError(
+                    f"{target} from {current or self.base} leaves the history "
+                    f"({chain[0]} .. {chain[-1]})"
+                )
+            return chain[moved]
+        found = [rev for rev in chain if rev.startswith(target)] if target else []
+        if len(found) != 1:
+            reason = "no revision" if not found else f"{len(found)} revisions"
+            raise MigrationError(
+                f"{reason} of {self.location} match {target!r} (head is {chain[-1]})"
+            )
+        return found[0]
+
+    def steps(self, current: str | None, target: str) -> list[Step]:
+        """The steps from ``current`` (``None``: the first revision) to ``target``."""
+        chain = self.chain
+        start = chain.index(self.resolve(current or self.base))
+        end = chain.index(target)
+        if end >= start:
+            return [self._step(rev, "upgrade") for rev in chain[start + 1 : end + 1]]
+        return [self._step(rev, "downgrade") for rev in reversed(chain[end + 1 : start + 1])]
+
+    def _step(self, revision: str, direction: Literal["upgrade", "downgrade"]) -> Step:
+        script = self._script.get_revision(revision)
+        assert script is not None
+        down = script.down_revision
+        return Step(
+            revision,
+            down if isinstance(down, str) else None,
+            direction,
+            script.module,
+            (script.doc or "").strip(),
+        )
