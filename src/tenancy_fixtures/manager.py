@@ -55,6 +55,7 @@ from tenancy_fixtures.tenancy.tenants import (
     get_tenant,
     list_tenants,
 )
+from tenancy_fixtures.validation.drift import DriftReport, check_drift
 from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
 
 __all__ = ["FixtureManager", "LoadOptions", "LoadReport", "ManyLoadReport"]
@@ -384,6 +385,21 @@ class FixtureManager:
         async with self.store.control(readonly=True) as conn:
             entries = await migration_ledger.ledger(conn, tenants=tenants)
         return [replace(e, revision=e.revision or history.base) for e in entries]
+
+    async def check_drift(self, tenants: Sequence[str] | None = None) -> list[DriftReport]:
+        """Compare each tenant's live schema (every registered one unless ``tenants``
+        names some) with the schema definition: columns, types, nullability, indexes,
+        unique, CHECK and foreign-key constraints (read only)."""
+        ids = (
+            list(tenants)
+            if tenants is not None
+            else [t.tenant_id for t in await self.list_tenants()]
+        )
+        reports = []
+        for tenant_id in ids:
+            async with self.store.session(tenant_id, readonly=True) as session:
+                reports.append(await check_drift(session, self.migrations))
+        return reports
 
     def _history(self) -> MigrationScripts:
         if self.migrations is None:

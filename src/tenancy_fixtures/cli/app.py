@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tenancy_fixtures.cli import demo, fixtures, tenants
+from tenancy_fixtures.cli import demo, fixtures, migrations, tenants
 from tenancy_fixtures.cli.context import CliState, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
@@ -124,6 +124,7 @@ def _global_options(
 
 tenants.register(app)
 fixtures.register(app)
+migrations.register(app)
 demo.register(app)
 
 

@@ -101,12 +101,13 @@ def list_tenants(
         print_json([s.as_dict() for s in statuses])
         return
     table = Table(title=f"{len(statuses)} tenant(s)")
-    for column in ("tenant", "tier", "rows", "size", "fixtures", "created"):
+    for column in ("tenant", "tier", "revision", "rows", "size", "fixtures", "created"):
         table.add_column(column, justify="right" if column in ("rows", "size") else "left")
     for s in statuses:
         table.add_row(
             s.tenant.tenant_id,
             s.tenant.tier,
+            s.revision or "-",
             f"{s.total_rows:,}",
             format_size(s.storage_bytes),
             escape(", ".join(s.fixtures)),
@@ -132,6 +133,7 @@ def show(
     config = status.config or {}
     console.print(
         f"[bold]{tenant_id}[/]  tier {status.tenant.tier}  size {format_size(status.storage_bytes)}"
+        + (f"  revision {status.revision}" if status.revision else "")
     )
     console.print("features: " + ", ".join(config.get("features", [])))
     limits = config.get("limits", {})

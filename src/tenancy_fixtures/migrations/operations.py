@@ -72,8 +72,13 @@ def _qualify_alter(
 ) -> tuple[Any, Any, Any]:
     from alembic.ddl.base import AlterTable
 
-    del conn, options
-    if isinstance(clauseelement, AlterTable) and clauseelement.schema in _PLACEHOLDERS:
+    del options
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    if (
+        isinstance(clauseelement, AlterTable)
+        and clauseelement.schema in _PLACEHOLDERS
+        and clauseelement.schema in translate
+    ):
         placeholder = _PLACEHOLDERS[clauseelement.schema]
         clauseelement = copy.copy(clauseelement)
         clauseelement.schema = placeholder

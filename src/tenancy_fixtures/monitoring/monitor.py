@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from tenancy_fixtures.errors import TenantNotFoundError
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import AppliedFixture, TenantRecord
 
@@ -24,6 +24,8 @@ class TenantStatus:
     row_counts: dict[str, int]
     storage_bytes: int
     last_load: dict[str, Any] | None = field(default=None)
+    #: The schema revision the migration ledger records (``None``: no history).
+    revision: str | None = None
 
     @property
     def total_rows(self) -> int:
@@ -42,6 +44,7 @@ class TenantStatus:
         return {
             "tenant_id": self.tenant.tenant_id,
             "tier": self.tenant.tier,
+            "revision": self.revision,
             "status": self.tenant.status,
             "created_at": iso(self.tenant.created_at),
             "config": self.config,
@@ -76,10 +79,14 @@ class FixtureMonitor:
                 raise TenantNotFoundError(tenant_id)
             config = await control_plane.load_config(conn, tenant_id)
             last = await control_plane.last_run(conn, tenant_id, "load")
+            _, revision = await migration_ledger.current_revision(conn, tenant_id)
         async with self.store.session(tenant_id, readonly=True) as session:
             counts = await control_plane.count_rows(
                 session.connection, session.metadata.sorted_tables
             )
             fixtures = await control_plane.applied_fixtures(session.connection, tenant_id)
         size = await self.store.storage_bytes(tenant_id)
-        return TenantStatus(record, config, fixtures, counts, size, last)
+        history = self.store.history
+        if revision is None and history is not None:
+            revision = history.base
+        return TenantStatus(record, config, fixtures, counts, size, last, revision)

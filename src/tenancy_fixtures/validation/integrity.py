@@ -69,7 +69,9 @@ from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
+from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
+from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
 from tenancy_fixtures.validation.objects import report_objects, report_privileges
 
@@ -264,9 +266,12 @@ class DataIntegrityValidator:
         async with self.store.session(tenant_id, readonly=True) as session:
             existing = await session.table_names()
             tables = [t for t in session.metadata.sorted_tables if t.name in existing]
-            await self._check_structure(session, tables, report, tracker)
+            readable = await self._check_structure(
+                session, tables, report, tracker, history=self.store.history
+            )
             recorded = await _Recorded.read(session.connection, tenant_id)
-            await self._check_contents(session, tables, existing, recorded, report, tracker)
+            if readable:
+                await self._check_contents(session, tables, existing, recorded, report, tracker)
             await self._check_access(session, recorded.other_tenants, report, tracker)
         with _check(report, tracker, "storage") as summary:
             summary.append(await self._storage(report, recorded.config))
@@ -302,15 +307,31 @@ class DataIntegrityValidator:
         tables: Sequence[Table],
         report: IntegrityReport,
         tracker: PerformanceTracker,
-    ) -> None:
-        """The ``schema`` and ``objects`` checks: what the storage declares."""
+        *,
+        history: RevisionHistory | None,
+    ) -> bool:
+        """The ``schema`` and ``objects`` checks: what the storage declares, and drift
+        from the schema definition. Returns whether the rows can be read as declared
+        (no table or column missing, not behind the migration head)."""
+        readable = True
         with _check(report, tracker, "schema") as summary:
             for problem in await SchemaFixture(session.metadata).verify(session):
                 report.fail("schema", problem)
-            summary.append(f"{len(tables)} tables present")
+            drift = await check_drift(session, history)
+            for finding in drift.findings:
+                report.fail("schema", finding)
+                readable = readable and not (" is missing" in finding or "behind" in finding)
+            summary.append(
+                f"{len(tables)} tables present, "
+                + ("matching the definition" if drift.ok else f"{len(drift.findings)} drifted")
+                + (f" at revision {drift.revision}" if drift.revision else "")
+            )
+            if not readable:
+                summary.append("rows not checked until the schema matches")
         with _check(report, tracker, "objects") as summary:
             found = await session.undeclared_objects()
             summary.append(report_objects(found, lambda p: report.fail("objects", p)))
+        return readable
 
     async def _check_contents(
         self,

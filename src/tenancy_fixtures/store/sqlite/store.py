@@ -580,11 +580,10 @@ class SQLiteTenantStore(TenantStore):
             connection = await connection.execution_options(
                 **{_MIGRATING: True},
                 compiled_cache=None,
-                schema_translate_map={
-                    None: "main",
-                    TENANT_SCHEMA: "main",
-                    CONTROL_SCHEMA: CONTROL_SCHEMA,
-                },
+                # Names without a schema stay bare: SQLite looks in main (the tenant's
+                # file) before attached files, and its DDL drops a foreign key whose
+                # tables it sees in different schemas (Alembic's batch mode rebuilds).
+                schema_translate_map={TENANT_SCHEMA: "main", CONTROL_SCHEMA: CONTROL_SCHEMA},
             )
             async with connection.begin():
                 yield SQLiteTenantSession(tenant_id, connection, self.metadata)

@@ -1,0 +1,247 @@
+"""Migration commands: migrate, migrate status, migrate check."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tenancy_fixtures.cli.context import console, err_console, print_json, run
+from tenancy_fixtures.cli.tenants import validate_or_fail
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.manager import FixtureManager
+    from tenancy_fixtures.migrations.report import MigrationReport, TenantMigration
+    from tenancy_fixtures.store.migration_ledger import LedgerEntry
+    from tenancy_fixtures.validation.drift import DriftReport
+
+__all__ = ["register"]
+
+migrate_app = typer.Typer(
+    help="Move tenants' schemas through the schema's Alembic revisions.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+Tenants = Annotated[
+    list[str] | None, typer.Option("--tenant", "-t", help="A tenant to include (repeatable).")
+]
+
+
+def _chosen(all_tenants: bool, tenant: list[str] | None) -> list[str] | None:
+    if all_tenants == bool(tenant):
+        err_console.print("error: give either --all or one or more --tenant/-t")
+        raise typer.Exit(2)
+    for tenant_id in tenant or []:
+        validate_or_fail(tenant_id)
+    return None if all_tenants else list(tenant or [])
+
+
+@migrate_app.callback()
+def migrate(
+    ctx: typer.Context,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
+    tenant: Tenants = None,
+    to: Annotated[
+        str, typer.Option("--to", help="head, base, a revision id (or prefix), -1, +1...")
+    ] = "head",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=100, help="Tenants at once (default: TENANCY_MIGRATE_CONCURRENCY)."
+        ),
+    ] = None,
+    canary: Annotated[
+        int, typer.Option(min=0, help="Migrate this many first; stop if any of them fails.")
+    ] = 0,
+    keep_going: Annotated[
+        bool, typer.Option("--keep-going", help="Go on with the others after a failure.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    sql: Annotated[
+        bool,
+        typer.Option("--sql", help="Print the SQL of the first pending tenant (rolled back)."),
+    ] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Migrate tenants to a revision (default: the head); up-to-date ones are skipped.
+
+    Each tenant migrates in its own transaction; a failure rolls that tenant back
+    alone, is reported with its error, and makes the command exit 9.
+
+    Example: tenancy-fixtures migrate --all --canary 5 --concurrency 8
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if dry_run and sql:
+        err_console.print("error: give --dry-run or --sql, not both")
+        raise typer.Exit(2)
+    tenants = _chosen(all_tenants, tenant)
+
+    async def work(manager: FixtureManager) -> MigrationReport:
+        with _progress(disable=json_out or dry_run or sql) as progress:
+            task = progress.add_task("migrating", total=None)
+
+            def advance(result: TenantMigration) -> None:
+                progress.advance(task)
+
+            return await manager.migrate(
+                tenants,
+                to=to,
+                concurrency=concurrency,
+                canary=canary,
+                keep_going=keep_going,
+                dry_run=dry_run,
+                sql=sql,
+                progress=advance,
+            )
+
+    report = run(ctx, work)
+    if json_out:
+        print_json(report.as_dict())
+    elif sql:
+        _print_sql(report)
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(9)
+
+
+def _progress(*, disable: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=disable,
+    )
+
+
+def _print_sql(report: MigrationReport) -> None:
+    if not report.results:
+        console.print("every tenant is at its target; no SQL to show")
+        return
+    result = report.results[0]
+    typer.echo(f"-- tenant {result.tenant_id}: {result.from_revision} -> {result.to_revision}")
+    for statement in result.sql:
+        typer.echo(statement)
+
+
+def _print_report(report: MigrationReport) -> None:
+    shown = [r for r in report.results if r.outcome != "skipped"]
+    table = Table(title=f"{'plan' if report.dry_run else 'migration'} to {report.target}")
+    for column in ("tenant", "from", "to", "outcome", "seconds", "error"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for r in shown:
+        table.add_row(
+            r.tenant_id,
+            r.from_revision or "-",
+            r.to_revision or "-",
+            r.outcome,
+            f"{r.seconds:.3f}" if r.seconds else "",
+            escape(r.error or ""),
+        )
+    if shown:
+        console.print(table)
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.counts().items()))
+    console.print(
+        f"{counts or 'no tenants'} (head {report.head}, {report.seconds:.2f} s)", markup=False
+    )
+    if report.stopped:
+        err_console.print(f"stopped: {report.stopped}", markup=False)
+
+
+@migrate_app.command("status")
+def status(
+    ctx: typer.Context,
+    tenant: Tenants = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Each tenant's schema revision and last migration attempt.
+
+    Example: tenancy-fixtures migrate status --json
+    """
+    for tenant_id in tenant or []:
+        validate_or_fail(tenant_id)
+
+    async def work(manager: FixtureManager) -> tuple[str, list[LedgerEntry]]:
+        entries = await manager.migration_status(tenant or None)
+        assert manager.migrations is not None
+        return manager.migrations.head, entries
+
+    head, entries = run(ctx, work)
+    if json_out:
+        print_json(
+            {
+                "head": head,
+                "tenants": [
+                    {
+                        "tenant_id": e.tenant_id,
+                        "revision": e.revision,
+                        "at_head": e.revision == head,
+                        "status": e.status,
+                        "attempted_at": e.attempted_at.isoformat() if e.attempted_at else None,
+                        "duration_seconds": e.duration_seconds,
+                        "error": e.error,
+                    }
+                    for e in entries
+                ],
+            }
+        )
+        return
+    table = Table(title=f"{len(entries)} tenant(s), head {head}")
+    for column in ("tenant", "revision", "status", "last attempt", "error"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e.tenant_id,
+            e.revision or "-",
+            e.status,
+            e.attempted_at.strftime("%Y-%m-%d %H:%M:%S") if e.attempted_at else "",
+            escape(e.error or ""),
+        )
+    console.print(table)
+    behind = sum(1 for e in entries if e.revision != head)
+    console.print(f"{behind} tenant(s) behind the head", markup=False)
+
+
+@migrate_app.command("check")
+def check(
+    ctx: typer.Context,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
+    tenant: Tenants = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Compare each live tenant schema with the code's at its recorded revision: columns,
+    types, nullability, indexes, unique/CHECK/foreign-key constraints. Exit 6 on drift.
+
+    Example: tenancy-fixtures migrate check --all
+    """
+    tenants = _chosen(all_tenants, tenant)
+
+    async def work(manager: FixtureManager) -> list[DriftReport]:
+        return await manager.check_drift(tenants)
+
+    reports = run(ctx, work)
+    if json_out:
+        print_json([r.as_dict() for r in reports])
+    else:
+        for r in reports:
+            mark = "ok" if r.ok else f"{len(r.findings)} difference(s)"
+            console.print(f"{r.tenant_id} ({r.revision}): {mark}", markup=False)
+            for finding in r.findings:
+                console.print(f"  - {finding}", markup=False)
+    if any(not r.ok for r in reports):
+        raise typer.Exit(6)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the migration commands to ``app``."""
+    app.add_typer(migrate_app, name="migrate")

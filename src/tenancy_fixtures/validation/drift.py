@@ -1,0 +1,158 @@
+"""Schema drift: where a live tenant schema differs from the code's schema definition.
+
+Alembic's autogenerate comparison finds added or missing tables' columns, types,
+nullability, indexes, unique and foreign-key constraints; CHECK constraints, which
+it does not compare, are compared here by name. A tenant behind the head is
+reported as such (its tables are compared with the head only once migrated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import CheckConstraint, MetaData, inspect
+
+from tenancy_fixtures.store import TenantSession, migration_ledger
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+__all__ = ["DriftReport", "check_drift"]
+
+
+@dataclass
+class DriftReport:
+    """One tenant's differences from the schema definition, each naming its table and
+    column or constraint; ``revision`` is what the ledger records."""
+
+    tenant_id: str
+    revision: str | None
+    findings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No difference found."""
+        return not self.findings
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain data (for ``--json``)."""
+        return {
+            "tenant_id": self.tenant_id,
+            "revision": self.revision,
+            "ok": self.ok,
+            "findings": self.findings,
+        }
+
+
+async def check_drift(
+    session: TenantSession, history: migration_ledger.RevisionHistory | None
+) -> DriftReport:
+    """Compare the session's tenant schema with ``session.metadata`` (read only); with
+    a ``history``, a tenant whose recorded revision is not the head is reported as
+    behind instead."""
+    _, revision = await migration_ledger.current_revision(session.connection, session.tenant_id)
+    if history is not None:
+        revision = revision or history.base
+        if revision != history.head:
+            return DriftReport(
+                session.tenant_id,
+                revision,
+                [
+                    f"schema revision {revision} is behind the head {history.head}: "
+                    f"run `tenancy-fixtures migrate -t {session.tenant_id}`"
+                ],
+            )
+    report = DriftReport(session.tenant_id, revision)
+    schema = None if session.schema_name == "main" else session.schema_name
+    report.findings = await session.connection.run_sync(_compare, session.metadata, schema)
+    return report
+
+
+def _in_schema(metadata: MetaData, schema: str | None) -> MetaData:
+    """``metadata``'s tables named in ``schema`` (reflection sees the real names)."""
+    copy = MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        # None: the copy's own schema (none); the stubs do not admit it.
+        table.to_metadata(copy, schema=cast(str, schema))
+    return copy
+
+
+def _compare(conn: Connection, metadata: MetaData, schema: str | None) -> list[str]:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    expected = _in_schema(metadata, schema)
+    declared = {t.name for t in expected.sorted_tables}
+
+    def include(name: str | None, type_: str, parent: Any) -> bool:
+        del parent
+        if type_ == "schema":
+            return name == schema
+        if type_ == "table":
+            return name in declared
+        return True
+
+    context = MigrationContext.configure(
+        conn,
+        opts={"compare_type": True, "include_schemas": schema is not None, "include_name": include},
+    )
+    findings = [_describe(diff) for diff in _flatten(compare_metadata(context, expected))]
+    findings.extend(_check_constraints(conn, expected, schema))
+    return sorted(f for f in findings if f)
+
+
+def _flatten(diffs: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for diff in diffs:
+        flat.extend(diff if isinstance(diff, list) else [diff])
+    return flat
+
+
+# shape: one message per kind of difference Alembic reports, a flat dispatch
+def _describe(diff: Any) -> str:
+    kind = diff[0]
+    if kind == "add_table":
+        return f"table {diff[1].name} is missing"
+    if kind in ("add_column", "remove_column"):
+        table, column = diff[2], diff[3]
+        where = "is missing" if kind == "add_column" else "is not in the schema definition"
+        return f"column {table}.{column.name} {where}"
+    if kind == "modify_type":
+        return f"column {diff[2]}.{diff[3]} has type {diff[5]}, the schema says {diff[6]}"
+    if kind == "modify_nullable":
+        state = "nullable" if diff[5] else "NOT NULL"
+        wanted = "nullable" if diff[6] else "NOT NULL"
+        return f"column {diff[2]}.{diff[3]} is {state}, the schema says {wanted}"
+    if kind in ("add_index", "remove_index"):
+        index = diff[1]
+        where = "is missing" if kind == "add_index" else "is not in the schema definition"
+        columns = ", ".join(c.name for c in index.columns) or str(index.expressions)
+        return f"index {index.name} on {index.table.name} ({columns}) {where}"
+    if kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
+        constraint = diff[1]
+        what = "foreign key" if kind.endswith("fk") else "unique constraint"
+        where = "is missing" if kind.startswith("add") else "is not in the schema definition"
+        columns = ", ".join(c.name for c in constraint.columns)
+        return f"{what} {constraint.name} on {constraint.table.name} ({columns}) {where}"
+    return f"{kind}: {diff[1:]}"
+
+
+def _check_constraints(conn: Connection, expected: MetaData, schema: str | None) -> list[str]:
+    inspector = inspect(conn)
+    findings: list[str] = []
+    for table in expected.sorted_tables:
+        wanted = {
+            str(c.name) for c in table.constraints if isinstance(c, CheckConstraint) and c.name
+        }
+        if not inspector.has_table(table.name, schema):
+            continue  # reported missing by the comparison above
+        live = {str(c["name"]) for c in inspector.get_check_constraints(table.name, schema)}
+        findings += [
+            f"CHECK constraint {name} on {table.name} is missing" for name in wanted - live
+        ]
+        findings += [
+            f"CHECK constraint {name} on {table.name} is not in the schema definition"
+            for name in live - wanted
+        ]
+    return findings
