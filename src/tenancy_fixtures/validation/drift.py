@@ -71,7 +71,7 @@ async def check_drift(
 
 def _in_schema(metadata: MetaData, schema: str | None) -> MetaData:
     """``metadata``'s tables named in ``schema`` (reflection sees the real names)."""
-    copy = MetaData(naming_convention=metadata.naming_convention)
+    copy = MetaData(schema=schema, naming_convention=metadata.naming_convention)
     for table in metadata.sorted_tables:
         # None: the copy's own schema (none); the stubs do not admit it.
         table.to_metadata(copy, schema=cast(str, schema))

@@ -1,0 +1,428 @@
+"""Fleet migrations on both backends: every tenant moved through the revision history
+with its data kept, failures rolled back alone, runs that resume and never collide."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select, text
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import SchemaOutdatedError
+from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
+from tenancy_fixtures.store import control_plane
+from tests.cleanup import drop_every_tenant
+
+HEAD = "0003_daily_streams"
+BASE = "0001_baseline"
+BUILTIN_VERSIONS = MigrationScripts(BUILTIN_MIGRATIONS).directory / "versions"
+
+FAILING_REVISION = '''"""Refuse users without a name (fails where one is called 'unknown').
+
+Revision ID: 0004_named_users
+Revises: 0003_daily_streams
+"""
+
+from alembic import op
+
+revision = "0004_named_users"
+down_revision = "0003_daily_streams"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.create_check_constraint("ck_users_named", "display_name <> 'unknown'")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_constraint("ck_users_named", type_="check")
+'''
+
+
+@pytest.fixture
+async def fleet(manager: FixtureManager) -> AsyncIterator[FixtureManager]:
+    """The test's manager; its tenants are dropped afterwards (also on PostgreSQL,
+    where the database outlives the test)."""
+    yield manager
+    await drop_every_tenant(manager)
+
+
+async def _make_tenants(manager: FixtureManager, count: int, *, load: bool) -> list[str]:
+    ids = [f"fleet_{i:03d}" for i in range(1, count + 1)]
+    for tenant_id in ids:
+        await manager.create_tenant(tenant_id)
+        if load:
+            await manager.load_fixtures(tenant_id)
+    return ids
+
+
+async def _columns(manager: FixtureManager, tenant_id: str, table: str) -> set[str]:
+    async with manager.store.session(tenant_id, readonly=True) as session:
+
+        def read(conn: object) -> set[str]:
+            from sqlalchemy import inspect
+
+            schema = None if session.schema_name == "main" else session.schema_name
+            return {c["name"] for c in inspect(conn).get_columns(table, schema)}
+
+        return await session.connection.run_sync(read)
+
+
+async def _counts(manager: FixtureManager, tenant_id: str) -> dict[str, int]:
+    async with manager.store.session(tenant_id, readonly=True) as session:
+        return await control_plane.count_rows(session.connection, session.metadata.sorted_tables)
+
+
+async def _streams(manager: FixtureManager, tenant_id: str) -> tuple[int, int]:
+    """Streams in the daily aggregates, and plays of at least 30 s in the events."""
+    async with manager.store.session(tenant_id, readonly=True) as session:
+        conn = session.connection
+        stats = session.metadata.tables["tenant.daily_stats"]
+        events = session.metadata.tables["tenant.listening_events"]
+        recorded = (
+            await conn.execute(select(func.coalesce(func.sum(stats.c.streams), 0)))
+        ).scalar()
+        expected = (
+            await conn.execute(
+                select(func.count()).select_from(events).where(events.c.ms_played >= 30_000)
+            )
+        ).scalar()
+        return int(recorded or 0), int(expected or 0)
+
+
+async def test_fifty_tenants_move_through_two_revisions_keeping_their_data(
+    fleet: FixtureManager,
+) -> None:
+    """Tenants taken down to the first revision (and some with no ledger row, as 0.1.0
+    left them) come back to the head with every row kept and streams backfilled."""
+    ids = await _make_tenants(fleet, 50, load=False)
+    for tenant_id in ids[:5]:
+        await fleet.load_fixtures(tenant_id)
+    before = {t: await _counts(fleet, t) for t in ids[:5]}
+
+    down = await fleet.migrate(to="base", concurrency=4)
+    assert down.counts() == {"migrated": 50}
+    assert "streams" not in await _columns(fleet, ids[0], "daily_stats")
+    async with fleet.store.control() as conn:
+        await conn.execute(
+            delete(control_plane.ledger_table).where(
+                control_plane.ledger_table.c.tenant_id.in_(ids[::2])
+            )
+        )
+    status = await fleet.migration_status()
+    assert {e.revision for e in status} == {BASE}
+
+    up = await fleet.migrate(concurrency=4)
+
+    assert up.ok and up.counts() == {"migrated": 50}
+    assert all(r.steps == ["0002_retention_indexes", HEAD] for r in up.results)
+    assert {e.revision for e in await fleet.migration_status()} == {HEAD}
+    for tenant_id in ids[:5]:
+        assert await _counts(fleet, tenant_id) == before[tenant_id]
+        recorded, expected = await _streams(fleet, tenant_id)
+        assert recorded == expected > 0
+    assert all(r.ok for r in await fleet.check_drift())
+    again = await fleet.migrate()
+    assert again.counts() == {"skipped": 50}
+
+
+async def test_a_downgrade_of_one_revision_removes_exactly_that_revision(
+    fleet: FixtureManager,
+) -> None:
+    """``to="-1"`` undoes the head alone: the streams go, the retention index stays."""
+    [tenant_id] = await _make_tenants(fleet, 1, load=True)
+
+    report = await fleet.migrate(to="-1")
+
+    assert [(r.from_revision, r.to_revision) for r in report.results] == [
+        (HEAD, "0002_retention_indexes")
+    ]
+    assert "streams" not in await _columns(fleet, tenant_id, "track_daily_stats")
+    assert (await fleet.check_drift())[0].findings[0].startswith("schema revision 0002")
+
+
+async def test_a_new_tenant_starts_at_the_head(fleet: FixtureManager) -> None:
+    await fleet.create_tenant("fresh")
+
+    [entry] = await fleet.migration_status(["fresh"])
+    status = await fleet.tenant_status("fresh")
+
+    assert entry.revision == HEAD == status.revision
+    assert (await fleet.check_drift(["fresh"]))[0].ok
+
+
+async def test_a_load_into_a_tenant_behind_the_head_is_refused_naming_the_fix(
+    fleet: FixtureManager,
+) -> None:
+    await fleet.create_tenant("behind")
+    await fleet.migrate(to=BASE)
+
+    with pytest.raises(SchemaOutdatedError, match="migrate -t behind"):
+        await fleet.load_fixtures("behind")
+
+    assert sum((await _counts(fleet, "behind")).values()) == 0
+
+
+def _failing_history(tmp_path: Path) -> Path:
+    directory = tmp_path / "migrations"
+    shutil.copytree(
+        BUILTIN_VERSIONS, directory / "versions", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (directory / "versions" / "0004_named_users.py").write_text(FAILING_REVISION)
+    return directory
+
+
+async def _plant_unknown_user(manager: FixtureManager, tenant_id: str, tmp_path: Path) -> None:
+    source = tmp_path / f"set_{tenant_id}"
+    source.mkdir()
+    (source / "users.jsonl").write_text('{"user_id": "u_unknown", "display_name": "unknown"}\n')
+    await manager.load_fixtures(tenant_id, source)
+
+
+@pytest.fixture
+async def failing_fleet(
+    settings: Settings, fleet: FixtureManager, tmp_path: Path
+) -> AsyncIterator[tuple[FixtureManager, list[str]]]:
+    """Fifty tenants at the built-in head; tenant 17 holds a user the next revision's
+    CHECK refuses. Yields a manager whose history has that revision."""
+    ids = await _make_tenants(fleet, 50, load=False)
+    await _plant_unknown_user(fleet, ids[16], tmp_path)
+    async with FixtureManager(settings, migrations=_failing_history(tmp_path)) as newer:
+        yield newer, ids
+
+
+async def test_a_tenant_whose_revision_fails_stops_the_run_and_rolls_back_alone(
+    failing_fleet: tuple[FixtureManager, list[str]],
+) -> None:
+    manager, ids = failing_fleet
+
+    report = await manager.migrate(concurrency=1)
+
+    assert not report.ok and report.stopped
+    failed = report.with_outcome("failed")
+    assert [r.tenant_id for r in failed] == [ids[16]]
+    assert "ck_users_named" in (failed[0].error or "") or "CHECK" in (failed[0].error or "")
+    assert len(report.with_outcome("migrated")) == 16
+    assert len(report.with_outcome("not_attempted")) == 33
+    [entry] = await manager.migration_status([ids[16]])
+    assert (entry.revision, entry.status) == (HEAD, "failed")
+    assert entry.error
+
+
+async def test_keep_going_migrates_every_other_tenant_past_a_failure(
+    failing_fleet: tuple[FixtureManager, list[str]],
+) -> None:
+    manager, ids = failing_fleet
+
+    report = await manager.migrate(keep_going=True, concurrency=4)
+
+    assert report.counts() == {"migrated": 49, "failed": 1}
+    revisions = {e.tenant_id: e.revision for e in await manager.migration_status()}
+    assert revisions.pop(ids[16]) == HEAD
+    assert set(revisions.values()) == {"0004_named_users"}
+
+
+async def test_a_failed_canary_stops_the_run_before_the_rest(
+    failing_fleet: tuple[FixtureManager, list[str]],
+) -> None:
+    manager, ids = failing_fleet
+
+    first = await manager.migrate(ids[12:17] + ids[:12] + ids[17:], canary=5, concurrency=1)
+
+    assert first.stopped and "canary" in first.stopped
+    assert first.counts() == {"migrated": 4, "failed": 1, "not_attempted": 45}
+
+
+async def test_dry_run_plans_and_sql_shows_one_tenant_changing_nothing(
+    fleet: FixtureManager,
+) -> None:
+    ids = await _make_tenants(fleet, 3, load=False)
+    await fleet.migrate(to=BASE)
+
+    plan = await fleet.migrate(dry_run=True)
+    sql = await fleet.migrate(sql=True)
+
+    assert plan.counts() == {"planned": 3}
+    assert [r.steps for r in plan.results] == [["0002_retention_indexes", HEAD]] * 3
+    [shown] = sql.results
+    statements = "\n".join(shown.sql)
+    assert "ix_listening_events_played_at" in statements and "streams" in statements
+    assert "tenant." not in statements and "__[SCHEMA" not in statements
+    assert {e.revision for e in await fleet.migration_status()} == {BASE}
+    assert "streams" not in await _columns(fleet, ids[0], "daily_stats")
+
+
+async def _plant(manager: FixtureManager, tenant_id: str, statements: list[str]) -> None:
+    async with manager.store.session(tenant_id) as session:
+        schema = session.schema_name
+        for statement in statements:
+            await session.connection.execute(text(statement.format(s=schema)))
+
+
+@pytest.mark.parametrize(
+    ("planted", "found"),
+    [
+        (["ALTER TABLE {s}.tracks ADD COLUMN mood VARCHAR(20)"], "column tracks.mood is not in"),
+        (["DROP INDEX {s}.ix_listening_events_played_at"], "index ix_listening_events_played_at"),
+        (["ALTER TABLE {s}.tracks DROP COLUMN isrc"], "column tracks.isrc is missing"),
+    ],
+    ids=["added column", "dropped index", "dropped column"],
+)
+async def test_planted_drift_is_found_by_validation(
+    fleet: FixtureManager, planted: list[str], found: str
+) -> None:
+    await fleet.create_tenant("drifted")
+    await _plant(fleet, "drifted", planted)
+
+    report = await fleet.validate_tenant("drifted")
+    [drift] = await fleet.check_drift(["drifted"])
+
+    assert not report.ok
+    assert any(found in p for p in report.problems)
+    assert any(found in f for f in drift.findings)
+
+
+@pytest.mark.parametrize(
+    ("planted", "found"),
+    [
+        (
+            ["ALTER TABLE {s}.tracks ALTER COLUMN popularity TYPE BIGINT"],
+            "column tracks.popularity has type BIGINT",
+        ),
+        (
+            ["ALTER TABLE {s}.tracks DROP CONSTRAINT ck_tracks_duration_ms"],
+            "CHECK constraint ck_tracks_duration_ms on tracks is missing",
+        ),
+        (
+            ["ALTER TABLE {s}.users ALTER COLUMN country SET NOT NULL"],
+            "column users.country is NOT NULL, the schema says nullable",
+        ),
+        (
+            ["ALTER TABLE {s}.albums DROP CONSTRAINT fk_albums_artist_id_artists"],
+            "foreign key fk_albums_artist_id_artists on albums (artist_id) is missing",
+        ),
+    ],
+    ids=["changed type", "dropped check", "nullability", "dropped foreign key"],
+)
+async def test_planted_postgresql_drift_is_found(
+    pg_manager: FixtureManager, planted: list[str], found: str
+) -> None:
+    await pg_manager.create_tenant("drifted")
+    await _plant(pg_manager, "drifted", planted)
+
+    [drift] = await pg_manager.check_drift(["drifted"])
+
+    assert any(found in f for f in drift.findings), drift.findings
+
+
+def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "TENANCY_DATABASE_URL": database_url, "TENANCY_ACTOR": "pytest"}
+    return subprocess.Popen(
+        [sys.executable, "-c", "from tenancy_fixtures.cli.app import main; main()", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def _schema_matches_ledger(manager: FixtureManager, tenant_id: str, revision: str) -> None:
+    has_index = revision != BASE
+    has_streams = revision == HEAD
+    assert ("streams" in await _columns(manager, tenant_id, "daily_stats")) == has_streams
+    async with manager.store.session(tenant_id, readonly=True) as session:
+
+        def indexes(conn: object) -> set[str]:
+            from sqlalchemy import inspect
+
+            schema = None if session.schema_name == "main" else session.schema_name
+            return {str(i["name"]) for i in inspect(conn).get_indexes("listening_events", schema)}
+
+        names = await session.connection.run_sync(indexes)
+    assert ("ix_listening_events_played_at" in names) == has_index, (tenant_id, revision)
+
+
+async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_resumes(
+    fleet: FixtureManager, database_url: str
+) -> None:
+    ids = await _make_tenants(fleet, 50, load=False)
+    for tenant_id in ids[::10]:
+        await fleet.load_fixtures(tenant_id)
+    before = {t: await _counts(fleet, t) for t in ids[::10]}
+    await fleet.migrate(to=BASE, concurrency=4)
+    await fleet.store.dispose()
+    chance = random.Random(int(os.environ.get("TF_KILL_SEED", "1705")))
+    for _ in range(3):
+        process = _cli(database_url, "migrate", "--all", "--concurrency", "1", "--json")
+        time.sleep(chance.uniform(0.8, 2.5))
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        for entry in await fleet.migration_status():
+            await _schema_matches_ledger(fleet, entry.tenant_id, entry.revision or BASE)
+        await fleet.store.dispose()
+    finish = _cli(database_url, "migrate", "--all", "--json")
+    out, err = finish.communicate(timeout=300)
+    assert finish.returncode == 0, err
+    assert json.loads(out)["ok"]
+    assert {e.revision for e in await fleet.migration_status()} == {HEAD}
+    for tenant_id, counts in before.items():
+        assert await _counts(fleet, tenant_id) == counts
+        recorded, expected = await _streams(fleet, tenant_id)
+        assert recorded == expected
+    assert all(r.ok for r in await fleet.check_drift())
+
+
+async def test_two_runs_at_once_never_apply_a_revision_twice(
+    fleet: FixtureManager, database_url: str
+) -> None:
+    ids = await _make_tenants(fleet, 20, load=False)
+    await fleet.migrate(to=BASE)
+    await fleet.store.dispose()
+    started = control_plane.utcnow()
+
+    runs = [_cli(database_url, "migrate", "--all", "--json") for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], [err for _, err in outputs]
+    migrated = [
+        r["tenant_id"]
+        for out, _ in outputs
+        for r in json.loads(out)["tenants"]
+        if r["outcome"] == "migrated"
+    ]
+    assert sorted(migrated) == ids
+    audit = await fleet.audit_log(limit=1000)
+    applied = [
+        a.tenant_id
+        for a in audit
+        if a.action == "tenant.migrate" and a.outcome == "ok" and a.at >= started
+    ]
+    assert sorted(applied) == ids
+    assert all(r.ok for r in await fleet.check_drift())
+
+
+async def test_concurrent_tenants_each_run_their_own_operations(
+    pg_manager: FixtureManager,
+) -> None:
+    """Alembic's ``op`` is one module-wide proxy; tenants migrated at the same time on
+    one event loop still each change only their own schema."""
+    ids = await _make_tenants(pg_manager, 12, load=False)
+    await pg_manager.migrate(to=BASE, concurrency=12)
+
+    report = await pg_manager.migrate(concurrency=12)
+
+    assert report.counts() == {"migrated": 12}
+    assert all(r.ok for r in await pg_manager.check_drift(ids))
+    await asyncio.sleep(0)
