@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -21,9 +21,11 @@ from sqlalchemy.exc import ArgumentError
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.secret_keys import fernet_for
 
-__all__ = ["Backend", "Settings", "ValidationMode", "load_settings"]
+__all__ = ["Backend", "PgSslMode", "Settings", "ValidationMode", "load_settings"]
 
 Backend = Literal["sqlite", "postgresql"]
+#: libpq's ``sslmode`` values, weakest first.
+PgSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 #: A role prefix plus the longest tenant id (48) must fit PostgreSQL's 63-byte names.
 _ROLE_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,14}")
@@ -56,6 +58,18 @@ class Settings(BaseSettings):
         description="Redis for the config cache; unset: in-process cache.",
     )
     redis_prefix: str = Field(default="tenancy", description="Prefix of every Redis key.")
+    redis_ssl_ca_certs: Path | None = Field(
+        default=None,
+        description="rediss:// only: PEM file of the certificate authorities the Redis "
+        "server's certificate must chain to (its host name is checked too); unset: the "
+        "system's.",
+    )
+    redis_ssl_certfile: Path | None = Field(
+        default=None, description="rediss:// only: client certificate (PEM) shown to Redis."
+    )
+    redis_ssl_keyfile: Path | None = Field(
+        default=None, description="rediss:// only: private key (PEM) of redis_ssl_certfile."
+    )
     redis_timeout_seconds: float = Field(
         default=0.25,
         gt=0,
@@ -104,6 +118,22 @@ class Settings(BaseSettings):
     )
     template_dir: Path | None = Field(
         default=None, description="Directory of the three templates; unset: the built-in ones."
+    )
+    pg_sslmode: PgSslMode | None = Field(
+        default=None,
+        description="PostgreSQL TLS, as libpq's sslmode: verify-full checks the server's "
+        "certificate chain and host name; unset: the URL's sslmode, else libpq's prefer.",
+    )
+    pg_sslrootcert: str | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities the PostgreSQL server's "
+        "certificate must chain to, or 'system' for the system's.",
+    )
+    pg_sslcert: Path | None = Field(
+        default=None, description="Client certificate (PEM) shown to PostgreSQL."
+    )
+    pg_sslkey: Path | None = Field(
+        default=None, description="Private key (PEM, unencrypted) of pg_sslcert."
     )
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
     concurrency: int = Field(default=10, ge=1, le=1000)
@@ -190,6 +220,22 @@ class Settings(BaseSettings):
             raise ValueError(f"the path of a Redis URL is a database number, not {database!r}")
         return value
 
+    @field_validator("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
+    @classmethod
+    def _redis_tls_needs_a_rediss_url(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        url = info.data.get("redis_url")
+        if value is not None and not (url or "").lower().startswith("rediss://"):
+            raise ValueError("only used with a rediss:// TENANCY_REDIS_URL")
+        return value
+
+    @field_validator("pg_sslmode", "pg_sslrootcert", "pg_sslcert", "pg_sslkey")
+    @classmethod
+    def _pg_tls_needs_a_postgresql_url(cls, value: object, info: ValidationInfo) -> object:
+        url = info.data.get("database_url")
+        if value is not None and url is not None and not url.startswith("postgresql"):
+            raise ValueError("only used with a postgresql:// TENANCY_DATABASE_URL")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_is_sqlite_or_postgresql(cls, value: str) -> str:
@@ -208,6 +254,17 @@ class Settings(BaseSettings):
         if self.backend == "postgresql":
             return url.set(drivername="postgresql+asyncpg")
         return url.set(drivername="sqlite+aiosqlite")
+
+    @property
+    def pg_tls(self) -> dict[str, str]:
+        """The ``pg_ssl*`` settings that are set, by their libpq parameter names."""
+        given = {
+            "sslmode": self.pg_sslmode,
+            "sslrootcert": self.pg_sslrootcert,
+            "sslcert": self.pg_sslcert,
+            "sslkey": self.pg_sslkey,
+        }
+        return {name: str(value) for name, value in given.items() if value is not None}
 
     @property
     def backend(self) -> Backend:

@@ -161,7 +161,7 @@ def test_verify_full_without_a_root_certificate_names_what_is_missing(
     [
         ("sslmode=bogus", "sslmode must be one of"),
         ("sslmode=verify-full&sslrootcert=/nonexistent/root.crt", "cannot use sslrootcert"),
-        ("sslmode=require&sslcert=/nonexistent/client.crt", "cannot use sslcert"),
+        ("sslmode=require&sslcert=/nonexistent/client.crt", "client.crt': no such file"),
         ("sslmode=require&sslkey=/tmp/client.key", "sslkey needs sslcert"),
         ("sslmode=prefer&sslrootcert=/tmp/root.crt", "only used with sslmode=require"),
         ("sslmode=require&ssl_min_protocol_version=SSLv3", "ssl_min_protocol_version must"),

@@ -53,8 +53,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import NamedTuple, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from cachetools import LRUCache, TLRUCache
 
@@ -62,6 +62,7 @@ from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.tenancy.redis_tls import redis_tls_options
 
 __all__ = [
     "CachedConfig",
@@ -262,6 +263,7 @@ class RedisConfigCache:
         timeout_seconds: float = 0.25,
         breaker_failures: int = 2,
         breaker_seconds: float = 5.0,
+        tls: Mapping[str, Any] | None = None,
     ) -> None:
         # Imported here: a process without TENANCY_REDIS_URL never needs them.
         from purgatory import AsyncCircuitBreakerFactory
@@ -277,6 +279,7 @@ class RedisConfigCache:
                 socket_connect_timeout=timeout_seconds,
                 # The breaker decides when to try again, not the client.
                 retry=Retry(NoBackoff(), 0),
+                **(tls or {}),
             )
         except (ValueError, TypeError) as exc:
             raise SettingsError(f"TENANCY_REDIS_URL: not a Redis URL: {exc}") from None
@@ -389,6 +392,7 @@ def open_config_cache(settings: Settings) -> ConfigCache:
             timeout_seconds=settings.redis_timeout_seconds,
             breaker_failures=settings.redis_breaker_failures,
             breaker_seconds=settings.redis_breaker_seconds,
+            tls=redis_tls_options(settings),
         )
     if _shared_memory is None:
         _shared_memory = _MemoryState()

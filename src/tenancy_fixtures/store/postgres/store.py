@@ -82,7 +82,7 @@ from tenancy_fixtures.store.postgres.isolation import check_isolation
 from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
-from tenancy_fixtures.store.postgres.tls import asyncpg_tls
+from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
 
 __all__ = ["PostgresTenantStore"]
 
@@ -436,7 +436,7 @@ class PostgresTenantStore(TenantStore):
         self._engine: AsyncEngine | None = None
         self._identity: Identity | None = None
         # Checked here, so a bad TLS parameter is a SettingsError before any connection.
-        self._url, self._connect_args = asyncpg_tls(settings.url)
+        self._url, self._connect_args = asyncpg_tls(settings.url, settings.pg_tls)
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
@@ -461,7 +461,16 @@ class PostgresTenantStore(TenantStore):
     def _storage_error(self, exc: BaseException, tenant_id: str | None) -> StorageError:
         user = self._identity.user if self._identity is not None else None
         denied = privileges.permission_error(exc, user=user, tenant_id=tenant_id)
-        return denied or super()._storage_error(exc, tenant_id)
+        if denied is not None:
+            return denied
+        tls = tls_failure(exc)
+        if tls is not None:
+            return StorageError(
+                f"postgresql TLS failed: {tls}",
+                tenant_id=tenant_id,
+                transient=self.is_transient(exc),
+            )
+        return super()._storage_error(exc, tenant_id)
 
     async def review_access(self, session: TenantSession) -> AccessReview | None:
         assert isinstance(session, PostgresTenantSession)
