@@ -47,6 +47,7 @@ format: install
 bench: install
 	$(BIN)/python -m pip install --quiet -e . --group bench
 	$(BIN)/python -m bench.run --scale $(SCALE)
+	$(BIN)/python -m bench.plugin_overhead --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) .tenancy .mypy_cache .ruff_cache .pytest_cache

@@ -34,6 +34,10 @@ spotify.register()
 
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 
+# The plugin tests (tests/plugin) run inner test suites; pytest reads pytest_plugins
+# only here, in the top-level conftest.
+pytest_plugins = ["pytester"]
+
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),

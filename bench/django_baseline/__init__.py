@@ -12,9 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bench.django_baseline.runner import run_loaddata, run_tenant_provisioning
+    from bench.django_baseline.runner import (
+        run_loaddata,
+        run_tenant_provisioning,
+        run_tenant_testcase,
+    )
 
-__all__ = ["run_loaddata", "run_tenant_provisioning"]
+__all__ = ["run_loaddata", "run_tenant_provisioning", "run_tenant_testcase"]
 
 
 def __getattr__(name: str) -> Any:

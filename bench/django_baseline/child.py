@@ -1,10 +1,11 @@
 """The Django side of the benchmarks, run only in a subprocess by :mod:`.runner`.
 
-``python -m bench.django_baseline.child loaddata FIXTURE --expect N`` and
-``python -m bench.django_baseline.child tenants N`` set Django up (settings chosen by
-``DJANGO_SETTINGS_MODULE``, database by ``DJANGO_BENCH_DATABASE_URL``), do the timed
-work and print one line ``RESULT_PREFIX + JSON`` as the last line with that prefix on
-stdout (Django's own output may precede it).
+``python -m bench.django_baseline.child loaddata FIXTURE --expect N``,
+``... child tenants N`` and ``... child tenant-testcase CLASSES TESTS`` set Django up
+(settings chosen by ``DJANGO_SETTINGS_MODULE``, database by
+``DJANGO_BENCH_DATABASE_URL``), do the timed work and print one line
+``RESULT_PREFIX + JSON`` as the last line with that prefix on stdout (Django's own
+output may precede it).
 """
 
 from __future__ import annotations
@@ -134,6 +135,46 @@ def _tenants(n: int) -> dict[str, Any]:
     }
 
 
+def _tenant_testcase(classes: int, tests_per_class: int) -> dict[str, Any]:
+    """Run ``classes`` django-tenants ``TenantTestCase`` classes of ``tests_per_class``
+    trivial tests each, timing each class's whole run (``setUpClass`` creates the test
+    tenant's schema and migrates it, each test runs in a rolled-back transaction,
+    ``tearDownClass`` drops the schema); and the same trivial test in a plain
+    ``unittest.TestCase``, the floor."""
+    import unittest
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+    from django_tenants.test.cases import TenantTestCase
+
+    def trivial(self: unittest.TestCase) -> None:
+        del self  # the body is nothing: what is timed is the test case around it
+
+    def timed(case: type[unittest.TestCase]) -> float:
+        suite = unittest.defaultTestLoader.loadTestsFromTestCase(case)
+        result = unittest.TestResult()
+        start = time.perf_counter()
+        suite.run(result)
+        seconds = time.perf_counter() - start
+        if not result.wasSuccessful():
+            raise RuntimeError(f"{case.__name__}: {(result.errors + result.failures)[0][1]}")
+        return seconds
+
+    tests = {f"test_{i}": trivial for i in range(tests_per_class)}
+    seconds = [timed(type(f"Bench{n}", (TenantTestCase,), tests)) for n in range(classes)]
+    floor = timed(type("Floor", (unittest.TestCase,), tests))
+    return {
+        "class_seconds": seconds,
+        "tests_per_class": tests_per_class,
+        "floor_seconds_per_test": floor / tests_per_class,
+        "django": django.get_version(),
+        "django_tenants": metadata.version("django-tenants"),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command, run it, print the result line."""
     parser = argparse.ArgumentParser(prog="python -m bench.django_baseline.child")
@@ -143,11 +184,16 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("--expect", type=int, required=True, help="objects the fixture holds")
     tenants = commands.add_parser("tenants", help="time n django-tenants creations")
     tenants.add_argument("n", type=int)
+    cases = commands.add_parser("tenant-testcase", help="time TenantTestCase classes")
+    cases.add_argument("classes", type=int)
+    cases.add_argument("tests_per_class", type=int)
     args = parser.parse_args(argv)
     if args.command == "loaddata":
         _emit(_loaddata(args.fixture, args.expect))
-    else:
+    elif args.command == "tenants":
         _emit(_tenants(args.n))
+    else:
+        _emit(_tenant_testcase(args.classes, args.tests_per_class))
 
 
 if __name__ == "__main__":

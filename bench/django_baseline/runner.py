@@ -29,7 +29,7 @@ from bench.django_baseline.convert import convert_fixture_set
 from bench.django_baseline.settings import DATABASE_URL_ENV
 from bench.django_baseline.tables import BIG_TABLE
 
-__all__ = ["fresh_database", "run_loaddata", "run_tenant_provisioning"]
+__all__ = ["fresh_database", "run_loaddata", "run_tenant_provisioning", "run_tenant_testcase"]
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _PLAIN_SETTINGS = "bench.django_baseline.settings"
@@ -194,3 +194,22 @@ def run_tenant_provisioning(pg_url: str, n: int, *, timeout: float | None = None
         peak_rss_bytes=int(result["peak_rss_bytes"]),
         note=note,
     )
+
+
+def run_tenant_testcase(
+    pg_url: str, classes: int, tests_per_class: int, *, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run ``classes`` ``TenantTestCase`` classes of ``tests_per_class`` trivial tests in
+    one child on a fresh database; returns the child's figures (``class_seconds``: each
+    class's whole run, ``floor_seconds_per_test``: the same test in a plain
+    ``unittest.TestCase``)."""
+    if classes < 1 or tests_per_class < 1:
+        raise ValueError(
+            f"classes and tests_per_class must be >= 1, got {classes}, {tests_per_class}"
+        )
+    with fresh_database(pg_url) as database_url:
+        return _child(
+            ["tenant-testcase", str(classes), str(tests_per_class)],
+            _env(_TENANT_SETTINGS, database_url),
+            timeout,
+        )

@@ -1,0 +1,128 @@
+"""The pytest plugin, used by inner test suites as an app's suite would use it, on
+SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.plugin.conftest import InnerRun, tenants_left, written_ids
+
+pytestmark = pytest.mark.usefixtures("backend")
+
+_SCENARIOS = """\
+from pathlib import Path
+
+import pytest
+
+IDS = Path({ids!r})
+
+
+@pytest.mark.tenant_fixtures("artists_set")
+async def test_a_marked_tenant_holds_the_set(tenant, tenancy_manager):
+    (IDS / "a.id").write_text(tenant.tenant_id)
+    status = await tenancy_manager.tenant_status(tenant.tenant_id)
+    assert status.row_counts["artists"] == 2
+    assert tenant.load.row_counts == {{"artists": 2}}
+
+
+async def test_b_the_next_tenant_is_fresh(tenant, tenancy_manager):
+    (IDS / "b.id").write_text(tenant.tenant_id)
+    assert tenant.tenant_id != (IDS / "a.id").read_text()
+    status = await tenancy_manager.tenant_status(tenant.tenant_id)
+    assert sum(status.row_counts.values()) == 0
+    mine = tenant.tenant_id.rsplit("_", 1)[0] + "_"
+    left = [t.tenant_id for t in await tenancy_manager.list_tenants(prefix=mine)]
+    assert left == [tenant.tenant_id]
+
+
+def test_c_fails_on_purpose(tenant):
+    (IDS / "c.id").write_text(tenant.tenant_id)
+    raise AssertionError("fails on purpose")
+
+
+def test_d_factory_makes_tenants_with_options(tenant_factory):
+    made = tenant_factory.many(3, tier="premium", limits={{"users": 7}})
+    made.append(tenant_factory(fixtures="artists_set"))
+    for number, one in enumerate(made):
+        (IDS / f"d{{number}}.id").write_text(one.tenant_id)
+    assert [t.config.tier for t in made] == ["premium"] * 3 + ["free"]
+    assert made[0].config.limits.users == 7
+    assert made[3].load.row_counts == {{"artists": 2}}
+"""
+
+_MANY = """\
+from pathlib import Path
+
+import pytest
+
+IDS = Path({ids!r})
+
+
+@pytest.mark.parametrize("n", range(6))
+async def test_each_gets_its_own_tenant(n, tenant, tenancy_manager):
+    (IDS / f"{{n}}.id").write_text(tenant.tenant_id)
+    status = await tenancy_manager.tenant_status(tenant.tenant_id)
+    assert sum(status.row_counts.values()) == 0
+"""
+
+
+def _inner_file(pytester: pytest.Pytester, source: str) -> Path:
+    ids = pytester.path / "ids"
+    ids.mkdir()
+    pytester.makepyfile(test_inner=source.format(ids=str(ids)))
+    return ids
+
+
+async def test_each_test_gets_a_fresh_tenant_dropped_even_when_the_test_fails(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """Marker loading, isolation between tests, the factory, and no tenant left after a
+    run with a failing test."""
+    ids = _inner_file(pytester, _SCENARIOS)
+
+    result = inner()
+
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*test_c_fails_on_purpose*fails on purpose*"])
+    assert len(set(written_ids(ids))) == 3 + 4
+    assert await tenants_left(database_url) == []
+
+
+async def test_the_inner_suite_passes_under_xdist_with_distinct_tenants(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """Two workers: every test its own tenant, none left behind."""
+    ids = _inner_file(pytester, _MANY)
+
+    result = inner("-n", "2")
+
+    result.assert_outcomes(passed=6)
+    assert len(set(written_ids(ids))) == 6
+    assert {i.split("_")[1] for i in written_ids(ids)} == {"gw0", "gw1"}
+    assert await tenants_left(database_url) == []
+
+
+async def test_a_load_that_fails_leaves_no_tenant(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """A marker naming a set that cannot load errors the test and drops its tenant."""
+    pytester.makepyfile(
+        test_inner=textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.tenant_fixtures("no_such_set")
+            def test_never_runs(tenant):
+                raise AssertionError("unreachable")
+            """
+        )
+    )
+
+    result = inner()
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*no_such_set*"])
+    assert await tenants_left(database_url) == []
