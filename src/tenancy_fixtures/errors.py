@@ -23,7 +23,8 @@
     │   ├── RecordsRefusedError
     │   └── ValidationTimeoutError    it ran out of time
     └── StorageError                  the backend failed for a reason that is not the input's
-        └── PermissionDeniedError     the database user lacks a privilege (which, on what)
+        ├── PermissionDeniedError     the database user lacks a privilege (which, on what)
+        └── CatalogFullError          a new tenant would pass TENANCY_CATALOG_LIMIT
 
 Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 ``table``, ``column``...) so callers need not parse messages; the CLI prints
@@ -36,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
+    "CatalogFullError",
     "ConfigError",
     "FixtureError",
     "FixtureFormatError",
@@ -373,3 +375,18 @@ class PermissionDeniedError(StorageError):
         self.privilege = privilege
         self.on = on
         self.user = user
+
+
+class CatalogFullError(StorageError):
+    """A new tenant would take the database's catalogue past ``catalog_limit``
+    relations: PostgreSQL's planning and autovacuum slow down for every tenant."""
+
+    def __init__(self, *, relations: int, adding: int, limit: int, tenant_id: str) -> None:
+        super().__init__(
+            f"the catalogue holds about {relations:,} relations and a new tenant adds "
+            f"{adding:,}, past TENANCY_CATALOG_LIMIT={limit:,}: drop unused tenants, move "
+            "some to another database, or raise the limit",
+            tenant_id=tenant_id,
+        )
+        self.relations = relations
+        self.limit = limit

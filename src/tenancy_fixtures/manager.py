@@ -11,6 +11,7 @@ uses the embedded SQLite default (or whatever ``TENANCY_*`` settings say).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -39,6 +40,7 @@ from tenancy_fixtures.migrations.report import MigrationReport
 from tenancy_fixtures.migrations.runner import FleetOptions, migrate_fleet
 from tenancy_fixtures.migrations.runner import ProgressCallback as MigrationProgress
 from tenancy_fixtures.migrations.scripts import MigrationScripts, migration_scripts
+from tenancy_fixtures.monitoring.catalog import check_catalog
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
@@ -61,6 +63,9 @@ from tenancy_fixtures.validation.integrity import DataIntegrityValidator, Integr
 __all__ = ["FixtureManager", "LoadOptions", "LoadReport", "ManyLoadReport"]
 
 log = get_logger("tenancy_fixtures.manager")
+
+#: How often the catalogue's size is looked at for the budget warning.
+_CATALOG_EVERY_SECONDS = 60.0
 
 
 class FixtureManager:
@@ -100,6 +105,7 @@ class FixtureManager:
         self.monitor = FixtureMonitor(self.store)
         self.metrics = Metrics()
         self._tenant_template: TenantTemplate | None = None
+        self._catalog_read_at = -_CATALOG_EVERY_SECONDS
 
     @property
     def tenant_template(self) -> TenantTemplate:
@@ -118,6 +124,7 @@ class FixtureManager:
         """
         if isinstance(tenant, str):
             tenant = TenantFixture(tenant_id=tenant, tier=tier or "free")
+        await self._watch_catalog(adding=tenant.tenant_id)
         config_fixture = self.config.for_tenant(tenant)
         config = await config_fixture.resolve_audited(tenant, action="tenant.create")
         await create_tenant(
@@ -153,7 +160,18 @@ class FixtureManager:
 
     async def list_tenants(self, *, prefix: str | None = None) -> list[TenantRecord]:
         """Every registered tenant, by id."""
+        await self._watch_catalog()
         return await list_tenants(self.store, prefix=prefix)
+
+    async def _watch_catalog(self, *, adding: str | None = None) -> None:
+        """Warn past the catalogue budget, refuse a new tenant past its limit
+        (PostgreSQL; read at most once a minute unless a limit is set)."""
+        now = time.monotonic()
+        lazy = adding is None or self.settings.catalog_limit is None
+        if lazy and now - self._catalog_read_at < _CATALOG_EVERY_SECONDS:
+            return
+        self._catalog_read_at = now
+        await check_catalog(self.store, self.settings, adding=adding)
 
     async def get_tenant_config(self, tenant_id: str) -> TenantConfig:
         """A tenant's config, through the cache."""
@@ -354,6 +372,7 @@ class FixtureManager:
         transaction that is rolled back. Check :attr:`MigrationReport.ok`.
         """
         history = self._history()
+        await self._watch_catalog()
         options = FleetOptions(
             tenants=tenants,
             to=to,
@@ -398,7 +417,7 @@ class FixtureManager:
         reports = []
         for tenant_id in ids:
             async with self.store.session(tenant_id, readonly=True) as session:
-                reports.append(await check_drift(session, self.migrations))
+                reports.append(await check_drift(self.store, session, self.migrations))
         return reports
 
     def _history(self) -> MigrationScripts:

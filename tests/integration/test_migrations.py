@@ -13,14 +13,28 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    false,
+    func,
+    select,
+    text,
+)
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import SchemaOutdatedError
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import control_plane, schema_checksum
 from tests.cleanup import drop_every_tenant
 
 HEAD = "0003_daily_streams"
@@ -150,7 +164,25 @@ async def test_a_downgrade_of_one_revision_removes_exactly_that_revision(
         (HEAD, "0002_retention_indexes")
     ]
     assert "streams" not in await _columns(fleet, tenant_id, "track_daily_stats")
-    assert (await fleet.check_drift())[0].findings[0].startswith("schema revision 0002")
+    [drift] = await fleet.check_drift()
+    assert (drift.revision, drift.findings) == ("0002_retention_indexes", [])
+
+
+async def test_drift_of_a_tenant_behind_the_head_is_judged_at_its_own_revision(
+    fleet: FixtureManager,
+) -> None:
+    """The expected schema of an older revision is what its scripts build: a tenant at
+    the first revision lacks the streams and is fine; a column planted there is not."""
+    await fleet.create_tenant("older")
+    await fleet.migrate(to=BASE)
+    assert (await fleet.check_drift(["older"]))[0].ok
+
+    await _plant(fleet, "older", ["ALTER TABLE {s}.tracks ADD COLUMN mood VARCHAR(20)"])
+    [drift] = await fleet.check_drift(["older"])
+    report = await fleet.validate_tenant("older")
+
+    assert drift.findings == ["column tracks.mood is not in the schema definition"]
+    assert any("behind the head" in p for p in report.problems)
 
 
 async def test_a_new_tenant_starts_at_the_head(fleet: FixtureManager) -> None:
@@ -429,3 +461,134 @@ async def test_concurrent_tenants_each_run_their_own_operations(
 
     assert report.counts() == {"migrated": 12}
     assert all(r.ok for r in await pg_manager.check_drift(ids))
+
+
+NOTES_V1 = '''"""Notes.
+
+Revision ID: n1
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n1"
+down_revision = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "notes",
+        sa.Column("note_id", sa.String(32), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("note_id", name="pk_notes"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("notes")
+'''
+
+NOTES_V2 = '''"""Pinned notes, found fast.
+
+Revision ID: n2
+Revises: n1
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n2"
+down_revision = "n1"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("notes") as batch:
+        batch.add_column(
+            sa.Column("pinned", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    op.create_index("ix_notes_pinned", "notes", ["pinned"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_notes_pinned", table_name="notes")
+    with op.batch_alter_table("notes") as batch:
+        batch.drop_column("pinned")
+'''
+
+
+def _notes(version: int) -> MetaData:
+    md = MetaData()
+    columns: list[Column[Any]] = [
+        Column("note_id", String(32), primary_key=True),
+        Column("body", Text, nullable=False),
+    ]
+    if version == 2:
+        pinned = Column("pinned", Boolean, nullable=False, default=False, server_default=false())
+        columns.append(pinned)
+    table = Table("notes", md, *columns)
+    table.primary_key.name = "pk_notes"
+    if version == 2:
+        Index("ix_notes_pinned", table.c.pinned)
+    return md
+
+
+def _history(tmp_path: Path, *revisions: str) -> Path:
+    directory = tmp_path / f"notes_history_{len(revisions)}"
+    (directory / "versions").mkdir(parents=True)
+    for i, source in enumerate(revisions, start=1):
+        (directory / "versions" / f"n{i}.py").write_text(source)
+    return directory
+
+
+async def test_your_own_schema_migrates_with_your_own_alembic_directory(
+    settings: Settings, tmp_path: Path
+) -> None:
+    one, two = _history(tmp_path, NOTES_V1), _history(tmp_path, NOTES_V1, NOTES_V2)
+    source = tmp_path / "notes_set"
+    source.mkdir()
+    (source / "notes.jsonl").write_text('{"note_id": "n-1", "body": "hello"}\n')
+    async with FixtureManager(settings, metadata=_notes(1), migrations=one) as old:
+        await drop_every_tenant(old)
+        await old.create_tenant("shop")
+        await old.load_fixtures("shop", source)
+    newer = FixtureManager(settings.model_copy(update={"migrations": str(two)}), metadata=_notes(2))
+    try:
+        with pytest.raises(SchemaOutdatedError):
+            await newer.load_fixtures("shop", source)
+
+        report = await newer.migrate(["shop"])
+        await newer.create_tenant("shop_two")
+
+        assert [(r.from_revision, r.to_revision) for r in report.results] == [("n1", "n2")]
+        assert {e.revision for e in await newer.migration_status()} == {"n2"}
+        assert all(r.ok for r in await newer.check_drift())
+        assert (await newer.validate_tenant("shop")).row_counts == {"notes": 1}
+        await newer.load_fixtures("shop_two", source)
+    finally:
+        await drop_every_tenant(newer)
+        await newer.aclose()
+
+
+async def test_a_spare_schema_built_at_an_older_revision_is_never_handed_out(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    one, two = _history(tmp_path, NOTES_V1), _history(tmp_path, NOTES_V1, NOTES_V2)
+    async with FixtureManager(settings, metadata=_notes(1), migrations=one) as old:
+        await drop_every_tenant(old)
+        assert await old.warm_up(2) == 2
+    async with FixtureManager(settings, metadata=_notes(2), migrations=two) as newer:
+        try:
+            await newer.create_tenant("from_pool")
+
+            assert (await newer.check_drift(["from_pool"]))[0].ok
+            assert await newer.warm_up(1) == 1
+            async with newer.store.control() as conn:
+                pool = control_plane.schema_pool_table
+                checksums = (await conn.execute(select(pool.c.checksum))).scalars().all()
+            assert checksums == [schema_checksum(newer.store.metadata)]
+            await newer.create_tenant("from_pool_two")
+            assert (await newer.check_drift(["from_pool_two"]))[0].ok
+        finally:
+            await drop_every_tenant(newer)
+            await newer.warm_up(0)

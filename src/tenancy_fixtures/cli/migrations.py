@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -42,7 +42,7 @@ def _chosen(all_tenants: bool, tenant: list[str] | None) -> list[str] | None:
 
 
 @migrate_app.callback()
-def migrate(
+def migrate(  # shape: a Typer command declares its nine options in its signature
     ctx: typer.Context,
     all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
     tenant: Tenants = None,
@@ -83,24 +83,18 @@ def migrate(
         err_console.print("error: give --dry-run or --sql, not both")
         raise typer.Exit(2)
     tenants = _chosen(all_tenants, tenant)
+    options = {
+        "to": to,
+        "concurrency": concurrency,
+        "canary": canary,
+        "keep_going": keep_going,
+        "dry_run": dry_run,
+        "sql": sql,
+    }
+    quiet = json_out or dry_run or sql
 
     async def work(manager: FixtureManager) -> MigrationReport:
-        with _progress(disable=json_out or dry_run or sql) as progress:
-            task = progress.add_task("migrating", total=None)
-
-            def advance(result: TenantMigration) -> None:
-                progress.advance(task)
-
-            return await manager.migrate(
-                tenants,
-                to=to,
-                concurrency=concurrency,
-                canary=canary,
-                keep_going=keep_going,
-                dry_run=dry_run,
-                sql=sql,
-                progress=advance,
-            )
+        return await _with_progress(manager, tenants, options, quiet=quiet)
 
     report = run(ctx, work)
     if json_out:
@@ -111,6 +105,23 @@ def migrate(
         _print_report(report)
     if not report.ok:
         raise typer.Exit(9)
+
+
+async def _with_progress(
+    manager: FixtureManager,
+    tenants: list[str] | None,
+    options: dict[str, Any],
+    *,
+    quiet: bool,
+) -> MigrationReport:
+    """``manager.migrate`` with a progress bar of tenants done (on stderr)."""
+    with _progress(disable=quiet) as progress:
+        task = progress.add_task("migrating", total=None)
+
+        def advance(result: TenantMigration) -> None:
+            progress.advance(task)
+
+        return await manager.migrate(tenants, progress=advance, **options)
 
 
 def _progress(*, disable: bool) -> Progress:

@@ -167,6 +167,10 @@ class MigrationScripts:
             return [self._step(rev, "upgrade") for rev in chain[start + 1 : end + 1]]
         return [self._step(rev, "downgrade") for rev in reversed(chain[end + 1 : start + 1])]
 
+    def from_empty(self, target: str) -> list[Step]:
+        """The steps that build the schema at ``target`` in an empty schema."""
+        return [self._step(self.base, "upgrade"), *self.steps(self.base, target)]
+
     def _step(self, revision: str, direction: Literal["upgrade", "downgrade"]) -> Step:
         script = self._script.get_revision(revision)
         assert script is not None

@@ -65,7 +65,7 @@ def _daily_measures() -> list[Column[int] | CheckConstraint]:
     columns: list[Column[int] | CheckConstraint] = [
         Column(name, BigInteger, nullable=False) for name in names
     ]
-    columns.append(Column("streams", BigInteger, nullable=False, server_default="0"))
+    columns.append(Column("streams", BigInteger, nullable=False, default=0, server_default="0"))
     return columns + [CheckConstraint(f"{name} >= 0", name=name) for name in (*names, "streams")]
 
 

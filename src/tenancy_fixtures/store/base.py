@@ -406,6 +406,15 @@ class TenantStore(ABC):
             yield session
 
     @asynccontextmanager
+    async def scratch(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on an empty schema of its own that is always rolled back:
+        migration scripts run there to learn the schema at an older revision. Like
+        :meth:`migrating`, statements naming no schema go to it."""
+        await self.initialize()
+        async with self._mapped(None), self._scratch() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         """A control-plane transaction in which the tenant's storage is removed.
 
@@ -471,6 +480,11 @@ class TenantStore(ABC):
         del session
         return None
 
+    async def catalog_relations(self) -> int | None:
+        """About how many relations the database's catalogue holds, where that slows
+        the database down (PostgreSQL); ``None`` elsewhere."""
+        return None
+
     async def warm_up(self, spares: int) -> int:
         """Prepare for fast provisioning (spare schemas, a template file); returns what
         it created. The default prepares nothing."""
@@ -493,6 +507,9 @@ class TenantStore(ABC):
 
     @abstractmethod
     def _migrating(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]: ...
+
+    @abstractmethod
+    def _scratch(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
 
     @abstractmethod
     def _deprovision(

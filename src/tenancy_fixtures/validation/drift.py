@@ -3,7 +3,7 @@
 Alembic's autogenerate comparison finds added or missing tables' columns, types,
 nullability, indexes, unique and foreign-key constraints; CHECK constraints, which
 it does not compare, are compared here by name. A tenant behind the head is
-reported as such (its tables are compared with the head only once migrated).
+compared with the schema its revision scripts build, learned in a scratch schema.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CheckConstraint, MetaData, inspect
+from sqlalchemy import BLANK_SCHEMA, CheckConstraint, MetaData, Table, inspect
 
-from tenancy_fixtures.store import TenantSession, migration_ledger
+from tenancy_fixtures.migrations.operations import run_steps
+from tenancy_fixtures.migrations.scripts import MigrationScripts
+from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
+from tenancy_fixtures.store.migration_ledger import RevisionHistory
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -46,35 +49,63 @@ class DriftReport:
 
 
 async def check_drift(
-    session: TenantSession, history: migration_ledger.RevisionHistory | None
+    store: TenantStore, session: TenantSession, history: RevisionHistory | None
 ) -> DriftReport:
-    """Compare the session's tenant schema with ``session.metadata`` (read only); with
-    a ``history``, a tenant whose recorded revision is not the head is reported as
-    behind instead."""
+    """Compare the session's tenant schema with the schema at its recorded revision:
+    ``session.metadata`` at the head (or without a history); below it, the schema the
+    history's scripts build up to that revision (learned once, in a scratch schema that
+    is rolled back). Read only."""
     _, revision = await migration_ledger.current_revision(session.connection, session.tenant_id)
     if history is not None:
         revision = revision or history.base
-        if revision != history.head:
-            return DriftReport(
-                session.tenant_id,
-                revision,
-                [
-                    f"schema revision {revision} is behind the head {history.head}: "
-                    f"run `tenancy-fixtures migrate -t {session.tenant_id}`"
-                ],
-            )
     report = DriftReport(session.tenant_id, revision)
+    expected = session.metadata
+    if history is not None and revision != history.head:
+        if not isinstance(history, MigrationScripts) or revision not in history.chain:
+            report.findings.append(
+                f"schema revision {revision} is not in the history (head {history.head})"
+            )
+            return report
+        expected = await _schema_at(store, history, revision)
     schema = None if session.schema_name == "main" else session.schema_name
-    report.findings = await session.connection.run_sync(_compare, session.metadata, schema)
+    report.findings = await session.connection.run_sync(_compare, expected, schema)
     return report
+
+
+_AT_REVISION: dict[tuple[str, str, str], MetaData] = {}
+
+
+async def _schema_at(store: TenantStore, history: MigrationScripts, revision: str) -> MetaData:
+    """The tables the history's scripts make up to ``revision``, reflected (in the
+    scratch schema, which the comparison replaces with the tenant's)."""
+    key = (history.location, revision, store.backend)
+    if key not in _AT_REVISION:
+        async with store.scratch() as conn:
+            await conn.run_sync(run_steps, history.from_empty(revision))
+            _AT_REVISION[key] = await conn.run_sync(_reflect)
+    return _AT_REVISION[key]
+
+
+def _reflect(conn: Connection) -> MetaData:
+    translate = conn.get_execution_options().get("schema_translate_map") or {}
+    reflected = MetaData(schema=translate.get(None))
+    reflected.reflect(conn)
+    return reflected
 
 
 def _in_schema(metadata: MetaData, schema: str | None) -> MetaData:
     """``metadata``'s tables named in ``schema`` (reflection sees the real names)."""
     copy = MetaData(schema=schema, naming_convention=metadata.naming_convention)
+
+    def referred(table: Table, to: str | None, constraint: Any, referred: str | None) -> Any:
+        del constraint
+        if referred != table.schema:
+            return referred
+        return to if to is not None else BLANK_SCHEMA
+
     for table in metadata.sorted_tables:
         # None: the copy's own schema (none); the stubs do not admit it.
-        table.to_metadata(copy, schema=cast(str, schema))
+        table.to_metadata(copy, schema=cast(str, schema), referred_schema_fn=referred)
     return copy
 
 

@@ -95,6 +95,8 @@ _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
 #: Names of pre-created spare schemas (tenant ids may not start with it).
 _SPARE_PREFIX = "tf_pool_"
+#: Names of the schemas scratch() makes (never committed).
+_SCRATCH_PREFIX = "tf_scratch_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
 _COPY_LINE = re.compile(r"COPY .+, line (?P<line>\d+)(?:, column (?P<column>[^:]+))?")
 #: Tables, views, materialized views, partitioned and foreign tables of a schema.
@@ -712,6 +714,22 @@ class PostgresTenantStore(TenantStore):
             )
 
     @asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[AsyncConnection]:
+        name = f"{_SCRATCH_PREFIX}{uuid.uuid4().hex[:16]}"
+        with quiet_lost_connection_writes():
+            async with self.engine.connect() as conn:
+                transaction = await conn.begin()
+                try:
+                    await conn.execute(CreateSchema(name))
+                    await conn.execute(text("SET LOCAL search_path TO pg_catalog"))
+                    yield await conn.execution_options(
+                        schema_translate_map={None: name, TENANT_SCHEMA: name},
+                        compiled_cache=None,
+                    )
+                finally:
+                    await transaction.rollback()
+
+    @asynccontextmanager
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         schema = self.checked(tenant_id)
         async with self._connection(None) as conn:
@@ -746,6 +764,20 @@ class PostgresTenantStore(TenantStore):
             if await self._schema_exists(conn, self.checked(tenant_id)):
                 return True
             return bool(await self._our_roles(conn, tenant_id))
+
+    async def catalog_relations(self) -> int | None:
+        """pg_class's row estimate (kept by autovacuum): O(1), where count(*) would
+        scan the very catalogue that has grown too big."""
+        await self.initialize()
+        async with self._mapped(None), self._connection(None) as conn:
+            found = await conn.execute(
+                text(
+                    "SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint "
+                    "ELSE (SELECT count(*) FROM pg_catalog.pg_class) END "
+                    "FROM pg_catalog.pg_class WHERE oid = 'pg_catalog.pg_class'::regclass"
+                )
+            )
+            return int(found.scalar_one())
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:

@@ -589,6 +589,25 @@ class SQLiteTenantStore(TenantStore):
                 yield SQLiteTenantSession(tenant_id, connection, self.metadata)
 
     @asynccontextmanager
+    async def _scratch(self) -> AsyncIterator[AsyncConnection]:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        engine = create_async_engine(
+            "sqlite+aiosqlite://",
+            poolclass=NullPool,
+            execution_options={"schema_translate_map": {TENANT_SCHEMA: "main"}},
+        )
+        try:
+            async with engine.connect() as conn:
+                transaction = await conn.begin()
+                try:
+                    yield conn
+                finally:
+                    await transaction.rollback()
+        finally:
+            await engine.dispose()
+
+    @asynccontextmanager
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         """Under the write lock: move the file aside as ``<id>.db.dropping``, run the
         block, commit, then delete it; if the block or the commit fails, move it back."""
