@@ -114,14 +114,21 @@ async def _with_progress(
     *,
     quiet: bool,
 ) -> MigrationReport:
-    """``manager.migrate`` with a progress bar of tenants done (on stderr)."""
-    with _progress(disable=quiet) as progress:
-        task = progress.add_task("migrating", total=None)
+    """``manager.migrate`` with a progress bar of tenants done (on stderr), shown from
+    the first tenant done: a run refused while planning prints its error alone."""
+    progress = _progress(disable=quiet)
+    task = progress.add_task("migrating", total=None)
 
-        def advance(result: TenantMigration) -> None:
-            progress.advance(task)
+    def advance(result: TenantMigration) -> None:
+        if not progress.live.is_started:
+            progress.start()
+        progress.advance(task)
 
+    try:
         return await manager.migrate(tenants, progress=advance, **options)
+    finally:
+        if progress.live.is_started:
+            progress.stop()
 
 
 def _progress(*, disable: bool) -> Progress:

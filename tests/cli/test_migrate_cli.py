@@ -1,0 +1,90 @@
+"""The migrate commands: plan, SQL, status, drift check, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
+
+HEAD = "0003_daily_streams"
+
+
+def test_migrate_needs_all_or_tenants(cli: Cli) -> None:
+    assert_one_line_error(cli("migrate"), 2, "error: give either --all or one or more")
+
+
+def test_migrate_of_an_unknown_tenant_exits_4(cli: Cli) -> None:
+    assert_one_line_error(cli("migrate", "-t", "ghost_tenant"), 4, "error: tenant 'ghost_tenant'")
+
+
+def test_dry_run_status_and_sql_show_the_plan_without_changing_anything(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    tenant = f"{tenant_prefix}a"
+    cli.ok("init-tenant", tenant)
+    cli.ok("migrate", "-t", tenant, "--to", "base")
+
+    plan = cli.json("migrate", "-t", tenant, "--dry-run")
+    sql = cli.ok("migrate", "-t", tenant, "--sql").stdout
+    status = cli.json("migrate", "status", "-t", tenant)
+
+    assert plan["counts"] == {"planned": 1}
+    assert plan["tenants"][0]["steps"] == ["0002_retention_indexes", HEAD]
+    assert sql.startswith(f"-- tenant {tenant}: 0001_baseline -> {HEAD}")
+    assert "CREATE INDEX ix_listening_events_played_at" in sql
+    assert status["head"] == HEAD
+    assert status["tenants"][0]["revision"] == "0001_baseline"
+    assert status["tenants"][0]["at_head"] is False
+
+
+def test_migrate_then_list_show_and_check_agree_on_the_revision(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    tenant = f"{tenant_prefix}b"
+    cli.ok("init-tenant", tenant)
+    cli.ok("migrate", "-t", tenant, "--to", "-1")
+
+    done = cli.json("migrate", "-t", tenant)
+    listed = [t for t in cli.json("list", "--prefix", tenant_prefix)]
+    shown = cli.json("show", tenant)
+    checked = cli.json("migrate", "check", "-t", tenant)
+
+    assert done["counts"] == {"migrated": 1}
+    assert listed[0]["revision"] == shown["revision"] == HEAD
+    assert checked == [{"tenant_id": tenant, "revision": HEAD, "ok": True, "findings": []}]
+
+
+def test_a_load_into_a_tenant_behind_the_head_exits_8_naming_the_command(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    tenant = f"{tenant_prefix}c"
+    cli.ok("init-tenant", tenant)
+    cli.ok("migrate", "-t", tenant, "--to", "base")
+
+    line = assert_one_line_error(cli("load-fixtures", tenant), 8, "error:")
+
+    assert f"tenancy-fixtures migrate -t {tenant}" in line
+
+
+def test_a_failing_revision_exits_9_with_the_tenant_and_its_error(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    from tests.integration.test_migrations import BUILTIN_VERSIONS, FAILING_REVISION
+
+    history = tmp_path / "history"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_named_users.py").write_text(FAILING_REVISION)
+    tenant = f"{tenant_prefix}d"
+    cli.ok("init-tenant", tenant)
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "users.jsonl").write_text('{"user_id": "u1", "display_name": "unknown"}\n')
+    cli.ok("load-fixtures", tenant, str(source))
+    newer = Cli(cli.database_url, env={"TENANCY_MIGRATIONS": str(history)})
+
+    result = newer("migrate", "-t", tenant)
+
+    assert result.exit_code == 9, result.output
+    assert "failed" in result.stdout
+    assert "ck_users_named" in result.stdout.replace("\n", "")
