@@ -46,7 +46,7 @@ def test_migrate_then_list_show_and_check_agree_on_the_revision(
     cli.ok("migrate", "-t", tenant, "--to", "-1")
 
     done = cli.json("migrate", "-t", tenant)
-    listed = [t for t in cli.json("list", "--prefix", tenant_prefix)]
+    listed = cli.json("list", "--prefix", tenant_prefix)
     shown = cli.json("show", tenant)
     checked = cli.json("migrate", "check", "-t", tenant)
 

@@ -390,6 +390,10 @@ async def _schema_matches_ledger(manager: FixtureManager, tenant_id: str, revisi
     assert ("ix_listening_events_played_at" in names) == has_index, (tenant_id, revision)
 
 
+async def _at_head(manager: FixtureManager) -> int:
+    return sum(1 for e in await manager.migration_status() if e.revision == HEAD)
+
+
 async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_resumes(
     fleet: FixtureManager, database_url: str
 ) -> None:
@@ -400,14 +404,21 @@ async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_
     await fleet.migrate(to=BASE, concurrency=4)
     await fleet.store.dispose()
     chance = random.Random(int(os.environ.get("TF_KILL_SEED", "1705")))
+    interrupted = []
     for _ in range(3):
+        at_head = await _at_head(fleet)
         process = _cli(database_url, "migrate", "--all", "--concurrency", "1", "--json")
-        await asyncio.sleep(chance.uniform(0.8, 2.5))
+        # Kill once this run has migrated a tenant, a random moment later.
+        while await _at_head(fleet) == at_head and process.poll() is None:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(chance.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.communicate()
         for entry in await fleet.migration_status():
             await _schema_matches_ledger(fleet, entry.tenant_id, entry.revision or BASE)
+        interrupted.append(await _at_head(fleet))
         await fleet.store.dispose()
+    assert any(0 < done < len(ids) for done in interrupted), interrupted
     finish = _cli(database_url, "migrate", "--all", "--json")
     out, err = finish.communicate(timeout=300)
     assert finish.returncode == 0, err
