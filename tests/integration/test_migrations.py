@@ -408,8 +408,9 @@ async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_
     for _ in range(3):
         at_head = await _at_head(fleet)
         process = _cli(database_url, "migrate", "--all", "--concurrency", "1", "--json")
-        # Kill once this run has migrated a tenant, a random moment later.
-        while await _at_head(fleet) == at_head and process.poll() is None:
+        # Kill once this run has migrated a tenant, a random moment later (polled:
+        # the state is another process's, no event can signal it).
+        while await _at_head(fleet) == at_head and process.poll() is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await asyncio.sleep(chance.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
