@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if sys.stdout.isatty() else 180)
     scale = MIGRATION_SCALES[args.scale]
     if args.counts:
-        scale = replace(scale, noop_counts=tuple(sorted(args.counts)))
+        scale = replace(scale, name="custom", noop_counts=tuple(sorted(args.counts)))
     if args.django_counts is not None:
         scale = replace(scale, django_counts=tuple(sorted(args.django_counts)))
     started, clock = datetime.now(UTC), time.perf_counter()
