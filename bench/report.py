@@ -81,7 +81,11 @@ def throughput(case: Case) -> float:
 
 
 def _ratio(ours: Case | None, case: Case) -> float | None:
-    if ours is None or case.group == "provision" or not case.measurement.rows_per_second:
+    if (
+        ours is None
+        or case.group in ("provision", "migrate")
+        or not case.measurement.rows_per_second
+    ):
         return None
     return ours.measurement.rows_per_second / case.measurement.rows_per_second
 

@@ -6,9 +6,11 @@
 Prepares the data first (generated once per scale, cached under ``bench/.data/``), then
 in one fresh database: start-up in fresh interpreters (the import, the CLI, a parse
 worker; see :mod:`bench.startup`), the load cases (round-robin, see
-:mod:`bench.load_cases`), our CLI and its peak RSS, Django when available, provisioning.
-Prints one table of medians and ratios, one of start-up times, plus the targets of
-issues 5 and 10, and writes the same figures as JSON under ``bench/results/``.
+:mod:`bench.load_cases`), our CLI and its peak RSS, Django when available,
+provisioning; then fleet migrations in fresh databases of their own (see
+:mod:`bench.migrations`). Prints one table of medians and ratios, one of start-up
+times, one of fleet migrations, plus the targets of issues 5, 10 and 12, and writes
+the same figures as JSON under ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from bench.database import bench_database, bench_url
 from bench.dataset import SCALES, export_csv, prepare_dataset
 from bench.django_cases import django_baseline
 from bench.load_cases import cli_cases, load_cases
+from bench.migrations import MIGRATION_SCALES, migration_cases, migration_table, migration_targets
 from bench.provisioning import provisioning_cases
 from bench.report import evaluate_targets, load_table, startup_table, targets_table, write_json
 from bench.rss import write_big_set
@@ -89,6 +92,9 @@ async def _measure(inputs: Inputs, server_url: str, failures: Failures) -> tuple
                 cases += await django.loaddata(db, inputs, failures)
         with _phase(console, "provisioning"):
             cases += await provisioning_cases(db, inputs.config, failures, django)
+    with _phase(console, "fleet migrations (fresh databases of their own)"):
+        scale = MIGRATION_SCALES[inputs.config.name]
+        cases += await migration_cases(server_url, scale, failures, django=django is not None)
     return [c for c in cases if c.measurement.seconds], version
 
 
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     failures = Failures(console)
     cases, version = asyncio.run(_measure(inputs, args.database_url, failures))
     cases = _order(cases)
-    targets = evaluate_targets(cases, scale=config.name)
+    targets = evaluate_targets(cases, scale=config.name) + migration_targets(cases)
     elapsed = time.perf_counter() - clock
 
     title = (
@@ -183,7 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {version}, {os.cpu_count()} CPUs"
     )
     console.print()
-    console.print(load_table([c for c in cases if c.group != "startup"], title=title))
+    console.print(
+        load_table([c for c in cases if c.group not in ("startup", "migrate")], title=title)
+    )
     console.print(_validation_line(cases))
     console.print(_cpu_line(cases))
     console.print()
@@ -194,7 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     console.print()
-    console.print(targets_table(targets, title="targets (issue 5)"))
+    console.print(
+        migration_table(
+            [c for c in cases if c.group == "migrate"],
+            title="fleet migrations (issue 12): medians; ratios per tenant vs django-tenants",
+        )
+    )
+    console.print()
+    console.print(targets_table(targets, title="targets (issues 5 and 12)"))
     for failure in failures.items:
         console.print(f"FAILED {failure['case']}: {failure['error']}", markup=False)
     path = write_json(
