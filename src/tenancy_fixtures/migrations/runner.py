@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from tenancy_fixtures.errors import (
     MigrationError,
@@ -29,6 +30,7 @@ from tenancy_fixtures.migrations.report import MigrationReport, Outcome, TenantM
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
+from tenancy_fixtures.store.retrying import with_retries
 
 __all__ = ["FleetOptions", "ProgressCallback", "migrate_fleet", "migrate_tenant"]
 
@@ -70,48 +72,13 @@ async def migrate_tenant(
     run_id: str | None = None,
     sql: bool = False,
 ) -> TenantMigration:
-    """Move one tenant to ``to`` in one transaction; a failure is recorded in the ledger
-    and returned (the tenant is left as it was), never raised, except for an unknown
-    tenant or an unusable target."""
+    """Move one tenant to ``to`` in one transaction (tried again after a transient
+    storage error); a failure is recorded in the ledger and returned (the tenant is
+    left as it was), never raised, except for an unknown tenant or target."""
     started = time.perf_counter()
     result = TenantMigration(tenant_id, None, None, "skipped")
     try:
-        async with store.migrating(tenant_id) as session:
-            conn = session.connection
-            if not await control_plane.lock_tenant(conn, tenant_id):
-                raise TenantNotFoundError(tenant_id)
-            found, current = await migration_ledger.current_revision(conn, tenant_id)
-            current = current or scripts.base
-            target = scripts.resolve(to, current)
-            steps = scripts.steps(current, target)
-            result = TenantMigration(
-                tenant_id, current, target, "migrated", steps=[s.revision for s in steps]
-            )
-            if not steps:
-                result.outcome = "skipped"
-                if not found:
-                    await migration_ledger.set_revision(conn, tenant_id, current)
-                return result
-            async with session.altering():
-                if sql:
-                    result.sql = await conn.run_sync(captured_sql, steps)
-                else:
-                    await conn.run_sync(run_steps, steps)
-            if sql:
-                raise _Rollback
-            result.seconds = time.perf_counter() - started
-            await migration_ledger.set_revision(
-                conn, tenant_id, target, duration_seconds=result.seconds
-            )
-            await control_plane.append_audit(
-                conn,
-                actor=actor,
-                action="tenant.migrate",
-                tenant_id=tenant_id,
-                outcome="ok",
-                run_id=run_id,
-                detail={"from": current, "to": target, "steps": result.steps},
-            )
+        await with_retries(partial(_attempt, store, scripts, result, to, actor, run_id, sql))
     except _Rollback:
         result.outcome = "planned"
     except (TenantNotFoundError, MigrationError):
@@ -120,6 +87,53 @@ async def migrate_tenant(
         await _record_failure(store, result, exc, started, actor=actor, run_id=run_id)
     result.seconds = time.perf_counter() - started
     return result
+
+
+async def _attempt(
+    store: TenantStore,
+    scripts: MigrationScripts,
+    result: TenantMigration,
+    to: str,
+    actor: str,
+    run_id: str | None,
+    sql: bool,
+) -> None:
+    """One try at the tenant's transaction; fills in ``result`` as it learns."""
+    started = time.perf_counter()
+    tenant_id = result.tenant_id
+    async with store.migrating(tenant_id) as session:
+        conn = session.connection
+        if not await control_plane.lock_tenant(conn, tenant_id):
+            raise TenantNotFoundError(tenant_id)
+        found, current = await migration_ledger.current_revision(conn, tenant_id)
+        current = current or scripts.base
+        target = scripts.resolve(to, current)
+        steps = scripts.steps(current, target)
+        result.from_revision, result.to_revision = current, target
+        result.steps = [s.revision for s in steps]
+        if not steps:
+            result.outcome = "skipped"
+            if not found:
+                await migration_ledger.set_revision(conn, tenant_id, current)
+            return
+        async with session.altering():
+            if sql:
+                result.sql = await conn.run_sync(captured_sql, steps)
+                raise _Rollback
+            await conn.run_sync(run_steps, steps)
+        result.outcome = "migrated"
+        await migration_ledger.set_revision(
+            conn, tenant_id, target, duration_seconds=time.perf_counter() - started
+        )
+        await control_plane.append_audit(
+            conn,
+            actor=actor,
+            action="tenant.migrate",
+            tenant_id=tenant_id,
+            outcome="ok",
+            run_id=run_id,
+            detail={"from": current, "to": target, "steps": result.steps},
+        )
 
 
 async def _record_failure(
@@ -219,15 +233,18 @@ async def _execute(
     done: dict[str, TenantMigration] = {}
 
     async def one(planned: TenantMigration) -> TenantMigration:
-        result = await migrate_tenant(
-            store,
-            scripts,
-            planned.tenant_id,
-            to=options.to,
-            actor=options.actor,
-            run_id=options.run_id,
-            sql=options.sql,
-        )
+        try:
+            result = await migrate_tenant(
+                store,
+                scripts,
+                planned.tenant_id,
+                to=options.to,
+                actor=options.actor,
+                run_id=options.run_id,
+                sql=options.sql,
+            )
+        except TenantNotFoundError as exc:  # dropped since the plan was made
+            result = replace(planned, outcome="failed", error=str(exc))
         done[planned.tenant_id] = result
         if progress is not None:
             progress(result)
