@@ -604,3 +604,25 @@ async def test_a_spare_schema_built_at_an_older_revision_is_never_handed_out(
         finally:
             await drop_every_tenant(newer)
             await newer.warm_up(0)
+
+
+async def test_a_table_rebuilt_by_hand_on_sqlite_shows_its_lost_checks_and_changed_types(
+    sqlite_manager: FixtureManager,
+) -> None:
+    """SQLite cannot drop a CHECK or change a type in place; a table rebuilt by hand
+    without them is found all the same."""
+    await sqlite_manager.create_tenant("rebuilt")
+    await _plant(
+        sqlite_manager,
+        "rebuilt",
+        [
+            "CREATE TABLE audio_features_copy AS SELECT * FROM audio_features",
+            "DROP TABLE audio_features",
+            "ALTER TABLE audio_features_copy RENAME TO audio_features",
+        ],
+    )
+
+    [drift] = await sqlite_manager.check_drift(["rebuilt"])
+
+    assert "CHECK constraint ck_audio_features_tempo on audio_features is missing" in drift.findings
+    assert any(f.startswith("column audio_features.tempo has type") for f in drift.findings)
