@@ -396,9 +396,10 @@ class TenantStore(ABC):
     async def migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
         """A transaction for changing an existing tenant's schema, committed whole.
 
-        Its connection also translates statements that name no schema into the
-        tenant's (migration scripts declare none) and shares no compiled statements
-        with other connections; schema changes go in :meth:`TenantSession.altering`.
+        Migration scripts name no schema: on PostgreSQL the connection translates such
+        statements into the tenant's schema (and shares no compiled statements with
+        other connections); on SQLite the tenant's file is ``main``, which bare names
+        reach first. Schema changes go in :meth:`TenantSession.altering`.
         """
         validate_tenant_id(tenant_id)
         await self.initialize()

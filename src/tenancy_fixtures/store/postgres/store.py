@@ -13,7 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -690,22 +690,20 @@ class PostgresTenantStore(TenantStore):
                 created += 1
             return created
 
-    @asynccontextmanager
-    async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
+    def _session(
+        self, tenant_id: str, readonly: bool
+    ) -> AbstractAsyncContextManager[TenantSession]:
         del readonly  # MVCC: readers never wait for writers
-        schema = self.checked(tenant_id)
-        async with self._connection(tenant_id) as conn:
-            owner = await privileges.schema_owner(conn, schema)
-            if owner is None:
-                raise TenantNotFoundError(tenant_id)
-            yield PostgresTenantSession(
-                tenant_id, conn, self.metadata, schema, owner=owner.write_as
-            )
+        return self._existing(tenant_id, migrating=False)
+
+    def _migrating(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]:
+        return self._existing(tenant_id, migrating=True)
 
     @asynccontextmanager
-    async def _migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+    async def _existing(self, tenant_id: str, *, migrating: bool) -> AsyncIterator[TenantSession]:
+        """A transaction on an existing tenant schema, acting as its owner for writes."""
         schema = self.checked(tenant_id)
-        async with self._connection(tenant_id, migrating=True) as conn:
+        async with self._connection(tenant_id, migrating=migrating) as conn:
             owner = await privileges.schema_owner(conn, schema)
             if owner is None:
                 raise TenantNotFoundError(tenant_id)
