@@ -183,3 +183,20 @@ async def test_a_config_fixture_applied_alone_still_creates_its_tenant(
         await config_fixture.aclose()
 
     assert "premium_001" == (await manager.get_tenant("premium_001")).tenant_id
+
+
+def test_a_history_export_without_its_listener_names_the_option_to_give(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    export = tmp_path / "StreamingHistory0.json"
+    export.write_text(
+        '[{"endTime": "2025-01-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1000}]',
+        encoding="utf-8",
+    )
+    sqlite_cli.ok("init-tenant", "acme")
+
+    line = assert_one_line_error(sqlite_cli("load-fixtures", "acme", str(export)), 5, "error:")
+
+    assert "-o user_id=<id>" in line
+    assert "user_id=u_ava" not in line
+    sqlite_cli.ok("load-fixtures", "acme", str(export), "-o", "user_id=u_ava")
