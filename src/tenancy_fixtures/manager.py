@@ -177,9 +177,15 @@ class FixtureManager:
         """A tenant's config, through the cache."""
         return await self.config.get_tenant_config(tenant_id)
 
-    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
-        """Change a tenant's tier, features, limits or settings (audited, cache invalidated)."""
-        return await self.config.apply_tenant_config(tenant)
+    async def apply_tenant_config(
+        self, tenant: TenantFixture, *, create: bool = False
+    ) -> TenantConfig:
+        """Change a tenant's tier, features, limits or settings (audited, cache invalidated).
+
+        An unknown tenant is a :class:`TenantNotFoundError` (a mistyped id must not become
+        a new tenant); ``create=True`` creates it, as :meth:`create_tenant` would.
+        """
+        return await self.config.apply_tenant_config(tenant, create=create)
 
     def data_fixtures(
         self,

@@ -243,8 +243,19 @@ class Settings(BaseSettings):
             url = make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a database URL: {exc}") from None
+        if url.drivername in ("postgres", "postgresql"):
+            # Heroku-style postgres:// and driverless postgresql:// name the one driver
+            # the library uses; say it, so that what is printed is what is used.
+            return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
         if url.get_backend_name() not in ("sqlite", "postgresql"):
-            raise ValueError("only sqlite:///DATA_DIR and postgresql:// URLs are supported")
+            raise ValueError(
+                "only sqlite:///DATA_DIR and postgresql+asyncpg://host:port/db URLs are supported"
+            )
+        if url.get_backend_name() == "postgresql" and url.get_driver_name() != "asyncpg":
+            raise ValueError(
+                f"the PostgreSQL driver {url.get_driver_name()!r} is not supported: "
+                "write postgresql+asyncpg:// (or postgresql://)"
+            )
         return value
 
     @property

@@ -208,14 +208,56 @@ def test_a_manifest_naming_an_unknown_loader_for_table_files_is_refused(
         manager.data_fixtures("free", tmp_path)
 
 
-def test_a_directory_mixing_table_files_and_other_files_is_refused(
+async def test_a_directory_mixing_table_files_and_source_files_loads_both(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Each file is detected as it would be alone: artists.jsonl holds artist rows, songs.jsonl
+    is source documents (it names no table)."""
+    other = "1OdUWJ0sBjDrqHygGUXeCF"
+    write_jsonl(tmp_path / "artists.jsonl", [{"artist_id": ARTIST, "name": "A"}])
+    write_jsonl(tmp_path / "songs.jsonl", [song(other, name="B")])
+    await manager.create_tenant(TENANT)
+
+    await manager.load_fixtures(TENANT, tmp_path)
+
+    assert {ARTIST: "A", other: "B"} == await artists(manager)
+
+
+def test_a_csv_file_named_for_no_table_is_refused_naming_it(
     manager: FixtureManager, tmp_path: Path
 ) -> None:
     write_jsonl(tmp_path / "artists.jsonl", [{"artist_id": ARTIST, "name": "A"}])
-    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+    (tmp_path / "songs.csv").write_text("name\nx\n", encoding="utf-8")
 
-    with pytest.raises(FixtureSetError, match="mixes table files"):
+    with pytest.raises(FixtureSetError, match=r"songs\.csv: named for no table"):
         manager.data_fixtures("free", tmp_path)
+
+
+async def test_a_single_table_file_loads_into_its_table(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``load-fixtures T artists.jsonl``: one table file is a set of one file."""
+    path = tmp_path / "artists.jsonl"
+    write_jsonl(path, [{"artist_id": ARTIST, "name": "A"}])
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, path)
+
+    assert {"artists": 1} == report.row_counts
+    assert {ARTIST: "A"} == await artists(manager)
+
+
+async def test_a_source_document_named_like_a_table_is_read_as_a_source(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``artists.json`` holding one song document (an object, not rows) is a source file,
+    in a directory as alone."""
+    (tmp_path / "artists.json").write_text(json.dumps(song(ARTIST, name="S")), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    await manager.load_fixtures(TENANT, tmp_path)
+
+    assert {ARTIST: "S"} == await artists(manager)
 
 
 async def test_two_fixtures_writing_one_table_of_a_new_tenant_load_together(

@@ -13,20 +13,111 @@ from collections.abc import MutableMapping
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from tenancy_fixtures.cli import demo, fixtures, migrations, tenants
-from tenancy_fixtures.cli.context import CliState, fail
+from tenancy_fixtures.cli.context import CliState, err_console, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
 __all__ = ["app", "main"]
 
+#: Global options, accepted before or after the command (``list --database-url URL``).
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "--log-json", "--debug", "--version"})
+_GLOBAL_WITH_VALUE = "--database-url"
+_HELP = frozenset({"-h", "--help", "--version"})
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Where the command stands in ``args`` (after the global options), if anywhere."""
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            return None
+        if args[i] == _GLOBAL_WITH_VALUE:
+            i += 2
+        elif args[i].startswith("-"):
+            i += 1
+        else:
+            return i
+    return None
+
+
+def _globals_first(args: list[str], at: int) -> list[str]:
+    """``args`` with the global options given after the command (at ``at``) moved
+    before it, where Click looks for them; nothing after ``--`` moves."""
+    moved: list[str] = []
+    rest: list[str] = []
+    tail = iter(args[at:])
+    for arg in tail:
+        if arg == "--":
+            rest += [arg, *tail]
+        elif arg in _GLOBAL_FLAGS or arg.startswith(_GLOBAL_WITH_VALUE + "="):
+            moved.append(arg)
+        elif arg == _GLOBAL_WITH_VALUE:
+            moved += [arg, *[v for v in [next(tail, None)] if v is not None]]
+        else:
+            rest.append(arg)
+    return [*args[:at], *moved, *rest]
+
+
+def _hide_flag_types(command: Any, ctx: Any) -> None:
+    """Show boolean flags in --help without a value type (Typer prints ``<bool>``)."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    if isinstance(command, TyperGroup):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                _hide_flag_types(sub, ctx)
+
+
+class _Cli(TyperGroup):
+    """The root command: global options anywhere on the line, flags shown as flags, and
+    options without a command answered with the help instead of an error alone."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _hide_flag_types(self, ctx)
+        super().format_help(ctx, formatter)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        resolved = super().resolve_command(ctx, args)
+        if resolved[1] is not None:
+            _hide_flag_types(resolved[1], ctx)
+        return resolved
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        at = _command_index(args)
+        if at is not None:
+            args = _globals_first(args, at)
+        elif args and not _HELP & set(args):
+            typer.echo(ctx.get_help())
+            err_console.print(
+                "[bold red]error:[/] no command given: choose one of the commands above, "
+                "e.g. tenancy-fixtures list",
+                highlight=False,
+            )
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tenancy_fixtures import __version__
+
+        typer.echo(f"tenancy-fixtures {__version__}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
+    cls=_Cli,
     name="tenancy-fixtures",
     help=(
         "Give every tenant isolated storage, schema, config and data in one call, "
         "then keep operating them.\n\n"
         "Settings come from TENANCY_* environment variables (see the README); the "
-        "default is an embedded SQLite store under ./.tenancy/.\n\n"
+        "default is an embedded SQLite store under ./.tenancy/. Global options may "
+        "come before or after the command.\n\n"
         "Example: tenancy-fixtures init-tenant acme_music --tier premium --load"
     ),
     no_args_is_help=True,
@@ -108,7 +199,14 @@ def _global_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
     json_logs: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
+    del version  # handled by its callback
     from tenancy_fixtures.settings import load_settings
 
     _configure_logging(verbose=verbose, json_logs=json_logs, debug=debug)

@@ -154,6 +154,8 @@ def load_fixtures(
     targets += tenants or []
     for target in targets:
         validate_or_fail(target)
+    if source is not None:
+        source_exists_or_fail(source)
     from tenancy_fixtures.loading.load import LoadOptions
 
     options = LoadOptions(
@@ -168,6 +170,18 @@ def load_fixtures(
         _load_one(ctx, tenant_id, options, json_out=json_out)
     else:
         _load_many(ctx, targets, options, every=all_tenants, json_out=json_out)
+
+
+def source_exists_or_fail(source: Path) -> None:
+    """Exit 2 (invalid input) when PATH does not exist: nothing was read, no data refused."""
+    if not source.exists():
+        err_console.print(
+            f"error: {escape(str(source))} does not exist: give a fixture set directory or "
+            "source files (tenancy-fixtures generate DIR writes a set)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_out: bool) -> None:
@@ -307,6 +321,7 @@ def validate_data(
     Example: tenancy-fixtures validate-data --all
     """
     if source is not None:
+        source_exists_or_fail(source)
         _validate_source(source, json_out, state(ctx).settings)
         return
     if (tenant_id is None) == (not all_tenants):

@@ -8,7 +8,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, fail, key_values, print_json, run
+from tenancy_fixtures.cli.context import (
+    console,
+    err_console,
+    fail,
+    key_values,
+    print_json,
+    run,
+    state,
+)
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.tenancy.sizes import format_size
@@ -16,6 +24,7 @@ from tenancy_fixtures.tenancy.sizes import format_size
 if TYPE_CHECKING:
     from tenancy_fixtures.manager import FixtureManager
     from tenancy_fixtures.monitoring.monitor import TenantStatus
+    from tenancy_fixtures.store.control_plane import AuditRecord
     from tenancy_fixtures.tenancy.config import TenantConfig
 
 __all__ = ["register"]
@@ -221,7 +230,7 @@ def audit(
     """
     if tenant_id is not None:
         validate_or_fail(tenant_id)
-    records = run(ctx, lambda manager: manager.audit_log(tenant_id, limit=limit))
+    records = run(ctx, lambda manager: _audit_records(manager, tenant_id, limit))
     if json_out:
         print_json([vars(r) for r in records])
         return
@@ -240,6 +249,18 @@ def audit(
     console.print(table)
 
 
+async def _audit_records(
+    manager: FixtureManager, tenant_id: str | None, limit: int
+) -> list[AuditRecord]:
+    """The audit log's newest records; a tenant that is not registered and was never
+    audited (never existed) is a :class:`TenantNotFoundError`. A dropped tenant keeps
+    its minimal trail, so it is shown."""
+    records = await manager.audit_log(tenant_id, limit=limit)
+    if tenant_id is not None and not records:
+        await manager.get_tenant(tenant_id)  # raises TenantNotFoundError
+    return records
+
+
 def warm_up(
     ctx: typer.Context,
     spares: Annotated[
@@ -251,7 +272,13 @@ def warm_up(
     Example: tenancy-fixtures warm-up --spares 50
     """
     created = run(ctx, lambda manager: manager.warm_up(spares))
-    console.print(f"ready: {created} spare schema(s) created")
+    if state(ctx).settings.backend == "sqlite":
+        console.print(
+            "ready: new tenants are copied from the template file (SQLite keeps no spare "
+            "schemas; --spares is for PostgreSQL)"
+        )
+    else:
+        console.print(f"ready: {created} spare schema(s) created, {spares} wanted in the pool")
 
 
 def validate_or_fail(tenant_id: str) -> None:

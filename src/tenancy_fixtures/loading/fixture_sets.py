@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -196,13 +197,38 @@ def _manifest_entry(entry: Any, manifest: Path, index: int) -> dict[str, Any]:
     return entry
 
 
-def open_fixture_set(source: Path | str, *, metadata: MetaData) -> FixtureSet:
-    """Read a fixture set's layout (not its data); raises :class:`FixtureSetError`."""
+def _listed_files(
+    directory: Path, metadata: MetaData, only: Collection[str] | None
+) -> tuple[str, list[FixtureFile]]:
+    """The set's name and data files when no manifest lists them: every file named for a
+    table, or the ``only`` ones."""
+    name = directory.resolve().name
+    if only is not None:
+        name = f"{name}/{'+'.join(sorted(only))}"
+    files = [
+        _file(directory, child.name, None, metadata)
+        for child in sorted(directory.iterdir())
+        if child.name != MANIFEST_NAME
+        and split_name(child.name) is not None
+        and (only is None or child.name in only)
+    ]
+    return name, files
+
+
+def open_fixture_set(
+    source: Path | str, *, metadata: MetaData, only: Collection[str] | None = None
+) -> FixtureSet:
+    """Read a fixture set's layout (not its data); raises :class:`FixtureSetError`.
+
+    ``only``: the names of the files to take, manifest or not (the table files of a
+    directory that also holds source files, or one table file given alone); the set is
+    then named ``<directory>/<files>``.
+    """
     directory = Path(source)
     if not directory.is_dir():
         raise FixtureSetError("fixture set directory does not exist", path=directory)
     manifest = directory / MANIFEST_NAME
-    if manifest.is_file():
+    if manifest.is_file() and only is None:
         name, entries = _manifest_entries(directory, manifest)
         tables = {t.name for t in metadata.sorted_tables}
         is_source = [_is_source_entry(e, tables) for e in entries]
@@ -218,12 +244,7 @@ def open_fixture_set(source: Path | str, *, metadata: MetaData) -> FixtureSet:
         )
     else:
         sources = ()
-        name = directory.resolve().name
-        files = [
-            _file(directory, child.name, None, metadata)
-            for child in sorted(directory.iterdir())
-            if child.name != MANIFEST_NAME and split_name(child.name) is not None
-        ]
+        name, files = _listed_files(directory, metadata, only)
     if not files and not sources:
         raise FixtureSetError("fixture set holds no data files", path=directory)
     listed: set[tuple[Path, str]] = set()

@@ -9,11 +9,14 @@ files of that format; without, each source file's format is detected.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import ijson
+import orjson
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import FixtureSetError
@@ -21,6 +24,7 @@ from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
+    FixtureSet,
     open_fixture_set,
     split_name,
 )
@@ -30,26 +34,88 @@ from tenancy_fixtures.loading.sources import SourceLoader, find_source_files, so
 __all__ = ["open_loaders"]
 
 
-def _is_table_set(directory: Path, metadata: MetaData) -> bool:
-    if (directory / MANIFEST_NAME).is_file():
+#: What an empty JSON array or JSON Lines file holds: no rows, but rows of a table.
+_NO_ROWS = object()
+
+
+def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
+    """The first object of a JSON array or JSON Lines file, :data:`_NO_ROWS` for an
+    empty one, ``None`` for anything else (a JSON object, a file that does not parse)."""
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as stream:
+            if fmt == "jsonl":
+                for line in stream:
+                    if line.strip():
+                        return orjson.loads(line)
+                return _NO_ROWS
+            head = stream.read(64).lstrip()
+            if not head.startswith(b"["):
+                return None
+            stream.seek(0)
+            return next(ijson.items(stream, "item"), _NO_ROWS)
+    except (OSError, ValueError, ijson.JSONError):
+        return None
+
+
+def _is_table_file(path: Path, columns_of: Mapping[str, set[str]]) -> bool:
+    """Whether ``path`` holds rows of the table it is named for: CSV and YAML always,
+    JSON and JSON Lines when their first object's keys are that table's columns (a
+    source document named like a table, such as ``workspaces.json`` holding
+    ``{"workspaces": [...]}``, is not)."""
+    parsed = split_name(path.name)
+    if parsed is None or parsed[0] not in columns_of:
+        return False
+    table, fmt, compressed = parsed
+    if fmt not in ("json", "jsonl"):
         return True
-    tables = {t.name for t in metadata.sorted_tables}
-    stems = [
-        parsed[0]
-        for child in directory.iterdir()
-        if (parsed := split_name(child.name)) is not None and child.is_file()
-    ]
-    named = [stem in tables for stem in stems]
-    if any(named) and not all(named):
-        strangers = sorted(
-            stem for stem, is_table in zip(stems, named, strict=True) if not is_table
+    first = _first_document(path, fmt, compressed)
+    if first is _NO_ROWS:
+        return True
+    return isinstance(first, dict) and bool(first) and set(first) <= columns_of[table]
+
+
+def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[str]]:
+    """The directory ``path`` names (or is in) and its table files and source files,
+    told apart file by file the same way whether ``path`` is a directory or one file."""
+    columns_of = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
+    if path.is_file():
+        directory, candidates = path.parent, [path.name]
+    elif path.is_dir():
+        directory = path
+        candidates = sorted(
+            c.name for c in path.iterdir() if c.is_file() and split_name(c.name) is not None
         )
+    else:
+        raise FixtureSetError("source path does not exist", path=path)
+    tables = [n for n in candidates if _is_table_file(directory / n, columns_of)]
+    if path.is_file() and not tables:
+        return directory, [], [path.name]
+    strangers = [n for n in candidates if n not in tables and not _is_source_name(n)]
+    if strangers:
         raise FixtureSetError(
-            f"directory mixes table files with other files ({', '.join(strangers[:5])}); "
-            "name source files in a fixtures.json manifest with their 'format'",
+            f"{', '.join(strangers[:5])}: named for no table of the schema, and only "
+            ".json/.jsonl files can be source files; rename the file after its table",
             path=directory,
         )
-    return any(named)
+    if path.is_file():
+        return directory, tables, []
+    # Source files may sit in subdirectories (exports keep their folders).
+    _, sources = find_source_files(path) if _has_sources(path, tables) else (path, [])
+    return directory, tables, [s for s in sources if s not in tables]
+
+
+def _is_source_name(name: str) -> bool:
+    return name.lower().removesuffix(".gz").endswith((".json", ".jsonl", ".ndjson"))
+
+
+def _has_sources(directory: Path, tables: list[str]) -> bool:
+    return any(
+        c.is_file()
+        and _is_source_name(c.name)
+        and c.relative_to(directory).as_posix() not in tables
+        for c in directory.rglob("*")
+    )
 
 
 def open_loaders(
@@ -64,40 +130,57 @@ def open_loaders(
     every source file's format (a manifest entry's own options win)."""
     given = dict(options or {})
     path = Path(source)
-    if format is None and path.is_dir() and _is_table_set(path, metadata):
+    if format is not None:
+        directory, names = find_source_files(path)
+        files = [source_file(directory, name, format=format, options=given) for name in names]
+        return [SourceLoader(files, metadata=metadata, batch_size=batch_size)]
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
         fixture_set = open_fixture_set(path, metadata=metadata)
-        loaders: list[DataLoader] = []
-        by_loader: dict[str, list[FixtureFile]] = {}
-        for file in fixture_set.files:
-            by_loader.setdefault(file.loader or DataLoader.loader_name, []).append(file)
-        for name, files_of_loader in by_loader.items():
-            if name not in LOADERS:
-                raise FixtureSetError(
-                    f"unknown loader {name!r}; known: {', '.join(sorted(LOADERS))}",
-                    path=path,
-                )
-            subset = replace(fixture_set, files=tuple(files_of_loader))
-            loaders.append(LOADERS[name](subset, metadata=metadata, batch_size=batch_size))
-        if fixture_set.sources:
-            files = [
-                source_file(
-                    path,
-                    entry.path,
-                    format=entry.format,
-                    options={**given, **entry.options},
-                    loader=entry.loader,
-                )
-                for entry in fixture_set.sources
-            ]
-            loaders.append(
-                SourceLoader(
-                    files,
-                    name=f"sources:{fixture_set.name}",
-                    metadata=metadata,
-                    batch_size=batch_size,
-                )
+        return _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
+    directory, tables, sources = _split_files(path, metadata)
+    loaders: list[DataLoader] = []
+    if tables:
+        # A directory of table files alone is the set itself, named as it always was.
+        only = None if path.is_dir() and not sources else tables
+        fixture_set = open_fixture_set(directory, metadata=metadata, only=only)
+        loaders = _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
+    if sources:
+        files = [source_file(directory, name, format=None, options=given) for name in sources]
+        loaders.append(SourceLoader(files, metadata=metadata, batch_size=batch_size))
+    return loaders
+
+
+def _set_loaders(
+    fixture_set: FixtureSet, given: Mapping[str, Any], *, metadata: MetaData, batch_size: int
+) -> list[DataLoader]:
+    """The loaders of a fixture set: one per domain loader its files name, and one for
+    the source files its manifest lists."""
+    path = fixture_set.directory
+    loaders: list[DataLoader] = []
+    by_loader: dict[str, list[FixtureFile]] = {}
+    for file in fixture_set.files:
+        by_loader.setdefault(file.loader or DataLoader.loader_name, []).append(file)
+    for name, files_of_loader in by_loader.items():
+        if name not in LOADERS:
+            raise FixtureSetError(
+                f"unknown loader {name!r}; known: {', '.join(sorted(LOADERS))}", path=path
             )
-        return loaders
-    directory, names = find_source_files(path)
-    files = [source_file(directory, name, format=format, options=given) for name in names]
-    return [SourceLoader(files, metadata=metadata, batch_size=batch_size)]
+        subset = replace(fixture_set, files=tuple(files_of_loader))
+        loaders.append(LOADERS[name](subset, metadata=metadata, batch_size=batch_size))
+    if fixture_set.sources:
+        files = [
+            source_file(
+                path,
+                entry.path,
+                format=entry.format,
+                options={**given, **entry.options},
+                loader=entry.loader,
+            )
+            for entry in fixture_set.sources
+        ]
+        loaders.append(
+            SourceLoader(
+                files, name=f"sources:{fixture_set.name}", metadata=metadata, batch_size=batch_size
+            )
+        )
+    return loaders

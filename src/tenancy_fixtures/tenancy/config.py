@@ -157,7 +157,8 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
     for feature in features:
         if feature not in template.features:
             raise ConfigError(
-                f"unknown feature flag {feature!r}",
+                f"unknown feature flag {feature!r}; the flags are "
+                f"{', '.join(sorted(template.features))}",
                 tenant_id=tenant.tenant_id,
                 key=f"features.{feature}",
             )
@@ -168,6 +169,8 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
         error = exc.errors()[0]
         key = "limits." + ".".join(map(str, error["loc"]))
         message = str(error.get("ctx", {}).get("error") or error["msg"])
+        if error["type"] == "extra_forbidden":
+            message = f"unknown limit; the limits are {', '.join(TenantLimits.model_fields)}"
         raise ConfigError(
             f"{key}: {message} (value {error.get('input')!r})",
             tenant_id=tenant.tenant_id,
@@ -310,13 +313,24 @@ class ConfigFixture(BaseFixture):
         ):
             return self.resolve(tenant)
 
-    async def apply_tenant_config(self, tenant: TenantFixture) -> TenantConfig:
-        """Resolve, validate and store ``tenant``'s config; create the tenant if it is new."""
+    async def apply_tenant_config(
+        self, tenant: TenantFixture, *, create: bool = True
+    ) -> TenantConfig:
+        """Resolve, validate and store ``tenant``'s config.
+
+        A :class:`TenantFixture` describes the whole tenant, and applying a fixture makes
+        it so: a tenant that does not exist yet is created with the fixture's tier (the
+        DESIGN's standalone ``ConfigFixture().apply_tenant_config(...)``). With
+        ``create=False`` an unknown tenant is a :class:`TenantNotFoundError` instead, as
+        for :meth:`FixtureManager.apply_tenant_config`.
+        """
         bound = self.for_tenant(tenant)
-        config = await bound.resolve_audited(tenant, action="config.apply")
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             exists = await control_plane.get_tenant(conn, tenant.tenant_id) is not None
+        if not exists and not create:
+            raise TenantNotFoundError(tenant.tenant_id)
+        config = await bound.resolve_audited(tenant, action="config.apply")
         if exists:
             await update_tenant(self.store, tenant.tenant_id, [bound], actor=self.settings.actor)
         else:

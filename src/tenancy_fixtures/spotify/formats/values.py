@@ -189,8 +189,10 @@ def listener_row(options: Mapping[str, Any], sink: RowSink, *, format_name: str)
     user_id = options.get("user_id")
     if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > _USER_ID_LENGTH:
         raise sink.refuse(
-            f"the {format_name} format needs options {{'user_id': ...}} naming the listener "
-            f"(a string of 1 to {_USER_ID_LENGTH} characters), found {user_id!r:.40}",
+            f"the {format_name} format needs the option user_id naming the listener "
+            f"(a string of 1 to {_USER_ID_LENGTH} characters), found {user_id!r:.40}: "
+            "give -o user_id=<id> to load-fixtures, options={'user_id': ...} in code or "
+            "in the file's fixtures.json entry",
             column="user_id",
             rule="option:user_id",
         )

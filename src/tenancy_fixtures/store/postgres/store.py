@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -472,6 +473,15 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 transient=self.is_transient(exc),
             )
+        unreachable = _unreachable(exc)
+        if unreachable is not None:
+            return StorageError(
+                f"postgresql failed: cannot reach the server at "
+                f"{self.settings.safe_database_url()} ({unreachable}); start it, or point "
+                "--database-url (TENANCY_DATABASE_URL) at another server",
+                tenant_id=tenant_id,
+                transient=True,
+            )
         return super()._storage_error(exc, tenant_id)
 
     async def review_access(self, session: TenantSession) -> AccessReview | None:
@@ -810,3 +820,18 @@ class PostgresTenantStore(TenantStore):
         if isinstance(exc, ConnectionError | TimeoutError | asyncpg.InterfaceError):
             return True
         return sqlstate(exc) in _TRANSIENT_SQLSTATES or (sqlstate(exc) or "").startswith("08")
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """What kept the connection from being made (refused, unknown host, timed out), if
+    that is the failure: the first line of the OS error, else ``None``."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionRefusedError | socket.gaierror) or (
+            isinstance(seen, OSError) and "Connect call failed" in str(seen)
+        ):
+            return str(seen).strip().splitlines()[0]
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None

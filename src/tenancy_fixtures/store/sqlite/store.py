@@ -33,6 +33,7 @@ from sqlalchemy.util import LRUCache
 
 from tenancy_fixtures.errors import (
     IntegrityViolationError,
+    SettingsError,
     StorageError,
     TenantNotFoundError,
 )
@@ -412,6 +413,17 @@ class SQLiteTenantStore(TenantStore):
 
         return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
 
+    def _check_data_dir_parent(self) -> None:
+        """The data directory may be created, but not a chain of missing directories: a
+        mistyped path (``sqlite:////nonexistent_dir/sub``) must not become a new tree."""
+        parent = self.data_dir.absolute().parent
+        if not self.data_dir.exists() and not parent.is_dir():
+            raise SettingsError(
+                f"the SQLite data directory {self.data_dir} cannot be created: its parent "
+                f"{parent} does not exist. Create {parent} first, or point --database-url "
+                "(TENANCY_DATABASE_URL) at sqlite:///DATA_DIR in an existing directory"
+            )
+
     def _tenant_engine(self, tenant_id: str) -> AsyncEngine:
         engine = self._tenant_engines.get(tenant_id)
         if engine is None:
@@ -420,6 +432,7 @@ class SQLiteTenantStore(TenantStore):
         return engine
 
     async def _initialize(self) -> None:
+        self._check_data_dir_parent()
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
         self._control_engine = self._engine(self.control_path, attach_control=False)
         async with self._control_engine.begin() as conn:

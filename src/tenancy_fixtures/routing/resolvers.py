@@ -1,0 +1,117 @@
+"""Where a request names its tenant: a header, the host's subdomain, or a JWT claim.
+
+A resolver is any callable taking the ASGI ``scope`` and returning the tenant id as the
+request gives it (untrusted: the router validates it), or raising
+:class:`TenantProblem` when the request names none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tenancy_fixtures.routing.problems import TenantProblem
+
+__all__ = [
+    "TenantResolver",
+    "from_header",
+    "from_jwt_claim",
+    "from_subdomain",
+    "header_value",
+]
+
+#: Takes the ASGI scope, returns the tenant id the request names.
+TenantResolver = Callable[[Mapping[str, Any]], str]
+
+
+def header_value(scope: Mapping[str, Any], name: str) -> str | None:
+    """The first value of header ``name`` in an ASGI ``scope`` (case-insensitive)."""
+    wanted = name.lower().encode("latin-1")
+    for key, value in scope.get("headers", ()):
+        if key.lower() == wanted:
+            return bytes(value).decode("latin-1").strip()
+    return None
+
+
+def from_header(name: str = "X-Tenant-ID") -> TenantResolver:
+    """The tenant named by request header ``name``; missing or empty is a 400."""
+
+    def resolve(scope: Mapping[str, Any]) -> str:
+        value = header_value(scope, name)
+        if not value:
+            raise TenantProblem(400, f"no tenant given: send the tenant id in the {name} header")
+        return value
+
+    return resolve
+
+
+def from_subdomain(base_domain: str) -> TenantResolver:
+    """The tenant named by the first label of the ``Host``: ``acme.example.com`` is
+    ``acme`` for ``base_domain="example.com"``. The host must be exactly one label
+    under ``base_domain`` (any port is ignored); anything else is a 400."""
+    suffix = "." + base_domain.lower().strip(".")
+
+    def resolve(scope: Mapping[str, Any]) -> str:
+        host = (header_value(scope, "host") or "").lower().rsplit(":", 1)[0].rstrip(".")
+        label = host[: -len(suffix)] if host.endswith(suffix) else ""
+        if not label or "." in label:
+            raise TenantProblem(
+                400, f"no tenant given: call <tenant>{suffix}, not {host or 'an empty host'!r}"
+            )
+        return label
+
+    return resolve
+
+
+def from_jwt_claim(
+    key: Any,
+    *,
+    algorithms: Sequence[str] = ("HS256",),
+    claim: str = "tenant_id",
+    audience: str | Sequence[str] | None = None,
+    issuer: str | None = None,
+    leeway: float = 0.0,
+) -> TenantResolver:
+    """The tenant named by ``claim`` of the ``Authorization: Bearer`` token, after PyJWT
+    has verified its signature with ``key`` (one of ``algorithms``; never ``none``),
+    its expiry and, when given, ``audience`` and ``issuer``. A missing token or claim,
+    or one that does not verify, is a 401.
+
+    Needs PyJWT (``pip install 'tenancy-fixtures[jwt]'``).
+    """
+    import jwt  # optional: only apps that route by token need it
+
+    allowed = [a for a in algorithms if a.lower() != "none"]
+    if not allowed:
+        raise ValueError("from_jwt_claim needs at least one signing algorithm besides 'none'")
+    challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    required = ["exp", claim] if claim != "exp" else ["exp"]
+
+    def resolve(scope: Mapping[str, Any]) -> str:
+        scheme, _, token = (header_value(scope, "authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TenantProblem(
+                401,
+                "no tenant given: send a token naming it, as Authorization: Bearer <jwt>",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                key,
+                algorithms=allowed,
+                audience=audience,
+                issuer=issuer,
+                leeway=leeway,
+                options={"require": required},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise TenantProblem(401, f"the token was refused: {exc}", headers=challenge) from None
+        value = claims.get(claim)
+        if not isinstance(value, str) or not value:
+            raise TenantProblem(
+                401, f"the token's {claim!r} claim is not a tenant id", headers=challenge
+            )
+        return value
+
+    return resolve

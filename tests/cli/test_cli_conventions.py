@@ -1,0 +1,202 @@
+"""CLI conventions a new user expects: --version, global options anywhere, URLs as
+written elsewhere, flags shown as flags, and errors that say what to do next."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixture
+from tenancy_fixtures.cli.app import app
+from tenancy_fixtures.errors import TenantNotFoundError
+from tests.cli.cli_runner import HERMETIC_ENV, Cli, assert_one_line_error
+
+COMMAND_HELP = [[], ["load-fixtures"], ["init-tenant"], ["validate-data"], ["migrate"]]
+
+
+def test_version_prints_the_installed_version() -> None:
+    from tenancy_fixtures import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+
+    assert 0 == result.exit_code
+    assert f"tenancy-fixtures {__version__}\n" == result.stdout
+
+
+def test_global_options_are_accepted_after_the_command(sqlite_cli: Cli) -> None:
+    """`list --database-url URL --json` reads the URL given after the command."""
+    sqlite_cli.ok("init-tenant", "acme")
+    runner = CliRunner()
+
+    result = runner.invoke(
+        app,
+        ["list", "--database-url", sqlite_cli.database_url, "--json", "-v"],
+        env=dict(HERMETIC_ENV),
+    )
+
+    assert 0 == result.exit_code, result.output
+    assert '"tenant_id": "acme"' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://app:pw@db:5432/tenants", "postgresql+asyncpg://app:pw@db:5432/tenants"),
+        (
+            "postgresql://db/tenants?sslmode=require",
+            "postgresql+asyncpg://db/tenants?sslmode=require",
+        ),
+        ("postgresql+asyncpg://db/tenants", "postgresql+asyncpg://db/tenants"),
+    ],
+)
+def test_postgres_urls_are_normalised_to_the_asyncpg_driver(given: str, used: str) -> None:
+    assert used == Settings(database_url=given).database_url
+
+
+def test_another_postgresql_driver_is_refused_saying_what_to_write(sqlite_cli: Cli) -> None:
+    result = sqlite_cli("--database-url", "postgresql+psycopg2://db/tenants", "list")
+
+    line = assert_one_line_error(result, 2, "error: invalid settings")
+    assert "postgresql+asyncpg://" in line
+
+
+@pytest.mark.parametrize("command", COMMAND_HELP, ids=lambda c: " ".join(c) or "root")
+def test_boolean_flags_are_shown_without_a_value_type(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "120"})
+
+    assert 0 == result.exit_code
+    assert "<bool>" not in result.stdout
+    assert "--help" in result.stdout
+
+
+def test_options_without_a_command_print_the_help_and_say_what_is_missing() -> None:
+    result = CliRunner().invoke(app, ["--log-json"], env=dict(HERMETIC_ENV))
+
+    assert 2 == result.exit_code
+    assert "init-tenant" in result.stdout
+    assert "no command given" in result.stderr
+
+
+def test_a_sqlite_url_whose_parent_directory_is_missing_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent_dir"
+    cli = Cli(f"sqlite:///{missing / 'sub'}")
+
+    result = cli("list")
+
+    line = assert_one_line_error(result, 2, "error: the SQLite data directory")
+    assert f"Create {missing} first" in line
+    assert not missing.exists()
+
+
+def test_audit_of_a_tenant_that_never_existed_exits_4(sqlite_cli: Cli) -> None:
+    assert_one_line_error(sqlite_cli("audit", "ghost"), 4, "error: tenant 'ghost' does not exist")
+
+
+def test_audit_of_a_dropped_tenant_still_shows_its_trail(sqlite_cli: Cli) -> None:
+    sqlite_cli.ok("init-tenant", "gone")
+    sqlite_cli.ok("cleanup", "gone", "--yes")
+
+    actions = {entry["action"] for entry in sqlite_cli.json("audit", "gone")}
+
+    assert "tenant.create" in actions
+
+
+def test_a_source_path_that_does_not_exist_is_invalid_input(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    sqlite_cli.ok("init-tenant", "acme")
+    missing = tmp_path / "nope"
+
+    for args in (
+        ["load-fixtures", "acme", str(missing)],
+        ["validate-data", "--source", str(missing)],
+    ):
+        line = assert_one_line_error(sqlite_cli(*args), 2, f"error: {missing} does not exist")
+        assert "generate DIR" in line
+
+
+def test_warm_up_on_sqlite_says_what_it_prepared(sqlite_cli: Cli) -> None:
+    result = sqlite_cli.ok("warm-up")
+
+    assert "0 spare schema" not in result.stdout
+    assert "template file" in result.stdout
+
+
+def test_a_refused_connection_names_the_url_without_its_password_and_what_to_do(
+    sqlite_cli: Cli,
+) -> None:
+    result = sqlite_cli("--database-url", "postgresql://app:s3cret@127.0.0.1:1/tenants", "list")
+
+    line = assert_one_line_error(result, 7, "error: postgresql failed: cannot reach the server")
+    assert "postgresql+asyncpg://app:***@127.0.0.1:1/tenants" in line
+    assert "s3cret" not in result.output
+    assert "--database-url" in line
+
+
+def test_an_unknown_limit_lists_the_valid_ones(sqlite_cli: Cli) -> None:
+    line = assert_one_line_error(
+        sqlite_cli("init-tenant", "acme", "-l", "foo=1"), 2, "error: tenant 'acme'"
+    )
+
+    assert re.search(r"unknown limit; the limits are api_calls, storage, users", line)
+
+
+def test_an_unknown_feature_lists_the_valid_ones(sqlite_cli: Cli) -> None:
+    line = assert_one_line_error(
+        sqlite_cli("init-tenant", "acme", "-f", "nope"), 2, "error: tenant 'acme'"
+    )
+
+    assert "the flags are advanced_analytics" in line
+
+
+async def test_the_manager_refuses_to_apply_a_config_to_an_unknown_tenant(
+    manager: FixtureManager,
+) -> None:
+    """A mistyped id is an error, not a new tenant of tier free; create=True creates it."""
+    with pytest.raises(TenantNotFoundError):
+        await manager.apply_tenant_config(TenantFixture(tenant_id="typo_001", tier="premium"))
+    assert [] == await manager.list_tenants()
+
+    await manager.apply_tenant_config(TenantFixture(tenant_id="new_001"), create=True)
+
+    assert ["new_001"] == [t.tenant_id for t in await manager.list_tenants()]
+
+
+async def test_a_config_fixture_applied_alone_still_creates_its_tenant(
+    manager: FixtureManager,
+) -> None:
+    """The DESIGN's example, verbatim on a fresh store; create=False refuses instead."""
+    tenant_fixture = TenantFixture(
+        tenant_id="premium_001",
+        features=["ai_collaboration", "advanced_analytics"],
+        limits={"api_calls": 10000, "storage": "100GB"},
+    )
+    config_fixture = ConfigFixture(manager.settings)
+    try:
+        await config_fixture.apply_tenant_config(tenant_fixture)
+        with pytest.raises(TenantNotFoundError):
+            await config_fixture.apply_tenant_config(TenantFixture(tenant_id="other"), create=False)
+    finally:
+        await config_fixture.aclose()
+
+    assert "premium_001" == (await manager.get_tenant("premium_001")).tenant_id
+
+
+def test_a_history_export_without_its_listener_names_the_option_to_give(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    export = tmp_path / "StreamingHistory0.json"
+    export.write_text(
+        '[{"endTime": "2025-01-01 10:00", "artistName": "A", "trackName": "T", "msPlayed": 1000}]',
+        encoding="utf-8",
+    )
+    sqlite_cli.ok("init-tenant", "acme")
+
+    line = assert_one_line_error(sqlite_cli("load-fixtures", "acme", str(export)), 5, "error:")
+
+    assert "-o user_id=<id>" in line
+    assert "user_id=u_ava" not in line
+    sqlite_cli.ok("load-fixtures", "acme", str(export), "-o", "user_id=u_ava")

@@ -1,0 +1,81 @@
+"""Where a request names its tenant: header, subdomain, verified JWT claim."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from tenancy_fixtures.routing import TenantProblem, from_header, from_jwt_claim, from_subdomain
+
+SECRET = "a-test-secret-of-at-least-32-bytes!"
+
+
+def scope(**headers: str) -> dict[str, Any]:
+    pairs = [(k.replace("_", "-").encode(), v.encode()) for k, v in headers.items()]
+    return {"type": "http", "headers": pairs}
+
+
+def token(claims: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode({"exp": int(time.time()) + 60, **claims}, key, algorithm=algorithm)
+
+
+def test_the_header_names_the_tenant_whatever_its_case() -> None:
+    assert "acme" == from_header("X-Tenant-ID")(scope(x_tenant_id=" acme "))
+
+
+def test_a_missing_header_is_a_400_naming_it() -> None:
+    with pytest.raises(TenantProblem, match="X-Org") as raised:
+        from_header("X-Org")(scope())
+    assert 400 == raised.value.status
+
+
+@pytest.mark.parametrize("host", ["acme.example.com", "acme.example.com:8443", "ACME.example.com."])
+def test_the_first_label_under_the_base_domain_is_the_tenant(host: str) -> None:
+    assert "acme" == from_subdomain("example.com")(scope(host=host))
+
+
+@pytest.mark.parametrize("host", ["example.com", "a.b.example.com", "acme.example.org", ""])
+def test_a_host_that_is_not_one_label_under_the_base_domain_is_a_400(host: str) -> None:
+    with pytest.raises(TenantProblem) as raised:
+        from_subdomain("example.com")(scope(host=host))
+    assert 400 == raised.value.status
+
+
+def test_a_verified_token_names_the_tenant_in_its_claim() -> None:
+    resolve = from_jwt_claim(SECRET, claim="org")
+    assert "acme" == resolve(scope(authorization=f"Bearer {token({'org': 'acme'})}"))
+
+
+@pytest.mark.parametrize(
+    ("authorization", "reason"),
+    [
+        ("", "no tenant given"),
+        ("Basic abc", "no tenant given"),
+        (
+            f"Bearer {token({'tenant_id': 'acme'}, key='another-secret-of-at-least-32-bytes')}",
+            "Signature verification failed",
+        ),
+        (f"Bearer {token({'tenant_id': 'acme', 'exp': int(time.time()) - 10})}", "expired"),
+        (f"Bearer {jwt.encode({'tenant_id': 'acme'}, SECRET, algorithm='HS256')}", "exp"),
+        (f"Bearer {token({'sub': 'someone'})}", "tenant_id"),
+        (
+            f"Bearer {jwt.encode({'tenant_id': 'acme', 'exp': 2**40}, '', algorithm='none')}",
+            "alg",
+        ),
+    ],
+    ids=["none", "basic", "wrong-key", "expired", "no-expiry", "no-claim", "alg-none"],
+)
+def test_a_token_that_does_not_verify_is_a_401(authorization: str, reason: str) -> None:
+    with pytest.raises(TenantProblem) as raised:
+        from_jwt_claim(SECRET)(scope(authorization=authorization))
+    assert 401 == raised.value.status
+    assert reason.lower() in raised.value.detail.lower()
+    assert "Bearer" in raised.value.headers["WWW-Authenticate"]
+
+
+def test_the_none_algorithm_alone_is_refused_when_configured() -> None:
+    with pytest.raises(ValueError, match="none"):
+        from_jwt_claim(SECRET, algorithms=["none"])
