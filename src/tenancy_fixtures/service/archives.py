@@ -69,17 +69,17 @@ async def receive(chunks: AsyncIterator[bytes], into: Path, *, limit: int) -> in
     return written
 
 
-def _refuse(archive: Path, reason: str) -> FixtureSetError:
-    return FixtureSetError(f"archive refused: {reason}", path=archive.name)
+def _refuse(reason: str) -> FixtureSetError:
+    return FixtureSetError(f"the uploaded archive is refused: {reason}")
 
 
-def _safe_name(archive: Path, name: str) -> PurePosixPath | None:
+def _safe_name(name: str) -> PurePosixPath | None:
     """The entry's relative path, ``None`` for the archive's root; refuses escapes."""
     if "\\" in name or "\x00" in name:
-        raise _refuse(archive, f"entry {name!r} has a backslash or NUL in its name")
+        raise _refuse(f"entry {name!r} has a backslash or NUL in its name")
     path = PurePosixPath(name)
     if path.is_absolute() or any(part == ".." for part in path.parts):
-        raise _refuse(archive, f"entry {name!r} points outside the archive")
+        raise _refuse(f"entry {name!r} points outside the archive")
     parts = [part for part in path.parts if part not in ("", ".")]
     return PurePosixPath(*parts) if parts else None
 
@@ -87,8 +87,7 @@ def _safe_name(archive: Path, name: str) -> PurePosixPath | None:
 class _Budget:
     """Entries and bytes left while unpacking."""
 
-    def __init__(self, archive: Path, limits: ArchiveLimits) -> None:
-        self.archive = archive
+    def __init__(self, limits: ArchiveLimits) -> None:
         self.limits = limits
         self.entries = 0
         self.bytes = 0
@@ -97,7 +96,6 @@ class _Budget:
         self.entries += 1
         if self.entries > self.limits.entries:
             raise _refuse(
-                self.archive,
                 f"more than {self.limits.entries} entries (TENANCY_SERVICE_ARCHIVE_MAX_ENTRIES)",
             )
 
@@ -110,7 +108,6 @@ class _Budget:
                 self.bytes += len(chunk)
                 if self.bytes > self.limits.unpacked_bytes:
                     raise _refuse(
-                        self.archive,
                         f"it unpacks to more than {self.limits.unpacked_bytes} bytes "
                         "(TENANCY_SERVICE_ARCHIVE_MAX_BYTES)",
                     )
@@ -121,9 +118,9 @@ def _unpack_tar(archive: Path, into: Path, budget: _Budget) -> None:
     with tarfile.open(archive, mode="r:*") as tar:
         for member in tar:
             budget.entry()
-            relative = _safe_name(archive, member.name)
+            relative = _safe_name(member.name)
             if not (member.isfile() or member.isdir()):
-                raise _refuse(archive, f"entry {member.name!r} is not a regular file or folder")
+                raise _refuse(f"entry {member.name!r} is not a regular file or folder")
             if relative is None:
                 continue
             target = into.joinpath(*relative.parts)
@@ -132,7 +129,7 @@ def _unpack_tar(archive: Path, into: Path, budget: _Budget) -> None:
                 continue
             source = tar.extractfile(member)
             if source is None:
-                raise _refuse(archive, f"entry {member.name!r} cannot be read")
+                raise _refuse(f"entry {member.name!r} cannot be read")
             with source:
                 budget.copy(source, target)
 
@@ -141,10 +138,11 @@ def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(archive) as zipped:
         for info in zipped.infolist():
             budget.entry()
-            relative = _safe_name(archive, info.filename)
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                raise _refuse(archive, f"entry {info.filename!r} is not a regular file or folder")
+            relative = _safe_name(info.filename)
+            # Unix type bits, when the maker set them (Python's writestr does not).
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+                raise _refuse(f"entry {info.filename!r} is not a regular file or folder")
             if relative is None:
                 continue
             target = into.joinpath(*relative.parts)
@@ -156,14 +154,14 @@ def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
 
 
 @contextmanager
-def _reading(archive: Path) -> Iterator[None]:
+def _reading() -> Iterator[None]:
     """Library errors of a corrupt archive as a FixtureSetError."""
     try:
         yield
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, FileExistsError):
-            raise _refuse(archive, "it holds the same name twice") from None
-        raise _refuse(archive, f"it cannot be read ({type(exc).__name__}: {exc})") from None
+            raise _refuse("it holds the same name twice") from None
+        raise _refuse(f"it cannot be read ({type(exc).__name__}: {exc})") from None
 
 
 def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
@@ -172,8 +170,8 @@ def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
     thread. A refused archive leaves ``into`` to its caller to remove."""
     with archive.open("rb") as head:
         magic = head.read(4)
-    budget = _Budget(archive, limits)
-    with _reading(archive):
+    budget = _Budget(limits)
+    with _reading():
         if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
             _unpack_zip(archive, into, budget)
         elif magic.startswith(b"\x1f\x8b") or tarfile.is_tarfile(archive):
@@ -190,7 +188,7 @@ def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
     if len(children) == 1 and children[0].is_dir():
         return children[0]
     if not children:
-        raise _refuse(archive, "it holds no files")
+        raise _refuse("it holds no files")
     return into
 
 
