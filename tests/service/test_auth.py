@@ -80,7 +80,7 @@ def _request(
         kwargs["json"] = {"limits": {"users": 1}}
     elif (method, path) == ("POST", "/tenants/{tenant_id}/loads"):
         kwargs["json"] = {}
-    elif path.endswith("/upload"):
+    elif path.endswith("/uploads"):
         kwargs["content"] = archive
         kwargs["headers"] = {"Content-Type": "application/gzip"}
     elif method == "DELETE":

@@ -42,7 +42,7 @@ async def test_an_uploaded_archive_loads_in_the_background(
     """202 with the job at once; the job ends succeeded with the load's report, the
     tenant holds the rows, and the upload's files are gone."""
     started = await client.post(
-        "/tenants/victim/loads/upload", content=tar_gz(demo_set), headers={**admin, **ARCHIVE}
+        "/tenants/victim/uploads", content=tar_gz(demo_set), headers={**admin, **ARCHIVE}
     )
     assert started.status_code == 202, started.text
     job = await finished(client, admin, started.headers["location"])
@@ -91,7 +91,7 @@ async def test_a_refused_load_ends_failed_with_its_problem(
         "u1,Ann,not-an-email,XX,free,2026-01-01T00:00:00+00:00\n"
     )
     started = await client.post(
-        "/tenants/victim/loads/upload", content=tar_gz(bad), headers={**admin, **ARCHIVE}
+        "/tenants/victim/uploads", content=tar_gz(bad), headers={**admin, **ARCHIVE}
     )
     job = await finished(client, admin, started.headers["location"])
     assert job["status"] == "failed"
@@ -178,7 +178,7 @@ async def test_hostile_archives_are_refused_and_leave_nothing(
     """Escaping names, links, devices, too many entries, too many bytes unpacked: 422
     before any load starts, and the upload's folder is removed."""
     response = await client.post(
-        "/tenants/victim/loads/upload", content=archive, headers={**admin, **ARCHIVE}
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
     )
     assert response.status_code == 422, response.text
     assert reason in response.json()["detail"]
@@ -197,13 +197,13 @@ async def test_an_upload_past_the_size_limit_is_refused_while_streaming(
             yield b"\x1f\x8b" + b"0" * (64 << 10)
 
     declared = await client.post(
-        "/tenants/victim/loads/upload",
+        "/tenants/victim/uploads",
         content=b"0" * (3 << 20),
         headers={**admin, **ARCHIVE},
     )
     assert declared.status_code == 413
     streamed = await client.post(
-        "/tenants/victim/loads/upload", content=body(), headers={**admin, **ARCHIVE}
+        "/tenants/victim/uploads", content=body(), headers={**admin, **ARCHIVE}
     )
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"
@@ -216,7 +216,7 @@ async def test_something_that_is_not_an_archive_is_415(
 ) -> None:
     """Bytes that are neither gzip/tar nor zip: 415."""
     response = await client.post(
-        "/tenants/victim/loads/upload", content=b"just text", headers={**admin, **ARCHIVE}
+        "/tenants/victim/uploads", content=b"just text", headers={**admin, **ARCHIVE}
     )
     assert response.status_code == 415
 

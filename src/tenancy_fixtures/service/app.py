@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -16,7 +17,7 @@ from tenancy_fixtures import __version__
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
-from tenancy_fixtures.service.problems import Problem, install_problem_handlers
+from tenancy_fixtures.service.problems import PROBLEM_JSON, Problem, install_problem_handlers
 from tenancy_fixtures.service.routes import ROUTERS
 from tenancy_fixtures.settings import Settings, load_settings
 
@@ -69,17 +70,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _declare_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist in the OpenAPI document (routes name
-    it for ``application/problem+json``)."""
+    """Describe errors as they are sent: every error response of the OpenAPI document as
+    ``application/problem+json`` (FastAPI describes its 422 as plain JSON), and 401/403
+    on every operation that takes a token."""
     make_schema = app.openapi
 
-    def openapi() -> dict[str, object]:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = make_schema()
-            components = schema.setdefault("components", {})
-            schemas = components.setdefault("schemas", {})
-            schemas.setdefault("Problem", Problem.model_json_schema())
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    _problem_responses(operation)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _problem_responses(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    if operation.get("security"):
+        for status, description in (("401", "No token, or not a live one"), ("403", "Forbidden")):
+            responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status == "422" or PROBLEM_JSON in content or (status in ("401", "403") and not content):
+            response["content"] = {
+                PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }

@@ -21,7 +21,7 @@ from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tenancy_fixtures.errors import TenantNotFoundError
-from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.ids import MAX_TENANT_ID_LENGTH, validate_tenant_id
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.problems import ServiceProblem
@@ -119,9 +119,10 @@ def fleet(needed: Scope) -> Callable[[ApiToken], Awaitable[ApiToken]]:
 TenantId = Annotated[
     str,
     Path(
-        description="A tenant id: a lowercase letter, then lowercase letters, digits or _.",
+        description="A tenant id: a lowercase letter, then lowercase letters, digits or _; "
+        "a few names are reserved (public, tenancy, pg_...).",
         examples=["acme_music"],
-        max_length=64,
+        pattern=f"^[a-z][a-z0-9_]{{0,{MAX_TENANT_ID_LENGTH - 1}}}$",
     ),
 ]
 

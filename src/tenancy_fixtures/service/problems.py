@@ -17,7 +17,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from tenancy_fixtures.errors import (
     ConfigError,
@@ -209,8 +211,21 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return _response(document)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes at this path (Starlette names only the first
+    route's when several routes share a path)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        if context.path and compile_path(str(context.path))[0].match(request.url.path):
+            methods.update(context.methods or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     document = {
         "type": "about:blank",
         "title": _title(type(exc).__name__) if exc.status_code >= 500 else str(exc.detail),
@@ -218,7 +233,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         "detail": str(exc.detail),
         "instance": request.url.path,
     }
-    return _response(document, exc.headers)
+    return _response(document, headers)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

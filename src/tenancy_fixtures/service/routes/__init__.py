@@ -27,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tenants.router,
     config.router,
     loads.router,
+    loads.uploads,
     validation.router,
     migrations.router,
     audit.router,

@@ -1,6 +1,7 @@
 """Loads: start one (uploaded archive, or a set on the server), follow it.
 
-A load answers ``202 Accepted`` with its job at once and runs in the background; poll
+``POST /tenants/{id}/uploads`` takes an archive, ``POST /tenants/{id}/loads`` names a
+set on the server. A load answers ``202 Accepted`` with its job at once and runs in the background; poll
 ``GET .../loads/{job_id}`` or follow ``.../events`` (server-sent events).
 """
 
@@ -25,11 +26,19 @@ from tenancy_fixtures.service.models import LoadJobPublic, LoadRequest
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
 from tenancy_fixtures.settings import Settings, ValidationMode
 
-__all__ = ["router"]
+__all__ = ["router", "uploads"]
 
 router = APIRouter(prefix="/tenants/{tenant_id}/loads", tags=["loads"])
+#: Uploads are a path of their own: under ``loads/`` the name would also be a job id.
+uploads = APIRouter(prefix="/tenants/{tenant_id}/uploads", tags=["loads"])
 
-_ARCHIVE_TYPES = ("application/gzip", "application/x-tar", "application/zip")
+#: The archive is recognised by its first bytes, whatever the request says it is.
+_ARCHIVE_TYPES = (
+    "application/gzip",
+    "application/zip",
+    "application/x-tar",
+    "application/octet-stream",
+)
 
 
 def _public(job: LoadJob) -> LoadJobPublic:
@@ -113,8 +122,8 @@ async def start_load(
     return _start(jobs, manager, tenant_id, options, response)
 
 
-@router.post(
-    "/upload",
+@uploads.post(
+    "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Upload a fixture-set archive and load it",
     openapi_extra={
