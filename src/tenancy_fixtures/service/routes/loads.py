@@ -1,8 +1,9 @@
 """Loads: start one (uploaded archive, or a set on the server), follow it.
 
 ``POST /tenants/{id}/uploads`` takes an archive, ``POST /tenants/{id}/loads`` names a
-set on the server. A load answers ``202 Accepted`` with its job at once and runs in the background; poll
-``GET .../loads/{job_id}`` or follow ``.../events`` (server-sent events).
+set on the server. Either answers ``202 Accepted`` with the load's job at once and
+loads in the background: poll ``GET .../loads/{job_id}`` or follow ``.../events``
+(server-sent events).
 """
 
 from __future__ import annotations
