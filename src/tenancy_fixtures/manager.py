@@ -11,6 +11,7 @@ uses the embedded SQLite default (or whatever ``TENANCY_*`` settings say).
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -104,6 +105,15 @@ class FixtureManager:
         self.monitor = FixtureMonitor(self.store)
         self.metrics = Metrics()
         self._tenant_template: TenantTemplate | None = None
+
+    def acting_as(self, actor: str) -> FixtureManager:
+        """This manager with its audit records naming ``actor`` (the service: the
+        request's token); store, cache, templates and metrics are shared."""
+        view = copy.copy(self)
+        view.settings = self.settings.model_copy(update={"actor": actor})
+        view.config = copy.copy(self.config)
+        view.config.settings = view.settings
+        return view
 
     @property
     def tenant_template(self) -> TenantTemplate:

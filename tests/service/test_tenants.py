@@ -137,3 +137,21 @@ async def test_config_patch_keeps_the_tenants_own_overrides(
     )
     assert refused.status_code == 422
     assert refused.json()["key"] == "limits.users"
+
+
+async def test_the_audit_log_names_the_token_that_made_a_change(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """Changes made over HTTP are audited under ``token:<id>``, not the server's user."""
+    token_id = admin["Authorization"].removeprefix("Bearer tfk_").split(".")[0]
+    made = await client.post("/tenants", json={"tenant_id": "audited"}, headers=admin)
+    assert made.status_code == 201
+    patched = await client.patch(
+        "/tenants/audited/config", json={"limits": {"users": 3}}, headers=admin
+    )
+    assert patched.status_code == 200
+    records = await manager.audit_log("audited", limit=10)
+    assert {(r.action, r.actor) for r in records} == {
+        ("tenant.create", f"token:{token_id}"),
+        ("config.apply", f"token:{token_id}"),
+    }

@@ -30,6 +30,7 @@ from tenancy_fixtures.store.api_tokens import ApiToken
 from tenancy_fixtures.tenancy.tokens import Scope, allows
 
 __all__ = [
+    "AppManager",
     "FleetAdmin",
     "FleetRead",
     "FleetWrite",
@@ -52,7 +53,7 @@ _bearer = HTTPBearer(
 
 
 def get_manager(request: Request) -> FixtureManager:
-    """The app's manager, built in its lifespan."""
+    """The app's manager, built in its lifespan (for what needs no token)."""
     manager: FixtureManager = request.app.state.manager
     return manager
 
@@ -69,7 +70,7 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-Manager = Annotated[FixtureManager, Depends(get_manager)]
+AppManager = Annotated[FixtureManager, Depends(get_manager)]
 Jobs = Annotated[JobRegistry, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
@@ -84,7 +85,7 @@ def _unauthorized(detail: str) -> ServiceProblem:
 
 
 async def current_token(
-    manager: Manager,
+    manager: AppManager,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiToken:
     """The live token the request's ``Authorization: Bearer`` header proves; 401 otherwise."""
@@ -97,6 +98,16 @@ async def current_token(
 
 
 TokenDep = Annotated[ApiToken, Depends(current_token)]
+
+
+def acting_manager(manager: AppManager, token: TokenDep) -> FixtureManager:
+    """The app's manager acting for the request's token: the audit log names
+    ``token:<id>`` for what the request changes."""
+    return manager.acting_as(f"token:{token.token_id}")
+
+
+#: The manager of an authenticated route (its changes audited under the token).
+Manager = Annotated[FixtureManager, Depends(acting_manager)]
 
 
 def _forbidden(detail: str) -> ServiceProblem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from tenancy_fixtures.service.deps import FleetRead, Manager
+from tenancy_fixtures.service.deps import AppManager, FleetRead, Manager
 from tenancy_fixtures.service.metrics import exposition
 from tenancy_fixtures.service.models import Health, Readiness
 from tenancy_fixtures.service.problems import problem_responses
@@ -27,7 +27,7 @@ async def healthz() -> Health:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "A dependency does not answer"}},
 )
-async def readyz(manager: Manager) -> Readiness | JSONResponse:
+async def readyz(manager: AppManager) -> Readiness | JSONResponse:
     """200 when the database answers and Redis does (when one is configured), else 503
     with the reason per dependency; no token needed."""
     checks = await manager.readiness()
