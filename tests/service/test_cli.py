@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 
+import httpx
 import pytest
 
 from tests.cli.cli_runner import Cli, with_manager
@@ -75,3 +78,41 @@ def test_cli_help_does_not_import_fastapi() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_answers_over_a_real_socket(database_url: str) -> None:
+    """`tenancy-fixtures serve` starts uvicorn on the port given; /healthz answers and a
+    request without a token is 401."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--database-url",
+        database_url,
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "serve did not start within 30 s"
+                time.sleep(0.2)
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"{base}/tenants", timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
