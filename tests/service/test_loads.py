@@ -98,6 +98,8 @@ async def test_a_refused_load_ends_failed_with_its_problem(
     assert job["problem"]["status"] == 422
     assert job["problem"]["type"].endswith("RecordsRefusedError")
     assert job["problem"]["rules"]
+    assert "users.csv:2, column email" in job["problem"]["detail"]
+    assert "upload-" not in job["problem"]["detail"]  # no server folder shown
     assert (await manager.tenant_status("victim")).total_rows == 0
 
 

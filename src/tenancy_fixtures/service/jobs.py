@@ -11,6 +11,7 @@ them (the load itself is recorded as a run in the control plane either way).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from collections import OrderedDict
@@ -109,9 +110,18 @@ class JobRegistry:
         self._tasks: set[asyncio.Task[None]] = set()
         self._kept = kept
 
-    def start(self, tenant_id: str, work: LoadWork, *, cleanup: Path | None = None) -> LoadJob:
+    def start(
+        self,
+        tenant_id: str,
+        work: LoadWork,
+        *,
+        cleanup: Path | None = None,
+        shown_from: Path | None = None,
+    ) -> LoadJob:
         """Run ``work`` for ``tenant_id`` in the background; ``cleanup`` (a directory)
-        is removed when it ends, whatever the outcome."""
+        is removed when it ends, whatever the outcome. A failure's detail names files
+        relative to ``shown_from`` (the server's own folders are not the client's
+        business)."""
         job = LoadJob(uuid.uuid4().hex, tenant_id)
         self._jobs[job.job_id] = job
         while len(self._jobs) > self._kept:
@@ -119,7 +129,9 @@ class JobRegistry:
             if not oldest.done:
                 break
             self._jobs.popitem(last=False)
-        task = asyncio.create_task(self._run(job, work, cleanup), name=f"load-{job.job_id}")
+        task = asyncio.create_task(
+            self._run(job, work, cleanup, shown_from), name=f"load-{job.job_id}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
@@ -128,7 +140,9 @@ class JobRegistry:
         """The job ``job_id``, if this process still knows it."""
         return self._jobs.get(job_id)
 
-    async def _run(self, job: LoadJob, work: LoadWork, cleanup: Path | None) -> None:
+    async def _run(
+        self, job: LoadJob, work: LoadWork, cleanup: Path | None, shown_from: Path | None
+    ) -> None:
         job.status = "running"
         job.started_at = utcnow()
         job.touch()
@@ -136,6 +150,8 @@ class JobRegistry:
             report = await work(job.advance)
         except TenancyFixturesError as exc:
             job.problem = problem_for(exc, None)
+            if shown_from is not None:
+                job.problem["detail"] = job.problem["detail"].replace(f"{shown_from}{os.sep}", "")
             job.status = "failed"
         except Exception as exc:  # a job's failure belongs in the job, not in the loop
             log.error("load_job_failed", job_id=job.job_id, tenant_id=job.tenant_id, exc_info=exc)

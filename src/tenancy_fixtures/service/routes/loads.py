@@ -64,11 +64,12 @@ def _start(
     response: Response,
     *,
     cleanup: Path | None = None,
+    shown_from: Path | None = None,
 ) -> LoadJobPublic:
     async def work(progress: ProgressCallback) -> LoadReport:
         return await manager.load(tenant_id, replace(options, progress=progress))
 
-    job = jobs.start(tenant_id, work, cleanup=cleanup)
+    job = jobs.start(tenant_id, work, cleanup=cleanup, shown_from=shown_from)
     response.headers["Location"] = f"/tenants/{tenant_id}/loads/{job.job_id}"
     return _public(job)
 
@@ -120,7 +121,8 @@ async def start_load(
         force=body.force,
         validation=body.validation,
     )
-    return _start(jobs, manager, tenant_id, options, response)
+    shown_from = settings.service_load_root.resolve() if settings.service_load_root else None
+    return _start(jobs, manager, tenant_id, options, response, shown_from=shown_from)
 
 
 @uploads.post(
@@ -169,7 +171,9 @@ async def upload_load(
         await asyncio.to_thread(archives.remove, folder)
         raise
     options = LoadOptions(source=source, force=force, validation=validation)
-    return _start(jobs, manager, tenant_id, options, response, cleanup=folder)
+    return _start(
+        jobs, manager, tenant_id, options, response, cleanup=folder, shown_from=folder / "set"
+    )
 
 
 async def _job(tenant_id: TenantRead, job_id: str, jobs: Jobs) -> LoadJob:
