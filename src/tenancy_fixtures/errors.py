@@ -12,6 +12,7 @@
     ├── ConfigError                   config, tier, feature or limit refused
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
+    ├── TokenNotFoundError            no live service token has that id
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
     │   ├── FixtureFormatError        a file that is not what its name says
@@ -56,6 +57,7 @@ __all__ = [
     "TenantAlreadyExistsError",
     "TenantError",
     "TenantNotFoundError",
+    "TokenNotFoundError",
     "ValidationFailedError",
     "ValidationTimeoutError",
 ]
@@ -146,6 +148,16 @@ class MigrationError(TenancyFixturesError):
     ) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.failed = list(failed)
+
+
+class TokenNotFoundError(TenancyFixturesError):
+    """A service token id that names no live token (never issued, or revoked)."""
+
+    exit_code = 4
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"no live token has id {token_id!r}")
+        self.token_id = token_id
 
 
 class ConfigError(TenancyFixturesError):

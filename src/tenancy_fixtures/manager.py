@@ -11,6 +11,7 @@ uses the embedded SQLite default (or whatever ``TENANCY_*`` settings say).
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.errors import MigrationError, TenantNotFoundError
+from tenancy_fixtures.errors import MigrationError, TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
@@ -45,18 +46,22 @@ from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
 from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
-from tenancy_fixtures.store.control_plane import AuditRecord, TenantRecord
+from tenancy_fixtures.store.api_tokens import ApiToken
+from tenancy_fixtures.store.control_plane import AuditFilter, AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
+from tenancy_fixtures.tenancy import tokens
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
-from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.config_cache import ConfigCache, RedisConfigCache, open_config_cache
 from tenancy_fixtures.tenancy.tenants import (
     TenantFixture,
+    count_tenants,
     create_tenant,
     drop_tenant,
     get_tenant,
     list_tenants,
 )
+from tenancy_fixtures.tenancy.tokens import IssuedToken
 from tenancy_fixtures.validation.drift import DriftReport, check_drift
 from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
 
@@ -106,6 +111,15 @@ class FixtureManager:
         self.metrics = Metrics()
         self._tenant_template: TenantTemplate | None = None
         self._catalog_read_at = -_CATALOG_EVERY_SECONDS
+
+    def acting_as(self, actor: str) -> FixtureManager:
+        """This manager with its audit records naming ``actor`` (the service: the
+        request's token); store, cache, templates and metrics are shared."""
+        view = copy.copy(self)
+        view.settings = self.settings.model_copy(update={"actor": actor})
+        view.config = copy.copy(self.config)
+        view.config.settings = view.settings
+        return view
 
     @property
     def tenant_template(self) -> TenantTemplate:
@@ -158,10 +172,27 @@ class FixtureManager:
         """The registry record of a tenant."""
         return await get_tenant(self.store, tenant_id)
 
-    async def list_tenants(self, *, prefix: str | None = None) -> list[TenantRecord]:
-        """Every registered tenant, by id."""
+    async def list_tenants(
+        self,
+        *,
+        prefix: str | None = None,
+        tier: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[TenantRecord]:
+        """Registered tenants by id: those whose id starts with ``prefix``, of ``tier``,
+        in ``status``, where given; ``limit`` of them from ``offset``."""
         await self._watch_catalog()
-        return await list_tenants(self.store, prefix=prefix)
+        return await list_tenants(
+            self.store, prefix=prefix, tier=tier, status=status, limit=limit, offset=offset
+        )
+
+    async def count_tenants(
+        self, *, prefix: str | None = None, tier: str | None = None, status: str | None = None
+    ) -> int:
+        """How many tenants :meth:`list_tenants` with these filters lists unpaged."""
+        return await count_tenants(self.store, prefix=prefix, tier=tier, status=status)
 
     async def _watch_catalog(self, *, adding: str | None = None) -> None:
         """Warn past the catalogue budget, refuse a new tenant past its limit
@@ -186,6 +217,21 @@ class FixtureManager:
         a new tenant); ``create=True`` creates it, as :meth:`create_tenant` would.
         """
         return await self.config.apply_tenant_config(tenant, create=create)
+
+    async def update_tenant_config(
+        self,
+        tenant_id: str,
+        *,
+        tier: str | None = None,
+        features: Sequence[str] | None = None,
+        limits: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> TenantConfig:
+        """Change part of an existing tenant's config, keeping its other overrides (see
+        :meth:`ConfigFixture.update_tenant_config`); audited, cache invalidated."""
+        return await self.config.update_tenant_config(
+            tenant_id, tier=tier, features=features, limits=limits, settings=settings
+        )
 
     def data_fixtures(
         self,
@@ -448,12 +494,88 @@ class FixtureManager:
         await self.config.forget(tenant_id)
 
     async def audit_log(
-        self, tenant_id: str | None = None, *, limit: int = 100
+        self,
+        tenant_id: str | None = None,
+        *,
+        limit: int = 100,
+        offset: int = 0,
+        where: AuditFilter | None = None,
     ) -> list[AuditRecord]:
-        """The newest audit records, for one tenant or all."""
+        """The newest audit records, for one tenant or all, narrowed by ``where``
+        (action, outcome, actor, time range); ``limit`` of them from ``offset``."""
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
-            return await control_plane.read_audit(conn, tenant_id=tenant_id, limit=limit)
+            return await control_plane.read_audit(
+                conn, tenant_id=tenant_id, limit=limit, offset=offset, where=where
+            )
+
+    async def count_audit(self, where: AuditFilter) -> int:
+        """How many audit records ``where`` takes."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            return await control_plane.count_audit(conn, where)
+
+    async def runs(
+        self,
+        tenant_id: str,
+        *,
+        operation: str | None = None,
+        run_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[RunRecord], int]:
+        """A tenant's recorded runs (loads, recorded validations...), newest first, and
+        how many match in all; :class:`TenantNotFoundError` for an unknown tenant."""
+        await get_tenant(self.store, tenant_id)
+        async with self.store.control(readonly=True) as conn:
+            return await control_plane.read_runs(
+                conn, tenant_id, operation=operation, run_id=run_id, limit=limit, offset=offset
+            )
+
+    async def create_token(
+        self, *, scope: str = "read", tenant_id: str | None = None, name: str = ""
+    ) -> IssuedToken:
+        """Issue a bearer token of the HTTP service (its secret is shown only here)."""
+        return await tokens.create_token(
+            self.store, actor=self.settings.actor, scope=scope, tenant_id=tenant_id, name=name
+        )
+
+    async def list_tokens(
+        self, *, tenant_id: str | None = None, include_revoked: bool = False
+    ) -> list[ApiToken]:
+        """The service's tokens (without secrets), oldest first."""
+        return await tokens.list_tokens(
+            self.store, tenant_id=tenant_id, include_revoked=include_revoked
+        )
+
+    async def revoke_token(self, token_id: str) -> ApiToken:
+        """Revoke a live token (audited)."""
+        return await tokens.revoke_token(self.store, token_id, actor=self.settings.actor)
+
+    async def authenticate_token(self, bearer: str) -> ApiToken | None:
+        """The live token a bearer string proves, or ``None``."""
+        return await tokens.authenticate(self.store, bearer)
+
+    async def readiness(self) -> dict[str, str]:
+        """Whether the database and (when configured) Redis answer: ``ok``, ``not
+        configured``, or the reason each does not."""
+        checks: dict[str, str] = {}
+        try:
+            await self.store.initialize()
+            async with self.store.control(readonly=True) as conn:
+                await control_plane.plane_id(conn)
+            checks["database"] = "ok"
+        except TenancyFixturesError as exc:
+            checks["database"] = str(exc)
+        if not self.settings.redis_url:
+            checks["redis"] = "not configured"
+        elif isinstance(self.cache, RedisConfigCache):
+            try:
+                await self.cache.ping()
+                checks["redis"] = "ok"
+            except TenancyFixturesError as exc:
+                checks["redis"] = str(exc)
+        return checks
 
     def _observer(self, operation: str) -> Observer:
         """Counts ``operation``'s outcomes and durations in this manager's metrics."""

@@ -185,6 +185,32 @@ class Settings(BaseSettings):
         "database on one cluster its own.",
     )
 
+    service_upload_max_bytes: int = Field(
+        default=100 << 20,
+        ge=1,
+        description="Service: largest fixture-set archive an upload may send (bytes); "
+        "a bigger one is refused with 413 as soon as it is known.",
+    )
+    service_archive_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1,
+        description="Service: most bytes an uploaded archive may unpack to (counted as "
+        "written, so a compression bomb stops there).",
+    )
+    service_archive_max_entries: int = Field(
+        default=10_000, ge=1, description="Service: most files and folders an archive may hold."
+    )
+    service_load_root: Path | None = Field(
+        default=None,
+        description="Service: the directory under which a load may name a server-side "
+        "fixture set; unset: loads may not name server paths.",
+    )
+    service_work_dir: Path | None = Field(
+        default=None,
+        description="Service: where uploads are received and unpacked while their load "
+        "runs; unset: the system's temporary directory.",
+    )
+
     @field_validator("tenant_role_prefix")
     @classmethod
     def _role_prefix_is_a_short_identifier(cls, value: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -43,15 +44,21 @@ from tenancy_fixtures.store.types import JSONDocument
 __all__ = [
     "CONTROL_SCHEMA",
     "AppliedFixture",
+    "AuditFilter",
     "AuditRecord",
+    "RunRecord",
     "TableChecksum",
+    "TenantFilter",
     "TenantRecord",
+    "api_tokens_table",
     "append_audit",
     "applied_fixtures",
     "aware",
     "config_version",
     "control_metadata",
+    "count_audit",
     "count_rows",
+    "count_tenants",
     "current_config_version",
     "delete_tenant",
     "ensure_plane_id",
@@ -68,6 +75,7 @@ __all__ = [
     "new_run_id",
     "plane_id",
     "read_audit",
+    "read_runs",
     "record_fixture",
     "record_run",
     "record_table_checksums",
@@ -185,6 +193,21 @@ ledger_table = Table(
     Column("attempted_at", _TS, nullable=False),
     Column("duration_seconds", Float),
     Column("error", Text),
+)
+
+#: Bearer tokens of the HTTP service (see store/api_tokens.py). Only a SHA-256 digest of
+#: each token's secret is kept; ``tenant_id`` NULL is a fleet token.
+api_tokens_table = Table(
+    "api_tokens",
+    control_metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("tenant_id", String(64), index=True),
+    Column("scope", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("created_at", _TS, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("revoked_at", _TS),
 )
 
 audit_table = Table(
@@ -322,16 +345,62 @@ async def get_tenant(conn: AsyncConnection, tenant_id: str) -> TenantRecord | No
     )
 
 
-async def list_tenants(conn: AsyncConnection, *, prefix: str | None = None) -> list[TenantRecord]:
-    """Every registered tenant, by id; only ids starting with ``prefix`` if given."""
-    query = select(tenants_table).order_by(tenants_table.c.tenant_id)
-    if prefix:
-        query = query.where(tenants_table.c.tenant_id.startswith(prefix, autoescape=True))
+@dataclass(frozen=True)
+class TenantFilter:
+    """Which registered tenants a listing takes: ids starting with ``prefix``, of
+    ``tier``, in ``status``; ``None`` takes all."""
+
+    prefix: str | None = None
+    tier: str | None = None
+    status: str | None = None
+
+    def where(self, query: Select[Any]) -> Select[Any]:
+        t = tenants_table
+        if self.prefix:
+            query = query.where(t.c.tenant_id.startswith(self.prefix, autoescape=True))
+        if self.tier is not None:
+            query = query.where(t.c.tier == self.tier)
+        if self.status is not None:
+            query = query.where(t.c.status == self.status)
+        return query
+
+
+async def list_tenants(
+    conn: AsyncConnection,
+    *,
+    prefix: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[TenantRecord]:
+    """Registered tenants by id; only ids starting with ``prefix``, of ``tier``, in
+    ``status`` where given; ``limit`` of them from ``offset``."""
+    chosen = TenantFilter(prefix, tier, status)
+    query = chosen.where(select(tenants_table).order_by(tenants_table.c.tenant_id))
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
     rows = (await conn.execute(query)).all()
     return [
         TenantRecord(r.tenant_id, r.tier, r.status, aware(r.created_at), aware(r.updated_at))
         for r in rows
     ]
+
+
+async def count_tenants(
+    conn: AsyncConnection,
+    *,
+    prefix: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+) -> int:
+    """How many tenants :func:`list_tenants` with these filters would list unpaged."""
+    query = TenantFilter(prefix, tier, status).where(
+        select(func.count()).select_from(tenants_table)
+    )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
@@ -352,6 +421,8 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
         delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
     )
     await conn.execute(delete(ledger_table).where(ledger_table.c.tenant_id == tenant_id))
+    # A tenant made again under the same id must not inherit the old one's tokens.
+    await conn.execute(delete(api_tokens_table).where(api_tokens_table.c.tenant_id == tenant_id))
     result = await conn.execute(delete(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
     return bool(result.rowcount)
 
@@ -664,13 +735,51 @@ async def erase_audit_detail(conn: AsyncConnection, tenant_id: str) -> int:
     return len(rows)
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit records a reading takes: of ``tenant_id``, ``action``, ``outcome``,
+    ``actor``, at or after ``since`` and before ``until``; ``None`` takes all."""
+
+    tenant_id: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, query: Select[Any]) -> Select[Any]:
+        a = audit_table
+        for column, value in (
+            (a.c.tenant_id, self.tenant_id),
+            (a.c.action, self.action),
+            (a.c.outcome, self.outcome),
+            (a.c.actor, self.actor),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if self.since is not None:
+            query = query.where(a.c.at >= self.since)
+        if self.until is not None:
+            query = query.where(a.c.at < self.until)
+        return query
+
+
 async def read_audit(
-    conn: AsyncConnection, *, tenant_id: str | None = None, limit: int = 100
+    conn: AsyncConnection,
+    *,
+    tenant_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    where: AuditFilter | None = None,
 ) -> list[AuditRecord]:
-    """The newest audit records first, for one tenant or all."""
-    query = select(audit_table).order_by(audit_table.c.audit_id.desc()).limit(limit)
+    """The newest audit records first, for one tenant or all, narrowed by ``where``;
+    ``limit`` of them from ``offset``."""
+    chosen = where or AuditFilter()
     if tenant_id is not None:
-        query = query.where(audit_table.c.tenant_id == tenant_id)
+        chosen = replace(chosen, tenant_id=tenant_id)
+    query = chosen.where(select(audit_table)).order_by(audit_table.c.audit_id.desc()).limit(limit)
+    if offset:
+        query = query.offset(offset)
     rows = (await conn.execute(query)).all()
     return [
         AuditRecord(
@@ -685,6 +794,63 @@ async def read_audit(
         )
         for r in rows
     ]
+
+
+async def count_audit(conn: AsyncConnection, where: AuditFilter) -> int:
+    """How many audit records ``where`` takes."""
+    query = where.where(select(func.count()).select_from(audit_table))
+    return int((await conn.execute(query)).scalar_one())
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One recorded operation on a tenant (a load, a recorded validation...)."""
+
+    run_id: str
+    tenant_id: str
+    operation: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    stages: dict[str, float]
+    detail: dict[str, Any]
+
+
+async def read_runs(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    operation: str | None = None,
+    run_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[RunRecord], int]:
+    """A tenant's runs, newest first (``operation`` or ``run_id`` only, where given),
+    ``limit`` of them from ``offset``, and how many there are in all."""
+    r = runs_table
+    query = select(r).where(r.c.tenant_id == tenant_id)
+    counted = select(func.count()).select_from(r).where(r.c.tenant_id == tenant_id)
+    for column, value in ((r.c.operation, operation), (r.c.run_id, run_id)):
+        if value is not None:
+            query = query.where(column == value)
+            counted = counted.where(column == value)
+    query = query.order_by(r.c.started_at.desc(), r.c.run_id).limit(limit).offset(offset)
+    rows = (await conn.execute(query)).all()
+    total = int((await conn.execute(counted)).scalar_one())
+    records = [
+        RunRecord(
+            row.run_id,
+            row.tenant_id,
+            row.operation,
+            row.status,
+            aware(row.started_at),
+            aware(row.finished_at) if row.finished_at is not None else None,
+            {str(k): float(v) for k, v in dict(row.stages).items()},
+            dict(row.detail),
+        )
+        for row in rows
+    ]
+    return records, total
 
 
 async def count_rows(conn: AsyncConnection, tables: Sequence[Table]) -> dict[str, int]:

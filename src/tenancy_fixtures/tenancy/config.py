@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -51,6 +51,7 @@ __all__ = [
     "ConfigTemplate",
     "TenantConfig",
     "TenantLimits",
+    "overrides_of",
     "resolve_config",
 ]
 
@@ -189,6 +190,21 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
         error = exc.errors()[0]
         key = ".".join(map(str, error["loc"]))
         raise ConfigError(f"{key}: {error['msg']}", tenant_id=tenant.tenant_id, key=key) from None
+
+
+def overrides_of(template: ConfigTemplate, config: TenantConfig) -> TenantFixture:
+    """The tenant's own overrides: what ``config`` holds beyond its tier's defaults, so
+    that ``resolve_config(template, overrides_of(template, config)) == config``."""
+    base = resolve_config(template, TenantFixture(tenant_id=config.tenant_id, tier=config.tier))
+    limits = config.limits.model_dump()
+    base_limits = base.limits.model_dump()
+    return TenantFixture(
+        tenant_id=config.tenant_id,
+        tier=config.tier,
+        features=[f for f in config.features if f not in base.features],
+        limits={k: v for k, v in limits.items() if base_limits.get(k) != v},
+        settings={k: v for k, v in config.settings.items() if base.settings.get(k) != v},
+    )
 
 
 class ConfigFixture(BaseFixture):
@@ -343,6 +359,29 @@ class ConfigFixture(BaseFixture):
             )
         await self.invalidate(tenant.tenant_id, version=bound.saved_version)
         return config
+
+    async def update_tenant_config(
+        self,
+        tenant_id: str,
+        *,
+        tier: str | None = None,
+        features: Sequence[str] | None = None,
+        limits: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> TenantConfig:
+        """Change part of an existing tenant's config: its own overrides are kept and
+        those given replace them (``features``: the extra flags beyond the tier's;
+        ``limits`` and ``settings``: merged key by key). A new ``tier`` brings that
+        tier's defaults, with the tenant's overrides on top."""
+        current = overrides_of(self.template, await self.get_tenant_config(tenant_id))
+        changed = TenantFixture(
+            tenant_id=tenant_id,
+            tier=tier if tier is not None else current.tier,
+            features=list(features) if features is not None else list(current.features),
+            limits={**current.limits, **(limits or {})},
+            settings={**current.settings, **(settings or {})},
+        )
+        return await self.apply_tenant_config(changed)
 
     async def plane_id(self) -> str:
         """The id of the control plane configs are kept in (what cache keys name)."""

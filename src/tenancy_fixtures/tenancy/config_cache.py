@@ -58,7 +58,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 from cachetools import LRUCache, TLRUCache
 
-from tenancy_fixtures.errors import SettingsError
+from tenancy_fixtures.errors import SettingsError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
@@ -363,6 +363,15 @@ class RedisConfigCache:
         keys = [self.key(plane_id, tenant_id), self.floor_key(plane_id, tenant_id)]
         ok, _ = await self._call("forget", lambda: self._redis.delete(*keys))
         return ok
+
+    async def ping(self) -> None:
+        """Ask Redis for a reply, past the breaker (a readiness probe wants the truth);
+        :class:`StorageError` saying why when none comes within the timeout."""
+        try:
+            async with asyncio.timeout(self._deadline):
+                await self._redis.ping()
+        except Exception as exc:  # any failure of the call is Redis failing
+            raise StorageError(f"Redis does not answer: {_describe(exc)}", transient=True) from None
 
     async def aclose(self) -> None:
         await self._redis.aclose()

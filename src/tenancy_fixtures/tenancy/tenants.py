@@ -26,6 +26,7 @@ from tenancy_fixtures.tenancy.audit import Audit, Observer, audited
 
 __all__ = [
     "TenantFixture",
+    "count_tenants",
     "create_tenant",
     "drop_tenant",
     "get_tenant",
@@ -147,11 +148,35 @@ async def get_tenant(store: TenantStore, tenant_id: str) -> TenantRecord:
     return record
 
 
-async def list_tenants(store: TenantStore, *, prefix: str | None = None) -> list[TenantRecord]:
-    """Every registered tenant, by id."""
+async def list_tenants(
+    store: TenantStore,
+    *,
+    prefix: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[TenantRecord]:
+    """Registered tenants by id, narrowed by the filters that are given; ``limit`` of
+    them from ``offset``."""
     await store.initialize()
     async with store.control(readonly=True) as conn:
-        return await control_plane.list_tenants(conn, prefix=prefix)
+        return await control_plane.list_tenants(
+            conn, prefix=prefix, tier=tier, status=status, limit=limit, offset=offset
+        )
+
+
+async def count_tenants(
+    store: TenantStore,
+    *,
+    prefix: str | None = None,
+    tier: str | None = None,
+    status: str | None = None,
+) -> int:
+    """How many registered tenants the filters take."""
+    await store.initialize()
+    async with store.control(readonly=True) as conn:
+        return await control_plane.count_tenants(conn, prefix=prefix, tier=tier, status=status)
 
 
 def reject_files(directory: Path, tenant_id: str) -> list[Path]:

@@ -1,0 +1,48 @@
+"""The HTTP service: ``serve``.
+
+FastAPI and uvicorn are imported when the command runs (``--help`` never loads them);
+they come with the ``service`` extra.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tenancy_fixtures.cli.context import err_console, state
+
+__all__ = ["register"]
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
+    ] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) over the same tenants as these commands.
+
+    Requests need a bearer token from `tenancy-fixtures token create`.
+
+    Example: tenancy-fixtures serve --host 0.0.0.0 --port 8080
+    """
+    try:
+        import uvicorn
+
+        from tenancy_fixtures.service import create_app
+    except ImportError as exc:
+        err_console.print(
+            f"error: the service needs the 'service' extra ({exc.name} is missing): "
+            "pip install 'tenancy-fixtures[service]'"
+        )
+        raise typer.Exit(2) from None
+    app = create_app(state(ctx).settings)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command("serve")(serve)

@@ -1,0 +1,102 @@
+"""The application factory: ``create_app(settings)`` builds the FastAPI app.
+
+Nothing happens at import: the manager (store, cache, metrics) is built when the app
+starts (its lifespan) and closed when it stops, together with the background load
+jobs still running. Routes reach it through :mod:`tenancy_fixtures.service.deps`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from tenancy_fixtures import __version__
+from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.service.jobs import JobRegistry
+from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
+from tenancy_fixtures.service.problems import PROBLEM_JSON, Problem, install_problem_handlers
+from tenancy_fixtures.service.routes import ROUTERS
+from tenancy_fixtures.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """
+Operate the tenants of a tenancy-fixtures deployment over HTTP: the same operations as
+the `tenancy-fixtures` command, on the same control plane.
+
+**Auth**: `Authorization: Bearer <token>`, tokens made by `tenancy-fixtures token create`.
+A tenant's token sees only its tenant (anything else answers 404); a fleet token
+(made without `--tenant`) sees all. Scopes: `read`, `write` (config, loads,
+validation), `admin` (create and delete tenants).
+
+**Errors** are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service for ``settings`` (default: from ``TENANCY_*`` variables)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager = FixtureManager(settings)
+        jobs = JobRegistry()
+        app.state.manager = manager
+        app.state.jobs = jobs
+        try:
+            await manager.store.initialize()
+            yield
+        finally:
+            await jobs.aclose()
+            await manager.aclose()
+
+    app = FastAPI(
+        title="tenancy-fixtures",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.http_metrics = HttpMetrics()
+    install_problem_handlers(app)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
+    for router in ROUTERS:
+        app.include_router(router)
+    _declare_problem_schema(app)
+    return app
+
+
+def _declare_problem_schema(app: FastAPI) -> None:
+    """Describe errors as they are sent: every error response of the OpenAPI document as
+    ``application/problem+json`` (FastAPI describes its 422 as plain JSON), and 401/403
+    on every operation that takes a token."""
+    make_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = make_schema()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema()
+            for operations in schema.get("paths", {}).values():
+                for operation in operations.values():
+                    _problem_responses(operation)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _problem_responses(operation: dict[str, Any]) -> None:
+    responses = operation.setdefault("responses", {})
+    if operation.get("security"):
+        for status, description in (("401", "No token, or not a live one"), ("403", "Forbidden")):
+            responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        content = response.get("content", {})
+        if status == "422" or PROBLEM_JSON in content or (status in ("401", "403") and not content):
+            response["content"] = {
+                PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }

@@ -1,0 +1,207 @@
+"""Uploaded fixture-set archives: received to disk within a size limit, unpacked safely.
+
+An archive is a ``.tar.gz`` (or plain ``.tar``) or ``.zip`` holding one fixture set,
+at its top level or inside one folder. Unpacking writes regular files and folders
+only: an entry whose name is absolute or climbs out (``..``), a link of either kind,
+a device or a FIFO refuses the whole archive, as do more than ``max_entries`` entries
+or more than ``max_bytes`` unpacked (counted as written, never trusting the sizes an
+archive declares, so a compression bomb stops at the limit). Nothing is extracted by
+the archive libraries themselves: each file is copied out by this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from tenancy_fixtures.errors import FixtureSetError
+from tenancy_fixtures.service.problems import ServiceProblem
+
+__all__ = ["ArchiveLimits", "prepare", "receive", "remove", "too_large", "unpack"]
+
+_CHUNK = 1 << 16
+
+
+class ArchiveLimits:
+    """How big an upload may be, and what it may unpack to."""
+
+    def __init__(self, *, upload_bytes: int, unpacked_bytes: int, entries: int) -> None:
+        self.upload_bytes = upload_bytes
+        self.unpacked_bytes = unpacked_bytes
+        self.entries = entries
+
+
+def too_large(limit: int) -> ServiceProblem:
+    """The 413 of an upload past ``limit`` bytes."""
+    return ServiceProblem(
+        413,
+        "Upload too large",
+        f"the archive is larger than TENANCY_SERVICE_UPLOAD_MAX_BYTES ({limit} bytes)",
+        kind="UploadTooLarge",
+    )
+
+
+async def receive(chunks: AsyncIterator[bytes], into: Path, *, limit: int) -> int:
+    """Write ``chunks`` to the file ``into``; 413 as soon as they pass ``limit`` bytes
+    (the partial file is removed). Returns the bytes written."""
+    written = 0
+    out = await asyncio.to_thread(into.open, "wb")
+    try:
+        async for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise too_large(limit)
+            await asyncio.to_thread(out.write, chunk)
+    except BaseException:
+        out.close()
+        await asyncio.to_thread(into.unlink, True)
+        raise
+    out.close()
+    return written
+
+
+def _refuse(reason: str) -> FixtureSetError:
+    return FixtureSetError(f"the uploaded archive is refused: {reason}")
+
+
+def _safe_name(name: str) -> PurePosixPath | None:
+    """The entry's relative path, ``None`` for the archive's root; refuses escapes."""
+    if "\\" in name or "\x00" in name:
+        raise _refuse(f"entry {name!r} has a backslash or NUL in its name")
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part == ".." for part in path.parts):
+        raise _refuse(f"entry {name!r} points outside the archive")
+    parts = [part for part in path.parts if part not in ("", ".")]
+    return PurePosixPath(*parts) if parts else None
+
+
+class _Budget:
+    """Entries and bytes left while unpacking."""
+
+    def __init__(self, limits: ArchiveLimits) -> None:
+        self.limits = limits
+        self.entries = 0
+        self.bytes = 0
+
+    def entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.limits.entries:
+            raise _refuse(
+                f"more than {self.limits.entries} entries (TENANCY_SERVICE_ARCHIVE_MAX_ENTRIES)",
+            )
+
+    def copy(self, source: IO[bytes], target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: a second entry of the same name never overwrites the first.
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(_CHUNK):
+                self.bytes += len(chunk)
+                if self.bytes > self.limits.unpacked_bytes:
+                    raise _refuse(
+                        f"it unpacks to more than {self.limits.unpacked_bytes} bytes "
+                        "(TENANCY_SERVICE_ARCHIVE_MAX_BYTES)",
+                    )
+                out.write(chunk)
+
+
+def _unpack_tar(archive: Path, into: Path, budget: _Budget) -> None:
+    with tarfile.open(archive, mode="r:*") as tar:
+        for member in tar:
+            budget.entry()
+            relative = _safe_name(member.name)
+            if not (member.isfile() or member.isdir()):
+                raise _refuse(f"entry {member.name!r} is not a regular file or folder")
+            if relative is None:
+                continue
+            target = into.joinpath(*relative.parts)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                raise _refuse(f"entry {member.name!r} cannot be read")
+            with source:
+                budget.copy(source, target)
+
+
+def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
+    with zipfile.ZipFile(archive) as zipped:
+        for info in zipped.infolist():
+            budget.entry()
+            relative = _safe_name(info.filename)
+            # Unix type bits, when the maker set them (Python's writestr does not).
+            kind = stat.S_IFMT(info.external_attr >> 16)
+            if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
+                raise _refuse(f"entry {info.filename!r} is not a regular file or folder")
+            if relative is None:
+                continue
+            target = into.joinpath(*relative.parts)
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            with zipped.open(info) as source:
+                budget.copy(source, target)
+
+
+@contextmanager
+def _reading() -> Iterator[None]:
+    """Library errors of a corrupt archive as a FixtureSetError."""
+    try:
+        yield
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, FileExistsError):
+            raise _refuse("it holds the same name twice") from None
+        raise _refuse(f"it cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
+    """Unpack ``archive`` under the empty folder ``into``; returns the fixture set's
+    folder (``into``, or the archive's one top-level folder). Blocking: run it in a
+    thread. A refused archive leaves ``into`` to its caller to remove."""
+    with archive.open("rb") as head:
+        magic = head.read(4)
+    budget = _Budget(limits)
+    with _reading():
+        if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+            _unpack_zip(archive, into, budget)
+        elif magic.startswith(b"\x1f\x8b") or tarfile.is_tarfile(archive):
+            _unpack_tar(archive, into, budget)
+        else:
+            raise ServiceProblem(
+                415,
+                "Unsupported archive",
+                "the upload is neither a tar.gz (or tar) nor a zip archive",
+                kind="UnsupportedArchive",
+            )
+    archive.unlink()
+    children = list(into.iterdir())
+    if len(children) == 1 and children[0].is_dir():
+        return children[0]
+    if not children:
+        raise _refuse("it holds no files")
+    return into
+
+
+def prepare(work_dir: Path | None, tenant_id: str) -> Path:
+    """A new private folder for one upload, under ``work_dir`` (default: the system's
+    temporary directory)."""
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"upload-{tenant_id}-", dir=work_dir))
+    (folder / "set").mkdir()
+    return folder
+
+
+def remove(folder: Path) -> None:
+    """Remove an upload's folder, whatever it holds."""
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""The service's request metrics and the ``/metrics`` exposition.
+
+Requests are counted by method, route template (``/tenants/{tenant_id}``, never the
+raw path, so tenant ids do not become label values) and status, and timed until the
+response is sent (a stream: until it ends). The exposition joins these with the
+manager's registry of library metrics.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenancy_fixtures.monitoring.metrics import Metrics
+
+__all__ = ["HttpMetrics", "RequestMetricsMiddleware", "exposition"]
+
+
+class HttpMetrics:
+    """Request counters and durations in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tenancy_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tenancy_http_request_seconds",
+            "Seconds from a request's arrival to the end of its response.",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.duration.labels(method, route).observe(seconds)
+
+
+class RequestMetricsMiddleware:
+    """ASGI middleware counting every HTTP request in :class:`HttpMetrics`."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], template, status, time.perf_counter() - started)
+
+
+def exposition(library: Metrics, http: HttpMetrics) -> tuple[bytes, str]:
+    """The library's and the service's metrics in Prometheus text format."""
+    return generate_latest(library.registry) + generate_latest(http.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,325 @@
+"""The service's request and response bodies, per resource (``XCreate``/``XUpdate`` in,
+``XPublic`` out). They describe the library's results; they compute nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenancy_fixtures.store.control_plane import AuditRecord, RunRecord, TenantRecord
+from tenancy_fixtures.store.migration_ledger import LedgerEntry
+
+__all__ = [
+    "AuditPublic",
+    "ConfigPublic",
+    "ConfigUpdate",
+    "Health",
+    "LoadJobPublic",
+    "LoadRequest",
+    "MigrationPublic",
+    "Page",
+    "Readiness",
+    "RunPublic",
+    "TenantCreate",
+    "TenantPublic",
+    "TenantStatusPublic",
+]
+
+T = TypeVar("T")
+SettingValue = str | int | float | bool
+LimitValue = int | str
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing: ``items`` from ``offset``, and ``total`` in all."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+# --- tenants ---------------------------------------------------------------------
+
+
+class TenantCreate(BaseModel):
+    """A new tenant: id, tier, and overrides of the tier's defaults."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "tier": "premium",
+                "features": ["ai_collaboration"],
+                "limits": {"storage": "200GB", "users": 50},
+                "settings": {},
+            }
+        },
+    )
+
+    tenant_id: str = Field(max_length=64)
+    tier: str = Field(default="free", max_length=32)
+    features: list[str] = Field(default_factory=list, max_length=100)
+    limits: dict[str, LimitValue] = Field(default_factory=dict)
+    settings: dict[str, SettingValue] = Field(default_factory=dict)
+
+
+class TenantPublic(BaseModel):
+    """A tenant as the registry knows it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "tier": "premium",
+                "status": "active",
+                "created_at": "2026-12-05T10:00:00Z",
+                "updated_at": "2026-12-05T10:00:00Z",
+            }
+        }
+    )
+
+    tenant_id: str
+    tier: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, record: TenantRecord) -> TenantPublic:
+        return cls(**vars(record))
+
+
+class FixturePublic(BaseModel):
+    """A fixture applied to a tenant."""
+
+    kind: str
+    checksum: str
+    rows: dict[str, int]
+    applied_at: str | None
+
+
+class TenantStatusPublic(BaseModel):
+    """One tenant's state: registry, config, applied fixtures, rows and bytes."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "tier": "premium",
+                "revision": "0003",
+                "status": "active",
+                "created_at": "2026-12-05T10:00:00+00:00",
+                "config": {"tier": "premium", "features": ["catalog_browsing"]},
+                "fixtures": {},
+                "row_counts": {"users": 20},
+                "total_rows": 20,
+                "storage_bytes": 163840,
+                "last_load": None,
+            }
+        }
+    )
+
+    tenant_id: str
+    tier: str
+    revision: str | None
+    status: str
+    created_at: str | None
+    config: dict[str, Any] | None
+    fixtures: dict[str, FixturePublic]
+    row_counts: dict[str, int]
+    total_rows: int
+    storage_bytes: int
+    last_load: dict[str, Any] | None
+
+
+# --- config ----------------------------------------------------------------------
+
+
+class ConfigPublic(BaseModel):
+    """A tenant's resolved config: defaults, then its tier, then its own overrides."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "tier": "premium",
+                "features": ["advanced_analytics", "catalog_browsing"],
+                "limits": {
+                    "api_calls": 25000,
+                    "storage": 268435456000,
+                    "users": 50,
+                    "workspaces": 10,
+                    "ai_requests_per_day": 1000,
+                    "rate_limit_per_minute": 600,
+                },
+                "settings": {},
+            }
+        }
+    )
+
+    tenant_id: str
+    tier: str
+    features: list[str]
+    limits: dict[str, int]
+    settings: dict[str, SettingValue]
+
+
+class ConfigUpdate(BaseModel):
+    """What to change: a new tier, the tenant's extra feature flags (replacing its
+    extras), limits and settings (merged key by key). Absent fields stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"tier": "enterprise", "limits": {"users": 500}}},
+    )
+
+    tier: str | None = Field(default=None, max_length=32)
+    features: list[str] | None = Field(default=None, max_length=100)
+    limits: dict[str, LimitValue] | None = None
+    settings: dict[str, SettingValue] | None = None
+
+
+# --- loads -----------------------------------------------------------------------
+
+
+class LoadRequest(BaseModel):
+    """A load of fixtures already on the server: ``path`` names a fixture set (or source
+    files) inside the service's load root; without it, the tenant's tier's fixtures
+    from the tenant template."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {"path": "acme/2026-12", "validation": "strict", "force": False}
+        },
+    )
+
+    path: str | None = Field(default=None, max_length=4096)
+    format: str | None = Field(default=None, max_length=64)
+    options: dict[str, SettingValue] | None = None
+    validation: Literal["strict", "lenient"] | None = None
+    force: bool = False
+
+
+class LoadJobPublic(BaseModel):
+    """A background load: its status, rows taken so far per table, and at the end its
+    report (``succeeded``) or problem (``failed``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "job_id": "5f0c8e0a9d2b4c1e8f7a6b5c4d3e2f10",
+                "tenant_id": "acme_music",
+                "status": "succeeded",
+                "created_at": "2026-12-05T10:00:00Z",
+                "started_at": "2026-12-05T10:00:00Z",
+                "finished_at": "2026-12-05T10:00:01Z",
+                "progress": {"users": 20, "tracks": 120},
+                "report": {"run_id": "9d2b...", "rows": 140, "changed": True},
+                "problem": None,
+            }
+        }
+    )
+
+    job_id: str
+    tenant_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: dict[str, int]
+    report: dict[str, Any] | None
+    problem: dict[str, Any] | None
+
+
+# --- migrations, audit, runs -----------------------------------------------------
+
+
+class MigrationPublic(BaseModel):
+    """A tenant's schema revision and its last migration attempt."""
+
+    tenant_id: str
+    revision: str | None
+    status: str
+    attempted_at: datetime | None
+    duration_seconds: float | None
+    error: str | None
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> MigrationPublic:
+        return cls(**vars(entry))
+
+
+class AuditPublic(BaseModel):
+    """One audited change: who did what to which tenant, when, and how it ended."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "audit_id": 42,
+                "at": "2026-12-05T10:00:00Z",
+                "actor": "ops",
+                "action": "tenant.create",
+                "tenant_id": "acme_music",
+                "outcome": "ok",
+                "run_id": "9d2b4c1e8f7a6b5c4d3e2f105f0c8e0a",
+                "detail": {"tier": "premium"},
+            }
+        }
+    )
+
+    audit_id: int
+    at: datetime
+    actor: str
+    action: str
+    tenant_id: str | None
+    outcome: str
+    run_id: str | None
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> AuditPublic:
+        return cls(**vars(record))
+
+
+class RunPublic(BaseModel):
+    """One recorded operation on a tenant, with its stage timings (seconds)."""
+
+    run_id: str
+    tenant_id: str
+    operation: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    stages: dict[str, float]
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, record: RunRecord) -> RunPublic:
+        return cls(**vars(record))
+
+
+# --- operations ------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    """The process answers."""
+
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """Whether the database and Redis answer (``ok``, ``not configured`` or why not)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {"ready": True, "checks": {"database": "ok", "redis": "not configured"}}
+        }
+    )
+
+    ready: bool
+    checks: dict[str, str]

@@ -1,0 +1,118 @@
+"""The CLI's service commands: token create/list/revoke and serve."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.cli.cli_runner import Cli, with_manager
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    """The CLI on this test's backend."""
+    return Cli(database_url)
+
+
+def test_token_create_prints_the_token_once_and_list_never_shows_it(cli: Cli) -> None:
+    """create prints the bearer string on stdout; list shows id, tenant and scope only;
+    revoke makes it unusable; every step is audited."""
+    cli.ok("init-tenant", "tok_tenant")
+    try:
+        created = cli.ok("token", "create", "--tenant", "tok_tenant", "--scope", "write", "--json")
+        document = json.loads(created.stdout)
+        bearer_string = document["token"]
+        assert bearer_string.startswith("tfk_")
+        listed = cli.ok("token", "list", "--json").stdout
+        assert bearer_string.split(".")[1] not in listed
+        assert document["token_id"] in listed
+        plain = cli.ok("token", "create", "--scope", "read")
+        assert plain.stdout.strip().startswith("tfk_")
+        cli.ok("token", "revoke", document["token_id"])
+        assert document["token_id"] not in cli.ok("token", "list", "--json").stdout
+        again = cli("token", "revoke", document["token_id"])
+        assert again.exit_code == 4
+        found = with_manager(cli.database_url, lambda m: m.authenticate_token(bearer_string))
+        assert found is None
+        audit = cli.ok("audit", "tok_tenant", "--json").stdout
+        assert "token.create" in audit
+        assert "token.revoke" in audit
+    finally:
+        cli.ok("cleanup", "tok_tenant", "--yes")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("token", "create", "--scope", "root"), 2),
+        (("token", "create", "--tenant", "ghost"), 4),
+        (("token", "create", "--tenant", "Bad-Id"), 2),
+    ],
+)
+def test_token_create_refuses_bad_scopes_and_tenants(
+    cli: Cli, args: tuple[str, ...], code: int
+) -> None:
+    """An unknown scope, an unknown tenant or an invalid id: one line and its exit code."""
+    result = cli(*args)
+    assert result.exit_code == code, result.output
+    assert not result.stdout.strip()
+
+
+def test_cli_help_does_not_import_fastapi() -> None:
+    """`tenancy-fixtures --help` and `serve --help` stay cheap: no FastAPI, no uvicorn."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from tenancy_fixtures.cli.app import app\n"
+        "for args in (['--help'], ['serve', '--help'], ['token', '--help']):\n"
+        "    assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "web = ('fastapi', 'uvicorn', 'starlette')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in web))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_answers_over_a_real_socket(database_url: str) -> None:
+    """`tenancy-fixtures serve` starts uvicorn on the port given; /healthz answers and a
+    request without a token is 401."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--database-url",
+        database_url,
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "serve did not start within 30 s"
+                time.sleep(0.2)
+        assert health.json() == {"status": "ok"}
+        assert httpx.get(f"{base}/tenants", timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

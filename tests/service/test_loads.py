@@ -1,0 +1,260 @@
+"""Loads over HTTP: an uploaded archive or a server-side set, run as a background job
+followed by polling or server-sent events; hostile archives and paths refused."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tenancy_fixtures import FixtureManager
+from tests.service.archives import tar_gz, tar_gz_of, zip_of
+
+pytestmark = pytest.mark.usefixtures("tokens")
+
+ARCHIVE = {"Content-Type": "application/gzip"}
+
+
+async def finished(client: httpx.AsyncClient, headers: dict[str, str], location: str) -> Any:
+    """The job at ``location`` once it has ended."""
+    for _ in range(1200):
+        job = (await client.get(location, headers=headers)).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {location} did not end")
+
+
+async def test_an_uploaded_archive_loads_in_the_background(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    manager: FixtureManager,
+    demo_set: Path,
+    service_settings: Any,
+) -> None:
+    """202 with the job at once; the job ends succeeded with the load's report, the
+    tenant holds the rows, and the upload's files are gone."""
+    started = await client.post(
+        "/tenants/victim/uploads", content=tar_gz(demo_set), headers={**admin, **ARCHIVE}
+    )
+    assert started.status_code == 202, started.text
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "succeeded", job
+    status = await manager.tenant_status("victim")
+    assert status.row_counts["users"] == job["progress"]["users"] == 20
+    assert job["report"]["rows"] == sum(job["report"]["row_counts"].values()) > 0
+    run = await client.get(f"/tenants/victim/runs/{job['report']['run_id']}", headers=admin)
+    assert run.status_code == 200
+    assert run.json()["operation"] == "load"
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+async def test_server_sent_events_follow_a_load_to_its_end(
+    client: httpx.AsyncClient, admin: dict[str, str], demo_set: Path, load_root: Path
+) -> None:
+    """The event stream shows the job, progress while it runs, and ends with one
+    ``succeeded`` event carrying the report."""
+    shutil.copytree(demo_set, load_root / "demo")
+    started = await client.post("/tenants/victim/loads", json={"path": "demo"}, headers=admin)
+    assert started.status_code == 202, started.text
+    events: list[tuple[str, dict[str, Any]]] = []
+    url = started.headers["location"] + "/events"
+    async with client.stream("GET", url, headers=admin) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+    assert [n for n, _ in events][-1] == "succeeded"
+    assert all(n == "progress" for n, _ in events[:-1])
+    assert events[-1][1]["report"]["rows"] > 0
+
+
+async def test_a_refused_load_ends_failed_with_its_problem(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A fixture set with a bad record: the job fails with the typed error as a problem
+    document naming file and rule; nothing was written."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "users.csv").write_text(
+        "user_id,display_name,email,country,product,created_at\n"
+        "u1,Ann,not-an-email,XX,free,2026-01-01T00:00:00+00:00\n"
+    )
+    started = await client.post(
+        "/tenants/victim/uploads", content=tar_gz(bad), headers={**admin, **ARCHIVE}
+    )
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    assert job["problem"]["status"] == 422
+    assert job["problem"]["type"].endswith("RecordsRefusedError")
+    assert job["problem"]["rules"]
+    assert "users.csv:2, column email" in job["problem"]["detail"]
+    assert "upload-" not in job["problem"]["detail"]  # no server folder shown
+    assert (await manager.tenant_status("victim")).total_rows == 0
+
+
+async def test_loading_the_tiers_fixtures_needs_no_source(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """An empty body loads the tenant's tier fixtures from the tenant template."""
+    started = await client.post("/tenants/victim/loads", json={}, headers=admin)
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "succeeded", job
+    assert job["report"]["changed"] is True
+
+
+async def test_a_job_is_found_only_under_its_own_tenant(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Another tenant's path, or an unknown id: 404."""
+    started = await client.post("/tenants/victim/loads", json={}, headers=admin)
+    job_id = started.json()["job_id"]
+    await finished(client, admin, started.headers["location"])
+    assert (await client.get(f"/tenants/intruder/loads/{job_id}", headers=admin)).status_code == 404
+    assert (await client.get("/tenants/victim/loads/nope", headers=admin)).status_code == 404
+
+
+# --- hostile input: archive handling does not depend on the backend ----------------
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    return info
+
+
+USERS = b"user_id,display_name,email,country,product,created_at\n"
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("archive", "reason"),
+    [
+        (tar_gz_of([(_member("../escape.csv"), USERS)]), "outside"),
+        (tar_gz_of([(_member("/abs/users.csv"), USERS)]), "outside"),
+        (tar_gz_of([(_member("users.csv", tarfile.SYMTYPE, "/etc/passwd"), None)]), "regular"),
+        (tar_gz_of([(_member("users.csv", tarfile.LNKTYPE, "../x"), None)]), "regular"),
+        (tar_gz_of([(_member("fifo", tarfile.FIFOTYPE), None)]), "regular"),
+        (zip_of({"../../users.csv": USERS}), "outside"),
+        (zip_of({"a.csv": USERS}, symlinks={"users.csv": "/etc/passwd"}), "regular"),
+        (zip_of({f"f{i}/users.csv": USERS for i in range(201)}), "entries"),
+        (zip_of({"users.csv": b"0" * (9 << 20)}), "unpacks"),
+        (tar_gz_of([(_member("users.csv"), USERS), (_member("users.csv"), USERS)]), "twice"),
+        (tar_gz_of([]), "no files"),
+    ],
+    ids=[
+        "tar-dotdot",
+        "tar-absolute",
+        "tar-symlink",
+        "tar-hardlink",
+        "tar-fifo",
+        "zip-dotdot",
+        "zip-symlink",
+        "zip-too-many-entries",
+        "zip-bomb",
+        "tar-duplicate",
+        "tar-empty",
+    ],
+)
+async def test_hostile_archives_are_refused_and_leave_nothing(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    service_settings: Any,
+    tmp_path: Path,
+    archive: bytes,
+    reason: str,
+) -> None:
+    """Escaping names, links, devices, too many entries, too many bytes unpacked: 422
+    before any load starts, and the upload's folder is removed."""
+    response = await client.post(
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 422, response.text
+    assert reason in response.json()["detail"]
+    assert list(service_settings.service_work_dir.iterdir()) == []
+    assert not (tmp_path / "escape.csv").exists()
+
+
+@sqlite_only
+async def test_an_upload_past_the_size_limit_is_refused_while_streaming(
+    client: httpx.AsyncClient, admin: dict[str, str], service_settings: Any
+) -> None:
+    """413 whether the size is declared up front or only found while reading."""
+
+    async def body() -> Any:
+        for _ in range(40):
+            yield b"\x1f\x8b" + b"0" * (64 << 10)
+
+    declared = await client.post(
+        "/tenants/victim/uploads",
+        content=b"0" * (3 << 20),
+        headers={**admin, **ARCHIVE},
+    )
+    assert declared.status_code == 413
+    streamed = await client.post(
+        "/tenants/victim/uploads", content=body(), headers={**admin, **ARCHIVE}
+    )
+    assert streamed.status_code == 413
+    assert streamed.headers["content-type"] == "application/problem+json"
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+@sqlite_only
+async def test_something_that_is_not_an_archive_is_415(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Bytes that are neither gzip/tar nor zip: 415."""
+    response = await client.post(
+        "/tenants/victim/uploads", content=b"just text", headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 415
+
+
+@sqlite_only
+async def test_server_paths_stay_inside_the_load_root(
+    client: httpx.AsyncClient, admin: dict[str, str], load_root: Path, tmp_path: Path
+) -> None:
+    """``..`` and a link pointing out of the root are refused (422); a missing set is
+    the loader's 422 once the job runs."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (load_root / "sneaky").symlink_to(outside)
+    for path in ("../outside", "sneaky", "/etc"):
+        refused = await client.post("/tenants/victim/loads", json={"path": path}, headers=admin)
+        assert refused.status_code == 422, (path, refused.text)
+        assert refused.json()["type"].endswith("PathOutsideLoadRoot")
+    started = await client.post("/tenants/victim/loads", json={"path": "nothing"}, headers=admin)
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    assert job["problem"]["status"] == 422
+
+
+@sqlite_only
+async def test_server_paths_are_refused_without_a_load_root(
+    app: Any, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """No TENANCY_SERVICE_LOAD_ROOT: 403 for any path."""
+    app.state.settings = app.state.settings.model_copy(update={"service_load_root": None})
+    refused = await client.post("/tenants/victim/loads", json={"path": "x"}, headers=admin)
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("ServerPathsDisabled")
+
+
+def test_tar_gz_helper_roundtrips() -> None:
+    """The test helper makes archives tarfile reads back (guards the hostile cases)."""
+    data = tar_gz_of([(_member("users.csv"), USERS)])
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert tar.getnames() == ["users.csv"]

@@ -1,0 +1,157 @@
+"""Tenants and config over HTTP: create, list (paged, filtered), show, delete with
+confirmation, read and patch config; library errors as problem documents."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tenancy_fixtures import FixtureManager
+
+pytestmark = pytest.mark.usefixtures("tokens")
+
+
+async def test_create_show_and_delete_a_tenant(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """POST makes the tenant (201, Location), GET shows it, DELETE with ?confirm= drops it."""
+    created = await client.post(
+        "/tenants",
+        json={"tenant_id": "acme_music", "tier": "premium", "limits": {"storage": "200GB"}},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == "/tenants/acme_music"
+    assert created.json()["limits"]["storage"] == 200 * 1024**3
+    shown = await client.get("/tenants/acme_music", headers=admin)
+    assert shown.status_code == 200
+    assert (shown.json()["tier"], shown.json()["total_rows"]) == ("premium", 0)
+    dropped = await client.delete(
+        "/tenants/acme_music", params={"confirm": "acme_music"}, headers=admin
+    )
+    assert dropped.status_code == 204
+    assert "acme_music" not in [t.tenant_id for t in await manager.list_tenants()]
+
+
+async def test_delete_without_the_right_confirmation_changes_nothing(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """No ?confirm=, or another id there: 422 and the tenant stays."""
+    for params in ({}, {"confirm": "intruder"}):
+        refused = await client.delete("/tenants/victim", params=params, headers=admin)
+        assert refused.status_code == 422
+        assert refused.json()["type"].endswith("ConfirmationRequired")
+    assert "victim" in [t.tenant_id for t in await manager.list_tenants()]
+
+
+async def test_list_pages_and_filters(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """limit/offset page through tenants by id; prefix, tier and status narrow them; total
+    counts all that match."""
+    for index in range(5):
+        made = await client.post(
+            "/tenants",
+            json={"tenant_id": f"page_{index}", "tier": "free" if index % 2 else "enterprise"},
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+    first = (await client.get("/tenants?prefix=page_&limit=2", headers=admin)).json()
+    second = (await client.get("/tenants?prefix=page_&limit=2&offset=2", headers=admin)).json()
+    assert [t["tenant_id"] for t in first["items"]] == ["page_0", "page_1"]
+    assert [t["tenant_id"] for t in second["items"]] == ["page_2", "page_3"]
+    assert first["total"] == second["total"] == 5
+    free = (await client.get("/tenants?prefix=page_&tier=free", headers=admin)).json()
+    assert [t["tenant_id"] for t in free["items"]] == ["page_1", "page_3"]
+    active = (await client.get("/tenants?status=active", headers=admin)).json()
+    assert active["total"] == 7
+    assert (await client.get("/tenants?status=gone", headers=admin)).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"tenant_id": "victim"}, 409, "TenantAlreadyExistsError"),
+        ({"tenant_id": "Bad-Id"}, 400, "InvalidTenantIdError"),
+        ({"tenant_id": "ok_id", "features": ["telepathy"]}, 422, "ConfigError"),
+        ({"tenant_id": "ok_id", "tier": "platinum"}, 422, "ConfigError"),
+        ({"tenant_id": "ok_id", "limits": {"storage": "lots"}}, 422, "ConfigError"),
+    ],
+)
+async def test_refusals_are_problem_documents_with_the_errors_status(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    body: dict[str, object],
+    status: int,
+    error: str,
+) -> None:
+    """Each library error maps to its status, as application/problem+json naming it."""
+    response = await client.post("/tenants", json=body, headers=admin)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == f"urn:tenancy-fixtures:error:{error}"
+    assert problem["status"] == status
+    assert problem["instance"] == "/tenants"
+    assert problem["detail"]
+
+
+async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """A missing tenant names itself in a 404; a body of the wrong shape is a 422
+    problem listing where."""
+    missing = await client.get("/tenants/ghost", headers=admin)
+    assert missing.status_code == 404
+    assert missing.json()["tenant_id"] == "ghost"
+    malformed = await client.post("/tenants", json={"tier": 3}, headers=admin)
+    assert malformed.status_code == 422
+    assert malformed.headers["content-type"] == "application/problem+json"
+    assert malformed.json()["errors"]
+
+
+async def test_config_patch_keeps_the_tenants_own_overrides(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """A patch changes what it names; a new tier brings its defaults, and the limits the
+    tenant was given stay on top."""
+    made = await client.post(
+        "/tenants",
+        json={"tenant_id": "patchy", "tier": "free", "limits": {"users": 9}},
+        headers=admin,
+    )
+    assert made.status_code == 201, made.text
+    free = (await client.get("/tenants/patchy/config", headers=admin)).json()
+    patched = await client.patch(
+        "/tenants/patchy/config",
+        json={"tier": "enterprise", "features": ["ai_collaboration"]},
+        headers=admin,
+    )
+    assert patched.status_code == 200, patched.text
+    enterprise = patched.json()
+    assert enterprise["tier"] == "enterprise"
+    assert enterprise["limits"]["users"] == 9
+    assert enterprise["limits"]["storage"] > free["limits"]["storage"]
+    assert "ai_collaboration" in enterprise["features"]
+    assert (await client.get("/tenants/patchy/config", headers=admin)).json() == enterprise
+    refused = await client.patch(
+        "/tenants/patchy/config", json={"limits": {"users": -1}}, headers=admin
+    )
+    assert refused.status_code == 422
+    assert refused.json()["key"] == "limits.users"
+
+
+async def test_the_audit_log_names_the_token_that_made_a_change(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """Changes made over HTTP are audited under ``token:<id>``, not the server's user."""
+    token_id = admin["Authorization"].removeprefix("Bearer tfk_").split(".")[0]
+    made = await client.post("/tenants", json={"tenant_id": "audited"}, headers=admin)
+    assert made.status_code == 201
+    patched = await client.patch(
+        "/tenants/audited/config", json={"limits": {"users": 3}}, headers=admin
+    )
+    assert patched.status_code == 200
+    records = await manager.audit_log("audited", limit=10)
+    assert {(r.action, r.actor) for r in records} == {
+        ("tenant.create", f"token:{token_id}"),
+        ("config.apply", f"token:{token_id}"),
+    }
