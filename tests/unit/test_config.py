@@ -161,7 +161,9 @@ class TestResolveConfig:
             pytest.param({"users": -5}, "limits.users", "greater than", id="neg-users"),
             pytest.param({"workspaces": "many"}, "limits.workspaces", "integer", id="text"),
             pytest.param({"api_calls": 1.5}, "limits.api_calls", "integer", id="fraction"),
-            pytest.param({"bandwidth": 10}, "limits.bandwidth", "Extra inputs", id="unknown"),
+            pytest.param(
+                {"bandwidth": 10}, "limits.bandwidth", "unknown limit; the limits are", id="unknown"
+            ),
         ],
     )
     def test_a_bad_limit_is_refused_naming_its_key(

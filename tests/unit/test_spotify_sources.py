@@ -476,7 +476,7 @@ class TestStreamingHistory:
         assert {"episode": 1, "unavailable": 1} == skipped(reader)
 
     def test_a_history_without_its_listener_is_refused(self) -> None:
-        with pytest.raises(RecordError, match="needs options") as caught:
+        with pytest.raises(RecordError, match="needs the option user_id") as caught:
             normalise(StreamingHistoryFormat, SAMPLES / "Streaming_History_Audio_2024.json")
 
         assert ("user_id", 1) == (caught.value.column, caught.value.record)

@@ -10,12 +10,12 @@ files of that format; without, each source file's format is detected.
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import ijson
 import orjson
 from sqlalchemy import MetaData
 
@@ -36,11 +36,17 @@ __all__ = ["open_loaders"]
 
 #: What an empty JSON array or JSON Lines file holds: no rows, but rows of a table.
 _NO_ROWS = object()
+#: A file that does not decompress or parse: read as the table it is named for, whose
+#: reader then says where it breaks (file, line).
+_UNREADABLE = object()
 
 
 def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
     """The first object of a JSON array or JSON Lines file, :data:`_NO_ROWS` for an
-    empty one, ``None`` for anything else (a JSON object, a file that does not parse)."""
+    empty one, :data:`_UNREADABLE` for one that does not decompress or parse, ``None``
+    for anything else (a JSON object)."""
+    import ijson  # only when a file has to be told apart: start-up stays light
+
     opener = gzip.open if compressed else open
     try:
         with opener(path, "rb") as stream:
@@ -54,8 +60,8 @@ def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
                 return None
             stream.seek(0)
             return next(ijson.items(stream, "item"), _NO_ROWS)
-    except (OSError, ValueError, ijson.JSONError):
-        return None
+    except (OSError, EOFError, zlib.error, ValueError, ijson.JSONError):
+        return _UNREADABLE
 
 
 def _is_table_file(path: Path, columns_of: Mapping[str, set[str]]) -> bool:
@@ -70,7 +76,7 @@ def _is_table_file(path: Path, columns_of: Mapping[str, set[str]]) -> bool:
     if fmt not in ("json", "jsonl"):
         return True
     first = _first_document(path, fmt, compressed)
-    if first is _NO_ROWS:
+    if first is _NO_ROWS or first is _UNREADABLE:
         return True
     return isinstance(first, dict) and bool(first) and set(first) <= columns_of[table]
 
