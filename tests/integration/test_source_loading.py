@@ -254,7 +254,8 @@ async def test_a_corrupt_compressed_table_file_is_a_format_error_naming_it(
     does not decompress is left to the table reader, which names the file (found by
     the hostile property test: zlib's error escaped the peek)."""
     data = gzip.compress(b'{"artist_id": "x", "name": "A"}\n' * 50)
-    (tmp_path / "artists.jsonl.gz").write_bytes(data[:20] + b"\x00" * 8 + data[28:])
+    # After the 10-byte header: a stored block whose length and its complement disagree.
+    (tmp_path / "artists.jsonl.gz").write_bytes(data[:10] + b"\x00\x05\x00\x00\x00" + data[10:])
     await manager.create_tenant(TENANT)
 
     with pytest.raises(FixtureFormatError, match=r"artists\.jsonl\.gz"):
