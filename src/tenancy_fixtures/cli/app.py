@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tenancy_fixtures.cli import demo, fixtures, migrations, tenants
+from tenancy_fixtures.cli import demo, fixtures, migrations, monitoring, tenants
 from tenancy_fixtures.cli.context import CliState, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
@@ -125,6 +125,7 @@ def _global_options(
 tenants.register(app)
 fixtures.register(app)
 migrations.register(app)
+monitoring.register(app)
 demo.register(app)
 
 

@@ -74,6 +74,7 @@ __all__ = [
     "save_config",
     "set_tier",
     "table_checksums",
+    "usage_table",
     "utcnow",
 ]
 
@@ -185,6 +186,25 @@ ledger_table = Table(
     Column("attempted_at", _TS, nullable=False),
     Column("duration_seconds", Float),
     Column("error", Text),
+)
+
+#: Usage snapshots: what each tenant held at an instant (rows per table, bytes, the
+#: counters its limits name), taken by every load and by ``monitor snapshot``; the
+#: history forecasts read (see usage_ledger).
+usage_table = Table(
+    "usage_snapshots",
+    control_metadata,
+    Column("snapshot_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
+    Column("taken_at", _TS, nullable=False),
+    # load (in the load's transaction) or snapshot (monitor snapshot, a service schedule)
+    Column("source", String(16), nullable=False),
+    Column("run_id", String(32)),
+    Column("storage_bytes", BigInteger, nullable=False),
+    Column("total_rows", BigInteger, nullable=False),
+    Column("row_counts", _JSON, nullable=False),
+    Column("counters", _JSON, nullable=False),
+    Index("ix_usage_snapshots_tenant_id_taken_at", "tenant_id", "taken_at"),
 )
 
 audit_table = Table(
@@ -339,8 +359,8 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     reduce that to the minimal trail (:func:`erase_audit_detail`); whether it was
     registered.
 
-    Registry, config, applied fixtures, table checksums and runs (whose details hold
-    validation reports and stage timings) are deleted.
+    Registry, config, applied fixtures, table checksums, usage snapshots and runs (whose
+    details hold validation reports and stage timings) are deleted.
     """
     await conn.execute(delete(runs_table).where(runs_table.c.tenant_id == tenant_id))
     await erase_audit_detail(conn, tenant_id)
@@ -352,6 +372,7 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
         delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
     )
     await conn.execute(delete(ledger_table).where(ledger_table.c.tenant_id == tenant_id))
+    await conn.execute(delete(usage_table).where(usage_table.c.tenant_id == tenant_id))
     result = await conn.execute(delete(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
     return bool(result.rowcount)
 
