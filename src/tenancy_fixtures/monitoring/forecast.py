@@ -3,8 +3,9 @@
 From a tenant's usage snapshots, each counted limit (users, workspaces, storage...) is
 fitted with a Theil-Sen trend (see :mod:`.statistics` for the method and why); the
 days to the limit are ``(maximum - level now) / slope``, with a band from Sen's
-confidence interval of the slope (the steeper slope gives the earliest day, the
-shallower the latest, unbounded when it is not growing). Anomalies are robust
+confidence interval of the slope, each bound a line through the fit at the median
+time (the steeper slope gives the earliest day, the shallower the latest, unbounded
+when it is not growing). Anomalies are robust
 z-scores against the tenant's own history: load throughput (rows/s) and duration
 (seconds) of the loads that wrote rows, and growth (data rows added between
 consecutive snapshots).
@@ -12,6 +13,7 @@ consecutive snapshots).
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -147,12 +149,18 @@ def forecast_limit(
     trend = theil_sen(xs, [float(v) for v in values], confidence=confidence)
     if trend is None:
         return base
+    # Every line of the band pivots on the fit at the median time, so the band carries
+    # the uncertainty of the level now as well as of the slope.
+    pivot = statistics.median(xs)
+    anchor = trend.at(pivot)
     level = trend.at(xs[-1])
 
     def days(slope: float) -> float | None:
         if value >= maximum or level >= maximum:
             return 0.0
-        return (maximum - level) / slope if slope > 0 else None
+        if slope <= 0:
+            return None
+        return max((maximum - anchor) / slope - (xs[-1] - pivot), 0.0)
 
     return LimitForecast(
         tenant_id,
