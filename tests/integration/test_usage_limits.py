@@ -31,8 +31,14 @@ async def test_a_free_tenant_loaded_with_20_users_is_refused_and_stays_empty(
     with pytest.raises(LimitExceededError) as refused:
         await enforcing.load_fixtures("demo_free", demo_set)
     error = refused.value
-    assert (error.limit, error.value, error.maximum, error.tenant_id) == ("users", 20, 5, "demo_free")
-    assert error.table == "users" and error.exit_code == 10
+    assert (error.limit, error.value, error.maximum, error.tenant_id) == (
+        "users",
+        20,
+        5,
+        "demo_free",
+    )
+    assert error.table == "users"
+    assert error.exit_code == 10
     status = await enforcing.tenant_status("demo_free")
     assert status.total_rows == 0
     assert set(status.fixtures) == {"schema", "config"}
@@ -53,7 +59,8 @@ async def test_a_storage_limit_counts_the_loads_own_bytes(enforcing: FixtureMana
     await enforcing.create_tenant(TenantFixture(tenant_id="small", limits={"storage": "64KB"}))
     with pytest.raises(LimitExceededError) as refused:
         await enforcing.load_fixtures("small")
-    assert refused.value.limit == "storage" and refused.value.value > 64 * 1024
+    assert refused.value.limit == "storage"
+    assert refused.value.value > 64 * 1024
     assert (await enforcing.tenant_status("small")).total_rows == 0
     await enforcing.create_tenant("roomy")
     assert (await enforcing.load_fixtures("roomy")).rows > 0
@@ -66,17 +73,22 @@ async def test_a_load_records_its_snapshot_performance_and_near_limits(
     (100 % >= 80 %) and the warning is in the run and audit detail."""
     await enforcing.create_tenant(TenantFixture(tenant_id="tight", limits={"users": 3}))
     report = await enforcing.load_fixtures("tight")
-    assert report.usage is not None and report.usage.counters["users"] == 3
+    assert report.usage is not None
+    assert report.usage.counters["users"] == 3
     [snapshot] = await enforcing.usage_history("tight")
-    assert snapshot.source == "load" and snapshot.run_id == report.run_id
-    assert snapshot.data_rows == report.rows and snapshot.derived_rows == report.derived_rows
+    assert snapshot.source == "load"
+    assert snapshot.run_id == report.run_id
+    assert snapshot.data_rows == report.rows
+    assert snapshot.derived_rows == report.derived_rows
     status = await enforcing.tenant_status("tight")
     assert status.last_load is not None
     detail = status.last_load["detail"]
-    assert detail["limits"]["warnings"] == ["users"] and detail["limits"]["breaches"] == []
+    assert detail["limits"]["warnings"] == ["users"]
+    assert detail["limits"]["breaches"] == []
     performance = detail["performance"]
     assert performance["rows"] == report.rows
-    assert performance["rows_per_second"] > 0 and performance["cpu_seconds"] >= 0
+    assert performance["rows_per_second"] > 0
+    assert performance["cpu_seconds"] >= 0
     assert performance["peak_rss_bytes"] > 10 * 1024 * 1024
     [audit] = [a for a in await enforcing.audit_log("tight") if a.action == "fixtures.load"]
     assert audit.detail["limits"]["warnings"] == ["users"]
@@ -87,7 +99,8 @@ async def test_without_enforcement_a_breach_loads_and_is_recorded(
 ) -> None:
     await manager.create_tenant("lax")
     report = await manager.load_fixtures("lax", demo_set)
-    assert report.usage is not None and report.usage.counters["users"] == 20
+    assert report.usage is not None
+    assert report.usage.counters["users"] == 20
     status = await manager.tenant_status("lax")
     assert status.last_load is not None
     assert status.last_load["detail"]["limits"]["breaches"] == ["users", "workspaces"]

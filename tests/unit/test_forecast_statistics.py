@@ -72,7 +72,8 @@ def test_noisy_linear_growth_is_reached_within_its_band() -> None:
         values = [int(1000 * i + rng.gauss(0, 800)) for i in range(60)]
         forecast = forecast_limit("acme", "storage", 200_000, days(60), values)
         assert forecast.days_to_limit == pytest.approx(141.0, rel=0.05)
-        assert forecast.days_earliest is not None and forecast.days_latest is not None
+        assert forecast.days_earliest is not None
+        assert forecast.days_latest is not None
         held += forecast.days_earliest <= 141.0 <= forecast.days_latest
     assert held >= 40
 
@@ -115,7 +116,8 @@ def test_trendless_noise_raises_no_alarm(seed: int) -> None:
     assert not any(a.latest for a in found)
     assert len(found) <= 3
     forecast = forecast_limit("acme", "users", 10_000, days(60), [int(v) for v in values])
-    assert forecast.slope_low is not None and forecast.slope_high is not None
+    assert forecast.slope_low is not None
+    assert forecast.slope_high is not None
     assert forecast.slope_low <= 0.0 <= forecast.slope_high
 
 
