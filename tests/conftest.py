@@ -31,6 +31,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The suite exercises the built-in domain through the engine's registries, as a user's
 # own domain would register itself.
 spotify.register()
+# Most tests load the 20-user demo set into free-tier tenants (5 users) to test loading,
+# not limits: limits are enforced only where a test asks (tests/*/test_*limits*.py,
+# Settings(enforce_limits=True)). Set before any Settings is made; the CLI inherits it.
+os.environ.setdefault("TENANCY_ENFORCE_LIMITS", "false")
 
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 

@@ -10,6 +10,7 @@
     │   ├── TenantNotFoundError
     │   └── SchemaOutdatedError       the tenant's schema is behind the code's: migrate it
     ├── ConfigError                   config, tier, feature or limit refused
+    ├── LimitExceededError            a load would take a tenant past a hard limit
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
     ├── TokenNotFoundError            no live service token has that id
@@ -45,6 +46,7 @@ __all__ = [
     "FixtureSetError",
     "IntegrityViolationError",
     "InvalidTenantIdError",
+    "LimitExceededError",
     "MigrationError",
     "PermissionDeniedError",
     "RecordError",
@@ -170,6 +172,38 @@ class ConfigError(TenancyFixturesError):
     ) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.key = key
+
+
+class LimitExceededError(TenancyFixturesError):
+    """A load would take a tenant past a hard limit of its tier or config; nothing of
+    it was kept. ``limit`` names the limit (``users``, ``storage``...), ``value`` is
+    what the tenant would hold, ``maximum`` what it may; ``table`` is the table the
+    limit counts (``None`` for storage)."""
+
+    exit_code = 10
+
+    def __init__(
+        self,
+        *,
+        limit: str,
+        value: int,
+        maximum: int,
+        tenant_id: str,
+        table: str | None = None,
+        unit: str = "",
+    ) -> None:
+        counted = f" (rows of {table})" if table else ""
+        super().__init__(
+            f"limit {limit!r} exceeded: the load would bring it to {value:,}{unit}{counted}, "
+            f"past the tier's maximum of {maximum:,}{unit}; nothing was loaded",
+            tenant_id=tenant_id,
+        )
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        self.table = table
+        #: The rule error analysis groups this refusal under.
+        self.rule = f"limit:{limit}"
 
 
 class TemplateError(TenancyFixturesError):

@@ -15,6 +15,7 @@ import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.data_loader import DataLoader, ProgressCallback
+from tenancy_fixtures.loading.derived import derived_tables
 from tenancy_fixtures.loading.load import (
     LoadOptions,
     LoadReport,
@@ -42,8 +44,11 @@ from tenancy_fixtures.migrations.runner import FleetOptions, migrate_fleet
 from tenancy_fixtures.migrations.runner import ProgressCallback as MigrationProgress
 from tenancy_fixtures.migrations.scripts import MigrationScripts, migration_scripts
 from tenancy_fixtures.monitoring.catalog import check_catalog
+from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis
+from tenancy_fixtures.monitoring.forecast import TenantForecast
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
+from tenancy_fixtures.monitoring.usage import UsageSnapshot
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
 from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
 from tenancy_fixtures.store.api_tokens import ApiToken
@@ -107,7 +112,7 @@ class FixtureManager:
             history=self.migrations,
         )
         self.schema = SchemaFixture(self.store.metadata, history=self.migrations)
-        self.monitor = FixtureMonitor(self.store)
+        self.monitor = FixtureMonitor(self.store, derived_tables=derived_tables)
         self.metrics = Metrics()
         self._tenant_template: TenantTemplate | None = None
         self._catalog_read_at = -_CATALOG_EVERY_SECONDS
@@ -484,6 +489,58 @@ class FixtureManager:
         """Registry, config, applied fixtures, row counts and size of one tenant."""
         validate_tenant_id(tenant_id)
         return await self.monitor.status(tenant_id)
+
+    async def usage_snapshot(self, tenant_id: str) -> UsageSnapshot:
+        """Measure one tenant's usage now (rows per table, bytes, the counters its limits
+        name) and add it to its history; loads take one by themselves."""
+        validate_tenant_id(tenant_id)
+        return await self.monitor.snapshot(tenant_id)
+
+    async def usage_snapshots(self, tenants: Sequence[str] | None = None) -> list[UsageSnapshot]:
+        """:meth:`usage_snapshot` of each tenant (every registered one unless ``tenants``
+        names some), one at a time; a tenant dropped meanwhile is left out."""
+        ids = (
+            list(tenants)
+            if tenants is not None
+            else [t.tenant_id for t in await self.list_tenants()]
+        )
+        taken = []
+        for tenant_id in ids:
+            try:
+                taken.append(await self.usage_snapshot(tenant_id))
+            except TenantNotFoundError:
+                if tenants is not None:
+                    raise
+        return taken
+
+    async def usage_history(
+        self, tenant_id: str, *, since: datetime | None = None
+    ) -> list[UsageSnapshot]:
+        """One tenant's usage snapshots, oldest first (the newest 500)."""
+        validate_tenant_id(tenant_id)
+        return (await self.monitor.history([tenant_id], since=since)).get(tenant_id, [])
+
+    async def forecast(
+        self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9
+    ) -> list[TenantForecast]:
+        """Days until each tenant reaches each limit (Theil-Sen trend of its usage
+        snapshots, Sen's ``confidence`` band) and anomalies in its loads' throughput,
+        duration and growth; every registered tenant unless ``tenants`` names some.
+        Sets the ``tenancy_days_to_limit`` and ``tenancy_anomaly`` gauges."""
+        for tenant_id in tenants or ():
+            validate_tenant_id(tenant_id)
+        forecasts = await self.monitor.forecast(tenants, confidence=confidence)
+        self.metrics.publish_forecasts(forecasts, fleet=tenants is None)
+        return forecasts
+
+    async def error_analysis(
+        self, *, since: datetime | timedelta = timedelta(days=7)
+    ) -> ErrorAnalysis:
+        """Refused and failed operations since ``since`` (an instant, or how long ago),
+        grouped by tenant, action, error, rule and table, with counts per day."""
+        if isinstance(since, timedelta):
+            since = control_plane.utcnow() - since
+        return await self.monitor.errors(since)
 
     async def drop_tenant(self, tenant_id: str) -> None:
         """Remove a tenant entirely: storage, registry, run and fixture rows, reject files

@@ -151,6 +151,17 @@ class Settings(BaseSettings):
         description="strict: any bad record refuses the whole load; lenient: bad records "
         "are skipped and written to a reject file, the rest loads.",
     )
+    enforce_limits: bool = Field(
+        default=True,
+        description="Refuse a load that would take a tenant past a hard limit of its tier "
+        "or config (storage, users, workspaces...); false: past a limit only warns.",
+    )
+    limit_warn_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of a limit at which a load warns and records the warning.",
+    )
     validation_max_problems: int = Field(
         default=100, ge=1, description="Problems a validation report lists (all are counted)."
     )

@@ -15,7 +15,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from tenancy_fixtures.cli import demo, fixtures, migrations, service, tenants, tokens
+from tenancy_fixtures.cli import (
+    demo,
+    fixtures,
+    migrations,
+    monitoring,
+    service,
+    tenants,
+    tokens,
+)
 from tenancy_fixtures.cli.context import CliState, err_console, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
@@ -225,6 +233,7 @@ fixtures.register(app)
 migrations.register(app)
 tokens.register(app)
 service.register(app)
+monitoring.register(app)
 demo.register(app)
 
 

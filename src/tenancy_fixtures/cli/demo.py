@@ -65,6 +65,7 @@ def _result_json(result: DemoResult) -> dict[str, object]:
         "limits": config.describe_limits(),
         "tables": result.tables,
         "rows": result.rows,
+        "derived_rows": result.derived_rows,
         "create_seconds": round(result.create_seconds, 4),
         "load_seconds": round(result.load_seconds, 4),
         "valid": result.validation_ok,
@@ -74,10 +75,11 @@ def _result_json(result: DemoResult) -> dict[str, object]:
 def _summary(results: list[DemoResult], settings: Settings) -> Table:
     """A row per demo tenant: tier, features, limits, tables, rows and timings."""
     table = Table(title=f"demo tenants on {settings.backend} ({settings.safe_database_url()})")
-    for column in ("tenant", "tier", "features", "limits", "tables", "rows", "create", "load"):
+    numbers = ("tables", "rows", "derived rows", "create", "load")
+    for column in ("tenant", "tier", "features", "limits", *numbers):
         table.add_column(
             column,
-            justify="right" if column in ("tables", "rows", "create", "load") else "left",
+            justify="right" if column in numbers else "left",
             no_wrap=True,
         )
     for r in results:
@@ -90,6 +92,7 @@ def _summary(results: list[DemoResult], settings: Settings) -> Table:
             f"users {limits.users:,}",
             str(r.tables),
             f"{r.rows:,}",
+            f"{r.derived_rows:,}",
             f"{r.create_seconds * 1000:.0f} ms",
             f"{r.load_seconds * 1000:.0f} ms",
         )

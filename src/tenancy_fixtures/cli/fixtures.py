@@ -204,8 +204,9 @@ def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_
         )
         return
     console.print(
-        f"{tenant_id}: loaded {report.rows:,} rows into {len(report.row_counts)} tables "
-        f"in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
+        f"{tenant_id}: loaded {report.rows:,} rows into {len(report.row_counts)} tables"
+        + (f" (+{report.derived_rows:,} derived rows)" if report.derived_rows else "")
+        + f" in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
     )
 
 
@@ -215,6 +216,9 @@ def _report_json(report: LoadReport) -> dict[str, object]:
         "run_id": report.run_id,
         "changed": report.changed,
         "rows": report.row_counts,
+        "rows_loaded": report.rows,
+        "derived_rows": report.derived_rows,
+        "derived": report.derived_counts,
         "writes": {table: vars(counts) for table, counts in report.writes.items()},
         "fixtures": {r.fixture: r.status for r in report.results},
         "seconds": round(report.seconds, 3),

@@ -66,7 +66,7 @@ def init_tenant(
     limits = _pairs(limit or [], "limit")
     settings = _pairs(setting or [], "setting")
 
-    async def work(manager: FixtureManager) -> tuple[TenantConfig, int]:
+    async def work(manager: FixtureManager) -> tuple[TenantConfig, int, int]:
         fixture = TenantFixture(
             tenant_id=tenant_id,
             tier=tier,
@@ -75,17 +75,26 @@ def init_tenant(
             settings=settings,
         )
         config = await manager.create_tenant(fixture)
-        rows = (await manager.load_fixtures(tenant_id)).rows if load else 0
-        return config, rows
+        if not load:
+            return config, 0, 0
+        report = await manager.load_fixtures(tenant_id)
+        return config, report.rows, report.derived_rows
 
-    config, rows = run(ctx, work)
+    config, rows, derived = run(ctx, work)
     if json_out:
-        print_json({"config": config.model_dump(mode="json"), "rows_loaded": rows})
+        print_json(
+            {
+                "config": config.model_dump(mode="json"),
+                "rows_loaded": rows,
+                "derived_rows": derived,
+            }
+        )
         return
     console.print(
         f"created tenant [bold]{tenant_id}[/] ({config.tier}): "
         f"{len(config.features)} features, storage limit {format_size(config.limits.storage)}"
-        + (f", {rows} rows loaded" if load else "")
+        + (f", {rows:,} rows loaded" if load else "")
+        + (f" (+{derived:,} derived rows)" if derived else "")
     )
 
 
@@ -110,14 +119,16 @@ def list_tenants(
         print_json([s.as_dict() for s in statuses])
         return
     table = Table(title=f"{len(statuses)} tenant(s)")
-    for column in ("tenant", "tier", "revision", "rows", "size", "fixtures", "created"):
-        table.add_column(column, justify="right" if column in ("rows", "size") else "left")
+    numbers = ("rows", "derived rows", "size")
+    for column in ("tenant", "tier", "revision", *numbers, "fixtures", "created"):
+        table.add_column(column, justify="right" if column in numbers else "left")
     for s in statuses:
         table.add_row(
             s.tenant.tenant_id,
             s.tenant.tier,
             s.revision or "-",
-            f"{s.total_rows:,}",
+            f"{s.rows:,}",
+            f"{s.derived_rows:,}",
             format_size(s.storage_bytes),
             escape(", ".join(s.fixtures)),
             s.tenant.created_at.strftime("%Y-%m-%d %H:%M"),
@@ -144,6 +155,7 @@ def show(
         f"[bold]{tenant_id}[/]  tier {status.tenant.tier}  size {format_size(status.storage_bytes)}"
         + (f"  revision {status.revision}" if status.revision else "")
     )
+    console.print(f"rows {status.rows:,} (+{status.derived_rows:,} derived rows)")
     console.print("features: " + ", ".join(config.get("features", [])))
     limits = config.get("limits", {})
     console.print(
@@ -166,7 +178,8 @@ def show(
     rows.add_column("table")
     rows.add_column("rows", justify="right")
     for table_name, count in status.row_counts.items():
-        rows.add_row(table_name, f"{count:,}")
+        derived = " (derived)" if table_name in status.derived_tables else ""
+        rows.add_row(table_name + derived, f"{count:,}")
     console.print(rows)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "Derivation",
     "Refresh",
     "RefreshesDerivedTables",
+    "derived_tables",
     "register_derivation",
 ]
 
@@ -59,10 +60,17 @@ class Derivation:
     refresh: Refresh
     column: str | None = None
     part: Callable[[Any], Hashable] = _whole
+    #: The tables ``refresh`` writes: counted apart from loaded rows everywhere.
+    tables: tuple[str, ...] = ()
 
 
 #: The registered derivations, in registration order (the order they refresh in).
 DERIVATIONS: list[Derivation] = []
+
+
+def derived_tables() -> frozenset[str]:
+    """The tables the registered derivations write."""
+    return frozenset(t for d in DERIVATIONS for t in d.tables)
 
 
 def register_derivation(derivation: Derivation) -> Derivation:

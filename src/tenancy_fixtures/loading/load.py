@@ -26,6 +26,7 @@ from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.data_loader import DataLoader, locate_violation
+from tenancy_fixtures.loading.derived import RefreshesDerivedTables, derived_tables
 from tenancy_fixtures.loading.fixture_sets import FixtureSet
 from tenancy_fixtures.loading.fixture_validator import RejectFile
 from tenancy_fixtures.loading.opening import open_loaders
@@ -33,12 +34,15 @@ from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependenci
 from tenancy_fixtures.loading.reports import LoadReport, ManyLoadReport
 from tenancy_fixtures.loading.screening import every_problem, set_aside
 from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.monitoring.limits import LimitCheck, check_limits, config_limits
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.monitoring.usage import UsageSnapshot, measure_usage
 from tenancy_fixtures.settings import Settings, ValidationMode
 from tenancy_fixtures.store import control_plane, migration_ledger
-from tenancy_fixtures.store.base import TenantStore, WriteCounts
+from tenancy_fixtures.store.base import TenantSession, TenantStore, WriteCounts
 from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.store.usage_ledger import record_snapshot
 from tenancy_fixtures.tenancy.audit import Audit, audited
 from tenancy_fixtures.tenancy.tenants import get_tenant
 
@@ -232,6 +236,8 @@ class _Run:
     context: LoadContext
     rejects: RejectFile
     reject_file: Path | None = None
+    #: The usage the load left the tenant with (set by its committed attempt).
+    usage: UsageSnapshot | None = None
 
     @property
     def lenient(self) -> bool:
@@ -282,17 +288,50 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force
             )
-            await _record_load(session.connection, run, results)
+        with run.tracker.stage("usage"):
+            limits = await _check_usage(session, run)
+        await _record_load(session.connection, run, results, limits)
         return results
 
 
-async def _record_load(conn: AsyncConnection, run: _Run, results: Sequence[FixtureResult]) -> None:
-    """The load's run and audit records, in its transaction."""
+async def _check_usage(session: TenantSession, run: _Run) -> LimitCheck:
+    """Measure what the tenant holds now (this transaction's rows included), record it
+    as a usage snapshot, and check it against the tenant's limits: past a hard limit the
+    load is refused (the transaction rolls back), past the warning share it warns."""
+    usage = await measure_usage(
+        session, source="load", run_id=run.audit.run_id, derived_tables=derived_tables()
+    )
+    config = await control_plane.load_config(session.connection, run.tenant_id)
+    check = check_limits(usage, config_limits(config), warn_ratio=run.settings.limit_warn_ratio)
+    if run.settings.enforce_limits:
+        check.raise_for_breach()
+    for use in (*check.warnings, *check.breaches):
+        log.warning(
+            "limit_near" if use in check.warnings else "limit_exceeded",
+            tenant_id=run.tenant_id,
+            run_id=run.audit.run_id,
+            limit=use.limit,
+            value=use.value,
+            maximum=use.maximum,
+        )
+    await record_snapshot(session.connection, usage)
+    run.usage = usage
+    return check
+
+
+async def _record_load(
+    conn: AsyncConnection, run: _Run, results: Sequence[FixtureResult], limits: LimitCheck
+) -> None:
+    """The load's run and audit records, in its transaction: what each fixture did, the
+    run's throughput, CPU and memory, and its tenant's limits."""
     outcome = "ok" if any(r.status == "applied" for r in results) else "unchanged"
     detail: dict[str, Any] = {
         r.fixture: {"status": r.status, "checksum": r.checksum, "rows": dict(r.row_counts)}
         for r in results
     }
+    written = sum(sum(r.row_counts.values()) for r in results if r.status == "applied")
+    detail["performance"] = run.tracker.performance(written)
+    detail["limits"] = limits.as_dict()
     await control_plane.record_run(
         conn,
         run_id=run.audit.run_id,
@@ -320,7 +359,21 @@ def _report(run: _Run, results: list[FixtureResult]) -> LoadReport:
         writes,
         rejected=run.rejects.count,
         reject_file=run.reject_file,
+        derived_tables=derived_tables(),
+        refreshed=_refreshed(run.loaders, results),
+        usage=run.usage,
     )
+
+
+def _refreshed(loaders: Sequence[DataLoader], results: Sequence[FixtureResult]) -> dict[str, int]:
+    """Rows the derivations recomputed after the fixtures applied in this load."""
+    applied = {r.fixture for r in results if r.status == "applied"}
+    counts: dict[str, int] = {}
+    for loader in loaders:
+        if isinstance(loader, RefreshesDerivedTables) and loader.name in applied:
+            for table, rows in getattr(loader, "refreshed", {}).items():
+                counts[table] = counts.get(table, 0) + rows
+    return counts
 
 
 def _count_rows(metrics: Metrics | None, report: LoadReport) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tenancy_fixtures.errors import TenancyFixturesError
 from tenancy_fixtures.fixtures.base import FixtureResult
 from tenancy_fixtures.store.base import WriteCounts
+from tenancy_fixtures.store.usage_ledger import UsageSnapshot
 
 __all__ = ["LoadReport", "ManyLoadReport"]
 
@@ -28,6 +29,12 @@ class LoadReport:
     #: Lenient loads: records refused and left out, and the file listing them.
     rejected: int = 0
     reject_file: Path | None = None
+    #: Tables computed from others (the derivations'): counted apart, as ``derived``.
+    derived_tables: frozenset[str] = frozenset()
+    #: Rows the derivations recomputed per derived table after the load wrote.
+    refreshed: Mapping[str, int] = field(default_factory=dict)
+    #: What the tenant held once the load was in (its usage snapshot).
+    usage: UsageSnapshot | None = None
 
     @property
     def changed(self) -> bool:
@@ -46,8 +53,23 @@ class LoadReport:
 
     @property
     def rows(self) -> int:
-        """Rows written by this call."""
-        return sum(self.row_counts.values())
+        """Rows this call's fixtures wrote into data tables (derived tables left out:
+        see :attr:`derived_rows`), as ``list`` and ``show`` count ``rows``."""
+        return sum(n for t, n in self.row_counts.items() if t not in self.derived_tables)
+
+    @property
+    def derived_counts(self) -> dict[str, int]:
+        """Rows written per derived table: recomputed, or given by a fixture."""
+        counts = dict(self.refreshed)
+        for table, rows in self.row_counts.items():
+            if table in self.derived_tables:
+                counts[table] = counts.get(table, 0) + rows
+        return counts
+
+    @property
+    def derived_rows(self) -> int:
+        """Rows written into derived tables."""
+        return sum(self.derived_counts.values())
 
 
 @dataclass(frozen=True)
@@ -61,8 +83,13 @@ class ManyLoadReport:
 
     @property
     def rows(self) -> int:
-        """Rows written across all tenants."""
+        """Rows written into data tables across all tenants."""
         return sum(r.rows for r in self.reports.values())
+
+    @property
+    def derived_rows(self) -> int:
+        """Rows written into derived tables across all tenants."""
+        return sum(r.derived_rows for r in self.reports.values())
 
     @property
     def ok(self) -> bool:

@@ -6,7 +6,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+    from tenancy_fixtures.monitoring.forecast import TenantForecast
 
 __all__ = ["Metrics"]
 
@@ -16,6 +18,8 @@ class _Collectors(NamedTuple):
     operations: Counter
     rows_loaded: Counter
     duration: Histogram
+    days_to_limit: Gauge
+    anomaly: Gauge
 
 
 class Metrics:
@@ -32,7 +36,7 @@ class Metrics:
 
     @cached_property
     def _collectors(self) -> _Collectors:
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         registry = self._registry or CollectorRegistry()
         return _Collectors(
@@ -56,6 +60,20 @@ class Metrics:
                 registry=registry,
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             ),
+            Gauge(
+                "tenancy_days_to_limit",
+                "Days until a tenant reaches a limit at its Theil-Sen trend "
+                "(+Inf: not growing; 0: there already).",
+                ["tenant", "limit"],
+                registry=registry,
+            ),
+            Gauge(
+                "tenancy_anomaly",
+                "1 when a tenant's latest load throughput, duration or growth is an "
+                "anomaly against its own history (robust z-score past 3.5), else 0.",
+                ["tenant", "metric"],
+                registry=registry,
+            ),
         )
 
     @property
@@ -73,6 +91,33 @@ class Metrics:
     @property
     def duration(self) -> Histogram:
         return self._collectors.duration
+
+    @property
+    def days_to_limit(self) -> Gauge:
+        return self._collectors.days_to_limit
+
+    @property
+    def anomaly(self) -> Gauge:
+        return self._collectors.anomaly
+
+    def publish_forecasts(self, forecasts: list[TenantForecast], *, fleet: bool) -> None:
+        """Set the forecast gauges of these tenants; ``fleet``: they are every tenant,
+        so gauges of tenants no longer there go."""
+        if fleet:
+            self.days_to_limit.clear()
+            self.anomaly.clear()
+        for forecast in forecasts:
+            self.publish_forecast(forecast)
+
+    def publish_forecast(self, forecast: TenantForecast) -> None:
+        """Set the forecast gauges of one tenant."""
+        for item in forecast.limits:
+            days = item.days_to_limit
+            self.days_to_limit.labels(forecast.tenant_id, item.limit).set(
+                float("inf") if days is None else days
+            )
+        for metric, anomalous in forecast.latest.items():
+            self.anomaly.labels(forecast.tenant_id, metric).set(1.0 if anomalous else 0.0)
 
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         """Count one operation and its duration."""

@@ -1,17 +1,26 @@
-"""FixtureMonitor: the state of each tenant at a glance (rows, fixtures, size, last load)."""
+"""FixtureMonitor: the state of each tenant at a glance (rows, fixtures, size, last
+load), its usage history, forecasts of its limits, and the fleet's refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tenancy_fixtures.errors import TenantNotFoundError
-from tenancy_fixtures.store import control_plane, migration_ledger
+from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis, analyse_errors
+from tenancy_fixtures.monitoring.forecast import TenantForecast, forecast_tenant
+from tenancy_fixtures.monitoring.limits import config_limits
+from tenancy_fixtures.monitoring.usage import UsageSnapshot, measure_usage
+from tenancy_fixtures.store import control_plane, migration_ledger, usage_ledger
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import AppliedFixture, TenantRecord
 
 __all__ = ["FixtureMonitor", "TenantStatus"]
+
+#: Snapshots (and loads) per tenant a forecast reads, newest first.
+HISTORY_POINTS = 500
 
 
 @dataclass(frozen=True)
@@ -26,11 +35,23 @@ class TenantStatus:
     last_load: dict[str, Any] | None = field(default=None)
     #: The schema revision the migration ledger records (``None``: no history).
     revision: str | None = None
+    #: Tables computed from others: counted as ``derived_rows``, not ``rows``.
+    derived_tables: frozenset[str] = frozenset()
 
     @property
     def total_rows(self) -> int:
-        """Rows across all tables."""
+        """Rows across all tables, derived ones included."""
         return sum(self.row_counts.values())
+
+    @property
+    def rows(self) -> int:
+        """Rows of the data tables (what loads report as ``rows``)."""
+        return self.total_rows - self.derived_rows
+
+    @property
+    def derived_rows(self) -> int:
+        """Rows of derived tables."""
+        return sum(n for t, n in self.row_counts.items() if t in self.derived_tables)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -58,6 +79,9 @@ class TenantStatus:
                 for name, f in self.fixtures.items()
             },
             "row_counts": self.row_counts,
+            "rows": self.rows,
+            "derived_rows": self.derived_rows,
+            "derived_tables": sorted(self.derived_tables & set(self.row_counts)),
             "total_rows": self.total_rows,
             "storage_bytes": self.storage_bytes,
             "last_load": last,
@@ -65,10 +89,18 @@ class TenantStatus:
 
 
 class FixtureMonitor:
-    """Reads tenant status from the store (read only)."""
+    """Reads tenant status, usage history and refusals from the store; takes usage
+    snapshots. ``derived_tables`` says which tables are computed (asked at each call,
+    since domains may register later)."""
 
-    def __init__(self, store: TenantStore) -> None:
+    def __init__(
+        self,
+        store: TenantStore,
+        *,
+        derived_tables: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
         self.store = store
+        self.derived_tables = derived_tables
 
     async def status(self, tenant_id: str) -> TenantStatus:
         """The current status of one tenant."""
@@ -89,4 +121,61 @@ class FixtureMonitor:
         history = self.store.history
         if revision is None and history is not None:
             revision = history.base
-        return TenantStatus(record, config, fixtures, counts, size, last, revision)
+        return TenantStatus(
+            record, config, fixtures, counts, size, last, revision, self.derived_tables()
+        )
+
+    async def snapshot(self, tenant_id: str) -> UsageSnapshot:
+        """Measure a tenant's usage now and add it to its history."""
+        await self.store.initialize()
+        async with self.store.session(tenant_id) as session:
+            if not await control_plane.lock_tenant(session.connection, tenant_id):
+                raise TenantNotFoundError(tenant_id)
+            usage = await measure_usage(session, derived_tables=self.derived_tables())
+            await usage_ledger.record_snapshot(session.connection, usage)
+        return usage
+
+    async def history(
+        self, tenants: Sequence[str] | None = None, *, since: datetime | None = None
+    ) -> dict[str, list[UsageSnapshot]]:
+        """Usage snapshots per tenant, oldest first (the newest few hundred)."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            return await usage_ledger.read_snapshots(
+                conn,
+                tenants=tenants,
+                since=since,
+                limit=HISTORY_POINTS,
+                derived_tables=self.derived_tables(),
+            )
+
+    async def forecast(
+        self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9
+    ) -> list[TenantForecast]:
+        """Each tenant's limit forecasts and anomalies, by id (every registered tenant
+        unless ``tenants`` names some)."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            registered = [t.tenant_id for t in await control_plane.list_tenants(conn)]
+            ids = registered if tenants is None else list(tenants)
+            for tenant_id in ids:
+                if tenant_id not in registered:
+                    raise TenantNotFoundError(tenant_id)
+            snapshots = await usage_ledger.read_snapshots(
+                conn, tenants=ids, limit=HISTORY_POINTS, derived_tables=self.derived_tables()
+            )
+            runs = await usage_ledger.read_load_runs(conn, tenants=ids, limit=HISTORY_POINTS)
+            limits = {t: config_limits(await control_plane.load_config(conn, t)) for t in ids}
+        return [
+            forecast_tenant(
+                t, snapshots.get(t, []), limits[t], runs.get(t, []), confidence=confidence
+            )
+            for t in ids
+        ]
+
+    async def errors(self, since: datetime) -> ErrorAnalysis:
+        """Refusals and failures since ``since``, grouped by tenant, rule and table."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            records = await usage_ledger.read_refusals(conn, since=since)
+        return analyse_errors(records, since=since)

@@ -1,12 +1,35 @@
-"""PerformanceTracker: wall-clock time per named stage of one operation."""
+"""PerformanceTracker: wall-clock time per named stage of one operation, and what the
+process spent on it (CPU seconds, peak resident memory).
+
+CPU and memory come from :func:`resource.getrusage` (the standard library: no psutil
+for two numbers). CPU seconds are the process's user + system time during the run.
+``ru_maxrss`` is the process's high-water mark since it started, not the run's own:
+a run that stays below an earlier peak reports that peak. Parse worker processes are
+not counted (they outlive the run; ``RUSAGE_CHILDREN`` counts only children waited for).
+"""
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-__all__ = ["PerformanceTracker"]
+__all__ = ["PerformanceTracker", "cpu_seconds", "peak_rss_bytes"]
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds this process has used."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts KiB
 
 
 class PerformanceTracker:
@@ -19,6 +42,7 @@ class PerformanceTracker:
     def __init__(self) -> None:
         self._seconds: dict[str, float] = {}
         self._started = time.perf_counter()
+        self._cpu_started = cpu_seconds()
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -48,3 +72,15 @@ class PerformanceTracker:
         rounded = {k: round(v, 3) for k, v in self._seconds.items()}
         rounded["total"] = round(self.elapsed, 3)
         return rounded
+
+    def performance(self, rows: int) -> dict[str, Any]:
+        """Rows per second, CPU seconds and peak RSS of the run so far (``rows``
+        written): what a run records beside its stage timings."""
+        elapsed = self.elapsed
+        return {
+            "rows": rows,
+            "seconds": round(elapsed, 3),
+            "rows_per_second": round(rows / elapsed, 1) if elapsed > 0 else None,
+            "cpu_seconds": round(cpu_seconds() - self._cpu_started, 3),
+            "peak_rss_bytes": peak_rss_bytes(),
+        }

@@ -111,4 +111,10 @@ def _utc_date(value: Any) -> date:
 
 
 #: The daily aggregates follow the listening events: each event touches its UTC day.
-DAILY_STATS = Derivation(_EVENTS, refresh_daily_stats, column="played_at", part=_utc_date)
+DAILY_STATS = Derivation(
+    _EVENTS,
+    refresh_daily_stats,
+    column="played_at",
+    part=_utc_date,
+    tables=("track_daily_stats", "daily_stats"),
+)

@@ -6,6 +6,7 @@ from tenancy_fixtures.loading.derived import register_derivation
 from tenancy_fixtures.loading.registry import register_loader
 from tenancy_fixtures.loading.rules import register_value_format
 from tenancy_fixtures.loading.sources import register_format
+from tenancy_fixtures.monitoring.usage import LimitCounter, register_limit_counter
 from tenancy_fixtures.spotify.ai_models import AIModelLoader, AIModelsFormat
 from tenancy_fixtures.spotify.analytics import AnalyticsLoader, ProductEventsFormat
 from tenancy_fixtures.spotify.catalogue import SpotifyDataLoader
@@ -20,7 +21,8 @@ __all__ = ["register_domain"]
 
 
 def register_domain() -> None:
-    """Register the value formats, source formats, loaders and derived tables."""
+    """Register the value formats, source formats, loaders, derived tables and the
+    tables the tier limits count."""
     for value_format in VALUE_FORMATS:
         register_value_format(value_format)
     # Detection tries formats in this order: the MPD first, on a slice's first
@@ -37,3 +39,7 @@ def register_domain() -> None:
     for loader in (SpotifyDataLoader, AnalyticsLoader, AIModelLoader, CollaborationLoader):
         register_loader(loader)
     register_derivation(DAILY_STATS)
+    # The tier limits `users` and `workspaces` count rows of these tables (`storage` is
+    # the engine's own: bytes of the tenant's storage).
+    register_limit_counter(LimitCounter("users", "users"))
+    register_limit_counter(LimitCounter("workspaces", "workspaces"))

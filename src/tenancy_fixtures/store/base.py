@@ -292,6 +292,11 @@ class TenantSession(ABC):
         """What the tenant's storage holds that the schema definition does not declare:
         tables, views, functions, triggers, rules, policies... (read only)."""
 
+    @abstractmethod
+    async def storage_bytes(self) -> int:
+        """Bytes the tenant's storage takes as this transaction sees it (its own
+        uncommitted writes included): what a storage limit is checked against."""
+
     def altering(self) -> AbstractAsyncContextManager[None]:
         """Statements in the block change the tenant's schema (a migration): they run
         with the rights and checks that takes on this backend."""

@@ -82,6 +82,7 @@ __all__ = [
     "save_config",
     "set_tier",
     "table_checksums",
+    "usage_table",
     "utcnow",
 ]
 
@@ -208,6 +209,25 @@ api_tokens_table = Table(
     Column("created_at", _TS, nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("revoked_at", _TS),
+)
+
+#: Usage snapshots: what each tenant held at an instant (rows per table, bytes, the
+#: counters its limits name), taken by every load and by ``monitor snapshot``; the
+#: history forecasts read (see usage_ledger).
+usage_table = Table(
+    "usage_snapshots",
+    control_metadata,
+    Column("snapshot_id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
+    Column("taken_at", _TS, nullable=False),
+    # load (in the load's transaction) or snapshot (monitor snapshot, a service schedule)
+    Column("source", String(16), nullable=False),
+    Column("run_id", String(32)),
+    Column("storage_bytes", BigInteger, nullable=False),
+    Column("total_rows", BigInteger, nullable=False),
+    Column("row_counts", _JSON, nullable=False),
+    Column("counters", _JSON, nullable=False),
+    Index("ix_usage_snapshots_tenant_id_taken_at", "tenant_id", "taken_at"),
 )
 
 audit_table = Table(
@@ -408,8 +428,8 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     reduce that to the minimal trail (:func:`erase_audit_detail`); whether it was
     registered.
 
-    Registry, config, applied fixtures, table checksums and runs (whose details hold
-    validation reports and stage timings) are deleted.
+    Registry, config, applied fixtures, table checksums, usage snapshots and runs (whose
+    details hold validation reports and stage timings) are deleted.
     """
     await conn.execute(delete(runs_table).where(runs_table.c.tenant_id == tenant_id))
     await erase_audit_detail(conn, tenant_id)
@@ -423,6 +443,7 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     await conn.execute(delete(ledger_table).where(ledger_table.c.tenant_id == tenant_id))
     # A tenant made again under the same id must not inherit the old one's tokens.
     await conn.execute(delete(api_tokens_table).where(api_tokens_table.c.tenant_id == tenant_id))
+    await conn.execute(delete(usage_table).where(usage_table.c.tenant_id == tenant_id))
     result = await conn.execute(delete(tenants_table).where(tenants_table.c.tenant_id == tenant_id))
     return bool(result.rowcount)
 

@@ -26,7 +26,7 @@ from tenancy_fixtures.store.base import TenantStore
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Audit", "Observer", "audit_failure", "audited"]
+__all__ = ["Audit", "Observer", "audit_failure", "audited", "error_context"]
 
 log = get_logger("tenancy_fixtures.tenancy.audit")
 
@@ -134,9 +134,41 @@ async def audit_failure(
                 tenant_id=tenant_id,
                 outcome=outcome,
                 run_id=run_id,
-                detail={"error": type(error).__name__, "message": str(error)[:2000]},
+                detail={
+                    "error": type(error).__name__,
+                    "message": str(error)[:2000],
+                    **error_context(error),
+                },
             )
     except TenancyFixturesError as exc:  # typed: it says what went wrong in one line
         log.warning("audit_write_failed", action=action, tenant_id=tenant_id, reason=str(exc))
     except Exception:  # the original error matters more than a failed audit write
         log.exception("audit_write_failed", action=action, tenant_id=tenant_id)
+
+
+#: Typed context a refusal's audit record keeps, so refusals can be grouped (see
+#: monitoring.errors): the rule broken, the table, a limit and its numbers.
+_CONTEXT = ("rule", "table", "limit", "value", "maximum")
+
+
+def error_context(error: BaseException) -> dict[str, Any]:
+    """What ``error`` says of where and why, as plain values (no record content);
+    ``rules``: how many records broke each rule, for a refusal listing many."""
+    found: dict[str, Any] = {}
+    for name in _CONTEXT:
+        value = getattr(error, name, None)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            found[name] = value
+    rules = getattr(error, "rules", None)
+    if isinstance(rules, dict) and rules:
+        found["rules"] = {str(k): int(v) for k, v in rules.items()}
+    listed: dict[tuple[str, str], int] = {}
+    for each in getattr(error, "errors", None) or ():
+        key = (str(getattr(each, "rule", None) or ""), str(getattr(each, "table", None) or ""))
+        listed[key] = listed.get(key, 0) + 1
+    if listed:  # the listed problems (capped), by rule and table
+        found["problems"] = [
+            {"rule": rule or None, "table": table or None, "records": n}
+            for (rule, table), n in sorted(listed.items())
+        ]
+    return found

@@ -131,6 +131,19 @@ class _EncodingFailed(Exception):
         self.start = start
 
 
+async def schema_bytes(conn: AsyncConnection, schema: str) -> int:
+    """Bytes of the tables (with their indexes and TOAST) of ``schema``."""
+    size = await conn.execute(
+        text(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s AND c.relkind IN ('r', 'm', 'p')"
+        ),
+        {"s": schema},
+    )
+    return int(size.scalar_one())
+
+
 class PostgresTenantSession(TenantSession):
     """A transaction on one tenant schema (and the ``tenancy`` schema)."""
 
@@ -161,6 +174,10 @@ class PostgresTenantSession(TenantSession):
     def declared(self) -> set[str]:
         """The tables the schema definition declares."""
         return {t.name for t in self.metadata.sorted_tables}
+
+    async def storage_bytes(self) -> int:
+        # Relation files grow as rows are written, committed or not.
+        return await schema_bytes(self.connection, self.schema)
 
     async def undeclared_objects(self) -> list[SchemaObject]:
         return await foreign_objects.undeclared_objects(self.connection, self.schema, self.declared)
@@ -789,15 +806,7 @@ class PostgresTenantStore(TenantStore):
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:
-            size = await conn.execute(
-                text(
-                    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
-                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = :s AND c.relkind IN ('r', 'm', 'p')"
-                ),
-                {"s": self.checked(tenant_id)},
-            )
-            return int(size.scalar_one())
+            return await schema_bytes(conn, self.checked(tenant_id))
 
     async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
         """Schemas named like a tenant that hold every table of the tenant schema."""

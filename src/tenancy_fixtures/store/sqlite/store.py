@@ -95,6 +95,12 @@ class SQLiteTenantSession(TenantSession):
     #: Checked before the first write: no undeclared trigger or view would run.
     _vetted = False
 
+    async def storage_bytes(self) -> int:
+        # The pager's page count includes pages this transaction added (not yet in the file).
+        pages = await self.connection.exec_driver_sql("PRAGMA main.page_count")
+        size = await self.connection.exec_driver_sql("PRAGMA main.page_size")
+        return int(pages.scalar_one()) * int(size.scalar_one())
+
     async def undeclared_objects(self) -> list[SchemaObject]:
         declared = {t.name for t in self.metadata.sorted_tables}
         return await foreign_objects.undeclared_objects(self.connection, declared)

@@ -1,0 +1,177 @@
+"""Monitoring commands: monitor snapshot, monitor errors, forecast."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tenancy_fixtures.cli.context import console, err_console, print_json, run
+from tenancy_fixtures.cli.tenants import validate_or_fail
+from tenancy_fixtures.tenancy.sizes import format_size
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis
+    from tenancy_fixtures.monitoring.forecast import LimitForecast, TenantForecast
+    from tenancy_fixtures.monitoring.usage import UsageSnapshot
+
+__all__ = ["parse_since", "register"]
+
+monitor_app = typer.Typer(help="Usage snapshots and the fleet's refusals.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+_SINCE = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> timedelta:
+    """``30m``, ``12h``, ``7d``, ``2w`` as a timedelta."""
+    found = _SINCE.match(text.strip())
+    if found is None:
+        err_console.print(f"error: --since {text!r}: give a number and m, h, d or w (7d)")
+        raise typer.Exit(2)
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def _limit_value(limit: str, value: float | int) -> str:
+    return format_size(int(value)) if limit == "storage" else f"{value:,}"
+
+
+@monitor_app.command("snapshot")
+def snapshot(
+    ctx: typer.Context,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
+    tenant: Annotated[
+        list[str] | None, typer.Option("--tenant", "-t", help="A tenant (repeatable).")
+    ] = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """Record each tenant's usage now (rows per table, bytes, the counters its limits
+    name) in its history; run it from cron for forecasts between loads.
+
+    Example: tenancy-fixtures monitor snapshot --all --json
+    """
+    if all_tenants == bool(tenant):
+        err_console.print("error: give either --all or one or more --tenant/-t")
+        raise typer.Exit(2)
+    for tenant_id in tenant or []:
+        validate_or_fail(tenant_id)
+    chosen = None if all_tenants else list(tenant or [])
+    taken: list[UsageSnapshot] = run(ctx, lambda manager: manager.usage_snapshots(chosen))
+    if json_out:
+        print_json([s.as_dict() for s in taken])
+        return
+    table = Table(title=f"usage of {len(taken)} tenant(s)")
+    for column in ("tenant", "rows", "derived rows", "size", "counters"):
+        table.add_column(column, justify="left" if column in ("tenant", "counters") else "right")
+    for s in taken:
+        counters = ", ".join(f"{k} {_limit_value(k, v)}" for k, v in sorted(s.counters.items()))
+        table.add_row(
+            s.tenant_id,
+            f"{s.data_rows:,}",
+            f"{s.derived_rows:,}",
+            format_size(s.storage_bytes),
+            counters,
+        )
+    console.print(table)
+
+
+@monitor_app.command("errors")
+def errors(
+    ctx: typer.Context,
+    since: Annotated[str, typer.Option(help="How far back: 30m, 12h, 7d, 2w.")] = "7d",
+    json_out: JsonFlag = False,
+) -> None:
+    """Refused and failed operations grouped by tenant, rule and table, per day.
+
+    Example: tenancy-fixtures monitor errors --since 30d --json
+    """
+    window = parse_since(since)
+    analysis: ErrorAnalysis = run(ctx, lambda manager: manager.error_analysis(since=window))
+    if json_out:
+        print_json(analysis.as_dict())
+        return
+    table = Table(
+        title=f"{analysis.refused} refused, {analysis.failed} failed since "
+        f"{analysis.since:%Y-%m-%d %H:%M} UTC"
+    )
+    for column in ("tenant", "action", "error", "rule", "table", "refusals", "records", "last"):
+        table.add_column(column, justify="right" if column in ("refusals", "records") else "left")
+    for g in analysis.groups:
+        table.add_row(
+            g.tenant_id or "-",
+            g.action,
+            g.error,
+            escape(g.rule or "-"),
+            escape(g.table or "-"),
+            f"{g.refusals:,}",
+            f"{g.records:,}",
+            g.last_at.strftime("%Y-%m-%d %H:%M") if g.last_at else "-",
+        )
+    console.print(table)
+
+
+def _days(item: LimitForecast) -> str:
+    if item.days_to_limit is None:
+        return "not growing"
+    low, high = item.days_earliest, item.days_latest
+    band = f"{low:,.1f}-{'∞' if high is None else f'{high:,.1f}'}" if low is not None else "?"
+    return f"{item.days_to_limit:,.1f} ({band})"
+
+
+def forecast(
+    ctx: typer.Context,
+    tenant_id: Annotated[str | None, typer.Argument(help="The tenant to forecast.")] = None,
+    all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """Days until each limit is reached (Theil-Sen trend of the usage snapshots, 90 %
+    band from Sen's interval) and anomalies in load throughput, duration and growth.
+
+    Example: tenancy-fixtures forecast --all --json
+    """
+    if all_tenants == (tenant_id is not None):
+        err_console.print("error: give either a TENANT or --all")
+        raise typer.Exit(2)
+    if tenant_id is not None:
+        validate_or_fail(tenant_id)
+    chosen = None if tenant_id is None else [tenant_id]
+    forecasts: list[TenantForecast] = run(ctx, lambda manager: manager.forecast(chosen))
+    if json_out:
+        print_json([f.as_dict() for f in forecasts])
+        return
+    table = Table(title="days to limit (90 % band)")
+    for column in ("tenant", "limit", "now", "maximum", "per day", "days", "points"):
+        table.add_column(column, justify="left" if column in ("tenant", "limit") else "right")
+    for f in forecasts:
+        for item in f.limits:
+            slope = item.slope_per_day
+            table.add_row(
+                f.tenant_id,
+                item.limit,
+                _limit_value(item.limit, item.value),
+                _limit_value(item.limit, item.maximum),
+                "-" if slope is None else _limit_value(item.limit, round(slope, 1)),
+                _days(item) if slope is not None else "too few snapshots",
+                str(item.points),
+            )
+    console.print(table)
+    for f in forecasts:
+        for a in f.anomalies:
+            console.print(
+                f"anomaly: {a.tenant_id} {a.metric} {a.value:,.1f} at {a.at:%Y-%m-%d %H:%M} "
+                f"(median {a.median:,.1f}, robust z {a.score:+.1f})"
+                + (" [latest]" if a.latest else ""),
+                markup=False,
+            )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the monitoring commands to ``app``."""
+    app.add_typer(monitor_app, name="monitor")
+    app.command("forecast")(forecast)

@@ -1,0 +1,105 @@
+"""Limits enforced: a tenant's usage against the hard limits of its tier or config.
+
+:func:`check_limits` compares a usage snapshot with the limits of a stored config: a
+value past a limit is a breach (a load refuses with :class:`LimitExceededError` and
+rolls back), a value at or past ``warn_ratio`` of it a warning (logged and recorded
+in the run's detail and audit record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenancy_fixtures.errors import LimitExceededError
+from tenancy_fixtures.monitoring.usage import LIMIT_COUNTERS, STORAGE_LIMIT, UsageSnapshot
+
+__all__ = ["LimitCheck", "LimitUse", "check_limits", "config_limits"]
+
+
+@dataclass(frozen=True)
+class LimitUse:
+    """One limit of one tenant: what it counts, the value, the maximum."""
+
+    limit: str
+    value: int
+    maximum: int
+    table: str | None = None
+
+    @property
+    def ratio(self) -> float:
+        """The share of the limit in use (``inf`` for a limit of 0 in use)."""
+        if self.maximum == 0:
+            return float("inf") if self.value else 0.0
+        return self.value / self.maximum
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        ratio = self.ratio
+        return {
+            "limit": self.limit,
+            "table": self.table,
+            "value": self.value,
+            "maximum": self.maximum,
+            "ratio": round(ratio, 4) if ratio != float("inf") else None,
+        }
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """Every counted limit of a tenant, those past the warning share, those past the
+    limit."""
+
+    tenant_id: str
+    uses: tuple[LimitUse, ...]
+    warn_ratio: float
+    warnings: tuple[LimitUse, ...] = field(default=())
+    breaches: tuple[LimitUse, ...] = field(default=())
+
+    def raise_for_breach(self) -> None:
+        """Raise :class:`LimitExceededError` for the first limit passed, if any."""
+        if self.breaches:
+            first = self.breaches[0]
+            raise LimitExceededError(
+                limit=first.limit,
+                value=first.value,
+                maximum=first.maximum,
+                tenant_id=self.tenant_id,
+                table=first.table,
+                unit=" bytes" if first.limit == STORAGE_LIMIT else "",
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (what a load records in its run detail)."""
+        return {
+            "warn_ratio": self.warn_ratio,
+            "uses": [u.as_dict() for u in self.uses],
+            "warnings": [u.limit for u in self.warnings],
+            "breaches": [u.limit for u in self.breaches],
+        }
+
+
+def config_limits(config: Mapping[str, Any] | None) -> dict[str, int]:
+    """The numeric limits of a stored config (storage in bytes)."""
+    limits = (config or {}).get("limits") or {}
+    return {str(k): int(v) for k, v in limits.items() if isinstance(v, int)}
+
+
+def check_limits(
+    usage: UsageSnapshot, limits: Mapping[str, int], *, warn_ratio: float
+) -> LimitCheck:
+    """``usage`` against ``limits``: each limit something counts, checked."""
+    uses: list[LimitUse] = []
+    for limit, maximum in sorted(limits.items()):
+        if limit not in usage.counters:
+            continue  # a rate or a limit no domain counts: not a load's business
+        table = LIMIT_COUNTERS[limit].table if limit in LIMIT_COUNTERS else None
+        uses.append(LimitUse(limit, usage.counters[limit], maximum, table))
+    return LimitCheck(
+        usage.tenant_id,
+        tuple(uses),
+        warn_ratio,
+        warnings=tuple(u for u in uses if warn_ratio <= u.ratio <= 1.0 and u.value),
+        breaches=tuple(u for u in uses if u.value > u.maximum),
+    )

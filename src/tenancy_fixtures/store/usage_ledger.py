@@ -1,0 +1,190 @@
+"""Usage snapshots in the control plane: what a tenant held, when (see ``usage_table``).
+
+Dialect-free Core queries on whatever connection the store hands them; a load records
+its snapshot on its own connection, so the snapshot commits (or rolls back) with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select
+
+from tenancy_fixtures.store.control_plane import (
+    audit_table,
+    aware,
+    runs_table,
+    usage_table,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = [
+    "RunPerformance",
+    "UsageSnapshot",
+    "read_load_runs",
+    "read_refusals",
+    "read_snapshots",
+    "record_snapshot",
+]
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """One tenant's usage at ``taken_at``: rows per table, bytes, and the counters its
+    limits name (``users``, ``workspaces``, ``storage``...)."""
+
+    tenant_id: str
+    taken_at: datetime
+    storage_bytes: int
+    row_counts: Mapping[str, int]
+    counters: Mapping[str, int]
+    source: str = "snapshot"
+    run_id: str | None = None
+    #: Tables computed from others (derived), counted apart from the data tables.
+    derived_tables: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def total_rows(self) -> int:
+        """Rows across every table, derived ones included."""
+        return sum(self.row_counts.values())
+
+    @property
+    def data_rows(self) -> int:
+        """Rows of the tables fixtures write (derived tables left out)."""
+        return sum(n for t, n in self.row_counts.items() if t not in self.derived_tables)
+
+    @property
+    def derived_rows(self) -> int:
+        """Rows of derived tables."""
+        return self.total_rows - self.data_rows
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "tenant_id": self.tenant_id,
+            "taken_at": self.taken_at.isoformat(),
+            "source": self.source,
+            "run_id": self.run_id,
+            "storage_bytes": self.storage_bytes,
+            "rows": self.data_rows,
+            "derived_rows": self.derived_rows,
+            "row_counts": dict(self.row_counts),
+            "counters": dict(self.counters),
+        }
+
+
+async def record_snapshot(conn: AsyncConnection, snapshot: UsageSnapshot) -> None:
+    """Append ``snapshot`` to the tenant's usage history."""
+    await conn.execute(
+        insert(usage_table).values(
+            tenant_id=snapshot.tenant_id,
+            taken_at=snapshot.taken_at,
+            source=snapshot.source,
+            run_id=snapshot.run_id,
+            storage_bytes=snapshot.storage_bytes,
+            total_rows=snapshot.total_rows,
+            row_counts=dict(snapshot.row_counts),
+            counters=dict(snapshot.counters),
+        )
+    )
+
+
+async def read_snapshots(
+    conn: AsyncConnection,
+    *,
+    tenants: Sequence[str] | None = None,
+    since: datetime | None = None,
+    limit: int = 500,
+    derived_tables: frozenset[str] = frozenset(),
+) -> dict[str, list[UsageSnapshot]]:
+    """Each tenant's newest ``limit`` snapshots (since ``since``), oldest first."""
+    query = select(usage_table).order_by(usage_table.c.tenant_id, usage_table.c.taken_at.desc())
+    if tenants is not None:
+        query = query.where(usage_table.c.tenant_id.in_(list(tenants)))
+    if since is not None:
+        query = query.where(usage_table.c.taken_at >= since)
+    history: dict[str, list[UsageSnapshot]] = {}
+    for row in (await conn.execute(query)).all():
+        mine = history.setdefault(row.tenant_id, [])
+        if len(mine) < limit:
+            mine.append(
+                UsageSnapshot(
+                    row.tenant_id,
+                    aware(row.taken_at),
+                    int(row.storage_bytes),
+                    {str(k): int(v) for k, v in dict(row.row_counts).items()},
+                    {str(k): int(v) for k, v in dict(row.counters).items()},
+                    row.source,
+                    row.run_id,
+                    derived_tables,
+                )
+            )
+    return {tenant: mine[::-1] for tenant, mine in history.items()}
+
+
+@dataclass(frozen=True)
+class RunPerformance:
+    """One load that wrote rows: when, how long, how many, how fast."""
+
+    tenant_id: str
+    run_id: str
+    started_at: datetime
+    seconds: float
+    rows: int
+    rows_per_second: float | None
+
+
+async def read_load_runs(
+    conn: AsyncConnection, *, tenants: Sequence[str] | None = None, limit: int = 500
+) -> dict[str, list[RunPerformance]]:
+    """Each tenant's newest ``limit`` loads that wrote rows, oldest first (loads
+    recorded before runs kept their performance are left out)."""
+    query = (
+        select(runs_table)
+        .where(runs_table.c.operation == "load", runs_table.c.status == "ok")
+        .order_by(runs_table.c.tenant_id, runs_table.c.started_at.desc())
+    )
+    if tenants is not None:
+        query = query.where(runs_table.c.tenant_id.in_(list(tenants)))
+    found: dict[str, list[RunPerformance]] = {}
+    for row in (await conn.execute(query)).all():
+        performance = dict(row.detail).get("performance")
+        mine = found.setdefault(row.tenant_id, [])
+        if not isinstance(performance, dict) or not performance.get("rows") or len(mine) >= limit:
+            continue
+        speed = performance.get("rows_per_second")
+        mine.append(
+            RunPerformance(
+                row.tenant_id,
+                row.run_id,
+                aware(row.started_at),
+                float(performance.get("seconds") or dict(row.stages).get("total") or 0.0),
+                int(performance["rows"]),
+                float(speed) if speed is not None else None,
+            )
+        )
+    return {tenant: mine[::-1] for tenant, mine in found.items() if mine}
+
+
+async def read_refusals(conn: AsyncConnection, *, since: datetime) -> list[dict[str, Any]]:
+    """Audit records of refused or failed operations since ``since``, oldest first."""
+    query = (
+        select(audit_table)
+        .where(audit_table.c.outcome.in_(("refused", "failed")), audit_table.c.at >= since)
+        .order_by(audit_table.c.audit_id)
+    )
+    return [
+        {**dict(row._mapping), "at": aware(row.at), "detail": dict(row.detail)}
+        for row in (await conn.execute(query)).all()
+    ]
+
+
+def now() -> datetime:
+    """The instant a snapshot is taken at."""
+    return utcnow()

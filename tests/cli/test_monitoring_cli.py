@@ -1,0 +1,56 @@
+"""One row count across init-tenant --load, load-fixtures, show and list; monitor
+snapshot, monitor errors and forecast, on both backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
+
+
+def test_every_command_counts_rows_the_same_way(cli: Cli, tenant_prefix: str) -> None:
+    """Data rows and derived rows, apart and labelled, agree between the commands."""
+    first, second = f"{tenant_prefix}a", f"{tenant_prefix}b"
+    created = cli.json("init-tenant", first, "--tier", "premium", "--load")
+    cli.ok("init-tenant", second, "--tier", "premium")
+    loaded = cli.json("load-fixtures", second)
+    shown = cli.json("show", first)
+    listed = {t["tenant_id"]: t for t in cli.json("list", "--prefix", tenant_prefix)}
+    assert created["derived_rows"] > 0
+    for view in (loaded, shown, listed[first], listed[second]):
+        assert (view.get("rows_loaded", view.get("rows")), view["derived_rows"]) == (
+            created["rows_loaded"],
+            created["derived_rows"],
+        )
+    assert shown["total_rows"] == created["rows_loaded"] + created["derived_rows"]
+    text = cli.ok("init-tenant", f"{tenant_prefix}c", "--tier", "premium", "--load").stdout
+    assert (
+        f"{created['rows_loaded']:,} rows loaded (+{created['derived_rows']:,} derived rows)"
+        in text
+    )
+    assert "derived rows" in cli.ok("list", "--prefix", tenant_prefix).stdout
+    assert f"+{created['derived_rows']:,} derived rows" in cli.ok("show", first).stdout
+
+
+def test_monitor_commands_report_usage_refusals_and_forecasts(
+    database_url: str, tenant_prefix: str, demo_set: Path
+) -> None:
+    enforcing = Cli(database_url, env={"TENANCY_ENFORCE_LIMITS": "true"})
+    tenant = f"{tenant_prefix}free"
+    enforcing.ok("init-tenant", tenant)
+    refused = enforcing("load-fixtures", tenant, str(demo_set))
+    assert_one_line_error(refused, 10, f"error: tenant '{tenant}': limit 'users' exceeded")
+    enforcing.ok("load-fixtures", tenant)
+    [snapshot] = enforcing.json("monitor", "snapshot", "-t", tenant)
+    assert snapshot["counters"]["users"] == 3
+    assert snapshot["source"] == "snapshot"
+    assert any(s["tenant_id"] == tenant for s in enforcing.json("monitor", "snapshot", "--all"))
+    errors = enforcing.json("monitor", "errors", "--since", "1d")
+    [group] = [g for g in errors["groups"] if g["tenant_id"] == tenant]
+    assert (group["rule"], group["table"], group["refusals"]) == ("limit:users", "users", 1)
+    [forecast] = enforcing.json("forecast", tenant)
+    users = next(f for f in forecast["limits"] if f["limit"] == "users")
+    assert (users["value"], users["maximum"], users["points"]) == (3, 5, 3)
+    assert "days to limit" in enforcing.ok("forecast", "--all").stdout
+    assert enforcing("forecast").exit_code == 2
+    assert enforcing("monitor", "errors", "--since", "soon").exit_code == 2

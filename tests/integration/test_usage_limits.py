@@ -1,0 +1,129 @@
+"""Limits enforced on loads, usage snapshots, run performance and error analysis, on
+both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import LimitExceededError
+from tenancy_fixtures.tenancy.tenants import TenantFixture
+from tests.cleanup import drop_every_tenant
+
+
+@pytest.fixture
+async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on this test's backend that enforces limits (the suite turns them off)."""
+    async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+async def test_a_free_tenant_loaded_with_20_users_is_refused_and_stays_empty(
+    enforcing: FixtureManager, demo_set: Path
+) -> None:
+    """demo_free (5 users) given the demo set's 20: refused naming the limit, nothing kept."""
+    await enforcing.create_tenant("demo_free")
+    with pytest.raises(LimitExceededError) as refused:
+        await enforcing.load_fixtures("demo_free", demo_set)
+    error = refused.value
+    assert (error.limit, error.value, error.maximum, error.tenant_id) == (
+        "users",
+        20,
+        5,
+        "demo_free",
+    )
+    assert error.table == "users"
+    assert error.exit_code == 10
+    status = await enforcing.tenant_status("demo_free")
+    assert status.total_rows == 0
+    assert set(status.fixtures) == {"schema", "config"}
+    assert await enforcing.usage_history("demo_free") == []  # rolled back with the load
+    analysis = await enforcing.error_analysis()
+    [group] = [g for g in analysis.groups if g.tenant_id == "demo_free"]
+    assert (group.error, group.rule, group.table, group.refusals) == (
+        "LimitExceededError",
+        "limit:users",
+        "users",
+        1,
+    )
+
+
+async def test_a_storage_limit_counts_the_loads_own_bytes(enforcing: FixtureManager) -> None:
+    """Storage is measured inside the load's transaction: a 64 KB limit refuses the
+    starter set, which the tier's 1 GB takes."""
+    await enforcing.create_tenant(TenantFixture(tenant_id="small", limits={"storage": "64KB"}))
+    with pytest.raises(LimitExceededError) as refused:
+        await enforcing.load_fixtures("small")
+    assert refused.value.limit == "storage"
+    assert refused.value.value > 64 * 1024
+    assert (await enforcing.tenant_status("small")).total_rows == 0
+    await enforcing.create_tenant("roomy")
+    assert (await enforcing.load_fixtures("roomy")).rows > 0
+
+
+async def test_a_load_records_its_snapshot_performance_and_near_limits(
+    enforcing: FixtureManager,
+) -> None:
+    """The free starter set (3 of 5 users) loads; a tenant allowed 3 users is warned
+    (100 % >= 80 %) and the warning is in the run and audit detail."""
+    await enforcing.create_tenant(TenantFixture(tenant_id="tight", limits={"users": 3}))
+    report = await enforcing.load_fixtures("tight")
+    assert report.usage is not None
+    assert report.usage.counters["users"] == 3
+    [snapshot] = await enforcing.usage_history("tight")
+    assert snapshot.source == "load"
+    assert snapshot.run_id == report.run_id
+    assert snapshot.data_rows == report.rows
+    assert snapshot.derived_rows == report.derived_rows
+    status = await enforcing.tenant_status("tight")
+    assert status.last_load is not None
+    detail = status.last_load["detail"]
+    assert detail["limits"]["warnings"] == ["users"]
+    assert detail["limits"]["breaches"] == []
+    performance = detail["performance"]
+    assert performance["rows"] == report.rows
+    assert performance["rows_per_second"] > 0
+    assert performance["cpu_seconds"] >= 0
+    assert performance["peak_rss_bytes"] > 10 * 1024 * 1024
+    [audit] = [a for a in await enforcing.audit_log("tight") if a.action == "fixtures.load"]
+    assert audit.detail["limits"]["warnings"] == ["users"]
+
+
+async def test_without_enforcement_a_breach_loads_and_is_recorded(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    await manager.create_tenant("lax")
+    report = await manager.load_fixtures("lax", demo_set)
+    assert report.usage is not None
+    assert report.usage.counters["users"] == 20
+    status = await manager.tenant_status("lax")
+    assert status.last_load is not None
+    assert status.last_load["detail"]["limits"]["breaches"] == ["users", "workspaces"]
+
+
+async def test_snapshots_feed_the_forecast_and_its_gauges(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """A load and two snapshots later: a forecast per counted limit, gauges exported,
+    and dropping the tenant drops its history."""
+    await manager.create_tenant(TenantFixture(tenant_id="grows", tier="premium"))
+    await manager.load_fixtures("grows")
+    taken = await manager.usage_snapshots()
+    assert [s.tenant_id for s in taken] == ["grows"]
+    await manager.usage_snapshot("grows")
+    assert len(await manager.usage_history("grows")) == 3
+    [forecast] = await manager.forecast(["grows"])
+    assert {f.limit for f in forecast.limits} == {"storage", "users", "workspaces"}
+    users = next(f for f in forecast.limits if f.limit == "users")
+    assert (users.value, users.maximum, users.points) == (20, 100, 3)
+    assert users.days_to_limit is None  # flat: never
+    exposition = manager.metrics.exposition().decode()
+    assert 'tenancy_days_to_limit{limit="users",tenant="grows"} +Inf' in exposition
+    assert 'tenancy_anomaly{metric="throughput",tenant="grows"} 0.0' in exposition
+    await manager.drop_tenant("grows")
+    assert (await manager.monitor.history(["grows"])) == {}
