@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from tenancy_fixtures.cli import demo, fixtures, migrations, tenants
+from tenancy_fixtures.cli import demo, fixtures, migrations, placement, tenants
 from tenancy_fixtures.cli.context import CliState, err_console, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
@@ -223,6 +223,7 @@ def _global_options(
 tenants.register(app)
 fixtures.register(app)
 migrations.register(app)
+placement.register(app)
 demo.register(app)
 
 
