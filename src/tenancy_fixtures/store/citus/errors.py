@@ -12,8 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["explain", "unshard"]
+from sqlalchemy import MetaData
 
+__all__ = ["explain", "forwarded_violation", "shard_names", "unshard"]
+
+#: A row refused on a worker during ``COPY`` comes back as an internal error (XX000),
+#: its SQLSTATE lost; these messages say it was a constraint (class 23).
+_VIOLATION = re.compile(
+    r'violates (?:unique|foreign key|check|not-null|exclusion) constraint "(?P<name>[^"]+)"'
+    r"|null value in column"
+)
 _SUFFIXED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_$]*?)_(\d+)\b")
 
 #: Citus's refusals (a part of the message) and what they mean for a tenant schema.
@@ -48,10 +56,21 @@ _HINTS = (
 )
 
 
-def unshard(message: str, tables: Iterable[str]) -> str:
+def shard_names(metadata: MetaData) -> set[str]:
+    """The names a shard suffix is appended to: tables, constraints and indexes."""
+    names = set()
+    for table in metadata.sorted_tables:
+        names.add(table.name)
+        names.update(str(c.name) for c in table.constraints if c.name)
+        names.update(str(i.name) for i in table.indexes if i.name)
+    return names
+
+
+def unshard(message: str, names: Iterable[str]) -> str:
     """``message`` with every ``name_<shard id>`` written ``name``, for the shard ids
-    that follow one of ``tables`` (the tenant's table names) in it."""
-    known = set(tables)
+    that follow one of ``names`` (:func:`shard_names`) in it; the same ids are stripped
+    from any other name (a constraint a migration added)."""
+    known = set(names)
     shard_ids = {shard for base, shard in _SUFFIXED.findall(message) if base in known}
     if not shard_ids:
         return message
@@ -68,3 +87,12 @@ def explain(message: str) -> str:
         if part in message:
             return f"{message} ({hint})"
     return message
+
+
+def forwarded_violation(state: str | None, message: str) -> tuple[bool, str | None]:
+    """Whether an error a worker forwarded (``state`` XX000) is a refused row, and the
+    constraint its message names (shard suffix and all)."""
+    if state != "XX000":
+        return False, None
+    match = _VIOLATION.search(message)
+    return (match is not None, match["name"] if match is not None else None)

@@ -73,7 +73,7 @@ from tenancy_fixtures.store.base import (
 from tenancy_fixtures.store.citus import checks as citus_checks
 from tenancy_fixtures.store.citus import cluster as citus
 from tenancy_fixtures.store.citus import placement as citus_placement
-from tenancy_fixtures.store.citus.errors import explain, unshard
+from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 from tenancy_fixtures.store.postgres import foreign_objects, privileges
@@ -287,14 +287,22 @@ class PostgresTenantSession(TenantSession):
     def _violation(self, exc: BaseException, table: str) -> IntegrityViolationError | None:
         pg = pg_error(exc)
         state = sqlstate(exc) or ""
-        if pg is None or not state.startswith(_INTEGRITY_CLASSES):
+        if pg is None:
+            return None
+        message = pg.args[0] if pg.args else str(pg)
+        constraint = getattr(pg, "constraint_name", None)
+        if self.citus and not state.startswith(_INTEGRITY_CLASSES):
+            forwarded, constraint = forwarded_violation(state, message)
+            if not forwarded:
+                return None
+        elif not state.startswith(_INTEGRITY_CLASSES):
             return None
         detail = self._unshard(getattr(pg, "detail", None))
-        message = self._unshard(pg.args[0] if pg.args else str(pg))
+        message = self._unshard(message) or message
         match = _COPY_LINE.search(getattr(pg, "context", None) or "")
         violation = IntegrityViolationError(
             f"{message}" + (f" ({detail})" if detail else ""),
-            constraint=self._unshard(getattr(pg, "constraint_name", None)),
+            constraint=self._unshard(constraint),
             tenant_id=self.tenant_id,
             table=self._unshard(getattr(pg, "table_name", None)) or table,
             record=int(match["line"]) if match else None,
@@ -307,7 +315,7 @@ class PostgresTenantSession(TenantSession):
         """On Citus, ``name`` with shard suffixes mapped back to the tenant's names."""
         if name is None or not self.citus:
             return name
-        return unshard(name, self.declared)
+        return unshard(name, shard_names(self.metadata))
 
     async def _copy(self, table: str, schema: str, columns: Sequence[str], batches: Batches) -> int:
         copied = 0
@@ -500,11 +508,10 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 transient=self.is_transient(exc),
             )
-        if self._citus is not None:
+        if self._citus is not None and _unreachable(exc) is None:
             found = super()._storage_error(exc, tenant_id)
-            tables = [t.name for t in self.metadata.sorted_tables]
             return StorageError(
-                explain(unshard(str(found), tables)),
+                explain(unshard(found.message, shard_names(self.metadata))),
                 tenant_id=tenant_id,
                 transient=found.transient,
             )
@@ -810,24 +817,28 @@ class PostgresTenantStore(TenantStore):
                         await conn.execute(DropSchema(name, cascade=True, if_exists=True))
             created = 0
             for _ in range(max(0, spares - int(have))):
-                name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
-                async with self._connection(None) as conn:
-                    if self._citus is not None:
-                        await citus.distribute_new_schemas(conn)
-                    await conn.execute(CreateSchema(name))
-                    raw = await conn.get_raw_connection()
-                    await run_script(
-                        raw.driver_connection,
-                        render_schema_ddl(self.metadata, name),
-                        self._citus is not None,
-                    )
-                    await conn.execute(
-                        insert(pool).values(
-                            schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
-                        )
-                    )
+                await self._create_spare(checksum)
                 created += 1
             return created
+
+    async def _create_spare(self, checksum: str) -> None:
+        """One pre-created schema at the current version, recorded in the pool."""
+        name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
+        async with self._connection(None) as conn:
+            if self._citus is not None:
+                await citus.distribute_new_schemas(conn)
+            await conn.execute(CreateSchema(name))
+            raw = await conn.get_raw_connection()
+            await run_script(
+                raw.driver_connection,
+                render_schema_ddl(self.metadata, name),
+                self._citus is not None,
+            )
+            await conn.execute(
+                insert(control_plane.schema_pool_table).values(
+                    schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
+                )
+            )
 
     def _session(
         self, tenant_id: str, readonly: bool
