@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -33,7 +32,9 @@ CITUS_ENV = "TENANCY_TEST_CITUS_URL"
 console = Console()
 
 
-async def _one_side(url: str, distributed: str, source: Path, tenants: int) -> dict[str, list[float]]:
+async def _one_side(
+    url: str, distributed: str, source: Path, tenants: int
+) -> dict[str, list[float]]:
     """Seconds per new tenant, and per load of ``source`` into a new tenant."""
     settings = Settings(database_url=url, actor="bench", distributed=distributed)  # type: ignore[arg-type]
     run = f"cb{uuid.uuid4().hex[:6]}_"
@@ -69,7 +70,9 @@ async def _bench(citus_url: str, tenants: int, scale: int) -> None:
         table.add_column(column, justify="left" if column == "case" else "right")
     for case, label in (("create", "create a tenant"), ("load", "load a set into it")):
         ours, theirs = statistics.median(plain[case]), statistics.median(citus[case])
-        table.add_row(label, f"{ours * 1000:.0f} ms", f"{theirs * 1000:.0f} ms", f"{theirs / ours:.2f}")
+        table.add_row(
+            label, f"{ours * 1000:.0f} ms", f"{theirs * 1000:.0f} ms", f"{theirs / ours:.2f}"
+        )
     console.print(table)
 
 
@@ -87,4 +90,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -438,7 +438,8 @@ class PostgresTenantSession(TenantSession):
         one pass, is several times faster than maintaining them row by row.
         """
         await self._vet()
-        if not await self.all_empty():
+        if self.citus or not await self.all_empty():
+            # On Citus each dropped and rebuilt key is DDL sent on to the worker: slower.
             yield
             return
         dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
