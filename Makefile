@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python -m pip install --quiet -e . --group bench
 	$(BIN)/python -m bench.run --scale $(SCALE)
 	$(BIN)/python -m bench.plugin_overhead --scale $(SCALE)
+	$(BIN)/python -m bench.citus
 
 clean:
 	rm -rf $(VENV) .tenancy .mypy_cache .ruff_cache .pytest_cache

@@ -54,7 +54,8 @@ from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger,
 from tenancy_fixtures.store.api_tokens import ApiToken
 from tenancy_fixtures.store.control_plane import AuditFilter, AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
-from tenancy_fixtures.tenancy import tokens
+from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
+from tenancy_fixtures.tenancy import placement, tokens
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, RedisConfigCache, open_config_cache
@@ -172,6 +173,27 @@ class FixtureManager:
             )
         log.info("warmed_up", spares=spares, created=created)
         return created
+
+    async def placements(self, *, prefix: str | None = None) -> list[TenantPlacement]:
+        """Which node holds each tenant and its size (a distributed store: Citus)."""
+        return await placement.placements(self.store, prefix=prefix)
+
+    async def move_tenant(
+        self, tenant_id: str, node: str, *, mode: str = "auto"
+    ) -> tuple[Node, Node]:
+        """Move a tenant to ``node`` (node id or ``host:port``) online, audited; returns
+        the nodes it was on and is on."""
+        return await placement.move_tenant(
+            self.store, tenant_id, node, actor=self.settings.actor, mode=mode
+        )
+
+    async def rebalance_plan(self) -> list[PlannedMove]:
+        """The moves the cluster's rebalancer would make now (empty: balanced)."""
+        return await self.store.rebalance_plan()
+
+    async def rebalance(self, *, mode: str = "auto") -> list[PlannedMove]:
+        """Even the tenants out over the nodes, audited; returns the moves made."""
+        return await placement.rebalance(self.store, actor=self.settings.actor, mode=mode)
 
     async def get_tenant(self, tenant_id: str) -> TenantRecord:
         """The registry record of a tenant."""

@@ -21,7 +21,7 @@ from sqlalchemy.exc import ArgumentError
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.secret_keys import fernet_for
 
-__all__ = ["Backend", "PgSslMode", "Settings", "ValidationMode", "load_settings"]
+__all__ = ["Backend", "Distributed", "PgSslMode", "Settings", "ValidationMode", "load_settings"]
 
 Backend = Literal["sqlite", "postgresql"]
 #: libpq's ``sslmode`` values, weakest first.
@@ -29,6 +29,9 @@ PgSslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verif
 
 #: A role prefix plus the longest tenant id (48) must fit PostgreSQL's 63-byte names.
 _ROLE_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,14}")
+#: ``auto``: tenant schemas are Citus distributed schemas where the database has the
+#: ``citus`` extension; ``citus``: they must be (refused without it); ``off``: never.
+Distributed = Literal["auto", "citus", "off"]
 #: ``strict``: any bad record refuses the load; ``lenient``: bad records are set aside.
 ValidationMode = Literal["strict", "lenient"]
 
@@ -189,6 +192,13 @@ class Settings(BaseSettings):
         default=False,
         description="PostgreSQL: give each tenant a NOLOGIN role with rights on its own "
         "schema only (created on provisioning, dropped with the tenant).",
+    )
+    distributed: Distributed = Field(
+        default="auto",
+        description="PostgreSQL: citus makes each new tenant schema a Citus distributed "
+        "schema (placed on one worker, queried through the coordinator; the control plane "
+        "stays on the coordinator); auto does so when the database has the citus "
+        "extension; off keeps plain schemas.",
     )
     tenant_role_prefix: str = Field(
         default="tf_role_",

@@ -20,6 +20,7 @@ from tenancy_fixtures.cli import (
     fixtures,
     migrations,
     monitoring,
+    placement,
     service,
     tenants,
     tokens,
@@ -234,6 +235,7 @@ migrations.register(app)
 tokens.register(app)
 service.register(app)
 monitoring.register(app)
+placement.register(app)
 demo.register(app)
 
 

@@ -22,6 +22,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
+from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -496,6 +497,44 @@ class TenantStore(ABC):
         it created. The default prepares nothing."""
         del spares
         return 0
+
+    async def storage_drift(self, session: TenantSession) -> list[str]:
+        """Where the session's storage differs from what this backend should have made
+        of it, beyond its tables (a distributed schema's shards); read only."""
+        del session
+        return []
+
+    @property
+    def distributed(self) -> str | None:
+        """The engine spreading tenants over several servers (``"citus 13.2-1"``), or
+        ``None`` when every tenant lives on one server."""
+        return None
+
+    async def placements(self, tenant_ids: Sequence[str]) -> list[TenantPlacement]:
+        """Which node holds each tenant, and its size (distributed stores only)."""
+        del tenant_ids
+        raise self._not_distributed("placement")
+
+    async def move_tenant(self, tenant_id: str, node: str, *, mode: str) -> tuple[Node, Node]:
+        """Move the tenant's storage to ``node`` (its id or ``host:port``) online;
+        returns the nodes it was on and is on (the same: nothing to do)."""
+        del tenant_id, node, mode
+        raise self._not_distributed("move-tenant")
+
+    async def rebalance_plan(self) -> list[PlannedMove]:
+        """The moves that would even out the tenants over the nodes (none: balanced)."""
+        raise self._not_distributed("rebalance")
+
+    async def rebalance(self, *, mode: str) -> None:
+        """Make the moves of :meth:`rebalance_plan`, waiting for them to finish."""
+        del mode
+        raise self._not_distributed("rebalance")
+
+    def _not_distributed(self, what: str) -> StorageError:
+        return StorageError(
+            f"{what} needs a distributed store: this {self.backend} store keeps every "
+            "tenant on one server (PostgreSQL with Citus: see TENANCY_DISTRIBUTED)"
+        )
 
     @abstractmethod
     async def _initialize(self) -> None: ...

@@ -4,6 +4,8 @@ Alembic's autogenerate comparison finds added or missing tables' columns, types,
 nullability, indexes, unique and foreign-key constraints; CHECK constraints, which
 it does not compare, are compared here by name. A tenant behind the head is
 compared with the schema its revision scripts build, learned in a scratch schema.
+The store adds what its backend should have made of the schema besides its tables
+(on Citus: a distributed schema whose shards match the coordinator's tables).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ async def check_drift(
         expected = await _schema_at(store, history, revision)
     schema = None if session.schema_name == "main" else session.schema_name
     report.findings = await session.connection.run_sync(_compare, expected, schema)
+    report.findings += await store.storage_drift(session)
     return report
 
 

@@ -70,7 +70,12 @@ from tenancy_fixtures.store.base import (
     refuse_load_hazards,
     unencodable,
 )
+from tenancy_fixtures.store.citus import checks as citus_checks
+from tenancy_fixtures.store.citus import cluster as citus
+from tenancy_fixtures.store.citus import placement as citus_placement
+from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
+from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 from tenancy_fixtures.store.postgres import foreign_objects, privileges
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
@@ -105,6 +110,16 @@ _RELATIONS = text(
     "SELECT c.relname FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema) "
     "AND c.relkind IN ('r', 'v', 'm', 'p', 'f') ORDER BY 1"
 )
+
+
+async def run_script(driver: Any, statements: Sequence[str], citus: bool) -> None:
+    """Run DDL ``statements`` in one round trip; on Citus one by one, since it forwards
+    some DDL to the workers as the whole query string it received."""
+    if citus:
+        for statement in statements:
+            await driver.execute(statement)
+    else:
+        await driver.execute(";\n".join(statements) + ";")
 
 
 def _json_text(value: Any) -> str | None:
@@ -158,8 +173,11 @@ class PostgresTenantSession(TenantSession):
         fresh: bool = False,
         owner: str | None = None,
         vetted: bool = False,
+        citus: bool = False,
     ) -> None:
         super().__init__(tenant_id, connection, metadata, prepared=prepared)
+        #: The schema may be a Citus distributed schema (errors name shards).
+        self.citus = citus
         #: A bulk load dropped the keys, indexes and foreign keys (rebuilt at its end).
         self._keys_dropped = False
         self.schema = schema
@@ -210,10 +228,9 @@ class PostgresTenantSession(TenantSession):
             if existing:
                 await self.connection.run_sync(metadata.create_all, checkfirst=True)
                 return
-            script = ";\n".join(render_schema_ddl(metadata, self.schema)) + ";"
             driver = await self._driver()
             try:
-                await driver.execute(script)
+                await run_script(driver, render_schema_ddl(metadata, self.schema), self.citus)
             except asyncpg.PostgresError as exc:
                 raise StorageError(
                     f"creating the tenant schema failed: {exc}", tenant_id=self.tenant_id
@@ -225,6 +242,8 @@ class PostgresTenantSession(TenantSession):
         default privileges apply), with ``pg_catalog`` alone on the ``search_path``: a
         statement naming no schema fails instead of reaching whatever the path holds."""
         await self.connection.execute(text("SET LOCAL search_path TO pg_catalog"))
+        if self.citus:
+            await citus.propagate_ddl(self.connection)
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             yield
 
@@ -285,21 +304,35 @@ class PostgresTenantSession(TenantSession):
     def _violation(self, exc: BaseException, table: str) -> IntegrityViolationError | None:
         pg = pg_error(exc)
         state = sqlstate(exc) or ""
-        if pg is None or not state.startswith(_INTEGRITY_CLASSES):
+        if pg is None:
             return None
-        detail = getattr(pg, "detail", None)
         message = pg.args[0] if pg.args else str(pg)
+        constraint = getattr(pg, "constraint_name", None)
+        if self.citus and not state.startswith(_INTEGRITY_CLASSES):
+            forwarded, constraint = forwarded_violation(state, message)
+            if not forwarded:
+                return None
+        elif not state.startswith(_INTEGRITY_CLASSES):
+            return None
+        detail = self._unshard(getattr(pg, "detail", None))
+        message = self._unshard(message) or message
         match = _COPY_LINE.search(getattr(pg, "context", None) or "")
         violation = IntegrityViolationError(
             f"{message}" + (f" ({detail})" if detail else ""),
-            constraint=getattr(pg, "constraint_name", None),
+            constraint=self._unshard(constraint),
             tenant_id=self.tenant_id,
-            table=getattr(pg, "table_name", None) or table,
+            table=self._unshard(getattr(pg, "table_name", None)) or table,
             record=int(match["line"]) if match else None,
             key=_key_of(detail or ""),
         )
         violation.column = getattr(pg, "column_name", None) or (match["column"] if match else None)
         return violation
+
+    def _unshard(self, name: str | None) -> str | None:
+        """On Citus, ``name`` with shard suffixes mapped back to the tenant's names."""
+        if name is None or not self.citus:
+            return name
+        return unshard(name, shard_names(self.metadata))
 
     async def _copy(self, table: str, schema: str, columns: Sequence[str], batches: Batches) -> int:
         copied = 0
@@ -422,13 +455,14 @@ class PostgresTenantSession(TenantSession):
         one pass, is several times faster than maintaining them row by row.
         """
         await self._vet()
-        if not await self.all_empty():
+        if self.citus or not await self.all_empty():
+            # On Citus each dropped and rebuilt key is DDL sent on to the worker: slower.
             yield
             return
         dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
-            await driver.execute(";\n".join(dropping))
+            await run_script(driver, dropping, self.citus)
         self._keys_dropped = True
         try:
             yield
@@ -455,6 +489,8 @@ class PostgresTenantStore(TenantStore):
         super().__init__(settings, metadata)
         self._engine: AsyncEngine | None = None
         self._identity: Identity | None = None
+        #: The Citus version when tenant schemas are distributed (found by initialize()).
+        self._citus: str | None = None
         # Checked here, so a bad TLS parameter is a SettingsError before any connection.
         self._url, self._connect_args = asyncpg_tls(settings.url, settings.pg_tls)
 
@@ -490,6 +526,13 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 transient=self.is_transient(exc),
             )
+        if self._citus is not None and _unreachable(exc) is None:
+            found = super()._storage_error(exc, tenant_id)
+            return StorageError(
+                explain(unshard(found.message, shard_names(self.metadata))),
+                tenant_id=tenant_id,
+                transient=found.transient,
+            )
         unreachable = _unreachable(exc)
         if unreachable is not None:
             return StorageError(
@@ -510,12 +553,82 @@ class PostgresTenantStore(TenantStore):
     async def check_isolation(
         self, session: TenantSession, *, other_tenants: Sequence[str]
     ) -> IsolationFindings:
-        return await check_isolation(
+        schema = self.storage_name(session.tenant_id)
+        findings = await check_isolation(
             session.connection,
-            schema=self.storage_name(session.tenant_id),
+            schema=schema,
             role=self.tenant_role(session.tenant_id),
             others=other_tenants,
         )
+        if self._citus is not None:
+            more = await citus_checks.isolation_findings(session.connection, schema, other_tenants)
+            findings.problems += more.problems
+            findings.notes += more.notes
+            findings.verified += more.verified
+        return findings
+
+    async def storage_drift(self, session: TenantSession) -> list[str]:
+        if self._citus is None:
+            return []
+        assert isinstance(session, PostgresTenantSession)
+        return await citus_checks.drift_findings(
+            session.connection, session.schema, session.declared
+        )
+
+    @property
+    def distributed(self) -> str | None:
+        return None if self._citus is None else f"citus {self._citus}"
+
+    def _citus_only(self, what: str) -> None:
+        if self._citus is None:
+            raise self._not_distributed(what)
+
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection outside any transaction block (Citus's moves commit as they go)."""
+        async with self._mapped(None), self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def placements(self, tenant_ids: Sequence[str]) -> list[TenantPlacement]:
+        await self.initialize()
+        self._citus_only("placement")
+        schemas = {t: self.checked(t) for t in tenant_ids}
+        async with self._mapped(None), self._connection(None) as conn:
+            return await citus_placement.placements(conn, schemas)
+
+    async def move_tenant(self, tenant_id: str, node: str, *, mode: str) -> tuple[Node, Node]:
+        await self.initialize()
+        self._citus_only("move-tenant")
+        schema = self.checked(tenant_id)
+        async with self._autocommit() as conn:
+            target = await citus_placement.resolve_node(conn, node)
+            source = await citus_placement.schema_node(conn, schema)
+            if source is None:
+                if not await self._schema_exists(conn, schema):
+                    raise TenantNotFoundError(tenant_id)
+                raise StorageError(
+                    f"tenant '{tenant_id}''s schema is not a Citus distributed schema (it was "
+                    "created before TENANCY_DISTRIBUTED applied): SELECT "
+                    f"citus_schema_distribute('{schema}') on the coordinator places it",
+                    tenant_id=tenant_id,
+                )
+            if source != target:
+                await citus_placement.move_schema(conn, schema, target, mode)
+            return source, target
+
+    async def rebalance_plan(self) -> list[PlannedMove]:
+        await self.initialize()
+        self._citus_only("rebalance")
+        async with self._mapped(None), self._connection(None) as conn:
+            registered = await control_plane.list_tenants(conn)
+            owners = {self.checked(t.tenant_id): t.tenant_id for t in registered}
+            return await citus_placement.rebalance_plan(conn, owners)
+
+    async def rebalance(self, *, mode: str) -> None:
+        await self.initialize()
+        self._citus_only("rebalance")
+        async with self._autocommit() as conn:
+            await citus_placement.rebalance(conn, mode)
 
     def _translate(self, tenant_id: str | None) -> dict[str | None, str | None]:
         translate: dict[str | None, str | None] = {CONTROL_SCHEMA: CONTROL_SCHEMA}
@@ -535,6 +648,22 @@ class PostgresTenantStore(TenantStore):
         return self._engine
 
     async def _initialize(self) -> None:
+        if self.settings.distributed != "off" and self._citus is None:
+            async with self.engine.connect() as conn:
+                self._citus = await citus.detect_citus(
+                    conn,
+                    wanted=self.settings.distributed,
+                    url=self.settings.safe_database_url(),
+                )
+            if self._citus is not None:
+                # From now on every connection starts with schema-based sharding off.
+                await self.engine.dispose()
+                self._engine = None
+                settings = dict(self._connect_args.get("server_settings") or {})
+                self._connect_args = {
+                    **self._connect_args,
+                    "server_settings": {**settings, **citus.CONNECT_SETTINGS},
+                }
         self._identity = await ensure_control_plane(self.engine, lock_key=_INIT_LOCK_KEY)
 
     async def dispose(self) -> None:
@@ -580,6 +709,8 @@ class PostgresTenantStore(TenantStore):
                         text(f"ALTER SCHEMA {quote(spare)} RENAME TO {quote(schema)}")
                     )
                 else:
+                    if self._citus is not None:
+                        await citus.distribute_new_schemas(conn)
                     await conn.execute(CreateSchema(schema))
             except DBAPIError as exc:
                 if sqlstate(exc) in _DUPLICATE_SQLSTATES:
@@ -600,6 +731,7 @@ class PostgresTenantStore(TenantStore):
                 fresh=spare is None,
                 owner=owner,
                 vetted=True,
+                citus=self._citus is not None,
             )
 
     async def _set_up_roles(
@@ -703,19 +835,28 @@ class PostgresTenantStore(TenantStore):
                         await conn.execute(DropSchema(name, cascade=True, if_exists=True))
             created = 0
             for _ in range(max(0, spares - int(have))):
-                name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
-                script = ";\n".join(render_schema_ddl(self.metadata, name)) + ";"
-                async with self._connection(None) as conn:
-                    await conn.execute(CreateSchema(name))
-                    raw = await conn.get_raw_connection()
-                    await raw.driver_connection.execute(script)  # type: ignore[union-attr]
-                    await conn.execute(
-                        insert(pool).values(
-                            schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
-                        )
-                    )
+                await self._create_spare(checksum)
                 created += 1
             return created
+
+    async def _create_spare(self, checksum: str) -> None:
+        """One pre-created schema at the current version, recorded in the pool."""
+        name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
+        async with self._connection(None) as conn:
+            if self._citus is not None:
+                await citus.distribute_new_schemas(conn)
+            await conn.execute(CreateSchema(name))
+            raw = await conn.get_raw_connection()
+            await run_script(
+                raw.driver_connection,
+                render_schema_ddl(self.metadata, name),
+                self._citus is not None,
+            )
+            await conn.execute(
+                insert(control_plane.schema_pool_table).values(
+                    schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
+                )
+            )
 
     def _session(
         self, tenant_id: str, readonly: bool
@@ -735,7 +876,12 @@ class PostgresTenantStore(TenantStore):
             if owner is None:
                 raise TenantNotFoundError(tenant_id)
             yield PostgresTenantSession(
-                tenant_id, conn, self.metadata, schema, owner=owner.write_as
+                tenant_id,
+                conn,
+                self.metadata,
+                schema,
+                owner=owner.write_as,
+                citus=self._citus is not None,
             )
 
     @asynccontextmanager
@@ -806,7 +952,10 @@ class PostgresTenantStore(TenantStore):
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:
-            return await schema_bytes(conn, self.checked(tenant_id))
+            schema = self.checked(tenant_id)
+            if self._citus is not None and await citus.is_distributed_schema(conn, schema):
+                return await citus.schema_bytes(conn, schema)
+            return await schema_bytes(conn, schema)
 
     async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
         """Schemas named like a tenant that hold every table of the tenant schema."""
