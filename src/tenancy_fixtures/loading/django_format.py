@@ -164,7 +164,9 @@ class DjangoFormat(SourceFormat):
     async def _look_up(self, session: TenantSession, model: ModelMapping, keys: list[Key]) -> None:
         """Find the pks of ``keys`` among the tenant's rows of the model's table."""
         table = session.metadata.tables[f"{TENANT_SCHEMA}.{model.table.name}"]
-        columns = [table.c[c.name] for name in model.natural_key if (c := model.column(name))]
+        columns = [
+            table.c[c.name] for name in model.natural_key if (c := model.column(name)) is not None
+        ]
         pk = table.c[model.primary_key[0]]
         first = columns[0]
         try:

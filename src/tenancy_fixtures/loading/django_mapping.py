@@ -3,7 +3,7 @@
 A mapping comes from the ``django`` format's options: ``mapping`` (the path of a small
 YAML or JSON file, or the same content inline), ``models`` (``app.Model:table,...``)
 and ``natural_keys`` (``app.Model:field+field,...``); the options win over the file,
-model by model. The file::
+model by model (``models`` changes a model's table, keeping its renames). The file::
 
     models:
       music.Artist: artists                 # the table alone
@@ -245,7 +245,8 @@ def read_spec(options: Mapping[str, Any]) -> MappingSpec:
     if unknown:
         raise _refuse(spec, f"unknown key(s) {sorted(unknown)}; known: {sorted(_FILE_KEYS)}")
     models = _models(spec, document.get("models", {}))
-    models.update(_models(spec, _pairs(spec, options.get("models"), "models")))
+    for label, entry in _models(spec, _pairs(spec, options.get("models"), "models")).items():
+        models[label] = {**models.get(label, {}), **entry}
     keys = _natural_keys(spec, document.get("natural_keys", {}))
     keys.update(_natural_keys(spec, _pairs(spec, options.get("natural_keys"), "natural_keys")))
     canonical = json.dumps([models, keys], sort_keys=True, default=str)
