@@ -290,8 +290,8 @@ class DjangoFormat(SourceFormat):
         if keyed is None:
             raise sink.refuse(
                 f"holds a natural key {key!r:.80} for table {target.name}, and no natural_keys "
-                f"entry names a model of that table: add natural_keys: {{app.Model: [field, "
-                "...]}} to the mapping",
+                "entry names a model of that table: give -o natural_keys=app.Model:field, "
+                "or natural_keys: {app.Model: [field, ...]} in the mapping file",
                 column=where,
                 rule=_RULE,
             )
