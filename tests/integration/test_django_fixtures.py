@@ -198,14 +198,23 @@ async def test_natural_foreign_keys_find_rows_later_in_the_load_and_in_the_tenan
     assert [RADIOHEAD] == [t["artist_id"] for t in await rows(manager, "tracks")]
 
 
-BAD_RECORDS = {
+BAD_RECORDS: dict[str, tuple[dict[str, Any], str, str]] = {
     "unknown model": (
         {"model": "music.concert", "pk": 1, "fields": {"name": "Live"}},
         "model",
         "maps to no table",
     ),
     "missing pk": ({"model": "music.artist", "fields": {"name": "Nobody"}}, "pk", "missing 'pk'"),
-    "wrong type": (artist(PORTISHEAD, "Portishead", popularity="loud"), "popularity", "integer"),
+    "wrong type": (
+        artist(PORTISHEAD, "Portishead", popularity="loud"),
+        "fields.popularity",
+        "integer",
+    ),
+    "renamed field too long": (
+        track("3Dl8GKJyWZ3ZsQZtPQnRNG", "x" * 401, OK_COMPUTER, RADIOHEAD),
+        "fields.title",
+        "longer than",
+    ),
     "field not in table": (
         artist(PORTISHEAD, "Portishead", hometown="Bristol"),
         "fields.hometown",
@@ -385,7 +394,7 @@ async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads
     mapping.write_text(json.dumps({"models": {"blog.Tag": "labels"}}), encoding="utf-8")
     await blog.create_tenant(TENANT)
 
-    with pytest.raises(FixtureSetError, match="'blog.tag' maps to table 'labels'") as caught:
+    with pytest.raises(FixtureSetError, match=r"'blog\.tag' maps to table 'labels'") as caught:
         await blog.load_fixtures(TENANT, path, options={"mapping": str(mapping)})
 
     assert str(mapping) == str(caught.value.path)

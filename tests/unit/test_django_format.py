@@ -65,7 +65,9 @@ class TestOptions:
             read_spec({"mapping": str(tmp_path / "nowhere.yaml")})
 
     def test_a_models_option_without_a_table_is_refused(self) -> None:
-        with pytest.raises(FixtureSetError, match="expected app.Model:value, found 'music.Track'"):
+        with pytest.raises(
+            FixtureSetError, match=r"expected app\.Model:value, found 'music\.Track'"
+        ):
             read_spec({"models": "music.Track"})
 
 

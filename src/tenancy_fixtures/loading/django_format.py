@@ -82,6 +82,8 @@ class DjangoFormat(SourceFormat):
         self._mapping: DjangoMapping | None = None
         #: pk by natural key, by table: the load's records and the tenant's rows found.
         self.keys: dict[str, dict[Key, Any]] = {}
+        #: ``fields.<name>`` each column was filled from, by table (for errors).
+        self._fields: dict[str, dict[str, str]] = {}
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -103,6 +105,9 @@ class DjangoFormat(SourceFormat):
 
     def fingerprint(self) -> str:
         return self.spec.fingerprint
+
+    def source_field(self, table: str, column: str) -> str | None:
+        return self._fields.get(table, {}).get(column)
 
     async def prepare(self, files: Sequence[SourceFile], session: TenantSession | None) -> None:
         """Index the natural keys of every record first (a key may point forward), then
@@ -252,6 +257,7 @@ class DjangoFormat(SourceFormat):
             if isinstance(value, list) and target is not None:
                 value = self._resolve(mapping, target, value, where, sink)
             row[str(column.name)] = value
+            self._fields.setdefault(model.table.name, {}).setdefault(str(column.name), where)
             return
         through = model.many_to_many.get(name)
         if through is not None:

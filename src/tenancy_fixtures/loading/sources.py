@@ -405,6 +405,12 @@ class SourceFormat(ABC):
         del metadata
         return self.tables
 
+    def source_field(self, table: str, column: str) -> str | None:
+        """The field of the source documents that ``column`` of ``table`` came from, for
+        errors found in staged rows (``None``: the column's name says it)."""
+        del table, column
+        return None
+
     def fingerprint(self) -> str:
         """What a load's checksum covers besides the files and the options (e.g. the
         content of a file an option names); empty by default."""
@@ -636,6 +642,9 @@ class SourceLoader(RefreshesDerivedTables):
             return
         origin = self._sink.decode(origins[error.line - 1])
         error.path, error.line, error.record = origin.path, origin.line, origin.record
+        if error.column is not None:
+            named = (r.source_field(error.table, error.column) for r in self.readers)
+            error.column = next((n for n in named if n is not None), error.column)
 
     def close(self) -> None:
         """Remove the staged files."""
