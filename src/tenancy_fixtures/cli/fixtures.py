@@ -95,7 +95,7 @@ FormatOption = Annotated[
     typer.Option(
         "--format",
         help="Read PATH as source files of this format (spotify-api, spotify-history, "
-        "mpd, ai-models, ...); detected per file when not given.",
+        "mpd, ai-models, django, ...); detected per file when not given.",
     ),
 ]
 SourceOptions = Annotated[
@@ -104,7 +104,8 @@ SourceOptions = Annotated[
         "--option",
         "-o",
         help="An option of the source format, KEY=VALUE (repeatable), e.g. "
-        "-o user_id=u_ava for a streaming-history export.",
+        "-o user_id=u_ava for a streaming-history export, "
+        "-o mapping=django.yaml for Django fixtures.",
     ),
 ]
 LenientFlag = Annotated[

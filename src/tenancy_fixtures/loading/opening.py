@@ -29,7 +29,12 @@ from tenancy_fixtures.loading.fixture_sets import (
     split_name,
 )
 from tenancy_fixtures.loading.registry import LOADERS
-from tenancy_fixtures.loading.sources import SourceLoader, find_source_files, source_file
+from tenancy_fixtures.loading.sources import (
+    SOURCE_EXTENSIONS,
+    SourceLoader,
+    find_source_files,
+    source_file,
+)
 
 __all__ = ["open_loaders"]
 
@@ -101,7 +106,7 @@ def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[
     if strangers:
         raise FixtureSetError(
             f"{', '.join(strangers[:5])}: named for no table of the schema, and only "
-            ".json/.jsonl files can be source files; rename the file after its table",
+            ".json/.jsonl/.yaml files can be source files; rename the file after its table",
             path=directory,
         )
     if path.is_file():
@@ -112,7 +117,7 @@ def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[
 
 
 def _is_source_name(name: str) -> bool:
-    return name.lower().removesuffix(".gz").endswith((".json", ".jsonl", ".ndjson"))
+    return name.lower().removesuffix(".gz").endswith(SOURCE_EXTENSIONS)
 
 
 def _has_sources(directory: Path, tables: list[str]) -> bool:

@@ -43,6 +43,7 @@ __all__ = [
     "iter_records",
     "json_lines_blocks",
     "json_lines_records",
+    "yaml_items",
 ]
 
 #: Deepest nesting of objects and arrays a record may have (the record itself is 1).
@@ -657,31 +658,108 @@ def _check_yaml(root: yaml.Node, *, budget: int) -> None:
     if not isinstance(root, yaml.SequenceNode):
         return
     for record, item in enumerate(root.value, 1):
-        if sizes[id(item)][1] > MAX_DEPTH:
-            column = next(
-                (k.value for k, v in _pairs(item) if sizes[id(v)][1] + 1 > MAX_DEPTH), None
-            )
-            raise _YamlRefused(_too_deep(column).message, column, record)
-        pending: list[tuple[yaml.Node, str | None]] = [(item, None)]
-        while pending:
-            node, column = pending.pop()
-            seen: set[tuple[str, str]] = set()
-            for key, value in _pairs(node):
-                name = str(key.value)
-                if isinstance(key, yaml.ScalarNode) and key.tag != _YAML_MERGE:
-                    if (key.tag, name) in seen:
-                        refused = _duplicate(name, column if column is not None else name)
-                        raise _YamlRefused(refused.message, refused.column, record)
-                    seen.add((key.tag, name))
-                pending.append((value, column if column is not None else name))
-            if isinstance(node, yaml.SequenceNode):
-                pending.extend((child, column) for child in node.value)
+        _check_yaml_item(item, record, sizes)
+
+
+def _check_yaml_item(item: yaml.Node, record: int, sizes: dict[int, tuple[int, int]]) -> None:
+    """Refuse nesting deeper than MAX_DEPTH or a repeated key in one item of a list."""
+    import yaml
+
+    if sizes[id(item)][1] > MAX_DEPTH:
+        column = next((k.value for k, v in _pairs(item) if sizes[id(v)][1] + 1 > MAX_DEPTH), None)
+        raise _YamlRefused(_too_deep(column).message, column, record)
+    pending: list[tuple[yaml.Node, str | None]] = [(item, None)]
+    while pending:
+        node, column = pending.pop()
+        seen: set[tuple[str, str]] = set()
+        for key, value in _pairs(node):
+            name = str(key.value)
+            if isinstance(key, yaml.ScalarNode) and key.tag != _YAML_MERGE:
+                if (key.tag, name) in seen:
+                    refused = _duplicate(name, column if column is not None else name)
+                    raise _YamlRefused(refused.message, refused.column, record)
+                seen.add((key.tag, name))
+            pending.append((value, column if column is not None else name))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((child, column) for child in node.value)
 
 
 def _pairs(node: yaml.Node) -> list[tuple[yaml.Node, yaml.Node]]:
     import yaml
 
     return list(node.value) if isinstance(node, yaml.MappingNode) else []
+
+
+def yaml_items(file: FixtureFile) -> Iterator[SourceRecord]:
+    """The items of a YAML file holding a list, composed and built one at a time.
+
+    Unlike the table files' reader (which parses a file whole), memory holds one item:
+    the source formats read exports far larger than a table file. The checks are the
+    same, per item: aliases may expand an item to :data:`_YAML_VALUES_PER_BYTE` values
+    per character it spans, nesting stops at :data:`MAX_DEPTH`, a key may not repeat.
+    """
+    import yaml
+
+    record = 0
+    try:
+        with _binary(file) as stream:
+            loader = yaml.SafeLoader(stream)
+            try:
+                if _yaml_list_start(loader, file):
+                    while not loader.check_event(yaml.SequenceEndEvent):
+                        record += 1
+                        yield SourceRecord(_yaml_item(loader, file, record), None, record)
+            finally:
+                loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = f"malformed YAML: {_yaml_reason(exc)}"
+        raise _error(file, reason, line=line, record=None if line else record) from None
+    except RecursionError:
+        raise _error(file, _too_deep(None).message, record=record) from None
+    except _YamlRefused as exc:
+        raise _error(file, exc.message, record=exc.record, column=exc.column) from None
+    except _DECODE_ERRORS as exc:
+        raise _error(file, f"unreadable: {exc}", record=record or None) from None
+
+
+def _yaml_list_start(loader: yaml.SafeLoader, file: FixtureFile) -> bool:
+    """Step into the file's top-level list; ``False`` for an empty file or document."""
+    import yaml
+
+    loader.get_event()  # type: ignore[no-untyped-call]  # the stream's start
+    if loader.check_event(yaml.StreamEndEvent):
+        return False
+    loader.get_event()  # type: ignore[no-untyped-call]  # the document's start
+    if loader.check_event(yaml.ScalarEvent):
+        event = loader.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.ScalarEvent) and event.value in ("", "~", "null"):
+            return False
+    if not loader.check_event(yaml.SequenceStartEvent):
+        raise _error(file, "a YAML file must hold a list of mappings")
+    loader.get_event()  # type: ignore[no-untyped-call]
+    return True
+
+
+def _yaml_item(loader: yaml.SafeLoader, file: FixtureFile, record: int) -> dict[str, Any]:
+    """The next item of the list ``loader`` stands in, checked and built."""
+    node = loader.compose_node(None, None)  # type: ignore[arg-type]
+    if node is None:
+        raise _YamlRefused("an empty item", None, record)
+    span = node.end_mark.index - node.start_mark.index
+    if span > MAX_RECORD_BYTES:
+        raise _YamlRefused(_too_large("a record").message, None, record)
+    sizes = _yaml_sizes(node)
+    budget = max(_YAML_MIN_VALUES, _YAML_VALUES_PER_BYTE * span)
+    if sizes[id(node)][0] > budget:
+        raise _YamlRefused(
+            f"YAML aliases expand a record to {sizes[id(node)][0]} values (at most {budget})",
+            None,
+            record,
+        )
+    _check_yaml_item(node, record, sizes)
+    return _object(file, loader.construct_document(node), record=record)
 
 
 _READERS = {"json": _json_array, "jsonl": _json_lines, "csv": _csv, "yaml": _yaml}

@@ -8,7 +8,6 @@ again to report every problem as one error.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -107,7 +106,7 @@ async def _validate_pending(
     ]
     for loader in pending:
         if isinstance(loader, SourceLoader):
-            await asyncio.to_thread(loader.stage, settings)
+            await loader.prepare(session, settings)
 
     def relocate(error: FixtureError) -> None:
         for loader in pending:

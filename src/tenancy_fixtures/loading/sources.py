@@ -39,11 +39,12 @@ from tenancy_fixtures.loading.fixture_sets import (
     file_sha256,
     open_fixture_set,
 )
-from tenancy_fixtures.loading.readers import iter_records
+from tenancy_fixtures.loading.readers import iter_records, yaml_items
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = [
+    "SOURCE_EXTENSIONS",
     "SOURCE_FORMATS",
     "Origin",
     "RowSink",
@@ -53,6 +54,7 @@ __all__ = [
     "SourceLoader",
     "detect_format",
     "iter_documents",
+    "register_engine_formats",
     "register_format",
     "source_file",
 ]
@@ -61,7 +63,8 @@ __all__ = [
 SOURCE_FORMATS: dict[str, type[SourceFormat]] = {}
 #: A single JSON document larger than this is refused (stream arrays or JSON Lines).
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
-_SOURCE_EXTENSIONS = (".json", ".jsonl", ".ndjson")
+#: Names a source file may end in (before an optional ``.gz``).
+SOURCE_EXTENSIONS = (".json", ".jsonl", ".ndjson", ".yaml", ".yml")
 _LINE_FLAG = 1 << 62
 #: Staging subdirectories of authoritative rows and of the others (names no error
 #: from a user's own files can carry).
@@ -76,7 +79,7 @@ class SourceFile:
 
     path: Path
     relative: str
-    container: Literal["json", "jsonl"]
+    container: Literal["json", "jsonl", "yaml"]
     compressed: bool
     format: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -100,6 +103,15 @@ class SourceFile:
         )
 
 
+def register_engine_formats() -> None:
+    """Register the formats the engine itself brings (``django``), whatever the domain;
+    imported on first use, so that processes that read no source file never load them."""
+    if "django" not in SOURCE_FORMATS:
+        from tenancy_fixtures.loading.django_format import DjangoFormat
+
+        register_format(DjangoFormat)
+
+
 def source_file(
     directory: Path,
     relative: str,
@@ -109,13 +121,15 @@ def source_file(
     loader: str | None = None,
 ) -> SourceFile:
     """A source file at ``relative`` under ``directory`` (never outside it)."""
+    register_engine_formats()
     path = resolve_inside(directory, relative)
     name = path.name.lower()
     compressed = name.endswith(".gz")
     base = name[:-3] if compressed else name
-    if not base.endswith(_SOURCE_EXTENSIONS):
+    if not base.endswith(SOURCE_EXTENSIONS):
         raise FixtureSetError(
-            f"{relative!r} is not a source file (.json, .jsonl, .ndjson, optionally .gz)",
+            f"{relative!r} is not a source file (.json, .jsonl, .ndjson, .yaml, .yml, "
+            "optionally .gz)",
             path=directory,
         )
     if not path.is_file():
@@ -124,7 +138,11 @@ def source_file(
         raise FixtureSetError(
             f"unknown format {format!r}; known: {', '.join(sorted(SOURCE_FORMATS))}", path=path
         )
-    container: Literal["json", "jsonl"] = "json" if base.endswith(".json") else "jsonl"
+    container: Literal["json", "jsonl", "yaml"] = "jsonl"
+    if base.endswith(".json"):
+        container = "json"
+    elif base.endswith((".yaml", ".yml")):
+        container = "yaml"
     if loader is not None and not any(f.loader == loader for f in SOURCE_FORMATS.values()):
         raise FixtureSetError(f"no source format belongs to loader {loader!r}", path=path)
     return SourceFile(path, relative, container, compressed, format, dict(options or {}), loader)
@@ -151,14 +169,18 @@ def iter_documents(
     file: SourceFile, *, stream: str | None = None
 ) -> Generator[SourceDocument, None, None]:
     """The documents of ``file``: each line of JSON Lines; each element of a top-level
-    JSON array; the items at the ``stream`` prefix of a top-level object (e.g.
-    ``"playlists.item"``); or the whole object. Raises :class:`FixtureFormatError`."""
+    JSON array or YAML list; the items at the ``stream`` prefix of a top-level object
+    (e.g. ``"playlists.item"``); or the whole object. Raises :class:`FixtureFormatError`."""
     table_file = FixtureFile(
         file.format or "source", file.path, file.relative, "jsonl", file.compressed
     )
     if file.container == "jsonl":
         for record in iter_records(table_file):
             yield SourceDocument(record.values, record.line, record.record)
+        return
+    if file.container == "yaml":
+        for record in yaml_items(table_file):
+            yield SourceDocument(record.values, None, record.record)
         return
     import ijson  # only JSON documents need it: not imported by processes that never read one
 
@@ -377,6 +399,30 @@ class SourceFormat(ABC):
         """Called once after the last document (emit rows that needed all of them)."""
         del sink
 
+    def declared_tables(self, metadata: MetaData) -> frozenset[str]:
+        """The tables this reader may fill given its options (by default ``tables``),
+        known before any file is read: loads are ordered by them."""
+        del metadata
+        return self.tables
+
+    def source_field(self, table: str, column: str) -> str | None:
+        """The field of the source documents that ``column`` of ``table`` came from, for
+        errors found in staged rows (``None``: the column's name says it)."""
+        del table, column
+        return None
+
+    def fingerprint(self) -> str:
+        """What a load's checksum covers besides the files and the options (e.g. the
+        content of a file an option names); empty by default."""
+        return ""
+
+    async def prepare(self, files: Sequence[SourceFile], session: TenantSession | None) -> None:
+        """Called once before the first document when a load stages the files, with the
+        files this reader reads and the load's session: read what normalizing needs from
+        all of them and from the tenant's rows (natural keys that point forward or at
+        rows loaded before). Not called by :meth:`SourceLoader.stage` alone."""
+        del files, session
+
     async def after_load(self, session: TenantSession, files: Sequence[FixtureFile]) -> None:
         """Called in the load's transaction after the rows were written: checks that need
         the tenant's other rows (raise a typed error to refuse the whole load). ``files``
@@ -392,6 +438,7 @@ def register_format(cls: type[SourceFormat]) -> type[SourceFormat]:
 
 def detect_format(file: SourceFile) -> str:
     """The name of the format whose ``sniff`` accepts the file's first document."""
+    register_engine_formats()
     first: SourceDocument | None = None
     candidates = [f for f in SOURCE_FORMATS.values() if file.loader in (None, f.loader)]
     # Formats that stream the same prefix see the same first document: read it once each.
@@ -425,10 +472,10 @@ def find_source_files(path: Path) -> tuple[Path, list[str]]:
     names = sorted(
         child.relative_to(path).as_posix()
         for child in path.rglob("*")
-        if child.is_file() and child.name.lower().removesuffix(".gz").endswith(_SOURCE_EXTENSIONS)
+        if child.is_file() and child.name.lower().removesuffix(".gz").endswith(SOURCE_EXTENSIONS)
     )
     if not names:
-        raise FixtureSetError("no source files (.json, .jsonl, optionally .gz)", path=path)
+        raise FixtureSetError("no source files (.json, .jsonl, .yaml, optionally .gz)", path=path)
     return path, names
 
 
@@ -449,12 +496,12 @@ class SourceLoader(RefreshesDerivedTables):
     ) -> None:
         if not files:
             raise FixtureSetError("no source files given")
+        register_engine_formats()
         self.schema = metadata
         self.sources = [
             f if f.format is not None else f.with_format(detect_format(f)) for f in files
         ]
         self.formats = [SOURCE_FORMATS[f.format or ""] for f in self.sources]
-        self._tables = frozenset().union(*(fmt.tables for fmt in self.formats))
         formats = sorted({fmt.name for fmt in self.formats})
         self._name = name or f"{'+'.join(formats)}:{self.sources[0].path.parent.name}"
         self.batch_size = batch_size
@@ -467,6 +514,7 @@ class SourceLoader(RefreshesDerivedTables):
         self._origins: dict[str, array[int]] = {}
         self._sink: RowSink | None = None
         self._relocated: set[int] = set()
+        self._groups: dict[str, tuple[SourceFormat, list[SourceFile]]] | None = None
         #: The format instances that read the files (after staging).
         self.readers: list[SourceFormat] = []
 
@@ -475,13 +523,33 @@ class SourceLoader(RefreshesDerivedTables):
         return self._name
 
     def tables(self) -> list[str]:
-        return [t.name for t in self.schema.sorted_tables if t.name in self._tables]
+        names = frozenset[str]().union(
+            *(reader.declared_tables(self.schema) for reader, _ in self._reader_groups().values())
+        )
+        return [t.name for t in self.schema.sorted_tables if t.name in names]
+
+    def _reader_groups(self) -> dict[str, tuple[SourceFormat, list[SourceFile]]]:
+        """One reader per format and options, with the files it reads (so ``prepare``
+        and ``finish`` see all of them)."""
+        if self._groups is None:
+            groups: dict[str, tuple[SourceFormat, list[SourceFile]]] = {}
+            for file in self.sources:
+                fmt_cls = SOURCE_FORMATS[file.format or ""]
+                key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
+                if key not in groups:
+                    groups[key] = (fmt_cls(file.options), [])
+                groups[key][1].append(file)
+            self._groups = groups
+        return self._groups
 
     def checksum(self) -> str:
         if self._checksum is None:
-            manifest = [
+            manifest: list[list[Any]] = [
                 [f.relative, f.format, sorted(f.options.items()), f.sha256()] for f in self.sources
             ]
+            extra = [reader.fingerprint() for reader, _ in self._reader_groups().values()]
+            if any(extra):
+                manifest.append(extra)
             payload = json.dumps([self.loader_name, self.version, manifest], default=str)
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum
@@ -506,23 +574,31 @@ class SourceLoader(RefreshesDerivedTables):
             return
         self._open_staged(Path(staging.name), sink)
 
+    async def prepare(self, session: TenantSession, settings: Settings | None = None) -> None:
+        """Stage the files for a load in ``session`` (once): each format first prepares
+        with the session (:meth:`SourceFormat.prepare`), then :meth:`stage` reads."""
+        if self._staging is not None:
+            return
+        for reader, files in self._reader_groups().values():
+            reader.settings = settings
+            await reader.prepare(files, session)
+        await asyncio.to_thread(self.stage, settings)
+
     def _read_sources(self, sink: RowSink, settings: Settings | None) -> list[SourceFormat]:
         """Normalize every source file into ``sink``; returns the format readers used."""
-        # One reader per format and options, so ``finish`` sees all of its files.
-        readers: dict[str, SourceFormat] = {}
+        reader_of: dict[int, SourceFormat] = {}
+        for reader, files in self._reader_groups().values():
+            reader.settings = settings
+            reader_of.update((id(file), reader) for file in files)
         for index, file in enumerate(self.sources):
-            fmt_cls = SOURCE_FORMATS[file.format or ""]
-            key = json.dumps([fmt_cls.name, sorted(file.options.items())], default=str)
-            if key not in readers:
-                readers[key] = fmt_cls(file.options)
-                readers[key].settings = settings
-            reader = readers[key]
-            for document in iter_documents(file, stream=fmt_cls.stream):
+            reader = reader_of[id(file)]
+            for document in iter_documents(file, stream=type(reader).stream):
                 sink.at(index, document)
                 reader.normalize(document.value, sink)
-        for reader in readers.values():
+        readers = [reader for reader, _ in self._reader_groups().values()]
+        for reader in readers:
             reader.finish(sink)
-        return list(readers.values())
+        return readers
 
     def _open_staged(self, directory: Path, sink: RowSink) -> None:
         """Load from the staged files: a manifest in table order, derived rows last."""
@@ -540,7 +616,7 @@ class SourceLoader(RefreshesDerivedTables):
                 self.file_modes[path] = next((m for m in declared if m), "insert_missing")
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
-        await asyncio.to_thread(self.stage, context.settings)
+        await self.prepare(session, context.settings)
         if not self.files:
             return {}
         try:
@@ -566,6 +642,9 @@ class SourceLoader(RefreshesDerivedTables):
             return
         origin = self._sink.decode(origins[error.line - 1])
         error.path, error.line, error.record = origin.path, origin.line, origin.record
+        if error.column is not None:
+            named = (r.source_field(error.table, error.column) for r in self.readers)
+            error.column = next((n for n in named if n is not None), error.column)
 
     def close(self) -> None:
         """Remove the staged files."""

@@ -1,0 +1,356 @@
+"""Format ``django``: the fixtures Django's ``dumpdata`` writes, loaded into tenant tables.
+
+A team leaving ``loaddata`` loads the files it already has: JSON, JSON Lines or YAML
+(optionally gzipped), each record ``{"model": "app.model", "pk": ..., "fields": {...}}``.
+Records stream one at a time. Which table each model fills is the mapping's
+(:mod:`~tenancy_fixtures.loading.django_mapping`, given by the options ``mapping``,
+``models``, ``natural_keys``).
+
+- ``pk`` goes to the table's primary-key column. A table with a composite key takes
+  its key from ``fields`` (a ``pk`` that cannot fill it is refused); without ``pk``
+  (``dumpdata --natural-primary``) the fields must carry the key.
+- Each field goes to the column of its name, the mapping's rename, or ``<field>_id``
+  (where Django keeps a foreign key). A foreign key holds the referenced pk, or with
+  ``--natural-foreign`` a natural key (a list), found through ``natural_keys`` among
+  the records of the same load (before or after) or the tenant's rows.
+- A many-to-many field (a list of pks or natural keys) becomes rows of the through
+  table the mapping names for it.
+
+A record of a model no table fits, without ``pk``, with a field the table lacks, a
+many-to-many field without a through table, or a natural key that finds no row is a
+:class:`~tenancy_fixtures.errors.RecordError` naming the file, the record (the line in
+JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, MetaData, Table, select
+
+from tenancy_fixtures.loading.django_mapping import (
+    DjangoMapping,
+    MappingSpec,
+    ModelMapping,
+    Through,
+    read_spec,
+)
+from tenancy_fixtures.loading.sources import (
+    RowSink,
+    SourceFile,
+    SourceFormat,
+    iter_documents,
+)
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
+
+__all__ = ["DjangoFormat"]
+
+_RULE = "format:django"
+_RECORD_KEYS = frozenset({"model", "pk", "fields"})
+#: Natural keys looked up in the tenant's table per query.
+_LOOKUP_BATCH = 500
+
+Key = tuple[Any, ...]
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def _referenced(column: Column[Any]) -> Table | None:
+    """The table a single-column foreign key refers to."""
+    keys = list(column.foreign_keys)
+    return keys[0].column.table if len(keys) == 1 else None
+
+
+class DjangoFormat(SourceFormat):
+    """``dumpdata`` records into the tables a model → table mapping names."""
+
+    name = "django"
+    loader = "django"
+    tables = frozenset[str]()
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        super().__init__(options)
+        self.spec: MappingSpec = read_spec(self.options)
+        self._mapping: DjangoMapping | None = None
+        #: pk by natural key, by table: the load's records and the tenant's rows found.
+        self.keys: dict[str, dict[Key, Any]] = {}
+        #: ``fields.<name>`` each column was filled from, by table (for errors).
+        self._fields: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def sniff(cls, document: Any) -> bool:
+        return (
+            isinstance(document, dict)
+            and isinstance(document.get("model"), str)
+            and isinstance(document.get("fields"), dict)
+            and set(document) <= _RECORD_KEYS
+        )
+
+    def mapping(self, metadata: MetaData) -> DjangoMapping:
+        """The mapping bound to the tenant schema (once)."""
+        if self._mapping is None:
+            self._mapping = self.spec.bind(metadata)
+        return self._mapping
+
+    def declared_tables(self, metadata: MetaData) -> frozenset[str]:
+        return self.mapping(metadata).declared_tables()
+
+    def fingerprint(self) -> str:
+        return self.spec.fingerprint
+
+    def source_field(self, table: str, column: str) -> str | None:
+        return self._fields.get(table, {}).get(column)
+
+    async def prepare(self, files: Sequence[SourceFile], session: TenantSession | None) -> None:
+        """Index the natural keys of every record first (a key may point forward), then
+        look up in the tenant's tables the keys no record of the load holds."""
+        if session is None or not self.spec.natural_keys:
+            return
+        mapping = self.mapping(session.metadata)
+        wanted = await asyncio.to_thread(self._scan, files, mapping)
+        for table_name, keys in wanted.items():
+            missing = [k for k in keys if k not in self.keys.get(table_name, {})]
+            if missing:
+                await self._look_up(session, mapping.keyed[table_name], missing)
+
+    def _scan(self, files: Sequence[SourceFile], mapping: DjangoMapping) -> dict[str, set[Key]]:
+        """Remember the natural key of every record that has one; the natural keys the
+        records refer to, by table. Malformed records are left to ``normalize``."""
+        wanted: dict[str, set[Key]] = {}
+        for file in files:
+            for document in iter_documents(file):
+                value = document.value
+                if not self.sniff(value):
+                    continue
+                model = mapping.model(value["model"])
+                if model is None:
+                    continue
+                self._remember(model, value.get("pk"), value["fields"])
+                for table, key in self._references(mapping, model, value["fields"]):
+                    wanted.setdefault(table, set()).add(key)
+        return wanted
+
+    @staticmethod
+    def _references(
+        mapping: DjangoMapping, model: ModelMapping, fields: Mapping[str, Any]
+    ) -> Iterator[tuple[str, Key]]:
+        """The natural keys a record's foreign keys and many-to-many fields hold."""
+        for name, value in fields.items():
+            if not isinstance(value, list):
+                continue
+            column = model.column(name)
+            if column is not None:
+                target = _referenced(column)
+                if target is not None and target.name in mapping.keyed:
+                    yield target.name, _hashable(value)
+            elif name in model.many_to_many:
+                target = model.many_to_many[name].target_table
+                if target.name in mapping.keyed:
+                    yield from ((target.name, _hashable(v)) for v in value if isinstance(v, list))
+
+    def _remember(self, model: ModelMapping, pk: Any, fields: Mapping[str, Any]) -> None:
+        if not model.natural_key or model.table.primary_key is None:
+            return
+        if pk is None:
+            pk = fields.get(model.primary_key[0])
+        if pk is None or isinstance(pk, list | dict):
+            return
+        key = tuple(_hashable(fields.get(name)) for name in model.natural_key)
+        self.keys.setdefault(model.table.name, {}).setdefault(key, pk)
+
+    async def _look_up(self, session: TenantSession, model: ModelMapping, keys: list[Key]) -> None:
+        """Find the pks of ``keys`` among the tenant's rows of the model's table."""
+        table = session.metadata.tables[f"{TENANT_SCHEMA}.{model.table.name}"]
+        columns = [
+            table.c[c.name] for name in model.natural_key if (c := model.column(name)) is not None
+        ]
+        pk = table.c[model.primary_key[0]]
+        first = columns[0]
+        try:
+            kind: type | None = first.type.python_type
+        except NotImplementedError:
+            kind = None
+        # A value of another type than the column's could never match, and would make
+        # the database refuse the query instead of the record being refused.
+        firsts = sorted(
+            {k[0] for k in keys if len(k) == len(columns) and _fits(k[0], kind)}, key=repr
+        )
+        found = self.keys.setdefault(model.table.name, {})
+        wanted = set(keys)
+        for start in range(0, len(firsts), _LOOKUP_BATCH):
+            batch = firsts[start : start + _LOOKUP_BATCH]
+            query = select(pk, *columns).where(first.in_(batch))
+            for row in await session.connection.execute(query):
+                key = tuple(_hashable(v) for v in row[1:])
+                if key in wanted:
+                    found.setdefault(key, row[0])
+
+    def normalize(self, document: Any, sink: RowSink) -> None:
+        mapping = self.mapping(sink.metadata)
+        if not isinstance(document, dict):
+            raise sink.refuse("expected a dumpdata record object", rule=_RULE)
+        model = self._model(mapping, document, sink)
+        fields = document.get("fields")
+        if not isinstance(fields, dict):
+            raise sink.refuse("'fields' must be an object", column="fields", rule=_RULE)
+        row: dict[str, Any] = {}
+        links: list[tuple[Through, Any]] = []
+        for name, value in fields.items():
+            if not isinstance(name, str):
+                raise sink.refuse("field names must be strings", column="fields", rule=_RULE)
+            self._field(mapping, model, name, value, row, links, sink)
+        pk = self._primary_key(model, document, row, sink)
+        self._remember(model, pk, fields)
+        sink.add(model.table.name, row)
+        for through, target in links:
+            sink.add(through.table.name, {through.source: pk, through.target: target})
+
+    @staticmethod
+    def _model(mapping: DjangoMapping, document: Mapping[str, Any], sink: RowSink) -> ModelMapping:
+        label = document.get("model")
+        if not isinstance(label, str) or "." not in label:
+            raise sink.refuse(
+                f"'model' must be an app_label.ModelName label, found {label!r:.60}",
+                column="model",
+                rule=_RULE,
+            )
+        extra = sorted(set(document) - _RECORD_KEYS, key=str)
+        if extra:
+            raise sink.refuse(
+                f"not a dumpdata record: unexpected key {extra[0]!r:.60}",
+                column=str(extra[0]),
+                rule=_RULE,
+            )
+        model = mapping.model(label)
+        if model is None:
+            raise sink.refuse(
+                f"model {label!r:.80} maps to no table: name its table with "
+                f"-o models={label}:<table> or in the mapping file's 'models'",
+                column="model",
+                rule=_RULE,
+            )
+        return model
+
+    def _field(
+        self,
+        mapping: DjangoMapping,
+        model: ModelMapping,
+        name: str,
+        value: Any,
+        row: dict[str, Any],
+        links: list[tuple[Through, Any]],
+        sink: RowSink,
+    ) -> None:
+        """Put field ``name`` into ``row``, or its many-to-many links into ``links``."""
+        column = model.column(name)
+        where = f"fields.{name}"
+        if column is not None:
+            target = _referenced(column)
+            if isinstance(value, list) and target is not None:
+                value = self._resolve(mapping, target, value, where, sink)
+            row[str(column.name)] = value
+            self._fields.setdefault(model.table.name, {}).setdefault(str(column.name), where)
+            return
+        through = model.many_to_many.get(name)
+        if through is not None:
+            if not isinstance(value, list):
+                raise sink.refuse(
+                    f"a many-to-many field holds a list, found {type(value).__name__}",
+                    column=where,
+                    rule=_RULE,
+                )
+            target = through.target_table
+            for item in value:
+                if isinstance(item, list):
+                    item = self._resolve(mapping, target, item, where, sink)
+                links.append((through, item))
+            return
+        if isinstance(value, list):
+            raise sink.refuse(
+                f"{name!r} looks like a many-to-many field of {model.label}, and no through "
+                f"table is mapped for it: add many_to_many: {{{name}: <table>}} under "
+                f"{model.label} in the mapping file",
+                column=where,
+                rule=_RULE,
+            )
+        raise sink.refuse(
+            f"{model.label} loads into {model.table.name}, which has no column for field "
+            f"{name!r}: rename it with columns: {{{name}: <column>}} in the mapping file",
+            column=where,
+            rule=_RULE,
+        )
+
+    def _resolve(
+        self, mapping: DjangoMapping, target: Table, key: list[Any], where: str, sink: RowSink
+    ) -> Any:
+        """The pk a natural key names in ``target``'s rows."""
+        keyed = mapping.keyed.get(target.name)
+        if keyed is None:
+            raise sink.refuse(
+                f"holds a natural key {key!r:.80} for table {target.name}, and no natural_keys "
+                "entry names a model of that table: give -o natural_keys=app.Model:field, "
+                "or natural_keys: {app.Model: [field, ...]} in the mapping file",
+                column=where,
+                rule=_RULE,
+            )
+        found = self.keys.get(target.name, {}).get(_hashable(key))
+        if found is None:
+            raise sink.refuse(
+                f"natural key {key!r:.80} of {keyed.label} matches no record of this load "
+                f"nor any row of the tenant's table {target.name}",
+                column=where,
+                rule=_RULE,
+            )
+        return found
+
+    @staticmethod
+    def _primary_key(
+        model: ModelMapping, document: Mapping[str, Any], row: dict[str, Any], sink: RowSink
+    ) -> Any:
+        """Put the record's ``pk`` into ``row``'s key column; the key (``None`` for a
+        composite one)."""
+        pk = document.get("pk")
+        keys = model.primary_key
+        if len(keys) != 1:
+            if all(row.get(k) is not None for k in keys):
+                return None
+            raise sink.refuse(
+                f"table {model.table.name} has a composite primary key ({', '.join(keys)}), "
+                "which a single pk cannot fill: the record's fields must carry its columns",
+                column="pk",
+                rule=_RULE,
+            )
+        if pk is None:
+            if row.get(keys[0]) is not None:
+                return row[keys[0]]
+            raise sink.refuse(
+                f"missing 'pk' (and fields carry no {keys[0]!r})", column="pk", rule=_RULE
+            )
+        if isinstance(pk, list | dict | bool):
+            raise sink.refuse(
+                f"'pk' must be a number or a string, found {type(pk).__name__}",
+                column="pk",
+                rule=_RULE,
+            )
+        if row.get(keys[0]) is not None and row[keys[0]] != pk:
+            raise sink.refuse(
+                f"'pk' {pk!r:.40} differs from the field for {keys[0]!r}", column="pk", rule=_RULE
+            )
+        row[keys[0]] = pk
+        return pk
+
+
+def _fits(value: Any, kind: type | None) -> bool:
+    if kind is None:
+        return value is not None
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)

@@ -1,0 +1,400 @@
+"""Django ``dumpdata`` fixtures loaded with the ``django`` source format, on both backends.
+
+The fixtures are written here in the shapes ``dumpdata`` writes (JSON array, JSON
+Lines, YAML, gzipped or not; lowercased model labels; ``--natural-foreign`` lists;
+many-to-many lists) and loaded into the built-in schema, a user's own schema
+(``tests/user_schema.py``) and a small schema with a many-to-many through table.
+"""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, select
+
+from tenancy_fixtures import FixtureManager, LoadReport, Settings
+from tenancy_fixtures.errors import FixtureSetError, RecordError
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store.control_plane import count_rows
+from tests.cleanup import drop_every_tenant
+from tests.user_schema import NAMING, user_metadata
+
+TENANT = "django_tenant"
+RADIOHEAD = "4Z8W4fKeB5YxbusRsdQVPb"
+PORTISHEAD = "6liAMWkVf5LH7YR9yfFy1Y"
+OK_COMPUTER = "6dVIqQ8qmQ5GBnJ9shOYGE"
+DUMMY = "3539EbNgIdEDGBKkUf4wno"
+AIRBAG = "6ozW8LHADDHzZFFMOCCsUW"
+PARANOID = "6LgJvl0Xdtc73RJ1mmpotq"
+MAPPING = {
+    "models": {"music.Track": {"table": "tracks", "columns": {"title": "name"}}},
+    "natural_keys": {"music.Artist": ["name"]},
+}
+
+
+def artist(pk: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {"model": "music.artist", "pk": pk, "fields": {"name": name, **fields}}
+
+
+def album(pk: str, name: str, by: Any) -> dict[str, Any]:
+    return {"model": "music.album", "pk": pk, "fields": {"name": name, "artist": by}}
+
+
+def track(pk: str, title: str, on: str, by: Any, **fields: Any) -> dict[str, Any]:
+    values = {"title": title, "album": on, "artist": by, "explicit": False, **fields}
+    return {"model": "music.track", "pk": pk, "fields": values}
+
+
+CATALOGUE = [
+    artist(RADIOHEAD, "Radiohead", popularity=80, genres=["art rock"]),
+    album(OK_COMPUTER, "OK Computer", RADIOHEAD),
+    track(AIRBAG, "Airbag", OK_COMPUTER, RADIOHEAD, duration_ms=284400),
+    track(PARANOID, "Paranoid Android", OK_COMPUTER, RADIOHEAD, track_number=2),
+]
+
+
+def dump(path: Path, records: list[dict[str, Any]]) -> Path:
+    """Write ``records`` as ``dumpdata`` would, in the format ``path``'s name says."""
+    name = path.name.removesuffix(".gz")
+    if name.endswith(".jsonl"):
+        data = "".join(json.dumps(r) + "\n" for r in records)
+    elif name.endswith(".yaml"):
+        data = yaml.safe_dump(records, sort_keys=False, allow_unicode=True)
+    else:
+        data = json.dumps(records, indent=2)
+    raw = data.encode()
+    path.write_bytes(gzip.compress(raw) if path.name.endswith(".gz") else raw)
+    return path
+
+
+async def rows(manager: FixtureManager, table: str, tenant: str = TENANT) -> list[dict[str, Any]]:
+    """The rows of ``table``, as dicts in primary-key order."""
+    async with manager.store.session(tenant, readonly=True) as session:
+        found = session.metadata.tables[f"{TENANT_SCHEMA}.{table}"]
+        query = select(found).order_by(*found.primary_key.columns)
+        return [dict(r._mapping) for r in await session.connection.execute(query)]
+
+
+def loaded(report: LoadReport) -> dict[str, int]:
+    """Rows written per table by the load's one fixture."""
+    [result] = report.results
+    return dict(result.row_counts)
+
+
+async def total_rows(manager: FixtureManager) -> int:
+    async with manager.store.session(TENANT, readonly=True) as session:
+        counts = await count_rows(session.connection, session.metadata.sorted_tables)
+    return sum(counts.values())
+
+
+async def test_a_dumpdata_json_file_loads_each_model_into_its_table_in_foreign_key_order(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Tracks come before their album and artist in the file; tables still load in order."""
+    path = dump(tmp_path / "music.json", list(reversed(CATALOGUE)))
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(
+        TENANT, path, options={"models": "music.Track:tracks", "mapping": MAPPING}
+    )
+
+    assert {"artists": 1, "albums": 1, "tracks": 2} == loaded(report)
+    tracks = await rows(manager, "tracks")
+    assert [
+        ("Paranoid Android", OK_COMPUTER, RADIOHEAD, 2),
+        ("Airbag", OK_COMPUTER, RADIOHEAD, None),
+    ] == [(t["name"], t["album_id"], t["artist_id"], t["track_number"]) for t in tracks]
+    assert [["art rock"]] == [a["genres"] for a in await rows(manager, "artists")]
+
+
+@pytest.mark.parametrize("name", ["music.jsonl", "music.yaml", "music.json.gz", "music.yaml.gz"])
+async def test_json_lines_yaml_and_gzipped_fixtures_load_the_same_rows(
+    manager: FixtureManager, tmp_path: Path, name: str
+) -> None:
+    path = dump(tmp_path / name, CATALOGUE)
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(
+        TENANT, path, format="django", options={"mapping": MAPPING}
+    )
+
+    assert {"artists": 1, "albums": 1, "tracks": 2} == loaded(report)
+    assert {AIRBAG, PARANOID} == {t["track_id"] for t in await rows(manager, "tracks")}
+
+
+async def test_a_yaml_dump_with_timestamps_loads_them_as_timestamps(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Django's YAML serializer writes datetimes as YAML timestamps, not strings."""
+    joined = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    user = {
+        "model": "auth.user",
+        "pk": "u_ada",
+        "fields": {"display_name": "Ada", "created_at": joined},
+    }
+    path = dump(tmp_path / "accounts.yaml", [user])
+    await manager.create_tenant(TENANT)
+
+    await manager.load_fixtures(TENANT, path, options={"models": "auth.User:users"})
+
+    [row] = await rows(manager, "users")
+    assert joined == row["created_at"].replace(tzinfo=row["created_at"].tzinfo or UTC)
+
+
+async def test_a_mapping_file_names_tables_renames_fields_and_the_load_is_idempotent(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    dump(fixtures / "music.jsonl", CATALOGUE)
+    mapping = tmp_path / "django.yaml"
+    mapping.write_text(yaml.safe_dump(MAPPING), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    first = await manager.load_fixtures(TENANT, fixtures, options={"mapping": str(mapping)})
+    again = await manager.load_fixtures(TENANT, fixtures, options={"mapping": str(mapping)})
+
+    assert first.changed
+    assert not again.changed
+    assert ["Paranoid Android", "Airbag"] == [t["name"] for t in await rows(manager, "tracks")]
+
+
+async def test_natural_foreign_keys_find_rows_later_in_the_load_and_in_the_tenant(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``dumpdata --natural-foreign``: an album names its artist by name before the
+    artist's record; a second load names an artist only the tenant's table holds."""
+    await manager.create_tenant(TENANT)
+    first = dump(
+        tmp_path / "first.json",
+        [
+            album(OK_COMPUTER, "OK Computer", ["Radiohead"]),
+            artist(RADIOHEAD, "Radiohead"),
+            artist(PORTISHEAD, "Portishead"),
+        ],
+    )
+    await manager.load_fixtures(TENANT, first, options={"mapping": MAPPING})
+    second = dump(
+        tmp_path / "second.jsonl",
+        [
+            album(DUMMY, "Dummy", ["Portishead"]),
+            track(AIRBAG, "Airbag", OK_COMPUTER, ["Radiohead"]),
+        ],
+    )
+
+    await manager.load_fixtures(TENANT, second, options={"mapping": MAPPING})
+
+    albums = {a["album_id"]: a["artist_id"] for a in await rows(manager, "albums")}
+    assert {OK_COMPUTER: RADIOHEAD, DUMMY: PORTISHEAD} == albums
+    assert [RADIOHEAD] == [t["artist_id"] for t in await rows(manager, "tracks")]
+
+
+BAD_RECORDS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "unknown model": (
+        {"model": "music.concert", "pk": 1, "fields": {"name": "Live"}},
+        "model",
+        "maps to no table",
+    ),
+    "missing pk": ({"model": "music.artist", "fields": {"name": "Nobody"}}, "pk", "missing 'pk'"),
+    "wrong type": (
+        artist(PORTISHEAD, "Portishead", popularity="loud"),
+        "fields.popularity",
+        "integer",
+    ),
+    "renamed field too long": (
+        track("3Dl8GKJyWZ3ZsQZtPQnRNG", "x" * 401, OK_COMPUTER, RADIOHEAD),
+        "fields.title",
+        "longer than",
+    ),
+    "field not in table": (
+        artist(PORTISHEAD, "Portishead", hometown="Bristol"),
+        "fields.hometown",
+        "no column for field 'hometown'",
+    ),
+    "unknown natural key": (
+        album(DUMMY, "Dummy", ["Nobody Known"]),
+        "fields.artist",
+        "matches no record of this load nor any row",
+    ),
+    "unmapped many-to-many": (
+        artist(PORTISHEAD, "Portishead", members=[1, 2]),
+        "fields.members",
+        "no through table is mapped",
+    ),
+}
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl"])
+@pytest.mark.parametrize("case", list(BAD_RECORDS))
+async def test_a_bad_record_names_its_file_record_and_field_and_nothing_is_written(
+    manager: FixtureManager, tmp_path: Path, case: str, suffix: str
+) -> None:
+    bad, column, message = BAD_RECORDS[case]
+    path = dump(tmp_path / f"dump{suffix}", [*CATALOGUE, bad])
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, path, format="django", options={"mapping": MAPPING})
+
+    error = caught.value
+    where = (None, 5) if suffix == ".json" else (5, None)
+    assert (f"dump{suffix}", *where, column) == (
+        error.path,
+        error.line,
+        error.record,
+        error.column,
+    )
+    assert message in str(error)
+    assert 0 == await total_rows(manager)
+
+
+# --- a user's own schema ---------------------------------------------------------------
+
+SHOP_MAPPING = {
+    "models": {
+        "shop.User": {
+            "table": "User",
+            "columns": {"id": "UserId", "username": "select", "created": "CreatedAt"},
+        },
+        "shop.Order": {
+            "table": "Order",
+            "columns": {"user": "User", "ordered": "OrderDate", "total": "Total"},
+        },
+        "shop.OrderLine": {
+            "table": "OrderLine",
+            "columns": {
+                "order": "OrderId",
+                "line": "LineNo",
+                "qty": "Quantity",
+                "price": "UnitPrice",
+            },
+        },
+    },
+    "natural_keys": {"shop.User": ["username"]},
+}
+SHOP = [
+    {
+        "model": "shop.user",
+        "pk": 1,
+        "fields": {"username": "ada", "created": "2024-01-02T03:04:05Z"},
+    },
+    {
+        "model": "shop.order",
+        "pk": 10,
+        "fields": {"user": ["ada"], "ordered": "2024-02-03T04:05:06", "total": "12.50"},
+    },
+    {
+        "model": "shop.orderline",
+        "pk": 100,
+        "fields": {"order": 10, "line": 1, "qty": 5, "price": "2.50"},
+    },
+]
+
+
+@pytest.fixture
+async def shop(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on the user's schema; its tenants are dropped around the test."""
+    async with FixtureManager(settings, metadata=user_metadata()) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+async def test_a_user_schema_loads_renamed_fields_natural_keys_and_a_composite_key(
+    shop: FixtureManager, tmp_path: Path
+) -> None:
+    """The line's ``pk`` (Django's own id) has no column: its fields carry the table's
+    composite key (OrderId, LineNo)."""
+    path = dump(tmp_path / "shop.yaml", SHOP)
+    await shop.create_tenant(TENANT)
+
+    report = await shop.load_fixtures(TENANT, path, options={"mapping": SHOP_MAPPING})
+
+    assert {"User": 1, "Order": 1, "OrderLine": 1} == loaded(report)
+    [order] = await rows(shop, "Order")
+    assert (10, 1) == (order["OrderId"], order["User"])
+    [line] = await rows(shop, "OrderLine")
+    assert (10, 1, 5) == (line["OrderId"], line["LineNo"], line["Quantity"])
+
+
+async def test_a_composite_key_the_fields_do_not_carry_is_refused_with_the_record(
+    shop: FixtureManager, tmp_path: Path
+) -> None:
+    line = {"model": "shop.orderline", "pk": 100, "fields": {"order": 10, "qty": 5, "price": "1"}}
+    path = dump(tmp_path / "shop.json", [*SHOP[:2], line])
+    await shop.create_tenant(TENANT)
+
+    with pytest.raises(RecordError, match="composite primary key") as caught:
+        await shop.load_fixtures(TENANT, path, options={"mapping": SHOP_MAPPING})
+
+    assert ("shop.json", 3, "pk") == (caught.value.path, caught.value.record, caught.value.column)
+    assert [] == await rows(shop, "User")
+
+
+# --- many-to-many -----------------------------------------------------------------------
+
+
+def blog_metadata() -> MetaData:
+    """Posts and tags, linked through ``post_tags`` as Django's own through table would."""
+    md = MetaData(naming_convention=NAMING)  # constraints need names on PostgreSQL
+    Table("tags", md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
+    Table("posts", md, Column("id", Integer, primary_key=True), Column("title", String(80)))
+    Table(
+        "post_tags",
+        md,
+        Column("post_id", ForeignKey("posts.id"), primary_key=True),
+        Column("tag_id", ForeignKey("tags.id"), primary_key=True),
+    )
+    return md
+
+
+@pytest.fixture
+async def blog(settings: Settings) -> AsyncIterator[FixtureManager]:
+    async with FixtureManager(settings, metadata=blog_metadata()) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+async def test_a_many_to_many_field_fills_its_through_table_by_pk_and_by_natural_key(
+    blog: FixtureManager, tmp_path: Path
+) -> None:
+    records = [
+        {"model": "blog.tag", "pk": 1, "fields": {"slug": "django"}},
+        {"model": "blog.tag", "pk": 2, "fields": {"slug": "sql"}},
+        {"model": "blog.post", "pk": 7, "fields": {"title": "Moving", "tags": [1, ["sql"]]}},
+    ]
+    path = dump(tmp_path / "blog.json", records)
+    mapping = {
+        "models": {"blog.Post": {"table": "posts", "many_to_many": {"tags": "post_tags"}}},
+        "natural_keys": {"blog.Tag": ["slug"]},
+    }
+    await blog.create_tenant(TENANT)
+
+    report = await blog.load_fixtures(TENANT, path, options={"mapping": mapping})
+
+    assert {"tags": 2, "posts": 1, "post_tags": 2} == loaded(report)
+    assert [(7, 1), (7, 2)] == [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
+
+
+async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(
+    blog: FixtureManager, tmp_path: Path
+) -> None:
+    path = dump(tmp_path / "blog.json", [{"model": "blog.tag", "pk": 1, "fields": {}}])
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"models": {"blog.Tag": "labels"}}), encoding="utf-8")
+    await blog.create_tenant(TENANT)
+
+    with pytest.raises(FixtureSetError, match=r"'blog\.tag' maps to table 'labels'") as caught:
+        await blog.load_fixtures(TENANT, path, options={"mapping": str(mapping)})
+
+    assert str(mapping) == str(caught.value.path)

@@ -1,0 +1,203 @@
+"""The ``django`` format's pieces: options and mapping files, model → table resolution,
+detection, and the YAML reader that streams a dump item by item."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+
+from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError
+from tenancy_fixtures.loading.django_format import DjangoFormat
+from tenancy_fixtures.loading.django_mapping import read_spec
+from tenancy_fixtures.loading.fixture_sets import FixtureFile
+from tenancy_fixtures.loading.readers import yaml_items
+from tenancy_fixtures.loading.sources import detect_format, source_file
+from tenancy_fixtures.spotify.schema import spotify_metadata
+
+
+class TestOptions:
+    def test_command_line_options_name_tables_and_natural_keys(self) -> None:
+        spec = read_spec(
+            {
+                "models": "music.Track:tracks, auth.User:users",
+                "natural_keys": "music.Artist:name+country",
+            }
+        )
+
+        assert {"music.track": {"table": "tracks"}, "auth.user": {"table": "users"}} == spec.models
+        assert {"music.artist": ("name", "country")} == dict(spec.natural_keys)
+
+    def test_the_models_option_changes_a_table_and_keeps_the_files_renames(self) -> None:
+        mapping = {"models": {"music.Track": {"table": "songs", "columns": {"title": "name"}}}}
+
+        spec = read_spec({"mapping": mapping, "models": "music.Track:tracks"})
+
+        assert {"table": "tracks", "columns": {"title": "name"}} == spec.models["music.track"]
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            ("modles: {}\n", r"unknown key\(s\) \['modles'\]"),
+            ("models: [\n", "does not parse"),
+            ("models: {music.Track: {table: tracks, colums: {}}}\n", "unknown key"),
+            ("natural_keys: {music.Artist: 3}\n", "give a list of field names"),
+            ("models: {Track: tracks}\n", "not a model label"),
+        ],
+    )
+    def test_a_bad_mapping_file_is_refused_naming_it(
+        self, tmp_path: Path, content: str, message: str
+    ) -> None:
+        path = tmp_path / "django.yaml"
+        path.write_text(content, encoding="utf-8")
+
+        with pytest.raises(FixtureSetError, match=message) as caught:
+            read_spec({"mapping": str(path)})
+
+        assert str(path) == str(caught.value.path)
+
+    def test_a_missing_mapping_file_is_refused_naming_it(self, tmp_path: Path) -> None:
+        with pytest.raises(FixtureSetError, match="cannot read the mapping file"):
+            read_spec({"mapping": str(tmp_path / "nowhere.yaml")})
+
+    def test_a_models_option_without_a_table_is_refused(self) -> None:
+        with pytest.raises(
+            FixtureSetError, match=r"expected app\.Model:value, found 'music\.Track'"
+        ):
+            read_spec({"models": "music.Track"})
+
+
+class TestMapping:
+    @pytest.mark.parametrize(
+        ("label", "table"),
+        [
+            ("music.Artist", "artists"),
+            ("spotify.users", "users"),
+            ("x.listening_events", "listening_events"),
+        ],
+    )
+    def test_an_unmapped_model_loads_into_the_table_named_for_it(
+        self, label: str, table: str
+    ) -> None:
+        mapping = read_spec({}).bind(spotify_metadata())
+
+        model = mapping.model(label)
+
+        assert model is not None
+        assert table == model.table.name
+
+    def test_django_own_table_name_wins(self) -> None:
+        md = MetaData()
+        Table("artist", md, Column("id", Integer, primary_key=True))
+        Table("music_artist", md, Column("id", Integer, primary_key=True))
+
+        model = read_spec({}).bind(md).model("music.Artist")
+
+        assert model is not None
+        assert "music_artist" == model.table.name
+
+    def test_a_foreign_key_field_loads_into_its_id_column(self) -> None:
+        model = read_spec({}).bind(spotify_metadata()).model("music.album")
+
+        assert model is not None
+        column = model.column("artist")
+        assert column is not None
+        assert "artist_id" == column.name
+
+    def test_a_through_table_whose_columns_cannot_be_told_apart_is_refused(self) -> None:
+        md = MetaData()
+        Table("people", md, Column("id", Integer, primary_key=True))
+        Table(
+            "friends",
+            md,
+            Column("a", ForeignKey("people.id"), primary_key=True),
+            Column("b", ForeignKey("people.id"), primary_key=True),
+        )
+        spec = read_spec(
+            {
+                "mapping": {
+                    "models": {
+                        "app.Person": {"table": "people", "many_to_many": {"friends": "friends"}}
+                    }
+                }
+            }
+        )
+
+        with pytest.raises(FixtureSetError, match="cannot tell the source column of friends"):
+            spec.bind(md)
+
+    def test_a_natural_key_field_without_a_column_is_refused(self) -> None:
+        spec = read_spec({"natural_keys": "music.Artist:nickname"})
+
+        with pytest.raises(FixtureSetError, match="field 'nickname' has no column in artists"):
+            spec.bind(spotify_metadata())
+
+
+class TestDetection:
+    def test_a_dumpdata_record_is_told_from_a_spotify_object(self) -> None:
+        record = {"model": "music.artist", "pk": 1, "fields": {"name": "x"}}
+
+        assert DjangoFormat.sniff(record)
+        assert not DjangoFormat.sniff({"type": "artist", "id": "x", "name": "x"})
+        assert not DjangoFormat.sniff({**record, "extra": 1})
+
+    @pytest.mark.parametrize("name", ["dump.json", "dump.jsonl", "dump.yaml", "dump.yml"])
+    def test_a_dump_in_each_container_is_detected(self, tmp_path: Path, name: str) -> None:
+        line = '{"model": "music.artist", "pk": 1, "fields": {"name": "x"}}'
+        text = {
+            ".json": f"[{line}]",
+            ".jsonl": line + "\n",
+            ".yaml": "- model: music.artist\n  pk: 1\n  fields: {name: x}\n",
+        }[Path(name).suffix.replace(".yml", ".yaml")]
+        (tmp_path / name).write_text(text, encoding="utf-8")
+
+        assert "django" == detect_format(source_file(tmp_path, name))
+
+
+def yaml_file(tmp_path: Path, text: str) -> FixtureFile:
+    path = tmp_path / "dump.yaml"
+    path.write_text(text, encoding="utf-8")
+    return FixtureFile("source", path, "dump.yaml", "yaml", False)
+
+
+def items(tmp_path: Path, text: str) -> list[dict[str, Any]]:
+    return [record.values for record in yaml_items(yaml_file(tmp_path, text))]
+
+
+class TestStreamedYaml:
+    def test_items_are_read_one_at_a_time(self, tmp_path: Path) -> None:
+        """The second item is malformed: the first is yielded before it is parsed."""
+        records = yaml_items(yaml_file(tmp_path, "- {a: 1}\n- {a: [\n"))
+
+        assert {"a": 1} == next(records).values
+        with pytest.raises(FixtureFormatError, match="malformed YAML"):
+            next(records)
+
+    def test_an_empty_file_holds_no_items(self, tmp_path: Path) -> None:
+        assert [] == items(tmp_path, "")
+        assert [] == items(tmp_path, "# nothing\n")
+
+    def test_a_mapping_at_the_top_level_is_refused(self, tmp_path: Path) -> None:
+        with pytest.raises(FixtureFormatError, match="must hold a list of mappings"):
+            items(tmp_path, "a: 1\n")
+
+    def test_a_repeated_key_is_refused_at_its_record_and_field(self, tmp_path: Path) -> None:
+        with pytest.raises(FixtureFormatError, match="appears twice") as caught:
+            items(tmp_path, "- {a: 1}\n- fields: {x: 1, x: 2}\n")
+
+        assert (2, "fields") == (caught.value.record, caught.value.column)
+
+    def test_aliases_that_expand_an_item_far_beyond_its_size_are_refused(
+        self, tmp_path: Path
+    ) -> None:
+        lines = ["- a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+        lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 7)]
+
+        with pytest.raises(FixtureFormatError, match="aliases expand a record") as caught:
+            items(tmp_path, "\n".join(lines) + "\n")
+
+        assert 1 == caught.value.record
