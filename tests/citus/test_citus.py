@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.errors import IntegrityViolationError, StorageError
+from tests.cli.cli_runner import structlog_as_it_was
 
 HEAD = "0003_daily_streams"
 
@@ -291,6 +292,12 @@ def test_the_placement_and_rebalance_commands_print_the_tenants_and_the_plan(
     tenant = tenant_ids("cli")
     env = {"TENANCY_DATABASE_URL": citus_url, "TENANCY_DISTRIBUTED": "citus"}
     runner = CliRunner()
+    # The CLI points structlog at the runner's stderr, closed once it returns.
+    with structlog_as_it_was():
+        _placement_and_plan(runner, tenant, env)
+
+
+def _placement_and_plan(runner: CliRunner, tenant: str, env: dict[str, str]) -> None:
     try:
         made = runner.invoke(app, ["init-tenant", tenant], env=env)
         assert made.exit_code == 0, made.output
