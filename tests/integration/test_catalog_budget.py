@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
+from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import CatalogFullError
@@ -25,18 +24,18 @@ async def test_a_new_tenant_past_the_catalog_limit_is_refused_and_nothing_is_mad
 
 
 async def test_listing_and_creating_past_the_budget_warn_with_the_figures(
-    postgres_url: str, caplog: pytest.LogCaptureFixture
+    postgres_url: str,
 ) -> None:
     settings = Settings(database_url=postgres_url, actor="pytest", catalog_budget=10)
     async with FixtureManager(settings) as manager:
-        with caplog.at_level(logging.WARNING):
-            await manager.create_tenant("over_budget")
         try:
-            warnings = [
-                r.getMessage() for r in caplog.records if "catalog_over_budget" in r.getMessage()
-            ]
-            assert warnings
-            assert "budget" in warnings[0]
+            with capture_logs() as logs:
+                await manager.create_tenant("over_budget")
+
+            [warning] = [e for e in logs if e["event"] == "catalog_over_budget"]
+            assert warning["budget"] == 10
+            assert warning["relations"] > 10
+            assert warning["per_tenant"] > 50
         finally:
             await drop_every_tenant(manager)
 
