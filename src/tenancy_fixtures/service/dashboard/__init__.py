@@ -35,7 +35,9 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it Chromium posts forms with ``Origin: null``, and the
+    # login's same-origin check needs the real origin.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -48,7 +50,7 @@ def _manager(request: Request) -> FixtureManager:
 
 
 def _base(request: Request) -> str:
-    return f"{request.scope.get('root_path', '')}/dashboard"
+    return pages.base_path(request)
 
 
 def _page(handler: Page) -> Page:

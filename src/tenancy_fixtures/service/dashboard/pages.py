@@ -16,7 +16,7 @@ from tenancy_fixtures.monitoring.usage import STORAGE_LIMIT
 from tenancy_fixtures.service.dashboard import plots
 from tenancy_fixtures.store.api_tokens import ApiToken
 
-__all__ = ["errors_page", "render", "tenant_page", "tenants_page"]
+__all__ = ["base_path", "errors_page", "render", "tenant_page", "tenants_page"]
 
 PAGE_SIZE = 50
 AUDIT_TAIL = 15
@@ -30,6 +30,12 @@ _templates = Environment(
 _templates.filters["human"] = plots.human
 
 
+def base_path(request: Request) -> str:
+    """Where the dashboard is mounted, as the browser sees it (the mount sets
+    ``root_path`` to the app's own root path plus ``/dashboard``)."""
+    return str(request.scope.get("root_path", ""))
+
+
 def render(
     request: Request,
     name: str,
@@ -38,7 +44,7 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     """Page ``name`` with the navigation ``token`` may follow."""
-    base = f"{request.scope.get('root_path', '')}/dashboard"
+    base = base_path(request)
     html = _templates.get_template(name).render(base=base, token=token, unit=_unit, **context)
     return HTMLResponse(html, status_code=status_code)
 
