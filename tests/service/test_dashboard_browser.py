@@ -136,8 +136,11 @@ def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     yield driver
     driver.quit()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"dashboard screenshots: {ARTIFACTS / 'dashboard'}")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:  # None on an xdist worker
+        with capture.global_and_fixture_disabled():
+            reporter.ensure_newline()
+            reporter.write_line(f"dashboard screenshots: {ARTIFACTS / 'dashboard'}")
 
 
 def _console_errors(driver: WebDriver) -> list[str]:
