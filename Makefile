@@ -23,15 +23,21 @@ demo: install
 	$(BIN)/tenancy-fixtures demo
 
 # Debian tools the tests drive: strace injects kills inside SQLite's commit (crash
-# tests). Installed when missing and we may (root with apt-get); elsewhere those
-# tests skip loudly, and fail in CI.
+# tests); chromium and chromium-driver run the dashboard in a real headless browser.
+# Installed when missing and we may (root with apt-get); elsewhere those tests skip
+# loudly, and fail in CI.
 system-tools:
 	@command -v strace >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 		&& { apt-get update -qq && apt-get install -y -qq strace >/dev/null; } \
 		|| echo "strace not installed: the SQLite commit crash tests will skip"; }
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } \
+		|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+		&& { apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "chromium not installed: the dashboard browser tests will skip"; }
 
+# --dist loadgroup: tests marked xdist_group (the browser tests) share one worker.
 test: install system-tools
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

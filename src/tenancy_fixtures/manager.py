@@ -47,7 +47,7 @@ from tenancy_fixtures.monitoring.catalog import check_catalog
 from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis
 from tenancy_fixtures.monitoring.forecast import TenantForecast
 from tenancy_fixtures.monitoring.metrics import Metrics
-from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
+from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus, TenantUsage
 from tenancy_fixtures.monitoring.usage import UsageSnapshot
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
 from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
@@ -541,6 +541,13 @@ class FixtureManager:
         """One tenant's usage snapshots, oldest first (the newest 500)."""
         validate_tenant_id(tenant_id)
         return (await self.monitor.history([tenant_id], since=since)).get(tenant_id, [])
+
+    async def latest_usage(self, tenants: Sequence[str]) -> list[TenantUsage]:
+        """Each tenant's newest usage snapshot and its counted limits checked against it
+        (warnings at ``limit_warn_ratio``); a tenant never measured has no snapshot."""
+        for tenant_id in tenants:
+            validate_tenant_id(tenant_id)
+        return await self.monitor.latest_usage(tenants, warn_ratio=self.settings.limit_warn_ratio)
 
     async def forecast(
         self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9

@@ -231,6 +231,12 @@ class Settings(BaseSettings):
         description="Service: where uploads are received and unpacked while their load "
         "runs; unset: the system's temporary directory.",
     )
+    service_snapshot_interval_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Service: take a usage snapshot of every tenant (and refresh the "
+        "forecast gauges) this often; unset: never (use `monitor snapshot` from cron).",
+    )
 
     @field_validator("tenant_role_prefix")
     @classmethod

@@ -63,6 +63,8 @@ class LimitForecast:
     days_latest: float | None = None
     confidence: float = 0.9
     method: str = "theil-sen, Sen's interval"
+    #: The trend's value at the newest snapshot (the level ``days_to_limit`` grows from).
+    level: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -82,6 +84,7 @@ class LimitForecast:
             "days_band": [rounded(self.days_earliest), rounded(self.days_latest)],
             "confidence": self.confidence,
             "method": self.method,
+            "level": rounded(self.level),
         }
 
 
@@ -175,6 +178,7 @@ def forecast_limit(
         days(trend.slope_high),
         days(trend.slope_low),
         confidence,
+        level=level,
     )
 
 

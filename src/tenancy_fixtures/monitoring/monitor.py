@@ -11,13 +11,13 @@ from typing import Any
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis, analyse_errors
 from tenancy_fixtures.monitoring.forecast import TenantForecast, forecast_tenant
-from tenancy_fixtures.monitoring.limits import config_limits
+from tenancy_fixtures.monitoring.limits import LimitCheck, check_limits, config_limits
 from tenancy_fixtures.monitoring.usage import UsageSnapshot, measure_usage
 from tenancy_fixtures.store import control_plane, migration_ledger, usage_ledger
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import AppliedFixture, TenantRecord
 
-__all__ = ["FixtureMonitor", "TenantStatus"]
+__all__ = ["FixtureMonitor", "TenantStatus", "TenantUsage"]
 
 #: Snapshots (and loads) per tenant a forecast reads, newest first.
 HISTORY_POINTS = 500
@@ -88,6 +88,26 @@ class TenantStatus:
         }
 
 
+@dataclass(frozen=True)
+class TenantUsage:
+    """A tenant's newest usage snapshot (``None``: none taken yet) and its counted
+    limits checked against it."""
+
+    tenant_id: str
+    snapshot: UsageSnapshot | None
+    limits: LimitCheck | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return {
+            "tenant_id": self.tenant_id,
+            "snapshot": self.snapshot.as_dict() if self.snapshot else None,
+            "limits": [u.as_dict() for u in self.limits.uses] if self.limits else [],
+            "warnings": [u.limit for u in self.limits.warnings] if self.limits else [],
+            "breaches": [u.limit for u in self.limits.breaches] if self.limits else [],
+        }
+
+
 class FixtureMonitor:
     """Reads tenant status, usage history and refusals from the store; takes usage
     snapshots. ``derived_tables`` says which tables are computed (asked at each call,
@@ -148,6 +168,28 @@ class FixtureMonitor:
                 limit=HISTORY_POINTS,
                 derived_tables=self.derived_tables(),
             )
+
+    async def latest_usage(self, tenants: Sequence[str], *, warn_ratio: float) -> list[TenantUsage]:
+        """Each tenant's newest snapshot against its config's limits, in the order given
+        (:class:`TenantNotFoundError` for one not registered)."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            newest = await usage_ledger.read_latest_snapshots(
+                conn, tenants, derived_tables=self.derived_tables()
+            )
+            found = []
+            for tenant_id in tenants:
+                config = await control_plane.load_config(conn, tenant_id)
+                if config is None and await control_plane.get_tenant(conn, tenant_id) is None:
+                    raise TenantNotFoundError(tenant_id)
+                snapshot = newest.get(tenant_id)
+                check = (
+                    check_limits(snapshot, config_limits(config), warn_ratio=warn_ratio)
+                    if snapshot is not None
+                    else None
+                )
+                found.append(TenantUsage(tenant_id, snapshot, check))
+        return found
 
     async def forecast(
         self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9

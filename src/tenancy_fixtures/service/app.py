@@ -15,10 +15,12 @@ from fastapi import FastAPI
 
 from tenancy_fixtures import __version__
 from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.service.dashboard import dashboard_mount
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
 from tenancy_fixtures.service.problems import PROBLEM_JSON, Problem, install_problem_handlers
 from tenancy_fixtures.service.routes import ROUTERS
+from tenancy_fixtures.service.schedule import SnapshotSchedule
 from tenancy_fixtures.settings import Settings, load_settings
 
 __all__ = ["create_app"]
@@ -33,6 +35,8 @@ A tenant's token sees only its tenant (anything else answers 404); a fleet token
 validation), `admin` (create and delete tenants).
 
 **Errors** are `application/problem+json` (RFC 9457).
+
+**Dashboard**: `/dashboard/` (HTML pages for people; sign in with the same tokens).
 """
 
 
@@ -44,12 +48,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager = FixtureManager(settings)
         jobs = JobRegistry()
+        interval = settings.service_snapshot_interval_seconds
+        schedule = SnapshotSchedule(manager, interval) if interval else None
         app.state.manager = manager
         app.state.jobs = jobs
+        app.state.schedule = schedule
         try:
             await manager.store.initialize()
+            if schedule is not None:
+                schedule.start()
             yield
         finally:
+            if schedule is not None:
+                await schedule.aclose()
             await jobs.aclose()
             await manager.aclose()
 
@@ -65,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
     for router in ROUTERS:
         app.include_router(router)
+    app.router.routes.append(dashboard_mount())
     _declare_problem_schema(app)
     return app
 

@@ -12,10 +12,16 @@ from tenancy_fixtures.store.control_plane import AuditRecord, RunRecord, TenantR
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
 
 __all__ = [
+    "AnomalyPublic",
     "AuditPublic",
     "ConfigPublic",
     "ConfigUpdate",
+    "ErrorAnalysisPublic",
+    "ErrorGroupPublic",
+    "ForecastPublic",
     "Health",
+    "LimitForecastPublic",
+    "LimitUsePublic",
     "LoadJobPublic",
     "LoadRequest",
     "MigrationPublic",
@@ -25,6 +31,8 @@ __all__ = [
     "TenantCreate",
     "TenantPublic",
     "TenantStatusPublic",
+    "TenantUsagePublic",
+    "UsagePublic",
 ]
 
 T = TypeVar("T")
@@ -301,6 +309,170 @@ class RunPublic(BaseModel):
     @classmethod
     def of(cls, record: RunRecord) -> RunPublic:
         return cls(**vars(record))
+
+
+# --- usage, forecasts, errors -----------------------------------------------------
+
+
+class UsagePublic(BaseModel):
+    """One usage snapshot: rows per table (``rows`` of data tables, ``derived_rows`` of
+    tables computed from them), bytes, and the counters the tenant's limits name."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "taken_at": "2026-12-05T10:00:00+00:00",
+                "source": "snapshot",
+                "run_id": None,
+                "storage_bytes": 163840,
+                "rows": 946,
+                "derived_rows": 540,
+                "row_counts": {"users": 20, "tracks": 120},
+                "counters": {"users": 20, "workspaces": 4, "storage": 163840},
+            }
+        }
+    )
+
+    tenant_id: str
+    taken_at: datetime
+    source: str
+    run_id: str | None
+    storage_bytes: int
+    rows: int
+    derived_rows: int
+    row_counts: dict[str, int]
+    counters: dict[str, int]
+
+
+class LimitUsePublic(BaseModel):
+    """One counted limit: its value now, its maximum, the share used (``null`` for a
+    limit of 0 in use)."""
+
+    limit: str
+    table: str | None
+    value: int
+    maximum: int
+    ratio: float | None
+
+
+class TenantUsagePublic(BaseModel):
+    """A tenant's newest snapshot (``null``: none taken yet) against its limits, and the
+    limits past the warning share or past the maximum."""
+
+    tenant_id: str
+    snapshot: UsagePublic | None
+    limits: list[LimitUsePublic]
+    warnings: list[str]
+    breaches: list[str]
+
+
+class LimitForecastPublic(BaseModel):
+    """Days until one limit is reached if its trend holds (``null``: not growing), and
+    the band of that at ``confidence``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "tenant_id": "acme_music",
+                "limit": "users",
+                "value": 40,
+                "maximum": 50,
+                "points": 30,
+                "slope_per_day": 2.0,
+                "slope_band": [1.8, 2.2],
+                "days_to_limit": 5.0,
+                "days_band": [4.5, 5.6],
+                "confidence": 0.9,
+                "method": "theil-sen, Sen's interval",
+                "level": 40.0,
+            }
+        }
+    )
+
+    tenant_id: str
+    limit: str
+    value: int
+    maximum: int
+    points: int
+    slope_per_day: float | None
+    slope_band: list[float | None]
+    days_to_limit: float | None
+    days_band: list[float | None]
+    confidence: float
+    method: str
+    level: float | None
+
+
+class AnomalyPublic(BaseModel):
+    """A value of a metric (throughput, duration, growth) far from the tenant's own
+    history (robust z-score)."""
+
+    tenant_id: str
+    metric: str
+    at: datetime
+    value: float
+    median: float
+    score: float
+    latest: bool
+
+
+class ForecastPublic(BaseModel):
+    """A tenant's limit forecasts and the anomalies in its history."""
+
+    tenant_id: str
+    limits: list[LimitForecastPublic]
+    anomalies: list[AnomalyPublic]
+    latest_anomalous: dict[str, bool]
+
+
+class ErrorGroupPublic(BaseModel):
+    """Refusals of one kind (tenant, action, error, rule, table), with counts per day."""
+
+    tenant_id: str | None
+    action: str
+    error: str
+    rule: str | None
+    table: str | None
+    refusals: int
+    records: int
+    first_at: datetime | None
+    last_at: datetime | None
+    by_day: dict[str, int]
+
+
+class ErrorAnalysisPublic(BaseModel):
+    """The fleet's refused and failed operations since ``since``, grouped, the most
+    frequent first."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "example": {
+                "since": "2026-11-28T10:00:00+00:00",
+                "refused": 3,
+                "failed": 0,
+                "groups": [
+                    {
+                        "tenant_id": "acme_music",
+                        "action": "fixtures.load",
+                        "error": "LimitExceededError",
+                        "rule": None,
+                        "table": "users",
+                        "refusals": 3,
+                        "records": 0,
+                        "first_at": "2026-12-01T10:00:00+00:00",
+                        "last_at": "2026-12-05T10:00:00+00:00",
+                        "by_day": {"2026-12-01": 1, "2026-12-05": 2},
+                    }
+                ],
+            }
+        }
+    )
+
+    since: datetime
+    refused: int
+    failed: int
+    groups: list[ErrorGroupPublic]
 
 
 # --- operations ------------------------------------------------------------------

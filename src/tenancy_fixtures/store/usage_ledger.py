@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from tenancy_fixtures.store.control_plane import (
     audit_table,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RunPerformance",
     "UsageSnapshot",
+    "read_latest_snapshots",
     "read_load_runs",
     "read_refusals",
     "read_snapshots",
@@ -113,19 +114,50 @@ async def read_snapshots(
     for row in (await conn.execute(query)).all():
         mine = history.setdefault(row.tenant_id, [])
         if len(mine) < limit:
-            mine.append(
-                UsageSnapshot(
-                    row.tenant_id,
-                    aware(row.taken_at),
-                    int(row.storage_bytes),
-                    {str(k): int(v) for k, v in dict(row.row_counts).items()},
-                    {str(k): int(v) for k, v in dict(row.counters).items()},
-                    row.source,
-                    row.run_id,
-                    derived_tables,
-                )
-            )
+            mine.append(_snapshot(row, derived_tables))
     return {tenant: mine[::-1] for tenant, mine in history.items()}
+
+
+def _snapshot(row: Any, derived_tables: frozenset[str]) -> UsageSnapshot:
+    return UsageSnapshot(
+        row.tenant_id,
+        aware(row.taken_at),
+        int(row.storage_bytes),
+        {str(k): int(v) for k, v in dict(row.row_counts).items()},
+        {str(k): int(v) for k, v in dict(row.counters).items()},
+        row.source,
+        row.run_id,
+        derived_tables,
+    )
+
+
+async def read_latest_snapshots(
+    conn: AsyncConnection,
+    tenants: Sequence[str],
+    *,
+    derived_tables: frozenset[str] = frozenset(),
+) -> dict[str, UsageSnapshot]:
+    """The newest snapshot of each of ``tenants`` that has one (one indexed look-up per
+    tenant, however long its history)."""
+    if not tenants:
+        return {}
+    newest = (
+        select(usage_table.c.tenant_id, func.max(usage_table.c.taken_at).label("taken_at"))
+        .where(usage_table.c.tenant_id.in_(list(tenants)))
+        .group_by(usage_table.c.tenant_id)
+        .subquery()
+    )
+    query = (
+        select(usage_table)
+        .join(
+            newest,
+            (usage_table.c.tenant_id == newest.c.tenant_id)
+            & (usage_table.c.taken_at == newest.c.taken_at),
+        )
+        .order_by(usage_table.c.snapshot_id)
+    )
+    # Two snapshots taken at the same instant: the later-recorded one wins.
+    return {row.tenant_id: _snapshot(row, derived_tables) for row in await conn.execute(query)}
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,14 @@ from fastapi import APIRouter
 from tenancy_fixtures.service.routes import (
     audit,
     config,
+    errors,
+    forecasts,
     loads,
     migrations,
     operations,
     runs,
     tenants,
+    usage,
     validation,
 )
 
@@ -32,4 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     migrations.router,
     audit.router,
     runs.router,
+    usage.router,
+    forecasts.router,
+    errors.router,
 )

@@ -1,0 +1,167 @@
+"""The dashboard: server-rendered pages for people, under ``/dashboard``.
+
+``/dashboard/login`` takes a token (the API's bearer tokens) and keeps it in a cookie
+(:mod:`.session`); ``/dashboard/`` lists the tenants with their usage against their
+limits; ``/dashboard/tenants/{id}`` shows one tenant; ``/dashboard/errors`` the fleet's
+refusals. Pages are Jinja2 templates with inline SVG plots: no JavaScript, and nothing
+fetched from another site (the stylesheet is served from the package).
+
+These are plain Starlette routes, outside the OpenAPI document: they answer HTML and
+redirects, not the API's problem documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.service.dashboard import pages, session
+from tenancy_fixtures.service.problems import status_of
+
+__all__ = ["dashboard_mount"]
+
+#: No script runs; styles and images come from this server only (inline SVG is markup,
+#: not an image); forms post only here; no other site may frame a page.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    # Not no-referrer: with it Chromium posts forms with ``Origin: null``, and the
+    # login's same-origin check needs the real origin.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+Page = Callable[[Request], Awaitable[Response]]
+
+
+def _manager(request: Request) -> FixtureManager:
+    manager: FixtureManager = request.app.state.manager
+    return manager
+
+
+def _base(request: Request) -> str:
+    return pages.base_path(request)
+
+
+def _page(handler: Page) -> Page:
+    """Sign-in, refusals and library errors as pages; security headers on every answer."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            response = await handler(request)
+        except session.SignInRequired:
+            response = RedirectResponse(f"{_base(request)}/login", status_code=303)
+        except session.Forbidden as exc:
+            response = pages.render(
+                request, "problem.html", None, 403, title="Forbidden", detail=str(exc)
+            )
+        except TenantNotFoundError as exc:
+            response = pages.render(
+                request,
+                "problem.html",
+                None,
+                404,
+                title="Not found",
+                detail=f"no tenant {exc.tenant_id!r}",
+            )
+        except TenancyFixturesError as exc:
+            response = pages.render(
+                request,
+                "problem.html",
+                None,
+                status_of(exc),
+                title=type(exc).__name__,
+                detail=str(exc),
+            )
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return endpoint
+
+
+def _number(request: Request, name: str, default: int, top: int) -> int:
+    """A positive integer query parameter, bounded; anything else is ``default``."""
+    raw = request.query_params.get(name, "")
+    return min(int(raw), top) if raw.isdigit() and int(raw) > 0 else default
+
+
+async def _home(request: Request) -> Response:
+    token = await session.signed_in(request)
+    if token.tenant_id is not None:
+        return RedirectResponse(f"{_base(request)}/tenants/{token.tenant_id}", status_code=303)
+    page = _number(request, "page", 1, 1_000_000)
+    return await pages.tenants_page(_manager(request), request, token, page)
+
+
+async def _tenant(request: Request) -> Response:
+    tenant_id = str(request.path_params["tenant_id"])
+    token = await session.require_tenant(request, tenant_id)
+    try:
+        validate_tenant_id(tenant_id)
+    except TenancyFixturesError:
+        raise TenantNotFoundError(tenant_id) from None
+    return await pages.tenant_page(_manager(request), request, token, tenant_id)
+
+
+async def _errors(request: Request) -> Response:
+    token = await session.require_fleet(request)
+    days = _number(request, "days", 7, 3660)
+    return await pages.errors_page(_manager(request), request, token, days)
+
+
+async def _login_form(request: Request) -> Response:
+    return pages.render(request, "login.html", None, error=None)
+
+
+def _same_origin(request: Request) -> bool:
+    """A form posted from a page of this server (browsers send ``Origin`` on POST)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.url.netloc
+
+
+async def _login(request: Request) -> Response:
+    if not _same_origin(request):
+        return pages.render(request, "login.html", None, 403, error="sign in from this site")
+    bearer = await session.form_token(request)
+    token = await _manager(request).authenticate_token(bearer) if bearer else None
+    if token is None:
+        return pages.render(request, "login.html", None, 401, error="not a live token")
+    target = f"/tenants/{token.tenant_id}" if token.tenant_id else "/"
+    response = RedirectResponse(f"{_base(request)}{target}", status_code=303)
+    session.set_cookie(response, request, bearer)
+    return response
+
+
+async def _logout(request: Request) -> Response:
+    response = RedirectResponse(f"{_base(request)}/login", status_code=303)
+    if _same_origin(request):
+        session.clear_cookie(response)
+    return response
+
+
+def dashboard_mount() -> Mount:
+    """The dashboard's routes, to mount on the app at ``/dashboard``."""
+    return Mount(
+        "/dashboard",
+        routes=[
+            Route("/", _page(_home), methods=["GET"]),
+            Route("/login", _page(_login_form), methods=["GET"]),
+            Route("/login", _page(_login), methods=["POST"]),
+            Route("/logout", _page(_logout), methods=["POST"]),
+            Route("/tenants/{tenant_id}", _page(_tenant), methods=["GET"]),
+            Route("/errors", _page(_errors), methods=["GET"]),
+            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
+        ],
+    )

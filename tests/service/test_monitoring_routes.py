@@ -1,0 +1,120 @@
+"""Usage, forecasts and error analysis over HTTP: the library's answers, with the API's
+access rules (test_auth walks these routes with every wrong token)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+
+from tenancy_fixtures import FixtureManager, Settings, TenantFixture
+from tests.service.conftest import Tokens, bearer
+
+
+@pytest.fixture
+def service_settings(service_settings: Settings) -> Settings:
+    """The service's settings with limits enforced (the suite turns them off)."""
+    return service_settings.model_copy(update={"enforce_limits": True})
+
+
+async def _load(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, object]:
+    """Load victim's tier fixtures through the API; the finished job."""
+    started = await client.post("/tenants/victim/loads", json={}, headers=headers)
+    assert started.status_code == 202, started.text
+    for _ in range(600):
+        job = (await client.get(started.headers["location"], headers=headers)).json()
+        if job["status"] in ("succeeded", "failed"):
+            return dict(job)
+        await asyncio.sleep(0.05)
+    raise AssertionError("the load did not finish")
+
+
+async def test_a_tenants_usage_is_its_newest_snapshot_against_its_limits(
+    client: httpx.AsyncClient, tokens: Tokens, admin: dict[str, str]
+) -> None:
+    """Before any snapshot: none; after a load: its snapshot, with users counted
+    against the tier's maximum; a snapshot taken on request joins the history."""
+    own = bearer(tokens.tenant[("victim", "write")])
+    before = (await client.get("/tenants/victim/usage", headers=own)).json()
+    assert before == {
+        "tenant_id": "victim",
+        "snapshot": None,
+        "limits": [],
+        "warnings": [],
+        "breaches": [],
+    }
+    assert (await _load(client, admin))["status"] == "succeeded"
+    usage = (await client.get("/tenants/victim/usage", headers=own)).json()
+    assert usage["snapshot"]["source"] == "load"
+    users = next(u for u in usage["limits"] if u["limit"] == "users")
+    assert users["value"] == usage["snapshot"]["row_counts"]["users"] > 0
+    assert users["maximum"] == 100  # the premium tier's
+    taken = await client.post("/tenants/victim/usage", headers=own)
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["source"] == "snapshot"
+    history = (await client.get("/tenants/victim/usage/history", headers=own)).json()
+    assert [s["source"] for s in history] == ["load", "snapshot"]
+
+
+async def test_the_fleets_usage_lists_every_tenant_a_page_at_a_time(
+    client: httpx.AsyncClient, manager: FixtureManager, tokens: Tokens
+) -> None:
+    """A fleet token pages through the tenants, measured ones with their snapshot."""
+    await manager.usage_snapshot("intruder")
+    fleet = bearer(tokens.fleet["read"])
+    page = (await client.get("/usage", params={"limit": 1}, headers=fleet)).json()
+    assert page["total"] == 2
+    assert [i["tenant_id"] for i in page["items"]] == ["intruder"]
+    assert page["items"][0]["snapshot"]["counters"]["users"] == 0
+    second = (await client.get("/usage", params={"offset": 1}, headers=fleet)).json()
+    assert [(i["tenant_id"], i["snapshot"]) for i in second["items"]] == [("victim", None)]
+
+
+async def test_forecasts_answer_per_tenant_and_fleet_and_set_the_gauges(
+    client: httpx.AsyncClient, manager: FixtureManager, tokens: Tokens
+) -> None:
+    """A tenant's forecast names each counted limit with its maximum; asking sets
+    tenancy_days_to_limit for it, which /metrics serves."""
+    for _ in range(3):
+        await manager.usage_snapshot("victim")
+    own = bearer(tokens.tenant[("victim", "read")])
+    forecast = (await client.get("/tenants/victim/forecast", headers=own)).json()
+    limits = {f["limit"]: f for f in forecast["limits"]}
+    assert {"users", "workspaces", "storage"} <= set(limits)
+    assert limits["users"]["maximum"] == 100
+    assert limits["users"]["points"] == 3
+    assert limits["users"]["days_to_limit"] is None  # flat: not growing
+    fleet = bearer(tokens.fleet["read"])
+    metrics = (await client.get("/metrics", headers=fleet)).text
+    assert 'tenancy_days_to_limit{limit="users",tenant="victim"} +Inf' in metrics
+    page = (await client.get("/forecasts", headers=fleet)).json()
+    assert [f["tenant_id"] for f in page["items"]] == ["intruder", "victim"]
+
+
+async def test_the_fleets_errors_group_a_refused_load(
+    client: httpx.AsyncClient, manager: FixtureManager, admin: dict[str, str]
+) -> None:
+    """A load refused by a limit appears in /errors under its tenant, error and table.
+    (A tenant id of its own: audit records outlive dropped tenants on a shared server.)"""
+    tenant_id = f"refused_{uuid.uuid4().hex[:12]}"
+    await manager.create_tenant(
+        TenantFixture(tenant_id=tenant_id, tier="premium", limits={"users": 1})
+    )
+    started = await client.post(f"/tenants/{tenant_id}/loads", json={}, headers=admin)
+    assert started.status_code == 202, started.text
+    for _ in range(600):
+        job = (await client.get(started.headers["location"], headers=admin)).json()
+        if job["status"] in ("succeeded", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "failed"
+    errors = (await client.get("/errors", params={"days": 1}, headers=admin)).json()
+    assert errors["refused"] >= 1
+    mine = [
+        (g["action"], g["error"], g["table"], g["refusals"])
+        for g in errors["groups"]
+        if g["tenant_id"] == tenant_id
+    ]
+    assert mine == [("fixtures.load", "LimitExceededError", "users", 1)]
