@@ -274,8 +274,9 @@ async def _transaction(run: _Run) -> list[FixtureResult]:
         locate_violation(exc, run.loaders, run.context.skip_records)
         for loader in run.loaders:
             loader.relocate(exc)
-        if not run.lenient and isinstance(exc, RecordError):
-            # The fast path stops at the first bad record; say what else is.
+        if not run.lenient and run.settings.data_validation and isinstance(exc, RecordError):
+            # The fast path stops at the first bad record; say what else is (not with
+            # validation off: the listing would check the rules the load left out).
             every = await every_problem(
                 run.store, exc, run.loaders, settings=run.settings, force=run.options.force
             )
