@@ -20,6 +20,8 @@ from sqlalchemy import func, select, update
 
 from tenancy_fixtures import FixtureManager, RecordError, Settings, TenancyFixturesError
 from tenancy_fixtures.errors import IntegrityViolationError, SettingsError
+from tenancy_fixtures.loading import data_loader, parse_workers
+from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.load import LoadOptions
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store import control_plane
@@ -99,6 +101,34 @@ class TestDataValidationOff:
         assert "off" == runs[0].detail["validation"]
         assert [("ok", "off")] == [(r.outcome, r.detail["validation"]) for r in audited]
         assert report.run_id == runs[0].run_id
+
+    async def test_parse_workers_leave_the_rules_out_too(
+        self,
+        flagged: ManagerFactory,
+        demo_set: Path,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """JSON Lines parsed in worker processes follow the same setting: a track whose
+        ISRC is not one loads through the workers with validation off."""
+        monkeypatch.setattr(DataLoader, "parallel_min_bytes", 0)
+        sent: list[str] = []
+        real = parse_workers.parse_in_workers
+
+        def spy(workers: Any, files: Any, table: Any, **kwargs: Any) -> Any:
+            sent.append(table.name)
+            return real(workers, files, table, **kwargs)
+
+        monkeypatch.setattr(data_loader, "parse_in_workers", spy)
+        source = with_track(demo_set, tmp_path / "set", isrc="not-an-isrc")
+        tenant = fresh_tenant()
+        async with flagged(data_validation=False, parse_workers=2) as manager:
+            await manager.create_tenant(tenant)
+
+            report = await manager.load(tenant, LoadOptions(source=source))
+
+        assert "tracks" in sent
+        assert report.row_counts["tracks"] == len(jsonl_records(source / "tracks.jsonl"))
 
     def test_validating_the_set_still_finds_the_broken_format_on_demand(
         self, demo_set: Path, tmp_path: Path
