@@ -644,7 +644,8 @@ class FixtureManager:
 
     async def readiness(self) -> dict[str, str]:
         """Whether the database and (when configured) Redis answer: ``ok``, ``not
-        configured``, or the reason each does not."""
+        configured``, ``not used`` (Redis with cache optimization off), or the reason
+        each does not."""
         checks: dict[str, str] = {}
         try:
             await self.store.initialize()
@@ -655,6 +656,8 @@ class FixtureManager:
             checks["database"] = str(exc)
         if not self.settings.redis_url:
             checks["redis"] = "not configured"
+        elif not self.settings.cache_optimization:
+            checks["redis"] = "not used"
         elif isinstance(self.cache, RedisConfigCache):
             try:
                 await self.cache.ping()
@@ -663,8 +666,11 @@ class FixtureManager:
                 checks["redis"] = str(exc)
         return checks
 
-    def _observer(self, operation: str) -> Observer:
-        """Counts ``operation``'s outcomes and durations in this manager's metrics."""
+    def _observer(self, operation: str) -> Observer | None:
+        """Counts ``operation``'s outcomes and durations in this manager's metrics
+        (nothing with performance monitoring off)."""
+        if not self.settings.performance_monitoring:
+            return None
         return partial(self.metrics.observe, operation)
 
     async def aclose(self) -> None:

@@ -206,6 +206,31 @@ class Settings(BaseSettings):
         "database on one cluster its own.",
     )
 
+    # The original module's feature flags: each on by default, each switchable off.
+    performance_monitoring: bool = Field(
+        default=True,
+        description="Time each run by stage, record its throughput, CPU and memory, and "
+        "count operations in the Prometheus metrics; false: none of it is recorded and "
+        "each run says monitoring: off.",
+    )
+    data_validation: bool = Field(
+        default=True,
+        description="Check each loaded record against the schema's rules in Python "
+        "(compiled CHECK constraints, value formats) before writing; false: the database's "
+        "own constraints are the only check, and each load's run and audit record say "
+        "validation: off. validate-data still checks everything on demand.",
+    )
+    audit_logging: bool = Field(
+        default=True,
+        description="Record every operation in the audit log; false: nothing is audited "
+        "(refused while tenant_roles or secret_key is set).",
+    )
+    cache_optimization: bool = Field(
+        default=True,
+        description="Cache tenant configs (in-process, or Redis when redis_url is set); "
+        "false: every config read goes to the control plane.",
+    )
+
     service_upload_max_bytes: int = Field(
         default=100 << 20,
         ge=1,
@@ -237,6 +262,38 @@ class Settings(BaseSettings):
         description="Service: take a usage snapshot of every tenant (and refresh the "
         "forecast gauges) this often; unset: never (use `monitor snapshot` from cron).",
     )
+
+    @field_validator("data_validation")
+    @classmethod
+    def _lenient_loading_needs_validation(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and info.data.get("validation_mode") == "lenient":
+            raise ValueError(
+                "cannot be false while TENANCY_VALIDATION_MODE is lenient: a lenient load "
+                "finds the records to set aside by validating them first"
+            )
+        return value
+
+    @field_validator("audit_logging")
+    @classmethod
+    def _compliance_needs_the_audit_log(cls, value: bool, info: ValidationInfo) -> bool:
+        if value:
+            return value
+        needing = [
+            name
+            for name, on in (
+                ("TENANCY_TENANT_ROLES", info.data.get("tenant_roles")),
+                ("TENANCY_SECRET_KEY", info.data.get("secret_key") is not None),
+            )
+            if on
+        ]
+        if needing:
+            raise ValueError(
+                f"cannot be false while {' and '.join(needing)} "
+                f"{'is' if len(needing) == 1 else 'are'} set: per-tenant roles and "
+                "encrypted credentials are compliance features, and their changes must be "
+                "audited"
+            )
+        return value
 
     @field_validator("tenant_role_prefix")
     @classmethod

@@ -188,9 +188,16 @@ def source_exists_or_fail(source: Path) -> None:
 def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_out: bool) -> None:
     with load_progress(disable=json_out) as progress:
         report = run(ctx, lambda manager: load_with_progress(manager, tenant_id, options, progress))
+    validated = state(ctx).settings.data_validation
     if json_out:
-        print_json(_report_json(report))
+        print_json({**_report_json(report), "validation": "on" if validated else "off"})
         return
+    if not validated:
+        err_console.print(
+            f"{tenant_id}: loaded without validation (TENANCY_DATA_VALIDATION=false): only "
+            "the database's constraints checked the records",
+            markup=False,
+        )
     if report.reject_file is not None:
         err_console.print(
             f"{tenant_id}: {report.rejected:,} bad record(s) left out, listed in "

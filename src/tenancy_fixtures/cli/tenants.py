@@ -244,6 +244,12 @@ def audit(
     if tenant_id is not None:
         validate_or_fail(tenant_id)
     records = run(ctx, lambda manager: _audit_records(manager, tenant_id, limit))
+    if not state(ctx).settings.audit_logging:
+        err_console.print(
+            "note: audit logging is off (TENANCY_AUDIT_LOGGING=false): operations are not "
+            "being recorded",
+            markup=False,
+        )
     if json_out:
         print_json([vars(r) for r in records])
         return

@@ -291,6 +291,7 @@ class DataLoader(BaseFixture):
                 files,
                 table,
                 max_text_length=context.max_text_length,
+                rules=context.validate_rules,
                 batch_size=self.batch_size,
             )
             with closing(blocks):
@@ -311,7 +312,9 @@ class DataLoader(BaseFixture):
         context: LoadContext,
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
-        builder = RowBuilder(table, max_text_length=context.max_text_length)
+        builder = RowBuilder(
+            table, max_text_length=context.max_text_length, rules=context.validate_rules
+        )
         for file in files:
             records = iter_records(file)
             skipped = context.skip_records.get(file.path)

@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.errors import FixtureError, RecordError, TenancyFixturesError
+from tenancy_fixtures.errors import (
+    FixtureError,
+    RecordError,
+    SettingsError,
+    TenancyFixturesError,
+)
 from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -36,7 +41,7 @@ from tenancy_fixtures.loading.screening import every_problem, set_aside
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.limits import LimitCheck, check_limits, config_limits
 from tenancy_fixtures.monitoring.metrics import Metrics
-from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_for
 from tenancy_fixtures.monitoring.usage import UsageSnapshot, measure_usage
 from tenancy_fixtures.settings import Settings, ValidationMode
 from tenancy_fixtures.store import control_plane, migration_ledger
@@ -101,7 +106,10 @@ async def load_tenant(
     """
     validate_tenant_id(tenant_id)
     options = options or LoadOptions()
-    tracker = PerformanceTracker()
+    _refuse_lenient_without_validation(settings, options)
+    if not settings.performance_monitoring:
+        metrics = None
+    tracker = tracker_for(settings)
     scope = audited(
         store,
         actor=settings.actor,
@@ -190,6 +198,16 @@ async def load_many(
     )
 
 
+def _refuse_lenient_without_validation(settings: Settings, options: LoadOptions) -> None:
+    """A lenient load finds the records it sets aside by validating them: refused with
+    data validation off (the settings refuse the same pair at start-up)."""
+    if options.validation == "lenient" and not settings.data_validation:
+        raise SettingsError(
+            "a lenient load needs data validation to find the records it sets aside: "
+            "TENANCY_DATA_VALIDATION is false; load strict, or switch validation on"
+        )
+
+
 def open_fixtures(
     metadata: MetaData, settings: Settings, tier: str, options: LoadOptions
 ) -> list[DataLoader]:
@@ -256,8 +274,9 @@ async def _transaction(run: _Run) -> list[FixtureResult]:
         locate_violation(exc, run.loaders, run.context.skip_records)
         for loader in run.loaders:
             loader.relocate(exc)
-        if not run.lenient and isinstance(exc, RecordError):
-            # The fast path stops at the first bad record; say what else is.
+        if not run.lenient and run.settings.data_validation and isinstance(exc, RecordError):
+            # The fast path stops at the first bad record; say what else is (not with
+            # validation off: the listing would check the rules the load left out).
             every = await every_problem(
                 run.store, exc, run.loaders, settings=run.settings, force=run.options.force
             )
@@ -330,7 +349,12 @@ async def _record_load(
         for r in results
     }
     written = sum(sum(r.row_counts.values()) for r in results if r.status == "applied")
-    detail["performance"] = run.tracker.performance(written)
+    if run.settings.performance_monitoring:
+        detail["performance"] = run.tracker.performance(written)
+    else:
+        detail["monitoring"] = "off"
+    if not run.settings.data_validation:
+        detail["validation"] = "off"
     detail["limits"] = limits.as_dict()
     await control_plane.record_run(
         conn,

@@ -99,8 +99,8 @@ def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
 class _Job:
     """What a worker keeps for the table it is parsing."""
 
-    def __init__(self, table: Table, max_text_length: int) -> None:
-        self.builder = RowBuilder(table, max_text_length=max_text_length)
+    def __init__(self, table: Table, max_text_length: int, rules: bool) -> None:
+        self.builder = RowBuilder(table, max_text_length=max_text_length, rules=rules)
         self.table = table
 
 
@@ -148,7 +148,7 @@ def serve(fd: int) -> None:
     job: _Job | BaseException = StorageError("a block arrived before its table")
     while (message := inbox.get()) is not None:
         if message[0] == "table":
-            _, table_pickle, max_text_length = message
+            _, table_pickle, max_text_length, rules = message
             try:
                 # The loading process's own pickle, over a socket only it and this
                 # worker hold.
@@ -156,7 +156,7 @@ def serve(fd: int) -> None:
                 # The value formats its domain registered there, which this process
                 # (which registered nothing) needs to check the table's columns.
                 FORMATS.update({form.name: form for form in formats})
-                job = _Job(table, max_text_length)
+                job = _Job(table, max_text_length, rules)
             except Exception as exc:
                 job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue
@@ -285,6 +285,7 @@ def parse_in_workers(
     table: Table,
     *,
     max_text_length: int,
+    rules: bool = True,
     batch_size: int,
 ) -> Generator[ParsedBlock, None, None]:
     """Parse ``files`` (JSON Lines) with ``workers``, yielding their blocks in file order.
@@ -306,7 +307,7 @@ def parse_in_workers(
         worker.broken = True
     try:
         for worker in workers:
-            dispatch.send(worker, ("table", table_pickle, max_text_length))
+            dispatch.send(worker, ("table", table_pickle, max_text_length, rules))
         for _ in range(_AHEAD):
             for worker in workers:
                 dispatch.give(worker)

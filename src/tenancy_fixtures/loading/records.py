@@ -462,11 +462,22 @@ class RowBuilder:
     CHECK and format conditions take one inline test; the rest go through the
     column's converter, then each condition in turn, so a refusal names the rule it
     broke. Column names only ever appear in it as string literals.
+
+    ``rules=False`` (data validation off) leaves out the schema's rules — compiled CHECK
+    constraints and value formats — and keeps what turning a record into a row needs:
+    known columns, NOT NULL, types, lengths, integer and NUMERIC ranges, time zones.
     """
 
-    def __init__(self, table: Table, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH) -> None:
+    def __init__(
+        self,
+        table: Table,
+        *,
+        max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
+        rules: bool = True,
+    ) -> None:
         self.table = table
         self.max_text_length = max_text_length
+        self.rules = rules
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
         self.checks: tuple[ColumnCheck, ...] = tuple(table_checks(table))
@@ -522,10 +533,10 @@ class RowBuilder:
         limit = _text_limit(column, self.max_text_length)
         try:
             namespace[f"convert{i}"] = _converter(column, self.max_text_length)
-            form = column_format(column)
+            form = column_format(column) if self.rules else None
         except TypeError as exc:
             raise TypeError(f"{self.table.name}.{column.name}: {exc}") from None
-        checks = [check for check in self.checks if check.column == column.name]
+        checks = [c for c in self.checks if c.column == column.name] if self.rules else []
         conditions: list[tuple[str, str]] = []
         if form is not None:
             namespace.update(form.names)

@@ -125,15 +125,16 @@ async def _attempt(
         await migration_ledger.set_revision(
             conn, tenant_id, target, duration_seconds=time.perf_counter() - started
         )
-        await control_plane.append_audit(
-            conn,
-            actor=actor,
-            action="tenant.migrate",
-            tenant_id=tenant_id,
-            outcome="ok",
-            run_id=run_id,
-            detail={"from": current, "to": target, "steps": result.steps},
-        )
+        if store.settings.audit_logging:
+            await control_plane.append_audit(
+                conn,
+                actor=actor,
+                action="tenant.migrate",
+                tenant_id=tenant_id,
+                outcome="ok",
+                run_id=run_id,
+                detail={"from": current, "to": target, "steps": result.steps},
+            )
 
 
 async def _record_failure(
@@ -157,15 +158,20 @@ async def _record_failure(
             error=result.error,
             duration_seconds=time.perf_counter() - started,
         )
-        await control_plane.append_audit(
-            conn,
-            actor=actor,
-            action="tenant.migrate",
-            tenant_id=result.tenant_id,
-            outcome="failed",
-            run_id=run_id,
-            detail={"from": result.from_revision, "to": result.to_revision, "error": result.error},
-        )
+        if store.settings.audit_logging:
+            await control_plane.append_audit(
+                conn,
+                actor=actor,
+                action="tenant.migrate",
+                tenant_id=result.tenant_id,
+                outcome="failed",
+                run_id=run_id,
+                detail={
+                    "from": result.from_revision,
+                    "to": result.to_revision,
+                    "error": result.error,
+                },
+            )
 
 
 def _plan(entry: LedgerEntry, scripts: MigrationScripts, to: str) -> TenantMigration:

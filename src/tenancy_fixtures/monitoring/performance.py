@@ -6,6 +6,10 @@ for two numbers). CPU seconds are the process's user + system time during the ru
 ``ru_maxrss`` is the process's high-water mark since it started, not the run's own:
 a run that stays below an earlier peak reports that peak. Parse worker processes are
 not counted (they outlive the run; ``RUSAGE_CHILDREN`` counts only children waited for).
+
+With ``TENANCY_PERFORMANCE_MONITORING=false``, :func:`tracker_for` hands out an
+:class:`UntimedTracker`, which records nothing: the run keeps no stage timings and no
+``performance`` detail.
 """
 
 from __future__ import annotations
@@ -17,7 +21,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["PerformanceTracker", "cpu_seconds", "peak_rss_bytes"]
+from tenancy_fixtures.settings import Settings
+
+__all__ = [
+    "PerformanceTracker",
+    "UntimedTracker",
+    "cpu_seconds",
+    "peak_rss_bytes",
+    "tracker_for",
+]
 
 
 def cpu_seconds() -> float:
@@ -84,3 +96,29 @@ class PerformanceTracker:
             "cpu_seconds": round(cpu_seconds() - self._cpu_started, 3),
             "peak_rss_bytes": peak_rss_bytes(),
         }
+
+
+class UntimedTracker(PerformanceTracker):
+    """A tracker for runs with performance monitoring off: it times nothing, and its
+    summary and performance are empty."""
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        del name
+        yield
+
+    def add(self, name: str, seconds: float) -> None:
+        del name, seconds
+
+    def summary(self) -> dict[str, float]:
+        return {}
+
+    def performance(self, rows: int) -> dict[str, Any]:
+        del rows
+        return {}
+
+
+def tracker_for(settings: Settings) -> PerformanceTracker:
+    """A run's tracker: one that times, or with ``performance_monitoring`` off one that
+    does not."""
+    return PerformanceTracker() if settings.performance_monitoring else UntimedTracker()

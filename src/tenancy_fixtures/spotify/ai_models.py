@@ -399,7 +399,9 @@ class AIModelLoader(DataLoader):
         # The loader's own settings, else the run's (secret key, config template).
         settings = self.settings or context.settings
         vocabulary = self._vocabulary_for(settings)
-        builder = RowBuilder(table, max_text_length=context.max_text_length)
+        builder = RowBuilder(
+            table, max_text_length=context.max_text_length, rules=context.validate_rules
+        )
         key = _KeyOnce(settings)
         checked: list[_Checked] = []
         for file in files:

@@ -7,6 +7,10 @@ describes. On failure the scope records the refusal (a :class:`TenancyFixturesEr
 or failure (anything else) in a transaction of its own, with the error's type and
 message only, logs it, and re-raises. Either way it reports the outcome and duration
 to an optional observer (the manager's metrics).
+
+With ``TENANCY_AUDIT_LOGGING=false`` nothing is written: :meth:`Audit.record` and
+:func:`audit_failure` return at once (the settings refuse that while a compliance
+feature needs the log). Operations still run, log and report to the observer as before.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Audit:
         """Record the operation's success on ``conn`` (inside the operation's own
         transaction) or, without one, in a transaction of its own."""
         self.outcome = outcome
+        if not self.store.settings.audit_logging:
+            return
         if conn is None:
             async with self.store.control() as own:
                 await self.record(own, outcome=outcome, detail=detail)
@@ -124,6 +130,8 @@ async def audit_failure(
     run_id: str | None = None,
 ) -> None:
     """Record a refused or failed operation in its own transaction."""
+    if not store.settings.audit_logging:
+        return
     outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
     try:
         async with store.control() as conn:

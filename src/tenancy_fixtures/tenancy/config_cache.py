@@ -47,6 +47,11 @@ ships no types): after
 ``redis_breaker_seconds`` and answers from the database, then lets a call through to see
 whether Redis is back. The fallback is logged once per outage (a warning when it starts,
 an info line when Redis answers again), not once per read.
+
+**Off.** With ``TENANCY_CACHE_OPTIMIZATION=false`` :func:`open_config_cache` hands out a
+:class:`NoConfigCache`: nothing is kept, in this process or in Redis (which is then never
+connected to, even with ``TENANCY_REDIS_URL`` set), and every config read is a
+control-plane query. Configs read are the same; only slower.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ __all__ = [
     "CachedConfig",
     "ConfigCache",
     "MemoryConfigCache",
+    "NoConfigCache",
     "RedisConfigCache",
     "VersionChecks",
     "now_version",
@@ -247,6 +253,29 @@ class MemoryConfigCache:
                 _shared_memory = None
 
 
+class NoConfigCache:
+    """No cache (cache optimisation off): every read misses, nothing is stored."""
+
+    async def get(self, plane_id: str, tenant_id: str) -> CachedConfig | None:
+        del plane_id, tenant_id
+        return None
+
+    async def set(self, plane_id: str, tenant_id: str, value: str, *, version: int) -> bool:
+        del plane_id, tenant_id, value, version
+        return False
+
+    async def invalidate(self, plane_id: str, tenant_id: str, *, version: int) -> bool:
+        del plane_id, tenant_id, version
+        return True
+
+    async def forget(self, plane_id: str, tenant_id: str) -> bool:
+        del plane_id, tenant_id
+        return True
+
+    async def aclose(self) -> None:
+        return None
+
+
 class RedisConfigCache:
     """A TTL cache in Redis, shared by every process that uses the same prefix.
 
@@ -386,13 +415,15 @@ _shared_memory: _MemoryState | None = None
 
 
 def open_config_cache(settings: Settings) -> ConfigCache:
-    """The cache ``settings`` ask for.
+    """The cache ``settings`` ask for (none with ``cache_optimization`` off).
 
     The in-process cache is one set of entries shared by every manager of this process
     (keyed by control plane), so a change made through one is seen at once by all; other
     processes see it through Redis, or by the version check.
     """
     global _shared_memory
+    if not settings.cache_optimization:
+        return NoConfigCache()
     if settings.redis_url:
         return RedisConfigCache(
             settings.redis_url,

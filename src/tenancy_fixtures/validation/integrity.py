@@ -65,7 +65,7 @@ from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.logs import get_logger
-from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_for
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
@@ -261,7 +261,7 @@ class DataIntegrityValidator:
     async def check(self, tenant_id: str) -> IntegrityReport:
         """Check one tenant (read only)."""
         report = IntegrityReport(tenant_id)
-        tracker = PerformanceTracker()
+        tracker = tracker_for(self.store.settings)
         async with self.store.session(tenant_id, readonly=True) as session:
             existing = await session.table_names()
             tables = [t for t in session.metadata.sorted_tables if t.name in existing]
@@ -411,18 +411,19 @@ class DataIntegrityValidator:
                     stages=report.stages,
                     detail=report.as_dict(),
                 )
-                await control_plane.append_audit(
-                    conn,
-                    actor=actor,
-                    action="data.validate",
-                    tenant_id=report.tenant_id,
-                    outcome=outcome,
-                    run_id=run_id,
-                    detail={
-                        "failed_checks": report.failed_checks,
-                        "problems": report.problems[:20],
-                    },
-                )
+                if self.store.settings.audit_logging:
+                    await control_plane.append_audit(
+                        conn,
+                        actor=actor,
+                        action="data.validate",
+                        tenant_id=report.tenant_id,
+                        outcome=outcome,
+                        run_id=run_id,
+                        detail={
+                            "failed_checks": report.failed_checks,
+                            "problems": report.problems[:20],
+                        },
+                    )
         except PermissionDeniedError as exc:
             report.run_id = None
             log.warning("validation_not_recorded", tenant_id=report.tenant_id, reason=exc.message)

@@ -31,7 +31,7 @@ async def readyz(manager: AppManager) -> Readiness | JSONResponse:
     """200 when the database answers and Redis does (when one is configured), else 503
     with the reason per dependency; no token needed."""
     checks = await manager.readiness()
-    ready = all(value in ("ok", "not configured") for value in checks.values())
+    ready = all(value in ("ok", "not configured", "not used") for value in checks.values())
     body = Readiness(ready=ready, checks=checks)
     if not ready:
         return JSONResponse(body.model_dump(), status_code=503)

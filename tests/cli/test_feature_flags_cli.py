@@ -1,0 +1,62 @@
+"""The feature flags from the shell: what the CLI says when a flag is off, and the
+start-up refusal of audit logging off while a compliance feature needs it."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from tests.cli.cli_runner import Cli, assert_one_line_error
+
+
+def fresh_tenant() -> str:
+    return f"flags_cli_{uuid.uuid4().hex[:10]}"
+
+
+def test_a_load_without_validation_says_so(database_url: str, demo_set: Path) -> None:
+    """stderr says only the database checked the records; --json says validation off."""
+    cli = Cli(database_url, env={"TENANCY_DATA_VALIDATION": "false"})
+    tenant, other = fresh_tenant(), fresh_tenant()
+    try:
+        cli.ok("init-tenant", tenant)
+        cli.ok("init-tenant", other)
+
+        said = cli.ok("load-fixtures", tenant, str(demo_set))
+        shown = cli.json("load-fixtures", other, str(demo_set))
+    finally:
+        cli("cleanup", tenant, "--yes")
+        cli("cleanup", other, "--yes")
+
+    assert "loaded without validation (TENANCY_DATA_VALIDATION=false)" in said.stderr
+    assert "off" == shown["validation"]
+
+
+def test_the_audit_command_notes_that_audit_logging_is_off(sqlite_cli: Cli) -> None:
+    cli = Cli(sqlite_cli.database_url, env={"TENANCY_AUDIT_LOGGING": "false"})
+    cli.ok("init-tenant", "acme")
+
+    result = cli.ok("audit", "acme")
+
+    assert "audit logging is off" in result.stderr
+    assert "tenant.create" not in result.stdout
+
+
+def test_audit_off_with_a_secret_key_is_refused_at_start_up(sqlite_cli: Cli) -> None:
+    """Exit 2 before any command runs, naming both settings and why."""
+    cli = Cli(
+        sqlite_cli.database_url,
+        env={
+            "TENANCY_AUDIT_LOGGING": "false",
+            "TENANCY_SECRET_KEY": Fernet.generate_key().decode(),
+        },
+    )
+
+    line = assert_one_line_error(cli("list"), 2, "error:")
+
+    assert "TENANCY_AUDIT_LOGGING" in line
+    assert "TENANCY_SECRET_KEY" in line
+    assert "audited" in line
