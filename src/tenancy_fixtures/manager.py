@@ -42,7 +42,14 @@ from tenancy_fixtures.migrations.scripts import MigrationScripts, migration_scri
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
-from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
+from tenancy_fixtures.store import (
+    TenantStore,
+    audit_chain,
+    control_plane,
+    migration_ledger,
+    open_store,
+)
+from tenancy_fixtures.store.audit_chain import ChainReport
 from tenancy_fixtures.store.control_plane import AuditRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
 from tenancy_fixtures.tenancy.audit import Observer, audited
@@ -429,6 +436,21 @@ class FixtureManager:
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             return await control_plane.read_audit(conn, tenant_id=tenant_id, limit=limit)
+
+    async def verify_audit(self) -> ChainReport:
+        """Walk the audit log's hash chain (read only); the report names the first
+        broken link: a record updated, deleted, inserted or moved behind our back."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            return await audit_chain.verify(conn)
+
+    async def audit_head(self) -> tuple[int, str]:
+        """The audit chain's head (position, hash): anchor it elsewhere to detect a
+        rewrite of the whole chain."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            current = await audit_chain.head(conn)
+        return current if current is not None else (0, audit_chain.GENESIS)
 
     def _observer(self, operation: str) -> Observer:
         """Counts ``operation``'s outcomes and durations in this manager's metrics."""

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tenancy_fixtures.cli import demo, fixtures, migrations, tenants
+from tenancy_fixtures.cli import audit, demo, fixtures, migrations, tenants
 from tenancy_fixtures.cli.context import CliState, fail
 from tenancy_fixtures.errors import TenancyFixturesError
 
@@ -123,6 +123,7 @@ def _global_options(
 
 
 tenants.register(app)
+audit.register(app)
 fixtures.register(app)
 migrations.register(app)
 demo.register(app)

@@ -209,37 +209,6 @@ def cleanup(
     console.print(f"dropped {len(names)} tenant(s)")
 
 
-def audit(
-    ctx: typer.Context,
-    tenant_id: Annotated[str | None, typer.Argument(help="Only this tenant.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-    json_out: JsonFlag = False,
-) -> None:
-    """Show the audit log, newest first.
-
-    Example: tenancy-fixtures audit demo_free --limit 10
-    """
-    if tenant_id is not None:
-        validate_or_fail(tenant_id)
-    records = run(ctx, lambda manager: manager.audit_log(tenant_id, limit=limit))
-    if json_out:
-        print_json([vars(r) for r in records])
-        return
-    table = Table(title="audit log")
-    for column in ("at", "actor", "action", "tenant", "outcome", "run"):
-        table.add_column(column)
-    for r in records:
-        table.add_row(
-            r.at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(r.actor),
-            escape(r.action),
-            r.tenant_id or "",
-            r.outcome,
-            (r.run_id or "")[:8],
-        )
-    console.print(table)
-
-
 def warm_up(
     ctx: typer.Context,
     spares: Annotated[
@@ -268,5 +237,4 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_tenants)
     app.command("show")(show)
     app.command("cleanup")(cleanup)
-    app.command("audit")(audit)
     app.command("warm-up")(warm_up)

@@ -179,7 +179,9 @@ async def drop_tenant(
 
     async def attempt(audit: Audit) -> None:
         async with store.deprovision(tenant_id) as (conn, stored):
-            registered = await control_plane.delete_tenant(conn, tenant_id)
+            registered = await control_plane.delete_tenant(
+                conn, tenant_id, actor=audit.actor, run_id=audit.run_id
+            )
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
