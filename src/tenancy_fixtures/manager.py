@@ -52,9 +52,11 @@ from tenancy_fixtures.store import (
 from tenancy_fixtures.store.audit_chain import ChainReport
 from tenancy_fixtures.store.control_plane import AuditRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
+from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.data_keys import TenantCipher
 from tenancy_fixtures.tenancy.tenants import (
     TenantFixture,
     create_tenant,
@@ -451,6 +453,26 @@ class FixtureManager:
         async with self.store.control(readonly=True) as conn:
             current = await audit_chain.head(conn)
         return current if current is not None else (0, audit_chain.GENESIS)
+
+    async def tenant_cipher(self, tenant_id: str) -> TenantCipher:
+        """The cipher of a tenant's data key: decrypts its stored credentials and
+        encrypted columns (its key is made now if it has none; needs
+        ``TENANCY_SECRET_KEY``)."""
+        await get_tenant(self.store, tenant_id)
+        async with self.store.control() as conn:
+            return await data_keys.tenant_cipher(conn, tenant_id, self.settings.secret_key)
+
+    async def rewrap_keys(self) -> list[str]:
+        """Re-wrap every tenant's data key with the first ``TENANCY_SECRET_KEY`` (after
+        rotating the master key); audited as ``keys.rewrap``. Returns the tenants."""
+        await self.store.initialize()
+        async with audited(
+            self.store, actor=self.settings.actor, action="keys.rewrap", tenant_id=None
+        ) as audit:
+            async with self.store.control() as conn:
+                tenants = await data_keys.rewrap_data_keys(conn, self.settings.secret_key)
+                await audit.record(conn, detail={"rewrapped": len(tenants)})
+        return tenants
 
     def _observer(self, operation: str) -> Observer:
         """Counts ``operation``'s outcomes and durations in this manager's metrics."""

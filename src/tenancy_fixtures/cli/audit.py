@@ -1,4 +1,5 @@
-"""Audit commands: audit (the log, newest first), audit verify, audit head."""
+"""Audit and key commands: audit (the log, newest first), audit verify, audit head,
+keys rewrap."""
 
 from __future__ import annotations
 
@@ -126,6 +127,26 @@ def head(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     console.print(f"{seq} {digest}", markup=False)
 
 
+keys_app = typer.Typer(help="Tenants' data keys (crypto-shredding).", no_args_is_help=True)
+
+
+@keys_app.command("rewrap")
+def rewrap(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY.
+
+    Rotate the master key: put the new key first (old keys after it), run this, then
+    remove the old keys.
+
+    Example: TENANCY_SECRET_KEY=NEW,OLD tenancy-fixtures keys rewrap
+    """
+    tenants = run(ctx, lambda manager: manager.rewrap_keys())
+    if json_out:
+        print_json({"rewrapped": tenants})
+        return
+    console.print(f"re-wrapped {len(tenants)} tenant data key(s)")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the audit commands to ``app``."""
+    """Add the audit and key commands to ``app``."""
     app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")
