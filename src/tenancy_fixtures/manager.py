@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData
 
+from tenancy_fixtures.compliance.retention import RetentionReport, purge_expired
 from tenancy_fixtures.errors import MigrationError, TenantNotFoundError
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -454,6 +456,32 @@ class FixtureManager:
             current = await audit_chain.head(conn)
         return current if current is not None else (0, audit_chain.GENESIS)
 
+    async def purge_expired(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> list[RetentionReport]:
+        """Purge events older than each tenant's ``retention_days`` (every registered
+        tenant unless ``tenants`` names some), in batches, each tenant audited as
+        ``data.retention``; ``dry_run`` only counts. Which columns hold event times the
+        schema declares (``info={"retention": "event_time"}``)."""
+        ids = (
+            list(tenants)
+            if tenants is not None
+            else [t.tenant_id for t in await self.list_tenants()]
+        )
+        reports = []
+        for tenant_id in ids:
+            await get_tenant(self.store, tenant_id)
+            reports.append(
+                await purge_expired(
+                    self.store, tenant_id, actor=self.settings.actor, now=now, dry_run=dry_run
+                )
+            )
+        return reports
+
     async def tenant_cipher(self, tenant_id: str) -> TenantCipher:
         """The cipher of a tenant's data key: decrypts its stored credentials and
         encrypted columns (its key is made now if it has none; needs
@@ -466,12 +494,14 @@ class FixtureManager:
         """Re-wrap every tenant's data key with the first ``TENANCY_SECRET_KEY`` (after
         rotating the master key); audited as ``keys.rewrap``. Returns the tenants."""
         await self.store.initialize()
-        async with audited(
-            self.store, actor=self.settings.actor, action="keys.rewrap", tenant_id=None
-        ) as audit:
-            async with self.store.control() as conn:
-                tenants = await data_keys.rewrap_data_keys(conn, self.settings.secret_key)
-                await audit.record(conn, detail={"rewrapped": len(tenants)})
+        async with (
+            audited(
+                self.store, actor=self.settings.actor, action="keys.rewrap", tenant_id=None
+            ) as audit,
+            self.store.control() as conn,
+        ):
+            tenants = await data_keys.rewrap_data_keys(conn, self.settings.secret_key)
+            await audit.record(conn, detail={"rewrapped": len(tenants)})
         return tenants
 
     def _observer(self, operation: str) -> Observer:

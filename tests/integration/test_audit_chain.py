@@ -67,7 +67,9 @@ async def test_an_updated_record_is_named(own: OwnDatabase) -> None:
     async with own.manager() as manager:
         await _history(manager)
         victim = (await _ids(own))[3]
-        await own.sql(f"UPDATE tenancy.audit_log SET actor = 'someone else' WHERE audit_id = {victim}")
+        await own.sql(
+            f"UPDATE tenancy.audit_log SET actor = 'someone else' WHERE audit_id = {victim}"
+        )
         report = await manager.verify_audit()
 
     assert report.broken is not None
@@ -81,7 +83,7 @@ async def test_an_updated_detail_is_named(own: OwnDatabase) -> None:
         await _history(manager)
         victim = (await _ids(own))[2]
         await own.sql(
-            f"UPDATE tenancy.audit_log SET detail = '{{\"tier\": \"enterprise\"}}' "
+            f'UPDATE tenancy.audit_log SET detail = \'{{"tier": "enterprise"}}\' '
             f"WHERE audit_id = {victim}"
         )
         report = await manager.verify_audit()
@@ -161,7 +163,8 @@ async def test_an_erased_detail_without_a_tombstone_is_named(own: OwnDatabase) -
         )
         victim = rows[0][0]
         await own.sql(
-            f"UPDATE tenancy.audit_log SET detail = '{{\"erased\": true}}' WHERE audit_id = {victim}"
+            "UPDATE tenancy.audit_log SET detail = '{\"erased\": true}' "
+            f"WHERE audit_id = {victim}"
         )
         report = await manager.verify_audit()
 

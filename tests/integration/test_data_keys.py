@@ -118,9 +118,7 @@ async def test_a_credential_stored_under_the_master_key_keeps_working(
         await manager.load_fixtures(TENANT, _models_file(tmp_path, master))
         table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.ai_models"]
         async with manager.store.session(TENANT) as session:
-            await session.connection.execute(
-                update(table).values(credentials={"encrypted": token})
-            )
+            await session.connection.execute(update(table).values(credentials={"encrypted": token}))
         cipher = await manager.tenant_cipher(TENANT)
         await manager.drop_tenant(TENANT)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -29,7 +28,7 @@ class _TenantOrCommand(TyperGroup):
     """``audit TENANT`` lists one tenant's records as before; ``audit verify`` and
     ``audit head`` are commands (a tenant of either name: ``audit --tenant verify``)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             args = ["--tenant", args[0], *args[1:]]
         return super().parse_args(ctx, args)

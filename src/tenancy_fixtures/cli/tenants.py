@@ -14,6 +14,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.tenancy.sizes import format_size
 
 if TYPE_CHECKING:
+    from tenancy_fixtures.compliance.retention import RetentionReport
     from tenancy_fixtures.manager import FixtureManager
     from tenancy_fixtures.monitoring.monitor import TenantStatus
     from tenancy_fixtures.tenancy.config import TenantConfig
@@ -168,13 +169,29 @@ def cleanup(
         str | None, typer.Option(help="Drop every tenant whose id starts with this.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    expired: Annotated[
+        bool,
+        typer.Option(
+            "--expired",
+            help="Drop no tenant: purge events older than retention_days (all tenants, or "
+            "TENANT / --prefix).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --expired: count, purge nothing.")
+    ] = False,
 ) -> None:
     """Drop tenants entirely: schema or file, registry rows, runs, reject files and cached
     config; their audit records keep who did what when and how it ended, nothing more.
     --prefix also drops storage nothing registers (what validate-data --all reports).
+    --expired instead purges each tenant's events older than its retention_days.
 
     Example: tenancy-fixtures cleanup --prefix demo_ --yes
+    Example: tenancy-fixtures cleanup --expired --dry-run
     """
+    if expired or dry_run:
+        _purge_expired(ctx, tenant_id, prefix, expired=expired, dry_run=dry_run)
+        return
     if (tenant_id is None) == (prefix is None) or prefix == "":
         err_console.print("error: give either a TENANT or a non-empty --prefix")
         raise typer.Exit(2)
@@ -207,6 +224,38 @@ def cleanup(
 
     run(ctx, drop)
     console.print(f"dropped {len(names)} tenant(s)")
+
+
+def _purge_expired(
+    ctx: typer.Context, tenant_id: str | None, prefix: str | None, *, expired: bool, dry_run: bool
+) -> None:
+    """``cleanup --expired``: retention for one tenant, a prefix, or every tenant."""
+    if not expired:
+        err_console.print("error: --dry-run goes with --expired")
+        raise typer.Exit(2)
+    if tenant_id is not None:
+        validate_or_fail(tenant_id)
+
+    async def purge(manager: FixtureManager) -> list[RetentionReport]:
+        tenants = [tenant_id] if tenant_id is not None else None
+        if prefix:
+            tenants = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+        return await manager.purge_expired(tenants, dry_run=dry_run)
+
+    reports = run(ctx, purge)
+    table = Table(title="expired events" + (" (dry run: nothing purged)" if dry_run else ""))
+    for column in ("tenant", "retention days", "cutoff", "rows"):
+        table.add_column(column)
+    for r in reports:
+        table.add_row(
+            r.tenant_id,
+            str(r.retention_days or "-"),
+            r.cutoff.strftime("%Y-%m-%d %H:%M") if r.cutoff else "keeps all",
+            ", ".join(f"{name} {count:,}" for name, count in r.purged.items()) or "-",
+        )
+    console.print(table)
+    verb = "would purge" if dry_run else "purged"
+    console.print(f"{verb} {sum(r.total for r in reports):,} row(s) in {len(reports)} tenant(s)")
 
 
 def warm_up(

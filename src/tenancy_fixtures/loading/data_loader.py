@@ -44,8 +44,6 @@ from tenancy_fixtures.loading.readers import csv_header, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.store.column_info import encrypted_columns
-from tenancy_fixtures.tenancy.data_keys import row_encrypter, tenant_cipher
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
     RowPreparer,
@@ -53,6 +51,8 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
 )
+from tenancy_fixtures.store.column_info import encrypted_columns
+from tenancy_fixtures.tenancy.data_keys import row_encrypter, tenant_cipher
 
 __all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 

@@ -181,9 +181,7 @@ def _seal(rows: list[Row[Any]]) -> str:
     digest = hashlib.sha256()
     for r in rows:
         digest.update(
-            canonical(
-                [r.audit_id, _at(r.at), r.actor, r.action, r.tenant_id, r.outcome, r.run_id]
-            )
+            canonical([r.audit_id, _at(r.at), r.actor, r.action, r.tenant_id, r.outcome, r.run_id])
         )
         digest.update(b"\n")
     return digest.hexdigest()
@@ -231,7 +229,9 @@ async def ensure_chain(conn: AsyncConnection) -> None:
 
 async def _add_missing_columns(conn: AsyncConnection) -> None:
     """``ALTER TABLE ... ADD COLUMN`` for each chain column an older deployment lacks."""
-    translate = conn.sync_connection.get_execution_options().get("schema_translate_map") or {}
+    sync = conn.sync_connection
+    options = sync.get_execution_options() if sync is not None else {}
+    translate = options.get("schema_translate_map") or {}
     schema = translate.get(CONTROL_SCHEMA, CONTROL_SCHEMA)
 
     def names(sync_conn: Any) -> set[str]:
@@ -339,7 +339,7 @@ class _Walk:
             )
         if row.prev_hash != self.prev:
             return "its link does not name the record before it (a record deleted or moved)"
-        if entry_hash(row._mapping) != row.entry_hash:
+        if entry_hash(dict(row._mapping)) != row.entry_hash:
             return "its content no longer matches its hash (updated)"
         if detail_digest(dict(row.detail)) != row.detail_digest and not self._erased(row):
             return "its detail no longer matches its digest (updated)"

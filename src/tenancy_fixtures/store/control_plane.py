@@ -713,7 +713,9 @@ async def erase_audit_detail(
         from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
 
         erased = sum(map(len, by_trail.values()))
-        await audit_chain.append_tombstone(conn, tenant_id, erased=erased, actor=actor, run_id=run_id)
+        await audit_chain.append_tombstone(
+            conn, tenant_id, erased=erased, actor=actor, run_id=run_id
+        )
     return len(rows)
 
 

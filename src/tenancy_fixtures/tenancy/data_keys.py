@@ -38,8 +38,8 @@ __all__ = [
     "TenantCipher",
     "destroy_data_key",
     "ensure_data_key",
-    "row_encrypter",
     "rewrap_data_keys",
+    "row_encrypter",
     "tenant_cipher",
 ]
 

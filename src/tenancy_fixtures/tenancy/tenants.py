@@ -93,7 +93,9 @@ async def _provision(
     async with store.provision(tenant_id) as session:
         await control_plane.insert_tenant(session.connection, tenant_id, tier)
         if store.settings.secret_key is not None:
-            await data_keys.ensure_data_key(session.connection, tenant_id, store.settings.secret_key)
+            await data_keys.ensure_data_key(
+                session.connection, tenant_id, store.settings.secret_key
+            )
         context = LoadContext(audit.run_id)
         results = await apply_fixtures(session, structural, context=context, new_tenant=True)
         await audit.record(
