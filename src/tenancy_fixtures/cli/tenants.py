@@ -162,6 +162,7 @@ def show(
     console.print(rows)
 
 
+# shape: one Typer option a parameter; the --expired branch is a function of its own
 def cleanup(
     ctx: typer.Context,
     tenant_id: Annotated[str | None, typer.Argument(help="The tenant to drop.")] = None,

@@ -35,11 +35,12 @@ from uuid import UUID
 import orjson
 from sqlalchemy import JSON, DateTime, Table
 
-from tenancy_fixtures.store.column_info import encrypted_columns
-
 __all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
 _MASK = (1 << 64) - 1
+# store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
+# must not pull in the store package.
+_ENCRYPTED_INFO = "encrypted"
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC
 _BIG_ENDIAN = sys.byteorder == "big"
 _dumps = orjson.dumps
@@ -123,7 +124,7 @@ class ContentChecksum:
         return cls(
             [i for i, c in enumerate(columns) if isinstance(c.type, JSON)],
             [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)],
-            list(encrypted_columns(table)),
+            [i for i, c in enumerate(columns) if c.info.get(_ENCRYPTED_INFO)],
         )
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
