@@ -65,6 +65,7 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
         ).one()
     identity = Identity(str(row[0]), str(row[1]))
     schema_exists, missing = bool(row[2]), list(row[3])
+    guarded = bool(row[5])
     if schema_exists and not missing and row[4] and row[5]:
         async with engine.connect() as conn:
             if (
@@ -82,7 +83,8 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
             await audit_chain.ensure_chain(conn)
-            await install_audit_guard(conn)
+            if not guarded:  # replacing it takes ownership of the table: only when missing
+                await install_audit_guard(conn)
     except DBAPIError as exc:
         if not is_insufficient_privilege(exc):
             raise
