@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
+from tenancy_fixtures.compliance.retention import RetentionReport, purge_expired
 from tenancy_fixtures.errors import MigrationError, TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -50,15 +51,23 @@ from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus, TenantUsage
 from tenancy_fixtures.monitoring.usage import UsageSnapshot
 from tenancy_fixtures.settings import Settings, ValidationMode, load_settings
-from tenancy_fixtures.store import TenantStore, control_plane, migration_ledger, open_store
+from tenancy_fixtures.store import (
+    TenantStore,
+    audit_chain,
+    control_plane,
+    migration_ledger,
+    open_store,
+)
 from tenancy_fixtures.store.api_tokens import ApiToken
+from tenancy_fixtures.store.audit_chain import ChainReport
 from tenancy_fixtures.store.control_plane import AuditFilter, AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
-from tenancy_fixtures.tenancy import placement, tokens
+from tenancy_fixtures.tenancy import data_keys, placement, tokens
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, RedisConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.data_keys import TenantCipher
 from tenancy_fixtures.tenancy.tenants import (
     TenantFixture,
     count_tenants,
@@ -665,6 +674,69 @@ class FixtureManager:
             except TenancyFixturesError as exc:
                 checks["redis"] = str(exc)
         return checks
+
+    async def verify_audit(self) -> ChainReport:
+        """Walk the audit log's hash chain (read only); the report names the first
+        broken link: a record updated, deleted, inserted or moved behind our back."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            return await audit_chain.verify(conn)
+
+    async def audit_head(self) -> tuple[int, str]:
+        """The audit chain's head (position, hash): anchor it elsewhere to detect a
+        rewrite of the whole chain."""
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            current = await audit_chain.head(conn)
+        return current if current is not None else (0, audit_chain.GENESIS)
+
+    async def purge_expired(
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> list[RetentionReport]:
+        """Purge events older than each tenant's ``retention_days`` (every registered
+        tenant unless ``tenants`` names some), in batches, each tenant audited as
+        ``data.retention``; ``dry_run`` only counts. Which columns hold event times the
+        schema declares (``info={"retention": "event_time"}``)."""
+        ids = (
+            list(tenants)
+            if tenants is not None
+            else [t.tenant_id for t in await self.list_tenants()]
+        )
+        reports = []
+        for tenant_id in ids:
+            await get_tenant(self.store, tenant_id)
+            reports.append(
+                await purge_expired(
+                    self.store, tenant_id, actor=self.settings.actor, now=now, dry_run=dry_run
+                )
+            )
+        return reports
+
+    async def tenant_cipher(self, tenant_id: str) -> TenantCipher:
+        """The cipher of a tenant's data key: decrypts its stored credentials and
+        encrypted columns (its key is made now if it has none; needs
+        ``TENANCY_SECRET_KEY``)."""
+        await get_tenant(self.store, tenant_id)
+        async with self.store.control() as conn:
+            return await data_keys.tenant_cipher(conn, tenant_id, self.settings.secret_key)
+
+    async def rewrap_keys(self) -> list[str]:
+        """Re-wrap every tenant's data key with the first ``TENANCY_SECRET_KEY`` (after
+        rotating the master key); audited as ``keys.rewrap``. Returns the tenants."""
+        await self.store.initialize()
+        async with (
+            audited(
+                self.store, actor=self.settings.actor, action="keys.rewrap", tenant_id=None
+            ) as audit,
+            self.store.control() as conn,
+        ):
+            tenants = await data_keys.rewrap_data_keys(conn, self.settings.secret_key)
+            await audit.record(conn, detail={"rewrapped": len(tenants)})
+        return tenants
 
     def _observer(self, operation: str) -> Observer | None:
         """Counts ``operation``'s outcomes and durations in this manager's metrics

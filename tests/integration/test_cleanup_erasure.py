@@ -148,7 +148,12 @@ async def test_a_dropped_tenant_leaves_only_a_minimal_pii_free_audit_trail(
         ("fixtures.load", "refused", {"erased": True, "error": "RecordsRefusedError"}),
         ("fixtures.load", "ok", {"erased": True}),
         ("data.validate", "ok", {"erased": True}),
-        ("tenant.drop", "ok", {"registered": True, "storage_removed": True}),
+        ("audit.erase", "ok", {"erased": 4}),
+        (
+            "tenant.drop",
+            "ok",
+            {"registered": True, "storage_removed": True, "key_destroyed": False},
+        ),
     ] == _actions(sorted(trail, key=lambda r: r["audit_id"]))
     assert {"pytest"} == {r["actor"] for r in trail}
     assert all(r["run_id"] and r["at"] for r in trail)

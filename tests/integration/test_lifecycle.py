@@ -208,6 +208,7 @@ async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
         ("config.apply", "ok"),
         ("fixtures.load", "ok"),
         ("tenant.create", "refused"),
+        ("audit.erase", "ok"),
         ("tenant.drop", "ok"),
     ]
     assert {r.actor for r in records} == {"pytest"}
@@ -215,9 +216,12 @@ async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
     assert all(r.run_id for r in records)
     assert records[0].at >= records[-1].at
     # The drop left the minimal trail: no detail but a refusal's error class.
-    assert {"erased": True, "error": "TenantAlreadyExistsError"} == records[1].detail
-    assert [{"erased": True}] * 3 == [r.detail for r in records[2:]]
-    assert {"registered": True, "storage_removed": True} == records[0].detail
+    # The chain's tombstone says how many records the drop erased.
+    assert {"erased": 4} == records[1].detail
+    assert {"erased": True, "error": "TenantAlreadyExistsError"} == records[2].detail
+    assert [{"erased": True}] * 3 == [r.detail for r in records[3:]]
+    expected = {"registered": True, "storage_removed": True, "key_destroyed": False}
+    assert expected == records[0].detail
 
 
 async def test_longest_allowed_tenant_id_is_created_and_dropped(manager: FixtureManager) -> None:

@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from tenancy_fixtures.cli import (
+    audit,
     demo,
     fixtures,
     migrations,
@@ -230,6 +231,7 @@ def _global_options(
 
 
 tenants.register(app)
+audit.register(app)
 fixtures.register(app)
 migrations.register(app)
 tokens.register(app)

@@ -22,9 +22,9 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.tenancy.sizes import format_size
 
 if TYPE_CHECKING:
+    from tenancy_fixtures.compliance.retention import RetentionReport
     from tenancy_fixtures.manager import FixtureManager
     from tenancy_fixtures.monitoring.monitor import TenantStatus
-    from tenancy_fixtures.store.control_plane import AuditRecord
     from tenancy_fixtures.tenancy.config import TenantConfig
 
 __all__ = ["register"]
@@ -183,6 +183,7 @@ def show(
     console.print(rows)
 
 
+# shape: one Typer option a parameter; the --expired branch is a function of its own
 def cleanup(
     ctx: typer.Context,
     tenant_id: Annotated[str | None, typer.Argument(help="The tenant to drop.")] = None,
@@ -190,13 +191,29 @@ def cleanup(
         str | None, typer.Option(help="Drop every tenant whose id starts with this.")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    expired: Annotated[
+        bool,
+        typer.Option(
+            "--expired",
+            help="Drop no tenant: purge events older than retention_days (all tenants, or "
+            "TENANT / --prefix).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --expired: count, purge nothing.")
+    ] = False,
 ) -> None:
     """Drop tenants entirely: schema or file, registry rows, runs, reject files and cached
     config; their audit records keep who did what when and how it ended, nothing more.
     --prefix also drops storage nothing registers (what validate-data --all reports).
+    --expired instead purges each tenant's events older than its retention_days.
 
     Example: tenancy-fixtures cleanup --prefix demo_ --yes
+    Example: tenancy-fixtures cleanup --expired --dry-run
     """
+    if expired or dry_run:
+        _purge_expired(ctx, tenant_id, prefix, expired=expired, dry_run=dry_run)
+        return
     if (tenant_id is None) == (prefix is None) or prefix == "":
         err_console.print("error: give either a TENANT or a non-empty --prefix")
         raise typer.Exit(2)
@@ -231,53 +248,36 @@ def cleanup(
     console.print(f"dropped {len(names)} tenant(s)")
 
 
-def audit(
-    ctx: typer.Context,
-    tenant_id: Annotated[str | None, typer.Argument(help="Only this tenant.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
-    json_out: JsonFlag = False,
+def _purge_expired(
+    ctx: typer.Context, tenant_id: str | None, prefix: str | None, *, expired: bool, dry_run: bool
 ) -> None:
-    """Show the audit log, newest first.
-
-    Example: tenancy-fixtures audit demo_free --limit 10
-    """
+    """``cleanup --expired``: retention for one tenant, a prefix, or every tenant."""
+    if not expired:
+        err_console.print("error: --dry-run goes with --expired")
+        raise typer.Exit(2)
     if tenant_id is not None:
         validate_or_fail(tenant_id)
-    records = run(ctx, lambda manager: _audit_records(manager, tenant_id, limit))
-    if not state(ctx).settings.audit_logging:
-        err_console.print(
-            "note: audit logging is off (TENANCY_AUDIT_LOGGING=false): operations are not "
-            "being recorded",
-            markup=False,
-        )
-    if json_out:
-        print_json([vars(r) for r in records])
-        return
-    table = Table(title="audit log")
-    for column in ("at", "actor", "action", "tenant", "outcome", "run"):
+
+    async def purge(manager: FixtureManager) -> list[RetentionReport]:
+        tenants = [tenant_id] if tenant_id is not None else None
+        if prefix:
+            tenants = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+        return await manager.purge_expired(tenants, dry_run=dry_run)
+
+    reports = run(ctx, purge)
+    table = Table(title="expired events" + (" (dry run: nothing purged)" if dry_run else ""))
+    for column in ("tenant", "retention days", "cutoff", "rows"):
         table.add_column(column)
-    for r in records:
+    for r in reports:
         table.add_row(
-            r.at.strftime("%Y-%m-%d %H:%M:%S"),
-            escape(r.actor),
-            escape(r.action),
-            r.tenant_id or "",
-            r.outcome,
-            (r.run_id or "")[:8],
+            r.tenant_id,
+            str(r.retention_days or "-"),
+            r.cutoff.strftime("%Y-%m-%d %H:%M") if r.cutoff else "keeps all",
+            ", ".join(f"{name} {count:,}" for name, count in r.purged.items()) or "-",
         )
     console.print(table)
-
-
-async def _audit_records(
-    manager: FixtureManager, tenant_id: str | None, limit: int
-) -> list[AuditRecord]:
-    """The audit log's newest records; a tenant that is not registered and was never
-    audited (never existed) is a :class:`TenantNotFoundError`. A dropped tenant keeps
-    its minimal trail, so it is shown."""
-    records = await manager.audit_log(tenant_id, limit=limit)
-    if tenant_id is not None and not records:
-        await manager.get_tenant(tenant_id)  # raises TenantNotFoundError
-    return records
+    verb = "would purge" if dry_run else "purged"
+    console.print(f"{verb} {sum(r.total for r in reports):,} row(s) in {len(reports)} tenant(s)")
 
 
 def warm_up(
@@ -314,5 +314,4 @@ def register(app: typer.Typer) -> None:
     app.command("list")(list_tenants)
     app.command("show")(show)
     app.command("cleanup")(cleanup)
-    app.command("audit")(audit)
     app.command("warm-up")(warm_up)

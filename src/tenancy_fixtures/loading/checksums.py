@@ -38,6 +38,9 @@ from sqlalchemy import JSON, DateTime, Table
 __all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
 _MASK = (1 << 64) - 1
+# store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
+# must not pull in the store package.
+_ENCRYPTED_INFO = "encrypted"
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC
 _BIG_ENDIAN = sys.byteorder == "big"
 _dumps = orjson.dumps
@@ -97,13 +100,18 @@ class ContentChecksum:
     SQLAlchemy reads them back; equal row multisets give equal checksums.
     """
 
-    __slots__ = ("_json_positions", "_timestamp_positions", "rows", "total")
+    __slots__ = ("_json_positions", "_masked_positions", "_timestamp_positions", "rows", "total")
 
     def __init__(
-        self, json_positions: Sequence[int] = (), timestamp_positions: Sequence[int] = ()
+        self,
+        json_positions: Sequence[int] = (),
+        timestamp_positions: Sequence[int] = (),
+        masked_positions: Sequence[int] = (),
     ) -> None:
         self._json_positions = tuple(json_positions)
         self._timestamp_positions = tuple(timestamp_positions)
+        #: Encrypted columns: a fresh token each write, so they count as null.
+        self._masked_positions = tuple(masked_positions)
         #: Rows added so far.
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
@@ -116,13 +124,14 @@ class ContentChecksum:
         return cls(
             [i for i, c in enumerate(columns) if isinstance(c.type, JSON)],
             [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)],
+            [i for i, c in enumerate(columns) if c.info.get(_ENCRYPTED_INFO)],
         )
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add a batch of rows."""
         if not rows:
             return
-        if self._json_positions or self._zoned(rows):
+        if self._json_positions or self._masked_positions or self._zoned(rows):
             rows = [self._canonical(row) for row in rows]
         try:
             # The fast path: one orjson call and one BLAKE2b call per row, all in C.
@@ -163,6 +172,8 @@ class ContentChecksum:
 
     def _canonical(self, row: Sequence[Any]) -> list[Any]:
         values = list(row)
+        for i in self._masked_positions:
+            values[i] = None
         for i in self._json_positions:
             values[i] = _canonical_json(values[i])
         for i in self._timestamp_positions:

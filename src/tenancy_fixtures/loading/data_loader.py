@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 
 from sqlalchemy import MetaData, Table
 
-from tenancy_fixtures.errors import FixtureError, FixtureSetError
+from tenancy_fixtures.errors import FixtureError, FixtureSetError, SettingsError
 from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback, StageTimer
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -51,6 +51,8 @@ from tenancy_fixtures.store.base import (
     WriteCounts,
     WriteMode,
 )
+from tenancy_fixtures.store.column_info import encrypted_columns
+from tenancy_fixtures.tenancy.data_keys import row_encrypter, tenant_cipher
 
 __all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
 
@@ -186,7 +188,9 @@ class DataLoader(BaseFixture):
                 else self._parse
             )
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))
-            prepare = session.prepare_rows(table, _columns(table))
+            prepare = await _encrypting(
+                session, table, session.prepare_rows(table, _columns(table)), context
+            )
             batches = stream_in_thread(
                 partial(parse, files, table, prepare, tracker, content, context)
             )
@@ -345,6 +349,33 @@ class DataLoader(BaseFixture):
                 tracker.add("validate", built - parsed + time.perf_counter() - summed)
                 tracker.add("checksum", summed - built)
                 yield rows
+
+
+async def _encrypting(
+    session: TenantSession, table: Table, prepare: RowPreparer | None, context: LoadContext
+) -> RowPreparer | None:
+    """``prepare`` preceded by encrypting the columns ``table`` declares encrypted, with
+    the tenant's data key (after the content checksum, which leaves them out).
+
+    Without a master key a credential reference is stored as given (decryptable by the
+    master key alone, as before data keys); a column encrypted whole is refused."""
+    kinds = encrypted_columns(table)
+    if not kinds:
+        return prepare
+    key = context.settings.secret_key if context.settings is not None else None
+    if key is None:
+        if "value" in kinds.values():
+            raise SettingsError(
+                f"table {table.name!r} has encrypted columns: TENANCY_SECRET_KEY must be set"
+            )
+        return prepare
+    cipher = await tenant_cipher(session.connection, session.tenant_id, key)
+    encrypt = row_encrypter(table, cipher)
+    assert encrypt is not None
+    if prepare is None:
+        return encrypt
+    then = prepare
+    return lambda rows: then(encrypt(rows))
 
 
 def _columns(table: Table) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store.column_info import ENCRYPTED_INFO, EVENT_TIME, RETENTION_INFO
 from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "spotify_metadata"]
@@ -49,6 +50,8 @@ _SPOTIFY_ID = 22
 
 
 _SPOTIFY = {FORMAT_INFO: "spotify_id"}
+#: When the event a row records happened: what retention_days is measured against.
+_EVENT_TIME = {RETENTION_INFO: EVENT_TIME}
 
 
 def _format(name: str) -> dict[str, str]:
@@ -201,7 +204,7 @@ def spotify_metadata() -> MetaData:
         "listening_events",
         md,
         Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
-        Column("played_at", _TS, primary_key=True),
+        Column("played_at", _TS, primary_key=True, info=_EVENT_TIME),
         Column("track_id", ForeignKey("tracks.track_id"), nullable=False),
         Column("ms_played", Integer, nullable=False),
         Column("context_uri", String(200), info=_format("spotify_uri")),
@@ -225,8 +228,8 @@ def spotify_metadata() -> MetaData:
         Column("task", String(32), nullable=False),
         Column("parameters", _JSON, nullable=False),
         # A reference ({"env": NAME} or {"secret": NAME}) or {"encrypted": Fernet token};
-        # never a plain key.
-        Column("credentials", _JSON),
+        # never a plain key. The token is stored re-encrypted with the tenant's data key.
+        Column("credentials", _JSON, info={ENCRYPTED_INFO: "reference"}),
         # Tiers and features that enable the model; NULL: every tier, no feature needed.
         Column("tiers", _JSON),
         Column("features", _JSON),
@@ -304,7 +307,7 @@ def spotify_metadata() -> MetaData:
         md,
         Column("event_id", String(64), primary_key=True),
         Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
-        Column("occurred_at", _TS, nullable=False),
+        Column("occurred_at", _TS, nullable=False, info=_EVENT_TIME),
         Column("event_type", String(64), nullable=False),
         Column("properties", _JSON),
         Index("ix_product_events_user_id_occurred_at", "user_id", "occurred_at"),

@@ -53,6 +53,8 @@ __all__ = [
     "api_tokens_table",
     "append_audit",
     "applied_fixtures",
+    "audit_head_table",
+    "audit_table",
     "aware",
     "config_version",
     "control_metadata",
@@ -60,6 +62,7 @@ __all__ = [
     "count_rows",
     "count_tenants",
     "current_config_version",
+    "data_keys_table",
     "delete_tenant",
     "ensure_plane_id",
     "erase_audit_detail",
@@ -241,7 +244,34 @@ audit_table = Table(
     Column("outcome", String(16), nullable=False),
     Column("run_id", String(32)),
     Column("detail", _JSON, nullable=False),
+    # The hash chain (store/audit_chain.py); NULL on records made before it started.
+    Column("seq", BigInteger),
+    Column("detail_digest", String(64)),
+    Column("prev_hash", String(64)),
+    Column("entry_hash", String(64)),
     Index("ix_audit_log_tenant_id_at", "tenant_id", "at"),
+)
+
+#: The audit chain's head: one row holding the last entry's position and hash. Appending
+#: locks it, so two writers can never link to the same predecessor.
+audit_head_table = Table(
+    "audit_head",
+    control_metadata,
+    Column("singleton", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("updated_at", _TS, nullable=False),
+)
+
+#: Each tenant's data key (Fernet), wrapped by the master key (see tenancy/data_keys.py).
+#: Deleting the row is what crypto-shreds the tenant's encrypted values.
+data_keys_table = Table(
+    "tenant_data_keys",
+    control_metadata,
+    Column("tenant_id", String(64), primary_key=True),
+    Column("wrapped_key", Text, nullable=False),
+    Column("created_at", _TS, nullable=False),
+    Column("wrapped_at", _TS, nullable=False),
 )
 
 
@@ -423,7 +453,13 @@ async def count_tenants(
     return int((await conn.execute(query)).scalar_one())
 
 
-async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
+async def delete_tenant(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    actor: str = "tenancy-fixtures",
+    run_id: str | None = None,
+) -> bool:
     """Remove everything the control plane holds of a tenant but its audit trail, and
     reduce that to the minimal trail (:func:`erase_audit_detail`); whether it was
     registered.
@@ -432,7 +468,7 @@ async def delete_tenant(conn: AsyncConnection, tenant_id: str) -> bool:
     details hold validation reports and stage timings) are deleted.
     """
     await conn.execute(delete(runs_table).where(runs_table.c.tenant_id == tenant_id))
-    await erase_audit_detail(conn, tenant_id)
+    await erase_audit_detail(conn, tenant_id, actor=actor, run_id=run_id)
     await conn.execute(delete(configs_table).where(configs_table.c.tenant_id == tenant_id))
     await conn.execute(
         delete(table_checksums_table).where(table_checksums_table.c.tenant_id == tenant_id)
@@ -702,17 +738,18 @@ async def append_audit(
     run_id: str | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one record to the audit log."""
-    await conn.execute(
-        insert(audit_table).values(
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            tenant_id=tenant_id,
-            outcome=outcome,
-            run_id=run_id,
-            detail=dict(detail or {}),
-        )
+    """Append one record to the audit log, linked into its hash chain (see
+    :mod:`tenancy_fixtures.store.audit_chain`)."""
+    from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
+
+    await audit_chain.append(
+        conn,
+        actor=actor,
+        action=action,
+        tenant_id=tenant_id,
+        outcome=outcome,
+        run_id=run_id,
+        detail=dict(detail or {}),
     )
 
 
@@ -731,10 +768,18 @@ def minimal_trail(detail: Mapping[str, Any]) -> dict[str, Any]:
     return kept
 
 
-async def erase_audit_detail(conn: AsyncConnection, tenant_id: str) -> int:
+async def erase_audit_detail(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    actor: str = "tenancy-fixtures",
+    run_id: str | None = None,
+) -> int:
     """Reduce every audit record of ``tenant_id`` to the minimal trail: who did which
     action when, on which run, with what outcome (and the error's class name); the
-    detail goes. Returns how many records there were."""
+    detail goes. Each record keeps the digest its hash covers, and a tombstone appended
+    to the chain (``audit.erase``) says which records were erased, so the chain still
+    verifies. Returns how many records there were."""
     rows = (
         await conn.execute(
             select(audit_table.c.audit_id, audit_table.c.detail).where(
@@ -744,7 +789,10 @@ async def erase_audit_detail(conn: AsyncConnection, tenant_id: str) -> int:
     ).all()
     by_trail: dict[str | None, list[int]] = {}
     for row in rows:
-        by_trail.setdefault(minimal_trail(dict(row.detail)).get("error"), []).append(row.audit_id)
+        detail = dict(row.detail)
+        if detail == minimal_trail(detail):
+            continue  # erased before: rewriting it would change nothing
+        by_trail.setdefault(minimal_trail(detail).get("error"), []).append(row.audit_id)
     for error, ids in by_trail.items():
         trail = minimal_trail({"error": error})
         for start in range(0, len(ids), _ERASE_BATCH):
@@ -753,6 +801,13 @@ async def erase_audit_detail(conn: AsyncConnection, tenant_id: str) -> int:
                 .where(audit_table.c.audit_id.in_(ids[start : start + _ERASE_BATCH]))
                 .values(detail=trail)
             )
+    if rows:
+        from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
+
+        erased = sum(map(len, by_trail.values()))
+        await audit_chain.append_tombstone(
+            conn, tenant_id, erased=erased, actor=actor, run_id=run_id
+        )
     return len(rows)
 
 

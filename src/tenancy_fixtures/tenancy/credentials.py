@@ -4,7 +4,8 @@ A model config's ``credentials`` is one of::
 
     {"env": "OPENAI_API_KEY"}        an environment variable of the application
     {"secret": "prod/openai/api"}    a name in the application's secret manager
-    {"encrypted": "gAAAAAB..."}      the key encrypted with TENANCY_SECRET_KEY (Fernet)
+    {"encrypted": "gAAAAAB..."}      the key encrypted with TENANCY_SECRET_KEY (Fernet);
+                                     stored re-encrypted with the tenant's data key
 
 Anything else that could carry a key (a bare string, ``{"api_key": ...}``, a
 parameter that looks like a key) is refused by :func:`check_credentials` and
@@ -27,6 +28,8 @@ from tenancy_fixtures.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.fernet import MultiFernet
+
+    from tenancy_fixtures.tenancy.data_keys import TenantCipher
 
 __all__ = [
     "CredentialKind",
@@ -262,11 +265,13 @@ def resolve_credential(
     *,
     environ: Mapping[str, str] | None = None,
     secrets: Callable[[str], str] | None = None,
+    cipher: TenantCipher | None = None,
 ) -> str:
     """The credential of an ``ai_models`` row (or a mapping with ``credentials``).
 
     ``{"env": NAME}`` reads ``environ`` (default: the process environment);
-    ``{"encrypted": TOKEN}`` decrypts with ``settings.secret_key``;
+    ``{"encrypted": TOKEN}`` decrypts with the tenant's ``cipher`` (stored rows: see
+    ``FixtureManager.tenant_cipher``) or, without one, ``settings.secret_key``;
     ``{"secret": NAME}`` asks ``secrets`` (the application's secret-manager client).
     Raises :class:`ConfigError` when the credential cannot be had.
     """
@@ -294,6 +299,8 @@ def resolve_credential(
             )
         return secrets(name)
     try:
+        if cipher is not None:
+            return cipher.decrypt(name)
         return decrypt_credential(name, settings.secret_key)
     except ConfigError as exc:
         raise ConfigError(f"model {model_id!r}: {exc.message}", key=exc.key) from None

@@ -22,6 +22,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import TenantRecord
 from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import Audit, Observer, audited
 
 __all__ = [
@@ -92,6 +93,10 @@ async def _provision(
     fixtures and the audit record, in one transaction."""
     async with store.provision(tenant_id) as session:
         await control_plane.insert_tenant(session.connection, tenant_id, tier)
+        if store.settings.secret_key is not None:
+            await data_keys.ensure_data_key(
+                session.connection, tenant_id, store.settings.secret_key
+            )
         context = LoadContext(audit.run_id)
         results = await apply_fixtures(session, structural, context=context, new_tenant=True)
         await audit.record(
@@ -191,7 +196,8 @@ def reject_files(directory: Path, tenant_id: str) -> list[Path]:
 async def drop_tenant(
     store: TenantStore, tenant_id: str, *, actor: str, observe: Observer | None = None
 ) -> None:
-    """Remove a tenant entirely: storage, registry, config, fixture and run records,
+    """Remove a tenant entirely: its data key first (crypto-shredding what any copy of
+    its data holds encrypted), then storage, registry, config, fixture and run records,
     and its reject files (under the ``reject_dir`` setting; they hold whole records).
 
     Its audit records stay as a minimal trail without detail (see
@@ -203,14 +209,27 @@ async def drop_tenant(
     await store.initialize()
 
     async def attempt(audit: Audit) -> None:
+        # First, committed on its own: whatever happens next, the tenant's encrypted
+        # values (and any copy of them) can no longer be read.
+        async with store.control() as conn:
+            key_destroyed = await data_keys.destroy_data_key(conn, tenant_id)
         async with store.deprovision(tenant_id) as (conn, stored):
-            registered = await control_plane.delete_tenant(conn, tenant_id)
+            registered = await control_plane.delete_tenant(
+                conn, tenant_id, actor=audit.actor, run_id=audit.run_id
+            )
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
             for path in reject_files(store.settings.reject_dir, tenant_id):
                 path.unlink(missing_ok=True)
-            await audit.record(conn, detail={"registered": registered, "storage_removed": stored})
+            await audit.record(
+                conn,
+                detail={
+                    "registered": registered,
+                    "storage_removed": stored,
+                    "key_destroyed": key_destroyed,
+                },
+            )
 
     scope = audited(store, actor=actor, action="tenant.drop", tenant_id=tenant_id, observe=observe)
     async with scope as audit:

@@ -229,7 +229,8 @@ _ADDING_MODES = frozenset({"insert", "upsert", "insert_missing"})
 def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
     """Fold the recorded writes, oldest first, into what each table should hold.
 
-    A ``replace`` starts the table afresh; rows only inserted add their checksum; rows
+    A ``replace`` starts the table afresh; a ``purge`` (retention) takes its rows out;
+    rows only inserted add their checksum; rows
     given that were all already there change nothing; any update, or inserts mixed with
     unchanged rows, leaves a content no recorded checksum describes. A write of several
     modes at once (``mixed``, which may have replaced the table) is only comparable as
@@ -239,6 +240,11 @@ def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
     for write in writes:
         if write.mode == "replace":
             expected[write.table] = _Expected(write.rows, [write.checksum])
+            continue
+        if write.mode == "purge":  # retention: its checksum is the removed rows', negated
+            if write.table in expected:
+                expected[write.table].rows -= write.rows
+                expected[write.table].checksums.append(write.checksum)
             continue
         first = write.table not in expected
         state = expected.setdefault(write.table, _Expected())
@@ -353,7 +359,7 @@ class DataIntegrityValidator:
             scans = {t.name: await _scan(session, t) for t in tables}
         report.row_counts = {name: scan.rows for name, scan in scans.items()}
         with _check(report, tracker, "row_counts") as summary:
-            short = self._row_counts(report, recorded.applied)
+            short = self._row_counts(report, recorded.applied, recorded.writes)
             summary.append(
                 f"{report.total_rows:,} rows in {len(tables)} tables, none missing since loading"
             )
@@ -430,13 +436,19 @@ class DataIntegrityValidator:
 
     @staticmethod
     def _row_counts(
-        report: IntegrityReport, applied: dict[str, control_plane.AppliedFixture]
+        report: IntegrityReport,
+        applied: dict[str, control_plane.AppliedFixture],
+        writes: Sequence[TableChecksum] = (),
     ) -> set[str]:
-        """Fail tables holding fewer rows than their fixtures loaded; returns them."""
+        """Fail tables holding fewer rows than their fixtures loaded, less what retention
+        purged; returns them."""
         expected: dict[str, int] = {}
         for fixture in applied.values():
             for table_name, rows in fixture.row_counts.items():
                 expected[table_name] = max(expected.get(table_name, 0), rows)
+        for write in writes:
+            if write.mode == "purge" and write.table in expected:
+                expected[write.table] -= write.rows
         short: set[str] = set()
         for table_name, rows in expected.items():
             actual = report.row_counts.get(table_name, 0)

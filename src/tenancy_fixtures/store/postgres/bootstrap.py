@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
 
 from tenancy_fixtures.errors import PermissionDeniedError
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import audit_chain, control_plane
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+from tenancy_fixtures.store.postgres.audit_guard import GUARD_TRIGGER, install_audit_guard
 from tenancy_fixtures.store.postgres.privileges import is_insufficient_privilege
 
 __all__ = ["Identity", "ensure_control_plane"]
@@ -47,16 +48,30 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
                     "to_regnamespace(:schema) IS NOT NULL, "
                     "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
                     "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
-                    "            IS NULL)"
+                    "            IS NULL), "
+                    # The audit chain: its columns (added to older deployments) and guard.
+                    "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema "
+                    "        = :schema AND table_name = 'audit_log' AND column_name = :column), "
+                    "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
+                    "        to_regclass(quote_ident(:schema) || '.audit_log'))"
                 ),
-                {"schema": CONTROL_SCHEMA, "tables": tables},
+                {
+                    "schema": CONTROL_SCHEMA,
+                    "tables": tables,
+                    "column": audit_chain.CHAIN_COLUMNS[-1],
+                    "trigger": GUARD_TRIGGER,
+                },
             )
         ).one()
     identity = Identity(str(row[0]), str(row[1]))
     schema_exists, missing = bool(row[2]), list(row[3])
-    if schema_exists and not missing:
+    guarded = bool(row[5])
+    if schema_exists and not missing and row[4] and row[5]:
         async with engine.connect() as conn:
-            if await control_plane.plane_id(conn) is not None:
+            if (
+                await control_plane.plane_id(conn) is not None
+                and await audit_chain.head(conn) is not None
+            ):
                 return identity
     try:
         async with engine.begin() as conn:
@@ -67,6 +82,9 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
                 await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
+            await audit_chain.ensure_chain(conn)
+            if not guarded:  # replacing it takes ownership of the table: only when missing
+                await install_audit_guard(conn)
     except DBAPIError as exc:
         if not is_insufficient_privilege(exc):
             raise
@@ -89,9 +107,10 @@ def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> Per
         )
     else:
         what, privilege, on = (
-            "the control plane has no id yet (the row of its 'plane' table)",
-            "INSERT",
-            f"table '{CONTROL_SCHEMA}.plane'",
+            "the control plane is not fully set up (its id, or the audit chain's "
+            "columns, head or append-only trigger)",
+            "ownership",
+            f"the tables of schema '{CONTROL_SCHEMA}'",
         )
     return PermissionDeniedError(
         f"permission denied: {what}, and user '{identity.user}' may not create it: that "

@@ -40,7 +40,7 @@ from tenancy_fixtures.errors import (
 from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import audit_chain, control_plane
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
     Batches,
@@ -444,6 +444,7 @@ class SQLiteTenantStore(TenantStore):
         async with self._control_engine.begin() as conn:
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
+            await audit_chain.ensure_chain(conn)
             await self._settle(conn)
 
     async def _settle(self, conn: AsyncConnection) -> None:

@@ -1,0 +1,171 @@
+"""Audit and key commands: audit (the log, newest first), audit verify, audit head,
+keys rewrap."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from tenancy_fixtures.cli.context import console, err_console, print_json, run, state
+from tenancy_fixtures.cli.tenants import validate_or_fail
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.manager import FixtureManager
+    from tenancy_fixtures.store.audit_chain import ChainReport
+    from tenancy_fixtures.store.control_plane import AuditRecord
+
+__all__ = ["BROKEN_CHAIN_EXIT", "register"]
+
+#: Exit code of ``audit verify`` when a link is broken.
+BROKEN_CHAIN_EXIT = 10
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+class _TenantOrCommand(TyperGroup):
+    """``audit TENANT`` lists one tenant's records as before; ``audit verify`` and
+    ``audit head`` are commands (a tenant of either name: ``audit --tenant verify``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["--tenant", args[0], *args[1:]]
+        return super().parse_args(ctx, args)
+
+
+audit_app = typer.Typer(
+    cls=_TenantOrCommand,
+    help="The audit log and its hash chain.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+@audit_app.callback()
+def audit(
+    ctx: typer.Context,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", help="Only this tenant (or give it first).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    json_out: JsonFlag = False,
+) -> None:
+    """Show the audit log, newest first; verify its hash chain; print its head.
+
+    Example: tenancy-fixtures audit demo_free --limit 10
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if tenant is not None:
+        validate_or_fail(tenant)
+    records = run(ctx, lambda manager: _audit_records(manager, tenant, limit))
+    if not state(ctx).settings.audit_logging:
+        err_console.print(
+            "note: audit logging is off (TENANCY_AUDIT_LOGGING=false): operations are not "
+            "being recorded",
+            markup=False,
+        )
+    if json_out:
+        print_json([vars(r) for r in records])
+        return
+    table = Table(title="audit log")
+    for column in ("at", "actor", "action", "tenant", "outcome", "run"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(
+            r.at.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(r.actor),
+            escape(r.action),
+            r.tenant_id or "",
+            r.outcome,
+            (r.run_id or "")[:8],
+        )
+    console.print(table)
+
+
+async def _audit_records(
+    manager: FixtureManager, tenant_id: str | None, limit: int
+) -> list[AuditRecord]:
+    """The audit log's newest records; a tenant that is not registered and was never
+    audited (never existed) is a :class:`TenantNotFoundError`. A dropped tenant keeps
+    its minimal trail, so it is shown."""
+    records = await manager.audit_log(tenant_id, limit=limit)
+    if tenant_id is not None and not records:
+        await manager.get_tenant(tenant_id)  # raises TenantNotFoundError
+    return records
+
+
+def _report(report: ChainReport) -> dict[str, Any]:
+    broken = report.broken
+    return {
+        "ok": report.ok,
+        "checked": report.checked,
+        "unchained": report.unchained,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "broken": None
+        if broken is None
+        else {"audit_id": broken.audit_id, "seq": broken.seq, "reason": broken.reason},
+    }
+
+
+@audit_app.command("verify")
+def verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Walk the audit log's hash chain; name the first broken link and exit 10 if any.
+
+    Example: tenancy-fixtures audit verify
+    """
+    report = run(ctx, lambda manager: manager.verify_audit())
+    if json_out:
+        print_json(_report(report))
+    elif report.broken is None:
+        console.print(
+            f"audit chain intact: {report.checked} record(s) linked"
+            + (f", {report.unchained} sealed from before the chain" if report.unchained else "")
+            + f"; head {report.head_seq} {report.head_hash}"
+        )
+    else:
+        err_console.print(f"audit chain broken at {report.broken}", markup=False)
+    if report.broken is not None:
+        raise typer.Exit(BROKEN_CHAIN_EXIT)
+
+
+@audit_app.command("head")
+def head(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Print the chain's head (position and hash), to anchor it somewhere else.
+
+    Example: tenancy-fixtures audit head
+    """
+    seq, digest = run(ctx, lambda manager: manager.audit_head())
+    if json_out:
+        print_json({"seq": seq, "hash": digest})
+        return
+    console.print(f"{seq} {digest}", markup=False)
+
+
+keys_app = typer.Typer(help="Tenants' data keys (crypto-shredding).", no_args_is_help=True)
+
+
+@keys_app.command("rewrap")
+def rewrap(ctx: typer.Context, json_out: JsonFlag = False) -> None:
+    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY.
+
+    Rotate the master key: put the new key first (old keys after it), run this, then
+    remove the old keys.
+
+    Example: TENANCY_SECRET_KEY=NEW,OLD tenancy-fixtures keys rewrap
+    """
+    tenants = run(ctx, lambda manager: manager.rewrap_keys())
+    if json_out:
+        print_json({"rewrapped": tenants})
+        return
+    console.print(f"re-wrapped {len(tenants)} tenant data key(s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the audit and key commands to ``app``."""
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,180 @@
+"""Retention: purge the events older than a tenant's ``retention_days``.
+
+Which tables hold events, and which column says when each happened, the schema
+declares (``Column(..., info={"retention": "event_time"})``, see
+:mod:`tenancy_fixtures.store.column_info`); nothing here names a table. Rows go in
+batches of ``batch_size``, one transaction each (a writer never holds a lock for long,
+and memory holds one batch): each batch reads its rows by primary key, deletes them, and
+records in the control plane what it removed (their content checksum, negated), so
+``validate-data`` still knows what each table should hold. One audit record per tenant
+(``data.retention``) gives the cutoff and the counts.
+
+Derived daily statistics are *not* recomputed: they are anonymous counts, kept on
+purpose after the raw, personal events expire (recomputing them would erase the history
+they exist to keep, and leave the day straddling the cutoff half-counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Column, Table, delete, func, select, tuple_
+
+from tenancy_fixtures.errors import ConfigError, StorageError
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantStore
+from tenancy_fixtures.store.column_info import event_time_column
+from tenancy_fixtures.tenancy.audit import audited
+
+__all__ = ["RETENTION_FIXTURE", "RetentionReport", "event_tables", "purge_expired"]
+
+log = get_logger("tenancy_fixtures.compliance.retention")
+
+#: The name purges are recorded under in the control plane's table-write history.
+RETENTION_FIXTURE = "retention"
+_MASK = (1 << 64) - 1
+
+
+@dataclass
+class RetentionReport:
+    """What a retention run did (or, with ``dry_run``, would do) to one tenant."""
+
+    tenant_id: str
+    retention_days: int | None
+    cutoff: datetime | None
+    dry_run: bool
+    #: Rows purged (or expired, for a dry run) per table.
+    purged: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.purged.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "retention_days": self.retention_days,
+            "cutoff": self.cutoff.isoformat() if self.cutoff else None,
+            "dry_run": self.dry_run,
+            "purged": dict(self.purged),
+            "batches": self.batches,
+        }
+
+
+def event_tables(tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
+    """The tables with a declared event time, dependants first (a referenced table is
+    purged after the tables referring to it)."""
+    found = [(t, c) for t in tables if (c := event_time_column(t)) is not None]
+    return list(reversed(found))
+
+
+def _retention_days(tenant_id: str, config: dict[str, Any] | None) -> int | None:
+    value = (config or {}).get("settings", {}).get("retention_days")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"tenant '{tenant_id}': retention_days must be a whole number of days >= 1",
+            key="settings.retention_days",
+        )
+    return value
+
+
+async def purge_expired(
+    store: TenantStore,
+    tenant_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+) -> RetentionReport:
+    """Purge ``tenant_id``'s events older than its ``retention_days`` (see the module
+    docstring); a tenant without the setting keeps everything."""
+    validate_tenant_id(tenant_id)
+    await store.initialize()
+    async with store.control(readonly=True) as conn:
+        days = _retention_days(tenant_id, await control_plane.load_config(conn, tenant_id))
+    cutoff = None if days is None else (now or control_plane.utcnow()) - timedelta(days=days)
+    report = RetentionReport(tenant_id, days, cutoff, dry_run)
+    if cutoff is None:
+        return report
+    tables = event_tables(store.metadata.sorted_tables)
+    if dry_run:
+        async with store.session(tenant_id, readonly=True) as session:
+            for table, column in tables:
+                counted = select(func.count()).select_from(table).where(column < cutoff)
+                report.purged[table.name] = int(
+                    (await session.connection.execute(counted)).scalar_one()
+                )
+        return report
+    size = batch_size or store.settings.batch_size
+    async with audited(store, actor=actor, action="data.retention", tenant_id=tenant_id) as audit:
+        for table, column in tables:
+            report.purged[table.name] = await _purge_table(
+                store, tenant_id, table, column, cutoff, size, audit.run_id, report
+            )
+        await audit.record(
+            outcome="ok" if report.total else "unchanged",
+            detail={k: v for k, v in report.as_dict().items() if k != "tenant_id"},
+        )
+    log.info("retention_purged", tenant_id=tenant_id, run_id=audit.run_id, **report.purged)
+    return report
+
+
+async def _purge_table(
+    store: TenantStore,
+    tenant_id: str,
+    table: Table,
+    column: Column[Any],
+    cutoff: datetime,
+    size: int,
+    run_id: str,
+    report: RetentionReport,
+) -> int:
+    """Purge one table's expired rows a batch at a time; returns how many went."""
+    keys = list(table.primary_key.columns)
+    if not keys:
+        raise ConfigError(
+            f"table {table.name!r} declares an event time but has no primary key to purge by",
+            key="retention",
+        )
+    purged = 0
+    while True:
+        async with store.session(tenant_id) as session:
+            conn = session.connection
+            oldest = select(table).where(column < cutoff).order_by(*keys).limit(size)
+            rows = (await conn.execute(oldest.with_for_update())).all()
+            if not rows:
+                return purged
+            # The same rows, chosen again in SQL: key values never round-trip through
+            # Python, where a timestamp key may not compare equal to its stored text.
+            chosen = select(*keys).where(column < cutoff).order_by(*keys).limit(size)
+            deleted = await conn.execute(delete(table).where(tuple_(*keys).in_(chosen)))
+            if deleted.rowcount != len(rows):
+                raise StorageError(
+                    f"retention: {table.name!r} changed while its batch was purged",
+                    tenant_id=tenant_id,
+                )
+            content = ContentChecksum.for_table(table)
+            content.add([tuple(r) for r in rows])
+            await control_plane.record_table_checksums(
+                conn,
+                tenant_id,
+                fixture=RETENTION_FIXTURE,
+                run_id=run_id,
+                checksums=[
+                    control_plane.TableChecksum(
+                        table.name, "purge", len(rows), f"{-content.total & _MASK:016x}", 0
+                    )
+                ],
+            )
+        purged += len(rows)
+        report.batches += 1
