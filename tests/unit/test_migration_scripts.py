@@ -1,0 +1,86 @@
+"""Reading a revision history: the chain, targets, steps, and histories refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tenancy_fixtures.errors import MigrationError
+from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
+
+BUILTIN = ["0001_baseline", "0002_retention_indexes", "0003_daily_streams"]
+
+
+def _history(tmp_path: Path, *revisions: tuple[str, str | None, str]) -> MigrationScripts:
+    versions = tmp_path / "history" / "versions"
+    versions.mkdir(parents=True)
+    for revision, down, extra in revisions:
+        (versions / f"{revision}.py").write_text(
+            f'"""{revision}."""\n{extra}\nrevision = {revision!r}\n'
+            f"down_revision = {down!r}\n\n\ndef upgrade() -> None:\n    pass\n\n\n"
+            "def downgrade() -> None:\n    pass\n"
+        )
+    return MigrationScripts(str(tmp_path / "history"))
+
+
+def test_the_built_in_chain_read_from_the_files_is_alembics() -> None:
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+
+    assert scripts.chain == BUILTIN
+    assert scripts._alembic_chain == BUILTIN
+    assert (scripts.base, scripts.head) == (BUILTIN[0], BUILTIN[-1])
+
+
+def test_targets_resolve_by_name_prefix_and_offset() -> None:
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+
+    assert scripts.resolve("head") == BUILTIN[-1]
+    assert scripts.resolve("base") == BUILTIN[0]
+    assert scripts.resolve("0002") == BUILTIN[1]
+    assert scripts.resolve("-1", BUILTIN[-1]) == BUILTIN[1]
+    assert scripts.resolve("+2", BUILTIN[0]) == BUILTIN[2]
+
+
+@pytest.mark.parametrize("target", ["-3", "nope", "000", ""])
+def test_a_target_outside_the_history_is_refused(target: str) -> None:
+    with pytest.raises(MigrationError):
+        MigrationScripts(BUILTIN_MIGRATIONS).resolve(target, BUILTIN[-1])
+
+
+def test_steps_go_up_in_order_and_down_in_reverse() -> None:
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+
+    up = scripts.steps(BUILTIN[0], BUILTIN[-1])
+    down = scripts.steps(BUILTIN[-1], BUILTIN[0])
+
+    assert [(s.revision, s.direction, s.target) for s in up] == [
+        (BUILTIN[1], "upgrade", BUILTIN[1]),
+        (BUILTIN[2], "upgrade", BUILTIN[2]),
+    ]
+    assert [(s.revision, s.direction, s.target) for s in down] == [
+        (BUILTIN[2], "downgrade", BUILTIN[1]),
+        (BUILTIN[1], "downgrade", BUILTIN[0]),
+    ]
+    assert scripts.steps(BUILTIN[1], BUILTIN[1]) == []
+
+
+def test_a_revision_id_computed_at_import_is_left_to_alembic(tmp_path: Path) -> None:
+    scripts = _history(tmp_path, ("a1", None, ""), ("b2", "a1", ""))
+    (tmp_path / "history" / "versions" / "b2.py").write_text(
+        'revision = "b" + "2"\ndown_revision = "a1"\n\n\ndef upgrade() -> None:\n    pass\n'
+    )
+
+    assert scripts.chain == ["a1", "b2"]
+
+
+def test_two_heads_are_refused_naming_them(tmp_path: Path) -> None:
+    scripts = _history(tmp_path, ("a1", None, ""), ("b2", "a1", ""), ("c3", "a1", ""))
+
+    with pytest.raises(MigrationError, match="several heads"):
+        _ = scripts.chain
+
+
+def test_a_directory_without_versions_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MigrationError, match="no versions/"):
+        MigrationScripts(str(tmp_path))
