@@ -3,6 +3,7 @@ both backends."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,25 +27,27 @@ async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
 async def test_a_free_tenant_loaded_with_20_users_is_refused_and_stays_empty(
     enforcing: FixtureManager, demo_set: Path
 ) -> None:
-    """demo_free (5 users) given the demo set's 20: refused naming the limit, nothing kept."""
-    await enforcing.create_tenant("demo_free")
+    """A free tenant (5 users) given the demo set's 20: refused naming the limit, nothing
+    kept. (Its id is the test's own: the audit log the analysis reads outlives tests.)"""
+    tenant = f"demo_free_{uuid.uuid4().hex[:8]}"
+    await enforcing.create_tenant(tenant)
     with pytest.raises(LimitExceededError) as refused:
-        await enforcing.load_fixtures("demo_free", demo_set)
+        await enforcing.load_fixtures(tenant, demo_set)
     error = refused.value
     assert (error.limit, error.value, error.maximum, error.tenant_id) == (
         "users",
         20,
         5,
-        "demo_free",
+        tenant,
     )
     assert error.table == "users"
     assert error.exit_code == 10
-    status = await enforcing.tenant_status("demo_free")
+    status = await enforcing.tenant_status(tenant)
     assert status.total_rows == 0
     assert set(status.fixtures) == {"schema", "config"}
-    assert await enforcing.usage_history("demo_free") == []  # rolled back with the load
+    assert await enforcing.usage_history(tenant) == []  # rolled back with the load
     analysis = await enforcing.error_analysis()
-    [group] = [g for g in analysis.groups if g.tenant_id == "demo_free"]
+    [group] = [g for g in analysis.groups if g.tenant_id == tenant]
     assert (group.error, group.rule, group.table, group.refusals) == (
         "LimitExceededError",
         "limit:users",
