@@ -106,7 +106,9 @@ def _default(value: Any) -> Any:
 
 
 def _aware(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+    return (
+        value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+    )
 
 
 class _Secrets:
@@ -242,9 +244,7 @@ async def _write_tables(
                 query = query.where(conditions[table.name])
             content = ContentChecksum.for_table(table)
             path = staging / f"{table.name}.jsonl"
-            result = await session.connection.stream(
-                query.execution_options(yield_per=_FETCH_ROWS)
-            )
+            result = await session.connection.stream(query.execution_options(yield_per=_FETCH_ROWS))
             with path.open("wb") as handle:
                 async for partition in result.partitions():
                     rows = _rows(table, partition, pseudonyms, replaced.get(table.name), keys)
@@ -277,7 +277,7 @@ def _rows(
 
 
 def _write_rows(handle: IO[bytes], table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-    names = [c.name for c in table.columns]
+    names = [str(c.name) for c in table.columns]  # orjson takes only plain str keys
     handle.write(
         b"".join(
             orjson.dumps(dict(zip(names, row, strict=True)), default=_default, option=_JSON_OPTIONS)
@@ -306,9 +306,7 @@ def _manifest(report: ExportReport, salt: str | None) -> bytes:
             # With a salt, the pseudonyms are the tenant data key's (reproducible by
             # whoever holds it); without, their key was random and is gone.
             "pseudonym_key": (
-                None
-                if not report.pseudonymised
-                else ("tenant-data-key" if salt else "ephemeral")
+                None if not report.pseudonymised else ("tenant-data-key" if salt else "ephemeral")
             ),
             "pseudonym_salt": salt,
             "checksum": "content checksum of the rows (tenancy_fixtures ContentChecksum)",
