@@ -3,7 +3,8 @@
 The same value gives the same pseudonym under one key, whichever column holds it, so
 a pseudonymised user id still joins with the rows that refer to it. A pseudonym fits
 its column: 32 hex digits (128 bits of the HMAC), cut to a shorter column's length,
-and an e-mail column gets ``<hex>@pseudonym.invalid`` so it stays a valid address.
+an e-mail column gets ``<hex>@pseudonym.invalid`` so it stays a valid address, and a
+JSON column ``{"pseudonym": <hex>}``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, String, Table
+from sqlalchemy import JSON, Column, String, Table
 
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
@@ -64,6 +65,9 @@ class Pseudonymiser:
         digest = self.text(value)
         if column.info.get(FORMAT_INFO) == "email":
             return digest + _EMAIL_DOMAIN
+        if isinstance(column.type, JSON):
+            # A bare string in a JSON column reads back as JSON text: keep it a document.
+            return {"pseudonym": digest}
         length = getattr(column.type, "length", None)
         if isinstance(column.type, String) and length is not None:
             return digest[:length]
