@@ -21,7 +21,8 @@ def test_an_export_loads_into_a_new_tenant_that_validates(
     cli.ok("init-tenant", source, "--tier", "enterprise", "--load")
     out = tmp_path / "export"
     exported = json.loads(cli.ok("export", source, str(out), "--json").stdout)
-    assert exported["rows"]["listening_events"] > 0 and (out / "fixtures.json").is_file()
+    assert exported["rows"]["listening_events"] > 0
+    assert (out / "fixtures.json").is_file()
     cli.ok("init-tenant", copy, "--tier", "enterprise")
     cli.ok("load-fixtures", copy, str(out))
     cli.ok("validate-data", copy)
@@ -50,16 +51,18 @@ def test_erase_then_verify_passes_until_a_remnant_is_planted(
     erased = json.loads(cli.ok("erase", tenant, "--subject", SUBJECT, "--json").stdout)
     assert erased["deleted"]["users"] == 1
     cli.ok("validate-data", tenant)
-    assert "nothing of the subject is left" in cli.ok(
-        "erase", tenant, "--subject", SUBJECT, "--verify"
-    ).stdout
+    assert (
+        "nothing of the subject is left"
+        in cli.ok("erase", tenant, "--subject", SUBJECT, "--verify").stdout
+    )
 
     rejects.mkdir(exist_ok=True)
     line = {"table": "users", "record": {"email": SUBJECT_EMAIL}}
     (rejects / f"{tenant}-planted.jsonl").write_text(json.dumps(line) + "\n")
     result = cli("erase", tenant, "--subject", SUBJECT, "--verify")
     assert result.exit_code == REMNANTS_EXIT, result.output
-    assert "reject file" in result.stdout and SUBJECT_EMAIL not in result.stdout
+    assert "reject file" in result.stdout
+    assert SUBJECT_EMAIL not in result.stdout
 
 
 def test_erase_refuses_an_unknown_mode(cli: Cli, tenant_prefix: str) -> None:

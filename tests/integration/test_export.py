@@ -27,6 +27,10 @@ SOURCE = "exporter"
 COPY = "exported_copy"
 
 
+def _partials(directory: Path) -> list[Path]:
+    return list(directory.glob("*.partial"))
+
+
 def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -51,7 +55,7 @@ async def test_an_export_reloads_into_a_new_tenant_as_the_same_rows(
     validation = await manager.validate_tenant(COPY)
     assert validation.ok, validation.problems
     assert {t: (c.rows, c.checksum) for t, c in validation.checksums.items() if c.rows} == listed
-    assert not list(tmp_path.glob("*.partial"))
+    assert not _partials(tmp_path)
 
 
 async def test_a_subject_export_holds_only_the_rows_that_reach_the_person(
@@ -69,7 +73,8 @@ async def test_a_subject_export_holds_only_the_rows_that_reach_the_person(
 
     assert [u["user_id"] for u in _lines(unpacked / "users.jsonl")] == [SUBJECT]
     events = _lines(unpacked / "listening_events.jsonl")
-    assert events and {e["user_id"] for e in events} == {SUBJECT}
+    assert events
+    assert {e["user_id"] for e in events} == {SUBJECT}
     playlists = {p["playlist_id"] for p in _lines(unpacked / "playlists.jsonl")}
     assert {p["owner_id"] for p in _lines(unpacked / "playlists.jsonl")} == {SUBJECT}
     tracks = _lines(unpacked / "playlist_tracks.jsonl")
@@ -79,7 +84,9 @@ async def test_a_subject_export_holds_only_the_rows_that_reach_the_person(
     async with manager.store.session(SOURCE, readonly=True) as session:
         events_table = table(manager, "listening_events")
         theirs = select(func.count()).where(events_table.c.user_id == SUBJECT)
-        assert report.rows["listening_events"] == (await session.connection.execute(theirs)).scalar()
+        assert (
+            report.rows["listening_events"] == (await session.connection.execute(theirs)).scalar()
+        )
 
 
 async def test_a_pseudonymised_export_keeps_joins_and_differs_between_exports(
@@ -99,15 +106,19 @@ async def test_a_pseudonymised_export_keeps_joins_and_differs_between_exports(
 
     users = _lines(first / "users.jsonl")
     ids = {u["user_id"] for u in users}
-    assert SUBJECT not in ids and len(ids) == len(users)
+    assert SUBJECT not in ids
+    assert len(ids) == len(users)
     assert {e["user_id"] for e in _lines(first / "listening_events.jsonl")} <= ids
     assert {p["owner_id"] for p in _lines(first / "playlists.jsonl")} <= ids
     assert all(is_email(str(u["email"])) for u in users if u["email"])
     text = "".join(p.read_text() for p in first.iterdir())
-    assert SUBJECT not in text and SUBJECT_EMAIL not in text and "Ingrid" not in text
+    assert SUBJECT not in text
+    assert SUBJECT_EMAIL not in text
+    assert "Ingrid" not in text
     assert not ids & {u["user_id"] for u in _lines(second / "users.jsonl")}
     manifest = json.loads((first / "fixtures.json").read_text())["export"]
-    assert manifest["pseudonym_key"] == "tenant-data-key" and manifest["pseudonym_salt"]
+    assert manifest["pseudonym_key"] == "tenant-data-key"
+    assert manifest["pseudonym_salt"]
 
 
 async def test_an_export_is_refused_without_the_data_export_feature(
@@ -131,7 +142,7 @@ async def test_an_export_is_audited_in_the_chain_without_the_subject_id(
     keyed fingerprint only; the chain still verifies."""
     await loaded_tenant(manager, SOURCE)
     report = await manager.export_tenant(SOURCE, tmp_path / "out", subject=SUBJECT)
-    record = [r for r in await manager.audit_log(SOURCE) if r.action == "data.export"][0]
+    record = next(r for r in await manager.audit_log(SOURCE) if r.action == "data.export")
     assert record.outcome == "ok"
     assert record.detail["rows"] == report.rows
     assert record.detail["manifest_sha256"] == report.manifest_sha256
