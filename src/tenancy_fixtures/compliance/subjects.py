@@ -5,11 +5,13 @@ identifies a subject (``{"subject": "id"}``), the columns holding a subject's id
 (``"reference"``), and the foreign keys through which a row belongs to whoever its
 parent belongs to (``"through"``, followed transitively). Nothing here names a table.
 
-A :class:`Fingerprints` set recognises a subject's values (their id and the personal
-values of their own row) by keyed digest: an erasure receipt keeps the digests and the
-salt, never the values, so ``erase --verify`` can still find a value that came back.
-The key is derived from the tenant's data key when there is a master key (so it dies
-with the tenant), or else from the salt alone.
+A :class:`Fingerprints` set recognises a subject's identifying values (their id and the
+unique personal values of their own row, an e-mail address) by keyed digest: an
+erasure receipt keeps the digests and the salt, never the values, so ``erase --verify``
+can still find a value that came back. A value others may share (a name) is not
+fingerprinted: it would find other people. The key is derived from the tenant's data
+key when there is a master key (so it dies with the tenant), or else from the salt
+alone.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, false, or_, select
+from sqlalchemy import Column, MetaData, Table, UniqueConstraint, false, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.errors import ConfigError
@@ -159,9 +161,18 @@ class Fingerprints:
         return False
 
 
+def _unique(table: Table, column: Column[Any]) -> bool:
+    if column.unique or (column.primary_key and len(table.primary_key.columns) == 1):
+        return True
+    return any(
+        isinstance(c, UniqueConstraint) and list(c.columns) == [column] for c in table.constraints
+    )
+
+
 def personal_values(table: Table, row: Sequence[Any], id_column: Column[Any]) -> list[Any]:
-    """The subject's identifying values in a row of the subject table: its id and its
-    personal columns."""
+    """The values that identify the subject in their row of the subject table: the id
+    and personal columns declared unique (an e-mail address). A shared value (a name
+    others bear too) would find other people's rows, so it is not fingerprinted."""
     names = [c.name for c in table.columns]
-    wanted = [id_column, *personal_columns(table)]
+    wanted = [id_column, *(c for c in personal_columns(table) if _unique(table, c))]
     return [row[names.index(c.name)] for c in wanted]
