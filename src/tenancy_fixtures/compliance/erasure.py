@@ -39,10 +39,9 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Column, Table, and_, bindparam, delete, insert, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
@@ -63,6 +62,9 @@ from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = [
     "ERASURE_FIXTURE",
