@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tenancy_fixtures.errors import ConfigError as ConfigError
+    from tenancy_fixtures.errors import FeatureDisabledError as FeatureDisabledError
     from tenancy_fixtures.errors import FixtureError as FixtureError
     from tenancy_fixtures.errors import FixtureFormatError as FixtureFormatError
     from tenancy_fixtures.errors import FixtureSetError as FixtureSetError
@@ -110,6 +111,7 @@ _PUBLIC: dict[str, str] = {
     "DataIntegrityValidator": "tenancy_fixtures.validation.integrity",
     "DataLoader": "tenancy_fixtures.loading.data_loader",
     "Derivation": "tenancy_fixtures.loading.derived",
+    "FeatureDisabledError": _ERRORS,
     "FixtureError": _ERRORS,
     "FixtureFormatError": _ERRORS,
     "FixtureManager": "tenancy_fixtures.manager",

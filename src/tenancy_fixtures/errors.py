@@ -10,6 +10,7 @@
     │   ├── TenantNotFoundError
     │   └── SchemaOutdatedError       the tenant's schema is behind the code's: migrate it
     ├── ConfigError                   config, tier, feature or limit refused
+    │   └── FeatureDisabledError      the tenant's tier or config lacks the feature
     ├── LimitExceededError            a load would take a tenant past a hard limit
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
@@ -41,6 +42,7 @@ from pathlib import Path
 __all__ = [
     "CatalogFullError",
     "ConfigError",
+    "FeatureDisabledError",
     "FixtureError",
     "FixtureFormatError",
     "FixtureSetError",
@@ -172,6 +174,21 @@ class ConfigError(TenancyFixturesError):
     ) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.key = key
+
+
+class FeatureDisabledError(ConfigError):
+    """An operation the tenant's features do not include (``data_export`` for an
+    export): its tier or config must enable ``feature`` first."""
+
+    def __init__(self, tenant_id: str, feature: str, operation: str) -> None:
+        super().__init__(
+            f"{operation} needs the {feature!r} feature, which the tenant's tier and "
+            "config do not enable",
+            tenant_id=tenant_id,
+            key=f"features.{feature}",
+        )
+        self.feature = feature
+        self.operation = operation
 
 
 class LimitExceededError(TenancyFixturesError):

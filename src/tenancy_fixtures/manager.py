@@ -22,6 +22,9 @@ from typing import Any
 
 from sqlalchemy import MetaData
 
+from tenancy_fixtures.compliance.erasure import ErasureMode, ErasureReport, erase_subject
+from tenancy_fixtures.compliance.erasure_check import ErasureCheck, verify_erasure
+from tenancy_fixtures.compliance.export import ExportReport, export_tenant
 from tenancy_fixtures.compliance.retention import RetentionReport, purge_expired
 from tenancy_fixtures.errors import MigrationError, TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
@@ -715,6 +718,42 @@ class FixtureManager:
                 )
             )
         return reports
+
+    async def export_tenant(
+        self,
+        tenant_id: str,
+        out: Path | str,
+        *,
+        subject: str | None = None,
+        pseudonymise: bool = False,
+    ) -> ExportReport:
+        """Export the tenant's rows (or one ``subject``'s) to ``out`` as a fixture set
+        with a manifest of row counts and checksums; ``pseudonymise`` replaces personal
+        columns with keyed HMACs. Needs the tenant's ``data_export`` feature; audited as
+        ``data.export``."""
+        return await export_tenant(
+            self.store,
+            tenant_id,
+            out,
+            actor=self.settings.actor,
+            subject=subject,
+            pseudonymise=pseudonymise,
+        )
+
+    async def erase_subject(
+        self, tenant_id: str, subject: str, *, mode: ErasureMode = "delete"
+    ) -> ErasureReport:
+        """Delete or pseudonymise one person's personal data across the tenant in one
+        transaction (aggregates recomputed, audit details and reject files scrubbed);
+        the receipt goes into the audit chain as ``data.erase``."""
+        return await erase_subject(
+            self.store, tenant_id, subject, actor=self.settings.actor, mode=mode, cache=self.cache
+        )
+
+    async def verify_erasure(self, tenant_id: str, subject: str) -> ErasureCheck:
+        """Look for anything left of an erased ``subject``: tables, reject files, audit
+        details, config and its cache."""
+        return await verify_erasure(self.store, tenant_id, subject, cache=self.cache)
 
     async def tenant_cipher(self, tenant_id: str) -> TenantCipher:
         """The cipher of a tenant's data key: decrypts its stored credentials and

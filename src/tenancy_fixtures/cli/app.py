@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from tenancy_fixtures.cli import (
     audit,
+    compliance,
     demo,
     fixtures,
     migrations,
@@ -232,6 +233,7 @@ def _global_options(
 
 tenants.register(app)
 audit.register(app)
+compliance.register(app)
 fixtures.register(app)
 migrations.register(app)
 tokens.register(app)

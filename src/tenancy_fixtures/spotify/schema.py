@@ -30,7 +30,13 @@ from sqlalchemy import (
 
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tenancy_fixtures.store.column_info import ENCRYPTED_INFO, EVENT_TIME, RETENTION_INFO
+from tenancy_fixtures.store.column_info import (
+    ENCRYPTED_INFO,
+    EVENT_TIME,
+    PERSONAL_INFO,
+    RETENTION_INFO,
+    SUBJECT_INFO,
+)
 from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "spotify_metadata"]
@@ -52,6 +58,13 @@ _SPOTIFY_ID = 22
 _SPOTIFY = {FORMAT_INFO: "spotify_id"}
 #: When the event a row records happened: what retention_days is measured against.
 _EVENT_TIME = {RETENTION_INFO: EVENT_TIME}
+#: Personal data (pseudonymised in exports, erased with its subject); a user is the
+#: data subject; a row holding a user's id is that user's, and a playlist's tracks
+#: belong to whoever the playlist belongs to.
+_PERSONAL = {PERSONAL_INFO: True}
+_SUBJECT = {SUBJECT_INFO: "id"}
+_SUBJECTS = {SUBJECT_INFO: "reference"}
+_THROUGH = {SUBJECT_INFO: "through"}
 
 
 def _format(name: str) -> dict[str, str]:
@@ -84,10 +97,10 @@ def spotify_metadata() -> MetaData:
     Table(
         "users",
         md,
-        Column("user_id", String(64), primary_key=True),
-        Column("display_name", String(200), nullable=False),
+        Column("user_id", String(64), primary_key=True, info=_SUBJECT),
+        Column("display_name", String(200), nullable=False, info=_PERSONAL),
         # Nullable: users named by Spotify objects (playlist owners) carry no e-mail.
-        Column("email", String(320), info=_format("email")),
+        Column("email", String(320), info={**_format("email"), **_PERSONAL}),
         Column("country", String(2), info=_format("country")),
         Column("product", String(16), nullable=False, default="free", server_default="free"),
         Column("created_at", _TS),
@@ -172,9 +185,9 @@ def spotify_metadata() -> MetaData:
         "playlists",
         md,
         Column("playlist_id", String(_SPOTIFY_ID), primary_key=True, info=_SPOTIFY),
-        Column("owner_id", ForeignKey("users.user_id"), nullable=False, index=True),
+        Column("owner_id", ForeignKey("users.user_id"), nullable=False, index=True, info=_SUBJECTS),
         Column("name", String(400), nullable=False),
-        Column("description", Text),
+        Column("description", Text, info=_PERSONAL),
         Column("public", Boolean, nullable=False, default=True, server_default=text("true")),
         Column(
             "collaborative", Boolean, nullable=False, default=False, server_default=text("false")
@@ -192,10 +205,11 @@ def spotify_metadata() -> MetaData:
             "playlist_id",
             ForeignKey("playlists.playlist_id", ondelete="CASCADE"),
             primary_key=True,
+            info=_THROUGH,
         ),
         Column("position", Integer, primary_key=True),
         Column("track_id", ForeignKey("tracks.track_id"), nullable=False, index=True),
-        Column("added_by", ForeignKey("users.user_id"), index=True),
+        Column("added_by", ForeignKey("users.user_id"), index=True, info=_SUBJECTS),
         # Nullable: the Web API returns null for tracks added long ago; datasets omit it.
         Column("added_at", _TS),
         CheckConstraint("position >= 0", name="position"),
@@ -203,7 +217,12 @@ def spotify_metadata() -> MetaData:
     Table(
         "listening_events",
         md,
-        Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+        Column(
+            "user_id",
+            ForeignKey("users.user_id", ondelete="CASCADE"),
+            primary_key=True,
+            info=_SUBJECTS,
+        ),
         Column("played_at", _TS, primary_key=True, info=_EVENT_TIME),
         Column("track_id", ForeignKey("tracks.track_id"), nullable=False),
         Column("ms_played", Integer, nullable=False),
@@ -252,7 +271,7 @@ def spotify_metadata() -> MetaData:
         md,
         Column("workspace_id", String(64), primary_key=True),
         Column("name", String(200), nullable=False),
-        Column("owner_id", ForeignKey("users.user_id"), nullable=False, index=True),
+        Column("owner_id", ForeignKey("users.user_id"), nullable=False, index=True, info=_SUBJECTS),
         Column("created_at", _TS, nullable=False),
     )
     Table(
@@ -263,7 +282,12 @@ def spotify_metadata() -> MetaData:
             ForeignKey("workspaces.workspace_id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True),
+        Column(
+            "user_id",
+            ForeignKey("users.user_id", ondelete="CASCADE"),
+            primary_key=True,
+            info=_SUBJECTS,
+        ),
         Column("role", String(16), nullable=False),
         Column("joined_at", _TS, nullable=False),
         CheckConstraint("role IN ('owner', 'editor', 'viewer')", name="role"),
@@ -282,7 +306,7 @@ def spotify_metadata() -> MetaData:
             ForeignKey("playlists.playlist_id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        Column("added_by", ForeignKey("users.user_id"), nullable=False),
+        Column("added_by", ForeignKey("users.user_id"), nullable=False, info=_SUBJECTS),
         Column("added_at", _TS, nullable=False),
         Index("ix_workspace_playlists_playlist_id", "playlist_id"),
     )
@@ -297,8 +321,13 @@ def spotify_metadata() -> MetaData:
             index=True,
         ),
         Column("playlist_id", ForeignKey("playlists.playlist_id", ondelete="CASCADE"), index=True),
-        Column("author_id", ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
-        Column("body", Text, nullable=False),
+        Column(
+            "author_id",
+            ForeignKey("users.user_id", ondelete="CASCADE"),
+            nullable=False,
+            info=_SUBJECTS,
+        ),
+        Column("body", Text, nullable=False, info=_PERSONAL),
         Column("created_at", _TS, nullable=False),
         Index("ix_comments_author_id", "author_id"),
     )
@@ -306,10 +335,15 @@ def spotify_metadata() -> MetaData:
         "product_events",
         md,
         Column("event_id", String(64), primary_key=True),
-        Column("user_id", ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False),
+        Column(
+            "user_id",
+            ForeignKey("users.user_id", ondelete="CASCADE"),
+            nullable=False,
+            info=_SUBJECTS,
+        ),
         Column("occurred_at", _TS, nullable=False, info=_EVENT_TIME),
         Column("event_type", String(64), nullable=False),
-        Column("properties", _JSON),
+        Column("properties", _JSON, info=_PERSONAL),
         Index("ix_product_events_user_id_occurred_at", "user_id", "occurred_at"),
         Index("ix_product_events_occurred_at", "occurred_at"),
     )

@@ -13,28 +13,53 @@ Changing a column's info changes no DDL, so it needs no migration. Keys read her
 ``{"retention": "event_time"}``
     The time of the event a row records: rows older than the tenant's
     ``retention_days`` are purged by ``cleanup --expired``.
+``{"personal": True}``
+    Personal data: replaced by a keyed pseudonym in a pseudonymised export, and erased
+    (or pseudonymised) with the subject a row belongs to.
+``{"subject": "id"}``
+    The column identifying a data subject (one per schema: the person ``export
+    --subject`` and ``erase --subject`` name).
+``{"subject": "reference"}``
+    A column holding a subject's id: the row is that person's (their events, their
+    playlists), or, on a nullable column, attributes something to them.
+``{"subject": "through"}``
+    A foreign key: the row belongs to whoever the row it refers to belongs to (the
+    tracks of a person's playlist), followed transitively.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from sqlalchemy import Column, Table
 
+from tenancy_fixtures.errors import ConfigError
+
 __all__ = [
     "ENCRYPTED_INFO",
     "EVENT_TIME",
+    "PERSONAL_INFO",
     "RETENTION_INFO",
+    "SUBJECT_INFO",
     "EncryptedKind",
+    "SubjectLink",
     "encrypted_columns",
     "event_time_column",
+    "personal_columns",
+    "subject_columns",
+    "subject_id_column",
 ]
 
 ENCRYPTED_INFO = "encrypted"
 RETENTION_INFO = "retention"
 EVENT_TIME = "event_time"
+PERSONAL_INFO = "personal"
+SUBJECT_INFO = "subject"
 
 EncryptedKind = Literal["value", "reference"]
+SubjectLink = Literal["id", "reference", "through"]
+_LINKS = ("id", "reference", "through")
 
 
 def _kind(column: Column[Any]) -> EncryptedKind | None:
@@ -62,3 +87,27 @@ def event_time_column(table: Table) -> Column[Any] | None:
         if column.info.get(RETENTION_INFO) == EVENT_TIME:
             return column
     return None
+
+
+def personal_columns(table: Table) -> list[Column[Any]]:
+    """``table``'s columns declared personal."""
+    return [c for c in table.columns if c.info.get(PERSONAL_INFO) is True]
+
+
+def subject_columns(table: Table, link: SubjectLink) -> list[Column[Any]]:
+    """``table``'s columns declared as subject ``link`` (``id``, ``reference``,
+    ``through``)."""
+    if link not in _LINKS:
+        raise ValueError(f"unknown subject link {link!r}")
+    return [c for c in table.columns if c.info.get(SUBJECT_INFO) == link]
+
+
+def subject_id_column(tables: Iterable[Table]) -> Column[Any] | None:
+    """The column that identifies a data subject, if the schema declares one."""
+    found = [c for t in tables for c in subject_columns(t, "id")]
+    if len(found) > 1:
+        names = ", ".join(f"{c.table.name}.{c.name}" for c in found)
+        raise ConfigError(
+            f"more than one column is declared the subject's id: {names}", key=SUBJECT_INFO
+        )
+    return found[0] if found else None

@@ -9,7 +9,7 @@ SQLAlchemy Core; they run on whatever connection the store hands them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -774,12 +774,16 @@ async def erase_audit_detail(
     *,
     actor: str = "tenancy-fixtures",
     run_id: str | None = None,
+    only: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> int:
     """Reduce every audit record of ``tenant_id`` to the minimal trail: who did which
     action when, on which run, with what outcome (and the error's class name); the
     detail goes. Each record keeps the digest its hash covers, and a tombstone appended
     to the chain (``audit.erase``) says which records were erased, so the chain still
-    verifies. Returns how many records there were."""
+    verifies. Returns how many records there were.
+
+    ``only``: erase just the records whose detail it accepts (a subject's erasure), and
+    return how many were erased; the tombstone is appended only if any were."""
     rows = (
         await conn.execute(
             select(audit_table.c.audit_id, audit_table.c.detail).where(
@@ -792,6 +796,8 @@ async def erase_audit_detail(
         detail = dict(row.detail)
         if detail == minimal_trail(detail):
             continue  # erased before: rewriting it would change nothing
+        if only is not None and not only(detail):
+            continue
         by_trail.setdefault(minimal_trail(detail).get("error"), []).append(row.audit_id)
     for error, ids in by_trail.items():
         trail = minimal_trail({"error": error})
@@ -801,14 +807,14 @@ async def erase_audit_detail(
                 .where(audit_table.c.audit_id.in_(ids[start : start + _ERASE_BATCH]))
                 .values(detail=trail)
             )
-    if rows:
+    erased = sum(map(len, by_trail.values()))
+    if rows if only is None else erased:
         from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
 
-        erased = sum(map(len, by_trail.values()))
         await audit_chain.append_tombstone(
             conn, tenant_id, erased=erased, actor=actor, run_id=run_id
         )
-    return len(rows)
+    return len(rows) if only is None else erased
 
 
 @dataclass(frozen=True)

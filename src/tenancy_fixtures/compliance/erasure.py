@@ -1,0 +1,572 @@
+"""Erasure: one person's personal data deleted or pseudonymised across a tenant, proven.
+
+Which rows are a person's the schema declares (:mod:`tenancy_fixtures.compliance.subjects`).
+Everything happens in ONE tenant transaction (the control plane's records with it):
+a failure anywhere leaves the tenant as it was.
+
+``delete``
+    The subject's row goes, and with it every row that cannot outlive it: rows whose
+    non-nullable reference names the subject, and, following every foreign key (declared
+    for subjects or not, as the database requires), rows that depend on a deleted row.
+    A nullable reference (``added_by``) or a nullable foreign key to a deleted row is
+    set to NULL instead: the shared row stays, no longer pointing at the person.
+``pseudonymise``
+    The subject's id, wherever it is held, and the personal columns of the rows that
+    reach them become HMACs under a random key that is never stored: the rows and their
+    links stay (counts, joins), nobody can tell whose they were, not even the operator.
+
+Derived tables are recomputed by their registered derivation for the parts the changed
+source rows touched (the days of a person's listening events), so aggregates agree
+with what is left. What changed is recorded in the control plane's table-write history
+as retention records it (the removed rows' checksum, negated, then the new rows'), so
+``validate-data`` still agrees with the tables.
+
+The subject's audit details (a refused record quoted in an error message), reject-file
+lines and cached config are found by the subject's values and scrubbed: audit details
+are reduced to the minimal trail under an ``audit.erase`` tombstone, reject lines are
+removed. A receipt (``data.erase``) goes into the audit chain: counts per table, a
+digest of what was removed, and keyed fingerprints of the subject's values (see
+:class:`~tenancy_fixtures.compliance.subjects.Fingerprints`) so that
+:func:`verify_erasure` can prove later that none of them is left anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Column, Table, and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
+from tenancy_fixtures.compliance.subjects import (
+    Fingerprints,
+    personal_values,
+    reach,
+    subject_column,
+)
+from tenancy_fixtures.errors import ConfigError, StorageError, TenantNotFoundError
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.derived import DERIVATIONS
+from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantSession, TenantStore
+from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.tenancy import data_keys
+from tenancy_fixtures.tenancy.audit import audited
+from tenancy_fixtures.tenancy.config_cache import ConfigCache
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+__all__ = [
+    "ERASURE_FIXTURE",
+    "RECEIPT",
+    "ErasureMode",
+    "ErasureReport",
+    "erase_subject",
+    "known_fingerprints",
+    "scrub_reject_files",
+]
+
+log = get_logger("tenancy_fixtures.compliance.erasure")
+
+ErasureMode = Literal["delete", "pseudonymise"]
+#: The name erasures are recorded under in the control plane's table-write history.
+ERASURE_FIXTURE = "erasure"
+#: The audit action of an erasure: its receipt.
+RECEIPT = "data.erase"
+_MASK = (1 << 64) - 1
+
+
+@dataclass
+class ErasureReport:
+    """What an erasure did to one tenant: rows per table and what was scrubbed."""
+
+    tenant_id: str
+    mode: str
+    run_id: str = ""
+    deleted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    refreshed: dict[str, int] = field(default_factory=dict)
+    audit_records: int = 0
+    reject_lines: int = 0
+    cache_keys: int = 0
+    digest: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.deleted.values()) + sum(self.updated.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "mode": self.mode,
+            "run_id": self.run_id,
+            "deleted": dict(self.deleted),
+            "updated": dict(self.updated),
+            "refreshed": dict(self.refreshed),
+            "audit_records": self.audit_records,
+            "reject_lines": self.reject_lines,
+            "cache_keys": self.cache_keys,
+            "digest": self.digest,
+        }
+
+
+@dataclass
+class _Changes:
+    """The rows an erasure removed and wrote, per table, for the write history."""
+
+    removed: dict[str, ContentChecksum] = field(default_factory=dict)
+    written: dict[str, ContentChecksum] = field(default_factory=dict)
+    #: Per source table of a derivation: the parts its changed rows touch.
+    parts: dict[str, set[Any]] = field(default_factory=dict)
+
+    def remove(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        self.removed.setdefault(table.name, ContentChecksum.for_table(table)).add(rows)
+        for derivation in DERIVATIONS:
+            if derivation.source == table.name and derivation.column is not None:
+                at = [c.name for c in table.columns].index(derivation.column)
+                seen = self.parts.setdefault(table.name, set())
+                seen.update(derivation.part(row[at]) for row in rows)
+
+    def write(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
+        self.written.setdefault(table.name, ContentChecksum.for_table(table)).add(rows)
+
+
+def _fk_terms(
+    table: Table, parents: Mapping[str, ColumnElement[bool]], *, nullable: bool
+) -> Iterator[tuple[list[Column[Any]], ColumnElement[bool]]]:
+    """Foreign keys of ``table`` to rows selected in ``parents``: (columns, condition),
+    for the nullable keys or the others."""
+    for constraint in table.foreign_key_constraints:
+        parent = constraint.referred_table
+        if parent.name not in parents or parent is table:
+            continue
+        columns = list(constraint.columns)
+        if any(c.nullable for c in columns) != nullable:
+            continue
+        referred = [e.column for e in constraint.elements]
+        chosen = select(*referred).where(parents[parent.name])
+        if len(columns) == 1:
+            yield columns, columns[0].in_(chosen)
+        else:
+            yield columns, tuple_(*columns).in_(chosen)
+
+
+def _deletion_plan(
+    tables: Sequence[Table], subject: str, id_column: Column[Any]
+) -> tuple[dict[str, ColumnElement[bool]], dict[str, list[tuple[list[Column[Any]], Any]]]]:
+    """Per table, the rows to delete, and the nullable columns to clear (with which rows)."""
+    doomed: dict[str, ColumnElement[bool]] = {}
+    cleared: dict[str, list[tuple[list[Column[Any]], Any]]] = {}
+    for table in tables:  # parents first: a child's condition names its parents'
+        terms: list[ColumnElement[bool]] = []
+        clears: list[tuple[list[Column[Any]], Any]] = []
+        if id_column.table is table:
+            terms.append(id_column == subject)
+        for column in subject_columns(table, "reference"):
+            if column.nullable:
+                clears.append(([column], column == subject))
+            else:
+                terms.append(column == subject)
+        terms += [term for _, term in _fk_terms(table, doomed, nullable=False)]
+        clears += list(_fk_terms(table, doomed, nullable=True))
+        if terms:
+            doomed[table.name] = or_(*terms)
+        if clears:
+            cleared[table.name] = clears
+    return doomed, cleared
+
+
+async def _delete_rows(
+    session: TenantSession,
+    tables: Sequence[Table],
+    subject: str,
+    changes: _Changes,
+    report: ErasureReport,
+) -> None:
+    """Delete mode: children first, so no foreign key ever points at a deleted row."""
+    conn = session.connection
+    doomed, cleared = _deletion_plan(tables, subject, subject_column(session.metadata))
+    for table in reversed(tables):
+        if table.name in doomed:
+            rows = [tuple(r) for r in (await conn.execute(select(table).where(doomed[table.name])))]
+            if rows:
+                result = await conn.execute(delete(table).where(doomed[table.name]))
+                _check_count(result.rowcount, len(rows), table, session.tenant_id)
+                changes.remove(table, rows)
+                report.deleted[table.name] = len(rows)
+        for columns, condition in cleared.get(table.name, ()):
+            await _clear(session, table, columns, condition, changes, report)
+
+
+async def _clear(
+    session: TenantSession,
+    table: Table,
+    columns: list[Column[Any]],
+    condition: Any,
+    changes: _Changes,
+    report: ErasureReport,
+) -> None:
+    conn = session.connection
+    rows = [tuple(r) for r in (await conn.execute(select(table).where(condition)))]
+    if not rows:
+        return
+    result = await conn.execute(
+        update(table).where(condition).values({c.name: None for c in columns})
+    )
+    _check_count(result.rowcount, len(rows), table, session.tenant_id)
+    positions = [list(table.columns).index(c) for c in columns]
+    changes.remove(table, rows)
+    changes.write(table, [_with(row, dict.fromkeys(positions)) for row in rows])
+    report.updated[table.name] = report.updated.get(table.name, 0) + len(rows)
+
+
+def _with(row: Sequence[Any], values: Mapping[int, Any]) -> tuple[Any, ...]:
+    out = list(row)
+    for position, value in values.items():
+        out[position] = value
+    return tuple(out)
+
+
+def _check_count(counted: int, expected: int, table: Table, tenant_id: str) -> None:
+    if counted != expected:
+        raise StorageError(
+            f"erasure: {table.name!r} changed while the subject's rows were erased",
+            tenant_id=tenant_id,
+        )
+
+
+def _id_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
+    """Columns of ``table`` that hold a subject id: references and keys to the id."""
+    found = list(subject_columns(table, "reference"))
+    for column in table.columns:
+        if column not in found and any(k.column is id_column for k in column.foreign_keys):
+            found.append(column)
+    return found
+
+
+async def _pseudonymise_rows(
+    session: TenantSession,
+    tables: Sequence[Table],
+    subject: str,
+    changes: _Changes,
+    report: ErasureReport,
+) -> None:
+    """Pseudonymise mode: a new subject row under the pseudonym, every reference moved
+    to it and personal values replaced, then the old row deleted."""
+    conn = session.connection
+    id_column = subject_column(session.metadata)
+    pseudonyms = Pseudonymiser(secrets.token_bytes(32))  # never stored: irreversible
+    new_id = pseudonyms.value(id_column, subject)
+    home = id_column.table
+    assert isinstance(home, Table)
+    reached = reach(session.metadata, subject)
+    old = [tuple(r) for r in (await conn.execute(select(home).where(id_column == subject)))]
+    if not old:
+        return
+    personal = [list(home.columns).index(c) for c in personal_columns(home)]
+    at = list(home.columns).index(id_column)
+    fresh = [_with(pseudonyms.row(home, row, personal), {at: new_id}) for row in old]
+    names = [c.name for c in home.columns]
+    await conn.execute(insert(home), [dict(zip(names, r, strict=True)) for r in fresh])
+    for table in tables:
+        if table is not home:
+            await _move_table(session, table, subject, new_id, reached, pseudonyms, changes, report)
+    await conn.execute(delete(home).where(id_column == subject))
+    changes.remove(home, old)
+    changes.write(home, fresh)
+    report.updated[home.name] = len(old)
+
+
+async def _move_table(
+    session: TenantSession,
+    table: Table,
+    subject: str,
+    new_id: str,
+    reached: Mapping[str, ColumnElement[bool]],
+    pseudonyms: Pseudonymiser,
+    changes: _Changes,
+    report: ErasureReport,
+) -> None:
+    """One table of a pseudonymisation: personal values of the subject's rows replaced
+    (row by row, by primary key), then the subject's id replaced where it is held."""
+    conn = session.connection
+    id_columns = _id_columns(table, subject_column(session.metadata))
+    personal = personal_columns(table) if table.name in reached else []
+    terms = [c == subject for c in id_columns]
+    if personal:
+        terms.append(reached[table.name])
+    if not terms:
+        return
+    rows = [tuple(r) for r in (await conn.execute(select(table).where(or_(*terms))))]
+    if not rows:
+        return
+    columns = list(table.columns)
+    positions = [columns.index(c) for c in personal]
+    if personal:
+        await _update_by_key(session, table, rows, positions, pseudonyms)
+    for column in id_columns:
+        await conn.execute(update(table).where(column == subject).values({column.name: new_id}))
+    moved = [columns.index(c) for c in id_columns]
+    new_rows = [
+        _with(
+            pseudonyms.row(table, row, positions),
+            {i: new_id for i in moved if row[i] == subject},
+        )
+        for row in rows
+    ]
+    changes.remove(table, rows)
+    changes.write(table, new_rows)
+    report.updated[table.name] = len(rows)
+
+
+async def _update_by_key(
+    session: TenantSession,
+    table: Table,
+    rows: Sequence[tuple[Any, ...]],
+    positions: Sequence[int],
+    pseudonyms: Pseudonymiser,
+) -> None:
+    keys = list(table.primary_key.columns)
+    if not keys:
+        raise ConfigError(
+            f"table {table.name!r} holds personal columns but has no primary key to "
+            "pseudonymise a row by",
+            key="personal",
+        )
+    columns = list(table.columns)
+    statement = (
+        update(table)
+        .where(and_(*(k == bindparam(f"k_{i}") for i, k in enumerate(keys))))
+        .values({columns[p].name: bindparam(f"v_{p}") for p in positions})
+    )
+    params = []
+    for row in rows:
+        new = pseudonyms.row(table, row, positions)
+        entry = {f"k_{i}": row[columns.index(k)] for i, k in enumerate(keys)}
+        entry.update({f"v_{p}": new[p] for p in positions})
+        params.append(entry)
+    result = await session.connection.execute(statement, params)
+    if result.rowcount not in (-1, len(rows)):
+        _check_count(result.rowcount, len(rows), table, session.tenant_id)
+
+
+async def _refresh_derived(
+    session: TenantSession, changes: _Changes, report: ErasureReport
+) -> None:
+    """Recompute the derived tables for the parts the changed source rows touched,
+    noting each derived table's content before and after."""
+    for derivation in DERIVATIONS:
+        if derivation.source not in changes.removed:
+            continue
+        parts = changes.parts.get(derivation.source)
+        targets = [session.metadata.tables[t] for t in _qualified(session, derivation.tables)]
+        before = [await _content(session, t) for t in targets]
+        refreshed = await derivation.refresh(session, parts)
+        for table, content in zip(targets, before, strict=True):
+            changes.removed[table.name] = content
+            changes.written[table.name] = await _content(session, table)
+        for name, rows in refreshed.items():
+            report.refreshed[name] = report.refreshed.get(name, 0) + rows
+
+
+def _qualified(session: TenantSession, names: Sequence[str]) -> list[str]:
+    by_name = {t.name: key for key, t in session.metadata.tables.items()}
+    return [by_name[n] for n in names if n in by_name]
+
+
+async def _content(session: TenantSession, table: Table) -> ContentChecksum:
+    content = ContentChecksum.for_table(table)
+    result = await session.connection.stream(select(table).execution_options(yield_per=1000))
+    async for partition in result.partitions():
+        content.add([tuple(r) for r in partition])
+    return content
+
+
+async def _record_writes(session: TenantSession, changes: _Changes, run_id: str) -> str:
+    """Record the erasure in the table-write history (tables with a recorded history
+    only: a table no fixture wrote is not compared anyway); returns the digest."""
+    conn = session.connection
+    recorded = {w.table for w in await control_plane.table_checksums(conn, session.tenant_id)}
+    entries: list[control_plane.TableChecksum] = []
+    digest = hashlib.sha256()
+    for name, removed in sorted(changes.removed.items()):
+        digest.update(f"{name}:{removed.rows}:{removed.hexdigest()}\n".encode())
+        if name not in recorded:
+            continue
+        entries.append(
+            control_plane.TableChecksum(
+                name, "purge", removed.rows, f"{-removed.total & _MASK:016x}", 0
+            )
+        )
+        written = changes.written.get(name)
+        if written is not None and written.rows:
+            entries.append(
+                control_plane.TableChecksum(
+                    name, "insert", written.rows, written.hexdigest(), written.rows
+                )
+            )
+    await control_plane.record_table_checksums(
+        conn, session.tenant_id, fixture=ERASURE_FIXTURE, run_id=run_id, checksums=entries
+    )
+    return digest.hexdigest()
+
+
+async def known_fingerprints(
+    conn: AsyncConnection, tenant_id: str, subject: str, data_key: bytes | None
+) -> tuple[Fingerprints, int]:
+    """The fingerprints earlier erasure receipts kept of ``subject`` (under the salt of
+    the first, which later erasures of the subject reuse), and how many receipts; fresh
+    ones holding the subject's id when there is none."""
+    a = control_plane.audit_table
+    found = await conn.execute(
+        select(a.c.detail)
+        .where(a.c.tenant_id == tenant_id, a.c.action == RECEIPT, a.c.outcome == "ok")
+        .order_by(a.c.audit_id)
+    )
+    marks: Fingerprints | None = None
+    receipts = 0
+    for row in found:
+        detail = dict(row.detail)
+        named = detail.get("subject")
+        if not isinstance(named, dict) or not isinstance(named.get("salt"), str):
+            continue
+        if marks is not None and named["salt"] != marks.salt:
+            continue
+        theirs = marks or Fingerprints.new(data_key, salt=named["salt"])
+        if theirs.of(subject) == named.get("fingerprint"):
+            receipts += 1
+            marks = theirs
+            marks.digests.update(str(d) for d in detail.get("fingerprints", ()))
+    marks = marks or Fingerprints.new(data_key)
+    marks.add([subject])
+    return marks, receipts
+
+
+async def _fingerprints(
+    session: TenantSession, subject: str, data_key: bytes | None
+) -> Fingerprints:
+    """The subject's id and their own row's personal values, fingerprinted (with what
+    earlier receipts of the subject kept)."""
+    marks, _ = await known_fingerprints(session.connection, session.tenant_id, subject, data_key)
+    id_column = subject_column(session.metadata)
+    home = id_column.table
+    assert isinstance(home, Table)
+    for row in await session.connection.execute(select(home).where(id_column == subject)):
+        marks.add(personal_values(home, tuple(row), id_column))
+    return marks
+
+
+def scrub_reject_files(reject_dir: Path, tenant_id: str, marks: Fingerprints) -> int:
+    """Remove the lines of ``tenant_id``'s reject files that hold a fingerprinted value;
+    returns how many went. Each file is rewritten whole and renamed into place."""
+    removed = 0
+    for path in sorted(reject_dir.glob(f"{tenant_id}-*.jsonl")):
+        kept: list[str] = []
+        dropped = 0
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if _line_holds(line, marks):
+                    dropped += 1
+                else:
+                    kept.append(line)
+        if not dropped:
+            continue
+        removed += dropped
+        if not kept:
+            path.unlink()
+            continue
+        partial = path.with_name(path.name + ".scrub")
+        partial.write_text("".join(kept), encoding="utf-8")
+        os.replace(partial, path)
+    return removed
+
+
+def _line_holds(line: str, marks: Fingerprints) -> bool:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return marks.found_in(line)
+    return marks.found_in(document)
+
+
+async def _data_key(store: TenantStore, tenant_id: str) -> bytes | None:
+    async with store.control() as conn:
+        if await control_plane.get_tenant(conn, tenant_id) is None:
+            raise TenantNotFoundError(tenant_id)
+        if store.settings.secret_key is None:
+            return None
+        return await data_keys.ensure_data_key(conn, tenant_id, store.settings.secret_key)
+
+
+async def _forget_cached(
+    store: TenantStore, tenant_id: str, cache: ConfigCache | None, marks: Fingerprints
+) -> int:
+    if cache is None:
+        return 0
+    async with store.control(readonly=True) as conn:
+        plane = await control_plane.plane_id(conn)
+    cached = None if plane is None else await cache.get(plane, tenant_id)
+    if plane is None or cached is None or not marks.found_in(cached.value):
+        return 0
+    return int(await cache.forget(plane, tenant_id))
+
+
+# shape: one erasure's steps in order, in one transaction
+async def erase_subject(
+    store: TenantStore,
+    tenant_id: str,
+    subject: str,
+    *,
+    actor: str,
+    mode: ErasureMode = "delete",
+    cache: ConfigCache | None = None,
+    reject_dir: Path | None = None,
+) -> ErasureReport:
+    """Erase ``subject``'s personal data from ``tenant_id`` (see the module docstring);
+    returns what was erased. The receipt in the audit chain names the subject by a
+    keyed fingerprint only."""
+    validate_tenant_id(tenant_id)
+    if mode not in ("delete", "pseudonymise"):
+        raise ConfigError(f"unknown erasure mode {mode!r}: delete or pseudonymise", key="mode")
+    await store.initialize()
+    data_key = await _data_key(store, tenant_id)
+    report = ErasureReport(tenant_id, mode)
+    async with audited(store, actor=actor, action="data.erase", tenant_id=tenant_id) as audit:
+        report.run_id = audit.run_id
+        async with store.session(tenant_id) as session:
+            tables = session.metadata.sorted_tables
+            marks = await _fingerprints(session, subject, data_key)
+            changes = _Changes()
+            erase = _delete_rows if mode == "delete" else _pseudonymise_rows
+            await erase(session, tables, subject, changes, report)
+            await _refresh_derived(session, changes, report)
+            report.digest = await _record_writes(session, changes, audit.run_id)
+            report.audit_records = await control_plane.erase_audit_detail(
+                session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
+            )
+            report.reject_lines = scrub_reject_files(
+                Path(reject_dir or store.settings.reject_dir), tenant_id, marks
+            )
+            await audit.record(session.connection, detail=_receipt(report, marks, subject))
+    report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)
+    log.info("subject_erased", tenant_id=tenant_id, run_id=report.run_id, rows=report.total)
+    return report
+
+
+def _receipt(report: ErasureReport, marks: Fingerprints, subject: str) -> dict[str, Any]:
+    """The erasure receipt: what went, never the values (fingerprints under a salt)."""
+    receipt = {k: v for k, v in report.as_dict().items() if k not in ("tenant_id", "run_id")}
+    receipt.pop("cache_keys")
+    receipt["subject"] = {"salt": marks.salt, "fingerprint": marks.of(subject)}
+    receipt["fingerprints"] = sorted(marks.digests)
+    return receipt

@@ -1,0 +1,193 @@
+"""``erase --verify``: prove that nothing of an erased subject is left in a tenant.
+
+The subject's values are recognised by the fingerprints their erasure receipts keep
+(see :mod:`tenancy_fixtures.compliance.erasure`); without a receipt, by their id alone.
+Places looked at:
+
+* tables: rows a declared subject reference still connects to the subject, and any
+  personal, id or reference column holding one of the values;
+* reject files of the tenant (``<reject_dir>/<tenant>-*.jsonl``);
+* the tenant's audit details (erasure receipts aside: they hold digests only);
+* the tenant's config, stored and cached (Redis, when the cache is there).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, func, select
+
+from tenancy_fixtures.compliance.erasure import RECEIPT, known_fingerprints
+from tenancy_fixtures.compliance.subjects import Fingerprints, reach
+from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantSession, TenantStore
+from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.tenancy import data_keys
+from tenancy_fixtures.tenancy.config_cache import ConfigCache
+
+__all__ = ["ErasureCheck", "verify_erasure"]
+
+_PAGE = 1000
+
+
+@dataclass
+class ErasureCheck:
+    """What :func:`verify_erasure` found: each remnant, said in words without values."""
+
+    tenant_id: str
+    receipts: int
+    remnants: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.remnants
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "ok": self.ok,
+            "receipts": self.receipts,
+            "remnants": list(self.remnants),
+            "checked": list(self.checked),
+        }
+
+
+async def _marks(store: TenantStore, tenant_id: str, subject: str) -> tuple[Fingerprints, int]:
+    async with store.control() as conn:
+        if await control_plane.get_tenant(conn, tenant_id) is None:
+            raise TenantNotFoundError(tenant_id)
+        key = store.settings.secret_key
+        data_key = None if key is None else await data_keys.ensure_data_key(conn, tenant_id, key)
+        return await known_fingerprints(conn, tenant_id, subject, data_key)
+
+
+async def _tables(
+    session: TenantSession, subject: str, marks: Fingerprints, check: ErasureCheck
+) -> None:
+    conditions = reach(session.metadata, subject)
+    for table in session.metadata.sorted_tables:
+        if table.name in conditions:
+            count = select(func.count()).select_from(table).where(conditions[table.name])
+            rows = int((await session.connection.execute(count)).scalar_one())
+            if rows:
+                check.remnants.append(f"table {table.name}: {rows} row(s) still reach the subject")
+        await _columns(session, table, marks, check)
+    check.checked.append("tables")
+
+
+async def _columns(
+    session: TenantSession, table: Table, marks: Fingerprints, check: ErasureCheck
+) -> None:
+    columns = [
+        *personal_columns(table),
+        *subject_columns(table, "id"),
+        *subject_columns(table, "reference"),
+    ]
+    if not columns:
+        return
+    result = await session.connection.stream(select(*columns).execution_options(yield_per=_PAGE))
+    hits = dict.fromkeys((c.name for c in columns), 0)
+    async for partition in result.partitions():
+        for row in partition:
+            for column, value in zip(columns, row, strict=True):
+                if value is not None and marks.found_in(value):
+                    hits[column.name] += 1
+    for name, count in hits.items():
+        if count:
+            check.remnants.append(
+                f"table {table.name}, column {name}: {count} value(s) of the subject"
+            )
+
+
+def _reject_files(
+    reject_dir: Path, tenant_id: str, marks: Fingerprints, check: ErasureCheck
+) -> None:
+    for path in sorted(reject_dir.glob(f"{tenant_id}-*.jsonl")):
+        hits = 0
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    document: Any = json.loads(line)
+                except ValueError:
+                    document = line
+                hits += marks.found_in(document)
+        if hits:
+            check.remnants.append(f"reject file {path}: {hits} record(s) of the subject")
+    check.checked.append(f"reject files in {reject_dir}")
+
+
+async def _audit(
+    store: TenantStore, tenant_id: str, marks: Fingerprints, check: ErasureCheck
+) -> None:
+    a = control_plane.audit_table
+    last = 0
+    hits: list[int] = []
+    async with store.control(readonly=True) as conn:
+        while True:
+            page = (
+                await conn.execute(
+                    select(a.c.audit_id, a.c.action, a.c.detail)
+                    .where(a.c.tenant_id == tenant_id, a.c.audit_id > last)
+                    .order_by(a.c.audit_id)
+                    .limit(_PAGE)
+                )
+            ).all()
+            for row in page:
+                if row.action != RECEIPT and marks.found_in(dict(row.detail)):
+                    hits.append(int(row.audit_id))
+            if len(page) < _PAGE:
+                break
+            last = page[-1].audit_id
+    if hits:
+        shown = ", ".join(map(str, hits[:10])) + (" ..." if len(hits) > 10 else "")
+        check.remnants.append(f"audit details: {len(hits)} record(s) of the subject (ids {shown})")
+    check.checked.append("audit details")
+
+
+async def _config(
+    store: TenantStore,
+    tenant_id: str,
+    marks: Fingerprints,
+    cache: ConfigCache | None,
+    check: ErasureCheck,
+) -> None:
+    async with store.control(readonly=True) as conn:
+        stored = await control_plane.load_config(conn, tenant_id)
+        plane = await control_plane.plane_id(conn)
+    if stored is not None and marks.found_in(stored):
+        check.remnants.append("the tenant's stored config holds a value of the subject")
+    check.checked.append("config")
+    if cache is None or plane is None:
+        return
+    cached = await cache.get(plane, tenant_id)
+    if cached is not None and marks.found_in(cached.value):
+        check.remnants.append("the tenant's cached config holds a value of the subject")
+    check.checked.append("config cache")
+
+
+async def verify_erasure(
+    store: TenantStore,
+    tenant_id: str,
+    subject: str,
+    *,
+    cache: ConfigCache | None = None,
+    reject_dir: Path | None = None,
+) -> ErasureCheck:
+    """Look for anything left of ``subject`` in ``tenant_id`` (see the module
+    docstring); the check lists each remnant found."""
+    validate_tenant_id(tenant_id)
+    await store.initialize()
+    marks, receipts = await _marks(store, tenant_id, subject)
+    check = ErasureCheck(tenant_id, receipts)
+    async with store.session(tenant_id, readonly=True) as session:
+        await _tables(session, subject, marks, check)
+    _reject_files(Path(reject_dir or store.settings.reject_dir), tenant_id, marks, check)
+    await _audit(store, tenant_id, marks, check)
+    await _config(store, tenant_id, marks, cache, check)
+    return check

@@ -1,0 +1,330 @@
+"""Export a tenant's data, or one person's, as a portable fixture set (GDPR access and
+portability).
+
+The archive is a fixture set: one ``<table>.jsonl`` a table holding rows, and a
+``fixtures.json`` manifest listing them with their row counts and content checksums
+(the loader's, :class:`~tenancy_fixtures.loading.checksums.ContentChecksum`), so
+``load-fixtures NEW --source OUT`` loads it and ``validate-data NEW`` compares the
+reload with what was exported. ``OUT`` ending in ``.tar.gz`` gets the directory packed.
+
+Rows are read a batch at a time from one read-only transaction and written as they
+come: memory does not grow with a table. The export is written under a ``.partial``
+name and takes its name only when complete.
+
+* Derived tables (the daily aggregates) are exported as rows in a whole-tenant export:
+  the plain loader takes them as given, so a reload holds the same aggregates. A
+  subject's export leaves them out: they are counts over everyone, no one's data.
+* Encrypted columns: a credential reference's token is re-encrypted with the master key
+  (the form the loader takes, which stores it under the new tenant's own data key);
+  a column encrypted whole is exported decrypted (the archive is then as sensitive as
+  the data: protect it so).
+* ``subject``: only the rows that reach that person through the schema's declared
+  subject references (see :mod:`tenancy_fixtures.compliance.subjects`). Rows of other
+  tables they refer to (the catalogue) are not included.
+* ``pseudonymise``: personal columns, subject ids and references become keyed HMACs
+  (:mod:`tenancy_fixtures.compliance.pseudonyms`). The key is derived from the tenant's
+  data key and a random salt kept in the manifest: stable within one export (joins
+  hold), different in every export (two exports cannot be linked), reproducible by the
+  operator holding the tenant's key (it is pseudonymisation, not anonymisation), and
+  destroyed with the tenant. Without a master key there is no data key: the key is
+  then random and forgotten after the export.
+
+Exports need the tenant's ``data_export`` feature (:class:`FeatureDisabledError`
+otherwise) and are audited (``data.export``) with counts and the manifest's digest;
+a subject is named in the audit record by a keyed fingerprint only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from sqlalchemy import Table, select
+
+from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
+from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach
+from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
+from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.derived import derived_tables
+from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.secret_keys import fernet_for
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantStore
+from tenancy_fixtures.store.column_info import encrypted_columns
+from tenancy_fixtures.tenancy import data_keys
+from tenancy_fixtures.tenancy.audit import audited
+
+__all__ = ["EXPORT_FEATURE", "ExportReport", "export_tenant"]
+
+log = get_logger("tenancy_fixtures.compliance.export")
+
+EXPORT_FEATURE = "data_export"
+_FETCH_ROWS = 1000
+_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass
+class ExportReport:
+    """What an export wrote: rows and content checksum per table, where, how."""
+
+    tenant_id: str
+    path: Path
+    subject: bool
+    pseudonymised: bool
+    rows: dict[str, int] = field(default_factory=dict)
+    checksums: dict[str, str] = field(default_factory=dict)
+    manifest_sha256: str = ""
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "path": str(self.path),
+            "subject": self.subject,
+            "pseudonymised": self.pseudonymised,
+            "rows": dict(self.rows),
+            "checksums": dict(self.checksums),
+            "manifest_sha256": self.manifest_sha256,
+        }
+
+
+def _default(value: Any) -> Any:
+    return str(value)
+
+
+def _aware(value: Any) -> Any:
+    return (
+        value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+    )
+
+
+class _Secrets:
+    """What the export needs of the tenant's keys: the data key (if any) and how to
+    write encrypted values."""
+
+    def __init__(self, cipher: data_keys.TenantCipher | None, master: Any, data_key: bytes | None):
+        self.cipher = cipher
+        self.master = master
+        self.data_key = data_key
+
+    def writer(self, table: Table) -> Callable[[list[Any]], None] | None:
+        kinds = encrypted_columns(table)
+        if not kinds or self.cipher is None:
+            return None
+        cipher, master = self.cipher, self.master
+
+        def decrypt(values: list[Any]) -> None:
+            for i, kind in kinds.items():
+                value = values[i]
+                if value is None:
+                    continue
+                if kind == "value":
+                    values[i] = cipher.decrypt(value)
+                elif isinstance(value, dict) and isinstance(value.get("encrypted"), str):
+                    plain = cipher.decrypt(value["encrypted"])
+                    token = master.encrypt(plain.encode()).decode("ascii")
+                    values[i] = {**value, "encrypted": token}
+
+        return decrypt
+
+
+async def _check_feature(store: TenantStore, tenant_id: str) -> None:
+    async with store.control(readonly=True) as conn:
+        if await control_plane.get_tenant(conn, tenant_id) is None:
+            raise TenantNotFoundError(tenant_id)
+        config = await control_plane.load_config(conn, tenant_id) or {}
+    if EXPORT_FEATURE not in (config.get("features") or ()):
+        raise FeatureDisabledError(tenant_id, EXPORT_FEATURE, "an export")
+
+
+async def _secrets(store: TenantStore, tenant_id: str) -> _Secrets:
+    key = store.settings.secret_key
+    if key is None:
+        return _Secrets(None, None, None)
+    async with store.control() as conn:
+        data_key = await data_keys.ensure_data_key(conn, tenant_id, key)
+        cipher = await data_keys.tenant_cipher(conn, tenant_id, key)
+    return _Secrets(cipher, fernet_for(key), data_key)
+
+
+def _staging(out: Path) -> tuple[Path, Path | None]:
+    """The directory to write into, and the archive to pack it into (if any)."""
+    archive = out if out.name.endswith(".tar.gz") else None
+    target = out.with_name(out.name[: -len(".tar.gz")]) if archive else out
+    if out.exists() and (archive is not None or any(out.iterdir())):
+        raise FixtureSetError("the export's destination exists already", path=out)
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging, archive
+
+
+# shape: one export's steps in order (gate, keys, tables, manifest, audit)
+async def export_tenant(
+    store: TenantStore,
+    tenant_id: str,
+    out: Path | str,
+    *,
+    actor: str,
+    subject: str | None = None,
+    pseudonymise: bool = False,
+) -> ExportReport:
+    """Export ``tenant_id``'s rows (or ``subject``'s) to ``out`` (see the module
+    docstring); returns what was written."""
+    validate_tenant_id(tenant_id)
+    await store.initialize()
+    out = Path(out)
+    async with audited(store, actor=actor, action="data.export", tenant_id=tenant_id) as audit:
+        await _check_feature(store, tenant_id)
+        keys = await _secrets(store, tenant_id)
+        salt = secrets.token_hex(16)
+        pseudonyms = None
+        if pseudonymise:
+            pkey = (
+                derive_key(keys.data_key, bytes.fromhex(salt), "pseudonym")
+                if keys.data_key is not None
+                else secrets.token_bytes(32)
+            )
+            pseudonyms = Pseudonymiser(pkey)
+        report = ExportReport(tenant_id, out, subject is not None, pseudonymise)
+        staging, archive = _staging(out)
+        try:
+            await _write_tables(store, report, staging, subject, pseudonyms, keys)
+            manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
+            (staging / "fixtures.json").write_bytes(manifest)
+            report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
+            _finish(staging, out, archive)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        detail: dict[str, Any] = {
+            "rows": dict(report.rows),
+            "pseudonymised": pseudonymise,
+            "manifest_sha256": report.manifest_sha256,
+        }
+        if subject is not None:
+            marks = Fingerprints.new(keys.data_key)
+            detail["subject"] = {"salt": marks.salt, "fingerprint": marks.of(subject)}
+        await audit.record(detail=detail)
+    log.info("tenant_exported", tenant_id=tenant_id, run_id=audit.run_id, rows=report.total)
+    return report
+
+
+async def _write_tables(
+    store: TenantStore,
+    report: ExportReport,
+    staging: Path,
+    subject: str | None,
+    pseudonyms: Pseudonymiser | None,
+    keys: _Secrets,
+) -> None:
+    tables = store.metadata.sorted_tables
+    conditions = reach(store.metadata, subject) if subject is not None else None
+    replaced = pseudonymised_columns(tables) if pseudonyms is not None else {}
+    derived = derived_tables()
+    async with store.session(report.tenant_id, readonly=True) as session:
+        for table in tables:
+            query = select(table)
+            if conditions is not None:
+                if table.name not in conditions or table.name in derived:
+                    continue
+                query = query.where(conditions[table.name])
+            content = ContentChecksum.for_table(table)
+            path = staging / f"{table.name}.jsonl"
+            result = await session.connection.stream(query.execution_options(yield_per=_FETCH_ROWS))
+            with path.open("wb") as handle:
+                async for partition in result.partitions():
+                    rows = _rows(table, partition, pseudonyms, replaced.get(table.name), keys)
+                    content.add(rows)
+                    _write_rows(handle, table, rows)
+            if content.rows:
+                report.rows[table.name] = content.rows
+                report.checksums[table.name] = content.hexdigest()
+            else:
+                path.unlink()
+
+
+def _rows(
+    table: Table,
+    partition: Sequence[Any],
+    pseudonyms: Pseudonymiser | None,
+    positions: Sequence[int] | None,
+    keys: _Secrets,
+) -> list[tuple[Any, ...]]:
+    decrypt = keys.writer(table)
+    rows: list[tuple[Any, ...]] = []
+    for row in partition:
+        values = [_aware(v) for v in row]
+        if decrypt is not None:
+            decrypt(values)
+        if pseudonyms is not None and positions:
+            values = list(pseudonyms.row(table, values, positions))
+        rows.append(tuple(values))
+    return rows
+
+
+def _write_rows(handle: IO[bytes], table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    names = [str(c.name) for c in table.columns]  # orjson takes only plain str keys
+    handle.write(
+        b"".join(
+            orjson.dumps(dict(zip(names, row, strict=True)), default=_default, option=_JSON_OPTIONS)
+            for row in rows
+        )
+    )
+
+
+def _manifest(report: ExportReport, salt: str | None) -> bytes:
+    document: dict[str, Any] = {
+        "name": f"export-{report.tenant_id}",
+        "files": [
+            {
+                "table": name,
+                "path": f"{name}.jsonl",
+                "rows": rows,
+                "checksum": report.checksums[name],
+            }
+            for name, rows in report.rows.items()
+        ],
+        "export": {
+            "tenant_id": report.tenant_id,
+            "exported_at": control_plane.utcnow().isoformat(),
+            "subject": report.subject,
+            "pseudonymised": report.pseudonymised,
+            # With a salt, the pseudonyms are the tenant data key's (reproducible by
+            # whoever holds it); without, their key was random and is gone.
+            "pseudonym_key": (
+                None if not report.pseudonymised else ("tenant-data-key" if salt else "ephemeral")
+            ),
+            "pseudonym_salt": salt,
+            "checksum": "content checksum of the rows (tenancy_fixtures ContentChecksum)",
+        },
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def _finish(staging: Path, out: Path, archive: Path | None) -> None:
+    """Give the export its name: the directory, or a ``.tar.gz`` packed from it."""
+    if archive is None:
+        if out.exists():
+            out.rmdir()  # checked empty
+        staging.replace(out)
+        return
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for child in sorted(staging.iterdir()):
+            tar.add(child, arcname=child.name)
+    partial.replace(archive)
+    shutil.rmtree(staging)

@@ -1,0 +1,82 @@
+"""Pseudonyms: a personal value replaced by a keyed HMAC of it.
+
+The same value gives the same pseudonym under one key, whichever column holds it, so
+a pseudonymised user id still joins with the rows that refer to it. A pseudonym fits
+its column: 32 hex digits (128 bits of the HMAC), cut to a shorter column's length,
+an e-mail column gets ``<hex>@pseudonym.invalid`` so it stays a valid address, and a
+JSON column ``{"pseudonym": <hex>}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Column, String, Table
+
+from tenancy_fixtures.loading.rules import FORMAT_INFO
+from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+
+__all__ = ["Pseudonymiser", "pseudonymised_columns"]
+
+_HEX = 32
+_EMAIL_DOMAIN = "@pseudonym.invalid"
+
+
+def pseudonymised_columns(tables: Sequence[Table]) -> dict[str, list[int]]:
+    """Per table, the positions of the columns a pseudonymised copy replaces: personal
+    columns, subject ids and references, and foreign keys to any of those (so joins
+    keep working)."""
+    chosen: set[Column[Any]] = set()
+    for table in tables:
+        chosen.update(personal_columns(table))
+        chosen.update(subject_columns(table, "id"))
+        chosen.update(subject_columns(table, "reference"))
+    for table in tables:
+        for column in table.columns:
+            if any(k.column in chosen for k in column.foreign_keys):
+                chosen.add(column)
+    found: dict[str, list[int]] = {}
+    for table in tables:
+        positions = [i for i, c in enumerate(table.columns) if c in chosen]
+        if positions:
+            found[table.name] = positions
+    return found
+
+
+class Pseudonymiser:
+    """Replaces values with pseudonyms keyed by ``key``."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def text(self, value: Any) -> str:
+        """32 hex digits for ``value`` (a JSON document by its canonical text)."""
+        plain = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        return hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()[:_HEX]
+
+    def value(self, column: Column[Any], value: Any) -> Any:
+        """The pseudonym of ``value`` as ``column`` can hold it (``None`` stays)."""
+        if value is None:
+            return None
+        digest = self.text(value)
+        if column.info.get(FORMAT_INFO) == "email":
+            return digest + _EMAIL_DOMAIN
+        if isinstance(column.type, JSON):
+            # A bare string in a JSON column reads back as JSON text: keep it a document.
+            return {"pseudonym": digest}
+        length = getattr(column.type, "length", None)
+        if isinstance(column.type, String) and length is not None:
+            return digest[:length]
+        return digest
+
+    def row(self, table: Table, row: Sequence[Any], positions: Sequence[int]) -> tuple[Any, ...]:
+        """``row`` with the values at ``positions`` replaced."""
+        values = list(row)
+        columns = list(table.columns)
+        for i in positions:
+            values[i] = self.value(columns[i], values[i])
+        return tuple(values)

@@ -1,0 +1,73 @@
+"""export, erase and erase --verify from the shell, on both backends: a round trip
+through load-fixtures and validate-data, the feature gate's exit code, an erasure that
+validate-data still accepts, and --verify failing on a planted remnant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tenancy_fixtures.cli.compliance import REMNANTS_EXIT
+from tests.cli.cli_runner import Cli
+from tests.integration.subject_data import SUBJECT, SUBJECT_EMAIL
+
+
+def test_an_export_loads_into_a_new_tenant_that_validates(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """export writes the set and its manifest; load-fixtures --source loads it into a new
+    tenant; validate-data passes there."""
+    source, copy = f"{tenant_prefix}src", f"{tenant_prefix}copy"
+    cli.ok("init-tenant", source, "--tier", "enterprise", "--load")
+    out = tmp_path / "export"
+    exported = json.loads(cli.ok("export", source, str(out), "--json").stdout)
+    assert exported["rows"]["listening_events"] > 0
+    assert (out / "fixtures.json").is_file()
+    cli.ok("init-tenant", copy, "--tier", "enterprise")
+    cli.ok("load-fixtures", copy, str(out))
+    cli.ok("validate-data", copy)
+
+
+def test_an_export_without_the_feature_exits_with_the_config_code(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A free tenant: one line naming the data_export feature, exit code 2."""
+    tenant = f"{tenant_prefix}free"
+    cli.ok("init-tenant", tenant)
+    result = cli("export", tenant, str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "data_export" in result.stderr
+
+
+def test_erase_then_verify_passes_until_a_remnant_is_planted(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """erase deletes the person (validate-data still passes); erase --verify exits 0,
+    then REMNANTS_EXIT once their e-mail turns up in a reject file."""
+    tenant = f"{tenant_prefix}erase"
+    rejects = tmp_path / "rejects"
+    cli.env["TENANCY_REJECT_DIR"] = str(rejects)
+    cli.ok("init-tenant", tenant, "--tier", "enterprise", "--load")
+    erased = json.loads(cli.ok("erase", tenant, "--subject", SUBJECT, "--json").stdout)
+    assert erased["deleted"]["users"] == 1
+    cli.ok("validate-data", tenant)
+    assert (
+        "nothing of the subject is left"
+        in cli.ok("erase", tenant, "--subject", SUBJECT, "--verify").stdout
+    )
+
+    rejects.mkdir(exist_ok=True)
+    line = {"table": "users", "record": {"email": SUBJECT_EMAIL}}
+    (rejects / f"{tenant}-planted.jsonl").write_text(json.dumps(line) + "\n")
+    result = cli("erase", tenant, "--subject", SUBJECT, "--verify")
+    assert result.exit_code == REMNANTS_EXIT, result.output
+    assert "reject file" in result.stdout
+    assert SUBJECT_EMAIL not in result.stdout
+
+
+def test_erase_refuses_an_unknown_mode(cli: Cli, tenant_prefix: str) -> None:
+    """--mode is delete or pseudonymise."""
+    tenant = f"{tenant_prefix}mode"
+    cli.ok("init-tenant", tenant)
+    result = cli("erase", tenant, "--subject", SUBJECT, "--mode", "shred")
+    assert result.exit_code == 2

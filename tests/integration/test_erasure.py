@@ -1,0 +1,168 @@
+"""Erasure of one person on both backends: delete and pseudonymise modes in one
+transaction, aggregates recomputed, validate-data still passing, a receipt without
+personal data, and erase --verify finding planted remnants until they are scrubbed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.compliance import erasure
+from tenancy_fixtures.compliance.subjects import reach
+from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
+from tenancy_fixtures.store import control_plane
+from tests.cleanup import drop_every_tenant
+from tests.integration.subject_data import (
+    SUBJECT,
+    SUBJECT_EMAIL,
+    loaded_tenant,
+    table,
+    table_rows,
+)
+
+TENANT = "erasing"
+AGGREGATES = ("daily_stats", "track_daily_stats")
+
+
+async def _reaching(manager: FixtureManager) -> dict[str, int]:
+    """Rows per table that still reach the subject."""
+    found = {}
+    async with manager.store.session(TENANT, readonly=True) as session:
+        for name, condition in reach(manager.store.metadata, SUBJECT).items():
+            query = select(func.count()).select_from(table(manager, name)).where(condition)
+            found[name] = int((await session.connection.execute(query)).scalar_one())
+    return found
+
+
+async def _recomputed_aggregates(manager: FixtureManager) -> dict[str, list[tuple[Any, ...]]]:
+    """The aggregates as a full recompute from the events left gives them."""
+    async with manager.store.session(TENANT) as session:
+        await refresh_daily_stats(session, None)
+    rows = await table_rows(manager, TENANT)
+    return {name: rows[name] for name in AGGREGATES}
+
+
+async def _assert_consistent(manager: FixtureManager) -> None:
+    """Aggregates agree with the events; validate-data passes; the chain verifies."""
+    rows = await table_rows(manager, TENANT)
+    assert {n: rows[n] for n in AGGREGATES} == await _recomputed_aggregates(manager)
+    validation = await manager.validate_tenant(TENANT)
+    assert validation.ok, validation.problems
+    assert (await manager.verify_audit()).ok
+
+
+async def test_delete_erases_the_person_and_what_depends_on_them(manager: FixtureManager) -> None:
+    """Their row, events and playlists go (with their tracks), attributions elsewhere
+    are cleared; the aggregates are recomputed; the receipt counts but names nobody."""
+    await loaded_tenant(manager, TENANT)
+    before = await table_rows(manager, TENANT)
+    assert (await _reaching(manager))["listening_events"] > 0
+
+    report = await manager.erase_subject(TENANT, SUBJECT)
+
+    assert set((await _reaching(manager)).values()) == {0}
+    after = await table_rows(manager, TENANT)
+    assert len(after["users"]) == len(before["users"]) - 1
+    assert report.deleted["listening_events"] > 0
+    assert report.refreshed
+    await _assert_consistent(manager)
+    receipt = next(r for r in await manager.audit_log(TENANT) if r.action == "data.erase")
+    assert receipt.outcome == "ok"
+    assert receipt.run_id == report.run_id
+    assert receipt.detail["deleted"] == report.deleted
+    assert receipt.detail["digest"]
+    text = json.dumps(receipt.detail)
+    assert SUBJECT not in text
+    assert SUBJECT_EMAIL not in text
+    assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+
+
+async def test_pseudonymise_keeps_the_rows_under_a_pseudonym(manager: FixtureManager) -> None:
+    """Every row stays (counts and aggregates unchanged), the person's id and personal
+    values are gone, their rows still join to one pseudonymous user."""
+    await loaded_tenant(manager, TENANT)
+    before = await table_rows(manager, TENANT)
+
+    report = await manager.erase_subject(TENANT, SUBJECT, mode="pseudonymise")
+
+    after = await table_rows(manager, TENANT)
+    assert {n: len(r) for n, r in after.items()} == {n: len(r) for n, r in before.items()}
+    assert {n: after[n] for n in AGGREGATES} == {n: before[n] for n in AGGREGATES}
+    assert set((await _reaching(manager)).values()) == {0}
+    assert SUBJECT_EMAIL not in repr(after)
+    assert SUBJECT not in repr(after)
+    assert report.updated["users"] == 1
+    assert report.updated["listening_events"] > 0
+    await _assert_consistent(manager)
+    assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+
+
+async def test_an_erasure_failing_midway_leaves_everything(
+    manager: FixtureManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are deleted, then the aggregate refresh fails: one transaction, so
+    nothing of it is kept, and the failure is audited."""
+    await loaded_tenant(manager, TENANT)
+    before = await table_rows(manager, TENANT)
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("the refresh broke")
+
+    monkeypatch.setattr(erasure, "_refresh_derived", broken)
+    with pytest.raises(RuntimeError):
+        await manager.erase_subject(TENANT, SUBJECT)
+
+    assert await table_rows(manager, TENANT) == before
+    latest = next(r for r in await manager.audit_log(TENANT) if r.action == "data.erase")
+    assert latest.outcome == "failed"
+
+
+async def test_verify_finds_planted_remnants_until_an_erasure_scrubs_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """After an erasure, the person's e-mail planted in a reject file and in an audit
+    detail are remnants; erasing again scrubs both (the e-mail known from the first
+    receipt's fingerprints), and the chain still verifies."""
+    reject_dir = tmp_path / "rejects"
+    reject_dir.mkdir()
+    async with FixtureManager(settings.model_copy(update={"reject_dir": reject_dir})) as manager:
+        await drop_every_tenant(manager)
+        await _plant_and_scrub(manager, reject_dir)
+        await drop_every_tenant(manager)
+
+
+async def _plant_and_scrub(manager: FixtureManager, reject_dir: Path) -> None:
+    await loaded_tenant(manager, TENANT)
+    await manager.erase_subject(TENANT, SUBJECT)
+    planted = reject_dir / f"{TENANT}-planted.jsonl"
+    other = {"table": "users", "record": {"user_id": "someone_else", "email": "x@example.org"}}
+    mine = {"table": "users", "message": f"email '{SUBJECT_EMAIL}' is taken", "record": {}}
+    planted.write_text(json.dumps(other) + "\n" + json.dumps(mine) + "\n")
+    async with manager.store.control() as conn:
+        await control_plane.append_audit(
+            conn,
+            actor="pytest",
+            action="fixtures.load",
+            tenant_id=TENANT,
+            outcome="refused",
+            detail={"error": "RecordError", "message": f"duplicate e-mail {SUBJECT_EMAIL}."},
+        )
+
+    check = await manager.verify_erasure(TENANT, SUBJECT)
+    assert not check.ok
+    assert check.receipts == 1
+    assert any("reject file" in r for r in check.remnants)
+    assert any("audit details" in r for r in check.remnants)
+    assert SUBJECT_EMAIL not in json.dumps(check.as_dict())
+
+    again = await manager.erase_subject(TENANT, SUBJECT)
+    assert again.reject_lines == 1
+    assert again.audit_records == 1
+    assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+    assert json.loads(planted.read_text()) == other
+    assert (await manager.verify_audit()).ok

@@ -1,0 +1,150 @@
+"""Exports on both backends: a round trip through load-fixtures gives the same rows, a
+subject's export holds only their rows, pseudonyms keep joins within an export, the
+data_export feature gates it, and it is audited in the chain."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tenancy_fixtures import FixtureManager, TenantFixture
+from tenancy_fixtures.errors import FeatureDisabledError
+from tenancy_fixtures.loading.rules import is_email
+from tests.integration.subject_data import (
+    SUBJECT,
+    SUBJECT_EMAIL,
+    loaded_tenant,
+    table,
+    table_rows,
+    with_secret_key,
+)
+
+SOURCE = "exporter"
+COPY = "exported_copy"
+
+
+def _partials(directory: Path) -> list[Path]:
+    return list(directory.glob("*.partial"))
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_an_export_reloads_into_a_new_tenant_as_the_same_rows(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Every table (the derived daily aggregates too) holds the same rows after the
+    export is loaded into a new tenant, and validate-data finds the manifest's
+    checksums there."""
+    await loaded_tenant(manager, SOURCE)
+    out = tmp_path / "export"
+    report = await manager.export_tenant(SOURCE, out)
+    await manager.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+    await manager.load_fixtures(COPY, source=out)
+
+    assert await table_rows(manager, COPY) == await table_rows(manager, SOURCE)
+    manifest = json.loads((out / "fixtures.json").read_text())
+    listed = {f["table"]: (f["rows"], f["checksum"]) for f in manifest["files"]}
+    assert {"daily_stats", "track_daily_stats", "listening_events"} <= set(listed)
+    assert listed == {t: (report.rows[t], report.checksums[t]) for t in report.rows}
+    validation = await manager.validate_tenant(COPY)
+    assert validation.ok, validation.problems
+    assert {t: (c.rows, c.checksum) for t, c in validation.checksums.items() if c.rows} == listed
+    assert not _partials(tmp_path)
+
+
+async def test_a_subject_export_holds_only_the_rows_that_reach_the_person(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Their user row, their events, playlists, the tracks of those playlists (the
+    declared 'through' link) and tracks they added elsewhere; no aggregates, nobody
+    else's rows."""
+    await loaded_tenant(manager, SOURCE)
+    out = tmp_path / "subject.tar.gz"
+    report = await manager.export_tenant(SOURCE, out, subject=SUBJECT)
+    with tarfile.open(out) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    unpacked = tmp_path / "unpacked"
+
+    assert [u["user_id"] for u in _lines(unpacked / "users.jsonl")] == [SUBJECT]
+    events = _lines(unpacked / "listening_events.jsonl")
+    assert events
+    assert {e["user_id"] for e in events} == {SUBJECT}
+    playlists = {p["playlist_id"] for p in _lines(unpacked / "playlists.jsonl")}
+    assert {p["owner_id"] for p in _lines(unpacked / "playlists.jsonl")} == {SUBJECT}
+    tracks = _lines(unpacked / "playlist_tracks.jsonl")
+    assert any(t["playlist_id"] in playlists for t in tracks)
+    assert all(t["playlist_id"] in playlists or t["added_by"] == SUBJECT for t in tracks)
+    assert not {"daily_stats", "track_daily_stats", "tracks"} & set(report.rows)
+    async with manager.store.session(SOURCE, readonly=True) as session:
+        events_table = table(manager, "listening_events")
+        theirs = select(func.count()).where(events_table.c.user_id == SUBJECT)
+        assert (
+            report.rows["listening_events"] == (await session.connection.execute(theirs)).scalar()
+        )
+
+
+async def test_a_pseudonymised_export_keeps_joins_and_differs_between_exports(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Personal columns and user ids become HMACs: the same user the same pseudonym
+    throughout one export (events still join to users), e-mails still valid addresses,
+    no original value in the archive, another export other pseudonyms; it reloads."""
+    async with FixtureManager(with_secret_key(manager.settings)) as keyed:
+        await loaded_tenant(keyed, SOURCE)
+        first = tmp_path / "first"
+        second = tmp_path / "second"
+        await keyed.export_tenant(SOURCE, first, pseudonymise=True)
+        await keyed.export_tenant(SOURCE, second, pseudonymise=True)
+        await keyed.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+        await keyed.load_fixtures(COPY, source=first)
+
+    users = _lines(first / "users.jsonl")
+    ids = {u["user_id"] for u in users}
+    assert SUBJECT not in ids
+    assert len(ids) == len(users)
+    assert {e["user_id"] for e in _lines(first / "listening_events.jsonl")} <= ids
+    assert {p["owner_id"] for p in _lines(first / "playlists.jsonl")} <= ids
+    assert all(is_email(str(u["email"])) for u in users if u["email"])
+    text = "".join(p.read_text() for p in first.iterdir())
+    assert SUBJECT not in text
+    assert SUBJECT_EMAIL not in text
+    assert "Ingrid" not in text
+    assert not ids & {u["user_id"] for u in _lines(second / "users.jsonl")}
+    manifest = json.loads((first / "fixtures.json").read_text())["export"]
+    assert manifest["pseudonym_key"] == "tenant-data-key"
+    assert manifest["pseudonym_salt"]
+
+
+async def test_an_export_is_refused_without_the_data_export_feature(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A free tenant has no data_export: a typed refusal, audited, nothing written."""
+    await manager.create_tenant(TenantFixture(tenant_id=SOURCE, tier="free"))
+    with pytest.raises(FeatureDisabledError) as refused:
+        await manager.export_tenant(SOURCE, tmp_path / "out" / "export")
+    assert refused.value.feature == "data_export"
+    assert not (tmp_path / "out").exists()
+    # Newest first (audit records outlive dropped tenants on the shared PostgreSQL).
+    records = [r for r in await manager.audit_log(SOURCE) if r.action == "data.export"]
+    assert records[0].outcome == "refused"
+
+
+async def test_an_export_is_audited_in_the_chain_without_the_subject_id(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The audit record gives counts and the manifest's digest; the subject appears as a
+    keyed fingerprint only; the chain still verifies."""
+    await loaded_tenant(manager, SOURCE)
+    report = await manager.export_tenant(SOURCE, tmp_path / "out", subject=SUBJECT)
+    record = next(r for r in await manager.audit_log(SOURCE) if r.action == "data.export")
+    assert record.outcome == "ok"
+    assert record.detail["rows"] == report.rows
+    assert record.detail["manifest_sha256"] == report.manifest_sha256
+    assert SUBJECT not in json.dumps(record.detail)
+    assert (await manager.verify_audit()).ok
