@@ -390,6 +390,24 @@ async def _schema_matches_ledger(manager: FixtureManager, tenant_id: str, revisi
     assert ("ix_listening_events_played_at" in names) == has_index, (tenant_id, revision)
 
 
+async def _until_its_transactions_ended(manager: FixtureManager) -> None:
+    """PostgreSQL finishes (or rolls back) a killed client's transaction on its own time:
+    wait until no other session of this database is busy, so the checks that follow read
+    a settled state (SQLite's lock dies with the process)."""
+    if manager.store.backend != "postgresql":
+        return
+    busy = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state <> 'idle'"
+    )
+    for _ in range(300):
+        async with manager.store.control(readonly=True) as conn:
+            if not (await conn.execute(busy)).scalar_one():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the killed run's transaction did not end within 15 s")
+
+
 async def _at_head(manager: FixtureManager) -> int:
     return sum(1 for e in await manager.migration_status() if e.revision == HEAD)
 
@@ -415,6 +433,7 @@ async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_
         await asyncio.sleep(chance.uniform(0.0, 0.3))
         process.send_signal(signal.SIGKILL)
         process.communicate()
+        await _until_its_transactions_ended(fleet)
         for entry in await fleet.migration_status():
             await _schema_matches_ledger(fleet, entry.tenant_id, entry.revision or BASE)
         interrupted.append(await _at_head(fleet))
