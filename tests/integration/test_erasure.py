@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, Settings
@@ -166,3 +167,35 @@ async def _plant_and_scrub(manager: FixtureManager, reject_dir: Path) -> None:
     assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
     assert json.loads(planted.read_text()) == other
     assert (await manager.verify_audit()).ok
+
+
+@pytest.mark.redis
+async def test_verify_reads_the_redis_cached_config_and_an_erasure_drops_it(
+    settings: Settings, redis_url: str, redis_prefix: str
+) -> None:
+    """The person's e-mail in the tenant's config cached in a real Redis is a remnant
+    until an erasure drops that cache entry."""
+    cached = settings.model_copy(update={"redis_url": redis_url, "redis_prefix": redis_prefix})
+    async with FixtureManager(cached) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await loaded_tenant(manager, TENANT)
+            await manager.erase_subject(TENANT, SUBJECT)
+            plane = await manager.config.plane_id()
+            config = (await manager.get_tenant_config(TENANT)).model_dump(mode="json")
+            config["settings"] = {**config.get("settings", {}), "contact": SUBJECT_EMAIL}
+            assert await manager.cache.set(plane, TENANT, json.dumps(config), version=2**62)
+            client = Redis.from_url(redis_url)
+            try:
+                assert [k async for k in client.scan_iter(f"{redis_prefix}:*")]
+
+                check = await manager.verify_erasure(TENANT, SUBJECT)
+                assert "config cache" in check.checked
+                assert any("cached config" in r for r in check.remnants)
+
+                await manager.erase_subject(TENANT, SUBJECT)
+                assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+            finally:
+                await client.aclose()
+        finally:
+            await drop_every_tenant(manager)
