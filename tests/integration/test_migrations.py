@@ -645,3 +645,20 @@ async def test_a_table_rebuilt_by_hand_on_sqlite_shows_its_lost_checks_and_chang
 
     assert "CHECK constraint ck_audio_features_tempo on audio_features is missing" in drift.findings
     assert any(f.startswith("column audio_features.tempo has type") for f in drift.findings)
+
+
+async def test_migrations_with_tenant_roles_keep_least_privilege(
+    roles_manager: FixtureManager, tenant_ids: Any
+) -> None:
+    """DDL runs as the tenant's owner role: what a revision creates is the owner's, the
+    tenant role gets its default privileges, and the privileges check still passes."""
+    tenant = tenant_ids("mig")
+    await roles_manager.create_tenant(tenant)
+    await roles_manager.load_fixtures(tenant)
+
+    down = await roles_manager.migrate([tenant], to=BASE)
+    up = await roles_manager.migrate([tenant])
+    report = await roles_manager.validate_tenant(tenant)
+
+    assert (down.counts(), up.counts()) == ({"migrated": 1}, {"migrated": 1})
+    assert report.ok, report.problems
