@@ -1,5 +1,6 @@
 """Fixtures of the TLS tests: throwaway certificates, and a PostgreSQL cluster and a
-redis-server speaking TLS with them, started once per session (per xdist worker).
+redis-server speaking TLS with them, started once per session (the tests that use them
+share one xdist worker: ``xdist_group("tls")``).
 
 Each PostgreSQL test gets a database of its own on the TLS cluster, dropped afterwards.
 """

@@ -1,7 +1,8 @@
 """A PostgreSQL cluster and a redis-server that speak TLS, started for the test session.
 
 Each is a real server on a spare loopback port with the session's throwaway
-certificates; under pytest-xdist every worker starts its own. Missing binaries skip the
+certificates; under pytest-xdist only the worker that runs the TLS tests starts them
+(they share ``xdist_group("tls")``). Missing binaries skip the
 TLS tests loudly on a laptop and fail them in CI (``tests.conftest.unavailable``).
 """
 

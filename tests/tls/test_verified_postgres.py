@@ -19,7 +19,8 @@ from tests.conftest import DEMO_SET
 from tests.tls.certificates import CLIENT_USER, Certificates
 from tests.tls.servers import PostgresTls
 
-pytestmark = pytest.mark.postgres
+#: One worker starts the TLS cluster (and runs these tests), not every worker.
+pytestmark = [pytest.mark.postgres, pytest.mark.xdist_group("tls")]
 
 TENANT = "tls_tenant"
 

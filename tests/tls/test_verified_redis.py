@@ -20,7 +20,8 @@ from tenancy_fixtures import FixtureManager, Settings
 from tests.tls.certificates import Certificates
 from tests.tls.servers import RedisTls
 
-pytestmark = pytest.mark.redis
+#: One worker starts the TLS redis-server (and runs these tests), not every worker.
+pytestmark = [pytest.mark.redis, pytest.mark.xdist_group("tls")]
 
 TENANT = "tls_tenant"
 

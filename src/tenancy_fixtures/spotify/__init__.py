@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 __all__ = ["builtin_metadata", "register"]
 
 _registered = False
+_builtin: MetaData | None = None
 
 
 def register() -> None:
@@ -29,8 +30,17 @@ def register() -> None:
 
 
 def builtin_metadata() -> MetaData:
-    """The built-in schema, with the domain registered so its templates can load."""
-    from tenancy_fixtures.spotify.schema import spotify_metadata
+    """The built-in schema, with the domain registered so its templates can load.
 
+    Built once per process and shared by every manager, as a ``MetaData`` named by
+    ``TENANCY_METADATA`` is: nothing changes it, and building it costs tens of
+    milliseconds per manager (a test suite makes thousands). A fresh, changeable copy
+    comes from :func:`~tenancy_fixtures.spotify.schema.spotify_metadata`.
+    """
+    global _builtin
     register()
-    return spotify_metadata()
+    if _builtin is None:
+        from tenancy_fixtures.spotify.schema import spotify_metadata
+
+        _builtin = spotify_metadata()
+    return _builtin
