@@ -10,14 +10,12 @@ from fastapi import APIRouter, Depends, Query
 from tenancy_fixtures.service.deps import FleetRead, Manager, TenantRead
 from tenancy_fixtures.service.models import AuditPublic, Page
 from tenancy_fixtures.service.problems import problem_responses
+from tenancy_fixtures.service.routes.queries import Limit, Offset
 from tenancy_fixtures.store.control_plane import AuditFilter
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["audit"])
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="Records per page.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Records to skip.")]
 
 
 def _filter(

@@ -15,14 +15,12 @@ from tenancy_fixtures.service.models import (
     TenantStatusPublic,
 )
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
+from tenancy_fixtures.service.routes.queries import IdPrefix, Limit, Offset, Tier
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")]
 
 
 @router.post(
@@ -59,8 +57,8 @@ async def list_tenants(
     _token: FleetRead,
     limit: Limit = 100,
     offset: Offset = 0,
-    prefix: Annotated[str | None, Query(max_length=64, description="Ids starting with.")] = None,
-    tier: Annotated[str | None, Query(max_length=32)] = None,
+    prefix: IdPrefix = None,
+    tier: Tier = None,
     tenant_status: Annotated[str | None, Query(alias="status", max_length=16)] = None,
 ) -> Page[TenantPublic]:
     """Registered tenants by id, a page at a time; filter by id prefix, tier, status."""

@@ -10,13 +10,11 @@ from fastapi import APIRouter, Query, status
 from tenancy_fixtures.service.deps import FleetRead, Manager, TenantRead, TenantWrite
 from tenancy_fixtures.service.models import Page, TenantUsagePublic, UsagePublic
 from tenancy_fixtures.service.problems import problem_responses
+from tenancy_fixtures.service.routes.queries import IdPrefix, Limit, Offset, Tier
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["usage"])
-
-Limit = Annotated[int, Query(ge=1, le=1000, description="Tenants per page.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Tenants to skip.")]
 
 
 @router.get(
@@ -29,8 +27,8 @@ async def fleet_usage(
     _token: FleetRead,
     limit: Limit = 100,
     offset: Offset = 0,
-    prefix: Annotated[str | None, Query(max_length=64, description="Ids starting with.")] = None,
-    tier: Annotated[str | None, Query(max_length=32)] = None,
+    prefix: IdPrefix = None,
+    tier: Tier = None,
 ) -> Page[TenantUsagePublic]:
     """A page of tenants by id, each with its newest usage snapshot and its counted
     limits (value, maximum, share used); those past the warning share or the limit."""
