@@ -14,7 +14,12 @@ from uuid import UUID
 
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table
 
-from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums, row_digest
+from tenancy_fixtures.loading.checksums import (
+    ContentChecksum,
+    _encode,
+    add_checksums,
+    row_digest,
+)
 from tenancy_fixtures.store.control_plane import TableChecksum
 from tenancy_fixtures.validation.integrity import expected_contents
 
@@ -143,6 +148,24 @@ class TestContentChecksum:
         one = UUID("12345678-1234-5678-1234-567812345678")
         assert row_digest((date(2026, 1, 1), one)) == row_digest((date(2026, 1, 1), one))
         assert row_digest((date(2026, 1, 1), one)) != row_digest((date(2026, 1, 2), one))
+
+    def test_a_uuid_of_the_drivers_own_class_digests_like_the_loaders_uuid(self) -> None:
+        """asyncpg reads a uuid column as its own UUID subclass, which orjson refuses: in a
+        row with non-ASCII text it must still digest as the loader's row did."""
+        from asyncpg.pgproto.pgproto import UUID as DriverUUID
+
+        value = UUID(int=9)
+        read_back = DriverUUID(str(value))
+        assert type(read_back) is not UUID
+        assert row_digest(("café 漢字", value)) == row_digest(("café 漢字", read_back))
+
+    def test_a_row_json_encodes_only_by_the_slow_path_digests_text_as_orjson_writes_it(
+        self,
+    ) -> None:
+        """A JSON integer beyond 64 bits sends the row to the standard library's encoder,
+        which writes non-ASCII text unescaped, as orjson does."""
+        big = {"n": 2**70}
+        assert '["é",{"n":1180591620717411303424}]'.encode() == _encode(["é", big])
 
     def test_the_checksum_is_the_same_in_another_process(self) -> None:
         """A fresh interpreter with another hash seed computes the same checksum."""

@@ -47,9 +47,12 @@ _dumps = orjson.dumps
 
 
 def _other(value: Any) -> Any:
-    """What orjson cannot encode itself; only decimals among the loader's types."""
+    """What orjson cannot encode itself: decimals, and UUIDs of a driver's own class
+    (asyncpg reads them as a subclass of :class:`uuid.UUID`, which orjson refuses)."""
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
+    if isinstance(value, UUID):
+        return str(value)
     raise TypeError(f"no canonical encoding for {type(value).__name__}")
 
 
@@ -68,7 +71,13 @@ def _encode(row: Sequence[Any]) -> bytes:
     try:
         return _dumps(row, default=_other, option=_OPTIONS)
     except orjson.JSONEncodeError:
-        text = json.dumps(list(row), sort_keys=True, separators=(",", ":"), default=_stdlib_value)
+        text = json.dumps(
+            list(row),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,  # as orjson writes text
+            default=_stdlib_value,
+        )
         return text.encode()
 
 

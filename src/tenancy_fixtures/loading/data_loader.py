@@ -14,6 +14,8 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
+    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -23,7 +25,7 @@ from contextlib import aclosing, closing
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from sqlalchemy import MetaData, Table
 
@@ -31,10 +33,12 @@ from tenancy_fixtures.errors import FixtureError, FixtureSetError, SettingsError
 from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback, StageTimer
 from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.copy_text import row_encoder
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
 from tenancy_fixtures.loading.parse_workers import (
     MIN_PARALLEL_BYTES,
     POOL,
+    ParsedBlock,
     jsonl_bytes,
     parse_in_workers,
     portable,
@@ -46,6 +50,7 @@ from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
+    CopyPayload,
     RowPreparer,
     TenantSession,
     WriteCounts,
@@ -182,45 +187,58 @@ class DataLoader(BaseFixture):
             write_mode = _write_mode(mode, empty=empty_before[table_name])
             if write_mode is None:
                 continue
-            parse = (
-                self._parse_in_workers
-                if self._in_workers(table, files, workers_up, context)
-                else self._parse
-            )
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))
-            prepare = await _encrypting(
-                session, table, session.prepare_rows(table, _columns(table)), context
+            send = await self._sender(
+                session, table, files, write_mode, workers_up, context, content, tracker
             )
-            batches = stream_in_thread(
-                partial(parse, files, table, prepare, tracker, content, context)
-            )
-            counts = await self._write(
-                session, table, files, write_mode, batches, content, context, tracker
-            )
+            counts = await self._write(table, files, write_mode, send, content, context, tracker)
             given[table_name] = counts.inserted + counts.updated + counts.unchanged
         return given
 
-    async def _write(
+    async def _sender(
         self,
         session: TenantSession,
         table: Table,
         files: list[FixtureFile],
         write_mode: WriteMode,
-        batches: AsyncIterator[Sequence[tuple[Any, ...]]],
+        workers_up: bool,
+        context: LoadContext,
+        content: ContentChecksum,
+        tracker: StageTimer,
+    ) -> Callable[[], Awaitable[WriteCounts]]:
+        """How one group of ``table``'s rows gets to the session: parsed in this process
+        or in workers, handed over as typed rows or, from workers, as ``COPY`` text."""
+        in_workers = self._in_workers(table, files, workers_up, context)
+        if in_workers and self._copy_text(session, table):
+            payloads = stream_in_thread(
+                partial(self._encode_in_workers, files, table, tracker, content, context)
+            )
+            return partial(self._send_text, session, table, write_mode, payloads, context)
+        parse = self._parse_in_workers if in_workers else self._parse
+        prepare = await _encrypting(
+            session, table, session.prepare_rows(table, _columns(table)), context
+        )
+        batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content, context))
+        return partial(self._send_rows, session, table, write_mode, batches, context)
+
+    async def _write(
+        self,
+        table: Table,
+        files: list[FixtureFile],
+        write_mode: WriteMode,
+        send: Callable[[], Awaitable[WriteCounts]],
         content: ContentChecksum,
         context: LoadContext,
         tracker: StageTimer,
     ) -> WriteCounts:
-        """Write one group of ``table``'s rows (``content`` sums them up); returns the
-        table's counts so far."""
+        """Write one group of ``table``'s rows by ``send()`` (``content`` sums them up);
+        returns the table's counts so far."""
         started = time.perf_counter()
-        stream = _progressing(self._reporting(table.name, batches), table.name, context.progress)
-        async with aclosing(stream):
-            try:
-                counts = await session.write_table(table, _columns(table), stream, mode=write_mode)
-            except FixtureError as exc:
-                _locate(exc, files, table.name, context.skip_records)
-                raise
+        try:
+            counts = await send()
+        except FixtureError as exc:
+            _locate(exc, files, table.name, context.skip_records)
+            raise
         tracker.add("write", time.perf_counter() - started)
         counts = self.write_counts.get(table.name, WriteCounts()) + counts
         self.write_counts[table.name] = counts
@@ -233,6 +251,47 @@ class DataLoader(BaseFixture):
             **vars(counts),
         )
         return counts
+
+    async def _send_rows(
+        self,
+        session: TenantSession,
+        table: Table,
+        write_mode: WriteMode,
+        batches: AsyncIterator[Sequence[tuple[Any, ...]]],
+        context: LoadContext,
+    ) -> WriteCounts:
+        """Hand typed rows to the session, through :meth:`_reporting`."""
+        stream = _progressing(self._reporting(table.name, batches), table.name, context.progress)
+        async with aclosing(stream):
+            return await session.write_table(table, _columns(table), stream, mode=write_mode)
+
+    async def _send_text(
+        self,
+        session: TenantSession,
+        table: Table,
+        write_mode: WriteMode,
+        payloads: AsyncIterator[CopyPayload],
+        context: LoadContext,
+    ) -> WriteCounts:
+        """Hand rows encoded as ``COPY`` text to the session as they are."""
+        stream = _progressing(payloads, table.name, context.progress)
+        async with aclosing(stream):
+            return await session.write_copy_text(table, _columns(table), stream, mode=write_mode)
+
+    def _copy_text(self, session: TenantSession, table: Table) -> bool:
+        """Whether parse workers may hand ``table``'s rows over as ``COPY`` text: the
+        session takes it, no column is encrypted on the way, and nothing watches the rows."""
+        return (
+            session.takes_copy_text(table)
+            and not encrypted_columns(table)
+            and not self._watches(table.name)
+            and row_encoder(table) is not None
+        )
+
+    def _watches(self, table: str) -> bool:
+        """Whether :meth:`_reporting` looks at ``table``'s rows on their way."""
+        del table
+        return False
 
     def table_checksums(self) -> list[control_plane.TableChecksum]:
         return list(self.written.values())
@@ -300,11 +359,43 @@ class DataLoader(BaseFixture):
             )
             with closing(blocks):
                 for block in blocks:
-                    content.combine(block.checksum_total, len(block.rows))
-                    tracker.add("parse", block.parse_seconds)
-                    tracker.add("validate", block.validate_seconds)
-                    tracker.add("checksum", block.checksum_seconds)
+                    _track(block, content, tracker)
                     yield block.rows if prepare is None else prepare(block.rows)
+
+    def _encode_in_workers(
+        self,
+        files: list[FixtureFile],
+        table: Table,
+        tracker: StageTimer,
+        content: ContentChecksum,
+        context: LoadContext,
+    ) -> Iterator[CopyPayload]:
+        """Runs in the parsing thread: blocks parsed and encoded as ``COPY`` text by
+        worker processes, in file order (in-process if another load holds every worker)."""
+        with POOL.lend(context.parse_workers) as workers:
+            if not workers:
+                encode = row_encoder(table)
+                assert encode is not None
+                for rows in self._parse(files, table, None, tracker, content, context):
+                    started = time.perf_counter()
+                    payload = CopyPayload(encode(rows), len(rows))
+                    tracker.add("encode", time.perf_counter() - started)
+                    yield payload
+                return
+            blocks = parse_in_workers(
+                workers,
+                files,
+                table,
+                max_text_length=context.max_text_length,
+                rules=context.validate_rules,
+                encode=True,
+                batch_size=self.batch_size,
+            )
+            with closing(blocks):
+                for block in blocks:
+                    _track(block, content, tracker)
+                    assert block.payload is not None
+                    yield CopyPayload(block.payload, block.row_count)
 
     def _parse(
         self,
@@ -351,6 +442,16 @@ class DataLoader(BaseFixture):
                 yield rows
 
 
+def _track(block: ParsedBlock, content: ContentChecksum, tracker: StageTimer) -> None:
+    """Count a worker's block into the table's checksum and the load's stages."""
+    content.combine(block.checksum_total, block.row_count)
+    tracker.add("parse", block.parse_seconds)
+    tracker.add("validate", block.validate_seconds)
+    tracker.add("checksum", block.checksum_seconds)
+    if block.payload is not None:
+        tracker.add("encode", block.encode_seconds)
+
+
 async def _encrypting(
     session: TenantSession, table: Table, prepare: RowPreparer | None, context: LoadContext
 ) -> RowPreparer | None:
@@ -394,16 +495,17 @@ def _write_mode(mode: TableMode, *, empty: bool) -> WriteMode | None:
     return mode
 
 
+_Batch = TypeVar("_Batch", Sequence[tuple[Any, ...]], CopyPayload)
+
+
 async def _progressing(
-    batches: AsyncIterator[Sequence[tuple[Any, ...]]],
-    table: str,
-    progress: ProgressCallback | None,
-) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:
+    batches: AsyncIterator[_Batch], table: str, progress: ProgressCallback | None
+) -> AsyncGenerator[_Batch, None]:
     """The batches, telling ``progress`` of each once it has been taken."""
     async for batch in batches:
         yield batch
         if progress is not None:
-            progress(table, len(batch))
+            progress(table, batch.rows if isinstance(batch, CopyPayload) else len(batch))
 
 
 def _locate(

@@ -127,6 +127,9 @@ class RefreshesDerivedTables(DataLoader):
             self.refreshed.update(await derivation.refresh(session, seen))
         return counts
 
+    def _watches(self, table: str) -> bool:
+        return bool(self._noting.get(table))
+
     def _reporting(
         self, table: str, batches: AsyncIterator[Sequence[tuple[Any, ...]]]
     ) -> AsyncGenerator[Sequence[tuple[Any, ...]], None]:

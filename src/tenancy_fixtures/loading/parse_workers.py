@@ -35,6 +35,7 @@ from sqlalchemy import Table
 
 from tenancy_fixtures.errors import FixtureError, StorageError
 from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.copy_text import row_encoder
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import json_lines_blocks, json_lines_records
 from tenancy_fixtures.loading.records import RowBuilder
@@ -66,13 +67,18 @@ _ENTRY = "from tenancy_fixtures.loading.parse_workers import serve; serve({fd})"
 
 @dataclass(frozen=True, slots=True)
 class ParsedBlock:
-    """One block's typed rows, their checksum, and the seconds each stage took."""
+    """One block's rows (typed, or encoded as ``COPY`` text), their checksum, and the
+    seconds each stage took."""
 
     rows: list[tuple[Any, ...]]
+    #: The rows as ``COPY`` text when the load asked for it (``rows`` is then empty).
+    payload: bytes | None
+    row_count: int
     checksum_total: int
     parse_seconds: float
     validate_seconds: float
     checksum_seconds: float
+    encode_seconds: float
 
 
 def portable(table: Table) -> bool:
@@ -99,9 +105,11 @@ def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
 class _Job:
     """What a worker keeps for the table it is parsing."""
 
-    def __init__(self, table: Table, max_text_length: int, rules: bool) -> None:
+    def __init__(self, table: Table, max_text_length: int, rules: bool, encode: bool) -> None:
         self.builder = RowBuilder(table, max_text_length=max_text_length, rules=rules)
         self.table = table
+        #: Encoders of COPY text (escaping, and for blocks without a backslash not), if asked.
+        self.encoders = (row_encoder(table), row_encoder(table, escape=False)) if encode else None
 
 
 def _parse_block(job: _Job, file: FixtureFile, block: bytes, before: int) -> ParsedBlock:
@@ -114,8 +122,22 @@ def _parse_block(job: _Job, file: FixtureFile, block: bytes, before: int) -> Par
         raise failure
     content = ContentChecksum.for_table(job.table)
     content.add(rows)
+    summed = time.perf_counter()
+    payload = None
+    if job.encoders is not None:
+        # JSON strings hold a backslash, tab or line break only as an escape.
+        encode = job.encoders[0] if b"\\" in block else job.encoders[1]
+        if encode is not None:
+            payload, rows = encode(rows), []
     return ParsedBlock(
-        rows, content.total, parsed - started, built - parsed, time.perf_counter() - built
+        rows,
+        payload,
+        len(records),
+        content.total,
+        parsed - started,
+        built - parsed,
+        summed - built,
+        time.perf_counter() - summed,
     )
 
 
@@ -148,7 +170,7 @@ def serve(fd: int) -> None:
     job: _Job | BaseException = StorageError("a block arrived before its table")
     while (message := inbox.get()) is not None:
         if message[0] == "table":
-            _, table_pickle, max_text_length, rules = message
+            _, table_pickle, max_text_length, rules, encode = message
             try:
                 # The loading process's own pickle, over a socket only it and this
                 # worker hold.
@@ -156,7 +178,7 @@ def serve(fd: int) -> None:
                 # The value formats its domain registered there, which this process
                 # (which registered nothing) needs to check the table's columns.
                 FORMATS.update({form.name: form for form in formats})
-                job = _Job(table, max_text_length, rules)
+                job = _Job(table, max_text_length, rules, encode)
             except Exception as exc:
                 job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue
@@ -286,6 +308,7 @@ def parse_in_workers(
     *,
     max_text_length: int,
     rules: bool = True,
+    encode: bool = False,
     batch_size: int,
 ) -> Generator[ParsedBlock, None, None]:
     """Parse ``files`` (JSON Lines) with ``workers``, yielding their blocks in file order.
@@ -293,7 +316,8 @@ def parse_in_workers(
     The first refused record raises its error here, once the workers are drained of
     what they were given, so they can be lent again; closing the iterator early drains
     them too. A worker that dies raises a StorageError, and the workers are marked
-    broken (stopped when given back).
+    broken (stopped when given back). ``encode``: blocks come back as ``COPY`` text
+    (where the table has an encoder).
     """
     table_pickle = pickle.dumps((table, table_formats(table)))
     dispatch = _Dispatch(
@@ -307,7 +331,7 @@ def parse_in_workers(
         worker.broken = True
     try:
         for worker in workers:
-            dispatch.send(worker, ("table", table_pickle, max_text_length, rules))
+            dispatch.send(worker, ("table", table_pickle, max_text_length, rules, encode))
         for _ in range(_AHEAD):
             for worker in workers:
                 dispatch.give(worker)

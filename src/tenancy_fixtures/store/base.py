@@ -33,7 +33,9 @@ __all__ = [
     "AccessFinding",
     "AccessReview",
     "Batches",
+    "CopyPayload",
     "IsolationFindings",
+    "Payloads",
     "RegistryMismatch",
     "RowPreparer",
     "SchemaObject",
@@ -56,6 +58,18 @@ TENANT_SCHEMA = "tenant"
 WriteMode = Literal["insert", "upsert", "replace", "insert_missing"]
 #: Rows to write, in batches, values in column order.
 Batches = AsyncIterator[Sequence[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyPayload:
+    """A batch of rows already encoded as ``COPY ... FROM STDIN`` text, and how many."""
+
+    data: bytes
+    rows: int
+
+
+#: Rows to write, in batches already encoded as ``COPY`` text.
+Payloads = AsyncIterator[CopyPayload]
 #: Turns a batch of typed rows into what the backend's bulk path sends (thread-safe).
 RowPreparer = Callable[[Sequence[tuple[Any, ...]]], Sequence[tuple[Any, ...]]]
 
@@ -270,6 +284,19 @@ class TenantSession(ABC):
         A refused row raises :class:`IntegrityViolationError`; where the backend says
         which row, its 1-based position in the stream is the error's ``record``.
         """
+
+    def takes_copy_text(self, table: Table) -> bool:
+        """Whether :meth:`write_copy_text` can write ``table`` (backends with ``COPY``)."""
+        del table
+        return False
+
+    async def write_copy_text(
+        self, table: Table, columns: Sequence[str], payloads: Payloads, *, mode: WriteMode
+    ) -> WriteCounts:
+        """Write rows encoded as ``COPY`` text into ``table`` by ``mode``, as
+        :meth:`write_table` writes typed rows; only where :meth:`takes_copy_text`."""
+        del columns, payloads, mode
+        raise StorageError(f"this backend takes no COPY text (table {table.name!r})")
 
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
         """A conversion to apply to each batch before ``write_table`` (off the event loop)."""

@@ -1,0 +1,97 @@
+"""Rows as PostgreSQL ``COPY ... FROM STDIN`` text: what a parse worker hands over.
+
+A parse worker that sends typed rows makes the loading process unpickle them and the
+driver encode them, one Python object at a time, in the one process every row passes
+through. Encoding the rows where they were parsed, into the bytes ``COPY`` reads,
+leaves the loading process only the bytes to pass on.
+
+One function per table is generated from its columns (as
+:class:`~tenancy_fixtures.loading.records.RowBuilder` generates its builder), for the
+values a ``RowBuilder`` produces: text, integers, floats, booleans, timestamps, dates,
+decimals, UUIDs and JSON. Text escapes backslash, tab, newline and carriage return, as
+the format requires; ``NULL`` is ``\\N``. A table with a column of any other type has no
+encoder, and its rows travel as rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Uuid,
+)
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
+
+__all__ = ["RowEncoder", "row_encoder"]
+
+#: Encodes a batch of rows (in column order) into ``COPY`` text bytes.
+RowEncoder = Callable[[Sequence[Sequence[Any]]], bytes]
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _escaped(value: str) -> str:
+    return value.translate(_ESCAPES)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode().translate(_ESCAPES)
+
+
+def _needs_escape(column: Column[Any]) -> bool:
+    """Whether the column's default is text that holds what ``COPY`` text escapes."""
+    default = column.default
+    value = default.arg if isinstance(default, ScalarElementColumnDefault) else None
+    return isinstance(value, str) and value != value.translate(_ESCAPES)
+
+
+def _expression(column: Column[Any], escape: bool) -> str | None:
+    """A Python expression turning a non-NULL value ``v`` into its ``COPY`` text."""
+    column_type = column.type
+    if isinstance(column_type, JSON):
+        return "J(v)"
+    if isinstance(column_type, Boolean):
+        return "(T if v else F)"
+    if isinstance(column_type, DateTime | Date):
+        return "v.isoformat()"
+    if isinstance(column_type, Float):
+        return "repr(v)"
+    if isinstance(column_type, Integer | Numeric | Uuid):
+        return "str(v)"
+    if isinstance(column_type, String | Enum):
+        return "E(v)" if escape else "v"
+    return None
+
+
+def row_encoder(table: Table, *, escape: bool = True) -> RowEncoder | None:
+    """The encoder of ``table``'s rows, or ``None`` if a column's type has none.
+
+    ``escape=False`` is for text known to hold no backslash, tab or line break (JSON
+    text without a backslash, whose strings cannot hold raw control characters): it
+    saves a pass over every string.
+    """
+    parts = []
+    for i, column in enumerate(table.columns):
+        expression = _expression(column, escape or _needs_escape(column))
+        if expression is None:
+            return None
+        parts.append(f"{{N if (v := r[{i}]) is None else {expression}}}")
+    line = "\\t".join(parts) + "\\n"
+    source = f"def encode(rows):\n    return ''.join([f'{line}' for r in rows]).encode()\n"
+    namespace: dict[str, Any] = {"N": "\\N", "T": "t", "F": "f", "E": _escaped, "J": _json_text}
+    exec(source, namespace)  # noqa: S102 - generated from our own schema
+    encode: RowEncoder = namespace["encode"]
+    return encode
