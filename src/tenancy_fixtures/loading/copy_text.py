@@ -58,13 +58,15 @@ def _needs_escape(column: Column[Any]) -> bool:
     return isinstance(value, str) and value != value.translate(_ESCAPES)
 
 
-def _expression(column: Column[Any], escape: bool) -> str | None:
+def _expression(column: Column[Any], escape: bool, timestamp_text: bool) -> str | None:
     """A Python expression turning a non-NULL value ``v`` into its ``COPY`` text."""
     column_type = column.type
     if isinstance(column_type, JSON):
         return "J(v)"
     if isinstance(column_type, Boolean):
         return "(T if v else F)"
+    if isinstance(column_type, DateTime) and timestamp_text:
+        return "v"
     if isinstance(column_type, DateTime | Date):
         return "v.isoformat()"
     if isinstance(column_type, Float):
@@ -76,16 +78,19 @@ def _expression(column: Column[Any], escape: bool) -> str | None:
     return None
 
 
-def row_encoder(table: Table, *, escape: bool = True) -> RowEncoder | None:
+def row_encoder(
+    table: Table, *, escape: bool = True, timestamp_text: bool = False
+) -> RowEncoder | None:
     """The encoder of ``table``'s rows, or ``None`` if a column's type has none.
 
     ``escape=False`` is for text known to hold no backslash, tab or line break (JSON
     text without a backslash, whose strings cannot hold raw control characters): it
-    saves a pass over every string.
+    saves a pass over every string. ``timestamp_text``: timestamps come as ISO 8601
+    text already (the fast path's rows), not as ``datetime``.
     """
     parts = []
     for i, column in enumerate(table.columns):
-        expression = _expression(column, escape or _needs_escape(column))
+        expression = _expression(column, escape or _needs_escape(column), timestamp_text)
         if expression is None:
             return None
         parts.append(f"{{N if (v := r[{i}]) is None else {expression}}}")

@@ -50,7 +50,7 @@ from tenancy_fixtures.loading.rules import (
     table_checks,
 )
 
-__all__ = ["RowBuilder", "check_loadable", "unsupported_columns"]
+__all__ = ["RowBuilder", "check_loadable", "integer_bounds", "text_limit", "unsupported_columns"]
 
 Converter = Callable[[Any], Any]
 
@@ -334,7 +334,7 @@ def unsupported_columns(table: Table) -> list[str]:
     return problems
 
 
-def _text_limit(column: Column[Any], max_text_length: int) -> int:
+def text_limit(column: Column[Any], max_text_length: int) -> int:
     """A column's longest value: its declared length, else the unbounded-text limit."""
     length = getattr(column.type, "length", None)
     return int(length) if length else max_text_length
@@ -345,7 +345,7 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, JSON):
         return _json
     if isinstance(kind, Enum):
-        return _enum(kind.enums, _text_limit(column, max_text_length))
+        return _enum(kind.enums, text_limit(column, max_text_length))
     if isinstance(kind, Uuid):
         return _uuid
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
@@ -359,15 +359,15 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, DateTime):
         return _timestamp if kind.timezone else _naive_timestamp
     if isinstance(kind, Integer):
-        return _integer(_integer_bounds(kind))
+        return _integer(integer_bounds(kind))
     if isinstance(kind, Float):
         return _float
     if isinstance(kind, String):
-        return _string(_text_limit(column, max_text_length))
+        return _string(text_limit(column, max_text_length))
     raise TypeError(f"no converter for {kind!r}")
 
 
-def _integer_bounds(kind: Integer) -> tuple[int, int]:
+def integer_bounds(kind: Integer) -> tuple[int, int]:
     """The values an integer column holds: 64, 16 or 32 bits wide."""
     if isinstance(kind, BigInteger):
         return _INT64
@@ -436,7 +436,7 @@ def _fast_check(
         if isinstance(kind, Float):
             test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
         else:
-            wide = _integer_bounds(kind)
+            wide = integer_bounds(kind)
             test, bounds = "type(v) is int", ((wide[0], False), (wide[1], False))
         chain, rest = _range(*bounds, checks, as_float=isinstance(kind, Float))
         extra = ColumnCheck("", column.name, "", tuple(rest)).expression(constant) if rest else ""
@@ -530,7 +530,7 @@ class RowBuilder:
         """The lines of ``build`` that read, check and convert column ``i`` into ``c{i}``
         (what they call goes into ``namespace``)."""
         name = repr(column.name)
-        limit = _text_limit(column, self.max_text_length)
+        limit = text_limit(column, self.max_text_length)
         try:
             namespace[f"convert{i}"] = _converter(column, self.max_text_length)
             form = column_format(column) if self.rules else None
