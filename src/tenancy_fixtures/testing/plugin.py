@@ -3,11 +3,20 @@
 - ``tenancy_manager`` (one per pytest process, i.e. per xdist worker): the
   :class:`~tenancy_fixtures.FixtureManager` the plugin provisions with; its coroutine
   methods can be awaited from any event loop.
-- ``tenant``: a fresh tenant for one test — created, loaded with the fixture set that
-  ``@pytest.mark.tenant_fixtures(path)`` names, dropped after the test whatever its
-  outcome.
+- ``tenant``: the test's tenant, loaded with the fixture set that
+  ``@pytest.mark.tenant_fixtures(path)`` names. Fresh for the test and dropped after
+  it whatever its outcome; or, when the test asks for ``tenant_session`` (or the marker
+  says ``shared=True``), the worker's shared tenant for that set and tier, made once
+  and dropped when the session ends.
+- ``tenant_session``: an ORM ``AsyncSession`` in a transaction on ``tenant`` that is
+  rolled back after the test; ``commit()`` only releases a SAVEPOINT, so the next test
+  sees none of the rows.
 - ``tenant_factory``: ``tenant_factory(tier=..., fixtures=...)`` or ``.many(n, ...)``;
   every tenant it made is dropped after the test.
+
+A fresh tenant stays the default of ``tenant``: code under test that commits through
+connections of its own (an app's ``TenantRouter``, the manager) would leave rows in a
+shared tenant for the next test, and only the plugin's own session can be rolled back.
 
 The database: ``--tenancy-database-url``, else the ini option ``tenancy_database_url``,
 else ``TENANCY_DATABASE_URL``, else a SQLite data directory in the worker's temporary
@@ -26,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from tenancy_fixtures.manager import FixtureManager
     from tenancy_fixtures.testing.runtime import (
         ProvisionedTenant,
@@ -40,9 +51,11 @@ __all__ = [
     "tenancy_manager",
     "tenant",
     "tenant_factory",
+    "tenant_session",
 ]
 
 MARKER = "tenant_fixtures"
+SESSION_FIXTURE = "tenant_session"
 _URL_OPTION = "tenancy_database_url"
 _SPARES_OPTION = "tenancy_spares"
 #: Spare schemas kept ready on PostgreSQL (see the README's measurements).
@@ -75,8 +88,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(path, *, tier='free', format=None, options=None): load the fixture set "
-        "at path (relative to the test file) into the test's `tenant`",
+        f"{MARKER}(path, *, tier='free', format=None, options=None, shared=None): load the "
+        "fixture set at path (relative to the test file) into the test's `tenant`; shared: "
+        f"the worker's tenant for the set (default: when the test asks for {SESSION_FIXTURE})",
     )
 
 
@@ -135,28 +149,66 @@ def _resolver(request: pytest.FixtureRequest) -> Callable[[Path], Path]:
     return resolve
 
 
-def _marked_spec(request: pytest.FixtureRequest) -> TenantSpec:
+def _marked_spec(request: pytest.FixtureRequest) -> tuple[TenantSpec, bool]:
+    """What the marker asks the test's tenant to be, and whether it is the shared one."""
     from tenancy_fixtures.testing.runtime import TenantSpec
 
+    shared = SESSION_FIXTURE in request.fixturenames
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
-        return TenantSpec()
+        return TenantSpec(), shared
     if len(marker.args) != 1:
         raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one path, got {marker.args!r}")
-    return TenantSpec(fixtures=_resolver(request)(Path(marker.args[0])), **marker.kwargs)
+    options = dict(marker.kwargs)
+    chosen = options.pop("shared", None)
+    if chosen not in (None, True, False):
+        raise pytest.UsageError(
+            f"@pytest.mark.{MARKER}: shared must be True or False, got {chosen!r}"
+        )
+    spec = TenantSpec(fixtures=_resolver(request)(Path(marker.args[0])), **options)
+    return spec, shared if chosen is None else chosen
 
 
 @pytest.fixture
 def tenant(
     request: pytest.FixtureRequest, _tenancy_runtime: TenancyRuntime
 ) -> Iterator[ProvisionedTenant]:
-    """A fresh tenant for this test, loaded with the set the ``tenant_fixtures`` marker
-    names; dropped afterwards, also when the test fails."""
-    made = _tenancy_runtime.create(_marked_spec(request))
+    """The test's tenant, loaded with the set the ``tenant_fixtures`` marker names: made
+    for this test and dropped afterwards, also when the test fails; or the worker's
+    shared tenant for that set when the test asks for ``tenant_session``."""
+    spec, shared = _marked_spec(request)
+    if shared:
+        yield _tenancy_runtime.shared(spec)
+        return
+    made = _tenancy_runtime.create(spec)
     try:
         yield made
     finally:
         _tenancy_runtime.drop(made.tenant_id)
+
+
+@pytest.fixture
+def tenant_session(
+    tenant: ProvisionedTenant, _tenancy_runtime: TenancyRuntime
+) -> Iterator[AsyncSession]:
+    """An ORM ``AsyncSession`` on ``tenant``'s tables (await it from any event loop), in
+    a transaction rolled back after the test: ``commit()`` releases a SAVEPOINT."""
+    opened = _tenancy_runtime.open_session(tenant)
+    try:
+        # A stand-in whose coroutine methods run on the plugin's loop, as the manager's.
+        session: Any = opened.session
+        yield session
+    finally:
+        kept = _tenancy_runtime.close_session(opened)
+    if not kept and tenant.shared:
+        _tenancy_runtime.discard(tenant)
+        pytest.fail(
+            f"the test committed the transaction of {SESSION_FIXTURE} itself (the "
+            "connection's commit(), not the session's), so its rows stayed in the shared "
+            f"tenant {tenant.tenant_id}; it was dropped. Commit through the session, or "
+            f"mark the test @pytest.mark.{MARKER}(..., shared=False) for a fresh tenant",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -1,21 +1,29 @@
-"""An event loop on a thread of its own, for the plugin's fixtures.
+"""An event loop on a thread of its own, for the plugin's fixtures, and proxies of the
+objects that live on it.
 
 The fixtures are plain functions, so they work in sync tests and in async tests on any
 event loop (pytest-asyncio with any loop scope, anyio, none at all). The manager they
 drive keeps pooled connections, which belong to the loop that opened them: all of its
-work therefore runs on this one loop, for the whole session of a worker.
+work therefore runs on this one loop, for the whole session of a worker. So does the
+ORM session a test gets: :class:`LoopBound` hands such objects to the test.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import threading
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, TypeVar
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopBound", "LoopThread"]
 
 T = TypeVar("T")
+
+#: Objects of this package live on the loop that made them: a connection, a session, a
+#: transaction, a streamed result. What a proxied object returns from there is proxied.
+_LOOP_BOUND_PACKAGE = "sqlalchemy.ext.asyncio"
 
 
 class LoopThread:
@@ -44,3 +52,66 @@ class LoopThread:
 
 async def _await(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
+
+
+class LoopBound:
+    """An object living on a :class:`LoopThread`, usable from any event loop.
+
+    Its coroutine methods run on the loop thread and are awaited from the caller's
+    loop; its other methods and attributes are its own, except that an object of
+    SQLAlchemy's asyncio extension they return (``await session.connection()``,
+    ``session.begin_nested()``) is proxied the same way, as :class:`AsyncBound`.
+    """
+
+    def __init__(self, target: Any, loop: LoopThread) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if inspect.iscoroutinefunction(value):
+
+            @functools.wraps(value)
+            async def on_the_loop(*args: Any, **kwargs: Any) -> Any:
+                return self._bind(await self._loop.run(lambda: value(*args, **kwargs)))
+
+            return on_the_loop
+        if inspect.ismethod(value):
+
+            @functools.wraps(value)
+            def bound(*args: Any, **kwargs: Any) -> Any:
+                return self._bind(value(*args, **kwargs))
+
+            return bound
+        return self._bind(value)
+
+    def _bind(self, value: Any) -> Any:
+        if type(value).__module__.startswith(_LOOP_BOUND_PACKAGE):
+            return AsyncBound(value, self._loop)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._target!r}>"
+
+
+class AsyncBound(LoopBound):
+    """A :class:`LoopBound` SQLAlchemy asyncio object: ``async with``, ``await`` and
+    ``async for`` on it run on the loop thread too."""
+
+    async def __aenter__(self) -> Any:
+        return self._bind(await self._loop.run(self._target.__aenter__))
+
+    async def __aexit__(self, *exc: object) -> Any:
+        return await self._loop.run(lambda: self._target.__aexit__(*exc))
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._awaited().__await__()
+
+    async def _awaited(self) -> Any:
+        return self._bind(await self._loop.run(lambda: self._target))
+
+    def __aiter__(self) -> AsyncBound:
+        return self
+
+    async def __anext__(self) -> Any:
+        return self._bind(await self._loop.run(self._target.__anext__))

@@ -1,5 +1,5 @@
 """What the fixtures drive: one manager per pytest process (per xdist worker), the
-tenants it makes for tests, and their removal.
+tenants it makes for tests, the tenants it shares between tests, and their removal.
 
 Imported by the fixtures on first use, so that loading the plugin costs a pytest run
 that never asks for a tenant nothing.
@@ -8,14 +8,16 @@ that never asks for a tenant nothing.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
+import dataclasses
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.util import LRUCache
 
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.loading.reports import LoadReport
@@ -23,9 +25,21 @@ from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.tenancy.config import TenantConfig
 from tenancy_fixtures.tenancy.tenants import TenantFixture
-from tenancy_fixtures.testing.portal import LoopThread
+from tenancy_fixtures.testing.portal import LoopBound, LoopThread
+from tenancy_fixtures.testing.rollback import RolledBackSession
 
-__all__ = ["LoopBoundManager", "ProvisionedTenant", "TenancyRuntime", "TenantFactory", "TenantSpec"]
+__all__ = [
+    "LoopBoundManager",
+    "OpenSession",
+    "ProvisionedTenant",
+    "TenancyRuntime",
+    "TenantFactory",
+    "TenantSpec",
+]
+
+# Compiled statements of the tests' sessions, kept apart from the store's: they are
+# compiled with the schema-less key in the translate map (as routed connections are).
+_COMPILED_STATEMENTS = 500
 
 
 @dataclass(frozen=True)
@@ -39,6 +53,11 @@ class TenantSpec:
     format: str | None = None
     options: Mapping[str, Any] | None = None
 
+    def key(self) -> str:
+        """The same for two specs that make the same tenant (a shared tenant's key)."""
+        fields = [self.tier, sorted(self.features), self.limits, self.fixtures, self.format]
+        return json.dumps([*fields, self.options], sort_keys=True, default=str)
+
 
 @dataclass(frozen=True)
 class ProvisionedTenant:
@@ -49,12 +68,15 @@ class ProvisionedTenant:
     settings: Settings
     #: The load of the set the test named, if it named one.
     load: LoadReport | None = None
+    #: Shared by the tests of this worker that ask for the same spec (never dropped
+    #: before the session ends; its tests write only in rolled-back transactions).
+    shared: bool = False
 
     def __str__(self) -> str:
         return self.tenant_id
 
 
-class LoopBoundManager:
+class LoopBoundManager(LoopBound):
     """The worker's :class:`FixtureManager`, usable from any event loop.
 
     Each coroutine method is run on the plugin's loop (where the manager's pooled
@@ -62,23 +84,17 @@ class LoopBoundManager:
     ``store``...) are the manager's own.
     """
 
-    def __init__(self, manager: FixtureManager, loop: LoopThread) -> None:
-        self._manager = manager
-        self._loop = loop
-
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self._manager, name)
-        if not inspect.iscoroutinefunction(value):
-            return value
-
-        @functools.wraps(value)
-        async def on_plugin_loop(*args: Any, **kwargs: Any) -> Any:
-            return await self._loop.run(lambda: value(*args, **kwargs))
-
-        return on_plugin_loop
-
     def __repr__(self) -> str:
-        return f"<LoopBoundManager {self._manager.settings.safe_database_url()}>"
+        return f"<LoopBoundManager {self._target.settings.safe_database_url()}>"
+
+
+@dataclass(frozen=True)
+class OpenSession:
+    """A test's rolled-back transaction on its tenant: ``session`` is what the test
+    gets (usable from any event loop)."""
+
+    session: LoopBound
+    opened: RolledBackSession
 
 
 class TenancyRuntime:
@@ -90,6 +106,8 @@ class TenancyRuntime:
         # A run token: two runs (or two xdist workers) on one database never collide.
         self._prefix = f"t{uuid.uuid4().hex[:6]}_{worker.replace('-', '_')}_"
         self._numbers = itertools.count(1)
+        self._shared: dict[str, ProvisionedTenant] = {}
+        self._compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_STATEMENTS)
         self._loop = LoopThread()
         self.manager = FixtureManager(settings)
         try:
@@ -138,13 +156,47 @@ class TenancyRuntime:
                 raise
         return ProvisionedTenant(tenant_id, config, self.settings, load)
 
+    def shared(self, spec: TenantSpec) -> ProvisionedTenant:
+        """This worker's tenant for ``spec``, made and loaded by the first test that
+        asks; kept until :meth:`close` (or :meth:`discard`)."""
+        key = spec.key()
+        made = self._shared.get(key)
+        if made is None:
+            made = dataclasses.replace(self.create(spec), shared=True)
+            self._shared[key] = made
+        return made
+
+    def discard(self, tenant: ProvisionedTenant) -> None:
+        """Drop a shared tenant a test wrote to for good; the next test that asks for its
+        spec gets a new one."""
+        for key, made in list(self._shared.items()):
+            if made.tenant_id == tenant.tenant_id:
+                del self._shared[key]
+        self.drop(tenant.tenant_id)
+
+    def open_session(self, tenant: ProvisionedTenant) -> OpenSession:
+        """A transaction on ``tenant`` with an ORM session in it, for one test."""
+        opened = self._loop.call(
+            lambda: RolledBackSession.open(
+                self.manager.store, tenant.tenant_id, compiled_cache=self._compiled
+            )
+        )
+        return OpenSession(LoopBound(opened.session, self._loop), opened)
+
+    def close_session(self, opened: OpenSession) -> bool:
+        """Roll the test's transaction back; ``False`` if the test committed it itself
+        (its rows stay in the tenant)."""
+        self._loop.call(opened.opened.close)
+        return not opened.opened.committed
+
     def drop(self, tenant_id: str) -> None:
         """Drop a tenant the plugin made (a test that dropped it already is fine)."""
         with contextlib.suppress(TenantNotFoundError):
             self._loop.call(lambda: self.manager.drop_tenant(tenant_id))
 
     def close(self) -> None:
-        """Remove the spare schemas this worker made, close the manager and the loop."""
+        """Drop the shared tenants, remove the spare schemas this worker made, close the
+        manager and the loop."""
         try:
             self._loop.call(self._stop)
         finally:
@@ -152,10 +204,26 @@ class TenancyRuntime:
 
     async def _stop(self) -> None:
         try:
-            if self.spares:
-                await self.manager.store.warm_up(0)
+            try:
+                await self._drop_shared()
+            finally:
+                if self.spares:
+                    await self.manager.store.warm_up(0)
         finally:
             await self.manager.aclose()
+
+    async def _drop_shared(self) -> None:
+        """Drop every shared tenant; raises the first failure after trying them all."""
+        shared, self._shared = list(self._shared.values()), {}
+        failures: list[Exception] = []
+        for made in shared:
+            try:
+                with contextlib.suppress(TenantNotFoundError):
+                    await self.manager.drop_tenant(made.tenant_id)
+            except Exception as exc:  # one failure must not leave the others behind
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
 
 class TenantFactory:
