@@ -11,14 +11,18 @@ from rich.console import Console
 
 from bench.common import Measurement
 from bench.dataset import CsvSet, Dataset, ScaleConfig
+from bench.history import HistorySet
 from bench.rss import BigSet
 
 __all__ = [
     "CLI",
     "DJANGO",
+    "HISTORY",
+    "HISTORY_TABLES",
     "LIMIT_A",
     "LIMIT_B",
     "OURS",
+    "OURS_ONE_WORKER",
     "OURS_SINGLE",
     "PROV_DJANGO",
     "PROV_MANY",
@@ -32,6 +36,7 @@ __all__ = [
     "SQLA",
     "STARTUP_IMPORT",
     "UPSERT",
+    "VALIDATE",
     "Case",
     "Failures",
     "Inputs",
@@ -42,6 +47,10 @@ T = TypeVar("T")
 # Keys of the cases the targets refer to.
 OURS = "ours_load"
 OURS_SINGLE = "ours_load_one_process"
+OURS_ONE_WORKER = "ours_load_one_worker"
+VALIDATE = "ours_validate_data"
+HISTORY = "ours_history_export"
+HISTORY_TABLES = "ours_history_as_tables"
 LIMIT_A = "limit_a"
 LIMIT_B = "limit_b"
 UPSERT = "ours_reload_upsert"
@@ -66,7 +75,7 @@ class Case:
 
     key: str
     measurement: Measurement
-    group: str  # "load", "memory", "provision" or "startup"
+    group: str  # "load", "validate", "memory", "provision", "startup" or "migrate"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +88,7 @@ class Inputs:
     csv_set: CsvSet
     half: BigSet
     full: BigSet
+    history: HistorySet
 
 
 @dataclass

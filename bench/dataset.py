@@ -54,6 +54,9 @@ class ScaleConfig:
     django_rows: int
     django_tenants: int
     django_repeats: int
+    #: Plays in the streaming-history export (issue 15, d): as many as the set's
+    #: listening events.
+    history_entries: int
     seed: int = 42
 
 
@@ -69,6 +72,7 @@ SCALES: dict[str, ScaleConfig] = {
         django_rows=2_000,
         django_tenants=3,
         django_repeats=3,
+        history_entries=10_000,
     ),
     "full": ScaleConfig(
         name="full",
@@ -81,6 +85,7 @@ SCALES: dict[str, ScaleConfig] = {
         django_rows=20_000,
         django_tenants=10,
         django_repeats=1,
+        history_entries=1_000_000,
     ),
 }
 

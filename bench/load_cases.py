@@ -1,8 +1,9 @@
 """The load cases, round-robin, then our CLI end to end and its peak RSS.
 
-Each repeat runs limit (a), limit (b), ours into a new tenant, ours again into that
-populated tenant (``force=True``) and SQLAlchemy Core, in that order, so drift on the
-machine hits every case alike; a CHECKPOINT before each timed run keeps one case's
+Each repeat runs limit (a), limit (b), ours into a new tenant, ``validate-data`` of
+that tenant, ours again into it now populated (``force=True``), ours parsing
+in-process, ours with one parse worker and SQLAlchemy Core, in that order, so drift on
+the machine hits every case alike; a CHECKPOINT before each timed run keeps one case's
 dirty buffers off the next one's bill. A case that fails is reported and skipped; the
 others go on.
 """
@@ -10,7 +11,7 @@ others go on.
 from __future__ import annotations
 
 import asyncio
-import statistics
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -19,21 +20,24 @@ from bench.cases import (
     LIMIT_A,
     LIMIT_B,
     OURS,
+    OURS_ONE_WORKER,
     OURS_SINGLE,
     RSS_FULL,
     RSS_HALF,
     RSS_SINGLE,
     SQLA,
     UPSERT,
+    VALIDATE,
     Case,
     Failures,
     Inputs,
 )
 from bench.common import Measurement
+from bench.cpu import median_cpu
 from bench.database import BenchDatabase
 from bench.dataset import MiB
 from bench.limits import CopyLimits, constraint_ddl
-from bench.ours import CliRun, LoadRun, OurLoader, cli_load, manager_for
+from bench.ours import CliRun, LoadRun, OurLoader, ValidateRun, cli_load, manager_for
 from bench.report import stage_shares
 from bench.sqlalchemy_core import BATCH_SIZE, CoreInserts
 from tenancy_fixtures.spotify.schema import spotify_metadata
@@ -50,14 +54,28 @@ def _share_note(shares: dict[str, Any]) -> str:
     return "stage ÷ load time (stages nest and overlap): " + ", ".join(parts)
 
 
+def _processes(count: int) -> str:
+    return f"{count} process" + ("" if count == 1 else "es")
+
+
 def _seconds(value: float | None) -> str:
     return "failed" if value is None else f"{value:.2f}s"
 
 
+@dataclass(frozen=True)
+class _OursRound:
+    """Ours in one round: the new-tenant load, its validation, the re-load."""
+
+    first: LoadRun
+    validated: ValidateRun | None
+    again: LoadRun | None
+
+
 async def _ours(
     db: BenchDatabase, loader: OurLoader, tenant: str, total: int, failures: Failures
-) -> tuple[LoadRun, LoadRun | None]:
-    """A fresh tenant, loaded (timed), then loaded again with ``force`` (timed)."""
+) -> _OursRound:
+    """A fresh tenant, loaded (timed), validated as ``validate-data`` does (timed), then
+    loaded again with ``force`` (timed)."""
     await loader.new_tenant(tenant)
     try:
         await db.settle()
@@ -65,38 +83,32 @@ async def _ours(
         if first.rows != total:
             raise RuntimeError(f"ours loaded {first.rows:,} rows, the set has {total:,}")
         await db.settle()
+        validated = await failures.run("validate-data", loader.validate(tenant))
+        await db.settle()
         again = await failures.run("ours re-load", loader.load(tenant, force=True))
-        return first, again
+        return _OursRound(first, validated, again)
     finally:
         await loader.drop(tenant)
 
 
-async def _one_process(db: BenchDatabase, loader: OurLoader, tenant: str, total: int) -> LoadRun:
-    """A fresh tenant loaded (timed) by a manager that parses in-process."""
+async def _fresh(
+    db: BenchDatabase, loader: OurLoader, tenant: str, total: int, label: str
+) -> LoadRun:
+    """A fresh tenant loaded (timed) by ``loader``'s manager."""
     await loader.new_tenant(tenant)
     try:
         await db.settle()
         run = await loader.load(tenant)
         if run.rows != total:
-            raise RuntimeError(
-                f"ours (one process) loaded {run.rows:,} rows, the set has {total:,}"
-            )
+            raise RuntimeError(f"ours ({label}) loaded {run.rows:,} rows, the set has {total:,}")
         return run
     finally:
         await loader.drop(tenant)
 
 
-def _cpu_medians(runs: list[LoadRun]) -> dict[str, float | None] | None:
-    """Median CPU seconds per party over ``runs`` (PostgreSQL's: None if not local)."""
-    cpus = [r.cpu for r in runs if r.cpu is not None]
-    if not cpus:
-        return None
-    servers = [c.postgres for c in cpus if c.postgres is not None]
-    return {
-        "loader": statistics.median(c.loader for c in cpus),
-        "workers": statistics.median(c.workers for c in cpus),
-        "postgres": statistics.median(servers) if servers else None,
-    }
+def _cpu_medians(runs: list[LoadRun]) -> dict[str, Any] | None:
+    """Median CPU seconds per party over ``runs`` (see :func:`bench.cpu.median_cpu`)."""
+    return median_cpu([r.cpu for r in runs if r.cpu is not None])
 
 
 async def _core(core: CoreInserts, run: int, total: int) -> float:
@@ -106,102 +118,210 @@ async def _core(core: CoreInserts, run: int, total: int) -> float:
     return seconds
 
 
+def _measurements(total: int, limits: CopyLimits, metadata: Any) -> dict[str, Measurement]:
+    """The empty measurements of :func:`load_cases`, by case key."""
+    return {
+        LIMIT_A: Measurement(
+            "limit (a): psql \\copy into constrained tables",
+            rows=limits.rows,
+            note="CSV, FK order, one transaction, fresh schema per run",
+        ),
+        LIMIT_B: Measurement(
+            "limit (b): \\copy into bare tables + constraints",
+            rows=limits.rows,
+            note=f"then {len(constraint_ddl(metadata, 'x'))} ADD CONSTRAINT / CREATE INDEX, "
+            "same transaction",
+        ),
+        OURS: Measurement("ours: load_fixtures, new tenant", rows=total),
+        OURS_SINGLE: Measurement(
+            "ours: load_fixtures, new tenant, TENANCY_PARSE_WORKERS=0",
+            rows=total,
+            note="the same load parsed in the loading process alone",
+        ),
+        OURS_ONE_WORKER: Measurement(
+            "ours: load_fixtures, new tenant, TENANCY_PARSE_WORKERS=1",
+            rows=total,
+            note="the same load with one parse worker",
+        ),
+        VALIDATE: Measurement(
+            "ours: validate-data of the new tenant",
+            rows=total,
+            note="validate_tenant(record=True), as the CLI runs it: every check, "
+            "checksums recomputed",
+        ),
+        UPSERT: Measurement(
+            "ours: re-load into populated tenant (force)",
+            rows=total,
+            note="load_fixtures(force=True), the same rows again: upserted (unchanged rows "
+            "are found so, not rewritten)",
+        ),
+        SQLA: Measurement(
+            "SQLAlchemy Core insert() executemany",
+            rows=total,
+            note=f"asyncpg, batches of {BATCH_SIZE}, stdlib readers, one transaction",
+        ),
+    }
+
+
+@dataclass
+class _Runs:
+    """What the rounds of :func:`load_cases` produced, beyond the seconds."""
+
+    firsts: list[LoadRun] = field(default_factory=list)
+    singles: list[LoadRun] = field(default_factory=list)
+    one_workers: list[LoadRun] = field(default_factory=list)
+    validations: list[ValidateRun] = field(default_factory=list)
+
+
+def _record(
+    measurements: dict[str, Measurement],
+    runs: _Runs,
+    timed: dict[str, float | None],
+    loads: dict[str, LoadRun | None],
+    ours: _OursRound | None,
+) -> None:
+    """Add one round's figures to the measurements."""
+    for key, seconds in timed.items():
+        if seconds is not None:
+            measurements[key].seconds.append(seconds)
+    for key, kept in ((OURS_SINGLE, runs.singles), (OURS_ONE_WORKER, runs.one_workers)):
+        run = loads[key]
+        if run is not None:
+            measurements[key].seconds.append(run.seconds)
+            kept.append(run)
+    if ours is None:
+        return
+    measurements[OURS].seconds.append(ours.first.seconds)
+    runs.firsts.append(ours.first)
+    if ours.validated is not None:
+        measurements[VALIDATE].seconds.append(ours.validated.seconds)
+        measurements[VALIDATE].rows = ours.validated.rows
+        runs.validations.append(ours.validated)
+    if ours.again is not None:
+        measurements[UPSERT].seconds.append(ours.again.seconds)
+        measurements[UPSERT].rows = ours.again.rows
+
+
+def _round_line(
+    run: int,
+    repeats: int,
+    timed: dict[str, float | None],
+    loads: dict[str, LoadRun | None],
+    ours: _OursRound | None,
+) -> str:
+    def of(value: LoadRun | ValidateRun | None) -> str:
+        return _seconds(value.seconds if value is not None else None)
+
+    return (
+        f"  run {run + 1}/{repeats}: limit (a) {_seconds(timed[LIMIT_A])}, "
+        f"limit (b) {_seconds(timed[LIMIT_B])}, "
+        f"ours {of(ours.first if ours else None)}, "
+        f"validate-data {of(ours.validated if ours else None)}, "
+        f"re-load {of(ours.again if ours else None)}, "
+        f"one process {of(loads[OURS_SINGLE])}, one worker {of(loads[OURS_ONE_WORKER])}, "
+        f"SQLAlchemy Core {_seconds(timed[SQLA])}"
+    )
+
+
 async def load_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
-    """Limits (a) and (b), ours, ours re-loading, SQLAlchemy Core: ``repeats`` rounds."""
+    """Limits (a) and (b), ours (new tenant, validated, re-loaded; with 0 and 1 parse
+    workers), SQLAlchemy Core: ``repeats`` rounds."""
     config, dataset, console = inputs.config, inputs.dataset, failures.console
     metadata = spotify_metadata()
     total = dataset.total_rows
     limits = CopyLimits(db, inputs.csv_set, metadata, work=dataset.root / "sql")
     core = CoreInserts(db, dataset, metadata)
-    limit_a = Measurement(
-        "limit (a): psql \\copy into constrained tables",
-        rows=limits.rows,
-        note="CSV, FK order, one transaction, fresh schema per run",
-    )
-    limit_b = Measurement(
-        "limit (b): \\copy into bare tables + constraints",
-        rows=limits.rows,
-        note=f"then {len(constraint_ddl(metadata, 'x'))} ADD CONSTRAINT / CREATE INDEX, "
-        "same transaction",
-    )
-    ours = Measurement("ours: load_fixtures, new tenant", rows=total)
-    single = Measurement(
-        "ours: load_fixtures, new tenant, TENANCY_PARSE_WORKERS=0",
-        rows=total,
-        note="the same load parsed in the loading process alone",
-    )
-    upsert = Measurement(
-        "ours: re-load into populated tenant (force)",
-        rows=total,
-        note="load_fixtures(force=True), the same rows again: upserted (unchanged rows "
-        "are found so, not rewritten)",
-    )
-    sqla = Measurement(
-        "SQLAlchemy Core insert() executemany",
-        rows=total,
-        note=f"asyncpg, batches of {BATCH_SIZE}, stdlib readers, one transaction",
-    )
-    stages: list[dict[str, float]] = []
-    firsts: list[LoadRun] = []
-    singles: list[LoadRun] = []
-    async with manager_for(db.dsn) as manager, manager_for(db.dsn, parse_workers=0) as alone:
+    measurements = _measurements(total, limits, metadata)
+    runs = _Runs()
+    async with (
+        manager_for(db.dsn) as manager,
+        manager_for(db.dsn, parse_workers=0) as alone,
+        manager_for(db.dsn, parse_workers=1) as one,
+    ):
+        default_workers = manager.settings.workers_for_parsing
         loader = OurLoader(manager, dataset.directory)
         one_process = OurLoader(alone, dataset.directory)
+        one_worker = OurLoader(one, dataset.directory)
         for run in range(config.repeats):
-            a = await failures.run("limit (a)", limits.constrained(run))
-            b = await failures.run("limit (b)", limits.bare_then_constraints(run))
-            loads = await failures.run(
+            timed: dict[str, float | None] = {
+                LIMIT_A: await failures.run("limit (a)", limits.constrained(run)),
+                LIMIT_B: await failures.run("limit (b)", limits.bare_then_constraints(run)),
+            }
+            ours = await failures.run(
                 "ours", _ours(db, loader, f"bench_load_{run}", total, failures)
             )
-            solo = await failures.run(
-                "ours, one process", _one_process(db, one_process, f"bench_one_{run}", total)
-            )
-            c = await failures.run("SQLAlchemy Core", _core(core, run, total))
-            first, again = loads if loads is not None else (None, None)
-            for measurement, value in ((limit_a, a), (limit_b, b), (sqla, c)):
-                if value is not None:
-                    measurement.seconds.append(value)
-            if solo is not None:
-                single.seconds.append(solo.seconds)
-                singles.append(solo)
-            if first is not None:
-                ours.seconds.append(first.seconds)
-                stages.append(dict(first.stages))
-                firsts.append(first)
-            if again is not None:
-                upsert.seconds.append(again.seconds)
-                upsert.rows = again.rows
-            console.print(
-                f"  run {run + 1}/{config.repeats}: limit (a) {_seconds(a)}, "
-                f"limit (b) {_seconds(b)}, "
-                f"ours {_seconds(first.seconds if first else None)}, "
-                f"re-load {_seconds(again.seconds if again else None)}, "
-                f"one process {_seconds(solo.seconds if solo else None)}, "
-                f"SQLAlchemy Core {_seconds(c)}"
-            )
+            loads: dict[str, LoadRun | None] = {
+                OURS_SINGLE: await failures.run(
+                    "ours, one process",
+                    _fresh(db, one_process, f"bench_one_{run}", total, "one process"),
+                ),
+                OURS_ONE_WORKER: await failures.run(
+                    "ours, one worker",
+                    _fresh(db, one_worker, f"bench_worker_{run}", total, "one worker"),
+                ),
+            }
+            timed[SQLA] = await failures.run("SQLAlchemy Core", _core(core, run, total))
+            _record(measurements, runs, timed, loads, ours)
+            console.print(_round_line(run, config.repeats, timed, loads, ours))
     await core.dispose()
+    return _cases(measurements, runs, default_workers)
+
+
+def _cases(measurements: dict[str, Measurement], runs: _Runs, default_workers: int) -> list[Case]:
+    stages = [dict(r.stages) for r in runs.firsts]
     shares = stage_shares(stages)
+    ours, validate = measurements[OURS], measurements[VALIDATE]
     ours.note = _share_note(shares)
+    ratio = (
+        validate.median_seconds / ours.median_seconds if validate.seconds and ours.seconds else None
+    )
+    if ratio is not None:
+        validate.note += f"; {ratio:.2f}x the new-tenant load's median time"
     return [
-        Case(LIMIT_A, limit_a, "load"),
-        Case(LIMIT_B, limit_b, "load"),
+        Case(LIMIT_A, measurements[LIMIT_A], "load"),
+        Case(LIMIT_B, measurements[LIMIT_B], "load"),
         Case(
             OURS,
             ours,
             "load",
-            {"stages": stages, "stage_shares": shares, "cpu_median_seconds": _cpu_medians(firsts)},
+            {
+                "stages": stages,
+                "stage_shares": shares,
+                "cpu_median_seconds": _cpu_medians(runs.firsts),
+                "parse_workers": default_workers,
+            },
+        ),
+        Case(
+            VALIDATE,
+            validate,
+            "validate",
+            {
+                "stages": [dict(v.stages) for v in runs.validations],
+                "over_load_median": ratio,
+            },
         ),
         Case(
             OURS_SINGLE,
-            single,
+            measurements[OURS_SINGLE],
             "load",
             {
-                "stages": [dict(r.stages) for r in singles],
-                "cpu_median_seconds": _cpu_medians(singles),
+                "stages": [dict(r.stages) for r in runs.singles],
+                "cpu_median_seconds": _cpu_medians(runs.singles),
+                "parse_workers": 0,
             },
         ),
-        Case(UPSERT, upsert, "load"),
-        Case(SQLA, sqla, "load"),
+        Case(
+            OURS_ONE_WORKER,
+            measurements[OURS_ONE_WORKER],
+            "load",
+            {
+                "stages": [dict(r.stages) for r in runs.one_workers],
+                "cpu_median_seconds": _cpu_medians(runs.one_workers),
+                "parse_workers": 1,
+            },
+        ),
+        Case(UPSERT, measurements[UPSERT], "load"),
+        Case(SQLA, measurements[SQLA], "load"),
     ]
 
 
@@ -270,7 +390,8 @@ async def cli_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> li
             workers = env is None
             peak = run.peak_tree_rss_bytes if workers else run.peak_rss_bytes
             note = (
-                f"loader and parse workers together {_mib(peak)} (sampled sum), the loader "
+                f"loader and parse workers together {_mib(peak)} (sampled sum, "
+                f"{_processes(run.peak_processes)} at most), the loader "
                 f"alone {_mib(run.peak_rss_bytes)}"
                 if workers
                 else f"one process, peak RSS {_mib(peak)}"
@@ -291,6 +412,8 @@ async def cli_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> li
                         "stages": run.report.get("stages", {}),
                         "loader_peak_rss_bytes": run.peak_rss_bytes,
                         "all_processes_peak_rss_bytes": run.peak_tree_rss_bytes,
+                        "parse_workers": 0 if env else manager.settings.workers_for_parsing,
+                        "peak_processes": run.peak_processes,
                     },
                 )
             )

@@ -1,8 +1,10 @@
 """Our load path: ``FixtureManager.load_fixtures`` in-process, and the CLI as a subprocess.
 
 In-process runs create a fresh tenant before the clock starts and time only
-``load_fixtures(tenant, source=set_dir)``; the re-load case then loads the same set
-into that now populated tenant with ``force=True`` (rows upserted). The CLI runs
+``load_fixtures(tenant, source=set_dir)`` (or, for source files, with their
+``format`` and ``options``); the re-load case then loads the same set into that now
+populated tenant with ``force=True`` (rows upserted), and ``validate`` times
+``validate_tenant`` as ``validate-data`` runs it. The CLI runs
 ``tenancy-fixtures load-fixtures`` end to end (interpreter start-up included) and
 reads the child's own peak RSS from ``wait4``.
 """
@@ -27,7 +29,7 @@ from bench.database import BenchDatabase
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
 
-__all__ = ["CliRun", "LoadRun", "OurLoader", "cli_load", "manager_for"]
+__all__ = ["CliRun", "LoadRun", "OurLoader", "ValidateRun", "cli_load", "manager_for"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,20 @@ class LoadRun:
     rows: int
     stages: Mapping[str, float] = field(default_factory=dict)
     cpu: CpuSeconds | None = None
+    #: Rows of derived tables (the daily aggregates) the load recomputed.
+    derived_rows: int = 0
+
+
+@dataclass(frozen=True)
+class ValidateRun:
+    """One timed ``validate_tenant`` call that passed."""
+
+    seconds: float
+    rows: int
+    #: Seconds per check.
+    stages: Mapping[str, float]
+    #: Each table's content checksum as the validator recomputed it.
+    checksums: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -50,16 +66,23 @@ class CliRun:
     report: dict[str, Any]
     #: The peak of the loader's and its worker processes' RSS summed (sampled).
     peak_tree_rss_bytes: int = 0
+    #: The most of those processes seen at once (sampled).
+    peak_processes: int = 0
 
     @property
     def rows(self) -> int:
         return sum(int(v) for v in self.report.get("rows", {}).values())
 
 
+#: The tiers' hard limits (the free tier's 5 users, say) would refuse the benchmark's
+#: sets; past a limit a load only warns then, after the same usage check.
+_NO_LIMITS = {"TENANCY_ENFORCE_LIMITS": "false"}
+
+
 def manager_for(database_url: str, *, parse_workers: int | None = None) -> FixtureManager:
-    """A manager on ``database_url`` with the in-process config cache (and, if given,
-    that many parse workers instead of the default)."""
-    settings = Settings(database_url=database_url, redis_url=None)
+    """A manager on ``database_url`` with the in-process config cache, limits not
+    enforced (and, if given, that many parse workers instead of the default)."""
+    settings = Settings(database_url=database_url, redis_url=None, enforce_limits=False)
     if parse_workers is not None:
         settings = settings.model_copy(update={"parse_workers": parse_workers})
     return FixtureManager(settings)
@@ -75,15 +98,36 @@ class OurLoader:
     async def new_tenant(self, tenant_id: str) -> None:
         await self.manager.create_tenant(tenant_id)
 
-    async def load(self, tenant_id: str, *, force: bool = False) -> LoadRun:
+    async def load(
+        self,
+        tenant_id: str,
+        *,
+        force: bool = False,
+        source_format: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> LoadRun:
+        """Load the set (as source files of ``source_format`` when given), timed."""
         before = CpuSample.now()
         started = time.perf_counter()
-        report = await self.manager.load_fixtures(tenant_id, source=self.set_dir, force=force)
+        report = await self.manager.load_fixtures(
+            tenant_id, source=self.set_dir, force=force, format=source_format, options=options
+        )
         seconds = time.perf_counter() - started
         cpu = CpuSeconds.between(before, CpuSample.now())
         if not report.changed:
             raise RuntimeError(f"load into {tenant_id} changed nothing (force={force})")
-        return LoadRun(seconds, report.rows, dict(report.stages), cpu)
+        return LoadRun(seconds, report.rows, dict(report.stages), cpu, report.derived_rows)
+
+    async def validate(self, tenant_id: str) -> ValidateRun:
+        """``validate-data TENANT`` as the CLI runs it (the report recorded), timed;
+        raises if any check fails."""
+        started = time.perf_counter()
+        report = await self.manager.validate_tenant(tenant_id, record=True)
+        seconds = time.perf_counter() - started
+        if not report.ok:
+            raise RuntimeError(f"validate-data {tenant_id} failed: {report.problems[:3]}")
+        checksums = {table: content.checksum for table, content in report.checksums.items()}
+        return ValidateRun(seconds, report.total_rows, dict(report.stages), checksums)
 
     async def drop(self, tenant_id: str) -> None:
         await self.manager.drop_tenant(tenant_id)
@@ -129,6 +173,8 @@ class _TreeSampler:
         self.every = every
         self.peak = 0
         self.root_peak = 0
+        #: The most processes counted at once (the loader and its parse workers).
+        self.processes = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -144,6 +190,7 @@ class _TreeSampler:
                 tree |= below
             counted = tree if self.include_root else tree - {self.root}
             self.peak = max(self.peak, sum(rss.get(pid, 0) for pid in counted))
+            self.processes = max(self.processes, len(counted))
             self.root_peak = max(self.root_peak, rss.get(self.root, 0))
             self._stop.wait(self.every)
 
@@ -166,6 +213,7 @@ def cli_load(
     as if nothing were shared.
     """
     child_env = {k: v for k, v in os.environ.items() if k != "TENANCY_REDIS_URL"}
+    child_env.update(_NO_LIMITS)
     child_env.update(env or {})
     command = [_cli(), "--database-url", db.dsn, "load-fixtures", tenant_id, str(set_dir), "--json"]
     with (
@@ -194,4 +242,6 @@ def cli_load(
             )
         # GNU time prints the peak in KiB, on the last line of its output file.
         peak = int(usage.read_text().split()[-1]) * 1024 if timed else sampler.root_peak
-    return CliRun(seconds, peak, json.loads(stdout), max(sampler.peak, peak))
+    return CliRun(
+        seconds, peak, json.loads(stdout), max(sampler.peak, peak), max(sampler.processes, 1)
+    )

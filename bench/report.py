@@ -43,6 +43,7 @@ __all__ = [
     "load_table",
     "stage_shares",
     "startup_table",
+    "target_json",
     "targets_table",
     "throughput",
     "write_json",
@@ -53,13 +54,15 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 @dataclass(frozen=True)
 class Target:
-    """One target of issue 5 against what this run measured."""
+    """One target (of issue 5, 12 or 15) against what this run measured."""
 
     name: str
     required: str
     measured: str
     passed: bool | None  # None: not measured in this run
     note: str = ""
+    #: The measured ratio or value as a number, where there is one.
+    value: float | None = None
 
     @property
     def verdict(self) -> str:
@@ -83,7 +86,7 @@ def throughput(case: Case) -> float:
 def _ratio(ours: Case | None, case: Case) -> float | None:
     if (
         ours is None
-        or case.group in ("provision", "migrate")
+        or case.group in ("provision", "migrate", "validate")
         or not case.measurement.rows_per_second
     ):
         return None
@@ -337,6 +340,18 @@ def _case_json(case: Case, ours: Case | None) -> dict[str, Any]:
     }
 
 
+def target_json(target: Target) -> dict[str, Any]:
+    """One target as the JSON file records it."""
+    return {
+        "name": target.name,
+        "required": target.required,
+        "measured": target.measured,
+        "value": target.value,
+        "result": target.verdict,
+        "note": target.note,
+    }
+
+
 def write_json(
     scale: str,
     started: datetime,
@@ -353,16 +368,7 @@ def write_json(
         "started_at": started.isoformat(),
         **context,
         "cases": [_case_json(c, ours) for c in cases],
-        "targets": [
-            {
-                "name": t.name,
-                "required": t.required,
-                "measured": t.measured,
-                "result": t.verdict,
-                "note": t.note,
-            }
-            for t in targets
-        ],
+        "targets": [target_json(t) for t in targets],
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     return path

@@ -1,16 +1,19 @@
 """``make bench``: every case side by side, on one PostgreSQL and one generated set.
 
-    python -m bench.run --scale small    # quick check, under a minute
+    python -m bench.run --scale small    # quick check (fleet migrations take most of it)
     python -m bench.run --scale full     # the README's numbers (1M listening events)
 
 Prepares the data first (generated once per scale, cached under ``bench/.data/``), then
 in one fresh database: start-up in fresh interpreters (the import, the CLI, a parse
 worker; see :mod:`bench.startup`), the load cases (round-robin, see
-:mod:`bench.load_cases`), our CLI and its peak RSS, Django when available,
+:mod:`bench.load_cases`), a streaming-history export against the same rows as table
+files (:mod:`bench.history_cases`), our CLI and its peak RSS, Django when available,
 provisioning; then fleet migrations in fresh databases of their own (see
-:mod:`bench.migrations`). Prints one table of medians and ratios, one of start-up
-times, one of fleet migrations, plus the targets of issues 5, 10 and 12, and writes
-the same figures as JSON under ``bench/results/``.
+:mod:`bench.migrations`). Prints one table of medians and ratios, one of CPU seconds
+by process and scaling with parse workers, one of start-up times, one of fleet
+migrations, plus the targets of issues 5, 10 and 12 and those of issue 15 (see
+:mod:`bench.load_targets`), and writes the same figures as JSON under
+``bench/results/``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from rich.console import Console
@@ -32,9 +36,12 @@ from rich.console import Console
 from bench.cases import (
     CLI,
     DJANGO,
+    HISTORY,
+    HISTORY_TABLES,
     LIMIT_A,
     LIMIT_B,
     OURS,
+    OURS_ONE_WORKER,
     OURS_SINGLE,
     PROV_DJANGO,
     PROV_MANY,
@@ -46,6 +53,7 @@ from bench.cases import (
     RSS_SINGLE,
     SQLA,
     UPSERT,
+    VALIDATE,
     Case,
     Failures,
     Inputs,
@@ -53,18 +61,39 @@ from bench.cases import (
 from bench.database import bench_database, bench_url
 from bench.dataset import SCALES, export_csv, prepare_dataset
 from bench.django_cases import django_baseline
+from bench.history import write_history_set
+from bench.history_cases import history_cases
 from bench.load_cases import cli_cases, load_cases
+from bench.load_targets import cpu_table, issue15_targets, scaling
 from bench.migrations import MIGRATION_SCALES, migration_cases, migration_table, migration_targets
 from bench.provisioning import provisioning_cases
-from bench.report import evaluate_targets, load_table, startup_table, targets_table, write_json
+from bench.report import (
+    evaluate_targets,
+    load_table,
+    startup_table,
+    target_json,
+    targets_table,
+    write_json,
+)
 from bench.rss import write_big_set
 from bench.startup import RUNS, startup_cases
 
 __all__ = ["main"]
 
 
+def _drop_limit_warnings(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The benchmark's sets are past the tiers' limits on purpose (limits are not
+    enforced, see :func:`bench.ours.manager_for`): one warning per load says so."""
+    if event.get("event") in ("limit_near", "limit_exceeded"):
+        raise structlog.DropEvent
+    return event
+
+
 def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    structlog.configure(
+        processors=[_drop_limit_warnings, *structlog.get_config()["processors"]],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
 
 
 @contextmanager
@@ -84,6 +113,8 @@ async def _measure(inputs: Inputs, server_url: str, failures: Failures) -> tuple
             cases = await startup_cases(failures)
         with _phase(console, "load cases"):
             cases += await load_cases(db, inputs, failures)
+        with _phase(console, "streaming-history export vs the same rows as table files"):
+            cases += await history_cases(db, inputs, failures)
         with _phase(console, "CLI and peak RSS"):
             cases += await cli_cases(db, inputs, failures)
         django = django_baseline(console)
@@ -104,8 +135,12 @@ def _order(cases: list[Case]) -> list[Case]:
         LIMIT_B,
         OURS,
         OURS_SINGLE,
+        OURS_ONE_WORKER,
         CLI,
         UPSERT,
+        VALIDATE,
+        HISTORY,
+        HISTORY_TABLES,
         SQLA,
         DJANGO,
         RSS_HALF,
@@ -135,21 +170,6 @@ def _validation_line(cases: list[Case]) -> str:
     return line + f"validation's share of load time: {shares['validate_share']:.1%}"
 
 
-def _cpu_line(cases: list[Case]) -> str:
-    parts = []
-    for case in cases:
-        cpu = case.extra.get("cpu_median_seconds") if case.key in (OURS, OURS_SINGLE) else None
-        if not cpu:
-            continue
-        server = "—" if cpu["postgres"] is None else f"{cpu['postgres']:.2f}"
-        parts.append(
-            f"{case.measurement.name}: loader {cpu['loader']:.2f}, parse workers "
-            f"{cpu['workers']:.2f}, PostgreSQL {server} "
-            f"(wall {case.measurement.median_seconds:.2f})"
-        )
-    return "CPU seconds per load (median): " + ("; ".join(parts) or "not measured")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
@@ -173,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         csv_set,
         half=write_big_set(dataset, config.rss_bytes // 2, log=console.print),
         full=write_big_set(dataset, config.rss_bytes, log=console.print),
+        history=write_history_set(
+            dataset.root, config.history_entries, config.seed, log=console.print
+        ),
     )
     console.print(
         f"scale {config.name}: {dataset.total_rows:,} rows "
@@ -183,6 +206,29 @@ def main(argv: list[str] | None = None) -> int:
     cases = _order(cases)
     targets = evaluate_targets(cases, scale=config.name) + migration_targets(cases)
     elapsed = time.perf_counter() - clock
+    context: dict[str, Any] = {
+        "seed": config.seed,
+        "generator_scale": config.generator_scale,
+        "rows_per_table": dataset.rows,
+        "total_rows": dataset.total_rows,
+        "repeats": config.repeats,
+        "postgresql": version,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.platform(),
+        "elapsed_seconds": elapsed,
+        "fixture_set": str(dataset.directory),
+        "failures": failures.items,
+        "validation_share": next(
+            (c.extra["stage_shares"]["validate_share"] for c in cases if c.key == OURS), None
+        ),
+        "scaling": scaling(cases),
+    }
+    # Goal (f) reads bench.generator_memory's results under "generator_memory".
+    issue15 = issue15_targets(
+        cases, scale=config.name, generator_memory=context.get("generator_memory")
+    )
+    context["targets_issue_15"] = [target_json(t) for t in issue15]
 
     title = (
         f"bench {config.name}: {dataset.total_rows:,} rows, medians of {config.repeats} runs, "
@@ -193,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         load_table([c for c in cases if c.group not in ("startup", "migrate")], title=title)
     )
     console.print(_validation_line(cases))
-    console.print(_cpu_line(cases))
+    console.print()
+    console.print(
+        cpu_table(cases, title="CPU seconds by process (medians) and scaling with parse workers")
+    )
     console.print()
     console.print(
         startup_table(
@@ -210,31 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     console.print()
     console.print(targets_table(targets, title="targets (issues 5 and 12)"))
+    console.print()
+    console.print(targets_table(issue15, title="targets of issue 15 (load at the limit)"))
     for failure in failures.items:
         console.print(f"FAILED {failure['case']}: {failure['error']}", markup=False)
-    path = write_json(
-        config.name,
-        started,
-        cases,
-        targets,
-        {
-            "seed": config.seed,
-            "generator_scale": config.generator_scale,
-            "rows_per_table": dataset.rows,
-            "total_rows": dataset.total_rows,
-            "repeats": config.repeats,
-            "postgresql": version,
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "machine": platform.platform(),
-            "elapsed_seconds": elapsed,
-            "fixture_set": str(dataset.directory),
-            "failures": failures.items,
-            "validation_share": next(
-                (c.extra["stage_shares"]["validate_share"] for c in cases if c.key == OURS), None
-            ),
-        },
-    )
+    path = write_json(config.name, started, cases, targets, context)
     console.print(f"took {elapsed:.1f}s; results written to {path}")
     return 1 if failures.items else 0
 
