@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.errors import FixtureFormatError, RecordError
 from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
     RowSink,
@@ -670,3 +670,20 @@ class TestSourceGenerator:
     def test_a_scale_below_one_is_refused(self, tmp_path: Path, scale: int) -> None:
         with pytest.raises(ValueError, match="scale"):
             generate_sources(tmp_path, scale=scale, seed=0)
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["read-whole", "streamed"])
+def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: bool
+) -> None:
+    if not whole:
+        monkeypatch.setattr("tenancy_fixtures.loading.json_arrays.MAX_WHOLE_ARRAY_BYTES", 1)
+    entry = {"ts": "2026-01-01T00:00:00Z", "ms_played": 1, "platform": "PLACEHOLDER"}
+    good = json.dumps(entry)
+    bad = good.replace("PLACEHOLDER", "\udcff").encode("utf-8", "surrogateescape")
+    path = tmp_path / "Streaming_History_Audio_2026.json"
+    path.write_bytes(b"[" + good.encode() + b",\n" + bad + b"]")
+    file = source_file(tmp_path, path.name, format="spotify-history")
+    with pytest.raises(FixtureFormatError) as caught:
+        list(iter_documents(file))
+    assert (path.name, 2) == (caught.value.path, caught.value.record)

@@ -39,6 +39,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     file_sha256,
     open_fixture_set,
 )
+from tenancy_fixtures.loading.json_arrays import whole_array_items
 from tenancy_fixtures.loading.readers import iter_records, yaml_items
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
@@ -182,6 +183,34 @@ def iter_documents(
         for record in yaml_items(table_file):
             yield SourceDocument(record.values, None, record.record)
         return
+    yield from _json_documents(file, stream)
+
+
+def _json_documents(file: SourceFile, stream: str | None) -> Generator[SourceDocument, None, None]:
+    """The documents of a JSON file: an array's items (read whole where it is small
+    enough), the items at ``stream``, or the whole object."""
+    try:
+        with _open(file) as handle:
+            items = whole_array_items(handle)
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error):
+        items = None  # the streaming reader says where
+    if items is None:
+        yield from _streamed_documents(file, stream)
+        return
+    index = 0
+    try:
+        for index, value in enumerate(items, 1):
+            yield SourceDocument(value, None, index)
+    except ValueError as exc:
+        raise FixtureFormatError(
+            f"unreadable JSON in document {index + 1}: {exc}", path=file.relative, record=index + 1
+        ) from None
+
+
+def _streamed_documents(
+    file: SourceFile, stream: str | None
+) -> Generator[SourceDocument, None, None]:
+    """The documents of a JSON file, streamed by ijson."""
     import ijson  # only JSON documents need it: not imported by processes that never read one
 
     index = 0
