@@ -93,6 +93,8 @@ class StreamingHistoryFormat(SourceFormat):
         #: Entries read but not loaded, by reason.
         self.skipped = SkipCounts()
         self._plays: set[tuple[str, str]] = set()
+        #: The listener, once checked and staged (the options do not change).
+        self._listener: str | None = None
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -118,8 +120,13 @@ class StreamingHistoryFormat(SourceFormat):
         del sink
         self.skipped.report(self.name)
 
+    def _user(self, sink: RowSink) -> str:
+        if self._listener is None:
+            self._listener = listener_row(self.options, sink, format_name=self.name)
+        return self._listener
+
     def _basic(self, entry: Fields, sink: RowSink) -> None:
-        user_id = listener_row(self.options, sink, format_name=self.name)
+        user_id = self._user(sink)
         end = entry.text("endTime", required=True)
         assert end is not None
         try:
@@ -157,7 +164,7 @@ class StreamingHistoryFormat(SourceFormat):
         )
 
     def _extended(self, entry: Fields, sink: RowSink) -> None:
-        user_id = listener_row(self.options, sink, format_name=self.name)
+        user_id = self._user(sink)
         played_at = entry.timestamp("ts", required=True)
         ms_played = entry.integer("ms_played", required=True, minimum=0)
         uri = entry.text("spotify_track_uri")

@@ -54,7 +54,7 @@ class Fields:
         self.sink = sink
         self.rule = rule
         self.path = path
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):
             raise self.refuse(f"expected a JSON object, found {_kind(value)}", None)
         self.value: Mapping[str, Any] = value
 
