@@ -310,6 +310,15 @@ class TenantSession(ABC):
         """
         return nullcontext()
 
+    async def scan_rows(
+        self, table: Table, batch: int = 5000
+    ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        """Every row of ``table`` in column order, in batches, typed as SQLAlchemy reads
+        them (what a content checksum is recomputed from)."""
+        result = await self.connection.stream(select(table).execution_options(yield_per=batch))
+        async for partition in result.partitions():
+            yield [tuple(row) for row in partition]
+
     async def is_empty(self, table: Table) -> bool:
         """Whether ``table`` holds no rows in this tenant."""
         query = select(literal(1)).select_from(table).limit(1)

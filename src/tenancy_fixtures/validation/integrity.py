@@ -540,11 +540,8 @@ class DataIntegrityValidator:
         matched = 0
         for table in tables:
             content = ContentChecksum.for_table(table)
-            result = await session.connection.stream(
-                select(table).execution_options(yield_per=_FETCH_ROWS)
-            )
-            async for partition in result.partitions():
-                content.add([tuple(row) for row in partition])
+            async for rows in session.scan_rows(table, _FETCH_ROWS):
+                content.add(rows)
             actual = content.hexdigest()
             recorded = expected.get(table.name)
             name = table.name
