@@ -1,14 +1,17 @@
 """``init-tenant`` on a full disk: a one-line typed error, exit 7, no file left behind.
 
 The disk is a small tmpfs this test mounts (as root) and fills; a file size limit
-(``RLIMIT_FSIZE``) gives the same refusal without root. The CLI runs in a subprocess,
-so what it prints on stderr is what a user would see.
+(``RLIMIT_FSIZE``) gives the same refusal without root. The refused and the repeated
+``init-tenant`` run the CLI in a subprocess, so what it prints on stderr is what a user
+would see; the tenant made beforehand and the registry read afterwards go through the
+library in-process (a CLI start-up each saved).
 """
 
 # Asserts are written `expected == actual`, the suite's style.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import signal
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import StorageError
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -41,6 +45,30 @@ def _cli(
         timeout=120,
         preexec_fn=preexec_fn,
     )
+
+
+def _settings(data: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{data}", actor="pytest")
+
+
+def _create_keeper(data: Path) -> None:
+    """The tenant there before the refused one (the control plane and template exist)."""
+
+    async def create() -> None:
+        async with FixtureManager(_settings(data)) as manager:
+            await manager.create_tenant("keeper")
+
+    asyncio.run(create())
+
+
+def _listed(data: Path) -> list[str]:
+    """The tenants the registry holds, as the next command would read them."""
+
+    async def listed() -> list[str]:
+        async with FixtureManager(_settings(data)) as manager:
+            return [t.tenant_id for t in await manager.list_tenants()]
+
+    return asyncio.run(listed())
 
 
 @pytest.fixture
@@ -101,7 +129,7 @@ def test_init_tenant_on_a_full_disk_exits_7_in_one_line_and_leaves_no_file(
 ) -> None:
     """A full tmpfs: the copy or the transaction fails with a StorageError on one line."""
     data = small_disk / "data"
-    assert 0 == _cli(data, "init-tenant", "keeper").returncode
+    _create_keeper(data)
     template = next(data.glob("template-*.db"))
     _fill(small_disk, leave=leave and template.stat().st_size + leave)
 
@@ -109,7 +137,7 @@ def test_init_tenant_on_a_full_disk_exits_7_in_one_line_and_leaves_no_file(
 
     line = _assert_refused_cleanly(result, data)
     assert line.startswith("error: tenant 'victim': ")
-    assert "victim" not in _cli(data, "list", "--json").stdout
+    assert ["keeper"] == _listed(data)
     (small_disk / "filler").unlink()
     assert 0 == _cli(data, "init-tenant", "victim").returncode
 
@@ -127,7 +155,7 @@ def test_init_tenant_beyond_the_file_size_limit_exits_7_in_one_line_and_leaves_n
 ) -> None:
     """RLIMIT_FSIZE below the tenant file's size: the copy is refused cleanly."""
     data = tmp_path / "data"
-    assert 0 == _cli(data, "init-tenant", "keeper").returncode
+    _create_keeper(data)
     template = next(data.glob("template-*.db"))
 
     result = _cli(

@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from tenancy_fixtures import FixtureManager, Settings
 from tests.postgres import asyncpg_dsn
 
+#: The module's racer processes start once per worker that runs one of its tests (10
+#: interpreters importing everything): its tests share one xdist worker.
+pytestmark = pytest.mark.xdist_group("racers")
+
 RACERS = 10
 RACE_TENANT = "race_tenant"
 RACE_ACTOR = "racer"

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -115,18 +116,19 @@ async def _streams(manager: FixtureManager, tenant_id: str) -> tuple[int, int]:
         return int(recorded or 0), int(expected or 0)
 
 
-async def test_fifty_tenants_move_through_two_revisions_keeping_their_data(
+async def test_a_fleet_moves_through_two_revisions_keeping_their_data(
     fleet: FixtureManager,
 ) -> None:
     """Tenants taken down to the first revision (and some with no ledger row, as 0.1.0
-    left them) come back to the head with every row kept and streams backfilled."""
-    ids = await _make_tenants(fleet, 50, load=False)
-    for tenant_id in ids[:5]:
+    left them) come back to the head with every row kept and streams backfilled. Twelve
+    tenants on four workers: each worker migrates several in turn, interleaved."""
+    ids = await _make_tenants(fleet, 12, load=False)
+    for tenant_id in ids[:4]:
         await fleet.load_fixtures(tenant_id)
-    before = {t: await _counts(fleet, t) for t in ids[:5]}
+    before = {t: await _counts(fleet, t) for t in ids[:4]}
 
     down = await fleet.migrate(to="base", concurrency=4)
-    assert down.counts() == {"migrated": 50}
+    assert down.counts() == {"migrated": 12}
     assert "streams" not in await _columns(fleet, ids[0], "daily_stats")
     async with fleet.store.control() as conn:
         await conn.execute(
@@ -140,16 +142,16 @@ async def test_fifty_tenants_move_through_two_revisions_keeping_their_data(
     up = await fleet.migrate(concurrency=4)
 
     assert up.ok
-    assert up.counts() == {"migrated": 50}
+    assert up.counts() == {"migrated": 12}
     assert all(r.steps == ["0002_retention_indexes", HEAD] for r in up.results)
     assert {e.revision for e in await fleet.migration_status()} == {HEAD}
-    for tenant_id in ids[:5]:
+    for tenant_id in ids[:4]:
         assert await _counts(fleet, tenant_id) == before[tenant_id]
         recorded, expected = await _streams(fleet, tenant_id)
         assert recorded == expected > 0
     assert all(r.ok for r in await fleet.check_drift())
     again = await fleet.migrate()
-    assert again.counts() == {"skipped": 50}
+    assert again.counts() == {"skipped": 12}
 
 
 async def test_a_downgrade_of_one_revision_removes_exactly_that_revision(
@@ -223,14 +225,18 @@ async def _plant_unknown_user(manager: FixtureManager, tenant_id: str, tmp_path:
     await manager.load_fixtures(tenant_id, source)
 
 
+FAILING = 5
+
+
 @pytest.fixture
 async def failing_fleet(
     settings: Settings, fleet: FixtureManager, tmp_path: Path
 ) -> AsyncIterator[tuple[FixtureManager, list[str]]]:
-    """Fifty tenants at the built-in head; tenant 17 holds a user the next revision's
-    CHECK refuses. Yields a manager whose history has that revision."""
-    ids = await _make_tenants(fleet, 50, load=False)
-    await _plant_unknown_user(fleet, ids[16], tmp_path)
+    """Twelve tenants at the built-in head; the sixth (``ids[FAILING]``) holds a user the
+    next revision's CHECK refuses, so tenants run before it and after it. Yields a
+    manager whose history has that revision."""
+    ids = await _make_tenants(fleet, 12, load=False)
+    await _plant_unknown_user(fleet, ids[FAILING], tmp_path)
     async with FixtureManager(settings, migrations=_failing_history(tmp_path)) as newer:
         yield newer, ids
 
@@ -245,11 +251,11 @@ async def test_a_tenant_whose_revision_fails_stops_the_run_and_rolls_back_alone(
     assert not report.ok
     assert report.stopped
     failed = report.with_outcome("failed")
-    assert [r.tenant_id for r in failed] == [ids[16]]
+    assert [r.tenant_id for r in failed] == [ids[FAILING]]
     assert "ck_users_named" in (failed[0].error or "") or "CHECK" in (failed[0].error or "")
-    assert len(report.with_outcome("migrated")) == 16
-    assert len(report.with_outcome("not_attempted")) == 33
-    [entry] = await manager.migration_status([ids[16]])
+    assert [r.tenant_id for r in report.with_outcome("migrated")] == ids[:FAILING]
+    assert [r.tenant_id for r in report.with_outcome("not_attempted")] == ids[FAILING + 1 :]
+    [entry] = await manager.migration_status([ids[FAILING]])
     assert (entry.revision, entry.status) == (HEAD, "failed")
     assert entry.error
 
@@ -261,9 +267,9 @@ async def test_keep_going_migrates_every_other_tenant_past_a_failure(
 
     report = await manager.migrate(keep_going=True, concurrency=4)
 
-    assert report.counts() == {"migrated": 49, "failed": 1}
+    assert report.counts() == {"migrated": 11, "failed": 1}
     revisions = {e.tenant_id: e.revision for e in await manager.migration_status()}
-    assert revisions.pop(ids[16]) == HEAD
+    assert revisions.pop(ids[FAILING]) == HEAD
     assert set(revisions.values()) == {"0004_named_users"}
 
 
@@ -272,11 +278,14 @@ async def test_a_failed_canary_stops_the_run_before_the_rest(
 ) -> None:
     manager, ids = failing_fleet
 
-    first = await manager.migrate(ids[12:17] + ids[:12] + ids[17:], canary=5, concurrency=1)
+    canaries = ids[FAILING - 4 : FAILING + 1]  # the failing tenant is the last canary
+    rest = [t for t in ids if t not in canaries]
+    first = await manager.migrate(canaries + rest, canary=5, concurrency=1)
 
     assert first.stopped
     assert "canary" in first.stopped
-    assert first.counts() == {"migrated": 4, "failed": 1, "not_attempted": 45}
+    assert first.counts() == {"migrated": 4, "failed": 1, "not_attempted": 7}
+    assert {r.tenant_id for r in first.with_outcome("not_attempted")} == set(rest)
 
 
 async def test_dry_run_plans_and_sql_shows_one_tenant_changing_nothing(
@@ -415,22 +424,27 @@ async def _at_head(manager: FixtureManager) -> int:
 async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_resumes(
     fleet: FixtureManager, database_url: str
 ) -> None:
-    ids = await _make_tenants(fleet, 50, load=False)
-    for tenant_id in ids[::10]:
+    ids = await _make_tenants(fleet, 20, load=False)
+    for tenant_id in ids[::5]:
         await fleet.load_fixtures(tenant_id)
-    before = {t: await _counts(fleet, t) for t in ids[::10]}
+    before = {t: await _counts(fleet, t) for t in ids[::5]}
+    started = time.perf_counter()
     await fleet.migrate(to=BASE, concurrency=4)
+    # How long a tenant's migration takes on this backend and machine (rather less:
+    # up to four ran at once), so that the kills below land early in a run.
+    pace = (time.perf_counter() - started) / len(ids)
     await fleet.store.dispose()
     chance = random.Random(int(os.environ.get("TF_KILL_SEED", "1705")))
     interrupted = []
     for _ in range(3):
         at_head = await _at_head(fleet)
         process = _cli(database_url, "migrate", "--all", "--concurrency", "1", "--json")
-        # Kill once this run has migrated a tenant, a random moment later (polled:
-        # the state is another process's, no event can signal it).
+        # Kill once this run has migrated a tenant, a random moment within about four
+        # tenants' migrations later (polled: the state is another process's, no event
+        # can signal it): inside a migration or between two, before the fleet is done.
         while await _at_head(fleet) == at_head and process.poll() is None:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        await asyncio.sleep(chance.uniform(0.0, 0.3))
+        await asyncio.sleep(chance.uniform(0.0, 4 * pace))
         process.send_signal(signal.SIGKILL)
         process.communicate()
         await _until_its_transactions_ended(fleet)

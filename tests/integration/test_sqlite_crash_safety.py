@@ -41,6 +41,10 @@ import pytest
 from tenancy_fixtures import FixtureManager, Settings, TenantAlreadyExistsError, TenantNotFoundError
 from tenancy_fixtures.store.crash_points import CRASH_AT, CRASH_TRACE
 
+#: The zygotes and seeds are made once per worker that runs one of these tests: they
+#: share one xdist worker.
+pytestmark = pytest.mark.xdist_group("sqlite_crash")
+
 KEEPER = "keeper"
 VICTIM = "victim"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -198,6 +198,30 @@ class TestDetection:
     def test_the_spotify_formats_are_registered_by_name(self) -> None:
         assert {"spotify-api", "spotify-history", "mpd"} <= set(SOURCE_FORMATS)
 
+    @pytest.mark.parametrize("value", [[], {}, ["track"], {"a": 1}], ids=["[]", "{}", "[x]", "{a}"])
+    def test_a_list_or_object_where_a_kind_is_named_is_claimed_by_no_format(
+        self, value: Any
+    ) -> None:
+        """A hostile first document with a list or object as its ``task`` or ``type`` (at
+        the top, in an item, in a wrapper) is no format's; it used to raise TypeError
+        (unhashable) out of format detection, failing the load untyped."""
+        documents = [
+            {"model_id": "m", "provider": "p", "task": value},
+            {"type": value, "id": "x"},
+            {"type": value, "messageId": "m", "userId": "u", "timestamp": "t"},
+            {"items": [{"type": value, "id": "x"}]},
+            {"tracks": [{"type": value, "id": "x"}]},
+        ]
+
+        claimed = [
+            (fmt.name, i)
+            for i, document in enumerate(documents)
+            for fmt in SOURCE_FORMATS.values()
+            if fmt.sniff(document)
+        ]
+
+        assert [] == claimed
+
 
 class TestWebApiObjects:
     def test_an_artist_named_by_many_tracks_and_albums_is_one_row(self) -> None:

@@ -519,7 +519,8 @@ class AIModelsFormat(SourceFormat):
         return (
             isinstance(document, dict)
             and {"model_id", "provider", "task"} <= document.keys()
-            and document.get("task") in PARAMETERS_BY_TASK
+            and isinstance(document["task"], str)
+            and document["task"] in PARAMETERS_BY_TASK
         )
 
     async def after_load(self, session: TenantSession, files: Sequence[FixtureFile]) -> None:

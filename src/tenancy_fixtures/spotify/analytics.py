@@ -60,7 +60,10 @@ class ProductEventsFormat(SourceFormat):
         if not isinstance(document, dict):
             return False
         keys = document.keys()
-        named = "event" in keys or "event_type" in keys or document.get("type") in _CALLS
+        kind = document.get("type")
+        named = (
+            "event" in keys or "event_type" in keys or (isinstance(kind, str) and kind in _CALLS)
+        )
         return (
             named
             and any(k in keys for k in _EVENT_KEYS)

@@ -103,7 +103,13 @@ _UNKNOWN_RELEASE = "0000"
 
 
 def _looks_like_object(value: Any, kinds: frozenset[str]) -> bool:
-    return isinstance(value, dict) and value.get("type") in kinds
+    return isinstance(value, dict) and _type_of(value) in kinds
+
+
+def _type_of(document: dict[str, Any]) -> str | None:
+    """The document's ``type`` if it is text (hostile input may put a list there)."""
+    kind = document.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def _is_full(obj: Fields, markers: tuple[str, ...]) -> bool:
@@ -153,7 +159,7 @@ class SpotifyApiFormat(SourceFormat):
     def sniff(cls, document: Any) -> bool:
         if not isinstance(document, dict):
             return False
-        if document.get("type") in _OBJECT_TYPES:
+        if _type_of(document) in _OBJECT_TYPES:
             return "id" in document
         for key, kind in (*_WRAPPERS.items(), ("audio_features", "audio_features")):
             if key in document:
@@ -166,7 +172,7 @@ class SpotifyApiFormat(SourceFormat):
             return False
         if "played_at" in first or "added_at" in first:
             return isinstance(first.get("track") or first.get("item"), dict)
-        return first.get("type") in _OBJECT_TYPES
+        return _type_of(first) in _OBJECT_TYPES
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         doc = Fields(document, sink, rule=_RULE)
