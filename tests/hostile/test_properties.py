@@ -31,6 +31,7 @@ from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.loading.fixture_sets import open_fixture_set
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.validation import FixtureValidator
+from tests.cleanup import drop_every_tenant
 from tests.hostile.hostile_checks import assert_untouched, read_rows
 from tests.hostile.hostile_corpus import ARTISTS, as_csv, as_json, as_jsonl, csv_cell
 from tests.hostile.hostile_strategies import UNKNOWN, Pair, json_equal, records_for
@@ -82,8 +83,10 @@ TYPED_FORMATS = {"json", "jsonl", "yaml", "jsonl.gz"}
 
 
 async def _manager(url: str) -> AsyncIterator[FixtureManager]:
+    """A manager whose tenants are dropped after the module (the database outlives it)."""
     async with FixtureManager(Settings(database_url=url, actor="pytest")) as manager:
         yield manager
+        await drop_every_tenant(manager)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

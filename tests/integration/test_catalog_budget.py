@@ -20,7 +20,7 @@ async def test_a_new_tenant_past_the_catalog_limit_is_refused_and_nothing_is_mad
             await manager.create_tenant("too_many")
 
         assert not await manager.store.storage_exists("too_many")
-        assert await manager.list_tenants() == []
+        assert "too_many" not in [t.tenant_id for t in await manager.list_tenants()]
 
 
 async def test_listing_and_creating_past_the_budget_warn_with_the_figures(

@@ -78,7 +78,9 @@ def _encode(row: Sequence[Any]) -> bytes:
             ensure_ascii=False,  # as orjson writes text
             default=_stdlib_value,
         )
-        return text.encode()
+        # A lone surrogate (which orjson refuses) still gets bytes: the driver refuses
+        # the row later, with the error that names it.
+        return text.encode("utf-8", "surrogatepass")
 
 
 def _canonical_json(value: Any) -> Any:
