@@ -29,7 +29,17 @@ from bench.database import BenchDatabase
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
 
-__all__ = ["CliRun", "LoadRun", "OurLoader", "ValidateRun", "cli_load", "manager_for"]
+__all__ = [
+    "ChildRun",
+    "CliRun",
+    "LoadRun",
+    "OurLoader",
+    "ValidateRun",
+    "cli_command",
+    "cli_load",
+    "manager_for",
+    "run_measured",
+]
 
 
 @dataclass(frozen=True)
@@ -133,7 +143,8 @@ class OurLoader:
         await self.manager.drop_tenant(tenant_id)
 
 
-def _cli() -> str:
+def cli_command() -> str:
+    """The ``tenancy-fixtures`` executable next to this interpreter, else on ``PATH``."""
     beside = Path(sys.executable).parent / "tenancy-fixtures"
     found = str(beside) if beside.exists() else shutil.which("tenancy-fixtures")
     if found is None:
@@ -199,23 +210,32 @@ class _TreeSampler:
         self._thread.join()
 
 
-def cli_load(
-    db: BenchDatabase, tenant_id: str, set_dir: Path, *, env: Mapping[str, str] | None = None
-) -> CliRun:
-    """Run ``tenancy-fixtures load-fixtures TENANT SET --json``; time it, read its peak RSS.
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process run to its end: wall time, peak RSS, what it printed."""
 
-    The tenant must exist. The loader's own peak RSS comes from GNU ``time`` (``%M``:
-    its ``ru_maxrss``); without GNU time it is sampled. Not from ``wait4`` here: on
-    Linux a child's ``ru_maxrss`` includes the RSS of the process that forked it
-    (carried across ``execve``), and this harness is far bigger than a small ``time``
-    process. The loader's processes together (parse workers included) are sampled
-    from ``/proc`` every 50 ms and their RSS summed: a worker's pages count in full,
-    as if nothing were shared.
+    seconds: float
+    #: The process's own peak (GNU time's ``%M``; sampled without GNU time).
+    peak_rss_bytes: int
+    #: The peak of its process tree's RSS summed (sampled every 50 ms), at least its own.
+    peak_tree_rss_bytes: int
+    returncode: int
+    stdout: str
+    stderr: str
+    #: The most processes of its tree seen at once (sampled).
+    processes: int = 1
+
+
+def run_measured(command: list[str], env: Mapping[str, str]) -> ChildRun:
+    """Run ``command`` to its end; time it and read its peak RSS.
+
+    The process's own peak RSS comes from GNU ``time`` (``%M``: its ``ru_maxrss``);
+    without GNU time it is sampled. Not from ``wait4`` here: on Linux a child's
+    ``ru_maxrss`` includes the RSS of the process that forked it (carried across
+    ``execve``), and this harness is far bigger than a small ``time`` process. The
+    process and its children (parse workers) are sampled from ``/proc`` every 50 ms and
+    their RSS summed: a worker's pages count in full, as if nothing were shared.
     """
-    child_env = {k: v for k, v in os.environ.items() if k != "TENANCY_REDIS_URL"}
-    child_env.update(_NO_LIMITS)
-    child_env.update(env or {})
-    command = [_cli(), "--database-url", db.dsn, "load-fixtures", tenant_id, str(set_dir), "--json"]
     with (
         tempfile.TemporaryFile() as out,
         tempfile.TemporaryFile() as err,
@@ -226,9 +246,9 @@ def cli_load(
         if timed:
             command = [str(_GNU_TIME), "-f", "%M", "-o", str(usage), *command]
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=child_env)
-        # Below GNU time the tree is the loader and its workers; without it the loader
-        # is the root.
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=dict(env))
+        # Below GNU time the tree is the command and its children; without it the
+        # command is the root.
         sampler = _TreeSampler(process.pid, include_root=not timed)
         returncode = process.wait()
         seconds = time.perf_counter() - started
@@ -236,12 +256,41 @@ def cli_load(
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        if returncode != 0:
-            raise RuntimeError(
-                f"tenancy-fixtures load-fixtures exited {returncode}: {stderr.strip()}"
-            )
         # GNU time prints the peak in KiB, on the last line of its output file.
-        peak = int(usage.read_text().split()[-1]) * 1024 if timed else sampler.root_peak
+        peak = sampler.root_peak
+        if timed and returncode == 0:
+            peak = int(usage.read_text().split()[-1]) * 1024
+    return ChildRun(
+        seconds,
+        peak,
+        max(sampler.peak, peak),
+        returncode,
+        stdout,
+        stderr,
+        max(sampler.processes, 1),
+    )
+
+
+def cli_load(
+    db: BenchDatabase, tenant_id: str, set_dir: Path, *, env: Mapping[str, str] | None = None
+) -> CliRun:
+    """Run ``tenancy-fixtures load-fixtures TENANT SET --json``; time it, read its peak
+    RSS and its loader processes' together (see :func:`run_measured`). The tenant must
+    exist."""
+    child_env = {k: v for k, v in os.environ.items() if k != "TENANCY_REDIS_URL"}
+    child_env.update(_NO_LIMITS)
+    child_env.update(env or {})
+    command = [cli_command(), "--database-url", db.dsn, "load-fixtures", tenant_id, str(set_dir)]
+    command.append("--json")
+    run = run_measured(command, child_env)
+    if run.returncode != 0:
+        raise RuntimeError(
+            f"tenancy-fixtures load-fixtures exited {run.returncode}: {run.stderr.strip()}"
+        )
     return CliRun(
-        seconds, peak, json.loads(stdout), max(sampler.peak, peak), max(sampler.processes, 1)
+        run.seconds,
+        run.peak_rss_bytes,
+        json.loads(run.stdout),
+        run.peak_tree_rss_bytes,
+        run.processes,
     )

@@ -59,7 +59,8 @@ from bench.cases import (
     Inputs,
 )
 from bench.database import bench_database, bench_url
-from bench.dataset import SCALES, export_csv, prepare_dataset
+from bench.dataset import SCALES, MiB, export_csv, prepare_dataset
+from bench.generator_memory import GENERATOR_SCALES, generator_memory
 from bench.django_cases import django_baseline
 from bench.history import write_history_set
 from bench.history_cases import history_cases
@@ -205,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     cases, version = asyncio.run(_measure(inputs, args.database_url, failures))
     cases = _order(cases)
     targets = evaluate_targets(cases, scale=config.name) + migration_targets(cases)
+    with _phase(console, "generator memory (goal f of issue 15)"):
+        generated = generator_memory(GENERATOR_SCALES[config.name])
+    for record in generated:
+        console.print(
+            f"  generate --scale {record['scale']:,}: {record['rows']:,} rows in "
+            f"{record['seconds']:.1f}s, peak RSS {record['peak_rss_bytes'] / MiB:.1f} MiB"
+        )
     elapsed = time.perf_counter() - clock
     context: dict[str, Any] = {
         "seed": config.seed,
@@ -223,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             (c.extra["stage_shares"]["validate_share"] for c in cases if c.key == OURS), None
         ),
         "scaling": scaling(cases),
+        "generator_memory": generated,
     }
-    # Goal (f) reads bench.generator_memory's results under "generator_memory".
     issue15 = issue15_targets(
         cases, scale=config.name, generator_memory=context.get("generator_memory")
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tenancy_fixtures.spotify.generator import MAX_SCALE
 from tests.cli.cli_runner import Cli, assert_one_line_error
 
 UNREACHABLE_POSTGRES = "postgresql+asyncpg://127.0.0.1:1/nowhere"
@@ -79,6 +80,17 @@ def test_generate_into_a_path_under_a_file_exits_nonzero_in_one_line(sqlite_cli:
     assert result.exit_code != 0
     line = assert_one_line_error(result, result.exit_code, "error:")
     assert "/etc/passwd/x" in line
+
+
+def test_generate_at_a_scale_past_the_largest_is_a_usage_error_writing_nothing(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A scale whose ids could no longer be unique exits 2 naming --scale; no directory."""
+    target = tmp_path / "huge"
+    result = sqlite_cli("generate", str(target), "--scale", str(MAX_SCALE + 1))
+    assert result.exit_code == 2, result.output
+    assert "--scale" in result.output
+    assert not target.exists()
 
 
 # --- markup in names -----------------------------------------------------------------

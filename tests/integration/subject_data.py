@@ -12,8 +12,8 @@ from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 #: A demo user with listening events, playlists, product events and comments on them.
-SUBJECT = "bdd640fb-0667-4ad1-9c80-317fa3b1799d"
-SUBJECT_EMAIL = "ingrid.patel.1@example.com"
+SUBJECT = "5790e540-eed8-47e8-a3e2-8bc16d7cce49"
+SUBJECT_EMAIL = "nora.okafor.1@example.com"
 
 
 async def loaded_tenant(manager: FixtureManager, tenant_id: str, tier: str = "enterprise") -> None:

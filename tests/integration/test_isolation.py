@@ -15,8 +15,8 @@ from tests.integration.search_path import forced_search_path
 TENANT_A = "tenant_a"
 TENANT_B = "tenant_b"
 #: The first user of the demo set's users.csv.
-KNOWN_USER_ID = "bdd640fb-0667-4ad1-9c80-317fa3b1799d"
-KNOWN_USER_EMAIL = "ingrid.patel.1@example.com"
+KNOWN_USER_ID = "5790e540-eed8-47e8-a3e2-8bc16d7cce49"
+KNOWN_USER_EMAIL = "nora.okafor.1@example.com"
 
 
 async def _counts(session: TenantSession) -> dict[str, int]:

@@ -436,6 +436,8 @@ def generate(
             console.print(f"wrote {len(written.files)} source files to {directory}")
             return
         generated = generate_fixture_set(directory, scale=scale, seed=seed, name=name)
+    except ValueError as exc:  # a scale past the largest whose ids stay unique
+        raise typer.BadParameter(str(exc), param_hint="--scale") from exc
     except OSError as exc:
         fail(FixtureSetError(f"cannot write the fixture set: {exc.strerror}", path=directory))
     console.print(
