@@ -60,8 +60,8 @@ from bench.cases import (
 )
 from bench.database import bench_database, bench_url
 from bench.dataset import SCALES, MiB, export_csv, prepare_dataset
-from bench.generator_memory import GENERATOR_SCALES, generator_memory
 from bench.django_cases import django_baseline
+from bench.generator_memory import GENERATOR_SCALES, generator_memory
 from bench.history import write_history_set
 from bench.history_cases import history_cases
 from bench.load_cases import cli_cases, load_cases
