@@ -70,7 +70,9 @@ async def test_a_failing_round_does_not_end_the_schedule(
         raise RuntimeError("database away")
 
     monkeypatch.setattr(manager, "usage_snapshots", broken)
-    await _rounds(schedule, schedule.rounds + 2)
+    # + 3: a round already under way when the patch lands still calls the real method
+    # (on a busy machine it finishes after the patch), then two rounds call ``broken``.
+    await _rounds(schedule, schedule.rounds + 3)
     assert calls >= 2
     assert schedule._task is not None
     assert not schedule._task.done()
