@@ -693,6 +693,14 @@ class TestSourceGenerator:
             assert text == json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
         assert 20 == len(document["playlists"])
 
+    def test_no_value_is_negative_zero(self, tmp_path: Path) -> None:
+        """A loudness rounding to -0.0 is written 0.0 (SQLite stores -0.0 as 0, and
+        validate-data then found audio_features' checksum changed; seed 7 has one)."""
+        generate_sources(tmp_path, scale=3, seed=7)
+
+        for path in (tmp_path / "api").glob("audio_features_*.json"):
+            assert "-0.0," not in path.read_text(encoding="utf-8"), path.name
+
     def test_memory_does_not_grow_with_the_scale(self, tmp_path: Path) -> None:
         """The catalogue is derived, not kept, and every file is streamed: four times the
         sources peak within 512 KiB of the smaller set (about 90 KiB apart here, mostly
