@@ -2,17 +2,22 @@
 
 The set is generated once per scale and seed under ``bench/.data/<scale>-<seed>/set``
 (git-ignored) and reused by later runs; ``complete.json`` marks a finished set so an
-interrupted generation is redone. The CSV export, for the ``psql \\copy`` limits, is
-written next to it, also once: every non-NULL value is quoted, NULL is an unquoted
-empty field (PostgreSQL's CSV default), so an empty string and NULL stay apart.
+interrupted generation is redone. It also holds a fingerprint of what the generator
+writes (a digest of its scale-1 set): a set another generator made is made again, and
+what was derived from it under ``<scale>-<seed>/`` (CSV export, big RSS sets) goes
+too. The CSV export, for the ``psql \\copy`` limits, is written next to it, also once:
+every non-NULL value is quoted, NULL is an unquoted empty field (PostgreSQL's CSV
+default), so an empty string and NULL stay apart.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +36,7 @@ __all__ = [
     "Dataset",
     "ScaleConfig",
     "export_csv",
+    "generator_fingerprint",
     "iter_source_records",
     "prepare_dataset",
 ]
@@ -118,19 +124,34 @@ class CsvSet:
         return self.directory / f"{table}.csv"
 
 
+def generator_fingerprint() -> str:
+    """A digest of the set the generator writes at scale 1, seed 0 (about 0.1 s)."""
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory(prefix="bench-fingerprint-") as scratch:
+        generate_fixture_set(Path(scratch), scale=1, seed=0)
+        for path in sorted(Path(scratch).iterdir()):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def prepare_dataset(config: ScaleConfig, *, log: Any = print) -> Dataset:
-    """The scale's fixture set, generated now unless a finished one is cached."""
+    """The scale's fixture set, generated now unless a finished one by the same
+    generator is cached."""
     root = DATA_DIR / f"{config.name}-{config.seed}"
     directory = root / "set"
     marker = directory / _MARKER
+    fingerprint = generator_fingerprint()
     if marker.is_file():
         info = json.loads(marker.read_text(encoding="utf-8"))
-        if info.get("generator_scale") == config.generator_scale:
+        if (info.get("generator_scale"), info.get("generator")) == (
+            config.generator_scale,
+            fingerprint,
+        ):
             return Dataset(
                 root, directory, info["files"], info["rows"], config.generator_scale, config.seed
             )
-    if directory.exists():
-        shutil.rmtree(directory)
+    if root.exists():  # the set and what was derived from it
+        shutil.rmtree(root)
     log(
         f"generating the {config.name} fixture set (scale {config.generator_scale}, "
         f"seed {config.seed}) into {directory} ..."
@@ -139,10 +160,13 @@ def prepare_dataset(config: ScaleConfig, *, log: Any = print) -> Dataset:
     generated = generate_fixture_set(directory, scale=config.generator_scale, seed=config.seed)
     files = {f.table: f.path.as_posix() for f in generated.files}
     rows = {f.table: f.rows for f in generated.files}
-    marker.write_text(
-        json.dumps({"generator_scale": config.generator_scale, "files": files, "rows": rows}),
-        encoding="utf-8",
-    )
+    info = {
+        "generator_scale": config.generator_scale,
+        "generator": fingerprint,
+        "files": files,
+        "rows": rows,
+    }
+    marker.write_text(json.dumps(info), encoding="utf-8")
     log(f"  {generated.total_rows:,} rows in {time.perf_counter() - started:.1f}s")
     return Dataset(root, directory, files, rows, config.generator_scale, config.seed)
 

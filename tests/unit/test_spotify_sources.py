@@ -10,8 +10,10 @@ tests/integration/test_spotify_loaders.py.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import tempfile
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,9 @@ from tenancy_fixtures.loading.sources import (
 from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat, mpd_playlist_id
 from tenancy_fixtures.spotify.formats.spotify_api import SpotifyApiFormat
 from tenancy_fixtures.spotify.formats.streaming_history import UNKNOWN_ALBUM, StreamingHistoryFormat
+from tenancy_fixtures.spotify.generator import MAX_SCALE
 from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.spotify.source_catalogue import SourceCatalogue
 from tenancy_fixtures.spotify.source_generator import SOURCE_USER_ID, generate_sources
 from tenancy_fixtures.spotify.spotify_ids import (
     SpotifyRef,
@@ -690,11 +694,100 @@ class TestSourceGenerator:
         for fmt in ("spotify-api", "spotify-history", "mpd"):
             assert items(large, fmt) > items(small, fmt)
 
-    @pytest.mark.parametrize("scale", [0, -1, True])
-    def test_a_scale_below_one_is_refused(self, tmp_path: Path, scale: int) -> None:
+    @pytest.mark.parametrize("scale", [0, -1, True, MAX_SCALE + 1])
+    def test_a_scale_below_one_or_past_the_largest_is_refused(
+        self, tmp_path: Path, scale: int
+    ) -> None:
         with pytest.raises(ValueError, match="scale"):
             generate_sources(tmp_path, scale=scale, seed=0)
 
+    def test_documents_streamed_an_item_at_a_time_read_as_one_json_dump(
+        self, tmp_path: Path
+    ) -> None:
+        """The workspaces file and the MPD slices, written a playlist at a time, are laid
+        out as ``json.dumps`` of the whole document."""
+        generate_sources(tmp_path, scale=2, seed=4)
+
+        for relative, indent in (
+            ("collaboration/workspaces.json", 2),
+            ("mpd/mpd.slice.0-999.json", 4),
+        ):
+            text = (tmp_path / relative).read_text(encoding="utf-8")
+            document = json.loads(text)
+            assert text == json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
+        assert 20 == len(document["playlists"])
+
+    def test_no_value_is_negative_zero(self, tmp_path: Path) -> None:
+        """A loudness rounding to -0.0 is written 0.0 (SQLite stores -0.0 as 0, and
+        validate-data then found audio_features' checksum changed; seed 7 has one)."""
+        generate_sources(tmp_path, scale=3, seed=7)
+
+        for path in (tmp_path / "api").glob("audio_features_*.json"):
+            assert "-0.0," not in path.read_text(encoding="utf-8"), path.name
+
+    def test_memory_does_not_grow_with_the_scale(self, tmp_path: Path) -> None:
+        """The catalogue is derived, not kept, and every file is streamed: four times the
+        sources peak within 512 KiB of the smaller set (about 90 KiB apart here, mostly
+        the bounded caches filling; keeping the catalogue costs ~450 KiB per unit of
+        scale: 1.8 MiB more)."""
+        generate_sources(tmp_path / "warm-up", scale=1, seed=1)
+
+        def traced_peak(directory: Path, scale: int) -> int:
+            gc.collect()
+            thresholds = gc.get_threshold()
+            gc.set_threshold(100)  # garbage the collector has yet to find moves no peak
+            tracing = tracemalloc.is_tracing()
+            if not tracing:
+                tracemalloc.start()
+            try:
+                tracemalloc.reset_peak()
+                before = tracemalloc.get_traced_memory()[0]
+                generate_sources(directory, scale=scale, seed=1)
+                return tracemalloc.get_traced_memory()[1] - before
+            finally:
+                if not tracing:
+                    tracemalloc.stop()
+                gc.set_threshold(*thresholds)
+
+        small = traced_peak(tmp_path / "small", 1)
+        large = traced_peak(tmp_path / "large", 4)
+
+        assert large - small < 512 * 1024, (small, large)
+
+
+class TestSourceCatalogue:
+    def test_artist_names_are_distinct_also_past_two_words(self) -> None:
+        """Past 33 * 33 artists the names take three words; none repeats."""
+        catalogue = SourceCatalogue(seed=2, scale=120)
+
+        names = [catalogue.artist(i).name for i in range(catalogue.artists)]
+
+        assert len(set(names)) == len(names) == 1200
+        assert any(len(n.removeprefix("The ").split(" & ")[0].split()) == 3 for n in names)
+
+    def test_every_artist_has_an_album_and_every_album_a_run_of_its_tracks(self) -> None:
+        catalogue = SourceCatalogue(seed=2, scale=5)
+        albums = [catalogue.album(a) for a in range(catalogue.albums)]
+
+        assert set(range(catalogue.artists)) <= {a.artist for a in albums}
+        assert [t for a in albums for t in a.tracks] == list(range(catalogue.tracks))
+        for index, album in enumerate(albums):
+            for number, track in enumerate(album.tracks, start=1):
+                derived = catalogue.track(track)
+                assert (index, number) == (derived.album, derived.number)
+                assert album.artist == derived.artists[0]
+                assert is_spotify_id(derived.id)
+
+    def test_ids_are_distinct_within_each_kind(self) -> None:
+        catalogue = SourceCatalogue(seed=2, scale=5)
+
+        for count, item in (
+            (catalogue.artists, catalogue.artist),
+            (catalogue.albums, catalogue.album),
+            (catalogue.tracks, catalogue.track),
+        ):
+            ids = {item(i).id for i in range(count)}
+            assert count == len(ids)
 
 @pytest.mark.parametrize("whole", [True, False], ids=["read-whole", "streamed"])
 def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_entry(

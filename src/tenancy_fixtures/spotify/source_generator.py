@@ -7,10 +7,12 @@ history export, and Million Playlist Dataset slices, plus a ``fixtures.json``
 manifest naming each file's format (and the listener the history files belong to),
 so ``load-fixtures TENANT DIR`` loads the lot. All files describe the same tracks.
 
-Output depends only on ``seed`` and ``scale`` (one ``random.Random``, fixed base
-instants, keys written in a fixed order), so the same inputs give byte-identical
-files. Sizes grow linearly with ``scale``; the catalogue is kept in memory (about
-100 tracks per unit of scale), history entries are streamed to disk.
+Output depends only on ``seed`` and ``scale`` (one ``random.Random``, the catalogue
+derived from the seed, fixed base instants, keys written in a fixed order), so the same
+inputs give byte-identical files. Sizes grow linearly with ``scale``, memory does not:
+the catalogue (:class:`~tenancy_fixtures.spotify.source_catalogue.SourceCatalogue`, 100
+tracks per unit of scale) is recomputed from an item's index wherever a file names it,
+and every file is streamed to disk a document at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tenancy_fixtures.loading.fixture_sets import MANIFEST_NAME
-from tenancy_fixtures.spotify.generator import ai_model_configs
+from tenancy_fixtures.spotify.generator import MAX_SCALE, ai_model_configs
+from tenancy_fixtures.spotify.source_catalogue import COUNTRIES, WORDS, SourceCatalogue, Track
 from tenancy_fixtures.spotify.spotify_ids import BASE62
 
 __all__ = ["SOURCE_USER_ID", "GeneratedSource", "GeneratedSources", "generate_sources"]
@@ -43,22 +46,12 @@ _EVENTS_START = datetime(2025, 6, 1, tzinfo=UTC)
 _PRODUCT_EVENTS = ("Playlist Created", "Track Saved", "Search Performed", "AI Mix Requested")
 _MPD_START = 1_483_228_800  # 2017-01-01, the dataset's last year, in epoch seconds
 _MPD_SLICE = 1000
+_PLAYLISTS_PER_SCALE = 2
 _YEAR_MINUTES = 365 * 24 * 60
 
-_WORDS = (
-    "Amber", "Arrow", "Bloom", "Cinder", "Comet", "Coral", "Drift", "Ember", "Fable",
-    "Fjord", "Glass", "Harbor", "Hollow", "Iris", "Juniper", "Lantern", "Meadow",
-    "Mirage", "Nova", "Orbit", "Paper", "Prism", "Quartz", "Raven", "Ripple", "Saffron",
-    "Signal", "Solace", "Static", "Tide", "Velvet", "Willow", "Zephyr",
-)  # fmt: skip
-_FIRST = ("Ada", "Bo", "Cleo", "Dario", "Elin", "Femi", "Greta", "Hugo", "Ines", "Jun", "Kofi")
-_LAST = ("Aalto", "Berg", "Castillo", "Duarte", "Eze", "Falk", "Gomez", "Holm", "Ito", "Jansen")
-_GENRES = ("indie folk", "dream pop", "synthwave", "jazz", "techno", "soul", "k-pop", "ambient")
-_LABELS = ("Saltwater Sound", "Paper Moon Recordings", "Copper Coast", "Glasshouse Audio")
 _PLATFORMS = ("ios", "android", "osx", "windows", "web_player", "cast_tv")
 _REASONS_START = ("trackdone", "clickrow", "fwdbtn", "playbtn", "appload")
 _REASONS_END = ("trackdone", "fwdbtn", "endplay", "logout", "backbtn")
-_COUNTRIES = ("SE", "GB", "US", "DE", "BR", "JP")
 
 
 @dataclass(frozen=True)
@@ -80,147 +73,6 @@ class GeneratedSources:
     user_id: str = SOURCE_USER_ID
 
 
-@dataclass(frozen=True)
-class _Artist:
-    id: str
-    name: str
-    genres: list[str]
-    popularity: int
-    followers: int
-
-
-@dataclass
-class _Album:
-    id: str
-    name: str
-    artist: int
-    album_type: str
-    release_date: str
-    precision: str
-    label: str
-    popularity: int
-    tracks: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Track:
-    id: str
-    name: str
-    album: int
-    artists: tuple[int, ...]
-    duration_ms: int
-    explicit: bool
-    popularity: int
-    number: int
-    isrc: str
-
-
-@dataclass
-class _Catalogue:
-    rng: random.Random
-    artists: list[_Artist] = field(default_factory=list)
-    albums: list[_Album] = field(default_factory=list)
-    tracks: list[_Track] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
-
-    def new_id(self) -> str:
-        while True:
-            candidate = "".join(self.rng.choices(BASE62, k=22))
-            if candidate not in self.ids:
-                self.ids.add(candidate)
-                return candidate
-
-
-def _build_catalogue(rng: random.Random, scale: int) -> _Catalogue:
-    cat = _Catalogue(rng)
-    _add_artists(cat, 10 * scale)
-    _add_albums(cat, 20 * scale)
-    _add_tracks(cat, 100 * scale)
-    return cat
-
-
-def _add_artists(cat: _Catalogue, count: int) -> None:
-    """Artists of distinct names."""
-    rng = cat.rng
-    names: set[str] = set()
-    for _ in range(count):
-        name = rng.choice(
-            (
-                f"The {rng.choice(_WORDS)} {rng.choice(_WORDS)}s",
-                f"{rng.choice(_FIRST)} {rng.choice(_LAST)}",
-                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
-            )
-        )
-        while name in names:
-            name = f"{name} {rng.choice(_WORDS)}"
-        names.add(name)
-        cat.artists.append(
-            _Artist(
-                cat.new_id(),
-                name,
-                sorted(rng.sample(_GENRES, rng.randint(0, 2))),
-                rng.randint(0, 100),
-                rng.randint(0, 2_000_000),
-            )
-        )
-
-
-def _add_albums(cat: _Catalogue, count: int) -> None:
-    """Albums released to the day, month or year; every artist has one."""
-    rng = cat.rng
-    for index in range(count):
-        # Every artist has an album; the rest go to artists at random.
-        artist = index if index < len(cat.artists) else rng.randrange(len(cat.artists))
-        year = rng.randint(1995, 2025)
-        precision = rng.choices(("day", "month", "year"), (80, 10, 10))[0]
-        release = {
-            "day": f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
-            "month": f"{year}-{rng.randint(1, 12):02d}",
-            "year": str(year),
-        }[precision]
-        cat.albums.append(
-            _Album(
-                cat.new_id(),
-                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
-                artist,
-                rng.choices(("album", "single", "compilation"), (40, 50, 10))[0],
-                release,
-                precision,
-                rng.choice(_LABELS),
-                rng.randint(0, 100),
-            )
-        )
-
-
-def _add_tracks(cat: _Catalogue, count: int) -> None:
-    """Tracks, some featuring a second artist; every album has one."""
-    rng = cat.rng
-    for index in range(count):
-        # Every album gets a track; the rest go to albums at random.
-        album_index = index if index < len(cat.albums) else rng.randrange(len(cat.albums))
-        album = cat.albums[album_index]
-        artists: tuple[int, ...] = (album.artist,)
-        if rng.random() < 0.2:
-            featured = rng.randrange(len(cat.artists))
-            if featured != album.artist:
-                artists = (album.artist, featured)
-        album.tracks.append(index)
-        cat.tracks.append(
-            _Track(
-                cat.new_id(),
-                f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
-                album_index,
-                artists,
-                rng.randint(90_000, 420_000),
-                rng.random() < 0.15,
-                rng.randint(0, 100),
-                len(album.tracks),
-                f"{rng.choice(_COUNTRIES)}{''.join(rng.choices('ABCDEFGHJKLMNPQRSTUVWXYZ', k=3))}"
-                f"{rng.randint(0, 99):02d}{rng.randint(0, 99999):05d}",
-            )
-        )
-
-
 # -- Web API objects ---------------------------------------------------------------
 
 
@@ -232,8 +84,8 @@ def _links(kind: str, ident: str) -> dict[str, Any]:
     }
 
 
-def _simple_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
-    artist = cat.artists[index]
+def _simple_artist(cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    artist = cat.artist(index)
     return {
         **_links("artist", artist.id),
         "name": artist.name,
@@ -242,8 +94,8 @@ def _simple_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
     }
 
 
-def _full_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
-    artist = cat.artists[index]
+def _full_artist(cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    artist = cat.artist(index)
     return {
         **_links("artist", artist.id),
         "followers": {"href": None, "total": artist.followers},
@@ -256,8 +108,8 @@ def _full_artist(cat: _Catalogue, index: int) -> dict[str, Any]:
     }
 
 
-def _simple_album(cat: _Catalogue, index: int) -> dict[str, Any]:
-    album = cat.albums[index]
+def _simple_album(cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    album = cat.album(index)
     return {
         "album_type": album.album_type,
         "artists": [_simple_artist(cat, album.artist)],
@@ -273,8 +125,7 @@ def _simple_album(cat: _Catalogue, index: int) -> dict[str, Any]:
     }
 
 
-def _simple_track(cat: _Catalogue, index: int) -> dict[str, Any]:
-    track = cat.tracks[index]
+def _simple_track(cat: SourceCatalogue, track: Track) -> dict[str, Any]:
     return {
         "artists": [_simple_artist(cat, a) for a in track.artists],
         "disc_number": 1,
@@ -289,20 +140,20 @@ def _simple_track(cat: _Catalogue, index: int) -> dict[str, Any]:
     }
 
 
-def _full_track(cat: _Catalogue, index: int) -> dict[str, Any]:
-    track = cat.tracks[index]
+def _full_track(cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    track = cat.track(index)
     return {
         "album": _simple_album(cat, track.album),
-        **_simple_track(cat, index),
+        **_simple_track(cat, track),
         "external_ids": {"isrc": track.isrc},
         "popularity": track.popularity,
         "preview_url": None,
     }
 
 
-def _full_album(cat: _Catalogue, index: int) -> dict[str, Any]:
-    album = cat.albums[index]
-    items = [_simple_track(cat, t) for t in album.tracks]
+def _full_album(cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    album = cat.album(index)
+    items = [_simple_track(cat, cat.track(t)) for t in album.tracks]
     return {
         **_simple_album(cat, index),
         "copyrights": [{"text": f"{album.release_date[:4]} {album.label}", "type": "C"}],
@@ -321,8 +172,8 @@ def _full_album(cat: _Catalogue, index: int) -> dict[str, Any]:
     }
 
 
-def _audio_features(rng: random.Random, cat: _Catalogue, index: int) -> dict[str, Any]:
-    track = cat.tracks[index]
+def _audio_features(rng: random.Random, cat: SourceCatalogue, index: int) -> dict[str, Any]:
+    track = cat.track(index)
 
     def unit() -> float:
         return round(rng.random(), 3)
@@ -337,7 +188,9 @@ def _audio_features(rng: random.Random, cat: _Catalogue, index: int) -> dict[str
         "instrumentalness": unit(),
         "key": rng.randint(-1, 11),
         "liveness": unit(),
-        "loudness": round(rng.uniform(-30.0, 0.0), 2),
+        # + 0.0 turns a -0.0 into 0.0: SQLite stores -0.0 as 0, so validate-data would
+        # find the table's checksum no longer the one the load computed.
+        "loudness": round(rng.uniform(-30.0, 0.0), 2) + 0.0,
         "mode": rng.randint(0, 1),
         "speechiness": unit(),
         "tempo": round(rng.uniform(60.0, 200.0), 3),
@@ -362,19 +215,19 @@ def _user(user_id: str, display_name: str | None = None) -> dict[str, Any]:
     return user
 
 
-def _playlist(rng: random.Random, cat: _Catalogue, number: int) -> dict[str, Any]:
-    playlist_id = cat.new_id()
+def _playlist(rng: random.Random, cat: SourceCatalogue, number: int) -> dict[str, Any]:
+    playlist_id = cat.playlist_id(number)
     owner = f"curator{number % 7}"
     entries = _playlist_entries(rng, cat, [owner, f"friend{rng.randint(0, 9)}"])
     if number == 0:
         _add_local_file_and_episode(cat, entries, owner)
     return {
         "collaborative": number % 5 == 4,
-        "description": f"{rng.choice(_WORDS)} songs for {rng.choice(_WORDS).lower()} days",
+        "description": f"{rng.choice(WORDS)} songs for {rng.choice(WORDS).lower()} days",
         **_links("playlist", playlist_id),
         "followers": {"href": None, "total": rng.randint(0, 5000)},
         "images": [],
-        "name": f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}",
+        "name": f"{rng.choice(WORDS)} {rng.choice(WORDS)}",
         "owner": _user(owner, owner.title()),
         "public": number % 5 != 3,
         "snapshot_id": "".join(rng.choices(BASE62, k=32)),
@@ -393,12 +246,12 @@ def _playlist(rng: random.Random, cat: _Catalogue, number: int) -> dict[str, Any
 
 
 def _playlist_entries(
-    rng: random.Random, cat: _Catalogue, members: list[str]
+    rng: random.Random, cat: SourceCatalogue, members: list[str]
 ) -> list[dict[str, Any]]:
     """Tracks of the catalogue added one after the other by the playlist's members."""
     entries: list[dict[str, Any]] = []
     added = _PLAYLISTS_START + timedelta(days=rng.randint(0, 700))
-    picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(8, 25)))
+    picks = rng.sample(range(cat.tracks), min(cat.tracks, rng.randint(8, 25)))
     for track in picks:
         added += timedelta(minutes=rng.randint(1, 5000))
         entries.append(
@@ -412,7 +265,9 @@ def _playlist_entries(
     return entries
 
 
-def _add_local_file_and_episode(cat: _Catalogue, entries: list[dict[str, Any]], owner: str) -> None:
+def _add_local_file_and_episode(
+    cat: SourceCatalogue, entries: list[dict[str, Any]], owner: str
+) -> None:
     """What real playlists hold besides tracks: a local file and a podcast episode."""
     entries.insert(
         2,
@@ -439,7 +294,7 @@ def _add_local_file_and_episode(cat: _Catalogue, entries: list[dict[str, Any]], 
             "is_local": False,
             "track": {
                 "duration_ms": 1_800_000,
-                "id": cat.new_id(),
+                "id": cat.playlist_episode_id(),
                 "name": "A podcast episode",
                 "type": "episode",
             },
@@ -450,7 +305,9 @@ def _add_local_file_and_episode(cat: _Catalogue, entries: list[dict[str, Any]], 
 # -- exports ------------------------------------------------------------------------
 
 
-def _basic_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterator[dict[str, Any]]:
+def _basic_history(
+    rng: random.Random, cat: SourceCatalogue, scale: int
+) -> Iterator[dict[str, Any]]:
     moment = _BASIC_START
     total = 200 * scale
     # Plays spread over most of a year (a minute apart at least: the export's
@@ -466,16 +323,18 @@ def _basic_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterator[
                 "msPlayed": rng.randint(60_000, 3_000_000),
             }
             continue
-        track = cat.tracks[rng.randrange(len(cat.tracks))]
+        track = cat.track(rng.randrange(cat.tracks))
         yield {
             "endTime": moment.strftime("%Y-%m-%d %H:%M"),
-            "artistName": cat.artists[track.artists[0]].name,
+            "artistName": cat.artist(track.artists[0]).name,
             "trackName": track.name,
             "msPlayed": rng.randint(0, track.duration_ms),
         }
 
 
-def _extended_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterator[dict[str, Any]]:
+def _extended_history(
+    rng: random.Random, cat: SourceCatalogue, scale: int
+) -> Iterator[dict[str, Any]]:
     moment = _EXTENDED_START
     total = 300 * scale
     step = max(2, 2 * _YEAR_MINUTES * 60 * 9 // (10 * total))
@@ -485,7 +344,7 @@ def _extended_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterat
             "ts": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "platform": rng.choice(_PLATFORMS),
             "ms_played": 0,
-            "conn_country": rng.choice(_COUNTRIES),
+            "conn_country": rng.choice(COUNTRIES),
             "ip_addr": f"192.0.2.{rng.randint(1, 254)}",
             "master_metadata_track_name": None,
             "master_metadata_album_artist_name": None,
@@ -509,26 +368,26 @@ def _extended_history(rng: random.Random, cat: _Catalogue, scale: int) -> Iterat
         if number % 50 == 7:
             entry["episode_name"] = f"Episode {number}"
             entry["episode_show_name"] = "Harbor Talk"
-            entry["spotify_episode_uri"] = f"spotify:episode:{cat.new_id()}"
+            entry["spotify_episode_uri"] = f"spotify:episode:{cat.episode_id(number)}"
             entry["ms_played"] = rng.randint(60_000, 3_000_000)
         elif number % 101 != 11:  # the rest: a play of a track no longer available
-            track = cat.tracks[rng.randrange(len(cat.tracks))]
+            track = cat.track(rng.randrange(cat.tracks))
             entry["master_metadata_track_name"] = track.name
-            entry["master_metadata_album_artist_name"] = cat.artists[track.artists[0]].name
-            entry["master_metadata_album_album_name"] = cat.albums[track.album].name
+            entry["master_metadata_album_artist_name"] = cat.artist(track.artists[0]).name
+            entry["master_metadata_album_album_name"] = cat.album(track.album).name
             entry["spotify_track_uri"] = f"spotify:track:{track.id}"
             entry["ms_played"] = rng.randint(0, track.duration_ms)
             entry["skipped"] = entry["ms_played"] < 30_000
         yield entry
 
 
-def _recently_played(rng: random.Random, cat: _Catalogue) -> dict[str, Any]:
+def _recently_played(rng: random.Random, cat: SourceCatalogue) -> dict[str, Any]:
     moment = _RECENT_START
     items: list[dict[str, Any]] = []
-    for _ in range(min(50, len(cat.tracks))):
-        index = rng.randrange(len(cat.tracks))
-        moment += timedelta(milliseconds=cat.tracks[index].duration_ms + rng.randint(0, 9999))
-        album = cat.albums[cat.tracks[index].album]
+    for _ in range(min(50, cat.tracks)):
+        index = rng.randrange(cat.tracks)
+        moment += timedelta(milliseconds=cat.track(index).duration_ms + rng.randint(0, 9999))
+        album = cat.album(cat.track(index).album)
         items.append(
             {
                 "context": {
@@ -545,16 +404,15 @@ def _recently_played(rng: random.Random, cat: _Catalogue) -> dict[str, Any]:
 
 
 def _mpd_playlists(
-    rng: random.Random, cat: _Catalogue, first_pid: int, count: int
-) -> list[dict[str, Any]]:
-    playlists: list[dict[str, Any]] = []
+    rng: random.Random, cat: SourceCatalogue, first_pid: int, count: int
+) -> Iterator[dict[str, Any]]:
     for pid in range(first_pid, first_pid + count):
-        picks = rng.sample(range(len(cat.tracks)), min(len(cat.tracks), rng.randint(5, 40)))
+        picks = rng.sample(range(cat.tracks), min(cat.tracks, rng.randint(5, 40)))
         tracks = []
         for pos, index in enumerate(picks):
-            track = cat.tracks[index]
-            album = cat.albums[track.album]
-            artist = cat.artists[track.artists[0]]
+            track = cat.track(index)
+            album = cat.album(track.album)
+            artist = cat.artist(track.artists[0])
             tracks.append(
                 {
                     "pos": pos,
@@ -568,7 +426,7 @@ def _mpd_playlists(
                 }
             )
         playlist: dict[str, Any] = {
-            "name": f"{rng.choice(_WORDS).lower()} {rng.choice(_WORDS).lower()}",
+            "name": f"{rng.choice(WORDS).lower()} {rng.choice(WORDS).lower()}",
             "collaborative": "true" if rng.random() < 0.1 else "false",
             "pid": pid,
             "modified_at": _MPD_START + rng.randrange(300 * 86_400),
@@ -581,9 +439,8 @@ def _mpd_playlists(
             "num_artists": len({t["artist_uri"] for t in tracks}),
         }
         if rng.random() < 0.2:
-            playlist["description"] = f"{rng.choice(_WORDS).lower()} vibes"
-        playlists.append(playlist)
-    return playlists
+            playlist["description"] = f"{rng.choice(WORDS).lower()} vibes"
+        yield playlist
 
 
 # -- writing ------------------------------------------------------------------------
@@ -598,11 +455,14 @@ def _write(path: Path, value: Any, *, indent: int | None = 2) -> None:
     path.write_text(_dump(value, indent=indent) + "\n", encoding="utf-8", newline="\n")
 
 
-def _write_jsonl(path: Path, values: Iterable[dict[str, Any]]) -> None:
+def _write_jsonl(path: Path, values: Iterable[dict[str, Any]]) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
     with path.open("w", encoding="utf-8", newline="\n") as out:
         for value in values:
             out.write(_dump(value, indent=None) + "\n")
+            count += 1
+    return count
 
 
 def _write_array(path: Path, values: Iterable[dict[str, Any]]) -> int:
@@ -623,6 +483,33 @@ def _write_element(out: IO[str], value: dict[str, Any]) -> None:
     out.write(_dump(value, indent=None))
 
 
+def _write_listing(
+    path: Path,
+    head: dict[str, Any],
+    key: str,
+    items: Iterable[dict[str, Any]],
+    *,
+    indent: int,
+) -> int:
+    """Write ``{**head, key: [*items]}`` as ``json.dumps(..., indent=indent)`` would, an
+    item at a time; the number of items."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pad = " " * indent
+    count = 0
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        out.write("{")
+        for name, value in head.items():
+            text = _dump(value, indent=indent).replace("\n", "\n" + pad)
+            out.write(f"\n{pad}{_dump(name)}: {text},")
+        out.write(f"\n{pad}{_dump(key)}: [")
+        for item in items:
+            text = _dump(item, indent=indent).replace("\n", "\n" + pad * 2)
+            out.write(("," if count else "") + f"\n{pad * 2}{text}")
+            count += 1
+        out.write((f"\n{pad}]" if count else "]") + "\n}\n")
+    return count
+
+
 def _chunks(total: int, size: int) -> Iterator[range]:
     for start in range(0, total, size):
         yield range(start, min(total, start + size))
@@ -632,57 +519,48 @@ def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _product_events(rng: random.Random, scale: int) -> list[dict[str, Any]]:
+def _product_events(rng: random.Random, scale: int) -> Iterator[dict[str, Any]]:
     """Segment-style track calls by the export's listener."""
     moment = _EVENTS_START
-    calls = []
     for number in range(40 * scale):
         moment += timedelta(minutes=rng.randint(1, 600))
-        calls.append(
-            {
-                "type": "track",
-                "messageId": f"evt-{number:06d}",
-                "userId": SOURCE_USER_ID,
-                "event": rng.choice(_PRODUCT_EVENTS),
-                "timestamp": _stamp(moment),
-                "properties": {"platform": rng.choice(("ios", "android", "web"))},
-            }
-        )
-    return calls
+        yield {
+            "type": "track",
+            "messageId": f"evt-{number:06d}",
+            "userId": SOURCE_USER_ID,
+            "event": rng.choice(_PRODUCT_EVENTS),
+            "timestamp": _stamp(moment),
+            "properties": {"platform": rng.choice(("ios", "android", "web"))},
+        }
 
 
-def _workspaces(rng: random.Random, playlist_ids: list[str], scale: int) -> list[dict[str, Any]]:
+def _workspaces(rng: random.Random, cat: SourceCatalogue, scale: int) -> Iterator[dict[str, Any]]:
     """Workspaces owned by the export's listener, sharing the generated playlists."""
-    documents = []
+    playlists = _PLAYLISTS_PER_SCALE * scale
     for number in range(scale):
         created = _EVENTS_START + timedelta(days=number)
-        shared = rng.sample(playlist_ids, min(2, len(playlist_ids)))
-        documents.append(
-            {
-                "workspace_id": f"ws_sources_{number}",
-                "name": f"Listening Room {number + 1}",
-                "owner_id": SOURCE_USER_ID,
-                "created_at": _stamp(created),
-                "members": [
-                    {"user_id": SOURCE_USER_ID, "role": "owner", "joined_at": _stamp(created)}
-                ],
-                "playlists": [
-                    {"playlist_id": p, "added_by": SOURCE_USER_ID, "added_at": _stamp(created)}
-                    for p in shared
-                ],
-                "comments": [
-                    {
-                        "comment_id": f"c_sources_{number}_{index}",
-                        "author_id": SOURCE_USER_ID,
-                        "playlist_id": p,
-                        "body": "Queued this for Friday.",
-                        "created_at": _stamp(created + timedelta(hours=index + 1)),
-                    }
-                    for index, p in enumerate(shared)
-                ],
-            }
-        )
-    return documents
+        shared = [cat.playlist_id(p) for p in rng.sample(range(playlists), min(2, playlists))]
+        yield {
+            "workspace_id": f"ws_sources_{number}",
+            "name": f"Listening Room {number + 1}",
+            "owner_id": SOURCE_USER_ID,
+            "created_at": _stamp(created),
+            "members": [{"user_id": SOURCE_USER_ID, "role": "owner", "joined_at": _stamp(created)}],
+            "playlists": [
+                {"playlist_id": p, "added_by": SOURCE_USER_ID, "added_at": _stamp(created)}
+                for p in shared
+            ],
+            "comments": [
+                {
+                    "comment_id": f"c_sources_{number}_{index}",
+                    "author_id": SOURCE_USER_ID,
+                    "playlist_id": p,
+                    "body": "Queued this for Friday.",
+                    "created_at": _stamp(created + timedelta(hours=index + 1)),
+                }
+                for index, p in enumerate(shared)
+            ],
+        }
 
 
 @dataclass
@@ -707,49 +585,49 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
     exports, MPD slices, AI model configs, product events, workspaces — and their
     ``fixtures.json`` manifest into ``directory``; the same ``scale`` and ``seed`` give
     byte-identical files. Existing files of the same names are overwritten."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be an integer >= 1, got {scale!r}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must be an integer from 1 to {MAX_SCALE}, got {scale!r}")
     rng = random.Random(seed)  # noqa: S311 - fixtures, not secrets
-    cat = _build_catalogue(rng, scale)
+    cat = SourceCatalogue(seed, scale)
     directory.mkdir(parents=True, exist_ok=True)
     out = _Output(directory)
     # The same rng runs through every file, in this order: it is part of the output.
     _write_catalogue(out, rng, cat)
-    playlist_ids = _write_playlists(out, rng, cat, scale)
+    _write_playlists(out, rng, cat, scale)
     _write_listening(out, rng, cat, scale)
     _write_mpd(out, rng, cat, scale)
     models = ai_model_configs()
     out.json("ai/models.json", {"models": models}, "ai-models", len(models))
-    events = _product_events(rng, scale)
-    _write_jsonl(directory / "events/track_calls.jsonl", events)
-    out.written("events/track_calls.jsonl", "events", len(events))
-    workspaces = _workspaces(rng, playlist_ids, scale)
-    out.json(
-        "collaboration/workspaces.json",
-        {"workspaces": workspaces},
-        "collaboration",
-        len(workspaces),
+    events = _write_jsonl(directory / "events/track_calls.jsonl", _product_events(rng, scale))
+    out.written("events/track_calls.jsonl", "events", events)
+    workspaces = _write_listing(
+        directory / "collaboration/workspaces.json",
+        {},
+        "workspaces",
+        _workspaces(rng, cat, scale),
+        indent=2,
     )
+    out.written("collaboration/workspaces.json", "collaboration", workspaces)
     _write(directory / MANIFEST_NAME, _manifest(out.files, scale=scale, seed=seed))
     return GeneratedSources(directory, tuple(out.files))
 
 
-def _write_catalogue(out: _Output, rng: random.Random, cat: _Catalogue) -> None:
+def _write_catalogue(out: _Output, rng: random.Random, cat: SourceCatalogue) -> None:
     """Several-artists, several-albums, several-tracks and audio-features responses."""
-    for number, chunk in enumerate(_chunks(len(cat.artists), 50)):
+    for number, chunk in enumerate(_chunks(cat.artists, 50)):
         artists = [_full_artist(cat, i) for i in chunk]
         out.json(
             f"api/several_artists_{number}.json", {"artists": artists}, "spotify-api", len(chunk)
         )
-    for number, chunk in enumerate(_chunks(len(cat.albums), 20)):
+    for number, chunk in enumerate(_chunks(cat.albums, 20)):
         albums = [_full_album(cat, i) for i in chunk]
         out.json(f"api/several_albums_{number}.json", {"albums": albums}, "spotify-api", len(chunk))
-    for number, chunk in enumerate(_chunks(len(cat.tracks), 50)):
+    for number, chunk in enumerate(_chunks(cat.tracks, 50)):
         tracks: list[dict[str, Any] | None] = [_full_track(cat, i) for i in chunk]
         if number == 0:
             tracks.append(None)  # an id the API did not find
         out.json(f"api/several_tracks_{number}.json", {"tracks": tracks}, "spotify-api", len(chunk))
-    for number, chunk in enumerate(_chunks(len(cat.tracks), 100)):
+    for number, chunk in enumerate(_chunks(cat.tracks, 100)):
         features = [_audio_features(rng, cat, i) for i in chunk]
         out.json(
             f"api/audio_features_{number}.json",
@@ -759,20 +637,17 @@ def _write_catalogue(out: _Output, rng: random.Random, cat: _Catalogue) -> None:
         )
 
 
-def _write_playlists(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> list[str]:
-    """Playlist responses; returns their ids."""
-    playlist_ids: list[str] = []
-    for number in range(2 * scale):
+def _write_playlists(out: _Output, rng: random.Random, cat: SourceCatalogue, scale: int) -> None:
+    """Playlist responses, one file each."""
+    for number in range(_PLAYLISTS_PER_SCALE * scale):
         playlist = _playlist(rng, cat, number)
-        playlist_ids.append(str(playlist["id"]))
         out.json(f"api/playlist_{number}.json", playlist, "spotify-api", 1)
-    return playlist_ids
 
 
-def _write_listening(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> None:
+def _write_listening(out: _Output, rng: random.Random, cat: SourceCatalogue, scale: int) -> None:
     """What the listener played: top tracks, recently played, the basic and extended
     streaming history exports (streamed to disk)."""
-    top = rng.sample(range(len(cat.tracks)), min(20, len(cat.tracks)))
+    top = rng.sample(range(cat.tracks), min(20, cat.tracks))
     top_tracks = {"items": [_full_track(cat, i) for i in top], "limit": 20, "offset": 0}
     out.json("api/top_tracks.json", top_tracks, "spotify-api", len(top))
     listener = {"user_id": SOURCE_USER_ID, "display_name": _SOURCE_USER_NAME}
@@ -791,7 +666,7 @@ def _write_listening(out: _Output, rng: random.Random, cat: _Catalogue, scale: i
     )
 
 
-def _write_mpd(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) -> None:
+def _write_mpd(out: _Output, rng: random.Random, cat: SourceCatalogue, scale: int) -> None:
     """Million Playlist Dataset slices of up to 1000 playlists each."""
     total = 10 * scale
     for start in range(0, total, _MPD_SLICE):
@@ -802,8 +677,9 @@ def _write_mpd(out: _Output, rng: random.Random, cat: _Catalogue, scale: int) ->
             "slice": f"{start}-{start + _MPD_SLICE - 1}",
             "version": "v1",
         }
-        _write(out.directory / relative, {"info": slice_info, "playlists": playlists}, indent=4)
-        out.written(relative, "mpd", len(playlists))
+        head = {"info": slice_info}
+        count = _write_listing(out.directory / relative, head, "playlists", playlists, indent=4)
+        out.written(relative, "mpd", count)
 
 
 def _manifest(files: Iterable[GeneratedSource], *, scale: int, seed: int) -> dict[str, Any]:
