@@ -789,6 +789,7 @@ class TestSourceCatalogue:
             ids = {item(i).id for i in range(count)}
             assert count == len(ids)
 
+
 @pytest.mark.parametrize("whole", [True, False], ids=["read-whole", "streamed"])
 def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_entry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: bool
