@@ -74,7 +74,13 @@ def _document_schema() -> Any:
 schema = _document_schema()
 #: The upload route also names archive media types that only its own bytes decide;
 #: schemathesis fuzzes it through application/octet-stream and says so once.
-pytestmark = pytest.mark.filterwarnings("ignore:Skipped test cases with unsupported payload")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Skipped test cases with unsupported payload"),
+    # One worker runs the module's cases together: interleaved with other modules' tests
+    # on a worker, every case after some point found the app's SQLite file locked
+    # ("database is locked", two full runs); alone or grouped it passes. Cause not found.
+    pytest.mark.xdist_group("fuzz"),
+]
 fuzzing = settings(
     max_examples=FUZZ_EXAMPLES,
     deadline=None,
