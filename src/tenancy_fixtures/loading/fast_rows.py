@@ -30,7 +30,12 @@ from sqlalchemy import Boolean, Column, DateTime, Enum, Float, Integer, String, 
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.loading.records import integer_bounds, text_limit
-from tenancy_fixtures.loading.rules import DEFAULT_MAX_TEXT_LENGTH, column_format, table_checks
+from tenancy_fixtures.loading.rules import (
+    DEFAULT_MAX_TEXT_LENGTH,
+    ColumnCheck,
+    column_format,
+    table_checks,
+)
 
 __all__ = ["FastRows"]
 
@@ -81,7 +86,9 @@ def _floats(values: list[float]) -> bool:
     return 0.0 not in values or all(math.copysign(1.0, v) > 0 for v in values if v == 0)
 
 
-def _plan(column: Column[Any], max_text_length: int, rules: bool) -> _Plan | None:
+def _plan(
+    column: Column[Any], max_text_length: int, rules: bool, checks_of_table: list[ColumnCheck]
+) -> _Plan | None:
     """The column's msgspec type and checks, or ``None`` where only the exact path will do."""
     kind = column.type
     checks: list[_Check] = []
@@ -89,7 +96,7 @@ def _plan(column: Column[Any], max_text_length: int, rules: bool) -> _Plan | Non
         form = column_format(column)
         if form is not None:
             checks.append(_compiled(form.expression, dict(form.names)))
-        for check in table_checks(column.table):
+        for check in checks_of_table:
             if check.column == column.name:
                 names: dict[str, Any] = {}
 
@@ -155,6 +162,7 @@ class FastRows:
         type to convert, a default to fill in, an encrypted value)."""
         plans = []
         defaults: dict[int, Any] = {}
+        checks = table_checks(table) if rules else []
         for i, column in enumerate(table.columns):
             if column.info.get(_ENCRYPTED_INFO):
                 return None
@@ -162,7 +170,7 @@ class FastRows:
                 if not isinstance(column.default, ScalarElementColumnDefault):
                     return None  # computed per row: the exact path calls it
                 defaults[i] = column.default.arg
-            plan = _plan(column, max_text_length, rules)
+            plan = _plan(column, max_text_length, rules, checks)
             if plan is None:
                 return None
             plans.append(plan)

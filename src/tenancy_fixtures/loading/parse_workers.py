@@ -118,8 +118,12 @@ class _Job:
             else None
         )
         self.fast_encoders = (
-            row_encoder(table, timestamp_text=True),
-            row_encoder(table, escape=False, timestamp_text=True),
+            (
+                row_encoder(table, timestamp_text=True),
+                row_encoder(table, escape=False, timestamp_text=True),
+            )
+            if self.fast is not None
+            else (None, None)
         )
 
 
