@@ -31,6 +31,8 @@ pytestmark = pytest.mark.redis
 TENANT = "hung_redis"
 #: Long enough for the paused phase to end before the breaker lets a call through.
 COOL_DOWN = 2.0
+#: The cache's Redis call timeout: what each read costs while the breaker lets calls through.
+TIMEOUT = 0.25
 
 
 @dataclass
@@ -122,6 +124,7 @@ async def test_a_paused_redis_costs_one_read_under_a_second_then_milliseconds(
         database_url=database_url,
         redis_url=redis_server.url,
         redis_breaker_seconds=COOL_DOWN,
+        redis_timeout_seconds=TIMEOUT,
         actor="pytest",
     )
     async with FixtureManager(settings) as manager:
@@ -147,7 +150,11 @@ async def test_a_paused_redis_costs_one_read_under_a_second_then_milliseconds(
 
             assert "premium" == tier
             assert first < 1.0, first
-            assert max(seconds for seconds, _ in later) < 0.1, later
+            # One read may stall on a busy machine (a collection, another process); a
+            # breaker that lets calls through costs every read the Redis timeout.
+            seconds = sorted(seconds for seconds, _ in later)
+            assert seconds[len(seconds) // 2] < 0.05, later
+            assert sum(1 for each in seconds if each >= TIMEOUT) <= 1, later
             assert tier_change < 0.5, tier_change
             assert "enterprise" == after_change[1]
             warnings = _events(paused_logs, "config_cache_redis_unavailable")
