@@ -324,6 +324,12 @@ class TenantSession(ABC):
         query = select(literal(1)).select_from(table).limit(1)
         return (await self.connection.execute(query)).first() is None
 
+    async def catalog_text(self) -> str | None:
+        """Everything the backend's catalogue says about the tenant's tables, columns,
+        constraints and indexes as one text, the tenant's own schema name left out: equal
+        texts mean equal schemas. ``None`` where the backend cannot say."""
+        return None
+
     @abstractmethod
     async def undeclared_objects(self) -> list[SchemaObject]:
         """What the tenant's storage holds that the schema definition does not declare:

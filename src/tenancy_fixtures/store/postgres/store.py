@@ -77,7 +77,7 @@ from tenancy_fixtures.store.citus import placement as citus_placement
 from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
-from tenancy_fixtures.store.postgres import foreign_objects, privileges
+from tenancy_fixtures.store.postgres import catalog, foreign_objects, privileges
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
@@ -258,6 +258,9 @@ class PostgresTenantSession(TenantSession):
             {"s": self.schema},
         )
         return set(found.scalars())
+
+    async def catalog_text(self) -> str | None:
+        return await catalog.catalog_text(self.connection, self.schema)
 
     async def relation_names(self) -> list[str]:
         found = await self.connection.execute(_RELATIONS, {"schema": self.schema})

@@ -148,6 +148,14 @@ class SQLiteTenantSession(TenantSession):
         )
         return set(found.scalars())
 
+    async def catalog_text(self) -> str | None:
+        # SQLite keeps each object's CREATE statement as written, ALTERs applied.
+        found = await self.connection.exec_driver_sql(
+            "SELECT type, name, tbl_name, coalesce(sql, '') FROM main.sqlite_master "
+            "ORDER BY type, name"
+        )
+        return "\n".join("\t".join(row) for row in found)
+
     async def relation_names(self) -> list[str]:
         found = await self.connection.exec_driver_sql(
             "SELECT name FROM main.sqlite_master WHERE type IN ('table', 'view') "
