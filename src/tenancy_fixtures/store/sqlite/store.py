@@ -86,6 +86,17 @@ _COMPILED_CACHE_SIZE = 1000
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Page cache during bulk loads, in KiB (negative: PRAGMA's unit is KiB).
 _BULK_CACHE_KIB = -262_144
+#: Template files this process made, by schema checksum: the bytes a new data
+#: directory's template is written from.
+_TEMPLATES: dict[str, bytes] = {}
+#: An empty control plane (its tables only) this process made: what a new data
+#: directory's control plane starts from.
+_CONTROL_TEMPLATE: bytes | None = None
+
+
+def _remember_control_template(made: bytes) -> None:
+    global _CONTROL_TEMPLATE
+    _CONTROL_TEMPLATE = made
 
 
 class SQLiteTenantSession(TenantSession):
@@ -448,12 +459,49 @@ class SQLiteTenantStore(TenantStore):
     async def _initialize(self) -> None:
         self._check_data_dir_parent()
         self.tenants_dir.mkdir(parents=True, exist_ok=True)
+        placed = self._place_control_template()
         self._control_engine = self._engine(self.control_path, attach_control=False)
         async with self._control_engine.begin() as conn:
-            await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            if not placed:
+                await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
             await audit_chain.ensure_chain(conn)
             await self._settle(conn)
+
+    def _place_control_template(self) -> bool:
+        """Start a new data directory's control plane as a copy of an empty one (its
+        tables, made once per process): the plane id, the audit chain and the rest of
+        initializing then happen on it as on a file made from nothing. Linked into place
+        only where no control plane exists, so a concurrent initializer's file stands;
+        returns whether this call placed it."""
+        if self.control_path.exists():
+            return False
+        if _CONTROL_TEMPLATE is None:
+            made = self.data_dir / f"control-template.{uuid.uuid4().hex}"
+            try:
+                engine = create_engine(
+                    URL.create("sqlite", database=str(made)),
+                    poolclass=NullPool,
+                    execution_options={"schema_translate_map": {CONTROL_SCHEMA: "main"}},
+                )
+                try:
+                    with engine.begin() as conn:
+                        control_metadata.create_all(conn)
+                finally:
+                    engine.dispose()
+                _remember_control_template(made.read_bytes())
+            finally:
+                remove_database(made)
+        assert _CONTROL_TEMPLATE is not None
+        copy = self.data_dir / f"control-copy.{uuid.uuid4().hex}"
+        try:
+            copy.write_bytes(_CONTROL_TEMPLATE)
+            os.link(copy, self.control_path)
+        except FileExistsError:
+            return False
+        finally:
+            remove_database(copy)
+        return True
 
     async def _settle(self, conn: AsyncConnection) -> None:
         """Finish or roll back the creates and drops a crash interrupted (see
@@ -503,24 +551,38 @@ class SQLiteTenantStore(TenantStore):
     def _template_file(self) -> Path:
         """A database file holding the empty tenant schema, made once per schema version.
 
-        A new tenant is a copy of it: copying a file is faster than running the DDL.
+        A new tenant is a copy of it: copying a file is faster than running the DDL. A
+        process that made the file for one data directory writes the same bytes into
+        the next one (a test suite's fresh directories, several control planes).
         """
-        template = self.data_dir / f"template-{schema_checksum(self.metadata)[:16]}.db"
-        if not template.exists():
-            building = template.with_name(f"{template.name}.{uuid.uuid4().hex}")
-            engine = create_engine(
-                URL.create("sqlite", database=str(building)),
-                poolclass=NullPool,
-                execution_options={"schema_translate_map": {TENANT_SCHEMA: "main"}},
-            )
-            try:
-                with engine.begin() as conn:
-                    self.metadata.create_all(conn)
-                building.replace(template)
-            finally:
-                engine.dispose()
-                remove_database(building)
+        checksum = schema_checksum(self.metadata)
+        template = self.data_dir / f"template-{checksum[:16]}.db"
+        if template.exists():
+            return template
+        building = template.with_name(f"{template.name}.{uuid.uuid4().hex}")
+        try:
+            made = _TEMPLATES.get(checksum)
+            if made is None:
+                self._build_template(building)
+                _TEMPLATES[checksum] = building.read_bytes()
+            else:
+                building.write_bytes(made)
+            building.replace(template)
+        finally:
+            remove_database(building)
         return template
+
+    def _build_template(self, path: Path) -> None:
+        engine = create_engine(
+            URL.create("sqlite", database=str(path)),
+            poolclass=NullPool,
+            execution_options={"schema_translate_map": {TENANT_SCHEMA: "main"}},
+        )
+        try:
+            with engine.begin() as conn:
+                self.metadata.create_all(conn)
+        finally:
+            engine.dispose()
 
     @asynccontextmanager
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
