@@ -59,6 +59,7 @@ from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadat
 from tenancy_fixtures.store.crash_points import armed, crash_point
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
 from tenancy_fixtures.store.sqlite import foreign_objects
+from tenancy_fixtures.store.sqlite.closing import RollbackOnClose
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
 from tenancy_fixtures.store.sqlite.isolation import check_isolation
 from tenancy_fixtures.store.sqlite.recovery import (
@@ -391,7 +392,12 @@ class SQLiteTenantStore(TenantStore):
         if attach_control:  # a tenant engine, made after the control engine
             engine = AsyncEngine(self._sharing_dialect(url, options))
         else:
-            engine = create_async_engine(url, poolclass=NullPool, execution_options=options)
+            engine = create_async_engine(
+                url,
+                poolclass=NullPool,
+                execution_options=options,
+                connect_args={"factory": RollbackOnClose},
+            )
         control_path = str(self.control_path)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -432,6 +438,7 @@ class SQLiteTenantStore(TenantStore):
         assert self._control_engine is not None
         dialect = self._control_engine.sync_engine.dialect
         cargs, cparams = dialect.create_connect_args(url)
+        cparams["factory"] = RollbackOnClose
 
         def connect() -> Any:
             return dialect.connect(*cargs, **cparams)

@@ -1,0 +1,43 @@
+"""A SQLite load cancelled mid-statement (``asyncio.wait_for`` around it, a service
+stopping its jobs) leaves no write lock behind on the tenant file or the control plane."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from tenancy_fixtures import FixtureManager, Settings
+
+TENANT = "cancelled_load"
+#: Cancel after this many milliseconds of the load: from before its transaction begins
+#: to the middle of its writes (the demo set's load takes ~150 ms).
+DELAYS_MS = range(0, 110, 10)
+
+
+async def test_a_sqlite_load_cancelled_mid_statement_holds_no_lock_on_either_file(
+    tmp_path: Path, demo_set: Path
+) -> None:
+    """Whatever still refers to the cancelled load's cursors (here: the task and its
+    traceback, kept), the tenant file and the control plane take a writer at once."""
+    data = tmp_path / "data"
+    settings = Settings(database_url=f"sqlite:///{data}", actor="pytest")
+    kept: list[asyncio.Task[object]] = []
+    async with FixtureManager(settings) as manager:
+        await manager.create_tenant(TENANT, tier="premium")
+        for delay in DELAYS_MS:
+            task = asyncio.create_task(manager.load_fixtures(TENANT, source=demo_set, force=True))
+            kept.append(task)
+            await asyncio.sleep(delay / 1000)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            for path in (data / "tenancy.db", data / "tenants" / f"{TENANT}.db"):
+                probe = sqlite3.connect(path, timeout=1, isolation_level=None)
+                try:
+                    probe.execute("BEGIN IMMEDIATE")
+                    probe.execute("ROLLBACK")
+                except sqlite3.OperationalError as exc:
+                    message = f"{path.name} locked after a cancel at {delay} ms"
+                    raise AssertionError(message) from exc
+                finally:
+                    probe.close()
