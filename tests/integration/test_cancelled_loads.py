@@ -1,5 +1,5 @@
-"""A SQLite load cancelled mid-statement (``asyncio.wait_for`` around it, a service
-stopping its jobs) leaves no write lock behind on the tenant file or the control plane."""
+"""A load cancelled at any point (``asyncio.wait_for`` around it, a service stopping its
+jobs) leaves nothing locked: the next write goes ahead at once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,23 @@ TENANT = "cancelled_load"
 #: Cancel after this many milliseconds of the load: from before its transaction begins
 #: to the middle of its writes (the demo set's load takes ~150 ms).
 DELAYS_MS = range(0, 110, 10)
+
+
+async def test_a_load_cancelled_at_any_point_leaves_the_next_load_unblocked(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    await manager.create_tenant(TENANT, tier="premium")
+    for delay in DELAYS_MS:
+        task = asyncio.create_task(manager.load_fixtures(TENANT, source=demo_set, force=True))
+        await asyncio.sleep(delay / 1000)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        del task
+
+        report = await asyncio.wait_for(
+            manager.load_fixtures(TENANT, source=demo_set, force=True), timeout=10
+        )
+        assert report.row_counts, delay
 
 
 async def test_a_sqlite_load_cancelled_mid_statement_holds_no_lock_on_either_file(
@@ -34,7 +51,7 @@ async def test_a_sqlite_load_cancelled_mid_statement_holds_no_lock_on_either_fil
             for path in (data / "tenancy.db", data / "tenants" / f"{TENANT}.db"):
                 probe = sqlite3.connect(path, timeout=1, isolation_level=None)
                 try:
-                    probe.execute("BEGIN IMMEDIATE")
+                    probe.execute("BEGIN EXCLUSIVE")
                     probe.execute("ROLLBACK")
                 except sqlite3.OperationalError as exc:
                     message = f"{path.name} locked after a cancel at {delay} ms"

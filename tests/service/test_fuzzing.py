@@ -20,7 +20,6 @@ from schemathesis import checks
 from schemathesis.python import asgi
 
 from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.errors import StorageError
 from tenancy_fixtures.service import create_app
 from tests.service.conftest import bearer
 
@@ -77,9 +76,9 @@ schema = _document_schema()
 #: schemathesis fuzzes it through application/octet-stream and says so once.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Skipped test cases with unsupported payload"),
-    # One worker runs the module's cases together: interleaved with other modules' tests
-    # on a worker, every case after some point found the app's SQLite file locked
-    # ("database is locked", two full runs); alone or grouped it passes. Cause not found.
+    # One worker runs the module's cases: the app's lifespan stops after each test,
+    # cancelling its load jobs, and a SQLite load cancelled mid-statement used to leave
+    # its locks behind for the next test (fixed in store/sqlite/closing.py).
     pytest.mark.xdist_group("fuzz"),
 ]
 fuzzing = settings(
@@ -111,20 +110,5 @@ def test_the_api_answers_a_tenant_as_documented(
     _call(case, app, bearer(tokens["tenant"]))
 
 
-#: Seen in full runs only (two, 2026-12-05): right after the load-starting cases, a new
-#: app lifespan on this SQLite directory waited out the 30 s busy timeout ("database is
-#: locked") for every example of the job-status route; alone or with -n 2 it passes.
-#: The lifespan stops after each test and cancels running load jobs; a SQLite load
-#: cancelled mid-statement left its write lock behind (fixed: connections roll back
-#: before closing). ``-k loads`` still fails this way about once in five runs, so a
-#: second path remains: an open bug.
-_JOB_STATUS = "/tenants/{tenant_id}/loads/{job_id}"
-
-
 def _call(case: Any, app: Any, headers: dict[str, str]) -> None:
-    try:
-        case.call_and_validate(app=app, headers=headers, excluded_checks=NOT_OURS)
-    except StorageError as exc:
-        if case.operation.path == _JOB_STATUS and "database is locked" in str(exc):
-            pytest.xfail(f"open bug, see _JOB_STATUS's comment: {exc}")
-        raise
+    case.call_and_validate(app=app, headers=headers, excluded_checks=NOT_OURS)

@@ -1,5 +1,5 @@
 """Closing a SQLite connection while a cursor still holds a statement: a plain
-``sqlite3`` connection stays locked as a zombie; ours rolls back and lets writers in."""
+``sqlite3`` connection stays locked as a zombie; ours lets writers in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tenancy_fixtures.store.sqlite.closing import RollbackOnClose
 def _locked(path: Path) -> bool:
     probe = sqlite3.connect(path, timeout=0.05, isolation_level=None)
     try:
-        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("BEGIN EXCLUSIVE")
         probe.execute("ROLLBACK")
     except sqlite3.OperationalError:
         return True
@@ -37,6 +37,27 @@ def test_closing_with_a_statement_in_flight_releases_the_write_lock_only_when_ro
     connection.execute("INSERT INTO plays VALUES (50)")
     in_flight = connection.execute("SELECT n FROM plays")
     assert in_flight.fetchone() is not None
+
+    connection.close()
+
+    assert locked == _locked(path)
+    del in_flight
+    assert not _locked(path)
+
+
+@pytest.mark.parametrize(
+    ("factory", "locked"), [(sqlite3.Connection, True), (RollbackOnClose, False)]
+)
+def test_closing_with_a_read_in_flight_outside_a_transaction_releases_its_read_lock(
+    tmp_path: Path, factory: type[sqlite3.Connection], locked: bool
+) -> None:
+    path = tmp_path / "tenant.db"
+    connection = sqlite3.connect(path, isolation_level=None, factory=factory)
+    connection.execute("CREATE TABLE plays (n INTEGER)")
+    connection.executemany("INSERT INTO plays VALUES (?)", [(n,) for n in range(50)])
+    in_flight = connection.cursor().execute("SELECT n FROM plays")
+    assert in_flight.fetchone() is not None
+    assert not connection.in_transaction
 
     connection.close()
 

@@ -293,13 +293,13 @@ class SQLiteTenantSession(TenantSession):
         indexes = [ix for t in self.metadata.sorted_tables for ix in t.indexes] if empty else []
         for index in indexes:
             await self.connection.execute(DropIndex(index))
-        try:
-            yield
-            for index in indexes:
-                await self.connection.execute(CreateIndex(index))
-            await self._check_foreign_keys(driver)
-        finally:
-            await driver.execute(f"PRAGMA cache_size = {int(cache)}")
+        yield
+        # Only after success: a failed or cancelled load's connection is rolled back and
+        # closed, and a statement on it would replace the error with its own.
+        for index in indexes:
+            await self.connection.execute(CreateIndex(index))
+        await self._check_foreign_keys(driver)
+        await driver.execute(f"PRAGMA cache_size = {int(cache)}")
 
     async def _check_foreign_keys(self, driver: Any) -> None:
         cursor = await driver.execute("PRAGMA main.foreign_key_check")
