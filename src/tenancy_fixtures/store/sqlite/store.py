@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, DropIndex
@@ -87,6 +87,29 @@ _COMPILED_CACHE_SIZE = 1000
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Page cache during bulk loads, in KiB (negative: PRAGMA's unit is KiB).
 _BULK_CACHE_KIB = -262_144
+
+
+class _Shared:
+    """What every SQLite store of this process shares: the dialect of the first control
+    engine initialized, and the statements compiled for it. SQLAlchemy keys compiled
+    statements by dialect instance, and compiling costs a new store or tenant more than
+    its first transactions do; every engine here is configured alike."""
+
+    dialect: Dialect | None = None
+    compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
+
+
+def _on_dialect(dialect: Dialect, url: URL, options: dict[str, Any]) -> Engine:
+    """An engine on ``url`` with an initialized ``dialect`` of another engine."""
+    cargs, cparams = dialect.create_connect_args(url)
+    cparams["factory"] = RollbackOnClose
+
+    def connect() -> Any:
+        return dialect.connect(*cargs, **cparams)
+
+    return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
+
+
 #: Template files this process made, by schema checksum: the bytes a new data
 #: directory's template is written from.
 _TEMPLATES: dict[str, bytes] = {}
@@ -360,7 +383,7 @@ class SQLiteTenantStore(TenantStore):
         self.tenants_dir = self.data_dir / "tenants"
         self._control_engine: AsyncEngine | None = None
         self._tenant_engines: dict[str, AsyncEngine] = {}
-        self._compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
+        self._compiled: LRUCache[Any, Any] = _Shared.compiled
 
     def storage_name(self, tenant_id: str) -> str:
         return str(self._tenant_path(tenant_id))
@@ -390,7 +413,11 @@ class SQLiteTenantStore(TenantStore):
         url = URL.create("sqlite+aiosqlite", database=database, query={"uri": "true"})
         options = {"schema_translate_map": translate, "compiled_cache": self._compiled}
         if attach_control:  # a tenant engine, made after the control engine
-            engine = AsyncEngine(self._sharing_dialect(url, options))
+            assert self._control_engine is not None
+            dialect = self._control_engine.sync_engine.dialect
+            engine = AsyncEngine(_on_dialect(dialect, url, options))
+        elif _Shared.dialect is not None:
+            engine = AsyncEngine(_on_dialect(_Shared.dialect, url, options))
         else:
             engine = create_async_engine(
                 url,
@@ -430,21 +457,6 @@ class SQLiteTenantStore(TenantStore):
 
         return engine
 
-    def _sharing_dialect(self, url: URL, options: dict[str, Any]) -> Engine:
-        """An engine on ``url`` with the control engine's dialect (initialized on its
-        first connection), so that every tenant engine finds the statements compiled
-        for another one in the shared cache: SQLAlchemy keys compiled statements by
-        dialect instance, and compiling costs a new tenant more than its commit does."""
-        assert self._control_engine is not None
-        dialect = self._control_engine.sync_engine.dialect
-        cargs, cparams = dialect.create_connect_args(url)
-        cparams["factory"] = RollbackOnClose
-
-        def connect() -> Any:
-            return dialect.connect(*cargs, **cparams)
-
-        return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
-
     def _check_data_dir_parent(self) -> None:
         """The data directory may be created, but not a chain of missing directories: a
         mistyped path (``sqlite:////nonexistent_dir/sub``) must not become a new tree."""
@@ -474,6 +486,8 @@ class SQLiteTenantStore(TenantStore):
             await control_plane.ensure_plane_id(conn)
             await audit_chain.ensure_chain(conn)
             await self._settle(conn)
+        if _Shared.dialect is None:  # initialized by the connection above
+            _Shared.dialect = self._control_engine.sync_engine.dialect
 
     def _place_control_template(self) -> bool:
         """Start a new data directory's control plane as a copy of an empty one (its
