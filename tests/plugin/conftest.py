@@ -31,18 +31,28 @@ asyncio_default_test_loop_scope = function
 InnerRun = Callable[..., pytest.RunResult]
 
 
+#: The plugins an inner run needs, named instead of loaded from every installed entry
+#: point: autoloading also imports hypothesis and schemathesis, ~1.7 s per process (the
+#: run and each xdist worker). test_defaults.py loads the plugin by its entry point.
+_INNER_PLUGINS = ("tenancy_fixtures.testing.plugin", "pytest_asyncio.plugin", "xdist.plugin")
+
+
 @pytest.fixture
-def inner(pytester: pytest.Pytester, database_url: str) -> InnerRun:
+def inner(
+    pytester: pytest.Pytester, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> InnerRun:
     """Runs the inner suite in a subprocess on this test's database (xdist needs one);
     the inner project has a fixture set ``artists_set/`` next to its tests."""
     pytester.makefile(".ini", pytest=_INI)
     artists = pytester.path / "artists_set"
     artists.mkdir()
     (artists / "artists.json").write_text(json.dumps(ARTISTS))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    plugins = [arg for name in _INNER_PLUGINS for arg in ("-p", name)]
 
     def run(*args: str) -> pytest.RunResult:
         return pytester.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--tenancy-database-url", database_url, *args
+            *plugins, "-p", "no:cacheprovider", "--tenancy-database-url", database_url, *args
         )
 
     return run
