@@ -99,6 +99,20 @@ class _Shared:
     compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
 
 
+def _create_all(path: Path, metadata: MetaData, schema: str) -> None:
+    """A database file at ``path`` holding ``metadata``'s tables, ``schema`` as main."""
+    engine = create_engine(
+        URL.create("sqlite", database=str(path)),
+        poolclass=NullPool,
+        execution_options={"schema_translate_map": {schema: "main"}},
+    )
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+    finally:
+        engine.dispose()
+
+
 def _on_dialect(dialect: Dialect, url: URL, options: dict[str, Any]) -> Engine:
     """An engine on ``url`` with an initialized ``dialect`` of another engine."""
     cargs, cparams = dialect.create_connect_args(url)
@@ -500,16 +514,7 @@ class SQLiteTenantStore(TenantStore):
         if _CONTROL_TEMPLATE is None:
             made = self.data_dir / f"control-template.{uuid.uuid4().hex}"
             try:
-                engine = create_engine(
-                    URL.create("sqlite", database=str(made)),
-                    poolclass=NullPool,
-                    execution_options={"schema_translate_map": {CONTROL_SCHEMA: "main"}},
-                )
-                try:
-                    with engine.begin() as conn:
-                        control_metadata.create_all(conn)
-                finally:
-                    engine.dispose()
+                _create_all(made, control_metadata, CONTROL_SCHEMA)
                 _remember_control_template(made.read_bytes())
             finally:
                 remove_database(made)
@@ -584,7 +589,7 @@ class SQLiteTenantStore(TenantStore):
         try:
             made = _TEMPLATES.get(checksum)
             if made is None:
-                self._build_template(building)
+                _create_all(building, self.metadata, TENANT_SCHEMA)
                 _TEMPLATES[checksum] = building.read_bytes()
             else:
                 building.write_bytes(made)
@@ -592,18 +597,6 @@ class SQLiteTenantStore(TenantStore):
         finally:
             remove_database(building)
         return template
-
-    def _build_template(self, path: Path) -> None:
-        engine = create_engine(
-            URL.create("sqlite", database=str(path)),
-            poolclass=NullPool,
-            execution_options={"schema_translate_map": {TENANT_SCHEMA: "main"}},
-        )
-        try:
-            with engine.begin() as conn:
-                self.metadata.create_all(conn)
-        finally:
-            engine.dispose()
 
     @asynccontextmanager
     async def _provision(self, tenant_id: str) -> AsyncIterator[TenantSession]:
