@@ -90,3 +90,21 @@ async def test_a_schema_changed_after_a_clean_check_is_compared_afresh(
     assert any(found in p for p in drifted.problems), drifted.problems
     assert steady.ok, steady.problems
     assert 2 == len(comparisons)
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_comment_added_after_a_clean_check_is_compared_afresh(
+    manager: FixtureManager, comparisons: list[str | None]
+) -> None:
+    """PostgreSQL keeps comments, which CREATE TABLE does not show and Alembic compares."""
+    await manager.create_tenant("commented", tier="premium")
+    assert (await manager.validate_tenant("commented")).ok
+
+    await _plant(manager, "commented", "COMMENT ON COLUMN {s}.tracks.name IS 'display name'")
+    commented = await manager.validate_tenant("commented")
+
+    assert not commented.ok
+    assert any("comment" in p for p in commented.problems), commented.problems
+    assert 2 == len(comparisons)

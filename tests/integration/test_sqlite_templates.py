@@ -61,3 +61,20 @@ def test_processes_initializing_one_new_data_directory_at_once_share_one_control
     left = sorted(p.name for p in (tmp_path / "data").iterdir() if p.is_file())
     assert "tenancy.db" in left
     assert [] == [name for name in left if name.startswith("control-")]
+
+
+async def test_a_later_stores_connections_get_what_create_engine_would_add(
+    tmp_path: Path,
+) -> None:
+    """Stores after the first share its dialect; their connections still get SQLite's
+    REGEXP function, which SQLAlchemy installs per connection."""
+    from sqlalchemy import literal, select
+
+    for name in ("first", "second"):
+        async with FixtureManager(_settings(tmp_path / name)) as manager:
+            await manager.create_tenant("acme")
+            async with manager.store.session("acme", readonly=True) as session:
+                found = await session.connection.scalar(
+                    select(literal("acme-music").regexp_match("^acme-"))
+                )
+            assert found in (True, 1), name

@@ -64,3 +64,9 @@ def test_closing_with_a_read_in_flight_outside_a_transaction_releases_its_read_l
     assert locked == _locked(path)
     del in_flight
     assert not _locked(path)
+
+
+def test_closing_twice_does_nothing_the_second_time(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "tenant.db", factory=RollbackOnClose)
+    connection.close()
+    connection.close()

@@ -18,10 +18,18 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import OrderedDict
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import BLANK_SCHEMA, CheckConstraint, MetaData, Table, inspect
+from sqlalchemy import (
+    BLANK_SCHEMA,
+    CheckConstraint,
+    ForeignKeyConstraint,
+    MetaData,
+    Table,
+    inspect,
+)
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tenancy_fixtures.migrations.operations import run_steps
@@ -100,9 +108,11 @@ async def _compared(session: TenantSession, expected: MetaData, schema: str | No
         _definition(expected, session.connection.dialect),
         hashlib.sha256(f"{schema is None}\n{catalogue}".encode()).hexdigest(),
     )
-    if key in _COMPARED:
-        _COMPARED.move_to_end(key)
-        return list(_COMPARED[key])
+    known = _COMPARED.get(key)
+    if known is not None:
+        with suppress(KeyError):  # evicted meanwhile by another thread's comparison
+            _COMPARED.move_to_end(key)
+        return list(known)
     findings = await session.connection.run_sync(_compare, expected, schema)
     _COMPARED[key] = list(findings)
     if len(_COMPARED) > _COMPARED_KEPT:
@@ -120,6 +130,9 @@ def _definition(metadata: MetaData, dialect: Dialect) -> str:
             ddl.update(str(CreateTable(table).compile(dialect=dialect)).encode())
             for index in sorted(table.indexes, key=lambda i: str(i.name)):
                 ddl.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+            # What CREATE TABLE leaves out: comments, constraints added later (use_alter).
+            ddl.update(repr((table.comment, [c.comment for c in table.columns])).encode())
+            ddl.update(repr(sorted(_constraint_parts(table))).encode())
         digests[dialect.name] = ddl.hexdigest()
     return digests[dialect.name]
 
@@ -143,6 +156,16 @@ def _reflect(conn: Connection) -> MetaData:
     reflected = MetaData(schema=translate.get(None))
     reflected.reflect(conn)
     return reflected
+
+
+def _constraint_parts(table: Table) -> list[tuple[str, str, tuple[str, ...]]]:
+    parts = []
+    for constraint in table.constraints:
+        columns = tuple(c.name for c in getattr(constraint, "columns", ()))
+        if isinstance(constraint, ForeignKeyConstraint):
+            columns += tuple(e.target_fullname for e in constraint.elements)
+        parts.append((type(constraint).__name__, str(constraint.name), columns))
+    return parts
 
 
 def _in_schema(metadata: MetaData, schema: str | None) -> MetaData:

@@ -1,7 +1,7 @@
 """What a tenant schema's catalogue says about its tables, as one text.
 
 Two schemas with the same text have the same relations, columns (type, nullability,
-default, identity, collation), constraints and indexes, so a comparison with the
+default, identity, collation), constraints, indexes and comments, so a comparison with the
 schema definition made for one holds for the other: the drift check compares a fleet
 of identical tenants once. The schema's own name is replaced by ``§`` wherever
 PostgreSQL writes it (qualified index, foreign-key and type names).
@@ -48,9 +48,20 @@ _CATALOG = text(
     JOIN pg_catalog.pg_class c ON c.oid = x.indrelid
     WHERE c.relnamespace = to_regnamespace(:schema)
     UNION ALL
-    SELECT 'relation', c.relname::text, c.relkind::text, c.relpersistence::text
+    SELECT 'relation', c.relname::text, c.relkind::text,
+           c.relpersistence::text || coalesce(' comment ' || d.description, '')
     FROM pg_catalog.pg_class c
+    LEFT JOIN pg_catalog.pg_description d
+           ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass
+          AND d.objsubid = 0
     WHERE c.relnamespace = to_regnamespace(:schema)
+    UNION ALL
+    SELECT 'comment', c.relname::text, a.attname::text, d.description
+    FROM pg_catalog.pg_description d
+    JOIN pg_catalog.pg_class c ON c.oid = d.objoid
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid
+    WHERE d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid > 0
+      AND c.relnamespace = to_regnamespace(:schema)
     ORDER BY 1, 2, 3, 4
     """
 )

@@ -46,7 +46,11 @@ class RollbackOnClose(sqlite3.Connection):
         return made.executescript(script)
 
     def close(self) -> None:
-        if self.in_transaction:
+        try:
+            busy = self.in_transaction
+        except sqlite3.ProgrammingError:  # closed already: closing again does nothing
+            return
+        if busy:
             with suppress(sqlite3.Error):
                 super().execute("ROLLBACK")
         for cursor in list(self._cursors):

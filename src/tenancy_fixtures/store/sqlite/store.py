@@ -13,10 +13,12 @@ settled (finished or rolled back) by the next store that initializes, see
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import sqlite3
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -24,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
-from sqlalchemy.schema import CreateIndex, DropIndex
+from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
 from sqlalchemy.util import LRUCache
 
 from tenancy_fixtures.errors import (
@@ -99,6 +102,39 @@ class _Shared:
     compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
 
 
+_SQLITE_DDL: weakref.WeakKeyDictionary[MetaData, str] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_ddl_digest(metadata: MetaData) -> str:
+    """A digest of ``metadata``'s SQLite DDL (tables and indexes): what a template file
+    holds, SQLite-only options included."""
+    if metadata not in _SQLITE_DDL:
+        dialect = sqlite_dialect()
+        ddl = hashlib.sha256()
+        for table in metadata.sorted_tables:
+            ddl.update(str(CreateTable(table).compile(dialect=dialect)).encode())
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                ddl.update(str(CreateIndex(index).compile(dialect=dialect)).encode())
+        _SQLITE_DDL[metadata] = ddl.hexdigest()
+    return _SQLITE_DDL[metadata]
+
+
+def _link_copy(made: bytes, copy: Path, path: Path) -> bool:
+    """Write ``made`` to ``copy``, flushed to disk, and link it as ``path`` unless
+    ``path`` exists; whether it was linked."""
+    try:
+        with copy.open("wb") as out:
+            out.write(made)
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(copy, path)
+    except FileExistsError:
+        return False
+    finally:
+        remove_database(copy)
+    return True
+
+
 def _create_all(path: Path, metadata: MetaData, schema: str) -> None:
     """A database file at ``path`` holding ``metadata``'s tables, ``schema`` as main."""
     engine = create_engine(
@@ -117,9 +153,14 @@ def _on_dialect(dialect: Dialect, url: URL, options: dict[str, Any]) -> Engine:
     """An engine on ``url`` with an initialized ``dialect`` of another engine."""
     cargs, cparams = dialect.create_connect_args(url)
     cparams["factory"] = RollbackOnClose
+    # What create_engine would run on each new connection (SQLite's regexp, floor...).
+    on_connect = dialect.on_connect_url(url)
 
     def connect() -> Any:
-        return dialect.connect(*cargs, **cparams)
+        connection = dialect.connect(*cargs, **cparams)
+        if on_connect is not None:
+            on_connect(connection)
+        return connection
 
     return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
 
@@ -511,23 +552,18 @@ class SQLiteTenantStore(TenantStore):
         returns whether this call placed it."""
         if self.control_path.exists():
             return False
-        if _CONTROL_TEMPLATE is None:
-            made = self.data_dir / f"control-template.{uuid.uuid4().hex}"
-            try:
-                _create_all(made, control_metadata, CONTROL_SCHEMA)
-                _remember_control_template(made.read_bytes())
-            finally:
-                remove_database(made)
-        assert _CONTROL_TEMPLATE is not None
-        copy = self.data_dir / f"control-copy.{uuid.uuid4().hex}"
-        try:
-            copy.write_bytes(_CONTROL_TEMPLATE)
-            os.link(copy, self.control_path)
-        except FileExistsError:
-            return False
-        finally:
-            remove_database(copy)
-        return True
+        # Under the creators lock: settling removes what a crash left of these files.
+        with creators_lock(self._creators_lock_path, exclusive=False):
+            if _CONTROL_TEMPLATE is None:
+                made = self.data_dir / f"control-template.{uuid.uuid4().hex}"
+                try:
+                    _create_all(made, control_metadata, CONTROL_SCHEMA)
+                    _remember_control_template(made.read_bytes())
+                finally:
+                    remove_database(made)
+            assert _CONTROL_TEMPLATE is not None
+            copy = self.data_dir / f"control-copy.{uuid.uuid4().hex}"
+            return _link_copy(_CONTROL_TEMPLATE, copy, self.control_path)
 
     async def _settle(self, conn: AsyncConnection) -> None:
         """Finish or roll back the creates and drops a crash interrupted (see
@@ -586,11 +622,12 @@ class SQLiteTenantStore(TenantStore):
         if template.exists():
             return template
         building = template.with_name(f"{template.name}.{uuid.uuid4().hex}")
+        key = _sqlite_ddl_digest(self.metadata)
         try:
-            made = _TEMPLATES.get(checksum)
+            made = _TEMPLATES.get(key)
             if made is None:
                 _create_all(building, self.metadata, TENANT_SCHEMA)
-                _TEMPLATES[checksum] = building.read_bytes()
+                _TEMPLATES[key] = building.read_bytes()
             else:
                 building.write_bytes(made)
             building.replace(template)
