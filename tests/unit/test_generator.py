@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import gc
 import gzip
 import json
 import re
-import tracemalloc
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ from tenancy_fixtures.spotify.ai_models import ModelVocabulary, check_model, sca
 from tenancy_fixtures.spotify.generator import MAX_SCALE, GeneratedSet, generate_fixture_set
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tests.memory import traced_peak
 
 SPOTIFY_ID = re.compile(r"[0-9A-Za-z]{22}")
 ISRC = re.compile(r"[A-Z]{2}[0-9A-Z]{3}[0-9]{7}")
@@ -244,24 +243,7 @@ def test_a_play_in_an_album_or_artist_context_names_the_album_of_its_track(
 
 
 def _traced_peak(directory: Path, scale: int) -> int:
-    """Bytes the generator allocates at most over what was allocated before it. The
-    cyclic collector runs often meanwhile, so garbage it has yet to collect (its timing
-    depends on the scale) barely moves the peak."""
-    gc.collect()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(100)
-    tracing = tracemalloc.is_tracing()
-    if not tracing:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        before = tracemalloc.get_traced_memory()[0]
-        generate_fixture_set(directory, scale=scale, seed=1)
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        if not tracing:
-            tracemalloc.stop()
-        gc.set_threshold(*thresholds)
+    return traced_peak(lambda: generate_fixture_set(directory, scale=scale, seed=1))
 
 
 def test_memory_does_not_grow_with_the_scale(tmp_path: Path) -> None:

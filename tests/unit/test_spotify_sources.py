@@ -10,10 +10,8 @@ tests/integration/test_spotify_loaders.py.
 from __future__ import annotations
 
 import copy
-import gc
 import json
 import tempfile
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from tenancy_fixtures.spotify.spotify_ids import (
     is_spotify_id,
     parse_uri,
 )
+from tests.memory import traced_peak
 
 SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
 HARBOR = "FJ6kPU9541PZwIpm3EXYNH"
@@ -732,25 +731,11 @@ class TestSourceGenerator:
         scale: 1.8 MiB more)."""
         generate_sources(tmp_path / "warm-up", scale=1, seed=1)
 
-        def traced_peak(directory: Path, scale: int) -> int:
-            gc.collect()
-            thresholds = gc.get_threshold()
-            gc.set_threshold(100)  # garbage the collector has yet to find moves no peak
-            tracing = tracemalloc.is_tracing()
-            if not tracing:
-                tracemalloc.start()
-            try:
-                tracemalloc.reset_peak()
-                before = tracemalloc.get_traced_memory()[0]
-                generate_sources(directory, scale=scale, seed=1)
-                return tracemalloc.get_traced_memory()[1] - before
-            finally:
-                if not tracing:
-                    tracemalloc.stop()
-                gc.set_threshold(*thresholds)
+        def peak(directory: Path, scale: int) -> int:
+            return traced_peak(lambda: generate_sources(directory, scale=scale, seed=1))
 
-        small = traced_peak(tmp_path / "small", 1)
-        large = traced_peak(tmp_path / "large", 4)
+        small = peak(tmp_path / "small", 1)
+        large = peak(tmp_path / "large", 4)
 
         assert large - small < 512 * 1024, (small, large)
 

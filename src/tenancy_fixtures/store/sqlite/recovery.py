@@ -47,9 +47,7 @@ __all__ = [
 #: Suffix of a tenant file whose drop has not committed yet.
 DROPPING = ".dropping"
 _TENANT_TEMP = re.compile(r"\.(?P<tenant>[a-z][a-z0-9_]*)\.db\.[0-9a-f]{32}")
-_TEMPLATE_TEMP = re.compile(
-    r"template-[0-9a-f]+\.db\.[0-9a-f]{32}|control-(?:copy|template)\.[0-9a-f]{32}"
-)
+_TEMPLATE_TEMP = re.compile(r"template-[0-9a-f]+\.db\.[0-9a-f]{32}|control-copy\.[0-9a-f]{32}")
 _SUPER_JOURNAL = re.compile(r".+-mj[0-9A-F]+")
 _JOURNAL = "-journal"
 _RECOVERY_TIMEOUT_SECONDS = 30.0

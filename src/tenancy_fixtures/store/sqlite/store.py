@@ -119,20 +119,16 @@ def _sqlite_ddl_digest(metadata: MetaData) -> str:
     return _SQLITE_DDL[metadata]
 
 
-def _link_copy(made: bytes, copy: Path, path: Path) -> bool:
-    """Write ``made`` to ``copy``, flushed to disk, and link it as ``path`` unless
-    ``path`` exists; whether it was linked."""
-    try:
-        with copy.open("wb") as out:
-            out.write(made)
-            out.flush()
-            os.fsync(out.fileno())
-        os.link(copy, path)
-    except FileExistsError:
-        return False
-    finally:
-        remove_database(copy)
-    return True
+def _empty_database(path: Path, metadata: MetaData, schema: str) -> None:
+    """Write a database holding ``metadata``'s empty tables (``schema`` as main) at
+    ``path``: built the first time, then from the bytes this process built."""
+    key = _sqlite_ddl_digest(metadata)
+    made = _TEMPLATES.get(key)
+    if made is None:
+        _create_all(path, metadata, schema)
+        _TEMPLATES[key] = path.read_bytes()
+    else:
+        path.write_bytes(made)
 
 
 def _create_all(path: Path, metadata: MetaData, schema: str) -> None:
@@ -165,17 +161,9 @@ def _on_dialect(dialect: Dialect, url: URL, options: dict[str, Any]) -> Engine:
     return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
 
 
-#: Template files this process made, by schema checksum: the bytes a new data
-#: directory's template is written from.
+#: Empty databases this process built (tenant templates, the control plane), by the
+#: digest of their SQLite DDL: the bytes the next data directory's copy is written from.
 _TEMPLATES: dict[str, bytes] = {}
-#: An empty control plane (its tables only) this process made: what a new data
-#: directory's control plane starts from.
-_CONTROL_TEMPLATE: bytes | None = None
-
-
-def _remember_control_template(made: bytes) -> None:
-    global _CONTROL_TEMPLATE
-    _CONTROL_TEMPLATE = made
 
 
 class SQLiteTenantSession(TenantSession):
@@ -553,17 +541,18 @@ class SQLiteTenantStore(TenantStore):
         if self.control_path.exists():
             return False
         # Under the creators lock: settling removes what a crash left of these files.
+        copy = self.data_dir / f"control-copy.{uuid.uuid4().hex}"
         with creators_lock(self._creators_lock_path, exclusive=False):
-            if _CONTROL_TEMPLATE is None:
-                made = self.data_dir / f"control-template.{uuid.uuid4().hex}"
-                try:
-                    _create_all(made, control_metadata, CONTROL_SCHEMA)
-                    _remember_control_template(made.read_bytes())
-                finally:
-                    remove_database(made)
-            assert _CONTROL_TEMPLATE is not None
-            copy = self.data_dir / f"control-copy.{uuid.uuid4().hex}"
-            return _link_copy(_CONTROL_TEMPLATE, copy, self.control_path)
+            try:
+                _empty_database(copy, control_metadata, CONTROL_SCHEMA)
+                with copy.open("rb") as made:
+                    os.fsync(made.fileno())
+                os.link(copy, self.control_path)
+            except FileExistsError:
+                return False
+            finally:
+                remove_database(copy)
+        return True
 
     async def _settle(self, conn: AsyncConnection) -> None:
         """Finish or roll back the creates and drops a crash interrupted (see
@@ -622,14 +611,8 @@ class SQLiteTenantStore(TenantStore):
         if template.exists():
             return template
         building = template.with_name(f"{template.name}.{uuid.uuid4().hex}")
-        key = _sqlite_ddl_digest(self.metadata)
         try:
-            made = _TEMPLATES.get(key)
-            if made is None:
-                _create_all(building, self.metadata, TENANT_SCHEMA)
-                _TEMPLATES[key] = building.read_bytes()
-            else:
-                building.write_bytes(made)
+            _empty_database(building, self.metadata, TENANT_SCHEMA)
             building.replace(template)
         finally:
             remove_database(building)
