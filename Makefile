@@ -36,8 +36,11 @@ system-tools:
 		|| echo "chromium not installed: the dashboard browser tests will skip"; }
 
 # --dist loadgroup: tests marked xdist_group (the browser tests) share one worker.
+# Bytecode caches on (some machines export PYTHONDONTWRITEBYTECODE): the suite starts
+# many Python processes (CLI, workers, inner pytest runs) that would each recompile
+# the package and re-rewrite the test modules.
 test: install system-tools
-	$(BIN)/pytest -n auto --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n auto --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

@@ -188,6 +188,22 @@ async def test_an_orphan_row_fails_the_orphans_check(
     assert {"playlist_tracks.track_id": 1} == report.orphans
 
 
+async def test_row_checks_built_for_a_clean_tenant_still_find_an_orphan_in_the_next(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """The row checks' statements are kept per schema: a second tenant of the schema is
+    asked the same questions and answers for itself."""
+    await _load(manager, demo_set, OTHER)
+    assert (await manager.validate_tenant(OTHER)).ok
+    await _load(manager, demo_set)
+    await _plant_orphan(manager, TENANT)
+
+    report = await manager.validate_tenant(TENANT)
+
+    assert {"playlist_tracks.track_id": 1} == report.orphans
+    assert (await manager.validate_tenant(OTHER)).ok
+
+
 @pytest.mark.parametrize(
     ("on_sqlite", "on_postgres", "check", "failure"),
     [

@@ -176,15 +176,14 @@ class DataLoader(BaseFixture):
         self.written = {}
         groups = self._files_by_table()
         workers_up = self._start_workers(session, groups, context)
-        empty_before: dict[str, bool] = {}
+        tables = {name: self._table(session, name) for name, _, _ in groups}
+        held_before = await session.holding_rows(list(tables.values()))
         contents: dict[str, ContentChecksum] = {}
         given: dict[str, int] = {}
         for table_name, mode, files in groups:
-            table = self._table(session, table_name)
-            if table_name not in empty_before:
-                empty_before[table_name] = await session.is_empty(table)
+            table = tables[table_name]
             # A second group of rows for a table (its derived rows) has keys of its own.
-            write_mode = _write_mode(mode, empty=empty_before[table_name])
+            write_mode = _write_mode(mode, empty=table_name not in held_before)
             if write_mode is None:
                 continue
             content = contents.setdefault(table_name, ContentChecksum.for_table(table))

@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
+from sqlalchemy import ColumnElement, Index, MetaData, Table, select
 from sqlalchemy.exc import DBAPIError
 
 from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
@@ -23,6 +23,7 @@ from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
+from tenancy_fixtures.store.single_rows import finding_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -44,6 +45,7 @@ __all__ = [
     "WriteCounts",
     "WriteMode",
     "convert_columns",
+    "partial_index_where",
     "refuse_load_hazards",
     "unencodable",
 ]
@@ -192,6 +194,13 @@ class RegistryMismatch:
     missing: list[str]
 
 
+def partial_index_where(index: Index, dialect: str) -> ColumnElement[bool] | None:
+    """The ``WHERE`` of a partial ``index`` as the ``dialect`` backend creates it, if any."""
+    # SQLAlchemy keeps it per dialect (``postgresql_where=``, ``sqlite_where=``).
+    where: ColumnElement[bool] | None = index.dialect_kwargs.get(f"{dialect}_where")
+    return where
+
+
 def refuse_load_hazards(hazards: Sequence[SchemaObject], *, tenant_id: str) -> None:
     """Refuse to write a tenant's tables while undeclared code (``hazards``) is attached
     to them: writing would run it with the loader's rights."""
@@ -262,14 +271,6 @@ class TenantSession(ABC):
         """The name this session's statements give the tenant schema: the tenant's own
         schema, or the database its connection opened as ``main``."""
 
-    def partial_index_where(self, index: Index) -> ColumnElement[bool] | None:
-        """The ``WHERE`` of a partial ``index`` as this backend creates it, if any."""
-        # SQLAlchemy keeps it per dialect (``postgresql_where=``, ``sqlite_where=``).
-        where: ColumnElement[bool] | None = index.dialect_kwargs.get(
-            f"{self.connection.dialect.name}_where"
-        )
-        return where
-
     @abstractmethod
     async def write_table(
         self,
@@ -321,8 +322,12 @@ class TenantSession(ABC):
 
     async def is_empty(self, table: Table) -> bool:
         """Whether ``table`` holds no rows in this tenant."""
-        query = select(literal(1)).select_from(table).limit(1)
-        return (await self.connection.execute(query)).first() is None
+        return not await self.holding_rows([table])
+
+    async def holding_rows(self, tables: Sequence[Table]) -> set[str]:
+        """The names of those of ``tables`` that hold rows in this tenant."""
+        rows = await finding_rows(tuple(tables)).fetch(self.connection)
+        return {table.name for table, (held,) in zip(tables, rows, strict=True) if held}
 
     async def catalog_text(self) -> str | None:
         """Everything the backend's catalogue says about the tenant's tables, columns,
@@ -347,10 +352,7 @@ class TenantSession(ABC):
 
     async def all_empty(self) -> bool:
         """Whether every table of the tenant schema is empty (a tenant never loaded)."""
-        for table in self.metadata.sorted_tables:
-            if not await self.is_empty(table):
-                return False
-        return True
+        return not await self.holding_rows(self.metadata.sorted_tables)
 
 
 class TenantStore(ABC):

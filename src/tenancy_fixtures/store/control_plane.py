@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import TenantAlreadyExistsError
+from tenancy_fixtures.store.single_rows import counting_rows
 from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = [
@@ -937,9 +938,5 @@ async def read_runs(
 
 async def count_rows(conn: AsyncConnection, tables: Sequence[Table]) -> dict[str, int]:
     """Row counts of ``tables`` on ``conn`` (tenant tables, translated by the store)."""
-    counts: dict[str, int] = {}
-    for table in tables:
-        counts[table.name] = int(
-            (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-        )
-    return counts
+    rows = await counting_rows(tuple(tables)).fetch(conn)
+    return {table.name: int(count) for table, (count,) in zip(tables, rows, strict=True)}

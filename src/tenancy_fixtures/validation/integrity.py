@@ -45,21 +45,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Column,
-    ColumnElement,
     Table,
-    UniqueConstraint,
-    and_,
-    case,
-    exists,
-    func,
-    not_,
-    select,
-    type_coerce,
 )
-from sqlalchemy.sql.expression import Grouping
 
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
@@ -73,6 +60,7 @@ from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
 from tenancy_fixtures.validation.objects import report_objects, report_privileges
+from tenancy_fixtures.validation.row_checks import RowChecks, row_checks
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -355,8 +343,9 @@ class DataIntegrityValidator:
         tracker: PerformanceTracker,
     ) -> None:
         """The checks of the rows: counts, orphans, duplicates, constraints, checksums."""
+        checks = row_checks(tables, existing, session.connection.dialect.name)
         with tracker.stage("scan"):
-            scans = {t.name: await _scan(session, t) for t in tables}
+            scans = await _scan(session, checks)
         report.row_counts = {name: scan.rows for name, scan in scans.items()}
         with _check(report, tracker, "row_counts") as summary:
             short = self._row_counts(report, recorded.applied, recorded.writes)
@@ -364,10 +353,10 @@ class DataIntegrityValidator:
                 f"{report.total_rows:,} rows in {len(tables)} tables, none missing since loading"
             )
         with _check(report, tracker, "orphans") as summary:
-            keys = sum([await self._orphans(session, t, existing, report) for t in tables])
+            keys = await _orphans(session, checks, report)
             summary.append(f"{keys} foreign keys, no orphans")
         with _check(report, tracker, "duplicates") as summary:
-            keys = sum([await self._duplicates(session, t, report) for t in tables])
+            keys = await _duplicates(session, checks, report)
             summary.append(f"{keys} keys, no duplicates")
         with _check(report, tracker, "not_null") as summary:
             summary.append(_report_nulls(report, tables, scans))
@@ -460,73 +449,6 @@ class DataIntegrityValidator:
                     table=table_name,
                 )
         return short
-
-    async def _orphans(
-        self, session: TenantSession, table: Table, existing: set[str], report: IntegrityReport
-    ) -> int:
-        checked = 0
-        for constraint in table.foreign_key_constraints:
-            parent = constraint.referred_table
-            if parent.name not in existing:
-                continue
-            checked += 1
-            # The parent under an alias of its own: a table referencing itself would
-            # otherwise be correlated with the outer row and compare it with itself.
-            referred_rows = parent.alias()
-            pairs = [
-                (element.parent, referred_rows.c[element.column.key])
-                for element in constraint.elements
-            ]
-            query = (
-                select(func.count())
-                .select_from(table)
-                .where(
-                    *(child.is_not(None) for child, _ in pairs),
-                    ~exists().where(and_(*(child == referred for child, referred in pairs))),
-                )
-            )
-            orphans = int((await session.connection.execute(query)).scalar_one())
-            if orphans:
-                columns = ", ".join(child.name for child, _ in pairs)
-                key = f"{table.name}.{columns}"
-                report.orphans[key] = orphans
-                report.fail(
-                    "orphans",
-                    f"{key}: {orphans} row(s) reference a missing {parent.name} row",
-                    table=table.name,
-                )
-        return checked
-
-    async def _duplicates(
-        self, session: TenantSession, table: Table, report: IntegrityReport
-    ) -> int:
-        keys = _unique_keys(session, table)
-        for label, columns, where in keys:
-            conditions: list[ColumnElement[bool]] = [c.is_not(None) for c in columns]
-            if where is not None:
-                conditions.append(where)
-            groups = (
-                select(func.count().label("n"))
-                .select_from(table)
-                .where(*conditions)
-                .group_by(*columns)
-                .having(func.count() > 1)
-                .subquery()
-            )
-            values, rows = (
-                await session.connection.execute(
-                    select(func.count(), func.coalesce(func.sum(groups.c.n), 0)).select_from(groups)
-                )
-            ).one()
-            if values:
-                names = ", ".join(c.name for c in columns)
-                report.fail(
-                    "duplicates",
-                    f"{table.name}: {label} ({names}): {values} value(s) held by "
-                    f"more than one row ({rows} rows)",
-                    table=table.name,
-                )
-        return len(keys)
 
     async def _checksums(
         self,
@@ -678,42 +600,46 @@ class _Scan:
     broken: dict[str, tuple[str, int]]
 
 
-async def _scan(session: TenantSession, table: Table) -> _Scan:
-    not_null = [c for c in table.columns if not c.nullable]
-    checks = sorted(
-        (c for c in table.constraints if isinstance(c, CheckConstraint)), key=lambda c: str(c.name)
-    )
-    counts: list[ColumnElement[Any]] = [func.count()]
-    counts += [func.sum(case((column.is_(None), 1), else_=0)) for column in not_null]
-    counts += [
-        # NOT (check) is true only where the check is false, not where it is unknown.
-        func.sum(case((not_(type_coerce(Grouping(c.sqltext), Boolean)), 1), else_=0))
-        for c in checks
-    ]
-    values = list((await session.connection.execute(select(*counts).select_from(table))).one())
-    rows, found = int(values[0]), [int(v or 0) for v in values[1:]]
-    return _Scan(
-        rows,
-        {c.name: n for c, n in zip(not_null, found[: len(not_null)], strict=True)},
-        {
-            str(c.name): (str(c.sqltext), n)
-            for c, n in zip(checks, found[len(not_null) :], strict=True)
-        },
-    )
+async def _scan(session: TenantSession, checks: RowChecks) -> dict[str, _Scan]:
+    """One pass over each table (all of them in few statements)."""
+    rows = await checks.scan_queries.fetch(session.connection)
+    scans: dict[str, _Scan] = {}
+    for scan, values in zip(checks.scans, rows, strict=True):
+        count, found = int(values[0]), [int(v or 0) for v in values[1:]]
+        nulls, broken = found[: len(scan.not_null)], found[len(scan.not_null) :]
+        scans[scan.table.name] = _Scan(
+            count,
+            {c.name: n for c, n in zip(scan.not_null, nulls, strict=True)},
+            {str(c.name): (str(c.sqltext), n) for c, n in zip(scan.checks, broken, strict=True)},
+        )
+    return scans
 
 
-def _unique_keys(
-    session: TenantSession, table: Table
-) -> list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]]:
-    """The table's primary key, unique constraints and unique indexes (with their WHERE)."""
-    keys: list[tuple[str, list[Column[Any]], ColumnElement[bool] | None]] = []
-    if len(table.primary_key.columns):
-        keys.append((f"primary key {table.primary_key.name}", list(table.primary_key), None))
-    for constraint in sorted(table.constraints, key=lambda c: str(c.name)):
-        if isinstance(constraint, UniqueConstraint):
-            keys.append((f"unique constraint {constraint.name}", list(constraint.columns), None))
-    for index in sorted(table.indexes, key=lambda i: str(i.name)):
-        if index.unique:
-            where = session.partial_index_where(index)
-            keys.append((f"unique index {index.name}", list(index.columns), where))
-    return keys
+async def _orphans(session: TenantSession, checks: RowChecks, report: IntegrityReport) -> int:
+    """Fail each foreign key with rows referencing a missing parent; returns the keys checked."""
+    rows = await checks.orphan_queries.fetch(session.connection)
+    for key, (found,) in zip(checks.foreign_keys, rows, strict=True):
+        if orphans := int(found):
+            name = f"{key.table.name}.{', '.join(column.name for column in key.columns)}"
+            report.orphans[name] = orphans
+            report.fail(
+                "orphans",
+                f"{name}: {orphans} row(s) reference a missing {key.parent} row",
+                table=key.table.name,
+            )
+    return len(checks.foreign_keys)
+
+
+async def _duplicates(session: TenantSession, checks: RowChecks, report: IntegrityReport) -> int:
+    """Fail each key whose values two rows hold; returns the keys checked."""
+    rows = await checks.duplicate_queries.fetch(session.connection)
+    for key, (values, duplicated) in zip(checks.unique_keys, rows, strict=True):
+        if values:
+            names = ", ".join(c.name for c in key.columns)
+            report.fail(
+                "duplicates",
+                f"{key.table.name}: {key.label} ({names}): {values} value(s) held by "
+                f"more than one row ({duplicated} rows)",
+                table=key.table.name,
+            )
+    return len(checks.unique_keys)
