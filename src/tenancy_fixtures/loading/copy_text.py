@@ -35,6 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from tenancy_fixtures.loading.generated_code import compiled
+
 __all__ = ["RowEncoder", "row_encoder"]
 
 #: Encodes a batch of rows (in column order) into ``COPY`` text bytes.
@@ -97,6 +99,6 @@ def row_encoder(
     line = "\\t".join(parts) + "\\n"
     source = f"def encode(rows):\n    return ''.join([f'{line}' for r in rows]).encode()\n"
     namespace: dict[str, Any] = {"N": "\\N", "T": "t", "F": "f", "E": _escaped, "J": _json_text}
-    exec(source, namespace)  # noqa: S102 - generated from our own schema
+    exec(compiled(source), namespace)  # noqa: S102 - generated from our own schema
     encode: RowEncoder = namespace["encode"]
     return encode

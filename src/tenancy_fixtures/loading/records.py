@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
+from tenancy_fixtures.loading.generated_code import compiled
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
@@ -516,7 +517,7 @@ class RowBuilder:
         for i, column in enumerate(columns):
             lines += self._column_code(i, column, namespace, constant)
         lines.append("    return (" + "".join(f"c{i}, " for i in range(len(columns))) + ")")
-        exec("\n".join(lines), namespace)  # noqa: S102 - generated from our own schema
+        exec(compiled("\n".join(lines)), namespace)  # noqa: S102 - generated from our own schema
         built: Callable[[SourceRecord, str], Any] = namespace["build"]
         return built
 
