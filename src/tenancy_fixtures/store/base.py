@@ -312,10 +312,19 @@ class TenantSession(ABC):
         return nullcontext()
 
     async def scan_rows(
-        self, table: Table, batch: int = 5000
+        self, table: Table, batch: int = 5000, *, rows: int | None = None
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Every row of ``table`` in column order, in batches, typed as SQLAlchemy reads
-        them (what a content checksum is recomputed from)."""
+        them (what a content checksum is recomputed from). ``rows``: how many the caller
+        counted in this transaction; none is read when it is 0, and up to ``batch`` are
+        read at once rather than streamed."""
+        if rows == 0:
+            return
+        if rows is not None and rows <= batch:
+            found = (await self.connection.execute(select(table))).all()
+            if found:
+                yield [tuple(row) for row in found]
+            return
         result = await self.connection.stream(select(table).execution_options(yield_per=batch))
         async for partition in result.partitions():
             yield [tuple(row) for row in partition]

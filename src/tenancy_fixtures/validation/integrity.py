@@ -462,7 +462,8 @@ class DataIntegrityValidator:
         matched = 0
         for table in tables:
             content = ContentChecksum.for_table(table)
-            async for rows in session.scan_rows(table, _FETCH_ROWS):
+            counted = report.row_counts.get(table.name)
+            async for rows in session.scan_rows(table, _FETCH_ROWS, rows=counted):
                 content.add(rows)
             actual = content.hexdigest()
             recorded = expected.get(table.name)

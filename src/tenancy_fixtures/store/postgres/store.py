@@ -303,8 +303,10 @@ class PostgresTenantSession(TenantSession):
             ) from failed.cause
 
     async def scan_rows(
-        self, table: Table, batch: int = 5000
+        self, table: Table, batch: int = 5000, *, rows: int | None = None
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
+        if rows == 0:
+            return
         # The driver's own cursor: SQLAlchemy's result rows cost several times asyncpg's
         # decoding, row by row (the connection's codecs decode JSON as SQLAlchemy does).
         columns = ", ".join(privileges.quote(c.name) for c in table.columns)
