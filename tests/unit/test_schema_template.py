@@ -14,7 +14,12 @@ from tenancy_fixtures.fixtures.schema import SchemaFixture, render_schema_sql
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tenancy_fixtures.store.postgres.ddl import _compile_schema_ddl, render_schema_ddl
+from tenancy_fixtures.store.postgres.ddl import (
+    _compile_deferred_ddl,
+    _compile_schema_ddl,
+    deferred_constraint_ddl,
+    render_schema_ddl,
+)
 
 SCHEMA_TEMPLATE = BUILTIN_TEMPLATE_DIR / "schema_template.sql"
 REGENERATE = (
@@ -156,3 +161,11 @@ class TestRenderingForATenant:
         statements = render_schema_ddl(spotify_metadata(), "user")
 
         assert statements[0].startswith('CREATE TABLE "user".')
+
+    @pytest.mark.parametrize("schema", ["acme", "tenant_0042", "user", "order", "select"])
+    def test_the_bulk_loads_deferred_keys_are_what_sqlalchemy_compiles_for_that_schema(
+        self, schema: str
+    ) -> None:
+        metadata = spotify_metadata()
+
+        assert _compile_deferred_ddl(metadata, schema) == deferred_constraint_ddl(metadata, schema)

@@ -32,6 +32,9 @@ _PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
 #: The schema name DDL is rendered with once, then replaced by each tenant's.
 _PLACEHOLDER = "tf_schema_placeholder_7e4a"
 _DDL_TEMPLATES: WeakKeyDictionary[MetaData, list[str]] = WeakKeyDictionary()
+_DEFERRED_TEMPLATES: WeakKeyDictionary[MetaData, tuple[list[str], list[tuple[str, str]]]] = (
+    WeakKeyDictionary()
+)
 
 
 def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
@@ -69,7 +72,27 @@ def deferred_constraint_ddl(
     """Statements that drop every key, index and foreign key, and that rebuild them.
 
     Rebuilding goes keys and indexes first, foreign keys last, each with its table.
+    Compiled once per ``MetaData`` (about 8 ms for the Spotify schema, on every load
+    into a new tenant) with the placeholder schema that each call replaces.
     """
+    templates = _DEFERRED_TEMPLATES.get(metadata)
+    if templates is None:
+        templates = _DEFERRED_TEMPLATES[metadata] = _compile_deferred_ddl(metadata, _PLACEHOLDER)
+    dropping, rebuilding = templates
+    quoted = postgresql.dialect().identifier_preparer.quote_schema(schema)  # type: ignore[no-untyped-call]
+
+    def in_schema(statement: str) -> str:
+        return statement.replace(f"{_PLACEHOLDER}.", f"{quoted}.")
+
+    return (
+        [in_schema(s) for s in dropping],
+        [(in_schema(s), table) for s, table in rebuilding],
+    )
+
+
+def _compile_deferred_ddl(
+    metadata: MetaData, schema: str
+) -> tuple[list[str], list[tuple[str, str]]]:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     translate = {TENANT_SCHEMA: schema}
 
