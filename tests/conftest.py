@@ -123,10 +123,24 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return f"sqlite:///{tmp_path / 'data'}"
 
 
+@pytest.fixture(params=["keys-kept", "keys-deferred"])
+def load_path(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it runs once with loads into new tenants keeping their keys
+    in place (small loads) and once with them dropping keys to rebuild them at the end
+    (loads of ``bulk_load_min_bytes`` or more); the ``settings`` fixture follows it."""
+    return str(request.param)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    """Settings for this test's backend with the in-process cache."""
-    return Settings(database_url=database_url, actor="pytest")
+def settings(database_url: str, request: pytest.FixtureRequest) -> Settings:
+    """Settings for this test's backend with the in-process cache (every load deferring
+    keys under ``load_path`` ``keys-deferred``)."""
+    deferred = (
+        "load_path" in request.fixturenames
+        and request.getfixturevalue("load_path") == "keys-deferred"
+    )
+    settings = Settings(database_url=database_url, actor="pytest")
+    return settings.model_copy(update={"bulk_load_min_bytes": 0}) if deferred else settings
 
 
 @pytest.fixture

@@ -139,6 +139,13 @@ class Settings(BaseSettings):
         default=None, description="Private key (PEM, unencrypted) of pg_sslcert."
     )
     batch_size: int = Field(default=1000, ge=1, le=1_000_000)
+    bulk_load_min_bytes: int = Field(
+        default=1 << 20,
+        ge=0,
+        description="A load into a never-loaded tenant from at least this many bytes of "
+        "files drops the tenant's keys and indexes and rebuilds them once at the end; a "
+        "smaller one keeps them (rebuilding costs more than it saves). 0: always rebuild.",
+    )
     concurrency: int = Field(default=10, ge=1, le=1000)
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)
     cache_revalidate_seconds: float = Field(

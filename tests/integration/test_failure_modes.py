@@ -362,6 +362,7 @@ async def test_sqlite_leftover_dropping_file_of_an_unregistered_tenant_is_delete
 # --- duplicate keys in the last file -------------------------------------------------
 
 
+@pytest.mark.usefixtures("load_path")
 async def test_a_duplicate_key_in_the_last_file_names_the_file_and_line(
     manager: FixtureManager, backend: str, demo_set: Path, tmp_path: Path
 ) -> None:

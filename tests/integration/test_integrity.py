@@ -143,6 +143,7 @@ async def _bump_popularity(
 # --- a clean tenant ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("load_path")
 async def test_a_cleanly_loaded_tenant_passes_every_check(
     manager: FixtureManager, demo_set: Path
 ) -> None:

@@ -228,6 +228,7 @@ BAD_RECORDS = [
 
 
 @pytest.mark.parametrize(("changes", "error"), BAD_RECORDS)
+@pytest.mark.usefixtures("load_path")
 async def test_load_is_atomic_when_a_record_of_the_last_file_is_invalid(
     manager: FixtureManager,
     demo_set: Path,
@@ -325,6 +326,7 @@ async def test_tenant_is_usable_after_a_failed_load(
     assert await _table_counts(manager, TENANT) == demo_counts
 
 
+@pytest.mark.usefixtures("load_path")
 async def test_foreign_key_violation_found_by_the_database_is_an_integrity_violation(
     manager: FixtureManager, demo_set: Path, tmp_path: Path, backend: str
 ) -> None:
@@ -519,6 +521,8 @@ async def test_concurrent_loads_of_the_same_set_apply_it_once(
     assert (await manager.validate_tenant(TENANT)).ok
 
 
+@pytest.mark.parametrize("load_path", ["keys-deferred"], indirect=True)
+@pytest.mark.usefixtures("load_path")
 async def test_a_tenant_created_after_a_bulk_load_has_every_constraint(
     manager: FixtureManager, demo_set: Path
 ) -> None:

@@ -258,8 +258,12 @@ async def test_a_planted_orphan_is_found(
         ),
     ],
 )
+@pytest.mark.usefixtures("load_path")
 async def test_a_record_referencing_a_missing_parent_is_refused_naming_its_file_and_line(
-    shop: FixtureManager, tmp_path: Path, files: dict[str, str], where: tuple[str, int]
+    shop: FixtureManager,
+    tmp_path: Path,
+    files: dict[str, str],
+    where: tuple[str, int],
 ) -> None:
     """The database's refusal names the record's file and line (integer keys are SQLite
     rowids, which are not the records' positions) and nothing is kept."""

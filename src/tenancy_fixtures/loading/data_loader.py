@@ -25,7 +25,7 @@ from contextlib import aclosing, closing
 from functools import partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from sqlalchemy import MetaData, Table
 
@@ -59,7 +59,7 @@ from tenancy_fixtures.store.base import (
 from tenancy_fixtures.store.column_info import encrypted_columns
 from tenancy_fixtures.tenancy.data_keys import row_encrypter, tenant_cipher
 
-__all__ = ["DataLoader", "ProgressCallback", "TableMode", "locate_violation"]
+__all__ = ["DataLoader", "ProgressCallback", "TableMode", "files_bytes", "locate_violation"]
 
 #: Per-table write mode: ``auto`` (insert into an empty table, upsert otherwise),
 #: ``insert``, ``upsert``, ``replace`` (delete the table's rows first) or ``skip``
@@ -124,6 +124,10 @@ class DataLoader(BaseFixture):
     @property
     def name(self) -> str:
         return self._name
+
+    def source_bytes(self) -> int | None:
+        """Bytes of the files the load reads (``None`` where it cannot say)."""
+        return files_bytes(self.files)
 
     def tables(self) -> list[str]:
         """The tables this loader fills, in load order."""
@@ -546,22 +550,39 @@ def locate_violation(
     loaders: Iterable[DataLoader],
     skip_records: Mapping[Path, frozenset[int]] | None = None,
 ) -> None:
-    """Point an error raised after the rows were written (deferred checks) at its source.
+    """Point an error raised after the rows were written (deferred checks) at its source,
+    or one raised while a file was written (keys kept in place) at its line.
 
     The table's files are found among ``loaders``; the row is found by its position
     (``record``) or by the key the database printed, past the ``skip_records`` a
     lenient load left out.
     """
-    if error.path is not None or error.table is None:
+    if error.table is None or error.line is not None:
         return
     files = [f for loader in loaders for f in loader.files if f.table == error.table]
+    key = getattr(error, "key", None)
+    pointed = error.path is not None
+    if pointed:
+        # Raised while its file was written (keys kept in place): find the line by key.
+        if error.record is not None or not key:
+            return
+        files = [f for f in files if f.relative == error.path]
     if not files:
         return
-    key = getattr(error, "key", None)
     skip = skip_records or {}
     if error.record is not None or not key:
         _locate(error, files, error.table, skip)
-        return
+    elif not _find_key(error, files, key, skip) and not pointed:
+        error.path = files[0].relative if len(files) == 1 else None
+
+
+def _find_key(
+    error: FixtureError,
+    files: Sequence[FixtureFile],
+    key: Mapping[str, str],
+    skip: Mapping[Path, frozenset[int]],
+) -> bool:
+    """Point ``error`` at the record of ``files`` holding ``key``; whether one does."""
     for file in files:
         skipped = skip.get(file.path, frozenset())
         for source in iter_records(file):
@@ -569,8 +590,8 @@ def locate_violation(
                 error.path = file.relative
                 error.line = source.line
                 error.record = None if source.line is not None else source.record
-                return
-    error.path = files[0].relative if len(files) == 1 else None
+                return True
+    return False
 
 
 def _has_key(values: Mapping[str, Any], key: Mapping[str, str]) -> bool:
@@ -583,3 +604,28 @@ def _printed(value: Any) -> str:
     if isinstance(value, bool):
         return "t" if value else "f"
     return "" if value is None else str(value)
+
+
+class _File(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def compressed(self) -> bool: ...
+
+
+def files_bytes(files: Iterable[_File]) -> int | None:
+    """Bytes of ``files`` as read (a gzip file's uncompressed size from its trailer, at
+    least its size on disk past 4 GiB, where the trailer wraps); ``None`` for a file gone."""
+    try:
+        return sum(_read_size(f.path, f.compressed) for f in files)
+    except OSError:
+        return None
+
+
+def _read_size(path: Path, gzipped: bool) -> int:
+    on_disk = path.stat().st_size
+    if not gzipped or on_disk < 4:
+        return on_disk
+    with path.open("rb") as file:
+        file.seek(-4, 2)
+        return max(on_disk, int.from_bytes(file.read(4), "little"))

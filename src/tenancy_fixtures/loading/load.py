@@ -58,6 +58,7 @@ __all__ = [
     "LoadOptions",
     "LoadReport",
     "ManyLoadReport",
+    "defers_keys",
     "load_many",
     "load_tenant",
     "open_fixtures",
@@ -303,7 +304,8 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
                     rejects=run.rejects,
                 )
             run.context = replace(run.context, skip_records=skip)
-        async with session.bulk_load():
+        large = defers_keys(run.loaders, run.settings.bulk_load_min_bytes)
+        async with session.bulk_load(defer_keys=large):
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force
             )
@@ -311,6 +313,15 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
             limits = await _check_usage(session, run)
         await _record_load(session.connection, run, results, limits)
         return results
+
+
+def defers_keys(loaders: Sequence[DataLoader], min_bytes: int) -> bool:
+    """Whether a load into a never-loaded tenant drops its keys and indexes to rebuild
+    them once: when its files hold at least ``min_bytes`` (the ``bulk_load_min_bytes``
+    setting), or when a loader cannot say how much it reads."""
+    sizes = [loader.source_bytes() for loader in loaders]
+    known = [size for size in sizes if size is not None]
+    return len(known) < len(sizes) or sum(known) >= min_bytes
 
 
 async def _check_usage(session: TenantSession, run: _Run) -> LimitCheck:

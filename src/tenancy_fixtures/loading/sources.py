@@ -31,7 +31,7 @@ from sqlalchemy import MetaData, Table
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.paths import resolve_inside
-from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode
+from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode, files_bytes
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables
 from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
@@ -550,6 +550,9 @@ class SourceLoader(RefreshesDerivedTables):
     @property
     def name(self) -> str:
         return self._name
+
+    def source_bytes(self) -> int | None:
+        return files_bytes(self.sources)
 
     def tables(self) -> list[str]:
         names = frozenset[str]().union(

@@ -523,14 +523,15 @@ class PostgresTenantSession(TenantSession):
         )
 
     @asynccontextmanager
-    async def bulk_load(self) -> AsyncIterator[None]:
+    async def bulk_load(self, *, defer_keys: bool = True) -> AsyncIterator[None]:
         """On a never-loaded tenant: drop keys, indexes and foreign keys, COPY, rebuild.
 
         Building a key or index once over all rows, and checking each foreign key in
-        one pass, is several times faster than maintaining them row by row.
+        one pass, is several times faster than maintaining them row by row; for a small
+        load (``defer_keys=False``) the dropping and rebuilding costs more.
         """
         await self._vet()
-        if self.citus or not await self.all_empty():
+        if not defer_keys or self.citus or not await self.all_empty():
             # On Citus each dropped and rebuilt key is DDL sent on to the worker: slower.
             yield
             return

@@ -346,8 +346,9 @@ class SQLiteTenantSession(TenantSession):
         return int(counted.scalar_one())
 
     @asynccontextmanager
-    async def bulk_load(self) -> AsyncIterator[None]:
-        """Bigger page cache, foreign keys checked once at the end, indexes built once."""
+    async def bulk_load(self, *, defer_keys: bool = True) -> AsyncIterator[None]:
+        """Bigger page cache, foreign keys checked once at the end, indexes built once
+        (on a never-loaded tenant, ``defer_keys`` unless the load is small)."""
         await self._vet()
         empty = await self.all_empty()
         self._rowids_are_positions = empty
@@ -356,7 +357,8 @@ class SQLiteTenantSession(TenantSession):
         cache = (await (await driver.execute("PRAGMA cache_size")).fetchone())[0]
         await driver.execute(f"PRAGMA cache_size = {_BULK_CACHE_KIB}")
         await driver.execute("PRAGMA defer_foreign_keys = ON")
-        indexes = [ix for t in self.metadata.sorted_tables for ix in t.indexes] if empty else []
+        deferred = empty and defer_keys
+        indexes = [ix for t in self.metadata.sorted_tables for ix in t.indexes] if deferred else []
         for index in indexes:
             await self.connection.execute(DropIndex(index))
         yield
