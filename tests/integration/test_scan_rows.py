@@ -3,8 +3,10 @@ caller counted few, not read at all when it counted none; the same rows either w
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from tenancy_fixtures import FixtureManager
 
@@ -21,8 +23,18 @@ async def seven_artists(manager: FixtureManager) -> FixtureManager:
     return manager
 
 
-async def _batches(manager: FixtureManager, batch: int, rows: int | None) -> list[list[str]]:
+async def _batches(
+    manager: FixtureManager, batch: int, rows: int | None, *, streamed: list[int] | None = None
+) -> list[list[str]]:
+    """The batches ``scan_rows`` yields; ``streamed`` gets one entry per streaming read."""
     async with manager.store.session(TENANT, readonly=True) as session:
+        if streamed is not None:
+
+            def record(*args: Any) -> None:
+                if args[4].execution_options.get("stream_results"):
+                    streamed.append(1)
+
+            event.listen(session.connection.sync_connection, "before_cursor_execute", record)
         artists = session.metadata.tables["tenant.artists"]
         return [
             sorted(str(row[0]) for row in found)
@@ -40,11 +52,21 @@ async def test_rows_are_streamed_in_batches_without_a_count(
 
 
 async def test_rows_counted_within_a_batch_come_in_one_read(
-    seven_artists: FixtureManager,
+    seven_artists: FixtureManager, backend: str
 ) -> None:
-    batches = await _batches(seven_artists, 10, 7)
+    streamed: list[int] = []
+    batches = await _batches(seven_artists, 10, 7, streamed=streamed)
 
     assert batches == [[a["artist_id"] for a in ARTISTS]]
+    if backend == "sqlite":  # PostgreSQL reads through the driver's cursor either way
+        assert streamed == []
+
+
+async def test_rows_not_counted_are_streamed(seven_artists: FixtureManager, backend: str) -> None:
+    streamed: list[int] = []
+    await _batches(seven_artists, 10, None, streamed=streamed)
+
+    assert streamed == ([1] if backend == "sqlite" else [])
 
 
 async def test_rows_counted_past_a_batch_are_still_streamed(

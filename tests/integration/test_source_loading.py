@@ -19,7 +19,12 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.errors import (
+    FixtureFormatError,
+    FixtureSetError,
+    IntegrityViolationError,
+    RecordError,
+)
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
@@ -60,11 +65,32 @@ class SongsFormat(SourceFormat):
         )
 
 
+class AlbumsFormat(SourceFormat):
+    """Test-only: ``{"albumbook": true, "id": ..., "artist_id": ...}`` documents, albums
+    only, trusting their artists to be there."""
+
+    name = "test-albums"
+    loader = "spotify"
+    tables = frozenset({"albums"})
+
+    @classmethod
+    def sniff(cls, document: Any) -> bool:
+        return isinstance(document, dict) and document.get("albumbook") is True
+
+    def normalize(self, document: Any, sink: RowSink) -> None:
+        sink.merge(
+            "albums",
+            {"album_id": document["id"], "name": "an album", "artist_id": document["artist_id"]},
+        )
+
+
 @pytest.fixture(autouse=True)
 def songs_format() -> Iterator[None]:
     SOURCE_FORMATS[SongsFormat.name] = SongsFormat
+    SOURCE_FORMATS[AlbumsFormat.name] = AlbumsFormat
     yield
     SOURCE_FORMATS.pop(SongsFormat.name, None)
+    SOURCE_FORMATS.pop(AlbumsFormat.name, None)
 
 
 def song(artist_id: str, name: str = "Someone") -> dict[str, Any]:
@@ -138,6 +164,25 @@ async def test_a_staged_row_the_schema_refuses_is_reported_at_its_source_documen
 
     error = caught.value
     assert ("songs.json", None, 2, "name") == (error.path, error.line, error.record, error.column)
+    assert 0 == await total_rows(manager)
+
+
+@pytest.mark.usefixtures("load_path")
+async def test_a_row_naming_a_missing_parent_is_reported_at_its_source_document(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A foreign key the database refuses, with keys deferred to the end of the load or
+    kept in place, is traced from the staged file to the source line."""
+    albums = [
+        {"albumbook": True, "id": "4aawyAB9vmqN3uQ7FjRGTy", "artist_id": ARTIST},
+    ]
+    write_jsonl(tmp_path / "albums_src.jsonl", albums)
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(IntegrityViolationError) as caught:
+        await manager.load_fixtures(TENANT, tmp_path / "albums_src.jsonl")
+
+    assert ("albums_src.jsonl", 1) == (caught.value.path, caught.value.line)
     assert 0 == await total_rows(manager)
 
 

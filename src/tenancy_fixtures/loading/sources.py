@@ -664,11 +664,11 @@ class SourceLoader(RefreshesDerivedTables):
         """Point an error located in a staged file at the source document it came from."""
         if self._sink is None or error.table is None or error.path is None:
             return
-        if id(error) in self._relocated:
+        # Not before it has a line: the load may find that line later (by the key the
+        # database printed) and relocate again.
+        if id(error) in self._relocated or error.line is None:
             return
         self._relocated.add(id(error))
-        if error.line is None:
-            return
         origins = self._origins.get(str(error.path))
         if origins is None or not 0 < error.line <= len(origins):
             return
