@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Index, MetaData, Table, select
+from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
 
 from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
@@ -334,7 +334,8 @@ class TenantSession(ABC):
 
     async def is_empty(self, table: Table) -> bool:
         """Whether ``table`` holds no rows in this tenant."""
-        return not await self.holding_rows([table])
+        query = select(literal(1)).select_from(table).limit(1)
+        return (await self.connection.execute(query)).first() is None
 
     async def holding_rows(self, tables: Sequence[Table]) -> set[str]:
         """The names of those of ``tables`` that hold rows in this tenant."""

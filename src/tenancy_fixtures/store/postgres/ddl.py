@@ -46,8 +46,13 @@ def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     templates = _DDL_TEMPLATES.get(metadata)
     if templates is None:
         templates = _DDL_TEMPLATES[metadata] = _compile_schema_ddl(metadata, _PLACEHOLDER)
+    return [_in_schema(t, schema) for t in templates]
+
+
+def _in_schema(statement: str, schema: str) -> str:
+    """A statement compiled for the placeholder schema, for ``schema``."""
     quoted = postgresql.dialect().identifier_preparer.quote_schema(schema)  # type: ignore[no-untyped-call]
-    return [t.replace(f"{_PLACEHOLDER}.", f"{quoted}.") for t in templates]
+    return statement.replace(f"{_PLACEHOLDER}.", f"{quoted}.")
 
 
 def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
@@ -79,14 +84,9 @@ def deferred_constraint_ddl(
     if templates is None:
         templates = _DEFERRED_TEMPLATES[metadata] = _compile_deferred_ddl(metadata, _PLACEHOLDER)
     dropping, rebuilding = templates
-    quoted = postgresql.dialect().identifier_preparer.quote_schema(schema)  # type: ignore[no-untyped-call]
-
-    def in_schema(statement: str) -> str:
-        return statement.replace(f"{_PLACEHOLDER}.", f"{quoted}.")
-
     return (
-        [in_schema(s) for s in dropping],
-        [(in_schema(s), table) for s, table in rebuilding],
+        [_in_schema(s, schema) for s in dropping],
+        [(_in_schema(s, schema), table) for s, table in rebuilding],
     )
 
 
