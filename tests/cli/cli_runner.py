@@ -8,12 +8,15 @@ the lenient loading's CLI tests import the runner too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import structlog
+import typer.main
+import typer.testing
 from typer.testing import CliRunner, Result
 
 from tenancy_fixtures import FixtureManager, Settings
@@ -28,6 +31,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# typer builds the app's click command from its signatures again on every invoke (~25 ms,
+# more than most commands here take); the app does not change within a run.
+typer.testing._get_command = functools.cache(typer.main.get_command)  # type: ignore[attr-defined]
 
 #: Settings the developer's shell might carry that would make the tests less hermetic.
 HERMETIC_ENV: Mapping[str, str | None] = {

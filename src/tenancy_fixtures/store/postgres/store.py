@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.schema import (
     CreateSchema,
     CreateTable,
@@ -77,7 +77,7 @@ from tenancy_fixtures.store.citus import placement as citus_placement
 from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
-from tenancy_fixtures.store.postgres import catalog, foreign_objects, privileges
+from tenancy_fixtures.store.postgres import catalog, engines, foreign_objects, privileges
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
@@ -715,9 +715,9 @@ class PostgresTenantStore(TenantStore):
     @property
     def engine(self) -> AsyncEngine:
         if self._engine is None:
-            self._engine = create_async_engine(
+            self._engine = engines.engine_for(
                 self._url,
-                connect_args=self._connect_args,
+                self._connect_args,
                 pool_size=self.settings.concurrency,
                 max_overflow=self.settings.concurrency,
             )
@@ -741,6 +741,7 @@ class PostgresTenantStore(TenantStore):
                     "server_settings": {**settings, **citus.CONNECT_SETTINGS},
                 }
         self._identity = await ensure_control_plane(self.engine, lock_key=_INIT_LOCK_KEY)
+        engines.share_dialect(self.engine, self._connect_args)
 
     async def dispose(self) -> None:
         if self._engine is not None:

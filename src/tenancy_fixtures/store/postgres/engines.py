@@ -1,0 +1,94 @@
+"""Engines of one process on one PostgreSQL database share their initialized dialect and
+their compiled statements.
+
+SQLAlchemy keys a compiled statement by dialect instance and keeps the cache per engine,
+so every new store (a manager per request, per CLI command, per test) compiled its
+statements again: about a quarter of creating, loading, validating and dropping a tenant
+with a new manager. Engines made with the same URL and connection arguments connect to
+the same server and are configured alike, so they can share both.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import URL, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util import LRUCache
+
+__all__ = ["engine_for", "share_dialect"]
+
+_COMPILED_CACHE_SIZE = 1000
+#: Distinct (URL, connection arguments) kept; a TLS context makes each store distinct.
+_KEPT = 8
+
+
+class _Shared:
+    """An initialized dialect and the statements compiled for it."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
+
+
+_SHARED: OrderedDict[str, _Shared] = OrderedDict()
+
+
+def _key(url: URL, connect_args: Mapping[str, Any]) -> str:
+    return f"{url.render_as_string(hide_password=False)} {sorted(connect_args.items())!r}"
+
+
+def engine_for(
+    url: URL, connect_args: Mapping[str, Any], *, pool_size: int, max_overflow: int
+) -> AsyncEngine:
+    """An engine on ``url``: on the dialect an earlier engine of the same URL and
+    arguments initialized, when there is one."""
+    shared = _SHARED.get(_key(url, connect_args))
+    if shared is None:
+        return create_async_engine(
+            url,
+            connect_args=dict(connect_args),
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            execution_options={"compiled_cache": LRUCache(_COMPILED_CACHE_SIZE)},
+        )
+    dialect = shared.dialect
+    cargs, cparams = dialect.create_connect_args(url)
+    cparams.update(connect_args)
+
+    def connect() -> Any:
+        return dialect.connect(*cargs, **cparams)
+
+    pool = AsyncAdaptedQueuePool(
+        connect, pool_size=pool_size, max_overflow=max_overflow, dialect=dialect
+    )
+    # What create_engine runs on each new connection (asyncpg's JSON codecs).
+    on_connect = dialect.on_connect_url(url)
+    if on_connect is not None:
+
+        def set_up(dbapi_connection: Any, _record: Any) -> None:
+            on_connect(dbapi_connection)
+
+        event.listen(pool, "connect", set_up)
+    options = {"compiled_cache": shared.compiled}
+    return AsyncEngine(Engine(pool, dialect, url, execution_options=options))
+
+
+def share_dialect(engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
+    """Offer ``engine``'s dialect, initialized by its first connection, to later engines
+    of its URL and arguments, with the statements it has compiled."""
+    key = _key(engine.url, connect_args)
+    if key in _SHARED:
+        _SHARED.move_to_end(key)
+        return
+    shared = _Shared(engine.sync_engine.dialect)
+    cache = engine.sync_engine.get_execution_options().get("compiled_cache")
+    if isinstance(cache, LRUCache):
+        shared.compiled = cache
+    _SHARED[key] = shared
+    while len(_SHARED) > _KEPT:
+        _SHARED.popitem(last=False)
