@@ -10,6 +10,7 @@ the same server and are configured alike, so they can share both.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +37,7 @@ class _Shared:
 
 
 _SHARED: OrderedDict[str, _Shared] = OrderedDict()
+_LOCK = threading.Lock()
 
 
 def _key(url: URL, connect_args: Mapping[str, Any]) -> str:
@@ -47,7 +49,8 @@ def engine_for(
 ) -> AsyncEngine:
     """An engine on ``url``: on the dialect an earlier engine of the same URL and
     arguments initialized, when there is one."""
-    shared = _SHARED.get(_key(url, connect_args))
+    with _LOCK:
+        shared = _SHARED.get(_key(url, connect_args))
     if shared is None:
         return create_async_engine(
             url,
@@ -82,13 +85,14 @@ def share_dialect(engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
     """Offer ``engine``'s dialect, initialized by its first connection, to later engines
     of its URL and arguments, with the statements it has compiled."""
     key = _key(engine.url, connect_args)
-    if key in _SHARED:
-        _SHARED.move_to_end(key)
-        return
     shared = _Shared(engine.sync_engine.dialect)
     cache = engine.sync_engine.get_execution_options().get("compiled_cache")
     if isinstance(cache, LRUCache):
         shared.compiled = cache
-    _SHARED[key] = shared
-    while len(_SHARED) > _KEPT:
-        _SHARED.popitem(last=False)
+    with _LOCK:
+        if key in _SHARED:
+            _SHARED.move_to_end(key)
+            return
+        _SHARED[key] = shared
+        while len(_SHARED) > _KEPT:
+            _SHARED.popitem(last=False)
