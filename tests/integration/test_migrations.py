@@ -468,7 +468,7 @@ async def test_a_run_killed_at_random_points_leaves_no_tenant_half_migrated_and_
 async def test_two_runs_at_once_never_apply_a_revision_twice(
     fleet: FixtureManager, database_url: str
 ) -> None:
-    ids = await _make_tenants(fleet, 12, load=False)
+    ids = await _make_tenants(fleet, 20, load=False)
     await fleet.migrate(to=BASE)
     await fleet.store.dispose()
     started = control_plane.utcnow()

@@ -1,13 +1,19 @@
 """Managers of one process on one PostgreSQL database share what SQLAlchemy compiled:
 the second manager repeats the first one's work without compiling a statement again,
-and its connections are set up as the first one's (JSON documents read as documents)."""
+and its connections are set up as the first one's (JSON documents read as documents,
+``do_connect`` listeners heard); engines whose arguments cannot be compared share
+nothing."""
 
 from __future__ import annotations
 
+import ssl
+from typing import Any
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.store.postgres import engines
 from tenancy_fixtures.store.postgres.store import PostgresTenantStore
 from tests.cleanup import drop_every_tenant
 
@@ -60,3 +66,34 @@ async def test_managers_on_other_connection_settings_do_not_share(postgres_url: 
             assert isinstance(second.store, PostgresTenantStore)
             dialect = second.store.engine.sync_engine.dialect
             assert dialect is not first.store.engine.sync_engine.dialect
+
+
+async def test_a_do_connect_listener_on_a_shared_dialect_engine_sets_up_its_connections(
+    postgres_url: str,
+) -> None:
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    async with FixtureManager(settings) as first, FixtureManager(settings) as second:
+        await first.list_tenants()
+        assert isinstance(second.store, PostgresTenantStore)
+        engine = second.store.engine
+
+        def name_it(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+            params.setdefault("server_settings", {})["application_name"] = "named_by_listener"
+
+        await engine.dispose()  # the connections the manager opened are set up already
+        event.listen(engine.sync_engine, "do_connect", name_it)
+        try:
+            async with engine.connect() as conn:
+                name = (await conn.execute(text("SHOW application_name"))).scalar_one()
+        finally:
+            event.remove(engine.sync_engine, "do_connect", name_it)
+        assert name == "named_by_listener"
+
+
+def test_engines_with_a_tls_context_in_their_arguments_share_nothing(postgres_url: str) -> None:
+    url = Settings(database_url=postgres_url).url
+    context = ssl.create_default_context()
+    first = engines.engine_for(url, {"ssl": context}, pool_size=1, max_overflow=0)
+    engines.share_dialect(first, {"ssl": context})
+    second = engines.engine_for(url, {"ssl": context}, pool_size=1, max_overflow=0)
+    assert second.sync_engine.dialect is not first.sync_engine.dialect

@@ -4,12 +4,17 @@ their compiled statements.
 SQLAlchemy keys a compiled statement by dialect instance and keeps the cache per engine,
 so every new store (a manager per request, per CLI command, per test) compiled its
 statements again: about a quarter of creating, loading, validating and dropping a tenant
-with a new manager. Engines made with the same URL and connection arguments connect to
-the same server and are configured alike, so they can share both.
+with a new manager. Engines made with the same URL and plain connection arguments connect
+to the same server and are configured alike, so they share both. What the dialect learnt
+from the server on the first connection (its version, default schema and isolation level)
+holds for the process; dialect events (``do_connect``, ``do_execute``) reach every engine
+of the shared dialect, as SQLAlchemy keeps them on the dialect. Connection arguments
+holding objects (a TLS context) are not compared: those engines share nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -24,8 +29,9 @@ from sqlalchemy.util import LRUCache
 __all__ = ["engine_for", "share_dialect"]
 
 _COMPILED_CACHE_SIZE = 1000
-#: Distinct (URL, connection arguments) kept; a TLS context makes each store distinct.
+#: Distinct (URL, connection arguments) kept.
 _KEPT = 8
+_PLAIN = (str, int, float, bool, type(None))
 
 
 class _Shared:
@@ -40,8 +46,19 @@ _SHARED: OrderedDict[str, _Shared] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _key(url: URL, connect_args: Mapping[str, Any]) -> str:
-    return f"{url.render_as_string(hide_password=False)} {sorted(connect_args.items())!r}"
+def _plain(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return isinstance(value, _PLAIN)
+
+
+def _key(url: URL, connect_args: Mapping[str, Any]) -> str | None:
+    """A digest of what the engine connects with (the password is not kept as such), or
+    ``None`` when an argument is an object that cannot be compared."""
+    if not _plain(connect_args):
+        return None
+    what = f"{url.render_as_string(hide_password=False)} {sorted(connect_args.items())!r}"
+    return hashlib.sha256(what.encode()).hexdigest()
 
 
 def engine_for(
@@ -49,8 +66,9 @@ def engine_for(
 ) -> AsyncEngine:
     """An engine on ``url``: on the dialect an earlier engine of the same URL and
     arguments initialized, when there is one."""
+    key = _key(url, connect_args)
     with _LOCK:
-        shared = _SHARED.get(_key(url, connect_args))
+        shared = None if key is None else _SHARED.get(key)
     if shared is None:
         return create_async_engine(
             url,
@@ -63,8 +81,15 @@ def engine_for(
     cargs, cparams = dialect.create_connect_args(url)
     cparams.update(connect_args)
 
-    def connect() -> Any:
-        return dialect.connect(*cargs, **cparams)
+    def connect(connection_record: Any = None) -> Any:
+        # As create_engine's creator: do_connect listeners may change the arguments or
+        # connect themselves.
+        args, params = list(cargs), dict(cparams)
+        for listener in dialect.dispatch.do_connect:
+            connection = listener(dialect, connection_record, args, params)
+            if connection is not None:
+                return connection
+        return dialect.connect(*args, **params)
 
     pool = AsyncAdaptedQueuePool(
         connect, pool_size=pool_size, max_overflow=max_overflow, dialect=dialect
@@ -85,6 +110,8 @@ def share_dialect(engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
     """Offer ``engine``'s dialect, initialized by its first connection, to later engines
     of its URL and arguments, with the statements it has compiled."""
     key = _key(engine.url, connect_args)
+    if key is None:
+        return
     shared = _Shared(engine.sync_engine.dialect)
     cache = engine.sync_engine.get_execution_options().get("compiled_cache")
     if isinstance(cache, LRUCache):
