@@ -12,7 +12,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -44,16 +44,23 @@ ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
 OTHER = "3WrFJ7ztbogyGnTHbHJFl2"
 
 
-class SongsFormat(SourceFormat):
-    """Test-only: ``{"songbook": true, "artist": {...}, "name": ...}`` documents."""
+class _MarkedFormat(SourceFormat):
+    """Test-only: documents that say which format they are by ``{marker: true}``."""
 
-    name = "test-songs"
+    marker: ClassVar[str]
     loader = "spotify"
-    tables = frozenset({"artists"})
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
-        return isinstance(document, dict) and document.get("songbook") is True
+        return isinstance(document, dict) and document.get(cls.marker) is True
+
+
+class SongsFormat(_MarkedFormat):
+    """``{"songbook": true, "artist": {...}, "name": ...}`` documents."""
+
+    name = "test-songs"
+    marker = "songbook"
+    tables = frozenset({"artists"})
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         artist = document.get("artist")
@@ -65,17 +72,13 @@ class SongsFormat(SourceFormat):
         )
 
 
-class AlbumsFormat(SourceFormat):
-    """Test-only: ``{"albumbook": true, "id": ..., "artist_id": ...}`` documents, albums
-    only, trusting their artists to be there."""
+class AlbumsFormat(_MarkedFormat):
+    """``{"albumbook": true, "id": ..., "artist_id": ...}`` documents, albums only,
+    trusting their artists to be there."""
 
     name = "test-albums"
-    loader = "spotify"
+    marker = "albumbook"
     tables = frozenset({"albums"})
-
-    @classmethod
-    def sniff(cls, document: Any) -> bool:
-        return isinstance(document, dict) and document.get("albumbook") is True
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         sink.merge(

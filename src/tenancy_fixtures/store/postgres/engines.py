@@ -18,6 +18,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import URL, event
@@ -34,12 +35,12 @@ _KEPT = 8
 _PLAIN = (str, int, float, bool, type(None))
 
 
+@dataclass(frozen=True)
 class _Shared:
     """An initialized dialect and the statements compiled for it."""
 
-    def __init__(self, dialect: Dialect) -> None:
-        self.dialect = dialect
-        self.compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_CACHE_SIZE)
+    dialect: Dialect
+    compiled: LRUCache[Any, Any]
 
 
 _SHARED: OrderedDict[str, _Shared] = OrderedDict()
@@ -110,12 +111,10 @@ def share_dialect(engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
     """Offer ``engine``'s dialect, initialized by its first connection, to later engines
     of its URL and arguments, with the statements it has compiled."""
     key = _key(engine.url, connect_args)
-    if key is None:
-        return
-    shared = _Shared(engine.sync_engine.dialect)
     cache = engine.sync_engine.get_execution_options().get("compiled_cache")
-    if isinstance(cache, LRUCache):
-        shared.compiled = cache
+    if key is None or not isinstance(cache, LRUCache):
+        return
+    shared = _Shared(engine.sync_engine.dialect, cache)
     with _LOCK:
         if key in _SHARED:
             _SHARED.move_to_end(key)
