@@ -24,6 +24,7 @@ from tenancy_fixtures import FixtureManager, Settings, spotify
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 from tests.cleanup import drop_every_tenant
 from tests.postgres import asyncpg_dsn
+from tests.stamp_oracle import stamped_tables_are_recomputed  # noqa: F401 (autouse)
 
 POSTGRES_ADMIN_URL = os.environ.get("TENANCY_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TENANCY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -389,15 +389,19 @@ class FixtureManager:
             metrics=self.metrics,
         )
 
-    async def validate_tenant(self, tenant_id: str, *, record: bool = False) -> IntegrityReport:
+    async def validate_tenant(
+        self, tenant_id: str, *, record: bool = False, recompute_checksums: bool = False
+    ) -> IntegrityReport:
         """Check a tenant's data (read only): orphans, duplicate keys, NOT NULL and CHECK
         violations, row counts and content checksums against its applied fixtures,
         isolation from other tenants, and storage against its limit.
 
         ``record``: store the report in the control plane as a ``validate`` run and
         audit it (``data.validate``); that takes the control plane's write lock.
+        ``recompute_checksums``: read and hash every table again, also those whose rows
+        PostgreSQL shows were written by their recorded loads only.
         """
-        validator = DataIntegrityValidator(self.store)
+        validator = DataIntegrityValidator(self.store, recompute_checksums=recompute_checksums)
         if not record:
             await get_tenant(self.store, tenant_id)
             report = await validator.check(tenant_id)
@@ -416,7 +420,11 @@ class FixtureManager:
         return report
 
     async def validate_all(
-        self, *, record: bool = False, concurrency: int | None = None
+        self,
+        *,
+        record: bool = False,
+        concurrency: int | None = None,
+        recompute_checksums: bool = False,
     ) -> list[IntegrityReport]:
         """:meth:`validate_tenant` for every registered tenant, by id, and a failed
         ``registry`` report for each orphan: storage without a registry row, or a
@@ -432,7 +440,9 @@ class FixtureManager:
         async def one(tenant_id: str) -> IntegrityReport | None:
             async with gate:
                 try:
-                    return await self.validate_tenant(tenant_id, record=record)
+                    return await self.validate_tenant(
+                        tenant_id, record=record, recompute_checksums=recompute_checksums
+                    )
                 except TenantNotFoundError:
                     return None
 

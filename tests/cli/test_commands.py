@@ -241,6 +241,21 @@ def test_validate_data_passes_on_a_loaded_tenant_and_on_all(cli: Cli, tenant_pre
     cli.ok("validate-data", "--all")
 
 
+def test_validate_data_recompute_checksums_reads_every_table_again(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """Without the flag PostgreSQL proves loaded tables by their write stamps; with
+    ``--recompute-checksums`` every table is read and hashed again."""
+    tenant = f"{tenant_prefix}recompute"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise", "--load")
+    [quick] = cli.json("validate-data", tenant)
+    [full] = cli.json("validate-data", tenant, "--recompute-checksums")
+    shortcut = "write_stamps" if cli.database_url.startswith("postgresql") else "recomputed"
+    assert quick["checksums"]["tracks"]["method"] == shortcut
+    assert {c["method"] for c in full["checksums"].values()} == {"recomputed"}
+    assert quick["checksums"]["tracks"]["checksum"] == full["checksums"]["tracks"]["checksum"]
+
+
 def test_validate_data_needs_either_a_tenant_or_all(sqlite_cli: Cli) -> None:
     """``validate-data`` with neither a tenant nor ``--all`` exits 2 in one line."""
     assert_one_line_error(sqlite_cli("validate-data"), 2, "error: give either a TENANT or --all")

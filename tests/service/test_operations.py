@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tenancy_fixtures import Settings
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.service import create_app
 from tests.service.conftest import Tokens, bearer
 
@@ -83,6 +83,25 @@ async def test_validation_runs_and_its_report_is_kept(
     assert [r["run_id"] for r in runs["items"]] == [report["run_id"]]
     assert runs["items"][0]["status"] == "ok"
     assert (await client.get("/tenants/victim/runs/nope", headers=admin)).status_code == 404
+
+
+async def test_validation_can_be_asked_to_recompute_every_checksum(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager, demo_set: Path
+) -> None:
+    """``recompute_checksums=true`` reads every table again; without it, PostgreSQL
+    takes a loaded table's checksum from its write stamps."""
+    await manager.load_fixtures("victim", source=demo_set)
+    methods = {}
+    for recompute in ("false", "true"):
+        ran = await client.post(
+            "/tenants/victim/validation",
+            params={"recompute_checksums": recompute},
+            headers=admin,
+        )
+        assert ran.status_code == 200, ran.text
+        methods[recompute] = ran.json()["checksums"]["tracks"]["method"]
+    shortcut = "write_stamps" if manager.store.backend == "postgresql" else "recomputed"
+    assert methods == {"false": shortcut, "true": "recomputed"}
 
 
 async def test_migration_status_for_the_fleet_and_one_tenant(

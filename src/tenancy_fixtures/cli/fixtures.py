@@ -322,6 +322,14 @@ def validate_data(
         typer.Option(help="Check a fixture set on disk instead (nothing is loaded)."),
     ] = None,
     json_out: JsonFlag = False,
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            "--recompute-checksums",
+            help="Read and hash every table again, also those PostgreSQL shows only "
+            "their recorded loads wrote.",
+        ),
+    ] = False,
 ) -> None:
     """Check tenants' data or a fixture set; exit 6 if anything fails.
 
@@ -344,8 +352,10 @@ def validate_data(
 
     async def work(manager: FixtureManager) -> list[IntegrityReport]:
         if tenant_id is not None:
-            return [await manager.validate_tenant(tenant_id, record=True)]
-        return await manager.validate_all(record=True)
+            return [
+                await manager.validate_tenant(tenant_id, record=True, recompute_checksums=recompute)
+            ]
+        return await manager.validate_all(record=True, recompute_checksums=recompute)
 
     reports = run(ctx, work)
     failed = [r for r in reports if not r.ok]

@@ -416,7 +416,12 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
                 )
             )
     await control_plane.record_table_checksums(
-        conn, session.tenant_id, fixture=ERASURE_FIXTURE, run_id=run_id, checksums=entries
+        conn,
+        session.tenant_id,
+        fixture=ERASURE_FIXTURE,
+        run_id=run_id,
+        checksums=entries,
+        stamp=await session.write_stamp() if entries else None,
     )
     return digest.hexdigest()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -285,6 +285,21 @@ class TenantSession(ABC):
         A refused row raises :class:`IntegrityViolationError`; where the backend says
         which row, its 1-based position in the stream is the error's ``record``.
         """
+
+    async def write_stamp(self) -> int | None:
+        """The id of this transaction, recorded with the table writes it makes so that
+        validation can tell rows nothing else has written since; ``None`` where the
+        backend gives rows no writer's id (SQLite, Citus)."""
+        return None
+
+    async def unstamped_rows(
+        self, stamps: Mapping[str, Collection[int]]
+    ) -> dict[str, tuple[int, int]] | None:
+        """For each table named in ``stamps``: its rows, and how many of them a
+        transaction not among its stamps wrote last; ``None`` where rows carry no
+        writer's id (see :meth:`write_stamp`)."""
+        del stamps
+        return None
 
     def takes_copy_text(self, table: Table) -> bool:
         """Whether :meth:`write_copy_text` can write ``table`` (backends with ``COPY``)."""

@@ -88,6 +88,8 @@ __all__ = [
     "table_checksums",
     "usage_table",
     "utcnow",
+    "write_stamps",
+    "write_stamps_table",
 ]
 
 CONTROL_SCHEMA = "tenancy"
@@ -177,6 +179,18 @@ table_checksums_table = Table(
     Column("checksum", String(16), nullable=False),
     Column("recorded_at", _TS, nullable=False),
     Index("ix_table_checksums_tenant_id_entry_id", "tenant_id", "entry_id"),
+)
+
+#: The transactions that wrote each table's recorded writes (PostgreSQL: 64-bit
+#: transaction ids), so validation can tell from a row's ``xmin`` that nothing else has
+#: written it since; a backend without such ids records none.
+write_stamps_table = Table(
+    "table_write_stamps",
+    control_metadata,
+    Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
+    Column("table_name", String(200), nullable=False),
+    Column("stamp", BigInteger, nullable=False),
+    Index("ix_table_write_stamps_tenant_id", "tenant_id"),
 )
 
 schema_pool_table = Table(
@@ -475,6 +489,9 @@ async def delete_tenant(
         delete(table_checksums_table).where(table_checksums_table.c.tenant_id == tenant_id)
     )
     await conn.execute(
+        delete(write_stamps_table).where(write_stamps_table.c.tenant_id == tenant_id)
+    )
+    await conn.execute(
         delete(applied_fixtures_table).where(applied_fixtures_table.c.tenant_id == tenant_id)
     )
     await conn.execute(delete(ledger_table).where(ledger_table.c.tenant_id == tenant_id))
@@ -640,10 +657,20 @@ async def record_table_checksums(
     fixture: str,
     run_id: str,
     checksums: Sequence[TableChecksum],
+    stamp: int | None = None,
 ) -> None:
-    """Append what ``fixture`` wrote to each table in run ``run_id``."""
+    """Append what ``fixture`` wrote to each table in run ``run_id``; ``stamp``: the
+    writing transaction's id, where the backend has one (see ``write_stamps_table``)."""
     if not checksums:
         return
+    if stamp is not None:
+        await conn.execute(
+            insert(write_stamps_table),
+            [
+                {"tenant_id": tenant_id, "table_name": name, "stamp": stamp}
+                for name in sorted({c.table for c in checksums})
+            ],
+        )
     now = utcnow()
     await conn.execute(
         insert(table_checksums_table),
@@ -688,6 +715,18 @@ async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableCh
         )
         for r in rows
     ]
+
+
+async def write_stamps(conn: AsyncConnection, tenant_id: str) -> dict[str, set[int]]:
+    """The transactions recorded as writing each of ``tenant_id``'s tables."""
+    table = write_stamps_table
+    rows = await conn.execute(
+        select(table.c.table_name, table.c.stamp).where(table.c.tenant_id == tenant_id)
+    )
+    stamps: dict[str, set[int]] = {}
+    for name, stamp in rows:
+        stamps.setdefault(name, set()).add(int(stamp))
+    return stamps
 
 
 async def record_run(

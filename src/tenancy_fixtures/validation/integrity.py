@@ -22,7 +22,10 @@ Each check reads the tenant (nothing is changed) and adds results to an
 ``checksums``
     each table's content checksum (:mod:`tenancy_fixtures.loading.checksums`) equals
     the one its fixtures recorded when they wrote it; a table that fixtures upserted
-    into cannot be compared and is reported as information;
+    into cannot be compared and is reported as information. Where the backend stamps
+    rows with their writer (PostgreSQL, :meth:`TenantSession.unstamped_rows`), a table
+    whose rows were all written by its recorded writes, as many as they left, holds
+    their checksum and is not read again; any other table is read and recomputed;
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
 ``privileges``
@@ -93,6 +96,9 @@ CHECKS = (
 REGISTRY_CHECK = "registry"
 CheckStatus = Literal["ok", "failed", "info"]
 ContentStatus = Literal["match", "mismatch", "not_comparable", "not_compared", "no_fixture"]
+#: How a table's checksum was found: its rows read and hashed again, or its rows shown
+#: (by their writers' transaction ids) to be exactly those of its recorded writes.
+ContentMethod = Literal["recomputed", "write_stamps"]
 
 #: Rows fetched per round trip when recomputing checksums.
 _FETCH_ROWS = 5000
@@ -128,6 +134,7 @@ class TableContent:
     status: ContentStatus
     expected_rows: int | None = None
     expected: str | None = None
+    method: ContentMethod = "recomputed"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
@@ -137,6 +144,7 @@ class TableContent:
             "status": self.status,
             "expected_rows": self.expected_rows,
             "expected": self.expected,
+            "method": self.method,
         }
 
 
@@ -249,8 +257,11 @@ def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
 class DataIntegrityValidator:
     """Checks one tenant after loading; see the module docstring for the checks."""
 
-    def __init__(self, store: TenantStore) -> None:
+    def __init__(self, store: TenantStore, *, recompute_checksums: bool = False) -> None:
         self.store = store
+        #: Read and hash every table again even where write stamps show its rows are
+        #: those its fixtures wrote (a check of the data files under the database).
+        self.recompute_checksums = recompute_checksums
 
     async def check(self, tenant_id: str) -> IntegrityReport:
         """Check one tenant (read only)."""
@@ -363,7 +374,7 @@ class DataIntegrityValidator:
         with _check(report, tracker, "check_constraints") as summary:
             summary.append(_report_broken_checks(report, tables, scans))
         with _check(report, tracker, "checksums") as summary:
-            summary.append(await self._checksums(session, tables, recorded.writes, short, report))
+            summary.append(await self._checksums(session, tables, recorded, short, report))
 
     async def _check_access(
         self,
@@ -454,59 +465,60 @@ class DataIntegrityValidator:
         self,
         session: TenantSession,
         tables: Sequence[Table],
-        writes: Sequence[TableChecksum],
+        recorded: _Recorded,
         short: set[str],
         report: IntegrityReport,
     ) -> str:
-        expected = expected_contents(writes)
+        expected = expected_contents(recorded.writes)
+        proven = await self._stamped(session, expected, recorded.stamps, short, report)
         matched = 0
         for table in tables:
+            name = table.name
+            wanted = expected.get(name)
+            if wanted is not None and name in proven:
+                report.checksums[name] = TableContent(
+                    wanted.rows,
+                    wanted.checksum,
+                    "match",
+                    wanted.rows,
+                    wanted.checksum,
+                    method="write_stamps",
+                )
+                matched += 1
+                continue
             content = ContentChecksum.for_table(table)
-            counted = report.row_counts.get(table.name)
+            counted = report.row_counts.get(name)
             async for rows in session.scan_rows(table, _FETCH_ROWS, rows=counted):
                 content.add(rows)
-            actual = content.hexdigest()
-            recorded = expected.get(table.name)
-            name = table.name
-            if recorded is None:
-                report.checksums[name] = TableContent(content.rows, actual, "no_fixture")
-                if content.rows:
-                    report.note(
-                        "checksums",
-                        f"{name}: {content.rows} rows, but no fixture recorded a checksum "
-                        "for them (not compared)",
-                        table=name,
-                    )
-                else:
-                    matched += 1
-                continue
-            if not recorded.comparable:
-                report.checksums[name] = TableContent(content.rows, actual, "not_comparable")
-                report.note("checksums", f"{name}: not comparable (rows were upserted)", table=name)
-                continue
-            status: ContentStatus = "match"
-            if (content.rows, actual) != (recorded.rows, recorded.checksum):
-                status = "not_compared" if name in short else "mismatch"
-            report.checksums[name] = TableContent(
-                content.rows, actual, status, recorded.rows, recorded.checksum
-            )
-            if status == "match":
-                matched += 1
-            elif status == "not_compared":
-                report.note(
-                    "checksums",
-                    f"{name}: not compared, rows are missing (see row_counts)",
-                    table=name,
-                )
-            else:
-                report.fail(
-                    "checksums",
-                    f"{name}: content checksum {actual} differs from {recorded.checksum}, "
-                    f"the checksum of the rows its fixtures loaded ({content.rows} rows now, "
-                    f"{recorded.rows} loaded)",
-                    table=name,
-                )
+            matched += _compare(report, name, content, wanted, short)
         return f"{matched} of {len(tables)} tables match what their fixtures loaded"
+
+    async def _stamped(
+        self,
+        session: TenantSession,
+        expected: dict[str, _Expected],
+        stamps: dict[str, set[int]],
+        short: set[str],
+        report: IntegrityReport,
+    ) -> set[str]:
+        """The comparable tables whose rows are exactly those their recorded writes left,
+        told by the rows' writers (none where the backend cannot tell)."""
+        if self.recompute_checksums:
+            return set()
+        candidates = {
+            name: stamps[name]
+            for name, wanted in expected.items()
+            if wanted.comparable
+            and name in stamps
+            and name not in short
+            and report.row_counts.get(name) == wanted.rows
+        }
+        counts = await session.unstamped_rows(candidates) if candidates else None
+        return {
+            name
+            for name, (rows, unstamped) in (counts or {}).items()
+            if rows == expected[name].rows and unstamped == 0
+        }
 
     async def _storage(self, report: IntegrityReport, config: dict[str, Any] | None) -> str:
         used = await self.store.storage_bytes(report.tenant_id)
@@ -524,6 +536,52 @@ class DataIntegrityValidator:
                 f"{format_size(limit)} limit",
             )
         return f"{format_size(used)} used of {format_size(limit)}"
+
+
+def _compare(
+    report: IntegrityReport,
+    name: str,
+    content: ContentChecksum,
+    recorded: _Expected | None,
+    short: set[str],
+) -> int:
+    """Report how table ``name``'s recomputed checksum compares with what its recorded
+    writes leave; returns 1 if it matches (or the table is empty and unrecorded)."""
+    actual = content.hexdigest()
+    if recorded is None:
+        report.checksums[name] = TableContent(content.rows, actual, "no_fixture")
+        if not content.rows:
+            return 1
+        report.note(
+            "checksums",
+            f"{name}: {content.rows} rows, but no fixture recorded a checksum "
+            "for them (not compared)",
+            table=name,
+        )
+        return 0
+    if not recorded.comparable:
+        report.checksums[name] = TableContent(content.rows, actual, "not_comparable")
+        report.note("checksums", f"{name}: not comparable (rows were upserted)", table=name)
+        return 0
+    status: ContentStatus = "match"
+    if (content.rows, actual) != (recorded.rows, recorded.checksum):
+        status = "not_compared" if name in short else "mismatch"
+    report.checksums[name] = TableContent(
+        content.rows, actual, status, recorded.rows, recorded.checksum
+    )
+    if status == "not_compared":
+        report.note(
+            "checksums", f"{name}: not compared, rows are missing (see row_counts)", table=name
+        )
+    elif status == "mismatch":
+        report.fail(
+            "checksums",
+            f"{name}: content checksum {actual} differs from {recorded.checksum}, "
+            f"the checksum of the rows its fixtures loaded ({content.rows} rows now, "
+            f"{recorded.rows} loaded)",
+            table=name,
+        )
+    return int(status == "match")
 
 
 @contextmanager
@@ -549,17 +607,21 @@ class _Recorded:
     writes: list[TableChecksum]
     config: dict[str, Any] | None
     other_tenants: list[str]
+    #: The transactions recorded as writing each table (see ``write_stamps_table``).
+    stamps: dict[str, set[int]]
 
     @classmethod
     async def read(cls, conn: AsyncConnection, tenant_id: str) -> _Recorded:
-        """Read the fixtures applied, the table writes, the config and the other tenants."""
+        """Read the fixtures applied, the table writes and their stamps, the config and
+        the other tenants."""
         applied = await control_plane.applied_fixtures(conn, tenant_id)
         writes = await control_plane.table_checksums(conn, tenant_id)
+        stamps = await control_plane.write_stamps(conn, tenant_id)
         config = await control_plane.load_config(conn, tenant_id)
         others = [
             t.tenant_id for t in await control_plane.list_tenants(conn) if t.tenant_id != tenant_id
         ]
-        return cls(applied, writes, config, others)
+        return cls(applied, writes, config, others, stamps)
 
 
 def _report_nulls(report: IntegrityReport, tables: Sequence[Table], scans: dict[str, _Scan]) -> str:

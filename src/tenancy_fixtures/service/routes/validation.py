@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from tenancy_fixtures.service.deps import Manager, TenantRead, TenantWrite
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
@@ -31,11 +31,23 @@ _EXAMPLE = {
         **problem_responses(400, 401, 403, 404, 409, 422, 503),
     },
 )
-async def run_validation(tenant_id: TenantWrite, manager: Manager) -> dict[str, Any]:
+async def run_validation(
+    tenant_id: TenantWrite,
+    manager: Manager,
+    recompute_checksums: Annotated[
+        bool,
+        Query(
+            description="Read and hash every table again, also those PostgreSQL shows "
+            "only their recorded loads wrote."
+        ),
+    ] = False,
+) -> dict[str, Any]:
     """Check keys, references, constraints, content checksums, isolation, undeclared
     objects and storage; the report is recorded as a ``validate`` run and audited.
     ``ok`` false is still 200: the report says what failed."""
-    report = await manager.validate_tenant(tenant_id, record=True)
+    report = await manager.validate_tenant(
+        tenant_id, record=True, recompute_checksums=recompute_checksums
+    )
     return report.as_dict()
 
 

@@ -13,7 +13,7 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -77,7 +77,13 @@ from tenancy_fixtures.store.citus import placement as citus_placement
 from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
-from tenancy_fixtures.store.postgres import catalog, engines, foreign_objects, privileges
+from tenancy_fixtures.store.postgres import (
+    catalog,
+    engines,
+    foreign_objects,
+    privileges,
+    write_stamps,
+)
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
@@ -192,6 +198,7 @@ class PostgresTenantSession(TenantSession):
         self.owner = owner
         #: The tables are locked and hold no undeclared code (checked before writing).
         self._vetted = vetted
+        self._stamp: int | None = None
 
     @property
     def declared(self) -> set[str]:
@@ -317,6 +324,21 @@ class PostgresTenantSession(TenantSession):
         cursor = await driver.cursor(query)
         while records := await cursor.fetch(batch):
             yield list(map(tuple, records))
+
+    async def write_stamp(self) -> int | None:
+        # Citus rows carry the ids of the workers' transactions, not this one's.
+        if self.citus:
+            return None
+        if self._stamp is None:
+            self._stamp = await write_stamps.current_stamp(self.connection)
+        return self._stamp
+
+    async def unstamped_rows(
+        self, stamps: Mapping[str, Collection[int]]
+    ) -> dict[str, tuple[int, int]] | None:
+        if self.citus:
+            return None
+        return await write_stamps.count_unstamped(self.connection, self.schema, stamps)
 
     def takes_copy_text(self, table: Table) -> bool:
         # Citus routes COPY text too, but its path is kept to the one it was tested with.

@@ -1,0 +1,53 @@
+"""A test-wide oracle for validation's write-stamp shortcut.
+
+On PostgreSQL, ``validate-data`` takes a table's checksum from its recorded writes when
+the rows' writers show nothing else touched it. That trusts the checksums the writers
+(loads, erasure) computed; re-reading the table is what would catch a writer whose
+recorded checksum does not describe what it stored. In this suite every table proven
+by its stamps is also read and hashed again, and the test fails if the two disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.store.base import TenantSession
+from tenancy_fixtures.validation import integrity
+from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
+
+__all__ = ["stamped_tables_are_recomputed"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stamped_tables_are_recomputed() -> Iterator[None]:
+    """Wrap the shortcut so that each table it proves is recomputed and compared."""
+    shortcut = DataIntegrityValidator._stamped
+
+    async def cross_checked(
+        self: DataIntegrityValidator,
+        session: TenantSession,
+        expected: dict[str, integrity._Expected],
+        stamps: dict[str, set[int]],
+        short: set[str],
+        report: IntegrityReport,
+    ) -> set[str]:
+        proven = await shortcut(self, session, expected, stamps, short, report)
+        tables = {t.name: t for t in session.metadata.sorted_tables}
+        for name in sorted(proven):
+            content = ContentChecksum.for_table(tables[name])
+            async for rows in session.scan_rows(tables[name]):
+                content.add(rows)
+            recomputed = (content.rows, content.hexdigest())
+            recorded = (expected[name].rows, expected[name].checksum)
+            assert recomputed == recorded, (
+                f"{session.tenant_id}.{name}: proven by write stamps as {recorded}, "
+                f"but its rows hash to {recomputed}"
+            )
+        return proven
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DataIntegrityValidator, "_stamped", cross_checked)
+        yield
