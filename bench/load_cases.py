@@ -28,6 +28,7 @@ from bench.cases import (
     SQLA,
     UPSERT,
     VALIDATE,
+    VALIDATE_RECOMPUTED,
     Case,
     Failures,
     Inputs,
@@ -68,14 +69,15 @@ class _OursRound:
 
     first: LoadRun
     validated: ValidateRun | None
+    recomputed: ValidateRun | None
     again: LoadRun | None
 
 
 async def _ours(
     db: BenchDatabase, loader: OurLoader, tenant: str, total: int, failures: Failures
 ) -> _OursRound:
-    """A fresh tenant, loaded (timed), validated as ``validate-data`` does (timed), then
-    loaded again with ``force`` (timed)."""
+    """A fresh tenant, loaded (timed), validated as ``validate-data`` does and with
+    ``--recompute-checksums`` (each timed), then loaded again with ``force`` (timed)."""
     await loader.new_tenant(tenant)
     try:
         await db.settle()
@@ -85,8 +87,12 @@ async def _ours(
         await db.settle()
         validated = await failures.run("validate-data", loader.validate(tenant))
         await db.settle()
+        recomputed = await failures.run(
+            "validate-data --recompute-checksums", loader.validate(tenant, recompute=True)
+        )
+        await db.settle()
         again = await failures.run("ours re-load", loader.load(tenant, force=True))
-        return _OursRound(first, validated, again)
+        return _OursRound(first, validated, recomputed, again)
     finally:
         await loader.drop(tenant)
 
@@ -104,6 +110,13 @@ async def _fresh(
         return run
     finally:
         await loader.drop(tenant)
+
+
+def _over(measured: Measurement, load: Measurement) -> float | None:
+    """``measured``'s median time over ``load``'s, when both were measured."""
+    if not measured.seconds or not load.seconds:
+        return None
+    return measured.median_seconds / load.median_seconds
 
 
 def _cpu_medians(runs: list[LoadRun]) -> dict[str, Any] | None:
@@ -146,8 +159,14 @@ def _measurements(total: int, limits: CopyLimits, metadata: Any) -> dict[str, Me
         VALIDATE: Measurement(
             "ours: validate-data of the new tenant",
             rows=total,
-            note="validate_tenant(record=True), as the CLI runs it: every check, "
-            "checksums recomputed",
+            note="validate_tenant(record=True), as the CLI runs it: every check; checksums "
+            "from write stamps where PostgreSQL shows the rows are the load's",
+        ),
+        VALIDATE_RECOMPUTED: Measurement(
+            "ours: validate-data --recompute-checksums",
+            rows=total,
+            note="validate_tenant(record=True, recompute_checksums=True): every table read "
+            "and hashed again",
         ),
         UPSERT: Measurement(
             "ours: re-load into populated tenant (force)",
@@ -171,6 +190,7 @@ class _Runs:
     singles: list[LoadRun] = field(default_factory=list)
     one_workers: list[LoadRun] = field(default_factory=list)
     validations: list[ValidateRun] = field(default_factory=list)
+    recomputations: list[ValidateRun] = field(default_factory=list)
 
 
 def _record(
@@ -193,10 +213,14 @@ def _record(
         return
     measurements[OURS].seconds.append(ours.first.seconds)
     runs.firsts.append(ours.first)
-    if ours.validated is not None:
-        measurements[VALIDATE].seconds.append(ours.validated.seconds)
-        measurements[VALIDATE].rows = ours.validated.rows
-        runs.validations.append(ours.validated)
+    for key, run_, kept_ in (
+        (VALIDATE, ours.validated, runs.validations),
+        (VALIDATE_RECOMPUTED, ours.recomputed, runs.recomputations),
+    ):
+        if run_ is not None:
+            measurements[key].seconds.append(run_.seconds)
+            measurements[key].rows = run_.rows
+            kept_.append(run_)
     if ours.again is not None:
         measurements[UPSERT].seconds.append(ours.again.seconds)
         measurements[UPSERT].rows = ours.again.rows
@@ -216,7 +240,8 @@ def _round_line(
         f"  run {run + 1}/{repeats}: limit (a) {_seconds(timed[LIMIT_A])}, "
         f"limit (b) {_seconds(timed[LIMIT_B])}, "
         f"ours {of(ours.first if ours else None)}, "
-        f"validate-data {of(ours.validated if ours else None)}, "
+        f"validate-data {of(ours.validated if ours else None)} "
+        f"(recomputing {of(ours.recomputed if ours else None)}), "
         f"re-load {of(ours.again if ours else None)}, "
         f"one process {of(loads[OURS_SINGLE])}, one worker {of(loads[OURS_ONE_WORKER])}, "
         f"SQLAlchemy Core {_seconds(timed[SQLA])}"
@@ -271,12 +296,17 @@ def _cases(measurements: dict[str, Measurement], runs: _Runs, default_workers: i
     stages = [dict(r.stages) for r in runs.firsts]
     shares = stage_shares(stages)
     ours, validate = measurements[OURS], measurements[VALIDATE]
+    recomputed = measurements[VALIDATE_RECOMPUTED]
     ours.note = _share_note(shares)
-    ratio = (
-        validate.median_seconds / ours.median_seconds if validate.seconds and ours.seconds else None
-    )
-    if ratio is not None:
-        validate.note += f"; {ratio:.2f}x the new-tenant load's median time"
+    ratio = _over(validate, ours)
+    recomputed_ratio = _over(recomputed, ours)
+    for measured, over in ((validate, ratio), (recomputed, recomputed_ratio)):
+        if over is not None:
+            measured.note += f"; {over:.2f}x the new-tenant load's median time"
+    if runs.validations:
+        methods = runs.validations[-1].methods
+        stamped = sum(1 for m in methods.values() if m == "write_stamps")
+        validate.note += f"; {stamped} of {len(methods)} tables proven by write stamps"
     return [
         Case(LIMIT_A, measurements[LIMIT_A], "load"),
         Case(LIMIT_B, measurements[LIMIT_B], "load"),
@@ -298,6 +328,16 @@ def _cases(measurements: dict[str, Measurement], runs: _Runs, default_workers: i
             {
                 "stages": [dict(v.stages) for v in runs.validations],
                 "over_load_median": ratio,
+                "methods": dict(runs.validations[-1].methods) if runs.validations else None,
+            },
+        ),
+        Case(
+            VALIDATE_RECOMPUTED,
+            recomputed,
+            "validate",
+            {
+                "stages": [dict(v.stages) for v in runs.recomputations],
+                "over_load_median": recomputed_ratio,
             },
         ),
         Case(

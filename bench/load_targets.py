@@ -115,7 +115,8 @@ def _validate(validate: Case | None, load: Case | None) -> Target:
         "≤ 0.25x",
         f"{ratio:.2f}x ({checked:.2f} s of {loaded:.2f} s)",
         ratio <= 0.25,
-        "medians of the same runs; every check, checksums recomputed",
+        "medians of the same runs; every check, checksums from write stamps where "
+        "PostgreSQL shows the rows are the load's",
         ratio,
     )
 

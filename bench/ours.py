@@ -62,8 +62,10 @@ class ValidateRun:
     rows: int
     #: Seconds per check.
     stages: Mapping[str, float]
-    #: Each table's content checksum as the validator recomputed it.
+    #: Each table's content checksum as the validator found it.
     checksums: Mapping[str, str]
+    #: How each table's checksum was found: ``recomputed`` or ``write_stamps``.
+    methods: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -128,16 +130,19 @@ class OurLoader:
             raise RuntimeError(f"load into {tenant_id} changed nothing (force={force})")
         return LoadRun(seconds, report.rows, dict(report.stages), cpu, report.derived_rows)
 
-    async def validate(self, tenant_id: str) -> ValidateRun:
+    async def validate(self, tenant_id: str, *, recompute: bool = False) -> ValidateRun:
         """``validate-data TENANT`` as the CLI runs it (the report recorded), timed;
-        raises if any check fails."""
+        ``recompute``: with ``--recompute-checksums``. Raises if any check fails."""
         started = time.perf_counter()
-        report = await self.manager.validate_tenant(tenant_id, record=True)
+        report = await self.manager.validate_tenant(
+            tenant_id, record=True, recompute_checksums=recompute
+        )
         seconds = time.perf_counter() - started
         if not report.ok:
             raise RuntimeError(f"validate-data {tenant_id} failed: {report.problems[:3]}")
         checksums = {table: content.checksum for table, content in report.checksums.items()}
-        return ValidateRun(seconds, report.total_rows, dict(report.stages), checksums)
+        methods = {table: content.method for table, content in report.checksums.items()}
+        return ValidateRun(seconds, report.total_rows, dict(report.stages), checksums, methods)
 
     async def drop(self, tenant_id: str) -> None:
         await self.manager.drop_tenant(tenant_id)

@@ -9,9 +9,10 @@ by its stamps is also read and hashed again, and the test fails if the two disag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
+from sqlalchemy import Table
 
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.store.base import TenantSession
@@ -29,16 +30,17 @@ def stamped_tables_are_recomputed() -> Iterator[None]:
     async def cross_checked(
         self: DataIntegrityValidator,
         session: TenantSession,
+        tables: Sequence[Table],
         expected: dict[str, integrity._Expected],
-        stamps: dict[str, set[int]],
+        stamps: dict[tuple[str, str], set[int]],
         short: set[str],
         report: IntegrityReport,
     ) -> set[str]:
-        proven = await shortcut(self, session, expected, stamps, short, report)
-        tables = {t.name: t for t in session.metadata.sorted_tables}
+        proven = await shortcut(self, session, tables, expected, stamps, short, report)
+        by_name = {t.name: t for t in tables}
         for name in sorted(proven):
-            content = ContentChecksum.for_table(tables[name])
-            async for rows in session.scan_rows(tables[name]):
+            content = ContentChecksum.for_table(by_name[name])
+            async for rows in session.scan_rows(by_name[name]):
                 content.add(rows)
             recomputed = (content.rows, content.hexdigest())
             recorded = (expected[name].rows, expected[name].checksum)

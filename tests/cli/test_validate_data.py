@@ -87,7 +87,7 @@ def test_validate_data_json_gives_the_documented_keys(cli: Cli, tenant_prefix: s
     # The tier's derived aggregates are "info": no fixture recorded their checksums.
     assert {"ok"} <= {c["status"] for c in report["checks"]} <= {"ok", "info"}
     tracks = report["checksums"]["tracks"]
-    assert {"rows", "checksum", "status", "expected_rows", "expected"} == set(tracks)
+    assert {"rows", "checksum", "status", "expected_rows", "expected", "method"} == set(tracks)
     assert ("match", tracks["checksum"]) == (tracks["status"], tracks["expected"])
     assert {"bytes", "limit"} == set(report["storage"])
     assert report["storage"]["bytes"] < report["storage"]["limit"]

@@ -10,13 +10,28 @@ a careless DBA would make them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    false,
+    insert,
+    select,
+    text,
+    update,
+)
 
-from tenancy_fixtures import FixtureManager
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.validation.integrity import IntegrityReport
+from tests.cleanup import drop_every_tenant
 from tests.integration.subject_data import SUBJECT, loaded_tenant
 
 TENANT = "stamps_tenant"
@@ -215,4 +230,50 @@ async def test_rows_written_with_triggers_off_still_carry_their_writer(
     assert ("recomputed", "mismatch") == (
         report.checksums["artists"].method,
         report.checksums["artists"].status,
+    )
+
+
+def _notes(*, pinned: bool) -> MetaData:
+    metadata = MetaData()
+    columns: list[Column[Any]] = [
+        Column("note_id", String(32), primary_key=True),
+        Column("body", Text),
+    ]
+    if pinned:
+        columns.append(Column("pinned", Boolean, nullable=False, server_default=false()))
+    Table("notes", metadata, *columns)
+    return metadata
+
+
+@pytest.mark.postgres
+async def test_a_column_added_without_rewriting_rows_makes_the_table_read_again(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """``ADD COLUMN`` with a default keeps every row's ``xmin`` but changes what the
+    checksum hashes: a stamp recorded for the old shape is not trusted."""
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    source = tmp_path / "notes_set"
+    source.mkdir()
+    (source / "notes.jsonl").write_text('{"note_id": "n-1", "body": "hello"}\n')
+    async with FixtureManager(settings, metadata=_notes(pinned=False)) as old:
+        await drop_every_tenant(old)
+        await old.create_tenant("shop")
+        await old.load_fixtures("shop", source)
+        assert "write_stamps" == (await old.validate_tenant("shop")).checksums["notes"].method
+        schema = old.store.storage_name("shop")
+        async with old.store.session("shop") as session:
+            await session.connection.execute(
+                text(
+                    f'ALTER TABLE "{schema}".notes ADD COLUMN pinned boolean NOT NULL DEFAULT false'
+                )
+            )
+    async with FixtureManager(settings, metadata=_notes(pinned=True)) as new:
+        try:
+            report = await new.validate_tenant("shop")
+        finally:
+            await drop_every_tenant(new)
+
+    assert ("recomputed", "mismatch") == (
+        report.checksums["notes"].method,
+        report.checksums["notes"].status,
     )

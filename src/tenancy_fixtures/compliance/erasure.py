@@ -421,7 +421,7 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
         fixture=ERASURE_FIXTURE,
         run_id=run_id,
         checksums=entries,
-        stamp=await session.write_stamp() if entries else None,
+        stamp=await session.write_stamp({e.table for e in entries}) if entries else None,
     )
     return digest.hexdigest()
 

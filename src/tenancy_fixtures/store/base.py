@@ -24,6 +24,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 from tenancy_fixtures.store.single_rows import finding_rows
+from tenancy_fixtures.store.table_shapes import table_shape
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -286,10 +287,18 @@ class TenantSession(ABC):
         which row, its 1-based position in the stream is the error's ``record``.
         """
 
-    async def write_stamp(self) -> int | None:
-        """The id of this transaction, recorded with the table writes it makes so that
-        validation can tell rows nothing else has written since; ``None`` where the
-        backend gives rows no writer's id (SQLite, Citus)."""
+    async def write_stamp(self, tables: Collection[str]) -> control_plane.WriteStamp | None:
+        """This transaction and the shapes of ``tables``, recorded with the writes it
+        makes so that validation can tell rows nothing else has written since; ``None``
+        where the backend gives rows no writer's id (SQLite, Citus)."""
+        transaction = await self._transaction_id()
+        if transaction is None:
+            return None
+        shapes = {t.name: table_shape(t) for t in self.metadata.sorted_tables if t.name in tables}
+        return control_plane.WriteStamp(transaction, shapes)
+
+    async def _transaction_id(self) -> int | None:
+        """The id rows written in this transaction carry, where they carry one."""
         return None
 
     async def unstamped_rows(

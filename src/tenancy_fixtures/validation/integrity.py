@@ -59,6 +59,7 @@ from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
+from tenancy_fixtures.store.table_shapes import table_shape
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
@@ -470,7 +471,7 @@ class DataIntegrityValidator:
         report: IntegrityReport,
     ) -> str:
         expected = expected_contents(recorded.writes)
-        proven = await self._stamped(session, expected, recorded.stamps, short, report)
+        proven = await self._stamped(session, tables, expected, recorded.stamps, short, report)
         matched = 0
         for table in tables:
             name = table.name
@@ -496,23 +497,29 @@ class DataIntegrityValidator:
     async def _stamped(
         self,
         session: TenantSession,
+        tables: Sequence[Table],
         expected: dict[str, _Expected],
-        stamps: dict[str, set[int]],
+        stamps: dict[tuple[str, str], set[int]],
         short: set[str],
         report: IntegrityReport,
     ) -> set[str]:
         """The comparable tables whose rows are exactly those their recorded writes left,
-        told by the rows' writers (none where the backend cannot tell)."""
+        told by the rows' writers (none where the backend cannot tell). Only stamps
+        recorded while the table had its present shape count."""
         if self.recompute_checksums:
             return set()
-        candidates = {
-            name: stamps[name]
-            for name, wanted in expected.items()
-            if wanted.comparable
-            and name in stamps
-            and name not in short
-            and report.row_counts.get(name) == wanted.rows
-        }
+        candidates: dict[str, set[int]] = {}
+        for table in tables:
+            wanted = expected.get(table.name)
+            ids = stamps.get((table.name, table_shape(table)))
+            if (
+                ids
+                and wanted is not None
+                and wanted.comparable
+                and table.name not in short
+                and report.row_counts.get(table.name) == wanted.rows
+            ):
+                candidates[table.name] = ids
         counts = await session.unstamped_rows(candidates) if candidates else None
         return {
             name
@@ -607,8 +614,9 @@ class _Recorded:
     writes: list[TableChecksum]
     config: dict[str, Any] | None
     other_tenants: list[str]
-    #: The transactions recorded as writing each table (see ``write_stamps_table``).
-    stamps: dict[str, set[int]]
+    #: The transactions recorded as writing each table, by table name and shape then
+    #: (see ``write_stamps_table``).
+    stamps: dict[tuple[str, str], set[int]]
 
     @classmethod
     async def read(cls, conn: AsyncConnection, tenant_id: str) -> _Recorded:

@@ -325,7 +325,7 @@ class PostgresTenantSession(TenantSession):
         while records := await cursor.fetch(batch):
             yield list(map(tuple, records))
 
-    async def write_stamp(self) -> int | None:
+    async def _transaction_id(self) -> int | None:
         # Citus rows carry the ids of the workers' transactions, not this one's.
         if self.citus:
             return None
