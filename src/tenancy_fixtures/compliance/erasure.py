@@ -416,12 +416,7 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
                 )
             )
     await control_plane.record_table_checksums(
-        conn,
-        session.tenant_id,
-        fixture=ERASURE_FIXTURE,
-        run_id=run_id,
-        checksums=entries,
-        stamp=await session.write_stamp({e.table for e in entries}) if entries else None,
+        conn, session.tenant_id, fixture=ERASURE_FIXTURE, run_id=run_id, checksums=entries
     )
     return digest.hexdigest()
 

@@ -196,7 +196,10 @@ class DataLoader(BaseFixture):
             send = await self._sender(
                 session, table, files, write_mode, workers_up, context, content, tracker
             )
-            counts = await self._write(table, files, write_mode, send, content, context, tracker)
+            async with session.stamping(table, replace=write_mode == "replace"):
+                counts = await self._write(
+                    table, files, write_mode, send, content, context, tracker
+                )
             given[table_name] = counts.inserted + counts.updated + counts.unchanged
         return given
 

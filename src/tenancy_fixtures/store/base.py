@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,7 +24,6 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 from tenancy_fixtures.store.single_rows import finding_rows
-from tenancy_fixtures.store.table_shapes import table_shape
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -287,27 +286,21 @@ class TenantSession(ABC):
         which row, its 1-based position in the stream is the error's ``record``.
         """
 
-    async def write_stamp(self, tables: Collection[str]) -> control_plane.WriteStamp | None:
-        """This transaction and the shapes of ``tables``, recorded with the writes it
-        makes so that validation can tell rows nothing else has written since; ``None``
-        where the backend gives rows no writer's id (SQLite, Citus)."""
-        transaction = await self._transaction_id()
-        if transaction is None:
-            return None
-        shapes = {t.name: table_shape(t) for t in self.metadata.sorted_tables if t.name in tables}
-        return control_plane.WriteStamp(transaction, shapes)
-
-    async def _transaction_id(self) -> int | None:
-        """The id rows written in this transaction carry, where they carry one."""
-        return None
+    def stamping(self, table: Table, *, replace: bool) -> AbstractAsyncContextManager[None]:
+        """Around one write whose content checksum is recorded: where rows carry their
+        writer's id (PostgreSQL), the write gets an id of its own, kept as its stamp, so
+        validation can tell its rows from anything else's (:meth:`unstamped_rows`).
+        ``replace``: the write empties the table first. Does nothing elsewhere."""
+        del table, replace
+        return nullcontext()
 
     async def unstamped_rows(
-        self, stamps: Mapping[str, Collection[int]]
+        self, tables: Sequence[Table], *, writes: int
     ) -> dict[str, tuple[int, int]] | None:
-        """For each table named in ``stamps``: its rows, and how many of them a
-        transaction not among its stamps wrote last; ``None`` where rows carry no
-        writer's id (see :meth:`write_stamp`)."""
-        del stamps
+        """For each of ``tables``: its rows, and how many of them no stamped write of
+        the table's present shape wrote. ``None`` where rows carry no writer's id, or
+        when the tenant's recorded table writes are no longer the ``writes`` read."""
+        del tables, writes
         return None
 
     def takes_copy_text(self, table: Table) -> bool:

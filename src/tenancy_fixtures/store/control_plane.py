@@ -51,7 +51,6 @@ __all__ = [
     "TableChecksum",
     "TenantFilter",
     "TenantRecord",
-    "WriteStamp",
     "api_tokens_table",
     "append_audit",
     "applied_fixtures",
@@ -89,7 +88,6 @@ __all__ = [
     "table_checksums",
     "usage_table",
     "utcnow",
-    "write_stamps",
     "write_stamps_table",
 ]
 
@@ -182,18 +180,17 @@ table_checksums_table = Table(
     Index("ix_table_checksums_tenant_id_entry_id", "tenant_id", "entry_id"),
 )
 
-#: The transactions that wrote each table's recorded writes (PostgreSQL: 64-bit
-#: transaction ids), with the table's shape then (:mod:`.table_shapes`), so validation
-#: can tell from a row's ``xmin`` that nothing else has written it since; a backend
-#: without such ids records none.
+#: One row per recorded table write, written in the same savepoint as the write's rows,
+#: so that its own ``xmin`` is theirs (PostgreSQL; :mod:`.postgres.write_stamps`): with
+#: the table's shape then, validation tells from a row's ``xmin`` that nothing else has
+#: written it since. A backend whose rows carry no writer records none.
 write_stamps_table = Table(
     "table_write_stamps",
     control_metadata,
     Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
     Column("table_name", String(200), nullable=False),
-    Column("shape", String(16), nullable=False),
-    Column("stamp", BigInteger, nullable=False),
-    Index("ix_table_write_stamps_tenant_id", "tenant_id"),
+    Column("shape", String(64), nullable=False),
+    Index("ix_table_write_stamps_tenant_id_table_name", "tenant_id", "table_name"),
 )
 
 schema_pool_table = Table(
@@ -350,15 +347,6 @@ class TableChecksum:
     unchanged: int = 0
     fixture: str = ""
     run_id: str = ""
-
-
-@dataclass(frozen=True)
-class WriteStamp:
-    """The transaction recording table writes (its 64-bit id), and the shape
-    (:func:`~tenancy_fixtures.store.table_shapes.table_shape`) of each table it wrote."""
-
-    transaction: int
-    shapes: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -669,25 +657,10 @@ async def record_table_checksums(
     fixture: str,
     run_id: str,
     checksums: Sequence[TableChecksum],
-    stamp: WriteStamp | None = None,
 ) -> None:
-    """Append what ``fixture`` wrote to each table in run ``run_id``; ``stamp``: the
-    writing transaction, where the backend names it (see ``write_stamps_table``)."""
+    """Append what ``fixture`` wrote to each table in run ``run_id``."""
     if not checksums:
         return
-    if stamp is not None:
-        await conn.execute(
-            insert(write_stamps_table),
-            [
-                {
-                    "tenant_id": tenant_id,
-                    "table_name": name,
-                    "shape": stamp.shapes[name],
-                    "stamp": stamp.transaction,
-                }
-                for name in sorted({c.table for c in checksums})
-            ],
-        )
     now = utcnow()
     await conn.execute(
         insert(table_checksums_table),
@@ -732,21 +705,6 @@ async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableCh
         )
         for r in rows
     ]
-
-
-async def write_stamps(conn: AsyncConnection, tenant_id: str) -> dict[tuple[str, str], set[int]]:
-    """The transactions recorded as writing each of ``tenant_id``'s tables, by table
-    name and the table's shape then."""
-    table = write_stamps_table
-    rows = await conn.execute(
-        select(table.c.table_name, table.c.shape, table.c.stamp).where(
-            table.c.tenant_id == tenant_id
-        )
-    )
-    stamps: dict[tuple[str, str], set[int]] = {}
-    for name, shape, stamp in rows:
-        stamps.setdefault((name, shape), set()).add(int(stamp))
-    return stamps
 
 
 async def record_run(

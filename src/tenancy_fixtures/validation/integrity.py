@@ -22,10 +22,11 @@ Each check reads the tenant (nothing is changed) and adds results to an
 ``checksums``
     each table's content checksum (:mod:`tenancy_fixtures.loading.checksums`) equals
     the one its fixtures recorded when they wrote it; a table that fixtures upserted
-    into cannot be compared and is reported as information. Where the backend stamps
-    rows with their writer (PostgreSQL, :meth:`TenantSession.unstamped_rows`), a table
-    whose rows were all written by its recorded writes, as many as they left, holds
-    their checksum and is not read again; any other table is read and recomputed;
+    into cannot be compared and is reported as information. Where rows carry their
+    writer (PostgreSQL, :meth:`TenantSession.unstamped_rows`), a table whose rows were
+    all written by its stamped writes, as many as they left, in the shape it had then,
+    and whose column types read back as the loader typed them, is given their checksum
+    without being read; any other table is read and recomputed;
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
 ``privileges``
@@ -59,7 +60,7 @@ from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
-from tenancy_fixtures.store.table_shapes import table_shape
+from tenancy_fixtures.store.table_shapes import checksum_round_trips
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
@@ -471,7 +472,7 @@ class DataIntegrityValidator:
         report: IntegrityReport,
     ) -> str:
         expected = expected_contents(recorded.writes)
-        proven = await self._stamped(session, tables, expected, recorded.stamps, short, report)
+        proven = await self._stamped(session, tables, expected, len(recorded.writes), short, report)
         matched = 0
         for table in tables:
             name = table.name
@@ -499,28 +500,26 @@ class DataIntegrityValidator:
         session: TenantSession,
         tables: Sequence[Table],
         expected: dict[str, _Expected],
-        stamps: dict[tuple[str, str], set[int]],
+        writes: int,
         short: set[str],
         report: IntegrityReport,
     ) -> set[str]:
         """The comparable tables whose rows are exactly those their recorded writes left,
-        told by the rows' writers (none where the backend cannot tell). Only stamps
-        recorded while the table had its present shape count."""
+        told by the rows' writers (none where the backend cannot tell, or when a load
+        committed since the ``writes`` were read). Only tables whose values read back as
+        the loader typed them qualify (:func:`checksum_round_trips`)."""
         if self.recompute_checksums:
             return set()
-        candidates: dict[str, set[int]] = {}
-        for table in tables:
-            wanted = expected.get(table.name)
-            ids = stamps.get((table.name, table_shape(table)))
-            if (
-                ids
-                and wanted is not None
-                and wanted.comparable
-                and table.name not in short
-                and report.row_counts.get(table.name) == wanted.rows
-            ):
-                candidates[table.name] = ids
-        counts = await session.unstamped_rows(candidates) if candidates else None
+        candidates = [
+            table
+            for table in tables
+            if (wanted := expected.get(table.name)) is not None
+            and wanted.comparable
+            and table.name not in short
+            and report.row_counts.get(table.name) == wanted.rows
+            and checksum_round_trips(table)
+        ]
+        counts = await session.unstamped_rows(candidates, writes=writes) if candidates else None
         return {
             name
             for name, (rows, unstamped) in (counts or {}).items()
@@ -614,22 +613,17 @@ class _Recorded:
     writes: list[TableChecksum]
     config: dict[str, Any] | None
     other_tenants: list[str]
-    #: The transactions recorded as writing each table, by table name and shape then
-    #: (see ``write_stamps_table``).
-    stamps: dict[tuple[str, str], set[int]]
 
     @classmethod
     async def read(cls, conn: AsyncConnection, tenant_id: str) -> _Recorded:
-        """Read the fixtures applied, the table writes and their stamps, the config and
-        the other tenants."""
+        """Read the fixtures applied, the table writes, the config and the other tenants."""
         applied = await control_plane.applied_fixtures(conn, tenant_id)
         writes = await control_plane.table_checksums(conn, tenant_id)
-        stamps = await control_plane.write_stamps(conn, tenant_id)
         config = await control_plane.load_config(conn, tenant_id)
         others = [
             t.tenant_id for t in await control_plane.list_tenants(conn) if t.tenant_id != tenant_id
         ]
-        return cls(applied, writes, config, others, stamps)
+        return cls(applied, writes, config, others)
 
 
 def _report_nulls(report: IntegrityReport, tables: Sequence[Table], scans: dict[str, _Scan]) -> str:

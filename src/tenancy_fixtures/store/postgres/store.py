@@ -13,7 +13,7 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -198,7 +198,6 @@ class PostgresTenantSession(TenantSession):
         self.owner = owner
         #: The tables are locked and hold no undeclared code (checked before writing).
         self._vetted = vetted
-        self._stamp: int | None = None
 
     @property
     def declared(self) -> set[str]:
@@ -325,20 +324,30 @@ class PostgresTenantSession(TenantSession):
         while records := await cursor.fetch(batch):
             yield list(map(tuple, records))
 
-    async def _transaction_id(self) -> int | None:
+    def stamping(self, table: Table, *, replace: bool) -> AbstractAsyncContextManager[None]:
         # Citus rows carry the ids of the workers' transactions, not this one's.
         if self.citus:
-            return None
-        if self._stamp is None:
-            self._stamp = await write_stamps.current_stamp(self.connection)
-        return self._stamp
+            return super().stamping(table, replace=replace)
+        return write_stamps.stamped(
+            self.connection,
+            tenant_id=self.tenant_id,
+            schema=self.schema,
+            table=table,
+            replace=replace,
+        )
 
     async def unstamped_rows(
-        self, stamps: Mapping[str, Collection[int]]
+        self, tables: Sequence[Table], *, writes: int
     ) -> dict[str, tuple[int, int]] | None:
         if self.citus:
             return None
-        return await write_stamps.count_unstamped(self.connection, self.schema, stamps)
+        return await write_stamps.count_unstamped(
+            self.connection,
+            tenant_id=self.tenant_id,
+            schema=self.schema,
+            tables=tables,
+            writes=writes,
+        )
 
     def takes_copy_text(self, table: Table) -> bool:
         # Citus routes COPY text too, but its path is kept to the one it was tested with.

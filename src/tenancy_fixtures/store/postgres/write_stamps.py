@@ -1,59 +1,123 @@
-"""Write stamps: telling from a row's ``xmin`` that only recorded writes touched it.
+"""Write stamps: telling from a row's ``xmin`` that only a recorded write wrote it.
 
-Every row version carries the id of the transaction that wrote it (``xmin``); an
-``UPDATE`` or ``INSERT`` by anyone else leaves a version with another id, and a
-``DELETE`` leaves fewer rows. A load records its transaction's 64-bit id beside the
-content checksum it wrote (``txid_current()``); validation then counts, in the server,
-the rows of each table whose ``xmin`` is not among the recorded ids. None and as many
-rows as the recorded writes leave means the table holds what they wrote, so its content
-checksum is theirs: no row has to be read into Python to recompute it.
+Every row version carries the id of the (sub)transaction that wrote it (``xmin``). A
+recorded write runs in a savepoint of its own, and at its end a row is added to
+``tenancy.table_write_stamps`` in that same savepoint, so the stamp row's ``xmin`` is
+the id its rows carry, and no other statement of the load shares it (a derived-table
+refresh, a custom fixture's SQL). Validation then counts, in the server, each table's
+rows whose ``xmin`` is no stamp's: an ``UPDATE`` or ``INSERT`` by anything else leaves
+such a row, a ``DELETE`` leaves fewer rows. A stamp counts only while the table has the
+shape it had when stamped: the columns of its definition (a digest made by the caller)
+and of the catalog (relation, column numbers, names, types and enum labels), so a
+column dropped and added again, renamed or a table replaced is seen without a rewrite.
 
-Transaction ids wrap around after 2^32; a recorded id older than 2^31 transactions is
-not used (PostgreSQL has frozen every row by then, and its 32-bit id may be reused).
+Transaction ids are 32 bits and reused after wraparound: a stamp older than 2^30
+transactions is not trusted. A restored dump gives stamp rows and data rows new ids (and
+the relation a new oid), so its tables are read again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tenancy_fixtures.store.control_plane import (
+    CONTROL_SCHEMA,
+    table_checksums_table,
+    write_stamps_table,
+)
 from tenancy_fixtures.store.postgres.privileges import quote
+from tenancy_fixtures.store.table_shapes import table_shape
 
-__all__ = ["count_unstamped", "current_stamp"]
+__all__ = ["count_unstamped", "stamped"]
 
-#: How far back a 32-bit ``xmin`` still names one transaction only.
-_HORIZON = 2**31
-_XID_BITS = 2**32 - 1
+#: How many transactions back a stamp is still trusted.
+_HORIZON = 2**30
+_STAMPS = f"{quote(CONTROL_SCHEMA)}.{quote(write_stamps_table.name)}"
+_WRITES = f"{quote(CONTROL_SCHEMA)}.{quote(table_checksums_table.name)}"
 
 
-async def current_stamp(conn: AsyncConnection) -> int:
-    """The 64-bit id of ``conn``'s transaction (assigned now if it has none yet)."""
-    return int((await conn.execute(text("SELECT txid_current()"))).scalar_one())
+def _shape(position: int) -> str:
+    """SQL for the shape of table ``:q<position>`` whose definition's digest is
+    ``:m<position>``: that digest, then a digest of the catalog's columns."""
+    return (
+        f"CAST(:m{position} AS text) || ':' || coalesce(("
+        f"SELECT md5(CAST(to_regclass(:q{position}) AS oid)::text || string_agg("
+        "a.attnum || ':' || a.attname || ':' || a.atttypid || ':' || a.atttypmod || ':' || "
+        "coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) "
+        "FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid), ''), "
+        "',' ORDER BY a.attnum)) FROM pg_catalog.pg_attribute a "
+        f"WHERE a.attrelid = to_regclass(:q{position}) AND a.attnum > 0 "
+        "AND NOT a.attisdropped), '')"
+    )
+
+
+def _qualified(schema: str, table: Table) -> str:
+    return f"{quote(schema)}.{quote(table.name)}"
+
+
+@asynccontextmanager
+async def stamped(
+    conn: AsyncConnection, *, tenant_id: str, schema: str, table: Table, replace: bool
+) -> AsyncIterator[None]:
+    """A savepoint around one recorded write to ``table``, stamped at its end; a
+    ``replace`` drops the table's earlier stamps (their rows are gone)."""
+    async with conn.begin_nested():
+        yield
+        if replace:
+            stamps = write_stamps_table
+            await conn.execute(
+                delete(stamps).where(
+                    stamps.c.tenant_id == tenant_id, stamps.c.table_name == table.name
+                )
+            )
+        await conn.execute(
+            text(
+                f"INSERT INTO {_STAMPS} (tenant_id, table_name, shape) "
+                f"SELECT :tenant, :n0, {_shape(0)}"
+            ),
+            {
+                "tenant": tenant_id,
+                "n0": table.name,
+                "m0": table_shape(table),
+                "q0": _qualified(schema, table),
+            },
+        )
 
 
 async def count_unstamped(
-    conn: AsyncConnection, schema: str, stamps: Mapping[str, Collection[int]]
-) -> dict[str, tuple[int, int]]:
-    """For each table of ``schema`` named in ``stamps``: its rows, and how many of them
-    were last written by a transaction not among its stamps (one statement)."""
-    if not stamps:
+    conn: AsyncConnection, *, tenant_id: str, schema: str, tables: Sequence[Table], writes: int
+) -> dict[str, tuple[int, int]] | None:
+    """For each of ``tables``: its rows, and how many of them no stamp of its present
+    shape wrote (one statement). ``None`` if the tenant's recorded writes are no longer
+    the ``writes`` the caller read (a load committed in between)."""
+    if not tables:
         return {}
-    oldest = int(
-        (
-            await conn.execute(text("SELECT txid_snapshot_xmin(txid_current_snapshot())"))
-        ).scalar_one()
-    )
-    names = sorted(stamps)
+    params: dict[str, Any] = {"tenant": tenant_id}
     parts = []
-    for position, name in enumerate(names):
-        usable = sorted({s & _XID_BITS for s in stamps[name] if oldest - s < _HORIZON})
-        xids = "{" + ",".join(str(int(x)) for x in usable) + "}"
+    for i, table in enumerate(tables):
+        params |= {f"n{i}": table.name, f"m{i}": table_shape(table)}
+        params[f"q{i}"] = _qualified(schema, table)
         parts.append(
-            f"SELECT {position}, count(*), "
-            f"count(*) FILTER (WHERE NOT (xmin = ANY(CAST('{xids}' AS xid[])))) "
-            f"FROM {quote(schema)}.{quote(name)}"
+            f"SELECT {i} AS position, count(*) AS total, count(*) FILTER (WHERE NOT "
+            f"(t.xmin = ANY(ARRAY(SELECT s.xmin FROM {_STAMPS} s WHERE s.tenant_id = :tenant "
+            f"AND s.table_name = :n{i} AND s.shape = {_shape(i)} "
+            f"AND age(s.xmin) < {_HORIZON})))) AS unstamped "
+            f"FROM {_qualified(schema, table)} t"
         )
-    rows = (await conn.execute(text(" UNION ALL ".join(parts)))).all()
-    return {names[int(r[0])]: (int(r[1]), int(r[2])) for r in rows}
+    rows = (
+        await conn.execute(
+            text(
+                f"SELECT p.position, p.total, p.unstamped, (SELECT count(*) FROM {_WRITES} w "
+                f"WHERE w.tenant_id = :tenant) FROM ({' UNION ALL '.join(parts)}) p"
+            ),
+            params,
+        )
+    ).all()
+    if any(int(r[3]) != writes for r in rows):
+        return None
+    return {tables[int(r[0])].name: (int(r[1]), int(r[2])) for r in rows}
