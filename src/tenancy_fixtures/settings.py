@@ -142,9 +142,11 @@ class Settings(BaseSettings):
     bulk_load_min_bytes: int = Field(
         default=1 << 20,
         ge=0,
-        description="A load into a never-loaded tenant from at least this many bytes of "
-        "files drops the tenant's keys and indexes and rebuilds them once at the end; a "
-        "smaller one keeps them (rebuilding costs more than it saves). 0: always rebuild.",
+        description="A load from at least this many bytes of files is a bulk load: into a "
+        "never-loaded tenant it drops the tenant's keys and indexes and rebuilds them once "
+        "at the end, and on PostgreSQL it stamps its writes so validation need not read "
+        "them again; a smaller one does neither (each costs more than it saves). 0: every "
+        "load.",
     )
     concurrency: int = Field(default=10, ge=1, le=1000)
     cache_ttl_seconds: float = Field(default=3600.0, gt=0)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import MetaData, func, select, text
+from sqlalchemy import Column, ForeignKey, MetaData, String, Table, func, select, text
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
@@ -350,3 +350,58 @@ async def test_a_value_the_driver_cannot_encode_is_a_typed_error_and_leaves_no_r
             assert 0 == sum((await row_counts(shop)).values())
         finally:
             await shop.drop_tenant(TENANT)
+
+
+def _unnamed_metadata() -> MetaData:
+    """Two tables whose key, unique constraint and foreign key have no names (no naming
+    convention) and no index: nothing the bulk path could drop by name."""
+    metadata = MetaData()
+    Table("owners", metadata, Column("owner_id", String(8), primary_key=True))
+    Table(
+        "pets",
+        metadata,
+        Column("pet_id", String(8), primary_key=True),
+        Column("tag", String(8), unique=True),
+        Column("owner_id", String(8), ForeignKey("owners.owner_id"), nullable=False),
+    )
+    return metadata
+
+
+async def test_a_schema_without_constraint_names_loads_by_the_bulk_path(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A bulk load keeps unnamed keys in place rather than failing to drop them, and
+    still refuses a duplicate they guard."""
+    bulk = settings.model_copy(update={"bulk_load_min_bytes": 0})
+    (tmp_path / "good").mkdir()
+    (tmp_path / "twice").mkdir()
+    good = fixture_set(
+        tmp_path / "good",
+        **{
+            "owners.jsonl": '{"owner_id": "o1"}\n',
+            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_id": "o1"}\n'
+            '{"pet_id": "p2", "tag": "t2", "owner_id": "o1"}\n',
+        },
+    )
+    twice = fixture_set(
+        tmp_path / "twice",
+        **{
+            "owners.jsonl": '{"owner_id": "o1"}\n',
+            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_id": "o1"}\n'
+            '{"pet_id": "p2", "tag": "t1", "owner_id": "o1"}\n',
+        },
+    )
+    async with FixtureManager(bulk, metadata=_unnamed_metadata()) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("pets")
+            await manager.load_fixtures("pets", good)
+            report = await manager.validate_tenant("pets")
+            await manager.create_tenant("pets_twice")
+            with pytest.raises(IntegrityViolationError):
+                await manager.load_fixtures("pets_twice", twice)
+        finally:
+            await drop_every_tenant(manager)
+
+    assert report.ok, report.problems
+    assert {"owners": 1, "pets": 2} == report.row_counts

@@ -10,7 +10,7 @@ a careless DBA would make them.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,24 @@ from tests.cleanup import drop_every_tenant
 from tests.integration.subject_data import SUBJECT, loaded_tenant
 
 TENANT = "stamps_tenant"
+#: Every load of this module is a bulk load, so its writes are stamped.
+STAMPING: dict[str, Any] = {"bulk_load_min_bytes": 0}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The backend's settings, every load stamping its writes."""
+    return settings.model_copy(update=STAMPING)
+
+
+@pytest.fixture
+async def pg_manager(postgres_url: str) -> AsyncIterator[FixtureManager]:
+    """A manager on the run's PostgreSQL database whose loads stamp their writes."""
+    settings = Settings(database_url=postgres_url, actor="pytest").model_copy(update=STAMPING)
+    async with FixtureManager(settings) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
 
 
 async def _load(manager: FixtureManager, demo_set: Path) -> None:
@@ -76,6 +94,24 @@ async def test_loaded_tables_are_proven_by_their_write_stamps_on_postgresql_only
     assert {_loaded_method(manager)} == {report.checksums[name].method for name in loaded}
     assert {"match"} == {report.checksums[name].status for name in loaded}
     assert _loaded_method(manager) == report.as_dict()["checksums"]["tracks"]["method"]
+
+
+@pytest.mark.postgres
+async def test_a_load_smaller_than_a_bulk_load_stamps_nothing(
+    postgres_url: str, demo_set: Path
+) -> None:
+    """Below ``bulk_load_min_bytes`` a stamp would cost more than re-reading saves: the
+    demo set's tables are read again."""
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    async with FixtureManager(settings) as manager:
+        try:
+            await _load(manager, demo_set)
+            report = await manager.validate_tenant(TENANT)
+        finally:
+            await drop_every_tenant(manager)
+
+    assert report.ok, report.problems
+    assert {"recomputed"} == _methods(report)
 
 
 async def test_a_value_changed_after_loading_makes_its_table_read_again_and_fail(
@@ -251,7 +287,7 @@ async def test_a_column_added_without_rewriting_rows_makes_the_table_read_again(
 ) -> None:
     """``ADD COLUMN`` with a default keeps every row's ``xmin`` but changes what the
     checksum hashes: a stamp recorded for the old shape is not trusted."""
-    settings = Settings(database_url=postgres_url, actor="pytest")
+    settings = Settings(database_url=postgres_url, actor="pytest").model_copy(update=STAMPING)
     source = tmp_path / "notes_set"
     source.mkdir()
     (source / "notes.jsonl").write_text('{"note_id": "n-1", "body": "hello"}\n')
@@ -390,7 +426,7 @@ async def test_a_table_whose_values_the_database_changes_on_the_way_in_is_read_a
     source = tmp_path / "things_set"
     source.mkdir()
     (source / "things.jsonl").write_text(f'{{"thing_id": "a", "amount": {value}}}\n')
-    settings = Settings(database_url=postgres_url, actor="pytest")
+    settings = Settings(database_url=postgres_url, actor="pytest").model_copy(update=STAMPING)
     async with FixtureManager(settings, metadata=metadata) as manager:
         await drop_every_tenant(manager)
         try:

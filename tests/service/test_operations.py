@@ -89,8 +89,10 @@ async def test_validation_can_be_asked_to_recompute_every_checksum(
     client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager, demo_set: Path
 ) -> None:
     """``recompute_checksums=true`` reads every table again; without it, PostgreSQL
-    takes a loaded table's checksum from its write stamps."""
-    await manager.load_fixtures("victim", source=demo_set)
+    takes the checksum of a table a bulk load wrote from its write stamps."""
+    bulk = manager.settings.model_copy(update={"bulk_load_min_bytes": 0})
+    async with FixtureManager(bulk) as loading:
+        await loading.load_fixtures("victim", source=demo_set)
     methods = {}
     for recompute in ("false", "true"):
         ran = await client.post(

@@ -21,7 +21,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import aclosing, closing
+from contextlib import AbstractAsyncContextManager, aclosing, closing, nullcontext
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -196,7 +196,7 @@ class DataLoader(BaseFixture):
             send = await self._sender(
                 session, table, files, write_mode, workers_up, context, content, tracker
             )
-            async with session.stamping(table, replace=write_mode == "replace"):
+            async with _stamping(session, table, write_mode, context):
                 counts = await self._write(
                     table, files, write_mode, send, content, context, tracker
                 )
@@ -485,6 +485,15 @@ async def _encrypting(
         return encrypt
     then = prepare
     return lambda rows: then(encrypt(rows))
+
+
+def _stamping(
+    session: TenantSession, table: Table, write_mode: WriteMode, context: LoadContext
+) -> AbstractAsyncContextManager[None]:
+    """Around one recorded write: stamped in a bulk load (see ``LoadContext.stamp_writes``)."""
+    if not context.stamp_writes:
+        return nullcontext()
+    return session.stamping(table, replace=write_mode == "replace")
 
 
 def _columns(table: Table) -> tuple[str, ...]:

@@ -305,6 +305,7 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
                 )
             run.context = replace(run.context, skip_records=skip)
         large = defers_keys(run.loaders, run.settings.bulk_load_min_bytes)
+        run.context = replace(run.context, stamp_writes=large)
         async with session.bulk_load(defer_keys=large):
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force

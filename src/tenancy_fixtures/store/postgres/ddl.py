@@ -11,8 +11,9 @@ import hashlib
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy import Constraint, MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA
@@ -111,13 +112,23 @@ def _compile_deferred_ddl(
         for table in metadata.sorted_tables:
             table.to_metadata(private)
         _PRIVATE_COPIES[metadata] = private
+
+    def named(constraint: Constraint) -> bool:
+        """Whether ``constraint`` can be dropped by name: one left unnamed (no naming
+        convention) is kept in place during the load instead."""
+        try:
+            sql(DropConstraint(constraint))
+        except CompileError:
+            return False
+        return True
+
     tables = private.sorted_tables
-    foreign = [fk for t in tables for fk in t.foreign_key_constraints]
+    foreign = [fk for t in tables for fk in t.foreign_key_constraints if named(fk)]
     keys = [
         c
         for t in tables
         for c in t.constraints
-        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint) and named(c)
     ]
     indexes = [ix for t in tables for ix in t.indexes]
     dropping = (

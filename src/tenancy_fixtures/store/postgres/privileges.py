@@ -69,6 +69,7 @@ __all__ = [
     "acting_as",
     "check_can_provision",
     "drop_roles",
+    "literal",
     "our_roles",
     "permission_error",
     "review_access",
@@ -91,7 +92,8 @@ def quote(name: str) -> str:
     return str(_PREPARER.quote_identifier(name))
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
+    """``value`` as a PostgreSQL string literal (standard conforming strings)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -143,9 +145,9 @@ async def set_up_roles(
         conn,
         [
             f"CREATE ROLE {owner} NOLOGIN",
-            f"COMMENT ON ROLE {owner} IS {_literal(_comment('owner', tenant_id, database))}",
+            f"COMMENT ON ROLE {owner} IS {literal(_comment('owner', tenant_id, database))}",
             f"CREATE ROLE {tenant} NOLOGIN",
-            f"COMMENT ON ROLE {tenant} IS {_literal(_comment('tenant', tenant_id, database))}",
+            f"COMMENT ON ROLE {tenant} IS {literal(_comment('tenant', tenant_id, database))}",
             f"GRANT {owner} TO CURRENT_USER",
             f"ALTER SCHEMA {qschema} OWNER TO {owner}",
             *(f"ALTER TABLE {qschema}.{quote(t)} OWNER TO {owner}" for t in tables),

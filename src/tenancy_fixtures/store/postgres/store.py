@@ -122,6 +122,8 @@ _RELATIONS = text(
 async def run_script(driver: Any, statements: Sequence[str], citus: bool) -> None:
     """Run DDL ``statements`` in one round trip; on Citus one by one, since it forwards
     some DDL to the workers as the whole query string it received."""
+    if not statements:
+        return
     if citus:
         for statement in statements:
             await driver.execute(statement)

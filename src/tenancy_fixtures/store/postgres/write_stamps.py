@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Table, delete, text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.store.control_plane import (
@@ -30,7 +30,7 @@ from tenancy_fixtures.store.control_plane import (
     table_checksums_table,
     write_stamps_table,
 )
-from tenancy_fixtures.store.postgres.privileges import quote
+from tenancy_fixtures.store.postgres.privileges import literal, quote
 from tenancy_fixtures.store.table_shapes import table_shape
 
 __all__ = ["count_unstamped", "stamped"]
@@ -39,19 +39,20 @@ __all__ = ["count_unstamped", "stamped"]
 _HORIZON = 2**30
 _STAMPS = f"{quote(CONTROL_SCHEMA)}.{quote(write_stamps_table.name)}"
 _WRITES = f"{quote(CONTROL_SCHEMA)}.{quote(table_checksums_table.name)}"
+_SAVEPOINT = "tf_stamped_write"
 
 
-def _shape(position: int) -> str:
-    """SQL for the shape of table ``:q<position>`` whose definition's digest is
-    ``:m<position>``: that digest, then a digest of the catalog's columns."""
+def _shape(definition: str, relation: str) -> str:
+    """SQL for a table's shape: the digest of its definition (SQL ``definition``), then a
+    digest of the catalog's columns of the relation named by SQL ``relation``."""
     return (
-        f"CAST(:m{position} AS text) || ':' || coalesce(("
-        f"SELECT md5(CAST(to_regclass(:q{position}) AS oid)::text || string_agg("
+        f"CAST({definition} AS text) || ':' || coalesce(("
+        f"SELECT md5(CAST(to_regclass({relation}) AS oid)::text || string_agg("
         "a.attnum || ':' || a.attname || ':' || a.atttypid || ':' || a.atttypmod || ':' || "
         "coalesce((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) "
         "FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid), ''), "
         "',' ORDER BY a.attnum)) FROM pg_catalog.pg_attribute a "
-        f"WHERE a.attrelid = to_regclass(:q{position}) AND a.attnum > 0 "
+        f"WHERE a.attrelid = to_regclass({relation}) AND a.attnum > 0 "
         "AND NOT a.attisdropped), '')"
     )
 
@@ -65,28 +66,25 @@ async def stamped(
     conn: AsyncConnection, *, tenant_id: str, schema: str, table: Table, replace: bool
 ) -> AsyncIterator[None]:
     """A savepoint around one recorded write to ``table``, stamped at its end; a
-    ``replace`` drops the table's earlier stamps (their rows are gone)."""
-    async with conn.begin_nested():
-        yield
-        if replace:
-            stamps = write_stamps_table
-            await conn.execute(
-                delete(stamps).where(
-                    stamps.c.tenant_id == tenant_id, stamps.c.table_name == table.name
-                )
-            )
-        await conn.execute(
-            text(
-                f"INSERT INTO {_STAMPS} (tenant_id, table_name, shape) "
-                f"SELECT :tenant, :n0, {_shape(0)}"
-            ),
-            {
-                "tenant": tenant_id,
-                "n0": table.name,
-                "m0": table_shape(table),
-                "q0": _qualified(schema, table),
-            },
+    ``replace`` drops the table's earlier stamps (their rows are gone).
+
+    Sent as plain SQL through the driver, the stamp and the release in one round trip: a
+    write that fails leaves the savepoint open, and its transaction is rolled back whole.
+    """
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    await driver.execute(f"SAVEPOINT {_SAVEPOINT}")
+    yield
+    tenant, name = literal(tenant_id), literal(table.name)
+    script = [
+        f"INSERT INTO {_STAMPS} (tenant_id, table_name, shape) SELECT {tenant}, {name}, "
+        + _shape(literal(table_shape(table)), literal(_qualified(schema, table))),
+        f"RELEASE SAVEPOINT {_SAVEPOINT}",
+    ]
+    if replace:
+        script.insert(
+            0, f"DELETE FROM {_STAMPS} WHERE tenant_id = {tenant} AND table_name = {name}"
         )
+    await driver.execute("; ".join(script))
 
 
 async def count_unstamped(
@@ -102,10 +100,11 @@ async def count_unstamped(
     for i, table in enumerate(tables):
         params |= {f"n{i}": table.name, f"m{i}": table_shape(table)}
         params[f"q{i}"] = _qualified(schema, table)
+        shape = _shape(f":m{i}", f"CAST(:q{i} AS text)")
         parts.append(
             f"SELECT {i} AS position, count(*) AS total, count(*) FILTER (WHERE NOT "
             f"(t.xmin = ANY(ARRAY(SELECT s.xmin FROM {_STAMPS} s WHERE s.tenant_id = :tenant "
-            f"AND s.table_name = :n{i} AND s.shape = {_shape(i)} "
+            f"AND s.table_name = :n{i} AND s.shape = {shape} "
             f"AND age(s.xmin) < {_HORIZON})))) AS unstamped "
             f"FROM {_qualified(schema, table)} t"
         )
