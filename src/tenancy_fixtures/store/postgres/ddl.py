@@ -113,22 +113,13 @@ def _compile_deferred_ddl(
             table.to_metadata(private)
         _PRIVATE_COPIES[metadata] = private
 
-    def named(constraint: Constraint) -> bool:
-        """Whether ``constraint`` can be dropped by name: one left unnamed (no naming
-        convention) is kept in place during the load instead."""
-        try:
-            sql(DropConstraint(constraint))
-        except CompileError:
-            return False
-        return True
-
     tables = private.sorted_tables
-    foreign = [fk for t in tables for fk in t.foreign_key_constraints if named(fk)]
+    foreign = [fk for t in tables for fk in t.foreign_key_constraints if _named(fk)]
     keys = [
         c
         for t in tables
         for c in t.constraints
-        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint) and named(c)
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint) and _named(c)
     ]
     indexes = [ix for t in tables for ix in t.indexes]
     dropping = (
@@ -164,3 +155,13 @@ def render_schema_sql(metadata: MetaData) -> str:
         "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
     )
     return header + "\n" + ";\n\n".join(statements) + ";\n"
+
+
+def _named(constraint: Constraint) -> bool:
+    """Whether ``constraint`` can be dropped by name: one left unnamed (no naming
+    convention) is kept in place during the load instead."""
+    try:
+        DropConstraint(constraint).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    except CompileError:
+        return False
+    return True
