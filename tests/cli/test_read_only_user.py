@@ -223,3 +223,23 @@ async def test_a_user_who_may_add_tables_to_the_control_plane_adds_a_missing_one
         await admin.close()
 
     assert [] == tenants
+
+
+@pytest.mark.usefixtures("loaded")
+def test_a_reader_not_granted_the_write_stamps_still_validates(
+    postgres_url: str, reader: str
+) -> None:
+    """A reader granted SELECT before ``table_write_stamps`` existed (or without it) has
+    every table read again instead of failing on the stamps."""
+    _admin(
+        postgres_url,
+        lambda admin: admin.execute(f"REVOKE SELECT ON tenancy.table_write_stamps FROM {reader}"),
+    )
+    cli = Cli(_as_user(postgres_url, reader))
+
+    [report] = cli.json("validate-data", TENANT)
+
+    assert (True, {"recomputed"}) == (
+        report["ok"],
+        {c["method"] for c in report["checksums"].values()},
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, MetaData, String, Table, func, select, text
+from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table, func, select, text
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
@@ -353,16 +353,22 @@ async def test_a_value_the_driver_cannot_encode_is_a_typed_error_and_leaves_no_r
 
 
 def _unnamed_metadata() -> MetaData:
-    """Two tables whose key, unique constraint and foreign key have no names (no naming
-    convention) and no index: nothing the bulk path could drop by name."""
+    """Two tables whose keys and foreign key have no names (no naming convention); the
+    unnamed foreign key depends on a named unique index."""
     metadata = MetaData()
-    Table("owners", metadata, Column("owner_id", String(8), primary_key=True))
+    owners = Table(
+        "owners",
+        metadata,
+        Column("owner_id", String(8), primary_key=True),
+        Column("email", String(32), nullable=False),
+    )
+    Index("ix_owners_email", owners.c.email, unique=True)
     Table(
         "pets",
         metadata,
         Column("pet_id", String(8), primary_key=True),
         Column("tag", String(8), unique=True),
-        Column("owner_id", String(8), ForeignKey("owners.owner_id"), nullable=False),
+        Column("owner_email", String(32), ForeignKey("owners.email"), nullable=False),
     )
     return metadata
 
@@ -370,25 +376,25 @@ def _unnamed_metadata() -> MetaData:
 async def test_a_schema_without_constraint_names_loads_by_the_bulk_path(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """A bulk load keeps unnamed keys in place rather than failing to drop them, and
-    still refuses a duplicate they guard."""
+    """A bulk load keeps the keys in place when one is unnamed, rather than failing to
+    drop it (or an index it depends on), and still refuses a duplicate they guard."""
     bulk = settings.model_copy(update={"bulk_load_min_bytes": 0})
     (tmp_path / "good").mkdir()
     (tmp_path / "twice").mkdir()
     good = fixture_set(
         tmp_path / "good",
         **{
-            "owners.jsonl": '{"owner_id": "o1"}\n',
-            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_id": "o1"}\n'
-            '{"pet_id": "p2", "tag": "t2", "owner_id": "o1"}\n',
+            "owners.jsonl": '{"owner_id": "o1", "email": "o@x"}\n',
+            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_email": "o@x"}\n'
+            '{"pet_id": "p2", "tag": "t2", "owner_email": "o@x"}\n',
         },
     )
     twice = fixture_set(
         tmp_path / "twice",
         **{
-            "owners.jsonl": '{"owner_id": "o1"}\n',
-            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_id": "o1"}\n'
-            '{"pet_id": "p2", "tag": "t1", "owner_id": "o1"}\n',
+            "owners.jsonl": '{"owner_id": "o1", "email": "o@x"}\n',
+            "pets.jsonl": '{"pet_id": "p1", "tag": "t1", "owner_email": "o@x"}\n'
+            '{"pet_id": "p2", "tag": "t1", "owner_email": "o@x"}\n',
         },
     )
     async with FixtureManager(bulk, metadata=_unnamed_metadata()) as manager:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures import FixtureManager, Settings
@@ -42,6 +43,7 @@ from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession
+from tenancy_fixtures.store.types import JSONDocument
 from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 from tests.integration.subject_data import SUBJECT, loaded_tenant
@@ -414,6 +416,11 @@ async def test_a_load_committed_while_validating_turns_the_shortcut_off(
         pytest.param(Column("amount", Numeric(10, 2)), '"1.234"', id="numeric-rounded"),
         pytest.param(Column("amount", REAL), "0.1", id="real"),
         pytest.param(Column("amount", CHAR(5)), '"ab"', id="char-padded"),
+        pytest.param(
+            Column("amount", postgresql.TIMESTAMP(timezone=True, precision=3)),
+            '"2024-01-01T00:00:00.123456+00:00"',
+            id="timestamp-rounded",
+        ),
     ],
 )
 async def test_a_table_whose_values_the_database_changes_on_the_way_in_is_read_again(
@@ -469,4 +476,100 @@ async def test_a_table_two_loads_wrote_is_read_again_when_one_row_is_missing(
     assert ("recomputed", "mismatch") == (
         report.checksums["artists"].method,
         report.checksums["artists"].status,
+    )
+
+
+@pytest.mark.postgres
+async def test_a_copied_stamp_is_not_trusted_though_it_shares_the_rows_writer(
+    pg_manager: FixtureManager, demo_set: Path
+) -> None:
+    """A dump restored in one transaction gives stamp rows and data rows one new id; here
+    one transaction changes tracks and rewrites its stamp: the stamp's own ``xmin`` is
+    no longer the one it was written with, so tracks is read again."""
+    await _load(pg_manager, demo_set)
+    stamps = control_plane.write_stamps_table
+    async with pg_manager.store.session(TENANT) as session:
+        tracks = session.metadata.tables["tenant.tracks"]
+        await session.connection.execute(
+            update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
+        )
+        await session.connection.execute(
+            update(stamps)
+            .where(stamps.c.tenant_id == TENANT, stamps.c.table_name == "tracks")
+            .values(shape=stamps.c.shape)
+        )
+
+    report = await pg_manager.validate_tenant(TENANT)
+
+    assert ("recomputed", "mismatch") == (
+        report.checksums["tracks"].method,
+        report.checksums["tracks"].status,
+    )
+    assert "write_stamps" == report.checksums["artists"].method
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "age", [pytest.param(2**30 + 1, id="too-old"), pytest.param(-1000, id="from-the-future")]
+)
+async def test_a_stamp_outside_the_wraparound_horizon_is_not_trusted(
+    pg_manager: FixtureManager, demo_set: Path, age: int
+) -> None:
+    """Transaction ids are reused after 2^32. One transaction changes tracks and rewrites
+    its stamp as if that transaction had written it (own ``xmin`` kept) but ``age``
+    transactions ago: a stamp older than 2^30 transactions, or newer than the newest id
+    (another cluster's), is not trusted, and tracks is read again."""
+    await _load(pg_manager, demo_set)
+    stamps = control_plane.write_stamps_table
+    async with pg_manager.store.session(TENANT) as session:
+        tracks = session.metadata.tables["tenant.tracks"]
+        await session.connection.execute(
+            update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
+        )
+        now = (await session.connection.execute(text("SELECT txid_current()"))).scalar_one()
+        await session.connection.execute(
+            update(stamps)
+            .where(stamps.c.tenant_id == TENANT, stamps.c.table_name == "tracks")
+            .values(written=now - age, own_xmin=now % 2**32)
+        )
+
+    report = await pg_manager.validate_tenant(TENANT)
+
+    assert ("recomputed", "mismatch") == (
+        report.checksums["tracks"].method,
+        report.checksums["tracks"].status,
+    )
+
+
+async def test_values_the_database_normalises_still_match_when_read_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A JSON float past 2^53 (1e23, which jsonb keeps as 10^23) and a NUMERIC -0 (kept
+    as 0) hash as they read back, so re-reading them matches the load's checksum."""
+    metadata = MetaData()
+    Table(
+        "things",
+        metadata,
+        Column("thing_id", String(32), primary_key=True),
+        Column("doc", JSONDocument),
+        Column("amount", Numeric),
+    )
+    source = tmp_path / "things_set"
+    source.mkdir()
+    (source / "things.jsonl").write_text(
+        '{"thing_id": "a", "doc": {"n": 1e23, "m": [2.0, 1.5]}, "amount": "-0.00"}\n'
+    )
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("things")
+            await manager.load_fixtures("things", source)
+            report = await manager.validate_tenant("things", recompute_checksums=True)
+        finally:
+            await drop_every_tenant(manager)
+
+    assert report.ok, report.problems
+    assert ("recomputed", "match") == (
+        report.checksums["things"].method,
+        report.checksums["things"].status,
     )

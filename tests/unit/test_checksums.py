@@ -126,6 +126,20 @@ class TestContentChecksum:
             ("e", None, {"n": [10**16, 2]}, 1)
         )
 
+    def test_a_whole_float_past_2_53_in_json_digests_like_the_number_its_text_names(
+        self,
+    ) -> None:
+        """jsonb keeps 1e23 as 100000000000000000000000, not as the float's own integer
+        (99999999999999991611392): both sides digest the number the text names."""
+        assert event_checksum(("e", None, {"n": 1e23}, 1)) == event_checksum(
+            ("e", None, {"n": 10**23}, 1)
+        )
+
+    def test_a_negative_zero_decimal_digests_like_zero(self) -> None:
+        """PostgreSQL's NUMERIC has no negative zero: -0 and -0.00 read back as 0."""
+        assert row_digest((Decimal("-0"),)) == row_digest((Decimal("0"),))
+        assert row_digest((Decimal("-0.00"),)) == row_digest((Decimal("0"),))
+
     def test_a_fraction_in_json_still_differs_from_its_integer_part(self) -> None:
         """Only whole floats are folded into integers."""
         assert event_checksum(("e", None, {"n": 1.5}, 1)) != event_checksum(

@@ -12,9 +12,11 @@ The canonical encoding is a compact JSON array of the row's values (orjson):
   ``1``, ``1.0``, ``"1"``); floats are written in their shortest exact form;
 * timestamps are ISO 8601 in UTC (a naive timestamp, as SQLite returns them, is UTC;
   one in another zone is converted, a pass a batch of UTC timestamps skips);
-* dates and UUIDs are ISO text; decimals are their normalised text (``1.10`` is ``1.1``);
-* JSON columns: object keys sorted, and a whole-numbered float is written as an
-  integer, because PostgreSQL's ``jsonb`` does not keep ``1e16`` a float.
+* dates and UUIDs are ISO text; decimals are their normalised text (``1.10`` is ``1.1``,
+  ``-0`` is ``0``);
+* JSON columns: object keys sorted, and a whole-numbered float is written as the
+  integer its shortest text names (``1e23`` as ``100000000000000000000000``), because
+  PostgreSQL's ``jsonb`` does not keep ``1e16`` a float.
 
 Rows whose JSON holds an integer beyond 64 bits, which orjson refuses, are encoded by
 the standard library with the same rules.
@@ -43,6 +45,7 @@ _MASK = (1 << 64) - 1
 _ENCRYPTED_INFO = "encrypted"
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC
 _BIG_ENDIAN = sys.byteorder == "big"
+_EXACT_FLOAT_INTEGERS = 2**53
 _dumps = orjson.dumps
 
 
@@ -50,7 +53,8 @@ def _other(value: Any) -> Any:
     """What orjson cannot encode itself: decimals, and UUIDs of a driver's own class
     (asyncpg reads them as a subclass of :class:`uuid.UUID`, which orjson refuses)."""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        # PostgreSQL keeps no negative zero in NUMERIC: -0 and 0 are one value.
+        return format(value.normalize(), "f") if value else "0"
     if isinstance(value, UUID):
         return str(value)
     raise TypeError(f"no canonical encoding for {type(value).__name__}")
@@ -86,7 +90,11 @@ def _encode(row: Sequence[Any]) -> bytes:
 def _canonical_json(value: Any) -> Any:
     kind = type(value)
     if kind is float:
-        return int(value) if value.is_integer() else value
+        if not value.is_integer():
+            return value
+        # Past 2**53 a float's integer is not the number its shortest text names
+        # (1e23 is 99999999999999991611392), which is what jsonb keeps.
+        return int(value) if abs(value) < _EXACT_FLOAT_INTEGERS else int(Decimal(repr(value)))
     if kind is list:
         return [_canonical_json(item) for item in value]
     if kind is dict:

@@ -190,6 +190,11 @@ write_stamps_table = Table(
     Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
     Column("table_name", String(200), nullable=False),
     Column("shape", String(64), nullable=False),
+    #: The writing transaction's 64-bit id (how old the stamp is, across wraparound).
+    Column("written", BigInteger, nullable=False),
+    #: The row's own ``xmin`` when written: a copy of the row (a restored dump) has
+    #: another and is not trusted.
+    Column("own_xmin", BigInteger),
     Index("ix_table_write_stamps_tenant_id_table_name", "tenant_id", "table_name"),
 )
 

@@ -48,14 +48,17 @@ def table_shape(table: Table) -> str:
 
 def checksum_round_trips(table: Table) -> bool:
     """Whether every column of ``table`` reads back exactly as the loader typed it: no
-    rounding (``NUMERIC(p, s)``, ``REAL``), padding (``CHAR``) or change of Python type
-    (``asdecimal``) by the database, so a checksum of the rows as loaded is one of the
-    rows as stored."""
+    rounding (``NUMERIC(p, s)``, ``REAL``, ``TIMESTAMP(p)``), padding (``CHAR``) or
+    change of Python type (``asdecimal``) by the database, so a checksum of the rows as
+    loaded is one of the rows as stored."""
     return all(_exact(column.type) for column in table.columns)
 
 
 def _exact(kind: TypeEngine[object]) -> bool:
-    if isinstance(kind, JSON | Uuid | Date | DateTime | Boolean | Integer):
+    if isinstance(kind, DateTime):
+        # TIMESTAMP(p) rounds to p fractional digits.
+        return getattr(kind, "precision", None) is None
+    if isinstance(kind, JSON | Uuid | Date | Boolean | Integer):
         return True
     if isinstance(kind, Float):
         precision = kind.precision

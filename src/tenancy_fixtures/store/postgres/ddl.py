@@ -114,13 +114,17 @@ def _compile_deferred_ddl(
         _PRIVATE_COPIES[metadata] = private
 
     tables = private.sorted_tables
-    foreign = [fk for t in tables for fk in t.foreign_key_constraints if _named(fk)]
+    foreign = [fk for t in tables for fk in t.foreign_key_constraints]
     keys = [
         c
         for t in tables
         for c in t.constraints
-        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint) and _named(c)
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
     ]
+    if not all(_named(c) for c in (*keys, *foreign)):
+        # An unnamed constraint cannot be dropped by name, and the keys and indexes it
+        # depends on cannot be dropped without it: everything stays in place.
+        return [], []
     indexes = [ix for t in tables for ix in t.indexes]
     dropping = (
         [sql(DropConstraint(fk)) for fk in foreign]
@@ -158,8 +162,8 @@ def render_schema_sql(metadata: MetaData) -> str:
 
 
 def _named(constraint: Constraint) -> bool:
-    """Whether ``constraint`` can be dropped by name: one left unnamed (no naming
-    convention) is kept in place during the load instead."""
+    """Whether ``constraint`` can be dropped by name (not left unnamed, with no naming
+    convention to name it)."""
     try:
         DropConstraint(constraint).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
     except CompileError:

@@ -96,6 +96,7 @@ from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
+from tenancy_fixtures.store.table_shapes import checksum_round_trips
 
 __all__ = ["PostgresTenantStore"]
 
@@ -106,6 +107,10 @@ _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
+#: Stamped writes per transaction: PostgreSQL keeps 64 subtransaction ids per
+#: transaction in shared memory; past that, every other session's snapshots look them
+#: up on disk while the load runs.
+_STAMPS_PER_TRANSACTION = 60
 #: Names of pre-created spare schemas (tenant ids may not start with it).
 _SPARE_PREFIX = "tf_pool_"
 #: Names of the schemas scratch() makes (never committed).
@@ -200,6 +205,8 @@ class PostgresTenantSession(TenantSession):
         self.owner = owner
         #: The tables are locked and hold no undeclared code (checked before writing).
         self._vetted = vetted
+        #: Writes stamped in this transaction (each a subtransaction).
+        self._stamps = 0
 
     @property
     def declared(self) -> set[str]:
@@ -327,9 +334,11 @@ class PostgresTenantSession(TenantSession):
             yield list(map(tuple, records))
 
     def stamping(self, table: Table, *, replace: bool) -> AbstractAsyncContextManager[None]:
-        # Citus rows carry the ids of the workers' transactions, not this one's.
-        if self.citus:
+        # Citus rows carry the ids of the workers' transactions, not this one's; a table
+        # whose types the database changes values of could not use its stamp.
+        if self.citus or self._stamps >= _STAMPS_PER_TRANSACTION or not checksum_round_trips(table):
             return super().stamping(table, replace=replace)
+        self._stamps += 1
         return write_stamps.stamped(
             self.connection,
             tenant_id=self.tenant_id,

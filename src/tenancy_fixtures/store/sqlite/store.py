@@ -25,7 +25,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import URL, MetaData, Table, create_engine, delete, event, func, or_, select, text
+from sqlalchemy import (
+    URL,
+    Index,
+    MetaData,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect, Engine
@@ -358,7 +370,7 @@ class SQLiteTenantSession(TenantSession):
         await driver.execute(f"PRAGMA cache_size = {_BULK_CACHE_KIB}")
         await driver.execute("PRAGMA defer_foreign_keys = ON")
         deferred = empty and defer_keys
-        indexes = [ix for t in self.metadata.sorted_tables for ix in t.indexes] if deferred else []
+        indexes = _deferrable_indexes(self.metadata) if deferred else []
         for index in indexes:
             await self.connection.execute(DropIndex(index))
         yield
@@ -814,3 +826,19 @@ def _add_crash_points(engine: AsyncEngine, operation: str) -> None:
     @event.listens_for(engine.sync_engine, "commit")
     def _before_commit(*_: Any) -> None:
         crash_point(f"{operation}.commit")
+
+
+def _deferrable_indexes(metadata: MetaData) -> list[Index]:
+    """The indexes a bulk load may drop and build once at its end: all but the unique
+    ones a foreign key refers to (SQLite refuses rows for a parent key without them)."""
+    referred = {
+        frozenset(element.column for element in key.elements)
+        for table in metadata.sorted_tables
+        for key in table.foreign_key_constraints
+    }
+    return [
+        index
+        for table in metadata.sorted_tables
+        for index in table.indexes
+        if not (index.unique and frozenset(index.columns) in referred)
+    ]
