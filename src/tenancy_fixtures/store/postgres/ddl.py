@@ -104,16 +104,7 @@ def _compile_deferred_ddl(
             )
         )
 
-    # AddConstraint marks its constraint as no longer created inline by CREATE TABLE,
-    # so these statements are built from a private copy of the schema.
-    private = _PRIVATE_COPIES.get(metadata)
-    if private is None:
-        private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
-        for table in metadata.sorted_tables:
-            table.to_metadata(private)
-        _PRIVATE_COPIES[metadata] = private
-
-    tables = private.sorted_tables
+    tables = _private_copy(metadata).sorted_tables
     foreign = [fk for t in tables for fk in t.foreign_key_constraints]
     keys = [
         c
@@ -159,6 +150,18 @@ def render_schema_sql(metadata: MetaData) -> str:
         "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
     )
     return header + "\n" + ";\n\n".join(statements) + ";\n"
+
+
+def _private_copy(metadata: MetaData) -> MetaData:
+    """A copy of ``metadata`` to build the statements from: AddConstraint marks its
+    constraint as no longer created inline by CREATE TABLE."""
+    private = _PRIVATE_COPIES.get(metadata)
+    if private is None:
+        private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
+        for table in metadata.sorted_tables:
+            table.to_metadata(private)
+        _PRIVATE_COPIES[metadata] = private
+    return private
 
 
 def _named(constraint: Constraint) -> bool:
