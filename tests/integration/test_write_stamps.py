@@ -573,3 +573,34 @@ async def test_values_the_database_normalises_still_match_when_read_again(
         report.checksums["things"].method,
         report.checksums["things"].status,
     )
+
+
+@pytest.mark.postgres
+async def test_a_stamped_write_that_fails_leaves_nothing_and_the_transaction_usable(
+    pg_manager: FixtureManager,
+) -> None:
+    """The write's rows are rolled back to its savepoint and no stamp is written; what
+    the transaction does next commits."""
+    await pg_manager.create_tenant(TENANT)
+    stamps = control_plane.write_stamps_table
+    async with pg_manager.store.session(TENANT) as session:
+        artists = session.metadata.tables["tenant.artists"]
+        row = {"name": "A", "genres": [], "popularity": 1}
+
+        async def failing_write() -> None:
+            async with session.stamping(artists, replace=False):
+                await session.connection.execute(insert(artists).values(**row, artist_id="a" * 22))
+                raise RuntimeError("the write failed")
+
+        with pytest.raises(RuntimeError, match="the write failed"):
+            await failing_write()
+        await session.connection.execute(insert(artists).values(**row, artist_id="b" * 22))
+
+    async with pg_manager.store.session(TENANT, readonly=True) as session:
+        kept = (await session.connection.execute(select(artists.c.artist_id))).scalars().all()
+        stamped = (
+            await session.connection.execute(
+                select(func.count()).select_from(stamps).where(stamps.c.tenant_id == TENANT)
+            )
+        ).scalar_one()
+    assert (["b" * 22], 0) == (kept, stamped)
