@@ -213,14 +213,14 @@ def _record(
         return
     measurements[OURS].seconds.append(ours.first.seconds)
     runs.firsts.append(ours.first)
-    for key, run_, kept_ in (
+    for key, validation, kept in (
         (VALIDATE, ours.validated, runs.validations),
         (VALIDATE_RECOMPUTED, ours.recomputed, runs.recomputations),
     ):
-        if run_ is not None:
-            measurements[key].seconds.append(run_.seconds)
-            measurements[key].rows = run_.rows
-            kept_.append(run_)
+        if validation is not None:
+            measurements[key].seconds.append(validation.seconds)
+            measurements[key].rows = validation.rows
+            kept.append(validation)
     if ours.again is not None:
         measurements[UPSERT].seconds.append(ours.again.seconds)
         measurements[UPSERT].rows = ours.again.rows

@@ -78,6 +78,26 @@ def _methods(report: IntegrityReport) -> set[str]:
     return {content.method for content in report.checksums.values()}
 
 
+def _outcome(report: IntegrityReport, table: str) -> tuple[str, str]:
+    """How ``table``'s checksum was found, and how it compared."""
+    return report.checksums[table].method, report.checksums[table].status
+
+
+async def _own_schema_report(
+    settings: Settings, metadata: MetaData, source: Path, *, recompute: bool = False
+) -> IntegrityReport:
+    """Load ``source`` into a new tenant ``things`` of ``metadata`` and validate it; the
+    tenant is dropped afterwards."""
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("things")
+            await manager.load_fixtures("things", source)
+            return await manager.validate_tenant("things", recompute_checksums=recompute)
+        finally:
+            await drop_every_tenant(manager)
+
+
 def _loaded_method(manager: FixtureManager) -> str:
     return "write_stamps" if manager.store.backend == "postgresql" else "recomputed"
 
@@ -134,10 +154,7 @@ async def test_a_value_changed_after_loading_makes_its_table_read_again_and_fail
     report = await manager.validate_tenant(TENANT)
 
     assert ["checksums"] == report.failed_checks
-    assert ("recomputed", "mismatch") == (
-        report.checksums["tracks"].method,
-        report.checksums["tracks"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "tracks")
     assert _loaded_method(manager) == report.checksums["artists"].method
 
 
@@ -157,10 +174,7 @@ async def test_a_row_deleted_and_put_back_as_it_was_is_read_again_and_matches(
     report = await manager.validate_tenant(TENANT)
 
     assert report.ok, report.problems
-    assert ("recomputed", "match") == (
-        report.checksums["comments"].method,
-        report.checksums["comments"].status,
-    )
+    assert ("recomputed", "match") == _outcome(report, "comments")
 
 
 async def test_a_deleted_row_is_found_by_the_row_count_whatever_the_stamps_say(
@@ -176,10 +190,7 @@ async def test_a_deleted_row_is_found_by_the_row_count_whatever_the_stamps_say(
     report = await manager.validate_tenant(TENANT)
 
     assert ["row_counts"] == report.failed_checks
-    assert ("recomputed", "not_compared") == (
-        report.checksums["comments"].method,
-        report.checksums["comments"].status,
-    )
+    assert ("recomputed", "not_compared") == _outcome(report, "comments")
 
 
 async def test_recompute_checksums_reads_every_table_again(
@@ -265,10 +276,7 @@ async def test_rows_written_with_triggers_off_still_carry_their_writer(
 
     report = await pg_manager.validate_tenant(TENANT)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["artists"].method,
-        report.checksums["artists"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "artists")
 
 
 def _notes(*, pinned: bool) -> MetaData:
@@ -311,10 +319,7 @@ async def test_a_column_added_without_rewriting_rows_makes_the_table_read_again(
         finally:
             await drop_every_tenant(new)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["notes"].method,
-        report.checksums["notes"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "notes")
 
 
 @pytest.mark.postgres
@@ -337,10 +342,7 @@ async def test_a_column_dropped_and_added_again_makes_the_table_read_again(
 
     report = await pg_manager.validate_tenant(TENANT)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["tracks"].method,
-        report.checksums["tracks"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "tracks")
 
 
 @pytest.mark.postgres
@@ -370,10 +372,7 @@ async def test_a_write_in_the_same_load_outside_the_recorded_one_is_not_trusted(
 
     report = await pg_manager.validate_tenant(TENANT)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["tracks"].method,
-        report.checksums["tracks"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "tracks")
     assert "write_stamps" == report.checksums["artists"].method
 
 
@@ -434,19 +433,9 @@ async def test_a_table_whose_values_the_database_changes_on_the_way_in_is_read_a
     source.mkdir()
     (source / "things.jsonl").write_text(f'{{"thing_id": "a", "amount": {value}}}\n')
     settings = Settings(database_url=postgres_url, actor="pytest").model_copy(update=STAMPING)
-    async with FixtureManager(settings, metadata=metadata) as manager:
-        await drop_every_tenant(manager)
-        try:
-            await manager.create_tenant("things")
-            await manager.load_fixtures("things", source)
-            report = await manager.validate_tenant("things")
-        finally:
-            await drop_every_tenant(manager)
+    report = await _own_schema_report(settings, metadata, source)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["things"].method,
-        report.checksums["things"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "things")
 
 
 @pytest.mark.postgres
@@ -473,10 +462,7 @@ async def test_a_table_two_loads_wrote_is_read_again_when_one_row_is_missing(
     report = await pg_manager.validate_tenant(TENANT)
 
     assert [] == report.failed_checks or ["checksums"] == report.failed_checks
-    assert ("recomputed", "mismatch") == (
-        report.checksums["artists"].method,
-        report.checksums["artists"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "artists")
 
 
 @pytest.mark.postgres
@@ -501,10 +487,7 @@ async def test_a_copied_stamp_is_not_trusted_though_it_shares_the_rows_writer(
 
     report = await pg_manager.validate_tenant(TENANT)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["tracks"].method,
-        report.checksums["tracks"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "tracks")
     assert "write_stamps" == report.checksums["artists"].method
 
 
@@ -535,10 +518,7 @@ async def test_a_stamp_outside_the_wraparound_horizon_is_not_trusted(
 
     report = await pg_manager.validate_tenant(TENANT)
 
-    assert ("recomputed", "mismatch") == (
-        report.checksums["tracks"].method,
-        report.checksums["tracks"].status,
-    )
+    assert ("recomputed", "mismatch") == _outcome(report, "tracks")
 
 
 async def test_values_the_database_normalises_still_match_when_read_again(
@@ -559,20 +539,10 @@ async def test_values_the_database_normalises_still_match_when_read_again(
     (source / "things.jsonl").write_text(
         '{"thing_id": "a", "doc": {"n": 1e23, "m": [2.0, 1.5]}, "amount": "-0.00"}\n'
     )
-    async with FixtureManager(settings, metadata=metadata) as manager:
-        await drop_every_tenant(manager)
-        try:
-            await manager.create_tenant("things")
-            await manager.load_fixtures("things", source)
-            report = await manager.validate_tenant("things", recompute_checksums=True)
-        finally:
-            await drop_every_tenant(manager)
+    report = await _own_schema_report(settings, metadata, source, recompute=True)
 
     assert report.ok, report.problems
-    assert ("recomputed", "match") == (
-        report.checksums["things"].method,
-        report.checksums["things"].status,
-    )
+    assert ("recomputed", "match") == _outcome(report, "things")
 
 
 @pytest.mark.postgres

@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Constraint, MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
@@ -112,7 +113,7 @@ def _compile_deferred_ddl(
         for c in t.constraints
         if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
     ]
-    if not all(_named(c) for c in (*keys, *foreign)):
+    if not all(_named(c, dialect) for c in (*keys, *foreign)):
         # An unnamed constraint cannot be dropped by name, and the keys and indexes it
         # depends on cannot be dropped without it: everything stays in place.
         return [], []
@@ -164,11 +165,11 @@ def _private_copy(metadata: MetaData) -> MetaData:
     return private
 
 
-def _named(constraint: Constraint) -> bool:
+def _named(constraint: Constraint, dialect: Dialect) -> bool:
     """Whether ``constraint`` can be dropped by name (not left unnamed, with no naming
     convention to name it)."""
     try:
-        DropConstraint(constraint).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+        DropConstraint(constraint).compile(dialect=dialect)
     except CompileError:
         return False
     return True
