@@ -23,7 +23,7 @@ from bench.dataset import MiB
 from bench.history import ENTRIES_PER_FILE, TABLES, HistorySet
 from bench.ours import LoadRun, OurLoader, manager_for
 
-__all__ = ["history_cases"]
+__all__ = ["history_cases", "run_history"]
 
 FORMAT = "spotify-history"
 
@@ -107,9 +107,12 @@ def _measurements(history: HistorySet) -> tuple[Measurement, Measurement]:
     return export, tables
 
 
-async def history_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
-    """The export and its table files, loaded in turn ``repeats`` times."""
-    history, console = inputs.history, failures.console
+async def _run(
+    db: BenchDatabase, history: HistorySet, repeats: int, failures: Failures
+) -> tuple[_Side, _Side, bool | None, int]:
+    """Both loads ``repeats`` times; the two sides, whether their rows matched (checked
+    on the first repeat that ran), and the parse workers the loads used."""
+    console = failures.console
     export_m, tables_m = _measurements(history)
     same: bool | None = None
     async with manager_for(db.dsn) as manager:
@@ -120,25 +123,45 @@ async def history_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -
             {"user_id": history.user_id},
         )
         tables = _Side(OurLoader(manager, history.tables), tables_m)
-        for run in range(inputs.config.repeats):
+        for run in range(repeats):
             done = await failures.run(
                 "streaming history",
                 _round(db, (export, tables), run, history.total_rows, check=same is None),
             )
             if done is None:
-                console.print(f"  run {run + 1}/{inputs.config.repeats}: failed")
+                console.print(f"  run {run + 1}/{repeats}: failed")
                 continue
             first, second, checked = done
             same = same if checked is None else checked
             console.print(
-                f"  run {run + 1}/{inputs.config.repeats}: export {first.seconds:.2f}s, "
+                f"  run {run + 1}/{repeats}: export {first.seconds:.2f}s, "
                 f"table files {second.seconds:.2f}s"
                 + (" (validate-data: the same checksums)" if checked else "")
             )
+    return export, tables, same, manager.settings.workers_for_parsing
+
+
+async def run_history(
+    db: BenchDatabase, history: HistorySet, repeats: int, failures: Failures
+) -> tuple[float, float]:
+    """The median seconds of the export's load and of its table files' (``nan`` for a
+    side none of whose runs succeeded)."""
+    export, tables, _, _ = await _run(db, history, repeats, failures)
+
+    def median(side: _Side) -> float:
+        return side.measurement.median_seconds if side.measurement.seconds else float("nan")
+
+    return median(export), median(tables)
+
+
+async def history_cases(db: BenchDatabase, inputs: Inputs, failures: Failures) -> list[Case]:
+    """The export and its table files, loaded in turn ``repeats`` times."""
+    history = inputs.history
+    export, tables, same, workers = await _run(db, history, inputs.config.repeats, failures)
     common = {
         "entries": history.entries,
         "export_bytes": history.export_bytes,
-        "parse_workers": manager.settings.workers_for_parsing,
+        "parse_workers": workers,
     }
     return [
         export.case(HISTORY, {**common, "format": FORMAT}),

@@ -10,6 +10,7 @@ tests/integration/test_spotify_loaders.py.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import tempfile
 from pathlib import Path
@@ -20,10 +21,12 @@ import pytest
 from tenancy_fixtures.errors import FixtureFormatError, RecordError
 from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
+    Origin,
     RowSink,
     SourceFormat,
     detect_format,
     iter_documents,
+    read_source_file,
     source_file,
 )
 from tenancy_fixtures.spotify.formats.mpd import MillionPlaylistFormat, mpd_playlist_id
@@ -57,19 +60,38 @@ Rows = dict[str, list[dict[str, Any]]]
 
 
 def normalise(
-    fmt: type[SourceFormat], *paths: Path, options: dict[str, Any] | None = None
+    fmt: type[SourceFormat],
+    *paths: Path,
+    options: dict[str, Any] | None = None,
+    whole_files: bool = True,
 ) -> tuple[Rows, SourceFormat]:
-    """Stage ``paths`` through one reader of ``fmt``; the staged rows per table."""
+    """Stage ``paths`` through one reader of ``fmt`` as a load does (a whole file at once
+    where the format can; ``whole_files=False``: a document at a time); the staged rows
+    per table."""
+    rows, reader, _ = staged_with_origins(fmt, *paths, options=options, whole_files=whole_files)
+    return rows, reader
+
+
+def staged_with_origins(
+    fmt: type[SourceFormat],
+    *paths: Path,
+    options: dict[str, Any] | None = None,
+    whole_files: bool = True,
+) -> tuple[Rows, SourceFormat, dict[str, list[Origin]]]:
+    """:func:`normalise`, and where each staged line came from, by staged file."""
     files = [source_file(p.parent, p.name, format=fmt.name, options=options or {}) for p in paths]
     reader = fmt(options)
     with tempfile.TemporaryDirectory() as staging:
         sink = RowSink(Path(staging), spotify_metadata(), files)
         for index, file in enumerate(files):
+            if whole_files:
+                read_source_file(reader, file, index, sink)
+                continue
             for document in iter_documents(file, stream=fmt.stream):
                 sink.at(index, document)
                 reader.normalize(document.value, sink)
         reader.finish(sink)
-        sink.close()
+        codes = sink.close()
         rows: Rows = {}
         # Authoritative rows first, then the derived ones, as the loader writes them.
         for staged in [
@@ -78,7 +100,8 @@ def normalise(
         ]:
             lines = staged.read_text().splitlines()
             rows.setdefault(staged.stem, []).extend(json.loads(line) for line in lines)
-    return rows, reader
+    origins = {name: [sink.decode(code) for code in found] for name, found in codes.items()}
+    return rows, reader, origins
 
 
 def by_key(rows: list[dict[str, Any]], key: str) -> dict[Any, dict[str, Any]]:
@@ -566,6 +589,177 @@ class TestStreamingHistory:
             )
 
         assert (1, column) == (caught.value.record, caught.value.column)
+
+
+def _extended_entry(n: int, **changes: Any) -> dict[str, Any]:
+    """An extended-history play of one of three tracks, at minute ``n``."""
+    track = (LANTERNS, PAPER_TIDE, NORTHBOUND)[n % 3]
+    entry = {
+        "ts": f"2024-07-01T10:{n % 60:02d}:{n // 60:02d}Z",
+        "platform": "ios",
+        "ms_played": 1000 * n,
+        "conn_country": "SE",
+        "master_metadata_track_name": f"Track {track[:4]}",
+        "master_metadata_album_artist_name": "The Velvet Harbor",
+        "master_metadata_album_album_name": "Night Ferries",
+        "spotify_track_uri": f"spotify:track:{track}",
+        "spotify_episode_uri": None,
+        "reason_start": "clickrow",
+        "reason_end": "trackdone",
+        "shuffle": n % 2 == 0,
+        "skipped": None,
+    }
+    entry.update(changes)
+    return {k: v for k, v in entry.items() if v is not _ABSENT}
+
+
+_ABSENT = object()
+#: Entries the whole-file path must stage exactly as the document path does: plays of
+#: tracks staged before and after, and every kind of entry it leaves to the document path.
+_ODD_ENTRIES = [
+    _extended_entry(7),  # the second play of a track: the whole-file path's own
+    _extended_entry(1, ts="2024-07-01T10:01:00Z"),  # the same time again: a duplicate
+    _extended_entry(8, ts="2024-07-01T10:08:00.250Z"),  # fractions of a second
+    _extended_entry(9, ts="2024-07-01T12:09:00+02:00"),  # an offset
+    _extended_entry(10, ts="2024-07-01 10:10:00Z"),  # a space for the T
+    _extended_entry(11, ts="2024-W27-1T10:11:00Z"),  # a week date of the same length
+    _extended_entry(12, platform="p" * 80, reason_start="r" * 40, reason_end=""),
+    _extended_entry(13, shuffle=_ABSENT, skipped=True, ms_played=0),
+    _extended_entry(14, spotify_track_uri=f"https://open.spotify.com/track/{LANTERNS}"),
+    _extended_entry(15, spotify_track_uri="spotify:local:Artist:Album:Title:215"),
+    _extended_entry(16, spotify_track_uri=None, spotify_episode_uri="spotify:episode:x"),
+    _extended_entry(17, spotify_track_uri=None),
+    _extended_entry(18, master_metadata_track_name="Kept: the track was staged first"),
+]
+
+
+def _read_entry_by_entry(path: Path) -> tuple[Rows, int]:
+    """The rows staged from ``path`` and how many of its entries took the entry-by-entry
+    path (all of them when the file was not read whole)."""
+    read: list[Any] = []
+
+    class Counting(StreamingHistoryFormat):
+        def normalize(self, document: Any, sink: RowSink) -> None:
+            read.append(document)
+            super().normalize(document, sink)
+
+    rows, _ = normalise(Counting, path, options=LISTENER)
+    return rows, len(read)
+
+
+class TestWholeExtendedFiles:
+    """An extended export file is staged at once (one typed decode) where it can be;
+    what it stages, and where each row came from, is what reading it a document at a
+    time stages."""
+
+    @staticmethod
+    def _both(*paths: Path) -> tuple[Any, Any]:
+        whole = staged_with_origins(StreamingHistoryFormat, *paths, options=LISTENER)
+        documents = staged_with_origins(
+            StreamingHistoryFormat, *paths, options=LISTENER, whole_files=False
+        )
+        return whole, documents
+
+    def test_a_file_read_whole_stages_what_reading_it_entry_by_entry_stages(
+        self, tmp_path: Path
+    ) -> None:
+        entries = [_extended_entry(n) for n in range(7)] + _ODD_ENTRIES
+        whole, documents = self._both(write(tmp_path / "history.json", entries))
+
+        assert documents[0] == whole[0]
+        assert documents[2] == whole[2]
+        assert skipped(documents[1]) == skipped(whole[1])
+        assert {"duplicate_play": 1, "episode": 1, "local": 1, "unavailable": 1} == skipped(
+            whole[1]
+        )
+
+    def test_plays_in_a_later_file_point_at_their_own_file_and_entry(self, tmp_path: Path) -> None:
+        first = write(tmp_path / "a.json", [_extended_entry(n) for n in range(3)])
+        later = write(tmp_path / "b.json", [_extended_entry(n) for n in range(3, 9)])
+
+        whole, documents = self._both(first, later)
+
+        events = whole[2]["_staged/listening_events.jsonl"]
+        assert [("b.json", n) for n in range(1, 7)] == [(o.path, o.record) for o in events[3:]]
+        assert documents[2] == whole[2]
+        assert documents[0] == whole[0]
+
+    def test_a_compressed_file_is_read_whole_too(self, tmp_path: Path) -> None:
+        plain = write(tmp_path / "history.json", [_extended_entry(n) for n in range(9)])
+        packed = tmp_path / "packed.json.gz"
+        packed.write_bytes(gzip.compress(plain.read_bytes()))
+
+        assert (_read_entry_by_entry(plain)[0], 3) == _read_entry_by_entry(packed)
+
+    def test_a_file_with_a_byte_order_mark_is_read_whole_too(self, tmp_path: Path) -> None:
+        plain = write(tmp_path / "history.json", [_extended_entry(n) for n in range(9)])
+        marked = tmp_path / "marked.json"
+        marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+
+        assert (_read_entry_by_entry(plain)[0], 3) == _read_entry_by_entry(marked)
+
+    def test_only_the_first_play_of_each_track_takes_the_entry_by_entry_path(
+        self, tmp_path: Path
+    ) -> None:
+        path = write(tmp_path / "history.json", [_extended_entry(n) for n in range(30)])
+
+        assert 3 == _read_entry_by_entry(path)[1]
+
+    def test_a_value_nested_past_the_decoders_depth_loads_either_way(self, tmp_path: Path) -> None:
+        entries = [_extended_entry(n) for n in range(3)]
+        text = json.dumps(entries)[:-2] + ', "x": ' + "[" * 3000 + "]" * 3000 + "}]"
+        path = tmp_path / "history.json"
+        path.write_text(text, encoding="utf-8")
+
+        whole, documents = self._both(path)
+
+        assert documents[0] == whole[0]
+        assert 3 == len(whole[0]["listening_events"])
+
+    def test_bytes_that_are_not_utf8_in_a_field_no_column_reads_are_refused_either_way(
+        self, tmp_path: Path
+    ) -> None:
+        entries = json.dumps([_extended_entry(n) for n in range(4)]).encode()
+        path = tmp_path / "history.json"
+        path.write_bytes(entries.replace(b'"conn_country": "SE"', b'"conn_country": "S\xffE"'))
+
+        refusals = []
+        for whole_files in (True, False):
+            with pytest.raises(FixtureFormatError, match="unreadable") as caught:
+                normalise(StreamingHistoryFormat, path, options=LISTENER, whole_files=whole_files)
+            refusals.append(str(caught.value))
+        assert refusals[0] == refusals[1]
+
+    @pytest.mark.parametrize(
+        ("change", "column", "message"),
+        [
+            ({"ts": "2024-02-30T10:00:00Z"}, "ts", "ISO 8601"),
+            ({"ms_played": -1}, "ms_played", "at least 0"),
+            ({"ms_played": True}, "ms_played", "whole number"),
+            ({"shuffle": "sometimes"}, "shuffle", "true or false"),
+            ({"spotify_track_uri": "spotify:track:" + "x" * 21 + "!"}, "spotify_track_uri", "22"),
+            ({"ms_played": -(2**63) - 1}, "ms_played", "at least 0"),
+        ],
+        ids=["no-such-day", "negative-ms", "boolean-ms", "text-shuffle", "bad-id", "past-int64"],
+    )
+    def test_a_bad_entry_after_the_first_is_refused_naming_it_either_way(
+        self, tmp_path: Path, change: dict[str, Any], column: str, message: str
+    ) -> None:
+        entries = [_extended_entry(n) for n in range(5)]
+        entries[4].update(change)
+        path = write(tmp_path / "history.json", entries)
+
+        refusals = []
+        for whole_files in (True, False):
+            with pytest.raises(RecordError, match=message) as caught:
+                normalise(StreamingHistoryFormat, path, options=LISTENER, whole_files=whole_files)
+            assert ("history.json", 5, column) == (
+                caught.value.path,
+                caught.value.record,
+                caught.value.column,
+            )
+            refusals.append(str(caught.value))
+        assert refusals[0] == refusals[1]
 
 
 class TestMillionPlaylistDataset:

@@ -10,6 +10,7 @@ an array), is left to the streaming reader, which says where it went wrong.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterator
 from typing import IO, Any
@@ -17,27 +18,52 @@ from typing import IO, Any
 import msgspec
 import orjson
 
-__all__ = ["MAX_WHOLE_ARRAY_BYTES", "whole_array_items"]
+__all__ = ["MAX_WHOLE_ARRAY_BYTES", "is_json_text", "read_whole", "whole_array_items"]
 
 #: The largest (decompressed) JSON array read whole.
 MAX_WHOLE_ARRAY_BYTES = 64 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
+#: Bytes checked as UTF-8 at a time.
+_CHECK_BYTES = 1 << 20
 _SPLIT = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def read_whole(handle: IO[bytes]) -> bytes | None:
+    """What ``handle`` holds, without a byte order mark, if it is at most
+    :data:`MAX_WHOLE_ARRAY_BYTES`; else ``None``."""
+    data = handle.read(MAX_WHOLE_ARRAY_BYTES + 1)
+    if len(data) > MAX_WHOLE_ARRAY_BYTES:
+        return None
+    return data.removeprefix(_BOM)
+
+
+def is_json_text(data: bytes) -> bool:
+    """Whether ``data`` decodes as the standard library's JSON reader decodes it (UTF-8,
+    encoded surrogates allowed): what orjson refuses, it is tried with. Checked a
+    megabyte at a time, so that a big file is not held twice as text."""
+    if data.isascii():
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _CHECK_BYTES):
+            decoder.decode(view[start : start + _CHECK_BYTES])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def whole_array_items(handle: IO[bytes]) -> Iterator[Any] | None:
     """The items of the JSON array ``handle`` holds, or ``None``: reopen the file and
     stream it. Iterating raises :class:`ValueError` for an item no JSON parser reads."""
-    data = handle.read(MAX_WHOLE_ARRAY_BYTES + 1)
-    if len(data) > MAX_WHOLE_ARRAY_BYTES:
-        return None
-    data = data.removeprefix(_BOM)
-    if not data.lstrip().startswith(b"["):
+    data = read_whole(handle)
+    if data is None or not data.lstrip().startswith(b"["):
         return None
     try:
         items = _SPLIT.decode(data)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     return _built(items)
 

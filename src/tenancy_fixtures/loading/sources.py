@@ -19,7 +19,7 @@ import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -39,7 +39,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     file_sha256,
     open_fixture_set,
 )
-from tenancy_fixtures.loading.json_arrays import whole_array_items
+from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
 from tenancy_fixtures.loading.readers import iter_records, yaml_items
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
@@ -55,9 +55,11 @@ __all__ = [
     "SourceLoader",
     "detect_format",
     "iter_documents",
+    "read_source_file",
     "register_engine_formats",
     "register_format",
     "source_file",
+    "whole_json",
 ]
 
 #: Source formats by name (``--format``), filled by :func:`register_format`.
@@ -259,6 +261,20 @@ def _whole(file: SourceFile) -> Any:
         raise FixtureFormatError(f"unreadable: {exc}", path=file.relative) from None
 
 
+def whole_json(file: SourceFile) -> bytes | None:
+    """The bytes of a JSON source file small enough to read whole (decompressed, without
+    a byte order mark) and readable as text, or ``None``: a larger file, or one that
+    cannot be read whole, is left to :func:`iter_documents`, which says what is wrong."""
+    if file.container != "json":
+        return None
+    try:
+        with _open(file) as handle:
+            data = read_whole(handle)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        return None
+    return data if data is not None and is_json_text(data) else None
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a staged row came from: a source file and its line or document."""
@@ -300,6 +316,13 @@ class RowSink:
         self._is_line = document.line is not None
         self._position = document.line if document.line is not None else document.record
 
+    def at_record(self, file_index: int, record: int) -> None:
+        """Mark the rows that follow as coming from document ``record`` (counted from 1)
+        of file ``file_index``, a JSON file read whole."""
+        self._file_index = file_index
+        self._is_line = False
+        self._position = record
+
     def _origin(self) -> int:
         code = (self._file_index << _FILE_SHIFT) | self._position
         return code | _LINE_FLAG if self._is_line else code
@@ -334,7 +357,8 @@ class RowSink:
             raise ValueError(f"source format wrote unknown table {name!r}")
         return table
 
-    def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
+    def _file(self, table: str, authoritative: bool) -> tuple[IO[bytes], array[int]]:
+        """The staged file of ``table``'s rows (started on first use) and its origins."""
         relative = f"{STAGED if authoritative else DERIVED}/{table}.jsonl"
         handle = self._handles.get(relative)
         if handle is None:
@@ -345,12 +369,38 @@ class RowSink:
             self._handles[relative] = handle
             self._origins[relative] = array("q")
             self.staged.append((table, relative))
+        return handle, self._origins[relative]
+
+    def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
+        handle, origins = self._file(table, authoritative)
         handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-        self._origins[relative].append(origin)
+        origins.append(origin)
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` for ``table`` as it is."""
         self._write(table, row, self._origin(), authoritative)
+
+    def add_records(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        file_index: int,
+        records: Sequence[int],
+    ) -> None:
+        """Stage ``rows`` for ``table`` as they are, row ``i`` from document
+        ``records[i]`` of the JSON file ``file_index`` (as :meth:`at_record` and
+        :meth:`add` a row at a time would)."""
+        if len(rows) != len(records):
+            raise ValueError(f"{len(rows)} rows but {len(records)} records")
+        if not rows:
+            return
+        handle, origins = self._file(table, True)
+        write, dumps, newline = handle.write, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for row in rows:  # not joined first: orjson's output buffers, all alive, cost more
+            write(dumps(row, option=newline))
+        file = file_index << _FILE_SHIFT
+        origins.extend([file | record for record in records])
 
     def merge(self, table: str, row: dict[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` once per primary key, completing it from later occurrences."""
@@ -358,7 +408,7 @@ class RowSink:
         if keys is None:
             keys = tuple(c.name for c in self._table(table).primary_key.columns)
             self._keys[table] = keys
-            self._merged[table] = {}
+            self._merged.setdefault(table, {})
         key = tuple(row.get(k) for k in keys)
         rows = self._merged[table]
         kept = rows.get(key)
@@ -380,6 +430,12 @@ class RowSink:
     def seen(self, table: str, *key: Any) -> bool:
         """Whether a row with this primary key was merged into ``table``."""
         return key in self._merged.get(table, {})
+
+    def merged_keys(self, table: str) -> Collection[tuple[Any, ...]]:
+        """The primary keys merged into ``table`` so far (a live view: :meth:`seen`
+        for many keys)."""
+        self._table(table)
+        return self._merged.setdefault(table, {}).keys()
 
     def close(self) -> dict[str, array[int]]:
         """Write the merged rows, close the files; the origins of each staged line, by
@@ -424,6 +480,18 @@ class SourceFormat(ABC):
     def normalize(self, document: Any, sink: RowSink) -> None:
         """Emit the rows ``document`` stands for; raise ``sink.refuse(...)`` when it is bad."""
 
+    def stage_file(self, file: SourceFile, index: int, sink: RowSink) -> bool:
+        """Stage the whole of ``file`` (file number ``index``) at once, where the format
+        has a faster way than a document at a time; ``False`` (the default): read it a
+        document at a time.
+
+        What it stages must be exactly what :meth:`normalize` would, record numbers
+        included. A file it cannot vouch for as a whole is declined before anything is
+        staged, so that the document path finds and names what is wrong.
+        """
+        del file, index, sink
+        return False
+
     def finish(self, sink: RowSink) -> None:
         """Called once after the last document (emit rows that needed all of them)."""
         del sink
@@ -457,6 +525,17 @@ class SourceFormat(ABC):
         the tenant's other rows (raise a typed error to refuse the whole load). ``files``
         are the staged files, where an error may be located."""
         del session, files
+
+
+def read_source_file(reader: SourceFormat, file: SourceFile, index: int, sink: RowSink) -> None:
+    """Normalise every document of ``file`` (file number ``index`` of the load) into
+    ``sink``: at once where ``reader`` can (:meth:`SourceFormat.stage_file`), else a
+    document at a time."""
+    if reader.stage_file(file, index, sink):
+        return
+    for document in iter_documents(file, stream=type(reader).stream):
+        sink.at(index, document)
+        reader.normalize(document.value, sink)
 
 
 def register_format(cls: type[SourceFormat]) -> type[SourceFormat]:
@@ -623,10 +702,7 @@ class SourceLoader(RefreshesDerivedTables):
             reader.settings = settings
             reader_of.update((id(file), reader) for file in files)
         for index, file in enumerate(self.sources):
-            reader = reader_of[id(file)]
-            for document in iter_documents(file, stream=type(reader).stream):
-                sink.at(index, document)
-                reader.normalize(document.value, sink)
+            read_source_file(reader_of[id(file)], file, index, sink)
         readers = [reader for reader, _ in self._reader_groups().values()]
         for reader in readers:
             reader.finish(sink)

@@ -45,12 +45,15 @@ nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
+
+import msgspec
 
 from tenancy_fixtures.loading.data_loader import TableMode
-from tenancy_fixtures.loading.sources import RowSink, SourceFormat
+from tenancy_fixtures.loading.sources import RowSink, SourceFile, SourceFormat, whole_json
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc, listener_row
 from tenancy_fixtures.spotify.spotify_ids import derived_id, parse_uri
 
@@ -72,12 +75,47 @@ _SPOKEN_FIELDS = (
     "audiobook_title",
     "audiobook_chapter_uri",
 )
+#: An extended entry's time as the export writes it (UTC, whole seconds), and a track
+#: URI's shape: the entries :meth:`StreamingHistoryFormat.stage_file` takes without
+#: :class:`Fields`.
+_EXPORT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_TRACK_URI_PREFIX = "spotify:track:"
+_TRACK_ID_AT = len(_TRACK_URI_PREFIX)
+_TRACK_URI_LENGTH = _TRACK_ID_AT + 22
 _DERIVED: Mapping[str, TableMode] = {
     "users": "insert_missing",
     "artists": "insert_missing",
     "albums": "insert_missing",
     "tracks": "insert_missing",
 }
+
+
+class _ExtendedEntry(msgspec.Struct, gc=False):
+    """An extended-export entry with the JSON types the export gives its fields; a file
+    whose every entry has them is decoded in one call (other fields are not read)."""
+
+    ts: str
+    #: Past -2^63 orjson reads a number as a float, which :class:`Fields` then reads
+    #: back rounded: such a file is left to that path, to be refused the same way.
+    ms_played: Annotated[int, msgspec.Meta(ge=-(2**63))]
+    spotify_track_uri: str | None = None
+    master_metadata_track_name: str | None = None
+    master_metadata_album_artist_name: str | None = None
+    master_metadata_album_album_name: str | None = None
+    platform: str | None = None
+    reason_start: str | None = None
+    reason_end: str | None = None
+    shuffle: bool | None = None
+    skipped: bool | None = None
+    spotify_episode_uri: Any = None
+    episode_name: Any = None
+    episode_show_name: Any = None
+    audiobook_uri: Any = None
+    audiobook_title: Any = None
+    audiobook_chapter_uri: Any = None
+
+
+_EXTENDED_FILE = msgspec.json.Decoder(list[_ExtendedEntry])
 
 
 class StreamingHistoryFormat(SourceFormat):
@@ -115,6 +153,76 @@ class StreamingHistoryFormat(SourceFormat):
                 "or 'endTime' and 'msPlayed' (basic)",
                 None,
             )
+
+    def stage_file(self, file: SourceFile, index: int, sink: RowSink) -> bool:
+        """An extended export file read whole: one typed decode instead of a generic
+        JSON object and a :class:`Fields` per entry.
+
+        A play of a track staged before, at a time as the export writes it, is staged
+        here; any other entry (a new track, an episode, an unusual time, a refusal)
+        goes through :meth:`normalize`, in file order. A file with any entry not typed
+        as the export types it (a basic export, a value of the wrong type) is declined.
+        """
+        data = whole_json(file)
+        if data is None:
+            return False
+        try:
+            entries = _EXTENDED_FILE.decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            return False
+        del data
+        staged = sink.merged_keys("tracks")
+        plays: list[dict[str, Any]] = []
+        records: list[int] = []
+        for record, entry in enumerate(entries, 1):
+            play = self._quick_play(entry, staged)
+            if play is None:
+                sink.add_records("listening_events", plays, file_index=index, records=records)
+                plays, records = [], []
+                sink.at_record(index, record)
+                self.normalize(msgspec.structs.asdict(entry), sink)
+            elif self._new_play(play):
+                plays.append(play)
+                records.append(record)
+        sink.add_records("listening_events", plays, file_index=index, records=records)
+        if entries:
+            sink.at_record(index, len(entries))  # where reading entry by entry ends
+        return True
+
+    def _quick_play(
+        self, entry: _ExtendedEntry, staged: Collection[tuple[Any, ...]]
+    ) -> dict[str, Any] | None:
+        """The row :meth:`_extended` makes of ``entry`` if it is a play of a track in
+        ``staged`` at a time written as the export writes it; else ``None``."""
+        uri, ts, ms_played = entry.spotify_track_uri, entry.ts, entry.ms_played
+        if (
+            self._listener is None
+            or uri is None
+            or len(uri) != _TRACK_URI_LENGTH
+            or not uri.startswith(_TRACK_URI_PREFIX)
+            # Every format checks an id (or derives one) before it merges a track.
+            or (uri[_TRACK_ID_AT:],) not in staged
+            or _EXPORT_TIME.fullmatch(ts) is None
+            or ms_played < 0
+        ):
+            return None
+        try:
+            datetime.fromisoformat(ts)  # a real date and time of day
+        except ValueError:
+            return None
+        platform, reason_start, reason_end = entry.platform, entry.reason_start, entry.reason_end
+        return {
+            "user_id": self._listener,
+            "played_at": f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
+            "track_id": uri[_TRACK_ID_AT:],
+            "ms_played": ms_played,
+            "context_uri": None,
+            "platform": platform[:_PLATFORM_LENGTH] if platform else None,
+            "reason_start": reason_start[:_REASON_LENGTH] if reason_start else None,
+            "reason_end": reason_end[:_REASON_LENGTH] if reason_end else None,
+            "shuffle": entry.shuffle,
+            "skipped": entry.skipped,
+        }
 
     def finish(self, sink: RowSink) -> None:
         del sink
@@ -231,9 +339,14 @@ class StreamingHistoryFormat(SourceFormat):
         return album_id
 
     def _play(self, sink: RowSink, row: dict[str, Any]) -> None:
+        if self._new_play(row):
+            sink.add("listening_events", row)
+
+    def _new_play(self, row: dict[str, Any]) -> bool:
+        """Whether ``row`` is the user's first play at its time (a repeat is counted)."""
         key = (row["user_id"], row["played_at"])
         if key in self._plays:
             self.skipped["duplicate_play"] += 1
-            return
+            return False
         self._plays.add(key)
-        sink.add("listening_events", row)
+        return True
