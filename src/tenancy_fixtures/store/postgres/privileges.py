@@ -93,8 +93,13 @@ def quote(name: str) -> str:
 
 
 def literal(value: str) -> str:
-    """``value`` as a PostgreSQL string literal (standard conforming strings)."""
-    return "'" + value.replace("'", "''") + "'"
+    """``value`` as a PostgreSQL string literal, read the same whatever the server's
+    ``standard_conforming_strings``: one holding a backslash is an escape string
+    (``E'...'``) with its backslashes doubled."""
+    quoted = value.replace("'", "''")
+    if "\\" in value:
+        return "E'" + quoted.replace("\\", "\\\\") + "'"
+    return "'" + quoted + "'"
 
 
 @dataclass(frozen=True)
