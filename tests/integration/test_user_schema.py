@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table, func, select, text
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
@@ -411,3 +422,33 @@ async def test_a_schema_without_constraint_names_loads_by_the_bulk_path(
 
     assert report.ok, report.problems
     assert {"owners": 1, "pets": 2} == report.row_counts
+
+
+async def test_a_column_declared_with_index_true_is_created_as_the_users_schema_names_it(
+    settings: Settings,
+) -> None:
+    """``index=True`` under SQLAlchemy's default naming convention (``ix_<column
+    label>``) gives ``ix_owners_email``, not a name made in the tenant placeholder
+    schema (``ix_tenant_owners_email``), which drift then found in every new tenant."""
+    metadata = MetaData()
+    Table(
+        "owners",
+        metadata,
+        Column("owner_id", String(8), primary_key=True),
+        Column("email", String(32), index=True),
+    )
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("indexed")
+            [drift] = await manager.check_drift(["indexed"])
+            async with manager.store.session("indexed", readonly=True) as session:
+                schema = None if session.schema_name == "main" else session.schema_name
+                names = await session.connection.run_sync(
+                    lambda sync: [i["name"] for i in inspect(sync).get_indexes("owners", schema)]
+                )
+        finally:
+            await drop_every_tenant(manager)
+
+    assert [] == drift.findings
+    assert ["ix_owners_email"] == names

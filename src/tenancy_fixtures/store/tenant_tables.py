@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Constraint, ForeignKeyConstraint, MetaData, Table
+from sqlalchemy import CheckConstraint, Constraint, ForeignKeyConstraint, Index, MetaData, Table
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import set_creation_order
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
-__all__ = ["place_in_tenant_schema"]
+__all__ = ["keep_column_index_names", "place_in_tenant_schema"]
 
 
 def place_in_tenant_schema(metadata: MetaData) -> MetaData:
@@ -44,7 +44,28 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
     for table in tables:
         copy = table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
         _keep_declared_order(table, copy)
+        keep_column_index_names(table, copy)
     return placed
+
+
+def keep_column_index_names(table: Table, copy: Table) -> None:
+    """Give the indexes ``copy``'s columns declare (``index=True``) the names they have
+    in ``table``.
+
+    ``to_metadata`` makes such an index anew, named by the naming convention in the
+    copy's schema: SQLAlchemy's default (``ix_%(column_0_label)s``) would name it
+    ``ix_tenant_owners_email`` here and after the tenant's own schema where drift is
+    checked, never ``ix_owners_email`` as the user's schema (and their migrations) do.
+    """
+    names = {_indexed(index): index.name for index in table.indexes if index._column_flag}
+    for index in copy.indexes:
+        name = names.get(_indexed(index)) if index._column_flag else None
+        if name is not None:
+            index.name = name
+
+
+def _indexed(index: Index) -> tuple[str, ...]:
+    return tuple(column.name for column in index.columns)
 
 
 def _keep_declared_order(table: Table, copy: Table) -> None:
