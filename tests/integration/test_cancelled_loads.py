@@ -7,9 +7,15 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.tenancy import audit
 
 TENANT = "cancelled_load"
+#: Tenants of their own: the audit log outlives the tenants the other tests drop.
+AUDITED = "cancelled_audited"
+UNAUDITED = "cancelled_unaudited"
 #: Cancel after this many milliseconds of the load: from before its transaction begins
 #: to the middle of its writes (the demo set's load takes ~150 ms).
 DELAYS_MS = range(0, 110, 10)
@@ -58,3 +64,41 @@ async def test_a_sqlite_load_cancelled_mid_statement_holds_no_lock_on_either_fil
                     raise AssertionError(message) from exc
                 finally:
                     probe.close()
+
+
+async def test_a_load_cancelled_while_it_writes_is_audited_as_cancelled(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    await manager.create_tenant(AUDITED, tier="premium")
+    writing = asyncio.Event()
+    task = asyncio.create_task(
+        manager.load_fixtures(AUDITED, source=demo_set, progress=lambda _t, _n: writing.set())
+    )
+    await asyncio.wait_for(writing.wait(), timeout=30)
+    task.cancel()
+    outcome = (await asyncio.gather(task, return_exceptions=True))[0]
+    loaded = await manager.load_fixtures(AUDITED, source=demo_set)
+
+    records = await manager.audit_log(AUDITED)
+    cancelled = [r for r in records if r.outcome == "cancelled"]
+    done = [r for r in records if r.run_id == loaded.run_id]
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert [done[0].action] == [r.action for r in cancelled]
+    assert "CancelledError" == cancelled[0].detail["error"]
+
+
+async def test_a_cancelled_load_whose_audit_write_times_out_is_still_cancelled(
+    manager: FixtureManager, demo_set: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit, "CANCELLED_AUDIT_SECONDS", 0.0)
+    await manager.create_tenant(UNAUDITED, tier="premium")
+    writing = asyncio.Event()
+    task = asyncio.create_task(
+        manager.load_fixtures(UNAUDITED, source=demo_set, progress=lambda _t, _n: writing.set())
+    )
+    await asyncio.wait_for(writing.wait(), timeout=30)
+    task.cancel()
+    outcome = (await asyncio.gather(task, return_exceptions=True))[0]
+
+    assert isinstance(outcome, asyncio.CancelledError)
+    assert [] == [r for r in await manager.audit_log(UNAUDITED) if r.outcome == "cancelled"]

@@ -15,6 +15,7 @@ feature needs the log). Operations still run, log and report to the observer as 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -36,6 +37,8 @@ log = get_logger("tenancy_fixtures.tenancy.audit")
 
 #: Told each operation's outcome (``ok``, ``unchanged``... or ``error``) and seconds.
 Observer = Callable[[str, float], None]
+#: Longest wait for the audit record of a cancelled operation.
+CANCELLED_AUDIT_SECONDS = 5.0
 
 
 @dataclass
@@ -97,11 +100,30 @@ async def audited(
     """Run the block as the audited operation ``action`` on ``tenant_id`` by ``actor``.
 
     A typed error escaping the block is given ``tenant_id`` when it names no tenant,
-    then audited as refused; any other exception is audited as failed. Both re-raise.
+    then audited as refused; any other exception is audited as failed; a cancellation
+    (a timeout, a service stopping its jobs) as cancelled. All re-raise.
     """
     audit = Audit(store, actor, action, tenant_id, run_id or control_plane.new_run_id())
     try:
         yield audit
+    except asyncio.CancelledError as cancelled:
+        try:
+            # Bounded: whatever cancels (a service stopping) waits for this write.
+            async with asyncio.timeout(CANCELLED_AUDIT_SECONDS):
+                await audit_failure(
+                    store,
+                    actor=actor,
+                    action=action,
+                    tenant_id=tenant_id,
+                    error=cancelled,
+                    run_id=audit.run_id,
+                )
+        except TimeoutError:
+            log.warning("audit_write_failed", action=action, tenant_id=tenant_id, reason="timeout")
+        log.info("operation_cancelled", action=action, tenant_id=tenant_id, run_id=audit.run_id)
+        if observe is not None:
+            observe("cancelled", audit.seconds)
+        raise
     except Exception as exc:
         if isinstance(exc, TenancyFixturesError) and exc.tenant_id is None:
             exc.tenant_id = tenant_id
@@ -129,10 +151,12 @@ async def audit_failure(
     error: BaseException,
     run_id: str | None = None,
 ) -> None:
-    """Record a refused or failed operation in its own transaction."""
+    """Record a refused, failed or cancelled operation in its own transaction."""
     if not store.settings.audit_logging:
         return
     outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
+    if isinstance(error, asyncio.CancelledError):
+        outcome = "cancelled"
     try:
         async with store.control() as conn:
             await control_plane.append_audit(
