@@ -16,6 +16,7 @@ TENANT = "cancelled_load"
 #: Tenants of their own: the audit log outlives the tenants the other tests drop.
 AUDITED = "cancelled_audited"
 UNAUDITED = "cancelled_unaudited"
+RECORDED = "cancelled_recorded"
 #: Cancel after this many milliseconds of the load: from before its transaction begins
 #: to the middle of its writes (the demo set's load takes ~150 ms).
 DELAYS_MS = range(0, 110, 10)
@@ -102,3 +103,23 @@ async def test_a_cancelled_load_whose_audit_write_times_out_is_still_cancelled(
 
     assert isinstance(outcome, asyncio.CancelledError)
     assert [] == [r for r in await manager.audit_log(UNAUDITED) if r.outcome == "cancelled"]
+
+
+async def test_a_cancel_that_lands_after_the_operation_recorded_its_outcome_adds_no_record(
+    manager: FixtureManager,
+) -> None:
+    """A cancel can arrive after the operation committed, while its connection closes."""
+    await manager.create_tenant(RECORDED)
+
+    async def recorded_then_cancelled() -> None:
+        async with audit.audited(
+            manager.store, actor="pytest", action="test.operation", tenant_id=RECORDED
+        ) as operation:
+            await operation.record(detail={})
+            raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await recorded_then_cancelled()
+
+    records = await manager.audit_log(RECORDED)
+    assert ["ok"] == [r.outcome for r in records if r.action == "test.operation"]

@@ -424,31 +424,59 @@ async def test_a_schema_without_constraint_names_loads_by_the_bulk_path(
     assert {"owners": 1, "pets": 2} == report.row_counts
 
 
-async def test_a_column_declared_with_index_true_is_created_as_the_users_schema_names_it(
-    settings: Settings,
+#: The naming convention SQLAlchemy's and Alembic's documentation recommend.
+RECOMMENDED_NAMES = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+@pytest.mark.parametrize(
+    "unique_name", ["uq_%(table_name)s_%(column_0_name)s", "uq_%(column_0_label)s"]
+)
+async def test_indexes_and_unique_constraints_columns_declare_keep_the_users_names(
+    settings: Settings, tmp_path: Path, unique_name: str
 ) -> None:
-    """``index=True`` under SQLAlchemy's default naming convention (``ix_<column
-    label>``) gives ``ix_owners_email``, not a name made in the tenant placeholder
-    schema (``ix_tenant_owners_email``), which drift then found in every new tenant."""
-    metadata = MetaData()
+    """``index=True`` and ``unique=True`` under a convention naming them by column label
+    (``ix_%(column_0_label)s``) are created, dropped and rebuilt by a bulk load, and
+    checked for drift as ``ix_owners_email``, not by a name made in the tenant
+    placeholder schema (``ix_tenant_owners_email``): every new tenant was reported as
+    drifted, and a bulk load failed dropping an index of that name."""
+    metadata = MetaData(naming_convention={**RECOMMENDED_NAMES, "uq": unique_name})
     Table(
         "owners",
         metadata,
         Column("owner_id", String(8), primary_key=True),
         Column("email", String(32), index=True),
+        Column("handle", String(32), unique=True),
     )
-    async with FixtureManager(settings, metadata=metadata) as manager:
+    rows = fixture_set(tmp_path, **{"owners.jsonl": '{"owner_id": "o1", "email": "o@x"}\n'})
+    bulk = settings.model_copy(update={"bulk_load_min_bytes": 0})
+    async with FixtureManager(bulk, metadata=metadata) as manager:
         await drop_every_tenant(manager)
         try:
             await manager.create_tenant("indexed")
+            await manager.load_fixtures("indexed", rows)
+            report = await manager.validate_tenant("indexed")
             [drift] = await manager.check_drift(["indexed"])
             async with manager.store.session("indexed", readonly=True) as session:
                 schema = None if session.schema_name == "main" else session.schema_name
                 names = await session.connection.run_sync(
-                    lambda sync: [i["name"] for i in inspect(sync).get_indexes("owners", schema)]
+                    lambda sync: (
+                        [
+                            i["name"]
+                            for i in inspect(sync).get_indexes("owners", schema)
+                            if not i["unique"]  # SQLite lists unique constraints too
+                        ],
+                        [u["name"] for u in inspect(sync).get_unique_constraints("owners", schema)],
+                    )
                 )
         finally:
             await drop_every_tenant(manager)
 
+    assert report.ok, report.problems
     assert [] == drift.findings
-    assert ["ix_owners_email"] == names
+    assert (["ix_owners_email"], ["uq_owners_handle"]) == names

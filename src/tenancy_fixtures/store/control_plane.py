@@ -83,6 +83,7 @@ __all__ = [
     "record_fixture",
     "record_run",
     "record_table_checksums",
+    "run_audited",
     "save_config",
     "set_tier",
     "table_checksums",
@@ -867,6 +868,16 @@ class AuditFilter:
         if self.until is not None:
             query = query.where(a.c.at < self.until)
         return query
+
+
+async def run_audited(
+    conn: AsyncConnection, *, run_id: str, tenant_id: str | None, since: datetime
+) -> bool:
+    """Whether run ``run_id`` (of ``tenant_id``, begun at ``since``) has an audit record."""
+    a = audit_table
+    tenant = a.c.tenant_id.is_(None) if tenant_id is None else a.c.tenant_id == tenant_id
+    query = select(a.c.audit_id).where(tenant, a.c.at >= since, a.c.run_id == run_id).limit(1)
+    return (await conn.execute(query)).first() is not None
 
 
 async def read_audit(

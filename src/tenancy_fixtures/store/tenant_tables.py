@@ -49,23 +49,30 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
 
 
 def keep_column_index_names(table: Table, copy: Table) -> None:
-    """Give the indexes ``copy``'s columns declare (``index=True``) the names they have
-    in ``table``.
+    """Give the indexes and unique constraints ``copy``'s columns declare
+    (``index=True``, ``unique=True``) the names they have in ``table``.
 
-    ``to_metadata`` makes such an index anew, named by the naming convention in the
-    copy's schema: SQLAlchemy's default (``ix_%(column_0_label)s``) would name it
+    ``to_metadata`` makes them anew, named by the naming convention in the copy's
+    schema: SQLAlchemy's ``ix_%(column_0_label)s`` would name an index
     ``ix_tenant_owners_email`` here and after the tenant's own schema where drift is
     checked, never ``ix_owners_email`` as the user's schema (and their migrations) do.
     """
-    names = {_indexed(index): index.name for index in table.indexes if index._column_flag}
-    for index in copy.indexes:
-        name = names.get(_indexed(index)) if index._column_flag else None
+    declared: list[Index | Constraint] = [*table.indexes, *table.constraints]
+    names = {_flagged(item): item.name for item in declared if _flagged(item) is not None}
+    copied: list[Index | Constraint] = [*copy.indexes, *copy.constraints]
+    for item in copied:
+        name = names.get(_flagged(item))
         if name is not None:
-            index.name = name
+            item.name = name
 
 
-def _indexed(index: Index) -> tuple[str, ...]:
-    return tuple(column.name for column in index.columns)
+def _flagged(item: Index | Constraint) -> tuple[str, tuple[str, ...]] | None:
+    """What tells an index or unique constraint a column declares from the others (its
+    kind and columns); ``None`` for one declared on its own."""
+    if not getattr(item, "_column_flag", False):
+        return None
+    columns = getattr(item, "columns", ())
+    return type(item).__name__, tuple(column.name for column in columns)
 
 
 def _keep_declared_order(table: Table, copy: Table) -> None:

@@ -35,7 +35,8 @@ __all__ = ["Audit", "Observer", "audit_failure", "audited", "error_context"]
 
 log = get_logger("tenancy_fixtures.tenancy.audit")
 
-#: Told each operation's outcome (``ok``, ``unchanged``... or ``error``) and seconds.
+#: Told each operation's outcome (``ok``, ``unchanged``..., ``error`` or ``cancelled``)
+#: and seconds.
 Observer = Callable[[str, float], None]
 #: Longest wait for the audit record of a cancelled operation.
 CANCELLED_AUDIT_SECONDS = 5.0
@@ -117,6 +118,8 @@ async def audited(
                     tenant_id=tenant_id,
                     error=cancelled,
                     run_id=audit.run_id,
+                    # A cancel can land after the operation committed its own record.
+                    unless_recorded_since=audit.started_at,
                 )
         except TimeoutError:
             log.warning("audit_write_failed", action=action, tenant_id=tenant_id, reason="timeout")
@@ -150,8 +153,10 @@ async def audit_failure(
     tenant_id: str | None,
     error: BaseException,
     run_id: str | None = None,
+    unless_recorded_since: datetime | None = None,
 ) -> None:
-    """Record a refused, failed or cancelled operation in its own transaction."""
+    """Record a refused, failed or cancelled operation in its own transaction; with
+    ``unless_recorded_since``, not if run ``run_id`` begun then has a record already."""
     if not store.settings.audit_logging:
         return
     outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
@@ -159,6 +164,14 @@ async def audit_failure(
         outcome = "cancelled"
     try:
         async with store.control() as conn:
+            if (
+                unless_recorded_since is not None
+                and run_id is not None
+                and await control_plane.run_audited(
+                    conn, run_id=run_id, tenant_id=tenant_id, since=unless_recorded_since
+                )
+            ):
+                return
             await control_plane.append_audit(
                 conn,
                 actor=actor,

@@ -610,7 +610,13 @@ class PostgresTenantStore(TenantStore):
         #: The Citus version when tenant schemas are distributed (found by initialize()).
         self._citus: str | None = None
         # Checked here, so a bad TLS parameter is a SettingsError before any connection.
-        self._url, self._connect_args = asyncpg_tls(settings.url, settings.pg_tls)
+        url, connect_args = asyncpg_tls(settings.url, settings.pg_tls)
+        # The SQL text the store writes (server defaults in DDL, literals) quotes strings
+        # as standard SQL does; a server (or database) set otherwise would read each
+        # backslash in them as an escape.
+        server = dict(connect_args.get("server_settings") or {})
+        server.setdefault("standard_conforming_strings", "on")
+        self._url, self._connect_args = url, {**connect_args, "server_settings": server}
 
     def storage_name(self, tenant_id: str) -> str:
         return self.checked(tenant_id)
