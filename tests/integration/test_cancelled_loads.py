@@ -17,6 +17,7 @@ TENANT = "cancelled_load"
 AUDITED = "cancelled_audited"
 UNAUDITED = "cancelled_unaudited"
 RECORDED = "cancelled_recorded"
+COMMITTING = "cancelled_committing"
 #: Cancel after this many milliseconds of the load: from before its transaction begins
 #: to the middle of its writes (the demo set's load takes ~150 ms).
 DELAYS_MS = range(0, 110, 10)
@@ -122,4 +123,30 @@ async def test_a_cancel_that_lands_after_the_operation_recorded_its_outcome_adds
         await recorded_then_cancelled()
 
     records = await manager.audit_log(RECORDED)
+    assert ["ok"] == [r.outcome for r in records if r.action == "test.operation"]
+
+
+async def test_a_cancel_recorded_while_the_operation_commits_its_outcome_adds_no_record(
+    manager: FixtureManager,
+) -> None:
+    """The check for the run's own record waits for the operation's audit write to end."""
+    await manager.create_tenant(COMMITTING)
+    async with manager.store.control() as conn:
+        operation = audit.Audit(manager.store, "pytest", "test.operation", COMMITTING, "r" * 32)
+        await operation.record(conn, detail={})
+        cancelled = asyncio.create_task(
+            audit.audit_failure(
+                manager.store,
+                actor="pytest",
+                action="test.operation",
+                tenant_id=COMMITTING,
+                error=asyncio.CancelledError(),
+                run_id=operation.run_id,
+                unless_recorded=True,
+            )
+        )
+        await asyncio.sleep(0.3)  # the check runs while this transaction is open
+    await cancelled
+
+    records = await manager.audit_log(COMMITTING)
     assert ["ok"] == [r.outcome for r in records if r.action == "test.operation"]

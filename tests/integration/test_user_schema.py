@@ -480,3 +480,35 @@ async def test_indexes_and_unique_constraints_columns_declare_keep_the_users_nam
     assert report.ok, report.problems
     assert [] == drift.findings
     assert (["ix_owners_email"], ["uq_owners_handle"]) == names
+
+
+@pytest.mark.postgres
+async def test_a_tenant_made_with_other_index_names_still_takes_a_bulk_load(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A tenant created before column-declared indexes kept the schema's names holds
+    them as ``ix_tenant_...``: its first bulk load keeps its keys in place rather than
+    failing to drop them by the names the schema gives now."""
+    metadata = MetaData(naming_convention=RECOMMENDED_NAMES)
+    Table(
+        "owners",
+        metadata,
+        Column("owner_id", String(8), primary_key=True),
+        Column("email", String(32), index=True),
+    )
+    rows = fixture_set(tmp_path, **{"owners.jsonl": '{"owner_id": "o1", "email": "o@x"}\n'})
+    settings = Settings(database_url=postgres_url, actor="pytest", bulk_load_min_bytes=0)
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("renamed")
+            async with manager.store.session("renamed") as session:
+                schema = session.schema_name
+                await session.connection.execute(
+                    text(f'ALTER INDEX "{schema}".ix_owners_email RENAME TO ix_tenant_owners_email')
+                )
+            report = await manager.load_fixtures("renamed", rows)
+        finally:
+            await drop_every_tenant(manager)
+
+    assert {"owners": 1} == report.row_counts

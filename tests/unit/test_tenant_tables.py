@@ -147,3 +147,22 @@ def test_the_managers_store_holds_the_placed_copy(tmp_path: Any) -> None:
 
     assert manager.store.metadata is not declared
     assert shape(place_in_tenant_schema(user_metadata())) == shape(manager.store.metadata)
+
+
+def test_columns_declaring_unique_keys_render_in_one_order_under_a_label_convention() -> None:
+    """Unique constraints ``unique=True`` columns declare, named by column label, keep
+    their declared order in the copy: every placing renders the same DDL (a schema
+    rendering differently each time rebuilds templates and drops spare schemas)."""
+    renderings = set()
+    for _ in range(40):
+        metadata = MetaData(naming_convention={"uq": "uq_%(column_0_label)s"})
+        Table(
+            "people",
+            metadata,
+            Column("person_id", Integer, primary_key=True),
+            *(Column(f"alias_{n}", Integer, unique=True) for n in range(4)),
+        )
+        renderings.add(render_schema_sql(place_in_tenant_schema(metadata)))
+
+    assert 1 == len(renderings)
+    assert "uq_people_alias_0" in renderings.pop()

@@ -870,13 +870,15 @@ class AuditFilter:
         return query
 
 
-async def run_audited(
-    conn: AsyncConnection, *, run_id: str, tenant_id: str | None, since: datetime
-) -> bool:
-    """Whether run ``run_id`` (of ``tenant_id``, begun at ``since``) has an audit record."""
+async def run_audited(conn: AsyncConnection, *, run_id: str, tenant_id: str | None) -> bool:
+    """Whether run ``run_id`` of ``tenant_id`` has an audit record, once every transaction
+    writing to the audit log before this one has ended (this takes the chain's lock)."""
+    from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
+
+    await audit_chain.head(conn, lock=True)
     a = audit_table
     tenant = a.c.tenant_id.is_(None) if tenant_id is None else a.c.tenant_id == tenant_id
-    query = select(a.c.audit_id).where(tenant, a.c.at >= since, a.c.run_id == run_id).limit(1)
+    query = select(a.c.audit_id).where(tenant, a.c.run_id == run_id).limit(1)
     return (await conn.execute(query)).first() is not None
 
 

@@ -43,8 +43,9 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
     )
     for table in tables:
         copy = table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
-        _keep_declared_order(table, copy)
+        # Named first: the order is matched by name.
         keep_column_index_names(table, copy)
+        _keep_declared_order(table, copy)
     return placed
 
 

@@ -119,7 +119,7 @@ async def audited(
                     error=cancelled,
                     run_id=audit.run_id,
                     # A cancel can land after the operation committed its own record.
-                    unless_recorded_since=audit.started_at,
+                    unless_recorded=True,
                 )
         except TimeoutError:
             log.warning("audit_write_failed", action=action, tenant_id=tenant_id, reason="timeout")
@@ -153,10 +153,10 @@ async def audit_failure(
     tenant_id: str | None,
     error: BaseException,
     run_id: str | None = None,
-    unless_recorded_since: datetime | None = None,
+    unless_recorded: bool = False,
 ) -> None:
     """Record a refused, failed or cancelled operation in its own transaction; with
-    ``unless_recorded_since``, not if run ``run_id`` begun then has a record already."""
+    ``unless_recorded``, not if run ``run_id`` has a record already."""
     if not store.settings.audit_logging:
         return
     outcome = "refused" if isinstance(error, TenancyFixturesError) else "failed"
@@ -165,11 +165,9 @@ async def audit_failure(
     try:
         async with store.control() as conn:
             if (
-                unless_recorded_since is not None
+                unless_recorded
                 and run_id is not None
-                and await control_plane.run_audited(
-                    conn, run_id=run_id, tenant_id=tenant_id, since=unless_recorded_since
-                )
+                and await control_plane.run_audited(conn, run_id=run_id, tenant_id=tenant_id)
             ):
                 return
             await control_plane.append_audit(

@@ -8,7 +8,7 @@ dialect is needed here, not a driver.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Constraint, MetaData, PrimaryKeyConstraint, UniqueConstraint
@@ -35,9 +35,7 @@ _PRIVATE_COPIES: WeakKeyDictionary[MetaData, MetaData] = WeakKeyDictionary()
 #: The schema name DDL is rendered with once, then replaced by each tenant's.
 _PLACEHOLDER = "tf_schema_placeholder_7e4a"
 _DDL_TEMPLATES: WeakKeyDictionary[MetaData, list[str]] = WeakKeyDictionary()
-_DEFERRED_TEMPLATES: WeakKeyDictionary[MetaData, tuple[list[str], list[tuple[str, str]]]] = (
-    WeakKeyDictionary()
-)
+_DEFERRED_TEMPLATES: WeakKeyDictionary[MetaData, DeferredKeys] = WeakKeyDictionary()
 
 
 def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
@@ -74,9 +72,16 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     return statements
 
 
-def deferred_constraint_ddl(
-    metadata: MetaData, schema: str
-) -> tuple[list[str], list[tuple[str, str]]]:
+class DeferredKeys(NamedTuple):
+    """Statements that drop every key, index and foreign key, those that rebuild them,
+    and the names the dropping statements name."""
+
+    dropping: list[str]
+    rebuilding: list[tuple[str, str]]
+    names: frozenset[str]
+
+
+def deferred_constraint_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
     """Statements that drop every key, index and foreign key, and that rebuild them.
 
     Rebuilding goes keys and indexes first, foreign keys last, each with its table.
@@ -86,16 +91,14 @@ def deferred_constraint_ddl(
     templates = _DEFERRED_TEMPLATES.get(metadata)
     if templates is None:
         templates = _DEFERRED_TEMPLATES[metadata] = _compile_deferred_ddl(metadata, _PLACEHOLDER)
-    dropping, rebuilding = templates
-    return (
-        [_in_schema(s, schema) for s in dropping],
-        [(_in_schema(s, schema), table) for s, table in rebuilding],
+    return DeferredKeys(
+        [_in_schema(s, schema) for s in templates.dropping],
+        [(_in_schema(s, schema), table) for s, table in templates.rebuilding],
+        templates.names,
     )
 
 
-def _compile_deferred_ddl(
-    metadata: MetaData, schema: str
-) -> tuple[list[str], list[tuple[str, str]]]:
+def _compile_deferred_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     translate = {TENANT_SCHEMA: schema}
 
@@ -117,8 +120,12 @@ def _compile_deferred_ddl(
     if not all(_named(c, dialect) for c in (*keys, *foreign)):
         # An unnamed constraint cannot be dropped by name, and the keys and indexes it
         # depends on cannot be dropped without it: everything stays in place.
-        return [], []
+        return DeferredKeys([], [], frozenset())
     indexes = [ix for t in tables for ix in t.indexes]
+    names = frozenset(
+        _unquoted(dialect.identifier_preparer.format_constraint(item) or "")
+        for item in (*foreign, *indexes, *keys)
+    )
     dropping = (
         [sql(DropConstraint(fk)) for fk in foreign]
         + [sql(DropIndex(ix)) for ix in indexes]
@@ -129,7 +136,7 @@ def _compile_deferred_ddl(
         + [(sql(CreateIndex(ix)), ix.table.name) for ix in indexes if ix.table is not None]
         + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
     )
-    return dropping, rebuilding
+    return DeferredKeys(dropping, rebuilding, names)
 
 
 def schema_checksum(metadata: MetaData) -> str:
@@ -152,6 +159,13 @@ def render_schema_sql(metadata: MetaData) -> str:
         "--   tenancy-fixtures schema-sql > src/tenancy_fixtures/templates/schema_template.sql\n"
     )
     return header + "\n" + ";\n\n".join(statements) + ";\n"
+
+
+def _unquoted(name: str) -> str:
+    """A name as the catalogue holds it (PostgreSQL's quoting undone)."""
+    if len(name) > 1 and name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name
 
 
 def _private_copy(metadata: MetaData) -> MetaData:

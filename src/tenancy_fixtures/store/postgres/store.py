@@ -577,8 +577,13 @@ class PostgresTenantSession(TenantSession):
             # On Citus each dropped and rebuilt key is DDL sent on to the worker: slower.
             yield
             return
-        dropping, rebuilding = deferred_constraint_ddl(self.metadata, self.schema)
+        dropping, rebuilding, names = deferred_constraint_ddl(self.metadata, self.schema)
         driver = await self._driver()
+        if not names <= await _named_in_schema(driver, self.schema):
+            # Made with other names (a tenant created before keys a column declares kept
+            # the schema's names): dropping by these would fail, so the keys stay.
+            yield
+            return
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             await run_script(driver, dropping, self.citus)
         self._keys_dropped = True
@@ -595,6 +600,18 @@ class PostgresTenantSession(TenantSession):
                     if violation is None:
                         raise
                     raise violation from exc
+
+
+async def _named_in_schema(driver: asyncpg.Connection, schema: str) -> set[str]:
+    """The names of the indexes and constraints in ``schema``."""
+    rows = await driver.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = $1 AND c.relkind IN ('i', 'I') UNION ALL SELECT k.conname "
+        "FROM pg_constraint k JOIN pg_namespace n ON n.oid = k.connamespace "
+        "WHERE n.nspname = $1",
+        schema,
+    )
+    return {str(row[0]) for row in rows}
 
 
 class PostgresTenantStore(TenantStore):
