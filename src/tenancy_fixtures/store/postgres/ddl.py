@@ -8,10 +8,11 @@ dialect is needed here, not a driver.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Constraint, MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy import Constraint, Index, MetaData, PrimaryKeyConstraint, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
@@ -122,10 +123,6 @@ def _compile_deferred_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
         # depends on cannot be dropped without it: everything stays in place.
         return DeferredKeys([], [], frozenset())
     indexes = [ix for t in tables for ix in t.indexes]
-    names = frozenset(
-        _unquoted(dialect.identifier_preparer.format_constraint(item) or "")
-        for item in (*foreign, *indexes, *keys)
-    )
     dropping = (
         [sql(DropConstraint(fk)) for fk in foreign]
         + [sql(DropIndex(ix)) for ix in indexes]
@@ -136,7 +133,14 @@ def _compile_deferred_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
         + [(sql(CreateIndex(ix)), ix.table.name) for ix in indexes if ix.table is not None]
         + [(sql(AddConstraint(fk)), fk.table.name) for fk in foreign]
     )
-    return DeferredKeys(dropping, rebuilding, names)
+    return DeferredKeys(dropping, rebuilding, _names(dialect, (*foreign, *indexes, *keys)))
+
+
+def _names(dialect: Dialect, items: Sequence[Constraint | Index]) -> frozenset[str]:
+    """The names ``items`` have in the catalogue, as ``dialect`` renders them."""
+    return frozenset(
+        _unquoted(dialect.identifier_preparer.format_constraint(item) or "") for item in items
+    )
 
 
 def schema_checksum(metadata: MetaData) -> str:
