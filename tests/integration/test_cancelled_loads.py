@@ -68,17 +68,25 @@ async def test_a_sqlite_load_cancelled_mid_statement_holds_no_lock_on_either_fil
                     probe.close()
 
 
-async def test_a_load_cancelled_while_it_writes_is_audited_as_cancelled(
-    manager: FixtureManager, demo_set: Path
-) -> None:
-    await manager.create_tenant(AUDITED, tier="premium")
+async def _cancelled_while_writing(
+    manager: FixtureManager, tenant_id: str, demo_set: Path
+) -> object:
+    """Make ``tenant_id``, start loading the demo set into it, cancel the load once it
+    writes rows; what the load ended with."""
+    await manager.create_tenant(tenant_id, tier="premium")
     writing = asyncio.Event()
     task = asyncio.create_task(
-        manager.load_fixtures(AUDITED, source=demo_set, progress=lambda _t, _n: writing.set())
+        manager.load_fixtures(tenant_id, source=demo_set, progress=lambda _t, _n: writing.set())
     )
     await asyncio.wait_for(writing.wait(), timeout=30)
     task.cancel()
-    outcome = (await asyncio.gather(task, return_exceptions=True))[0]
+    return (await asyncio.gather(task, return_exceptions=True))[0]
+
+
+async def test_a_load_cancelled_while_it_writes_is_audited_as_cancelled(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    outcome = await _cancelled_while_writing(manager, AUDITED, demo_set)
     loaded = await manager.load_fixtures(AUDITED, source=demo_set)
 
     records = await manager.audit_log(AUDITED)
@@ -93,14 +101,7 @@ async def test_a_cancelled_load_whose_audit_write_times_out_is_still_cancelled(
     manager: FixtureManager, demo_set: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(audit, "CANCELLED_AUDIT_SECONDS", 0.0)
-    await manager.create_tenant(UNAUDITED, tier="premium")
-    writing = asyncio.Event()
-    task = asyncio.create_task(
-        manager.load_fixtures(UNAUDITED, source=demo_set, progress=lambda _t, _n: writing.set())
-    )
-    await asyncio.wait_for(writing.wait(), timeout=30)
-    task.cancel()
-    outcome = (await asyncio.gather(task, return_exceptions=True))[0]
+    outcome = await _cancelled_while_writing(manager, UNAUDITED, demo_set)
 
     assert isinstance(outcome, asyncio.CancelledError)
     assert [] == [r for r in await manager.audit_log(UNAUDITED) if r.outcome == "cancelled"]

@@ -74,6 +74,14 @@ async def _load(manager: FixtureManager, demo_set: Path) -> None:
     await manager.load_fixtures(TENANT, source=demo_set)
 
 
+async def _change_tracks(session: TenantSession) -> None:
+    """Change every tracks row in ``session``'s transaction (not through a load)."""
+    tracks = session.metadata.tables["tenant.tracks"]
+    await session.connection.execute(
+        update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
+    )
+
+
 def _methods(report: IntegrityReport) -> set[str]:
     return {content.method for content in report.checksums.values()}
 
@@ -356,10 +364,7 @@ async def test_a_write_in_the_same_load_outside_the_recorded_one_is_not_trusted(
         async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
             counts = await super().apply(session, context)
             if "tracks" in self.tables():
-                tracks = session.metadata.tables["tenant.tracks"]
-                await session.connection.execute(
-                    update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
-                )
+                await _change_tracks(session)
             return counts
 
     metadata = pg_manager.store.metadata
@@ -389,10 +394,7 @@ async def test_a_load_committed_while_validating_turns_the_shortcut_off(
     async def racing(conn: AsyncConnection, tenant_id: str) -> list[control_plane.TableChecksum]:
         writes = await read_writes(conn, tenant_id)
         async with pg_manager.store.session(tenant_id) as session:
-            tracks = session.metadata.tables["tenant.tracks"]
-            await session.connection.execute(
-                update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
-            )
+            await _change_tracks(session)
             await control_plane.record_table_checksums(
                 session.connection,
                 tenant_id,
@@ -475,10 +477,7 @@ async def test_a_copied_stamp_is_not_trusted_though_it_shares_the_rows_writer(
     await _load(pg_manager, demo_set)
     stamps = control_plane.write_stamps_table
     async with pg_manager.store.session(TENANT) as session:
-        tracks = session.metadata.tables["tenant.tracks"]
-        await session.connection.execute(
-            update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
-        )
+        await _change_tracks(session)
         await session.connection.execute(
             update(stamps)
             .where(stamps.c.tenant_id == TENANT, stamps.c.table_name == "tracks")
@@ -505,10 +504,7 @@ async def test_a_stamp_outside_the_wraparound_horizon_is_not_trusted(
     await _load(pg_manager, demo_set)
     stamps = control_plane.write_stamps_table
     async with pg_manager.store.session(TENANT) as session:
-        tracks = session.metadata.tables["tenant.tracks"]
-        await session.connection.execute(
-            update(tracks).values(popularity=(tracks.c.popularity + 1) % 101)
-        )
+        await _change_tracks(session)
         now = (await session.connection.execute(text("SELECT txid_current()"))).scalar_one()
         await session.connection.execute(
             update(stamps)

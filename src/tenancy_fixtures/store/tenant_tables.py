@@ -17,7 +17,7 @@ from sqlalchemy.util import set_creation_order
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
-__all__ = ["keep_column_index_names", "place_in_tenant_schema"]
+__all__ = ["copy_table", "place_in_tenant_schema"]
 
 
 def place_in_tenant_schema(metadata: MetaData) -> MetaData:
@@ -42,22 +42,28 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
         schema=TENANT_SCHEMA, naming_convention=metadata.naming_convention, info=dict(metadata.info)
     )
     for table in tables:
-        copy = table.to_metadata(placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
-        # Named first: the order is matched by name.
-        keep_column_index_names(table, copy)
-        _keep_declared_order(table, copy)
+        copy = copy_table(table, placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
+        _keep_declared_order(table, copy)  # after copy_table: the order is matched by name
     return placed
 
 
-def keep_column_index_names(table: Table, copy: Table) -> None:
-    """Give the indexes and unique constraints ``copy``'s columns declare
-    (``index=True``, ``unique=True``) the names they have in ``table``.
+def copy_table(table: Table, metadata: MetaData, **options: Any) -> Table:
+    """``table.to_metadata(metadata, **options)``, with the indexes and unique
+    constraints its columns declare (``index=True``, ``unique=True``) named as in
+    ``table``.
 
-    ``to_metadata`` makes them anew, named by the naming convention in the copy's
+    ``to_metadata`` makes those anew, named by the naming convention in the copy's
     schema: SQLAlchemy's ``ix_%(column_0_label)s`` would name an index
-    ``ix_tenant_owners_email`` here and after the tenant's own schema where drift is
-    checked, never ``ix_owners_email`` as the user's schema (and their migrations) do.
+    ``ix_tenant_owners_email`` in the placeholder schema and after the tenant's own
+    schema where drift is checked, never ``ix_owners_email`` as the user's schema (and
+    their migrations) do.
     """
+    copy = table.to_metadata(metadata, **options)
+    _keep_column_index_names(table, copy)
+    return copy
+
+
+def _keep_column_index_names(table: Table, copy: Table) -> None:
     declared: list[Index | Constraint] = [*table.indexes, *table.constraints]
     names = {_flagged(item): item.name for item in declared if _flagged(item) is not None}
     copied: list[Index | Constraint] = [*copy.indexes, *copy.constraints]

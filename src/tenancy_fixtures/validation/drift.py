@@ -36,7 +36,7 @@ from tenancy_fixtures.migrations.operations import run_steps
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
-from tenancy_fixtures.store.tenant_tables import keep_column_index_names
+from tenancy_fixtures.store.tenant_tables import copy_table
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -181,8 +181,7 @@ def _in_schema(metadata: MetaData, schema: str | None) -> MetaData:
 
     for table in metadata.sorted_tables:
         # None: the copy's own schema (none); the stubs do not admit it.
-        placed = table.to_metadata(copy, schema=cast(str, schema), referred_schema_fn=referred)
-        keep_column_index_names(table, placed)
+        copy_table(table, copy, schema=cast(str, schema), referred_schema_fn=referred)
     return copy
 
 

@@ -90,6 +90,32 @@ _DERIVED: Mapping[str, TableMode] = {
 }
 
 
+def _play_row(
+    user_id: str,
+    played_at: str | None,
+    track_id: str,
+    ms_played: int | None,
+    platform: str | None,
+    reason_start: str | None,
+    reason_end: str | None,
+    shuffle: bool | None,
+    skipped: bool | None,
+) -> dict[str, Any]:
+    """The ``listening_events`` row of an extended entry's checked values."""
+    return {
+        "user_id": user_id,
+        "played_at": played_at,
+        "track_id": track_id,
+        "ms_played": ms_played,
+        "context_uri": None,
+        "platform": platform[:_PLATFORM_LENGTH] if platform else None,
+        "reason_start": reason_start[:_REASON_LENGTH] if reason_start else None,
+        "reason_end": reason_end[:_REASON_LENGTH] if reason_end else None,
+        "shuffle": shuffle,
+        "skipped": skipped,
+    }
+
+
 class _ExtendedEntry(msgspec.Struct, gc=False):
     """An extended-export entry with the JSON types the export gives its fields; a file
     whose every entry has them is decoded in one call (other fields are not read)."""
@@ -210,19 +236,17 @@ class StreamingHistoryFormat(SourceFormat):
             datetime.fromisoformat(ts)  # a real date and time of day
         except ValueError:
             return None
-        platform, reason_start, reason_end = entry.platform, entry.reason_start, entry.reason_end
-        return {
-            "user_id": self._listener,
-            "played_at": f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
-            "track_id": uri[_TRACK_ID_AT:],
-            "ms_played": ms_played,
-            "context_uri": None,
-            "platform": platform[:_PLATFORM_LENGTH] if platform else None,
-            "reason_start": reason_start[:_REASON_LENGTH] if reason_start else None,
-            "reason_end": reason_end[:_REASON_LENGTH] if reason_end else None,
-            "shuffle": entry.shuffle,
-            "skipped": entry.skipped,
-        }
+        return _play_row(
+            self._listener,
+            f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
+            uri[_TRACK_ID_AT:],
+            ms_played,
+            entry.platform,
+            entry.reason_start,
+            entry.reason_end,
+            entry.shuffle,
+            entry.skipped,
+        )
 
     def finish(self, sink: RowSink) -> None:
         del sink
@@ -303,23 +327,19 @@ class StreamingHistoryFormat(SourceFormat):
                 },
                 authoritative=False,
             )
-        platform = entry.text("platform")
-        reason_start = entry.text("reason_start")
-        reason_end = entry.text("reason_end")
         self._play(
             sink,
-            {
-                "user_id": user_id,
-                "played_at": played_at,
-                "track_id": ref.id,
-                "ms_played": ms_played,
-                "context_uri": None,
-                "platform": platform[:_PLATFORM_LENGTH] if platform else None,
-                "reason_start": reason_start[:_REASON_LENGTH] if reason_start else None,
-                "reason_end": reason_end[:_REASON_LENGTH] if reason_end else None,
-                "shuffle": entry.boolean("shuffle"),
-                "skipped": entry.boolean("skipped"),
-            },
+            _play_row(
+                user_id,
+                played_at,
+                ref.id,
+                ms_played,
+                entry.text("platform"),
+                entry.text("reason_start"),
+                entry.text("reason_end"),
+                entry.boolean("shuffle"),
+                entry.boolean("skipped"),
+            ),
         )
 
     @staticmethod

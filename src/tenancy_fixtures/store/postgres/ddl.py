@@ -19,7 +19,7 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tenancy_fixtures.store.tenant_tables import keep_column_index_names
+from tenancy_fixtures.store.tenant_tables import copy_table
 
 __all__ = [
     "deferred_constraint_ddl",
@@ -179,7 +179,7 @@ def _private_copy(metadata: MetaData) -> MetaData:
     if private is None:
         private = MetaData(schema=metadata.schema, naming_convention=metadata.naming_convention)
         for table in metadata.sorted_tables:
-            keep_column_index_names(table, table.to_metadata(private))
+            copy_table(table, private)
         _PRIVATE_COPIES[metadata] = private
     return private
 
