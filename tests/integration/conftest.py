@@ -18,6 +18,7 @@ import pytest
 
 from tenancy_fixtures import FixtureManager, Settings
 from tests.cleanup import drop_every_tenant
+from tests.integration.chain_db import OwnDatabase, own_database
 from tests.postgres import asyncpg_dsn, role_exists
 
 
@@ -76,3 +77,17 @@ async def tenant_ids(admin: asyncpg.Connection) -> AsyncIterator[Callable[[str],
         for role in (f"tf_role_{tenant}", f"TF_ROLE_{tenant}"):
             if await role_exists(admin, role):
                 await admin.execute(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+
+
+@pytest.fixture
+def admin_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The run's PostgreSQL database, to make databases from (unused on SQLite)."""
+    return str(request.getfixturevalue("postgres_url")) if backend == "postgresql" else ""
+
+
+@pytest.fixture
+async def own(backend: str, tmp_path: Path, admin_url: str) -> AsyncIterator[OwnDatabase]:
+    """A control plane of this test's own, on this test's backend (the test tampers
+    with it or alters its tables behind the library's back)."""
+    async with own_database(backend, tmp_path, admin_url) as database:
+        yield database

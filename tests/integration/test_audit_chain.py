@@ -4,8 +4,6 @@ and an UPDATE, DELETE, INSERT or reorder done with raw SQL is named by ``audit v
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,20 +11,7 @@ import pytest
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.store import audit_chain
 from tenancy_fixtures.tenancy.audit import audited
-from tests.integration.chain_db import OwnDatabase, own_database
-
-
-@pytest.fixture
-def admin_url(backend: str, request: pytest.FixtureRequest) -> str:
-    """The run's PostgreSQL database, to make databases from (unused on SQLite)."""
-    return str(request.getfixturevalue("postgres_url")) if backend == "postgresql" else ""
-
-
-@pytest.fixture
-async def own(backend: str, tmp_path: Path, admin_url: str) -> AsyncIterator[OwnDatabase]:
-    """A control plane of this test's own (the tests tamper with it)."""
-    async with own_database(backend, tmp_path, admin_url) as database:
-        yield database
+from tests.integration.chain_db import OwnDatabase
 
 
 async def _history(manager: FixtureManager, tenants: int = 2) -> None:

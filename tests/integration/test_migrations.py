@@ -36,6 +36,7 @@ from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import SchemaOutdatedError
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
 from tenancy_fixtures.store import control_plane, schema_checksum
+from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 
 HEAD = "0003_daily_streams"
@@ -561,18 +562,41 @@ def downgrade() -> None:
 '''
 
 
+NOTES_V3 = '''"""Notes lose their body.
+
+Revision ID: n3
+Revises: n2
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n3"
+down_revision = "n2"
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("notes") as batch:
+        batch.drop_column("body")
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("notes") as batch:
+        batch.add_column(sa.Column("body", sa.Text(), server_default="", nullable=False))
+'''
+
+
 def _notes(version: int) -> MetaData:
     md = MetaData()
-    columns: list[Column[Any]] = [
-        Column("note_id", String(32), primary_key=True),
-        Column("body", Text, nullable=False),
-    ]
-    if version == 2:
+    columns: list[Column[Any]] = [Column("note_id", String(32), primary_key=True)]
+    if version < 3:
+        columns.append(Column("body", Text, nullable=False))
+    if version >= 2:
         pinned = Column("pinned", Boolean, nullable=False, default=False, server_default=false())
         columns.append(pinned)
     table = Table("notes", md, *columns)
     table.primary_key.name = "pk_notes"
-    if version == 2:
+    if version >= 2:
         Index("ix_notes_pinned", table.c.pinned)
     return md
 
@@ -676,3 +700,89 @@ async def test_migrations_with_tenant_roles_keep_least_privilege(
 
     assert (down.counts(), up.counts()) == ({"migrated": 1}, {"migrated": 1})
     assert report.ok, report.problems
+
+
+async def _loaded_then_migrated(
+    settings: Settings, tmp_path: Path, *revisions: str
+) -> FixtureManager:
+    """A manager at the last of ``revisions`` whose tenant ``shop`` was loaded with one
+    note at n1, then migrated (n2 adds ``pinned`` to the table its fixture wrote)."""
+    one, later = _history(tmp_path, NOTES_V1), _history(tmp_path, NOTES_V1, *revisions)
+    source = tmp_path / "notes_set"
+    source.mkdir()
+    (source / "notes.jsonl").write_text('{"note_id": "n-1", "body": "hello"}\n')
+    async with FixtureManager(settings, metadata=_notes(1), migrations=one) as old:
+        await drop_every_tenant(old)
+        await old.create_tenant("shop")
+        await old.load_fixtures("shop", source)
+    newer = FixtureManager(
+        settings.model_copy(update={"migrations": str(later)}),
+        metadata=_notes(1 + len(revisions)),
+    )
+    await newer.migrate(["shop"])
+    return newer
+
+
+def _checksum_notes(report: IntegrityReport) -> list[str]:
+    return [c.detail for c in report.checks if c.check == "checksums" and c.status == "info"]
+
+
+async def test_a_table_that_gained_a_column_still_matches_what_its_fixtures_loaded(
+    settings: Settings, tmp_path: Path
+) -> None:
+    newer = await _loaded_then_migrated(settings, tmp_path, NOTES_V2)
+    try:
+        report = await newer.validate_tenant("shop", recompute_checksums=True)
+        await _plant(newer, "shop", ["UPDATE {s}.notes SET body = 'changed'"])
+        tampered = await newer.validate_tenant("shop")
+    finally:
+        await drop_every_tenant(newer)
+        await newer.aclose()
+
+    assert report.ok, report.problems
+    assert report.checksums["notes"].status == "match"
+    assert _checksum_notes(report) == [
+        "notes: compared over the 2 columns its loads covered (added since: pinned)"
+    ]
+    assert tampered.checksums["notes"].status == "mismatch"
+
+
+async def test_a_load_after_a_migration_that_changed_its_table_leaves_it_not_comparable(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The checksums of the rows loaded before and after cover different columns, and
+    do not add up: validation says so rather than reporting a mismatch."""
+    newer = await _loaded_then_migrated(settings, tmp_path, NOTES_V2)
+    more = tmp_path / "more_notes"
+    more.mkdir()
+    (more / "notes.jsonl").write_text('{"note_id": "n-2", "body": "again", "pinned": true}\n')
+    try:
+        await newer.load_fixtures("shop", more)
+        report = await newer.validate_tenant("shop")
+    finally:
+        await drop_every_tenant(newer)
+        await newer.aclose()
+
+    assert report.ok, report.problems
+    assert report.checksums["notes"].status == "not_comparable"
+    assert _checksum_notes(report) == [
+        "notes: not comparable (its loads covered different columns: the table changed "
+        "between them)"
+    ]
+
+
+async def test_a_table_that_lost_a_column_its_fixtures_loaded_is_not_comparable(
+    settings: Settings, tmp_path: Path
+) -> None:
+    newer = await _loaded_then_migrated(settings, tmp_path, NOTES_V2, NOTES_V3)
+    try:
+        report = await newer.validate_tenant("shop")
+    finally:
+        await drop_every_tenant(newer)
+        await newer.aclose()
+
+    assert report.ok, report.problems
+    assert report.checksums["notes"].status == "not_comparable"
+    assert _checksum_notes(report) == [
+        "notes: not comparable (column(s) body its loads covered are gone)"
+    ]

@@ -207,9 +207,17 @@ def write(
     inserted: int | None = None,
     updated: int = 0,
     unchanged: int = 0,
+    columns: tuple[str, ...] | None = None,
 ) -> TableChecksum:
     return TableChecksum(
-        table, mode, rows, checksum, rows if inserted is None else inserted, updated, unchanged
+        table,
+        mode,
+        rows,
+        checksum,
+        rows if inserted is None else inserted,
+        updated,
+        unchanged,
+        columns=columns,
     )
 
 
@@ -288,3 +296,50 @@ class TestExpectedContents:
         )["t"]
         assert (True, 3, "0000000000000003") == (first.comparable, first.rows, first.checksum)
         assert later.comparable is False
+
+    def test_checksums_over_different_columns_do_not_add_up(self) -> None:
+        """A migration added a column between two loads: no sum describes the table."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001", columns=("a", "b")),
+                write("t", "insert", 1, "0000000000000002", columns=("a", "b", "c")),
+            ]
+        )["t"]
+        assert expected.comparable is False
+        assert "different columns" in (expected.unknown or "")
+
+    def test_a_purge_over_other_columns_leaves_the_table_incomparable(self) -> None:
+        """Retention after a migration takes rows out by a checksum of other columns."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000002", columns=("a",)),
+                write("t", "purge", 1, "ffffffffffffffff", inserted=0, columns=("a", "b")),
+            ]
+        )["t"]
+        assert expected.comparable is False
+
+    def test_entries_recorded_before_columns_were_kept_add_to_later_ones(self) -> None:
+        """An entry without columns covered the table's columns of then: it adds up
+        with a later one, whose columns the table's checksum is recomputed over."""
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001"),
+                write("t", "insert", 1, "0000000000000002", columns=("a", "b")),
+            ]
+        )["t"]
+        assert (True, 3, "0000000000000003", ("a", "b")) == (
+            expected.comparable,
+            expected.rows,
+            expected.checksum,
+            expected.columns,
+        )
+
+    def test_a_replace_after_a_change_of_columns_is_comparable_again(self) -> None:
+        expected = expected_contents(
+            [
+                write("t", "insert", 2, "0000000000000001", columns=("a",)),
+                write("t", "insert", 2, "0000000000000002", columns=("a", "b")),
+                write("t", "replace", 4, "00000000000000aa", columns=("a", "b")),
+            ]
+        )["t"]
+        assert (True, 4, ("a", "b")) == (expected.comparable, expected.rows, expected.columns)

@@ -405,14 +405,24 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
             continue
         entries.append(
             control_plane.TableChecksum(
-                name, "purge", removed.rows, f"{-removed.total & _MASK:016x}", 0
+                name,
+                "purge",
+                removed.rows,
+                f"{-removed.total & _MASK:016x}",
+                0,
+                columns=removed.columns,
             )
         )
         written = changes.written.get(name)
         if written is not None and written.rows:
             entries.append(
                 control_plane.TableChecksum(
-                    name, "insert", written.rows, written.hexdigest(), written.rows
+                    name,
+                    "insert",
+                    written.rows,
+                    written.hexdigest(),
+                    written.rows,
+                    columns=written.columns,
                 )
             )
     await control_plane.record_table_checksums(

@@ -172,7 +172,12 @@ async def _purge_table(
                 run_id=run_id,
                 checksums=[
                     control_plane.TableChecksum(
-                        table.name, "purge", len(rows), f"{-content.total & _MASK:016x}", 0
+                        table.name,
+                        "purge",
+                        len(rows),
+                        f"{-content.total & _MASK:016x}",
+                        0,
+                        columns=content.columns,
                     )
                 ],
             )

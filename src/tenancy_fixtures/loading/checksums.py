@@ -35,7 +35,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import JSON, DateTime, Table
+from sqlalchemy import JSON, Column, DateTime, Table
 
 __all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
@@ -119,7 +119,14 @@ class ContentChecksum:
     SQLAlchemy reads them back; equal row multisets give equal checksums.
     """
 
-    __slots__ = ("_json_positions", "_masked_positions", "_timestamp_positions", "rows", "total")
+    __slots__ = (
+        "_json_positions",
+        "_masked_positions",
+        "_timestamp_positions",
+        "columns",
+        "rows",
+        "total",
+    )
 
     def __init__(
         self,
@@ -135,16 +142,23 @@ class ContentChecksum:
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
         self.total = 0
+        #: The names of the columns the rows hold, in order, where known.
+        self.columns: tuple[str, ...] | None = None
 
     @classmethod
-    def for_table(cls, table: Table) -> ContentChecksum:
-        """A checksum of rows of ``table`` in its column order."""
-        columns = list(table.columns)
-        return cls(
-            [i for i, c in enumerate(columns) if isinstance(c.type, JSON)],
-            [i for i, c in enumerate(columns) if isinstance(c.type, DateTime)],
-            [i for i, c in enumerate(columns) if c.info.get(_ENCRYPTED_INFO)],
+    def for_table(
+        cls, table: Table, columns: Sequence[Column[Any]] | None = None
+    ) -> ContentChecksum:
+        """A checksum of rows of ``table`` in its column order, or of rows holding only
+        ``columns`` of it, in that order."""
+        chosen = list(table.columns if columns is None else columns)
+        content = cls(
+            [i for i, c in enumerate(chosen) if isinstance(c.type, JSON)],
+            [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
+            [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
         )
+        content.columns = tuple(c.name for c in chosen)
+        return content
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add a batch of rows."""

@@ -224,7 +224,7 @@ class DataLoader(BaseFixture):
             return partial(self._send_text, session, table, write_mode, payloads, context)
         parse = self._parse_in_workers if in_workers else self._parse
         prepare = await _encrypting(
-            session, table, session.prepare_rows(table, _columns(table)), context
+            session, table, session.prepare_rows(table, control_plane.columns_of(table)), context
         )
         batches = stream_in_thread(partial(parse, files, table, prepare, tracker, content, context))
         return partial(self._send_rows, session, table, write_mode, batches, context)
@@ -257,6 +257,7 @@ class DataLoader(BaseFixture):
             content.rows,
             content.hexdigest(),
             **vars(counts),
+            columns=control_plane.columns_of(table),
         )
         return counts
 
@@ -271,7 +272,9 @@ class DataLoader(BaseFixture):
         """Hand typed rows to the session, through :meth:`_reporting`."""
         stream = _progressing(self._reporting(table.name, batches), table.name, context.progress)
         async with aclosing(stream):
-            return await session.write_table(table, _columns(table), stream, mode=write_mode)
+            return await session.write_table(
+                table, control_plane.columns_of(table), stream, mode=write_mode
+            )
 
     async def _send_text(
         self,
@@ -284,7 +287,9 @@ class DataLoader(BaseFixture):
         """Hand rows encoded as ``COPY`` text to the session as they are."""
         stream = _progressing(payloads, table.name, context.progress)
         async with aclosing(stream):
-            return await session.write_copy_text(table, _columns(table), stream, mode=write_mode)
+            return await session.write_copy_text(
+                table, control_plane.columns_of(table), stream, mode=write_mode
+            )
 
     def _copy_text(self, session: TenantSession, table: Table) -> bool:
         """Whether parse workers may hand ``table``'s rows over as ``COPY`` text: the
@@ -494,10 +499,6 @@ def _stamping(
     if not context.stamp_writes:
         return nullcontext()
     return session.stamping(table, replace=write_mode == "replace")
-
-
-def _columns(table: Table) -> tuple[str, ...]:
-    return tuple(c.name for c in table.columns)
 
 
 def _write_mode(mode: TableMode, *, empty: bool) -> WriteMode | None:

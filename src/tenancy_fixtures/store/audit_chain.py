@@ -31,11 +31,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, inspect, select, text, update
-from sqlalchemy.schema import CreateColumn
+from sqlalchemy import insert, select, update
 
+from tenancy_fixtures.store.added_columns import add_missing_columns
 from tenancy_fixtures.store.control_plane import (
-    CONTROL_SCHEMA,
     audit_head_table,
     audit_table,
     aware,
@@ -204,7 +203,7 @@ async def ensure_chain(conn: AsyncConnection) -> None:
 
     Call it where control-plane creation is serialised (the store's initialization).
     """
-    await _add_missing_columns(conn)
+    await add_missing_columns(conn, audit_table, CHAIN_COLUMNS)
     if await head(conn) is not None:
         return
     earlier = await _unchained(conn)
@@ -225,28 +224,6 @@ async def ensure_chain(conn: AsyncConnection) -> None:
             "seal": _seal(earlier),
         },
     )
-
-
-async def _add_missing_columns(conn: AsyncConnection) -> None:
-    """``ALTER TABLE ... ADD COLUMN`` for each chain column an older deployment lacks."""
-    sync = conn.sync_connection
-    options = sync.get_execution_options() if sync is not None else {}
-    translate = options.get("schema_translate_map") or {}
-    schema = translate.get(CONTROL_SCHEMA, CONTROL_SCHEMA)
-
-    def names(sync_conn: Any) -> set[str]:
-        return {c["name"] for c in inspect(sync_conn).get_columns(audit_table.name, schema=schema)}
-
-    present = await conn.run_sync(names)
-    preparer = conn.dialect.identifier_preparer
-    where = f"{preparer.quote_schema(schema)}." if schema else ""
-    for name in CHAIN_COLUMNS:
-        if name in present:
-            continue
-        spec = CreateColumn(audit_table.c[name]).compile(dialect=conn.dialect)
-        await conn.execute(
-            text(f"ALTER TABLE {where}{preparer.quote(audit_table.name)} ADD COLUMN {spec}")
-        )
 
 
 @dataclass(frozen=True)

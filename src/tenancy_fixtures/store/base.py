@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Index, MetaData, Table, literal, select
+from sqlalchemy import Column, ColumnElement, Index, MetaData, Table, literal, select
 from sqlalchemy.exc import DBAPIError
 
 from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
@@ -332,20 +332,27 @@ class TenantSession(ABC):
         return nullcontext()
 
     async def scan_rows(
-        self, table: Table, batch: int = 5000, *, rows: int | None = None
+        self,
+        table: Table,
+        batch: int = 5000,
+        *,
+        rows: int | None = None,
+        columns: Sequence[Column[Any]] | None = None,
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """Every row of ``table`` in column order, in batches, typed as SQLAlchemy reads
-        them (what a content checksum is recomputed from). ``rows``: how many the caller
-        counted in this transaction; none is read when it is 0, and up to ``batch`` are
-        read at once rather than streamed."""
+        """Every row of ``table`` in column order (or only ``columns`` of it, in their
+        order), in batches, typed as SQLAlchemy reads them (what a content checksum is
+        recomputed from). ``rows``: how many the caller counted in this transaction;
+        none is read when it is 0, and up to ``batch`` are read at once rather than
+        streamed."""
         if rows == 0:
             return
+        query = select(table) if columns is None else select(*columns)
         if rows is not None and rows <= batch:
-            found = (await self.connection.execute(select(table))).all()
+            found = (await self.connection.execute(query)).all()
             if found:
                 yield [tuple(row) for row in found]
             return
-        result = await self.connection.stream(select(table).execution_options(yield_per=batch))
+        result = await self.connection.stream(query.execution_options(yield_per=batch))
         async for partition in result.partitions():
             yield [tuple(row) for row in partition]
 

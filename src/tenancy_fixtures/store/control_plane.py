@@ -44,6 +44,7 @@ from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = [
     "CONTROL_SCHEMA",
+    "LATER_COLUMNS",
     "AppliedFixture",
     "AuditFilter",
     "AuditRecord",
@@ -57,6 +58,7 @@ __all__ = [
     "audit_head_table",
     "audit_table",
     "aware",
+    "columns_of",
     "config_version",
     "control_metadata",
     "count_audit",
@@ -178,8 +180,15 @@ table_checksums_table = Table(
     Column("unchanged", BigInteger, nullable=False),
     Column("checksum", String(16), nullable=False),
     Column("recorded_at", _TS, nullable=False),
+    #: The columns the checksum covers, in order (a JSON list); NULL in entries
+    #: recorded before they were kept, which covered the table's columns of then.
+    Column("column_names", _JSON),
     Index("ix_table_checksums_tenant_id_entry_id", "tenant_id", "entry_id"),
 )
+
+#: Columns added to control-plane tables after their first release, which an older
+#: deployment gains at start-up (:mod:`.added_columns`); the audit chain's are its own.
+LATER_COLUMNS: dict[Table, tuple[str, ...]] = {table_checksums_table: ("column_names",)}
 
 #: One row per recorded table write, written in the same savepoint as the write's rows,
 #: so that its own ``xmin`` is theirs (PostgreSQL; :mod:`.postgres.write_stamps`): with
@@ -353,6 +362,14 @@ class TableChecksum:
     unchanged: int = 0
     fixture: str = ""
     run_id: str = ""
+    #: The columns the checksum covers, in order (:func:`columns_of` the table written);
+    #: ``None`` for entries recorded before they were kept.
+    columns: tuple[str, ...] | None = None
+
+
+def columns_of(table: Table) -> tuple[str, ...]:
+    """The names of ``table``'s columns in order: what a content checksum of it covers."""
+    return tuple(column.name for column in table.columns)
 
 
 @dataclass(frozen=True)
@@ -683,6 +700,7 @@ async def record_table_checksums(
                 "unchanged": c.unchanged,
                 "checksum": c.checksum,
                 "recorded_at": now,
+                "column_names": None if c.columns is None else list(c.columns),
             }
             for c in checksums
         ],
@@ -708,6 +726,7 @@ async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableCh
             int(r.unchanged),
             r.fixture,
             r.run_id,
+            None if r.column_names is None else tuple(r.column_names),
         )
         for r in rows
     ]

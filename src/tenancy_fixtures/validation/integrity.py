@@ -48,9 +48,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import (
-    Table,
-)
+from sqlalchemy import Column, Table
 
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
@@ -212,15 +210,33 @@ class _Expected:
 
     rows: int = 0
     checksums: list[str] = field(default_factory=list)
-    comparable: bool = True
+    #: The columns its checksums cover, in order (``None``: the table's own, as
+    #: recorded before columns were kept).
+    columns: tuple[str, ...] | None = None
+    #: Why no recorded checksum describes the table (``None``: one does).
+    unknown: str | None = None
+
+    @property
+    def comparable(self) -> bool:
+        return self.unknown is None
 
     @property
     def checksum(self) -> str:
         return add_checksums(self.checksums)
 
+    def covering(self, write: TableChecksum) -> bool:
+        """Take on the columns ``write``'s checksum covers; whether they are the ones
+        the earlier writes' cover (so its checksum adds to theirs)."""
+        if write.columns is None or self.columns in (None, write.columns):
+            self.columns = self.columns or write.columns
+            return True
+        self.unknown = "its loads covered different columns: the table changed between them"
+        return False
+
 
 #: Write modes that only add rows to what the table held (or leave rows as they were).
 _ADDING_MODES = frozenset({"insert", "upsert", "insert_missing"})
+_UPSERTED = "rows were upserted"
 
 
 def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
@@ -231,27 +247,29 @@ def expected_contents(writes: Sequence[TableChecksum]) -> dict[str, _Expected]:
     given that were all already there change nothing; any update, or inserts mixed with
     unchanged rows, leaves a content no recorded checksum describes. A write of several
     modes at once (``mixed``, which may have replaced the table) is only comparable as
-    the table's first.
+    the table's first. Checksums over different columns (a migration between two
+    writes changed the table) do not add up either.
     """
     expected: dict[str, _Expected] = {}
     for write in writes:
         if write.mode == "replace":
-            expected[write.table] = _Expected(write.rows, [write.checksum])
+            expected[write.table] = _Expected(write.rows, [write.checksum], write.columns)
             continue
         if write.mode == "purge":  # retention: its checksum is the removed rows', negated
-            if write.table in expected:
-                expected[write.table].rows -= write.rows
-                expected[write.table].checksums.append(write.checksum)
+            if (state := expected.get(write.table)) is not None and state.covering(write):
+                state.rows -= write.rows
+                state.checksums.append(write.checksum)
             continue
         first = write.table not in expected
         state = expected.setdefault(write.table, _Expected())
         if write.mode not in _ADDING_MODES and not first:
-            state.comparable = False
+            state.unknown = _UPSERTED
         elif write.updated == 0 and write.unchanged == 0:
-            state.rows += write.rows
-            state.checksums.append(write.checksum)
+            if state.covering(write):
+                state.rows += write.rows
+                state.checksums.append(write.checksum)
         elif write.updated or write.inserted:
-            state.comparable = False
+            state.unknown = _UPSERTED
     return expected
 
 
@@ -487,9 +505,10 @@ class DataIntegrityValidator:
                 )
                 matched += 1
                 continue
-            content = ContentChecksum.for_table(table)
+            columns = _covered(table, wanted, report)
+            content = ContentChecksum.for_table(table, columns)
             counted = report.row_counts.get(name)
-            async for rows in session.scan_rows(table, _FETCH_ROWS, rows=counted):
+            async for rows in session.scan_rows(table, _FETCH_ROWS, rows=counted, columns=columns):
                 content.add(rows)
             matched += _compare(report, name, content, wanted, short)
         return f"{matched} of {len(tables)} tables match what their fixtures loaded"
@@ -542,6 +561,30 @@ class DataIntegrityValidator:
         return f"{format_size(used)} used of {format_size(limit)}"
 
 
+def _covered(
+    table: Table, wanted: _Expected | None, report: IntegrityReport
+) -> list[Column[Any]] | None:
+    """The columns of ``table`` to recompute its checksum over: those its recorded
+    checksums cover when a migration has added others since (``None``: all of them).
+    A covered column since dropped or renamed leaves the table not comparable."""
+    if wanted is None or not wanted.comparable or wanted.columns is None:
+        return None
+    present = {column.name: column for column in table.columns}
+    if wanted.columns == tuple(present):
+        return None
+    if gone := [name for name in wanted.columns if name not in present]:
+        wanted.unknown = f"column(s) {', '.join(gone)} its loads covered are gone"
+        return None
+    if added := [name for name in present if name not in wanted.columns]:
+        report.note(
+            "checksums",
+            f"{table.name}: compared over the {len(wanted.columns)} columns its loads "
+            f"covered (added since: {', '.join(added)})",
+            table=table.name,
+        )
+    return [present[name] for name in wanted.columns]
+
+
 def _compare(
     report: IntegrityReport,
     name: str,
@@ -565,7 +608,7 @@ def _compare(
         return 0
     if not recorded.comparable:
         report.checksums[name] = TableContent(content.rows, actual, "not_comparable")
-        report.note("checksums", f"{name}: not comparable (rows were upserted)", table=name)
+        report.note("checksums", f"{name}: not comparable ({recorded.unknown})", table=name)
         return 0
     status: ContentStatus = "match"
     if (content.rows, actual) != (recorded.rows, recorded.checksum):

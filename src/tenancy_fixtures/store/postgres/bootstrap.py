@@ -18,7 +18,13 @@ from sqlalchemy.schema import CreateSchema
 
 from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.store import audit_chain, control_plane
-from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
+from tenancy_fixtures.store.added_columns import add_later_columns
+from tenancy_fixtures.store.control_plane import (
+    CONTROL_SCHEMA,
+    LATER_COLUMNS,
+    audit_table,
+    control_metadata,
+)
 from tenancy_fixtures.store.postgres.audit_guard import GUARD_TRIGGER, install_audit_guard
 from tenancy_fixtures.store.postgres.privileges import is_insufficient_privilege
 
@@ -49,16 +55,19 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
                     "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
                     "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
                     "            IS NULL), "
-                    # The audit chain: its columns (added to older deployments) and guard.
-                    "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema "
-                    "        = :schema AND table_name = 'audit_log' AND column_name = :column), "
+                    # Columns added to older deployments (the audit chain's among them)
+                    # and the audit chain's guard.
+                    "(SELECT count(*) FROM information_schema.columns WHERE table_schema "
+                    "        = :schema AND table_name || '.' || column_name "
+                    "        = ANY(CAST(:columns AS text[])))"
+                    "  = cardinality(CAST(:columns AS text[])), "
                     "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
                     "        to_regclass(quote_ident(:schema) || '.audit_log'))"
                 ),
                 {
                     "schema": CONTROL_SCHEMA,
                     "tables": tables,
-                    "column": audit_chain.CHAIN_COLUMNS[-1],
+                    "columns": _later_columns(),
                     "trigger": GUARD_TRIGGER,
                 },
             )
@@ -82,6 +91,7 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
                 await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
             await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
+            await add_later_columns(conn)
             await audit_chain.ensure_chain(conn)
             if not guarded:  # replacing it takes ownership of the table: only when missing
                 await install_audit_guard(conn)
@@ -90,6 +100,12 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
             raise
         raise _refused(identity, schema_exists, missing) from exc
     return identity
+
+
+def _later_columns() -> list[str]:
+    """``table.column`` for every column an older deployment may lack."""
+    later = {**LATER_COLUMNS, audit_table: audit_chain.CHAIN_COLUMNS}
+    return [f"{table.name}.{name}" for table, names in later.items() for name in names]
 
 
 def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> PermissionDeniedError:
@@ -107,8 +123,8 @@ def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> Per
         )
     else:
         what, privilege, on = (
-            "the control plane is not fully set up (its id, or the audit chain's "
-            "columns, head or append-only trigger)",
+            "the control plane is not fully set up (its id, columns added since it was "
+            "made, or the audit chain's head or append-only trigger)",
             "ownership",
             f"the tables of schema '{CONTROL_SCHEMA}'",
         )

@@ -318,15 +318,20 @@ class PostgresTenantSession(TenantSession):
             ) from failed.cause
 
     async def scan_rows(
-        self, table: Table, batch: int = 5000, *, rows: int | None = None
+        self,
+        table: Table,
+        batch: int = 5000,
+        *,
+        rows: int | None = None,
+        columns: Sequence[Column[Any]] | None = None,
     ) -> AsyncIterator[list[tuple[Any, ...]]]:
         if rows == 0:
             return
         # The driver's own cursor: SQLAlchemy's result rows cost several times asyncpg's
         # decoding, row by row (the connection's codecs decode JSON as SQLAlchemy does).
-        columns = ", ".join(privileges.quote(c.name) for c in table.columns)
+        names = ", ".join(privileges.quote(c.name) for c in columns or table.columns)
         query = (
-            f"SELECT {columns} FROM {privileges.quote(self.schema)}.{privileges.quote(table.name)}"
+            f"SELECT {names} FROM {privileges.quote(self.schema)}.{privileges.quote(table.name)}"
         )
         driver = await self._driver()
         cursor = await driver.cursor(query)

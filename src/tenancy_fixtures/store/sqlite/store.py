@@ -56,6 +56,7 @@ from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import audit_chain, control_plane
+from tenancy_fixtures.store.added_columns import add_later_columns
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
     Batches,
@@ -541,6 +542,7 @@ class SQLiteTenantStore(TenantStore):
             if not placed:
                 await conn.run_sync(control_metadata.create_all, checkfirst=True)
             await control_plane.ensure_plane_id(conn)
+            await add_later_columns(conn)
             await audit_chain.ensure_chain(conn)
             await self._settle(conn)
         if _Shared.dialect is None:  # initialized by the connection above
