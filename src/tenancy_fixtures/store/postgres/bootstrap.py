@@ -10,6 +10,7 @@ create it, the error says what is missing and which privilege on what would allo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -45,33 +46,7 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     When something is missing, creating it is serialised across processes by an
     advisory lock; when nothing is, no lock is taken and nothing is written.
     """
-    tables = [t.name for t in control_metadata.sorted_tables]
-    async with engine.begin() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT current_user, current_database(), "
-                    "to_regnamespace(:schema) IS NOT NULL, "
-                    "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
-                    "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
-                    "            IS NULL), "
-                    # Columns added to older deployments (the audit chain's among them)
-                    # and the audit chain's guard.
-                    "(SELECT count(*) FROM information_schema.columns WHERE table_schema "
-                    "        = :schema AND table_name || '.' || column_name "
-                    "        = ANY(CAST(:columns AS text[])))"
-                    "  = cardinality(CAST(:columns AS text[])), "
-                    "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
-                    "        to_regclass(quote_ident(:schema) || '.audit_log'))"
-                ),
-                {
-                    "schema": CONTROL_SCHEMA,
-                    "tables": tables,
-                    "columns": _later_columns(),
-                    "trigger": GUARD_TRIGGER,
-                },
-            )
-        ).one()
+    row = await _look(engine)
     identity = Identity(str(row[0]), str(row[1]))
     schema_exists, missing = bool(row[2]), list(row[3])
     guarded = bool(row[5])
@@ -100,6 +75,40 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
             raise
         raise _refused(identity, schema_exists, missing) from exc
     return identity
+
+
+async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
+    """Who we are, and what of the control plane is there: whether its schema exists,
+    the tables it lacks, whether it has every column added since, and the audit guard."""
+    tables = [t.name for t in control_metadata.sorted_tables]
+    async with engine.begin() as conn:
+        return tuple(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT current_user, current_database(), "
+                        "to_regnamespace(:schema) IS NOT NULL, "
+                        "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
+                        "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
+                        "            IS NULL), "
+                        # Columns added to older deployments (the audit chain's among them)
+                        # and the audit chain's guard.
+                        "(SELECT count(*) FROM information_schema.columns WHERE table_schema "
+                        "        = :schema AND table_name || '.' || column_name "
+                        "        = ANY(CAST(:columns AS text[])))"
+                        "  = cardinality(CAST(:columns AS text[])), "
+                        "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
+                        "        to_regclass(quote_ident(:schema) || '.audit_log'))"
+                    ),
+                    {
+                        "schema": CONTROL_SCHEMA,
+                        "tables": tables,
+                        "columns": _later_columns(),
+                        "trigger": GUARD_TRIGGER,
+                    },
+                )
+            ).one()
+        )
 
 
 def _later_columns() -> list[str]:
