@@ -415,7 +415,6 @@ async def test_a_load_committed_while_validating_turns_the_shortcut_off(
 @pytest.mark.parametrize(
     ("column", "value"),
     [
-        pytest.param(Column("amount", Numeric(10, 2)), '"1.234"', id="numeric-rounded"),
         pytest.param(Column("amount", REAL), "0.1", id="real"),
         pytest.param(Column("amount", CHAR(5)), '"ab"', id="char-padded"),
         pytest.param(

@@ -706,11 +706,33 @@ class TestWidths:
         assert ("LineNo", "range") == (error.column, error.rule)
 
     @pytest.mark.parametrize(
-        "value", ["99999999.99", "-99999999.99", "99999999.994", 0, "0.001", 12345678.9]
+        ("value", "stored"),
+        [
+            ("99999999.99", "99999999.99"),
+            ("-99999999.99", "-99999999.99"),
+            ("99999999.994", "99999999.99"),
+            (0, "0.00"),
+            ("0.001", "0.00"),
+            (12345678.9, "12345678.90"),
+        ],
     )
-    def test_a_numeric_column_accepts_what_rounds_into_its_precision(self, value: Any) -> None:
+    def test_a_numeric_column_accepts_what_rounds_into_its_precision(
+        self, value: Any, stored: str
+    ) -> None:
         """NUMERIC(10, 2) takes values that round to at most 8 digits before the point."""
-        assert Decimal(str(value)) == _built(Column("Total", Numeric(10, 2)), value)
+        built = _built(Column("Total", Numeric(10, 2)), value)
+
+        assert (Decimal(stored), Decimal(stored).as_tuple()) == (built, built.as_tuple())
+
+    @pytest.mark.parametrize(
+        ("value", "stored"),
+        [("1.005", "1.01"), ("-1.005", "-1.01"), ("1.0049", "1.00"), ("2.675", "2.68")],
+    )
+    def test_a_numeric_column_rounds_to_its_scale_half_away_from_zero(
+        self, value: str, stored: str
+    ) -> None:
+        """As PostgreSQL stores it, so that the load's checksum is of the stored value."""
+        assert Decimal(stored) == _built(Column("Total", Numeric(10, 2)), value)
 
     @pytest.mark.parametrize("value", ["100000000", "99999999.995", "-123456789012.5", 1e9])
     def test_a_numeric_column_refuses_what_overflows_its_precision(self, value: Any) -> None:

@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
-from decimal import Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
@@ -269,13 +269,16 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _bounded_decimal(precision: int, scale: int) -> Converter:
-    """A ``NUMERIC(precision, scale)`` value: PostgreSQL rounds it to ``scale`` places
-    (half away from zero) and refuses what then has more than ``precision - scale``
-    digits before the point; SQLite would keep it: refuse on both."""
+    """A ``NUMERIC(precision, scale)`` value rounded to ``scale`` places, half away from
+    zero, as PostgreSQL stores it (so the load's checksum is of what is stored, and
+    SQLite stores the same); what then has more than ``precision - scale`` digits
+    before the point PostgreSQL refuses and SQLite would keep: refused on both."""
     whole = precision - scale
     limit = Context(prec=precision + 2).subtract(
         Decimal(10) ** whole, Decimal(5).scaleb(-scale - 1)
     )
+    places = Decimal(1).scaleb(-scale)
+    rounding = Context(prec=precision + 1, rounding=ROUND_HALF_UP)
 
     def convert(value: Any) -> Decimal:
         result = _decimal(value)
@@ -285,7 +288,7 @@ def _bounded_decimal(precision: int, scale: int) -> Converter:
                 "digit(s) before the point",
                 "range",
             )
-        return result
+        return result.quantize(places, context=rounding)
 
     return convert
 

@@ -12,8 +12,16 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Constraint, Index, MetaData, PrimaryKeyConstraint, UniqueConstraint
+from sqlalchemy import (
+    Constraint,
+    Enum,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
@@ -23,6 +31,7 @@ from tenancy_fixtures.store.tenant_tables import copy_table
 
 __all__ = [
     "deferred_constraint_ddl",
+    "named_enums",
     "render_schema_ddl",
     "render_schema_sql",
     "schema_checksum",
@@ -60,7 +69,9 @@ def _in_schema(statement: str, schema: str) -> str:
 def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     translate = {TENANT_SCHEMA: schema}
-    elements: list[CreateTable | CreateIndex] = []
+    elements: list[CreateEnumType | CreateTable | CreateIndex] = [
+        CreateEnumType(enum) for enum in named_enums(metadata)
+    ]
     for table in metadata.sorted_tables:
         elements.append(CreateTable(table))
         elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
@@ -71,6 +82,18 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
         )
         statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
     return statements
+
+
+def named_enums(metadata: MetaData) -> list[Enum]:
+    """The PostgreSQL enum types the tables' columns use, once each by name: each
+    tenant schema holds its own, as its tables refer to them."""
+    found: dict[str, Enum] = {}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            kind = column.type
+            if isinstance(kind, Enum) and kind.native_enum and kind.name:
+                found.setdefault(kind.name, kind)
+    return list(found.values())
 
 
 class DeferredKeys(NamedTuple):

@@ -87,6 +87,7 @@ from tenancy_fixtures.store.postgres import (
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
+    named_enums,
     render_schema_ddl,
     schema_checksum,
 )
@@ -213,12 +214,19 @@ class PostgresTenantSession(TenantSession):
         """The tables the schema definition declares."""
         return {t.name for t in self.metadata.sorted_tables}
 
+    @property
+    def declared_enums(self) -> set[str]:
+        """The enum types the declared tables' columns use (in the tenant's schema)."""
+        return {str(enum.name) for enum in named_enums(self.metadata)}
+
     async def storage_bytes(self) -> int:
         # Relation files grow as rows are written, committed or not.
         return await schema_bytes(self.connection, self.schema)
 
     async def undeclared_objects(self) -> list[SchemaObject]:
-        return await foreign_objects.undeclared_objects(self.connection, self.schema, self.declared)
+        return await foreign_objects.undeclared_objects(
+            self.connection, self.schema, self.declared, self.declared_enums
+        )
 
     async def _vet(self) -> None:
         """Before the first write: lock the tables and refuse if undeclared code would
@@ -228,7 +236,7 @@ class PostgresTenantSession(TenantSession):
         existing = await self.table_names()
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             hazards = await foreign_objects.load_hazards(
-                self.connection, self.schema, self.declared, existing
+                self.connection, self.schema, self.declared, existing, self.declared_enums
             )
         refuse_load_hazards(hazards, tenant_id=self.tenant_id)
         self._vetted = True
@@ -924,7 +932,8 @@ class PostgresTenantStore(TenantStore):
         if name is None:
             return None
         declared = {t.name for t in self.metadata.sorted_tables}
-        found = await foreign_objects.undeclared_objects(conn, name, declared)
+        enums = {str(enum.name) for enum in named_enums(self.metadata)}
+        found = await foreign_objects.undeclared_objects(conn, name, declared, enums)
         if found:
             log.warning(
                 "spare_schema_discarded",

@@ -78,6 +78,7 @@ from tenancy_fixtures.store.sqlite import foreign_objects
 from tenancy_fixtures.store.sqlite.closing import RollbackOnClose
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
 from tenancy_fixtures.store.sqlite.isolation import check_isolation
+from tenancy_fixtures.store.sqlite.numeric import InexactNumeric, exact_numeric
 from tenancy_fixtures.store.sqlite.recovery import (
     DROPPING,
     creators_lock,
@@ -263,7 +264,7 @@ class SQLiteTenantSession(TenantSession):
         dialect = self.connection.dialect
         return convert_columns(
             [
-                (i, processor)
+                (i, exact_numeric(table.c[name].type, dialect, processor))
                 for i, name in enumerate(columns)
                 if (processor := table.c[name].type.bind_processor(dialect)) is not None
             ]
@@ -341,8 +342,9 @@ class SQLiteTenantSession(TenantSession):
                 found = first_unbindable(batch)
                 if found is None:
                     raise
+                value = batch[found[0]][found[1]]
                 raise unencodable(
-                    exc,
+                    ValueError(str(value)) if isinstance(value, InexactNumeric) else exc,
                     backend="sqlite",
                     tenant_id=self.tenant_id,
                     table=table.name,

@@ -1,0 +1,140 @@
+"""Column types of a user's own schema that the database stores its own way: decimals
+past their scale or past what SQLite keeps, and named PostgreSQL enum types."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Enum, MetaData, Numeric, String, Table, func, select
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import RecordsRefusedError
+from tests.cleanup import drop_every_tenant
+
+#: Past what a 64-bit float keeps, and past what SQLite keeps of an integer.
+BIG = "123456789012345678901234"
+
+
+def _metadata() -> MetaData:
+    metadata = MetaData()
+    Table(
+        "items",
+        metadata,
+        Column("item_id", String(10), primary_key=True),
+        Column("cost", Numeric(10, 2)),
+        Column("price", Numeric(30, 0)),
+        Column("mood", Enum("happy", "sad", name="mood")),
+    )
+    return metadata
+
+
+@pytest.fixture
+async def shop(settings: Settings) -> AsyncIterator[FixtureManager]:
+    async with FixtureManager(settings, metadata=_metadata()) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+def _set(tmp_path: Path, *rows: dict[str, Any]) -> Path:
+    source = tmp_path / f"items_{len(list(tmp_path.iterdir()))}"
+    source.mkdir()
+    (source / "items.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return source
+
+
+async def _stored(manager: FixtureManager, tenant_id: str) -> list[tuple[Any, ...]]:
+    async with manager.store.session(tenant_id, readonly=True) as session:
+        items = next(t for t in session.metadata.sorted_tables if t.name == "items")
+        found = await session.connection.execute(select(items).order_by(items.c.item_id))
+        return [tuple(row) for row in found]
+
+
+async def test_a_decimal_past_its_columns_scale_is_loaded_as_it_is_stored(
+    shop: FixtureManager, tmp_path: Path
+) -> None:
+    """NUMERIC(10, 2) keeps 1.005 as 1.01 (half away from zero): the load's checksum
+    is of that, so validation matches on both backends."""
+    await shop.create_tenant("rounded")
+    rows: list[dict[str, Any]] = [
+        {"item_id": "a", "cost": "1.005"},
+        {"item_id": "b", "cost": -2.675},
+    ]
+    await shop.load_fixtures("rounded", _set(tmp_path, *rows))
+
+    report = await shop.validate_tenant("rounded", recompute_checksums=True)
+
+    assert [Decimal("1.01"), Decimal("-2.68")] == [row[1] for row in await _stored(shop, "rounded")]
+    assert report.ok, report.problems
+    assert report.checksums["items"].status == "match"
+
+
+async def test_a_decimal_sqlite_would_store_changed_is_refused_naming_its_record(
+    sqlite_manager: FixtureManager, tmp_path: Path
+) -> None:
+    """SQLite keeps such a NUMERIC as a 64-bit float: refused, and nothing is loaded."""
+    async with FixtureManager(sqlite_manager.store.settings, metadata=_metadata()) as shop:
+        await shop.create_tenant("exact")
+        rows = [{"item_id": "a", "price": "12"}, {"item_id": "b", "price": BIG}]
+        with pytest.raises(RecordsRefusedError) as refused:
+            await shop.load_fixtures("exact", _set(tmp_path, *rows))
+        async with shop.store.session("exact", readonly=True) as session:
+            items = next(t for t in session.metadata.sorted_tables if t.name == "items")
+            count = await session.connection.execute(select(func.count()).select_from(items))
+
+    error = refused.value
+    assert (error.line, error.column) == (2, "price")
+    assert "SQLite would keep 123456789012345685803008 for " + BIG in str(error)
+    assert count.scalar_one() == 0
+
+
+@pytest.mark.postgres
+async def test_postgresql_keeps_a_decimal_past_what_a_float_holds(
+    pg_manager: FixtureManager, tmp_path: Path
+) -> None:
+    async with FixtureManager(pg_manager.store.settings, metadata=_metadata()) as shop:
+        try:
+            await shop.create_tenant("exact")
+            await shop.load_fixtures("exact", _set(tmp_path, {"item_id": "b", "price": BIG}))
+            report = await shop.validate_tenant("exact", recompute_checksums=True)
+            stored = await _stored(shop, "exact")
+        finally:
+            await drop_every_tenant(shop)
+
+    assert [Decimal(BIG)] == [row[2] for row in stored]
+    assert report.ok, report.problems
+
+
+async def test_a_schema_with_a_named_enum_gives_each_tenant_its_own_type(
+    shop: FixtureManager, tmp_path: Path
+) -> None:
+    """On PostgreSQL the enum type is made in each tenant's schema with its tables (the
+    tables refer to it there), is not reported as undeclared, and goes with the tenant."""
+    source = _set(tmp_path, {"item_id": "a", "mood": "happy"})
+    for tenant_id in ("moods_1", "moods_2"):
+        await shop.create_tenant(tenant_id)
+        await shop.load_fixtures(tenant_id, source)
+    reports = [await shop.validate_tenant(t) for t in ("moods_1", "moods_2")]
+    drift = await shop.check_drift(["moods_1", "moods_2"])
+    await shop.drop_tenant("moods_1")
+    still = await _stored(shop, "moods_2")
+
+    assert all(r.ok for r in reports), [r.problems for r in reports]
+    assert all(d.ok for d in drift), [d.findings for d in drift]
+    assert ["happy"] == [row[3] for row in still]
+
+
+async def test_a_value_outside_a_named_enum_is_refused(
+    shop: FixtureManager, tmp_path: Path
+) -> None:
+    await shop.create_tenant("moody")
+
+    with pytest.raises(RecordsRefusedError) as refused:
+        await shop.load_fixtures("moody", _set(tmp_path, {"item_id": "a", "mood": "angry"}))
+
+    assert (refused.value.line, refused.value.column) == (1, "mood")
