@@ -4,7 +4,16 @@ added to a control plane made before they were."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
+from sqlalchemy import insert
+
+from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
+from tenancy_fixtures.fixtures.context import LoadContext
+from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantSession
+from tenancy_fixtures.store.control_plane import TableChecksum
 from tests.integration.chain_db import OwnDatabase
 
 
@@ -45,3 +54,41 @@ async def test_a_control_plane_made_before_columns_were_kept_gains_them_and_stil
     assert {c.status for c in report.checksums.values()} <= {"match", "no_fixture"}
     assert after.ok, after.problems
     assert kept[0][0] > 0
+
+
+class _OneArtist(BaseFixture):
+    """A fixture of a user's own that writes one artist and says so without columns."""
+
+    @property
+    def name(self) -> str:
+        return "one_artist"
+
+    def checksum(self) -> str:
+        return "1"
+
+    async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
+        artists = next(t for t in session.metadata.sorted_tables if t.name == "artists")
+        row = {"artist_id": "a" * 22, "name": "Own", "genres": [], "popularity": 1, "followers": 2}
+        await session.connection.execute(insert(artists).values(**row))
+        self.content = ContentChecksum.for_table(artists)
+        self.content.add([tuple(row[c.name] for c in artists.columns)])
+        return {"artists": 1}
+
+    def table_checksums(self) -> Sequence[TableChecksum]:
+        return [TableChecksum("artists", "insert", 1, self.content.hexdigest(), 1)]
+
+
+async def test_a_fixture_that_does_not_say_its_columns_is_recorded_with_the_tables(
+    own: OwnDatabase,
+) -> None:
+    async with own.manager() as manager:
+        await manager.create_tenant("own_fixture")
+        async with manager.store.session("own_fixture") as session:
+            await apply_fixtures(session, [_OneArtist()], context=LoadContext(run_id="r1"))
+            artists = [c.name for c in session.metadata.tables["tenant.artists"].columns]
+        async with manager.store.control(readonly=True) as conn:
+            [written] = await control_plane.table_checksums(conn, "own_fixture")
+        report = await manager.validate_tenant("own_fixture", recompute_checksums=True)
+
+    assert written.columns == tuple(artists)
+    assert report.checksums["artists"].status == "match"

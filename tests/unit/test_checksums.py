@@ -20,7 +20,7 @@ from tenancy_fixtures.loading.checksums import (
     add_checksums,
     row_digest,
 )
-from tenancy_fixtures.store.control_plane import TableChecksum
+from tenancy_fixtures.store.control_plane import TableChecksum, covered_columns
 from tenancy_fixtures.validation.integrity import expected_contents
 
 PLAYED = datetime(2026, 4, 22, 20, 28, 34, tzinfo=UTC)
@@ -219,6 +219,46 @@ def write(
         unchanged,
         columns=columns,
     )
+
+
+class TestChecksumOverSomeColumns:
+    ROWS: list[tuple[Any, ...]] = [  # noqa: RUF012
+        ("e1", PLAYED, {"b": 1, "a": [1.0]}, 3),
+        ("e2", None, None, None),
+    ]
+
+    def test_whole_rows_hashed_over_some_columns_match_those_columns_alone(self) -> None:
+        """What retention and erasure record after a column was added: the checksum of
+        the columns the table's loads covered."""
+        over = ContentChecksum.over(EVENTS, ["count", "event_id", "properties"])
+        over.add(self.ROWS)
+        alone = ContentChecksum.for_table(
+            EVENTS, [EVENTS.c["count"], EVENTS.c.event_id, EVENTS.c.properties]
+        )
+        alone.add([(r[3], r[0], r[2]) for r in self.ROWS])
+
+        assert (over.hexdigest(), over.columns) == (alone.hexdigest(), alone.columns)
+
+    def test_unknown_or_all_columns_hash_every_column(self) -> None:
+        every = ContentChecksum.for_table(EVENTS)
+        every.add(self.ROWS)
+        for names in (None, ["event_id", "gone"], [c.name for c in EVENTS.columns]):
+            over = ContentChecksum.over(EVENTS, names)
+            over.add(self.ROWS)
+            assert (over.hexdigest(), over.columns) == (every.hexdigest(), every.columns)
+
+    def test_the_columns_covered_are_those_of_each_tables_latest_write_that_says(self) -> None:
+        covered = covered_columns(
+            [
+                write("t", "insert", 1, "1", columns=("a",)),
+                write("t", "insert", 1, "1"),
+                write("u", "insert", 1, "1"),
+                write("v", "insert", 1, "1", columns=("a",)),
+                write("v", "replace", 1, "1", columns=("a", "b")),
+            ]
+        )
+
+        assert covered == {"t": ("a",), "u": None, "v": ("a", "b")}
 
 
 class TestExpectedContents:

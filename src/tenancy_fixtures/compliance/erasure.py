@@ -124,13 +124,15 @@ class ErasureReport:
 class _Changes:
     """The rows an erasure removed and wrote, per table, for the write history."""
 
+    #: Per table with a recorded history, the columns its checksums cover.
+    covered: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
     removed: dict[str, ContentChecksum] = field(default_factory=dict)
     written: dict[str, ContentChecksum] = field(default_factory=dict)
     #: Per source table of a derivation: the parts its changed rows touch.
     parts: dict[str, set[Any]] = field(default_factory=dict)
 
     def remove(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
-        self.removed.setdefault(table.name, ContentChecksum.for_table(table)).add(rows)
+        self.removed.setdefault(table.name, self._content(table)).add(rows)
         for derivation in DERIVATIONS:
             if derivation.source == table.name and derivation.column is not None:
                 at = [c.name for c in table.columns].index(derivation.column)
@@ -138,7 +140,10 @@ class _Changes:
                 seen.update(derivation.part(row[at]) for row in rows)
 
     def write(self, table: Table, rows: Sequence[Sequence[Any]]) -> None:
-        self.written.setdefault(table.name, ContentChecksum.for_table(table)).add(rows)
+        self.written.setdefault(table.name, self._content(table)).add(rows)
+
+    def _content(self, table: Table) -> ContentChecksum:
+        return ContentChecksum.over(table, self.covered.get(table.name))
 
 
 def _fk_terms(
@@ -396,7 +401,7 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
     """Record the erasure in the table-write history (tables with a recorded history
     only: a table no fixture wrote is not compared anyway); returns the digest."""
     conn = session.connection
-    recorded = {w.table for w in await control_plane.table_checksums(conn, session.tenant_id)}
+    recorded = changes.covered.keys()
     entries: list[control_plane.TableChecksum] = []
     digest = hashlib.sha256()
     for name, removed in sorted(changes.removed.items()):
@@ -556,7 +561,8 @@ async def erase_subject(
         async with store.session(tenant_id) as session:
             tables = session.metadata.sorted_tables
             marks = await _fingerprints(session, subject, data_key)
-            changes = _Changes()
+            writes = await control_plane.table_checksums(session.connection, tenant_id)
+            changes = _Changes(control_plane.covered_columns(writes))
             erase = _delete_rows if mode == "delete" else _pseudonymise_rows
             await erase(session, tables, subject, changes, report)
             await _refresh_derived(session, changes, report)

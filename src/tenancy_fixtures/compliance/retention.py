@@ -116,10 +116,22 @@ async def purge_expired(
                 )
         return report
     size = batch_size or store.settings.batch_size
+    async with store.control(readonly=True) as conn:
+        covered = control_plane.covered_columns(
+            await control_plane.table_checksums(conn, tenant_id)
+        )
     async with audited(store, actor=actor, action="data.retention", tenant_id=tenant_id) as audit:
         for table, column in tables:
             report.purged[table.name] = await _purge_table(
-                store, tenant_id, table, column, cutoff, size, audit.run_id, report
+                store,
+                tenant_id,
+                table,
+                column,
+                cutoff,
+                size,
+                audit.run_id,
+                report,
+                covered=covered.get(table.name),
             )
         await audit.record(
             outcome="ok" if report.total else "unchanged",
@@ -138,8 +150,12 @@ async def _purge_table(
     size: int,
     run_id: str,
     report: RetentionReport,
+    *,
+    covered: tuple[str, ...] | None,
 ) -> int:
-    """Purge one table's expired rows a batch at a time; returns how many went."""
+    """Purge one table's expired rows a batch at a time; returns how many went. The
+    checksum recorded of each batch covers ``covered`` (the columns the table's
+    recorded checksums cover)."""
     keys = list(table.primary_key.columns)
     if not keys:
         raise ConfigError(
@@ -163,7 +179,7 @@ async def _purge_table(
                     f"retention: {table.name!r} changed while its batch was purged",
                     tenant_id=tenant_id,
                 )
-            content = ContentChecksum.for_table(table)
+            content = ContentChecksum.over(table, covered)
             content.add([tuple(r) for r in rows])
             await control_plane.record_table_checksums(
                 conn,

@@ -122,6 +122,7 @@ class ContentChecksum:
     __slots__ = (
         "_json_positions",
         "_masked_positions",
+        "_picked",
         "_timestamp_positions",
         "columns",
         "rows",
@@ -142,8 +143,10 @@ class ContentChecksum:
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
         self.total = 0
-        #: The names of the columns the rows hold, in order, where known.
+        #: The names of the columns hashed, in order, where known.
         self.columns: tuple[str, ...] | None = None
+        #: The positions hashed of each row given, where rows hold more columns.
+        self._picked: tuple[int, ...] | None = None
 
     @classmethod
     def for_table(
@@ -160,10 +163,26 @@ class ContentChecksum:
         content.columns = tuple(c.name for c in chosen)
         return content
 
+    @classmethod
+    def over(cls, table: Table, names: Sequence[str] | None) -> ContentChecksum:
+        """A checksum of whole rows of ``table`` that hashes only its columns ``names``,
+        in that order (those the table's recorded checksums cover, so that this one adds
+        up with them); all of them where ``names`` is ``None`` or names a column the
+        table lacks."""
+        present = {column.name: column for column in table.columns}
+        if names is None or tuple(names) == tuple(present) or not set(names) <= present.keys():
+            return cls.for_table(table)
+        content = cls.for_table(table, [present[name] for name in names])
+        order = list(present)
+        content._picked = tuple(order.index(name) for name in names)
+        return content
+
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add a batch of rows."""
         if not rows:
             return
+        if self._picked is not None:
+            rows = [tuple(row[i] for i in self._picked) for row in rows]
         if self._json_positions or self._masked_positions or self._zoned(rows):
             rows = [self._canonical(row) for row in rows]
         try:

@@ -64,6 +64,7 @@ __all__ = [
     "count_audit",
     "count_rows",
     "count_tenants",
+    "covered_columns",
     "current_config_version",
     "data_keys_table",
     "delete_tenant",
@@ -370,6 +371,17 @@ class TableChecksum:
 def columns_of(table: Table) -> tuple[str, ...]:
     """The names of ``table``'s columns in order: what a content checksum of it covers."""
     return tuple(column.name for column in table.columns)
+
+
+def covered_columns(writes: Sequence[TableChecksum]) -> dict[str, tuple[str, ...] | None]:
+    """For each table with recorded writes, the columns its latest checksum that says
+    covers (``None`` where none says): what a later change's checksum must cover to
+    add up with them."""
+    covered: dict[str, tuple[str, ...] | None] = {}
+    for write in writes:
+        if write.columns is not None or write.table not in covered:
+            covered[write.table] = write.columns
+    return covered
 
 
 @dataclass(frozen=True)
