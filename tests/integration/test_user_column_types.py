@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Enum, MetaData, Numeric, String, Table, func, select
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Enum,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    func,
+    select,
+    text,
+)
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import RecordsRefusedError
@@ -138,3 +149,78 @@ async def test_a_value_outside_a_named_enum_is_refused(
         await shop.load_fixtures("moody", _set(tmp_path, {"item_id": "a", "mood": "angry"}))
 
     assert (refused.value.line, refused.value.column) == (1, "mood")
+
+
+@pytest.mark.postgres
+async def test_percent_signs_in_enum_labels_defaults_and_checks_are_created_as_declared(
+    pg_manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The DDL is run as it is rendered: a ``%`` must not come out as ``%%``."""
+    metadata = MetaData()
+    Table(
+        "shares",
+        metadata,
+        Column("share_id", String(10), primary_key=True),
+        Column("part", Enum("50%", "100%", name="part")),
+        Column("label", String(10), server_default="5%"),
+        CheckConstraint("share_id NOT LIKE '%!'", name="no_bang"),
+    )
+    source = tmp_path / "shares"
+    source.mkdir()
+    (source / "shares.jsonl").write_text('{"share_id": "a", "part": "50%"}\n')
+    async with FixtureManager(pg_manager.store.settings, metadata=metadata) as shop:
+        try:
+            await shop.create_tenant("percent")
+            await shop.load_fixtures("percent", source)
+            async with shop.store.session("percent", readonly=True) as session:
+                shares = next(t for t in session.metadata.sorted_tables if t.name == "shares")
+                stored = (await session.connection.execute(select(shares))).all()
+                schema = session.schema_name
+                declared = await session.connection.execute(
+                    text(
+                        "SELECT column_default FROM information_schema.columns "
+                        "WHERE table_schema = :schema AND column_name = 'label' "
+                        "UNION ALL SELECT pg_get_constraintdef(k.oid) FROM pg_constraint k "
+                        "JOIN pg_namespace n ON n.oid = k.connamespace "
+                        "WHERE n.nspname = :schema AND k.contype = 'c'"
+                    ),
+                    {"schema": schema},
+                )
+                definitions = sorted(str(d) for d in declared.scalars())
+            drift = await shop.check_drift(["percent"])
+        finally:
+            await drop_every_tenant(shop)
+
+    assert [("a", "50%")] == [tuple(row)[:2] for row in stored]
+    assert ["'5%'::character varying", "CHECK (((share_id)::text !~~ '%!'::text))"] == definitions
+    assert drift[0].ok, drift[0].findings
+
+
+@pytest.mark.postgres
+async def test_a_spare_schemas_enum_types_are_handed_to_the_tenants_owner_role(
+    postgres_url: str, tenant_ids: Any
+) -> None:
+    """As its tables are: the owner role (which migrations run as) can alter them."""
+    settings = Settings(database_url=postgres_url, actor="pytest", tenant_roles=True)
+    tenant_id = tenant_ids("spare_enum")
+    async with FixtureManager(settings, metadata=_metadata()) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.warm_up(1)
+            await shop.create_tenant(tenant_id)
+            async with shop.store.control(readonly=True) as conn:
+                owners = await conn.execute(
+                    text(
+                        "SELECT t.typname, pg_get_userbyid(t.typowner) FROM pg_type t "
+                        "JOIN pg_namespace n ON n.oid = t.typnamespace "
+                        "WHERE n.nspname = :schema AND t.typname IN ('mood', '_mood')"
+                    ),
+                    {"schema": shop.store.storage_name(tenant_id)},
+                )
+                found = dict(owners.all())
+            owner = shop.store.owner_role(tenant_id)
+        finally:
+            await drop_every_tenant(shop)
+            await shop.warm_up(0)
+
+    assert found == {"mood": owner, "_mood": owner}

@@ -742,6 +742,21 @@ class TestWidths:
         assert ("Total", "range") == (error.column, error.rule)
         assert "NUMERIC(10, 2)" in error.message
 
+    @pytest.mark.parametrize(
+        ("column_type", "value", "stored"),
+        [
+            (Numeric(29, 0), "9" * 29, "9" * 29),
+            (Numeric(40, 10), "9" * 30 + ".4", "9" * 30 + ".4000000000"),
+        ],
+    )
+    def test_a_numeric_column_past_28_digits_takes_what_fits_its_precision(
+        self, column_type: Numeric[Decimal], value: str, stored: str
+    ) -> None:
+        """The range check does not round the value to the default context's 28 digits."""
+        built = _built(Column("Total", column_type), value)
+
+        assert (Decimal(stored).as_tuple(), True) == (built.as_tuple(), built == Decimal(stored))
+
     def test_a_numeric_column_without_precision_takes_any_finite_number(self) -> None:
         """Unbounded NUMERIC has no range to check."""
         assert Decimal("1e40") == _built(Column("Total", Numeric()), "1e40")

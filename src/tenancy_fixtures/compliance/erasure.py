@@ -561,6 +561,10 @@ async def erase_subject(
         async with store.session(tenant_id) as session:
             tables = session.metadata.sorted_tables
             marks = await _fingerprints(session, subject, data_key)
+            # Before reading what was recorded: a load committing after the read would
+            # leave the erasure's checksums describing another history.
+            if not await control_plane.lock_tenant(session.connection, tenant_id):
+                raise TenantNotFoundError(tenant_id)
             writes = await control_plane.table_checksums(session.connection, tenant_id)
             changes = _Changes(control_plane.covered_columns(writes))
             erase = _delete_rows if mode == "delete" else _pseudonymise_rows

@@ -282,7 +282,7 @@ def _bounded_decimal(precision: int, scale: int) -> Converter:
 
     def convert(value: Any) -> Decimal:
         result = _decimal(value)
-        if abs(result) >= limit:
+        if result.copy_abs() >= limit:
             raise _Invalid(
                 f"{result} out of range for NUMERIC({precision}, {scale}): at most {whole} "
                 "digit(s) before the point",

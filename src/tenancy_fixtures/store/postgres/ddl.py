@@ -60,6 +60,16 @@ def render_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     return [_in_schema(t, schema) for t in templates]
 
 
+def _statement_dialect() -> Dialect:
+    """The dialect the statements are rendered for: asyncpg's, which runs them as they
+    are (the default dialect's format parameter style would write each ``%`` in a
+    default, a CHECK or an enum label as ``%%``). Imported here: rendering is rare, and
+    a SQLite store imports this module too."""
+    from sqlalchemy.dialects.postgresql import asyncpg
+
+    return asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
 def _in_schema(statement: str, schema: str) -> str:
     """A statement compiled for the placeholder schema, for ``schema``."""
     quoted = postgresql.dialect().identifier_preparer.quote_schema(schema)  # type: ignore[no-untyped-call]
@@ -67,7 +77,7 @@ def _in_schema(statement: str, schema: str) -> str:
 
 
 def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = _statement_dialect()
     translate = {TENANT_SCHEMA: schema}
     elements: list[CreateEnumType | CreateTable | CreateIndex] = [
         CreateEnumType(enum) for enum in named_enums(metadata)
@@ -123,7 +133,7 @@ def deferred_constraint_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
 
 
 def _compile_deferred_ddl(metadata: MetaData, schema: str) -> DeferredKeys:
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = _statement_dialect()
     translate = {TENANT_SCHEMA: schema}
 
     def sql(element: Any) -> str:

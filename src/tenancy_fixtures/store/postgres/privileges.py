@@ -136,10 +136,11 @@ async def set_up_roles(
     tenant_id: str,
     database: str,
     tables: Sequence[str],
+    types: Sequence[str] = (),
 ) -> None:
-    """Create the tenant's roles, hand ``schema`` and its ``tables`` (those that exist
-    already: a spare schema's) to the owner role, and grant the tenant role what an
-    application needs, now and for tables created later.
+    """Create the tenant's roles, hand ``schema`` and its ``tables`` and ``types`` (those
+    that exist already: a spare schema's) to the owner role, and grant the tenant role
+    what an application needs, now and for tables created later.
 
     The connecting user becomes a member of the owner role, to switch to it for writes.
     Raises ``asyncpg.DuplicateObjectError`` if a role exists already.
@@ -156,6 +157,7 @@ async def set_up_roles(
             f"GRANT {owner} TO CURRENT_USER",
             f"ALTER SCHEMA {qschema} OWNER TO {owner}",
             *(f"ALTER TABLE {qschema}.{quote(t)} OWNER TO {owner}" for t in tables),
+            *(f"ALTER TYPE {qschema}.{quote(t)} OWNER TO {owner}" for t in types),
             # As the owner from here on: the grants and default privileges are its own.
             f"SET LOCAL ROLE {owner}",
             f"REVOKE ALL ON SCHEMA {qschema} FROM PUBLIC",

@@ -901,6 +901,7 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 database=self._database,
                 tables=[t.name for t in self.metadata.sorted_tables] if spare else [],
+                types=[str(e.name) for e in named_enums(self.metadata)] if spare else [],
             )
         except asyncpg.DuplicateObjectError as exc:
             raise StorageError(

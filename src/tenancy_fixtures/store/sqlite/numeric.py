@@ -23,17 +23,18 @@ __all__ = ["InexactNumeric", "exact_numeric"]
 class InexactNumeric:
     """A loaded value and the different one SQLite would give back."""
 
-    __slots__ = ("given", "kept")
+    __slots__ = ("given", "kept", "places")
 
-    def __init__(self, given: Decimal, kept: Decimal) -> None:
+    def __init__(self, given: Decimal, kept: Decimal, places: int) -> None:
         self.given = given
         self.kept = kept
+        self.places = places
 
     def __str__(self) -> str:
         return (
             f"SQLite would keep {self.kept} for {self.given} (it stores NUMERIC values as "
-            "64-bit floats: about 15 significant digits, read back to the column's scale); "
-            "use PostgreSQL for exact decimals, or a String column"
+            f"64-bit floats, about 15 significant digits, read back to {self.places} "
+            "decimal places); use PostgreSQL for exact decimals, or a String column"
         )
 
 
@@ -47,13 +48,14 @@ def exact_numeric(
     read = column_type.result_processor(dialect, None)  # type: ignore[no-untyped-call]
     if read is None:
         return bind
+    places = column_type._effective_decimal_return_scale
 
     def convert(value: Any) -> Any:
         stored = bind(value)
         if isinstance(value, Decimal) and isinstance(stored, float):
             kept = read(stored)
             if kept != value:
-                return InexactNumeric(value, kept)
+                return InexactNumeric(value, kept, places)
         return stored
 
     return convert
