@@ -217,7 +217,7 @@ async def test_a_spare_schemas_enum_types_are_handed_to_the_tenants_owner_role(
                     ),
                     {"schema": shop.store.storage_name(tenant_id)},
                 )
-                found = dict(owners.all())
+                found: dict[str, str] = {str(k): str(v) for k, v in owners.all()}
             owner = shop.store.owner_role(tenant_id)
         finally:
             await drop_every_tenant(shop)
