@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
+    REAL,
     CheckConstraint,
     Column,
     Enum,
@@ -224,3 +225,36 @@ async def test_a_spare_schemas_enum_types_are_handed_to_the_tenants_owner_role(
             await shop.warm_up(0)
 
     assert found == {"mood": owner, "_mood": owner}
+
+
+async def test_a_real_column_stores_and_checks_the_nearest_four_byte_float(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL's ``real`` keeps 4 bytes and SQLite 8: the loader rounds to 4 bytes on
+    both, so the rows and their checksum agree everywhere."""
+    metadata = MetaData()
+    Table(
+        "ratios",
+        metadata,
+        Column("ratio_id", String(10), primary_key=True),
+        Column("ratio", REAL),
+    )
+    source = tmp_path / "ratios"
+    source.mkdir()
+    (source / "ratios.jsonl").write_text('{"ratio_id": "a", "ratio": 0.1}\n')
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant("ratios")
+            await shop.load_fixtures("ratios", source)
+            report = await shop.validate_tenant("ratios", recompute_checksums=True)
+            async with shop.store.session("ratios", readonly=True) as session:
+                ratios = next(t for t in session.metadata.sorted_tables if t.name == "ratios")
+                stored = (await session.connection.execute(select(ratios.c.ratio))).scalars()
+                values = list(stored)
+        finally:
+            await drop_every_tenant(shop)
+
+    assert [0.10000000149011612] == values
+    assert report.ok, report.problems
+    assert report.checksums["ratios"].status == "match"

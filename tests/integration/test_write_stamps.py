@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     CHAR,
-    REAL,
     Boolean,
     Column,
     MetaData,
@@ -415,7 +414,6 @@ async def test_a_load_committed_while_validating_turns_the_shortcut_off(
 @pytest.mark.parametrize(
     ("column", "value"),
     [
-        pytest.param(Column("amount", REAL), "0.1", id="real"),
         pytest.param(Column("amount", CHAR(5)), '"ab"', id="char-padded"),
         pytest.param(
             Column("amount", postgresql.TIMESTAMP(timezone=True, precision=3)),

@@ -9,7 +9,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, SmallInteger, Table
+from sqlalchemy import (
+    REAL,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Table,
+)
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loading.readers import SourceRecord
@@ -756,6 +766,25 @@ class TestWidths:
         built = _built(Column("Total", column_type), value)
 
         assert (Decimal(stored).as_tuple(), True) == (built.as_tuple(), built == Decimal(stored))
+
+    @pytest.mark.parametrize("column_type", [REAL(), Float(24), Float(precision=10)])
+    def test_a_four_byte_float_column_keeps_the_nearest_four_byte_float(
+        self, column_type: Float[float]
+    ) -> None:
+        """As PostgreSQL's ``real`` stores it (SQLite keeps whatever it is given)."""
+        assert 0.10000000149011612 == _built(Column("Ratio", column_type), "0.1")
+
+    def test_a_double_float_column_keeps_the_value(self) -> None:
+        assert 0.1 == _built(Column("Ratio", Float()), "0.1")
+
+    @pytest.mark.parametrize("value", [1e39, "-1e39", 1e-46])
+    def test_a_four_byte_float_column_refuses_what_overflows_or_underflows_it(
+        self, value: Any
+    ) -> None:
+        error = _refused(Column("Ratio", REAL()), value)
+
+        assert ("Ratio", "range") == (error.column, error.rule)
+        assert "REAL" in error.message
 
     def test_a_numeric_column_without_precision_takes_any_finite_number(self) -> None:
         """Unbounded NUMERIC has no range to check."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time
@@ -22,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    REAL,
     BigInteger,
     Boolean,
     Column,
@@ -51,7 +53,14 @@ from tenancy_fixtures.loading.rules import (
     table_checks,
 )
 
-__all__ = ["RowBuilder", "check_loadable", "integer_bounds", "text_limit", "unsupported_columns"]
+__all__ = [
+    "RowBuilder",
+    "check_loadable",
+    "four_byte_float",
+    "integer_bounds",
+    "text_limit",
+    "unsupported_columns",
+]
 
 Converter = Callable[[Any], Any]
 
@@ -59,6 +68,7 @@ _INT16 = (-(2**15), 2**15 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
 _EXACT_FLOAT_INT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
+_FLOAT32 = struct.Struct("<f")
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
@@ -128,6 +138,27 @@ def _float(value: Any) -> float:
     if not math.isfinite(result):
         raise ValueError(f"number must be finite, found {result}")
     return result
+
+
+def four_byte_float(kind: Any) -> bool:
+    """Whether a float column is stored as PostgreSQL's ``real`` (4 bytes): ``REAL``, or
+    ``Float(p)`` with ``p`` of at most 24 bits."""
+    if isinstance(kind, REAL):
+        return True
+    return isinstance(kind, Float) and kind.precision is not None and kind.precision <= 24
+
+
+def _float32(value: Any) -> float:
+    """A ``real`` value: the nearest 4-byte float, as PostgreSQL stores it (so the load's
+    checksum is of what is stored, and SQLite, which keeps 8 bytes, stores the same)."""
+    result = _float(value)
+    try:
+        (rounded,) = _FLOAT32.unpack(_FLOAT32.pack(result))
+    except OverflowError:
+        raise _Invalid(f"{result} out of range for REAL (a 4-byte float)", "range") from None
+    if rounded == 0.0 and result != 0.0:
+        raise _Invalid(f"{result} is too small for REAL (a 4-byte float)", "range")
+    return float(rounded)
 
 
 def _boolean(value: Any) -> bool:
@@ -365,7 +396,7 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, Integer):
         return _integer(integer_bounds(kind))
     if isinstance(kind, Float):
-        return _float
+        return _float32 if four_byte_float(kind) else _float
     if isinstance(kind, String):
         return _string(text_limit(column, max_text_length))
     raise TypeError(f"no converter for {kind!r}")
@@ -436,6 +467,8 @@ def _fast_check(
         return "(v is True or v is False)" if isinstance(kind, Boolean) else None
     if isinstance(kind, Numeric) and not isinstance(kind, Float):
         return None
+    if four_byte_float(kind):
+        return None  # rounded to 4 bytes on the way
     if isinstance(kind, Integer | Float):
         if isinstance(kind, Float):
             test, bounds = "type(v) is float", ((-math.inf, True), (math.inf, True))
