@@ -4,10 +4,14 @@ added to a control plane made before they were."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 
+import pytest
 from sqlalchemy import insert
+from sqlalchemy.engine import make_url
 
+from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -92,3 +96,50 @@ async def test_a_fixture_that_does_not_say_its_columns_is_recorded_with_the_tabl
 
     assert written.columns == tuple(artists)
     assert report.checksums["artists"].status == "match"
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_read_only_user_works_on_before_the_owner_adds_the_columns(
+    own: OwnDatabase,
+) -> None:
+    """After an upgrade, a user who may only read cannot add the new column: its
+    commands run without it (validation compares as before) until the owner starts."""
+    async with own.manager() as manager:
+        await manager.create_tenant("readable")
+        await manager.load_fixtures("readable")
+        schema = manager.store.storage_name("readable")
+    await own.sql("ALTER TABLE tenancy.table_checksums DROP COLUMN column_names")
+    reader = f"tf_reader_{uuid.uuid4().hex[:10]}"
+    database = make_url(own.url).database
+    for statement in (
+        f"CREATE ROLE {reader} LOGIN",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {reader}',
+        f"GRANT USAGE ON SCHEMA tenancy, {schema} TO {reader}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA tenancy, {schema} TO {reader}",
+    ):
+        await own.sql(statement)
+    try:
+        as_reader = make_url(own.url).set(username=reader).render_as_string(hide_password=False)
+        async with FixtureManager(Settings(database_url=as_reader, actor="pytest")) as read:
+            listed = [t.tenant_id for t in await read.list_tenants()]
+            report = await read.validate_tenant("readable", recompute_checksums=True)
+        before = await own.sql(_COLUMN_THERE)
+        async with own.manager() as owner:
+            await owner.list_tenants()
+        after = await own.sql(_COLUMN_THERE)
+    finally:
+        await own.sql(f"DROP OWNED BY {reader}")
+        await own.sql(f"DROP ROLE {reader}")
+
+    assert listed == ["readable"]
+    assert report.ok, report.problems
+    assert report.checksums["tracks"].status == "match"
+    assert (before, after) == ([(0,)], [(1,)])
+
+
+_COLUMN_THERE = (
+    "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'tenancy' "
+    "AND table_name = 'table_checksums' AND column_name = 'column_names'"
+)

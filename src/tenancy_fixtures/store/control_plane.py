@@ -43,6 +43,7 @@ from tenancy_fixtures.store.single_rows import counting_rows
 from tenancy_fixtures.store.types import JSONDocument
 
 __all__ = [
+    "ABSENT_COLUMNS",
     "CONTROL_SCHEMA",
     "LATER_COLUMNS",
     "AppliedFixture",
@@ -190,6 +191,19 @@ table_checksums_table = Table(
 #: Columns added to control-plane tables after their first release, which an older
 #: deployment gains at start-up (:mod:`.added_columns`); the audit chain's are its own.
 LATER_COLUMNS: dict[Table, tuple[str, ...]] = {table_checksums_table: ("column_names",)}
+
+#: The execution option naming (as ``table.column``) the later columns a connection's
+#: control plane lacks: set by a store whose user may not add them, so that the queries
+#: here leave them out (a read-only user works on before the owner upgrades the plane).
+ABSENT_COLUMNS = "tenancy_absent_columns"
+
+
+def _present(conn: AsyncConnection, table: Table) -> list[Column[Any]]:
+    """``table``'s columns the connection's control plane has."""
+    sync = conn.sync_connection
+    absent = sync.get_execution_options().get(ABSENT_COLUMNS, ()) if sync is not None else ()
+    return [c for c in table.columns if f"{table.name}.{c.name}" not in absent]
+
 
 #: One row per recorded table write, written in the same savepoint as the write's rows,
 #: so that its own ``xmin`` is theirs (PostgreSQL; :mod:`.postgres.write_stamps`): with
@@ -697,22 +711,27 @@ async def record_table_checksums(
     if not checksums:
         return
     now = utcnow()
+    present = {c.name for c in _present(conn, table_checksums_table)}
     await conn.execute(
         insert(table_checksums_table),
         [
             {
-                "tenant_id": tenant_id,
-                "fixture": fixture,
-                "table_name": c.table,
-                "run_id": run_id,
-                "mode": c.mode,
-                "rows": c.rows,
-                "inserted": c.inserted,
-                "updated": c.updated,
-                "unchanged": c.unchanged,
-                "checksum": c.checksum,
-                "recorded_at": now,
-                "column_names": None if c.columns is None else list(c.columns),
+                name: value
+                for name, value in {
+                    "tenant_id": tenant_id,
+                    "fixture": fixture,
+                    "table_name": c.table,
+                    "run_id": run_id,
+                    "mode": c.mode,
+                    "rows": c.rows,
+                    "inserted": c.inserted,
+                    "updated": c.updated,
+                    "unchanged": c.unchanged,
+                    "checksum": c.checksum,
+                    "recorded_at": now,
+                    "column_names": None if c.columns is None else list(c.columns),
+                }.items()
+                if name in present
             }
             for c in checksums
         ],
@@ -724,7 +743,9 @@ async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableCh
     table = table_checksums_table
     rows = (
         await conn.execute(
-            select(table).where(table.c.tenant_id == tenant_id).order_by(table.c.entry_id)
+            select(*_present(conn, table))
+            .where(table.c.tenant_id == tenant_id)
+            .order_by(table.c.entry_id)
         )
     ).all()
     return [
@@ -738,7 +759,7 @@ async def table_checksums(conn: AsyncConnection, tenant_id: str) -> list[TableCh
             int(r.unchanged),
             r.fixture,
             r.run_id,
-            None if r.column_names is None else tuple(r.column_names),
+            None if (names := r._mapping.get("column_names")) is None else tuple(names),
         )
         for r in rows
     ]

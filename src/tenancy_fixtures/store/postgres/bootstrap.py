@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
 
 from tenancy_fixtures.errors import PermissionDeniedError
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import audit_chain, control_plane
 from tenancy_fixtures.store.added_columns import add_later_columns
 from tenancy_fixtures.store.control_plane import (
@@ -31,32 +32,33 @@ from tenancy_fixtures.store.postgres.privileges import is_insufficient_privilege
 
 __all__ = ["Identity", "ensure_control_plane"]
 
+log = get_logger("tenancy_fixtures.store.postgres")
+
 
 @dataclass(frozen=True)
 class Identity:
-    """Who the store is connected as, and where."""
+    """Who the store is connected as, and where; ``absent``: the ``table.column`` of
+    later columns the control plane lacks and this user may not add."""
 
     user: str
     database: str
+    absent: frozenset[str] = frozenset()
 
 
 async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identity:
     """Create the ``tenancy`` schema and its tables where missing; returns who we are.
 
     When something is missing, creating it is serialised across processes by an
-    advisory lock; when nothing is, no lock is taken and nothing is written.
+    advisory lock; when nothing is, no lock is taken and nothing is written. A user who
+    may not add the columns a later version added (:data:`LATER_COLUMNS`) works without
+    them: the identity names them, and the queries leave them out.
     """
     row = await _look(engine)
     identity = Identity(str(row[0]), str(row[1]))
-    schema_exists, missing = bool(row[2]), list(row[3])
+    schema_exists, missing, absent = bool(row[2]), list(row[3]), frozenset(row[4])
     guarded = bool(row[5])
-    if schema_exists and not missing and row[4] and row[5]:
-        async with engine.connect() as conn:
-            if (
-                await control_plane.plane_id(conn) is not None
-                and await audit_chain.head(conn) is not None
-            ):
-                return identity
+    if schema_exists and not missing and not absent and guarded and await _set_up(engine):
+        return identity
     try:
         async with engine.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
@@ -73,13 +75,31 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     except DBAPIError as exc:
         if not is_insufficient_privilege(exc):
             raise
+        if (
+            schema_exists
+            and not missing
+            and guarded
+            and absent <= _optional_columns()
+            and await _set_up(engine)
+        ):
+            log.warning("control_plane_columns_missing", missing=sorted(absent), user=identity.user)
+            return Identity(identity.user, identity.database, absent)
         raise _refused(identity, schema_exists, missing) from exc
     return identity
 
 
+async def _set_up(engine: AsyncEngine) -> bool:
+    """Whether the control plane has its id and its audit chain's head."""
+    async with engine.connect() as conn:
+        return (
+            await control_plane.plane_id(conn) is not None
+            and await audit_chain.head(conn) is not None
+        )
+
+
 async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
     """Who we are, and what of the control plane is there: whether its schema exists,
-    the tables it lacks, whether it has every column added since, and the audit guard."""
+    the tables it lacks, the columns added since that it lacks, and the audit guard."""
     tables = [t.name for t in control_metadata.sorted_tables]
     async with engine.begin() as conn:
         return tuple(
@@ -91,12 +111,12 @@ async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
                         "ARRAY(SELECT t FROM unnest(CAST(:tables AS text[])) t "
                         "      WHERE to_regclass(quote_ident(:schema) || '.' || quote_ident(t))"
                         "            IS NULL), "
-                        # Columns added to older deployments (the audit chain's among them)
-                        # and the audit chain's guard.
-                        "(SELECT count(*) FROM information_schema.columns WHERE table_schema "
-                        "        = :schema AND table_name || '.' || column_name "
-                        "        = ANY(CAST(:columns AS text[])))"
-                        "  = cardinality(CAST(:columns AS text[])), "
+                        # Columns added to older deployments that it lacks (the audit
+                        # chain's among them), and the audit chain's guard.
+                        "ARRAY(SELECT c FROM unnest(CAST(:columns AS text[])) c "
+                        "      WHERE NOT EXISTS (SELECT 1 FROM information_schema.columns "
+                        "      WHERE table_schema = :schema "
+                        "        AND table_name || '.' || column_name = c)), "
                         "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
                         "        to_regclass(quote_ident(:schema) || '.audit_log'))"
                     ),
@@ -115,6 +135,14 @@ def _later_columns() -> list[str]:
     """``table.column`` for every column an older deployment may lack."""
     later = {**LATER_COLUMNS, audit_table: audit_chain.CHAIN_COLUMNS}
     return [f"{table.name}.{name}" for table, names in later.items() for name in names]
+
+
+def _optional_columns() -> frozenset[str]:
+    """``table.column`` of each later column the queries can do without (not the
+    audit chain's)."""
+    return frozenset(
+        f"{table.name}.{name}" for table, names in LATER_COLUMNS.items() for name in names
+    )
 
 
 def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> PermissionDeniedError:

@@ -75,7 +75,7 @@ from tenancy_fixtures.store.citus import checks as citus_checks
 from tenancy_fixtures.store.citus import cluster as citus
 from tenancy_fixtures.store.citus import placement as citus_placement
 from tenancy_fixtures.store.citus.errors import explain, forwarded_violation, shard_names, unshard
-from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA
+from tenancy_fixtures.store.control_plane import ABSENT_COLUMNS, CONTROL_SCHEMA
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
 from tenancy_fixtures.store.postgres import (
     catalog,
@@ -833,6 +833,8 @@ class PostgresTenantStore(TenantStore):
     ) -> AsyncIterator[AsyncConnection]:
         translate = self._translate(tenant_id)
         options: dict[str, Any] = {}
+        if self._identity is not None and self._identity.absent:
+            options[ABSENT_COLUMNS] = self._identity.absent
         if migrating and tenant_id is not None:
             # Statements compiled with a None key must not be cached for the others.
             translate[None] = translate[TENANT_SCHEMA]
