@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
 from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -98,6 +99,31 @@ async def test_a_fixture_that_does_not_say_its_columns_is_recorded_with_the_tabl
     assert report.checksums["artists"].status == "match"
 
 
+@asynccontextmanager
+async def _older_plane_and_a_user(own: OwnDatabase, privileges: str) -> AsyncIterator[str]:
+    """A control plane made before ``column_names`` (one loaded tenant, ``readable``),
+    and a login granted ``privileges`` on its tables; yields its URL."""
+    async with own.manager() as manager:
+        await manager.create_tenant("readable")
+        await manager.load_fixtures("readable")
+        schema = manager.store.storage_name("readable")
+    await own.sql("ALTER TABLE tenancy.table_checksums DROP COLUMN column_names")
+    user = f"tf_user_{uuid.uuid4().hex[:10]}"
+    database = make_url(own.url).database
+    for statement in (
+        f"CREATE ROLE {user} LOGIN",
+        f'GRANT CONNECT ON DATABASE "{database}" TO {user}',
+        f"GRANT USAGE ON SCHEMA tenancy, {schema} TO {user}",
+        f"GRANT {privileges} ON ALL TABLES IN SCHEMA tenancy, {schema} TO {user}",
+    ):
+        await own.sql(statement)
+    try:
+        yield make_url(own.url).set(username=user).render_as_string(hide_password=False)
+    finally:
+        await own.sql(f"DROP OWNED BY {user}")
+        await own.sql(f"DROP ROLE {user}")
+
+
 @pytest.mark.parametrize(
     "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
@@ -106,22 +132,7 @@ async def test_a_read_only_user_works_on_before_the_owner_adds_the_columns(
 ) -> None:
     """After an upgrade, a user who may only read cannot add the new column: its
     commands run without it (validation compares as before) until the owner starts."""
-    async with own.manager() as manager:
-        await manager.create_tenant("readable")
-        await manager.load_fixtures("readable")
-        schema = manager.store.storage_name("readable")
-    await own.sql("ALTER TABLE tenancy.table_checksums DROP COLUMN column_names")
-    reader = f"tf_reader_{uuid.uuid4().hex[:10]}"
-    database = make_url(own.url).database
-    for statement in (
-        f"CREATE ROLE {reader} LOGIN",
-        f'GRANT CONNECT ON DATABASE "{database}" TO {reader}',
-        f"GRANT USAGE ON SCHEMA tenancy, {schema} TO {reader}",
-        f"GRANT SELECT ON ALL TABLES IN SCHEMA tenancy, {schema} TO {reader}",
-    ):
-        await own.sql(statement)
-    try:
-        as_reader = make_url(own.url).set(username=reader).render_as_string(hide_password=False)
+    async with _older_plane_and_a_user(own, "SELECT") as as_reader:
         async with FixtureManager(Settings(database_url=as_reader, actor="pytest")) as read:
             listed = [t.tenant_id for t in await read.list_tenants()]
             report = await read.validate_tenant("readable", recompute_checksums=True)
@@ -129,14 +140,26 @@ async def test_a_read_only_user_works_on_before_the_owner_adds_the_columns(
         async with own.manager() as owner:
             await owner.list_tenants()
         after = await own.sql(_COLUMN_THERE)
-    finally:
-        await own.sql(f"DROP OWNED BY {reader}")
-        await own.sql(f"DROP ROLE {reader}")
 
     assert listed == ["readable"]
     assert report.ok, report.problems
     assert report.checksums["tracks"].status == "match"
     assert (before, after) == ([(0,)], [(1,)])
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_user_who_records_writes_waits_for_the_owner_to_add_the_columns(
+    own: OwnDatabase,
+) -> None:
+    """It would record table writes without the columns their checksums cover."""
+    async with _older_plane_and_a_user(own, "SELECT, INSERT") as as_writer:
+        with pytest.raises(PermissionDeniedError) as refused:
+            async with FixtureManager(Settings(database_url=as_writer, actor="pytest")) as write:
+                await write.list_tenants()
+
+    assert "columns added since it was made" in refused.value.message
 
 
 _COLUMN_THERE = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import RecordsRefusedError
@@ -258,3 +260,37 @@ async def test_a_real_column_stores_and_checks_the_nearest_four_byte_float(
     assert [0.10000000149011612] == values
     assert report.ok, report.problems
     assert report.checksums["ratios"].status == "match"
+
+
+async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounded_time(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``TIMESTAMP(3)`` keeps milliseconds on PostgreSQL; the loader rounds as it does,
+    on both backends, so the rows and their checksum agree everywhere."""
+    metadata = MetaData()
+    Table(
+        "clicks",
+        metadata,
+        Column("click_id", String(10), primary_key=True),
+        Column("at", postgresql.TIMESTAMP(timezone=True, precision=3)),
+    )
+    source = tmp_path / "clicks"
+    source.mkdir()
+    (source / "clicks.jsonl").write_text(
+        '{"click_id": "a", "at": "2024-01-01T00:00:00.1235+00:00"}\n'
+    )
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant("clicks")
+            await shop.load_fixtures("clicks", source)
+            report = await shop.validate_tenant("clicks", recompute_checksums=True)
+            async with shop.store.session("clicks", readonly=True) as session:
+                clicks = next(t for t in session.metadata.sorted_tables if t.name == "clicks")
+                values = list((await session.connection.execute(select(clicks.c.at))).scalars())
+        finally:
+            await drop_every_tenant(shop)
+
+    assert [datetime(2024, 1, 1, 0, 0, 0, 124000)] == [v.replace(tzinfo=None) for v in values]
+    assert report.ok, report.problems
+    assert report.checksums["clicks"].status == "match"

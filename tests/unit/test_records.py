@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
+    DOUBLE_PRECISION,
     REAL,
+    CheckConstraint,
     Column,
     DateTime,
+    Double,
     Float,
     Integer,
     MetaData,
@@ -20,6 +23,7 @@ from sqlalchemy import (
     SmallInteger,
     Table,
 )
+from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures.errors import RecordError
 from tenancy_fixtures.loading.readers import SourceRecord
@@ -774,8 +778,32 @@ class TestWidths:
         """As PostgreSQL's ``real`` stores it (SQLite keeps whatever it is given)."""
         assert 0.10000000149011612 == _built(Column("Ratio", column_type), "0.1")
 
-    def test_a_double_float_column_keeps_the_value(self) -> None:
-        assert 0.1 == _built(Column("Ratio", Float()), "0.1")
+    @pytest.mark.parametrize(
+        "column_type", [Float(), Double(), Double(precision=10), DOUBLE_PRECISION(precision=10)]
+    )
+    def test_a_double_float_column_keeps_the_value(self, column_type: Float[float]) -> None:
+        """PostgreSQL stores a ``Double`` as double precision whatever its ``p``."""
+        assert 0.1 == _built(Column("Ratio", column_type), "0.1")
+
+    def test_a_four_byte_float_columns_default_is_the_four_byte_float(self) -> None:
+        table = Table("ratios", MetaData(), Column("Ratio", REAL(), default=0.1))
+
+        built = RowBuilder(table).build(SourceRecord({}, 4, 4), path="probe.jsonl")
+
+        assert (0.10000000149011612,) == built
+
+    def test_a_four_byte_float_column_takes_what_its_in_list_holds(self) -> None:
+        """PostgreSQL compares the list's numbers as ``real`` too."""
+        table = Table(
+            "ratios",
+            MetaData(),
+            Column("Ratio", REAL()),
+            CheckConstraint('"Ratio" IN (0.1, 0.2)', name="ratio"),
+        )
+
+        built = RowBuilder(table).build(SourceRecord({"Ratio": 0.1}, 4, 4), path="probe.jsonl")
+
+        assert (0.10000000149011612,) == built
 
     @pytest.mark.parametrize("value", [1e39, "-1e39", 1e-46])
     def test_a_four_byte_float_column_refuses_what_overflows_or_underflows_it(
@@ -785,6 +813,35 @@ class TestWidths:
 
         assert ("Ratio", "range") == (error.column, error.rule)
         assert "REAL" in error.message
+
+    @pytest.mark.parametrize(
+        ("column_type", "value", "stored"),
+        [
+            # What PostgreSQL 15 stores for each (SELECT '...'::timestamp(p)).
+            (
+                postgresql.TIMESTAMP(timezone=True, precision=3),
+                "2024-01-01T00:00:00.1235+00:00",
+                datetime(2024, 1, 1, 0, 0, 0, 124000, tzinfo=UTC),
+            ),
+            (
+                postgresql.TIMESTAMP(timezone=True, precision=3),
+                "1999-12-31T23:59:59.9995+00:00",
+                datetime(1999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+            ),
+            (
+                postgresql.TIMESTAMP(precision=0),
+                "2024-01-01T00:00:00.5",
+                datetime(2024, 1, 1, 0, 0, 1),
+            ),
+            (postgresql.TIMESTAMP(precision=0), "1999-01-01T00:00:00.5", datetime(1999, 1, 1)),
+        ],
+    )
+    def test_a_timestamp_column_with_fewer_places_rounds_as_postgresql_stores_it(
+        self, column_type: postgresql.TIMESTAMP, value: str, stored: datetime
+    ) -> None:
+        """Half away from zero, counted from 2000-01-01 (so the load's checksum is of the
+        stored value, and SQLite stores the same)."""
+        assert stored == _built(Column("At", column_type), value)
 
     def test_a_numeric_column_without_precision_takes_any_finite_number(self) -> None:
         """Unbounded NUMERIC has no range to check."""

@@ -29,8 +29,9 @@ import msgspec
 from sqlalchemy import Boolean, Column, DateTime, Enum, Float, Integer, String, Table
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from tenancy_fixtures.loading.four_byte_floats import four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
-from tenancy_fixtures.loading.records import four_byte_float, integer_bounds, text_limit
+from tenancy_fixtures.loading.records import fractional_places, integer_bounds, text_limit
 from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
     ColumnCheck,
@@ -111,7 +112,8 @@ def _plan(
     if isinstance(kind, Boolean):
         return _Plan(bool, ())
     if isinstance(kind, DateTime) and kind.timezone:
-        return _Plan(str, (_utc_texts,))
+        # TIMESTAMP(p) is rounded on the way: the exact path does it.
+        return None if fractional_places(kind) is not None else _Plan(str, (_utc_texts,))
     if isinstance(kind, Integer):
         low, high = integer_bounds(kind)
         return _Plan(Annotated[int, msgspec.Meta(ge=low, le=high)], tuple(checks))

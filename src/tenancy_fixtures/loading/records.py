@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    REAL,
     BigInteger,
     Boolean,
     Column,
@@ -42,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
+from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.rules import (
@@ -56,7 +55,7 @@ from tenancy_fixtures.loading.rules import (
 __all__ = [
     "RowBuilder",
     "check_loadable",
-    "four_byte_float",
+    "fractional_places",
     "integer_bounds",
     "text_limit",
     "unsupported_columns",
@@ -68,7 +67,9 @@ _INT16 = (-(2**15), 2**15 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
 _EXACT_FLOAT_INT = 2**53
 _INT64 = (-(2**63), 2**63 - 1)
-_FLOAT32 = struct.Struct("<f")
+#: Where PostgreSQL counts timestamps from (it rounds them relative to it).
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _INT_TEXT = re.compile(r"[+-]?[0-9]{1,20}")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
@@ -140,25 +141,17 @@ def _float(value: Any) -> float:
     return result
 
 
-def four_byte_float(kind: Any) -> bool:
-    """Whether a float column is stored as PostgreSQL's ``real`` (4 bytes): ``REAL``, or
-    ``Float(p)`` with ``p`` of at most 24 bits."""
-    if isinstance(kind, REAL):
-        return True
-    return isinstance(kind, Float) and kind.precision is not None and kind.precision <= 24
-
-
 def _float32(value: Any) -> float:
     """A ``real`` value: the nearest 4-byte float, as PostgreSQL stores it (so the load's
     checksum is of what is stored, and SQLite, which keeps 8 bytes, stores the same)."""
     result = _float(value)
     try:
-        (rounded,) = _FLOAT32.unpack(_FLOAT32.pack(result))
+        rounded = nearest_four_byte_float(result)
     except OverflowError:
         raise _Invalid(f"{result} out of range for REAL (a 4-byte float)", "range") from None
     if rounded == 0.0 and result != 0.0:
         raise _Invalid(f"{result} is too small for REAL (a 4-byte float)", "range")
-    return float(rounded)
+    return rounded
 
 
 def _boolean(value: Any) -> bool:
@@ -225,6 +218,37 @@ def _naive_timestamp(value: Any) -> datetime:
             "timezone",
         )
     return value
+
+
+def fractional_places(kind: Any) -> int | None:
+    """The fractional digits of seconds a ``TIMESTAMP(p)`` column keeps, when fewer than
+    the microseconds a timestamp has (``None``: it keeps them all)."""
+    places = getattr(kind, "precision", None)
+    return places if isinstance(places, int) and 0 <= places < 6 else None
+
+
+def _rounded_timestamp(convert: Converter, places: int) -> Converter:
+    """``convert``, then round to ``places`` fractional digits as PostgreSQL's
+    ``TIMESTAMP(places)`` does: half away from zero, counted from 2000-01-01 (so that
+    the load's checksum is of what is stored, and SQLite stores the same)."""
+    step = 10 ** (6 - places)
+
+    def rounded(value: Any) -> datetime:
+        result: datetime = convert(value)
+        epoch = _PG_EPOCH if result.tzinfo is not None else _PG_EPOCH.replace(tzinfo=None)
+        micros = (result - epoch) // _MICROSECOND
+        if micros % step == 0:
+            return result
+        whole = (abs(micros) + step // 2) // step * step
+        try:
+            moved: datetime = epoch + _MICROSECOND * (whole if micros >= 0 else -whole)
+        except OverflowError:
+            raise _Invalid(
+                f"timestamp {result.isoformat()} rounds off the calendar", "range"
+            ) from None
+        return moved
+
+    return rounded
 
 
 def _no_constants(name: str) -> Any:
@@ -383,23 +407,31 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
         return _enum(kind.enums, text_limit(column, max_text_length))
     if isinstance(kind, Uuid):
         return _uuid
-    if isinstance(kind, Numeric) and not isinstance(kind, Float):
-        if kind.precision is None:
-            return _decimal
-        return _bounded_decimal(kind.precision, kind.scale or 0)
+    if isinstance(kind, Numeric | Float | DateTime):
+        return _as_stored(kind)
     if isinstance(kind, Date):
         return _date
     if isinstance(kind, Boolean):
         return _boolean
-    if isinstance(kind, DateTime):
-        return _timestamp if kind.timezone else _naive_timestamp
     if isinstance(kind, Integer):
         return _integer(integer_bounds(kind))
-    if isinstance(kind, Float):
-        return _float32 if four_byte_float(kind) else _float
     if isinstance(kind, String):
         return _string(text_limit(column, max_text_length))
     raise TypeError(f"no converter for {kind!r}")
+
+
+def _as_stored(kind: Numeric[Any] | Float[Any] | DateTime) -> Converter:
+    """A number or timestamp, rounded as PostgreSQL stores it where the column keeps
+    less than the value has (``NUMERIC(p, s)``, ``REAL``, ``TIMESTAMP(p)``)."""
+    if isinstance(kind, DateTime):
+        convert = _timestamp if kind.timezone else _naive_timestamp
+        places = fractional_places(kind)
+        return convert if places is None else _rounded_timestamp(convert, places)
+    if isinstance(kind, Float):
+        return _float32 if four_byte_float(kind) else _float
+    if kind.precision is None:
+        return _decimal
+    return _bounded_decimal(kind.precision, kind.scale or 0)
 
 
 def integer_bounds(kind: Integer) -> tuple[int, int]:
@@ -409,6 +441,17 @@ def integer_bounds(kind: Integer) -> tuple[int, int]:
     if isinstance(kind, SmallInteger):
         return _INT16
     return _INT32
+
+
+def _stored_default(column: Column[Any], default: Any) -> Any:
+    """A number or timestamp default as the database stores it (rounded like a loaded
+    value, so that the load's checksum holds); any other default as it is."""
+    if default is None or not isinstance(column.type, Numeric | Float | DateTime):
+        return default
+    try:
+        return _as_stored(column.type)(default)
+    except ValueError:
+        return default  # the database refuses it as it would have
 
 
 def _default(column: Column[Any]) -> Any:
@@ -592,7 +635,7 @@ class RowBuilder:
         default = _default(column)
         lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
         if default is not _MISSING:
-            namespace[f"default{i}"] = default
+            namespace[f"default{i}"] = _stored_default(column, default)
             lines.append(f"        c{i} = default{i}")
         elif column.nullable:
             lines.append(f"        c{i} = None")

@@ -50,8 +50,9 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
 
     When something is missing, creating it is serialised across processes by an
     advisory lock; when nothing is, no lock is taken and nothing is written. A user who
-    may not add the columns a later version added (:data:`LATER_COLUMNS`) works without
-    them: the identity names them, and the queries leave them out.
+    may only read, and so may not add the columns a later version added
+    (:data:`LATER_COLUMNS`), works without them: the identity names them, and the
+    queries leave them out. One who writes waits for the owner to add them.
     """
     row = await _look(engine)
     identity = Identity(str(row[0]), str(row[1]))
@@ -75,8 +76,10 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     except DBAPIError as exc:
         if not is_insufficient_privilege(exc):
             raise
+        readonly = not row[6]
         if (
-            schema_exists
+            readonly
+            and schema_exists
             and not missing
             and guarded
             and absent <= _optional_columns()
@@ -99,7 +102,8 @@ async def _set_up(engine: AsyncEngine) -> bool:
 
 async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
     """Who we are, and what of the control plane is there: whether its schema exists,
-    the tables it lacks, the columns added since that it lacks, and the audit guard."""
+    the tables it lacks, the columns added since that it lacks, the audit guard, and
+    whether we may record table writes."""
     tables = [t.name for t in control_metadata.sorted_tables]
     async with engine.begin() as conn:
         return tuple(
@@ -118,7 +122,11 @@ async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
                         "      WHERE table_schema = :schema "
                         "        AND table_name || '.' || column_name = c)), "
                         "EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = :trigger AND tgrelid = "
-                        "        to_regclass(quote_ident(:schema) || '.audit_log'))"
+                        "        to_regclass(quote_ident(:schema) || '.audit_log')), "
+                        # Whether this user records table writes (then it may not do
+                        # without a column they have).
+                        "COALESCE(has_table_privilege(to_regclass(quote_ident(:schema) "
+                        "         || '.table_checksums'), 'INSERT'), false)"
                     ),
                     {
                         "schema": CONTROL_SCHEMA,
