@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
 )
+from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures.errors import FixtureError
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -150,6 +151,36 @@ def test_a_table_with_a_column_it_cannot_check_has_no_compiled_path() -> None:
         Column("n", Integer, default=lambda: 1),
     )
     assert None is FastRows.for_table(computed)
+
+
+def test_a_default_is_filled_in_as_the_exact_path_fills_it_in() -> None:
+    """``default=0`` on a float column is 0.0 on both paths (a checksum hashes 0 and
+    0.0 apart, and the workers take the fast path only for big files)."""
+    table = Table(
+        "s",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("score", Float, nullable=False, default=0),
+    )
+    fast = FastRows.for_table(table)
+    block = _block({"id": 1})
+    records, _ = json_lines_records(FILE, block, 0)
+
+    assert fast is not None
+    assert [(1, 0.0)] == fast.rows(block) == [RowBuilder(table).build(records[0], path="s")]
+    assert [float] == [type(row[1]) for row in fast.rows(block) or []]
+
+
+@pytest.mark.parametrize("precision", [0, 3])
+def test_a_timestamp_column_with_fewer_places_has_no_compiled_path(precision: int) -> None:
+    """Its values are rounded on the way: only the exact path does it."""
+    table = Table(
+        "t",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", postgresql.TIMESTAMP(timezone=True, precision=precision)),
+    )
+    assert None is FastRows.for_table(table)
 
 
 #: Per column: values both paths accept, and values the exact path refuses or converts.

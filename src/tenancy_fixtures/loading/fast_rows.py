@@ -31,7 +31,12 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
-from tenancy_fixtures.loading.records import fractional_places, integer_bounds, text_limit
+from tenancy_fixtures.loading.records import (
+    fractional_places,
+    integer_bounds,
+    stored_default,
+    text_limit,
+)
 from tenancy_fixtures.loading.rules import (
     DEFAULT_MAX_TEXT_LENGTH,
     ColumnCheck,
@@ -173,7 +178,7 @@ class FastRows:
             if column.default is not None:
                 if not isinstance(column.default, ScalarElementColumnDefault):
                     return None  # computed per row: the exact path calls it
-                defaults[i] = column.default.arg
+                defaults[i] = stored_default(column, column.default.arg)
             plan = _plan(column, max_text_length, rules, checks)
             if plan is None:
                 return None

@@ -57,6 +57,7 @@ __all__ = [
     "check_loadable",
     "fractional_places",
     "integer_bounds",
+    "stored_default",
     "text_limit",
     "unsupported_columns",
 ]
@@ -443,13 +444,17 @@ def integer_bounds(kind: Integer) -> tuple[int, int]:
     return _INT32
 
 
-def _stored_default(column: Column[Any], default: Any) -> Any:
-    """A number or timestamp default as the database stores it (rounded like a loaded
-    value, so that the load's checksum holds); any other default as it is."""
-    if default is None or not isinstance(column.type, Numeric | Float | DateTime):
+def stored_default(column: Column[Any], default: Any) -> Any:
+    """A number or timestamp default as the database stores it (typed and rounded like
+    a loaded value, so that the load's checksum holds); any other default, or one of a
+    column read back as another Python type (``asdecimal``), as it is."""
+    kind = column.type
+    if default is None or not isinstance(kind, Numeric | Float | DateTime):
+        return default
+    if isinstance(kind, Numeric | Float) and kind.asdecimal != (not isinstance(kind, Float)):
         return default
     try:
-        return _as_stored(column.type)(default)
+        return _as_stored(kind)(default)
     except ValueError:
         return default  # the database refuses it as it would have
 
@@ -635,7 +640,7 @@ class RowBuilder:
         default = _default(column)
         lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
         if default is not _MISSING:
-            namespace[f"default{i}"] = _stored_default(column, default)
+            namespace[f"default{i}"] = stored_default(column, default)
             lines.append(f"        c{i} = default{i}")
         elif column.nullable:
             lines.append(f"        c{i} = None")

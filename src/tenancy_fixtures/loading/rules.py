@@ -38,8 +38,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import NoReferenceError
 
-from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
-
 __all__ = [
     "COUNTRY_CODES",
     "DEFAULT_MAX_TEXT_LENGTH",
@@ -407,8 +405,6 @@ class _Parser:
         numbers = not any(isinstance(v, str) for v in values)
         if not ((texts and isinstance(column.type, String)) or (numbers and _numeric(column))):
             raise _Unsupported("IN list of the wrong kind for its column")
-        if four_byte_float(column.type):  # PostgreSQL compares them as real
-            values = [nearest_four_byte_float(float(v)) for v in values]
         return frozenset(values)
 
 

@@ -125,7 +125,7 @@ async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
                         "        to_regclass(quote_ident(:schema) || '.audit_log')), "
                         # Whether this user records table writes (then it may not do
                         # without a column they have).
-                        "COALESCE(has_table_privilege(to_regclass(quote_ident(:schema) "
+                        "COALESCE(has_any_column_privilege(to_regclass(quote_ident(:schema) "
                         "         || '.table_checksums'), 'INSERT'), false)"
                     ),
                     {
