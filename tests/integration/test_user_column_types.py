@@ -15,6 +15,7 @@ from sqlalchemy import (
     REAL,
     CheckConstraint,
     Column,
+    DateTime,
     Enum,
     MetaData,
     Numeric,
@@ -26,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import RecordsRefusedError
 from tests.cleanup import drop_every_tenant
 
@@ -294,3 +295,38 @@ async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounde
     assert [datetime(2024, 1, 1, 0, 0, 0, 124000)] == [v.replace(tzinfo=None) for v in values]
     assert report.ok, report.problems
     assert report.checksums["clicks"].status == "match"
+
+
+async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A naive ``DateTime`` column's values are exported without an offset (the column
+    refuses one); an aware column's with theirs."""
+    metadata = MetaData()
+    Table(
+        "visits",
+        metadata,
+        Column("visit_id", String(10), primary_key=True),
+        Column("local_at", DateTime),
+        Column("at", DateTime(timezone=True)),
+    )
+    source = tmp_path / "visits"
+    source.mkdir()
+    (source / "visits.jsonl").write_text(
+        '{"visit_id": "a", "local_at": "2024-05-01T09:30:00", "at": "2024-05-01T07:30:00+00:00"}\n'
+    )
+    out = tmp_path / "export"
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant(TenantFixture(tenant_id="visited", tier="enterprise"))
+            await shop.load_fixtures("visited", source)
+            await shop.export_tenant("visited", out)
+            await shop.create_tenant(TenantFixture(tenant_id="copied", tier="enterprise"))
+            await shop.load_fixtures("copied", out)
+            report = await shop.validate_tenant("copied", recompute_checksums=True)
+        finally:
+            await drop_every_tenant(shop)
+
+    assert report.ok, report.problems
+    assert report.checksums["visits"].status == "match"

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import Table, select
+from sqlalchemy import DateTime, Table, select
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
 from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach
@@ -70,7 +70,8 @@ log = get_logger("tenancy_fixtures.compliance.export")
 
 EXPORT_FEATURE = "data_export"
 _FETCH_ROWS = 1000
-_JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_APPEND_NEWLINE
+#: Naive timestamps stay naive: those of zoned columns are made aware first.
+_JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE
 
 
 @dataclass
@@ -109,6 +110,15 @@ def _aware(value: Any) -> Any:
     return (
         value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
     )
+
+
+def _zoned_positions(table: Table) -> list[int]:
+    """The columns holding timestamps with a time zone, which SQLite reads back naive
+    (in UTC): they are written with their offset. A column without one keeps none (its
+    loader refuses an offset)."""
+    return [
+        i for i, c in enumerate(table.columns) if isinstance(c.type, DateTime) and c.type.timezone
+    ]
 
 
 class _Secrets:
@@ -265,9 +275,12 @@ def _rows(
     keys: _Secrets,
 ) -> list[tuple[Any, ...]]:
     decrypt = keys.writer(table)
+    zoned = _zoned_positions(table)
     rows: list[tuple[Any, ...]] = []
     for row in partition:
-        values = [_aware(v) for v in row]
+        values = list(row)
+        for i in zoned:
+            values[i] = _aware(values[i])
         if decrypt is not None:
             decrypt(values)
         if pseudonyms is not None and positions:
