@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    Enum,
     Float,
     Integer,
     MetaData,
@@ -24,9 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.readers import SourceRecord
-from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.records import RowBuilder, check_loadable
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
@@ -842,3 +843,39 @@ class TestWidths:
     def test_a_numeric_column_without_precision_takes_any_finite_number(self) -> None:
         """Unbounded NUMERIC has no range to check."""
         assert Decimal("1e40") == _built(Column("Total", Numeric()), "1e40")
+
+
+def test_a_schema_declaring_one_enum_name_with_two_sets_of_values_is_refused() -> None:
+    """The database would make one type of that name: the second column's values would
+    be refused (or let in) by the first's."""
+    metadata = MetaData()
+    Table(
+        "a",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("m", Enum("x", "y", name="mood")),
+    )
+    Table(
+        "b",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("m", Enum("x", "z", name="mood")),
+    )
+
+    with pytest.raises(SettingsError) as refused:
+        check_loadable(metadata)
+
+    assert "'mood' on a.m ('x', 'y') and on b.m ('x', 'z')" in str(refused.value)
+
+
+def test_one_enum_name_used_by_two_columns_with_the_same_values_is_fine() -> None:
+    metadata = MetaData()
+    for name in ("a", "b"):
+        Table(
+            name,
+            metadata,
+            Column("id", Integer, primary_key=True),
+            Column("m", Enum("x", "y", name="mood")),
+        )
+
+    check_loadable(metadata)

@@ -379,6 +379,27 @@ def check_loadable(metadata: MetaData) -> None:
     unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
     if unreadable:
         raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
+    if clashes := _enum_clashes(metadata):
+        raise SettingsError(
+            f"enum types declared twice with different values: {'; '.join(clashes)}; give "
+            "each its own name (the database makes one type of each name)"
+        )
+
+
+def _enum_clashes(metadata: MetaData) -> list[str]:
+    """Named enum types declared on two columns with different values."""
+    first: dict[str, tuple[str, tuple[str, ...]]] = {}
+    clashes = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            kind = column.type
+            if not (isinstance(kind, Enum) and kind.native_enum and kind.name):
+                continue
+            where, values = f"{table.name}.{column.name}", tuple(kind.enums)
+            seen = first.setdefault(kind.name, (where, values))
+            if seen[1] != values:
+                clashes.append(f"{kind.name!r} on {seen[0]} {seen[1]} and on {where} {values}")
+    return clashes
 
 
 def unsupported_columns(table: Table) -> list[str]:
