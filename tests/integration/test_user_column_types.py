@@ -330,3 +330,33 @@ async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(
 
     assert report.ok, report.problems
     assert report.checksums["visits"].status == "match"
+
+
+@pytest.mark.postgres
+async def test_drift_names_an_enum_type_whose_values_differ_from_the_schemas(
+    pg_manager: FixtureManager,
+) -> None:
+    """A value added to the schema but not to the tenant's type (a missed migration),
+    or to the type behind the library's back."""
+    wider = _metadata()
+    wider.tables["items"].c.mood.type = Enum("happy", "sad", "angry", name="mood")
+    async with FixtureManager(pg_manager.store.settings, metadata=_metadata()) as shop:
+        try:
+            await shop.create_tenant("moods")
+            [before] = await shop.check_drift(["moods"])
+            async with FixtureManager(shop.store.settings, metadata=wider) as newer:
+                [behind] = await newer.check_drift(["moods"])
+            schema = shop.store.storage_name("moods")
+            async with shop.store.session("moods") as session:
+                await session.connection.execute(text(f"ALTER TYPE {schema}.mood ADD VALUE 'calm'"))
+            [changed] = await shop.check_drift(["moods"])
+        finally:
+            await drop_every_tenant(shop)
+
+    assert before.ok, before.findings
+    assert behind.findings == [
+        "enum type mood has values ('happy', 'sad'), the schema says ('happy', 'sad', 'angry')"
+    ]
+    assert changed.findings == [
+        "enum type mood has values ('happy', 'sad', 'calm'), the schema says ('happy', 'sad')"
+    ]

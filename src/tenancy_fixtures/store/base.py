@@ -366,6 +366,11 @@ class TenantSession(ABC):
         rows = await finding_rows(tuple(tables)).fetch(self.connection)
         return {table.name for table, (held,) in zip(tables, rows, strict=True) if held}
 
+    async def enum_values(self) -> dict[str, tuple[str, ...]] | None:
+        """The values of each enum type in the tenant's storage, by name, in order;
+        ``None`` where the backend has no enum types (they are checks on text)."""
+        return None
+
     async def catalog_text(self) -> str | None:
         """Everything the backend's catalogue says about the tenant's tables, columns,
         constraints and indexes as one text, the tenant's own schema name left out: equal

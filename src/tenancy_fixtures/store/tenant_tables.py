@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Constraint, ForeignKeyConstraint, Index, MetaData, Table
+from sqlalchemy import (
+    CheckConstraint,
+    Constraint,
+    Enum,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    Table,
+)
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from sqlalchemy.util import set_creation_order
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
-__all__ = ["copy_table", "place_in_tenant_schema"]
+__all__ = ["copy_table", "named_enums", "place_in_tenant_schema"]
 
 
 def place_in_tenant_schema(metadata: MetaData) -> MetaData:
@@ -118,3 +126,15 @@ def _referred_schema(
     """A reference to a table without a schema follows it into the placeholder schema."""
     del table, constraint
     return to_schema if referred in (None, TENANT_SCHEMA) else referred
+
+
+def named_enums(metadata: MetaData) -> list[Enum]:
+    """The PostgreSQL enum types the tables' columns use, once each by name: each
+    tenant schema holds its own, as its tables refer to them."""
+    found: dict[str, Enum] = {}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            kind = column.type
+            if isinstance(kind, Enum) and kind.native_enum and kind.name:
+                found.setdefault(kind.name, kind)
+    return list(found.values())

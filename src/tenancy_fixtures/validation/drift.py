@@ -36,7 +36,7 @@ from tenancy_fixtures.migrations.operations import run_steps
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
-from tenancy_fixtures.store.tenant_tables import copy_table
+from tenancy_fixtures.store.tenant_tables import copy_table, named_enums
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -89,8 +89,24 @@ async def check_drift(
         expected = await _schema_at(store, history, revision)
     schema = None if session.schema_name == "main" else session.schema_name
     report.findings = await _compared(session, expected, schema)
+    report.findings += _enum_drift(expected, await session.enum_values())
     report.findings += await store.storage_drift(session)
     return report
+
+
+def _enum_drift(expected: MetaData, found: dict[str, tuple[str, ...]] | None) -> list[str]:
+    """Enum types whose values differ from the schema's (``found``: ``None`` where the
+    backend has none)."""
+    if found is None:
+        return []
+    findings = []
+    for enum in named_enums(expected):
+        name, values = str(enum.name), tuple(enum.enums)
+        if name not in found:
+            findings.append(f"enum type {name} is missing")
+        elif found[name] != values:
+            findings.append(f"enum type {name} has values {found[name]}, the schema says {values}")
+    return findings
 
 
 #: Findings of comparisons made: (definition digest, catalogue digest) -> findings.

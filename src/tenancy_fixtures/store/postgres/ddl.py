@@ -14,7 +14,6 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     Constraint,
-    Enum,
     Index,
     MetaData,
     PrimaryKeyConstraint,
@@ -27,11 +26,10 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable, DropConstraint, DropIndex
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tenancy_fixtures.store.tenant_tables import copy_table
+from tenancy_fixtures.store.tenant_tables import copy_table, named_enums
 
 __all__ = [
     "deferred_constraint_ddl",
-    "named_enums",
     "render_schema_ddl",
     "render_schema_sql",
     "schema_checksum",
@@ -92,18 +90,6 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
         )
         statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
     return statements
-
-
-def named_enums(metadata: MetaData) -> list[Enum]:
-    """The PostgreSQL enum types the tables' columns use, once each by name: each
-    tenant schema holds its own, as its tables refer to them."""
-    found: dict[str, Enum] = {}
-    for table in metadata.sorted_tables:
-        for column in table.columns:
-            kind = column.type
-            if isinstance(kind, Enum) and kind.native_enum and kind.name:
-                found.setdefault(kind.name, kind)
-    return list(found.values())
 
 
 class DeferredKeys(NamedTuple):

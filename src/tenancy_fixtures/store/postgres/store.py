@@ -87,7 +87,6 @@ from tenancy_fixtures.store.postgres import (
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
-    named_enums,
     render_schema_ddl,
     schema_checksum,
 )
@@ -98,6 +97,7 @@ from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
+from tenancy_fixtures.store.tenant_tables import named_enums
 
 __all__ = ["PostgresTenantStore"]
 
@@ -178,6 +178,14 @@ async def schema_bytes(conn: AsyncConnection, schema: str) -> int:
     return int(size.scalar_one())
 
 
+#: Each enum type of a schema with its values in order.
+_ENUM_VALUES = text(
+    "SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) "
+    "FROM pg_catalog.pg_type t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
+    "WHERE t.typnamespace = to_regnamespace(:schema) GROUP BY t.typname"
+)
+
+
 class PostgresTenantSession(TenantSession):
     """A transaction on one tenant schema (and the ``tenancy`` schema)."""
 
@@ -222,6 +230,10 @@ class PostgresTenantSession(TenantSession):
     async def storage_bytes(self) -> int:
         # Relation files grow as rows are written, committed or not.
         return await schema_bytes(self.connection, self.schema)
+
+    async def enum_values(self) -> dict[str, tuple[str, ...]] | None:
+        found = await self.connection.execute(_ENUM_VALUES, {"schema": self.schema})
+        return {str(name): tuple(values) for name, values in found}
 
     async def undeclared_objects(self) -> list[SchemaObject]:
         return await foreign_objects.undeclared_objects(
