@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import RecordsRefusedError
+from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 
 #: Past what a 64-bit float keeps, and past what SQLite keeps of an integer.
@@ -230,37 +231,41 @@ async def test_a_spare_schemas_enum_types_are_handed_to_the_tenants_owner_role(
     assert found == {"mood": owner, "_mood": owner}
 
 
+async def _one_value_loaded(
+    settings: Settings, tmp_path: Path, column: Column[Any], value: str
+) -> tuple[list[Any], IntegrityReport]:
+    """A table ``things`` of a key and ``column``, loaded with one row whose value is the
+    JSON ``value``: the value stored, and the tenant's validation (checksums recomputed)."""
+    metadata = MetaData()
+    Table("things", metadata, Column("thing_id", String(10), primary_key=True), column)
+    source = tmp_path / "things"
+    source.mkdir()
+    (source / "things.jsonl").write_text(f'{{"thing_id": "a", "{column.name}": {value}}}\n')
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant("things")
+            await shop.load_fixtures("things", source)
+            report = await shop.validate_tenant("things", recompute_checksums=True)
+            async with shop.store.session("things", readonly=True) as session:
+                things = next(t for t in session.metadata.sorted_tables if t.name == "things")
+                found = await session.connection.execute(select(things.c[column.name]))
+                values = list(found.scalars())
+        finally:
+            await drop_every_tenant(shop)
+    return values, report
+
+
 async def test_a_real_column_stores_and_checks_the_nearest_four_byte_float(
     settings: Settings, tmp_path: Path
 ) -> None:
     """PostgreSQL's ``real`` keeps 4 bytes and SQLite 8: the loader rounds to 4 bytes on
     both, so the rows and their checksum agree everywhere."""
-    metadata = MetaData()
-    Table(
-        "ratios",
-        metadata,
-        Column("ratio_id", String(10), primary_key=True),
-        Column("ratio", REAL),
-    )
-    source = tmp_path / "ratios"
-    source.mkdir()
-    (source / "ratios.jsonl").write_text('{"ratio_id": "a", "ratio": 0.1}\n')
-    async with FixtureManager(settings, metadata=metadata) as shop:
-        try:
-            await drop_every_tenant(shop)
-            await shop.create_tenant("ratios")
-            await shop.load_fixtures("ratios", source)
-            report = await shop.validate_tenant("ratios", recompute_checksums=True)
-            async with shop.store.session("ratios", readonly=True) as session:
-                ratios = next(t for t in session.metadata.sorted_tables if t.name == "ratios")
-                stored = (await session.connection.execute(select(ratios.c.ratio))).scalars()
-                values = list(stored)
-        finally:
-            await drop_every_tenant(shop)
+    values, report = await _one_value_loaded(settings, tmp_path, Column("ratio", REAL), "0.1")
 
     assert [0.10000000149011612] == values
     assert report.ok, report.problems
-    assert report.checksums["ratios"].status == "match"
+    assert report.checksums["things"].status == "match"
 
 
 async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounded_time(
@@ -268,33 +273,14 @@ async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounde
 ) -> None:
     """``TIMESTAMP(3)`` keeps milliseconds on PostgreSQL; the loader rounds as it does,
     on both backends, so the rows and their checksum agree everywhere."""
-    metadata = MetaData()
-    Table(
-        "clicks",
-        metadata,
-        Column("click_id", String(10), primary_key=True),
-        Column("at", postgresql.TIMESTAMP(timezone=True, precision=3)),
+    column = Column("at", postgresql.TIMESTAMP(timezone=True, precision=3))
+    values, report = await _one_value_loaded(
+        settings, tmp_path, column, '"2024-01-01T00:00:00.1235+00:00"'
     )
-    source = tmp_path / "clicks"
-    source.mkdir()
-    (source / "clicks.jsonl").write_text(
-        '{"click_id": "a", "at": "2024-01-01T00:00:00.1235+00:00"}\n'
-    )
-    async with FixtureManager(settings, metadata=metadata) as shop:
-        try:
-            await drop_every_tenant(shop)
-            await shop.create_tenant("clicks")
-            await shop.load_fixtures("clicks", source)
-            report = await shop.validate_tenant("clicks", recompute_checksums=True)
-            async with shop.store.session("clicks", readonly=True) as session:
-                clicks = next(t for t in session.metadata.sorted_tables if t.name == "clicks")
-                values = list((await session.connection.execute(select(clicks.c.at))).scalars())
-        finally:
-            await drop_every_tenant(shop)
 
     assert [datetime(2024, 1, 1, 0, 0, 0, 124000)] == [v.replace(tzinfo=None) for v in values]
     assert report.ok, report.problems
-    assert report.checksums["clicks"].status == "match"
+    assert report.checksums["things"].status == "match"
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

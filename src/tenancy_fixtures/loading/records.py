@@ -472,12 +472,18 @@ def stored_default(column: Column[Any], default: Any) -> Any:
     kind = column.type
     if default is None or not isinstance(kind, Numeric | Float | DateTime):
         return default
-    if isinstance(kind, Numeric | Float) and kind.asdecimal != (not isinstance(kind, Float)):
+    if isinstance(kind, Numeric | Float) and not _reads_back_converted(kind):
         return default
     try:
         return _as_stored(kind)(default)
     except ValueError:
         return default  # the database refuses it as it would have
+
+
+def _reads_back_converted(kind: Numeric[Any] | Float[Any]) -> bool:
+    """Whether the database gives back the Python type the loader converts to: a
+    ``Decimal`` for ``Numeric``, a ``float`` for ``Float``."""
+    return bool(kind.asdecimal) != isinstance(kind, Float)
 
 
 def _default(column: Column[Any]) -> Any:

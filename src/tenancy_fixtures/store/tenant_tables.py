@@ -25,7 +25,7 @@ from sqlalchemy.util import set_creation_order
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
-__all__ = ["copy_table", "named_enums", "place_in_tenant_schema"]
+__all__ = ["copy_table", "enum_names", "named_enums", "place_in_tenant_schema"]
 
 
 def place_in_tenant_schema(metadata: MetaData) -> MetaData:
@@ -138,3 +138,8 @@ def named_enums(metadata: MetaData) -> list[Enum]:
             if isinstance(kind, Enum) and kind.native_enum and kind.name:
                 found.setdefault(kind.name, kind)
     return list(found.values())
+
+
+def enum_names(metadata: MetaData) -> list[str]:
+    """The names of :func:`named_enums`."""
+    return [str(enum.name) for enum in named_enums(metadata)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import (
     BLANK_SCHEMA,
     CheckConstraint,
+    Enum,
     ForeignKeyConstraint,
     MetaData,
     Table,
@@ -89,18 +91,19 @@ async def check_drift(
         expected = await _schema_at(store, history, revision)
     schema = None if session.schema_name == "main" else session.schema_name
     report.findings = await _compared(session, expected, schema)
-    report.findings += _enum_drift(expected, await session.enum_values())
+    if enums := named_enums(expected):
+        report.findings += _enum_drift(enums, await session.enum_values())
     report.findings += await store.storage_drift(session)
     return report
 
 
-def _enum_drift(expected: MetaData, found: dict[str, tuple[str, ...]] | None) -> list[str]:
-    """Enum types whose values differ from the schema's (``found``: ``None`` where the
-    backend has none)."""
+def _enum_drift(enums: Sequence[Enum], found: dict[str, tuple[str, ...]] | None) -> list[str]:
+    """Of the schema's ``enums``, those whose values differ in the tenant's storage
+    (``found``: ``None`` where the backend has no enum types)."""
     if found is None:
         return []
     findings = []
-    for enum in named_enums(expected):
+    for enum in enums:
         name, values = str(enum.name), tuple(enum.enums)
         if name not in found:
             findings.append(f"enum type {name} is missing")

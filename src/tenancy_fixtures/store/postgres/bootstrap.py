@@ -9,10 +9,11 @@ create it, the error says what is missing and which privilege on what would allo
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateSchema
@@ -141,16 +142,17 @@ async def _look(engine: AsyncEngine) -> tuple[Any, ...]:
 
 def _later_columns() -> list[str]:
     """``table.column`` for every column an older deployment may lack."""
-    later = {**LATER_COLUMNS, audit_table: audit_chain.CHAIN_COLUMNS}
-    return [f"{table.name}.{name}" for table, names in later.items() for name in names]
+    return _qualified({**LATER_COLUMNS, audit_table: audit_chain.CHAIN_COLUMNS})
 
 
 def _optional_columns() -> frozenset[str]:
     """``table.column`` of each later column the queries can do without (not the
     audit chain's)."""
-    return frozenset(
-        f"{table.name}.{name}" for table, names in LATER_COLUMNS.items() for name in names
-    )
+    return frozenset(_qualified(LATER_COLUMNS))
+
+
+def _qualified(columns: Mapping[Table, Sequence[str]]) -> list[str]:
+    return [f"{table.name}.{name}" for table, names in columns.items() for name in names]
 
 
 def _refused(identity: Identity, schema_exists: bool, missing: list[str]) -> PermissionDeniedError:

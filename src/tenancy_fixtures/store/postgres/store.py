@@ -97,7 +97,7 @@ from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
-from tenancy_fixtures.store.tenant_tables import named_enums
+from tenancy_fixtures.store.tenant_tables import enum_names
 
 __all__ = ["PostgresTenantStore"]
 
@@ -225,7 +225,7 @@ class PostgresTenantSession(TenantSession):
     @property
     def declared_enums(self) -> set[str]:
         """The enum types the declared tables' columns use (in the tenant's schema)."""
-        return {str(enum.name) for enum in named_enums(self.metadata)}
+        return set(enum_names(self.metadata))
 
     async def storage_bytes(self) -> int:
         # Relation files grow as rows are written, committed or not.
@@ -915,7 +915,7 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 database=self._database,
                 tables=[t.name for t in self.metadata.sorted_tables] if spare else [],
-                types=[str(e.name) for e in named_enums(self.metadata)] if spare else [],
+                types=enum_names(self.metadata) if spare else [],
             )
         except asyncpg.DuplicateObjectError as exc:
             raise StorageError(
@@ -947,7 +947,7 @@ class PostgresTenantStore(TenantStore):
         if name is None:
             return None
         declared = {t.name for t in self.metadata.sorted_tables}
-        enums = {str(enum.name) for enum in named_enums(self.metadata)}
+        enums = enum_names(self.metadata)
         found = await foreign_objects.undeclared_objects(conn, name, declared, enums)
         if found:
             log.warning(
