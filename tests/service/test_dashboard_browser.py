@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 import uvicorn
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tenancy_fixtures import FixtureManager, Settings
@@ -143,6 +144,12 @@ def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
             reporter.write_line(f"dashboard screenshots: {ARTIFACTS / 'dashboard'}")
 
 
+@pytest.fixture(autouse=True)
+def _fresh_console(browser: WebDriver) -> None:
+    """Each test reads only its own console messages, even after a test that failed."""
+    _console_errors(browser)
+
+
 def _console_errors(driver: WebDriver) -> list[str]:
     """Console messages of level SEVERE since the last call."""
     entries: list[dict[str, str]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
@@ -157,14 +164,32 @@ def _screenshot(driver: WebDriver, name: str) -> Path:
     return path
 
 
+def _gone(element: WebElement) -> bool:
+    """Whether ``element`` has left the page: stale, or (while chromium is between two
+    documents) a node that "does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" not in str(exc):
+            raise
+        return True
+    return False
+
+
+def _wait_until_replaced(driver: WebDriver, element: WebElement) -> None:
+    """Wait for the page holding ``element`` to be replaced (a click returns before)."""
+    WebDriverWait(driver, 10).until(lambda _: _gone(element))
+
+
 def _sign_in(driver: WebDriver, site: Site, token: str) -> None:
     driver.delete_all_cookies()
     driver.get(f"{site.url}/dashboard/login")
     form = driver.find_element(By.TAG_NAME, "form")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "sign-in").click()
-    # The click returns before the posted form's answer has replaced the page.
-    WebDriverWait(driver, 10).until(staleness_of(form))
+    _wait_until_replaced(driver, form)
 
 
 def _plot_drawn(driver: WebDriver, figure: str) -> None:
@@ -195,7 +220,7 @@ def test_the_token_flow_signs_in_keeps_an_http_only_cookie_and_signs_out(
     assert browser.execute_script("return document.cookie") == ""
     sign_out = browser.find_element(By.CSS_SELECTOR, "header form button")
     sign_out.click()
-    WebDriverWait(browser, 10).until(staleness_of(sign_out))
+    _wait_until_replaced(browser, sign_out)
     assert browser.current_url.endswith("/dashboard/login")
     assert browser.get_cookies() == []
     assert _console_errors(browser) == []
