@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import (
+    CHAR,
     REAL,
     CheckConstraint,
     Column,
@@ -232,15 +233,17 @@ async def test_a_spare_schemas_enum_types_are_handed_to_the_tenants_owner_role(
 
 
 async def _one_value_loaded(
-    settings: Settings, tmp_path: Path, column: Column[Any], value: str
+    settings: Settings, tmp_path: Path, column: Column[Any], *values: str
 ) -> tuple[list[Any], IntegrityReport]:
-    """A table ``things`` of a key and ``column``, loaded with one row whose value is the
-    JSON ``value``: the value stored, and the tenant's validation (checksums recomputed)."""
+    """A table ``things`` of a key and ``column``, loaded with a row for each JSON value
+    of ``values``: the values stored, in that order, and the tenant's validation
+    (checksums recomputed)."""
     metadata = MetaData()
     Table("things", metadata, Column("thing_id", String(10), primary_key=True), column)
     source = tmp_path / "things"
     source.mkdir()
-    (source / "things.jsonl").write_text(f'{{"thing_id": "a", "{column.name}": {value}}}\n')
+    lines = [f'{{"thing_id": "{i}", "{column.name}": {value}}}\n' for i, value in enumerate(values)]
+    (source / "things.jsonl").write_text("".join(lines))
     async with FixtureManager(settings, metadata=metadata) as shop:
         try:
             await drop_every_tenant(shop)
@@ -249,11 +252,13 @@ async def _one_value_loaded(
             report = await shop.validate_tenant("things", recompute_checksums=True)
             async with shop.store.session("things", readonly=True) as session:
                 things = next(t for t in session.metadata.sorted_tables if t.name == "things")
-                found = await session.connection.execute(select(things.c[column.name]))
-                values = list(found.scalars())
+                found = await session.connection.execute(
+                    select(things.c[column.name]).order_by(things.c.thing_id)
+                )
+                stored = list(found.scalars())
         finally:
             await drop_every_tenant(shop)
-    return values, report
+    return stored, report
 
 
 async def test_a_real_column_stores_and_checks_the_nearest_four_byte_float(
@@ -279,6 +284,24 @@ async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounde
     )
 
     assert [datetime(2024, 1, 1, 0, 0, 0, 124000)] == [v.replace(tzinfo=None) for v in values]
+    assert report.ok, report.problems
+    assert report.checksums["things"].status == "match"
+
+
+async def test_a_char_column_pads_on_postgresql_and_its_values_validate_on_both_backends(
+    settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    """``CHAR(5)`` keeps ``"ab"`` as ``"ab   "`` on PostgreSQL and as given on SQLite;
+    trailing blanks of a ``CHAR`` value do not count (as in PostgreSQL), so the checksum
+    taken while loading matches the rows read back on both."""
+    values, report = await _one_value_loaded(
+        settings, tmp_path, Column("code", CHAR(5)), '"ab"', '"abcde"', '"ab "'
+    )
+
+    if backend == "postgresql":
+        assert ["ab   ", "abcde", "ab   "] == values
+    else:
+        assert ["ab", "abcde", "ab "] == values
     assert report.ok, report.problems
     assert report.checksums["things"].status == "match"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Integer, MetaData, String, Table
 
 from tenancy_fixtures.loading.checksums import (
     ContentChecksum,
@@ -383,3 +383,24 @@ class TestExpectedContents:
             ]
         )["t"]
         assert (True, 4, ("a", "b")) == (expected.comparable, expected.rows, expected.columns)
+
+
+def test_trailing_blanks_of_a_char_value_do_not_count_and_of_a_varchar_value_do() -> None:
+    """PostgreSQL pads ``CHAR(n)`` and ignores its trailing blanks; SQLite keeps the
+    value as given: both read back to one checksum. ``VARCHAR`` keeps its blanks."""
+    codes = Table(
+        "codes",
+        MetaData(),
+        Column("fixed", CHAR(5)),
+        Column("wide", NCHAR(5)),
+        Column("varying", String(5)),
+    )
+
+    def checksum(*row: Any) -> str:
+        content = ContentChecksum.for_table(codes)
+        content.add([row])
+        return content.hexdigest()
+
+    assert checksum("ab", "cd", "x") == checksum("ab   ", "cd ", "x")
+    assert checksum("ab", "cd", "x") != checksum("ab", "cd", "x ")
+    assert checksum(" ab", "cd", "x") != checksum("ab", "cd", "x")

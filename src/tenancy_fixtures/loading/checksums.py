@@ -17,6 +17,8 @@ The canonical encoding is a compact JSON array of the row's values (orjson):
 * JSON columns: object keys sorted, and a whole-numbered float is written as the
   integer its shortest text names (``1e23`` as ``100000000000000000000000``), because
   PostgreSQL's ``jsonb`` does not keep ``1e16`` a float.
+* ``CHAR(n)`` text without its trailing blanks: PostgreSQL pads it to ``n`` and counts
+  trailing blanks as insignificant, SQLite keeps it as given.
 
 Rows whose JSON holds an integer beyond 64 bits, which orjson refuses, are encoded by
 the standard library with the same rules.
@@ -35,7 +37,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import JSON, Column, DateTime, Table
+from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Table
 
 __all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
@@ -120,6 +122,7 @@ class ContentChecksum:
     """
 
     __slots__ = (
+        "_blank_padded_positions",
         "_json_positions",
         "_masked_positions",
         "_picked",
@@ -134,11 +137,14 @@ class ContentChecksum:
         json_positions: Sequence[int] = (),
         timestamp_positions: Sequence[int] = (),
         masked_positions: Sequence[int] = (),
+        blank_padded_positions: Sequence[int] = (),
     ) -> None:
         self._json_positions = tuple(json_positions)
         self._timestamp_positions = tuple(timestamp_positions)
         #: Encrypted columns: a fresh token each write, so they count as null.
         self._masked_positions = tuple(masked_positions)
+        #: ``CHAR(n)`` columns: hashed without trailing blanks.
+        self._blank_padded_positions = tuple(blank_padded_positions)
         #: Rows added so far.
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
@@ -159,6 +165,7 @@ class ContentChecksum:
             [i for i, c in enumerate(chosen) if isinstance(c.type, JSON)],
             [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
             [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
+            [i for i, c in enumerate(chosen) if isinstance(c.type, CHAR | NCHAR)],
         )
         content.columns = tuple(c.name for c in chosen)
         return content
@@ -183,7 +190,12 @@ class ContentChecksum:
             return
         if self._picked is not None:
             rows = [tuple(row[i] for i in self._picked) for row in rows]
-        if self._json_positions or self._masked_positions or self._zoned(rows):
+        if (
+            self._json_positions
+            or self._masked_positions
+            or self._blank_padded_positions
+            or self._zoned(rows)
+        ):
             rows = [self._canonical(row) for row in rows]
         try:
             # The fast path: one orjson call and one BLAKE2b call per row, all in C.
@@ -228,6 +240,9 @@ class ContentChecksum:
             values[i] = None
         for i in self._json_positions:
             values[i] = _canonical_json(values[i])
+        for i in self._blank_padded_positions:
+            if isinstance(text := values[i], str):
+                values[i] = text.rstrip(" ")
         for i in self._timestamp_positions:
             value = values[i]
             if value is not None and value.tzinfo is not None and value.tzinfo is not UTC:
