@@ -27,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import RecordsRefusedError
@@ -288,14 +289,21 @@ async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounde
     assert report.checksums["things"].status == "match"
 
 
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param(CHAR(5), id="char"),
+        pytest.param(String(5).with_variant(CHAR(5), "postgresql"), id="char-on-postgresql"),
+    ],
+)
 async def test_a_char_column_pads_on_postgresql_and_its_values_validate_on_both_backends(
-    settings: Settings, tmp_path: Path, backend: str
+    settings: Settings, tmp_path: Path, backend: str, declared: TypeEngine[Any]
 ) -> None:
     """``CHAR(5)`` keeps ``"ab"`` as ``"ab   "`` on PostgreSQL and as given on SQLite;
     trailing blanks of a ``CHAR`` value do not count (as in PostgreSQL), so the checksum
     taken while loading matches the rows read back on both."""
     values, report = await _one_value_loaded(
-        settings, tmp_path, Column("code", CHAR(5)), '"ab"', '"abcde"', '"ab "'
+        settings, tmp_path, Column("code", declared), '"ab"', '"abcde"', '"ab "'
     )
 
     if backend == "postgresql":

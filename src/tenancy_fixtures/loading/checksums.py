@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import sys
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from hashlib import blake2b
@@ -38,8 +38,9 @@ from uuid import UUID
 
 import orjson
 from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Table
+from sqlalchemy.types import TypeEngine
 
-__all__ = ["ContentChecksum", "add_checksums", "row_digest"]
+__all__ = ["ContentChecksum", "add_checksums", "blank_padded", "row_digest"]
 
 _MASK = (1 << 64) - 1
 # store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
@@ -104,6 +105,13 @@ def _canonical_json(value: Any) -> Any:
     return value
 
 
+def blank_padded(kind: TypeEngine[Any]) -> bool:
+    """Whether a column of type ``kind`` is ``CHAR``/``NCHAR`` on some backend (itself,
+    or a variant for one: ``String(5).with_variant(CHAR(5), "postgresql")``)."""
+    variants: Mapping[str, TypeEngine[Any]] = getattr(kind, "_variant_mapping", {})
+    return any(isinstance(k, CHAR | NCHAR) for k in (kind, *variants.values()))
+
+
 def row_digest(row: Sequence[Any]) -> int:
     """The 64-bit digest of one row, whose JSON values are already canonical."""
     return int.from_bytes(blake2b(_encode(row), digest_size=8).digest(), "little")
@@ -165,7 +173,7 @@ class ContentChecksum:
             [i for i, c in enumerate(chosen) if isinstance(c.type, JSON)],
             [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
             [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
-            [i for i, c in enumerate(chosen) if isinstance(c.type, CHAR | NCHAR)],
+            [i for i, c in enumerate(chosen) if blank_padded(c.type)],
         )
         content.columns = tuple(c.name for c in chosen)
         return content

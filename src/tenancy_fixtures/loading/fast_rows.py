@@ -26,20 +26,10 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from sqlalchemy import (
-    CHAR,
-    NCHAR,
-    Boolean,
-    Column,
-    DateTime,
-    Enum,
-    Float,
-    Integer,
-    String,
-    Table,
-)
+from sqlalchemy import Boolean, Column, DateTime, Enum, Float, Integer, String, Table
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from tenancy_fixtures.loading.checksums import blank_padded
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
 from tenancy_fixtures.loading.records import (
@@ -136,7 +126,7 @@ def _plan(
     if isinstance(kind, Float):
         # A 4-byte float is rounded on the way: the exact path does it.
         return None if four_byte_float(kind) else _Plan(float, (_floats, *checks))
-    if isinstance(kind, CHAR | NCHAR):
+    if blank_padded(kind):
         return None  # hashed without trailing blanks: the exact path's checksum does it
     if isinstance(kind, String):
         limit = text_limit(column, max_text_length)

@@ -48,9 +48,9 @@ def table_shape(table: Table) -> str:
 
 def checksum_round_trips(table: Table) -> bool:
     """Whether every column of ``table`` reads back exactly as the loader typed it: no
-    rounding (``NUMERIC(p, s)``, ``REAL``, ``TIMESTAMP(p)``), padding (``CHAR``) or
-    change of Python type (``asdecimal``) by the database, so a checksum of the rows as
-    loaded is one of the rows as stored."""
+    rounding (``NUMERIC(p, s)``, ``REAL``, ``TIMESTAMP(p)``), padding (``CHAR``, whose
+    checksum ignores it, left out to be safe) or change of Python type (``asdecimal``)
+    by the database, so a checksum of the rows as loaded is one of the rows as stored."""
     return all(_exact(column.type) for column in table.columns)
 
 
