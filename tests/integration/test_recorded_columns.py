@@ -3,11 +3,13 @@ added to a control plane made before they were."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
@@ -20,6 +22,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession
 from tenancy_fixtures.store.control_plane import TableChecksum
 from tests.integration.chain_db import OwnDatabase
+from tests.postgres import asyncpg_dsn
 
 
 async def test_each_write_records_the_columns_its_checksum_covers(own: OwnDatabase) -> None:
@@ -166,3 +169,39 @@ _COLUMN_THERE = (
     "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'tenancy' "
     "AND table_name = 'table_checksums' AND column_name = 'column_names'"
 )
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_adding_a_column_behind_a_long_load_never_holds_up_other_sessions(
+    own: OwnDatabase,
+) -> None:
+    """A load holds its lock on ``table_checksums`` until it commits. The start that adds
+    the column must wait for it, but not in the lock queue, where it would hold up every
+    other session that reads or writes the table; it adds the column once the load ends."""
+    async with own.manager() as manager:
+        await manager.list_tenants()
+    await own.sql("ALTER TABLE tenancy.table_checksums DROP COLUMN column_names")
+    load = await asyncpg.connect(asyncpg_dsn(own.url))
+    reader = await asyncpg.connect(asyncpg_dsn(own.url))
+    try:
+        await load.execute("BEGIN; LOCK TABLE tenancy.table_checksums IN ROW EXCLUSIVE MODE")
+        starting = asyncio.create_task(_start(own))
+        await asyncio.sleep(1.5)  # the start has tried to add the column by now
+        await reader.execute("SET statement_timeout = '3s'")
+        read = await reader.fetchval("SELECT count(*) FROM tenancy.table_checksums")
+        waiting = not starting.done()
+        await load.execute("COMMIT")
+        await asyncio.wait_for(starting, 30)
+    finally:
+        await load.close()
+        await reader.close()
+
+    assert (read, waiting) == (0, True)
+    assert await own.sql(_COLUMN_THERE) == [(1,)]
+
+
+async def _start(own: OwnDatabase) -> None:
+    async with own.manager() as manager:
+        await manager.list_tenants()

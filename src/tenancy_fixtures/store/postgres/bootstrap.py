@@ -9,6 +9,8 @@ create it, the error says what is missing and which privilege on what would allo
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +32,17 @@ from tenancy_fixtures.store.control_plane import (
 )
 from tenancy_fixtures.store.postgres.audit_guard import GUARD_TRIGGER, install_audit_guard
 from tenancy_fixtures.store.postgres.privileges import is_insufficient_privilege
+from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 
 __all__ = ["Identity", "ensure_control_plane"]
 
 log = get_logger("tenancy_fixtures.store.postgres")
+
+#: How long setting up waits for a lock on a control-plane table before it gives the
+#: lock up and tries again (after :data:`_BUSY_PAUSE_SECONDS`).
+_LOCK_WAIT = "500ms"
+_BUSY_PAUSE_SECONDS = 1.0
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True)
@@ -62,18 +71,15 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
     if schema_exists and not missing and not absent and guarded and await _set_up(engine):
         return identity
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
-            if not schema_exists:
-                # Only then: PostgreSQL checks CREATE on the database before it sees that
-                # the schema exists, and a user allowed to add tables may lack it.
-                await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
-            await conn.run_sync(control_metadata.create_all, checkfirst=True)
-            await control_plane.ensure_plane_id(conn)
-            await add_later_columns(conn)
-            await audit_chain.ensure_chain(conn)
-            if not guarded:  # replacing it takes ownership of the table: only when missing
-                await install_audit_guard(conn)
+        for attempt in itertools.count():
+            busy = await _create_missing(
+                engine, lock_key, schema_exists=schema_exists, guarded=guarded
+            )
+            if busy is None:
+                break
+            if attempt == 0:  # once: a long load keeps it waiting
+                log.warning("control_plane_busy", reason=busy, retry_every=_BUSY_PAUSE_SECONDS)
+            await asyncio.sleep(_BUSY_PAUSE_SECONDS)
     except DBAPIError as exc:
         if not is_insufficient_privilege(exc):
             raise
@@ -90,6 +96,36 @@ async def ensure_control_plane(engine: AsyncEngine, *, lock_key: int) -> Identit
             return Identity(identity.user, identity.database, absent)
         raise _refused(identity, schema_exists, missing) from exc
     return identity
+
+
+async def _create_missing(
+    engine: AsyncEngine, lock_key: int, *, schema_exists: bool, guarded: bool
+) -> str | None:
+    """One attempt at creating what is missing; why not, when a table it alters was
+    locked (by a load, until it commits) for longer than :data:`_LOCK_WAIT`.
+
+    Waiting in the lock queue would hold up every other session that uses the table
+    behind it, so it gives up and tries again later.
+    """
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+            await conn.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_WAIT}'"))
+            if not schema_exists:
+                # Only then: PostgreSQL checks CREATE on the database before it sees that
+                # the schema exists, and a user allowed to add tables may lack it.
+                await conn.execute(CreateSchema(CONTROL_SCHEMA, if_not_exists=True))
+            await conn.run_sync(control_metadata.create_all, checkfirst=True)
+            await control_plane.ensure_plane_id(conn)
+            await add_later_columns(conn)
+            await audit_chain.ensure_chain(conn)
+            if not guarded:  # replacing it takes ownership of the table: only when missing
+                await install_audit_guard(conn)
+    except DBAPIError as exc:
+        if sqlstate(exc) != _LOCK_NOT_AVAILABLE:
+            raise
+        return str(pg_error(exc) or exc)
+    return None
 
 
 async def _set_up(engine: AsyncEngine) -> bool:
