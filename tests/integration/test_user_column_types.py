@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Enum,
+    Float,
     MetaData,
     Numeric,
     String,
@@ -262,29 +263,63 @@ async def _one_value_loaded(
     return stored, report
 
 
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param(REAL(), id="real"),
+        pytest.param(Float().with_variant(REAL(), "postgresql"), id="real-on-postgresql"),
+    ],
+)
 async def test_a_real_column_stores_and_checks_the_nearest_four_byte_float(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, declared: TypeEngine[Any]
 ) -> None:
     """PostgreSQL's ``real`` keeps 4 bytes and SQLite 8: the loader rounds to 4 bytes on
     both, so the rows and their checksum agree everywhere."""
-    values, report = await _one_value_loaded(settings, tmp_path, Column("ratio", REAL), "0.1")
+    values, report = await _one_value_loaded(settings, tmp_path, Column("ratio", declared), "0.1")
 
     assert [0.10000000149011612] == values
     assert report.ok, report.problems
     assert report.checksums["things"].status == "match"
 
 
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param(postgresql.TIMESTAMP(timezone=True, precision=3), id="timestamp-3"),
+        pytest.param(
+            DateTime(timezone=True).with_variant(
+                postgresql.TIMESTAMP(timezone=True, precision=3), "postgresql"
+            ),
+            id="timestamp-3-on-postgresql",
+        ),
+    ],
+)
 async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounded_time(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, declared: TypeEngine[Any]
 ) -> None:
     """``TIMESTAMP(3)`` keeps milliseconds on PostgreSQL; the loader rounds as it does,
     on both backends, so the rows and their checksum agree everywhere."""
-    column = Column("at", postgresql.TIMESTAMP(timezone=True, precision=3))
+    column = Column("at", declared)
     values, report = await _one_value_loaded(
         settings, tmp_path, column, '"2024-01-01T00:00:00.1235+00:00"'
     )
 
     assert [datetime(2024, 1, 1, 0, 0, 0, 124000)] == [v.replace(tzinfo=None) for v in values]
+    assert report.ok, report.problems
+    assert report.checksums["things"].status == "match"
+
+
+async def test_a_numeric_variant_for_postgresql_rounds_as_postgresql_stores_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``Numeric().with_variant(Numeric(10, 2), "postgresql")`` keeps 2 places there:
+    the loader rounds to them on both backends."""
+    declared = Numeric().with_variant(Numeric(10, 2), "postgresql")
+    values, report = await _one_value_loaded(
+        settings, tmp_path, Column("cost", declared), '"1.005"'
+    )
+
+    assert [Decimal("1.01")] == values
     assert report.ok, report.problems
     assert report.checksums["things"].status == "match"
 

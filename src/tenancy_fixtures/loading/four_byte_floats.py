@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import REAL, Double, Float
 
+from tenancy_fixtures.loading.variants import postgresql_type
+
 __all__ = ["four_byte_float", "nearest_four_byte_float"]
 
 _FLOAT32 = struct.Struct("<f")
@@ -20,7 +22,9 @@ _FLOAT32 = struct.Struct("<f")
 
 def four_byte_float(kind: Any) -> bool:
     """Whether a float column is stored as ``real``: ``REAL``, or ``Float(p)`` with ``p``
-    from 1 to 24 bits (not a ``Double``, whatever its ``p``)."""
+    from 1 to 24 bits (not a ``Double``, whatever its ``p``), or a variant for
+    PostgreSQL that is one."""
+    kind = postgresql_type(kind)
     if isinstance(kind, REAL):
         return True
     if not isinstance(kind, Float) or isinstance(kind, Double):

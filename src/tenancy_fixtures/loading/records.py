@@ -51,6 +51,7 @@ from tenancy_fixtures.loading.rules import (
     column_format,
     table_checks,
 )
+from tenancy_fixtures.loading.variants import postgresql_type
 
 __all__ = [
     "RowBuilder",
@@ -222,9 +223,10 @@ def _naive_timestamp(value: Any) -> datetime:
 
 
 def fractional_places(kind: Any) -> int | None:
-    """The fractional digits of seconds a ``TIMESTAMP(p)`` column keeps, when fewer than
-    the microseconds a timestamp has (``None``: it keeps them all)."""
-    places = getattr(kind, "precision", None)
+    """The fractional digits of seconds a ``TIMESTAMP(p)`` column keeps (its variant for
+    PostgreSQL's, where it has one), when fewer than the microseconds a timestamp has
+    (``None``: it keeps them all)."""
+    places = getattr(postgresql_type(kind), "precision", None)
     return places if isinstance(places, int) and 0 <= places < 6 else None
 
 
@@ -451,9 +453,10 @@ def _as_stored(kind: Numeric[Any] | Float[Any] | DateTime) -> Converter:
         return convert if places is None else _rounded_timestamp(convert, places)
     if isinstance(kind, Float):
         return _float32 if four_byte_float(kind) else _float
-    if kind.precision is None:
+    stored = postgresql_type(kind)
+    if not isinstance(stored, Numeric) or isinstance(stored, Float) or stored.precision is None:
         return _decimal
-    return _bounded_decimal(kind.precision, kind.scale or 0)
+    return _bounded_decimal(stored.precision, stored.scale or 0)
 
 
 def integer_bounds(kind: Integer) -> tuple[int, int]:
