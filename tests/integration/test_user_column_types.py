@@ -349,6 +349,22 @@ async def test_a_char_column_pads_on_postgresql_and_its_values_validate_on_both_
     assert report.checksums["things"].status == "match"
 
 
+async def test_a_char_without_a_length_takes_one_character_on_both_backends(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL makes ``CHAR`` without a length ``CHAR(1)``: a longer value is refused
+    on both backends, naming its line and column, and nothing is loaded."""
+    values, report = await _one_value_loaded(settings, tmp_path, Column("flag", CHAR()), '"y"')
+    (tmp_path / "longer").mkdir()
+    with pytest.raises(RecordsRefusedError) as refused:
+        await _one_value_loaded(settings, tmp_path / "longer", Column("flag", CHAR()), '"yes"')
+
+    assert ["y"] == values
+    assert report.ok, report.problems
+    assert (refused.value.line, refused.value.column) == (1, "flag")
+    assert "longer than 1 characters" in str(refused.value)
+
+
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
+from tenancy_fixtures.loading.checksums import blank_padded
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
 from tenancy_fixtures.loading.readers import SourceRecord
@@ -418,9 +419,12 @@ def unsupported_columns(table: Table) -> list[str]:
 
 
 def text_limit(column: Column[Any], max_text_length: int) -> int:
-    """A column's longest value: its declared length, else the unbounded-text limit."""
+    """A column's longest value: its declared length, else 1 for a ``CHAR`` (PostgreSQL
+    makes ``CHAR`` without a length ``CHAR(1)``), else the unbounded-text limit."""
     length = getattr(column.type, "length", None)
-    return int(length) if length else max_text_length
+    if length:
+        return int(length)
+    return 1 if blank_padded(column.type) else max_text_length
 
 
 def _converter(column: Column[Any], max_text_length: int) -> Converter:
