@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
-from tenancy_fixtures.errors import RecordsRefusedError
+from tenancy_fixtures.errors import RecordsRefusedError, SettingsError
 from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 
@@ -363,6 +363,20 @@ async def test_a_char_without_a_length_takes_one_character_on_both_backends(
     assert report.ok, report.problems
     assert (refused.value.line, refused.value.column) == (1, "flag")
     assert "longer than 1 characters" in str(refused.value)
+
+
+async def test_an_enum_without_a_type_name_is_refused_when_the_manager_starts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """PostgreSQL makes a named type of each enum, so one without a name cannot be made
+    (a bare ``CompileError`` at the first tenant before); the manager says so when it
+    starts, naming the column, on both backends (the schema is PostgreSQL's DDL)."""
+    column = Column("mood", Enum("happy", "sad"))
+    with pytest.raises(SettingsError) as refused:
+        await _one_value_loaded(settings, tmp_path, column, '"happy"')
+
+    assert "things.mood" in refused.value.message
+    assert 'name="mood"' in refused.value.message
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

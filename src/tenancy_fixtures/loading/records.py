@@ -378,10 +378,26 @@ def _enum(allowed: Sequence[str], length: int) -> Converter:
 
 def check_loadable(metadata: MetaData) -> None:
     """Refuse a tenant schema with a column no loader can read: a type without a
-    converter, or a value format no one registered or on a column that is not text."""
+    converter, or a value format no one registered or on a column that is not text; and
+    a native enum without a name (PostgreSQL makes a named type of each; the schema's
+    checksum is of its PostgreSQL DDL on both backends)."""
     unreadable = [p for t in metadata.sorted_tables for p in unsupported_columns(t)]
     if unreadable:
         raise SettingsError(f"no loader reads these column types: {'; '.join(unreadable)}")
+    nameless = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(kind := postgresql_type(column.type), Enum)
+        and kind.native_enum
+        and not kind.name
+    ]
+    if nameless:
+        raise SettingsError(
+            f"enum columns without a type name: {', '.join(nameless)}; PostgreSQL makes a "
+            'named type of each enum: give one (Enum(..., name="mood")), or declare '
+            "native_enum=False for a text column with a CHECK"
+        )
     if clashes := _enum_clashes(metadata):
         raise SettingsError(
             f"enum types declared twice with different values: {'; '.join(clashes)}; give "
