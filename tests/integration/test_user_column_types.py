@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     CHAR,
+    DOUBLE_PRECISION,
+    NCHAR,
     REAL,
     CheckConstraint,
     Column,
@@ -377,6 +379,27 @@ async def test_an_enum_without_a_type_name_is_refused_when_the_manager_starts(
 
     assert "things.mood" in refused.value.message
     assert 'name="mood"' in refused.value.message
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param(Float(24), id="float-24"),
+        pytest.param(NCHAR(3), id="nchar"),
+        pytest.param(DOUBLE_PRECISION(), id="double-precision"),
+    ],
+)
+async def test_a_type_the_database_keeps_under_another_name_is_no_drift(
+    settings: Settings, tmp_path: Path, declared: TypeEngine[Any]
+) -> None:
+    """PostgreSQL makes ``FLOAT(24)`` a ``real`` and ``NCHAR(3)`` a ``character(3)``;
+    SQLite reads ``DOUBLE PRECISION`` back as ``REAL``: a new
+    tenant of such a schema validates (it failed with "has type REAL, the schema says
+    FLOAT" before)."""
+    value = '"abc"' if isinstance(declared, String) else "0.5"
+    _, report = await _one_value_loaded(settings, tmp_path, Column("v", declared), value)
+
+    assert report.ok, report.problems
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

@@ -38,6 +38,7 @@ from tenancy_fixtures.migrations.operations import run_steps
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
+from tenancy_fixtures.store.stored_types import same_stored_type
 from tenancy_fixtures.store.tenant_tables import copy_table, named_enums
 
 if TYPE_CHECKING:
@@ -221,11 +222,24 @@ def _compare(conn: Connection, metadata: MetaData, schema: str | None) -> list[s
 
     context = MigrationContext.configure(
         conn,
-        opts={"compare_type": True, "include_schemas": schema is not None, "include_name": include},
+        opts={
+            "compare_type": _compare_type,
+            "include_schemas": schema is not None,
+            "include_name": include,
+        },
     )
     findings = [_describe(diff) for diff in _flatten(compare_metadata(context, expected))]
     findings.extend(_check_constraints(conn, expected, schema))
     return sorted(f for f in findings if f)
+
+
+def _compare_type(
+    context: Any, inspected: Any, declared: Any, found_type: Any, declared_type: Any
+) -> bool | None:
+    """Alembic's comparison of a column's types (``None``), except that a type the
+    database keeps under another name (``FLOAT(24)`` as ``real``) is the same."""
+    del inspected, declared
+    return False if same_stored_type(context.dialect, declared_type, found_type) else None
 
 
 def _flatten(diffs: list[Any]) -> list[Any]:
