@@ -373,7 +373,7 @@ async def test_an_enum_without_a_type_name_is_refused_when_the_manager_starts(
     """PostgreSQL makes a named type of each enum, so one without a name cannot be made
     (a bare ``CompileError`` at the first tenant before); the manager says so when it
     starts, naming the column, on both backends (the schema is PostgreSQL's DDL)."""
-    column = Column("mood", Enum("happy", "sad"))
+    column: Column[str] = Column("mood", Enum("happy", "sad"))
     with pytest.raises(SettingsError) as refused:
         await _one_value_loaded(settings, tmp_path, column, '"happy"')
 

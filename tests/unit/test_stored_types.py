@@ -24,7 +24,7 @@ from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures.store.stored_types import same_stored_type
 
-POSTGRESQL = postgresql.dialect()
+POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 SQLITE = sqlite.dialect()
 
 
