@@ -91,3 +91,23 @@ def test_a_rediss_url_to_a_redis_without_tls_warns_once_and_succeeds(
     assert "config_cache_redis_unavailable" in lines[0]
     assert "fallback=database" in lines[0]
     assert elapsed < 2.0, elapsed
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param("tests.user_schema:NAMING", id="a-dict"),
+        pytest.param("tests.user_schema:DATA", id="a-path"),
+        pytest.param("tests.user_schema:metadata.tables", id="not-an-attribute"),
+    ],
+)
+def test_tenancy_metadata_naming_something_else_than_a_metadata_exits_2(
+    tmp_path: Path, target: str
+) -> None:
+    """Neither a MetaData nor a function returning one (a Table, an int...): one line
+    naming the setting, exit 2 (an untyped TypeError, exit 1, before)."""
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_METADATA": target})
+
+    line = assert_one_line_error(cli("list"), 2, "error:")
+
+    assert "TENANCY_METADATA" in line

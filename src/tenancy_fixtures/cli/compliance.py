@@ -39,7 +39,7 @@ def export(
     json_out: JsonFlag = False,
 ) -> None:
     """Export a tenant's data (or one person's) as a fixture set with a manifest of row
-    counts and checksums; load it elsewhere with load-fixtures --source OUT. Needs the
+    counts and checksums; load it elsewhere with load-fixtures TENANT OUT. Needs the
     tenant's data_export feature.
 
     Example: tenancy-fixtures export demo_premium ./export --subject user_0001
