@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import (
@@ -429,3 +430,45 @@ async def test_an_encrypted_credential_in_a_source_decrypts_with_the_managers_ke
             await manager.drop_tenant(TENANT)
 
     assert {"ai_models": 1} == report.row_counts
+
+
+@pytest.mark.parametrize(
+    ("files", "says"),
+    [
+        pytest.param({}, "no fixture files to load", id="empty"),
+        pytest.param({"users.txt": "x\n"}, "not read: users.txt", id="unknown-extension"),
+    ],
+)
+async def test_a_directory_with_nothing_to_load_is_refused_naming_what_was_not_read(
+    manager: FixtureManager, tmp_path: Path, files: dict[str, str], says: str
+) -> None:
+    """It said "fixtures already applied, nothing changed" and exited 0."""
+    source = tmp_path / "set"
+    source.mkdir()
+    for name, text in files.items():
+        (source / name).write_text(text)
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(FixtureSetError) as refused:
+        await manager.load_fixtures(TENANT, source)
+
+    assert says in str(refused.value)
+    assert 0 == await total_rows(manager)
+
+
+async def test_a_file_of_no_known_kind_next_to_table_files_is_named_in_a_warning(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``users.json1`` (a typo) is not read; the load of the rest says so."""
+    source = tmp_path / "set"
+    source.mkdir()
+    write_jsonl(source / "artists.jsonl", [{"artist_id": ARTIST, "name": "A", "genres": []}])
+    (source / "users.json1").write_text("[]\n")
+    await manager.create_tenant(TENANT)
+
+    with capture_logs() as logs:
+        report = await manager.load_fixtures(TENANT, source)
+
+    assert {"artists": 1} == report.row_counts
+    [warning] = [e for e in logs if e["event"] == "fixture_files_not_read"]
+    assert ["users.json1"] == warning["files"]

@@ -35,8 +35,11 @@ from tenancy_fixtures.loading.sources import (
     find_source_files,
     source_file,
 )
+from tenancy_fixtures.logs import get_logger
 
 __all__ = ["open_loaders"]
+
+log = get_logger("tenancy_fixtures.loading")
 
 
 #: What an empty JSON array or JSON Lines file holds: no rows, but rows of a table.
@@ -158,7 +161,29 @@ def open_loaders(
     if sources:
         files = [source_file(directory, name, format=None, options=given) for name in sources]
         loaders.append(SourceLoader(files, metadata=metadata, batch_size=batch_size))
+    unread = _unread_files(path)
+    if not loaders:
+        raise FixtureSetError(
+            "no fixture files to load: table files are named <table>.jsonl, .json or .csv "
+            "(optionally .gz), source files .json, .jsonl or .yaml"
+            + (f"; not read: {', '.join(unread[:5])}" if unread else ""),
+            path=path,
+        )
+    if unread:
+        log.warning("fixture_files_not_read", directory=str(path), files=unread[:20])
     return loaders
+
+
+def _unread_files(path: Path) -> list[str]:
+    """The files of directory ``path`` no loader reads (an unknown extension: a typo
+    such as ``users.json1`` is skipped); hidden files are not counted."""
+    if not path.is_dir():
+        return []
+    return sorted(
+        c.name
+        for c in path.iterdir()
+        if c.is_file() and not c.name.startswith(".") and split_name(c.name) is None
+    )
 
 
 def _set_loaders(
