@@ -223,6 +223,12 @@ class TestTimestamps:
             pytest.param("yesterday", "expected an ISO 8601 timestamp", id="word"),
             pytest.param("2026-01-01T25:00:00+00:00", "expected an ISO 8601", id="hour-25"),
             pytest.param(1767268800, "expected an ISO 8601 timestamp, found int", id="epoch"),
+            pytest.param(
+                # Python 3.11 reads it as +00:00: the instant would move by 1 µs.
+                "2000-01-01T00:00:00+00:00:00.000001",
+                "a UTC offset takes whole seconds at most",
+                id="offset-with-a-fraction-of-a-second",
+            ),
         ],
     )
     def test_a_bad_timestamp_is_refused(self, value: Any, message: str) -> None:

@@ -173,6 +173,11 @@ def _parse_timestamp(value: Any) -> Any:
     """``value`` parsed if it is ISO 8601 text; anything else as it is."""
     if not isinstance(value, str):
         return value
+    if "." in value[-8:] and _FRACTIONAL_OFFSET.search(value):
+        # Python 3.11 reads "+00:00:00.5" as +00:00, moving the time without a word.
+        raise _Invalid(
+            f"{value!r:.40}: a UTC offset takes whole seconds at most (e.g. +01:00)", "timezone"
+        )
     try:
         return datetime.fromisoformat(value)
     except ValueError:
@@ -181,6 +186,10 @@ def _parse_timestamp(value: Any) -> Any:
             return datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+
+
+#: A UTC offset with a fraction of a second, at the end of a timestamp's text.
+_FRACTIONAL_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}:?\d{2}\.\d+\s*$")
 
 
 def _timestamp(value: Any) -> datetime:
