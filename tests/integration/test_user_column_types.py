@@ -4,6 +4,7 @@ past their scale or past what SQLite keeps, and named PostgreSQL enum types."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    Uuid,
     func,
     select,
     text,
@@ -34,6 +36,7 @@ from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import RecordsRefusedError, SettingsError
+from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 
@@ -400,6 +403,46 @@ async def test_a_type_the_database_keeps_under_another_name_is_no_drift(
     _, report = await _one_value_loaded(settings, tmp_path, Column("v", declared), value)
 
     assert report.ok, report.problems
+
+
+async def test_a_default_function_fills_each_row_left_without_the_column_on_both_backends(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``default=uuid.uuid4`` gave NULL before; now each row gets its own value and the
+    table validates. Such a table is parsed in the loading process even where the file
+    is big enough for the parse workers (a lambda does not travel to them)."""
+    monkeypatch.setattr(DataLoader, "parallel_min_bytes", 0)
+    metadata = MetaData()
+    Table(
+        "things",
+        metadata,
+        Column("thing_id", String(10), primary_key=True),
+        Column("token", Uuid, default=uuid.uuid4, nullable=False),
+        Column("label", String(10), default=lambda: "made"),
+    )
+    source = tmp_path / "things"
+    source.mkdir()
+    (source / "things.jsonl").write_text("".join(f'{{"thing_id": "{i}"}}\n' for i in range(3)))
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant("things")
+            await shop.load_fixtures("things", source)
+            report = await shop.validate_tenant("things", recompute_checksums=True)
+            stored = await _stored_things(shop)
+        finally:
+            await drop_every_tenant(shop)
+
+    assert report.ok, report.problems
+    assert 3 == len({token for _, token, _ in stored})
+    assert {"made"} == {label for _, _, label in stored}
+
+
+async def _stored_things(manager: FixtureManager) -> list[tuple[Any, ...]]:
+    async with manager.store.session("things", readonly=True) as session:
+        things = next(t for t in session.metadata.sorted_tables if t.name == "things")
+        found = await session.connection.execute(select(things).order_by(things.c.thing_id))
+        return [tuple(row) for row in found]
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     Table,
+    Uuid,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -277,6 +279,47 @@ class TestRequiredAndDefaults:
         values = {k: v for k, v in values.items() if k != column}
 
         assert default == build(table, values)[column]
+
+    def test_a_default_function_is_called_for_each_row_and_its_value_typed_and_checked(
+        self,
+    ) -> None:
+        """``default=uuid.uuid4`` gives each row left without the column its own value
+        (the column was left NULL before); the value is typed and checked like one
+        given, so a function returning what the column refuses is refused."""
+        counter = iter(range(1, 100))
+        table = Table(
+            "made",
+            MetaData(),
+            Column("key", Integer, primary_key=True),
+            Column("token", Uuid, default=uuid.uuid4, nullable=False),
+            Column("rank", SmallInteger, default=lambda: next(counter), nullable=False),
+            Column("bad", SmallInteger, default=lambda: 70000),
+        )
+        builder = RowBuilder(table)
+
+        first, second = (
+            builder.build(SourceRecord({"key": key, "bad": 1}, key, key), path="made.jsonl")
+            for key in (1, 2)
+        )
+        with pytest.raises(RecordError) as refused:
+            builder.build(SourceRecord({"key": 3}, 3, 3), path="made.jsonl")
+
+        assert isinstance(first[1], uuid.UUID)
+        assert first[1] != second[1]
+        assert (1, 2) == (first[2], second[2])
+        assert ("bad", "range") == (refused.value.column, refused.value.rule)
+
+    def test_a_default_function_of_the_statement_context_is_refused_at_start(self) -> None:
+        """The loader has no statement context to give it."""
+        table = Table(
+            "made",
+            MetaData(),
+            Column("key", Integer, primary_key=True),
+            Column("rank", Integer, default=lambda context: context.get_current_parameters()),
+        )
+
+        with pytest.raises(SettingsError, match=r"made\.rank: its default function takes"):
+            check_loadable(table.metadata)
 
     def test_an_unknown_column_is_refused_naming_it(self) -> None:
         """A key the table does not have is refused, naming the first unknown one."""

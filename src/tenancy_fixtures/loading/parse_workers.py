@@ -85,11 +85,15 @@ class ParsedBlock:
 def portable(table: Table) -> bool:
     """Whether a worker process can rebuild ``table``: its column types, and what its
     value formats use, must come from importable modules, not from the caller's main
-    script."""
-    return all(type(column.type).__module__ != "__main__" for column in table.columns) and all(
-        getattr(used, "__module__", None) != "__main__"
-        for form in table_formats(table)
-        for used in form.names.values()
+    script; and no column's default is a function (it may be a closure, or count)."""
+    return (
+        all(type(column.type).__module__ != "__main__" for column in table.columns)
+        and all(
+            getattr(used, "__module__", None) != "__main__"
+            for form in table_formats(table)
+            for used in form.names.values()
+        )
+        and not any(getattr(column.default, "is_callable", False) for column in table.columns)
     )
 
 

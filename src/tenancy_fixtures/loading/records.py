@@ -37,7 +37,7 @@ from sqlalchemy import (
     Table,
     Uuid,
 )
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.checksums import blank_padded
@@ -438,9 +438,46 @@ def unsupported_columns(table: Table) -> list[str]:
         try:
             _converter(column, DEFAULT_MAX_TEXT_LENGTH)
             column_format(column)
+            default_function(column)
         except TypeError as exc:
             problems.append(f"{table.name}.{column.name}: {exc}")
     return problems
+
+
+def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> tuple[list[str], str]:
+    """The lines of ``build`` reading column ``i`` and taking its default when it is
+    missing or null, and how the lines for a value given go on: ``elif`` when the
+    default is ``c{i}`` itself, ``if`` when it is a value to type and check."""
+    name = repr(column.name)
+    lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
+    if (made := default_function(column)) is not None:
+        namespace[f"make{i}"] = made
+        return [*lines, f"        v = make{i}()"], "if"
+    if (default := _default(column)) is not _MISSING:
+        namespace[f"default{i}"] = stored_default(column, default)
+        lines.append(f"        c{i} = default{i}")
+    elif column.nullable:
+        lines.append(f"        c{i} = None")
+    else:
+        lines.append(
+            f"        raise refuse(source, path, {name}, "
+            "'required value is missing' if v is M else 'must not be null', 'not_null')"
+        )
+    return lines, "elif"
+
+
+def default_function(column: Column[Any]) -> Callable[[], Any] | None:
+    """The function a column's Python default calls for each row that leaves the column
+    out (``default=uuid.uuid4``), or ``None``; a ``TypeError`` for one that takes the
+    statement's context, which a load does not have."""
+    default = column.default
+    if not isinstance(default, CallableColumnDefault):
+        return None
+    # SQLAlchemy wraps a function of no arguments, keeping it as __wrapped__.
+    function: Callable[[], Any] | None = getattr(default.arg, "__wrapped__", None)
+    if function is None:
+        raise TypeError("its default function takes the statement's context, which loads lack")
+    return function
 
 
 def text_limit(column: Column[Any], max_text_length: int) -> int:
@@ -696,21 +733,12 @@ class RowBuilder:
                     f"raise unchecked(source, path, {name}, v, {held})",
                 )
             )
-        default = _default(column)
-        lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
-        if default is not _MISSING:
-            namespace[f"default{i}"] = stored_default(column, default)
-            lines.append(f"        c{i} = default{i}")
-        elif column.nullable:
-            lines.append(f"        c{i} = None")
-        else:
-            lines.append(
-                f"        raise refuse(source, path, {name}, "
-                "'required value is missing' if v is M else 'must not be null', 'not_null')"
-            )
+        lines, opener = _missing_code(i, column, namespace)
         fast = _fast_check(column, limit, form, checks, constant)
         if fast is not None:
-            lines += [f"    elif {fast}:", f"        c{i} = v"]
+            lines += [f"    {opener} {fast}:", f"        c{i} = v"]
+        elif opener == "if":  # the else below then types every value
+            lines += ["    if False:", "        pass"]
         lines += [
             "    else:",
             "        try:",
