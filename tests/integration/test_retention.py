@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, TenantFixture
 from tenancy_fixtures.compliance.retention import event_tables, purge_expired
+from tenancy_fixtures.errors import ConfigError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 TENANT = "retained"
@@ -70,3 +72,18 @@ async def test_events_older_than_the_retention_are_purged_in_batches_and_audited
     assert expired == audit[1].detail["purged"]
     assert DAYS == audit[1].detail["retention_days"]
     assert validation.ok, validation.failed_checks
+
+
+@pytest.mark.parametrize("days", [-5, 0, "30", 1.5, True])
+async def test_a_retention_days_setting_that_is_not_whole_days_is_refused_when_set(
+    manager: FixtureManager, days: object
+) -> None:
+    """It was taken, and then failed every later ``cleanup --expired``, for every
+    tenant; now the tenant is not made, and the error names the key."""
+    with pytest.raises(ConfigError) as refused:
+        await manager.create_tenant(
+            TenantFixture(tenant_id="bad_retention", settings={"retention_days": days})
+        )
+
+    assert "settings.retention_days" == refused.value.key
+    assert [] == [t.tenant_id for t in await manager.list_tenants()]

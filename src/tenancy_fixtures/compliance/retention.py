@@ -31,6 +31,7 @@ from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.column_info import event_time_column
 from tenancy_fixtures.tenancy.audit import audited
+from tenancy_fixtures.tenancy.config import retention_days
 
 __all__ = ["RETENTION_FIXTURE", "RetentionReport", "event_tables", "purge_expired"]
 
@@ -76,15 +77,7 @@ def event_tables(tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
 
 
 def _retention_days(tenant_id: str, config: dict[str, Any] | None) -> int | None:
-    value = (config or {}).get("settings", {}).get("retention_days")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"tenant '{tenant_id}': retention_days must be a whole number of days >= 1",
-            key="settings.retention_days",
-        )
-    return value
+    return retention_days(tenant_id, (config or {}).get("settings", {}))
 
 
 async def purge_expired(

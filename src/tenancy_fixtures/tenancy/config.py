@@ -178,6 +178,7 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
             key=key,
         ) from None
     settings = deep_merge(template.defaults.settings, tier.settings, tenant.settings)
+    retention_days(tenant.tenant_id, settings)
     try:
         return TenantConfig(
             tenant_id=tenant.tenant_id,
@@ -190,6 +191,22 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
         error = exc.errors()[0]
         key = ".".join(map(str, error["loc"]))
         raise ConfigError(f"{key}: {error['msg']}", tenant_id=tenant.tenant_id, key=key) from None
+
+
+def retention_days(tenant_id: str, settings: Mapping[str, Any]) -> int | None:
+    """The ``retention_days`` setting of a tenant's config: whole days from 1, or
+    ``None`` (events are kept); a :class:`ConfigError` naming the key otherwise."""
+    value = settings.get("retention_days")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"tenant '{tenant_id}': retention_days must be a whole number of days >= 1 "
+            f"(value {value!r})",
+            tenant_id=tenant_id,
+            key="settings.retention_days",
+        )
+    return value
 
 
 def overrides_of(template: ConfigTemplate, config: TenantConfig) -> TenantFixture:
