@@ -80,6 +80,22 @@ def test_init_tenant_prints_the_config_and_a_second_init_exits_3(
     assert tenant in cli.tenant_ids()
 
 
+def test_init_tenant_load_that_is_refused_leaves_no_tenant_so_it_can_run_again(
+    database_url: str, tenant_prefix: str
+) -> None:
+    """``init-tenant --load`` past a limit exits 10 and makes nothing; running it again
+    exits 10 again (it exited 3, "already exists", with an empty tenant left)."""
+    enforcing = Cli(database_url, env={"TENANCY_ENFORCE_LIMITS": "true"})
+    tenant = f"{tenant_prefix}small"
+
+    first = enforcing("init-tenant", tenant, "-l", "users=2", "--load")
+    second = enforcing("init-tenant", tenant, "-l", "users=2", "--load")
+
+    assert_one_line_error(first, 10, f"error: tenant '{tenant}': limit 'users' exceeded")
+    assert_one_line_error(second, 10, f"error: tenant '{tenant}': limit 'users' exceeded")
+    assert tenant not in enforcing.tenant_ids()
+
+
 def test_init_tenant_with_a_malformed_limit_exits_2(cli: Cli, tenant_prefix: str) -> None:
     """``-l`` without ``KEY=VALUE`` exits 2 in one line and creates nothing."""
     tenant = f"{tenant_prefix}badlimit"

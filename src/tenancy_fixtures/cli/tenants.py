@@ -77,7 +77,13 @@ def init_tenant(
         config = await manager.create_tenant(fixture)
         if not load:
             return config, 0, 0
-        report = await manager.load_fixtures(tenant_id)
+        try:
+            report = await manager.load_fixtures(tenant_id)
+        except Exception:
+            # All or nothing: the tenant this command made goes with its refused load,
+            # so that running the command again (fixed) does not find it there.
+            await manager.drop_tenant(tenant_id)
+            raise
         return config, report.rows, report.derived_rows
 
     config, rows, derived = run(ctx, work)
