@@ -17,6 +17,7 @@ from sqlalchemy import (
     DOUBLE_PRECISION,
     NCHAR,
     REAL,
+    UUID,
     CheckConstraint,
     Column,
     DateTime,
@@ -443,6 +444,37 @@ async def _stored_things(manager: FixtureManager) -> list[tuple[Any, ...]]:
         things = next(t for t in session.metadata.sorted_tables if t.name == "things")
         found = await session.connection.execute(select(things).order_by(things.c.thing_id))
         return [tuple(row) for row in found]
+
+
+async def test_a_uuid_column_read_as_text_loads_and_validates_on_both_backends(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``Uuid(as_uuid=False)`` takes and gives text: the load failed with a bare
+    ``AttributeError`` on SQLite, the loader having typed the value as a UUID."""
+    given = "12345678-1234-5678-1234-567812345678"
+    column = Column("ref", Uuid(as_uuid=False))
+    values, report = await _one_value_loaded(settings, tmp_path, column, f'"{given.upper()}"')
+
+    assert [given] == values
+    assert report.ok, report.problems
+
+
+async def test_a_column_declared_uuid_is_refused_on_sqlite_and_kept_on_postgresql(
+    settings: Settings, tmp_path: Path, backend: str
+) -> None:
+    """SQLite gives the type name ``UUID`` numeric affinity: a UUID whose hex is all
+    digits was stored as a float (and validation crashed reading it)."""
+    given = "12345678-1234-5678-1234-567812345678"
+    column = Column("ref", UUID())
+    if backend == "sqlite":
+        with pytest.raises(SettingsError) as refused:
+            await _one_value_loaded(settings, tmp_path, column, f'"{given}"')
+        assert "things.ref: declared UUID" in refused.value.message
+        assert "declare Uuid instead" in refused.value.message
+    else:
+        values, report = await _one_value_loaded(settings, tmp_path, column, f'"{given}"')
+        assert [uuid.UUID(given)] == values
+        assert report.ok, report.problems
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

@@ -372,6 +372,12 @@ def _uuid(value: Any) -> uuid.UUID:
     raise ValueError(f"expected a UUID, found {type(value).__name__}")
 
 
+def _uuid_text(value: Any) -> str:
+    """For ``Uuid(as_uuid=False)``: the UUID as its canonical text (the column's driver
+    takes and gives text)."""
+    return str(_uuid(value))
+
+
 def _enum(allowed: Sequence[str], length: int) -> Converter:
     as_text = _string(length)
     choices = frozenset(allowed)
@@ -496,7 +502,7 @@ def _converter(column: Column[Any], max_text_length: int) -> Converter:
     if isinstance(kind, Enum):
         return _enum(kind.enums, text_limit(column, max_text_length))
     if isinstance(kind, Uuid):
-        return _uuid
+        return _uuid if kind.as_uuid else _uuid_text
     if isinstance(kind, Numeric | Float | DateTime):
         return _as_stored(kind)
     if isinstance(kind, Date):

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from sqlalchemy import (
     URL,
+    UUID,
     Index,
     MetaData,
     Table,
@@ -143,6 +144,24 @@ def _empty_database(path: Path, metadata: MetaData, schema: str) -> None:
         _TEMPLATES[key] = path.read_bytes()
     else:
         path.write_bytes(made)
+
+
+def _refuse_numeric_uuids(metadata: MetaData) -> None:
+    """Refuse columns declared ``UUID``: SQLite gives that type name numeric affinity,
+    so a UUID whose hex reads as a number (all digits, or digits around an ``e``)
+    would be stored as that number."""
+    columns = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, UUID)
+    ]
+    if columns:
+        raise SettingsError(
+            f"{', '.join(columns)}: declared UUID, which SQLite stores with numeric "
+            "affinity (a UUID whose hex reads as a number would become that number); "
+            "declare Uuid instead (native on PostgreSQL, CHAR(32) on SQLite)"
+        )
 
 
 def _create_missing_control_tables(conn: Connection) -> None:
@@ -449,6 +468,7 @@ class SQLiteTenantStore(TenantStore):
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
+        _refuse_numeric_uuids(metadata)
         self.data_dir = settings.data_dir
         self.control_path = self.data_dir / "tenancy.db"
         self.tenants_dir = self.data_dir / "tenants"
