@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.manager import FixtureManager
     from tenancy_fixtures.monitoring.monitor import TenantStatus
     from tenancy_fixtures.tenancy.config import TenantConfig
+    from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 __all__ = ["register"]
 
@@ -74,17 +75,7 @@ def init_tenant(
             limits=limits,
             settings=settings,
         )
-        config = await manager.create_tenant(fixture)
-        if not load:
-            return config, 0, 0
-        try:
-            report = await manager.load_fixtures(tenant_id)
-        except Exception:
-            # All or nothing: the tenant this command made goes with its refused load,
-            # so that running the command again (fixed) does not find it there.
-            await manager.drop_tenant(tenant_id)
-            raise
-        return config, report.rows, report.derived_rows
+        return await _create(manager, fixture, load=load)
 
     config, rows, derived = run(ctx, work)
     if json_out:
@@ -102,6 +93,22 @@ def init_tenant(
         + (f", {rows:,} rows loaded" if load else "")
         + (f" (+{derived:,} derived rows)" if derived else "")
     )
+
+
+async def _create(
+    manager: FixtureManager, fixture: TenantFixture, *, load: bool
+) -> tuple[TenantConfig, int, int]:
+    """Create the tenant and, with ``load``, load its tier's fixtures: all or nothing
+    (the tenant goes with its refused load, so the command can run again)."""
+    config = await manager.create_tenant(fixture)
+    if not load:
+        return config, 0, 0
+    try:
+        report = await manager.load_fixtures(fixture.tenant_id)
+    except Exception:
+        await manager.drop_tenant(fixture.tenant_id)
+        raise
+    return config, report.rows, report.derived_rows
 
 
 def list_tenants(
