@@ -7,10 +7,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import (
+    CHAR,
     DOUBLE_PRECISION,
     REAL,
     Column,
@@ -22,14 +24,16 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     SmallInteger,
+    String,
     Table,
+    Text,
     Uuid,
 )
 from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.readers import SourceRecord
-from tenancy_fixtures.loading.records import RowBuilder, check_loadable
+from tenancy_fixtures.loading.records import RowBuilder, check_loadable, text_limit
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
@@ -231,6 +235,16 @@ class TestTimestamps:
                 "a UTC offset takes whole seconds at most",
                 id="offset-with-a-fraction-of-a-second",
             ),
+            pytest.param(
+                "2000-01-01T00:00:00-00:00:00,999999",
+                "a UTC offset takes whole seconds at most",
+                id="offset-with-a-decimal-comma",
+            ),
+            pytest.param(
+                "2000-01-01T00:00:00+00:00:00.12345678",
+                "a UTC offset takes whole seconds at most",
+                id="offset-with-eight-fractional-digits",
+            ),
         ],
     )
     def test_a_bad_timestamp_is_refused(self, value: Any, message: str) -> None:
@@ -308,6 +322,45 @@ class TestRequiredAndDefaults:
         assert first[1] != second[1]
         assert (1, 2) == (first[2], second[2])
         assert ("bad", "range") == (refused.value.column, refused.value.rule)
+
+    def test_a_default_function_fills_only_a_missing_value_and_its_failure_is_a_refusal(
+        self,
+    ) -> None:
+        """An explicit null stays null (refused on a NOT NULL column), a function giving
+        None leaves NULL, and one that raises is refused naming the column, like any
+        bad value; a partial and an object with ``__call__`` are functions too."""
+
+        def boom() -> str:
+            raise KeyError("no more tokens")
+
+        class Seven:
+            def __call__(self) -> int:
+                return 7
+
+        table = Table(
+            "made",
+            MetaData(),
+            Column("key", Integer, primary_key=True),
+            Column("note", String(10), default=lambda: None),
+            Column("code", String(5), nullable=False, default=partial(str.upper, "abc")),
+            Column("seven", Integer, default=Seven()),
+            Column("risky", String(5), default=boom),
+        )
+        builder = RowBuilder(table)
+
+        def build_row(values: dict[str, Any]) -> tuple[Any, ...]:
+            return builder.build(SourceRecord(values, 1, 1), path="made.jsonl")
+
+        row = build_row({"key": 1, "risky": "x"})
+        with pytest.raises(RecordError) as null:
+            build_row({"key": 2, "code": None, "risky": "x"})
+        with pytest.raises(RecordError) as failed:
+            build_row({"key": 3})
+
+        assert (1, None, "ABC", 7, "x") == row
+        assert ("code", "not_null") == (null.value.column, null.value.rule)
+        assert ("risky", "default") == (failed.value.column, failed.value.rule)
+        assert "its default function failed: KeyError('no more tokens')" in failed.value.message
 
     def test_a_default_function_of_the_statement_context_is_refused_at_start(self) -> None:
         """The loader has no statement context to give it."""
@@ -928,3 +981,19 @@ def test_one_enum_name_used_by_two_columns_with_the_same_values_is_fine() -> Non
         )
 
     check_loadable(metadata)
+
+
+@pytest.mark.parametrize(
+    ("declared", "limit"),
+    [
+        pytest.param(CHAR(), 1, id="char-without-length"),
+        pytest.param(Text().with_variant(CHAR(3), "postgresql"), 3, id="char-variant"),
+        pytest.param(String(10).with_variant(CHAR(3), "postgresql"), 3, id="shorter-variant"),
+        pytest.param(String(5), 5, id="varchar"),
+        pytest.param(Text(), 99, id="text"),
+    ],
+)
+def test_a_columns_text_limit_is_the_shortest_its_backends_keep(declared: Any, limit: int) -> None:
+    """``CHAR`` alone is ``CHAR(1)``; a ``CHAR(3)`` variant for PostgreSQL holds 3
+    characters there, so 3 on both backends (it was 1)."""
+    assert limit == text_limit(Column("c", declared), 99)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -106,7 +107,8 @@ async def _create(
     try:
         report = await manager.load_fixtures(fixture.tenant_id)
     except Exception:
-        await manager.drop_tenant(fixture.tenant_id)
+        with suppress(Exception):  # the load's error is the one to show
+            await manager.drop_tenant(fixture.tenant_id)
         raise
     return config, report.rows, report.derived_rows
 

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -37,6 +38,7 @@ from sqlalchemy import (
     Table,
     Uuid,
 )
+from sqlalchemy.sql import schema as sqlalchemy_schema
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
@@ -173,7 +175,7 @@ def _parse_timestamp(value: Any) -> Any:
     """``value`` parsed if it is ISO 8601 text; anything else as it is."""
     if not isinstance(value, str):
         return value
-    if "." in value[-8:] and _FRACTIONAL_OFFSET.search(value):
+    if _FRACTIONAL_OFFSET.search(value, max(value.rfind("+"), value.rfind("-"), 0)):
         # Python 3.11 reads "+00:00:00.5" as +00:00, moving the time without a word.
         raise _Invalid(
             f"{value!r:.40}: a UTC offset takes whole seconds at most (e.g. +01:00)", "timezone"
@@ -188,8 +190,10 @@ def _parse_timestamp(value: Any) -> Any:
             raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
 
 
+#: Where SQLAlchemy's wrapper of a default function of no arguments is defined.
+_SQLALCHEMY_SCHEMA = sqlalchemy_schema.__file__
 #: A UTC offset with a fraction of a second, at the end of a timestamp's text.
-_FRACTIONAL_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}:?\d{2}\.\d+\s*$")
+_FRACTIONAL_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}:?\d{2}[.,]\d+\s*$")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -450,16 +454,26 @@ def unsupported_columns(table: Table) -> list[str]:
     return problems
 
 
-def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> tuple[list[str], str]:
-    """The lines of ``build`` reading column ``i`` and taking its default when it is
-    missing or null, and how the lines for a value given go on: ``elif`` when the
-    default is ``c{i}`` itself, ``if`` when it is a value to type and check."""
+def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> list[str]:
+    """The lines of ``build`` reading column ``i`` into ``v``, and setting ``c{i}`` when
+    it is missing or null: its default, or null, or a refusal. A default function is
+    called for a row that leaves the column out (an explicit null stays null), and what
+    it gives is then typed and checked like a value given."""
     name = repr(column.name)
-    lines = [f"    v = get({name}, M)", "    if v is M or v is None:"]
+    lines = [f"    v = get({name}, M)"]
     if (made := default_function(column)) is not None:
         namespace[f"make{i}"] = made
-        return [*lines, f"        v = make{i}()"], "if"
-    if (default := _default(column)) is not _MISSING:
+        lines += [
+            "    if v is M:",
+            "        try:",
+            f"            v = make{i}()",
+            "        except Exception as exc:",
+            f"            raise invalid(source, path, {name}, failed_default(exc)) from None",
+            "    if v is None:",
+        ]
+    else:
+        lines.append("    if v is M or v is None:")
+    if made is None and (default := _default(column)) is not _MISSING:
         namespace[f"default{i}"] = stored_default(column, default)
         lines.append(f"        c{i} = default{i}")
     elif column.nullable:
@@ -469,7 +483,11 @@ def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> tup
             f"        raise refuse(source, path, {name}, "
             "'required value is missing' if v is M else 'must not be null', 'not_null')"
         )
-    return lines, "elif"
+    return lines
+
+
+def _failed_default(exc: Exception) -> ValueError:
+    return _Invalid(f"its default function failed: {exc!r:.200}", "default")
 
 
 def default_function(column: Column[Any]) -> Callable[[], Any] | None:
@@ -479,19 +497,22 @@ def default_function(column: Column[Any]) -> Callable[[], Any] | None:
     default = column.default
     if not isinstance(default, CallableColumnDefault):
         return None
-    # SQLAlchemy wraps a function of no arguments, keeping it as __wrapped__.
-    function: Callable[[], Any] | None = getattr(default.arg, "__wrapped__", None)
-    if function is None:
+    call = default.arg
+    # SQLAlchemy wraps a function of no arguments (a partial, an object with __call__)
+    # in a lambda of its own that ignores the context; it keeps one of the context.
+    if getattr(getattr(call, "__code__", None), "co_filename", None) != _SQLALCHEMY_SCHEMA:
         raise TypeError("its default function takes the statement's context, which loads lack")
-    return function
+    return partial(call, None)  # type: ignore[arg-type]  # the wrapper ignores it
 
 
 def text_limit(column: Column[Any], max_text_length: int) -> int:
-    """A column's longest value: its declared length, else 1 for a ``CHAR`` (PostgreSQL
-    makes ``CHAR`` without a length ``CHAR(1)``), else the unbounded-text limit."""
-    length = getattr(column.type, "length", None)
-    if length:
-        return int(length)
+    """A column's longest value: its declared length (the shorter of the type's and its
+    PostgreSQL variant's), else 1 for a ``CHAR`` (PostgreSQL makes ``CHAR`` without a
+    length ``CHAR(1)``), else the unbounded-text limit."""
+    kinds = (column.type, postgresql_type(column.type))
+    lengths = [int(length) for kind in kinds if (length := getattr(kind, "length", None))]
+    if lengths:
+        return min(lengths)
     return 1 if blank_padded(column.type) else max_text_length
 
 
@@ -682,6 +703,7 @@ class RowBuilder:
             "refuse": self._refuse,
             "unknown": self._unknown,
             "invalid": self._invalid,
+            "failed_default": _failed_default,
             "unformatted": self._unformatted,
             "unchecked": self._unchecked,
             "NEG_INF": -math.inf,
@@ -739,12 +761,10 @@ class RowBuilder:
                     f"raise unchecked(source, path, {name}, v, {held})",
                 )
             )
-        lines, opener = _missing_code(i, column, namespace)
+        lines = _missing_code(i, column, namespace)
         fast = _fast_check(column, limit, form, checks, constant)
         if fast is not None:
-            lines += [f"    {opener} {fast}:", f"        c{i} = v"]
-        elif opener == "if":  # the else below then types every value
-            lines += ["    if False:", "        pass"]
+            lines += [f"    elif {fast}:", f"        c{i} = v"]
         lines += [
             "    else:",
             "        try:",
