@@ -73,11 +73,14 @@ def _set(tmp_path: Path, *rows: dict[str, Any]) -> Path:
     return source
 
 
-async def _stored(manager: FixtureManager, tenant_id: str) -> list[tuple[Any, ...]]:
+async def _stored(
+    manager: FixtureManager, tenant_id: str, table: str = "items"
+) -> list[tuple[Any, ...]]:
+    """The rows of ``table`` of the tenant, by primary key."""
     async with manager.store.session(tenant_id, readonly=True) as session:
-        items = next(t for t in session.metadata.sorted_tables if t.name == "items")
-        found = await session.connection.execute(select(items).order_by(items.c.item_id))
-        return [tuple(row) for row in found]
+        found = next(t for t in session.metadata.sorted_tables if t.name == table)
+        rows = await session.connection.execute(select(found).order_by(*found.primary_key))
+        return [tuple(row) for row in rows]
 
 
 async def test_a_decimal_past_its_columns_scale_is_loaded_as_it_is_stored(
@@ -252,18 +255,22 @@ async def _one_value_loaded(
     source.mkdir()
     lines = [f'{{"thing_id": "{i}", "{column.name}": {value}}}\n' for i, value in enumerate(values)]
     (source / "things.jsonl").write_text("".join(lines))
+    rows, report = await _loaded(settings, metadata, source)
+    return [row[1] for row in rows], report
+
+
+async def _loaded(
+    settings: Settings, metadata: MetaData, source: Path
+) -> tuple[list[tuple[Any, ...]], IntegrityReport]:
+    """A tenant of ``metadata`` loaded from ``source``: the rows of its table ``things``
+    by key, and its validation (checksums recomputed); dropped afterwards."""
     async with FixtureManager(settings, metadata=metadata) as shop:
         try:
             await drop_every_tenant(shop)
             await shop.create_tenant("things")
             await shop.load_fixtures("things", source)
             report = await shop.validate_tenant("things", recompute_checksums=True)
-            async with shop.store.session("things", readonly=True) as session:
-                things = next(t for t in session.metadata.sorted_tables if t.name == "things")
-                found = await session.connection.execute(
-                    select(things.c[column.name]).order_by(things.c.thing_id)
-                )
-                stored = list(found.scalars())
+            stored = await _stored(shop, "things", "things")
         finally:
             await drop_every_tenant(shop)
     return stored, report
@@ -424,26 +431,12 @@ async def test_a_default_function_fills_each_row_left_without_the_column_on_both
     source = tmp_path / "things"
     source.mkdir()
     (source / "things.jsonl").write_text("".join(f'{{"thing_id": "{i}"}}\n' for i in range(3)))
-    async with FixtureManager(settings, metadata=metadata) as shop:
-        try:
-            await drop_every_tenant(shop)
-            await shop.create_tenant("things")
-            await shop.load_fixtures("things", source)
-            report = await shop.validate_tenant("things", recompute_checksums=True)
-            stored = await _stored_things(shop)
-        finally:
-            await drop_every_tenant(shop)
+
+    stored, report = await _loaded(settings, metadata, source)
 
     assert report.ok, report.problems
     assert 3 == len({token for _, token, _ in stored})
     assert {"made"} == {label for _, _, label in stored}
-
-
-async def _stored_things(manager: FixtureManager) -> list[tuple[Any, ...]]:
-    async with manager.store.session("things", readonly=True) as session:
-        things = next(t for t in session.metadata.sorted_tables if t.name == "things")
-        found = await session.connection.execute(select(things).order_by(things.c.thing_id))
-        return [tuple(row) for row in found]
 
 
 async def test_a_uuid_column_read_as_text_loads_and_validates_on_both_backends(
