@@ -50,6 +50,7 @@ from tenancy_fixtures.compliance.subjects import (
     personal_values,
     reach,
     subject_column,
+    typed_subject,
 )
 from tenancy_fixtures.errors import ConfigError, StorageError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
@@ -167,7 +168,7 @@ def _fk_terms(
 
 
 def _deletion_plan(
-    tables: Sequence[Table], subject: str, id_column: Column[Any]
+    tables: Sequence[Table], subject: Any, id_column: Column[Any]
 ) -> tuple[dict[str, ColumnElement[bool]], dict[str, list[tuple[list[Column[Any]], Any]]]]:
     """Per table, the rows to delete, and the nullable columns to clear (with which rows)."""
     doomed: dict[str, ColumnElement[bool]] = {}
@@ -194,7 +195,7 @@ def _deletion_plan(
 async def _delete_rows(
     session: TenantSession,
     tables: Sequence[Table],
-    subject: str,
+    subject: Any,
     changes: _Changes,
     report: ErasureReport,
 ) -> None:
@@ -262,7 +263,7 @@ def _id_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
 async def _pseudonymise_rows(
     session: TenantSession,
     tables: Sequence[Table],
-    subject: str,
+    subject: Any,
     changes: _Changes,
     report: ErasureReport,
 ) -> None:
@@ -295,7 +296,7 @@ async def _pseudonymise_rows(
 async def _move_table(
     session: TenantSession,
     table: Table,
-    subject: str,
+    subject: Any,
     new_id: str,
     reached: Mapping[str, ColumnElement[bool]],
     pseudonyms: Pseudonymiser,
@@ -437,7 +438,7 @@ async def _record_writes(session: TenantSession, changes: _Changes, run_id: str)
 
 
 async def known_fingerprints(
-    conn: AsyncConnection, tenant_id: str, subject: str, data_key: bytes | None
+    conn: AsyncConnection, tenant_id: str, subject: Any, data_key: bytes | None
 ) -> tuple[Fingerprints, int]:
     """The fingerprints earlier erasure receipts kept of ``subject`` (under the salt of
     the first, which later erasures of the subject reuse), and how many receipts; fresh
@@ -468,7 +469,7 @@ async def known_fingerprints(
 
 
 async def _fingerprints(
-    session: TenantSession, subject: str, data_key: bytes | None
+    session: TenantSession, subject: Any, data_key: bytes | None
 ) -> Fingerprints:
     """The subject's id and their own row's personal values, fingerprinted (with what
     earlier receipts of the subject kept)."""
@@ -554,6 +555,7 @@ async def erase_subject(
     if mode not in ("delete", "pseudonymise"):
         raise ConfigError(f"unknown erasure mode {mode!r}: delete or pseudonymise", key="mode")
     await store.initialize()
+    subject = typed_subject(store.metadata, subject)
     data_key = await _data_key(store, tenant_id)
     report = ErasureReport(tenant_id, mode)
     async with audited(store, actor=actor, action="data.erase", tenant_id=tenant_id) as audit:
@@ -583,7 +585,7 @@ async def erase_subject(
     return report
 
 
-def _receipt(report: ErasureReport, marks: Fingerprints, subject: str) -> dict[str, Any]:
+def _receipt(report: ErasureReport, marks: Fingerprints, subject: Any) -> dict[str, Any]:
     """The erasure receipt: what went, never the values (fingerprints under a salt)."""
     receipt = {k: v for k, v in report.as_dict().items() if k not in ("tenant_id", "run_id")}
     receipt.pop("cache_keys")

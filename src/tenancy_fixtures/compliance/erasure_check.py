@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 
 from tenancy_fixtures.compliance.erasure import RECEIPT, known_fingerprints
-from tenancy_fixtures.compliance.subjects import Fingerprints, reach
+from tenancy_fixtures.compliance.subjects import Fingerprints, reach, typed_subject
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
@@ -58,7 +58,7 @@ class ErasureCheck:
         }
 
 
-async def _marks(store: TenantStore, tenant_id: str, subject: str) -> tuple[Fingerprints, int]:
+async def _marks(store: TenantStore, tenant_id: str, subject: Any) -> tuple[Fingerprints, int]:
     async with store.control() as conn:
         if await control_plane.get_tenant(conn, tenant_id) is None:
             raise TenantNotFoundError(tenant_id)
@@ -68,7 +68,7 @@ async def _marks(store: TenantStore, tenant_id: str, subject: str) -> tuple[Fing
 
 
 async def _tables(
-    session: TenantSession, subject: str, marks: Fingerprints, check: ErasureCheck
+    session: TenantSession, subject: Any, marks: Fingerprints, check: ErasureCheck
 ) -> None:
     conditions = reach(session.metadata, subject)
     for table in session.metadata.sorted_tables:
@@ -183,6 +183,7 @@ async def verify_erasure(
     docstring); the check lists each remnant found."""
     validate_tenant_id(tenant_id)
     await store.initialize()
+    subject = typed_subject(store.metadata, subject)
     marks, receipts = await _marks(store, tenant_id, subject)
     check = ErasureCheck(tenant_id, receipts)
     async with store.session(tenant_id, readonly=True) as session:

@@ -51,7 +51,7 @@ import orjson
 from sqlalchemy import DateTime, Table, select
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
-from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach
+from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
 from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -196,6 +196,8 @@ async def export_tenant(
     docstring); returns what was written."""
     validate_tenant_id(tenant_id)
     await store.initialize()
+    if subject is not None:
+        subject = typed_subject(store.metadata, subject)
     out = Path(out)
     async with audited(store, actor=actor, action="data.export", tenant_id=tenant_id) as audit:
         await _check_feature(store, tenant_id)
@@ -237,7 +239,7 @@ async def _write_tables(
     store: TenantStore,
     report: ExportReport,
     staging: Path,
-    subject: str | None,
+    subject: Any,
     pseudonyms: Pseudonymiser | None,
     keys: _Secrets,
 ) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, Column, String, Table
+from sqlalchemy import JSON, Column, Integer, String, Table, Uuid
 
+from tenancy_fixtures.compliance.subjects import scalar_text
+from tenancy_fixtures.loading.records import integer_bounds
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 
@@ -55,7 +57,7 @@ class Pseudonymiser:
 
     def text(self, value: Any) -> str:
         """32 hex digits for ``value`` (a JSON document by its canonical text)."""
-        plain = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        plain = scalar_text(value)
         return hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()[:_HEX]
 
     def value(self, column: Column[Any], value: Any) -> Any:
@@ -68,6 +70,11 @@ class Pseudonymiser:
         if isinstance(column.type, JSON):
             # A bare string in a JSON column reads back as JSON text: keep it a document.
             return {"pseudonym": digest}
+        if isinstance(column.type, Integer):  # an id: a number the column holds
+            return int(digest, 16) % integer_bounds(column.type)[1]
+        if isinstance(column.type, Uuid):
+            made = UUID(digest)
+            return made if column.type.as_uuid else str(made)
         length = getattr(column.type, "length", None)
         if isinstance(column.type, String) and length is not None:
             return digest[:length]

@@ -29,6 +29,7 @@ from sqlalchemy import Column, MetaData, Table, UniqueConstraint, false, or_, se
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.errors import ConfigError
+from tenancy_fixtures.loading.records import column_value
 from tenancy_fixtures.store.column_info import (
     SUBJECT_INFO,
     personal_columns,
@@ -40,8 +41,10 @@ __all__ = [
     "Fingerprints",
     "derive_key",
     "reach",
+    "scalar_text",
     "subject_column",
     "tokens",
+    "typed_subject",
 ]
 
 #: Characters that end a token inside free text (an e-mail address stays whole).
@@ -61,7 +64,21 @@ def subject_column(metadata: MetaData) -> Column[Any]:
     return column
 
 
-def reach(metadata: MetaData, subject: str) -> dict[str, ColumnElement[bool]]:
+def typed_subject(metadata: MetaData, subject: Any) -> Any:
+    """``subject`` (an id as text, from a command line) as the schema's subject id
+    column holds it (an integer, a UUID...); a :class:`ConfigError` naming the column
+    when it cannot be one."""
+    column = subject_column(metadata)
+    try:
+        return column_value(column, subject)
+    except ValueError as exc:
+        raise ConfigError(
+            f"subject {subject!r:.40} is not an id of {column.table.name}.{column.name}: {exc}",
+            key="subject",
+        ) from None
+
+
+def reach(metadata: MetaData, subject: Any) -> dict[str, ColumnElement[bool]]:
     """Per table, the condition selecting the rows that reach ``subject`` (tables no
     declaration reaches are left out)."""
     id_column = subject_column(metadata)
@@ -116,6 +133,16 @@ def _leaves(value: Any) -> Iterator[str]:
         yield str(value)
 
 
+def scalar_text(value: Any) -> str:
+    """A value as text: a string as it is, a JSON document by its canonical text, any
+    other value (a number, a UUID) as ``str`` gives it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
 @dataclass
 class Fingerprints:
     """Keyed digests of a subject's values; ``salt`` (hex) and ``digests`` may be kept."""
@@ -130,16 +157,16 @@ class Fingerprints:
         salt = salt or secrets.token_hex(16)
         return cls(derive_key(data_key, bytes.fromhex(salt), "fingerprint"), salt)
 
-    def of(self, value: str) -> str:
-        """The digest of one value."""
-        return hmac.new(self.key, value.encode(), hashlib.sha256).hexdigest()
+    def of(self, value: Any) -> str:
+        """The digest of one value (by its :func:`scalar_text`)."""
+        return hmac.new(self.key, scalar_text(value).encode(), hashlib.sha256).hexdigest()
 
     def add(self, values: Iterable[Any]) -> None:
         """Remember these values (strings and JSON documents, by their text)."""
         for value in values:
             if value is None or isinstance(value, bool):
                 continue
-            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            text = scalar_text(value)
             if text.strip():
                 self.digests.add(self.of(text))
 

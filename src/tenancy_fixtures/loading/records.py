@@ -59,6 +59,7 @@ from tenancy_fixtures.loading.variants import postgresql_type
 __all__ = [
     "RowBuilder",
     "check_loadable",
+    "column_value",
     "fractional_places",
     "integer_bounds",
     "stored_default",
@@ -503,6 +504,12 @@ def default_function(column: Column[Any]) -> Callable[[], Any] | None:
     if getattr(getattr(call, "__code__", None), "co_filename", None) != _SQLALCHEMY_SCHEMA:
         raise TypeError("its default function takes the statement's context, which loads lack")
     return partial(call, None)  # type: ignore[arg-type]  # the wrapper ignores it
+
+
+def column_value(column: Column[Any], value: Any) -> Any:
+    """``value`` (text from a command line, say) typed as the loader types a value of
+    ``column``; a ``ValueError`` saying why when it cannot be one."""
+    return _converter(column, DEFAULT_MAX_TEXT_LENGTH)(value)
 
 
 def text_limit(column: Column[Any], max_text_length: int) -> int:
