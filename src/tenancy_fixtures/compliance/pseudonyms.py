@@ -60,6 +60,25 @@ class Pseudonymiser:
         plain = scalar_text(value)
         return hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()[:_HEX]
 
+    def _permuted(self, value: int, bits: int) -> int:
+        """``value``'s image under a keyed permutation of the ``bits``-bit integers of its
+        sign: distinct ids stay distinct (no collision in a key column) and keep their
+        sign (a ``CHECK (id > 0)`` holds). A 4-round Feistel network over ``bits`` bits,
+        walked until it lands in range."""
+        if value < 0:
+            return -1 - self._permuted(-1 - value, bits)
+        half = bits // 2
+        mask = (1 << half) - 1
+        walked = value
+        while True:
+            left, right = walked >> half, walked & mask
+            for round_number in range(4):
+                mixed = hmac.new(self._key, f"{round_number}:{right}".encode(), hashlib.sha256)
+                left, right = right, left ^ (int.from_bytes(mixed.digest()[:8], "big") & mask)
+            walked = (left << half) | right
+            if walked < 1 << (bits - 1):
+                return walked
+
     def value(self, column: Column[Any], value: Any) -> Any:
         """The pseudonym of ``value`` as ``column`` can hold it (``None`` stays)."""
         if value is None:
@@ -70,8 +89,8 @@ class Pseudonymiser:
         if isinstance(column.type, JSON):
             # A bare string in a JSON column reads back as JSON text: keep it a document.
             return {"pseudonym": digest}
-        if isinstance(column.type, Integer):  # an id: a number the column holds
-            return int(digest, 16) % integer_bounds(column.type)[1]
+        if isinstance(column.type, Integer) and isinstance(value, int):
+            return self._permuted(value, integer_bounds(column.type)[1].bit_length() + 1)
         if isinstance(column.type, Uuid):
             made = UUID(digest)
             return made if column.type.as_uuid else str(made)
