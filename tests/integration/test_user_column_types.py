@@ -3,6 +3,7 @@ past their scale or past what SQLite keeps, and named PostgreSQL enum types."""
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -468,6 +469,50 @@ async def test_a_column_declared_uuid_is_refused_on_sqlite_and_kept_on_postgresq
         values, report = await _one_value_loaded(settings, tmp_path, column, f'"{given}"')
         assert [uuid.UUID(given)] == values
         assert report.ok, report.problems
+
+
+class Mood(enum.Enum):
+    """Members whose names (what the column stores) differ from their values."""
+
+    happy = "HAPPY"
+    sad = "SAD"
+
+
+async def test_a_python_enum_column_validates_and_its_export_reloads(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``Enum(Mood)`` stores and takes member names; it reads back members. The read
+    members were hashed by value (validation failed on SQLite) and exported by value
+    ("'HAPPY' is not one of ['happy', 'sad']" on reloading)."""
+    metadata = MetaData()
+    Table(
+        "things",
+        metadata,
+        Column("thing_id", String(10), primary_key=True),
+        Column("mood", Enum(Mood, name="mood")),
+    )
+    source = tmp_path / "things"
+    source.mkdir()
+    (source / "things.jsonl").write_text('{"thing_id": "a", "mood": "happy"}\n')
+    out = tmp_path / "export"
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant(TenantFixture(tenant_id="moods", tier="enterprise"))
+            await shop.load_fixtures("moods", source)
+            first = await shop.validate_tenant("moods", recompute_checksums=True)
+            await shop.export_tenant("moods", out)
+            await shop.create_tenant("copied")
+            await shop.load_fixtures("copied", out)
+            copied = await shop.validate_tenant("copied", recompute_checksums=True)
+            rows = await _stored(shop, "copied", "things")
+        finally:
+            await drop_every_tenant(shop)
+
+    assert first.ok, first.problems
+    assert copied.ok, copied.problems
+    assert [("a", Mood.happy)] == rows
+    assert '"mood":"happy"' in (out / "things.jsonl").read_text()
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(

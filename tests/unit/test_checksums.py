@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import enum
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -12,7 +13,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import (
+    CHAR,
+    JSON,
+    NCHAR,
+    Column,
+    DateTime,
+    Enum,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
 
 from tenancy_fixtures.loading.checksums import (
     ContentChecksum,
@@ -404,3 +416,20 @@ def test_trailing_blanks_of_a_char_value_do_not_count_and_of_a_varchar_value_do(
     assert checksum("ab", "cd", "x") == checksum("ab   ", "cd ", "x")
     assert checksum("ab", "cd", "x") != checksum("ab", "cd", "x ")
     assert checksum(" ab", "cd", "x") != checksum("ab", "cd", "x")
+
+
+def test_a_python_enum_member_is_hashed_by_its_name_as_the_column_stores_it() -> None:
+    """A load gives the member's name; the column reads back the member itself."""
+
+    class Mood(enum.Enum):
+        happy = "HAPPY"
+
+    moods = Table("moods", MetaData(), Column("mood", Enum(Mood, name="mood")))
+
+    def checksum(value: Any) -> str:
+        content = ContentChecksum.for_table(moods)
+        content.add([(value,)])
+        return content.hexdigest()
+
+    assert checksum("happy") == checksum(Mood.happy)
+    assert checksum("HAPPY") != checksum(Mood.happy)

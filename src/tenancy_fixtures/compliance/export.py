@@ -36,6 +36,7 @@ a subject is named in the audit record by a keyed fingerprint only.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import secrets
@@ -54,7 +55,7 @@ from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_
 from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
 from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.checksums import ContentChecksum, enum_members
 from tenancy_fixtures.loading.derived import derived_tables
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.secret_keys import fernet_for
@@ -278,11 +279,15 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     decrypt = keys.writer(table)
     zoned = _zoned_positions(table)
+    named = [i for i, c in enumerate(table.columns) if enum_members(c.type)]
     rows: list[tuple[Any, ...]] = []
     for row in partition:
         values = list(row)
         for i in zoned:
             values[i] = _aware(values[i])
+        for i in named:  # a Python enum's member as its column stores it: by name
+            if isinstance(member := values[i], enum.Enum):
+                values[i] = member.name
         if decrypt is not None:
             decrypt(values)
         if pseudonyms is not None and positions:

@@ -19,6 +19,8 @@ The canonical encoding is a compact JSON array of the row's values (orjson):
   PostgreSQL's ``jsonb`` does not keep ``1e16`` a float.
 * ``CHAR(n)`` text without its trailing blanks: PostgreSQL pads it to ``n`` and counts
   trailing blanks as insignificant, SQLite keeps it as given.
+* a member of a Python enum (an ``Enum(MyEnum)`` column reads them back) by its name,
+  which is what the column stores and what a load gives.
 
 Rows whose JSON holds an integer beyond 64 bits, which orjson refuses, are encoded by
 the standard library with the same rules.
@@ -26,6 +28,7 @@ the standard library with the same rules.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from array import array
@@ -37,10 +40,10 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Table
+from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Enum, Table
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["ContentChecksum", "add_checksums", "blank_padded", "row_digest"]
+__all__ = ["ContentChecksum", "add_checksums", "blank_padded", "enum_members", "row_digest"]
 
 _MASK = (1 << 64) - 1
 # store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
@@ -112,6 +115,12 @@ def blank_padded(kind: TypeEngine[Any]) -> bool:
     return any(isinstance(k, CHAR | NCHAR) for k in (kind, *variants.values()))
 
 
+def enum_members(kind: TypeEngine[Any]) -> bool:
+    """Whether a column of type ``kind`` reads back members of a Python enum (stored by
+    their names)."""
+    return isinstance(kind, Enum) and kind.enum_class is not None
+
+
 def row_digest(row: Sequence[Any]) -> int:
     """The 64-bit digest of one row, whose JSON values are already canonical."""
     return int.from_bytes(blake2b(_encode(row), digest_size=8).digest(), "little")
@@ -131,6 +140,7 @@ class ContentChecksum:
 
     __slots__ = (
         "_blank_padded_positions",
+        "_enum_member_positions",
         "_json_positions",
         "_masked_positions",
         "_picked",
@@ -146,6 +156,7 @@ class ContentChecksum:
         timestamp_positions: Sequence[int] = (),
         masked_positions: Sequence[int] = (),
         blank_padded_positions: Sequence[int] = (),
+        enum_member_positions: Sequence[int] = (),
     ) -> None:
         self._json_positions = tuple(json_positions)
         self._timestamp_positions = tuple(timestamp_positions)
@@ -153,6 +164,8 @@ class ContentChecksum:
         self._masked_positions = tuple(masked_positions)
         #: ``CHAR(n)`` columns: hashed without trailing blanks.
         self._blank_padded_positions = tuple(blank_padded_positions)
+        #: Columns of a Python enum: its members hashed by name.
+        self._enum_member_positions = tuple(enum_member_positions)
         #: Rows added so far.
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
@@ -174,6 +187,7 @@ class ContentChecksum:
             [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
             [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
             [i for i, c in enumerate(chosen) if blank_padded(c.type)],
+            [i for i, c in enumerate(chosen) if enum_members(c.type)],
         )
         content.columns = tuple(c.name for c in chosen)
         return content
@@ -202,6 +216,7 @@ class ContentChecksum:
             self._json_positions
             or self._masked_positions
             or self._blank_padded_positions
+            or self._enum_member_positions
             or self._zoned(rows)
         ):
             rows = [self._canonical(row) for row in rows]
@@ -251,6 +266,9 @@ class ContentChecksum:
         for i in self._blank_padded_positions:
             if isinstance(text := values[i], str):
                 values[i] = text.rstrip(" ")
+        for i in self._enum_member_positions:
+            if isinstance(member := values[i], enum.Enum):
+                values[i] = member.name
         for i in self._timestamp_positions:
             value = values[i]
             if value is not None and value.tzinfo is not None and value.tzinfo is not UTC:
