@@ -471,6 +471,24 @@ async def test_a_column_declared_uuid_is_refused_on_sqlite_and_kept_on_postgresq
         assert report.ok, report.problems
 
 
+@pytest.mark.parametrize(
+    ("declared", "value"),
+    [
+        pytest.param(Numeric(10, 2, asdecimal=False), '"1.5"', id="numeric-read-as-float"),
+        pytest.param(Float(asdecimal=True), "0.1", id="float-read-as-decimal"),
+    ],
+)
+async def test_a_number_column_read_back_as_the_other_python_type_validates(
+    settings: Settings, tmp_path: Path, declared: TypeEngine[Any], value: str
+) -> None:
+    """A load gives a ``Decimal`` to ``Numeric`` and a ``float`` to ``Float``; with
+    ``asdecimal`` the other way round SQLite reads the other type back, and the table
+    failed validation there."""
+    _, report = await _one_value_loaded(settings, tmp_path, Column("amount", declared), value)
+
+    assert report.ok, report.problems
+
+
 class Mood(enum.Enum):
     """Members whose names (what the column stores) differ from their values."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Enum,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
 )
@@ -433,3 +434,22 @@ def test_a_python_enum_member_is_hashed_by_its_name_as_the_column_stores_it() ->
 
     assert checksum("happy") == checksum(Mood.happy)
     assert checksum("HAPPY") != checksum(Mood.happy)
+
+
+def test_a_decimal_of_a_column_read_as_floats_is_hashed_as_the_float() -> None:
+    """``Numeric(asdecimal=False)``: a load's ``Decimal("1.5")`` and SQLite's ``1.5``
+    are one value; a plain ``Numeric`` keeps hashing decimals as decimals."""
+    amounts = Table(
+        "amounts",
+        MetaData(),
+        Column("as_float", Numeric(10, 2, asdecimal=False)),
+        Column("as_decimal", Numeric(10, 2)),
+    )
+
+    def checksum(*row: Any) -> str:
+        content = ContentChecksum.for_table(amounts)
+        content.add([row])
+        return content.hexdigest()
+
+    assert checksum(Decimal("1.5"), Decimal("2")) == checksum(1.5, Decimal("2"))
+    assert checksum(Decimal("1.5"), Decimal("2")) != checksum(Decimal("1.5"), 2.0)

@@ -21,6 +21,9 @@ The canonical encoding is a compact JSON array of the row's values (orjson):
   trailing blanks as insignificant, SQLite keeps it as given.
 * a member of a Python enum (an ``Enum(MyEnum)`` column reads them back) by its name,
   which is what the column stores and what a load gives.
+* a decimal of a column read back as floats (``Numeric(asdecimal=False)``), or a number
+  of a ``Float(asdecimal=True)`` column, as a float: loads give one type and SQLite's
+  reads the other.
 
 Rows whose JSON holds an integer beyond 64 bits, which orjson refuses, are encoded by
 the standard library with the same rules.
@@ -40,7 +43,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Enum, Table
+from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Enum, Float, Numeric, Table
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["ContentChecksum", "add_checksums", "blank_padded", "enum_members", "row_digest"]
@@ -121,6 +124,14 @@ def enum_members(kind: TypeEngine[Any]) -> bool:
     return isinstance(kind, Enum) and kind.enum_class is not None
 
 
+def _hashed_as_float(kind: TypeEngine[Any]) -> bool:
+    """Whether a number column's values are hashed as floats although a load or a read
+    may give decimals: ``Numeric(asdecimal=False)``, ``Float(asdecimal=True)``."""
+    if isinstance(kind, Float):
+        return bool(kind.asdecimal)
+    return isinstance(kind, Numeric) and not kind.asdecimal
+
+
 def row_digest(row: Sequence[Any]) -> int:
     """The 64-bit digest of one row, whose JSON values are already canonical."""
     return int.from_bytes(blake2b(_encode(row), digest_size=8).digest(), "little")
@@ -141,6 +152,7 @@ class ContentChecksum:
     __slots__ = (
         "_blank_padded_positions",
         "_enum_member_positions",
+        "_float_positions",
         "_json_positions",
         "_masked_positions",
         "_picked",
@@ -157,6 +169,7 @@ class ContentChecksum:
         masked_positions: Sequence[int] = (),
         blank_padded_positions: Sequence[int] = (),
         enum_member_positions: Sequence[int] = (),
+        float_positions: Sequence[int] = (),
     ) -> None:
         self._json_positions = tuple(json_positions)
         self._timestamp_positions = tuple(timestamp_positions)
@@ -166,6 +179,8 @@ class ContentChecksum:
         self._blank_padded_positions = tuple(blank_padded_positions)
         #: Columns of a Python enum: its members hashed by name.
         self._enum_member_positions = tuple(enum_member_positions)
+        #: Numeric columns whose decimals are hashed as floats.
+        self._float_positions = tuple(float_positions)
         #: Rows added so far.
         self.rows = 0
         #: The sum of their digests, modulo 2**64.
@@ -188,6 +203,7 @@ class ContentChecksum:
             [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
             [i for i, c in enumerate(chosen) if blank_padded(c.type)],
             [i for i, c in enumerate(chosen) if enum_members(c.type)],
+            [i for i, c in enumerate(chosen) if _hashed_as_float(c.type)],
         )
         content.columns = tuple(c.name for c in chosen)
         return content
@@ -217,6 +233,7 @@ class ContentChecksum:
             or self._masked_positions
             or self._blank_padded_positions
             or self._enum_member_positions
+            or self._float_positions
             or self._zoned(rows)
         ):
             rows = [self._canonical(row) for row in rows]
@@ -269,6 +286,9 @@ class ContentChecksum:
         for i in self._enum_member_positions:
             if isinstance(member := values[i], enum.Enum):
                 values[i] = member.name
+        for i in self._float_positions:
+            if isinstance(number := values[i], Decimal):
+                values[i] = float(number)
         for i in self._timestamp_positions:
             value = values[i]
             if value is not None and value.tzinfo is not None and value.tzinfo is not UTC:
