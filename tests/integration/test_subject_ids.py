@@ -12,10 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, Uuid, select
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Uuid,
+    select,
+)
 from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
+from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
 from tenancy_fixtures.errors import ConfigError
 from tests.cleanup import drop_every_tenant
 
@@ -153,3 +164,35 @@ async def test_a_subject_that_cannot_be_an_id_of_the_column_is_refused_naming_it
 
     assert "customers.customer_id" in refused.value.message
     assert 2 == len(await _rows(shop, TENANT, "customers"))
+
+
+async def test_a_pseudonym_that_is_another_persons_id_walks_on_to_a_free_one(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A narrow integer id's pseudonym may be an id in use (the erasure failed on the
+    unique key); it is walked on, under the same key, to one that is free."""
+    key = b"k" * 32
+    monkeypatch.setattr("tenancy_fixtures.compliance.erasure.secrets.token_bytes", lambda _: key)
+    metadata = _metadata(SmallInteger())
+    taken = Pseudonymiser(key).value(metadata.tables["customers"].c.customer_id, 1)
+    source = tmp_path / "shop_set"
+    source.mkdir()
+    customers = [
+        {"customer_id": 1, "email": "ada@example.com"},
+        {"customer_id": taken, "email": "bob@example.com"},
+    ]
+    (source / "customers.jsonl").write_text("".join(json.dumps(r) + "\n" for r in customers))
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        try:
+            await drop_every_tenant(manager)
+            await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="enterprise"))
+            await manager.load_fixtures(TENANT, source)
+            await manager.erase_subject(TENANT, "1", mode="pseudonymise")
+            rows = await _rows(manager, TENANT, "customers")
+        finally:
+            await drop_every_tenant(manager)
+
+    ids = [row[0] for row in rows]
+    assert 1 not in ids
+    assert (taken, "bob@example.com") in rows
+    assert 2 == len(set(ids))

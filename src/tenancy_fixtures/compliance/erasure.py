@@ -272,9 +272,14 @@ async def _pseudonymise_rows(
     conn = session.connection
     id_column = subject_column(session.metadata)
     pseudonyms = Pseudonymiser(secrets.token_bytes(32))  # never stored: irreversible
-    new_id = pseudonyms.value(id_column, subject)
     home = id_column.table
     assert isinstance(home, Table)
+    new_id = pseudonyms.value(id_column, subject)
+    for _ in range(64):  # another person's id: walk on (a narrow integer id may be taken)
+        taken = await conn.execute(select(id_column).where(id_column == new_id).limit(1))
+        if taken.first() is None:
+            break
+        new_id = pseudonyms.value(id_column, new_id)
     reached = reach(session.metadata, subject)
     old = [tuple(r) for r in (await conn.execute(select(home).where(id_column == subject)))]
     if not old:

@@ -55,7 +55,7 @@ from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_
 from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
 from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.loading.checksums import ContentChecksum, enum_members
+from tenancy_fixtures.loading.checksums import ContentChecksum, enum_members, enum_stored_text
 from tenancy_fixtures.loading.derived import derived_tables
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.secret_keys import fernet_for
@@ -279,15 +279,17 @@ def _rows(
 ) -> list[tuple[Any, ...]]:
     decrypt = keys.writer(table)
     zoned = _zoned_positions(table)
-    named = [i for i, c in enumerate(table.columns) if enum_members(c.type)]
+    named = {
+        i: enum_stored_text(c.type) for i, c in enumerate(table.columns) if enum_members(c.type)
+    }
     rows: list[tuple[Any, ...]] = []
     for row in partition:
         values = list(row)
         for i in zoned:
             values[i] = _aware(values[i])
-        for i in named:  # a Python enum's member as its column stores it: by name
+        for i, stored in named.items():  # a Python enum's member as its column stores it
             if isinstance(member := values[i], enum.Enum):
-                values[i] = member.name
+                values[i] = stored[member]
         if decrypt is not None:
             decrypt(values)
         if pseudonyms is not None and positions:

@@ -18,6 +18,7 @@ from uuid import UUID
 from sqlalchemy import JSON, Column, Integer, String, Table, Uuid
 
 from tenancy_fixtures.compliance.subjects import scalar_text
+from tenancy_fixtures.errors import ConfigError
 from tenancy_fixtures.loading.records import integer_bounds
 from tenancy_fixtures.loading.rules import FORMAT_INFO
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
@@ -49,6 +50,16 @@ def pseudonymised_columns(tables: Sequence[Table]) -> dict[str, list[int]]:
     return found
 
 
+def _referenced_root(column: Column[Any]) -> Column[Any]:
+    """The column ``column``'s foreign keys lead to, key after key (itself when none)."""
+    for _ in range(16):  # a cycle of keys ends here too
+        keys = sorted(column.foreign_keys, key=lambda k: k.target_fullname)
+        if not keys:
+            break
+        column = keys[0].column
+    return column
+
+
 class Pseudonymiser:
     """Replaces values with pseudonyms keyed by ``key``."""
 
@@ -67,6 +78,8 @@ class Pseudonymiser:
         walked until it lands in range."""
         if value < 0:
             return -1 - self._permuted(-1 - value, bits)
+        if value >= 1 << (bits - 1):  # outside the column's range: no walk would end
+            raise ConfigError(f"{value} is outside a {bits}-bit integer id", key="pseudonymise")
         half = bits // 2
         mask = (1 << half) - 1
         walked = value
@@ -89,8 +102,11 @@ class Pseudonymiser:
         if isinstance(column.type, JSON):
             # A bare string in a JSON column reads back as JSON text: keep it a document.
             return {"pseudonym": digest}
-        if isinstance(column.type, Integer) and isinstance(value, int):
-            return self._permuted(value, integer_bounds(column.type)[1].bit_length() + 1)
+        root = _referenced_root(column)
+        if isinstance(root.type, Integer) and isinstance(value, int):
+            # The referenced key's width, so that a key and every column referring to
+            # it (whatever its own width) get one pseudonym.
+            return self._permuted(value, integer_bounds(root.type)[1].bit_length() + 1)
         if isinstance(column.type, Uuid):
             made = UUID(digest)
             return made if column.type.as_uuid else str(made)

@@ -19,11 +19,11 @@ The canonical encoding is a compact JSON array of the row's values (orjson):
   PostgreSQL's ``jsonb`` does not keep ``1e16`` a float.
 * ``CHAR(n)`` text without its trailing blanks: PostgreSQL pads it to ``n`` and counts
   trailing blanks as insignificant, SQLite keeps it as given.
-* a member of a Python enum (an ``Enum(MyEnum)`` column reads them back) by its name,
-  which is what the column stores and what a load gives.
-* a decimal of a column read back as floats (``Numeric(asdecimal=False)``), or a number
-  of a ``Float(asdecimal=True)`` column, as a float: loads give one type and SQLite's
-  reads the other.
+* a member of a Python enum (an ``Enum(MyEnum)`` column reads them back) as the text
+  the column stores for it (its name, or what ``values_callable`` gives), which is what
+  a load gives.
+* a number of a column read back as floats (``Numeric(asdecimal=False)``) as a float:
+  loads give a decimal, SQLite reads a float or an integer.
 
 Rows whose JSON holds an integer beyond 64 bits, which orjson refuses, are encoded by
 the standard library with the same rules.
@@ -46,7 +46,14 @@ import orjson
 from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Enum, Float, Numeric, Table
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["ContentChecksum", "add_checksums", "blank_padded", "enum_members", "row_digest"]
+__all__ = [
+    "ContentChecksum",
+    "add_checksums",
+    "blank_padded",
+    "enum_members",
+    "enum_stored_text",
+    "row_digest",
+]
 
 _MASK = (1 << 64) - 1
 # store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
@@ -125,11 +132,20 @@ def enum_members(kind: TypeEngine[Any]) -> bool:
 
 
 def _hashed_as_float(kind: TypeEngine[Any]) -> bool:
-    """Whether a number column's values are hashed as floats although a load or a read
-    may give decimals: ``Numeric(asdecimal=False)``, ``Float(asdecimal=True)``."""
-    if isinstance(kind, Float):
-        return bool(kind.asdecimal)
-    return isinstance(kind, Numeric) and not kind.asdecimal
+    """Whether a number column's values are hashed as floats although a load gives
+    decimals: ``Numeric(asdecimal=False)``."""
+    return isinstance(kind, Numeric) and not isinstance(kind, Float) and not kind.asdecimal
+
+
+def enum_stored_text(kind: TypeEngine[Any]) -> dict[Any, str]:
+    """The text an ``Enum`` of a Python enum stores for each member: its name, or what
+    the type's ``values_callable`` gives."""
+    assert isinstance(kind, Enum)
+    assert kind.enum_class is not None
+    members = list(kind.enum_class)
+    if kind.values_callable is None:
+        return {m: m.name for m in members}
+    return dict(zip(members, kind.values_callable(kind.enum_class), strict=True))
 
 
 def row_digest(row: Sequence[Any]) -> int:
@@ -151,11 +167,11 @@ class ContentChecksum:
 
     __slots__ = (
         "_blank_padded_positions",
-        "_enum_member_positions",
         "_float_positions",
         "_json_positions",
         "_masked_positions",
         "_picked",
+        "_stored_text",
         "_timestamp_positions",
         "columns",
         "rows",
@@ -168,7 +184,7 @@ class ContentChecksum:
         timestamp_positions: Sequence[int] = (),
         masked_positions: Sequence[int] = (),
         blank_padded_positions: Sequence[int] = (),
-        enum_member_positions: Sequence[int] = (),
+        stored_text: Mapping[int, Mapping[Any, str]] | None = None,
         float_positions: Sequence[int] = (),
     ) -> None:
         self._json_positions = tuple(json_positions)
@@ -177,8 +193,8 @@ class ContentChecksum:
         self._masked_positions = tuple(masked_positions)
         #: ``CHAR(n)`` columns: hashed without trailing blanks.
         self._blank_padded_positions = tuple(blank_padded_positions)
-        #: Columns of a Python enum: its members hashed by name.
-        self._enum_member_positions = tuple(enum_member_positions)
+        #: Columns of a Python enum: the text stored for each member, by position.
+        self._stored_text = dict(stored_text or {})
         #: Numeric columns whose decimals are hashed as floats.
         self._float_positions = tuple(float_positions)
         #: Rows added so far.
@@ -202,7 +218,7 @@ class ContentChecksum:
             [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
             [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
             [i for i, c in enumerate(chosen) if blank_padded(c.type)],
-            [i for i, c in enumerate(chosen) if enum_members(c.type)],
+            {i: enum_stored_text(c.type) for i, c in enumerate(chosen) if enum_members(c.type)},
             [i for i, c in enumerate(chosen) if _hashed_as_float(c.type)],
         )
         content.columns = tuple(c.name for c in chosen)
@@ -232,7 +248,7 @@ class ContentChecksum:
             self._json_positions
             or self._masked_positions
             or self._blank_padded_positions
-            or self._enum_member_positions
+            or self._stored_text
             or self._float_positions
             or self._zoned(rows)
         ):
@@ -283,11 +299,11 @@ class ContentChecksum:
         for i in self._blank_padded_positions:
             if isinstance(text := values[i], str):
                 values[i] = text.rstrip(" ")
-        for i in self._enum_member_positions:
+        for i, stored in self._stored_text.items():
             if isinstance(member := values[i], enum.Enum):
-                values[i] = member.name
+                values[i] = stored[member]
         for i in self._float_positions:
-            if isinstance(number := values[i], Decimal):
+            if isinstance(number := values[i], Decimal | int) and not isinstance(number, bool):
                 values[i] = float(number)
         for i in self._timestamp_positions:
             value = values[i]
