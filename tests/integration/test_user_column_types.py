@@ -250,14 +250,20 @@ async def _one_value_loaded(
     """A table ``things`` of a key and ``column``, loaded with a row for each JSON value
     of ``values``: the values stored, in that order, and the tenant's validation
     (checksums recomputed)."""
-    metadata = MetaData()
-    Table("things", metadata, Column("thing_id", String(10), primary_key=True), column)
+    metadata = _things_metadata(column)
     source = tmp_path / "things"
     source.mkdir()
     lines = [f'{{"thing_id": "{i}", "{column.name}": {value}}}\n' for i, value in enumerate(values)]
     (source / "things.jsonl").write_text("".join(lines))
     rows, report = await _loaded(settings, metadata, source)
     return [row[1] for row in rows], report
+
+
+def _things_metadata(column: Column[Any]) -> MetaData:
+    """A schema of one table, ``things``: a text key ``thing_id`` and ``column``."""
+    metadata = MetaData()
+    Table("things", metadata, Column("thing_id", String(10), primary_key=True), column)
+    return metadata
 
 
 async def _loaded(
@@ -513,35 +519,39 @@ async def test_a_python_enum_column_validates_and_its_export_reloads(
     it reads back members. The read members were hashed by value (validation failed on
     SQLite) and exported by value ("'HAPPY' is not one of ['happy', 'sad']" on
     reloading)."""
-    metadata = MetaData()
-    Table(
-        "things",
-        metadata,
-        Column("thing_id", String(10), primary_key=True),
-        Column("mood", declared),
-    )
+    metadata = _things_metadata(Column("mood", declared))
     source = tmp_path / "things"
     source.mkdir()
     (source / "things.jsonl").write_text(f'{{"thing_id": "a", "mood": "{given}"}}\n')
     out = tmp_path / "export"
-    async with FixtureManager(settings, metadata=metadata) as shop:
-        try:
-            await drop_every_tenant(shop)
-            await shop.create_tenant(TenantFixture(tenant_id="moods", tier="enterprise"))
-            await shop.load_fixtures("moods", source)
-            first = await shop.validate_tenant("moods", recompute_checksums=True)
-            await shop.export_tenant("moods", out)
-            await shop.create_tenant("copied")
-            await shop.load_fixtures("copied", out)
-            copied = await shop.validate_tenant("copied", recompute_checksums=True)
-            rows = await _stored(shop, "copied", "things")
-        finally:
-            await drop_every_tenant(shop)
+
+    first, copied, rows = await _exported_and_reloaded(settings, metadata, source, out)
 
     assert first.ok, first.problems
     assert copied.ok, copied.problems
     assert [("a", Mood.happy)] == rows
     assert f'"mood":"{given}"' in (out / "things.jsonl").read_text()
+
+
+async def _exported_and_reloaded(
+    settings: Settings, metadata: MetaData, source: Path, out: Path
+) -> tuple[IntegrityReport, IntegrityReport, list[tuple[Any, ...]]]:
+    """``source`` loaded into a tenant, exported to ``out`` and loaded into another: both
+    validations (checksums recomputed) and the copy's rows of the schema's first table."""
+    async with FixtureManager(settings, metadata=metadata) as shop:
+        try:
+            await drop_every_tenant(shop)
+            await shop.create_tenant(TenantFixture(tenant_id="first", tier="enterprise"))
+            await shop.load_fixtures("first", source)
+            first = await shop.validate_tenant("first", recompute_checksums=True)
+            await shop.export_tenant("first", out)
+            await shop.create_tenant(TenantFixture(tenant_id="copied", tier="enterprise"))
+            await shop.load_fixtures("copied", out)
+            copied = await shop.validate_tenant("copied", recompute_checksums=True)
+            rows = await _stored(shop, "copied", metadata.sorted_tables[0].name)
+        finally:
+            await drop_every_tenant(shop)
+    return first, copied, rows
 
 
 async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(
@@ -563,17 +573,8 @@ async def test_an_export_of_timestamps_without_time_zone_reloads_as_they_were(
         '{"visit_id": "a", "local_at": "2024-05-01T09:30:00", "at": "2024-05-01T07:30:00+00:00"}\n'
     )
     out = tmp_path / "export"
-    async with FixtureManager(settings, metadata=metadata) as shop:
-        try:
-            await drop_every_tenant(shop)
-            await shop.create_tenant(TenantFixture(tenant_id="visited", tier="enterprise"))
-            await shop.load_fixtures("visited", source)
-            await shop.export_tenant("visited", out)
-            await shop.create_tenant(TenantFixture(tenant_id="copied", tier="enterprise"))
-            await shop.load_fixtures("copied", out)
-            report = await shop.validate_tenant("copied", recompute_checksums=True)
-        finally:
-            await drop_every_tenant(shop)
+
+    _, report, _ = await _exported_and_reloaded(settings, metadata, source, out)
 
     assert report.ok, report.problems
     assert report.checksums["visits"].status == "match"
