@@ -76,10 +76,6 @@ def event_tables(tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
     return list(reversed(found))
 
 
-def _retention_days(tenant_id: str, config: dict[str, Any] | None) -> int | None:
-    return retention_days(tenant_id, (config or {}).get("settings", {}))
-
-
 async def purge_expired(
     store: TenantStore,
     tenant_id: str,
@@ -94,7 +90,8 @@ async def purge_expired(
     validate_tenant_id(tenant_id)
     await store.initialize()
     async with store.control(readonly=True) as conn:
-        days = _retention_days(tenant_id, await control_plane.load_config(conn, tenant_id))
+        config = await control_plane.load_config(conn, tenant_id)
+        days = retention_days(tenant_id, (config or {}).get("settings", {}))
     cutoff = None if days is None else (now or control_plane.utcnow()) - timedelta(days=days)
     report = RetentionReport(tenant_id, days, cutoff, dry_run)
     if cutoff is None:

@@ -89,22 +89,16 @@ def _is_table_file(path: Path, columns_of: Mapping[str, set[str]]) -> bool:
     return isinstance(first, dict) and bool(first) and set(first) <= columns_of[table]
 
 
-def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[str]]:
+def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[str], list[str]]:
     """The directory ``path`` names (or is in) and its table files and source files,
-    told apart file by file the same way whether ``path`` is a directory or one file."""
+    told apart file by file the same way whether ``path`` is a directory or one file;
+    and the files of the directory no loader reads (an unknown extension, such as the
+    typo ``users.json1``; hidden files are not counted)."""
     columns_of = {t.name: {c.name for c in t.columns} for t in metadata.sorted_tables}
-    if path.is_file():
-        directory, candidates = path.parent, [path.name]
-    elif path.is_dir():
-        directory = path
-        candidates = sorted(
-            c.name for c in path.iterdir() if c.is_file() and split_name(c.name) is not None
-        )
-    else:
-        raise FixtureSetError("source path does not exist", path=path)
+    directory, candidates, unread = _listed(path)
     tables = [n for n in candidates if _is_table_file(directory / n, columns_of)]
     if path.is_file() and not tables:
-        return directory, [], [path.name]
+        return directory, [], [path.name], unread
     strangers = [n for n in candidates if n not in tables and not _is_source_name(n)]
     if strangers:
         raise FixtureSetError(
@@ -113,10 +107,23 @@ def _split_files(path: Path, metadata: MetaData) -> tuple[Path, list[str], list[
             path=directory,
         )
     if path.is_file():
-        return directory, tables, []
+        return directory, tables, [], unread
     # Source files may sit in subdirectories (exports keep their folders).
     _, sources = find_source_files(path) if _has_sources(path, tables) else (path, [])
-    return directory, tables, [s for s in sources if s not in tables]
+    return directory, tables, [s for s in sources if s not in tables], unread
+
+
+def _listed(path: Path) -> tuple[Path, list[str], list[str]]:
+    """The directory ``path`` names (or is in), the files in it a loader may read, and
+    those it does not (listed once)."""
+    if path.is_file():
+        return path.parent, [path.name], []
+    if not path.is_dir():
+        raise FixtureSetError("source path does not exist", path=path)
+    names = sorted(c.name for c in path.iterdir() if c.is_file())
+    candidates = [n for n in names if split_name(n) is not None]
+    unread = [n for n in names if split_name(n) is None and not n.startswith(".")]
+    return path, candidates, unread
 
 
 def _is_source_name(name: str) -> bool:
@@ -151,7 +158,7 @@ def open_loaders(
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
         fixture_set = open_fixture_set(path, metadata=metadata)
         return _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
-    directory, tables, sources = _split_files(path, metadata)
+    directory, tables, sources, unread = _split_files(path, metadata)
     loaders: list[DataLoader] = []
     if tables:
         # A directory of table files alone is the set itself, named as it always was.
@@ -161,7 +168,6 @@ def open_loaders(
     if sources:
         files = [source_file(directory, name, format=None, options=given) for name in sources]
         loaders.append(SourceLoader(files, metadata=metadata, batch_size=batch_size))
-    unread = _unread_files(path)
     if not loaders:
         raise FixtureSetError(
             "no fixture files to load: table files are named <table>.jsonl, .json or .csv "
@@ -172,18 +178,6 @@ def open_loaders(
     if unread:
         log.warning("fixture_files_not_read", directory=str(path), files=unread[:20])
     return loaders
-
-
-def _unread_files(path: Path) -> list[str]:
-    """The files of directory ``path`` no loader reads (an unknown extension: a typo
-    such as ``users.json1`` is skipped); hidden files are not counted."""
-    if not path.is_dir():
-        return []
-    return sorted(
-        c.name
-        for c in path.iterdir()
-        if c.is_file() and not c.name.startswith(".") and split_name(c.name) is None
-    )
 
 
 def _set_loaders(

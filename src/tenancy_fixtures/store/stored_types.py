@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import CompileError
 
+from tenancy_fixtures.store.table_shapes import REAL_PRECISION
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Dialect
     from sqlalchemy.types import TypeEngine
@@ -23,8 +25,6 @@ __all__ = ["same_stored_type"]
 _FLOAT = re.compile(r"FLOAT(?:\((\d+)\))?")
 #: PostgreSQL's names for what it makes of a declared type.
 _POSTGRESQL_NAMES = ((re.compile(r"^NCHAR\b"), "CHAR"), (re.compile(r"^NVARCHAR\b"), "VARCHAR"))
-#: A ``FLOAT(p)`` of at most this many bits is a ``real``, a wider one ``double``.
-_REAL_PRECISION = 24
 
 
 def same_stored_type(dialect: Dialect, declared: TypeEngine[Any], found: TypeEngine[Any]) -> bool:
@@ -45,7 +45,7 @@ def _postgresql(dialect: Dialect, text: str) -> str:
     del dialect
     if (plain := _FLOAT.fullmatch(text)) is not None:
         bits = plain.group(1)
-        return "REAL" if bits and int(bits) <= _REAL_PRECISION else "DOUBLE PRECISION"
+        return "REAL" if bits and int(bits) <= REAL_PRECISION else "DOUBLE PRECISION"
     for pattern, name in _POSTGRESQL_NAMES:
         text = pattern.sub(name, text)
     return text

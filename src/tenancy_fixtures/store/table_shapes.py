@@ -31,10 +31,10 @@ from sqlalchemy.types import TypeEngine
 
 from tenancy_fixtures.store.column_info import ENCRYPTED_INFO
 
-__all__ = ["checksum_round_trips", "table_shape"]
+__all__ = ["REAL_PRECISION", "checksum_round_trips", "table_shape"]
 
 #: Floats of at most this many bits of precision are stored as ``real`` (4 bytes).
-_REAL_PRECISION = 24
+REAL_PRECISION = 24
 
 
 def table_shape(table: Table) -> str:
@@ -65,7 +65,7 @@ def _exact(kind: TypeEngine[object]) -> bool:
         return (
             not isinstance(kind, REAL)
             and not kind.asdecimal
-            and (precision is None or precision > _REAL_PRECISION)
+            and (precision is None or precision > REAL_PRECISION)
         )
     if isinstance(kind, Numeric):
         return kind.precision is None and kind.scale is None and bool(kind.asdecimal)
