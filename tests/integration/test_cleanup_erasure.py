@@ -172,3 +172,26 @@ async def test_a_dropped_tenant_leaves_only_a_minimal_pii_free_audit_trail(
     await manager.drop_tenant(bystander)
     # Nothing of either is left in the files either: deleted rows are overwritten.
     assert [] == _files_holding(erasure_settings.data_dir, MARKER)
+
+
+@pytest.mark.redis
+async def test_a_drop_removes_reject_files_a_load_was_told_to_write_elsewhere(
+    erasing_manager: FixtureManager, fixture_set: Path, tmp_path: Path
+) -> None:
+    """A lenient load given a reject directory of its own records where its reject file
+    went; dropping the tenant removes that file and leaves a bystander's beside it."""
+    manager = erasing_manager
+    elsewhere = tmp_path / "elsewhere"
+    tenant = f"erase_{uuid.uuid4().hex[:8]}"
+    bystander = f"{tenant}_b"
+    for made in (tenant, bystander):
+        await manager.create_tenant(made)
+        report = await manager.load_fixtures(
+            made, fixture_set, validation="lenient", reject_dir=elsewhere
+        )
+        assert report.reject_file is not None
+        assert elsewhere == report.reject_file.parent
+
+    await manager.drop_tenant(tenant)
+
+    assert [bystander] == [p.name.split("-")[0] for p in elsewhere.iterdir()]

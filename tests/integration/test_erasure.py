@@ -169,6 +169,37 @@ async def _plant_and_scrub(manager: FixtureManager, reject_dir: Path) -> None:
     assert (await manager.verify_audit()).ok
 
 
+async def test_an_erasure_scrubs_reject_files_a_load_was_told_to_write_elsewhere(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A lenient load given a reject directory of its own sets aside a play of the
+    person's: the check looks there and finds it, the erasure removes it, and the check
+    passes afterwards."""
+    elsewhere = tmp_path / "elsewhere"
+    refused = tmp_path / "plays"
+    refused.mkdir()
+    play = {"user_id": SUBJECT, "played_at": "2026-01-01T00:00:00+00:00", "ms_played": "long"}
+    (refused / "listening_events.jsonl").write_text(json.dumps(play) + "\n")
+    async with FixtureManager(
+        settings.model_copy(update={"reject_dir": tmp_path / "rejects"})
+    ) as manager:
+        await drop_every_tenant(manager)
+        await loaded_tenant(manager, TENANT)
+        report = await manager.load_fixtures(
+            TENANT, refused, validation="lenient", reject_dir=elsewhere
+        )
+        assert report.reject_file is not None
+        assert elsewhere == report.reject_file.parent
+
+        check = await manager.verify_erasure(TENANT, SUBJECT)
+        assert any(str(report.reject_file) in r for r in check.remnants), check.remnants
+        erased = await manager.erase_subject(TENANT, SUBJECT)
+        assert 1 == erased.reject_lines
+        assert not report.reject_file.exists()
+        assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+        await drop_every_tenant(manager)
+
+
 @pytest.mark.redis
 async def test_verify_reads_the_redis_cached_config_and_an_erasure_drops_it(
     settings: Settings, redis_url: str, redis_prefix: str

@@ -63,6 +63,7 @@ from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
+from tenancy_fixtures.tenancy.tenants import reject_directories
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -75,6 +76,7 @@ __all__ = [
     "erase_subject",
     "known_fingerprints",
     "scrub_reject_files",
+    "tenant_reject_files",
 ]
 
 log = get_logger("tenancy_fixtures.compliance.erasure")
@@ -487,11 +489,17 @@ async def _fingerprints(
     return marks
 
 
-def scrub_reject_files(reject_dir: Path, tenant_id: str, marks: Fingerprints) -> int:
-    """Remove the lines of ``tenant_id``'s reject files that hold a fingerprinted value;
-    returns how many went. Each file is rewritten whole and renamed into place."""
+def tenant_reject_files(directories: Sequence[Path], tenant_id: str) -> list[Path]:
+    """The files named as ``tenant_id``'s reject files in ``directories``."""
+    return sorted({p for d in directories for p in d.glob(f"{tenant_id}-*.jsonl")})
+
+
+def scrub_reject_files(directories: Sequence[Path], tenant_id: str, marks: Fingerprints) -> int:
+    """Remove the lines of ``tenant_id``'s reject files in ``directories`` that hold a
+    fingerprinted value; returns how many went. Each file is rewritten whole and renamed
+    into place."""
     removed = 0
-    for path in sorted(reject_dir.glob(f"{tenant_id}-*.jsonl")):
+    for path in tenant_reject_files(directories, tenant_id):
         kept: list[str] = []
         dropped = 0
         with path.open(encoding="utf-8") as handle:
@@ -581,8 +589,11 @@ async def erase_subject(
             report.audit_records = await control_plane.erase_audit_detail(
                 session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
             )
+            recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
             report.reject_lines = scrub_reject_files(
-                Path(reject_dir or store.settings.reject_dir), tenant_id, marks
+                reject_directories(Path(reject_dir or store.settings.reject_dir), recorded),
+                tenant_id,
+                marks,
             )
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)

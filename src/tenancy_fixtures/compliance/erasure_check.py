@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, select
 
-from tenancy_fixtures.compliance.erasure import RECEIPT, known_fingerprints
+from tenancy_fixtures.compliance.erasure import RECEIPT, known_fingerprints, tenant_reject_files
 from tenancy_fixtures.compliance.subjects import Fingerprints, reach, typed_subject
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
@@ -29,6 +29,7 @@ from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
+from tenancy_fixtures.tenancy.tenants import reject_directories
 
 __all__ = ["ErasureCheck", "verify_erasure"]
 
@@ -106,9 +107,9 @@ async def _columns(
 
 
 def _reject_files(
-    reject_dir: Path, tenant_id: str, marks: Fingerprints, check: ErasureCheck
+    directories: list[Path], tenant_id: str, marks: Fingerprints, check: ErasureCheck
 ) -> None:
-    for path in sorted(reject_dir.glob(f"{tenant_id}-*.jsonl")):
+    for path in tenant_reject_files(directories, tenant_id):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -119,7 +120,7 @@ def _reject_files(
                 hits += marks.found_in(document)
         if hits:
             check.remnants.append(f"reject file {path}: {hits} record(s) of the subject")
-    check.checked.append(f"reject files in {reject_dir}")
+    check.checked.append(f"reject files in {', '.join(map(str, directories))}")
 
 
 async def _audit(
@@ -188,7 +189,9 @@ async def verify_erasure(
     check = ErasureCheck(tenant_id, receipts)
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
-    _reject_files(Path(reject_dir or store.settings.reject_dir), tenant_id, marks, check)
+        recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
+    directories = reject_directories(Path(reject_dir or store.settings.reject_dir), recorded)
+    _reject_files(directories, tenant_id, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

@@ -368,6 +368,9 @@ async def _record_load(
     if not run.settings.data_validation:
         detail["validation"] = "off"
     detail["limits"] = limits.as_dict()
+    if run.rejects.count:
+        # Where the records set aside go, so that dropping or erasing finds them there.
+        detail["reject_file"] = str(run.rejects.path.resolve())
     await control_plane.record_run(
         conn,
         run_id=run.audit.run_id,

@@ -87,6 +87,7 @@ __all__ = [
     "record_fixture",
     "record_run",
     "record_table_checksums",
+    "recorded_reject_files",
     "run_audited",
     "save_config",
     "set_tier",
@@ -789,6 +790,18 @@ async def record_run(
             detail=dict(detail),
         )
     )
+
+
+async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[str]:
+    """The reject files the tenant's lenient loads wrote, as each load recorded them
+    (``reject_file`` in its run detail): wherever its ``reject_dir`` pointed."""
+    path = runs_table.c.detail["reject_file"].as_string()
+    found = await conn.execute(
+        select(path)
+        .where(runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load")
+        .where(path.is_not(None))
+    )
+    return sorted({str(p) for p in found.scalars()})
 
 
 async def last_run(conn: AsyncConnection, tenant_id: str, operation: str) -> dict[str, Any] | None:

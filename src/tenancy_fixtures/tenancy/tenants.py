@@ -8,7 +8,7 @@ create, change and drop is audited, refusals and failures included.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ __all__ = [
     "drop_tenant",
     "get_tenant",
     "list_tenants",
+    "reject_directories",
     "reject_files",
     "update_tenant",
 ]
@@ -184,6 +185,13 @@ async def count_tenants(
         return await control_plane.count_tenants(conn, prefix=prefix, tier=tier, status=status)
 
 
+def reject_directories(default: Path, recorded: Iterable[str]) -> list[Path]:
+    """Where a tenant's reject files may be: ``default`` (the ``reject_dir`` setting)
+    and the directory of each reject file its loads recorded (a ``reject_dir`` given to
+    a load), each once."""
+    return sorted({default.resolve(), *(Path(p).parent.resolve() for p in recorded)})
+
+
 def reject_files(directory: Path, tenant_id: str) -> list[Path]:
     """The lenient-load reject files of ``tenant_id`` in ``directory``: named
     ``<tenant>-<run_id>.jsonl`` by the loader (``.partial`` while being written)."""
@@ -198,7 +206,8 @@ async def drop_tenant(
 ) -> None:
     """Remove a tenant entirely: its data key first (crypto-shredding what any copy of
     its data holds encrypted), then storage, registry, config, fixture and run records,
-    and its reject files (under the ``reject_dir`` setting; they hold whole records).
+    and its reject files (they hold whole records: under the ``reject_dir`` setting and
+    wherever a load was told to write them).
 
     Its audit records stay as a minimal trail without detail (see
     :func:`~tenancy_fixtures.store.control_plane.erase_audit_detail`). Raises
@@ -214,14 +223,16 @@ async def drop_tenant(
         async with store.control() as conn:
             key_destroyed = await data_keys.destroy_data_key(conn, tenant_id)
         async with store.deprovision(tenant_id) as (conn, stored):
+            recorded = await control_plane.recorded_reject_files(conn, tenant_id)
             registered = await control_plane.delete_tenant(
                 conn, tenant_id, actor=audit.actor, run_id=audit.run_id
             )
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
-            for path in reject_files(store.settings.reject_dir, tenant_id):
-                path.unlink(missing_ok=True)
+            for directory in reject_directories(store.settings.reject_dir, recorded):
+                for path in reject_files(directory, tenant_id):
+                    path.unlink(missing_ok=True)
             await audit.record(
                 conn,
                 detail={
