@@ -369,6 +369,7 @@ class DataLoader(BaseFixture):
                 max_text_length=context.max_text_length,
                 rules=context.validate_rules,
                 batch_size=self.batch_size,
+                now=context.started_at,
             )
             with closing(blocks):
                 for block in blocks:
@@ -421,7 +422,10 @@ class DataLoader(BaseFixture):
     ) -> Iterator[Sequence[tuple[Any, ...]]]:
         """Runs in the parsing thread: read, type-check and prepare one batch at a time."""
         builder = RowBuilder(
-            table, max_text_length=context.max_text_length, rules=context.validate_rules
+            table,
+            max_text_length=context.max_text_length,
+            rules=context.validate_rules,
+            now=context.started_at,
         )
         for file in files:
             records = iter_records(file)

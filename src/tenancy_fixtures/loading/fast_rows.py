@@ -44,6 +44,7 @@ from tenancy_fixtures.loading.rules import (
     column_format,
     table_checks,
 )
+from tenancy_fixtures.loading.server_defaults import server_default_text
 
 __all__ = ["FastRows"]
 
@@ -178,6 +179,8 @@ class FastRows:
         for i, column in enumerate(table.columns):
             if column.info.get(_ENCRYPTED_INFO):
                 return None
+            if column.default is None and server_default_text(column) is not None:
+                return None  # a missing value takes it, a null does not: the exact path
             if column.default is not None:
                 if not isinstance(column.default, ScalarElementColumnDefault):
                     return None  # computed per row: the exact path calls it

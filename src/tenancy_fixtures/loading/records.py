@@ -54,6 +54,12 @@ from tenancy_fixtures.loading.rules import (
     column_format,
     table_checks,
 )
+from tenancy_fixtures.loading.server_defaults import (
+    NO_SERVER_DEFAULT,
+    DatabaseComputed,
+    server_default_text,
+    server_value,
+)
 from tenancy_fixtures.loading.variants import postgresql_type
 
 __all__ = [
@@ -455,11 +461,12 @@ def unsupported_columns(table: Table) -> list[str]:
     return problems
 
 
-def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> list[str]:
+def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any], server: Any) -> list[str]:
     """The lines of ``build`` reading column ``i`` into ``v``, and setting ``c{i}`` when
     it is missing or null: its default, or null, or a refusal. A default function is
     called for a row that leaves the column out (an explicit null stays null), and what
-    it gives is then typed and checked like a value given."""
+    it gives is then typed and checked like a value given; so is a server default
+    (``server``, from :func:`_server_default`), which only a missing value takes."""
     name = repr(column.name)
     lines = [f"    v = get({name}, M)"]
     if (made := default_function(column)) is not None:
@@ -472,12 +479,25 @@ def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> lis
             f"            raise invalid(source, path, {name}, failed_default(exc)) from None",
             "    if v is None:",
         ]
+    elif (default := _default(column)) is not _MISSING:
+        namespace[f"default{i}"] = stored_default(column, default)
+        return [*lines, "    if v is M or v is None:", f"        c{i} = default{i}"]
+    elif isinstance(server, DatabaseComputed):
+        namespace[f"computed{i}"] = (
+            f"left out, but its server default {server.expression} is computed by the "
+            "database for each row, and a load writes every column: give it a value"
+        )
+        lines += [
+            "    if v is M:",
+            f"        raise refuse(source, path, {name}, computed{i}, 'default')",
+            "    elif v is None:",
+        ]
+    elif server is not NO_SERVER_DEFAULT:
+        namespace[f"server{i}"] = server
+        lines += ["    if v is M:", f"        c{i} = server{i}", "    elif v is None:"]
     else:
         lines.append("    if v is M or v is None:")
-    if made is None and (default := _default(column)) is not _MISSING:
-        namespace[f"default{i}"] = stored_default(column, default)
-        lines.append(f"        c{i} = default{i}")
-    elif column.nullable:
+    if column.nullable:
         lines.append(f"        c{i} = None")
     else:
         lines.append(
@@ -485,6 +505,19 @@ def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any]) -> lis
             "'required value is missing' if v is M else 'must not be null', 'not_null')"
         )
     return lines
+
+
+def _server_default(column: Column[Any], max_text_length: int, now: datetime) -> Any:
+    """``column``'s server default typed as the loader types a value given (or
+    ``NO_SERVER_DEFAULT``, or a :class:`DatabaseComputed` for one it cannot type)."""
+    server = server_value(column, now)
+    if server is NO_SERVER_DEFAULT or server is None or isinstance(server, DatabaseComputed):
+        return server
+    try:
+        return stored_default(column, _converter(column, max_text_length)(server))
+    except ValueError:
+        sql = server_default_text(column)
+        return DatabaseComputed(sql or repr(server))
 
 
 def _failed_default(exc: Exception) -> ValueError:
@@ -689,10 +722,13 @@ class RowBuilder:
         *,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
         rules: bool = True,
+        now: datetime | None = None,
     ) -> None:
         self.table = table
         self.max_text_length = max_text_length
         self.rules = rules
+        #: What a column defaulting to the current time gets in a row leaving it out.
+        self.now = now or datetime.now(UTC)
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
         self.checks: tuple[ColumnCheck, ...] = tuple(table_checks(table))
@@ -768,7 +804,8 @@ class RowBuilder:
                     f"raise unchecked(source, path, {name}, v, {held})",
                 )
             )
-        lines = _missing_code(i, column, namespace)
+        server = _server_default(column, self.max_text_length, self.now)
+        lines = _missing_code(i, column, namespace, server)
         fast = _fast_check(column, limit, form, checks, constant)
         if fast is not None:
             lines += [f"    elif {fast}:", f"        c{i} = v"]
