@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from tenancy_fixtures import FixtureManager, RecordError, Settings
 from tenancy_fixtures.store.control_plane import control_metadata
@@ -195,3 +195,31 @@ async def test_a_drop_removes_reject_files_a_load_was_told_to_write_elsewhere(
     await manager.drop_tenant(tenant)
 
     assert [bystander] == [p.name.split("-")[0] for p in elsewhere.iterdir()]
+
+
+@pytest.mark.redis
+async def test_a_drop_follows_a_recorded_reject_file_only_to_that_runs_own_file(
+    erasing_manager: FixtureManager, fixture_set: Path, tmp_path: Path
+) -> None:
+    """A run detail altered behind the library's back to name a file elsewhere (named as
+    a reject file of the tenant, but of another run) does not make the drop delete it."""
+    manager = erasing_manager
+    tenant = f"erase_{uuid.uuid4().hex[:8]}"
+    await manager.create_tenant(tenant)
+    report = await manager.load_fixtures(
+        tenant, fixture_set, validation="lenient", reject_dir=tmp_path / "elsewhere"
+    )
+    victim = tmp_path / "victim" / f"{tenant}-{uuid.uuid4().hex}.jsonl"
+    victim.parent.mkdir()
+    victim.write_text("{}\n")
+    runs = control_metadata.tables["tenancy.runs"]
+    async with manager.store.control() as conn:
+        await conn.execute(
+            update(runs)
+            .where(runs.c.run_id == report.run_id)
+            .values(detail={"reject_file": str(victim)})
+        )
+
+    await manager.drop_tenant(tenant)
+
+    assert victim.exists()

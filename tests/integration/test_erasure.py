@@ -173,8 +173,8 @@ async def test_an_erasure_scrubs_reject_files_a_load_was_told_to_write_elsewhere
     settings: Settings, tmp_path: Path
 ) -> None:
     """A lenient load given a reject directory of its own sets aside a play of the
-    person's: the check looks there and finds it, the erasure removes it, and the check
-    passes afterwards."""
+    person's: the check looks at that file and finds it, the erasure removes it, and the
+    check passes afterwards; another file in that directory is not the library's."""
     elsewhere = tmp_path / "elsewhere"
     refused = tmp_path / "plays"
     refused.mkdir()
@@ -188,6 +188,8 @@ async def test_an_erasure_scrubs_reject_files_a_load_was_told_to_write_elsewhere
         report = await manager.load_fixtures(
             TENANT, refused, validation="lenient", reject_dir=elsewhere
         )
+        notes = elsewhere / f"{TENANT}-notes.jsonl"  # the user's, named like reject files
+        notes.write_text(json.dumps({"email": SUBJECT_EMAIL}) + "\n")
         assert report.reject_file is not None
         assert elsewhere == report.reject_file.parent
 
@@ -197,6 +199,7 @@ async def test_an_erasure_scrubs_reject_files_a_load_was_told_to_write_elsewhere
         assert 1 == erased.reject_lines
         assert not report.reject_file.exists()
         assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+        assert SUBJECT_EMAIL in notes.read_text()
         await drop_every_tenant(manager)
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import (
     Boolean,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import RecordError
@@ -70,8 +72,8 @@ async def things(settings: Settings, tmp_path: Path) -> AsyncIterator[FixtureMan
         await manager.__aexit__(None, None, None)
 
 
-async def _rows(manager: FixtureManager) -> dict[str, tuple[Any, ...]]:
-    table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.things"]
+async def _rows(manager: FixtureManager, name: str = "things") -> dict[str, tuple[Any, ...]]:
+    table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
     async with manager.store.session(TENANT, readonly=True) as session:
         rows = (await session.connection.execute(select(table))).all()
     return {row[0]: tuple(row[1:]) for row in rows}
@@ -111,16 +113,32 @@ async def test_a_left_out_column_stores_what_an_insert_leaving_it_out_stores(
     assert ("pro", 3, True, "x") == rows["given"]
 
 
+def _timed_metadata() -> MetaData:
+    """Two tables of current-time defaults: one time must reach both."""
+    metadata = MetaData()
+    for name in ("things", "others"):
+        Table(
+            name,
+            metadata,
+            Column("thing_id", String(10), primary_key=True),
+            Column("made_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+            Column("seen_at", DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")),
+            Column("day", Date, server_default=text("CURRENT_DATE")),
+        )
+    return metadata
+
+
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "parse-workers"])
-async def test_a_current_time_server_default_gives_every_row_the_runs_time(
+async def test_a_current_time_server_default_gives_every_row_the_loads_time(
     things: Any,
     settings: Settings,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     workers: int,
 ) -> None:
-    """``func.now()`` / ``CURRENT_TIMESTAMP`` / ``CURRENT_DATE``: one time for the whole
-    load, as the database gives one per transaction, in the parse workers too."""
+    """``func.now()`` / ``CURRENT_TIMESTAMP`` / ``CURRENT_DATE``: one time for every row
+    of every table of the load, as the database gives one per transaction, in the parse
+    workers too (on PostgreSQL they hand over ``COPY`` text)."""
     monkeypatch.setattr(DataLoader, "parallel_min_bytes", 0)
     sent: list[str] = []
     real = parse_workers.parse_in_workers
@@ -131,27 +149,50 @@ async def test_a_current_time_server_default_gives_every_row_the_runs_time(
 
     monkeypatch.setattr(data_loader, "parse_in_workers", spy)
     manager = await things(
-        _metadata(
-            Column("made_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
-            Column("seen_at", DateTime, server_default=text("CURRENT_TIMESTAMP")),
-            Column("day", Date, server_default=text("CURRENT_DATE")),
-        ),
-        settings.model_copy(update={"parse_workers": workers, "batch_size": 50}),
+        _timed_metadata(), settings.model_copy(update={"parse_workers": workers, "batch_size": 50})
     )
     source = _source(tmp_path, *({"thing_id": str(i)} for i in range(400)))
+    (source / "others.jsonl").write_text((source / "things.jsonl").read_text())
 
     before = datetime.now(UTC)
     await manager.load_fixtures(TENANT, source)
     after = datetime.now(UTC)
 
-    assert (["things"] if workers else []) == sent
-    made, seen, day = zip(*(await _rows(manager)).values(), strict=True)
-    assert 1 == len(set(made)) == len(set(seen)) == len(set(day))
-    assert before <= made[0] <= after
-    assert made[0].replace(tzinfo=None) == seen[0]
-    assert made[0].date() == day[0]
+    assert (["others", "things"] if workers else []) == sorted(sent)
+    rows = [*(await _rows(manager)).values(), *(await _rows(manager, "others")).values()]
+    assert 800 == len(rows)
+    ((made, seen, day),) = set(rows)
+    assert before <= made == seen <= after
+    assert made.date() == day
     report = await manager.validate_tenant(TENANT, recompute_checksums=True)
     assert report.ok, report.problems
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_a_column_without_a_time_zone_gets_the_sessions_wall_time_as_an_insert_does(
+    things: Any, tmp_path: Path, admin: asyncpg.Connection, postgres_url: str
+) -> None:
+    """PostgreSQL converts ``now()`` to the session's time zone for a ``TIMESTAMP``
+    column; a load does the same (found with a server five hours off UTC)."""
+    database = make_url(postgres_url).database
+    await admin.execute(f"ALTER DATABASE \"{database}\" SET timezone = 'America/New_York'")
+    try:
+        manager = await things(
+            _metadata(Column("seen_at", DateTime, server_default=func.now(), nullable=False))
+        )
+        await manager.load_fixtures(TENANT, _source(tmp_path, {"thing_id": "loaded"}))
+        table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.things"]
+        async with manager.store.session(TENANT) as session:
+            await session.connection.execute(insert(table).values(thing_id="inserted"))
+        rows = await _rows(manager)
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" RESET timezone')
+
+    (loaded,), (inserted,) = rows["loaded"], rows["inserted"]
+    assert abs(inserted - loaded) < timedelta(minutes=1)
+    assert abs(datetime.now(UTC).replace(tzinfo=None) - loaded) > timedelta(hours=4)
 
 
 async def test_leaving_out_a_column_the_database_computes_is_refused_naming_it(

@@ -1,5 +1,6 @@
-"""What the loader reads from a column's server default: literals typed later, the
-current time as the run's, and anything else as computed by the database."""
+"""What the loader reads from a column's server default (literals typed like a value
+given, the current time as the load's transaction time, anything else as computed by
+the database), and what a row leaving the column out gets."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from sqlalchemy import (
     DateTime,
     Identity,
     Integer,
+    MetaData,
     String,
+    Table,
     false,
     func,
     literal,
@@ -23,13 +26,19 @@ from sqlalchemy import (
     true,
 )
 
+from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loading.readers import SourceRecord
+from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.server_defaults import (
     NO_SERVER_DEFAULT,
+    CurrentTime,
     DatabaseComputed,
     server_value,
 )
 
-NOW = datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)
+NOW = datetime(2026, 12, 6, 23, 59, 59, 999_999, tzinfo=UTC)
+#: The same instant on a session whose time zone is five hours behind UTC.
+LOCAL_NOW = datetime(2026, 12, 6, 18, 59, 59, 999_999)
 
 
 @pytest.mark.parametrize(
@@ -40,6 +49,9 @@ NOW = datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)
         (Column("x", String, server_default=text("'it''s'")), "it's"),
         (Column("x", String, server_default=text("('x'::character varying)")), "x"),
         (Column("x", String, server_default=text("'{}'::jsonb")), "{}"),
+        (Column("x", String, server_default=text(''''free'::"Plan Tier"''')), "free"),
+        (Column("x", String, server_default=text("'free'::acme.plan_tier")), "free"),
+        (Column("x", String, server_default=text("'a::b'::text")), "a::b"),
         (Column("x", Integer, server_default=text("0")), "0"),
         (Column("x", Integer, server_default=text("(-5)")), "-5"),
         (Column("x", Integer, server_default=text("1.5e3")), "1.5e3"),
@@ -51,33 +63,74 @@ NOW = datetime(2026, 12, 6, 23, 59, 59, 999999, tzinfo=UTC)
     ],
 )
 def test_a_literal_server_default_is_read_as_its_text(column: Column[Any], expected: Any) -> None:
-    assert expected == server_value(column, NOW)
+    assert expected == server_value(column)
+
+
+@pytest.mark.parametrize(
+    ("default", "expected"),
+    [
+        (func.now(), CurrentTime()),
+        (text("CURRENT_TIMESTAMP"), CurrentTime()),
+        (text("current_timestamp(3)"), CurrentTime(places=3)),
+        (text("LOCALTIMESTAMP(0)"), CurrentTime(places=0)),
+        (text("transaction_timestamp()"), CurrentTime()),
+        (text("CURRENT_DATE"), CurrentTime(day=True)),
+    ],
+)
+def test_a_current_time_server_default_is_read_as_such(default: Any, expected: Any) -> None:
+    assert expected == server_value(Column("x", DateTime, server_default=default))
+
+
+def _left_out(column: Column[Any]) -> Any:
+    """What a row leaving ``column`` out gets from a builder of the load's times."""
+    table = Table("things", MetaData(), Column("key", Integer, primary_key=True), column)
+    builder = RowBuilder(table, now=NOW, local_now=LOCAL_NOW)
+    return builder.build(SourceRecord({"key": 1}, 1, 1), path="things.jsonl")[1]
 
 
 @pytest.mark.parametrize(
     ("column", "expected"),
     [
-        (Column("x", DateTime(timezone=True), server_default=func.now()), NOW.isoformat()),
+        (Column("x", DateTime(timezone=True), server_default=func.now()), NOW),
+        (Column("x", DateTime, server_default=func.now()), LOCAL_NOW),
+        (Column("x", DateTime, server_default=text("LOCALTIMESTAMP")), LOCAL_NOW),
         (
-            Column("x", DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP")),
-            NOW.isoformat(),
+            Column("x", DateTime(timezone=True), server_default=text("CURRENT_TIMESTAMP(0)")),
+            datetime(2026, 12, 7, 0, 0, 0, tzinfo=UTC),
         ),
         (
             Column("x", DateTime, server_default=text("current_timestamp(3)")),
-            NOW.replace(tzinfo=None).isoformat(),
+            datetime(2026, 12, 6, 19, 0, 0),
         ),
-        (
-            Column("x", DateTime, server_default=text("LOCALTIMESTAMP")),
-            "2026-12-06T23:59:59.999999",
-        ),
-        (Column("x", Date, server_default=text("CURRENT_DATE")), "2026-12-06"),
-        (Column("x", Date, server_default=func.now()), "2026-12-06"),
+        (Column("x", Date, server_default=text("CURRENT_DATE")), LOCAL_NOW.date()),
+        (Column("x", Date, server_default=func.now()), LOCAL_NOW.date()),
+        (Column("x", Integer, server_default=text("(-5)")), -5),
+        (Column("x", Boolean, server_default=text("1")), True),
     ],
 )
-def test_a_current_time_server_default_is_the_runs_time_in_utc(
-    column: Column[Any], expected: str
+def test_a_row_leaving_the_column_out_gets_what_the_database_would_store(
+    column: Column[Any], expected: Any
 ) -> None:
-    assert expected == server_value(column, NOW)
+    """The load's transaction time: aware, or the session's wall time for a column
+    without a time zone (as PostgreSQL converts ``now()``), rounded to ``(p)`` places."""
+    assert expected == _left_out(column)
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [
+        (Column("x", Integer, server_default=text("length('abc')")), "is computed by the database"),
+        (Column("x", DateTime, server_default=text("CURRENT_DATE")), "is computed by the database"),
+        (Column("x", Integer, server_default=text("'many'")), "does not fit the column"),
+    ],
+)
+def test_a_row_leaving_out_a_column_the_loader_cannot_fill_is_refused_saying_why(
+    column: Column[Any], reason: str
+) -> None:
+    with pytest.raises(RecordError) as refused:
+        _left_out(column)
+    assert ("x", "default") == (refused.value.column, refused.value.rule)
+    assert reason in str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -88,12 +141,11 @@ def test_a_current_time_server_default_is_the_runs_time_in_utc(
         Column("x", Integer, server_default=text("1 + 1")),
         Column("x", String, server_default=text("E'\\n'")),
         Column("x", String, server_default=text("'a' || 'b'")),
-        Column("x", String, server_default=func.now()),
         Column("x", Integer, server_default=text("(1) + (2)")),
     ],
 )
 def test_any_other_server_default_is_computed_by_the_database(column: Column[Any]) -> None:
-    assert isinstance(server_value(column, NOW), DatabaseComputed)
+    assert isinstance(server_value(column), DatabaseComputed)
 
 
 @pytest.mark.parametrize(
@@ -106,4 +158,4 @@ def test_any_other_server_default_is_computed_by_the_database(column: Column[Any
     ],
 )
 def test_a_column_without_a_declared_server_default_has_none(column: Column[Any]) -> None:
-    assert NO_SERVER_DEFAULT is server_value(column, NOW)
+    assert NO_SERVER_DEFAULT is server_value(column)

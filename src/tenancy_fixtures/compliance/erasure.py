@@ -63,7 +63,7 @@ from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
-from tenancy_fixtures.tenancy.tenants import reject_directories
+from tenancy_fixtures.tenancy.tenants import recorded_files
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -489,17 +489,17 @@ async def _fingerprints(
     return marks
 
 
-def tenant_reject_files(directories: Sequence[Path], tenant_id: str) -> list[Path]:
-    """The files named as ``tenant_id``'s reject files in ``directories``."""
-    return sorted({p for d in directories for p in d.glob(f"{tenant_id}-*.jsonl")})
+def tenant_reject_files(directory: Path, tenant_id: str, recorded: Sequence[str]) -> list[Path]:
+    """The files named as ``tenant_id``'s reject files in ``directory`` (the reject
+    directory), and those its loads recorded writing elsewhere."""
+    return sorted({*directory.glob(f"{tenant_id}-*.jsonl"), *recorded_files(recorded)})
 
 
-def scrub_reject_files(directories: Sequence[Path], tenant_id: str, marks: Fingerprints) -> int:
-    """Remove the lines of ``tenant_id``'s reject files in ``directories`` that hold a
-    fingerprinted value; returns how many went. Each file is rewritten whole and renamed
-    into place."""
+def scrub_reject_files(paths: Sequence[Path], marks: Fingerprints) -> int:
+    """Remove the lines of the reject files ``paths`` that hold a fingerprinted value;
+    returns how many went. Each file is rewritten whole and renamed into place."""
     removed = 0
-    for path in tenant_reject_files(directories, tenant_id):
+    for path in paths:
         kept: list[str] = []
         dropped = 0
         with path.open(encoding="utf-8") as handle:
@@ -590,10 +590,9 @@ async def erase_subject(
                 session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
             )
             recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
+            directory = Path(reject_dir or store.settings.reject_dir)
             report.reject_lines = scrub_reject_files(
-                reject_directories(Path(reject_dir or store.settings.reject_dir), recorded),
-                tenant_id,
-                marks,
+                tenant_reject_files(directory, tenant_id, recorded), marks
             )
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)

@@ -6,7 +6,8 @@ Places looked at:
 
 * tables: rows a declared subject reference still connects to the subject, and any
   personal, id or reference column holding one of the values;
-* reject files of the tenant (``<reject_dir>/<tenant>-*.jsonl``);
+* reject files of the tenant (``<reject_dir>/<tenant>-*.jsonl``, and those its loads
+  recorded writing to a directory of their own);
 * the tenant's audit details (erasure receipts aside: they hold digests only);
 * the tenant's config, stored and cached (Redis, when the cache is there).
 """
@@ -29,7 +30,6 @@ from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
-from tenancy_fixtures.tenancy.tenants import reject_directories
 
 __all__ = ["ErasureCheck", "verify_erasure"]
 
@@ -107,9 +107,9 @@ async def _columns(
 
 
 def _reject_files(
-    directories: list[Path], tenant_id: str, marks: Fingerprints, check: ErasureCheck
+    directory: Path, tenant_id: str, recorded: list[str], marks: Fingerprints, check: ErasureCheck
 ) -> None:
-    for path in tenant_reject_files(directories, tenant_id):
+    for path in tenant_reject_files(directory, tenant_id, recorded):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -120,7 +120,8 @@ def _reject_files(
                 hits += marks.found_in(document)
         if hits:
             check.remnants.append(f"reject file {path}: {hits} record(s) of the subject")
-    check.checked.append(f"reject files in {', '.join(map(str, directories))}")
+    elsewhere = f" and the {len(recorded)} its loads recorded" if recorded else ""
+    check.checked.append(f"reject files in {directory}{elsewhere}")
 
 
 async def _audit(
@@ -190,8 +191,7 @@ async def verify_erasure(
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
         recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
-    directories = reject_directories(Path(reject_dir or store.settings.reject_dir), recorded)
-    _reject_files(directories, tenant_id, marks, check)
+    _reject_files(Path(reject_dir or store.settings.reject_dir), tenant_id, recorded, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

@@ -370,6 +370,7 @@ class DataLoader(BaseFixture):
                 rules=context.validate_rules,
                 batch_size=self.batch_size,
                 now=context.started_at,
+                local_now=context.local_started_at,
             )
             with closing(blocks):
                 for block in blocks:
@@ -404,6 +405,8 @@ class DataLoader(BaseFixture):
                 rules=context.validate_rules,
                 encode=True,
                 batch_size=self.batch_size,
+                now=context.started_at,
+                local_now=context.local_started_at,
             )
             with closing(blocks):
                 for block in blocks:
@@ -426,6 +429,7 @@ class DataLoader(BaseFixture):
             max_text_length=context.max_text_length,
             rules=context.validate_rules,
             now=context.started_at,
+            local_now=context.local_started_at,
         )
         for file in files:
             records = iter_records(file)

@@ -305,7 +305,10 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
                 )
             run.context = replace(run.context, skip_records=skip)
         large = defers_keys(run.loaders, run.settings.bulk_load_min_bytes)
-        run.context = replace(run.context, stamp_writes=large)
+        now, local_now = await session.clock()
+        run.context = replace(
+            run.context, stamp_writes=large, started_at=now, local_started_at=local_now
+        )
         async with session.bulk_load(defer_keys=large):
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -112,9 +112,17 @@ class _Job:
     """What a worker keeps for the table it is parsing."""
 
     def __init__(
-        self, table: Table, max_text_length: int, rules: bool, encode: bool, now: datetime
+        self,
+        table: Table,
+        max_text_length: int,
+        rules: bool,
+        encode: bool,
+        clock: tuple[datetime, datetime],
     ) -> None:
-        self.builder = RowBuilder(table, max_text_length=max_text_length, rules=rules, now=now)
+        now, local_now = clock
+        self.builder = RowBuilder(
+            table, max_text_length=max_text_length, rules=rules, now=now, local_now=local_now
+        )
         self.table = table
         #: Encoders of COPY text (escaping, and for blocks without a backslash not), if asked.
         self.encoders = (row_encoder(table), row_encoder(table, escape=False)) if encode else None
@@ -222,7 +230,7 @@ def serve(fd: int) -> None:
     job: _Job | BaseException = StorageError("a block arrived before its table")
     while (message := inbox.get()) is not None:
         if message[0] == "table":
-            _, table_pickle, max_text_length, rules, encode, now = message
+            _, table_pickle, max_text_length, rules, encode, clock = message
             try:
                 # The loading process's own pickle, over a socket only it and this
                 # worker hold.
@@ -230,7 +238,7 @@ def serve(fd: int) -> None:
                 # The value formats its domain registered there, which this process
                 # (which registered nothing) needs to check the table's columns.
                 FORMATS.update({form.name: form for form in formats})
-                job = _Job(table, max_text_length, rules, encode, now)
+                job = _Job(table, max_text_length, rules, encode, clock)
             except Exception as exc:
                 job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue
@@ -362,7 +370,8 @@ def parse_in_workers(
     rules: bool = True,
     encode: bool = False,
     batch_size: int,
-    now: datetime | None = None,
+    now: datetime,
+    local_now: datetime,
 ) -> Generator[ParsedBlock, None, None]:
     """Parse ``files`` (JSON Lines) with ``workers``, yielding their blocks in file order.
 
@@ -373,7 +382,6 @@ def parse_in_workers(
     (where the table has an encoder).
     """
     table_pickle = pickle.dumps((table, table_formats(table)))
-    started = datetime.now(UTC)
     dispatch = _Dispatch(
         (
             (file, block, before)
@@ -385,7 +393,7 @@ def parse_in_workers(
         worker.broken = True
     try:
         for worker in workers:
-            message = ("table", table_pickle, max_text_length, rules, encode, now or started)
+            message = ("table", table_pickle, max_text_length, rules, encode, (now, local_now))
             dispatch.send(worker, message)
         for _ in range(_AHEAD):
             for worker in workers:

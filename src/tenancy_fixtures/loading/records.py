@@ -56,6 +56,7 @@ from tenancy_fixtures.loading.rules import (
 )
 from tenancy_fixtures.loading.server_defaults import (
     NO_SERVER_DEFAULT,
+    CurrentTime,
     DatabaseComputed,
     server_default_text,
     server_value,
@@ -484,8 +485,8 @@ def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any], server
         return [*lines, "    if v is M or v is None:", f"        c{i} = default{i}"]
     elif isinstance(server, DatabaseComputed):
         namespace[f"computed{i}"] = (
-            f"left out, but its server default {server.expression} is computed by the "
-            "database for each row, and a load writes every column: give it a value"
+            f"left out, but its server default {server.expression} {server.reason}, and a "
+            "load writes every column: give it a value"
         )
         lines += [
             "    if v is M:",
@@ -507,17 +508,39 @@ def _missing_code(i: int, column: Column[Any], namespace: dict[str, Any], server
     return lines
 
 
-def _server_default(column: Column[Any], max_text_length: int, now: datetime) -> Any:
+def _server_default(
+    column: Column[Any], max_text_length: int, now: datetime, local_now: datetime
+) -> Any:
     """``column``'s server default typed as the loader types a value given (or
-    ``NO_SERVER_DEFAULT``, or a :class:`DatabaseComputed` for one it cannot type)."""
-    server = server_value(column, now)
+    ``NO_SERVER_DEFAULT``, or a :class:`DatabaseComputed` for one it does not fill in).
+    ``now``/``local_now``: the load's transaction time, aware and as the session's wall
+    time."""
+    server = server_value(column)
+    if isinstance(server, CurrentTime):
+        server = _current_time(column, server, now, local_now)
     if server is NO_SERVER_DEFAULT or server is None or isinstance(server, DatabaseComputed):
         return server
     try:
         return stored_default(column, _converter(column, max_text_length)(server))
-    except ValueError:
-        sql = server_default_text(column)
-        return DatabaseComputed(sql or repr(server))
+    except ValueError as exc:
+        sql = server_default_text(column) or repr(server)
+        return DatabaseComputed(sql, f"does not fit the column ({exc})")
+
+
+def _current_time(
+    column: Column[Any], current: CurrentTime, now: datetime, local_now: datetime
+) -> str | DatabaseComputed:
+    """The time ``current`` stands for as ``column`` takes it: aware, or the session's
+    wall time for a column without a time zone, or its date; rounded to its places."""
+    kind = column.type
+    if isinstance(kind, DateTime) and not current.day:
+        value = now if kind.timezone else local_now
+        if current.places is not None and current.places < 6:
+            value = _rounded_timestamp(lambda v: v, current.places)(value)
+        return value.isoformat()
+    if isinstance(kind, Date):
+        return local_now.date().isoformat()
+    return DatabaseComputed(server_default_text(column) or "")
 
 
 def _failed_default(exc: Exception) -> ValueError:
@@ -723,12 +746,15 @@ class RowBuilder:
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
         rules: bool = True,
         now: datetime | None = None,
+        local_now: datetime | None = None,
     ) -> None:
         self.table = table
         self.max_text_length = max_text_length
         self.rules = rules
-        #: What a column defaulting to the current time gets in a row leaving it out.
+        #: What a column defaulting to the current time gets in a row leaving it out: the
+        #: load's transaction time, aware and as the session's wall time.
         self.now = now or datetime.now(UTC)
+        self.local_now = local_now or self.now.astimezone(UTC).replace(tzinfo=None)
         self.columns: tuple[str, ...] = tuple(c.name for c in table.columns)
         self._known = frozenset(self.columns)
         self.checks: tuple[ColumnCheck, ...] = tuple(table_checks(table))
@@ -804,7 +830,7 @@ class RowBuilder:
                     f"raise unchecked(source, path, {name}, v, {held})",
                 )
             )
-        server = _server_default(column, self.max_text_length, self.now)
+        server = _server_default(column, self.max_text_length, self.now, self.local_now)
         lines = _missing_code(i, column, namespace, server)
         fast = _fast_check(column, limit, form, checks, constant)
         if fast is not None:

@@ -4,8 +4,9 @@ A load names every column of its table (``COPY`` does), so a column a record lea
 out would be stored as NULL where an ``INSERT`` leaving it out gets the column's server
 default. The loader fills in the server defaults it can know without the database:
 literals (``server_default="free"``, ``text("0")``, ``false()``, ``'{}'::jsonb``) and
-the current time (``func.now()``, ``CURRENT_TIMESTAMP``, ``CURRENT_DATE``: the run's
-time in UTC, one value per run as the database gives one per transaction). Any other
+the current time (``func.now()``, ``CURRENT_TIMESTAMP(p)``, ``LOCALTIMESTAMP``,
+``CURRENT_DATE``: the load's transaction time as the database gives it, in the
+session's time zone for a column without one, rounded to ``p`` places). Any other
 expression (``gen_random_uuid()``, ``nextval(...)``) is computed by the database per
 row: a record that leaves its column out is refused, naming the column. A value given,
 ``null`` included, is taken as given, as the database takes it.
@@ -15,14 +16,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any, Final
 
-from sqlalchemy import Column, Date, DateTime
+from sqlalchemy import Column
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.schema import DefaultClause
 
-__all__ = ["NO_SERVER_DEFAULT", "DatabaseComputed", "server_default_text", "server_value"]
+__all__ = [
+    "COMPUTED",
+    "NO_SERVER_DEFAULT",
+    "CurrentTime",
+    "DatabaseComputed",
+    "server_default_text",
+    "server_value",
+]
 
 
 class _NoServerDefault:
@@ -32,27 +39,39 @@ class _NoServerDefault:
 
 #: What :func:`server_value` gives for a column without a server default.
 NO_SERVER_DEFAULT: Final = _NoServerDefault()
+#: Why a :class:`DatabaseComputed` expression is not filled in.
+COMPUTED = "is computed by the database for each row"
 
 
 @dataclass(frozen=True)
 class DatabaseComputed:
-    """A server default only the database can compute (per row)."""
+    """A server default the loader does not fill in, and why."""
 
     expression: str
+    reason: str = COMPUTED
 
 
-_CAST = re.compile(r"\s*::\s*[a-z_][a-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?\s*$", re.I)
+@dataclass(frozen=True)
+class CurrentTime:
+    """A server default of the current time (``day``: the current date), kept to
+    ``places`` fractional digits of a second (``None``: all six)."""
+
+    day: bool = False
+    places: int | None = None
+
+
+_TYPE_NAME = r'(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$ ]*)'
+_CAST = re.compile(
+    rf"\s*::\s*(?:{_TYPE_NAME}\.)?{_TYPE_NAME}(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?\s*$", re.I
+)
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _NOW = re.compile(
-    r"now\(\)|current_timestamp(\(\s*\d*\s*\))?|localtimestamp(\(\s*\d*\s*\))?"
-    r"|transaction_timestamp\(\)|statement_timestamp\(\)",
+    r"(?:now|transaction_timestamp|statement_timestamp)\(\)"
+    r"|(?:current_timestamp|localtimestamp)(?:\(\s*(\d+)\s*\))?",
     re.I,
 )
 _TODAY = re.compile(r"current_date", re.I)
-_NOW_TEXT = "\0now"
-_TODAY_TEXT = "\0today"
-_NOT_LITERAL = "\0other"
 
 
 def server_default_text(column: Column[Any]) -> str | None:
@@ -71,43 +90,34 @@ def server_default_text(column: Column[Any]) -> str | None:
     return None
 
 
-def _literal(sql: str) -> str | None:
-    """The text of a literal (``None`` for NULL), a marker of the current time or day,
-    or ``_NOT_LITERAL``."""
+def _bare(sql: str) -> str:
+    """``sql`` without the casts and parentheses around it."""
     sql = sql.strip()
     while True:
         uncast = _CAST.sub("", sql)
         wrapped = uncast.startswith("(") and uncast.endswith(")")
         unwrapped = uncast[1:-1].strip() if wrapped else uncast
         if unwrapped == sql:
-            break
+            return sql
         sql = unwrapped
-    if (quoted := _QUOTED.fullmatch(sql)) is not None:
-        return quoted.group(1).replace("''", "'")
-    if sql.lower() == "null":
-        return None
-    if sql.lower() in ("true", "false") or _NUMBER.fullmatch(sql) is not None:
-        return sql.lower()
-    if _NOW.fullmatch(sql) is not None:
-        return _NOW_TEXT
-    if _TODAY.fullmatch(sql) is not None:
-        return _TODAY_TEXT
-    return _NOT_LITERAL
 
 
-def server_value(column: Column[Any], now: datetime) -> Any:
-    """What the database stores for ``column`` in a row that leaves it out, as text for
-    the loader to type like a value given (``None`` for NULL), or ``NO_SERVER_DEFAULT``,
-    or a :class:`DatabaseComputed`. ``now``: the run's time (aware, UTC)."""
+def server_value(column: Column[Any]) -> Any:
+    """What the database stores for ``column`` in a row that leaves it out: a literal's
+    text for the loader to type like a value given (``None`` for NULL), a
+    :class:`CurrentTime`, a :class:`DatabaseComputed`, or ``NO_SERVER_DEFAULT``."""
     sql = server_default_text(column)
     if sql is None:
         return NO_SERVER_DEFAULT
-    text = _literal(sql)
-    kind = column.type
-    if text == _NOW_TEXT and isinstance(kind, DateTime):
-        return (now if kind.timezone else now.replace(tzinfo=None)).isoformat()
-    if text in (_NOW_TEXT, _TODAY_TEXT) and isinstance(kind, Date):
-        return date(now.year, now.month, now.day).isoformat()
-    if text in (_NOW_TEXT, _TODAY_TEXT, _NOT_LITERAL):
-        return DatabaseComputed(sql)
-    return text
+    bare = _bare(sql)
+    if (quoted := _QUOTED.fullmatch(bare)) is not None:
+        return quoted.group(1).replace("''", "'")
+    if bare.lower() == "null":
+        return None
+    if bare.lower() in ("true", "false") or _NUMBER.fullmatch(bare) is not None:
+        return bare.lower()
+    if (now := _NOW.fullmatch(bare)) is not None:
+        return CurrentTime(places=int(now.group(1)) if now.group(1) else None)
+    if _TODAY.fullmatch(bare) is not None:
+        return CurrentTime(day=True)
+    return DatabaseComputed(sql)

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Column, ColumnElement, Index, MetaData, Table, literal, select
@@ -251,6 +252,13 @@ class TenantSession(ABC):
         self.metadata = metadata
         #: The storage came ready-made with this schema (a spare schema, a template file).
         self.prepared = prepared
+
+    async def clock(self) -> tuple[datetime, datetime]:
+        """The transaction's time, aware and as the session's wall time: what a column
+        defaulting to ``now()`` or ``LOCALTIMESTAMP`` would get (here: this process's
+        clock in UTC, as SQLite's ``CURRENT_TIMESTAMP``)."""
+        now = datetime.now(UTC)
+        return now, now.replace(tzinfo=None)
 
     @abstractmethod
     async def create_tables(self, metadata: MetaData) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -794,14 +795,21 @@ async def record_run(
 
 async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[str]:
     """The reject files the tenant's lenient loads wrote, as each load recorded them
-    (``reject_file`` in its run detail): wherever its ``reject_dir`` pointed."""
+    (``reject_file`` in its run detail): wherever its ``reject_dir`` pointed. Only paths
+    named as that run's reject file (``<tenant>-<run_id>.jsonl``) are taken."""
     path = runs_table.c.detail["reject_file"].as_string()
     found = await conn.execute(
-        select(path)
+        select(runs_table.c.run_id, path)
         .where(runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load")
         .where(path.is_not(None))
     )
-    return sorted({str(p) for p in found.scalars()})
+    return sorted(
+        {
+            str(recorded)
+            for run_id, recorded in found.all()
+            if PurePath(str(recorded)).name == f"{tenant_id}-{run_id}.jsonl"
+        }
+    )
 
 
 async def last_run(conn: AsyncConnection, tenant_id: str, operation: str) -> dict[str, Any] | None:

@@ -32,7 +32,7 @@ __all__ = [
     "drop_tenant",
     "get_tenant",
     "list_tenants",
-    "reject_directories",
+    "recorded_files",
     "reject_files",
     "update_tenant",
 ]
@@ -185,11 +185,12 @@ async def count_tenants(
         return await control_plane.count_tenants(conn, prefix=prefix, tier=tier, status=status)
 
 
-def reject_directories(default: Path, recorded: Iterable[str]) -> list[Path]:
-    """Where a tenant's reject files may be: ``default`` (the ``reject_dir`` setting)
-    and the directory of each reject file its loads recorded (a ``reject_dir`` given to
-    a load), each once."""
-    return sorted({default.resolve(), *(Path(p).parent.resolve() for p in recorded)})
+def recorded_files(recorded: Iterable[str]) -> list[Path]:
+    """Of the reject files loads recorded writing, those that are there, with the
+    ``.partial`` a crash between a load's commit and its file's rename leaves: regular
+    files only, never a link."""
+    candidates = (Path(name + end) for name in recorded for end in ("", ".partial"))
+    return sorted({p for p in candidates if p.is_file() and not p.is_symlink()})
 
 
 def reject_files(directory: Path, tenant_id: str) -> list[Path]:
@@ -230,9 +231,9 @@ async def drop_tenant(
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
-            for directory in reject_directories(store.settings.reject_dir, recorded):
-                for path in reject_files(directory, tenant_id):
-                    path.unlink(missing_ok=True)
+            own = reject_files(store.settings.reject_dir, tenant_id)
+            for path in {*own, *recorded_files(recorded)}:
+                path.unlink(missing_ok=True)
             await audit.record(
                 conn,
                 detail={

@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -286,6 +287,12 @@ class PostgresTenantSession(TenantSession):
             await citus.propagate_ddl(self.connection)
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             yield
+
+    async def clock(self) -> tuple[datetime, datetime]:
+        found = (await self.connection.execute(text("SELECT now(), LOCALTIMESTAMP"))).one()
+        now: datetime = found[0]
+        local: datetime = found[1]
+        return now.astimezone(UTC), local
 
     async def table_names(self) -> set[str]:
         found = await self.connection.execute(
