@@ -53,9 +53,12 @@ def test_processes_initializing_one_new_data_directory_at_once_share_one_control
 ) -> None:
     racers = 4
     context = multiprocessing.get_context("spawn")
-    start = context.Manager().Barrier(racers)
+    # Timeouts: a racer that dies (an import error) would leave the others at the
+    # barrier, and the pool replacing it waiting for work, for ever.
+    start = context.Manager().Barrier(racers, timeout=60)
     with context.Pool(racers) as pool:
-        planes = pool.starmap(_plane_of, [(str(tmp_path / "data"), start)] * racers)
+        racing = pool.starmap_async(_plane_of, [(str(tmp_path / "data"), start)] * racers)
+        planes = racing.get(timeout=120)
 
     assert 1 == len(set(planes)), planes
     left = sorted(p.name for p in (tmp_path / "data").iterdir() if p.is_file())

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import (
     CHAR,
     DOUBLE_PRECISION,
+    JSON,
     NCHAR,
     REAL,
     UUID,
@@ -608,3 +609,37 @@ async def test_drift_names_an_enum_type_whose_values_differ_from_the_schemas(
     assert changed.findings == [
         "enum type mood has values ('happy', 'sad', 'calm'), the schema says ('happy', 'sad')"
     ]
+
+
+@pytest.mark.parametrize("keys", ["kept", "dropped"])
+async def test_a_plain_json_column_reloads_changed_rows_and_leaves_the_same_alone(
+    settings: Settings, tmp_path: Path, keys: str
+) -> None:
+    """PostgreSQL's ``json`` (``JSON`` without a ``JSONB`` variant) has no equality
+    operator: merging a changed set into a loaded tenant failed with ``operator does not
+    exist: json = json``, with the keys in place and after a bulk load dropped them."""
+    if keys == "dropped":
+        settings = settings.model_copy(update={"bulk_load_min_bytes": 0})
+    metadata = _things_metadata(Column("body", JSON))
+    first, second = tmp_path / "first", tmp_path / "second"
+    for source, rows in (
+        (first, [{"thing_id": "same", "body": {"a": [1, 2]}}, {"thing_id": "changed", "body": 1}]),
+        (second, [{"thing_id": "same", "body": {"a": [1, 2]}}, {"thing_id": "changed", "body": 2}]),
+    ):
+        source.mkdir()
+        (source / "things.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    async with FixtureManager(settings, metadata=metadata) as manager:
+        await drop_every_tenant(manager)
+        try:
+            await manager.create_tenant("things")
+            await manager.load_fixtures("things", first)
+            report = await manager.load_fixtures("things", second)
+            stored = await _stored(manager, "things", "things")
+            validation = await manager.validate_tenant("things", recompute_checksums=True)
+        finally:
+            await drop_every_tenant(manager)
+
+    counts = report.writes["things"]
+    assert (0, 1, 1) == (counts.inserted, counts.updated, counts.unchanged)
+    assert [("changed", 2), ("same", {"a": [1, 2]})] == stored
+    assert validation.ok, validation.problems

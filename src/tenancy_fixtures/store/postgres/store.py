@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    cast,
     delete,
     exists,
     func,
@@ -35,6 +36,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -185,6 +188,27 @@ _ENUM_VALUES = text(
     "FROM pg_catalog.pg_type t JOIN pg_catalog.pg_enum e ON e.enumtypid = t.oid "
     "WHERE t.typnamespace = to_regnamespace(:schema) GROUP BY t.typname"
 )
+
+
+_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+def _differ(table: Table, names: Sequence[str], stored: Any, given: Any) -> Any:
+    """Whether a row's ``names`` columns differ between ``stored`` and ``given`` (column
+    collections); a ``json`` column is compared as ``jsonb``, since ``json`` has no
+    equality operator."""
+
+    def comparable(column: Any, name: str) -> Any:
+        kind = table.c[name].type.dialect_impl(_DIALECT)
+        return (
+            cast(column, JSONB)
+            if isinstance(kind, JSON) and not isinstance(kind, JSONB)
+            else column
+        )
+
+    return tuple_(*(comparable(stored[n], n) for n in names)).is_distinct_from(
+        tuple_(*(comparable(given[n], n) for n in names))
+    )
 
 
 class PostgresTenantSession(TenantSession):
@@ -549,9 +573,7 @@ class PostgresTenantSession(TenantSession):
             merge = insert.on_conflict_do_update(
                 index_elements=keys,
                 set_={c: insert.excluded[c] for c in changing},
-                where=tuple_(*(table.c[c] for c in changing)).is_distinct_from(
-                    tuple_(*(insert.excluded[c] for c in changing))
-                ),
+                where=_differ(table, changing, table.c, insert.excluded),
             )
         else:
             merge = insert.on_conflict_do_nothing(index_elements=keys)
@@ -579,9 +601,7 @@ class PostgresTenantSession(TenantSession):
                 .values({c: staging.c[c] for c in changing})
                 .where(
                     same_key,
-                    tuple_(*(table.c[c] for c in changing)).is_distinct_from(
-                        tuple_(*(staging.c[c] for c in changing))
-                    ),
+                    _differ(table, changing, table.c, staging.c),
                 )
             )
             updated = max(changed.rowcount, 0)
