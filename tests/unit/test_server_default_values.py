@@ -17,6 +17,7 @@ from sqlalchemy import (
     Identity,
     Integer,
     MetaData,
+    Sequence,
     String,
     Table,
     false,
@@ -119,8 +120,10 @@ def test_a_row_leaving_the_column_out_gets_what_the_database_would_store(
 @pytest.mark.parametrize(
     ("column", "reason"),
     [
-        (Column("x", Integer, server_default=text("length('abc')")), "is computed by the database"),
-        (Column("x", DateTime, server_default=text("CURRENT_DATE")), "is computed by the database"),
+        (Column("x", Integer, server_default=text("length('abc')")), "only the database evaluates"),
+        (Column("x", DateTime, server_default=text("CURRENT_DATE")), "only the database evaluates"),
+        (Column("x", Integer, Sequence("things_x")), "drawn from a sequence"),
+        (Column("x", Integer, Identity()), "drawn from a sequence"),
         (Column("x", Integer, server_default=text("'many'")), "does not fit the column"),
     ],
 )
@@ -152,7 +155,6 @@ def test_any_other_server_default_is_computed_by_the_database(column: Column[Any
     "column",
     [
         Column("x", String),
-        Column("x", Integer, Identity()),
         Column("x", Integer, Computed("1 + 1")),
         Column("x", String, default="free"),
     ],

@@ -44,7 +44,7 @@ from tenancy_fixtures.loading.rules import (
     column_format,
     table_checks,
 )
-from tenancy_fixtures.loading.server_defaults import server_default_text
+from tenancy_fixtures.loading.server_defaults import NO_SERVER_DEFAULT, server_value
 
 __all__ = ["FastRows"]
 
@@ -179,7 +179,7 @@ class FastRows:
         for i, column in enumerate(table.columns):
             if column.info.get(_ENCRYPTED_INFO):
                 return None
-            if column.default is None and server_default_text(column) is not None:
+            if column.default is None and server_value(column) is not NO_SERVER_DEFAULT:
                 return None  # a missing value takes it, a null does not: the exact path
             if column.default is not None:
                 if not isinstance(column.default, ScalarElementColumnDefault):

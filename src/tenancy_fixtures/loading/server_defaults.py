@@ -7,8 +7,9 @@ literals (``server_default="free"``, ``text("0")``, ``false()``, ``'{}'::jsonb``
 the current time (``func.now()``, ``CURRENT_TIMESTAMP(p)``, ``LOCALTIMESTAMP``,
 ``CURRENT_DATE``: the load's transaction time as the database gives it, in the
 session's time zone for a column without one, rounded to ``p`` places). Any other
-expression (``gen_random_uuid()``, ``nextval(...)``) is computed by the database per
-row: a record that leaves its column out is refused, naming the column. A value given,
+expression (``gen_random_uuid()``), and a value drawn from a sequence (``Sequence``,
+``Identity``), is the database's to compute per row: a record that leaves its column
+out is refused, naming the column. A value given,
 ``null`` included, is taken as given, as the database takes it.
 """
 
@@ -18,12 +19,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Identity, Sequence
 from sqlalchemy.sql.elements import ClauseElement, TextClause
 from sqlalchemy.sql.schema import DefaultClause
 
 __all__ = [
     "COMPUTED",
+    "DRAWN",
     "NO_SERVER_DEFAULT",
     "CurrentTime",
     "DatabaseComputed",
@@ -40,7 +42,9 @@ class _NoServerDefault:
 #: What :func:`server_value` gives for a column without a server default.
 NO_SERVER_DEFAULT: Final = _NoServerDefault()
 #: Why a :class:`DatabaseComputed` expression is not filled in.
-COMPUTED = "is computed by the database for each row"
+COMPUTED = "is an expression only the database evaluates"
+#: Why a value drawn from a sequence is not.
+DRAWN = "is drawn from a sequence by the database for each row"
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,10 @@ def server_value(column: Column[Any]) -> Any:
     """What the database stores for ``column`` in a row that leaves it out: a literal's
     text for the loader to type like a value given (``None`` for NULL), a
     :class:`CurrentTime`, a :class:`DatabaseComputed`, or ``NO_SERVER_DEFAULT``."""
+    if isinstance(column.default, Sequence):
+        return DatabaseComputed(f"nextval('{column.default.name}')", DRAWN)
+    if isinstance(column.server_default, Identity):
+        return DatabaseComputed("GENERATED AS IDENTITY", DRAWN)
     sql = server_default_text(column)
     if sql is None:
         return NO_SERVER_DEFAULT

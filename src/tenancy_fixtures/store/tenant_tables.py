@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     MetaData,
+    Sequence,
     Table,
 )
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
@@ -68,6 +69,11 @@ def copy_table(table: Table, metadata: MetaData, **options: Any) -> Table:
     """
     copy = table.to_metadata(metadata, **options)
     _keep_column_index_names(table, copy)
+    for column in copy.columns:
+        # A column's sequence lives in the table's schema, as ``to_metadata`` leaves a
+        # sequence without one where the search path finds it.
+        if isinstance(sequence := column.default, Sequence) and sequence.schema is None:
+            sequence.schema = copy.schema
     return copy
 
 
