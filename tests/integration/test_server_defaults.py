@@ -176,12 +176,16 @@ async def test_a_column_without_a_time_zone_gets_the_sessions_wall_time_as_an_in
     things: Any, tmp_path: Path, admin: asyncpg.Connection, postgres_url: str
 ) -> None:
     """PostgreSQL converts ``now()`` to the session's time zone for a ``TIMESTAMP``
-    column; a load does the same (found with a server five hours off UTC)."""
+    column; a load does the same (found with a server five hours off UTC), and takes
+    ``timezone('utc', now())`` as the UTC wall time."""
     database = make_url(postgres_url).database
     await admin.execute(f"ALTER DATABASE \"{database}\" SET timezone = 'America/New_York'")
     try:
         manager = await things(
-            _metadata(Column("seen_at", DateTime, server_default=func.now(), nullable=False))
+            _metadata(
+                Column("seen_at", DateTime, server_default=func.now(), nullable=False),
+                Column("utc_at", DateTime, server_default=text("timezone('utc', now())")),
+            )
         )
         await manager.load_fixtures(TENANT, _source(tmp_path, {"thing_id": "loaded"}))
         table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.things"]
@@ -191,9 +195,11 @@ async def test_a_column_without_a_time_zone_gets_the_sessions_wall_time_as_an_in
     finally:
         await admin.execute(f'ALTER DATABASE "{database}" RESET timezone')
 
-    (loaded,), (inserted,) = rows["loaded"], rows["inserted"]
+    (loaded, loaded_utc), (inserted, inserted_utc) = rows["loaded"], rows["inserted"]
     assert abs(inserted - loaded) < timedelta(minutes=1)
     assert abs(datetime.now(UTC).replace(tzinfo=None) - loaded) > timedelta(hours=4)
+    assert abs(inserted_utc - loaded_utc) < timedelta(minutes=1)
+    assert abs(datetime.now(UTC).replace(tzinfo=None) - loaded_utc) < timedelta(minutes=1)
 
 
 async def test_leaving_out_a_column_the_database_computes_is_refused_naming_it(

@@ -76,6 +76,9 @@ def test_a_literal_server_default_is_read_as_its_text(column: Column[Any], expec
         (text("LOCALTIMESTAMP(0)"), CurrentTime(places=0)),
         (text("transaction_timestamp()"), CurrentTime()),
         (text("CURRENT_DATE"), CurrentTime(day=True)),
+        (text("timezone('utc', now())"), CurrentTime(utc=True)),
+        (text("timezone('UTC', CURRENT_TIMESTAMP)"), CurrentTime(utc=True)),
+        (text("(now() AT TIME ZONE 'utc')"), CurrentTime(utc=True)),
     ],
 )
 def test_a_current_time_server_default_is_read_as_such(default: Any, expected: Any) -> None:
@@ -105,6 +108,10 @@ def _left_out(column: Column[Any]) -> Any:
         ),
         (Column("x", Date, server_default=text("CURRENT_DATE")), LOCAL_NOW.date()),
         (Column("x", Date, server_default=func.now()), LOCAL_NOW.date()),
+        (
+            Column("x", DateTime, server_default=text("timezone('utc', now())")),
+            NOW.replace(tzinfo=None),
+        ),
         (Column("x", Integer, server_default=text("(-5)")), -5),
         (Column("x", Boolean, server_default=text("1")), True),
     ],

@@ -533,6 +533,10 @@ def _current_time(
     """The time ``current`` stands for as ``column`` takes it: aware, or the session's
     wall time for a column without a time zone, or its date; rounded to its places."""
     kind = column.type
+    if current.utc:
+        if isinstance(kind, DateTime) and not kind.timezone:
+            return now.astimezone(UTC).replace(tzinfo=None).isoformat()
+        return DatabaseComputed(server_default_text(column) or "")
     if isinstance(kind, DateTime) and not current.day:
         value = now if kind.timezone else local_now
         if current.places is not None and current.places < 6:

@@ -62,6 +62,8 @@ class CurrentTime:
 
     day: bool = False
     places: int | None = None
+    #: The UTC wall time (``timezone('utc', now())``), for a column without a time zone.
+    utc: bool = False
 
 
 _TYPE_NAME = r'(?:"(?:[^"]|"")+"|[a-z_][a-z0-9_$ ]*)'
@@ -76,6 +78,11 @@ _NOW = re.compile(
     re.I,
 )
 _TODAY = re.compile(r"current_date", re.I)
+_UTC_NOW = re.compile(
+    r"timezone\(\s*'utc'\s*,\s*(?:now\(\)|current_timestamp)\s*\)"
+    r"|\(?\s*(?:now\(\)|current_timestamp)\s*\)?\s+at\s+time\s+zone\s+'utc'",
+    re.I,
+)
 
 
 def server_default_text(column: Column[Any]) -> str | None:
@@ -128,4 +135,6 @@ def server_value(column: Column[Any]) -> Any:
         return CurrentTime(places=int(now.group(1)) if now.group(1) else None)
     if _TODAY.fullmatch(bare) is not None:
         return CurrentTime(day=True)
+    if _UTC_NOW.fullmatch(bare) is not None:
+        return CurrentTime(utc=True)
     return DatabaseComputed(sql)
