@@ -6,6 +6,7 @@ compute is a refusal naming the column."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Identity,
     Integer,
     MetaData,
     Sequence,
@@ -39,6 +41,7 @@ from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tests.cleanup import drop_every_tenant
 
 TENANT = "defaults"
+ON_POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
 
 
 def _metadata(*columns: Column[Any]) -> MetaData:
@@ -254,7 +257,8 @@ async def test_a_columns_sequence_is_the_tenants_own_and_a_load_must_give_its_va
     report = await manager.validate_tenant(TENANT)
     assert report.ok, report.problems
     await app_insert(TENANT)
-    drawn = (1,) if backend == "postgresql" else (None,)  # SQLite has no sequences
+    # Past the loaded 7 (SQLite has no sequences).
+    drawn = (8,) if backend == "postgresql" else (None,)
     assert {"loaded": (7,), "app": drawn} == await _rows(manager)
     if backend == "postgresql":
         await manager.warm_up(1)
@@ -267,3 +271,101 @@ async def test_a_columns_sequence_is_the_tenants_own_and_a_load_must_give_its_va
                 )
         finally:
             await manager.warm_up(0)
+
+
+def _keyed_metadata(backend: str) -> MetaData:
+    """A ``serial`` key, an identity key and (on PostgreSQL) a ``Sequence`` column."""
+    metadata = MetaData()
+    Table("serials", metadata, Column("id", Integer, primary_key=True), Column("t", String(5)))
+    Table(
+        "identities",
+        metadata,
+        Column("id", Integer, Identity(), primary_key=True),
+        Column("t", String(5)),
+    )
+    if backend == "postgresql":  # SQLite has no sequences
+        Table(
+            "numbered",
+            metadata,
+            Column("key", String(5), primary_key=True),
+            Column("number", Integer, Sequence("numbered_no"), nullable=False),
+        )
+    return metadata
+
+
+async def test_after_a_load_the_applications_inserts_take_keys_past_the_loaded_ones(
+    things: Any, tmp_path: Path, backend: str
+) -> None:
+    """A load gives every key; the sequences behind them are moved past the highest
+    (as Django's loaddata resets them), never back: before, the application's first
+    insert into a loaded PostgreSQL table took key 1 again and failed."""
+    manager = await things(_keyed_metadata(backend))
+    source = tmp_path / "keyed"
+    source.mkdir()
+    rows = {
+        "serials": [{"id": 1, "t": "a"}, {"id": 10, "t": "b"}],
+        "identities": [{"id": 1, "t": "a"}, {"id": 3, "t": "b"}],
+        "numbered": [{"key": "a", "number": 5}, {"key": "b", "number": 7}],
+    }
+    for name in manager.store.metadata.tables.values():
+        (source / f"{name.name}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows[name.name])
+        )
+
+    async def app_inserts() -> dict[str, Any]:
+        drawn = {}
+        async with manager.store.session(TENANT) as session:
+            for table in manager.store.metadata.sorted_tables:
+                if table.name == "numbered":
+                    values: dict[str, Any] = {"key": uuid.uuid4().hex[:5]}
+                    column = table.c.number
+                else:
+                    values, column = {"t": "app"}, table.c.id
+                added = await session.connection.execute(
+                    insert(table).values(values).returning(column)
+                )
+                drawn[table.name] = added.scalar_one()
+        return drawn
+
+    await manager.load_fixtures(TENANT, source)
+    first = await app_inserts()
+    (source / "serials.jsonl").write_text('{"id": 2, "t": "c"}\n')
+    await manager.load_fixtures(TENANT, source)
+    second = await app_inserts()
+
+    expected = {"serials": 11, "identities": 4, "numbered": 8}
+    assert {name: expected[name] for name in first} == first
+    assert {name: value + 1 for name, value in first.items()} == second
+
+
+@pytest.mark.parametrize("backend", [ON_POSTGRESQL], indirect=True)
+async def test_a_sequence_columns_share_is_the_tenants_and_belongs_to_no_one_column(
+    things: Any, admin: asyncpg.Connection
+) -> None:
+    """Owned by the first column, it went with that table (``DROP TABLE``, a migration
+    dropping it) while the other still drew from it; unowned, validation still takes it
+    as declared. A sequence in another schema is left to that schema, as before."""
+    shared = Sequence("shared_no")
+    metadata = MetaData()
+    for name in ("first", "second"):
+        Table(name, metadata, Column("n", Integer, shared, primary_key=True))
+    Table(
+        "elsewhere",
+        metadata,
+        Column("n", Integer, Sequence("kept_no", schema="public"), primary_key=True),
+    )
+    manager = await things(metadata)
+    schema = manager.store.checked(TENANT)
+    report = await manager.validate_tenant(TENANT)
+    assert report.ok, report.problems
+
+    await admin.execute(f'DROP TABLE "{schema}"."first"')
+    second = manager.store.metadata.tables[f"{TENANT_SCHEMA}.second"]
+    async with manager.store.session(TENANT) as session:
+        drawn = await session.connection.execute(insert(second).returning(second.c.n))
+    assert 1 == drawn.scalar_one()
+    found = await admin.fetch(
+        "SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = $1::regnamespace",
+        schema,
+    )
+    assert ["shared_no"] == [r["relname"] for r in found]

@@ -44,7 +44,11 @@ from tenancy_fixtures.loading.rules import (
     column_format,
     table_checks,
 )
-from tenancy_fixtures.loading.server_defaults import NO_SERVER_DEFAULT, server_value
+from tenancy_fixtures.loading.server_defaults import (
+    NO_SERVER_DEFAULT,
+    DatabaseComputed,
+    server_value,
+)
 
 __all__ = ["FastRows"]
 
@@ -179,8 +183,13 @@ class FastRows:
         for i, column in enumerate(table.columns):
             if column.info.get(_ENCRYPTED_INFO):
                 return None
-            if column.default is None and server_value(column) is not NO_SERVER_DEFAULT:
-                return None  # a missing value takes it, a null does not: the exact path
+            server = server_value(column) if column.default is None else NO_SERVER_DEFAULT
+            if server is not NO_SERVER_DEFAULT and (
+                column.nullable or not isinstance(server, DatabaseComputed)
+            ):
+                # A missing value takes it (or is refused), a null does not: the exact
+                # path. A required column (an identity) declines blocks missing it here.
+                return None
             if column.default is not None:
                 if not isinstance(column.default, ScalarElementColumnDefault):
                     return None  # computed per row: the exact path calls it

@@ -313,6 +313,10 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force
             )
+        # After the keys are back: a column's highest value is then an index lookup.
+        await session.advance_sequences(
+            {t for loader in run.loaders for t, c in loader.write_counts.items() if c.written}
+        )
         with run.tracker.stage("usage"):
             limits = await _check_usage(session, run)
         await _record_load(session.connection, run, results, limits)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -259,6 +259,13 @@ class TenantSession(ABC):
         clock in UTC, as SQLite's ``CURRENT_TIMESTAMP``)."""
         now = datetime.now(UTC)
         return now, now.replace(tzinfo=None)
+
+    async def advance_sequences(self, tables: Collection[str]) -> int:
+        """Move the sequences of ``tables``' columns past the values a load wrote into
+        them, so the application's next insert does not take one; returns how many
+        moved (SQLite: none, its row ids follow the table's highest by themselves)."""
+        del tables
+        return 0
 
     @abstractmethod
     async def create_tables(self, metadata: MetaData) -> None:

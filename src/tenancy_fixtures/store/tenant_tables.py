@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
+    Column,
     Constraint,
     Enum,
     ForeignKeyConstraint,
@@ -26,7 +27,13 @@ from sqlalchemy.util import set_creation_order
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
-__all__ = ["copy_table", "enum_names", "named_enums", "place_in_tenant_schema"]
+__all__ = [
+    "column_sequences",
+    "copy_table",
+    "enum_names",
+    "named_enums",
+    "place_in_tenant_schema",
+]
 
 
 def place_in_tenant_schema(metadata: MetaData) -> MetaData:
@@ -144,6 +151,20 @@ def named_enums(metadata: MetaData) -> list[Enum]:
             if isinstance(kind, Enum) and kind.native_enum and kind.name:
                 found.setdefault(kind.name, kind)
     return list(found.values())
+
+
+def column_sequences(
+    metadata: MetaData,
+) -> dict[str, tuple[Sequence, list[tuple[Table, Column[Any]]]]]:
+    """The sequences the tenant tables' columns draw from (``Sequence`` defaults in the
+    tenant schema; one elsewhere is the database's, shared), each with its columns."""
+    found: dict[str, tuple[Sequence, list[tuple[Table, Column[Any]]]]] = {}
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            sequence = column.default
+            if isinstance(sequence, Sequence) and sequence.schema == TENANT_SCHEMA:
+                found.setdefault(sequence.name, (sequence, []))[1].append((table, column))
+    return found
 
 
 def enum_names(metadata: MetaData) -> list[str]:

@@ -13,15 +13,12 @@ from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
-    Column,
     Constraint,
     Index,
     MetaData,
     PrimaryKeyConstraint,
-    Table,
     UniqueConstraint,
 )
-from sqlalchemy import Sequence as DatabaseSequence
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.named_types import CreateEnumType
 from sqlalchemy.engine import Dialect
@@ -36,7 +33,7 @@ from sqlalchemy.schema import (
 )
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tenancy_fixtures.store.tenant_tables import copy_table, named_enums
+from tenancy_fixtures.store.tenant_tables import column_sequences, copy_table, named_enums
 
 __all__ = [
     "deferred_constraint_ddl",
@@ -87,9 +84,9 @@ def _in_schema(statement: str, schema: str) -> str:
 def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     dialect = _statement_dialect()
     translate = {TENANT_SCHEMA: schema}
-    sequences = _column_sequences(metadata)
+    sequences = column_sequences(metadata)
     elements: list[Any] = [CreateEnumType(enum) for enum in named_enums(metadata)]
-    elements.extend(CreateSequence(sequence) for _, _, sequence in sequences)
+    elements.extend(CreateSequence(sequence) for sequence, _ in sequences.values())
     for table in metadata.sorted_tables:
         elements.append(CreateTable(table))
         elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
@@ -99,24 +96,16 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
             dialect=dialect, schema_translate_map=translate, render_schema_translate=True
         )
         statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
-    # A column's sequence belongs to its (first) column, as a ``serial``'s does: it goes
-    # with its table, and is the table's owner's.
+    # A column's sequence belongs to its column, as a ``serial``'s does: it goes with its
+    # table, and is the table's owner's. One that columns share belongs to no column.
     quote = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
     return statements + [
         f"ALTER SEQUENCE {schema}.{quote(sequence.name)} "
         f"OWNED BY {schema}.{quote(table.name)}.{quote(column.name)}"
-        for table, column, sequence in sequences
+        for sequence, ((table, column),) in (
+            (sequence, users) for sequence, users in sequences.values() if len(users) == 1
+        )
     ]
-
-
-def _column_sequences(metadata: MetaData) -> list[tuple[Table, Column[Any], DatabaseSequence]]:
-    """Each sequence a column draws from, with its first table and column."""
-    found: dict[str, tuple[Table, Column[Any], DatabaseSequence]] = {}
-    for table in metadata.sorted_tables:
-        for column in table.columns:
-            if isinstance(sequence := column.default, DatabaseSequence):
-                found.setdefault(sequence.name, (table, column, sequence))
-    return list(found.values())
 
 
 class DeferredKeys(NamedTuple):

@@ -53,6 +53,7 @@ _UNDECLARED = text(
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S', 'c')
           AND NOT (c.relkind IN ('r', 'p') AND c.relname = ANY(:declared))
           -- a sequence of a declared table's serial or identity column is the table's
+          AND NOT (c.relkind = 'S' AND c.relname = ANY(:sequences))
           AND NOT (c.relkind = 'S' AND EXISTS (
               SELECT 1 FROM pg_depend d JOIN rels t ON t.oid = d.refobjid
               WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
@@ -133,17 +134,26 @@ _UNDECLARED = text(
 
 
 async def undeclared_objects(
-    conn: AsyncConnection, schema: str, declared: Collection[str], enums: Collection[str] = ()
+    conn: AsyncConnection,
+    schema: str,
+    declared: Collection[str],
+    enums: Collection[str] = (),
+    sequences: Collection[str] = (),
 ) -> list[SchemaObject]:
     """Everything in ``schema`` that the tables ``declared``, and the enum types
-    ``enums`` their columns use, do not account for."""
+    ``enums`` and ``sequences`` their columns use, do not account for."""
     # The catalogue's row estimates grow with every tenant, and past a few hundred
     # schemas the planner JIT-compiles this query: ~0.8 s of compiling for a query that
     # runs in 2 ms. Off for this statement only, then back as it was.
     previous = (
         await conn.execute(text("SELECT current_setting('jit'), set_config('jit', 'off', true)"))
     ).scalar_one()
-    names = {"schema": schema, "declared": sorted(declared), "enums": sorted(enums)}
+    names = {
+        "schema": schema,
+        "declared": sorted(declared),
+        "enums": sorted(enums),
+        "sequences": sorted(sequences),
+    }
     rows = (await conn.execute(_UNDECLARED, names)).all()
     await conn.execute(text("SELECT set_config('jit', :jit, true)"), {"jit": previous})
     return [SchemaObject(kind, name, table, detail or "") for kind, name, table, detail in rows]
@@ -162,6 +172,7 @@ async def load_hazards(
     declared: Collection[str],
     existing: Collection[str],
     enums: Collection[str] = (),
+    sequences: Collection[str] = (),
 ) -> list[SchemaObject]:
     """Lock the ``existing`` declared tables against new triggers, then return what
     undeclared code writing them would run.
@@ -174,5 +185,5 @@ async def load_hazards(
     if tables:
         names = ", ".join(f"{quote(schema)}.{quote(t)}" for t in tables)
         await conn.execute(text(f"LOCK TABLE ONLY {names} IN ROW EXCLUSIVE MODE"))
-    found = await undeclared_objects(conn, schema, declared, enums)
+    found = await undeclared_objects(conn, schema, declared, enums, sequences)
     return [f for f in found if is_load_hazard(f, declared)]

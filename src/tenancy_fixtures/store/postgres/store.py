@@ -13,7 +13,7 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -86,6 +86,7 @@ from tenancy_fixtures.store.postgres import (
     engines,
     foreign_objects,
     privileges,
+    sequences,
     write_stamps,
 )
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
@@ -101,7 +102,7 @@ from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
-from tenancy_fixtures.store.tenant_tables import enum_names
+from tenancy_fixtures.store.tenant_tables import column_sequences, enum_names
 
 __all__ = ["PostgresTenantStore"]
 
@@ -262,7 +263,11 @@ class PostgresTenantSession(TenantSession):
 
     async def undeclared_objects(self) -> list[SchemaObject]:
         return await foreign_objects.undeclared_objects(
-            self.connection, self.schema, self.declared, self.declared_enums
+            self.connection,
+            self.schema,
+            self.declared,
+            self.declared_enums,
+            column_sequences(self.metadata),
         )
 
     async def _vet(self) -> None:
@@ -273,7 +278,12 @@ class PostgresTenantSession(TenantSession):
         existing = await self.table_names()
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             hazards = await foreign_objects.load_hazards(
-                self.connection, self.schema, self.declared, existing, self.declared_enums
+                self.connection,
+                self.schema,
+                self.declared,
+                existing,
+                self.declared_enums,
+                column_sequences(self.metadata),
             )
         refuse_load_hazards(hazards, tenant_id=self.tenant_id)
         self._vetted = True
@@ -317,6 +327,12 @@ class PostgresTenantSession(TenantSession):
         now: datetime = found[0]
         local: datetime = found[1]
         return now.astimezone(UTC), local
+
+    async def advance_sequences(self, tables: Collection[str]) -> int:
+        async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
+            return await sequences.advance_sequences(
+                self.connection, self.schema, self.metadata, tables
+            )
 
     async def table_names(self) -> set[str]:
         found = await self.connection.execute(
@@ -975,7 +991,8 @@ class PostgresTenantStore(TenantStore):
             return None
         declared = {t.name for t in self.metadata.sorted_tables}
         enums = enum_names(self.metadata)
-        found = await foreign_objects.undeclared_objects(conn, name, declared, enums)
+        owned = column_sequences(self.metadata)
+        found = await foreign_objects.undeclared_objects(conn, name, declared, enums, owned)
         if found:
             log.warning(
                 "spare_schema_discarded",
