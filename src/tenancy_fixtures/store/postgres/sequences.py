@@ -10,61 +10,61 @@ never back.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
-from sqlalchemy import Integer, MetaData, text
+from sqlalchemy import Column, Identity, Integer, MetaData, Sequence, Table, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures.store.tenant_tables import column_sequences
-
 __all__ = ["advance_sequences"]
 
-#: The sequences owned by (``serial``, ``OWNED BY``) or backing (identity) a column of
-#: the schema's named tables, with each column, for increasing sequences.
-_OWNED = text(
-    """
-    SELECT t.relname, a.attname, s.relname
-    FROM pg_depend d
-    JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
-    JOIN pg_sequence q ON q.seqrelid = s.oid AND q.seqincrement > 0
-    JOIN pg_class t ON t.oid = d.refobjid
-    JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
-    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-      AND d.deptype IN ('a', 'i')
-      AND t.relnamespace = to_regnamespace(:schema) AND t.relname = ANY(:tables)
-    """
-)
+_QUOTE = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
+
+
+def _drawing(table: Table) -> Iterator[tuple[Column[int], Sequence | None]]:
+    """The integer columns of ``table`` that may draw from a sequence, with the
+    ``Sequence`` they name (``None``: the one ``serial`` or identity made them)."""
+    keys = list(table.primary_key.columns)
+    for column in table.columns:
+        if not isinstance(column.type, Integer):
+            continue
+        if isinstance(column.default, Sequence):
+            yield column, column.default
+        elif isinstance(column.server_default, Identity) or (
+            keys == [column] and column.autoincrement in (True, "auto")
+        ):
+            yield column, None
 
 
 async def advance_sequences(
     conn: AsyncConnection, schema: str, metadata: MetaData, tables: Collection[str]
 ) -> int:
     """Move the sequences of ``tables``' columns in ``schema`` past the values written
-    (see the module docstring); returns how many moved."""
-    if not tables:
-        return 0
-    found = await conn.execute(_OWNED, {"schema": schema, "tables": sorted(tables)})
-    drawn = {(str(t), str(c), str(s)) for t, c, s in found}
-    for name, (_, users) in column_sequences(metadata).items():
-        drawn |= {
-            (table.name, column.name, name)
-            for table, column in users
-            if table.name in tables and isinstance(column.type, Integer)
-        }
-    quote = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
+    (see the module docstring); returns how many moved. A table with no such column
+    costs no statement (the built-in schema has none)."""
     moved = 0
-    for table, column, sequence in sorted(drawn):
-        qualified = f"{quote(schema)}.{quote(sequence)}"
-        result = await conn.execute(
-            text(
-                f"SELECT setval(CAST(:sequence AS regclass), found.top) "
-                f"FROM (SELECT max({quote(column)}) AS top "
-                f"FROM {quote(schema)}.{quote(table)}) found, {qualified} s "
-                "WHERE found.top >= CASE WHEN s.is_called "
-                "THEN s.last_value + 1 ELSE s.last_value END"
-            ),
-            {"sequence": qualified},
-        )
-        moved += len(result.all())
+    for table in metadata.sorted_tables:
+        if table.name not in tables:
+            continue
+        qualified = f"{_QUOTE(schema)}.{_QUOTE(table.name)}"
+        for column, sequence in _drawing(table):
+            if sequence is None:
+                named = "pg_get_serial_sequence(:table, :column)::regclass"
+            else:
+                named = "to_regclass(:sequence)"
+            result = await conn.execute(
+                text(
+                    f"SELECT setval(seq, top) FROM (SELECT {named} AS seq, "
+                    f"(SELECT max({_QUOTE(column.name)}) FROM {qualified}) AS top) found "
+                    "WHERE seq IS NOT NULL AND top IS NOT NULL AND top >= coalesce("
+                    "pg_sequence_last_value(seq) + 1, "
+                    "(SELECT seqstart FROM pg_sequence WHERE seqrelid = seq))"
+                ),
+                {
+                    "table": qualified,
+                    "column": column.name,
+                    "sequence": f"{_QUOTE(schema)}.{_QUOTE(sequence.name)}" if sequence else "",
+                },
+            )
+            moved += len(result.all())
     return moved
