@@ -369,3 +369,44 @@ async def test_a_sequence_columns_share_is_the_tenants_and_belongs_to_no_one_col
         schema,
     )
     assert ["shared_no"] == [r["relname"] for r in found]
+
+
+@pytest.mark.parametrize("backend", [ON_POSTGRESQL], indirect=True)
+async def test_sequences_move_in_their_direction_within_their_bounds_and_a_forced_reload_repairs(
+    things: Any, tmp_path: Path, admin: asyncpg.Connection
+) -> None:
+    """A serial in a composite key, a descending sequence (below the lowest value), a
+    sequence that cannot reach the values written (left alone: before, ``setval`` failed
+    the load), and a tenant whose sequence lags from before loads moved them (a forced
+    reload of the same rows moves it)."""
+    metadata = MetaData()
+    Table(
+        "parts",
+        metadata,
+        Column("grp", Integer, primary_key=True, autoincrement=False),
+        Column("n", Integer, primary_key=True, autoincrement=True),
+    )
+    down = Sequence("down_no", start=-1, increment=-1)
+    Table("downs", metadata, Column("n", Integer, down, primary_key=True))
+    capped = Sequence("capped_no", maxvalue=100)
+    Table("capped", metadata, Column("n", Integer, capped, primary_key=True))
+    manager = await things(metadata)
+    rows = {"parts": [{"grp": 1, "n": 3}], "downs": [{"n": -3}], "capped": [{"n": 500}]}
+    source = tmp_path / "keyed"
+    source.mkdir()
+    for name, records in rows.items():
+        (source / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    schema = manager.store.checked(TENANT)
+
+    async def next_values() -> dict[str, int]:
+        found = {}
+        for sequence in ("parts_n_seq", "down_no", "capped_no"):
+            found[sequence] = await admin.fetchval(f"SELECT nextval('\"{schema}\".{sequence}')")
+        return found
+
+    await manager.load_fixtures(TENANT, source)
+    assert {"parts_n_seq": 4, "down_no": -4, "capped_no": 1} == await next_values()
+
+    await admin.execute(f"SELECT setval('\"{schema}\".parts_n_seq', 1, false)")  # lagging
+    await manager.load_fixtures(TENANT, source, force=True)
+    assert 4 == (await next_values())["parts_n_seq"]

@@ -313,9 +313,11 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
             results = await apply_fixtures(
                 session, run.loaders, context=run.context, force=run.options.force
             )
-        # After the keys are back: a column's highest value is then an index lookup.
+        # After the keys are back (a column's highest value is then an index lookup); for
+        # every table written, changed or not: a forced reload repairs a tenant loaded
+        # before sequences were moved.
         await session.advance_sequences(
-            {t for loader in run.loaders for t, c in loader.write_counts.items() if c.written}
+            {table for loader in run.loaders for table in loader.write_counts}
         )
         with run.tracker.stage("usage"):
             limits = await _check_usage(session, run)

@@ -3,9 +3,10 @@
 A load gives every key (a record may not leave a sequence's column out), so a
 ``serial``, identity or ``Sequence`` column's sequence is not drawn from: left where it
 was, the application's next insert would take a value the load already wrote and fail
-on the key. After a load, each sequence of a written table's column is moved to the
-column's highest value when that is at or past the value the sequence would give next;
-never back.
+on the key. After a load, each sequence of a table the load wrote is moved to its
+column's highest value (lowest, for a descending one) when that is at or past the value
+the sequence would give next; never back, and never outside the sequence's bounds (a
+sequence that cannot reach the values written is left as it is).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ def _drawing(table: Table) -> Iterator[tuple[Column[int], Sequence | None]]:
             continue
         if isinstance(column.default, Sequence):
             yield column, column.default
-        elif isinstance(column.server_default, Identity) or (
-            keys == [column] and column.autoincrement in (True, "auto")
+        elif (
+            isinstance(column.server_default, Identity)
+            or column.autoincrement is True  # a serial in a composite key too
+            or (keys == [column] and column.autoincrement == "auto")
         ):
             yield column, None
 
@@ -54,11 +57,17 @@ async def advance_sequences(
                 named = "to_regclass(:sequence)"
             result = await conn.execute(
                 text(
-                    f"SELECT setval(seq, top) FROM (SELECT {named} AS seq, "
-                    f"(SELECT max({_QUOTE(column.name)}) FROM {qualified}) AS top) found "
-                    "WHERE seq IS NOT NULL AND top IS NOT NULL AND top >= coalesce("
-                    "pg_sequence_last_value(seq) + 1, "
-                    "(SELECT seqstart FROM pg_sequence WHERE seqrelid = seq))"
+                    "SELECT setval(seq, target) FROM ("
+                    "SELECT seq, q.seqmin, q.seqmax, q.seqincrement AS step, "
+                    "coalesce(pg_sequence_last_value(seq)::numeric + q.seqincrement, "
+                    "q.seqstart) AS next, "
+                    "CASE WHEN q.seqincrement > 0 THEN top ELSE bottom END AS target "
+                    f"FROM (SELECT {named} AS seq) named "
+                    "JOIN pg_sequence q ON q.seqrelid = named.seq, "
+                    f"(SELECT max({_QUOTE(column.name)}) AS top, "
+                    f"min({_QUOTE(column.name)}) AS bottom FROM {qualified}) found"
+                    ") moving WHERE target BETWEEN seqmin AND seqmax "
+                    "AND CASE WHEN step > 0 THEN target >= next ELSE target <= next END"
                 ),
                 {
                     "table": qualified,
