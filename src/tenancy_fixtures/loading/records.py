@@ -22,6 +22,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     JSON,
     BigInteger,
     Boolean,
@@ -42,6 +43,7 @@ from sqlalchemy.sql import schema as sqlalchemy_schema
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
+from tenancy_fixtures.loading.arrays import array_converter
 from tenancy_fixtures.loading.checksums import blank_padded
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
@@ -585,6 +587,9 @@ def text_limit(column: Column[Any], max_text_length: int) -> int:
 
 def _converter(column: Column[Any], max_text_length: int) -> Converter:
     kind = column.type
+    if isinstance(kind, ARRAY):
+        element = Column(column.name, kind.item_type)
+        return array_converter(_converter(element, max_text_length), kind.dimensions)
     if isinstance(kind, JSON):
         return _json
     if isinstance(kind, Enum):

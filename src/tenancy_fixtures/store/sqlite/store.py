@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import (
+    ARRAY,
     URL,
     UUID,
     Index,
@@ -144,6 +145,21 @@ def _empty_database(path: Path, metadata: MetaData, schema: str) -> None:
         _TEMPLATES[key] = path.read_bytes()
     else:
         path.write_bytes(made)
+
+
+def _refuse_arrays(metadata: MetaData) -> None:
+    """Refuse ``ARRAY`` columns: SQLite has no arrays (its tables could not be made)."""
+    columns = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, ARRAY)
+    ]
+    if columns:
+        raise SettingsError(
+            f"{', '.join(columns)}: declared ARRAY, which SQLite does not have; use "
+            "PostgreSQL for this schema, or a JSON column for the list on both"
+        )
 
 
 def _refuse_numeric_uuids(metadata: MetaData) -> None:
@@ -469,6 +485,7 @@ class SQLiteTenantStore(TenantStore):
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
         _refuse_numeric_uuids(metadata)
+        _refuse_arrays(metadata)
         self.data_dir = settings.data_dir
         self.control_path = self.data_dir / "tenancy.db"
         self.tenants_dir = self.data_dir / "tenants"
