@@ -657,6 +657,7 @@ def _arrays_metadata() -> MetaData:
         Column("scores", ARRAY(Numeric(6, 2))),
         Column("grid", ARRAY(Integer, dimensions=2)),
         Column("seen", ARRAY(DateTime(timezone=True))),
+        Column("labels", ARRAY(String(8)), server_default=text("'{}'"), nullable=False),
     )
     return metadata
 
@@ -671,7 +672,8 @@ async def test_array_columns_load_validate_export_and_reload_as_lists(
     """``ARRAY`` columns (a ``SettingsError`` at start before: no converter): each element
     typed and checked as its type's values are (a NUMERIC(6, 2) rounded, a timestamp's
     offset kept as UTC), nulls kept; from JSON lists, and from CSV as a list's JSON text;
-    also with the keys deferred and the JSON Lines parsed by worker processes."""
+    a left-out column with the server default ``'{}'`` empty; also with the keys deferred
+    and the JSON Lines parsed by worker processes."""
     if path == "bulk-in-workers":
         monkeypatch.setattr(DataLoader, "parallel_min_bytes", 0)
         settings = settings.model_copy(update={"bulk_load_min_bytes": 0, "parse_workers": 2})
@@ -702,8 +704,8 @@ async def test_array_columns_load_validate_export_and_reload_as_lists(
     assert copied.ok, copied.problems
     noon = datetime(2026, 1, 1, 10, tzinfo=UTC)
     assert [
-        ("a", ["x", None], [Decimal("1.01")], [[1, 2], [3, 4]], [noon, None]),
-        ("b", ["y"], None, None, None),
+        ("a", ["x", None], [Decimal("1.01")], [[1, 2], [3, 4]], [noon, None], []),
+        ("b", ["y"], None, None, None, []),
     ] == rows
 
 

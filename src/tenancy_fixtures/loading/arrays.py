@@ -3,8 +3,16 @@ value of the element type is.
 
 A record gives an array as a JSON list (in CSV, or any text, as the list's JSON text);
 ``null`` elements stay null. An ``ARRAY(..., dimensions=n)`` column takes lists nested
-``n`` deep; without ``dimensions``, one level (PostgreSQL itself refuses ragged ones).
-SQLite has no arrays: a schema with one is refused when its store starts.
+``n`` deep, rectangular (PostgreSQL refuses ragged ones, and keeps ``[[]]`` as ``{}``);
+without ``dimensions``, one level. SQLite has no arrays: a schema with one is refused
+when its store starts.
+
+Refused when the manager starts, with the reason: arrays of enums, JSON or arrays
+(their elements would need more than a value's converter), an array in a primary or
+unique key (records are compared by key), an array holding personal data, a subject
+reference or encrypted values (erasure, pseudonymised exports and encryption work on
+whole values; the ``info`` keys of :mod:`tenancy_fixtures.store.column_info`), and an
+``ARRAY`` only in a PostgreSQL variant of another type.
 """
 
 from __future__ import annotations
@@ -13,7 +21,24 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["array_converter"]
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Uuid,
+)
+from sqlalchemy.sql.schema import UniqueConstraint
+from sqlalchemy.types import TypeEngine
+
+__all__ = ["array_converter", "array_problem"]
 
 Converter = Callable[[Any], Any]
 
@@ -28,7 +53,15 @@ def array_converter(element: Converter, dimensions: int | None) -> Converter:
             inner = " of arrays" * (depth - level)
             raise ValueError(f"expected an array{inner} (a JSON list), found {found}")
         if level < depth:
-            return [None if v is None else items(v, level + 1) for v in value]
+            if (
+                any(not isinstance(v, list) or not v for v in value)
+                or len({len(v) for v in value}) > 1
+            ):
+                raise ValueError(
+                    "a multi-dimensional array must be rectangular: inner arrays of one "
+                    "length, none empty or null"
+                )
+            return [items(v, level + 1) for v in value]
         return [None if v is None else element(v) for v in value]
 
     def convert(value: Any) -> list[Any]:
@@ -40,3 +73,40 @@ def array_converter(element: Converter, dimensions: int | None) -> Converter:
         return items(value, 1)
 
     return convert
+
+
+_ELEMENTS = (String, Integer, Numeric, Boolean, Date, DateTime, Uuid)
+#: ``Column(info=...)`` keys whose values erasure, exports or encryption handle whole.
+_WHOLE_VALUE_INFO = ("personal", "subject", "encrypted")
+
+
+def array_problem(column: Column[Any], stored: TypeEngine[Any]) -> str | None:
+    """Why ``column``, an ``ARRAY`` as PostgreSQL stores it (``stored``), is not
+    loaded (see the module docstring), or ``None``."""
+    kind = column.type
+    if not isinstance(kind, ARRAY) or not isinstance(stored, ARRAY):
+        return "ARRAY only in a variant for PostgreSQL: declare the column ARRAY"
+    element = kind.item_type
+    if isinstance(element, Enum | JSON | ARRAY) or not isinstance(element, _ELEMENTS):
+        return (
+            f"arrays of {element!r} are not loaded (only of text, numbers, booleans, "
+            "dates, times and UUIDs)"
+        )
+    table = column.table
+    keyed = (
+        column.primary_key
+        or column.unique
+        or any(
+            column.name in c.columns
+            for c in [*table.constraints, *table.indexes]
+            if isinstance(c, UniqueConstraint) or (isinstance(c, Index) and c.unique)
+        )
+    )
+    if keyed:
+        return "an array in a primary or unique key (records are told apart by their keys)"
+    if held := [key for key in _WHOLE_VALUE_INFO if column.info.get(key)]:
+        return (
+            f"an array declared {held[0]!r} (erasure, pseudonymised exports and "
+            "encryption work on whole values, not on an array's elements)"
+        )
+    return None

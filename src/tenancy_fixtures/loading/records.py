@@ -43,7 +43,7 @@ from sqlalchemy.sql import schema as sqlalchemy_schema
 from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 
 from tenancy_fixtures.errors import RecordError, SettingsError
-from tenancy_fixtures.loading.arrays import array_converter
+from tenancy_fixtures.loading.arrays import array_converter, array_problem
 from tenancy_fixtures.loading.checksums import blank_padded
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
@@ -455,6 +455,11 @@ def unsupported_columns(table: Table) -> list[str]:
     misplaced (``"table.column: reason"``)."""
     problems = []
     for column in table.columns:
+        stored = postgresql_type(column.type)
+        arrays = isinstance(column.type, ARRAY) or isinstance(stored, ARRAY)
+        if arrays and (problem := array_problem(column, stored)) is not None:
+            problems.append(f"{table.name}.{column.name}: {problem}")
+            continue
         try:
             _converter(column, DEFAULT_MAX_TEXT_LENGTH)
             column_format(column)
@@ -518,6 +523,8 @@ def _server_default(
     ``now``/``local_now``: the load's transaction time, aware and as the session's wall
     time."""
     server = server_value(column)
+    if isinstance(column.type, ARRAY) and server == "{}":
+        return []  # PostgreSQL's empty array literal
     if isinstance(server, CurrentTime):
         server = _current_time(column, server, now, local_now)
     if server is NO_SERVER_DEFAULT or server is None or isinstance(server, DatabaseComputed):
