@@ -724,3 +724,32 @@ async def test_an_array_element_breaking_its_type_is_refused_naming_the_column(
     with pytest.raises((RecordsRefusedError, RecordError)) as refused:
         await _loaded(settings, _arrays_metadata(), source)
     assert "tags" in str(refused.value)
+
+
+async def test_a_check_declared_on_a_column_is_checked_by_the_loader_and_is_no_drift(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``Column("n", Integer, CheckConstraint("n > 0"))``: SQLAlchemy keeps it with the
+    column, not in ``table.constraints``, so the loader left it to the database and
+    validation reported the tenant's own CHECK as "not in the schema definition"; so it
+    did every CHECK declared without a name (the database names it), on both backends."""
+    metadata = MetaData()
+    Table(
+        "things",
+        metadata,
+        Column("thing_id", String(10), primary_key=True),
+        Column("n", Integer, CheckConstraint("n > 0", name="positive_n")),
+        Column("m", Integer, CheckConstraint("m < 100")),
+        CheckConstraint("m > -100"),
+    )
+    source = tmp_path / "things"
+    source.mkdir()
+    (source / "things.jsonl").write_text('{"thing_id": "a", "n": 1}\n{"thing_id": "b", "n": 0}\n')
+    with pytest.raises((RecordError, RecordsRefusedError)) as refused:
+        await _loaded(settings, metadata, source)
+    assert "check:positive_n" in str(refused.value)
+
+    (source / "things.jsonl").write_text('{"thing_id": "a", "n": 1}\n')
+    rows, report = await _loaded(settings, metadata, source)
+    assert [("a", 1, None)] == rows
+    assert report.ok, report.problems

@@ -45,6 +45,7 @@ __all__ = [
     "FORMAT_INFO",
     "ColumnCheck",
     "ValueFormat",
+    "check_constraints",
     "column_format",
     "compile_check",
     "is_email",
@@ -442,15 +443,21 @@ def compile_check(constraint: CheckConstraint, table: Table) -> list[ColumnCheck
     ]
 
 
-def _check_constraints(table: Table) -> list[CheckConstraint]:
+def check_constraints(table: Table) -> list[CheckConstraint]:
+    """``table``'s CHECK constraints: declared on the table, and on a column
+    (``Column("n", Integer, CheckConstraint("n > 0"))``, which SQLAlchemy keeps with the
+    column, not in ``table.constraints``)."""
     found = [c for c in table.constraints if isinstance(c, CheckConstraint)]
-    return sorted(found, key=lambda c: str(c.name or c.sqltext))
+    found += [
+        c for column in table.columns for c in column.constraints if isinstance(c, CheckConstraint)
+    ]
+    return sorted(set(found), key=lambda c: str(c.name or c.sqltext))
 
 
 def table_checks(table: Table) -> list[ColumnCheck]:
     """Every compiled CHECK of ``table``, per column."""
     checks: list[ColumnCheck] = []
-    for constraint in _check_constraints(table):
+    for constraint in check_constraints(table):
         compiled = compile_check(constraint, table)
         if compiled is not None:
             checks += compiled
@@ -463,6 +470,6 @@ def uncompiled_checks(tables: MetaData | Iterable[Table]) -> list[str]:
     return [
         f"{table.name}.{constraint.name}: {constraint.sqltext}"
         for table in found
-        for constraint in _check_constraints(table)
+        for constraint in check_constraints(table)
         if compile_check(constraint, table) is None
     ]

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     BLANK_SCHEMA,
-    CheckConstraint,
     Enum,
     ForeignKeyConstraint,
     MetaData,
@@ -34,6 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from tenancy_fixtures.loading.rules import check_constraints
 from tenancy_fixtures.migrations.operations import run_steps
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
@@ -279,20 +279,31 @@ def _describe(diff: Any) -> str:
 
 
 def _check_constraints(conn: Connection, expected: MetaData, schema: str | None) -> list[str]:
+    """CHECK constraints missing or extra, by name; a CHECK declared without a name is
+    named by the database (``things_n_check``, or none on SQLite), so those are
+    compared by count."""
     inspector = inspect(conn)
     findings: list[str] = []
     for table in expected.sorted_tables:
-        wanted = {
-            str(c.name) for c in table.constraints if isinstance(c, CheckConstraint) and c.name
-        }
+        declared = check_constraints(table)
+        wanted = {str(c.name) for c in declared if c.name}
+        unnamed = len(declared) - len(wanted)
         if not inspector.has_table(table.name, schema):
             continue  # reported missing by the comparison above
-        live = {str(c["name"]) for c in inspector.get_check_constraints(table.name, schema)}
+        live = [c["name"] for c in inspector.get_check_constraints(table.name, schema)]
         findings += [
-            f"CHECK constraint {name} on {table.name} is missing" for name in wanted - live
+            f"CHECK constraint {name} on {table.name} is missing"
+            for name in sorted(wanted - {str(n) for n in live if n})
         ]
-        findings += [
-            f"CHECK constraint {name} on {table.name} is not in the schema definition"
-            for name in live - wanted
-        ]
+        others = sorted(str(n) for n in live if not n or str(n) not in wanted)
+        if len(others) > unnamed:
+            findings += [
+                f"CHECK constraint {name} on {table.name} is not in the schema definition"
+                for name in others[unnamed:]
+            ]
+        elif len(others) < unnamed:
+            findings.append(
+                f"{unnamed - len(others)} CHECK constraint(s) declared without a name on "
+                f"{table.name} are missing"
+            )
     return findings
