@@ -46,6 +46,7 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.util import LRUCache
 
 from tenancy_fixtures.errors import (
@@ -147,37 +148,33 @@ def _empty_database(path: Path, metadata: MetaData, schema: str) -> None:
         path.write_bytes(made)
 
 
-def _refuse_arrays(metadata: MetaData) -> None:
-    """Refuse ``ARRAY`` columns: SQLite has no arrays (its tables could not be made)."""
-    columns = [
-        f"{table.name}.{column.name}"
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if isinstance(column.type, ARRAY)
-    ]
-    if columns:
-        raise SettingsError(
-            f"{', '.join(columns)}: declared ARRAY, which SQLite does not have; use "
-            "PostgreSQL for this schema, or a JSON column for the list on both"
-        )
+#: Declared types SQLite cannot keep as declared, and why (with what to declare).
+_REFUSED_TYPES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
+    (
+        ARRAY,
+        "declared ARRAY, which SQLite does not have; use PostgreSQL for this schema, or a "
+        "JSON column for the list on both",
+    ),
+    (
+        UUID,
+        "declared UUID, which SQLite stores with numeric affinity (a UUID whose hex reads "
+        "as a number would become that number); declare Uuid instead (native on "
+        "PostgreSQL, CHAR(32) on SQLite)",
+    ),
+)
 
 
-def _refuse_numeric_uuids(metadata: MetaData) -> None:
-    """Refuse columns declared ``UUID``: SQLite gives that type name numeric affinity,
-    so a UUID whose hex reads as a number (all digits, or digits around an ``e``)
-    would be stored as that number."""
-    columns = [
-        f"{table.name}.{column.name}"
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if isinstance(column.type, UUID)
-    ]
-    if columns:
-        raise SettingsError(
-            f"{', '.join(columns)}: declared UUID, which SQLite stores with numeric "
-            "affinity (a UUID whose hex reads as a number would become that number); "
-            "declare Uuid instead (native on PostgreSQL, CHAR(32) on SQLite)"
-        )
+def _refuse_types(metadata: MetaData) -> None:
+    """Refuse columns of a type SQLite cannot keep (see :data:`_REFUSED_TYPES`)."""
+    for kind, reason in _REFUSED_TYPES:
+        columns = [
+            f"{table.name}.{column.name}"
+            for table in metadata.sorted_tables
+            for column in table.columns
+            if isinstance(column.type, kind)
+        ]
+        if columns:
+            raise SettingsError(f"{', '.join(columns)}: {reason}")
 
 
 def _create_missing_control_tables(conn: Connection) -> None:
@@ -484,8 +481,7 @@ class SQLiteTenantStore(TenantStore):
 
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
-        _refuse_numeric_uuids(metadata)
-        _refuse_arrays(metadata)
+        _refuse_types(metadata)
         self.data_dir = settings.data_dir
         self.control_path = self.data_dir / "tenancy.db"
         self.tenants_dir = self.data_dir / "tenants"
