@@ -21,6 +21,7 @@ from sqlalchemy import (
     NCHAR,
     REAL,
     UUID,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -732,7 +733,10 @@ async def test_a_check_declared_on_a_column_is_checked_by_the_loader_and_is_no_d
     """``Column("n", Integer, CheckConstraint("n > 0"))``: SQLAlchemy keeps it with the
     column, not in ``table.constraints``, so the loader left it to the database and
     validation reported the tenant's own CHECK as "not in the schema definition"; so it
-    did every CHECK declared without a name (the database names it), on both backends."""
+    did every CHECK declared without a name (the database names it), on both backends,
+    and a Boolean's or an Enum's own CHECK (``create_constraint=True``; on PostgreSQL,
+    where booleans and named enums are native and have none, the scan for rows breaking
+    it failed with ``operator does not exist: boolean = integer``)."""
     metadata = MetaData()
     Table(
         "things",
@@ -740,6 +744,9 @@ async def test_a_check_declared_on_a_column_is_checked_by_the_loader_and_is_no_d
         Column("thing_id", String(10), primary_key=True),
         Column("n", Integer, CheckConstraint("n > 0", name="positive_n")),
         Column("m", Integer, CheckConstraint("m < 100")),
+        Column("flag", Boolean(create_constraint=True)),
+        Column("kind", Enum("a", "b", native_enum=False, create_constraint=True)),
+        Column("mood", Enum("up", "down", name="updown", create_constraint=True)),
         CheckConstraint("m > -100"),
     )
     source = tmp_path / "things"
@@ -751,5 +758,5 @@ async def test_a_check_declared_on_a_column_is_checked_by_the_loader_and_is_no_d
 
     (source / "things.jsonl").write_text('{"thing_id": "a", "n": 1}\n')
     rows, report = await _loaded(settings, metadata, source)
-    assert [("a", 1, None)] == rows
+    assert [("a", 1, None, None, None, None)] == rows
     assert report.ok, report.problems

@@ -11,6 +11,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Enum,
+    Float,
     Integer,
     MetaData,
     String,
@@ -31,6 +32,8 @@ from tenancy_fixtures.loading.records import check_loadable, column_value
         (ARRAY(Integer), "[1, 2]", [1, 2]),
         (ARRAY(Integer), [], []),
         (ARRAY(Integer, dimensions=2), [[1, 2], [3, 4]], [[1, 2], [3, 4]]),
+        (ARRAY(Float), [1.5, None], [1.5, None]),
+        (ARRAY(Integer, dimensions=2), [], []),
     ],
 )
 def test_an_array_is_a_list_of_values_each_typed_by_the_element_type(
@@ -48,6 +51,7 @@ def test_an_array_is_a_list_of_values_each_typed_by_the_element_type(
         (ARRAY(Integer, dimensions=2), [[1, 2], [3]], "rectangular"),
         (ARRAY(Integer, dimensions=2), [[]], "rectangular"),
         (ARRAY(Integer, dimensions=2), [[1], None], "rectangular"),
+        (ARRAY(Integer, dimensions=3), [[[1], [2]], [[1, 2], [3, 4]]], "rectangular"),
     ],
 )
 def test_an_array_the_database_would_refuse_or_store_otherwise_is_refused(

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     Index,
     Integer,
     Numeric,
@@ -39,6 +40,21 @@ from sqlalchemy.sql.schema import UniqueConstraint
 from sqlalchemy.types import TypeEngine
 
 __all__ = ["array_converter", "array_problem"]
+
+
+def _shape(value: Any, depth: int) -> tuple[int, ...] | None:
+    """The lengths of ``value``'s nested lists, ``depth`` levels down, when every level
+    is a non-empty list whose items share one shape; else ``None``."""
+    if not isinstance(value, list) or not value:
+        return None
+    if depth == 1:
+        return (len(value),)
+    inner = {_shape(v, depth - 1) for v in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    (shape,) = inner
+    return None if shape is None else (len(value), *shape)
+
 
 Converter = Callable[[Any], Any]
 
@@ -53,14 +69,6 @@ def array_converter(element: Converter, dimensions: int | None) -> Converter:
             inner = " of arrays" * (depth - level)
             raise ValueError(f"expected an array{inner} (a JSON list), found {found}")
         if level < depth:
-            if (
-                any(not isinstance(v, list) or not v for v in value)
-                or len({len(v) for v in value}) > 1
-            ):
-                raise ValueError(
-                    "a multi-dimensional array must be rectangular: inner arrays of one "
-                    "length, none empty or null"
-                )
             return [items(v, level + 1) for v in value]
         return [None if v is None else element(v) for v in value]
 
@@ -70,12 +78,17 @@ def array_converter(element: Converter, dimensions: int | None) -> Converter:
                 value = json.loads(value)
             except (json.JSONDecodeError, RecursionError):
                 raise ValueError("expected an array: a JSON list, or its JSON text") from None
+        if depth > 1 and isinstance(value, list) and value and _shape(value, depth) is None:
+            raise ValueError(
+                "a multi-dimensional array must be rectangular: inner arrays of one shape, "
+                "none empty or null"
+            )
         return items(value, 1)
 
     return convert
 
 
-_ELEMENTS = (String, Integer, Numeric, Boolean, Date, DateTime, Uuid)
+_ELEMENTS = (String, Integer, Numeric, Float, Boolean, Date, DateTime, Uuid)
 #: ``Column(info=...)`` keys whose values erasure, exports or encryption handle whole.
 _WHOLE_VALUE_INFO = ("personal", "subject", "encrypted")
 
@@ -90,7 +103,7 @@ def array_problem(column: Column[Any], stored: TypeEngine[Any]) -> str | None:
     if isinstance(element, Enum | JSON | ARRAY) or not isinstance(element, _ELEMENTS):
         return (
             f"arrays of {element!r} are not loaded (only of text, numbers, booleans, "
-            "dates, times and UUIDs)"
+            "dates, timestamps and UUIDs)"
         )
     table = column.table
     keyed = (

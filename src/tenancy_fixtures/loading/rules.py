@@ -364,9 +364,11 @@ class _Parser:
             name = text
         else:
             raise _Unsupported("expected a column")
-        if name not in self.table.columns:
+        # By name, as the SQL names it (a column's ``key`` may be another column's name).
+        found = next((c for c in self.table.columns if c.name == name), None)
+        if found is None:
             raise _Unsupported(f"no column {name}")
-        return self.table.columns[name]
+        return found
 
     @staticmethod
     def literal(token: tuple[str, str]) -> int | float | str:

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Column, ColumnElement, Index, MetaData, Table, literal, select
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    Index,
+    MetaData,
+    Table,
+    literal,
+    select,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
 from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
@@ -46,6 +58,7 @@ __all__ = [
     "WriteCounts",
     "WriteMode",
     "convert_columns",
+    "created_checks",
     "partial_index_where",
     "refuse_load_hazards",
     "unencodable",
@@ -200,6 +213,22 @@ def partial_index_where(index: Index, dialect: str) -> ColumnElement[bool] | Non
     # SQLAlchemy keeps it per dialect (``postgresql_where=``, ``sqlite_where=``).
     where: ColumnElement[bool] | None = index.dialect_kwargs.get(f"{dialect}_where")
     return where
+
+
+def created_checks(checks: Iterable[CheckConstraint], dialect: str) -> list[CheckConstraint]:
+    """Of ``checks``, those the DDL creates on the ``dialect`` backend: a Boolean's or an
+    Enum's own CHECK (``create_constraint=True``) only where the type is not native."""
+    compiler = SimpleNamespace(dialect=_dialect(dialect))
+    return [c for c in checks if c._create_rule is None or c._create_rule(compiler)]
+
+
+@cache
+def _dialect(name: str) -> Dialect:
+    """The SQLAlchemy dialect of backend ``name``, for what the DDL creates there."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    made: Dialect = (postgresql if name == "postgresql" else sqlite).dialect()
+    return made
 
 
 def refuse_load_hazards(hazards: Sequence[SchemaObject], *, tenant_id: str) -> None:

@@ -37,6 +37,7 @@ from tenancy_fixtures.loading.rules import check_constraints
 from tenancy_fixtures.migrations.operations import run_steps
 from tenancy_fixtures.migrations.scripts import MigrationScripts
 from tenancy_fixtures.store import TenantSession, TenantStore, migration_ledger
+from tenancy_fixtures.store.base import created_checks
 from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.store.stored_types import same_stored_type
 from tenancy_fixtures.store.tenant_tables import copy_table, named_enums
@@ -285,8 +286,8 @@ def _check_constraints(conn: Connection, expected: MetaData, schema: str | None)
     inspector = inspect(conn)
     findings: list[str] = []
     for table in expected.sorted_tables:
-        declared = check_constraints(table)
-        wanted = {str(c.name) for c in declared if c.name}
+        declared = created_checks(check_constraints(table), conn.dialect.name)
+        wanted = {c.name for c in declared if isinstance(c.name, str) and c.name}
         unnamed = len(declared) - len(wanted)
         if not inspector.has_table(table.name, schema):
             continue  # reported missing by the comparison above

@@ -31,7 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import Grouping
 
-from tenancy_fixtures.store.base import partial_index_where
+from tenancy_fixtures.loading.rules import check_constraints
+from tenancy_fixtures.store.base import created_checks, partial_index_where
 from tenancy_fixtures.store.single_rows import SingleRowQueries
 
 __all__ = ["ForeignKeyCheck", "RowChecks", "ScanCheck", "UniqueKeyCheck", "row_checks"]
@@ -88,7 +89,7 @@ def _parents(tables: Sequence[Table]) -> set[Table]:
 
 @lru_cache(maxsize=32)
 def _built(tables: tuple[Table, ...], present: frozenset[str], dialect: str) -> RowChecks:
-    scans = [_scan_check(table) for table in tables]
+    scans = [_scan_check(table, dialect) for table in tables]
     foreign_keys: list[tuple[ForeignKeyCheck, Select[Any]]] = [
         found for table in tables for found in _foreign_keys(table, present)
     ]
@@ -103,14 +104,10 @@ def _built(tables: tuple[Table, ...], present: frozenset[str], dialect: str) -> 
     )
 
 
-def _scan_check(table: Table) -> tuple[ScanCheck, Select[Any]]:
+def _scan_check(table: Table, dialect: str) -> tuple[ScanCheck, Select[Any]]:
     not_null = tuple(c for c in table.columns if not c.nullable)
-    checks = tuple(
-        sorted(
-            (c for c in table.constraints if isinstance(c, CheckConstraint)),
-            key=lambda c: str(c.name),
-        )
-    )
+    created = created_checks(check_constraints(table), dialect)
+    checks = tuple(sorted(created, key=lambda c: str(c.name)))
     counts: list[ColumnElement[Any]] = [func.count()]
     counts += [func.sum(case((column.is_(None), 1), else_=0)) for column in not_null]
     counts += [
