@@ -455,3 +455,16 @@ class TestValueFormatRegistry:
             register_value_format(form)
 
         assert FORMATS == rules.FORMATS
+
+
+def test_a_checks_sql_names_columns_by_name_not_by_key() -> None:
+    """``Column("a", key="b")``: ``CHECK (a > 0)`` is about the column named ``a`` (it
+    was compiled against the column whose key is ``a``, and checked the wrong one)."""
+    table = Table(
+        "swapped",
+        MetaData(),
+        Column("a", Integer, key="b"),
+        Column("b", Integer, key="a"),
+        CheckConstraint("a > 0", name="a_positive"),
+    )
+    assert ["a"] == [check.column for check in table_checks(table)]
