@@ -760,3 +760,20 @@ async def test_a_check_declared_on_a_column_is_checked_by_the_loader_and_is_no_d
     rows, report = await _loaded(settings, metadata, source)
     assert [("a", 1, None, None, None, None)] == rows
     assert report.ok, report.problems
+
+
+@pytest.mark.parametrize("backend", [pytest.param("sqlite", id="sqlite")], indirect=True)
+def test_sqlite_refuses_an_autoincrement_in_a_composite_key_when_the_manager_starts(
+    settings: Settings,
+) -> None:
+    """A serial inside a composite key (fine on PostgreSQL) was a bare ``CompileError``
+    at ``init-tenant`` (exit 1, "unexpected error") on SQLite."""
+    metadata = MetaData()
+    Table(
+        "parts",
+        metadata,
+        Column("grp", Integer, primary_key=True, autoincrement=False),
+        Column("n", Integer, primary_key=True, autoincrement=True),
+    )
+    with pytest.raises(SettingsError, match=r"parts\.n: autoincrement=True in a composite"):
+        FixtureManager(settings, metadata=metadata)

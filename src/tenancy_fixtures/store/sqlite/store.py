@@ -164,6 +164,24 @@ _REFUSED_TYPES: tuple[tuple[type[TypeEngine[Any]], str], ...] = (
 )
 
 
+def _refuse_composite_autoincrement(metadata: MetaData) -> None:
+    """Refuse ``autoincrement=True`` on a column of a composite primary key: SQLite
+    increments only a lone ``INTEGER PRIMARY KEY`` (its tables could not be made)."""
+    columns = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        if len(table.primary_key.columns) > 1
+        for column in table.primary_key.columns
+        if column.autoincrement is True
+    ]
+    if columns:
+        raise SettingsError(
+            f"{', '.join(columns)}: autoincrement=True in a composite primary key, which "
+            "SQLite cannot make (it increments only a lone INTEGER PRIMARY KEY); use "
+            "PostgreSQL for this schema, or give the column its values"
+        )
+
+
 def _refuse_types(metadata: MetaData) -> None:
     """Refuse columns of a type SQLite cannot keep (see :data:`_REFUSED_TYPES`)."""
     for kind, reason in _REFUSED_TYPES:
@@ -482,6 +500,7 @@ class SQLiteTenantStore(TenantStore):
     def __init__(self, settings: Settings, metadata: MetaData) -> None:
         super().__init__(settings, metadata)
         _refuse_types(metadata)
+        _refuse_composite_autoincrement(metadata)
         self.data_dir = settings.data_dir
         self.control_path = self.data_dir / "tenancy.db"
         self.tenants_dir = self.data_dir / "tenants"
