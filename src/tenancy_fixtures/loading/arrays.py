@@ -50,7 +50,7 @@ def _shape(value: Any, depth: int) -> tuple[int, ...] | None:
     if depth == 1:
         return (len(value),)
     inner = {_shape(v, depth - 1) for v in value}
-    if len(inner) != 1 or None in inner:
+    if len(inner) != 1:
         return None
     (shape,) = inner
     return None if shape is None else (len(value), *shape)

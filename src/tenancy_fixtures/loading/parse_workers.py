@@ -117,7 +117,7 @@ class _Job:
         max_text_length: int,
         rules: bool,
         encode: bool,
-        clock: tuple[datetime, datetime],
+        clock: tuple[datetime, datetime | None],
     ) -> None:
         now, local_now = clock
         self.builder = RowBuilder(
@@ -371,7 +371,7 @@ def parse_in_workers(
     encode: bool = False,
     batch_size: int,
     now: datetime,
-    local_now: datetime,
+    local_now: datetime | None,
 ) -> Generator[ParsedBlock, None, None]:
     """Parse ``files`` (JSON Lines) with ``workers``, yielding their blocks in file order.
 

@@ -57,6 +57,7 @@ __all__ = [
     "TenantStore",
     "WriteCounts",
     "WriteMode",
+    "backend_dialect",
     "convert_columns",
     "created_checks",
     "partial_index_where",
@@ -218,13 +219,14 @@ def partial_index_where(index: Index, dialect: str) -> ColumnElement[bool] | Non
 def created_checks(checks: Iterable[CheckConstraint], dialect: str) -> list[CheckConstraint]:
     """Of ``checks``, those the DDL creates on the ``dialect`` backend: a Boolean's or an
     Enum's own CHECK (``create_constraint=True``) only where the type is not native."""
-    compiler = SimpleNamespace(dialect=_dialect(dialect))
+    compiler = SimpleNamespace(dialect=backend_dialect(dialect))
     return [c for c in checks if c._create_rule is None or c._create_rule(compiler)]
 
 
 @cache
-def _dialect(name: str) -> Dialect:
-    """The SQLAlchemy dialect of backend ``name``, for what the DDL creates there."""
+def backend_dialect(name: str) -> Dialect:
+    """The SQLAlchemy dialect of backend ``name`` (``postgresql`` or ``sqlite``), for
+    rendering and for what the DDL creates there; no driver is loaded."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     made: Dialect = (postgresql if name == "postgresql" else sqlite).dialect()

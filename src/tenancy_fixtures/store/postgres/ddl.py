@@ -98,13 +98,12 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
         statements.append("\n".join(line.rstrip() for line in str(compiled).strip().splitlines()))
     # A column's sequence belongs to its column, as a ``serial``'s does: it goes with its
     # table, and is the table's owner's. One that columns share belongs to no column.
-    quote = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
+    quote = dialect.identifier_preparer.quote
+    owned = [(sequence, users[0]) for sequence, users in sequences.values() if len(users) == 1]
     return statements + [
         f"ALTER SEQUENCE {schema}.{quote(sequence.name)} "
         f"OWNED BY {schema}.{quote(table.name)}.{quote(column.name)}"
-        for sequence, ((table, column),) in (
-            (sequence, users) for sequence, users in sequences.values() if len(users) == 1
-        )
+        for sequence, (table, column) in owned
     ]
 
 

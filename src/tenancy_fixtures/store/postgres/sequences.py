@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 
 from sqlalchemy import Column, Identity, Integer, MetaData, Sequence, Table, text
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tenancy_fixtures.store.base import backend_dialect
 
 __all__ = ["advance_sequences"]
 
-_QUOTE = postgresql.dialect().identifier_preparer.quote  # type: ignore[no-untyped-call]
+_QUOTE = backend_dialect("postgresql").identifier_preparer.quote
 
 
 def _drawing(table: Table) -> Iterator[tuple[Column[int], Sequence | None]]:

@@ -36,7 +36,6 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
@@ -71,6 +70,7 @@ from tenancy_fixtures.store.base import (
     TenantStore,
     WriteCounts,
     WriteMode,
+    backend_dialect,
     convert_columns,
     refuse_load_hazards,
     unencodable,
@@ -191,16 +191,13 @@ _ENUM_VALUES = text(
 )
 
 
-_DIALECT = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
-
-
 def _differ(table: Table, names: Sequence[str], stored: Any, given: Any) -> Any:
     """Whether a row's ``names`` columns differ between ``stored`` and ``given`` (column
     collections); a ``json`` column is compared as ``jsonb``, since ``json`` has no
     equality operator."""
 
     def comparable(column: Any, name: str) -> Any:
-        kind = table.c[name].type.dialect_impl(_DIALECT)
+        kind = table.c[name].type.dialect_impl(backend_dialect("postgresql"))
         return (
             cast(column, JSONB)
             if isinstance(kind, JSON) and not isinstance(kind, JSONB)
