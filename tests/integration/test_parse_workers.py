@@ -24,7 +24,7 @@ from tenancy_fixtures import (
 )
 from tenancy_fixtures.loading import data_loader, parse_workers
 from tenancy_fixtures.loading.data_loader import DataLoader
-from tenancy_fixtures.loading.parse_workers import POOL, ParserPool, portable
+from tenancy_fixtures.loading.parse_workers import POOL, ParserPool, call_in_workers, portable
 from tenancy_fixtures.spotify.generator import generate_fixture_set
 from tenancy_fixtures.store import control_plane
 
@@ -275,3 +275,51 @@ async def test_a_load_parses_in_process_when_no_worker_can_be_started(
         written = await _checksums(manager, "no_workers")
         assert sum(rows for rows, _ in written.values()) == report.rows > 0
         await manager.drop_tenant("no_workers")
+
+
+def test_calls_run_by_workers_come_back_in_the_order_they_were_given() -> None:
+    pool = ParserPool()
+    try:
+        with pool.lend(2) as workers:
+            results = list(call_in_workers(workers, [(pow, (2, n)) for n in range(9)]))
+
+        assert [2**n for n in range(9)] == results
+    finally:
+        pool.close()
+
+
+def test_a_call_that_raises_is_raised_here_and_its_workers_can_be_lent_again() -> None:
+    pool = ParserPool()
+    try:
+        calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = [
+            (pow, (2, 1)),
+            (int, ("not a number",)),
+            (pow, (2, 3)),
+            (pow, (2, 4)),
+        ]
+        with pool.lend(2) as workers:
+            results = call_in_workers(workers, calls)
+            assert 2 == next(results)
+            with pytest.raises(ValueError, match="not a number"):
+                next(results)
+            assert not any(worker.broken for worker in workers)
+
+        with pool.lend(2) as workers:
+            assert [9] == list(call_in_workers(workers, [(pow, (3, 2))]))
+        assert 2 == pool.idle
+    finally:
+        pool.close()
+
+
+def test_calls_left_when_the_caller_stops_reading_are_drained() -> None:
+    pool = ParserPool()
+    try:
+        with pool.lend(2) as workers:
+            results = call_in_workers(workers, [(pow, (2, n)) for n in range(20)])
+            assert 1 == next(results)
+            results.close()
+            assert not any(worker.broken for worker in workers)
+
+            assert [4] == list(call_in_workers(workers, [(pow, (2, 2))]))
+    finally:
+        pool.close()

@@ -689,21 +689,56 @@ class TestWholeExtendedFiles:
         packed = tmp_path / "packed.json.gz"
         packed.write_bytes(gzip.compress(plain.read_bytes()))
 
-        assert (_read_entry_by_entry(plain)[0], 3) == _read_entry_by_entry(packed)
+        assert (_read_entry_by_entry(plain)[0], 0) == _read_entry_by_entry(packed)
 
     def test_a_file_with_a_byte_order_mark_is_read_whole_too(self, tmp_path: Path) -> None:
         plain = write(tmp_path / "history.json", [_extended_entry(n) for n in range(9)])
         marked = tmp_path / "marked.json"
         marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
 
-        assert (_read_entry_by_entry(plain)[0], 3) == _read_entry_by_entry(marked)
+        assert (_read_entry_by_entry(plain)[0], 0) == _read_entry_by_entry(marked)
 
-    def test_only_the_first_play_of_each_track_takes_the_entry_by_entry_path(
+    def test_only_entries_that_are_not_plain_plays_take_the_entry_by_entry_path(
         self, tmp_path: Path
     ) -> None:
-        path = write(tmp_path / "history.json", [_extended_entry(n) for n in range(30)])
+        plays = [_extended_entry(n) for n in range(30)]
+        path = write(tmp_path / "history.json", plays + _ODD_ENTRIES)
 
-        assert 3 == _read_entry_by_entry(path)[1]
+        # Four times not written as the export writes them, a link, a local file, an
+        # episode and an entry without a URI; the other odd entries are plain plays.
+        assert 8 == _read_entry_by_entry(path)[1]
+
+    def test_repeated_times_are_skipped_as_reading_entry_by_entry_skips_them(
+        self, tmp_path: Path
+    ) -> None:
+        first = write(
+            tmp_path / "a.json",
+            [
+                _extended_entry(1),
+                _extended_entry(2),
+                _extended_entry(4, ts="2024-07-01T10:01:00Z"),  # a plain play's time again
+                _extended_entry(5, ts="2024-07-01T12:06:00+02:00"),  # odd, a new time...
+                _extended_entry(6),  # ...which this plain play then repeats
+                _extended_entry(7, ts="2024-07-01T12:02:00+02:00"),  # odd, repeats entry 2
+                _extended_entry(8),
+                _extended_entry(8),
+                _extended_entry(8, ts="2024-07-01T10:08:00.000Z"),
+            ],
+        )
+        later = write(
+            tmp_path / "b.json",
+            [_extended_entry(n) for n in (9, 1, 10, 8, 11)],  # 1 and 8: the first file's
+        )
+
+        whole, documents = self._both(first, later)
+
+        assert documents[0] == whole[0]
+        assert documents[2] == whole[2]
+        assert {"duplicate_play": 7} == skipped(whole[1]) == skipped(documents[1])
+        events = whole[2]["_staged/listening_events.jsonl"]
+        assert [("a.json", 1), ("a.json", 2), ("a.json", 4)] == [
+            (o.path, o.record) for o in events[:3]
+        ]
 
     def test_a_value_nested_past_the_decoders_depth_loads_either_way(self, tmp_path: Path) -> None:
         entries = [_extended_entry(n) for n in range(3)]

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +49,7 @@ __all__ = [
     "POOL",
     "ParsedBlock",
     "ParserPool",
+    "call_in_workers",
     "jsonl_bytes",
     "parse_in_workers",
     "serve",
@@ -229,6 +230,17 @@ def serve(fd: int) -> None:
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
     job: _Job | BaseException = StorageError("a block arrived before its table")
     while (message := inbox.get()) is not None:
+        if message[0] == "call":
+            _, function, args = message
+            try:
+                reply: Any = function(*args)
+            except Exception as exc:
+                reply = _portable(exc)
+            try:
+                conn.send(reply)
+            except OSError:
+                return
+            continue
         if message[0] == "table":
             _, table_pickle, max_text_length, rules, encode, clock = message
             try:
@@ -246,7 +258,7 @@ def serve(fd: int) -> None:
         try:
             if isinstance(job, BaseException):
                 raise job
-            reply: ParsedBlock | BaseException = _parse_block(job, file, block, before)
+            reply = _parse_block(job, file, block, before)
         except Exception as exc:
             reply = _portable(exc)
         try:
@@ -384,17 +396,43 @@ def parse_in_workers(
     table_pickle = pickle.dumps((table, table_formats(table)))
     dispatch = _Dispatch(
         (
-            (file, block, before)
+            ("block", file, block, before)
             for file in files
             for block, before in json_lines_blocks(file, min_lines=batch_size)
         ),
     )
     for worker in workers:
         worker.broken = True
+    for worker in workers:
+        message = ("table", table_pickle, max_text_length, rules, encode, (now, local_now))
+        dispatch.send(worker, message)
+    yield from _replies(workers, dispatch, FixtureError)
+
+
+def call_in_workers(
+    workers: list[_Worker], calls: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]]
+) -> Generator[Any, None, None]:
+    """What ``function(*args)`` returns for each of ``calls``, run by ``workers`` a few
+    calls ahead, in the order of the calls.
+
+    The functions must be module-level functions of importable modules; they, their
+    arguments and their results travel pickled. An exception a call raised is raised
+    here once the workers are drained (they can be lent again), as when the iterator is
+    closed early; a worker that dies raises a StorageError.
+    """
+    yield from _replies(workers, _Dispatch(("call", f, args) for f, args in calls), Exception)
+
+
+def _replies(
+    workers: list[_Worker], dispatch: _Dispatch, drained: type[BaseException]
+) -> Generator[Any, None, None]:
+    """The workers' replies to ``dispatch``'s tasks in order, ``_AHEAD`` tasks given to
+    each worker at a time. On ``drained`` errors (and when closed early) the workers
+    are drained of what they hold, so that they can be lent again; otherwise a failure
+    leaves them marked broken (stopped when given back)."""
+    for worker in workers:
+        worker.broken = True
     try:
-        for worker in workers:
-            message = ("table", table_pickle, max_text_length, rules, encode, (now, local_now))
-            dispatch.send(worker, message)
         for _ in range(_AHEAD):
             for worker in workers:
                 dispatch.give(worker)
@@ -405,7 +443,7 @@ def parse_in_workers(
                 raise reply
             dispatch.give(worker)
             yield reply
-    except (FixtureError, GeneratorExit):
+    except (drained, GeneratorExit):
         while dispatch.given:  # what the workers still hold, so that they can be lent again
             dispatch.take()
         for worker in workers:
@@ -416,11 +454,11 @@ def parse_in_workers(
 
 
 class _Dispatch:
-    """Blocks handed to workers in turn; ``given`` holds the workers owing a reply, in
-    the order the blocks were given."""
+    """Tasks (blocks, calls) handed to workers in turn; ``given`` holds the workers
+    owing a reply, in the order the tasks were given."""
 
-    def __init__(self, blocks: Iterator[tuple[FixtureFile, bytes, int]]) -> None:
-        self.blocks = blocks
+    def __init__(self, tasks: Iterator[tuple[Any, ...]]) -> None:
+        self.tasks = tasks
         self.given: deque[_Worker] = deque()
 
     def send(self, worker: _Worker, message: tuple[Any, ...]) -> None:
@@ -430,17 +468,16 @@ class _Dispatch:
             raise _died(worker) from None
 
     def give(self, worker: _Worker) -> None:
-        """Send ``worker`` the next block, if any is left."""
-        task = next(self.blocks, None)
+        """Send ``worker`` the next task, if any is left."""
+        task = next(self.tasks, None)
         if task is not None:
-            self.send(worker, ("block", *task))
+            self.send(worker, task)
             self.given.append(worker)
 
-    def take(self) -> ParsedBlock | BaseException:
-        """The reply of the worker given the oldest block."""
+    def take(self) -> Any:
+        """The reply of the worker given the oldest task."""
         worker = self.given.popleft()
         try:
-            reply: ParsedBlock | BaseException = worker.conn.recv()
+            return worker.conn.recv()
         except (EOFError, OSError):
             raise _died(worker) from None
-        return reply

@@ -19,7 +19,8 @@ import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Collection, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, KeysView, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -40,6 +41,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     open_fixture_set,
 )
 from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
+from tenancy_fixtures.loading.parse_workers import POOL, call_in_workers
 from tenancy_fixtures.loading.readers import iter_records, yaml_items
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
@@ -48,6 +50,7 @@ __all__ = [
     "SOURCE_EXTENSIONS",
     "SOURCE_FORMATS",
     "Origin",
+    "ReadAhead",
     "RowSink",
     "SourceDocument",
     "SourceFile",
@@ -276,6 +279,16 @@ def whole_json(file: SourceFile) -> bytes | None:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadAhead:
+    """A call a format asks for on one source file before the file's turn to stage
+    (:meth:`SourceFormat.read_ahead`): ``function`` is a module-level function of an
+    importable module; it, ``args`` and what it returns travel pickled."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Origin:
     """Where a staged row came from: a source file and its line or document."""
 
@@ -402,6 +415,22 @@ class RowSink:
         file = file_index << _FILE_SHIFT
         origins.extend([file | record for record in records])
 
+    def add_lines(
+        self, table: str, lines: bytes, *, file_index: int, records: Sequence[int]
+    ) -> None:
+        """Stage rows for ``table`` already encoded as JSON lines (each ending in a line
+        break, as :meth:`add` writes them), line ``i`` from document ``records[i]`` of
+        the JSON file ``file_index``."""
+        count = lines.count(b"\n")
+        if count != len(records):
+            raise ValueError(f"{count} lines but {len(records)} records")
+        if not records:
+            return
+        handle, origins = self._file(table, True)
+        handle.write(lines)
+        file = file_index << _FILE_SHIFT
+        origins.extend([file | record for record in records])
+
     def merge(self, table: str, row: dict[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` once per primary key, completing it from later occurrences."""
         keys = self._keys.get(table)
@@ -431,7 +460,7 @@ class RowSink:
         """Whether a row with this primary key was merged into ``table``."""
         return key in self._merged.get(table, {})
 
-    def merged_keys(self, table: str) -> Collection[tuple[Any, ...]]:
+    def merged_keys(self, table: str) -> KeysView[tuple[Any, ...]]:
         """The primary keys merged into ``table`` so far (a live view: :meth:`seen`
         for many keys)."""
         self._table(table)
@@ -480,16 +509,25 @@ class SourceFormat(ABC):
     def normalize(self, document: Any, sink: RowSink) -> None:
         """Emit the rows ``document`` stands for; raise ``sink.refuse(...)`` when it is bad."""
 
-    def stage_file(self, file: SourceFile, index: int, sink: RowSink) -> bool:
+    def read_ahead(self, file: SourceFile) -> ReadAhead | None:
+        """Work on ``file`` that :meth:`stage_file` needs and that depends on nothing but
+        the file and the options (decoding, typing, encoding rows), for a big load to
+        run in parse worker processes a few files ahead of staging; ``None`` (the
+        default): none."""
+        del file
+        return None
+
+    def stage_file(self, file: SourceFile, index: int, sink: RowSink, ahead: Any = None) -> bool:
         """Stage the whole of ``file`` (file number ``index``) at once, where the format
         has a faster way than a document at a time; ``False`` (the default): read it a
-        document at a time.
+        document at a time. ``ahead`` is what the file's :meth:`read_ahead` returned,
+        when the load ran it (``None``: the format does that work itself).
 
         What it stages must be exactly what :meth:`normalize` would, record numbers
         included. A file it cannot vouch for as a whole is declined before anything is
         staged, so that the document path finds and names what is wrong.
         """
-        del file, index, sink
+        del file, index, sink, ahead
         return False
 
     def finish(self, sink: RowSink) -> None:
@@ -527,11 +565,13 @@ class SourceFormat(ABC):
         del session, files
 
 
-def read_source_file(reader: SourceFormat, file: SourceFile, index: int, sink: RowSink) -> None:
+def read_source_file(
+    reader: SourceFormat, file: SourceFile, index: int, sink: RowSink, ahead: Any = None
+) -> None:
     """Normalise every document of ``file`` (file number ``index`` of the load) into
-    ``sink``: at once where ``reader`` can (:meth:`SourceFormat.stage_file`), else a
-    document at a time."""
-    if reader.stage_file(file, index, sink):
+    ``sink``: at once where ``reader`` can (:meth:`SourceFormat.stage_file`, given what
+    the file's read-ahead returned, if it ran), else a document at a time."""
+    if reader.stage_file(file, index, sink, ahead):
         return
     for document in iter_documents(file, stream=type(reader).stream):
         sink.at(index, document)
@@ -701,12 +741,41 @@ class SourceLoader(RefreshesDerivedTables):
         for reader, files in self._reader_groups().values():
             reader.settings = settings
             reader_of.update((id(file), reader) for file in files)
-        for index, file in enumerate(self.sources):
-            read_source_file(reader_of[id(file)], file, index, sink)
+        aheads = self._read_ahead([reader_of[id(file)] for file in self.sources], settings)
+        with closing(aheads):
+            for index, (file, ahead) in enumerate(zip(self.sources, aheads, strict=True)):
+                read_source_file(reader_of[id(file)], file, index, sink, ahead)
         readers = [reader for reader, _ in self._reader_groups().values()]
         for reader in readers:
             reader.finish(sink)
         return readers
+
+    def _read_ahead(
+        self, readers: list[SourceFormat], settings: Settings | None
+    ) -> Generator[Any, None, None]:
+        """What each file's read-ahead returned, in file order (``None`` where it has
+        none or it was not run): run by parse worker processes, a few files ahead of
+        staging, when the files that have one are big enough to pay for the workers;
+        else left to the formats, which do that work as they stage."""
+        jobs = [reader.read_ahead(file) for reader, file in zip(readers, self.sources, strict=True)]
+        wanted = settings.workers_for_parsing if settings is not None else 0
+        size = sum(f.path.stat().st_size for f, job in zip(self.sources, jobs, strict=True) if job)
+        threshold = self.parallel_min_bytes // 8 if POOL.idle else self.parallel_min_bytes
+        if (
+            not wanted
+            or size < max(threshold, 1)
+            or any(j.function.__module__ == "__main__" for j in jobs if j is not None)
+        ):
+            yield from (None for _ in jobs)
+            return
+        with POOL.lend(wanted) as workers:
+            if not workers:  # another load holds them all
+                yield from (None for _ in jobs)
+                return
+            calls = ((j.function, j.args) for j in jobs if j is not None)
+            with closing(call_in_workers(workers, calls)) as results:
+                for job in jobs:
+                    yield None if job is None else next(results)
 
     def _open_staged(self, directory: Path, sink: RowSink) -> None:
         """Load from the staged files: a manifest in table order, derived rows last."""

@@ -46,18 +46,28 @@ nothing is written.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 import msgspec
 
 from tenancy_fixtures.loading.data_loader import TableMode
-from tenancy_fixtures.loading.sources import RowSink, SourceFile, SourceFormat, whole_json
+from tenancy_fixtures.loading.sources import (
+    ReadAhead,
+    RowSink,
+    SourceFile,
+    SourceFormat,
+    whole_json,
+)
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc, listener_row
-from tenancy_fixtures.spotify.spotify_ids import derived_id, parse_uri
+from tenancy_fixtures.spotify.spotify_ids import derived_id, is_spotify_id, parse_uri
 
-__all__ = ["UNKNOWN_ALBUM", "StreamingHistoryFormat"]
+__all__ = ["UNKNOWN_ALBUM", "StreamingHistoryFormat", "read_plays"]
 
 _RULE = "format:spotify_history"
 #: Name of the placeholder album a history names no album for.
@@ -142,6 +152,122 @@ class _ExtendedEntry(msgspec.Struct, gc=False):
 
 
 _EXTENDED_FILE = msgspec.json.Decoder(list[_ExtendedEntry])
+#: Rows as JSON lines, the bytes :meth:`RowSink.add` writes for them.
+_LINES = msgspec.json.Encoder()
+_LINE_END = re.compile(b"\n")
+_UNSEEN = "\0unseen"
+
+
+@dataclass(frozen=True, slots=True)
+class _Plays:
+    """An extended export file as :func:`read_plays` read it."""
+
+    user_id: str
+    entries: int
+    #: The record numbers (from 1) of the plays, ascending; their times as staged.
+    records: array[int]
+    times: list[str]
+    #: The plays' rows as JSON lines, one after the other, and where each line ends.
+    lines: bytes
+    ends: array[int]
+    #: Each track's first play in the file, in file order: its record, the track id,
+    #: the names the entry gives (track, artist, album).
+    first_records: array[int]
+    first_tracks: list[str]
+    first_names: list[tuple[str | None, str | None, str | None]]
+    #: The fields of the entries read one at a time, by record number.
+    others: dict[int, dict[str, Any]]
+
+
+def read_plays(file: SourceFile, user_id: str) -> _Plays | None:
+    """The plays of ``user_id`` in an extended export file, decoded whole and typed,
+    each encoded as the ``listening_events`` JSON line the format stages for it; the
+    other entries kept for :meth:`StreamingHistoryFormat.normalize`. ``None``: the file
+    is not an extended export typed as the export types it (read entry by entry).
+
+    A play here is an entry naming a track URI :func:`parse_uri` accepts, with a time
+    as the export writes it (whole seconds, ``Z``) and a length of at least 0: an entry
+    :class:`Fields` would take without a word, giving the same row.
+    """
+    data = whole_json(file)
+    if data is None:
+        return None
+    try:
+        entries = _EXTENDED_FILE.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    del data
+    plays = _Plays(user_id, len(entries), array("q"), [], b"", array("q"), array("q"), [], [], {})
+    rows: list[dict[str, Any]] = []
+    tracks: dict[str | None, str | None] = {}
+    first: set[str] = set()
+    for record, entry in enumerate(entries, 1):
+        row = _plain_play(entry, user_id, tracks)
+        if row is None:
+            plays.others[record] = msgspec.structs.asdict(entry)
+            continue
+        track = row["track_id"]
+        plays.records.append(record)
+        plays.times.append(row["played_at"])
+        rows.append(row)
+        if track not in first:
+            first.add(track)
+            plays.first_records.append(record)
+            plays.first_tracks.append(track)
+            plays.first_names.append(
+                (
+                    entry.master_metadata_track_name,
+                    entry.master_metadata_album_artist_name,
+                    entry.master_metadata_album_album_name,
+                )
+            )
+    # One call for all rows: a call per row costs ten times as much.
+    lines = _LINES.encode_lines(rows)
+    plays.ends.extend(found.end() for found in _LINE_END.finditer(lines))
+    return replace(plays, lines=lines)
+
+
+def _start(plays: _Plays, play: int) -> int:
+    """Where the line of play number ``play`` (from 0) starts in ``plays.lines``."""
+    return plays.ends[play - 1] if play else 0
+
+
+def _plain_play(
+    entry: _ExtendedEntry, user_id: str, tracks: dict[str | None, str | None]
+) -> dict[str, Any] | None:
+    """The row :meth:`StreamingHistoryFormat._extended` makes of ``entry`` if it is a
+    plain play (see :func:`read_plays`); else ``None``. ``tracks`` caches the track id
+    of each URI seen (``None``: not a track URI taken so)."""
+    uri, ts = entry.spotify_track_uri, entry.ts
+    track = tracks.get(uri, _UNSEEN)
+    if track is _UNSEEN:
+        track = tracks[uri] = _track_id(uri)
+    if track is None or entry.ms_played < 0 or _EXPORT_TIME.fullmatch(ts) is None:
+        return None
+    try:
+        datetime.fromisoformat(ts)  # a real date and time of day
+    except ValueError:
+        return None
+    return _play_row(
+        user_id,
+        f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
+        track,
+        entry.ms_played,
+        entry.platform,
+        entry.reason_start,
+        entry.reason_end,
+        entry.shuffle,
+        entry.skipped,
+    )
+
+
+def _track_id(uri: str | None) -> str | None:
+    """The id in a track URI written as the export writes it (``spotify:track:`` and a
+    well-formed id: what :func:`parse_uri` takes as a track of that id), else ``None``."""
+    if uri is None or len(uri) != _TRACK_URI_LENGTH or not uri.startswith(_TRACK_URI_PREFIX):
+        return None
+    track = uri[_TRACK_ID_AT:]
+    return track if is_spotify_id(track) else None
 
 
 class StreamingHistoryFormat(SourceFormat):
@@ -156,7 +282,8 @@ class StreamingHistoryFormat(SourceFormat):
         super().__init__(options)
         #: Entries read but not loaded, by reason.
         self.skipped = SkipCounts()
-        self._plays: set[tuple[str, str]] = set()
+        #: The times the listener played at (the one listener of the options).
+        self._times: set[str] = set()
         #: The listener, once checked and staged (the options do not change).
         self._listener: str | None = None
 
@@ -180,73 +307,95 @@ class StreamingHistoryFormat(SourceFormat):
                 None,
             )
 
-    def stage_file(self, file: SourceFile, index: int, sink: RowSink) -> bool:
-        """An extended export file read whole: one typed decode instead of a generic
-        JSON object and a :class:`Fields` per entry.
+    def read_ahead(self, file: SourceFile) -> ReadAhead | None:
+        user_id = self.options.get("user_id")
+        if file.container != "json" or not isinstance(user_id, str):
+            return None
+        return ReadAhead(read_plays, (file, user_id))
 
-        A play of a track staged before, at a time as the export writes it, is staged
-        here; any other entry (a new track, an episode, an unusual time, a refusal)
-        goes through :meth:`normalize`, in file order. A file with any entry not typed
-        as the export types it (a basic export, a value of the wrong type) is declined.
+    def stage_file(self, file: SourceFile, index: int, sink: RowSink, ahead: Any = None) -> bool:
+        """An extended export file read whole (:func:`read_plays`, in a parse worker or
+        here): one typed decode instead of a generic JSON object and a :class:`Fields`
+        per entry, and its plays staged as the JSON lines it encoded, a run at a time.
+
+        Plays at a time as the export writes it are staged so; any other entry (an
+        episode, an unusual time, a refusal) goes through :meth:`normalize`, in file
+        order. A file with any entry not typed as the export types it (a basic export, a
+        value of the wrong type) is declined.
         """
-        data = whole_json(file)
-        if data is None:
+        job = self.read_ahead(file)
+        plays = ahead if ahead is not None or job is None else read_plays(*job.args)
+        if not isinstance(plays, _Plays):
             return False
-        try:
-            entries = _EXTENDED_FILE.decode(data)
-        except (msgspec.DecodeError, RecursionError):
-            return False
-        del data
-        staged = sink.merged_keys("tracks")
-        plays: list[dict[str, Any]] = []
-        records: list[int] = []
-        for record, entry in enumerate(entries, 1):
-            play = self._quick_play(entry, staged)
-            if play is None:
-                sink.add_records("listening_events", plays, file_index=index, records=records)
-                plays, records = [], []
-                sink.at_record(index, record)
-                self.normalize(msgspec.structs.asdict(entry), sink)
-            elif self._new_play(play):
-                plays.append(play)
-                records.append(record)
-        sink.add_records("listening_events", plays, file_index=index, records=records)
-        if entries:
-            sink.at_record(index, len(entries))  # where reading entry by entry ends
+        at = first = 0
+        for other in [*sorted(plays.others), plays.entries + 1]:
+            end = bisect_left(plays.records, other)
+            first = self._stage_plays(plays, at, end, first, index, sink)
+            at = end
+            if other <= plays.entries:
+                sink.at_record(index, other)
+                self.normalize(plays.others[other], sink)
+        if plays.entries:
+            sink.at_record(index, plays.entries)  # where reading entry by entry ends
         return True
 
-    def _quick_play(
-        self, entry: _ExtendedEntry, staged: Collection[tuple[Any, ...]]
-    ) -> dict[str, Any] | None:
-        """The row :meth:`_extended` makes of ``entry`` if it is a play of a track in
-        ``staged`` at a time written as the export writes it; else ``None``."""
-        uri, ts, ms_played = entry.spotify_track_uri, entry.ts, entry.ms_played
-        if (
-            self._listener is None
-            or uri is None
-            or len(uri) != _TRACK_URI_LENGTH
-            or not uri.startswith(_TRACK_URI_PREFIX)
-            # Every format checks an id (or derives one) before it merges a track.
-            or (uri[_TRACK_ID_AT:],) not in staged
-            or _EXPORT_TIME.fullmatch(ts) is None
-            or ms_played < 0
-        ):
-            return None
-        try:
-            datetime.fromisoformat(ts)  # a real date and time of day
-        except ValueError:
-            return None
-        return _play_row(
-            self._listener,
-            f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
-            uri[_TRACK_ID_AT:],
-            ms_played,
-            entry.platform,
-            entry.reason_start,
-            entry.reason_end,
-            entry.shuffle,
-            entry.skipped,
+    def _stage_plays(
+        self, plays: _Plays, at: int, end: int, first: int, index: int, sink: RowSink
+    ) -> int:
+        """Stage plays ``at`` to ``end`` of ``plays`` (of file ``index``) as
+        :meth:`_extended` would one by one: the listener and the tracks first played
+        among them before their lines; a play at a time the listener already played at
+        is counted as a duplicate. Returns the first of the tracks' first plays not
+        looked at yet."""
+        if at == end:
+            return first
+        if self._listener is None:
+            sink.at_record(index, plays.records[at])
+            self._user(sink)
+        if self._listener != plays.user_id:
+            raise AssertionError("plays read ahead for another listener")
+        stop = bisect_right(plays.first_records, plays.records[end - 1], lo=first)
+        keys = set(zip(plays.first_tracks[first:stop], strict=False))
+        unstaged = keys - (sink.merged_keys("tracks") & keys)
+        if unstaged:
+            position = dict(zip(plays.first_tracks[first:stop], range(first, stop), strict=True))
+            for play in sorted(position[track] for (track,) in unstaged):
+                sink.at_record(index, plays.first_records[play])
+                self._track(sink, plays.first_tracks[play], *plays.first_names[play])
+        self._stage_lines(plays, at, end, index, sink)
+        return stop
+
+    def _stage_lines(self, plays: _Plays, at: int, end: int, index: int, sink: RowSink) -> None:
+        """Stage the lines of plays ``at`` to ``end``, but for the plays at a time the
+        listener already played at (or that an earlier play among them has), which are
+        counted as duplicates."""
+        times = plays.times[at:end]
+        new = set(times)
+        before = self._times & new
+        repeated = (
+            {t for t, n in Counter(times).items() if n > 1} if len(new) < len(times) else set()
         )
+        self._times |= new
+        if not before and not repeated:
+            lines = plays.lines[_start(plays, at) : plays.ends[end - 1]]
+            sink.add_lines(
+                "listening_events", lines, file_index=index, records=plays.records[at:end]
+            )
+            return
+        # Few plays are repeats: look at those only, keeping the first of each new time.
+        dropped, taken = before | repeated, set[str]()
+        kept, records, run = bytearray(), array("q"), at
+        for play in (at + i for i, t in enumerate(times) if t in dropped):
+            if plays.times[play] not in before and plays.times[play] not in taken:
+                taken.add(plays.times[play])
+                continue
+            self.skipped["duplicate_play"] += 1
+            kept += plays.lines[_start(plays, run) : _start(plays, play)]
+            records.extend(plays.records[run:play])
+            run = play + 1
+        kept += plays.lines[_start(plays, run) : plays.ends[end - 1]]
+        records.extend(plays.records[run:end])
+        sink.add_lines("listening_events", bytes(kept), file_index=index, records=records)
 
     def finish(self, sink: RowSink) -> None:
         del sink
@@ -314,18 +463,12 @@ class StreamingHistoryFormat(SourceFormat):
         if ref.kind != "track":
             raise entry.refuse(f"expected a track URI, found a {ref.kind} URI", "spotify_track_uri")
         if not sink.seen("tracks", ref.id):
-            artist = entry.text("master_metadata_album_artist_name") or _UNKNOWN_ARTIST
-            artist_id = self._artist(sink, artist)
-            album = entry.text("master_metadata_album_album_name")
-            sink.merge(
-                "tracks",
-                {
-                    "track_id": ref.id,
-                    "name": entry.text("master_metadata_track_name") or _UNKNOWN_TRACK,
-                    "album_id": self._album(sink, artist_id, artist, album),
-                    "artist_id": artist_id,
-                },
-                authoritative=False,
+            self._track(
+                sink,
+                ref.id,
+                entry.text("master_metadata_track_name"),
+                entry.text("master_metadata_album_artist_name"),
+                entry.text("master_metadata_album_album_name"),
             )
         self._play(
             sink,
@@ -340,6 +483,23 @@ class StreamingHistoryFormat(SourceFormat):
                 entry.boolean("shuffle"),
                 entry.boolean("skipped"),
             ),
+        )
+
+    def _track(
+        self, sink: RowSink, track_id: str, name: str | None, artist: str | None, album: str | None
+    ) -> None:
+        """Stage a track an extended entry names, with its artist and album."""
+        artist = artist or _UNKNOWN_ARTIST
+        artist_id = self._artist(sink, artist)
+        sink.merge(
+            "tracks",
+            {
+                "track_id": track_id,
+                "name": name or _UNKNOWN_TRACK,
+                "album_id": self._album(sink, artist_id, artist, album),
+                "artist_id": artist_id,
+            },
+            authoritative=False,
         )
 
     @staticmethod
@@ -364,9 +524,9 @@ class StreamingHistoryFormat(SourceFormat):
 
     def _new_play(self, row: dict[str, Any]) -> bool:
         """Whether ``row`` is the user's first play at its time (a repeat is counted)."""
-        key = (row["user_id"], row["played_at"])
-        if key in self._plays:
+        key = row["played_at"]
+        if key in self._times:
             self.skipped["duplicate_play"] += 1
             return False
-        self._plays.add(key)
+        self._times.add(key)
         return True
