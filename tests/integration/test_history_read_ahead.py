@@ -7,6 +7,7 @@ name the source file and entry, on both backends."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,13 @@ from tenancy_fixtures import FixtureManager, RecordError, Settings, spotify
 from tenancy_fixtures.loading import sources
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.parse_workers import call_in_workers
-from tenancy_fixtures.loading.sources import SourceLoader, find_source_files, source_file
+from tenancy_fixtures.loading.sources import (
+    SourceLoader,
+    find_source_files,
+    source_file,
+    whole_json,
+)
+from tenancy_fixtures.spotify.formats import streaming_history
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.spotify.spotify_ids import derived_id
 from tenancy_fixtures.store import control_plane
@@ -171,3 +178,70 @@ async def test_a_refused_entry_of_a_file_read_ahead_names_its_file_and_entry_and
             tables = [t for t in session.metadata.sorted_tables if t.schema is not None]
             assert 0 == sum((await control_plane.count_rows(session.connection, tables)).values())
         await manager.drop_tenant("refused")
+
+
+def test_options_that_cannot_travel_to_a_worker_do_not_stop_the_read_ahead(
+    export: Path, read_ahead_calls: list[Any]
+) -> None:
+    spotify.register()
+    directory, names = find_source_files(export)
+    options = {**LISTENER, "note": threading.Lock()}  # an option only the format reads
+    files = [source_file(directory, n, format=FORMAT, options=options) for n in names]
+    loader = SourceLoader(files, metadata=spotify_metadata())
+    try:
+        loader.stage(Settings(parse_workers=2))
+
+        assert 3 == len(read_ahead_calls)
+        assert 118 == len(loader.files[-1].path.read_bytes().splitlines())
+    finally:
+        loader.close()
+
+
+def test_a_file_a_worker_declined_is_not_read_whole_again_here(
+    tmp_path: Path, read_ahead_calls: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    basic = tmp_path / "basic"
+    basic.mkdir()
+    entries = [
+        {"endTime": f"2024-07-01 10:{n:02d}", "artistName": "A", "trackName": "T", "msPlayed": n}
+        for n in range(5)
+    ]
+    (basic / "StreamingHistory0.json").write_text(json.dumps(entries), encoding="utf-8")
+    read_here: list[str] = []
+    real = whole_json
+
+    def noted(file: Any) -> Any:
+        read_here.append(file.relative)
+        return real(file)
+
+    monkeypatch.setattr(streaming_history, "whole_json", noted)  # this process only
+
+    staged, _ = _staged(basic, workers=2)
+
+    assert 1 == len(read_ahead_calls)
+    assert [] == read_here
+    assert 5 == len(staged["_staged/listening_events.jsonl"].splitlines())
+
+
+async def test_a_play_length_past_64_bits_is_refused_naming_its_entry_either_way(
+    settings: Settings, export: Path, read_ahead_calls: list[Any]
+) -> None:
+    path = export / "Streaming_History_Audio_1.json"
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    entries[6]["ms_played"] = entries[8]["ms_played"] = 2**64
+    entries[6]["ts"] = entries[6]["ts"].replace("Z", "+00:00")  # read entry by entry
+    path.write_text(json.dumps(entries), encoding="utf-8")
+
+    for workers in (0, 2):
+        options = {"parse_workers": workers}
+        async with FixtureManager(settings.model_copy(update=options)) as manager:
+            await manager.create_tenant("huge")
+            with pytest.raises(RecordError) as caught:
+                await manager.load_fixtures("huge", export, format=FORMAT, options=LISTENER)
+            await manager.drop_tenant("huge")
+
+        assert (path.name, 7, "ms_played") == (
+            caught.value.path,
+            caught.value.record,
+            caught.value.column,
+        )

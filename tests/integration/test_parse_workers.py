@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -321,5 +323,33 @@ def test_calls_left_when_the_caller_stops_reading_are_drained() -> None:
             assert not any(worker.broken for worker in workers)
 
             assert [4] == list(call_in_workers(workers, [(pow, (2, 2))]))
+    finally:
+        pool.close()
+
+
+def test_a_worker_that_dies_during_a_call_is_not_lent_again() -> None:
+    pool = ParserPool()
+    try:
+        with pool.lend(2) as workers:
+            results = call_in_workers(workers, [(pow, (2, 1)), (os._exit, (3,)), (pow, (2, 2))])
+            assert 2 == next(results)
+            with pytest.raises(StorageError, match="ended unexpectedly"):
+                list(results)
+        # Both were stopped (the other may still have held a task); new ones start.
+        assert 0 == pool.idle
+        with pool.lend(2) as fresh:
+            assert all(worker.alive() for worker in fresh)
+            assert [1, 2] == list(call_in_workers(fresh, [(pow, (2, 0)), (pow, (2, 1))]))
+    finally:
+        pool.close()
+
+
+def test_a_result_that_cannot_travel_back_is_an_error_and_the_worker_lives_on() -> None:
+    pool = ParserPool()
+    try:
+        with pool.lend(1) as workers:
+            with pytest.raises(StorageError, match="could not send its result back"):
+                list(call_in_workers(workers, [(threading.Lock, ())]))
+            assert [8] == list(call_in_workers(workers, [(pow, (2, 3))]))
     finally:
         pool.close()

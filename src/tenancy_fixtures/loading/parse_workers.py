@@ -236,9 +236,7 @@ def serve(fd: int) -> None:
                 reply: Any = function(*args)
             except Exception as exc:
                 reply = _portable(exc)
-            try:
-                conn.send(reply)
-            except OSError:
+            if not _reply(conn, reply):
                 return
             continue
         if message[0] == "table":
@@ -261,10 +259,24 @@ def serve(fd: int) -> None:
             reply = _parse_block(job, file, block, before)
         except Exception as exc:
             reply = _portable(exc)
-        try:
-            conn.send(reply)
-        except OSError:
+        if not _reply(conn, reply):
             return
+
+
+def _reply(conn: Connection, reply: Any) -> bool:
+    """Send ``reply`` back (a StorageError saying why when it cannot be pickled); whether
+    the loading process is still there."""
+    try:
+        conn.send(reply)
+    except OSError:
+        return False
+    except Exception as exc:  # pickling fails before anything is sent
+        error = StorageError(f"a parsing process could not send its result back: {exc}")
+        try:
+            conn.send(error)
+        except OSError:
+            return False
+    return True
 
 
 # --- the loading process ------------------------------------------------------------
@@ -427,9 +439,10 @@ def _replies(
     workers: list[_Worker], dispatch: _Dispatch, drained: type[BaseException]
 ) -> Generator[Any, None, None]:
     """The workers' replies to ``dispatch``'s tasks in order, ``_AHEAD`` tasks given to
-    each worker at a time. On ``drained`` errors (and when closed early) the workers
-    are drained of what they hold, so that they can be lent again; otherwise a failure
-    leaves them marked broken (stopped when given back)."""
+    each worker at a time. When a reply is a ``drained`` error (and when closed early)
+    the workers are drained of what they hold, so that they can be lent again; any
+    other failure (a worker that died) leaves them marked broken (stopped when given
+    back)."""
     for worker in workers:
         worker.broken = True
     try:
@@ -440,15 +453,22 @@ def _replies(
             worker = dispatch.given[0]
             reply = dispatch.take()
             if isinstance(reply, BaseException):
+                if isinstance(reply, drained):
+                    _drain(workers, dispatch)
                 raise reply
             dispatch.give(worker)
             yield reply
-    except (drained, GeneratorExit):
-        while dispatch.given:  # what the workers still hold, so that they can be lent again
-            dispatch.take()
-        for worker in workers:
-            worker.broken = False
+    except GeneratorExit:
+        _drain(workers, dispatch)
         raise
+    for worker in workers:
+        worker.broken = False
+
+
+def _drain(workers: list[_Worker], dispatch: _Dispatch) -> None:
+    """Take the replies the workers still owe, so that they can be lent again."""
+    while dispatch.given:
+        dispatch.take()
     for worker in workers:
         worker.broken = False
 

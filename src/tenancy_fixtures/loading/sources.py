@@ -26,6 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
+import msgspec
 import orjson
 from sqlalchemy import MetaData, Table
 
@@ -288,6 +289,18 @@ class ReadAhead:
     args: tuple[Any, ...]
 
 
+_LINE = msgspec.json.Encoder()
+
+
+def _json_line(row: Mapping[str, Any]) -> bytes:
+    """``row`` as a staged JSON line; an integer past 64 bits (which orjson refuses) is
+    written as it is, for the load to refuse it with the record it came from."""
+    try:
+        return orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError:
+        return _LINE.encode(row) + b"\n"
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a staged row came from: a source file and its line or document."""
@@ -386,7 +399,7 @@ class RowSink:
 
     def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
         handle, origins = self._file(table, authoritative)
-        handle.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        handle.write(_json_line(row))
         origins.append(origin)
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
@@ -409,9 +422,8 @@ class RowSink:
         if not rows:
             return
         handle, origins = self._file(table, True)
-        write, dumps, newline = handle.write, orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for row in rows:  # not joined first: orjson's output buffers, all alive, cost more
-            write(dumps(row, option=newline))
+            handle.write(_json_line(row))
         file = file_index << _FILE_SHIFT
         origins.extend([file | record for record in records])
 

@@ -179,10 +179,10 @@ class _Plays:
     others: dict[int, dict[str, Any]]
 
 
-def read_plays(file: SourceFile, user_id: str) -> _Plays | None:
+def read_plays(file: SourceFile, user_id: str) -> _Plays | bool:
     """The plays of ``user_id`` in an extended export file, decoded whole and typed,
     each encoded as the ``listening_events`` JSON line the format stages for it; the
-    other entries kept for :meth:`StreamingHistoryFormat.normalize`. ``None``: the file
+    other entries kept for :meth:`StreamingHistoryFormat.normalize`. ``False``: the file
     is not an extended export typed as the export types it (read entry by entry).
 
     A play here is an entry naming a track URI :func:`parse_uri` accepts, with a time
@@ -191,11 +191,11 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | None:
     """
     data = whole_json(file)
     if data is None:
-        return None
+        return False
     try:
         entries = _EXTENDED_FILE.decode(data)
     except (msgspec.DecodeError, RecursionError):
-        return None
+        return False
     del data
     plays = _Plays(user_id, len(entries), array("q"), [], b"", array("q"), array("q"), [], [], {})
     rows: list[dict[str, Any]] = []
@@ -311,7 +311,8 @@ class StreamingHistoryFormat(SourceFormat):
         user_id = self.options.get("user_id")
         if file.container != "json" or not isinstance(user_id, str):
             return None
-        return ReadAhead(read_plays, (file, user_id))
+        # Only what reading needs travels (options may hold anything).
+        return ReadAhead(read_plays, (replace(file, options={}), user_id))
 
     def stage_file(self, file: SourceFile, index: int, sink: RowSink, ahead: Any = None) -> bool:
         """An extended export file read whole (:func:`read_plays`, in a parse worker or
@@ -325,7 +326,7 @@ class StreamingHistoryFormat(SourceFormat):
         """
         job = self.read_ahead(file)
         plays = ahead if ahead is not None or job is None else read_plays(*job.args)
-        if not isinstance(plays, _Plays):
+        if not isinstance(plays, _Plays):  # declined, here or by the worker
             return False
         at = first = 0
         for other in [*sorted(plays.others), plays.entries + 1]:

@@ -97,6 +97,7 @@ from tenancy_fixtures.store.postgres.ddl import (
 )
 from tenancy_fixtures.store.postgres.encoding import first_unencodable
 from tenancy_fixtures.store.postgres.isolation import check_isolation
+from tenancy_fixtures.store.postgres.overriding import OverridingSelect, generated_always
 from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
@@ -581,7 +582,8 @@ class PostgresTenantSession(TenantSession):
                 counts = await self._merge_without_keys(table, staging, keys, changing, staged)
             await self.connection.execute(DropTable(staging))
             return counts
-        insert = pg_insert(table).from_select(list(columns), select(staging))
+        rows = OverridingSelect(staging) if generated_always(table, columns) else select(staging)
+        insert = pg_insert(table).from_select(list(columns), rows)
         if changing:
             merge = insert.on_conflict_do_update(
                 index_elements=keys,
@@ -618,11 +620,10 @@ class PostgresTenantSession(TenantSession):
                 )
             )
             updated = max(changed.rowcount, 0)
+        columns = [c.name for c in staging.columns]
+        rows = OverridingSelect(staging) if generated_always(table, columns) else select(staging)
         added = await self.connection.execute(
-            insert(table).from_select(
-                [c.name for c in staging.columns],
-                select(staging).where(~exists().where(same_key)),
-            )
+            insert(table).from_select(columns, rows.where(~exists().where(same_key)))
         )
         inserted = max(added.rowcount, 0)
         return WriteCounts(
