@@ -22,9 +22,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from bench.dataset import DATA_DIR, SCALES
 from tenancy_fixtures.spotify.spotify_ids import BASE62, SPOTIFY_ID_LENGTH, derived_id
 
-__all__ = ["ENTRIES_PER_FILE", "HISTORY_USER", "TABLES", "HistorySet", "write_history_set"]
+__all__ = [
+    "ENTRIES_PER_FILE",
+    "HISTORY_USER",
+    "TABLES",
+    "HistorySet",
+    "history_at_scale",
+    "write_history_set",
+]
 
 #: Entries per export file (Spotify splits the export into files of about this many).
 ENTRIES_PER_FILE = 20_000
@@ -242,3 +250,11 @@ def write_history_set(root: Path, entries: int, seed: int, *, log: Any = print) 
         f"in {time.perf_counter() - started:.1f}s"
     )
     return HistorySet(export, tables, HISTORY_USER, entries, size, rows)
+
+
+def history_at_scale(scale: str, *, log: Any = print) -> HistorySet:
+    """The export of the bench scale named ``scale`` and its twin (cached with the
+    scale's other sets), for the modules that run this case alone."""
+    config = SCALES[scale]
+    root = DATA_DIR / f"{config.name}-{config.seed}"
+    return write_history_set(root, config.history_entries, config.seed, log=log)

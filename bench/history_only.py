@@ -15,8 +15,8 @@ from rich.console import Console
 
 from bench.cases import Failures
 from bench.database import bench_database, bench_url
-from bench.dataset import DATA_DIR, SCALES
-from bench.history import write_history_set
+from bench.dataset import SCALES
+from bench.history import history_at_scale
 from bench.history_cases import run_history
 
 __all__ = ["main"]
@@ -29,12 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     config = SCALES[args.scale]
-    history = write_history_set(
-        DATA_DIR / f"{config.name}-{config.seed}",
-        config.history_entries,
-        config.seed,
-        log=console.print,
-    )
+    history = history_at_scale(args.scale, log=console.print)
     failures = Failures(console)
 
     async def measure() -> tuple[float, float]:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.dataset import DATA_DIR, SCALES
-from bench.history import HISTORY_USER, write_history_set
+from bench.dataset import SCALES
+from bench.history import HISTORY_USER, history_at_scale
 from tenancy_fixtures import Settings, spotify
 from tenancy_fixtures.loading.parse_workers import POOL
 from tenancy_fixtures.loading.sources import SourceLoader, find_source_files, source_file
@@ -47,13 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     console = Console()
-    config = SCALES[args.scale]
-    history = write_history_set(
-        DATA_DIR / f"{config.name}-{config.seed}",
-        config.history_entries,
-        config.seed,
-        log=console.print,
-    )
+    history = history_at_scale(args.scale, log=console.print)
     spotify.register()
     directory, names = find_source_files(history.export)
     POOL.prestart(2)
