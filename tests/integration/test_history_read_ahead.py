@@ -17,7 +17,7 @@ import pytest
 from tenancy_fixtures import FixtureManager, RecordError, Settings, spotify
 from tenancy_fixtures.loading import sources
 from tenancy_fixtures.loading.data_loader import DataLoader
-from tenancy_fixtures.loading.parse_workers import call_in_workers
+from tenancy_fixtures.loading.parse_workers import POOL, call_in_workers
 from tenancy_fixtures.loading.sources import (
     SourceLoader,
     find_source_files,
@@ -130,6 +130,19 @@ def test_files_read_ahead_by_workers_stage_what_the_loading_process_stages(
     assert in_process == in_workers
     events = in_workers[0]["_staged/listening_events.jsonl"].splitlines()
     assert 120 - 1 - 1 == len(events)  # the repeated time and the episode are not staged
+
+
+def test_files_stage_in_the_loading_process_while_another_load_holds_every_worker(
+    export: Path, read_ahead_calls: list[Any]
+) -> None:
+    expected = _staged(export, workers=0)
+
+    with POOL.lend(2) as held:
+        assert held
+        staged = _staged(export, workers=len(held))
+
+    assert [] == read_ahead_calls
+    assert expected == staged
 
 
 async def _checksums(manager: FixtureManager, tenant: str) -> dict[str, tuple[int, str]]:
