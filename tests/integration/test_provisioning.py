@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from tenancy_fixtures import FixtureManager, TenantAlreadyExistsError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.store.control_plane import schema_pool_table
+from tenancy_fixtures.store.postgres import store as postgres_store
 
 
 async def _spares(manager: FixtureManager) -> int:
@@ -83,3 +84,35 @@ async def test_tenants_get_the_whole_schema_however_they_are_provisioned(
         await manager.create_tenant(tenant)
         async with manager.store.session(tenant) as session:
             assert await SchemaFixture(manager.store.metadata).verify(session) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_warm_up_drops_stale_and_surplus_spares_a_few_per_transaction(
+    manager: FixtureManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping many spares in one transaction ran PostgreSQL's lock table out of
+    shared memory (200 spares): they go a batch at a time, all of them."""
+    monkeypatch.setattr(postgres_store, "_SPARES_DROPPED_AT_ONCE", 2)
+    assert 7 == await manager.warm_up(7)
+    async with manager.store.control() as conn:  # three spares of an older schema
+        await conn.execute(
+            update(schema_pool_table)
+            .where(
+                schema_pool_table.c.schema_name.in_(
+                    select(schema_pool_table.c.schema_name).limit(3).scalar_subquery()
+                )
+            )
+            .values(checksum="an older schema")
+        )
+
+    assert 0 == await manager.warm_up(1)
+
+    assert 1 == await _spares(manager)
+    async with manager.store.control() as conn:
+        left = await conn.execute(
+            text("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tf_pool_%'")
+        )
+        assert 1 == left.scalar_one()
+    assert 0 == await manager.warm_up(0)
+    assert 0 == await _spares(manager)

@@ -38,6 +38,12 @@ _NOT_EXTENSION = """NOT EXISTS (
     SELECT 1 FROM pg_depend e
     WHERE e.classid = '{catalog}'::regclass AND e.objid = {oid} AND e.deptype = 'e')"""
 
+#: The schema's relations as an array, for the catalogues' indexes on a relation's oid:
+#: joined to ``rels`` alone, the planner (whose row estimates grow with every tenant)
+#: read all of ``pg_constraint``, ``pg_index`` and ``pg_trigger`` instead, 22 ms of a
+#: 24 ms check with 300 tenants (11 ms with this).
+_OF_RELS = "ANY(ARRAY(SELECT oid FROM rels))"
+
 _UNDECLARED = text(
     f"""
     WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname = :schema),
@@ -72,14 +78,15 @@ _UNDECLARED = text(
         UNION ALL
         SELECT 'trigger', t.tgname, c.relname, 'runs ' || t.tgfoid::regprocedure::text
         FROM pg_trigger t JOIN rels c ON c.oid = t.tgrelid
-        WHERE NOT t.tgisinternal
+        WHERE t.tgrelid = {_OF_RELS} AND NOT t.tgisinternal
         UNION ALL
         SELECT 'rule', r.rulename, c.relname, ''
         FROM pg_rewrite r JOIN rels c ON c.oid = r.ev_class
-        WHERE r.rulename <> '_RETURN'
+        WHERE r.ev_class = {_OF_RELS} AND r.rulename <> '_RETURN'
         UNION ALL
         SELECT 'policy', p.polname, c.relname, ''
         FROM pg_policy p JOIN rels c ON c.oid = p.polrelid
+        WHERE p.polrelid = {_OF_RELS}
         UNION ALL
         SELECT CASE t.typtype WHEN 'd' THEN 'domain' WHEN 'e' THEN 'enum type'
                     WHEN 'r' THEN 'range type' ELSE 'type' END,
@@ -103,11 +110,11 @@ _UNDECLARED = text(
         -- depender index: the cost follows this schema, not the whole catalogue)
         FROM (
             SELECT 'pg_attrdef'::regclass AS classid, a.oid AS objid, a.adrelid AS relid
-            FROM pg_attrdef a JOIN rels r ON r.oid = a.adrelid
+            FROM pg_attrdef a WHERE a.adrelid = {_OF_RELS}
             UNION ALL SELECT 'pg_constraint'::regclass, k.oid, k.conrelid
-            FROM pg_constraint k JOIN rels r ON r.oid = k.conrelid
+            FROM pg_constraint k WHERE k.conrelid = {_OF_RELS}
             UNION ALL SELECT 'pg_class'::regclass, i.indexrelid, i.indrelid
-            FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+            FROM pg_index i WHERE i.indrelid = {_OF_RELS}
         ) uses
         JOIN pg_depend d ON d.classid = uses.classid AND d.objid = uses.objid
         JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
@@ -120,7 +127,8 @@ _UNDECLARED = text(
                'column ' || a.attname
         FROM pg_attribute a JOIN rels c ON c.oid = a.attrelid
         JOIN pg_type t ON t.oid = a.atttypid
-        WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+        WHERE a.attrelid = {_OF_RELS} AND c.relkind IN ('r', 'p')
+          AND a.attnum > 0 AND NOT a.attisdropped
           AND t.typnamespace <> 'pg_catalog'::regnamespace
           -- an enum type declared with the tables (its values are checked by
           -- pg_catalog's enum_in: nothing of the schema's runs)

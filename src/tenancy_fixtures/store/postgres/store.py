@@ -22,6 +22,7 @@ import asyncpg
 from sqlalchemy import (
     JSON,
     Column,
+    ColumnElement,
     MetaData,
     Table,
     and_,
@@ -120,6 +121,8 @@ _INTEGRITY_CLASSES = ("23", "22", "21")
 _STAMPS_PER_TRANSACTION = 60
 #: Names of pre-created spare schemas (tenant ids may not start with it).
 _SPARE_PREFIX = "tf_pool_"
+#: Spare schemas dropped per transaction (see ``_drop_spares``).
+_SPARES_DROPPED_AT_ONCE = 16
 #: Names of the schemas scratch() makes (never committed).
 _SCRATCH_PREFIX = "tf_scratch_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
@@ -1007,50 +1010,59 @@ class PostgresTenantStore(TenantStore):
         rename instead of the DDL.
         """
         await self.initialize()
-        pool = control_plane.schema_pool_table
         checksum = schema_checksum(self.metadata)
         async with self._mapped(None):
-            async with self._connection(None) as conn:
-                stale = (
-                    (
-                        await conn.execute(
-                            delete(pool)
-                            .where(pool.c.checksum != checksum)
-                            .returning(pool.c.schema_name)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                for name in stale:
-                    await conn.execute(DropSchema(name, cascade=True, if_exists=True))
-                have = (await conn.execute(select(func.count()).select_from(pool))).scalar_one()
-                if have > spares:
-                    newest = (
-                        select(pool.c.schema_name)
-                        .order_by(pool.c.created_at.desc())
-                        .limit(int(have) - spares)
-                        .with_for_update(skip_locked=True)
-                        .scalar_subquery()
-                    )
-                    surplus = (
-                        (
-                            await conn.execute(
-                                delete(pool)
-                                .where(pool.c.schema_name.in_(newest))
-                                .returning(pool.c.schema_name)
-                            )
-                        )
-                        .scalars()
-                        .all()
-                    )
-                    for name in surplus:
-                        await conn.execute(DropSchema(name, cascade=True, if_exists=True))
+            have = None
+            while have is None:
+                have = await self._drop_spares(checksum, spares)
             created = 0
-            for _ in range(max(0, spares - int(have))):
+            for _ in range(max(0, spares - have)):
                 await self._create_spare(checksum)
                 created += 1
             return created
+
+    async def _drop_spares(self, checksum: str, keep: int) -> int | None:
+        """Drop up to :data:`_SPARES_DROPPED_AT_ONCE` spares in one transaction: of an
+        older schema version first, then the newest beyond ``keep``. ``None`` while
+        there may be more to drop; else how many spares are left.
+
+        Each ``DROP SCHEMA ... CASCADE`` holds a lock on every object of the schema
+        until commit, and the server's lock table holds only a few thousand: 200
+        spares dropped in one transaction ran it out of shared memory.
+        """
+        pool = control_plane.schema_pool_table
+        async with self._connection(None) as conn:
+            names = await self._take_spares(conn, pool.c.checksum != checksum, None)
+            if not names:
+                have = (await conn.execute(select(func.count()).select_from(pool))).scalar_one()
+                if int(have) <= keep:
+                    return int(have)
+                names = await self._take_spares(conn, None, int(have) - keep)
+                if not names:  # other transactions hold them (claiming or dropping)
+                    return int(have)
+            for name in names:
+                await conn.execute(DropSchema(name, cascade=True, if_exists=True))
+        return None
+
+    @staticmethod
+    async def _take_spares(
+        conn: AsyncConnection, stale: ColumnElement[bool] | None, surplus: int | None
+    ) -> list[str]:
+        """Remove from the pool up to :data:`_SPARES_DROPPED_AT_ONCE` spares: those
+        ``stale`` selects, or the newest ``surplus``; their names."""
+        pool = control_plane.schema_pool_table
+        chosen = select(pool.c.schema_name).with_for_update(skip_locked=True)
+        if stale is not None:
+            chosen = chosen.where(stale).limit(_SPARES_DROPPED_AT_ONCE)
+        else:
+            count = min(surplus or 0, _SPARES_DROPPED_AT_ONCE)
+            chosen = chosen.order_by(pool.c.created_at.desc()).limit(count)
+        taken = await conn.execute(
+            delete(pool)
+            .where(pool.c.schema_name.in_(chosen.scalar_subquery()))
+            .returning(pool.c.schema_name)
+        )
+        return list(taken.scalars().all())
 
     async def _create_spare(self, checksum: str) -> None:
         """One pre-created schema at the current version, recorded in the pool."""
