@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text, update
 
@@ -11,6 +12,7 @@ from tenancy_fixtures import FixtureManager, TenantAlreadyExistsError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.store.control_plane import schema_pool_table
 from tenancy_fixtures.store.postgres import store as postgres_store
+from tests.postgres import asyncpg_dsn
 
 
 async def _spares(manager: FixtureManager) -> int:
@@ -116,3 +118,40 @@ async def test_warm_up_drops_stale_and_surplus_spares_a_few_per_transaction(
         assert 1 == left.scalar_one()
     assert 0 == await manager.warm_up(0)
     assert 0 == await _spares(manager)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_warm_up_keeps_its_spares_while_another_transaction_holds_stale_ones(
+    manager: FixtureManager, postgres_url: str
+) -> None:
+    """Stale spares another transaction holds are neither taken nor counted: counting
+    them once dropped every current spare as surplus."""
+    assert 5 == await manager.warm_up(5)
+    async with manager.store.control() as conn:
+        await conn.execute(
+            update(schema_pool_table)
+            .where(
+                schema_pool_table.c.schema_name.in_(
+                    select(schema_pool_table.c.schema_name)
+                    .order_by(schema_pool_table.c.created_at)
+                    .limit(2)
+                    .scalar_subquery()
+                )
+            )
+            .values(checksum="an older schema")
+        )
+    other = await asyncpg.connect(asyncpg_dsn(postgres_url))
+    try:
+        holding = other.transaction()
+        await holding.start()
+        await other.execute("DELETE FROM tenancy.schema_pool WHERE checksum = 'an older schema'")
+
+        assert 0 == await manager.warm_up(3)
+        assert 5 == await _spares(manager)  # the three current ones and the two held
+
+        await holding.rollback()
+    finally:
+        await other.close()
+    assert 0 == await manager.warm_up(3)  # now the stale ones go
+    assert 3 == await _spares(manager)

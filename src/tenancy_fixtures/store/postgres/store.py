@@ -1023,43 +1023,46 @@ class PostgresTenantStore(TenantStore):
 
     async def _drop_spares(self, checksum: str, keep: int) -> int | None:
         """Drop up to :data:`_SPARES_DROPPED_AT_ONCE` spares in one transaction: of an
-        older schema version first, then the newest beyond ``keep``. ``None`` while
-        there may be more to drop; else how many spares are left.
+        older schema version first, then the newest of this version beyond ``keep``.
+        ``None`` while there may be more to drop; else how many spares of this version
+        are left (spares another transaction holds are neither dropped nor counted).
 
         Each ``DROP SCHEMA ... CASCADE`` holds a lock on every object of the schema
         until commit, and the server's lock table holds only a few thousand: 200
         spares dropped in one transaction ran it out of shared memory.
         """
         pool = control_plane.schema_pool_table
+        current = pool.c.checksum == checksum
         async with self._connection(None) as conn:
-            names = await self._take_spares(conn, pool.c.checksum != checksum, None)
+            names = await self._take_spares(conn, ~current, _SPARES_DROPPED_AT_ONCE)
             if not names:
-                have = (await conn.execute(select(func.count()).select_from(pool))).scalar_one()
-                if int(have) <= keep:
-                    return int(have)
-                names = await self._take_spares(conn, None, int(have) - keep)
+                counted = select(func.count()).select_from(pool).where(current)
+                have = int((await conn.execute(counted)).scalar_one())
+                if have <= keep:
+                    return have
+                surplus = min(have - keep, _SPARES_DROPPED_AT_ONCE)
+                names = await self._take_spares(conn, current, surplus, newest_first=True)
                 if not names:  # other transactions hold them (claiming or dropping)
-                    return int(have)
+                    return have
             for name in names:
                 await conn.execute(DropSchema(name, cascade=True, if_exists=True))
         return None
 
     @staticmethod
     async def _take_spares(
-        conn: AsyncConnection, stale: ColumnElement[bool] | None, surplus: int | None
+        conn: AsyncConnection, which: ColumnElement[bool], count: int, *, newest_first: bool = False
     ) -> list[str]:
-        """Remove from the pool up to :data:`_SPARES_DROPPED_AT_ONCE` spares: those
-        ``stale`` selects, or the newest ``surplus``; their names."""
+        """Remove up to ``count`` of the spares ``which`` selects from the pool (the
+        newest first, or any), skipping those other transactions hold; their names."""
         pool = control_plane.schema_pool_table
-        chosen = select(pool.c.schema_name).with_for_update(skip_locked=True)
-        if stale is not None:
-            chosen = chosen.where(stale).limit(_SPARES_DROPPED_AT_ONCE)
-        else:
-            count = min(surplus or 0, _SPARES_DROPPED_AT_ONCE)
-            chosen = chosen.order_by(pool.c.created_at.desc()).limit(count)
+        chosen = select(pool.c.schema_name).where(which).limit(count)
+        if newest_first:
+            chosen = chosen.order_by(pool.c.created_at.desc())
         taken = await conn.execute(
             delete(pool)
-            .where(pool.c.schema_name.in_(chosen.scalar_subquery()))
+            .where(
+                pool.c.schema_name.in_(chosen.with_for_update(skip_locked=True).scalar_subquery())
+            )
             .returning(pool.c.schema_name)
         )
         return list(taken.scalars().all())
