@@ -339,13 +339,18 @@ class DataLoader(BaseFixture):
     ) -> bool:
         """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
         ones qualify once the workers are running) and ``table`` can travel to them."""
-        threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
         return (
             context.parse_workers > 0
             and not any(context.skip_records.get(f.path) for f in files)
-            and jsonl_bytes(files) >= max(threshold, 1)
+            and self._pays_for_workers(jsonl_bytes(files), workers_up)
             and portable(table)
         )
+
+    def _pays_for_workers(self, size: int, workers_up: bool) -> bool:
+        """Whether ``size`` bytes of input pay for sending them to the parse workers:
+        ``parallel_min_bytes`` to start them, an eighth of it once they are running."""
+        threshold = self.parallel_min_bytes // 8 if workers_up else self.parallel_min_bytes
+        return size >= max(threshold, 1)
 
     def _parse_in_workers(
         self,

@@ -772,10 +772,9 @@ class SourceLoader(RefreshesDerivedTables):
         jobs = [reader.read_ahead(file) for reader, file in zip(readers, self.sources, strict=True)]
         wanted = settings.workers_for_parsing if settings is not None else 0
         size = sum(f.path.stat().st_size for f, job in zip(self.sources, jobs, strict=True) if job)
-        threshold = self.parallel_min_bytes // 8 if POOL.idle else self.parallel_min_bytes
         if (
             not wanted
-            or size < max(threshold, 1)
+            or not self._pays_for_workers(size, POOL.idle > 0)
             or any(j.function.__module__ == "__main__" for j in jobs if j is not None)
         ):
             yield from (None for _ in jobs)

@@ -52,7 +52,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
@@ -155,7 +155,6 @@ _EXTENDED_FILE = msgspec.json.Decoder(list[_ExtendedEntry])
 #: Rows as JSON lines, the bytes :meth:`RowSink.add` writes for them.
 _LINES = msgspec.json.Encoder()
 _LINE_END = re.compile(b"\n")
-_UNSEEN = "\0unseen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +178,7 @@ class _Plays:
     others: dict[int, dict[str, Any]]
 
 
-def read_plays(file: SourceFile, user_id: str) -> _Plays | bool:
+def read_plays(file: SourceFile, user_id: str) -> _Plays | Literal[False]:
     """The plays of ``user_id`` in an extended export file, decoded whole and typed,
     each encoded as the ``listening_events`` JSON line the format stages for it; the
     other entries kept for :meth:`StreamingHistoryFormat.normalize`. ``False``: the file
@@ -197,24 +196,27 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | bool:
     except (msgspec.DecodeError, RecursionError):
         return False
     del data
-    plays = _Plays(user_id, len(entries), array("q"), [], b"", array("q"), array("q"), [], [], {})
+    records, ends, first_records = array("q"), array("q"), array("q")
+    times: list[str] = []
     rows: list[dict[str, Any]] = []
+    first_tracks: list[str] = []
+    first_names: list[tuple[str | None, str | None, str | None]] = []
+    others: dict[int, dict[str, Any]] = {}
     tracks: dict[str | None, str | None] = {}
     first: set[str] = set()
     for record, entry in enumerate(entries, 1):
         row = _plain_play(entry, user_id, tracks)
         if row is None:
-            plays.others[record] = msgspec.structs.asdict(entry)
+            others[record] = msgspec.structs.asdict(entry)
             continue
-        track = row["track_id"]
-        plays.records.append(record)
-        plays.times.append(row["played_at"])
+        records.append(record)
+        times.append(row["played_at"])
         rows.append(row)
-        if track not in first:
+        if (track := row["track_id"]) not in first:
             first.add(track)
-            plays.first_records.append(record)
-            plays.first_tracks.append(track)
-            plays.first_names.append(
+            first_records.append(record)
+            first_tracks.append(track)
+            first_names.append(
                 (
                     entry.master_metadata_track_name,
                     entry.master_metadata_album_artist_name,
@@ -223,8 +225,19 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | bool:
             )
     # One call for all rows: a call per row costs ten times as much.
     lines = _LINES.encode_lines(rows)
-    plays.ends.extend(found.end() for found in _LINE_END.finditer(lines))
-    return replace(plays, lines=lines)
+    ends.extend(found.end() for found in _LINE_END.finditer(lines))
+    return _Plays(
+        user_id,
+        len(entries),
+        records,
+        times,
+        lines,
+        ends,
+        first_records,
+        first_tracks,
+        first_names,
+        others,
+    )
 
 
 def _start(plays: _Plays, play: int) -> int:
@@ -239,9 +252,9 @@ def _plain_play(
     plain play (see :func:`read_plays`); else ``None``. ``tracks`` caches the track id
     of each URI seen (``None``: not a track URI taken so)."""
     uri, ts = entry.spotify_track_uri, entry.ts
-    track = tracks.get(uri, _UNSEEN)
-    if track is _UNSEEN:
-        track = tracks[uri] = _track_id(uri)
+    if uri not in tracks:
+        tracks[uri] = _track_id(uri)
+    track = tracks[uri]
     if track is None or entry.ms_played < 0 or _EXPORT_TIME.fullmatch(ts) is None:
         return None
     try:
