@@ -57,12 +57,14 @@ except SystemExit as exc:
 """
 
 # What a parse worker does before its first block: the import its command line runs,
-# then rebuilding the table it is sent (the bench's big table, the events).
+# then compiling the plan it is sent for the bench's big table, the events (the
+# compiled path's; the table itself is rebuilt only for a block that path declines).
 _WORKER = """\
-from tenancy_fixtures.loading.parse_workers import serve
+from tenancy_fixtures.loading.parse_worker_process import serve
+from tenancy_fixtures.loading.fast_rows import FastRows
 import pickle
 with open({table!r}, "rb") as _t:
-    pickle.load(_t)
+    FastRows(pickle.load(_t))
 """
 
 
@@ -108,7 +110,7 @@ def _paths(table_pickle: Path) -> list[StartupPath]:
         ),
         StartupPath(
             "startup_parse_worker",
-            "parse worker: import serve, rebuild its table",
+            "parse worker: import serve, compile its table's plan",
             _WORKER.format(table=str(table_pickle)),
         ),
     ]
@@ -137,11 +139,15 @@ def _run_once(path: StartupPath, out: Path, env: dict[str, str]) -> _Run:
 
 
 def _events_table_pickle(directory: Path) -> Path:
+    """The compiled path's plan for the events, pickled as a worker receives it."""
+    from tenancy_fixtures.loading.fast_plans import fast_plan
+    from tenancy_fixtures.spotify import register
     from tenancy_fixtures.spotify.schema import spotify_metadata
 
+    register()
     path = directory / "table.pickle"
-    table = spotify_metadata().tables["tenant.listening_events"]
-    path.write_bytes(pickle.dumps(table))
+    plan = fast_plan(spotify_metadata().tables["tenant.listening_events"])
+    path.write_bytes(pickle.dumps(plan))
     return path
 
 

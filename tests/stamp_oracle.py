@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from sqlalchemy import Table
 
-from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.store.base import TenantSession
 from tenancy_fixtures.validation import integrity
 from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
@@ -39,7 +39,7 @@ def stamped_tables_are_recomputed() -> Iterator[None]:
         proven = await shortcut(self, session, tables, expected, writes, short, report)
         by_name = {t.name: t for t in tables}
         for name in sorted(proven):
-            content = ContentChecksum.for_table(by_name[name])
+            content = table_checksum(by_name[name])
             async for rows in session.scan_rows(by_name[name]):
                 content.add(rows)
             recomputed = (content.rows, content.hexdigest())

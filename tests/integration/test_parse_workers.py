@@ -26,6 +26,7 @@ from tenancy_fixtures import (
 )
 from tenancy_fixtures.loading import data_loader, parse_workers
 from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.parse_workers import POOL, ParserPool, call_in_workers, portable
 from tenancy_fixtures.spotify.generator import generate_fixture_set
 from tenancy_fixtures.store import control_plane
@@ -277,6 +278,49 @@ async def test_a_load_parses_in_process_when_no_worker_can_be_started(
         written = await _checksums(manager, "no_workers")
         assert sum(rows for rows, _ in written.values()) == report.rows > 0
         await manager.drop_tenant("no_workers")
+
+
+async def test_running_workers_take_a_smaller_table_only_if_it_keeps_them_light(
+    workers_settings: Settings,
+    backend: str,
+    generated_set: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once workers run, smaller files join them; on PostgreSQL only those whose blocks
+    take the compiled path (tracks), not product events (JSON, naive timestamps): their
+    exact path would make every worker import SQLAlchemy for good. On SQLite workers
+    rebuild every table anyway, so both join."""
+    sizes = {
+        table: parse_workers.jsonl_bytes([_fixture_file(generated_set, table)])
+        for table in ("tracks", "product_events")
+    }
+    # Both below the size that starts workers, both above an eighth of it.
+    threshold = 8 * min(sizes.values())
+    assert max(sizes.values()) < threshold
+    monkeypatch.setattr(DataLoader, "parallel_min_bytes", threshold)
+    sent: list[str] = []
+    real = parse_workers.parse_in_workers
+
+    def spy(workers: Any, files: Any, table: Any, **kwargs: Any) -> Iterator[Any]:
+        sent.append(table.name)
+        return real(workers, files, table, **kwargs)
+
+    monkeypatch.setattr(data_loader, "parse_in_workers", spy)
+    POOL.prestart(2)
+    async with FixtureManager(workers_settings) as manager:
+        await manager.create_tenant("joiners")
+
+        await manager.load_fixtures("joiners", source=generated_set)
+
+        joined = {"tracks", "product_events"} & set(sent)
+        expected = {"tracks"} if backend == "postgresql" else {"tracks", "product_events"}
+        assert expected == joined
+        await manager.drop_tenant("joiners")
+
+
+def _fixture_file(fixture_set: Path, table: str) -> FixtureFile:
+    path = _file_of(fixture_set, table)
+    return FixtureFile(table, path, path.name, "jsonl", path.name.endswith(".gz"))
 
 
 def test_calls_run_by_workers_come_back_in_the_order_they_were_given() -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
 from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
-from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession
 from tenancy_fixtures.store.control_plane import TableChecksum
@@ -78,7 +78,7 @@ class _OneArtist(BaseFixture):
         artists = next(t for t in session.metadata.sorted_tables if t.name == "artists")
         row = {"artist_id": "a" * 22, "name": "Own", "genres": [], "popularity": 1, "followers": 2}
         await session.connection.execute(insert(artists).values(**row))
-        self.content = ContentChecksum.for_table(artists)
+        self.content = table_checksum(artists)
         self.content.add([tuple(row[c.name] for c in artists.columns)])
         return {"artists": 1}
 

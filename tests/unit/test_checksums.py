@@ -33,6 +33,7 @@ from tenancy_fixtures.loading.checksums import (
     add_checksums,
     row_digest,
 )
+from tenancy_fixtures.loading.table_checksums import table_checksum, table_checksum_over
 from tenancy_fixtures.store.control_plane import TableChecksum, covered_columns
 from tenancy_fixtures.validation.integrity import expected_contents
 
@@ -65,7 +66,7 @@ def checksum(rows: list[tuple[Any, ...]], *, batch: int = 1000) -> ContentChecks
 
 
 def event_checksum(*rows: tuple[Any, ...]) -> str:
-    content = ContentChecksum.for_table(EVENTS)
+    content = table_checksum(EVENTS)
     content.add(list(rows))
     return content.hexdigest()
 
@@ -243,20 +244,18 @@ class TestChecksumOverSomeColumns:
     def test_whole_rows_hashed_over_some_columns_match_those_columns_alone(self) -> None:
         """What retention and erasure record after a column was added: the checksum of
         the columns the table's loads covered."""
-        over = ContentChecksum.over(EVENTS, ["count", "event_id", "properties"])
+        over = table_checksum_over(EVENTS, ["count", "event_id", "properties"])
         over.add(self.ROWS)
-        alone = ContentChecksum.for_table(
-            EVENTS, [EVENTS.c["count"], EVENTS.c.event_id, EVENTS.c.properties]
-        )
+        alone = table_checksum(EVENTS, [EVENTS.c["count"], EVENTS.c.event_id, EVENTS.c.properties])
         alone.add([(r[3], r[0], r[2]) for r in self.ROWS])
 
         assert (over.hexdigest(), over.columns) == (alone.hexdigest(), alone.columns)
 
     def test_unknown_or_all_columns_hash_every_column(self) -> None:
-        every = ContentChecksum.for_table(EVENTS)
+        every = table_checksum(EVENTS)
         every.add(self.ROWS)
         for names in (None, ["event_id", "gone"], [c.name for c in EVENTS.columns]):
-            over = ContentChecksum.over(EVENTS, names)
+            over = table_checksum_over(EVENTS, names)
             over.add(self.ROWS)
             assert (over.hexdigest(), over.columns) == (every.hexdigest(), every.columns)
 
@@ -410,7 +409,7 @@ def test_trailing_blanks_of_a_char_value_do_not_count_and_of_a_varchar_value_do(
     )
 
     def checksum(*row: Any) -> str:
-        content = ContentChecksum.for_table(codes)
+        content = table_checksum(codes)
         content.add([row])
         return content.hexdigest()
 
@@ -428,7 +427,7 @@ def test_a_python_enum_member_is_hashed_by_its_name_as_the_column_stores_it() ->
     moods = Table("moods", MetaData(), Column("mood", Enum(Mood, name="mood")))
 
     def checksum(value: Any) -> str:
-        content = ContentChecksum.for_table(moods)
+        content = table_checksum(moods)
         content.add([(value,)])
         return content.hexdigest()
 
@@ -447,7 +446,7 @@ def test_a_decimal_of_a_column_read_as_floats_is_hashed_as_the_float() -> None:
     )
 
     def checksum(*row: Any) -> str:
-        content = ContentChecksum.for_table(amounts)
+        content = table_checksum(amounts)
         content.add([row])
         return content.hexdigest()
 

@@ -33,10 +33,11 @@ from sqlalchemy.dialects import postgresql
 
 from tenancy_fixtures.errors import FixtureError
 from tenancy_fixtures.loading.checksums import ContentChecksum
-from tenancy_fixtures.loading.fast_rows import FastRows
+from tenancy_fixtures.loading.fast_plans import fast_rows_for
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import json_lines_records
 from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.spotify import builtin_metadata
 from tenancy_fixtures.spotify.generator import generate_fixture_set
 from tenancy_fixtures.store.base import TENANT_SCHEMA
@@ -63,7 +64,7 @@ def _table() -> Table:
 
 
 TABLE = _table()
-FAST = FastRows.for_table(TABLE)
+FAST = fast_rows_for(TABLE)
 BUILDER = RowBuilder(TABLE)
 FILE = FixtureFile(
     table="plays",
@@ -143,14 +144,14 @@ def test_the_compiled_path_declines_what_it_is_not_sure_of(line: str) -> None:
 
 def test_a_table_with_a_column_it_cannot_check_has_no_compiled_path() -> None:
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("doc", JSON))
-    assert None is FastRows.for_table(table)
+    assert None is fast_rows_for(table)
     computed = Table(
         "d",
         MetaData(),
         Column("id", Integer, primary_key=True),
         Column("n", Integer, default=lambda: 1),
     )
-    assert None is FastRows.for_table(computed)
+    assert None is fast_rows_for(computed)
 
 
 def test_a_default_is_filled_in_as_the_exact_path_fills_it_in() -> None:
@@ -162,7 +163,7 @@ def test_a_default_is_filled_in_as_the_exact_path_fills_it_in() -> None:
         Column("id", Integer, primary_key=True),
         Column("score", Float, nullable=False, default=0),
     )
-    fast = FastRows.for_table(table)
+    fast = fast_rows_for(table)
     block = _block({"id": 1})
     records, _ = json_lines_records(FILE, block, 0)
 
@@ -180,7 +181,7 @@ def test_a_timestamp_column_with_fewer_places_has_no_compiled_path(precision: in
         Column("id", Integer, primary_key=True),
         Column("at", postgresql.TIMESTAMP(timezone=True, precision=precision)),
     )
-    assert None is FastRows.for_table(table)
+    assert None is fast_rows_for(table)
 
 
 #: Per column: values both paths accept, and values the exact path refuses or converts.
@@ -264,7 +265,7 @@ def test_generated_spotify_data_takes_the_compiled_path_with_the_exact_rows_and_
 ) -> None:
     generate_fixture_set(tmp_path, scale=2, seed=3)
     table = builtin_metadata().tables[f"{TENANT_SCHEMA}.{table_name}"]
-    fast = FastRows.for_table(table)
+    fast = fast_rows_for(table)
     assert fast is not None
     path = next(tmp_path.glob(f"{table_name}.jsonl*"))
     opener: Any = gzip.open if path.suffix == ".gz" else open
@@ -280,7 +281,7 @@ def test_generated_spotify_data_takes_the_compiled_path_with_the_exact_rows_and_
     assert [
         tuple(v.isoformat() if isinstance(v, datetime) else v for v in r) for r in typed
     ] == rows
-    exact, compiled = ContentChecksum.for_table(table), ContentChecksum()
+    exact, compiled = table_checksum(table), ContentChecksum()
     exact.add(typed)
     compiled.add(rows)
     assert exact.hexdigest() == compiled.hexdigest()

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 from tenancy_fixtures.errors import RecordError
-from tenancy_fixtures.loading.fast_rows import FastRows
+from tenancy_fixtures.loading.fast_plans import fast_rows_for
 from tenancy_fixtures.loading.readers import SourceRecord
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.server_defaults import (
@@ -183,7 +183,7 @@ def test_a_table_with_an_identity_key_keeps_the_compiled_path_which_declines_a_k
         Column("id", Integer, Identity(), primary_key=True),
         Column("name", String(10)),
     )
-    fast = FastRows.for_table(table)
+    fast = fast_rows_for(table)
     assert fast is not None
     assert [(1, "a")] == fast.rows(b'{"id": 1, "name": "a"}\n')
     assert fast.rows(b'{"name": "a"}\n') is None

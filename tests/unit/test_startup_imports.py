@@ -9,13 +9,17 @@ new interpreter and lists which of the heavy modules ended up in ``sys.modules``
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tenancy_fixtures.loading.fixture_sets import FixtureFile
+from tenancy_fixtures.loading.parse_workers import ParserPool, call_in_workers, parse_in_workers
+from tenancy_fixtures.loading.rules import DEFAULT_MAX_TEXT_LENGTH
+from tenancy_fixtures.spotify import register
 from tenancy_fixtures.spotify.schema import spotify_metadata
 
 #: Dependencies that cost tens of milliseconds each, or the library's own heavy parts.
@@ -112,23 +116,76 @@ def test_the_cli_imports_no_library_internals_before_a_command_runs() -> None:
     assert [] == [name for name in loaded if name not in allowed]
 
 
-def test_a_parse_worker_imports_only_what_parsing_needs(tmp_path: Path) -> None:
-    """A worker's command line and the table it is sent load no manager, CLI, store,
-    settings, logging, metrics, Redis, retrying nor the async engine."""
-    table = tmp_path / "table.pickle"
-    table.write_bytes(pickle.dumps(spotify_metadata().tables["tenant.listening_events"]))
-    code = (
-        "from tenancy_fixtures.loading.parse_workers import serve\n"
-        "import pickle, sys\n"
-        "with open(sys.argv[1], 'rb') as f: pickle.load(f)"
+def _events_file(directory: Path, played_at: str) -> FixtureFile:
+    """A JSON Lines file of two listening events, the second played at ``played_at``."""
+    event = {
+        "user_id": "u_ava",
+        "played_at": "2026-01-01T12:00:00+00:00",
+        "track_id": "4uLU6hMCjMI75M1A2tKUQC",
+        "ms_played": 1000,
+        "context_uri": "spotify:track:4uLU6hMCjMI75M1A2tKUQC",
+        "platform": "ios",
+        "shuffle": False,
+    }
+    lines = [json.dumps(event), json.dumps({**event, "played_at": played_at})]
+    path = directory / "events.jsonl"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return FixtureFile("listening_events", path, "events.jsonl", "jsonl", False)
+
+
+def _modules_of_a_worker_that_parsed(file: FixtureFile) -> tuple[int, set[str]]:
+    """Rows a fresh parse worker gave back for ``file`` (as COPY text), and the modules
+    it held afterwards."""
+    register()
+    table = spotify_metadata().tables["tenant.listening_events"]
+    pool = ParserPool()
+    workers = pool.borrow(1)
+    try:
+        blocks = list(
+            parse_in_workers(
+                workers,
+                [file],
+                table,
+                max_text_length=DEFAULT_MAX_TEXT_LENGTH,
+                encode=True,
+                batch_size=1000,
+                now=datetime.now(UTC),
+                local_now=None,
+            )
+        )
+        listed = "sorted(__import__('sys').modules)"
+        modules = next(call_in_workers(workers, [(eval, (listed,))]))
+    finally:
+        pool.give_back(workers)
+        pool.close()
+    assert all(block.payload for block in blocks)
+    return sum(block.row_count for block in blocks), set(modules)
+
+
+def test_a_parse_worker_on_the_compiled_path_imports_no_sqlalchemy(tmp_path: Path) -> None:
+    """A worker whose blocks all take the compiled path parses, checks, checksums and
+    encodes them from the plan it was sent, without SQLAlchemy (~25 MiB a worker), the
+    manager, CLI, store, settings, logging, metrics, Redis or retrying."""
+    rows, modules = _modules_of_a_worker_that_parsed(
+        _events_file(tmp_path, "2026-01-01T12:05:00+00:00")
     )
 
-    # SQLAlchemy builds the table; its metadata's JSONB variants need the dialect's types.
-    allowed = {"sqlalchemy", "sqlalchemy.dialects.postgresql"}
+    assert 2 == rows
+    assert [] == [name for name in HEAVY if name in modules]
 
-    loaded = heavy_after(code, str(table))
 
-    assert [] == [name for name in loaded if name not in allowed]
+def test_a_parse_worker_rebuilds_the_table_for_a_block_the_compiled_path_declines(
+    tmp_path: Path,
+) -> None:
+    """A timestamp written in another zone takes the exact path, which needs the table
+    (and so SQLAlchemy): the worker rebuilds it then, and the rows still come back."""
+    rows, modules = _modules_of_a_worker_that_parsed(
+        _events_file(tmp_path, "2026-01-01T14:05:00+02:00")
+    )
+
+    assert 2 == rows
+    assert "sqlalchemy" in modules
+    assert [] == [name for name in ("tenancy_fixtures.store", "structlog") if name in modules]
 
 
 @pytest.mark.parametrize("module", ["yaml", "ijson"])

@@ -56,6 +56,7 @@ from tenancy_fixtures.errors import ConfigError, StorageError, TenantNotFoundErr
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.derived import DERIVATIONS
+from tenancy_fixtures.loading.table_checksums import table_checksum, table_checksum_over
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
@@ -146,7 +147,7 @@ class _Changes:
         self.written.setdefault(table.name, self._content(table)).add(rows)
 
     def _content(self, table: Table) -> ContentChecksum:
-        return ContentChecksum.over(table, self.covered.get(table.name))
+        return table_checksum_over(table, self.covered.get(table.name))
 
 
 def _fk_terms(
@@ -398,7 +399,7 @@ def _qualified(session: TenantSession, names: Sequence[str]) -> list[str]:
 
 
 async def _content(session: TenantSession, table: Table) -> ContentChecksum:
-    content = ContentChecksum.for_table(table)
+    content = table_checksum(table)
     result = await session.connection.stream(select(table).execution_options(yield_per=1000))
     async for partition in result.partitions():
         content.add([tuple(r) for r in partition])

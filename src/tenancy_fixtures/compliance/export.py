@@ -55,8 +55,8 @@ from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_
 from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
 from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.loading.checksums import ContentChecksum, enum_members, enum_stored_text
 from tenancy_fixtures.loading.derived import derived_tables
+from tenancy_fixtures.loading.table_checksums import enum_members, enum_stored_text, table_checksum
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.secret_keys import fernet_for
 from tenancy_fixtures.store import control_plane
@@ -255,7 +255,7 @@ async def _write_tables(
                 if table.name not in conditions or table.name in derived:
                     continue
                 query = query.where(conditions[table.name])
-            content = ContentChecksum.for_table(table)
+            content = table_checksum(table)
             path = staging / f"{table.name}.jsonl"
             result = await session.connection.stream(query.execution_options(yield_per=_FETCH_ROWS))
             with path.open("wb") as handle:

@@ -25,7 +25,7 @@ from sqlalchemy import Column, Table, delete, func, select, tuple_
 
 from tenancy_fixtures.errors import ConfigError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.loading.checksums import ContentChecksum
+from tenancy_fixtures.loading.table_checksums import table_checksum_over
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
@@ -169,7 +169,7 @@ async def _purge_table(
                     f"retention: {table.name!r} changed while its batch was purged",
                     tenant_id=tenant_id,
                 )
-            content = ContentChecksum.over(table, covered)
+            content = table_checksum_over(table, covered)
             content.add([tuple(r) for r in rows])
             await control_plane.record_table_checksums(
                 conn,

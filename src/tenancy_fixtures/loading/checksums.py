@@ -43,22 +43,10 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import CHAR, JSON, NCHAR, Column, DateTime, Enum, Float, Numeric, Table
-from sqlalchemy.types import TypeEngine
 
-__all__ = [
-    "ContentChecksum",
-    "add_checksums",
-    "blank_padded",
-    "enum_members",
-    "enum_stored_text",
-    "row_digest",
-]
+__all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
 _MASK = (1 << 64) - 1
-# store.column_info.ENCRYPTED_INFO, spelled out: parse workers import this module and
-# must not pull in the store package.
-_ENCRYPTED_INFO = "encrypted"
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NAIVE_UTC
 _BIG_ENDIAN = sys.byteorder == "big"
 _EXACT_FLOAT_INTEGERS = 2**53
@@ -118,36 +106,6 @@ def _canonical_json(value: Any) -> Any:
     return value
 
 
-def blank_padded(kind: TypeEngine[Any]) -> bool:
-    """Whether a column of type ``kind`` is ``CHAR``/``NCHAR`` on some backend (itself,
-    or a variant for one: ``String(5).with_variant(CHAR(5), "postgresql")``)."""
-    variants: Mapping[str, TypeEngine[Any]] = getattr(kind, "_variant_mapping", {})
-    return any(isinstance(k, CHAR | NCHAR) for k in (kind, *variants.values()))
-
-
-def enum_members(kind: TypeEngine[Any]) -> bool:
-    """Whether a column of type ``kind`` reads back members of a Python enum (stored by
-    their names)."""
-    return isinstance(kind, Enum) and kind.enum_class is not None
-
-
-def _hashed_as_float(kind: TypeEngine[Any]) -> bool:
-    """Whether a number column's values are hashed as floats although a load gives
-    decimals: ``Numeric(asdecimal=False)``."""
-    return isinstance(kind, Numeric) and not isinstance(kind, Float) and not kind.asdecimal
-
-
-def enum_stored_text(kind: TypeEngine[Any]) -> dict[Any, str]:
-    """The text an ``Enum`` of a Python enum stores for each member: its name, or what
-    the type's ``values_callable`` gives."""
-    assert isinstance(kind, Enum)
-    assert kind.enum_class is not None
-    members = list(kind.enum_class)
-    if kind.values_callable is None:
-        return {m: m.name for m in members}
-    return dict(zip(members, kind.values_callable(kind.enum_class), strict=True))
-
-
 def row_digest(row: Sequence[Any]) -> int:
     """The 64-bit digest of one row, whose JSON values are already canonical."""
     return int.from_bytes(blake2b(_encode(row), digest_size=8).digest(), "little")
@@ -186,6 +144,9 @@ class ContentChecksum:
         blank_padded_positions: Sequence[int] = (),
         stored_text: Mapping[int, Mapping[Any, str]] | None = None,
         float_positions: Sequence[int] = (),
+        *,
+        columns: Sequence[str] | None = None,
+        picked: Sequence[int] | None = None,
     ) -> None:
         self._json_positions = tuple(json_positions)
         self._timestamp_positions = tuple(timestamp_positions)
@@ -202,41 +163,9 @@ class ContentChecksum:
         #: The sum of their digests, modulo 2**64.
         self.total = 0
         #: The names of the columns hashed, in order, where known.
-        self.columns: tuple[str, ...] | None = None
+        self.columns = None if columns is None else tuple(columns)
         #: The positions hashed of each row given, where rows hold more columns.
-        self._picked: tuple[int, ...] | None = None
-
-    @classmethod
-    def for_table(
-        cls, table: Table, columns: Sequence[Column[Any]] | None = None
-    ) -> ContentChecksum:
-        """A checksum of rows of ``table`` in its column order, or of rows holding only
-        ``columns`` of it, in that order."""
-        chosen = list(table.columns if columns is None else columns)
-        content = cls(
-            [i for i, c in enumerate(chosen) if isinstance(c.type, JSON)],
-            [i for i, c in enumerate(chosen) if isinstance(c.type, DateTime)],
-            [i for i, c in enumerate(chosen) if c.info.get(_ENCRYPTED_INFO)],
-            [i for i, c in enumerate(chosen) if blank_padded(c.type)],
-            {i: enum_stored_text(c.type) for i, c in enumerate(chosen) if enum_members(c.type)},
-            [i for i, c in enumerate(chosen) if _hashed_as_float(c.type)],
-        )
-        content.columns = tuple(c.name for c in chosen)
-        return content
-
-    @classmethod
-    def over(cls, table: Table, names: Sequence[str] | None) -> ContentChecksum:
-        """A checksum of whole rows of ``table`` that hashes only its columns ``names``,
-        in that order (those the table's recorded checksums cover, so that this one adds
-        up with them); all of them where ``names`` is ``None`` or names a column the
-        table lacks."""
-        present = {column.name: column for column in table.columns}
-        if names is None or tuple(names) == tuple(present) or not set(names) <= present.keys():
-            return cls.for_table(table)
-        content = cls.for_table(table, [present[name] for name in names])
-        order = list(present)
-        content._picked = tuple(order.index(name) for name in names)
-        return content
+        self._picked = None if picked is None else tuple(picked)
 
     def add(self, rows: Sequence[Sequence[Any]]) -> None:
         """Add a batch of rows."""

@@ -15,10 +15,8 @@ encoder, and its rows travel as rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -35,29 +33,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from tenancy_fixtures.loading.generated_code import compiled
+from tenancy_fixtures.loading.copy_lines import ESCAPES, RowEncoder, encoder_from
 
-__all__ = ["RowEncoder", "row_encoder"]
-
-#: Encodes a batch of rows (in column order) into ``COPY`` text bytes.
-RowEncoder = Callable[[Sequence[Sequence[Any]]], bytes]
-
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _escaped(value: str) -> str:
-    return value.translate(_ESCAPES)
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode().translate(_ESCAPES)
+__all__ = ["RowEncoder", "encoder_expressions", "row_encoder"]
 
 
 def _needs_escape(column: Column[Any]) -> bool:
     """Whether the column's default is text that holds what ``COPY`` text escapes."""
     default = column.default
     value = default.arg if isinstance(default, ScalarElementColumnDefault) else None
-    return isinstance(value, str) and value != value.translate(_ESCAPES)
+    return isinstance(value, str) and value != value.translate(ESCAPES)
 
 
 def _expression(column: Column[Any], escape: bool, timestamp_text: bool) -> str | None:
@@ -80,6 +65,20 @@ def _expression(column: Column[Any], escape: bool, timestamp_text: bool) -> str 
     return None
 
 
+def encoder_expressions(
+    table: Table, *, escape: bool = True, timestamp_text: bool = False
+) -> tuple[str, ...] | None:
+    """Each column's expression for :func:`~tenancy_fixtures.loading.copy_lines.encoder_from`,
+    or ``None`` if a column's type has none (see :func:`row_encoder` for the flags)."""
+    expressions = []
+    for column in table.columns:
+        expression = _expression(column, escape or _needs_escape(column), timestamp_text)
+        if expression is None:
+            return None
+        expressions.append(expression)
+    return tuple(expressions)
+
+
 def row_encoder(
     table: Table, *, escape: bool = True, timestamp_text: bool = False
 ) -> RowEncoder | None:
@@ -90,15 +89,5 @@ def row_encoder(
     saves a pass over every string. ``timestamp_text``: timestamps come as ISO 8601
     text already (the fast path's rows), not as ``datetime``.
     """
-    parts = []
-    for i, column in enumerate(table.columns):
-        expression = _expression(column, escape or _needs_escape(column), timestamp_text)
-        if expression is None:
-            return None
-        parts.append(f"{{N if (v := r[{i}]) is None else {expression}}}")
-    line = "\\t".join(parts) + "\\n"
-    source = f"def encode(rows):\n    return ''.join([f'{line}' for r in rows]).encode()\n"
-    namespace: dict[str, Any] = {"N": "\\N", "T": "t", "F": "f", "E": _escaped, "J": _json_text}
-    exec(compiled(source), namespace)  # noqa: S102 - generated from our own schema
-    encode: RowEncoder = namespace["encode"]
-    return encode
+    expressions = encoder_expressions(table, escape=escape, timestamp_text=timestamp_text)
+    return None if expressions is None else encoder_from(expressions)

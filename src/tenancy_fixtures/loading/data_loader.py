@@ -34,6 +34,7 @@ from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback, StageTimer
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.copy_text import row_encoder
+from tenancy_fixtures.loading.fast_plans import fast_plan
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
 from tenancy_fixtures.loading.parse_workers import (
     MIN_PARALLEL_BYTES,
@@ -46,6 +47,7 @@ from tenancy_fixtures.loading.parse_workers import (
 from tenancy_fixtures.loading.pipeline import stream_in_thread
 from tenancy_fixtures.loading.readers import csv_header, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
@@ -192,7 +194,7 @@ class DataLoader(BaseFixture):
             write_mode = _write_mode(mode, empty=empty_before[table_name])
             if write_mode is None:
                 continue
-            content = contents.setdefault(table_name, ContentChecksum.for_table(table))
+            content = contents.setdefault(table_name, table_checksum(table))
             send = await self._sender(
                 session, table, files, write_mode, workers_up, context, content, tracker
             )
@@ -216,8 +218,13 @@ class DataLoader(BaseFixture):
     ) -> Callable[[], Awaitable[WriteCounts]]:
         """How one group of ``table``'s rows gets to the session: parsed in this process
         or in workers, handed over as typed rows or, from workers, as ``COPY`` text."""
-        in_workers = self._in_workers(table, files, workers_up, context)
-        if in_workers and self._copy_text(session, table):
+        copy_text = self._copy_text(session, table)
+        # Workers stay free of SQLAlchemy only where every table they get takes the
+        # compiled path, which needs COPY text: on SQLite they rebuild every table.
+        light = copy_text and self._compiled(table, context)
+        joins = light or not session.takes_copy_text(table)
+        in_workers = self._in_workers(table, files, workers_up, context, joins_running=joins)
+        if in_workers and copy_text:
             payloads = stream_in_thread(
                 partial(self._encode_in_workers, files, table, tracker, content, context)
             )
@@ -335,16 +342,34 @@ class DataLoader(BaseFixture):
         return False
 
     def _in_workers(
-        self, table: Table, files: list[FixtureFile], workers_up: bool, context: LoadContext
+        self,
+        table: Table,
+        files: list[FixtureFile],
+        workers_up: bool,
+        context: LoadContext,
+        *,
+        joins_running: bool = True,
     ) -> bool:
-        """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
-        ones qualify once the workers are running) and ``table`` can travel to them."""
+        """Whether ``files`` are JSON Lines big enough for the parse workers and
+        ``table`` can travel to them. Smaller files qualify once the workers are running
+        (``joins_running``) unless the table would make them heavier: a table whose
+        blocks need the exact path makes each worker rebuild it, importing SQLAlchemy
+        (about 25 MiB a worker, for the rest of its life), which only a table big
+        enough to start workers for is worth."""
         return (
             context.parse_workers > 0
             and not any(context.skip_records.get(f.path) for f in files)
-            and self._pays_for_workers(jsonl_bytes(files), workers_up)
+            and self._pays_for_workers(jsonl_bytes(files), workers_up and joins_running)
             and portable(table)
         )
+
+    @staticmethod
+    def _compiled(table: Table, context: LoadContext) -> bool:
+        """Whether ``table``'s blocks can take the compiled path in a parse worker."""
+        plan = fast_plan(
+            table, max_text_length=context.max_text_length, rules=context.validate_rules
+        )
+        return plan is not None
 
     def _pays_for_workers(self, size: int, workers_up: bool) -> bool:
         """Whether ``size`` bytes of input pay for sending them to the parse workers:

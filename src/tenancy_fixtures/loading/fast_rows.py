@@ -13,6 +13,11 @@ written as UTC, a refused value) makes it decline the block, and the exact path 
 it again and names the line, column and rule. Timestamps stay the text they were
 written as (``2026-01-01T12:00:00+00:00``): that is already how the checksum and
 ``COPY`` write them.
+
+The plan (which columns, which types and checks) is worked out from the table in the
+loading process (:mod:`~tenancy_fixtures.loading.fast_plans`) and travels to the parse
+workers as plain data: this module imports no SQLAlchemy, so a worker on this path
+needs none.
 """
 
 from __future__ import annotations
@@ -20,37 +25,16 @@ from __future__ import annotations
 import math
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import Boolean, Column, DateTime, Enum, Float, Integer, String, Table
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
-from tenancy_fixtures.loading.checksums import blank_padded
-from tenancy_fixtures.loading.four_byte_floats import four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
-from tenancy_fixtures.loading.records import (
-    fractional_places,
-    integer_bounds,
-    stored_default,
-    text_limit,
-)
-from tenancy_fixtures.loading.rules import (
-    DEFAULT_MAX_TEXT_LENGTH,
-    ColumnCheck,
-    column_format,
-    table_checks,
-)
-from tenancy_fixtures.loading.server_defaults import (
-    NO_SERVER_DEFAULT,
-    DatabaseComputed,
-    server_value,
-)
 
-__all__ = ["FastRows"]
+__all__ = ["FastColumn", "FastPlan", "FastRows"]
 
 #: A UTC timestamp as orjson and ``datetime.isoformat`` write it.
 _UTC_TEXT = re.compile(
@@ -58,9 +42,38 @@ _UTC_TEXT = re.compile(
 )
 #: A key followed by whitespace before its colon (JSON allows it; the key count needs none).
 _SPACED_KEY = re.compile(rb'"[ \t\r\n]+:')
-_ENCRYPTED_INFO = "encrypted"
 #: A check of one column's non-NULL values of a block.
 _Check = Callable[[list[Any]], bool]
+
+
+@dataclass(frozen=True)
+class FastColumn:
+    """How one column is decoded and what is checked on its values afterwards.
+
+    ``kind``: ``bool``; ``utc`` (a timestamp with time zone kept as its UTC text);
+    ``int`` within ``low``..``high``; ``float`` (finite); ``str`` of at most ``limit``
+    characters. ``conditions``: Python expressions over ``v`` each value must pass,
+    with the names they use (value formats, ``CHECK`` conditions); ``members``: the
+    values an enum allows.
+    """
+
+    name: str
+    kind: Literal["bool", "utc", "int", "float", "str"]
+    required: bool
+    low: int = 0
+    high: int = 0
+    limit: int = 0
+    conditions: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    members: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class FastPlan:
+    """A table's columns on the fast path, in order, and the values missing ones take."""
+
+    columns: tuple[FastColumn, ...]
+    #: Column position -> the value a missing or null one takes.
+    defaults: Mapping[int, Any] = field(default_factory=dict)
 
 
 def _utc_texts(values: list[str]) -> bool:
@@ -74,17 +87,9 @@ def _utc_texts(values: list[str]) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """How one column is decoded and what is checked on its values afterwards."""
-
-    kind: Any
-    checks: tuple[_Check, ...]
-
-
-def _compiled(expression: str, names: dict[str, Any]) -> _Check:
+def _compiled(expression: str, names: Mapping[str, Any]) -> _Check:
     """A check that every value passes ``expression`` (a condition on ``v``)."""
-    test = eval(compiled(f"lambda v: {expression}", "eval"), names)  # noqa: S307 - our own rules
+    test = eval(compiled(f"lambda v: {expression}", "eval"), dict(names))  # noqa: S307 - our own rules
     return lambda values: all(map(test, values))
 
 
@@ -99,107 +104,55 @@ def _floats(values: list[float]) -> bool:
     return 0.0 not in values or all(math.copysign(1.0, v) > 0 for v in values if v == 0)
 
 
-def _plan(
-    column: Column[Any], max_text_length: int, rules: bool, checks_of_table: list[ColumnCheck]
-) -> _Plan | None:
-    """The column's msgspec type and checks, or ``None`` where only the exact path will do."""
-    kind = column.type
-    checks: list[_Check] = []
-    if rules:
-        form = column_format(column)
-        if form is not None:
-            checks.append(_compiled(form.expression, dict(form.names)))
-        for check in checks_of_table:
-            if check.column == column.name:
-                names: dict[str, Any] = {}
+def _msgspec_type(column: FastColumn) -> Any:
+    """The type msgspec decodes the column's values as, checking what it can."""
+    if column.kind == "int":
+        return Annotated[int, msgspec.Meta(ge=column.low, le=column.high)]
+    if column.kind == "str":
+        return Annotated[str, msgspec.Meta(max_length=column.limit)]
+    return {"bool": bool, "utc": str, "float": float}[column.kind]
 
-                def constant(value: Any, names: dict[str, Any] = names) -> str:
-                    names[f"k{len(names)}"] = value
-                    return f"k{len(names) - 1}"
 
-                checks.append(_compiled(check.expression(constant), names))
-    if isinstance(kind, Enum):
-        checks.append(_every(frozenset(kind.enums).__contains__))
-    if isinstance(kind, Boolean):
-        return _Plan(bool, ())
-    if isinstance(kind, DateTime) and kind.timezone:
-        # TIMESTAMP(p) is rounded on the way: the exact path does it.
-        return None if fractional_places(kind) is not None else _Plan(str, (_utc_texts,))
-    if isinstance(kind, Integer):
-        low, high = integer_bounds(kind)
-        return _Plan(Annotated[int, msgspec.Meta(ge=low, le=high)], tuple(checks))
-    if isinstance(kind, Float):
-        # A 4-byte float is rounded on the way: the exact path does it.
-        return None if four_byte_float(kind) else _Plan(float, (_floats, *checks))
-    if blank_padded(kind):
-        return None  # hashed without trailing blanks: the exact path's checksum does it
-    if isinstance(kind, String):
-        limit = text_limit(column, max_text_length)
-        return _Plan(Annotated[str, msgspec.Meta(max_length=limit)], tuple(checks))
-    return None
+def _checks(column: FastColumn) -> tuple[_Check, ...]:
+    """What is checked on a block's non-NULL values of the column once decoded."""
+    if column.kind == "bool":
+        return ()
+    if column.kind == "utc":
+        return (_utc_texts,)
+    checks = [_compiled(expression, names) for expression, names in column.conditions]
+    if column.members is not None:
+        checks.append(_every(column.members.__contains__))
+    return (_floats, *checks) if column.kind == "float" else tuple(checks)
 
 
 class FastRows:
     """Decodes blocks of one table's JSON Lines in C; see the module's docstring."""
 
-    def __init__(
-        self,
-        table: Table,
-        plans: Sequence[_Plan],
-        required: Sequence[bool],
-        defaults: dict[int, Any],
-    ) -> None:
+    def __init__(self, plan: FastPlan) -> None:
         # Attributes c0, c1... named in JSON as the columns are (any name a column has).
         fields: list[Any] = []
-        for i, (plan, needed) in enumerate(zip(plans, required, strict=True)):
-            if needed:
-                fields.append((f"c{i}", plan.kind))
+        required = [c.required for c in plan.columns]
+        for i, column in enumerate(plan.columns):
+            kind = _msgspec_type(column)
+            if column.required:
+                fields.append((f"c{i}", kind))
             else:
-                fields.append((f"c{i}", plan.kind | None | msgspec.UnsetType, msgspec.UNSET))
+                fields.append((f"c{i}", kind | None | msgspec.UnsetType, msgspec.UNSET))
         record = msgspec.defstruct(
             "Record",
             fields,
             kw_only=True,
             forbid_unknown_fields=True,
-            rename={f"c{i}": str(column.name) for i, column in enumerate(table.columns)},
+            rename={f"c{i}": column.name for i, column in enumerate(plan.columns)},
         )
         self._decoder = msgspec.json.Decoder(record)
         self._astuple = msgspec.structs.astuple
-        self._checks = [(i, plan.checks) for i, plan in enumerate(plans) if plan.checks]
+        checks = [(i, _checks(column)) for i, column in enumerate(plan.columns)]
+        self._checks = [(i, found) for i, found in checks if found]
         self._optional = [i for i, needed in enumerate(required) if not needed]
-        self._required = len(plans) - len(self._optional)
+        self._required = len(required) - len(self._optional)
         #: Column position -> the value a missing or null one takes.
-        self._defaults = defaults
-
-    @classmethod
-    def for_table(
-        cls, table: Table, *, max_text_length: int = DEFAULT_MAX_TEXT_LENGTH, rules: bool = True
-    ) -> FastRows | None:
-        """The fast path for ``table``, or ``None`` when a column needs the exact path (a
-        type to convert, a default to fill in, an encrypted value)."""
-        plans = []
-        defaults: dict[int, Any] = {}
-        checks = table_checks(table) if rules else []
-        for i, column in enumerate(table.columns):
-            if column.info.get(_ENCRYPTED_INFO):
-                return None
-            server = server_value(column) if column.default is None else NO_SERVER_DEFAULT
-            if server is not NO_SERVER_DEFAULT and (
-                column.nullable or not isinstance(server, DatabaseComputed)
-            ):
-                # A missing value takes it (or is refused), a null does not: the exact
-                # path. A required column (an identity) declines blocks missing it here.
-                return None
-            if column.default is not None:
-                if not isinstance(column.default, ScalarElementColumnDefault):
-                    return None  # computed per row: the exact path calls it
-                defaults[i] = stored_default(column, column.default.arg)
-            plan = _plan(column, max_text_length, rules, checks)
-            if plan is None:
-                return None
-            plans.append(plan)
-        required = [not c.nullable and i not in defaults for i, c in enumerate(table.columns)]
-        return cls(table, plans, required, defaults)
+        self._defaults = dict(plan.defaults)
 
     def rows(self, block: bytes) -> list[tuple[Any, ...]] | None:
         """The block's rows in column order, or ``None``: the exact path must parse it."""

@@ -18,16 +18,13 @@ from __future__ import annotations
 import atexit
 import os
 import pickle
-import queue
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
@@ -35,13 +32,12 @@ from typing import Any
 from sqlalchemy import Table
 
 from tenancy_fixtures.errors import FixtureError, StorageError
-from tenancy_fixtures.loading.checksums import ContentChecksum
-from tenancy_fixtures.loading.copy_text import row_encoder
-from tenancy_fixtures.loading.fast_rows import FastRows
+from tenancy_fixtures.loading.copy_text import encoder_expressions
+from tenancy_fixtures.loading.fast_plans import fast_plan
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
-from tenancy_fixtures.loading.readers import json_lines_blocks, json_lines_records
-from tenancy_fixtures.loading.records import RowBuilder
-from tenancy_fixtures.loading.rules import FORMATS, table_formats
+from tenancy_fixtures.loading.parse_worker_process import ParsedBlock, TableJob
+from tenancy_fixtures.loading.readers import json_lines_blocks
+from tenancy_fixtures.loading.rules import table_formats
 from tenancy_fixtures.logs import get_logger
 
 __all__ = [
@@ -52,7 +48,6 @@ __all__ = [
     "call_in_workers",
     "jsonl_bytes",
     "parse_in_workers",
-    "serve",
 ]
 
 log = get_logger("tenancy_fixtures.parse_workers")
@@ -65,23 +60,7 @@ _GZIP_RATIO = 6
 #: Blocks each worker is given ahead of the one being read back.
 _AHEAD = 2
 #: What a worker process runs.
-_ENTRY = "from tenancy_fixtures.loading.parse_workers import serve; serve({fd})"
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedBlock:
-    """One block's rows (typed, or encoded as ``COPY`` text), their checksum, and the
-    seconds each stage took."""
-
-    rows: list[tuple[Any, ...]]
-    #: The rows as ``COPY`` text when the load asked for it (``rows`` is then empty).
-    payload: bytes | None
-    row_count: int
-    checksum_total: int
-    parse_seconds: float
-    validate_seconds: float
-    checksum_seconds: float
-    encode_seconds: float
+_ENTRY = "from tenancy_fixtures.loading.parse_worker_process import serve; serve({fd})"
 
 
 def portable(table: Table) -> bool:
@@ -104,179 +83,6 @@ def jsonl_bytes(files: Sequence[FixtureFile]) -> int:
     if not files or any(f.format != "jsonl" for f in files):
         return 0
     return sum(f.path.stat().st_size * (_GZIP_RATIO if f.compressed else 1) for f in files)
-
-
-# --- the worker process -------------------------------------------------------------
-
-
-class _Job:
-    """What a worker keeps for the table it is parsing."""
-
-    def __init__(
-        self,
-        table: Table,
-        max_text_length: int,
-        rules: bool,
-        encode: bool,
-        clock: tuple[datetime, datetime | None],
-    ) -> None:
-        now, local_now = clock
-        self.builder = RowBuilder(
-            table, max_text_length=max_text_length, rules=rules, now=now, local_now=local_now
-        )
-        self.table = table
-        #: Encoders of COPY text (escaping, and for blocks without a backslash not), if asked.
-        self.encoders = (row_encoder(table), row_encoder(table, escape=False)) if encode else None
-        #: With COPY text, blocks the compiled path accepts skip the exact one.
-        self.fast = (
-            FastRows.for_table(table, max_text_length=max_text_length, rules=rules)
-            if encode
-            else None
-        )
-        self.fast_encoders = (
-            (
-                row_encoder(table, timestamp_text=True),
-                row_encoder(table, escape=False, timestamp_text=True),
-            )
-            if self.fast is not None
-            else (None, None)
-        )
-
-
-def _parse_fast(job: _Job, block: bytes) -> ParsedBlock | None:
-    """The block through the compiled path, or ``None`` when it declines the block."""
-    if job.fast is None:
-        return None
-    started = time.perf_counter()
-    rows = job.fast.rows(block)
-    if rows is None:
-        return None
-    parsed = time.perf_counter()
-    content = ContentChecksum()  # no JSON, encrypted or datetime values on this path
-    content.add(rows)
-    summed = time.perf_counter()
-    encode = job.fast_encoders[0] if b"\\" in block else job.fast_encoders[1]
-    assert encode is not None
-    payload = encode(rows)
-    return ParsedBlock(
-        [],
-        payload,
-        len(rows),
-        content.total,
-        parsed - started,
-        0.0,
-        summed - parsed,
-        time.perf_counter() - summed,
-    )
-
-
-def _parse_block(job: _Job, file: FixtureFile, block: bytes, before: int) -> ParsedBlock:
-    fast = _parse_fast(job, block)
-    if fast is not None:
-        return fast
-    started = time.perf_counter()
-    records, failure = json_lines_records(file, block, before)
-    parsed = time.perf_counter()
-    rows = [job.builder.build(record, path=file.relative) for record in records]
-    built = time.perf_counter()
-    if failure is not None:
-        raise failure
-    content = ContentChecksum.for_table(job.table)
-    content.add(rows)
-    summed = time.perf_counter()
-    payload = None
-    if job.encoders is not None:
-        # JSON strings hold a backslash, tab or line break only as an escape.
-        encode = job.encoders[0] if b"\\" in block else job.encoders[1]
-        if encode is not None:
-            payload, rows = encode(rows), []
-    return ParsedBlock(
-        rows,
-        payload,
-        len(records),
-        content.total,
-        parsed - started,
-        built - parsed,
-        summed - built,
-        time.perf_counter() - summed,
-    )
-
-
-def _portable(error: BaseException) -> BaseException:
-    """``error`` if it survives pickling, else a StorageError that says what it was."""
-    try:
-        pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
-    except Exception:
-        return StorageError(f"parsing failed in a worker process: {type(error).__name__}: {error}")
-    return error
-
-
-def _receive(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
-    """Read messages as they come, so the loading process never blocks sending a block
-    while this worker blocks sending a reply (pipes hold far less than a block)."""
-    while True:
-        try:
-            inbox.put(conn.recv())
-        except (EOFError, OSError):
-            inbox.put(None)
-            return
-
-
-def serve(fd: int) -> None:
-    """A worker process's loop on the socket ``fd``: a table, then blocks of its
-    file(s), until the loading process closes the connection."""
-    conn = Connection(fd)
-    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
-    job: _Job | BaseException = StorageError("a block arrived before its table")
-    while (message := inbox.get()) is not None:
-        if message[0] == "call":
-            _, function, args = message
-            try:
-                reply: Any = function(*args)
-            except Exception as exc:
-                reply = _portable(exc)
-            if not _reply(conn, reply):
-                return
-            continue
-        if message[0] == "table":
-            _, table_pickle, max_text_length, rules, encode, clock = message
-            try:
-                # The loading process's own pickle, over a socket only it and this
-                # worker hold.
-                table, formats = pickle.loads(table_pickle)  # noqa: S301
-                # The value formats its domain registered there, which this process
-                # (which registered nothing) needs to check the table's columns.
-                FORMATS.update({form.name: form for form in formats})
-                job = _Job(table, max_text_length, rules, encode, clock)
-            except Exception as exc:
-                job = StorageError(f"a parsing process could not rebuild the table: {exc}")
-            continue
-        _, file, block, before = message
-        try:
-            if isinstance(job, BaseException):
-                raise job
-            reply = _parse_block(job, file, block, before)
-        except Exception as exc:
-            reply = _portable(exc)
-        if not _reply(conn, reply):
-            return
-
-
-def _reply(conn: Connection, reply: Any) -> bool:
-    """Send ``reply`` back (a StorageError saying why when it cannot be pickled); whether
-    the loading process is still there."""
-    try:
-        conn.send(reply)
-    except OSError:
-        return False
-    except Exception as exc:  # pickling fails before anything is sent
-        error = StorageError(f"a parsing process could not send its result back: {exc}")
-        try:
-            conn.send(error)
-        except OSError:
-            return False
-    return True
 
 
 # --- the loading process ------------------------------------------------------------
@@ -405,20 +211,39 @@ def parse_in_workers(
     broken (stopped when given back). ``encode``: blocks come back as ``COPY`` text
     (where the table has an encoder).
     """
-    table_pickle = pickle.dumps((table, table_formats(table)))
+    job = _table_job(table, max_text_length, rules, encode, (now, local_now))
     dispatch = _Dispatch(
-        (
-            ("block", file, block, before)
-            for file in files
-            for block, before in json_lines_blocks(file, min_lines=batch_size)
-        ),
+        ("block", file_pickle, block, before)
+        for file in files
+        for file_pickle in (pickle.dumps(file),)
+        for block, before in json_lines_blocks(file, min_lines=batch_size)
     )
     for worker in workers:
         worker.broken = True
     for worker in workers:
-        message = ("table", table_pickle, max_text_length, rules, encode, (now, local_now))
-        dispatch.send(worker, message)
+        dispatch.send(worker, ("table", job))
     yield from _replies(workers, dispatch, FixtureError)
+
+
+def _table_job(
+    table: Table,
+    max_text_length: int,
+    rules: bool,
+    encode: bool,
+    clock: tuple[datetime, datetime | None],
+) -> TableJob:
+    """What a worker is sent of ``table``: its pickle, and where rows go back as ``COPY``
+    text, the compiled path's plan and encoders (which need no SQLAlchemy there)."""
+    fast = fast_plan(table, max_text_length=max_text_length, rules=rules) if encode else None
+    encoders = None
+    if fast is not None:
+        escaping = encoder_expressions(table, timestamp_text=True)
+        plain = encoder_expressions(table, escape=False, timestamp_text=True)
+        if escaping is not None and plain is not None:
+            encoders = (escaping, plain)
+    table_pickle = pickle.dumps((table, table_formats(table)))
+    fast = fast if encoders is not None else None
+    return TableJob(table_pickle, max_text_length, rules, encode, clock, fast, encoders)
 
 
 def call_in_workers(

@@ -44,7 +44,6 @@ from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefa
 
 from tenancy_fixtures.errors import RecordError, SettingsError
 from tenancy_fixtures.loading.arrays import array_converter, array_problem
-from tenancy_fixtures.loading.checksums import blank_padded
 from tenancy_fixtures.loading.four_byte_floats import four_byte_float, nearest_four_byte_float
 from tenancy_fixtures.loading.generated_code import compiled
 from tenancy_fixtures.loading.readers import SourceRecord
@@ -63,6 +62,7 @@ from tenancy_fixtures.loading.server_defaults import (
     server_default_text,
     server_value,
 )
+from tenancy_fixtures.loading.table_checksums import blank_padded
 from tenancy_fixtures.loading.variants import postgresql_type
 
 __all__ = [

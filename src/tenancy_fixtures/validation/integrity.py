@@ -54,6 +54,7 @@ from tenancy_fixtures.errors import PermissionDeniedError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.loading.derived import derived_tables
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_for
 from tenancy_fixtures.store import control_plane
@@ -513,7 +514,7 @@ class DataIntegrityValidator:
                 matched += 1
                 continue
             columns = _covered(table, wanted, report)
-            content = ContentChecksum.for_table(table, columns)
+            content = table_checksum(table, columns)
             counted = report.row_counts.get(name)
             async for rows in session.scan_rows(table, _FETCH_ROWS, rows=counted, columns=columns):
                 content.add(rows)
