@@ -38,11 +38,17 @@ from array import array
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
-from hashlib import blake2b
 from typing import Any
 from uuid import UUID
 
 import orjson
+
+try:
+    # CPython's own BLAKE2: hashlib would also load OpenSSL for its other algorithms,
+    # 3.4 MiB in a parse worker that needs none of them.
+    from _blake2 import blake2b
+except ImportError:  # another interpreter
+    from hashlib import blake2b
 
 __all__ = ["ContentChecksum", "add_checksums", "row_digest"]
 
