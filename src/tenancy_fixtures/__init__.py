@@ -55,11 +55,13 @@ if TYPE_CHECKING:
     from tenancy_fixtures.loading.registry import register_loader as register_loader
     from tenancy_fixtures.loading.reports import LoadReport as LoadReport
     from tenancy_fixtures.loading.reports import ManyLoadReport as ManyLoadReport
-    from tenancy_fixtures.loading.rules import ValueFormat as ValueFormat
-    from tenancy_fixtures.loading.rules import register_value_format as register_value_format
     from tenancy_fixtures.loading.sources import SourceFormat as SourceFormat
     from tenancy_fixtures.loading.sources import SourceLoader as SourceLoader
     from tenancy_fixtures.loading.sources import register_format as register_format
+    from tenancy_fixtures.loading.value_formats import ValueFormat as ValueFormat
+    from tenancy_fixtures.loading.value_formats import (
+        register_value_format as register_value_format,
+    )
     from tenancy_fixtures.manager import FixtureManager as FixtureManager
     from tenancy_fixtures.monitoring.metrics import Metrics as Metrics
     from tenancy_fixtures.monitoring.monitor import FixtureMonitor as FixtureMonitor
@@ -157,7 +159,7 @@ _PUBLIC: dict[str, str] = {
     "ValidationReport": "tenancy_fixtures.loading.fixture_validator",
     "ValidationTimeoutError": _ERRORS,
     "ValidationUtils": "tenancy_fixtures.namespaces",
-    "ValueFormat": "tenancy_fixtures.loading.rules",
+    "ValueFormat": "tenancy_fixtures.loading.value_formats",
     "decrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "encrypt_credential": "tenancy_fixtures.tenancy.credentials",
     "generate_fixture_set": "tenancy_fixtures.spotify.generator",
@@ -169,7 +171,7 @@ _PUBLIC: dict[str, str] = {
     "register_derivation": "tenancy_fixtures.loading.derived",
     "register_format": "tenancy_fixtures.loading.sources",
     "register_loader": "tenancy_fixtures.loading.registry",
-    "register_value_format": "tenancy_fixtures.loading.rules",
+    "register_value_format": "tenancy_fixtures.loading.value_formats",
     "resolve_config": "tenancy_fixtures.tenancy.config",
     "resolve_credential": "tenancy_fixtures.tenancy.credentials",
     "spotify_metadata": "tenancy_fixtures.spotify.schema",

@@ -7,6 +7,7 @@ when a record or a worker fails, and workers that can be lent again afterwards."
 from __future__ import annotations
 
 import gzip
+import importlib
 import json
 import os
 import threading
@@ -28,6 +29,7 @@ from tenancy_fixtures.loading import data_loader, parse_workers
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.parse_workers import POOL, ParserPool, call_in_workers, portable
+from tenancy_fixtures.loading.value_formats import FORMATS, ValueFormat
 from tenancy_fixtures.spotify.generator import generate_fixture_set
 from tenancy_fixtures.store import control_plane
 
@@ -395,5 +397,63 @@ def test_a_result_that_cannot_travel_back_is_an_error_and_the_worker_lives_on() 
             with pytest.raises(StorageError, match="could not send its result back"):
                 list(call_in_workers(workers, [(threading.Lock, ())]))
             assert [8] == list(call_in_workers(workers, [(pow, (2, 3))]))
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_call_the_worker_cannot_read_is_an_error_and_the_worker_lives_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function from a module only this process can import (its directory joined
+    ``sys.path`` after the worker started): the worker answers with an error instead of
+    losing the message and leaving the load waiting for ever."""
+    pool = ParserPool()
+    try:
+        with pool.lend(1) as workers:
+            (tmp_path / "only_here.py").write_text("def answer():\n    return 42\n")
+            monkeypatch.syspath_prepend(str(tmp_path))
+            only_here = importlib.import_module("only_here")
+
+            with pytest.raises(StorageError, match="could not read what it was sent"):
+                list(call_in_workers(workers, [(only_here.answer, ())]))
+            assert [8] == list(call_in_workers(workers, [(pow, (2, 3))]))
+    finally:
+        pool.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_table_whose_formats_a_worker_cannot_import_fails_the_load_cleanly(
+    workers_settings: Settings,
+    generated_set: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    every_jsonl_file_in_workers: list[str],
+) -> None:
+    """A value format whose function lives in a module the workers cannot import: the
+    table's plan cannot be read there, so the load fails with a StorageError naming
+    why, and the tenant holds nothing."""
+    pool = ParserPool()
+    monkeypatch.setattr(data_loader, "POOL", pool)
+    pool.prestart(2)  # before the format's module is importable here
+    (tmp_path / "unseen_formats.py").write_text("def is_word(value):\n    return value.isalpha()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    unseen = importlib.import_module("unseen_formats")
+    monkeypatch.setitem(
+        FORMATS,
+        "word",
+        ValueFormat("word", "FORMAT_WORD(v)", "a word", {"FORMAT_WORD": unseen.is_word}),
+    )
+    try:
+        async with FixtureManager(workers_settings) as manager:
+            table = manager.store.metadata.tables["tenant.listening_events"]
+            monkeypatch.setitem(table.c.platform.info, "format", "word")
+            await manager.create_tenant("unseen")
+
+            with pytest.raises(StorageError, match="could not rebuild the table"):
+                await manager.load_fixtures("unseen", source=generated_set)
+
+            assert 0 == await _total_rows(manager, "unseen")
+            await manager.drop_tenant("unseen")
     finally:
         pool.close()

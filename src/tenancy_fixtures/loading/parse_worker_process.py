@@ -76,8 +76,8 @@ class _Exact:
         # SQLAlchemy, which a worker on the compiled path never loads.
         from tenancy_fixtures.loading.copy_text import row_encoder
         from tenancy_fixtures.loading.records import RowBuilder
-        from tenancy_fixtures.loading.rules import FORMATS
         from tenancy_fixtures.loading.table_checksums import table_checksum
+        from tenancy_fixtures.loading.value_formats import FORMATS
 
         # The loading process's own pickle, over a socket only it and this worker hold.
         table, formats = pickle.loads(job.table_pickle)  # noqa: S301
@@ -202,6 +202,8 @@ def _receive(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
         except (EOFError, OSError):
             inbox.put(None)
             return
+        except Exception as exc:  # read whole, but not unpickled: a call's function
+            inbox.put(("unreadable", exc))
 
 
 def _reply(conn: Connection, reply: Any) -> bool:
@@ -223,6 +225,8 @@ def _reply(conn: Connection, reply: Any) -> bool:
 def _answer(job: _Job | BaseException, message: tuple[Any, ...]) -> Any:
     """What a call or a block message gets back (an error it raised, pickled safely)."""
     try:
+        if message[0] == "unreadable":
+            raise StorageError(f"a parsing process could not read what it was sent: {message[1]}")
         if message[0] == "call":
             _, function, args = message
             return function(*args)
@@ -236,7 +240,8 @@ def _answer(job: _Job | BaseException, message: tuple[Any, ...]) -> Any:
 
 def serve(fd: int) -> None:
     """A worker process's loop on the socket ``fd``: a table, then blocks of its
-    file(s), or calls, until the loading process closes the connection."""
+    file(s), or calls, until the loading process closes the connection. Every block
+    and call gets one reply, an error if it could not even be read."""
     conn = Connection(fd)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
@@ -244,7 +249,9 @@ def serve(fd: int) -> None:
     while (message := inbox.get()) is not None:
         if message[0] == "table":
             try:
-                job = _Job(message[1])
+                # The loading process's own pickle, over a socket only it and this
+                # worker hold; unpickled here, where a failure is the load's error.
+                job = _Job(pickle.loads(message[1]))  # noqa: S301
             except Exception as exc:
                 job = StorageError(f"a parsing process could not rebuild the table: {exc}")
             continue

@@ -211,7 +211,9 @@ def parse_in_workers(
     broken (stopped when given back). ``encode``: blocks come back as ``COPY`` text
     (where the table has an encoder).
     """
-    job = _table_job(table, max_text_length, rules, encode, (now, local_now))
+    # Pickled here: unpickling it (the format functions it names) can fail in a worker,
+    # which then answers every block with the error.
+    job = pickle.dumps(_table_job(table, max_text_length, rules, encode, (now, local_now)))
     dispatch = _Dispatch(
         ("block", file_pickle, block, before)
         for file in files

@@ -8,7 +8,10 @@ uses when given none.
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy import MetaData
 
 __all__ = ["builtin_metadata", "register"]
 

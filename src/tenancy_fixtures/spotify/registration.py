@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tenancy_fixtures.loading.derived import register_derivation
 from tenancy_fixtures.loading.registry import register_loader
-from tenancy_fixtures.loading.rules import register_value_format
 from tenancy_fixtures.loading.sources import register_format
+from tenancy_fixtures.loading.value_formats import register_value_format
 from tenancy_fixtures.monitoring.usage import LimitCounter, register_limit_counter
 from tenancy_fixtures.spotify.ai_models import AIModelLoader, AIModelsFormat
 from tenancy_fixtures.spotify.analytics import AnalyticsLoader, ProductEventsFormat

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from tenancy_fixtures.loading.rules import ValueFormat
+from tenancy_fixtures.loading.value_formats import ValueFormat
 
 __all__ = ["VALUE_FORMATS", "is_release_date"]
 
