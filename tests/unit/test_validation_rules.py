@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -410,9 +411,13 @@ class TestFormats:
 
 class TestValueFormatRegistry:
     @pytest.fixture(autouse=True)
-    def _own_registry(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Each test registers into a copy of the registry, left behind afterwards."""
-        monkeypatch.setattr(rules, "FORMATS", dict(rules.FORMATS))
+    def _own_registry(self) -> Iterator[None]:
+        """What each test registers is gone afterwards (the registry is one dict, which
+        ``rules`` and ``value_formats`` both name)."""
+        saved = dict(FORMATS)
+        yield
+        FORMATS.clear()
+        FORMATS.update(saved)
 
     def test_a_domain_registers_a_value_format_its_columns_can_name(self) -> None:
         """A registered format is checked by the row builder like the engine's own."""
