@@ -37,7 +37,10 @@ Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "CatalogFullError",

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from tenancy_fixtures.errors import StorageError
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.copy_lines import RowEncoder, encoder_from
 from tenancy_fixtures.loading.fast_rows import FastPlan, FastRows
+from tenancy_fixtures.loading.worker_channel import Channel
 
 if TYPE_CHECKING:
     from tenancy_fixtures.loading.fixture_sets import FixtureFile
@@ -193,7 +193,7 @@ def _portable(error: BaseException) -> BaseException:
     return error
 
 
-def _receive(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
+def _receive(conn: Channel, inbox: queue.SimpleQueue[Any]) -> None:
     """Read messages as they come, so the loading process never blocks sending a block
     while this worker blocks sending a reply (pipes hold far less than a block)."""
     while True:
@@ -206,7 +206,7 @@ def _receive(conn: Connection, inbox: queue.SimpleQueue[Any]) -> None:
             inbox.put(("unreadable", exc))
 
 
-def _reply(conn: Connection, reply: Any) -> bool:
+def _reply(conn: Channel, reply: Any) -> bool:
     """Send ``reply`` back (a StorageError saying why when it cannot be pickled); whether
     the loading process is still there."""
     try:
@@ -242,7 +242,7 @@ def serve(fd: int) -> None:
     """A worker process's loop on the socket ``fd``: a table, then blocks of its
     file(s), or calls, until the loading process closes the connection. Every block
     and call gets one reply, an error if it could not even be read."""
-    conn = Connection(fd)
+    conn = Channel.from_fd(fd)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
     job: _Job | BaseException = StorageError("a block arrived before its table")

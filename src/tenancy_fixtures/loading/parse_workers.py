@@ -26,7 +26,6 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import Table
@@ -38,6 +37,7 @@ from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.parse_worker_process import ParsedBlock, TableJob
 from tenancy_fixtures.loading.readers import json_lines_blocks
 from tenancy_fixtures.loading.rules import table_formats
+from tenancy_fixtures.loading.worker_channel import Channel
 from tenancy_fixtures.logs import get_logger
 
 __all__ = [
@@ -106,7 +106,7 @@ class _Worker:
                 env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
                 start_new_session=True,  # a terminal's Ctrl-C goes to the loader only
             )
-        self.conn = Connection(ours.detach())
+        self.conn = Channel(ours)
         #: Whether the worker may still hold work of a load that ended (then it is stopped).
         self.broken = False
 
