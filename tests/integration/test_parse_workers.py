@@ -10,7 +10,9 @@ import gzip
 import importlib
 import json
 import os
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -232,6 +234,7 @@ def test_idle_workers_that_died_are_not_lent() -> None:
 
         assert 2 == len(lent)
         assert all(worker.alive() for worker in lent)
+        assert dead.conn.closed  # not left for the garbage collector (ResourceWarning)
         pool.give_back(lent)
     finally:
         pool.close()
@@ -457,3 +460,22 @@ async def test_a_table_whose_formats_a_worker_cannot_import_fails_the_load_clean
             await manager.drop_tenant("unseen")
     finally:
         pool.close()
+
+
+@pytest.mark.timeout(60)
+def test_workers_wait_past_a_default_socket_timeout_the_application_set() -> None:
+    """``socket.setdefaulttimeout`` in the application does not make the channel to a
+    worker time out (or fail at once, non-blocking) while a call takes longer."""
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(0.2)
+    try:
+        pool = ParserPool()
+        try:
+            with pool.lend(1) as workers:
+                assert [None, 8] == list(
+                    call_in_workers(workers, [(time.sleep, (0.6,)), (pow, (2, 3))])
+                )
+        finally:
+            pool.close()
+    finally:
+        socket.setdefaulttimeout(before)

@@ -98,6 +98,10 @@ class _Worker:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
+        # Blocking whatever socket.setdefaulttimeout() the application chose: a worker
+        # waits for blocks as long as a load takes, and the loader for big replies.
+        ours.setblocking(True)
+        theirs.setblocking(True)
         with theirs:
             self.process = subprocess.Popen(  # noqa: S603 - this interpreter, our module
                 [sys.executable, "-c", _ENTRY.format(fd=theirs.fileno())],
@@ -134,6 +138,9 @@ class ParserPool:
     def borrow(self, wanted: int) -> list[_Worker]:
         """Up to ``wanted`` workers (started if need be), fewer while others are lent."""
         with self._lock:
+            for worker in self._idle:
+                if not worker.alive():
+                    worker.conn.close()
             self._idle = [w for w in self._idle if w.alive()]
             free = max(0, wanted - self._lent)
             taken, self._idle = self._idle[:free], self._idle[free:]

@@ -47,6 +47,10 @@ class Channel:
     def close(self) -> None:
         self._socket.close()
 
+    @property
+    def closed(self) -> bool:
+        return self._socket.fileno() == -1
+
     def _read(self, size: int) -> bytearray:
         buffer = bytearray(size)
         view = memoryview(buffer)
