@@ -219,11 +219,9 @@ class DataLoader(BaseFixture):
         """How one group of ``table``'s rows gets to the session: parsed in this process
         or in workers, handed over as typed rows or, from workers, as ``COPY`` text."""
         copy_text = self._copy_text(session, table)
-        # Workers stay free of SQLAlchemy only where every table they get takes the
-        # compiled path, which needs COPY text: on SQLite they rebuild every table.
-        light = copy_text and self._compiled(table, context)
-        joins = light or not session.takes_copy_text(table)
-        in_workers = self._in_workers(table, files, workers_up, context, joins_running=joins)
+        # Smaller files join running workers only if the table keeps them light.
+        joins = workers_up and self._keeps_workers_light(session, table, copy_text, context)
+        in_workers = self._in_workers(table, files, joins, context)
         if in_workers and copy_text:
             payloads = stream_in_thread(
                 partial(self._encode_in_workers, files, table, tracker, content, context)
@@ -342,34 +340,33 @@ class DataLoader(BaseFixture):
         return False
 
     def _in_workers(
-        self,
-        table: Table,
-        files: list[FixtureFile],
-        workers_up: bool,
-        context: LoadContext,
-        *,
-        joins_running: bool = True,
+        self, table: Table, files: list[FixtureFile], workers_up: bool, context: LoadContext
     ) -> bool:
-        """Whether ``files`` are JSON Lines big enough for the parse workers and
-        ``table`` can travel to them. Smaller files qualify once the workers are running
-        (``joins_running``) unless the table would make them heavier: a table whose
-        blocks need the exact path makes each worker rebuild it, importing SQLAlchemy
-        (about 25 MiB a worker, for the rest of its life), which only a table big
-        enough to start workers for is worth."""
+        """Whether ``files`` are JSON Lines big enough for the parse workers (smaller
+        ones qualify once the workers are running) and ``table`` can travel to them."""
         return (
             context.parse_workers > 0
             and not any(context.skip_records.get(f.path) for f in files)
-            and self._pays_for_workers(jsonl_bytes(files), workers_up and joins_running)
+            and self._pays_for_workers(jsonl_bytes(files), workers_up)
             and portable(table)
         )
 
     @staticmethod
-    def _compiled(table: Table, context: LoadContext) -> bool:
-        """Whether ``table``'s blocks can take the compiled path in a parse worker."""
-        plan = fast_plan(
-            table, max_text_length=context.max_text_length, rules=context.validate_rules
+    def _keeps_workers_light(
+        session: TenantSession, table: Table, copy_text: bool, context: LoadContext
+    ) -> bool:
+        """Whether ``table`` leaves the parse workers as light as they are: its blocks take
+        the compiled path there (which needs ``COPY`` text), or the backend takes no
+        ``COPY`` text and the workers rebuild every table anyway (SQLite). A table whose
+        blocks need the exact path makes each worker rebuild it, importing SQLAlchemy
+        (about 25 MiB a worker, for the rest of its life), which only a table big enough
+        to start workers for is worth."""
+        if not session.takes_copy_text(table):
+            return True
+        return copy_text and (
+            fast_plan(table, max_text_length=context.max_text_length, rules=context.validate_rules)
+            is not None
         )
-        return plan is not None
 
     def _pays_for_workers(self, size: int, workers_up: bool) -> bool:
         """Whether ``size`` bytes of input pay for sending them to the parse workers:

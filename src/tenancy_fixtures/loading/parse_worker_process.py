@@ -104,12 +104,11 @@ class _Job:
 
     def __init__(self, job: TableJob) -> None:
         self.job = job
-        self.fast = FastRows(job.fast) if job.fast is not None else None
-        self.fast_encoders: tuple[RowEncoder, RowEncoder] | None = (
-            (encoder_from(job.fast_encoders[0]), encoder_from(job.fast_encoders[1]))
-            if job.fast_encoders is not None
-            else None
-        )
+        #: The compiled path and its encoders (escaping, and not), if the table has it.
+        self.fast: tuple[FastRows, RowEncoder, RowEncoder] | None = None
+        if job.fast is not None and job.fast_encoders is not None:
+            escaping, plain = job.fast_encoders
+            self.fast = (FastRows(job.fast), encoder_from(escaping), encoder_from(plain))
         self._exact: _Exact | None = None
 
     @property
@@ -124,18 +123,18 @@ class _Job:
 
 def _parse_fast(job: _Job, block: bytes) -> ParsedBlock | None:
     """The block through the compiled path, or ``None`` when it declines the block."""
-    if job.fast is None or job.fast_encoders is None:
+    if job.fast is None:
         return None
+    fast, escaping, plain = job.fast
     started = time.perf_counter()
-    rows = job.fast.rows(block)
+    rows = fast.rows(block)
     if rows is None:
         return None
     parsed = time.perf_counter()
     content = ContentChecksum()  # no JSON, encrypted or datetime values on this path
     content.add(rows)
     summed = time.perf_counter()
-    encode = job.fast_encoders[0] if b"\\" in block else job.fast_encoders[1]
-    payload = encode(rows)
+    payload = (escaping if b"\\" in block else plain)(rows)
     return ParsedBlock(
         [],
         payload,
