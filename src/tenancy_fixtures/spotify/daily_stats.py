@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.loading.derived import Derivation
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
-from tenancy_fixtures.store.functions import utc_date
+from tenancy_fixtures.store.functions import bytewise, utc_date
 
 __all__ = ["DAILY_STATS", "STREAM_MS", "refresh_daily_stats"]
 
@@ -79,7 +79,7 @@ async def refresh_daily_stats(
         return {per_track.name: 0, per_day.name: 0}
     measures = (
         func.count().label("plays"),
-        func.count(events.c.user_id.distinct()).label("listeners"),
+        func.count(bytewise(events.c.user_id).distinct()).label("listeners"),
         func.coalesce(func.sum(events.c.ms_played), 0).label("ms_played"),
         func.coalesce(func.sum(case((events.c.skipped.is_(True), 1), else_=0)), 0).label("skips"),
         func.coalesce(func.sum(case((events.c.ms_played >= STREAM_MS, 1), else_=0)), 0).label(
@@ -87,7 +87,8 @@ async def refresh_daily_stats(
         ),
     )
     written: dict[str, int] = {}
-    for target, keys in ((per_track, (events.c.track_id, day)), (per_day, (day,))):
+    track = bytewise(events.c.track_id)
+    for target, keys in ((per_track, (track, day)), (per_day, (day,))):
         clear = delete(target)
         query = select(*keys, *measures).select_from(events)
         if spans is not None:

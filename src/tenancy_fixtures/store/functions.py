@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date
+from sqlalchemy import Date, String
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["utc_date"]
+__all__ = ["bytewise", "utc_date"]
 
 
 class utc_date(FunctionElement[date]):
@@ -43,3 +43,26 @@ def _utc_date_sqlite(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(utc_date)
 def _utc_date_default(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+class bytewise(FunctionElement[str]):
+    """A text column compared byte for byte, for ``GROUP BY`` and ``DISTINCT``: the same
+    groups as under any deterministic collation, without its comparison rules.
+
+    PostgreSQL sorts to group, and a locale's comparisons cost most of a big
+    aggregate's sort (``COLLATE "C"``); SQLite compares bytes already.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "bytewise"
+
+
+@compiles(bytewise, "postgresql")
+def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'({compiler.process(element.clauses, **kw)} COLLATE "C")'
+
+
+@compiles(bytewise)
+def _bytewise_default(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))

@@ -48,10 +48,12 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import repeat
+from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -65,7 +67,7 @@ from tenancy_fixtures.loading.sources import (
     whole_json,
 )
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc, listener_row
-from tenancy_fixtures.spotify.spotify_ids import derived_id, is_spotify_id, parse_uri
+from tenancy_fixtures.spotify.spotify_ids import derived_id, parse_uri
 
 __all__ = ["UNKNOWN_ALBUM", "StreamingHistoryFormat", "read_plays"]
 
@@ -89,9 +91,9 @@ _SPOKEN_FIELDS = (
 #: URI's shape: the entries :meth:`StreamingHistoryFormat.stage_file` takes without
 #: :class:`Fields`.
 _EXPORT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-_TRACK_URI_PREFIX = "spotify:track:"
-_TRACK_ID_AT = len(_TRACK_URI_PREFIX)
-_TRACK_URI_LENGTH = _TRACK_ID_AT + 22
+#: A track URI as the export writes it: what :func:`parse_uri` takes as a track.
+_TRACK_URI = re.compile(r"spotify:track:[0-9A-Za-z]{22}")
+_TRACK_ID_AT = len("spotify:track:")
 _DERIVED: Mapping[str, TableMode] = {
     "users": "insert_missing",
     "artists": "insert_missing",
@@ -152,6 +154,32 @@ class _ExtendedEntry(msgspec.Struct, gc=False):
 
 
 _EXTENDED_FILE = msgspec.json.Decoder(list[_ExtendedEntry])
+_TS_OF = attrgetter("ts")
+_MS_OF = attrgetter("ms_played")
+_URI_OF = attrgetter("spotify_track_uri")
+_PLATFORM_OF = attrgetter("platform")
+_REASON_START_OF = attrgetter("reason_start")
+_REASON_END_OF = attrgetter("reason_end")
+_SHUFFLE_OF = attrgetter("shuffle")
+_SKIPPED_OF = attrgetter("skipped")
+
+
+class _PlayLine(msgspec.Struct, gc=False):
+    """A play's ``listening_events`` row as :func:`_play_row` makes it, its fields in
+    that order: it encodes to the same JSON line."""
+
+    user_id: str
+    played_at: str
+    track_id: str
+    ms_played: int
+    context_uri: None
+    platform: str | None
+    reason_start: str | None
+    reason_end: str | None
+    shuffle: bool | None
+    skipped: bool | None
+
+
 #: Rows as JSON lines, the bytes :meth:`RowSink.add` writes for them.
 _LINES = msgspec.json.Encoder()
 _LINE_END = re.compile(b"\n")
@@ -186,7 +214,9 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | Literal[False]:
 
     A play here is an entry naming a track URI :func:`parse_uri` accepts, with a time
     as the export writes it (whole seconds, ``Z``) and a length of at least 0: an entry
-    :class:`Fields` would take without a word, giving the same row.
+    :class:`Fields` would take without a word, giving the same row. The file is looked
+    at a field at a time across its entries (the per-entry work of a file of plays is
+    a few list comprehensions, not a Python call per entry).
     """
     data = whole_json(file)
     if data is None:
@@ -196,91 +226,98 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | Literal[False]:
     except (msgspec.DecodeError, RecursionError):
         return False
     del data
-    records, ends, first_records = array("q"), array("q"), array("q")
-    times: list[str] = []
-    rows: list[dict[str, Any]] = []
-    first_tracks: list[str] = []
-    first_names: list[tuple[str | None, str | None, str | None]] = []
-    others: dict[int, dict[str, Any]] = {}
-    tracks: dict[str | None, str | None] = {}
-    first: set[str] = set()
-    for record, entry in enumerate(entries, 1):
-        row = _plain_play(entry, user_id, tracks)
-        if row is None:
-            others[record] = msgspec.structs.asdict(entry)
-            continue
-        records.append(record)
-        times.append(row["played_at"])
-        rows.append(row)
-        if (track := row["track_id"]) not in first:
-            first.add(track)
-            first_records.append(record)
-            first_tracks.append(track)
-            first_names.append(
-                (
-                    entry.master_metadata_track_name,
-                    entry.master_metadata_album_artist_name,
-                    entry.master_metadata_album_album_name,
-                )
-            )
+    plain = _plain_plays(entries)
+    picked = [entry for entry, is_play in zip(entries, plain, strict=True) if is_play]
+    records = array("q", (n for n, is_play in enumerate(plain, 1) if is_play))
+    uris = list(map(_URI_OF, picked))
+    tracks = [uri[_TRACK_ID_AT:] for uri in uris]
+    times = [f"{ts[:-1]}+00:00" for ts in map(_TS_OF, picked)]  # iso_utc of a UTC second
+    rows = list(
+        map(
+            _PlayLine,
+            repeat(user_id, len(picked)),
+            times,
+            tracks,
+            map(_MS_OF, picked),
+            repeat(None, len(picked)),
+            _cut(map(_PLATFORM_OF, picked), _PLATFORM_LENGTH),
+            _cut(map(_REASON_START_OF, picked), _REASON_LENGTH),
+            _cut(map(_REASON_END_OF, picked), _REASON_LENGTH),
+            map(_SHUFFLE_OF, picked),
+            map(_SKIPPED_OF, picked),
+        )
+    )
     # One call for all rows: a call per row costs ten times as much.
     lines = _LINES.encode_lines(rows)
-    ends.extend(found.end() for found in _LINE_END.finditer(lines))
+    del rows
+    # Each track's first play: the smallest position of each track id.
+    firsts = sorted(
+        dict(zip(reversed(tracks), range(len(tracks) - 1, -1, -1), strict=True)).values()
+    )
     return _Plays(
         user_id,
         len(entries),
         records,
         times,
         lines,
-        ends,
-        first_records,
-        first_tracks,
-        first_names,
-        others,
+        array("q", (found.end() for found in _LINE_END.finditer(lines))),
+        array("q", (records[i] for i in firsts)),
+        [tracks[i] for i in firsts],
+        [_names(picked[i]) for i in firsts],
+        {
+            record: msgspec.structs.asdict(entry)
+            for record, (entry, is_play) in enumerate(zip(entries, plain, strict=True), 1)
+            if not is_play
+        },
+    )
+
+
+def _plain_plays(entries: list[_ExtendedEntry]) -> list[bool]:
+    """Which ``entries`` are plain plays (see :func:`read_plays`)."""
+    plain = [
+        uri is not None
+        and ms >= 0
+        and _TRACK_URI.fullmatch(uri) is not None
+        and _EXPORT_TIME.fullmatch(ts) is not None
+        for uri, ms, ts in zip(
+            map(_URI_OF, entries), map(_MS_OF, entries), map(_TS_OF, entries), strict=True
+        )
+    ]
+    times = [entry.ts for entry, is_play in zip(entries, plain, strict=True) if is_play]
+    try:
+        deque(map(datetime.fromisoformat, times), maxlen=0)  # real dates and times of day
+    except ValueError:
+        plain = [
+            is_play and _is_time(entry.ts) for entry, is_play in zip(entries, plain, strict=True)
+        ]
+    return plain
+
+
+def _is_time(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _cut(values: Iterable[str | None], length: int) -> list[str | None]:
+    """Texts cut to ``length`` characters, an empty one as ``None``."""
+    return [value[:length] if value else None for value in values]
+
+
+def _names(entry: _ExtendedEntry) -> tuple[str | None, str | None, str | None]:
+    """The names an entry gives its track: track, artist, album."""
+    return (
+        entry.master_metadata_track_name,
+        entry.master_metadata_album_artist_name,
+        entry.master_metadata_album_album_name,
     )
 
 
 def _start(plays: _Plays, play: int) -> int:
     """Where the line of play number ``play`` (from 0) starts in ``plays.lines``."""
     return plays.ends[play - 1] if play else 0
-
-
-def _plain_play(
-    entry: _ExtendedEntry, user_id: str, tracks: dict[str | None, str | None]
-) -> dict[str, Any] | None:
-    """The row :meth:`StreamingHistoryFormat._extended` makes of ``entry`` if it is a
-    plain play (see :func:`read_plays`); else ``None``. ``tracks`` caches the track id
-    of each URI seen (``None``: not a track URI taken so)."""
-    uri, ts = entry.spotify_track_uri, entry.ts
-    if uri not in tracks:
-        tracks[uri] = _track_id(uri)
-    track = tracks[uri]
-    if track is None or entry.ms_played < 0 or _EXPORT_TIME.fullmatch(ts) is None:
-        return None
-    try:
-        datetime.fromisoformat(ts)  # a real date and time of day
-    except ValueError:
-        return None
-    return _play_row(
-        user_id,
-        f"{ts[:-1]}+00:00",  # iso_utc of a whole-second UTC time
-        track,
-        entry.ms_played,
-        entry.platform,
-        entry.reason_start,
-        entry.reason_end,
-        entry.shuffle,
-        entry.skipped,
-    )
-
-
-def _track_id(uri: str | None) -> str | None:
-    """The id in a track URI written as the export writes it (``spotify:track:`` and a
-    well-formed id: what :func:`parse_uri` takes as a track of that id), else ``None``."""
-    if uri is None or len(uri) != _TRACK_URI_LENGTH or not uri.startswith(_TRACK_URI_PREFIX):
-        return None
-    track = uri[_TRACK_ID_AT:]
-    return track if is_spotify_id(track) else None
 
 
 class StreamingHistoryFormat(SourceFormat):
