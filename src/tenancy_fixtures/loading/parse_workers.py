@@ -138,10 +138,13 @@ class ParserPool:
     def borrow(self, wanted: int) -> list[_Worker]:
         """Up to ``wanted`` workers (started if need be), fewer while others are lent."""
         with self._lock:
+            alive = []
             for worker in self._idle:
-                if not worker.alive():
+                if worker.alive():
+                    alive.append(worker)
+                else:
                     worker.conn.close()
-            self._idle = [w for w in self._idle if w.alive()]
+            self._idle = alive
             free = max(0, wanted - self._lent)
             taken, self._idle = self._idle[:free], self._idle[free:]
             try:

@@ -102,6 +102,22 @@ _DERIVED: Mapping[str, TableMode] = {
 }
 
 
+class _PlayLine(msgspec.Struct, gc=False):
+    """A play's ``listening_events`` row, its fields in column order: staged as this
+    struct's JSON line, or as the dict :func:`_play_row` makes of it."""
+
+    user_id: str
+    played_at: str | None
+    track_id: str
+    ms_played: int | None
+    context_uri: None
+    platform: str | None
+    reason_start: str | None
+    reason_end: str | None
+    shuffle: bool | None
+    skipped: bool | None
+
+
 def _play_row(
     user_id: str,
     played_at: str | None,
@@ -114,18 +130,21 @@ def _play_row(
     skipped: bool | None,
 ) -> dict[str, Any]:
     """The ``listening_events`` row of an extended entry's checked values."""
-    return {
-        "user_id": user_id,
-        "played_at": played_at,
-        "track_id": track_id,
-        "ms_played": ms_played,
-        "context_uri": None,
-        "platform": platform[:_PLATFORM_LENGTH] if platform else None,
-        "reason_start": reason_start[:_REASON_LENGTH] if reason_start else None,
-        "reason_end": reason_end[:_REASON_LENGTH] if reason_end else None,
-        "shuffle": shuffle,
-        "skipped": skipped,
-    }
+    (platform,) = _cut([platform], _PLATFORM_LENGTH)
+    reason_start, reason_end = _cut([reason_start, reason_end], _REASON_LENGTH)
+    row = _PlayLine(
+        user_id,
+        played_at,
+        track_id,
+        ms_played,
+        None,
+        platform,
+        reason_start,
+        reason_end,
+        shuffle,
+        skipped,
+    )
+    return msgspec.structs.asdict(row)
 
 
 class _ExtendedEntry(msgspec.Struct, gc=False):
@@ -162,22 +181,6 @@ _REASON_START_OF = attrgetter("reason_start")
 _REASON_END_OF = attrgetter("reason_end")
 _SHUFFLE_OF = attrgetter("shuffle")
 _SKIPPED_OF = attrgetter("skipped")
-
-
-class _PlayLine(msgspec.Struct, gc=False):
-    """A play's ``listening_events`` row as :func:`_play_row` makes it, its fields in
-    that order: it encodes to the same JSON line."""
-
-    user_id: str
-    played_at: str
-    track_id: str
-    ms_played: int
-    context_uri: None
-    platform: str | None
-    reason_start: str | None
-    reason_end: str | None
-    shuffle: bool | None
-    skipped: bool | None
 
 
 #: Rows as JSON lines, the bytes :meth:`RowSink.add` writes for them.
