@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures.errors import FixtureSetError
-from tenancy_fixtures.loading.fixture_sets import split_name
+from tenancy_fixtures.loading import fixture_sets
+from tenancy_fixtures.loading.fixture_sets import files_sha256, split_name
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tests.fixture_files import open_set
 
@@ -353,3 +355,18 @@ class TestPathsStayInside:
         file = open_set(directory).files[0]
 
         assert (directory / "data" / "artists.json").resolve() == file.path
+
+
+@pytest.mark.parametrize("parallel_bytes", [0, 1 << 40], ids=["on-threads", "one-by-one"])
+def test_files_hashed_together_give_each_file_its_own_digest_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_bytes: int
+) -> None:
+    monkeypatch.setattr(fixture_sets, "_PARALLEL_BYTES", parallel_bytes)
+    contents = [b"", b"a", b"x" * ((1 << 20) + 7), b"\x00\xff" * 999]
+    paths = []
+    for number, content in enumerate(contents):
+        path = tmp_path / f"f{number}.json"
+        path.write_bytes(content)
+        paths.append(path)
+    assert [hashlib.sha256(c).hexdigest() for c in contents] == files_sha256(paths)
+    assert [] == files_sha256([])

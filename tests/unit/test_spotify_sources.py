@@ -98,7 +98,7 @@ def staged_with_origins(
             *sorted(Path(staging).glob("_staged/*.jsonl")),
             *sorted(Path(staging).glob("_derived/*.jsonl")),
         ]:
-            lines = staged.read_text().splitlines()
+            lines = staged.read_bytes().splitlines()  # not U+2028, which JSON leaves bare
             rows.setdefault(staged.stem, []).extend(json.loads(line) for line in lines)
     origins = {name: [sink.decode(code) for code in found] for name, found in codes.items()}
     return rows, reader, origins
@@ -683,6 +683,29 @@ class TestWholeExtendedFiles:
         assert [("b.json", n) for n in range(1, 7)] == [(o.path, o.record) for o in events[3:]]
         assert documents[2] == whole[2]
         assert documents[0] == whole[0]
+
+    def test_the_names_tracks_are_first_played_with_stage_as_entry_by_entry(
+        self, tmp_path: Path
+    ) -> None:
+        names = [None, "", 'a "quoted" \\ name', "two\nlines", "Ünïcødé ✓ 🎧", "\u2028 \x00"]
+
+        def play(n: int, track: int) -> dict[str, Any]:
+            return _extended_entry(
+                n,
+                spotify_track_uri=f"spotify:track:{track:022d}",
+                master_metadata_track_name=names[track % 6],
+                master_metadata_album_artist_name=names[-1 - track % 6],
+                master_metadata_album_album_name=names[(track + 2) % 6],
+            )
+
+        first = write(tmp_path / "a.json", [play(n, n) for n in range(6)])
+        # Tracks of the first file again, among new ones and an entry read on its own.
+        later = [play(n, n - 3) for n in range(6, 12)]
+        later.insert(2, _extended_entry(13, ts="2024-07-01T10:13:00.250Z"))
+        whole, documents = self._both(first, write(tmp_path / "b.json", later))
+
+        assert documents[0] == whole[0]
+        assert documents[2] == whole[2]
 
     def test_a_compressed_file_is_read_whole_too(self, tmp_path: Path) -> None:
         plain = write(tmp_path / "history.json", [_extended_entry(n) for n in range(9)])

@@ -39,6 +39,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
     file_sha256,
+    files_sha256,
     open_fixture_set,
 )
 from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
@@ -707,8 +708,10 @@ class SourceLoader(RefreshesDerivedTables):
 
     def checksum(self) -> str:
         if self._checksum is None:
+            digests = files_sha256([f.path for f in self.sources])
             manifest: list[list[Any]] = [
-                [f.relative, f.format, sorted(f.options.items()), f.sha256()] for f in self.sources
+                [f.relative, f.format, sorted(f.options.items()), digest]
+                for f, digest in zip(self.sources, digests, strict=True)
             ]
             extra = [reader.fingerprint() for reader, _ in self._reader_groups().values()]
             if any(extra):

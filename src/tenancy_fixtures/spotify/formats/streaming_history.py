@@ -52,8 +52,8 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import attrgetter
+from itertools import accumulate, count, repeat
+from operator import add, attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
@@ -181,11 +181,17 @@ _REASON_START_OF = attrgetter("reason_start")
 _REASON_END_OF = attrgetter("reason_end")
 _SHUFFLE_OF = attrgetter("shuffle")
 _SKIPPED_OF = attrgetter("skipped")
+#: The names an entry gives its track: track, artist, album.
+_NAMES_OF = attrgetter(
+    "master_metadata_track_name",
+    "master_metadata_album_artist_name",
+    "master_metadata_album_album_name",
+)
+_NAMES = msgspec.json.Decoder(tuple[str | None, str | None, str | None])
 
 
 #: Rows as JSON lines, the bytes :meth:`RowSink.add` writes for them.
 _LINES = msgspec.json.Encoder()
-_LINE_END = re.compile(b"\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,10 +207,12 @@ class _Plays:
     lines: bytes
     ends: array[int]
     #: Each track's first play in the file, in file order: its record, the track id,
-    #: the names the entry gives (track, artist, album).
+    #: the names the entry gives (track, artist, album) as JSON lines and where each
+    #: ends (few are read: most tracks were staged from an earlier file).
     first_records: array[int]
     first_tracks: list[str]
-    first_names: list[tuple[str | None, str | None, str | None]]
+    first_names: bytes
+    first_name_ends: array[int]
     #: The fields of the entries read one at a time, by record number.
     others: dict[int, dict[str, Any]]
 
@@ -239,16 +247,18 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | Literal[False]:
     firsts = sorted(
         dict(zip(reversed(tracks), range(len(tracks) - 1, -1, -1), strict=True)).values()
     )
+    names = _LINES.encode_lines([_NAMES_OF(picked[i]) for i in firsts])
     return _Plays(
         user_id,
         len(entries),
         records,
         times,
         lines,
-        array("q", (found.end() for found in _LINE_END.finditer(lines))),
+        _line_ends(lines),
         array("q", (records[i] for i in firsts)),
         [tracks[i] for i in firsts],
-        [_names(picked[i]) for i in firsts],
+        names,
+        _line_ends(names),
         {
             record: msgspec.structs.asdict(entry)
             for record, (entry, is_play) in enumerate(zip(entries, plain, strict=True), 1)
@@ -312,18 +322,20 @@ def _cut(values: Iterable[str | None], length: int) -> list[str | None]:
     return [value[:length] if value else None for value in values]
 
 
-def _names(entry: _ExtendedEntry) -> tuple[str | None, str | None, str | None]:
-    """The names an entry gives its track: track, artist, album."""
-    return (
-        entry.master_metadata_track_name,
-        entry.master_metadata_album_artist_name,
-        entry.master_metadata_album_album_name,
-    )
+def _line_ends(lines: bytes) -> array[int]:
+    """Where each of ``lines`` (JSON lines, each ending in a line break) ends."""
+    return array("q", map(add, accumulate(map(len, lines.split(b"\n")[:-1])), count(1)))
 
 
 def _start(plays: _Plays, play: int) -> int:
     """Where the line of play number ``play`` (from 0) starts in ``plays.lines``."""
     return plays.ends[play - 1] if play else 0
+
+
+def _first_names(plays: _Plays, first: int) -> tuple[str | None, str | None, str | None]:
+    """The names the entry of the tracks' first play number ``first`` (from 0) gives."""
+    start = plays.first_name_ends[first - 1] if first else 0
+    return _NAMES.decode(plays.first_names[start : plays.first_name_ends[first]])
 
 
 class StreamingHistoryFormat(SourceFormat):
@@ -412,13 +424,11 @@ class StreamingHistoryFormat(SourceFormat):
         if self._listener != plays.user_id:
             raise AssertionError("plays read ahead for another listener")
         stop = bisect_right(plays.first_records, plays.records[end - 1], lo=first)
-        keys = set(zip(plays.first_tracks[first:stop], strict=False))
-        unstaged = keys - (sink.merged_keys("tracks") & keys)
-        if unstaged:
-            position = dict(zip(plays.first_tracks[first:stop], range(first, stop), strict=True))
-            for play in sorted(position[track] for (track,) in unstaged):
-                sink.at_record(index, plays.first_records[play])
-                self._track(sink, plays.first_tracks[play], *plays.first_names[play])
+        merged = sink.merged_keys("tracks")
+        tracks = enumerate(plays.first_tracks[first:stop], first)
+        for play in [play for play, track in tracks if (track,) not in merged]:
+            sink.at_record(index, plays.first_records[play])
+            self._track(sink, plays.first_tracks[play], *_first_names(plays, play))
         self._stage_lines(plays, at, end, index, sink)
         return stop
 
