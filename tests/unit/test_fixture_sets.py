@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -362,6 +363,7 @@ def test_files_hashed_together_give_each_file_its_own_digest_in_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_bytes: int
 ) -> None:
     monkeypatch.setattr(fixture_sets, "_PARALLEL_BYTES", parallel_bytes)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)  # threads on a one-core runner too
     contents = [b"", b"a", b"x" * ((1 << 20) + 7), b"\x00\xff" * 999]
     paths = []
     for number, content in enumerate(contents):

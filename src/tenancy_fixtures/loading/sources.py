@@ -38,7 +38,6 @@ from tenancy_fixtures.loading.derived import RefreshesDerivedTables
 from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
-    file_sha256,
     files_sha256,
     open_fixture_set,
 )
@@ -93,10 +92,6 @@ class SourceFile:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: Detect the format among this domain loader's formats only.
     loader: str | None = None
-
-    def sha256(self) -> str:
-        """The checksum of the file's bytes."""
-        return file_sha256(self.path)
 
     def with_format(self, name: str) -> SourceFile:
         """This file, read by format ``name``."""
