@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures import FixtureManager, Settings, StorageError
 from tenancy_fixtures.store.base import RegistryMismatch
@@ -29,6 +30,41 @@ async def test_a_second_sqlite_tenant_reuses_the_statements_compiled_for_the_fir
 
 def _settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'data'}", actor="pytest")
+
+
+async def _set_up(conn: AsyncConnection, control: str) -> dict[str, object]:
+    """What a connection was set up with as it opened."""
+
+    async def pragma(name: str) -> object:
+        return (await conn.exec_driver_sql(f"PRAGMA {name}")).scalar()
+
+    databases = (await conn.exec_driver_sql("PRAGMA database_list")).scalars("name").all()
+    return {
+        "foreign_keys": await pragma("foreign_keys"),
+        "busy_timeout": await pragma("busy_timeout"),
+        "secure_delete": await pragma(f"{control}.secure_delete"),
+        "databases": sorted(map(str, databases)),
+    }
+
+
+async def test_every_connection_checks_keys_waits_for_locks_and_overwrites_what_it_deletes(
+    tmp_path: Path,
+) -> None:
+    """Tenant and control-plane connections alike: foreign keys enforced, a 30 s busy
+    timeout, and secure deletion where the control plane is (attached to a tenant's
+    file as ``tenancy``), also on connections opened after the first."""
+    async with FixtureManager(_settings(tmp_path)) as manager:
+        await manager.create_tenant("acme")
+        tenant = []
+        for _ in range(2):
+            async with manager.store.session("acme") as session:
+                tenant.append(await _set_up(session.connection, "tenancy"))
+        async with manager.store.control() as conn:
+            control = await _set_up(conn, "main")
+
+    expected = {"foreign_keys": 1, "busy_timeout": 30_000, "secure_delete": 1}
+    assert [{**expected, "databases": ["main", "tenancy"]}] * 2 == tenant
+    assert {**expected, "databases": ["main"]} == control
 
 
 async def test_init_tenant_over_an_unregistered_file_refuses_and_cleanup_removes_the_file(
