@@ -258,7 +258,10 @@ def _on_dialect(
             on_connect(connection)
         return connection
 
-    return Engine(NullPool(connect, dialect=dialect), dialect, url, execution_options=options)
+    # No rollback on the way back to the pool: NullPool closes the connection then, and
+    # RollbackOnClose rolls back whatever is open as it closes (a round trip less).
+    pool = NullPool(connect, dialect=dialect, reset_on_return=None)
+    return Engine(pool, dialect, url, execution_options=options)
 
 
 #: Empty databases this process built (tenant templates, the control plane), by the
@@ -571,6 +574,7 @@ class SQLiteTenantStore(TenantStore):
             engine = create_async_engine(
                 url,
                 poolclass=NullPool,
+                pool_reset_on_return=None,  # as in _on_dialect
                 execution_options=options,
                 connect_args={"factory": factory},
             )
