@@ -44,6 +44,10 @@ async def _set_up(conn: AsyncConnection, control: str) -> dict[str, object]:
         "busy_timeout": await pragma("busy_timeout"),
         "secure_delete": await pragma(f"{control}.secure_delete"),
         "databases": sorted(map(str, databases)),
+        # What SQLAlchemy registers on every SQLite connection (`regexp_match`, floor()).
+        "functions": (
+            await conn.exec_driver_sql("SELECT 'tenant' REGEXP '^ten', floor(2.5)")
+        ).one(),
     }
 
 
@@ -62,7 +66,7 @@ async def test_every_connection_checks_keys_waits_for_locks_and_overwrites_what_
         async with manager.store.control() as conn:
             control = await _set_up(conn, "main")
 
-    expected = {"foreign_keys": 1, "busy_timeout": 30_000, "secure_delete": 1}
+    expected = {"foreign_keys": 1, "busy_timeout": 30_000, "secure_delete": 1, "functions": (1, 2)}
     assert [{**expected, "databases": ["main", "tenancy"]}] * 2 == tenant
     assert {**expected, "databases": ["main"]} == control
 
