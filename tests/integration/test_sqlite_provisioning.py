@@ -55,8 +55,9 @@ async def test_every_connection_checks_keys_waits_for_locks_and_overwrites_what_
     tmp_path: Path,
 ) -> None:
     """Tenant and control-plane connections alike: foreign keys enforced, a 30 s busy
-    timeout, and secure deletion where the control plane is (attached to a tenant's
-    file as ``tenancy``), also on connections opened after the first."""
+    timeout, secure deletion where the control plane is (attached to a tenant's file as
+    ``tenancy``) and SQLAlchemy's SQL functions, also on connections opened after the
+    first."""
     async with FixtureManager(_settings(tmp_path)) as manager:
         await manager.create_tenant("acme")
         tenant = []
