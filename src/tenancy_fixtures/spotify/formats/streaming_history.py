@@ -327,15 +327,15 @@ def _line_ends(lines: bytes) -> array[int]:
     return array("q", map(add, accumulate(map(len, lines.split(b"\n")[:-1])), count(1)))
 
 
-def _start(plays: _Plays, play: int) -> int:
-    """Where the line of play number ``play`` (from 0) starts in ``plays.lines``."""
-    return plays.ends[play - 1] if play else 0
+def _start(ends: array[int], line: int) -> int:
+    """Where line number ``line`` (from 0) of lines ending at ``ends`` starts."""
+    return ends[line - 1] if line else 0
 
 
 def _first_names(plays: _Plays, first: int) -> tuple[str | None, str | None, str | None]:
     """The names the entry of the tracks' first play number ``first`` (from 0) gives."""
-    start = plays.first_name_ends[first - 1] if first else 0
-    return _NAMES.decode(plays.first_names[start : plays.first_name_ends[first]])
+    ends = plays.first_name_ends
+    return _NAMES.decode(plays.first_names[_start(ends, first) : ends[first]])
 
 
 class StreamingHistoryFormat(SourceFormat):
@@ -444,7 +444,7 @@ class StreamingHistoryFormat(SourceFormat):
         )
         self._times |= new
         if not before and not repeated:
-            lines = plays.lines[_start(plays, at) : plays.ends[end - 1]]
+            lines = plays.lines[_start(plays.ends, at) : plays.ends[end - 1]]
             sink.add_lines(
                 "listening_events", lines, file_index=index, records=plays.records[at:end]
             )
@@ -457,10 +457,10 @@ class StreamingHistoryFormat(SourceFormat):
                 taken.add(plays.times[play])
                 continue
             self.skipped["duplicate_play"] += 1
-            kept += plays.lines[_start(plays, run) : _start(plays, play)]
+            kept += plays.lines[_start(plays.ends, run) : _start(plays.ends, play)]
             records.extend(plays.records[run:play])
             run = play + 1
-        kept += plays.lines[_start(plays, run) : plays.ends[end - 1]]
+        kept += plays.lines[_start(plays.ends, run) : plays.ends[end - 1]]
         records.extend(plays.records[run:end])
         sink.add_lines("listening_events", bytes(kept), file_index=index, records=records)
 

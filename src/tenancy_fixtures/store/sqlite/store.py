@@ -603,14 +603,14 @@ class SQLiteTenantStore(TenantStore):
         busy timeout, a tenant file's view of the control plane, and secure deletion in
         the control plane, so that what a drop deletes or erases there is overwritten,
         not left in free space (audit messages may have quoted personal data)."""
-        attach = (("ATTACH DATABASE ? AS tenancy", (str(self.control_path),)),)
-        control = CONTROL_SCHEMA if attach_control else "main"
-        return (
+        setup: list[tuple[str, tuple[Any, ...]]] = [
             ("PRAGMA foreign_keys = ON", ()),
             (f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}", ()),
-            *(attach if attach_control else ()),
-            (f"PRAGMA {control}.secure_delete = ON", ()),
-        )
+        ]
+        if attach_control:
+            setup.append((f"ATTACH DATABASE ? AS {CONTROL_SCHEMA}", (str(self.control_path),)))
+        control = CONTROL_SCHEMA if attach_control else "main"
+        return (*setup, (f"PRAGMA {control}.secure_delete = ON", ()))
 
     def _check_data_dir_parent(self) -> None:
         """The data directory may be created, but not a chain of missing directories: a
