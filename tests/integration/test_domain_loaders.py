@@ -29,6 +29,7 @@ from tenancy_fixtures import (
 )
 from tenancy_fixtures.loading.sources import SourceLoader, source_file
 from tenancy_fixtures.spotify.analytics import refresh_daily_stats
+from tenancy_fixtures.spotify.daily_stats import STREAM_MS
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tenancy_fixtures.tenancy.credentials import (
     encrypt_credential,
@@ -375,6 +376,8 @@ FIRST_EVENTS = [
     event("u3", "2026-03-02T01:30:00+02:00", 1, 90_000, False),
     event("u3", "2026-03-02T12:00:00+00:00", 2, 240_000, False),
     event("u1", "2026-03-03T23:59:59+00:00", 2, 1_000, True),
+    # A day of two listeners, each the only one of the track they played.
+    event("u2", "2026-03-03T07:00:00+00:00", 0, 45_000, False),
 ]
 MORE_EVENTS = [
     event("u4", "2026-03-02T15:00:00+00:00", 2, 60_000, True),
@@ -393,12 +396,13 @@ def expected_stats(
         per_track[(e["track_id"], day)].append(e)
         per_day[day].append(e)
 
-    def measures(group: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    def measures(group: list[dict[str, Any]]) -> tuple[int, int, int, int, int]:
         return (
             len(group),
             len({e["user_id"] for e in group}),
             sum(e["ms_played"] for e in group),
             sum(1 for e in group if e["skipped"] is True),
+            sum(1 for e in group if e["ms_played"] >= STREAM_MS),
         )
 
     return (
@@ -418,8 +422,11 @@ async def stats(manager: FixtureManager) -> tuple[list[tuple[Any, ...]], list[tu
             "listeners",
             "ms_played",
             "skips",
+            "streams",
         ),
-        await rows(manager, "daily_stats", "day", "plays", "listeners", "ms_played", "skips"),
+        await rows(
+            manager, "daily_stats", "day", "plays", "listeners", "ms_played", "skips", "streams"
+        ),
     )
 
 
@@ -440,7 +447,7 @@ class TestAnalyticsLoader:
         await load(manager, catalog_loader(manager, catalog_set), loader)
 
         assert expected_stats(FIRST_EVENTS) == await stats(manager)
-        assert {"track_daily_stats": 4, "daily_stats": 3} == loader.refreshed
+        assert {"track_daily_stats": 5, "daily_stats": 3} == loader.refreshed
 
     async def test_loading_the_same_events_again_changes_no_aggregate(
         self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
@@ -497,7 +504,7 @@ class TestAnalyticsLoader:
             assert {"track_daily_stats": 0, "daily_stats": 0} == await refresh_daily_stats(
                 session, []
             )
-            assert {"track_daily_stats": 4, "daily_stats": 3} == await refresh_daily_stats(session)
+            assert {"track_daily_stats": 5, "daily_stats": 3} == await refresh_daily_stats(session)
 
         assert expected_stats(FIRST_EVENTS) == await stats(manager)
 
