@@ -707,6 +707,28 @@ class TestWholeExtendedFiles:
         assert documents[0] == whole[0]
         assert documents[2] == whole[2]
 
+    def test_a_track_another_format_staged_is_not_staged_again_from_the_history(
+        self, tmp_path: Path
+    ) -> None:
+        path = write(tmp_path / "history.json", [_extended_entry(n) for n in range(6)])
+        file = source_file(tmp_path, path.name, format="spotify-history", options=LISTENER)
+        with tempfile.TemporaryDirectory() as staging:
+            sink = RowSink(Path(staging), spotify_metadata(), [file])
+            # As a Web API file read earlier in the same load stages it.
+            api_track = {"track_id": LANTERNS, "name": "Lanterns", "artist_id": None}
+            sink.merge("tracks", dict(api_track))
+            read_source_file(StreamingHistoryFormat(LISTENER), file, 0, sink)
+            sink.close()
+            staged = {
+                part: [
+                    json.loads(line) for line in (Path(staging) / part).read_bytes().splitlines()
+                ]
+                for part in ("_staged/tracks.jsonl", "_derived/tracks.jsonl")
+            }
+
+        assert [api_track] == staged["_staged/tracks.jsonl"]
+        assert [PAPER_TIDE, NORTHBOUND] == [t["track_id"] for t in staged["_derived/tracks.jsonl"]]
+
     def test_a_compressed_file_is_read_whole_too(self, tmp_path: Path) -> None:
         plain = write(tmp_path / "history.json", [_extended_entry(n) for n in range(9)])
         packed = tmp_path / "packed.json.gz"

@@ -203,9 +203,10 @@ class _Plays:
     #: The record numbers (from 1) of the plays, ascending; their times as staged.
     records: array[int]
     times: list[str]
-    #: The plays' rows as JSON lines, one after the other, and where each line ends.
+    #: The plays' rows as JSON lines, one after the other, and where each line ends
+    #: (``None`` for a file of plays only, staged whole unless a play is a repeat).
     lines: bytes
-    ends: array[int]
+    ends: array[int] | None
     #: Each track's first play in the file, in file order: its record, the track id,
     #: the names the entry gives (track, artist, album) as JSON lines and where each
     #: ends (few are read: most tracks were staged from an earlier file).
@@ -254,7 +255,7 @@ def read_plays(file: SourceFile, user_id: str) -> _Plays | Literal[False]:
         records,
         times,
         lines,
-        _line_ends(lines),
+        _line_ends(lines) if len(picked) < len(entries) else None,
         array("q", (records[i] for i in firsts)),
         [tracks[i] for i in firsts],
         names,
@@ -332,6 +333,19 @@ def _start(ends: array[int], line: int) -> int:
     return ends[line - 1] if line else 0
 
 
+def _ends(plays: _Plays) -> array[int]:
+    """Where each of the plays' lines ends (worked out here for a file of plays only)."""
+    return plays.ends if plays.ends is not None else _line_ends(plays.lines)
+
+
+def _lines(plays: _Plays, at: int, end: int) -> bytes:
+    """The lines of plays ``at`` to ``end``."""
+    if (at, end) == (0, len(plays.records)):
+        return plays.lines
+    ends = _ends(plays)
+    return plays.lines[_start(ends, at) : ends[end - 1]]
+
+
 def _first_names(plays: _Plays, first: int) -> tuple[str | None, str | None, str | None]:
     """The names the entry of the tracks' first play number ``first`` (from 0) gives."""
     ends = plays.first_name_ends
@@ -352,6 +366,9 @@ class StreamingHistoryFormat(SourceFormat):
         self.skipped = SkipCounts()
         #: The times the listener played at (the one listener of the options).
         self._times: set[str] = set()
+        #: Tracks this reader staged (all of them in the sink's tracks, which another
+        #: format may have staged more of): most tracks an export file names.
+        self._tracks: set[str] = set()
         #: The listener, once checked and staged (the options do not change).
         self._listener: str | None = None
 
@@ -424,11 +441,13 @@ class StreamingHistoryFormat(SourceFormat):
         if self._listener != plays.user_id:
             raise AssertionError("plays read ahead for another listener")
         stop = bisect_right(plays.first_records, plays.records[end - 1], lo=first)
-        merged = sink.merged_keys("tracks")
-        tracks = enumerate(plays.first_tracks[first:stop], first)
-        for play in [play for play, track in tracks if (track,) not in merged]:
-            sink.at_record(index, plays.first_records[play])
-            self._track(sink, plays.first_tracks[play], *_first_names(plays, play))
+        fresh = set(plays.first_tracks[first:stop]).difference(self._tracks)
+        if fresh:
+            merged = sink.merged_keys("tracks")
+            tracks = enumerate(plays.first_tracks[first:stop], first)
+            for play in [p for p, t in tracks if t in fresh and (t,) not in merged]:
+                sink.at_record(index, plays.first_records[play])
+                self._track(sink, plays.first_tracks[play], *_first_names(plays, play))
         self._stage_lines(plays, at, end, index, sink)
         return stop
 
@@ -444,11 +463,14 @@ class StreamingHistoryFormat(SourceFormat):
         )
         self._times |= new
         if not before and not repeated:
-            lines = plays.lines[_start(plays.ends, at) : plays.ends[end - 1]]
             sink.add_lines(
-                "listening_events", lines, file_index=index, records=plays.records[at:end]
+                "listening_events",
+                _lines(plays, at, end),
+                file_index=index,
+                records=plays.records[at:end],
             )
             return
+        ends = _ends(plays)
         # Few plays are repeats: look at those only, keeping the first of each new time.
         dropped, taken = before | repeated, set[str]()
         kept, records, run = bytearray(), array("q"), at
@@ -457,10 +479,10 @@ class StreamingHistoryFormat(SourceFormat):
                 taken.add(plays.times[play])
                 continue
             self.skipped["duplicate_play"] += 1
-            kept += plays.lines[_start(plays.ends, run) : _start(plays.ends, play)]
+            kept += plays.lines[_start(ends, run) : _start(ends, play)]
             records.extend(plays.records[run:play])
             run = play + 1
-        kept += plays.lines[_start(plays.ends, run) : plays.ends[end - 1]]
+        kept += plays.lines[_start(ends, run) : ends[end - 1]]
         records.extend(plays.records[run:end])
         sink.add_lines("listening_events", bytes(kept), file_index=index, records=records)
 
@@ -556,6 +578,7 @@ class StreamingHistoryFormat(SourceFormat):
         self, sink: RowSink, track_id: str, name: str | None, artist: str | None, album: str | None
     ) -> None:
         """Stage a track an extended entry names, with its artist and album."""
+        self._tracks.add(track_id)
         artist = artist or _UNKNOWN_ARTIST
         artist_id = self._artist(sink, artist)
         sink.merge(
