@@ -441,7 +441,8 @@ class TestAnalyticsLoader:
     async def test_daily_aggregates_equal_a_python_recomputation(
         self, manager: FixtureManager, tenant: str, tmp_path: Path, catalog_set: Path
     ) -> None:
-        """Plays, distinct listeners, ms played and skips per track and day (UTC days)."""
+        """Plays, distinct listeners, ms played, skips and streams per track and day (UTC
+        days)."""
         loader = events_loader(manager, tmp_path / "events", FIRST_EVENTS)
 
         await load(manager, catalog_loader(manager, catalog_set), loader)

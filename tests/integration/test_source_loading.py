@@ -377,6 +377,30 @@ async def test_listening_events_from_a_history_export_refresh_the_daily_aggregat
     assert counts["track_daily_stats"] > 0
 
 
+async def test_one_source_loader_given_to_two_tenants_loads_the_same_rows_into_each(
+    manager: FixtureManager,
+) -> None:
+    """A loader given as ``fixtures`` is loaded again for the next tenant: it stages anew,
+    as if new (its format readers once kept the first staging's plays, so the second
+    tenant got every play skipped as a repeat, and no listener)."""
+    history = source_file(
+        SPOTIFY_SAMPLES,
+        "Streaming_History_Audio_2024.json",
+        format="spotify-history",
+        options={"user_id": "listener"},
+    )
+    loader = SourceLoader([history], metadata=manager.store.metadata)
+    reports = []
+    for tenant in ("first_listener", "second_listener"):
+        await manager.create_tenant(tenant)
+        reports.append(await manager.load_fixtures(tenant, fixtures=[loader]))
+
+    first, second = reports
+    assert first.row_counts["listening_events"] > 0
+    assert first.row_counts == second.row_counts
+    assert first.derived_rows == second.derived_rows
+
+
 #: An AI model config of the ``models.json`` source, without credentials or default flag.
 CHAT_MINI: dict[str, Any] = {
     "model_id": "chat-mini",

@@ -785,6 +785,16 @@ class TestWholeExtendedFiles:
             (o.path, o.record) for o in events[:3]
         ]
 
+    def test_a_file_of_plays_only_repeating_a_time_stages_as_entry_by_entry(
+        self, tmp_path: Path
+    ) -> None:
+        plays = [_extended_entry(n) for n in (1, 2, 2, 3, 1, 4)]
+        whole, documents = self._both(write(tmp_path / "history.json", plays))
+
+        assert documents[0] == whole[0]
+        assert documents[2] == whole[2]
+        assert {"duplicate_play": 2} == skipped(whole[1]) == skipped(documents[1])
+
     def test_a_value_nested_past_the_decoders_depth_loads_either_way(self, tmp_path: Path) -> None:
         entries = [_extended_entry(n) for n in range(3)]
         text = json.dumps(entries)[:-2] + ', "x": ' + "[" * 3000 + "]" * 3000 + "}]"

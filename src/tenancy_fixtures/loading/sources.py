@@ -833,7 +833,9 @@ class SourceLoader(RefreshesDerivedTables):
             error.column = next((n for n in named if n is not None), error.column)
 
     def close(self) -> None:
-        """Remove the staged files."""
+        """Remove the staged files; a next load (of another tenant, say) stages with new
+        format readers (a reader keeps what it staged: the plays it saw, its listener)."""
         if self._staging is not None:
             self._staging.cleanup()
             self._staging = None
+        self._groups = None
