@@ -401,6 +401,87 @@ async def test_one_source_loader_given_to_two_tenants_loads_the_same_rows_into_e
     assert first.derived_rows == second.derived_rows
 
 
+LANTERNS = "HmbdtF7LxBIT12Mi5vzzIl"
+HARBOR = [{"type": "artist", "id": "FJ6kPU9541PZwIpm3EXYNH", "name": "The Velvet Harbor"}]
+
+
+def api_track(**changes: Any) -> dict[str, Any]:
+    """A Web API track object of ``LANTERNS``."""
+    album = {"type": "album", "id": "yZrJ0wIajuJsmWCQRcIRSA", "name": "Night", "artists": HARBOR}
+    track = {"type": "track", "id": LANTERNS, "name": "Lanterns", "duration_ms": 201_000}
+    return {**track, "popularity": 50, "artists": HARBOR, "album": album, **changes}
+
+
+#: An extended streaming-history entry: a play of ``LANTERNS`` at 10:00 on 1 July 2024.
+HISTORY_PLAY = {
+    "ts": "2024-07-01T10:00:00Z",
+    "ms_played": 5_000,
+    "spotify_track_uri": f"spotify:track:{LANTERNS}",
+    "master_metadata_track_name": "Lanterns",
+    "master_metadata_album_artist_name": "The Velvet Harbor",
+    "master_metadata_album_album_name": "Night",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "document", "source_format"),
+    [
+        ("history.json", [], "spotify-history"),
+        ("episodes.json", [{"type": "episode", "id": LANTERNS}], "spotify-api"),
+    ],
+)
+async def test_a_source_that_stages_no_row_loads_nothing_without_an_error(
+    manager: FixtureManager, tmp_path: Path, name: str, document: Any, source_format: str
+) -> None:
+    """A file of no entries, or of entries all skipped (once a raw AttributeError)."""
+    (tmp_path / name).write_text(json.dumps(document), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(
+        TENANT, tmp_path / name, format=source_format, options={"user_id": "listener"}
+    )
+
+    assert (0, {}) == (report.rows, report.row_counts)
+    assert 0 == await total_rows(manager)
+
+
+async def test_a_value_a_later_document_gives_a_track_is_refused_at_that_document(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The history names the track first (a thin row); the Web API file's row replaces
+    it, and its bad popularity is that file's, not the history's."""
+    (tmp_path / "a_history.json").write_text(json.dumps([HISTORY_PLAY]), encoding="utf-8")
+    bad = api_track(popularity=500)
+    (tmp_path / "b_tracks.json").write_text(json.dumps([bad]), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, tmp_path, options={"user_id": "listener"})
+
+    assert "b_tracks.json, record 1, column popularity" in str(caught.value)
+    assert "a_history.json, record 1, column popularity" not in str(caught.value)
+    assert 0 == await total_rows(manager)
+
+
+async def test_a_play_two_formats_read_in_one_load_is_loaded_once_the_first_kept(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A recently-played page and a history export of one listener share a play (once an
+    integrity error naming a staged file)."""
+    played = {"items": [{"played_at": "2024-07-01T10:00:00Z", "track": api_track()}]}
+    (tmp_path / "a_recent.json").write_text(json.dumps(played), encoding="utf-8")
+    (tmp_path / "b_history.json").write_text(json.dumps([HISTORY_PLAY]), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, tmp_path, options={"user_id": "listener"})
+
+    assert 1 == report.row_counts["listening_events"]
+    async with manager.store.session(TENANT, readonly=True) as session:
+        events = session.metadata.tables["tenant.listening_events"]
+        kept = (await session.connection.execute(select(events.c.ms_played))).scalar_one()
+    assert 201_000 == kept  # the Web API's play (its track's length), read first
+
+
 #: An AI model config of the ``models.json`` source, without credentials or default flag.
 CHAT_MINI: dict[str, Any] = {
     "model_id": "chat-mini",

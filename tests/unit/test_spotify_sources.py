@@ -882,6 +882,16 @@ class TestMillionPlaylistDataset:
         assert {"research"} == {r["owner_id"] for r in rows["playlists"]}
         assert [{"user_id": "research", "display_name": "Research team"}] == rows["users"]
 
+    def test_a_modified_at_past_the_year_9999_is_refused_naming_it(self, tmp_path: Path) -> None:
+        playlist = {"pid": 1, "name": "far", "modified_at": 10**12, "tracks": []}
+        path = write(tmp_path / "mpd.slice.0-0.json", {"info": {}, "playlists": [playlist]})
+
+        with pytest.raises(RecordError) as caught:
+            normalise(MillionPlaylistFormat, path)
+
+        assert ("mpd.slice.0-0.json", "modified_at") == (caught.value.path, caught.value.column)
+        assert "at most 253402300799" in str(caught.value)
+
     def test_the_playlist_id_pads_the_pid_to_a_spotify_shaped_id(self) -> None:
         assert "mpd0000000000000999999" == mpd_playlist_id(999_999)
         assert is_spotify_id(mpd_playlist_id(5))

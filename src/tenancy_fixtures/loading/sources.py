@@ -329,6 +329,7 @@ class RowSink:
         self._origins: dict[str, array[int]] = {}
         self._merged: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], int, bool]]] = {}
         self._keys: dict[str, tuple[str, ...]] = {}
+        self._taken: dict[tuple[str, str], set[Any]] = {}
         #: ``(table, staged file)`` in the order the files were started.
         self.staged: list[tuple[str, str]] = []
 
@@ -452,17 +453,24 @@ class RowSink:
         if kept is None:
             rows[key] = (row, self._origin(), authoritative)
             return
-        values, origin, was_authoritative = kept
+        values, _, was_authoritative = kept
         if authoritative and not was_authoritative:
+            # The row is this document's now: a value it refuses is most likely its own.
             rows[key] = (
                 {**values, **{k: v for k, v in row.items() if v is not None}},
-                origin,
+                self._origin(),
                 True,
             )
             return
         for column, value in row.items():
             if value is not None and values.get(column) is None:
                 values[column] = value
+
+    def taken(self, table: str, group: str) -> set[Any]:
+        """The keys staged so far for ``table``'s rows of ``group`` (the times a listener
+        played at, say): one set every format of the load adds to, so that a row two
+        formats stage under one key is staged once (the first)."""
+        return self._taken.setdefault((table, group), set())
 
     def seen(self, table: str, *key: Any) -> bool:
         """Whether a row with this primary key was merged into ``table``."""
@@ -665,6 +673,7 @@ class SourceLoader(RefreshesDerivedTables):
         self.modes = dict(self.user_modes)
         self.files = []
         self.write_counts = {}
+        self.written = {}
         self._checksum = None
         self._staging: tempfile.TemporaryDirectory[str] | None = None
         self._origins: dict[str, array[int]] = {}
@@ -804,6 +813,7 @@ class SourceLoader(RefreshesDerivedTables):
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         await self.prepare(session, context.settings)
         if not self.files:
+            self.write_counts, self.written, self.refreshed = {}, {}, {}
             return {}
         try:
             counts = await super().apply(session, context)

@@ -53,6 +53,8 @@ _RULE = "format:mpd"
 DEFAULT_OWNER = "mpd"
 _DEFAULT_OWNER_NAME = "Million Playlist Dataset"
 _PID_DIGITS = 19
+#: The last epoch second a timestamp holds (9999-12-31 23:59:59 UTC).
+_LAST_SECOND = 253_402_300_799
 _USER_ID_LENGTH = 64
 
 
@@ -103,7 +105,7 @@ class MillionPlaylistFormat(SourceFormat):
         if sink.seen("playlists", playlist_id):
             self.skipped["duplicate_playlist"] += 1
             return
-        modified_at = playlist.integer("modified_at", minimum=0)
+        modified_at = playlist.integer("modified_at", minimum=0, maximum=_LAST_SECOND)
         sink.merge(
             "playlists",
             {

@@ -50,7 +50,8 @@ Mapping decisions:
   ``context_uri`` is kept for playlist/album/artist/show contexts; a "liked songs"
   context (``spotify:user:<u>:collection``), which the column cannot hold, becomes
   NULL. A second play by the same user at the same ``played_at`` (the table's key) is
-  skipped as a duplicate: the first one is kept.
+  skipped as a duplicate: the first one of the load is kept, whichever format read it
+  (a streaming-history export of the same listener, say).
 - Top items only feed the catalogue.
 - Local files (``is_local`` true), unavailable tracks (a ``null`` track or id, a
   ``null`` in a "several" response) and episodes are skipped, counted in
@@ -153,7 +154,6 @@ class SpotifyApiFormat(SourceFormat):
         super().__init__(options)
         #: Items read but not loaded, by reason.
         self.skipped = SkipCounts()
-        self._plays: set[tuple[str, str]] = set()
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -488,10 +488,11 @@ class SpotifyApiFormat(SourceFormat):
         track_id = self._track(track, sink)
         if track_id is None:
             return
-        if (user_id, played_at) in self._plays:
+        played = sink.taken("listening_events", user_id)
+        if played_at in played:
             self.skipped["duplicate_play"] += 1
             return
-        self._plays.add((user_id, played_at))
+        played.add(played_at)
         sink.add(
             "listening_events",
             {

@@ -22,7 +22,8 @@ Mapping decisions:
   the tenant lacks it). ``played_at`` is the export's time, which is when the stream
   *ended*; ``context_uri`` is NULL (exports do not say). A second entry with the same
   ``played_at`` for the user (the table's key; frequent with the basic export's
-  minute precision) is skipped as a duplicate: the first is kept.
+  minute precision) is skipped as a duplicate: the first of the load is kept, whichever
+  format read it (a Web API recently-played page, say).
 - The basic export names tracks only by artist and title: the track, its artist and
   a placeholder album (``"Unknown album"``, one per artist) get **derived** ids
   (:func:`~tenancy_fixtures.spotify.spotify_ids.derived_id`), which never collide with
@@ -364,8 +365,6 @@ class StreamingHistoryFormat(SourceFormat):
         super().__init__(options)
         #: Entries read but not loaded, by reason.
         self.skipped = SkipCounts()
-        #: The times the listener played at (the one listener of the options).
-        self._times: set[str] = set()
         #: Tracks this reader staged (all of them in the sink's tracks, which another
         #: format may have staged more of): most tracks an export file names.
         self._tracks: set[str] = set()
@@ -457,11 +456,12 @@ class StreamingHistoryFormat(SourceFormat):
         counted as duplicates."""
         times = plays.times[at:end]
         new = set(times)
-        before = self._times & new
+        played = sink.taken("listening_events", plays.user_id)
+        before = played & new
         repeated = (
             {t for t, n in Counter(times).items() if n > 1} if len(new) < len(times) else set()
         )
-        self._times |= new
+        played |= new
         if not before and not repeated:
             sink.add_lines(
                 "listening_events",
@@ -609,14 +609,15 @@ class StreamingHistoryFormat(SourceFormat):
         return album_id
 
     def _play(self, sink: RowSink, row: dict[str, Any]) -> None:
-        if self._new_play(row):
+        if self._new_play(sink, row):
             sink.add("listening_events", row)
 
-    def _new_play(self, row: dict[str, Any]) -> bool:
-        """Whether ``row`` is the user's first play at its time (a repeat is counted)."""
-        key = row["played_at"]
-        if key in self._times:
+    def _new_play(self, sink: RowSink, row: dict[str, Any]) -> bool:
+        """Whether ``row`` is the user's first play at its time in the load, by any
+        format (a repeat is counted)."""
+        played = sink.taken("listening_events", row["user_id"])
+        if row["played_at"] in played:
             self.skipped["duplicate_play"] += 1
             return False
-        self._times.add(key)
+        played.add(row["played_at"])
         return True

@@ -112,9 +112,14 @@ class Fields:
         return value
 
     def integer(
-        self, name: str, *, required: bool = False, minimum: int | None = None
+        self,
+        name: str,
+        *,
+        required: bool = False,
+        minimum: int | None = None,
+        maximum: int | None = None,
     ) -> int | None:
-        """A whole-number field, at least ``minimum`` when one is given."""
+        """A whole-number field, within ``minimum`` and ``maximum`` when given."""
         value = self.value.get(name)
         if value is None:
             if required:
@@ -126,6 +131,8 @@ class Fields:
             raise self.refuse(f"expected a whole number, found {_kind(value)}", name)
         if minimum is not None and value < minimum:
             raise self.refuse(f"must be at least {minimum}, found {value}", name)
+        if maximum is not None and value > maximum:
+            raise self.refuse(f"must be at most {maximum}, found {value}", name)
         return value
 
     def number(self, name: str) -> float | None:
