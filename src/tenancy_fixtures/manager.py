@@ -499,11 +499,17 @@ class FixtureManager:
 
     async def migration_status(self, tenants: Sequence[str] | None = None) -> list[LedgerEntry]:
         """Each tenant's recorded schema revision and last migration attempt, by id
-        (a tenant never migrated shows the history's first revision)."""
+        (a tenant never migrated shows the history's first revision); a tenant named in
+        ``tenants`` that does not exist is a :class:`TenantNotFoundError`."""
+        for tenant_id in tenants or ():
+            validate_tenant_id(tenant_id)
         history = self._history()
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             entries = await migration_ledger.ledger(conn, tenants=tenants)
+        missing = sorted(set(tenants or ()) - {e.tenant_id for e in entries})
+        if missing:
+            raise TenantNotFoundError(missing[0])
         return [replace(e, revision=e.revision or history.base) for e in entries]
 
     async def check_drift(self, tenants: Sequence[str] | None = None) -> list[DriftReport]:

@@ -18,6 +18,11 @@ def test_migrate_of_an_unknown_tenant_exits_4(cli: Cli) -> None:
     assert_one_line_error(cli("migrate", "-t", "ghost_tenant"), 4, "error: tenant 'ghost_tenant'")
 
 
+def test_the_status_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
+    """As ``migrate -t`` does (it printed "0 tenant(s) behind the head", exit 0)."""
+    assert_one_line_error(cli("migrate", "status", "-t", f"{tenant_prefix}ghost"), 4, "error:")
+
+
 def test_dry_run_status_and_sql_show_the_plan_without_changing_anything(
     cli: Cli, tenant_prefix: str
 ) -> None:

@@ -212,3 +212,17 @@ def test_validate_data_all_reports_storage_without_registry_row_and_the_reverse(
 
     remaining = {r["tenant_id"] for r in cli.json("validate-data", "--all")}
     assert set() == {t for t in remaining if t.startswith(tenant_prefix)}
+
+
+def test_validate_data_refuses_a_tenant_with_a_source_set_on_disk(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """``--source`` checks a set on disk, not a tenant: a TENANT or ``--all`` beside it
+    is a usage error (it was ignored, a hostile id too, and the exit was 0)."""
+    fixtures = tmp_path / "set"
+    fixtures.mkdir()
+    (fixtures / "users.jsonl").write_text('{"user_id": "u1"}\n', encoding="utf-8")
+
+    for extra in ([f"{tenant_prefix}ghost"], ["../x"], ["--all"]):
+        result = cli("validate-data", *extra, "--source", str(fixtures))
+        assert_one_line_error(result, 2, "error: --source checks a fixture set on disk")

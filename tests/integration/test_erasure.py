@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.compliance import erasure
 from tenancy_fixtures.compliance.subjects import reach
+from tenancy_fixtures.errors import SchemaOutdatedError
 from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
 from tenancy_fixtures.store import control_plane
 from tests.cleanup import drop_every_tenant
@@ -233,3 +234,21 @@ async def test_verify_reads_the_redis_cached_config_and_an_erasure_drops_it(
                 await client.aclose()
         finally:
             await drop_every_tenant(manager)
+
+
+async def test_an_erasure_in_a_tenant_behind_the_schema_head_is_refused_until_migrated(
+    manager: FixtureManager,
+) -> None:
+    """Its tables are rewritten as the schema declares them (once a storage error naming
+    a column the old tables lack); nothing is erased until the tenant is migrated."""
+    await loaded_tenant(manager, TENANT)
+    await manager.migrate(tenants=[TENANT], to="-1")
+    before = await _reaching(manager)
+
+    with pytest.raises(SchemaOutdatedError):
+        await manager.erase_subject(TENANT, SUBJECT)
+
+    assert before == await _reaching(manager)
+    await manager.migrate(tenants=[TENANT])
+    await manager.erase_subject(TENANT, SUBJECT)
+    assert set((await _reaching(manager)).values()) == {0}

@@ -12,7 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, TenantFixture
-from tenancy_fixtures.errors import FeatureDisabledError
+from tenancy_fixtures.errors import (
+    FeatureDisabledError,
+    FixtureSetError,
+    SchemaOutdatedError,
+    StorageError,
+)
 from tenancy_fixtures.loading.rules import is_email
 from tests.integration.subject_data import (
     SUBJECT,
@@ -168,3 +173,39 @@ async def test_an_export_is_audited_in_the_chain_without_the_subject_id(
     assert record.detail["manifest_sha256"] == report.manifest_sha256
     assert SUBJECT not in json.dumps(record.detail)
     assert (await manager.verify_audit()).ok
+
+
+async def test_an_export_to_a_file_or_below_one_is_a_typed_error_leaving_the_file(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A destination that is a file exists already; one below a file cannot be written
+    (once a raw NotADirectoryError)."""
+    await loaded_tenant(manager, SOURCE)
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine", encoding="utf-8")
+
+    with pytest.raises(FixtureSetError, match="exists already"):
+        await manager.export_tenant(SOURCE, mine)
+    with pytest.raises(StorageError, match="cannot write the export") as caught:
+        await manager.export_tenant(SOURCE, mine / "export")
+
+    assert caught.value.tenant_id == SOURCE
+    assert "mine" == mine.read_text(encoding="utf-8")
+    assert not _partials(tmp_path)
+
+
+async def test_an_export_of_a_tenant_behind_the_schema_head_is_refused_until_migrated(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """As a load is (once a storage error naming a column the old tables lack)."""
+    await loaded_tenant(manager, SOURCE)
+    await manager.migrate(tenants=[SOURCE], to="-1")
+    out = tmp_path / "export"
+
+    with pytest.raises(SchemaOutdatedError):
+        await manager.export_tenant(SOURCE, out)
+    assert not out.exists()
+    assert not _partials(tmp_path)
+
+    await manager.migrate(tenants=[SOURCE])
+    assert (await manager.export_tenant(SOURCE, out)).total > 0

@@ -138,6 +138,25 @@ async def test_load_many_applies_given_loader_objects_one_tenant_at_a_time(
     assert sorted(tenants) == sorted(combined.reports)
 
 
+async def test_a_tenant_named_twice_in_one_load_many_is_loaded_once(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """Its report is its one load (the second, a no-op, once replaced the first's)."""
+    await manager.create_tenant(TENANT)
+
+    async def loads() -> int:
+        # The database may hold an earlier test's tenant of that name (dropped, audited).
+        return sum(e.action == "fixtures.load" for e in await manager.audit_log(TENANT))
+
+    before = await loads()
+    combined = await manager.load_fixtures_many([TENANT, TENANT], demo_set)
+
+    report = combined.reports[TENANT]
+    assert (True, True) == (combined.ok, report.changed)
+    assert report.rows > 0
+    assert 1 == await loads() - before
+
+
 def test_the_load_reports_are_one_class_wherever_they_are_imported_from() -> None:
     """LoadReport and ManyLoadReport from the manager module are the use case's."""
     assert (LoadReport, ManyLoadReport) == (

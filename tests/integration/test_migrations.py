@@ -33,7 +33,11 @@ from sqlalchemy import (
 )
 
 from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.errors import SchemaOutdatedError
+from tenancy_fixtures.errors import (
+    InvalidTenantIdError,
+    SchemaOutdatedError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
 from tenancy_fixtures.store import control_plane, schema_checksum
 from tenancy_fixtures.validation.integrity import IntegrityReport
@@ -786,3 +790,18 @@ async def test_a_table_that_lost_a_column_its_fixtures_loaded_is_not_comparable(
     assert _checksum_notes(report) == [
         "notes: not comparable (column(s) body its loads covered are gone)"
     ]
+
+
+async def test_the_status_of_a_tenant_that_does_not_exist_is_refused_by_name(
+    fleet: FixtureManager,
+) -> None:
+    """As ``migrate`` refuses it (once an empty list: "0 tenants behind", exit 0)."""
+    [tenant_id] = await _make_tenants(fleet, 1, load=False)
+
+    with pytest.raises(TenantNotFoundError) as caught:
+        await fleet.migration_status([tenant_id, "ghost"])
+    with pytest.raises(InvalidTenantIdError):
+        await fleet.migration_status(["../x"])
+
+    assert "ghost" == caught.value.tenant_id
+    assert [tenant_id] == [e.tenant_id for e in await fleet.migration_status([tenant_id])]

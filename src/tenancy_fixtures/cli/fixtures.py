@@ -341,6 +341,12 @@ def validate_data(
     Example: tenancy-fixtures validate-data --all
     """
     if source is not None:
+        if tenant_id is not None or all_tenants:
+            err_console.print(
+                "error: --source checks a fixture set on disk, not a tenant: "
+                "give it without a TENANT or --all"
+            )
+            raise typer.Exit(2)
         source_exists_or_fail(source)
         _validate_source(source, json_out, state(ctx).settings)
         return

@@ -58,7 +58,7 @@ from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.derived import DERIVATIONS
 from tenancy_fixtures.loading.table_checksums import table_checksum, table_checksum_over
 from tenancy_fixtures.logs import get_logger
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
@@ -581,6 +581,9 @@ async def erase_subject(
             # leave the erasure's checksums describing another history.
             if not await control_plane.lock_tenant(session.connection, tenant_id):
                 raise TenantNotFoundError(tenant_id)
+            # Its tables are rewritten as the schema declares them: behind the head, they
+            # differ (a load refuses such a tenant too).
+            await migration_ledger.refuse_outdated(session.connection, tenant_id, store.history)
             writes = await control_plane.table_checksums(session.connection, tenant_id)
             changes = _Changes(control_plane.covered_columns(writes))
             erase = _delete_rows if mode == "delete" else _pseudonymise_rows

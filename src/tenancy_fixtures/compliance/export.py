@@ -53,13 +53,18 @@ from sqlalchemy import DateTime, Table, select
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
 from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
-from tenancy_fixtures.errors import FeatureDisabledError, FixtureSetError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    FeatureDisabledError,
+    FixtureSetError,
+    StorageError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.derived import derived_tables
 from tenancy_fixtures.loading.table_checksums import enum_members, enum_stored_text, table_checksum
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.secret_keys import fernet_for
-from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.column_info import encrypted_columns
 from tenancy_fixtures.tenancy import data_keys
@@ -156,6 +161,8 @@ async def _check_feature(store: TenantStore, tenant_id: str) -> None:
     async with store.control(readonly=True) as conn:
         if await control_plane.get_tenant(conn, tenant_id) is None:
             raise TenantNotFoundError(tenant_id)
+        # Its tables are read as the schema declares them: behind the head, they differ.
+        await migration_ledger.refuse_outdated(conn, tenant_id, store.history)
         config = await control_plane.load_config(conn, tenant_id) or {}
     if EXPORT_FEATURE not in (config.get("features") or ()):
         raise FeatureDisabledError(tenant_id, EXPORT_FEATURE, "an export")
@@ -171,11 +178,17 @@ async def _secrets(store: TenantStore, tenant_id: str) -> _Secrets:
     return _Secrets(cipher, fernet_for(key), data_key)
 
 
+def _unwritable(out: Path, error: OSError, tenant_id: str) -> StorageError:
+    """What a file system refusing the export is to the caller."""
+    reason = error.strerror or str(error)
+    return StorageError(f"cannot write the export to {out}: {reason}", tenant_id=tenant_id)
+
+
 def _staging(out: Path) -> tuple[Path, Path | None]:
     """The directory to write into, and the archive to pack it into (if any)."""
     archive = out if out.name.endswith(".tar.gz") else None
     target = out.with_name(out.name[: -len(".tar.gz")]) if archive else out
-    if out.exists() and (archive is not None or any(out.iterdir())):
+    if out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir())):
         raise FixtureSetError("the export's destination exists already", path=out)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -213,15 +226,20 @@ async def export_tenant(
             )
             pseudonyms = Pseudonymiser(pkey)
         report = ExportReport(tenant_id, out, subject is not None, pseudonymise)
-        staging, archive = _staging(out)
+        try:
+            staging, archive = _staging(out)
+        except OSError as exc:
+            raise _unwritable(out, exc, tenant_id) from exc
         try:
             await _write_tables(store, report, staging, subject, pseudonyms, keys)
             manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
             (staging / "fixtures.json").write_bytes(manifest)
             report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
             _finish(staging, out, archive)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise _unwritable(out, exc, tenant_id) from exc
             raise
         detail: dict[str, Any] = {
             "rows": dict(report.rows),

@@ -171,6 +171,8 @@ async def load_many(
     """
     for tenant_id in tenant_ids:
         validate_tenant_id(tenant_id)
+    # A tenant named twice is loaded once (its report would hide the first load's).
+    tenant_ids = list(dict.fromkeys(tenant_ids))
     options = options or LoadOptions()
     limit = store.write_concurrency(concurrency or settings.concurrency)
     if options.fixtures is not None:
