@@ -154,8 +154,9 @@ class FixtureManager:
         Raises :class:`InvalidTenantIdError` before touching storage for a bad id and
         :class:`TenantAlreadyExistsError` if the tenant exists.
         """
-        if isinstance(tenant, str):
-            tenant = TenantFixture(tenant_id=tenant, tier=tier or "free")
+        if not isinstance(tenant, TenantFixture):
+            # A str becomes a fixture; anything else (an int, None) is an id refused here.
+            tenant = TenantFixture(tenant_id=validate_tenant_id(tenant), tier=tier or "free")
         await self._watch_catalog(adding=tenant.tenant_id)
         config_fixture = self.config.for_tenant(tenant)
         config = await config_fixture.resolve_audited(tenant, action="tenant.create")
@@ -617,6 +618,8 @@ class FixtureManager:
     ) -> list[AuditRecord]:
         """The newest audit records, for one tenant or all, narrowed by ``where``
         (action, outcome, actor, time range); ``limit`` of them from ``offset``."""
+        if tenant_id is not None:
+            validate_tenant_id(tenant_id)
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             return await control_plane.read_audit(

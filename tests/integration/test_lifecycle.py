@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Index, Integer, MetaData, Table, text
@@ -183,6 +184,27 @@ async def test_hostile_tenant_id_is_refused_everywhere_and_creates_nothing(
 
     assert await _storage_snapshot(manager) == storage_before
     assert await manager.list_tenants() == registry_before == []
+
+
+@pytest.mark.parametrize("not_an_id", [5, None, b"acme"])
+async def test_a_tenant_id_that_is_not_a_string_is_refused_as_an_id(
+    manager: FixtureManager, not_an_id: Any
+) -> None:
+    """Not a raw AttributeError from reading it as a TenantFixture."""
+    with pytest.raises(InvalidTenantIdError, match="must be a string"):
+        await manager.create_tenant(not_an_id)
+
+    assert [] == await manager.list_tenants()
+
+
+async def test_the_audit_log_and_migration_status_refuse_a_hostile_id(
+    manager: FixtureManager,
+) -> None:
+    """They answered an empty list for it."""
+    with pytest.raises(InvalidTenantIdError):
+        await manager.audit_log("../x")
+    with pytest.raises(InvalidTenantIdError):
+        await manager.migration_status(["../x"])
 
 
 async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
