@@ -340,19 +340,11 @@ def validate_data(
 
     Example: tenancy-fixtures validate-data --all
     """
+    _one_target(tenant_id, all_tenants, source)
     if source is not None:
-        if tenant_id is not None or all_tenants:
-            err_console.print(
-                "error: --source checks a fixture set on disk, not a tenant: "
-                "give it without a TENANT or --all"
-            )
-            raise typer.Exit(2)
         source_exists_or_fail(source)
         _validate_source(source, json_out, state(ctx).settings)
         return
-    if (tenant_id is None) == (not all_tenants):
-        err_console.print("error: give either a TENANT or --all")
-        raise typer.Exit(2)
     if tenant_id is not None:
         validate_or_fail(tenant_id)
 
@@ -379,6 +371,19 @@ def validate_data(
         fail(ValidationFailedError(failed[0].problems, tenant_id=failed[0].tenant_id))
     if failed:
         fail(ValidationFailedError([f"{r.tenant_id}: {p}" for r in failed for p in r.problems]))
+
+
+def _one_target(tenant_id: str | None, all_tenants: bool, source: Path | None) -> None:
+    """A TENANT, ``--all`` or ``--source``: exactly one (exit 2 otherwise)."""
+    if source is not None and (tenant_id is not None or all_tenants):
+        err_console.print(
+            "error: --source checks a fixture set on disk, not a tenant: "
+            "give it without a TENANT or --all"
+        )
+        raise typer.Exit(2)
+    if source is None and (tenant_id is None) == (not all_tenants):
+        err_console.print("error: give either a TENANT or --all")
+        raise typer.Exit(2)
 
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
