@@ -116,6 +116,24 @@ async def test_b_gets_a_new_shared_tenant(tenant, tenant_session):
     assert await count(tenant_session) == 2
 """
 
+_COMMITS_AS_SQL = """
+from sqlalchemy import text
+
+pytestmark = pytest.mark.tenant_fixtures("artists_set")
+
+
+async def test_a_commits_with_sql(tenant, tenant_session):
+    keep("a", tenant)
+    row = insert(Artist).values(artist_id="4Z8W4fKeB5YxbusRsdQVPb", name="X")
+    await tenant_session.execute(row)
+    await tenant_session.execute(text("COMMIT"))
+
+
+async def test_b_gets_a_new_shared_tenant(tenant, tenant_session):
+    keep("b", tenant)
+    assert await count(tenant_session) == 2
+"""
+
 _MODES = """
 @pytest.mark.tenant_fixtures("artists_set", shared=False)
 async def test_a_fresh_tenant_with_a_session(tenant, tenant_session):
@@ -205,6 +223,22 @@ async def test_committing_the_connection_itself_fails_the_test_and_replaces_the_
 
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*committed the transaction of tenant_session itself*"])
+    made = _ids(ids)
+    assert made["a"] != made["b"]
+    assert await tenants_left(database_url) == []
+
+
+async def test_a_commit_sent_as_sql_errors_the_test_and_replaces_the_tenant(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """A ``COMMIT`` the test sends as SQL ends the session's transaction where SQLAlchemy
+    does not see it: the test errors at teardown and the next one gets a new tenant
+    (it kept the old one, holding the committed row)."""
+    ids = _inner_file(pytester, _COMMITS_AS_SQL)
+
+    result = inner()
+
+    result.assert_outcomes(passed=2, errors=1)
     made = _ids(ids)
     assert made["a"] != made["b"]
     assert await tenants_left(database_url) == []

@@ -101,3 +101,17 @@ async def test_an_unknown_subdomain_is_a_404_problem_without_reaching_the_app(
 
 async def test_exempt_paths_need_no_tenant(client: httpx.AsyncClient) -> None:
     assert "ok" == (await client.get("http://tenants.test/health")).text
+
+
+async def test_a_router_without_cache_room_asks_the_registry_every_time(
+    manager: FixtureManager,
+) -> None:
+    """``cache_size=0``: not cached (every request failed with a 500: a cache of no room
+    refuses every entry)."""
+    router = TenantRouter(manager.store, cache_size=0)
+    await manager.create_tenant("uncached")
+
+    assert await router.is_active("uncached")
+    assert not await router.is_active("ghost")
+    await manager.drop_tenant("uncached")
+    assert not await router.is_active("uncached")

@@ -7,6 +7,8 @@ from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tenancy_fixtures.routing import TenantProblem, from_header, from_jwt_claim, from_subdomain
 
@@ -18,7 +20,7 @@ def scope(**headers: str) -> dict[str, Any]:
     return {"type": "http", "headers": pairs}
 
 
-def token(claims: dict[str, Any], key: str = SECRET, algorithm: str = "HS256") -> str:
+def token(claims: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256") -> str:
     return jwt.encode({"exp": int(time.time()) + 60, **claims}, key, algorithm=algorithm)
 
 
@@ -79,3 +81,23 @@ def test_a_token_that_does_not_verify_is_a_401(authorization: str, reason: str) 
 def test_the_none_algorithm_alone_is_refused_when_configured() -> None:
     with pytest.raises(ValueError, match="none"):
         from_jwt_claim(SECRET, algorithms=["none"])
+
+
+@pytest.mark.parametrize("forged_with", ["ES256", "HS256"])
+def test_a_token_of_an_allowed_algorithm_the_key_does_not_fit_is_a_401(forged_with: str) -> None:
+    """With algorithms of two families allowed, a token signed by the other family met a
+    key of the wrong type: PyJWT's InvalidKeyError, which escaped as a 500."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    forger: Any = ec.generate_private_key(ec.SECP256R1()) if forged_with == "ES256" else SECRET
+    resolve = from_jwt_claim(public, algorithms=["RS256", forged_with])
+
+    with pytest.raises(TenantProblem) as raised:
+        resolve(scope(authorization=f"Bearer {token({'tenant_id': 'acme'}, forger, forged_with)}"))
+
+    assert 401 == raised.value.status
+    assert "Bearer" in raised.value.headers["WWW-Authenticate"]
+    signed = token({"tenant_id": "acme"}, private, "RS256")  # the key still verifies its own
+    assert "acme" == resolve(scope(authorization=f"Bearer {signed}"))

@@ -105,7 +105,9 @@ def from_jwt_claim(
                 leeway=leeway,
                 options={"require": required},
             )
-        except jwt.InvalidTokenError as exc:
+        except jwt.PyJWTError as exc:
+            # InvalidKeyError too (not an InvalidTokenError): a token signed with one of
+            # the allowed algorithms that the configured key does not fit.
             raise TenantProblem(401, f"the token was refused: {exc}", headers=challenge) from None
         value = claims.get(claim)
         if not isinstance(value, str) or not value:

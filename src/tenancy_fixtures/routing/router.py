@@ -40,8 +40,8 @@ class TenantRouter:
 
     ``resolver`` reads the tenant id from the ASGI scope (default: the ``X-Tenant-ID``
     header). Registry answers are cached for ``cache_seconds`` (at most ``cache_size``
-    tenants), so a tenant dropped or deactivated is refused within that time; a
-    tenant whose storage is gone is refused at once.
+    tenants; 0 of either: not cached), so a tenant dropped or deactivated is refused
+    within that time; a tenant whose storage is gone is refused at once.
     """
 
     def __init__(
@@ -81,7 +81,8 @@ class TenantRouter:
             async with self.store.control(readonly=True) as conn:
                 record = await control_plane.get_tenant(conn, tenant_id)
             known = record is not None and record.status == _ACTIVE
-            self._known[tenant_id] = known
+            if self._known.maxsize > 0:  # a cache of no room refuses every entry
+                self._known[tenant_id] = known
         return known
 
     def forget(self, tenant_id: str | None = None) -> None:

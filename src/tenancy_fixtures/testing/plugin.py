@@ -199,7 +199,14 @@ def tenant_session(
         session: Any = opened.session
         yield session
     finally:
-        kept = _tenancy_runtime.close_session(opened)
+        try:
+            kept = _tenancy_runtime.close_session(opened)
+        except BaseException:
+            # Its transaction ended some other way (a COMMIT sent as SQL): what the test
+            # wrote may be in the shared tenant, which goes.
+            if tenant.shared:
+                _tenancy_runtime.discard(tenant)
+            raise
     if not kept and tenant.shared:
         _tenancy_runtime.discard(tenant)
         pytest.fail(
