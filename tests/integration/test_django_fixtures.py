@@ -15,7 +15,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -397,4 +397,63 @@ async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads
     with pytest.raises(FixtureSetError, match=r"'blog\.tag' maps to table 'labels'") as caught:
         await blog.load_fixtures(TENANT, path, options={"mapping": str(mapping)})
 
+    assert str(mapping) == str(caught.value.path)
+
+
+async def test_a_manifest_reads_its_mapping_file_inside_the_set_and_nowhere_else(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A ``mapping`` a set's fixtures.json names is read next to it; one outside the set
+    (absolute, or up and out) is refused before it is read: it once was read from the
+    working directory or anywhere, its text echoed in the parse error."""
+    fixtures = tmp_path / "set"
+    fixtures.mkdir()
+    dump(fixtures / "music.jsonl", CATALOGUE)
+    (fixtures / "django.yaml").write_text(yaml.safe_dump(MAPPING), encoding="utf-8")
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("password: [hunter2\n", encoding="utf-8")
+
+    def manifest(mapping: str) -> None:
+        entry = {"path": "music.jsonl", "format": "django", "options": {"mapping": mapping}}
+        (fixtures / "fixtures.json").write_text(json.dumps({"files": [entry]}), encoding="utf-8")
+
+    await manager.create_tenant(TENANT)
+    for outside in (str(secret), "../secret.yaml"):
+        manifest(outside)
+        with pytest.raises(FixtureSetError) as caught:
+            await manager.load_fixtures(TENANT, fixtures)
+        assert "hunter2" not in str(caught.value)
+        assert "option 'mapping'" in str(caught.value)
+    manifest("django.yaml")
+
+    report = await manager.load_fixtures(TENANT, fixtures)
+
+    assert report.changed
+    assert ["Paranoid Android", "Airbag"] == [t["name"] for t in await rows(manager, "tracks")]
+
+
+@pytest.mark.parametrize(
+    "many_to_many",
+    [None, ["tags"], "tags", {"tags": {"table": "track_tags", "source": ["a"]}}],
+    ids=["empty", "a-list", "a-string", "a-list-as-column"],
+)
+async def test_a_malformed_many_to_many_in_a_mapping_file_is_refused_naming_it(
+    manager: FixtureManager, tmp_path: Path, many_to_many: Any
+) -> None:
+    """Once a raw TypeError or ValueError; now a FixtureSetError naming the file (an empty
+    entry is no many-to-many field)."""
+    path = tmp_path / "music.jsonl"
+    dump(path, CATALOGUE)
+    artist = {"table": "artists", "many_to_many": many_to_many}
+    mapping = tmp_path / "django.yaml"
+    models = {**cast(dict[str, Any], MAPPING["models"]), "music.Artist": artist}
+    mapping.write_text(yaml.safe_dump({**MAPPING, "models": models}), encoding="utf-8")
+    options = {"mapping": str(mapping)}
+    await manager.create_tenant(TENANT)
+
+    if many_to_many is None:
+        assert (await manager.load_fixtures(TENANT, path, format="django", options=options)).changed
+        return
+    with pytest.raises(FixtureSetError, match="many_to_many") as caught:
+        await manager.load_fixtures(TENANT, path, format="django", options=options)
     assert str(mapping) == str(caught.value.path)

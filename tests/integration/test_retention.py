@@ -74,12 +74,13 @@ async def test_events_older_than_the_retention_are_purged_in_batches_and_audited
     assert validation.ok, validation.failed_checks
 
 
-@pytest.mark.parametrize("days", [-5, 0, "30", 1.5, True])
+@pytest.mark.parametrize("days", [-5, 0, "30", 1.5, True, 36_501, 10**6])
 async def test_a_retention_days_setting_that_is_not_whole_days_is_refused_when_set(
     manager: FixtureManager, days: object
 ) -> None:
     """It was taken, and then failed every later ``cleanup --expired``, for every
-    tenant; now the tenant is not made, and the error names the key."""
+    tenant (past a century: a cutoff before the first year a date holds); now the
+    tenant is not made, and the error names the key."""
     with pytest.raises(ConfigError) as refused:
         await manager.create_tenant(
             TenantFixture(tenant_id="bad_retention", settings={"retention_days": days})

@@ -258,3 +258,18 @@ def test_tar_gz_helper_roundtrips() -> None:
     data = tar_gz_of([(_member("users.csv"), USERS)])
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         assert tar.getnames() == ["users.csv"]
+
+
+async def test_a_load_request_naming_a_file_in_its_options_is_refused(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The ``django`` format's ``mapping`` names a file it reads: from a request, anywhere
+    on the server (its text echoed in a parse error). A request cannot give it; a set's
+    fixtures.json can, inside the set."""
+    body = {"format": "django", "options": {"mapping": "/etc/passwd"}}
+
+    refused = await client.post("/tenants/victim/loads", json=body, headers=admin)
+
+    assert refused.status_code == 422, refused.text
+    assert "names a file on the server" in refused.json()["detail"]
+    assert "root:" not in refused.text

@@ -75,6 +75,7 @@ class DjangoFormat(SourceFormat):
     name = "django"
     loader = "django"
     tables = frozenset[str]()
+    path_options = frozenset({"mapping"})
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

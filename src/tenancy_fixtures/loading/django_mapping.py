@@ -156,7 +156,7 @@ class DjangoMapping:
             raise _refuse(
                 self.spec, f"{label!r} maps to table {entry['table']!r}, which the schema lacks"
             )
-        columns: dict[str, str] = dict(entry.get("columns", {}))
+        columns: dict[str, str] = dict(entry.get("columns") or {})
         for name, column in columns.items():
             if column not in table.c:
                 raise _refuse(
@@ -166,7 +166,7 @@ class DjangoMapping:
                 )
         throughs = {
             name: self._through(label, table, name, value)
-            for name, value in dict(entry.get("many_to_many", {})).items()
+            for name, value in dict(entry.get("many_to_many") or {}).items()
         }
         return self._made(label, table, columns, throughs)
 
@@ -311,12 +311,16 @@ def _models(spec: MappingSpec, given: Any) -> dict[str, dict[str, Any]]:
         unknown = set(value) - _MODEL_KEYS
         if unknown:
             raise _refuse(spec, f"{label!r}: unknown key(s) {sorted(unknown)}")
-        _check_names(spec, label, value.get("columns", {}), "columns")
-        for name, through in dict(value.get("many_to_many") or {}).items():
+        _check_names(spec, label, value.get("columns") or {}, "columns")
+        throughs = value.get("many_to_many") or {}
+        if not isinstance(throughs, Mapping):
+            raise _refuse(spec, f"{label!r}: 'many_to_many' must map field names to tables")
+        for name, through in throughs.items():
             if not isinstance(through, str) and not (
                 isinstance(through, Mapping)
                 and isinstance(through.get("table"), str)
                 and set(through) <= _THROUGH_KEYS
+                and all(isinstance(through.get(k) or "", str) for k in ("source", "target"))
             ):
                 raise _refuse(
                     spec,

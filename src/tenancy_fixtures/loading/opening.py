@@ -32,6 +32,7 @@ from tenancy_fixtures.loading.registry import LOADERS
 from tenancy_fixtures.loading.sources import (
     SOURCE_EXTENSIONS,
     SourceLoader,
+    confined_options,
     find_source_files,
     source_file,
 )
@@ -203,7 +204,7 @@ def _set_loaders(
                 path,
                 entry.path,
                 format=entry.format,
-                options={**given, **entry.options},
+                options={**given, **confined_options(path, entry.options)},
                 loader=entry.loader,
             )
             for entry in fixture_set.sources

@@ -57,8 +57,10 @@ __all__ = [
     "SourceFile",
     "SourceFormat",
     "SourceLoader",
+    "confined_options",
     "detect_format",
     "iter_documents",
+    "path_options",
     "read_source_file",
     "register_engine_formats",
     "register_format",
@@ -512,6 +514,9 @@ class SourceFormat(ABC):
     #: Per-table write modes of the rows that were not authoritative
     #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
     derived_modes: ClassVar[Mapping[str, TableMode]] = {}
+    #: Options that name a file the format reads: given in a manifest, they must lie
+    #: inside its set (and are resolved against it); the service takes none of them.
+    path_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -592,6 +597,25 @@ def read_source_file(
     for document in iter_documents(file, stream=type(reader).stream):
         sink.at(index, document)
         reader.normalize(document.value, sink)
+
+
+def path_options() -> frozenset[str]:
+    """The options any registered format reads a file from (see
+    :attr:`SourceFormat.path_options`)."""
+    register_engine_formats()
+    return frozenset().union(*(fmt.path_options for fmt in SOURCE_FORMATS.values()))
+
+
+def confined_options(directory: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of a manifest entry, each naming a file (:func:`path_options`)
+    resolved inside ``directory``: a set cannot make a format read outside itself."""
+    named = path_options()
+    return {
+        key: str(resolve_inside(directory, value, what=f"option {key!r}"))
+        if key in named and isinstance(value, str)
+        else value
+        for key, value in options.items()
+    }
 
 
 def register_format(cls: type[SourceFormat]) -> type[SourceFormat]:

@@ -193,16 +193,26 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
         raise ConfigError(f"{key}: {error['msg']}", tenant_id=tenant.tenant_id, key=key) from None
 
 
+#: The longest retention a tenant may set (a century): a cutoff further back than the
+#: first year a date holds would fail every purge, of every tenant.
+MAX_RETENTION_DAYS = 36_500
+
+
 def retention_days(tenant_id: str, settings: Mapping[str, Any]) -> int | None:
-    """The ``retention_days`` setting of a tenant's config: whole days from 1, or
-    ``None`` (events are kept); a :class:`ConfigError` naming the key otherwise."""
+    """The ``retention_days`` setting of a tenant's config: whole days from 1 to
+    :data:`MAX_RETENTION_DAYS`, or ``None`` (events are kept); a :class:`ConfigError`
+    naming the key otherwise."""
     value = settings.get("retention_days")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_RETENTION_DAYS
+    ):
         raise ConfigError(
-            f"tenant '{tenant_id}': retention_days must be a whole number of days >= 1 "
-            f"(value {value!r})",
+            f"tenant '{tenant_id}': retention_days must be a whole number of days from 1 "
+            f"to {MAX_RETENTION_DAYS} (value {value!r})",
             tenant_id=tenant_id,
             key="settings.retention_days",
         )

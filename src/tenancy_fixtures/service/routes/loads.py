@@ -17,8 +17,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.fixtures.context import ProgressCallback
 from tenancy_fixtures.loading.load import LoadOptions, LoadReport
+from tenancy_fixtures.loading.sources import path_options
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service import archives
 from tenancy_fixtures.service.deps import Jobs, Manager, SettingsDep, TenantRead, TenantWrite
@@ -113,6 +115,12 @@ async def start_load(
     """Start loading the tenant's tier fixtures (no ``path``), or the fixture set or
     source files at ``path`` inside the service's load root."""
     await manager.get_tenant(tenant_id)
+    named = path_options() & set(body.options or {})
+    if named:
+        raise FixtureSetError(
+            f"option {min(named)!r} names a file on the server, which a request cannot: "
+            "give it in the set's fixtures.json, where it is read inside the set"
+        )
     source = _server_path(settings, body.path) if body.path is not None else None
     options = LoadOptions(
         source=source,
