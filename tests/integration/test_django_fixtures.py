@@ -457,3 +457,28 @@ async def test_a_malformed_many_to_many_in_a_mapping_file_is_refused_naming_it(
     with pytest.raises(FixtureSetError, match="many_to_many") as caught:
         await manager.load_fixtures(TENANT, path, format="django", options=options)
     assert str(mapping) == str(caught.value.path)
+
+
+async def test_text_that_is_not_unicode_is_refused_at_its_record_and_field(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A lone surrogate, which YAML's escapes give: refused as a table file's is (it was
+    a raw UnicodeEncodeError), naming the file, record and field; nothing is written."""
+    path = tmp_path / "people.yaml"
+    path.write_text(
+        '- model: auth.user\n  pk: u1\n  fields: {display_name: "Ann"}\n'
+        '- model: auth.user\n  pk: u2\n  fields: {display_name: "B\\ud800b"}\n',
+        encoding="utf-8",
+    )
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, path, format="django")
+
+    assert ("people.yaml", 2, "display_name", "encoding") == (
+        caught.value.path,
+        caught.value.record,
+        caught.value.column,
+        caught.value.rule,
+    )
+    assert 0 == await total_rows(manager)

@@ -290,6 +290,17 @@ class ReadAhead:
 _LINE = msgspec.json.Encoder()
 
 
+def _not_unicode(value: Any) -> bool:
+    """Whether ``value`` is text UTF-8 cannot encode."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _json_line(row: Mapping[str, Any]) -> bytes:
     """``row`` as a staged JSON line; an integer past 64 bits (which orjson refuses) is
     written as it is, for the load to refuse it with the record it came from."""
@@ -398,8 +409,25 @@ class RowSink:
 
     def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
         handle, origins = self._file(table, authoritative)
-        handle.write(_json_line(row))
+        handle.write(self._line(table, row, origin))
         origins.append(origin)
+
+    def _line(self, table: str, row: Mapping[str, Any], origin: int) -> bytes:
+        """``row`` as its staged line; text that is no valid Unicode (a lone surrogate,
+        which YAML's and JSON's escapes can give) is refused at the row's document."""
+        try:
+            return _json_line(row)
+        except UnicodeEncodeError:
+            at = self.decode(origin)
+            column = next((k for k, v in row.items() if _not_unicode(v)), None)
+            raise RecordError(
+                f"{table}: text that is not valid Unicode (a lone surrogate)",
+                path=at.path,
+                line=at.line,
+                record=at.record,
+                column=column,
+                rule="encoding",
+            ) from None
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` for ``table`` as it is."""
@@ -421,9 +449,10 @@ class RowSink:
         if not rows:
             return
         handle, origins = self._file(table, True)
-        for row in rows:  # not joined first: orjson's output buffers, all alive, cost more
-            handle.write(_json_line(row))
         file = file_index << _FILE_SHIFT
+        for row, record in zip(rows, records, strict=True):
+            # Not joined first: orjson's output buffers, all alive, cost more.
+            handle.write(self._line(table, row, file | record))
         origins.extend([file | record for record in records])
 
     def add_lines(
