@@ -184,6 +184,27 @@ class TestResolveConfig:
 
         assert "limits.api_calls" == caught.value.key
 
+    @pytest.mark.parametrize(("key", "value"), [("limits", [1]), ("settings", "x")])
+    def test_limits_or_settings_that_are_no_mapping_are_refused_naming_them(
+        self, template: ConfigTemplate, key: str, value: Any
+    ) -> None:
+        """Once a raw AttributeError (``'list' object has no attribute 'items'``)."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, **{key: value})
+
+        assert key == caught.value.key
+
+    @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+    def test_a_setting_that_is_no_finite_number_is_refused(
+        self, template: ConfigTemplate, value: float
+    ) -> None:
+        """JSON has no NaN or infinity: such a setting was stored, and ``show --json``
+        then printed what no JSON parser reads."""
+        with pytest.raises(ConfigError, match="finite") as caught:
+            resolve(template, settings={"ratio": value})
+
+        assert "settings.ratio" == caught.value.key
+
     def test_an_unknown_tier_is_refused_with_key_tier(self, template: ConfigTemplate) -> None:
         """A tier the template does not define is a ConfigError keyed 'tier'."""
         with pytest.raises(ConfigError) as caught:

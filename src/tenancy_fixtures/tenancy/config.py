@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.types import AllowInfNan
 from sqlalchemy import select
 
 from tenancy_fixtures.errors import (
@@ -59,7 +61,8 @@ log = get_logger("tenancy_fixtures.tenancy.config")
 
 Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
-SettingValue = str | int | float | bool
+#: A setting's value: JSON has no NaN or infinity, so neither does a setting.
+SettingValue = str | int | Annotated[float, AllowInfNan(False)] | bool
 #: Strict, so ``True`` is not taken for 1.
 Count = Annotated[int, Field(ge=0, strict=True)]
 
@@ -147,6 +150,13 @@ class ConfigTemplate(BaseModel):
 
 def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantConfig:
     """Defaults, then the tier, then the tenant's overrides; validated."""
+    for key in ("limits", "settings"):
+        if not isinstance(getattr(tenant, key), Mapping):
+            raise ConfigError(
+                f"{key} must map names to values, not {type(getattr(tenant, key)).__name__}",
+                tenant_id=tenant.tenant_id,
+                key=key,
+            )
     if tenant.tier not in template.tiers:
         raise ConfigError(
             f"unknown tier {tenant.tier!r}; choose one of {', '.join(TIERS)}",
@@ -178,6 +188,13 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
             key=key,
         ) from None
     settings = deep_merge(template.defaults.settings, tier.settings, tenant.settings)
+    for name, value in settings.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"settings.{name}: must be a finite number, not {value!r} (JSON has none)",
+                tenant_id=tenant.tenant_id,
+                key=f"settings.{name}",
+            )
     retention_days(tenant.tenant_id, settings)
     try:
         return TenantConfig(
