@@ -482,3 +482,27 @@ async def test_text_that_is_not_unicode_is_refused_at_its_record_and_field(
         caught.value.rule,
     )
     assert 0 == await total_rows(manager)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+async def test_a_yaml_nan_or_infinity_is_refused_at_its_record_not_stored_as_null(
+    manager: FixtureManager, tmp_path: Path, value: str
+) -> None:
+    """JSON lines hold neither: staged, they became ``null`` and loaded as NULL."""
+    path = tmp_path / "artists.yaml"
+    path.write_text(
+        f"- model: music.artist\n  pk: {RADIOHEAD}\n  fields: {{name: X, popularity: {value}}}\n",
+        encoding="utf-8",
+    )
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, path, format="django")
+
+    assert ("artists.yaml", 1, "popularity", "type") == (
+        caught.value.path,
+        caught.value.record,
+        caught.value.column,
+        caught.value.rule,
+    )
+    assert 0 == await total_rows(manager)

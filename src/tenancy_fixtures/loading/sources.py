@@ -15,6 +15,7 @@ import asyncio
 import gzip
 import hashlib
 import json
+import math
 import tempfile
 import zlib
 from abc import ABC, abstractmethod
@@ -290,6 +291,11 @@ class ReadAhead:
 _LINE = msgspec.json.Encoder()
 
 
+def _not_finite(value: Any) -> bool:
+    """Whether ``value`` is a NaN or an infinity."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _not_unicode(value: Any) -> bool:
     """Whether ``value`` is text UTF-8 cannot encode."""
     if not isinstance(value, str):
@@ -413,21 +419,28 @@ class RowSink:
         origins.append(origin)
 
     def _line(self, table: str, row: Mapping[str, Any], origin: int) -> bytes:
-        """``row`` as its staged line; text that is no valid Unicode (a lone surrogate,
-        which YAML's and JSON's escapes can give) is refused at the row's document."""
+        """``row`` as its staged line. Refused at the row's document: text that is no
+        valid Unicode (a lone surrogate, which YAML's and JSON's escapes can give), and
+        from a YAML file a NaN or an infinity (``.nan``, ``.inf``), which JSON lines
+        would stage as ``null``."""
+        if self._files[(origin & ~_LINE_FLAG) >> _FILE_SHIFT].container == "yaml":
+            column = next((k for k, v in row.items() if _not_finite(v)), None)
+            if column is not None:
+                raise self._refusal(
+                    origin, f"{table}: {row[column]!r} is no number", column, "type"
+                )
         try:
             return _json_line(row)
         except UnicodeEncodeError:
-            at = self.decode(origin)
             column = next((k for k, v in row.items() if _not_unicode(v)), None)
-            raise RecordError(
-                f"{table}: text that is not valid Unicode (a lone surrogate)",
-                path=at.path,
-                line=at.line,
-                record=at.record,
-                column=column,
-                rule="encoding",
-            ) from None
+            message = f"{table}: text that is not valid Unicode (a lone surrogate)"
+            raise self._refusal(origin, message, column, "encoding") from None
+
+    def _refusal(self, origin: int, message: str, column: str | None, rule: str) -> RecordError:
+        at = self.decode(origin)
+        return RecordError(
+            message, path=at.path, line=at.line, record=at.record, column=column, rule=rule
+        )
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
         """Stage ``row`` for ``table`` as it is."""
