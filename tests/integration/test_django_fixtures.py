@@ -459,28 +459,36 @@ async def test_a_malformed_many_to_many_in_a_mapping_file_is_refused_naming_it(
     assert str(mapping) == str(caught.value.path)
 
 
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+async def _refusal_of_yaml(
+    manager: FixtureManager, path: Path, text: str
+) -> tuple[str | None, int | None, str | None, str | None]:
+    """Where loading the dump ``text`` (written at ``path``) into a new tenant was refused:
+    file, record, field and rule."""
+    _write_text(path, text)
+    await manager.create_tenant(TENANT)
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, path, format="django")
+    error = caught.value
+    return (None if error.path is None else str(error.path), error.record, error.column, error.rule)
+
+
 async def test_text_that_is_not_unicode_is_refused_at_its_record_and_field(
     manager: FixtureManager, tmp_path: Path
 ) -> None:
     """A lone surrogate, which YAML's escapes give: refused as a table file's is (it was
     a raw UnicodeEncodeError), naming the file, record and field; nothing is written."""
-    path = tmp_path / "people.yaml"
-    path.write_text(
+    text = (
         '- model: auth.user\n  pk: u1\n  fields: {display_name: "Ann"}\n'
-        '- model: auth.user\n  pk: u2\n  fields: {display_name: "B\\ud800b"}\n',
-        encoding="utf-8",
+        '- model: auth.user\n  pk: u2\n  fields: {display_name: "B\\ud800b"}\n'
     )
-    await manager.create_tenant(TENANT)
 
-    with pytest.raises(RecordError) as caught:
-        await manager.load_fixtures(TENANT, path, format="django")
+    refused = await _refusal_of_yaml(manager, tmp_path / "people.yaml", text)
 
-    assert ("people.yaml", 2, "display_name", "encoding") == (
-        caught.value.path,
-        caught.value.record,
-        caught.value.column,
-        caught.value.rule,
-    )
+    assert ("people.yaml", 2, "display_name", "encoding") == refused
     assert 0 == await total_rows(manager)
 
 
@@ -489,20 +497,9 @@ async def test_a_yaml_nan_or_infinity_is_refused_at_its_record_not_stored_as_nul
     manager: FixtureManager, tmp_path: Path, value: str
 ) -> None:
     """JSON lines hold neither: staged, they became ``null`` and loaded as NULL."""
-    path = tmp_path / "artists.yaml"
-    path.write_text(
-        f"- model: music.artist\n  pk: {RADIOHEAD}\n  fields: {{name: X, popularity: {value}}}\n",
-        encoding="utf-8",
-    )
-    await manager.create_tenant(TENANT)
+    text = f"- model: music.artist\n  pk: {RADIOHEAD}\n  fields: {{name: X, popularity: {value}}}\n"
 
-    with pytest.raises(RecordError) as caught:
-        await manager.load_fixtures(TENANT, path, format="django")
+    refused = await _refusal_of_yaml(manager, tmp_path / "artists.yaml", text)
 
-    assert ("artists.yaml", 1, "popularity", "type") == (
-        caught.value.path,
-        caught.value.record,
-        caught.value.column,
-        caught.value.rule,
-    )
+    assert ("artists.yaml", 1, "popularity", "type") == refused
     assert 0 == await total_rows(manager)
