@@ -228,19 +228,17 @@ async def export_tenant(
         report = ExportReport(tenant_id, out, subject is not None, pseudonymise)
         try:
             staging, archive = _staging(out)
+            try:
+                await _write_tables(store, report, staging, subject, pseudonyms, keys)
+                manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
+                (staging / "fixtures.json").write_bytes(manifest)
+                report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
+                _finish(staging, out, archive)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         except OSError as exc:
             raise _unwritable(out, exc, tenant_id) from exc
-        try:
-            await _write_tables(store, report, staging, subject, pseudonyms, keys)
-            manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
-            (staging / "fixtures.json").write_bytes(manifest)
-            report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
-            _finish(staging, out, archive)
-        except BaseException as exc:
-            shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(exc, OSError):
-                raise _unwritable(out, exc, tenant_id) from exc
-            raise
         detail: dict[str, Any] = {
             "rows": dict(report.rows),
             "pseudonymised": pseudonymise,

@@ -291,6 +291,11 @@ class ReadAhead:
 _LINE = msgspec.json.Encoder()
 
 
+def _file_index(code: int) -> int:
+    """The file an encoded origin (see :meth:`RowSink.decode`) is in."""
+    return (code & ~_LINE_FLAG) >> _FILE_SHIFT
+
+
 def _not_finite(value: Any) -> bool:
     """Whether ``value`` is a NaN or an infinity."""
     return isinstance(value, float) and not math.isfinite(value)
@@ -341,6 +346,8 @@ class RowSink:
         self.directory = directory
         self.metadata = metadata
         self._files = list(files)
+        #: Which files are YAML, by index (their rows are checked for NaN and infinity).
+        self._yaml = [file.container == "yaml" for file in self._files]
         self._file_index = 0
         self._position = 0
         self._is_line = False
@@ -372,8 +379,7 @@ class RowSink:
     def decode(self, code: int) -> Origin:
         """The origin an encoded position stands for."""
         is_line = bool(code & _LINE_FLAG)
-        code &= ~_LINE_FLAG
-        file = self._files[code >> _FILE_SHIFT]
+        file = self._files[_file_index(code)]
         position = code & ((1 << _FILE_SHIFT) - 1)
         return Origin(file.relative, position if is_line else None, None if is_line else position)
 
@@ -423,7 +429,7 @@ class RowSink:
         valid Unicode (a lone surrogate, which YAML's and JSON's escapes can give), and
         from a YAML file a NaN or an infinity (``.nan``, ``.inf``), which JSON lines
         would stage as ``null``."""
-        if self._files[(origin & ~_LINE_FLAG) >> _FILE_SHIFT].container == "yaml":
+        if self._yaml[_file_index(origin)]:
             column = next((k for k, v in row.items() if _not_finite(v)), None)
             if column is not None:
                 raise self._refusal(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select, update
 
-from tenancy_fixtures.errors import SchemaOutdatedError
+from tenancy_fixtures.errors import SchemaOutdatedError, TenantNotFoundError
 from tenancy_fixtures.store.control_plane import aware, ledger_table, tenants_table, utcnow
 
 if TYPE_CHECKING:
@@ -68,7 +68,8 @@ async def ledger(
     tenants: Sequence[str] | None = None,
     outdated_from: str | None = None,
 ) -> list[LedgerEntry]:
-    """The ledger of every registered tenant (or of ``tenants``), by id, in one query.
+    """The ledger of every registered tenant (or of ``tenants``), by id, in one query; a
+    tenant ``tenants`` names that is not registered is a :class:`TenantNotFoundError`.
 
     ``outdated_from``: only tenants whose recorded revision is not that one (tenants
     without a row included): what a fleet run has to open.
@@ -91,6 +92,10 @@ async def ledger(
     if outdated_from is not None:
         query = query.where((m.c.revision.is_(None)) | (m.c.revision != outdated_from))
     rows = (await conn.execute(query)).all()
+    if tenants is not None and outdated_from is None:
+        missing = sorted(set(tenants) - {r.tenant_id for r in rows})
+        if missing:
+            raise TenantNotFoundError(missing[0])
     return [
         LedgerEntry(
             r.tenant_id,
