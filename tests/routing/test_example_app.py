@@ -73,6 +73,17 @@ async def test_a_request_naming_no_tenant_is_a_400_saying_which_header(
     assert "X-Tenant-ID" in response.json()["detail"]
 
 
+async def test_a_request_naming_its_tenant_twice_is_a_400_whichever_comes_first(
+    client: httpx.AsyncClient,
+) -> None:
+    """A proxy that appends its X-Tenant-ID to the client's must not let the client's win."""
+    twice = [("X-Tenant-ID", "acme"), ("X-Tenant-ID", "globex")]
+    response = await client.get("/users", headers=twice)
+
+    assert 400 == response.status_code
+    assert "sent 2 times" in response.json()["detail"]
+
+
 async def test_an_inactive_tenant_is_a_404(
     manager: FixtureManager, client: httpx.AsyncClient
 ) -> None:

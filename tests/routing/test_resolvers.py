@@ -34,6 +34,29 @@ def test_a_missing_header_is_a_400_naming_it() -> None:
     assert 400 == raised.value.status
 
 
+def test_a_tenant_header_sent_twice_is_a_400_not_the_first_value() -> None:
+    twice = {"type": "http", "headers": [(b"x-tenant-id", b"acme"), (b"X-Tenant-ID", b"globex")]}
+    with pytest.raises(TenantProblem, match="X-Tenant-ID header was sent 2 times") as raised:
+        from_header()(twice)
+    assert 400 == raised.value.status
+
+
+def test_a_tenant_header_folding_two_values_is_a_400() -> None:
+    with pytest.raises(TenantProblem, match="more than one tenant") as raised:
+        from_header()(scope(x_tenant_id="acme, globex"))
+    assert 400 == raised.value.status
+
+
+def test_a_host_or_token_header_sent_twice_is_a_400() -> None:
+    hosts = {"type": "http", "headers": [(b"host", b"acme.example.com")] * 2}
+    with pytest.raises(TenantProblem, match="host header was sent 2 times"):
+        from_subdomain("example.com")(hosts)
+    bearer = f"Bearer {token({'tenant_id': 'acme'})}".encode()
+    tokens = {"type": "http", "headers": [(b"authorization", bearer)] * 2}
+    with pytest.raises(TenantProblem, match="authorization header was sent 2 times"):
+        from_jwt_claim(SECRET)(tokens)
+
+
 @pytest.mark.parametrize("host", ["acme.example.com", "acme.example.com:8443", "ACME.example.com."])
 def test_the_first_label_under_the_base_domain_is_the_tenant(host: str) -> None:
     assert "acme" == from_subdomain("example.com")(scope(host=host))

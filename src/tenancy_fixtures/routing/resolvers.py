@@ -25,21 +25,29 @@ TenantResolver = Callable[[Mapping[str, Any]], str]
 
 
 def header_value(scope: Mapping[str, Any], name: str) -> str | None:
-    """The first value of header ``name`` in an ASGI ``scope`` (case-insensitive)."""
+    """The value of header ``name`` in an ASGI ``scope`` (case-insensitive), or None.
+
+    A header sent twice is a 400, never "the first wins": a proxy that appends its
+    own value instead of replacing the client's would otherwise let the client pick.
+    """
     wanted = name.lower().encode("latin-1")
-    for key, value in scope.get("headers", ()):
-        if key.lower() == wanted:
-            return bytes(value).decode("latin-1").strip()
-    return None
+    values = [value for key, value in scope.get("headers", ()) if key.lower() == wanted]
+    if len(values) > 1:
+        raise TenantProblem(400, f"the {name} header was sent {len(values)} times: send it once")
+    return bytes(values[0]).decode("latin-1").strip() if values else None
 
 
 def from_header(name: str = "X-Tenant-ID") -> TenantResolver:
-    """The tenant named by request header ``name``; missing or empty is a 400."""
+    """The tenant named by request header ``name``; missing, empty, repeated or
+    holding a list is a 400."""
 
     def resolve(scope: Mapping[str, Any]) -> str:
         value = header_value(scope, name)
         if not value:
             raise TenantProblem(400, f"no tenant given: send the tenant id in the {name} header")
+        if "," in value:
+            # Two values folded into one field (RFC 9110 5.3), as a proxy may append.
+            raise TenantProblem(400, f"the {name} header names more than one tenant: send one")
         return value
 
     return resolve
