@@ -63,5 +63,10 @@ def test_loading_the_plugin_imports_nothing_of_the_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == str(
-        ["tenancy_fixtures", "tenancy_fixtures.testing", "tenancy_fixtures.testing.plugin"]
+        [
+            "tenancy_fixtures",
+            "tenancy_fixtures.testing",
+            "tenancy_fixtures.testing.marker",
+            "tenancy_fixtures.testing.plugin",
+        ]
     )

@@ -105,10 +105,11 @@ async def test_the_inner_suite_passes_under_xdist_with_distinct_tenants(
     assert await tenants_left(database_url) == []
 
 
-async def test_a_load_that_fails_leaves_no_tenant(
+async def test_a_load_that_fails_or_a_marker_mistake_errors_the_test_and_leaves_no_tenant(
     pytester: pytest.Pytester, inner: InnerRun, database_url: str
 ) -> None:
-    """A marker naming a set that cannot load errors the test and drops its tenant."""
+    """A marker naming a set that cannot load errors the test and drops its tenant; a
+    misspelled marker keyword errors it with the marker's signature."""
     pytester.makepyfile(
         test_inner=textwrap.dedent(
             """
@@ -117,12 +118,17 @@ async def test_a_load_that_fails_leaves_no_tenant(
             @pytest.mark.tenant_fixtures("no_such_set")
             def test_never_runs(tenant):
                 raise AssertionError("unreachable")
+
+            @pytest.mark.tenant_fixtures("artists_set", teir="pro")
+            def test_never_runs_either(tenant):
+                raise AssertionError("unreachable")
             """
         )
     )
 
     result = inner()
 
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*no_such_set*"])
+    result.stdout.fnmatch_lines(["*unknown keyword teir='pro' (did you mean tier=?)*"])
     assert await tenants_left(database_url) == []

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tenancy_fixtures.testing.marker import MARKER, SIGNATURE
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,7 +56,6 @@ __all__ = [
     "tenant_session",
 ]
 
-MARKER = "tenant_fixtures"
 SESSION_FIXTURE = "tenant_session"
 _URL_OPTION = "tenancy_database_url"
 _SPARES_OPTION = "tenancy_spares"
@@ -88,8 +89,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(path, *, tier='free', format=None, options=None, shared=None): load the "
-        "fixture set at path (relative to the test file) into the test's `tenant`; shared: "
+        f"{SIGNATURE.removeprefix('@pytest.mark.')}: load the fixture set at path "
+        "(relative to the test file) into the test's `tenant`; shared: "
         f"the worker's tenant for the set (default: when the test asks for {SESSION_FIXTURE})",
     )
 
@@ -151,22 +152,23 @@ def _resolver(request: pytest.FixtureRequest) -> Callable[[Path], Path]:
 
 def _marked_spec(request: pytest.FixtureRequest) -> tuple[TenantSpec, bool]:
     """What the marker asks the test's tenant to be, and whether it is the shared one."""
+    from tenancy_fixtures.testing.marker import read_marker
     from tenancy_fixtures.testing.runtime import TenantSpec
 
     shared = SESSION_FIXTURE in request.fixturenames
     marker = request.node.get_closest_marker(MARKER)
     if marker is None:
         return TenantSpec(), shared
-    if len(marker.args) != 1:
-        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes one path, got {marker.args!r}")
-    options = dict(marker.kwargs)
-    chosen = options.pop("shared", None)
-    if chosen not in (None, True, False):
-        raise pytest.UsageError(
-            f"@pytest.mark.{MARKER}: shared must be True or False, got {chosen!r}"
-        )
-    spec = TenantSpec(fixtures=_resolver(request)(Path(marker.args[0])), **options)
-    return spec, shared if chosen is None else chosen
+    marked = read_marker(marker.args, marker.kwargs, _resolver(request))
+    spec = TenantSpec(
+        tier=marked.tier,
+        features=marked.features,
+        limits=dict(marked.limits or {}),
+        fixtures=marked.fixtures,
+        format=marked.format,
+        options=marked.options,
+    )
+    return spec, shared if marked.shared is None else marked.shared
 
 
 @pytest.fixture
