@@ -14,6 +14,7 @@
     ├── LimitExceededError            a load would take a tenant past a hard limit
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
+    │   └── UnknownRevisionError      a target that names no revision of the history
     ├── TokenNotFoundError            no live service token has that id
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
@@ -65,6 +66,7 @@ __all__ = [
     "TenantError",
     "TenantNotFoundError",
     "TokenNotFoundError",
+    "UnknownRevisionError",
     "ValidationFailedError",
     "ValidationTimeoutError",
 ]
@@ -155,6 +157,17 @@ class MigrationError(TenancyFixturesError):
     ) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.failed = list(failed)
+
+
+class UnknownRevisionError(MigrationError):
+    """A migration target that names no revision (or several, or a step past either end
+    of the history): the caller's input, refused before any tenant is touched."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, revisions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.revisions = list(revisions)
 
 
 class TokenNotFoundError(TenancyFixturesError):

@@ -18,6 +18,17 @@ def test_migrate_of_an_unknown_tenant_exits_4(cli: Cli) -> None:
     assert_one_line_error(cli("migrate", "-t", "ghost_tenant"), 4, "error: tenant 'ghost_tenant'")
 
 
+def test_a_target_naming_no_revision_exits_2_listing_the_revisions_even_with_no_tenants(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """It exited 9 ("a migration failed"), and 0 when the fleet was empty."""
+    nobody = f"{tenant_prefix}nobody"
+    for args in (["--all", "--to", "nonsense"], ["-t", nobody, "--to", "000"]):
+        result = cli("migrate", *args)
+        assert_one_line_error(result, 2, "error: ")
+        assert f"give one of 0001_baseline, 0002_retention_indexes, {HEAD}" in result.output
+
+
 def test_the_status_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
     """As ``migrate -t`` does (it printed "0 tenant(s) behind the head", exit 0)."""
     assert_one_line_error(cli("migrate", "status", "-t", f"{tenant_prefix}ghost"), 4, "error:")

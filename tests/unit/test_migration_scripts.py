@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tenancy_fixtures.errors import MigrationError
+from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
 
 BUILTIN = ["0001_baseline", "0002_retention_indexes", "0003_daily_streams"]
@@ -43,9 +43,20 @@ def test_targets_resolve_by_name_prefix_and_offset() -> None:
 
 
 @pytest.mark.parametrize("target", ["-3", "nope", "000", ""])
-def test_a_target_outside_the_history_is_refused(target: str) -> None:
-    with pytest.raises(MigrationError):
+def test_a_target_outside_the_history_is_refused_as_the_callers_input(target: str) -> None:
+    with pytest.raises(UnknownRevisionError) as raised:
         MigrationScripts(BUILTIN_MIGRATIONS).resolve(target, BUILTIN[-1])
+
+    assert 2 == raised.value.exit_code
+    assert BUILTIN == raised.value.revisions
+
+
+def test_a_target_is_checked_before_any_tenant_unless_it_counts_from_the_tenants_own() -> None:
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+    for relative in ("+9", "-9", "head", "base", "0002"):
+        scripts.check(relative)
+    with pytest.raises(UnknownRevisionError, match="match 'nope': give one of 0001_baseline"):
+        scripts.check("nope")
 
 
 def test_steps_go_up_in_order_and_down_in_reverse() -> None:

@@ -193,6 +193,7 @@ async def migrate_fleet(
 ) -> MigrationReport:
     """Plan from the ledger, then migrate the tenants that are not at their target."""
     started = time.perf_counter()
+    scripts.check(options.to)
     report = MigrationReport(head=scripts.head, target=options.to, dry_run=options.dry_run)
     report.results = await _plan_fleet(store, scripts, options)
     pending = [p for p in report.results if p.outcome == "planned"]

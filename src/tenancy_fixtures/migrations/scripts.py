@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
-from tenancy_fixtures.errors import MigrationError
+from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
 from tenancy_fixtures.settings import Settings
 
 if TYPE_CHECKING:
@@ -201,18 +201,27 @@ class MigrationScripts:
             at = chain.index(self.resolve(current or self.base))
             moved = at + int(relative[2]) * (1 if relative[1] == "+" else -1)
             if not 0 <= moved < len(chain):
-                raise MigrationError(
+                raise UnknownRevisionError(
                     f"{target} from {current or self.base} leaves the history "
-                    f"({chain[0]} .. {chain[-1]})"
+                    f"({chain[0]} .. {chain[-1]})",
+                    revisions=chain,
                 )
             return chain[moved]
         found = [rev for rev in chain if rev.startswith(target)] if target else []
         if len(found) != 1:
             reason = "no revision" if not found else f"{len(found)} revisions"
-            raise MigrationError(
-                f"{reason} of {self.location} match {target!r} (head is {chain[-1]})"
+            raise UnknownRevisionError(
+                f"{reason} of {self.location} match {target!r}: give one of "
+                f"{', '.join(chain)} (or a unique prefix), head, base, +N or -N",
+                revisions=chain,
             )
         return found[0]
+
+    def check(self, target: str) -> None:
+        """Refuse ``target`` before any tenant is read when it can name no revision
+        whatever a tenant's current one (``+N``/``-N`` depend on it: checked per tenant)."""
+        if not _RELATIVE.match(target):
+            self.resolve(target)
 
     def steps(self, current: str | None, target: str) -> list[Step]:
         """The steps from ``current`` (``None``: the first revision) to ``target``."""
