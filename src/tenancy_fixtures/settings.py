@@ -10,10 +10,18 @@ import getpass
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -47,6 +55,19 @@ class Settings(BaseSettings):
     """Everything tenancy-fixtures can be told, with the defaults of DESIGN.md."""
 
     model_config = SettingsConfigDict(env_prefix="TENANCY_", extra="ignore", frozen=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_as_settings_error(
+        cls, data: Any, handler: ModelWrapValidatorHandler[Settings]
+    ) -> Settings:
+        """``Settings(...)`` refuses a malformed value with :class:`SettingsError` naming
+        the ``TENANCY_*`` setting, as :func:`load_settings` does, not pydantic's
+        ``ValidationError`` (an error that is not a ``ValueError`` leaves pydantic as is)."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise SettingsError(_problems(exc)) from None
 
     # repr=False: URLs may carry passwords; safe_database_url() is for display.
     database_url: str = Field(
@@ -423,14 +444,14 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with ``overrides`` on top.
 
-    Raises :class:`SettingsError` naming the offending setting instead of pydantic's
-    ``ValidationError``.
+    Raises :class:`SettingsError` naming the offending setting, as ``Settings()`` does.
     """
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TENANCY_{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise SettingsError(f"invalid settings: {problems}") from None
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _problems(exc: ValidationError) -> str:
+    return "invalid settings: " + "; ".join(
+        f"TENANCY_{'.'.join(str(p) for p in err['loc']).upper()}: "
+        f"{err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    )

@@ -25,6 +25,31 @@ class TestParseWorkers:
         assert 7 == Settings(database_url="sqlite:///x", parse_workers=7).workers_for_parsing
 
 
+class TestRefusals:
+    """Settings built directly refuse as load_settings does: one typed error."""
+
+    def test_settings_built_directly_refuse_a_malformed_value_with_a_settings_error(
+        self,
+    ) -> None:
+        """It was pydantic's ValidationError, outside the library's hierarchy."""
+        with pytest.raises(SettingsError) as caught:
+            Settings(database_url="mysql://db/x", parse_workers=-1)
+
+        message = str(caught.value)
+        assert message.startswith("invalid settings: TENANCY_DATABASE_URL: only sqlite:///")
+        assert "; TENANCY_PARSE_WORKERS: Input should be greater than or equal to 0" in message
+        assert "Value error" not in message
+        assert 2 == caught.value.exit_code
+
+    def test_a_malformed_environment_value_is_a_settings_error_naming_the_variable(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TENANCY_PARSE_WORKERS", "many")
+
+        with pytest.raises(SettingsError, match="TENANCY_PARSE_WORKERS: Input should be"):
+            Settings(database_url="sqlite:///x")
+
+
 class TestRedisUrl:
     """TENANCY_REDIS_URL is checked when settings are read, not at the first Redis call."""
 
