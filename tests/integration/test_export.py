@@ -194,6 +194,27 @@ async def test_an_export_to_a_file_or_below_one_is_a_typed_error_leaving_the_fil
     assert not _partials(tmp_path)
 
 
+async def test_an_export_leaves_the_users_own_partial_files_alone(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """It wrote to, and first deleted, ``<out>.partial`` (a file or a whole directory)."""
+    await loaded_tenant(manager, SOURCE)
+    kept = tmp_path / "export.partial"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "export.tar.gz.partial").write_text("mine too", encoding="utf-8")
+
+    await manager.export_tenant(SOURCE, tmp_path / "export")
+    await manager.export_tenant(SOURCE, tmp_path / "export.tar.gz")
+
+    assert "mine" == (kept / "notes.txt").read_text(encoding="utf-8")
+    assert "mine too" == (tmp_path / "export.tar.gz.partial").read_text(encoding="utf-8")
+    assert {"export", "export.tar.gz", "export.partial", "export.tar.gz.partial"} == {
+        p.name for p in tmp_path.glob("export*")
+    }
+    assert not list(tmp_path.glob(".export*"))
+
+
 async def test_an_export_of_a_tenant_behind_the_schema_head_is_refused_until_migrated(
     manager: FixtureManager, tmp_path: Path
 ) -> None:

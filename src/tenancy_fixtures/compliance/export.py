@@ -8,8 +8,9 @@ The archive is a fixture set: one ``<table>.jsonl`` a table holding rows, and a
 reload with what was exported. ``OUT`` ending in ``.tar.gz`` gets the directory packed.
 
 Rows are read a batch at a time from one read-only transaction and written as they
-come: memory does not grow with a table. The export is written under a ``.partial``
-name and takes its name only when complete.
+come: memory does not grow with a table. The export is written under a name of its
+own ending in ``.partial`` (never a file of the user's) and takes its name only when
+complete.
 
 * Derived tables (the daily aggregates) are exported as rows in a whole-tenant export:
   the plain loader takes them as given, so a reload holds the same aggregates. A
@@ -42,6 +43,7 @@ import json
 import secrets
 import shutil
 import tarfile
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -190,10 +192,9 @@ def _staging(out: Path) -> tuple[Path, Path | None]:
     target = out.with_name(out.name[: -len(".tar.gz")]) if archive else out
     if out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir())):
         raise FixtureSetError("the export's destination exists already", path=out)
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    return staging, archive
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    return Path(staging), archive
 
 
 # shape: one export's steps in order (gate, keys, tables, manifest, audit)
@@ -360,9 +361,13 @@ def _finish(staging: Path, out: Path, archive: Path | None) -> None:
             out.rmdir()  # checked empty
         staging.replace(out)
         return
-    partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz") as tar:
-        for child in sorted(staging.iterdir()):
-            tar.add(child, arcname=child.name)
-    partial.replace(archive)
+    handle, name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".partial", dir=out.parent)
+    partial = Path(name)
+    try:
+        with open(handle, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            for child in sorted(staging.iterdir()):
+                tar.add(child, arcname=child.name)
+        partial.replace(archive)
+    finally:
+        partial.unlink(missing_ok=True)
     shutil.rmtree(staging)
