@@ -39,7 +39,7 @@ from tenancy_fixtures.errors import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
-from tenancy_fixtures.store import control_plane, schema_checksum
+from tenancy_fixtures.store import control_plane, migration_ledger, schema_checksum
 from tenancy_fixtures.validation.integrity import IntegrityReport
 from tests.cleanup import drop_every_tenant
 
@@ -212,6 +212,18 @@ async def test_a_load_into_a_tenant_behind_the_head_is_refused_naming_the_fix(
         await fleet.load_fixtures("behind")
 
     assert sum((await _counts(fleet, "behind")).values()) == 0
+
+
+async def test_the_schema_check_of_a_tenant_dropped_on_the_way_says_not_found_not_outdated(
+    fleet: FixtureManager,
+) -> None:
+    """A load (export, erasure) racing a drop got "schema behind the head: migrate it"."""
+    await fleet.create_tenant("going")
+    await fleet.drop_tenant("going")
+
+    async with fleet.store.control() as conn:
+        with pytest.raises(TenantNotFoundError):
+            await migration_ledger.refuse_outdated(conn, "going", fleet.store.history)
 
 
 def _failing_history(tmp_path: Path) -> Path:

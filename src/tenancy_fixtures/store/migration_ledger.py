@@ -169,10 +169,18 @@ async def refuse_outdated(
     conn: AsyncConnection, tenant_id: str, history: RevisionHistory | None
 ) -> None:
     """Raise :class:`SchemaOutdatedError` unless the tenant is at ``history``'s head
-    (nothing to check without a history)."""
+    (nothing to check without a history), :class:`TenantNotFoundError` if it is gone."""
     if history is None:
         return
-    _, revision = await current_revision(conn, tenant_id)
+    found, revision = await current_revision(conn, tenant_id)
+    if not found:
+        # No ledger row: a tenant from before migrations were recorded, or one dropped
+        # while this caller was on its way (a load racing a drop): not "outdated".
+        registered = select(tenants_table.c.tenant_id).where(
+            tenants_table.c.tenant_id == tenant_id
+        )
+        if (await conn.execute(registered)).first() is None:
+            raise TenantNotFoundError(tenant_id)
     revision = revision or history.base
     if revision != history.head:
         raise SchemaOutdatedError(tenant_id, revision=revision, head=history.head)
