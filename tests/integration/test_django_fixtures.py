@@ -19,7 +19,18 @@ from typing import Any, cast
 
 import pytest
 import yaml
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    select,
+)
 
 from tenancy_fixtures import FixtureManager, LoadReport, Settings
 from tenancy_fixtures.errors import FixtureSetError, RecordError
@@ -503,3 +514,90 @@ async def test_a_yaml_nan_or_infinity_is_refused_at_its_record_not_stored_as_nul
 
     assert ("artists.yaml", 1, "popularity", "type") == refused
     assert 0 == await total_rows(manager)
+
+
+# --- natural keys of typed columns ------------------------------------------------------
+
+
+def shelf_metadata() -> MetaData:
+    """Editions with a BIGINT, a DATE and a NUMERIC column to name them by; copies of them."""
+    md = MetaData(naming_convention=NAMING)
+    Table(
+        "editions",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("serial", BigInteger),
+        Column("issued", Date),
+        Column("price", Numeric(6, 2)),
+    )
+    Table(
+        "copies",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("edition_id", ForeignKey("editions.id")),
+    )
+    return md
+
+
+@pytest.fixture
+async def shelf(settings: Settings) -> AsyncIterator[FixtureManager]:
+    async with FixtureManager(settings, metadata=shelf_metadata()) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+def edition(
+    pk: int, serial: int = 7, issued: str = "2024-01-02", price: str = "1.50"
+) -> dict[str, Any]:
+    fields = {"serial": serial, "issued": issued, "price": price}
+    return {"model": "shelf.edition", "pk": pk, "fields": fields}
+
+
+def copy(pk: int, of: Any) -> dict[str, Any]:
+    return {"model": "shelf.copy", "pk": pk, "fields": {"edition": of}}
+
+
+def shelf_options(*natural_key: str) -> dict[str, Any]:
+    return {"models": "shelf.Copy:copies", "natural_keys": {"shelf.Edition": list(natural_key)}}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".yaml"])
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1], ids=["2**63", "-2**63-1"])
+async def test_a_natural_key_beyond_64_bits_is_refused_naming_its_record_and_field(
+    shelf: FixtureManager, tmp_path: Path, value: int, suffix: str
+) -> None:
+    """It was a raw OverflowError from SQLite, a StorageError from PostgreSQL: the value
+    went to the database to look the key up among the tenant's rows."""
+    path = dump(tmp_path / f"dump{suffix}", [edition(1), copy(1, [value])])
+    await shelf.create_tenant(TENANT)
+
+    with pytest.raises(RecordError, match="out of range") as caught:
+        await shelf.load_fixtures(TENANT, path, format="django", options=shelf_options("serial"))
+
+    error = caught.value
+    assert (f"dump{suffix}", 2, "fields.edition") == (
+        error.path,
+        error.line or error.record,
+        error.column,
+    )
+    assert 0 == await total_rows(shelf)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("issued", "2024-01-02"), ("price", "1.50"), ("price", "1.5")],
+    ids=["date", "numeric", "numeric-unpadded"],
+)
+async def test_a_natural_key_of_a_date_or_numeric_column_finds_the_tenants_row(
+    shelf: FixtureManager, tmp_path: Path, field: str, value: str
+) -> None:
+    """The key's text was compared with the stored date or decimal: never equal, so the
+    row the tenant holds was reported missing."""
+    await shelf.create_tenant(TENANT)
+    await shelf.load_fixtures(TENANT, dump(tmp_path / "editions.json", [edition(1)]))
+    path = dump(tmp_path / "copies.json", [copy(1, [value])])
+
+    await shelf.load_fixtures(TENANT, path, format="django", options=shelf_options(field))
+
+    assert [1] == [c["edition_id"] for c in await rows(shelf, "copies")]

@@ -16,10 +16,13 @@ Records stream one at a time. Which table each model fills is the mapping's
 - A many-to-many field (a list of pks or natural keys) becomes rows of the through
   table the mapping names for it.
 
-A record of a model no table fits, without ``pk``, with a field the table lacks, a
-many-to-many field without a through table, or a natural key that finds no row is a
-:class:`~tenancy_fixtures.errors.RecordError` naming the file, the record (the line in
-JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is written.
+Natural keys are matched as the values their columns hold (``"1.50"`` finds a
+``NUMERIC`` 1.5, ``"2024-01-02"`` a ``DATE``). A record of a model no table fits,
+without ``pk``, with a field the table lacks, a many-to-many field without a through
+table, or a natural key that no value of its columns can be (``2**63`` for a ``BIGINT``)
+or that finds no row is a :class:`~tenancy_fixtures.errors.RecordError` naming the file,
+the record (the line in JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``);
+nothing is written.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, select
+from sqlalchemy import JSON, Column, MetaData, Table, select
 
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
@@ -37,6 +40,7 @@ from tenancy_fixtures.loading.django_mapping import (
     Through,
     read_spec,
 )
+from tenancy_fixtures.loading.records import column_value
 from tenancy_fixtures.loading.sources import (
     RowSink,
     SourceFile,
@@ -61,6 +65,29 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     return value
+
+
+def _typed(model: ModelMapping, key: Sequence[Any]) -> Key:
+    """Natural key ``key`` typed as the loader types the model's natural-key columns
+    (``None`` kept); a ``ValueError`` naming the field no value of its column can be."""
+    if len(key) != len(model.natural_key):
+        raise ValueError(
+            f"{len(key)} value(s), and the natural key of {model.label} has "
+            f"{len(model.natural_key)} ({', '.join(model.natural_key)})"
+        )
+    typed = []
+    for name, value in zip(model.natural_key, key, strict=True):
+        column = model.column(name)
+        assert column is not None  # checked when the mapping was bound
+        if value is not None and not isinstance(column.type, JSON):
+            try:
+                value = column_value(column, value)
+            except ValueError as exc:
+                raise ValueError(f"field {name!r}: {exc}") from None
+            except TypeError:
+                pass  # a column type the loader does not convert: matched as given
+        typed.append(_hashable(value))
+    return tuple(typed)
 
 
 def _referenced(column: Column[Any]) -> Table | None:
@@ -136,13 +163,17 @@ class DjangoFormat(SourceFormat):
                     continue
                 self._remember(model, value.get("pk"), value["fields"])
                 for table, key in self._references(mapping, model, value["fields"]):
-                    wanted.setdefault(table, set()).add(key)
+                    try:
+                        typed = _typed(mapping.keyed[table], key)
+                    except ValueError:
+                        continue  # refused when the record is read
+                    wanted.setdefault(table, set()).add(typed)
         return wanted
 
     @staticmethod
     def _references(
         mapping: DjangoMapping, model: ModelMapping, fields: Mapping[str, Any]
-    ) -> Iterator[tuple[str, Key]]:
+    ) -> Iterator[tuple[str, list[Any]]]:
         """The natural keys a record's foreign keys and many-to-many fields hold."""
         for name, value in fields.items():
             if not isinstance(value, list):
@@ -151,11 +182,11 @@ class DjangoFormat(SourceFormat):
             if column is not None:
                 target = _referenced(column)
                 if target is not None and target.name in mapping.keyed:
-                    yield target.name, _hashable(value)
+                    yield target.name, value
             elif name in model.many_to_many:
                 target = model.many_to_many[name].target_table
                 if target.name in mapping.keyed:
-                    yield from ((target.name, _hashable(v)) for v in value if isinstance(v, list))
+                    yield from ((target.name, v) for v in value if isinstance(v, list))
 
     def _remember(self, model: ModelMapping, pk: Any, fields: Mapping[str, Any]) -> None:
         if not model.natural_key or model.table.primary_key is None:
@@ -164,7 +195,10 @@ class DjangoFormat(SourceFormat):
             pk = fields.get(model.primary_key[0])
         if pk is None or isinstance(pk, list | dict):
             return
-        key = tuple(_hashable(fields.get(name)) for name in model.natural_key)
+        try:
+            key = _typed(model, [fields.get(name) for name in model.natural_key])
+        except ValueError:
+            return  # the record itself is refused
         self.keys.setdefault(model.table.name, {}).setdefault(key, pk)
 
     async def _look_up(self, session: TenantSession, model: ModelMapping, keys: list[Key]) -> None:
@@ -175,15 +209,8 @@ class DjangoFormat(SourceFormat):
         ]
         pk = table.c[model.primary_key[0]]
         first = columns[0]
-        try:
-            kind: type | None = first.type.python_type
-        except NotImplementedError:
-            kind = None
-        # A value of another type than the column's could never match, and would make
-        # the database refuse the query instead of the record being refused.
-        firsts = sorted(
-            {k[0] for k in keys if len(k) == len(columns) and _fits(k[0], kind)}, key=repr
-        )
+        # The keys are typed as their columns hold them (see _typed).
+        firsts = sorted({k[0] for k in keys if k[0] is not None}, key=repr)
         found = self.keys.setdefault(model.table.name, {})
         wanted = set(keys)
         for start in range(0, len(firsts), _LOOKUP_BATCH):
@@ -302,7 +329,15 @@ class DjangoFormat(SourceFormat):
                 column=where,
                 rule=_RULE,
             )
-        found = self.keys.get(target.name, {}).get(_hashable(key))
+        try:
+            typed = _typed(keyed, key)
+        except ValueError as exc:
+            raise sink.refuse(
+                f"natural key {key!r:.80} of {keyed.label} can match no row: {exc}",
+                column=where,
+                rule=_RULE,
+            ) from None
+        found = self.keys.get(target.name, {}).get(typed)
         if found is None:
             raise sink.refuse(
                 f"natural key {key!r:.80} of {keyed.label} matches no record of this load "
@@ -347,11 +382,3 @@ class DjangoFormat(SourceFormat):
             )
         row[keys[0]] = pk
         return pk
-
-
-def _fits(value: Any, kind: type | None) -> bool:
-    if kind is None:
-        return value is not None
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
