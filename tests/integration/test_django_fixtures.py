@@ -601,3 +601,26 @@ async def test_a_natural_key_of_a_date_or_numeric_column_finds_the_tenants_row(
     await shelf.load_fixtures(TENANT, path, format="django", options=shelf_options(field))
 
     assert [1] == [c["edition_id"] for c in await rows(shelf, "copies")]
+
+
+@pytest.mark.parametrize("held_by", ["tenant", "load"])
+async def test_a_natural_key_matching_more_than_one_row_is_refused_naming_its_record_and_field(
+    shelf: FixtureManager, tmp_path: Path, held_by: str
+) -> None:
+    """Two editions share serial 7 (two rows of the tenant, or two records of the load):
+    the key was resolved silently to the first one found."""
+    await shelf.create_tenant(TENANT)
+    editions = [edition(1), edition(2)]
+    if held_by == "tenant":
+        await shelf.load_fixtures(TENANT, dump(tmp_path / "editions.json", editions))
+        editions = []
+    path = dump(tmp_path / "copies.jsonl", [*editions, copy(1, [7])])
+
+    with pytest.raises(RecordError, match="matches more than one row") as caught:
+        await shelf.load_fixtures(TENANT, path, format="django", options=shelf_options("serial"))
+
+    error = caught.value
+    line = len(editions) + 1
+    assert ("copies.jsonl", line, "fields.edition") == (error.path, error.line, error.column)
+    assert [] == await rows(shelf, "copies")
+    assert (2 if held_by == "tenant" else 0) == len(await rows(shelf, "editions"))

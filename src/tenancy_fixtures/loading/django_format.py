@@ -19,10 +19,11 @@ Records stream one at a time. Which table each model fills is the mapping's
 Natural keys are matched as the values their columns hold (``"1.50"`` finds a
 ``NUMERIC`` 1.5, ``"2024-01-02"`` a ``DATE``). A record of a model no table fits,
 without ``pk``, with a field the table lacks, a many-to-many field without a through
-table, or a natural key that no value of its columns can be (``2**63`` for a ``BIGINT``)
-or that finds no row is a :class:`~tenancy_fixtures.errors.RecordError` naming the file,
-the record (the line in JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``);
-nothing is written.
+table, or a natural key that no value of its columns can be (``2**63`` for a
+``BIGINT``), that finds no row or that finds more than one (two records of the load,
+two rows of the tenant) is a :class:`~tenancy_fixtures.errors.RecordError` naming the
+file, the record (the line in JSON Lines) and the field (``model``, ``pk``,
+``fields.<name>``); nothing is written.
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ class DjangoFormat(SourceFormat):
         self._mapping: DjangoMapping | None = None
         #: pk by natural key, by table: the load's records and the tenant's rows found.
         self.keys: dict[str, dict[Key, Any]] = {}
+        #: The pks of natural keys more than one record or row holds, by table.
+        self._ambiguous: dict[str, dict[Key, set[Any]]] = {}
         #: ``fields.<name>`` each column was filled from, by table (for errors).
         self._fields: dict[str, dict[str, str]] = {}
 
@@ -199,7 +202,13 @@ class DjangoFormat(SourceFormat):
             key = _typed(model, [fields.get(name) for name in model.natural_key])
         except ValueError:
             return  # the record itself is refused
-        self.keys.setdefault(model.table.name, {}).setdefault(key, pk)
+        self._index(model.table.name, key, pk)
+
+    def _index(self, table: str, key: Key, pk: Any) -> None:
+        """Index ``pk`` under natural ``key``; a second pk makes the key ambiguous."""
+        first = self.keys.setdefault(table, {}).setdefault(key, pk)
+        if first != pk:
+            self._ambiguous.setdefault(table, {}).setdefault(key, {first}).add(pk)
 
     async def _look_up(self, session: TenantSession, model: ModelMapping, keys: list[Key]) -> None:
         """Find the pks of ``keys`` among the tenant's rows of the model's table."""
@@ -211,7 +220,6 @@ class DjangoFormat(SourceFormat):
         first = columns[0]
         # The keys are typed as their columns hold them (see _typed).
         firsts = sorted({k[0] for k in keys if k[0] is not None}, key=repr)
-        found = self.keys.setdefault(model.table.name, {})
         wanted = set(keys)
         for start in range(0, len(firsts), _LOOKUP_BATCH):
             batch = firsts[start : start + _LOOKUP_BATCH]
@@ -219,7 +227,7 @@ class DjangoFormat(SourceFormat):
             for row in await session.connection.execute(query):
                 key = tuple(_hashable(v) for v in row[1:])
                 if key in wanted:
-                    found.setdefault(key, row[0])
+                    self._index(model.table.name, key, row[0])
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         mapping = self.mapping(sink.metadata)
@@ -337,6 +345,16 @@ class DjangoFormat(SourceFormat):
                 column=where,
                 rule=_RULE,
             ) from None
+        pks = self._ambiguous.get(target.name, {}).get(typed)
+        if pks:
+            listed = ", ".join(sorted(map(repr, pks)))
+            raise sink.refuse(
+                f"natural key {key!r:.80} of {keyed.label} matches more than one row "
+                f"(pks {listed:.80}) of this load's records or the tenant's table "
+                f"{target.name}: it must name one",
+                column=where,
+                rule=_RULE,
+            )
         found = self.keys.get(target.name, {}).get(typed)
         if found is None:
             raise sink.refuse(
