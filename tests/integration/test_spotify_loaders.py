@@ -295,6 +295,83 @@ async def test_a_load_mixing_real_and_derived_tracks_leaves_existing_real_rows_a
     assert before == (await rows(manager, "tracks", "track_id"))[LANTERNS]
 
 
+PAPER_TIDE = "vSI8GOczALa0N2TANopNIa"
+MIRA_SOLEN = "nBq6GDyx1rfpGpHCAJIetk"
+PAPER_TIDE_ALBUM = "EJGqp252TeHXYfUiL9hC4Q"
+#: Files giving Paper Tide as a real row that is not a full Web API track: the album's
+#: page of simplified tracks, and an MPD entry.
+THIN_CATALOGUES = ["album.json", "mpd.slice.0-999.json"]
+
+
+def nameless_history(manager: FixtureManager, directory: Path) -> SourceLoader:
+    """The extended history sample with its track, artist and album names removed (as
+    the export gives them for some plays), as ``history.json`` in ``directory``: its
+    tracks become "Unknown track" placeholders by "Unknown artist"."""
+    directory.mkdir(parents=True)
+    entries = json.loads((SAMPLES / "Streaming_History_Audio_2024.json").read_text("utf-8"))
+    for entry in entries:
+        for field in ("track_name", "album_artist_name", "album_album_name"):
+            entry[f"master_metadata_{field}"] = None
+    (directory / "history.json").write_text(json.dumps(entries), encoding="utf-8")
+    return loader(manager, directory, "history.json", options=LISTENER)
+
+
+async def paper_tide(manager: FixtureManager) -> tuple[Any, ...]:
+    track = (await rows(manager, "tracks", "track_id"))[PAPER_TIDE]
+    return track["name"], track["artist_id"], track["album_id"], track["duration_ms"]
+
+
+async def paper_tide_plays(manager: FixtureManager) -> int:
+    events = await rows(manager, "listening_events", "played_at")
+    return sum(1 for event in events.values() if event["track_id"] == PAPER_TIDE)
+
+
+@pytest.mark.parametrize("catalogue", THIN_CATALOGUES)
+async def test_a_placeholder_track_from_history_takes_the_catalogue_name_loaded_later(
+    manager: FixtureManager, tenant: str, tmp_path: Path, catalogue: str
+) -> None:
+    await manager.load_fixtures(tenant, fixtures=[nameless_history(manager, tmp_path / "history")])
+    assert "Unknown track" == (await paper_tide(manager))[0]
+    plays = await paper_tide_plays(manager)
+
+    await manager.load_fixtures(tenant, copy_samples(tmp_path / "catalogue", catalogue))
+
+    assert ("Paper Tide", MIRA_SOLEN, PAPER_TIDE_ALBUM, 181000) == await paper_tide(manager)
+    assert 1 == plays == await paper_tide_plays(manager)
+
+
+@pytest.mark.parametrize("catalogue", THIN_CATALOGUES)
+async def test_a_catalogue_track_keeps_its_name_when_a_history_loaded_later_has_none(
+    manager: FixtureManager, tenant: str, tmp_path: Path, catalogue: str
+) -> None:
+    await manager.load_fixtures(tenant, copy_samples(tmp_path / "catalogue", catalogue))
+
+    await manager.load_fixtures(tenant, fixtures=[nameless_history(manager, tmp_path / "history")])
+
+    assert ("Paper Tide", MIRA_SOLEN, PAPER_TIDE_ALBUM, 181000) == await paper_tide(manager)
+    assert 1 == await paper_tide_plays(manager)
+
+
+async def test_a_placeholder_track_read_first_in_a_load_takes_the_catalogue_row_of_that_load(
+    manager: FixtureManager, tenant: str, tmp_path: Path
+) -> None:
+    history = nameless_history(manager, tmp_path / "both")
+    shutil.copy(SAMPLES / "album.json", tmp_path / "both" / "album.json")
+
+    await manager.load_fixtures(
+        tenant,
+        fixtures=[
+            SourceLoader(
+                [*history.sources, source_file(tmp_path / "both", "album.json")],
+                metadata=manager.store.metadata,
+            )
+        ],
+    )
+
+    assert ("Paper Tide", MIRA_SOLEN, PAPER_TIDE_ALBUM, 181000) == await paper_tide(manager)
+    assert 1 == await paper_tide_plays(manager)
+
+
 def _wrong_type(directory: Path) -> str:
     response = json.loads((SAMPLES / "several_tracks.json").read_text(encoding="utf-8"))
     response["tracks"][1]["type"] = "album"

@@ -20,7 +20,7 @@ import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Callable, Generator, KeysView, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, KeysView, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import chain
@@ -81,6 +81,8 @@ _LINE_FLAG = 1 << 62
 STAGED = "_staged"
 DERIVED = "_derived"
 _FILE_SHIFT = 40
+#: Ranks of merged rows (:meth:`RowSink.merge`): a higher one replaces a lower one.
+_RANK_PLACEHOLDER, _RANK_DERIVED, _RANK_AUTHORITATIVE = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -321,6 +323,13 @@ def _json_line(row: Mapping[str, Any]) -> bytes:
         return _LINE.encode(row) + b"\n"
 
 
+def _rank(*, authoritative: bool, placeholder: bool) -> int:
+    """The rank of a merged row (:meth:`RowSink.merge`)."""
+    if placeholder:
+        return _RANK_PLACEHOLDER
+    return _RANK_AUTHORITATIVE if authoritative else _RANK_DERIVED
+
+
 @dataclass(frozen=True, slots=True)
 class Origin:
     """Where a staged row came from: a source file and its line or document."""
@@ -336,10 +345,12 @@ class RowSink:
     ``add`` appends a row as it comes (events, playlist entries); ``merge`` keeps one
     row per primary key (the same artist named by a thousand tracks): the first
     occurrence fixes the values, later ones only fill values still missing, unless
-    they come from an authoritative source and the kept row did not. Rows that are
-    not authoritative (derived from names, simplified objects) are staged in files of
-    their own, ``_derived/<table>.jsonl``, loaded after the table's authoritative rows
-    without overwriting rows the tenant already has.
+    they rank higher than the kept row (authoritative over derived over placeholder).
+    Rows that are not authoritative (simplified objects; placeholders made up from
+    names) are staged in files of their own, ``_derived/<table>.jsonl``, loaded after
+    the table's authoritative rows without overwriting rows the tenant already has;
+    a derived row whose key the tenant holds as a placeholder is staged with the
+    authoritative ones (:meth:`promote`), to replace it.
     """
 
     def __init__(self, directory: Path, metadata: MetaData, files: Sequence[SourceFile]):
@@ -353,7 +364,7 @@ class RowSink:
         self._is_line = False
         self._handles: dict[str, IO[bytes]] = {}
         self._origins: dict[str, array[int]] = {}
-        self._merged: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], int, bool]]] = {}
+        self._merged: dict[str, dict[tuple[Any, ...], tuple[dict[str, Any], int, int]]] = {}
         self._keys: dict[str, tuple[str, ...]] = {}
         self._taken: dict[tuple[str, str], set[Any]] = {}
         #: ``(table, staged file)`` in the order the files were started.
@@ -490,8 +501,18 @@ class RowSink:
         file = file_index << _FILE_SHIFT
         origins.extend([file | record for record in records])
 
-    def merge(self, table: str, row: dict[str, Any], *, authoritative: bool = True) -> None:
-        """Stage ``row`` once per primary key, completing it from later occurrences."""
+    def merge(
+        self,
+        table: str,
+        row: dict[str, Any],
+        *,
+        authoritative: bool = True,
+        placeholder: bool = False,
+    ) -> None:
+        """Stage ``row`` once per primary key, completing it from later occurrences.
+        ``placeholder``: a row made up from names only (a history's "Unknown track"),
+        below a derived row; a row of a higher rank than the kept one replaces its
+        values."""
         keys = self._keys.get(table)
         if keys is None:
             keys = tuple(c.name for c in self._table(table).primary_key.columns)
@@ -500,21 +521,37 @@ class RowSink:
         key = tuple(row.get(k) for k in keys)
         rows = self._merged[table]
         kept = rows.get(key)
+        rank = _rank(authoritative=authoritative, placeholder=placeholder)
         if kept is None:
-            rows[key] = (row, self._origin(), authoritative)
+            rows[key] = (row, self._origin(), rank)
             return
-        values, _, was_authoritative = kept
-        if authoritative and not was_authoritative:
+        values, _, kept_rank = kept
+        if rank > kept_rank:
             # The row is this document's now: a value it refuses is most likely its own.
             rows[key] = (
                 {**values, **{k: v for k, v in row.items() if v is not None}},
                 self._origin(),
-                True,
+                rank,
             )
             return
         for column, value in row.items():
             if value is not None and values.get(column) is None:
                 values[column] = value
+
+    def derived_keys(self, table: str) -> list[tuple[Any, ...]]:
+        """The primary keys of the derived rows (neither authoritative nor
+        placeholders) merged into ``table`` so far."""
+        rows = self._merged.get(table, {})
+        return [key for key, (_, _, rank) in rows.items() if rank == _RANK_DERIVED]
+
+    def promote(self, table: str, keys: Iterable[tuple[Any, ...]]) -> None:
+        """Stage the derived rows of ``keys`` with ``table``'s authoritative rows: the
+        tenant holds those keys as placeholders, which these rows are to replace."""
+        rows = self._merged.get(table, {})
+        for key in keys:
+            kept = rows.get(key)
+            if kept is not None and kept[2] == _RANK_DERIVED:
+                rows[key] = (kept[0], kept[1], _RANK_AUTHORITATIVE)
 
     def taken(self, table: str, group: str) -> set[Any]:
         """The keys staged so far for ``table``'s rows of ``group`` (the times a listener
@@ -536,8 +573,8 @@ class RowSink:
         """Write the merged rows, close the files; the origins of each staged line, by
         staged file."""
         for table, rows in self._merged.items():
-            for values, origin, authoritative in rows.values():
-                self._write(table, values, origin, authoritative)
+            for values, origin, rank in rows.values():
+                self._write(table, values, origin, rank == _RANK_AUTHORITATIVE)
         self._merged.clear()
         for handle in self._handles.values():
             handle.close()
@@ -565,6 +602,9 @@ class SourceFormat(ABC):
     #: Options that name a file the format reads: given in a manifest, they must lie
     #: inside its set (and are resolved against it); the service takes none of them.
     path_options: ClassVar[frozenset[str]] = frozenset()
+    #: Tables the format stages placeholders in (rows made up from names), which
+    #: :meth:`placeholders` recognises among the tenant's rows.
+    placeholder_tables: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -626,6 +666,16 @@ class SourceFormat(ABC):
         all of them and from the tenant's rows (natural keys that point forward or at
         rows loaded before). Not called by :meth:`SourceLoader.stage` alone."""
         del files, session
+
+    @classmethod
+    async def placeholders(
+        cls, session: TenantSession, table: str, keys: Sequence[tuple[Any, ...]]
+    ) -> set[tuple[Any, ...]]:
+        """Those of ``keys`` (primary keys of ``table``, one of
+        :attr:`placeholder_tables`) whose rows in the tenant are placeholders this
+        format staged: a later load's derived row of the key replaces them."""
+        del session, table, keys
+        return set()
 
     async def after_load(self, session: TenantSession, files: Sequence[FixtureFile]) -> None:
         """Called in the load's transaction after the rows were written: checks that need
@@ -715,6 +765,12 @@ def find_source_files(path: Path) -> tuple[Path, list[str]]:
     return path, names
 
 
+def _discard(staging: tempfile.TemporaryDirectory[str], sink: RowSink) -> None:
+    """Close ``sink`` and remove its directory (staging failed)."""
+    sink.close()
+    staging.cleanup()
+
+
 class SourceLoader(RefreshesDerivedTables):
     """Loads source files (each read by its format) through a staged fixture set; the
     tables a domain derives from the rows it writes are refreshed after them."""
@@ -799,16 +855,46 @@ class SourceLoader(RefreshesDerivedTables):
     def stage(self, settings: Settings | None = None) -> None:
         """Read every source file and write the staged fixture set (once); the formats
         get ``settings`` (secret keys, template directory)."""
+        if self._staging is None:
+            self._finish_staging(*self._start_staging(settings))
+
+    async def prepare(self, session: TenantSession, settings: Settings | None = None) -> None:
+        """Stage the files for a load in ``session`` (once): each format first prepares
+        with the session (:meth:`SourceFormat.prepare`), then the files are read, and
+        derived rows whose keys the tenant holds as placeholders are promoted."""
         if self._staging is not None:
             return
+        for reader, files in self._reader_groups().values():
+            reader.settings = settings
+            await reader.prepare(files, session)
+        staging, sink = await asyncio.to_thread(self._start_staging, settings)
+        try:
+            await self._replace_placeholders(session, sink)
+        except BaseException:
+            _discard(staging, sink)
+            raise
+        await asyncio.to_thread(self._finish_staging, staging, sink)
+
+    def _start_staging(
+        self, settings: Settings | None
+    ) -> tuple[tempfile.TemporaryDirectory[str], RowSink]:
+        """A private directory and a sink holding every source file's rows (not yet
+        closed)."""
         staging = tempfile.TemporaryDirectory(prefix="tf_stage_")
         sink = RowSink(Path(staging.name), self.schema, self.sources)
         try:
             self.readers = self._read_sources(sink, settings)
+        except BaseException:
+            _discard(staging, sink)
+            raise
+        return staging, sink
+
+    def _finish_staging(self, staging: tempfile.TemporaryDirectory[str], sink: RowSink) -> None:
+        """Close the sink and load from the files it staged."""
+        try:
             self._origins = sink.close()
         except BaseException:
-            sink.close()
-            staging.cleanup()
+            _discard(staging, sink)
             raise
         self._staging, self._sink = staging, sink
         if not self._origins:
@@ -816,15 +902,20 @@ class SourceLoader(RefreshesDerivedTables):
             return
         self._open_staged(Path(staging.name), sink)
 
-    async def prepare(self, session: TenantSession, settings: Settings | None = None) -> None:
-        """Stage the files for a load in ``session`` (once): each format first prepares
-        with the session (:meth:`SourceFormat.prepare`), then :meth:`stage` reads."""
-        if self._staging is not None:
-            return
-        for reader, files in self._reader_groups().values():
-            reader.settings = settings
-            await reader.prepare(files, session)
-        await asyncio.to_thread(self.stage, settings)
+    async def _replace_placeholders(self, session: TenantSession, sink: RowSink) -> None:
+        """Promote the derived rows whose keys the tenant holds as placeholders (those
+        a format of this load's domains recognises as its own; a table still empty
+        holds none): they replace them instead of being left out."""
+        domains = {fmt.loader for fmt in self.formats}
+        owners = sorted(
+            (f for f in SOURCE_FORMATS.values() if f.loader in domains and f.placeholder_tables),
+            key=lambda f: f.name,
+        )
+        for fmt in owners:
+            for table in sorted(fmt.placeholder_tables):
+                keys = sink.derived_keys(table)
+                if keys and not await session.is_empty(self._table(session, table)):
+                    sink.promote(table, await fmt.placeholders(session, table, keys))
 
     def _read_sources(self, sink: RowSink, settings: Settings | None) -> list[SourceFormat]:
         """Normalize every source file into ``sink``; returns the format readers used."""

@@ -26,7 +26,8 @@ Mapping decisions:
   ``duration_ms`` the dataset gives (0 becomes NULL). ``albums.artist_id`` is the
   artist of the first track naming the album (the dataset has no album artist). As
   the dataset is a 2017 snapshot with a few fields per item, these catalogue rows are
-  written ``insert_missing``: rows the tenant already has are left as they are.
+  written ``insert_missing``: rows the tenant already has are left as they are, but
+  for a streaming history's placeholder track, which the entry's track replaces.
 - A ``pid`` seen twice in one load is skipped after the first (counted as
   ``duplicate_playlist``), as are local files (``spotify:local:...``, counted).
 

@@ -38,7 +38,8 @@ Mapping decisions:
   row: within a load the full object wins; a table that only got simplified objects
   in a load is written ``insert_missing`` (new keys inserted, existing rows left as
   they are), so a later playlist file does not erase the genres, popularity or label
-  an earlier "several artists/albums" file loaded.
+  an earlier "several artists/albums" file loaded. A streaming history's placeholder
+  track is replaced all the same, by a simplified track as by a full one.
 - ``users`` rows are only ever inserted when the tenant lacks them (``insert_missing``):
   a Spotify object names a user but says nothing of the account the tenant keeps.
 - A standalone page of playlist items is loaded into ``playlist_tracks`` only when

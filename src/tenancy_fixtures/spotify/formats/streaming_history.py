@@ -31,10 +31,13 @@ Mapping decisions:
 - The extended export gives the real track id (from ``spotify_track_uri``); its album
   and artist, named only, get derived ids; ``tracks.artist_id`` and
   ``albums.artist_id`` are the ``master_metadata_album_artist_name`` artist.
-- Catalogue rows from history are written ``insert_missing``: a track, album or artist
-  the tenant already has (from Web API objects, say) is never overwritten by the
-  thinner row a history implies. Within one load, a track a Web API file staged
-  earlier is not restaged at all.
+- Catalogue rows from history are placeholders, written ``insert_missing``: a track,
+  album or artist the tenant already has (from Web API objects, say) is never
+  overwritten by the thinner row a history implies. Within one load, a track a Web API
+  file staged earlier is not restaged at all. The other way round, any real row of the
+  track (a full or simplified Web API object, an MPD entry, a table file), in the same
+  load or a later one, replaces the placeholder: a track whose artist has an id derived
+  from its name is one (:meth:`StreamingHistoryFormat.placeholders`).
 - ``platform`` is cut to the column's 64 characters, ``reason_start``/``reason_end``
   to 32.
 
@@ -50,7 +53,7 @@ import re
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import accumulate, count, repeat
@@ -58,6 +61,7 @@ from operator import add, attrgetter
 from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from sqlalchemy import select
 
 from tenancy_fixtures.loading.data_loader import TableMode
 from tenancy_fixtures.loading.sources import (
@@ -69,6 +73,7 @@ from tenancy_fixtures.loading.sources import (
 )
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc, listener_row
 from tenancy_fixtures.spotify.spotify_ids import derived_id, parse_uri
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = ["UNKNOWN_ALBUM", "StreamingHistoryFormat", "read_plays"]
 
@@ -95,6 +100,8 @@ _EXPORT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2
 #: A track URI as the export writes it: what :func:`parse_uri` takes as a track.
 _TRACK_URI = re.compile(r"spotify:track:[0-9A-Za-z]{22}")
 _TRACK_ID_AT = len("spotify:track:")
+#: Track keys :meth:`StreamingHistoryFormat.placeholders` looks up per query.
+_KEYS_PER_QUERY = 500
 _DERIVED: Mapping[str, TableMode] = {
     "users": "insert_missing",
     "artists": "insert_missing",
@@ -360,6 +367,7 @@ class StreamingHistoryFormat(SourceFormat):
     loader = "spotify"
     tables = frozenset({"users", "artists", "albums", "tracks", "listening_events"})
     derived_modes: ClassVar[Mapping[str, TableMode]] = _DERIVED
+    placeholder_tables: ClassVar[frozenset[str]] = frozenset({"tracks"})
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -377,6 +385,30 @@ class StreamingHistoryFormat(SourceFormat):
             ("ts" in document and "ms_played" in document)
             or ("endTime" in document and "msPlayed" in document)
         )
+
+    @classmethod
+    async def placeholders(
+        cls, session: TenantSession, table: str, keys: Sequence[tuple[Any, ...]]
+    ) -> set[tuple[Any, ...]]:
+        """The tracks of ``keys`` the tenant holds as a history staged them: by an
+        artist whose id is derived from its name, which no real track's artist has."""
+        tracks = session.metadata.tables.get(f"{TENANT_SCHEMA}.{table}")
+        artists = session.metadata.tables.get(f"{TENANT_SCHEMA}.artists")
+        if table != "tracks" or tracks is None or artists is None:
+            return set()
+        found: set[tuple[Any, ...]] = set()
+        for at in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = [key[0] for key in keys[at : at + _KEYS_PER_QUERY]]
+            query = (
+                select(tracks.c.track_id, artists.c.artist_id, artists.c.name)
+                .join_from(tracks, artists, tracks.c.artist_id == artists.c.artist_id)
+                .where(tracks.c.track_id.in_(chunk))
+            )
+            result = await session.connection.execute(query)
+            found.update(
+                (track,) for track, artist, name in result if artist == derived_id("artist", name)
+            )
+        return found
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         entry = Fields(document, sink, rule=_RULE)
@@ -522,6 +554,7 @@ class StreamingHistoryFormat(SourceFormat):
                 "tracks",
                 {"track_id": track_id, "name": title, "album_id": album_id, "artist_id": artist_id},
                 authoritative=False,
+                placeholder=True,
             )
         self._play(
             sink,
@@ -590,12 +623,15 @@ class StreamingHistoryFormat(SourceFormat):
                 "artist_id": artist_id,
             },
             authoritative=False,
+            placeholder=True,
         )
 
     @staticmethod
     def _artist(sink: RowSink, name: str) -> str:
         artist_id = derived_id("artist", name)
-        sink.merge("artists", {"artist_id": artist_id, "name": name}, authoritative=False)
+        sink.merge(
+            "artists", {"artist_id": artist_id, "name": name}, authoritative=False, placeholder=True
+        )
         return artist_id
 
     @staticmethod
@@ -605,6 +641,7 @@ class StreamingHistoryFormat(SourceFormat):
             "albums",
             {"album_id": album_id, "name": name or UNKNOWN_ALBUM, "artist_id": artist_id},
             authoritative=False,
+            placeholder=True,
         )
         return album_id
 
