@@ -36,6 +36,10 @@ def _partials(directory: Path) -> list[Path]:
     return list(directory.glob("*.partial"))
 
 
+def _names(directory: Path, pattern: str) -> set[str]:
+    return {path.name for path in directory.glob(pattern)}
+
+
 def _lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -209,10 +213,10 @@ async def test_an_export_leaves_the_users_own_partial_files_alone(
 
     assert "mine" == (kept / "notes.txt").read_text(encoding="utf-8")
     assert "mine too" == (tmp_path / "export.tar.gz.partial").read_text(encoding="utf-8")
-    assert {"export", "export.tar.gz", "export.partial", "export.tar.gz.partial"} == {
-        p.name for p in tmp_path.glob("export*")
-    }
-    assert not list(tmp_path.glob(".export*"))
+    assert {"export", "export.tar.gz", "export.partial", "export.tar.gz.partial"} == _names(
+        tmp_path, "export*"
+    )
+    assert not _names(tmp_path, ".export*")
 
 
 async def test_an_export_of_a_tenant_behind_the_schema_head_is_refused_until_migrated(
