@@ -176,9 +176,7 @@ async def refuse_outdated(
     if not found:
         # No ledger row: a tenant from before migrations were recorded, or one dropped
         # while this caller was on its way (a load racing a drop): not "outdated".
-        registered = select(tenants_table.c.tenant_id).where(
-            tenants_table.c.tenant_id == tenant_id
-        )
+        registered = select(tenants_table.c.tenant_id).where(tenants_table.c.tenant_id == tenant_id)
         if (await conn.execute(registered)).first() is None:
             raise TenantNotFoundError(tenant_id)
     revision = revision or history.base
