@@ -408,6 +408,20 @@ def _mpd_bad_uri(directory: Path) -> str:
     return "mpd.slice.0-999.json"
 
 
+def _mpd_followers_past_64_bits(directory: Path) -> str:
+    document = json.loads((SAMPLES / "mpd.slice.0-999.json").read_text("utf-8"))
+    document["playlists"][1]["num_followers"] = 2**64
+    (directory / "mpd.slice.0-999.json").write_text(json.dumps(document), encoding="utf-8")
+    return "mpd.slice.0-999.json"
+
+
+def _mpd_modified_at_past_64_bits(directory: Path) -> str:
+    document = json.loads((SAMPLES / "mpd.slice.0-999.json").read_text("utf-8"))
+    document["playlists"][1]["modified_at"] = 99_999_999_999_999_999_999
+    (directory / "mpd.slice.0-999.json").write_text(json.dumps(document), encoding="utf-8")
+    return "mpd.slice.0-999.json"
+
+
 @pytest.mark.parametrize(
     ("make", "record", "column"),
     [
@@ -416,8 +430,18 @@ def _mpd_bad_uri(directory: Path) -> str:
         (_negative_ms_played, 5, "msPlayed"),
         (_mpd_without_pid, 2, "pid"),
         (_mpd_bad_uri, 2, "tracks[1].track_uri"),
+        (_mpd_followers_past_64_bits, 2, "num_followers"),
+        (_mpd_modified_at_past_64_bits, 2, "modified_at"),
     ],
-    ids=["wrong-type", "history-without-ts", "negative-ms-played", "mpd-without-pid", "bad-uri"],
+    ids=[
+        "wrong-type",
+        "history-without-ts",
+        "negative-ms-played",
+        "mpd-without-pid",
+        "bad-uri",
+        "mpd-followers-past-64-bits",
+        "mpd-modified-at-past-64-bits",
+    ],
 )
 async def test_a_malformed_source_is_a_typed_error_and_nothing_is_written(
     manager: FixtureManager,

@@ -212,6 +212,49 @@ class TestFormatErrors:
         assert "malformed JSON after record 1" in error.message
 
     @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    def test_an_integer_beyond_64_bits_in_a_json_array_is_read_not_called_malformed_json(
+        self, tmp_path: Path, gzipped: bool
+    ) -> None:
+        """ijson's fast number reading refuses it: the array is read again with exact
+        numbers (the load then refuses the value naming its record and column)."""
+        data = (
+            b'[{"artist_id": "a1", "followers": 5},\n'
+            b' {"artist_id": "a2", "followers": 18446744073709551616, "x": [0.5, 2]},\n'
+            b' {"artist_id": "a3", "followers": -99999999999999999999}]'
+        )
+
+        records = read(tmp_path, "artists.json", data, gzipped=gzipped)
+
+        assert [
+            (None, 1, {"artist_id": "a1", "followers": 5}),
+            (None, 2, {"artist_id": "a2", "followers": 2**64, "x": [0.5, 2]}),
+            (None, 3, {"artist_id": "a3", "followers": -99_999_999_999_999_999_999}),
+        ] == where(records)
+        assert [float, int] == [type(v) for v in records[1].values["x"]]
+
+    def test_a_float_past_the_float_range_after_such_an_integer_is_still_malformed_json(
+        self, tmp_path: Path
+    ) -> None:
+        """Read again with exact numbers, a float past the range is refused as before."""
+        data = b'[{"followers": 18446744073709551616}, {"tempo": 1e400}]'
+
+        error = read_error(tmp_path, "artists.json", data)
+
+        expected = "malformed JSON after record 1: parse error: numeric (floating point) overflow"
+        assert (2, expected) == (error.record, error.message)
+
+    def test_an_integer_too_long_for_python_in_a_json_array_is_still_a_format_error(
+        self, tmp_path: Path
+    ) -> None:
+        """Past 4,300 digits Python reads no integer: refused as ijson refused it."""
+        data = b'[{"artist_id": "a1"}, {"followers": ' + b"9" * 5000 + b"}]"
+
+        error = read_error(tmp_path, "artists.json", data)
+
+        assert 2 == error.record
+        assert "integer overflow" in error.message
+
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
     def test_a_json_file_whose_top_level_is_an_object_is_refused(
         self, tmp_path: Path, gzipped: bool
     ) -> None:

@@ -938,6 +938,43 @@ class TestMillionPlaylistDataset:
             caught.value.rule,
         )
 
+    @pytest.mark.parametrize(
+        ("change", "column", "maximum"),
+        [
+            (lambda p: p.update(num_followers=2**64), "num_followers", 2**63 - 1),
+            (lambda p: p.update(num_followers=2**63), "num_followers", 2**63 - 1),
+            (
+                lambda p: p.update(modified_at=99_999_999_999_999_999_999),
+                "modified_at",
+                253402300799,
+            ),
+            (lambda p: p["tracks"][1].update(pos=2**64), "tracks[1].pos", 2**31 - 1),
+            (
+                lambda p: p["tracks"][0].update(duration_ms=2**70),
+                "tracks[0].duration_ms",
+                2**31 - 1,
+            ),
+        ],
+        ids=["followers-past-64-bits", "followers-past-int64", "modified-at", "pos", "duration"],
+    )
+    def test_a_number_beyond_64_bits_is_refused_naming_its_field_not_as_malformed_json(
+        self, tmp_path: Path, change: Any, column: str, maximum: int
+    ) -> None:
+        document = sample("mpd.slice.0-999.json")
+        change(document["playlists"][1])
+
+        with pytest.raises(RecordError) as caught:
+            normalise(MillionPlaylistFormat, write(tmp_path / "mpd.slice.0-999.json", document))
+
+        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
+            caught.value.path,
+            caught.value.record,
+            caught.value.column,
+            caught.value.rule,
+        )
+        assert f"must be at most {maximum}" in str(caught.value)
+        assert "malformed" not in str(caught.value)
+
 
 class TestSourceGenerator:
     def test_the_same_seed_and_scale_give_byte_identical_files(self, tmp_path: Path) -> None:
@@ -1084,3 +1121,46 @@ def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_
     with pytest.raises(FixtureFormatError) as caught:
         list(iter_documents(file))
     assert (path.name, 2) == (caught.value.path, caught.value.record)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "document", "path", "expected"),
+    [
+        (
+            "spotify-history",
+            [_extended_entry(0), _extended_entry(1, ms_played=2**64), _extended_entry(2)],
+            (1, "ms_played"),
+            2**64,
+        ),
+        (
+            "spotify-api",
+            [{"type": "artist", "id": HARBOR, "name": "Harbor", "followers": {"total": 2**64}}],
+            (0, "followers", "total"),
+            2**64,
+        ),
+        (
+            "spotify-history",
+            [_extended_entry(0, ms_played=-(2**70)), _extended_entry(1, x=[0.5, 1e300])],
+            (1, "x", 1),
+            1e300,
+        ),
+    ],
+    ids=["history", "api-objects", "floats-after-it"],
+)
+def test_a_streamed_json_source_holding_an_integer_beyond_64_bits_is_read_not_called_malformed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+    document: Any,
+    path: tuple[Any, ...],
+    expected: Any,
+) -> None:
+    # Streamed, as an export past the size read whole is.
+    monkeypatch.setattr("tenancy_fixtures.loading.json_arrays.MAX_WHOLE_ARRAY_BYTES", 1)
+    file = source_file(tmp_path, write(tmp_path / "source.json", document).name, format=fmt)
+
+    found: Any = [d.value for d in iter_documents(file)]
+    for key in path:
+        found = found[key]
+
+    assert (expected, type(expected)) == (found, type(found))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "SourceRecord",
     "csv_header",
+    "exact_numbers",
+    "exact_retry",
+    "is_integer_overflow",
     "iter_records",
     "json_lines_blocks",
     "json_lines_records",
@@ -221,30 +225,85 @@ def _outermost(keys: list[Any], key: Any) -> Any:
     return keys[1] if len(keys) > 1 else key
 
 
+def is_integer_overflow(error: Exception) -> bool:
+    """Whether ijson refused a well-formed JSON integer beyond 64 bits: its C parser
+    does, reading numbers with ``use_float=True`` (read again with :func:`exact_numbers`)."""
+    return str(error).lstrip().startswith("parse error: integer overflow")
+
+
+def exact_numbers(events: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """ijson events read with ``use_float=False`` as ``use_float=True`` gives them, but
+    for integers beyond 64 bits, kept whole: a ``Decimal`` becomes a float, and one past
+    the float range is refused as the C parser refuses it."""
+    import ijson
+
+    for event in events:
+        value = event[-1]
+        if event[-2] != "number" or type(value) is int:
+            yield event
+            continue
+        number = float(value)
+        if not math.isfinite(number):
+            raise ijson.JSONError("parse error: numeric (floating point) overflow")
+        yield (*event[:-1], number)
+
+
+@contextmanager
+def exact_retry(overflow: Exception) -> Iterator[None]:
+    """Around a read again with :func:`exact_numbers` after ``overflow``: an integer
+    Python will not read (past 4,300 digits; ijson's C parser then raises a
+    ``SystemError``) is refused as ``overflow`` refused it."""
+    try:
+        yield
+    except UnicodeDecodeError:
+        raise
+    except (SystemError, ValueError):
+        raise overflow from None
+
+
 def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
     import ijson  # only JSON arrays need it: not imported by processes that never read one
 
-    index = 0
+    read = [0]  # the records yielded so far
     try:
-        with _binary(file) as stream:
-            array = _ArrayStream(stream)
-            events = ijson.basic_parse(array, use_float=True)
-            for index, value in enumerate(_array_items(events), 1):
-                array.record_read()
-                yield SourceRecord(_object(file, value, record=index), None, index)
+        try:
+            yield from _json_array_records(file, read, exact=False)
+        except ijson.JSONError as exc:
+            if not is_integer_overflow(exc):
+                raise
+            with exact_retry(exc):
+                yield from _json_array_records(file, read, exact=True)
     except _Refused as exc:
-        raise _error(file, exc.message, record=index + 1, column=exc.column) from None
+        raise _error(file, exc.message, record=read[0] + 1, column=exc.column) from None
     except ijson.JSONError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
-        if index == 0 and "premature EOF" in reason and _is_blank(file):
+        if read[0] == 0 and "premature EOF" in reason and _is_blank(file):
             raise _error(
                 file, "the file is empty: a .json fixture file holds a JSON array ([] for none)"
             ) from None
         raise _error(
-            file, f"malformed JSON after record {index}: {reason}", record=index + 1
+            file, f"malformed JSON after record {read[0]}: {reason}", record=read[0] + 1
         ) from None
     except _DECODE_ERRORS as exc:
-        raise _error(file, f"unreadable: {exc}", record=index + 1) from None
+        raise _error(file, f"unreadable: {exc}", record=read[0] + 1) from None
+
+
+def _json_array_records(
+    file: FixtureFile, read: list[int], *, exact: bool
+) -> Iterator[SourceRecord]:
+    """The records of a JSON array after the first ``read[0]`` (counted in it as they
+    are yielded); ``exact``: numbers read by :func:`exact_numbers`, slower, for a file
+    holding an integer beyond 64 bits, which the load then refuses by its record."""
+    import ijson
+
+    with _binary(file) as stream:
+        array = _ArrayStream(stream)
+        events = ijson.basic_parse(array, use_float=not exact)
+        for index, value in enumerate(_array_items(exact_numbers(events) if exact else events), 1):
+            array.record_read()
+            if index > read[0]:
+                read[0] = index
+                yield SourceRecord(_object(file, value, record=index), None, index)
 
 
 def _is_blank(file: FixtureFile) -> bool:

@@ -44,7 +44,13 @@ from tenancy_fixtures.loading.fixture_sets import (
 )
 from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
 from tenancy_fixtures.loading.parse_workers import POOL, call_in_workers
-from tenancy_fixtures.loading.readers import iter_records, yaml_items
+from tenancy_fixtures.loading.readers import (
+    exact_numbers,
+    exact_retry,
+    is_integer_overflow,
+    iter_records,
+    yaml_items,
+)
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
@@ -217,36 +223,58 @@ def _json_documents(file: SourceFile, stream: str | None) -> Generator[SourceDoc
 def _streamed_documents(
     file: SourceFile, stream: str | None
 ) -> Generator[SourceDocument, None, None]:
-    """The documents of a JSON file, streamed by ijson."""
+    """The documents of a JSON file, streamed by ijson; one holding an integer beyond
+    64 bits is read again from there with exact numbers (the format or the load then
+    refuses the value, naming its document and field), not called malformed."""
     import ijson  # only JSON documents need it: not imported by processes that never read one
 
-    index = 0
-    whole = False
+    read = [0]  # the documents yielded so far
     try:
-        with _open(file) as handle:
-            events = ijson.parse(handle, use_float=True)
-            first = next(events, None)
-            if first is None:
-                raise FixtureFormatError("empty file: expected a JSON document", path=file.relative)
-            prefix = "item" if first[1] == "start_array" else stream
-            if prefix is None:
-                whole = True
-            else:
-                for index, value in enumerate(ijson.items(chain([first], events), prefix), 1):
-                    yield SourceDocument(value, None, index)
+        try:
+            whole = yield from _stream_documents(file, stream, read, exact=False)
+        except ijson.JSONError as exc:
+            if not is_integer_overflow(exc):
+                raise
+            with exact_retry(exc):
+                whole = yield from _stream_documents(file, stream, read, exact=True)
     except ijson.JSONError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
         raise FixtureFormatError(
-            f"malformed JSON after document {index}: {reason}",
+            f"malformed JSON after document {read[0]}: {reason}",
             path=file.relative,
-            record=index + 1,
+            record=read[0] + 1,
         ) from None
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise FixtureFormatError(
-            f"unreadable: {exc}", path=file.relative, record=index + 1
+            f"unreadable: {exc}", path=file.relative, record=read[0] + 1
         ) from None
     if whole:
         yield SourceDocument(_whole(file), None, 1)
+
+
+def _stream_documents(
+    file: SourceFile, stream: str | None, read: list[int], *, exact: bool
+) -> Generator[SourceDocument, None, bool]:
+    """The documents of a JSON file after the first ``read[0]`` (counted in it as they
+    are yielded); returns whether the file is one whole document instead. ``exact``:
+    numbers read by :func:`exact_numbers` (slower; integers of any size)."""
+    import ijson
+
+    with _open(file) as handle:
+        events = ijson.parse(handle, use_float=not exact)
+        if exact:
+            events = exact_numbers(events)
+        first = next(events, None)
+        if first is None:
+            raise FixtureFormatError("empty file: expected a JSON document", path=file.relative)
+        prefix = "item" if first[1] == "start_array" else stream
+        if prefix is None:
+            return True
+        for index, value in enumerate(ijson.items(chain([first], events), prefix), 1):
+            if index > read[0]:
+                read[0] = index
+                yield SourceDocument(value, None, index)
+    return False
 
 
 def _whole(file: SourceFile) -> Any:

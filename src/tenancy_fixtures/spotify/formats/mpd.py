@@ -31,9 +31,10 @@ Mapping decisions:
 - A ``pid`` seen twice in one load is skipped after the first (counted as
   ``duplicate_playlist``), as are local files (``spotify:local:...``, counted).
 
-A missing ``pid``, a bad URI, a repeated ``pos`` within a playlist, or a value of the
-wrong type is a :class:`~tenancy_fixtures.errors.RecordError` naming the file, the
-playlist's place in the slice and the field; nothing is written.
+A missing ``pid``, a bad URI, a repeated ``pos`` within a playlist, a value of the
+wrong type, or a number its column cannot hold (``num_followers`` past 64 bits, ``pos``
+or ``duration_ms`` past 32) is a :class:`~tenancy_fixtures.errors.RecordError` naming
+the file, the playlist's place in the slice and the field; nothing is written.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ _PID_DIGITS = 19
 #: The last epoch second a timestamp holds (9999-12-31 23:59:59 UTC).
 _LAST_SECOND = 253_402_300_799
 _USER_ID_LENGTH = 64
+#: The largest values the columns of ``num_followers`` (BIGINT), ``pos`` and
+#: ``duration_ms`` (INTEGER) hold.
+_BIGINT_MAX = 2**63 - 1
+_INTEGER_MAX = 2**31 - 1
 
 
 def mpd_playlist_id(pid: int) -> str:
@@ -116,7 +121,7 @@ class MillionPlaylistFormat(SourceFormat):
                 "description": playlist.text("description"),
                 "public": True,
                 "collaborative": playlist.boolean("collaborative", strings=True),
-                "followers": playlist.integer("num_followers", minimum=0),
+                "followers": playlist.integer("num_followers", minimum=0, maximum=_BIGINT_MAX),
                 "snapshot_id": None,
                 "created_at": (
                     iso_utc(datetime.fromtimestamp(modified_at, UTC))
@@ -156,7 +161,7 @@ class MillionPlaylistFormat(SourceFormat):
     def _entry(
         self, track: Fields, sink: RowSink, playlist_id: str, index: int, positions: set[int]
     ) -> None:
-        position = track.integer("pos", minimum=0)
+        position = track.integer("pos", minimum=0, maximum=_INTEGER_MAX)
         if position is None:
             position = index
         if position in positions:
@@ -189,14 +194,16 @@ class MillionPlaylistFormat(SourceFormat):
                 },
                 authoritative=False,
             )
+            name = track.text("track_name", required=True)
+            duration_ms = track.integer("duration_ms", minimum=0, maximum=_INTEGER_MAX)
             sink.merge(
                 "tracks",
                 {
                     "track_id": ref.id,
-                    "name": track.text("track_name", required=True),
+                    "name": name,
                     "album_id": album_id,
                     "artist_id": artist_id,
-                    "duration_ms": track.integer("duration_ms", minimum=0) or None,
+                    "duration_ms": duration_ms or None,
                 },
                 authoritative=False,
             )
