@@ -290,6 +290,57 @@ async def test_load_is_atomic_when_a_middle_file_breaks_a_check_constraint(
     assert (await _applied(manager, TENANT)).keys() == {"schema", "config"}
 
 
+def _tracks_with_a_lone_surrogate(fixture_set: Path, name: str) -> None:
+    """Give the third track a name holding a lone surrogate escape ("\\ud800"), in
+    ``tracks.jsonl`` or (``name`` ``tracks.json``) in a JSON array replacing it."""
+    source = fixture_set / "tracks.jsonl"
+    records = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
+    records[2]["name"] = "B\ud800b"  # json.dumps escapes it as \ud800
+    source.unlink()
+    lines = [json.dumps(record) for record in records]
+    text = "[\n" + ",\n".join(lines) + "\n]" if name == "tracks.json" else "\n".join(lines)
+    (fixture_set / name).write_text(text + "\n", encoding="utf-8")
+    manifest_path = fixture_set / "fixtures.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for entry in manifest["files"]:
+        if entry["path"] == "tracks.jsonl":
+            entry["path"] = name
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "record"), [("tracks.jsonl", 3, None), ("tracks.json", None, 3)]
+)
+async def test_a_lone_surrogate_in_a_json_table_file_is_refused_naming_its_line_and_column(
+    manager: FixtureManager,
+    demo_set: Path,
+    tmp_path: Path,
+    name: str,
+    line: int | None,
+    record: int | None,
+) -> None:
+    """A lone surrogate escape is text no database takes: refused (rule encoding) at its
+    line or record and column, nothing written. A JSON array's was stored as '?'."""
+    await manager.create_tenant(TENANT)
+    broken = _copy_set(demo_set, tmp_path)
+    _tracks_with_a_lone_surrogate(broken, name)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, source=broken)
+
+    error = caught.value
+    assert (name, line, record, "name", "encoding") == (
+        error.path,
+        error.line,
+        error.record,
+        error.column,
+        error.rule,
+    )
+    assert "not valid Unicode" in str(error)
+    assert {} == await _table_counts(manager, TENANT)
+    assert {"schema", "config"} == (await _applied(manager, TENANT)).keys()
+
+
 async def test_failed_reload_of_a_loaded_tenant_keeps_the_previous_rows(
     manager: FixtureManager, demo_set: Path, tmp_path: Path, demo_counts: dict[str, int]
 ) -> None:

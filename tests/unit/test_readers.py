@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tenancy_fixtures.errors import FixtureFormatError
+from tenancy_fixtures.errors import FixtureFormatError, RecordError
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, open_fixture_set
 from tenancy_fixtures.loading.readers import (
     SourceRecord,
@@ -491,3 +491,129 @@ class TestJsonLinesBlocks:
         assert 10 == len(records)
         assert failure is not None
         assert 11 == failure.line
+
+
+#: Where ijson's second read of a JSON array starts: 3 bytes (a byte order mark, if
+#: any), then 64 KiB at a time.
+_SECOND_READ = 3 + 65536
+
+
+class TestLoneSurrogates:
+    """JSON's and YAML's escapes can write half a surrogate pair alone, which no text
+    holds: refused with a RecordError (rule encoding) at its record or line and field.
+    ijson's C backend read one in a JSON array as '?'."""
+
+    @pytest.mark.parametrize(
+        ("name", "data", "line", "record", "column", "message"),
+        [
+            pytest.param(
+                "artists.json",
+                b'[{"artist_id": "a1"}, {"artist_id": "a2", "name": "B\\ud800b"}]',
+                None,
+                2,
+                "name",
+                "text",
+                id="json-value",
+            ),
+            pytest.param(
+                "artists.json",
+                b'[{"artist_id": "a1", "name": "\\ud800\\u0041"}]',
+                None,
+                1,
+                "name",
+                "text",
+                id="json-high-before-another-escape",
+            ),
+            pytest.param(
+                "artists.json",
+                b'[{"artist_id": "a1", "genres": [{"g": "x\\udc00"}]}]',
+                None,
+                1,
+                "genres",
+                "text",
+                id="json-nested-low",
+            ),
+            pytest.param(
+                "artists.json",
+                b'[{"artist_id": "a1", "na\\ud800me": "x"}]',
+                None,
+                1,
+                None,
+                "a key",
+                id="json-key",
+            ),
+            pytest.param(
+                "artists.jsonl",
+                b'{"artist_id": "a1"}\n{"artist_id": "a2", "name": "\\ud800"}\n',
+                2,
+                None,
+                "name",
+                "text",
+                id="jsonl-value",
+            ),
+            pytest.param(
+                "artists.jsonl",
+                b'{"artist_id": "a1", "na\\udfffme": 1}\n',
+                1,
+                None,
+                None,
+                "a key",
+                id="jsonl-key",
+            ),
+            pytest.param(
+                "artists.yaml",
+                b'- {artist_id: a1, "na\\ud800me": x}\n',
+                None,
+                1,
+                None,
+                "a key",
+                id="yaml-key",
+            ),
+        ],
+    )
+    def test_a_lone_surrogate_is_refused_at_its_record_and_field(
+        self,
+        tmp_path: Path,
+        name: str,
+        data: bytes,
+        line: int | None,
+        record: int | None,
+        column: str | None,
+        message: str,
+    ) -> None:
+        with pytest.raises(RecordError) as caught:
+            read(tmp_path, name, data)
+
+        error = caught.value
+        assert (name, line, record, column, "encoding") == (
+            error.path,
+            error.line,
+            error.record,
+            error.column,
+            error.rule,
+        )
+        assert error.message.startswith(f"{message} that is not valid Unicode")
+
+    def test_one_split_between_two_reads_of_the_parser_is_refused_at_its_record(
+        self, tmp_path: Path
+    ) -> None:
+        """Wherever ijson's reads cut the escape, or the pair a high surrogate escape
+        starts: the lone one is refused, the pair read as it is."""
+        head = b'[{"artist_id": "a1", "name": "'
+        for shift in range(-14, 2):
+            pad = b"x" * (_SECOND_READ - len(head) + shift)
+            rest = b'"},\n{"artist_id": "a2", "name": "%s"}]'
+            lone = head + pad + rest % b"\\ud800\\u0041"
+            with pytest.raises(RecordError) as caught:
+                read(tmp_path / f"lone{shift}", "artists.json", lone)
+            assert (2, "name") == (caught.value.record, caught.value.column), shift
+            pair = head + pad + rest % b"\\ud83d\\ude00"
+            last = read(tmp_path / f"pair{shift}", "artists.json", pair)[-1]
+            assert "\U0001f600" == last.values["name"], shift
+
+    def test_a_pair_and_an_escaped_backslash_are_read_as_they_are(self, tmp_path: Path) -> None:
+        data = b'[{"artist_id": "a1", "name": "\\ud83d\\ude00 \\\\ud800"}]'
+
+        [record] = read(tmp_path, "artists.json", data)
+
+        assert "\U0001f600 \\ud800" == record.values["name"]

@@ -3,7 +3,10 @@
 JSON arrays are parsed incrementally (ijson events), JSON Lines and CSV line by line,
 gzip on the fly, so memory does not grow with a file's size. YAML is the exception: it
 is parsed whole, so keep YAML for small files. Every failure is a
-:class:`FixtureFormatError` naming the file and the line or record.
+:class:`FixtureFormatError` naming the file and the line or record, but for a lone
+surrogate escape (``"\\ud800"``, text no Unicode string holds) in JSON or in a YAML
+key: that is a :class:`RecordError` (rule ``encoding``) naming the field too, as the
+loader's refusal of such a value is (a YAML value's is left to it).
 
 The readers refuse what a parser would otherwise accept silently or choke on: a key
 given twice in one object (parsers keep the last), values nested deeper than
@@ -30,8 +33,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from tenancy_fixtures.errors import FixtureFormatError
+from tenancy_fixtures.errors import FixtureError, FixtureFormatError, RecordError
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
+from tenancy_fixtures.loading.lone_surrogates import LoneSurrogateScan
 
 if TYPE_CHECKING:
     import yaml
@@ -80,12 +84,24 @@ class SourceRecord:
 
 
 class _Refused(Exception):
-    """A value the readers will not pass on; turned into a FixtureFormatError with its place."""
+    """A value the readers will not pass on; turned into a FixtureFormatError with its
+    place, or a RecordError when it breaks a record's ``rule``."""
 
-    def __init__(self, message: str, column: str | None = None) -> None:
+    def __init__(self, message: str, column: str | None = None, rule: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.column = column
+        self.rule = rule
+
+
+class _NotUnicode(_Refused):
+    """A lone surrogate, in the text of field ``column`` or (``key``) in a record's key:
+    no Unicode text holds one, though JSON's and YAML's escapes can write one."""
+
+    def __init__(self, column: str | None = None, *, key: bool = False) -> None:
+        what = "a key" if key else "text"
+        message = f"{what} that is not valid Unicode (a lone surrogate)"
+        super().__init__(message, column, "encoding")
 
 
 @contextmanager
@@ -109,6 +125,24 @@ def _error(
     return FixtureFormatError(
         message, path=file.relative, table=file.table, line=line, record=record, column=column
     )
+
+
+def _refusal(
+    file: FixtureFile, refused: _Refused, *, line: int | None = None, record: int | None = None
+) -> FixtureError:
+    """``refused`` at its place: a RecordError if it breaks a rule (text that is not
+    Unicode), as the loader's refusals do, else a FixtureFormatError."""
+    if refused.rule is not None:
+        return RecordError(
+            refused.message,
+            path=file.relative,
+            table=file.table,
+            line=line,
+            record=record,
+            column=refused.column,
+            rule=refused.rule,
+        )
+    return _error(file, refused.message, line=line, record=record, column=refused.column)
 
 
 def _object(
@@ -139,12 +173,15 @@ def _too_large(what: str) -> _Refused:
 class _ArrayStream:
     """A JSON array's bytes as ijson reads them: a UTF-8 byte order mark at the start
     skipped, and no more than MAX_RECORD_BYTES read for one record (``record_read``
-    marks where the last one ended)."""
+    marks where the last one ended). The bytes before a lone surrogate escape are read,
+    then :class:`_NotUnicode` raised: yajl would decode it as ``?``."""
 
     def __init__(self, stream: IO[bytes] | gzip.GzipFile) -> None:
         self._stream = stream
         self._head: bytes | None = None
         self._since_record = 0
+        self._surrogates = LoneSurrogateScan()
+        self._lone = False
 
     def record_read(self) -> None:
         self._since_record = 0
@@ -166,6 +203,18 @@ class _ArrayStream:
             data, self._head = self._head, b""
         else:
             data = self._stream.read(size)
+        return self._checked(data)
+
+    def _checked(self, data: bytes) -> bytes:
+        """``data`` up to a lone surrogate escape; raises once what came before is parsed."""
+        if self._lone:
+            raise _NotUnicode()
+        lone = self._surrogates.feed(data)
+        if lone is not None:
+            self._lone = True
+            data = data[: max(lone, 0)]
+            if not data:
+                raise _NotUnicode()  # b"" would be the end of the file
         self._since_record += len(data)
         return data
 
@@ -175,49 +224,72 @@ def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
 
     ijson's own item builder keeps every open level's path, which makes deep nesting
     cost memory quadratic in the depth; this one stops at :data:`MAX_DEPTH` and
-    refuses a key repeated in one object instead of keeping the last.
+    refuses a key repeated in one object instead of keeping the last. A lone surrogate
+    escape the stream stops before is refused at the field being read.
     """
-    first = next(events, None)
-    if first is None or first[0] != "start_array":
-        raise _Refused("a .json fixture file must hold a JSON array of objects")
+    _array_start(events)
     stack: list[Any] = []  # containers open inside the top-level array
     keys: list[Any] = []  # the key each open container is stored under in its parent
     top: Any = None
     key: Any = None
-    for event, value in events:
-        if event == "map_key":
-            if value in top:
-                raise _duplicate(value, _outermost(keys, value))
-            key = value
-        elif event in ("start_map", "start_array"):
-            new: Any = {} if event == "start_map" else []
-            if stack:
-                if len(stack) >= MAX_DEPTH:
-                    raise _too_deep(_outermost(keys, key))
-                if type(top) is dict:
-                    top[key] = new
+    try:
+        for event, value in events:
+            if event == "map_key":
+                if value in top:
+                    raise _duplicate(value, _outermost(keys, value))
+                key = value
+            elif event in ("start_map", "start_array"):
+                new: Any = {} if event == "start_map" else []
+                if stack:
+                    if len(stack) >= MAX_DEPTH:
+                        raise _too_deep(_outermost(keys, key))
+                    if type(top) is dict:
+                        top[key] = new
+                    else:
+                        top.append(new)
+                keys.append(key)
+                stack.append(new)
+                top, key = new, None
+            elif event in ("end_map", "end_array"):
+                if not stack:
+                    continue  # the top-level array closed; the parser refuses anything after it
+                done = stack.pop()
+                key = keys.pop()
+                if stack:
+                    top = stack[-1]
                 else:
-                    top.append(new)
-            keys.append(key)
-            stack.append(new)
-            top, key = new, None
-        elif event in ("end_map", "end_array"):
-            if not stack:
-                continue  # the top-level array closed; the parser refuses anything after it
-            done = stack.pop()
-            key = keys.pop()
-            if stack:
-                top = stack[-1]
+                    top = None
+                    yield done
+            elif stack:
+                if type(top) is dict:
+                    top[key] = value
+                else:
+                    top.append(value)
             else:
-                top = None
-                yield done
-        elif stack:
-            if type(top) is dict:
-                top[key] = value
-            else:
-                top.append(value)
-        else:
-            yield value
+                yield value
+    except _NotUnicode:
+        raise _lone_surrogate_field(stack, keys, key) from None
+
+
+def _array_start(events: Iterator[tuple[str, Any]]) -> None:
+    """Step into the top-level array; refuse a file that holds no array."""
+    first = next(events, None)
+    if first is None or first[0] != "start_array":
+        raise _Refused("a .json fixture file must hold a JSON array of objects")
+
+
+def _lone_surrogate_field(stack: list[Any], keys: list[Any], key: Any) -> _NotUnicode:
+    """The refusal of a lone surrogate escape in the string being read, named at the
+    record's field: in an object, the string is ``key``'s value unless that is set (or
+    no key was read yet), when it is the next key."""
+    if not stack:
+        return _NotUnicode()  # an item that is no object
+    top = stack[-1]
+    if type(top) is dict and (key is None or key in top):
+        if len(stack) == 1:
+            return _NotUnicode(key=True)
+        return _NotUnicode(keys[1])
+    return _NotUnicode(_outermost(keys, key))
 
 
 def _outermost(keys: list[Any], key: Any) -> Any:
@@ -274,7 +346,7 @@ def _json_array(file: FixtureFile) -> Iterator[SourceRecord]:
             with exact_retry(exc):
                 yield from _json_array_records(file, read, exact=True)
     except _Refused as exc:
-        raise _error(file, exc.message, record=read[0] + 1, column=exc.column) from None
+        raise _refusal(file, exc, record=read[0] + 1) from None
     except ijson.JSONError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "parse error"
         if read[0] == 0 and "premature EOF" in reason and _is_blank(file):
@@ -437,7 +509,7 @@ def json_lines_blocks(file: FixtureFile, *, min_lines: int = 0) -> Iterator[tupl
 
 def json_lines_records(
     file: FixtureFile, block: bytes, before: int, records: int = 0
-) -> tuple[list[SourceRecord], FixtureFormatError | None]:
+) -> tuple[list[SourceRecord], FixtureError | None]:
     """The records of one block of :func:`json_lines_blocks`, numbered after ``records``,
     up to the first refused line, and the error for that line (numbered from the start
     of the file), if any: the records before it are still to be checked first."""
@@ -474,7 +546,7 @@ def _line_blocks(stream: IO[bytes] | gzip.GzipFile) -> Iterator[bytes]:
 
 def _json_lines_block(
     file: FixtureFile, block: bytes, lines: list[bytes], before: int, records: int
-) -> tuple[list[SourceRecord], FixtureFormatError | None]:
+) -> tuple[list[SourceRecord], FixtureError | None]:
     """The records of a block of lines up to the first refused one, and its error.
 
     The checks for repeated keys and deep nesting (see :func:`_check_line`) run on the
@@ -483,7 +555,7 @@ def _json_lines_block(
     """
     parsed: list[SourceRecord] = []
     raws: list[bytes] = []
-    failure: FixtureFormatError | None = None
+    failure: FixtureError | None = None
     keys = 0
     for at, raw in enumerate(lines, before + 1):
         if not raw.strip():
@@ -491,11 +563,7 @@ def _json_lines_block(
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            if "depth limit" in str(exc):  # orjson's own limit, far above ours
-                failure = _error(file, _too_deep(None).message, line=at)
-            else:
-                kind = "unreadable" if "UTF-8" in str(exc) else "malformed JSON"
-                failure = _error(file, f"{kind}: {exc}", line=at)
+            failure = _line_error(file, raw, at, exc)
             break
         if type(value) is not dict:
             failure = _error(file, f"expected an object, found {type(value).__name__}", line=at)
@@ -516,6 +584,59 @@ def _json_lines_block(
         except _Refused as exc:
             return parsed[:index], _error(file, exc.message, line=source.line, column=exc.column)
     return parsed, failure
+
+
+def _line_error(
+    file: FixtureFile, raw: bytes, at: int, exc: orjson.JSONDecodeError
+) -> FixtureError:
+    """Why orjson refused line ``at`` (``raw``): nesting too deep, bytes that are not
+    UTF-8, a lone surrogate escape (JSON allows one, Unicode text does not), or JSON
+    that is malformed."""
+    if "depth limit" in str(exc):  # orjson's own limit, far above ours
+        return _error(file, _too_deep(None).message, line=at)
+    if "UTF-8" in str(exc):
+        return _error(file, f"unreadable: {exc}", line=at)
+    lone = _lone_surrogate_in(raw) if "surrogate" in str(exc) else None
+    if lone is not None:
+        return _refusal(file, lone, line=at)
+    return _error(file, f"malformed JSON: {exc}", line=at)
+
+
+def _lone_surrogate_in(raw: bytes) -> _NotUnicode | None:
+    """The refusal of the first field of the JSON object ``raw`` whose key, or text at
+    any depth, holds a lone surrogate; ``None`` if none does (or ``raw`` is no object).
+    The standard library's parser keeps a lone surrogate escape as it is."""
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if type(record) is not dict:
+        return None
+    for name, field in record.items():
+        if _not_unicode(name):
+            return _NotUnicode(key=True)
+        pending = [field]
+        while pending:
+            node = pending.pop()
+            if type(node) is dict:
+                pending.extend(node)  # its keys
+                pending.extend(node.values())
+            elif type(node) is list:
+                pending.extend(node)
+            elif _not_unicode(node):
+                return _NotUnicode(name)
+    return None
+
+
+def _not_unicode(value: Any) -> bool:
+    """Whether ``value`` is text UTF-8 cannot encode (it holds a lone surrogate)."""
+    if type(value) is not str:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _whole_lines(file: FixtureFile) -> int:
@@ -614,8 +735,14 @@ _YAML_MERGE = "tag:yaml.org,2002:merge"
 class _YamlRefused(_Refused):
     """A YAML value refused before the document is built, with its record's number."""
 
-    def __init__(self, message: str, column: str | None = None, record: int | None = None):
-        super().__init__(message, column)
+    def __init__(
+        self,
+        message: str,
+        column: str | None = None,
+        record: int | None = None,
+        rule: str | None = None,
+    ) -> None:
+        super().__init__(message, column, rule)
         self.record = record
 
 
@@ -642,7 +769,7 @@ def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
     except RecursionError:
         raise _error(file, f"value nested deeper than {MAX_DEPTH} levels") from None
     except _YamlRefused as exc:
-        raise _error(file, exc.message, record=exc.record, column=exc.column) from None
+        raise _refusal(file, exc, record=exc.record) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}") from None
     if document is None:
@@ -721,7 +848,8 @@ def _check_yaml(root: yaml.Node, *, budget: int) -> None:
 
 
 def _check_yaml_item(item: yaml.Node, record: int, sizes: dict[int, tuple[int, int]]) -> None:
-    """Refuse nesting deeper than MAX_DEPTH or a repeated key in one item of a list."""
+    """Refuse nesting deeper than MAX_DEPTH, or a repeated key or one that is not
+    Unicode (an escaped lone surrogate) in one item of a list."""
     import yaml
 
     if sizes[id(item)][1] > MAX_DEPTH:
@@ -737,6 +865,9 @@ def _check_yaml_item(item: yaml.Node, record: int, sizes: dict[int, tuple[int, i
                 if (key.tag, name) in seen:
                     refused = _duplicate(name, column if column is not None else name)
                     raise _YamlRefused(refused.message, refused.column, record)
+                if not name.isascii() and _not_unicode(name):
+                    refused = _NotUnicode(column, key=column is None)
+                    raise _YamlRefused(refused.message, refused.column, record, refused.rule)
                 seen.add((key.tag, name))
             pending.append((value, column if column is not None else name))
         if isinstance(node, yaml.SequenceNode):
@@ -778,7 +909,7 @@ def yaml_items(file: FixtureFile) -> Iterator[SourceRecord]:
     except RecursionError:
         raise _error(file, _too_deep(None).message, record=record) from None
     except _YamlRefused as exc:
-        raise _error(file, exc.message, record=exc.record, column=exc.column) from None
+        raise _refusal(file, exc, record=exc.record) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}", record=record or None) from None
 
