@@ -1123,6 +1123,28 @@ def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_
     assert (path.name, 2) == (caught.value.path, caught.value.record)
 
 
+@pytest.mark.parametrize("text", ["B\\ud800b", "\\udc00", "\\ud800\\u0041"])
+def test_a_lone_surrogate_escape_in_a_json_source_is_refused_at_its_document_not_stored_as_a_question_mark(
+    tmp_path: Path, text: str
+) -> None:
+    """yajl decoded it as ``?`` (or merged it with the next escape into another character)."""
+    good = '{"type": "artist", "id": "%s", "name": "Harbor"}' % HARBOR
+    bad = good.replace("Harbor", text)
+    path = tmp_path / "artists.json"
+    path.write_text(f"[{good},\n{good},\n{bad}]", encoding="ascii")
+    file = source_file(tmp_path, path.name, format="spotify-api")
+
+    with pytest.raises(RecordError) as caught:
+        list(iter_documents(file))
+
+    assert ("artists.json", 3, "encoding") == (
+        caught.value.path,
+        caught.value.record,
+        caught.value.rule,
+    )
+    assert "lone surrogate" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("fmt", "document", "path", "expected"),
     [
