@@ -5,6 +5,7 @@ data_export feature gates it, and it is audited in the chain."""
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def _partials(directory: Path) -> list[Path]:
 
 def _names(directory: Path, pattern: str) -> set[str]:
     return {path.name for path in directory.glob(pattern)}
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -217,6 +222,27 @@ async def test_an_export_leaves_the_users_own_partial_files_alone(
         tmp_path, "export*"
     )
     assert not _names(tmp_path, ".export*")
+
+
+async def test_an_export_removes_what_a_killed_one_left_and_takes_the_umasks_mode(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A killed export's staging holds the tenant's data: the next export to the same
+    place removes it. The export itself is made as any file the user writes."""
+    await loaded_tenant(manager, SOURCE)
+    left = tmp_path / ".export.0123456789abcdef.partial"
+    left.mkdir()
+    (left / "users.jsonl").write_text("{}", encoding="utf-8")
+    (tmp_path / ".export.tar.gz.fedcba9876543210.partial").write_bytes(b"half")
+    mask = os.umask(0o022)
+    try:
+        await manager.export_tenant(SOURCE, tmp_path / "export")
+        await manager.export_tenant(SOURCE, tmp_path / "export.tar.gz")
+    finally:
+        os.umask(mask)
+
+    assert not _names(tmp_path, ".export*")
+    assert (0o755, 0o644) == (_mode(tmp_path / "export"), _mode(tmp_path / "export.tar.gz"))
 
 
 async def test_an_export_of_a_tenant_behind_the_schema_head_is_refused_until_migrated(

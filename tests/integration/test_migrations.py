@@ -35,8 +35,10 @@ from sqlalchemy import (
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import (
     InvalidTenantIdError,
+    MigrationError,
     SchemaOutdatedError,
     TenantNotFoundError,
+    UnknownRevisionError,
 )
 from tenancy_fixtures.migrations.scripts import BUILTIN_MIGRATIONS, MigrationScripts
 from tenancy_fixtures.store import control_plane, migration_ledger, schema_checksum
@@ -224,6 +226,24 @@ async def test_the_schema_check_of_a_tenant_dropped_on_the_way_says_not_found_no
     async with fleet.store.control() as conn:
         with pytest.raises(TenantNotFoundError):
             await migration_ledger.refuse_outdated(conn, "going", fleet.store.history)
+
+
+async def test_a_tenant_recorded_at_a_revision_this_release_lacks_is_named_not_the_target(
+    fleet: FixtureManager,
+) -> None:
+    """It read as the caller's bad ``--to`` (exit 2) naming no tenant."""
+    await fleet.create_tenant("newer")
+    async with fleet.store.control() as conn:
+        await migration_ledger.set_revision(conn, "newer", "0009_from_a_newer_release")
+
+    with pytest.raises(MigrationError) as raised:
+        await fleet.migrate()
+
+    assert not isinstance(raised.value, UnknownRevisionError)
+    assert (9, "newer") == (raised.value.exit_code, raised.value.tenant_id)
+    assert "recorded revision '0009_from_a_newer_release' is not in the history" in str(
+        raised.value
+    )
 
 
 def _failing_history(tmp_path: Path) -> Path:

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tenancy_fixtures.routing import TenantProblem, from_header, from_jwt_claim, from_subdomain
+from tenancy_fixtures.routing.resolvers import header_value
 
 SECRET = "a-test-secret-of-at-least-32-bytes!"
 
@@ -47,14 +48,26 @@ def test_a_tenant_header_folding_two_values_is_a_400() -> None:
     assert 400 == raised.value.status
 
 
-def test_a_host_or_token_header_sent_twice_is_a_400() -> None:
+def test_a_host_header_sent_twice_is_a_400_and_a_token_sent_twice_a_401_challenge() -> None:
     hosts = {"type": "http", "headers": [(b"host", b"acme.example.com")] * 2}
-    with pytest.raises(TenantProblem, match="host header was sent 2 times"):
+    with pytest.raises(TenantProblem, match="host header was sent 2 times") as raised:
         from_subdomain("example.com")(hosts)
+    assert 400 == raised.value.status
     bearer = f"Bearer {token({'tenant_id': 'acme'})}".encode()
     tokens = {"type": "http", "headers": [(b"authorization", bearer)] * 2}
-    with pytest.raises(TenantProblem, match="authorization header was sent 2 times"):
+    with pytest.raises(TenantProblem, match="authorization header was sent 2 times") as raised:
         from_jwt_claim(SECRET)(tokens)
+    assert (401, "Bearer") == (
+        raised.value.status,
+        raised.value.headers["WWW-Authenticate"].split()[0],
+    )
+
+
+def test_header_value_reads_the_first_of_a_repeated_header_for_the_apps_own_use() -> None:
+    """Only the resolvers refuse a repeat: Accept or Cookie may come twice."""
+    accepts = {"type": "http", "headers": [(b"accept", b"text/html"), (b"Accept", b"*/*")]}
+
+    assert "text/html" == header_value(accepts, "Accept")
 
 
 @pytest.mark.parametrize("host", ["acme.example.com", "acme.example.com:8443", "ACME.example.com."])

@@ -9,8 +9,8 @@ reload with what was exported. ``OUT`` ending in ``.tar.gz`` gets the directory 
 
 Rows are read a batch at a time from one read-only transaction and written as they
 come: memory does not grow with a table. The export is written under a name of its
-own ending in ``.partial`` (never a file of the user's) and takes its name only when
-complete.
+own, ``.<out>.<random>.partial`` (never a file of the user's), and takes its name only
+when complete; the next export to ``out`` removes what a killed one left.
 
 * Derived tables (the daily aggregates) are exported as rows in a whole-tenant export:
   the plain loader takes them as given, so a reload holds the same aggregates. A
@@ -40,10 +40,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import tarfile
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,8 +193,26 @@ def _staging(out: Path) -> tuple[Path, Path | None]:
     if out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir())):
         raise FixtureSetError("the export's destination exists already", path=out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    return Path(staging), archive
+    for stale in _partials(target):
+        _remove(stale)
+    # mkdir, not mkdtemp: the export gets the umask's mode, as any file the user writes.
+    staging = target.with_name(f".{target.name}.{secrets.token_hex(8)}.partial")
+    staging.mkdir()
+    return staging, archive
+
+
+def _partials(target: Path) -> list[Path]:
+    """What an export to ``target`` killed before its end left beside it (the names this
+    module gives, never a file of the user's)."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}(\.tar\.gz)?\.[0-9a-f]{{16}}\.partial")
+    return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 # shape: one export's steps in order (gate, keys, tables, manifest, audit)
@@ -361,10 +379,9 @@ def _finish(staging: Path, out: Path, archive: Path | None) -> None:
             out.rmdir()  # checked empty
         staging.replace(out)
         return
-    handle, name = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".partial", dir=out.parent)
-    partial = Path(name)
+    partial = archive.with_name(f".{archive.name}.{secrets.token_hex(8)}.partial")
     try:
-        with open(handle, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        with partial.open("xb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
             for child in sorted(staging.iterdir()):
                 tar.add(child, arcname=child.name)
         partial.replace(archive)

@@ -23,6 +23,7 @@ from tenancy_fixtures.errors import (
     MigrationError,
     TenancyFixturesError,
     TenantNotFoundError,
+    UnknownRevisionError,
 )
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.migrations.operations import captured_sql, run_steps
@@ -176,8 +177,13 @@ async def _record_failure(
 
 def _plan(entry: LedgerEntry, scripts: MigrationScripts, to: str) -> TenantMigration:
     current = entry.revision or scripts.base
-    target = scripts.resolve(to, current)
-    steps = scripts.steps(current, target)
+    try:
+        target = scripts.resolve(to, current)
+        steps = scripts.steps(current, target)
+    except UnknownRevisionError:
+        raise
+    except MigrationError as exc:
+        raise MigrationError(exc.message, tenant_id=entry.tenant_id) from None
     outcome: Outcome = "planned" if steps else "skipped"
     return TenantMigration(
         entry.tenant_id, current, target, outcome, steps=[s.revision for s in steps]

@@ -198,7 +198,7 @@ class MigrationScripts:
             return chain[0]
         relative = _RELATIVE.match(target)
         if relative:
-            at = chain.index(self.resolve(current or self.base))
+            at = self._recorded(current)
             moved = at + int(relative[2]) * (1 if relative[1] == "+" else -1)
             if not 0 <= moved < len(chain):
                 raise UnknownRevisionError(
@@ -217,6 +217,18 @@ class MigrationScripts:
             )
         return found[0]
 
+    def _recorded(self, current: str | None) -> int:
+        """Where a tenant's recorded revision (``None``: the first) stands in the history;
+        one the history lacks (recorded by a newer release, say) is the tenant's state,
+        a :class:`MigrationError`, not the caller's input."""
+        revision = current or self.base
+        if revision not in self.chain:
+            raise MigrationError(
+                f"the recorded revision {revision!r} is not in the history of "
+                f"{self.location} (head is {self.chain[-1]}): was it migrated by a newer release?"
+            )
+        return self.chain.index(revision)
+
     def check(self, target: str) -> None:
         """Refuse ``target`` before any tenant is read when it can name no revision
         whatever a tenant's current one (``+N``/``-N`` depend on it: checked per tenant)."""
@@ -226,7 +238,7 @@ class MigrationScripts:
     def steps(self, current: str | None, target: str) -> list[Step]:
         """The steps from ``current`` (``None``: the first revision) to ``target``."""
         chain = self.chain
-        start = chain.index(self.resolve(current or self.base))
+        start = self._recorded(current)
         end = chain.index(target)
         if end >= start:
             return [self._step(rev, "upgrade") for rev in chain[start + 1 : end + 1]]

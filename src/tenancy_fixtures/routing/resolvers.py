@@ -25,16 +25,32 @@ TenantResolver = Callable[[Mapping[str, Any]], str]
 
 
 def header_value(scope: Mapping[str, Any], name: str) -> str | None:
-    """The value of header ``name`` in an ASGI ``scope`` (case-insensitive), or None.
+    """The first value of header ``name`` in an ASGI ``scope`` (case-insensitive)."""
+    values = _values(scope, name)
+    return values[0] if values else None
 
-    A header sent twice is a 400, never "the first wins": a proxy that appends its
-    own value instead of replacing the client's would otherwise let the client pick.
-    """
+
+def _values(scope: Mapping[str, Any], name: str) -> list[str]:
     wanted = name.lower().encode("latin-1")
-    values = [value for key, value in scope.get("headers", ()) if key.lower() == wanted]
+    return [
+        bytes(value).decode("latin-1").strip()
+        for key, value in scope.get("headers", ())
+        if key.lower() == wanted
+    ]
+
+
+def _single(
+    scope: Mapping[str, Any], name: str, status: int = 400, headers: Mapping[str, str] | None = None
+) -> str | None:
+    """The value of header ``name`` the tenant is read from, or None. Sent twice it is
+    refused, never "the first wins": a proxy that appends its own value instead of
+    replacing the client's would otherwise let the client pick."""
+    values = _values(scope, name)
     if len(values) > 1:
-        raise TenantProblem(400, f"the {name} header was sent {len(values)} times: send it once")
-    return bytes(values[0]).decode("latin-1").strip() if values else None
+        raise TenantProblem(
+            status, f"the {name} header was sent {len(values)} times: send it once", headers=headers
+        )
+    return values[0] if values else None
 
 
 def from_header(name: str = "X-Tenant-ID") -> TenantResolver:
@@ -42,7 +58,7 @@ def from_header(name: str = "X-Tenant-ID") -> TenantResolver:
     holding a list is a 400."""
 
     def resolve(scope: Mapping[str, Any]) -> str:
-        value = header_value(scope, name)
+        value = _single(scope, name)
         if not value:
             raise TenantProblem(400, f"no tenant given: send the tenant id in the {name} header")
         if "," in value:
@@ -60,7 +76,7 @@ def from_subdomain(base_domain: str) -> TenantResolver:
     suffix = "." + base_domain.lower().strip(".")
 
     def resolve(scope: Mapping[str, Any]) -> str:
-        host = (header_value(scope, "host") or "").lower().rsplit(":", 1)[0].rstrip(".")
+        host = (_single(scope, "host") or "").lower().rsplit(":", 1)[0].rstrip(".")
         label = host[: -len(suffix)] if host.endswith(suffix) else ""
         if not label or "." in label:
             raise TenantProblem(
@@ -96,7 +112,8 @@ def from_jwt_claim(
     required = ["exp", claim] if claim != "exp" else ["exp"]
 
     def resolve(scope: Mapping[str, Any]) -> str:
-        scheme, _, token = (header_value(scope, "authorization") or "").partition(" ")
+        given = _single(scope, "authorization", 401, challenge)
+        scheme, _, token = (given or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise TenantProblem(
                 401,
