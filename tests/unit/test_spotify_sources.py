@@ -1124,11 +1124,11 @@ def test_an_export_entry_that_is_not_utf8_is_a_format_error_naming_the_file_and_
 
 
 @pytest.mark.parametrize("text", ["B\\ud800b", "\\udc00", "\\ud800\\u0041"])
-def test_a_lone_surrogate_escape_in_a_json_source_is_refused_at_its_document_not_stored_as_a_question_mark(
+def test_a_lone_surrogate_escape_in_a_json_source_is_refused_at_its_document_not_stored_as_a_qmark(
     tmp_path: Path, text: str
 ) -> None:
     """yajl decoded it as ``?`` (or merged it with the next escape into another character)."""
-    good = '{"type": "artist", "id": "%s", "name": "Harbor"}' % HARBOR
+    good = json.dumps({"type": "artist", "id": HARBOR, "name": "Harbor"})
     bad = good.replace("Harbor", text)
     path = tmp_path / "artists.json"
     path.write_text(f"[{good},\n{good},\n{bad}]", encoding="ascii")
