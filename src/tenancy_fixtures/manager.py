@@ -313,8 +313,9 @@ class FixtureManager:
         the whole load for any bad record, raising :class:`RecordsRefusedError` (a
         ``RecordError`` and a ``ValidationFailedError``) that lists every problem of the
         fixtures; ``"lenient"`` validates first and loads
-        all but the bad records, which go to ``<reject_dir>/<tenant>-<run_id>.jsonl``
-        (default directory: the ``reject_dir`` setting).
+        all but the bad records, which go to
+        ``<reject_dir>/<tenant>-<plane>-<run_id>.jsonl`` (default directory: the
+        ``reject_dir`` setting; ``plane``: this database's control-plane id).
         """
         return await self.load(
             tenant_id,

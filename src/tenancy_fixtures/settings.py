@@ -210,7 +210,8 @@ class Settings(BaseSettings):
     )
     reject_dir: Path = Field(
         default=Path("rejects"),
-        description="Where lenient loads write <tenant>-<run_id>.jsonl of refused records.",
+        description="Where lenient loads write <tenant>-<plane>-<run_id>.jsonl of refused "
+        "records (plane: the database's control-plane id).",
     )
     actor: str = Field(default_factory=_default_actor, description="Who the audit log names.")
     secret_key: SecretStr | None = Field(

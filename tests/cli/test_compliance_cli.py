@@ -5,11 +5,13 @@ validate-data still accepts, and --verify failing on a planted remnant."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 from tenancy_fixtures.cli.compliance import REMNANTS_EXIT
-from tests.cli.cli_runner import Cli
+from tests.cli.cli_runner import Cli, with_manager
 from tests.integration.subject_data import SUBJECT, SUBJECT_EMAIL
+from tests.planes import plane_of
 
 
 def test_an_export_loads_into_a_new_tenant_that_validates(
@@ -58,7 +60,9 @@ def test_erase_then_verify_passes_until_a_remnant_is_planted(
 
     rejects.mkdir(exist_ok=True)
     line = {"table": "users", "record": {"email": SUBJECT_EMAIL}}
-    (rejects / f"{tenant}-planted.jsonl").write_text(json.dumps(line) + "\n")
+    plane = with_manager(cli.database_url, plane_of)
+    planted = rejects / f"{tenant}-{plane}-{uuid.uuid4().hex}.jsonl"
+    planted.write_text(json.dumps(line) + "\n")
     result = cli("erase", tenant, "--subject", SUBJECT, "--verify")
     assert result.exit_code == REMNANTS_EXIT, result.output
     assert "reject file" in result.stdout

@@ -5,6 +5,7 @@ personal data, and erase --verify finding planted remnants until they are scrubb
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from tests.integration.subject_data import (
     table,
     table_rows,
 )
+from tests.planes import plane_of
 
 TENANT = "erasing"
 AGGREGATES = ("daily_stats", "track_daily_stats")
@@ -141,7 +143,7 @@ async def test_verify_finds_planted_remnants_until_an_erasure_scrubs_them(
 async def _plant_and_scrub(manager: FixtureManager, reject_dir: Path) -> None:
     await loaded_tenant(manager, TENANT)
     await manager.erase_subject(TENANT, SUBJECT)
-    planted = reject_dir / f"{TENANT}-planted.jsonl"
+    planted = reject_dir / f"{TENANT}-{await plane_of(manager)}-{uuid.uuid4().hex}.jsonl"
     other = {"table": "users", "record": {"user_id": "someone_else", "email": "x@example.org"}}
     mine = {"table": "users", "message": f"email '{SUBJECT_EMAIL}' is taken", "record": {}}
     planted.write_text(json.dumps(other) + "\n" + json.dumps(mine) + "\n")

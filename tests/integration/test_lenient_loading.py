@@ -28,6 +28,7 @@ from tenancy_fixtures.store.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.validation import FixtureValidator
 from tests.cli.cli_runner import Cli
 from tests.fixture_files import jsonl_records, write_jsonl
+from tests.planes import plane_of
 
 TENANT = "lenient_tenant"
 NEW_TRACK = "zzzzzzzzzzzzzzzzzzzzz1"
@@ -188,7 +189,8 @@ class TestLenient:
         assert expected_counts == await table_counts(manager)
         assert expected_counts == report.row_counts
         assert 3 == report.rejected
-        assert tmp_path / "rejects" / f"{TENANT}-{report.run_id}.jsonl" == report.reject_file
+        name = f"{TENANT}-{await plane_of(manager)}-{report.run_id}.jsonl"
+        assert tmp_path / "rejects" / name == report.reject_file
         rejected = jsonl_records(report.reject_file)
         assert three_bad.expected() == [
             (r["path"], r["line"], r["column"], r["rule"]) for r in rejected

@@ -120,7 +120,7 @@ LenientFlag = Annotated[
 RejectDirOption = Annotated[
     Path | None,
     typer.Option(
-        help="Where --lenient writes <tenant>-<run_id>.jsonl (default: "
+        help="Where --lenient writes <tenant>-<plane>-<run_id>.jsonl (default: "
         "TENANCY_REJECT_DIR, else ./rejects)."
     ),
 ]

@@ -64,7 +64,7 @@ from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
-from tenancy_fixtures.tenancy.tenants import recorded_files
+from tenancy_fixtures.tenancy.tenants import recorded_files, reject_files
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -490,10 +490,13 @@ async def _fingerprints(
     return marks
 
 
-def tenant_reject_files(directory: Path, tenant_id: str, recorded: Sequence[str]) -> list[Path]:
-    """The files named as ``tenant_id``'s reject files in ``directory`` (the reject
-    directory), and those its loads recorded writing elsewhere."""
-    return sorted({*directory.glob(f"{tenant_id}-*.jsonl"), *recorded_files(recorded)})
+def tenant_reject_files(
+    directory: Path, tenant_id: str, plane: str | None, recorded: Sequence[str]
+) -> list[Path]:
+    """The files named as ``tenant_id``'s reject files of control plane ``plane`` in
+    ``directory`` (the reject directory), and those its loads recorded writing."""
+    own = reject_files(directory, tenant_id, plane, partial=False)
+    return sorted({*own, *recorded_files(recorded)})
 
 
 def scrub_reject_files(paths: Sequence[Path], marks: Fingerprints) -> int:
@@ -594,9 +597,10 @@ async def erase_subject(
                 session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
             )
             recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
+            plane = await control_plane.plane_id(session.connection)
             directory = Path(reject_dir or store.settings.reject_dir)
             report.reject_lines = scrub_reject_files(
-                tenant_reject_files(directory, tenant_id, recorded), marks
+                tenant_reject_files(directory, tenant_id, plane, recorded), marks
             )
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)

@@ -6,8 +6,8 @@ Places looked at:
 
 * tables: rows a declared subject reference still connects to the subject, and any
   personal, id or reference column holding one of the values;
-* reject files of the tenant (``<reject_dir>/<tenant>-*.jsonl``, and those its loads
-  recorded writing to a directory of their own);
+* reject files of the tenant (``<reject_dir>/<tenant>-<plane>-*.jsonl``, named for this
+  database's control plane, and those its loads recorded writing);
 * the tenant's audit details (erasure receipts aside: they hold digests only);
 * the tenant's config, stored and cached (Redis, when the cache is there).
 """
@@ -107,9 +107,14 @@ async def _columns(
 
 
 def _reject_files(
-    directory: Path, tenant_id: str, recorded: list[str], marks: Fingerprints, check: ErasureCheck
+    directory: Path,
+    tenant_id: str,
+    plane: str | None,
+    recorded: list[str],
+    marks: Fingerprints,
+    check: ErasureCheck,
 ) -> None:
-    for path in tenant_reject_files(directory, tenant_id, recorded):
+    for path in tenant_reject_files(directory, tenant_id, plane, recorded):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -191,7 +196,9 @@ async def verify_erasure(
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
         recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
-    _reject_files(Path(reject_dir or store.settings.reject_dir), tenant_id, recorded, marks, check)
+        plane = await control_plane.plane_id(session.connection)
+    directory = Path(reject_dir or store.settings.reject_dir)
+    _reject_files(directory, tenant_id, plane, recorded, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

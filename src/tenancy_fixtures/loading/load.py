@@ -24,6 +24,7 @@ from tenancy_fixtures.errors import (
     FixtureError,
     RecordError,
     SettingsError,
+    StorageError,
     TenancyFixturesError,
 )
 from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
@@ -77,7 +78,8 @@ class LoadOptions:
     applied. ``validation`` (default: the ``validation_mode`` setting): ``"strict"``
     refuses the whole load for any bad record, listing every problem;
     ``"lenient"`` loads all but the bad records, which go to
-    ``<reject_dir>/<tenant>-<run_id>.jsonl`` (default: the ``reject_dir`` setting).
+    ``<reject_dir>/<tenant>-<plane>-<run_id>.jsonl`` (default: the ``reject_dir``
+    setting; ``plane``: the database's control-plane id).
     ``progress`` is told (table, rows) after every batch written.
     """
 
@@ -131,10 +133,7 @@ async def load_tenant(
             tracker,
             audit,
             LoadContext.for_run(audit.run_id, settings, progress=options.progress, tracker=tracker),
-            RejectFile(
-                Path(options.reject_dir or settings.reject_dir)
-                / f"{tenant_id}-{audit.run_id}.jsonl"
-            ),
+            await _reject_file(store, settings, tenant_id, options, audit.run_id),
         )
         with tracker.stage("transaction"):
             results = await _transaction(run)
@@ -209,6 +208,19 @@ def _refuse_lenient_without_validation(settings: Settings, options: LoadOptions)
             "a lenient load needs data validation to find the records it sets aside: "
             "TENANCY_DATA_VALIDATION is false; load strict, or switch validation on"
         )
+
+
+async def _reject_file(
+    store: TenantStore, settings: Settings, tenant_id: str, options: LoadOptions, run_id: str
+) -> RejectFile:
+    """The load's reject file, named for this database's control plane too: a database
+    sharing the directory never takes it for its own tenant's of the same id."""
+    async with store.control(readonly=True) as conn:
+        plane = await control_plane.plane_id(conn)
+    if plane is None:  # set when the store is initialized
+        raise StorageError("the control plane has no id: initialize the store first")
+    name = control_plane.reject_file_name(tenant_id, plane, run_id)
+    return RejectFile(Path(options.reject_dir or settings.reject_dir) / name)
 
 
 def open_fixtures(

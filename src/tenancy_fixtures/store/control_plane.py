@@ -89,6 +89,7 @@ __all__ = [
     "record_run",
     "record_table_checksums",
     "recorded_reject_files",
+    "reject_file_name",
     "run_audited",
     "save_config",
     "set_tier",
@@ -793,10 +794,18 @@ async def record_run(
     )
 
 
+def reject_file_name(tenant_id: str, plane: str, run_id: str) -> str:
+    """The name of a lenient load's reject file: ``<tenant>-<plane>-<run_id>.jsonl``. The
+    plane id tells apart the files of databases that share a reject directory."""
+    return f"{tenant_id}-{plane}-{run_id}.jsonl"
+
+
 async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[str]:
     """The reject files the tenant's lenient loads wrote, as each load recorded them
     (``reject_file`` in its run detail): wherever its ``reject_dir`` pointed. Only paths
-    named as that run's reject file (``<tenant>-<run_id>.jsonl``) are taken."""
+    named as that run's reject file in this control plane (:func:`reject_file_name`, or
+    ``<tenant>-<run_id>.jsonl`` as loads named it before the plane id) are taken."""
+    plane = await plane_id(conn)
     path = runs_table.c.detail["reject_file"].as_string()
     found = await conn.execute(
         select(runs_table.c.run_id, path)
@@ -807,7 +816,8 @@ async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[s
         {
             str(recorded)
             for run_id, recorded in found.all()
-            if PurePath(str(recorded)).name == f"{tenant_id}-{run_id}.jsonl"
+            if PurePath(str(recorded)).name
+            in {f"{tenant_id}-{run_id}.jsonl", reject_file_name(tenant_id, str(plane), run_id)}
         }
     )
 

@@ -193,12 +193,18 @@ def recorded_files(recorded: Iterable[str]) -> list[Path]:
     return sorted({p for p in candidates if p.is_file() and not p.is_symlink()})
 
 
-def reject_files(directory: Path, tenant_id: str) -> list[Path]:
-    """The lenient-load reject files of ``tenant_id`` in ``directory``: named
-    ``<tenant>-<run_id>.jsonl`` by the loader (``.partial`` while being written)."""
-    pattern = re.compile(rf"{re.escape(tenant_id)}-[0-9a-f]{{32}}\.jsonl(\.partial)?")
-    if not directory.is_dir():
+def reject_files(
+    directory: Path, tenant_id: str, plane: str | None, *, partial: bool = True
+) -> list[Path]:
+    """The lenient-load reject files of ``tenant_id`` in ``directory`` written through
+    control plane ``plane``: named ``<tenant>-<plane>-<run_id>.jsonl`` by the loader
+    (with ``partial``, also those still ``.partial``: a load that crashed before its
+    commit recorded none). Files of another database sharing the directory carry
+    another plane id; names without one are left to the recorded list."""
+    if plane is None or not directory.is_dir():
         return []
+    end = r"(\.partial)?" if partial else ""
+    pattern = re.compile(rf"{re.escape(tenant_id)}-{re.escape(plane)}-[0-9a-f]{{32}}\.jsonl{end}")
     return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name))
 
 
@@ -231,7 +237,8 @@ async def drop_tenant(
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
-            own = reject_files(store.settings.reject_dir, tenant_id)
+            plane = await control_plane.plane_id(conn)
+            own = reject_files(store.settings.reject_dir, tenant_id, plane)
             for path in {*own, *recorded_files(recorded)}:
                 path.unlink(missing_ok=True)
             await audit.record(
