@@ -226,3 +226,142 @@ def test_validate_data_refuses_a_tenant_with_a_source_set_on_disk(
     for extra in ([f"{tenant_prefix}ghost"], ["../x"], ["--all"]):
         result = cli("validate-data", *extra, "--source", str(fixtures))
         assert_one_line_error(result, 2, "error: --source checks a fixture set on disk")
+
+
+# --- --source with source-format files --------------------------------------------------
+
+SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
+DJANGO_DUMP = [
+    {"model": "music.artist", "pk": "4Z8W4fKeB5YxbusRsdQVPb", "fields": {"name": "Radiohead"}},
+    {
+        "model": "music.album",
+        "pk": "6dVIqQ8qmQ5GBnJ9shOYGE",
+        "fields": {"name": "OK Computer", "artist": ["Radiohead"]},
+    },
+]
+
+
+def _api_tracks(directory: Path, *, popularity: int | None = None) -> Path:
+    """``api/tracks.jsonl``: two Web API track objects, the second's popularity given."""
+    tracks = json.loads((SAMPLES / "several_tracks.json").read_text(encoding="utf-8"))
+    first, second = tracks["tracks"][:2]
+    if popularity is not None:
+        second["popularity"] = popularity
+    path = directory / "api" / "tracks.jsonl"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n", encoding="utf-8")
+    return path
+
+
+def _manifest(directory: Path, *entries: dict[str, Any]) -> Path:
+    (directory / "fixtures.json").write_text(json.dumps({"files": list(entries)}), "utf-8")
+    return directory
+
+
+def test_validate_data_source_checks_a_manifests_source_entries_naming_file_line_and_field(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A manifest's ``format`` entry is staged and checked as a load would: the record
+    load-fixtures refuses is refused here too, named by the source file, line and field
+    (it was skipped: "0 records checked", exit 0)."""
+    source = tmp_path / "set"
+    _api_tracks(source, popularity=150)
+    _manifest(source, {"path": "api/tracks.jsonl", "format": "spotify-api"})
+
+    result = sqlite_cli("validate-data", "--source", str(source))
+
+    line = assert_one_line_error(result, 6, "error: 1 problem(s) found: api/tracks.jsonl:2, ")
+    assert "column popularity: 150 breaks CHECK" in line
+    sqlite_cli.ok("init-tenant", "acme")
+    loaded = sqlite_cli("load-fixtures", "acme", str(source))
+    assert 5 == loaded.exit_code, loaded.output
+    assert line.removeprefix("error: ") in loaded.stderr
+
+
+def test_validate_data_source_reports_a_record_its_format_refuses_and_says_the_rest_is_unchecked(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A history entry the format refuses while staging is the problem, named by file,
+    record and field; the records after it are said to be not checked."""
+    source = tmp_path / "set"
+    history = json.loads(
+        (SAMPLES / "Streaming_History_Audio_2024.json").read_text(encoding="utf-8")
+    )
+    history[2]["ms_played"] = -5
+    (source / "history").mkdir(parents=True)
+    (source / "history" / "plays.json").write_text(json.dumps(history), encoding="utf-8")
+    _manifest(
+        source,
+        {"path": "history/plays.json", "format": "spotify-history", "options": {"user_id": "u"}},
+    )
+
+    result = sqlite_cli("validate-data", "--source", str(source), "--json")
+
+    assert 6 == result.exit_code, result.output
+    document = json.loads(result.stdout)
+    assert False is document["ok"]
+    [problem] = document["problems"]
+    assert problem.startswith("history/plays.json, record 3, column ms_played: ")
+    assert ["the other records: they are checked once every source file stages"] == document[
+        "not_checked"
+    ]
+
+
+def test_validate_data_source_checks_source_files_found_in_a_directory_or_given_alone(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """Without a manifest, the source files load-fixtures detects are checked too (they
+    were refused as "unknown table")."""
+    path = _api_tracks(tmp_path, popularity=150)
+
+    for given in (path.parent, path):
+        result = sqlite_cli("validate-data", "--source", str(given))
+        line = assert_one_line_error(result, 6, "error: 1 problem(s) found: tracks.jsonl:2, ")
+        assert "[check:popularity]" in line
+
+
+def test_validate_data_source_passes_clean_source_entries_and_names_what_needs_the_tenant(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """Clean source entries pass with their staged rows counted; a reference to a table
+    the set fills no row of is listed as not checked, not silently passed."""
+    source = tmp_path / "set"
+    _api_tracks(source)
+    _manifest(source, {"path": "api/tracks.jsonl", "format": "spotify-api"})
+
+    document = sqlite_cli.json("validate-data", "--source", str(source))
+
+    assert (True, [], []) == (document["ok"], document["problems"], document["not_checked"])
+    assert document["records"] > 2  # the tracks, their albums and artists
+    plain = {
+        "album_id": "4aawyAB9vmqN3uQ7FjRGTy",
+        "name": "Lost",
+        "album_type": "album",
+        "artist_id": "0OdUWJ0sBjDrqHygGUXeCF",
+        "release_date": "2021-03-07",
+        "release_date_precision": "day",
+        "total_tracks": 1,
+        "label": None,
+    }
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "albums.jsonl").write_text(json.dumps(plain) + "\n", encoding="utf-8")
+    text = sqlite_cli.ok("validate-data", "--source", str(alone)).stdout
+    assert "not checked: references albums(artist_id) -> artists" in text
+
+
+def test_validate_data_source_refuses_a_source_file_only_a_load_can_stage(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A Django dump whose natural keys resolve against the tenant's rows cannot be
+    staged without one: exit 6 naming the file, never a silent ok."""
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "music.json").write_text(json.dumps(DJANGO_DUMP), encoding="utf-8")
+    options = {"natural_keys": "music.Artist:name"}
+    _manifest(source, {"path": "music.json", "format": "django", "options": options})
+
+    result = sqlite_cli("validate-data", "--source", str(source))
+
+    line = assert_one_line_error(result, 6, "error: 1 problem(s) found: not checked: music.json: ")
+    assert "natural keys" in line

@@ -387,45 +387,40 @@ def _one_target(tenant_id: str | None, all_tenants: bool, source: Path | None) -
 
 
 def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
+    """Check every file ``load-fixtures`` would load from ``source``; exit 6 on a problem
+    or a source file that only a load can stage."""
     from tenancy_fixtures.fixtures.schema import tenant_metadata
-    from tenancy_fixtures.loading.fixture_sets import open_fixture_set
-    from tenancy_fixtures.validation import FixtureValidator
+    from tenancy_fixtures.loading.set_check import check_set
 
     try:
-        metadata = tenant_metadata(settings)
+        check = check_set(source, metadata=tenant_metadata(settings), settings=settings)
     except TenancyFixturesError as exc:
         fail(exc)
-    validator = FixtureValidator(
-        metadata,
-        timeout_seconds=settings.validation_timeout_seconds,
-        max_problems=settings.validation_max_problems,
-        max_text_length=settings.max_text_length,
-    )
-    try:
-        fixture_set = open_fixture_set(source, metadata=metadata)
-        report = validator.validate(fixture_set)
-    except TenancyFixturesError as exc:
-        fail(exc)
+    report = check.report
     if json_out:
         print_json(
             {
                 "source": str(source),
-                "ok": report.ok,
+                "ok": check.ok,
                 "records": report.records,
-                "total": report.total,
+                "total": check.total,
                 "rules": dict(report.rules),
-                "problems": report.problems,
+                "problems": check.problems,
                 "truncated": report.truncated,
+                "not_staged": check.unstaged,
+                "not_checked": check.not_checked,
             }
         )
     else:
         console.print(f"{source}: {report.records:,} records checked", markup=False)
         for rule, count in sorted(report.rules.items()):
             console.print(f"  {rule}: {count} record(s)")
-        for problem in report.problems:
+        for problem in check.problems:
             console.print(f"  - {problem}", highlight=False, markup=False)
-    if not report.ok:
-        fail(ValidationFailedError(report.problems))
+        for item in check.not_checked:
+            console.print(f"  not checked: {item}", highlight=False, markup=False)
+    if not check.ok:
+        fail(ValidationFailedError(check.problems, errors=report.errors, total=check.total))
 
 
 def generate(

@@ -140,6 +140,11 @@ class DjangoFormat(SourceFormat):
     def source_field(self, table: str, column: str) -> str | None:
         return self._fields.get(table, {}).get(column)
 
+    def tenant_lookups(self) -> str:
+        if not self.spec.natural_keys:
+            return ""
+        return "its natural keys resolve against the tenant's rows too, which only a load reads"
+
     async def prepare(self, files: Sequence[SourceFile], session: TenantSession | None) -> None:
         """Index the natural keys of every record first (a key may point forward), then
         look up in the tenant's tables the keys no record of the load holds."""

@@ -670,6 +670,9 @@ class SourceFormat(ABC):
     #: Tables the format stages placeholders in (rows made up from names), which
     #: :meth:`placeholders` recognises among the tenant's rows.
     placeholder_tables: ClassVar[frozenset[str]] = frozenset()
+    #: Checks the format makes only over the tenant's rows (:meth:`after_load`), said
+    #: for people: a check of the files alone names them as not made.
+    tenant_checks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
@@ -731,6 +734,11 @@ class SourceFormat(ABC):
         all of them and from the tenant's rows (natural keys that point forward or at
         rows loaded before). Not called by :meth:`SourceLoader.stage` alone."""
         del files, session
+
+    def tenant_lookups(self) -> str:
+        """What :meth:`prepare` looks up among the tenant's rows, said for people (empty:
+        nothing): without a tenant, the files this reader reads cannot be staged."""
+        return ""
 
     @classmethod
     async def placeholders(
@@ -902,6 +910,21 @@ class SourceLoader(RefreshesDerivedTables):
                 groups[key][1].append(file)
             self._groups = groups
         return self._groups
+
+    def tenant_lookups(self) -> dict[str, str]:
+        """Source file (relative path) -> what its format looks up among the tenant's
+        rows before staging (:meth:`SourceFormat.tenant_lookups`): only a load stages it."""
+        return {
+            file.relative: reader.tenant_lookups()
+            for reader, files in self._reader_groups().values()
+            if reader.tenant_lookups()
+            for file in files
+        }
+
+    def tenant_checks(self) -> list[str]:
+        """The checks this loader's formats make only over the tenant's rows."""
+        found = (type(reader).tenant_checks for reader, _ in self._reader_groups().values())
+        return list(dict.fromkeys(chain.from_iterable(found)))
 
     def checksum(self) -> str:
         if self._checksum is None:

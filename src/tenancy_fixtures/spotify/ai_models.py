@@ -335,6 +335,10 @@ class _KeyOnce:
         return self._settings.secret_key
 
 
+#: What the load checks over the tenant's rows after writing, said for people.
+_DEFAULTS_RULE = "one default model per task among the tenant's enabled models"
+
+
 class AIModelLoader(DataLoader):
     """Loads AI model configurations: provider, model, task, parameters validated for
     the task, tiers and features, credential references, one default per task."""
@@ -377,6 +381,9 @@ class AIModelLoader(DataLoader):
             template_dir = (settings or load_settings()).template_dir
             self._vocabulary = ModelVocabulary.from_templates(template_dir)
         return self._vocabulary
+
+    def tenant_checks(self) -> list[str]:
+        return [_DEFAULTS_RULE]
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Check every model config, then write them; a task left without its one
@@ -500,6 +507,7 @@ class AIModelsFormat(SourceFormat):
     name = "ai-models"
     loader = "ai_models"
     tables = frozenset({_TABLE})
+    tenant_checks = (_DEFAULTS_RULE,)
     stream = "models.item"
     _COLUMNS: ClassVar[tuple[str, ...]] = tuple(
         str(c.name) for c in spotify_metadata().tables[f"{TENANT_SCHEMA}.{_TABLE}"].columns

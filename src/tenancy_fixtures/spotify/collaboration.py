@@ -230,6 +230,12 @@ def _locate(error: FixtureError, files: Sequence[FixtureFile], key: Mapping[str,
                 return
 
 
+#: What :func:`check_collaboration` checks, said for people.
+COLLABORATION_RULES = (
+    "the workspace rules over the tenant's rows (an owner per workspace, members, editors)"
+)
+
+
 async def check_collaboration(session: TenantSession, files: Sequence[FixtureFile] = ()) -> None:
     """Check the workspace rules over the tenant's collaboration tables; raise a typed
     error naming the first offending row (located in ``files`` when it is there)."""
@@ -282,6 +288,9 @@ class CollaborationLoader(DataLoader):
     domain_tables = frozenset(
         {"workspaces", "workspace_members", "workspace_playlists", "comments"}
     )
+
+    def tenant_checks(self) -> list[str]:
+        return [COLLABORATION_RULES]
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Write the rows, then check the rules; a refusal rolls the load back."""
@@ -343,6 +352,7 @@ class WorkspacesFormat(SourceFormat):
     loader = "collaboration"
     tables = frozenset({"workspaces", "workspace_members", "workspace_playlists", "comments"})
     stream = "workspaces.item"
+    tenant_checks = (COLLABORATION_RULES,)
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
