@@ -397,6 +397,34 @@ async def test_a_many_to_many_field_fills_its_through_table_by_pk_and_by_natural
     assert [(7, 1), (7, 2)] == [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
 
 
+BLOG_MAPPING = {"models": {"blog.Post": {"table": "posts", "many_to_many": {"tags": "post_tags"}}}}
+
+
+@pytest.mark.parametrize(
+    ("post", "field"),
+    [
+        ({"model": "blog.post", "pk": "seven", "fields": {"title": "Moving"}}, "pk"),
+        ({"model": "blog.post", "pk": 7, "fields": {"title": "Moving", "tags": [1, "x"]}}, "tags"),
+    ],
+    ids=["pk", "many-to-many"],
+)
+async def test_a_bad_pk_or_many_to_many_value_is_refused_naming_the_fixture_field(
+    blog: FixtureManager, tmp_path: Path, post: dict[str, Any], field: str
+) -> None:
+    """The refusal named the table column the value was staged in (``id``, ``tag_id``)."""
+    tag = {"model": "blog.tag", "pk": 1, "fields": {"slug": "django"}}
+    path = dump(tmp_path / "blog.jsonl", [tag, post])
+    await blog.create_tenant(TENANT)
+
+    with pytest.raises(RecordError, match="expected an integer") as caught:
+        await blog.load_fixtures(TENANT, path, options={"mapping": BLOG_MAPPING})
+
+    error = caught.value
+    expected = "pk" if field == "pk" else f"fields.{field}"
+    assert ("blog.jsonl", 2, expected) == (error.path, error.line, error.column)
+    assert [] == await rows(blog, "tags")
+
+
 async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(
     blog: FixtureManager, tmp_path: Path
 ) -> None:

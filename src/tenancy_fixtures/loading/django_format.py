@@ -249,10 +249,17 @@ class DjangoFormat(SourceFormat):
                 raise sink.refuse("field names must be strings", column="fields", rule=_RULE)
             self._field(mapping, model, name, value, row, links, sink)
         pk = self._primary_key(model, document, row, sink)
+        if document.get("pk") is not None and len(model.primary_key) == 1:
+            self._name_field(model.table.name, model.primary_key[0], "pk")
         self._remember(model, pk, fields)
         sink.add(model.table.name, row)
         for through, target in links:
             sink.add(through.table.name, {through.source: pk, through.target: target})
+
+    def _name_field(self, table: str, column: str, field: str) -> None:
+        """Remember that ``column`` of ``table`` came from ``field`` (``pk``,
+        ``fields.<name>``): errors found in the staged rows name the field, not the column."""
+        self._fields.setdefault(table, {}).setdefault(column, field)
 
     @staticmethod
     def _model(mapping: DjangoMapping, document: Mapping[str, Any], sink: RowSink) -> ModelMapping:
@@ -298,7 +305,7 @@ class DjangoFormat(SourceFormat):
             if isinstance(value, list) and target is not None:
                 value = self._resolve(mapping, target, value, where, sink)
             row[str(column.name)] = value
-            self._fields.setdefault(model.table.name, {}).setdefault(str(column.name), where)
+            self._name_field(model.table.name, str(column.name), where)
             return
         through = model.many_to_many.get(name)
         if through is not None:
@@ -308,6 +315,8 @@ class DjangoFormat(SourceFormat):
                     column=where,
                     rule=_RULE,
                 )
+            self._name_field(through.table.name, through.source, "pk")
+            self._name_field(through.table.name, through.target, where)
             target = through.target_table
             for item in value:
                 if isinstance(item, list):
