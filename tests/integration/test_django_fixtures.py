@@ -268,6 +268,36 @@ async def test_a_bad_record_names_its_file_record_and_field_and_nothing_is_writt
     assert 0 == await total_rows(manager)
 
 
+@pytest.mark.parametrize(
+    ("fields", "other", "field", "column"),
+    [
+        ({"name": "Airbag"}, "title", "name", "name"),  # title is renamed to name
+        ({"album_id": OK_COMPUTER}, "album", "album_id", "album_id"),
+    ],
+    ids=["a-rename-and-a-field", "a-foreign-key-and-its-column"],
+)
+async def test_two_fields_of_a_record_loading_into_one_column_are_refused_naming_both(
+    manager: FixtureManager,
+    tmp_path: Path,
+    fields: dict[str, Any],
+    other: str,
+    field: str,
+    column: str,
+) -> None:
+    """The later field's value silently replaced the earlier one's."""
+    bad = track("3Dl8GKJyWZ3ZsQZtPQnRNG", "Airbag", OK_COMPUTER, RADIOHEAD, **fields)
+    path = dump(tmp_path / "dump.jsonl", [*CATALOGUE, bad])
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, path, format="django", options={"mapping": MAPPING})
+
+    error = caught.value
+    assert ("dump.jsonl", 5, f"fields.{field}") == (error.path, error.line, error.column)
+    assert f"fields '{other}' and '{field}' both load into column {column} of tracks" in str(error)
+    assert 0 == await total_rows(manager)
+
+
 # --- a user's own schema ---------------------------------------------------------------
 
 SHOP_MAPPING = {

@@ -130,6 +130,22 @@ class TestMapping:
         with pytest.raises(FixtureSetError, match="cannot tell the source column of friends"):
             spec.bind(md)
 
+    def test_two_fields_renamed_to_one_column_are_refused_when_the_mapping_is_bound(
+        self,
+    ) -> None:
+        """One of the two values was silently lost: the later field's overwrote the other."""
+        columns = {"title": "name", "label": "name"}
+        spec = read_spec(
+            {"mapping": {"models": {"music.Track": {"table": "tracks", "columns": columns}}}}
+        )
+
+        with pytest.raises(
+            FixtureSetError, match=r"fields 'title' and 'label' both map to tracks\.name"
+        ) as caught:
+            spec.bind(spotify_metadata())
+
+        assert "options" == str(caught.value.path)
+
     def test_a_natural_key_field_without_a_column_is_refused(self) -> None:
         spec = read_spec({"natural_keys": "music.Artist:nickname"})
 

@@ -115,6 +115,8 @@ class DjangoFormat(SourceFormat):
         self._ambiguous: dict[str, dict[Key, set[Any]]] = {}
         #: ``fields.<name>`` each column was filled from, by table (for errors).
         self._fields: dict[str, dict[str, str]] = {}
+        #: ``fields.<name>`` each column of the current record's row was filled from.
+        self._filled: dict[str, str] = {}
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -244,6 +246,7 @@ class DjangoFormat(SourceFormat):
             raise sink.refuse("'fields' must be an object", column="fields", rule=_RULE)
         row: dict[str, Any] = {}
         links: list[tuple[Through, Any]] = []
+        self._filled.clear()
         for name, value in fields.items():
             if not isinstance(name, str):
                 raise sink.refuse("field names must be strings", column="fields", rule=_RULE)
@@ -304,6 +307,16 @@ class DjangoFormat(SourceFormat):
             target = _referenced(column)
             if isinstance(value, list) and target is not None:
                 value = self._resolve(mapping, target, value, where, sink)
+            other = self._filled.setdefault(str(column.name), where)
+            if other != where:
+                first = other.removeprefix("fields.")
+                raise sink.refuse(
+                    f"fields {first!r:.60} and {name!r:.60} both load into column "
+                    f"{column.name} of {model.table.name}: rename one with "
+                    f"columns: {{<field>: <column>}} under {model.label} in the mapping file",
+                    column=where,
+                    rule=_RULE,
+                )
             row[str(column.name)] = value
             self._name_field(model.table.name, str(column.name), where)
             return

@@ -157,6 +157,7 @@ class DjangoMapping:
                 self.spec, f"{label!r} maps to table {entry['table']!r}, which the schema lacks"
             )
         columns: dict[str, str] = dict(entry.get("columns") or {})
+        taken: dict[str, str] = {}
         for name, column in columns.items():
             if column not in table.c:
                 raise _refuse(
@@ -164,6 +165,13 @@ class DjangoMapping:
                     f"{label!r}: field {name!r} maps to {table.name}.{column}, "
                     "which does not exist",
                 )
+            if column in taken:
+                raise _refuse(
+                    self.spec,
+                    f"{label!r}: fields {taken[column]!r} and {name!r} both map to "
+                    f"{table.name}.{column}; a column holds one field",
+                )
+            taken[column] = name
         throughs = {
             name: self._through(label, table, name, value)
             for name, value in dict(entry.get("many_to_many") or {}).items()
