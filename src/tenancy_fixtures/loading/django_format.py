@@ -32,7 +32,7 @@ import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import JSON, Column, MetaData, Table, select
+from sqlalchemy import Column, MetaData, Table, select
 
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
@@ -41,7 +41,6 @@ from tenancy_fixtures.loading.django_mapping import (
     Through,
     read_spec,
 )
-from tenancy_fixtures.loading.records import column_value
 from tenancy_fixtures.loading.sources import (
     RowSink,
     SourceFile,
@@ -77,16 +76,14 @@ def _typed(model: ModelMapping, key: Sequence[Any]) -> Key:
             f"{len(model.natural_key)} ({', '.join(model.natural_key)})"
         )
     typed = []
-    for name, value in zip(model.natural_key, key, strict=True):
-        column = model.column(name)
-        assert column is not None  # checked when the mapping was bound
-        if value is not None and not isinstance(column.type, JSON):
+    for name, convert, value in zip(model.natural_key, model.key_types, key, strict=True):
+        if value is not None and convert is not None:
             try:
-                value = column_value(column, value)
+                value = convert(value)
             except ValueError as exc:
                 raise ValueError(f"field {name!r}: {exc}") from None
             except TypeError:
-                pass  # a column type the loader does not convert: matched as given
+                pass  # a value the converter cannot take: matched as given, as before
         typed.append(_hashable(value))
     return tuple(typed)
 

@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import JSON, Column, MetaData, Table
 
 from tenancy_fixtures.errors import FixtureSetError
+from tenancy_fixtures.loading.records import column_converter
 
 __all__ = ["DjangoMapping", "MappingSpec", "ModelMapping", "Through", "read_spec"]
 
@@ -86,6 +87,9 @@ class ModelMapping:
     columns: Mapping[str, str]
     many_to_many: Mapping[str, Through]
     natural_key: tuple[str, ...] = ()
+    #: For each natural-key field, what types a value as the loader types its column
+    #: (``None``: a JSON column, or a type the loader does not convert: matched as given).
+    key_types: tuple[Callable[[Any], Any] | None, ...] = ()
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -186,7 +190,12 @@ class DjangoMapping:
         throughs: Mapping[str, Through],
     ) -> ModelMapping:
         key = self.spec.natural_keys.get(label, ())
-        return ModelMapping(label, table, columns, throughs, key)
+        model = ModelMapping(label, table, columns, throughs, key)
+        if not key:
+            return model
+        # Built once here: typing each key with a converter built for it cost microseconds.
+        types = tuple(_key_type(model.column(name)) for name in key)
+        return ModelMapping(label, table, columns, throughs, key, types)
 
     def _through(self, label: str, table: Table, name: str, value: Any) -> Through:
         """The through table of many-to-many field ``name``; columns not given are the
@@ -229,6 +238,16 @@ class DjangoMapping:
                     f"natural_keys for {model.label!r}: field {name!r} has no column in "
                     f"{model.table.name}",
                 )
+
+
+def _key_type(column: Column[Any] | None) -> Callable[[Any], Any] | None:
+    """What types a natural-key value of ``column`` (see :attr:`ModelMapping.key_types`)."""
+    if column is None or isinstance(column.type, JSON):
+        return None
+    try:
+        return column_converter(column)
+    except TypeError:
+        return None
 
 
 def _only(names: Any) -> str | None:

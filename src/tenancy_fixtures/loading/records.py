@@ -68,6 +68,7 @@ from tenancy_fixtures.loading.variants import postgresql_type
 __all__ = [
     "RowBuilder",
     "check_loadable",
+    "column_converter",
     "column_value",
     "fractional_places",
     "integer_bounds",
@@ -579,6 +580,13 @@ def column_value(column: Column[Any], value: Any) -> Any:
     """``value`` (text from a command line, say) typed as the loader types a value of
     ``column``; a ``ValueError`` saying why when it cannot be one."""
     return _converter(column, DEFAULT_MAX_TEXT_LENGTH)(value)
+
+
+def column_converter(column: Column[Any]) -> Converter:
+    """What :func:`column_value` calls, built once for typing many values of ``column``
+    (building it costs more than calling it); a ``TypeError`` for a column type the
+    loader does not convert."""
+    return _converter(column, DEFAULT_MAX_TEXT_LENGTH)
 
 
 def text_limit(column: Column[Any], max_text_length: int) -> int:
