@@ -381,6 +381,42 @@ async def test_a_composite_key_the_fields_do_not_carry_is_refused_with_the_recor
     assert [] == await rows(shop, "User")
 
 
+def _referring(template: dict[str, Any], field: str, key: str, **changes: Any) -> dict[str, Any]:
+    """``template`` (a record of SHOP) naming by natural key ``[key]`` in ``field``."""
+    return {**template, **changes, "fields": {**template["fields"], field: [key]}}
+
+
+@pytest.mark.parametrize(
+    ("natural_key", "record", "table"),
+    [
+        ("created", _referring(SHOP[1], "user", "2024-01-02T03:04:05Z", pk=11), "Order"),
+        ("created", _referring(SHOP[1], "user", "2024-01-02T04:04:05+01:00", pk=11), "Order"),
+        ("ordered", _referring(SHOP[2], "order", "2024-02-03T04:05:06"), "OrderLine"),
+    ],
+    ids=["aware", "aware-other-offset", "naive"],
+)
+async def test_a_natural_key_of_a_timestamp_column_finds_the_tenants_row(
+    shop: FixtureManager, tmp_path: Path, natural_key: str, record: dict[str, Any], table: str
+) -> None:
+    """On SQLite the lookup bound SQLAlchemy's text of the timestamp
+    (``2024-01-02 03:04:05.000000``), never equal to what the load had stored
+    (``2024-01-02 03:04:05+00:00``): the row was reported missing."""
+    await shop.create_tenant(TENANT)
+    first = dump(tmp_path / "first.jsonl", SHOP[:2])
+    await shop.load_fixtures(TENANT, first, options={"mapping": SHOP_MAPPING})
+    model = "shop.User" if natural_key == "created" else "shop.Order"
+    mapping = {**SHOP_MAPPING, "natural_keys": {model: [natural_key]}}
+    second = dump(tmp_path / "second.jsonl", [record])
+
+    report = await shop.load_fixtures(TENANT, second, options={"mapping": mapping})
+
+    assert {table: 1} == loaded(report)
+    if table == "Order":
+        assert [(10, 1), (11, 1)] == [(o["OrderId"], o["User"]) for o in await rows(shop, table)]
+    else:
+        assert [(10, 1)] == [(li["OrderId"], li["LineNo"]) for li in await rows(shop, table)]
+
+
 # --- many-to-many -----------------------------------------------------------------------
 
 

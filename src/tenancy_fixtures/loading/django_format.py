@@ -227,7 +227,7 @@ class DjangoFormat(SourceFormat):
         wanted = set(keys)
         for start in range(0, len(firsts), _LOOKUP_BATCH):
             batch = firsts[start : start + _LOOKUP_BATCH]
-            query = select(pk, *columns).where(first.in_(batch))
+            query = select(pk, *columns).where(session.stored_in(first, batch))
             for row in await session.connection.execute(query):
                 key = tuple(_hashable(v) for v in row[1:])
                 if key in wanted:

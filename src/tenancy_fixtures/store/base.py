@@ -367,6 +367,12 @@ class TenantSession(ABC):
         del table, columns
         return None
 
+    def stored_in(self, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column IN values`` for ``values`` typed as the loader types them, bound as a
+        load writes them: it finds the rows a load stored with those values (a natural
+        key looked up among the tenant's rows)."""
+        return column.in_(values)
+
     def bulk_load(self, *, defer_keys: bool = True) -> AbstractAsyncContextManager[None]:
         """Prepare the session for loading many rows; undo the preparation afterwards.
 

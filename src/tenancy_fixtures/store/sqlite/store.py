@@ -29,8 +29,12 @@ from sqlalchemy import (
     ARRAY,
     URL,
     UUID,
+    Column,
+    ColumnElement,
+    DateTime,
     Index,
     MetaData,
+    String,
     Table,
     create_engine,
     delete,
@@ -39,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -269,6 +274,13 @@ def _on_dialect(
 _TEMPLATES: dict[str, bytes] = {}
 
 
+def _adapted(value: Any) -> Any:
+    """``value`` as sqlite3 stores it: its adapter's text (a ``datetime`` or ``date``),
+    else the value itself."""
+    adapt = sqlite3.adapters.get((type(value), sqlite3.PrepareProtocol))
+    return value if adapt is None else adapt(value)
+
+
 class SQLiteTenantSession(TenantSession):
     """A transaction on one tenant file with the control plane attached."""
 
@@ -358,6 +370,17 @@ class SQLiteTenantSession(TenantSession):
                 if (processor := table.c[name].type.bind_processor(dialect)) is not None
             ]
         )
+
+    def stored_in(self, column: Column[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+        """A timestamp is bound as the text a load stores, past SQLAlchemy's ``DATETIME``
+        binding: a load hands it to sqlite3 (after :meth:`prepare_rows`), whose adapter
+        writes ``2024-01-02 03:04:05+00:00``, which that binding's text
+        (``2024-01-02 03:04:05.000000``) never equals."""
+        if not isinstance(column.type, DateTime):
+            return column.in_(values)
+        prepare = self.prepare_rows(column.table, [str(column.name)])
+        sent = list(values) if prepare is None else [r[0] for r in prepare([(v,) for v in values])]
+        return type_coerce(column, String()).in_([_adapted(value) for value in sent])
 
     async def write_table(
         self,
