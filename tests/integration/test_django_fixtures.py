@@ -29,12 +29,14 @@ from sqlalchemy import (
     Numeric,
     String,
     Table,
+    UniqueConstraint,
+    insert,
     select,
 )
 
 from tenancy_fixtures import FixtureManager, LoadReport, Settings
 from tenancy_fixtures.errors import FixtureSetError, RecordError
-from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store.base import TENANT_SCHEMA, WriteCounts
 from tenancy_fixtures.store.control_plane import count_rows
 from tests.cleanup import drop_every_tenant
 from tests.user_schema import NAMING, user_metadata
@@ -489,6 +491,66 @@ async def test_a_bad_pk_or_many_to_many_value_is_refused_naming_the_fixture_fiel
     expected = "pk" if field == "pk" else f"fields.{field}"
     assert ("blog.jsonl", 2, expected) == (error.path, error.line, error.column)
     assert [] == await rows(blog, "tags")
+
+
+def django_blog_metadata() -> MetaData:
+    """Posts and tags linked through the table Django makes for a ManyToManyField: an
+    ``id`` key of its own and the pair unique."""
+    md = MetaData(naming_convention=NAMING)
+    Table("tags", md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
+    Table("posts", md, Column("id", Integer, primary_key=True), Column("title", String(80)))
+    Table(
+        "post_tags",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("post_id", ForeignKey("posts.id"), nullable=False),
+        Column("tag_id", ForeignKey("tags.id"), nullable=False),
+        UniqueConstraint("post_id", "tag_id"),
+    )
+    return md
+
+
+@pytest.fixture
+async def django_blog(settings: Settings) -> AsyncIterator[FixtureManager]:
+    async with FixtureManager(settings, metadata=django_blog_metadata()) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+async def test_a_through_table_with_its_own_id_is_numbered_and_loading_again_changes_nothing(
+    django_blog: FixtureManager, tmp_path: Path
+) -> None:
+    """The ``id`` was refused as a required value left out. Now a new link takes the
+    next id past the table's highest, a link made twice is one row, a link the tenant
+    holds keeps its id (a forced reload and a later dump naming it change nothing), and
+    the database's own numbering goes on after the ids the load gave."""
+    tags = [{"model": "blog.tag", "pk": n, "fields": {"slug": s}} for n, s in enumerate("abc", 1)]
+    post = {"model": "blog.post", "pk": 7, "fields": {"title": "Moving", "tags": [1, ["b"], 1]}}
+    first = dump(tmp_path / "first.json", [*tags, post])
+    options = {"mapping": {**BLOG_MAPPING, "natural_keys": {"blog.Tag": ["slug"]}}}
+    await django_blog.create_tenant(TENANT)
+
+    await django_blog.load_fixtures(TENANT, first, options=options)
+    links = [(r["id"], r["post_id"], r["tag_id"]) for r in await rows(django_blog, "post_tags")]
+    again = await django_blog.load_fixtures(TENANT, first, options=options)
+    forced = await django_blog.load_fixtures(TENANT, first, options=options, force=True)
+    post["fields"]["tags"] = [3, 1]
+    later = dump(tmp_path / "later.json", [post])
+    await django_blog.load_fixtures(TENANT, later, options=options)
+    async with django_blog.store.session(TENANT) as session:
+        found = session.metadata.tables
+        await session.connection.execute(insert(found[f"{TENANT_SCHEMA}.posts"]).values(id=8))
+        through = found[f"{TENANT_SCHEMA}.post_tags"]
+        await session.connection.execute(insert(through).values(post_id=8, tag_id=1))
+
+    assert [(1, 7, 1), (2, 7, 2)] == links
+    assert not again.changed
+    assert WriteCounts(unchanged=2) == forced.writes["post_tags"]
+    # The last row is the application's own insert, numbered by the database.
+    assert [(1, 7, 1), (2, 7, 2), (3, 7, 3), (4, 8, 1)] == [
+        (r["id"], r["post_id"], r["tag_id"]) for r in await rows(django_blog, "post_tags")
+    ]
 
 
 async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(

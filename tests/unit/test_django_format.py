@@ -5,12 +5,23 @@ detection, and the YAML reader that streams a dump item by item."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Integer, MetaData, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
 
 from tenancy_fixtures.errors import FixtureFormatError, FixtureSetError
 from tenancy_fixtures.loading import records
@@ -147,6 +158,45 @@ class TestMapping:
             spec.bind(spotify_metadata())
 
         assert "options" == str(caught.value.path)
+
+    @pytest.mark.parametrize(
+        ("key", "expected"),
+        [
+            (Column("id", Integer, primary_key=True), "numbered"),
+            (Column("id", Uuid, primary_key=True, default=uuid.uuid4), "its default"),
+            (Column("id", String(36), primary_key=True), "refused"),
+        ],
+        ids=["integer", "default-function", "text"],
+    )
+    def test_a_through_table_with_a_key_of_its_own_is_filled_in_by_the_load(
+        self, key: Column[Any], expected: str
+    ) -> None:
+        """Django's through table of a ManyToManyField: ``id``, ``post_id``, ``tag_id``."""
+        md = MetaData()
+        Table("tags", md, Column("id", Integer, primary_key=True))
+        Table("posts", md, Column("id", Integer, primary_key=True))
+        Table(
+            "post_tags",
+            md,
+            key,
+            Column("post_id", ForeignKey("posts.id")),
+            Column("tag_id", ForeignKey("tags.id")),
+        )
+        models = {"blog.Post": {"table": "posts", "many_to_many": {"tags": "post_tags"}}}
+        spec = read_spec({"mapping": {"models": models}})
+
+        if expected == "refused":
+            with pytest.raises(
+                FixtureSetError, match=r"post_tags\.id is neither of its foreign keys"
+            ):
+                spec.bind(md)
+            return
+        model = spec.bind(md).model("blog.post")
+
+        assert model is not None
+        through = model.many_to_many["tags"]
+        assert ("id", "post_id", "tag_id") == (through.key, through.source, through.target)
+        assert (expected == "numbered") is through.numbered
 
     def test_a_natural_key_field_without_a_column_is_refused(self) -> None:
         spec = read_spec({"natural_keys": "music.Artist:nickname"})

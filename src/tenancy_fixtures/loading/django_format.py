@@ -14,25 +14,28 @@ Records stream one at a time. Which table each model fills is the mapping's
   ``--natural-foreign`` a natural key (a list), found through ``natural_keys`` among
   the records of the same load (before or after) or the tenant's rows.
 - A many-to-many field (a list of pks or natural keys) becomes rows of the through
-  table the mapping names for it.
+  table the mapping names for it. A through table with a key of its own (the ``id``
+  Django gives a ``ManyToManyField``'s) gets, for a link the tenant holds, that row's
+  key (loading again changes nothing), else the next integer past the table's highest
+  (or the column's default function's value); a link given twice is one row.
 
 Natural keys are matched as the values their columns hold (``"1.50"`` finds a
 ``NUMERIC`` 1.5, ``"2024-01-02"`` a ``DATE``). A record of a model no table fits,
 without ``pk``, with a field the table lacks, a many-to-many field without a through
 table, or a natural key that no value of its columns can be (``2**63`` for a
 ``BIGINT``), that finds no row or that finds more than one (two records of the load,
-two rows of the tenant) is a :class:`~tenancy_fixtures.errors.RecordError` naming the
-file, the record (the line in JSON Lines) and the field (``model``, ``pk``,
-``fields.<name>``); nothing is written.
+two rows of the tenant), or two fields that load into one column, is a
+:class:`~tenancy_fixtures.errors.RecordError` naming the file, the record (the line in
+JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is written.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, select
+from sqlalchemy import Column, MetaData, Table, func, select
 
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
@@ -94,6 +97,46 @@ def _referenced(column: Column[Any]) -> Table | None:
     return keys[0].column.table if len(keys) == 1 else None
 
 
+_UNTYPED = object()
+
+
+def _as_held(convert: Callable[[Any], Any] | None, value: Any) -> Any:
+    """``value`` typed by ``convert`` and hashable, as a column holds it; ``_UNTYPED``
+    when it cannot be one (its row is refused when it is loaded)."""
+    if value is None or isinstance(value, list | dict):
+        return _UNTYPED
+    if convert is not None:
+        try:
+            value = convert(value)
+        except (ValueError, TypeError):
+            return _UNTYPED
+    return _hashable(value)
+
+
+def _pair(through: Through, source: Any, target: Any) -> Key | None:
+    """A link as its through table holds it, to match the tenant's rows; ``None`` when
+    either value cannot be one."""
+    pair = (_as_held(through.pair_types[0], source), _as_held(through.pair_types[1], target))
+    return None if _UNTYPED in pair else pair
+
+
+def _link_sources(
+    model: ModelMapping, record: Mapping[str, Any], sources: dict[str, set[Any]]
+) -> None:
+    """Add the record's pk, typed, to ``sources`` of each through table with a key of
+    its own that one of its many-to-many fields fills."""
+    fields = record["fields"]
+    for name, through in model.many_to_many.items():
+        if through.key is None or not fields.get(name) or len(model.primary_key) != 1:
+            continue
+        pk = record.get("pk")
+        held = _as_held(
+            through.pair_types[0], fields.get(model.primary_key[0]) if pk is None else pk
+        )
+        if held is not _UNTYPED:
+            sources.setdefault(through.table.name, set()).add(held)
+
+
 class DjangoFormat(SourceFormat):
     """``dumpdata`` records into the tables a model → table mapping names."""
 
@@ -114,6 +157,13 @@ class DjangoFormat(SourceFormat):
         self._fields: dict[str, dict[str, str]] = {}
         #: ``fields.<name>`` each column of the current record's row was filled from.
         self._filled: dict[str, str] = {}
+        #: The key of each link (typed source, target) of a through table with a key of
+        #: its own, by table: the tenant's rows, then this load's.
+        self._links: dict[str, dict[Key, Any]] = {}
+        #: The links this load has written, by through table (a repeated one is dropped).
+        self._linked: dict[str, set[Key]] = {}
+        #: The highest key of each numbered through table: the tenant's, then this load's.
+        self._last: dict[str, int] = {}
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -146,20 +196,30 @@ class DjangoFormat(SourceFormat):
 
     async def prepare(self, files: Sequence[SourceFile], session: TenantSession | None) -> None:
         """Index the natural keys of every record first (a key may point forward), then
-        look up in the tenant's tables the keys no record of the load holds."""
-        if session is None or not self.spec.natural_keys:
+        look up in the tenant's tables the keys no record of the load holds, and the
+        links through tables with a key of their own hold for the load's records."""
+        if session is None:
             return
         mapping = self.mapping(session.metadata)
-        wanted = await asyncio.to_thread(self._scan, files, mapping)
+        throughs = mapping.keyed_throughs()
+        if not self.spec.natural_keys and not throughs:
+            return
+        wanted, sources = await asyncio.to_thread(self._scan, files, mapping)
         for table_name, keys in wanted.items():
             missing = [k for k in keys if k not in self.keys.get(table_name, {})]
             if missing:
                 await self._look_up(session, mapping.keyed[table_name], missing)
+        for through in throughs:
+            await self._look_up_links(session, through, sources.get(through.table.name, set()))
 
-    def _scan(self, files: Sequence[SourceFile], mapping: DjangoMapping) -> dict[str, set[Key]]:
+    def _scan(
+        self, files: Sequence[SourceFile], mapping: DjangoMapping
+    ) -> tuple[dict[str, set[Key]], dict[str, set[Any]]]:
         """Remember the natural key of every record that has one; the natural keys the
-        records refer to, by table. Malformed records are left to ``normalize``."""
+        records refer to, and the (typed) pks of records with links through a table
+        with a key of its own, by table. Malformed records are left to ``normalize``."""
         wanted: dict[str, set[Key]] = {}
+        sources: dict[str, set[Any]] = {}
         for file in files:
             for document in iter_documents(file):
                 value = document.value
@@ -169,13 +229,14 @@ class DjangoFormat(SourceFormat):
                 if model is None:
                     continue
                 self._remember(model, value.get("pk"), value["fields"])
+                _link_sources(model, value, sources)
                 for table, key in self._references(mapping, model, value["fields"]):
                     try:
                         typed = _typed(mapping.keyed[table], key)
                     except ValueError:
                         continue  # refused when the record is read
                     wanted.setdefault(table, set()).add(typed)
-        return wanted
+        return wanted, sources
 
     @staticmethod
     def _references(
@@ -233,6 +294,48 @@ class DjangoFormat(SourceFormat):
                 if key in wanted:
                     self._index(model.table.name, key, row[0])
 
+    async def _look_up_links(
+        self, session: TenantSession, through: Through, sources: set[Any]
+    ) -> None:
+        """The keys of the links the tenant's through table holds for ``sources``, and
+        (for a numbered key) its highest key."""
+        assert through.key is not None
+        table = session.metadata.tables[f"{TENANT_SCHEMA}.{through.table.name}"]
+        key, source, target = (table.c[n] for n in (through.key, through.source, through.target))
+        links = self._links.setdefault(through.table.name, {})
+        ordered = sorted(sources, key=repr)
+        for start in range(0, len(ordered), _LOOKUP_BATCH):
+            batch = ordered[start : start + _LOOKUP_BATCH]
+            query = select(key, source, target).where(session.stored_in(source, batch))
+            for row in await session.connection.execute(query):
+                links.setdefault((_hashable(row[1]), _hashable(row[2])), row[0])
+        if through.numbered:
+            highest = (await session.connection.execute(select(func.max(key)))).scalar()
+            self._last[through.table.name] = int(highest or 0)
+
+    def _link(self, through: Through, source: Any, target: Any) -> dict[str, Any] | None:
+        """The through row linking ``source`` to ``target``, ``None`` for a link this load
+        already made. A key of the table's own is the tenant's row's for a link it holds
+        (loading again changes nothing), else the next past the table's highest (for an
+        integer; otherwise the column's default function makes it)."""
+        row = {through.source: source, through.target: target}
+        if through.key is None:
+            return row
+        name = through.table.name
+        pair = _pair(through, source, target)
+        if pair is not None:
+            linked = self._linked.setdefault(name, set())
+            if pair in linked:
+                return None
+            linked.add(pair)
+            found = self._links.get(name, {}).get(pair)
+            if found is not None:
+                row[through.key] = found
+                return row
+        if through.numbered:
+            self._last[name] = row[through.key] = self._last.get(name, 0) + 1
+        return row
+
     def normalize(self, document: Any, sink: RowSink) -> None:
         mapping = self.mapping(sink.metadata)
         if not isinstance(document, dict):
@@ -254,7 +357,9 @@ class DjangoFormat(SourceFormat):
         self._remember(model, pk, fields)
         sink.add(model.table.name, row)
         for through, target in links:
-            sink.add(through.table.name, {through.source: pk, through.target: target})
+            link = self._link(through, pk, target)
+            if link is not None:
+                sink.add(through.table.name, link)
 
     def _name_field(self, table: str, column: str, field: str) -> None:
         """Remember that ``column`` of ``table`` came from ``field`` (``pk``,

@@ -11,7 +11,8 @@ model by model (``models`` changes a model's table, keeping its renames). The fi
         table: tracks
         columns: {title: name}              # Django field -> column, where they differ
         many_to_many:
-          genres: track_genres              # the through table (its columns inferred)
+          genres: track_genres              # the through table (its columns inferred;
+                                            # an ``id`` key of its own is filled in)
           tags: {table: track_tags, source: track_id, target: tag_id}
     natural_keys:
       music.Artist: [name]                  # the fields of the model's natural key
@@ -33,10 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, MetaData, Table
+from sqlalchemy import JSON, Column, Integer, MetaData, Table
 
 from tenancy_fixtures.errors import FixtureSetError
-from tenancy_fixtures.loading.records import column_converter
+from tenancy_fixtures.loading.records import column_converter, default_function
 
 __all__ = ["DjangoMapping", "MappingSpec", "ModelMapping", "Through", "read_spec"]
 
@@ -71,6 +72,18 @@ class Through:
     table: Table
     source: str
     target: str
+    #: The table's own primary-key column when it is neither of the two (the ``id``
+    #: Django gives the through table of a ``ManyToManyField``): the load fills it in.
+    key: str | None = None
+    #: What types a ``source`` and a ``target`` value as the loader types their columns
+    #: (``None``: matched as given), to match a link with the tenant's rows.
+    pair_types: tuple[Callable[[Any], Any] | None, Callable[[Any], Any] | None] = (None, None)
+
+    @property
+    def numbered(self) -> bool:
+        """Whether the load numbers ``key`` itself (an integer column), rather than
+        leaving it to the column's default function."""
+        return self.key is not None and isinstance(self.table.c[self.key].type, Integer)
 
     @property
     def target_table(self) -> Table:
@@ -142,6 +155,17 @@ class DjangoMapping:
                 names.add(model.table.name)
                 names.update(t.table.name for t in model.many_to_many.values())
         return frozenset(names)
+
+    def keyed_throughs(self) -> list[Through]:
+        """The through tables with a key of their own (:attr:`Through.key`), once each."""
+        found = {
+            through.table.name: through
+            for model in self._models.values()
+            if model is not None
+            for through in model.many_to_many.values()
+            if through.key is not None
+        }
+        return list(found.values())
 
     def model(self, label: str) -> ModelMapping | None:
         """The mapping of model ``label`` (any case), ``None`` when no table fits it."""
@@ -222,7 +246,27 @@ class DjangoMapping:
                 )
         assert source is not None
         assert target is not None
-        return Through(through, source, target)
+        types = (_key_type(through.c[source]), _key_type(through.c[target]))
+        return Through(
+            through, source, target, self._surrogate(where, through, source, target), types
+        )
+
+    def _surrogate(self, where: str, through: Table, source: str, target: str) -> str | None:
+        """The through table's own key column (see :attr:`Through.key`), if it has one; a
+        key the load can fill in neither by numbering (an integer) nor by the column's
+        default function is refused."""
+        keys = [str(c.name) for c in through.primary_key.columns]
+        if len(keys) != 1 or keys[0] in (source, target):
+            return None
+        column = through.c[keys[0]]
+        if isinstance(column.type, Integer) or _made_by_default(column):
+            return keys[0]
+        raise _refuse(
+            self.spec,
+            f"{where}: the primary key {through.name}.{keys[0]} is neither of its foreign "
+            "keys, and a load can fill it in only when it is an integer (numbered past the "
+            "table's highest) or has a default function (default=uuid.uuid4)",
+        )
 
     def _check_natural_key(self, model: ModelMapping) -> None:
         if len(model.primary_key) != 1:
@@ -240,8 +284,17 @@ class DjangoMapping:
                 )
 
 
+def _made_by_default(column: Column[Any]) -> bool:
+    """Whether ``column``'s default function gives a value to a row that leaves it out."""
+    try:
+        return default_function(column) is not None
+    except TypeError:
+        return False  # it takes the statement's context, which a load lacks
+
+
 def _key_type(column: Column[Any] | None) -> Callable[[Any], Any] | None:
-    """What types a natural-key value of ``column`` (see :attr:`ModelMapping.key_types`)."""
+    """What types a value of ``column`` as the loader types it, to match the tenant's
+    rows (``None``: a JSON column, or a type the loader does not convert)."""
     if column is None or isinstance(column.type, JSON):
         return None
     try:

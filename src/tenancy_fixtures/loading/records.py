@@ -70,6 +70,7 @@ __all__ = [
     "check_loadable",
     "column_converter",
     "column_value",
+    "default_function",
     "fractional_places",
     "integer_bounds",
     "stored_default",
