@@ -526,7 +526,8 @@ async def test_a_through_table_with_its_own_id_is_numbered_and_loading_again_cha
     holds keeps its id (a forced reload and a later dump naming it change nothing), and
     the database's own numbering goes on after the ids the load gave."""
     tags = [{"model": "blog.tag", "pk": n, "fields": {"slug": s}} for n, s in enumerate("abc", 1)]
-    post = {"model": "blog.post", "pk": 7, "fields": {"title": "Moving", "tags": [1, ["b"], 1]}}
+    fields: dict[str, Any] = {"title": "Moving", "tags": [1, ["b"], 1]}
+    post = {"model": "blog.post", "pk": 7, "fields": fields}
     first = dump(tmp_path / "first.json", [*tags, post])
     options = {"mapping": {**BLOG_MAPPING, "natural_keys": {"blog.Tag": ["slug"]}}}
     await django_blog.create_tenant(TENANT)
@@ -535,7 +536,7 @@ async def test_a_through_table_with_its_own_id_is_numbered_and_loading_again_cha
     links = [(r["id"], r["post_id"], r["tag_id"]) for r in await rows(django_blog, "post_tags")]
     again = await django_blog.load_fixtures(TENANT, first, options=options)
     forced = await django_blog.load_fixtures(TENANT, first, options=options, force=True)
-    post["fields"]["tags"] = [3, 1]
+    fields["tags"] = [3, 1]
     later = dump(tmp_path / "later.json", [post])
     await django_blog.load_fixtures(TENANT, later, options=options)
     async with django_blog.store.session(TENANT) as session:
