@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -343,13 +344,20 @@ SHOP = [
 ]
 
 
-@pytest.fixture
-async def shop(settings: Settings) -> AsyncIterator[FixtureManager]:
-    """A manager on the user's schema; its tenants are dropped around the test."""
-    async with FixtureManager(settings, metadata=user_metadata()) as manager:
+@asynccontextmanager
+async def manager_on(settings: Settings, metadata: MetaData) -> AsyncIterator[FixtureManager]:
+    """A manager on ``metadata``'s schema; its tenants are dropped around the test."""
+    async with FixtureManager(settings, metadata=metadata) as manager:
         await drop_every_tenant(manager)
         yield manager
         await drop_every_tenant(manager)
+
+
+@pytest.fixture
+async def shop(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on the user's schema; its tenants are dropped around the test."""
+    async with manager_on(settings, user_metadata()) as manager:
+        yield manager
 
 
 async def test_a_user_schema_loads_renamed_fields_natural_keys_and_a_composite_key(
@@ -438,10 +446,8 @@ def blog_metadata() -> MetaData:
 
 @pytest.fixture
 async def blog(settings: Settings) -> AsyncIterator[FixtureManager]:
-    async with FixtureManager(settings, metadata=blog_metadata()) as manager:
-        await drop_every_tenant(manager)
+    async with manager_on(settings, blog_metadata()) as manager:
         yield manager
-        await drop_every_tenant(manager)
 
 
 async def test_a_many_to_many_field_fills_its_through_table_by_pk_and_by_natural_key(
@@ -512,10 +518,8 @@ def django_blog_metadata() -> MetaData:
 
 @pytest.fixture
 async def django_blog(settings: Settings) -> AsyncIterator[FixtureManager]:
-    async with FixtureManager(settings, metadata=django_blog_metadata()) as manager:
-        await drop_every_tenant(manager)
+    async with manager_on(settings, django_blog_metadata()) as manager:
         yield manager
-        await drop_every_tenant(manager)
 
 
 async def test_a_through_table_with_its_own_id_is_numbered_and_loading_again_changes_nothing(
@@ -698,10 +702,8 @@ def shelf_metadata() -> MetaData:
 
 @pytest.fixture
 async def shelf(settings: Settings) -> AsyncIterator[FixtureManager]:
-    async with FixtureManager(settings, metadata=shelf_metadata()) as manager:
-        await drop_every_tenant(manager)
+    async with manager_on(settings, shelf_metadata()) as manager:
         yield manager
-        await drop_every_tenant(manager)
 
 
 def edition(

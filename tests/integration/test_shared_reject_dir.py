@@ -120,6 +120,16 @@ def crash_a_lenient_load(url: str, rejects: Path, source: Path) -> None:
     assert -9 == done.returncode, done.stderr
 
 
+async def both_set_aside(dbs: Databases, bad_set: Path) -> tuple[Path, Path]:
+    """Lenient loads of ``bad_set`` into both databases' ``acme``: their reject files."""
+    files = []
+    for name in "ab":
+        report = await dbs.managers[name].load_fixtures(TENANT, bad_set, validation="lenient")
+        assert report.reject_file is not None
+        files.append(report.reject_file)
+    return files[0], files[1]
+
+
 def names(directory: Path) -> set[str]:
     """The names of the files in ``directory``."""
     return {p.name for p in directory.iterdir()}
@@ -131,17 +141,14 @@ async def test_dropping_a_tenant_leaves_another_databases_reject_files_of_the_sa
 ) -> None:
     """Both databases' ``acme`` set a record aside into the shared directory; dropping
     ``acme`` in one deletes its reject file only."""
-    a, b = dbs.managers["a"], dbs.managers["b"]
-    mine = await a.load_fixtures(TENANT, bad_set, validation="lenient")
-    theirs = await b.load_fixtures(TENANT, bad_set, validation="lenient")
-    assert mine.reject_file is not None
-    assert theirs.reject_file is not None
-    before = theirs.reject_file.read_bytes()
+    a = dbs.managers["a"]
+    _, theirs = await both_set_aside(dbs, bad_set)
+    before = theirs.read_bytes()
 
     await a.drop_tenant(TENANT)
 
-    assert {theirs.reject_file.name} == names(dbs.rejects)
-    assert before == theirs.reject_file.read_bytes()
+    assert {theirs.name} == names(dbs.rejects)
+    assert before == theirs.read_bytes()
 
 
 @pytest.mark.parametrize("pair", [SQLITE_PAIR, MIXED_PAIR])
@@ -168,18 +175,15 @@ async def test_erasing_a_subject_leaves_another_databases_reject_files_of_the_sa
 ) -> None:
     """The refused record of the subject is in both databases' reject files of ``acme``;
     erasing the subject in one scrubs its file only."""
-    a, b = dbs.managers["a"], dbs.managers["b"]
-    mine = await a.load_fixtures(TENANT, bad_set, validation="lenient")
-    theirs = await b.load_fixtures(TENANT, bad_set, validation="lenient")
-    assert mine.reject_file is not None
-    assert theirs.reject_file is not None
-    before = theirs.reject_file.read_bytes()
+    a = dbs.managers["a"]
+    mine, theirs = await both_set_aside(dbs, bad_set)
+    before = theirs.read_bytes()
 
     erased = await a.erase_subject(TENANT, SUBJECT)
 
     assert 1 == erased.reject_lines
-    assert not mine.reject_file.exists()
-    assert before == theirs.reject_file.read_bytes()
+    assert not mine.exists()
+    assert before == theirs.read_bytes()
 
 
 @pytest.mark.parametrize("pair", [SQLITE_PAIR, MIXED_PAIR])

@@ -852,6 +852,15 @@ class TestWholeExtendedFiles:
         assert refusals[0] == refusals[1]
 
 
+def _mpd_refusal(tmp_path: Path, change: Any) -> RecordError:
+    """The refusal of the sample slice whose second playlist ``change`` spoiled."""
+    document = sample("mpd.slice.0-999.json")
+    change(document["playlists"][1])
+    with pytest.raises(RecordError) as caught:
+        normalise(MillionPlaylistFormat, write(tmp_path / "mpd.slice.0-999.json", document))
+    return caught.value
+
+
 class TestMillionPlaylistDataset:
     def test_a_slice_becomes_playlists_their_tracks_and_the_catalogue(self) -> None:
         rows, _ = normalise(MillionPlaylistFormat, SAMPLES / "mpd.slice.0-999.json")
@@ -925,17 +934,13 @@ class TestMillionPlaylistDataset:
     def test_a_malformed_playlist_is_refused_naming_its_place_and_field(
         self, tmp_path: Path, change: Any, column: str
     ) -> None:
-        document = sample("mpd.slice.0-999.json")
-        change(document["playlists"][1])
-
-        with pytest.raises(RecordError) as caught:
-            normalise(MillionPlaylistFormat, write(tmp_path / "mpd.slice.0-999.json", document))
+        refused = _mpd_refusal(tmp_path, change)
 
         assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
-            caught.value.path,
-            caught.value.record,
-            caught.value.column,
-            caught.value.rule,
+            refused.path,
+            refused.record,
+            refused.column,
+            refused.rule,
         )
 
     @pytest.mark.parametrize(
@@ -960,20 +965,16 @@ class TestMillionPlaylistDataset:
     def test_a_number_beyond_64_bits_is_refused_naming_its_field_not_as_malformed_json(
         self, tmp_path: Path, change: Any, column: str, maximum: int
     ) -> None:
-        document = sample("mpd.slice.0-999.json")
-        change(document["playlists"][1])
-
-        with pytest.raises(RecordError) as caught:
-            normalise(MillionPlaylistFormat, write(tmp_path / "mpd.slice.0-999.json", document))
+        refused = _mpd_refusal(tmp_path, change)
 
         assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
-            caught.value.path,
-            caught.value.record,
-            caught.value.column,
-            caught.value.rule,
+            refused.path,
+            refused.record,
+            refused.column,
+            refused.rule,
         )
-        assert f"must be at most {maximum}" in str(caught.value)
-        assert "malformed" not in str(caught.value)
+        assert f"must be at most {maximum}" in str(refused)
+        assert "malformed" not in str(refused)
 
 
 class TestSourceGenerator:
