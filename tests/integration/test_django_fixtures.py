@@ -660,7 +660,7 @@ async def test_text_that_is_not_unicode_is_refused_at_its_record_and_field(
 
     refused = await _refusal_of_yaml(manager, tmp_path / "people.yaml", text)
 
-    assert ("people.yaml", 2, "display_name", "encoding") == refused
+    assert ("people.yaml", 2, "fields.display_name", "encoding") == refused
     assert 0 == await total_rows(manager)
 
 
@@ -673,7 +673,7 @@ async def test_a_yaml_nan_or_infinity_is_refused_at_its_record_not_stored_as_nul
 
     refused = await _refusal_of_yaml(manager, tmp_path / "artists.yaml", text)
 
-    assert ("artists.yaml", 1, "popularity", "type") == refused
+    assert ("artists.yaml", 1, "fields.popularity", "type") == refused
     assert 0 == await total_rows(manager)
 
 

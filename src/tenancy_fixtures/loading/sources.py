@@ -509,19 +509,27 @@ class RowSink:
             column = next((k for k, v in row.items() if _not_finite(v)), None)
             if column is not None:
                 raise self._refusal(
-                    origin, f"{table}: {row[column]!r} is no number", column, "type"
+                    origin, f"{table}: {row[column]!r} is no number", table, column, "type"
                 )
         try:
             return _json_line(row)
         except UnicodeEncodeError:
             column = next((k for k, v in row.items() if _not_unicode(v)), None)
             message = f"{table}: text that is not valid Unicode (a lone surrogate)"
-            raise self._refusal(origin, message, column, "encoding") from None
+            raise self._refusal(origin, message, table, column, "encoding") from None
 
-    def _refusal(self, origin: int, message: str, column: str | None, rule: str) -> RecordError:
+    def _refusal(
+        self, origin: int, message: str, table: str, column: str | None, rule: str
+    ) -> RecordError:
         at = self.decode(origin)
         return RecordError(
-            message, path=at.path, line=at.line, record=at.record, column=column, rule=rule
+            message,
+            path=at.path,
+            table=table,
+            line=at.line,
+            record=at.record,
+            column=column,
+            rule=rule,
         )
 
     def add(self, table: str, row: Mapping[str, Any], *, authoritative: bool = True) -> None:
@@ -1012,10 +1020,17 @@ class SourceLoader(RefreshesDerivedTables):
             reader.settings = settings
             reader_of.update((id(file), reader) for file in files)
         aheads = self._read_ahead([reader_of[id(file)] for file in self.sources], settings)
-        with closing(aheads):
-            for index, (file, ahead) in enumerate(zip(self.sources, aheads, strict=True)):
-                read_source_file(reader_of[id(file)], file, index, sink, ahead)
         readers = [reader for reader, _ in self._reader_groups().values()]
+        try:
+            with closing(aheads):
+                for index, (file, ahead) in enumerate(zip(self.sources, aheads, strict=True)):
+                    read_source_file(reader_of[id(file)], file, index, sink, ahead)
+        except RecordError as exc:
+            # The sink refuses a row by its table's column; the user wrote a field.
+            if exc.table is not None and exc.column is not None:
+                named = (r.source_field(exc.table, exc.column) for r in readers)
+                exc.column = next((n for n in named if n is not None), exc.column)
+            raise
         for reader in readers:
             reader.finish(sink)
         return readers
