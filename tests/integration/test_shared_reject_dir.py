@@ -228,3 +228,36 @@ async def test_a_drop_removes_a_recorded_reject_file_named_before_the_plane_id_o
     await a.drop_tenant(TENANT)
 
     assert {unrecorded.name} == names(dbs.rejects)
+
+
+def _renamed(path: Path, name: str) -> Path:
+    return path.rename(path.with_name(name))
+
+
+async def _as_written_by_0_1_0(manager: FixtureManager, reject_file: Path, run_id: str) -> Path:
+    """``reject_file`` renamed as 0.1.0 named it (``<tenant>-<run_id>.jsonl``), its path
+    not recorded in the run (0.1.0 recorded none)."""
+    old_name = _renamed(reject_file, f"{TENANT}-{run_id}.jsonl")
+    runs = control_metadata.tables["tenancy.runs"]
+    async with manager.store.control() as conn:
+        await conn.execute(update(runs).where(runs.c.run_id == run_id).values(detail={}))
+    return old_name
+
+
+async def test_a_reject_file_of_0_1_0_is_scrubbed_and_dropped_by_its_runs_id(
+    dbs: Databases, bad_set: Path
+) -> None:
+    """0.1.0 named reject files ``<tenant>-<run_id>.jsonl`` and recorded no path: found
+    by a run id of the tenant's loads, they are scrubbed by an erasure and deleted by a
+    drop (a name-pattern sweep found them before the plane id; its removal lost them)."""
+    a = dbs.managers["a"]
+    report = await a.load_fixtures(TENANT, bad_set, validation="lenient")
+    assert report.reject_file is not None
+    legacy = await _as_written_by_0_1_0(a, report.reject_file, report.run_id)
+
+    erased = await a.erase_subject(TENANT, SUBJECT)
+    assert 1 == erased.reject_lines
+    assert [] == (await a.verify_erasure(TENANT, SUBJECT)).remnants
+    await a.drop_tenant(TENANT)
+
+    assert not legacy.exists()

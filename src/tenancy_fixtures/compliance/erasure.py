@@ -61,6 +61,7 @@ from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.store.control_plane import RejectNames
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
@@ -490,12 +491,10 @@ async def _fingerprints(
     return marks
 
 
-def tenant_reject_files(
-    directory: Path, tenant_id: str, plane: str | None, recorded: Sequence[str]
-) -> list[Path]:
-    """The files named as ``tenant_id``'s reject files of control plane ``plane`` in
-    ``directory`` (the reject directory), and those its loads recorded writing."""
-    own = reject_files(directory, tenant_id, plane, partial=False)
+def tenant_reject_files(directory: Path, names: RejectNames, recorded: Sequence[str]) -> list[Path]:
+    """The tenant's reject files in ``directory`` (the reject directory) that ``names``
+    owns, and those its loads recorded writing."""
+    own = reject_files(directory, names, partial=False)
     return sorted({*own, *recorded_files(recorded)})
 
 
@@ -597,10 +596,10 @@ async def erase_subject(
                 session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
             )
             recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
-            plane = await control_plane.plane_id(session.connection)
+            names = await control_plane.reject_names(session.connection, tenant_id)
             directory = Path(reject_dir or store.settings.reject_dir)
             report.reject_lines = scrub_reject_files(
-                tenant_reject_files(directory, tenant_id, plane, recorded), marks
+                tenant_reject_files(directory, names, recorded), marks
             )
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)

@@ -28,6 +28,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.store.control_plane import RejectNames
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
 
@@ -108,13 +109,12 @@ async def _columns(
 
 def _reject_files(
     directory: Path,
-    tenant_id: str,
-    plane: str | None,
+    names: RejectNames,
     recorded: list[str],
     marks: Fingerprints,
     check: ErasureCheck,
 ) -> None:
-    for path in tenant_reject_files(directory, tenant_id, plane, recorded):
+    for path in tenant_reject_files(directory, names, recorded):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -196,9 +196,9 @@ async def verify_erasure(
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
         recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
-        plane = await control_plane.plane_id(session.connection)
+        names = await control_plane.reject_names(session.connection, tenant_id)
     directory = Path(reject_dir or store.settings.reject_dir)
-    _reject_files(directory, tenant_id, plane, recorded, marks, check)
+    _reject_files(directory, names, recorded, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

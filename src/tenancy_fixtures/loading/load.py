@@ -24,7 +24,6 @@ from tenancy_fixtures.errors import (
     FixtureError,
     RecordError,
     SettingsError,
-    StorageError,
     TenancyFixturesError,
 )
 from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
@@ -215,11 +214,7 @@ async def _reject_file(
 ) -> RejectFile:
     """The load's reject file, named for this database's control plane too: a database
     sharing the directory never takes it for its own tenant's of the same id."""
-    async with store.control(readonly=True) as conn:
-        plane = await control_plane.plane_id(conn)
-    if plane is None:  # set when the store is initialized
-        raise StorageError("the control plane has no id: initialize the store first")
-    name = control_plane.reject_file_name(tenant_id, plane, run_id)
+    name = control_plane.reject_file_name(tenant_id, await store.plane(), run_id)
     return RejectFile(Path(options.reject_dir or settings.reject_dir) / name)
 
 

@@ -471,6 +471,19 @@ class TenantStore(ABC):
         self.history: RevisionHistory | None = None
         self._initialized = False
         self._initializing = asyncio.Lock()
+        self._plane: str | None = None
+
+    async def plane(self) -> str:
+        """This database's control-plane id, read once: it never changes once set (when
+        the store is initialized)."""
+        if self._plane is None:
+            await self.initialize()
+            async with self.control(readonly=True) as conn:
+                found = await control_plane.plane_id(conn)
+            if found is None:
+                raise StorageError("the control plane has no id: initialize the store first")
+            self._plane = found
+        return self._plane
 
     @asynccontextmanager
     async def _mapped(self, tenant_id: str | None) -> AsyncIterator[None]:

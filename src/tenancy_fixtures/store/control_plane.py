@@ -8,6 +8,7 @@ SQLAlchemy Core; they run on whatever connection the store hands them.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,6 +51,7 @@ __all__ = [
     "AppliedFixture",
     "AuditFilter",
     "AuditRecord",
+    "RejectNames",
     "RunRecord",
     "TableChecksum",
     "TenantFilter",
@@ -90,6 +92,7 @@ __all__ = [
     "record_table_checksums",
     "recorded_reject_files",
     "reject_file_name",
+    "reject_names",
     "run_audited",
     "save_config",
     "set_tier",
@@ -798,6 +801,44 @@ def reject_file_name(tenant_id: str, plane: str, run_id: str) -> str:
     """The name of a lenient load's reject file: ``<tenant>-<plane>-<run_id>.jsonl``. The
     plane id tells apart the files of databases that share a reject directory."""
     return f"{tenant_id}-{plane}-{run_id}.jsonl"
+
+
+@dataclass(frozen=True)
+class RejectNames:
+    """What names a tenant's reject files written through this control plane, in a
+    directory other databases may share: ``<tenant>-<plane>-<run_id>.jsonl``, and
+    ``<tenant>-<run_id>.jsonl`` for a run of this plane from before the plane id was
+    in the name (uuid4 run ids: never another database's)."""
+
+    tenant_id: str
+    plane: str | None
+    runs: frozenset[str]
+
+    def owns(self, name: str, *, partial: bool) -> bool:
+        """Whether file ``name`` is one of them (with ``partial``, ``.partial`` too)."""
+        if partial:
+            name = name.removesuffix(".partial")
+        if not name.endswith(".jsonl") or not name.startswith(f"{self.tenant_id}-"):
+            return False
+        run = name[len(self.tenant_id) + 1 : -len(".jsonl")]
+        if self.plane is not None and run.startswith(f"{self.plane}-"):
+            run = run[len(self.plane) + 1 :]
+            return _RUN_ID.fullmatch(run) is not None
+        return run in self.runs
+
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+async def reject_names(conn: AsyncConnection, tenant_id: str) -> RejectNames:
+    """The names of ``tenant_id``'s reject files of this control plane (see
+    :class:`RejectNames`)."""
+    runs = await conn.execute(
+        select(runs_table.c.run_id).where(
+            runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load"
+        )
+    )
+    return RejectNames(tenant_id, await plane_id(conn), frozenset(str(r) for r in runs.scalars()))
 
 
 async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[str]:

@@ -7,7 +7,6 @@ create, change and drop is audited, refusals and failures included.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantStore
-from tenancy_fixtures.store.control_plane import TenantRecord
+from tenancy_fixtures.store.control_plane import RejectNames, TenantRecord
 from tenancy_fixtures.store.retrying import with_retries
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import Audit, Observer, audited
@@ -193,19 +192,13 @@ def recorded_files(recorded: Iterable[str]) -> list[Path]:
     return sorted({p for p in candidates if p.is_file() and not p.is_symlink()})
 
 
-def reject_files(
-    directory: Path, tenant_id: str, plane: str | None, *, partial: bool = True
-) -> list[Path]:
-    """The lenient-load reject files of ``tenant_id`` in ``directory`` written through
-    control plane ``plane``: named ``<tenant>-<plane>-<run_id>.jsonl`` by the loader
-    (with ``partial``, also those still ``.partial``: a load that crashed before its
-    commit recorded none). Files of another database sharing the directory carry
-    another plane id; names without one are left to the recorded list."""
-    if plane is None or not directory.is_dir():
+def reject_files(directory: Path, names: RejectNames, *, partial: bool = True) -> list[Path]:
+    """The lenient-load reject files in ``directory`` that ``names`` owns (with
+    ``partial``, also those still ``.partial``: a load that crashed before its commit
+    recorded none). Files of another database sharing the directory are left alone."""
+    if not directory.is_dir():
         return []
-    end = r"(\.partial)?" if partial else ""
-    pattern = re.compile(rf"{re.escape(tenant_id)}-{re.escape(plane)}-[0-9a-f]{{32}}\.jsonl{end}")
-    return sorted(p for p in directory.iterdir() if pattern.fullmatch(p.name))
+    return sorted(p for p in directory.iterdir() if names.owns(p.name, partial=partial))
 
 
 async def drop_tenant(
@@ -231,14 +224,14 @@ async def drop_tenant(
             key_destroyed = await data_keys.destroy_data_key(conn, tenant_id)
         async with store.deprovision(tenant_id) as (conn, stored):
             recorded = await control_plane.recorded_reject_files(conn, tenant_id)
+            names = await control_plane.reject_names(conn, tenant_id)
             registered = await control_plane.delete_tenant(
                 conn, tenant_id, actor=audit.actor, run_id=audit.run_id
             )
             if not (registered or stored):
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
-            plane = await control_plane.plane_id(conn)
-            own = reject_files(store.settings.reject_dir, tenant_id, plane)
+            own = reject_files(store.settings.reject_dir, names)
             for path in {*own, *recorded_files(recorded)}:
                 path.unlink(missing_ok=True)
             await audit.record(
