@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import asyncpg
 import pytest
 import yaml
 from sqlalchemy import (
@@ -36,10 +37,12 @@ from sqlalchemy import (
 )
 
 from tenancy_fixtures import FixtureManager, LoadReport, Settings
-from tenancy_fixtures.errors import FixtureSetError, RecordError
+from tenancy_fixtures.errors import FixtureError, FixtureSetError, RecordError
+from tenancy_fixtures.loading.django_format import DjangoFormat
 from tenancy_fixtures.store.base import TENANT_SCHEMA, WriteCounts
 from tenancy_fixtures.store.control_plane import count_rows
 from tests.cleanup import drop_every_tenant
+from tests.postgres import asyncpg_dsn
 from tests.user_schema import NAMING, user_metadata
 
 TENANT = "django_tenant"
@@ -675,6 +678,47 @@ async def test_a_yaml_nan_or_infinity_is_refused_at_its_record_not_stored_as_nul
 
     assert ("artists.yaml", 1, "fields.popularity", "type") == refused
     assert 0 == await total_rows(manager)
+
+
+async def test_a_link_a_load_numbers_never_overwrites_a_row_the_app_wrote_meanwhile(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app takes the next id of the through table (from its sequence) while a load
+    has numbered its new link with the same one: the load fails, the app's row stays (it
+    was upserted over). PostgreSQL only: SQLite lets one writer at a time."""
+    tags = [{"model": "blog.tag", "pk": n, "fields": {"slug": s}} for n, s in enumerate("ab", 1)]
+    first = {"model": "blog.post", "pk": 5, "fields": {"title": "First", "tags": [1]}}
+    later = {"model": "blog.post", "pk": 7, "fields": {"title": "Later", "tags": [1]}}
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    looked_up = DjangoFormat._look_up_links
+
+    async def app_writes_meanwhile(
+        self: DjangoFormat, session: Any, through: Any, sources: set[Any]
+    ) -> None:
+        await looked_up(self, session, through, sources)
+        app = await asyncpg.connect(asyncpg_dsn(postgres_url))
+        try:
+            await app.execute(
+                f'INSERT INTO "{TENANT}".post_tags (id, post_id, tag_id) VALUES ($1, 5, 2)',
+                self._last["post_tags"] + 1,
+            )
+        finally:
+            await app.close()
+
+    async with manager_on(settings, django_blog_metadata()) as manager:
+        await manager.create_tenant(TENANT)
+        options = {"mapping": BLOG_MAPPING}
+        await manager.load_fixtures(
+            TENANT, dump(tmp_path / "a.json", [*tags, first]), options=options
+        )
+        monkeypatch.setattr(DjangoFormat, "_look_up_links", app_writes_meanwhile)
+
+        with pytest.raises(FixtureError, match="pk_post_tags"):
+            later_dump = dump(tmp_path / "b.json", [later])
+            await manager.load_fixtures(TENANT, later_dump, options=options)
+
+        links = [(r["id"], r["post_id"], r["tag_id"]) for r in await rows(manager, "post_tags")]
+        assert [(1, 5, 1), (2, 5, 2)] == sorted(links)
 
 
 # --- natural keys of typed columns ------------------------------------------------------

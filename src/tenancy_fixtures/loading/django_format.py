@@ -37,6 +37,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, func, select
 
+from tenancy_fixtures.loading.data_loader import TableMode
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
     MappingSpec,
@@ -313,14 +314,17 @@ class DjangoFormat(SourceFormat):
             highest = (await session.connection.execute(select(func.max(key)))).scalar()
             self._last[through.table.name] = int(highest or 0)
 
-    def _link(self, through: Through, source: Any, target: Any) -> dict[str, Any] | None:
-        """The through row linking ``source`` to ``target``, ``None`` for a link this load
-        already made. A key of the table's own is the tenant's row's for a link it holds
-        (loading again changes nothing), else the next past the table's highest (for an
-        integer; otherwise the column's default function makes it)."""
+    def _link(
+        self, through: Through, source: Any, target: Any
+    ) -> tuple[dict[str, Any], bool] | None:
+        """The through row linking ``source`` to ``target`` and whether this load
+        numbered its key; ``None`` for a link this load already made. A key of the
+        table's own is the tenant's row's for a link it holds (loading again changes
+        nothing), else the next past the table's highest (for an integer; otherwise the
+        column's default function makes it)."""
         row = {through.source: source, through.target: target}
         if through.key is None:
-            return row
+            return row, False
         name = through.table.name
         pair = _pair(through, source, target)
         if pair is not None:
@@ -331,10 +335,23 @@ class DjangoFormat(SourceFormat):
             found = self._links.get(name, {}).get(pair)
             if found is not None:
                 row[through.key] = found
-                return row
-        if through.numbered:
-            self._last[name] = row[through.key] = self._last.get(name, 0) + 1
-        return row
+                return row, False
+        if not through.numbered:
+            return row, False
+        self._last[name] = row[through.key] = self._last.get(name, 0) + 1
+        return row, True
+
+    def derived_mode(self, table: str) -> TableMode | None:
+        """A through table's links whose key this load numbered are staged apart and
+        written by a plain insert: a row another writer gave that key meanwhile (the
+        app, from the table's sequence; another load) fails the load loudly instead of
+        being overwritten."""
+        mapping = self._mapping
+        if mapping is not None and any(
+            t.table.name == table and t.numbered for t in mapping.keyed_throughs()
+        ):
+            return "insert"
+        return super().derived_mode(table)
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         mapping = self.mapping(sink.metadata)
@@ -359,7 +376,8 @@ class DjangoFormat(SourceFormat):
         for through, target in links:
             link = self._link(through, pk, target)
             if link is not None:
-                sink.add(through.table.name, link)
+                row_of_link, numbered = link
+                sink.add(through.table.name, row_of_link, authoritative=not numbered)
 
     def _name_field(self, table: str, column: str, field: str) -> None:
         """Remember that ``column`` of ``table`` came from ``field`` (``pk``,

@@ -685,6 +685,11 @@ class SourceFormat(ABC):
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options = dict(options or {})
 
+    def derived_mode(self, table: str) -> TableMode | None:
+        """How the rows this format staged as not authoritative for ``table`` are
+        written (``None``: ``insert_missing``); :attr:`derived_modes` by default."""
+        return self.derived_modes.get(table)
+
     @classmethod
     @abstractmethod
     def sniff(cls, document: Any) -> bool:
@@ -1073,7 +1078,7 @@ class SourceLoader(RefreshesDerivedTables):
         self.file_modes = {}
         for table, path in entries:
             if path.startswith(DERIVED) and table not in self.user_modes:
-                declared = (fmt.derived_modes.get(table) for fmt in self.formats)
+                declared = (fmt.derived_mode(table) for fmt in self.readers)
                 self.file_modes[path] = next((m for m in declared if m), "insert_missing")
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
