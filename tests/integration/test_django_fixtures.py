@@ -713,8 +713,8 @@ async def test_a_link_a_load_numbers_never_overwrites_a_row_the_app_wrote_meanwh
         )
         monkeypatch.setattr(DjangoFormat, "_look_up_links", app_writes_meanwhile)
 
+        later_dump = dump(tmp_path / "b.json", [later])
         with pytest.raises(FixtureError, match="pk_post_tags"):
-            later_dump = dump(tmp_path / "b.json", [later])
             await manager.load_fixtures(TENANT, later_dump, options=options)
 
         links = [(r["id"], r["post_id"], r["tag_id"]) for r in await rows(manager, "post_tags")]
