@@ -28,6 +28,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     open_fixture_set,
     split_name,
 )
+from tenancy_fixtures.loading.readers import first_array_item
 from tenancy_fixtures.loading.registry import LOADERS
 from tenancy_fixtures.loading.sources import (
     SOURCE_EXTENSIONS,
@@ -68,7 +69,7 @@ def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
             if not head.startswith(b"["):
                 return None
             stream.seek(0)
-            return next(ijson.items(stream, "item"), _NO_ROWS)
+            return first_array_item(stream, _NO_ROWS)
     except (OSError, EOFError, zlib.error, ValueError, ijson.JSONError):
         return _UNREADABLE
 

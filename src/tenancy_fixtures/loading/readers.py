@@ -47,6 +47,7 @@ __all__ = [
     "csv_header",
     "exact_numbers",
     "exact_retry",
+    "first_array_item",
     "is_integer_overflow",
     "iter_records",
     "json_lines_blocks",
@@ -269,6 +270,18 @@ def _array_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
                 yield value
     except _NotUnicode:
         raise _lone_surrogate_field(stack, keys, key) from None
+
+
+def first_array_item(stream: IO[bytes] | gzip.GzipFile, empty: Any) -> Any:
+    """The first item of the JSON array ``stream`` holds, ``empty`` for an empty one;
+    ``ValueError`` for one nested past :data:`MAX_DEPTH` or with a repeated key (ijson's
+    own item builder would spend memory quadratic in the nesting depth first)."""
+    import ijson
+
+    try:
+        return next(_array_items(ijson.basic_parse(stream, use_float=True)), empty)
+    except _Refused as exc:
+        raise ValueError(exc.message) from None
 
 
 def _array_start(events: Iterator[tuple[str, Any]]) -> None:

@@ -20,7 +20,7 @@ import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Callable, Generator, Iterable, KeysView, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import chain
@@ -46,6 +46,7 @@ from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole
 from tenancy_fixtures.loading.lone_surrogates import LoneSurrogateScan
 from tenancy_fixtures.loading.parse_workers import POOL, call_in_workers
 from tenancy_fixtures.loading.readers import (
+    MAX_DEPTH,
     exact_numbers,
     exact_retry,
     is_integer_overflow,
@@ -221,6 +222,12 @@ def _json_documents(file: SourceFile, stream: str | None) -> Generator[SourceDoc
         ) from None
 
 
+#: ijson's read size for streamed JSON sources (see :func:`_stream_documents`).
+_PARSE_BUFFER = 2048
+_OPENING = frozenset({"start_map", "start_array"})
+_CLOSING = frozenset({"end_map", "end_array"})
+
+
 class _LoneSurrogate(Exception):
     """A lone surrogate escape in a streamed JSON source (see :class:`_UnicodeChecked`)."""
 
@@ -298,7 +305,10 @@ def _stream_documents(
     import ijson
 
     with _open(file) as handle:
-        events = ijson.parse(_UnicodeChecked(handle), use_float=not exact)
+        # A small buffer: ijson makes each event's prefix, so one buffer of a deeply
+        # nested file costs memory quadratic in its size before the depth is checked.
+        parsed = ijson.parse(_UnicodeChecked(handle), use_float=not exact, buf_size=_PARSE_BUFFER)
+        events = _depth_capped(file, parsed, read)
         if exact:
             events = exact_numbers(events)
         first = next(events, None)
@@ -312,6 +322,27 @@ def _stream_documents(
                 read[0] = index
                 yield SourceDocument(value, None, index)
     return False
+
+
+def _depth_capped(
+    file: SourceFile, events: Iterator[tuple[Any, ...]], read: list[int]
+) -> Iterator[tuple[Any, ...]]:
+    """ijson's events, refused past :data:`MAX_DEPTH` levels of nesting (deep nesting is
+    how parsers are made to exhaust memory)."""
+    depth = 0
+    for event in events:
+        kind = event[1]
+        if kind in _OPENING:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FixtureFormatError(
+                    f"a value nested deeper than {MAX_DEPTH} levels",
+                    path=file.relative,
+                    record=read[0] + 1,
+                )
+        elif kind in _CLOSING:
+            depth -= 1
+        yield event
 
 
 def _whole(file: SourceFile) -> Any:
