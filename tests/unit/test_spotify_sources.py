@@ -795,16 +795,20 @@ class TestWholeExtendedFiles:
         assert documents[2] == whole[2]
         assert {"duplicate_play": 2} == skipped(whole[1]) == skipped(documents[1])
 
-    def test_a_value_nested_past_the_decoders_depth_loads_either_way(self, tmp_path: Path) -> None:
+    def test_a_value_nested_past_a_hundred_levels_is_refused_either_way(
+        self, tmp_path: Path
+    ) -> None:
+        """As a table file's is: it loaded (the field is not read), at the price of
+        memory quadratic in the depth while streaming."""
         entries = [_extended_entry(n) for n in range(3)]
         text = json.dumps(entries)[:-2] + ', "x": ' + "[" * 3000 + "]" * 3000 + "}]"
         path = tmp_path / "history.json"
         path.write_text(text, encoding="utf-8")
 
-        whole, documents = self._both(path)
-
-        assert documents[0] == whole[0]
-        assert 3 == len(whole[0]["listening_events"])
+        for whole_files in (True, False):
+            with pytest.raises(FixtureFormatError, match="nested deeper than 100") as caught:
+                normalise(StreamingHistoryFormat, path, options=LISTENER, whole_files=whole_files)
+            assert ("history.json", 3) == (caught.value.path, caught.value.record)
 
     def test_bytes_that_are_not_utf8_in_a_field_no_column_reads_are_refused_either_way(
         self, tmp_path: Path
