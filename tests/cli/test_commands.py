@@ -9,7 +9,9 @@ checks are shared with the other CLI tests through ``cli_runner.py``.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -196,6 +198,12 @@ def test_loading_the_demo_set_reports_rows_that_show_and_list_agree_with(
     listed = {entry["tenant_id"]: entry for entry in cli.json("list")}
     assert tenant in listed
     assert listed[tenant]["total_rows"] == shown["total_rows"]
+    # ISO 8601 in UTC on both backends (SQLite's were naive; the audit's had a space).
+    started = shown["last_load"]["started_at"]
+    assert (True, "T") == (started.endswith("+00:00"), started[10])
+    assert listed[tenant]["last_load"]["started_at"] == started
+    at = cli.json("audit", tenant)[0]["at"]
+    assert (True, "T") == (at.endswith("+00:00"), at[10])
     assert tenant in {entry["tenant_id"] for entry in cli.json("list", "--prefix", tenant_prefix)}
 
 
@@ -459,3 +467,18 @@ def test_a_malformed_database_url_exits_2_with_one_settings_line() -> None:
     result = Cli("not-a-url")("list")
     line = assert_one_line_error(result, 2, "error: invalid settings")
     assert "database_url" in line.lower()
+
+
+def test_audit_verify_of_a_tampered_chain_exits_12_naming_the_record(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """It exited 10, the code of a load that would pass a hard limit."""
+    sqlite_cli.ok("init-tenant", "chained")
+    sqlite_cli.ok("audit", "verify")
+    with closing(sqlite3.connect(tmp_path / "data" / "tenancy.db")) as db, db:
+        db.execute("UPDATE audit_log SET actor = 'someone else' WHERE action = 'tenant.create'")
+
+    result = sqlite_cli("audit", "verify")
+
+    assert 12 == result.exit_code, result.output
+    assert "audit chain broken at audit record" in result.output

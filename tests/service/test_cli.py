@@ -54,9 +54,11 @@ def test_token_create_prints_the_token_once_and_list_never_shows_it(cli: Cli) ->
         (("token", "create", "--scope", "root"), 2),
         (("token", "create", "--tenant", "ghost"), 4),
         (("token", "create", "--tenant", "Bad-Id"), 2),
+        # It listed no token, exit 0, as for a tenant without one.
+        (("token", "list", "--tenant", "ghost"), 4),
     ],
 )
-def test_token_create_refuses_bad_scopes_and_tenants(
+def test_token_commands_refuse_bad_scopes_and_unknown_tenants(
     cli: Cli, args: tuple[str, ...], code: int
 ) -> None:
     """An unknown scope, an unknown tenant or an invalid id: one line and its exit code."""

@@ -26,6 +26,14 @@ token_app = typer.Typer(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+async def _tokens(manager: FixtureManager, tenant_id: str | None, revoked: bool) -> list[ApiToken]:
+    """The tokens to list; a tenant that is not registered is a not-found (exit 4), not
+    an empty list."""
+    if tenant_id is not None:
+        await manager.get_tenant(tenant_id)
+    return await manager.list_tokens(tenant_id=tenant_id, include_revoked=revoked)
+
+
 def _document(token: ApiToken) -> dict[str, object]:
     return {
         "token_id": token.token_id,
@@ -89,9 +97,7 @@ def list_tokens(
     """
     if tenant is not None:
         validate_or_fail(tenant)
-    tokens = run(
-        ctx, lambda manager: manager.list_tokens(tenant_id=tenant, include_revoked=revoked)
-    )
+    tokens = run(ctx, lambda manager: _tokens(manager, tenant, revoked))
     if json_out:
         print_json([_document(t) for t in tokens])
         return
