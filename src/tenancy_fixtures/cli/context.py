@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -112,5 +113,11 @@ def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T
 
 
 def print_json(document: Any) -> None:
-    """Print ``document`` as JSON on stdout, for machines."""
-    typer.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
+    """Print ``document`` as JSON on stdout, for machines: times in ISO 8601."""
+    typer.echo(json.dumps(document, indent=2, sort_keys=True, default=_json_value))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)

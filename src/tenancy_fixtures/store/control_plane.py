@@ -873,7 +873,13 @@ async def last_run(conn: AsyncConnection, tenant_id: str, operation: str) -> dic
             .limit(1)
         )
     ).first()
-    return dict(row._mapping) if row is not None else None
+    if row is None:
+        return None
+    found = dict(row._mapping)
+    for column in ("started_at", "finished_at"):
+        if found.get(column) is not None:
+            found[column] = aware(found[column])
+    return found
 
 
 async def append_audit(
