@@ -280,6 +280,34 @@ async def test_a_refused_config_change_leaves_the_stored_and_cached_config_alone
     assert await _stored_config(cached_manager, TENANT) == before
 
 
+@pytest.mark.parametrize(
+    "settings", [{"locale": "\ud83d"}, {"\ud800": "\udc00"}, {"locale": "a\x00b"}]
+)
+async def test_a_setting_no_database_stores_is_refused_before_anything_is_written(
+    cached_manager: FixtureManager, settings: dict[str, str]
+) -> None:
+    """NUL or a lone surrogate in a setting: a ConfigError naming it, no tenant created
+    and an existing one's config unchanged (PostgreSQL raised a StorageError; SQLite
+    stored a config no read could serve again)."""
+    await cached_manager.create_tenant(TENANT, tier="premium")
+    before = await cached_manager.get_tenant_config(TENANT)
+
+    with pytest.raises(ConfigError) as created:
+        await cached_manager.create_tenant(TenantFixture(tenant_id="unstorable", settings=settings))
+    with pytest.raises(ConfigError):
+        await cached_manager.apply_tenant_config(
+            TenantFixture(tenant_id="unstorable", settings=settings), create=True
+        )
+    with pytest.raises(ConfigError) as changed:
+        await cached_manager.update_tenant_config(TENANT, settings=settings)
+
+    assert created.value.key == changed.value.key
+    assert str(created.value.key).startswith("settings.")
+    assert "unstorable" not in [t.tenant_id for t in await cached_manager.list_tenants()]
+    assert await cached_manager.get_tenant_config(TENANT) == before
+    assert await _stored_config(cached_manager, TENANT) == before
+
+
 async def test_drop_removes_the_cached_entry(cached_manager: FixtureManager) -> None:
     """After a drop the config is neither cached nor stored, and a new tenant reads fresh."""
     await cached_manager.create_tenant(TENANT, tier="enterprise")

@@ -94,6 +94,58 @@ async def test_refusals_are_problem_documents_with_the_errors_status(
     assert problem["detail"]
 
 
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("given", "key"),
+    [
+        ('{"\\ud800": "\\udc00"}', "settings.\\ud800"),
+        ('{"locale": "\\ud83d"}', "settings.locale"),
+        ('{"locale": "a\\u0000b"}', "settings.locale"),
+        ('{"a\\u0000b": "x"}', "settings.a\\u0000b"),
+    ],
+)
+async def test_settings_no_database_stores_are_refused_before_anything_is_written(
+    client: httpx.AsyncClient, admin: dict[str, str], given: str, key: str
+) -> None:
+    """NUL or a lone surrogate in a setting: 422 naming it, on create and on patch, and
+    nothing written (once a 500 or 503 after the tenant was created or changed, and every
+    read of it a 500 afterwards on SQLite)."""
+    before = (await client.get("/tenants/victim/config", headers=admin)).json()
+    created = await client.post(
+        "/tenants",
+        content=f'{{"tenant_id": "unstorable", "settings": {given}}}',
+        headers={**admin, **JSON},
+    )
+    patched = await client.patch(
+        "/tenants/victim/config", content=f'{{"settings": {given}}}', headers={**admin, **JSON}
+    )
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert (refused.json()["type"], refused.json()["key"]) == (
+            "urn:tenancy-fixtures:error:ConfigError",
+            key,
+        )
+    assert (await client.get("/tenants/unstorable", headers=admin)).status_code == 404
+    assert (await client.get("/tenants/victim/config", headers=admin)).json() == before
+
+
+async def test_a_lone_surrogate_in_a_feature_or_limit_name_is_a_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The refusal names the flag or limit escaped: raw, its problem document could not
+    be encoded (a 500)."""
+    for body, key in (
+        ('{"tenant_id": "x", "features": ["\\ud800"]}', "features.\\ud800"),
+        ('{"tenant_id": "x", "limits": {"\\ud800": 1}}', "limits.\\ud800"),
+    ):
+        refused = await client.post("/tenants", content=body, headers={**admin, **JSON})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["key"] == key
+
+
 async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

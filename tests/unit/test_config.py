@@ -205,6 +205,45 @@ class TestResolveConfig:
 
         assert "settings.ratio" == caught.value.key
 
+    @pytest.mark.parametrize(
+        ("settings", "key", "found"),
+        [
+            pytest.param({"locale": "\ud83d"}, "settings.locale", "lone surrogate", id="value"),
+            pytest.param({"\ud800": "\udc00"}, "settings.\\ud800", "lone surrogate", id="name"),
+            pytest.param({"locale": "a\x00b"}, "settings.locale", "NUL", id="nul-value"),
+            pytest.param({"a\x00b": "x"}, "settings.a\\u0000b", "NUL", id="nul-name"),
+        ],
+    )
+    def test_a_setting_no_database_stores_is_refused_naming_it(
+        self, template: ConfigTemplate, settings: dict[str, Any], key: str, found: str
+    ) -> None:
+        """NUL or a lone surrogate in a setting's name or value: PostgreSQL refused it (a
+        StorageError) and SQLite stored a config no read could encode again."""
+        with pytest.raises(ConfigError, match=found) as caught:
+            resolve(template, settings=settings)
+
+        assert key == caught.value.key
+        str(caught.value).encode("utf-8")  # shown escaped, so any answer can carry it
+
+    @pytest.mark.parametrize(
+        ("overrides", "key"),
+        [
+            pytest.param({"features": ["\ud800"]}, "features.\\ud800", id="feature"),
+            pytest.param({"limits": {"\ud800": 1}}, "limits.\\ud800", id="limit-name"),
+            pytest.param({"limits": {"storage": "\ud800GB"}}, "limits.storage", id="limit"),
+        ],
+    )
+    def test_a_lone_surrogate_in_features_or_limits_is_refused_with_an_encodable_key(
+        self, template: ConfigTemplate, overrides: dict[str, Any], key: str
+    ) -> None:
+        """The refusal's key and message escape the surrogate: a problem document naming
+        it raw could not be encoded (a 500 instead of the 422)."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, **overrides)
+
+        assert key == caught.value.key
+        str(caught.value).encode("utf-8")
+
     def test_an_unknown_tier_is_refused_with_key_tier(self, template: ConfigTemplate) -> None:
         """A tier the template does not define is a ConfigError keyed 'tier'."""
         with pytest.raises(ConfigError) as caught:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
@@ -65,6 +66,22 @@ TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
 SettingValue = str | int | Annotated[float, AllowInfNan(False)] | bool
 #: Strict, so ``True`` is not taken for 1.
 Count = Annotated[int, Field(ge=0, strict=True)]
+#: What no database stores in text: NUL, and a lone surrogate (no UTF-8 encodes one).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _shown(name: object) -> str:
+    """``name`` fit for a message or an error's ``key``: NUL and surrogates as
+    ``\\uXXXX`` escapes (a problem document could not be encoded otherwise)."""
+    return _UNSTORABLE.sub(lambda found: f"\\u{ord(found[0]):04x}", str(name))
+
+
+def _unstorable(text: object) -> str | None:
+    """What in ``text`` (if a string) no database stores, or ``None``."""
+    found = _UNSTORABLE.search(text) if isinstance(text, str) else None
+    if found is None:
+        return None
+    return "a NUL character" if found[0] == "\x00" else "a lone surrogate"
 
 
 class TenantLimits(BaseModel):
@@ -171,30 +188,13 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
                 f"unknown feature flag {feature!r}; the flags are "
                 f"{', '.join(sorted(template.features))}",
                 tenant_id=tenant.tenant_id,
-                key=f"features.{feature}",
+                key=f"features.{_shown(feature)}",
             )
     limits = deep_merge(template.defaults.limits, tier.limits, tenant.limits)
-    try:
-        parsed_limits = TenantLimits.model_validate(limits)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        key = "limits." + ".".join(map(str, error["loc"]))
-        message = str(error.get("ctx", {}).get("error") or error["msg"])
-        if error["type"] == "extra_forbidden":
-            message = f"unknown limit; the limits are {', '.join(TenantLimits.model_fields)}"
-        raise ConfigError(
-            f"{key}: {message} (value {error.get('input')!r})",
-            tenant_id=tenant.tenant_id,
-            key=key,
-        ) from None
+    parsed_limits = _parse_limits(tenant.tenant_id, limits)
     settings = deep_merge(template.defaults.settings, tier.settings, tenant.settings)
     for name, value in settings.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(
-                f"settings.{name}: must be a finite number, not {value!r} (JSON has none)",
-                tenant_id=tenant.tenant_id,
-                key=f"settings.{name}",
-            )
+        _check_setting(tenant.tenant_id, name, value)
     retention_days(tenant.tenant_id, settings)
     try:
         return TenantConfig(
@@ -206,8 +206,49 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
         )
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(map(str, error["loc"]))
+        key = ".".join(map(_shown, error["loc"]))
         raise ConfigError(f"{key}: {error['msg']}", tenant_id=tenant.tenant_id, key=key) from None
+
+
+def _parse_limits(tenant_id: str, limits: Mapping[str, Any]) -> TenantLimits:
+    """``limits`` validated, or a :class:`ConfigError` naming ``limits.<name>``."""
+    for name in limits:
+        if name not in TenantLimits.model_fields:
+            key = f"limits.{_shown(name)}"
+            raise ConfigError(
+                f"{key}: unknown limit; the limits are {', '.join(TenantLimits.model_fields)}",
+                tenant_id=tenant_id,
+                key=key,
+            )
+    try:
+        return TenantLimits.model_validate(limits)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = "limits." + ".".join(map(_shown, error["loc"]))
+        message = str(error.get("ctx", {}).get("error") or error["msg"])
+        raise ConfigError(
+            f"{key}: {message} (value {error.get('input')!r})", tenant_id=tenant_id, key=key
+        ) from None
+
+
+def _check_setting(tenant_id: str, name: object, value: object) -> None:
+    """A :class:`ConfigError` naming ``settings.<name>`` for a value no store keeps: a
+    NaN or infinity (JSON has none), NUL or a lone surrogate in the name or the value."""
+    key = f"settings.{_shown(name)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(
+            f"{key}: must be a finite number, not {value!r} (JSON has none)",
+            tenant_id=tenant_id,
+            key=key,
+        )
+    for part, text in (("name", name), ("value", value)):
+        found = _unstorable(text)
+        if found is not None:
+            raise ConfigError(
+                f"{key}: the {part} holds {found}, which no database stores as text",
+                tenant_id=tenant_id,
+                key=key,
+            )
 
 
 #: The longest retention a tenant may set (a century): a cutoff further back than the
