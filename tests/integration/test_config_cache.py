@@ -308,6 +308,29 @@ async def test_a_setting_no_database_stores_is_refused_before_anything_is_writte
     assert await _stored_config(cached_manager, TENANT) == before
 
 
+@pytest.mark.parametrize(
+    ("limits", "key"),
+    [
+        ({"users": True}, "limits.users"),
+        ({"users": 10**30}, "limits.users"),
+        ({"storage": "9999999999999999999TB"}, "limits.storage"),
+    ],
+)
+async def test_a_boolean_or_unbounded_limit_is_refused_naming_it(
+    cached_manager: FixtureManager, limits: dict[str, object], key: str
+) -> None:
+    """A limit is a whole number up to 2**63 - 1 (storage in bytes): ``true`` is not 1,
+    and 10**30 users or 9999999999999999999TB were stored."""
+    await cached_manager.create_tenant(TENANT, tier="premium")
+    before = await cached_manager.get_tenant_config(TENANT)
+
+    with pytest.raises(ConfigError) as caught:
+        await cached_manager.update_tenant_config(TENANT, limits=limits)
+
+    assert caught.value.key == key
+    assert await _stored_config(cached_manager, TENANT) == before
+
+
 async def test_drop_removes_the_cached_entry(cached_manager: FixtureManager) -> None:
     """After a drop the config is neither cached nor stored, and a new tenant reads fresh."""
     await cached_manager.create_tenant(TENANT, tier="enterprise")

@@ -146,6 +146,47 @@ async def test_a_lone_surrogate_in_a_feature_or_limit_name_is_a_422(
         assert refused.json()["key"] == key
 
 
+@pytest.mark.parametrize(
+    ("limits", "key"),
+    [
+        ({"users": 10**30}, "limits.users"),
+        ({"users": 2**63}, "limits.users"),
+        ({"storage": "9999999999999999999TB"}, "limits.storage"),
+    ],
+)
+async def test_a_limit_past_the_largest_64_bit_integer_is_a_config_error(
+    client: httpx.AsyncClient, admin: dict[str, str], limits: dict[str, object], key: str
+) -> None:
+    """Once stored as given (10**30 users); now a ConfigError naming the limit, on create
+    and on patch, and no tenant made."""
+    created = await client.post(
+        "/tenants", json={"tenant_id": "unbounded", "limits": limits}, headers=admin
+    )
+    patched = await client.patch("/tenants/victim/config", json={"limits": limits}, headers=admin)
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"] == "urn:tenancy-fixtures:error:ConfigError"
+        assert refused.json()["key"] == key
+    assert (await client.get("/tenants/unbounded", headers=admin)).status_code == 404
+
+
+async def test_a_boolean_limit_is_refused_not_read_as_1(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """``{"users": true}`` made a tenant with 1 user: the body's limits are integers or
+    size strings, so it is a malformed request naming the limit."""
+    refused = await client.post(
+        "/tenants", json={"tenant_id": "boolean", "limits": {"users": True}}, headers=admin
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["loc"][:3] == ["body", "limits", "users"]
+    patched = await client.patch(
+        "/tenants/victim/config", json={"limits": {"users": False}}, headers=admin
+    )
+    assert patched.status_code == 422, patched.text
+    assert (await client.get("/tenants/boolean", headers=admin)).status_code == 404
+
+
 async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

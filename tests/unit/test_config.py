@@ -161,6 +161,12 @@ class TestResolveConfig:
             pytest.param({"users": -5}, "limits.users", "greater than", id="neg-users"),
             pytest.param({"workspaces": "many"}, "limits.workspaces", "integer", id="text"),
             pytest.param({"api_calls": 1.5}, "limits.api_calls", "integer", id="fraction"),
+            pytest.param({"users": 10**30}, "limits.users", "less than or equal", id="huge"),
+            pytest.param({"users": 2**63}, "limits.users", "less than or equal", id="past-int64"),
+            pytest.param(
+                {"storage": "9999999999999999999TB"}, "limits.storage", "less than", id="huge-size"
+            ),
+            pytest.param({"storage": 2**63}, "limits.storage", "less than", id="huge-bytes"),
             pytest.param(
                 {"bandwidth": 10}, "limits.bandwidth", "unknown limit; the limits are", id="unknown"
             ),
@@ -183,6 +189,12 @@ class TestResolveConfig:
             resolve(template, limits={"api_calls": True})
 
         assert "limits.api_calls" == caught.value.key
+
+    def test_a_limit_of_the_largest_64_bit_integer_is_taken(self, template: ConfigTemplate) -> None:
+        """2**63 - 1 is the bound: stored and compared as a BIGINT, it still fits."""
+        config = resolve(template, limits={"users": 2**63 - 1, "storage": 2**63 - 1})
+
+        assert (2**63 - 1, 2**63 - 1) == (config.limits.users, config.limits.storage)
 
     @pytest.mark.parametrize(("key", "value"), [("limits", [1]), ("settings", "x")])
     def test_limits_or_settings_that_are_no_mapping_are_refused_naming_them(

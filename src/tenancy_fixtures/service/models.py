@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from tenancy_fixtures.store.control_plane import AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
@@ -37,7 +37,8 @@ __all__ = [
 
 T = TypeVar("T")
 SettingValue = str | int | float | bool
-LimitValue = int | str
+#: Strict: ``true`` is passed on as given (the library refuses it), not read as 1.
+LimitValue = StrictInt | str
 
 
 class Page(BaseModel, Generic[T]):

@@ -64,8 +64,10 @@ Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
 #: A setting's value: JSON has no NaN or infinity, so neither does a setting.
 SettingValue = str | int | Annotated[float, AllowInfNan(False)] | bool
-#: Strict, so ``True`` is not taken for 1.
-Count = Annotated[int, Field(ge=0, strict=True)]
+#: The largest limit: what a signed 64-bit integer (a BIGINT) holds.
+MAX_LIMIT = 2**63 - 1
+#: Strict, so ``True`` is not taken for 1; at most :data:`MAX_LIMIT` (storage: bytes).
+Count = Annotated[int, Field(ge=0, le=MAX_LIMIT, strict=True)]
 #: What no database stores in text: NUL, and a lone surrogate (no UTF-8 encodes one).
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
