@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import io
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["tar_gz", "tar_gz_of", "zip_of"]
+__all__ = ["corrupt_tar_xz", "tar_gz", "tar_gz_of", "unreadable_zip", "zip_of"]
 
 
 def tar_gz(folder: Path, *, arcname: str = "set") -> bytes:
@@ -42,3 +43,32 @@ def zip_of(files: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -
             info.external_attr = 0o120777 << 16
             zipped.writestr(info, target)
     return buffer.getvalue()
+
+
+def unreadable_zip(*, flags: int = 0, method: int | None = None, garbled: bool = False) -> bytes:
+    """A zip of one ``users.csv`` whose entry has the general-purpose ``flags`` set
+    (1: encrypted), compression ``method`` (99: AES), or deflate data that is garbage."""
+    data = bytearray(zip_of({"users.csv": b"user_id,display_name\n" * 200}))
+    central = data.find(b"PK\x01\x02")
+    for header, offset in ((0, 6), (central, 8)):  # local header, central directory
+        data[header + offset] |= flags
+        if method is not None:
+            struct.pack_into("<H", data, header + offset + 2, method)
+    if garbled:  # after the local header (30 bytes) and the name: BTYPE 11, invalid
+        start = 30 + len("users.csv")
+        data[start : start + 16] = b"\xff" * 16
+    return bytes(data)
+
+
+def corrupt_tar_xz() -> bytes:
+    """A .tar.xz whose compressed stream is damaged in its middle."""
+    buffer = io.BytesIO()
+    rows = "".join(f"{i},name{i * 7919 % 1000}\n" for i in range(20000)).encode()
+    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+        info = tarfile.TarInfo("users.csv")
+        info.size = len(rows)
+        tar.addfile(info, io.BytesIO(rows))
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle : middle + 20] = bytes(b ^ 0x55 for b in data[middle : middle + 20])
+    return bytes(data)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tenancy_fixtures import FixtureManager
-from tests.service.archives import tar_gz, tar_gz_of, zip_of
+from tests.service.archives import corrupt_tar_xz, tar_gz, tar_gz_of, unreadable_zip, zip_of
 
 pytestmark = pytest.mark.usefixtures("tokens")
 
@@ -186,6 +186,35 @@ async def test_hostile_archives_are_refused_and_leave_nothing(
     assert reason in response.json()["detail"]
     assert list(service_settings.service_work_dir.iterdir()) == []
     assert not (tmp_path / "escape.csv").exists()
+
+
+@sqlite_only
+@pytest.mark.parametrize(
+    ("archive", "reason"),
+    [
+        (unreadable_zip(flags=0x1), "encrypted"),
+        (unreadable_zip(method=99), "compression method 99"),
+        (unreadable_zip(garbled=True), "cannot be read (error"),
+        (corrupt_tar_xz(), "cannot be read (LZMAError"),
+    ],
+    ids=["zip-encrypted", "zip-method-99", "zip-bad-deflate", "tar-xz-corrupt"],
+)
+async def test_an_archive_the_libraries_cannot_read_is_a_422_not_a_500(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    service_settings: Any,
+    archive: bytes,
+    reason: str,
+) -> None:
+    """zipfile's RuntimeError (encrypted) and NotImplementedError (method 99), zlib.error
+    and lzma.LZMAError escaped the archive reader as 500s: each is a refusal naming it."""
+    response = await client.post(
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
+    assert reason in response.json()["detail"]
+    assert list(service_settings.service_work_dir.iterdir()) == []
 
 
 @sqlite_only

@@ -12,12 +12,14 @@ the archive libraries themselves: each file is copied out by this module.
 from __future__ import annotations
 
 import asyncio
+import lzma
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -29,6 +31,8 @@ from tenancy_fixtures.service.problems import ServiceProblem
 __all__ = ["ArchiveLimits", "prepare", "receive", "remove", "too_large", "unpack"]
 
 _CHUNK = 1 << 16
+#: The zip compression methods Python reads (AES-encrypted entries are method 99).
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 
 
 class ArchiveLimits:
@@ -149,16 +153,36 @@ def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
+            _readable(info)
             with zipped.open(info) as source:
                 budget.copy(source, target)
 
 
+def _readable(info: zipfile.ZipInfo) -> None:
+    """Refuse a zip entry that is encrypted or compressed in a way Python cannot read."""
+    if info.flag_bits & 0x1:
+        raise _refuse(f"entry {info.filename!r} is encrypted")
+    if info.compress_type not in _ZIP_METHODS:
+        raise _refuse(f"entry {info.filename!r} uses compression method {info.compress_type}")
+
+
 @contextmanager
 def _reading() -> Iterator[None]:
-    """Library errors of a corrupt archive as a FixtureSetError."""
+    """Library errors of a corrupt archive as a FixtureSetError: corrupt compressed data
+    (zlib, lzma; bz2's is an OSError) and what zipfile cannot read (RuntimeError,
+    NotImplementedError: encryption, patched data) included."""
     try:
         yield
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        ValueError,
+        zlib.error,
+        lzma.LZMAError,
+        RuntimeError,
+    ) as exc:
         if isinstance(exc, FileExistsError):
             raise _refuse("it holds the same name twice") from None
         raise _refuse(f"it cannot be read ({type(exc).__name__}: {exc})") from None
