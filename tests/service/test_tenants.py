@@ -187,6 +187,40 @@ async def test_a_boolean_limit_is_refused_not_read_as_1(
     assert (await client.get("/tenants/boolean", headers=admin)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/tenants?prefix=%00",
+        "/tenants?tier=%00",
+        "/tenants?status=a%00",
+        "/audit?actor=%00",
+        "/audit?action=%00",
+        "/audit?outcome=%00",
+        "/audit?tenant_id=%00",
+        "/tenants/victim/audit?actor=%00",
+        "/tenants/victim/runs?operation=%00",
+    ],
+)
+async def test_a_nul_in_a_text_filter_is_a_422_on_both_backends(
+    client: httpx.AsyncClient, admin: dict[str, str], url: str
+) -> None:
+    """PostgreSQL's text holds no NUL: such a filter was a 503 there (and matched nothing
+    on SQLite); now a malformed request naming the parameter, on both."""
+    refused = await client.get(url, headers=admin)
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["errors"][0]["loc"][0] == "query"
+
+
+async def test_a_run_id_holding_nul_is_not_found(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """No run has such an id: 404 (it was a 503 on PostgreSQL)."""
+    missing = await client.get("/tenants/victim/runs/a%00", headers=admin)
+    assert missing.status_code == 404, missing.text
+    assert missing.json()["type"].endswith("RunNotFound")
+
+
 async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

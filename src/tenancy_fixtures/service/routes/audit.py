@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from tenancy_fixtures.service.deps import FleetRead, Manager, TenantRead
 from tenancy_fixtures.service.models import AuditPublic, Page
 from tenancy_fixtures.service.problems import problem_responses
-from tenancy_fixtures.service.routes.queries import Limit, Offset
+from tenancy_fixtures.service.routes.queries import NO_NUL, Limit, Offset
 from tenancy_fixtures.store.control_plane import AuditFilter
 
 __all__ = ["router"]
@@ -19,9 +19,13 @@ router = APIRouter(tags=["audit"])
 
 
 def _filter(
-    action: Annotated[str | None, Query(max_length=64, examples=["tenant.create"])] = None,
-    outcome: Annotated[str | None, Query(max_length=16, examples=["refused"])] = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, pattern=NO_NUL, examples=["tenant.create"])
+    ] = None,
+    outcome: Annotated[
+        str | None, Query(max_length=16, pattern=NO_NUL, examples=["refused"])
+    ] = None,
+    actor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
     since: Annotated[datetime | None, Query(description="At or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Before (ISO 8601).")] = None,
 ) -> AuditFilter:
@@ -44,7 +48,7 @@ async def fleet_audit(
     manager: Manager,
     _token: FleetRead,
     where: Filter,
-    tenant_id: Annotated[str | None, Query(max_length=64)] = None,
+    tenant_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[AuditPublic]:

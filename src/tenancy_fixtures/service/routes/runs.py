@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from tenancy_fixtures.service.deps import Manager, TenantRead
 from tenancy_fixtures.service.models import Page, RunPublic
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
+from tenancy_fixtures.service.routes.queries import NO_NUL
 
 __all__ = ["router"]
 
@@ -19,7 +20,9 @@ router = APIRouter(prefix="/tenants/{tenant_id}/runs", tags=["runs"])
 async def list_runs(
     tenant_id: TenantRead,
     manager: Manager,
-    operation: Annotated[str | None, Query(max_length=32, examples=["load"])] = None,
+    operation: Annotated[
+        str | None, Query(max_length=32, pattern=NO_NUL, examples=["load"])
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Page[RunPublic]:
@@ -37,7 +40,9 @@ async def get_run(
     run_id: Annotated[str, "run id"],
 ) -> RunPublic:
     """One run of the tenant, with its stage timings and detail."""
-    runs, _ = await manager.runs(tenant_id, run_id=run_id[:64], limit=1)
+    # An id holding NUL names no run (and PostgreSQL's text cannot hold one).
+    found = "\x00" not in run_id
+    runs = (await manager.runs(tenant_id, run_id=run_id[:64], limit=1))[0] if found else []
     if not runs:
         raise ServiceProblem(
             404, "Run not found", f"no run {run_id!r} for this tenant", kind="RunNotFound"

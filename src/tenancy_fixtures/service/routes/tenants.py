@@ -15,7 +15,7 @@ from tenancy_fixtures.service.models import (
     TenantStatusPublic,
 )
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
-from tenancy_fixtures.service.routes.queries import IdPrefix, Limit, Offset, Tier
+from tenancy_fixtures.service.routes.queries import NO_NUL, IdPrefix, Limit, Offset, Tier
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 __all__ = ["router"]
@@ -59,7 +59,9 @@ async def list_tenants(
     offset: Offset = 0,
     prefix: IdPrefix = None,
     tier: Tier = None,
-    tenant_status: Annotated[str | None, Query(alias="status", max_length=16)] = None,
+    tenant_status: Annotated[
+        str | None, Query(alias="status", max_length=16, pattern=NO_NUL)
+    ] = None,
 ) -> Page[TenantPublic]:
     """Registered tenants by id, a page at a time; filter by id prefix, tier, status."""
     filters = {"prefix": prefix, "tier": tier, "status": tenant_status}
