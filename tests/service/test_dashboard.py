@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.monitoring.forecast import forecast_limit
@@ -162,3 +163,39 @@ def test_the_trend_reaches_the_limit_line_on_the_forecast_day() -> None:
     crossing = frame.x(times[-1] + timedelta(days=6))
     assert f'x2="{crossing:.1f}" y2="{frame.y(30):.1f}"' in svg
     assert svg.count("<circle") == 10
+
+
+@pytest.mark.parametrize(
+    "number", ["%C2%B2", "9" * 5000, "007"], ids=["superscript", "huge", "zeros"]
+)
+async def test_a_page_number_that_is_no_ascii_number_shows_a_page_not_a_500(
+    client: httpx.AsyncClient, tokens: Tokens, number: str
+) -> None:
+    """``"²"`` passed str.isdigit() and failed int() (500), as did 5000 digits; each is
+    now the default (or the last) page, with the page's headers."""
+    await _sign_in(client, tokens.fleet["read"])
+    for url in (f"/dashboard/?page={number}", f"/dashboard/errors?days={number}"):
+        response = await client.get(url)
+        assert response.status_code == 200, (url[:40], response.text[:200])
+        assert response.headers["cache-control"] == "no-store"
+
+
+async def test_an_unexpected_error_is_a_500_page_keeping_its_headers(
+    app: FastAPI, tokens: Tokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure the page does not expect: a 500 page saying nothing of it, with the
+    policy and no-store headers (not the API's problem document)."""
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.state.manager, "list_tenants", failing)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        await _sign_in(client, tokens.fleet["read"])
+        response = await client.get("/dashboard/")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert response.headers["cache-control"] == "no-store"
+    assert "secret" not in response.text

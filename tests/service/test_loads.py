@@ -271,6 +271,16 @@ async def test_server_paths_stay_inside_the_load_root(
     assert job["problem"]["status"] == 422
 
 
+async def test_a_server_path_holding_nul_is_a_422(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Resolving it raised ValueError (embedded null byte): a 500."""
+    for path in ("\x00", "set\x00/../x"):
+        refused = await client.post("/tenants/victim/loads", json={"path": path}, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["type"].endswith("InvalidPath")
+
+
 @sqlite_only
 async def test_server_paths_are_refused_without_a_load_root(
     app: Any, client: httpx.AsyncClient, admin: dict[str, str]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tenancy_fixtures import FixtureManager
 
@@ -219,6 +220,28 @@ async def test_a_run_id_holding_nul_is_not_found(
     missing = await client.get("/tenants/victim/runs/a%00", headers=admin)
     assert missing.status_code == 404, missing.text
     assert missing.json()["type"].endswith("RunNotFound")
+
+
+async def test_an_unexpected_error_is_a_500_problem_that_shows_nothing_of_it(
+    app: FastAPI, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any exception the handlers do not know: a 500 problem document (it was a
+    text/plain "Internal Server Error"), its message and traceback only in the log."""
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.state.manager, "list_tenants", failing)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        response = await client.get("/tenants", headers=admin)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["status"], problem["instance"]) == (500, "/tenants")
+    assert problem["type"] == "urn:tenancy-fixtures:problem:InternalError"
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
 
 
 async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(

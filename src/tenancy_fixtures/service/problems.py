@@ -236,12 +236,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return _response(document, headers)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Any other exception: logged with its traceback, answered as a bare 500 problem
+    (nothing of the error in the body)."""
+    log.error("request_failed_unexpectedly", path=request.url.path, exc_info=exc)
+    document = {
+        "type": "urn:tenancy-fixtures:problem:InternalError",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "the service failed to answer this request; its log says why",
+        "instance": request.url.path,
+    }
+    return _response(document)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error ``app`` meets as a problem document."""
+    """Answer every error ``app`` meets as a problem document. Starlette sends the
+    catch-all's 500 and then re-raises the exception to the server, as it does for any
+    unhandled one."""
     app.add_exception_handler(TenancyFixturesError, _library_error)
     app.add_exception_handler(ServiceProblem, _service_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service.dashboard import pages, session
 from tenancy_fixtures.service.problems import status_of
@@ -42,6 +43,8 @@ SECURITY_HEADERS = {
 }
 
 Page = Callable[[Request], Awaitable[Response]]
+_FAILED = "the page could not be made; the service's log says why"
+log = get_logger("tenancy_fixtures.service.dashboard")
 
 
 def _manager(request: Request) -> FixtureManager:
@@ -83,6 +86,11 @@ def _page(handler: Page) -> Page:
                 title=type(exc).__name__,
                 detail=str(exc),
             )
+        except Exception:
+            log.exception("dashboard_page_failed", path=request.url.path)
+            response = pages.render(
+                request, "problem.html", None, 500, title="Internal error", detail=_FAILED
+            )
         response.headers.update(SECURITY_HEADERS)
         return response
 
@@ -90,9 +98,14 @@ def _page(handler: Page) -> Page:
 
 
 def _number(request: Request, name: str, default: int, top: int) -> int:
-    """A positive integer query parameter, bounded; anything else is ``default``."""
+    """A positive integer query parameter in ASCII digits, at most ``top``; anything
+    else is ``default`` (``"²"`` is a digit to :meth:`str.isdigit`, not to :func:`int`)."""
     raw = request.query_params.get(name, "")
-    return min(int(raw), top) if raw.isdigit() and int(raw) > 0 else default
+    if not (raw.isascii() and raw.isdigit()):
+        return default
+    digits = raw.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= len(str(top)) else top  # int() of 4301 digits fails
+    return min(value, top) if value > 0 else default
 
 
 async def _home(request: Request) -> Response:

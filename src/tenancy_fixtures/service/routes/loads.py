@@ -86,6 +86,10 @@ def _server_path(settings: Settings, given: str) -> Path:
             "this service takes no server-side paths: set TENANCY_SERVICE_LOAD_ROOT",
             kind="ServerPathsDisabled",
         )
+    if "\x00" in given:
+        raise ServiceProblem(
+            422, "Invalid path", "the path holds a NUL character", kind="InvalidPath"
+        )
     base = root.resolve()
     candidate = (base / given).resolve()
     if not candidate.is_relative_to(base):
