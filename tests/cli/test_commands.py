@@ -9,6 +9,7 @@ checks are shared with the other CLI tests through ``cli_runner.py``.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -382,6 +383,78 @@ def test_cleanup_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> N
     tenant = f"{tenant_prefix}ghost"
     line = assert_one_line_error(cli("cleanup", tenant, "--yes"), 4, "error:")
     assert line == f"error: tenant '{tenant}' does not exist"
+
+
+def _expiring_tenants(cli: Cli, *tenants: str) -> None:
+    """Create ``tenants`` with the tier's fixtures and a one-day retention, so that
+    their events have expired."""
+    for tenant in tenants:
+        cli.ok("init-tenant", tenant, "--load", "-s", "retention_days=1")
+
+
+def _expired_rows(cli: Cli, *selection: str) -> int:
+    """The rows ``cleanup --expired --dry-run`` counts in ``selection`` (TENANT or
+    ``--prefix P``)."""
+    result = cli.ok("cleanup", "--expired", "--dry-run", *selection)
+    match = re.search(r"would purge ([\d,]+) row\(s\)", result.stdout)
+    assert match is not None, result.stdout
+    return int(match.group(1).replace(",", ""))
+
+
+def test_cleanup_expired_refuses_a_tenant_with_a_prefix_and_an_empty_prefix(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``cleanup --expired`` takes a TENANT or a non-empty --prefix (or neither): both
+    together purged the prefix's tenants, and ``--prefix ""`` every tenant; now exit 2."""
+    asked, other = f"{tenant_prefix}asked", f"{tenant_prefix}other"
+    _expiring_tenants(cli, asked, other)
+    expired = _expired_rows(cli, "--prefix", tenant_prefix)
+    assert expired > 0
+
+    message = "error: give either a TENANT or a non-empty --prefix"
+    # The dry runs first: the code this fixed would have purged every tenant of the run.
+    for extra in (["--dry-run"], ["--yes"]):
+        assert_one_line_error(cli("cleanup", "--expired", "--prefix", "", *extra), 2, message)
+        both = cli("cleanup", "--expired", asked, "--prefix", other, *extra)
+        assert_one_line_error(both, 2, message)
+
+    assert _expired_rows(cli, "--prefix", tenant_prefix) == expired
+
+
+def test_cleanup_expired_shows_the_counts_and_purges_only_once_confirmed(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``cleanup --expired`` shows what has expired and asks: "n" or no answer (no
+    terminal) purges nothing, "y" or ``--yes`` purges (it purged without asking)."""
+    first, second = f"{tenant_prefix}first", f"{tenant_prefix}second"
+    _expiring_tenants(cli, first)
+    expired = _expired_rows(cli, "--prefix", tenant_prefix)
+    assert expired > 0
+    prompt = f"Purge {expired:,} expired row(s) of 1 tenant(s)?"
+
+    for answer in ("n\n", None):
+        declined = cli("cleanup", "--expired", "--prefix", tenant_prefix, input=answer)
+        assert declined.exit_code == 1, declined.output
+        assert f"would purge {expired:,} row(s) in 1 tenant(s)" in declined.stdout
+        assert prompt in declined.stdout
+        assert "Traceback" not in declined.output
+        assert _expired_rows(cli, "--prefix", tenant_prefix) == expired
+    # Every tenant (no TENANT, no --prefix) asks too: ours keeps its rows.
+    assert cli("cleanup", "--expired", input="n\n").exit_code != 0
+    assert _expired_rows(cli, first) == expired
+
+    accepted = cli.ok("cleanup", "--expired", "--prefix", tenant_prefix, input="y\n")
+    assert prompt in accepted.stdout
+    assert f"purged {expired:,} row(s) in 1 tenant(s)" in accepted.stdout
+    assert _expired_rows(cli, first) == 0
+
+    _expiring_tenants(cli, second)
+    at_once = cli.ok("cleanup", "--expired", second, "--yes")
+    assert "Purge" not in at_once.stdout
+    assert "purged " in at_once.stdout
+    assert _expired_rows(cli, second) == 0
+    nothing = cli.ok("cleanup", "--expired", "--prefix", tenant_prefix, input="")
+    assert "nothing has expired; nothing to purge" in nothing.stdout
 
 
 # --- audit ---------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -221,13 +223,14 @@ def cleanup(
     """Drop tenants entirely: schema or file, registry rows, runs, reject files and cached
     config; their audit records keep who did what when and how it ended, nothing more.
     --prefix also drops storage nothing registers (what validate-data --all reports).
-    --expired instead purges each tenant's events older than its retention_days.
+    --expired instead purges each tenant's events older than its retention_days, once
+    their counts are shown and confirmed (--yes: at once).
 
     Example: tenancy-fixtures cleanup --prefix demo_ --yes
     Example: tenancy-fixtures cleanup --expired --dry-run
     """
     if expired or dry_run:
-        _purge_expired(ctx, tenant_id, prefix, expired=expired, dry_run=dry_run)
+        _purge_expired(ctx, tenant_id, prefix, expired=expired, dry_run=dry_run, yes=yes)
         return
     if (tenant_id is None) == (prefix is None) or prefix == "":
         err_console.print("error: give either a TENANT or a non-empty --prefix")
@@ -264,22 +267,49 @@ def cleanup(
 
 
 def _purge_expired(
-    ctx: typer.Context, tenant_id: str | None, prefix: str | None, *, expired: bool, dry_run: bool
+    ctx: typer.Context,
+    tenant_id: str | None,
+    prefix: str | None,
+    *,
+    expired: bool,
+    dry_run: bool,
+    yes: bool,
 ) -> None:
-    """``cleanup --expired``: retention for one tenant, a prefix, or every tenant."""
+    """``cleanup --expired``: retention for one tenant, a prefix, or every tenant. Unless
+    ``yes``, what has expired is counted and shown, and the purge waits for a yes."""
     if not expired:
         err_console.print("error: --dry-run goes with --expired")
         raise typer.Exit(2)
+    if (tenant_id is not None and prefix is not None) or prefix == "":
+        err_console.print(
+            "error: give either a TENANT or a non-empty --prefix (neither: every tenant)"
+        )
+        raise typer.Exit(2)
     if tenant_id is not None:
         validate_or_fail(tenant_id)
+    now = datetime.now(UTC)  # one cutoff: the purge takes what the count showed
 
-    async def purge(manager: FixtureManager) -> list[RetentionReport]:
+    async def purge(manager: FixtureManager, *, dry: bool) -> list[RetentionReport]:
         tenants = [tenant_id] if tenant_id is not None else None
         if prefix:
             tenants = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
-        return await manager.purge_expired(tenants, dry_run=dry_run)
+        return await manager.purge_expired(tenants, dry_run=dry, now=now)
 
-    reports = run(ctx, purge)
+    if not dry_run and not yes:
+        counted = run(ctx, partial(purge, dry=True))
+        _print_retention(counted, dry_run=True)
+        total = sum(r.total for r in counted)
+        if not total:
+            console.print("nothing has expired; nothing to purge")
+            return
+        holding = sum(1 for r in counted if r.total)
+        if not typer.confirm(f"Purge {total:,} expired row(s) of {holding} tenant(s)?"):
+            raise typer.Exit(1)
+    _print_retention(run(ctx, partial(purge, dry=dry_run)), dry_run=dry_run)
+
+
+def _print_retention(reports: list[RetentionReport], *, dry_run: bool) -> None:
+    """The table of a retention run (or count) and its one-line total."""
     table = Table(title="expired events" + (" (dry run: nothing purged)" if dry_run else ""))
     for column in ("tenant", "retention days", "cutoff", "rows"):
         table.add_column(column)
