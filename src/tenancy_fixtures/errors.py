@@ -8,10 +8,12 @@
     ├── TenantError
     │   ├── TenantAlreadyExistsError
     │   ├── TenantNotFoundError
+    │   │   └── TenantStorageMissingError  registered, but its file or schema is gone
     │   └── SchemaOutdatedError       the tenant's schema is behind the code's: migrate it
     ├── ConfigError                   config, tier, feature or limit refused
     │   └── FeatureDisabledError      the tenant's tier or config lacks the feature
     ├── LimitExceededError            a load would take a tenant past a hard limit
+    ├── RetentionIncompleteError      a retention purge of many tenants failed for some
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
     │   └── UnknownRevisionError      a target that names no revision of the history
@@ -38,7 +40,7 @@ Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,6 +59,7 @@ __all__ = [
     "PermissionDeniedError",
     "RecordError",
     "RecordsRefusedError",
+    "RetentionIncompleteError",
     "SchemaOutdatedError",
     "SettingsError",
     "StorageError",
@@ -65,6 +68,7 @@ __all__ = [
     "TenantAlreadyExistsError",
     "TenantError",
     "TenantNotFoundError",
+    "TenantStorageMissingError",
     "TokenNotFoundError",
     "UnknownRevisionError",
     "ValidationFailedError",
@@ -128,6 +132,22 @@ class TenantNotFoundError(TenantError):
 
     def __init__(self, tenant_id: str) -> None:
         super().__init__(f"tenant '{tenant_id}' does not exist", tenant_id=tenant_id)
+
+
+class TenantStorageMissingError(TenantNotFoundError):
+    """A registered tenant whose storage (its SQLite file, its PostgreSQL schema) is
+    missing: nothing of it can be read, and ``cleanup TENANT`` removes the registration.
+    A storage failure (exit 7); ``problem`` is the message without the tenant in front."""
+
+    exit_code = 7
+
+    def __init__(self, tenant_id: str, storage: str) -> None:
+        self.problem = (
+            f"registered, but its storage {storage} is missing; "
+            f"cleanup {tenant_id} removes the registration"
+        )
+        TenantError.__init__(self, f"tenant '{tenant_id}' is {self.problem}", tenant_id=tenant_id)
+        self.storage = storage
 
 
 class SchemaOutdatedError(TenantError):
@@ -237,6 +257,25 @@ class LimitExceededError(TenancyFixturesError):
         self.table = table
         #: The rule error analysis groups this refusal under.
         self.rule = f"limit:{limit}"
+
+
+class RetentionIncompleteError(TenancyFixturesError):
+    """A retention purge (or count) of many tenants that failed for some of them; the
+    others were purged. ``reports`` holds the others' retention reports, ``failures``
+    each failed tenant's error; the exit code is the failures' when they share one."""
+
+    def __init__(
+        self, reports: Sequence[Any], failures: Mapping[str, TenancyFixturesError], *, verb: str
+    ) -> None:
+        detail = "; ".join(str(e) for e in list(failures.values())[:5])
+        super().__init__(
+            f"{len(failures)} tenant(s) not {verb} ({', '.join(failures)}): {detail}"
+            + ("; ..." if len(failures) > 5 else "")
+        )
+        self.reports = list(reports)
+        self.failures = dict(failures)
+        codes = {e.exit_code for e in self.failures.values()}
+        self.exit_code = codes.pop() if len(codes) == 1 else 1
 
 
 class TemplateError(TenancyFixturesError):

@@ -26,7 +26,14 @@ from tenancy_fixtures.compliance.erasure import ErasureMode, ErasureReport, eras
 from tenancy_fixtures.compliance.erasure_check import ErasureCheck, verify_erasure
 from tenancy_fixtures.compliance.export import ExportReport, export_tenant
 from tenancy_fixtures.compliance.retention import RetentionReport, purge_expired
-from tenancy_fixtures.errors import MigrationError, TenancyFixturesError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    MigrationError,
+    RetentionIncompleteError,
+    TenancyFixturesError,
+    TenantError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
@@ -534,10 +541,12 @@ class FixtureManager:
             )
         return self.migrations
 
-    async def tenant_status(self, tenant_id: str) -> TenantStatus:
-        """Registry, config, applied fixtures, row counts and size of one tenant."""
+    async def tenant_status(self, tenant_id: str, *, report_missing: bool = False) -> TenantStatus:
+        """Registry, config, applied fixtures, row counts and size of one tenant; if it is
+        registered but its storage is missing, a :class:`TenantStorageMissingError`, or
+        with ``report_missing`` a status whose ``problem`` says so."""
         validate_tenant_id(tenant_id)
-        return await self.monitor.status(tenant_id)
+        return await self.monitor.status(tenant_id, report_missing=report_missing)
 
     async def usage_snapshot(self, tenant_id: str) -> UsageSnapshot:
         """Measure one tenant's usage now (rows per table, bytes, the counters its limits
@@ -720,21 +729,48 @@ class FixtureManager:
         """Purge events older than each tenant's ``retention_days`` (every registered
         tenant unless ``tenants`` names some), in batches, each tenant audited as
         ``data.retention``; ``dry_run`` only counts. Which columns hold event times the
-        schema declares (``info={"retention": "event_time"}``)."""
+        schema declares (``info={"retention": "event_time"}``).
+
+        Of many tenants, one that cannot be purged (its storage missing, its config or
+        schema refused) does not stop the others: a :class:`RetentionIncompleteError`
+        after them holds their reports and its error. A tenant dropped meanwhile is left
+        out when ``tenants`` is ``None``.
+        """
         ids = (
             list(tenants)
             if tenants is not None
             else [t.tenant_id for t in await self.list_tenants()]
         )
         reports = []
+        failures: dict[str, TenancyFixturesError] = {}
         for tenant_id in ids:
-            await get_tenant(self.store, tenant_id)
-            reports.append(
-                await purge_expired(
-                    self.store, tenant_id, actor=self.settings.actor, now=now, dry_run=dry_run
-                )
-            )
+            try:
+                reports.append(await self._purge_one(tenant_id, dry_run=dry_run, now=now))
+            except (TenantError, ConfigError) as exc:
+                if type(exc) is TenantNotFoundError and tenants is None:
+                    continue  # dropped meanwhile
+                if len(ids) == 1:
+                    raise
+                failures[tenant_id] = exc
+        if failures:
+            verb = "counted" if dry_run else "purged"
+            raise RetentionIncompleteError(reports, failures, verb=verb)
         return reports
+
+    async def _purge_one(
+        self, tenant_id: str, *, dry_run: bool, now: datetime | None
+    ) -> RetentionReport:
+        """:meth:`purge_expired` of one tenant; its storage missing is said so."""
+        await get_tenant(self.store, tenant_id)
+        try:
+            return await purge_expired(
+                self.store, tenant_id, actor=self.settings.actor, now=now, dry_run=dry_run
+            )
+        except TenantNotFoundError as exc:
+            missing = await self.store.missing_storage(tenant_id)
+            if missing is None:
+                raise
+            raise missing from exc
 
     async def export_tenant(
         self,

@@ -16,10 +16,12 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
+from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
-from tests.cli.cli_runner import Cli, assert_one_line_error
+from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 
 COMMANDS = sorted(str(c.name) for c in app.registered_commands)
 HOSTILE_IDS = ["Robert'); DROP TABLE students;--", "../etc", "UPPER", "", "pg_x"]
@@ -27,6 +29,24 @@ DEMO_IDS = {"demo_free": "free", "demo_premium": "premium", "demo_enterprise": "
 
 
 # --- helpers -------------------------------------------------------------------------
+
+
+def _remove_storage(database_url: str, tenant: str) -> str:
+    """Behind the CLI's back: drop the tenant's schema (PostgreSQL) or delete its file
+    (SQLite), keeping its registration; returns the storage's name."""
+
+    async def work(manager: FixtureManager) -> tuple[str, bool]:
+        name = manager.store.storage_name(tenant)
+        if manager.store.backend == "postgresql":
+            async with manager.store.control() as conn:
+                await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+            return name, False
+        return name, True
+
+    name, is_file = with_manager(database_url, work)
+    if is_file:
+        Path(name).unlink()
+    return name
 
 
 # --- help ----------------------------------------------------------------------------
@@ -247,6 +267,37 @@ def test_loading_from_a_missing_directory_exits_nonzero_in_one_line(
     assert cli.json("show", tenant)["total_rows"] == 0
 
 
+def test_list_and_show_report_a_tenant_whose_storage_is_missing(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """A registered tenant without its file or schema: ``list`` shows every tenant, that
+    one as storage missing with a warning; ``show`` of it exits 7 with the hint (both
+    failed with "does not exist", exit 4, listing nothing)."""
+    kept, gone = f"{tenant_prefix}kept", f"{tenant_prefix}gone"
+    cli.ok("init-tenant", kept, "--load")
+    cli.ok("init-tenant", gone)
+    storage = _remove_storage(database_url, gone)
+    problem = (
+        f"registered, but its storage {storage} is missing; cleanup {gone} removes the registration"
+    )
+
+    as_json = cli.ok("list", "--prefix", tenant_prefix, "--json")
+    listed = {entry["tenant_id"]: entry for entry in json.loads(as_json.stdout)}
+    assert {kept: None, gone: problem} == {t: listed[t]["problem"] for t in (kept, gone)}
+    assert listed[kept]["rows"] > 0
+    assert as_json.stderr.strip() == f"warning: tenant '{gone}' is {problem}"
+    table = cli.ok("list", "--prefix", tenant_prefix)
+    assert kept in table.stdout
+    assert "storage missing" in table.stdout
+
+    line = assert_one_line_error(cli("show", gone), 7, f"error: tenant '{gone}' is registered")
+    assert line == f"error: tenant '{gone}' is {problem}"
+    assert cli.json("show", kept)["problem"] is None
+
+    cli.ok("cleanup", gone, "--yes")
+    assert {kept} == {t for t in cli.tenant_ids() if t.startswith(tenant_prefix)}
+
+
 # --- validate-data -------------------------------------------------------------------
 
 
@@ -455,6 +506,35 @@ def test_cleanup_expired_shows_the_counts_and_purges_only_once_confirmed(
     assert _expired_rows(cli, second) == 0
     nothing = cli.ok("cleanup", "--expired", "--prefix", tenant_prefix, input="")
     assert "nothing has expired; nothing to purge" in nothing.stdout
+
+
+def test_cleanup_expired_purges_the_others_past_a_tenant_whose_storage_is_missing(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """A tenant without its file or schema does not stop the purge: the tenants after it
+    are purged and reported, then the command fails naming it (exit 7); it stopped at
+    that tenant with "does not exist", exit 4, reporting nothing."""
+    first, gone, last = (f"{tenant_prefix}{n}" for n in ("a_first", "b_gone", "c_last"))
+    _expiring_tenants(cli, first, gone, last)
+    expired = _expired_rows(cli, first)
+    storage = _remove_storage(database_url, gone)
+    problem = f"tenant '{gone}' is registered, but its storage {storage} is missing"
+
+    result = cli("cleanup", "--expired", "--prefix", tenant_prefix, "--yes")
+    line = assert_one_line_error(result, 7, f"error: 1 tenant(s) not purged ({gone}): ")
+    assert f"{problem}; cleanup {gone} removes the registration" in line
+    assert first in result.stdout
+    assert last in result.stdout
+    assert f"purged {2 * expired:,} row(s) in 2 tenant(s)" in result.stdout
+    assert (_expired_rows(cli, first), _expired_rows(cli, last)) == (0, 0)
+
+    # Every tenant, counted (read only: the test database may hold others' tenants).
+    counted = cli("cleanup", "--expired", "--dry-run")
+    assert counted.exit_code == 7, counted.output
+    assert last in counted.stdout
+    assert gone in counted.stderr
+    alone = cli("cleanup", "--expired", gone, "--yes")
+    assert_one_line_error(alone, 7, f"error: {problem}; cleanup {gone} removes")
 
 
 # --- audit ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from tenancy_fixtures.cli.context import (
     run,
     state,
 )
-from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError
+from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError, RetentionIncompleteError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.tenancy.sizes import format_size
 
@@ -127,11 +127,19 @@ def list_tenants(
 
     async def work(manager: FixtureManager) -> list[TenantStatus]:
         return [
-            await manager.tenant_status(t.tenant_id)
+            await manager.tenant_status(t.tenant_id, report_missing=True)
             for t in await manager.list_tenants(prefix=prefix)
         ]
 
     statuses = run(ctx, work)
+    for s in statuses:
+        if s.problem:
+            err_console.print(
+                f"warning: tenant '{s.tenant.tenant_id}' is {s.problem}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     if json_out:
         print_json([s.as_dict() for s in statuses])
         return
@@ -144,10 +152,16 @@ def list_tenants(
             s.tenant.tenant_id,
             s.tenant.tier,
             s.revision or "-",
-            f"{s.rows:,}",
-            f"{s.derived_rows:,}",
-            format_size(s.storage_bytes),
-            escape(", ".join(s.fixtures)),
+            *(
+                ("-", "-", "storage missing", "-")
+                if s.problem
+                else (
+                    f"{s.rows:,}",
+                    f"{s.derived_rows:,}",
+                    format_size(s.storage_bytes),
+                    escape(", ".join(s.fixtures)),
+                )
+            ),
             s.tenant.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
@@ -266,6 +280,10 @@ def cleanup(
     console.print(f"dropped {len(names)} tenant(s)")
 
 
+#: A retention run's reports, and the error naming the tenants it could not purge.
+_Retention = tuple[list["RetentionReport"], RetentionIncompleteError | None]
+
+
 def _purge_expired(
     ctx: typer.Context,
     tenant_id: str | None,
@@ -289,23 +307,40 @@ def _purge_expired(
         validate_or_fail(tenant_id)
     now = datetime.now(UTC)  # one cutoff: the purge takes what the count showed
 
-    async def purge(manager: FixtureManager, *, dry: bool) -> list[RetentionReport]:
+    async def purge(manager: FixtureManager, *, dry: bool) -> _Retention:
         tenants = [tenant_id] if tenant_id is not None else None
         if prefix:
             tenants = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
-        return await manager.purge_expired(tenants, dry_run=dry, now=now)
+        try:
+            return await manager.purge_expired(tenants, dry_run=dry, now=now), None
+        except RetentionIncompleteError as exc:  # the others' reports, then the error
+            return exc.reports, exc
 
-    if not dry_run and not yes:
-        counted = run(ctx, partial(purge, dry=True))
-        _print_retention(counted, dry_run=True)
-        total = sum(r.total for r in counted)
-        if not total:
-            console.print("nothing has expired; nothing to purge")
-            return
-        holding = sum(1 for r in counted if r.total)
-        if not typer.confirm(f"Purge {total:,} expired row(s) of {holding} tenant(s)?"):
-            raise typer.Exit(1)
-    _print_retention(run(ctx, partial(purge, dry=dry_run)), dry_run=dry_run)
+    if not dry_run and not yes and not _confirmed(*run(ctx, partial(purge, dry=True))):
+        return
+    reports, failed = run(ctx, partial(purge, dry=dry_run))
+    _print_retention(reports, dry_run=dry_run)
+    if failed:
+        fail(failed)
+
+
+def _confirmed(counted: list[RetentionReport], failed: RetentionIncompleteError | None) -> bool:
+    """Show what has expired and ask to purge it (exit 1 on a no); ``False``: nothing
+    has expired. Tenants that could not be counted are named in a warning, or in the
+    error that ends the command when nothing else has expired."""
+    _print_retention(counted, dry_run=True)
+    total = sum(r.total for r in counted)
+    if failed and not total:
+        fail(failed)
+    if failed:
+        err_console.print(f"warning: {failed}", markup=False, highlight=False, soft_wrap=True)
+    if not total:
+        console.print("nothing has expired; nothing to purge")
+        return False
+    holding = sum(1 for r in counted if r.total)
+    if not typer.confirm(f"Purge {total:,} expired row(s) of {holding} tenant(s)?"):
+        raise typer.Exit(1)
+    return True
 
 
 def _print_retention(reports: list[RetentionReport], *, dry_run: bool) -> None:

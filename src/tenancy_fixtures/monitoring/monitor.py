@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from tenancy_fixtures.errors import TenantNotFoundError
@@ -37,6 +38,9 @@ class TenantStatus:
     revision: str | None = None
     #: Tables computed from others: counted as ``derived_rows``, not ``rows``.
     derived_tables: frozenset[str] = frozenset()
+    #: Why nothing of the tenant could be read (its storage is missing): no fixtures,
+    #: rows or bytes are known then.
+    problem: str | None = None
 
     @property
     def total_rows(self) -> int:
@@ -85,6 +89,7 @@ class TenantStatus:
             "total_rows": self.total_rows,
             "storage_bytes": self.storage_bytes,
             "last_load": last,
+            "problem": self.problem,
         }
 
 
@@ -122,8 +127,10 @@ class FixtureMonitor:
         self.store = store
         self.derived_tables = derived_tables
 
-    async def status(self, tenant_id: str) -> TenantStatus:
-        """The current status of one tenant."""
+    async def status(self, tenant_id: str, *, report_missing: bool = False) -> TenantStatus:
+        """The current status of one tenant. A registered tenant whose storage is missing
+        is a :class:`TenantStorageMissingError`, or with ``report_missing`` a status whose
+        ``problem`` says so (for listings that go on with the other tenants)."""
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             record = await control_plane.get_tenant(conn, tenant_id)
@@ -132,18 +139,25 @@ class FixtureMonitor:
             config = await control_plane.load_config(conn, tenant_id)
             last = await control_plane.last_run(conn, tenant_id, "load")
             _, revision = await migration_ledger.current_revision(conn, tenant_id)
-        async with self.store.session(tenant_id, readonly=True) as session:
-            counts = await control_plane.count_rows(
-                session.connection, session.metadata.sorted_tables
-            )
-            fixtures = await control_plane.applied_fixtures(session.connection, tenant_id)
-        size = await self.store.storage_bytes(tenant_id)
         history = self.store.history
         if revision is None and history is not None:
             revision = history.base
-        return TenantStatus(
-            record, config, fixtures, counts, size, last, revision, self.derived_tables()
-        )
+        found = partial(TenantStatus, record, config, last_load=last, revision=revision)
+        try:
+            async with self.store.session(tenant_id, readonly=True) as session:
+                counts = await control_plane.count_rows(
+                    session.connection, session.metadata.sorted_tables
+                )
+                fixtures = await control_plane.applied_fixtures(session.connection, tenant_id)
+        except TenantNotFoundError as exc:
+            missing = await self.store.missing_storage(tenant_id)
+            if missing is None:
+                raise
+            if not report_missing:
+                raise missing from exc
+            return found({}, {}, 0, problem=missing.problem)
+        size = await self.store.storage_bytes(tenant_id)
+        return found(fixtures, counts, size, derived_tables=self.derived_tables())
 
     async def snapshot(self, tenant_id: str) -> UsageSnapshot:
         """Measure a tenant's usage now and add it to its history."""

@@ -30,7 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from tenancy_fixtures.errors import RecordError, StorageError, ValidationFailedError
+from tenancy_fixtures.errors import (
+    RecordError,
+    StorageError,
+    TenantStorageMissingError,
+    ValidationFailedError,
+)
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
@@ -595,6 +600,17 @@ class TenantStore(ABC):
         validate_tenant_id(tenant_id)
         async with self._mapped(tenant_id):
             return await self._storage_bytes(tenant_id)
+
+    async def missing_storage(self, tenant_id: str) -> TenantStorageMissingError | None:
+        """The error to raise if ``tenant_id`` is registered but its storage is missing
+        (why a session on it found no tenant); ``None`` if it has storage or no registry
+        row."""
+        if await self.storage_exists(tenant_id):
+            return None
+        async with self.control(readonly=True) as conn:
+            if await control_plane.get_tenant(conn, tenant_id) is None:
+                return None
+        return TenantStorageMissingError(tenant_id, self.storage_name(tenant_id))
 
     async def registry_mismatch(self) -> RegistryMismatch:
         """Tenants with storage but no registry row, and registry rows with no storage.

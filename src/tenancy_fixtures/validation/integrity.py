@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Column, Table
 
-from tenancy_fixtures.errors import PermissionDeniedError
+from tenancy_fixtures.errors import PermissionDeniedError, TenantStorageMissingError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.loading.derived import derived_tables
@@ -317,11 +317,8 @@ class DataIntegrityValidator:
             reports.append(report)
         for tenant_id in mismatch.missing:
             report = IntegrityReport(tenant_id)
-            report.fail(
-                REGISTRY_CHECK,
-                f"registered, but its storage {self.store.storage_name(tenant_id)} is missing; "
-                f"cleanup {tenant_id} removes the registration",
-            )
+            missing = TenantStorageMissingError(tenant_id, self.store.storage_name(tenant_id))
+            report.fail(REGISTRY_CHECK, missing.problem)
             reports.append(report)
         return reports
 
