@@ -18,6 +18,7 @@
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
     │   └── UnknownRevisionError      a target that names no revision of the history
     ├── TokenNotFoundError            no live service token has that id
+    ├── SubjectNotFoundError          no data of a tenant holds that subject id
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
     │   ├── FixtureFormatError        a file that is not what its name says
@@ -63,6 +64,7 @@ __all__ = [
     "SchemaOutdatedError",
     "SettingsError",
     "StorageError",
+    "SubjectNotFoundError",
     "TemplateError",
     "TenancyFixturesError",
     "TenantAlreadyExistsError",
@@ -198,6 +200,18 @@ class TokenNotFoundError(TenancyFixturesError):
     def __init__(self, token_id: str) -> None:
         super().__init__(f"no live token has id {token_id!r}")
         self.token_id = token_id
+
+
+class SubjectNotFoundError(TenancyFixturesError):
+    """A data subject id that nothing of the tenant holds (a typo, another letter case):
+    an erasure or export of it would prove nothing. ``column`` is the subject id column
+    (``users.user_id``). The id is not quoted: refusals are audited."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, tenant_id: str, column: str) -> None:
+        super().__init__(message, tenant_id=tenant_id)
+        self.column = column
 
 
 class ConfigError(TenancyFixturesError):

@@ -69,6 +69,32 @@ def test_erase_then_verify_passes_until_a_remnant_is_planted(
     assert SUBJECT_EMAIL not in result.stdout
 
 
+def test_erase_export_and_verify_of_an_id_no_one_holds_exit_not_found(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """The person's id upper-cased: erase and export refused (exit 4), --verify says no
+    erasure of it is on record (exit 4), not that nothing of it is left."""
+    tenant = f"{tenant_prefix}typo"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise", "--load")
+    typo = SUBJECT.upper()
+
+    erased = cli("erase", tenant, "--subject", typo)
+    exported = cli("export", tenant, str(tmp_path / "out"), "--subject", typo)
+    verified = cli("erase", tenant, "--subject", typo, "--verify")
+
+    assert 4 == erased.exit_code, erased.output
+    assert "users.user_id" in erased.stderr
+    assert "check the id" in erased.stderr
+    assert 4 == exported.exit_code, exported.output
+    assert not (tmp_path / "out").exists()
+    assert 4 == verified.exit_code, verified.output
+    assert "no erasure of this id is on record" in verified.stdout
+    assert "nothing of the subject is left" not in verified.stdout
+    remnants = cli("erase", tenant, "--subject", SUBJECT, "--verify")
+    assert REMNANTS_EXIT == remnants.exit_code
+    assert "no erasure of this id is on record" in remnants.stdout
+
+
 def test_erase_refuses_an_unknown_mode(cli: Cli, tenant_prefix: str) -> None:
     """--mode is delete or pseudonymise."""
     tenant = f"{tenant_prefix}mode"

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.compliance import erasure
-from tenancy_fixtures.compliance.subjects import reach
-from tenancy_fixtures.errors import SchemaOutdatedError
+from tenancy_fixtures.compliance.subjects import Fingerprints, reach
+from tenancy_fixtures.errors import SchemaOutdatedError, SubjectNotFoundError
 from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
 from tenancy_fixtures.store import control_plane
 from tests.cleanup import drop_every_tenant
@@ -254,3 +254,65 @@ async def test_an_erasure_in_a_tenant_behind_the_schema_head_is_refused_until_mi
     await manager.migrate(tenants=[TENANT])
     await manager.erase_subject(TENANT, SUBJECT)
     assert set((await _reaching(manager)).values()) == {0}
+
+
+@pytest.mark.parametrize("subject", [SUBJECT.upper(), "nobody", ""])
+async def test_erasing_an_id_no_one_holds_is_refused_with_no_receipt_and_verify_says_so(
+    manager: FixtureManager, subject: str
+) -> None:
+    """Another letter case of the person's id, an unknown id, an empty one: it "erased 0
+    row(s)" with an ``ok`` receipt, and the check then said nothing of it was left."""
+    await loaded_tenant(manager, TENANT)
+    before = await table_rows(manager, TENANT)
+
+    with pytest.raises(SubjectNotFoundError) as refused:
+        await manager.erase_subject(TENANT, subject)
+    check = await manager.verify_erasure(TENANT, subject)
+
+    assert 4 == refused.value.exit_code
+    assert "users.user_id" == refused.value.column
+    assert "check the id" in str(refused.value)
+    assert before == await table_rows(manager, TENANT)
+    latest = next(r for r in await manager.audit_log(TENANT) if r.action == "data.erase")
+    assert "refused" == latest.outcome
+    assert (check.on_record, check.ok, check.receipts) == (False, False, 0)
+    assert (await manager.verify_audit()).ok
+
+
+async def test_a_receipt_that_erased_nothing_does_not_put_the_id_on_record(
+    manager: FixtureManager,
+) -> None:
+    """Such receipts were written for ids no one held: the id is still refused, and the
+    check does not count them."""
+    await loaded_tenant(manager, TENANT)
+    marks = Fingerprints.new(None)
+    empty = {"mode": "delete", "deleted": {}, "updated": {}, "audit_records": 0}
+    empty |= {"reject_lines": 0, "subject": {"salt": marks.salt, "fingerprint": marks.of("nobody")}}
+    async with manager.store.control() as conn:
+        await control_plane.append_audit(
+            conn,
+            actor="pytest",
+            action=erasure.RECEIPT,
+            tenant_id=TENANT,
+            outcome="ok",
+            detail=empty,
+        )
+
+    with pytest.raises(SubjectNotFoundError):
+        await manager.erase_subject(TENANT, "nobody")
+    assert not (await manager.verify_erasure(TENANT, "nobody")).on_record
+
+
+async def test_erasing_a_person_again_after_their_erasure_is_not_refused(
+    manager: FixtureManager,
+) -> None:
+    """Nothing is left of them, but their receipt is on record: erasing again (to scrub
+    a remnant found later) goes through."""
+    await loaded_tenant(manager, TENANT)
+    await manager.erase_subject(TENANT, SUBJECT)
+
+    again = await manager.erase_subject(TENANT, SUBJECT)
+
+    assert 0 == again.total
+    check = await manager.verify_erasure(TENANT, SUBJECT)
+    assert (check.on_record, check.ok) == (True, True)

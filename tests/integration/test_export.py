@@ -18,6 +18,7 @@ from tenancy_fixtures.errors import (
     FixtureSetError,
     SchemaOutdatedError,
     StorageError,
+    SubjectNotFoundError,
 )
 from tenancy_fixtures.loading.rules import is_email
 from tests.integration.subject_data import (
@@ -182,6 +183,24 @@ async def test_an_export_is_audited_in_the_chain_without_the_subject_id(
     assert record.detail["manifest_sha256"] == report.manifest_sha256
     assert SUBJECT not in json.dumps(record.detail)
     assert (await manager.verify_audit()).ok
+
+
+@pytest.mark.parametrize("subject", [SUBJECT.upper(), "nobody"])
+async def test_a_subject_export_of_an_id_no_row_reaches_is_refused_writing_nothing(
+    manager: FixtureManager, tmp_path: Path, subject: str
+) -> None:
+    """It wrote an empty set and exited 0, as if the person had no data."""
+    await loaded_tenant(manager, SOURCE)
+
+    with pytest.raises(SubjectNotFoundError) as refused:
+        await manager.export_tenant(SOURCE, tmp_path / "out", subject=subject)
+
+    assert 4 == refused.value.exit_code
+    assert "users.user_id" == refused.value.column
+    assert not (tmp_path / "out").exists()
+    assert not _partials(tmp_path)
+    record = next(r for r in await manager.audit_log(SOURCE) if r.action == "data.export")
+    assert "refused" == record.outcome
 
 
 async def test_an_export_to_a_file_or_below_one_is_a_typed_error_leaving_the_file(

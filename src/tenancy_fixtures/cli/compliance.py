@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, err_console, print_json, run
 from tenancy_fixtures.cli.tenants import validate_or_fail
+from tenancy_fixtures.errors import SubjectNotFoundError
 
 if TYPE_CHECKING:
     from tenancy_fixtures.compliance.erasure import ErasureReport
@@ -19,7 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["REMNANTS_EXIT", "register"]
 
-#: Exit code of ``erase --verify`` when something of the subject is left.
+#: Exit code of ``erase --verify`` when something of the subject is left. With nothing
+#: left but no erasure of the id on record, it exits 4 (not found) instead.
 REMNANTS_EXIT = 11
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -130,10 +132,24 @@ def _verify(ctx: typer.Context, tenant_id: str, subject: str, *, json_out: bool)
         for remnant in check.remnants:
             console.print(f"remnant: {remnant}", highlight=False)
         checked = ", ".join(check.checked)
-        verdict = "nothing of the subject is left" if check.ok else "remnants found"
-        console.print(f"{verdict} ({check.receipts} receipt(s); checked {checked})")
-    if not check.ok:
+        console.print(f"{_verdict(check)} ({check.receipts} receipt(s); checked {checked})")
+    if check.remnants:
         raise typer.Exit(REMNANTS_EXIT)
+    if not check.on_record:
+        raise typer.Exit(SubjectNotFoundError.exit_code)
+
+
+def _verdict(check: ErasureCheck) -> str:
+    """What ``--verify`` says: no receipt proves nothing, whatever else it found."""
+    unrecorded = "no erasure of this id is on record"
+    if check.remnants:
+        return "remnants found" + ("" if check.on_record else f"; {unrecorded}")
+    if not check.on_record:
+        return (
+            f"{unrecorded} and nothing under it was found: check the id (compared exactly, "
+            "letter case included)"
+        )
+    return "nothing of the subject is left"
 
 
 def register(app: typer.Typer) -> None:

@@ -27,7 +27,10 @@ are reduced to the minimal trail under an ``audit.erase`` tombstone, reject line
 removed. A receipt (``data.erase``) goes into the audit chain: counts per table, a
 digest of what was removed, and keyed fingerprints of the subject's values (see
 :class:`~tenancy_fixtures.compliance.subjects.Fingerprints`) so that
-:func:`verify_erasure` can prove later that none of them is left anywhere.
+:func:`verify_erasure` can prove later that none of them is left anywhere. An id of
+which nothing is found (no row, reference, audit detail or reject line) and no earlier
+erasure is on record is a :class:`~tenancy_fixtures.errors.SubjectNotFoundError`, with
+no receipt.
 """
 
 from __future__ import annotations
@@ -52,7 +55,12 @@ from tenancy_fixtures.compliance.subjects import (
     subject_column,
     typed_subject,
 )
-from tenancy_fixtures.errors import ConfigError, StorageError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    StorageError,
+    SubjectNotFoundError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.derived import DERIVATIONS
@@ -450,8 +458,8 @@ async def known_fingerprints(
     conn: AsyncConnection, tenant_id: str, subject: Any, data_key: bytes | None
 ) -> tuple[Fingerprints, int]:
     """The fingerprints earlier erasure receipts kept of ``subject`` (under the salt of
-    the first, which later erasures of the subject reuse), and how many receipts; fresh
-    ones holding the subject's id when there is none."""
+    the first, which later erasures of the subject reuse), and how many receipts erased
+    something; fresh ones holding the subject's id when there is none."""
     a = control_plane.audit_table
     found = await conn.execute(
         select(a.c.detail)
@@ -469,7 +477,7 @@ async def known_fingerprints(
             continue
         theirs = marks or Fingerprints.new(data_key, salt=named["salt"])
         if theirs.of(subject) == named.get("fingerprint"):
-            receipts += 1
+            receipts += _erased_any(detail)
             marks = theirs
             marks.digests.update(str(d) for d in detail.get("fingerprints", ()))
     marks = marks or Fingerprints.new(data_key)
@@ -477,18 +485,46 @@ async def known_fingerprints(
     return marks, receipts
 
 
+def _erased_any(detail: Mapping[str, Any]) -> bool:
+    """Whether a receipt records something erased: an id that matched nothing once got
+    a receipt of nothing, which proves no erasure."""
+    counts = [*dict(detail.get("deleted") or {}).values()]
+    counts += [*dict(detail.get("updated") or {}).values()]
+    counts += [detail.get("audit_records"), detail.get("reject_lines")]
+    return any(isinstance(n, int) and n > 0 for n in counts)
+
+
 async def _fingerprints(
     session: TenantSession, subject: Any, data_key: bytes | None
-) -> Fingerprints:
+) -> tuple[Fingerprints, int]:
     """The subject's id and their own row's personal values, fingerprinted (with what
-    earlier receipts of the subject kept)."""
-    marks, _ = await known_fingerprints(session.connection, session.tenant_id, subject, data_key)
+    earlier receipts of the subject kept), and how many receipts erased something."""
+    marks, receipts = await known_fingerprints(
+        session.connection, session.tenant_id, subject, data_key
+    )
     id_column = subject_column(session.metadata)
     home = id_column.table
     assert isinstance(home, Table)
     for row in await session.connection.execute(select(home).where(id_column == subject)):
         marks.add(personal_values(home, tuple(row), id_column))
-    return marks
+    return marks, receipts
+
+
+def _refuse_unknown(report: ErasureReport, receipts: int, session: TenantSession) -> None:
+    """A :class:`SubjectNotFoundError` when the erasure found nothing of the subject (no
+    row, audit detail or reject line) and no earlier erasure of them is on record: the
+    id is likely wrong, and a receipt would claim an erasure that never happened."""
+    if report.total or report.audit_records or report.reject_lines or receipts:
+        return
+    column = subject_column(session.metadata)
+    raise SubjectNotFoundError(
+        f"no row of {column.table.name}.{column.name} holds that subject id, nothing "
+        "refers to it, no audit detail or reject line holds it, and no erasure of it is "
+        "on record: check the id (compared exactly, letter case included); nothing was "
+        "erased",
+        tenant_id=session.tenant_id,
+        column=f"{column.table.name}.{column.name}",
+    )
 
 
 def tenant_reject_files(directory: Path, names: RejectNames, recorded: Sequence[str]) -> list[Path]:
@@ -578,7 +614,7 @@ async def erase_subject(
         report.run_id = audit.run_id
         async with store.session(tenant_id) as session:
             tables = session.metadata.sorted_tables
-            marks = await _fingerprints(session, subject, data_key)
+            marks, receipts = await _fingerprints(session, subject, data_key)
             # Before reading what was recorded: a load committing after the read would
             # leave the erasure's checksums describing another history.
             if not await control_plane.lock_tenant(session.connection, tenant_id):
@@ -601,6 +637,7 @@ async def erase_subject(
             report.reject_lines = scrub_reject_files(
                 tenant_reject_files(directory, names, recorded), marks
             )
+            _refuse_unknown(report, receipts, session)
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)
     log.info("subject_erased", tenant_id=tenant_id, run_id=report.run_id, rows=report.total)

@@ -1,7 +1,9 @@
 """``erase --verify``: prove that nothing of an erased subject is left in a tenant.
 
 The subject's values are recognised by the fingerprints their erasure receipts keep
-(see :mod:`tenancy_fixtures.compliance.erasure`); without a receipt, by their id alone.
+(see :mod:`tenancy_fixtures.compliance.erasure`); without a receipt, by their id alone,
+and the check is not ``ok`` however little it finds: no erasure of the id is on record
+(a mistyped id finds nothing too).
 Places looked at:
 
 * tables: rows a declared subject reference still connects to the subject, and any
@@ -47,13 +49,20 @@ class ErasureCheck:
     checked: list[str] = field(default_factory=list)
 
     @property
+    def on_record(self) -> bool:
+        """Whether a receipt records an erasure of the subject."""
+        return self.receipts > 0
+
+    @property
     def ok(self) -> bool:
-        return not self.remnants
+        """An erasure of the subject is on record and nothing of them is left."""
+        return self.on_record and not self.remnants
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "tenant_id": self.tenant_id,
             "ok": self.ok,
+            "on_record": self.on_record,
             "receipts": self.receipts,
             "remnants": list(self.remnants),
             "checked": list(self.checked),

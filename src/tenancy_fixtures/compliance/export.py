@@ -21,7 +21,8 @@ when complete; the next export to ``out`` removes what a killed one left.
   the data: protect it so).
 * ``subject``: only the rows that reach that person through the schema's declared
   subject references (see :mod:`tenancy_fixtures.compliance.subjects`). Rows of other
-  tables they refer to (the catalogue) are not included.
+  tables they refer to (the catalogue) are not included. An id no row reaches is a
+  :class:`SubjectNotFoundError`: nothing is written.
 * ``pseudonymise``: personal columns, subject ids and references become keyed HMACs
   (:mod:`tenancy_fixtures.compliance.pseudonyms`). The key is derived from the tenant's
   data key and a random salt kept in the manifest: stable within one export (joins
@@ -54,11 +55,18 @@ import orjson
 from sqlalchemy import DateTime, Table, select
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
-from tenancy_fixtures.compliance.subjects import Fingerprints, derive_key, reach, typed_subject
+from tenancy_fixtures.compliance.subjects import (
+    Fingerprints,
+    derive_key,
+    reach,
+    subject_column,
+    typed_subject,
+)
 from tenancy_fixtures.errors import (
     FeatureDisabledError,
     FixtureSetError,
     StorageError,
+    SubjectNotFoundError,
     TenantNotFoundError,
 )
 from tenancy_fixtures.ids import validate_tenant_id
@@ -186,6 +194,18 @@ def _unwritable(out: Path, error: OSError, tenant_id: str) -> StorageError:
     return StorageError(f"cannot write the export to {out}: {reason}", tenant_id=tenant_id)
 
 
+def _unknown_subject(store: TenantStore, tenant_id: str) -> SubjectNotFoundError:
+    """A subject's export that found no row of them: the id is likely wrong."""
+    column = subject_column(store.metadata)
+    name = f"{column.table.name}.{column.name}"
+    return SubjectNotFoundError(
+        f"no row reaches that subject id (a {name}): check the id (compared exactly, "
+        "letter case included); nothing was exported",
+        tenant_id=tenant_id,
+        column=name,
+    )
+
+
 def _staging(out: Path) -> tuple[Path, Path | None]:
     """The directory to write into, and the archive to pack it into (if any)."""
     archive = out if out.name.endswith(".tar.gz") else None
@@ -249,6 +269,8 @@ async def export_tenant(
             staging, archive = _staging(out)
             try:
                 await _write_tables(store, report, staging, subject, pseudonyms, keys)
+                if subject is not None and not report.rows:
+                    raise _unknown_subject(store, tenant_id)
                 manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
                 (staging / "fixtures.json").write_bytes(manifest)
                 report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
