@@ -429,6 +429,23 @@ def test_cleanup_by_prefix_drops_those_tenants_and_only_those(cli: Cli, tenant_p
     assert "nothing to do" in nothing.stdout
 
 
+def test_list_and_cleanup_by_an_upper_case_prefix_take_no_lower_case_tenant(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """On SQLite, whose LIKE ignores case, ``--prefix CLI_...`` listed and dropped the
+    ``cli_...`` tenants; on PostgreSQL it took none."""
+    tenant = f"{tenant_prefix}kept"
+    cli.ok("init-tenant", tenant)
+    shouted = tenant_prefix.upper()
+
+    listed = cli.json("list", "--prefix", shouted)
+    result = cli.ok("cleanup", "--prefix", shouted, "--yes")
+
+    assert [] == listed
+    assert "nothing to do" in result.stdout
+    assert tenant in cli.tenant_ids()
+
+
 def test_cleanup_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
     """``cleanup`` of a well-formed id that is not registered exits 4 in one line."""
     tenant = f"{tenant_prefix}ghost"

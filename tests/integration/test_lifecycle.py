@@ -88,6 +88,27 @@ async def test_created_tenant_can_be_read_listed_and_dropped(manager: FixtureMan
         await manager.get_tenant("tenant_one")
 
 
+async def test_a_prefix_matches_letter_case_and_wildcards_as_written_on_every_backend(
+    manager: FixtureManager,
+) -> None:
+    """``HUNT`` took the ``hunt_*`` tenants on SQLite (its LIKE ignores case) and none on
+    PostgreSQL; ``_`` and ``%`` are characters, and a prefix's bound is not taken."""
+    for tenant in ("hunt_a", "hunt_b", "huntx", "hunu"):
+        await manager.create_tenant(tenant)
+
+    async def ids(prefix: str) -> list[str]:
+        listed = [t.tenant_id for t in await manager.list_tenants(prefix=prefix)]
+        assert len(listed) == await manager.count_tenants(prefix=prefix)
+        return listed
+
+    assert [] == await ids("HUNT")
+    assert [] == await ids("Hunt_")
+    assert ["hunt_a", "hunt_b"] == await ids("hunt_")
+    assert ["hunt_a", "hunt_b", "huntx"] == await ids("hunt")
+    assert [] == await ids("hunt%")
+    assert ["hunu"] == await ids("hunu")
+
+
 async def test_create_of_an_existing_tenant_raises_already_exists(manager: FixtureManager) -> None:
     """Creating a tenant twice raises TenantAlreadyExistsError and leaves the first intact."""
     await manager.create_tenant("dup_tenant", tier="enterprise")

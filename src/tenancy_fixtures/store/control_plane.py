@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import TenantAlreadyExistsError
+from tenancy_fixtures.store.functions import starts_with
 from tenancy_fixtures.store.single_rows import counting_rows
 from tenancy_fixtures.store.types import JSONDocument
 
@@ -467,8 +468,8 @@ async def get_tenant(conn: AsyncConnection, tenant_id: str) -> TenantRecord | No
 
 @dataclass(frozen=True)
 class TenantFilter:
-    """Which registered tenants a listing takes: ids starting with ``prefix``, of
-    ``tier``, in ``status``; ``None`` takes all."""
+    """Which registered tenants a listing takes: ids starting with ``prefix`` (letter
+    case included, on every backend), of ``tier``, in ``status``; ``None`` takes all."""
 
     prefix: str | None = None
     tier: str | None = None
@@ -477,7 +478,7 @@ class TenantFilter:
     def where(self, query: Select[Any]) -> Select[Any]:
         t = tenants_table
         if self.prefix:
-            query = query.where(t.c.tenant_id.startswith(self.prefix, autoescape=True))
+            query = query.where(starts_with(t.c.tenant_id, self.prefix))
         if self.tier is not None:
             query = query.where(t.c.tier == self.tier)
         if self.status is not None:

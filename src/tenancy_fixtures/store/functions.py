@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, String
+from sqlalchemy import Date, String, and_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["bytewise", "utc_date"]
+__all__ = ["bytewise", "starts_with", "utc_date"]
+
+_LAST = chr(0x10FFFF)
 
 
 class utc_date(FunctionElement[date]):
@@ -66,3 +69,16 @@ def _bytewise_postgresql(element: bytewise, compiler: SQLCompiler, **kw: Any) ->
 @compiles(bytewise)
 def _bytewise_default(element: bytewise, compiler: SQLCompiler, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
+
+
+def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """Whether a text column's value starts with ``prefix``, letter case included, on
+    every backend: a range in code point order (:class:`bytewise`), which an index in
+    that order serves. ``LIKE`` ignores case on SQLite and heeds it on PostgreSQL."""
+    key = bytewise(column)
+    stem = prefix.rstrip(_LAST)
+    if not stem:  # only the last code point: every value at or past the prefix
+        return key >= prefix
+    after = ord(stem[-1]) + 1
+    after = 0xE000 if 0xD800 <= after <= 0xDFFF else after  # no surrogates in text
+    return and_(key >= prefix, key < stem[:-1] + chr(after))
