@@ -54,3 +54,13 @@ def test_monitor_commands_report_usage_refusals_and_forecasts(
     assert "days to limit" in enforcing.ok("forecast", "--all").stdout
     assert enforcing("forecast").exit_code == 2
     assert enforcing("monitor", "errors", "--since", "soon").exit_code == 2
+
+
+def test_monitor_errors_since_past_the_longest_window_exits_2_naming_it(cli: Cli) -> None:
+    """``9999999999d`` was a raw OverflowError traceback, ``99999999d`` an "unexpected
+    error" (the date went before year 1), both exit 1; the longest window still runs."""
+    for since in ("9999999999d", "99999999d", "36526d", "5218w", "1" + "0" * 5000 + "m"):
+        line = assert_one_line_error(cli("monitor", "errors", "--since", since), 2, "error:")
+        assert "longest window allowed is 36525d" in line
+
+    assert "groups" in cli.json("monitor", "errors", "--since", "36525d")

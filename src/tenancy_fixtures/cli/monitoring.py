@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.monitoring.forecast import LimitForecast, TenantForecast
     from tenancy_fixtures.monitoring.usage import UsageSnapshot
 
-__all__ = ["parse_since", "register"]
+__all__ = ["MAX_SINCE", "parse_since", "register"]
 
 monitor_app = typer.Typer(help="Usage snapshots and the fleet's refusals.", no_args_is_help=True)
 
@@ -29,13 +29,29 @@ _SINCE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+#: The longest ``--since`` window, about a century: longer than any audit log, and the
+#: instant it goes back to stays a date (a window of 10^8 days does not).
+MAX_SINCE = timedelta(days=36_525)
+
+
 def parse_since(text: str) -> timedelta:
-    """``30m``, ``12h``, ``7d``, ``2w`` as a timedelta."""
+    """``30m``, ``12h``, ``7d``, ``2w`` as a timedelta, at most :data:`MAX_SINCE`; exit
+    2 otherwise."""
     found = _SINCE.match(text.strip())
     if found is None:
-        err_console.print(f"error: --since {text!r}: give a number and m, h, d or w (7d)")
+        err_console.print(f"error: --since {text!r:.40}: give a number and m, h, d or w (7d)")
         raise typer.Exit(2)
-    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    try:
+        window = timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+    except (OverflowError, ValueError):  # past timedelta's range, or too many digits
+        window = None
+    if window is None or window > MAX_SINCE:
+        err_console.print(
+            f"error: --since {text!r:.40}: the longest window allowed is "
+            f"{MAX_SINCE.days}d (about 100 years)"
+        )
+        raise typer.Exit(2)
+    return window
 
 
 def _limit_value(limit: str, value: float | int) -> str:
@@ -84,7 +100,9 @@ def snapshot(
 @monitor_app.command("errors")
 def errors(
     ctx: typer.Context,
-    since: Annotated[str, typer.Option(help="How far back: 30m, 12h, 7d, 2w.")] = "7d",
+    since: Annotated[
+        str, typer.Option(help="How far back: 30m, 12h, 7d, 2w (at most 36525d).")
+    ] = "7d",
     json_out: JsonFlag = False,
 ) -> None:
     """Refused and failed operations grouped by tenant, rule and table, per day.
