@@ -351,6 +351,8 @@ class Settings(BaseSettings):
         # so a process without Redis never imports it.
         from redis.asyncio import ConnectionPool
 
+        given = re.search(r":([0-9]+)$", urlsplit(value).netloc)
+        _check_port(int(given.group(1)) if given else None)
         try:
             ConnectionPool.from_url(value)
         except (ValueError, TypeError) as exc:
@@ -384,6 +386,7 @@ class Settings(BaseSettings):
             url = make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a database URL: {exc}") from None
+        _check_port(url.port)
         if url.drivername in ("postgres", "postgresql"):
             # Heroku-style postgres:// and driverless postgresql:// name the one driver
             # the library uses; say it, so that what is printed is what is used.
@@ -448,6 +451,13 @@ def load_settings(**overrides: object) -> Settings:
     Raises :class:`SettingsError` naming the offending setting, as ``Settings()`` does.
     """
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _check_port(port: int | None) -> None:
+    """A URL's port, when it gives one, is 1 to 65535 (the driver would fail at connect
+    time, with an error that names no setting)."""
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is out of range: give 1 to 65535")
 
 
 def _problems(exc: ValidationError) -> str:

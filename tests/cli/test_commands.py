@@ -652,3 +652,10 @@ def test_audit_verify_of_a_tampered_chain_exits_12_naming_the_record(
 
     assert 12 == result.exit_code, result.output
     assert "audit chain broken at audit record" in result.output
+
+
+def test_a_database_url_port_past_65535_exits_2_naming_the_setting() -> None:
+    """It was "unexpected error: OverflowError: connect(): port must be 0-65535", exit 1."""
+    result = Cli("postgresql+asyncpg://127.0.0.1:99999/test")("list")
+    line = assert_one_line_error(result, 2, "error: invalid settings")
+    assert "TENANCY_DATABASE_URL: port 99999 is out of range: give 1 to 65535" in line

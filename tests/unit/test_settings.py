@@ -50,6 +50,40 @@ class TestRefusals:
             Settings(database_url="sqlite:///x")
 
 
+class TestPorts:
+    """A URL's port is 1 to 65535, checked when settings are read."""
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "postgresql+asyncpg://127.0.0.1:99999/test",
+            "postgres://127.0.0.1:65536/test",
+            "postgresql+asyncpg://127.0.0.1:0/test",
+        ],
+    )
+    def test_a_database_url_port_out_of_range_is_a_settings_error_naming_it(self, url: str) -> None:
+        """It passed, and the first connect failed: "unexpected error: OverflowError:
+        connect(): port must be 0-65535", exit 1."""
+        with pytest.raises(SettingsError) as caught:
+            load_settings(database_url=url)
+
+        assert "TENANCY_DATABASE_URL: port" in str(caught.value)
+        assert "give 1 to 65535" in str(caught.value)
+        assert 2 == caught.value.exit_code
+
+    @pytest.mark.parametrize("url", ["redis://127.0.0.1:0/0", "redis://[::1]:70000/0"])
+    def test_a_redis_url_port_out_of_range_is_a_settings_error_naming_it(self, url: str) -> None:
+        """Port 0 passed; past 65535 the client's message said 0 to 65535 were allowed."""
+        with pytest.raises(SettingsError, match=r"TENANCY_REDIS_URL: port .* give 1 to 65535"):
+            load_settings(database_url="sqlite:///x", redis_url=url)
+
+    @pytest.mark.parametrize(
+        "url", ["postgresql+asyncpg://h:1/db", "postgresql+asyncpg://h:65535/db", "postgres://h/db"]
+    )
+    def test_ports_in_range_or_none_are_accepted(self, url: str) -> None:
+        assert load_settings(database_url=url).backend == "postgresql"
+
+
 class TestRedisUrl:
     """TENANCY_REDIS_URL is checked when settings are read, not at the first Redis call."""
 
