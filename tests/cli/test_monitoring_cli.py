@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli.cli_runner import Cli, assert_one_line_error
+from sqlalchemy import delete, select
+
+from tenancy_fixtures import FixtureManager
+from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 
 
 def test_every_command_counts_rows_the_same_way(cli: Cli, tenant_prefix: str) -> None:
@@ -64,3 +68,28 @@ def test_monitor_errors_since_past_the_longest_window_exits_2_naming_it(cli: Cli
         assert "longest window allowed is 36525d" in line
 
     assert "groups" in cli.json("monitor", "errors", "--since", "36525d")
+
+
+def test_monitor_errors_groups_a_failed_validation_by_its_check(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """A failed validate-data audits its problems as messages: ``monitor errors`` raised
+    ``AttributeError: 'str' object has no attribute 'get'`` for as long as one was in
+    its window (``GET /errors`` and the dashboard too)."""
+    tenant = f"{tenant_prefix}tampered"
+    cli.ok("init-tenant", tenant, "--load")
+
+    async def lose_a_track(manager: FixtureManager) -> None:
+        async with manager.store.session(tenant) as session:
+            tracks = session.metadata.tables[f"{TENANT_SCHEMA}.tracks"]
+            first = (await session.connection.execute(select(tracks.c.track_id))).first()
+            assert first is not None
+            await session.connection.execute(delete(tracks).where(tracks.c.track_id == first[0]))
+
+    with_manager(cli.database_url, lose_a_track)
+    assert 6 == cli("validate-data", tenant).exit_code
+
+    errors = cli.json("monitor", "errors", "--since", "1h")
+
+    [group] = [g for g in errors["groups"] if g["tenant_id"] == tenant]
+    assert ("data.validate", "row_counts") == (group["action"], group["rule"])

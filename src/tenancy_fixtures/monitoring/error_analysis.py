@@ -66,9 +66,13 @@ class ErrorAnalysis:
 
 def _kinds(detail: Mapping[str, Any]) -> list[tuple[str | None, str | None, int]]:
     """(rule, table, bad records) for each kind of problem one refusal names."""
-    problems = detail.get("problems")
-    if isinstance(problems, list) and problems:
+    problems = [p for p in detail.get("problems") or () if isinstance(p, Mapping)]
+    if problems:
         return [(p.get("rule"), p.get("table"), int(p.get("records") or 0)) for p in problems]
+    checks = detail.get("failed_checks")
+    if isinstance(checks, list) and checks:
+        # A failed validate-data: its problems are messages; its checks name the kind.
+        return [(str(check), None, 0) for check in checks]
     rules = detail.get("rules")
     if isinstance(rules, dict) and rules:
         return [(str(rule), detail.get("table"), int(n)) for rule, n in rules.items()]
