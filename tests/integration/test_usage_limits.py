@@ -107,6 +107,13 @@ async def test_without_enforcement_a_breach_loads_and_is_recorded(
     status = await manager.tenant_status("lax")
     assert status.last_load is not None
     assert status.last_load["detail"]["limits"]["breaches"] == ["users", "workspaces"]
+    # One snapshot is no trend, yet a limit passed is reached: it read "not growing".
+    [forecast] = await manager.forecast(["lax"])
+    users = next(f for f in forecast.limits if f.limit == "users")
+    assert (None, 0.0) == (users.slope_per_day, users.days_to_limit)
+    exposition = manager.metrics.exposition().decode()
+    assert 'tenancy_days_to_limit{limit="users",tenant="lax"} 0.0' in exposition
+    assert 'tenancy_days_to_limit{limit="storage",tenant="lax"}' not in exposition
 
 
 async def test_snapshots_feed_the_forecast_and_its_gauges(

@@ -86,6 +86,28 @@ def test_a_limit_not_growing_is_never_reached_and_one_passed_is_reached_now() ->
     assert over.days_to_limit == 0.0
 
 
+def test_a_limit_already_passed_is_reached_now_even_before_there_is_a_trend() -> None:
+    """With one or two snapshots it read as "not growing" (``None``; gauge ``+Inf``)."""
+    for points in (1, 2):
+        over = forecast_limit("acme", "users", 2, days(points), [3] * points)
+
+        assert (None, 0.0, 0.0, 0.0) == (
+            over.slope_per_day,
+            over.days_to_limit,
+            over.days_earliest,
+            over.days_latest,
+        )
+
+
+def test_usage_below_a_limit_its_trend_line_passes_is_not_reached_yet() -> None:
+    """Usage dropped (a cleanup) below a limit the fitted line is past: it said 0 days."""
+    forecast = forecast_limit("acme", "users", 55, days(6), [10, 20, 30, 40, 50, 10])
+
+    assert forecast.level is not None and forecast.level >= 55
+    assert forecast.days_to_limit == pytest.approx(4.5)
+    assert forecast.days_latest is None  # the band's lower slope is not growing
+
+
 def test_robust_z_scores_fall_back_when_most_values_are_equal() -> None:
     """MAD 0 (more than half equal): the mean absolute deviation stands in."""
     scores = robust_z_scores([5.0] * 9 + [50.0])

@@ -144,14 +144,28 @@ def forecast_limit(
 ) -> LimitForecast:
     """The forecast of one limit from its values at ``times`` (oldest first)."""
     value = values[-1] if values else 0
-    base = LimitForecast(tenant_id, limit, value, maximum, len(values), confidence=confidence)
+    there = 0.0 if values and value >= maximum else None
+    base = LimitForecast(
+        tenant_id,
+        limit,
+        value,
+        maximum,
+        len(values),
+        None,
+        None,
+        None,
+        there,
+        there,
+        there,
+        confidence,
+    )
     if not values:
         return base
     start = times[0]
     xs = [(t - start).total_seconds() / _DAY for t in times]
     trend = theil_sen(xs, [float(v) for v in values], confidence=confidence)
     if trend is None:
-        return base
+        return base  # too few snapshots for a trend; a limit already reached still is
     # Every line of the band pivots on the fit at the median time, so the band carries
     # the uncertainty of the level now as well as of the slope.
     pivot = statistics.median(xs)
@@ -159,10 +173,14 @@ def forecast_limit(
     level = trend.at(xs[-1])
 
     def days(slope: float) -> float | None:
-        if value >= maximum or level >= maximum:
-            return 0.0
+        if there is not None:
+            return there
         if slope <= 0:
             return None
+        if level >= maximum:
+            # The fit passes the limit the usage has not reached (it dropped after a
+            # cleanup, say): from the usage as it is, at the trend's pace.
+            return (maximum - value) / slope
         return max((maximum - anchor) / slope - (xs[-1] - pivot), 0.0)
 
     return LimitForecast(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -113,6 +114,11 @@ class Metrics:
         """Set the forecast gauges of one tenant."""
         for item in forecast.limits:
             days = item.days_to_limit
+            if days is None and item.slope_per_day is None:
+                # Too few snapshots for a trend: unknown, which +Inf ("never") is not.
+                with contextlib.suppress(KeyError):
+                    self.days_to_limit.remove(forecast.tenant_id, item.limit)
+                continue
             self.days_to_limit.labels(forecast.tenant_id, item.limit).set(
                 float("inf") if days is None else days
             )
