@@ -103,7 +103,8 @@ def test_usage_below_a_limit_its_trend_line_passes_is_not_reached_yet() -> None:
     """Usage dropped (a cleanup) below a limit the fitted line is past: it said 0 days."""
     forecast = forecast_limit("acme", "users", 55, days(6), [10, 20, 30, 40, 50, 10])
 
-    assert forecast.level is not None and forecast.level >= 55
+    assert forecast.level is not None
+    assert forecast.level >= 55
     assert forecast.days_to_limit == pytest.approx(4.5)
     assert forecast.days_latest is None  # the band's lower slope is not growing
 
