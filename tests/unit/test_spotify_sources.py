@@ -856,6 +856,11 @@ class TestWholeExtendedFiles:
         assert refusals[0] == refusals[1]
 
 
+def _place(error: RecordError) -> tuple[Any, ...]:
+    """Where ``error`` says the refused value is: file, record, field and rule."""
+    return (error.path, error.record, error.column, error.rule)
+
+
 def _mpd_refusal(tmp_path: Path, change: Any) -> RecordError:
     """The refusal of the sample slice whose second playlist ``change`` spoiled."""
     document = sample("mpd.slice.0-999.json")
@@ -940,12 +945,7 @@ class TestMillionPlaylistDataset:
     ) -> None:
         refused = _mpd_refusal(tmp_path, change)
 
-        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
-            refused.path,
-            refused.record,
-            refused.column,
-            refused.rule,
-        )
+        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == _place(refused)
 
     @pytest.mark.parametrize(
         ("change", "column", "maximum"),
@@ -971,12 +971,7 @@ class TestMillionPlaylistDataset:
     ) -> None:
         refused = _mpd_refusal(tmp_path, change)
 
-        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == (
-            refused.path,
-            refused.record,
-            refused.column,
-            refused.rule,
-        )
+        assert ("mpd.slice.0-999.json", 2, column, "format:mpd") == _place(refused)
         assert f"must be at most {maximum}" in str(refused)
         assert "malformed" not in str(refused)
 
