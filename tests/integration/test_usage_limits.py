@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,30 @@ async def test_snapshots_feed_the_forecast_and_its_gauges(
     assert 'tenancy_anomaly{metric="throughput",tenant="grows"} 0.0' in exposition
     await manager.drop_tenant("grows")
     assert (await manager.monitor.history(["grows"])) == {}
+
+
+def _in_offsets(instant: datetime) -> list[datetime]:
+    """The same instant written in UTC, +05:00 and -05:00."""
+    return [instant.astimezone(timezone(timedelta(hours=h))) for h in (0, 5, -5)]
+
+
+async def test_since_finds_the_same_snapshots_and_refusals_whatever_its_offset(
+    enforcing: FixtureManager, demo_set: Path
+) -> None:
+    """``since`` is an instant: a minute before a snapshot or refusal finds it and a
+    minute after does not, written in any UTC offset (SQLite once compared the wall
+    clock, so +05:00 missed it and -05:00 reached 5 h too far back)."""
+    tenant = f"offsets_{uuid.uuid4().hex[:8]}"
+    await enforcing.create_tenant(tenant)
+    snapshot = await enforcing.usage_snapshot(tenant)
+    with pytest.raises(LimitExceededError):
+        await enforcing.load_fixtures(tenant, demo_set)
+    taken = snapshot.taken_at
+    for since in _in_offsets(taken - timedelta(minutes=1)):
+        assert [s.taken_at for s in await enforcing.usage_history(tenant, since=since)] == [taken]
+        analysis = await enforcing.error_analysis(since=since)
+        assert [g.refusals for g in analysis.groups if g.tenant_id == tenant] == [1]
+    for since in _in_offsets(datetime.now(UTC) + timedelta(minutes=1)):
+        assert await enforcing.usage_history(tenant, since=since) == []
+        analysis = await enforcing.error_analysis(since=since)
+        assert [g for g in analysis.groups if g.tenant_id == tenant] == []

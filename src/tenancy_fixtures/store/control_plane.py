@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
 from tenancy_fixtures.errors import TenantAlreadyExistsError
 from tenancy_fixtures.store.functions import starts_with
 from tenancy_fixtures.store.single_rows import counting_rows
-from tenancy_fixtures.store.types import JSONDocument
+from tenancy_fixtures.store.types import JSONDocument, UtcTimestamp
 
 __all__ = [
     "ABSENT_COLUMNS",
@@ -106,7 +105,7 @@ __all__ = [
 CONTROL_SCHEMA = "tenancy"
 
 _JSON = JSONDocument
-_TS = DateTime(timezone=True)
+_TS = UtcTimestamp()
 
 control_metadata = MetaData(schema=CONTROL_SCHEMA)
 

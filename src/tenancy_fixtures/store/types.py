@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Dialect, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 
-__all__ = ["JSONDocument"]
+__all__ = ["JSONDocument", "UtcTimestamp"]
 
 #: A JSON document column: ``JSONB`` on PostgreSQL (indexable, compared by value),
 #: JSON text elsewhere.
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UtcTimestamp(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that binds an aware value as UTC.
+
+    SQLite's ``DateTime`` drops the offset when binding, so ``15:32+05:00`` would be
+    stored and compared as ``15:32`` by wall clock; converting to UTC first makes
+    every backend store and compare the instant. Naive values are taken as UTC and
+    bound unchanged; reads are left to the wrapped type.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
