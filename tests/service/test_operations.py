@@ -67,6 +67,23 @@ async def test_metrics_expose_library_and_request_metrics(
     assert "metered" not in text
 
 
+async def test_metrics_label_dashboard_requests_with_the_mount_prefix(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """A dashboard page is counted under its mounted template, apart from the API route
+    of the same shape (``/tenants/{tenant_id}``) and from ``/``."""
+    for path in ("/dashboard/", "/dashboard/tenants/victim", "/dashboard/static/missing.css"):
+        await client.get(path)
+    text = (await client.get("/metrics", headers=bearer(tokens.fleet["read"]))).text
+    counted = {
+        line.split("route=")[1].split('"')[1]
+        for line in text.splitlines()
+        if line.startswith("tenancy_http_requests_total{")
+    }
+    assert {"/dashboard/", "/dashboard/tenants/{tenant_id}", "/dashboard/static"} <= counted
+    assert not {"/", "/tenants/{tenant_id}", "/static"} & counted
+
+
 async def test_validation_runs_and_its_report_is_kept(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -1,7 +1,8 @@
 """The service's request metrics and the ``/metrics`` exposition.
 
 Requests are counted by method, route template (``/tenants/{tenant_id}``, never the
-raw path, so tenant ids do not become label values) and status, and timed until the
+raw path, so tenant ids do not become label values; a mounted app's routes carry the
+mount's prefix, ``/dashboard/tenants/{tenant_id}``) and status, and timed until the
 response is sent (a stream: until it ends). The exposition joins these with the
 manager's registry of library metrics.
 """
@@ -17,11 +18,12 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenancy_fixtures.monitoring.metrics import Metrics
 
-__all__ = ["HttpMetrics", "RequestMetricsMiddleware", "exposition"]
+__all__ = ["HttpMetrics", "RequestMetricsMiddleware", "exposition", "route_template"]
 
 
 class HttpMetrics:
@@ -68,12 +70,29 @@ class RequestMetricsMiddleware:
                 status = int(message["status"])
             await send(message)
 
+        root_path = str(scope.get("root_path", ""))
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope, root_path)
             self.metrics.observe(scope["method"], template, status, time.perf_counter() - started)
+
+
+def route_template(scope: Scope, root_path: str) -> str:
+    """The template of the route that answered, with the prefixes of the mounts it was
+    reached through: each mount appends its path to the scope's ``root_path``, so what
+    was appended after the request arrived at ``root_path`` is the mount prefix. When the
+    route is itself a mount (static files), that prefix already ends with its path, so it
+    is the template (mount paths here hold no parameters, so no raw values leak)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if not path:
+        return "unmatched"
+    mounted = str(scope.get("root_path", ""))
+    prefix = mounted[len(root_path) :] if mounted.startswith(root_path) else ""
+    if isinstance(route, Mount):
+        return prefix or str(path)
+    return prefix + str(path)
 
 
 def exposition(library: Metrics, http: HttpMetrics) -> tuple[bytes, str]:
