@@ -117,6 +117,27 @@ def test_robust_z_scores_fall_back_when_most_values_are_equal() -> None:
     assert robust_z_scores([2.0] * 5) == [0.0] * 5
 
 
+def test_one_extra_row_or_a_one_in_a_thousand_dip_is_no_anomaly() -> None:
+    """Nine equal values and one a unit off (MAD 0): no alarm, neither for growth of
+    one row after nine of none nor for 999 rows/s after nine loads at 1,000."""
+    assert find_anomalies("acme", "growth", days(10), [0.0] * 9 + [1.0]) == []
+    assert find_anomalies("acme", "throughput", days(10), [1000.0] * 9 + [999.0]) == []
+    assert find_anomalies("acme", "growth", days(10), [0.0] * 5 + [1.0] * 4 + [3.0]) == []
+
+
+def test_a_real_jump_is_still_an_anomaly() -> None:
+    """The spread's floor does not hide a jump: 50 rows after nine of none, a load at
+    half the usual rate, and a slow load among sub-second ones are flagged as latest."""
+    for metric, values in (
+        ("growth", [0.0] * 9 + [50.0]),
+        ("throughput", [1000.0] * 9 + [500.0]),
+        ("duration", [0.10, 0.11, 0.09, 0.10, 0.12, 0.10, 0.11, 0.09, 0.10, 0.5]),
+    ):
+        [found] = find_anomalies("acme", metric, days(10), values)
+        assert found.latest
+        assert abs(found.score) > 3.5
+
+
 def test_a_planted_throughput_anomaly_is_found() -> None:
     """40 loads at ~10,000 rows/s and one at 1,500: that one, and only it, is flagged."""
     rng = random.Random(11)

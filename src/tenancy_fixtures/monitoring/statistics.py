@@ -10,7 +10,13 @@
   (tens of thousands of pairs) cost milliseconds; numpy would not earn its import.
 * Anomalies: the robust z-score of Iglewicz and Hoaglin (1993),
   ``0.6745 (x - median) / MAD``, flagged past 3.5; where more than half the values
-  are equal (MAD 0), the mean absolute deviation scaled by 1.2533 stands in.
+  are equal (MAD 0), the mean absolute deviation scaled by 1.2533 stands in. The
+  spread (``MAD / 0.6745``, a standard deviation's equivalent) has a floor: 1 % of the
+  median's magnitude, and 1 when every value is a whole number (counts such as rows
+  added, whose resolution is one). Without it a history of nine 0s and one 1 (MAD 0,
+  mean deviation 0.1) scored about 8 and raised the alarm for a single row, and
+  1,000 rows/s nine times and 999 once was a "slump"; with it a value must stray more
+  than 3.5 units and 3.5 % of the median, which a real jump does.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ANOMALY_THRESHOLD", "Trend", "robust_z_scores", "theil_sen"]
+__all__ = ["ANOMALY_THRESHOLD", "Trend", "robust_z_scores", "spread_floor", "theil_sen"]
 
 #: |robust z| past which a value is an anomaly (Iglewicz and Hoaglin's recommendation).
 ANOMALY_THRESHOLD = 3.5
@@ -69,15 +75,23 @@ def theil_sen(xs: Sequence[float], ys: Sequence[float], *, confidence: float = 0
 
 
 def robust_z_scores(values: Sequence[float]) -> list[float]:
-    """Each value's robust z-score against all of them (0 where they do not spread)."""
+    """Each value's robust z-score against all of them (0 where they do not spread);
+    the spread is at least :func:`spread_floor` of the values."""
     if not values:
         return []
     middle = statistics.median(values)
     deviations = [abs(v - middle) for v in values]
     mad = statistics.median(deviations)
-    if mad > 0:
-        return [0.6745 * (v - middle) / mad for v in values]
-    spread = 1.253314 * statistics.fmean(deviations)
+    # A standard deviation's equivalent: MAD / 0.6745, or the scaled mean deviation.
+    spread = mad / 0.6745 if mad > 0 else 1.253314 * statistics.fmean(deviations)
     if spread == 0:
         return [0.0 for _ in values]
+    spread = max(spread, spread_floor(values, middle))
     return [(v - middle) / spread for v in values]
+
+
+def spread_floor(values: Sequence[float], middle: float) -> float:
+    """The least spread a z-score is measured against: 1 % of the median's magnitude,
+    and the resolution 1 when every value is a whole number (a count)."""
+    resolution = 1.0 if all(float(v).is_integer() for v in values) else 0.0
+    return max(resolution, 0.01 * abs(middle))
