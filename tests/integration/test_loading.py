@@ -341,6 +341,32 @@ async def test_a_lone_surrogate_in_a_json_table_file_is_refused_naming_its_line_
     assert {"schema", "config"} == (await _applied(manager, TENANT)).keys()
 
 
+async def test_an_impossible_date_in_a_yaml_table_file_is_refused_and_nothing_written(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``2024-02-30`` reads as a YAML date PyYAML cannot build: a RecordError (rule
+    type) naming the file and column, not a bare ValueError; no row is written."""
+    await manager.create_tenant(TENANT)
+    fixture_set = tmp_path / "yaml_set"
+    fixture_set.mkdir()
+    (fixture_set / "artists.yaml").write_text(
+        "- {artist_id: a1, name: One}\n- {artist_id: a2, name: 2024-02-30}\n", encoding="utf-8"
+    )
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, source=fixture_set)
+
+    error = caught.value
+    assert ("artists.yaml", 2, "name", "type") == (
+        error.path,
+        error.record,
+        error.column,
+        error.rule,
+    )
+    assert all(rows == 0 for rows in (await _table_counts(manager, TENANT)).values())
+    assert {"schema", "config"} == (await _applied(manager, TENANT)).keys()
+
+
 async def test_failed_reload_of_a_loaded_tenant_keeps_the_previous_rows(
     manager: FixtureManager, demo_set: Path, tmp_path: Path, demo_counts: dict[str, int]
 ) -> None:

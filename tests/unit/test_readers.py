@@ -17,6 +17,7 @@ from tenancy_fixtures.loading.readers import (
     iter_records,
     json_lines_blocks,
     json_lines_records,
+    yaml_items,
 )
 from tenancy_fixtures.spotify.schema import spotify_metadata
 
@@ -446,6 +447,51 @@ class TestFormatErrors:
         error = read_error(tmp_path, "artists.yaml", b"- artist_id: a1\n- just text\n")
 
         assert ("artists.yaml", 2) == (error.path, error.record)
+
+    @pytest.mark.parametrize(
+        ("data", "column", "line", "record"),
+        [
+            pytest.param(
+                b"- {artist_id: 1123456789012345678901, name: 2024-02-30}\n",
+                "name",
+                1,
+                1,
+                id="impossible-date",
+            ),
+            pytest.param(
+                b"- {artist_id: a1}\n- artist_id: a2\n  genres:\n  - 2024-13-01 10:00:00\n",
+                "genres",
+                4,
+                2,
+                id="impossible-month-in-a-list",
+            ),
+            pytest.param(
+                b"- {artist_id: a1, followers: 2024-01-01 00:00:00 +99:00}\n",
+                "followers",
+                1,
+                1,
+                id="impossible-offset",
+            ),
+        ],
+    )
+    @pytest.mark.parametrize("reader", [iter_records, yaml_items], ids=["table", "streamed"])
+    def test_a_yaml_timestamp_pyyaml_cannot_build_is_a_type_refusal_at_its_place(
+        self, tmp_path: Path, reader: Any, data: bytes, column: str, line: int, record: int
+    ) -> None:
+        """PyYAML resolves a plain 2024-02-30 as a date and fails building it with a bare
+        ValueError; it is refused (rule type) naming the file, line, record and column."""
+        with pytest.raises(RecordError) as caught:
+            list(reader(fixture_file(tmp_path, "artists.yaml", data)))
+
+        error = caught.value
+        assert ("artists.yaml", line, record, column, "type") == (
+            error.path,
+            error.line,
+            error.record,
+            error.column,
+            error.rule,
+        )
+        assert "is not a valid timestamp" in error.message
 
     def test_a_format_error_prints_file_and_line(self, tmp_path: Path) -> None:
         """str() of a format error starts with 'file:line:' for people to jump to."""

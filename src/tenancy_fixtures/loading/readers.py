@@ -754,9 +754,11 @@ class _YamlRefused(_Refused):
         column: str | None = None,
         record: int | None = None,
         rule: str | None = None,
+        line: int | None = None,
     ) -> None:
         super().__init__(message, column, rule)
         self.record = record
+        self.line = line
 
 
 def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
@@ -772,7 +774,7 @@ def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
             node = loader.get_single_node()
             if node is not None:
                 _check_yaml(node, budget=max(_YAML_MIN_VALUES, _YAML_VALUES_PER_BYTE * len(data)))
-            document = loader.construct_document(node) if node is not None else None
+            document = _yaml_document(loader, node) if node is not None else None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
@@ -782,7 +784,7 @@ def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
     except RecursionError:
         raise _error(file, f"value nested deeper than {MAX_DEPTH} levels") from None
     except _YamlRefused as exc:
-        raise _refusal(file, exc, record=exc.record) from None
+        raise _refusal(file, exc, line=exc.line, record=exc.record) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}") from None
     if document is None:
@@ -922,7 +924,7 @@ def yaml_items(file: FixtureFile) -> Iterator[SourceRecord]:
     except RecursionError:
         raise _error(file, _too_deep(None).message, record=record) from None
     except _YamlRefused as exc:
-        raise _refusal(file, exc, record=exc.record) from None
+        raise _refusal(file, exc, line=exc.line, record=exc.record) from None
     except _DECODE_ERRORS as exc:
         raise _error(file, f"unreadable: {exc}", record=record or None) from None
 
@@ -962,7 +964,47 @@ def _yaml_item(loader: yaml.SafeLoader, file: FixtureFile, record: int) -> dict[
             record,
         )
     _check_yaml_item(node, record, sizes)
-    return _object(file, loader.construct_document(node), record=record)
+    return _object(file, _yaml_document(loader, node, record), record=record)
+
+
+def _yaml_document(loader: yaml.SafeLoader, node: yaml.Node, record: int | None = None) -> Any:
+    """``node`` built into Python values; a scalar PyYAML cannot build (an impossible
+    date such as ``2024-02-30``, an offset of 99 hours) is refused at its record, line
+    and column (rule ``type``) rather than escaping as a bare ValueError."""
+    try:
+        return loader.construct_document(node)
+    except (ValueError, OverflowError) as exc:
+        raise _unbuildable(node, record, exc) from None
+
+
+def _unbuildable(root: yaml.Node, record: int | None, error: Exception) -> _YamlRefused:
+    """The refusal for the first scalar under ``root`` that PyYAML fails to build with
+    ``error``: ``root`` is a record (numbered ``record``) or the whole file's list."""
+    import yaml
+
+    items = [(record, root)]
+    if record is None and isinstance(root, yaml.SequenceNode):
+        items = list(enumerate(root.value, 1))
+    seen: set[int] = set()
+    for number, item in items:
+        pending: list[tuple[yaml.Node, str | None]] = [(item, None)]
+        while pending:
+            node, column = pending.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    yaml.constructor.SafeConstructor().construct_object(node)
+                except (ValueError, OverflowError) as exc:
+                    kind = node.tag.rsplit(":", 1)[-1]
+                    message = f"{str(node.value)!r:.80} is not a valid {kind}: {exc}"
+                    return _YamlRefused(message, column, number, "type", node.start_mark.line + 1)
+            for key, value in _pairs(node):
+                pending.append((value, column if column is not None else str(key.value)))
+            if isinstance(node, yaml.SequenceNode):
+                pending.extend((child, column) for child in node.value)
+    return _YamlRefused(f"a value YAML cannot build: {error}", None, record)
 
 
 _READERS = {"json": _json_array, "jsonl": _json_lines, "csv": _csv, "yaml": _yaml}
