@@ -11,6 +11,7 @@ PostgreSQL DDL that drops the constraint first.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import shutil
 import sqlite3
@@ -24,6 +25,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from tenancy_fixtures import (
+    DataLoader,
     FixtureManager,
     SettingsError,
     TenantFixture,
@@ -386,6 +388,31 @@ async def test_a_table_upserted_by_a_changed_set_is_reported_as_not_comparable(
     assert ["tracks: not comparable (rows were upserted)"] == notes(report, "checksums")
     assert "not_comparable" == report.checksums["tracks"].status
     assert "match" == report.checksums["albums"].status
+
+
+async def test_a_table_replaced_by_a_smaller_set_passes_the_row_counts_check(
+    manager: FixtureManager, demo_set: Path, tmp_path: Path
+) -> None:
+    """A ``replace`` starts the table afresh: after the demo's 40 product events are
+    replaced by 2 (one kept, one new), 2 rows are what the loads leave, not 40."""
+    await _load(manager, demo_set)
+    with gzip.open(demo_set / "product_events.jsonl.gz", "rt", encoding="utf-8") as events:
+        first = json.loads(events.readline())
+    added = {**first, "event_id": "00000000-0000-4000-8000-000000000001"}
+    smaller = tmp_path / "smaller_set"
+    smaller.mkdir()
+    lines = [json.dumps(first), json.dumps(added)]
+    (smaller / "product_events.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    loader = DataLoader(
+        smaller, metadata=manager.store.metadata, modes={"product_events": "replace"}
+    )
+    await manager.load_fixtures(TENANT, fixtures=[loader])
+
+    report = await manager.validate_tenant(TENANT)
+
+    assert [] == report.problems
+    assert 2 == report.row_counts["product_events"]
+    assert "match" == report.checksums["product_events"].status
 
 
 async def test_a_forced_reload_of_the_same_set_keeps_every_checksum_comparable(

@@ -461,13 +461,7 @@ class DataIntegrityValidator:
     ) -> set[str]:
         """Fail tables holding fewer rows than their fixtures loaded, less what retention
         purged; returns them."""
-        expected: dict[str, int] = {}
-        for fixture in applied.values():
-            for table_name, rows in fixture.row_counts.items():
-                expected[table_name] = max(expected.get(table_name, 0), rows)
-        for write in writes:
-            if write.mode == "purge" and write.table in expected:
-                expected[write.table] -= write.rows
+        expected = _loaded_rows(applied, writes)
         short: set[str] = set()
         derived = derived_tables()
         for table_name, rows in expected.items():
@@ -564,6 +558,29 @@ class DataIntegrityValidator:
                 f"{format_size(limit)} limit",
             )
         return f"{format_size(used)} used of {format_size(limit)}"
+
+
+def _loaded_rows(
+    applied: dict[str, control_plane.AppliedFixture], writes: Sequence[TableChecksum]
+) -> dict[str, int]:
+    """The fewest rows each table should hold: the most any fixture loaded into it, less
+    what retention purged. A ``replace`` starts a table afresh, so a table replaced is
+    counted from its writes since the last replace (those rows, or the most a later
+    write gave), not from every fixture ever applied."""
+    expected: dict[str, int] = {}
+    for fixture in applied.values():
+        for table_name, rows in fixture.row_counts.items():
+            expected[table_name] = max(expected.get(table_name, 0), rows)
+    replaced = {write.table for write in writes if write.mode == "replace"}
+    for write in writes:
+        if write.mode == "replace":
+            expected[write.table] = write.rows
+        elif write.mode == "purge":
+            if write.table in expected:
+                expected[write.table] -= write.rows
+        elif write.table in replaced:
+            expected[write.table] = max(expected.get(write.table, 0), write.rows)
+    return expected
 
 
 def _covered(
