@@ -367,6 +367,28 @@ async def test_an_impossible_date_in_a_yaml_table_file_is_refused_and_nothing_wr
     assert {"schema", "config"} == (await _applied(manager, TENANT)).keys()
 
 
+async def test_a_null_json_value_is_stored_as_sql_null_on_both_backends(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """An AI model given ``"credentials": null`` (or none) has SQL NULL there, not the
+    JSON text 'null' (SQLite stored that, PostgreSQL NULL); validate-data still agrees."""
+    models = json.loads((demo_set / "ai_models.json").read_text(encoding="utf-8"))
+    without = sorted(m["model_id"] for m in models if m.get("credentials") is None)
+    assert without
+    await manager.create_tenant(TENANT, tier="enterprise")
+    await manager.load_fixtures(TENANT, source=demo_set)
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.ai_models"]
+        query = select(table.c.model_id).where(table.c.credentials.is_(None))
+        stored_null = sorted((await session.connection.execute(query)).scalars())
+
+    assert without == stored_null
+    report = await manager.validate_tenant(TENANT)
+    assert [] == report.problems
+    assert "match" == report.checksums["ai_models"].status
+
+
 async def test_failed_reload_of_a_loaded_tenant_keeps_the_previous_rows(
     manager: FixtureManager, demo_set: Path, tmp_path: Path, demo_counts: dict[str, int]
 ) -> None:

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from sqlalchemy import (
     ARRAY,
+    JSON,
     URL,
     UUID,
     Column,
@@ -274,6 +275,14 @@ def _on_dialect(
 _TEMPLATES: dict[str, bytes] = {}
 
 
+def _none_as_null(column_type: Any, bind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``bind`` for a JSON column sending ``None`` as SQL NULL, as PostgreSQL's loads do:
+    SQLAlchemy's JSON binding (``none_as_null=False``) writes it as the text 'null'."""
+    if not isinstance(column_type, JSON):
+        return bind
+    return lambda value: None if value is None else bind(value)
+
+
 def _adapted(value: Any) -> Any:
     """``value`` as sqlite3 stores it: its adapter's text (a ``datetime`` or ``date``),
     else the value itself."""
@@ -363,11 +372,12 @@ class SQLiteTenantSession(TenantSession):
     def prepare_rows(self, table: Table, columns: Sequence[str]) -> RowPreparer | None:
         # Rows bypass SQLAlchemy's execution, so apply its own bind processing here.
         dialect = self.connection.dialect
+        kinds = [(i, table.c[name].type) for i, name in enumerate(columns)]
         return convert_columns(
             [
-                (i, exact_numeric(table.c[name].type, dialect, processor))
-                for i, name in enumerate(columns)
-                if (processor := table.c[name].type.bind_processor(dialect)) is not None
+                (i, _none_as_null(kind, exact_numeric(kind, dialect, processor)))
+                for i, kind in kinds
+                if (processor := kind.bind_processor(dialect)) is not None
             ]
         )
 
