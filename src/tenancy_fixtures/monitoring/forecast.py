@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
@@ -145,20 +145,8 @@ def forecast_limit(
     """The forecast of one limit from its values at ``times`` (oldest first)."""
     value = values[-1] if values else 0
     there = 0.0 if values and value >= maximum else None
-    base = LimitForecast(
-        tenant_id,
-        limit,
-        value,
-        maximum,
-        len(values),
-        None,
-        None,
-        None,
-        there,
-        there,
-        there,
-        confidence,
-    )
+    base = LimitForecast(tenant_id, limit, value, maximum, len(values), confidence=confidence)
+    base = replace(base, days_to_limit=there, days_earliest=there, days_latest=there)
     if not values:
         return base
     start = times[0]
