@@ -144,6 +144,19 @@ def test_an_unknown_limit_lists_the_valid_ones(sqlite_cli: Cli) -> None:
     assert re.search(r"unknown limit; the limits are api_calls, storage, users", line)
 
 
+def test_a_negative_limit_is_refused_as_negative_and_a_signed_one_is_a_number(
+    sqlite_cli: Cli,
+) -> None:
+    """``-1`` stayed text: "Input should be a valid integer (value '-1')"."""
+    line = assert_one_line_error(
+        sqlite_cli("init-tenant", "acme", "-l", "users=-1"), 2, "error: tenant 'acme'"
+    )
+    assert "limits.users: Input should be greater than or equal to 0 (value -1)" in line
+
+    sqlite_cli.ok("init-tenant", "acme", "-l", "users=+5")
+    assert 5 == sqlite_cli.json("show", "acme")["config"]["limits"]["users"]
+
+
 def test_an_unknown_feature_lists_the_valid_ones(sqlite_cli: Cli) -> None:
     line = assert_one_line_error(
         sqlite_cli("init-tenant", "acme", "-f", "nope"), 2, "error: tenant 'acme'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import suppress
 from datetime import UTC, datetime
 from functools import partial
@@ -37,9 +38,13 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.
 
 
 def _pairs(values: list[str], what: str) -> dict[str, Any]:
-    """``--limit``/``--setting`` values, whole numbers as integers."""
+    """``--limit``/``--setting`` values, whole numbers (signed too) as integers: ``-1``
+    stayed text, so a negative limit was refused as "not a valid integer"."""
     parsed = key_values(values, what, lambda message: ConfigError(message, key=what))
-    return {k: int(v) if v.isascii() and v.isdigit() else v for k, v in parsed.items()}
+    return {k: int(v) if _WHOLE.fullmatch(v) else v for k, v in parsed.items()}
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
 def init_tenant(
