@@ -136,6 +136,15 @@ def test_a_refused_connection_names_the_url_without_its_password_and_what_to_do(
     assert "--database-url" in line
 
 
+def test_a_database_url_option_without_its_value_after_the_command_says_so() -> None:
+    """It took the command for the URL and answered "Missing command."."""
+    result = CliRunner().invoke(app, ["list", "--database-url"])
+
+    assert 2 == result.exit_code
+    assert "Invalid value for '--database-url': give it a URL" in result.output
+    assert "Missing command" not in result.output
+
+
 def test_an_unknown_limit_lists_the_valid_ones(sqlite_cli: Cli) -> None:
     line = assert_one_line_error(
         sqlite_cli("init-tenant", "acme", "-l", "foo=1"), 2, "error: tenant 'acme'"

@@ -65,7 +65,14 @@ def _globals_first(args: list[str], at: int) -> list[str]:
         elif arg in _GLOBAL_FLAGS or arg.startswith(_GLOBAL_WITH_VALUE + "="):
             moved.append(arg)
         elif arg == _GLOBAL_WITH_VALUE:
-            moved += [arg, *[v for v in [next(tail, None)] if v is not None]]
+            value = next(tail, None)
+            if value is None:
+                # Moved before the command alone, it would take the command as its value.
+                raise typer.BadParameter(
+                    "give it a URL: sqlite:///DATA_DIR or postgresql+asyncpg://host:port/db",
+                    param_hint=f"'{_GLOBAL_WITH_VALUE}'",
+                )
+            moved += [arg, value]
         else:
             rest.append(arg)
     return [*args[:at], *moved, *rest]
