@@ -14,7 +14,9 @@ import pytest
 
 from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.loading import fixture_sets
+from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import files_sha256, split_name
+from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tests.fixture_files import open_set
 
@@ -372,3 +374,17 @@ def test_files_hashed_together_give_each_file_its_own_digest_in_order(
         paths.append(path)
     assert [hashlib.sha256(c).hexdigest() for c in contents] == files_sha256(paths)
     assert [] == files_sha256([])
+
+
+def test_a_json_table_file_with_a_byte_order_mark_is_told_a_table_file_without_a_manifest(
+    tmp_path: Path,
+) -> None:
+    """The readers skip the mark but the sniffing did not: "cannot tell the format of
+    this file" for a file that loads when a manifest names it."""
+    rows = [{"artist_id": "0" * 22, "name": "Harbor", "genres": [], "popularity": 1}]
+    (tmp_path / "artists.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(rows).encode())
+
+    [loader] = open_loaders(tmp_path, metadata=spotify_metadata(), batch_size=1000)
+
+    assert isinstance(loader, DataLoader)
+    assert ["artists.json"] == [f.relative for f in loader.files]

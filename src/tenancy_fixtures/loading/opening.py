@@ -49,6 +49,8 @@ _NO_ROWS = object()
 #: A file that does not decompress or parse: read as the table it is named for, whose
 #: reader then says where it breaks (file, line).
 _UNREADABLE = object()
+#: A UTF-8 byte order mark, which the readers skip: sniffing must too.
+_BOM = b"\xef\xbb\xbf"
 
 
 def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
@@ -65,10 +67,10 @@ def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
                     if line.strip():
                         return orjson.loads(line)
                 return _NO_ROWS
-            head = stream.read(64).lstrip()
-            if not head.startswith(b"["):
+            head = stream.read(64)
+            if not head.removeprefix(_BOM).lstrip().startswith(b"["):
                 return None
-            stream.seek(0)
+            stream.seek(len(_BOM) if head.startswith(_BOM) else 0)
             return first_array_item(stream, _NO_ROWS)
     except (OSError, EOFError, zlib.error, ValueError, ijson.JSONError):
         return _UNREADABLE
