@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["LoneSurrogateScan"]
+__all__ = ["LoneSurrogate", "LoneSurrogateScan"]
 
 _HIGH = rb"u[dD][89abAB][0-9a-fA-F]{2}"
 _LOW = rb"u[dD][c-fC-F][0-9a-fA-F]{2}"
@@ -32,6 +32,10 @@ _KEPT = 12
 _BACKSLASH = 0x5C
 
 
+class LoneSurrogate(Exception):
+    """The text fed to a :class:`LoneSurrogateScan` holds a lone surrogate escape."""
+
+
 class LoneSurrogateScan:
     """Finds the first lone surrogate escape in JSON text fed to it piece by piece.
 
@@ -42,6 +46,21 @@ class LoneSurrogateScan:
     def __init__(self) -> None:
         self._kept = b""  # the end of the text fed so far
         self._escaped = False  # whether an odd run of backslashes stands before it
+        self._found = False
+
+    def passed(self, data: bytes) -> bytes:
+        """``data`` up to the first lone surrogate escape of the text fed so far, for a
+        parser to read; :class:`LoneSurrogate` once the bytes before it were passed
+        (``b""`` would read as the end of the text)."""
+        if self._found:
+            raise LoneSurrogate
+        lone = self.feed(data)
+        if lone is not None:
+            self._found = True
+            data = data[: max(lone, 0)]
+            if not data:
+                raise LoneSurrogate
+        return data
 
     def feed(self, data: bytes) -> int | None:
         """Where in ``data`` the first lone surrogate escape of the text fed so far

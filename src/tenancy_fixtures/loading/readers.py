@@ -35,7 +35,7 @@ import orjson
 
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, RecordError
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
-from tenancy_fixtures.loading.lone_surrogates import LoneSurrogateScan
+from tenancy_fixtures.loading.lone_surrogates import LoneSurrogate, LoneSurrogateScan
 
 if TYPE_CHECKING:
     import yaml
@@ -182,7 +182,6 @@ class _ArrayStream:
         self._head: bytes | None = None
         self._since_record = 0
         self._surrogates = LoneSurrogateScan()
-        self._lone = False
 
     def record_read(self) -> None:
         self._since_record = 0
@@ -208,14 +207,10 @@ class _ArrayStream:
 
     def _checked(self, data: bytes) -> bytes:
         """``data`` up to a lone surrogate escape; raises once what came before is parsed."""
-        if self._lone:
-            raise _NotUnicode()
-        lone = self._surrogates.feed(data)
-        if lone is not None:
-            self._lone = True
-            data = data[: max(lone, 0)]
-            if not data:
-                raise _NotUnicode()  # b"" would be the end of the file
+        try:
+            data = self._surrogates.passed(data)
+        except LoneSurrogate:
+            raise _NotUnicode() from None
         self._since_record += len(data)
         return data
 

@@ -43,7 +43,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     open_fixture_set,
 )
 from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
-from tenancy_fixtures.loading.lone_surrogates import LoneSurrogateScan
+from tenancy_fixtures.loading.lone_surrogates import LoneSurrogate, LoneSurrogateScan
 from tenancy_fixtures.loading.parse_workers import POOL, call_in_workers
 from tenancy_fixtures.loading.readers import (
     MAX_DEPTH,
@@ -228,33 +228,19 @@ _OPENING = frozenset({"start_map", "start_array"})
 _CLOSING = frozenset({"end_map", "end_array"})
 
 
-class _LoneSurrogate(Exception):
-    """A lone surrogate escape in a streamed JSON source (see :class:`_UnicodeChecked`)."""
-
-
 class _UnicodeChecked:
     """A JSON source's bytes as ijson reads them, up to a lone surrogate escape: yajl
     would decode one as ``?``; the documents before it are read, then
-    :class:`_LoneSurrogate` is raised."""
+    :class:`LoneSurrogate` is raised."""
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self._scan = LoneSurrogateScan()
-        self._lone = False
 
     def read(self, size: int = -1) -> bytes:
         if size == 0:
             return b""  # ijson reads 0 bytes to learn whether the stream is binary
-        if self._lone:
-            raise _LoneSurrogate
-        data = self._stream.read(size)
-        lone = self._scan.feed(data)
-        if lone is not None:
-            self._lone = True
-            data = data[: max(lone, 0)]
-            if not data:
-                raise _LoneSurrogate  # b"" would be the end of the file
-        return data
+        return self._scan.passed(self._stream.read(size))
 
 
 def _streamed_documents(
@@ -274,7 +260,7 @@ def _streamed_documents(
                 raise
             with exact_retry(exc):
                 whole = yield from _stream_documents(file, stream, read, exact=True)
-    except _LoneSurrogate:
+    except LoneSurrogate:
         raise RecordError(
             "text that is not valid Unicode (a lone surrogate escape)",
             path=file.relative,
