@@ -527,11 +527,11 @@ def _refuse_unknown(report: ErasureReport, receipts: int, session: TenantSession
     )
 
 
-def tenant_reject_files(directory: Path, names: RejectNames, recorded: Sequence[str]) -> list[Path]:
+def tenant_reject_files(directory: Path, names: RejectNames) -> list[Path]:
     """The tenant's reject files in ``directory`` (the reject directory) that ``names``
     owns, and those its loads recorded writing."""
     own = reject_files(directory, names, partial=False)
-    return sorted({*own, *recorded_files(recorded)})
+    return sorted({*own, *recorded_files(names.recorded)})
 
 
 def scrub_reject_files(paths: Sequence[Path], marks: Fingerprints) -> int:
@@ -631,12 +631,9 @@ async def erase_subject(
             report.audit_records = await control_plane.erase_audit_detail(
                 session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
             )
-            recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
             names = await control_plane.reject_names(session.connection, tenant_id)
             directory = Path(reject_dir or store.settings.reject_dir)
-            report.reject_lines = scrub_reject_files(
-                tenant_reject_files(directory, names, recorded), marks
-            )
+            report.reject_lines = scrub_reject_files(tenant_reject_files(directory, names), marks)
             _refuse_unknown(report, receipts, session)
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)

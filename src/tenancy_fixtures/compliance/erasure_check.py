@@ -117,13 +117,9 @@ async def _columns(
 
 
 def _reject_files(
-    directory: Path,
-    names: RejectNames,
-    recorded: list[str],
-    marks: Fingerprints,
-    check: ErasureCheck,
+    directory: Path, names: RejectNames, marks: Fingerprints, check: ErasureCheck
 ) -> None:
-    for path in tenant_reject_files(directory, names, recorded):
+    for path in tenant_reject_files(directory, names):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
@@ -134,7 +130,8 @@ def _reject_files(
                 hits += marks.found_in(document)
         if hits:
             check.remnants.append(f"reject file {path}: {hits} record(s) of the subject")
-    elsewhere = f" and the {len(recorded)} its loads recorded" if recorded else ""
+    recorded = len(names.recorded)
+    elsewhere = f" and the {recorded} its loads recorded" if recorded else ""
     check.checked.append(f"reject files in {directory}{elsewhere}")
 
 
@@ -204,10 +201,9 @@ async def verify_erasure(
     check = ErasureCheck(tenant_id, receipts)
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
-        recorded = await control_plane.recorded_reject_files(session.connection, tenant_id)
         names = await control_plane.reject_names(session.connection, tenant_id)
     directory = Path(reject_dir or store.settings.reject_dir)
-    _reject_files(directory, names, recorded, marks, check)
+    _reject_files(directory, names, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

@@ -90,7 +90,6 @@ __all__ = [
     "record_fixture",
     "record_run",
     "record_table_checksums",
-    "recorded_reject_files",
     "reject_file_name",
     "reject_names",
     "run_audited",
@@ -808,11 +807,14 @@ class RejectNames:
     """What names a tenant's reject files written through this control plane, in a
     directory other databases may share: ``<tenant>-<plane>-<run_id>.jsonl``, and
     ``<tenant>-<run_id>.jsonl`` for a run of this plane from before the plane id was
-    in the name (uuid4 run ids: never another database's)."""
+    in the name (uuid4 run ids: never another database's). ``recorded``: the files its
+    lenient loads recorded writing (``reject_file`` in the run), wherever ``reject_dir``
+    pointed, when named as that run's."""
 
     tenant_id: str
     plane: str | None
     runs: frozenset[str]
+    recorded: tuple[str, ...] = ()
 
     def owns(self, name: str, *, partial: bool) -> bool:
         """Whether file ``name`` is one of them (with ``partial``, ``.partial`` too)."""
@@ -831,35 +833,26 @@ _RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 async def reject_names(conn: AsyncConnection, tenant_id: str) -> RejectNames:
-    """The names of ``tenant_id``'s reject files of this control plane (see
-    :class:`RejectNames`)."""
-    runs = await conn.execute(
-        select(runs_table.c.run_id).where(
-            runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load"
-        )
-    )
-    return RejectNames(tenant_id, await plane_id(conn), frozenset(str(r) for r in runs.scalars()))
-
-
-async def recorded_reject_files(conn: AsyncConnection, tenant_id: str) -> list[str]:
-    """The reject files the tenant's lenient loads wrote, as each load recorded them
-    (``reject_file`` in its run detail): wherever its ``reject_dir`` pointed. Only paths
-    named as that run's reject file in this control plane (:func:`reject_file_name`, or
-    ``<tenant>-<run_id>.jsonl`` as loads named it before the plane id) are taken."""
+    """The names of ``tenant_id``'s reject files of this control plane, and the files
+    its loads recorded (see :class:`RejectNames`), from one read of its load runs."""
     plane = await plane_id(conn)
     path = runs_table.c.detail["reject_file"].as_string()
-    found = await conn.execute(
-        select(runs_table.c.run_id, path)
-        .where(runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load")
-        .where(path.is_not(None))
-    )
-    return sorted(
-        {
-            str(recorded)
-            for run_id, recorded in found.all()
-            if PurePath(str(recorded)).name
-            in {f"{tenant_id}-{run_id}.jsonl", reject_file_name(tenant_id, str(plane), run_id)}
-        }
+    runs = (
+        await conn.execute(
+            select(runs_table.c.run_id, path).where(
+                runs_table.c.tenant_id == tenant_id, runs_table.c.operation == "load"
+            )
+        )
+    ).all()
+    recorded = {
+        str(written)
+        for run_id, written in runs
+        if written is not None
+        and PurePath(str(written)).name
+        in {f"{tenant_id}-{run_id}.jsonl", reject_file_name(tenant_id, str(plane), run_id)}
+    }
+    return RejectNames(
+        tenant_id, plane, frozenset(str(r) for r, _ in runs), tuple(sorted(recorded))
     )
 
 

@@ -223,7 +223,6 @@ async def drop_tenant(
         async with store.control() as conn:
             key_destroyed = await data_keys.destroy_data_key(conn, tenant_id)
         async with store.deprovision(tenant_id) as (conn, stored):
-            recorded = await control_plane.recorded_reject_files(conn, tenant_id)
             names = await control_plane.reject_names(conn, tenant_id)
             registered = await control_plane.delete_tenant(
                 conn, tenant_id, actor=audit.actor, run_id=audit.run_id
@@ -232,7 +231,7 @@ async def drop_tenant(
                 raise TenantNotFoundError(tenant_id)
             # Before the commit: a crash after it would leave them with no tenant to drop.
             own = reject_files(store.settings.reject_dir, names)
-            for path in {*own, *recorded_files(recorded)}:
+            for path in {*own, *recorded_files(names.recorded)}:
                 path.unlink(missing_ok=True)
             await audit.record(
                 conn,
