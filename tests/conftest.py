@@ -16,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
@@ -108,6 +109,16 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def structlog_is_left_as_found() -> Iterator[None]:
+    """A module that configures structlog (the CLI does, in process) undoes it: left
+    configured, the library logs through structlog's defaults for every later test of the
+    worker, and a logged exception then costs seconds of rich traceback rendering."""
+    configured = structlog.is_configured()
+    yield
+    assert structlog.is_configured() == configured, "this module left structlog configured"
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from typer.testing import Result
 
 from tenancy_fixtures.errors import FixtureError, FixtureSetError
-from tests.cli.cli_runner import Cli, assert_one_line_error
+from tests.cli.cli_runner import Cli, assert_one_line_error, structlog_as_it_was
 from tests.hostile.hostile_checks import SharedTenant, case_params
 from tests.hostile.hostile_corpus import ANY_LINE, CASES, YAML_RAN, Case, Loads, Refused, build_case
 
@@ -31,9 +30,8 @@ def cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
     The module's shared tenant is made before any test's ``restore_structlog`` runs, so
     the structlog configuration the CLI leaves then is undone here, at module end.
     """
-    saved = structlog.get_config()
-    yield Cli(f"sqlite:///{tmp_path_factory.mktemp('cli_corpus') / 'data'}")
-    structlog.configure(**saved)
+    with structlog_as_it_was():
+        yield Cli(f"sqlite:///{tmp_path_factory.mktemp('cli_corpus') / 'data'}")
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import CatalogFullError
 from tenancy_fixtures.monitoring.catalog import relations_per_tenant
 from tests.cleanup import drop_every_tenant
+from tests.log_capture import captured_logs
 
 
 async def test_a_new_tenant_past_the_catalog_limit_is_refused_and_nothing_is_made(
@@ -29,7 +29,7 @@ async def test_listing_and_creating_past_the_budget_warn_with_the_figures(
     settings = Settings(database_url=postgres_url, actor="pytest", catalog_budget=10)
     async with FixtureManager(settings) as manager:
         try:
-            with capture_logs() as logs:
+            with captured_logs() as logs:
                 await manager.create_tenant("over_budget")
 
             [warning] = [e for e in logs if e["event"] == "catalog_over_budget"]

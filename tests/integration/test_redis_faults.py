@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from redis import Redis
 from redis.exceptions import RedisError
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
+from tests.log_capture import captured_logs
 
 pytestmark = pytest.mark.redis
 
@@ -138,7 +138,7 @@ async def test_a_paused_redis_costs_one_read_under_a_second_then_milliseconds(
                 assert 1 == client.exists(key)
 
             redis_server.pause()
-            with capture_logs() as paused_logs:
+            with captured_logs() as paused_logs:
                 first, tier = await _timed_read(manager)
                 later = [await _timed_read(manager) for _ in range(10)]
                 started = time.perf_counter()
@@ -163,7 +163,7 @@ async def test_a_paused_redis_costs_one_read_under_a_second_then_milliseconds(
 
             redis_server.resume()
             await asyncio.sleep(COOL_DOWN + 0.2)
-            with capture_logs() as resumed_logs:
+            with captured_logs() as resumed_logs:
                 assert "enterprise" == (await _timed_read(manager))[1]
 
             assert 1 == len(_events(resumed_logs, "config_cache_redis_recovered"))
@@ -190,7 +190,7 @@ async def test_a_rediss_url_to_a_redis_without_tls_falls_back_at_once_and_warns_
         for tenant in await manager.list_tenants():
             await manager.drop_tenant(tenant.tenant_id)
         try:
-            with capture_logs() as logs:
+            with captured_logs() as logs:
                 started = time.perf_counter()
                 await manager.create_tenant(TENANT, tier="premium")
                 tiers = [(await _timed_read(manager))[1] for _ in range(5)]

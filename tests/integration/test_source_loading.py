@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import (
@@ -39,6 +38,7 @@ from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import count_rows
 from tenancy_fixtures.tenancy.credentials import encrypt_credential, generate_secret_key
 from tests.fixture_files import write_jsonl
+from tests.log_capture import captured_logs
 
 TENANT = "source_tenant"
 ARTIST = "0OdUWJ0sBjDrqHygGUXeCF"
@@ -571,7 +571,7 @@ async def test_a_file_of_no_known_kind_next_to_table_files_is_named_in_a_warning
     (source / "users.json1").write_text("[]\n")
     await manager.create_tenant(TENANT)
 
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         report = await manager.load_fixtures(TENANT, source)
 
     assert {"artists": 1} == report.row_counts

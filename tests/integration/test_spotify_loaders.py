@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import RecordError
@@ -23,6 +22,7 @@ from tenancy_fixtures.loading.sources import SourceLoader, source_file
 from tenancy_fixtures.spotify.source_generator import SOURCE_USER_ID, generate_sources
 from tenancy_fixtures.spotify.spotify_ids import derived_id
 from tenancy_fixtures.store.control_plane import count_rows
+from tests.log_capture import captured_logs
 
 TENANT = "spotify_sources"
 SAMPLES = Path(__file__).parent.parent / "data" / "spotify"
@@ -487,7 +487,7 @@ async def test_skipped_items_are_counted_in_the_log(
 ) -> None:
     directory = copy_samples(tmp_path / "api", "playlist.json")
 
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         await manager.load_fixtures(tenant, directory)
 
     skipped = [e for e in logs if e["event"] == "source_documents_skipped"]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.spotify.generator import generate_fixture_set
+from tests.log_capture import captured_logs
 from tests.postgres import asyncpg_dsn
 
 pytestmark = pytest.mark.postgres
@@ -65,7 +65,7 @@ async def test_a_load_whose_connection_is_terminated_mid_copy_is_retried_and_log
         try:
             caplog.set_level(logging.DEBUG, logger="asyncio")
             killer = asyncio.create_task(_terminate_copy(postgres_url))
-            with capture_logs() as logs:
+            with captured_logs() as logs:
                 report = await manager.load_fixtures(tenant, source=fixture_set)
             if not killer.done():
                 killer.cancel()

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from redis import Redis
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager, Settings
+from tests.log_capture import captured_logs
 from tests.tls.certificates import Certificates
 from tests.tls.servers import RedisTls
 
@@ -35,7 +35,7 @@ def _cached_keys(rediss: RedisTls, certificates: Certificates, prefix: str) -> l
 
 
 async def _create_and_read_twice(settings: Settings) -> tuple[list[MutableMapping[str, Any]], str]:
-    with capture_logs() as logs:
+    with captured_logs() as logs:
         async with FixtureManager(settings) as manager:
             await manager.create_tenant(TENANT, tier="premium")
             await manager.get_tenant_config(TENANT)
