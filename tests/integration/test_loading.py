@@ -367,6 +367,79 @@ async def test_an_impossible_date_in_a_yaml_table_file_is_refused_and_nothing_wr
     assert {"schema", "config"} == (await _applied(manager, TENANT)).keys()
 
 
+def _ai_model_yaml(tmp_path: Path, enabled: str) -> Path:
+    """A set of one file, ``ai_models.yaml``: one model whose plain scalars YAML 1.1
+    would read as other than the text they show, and ``enabled`` written ``enabled``."""
+    fixture_set = tmp_path / "yaml_set"
+    fixture_set.mkdir()
+    (fixture_set / "ai_models.yaml").write_text(
+        "- model_id: m1\n"
+        "  provider: on\n"
+        "  model_name: 0b101\n"
+        "  version: 1:30\n"
+        "  task: chat\n"
+        "  parameters: {window: 1:30, flag: off, count: 1_000, zip: 017, hex: 0x1F}\n"
+        f"  enabled: {enabled}\n",
+        encoding="utf-8",
+    )
+    return fixture_set
+
+
+async def test_a_yaml_scalar_that_yaml_1_1_would_coerce_loads_as_the_text_it_shows(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``on``, ``0b101``, ``1:30`` are text in text columns (they were refused, read as
+    true, 5 and 90) and in JSON (where 90, false and 1000 were stored without a word);
+    numbers are the core schema's: ``017`` is 17 (was octal 15), ``0x1F`` 31."""
+    await manager.create_tenant(TENANT, tier="premium")
+
+    await manager.load_fixtures(TENANT, source=_ai_model_yaml(tmp_path, "true"))
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.ai_models"]
+        columns = ("provider", "model_name", "version", "parameters", "enabled")
+        query = select(*(table.c[name] for name in columns))
+        row = tuple((await session.connection.execute(query)).one())
+    parameters = {"window": "1:30", "flag": "off", "count": "1_000", "zip": 17, "hex": 31}
+    assert ("on", "0b101", "1:30", parameters, True) == row
+
+
+async def test_on_in_a_yaml_boolean_column_is_refused_naming_file_record_and_column(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``enabled: on`` was loaded as true; it is the text 'on', which a boolean column
+    refuses (rule type) as it refuses 'on' in CSV; nothing is written."""
+    await manager.create_tenant(TENANT, tier="premium")
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, source=_ai_model_yaml(tmp_path, "on"))
+
+    error = caught.value
+    assert ("ai_models.yaml", 1, "enabled", "type") == (
+        error.path,
+        error.record,
+        error.column,
+        error.rule,
+    )
+    assert "expected true or false, found 'on'" in str(error)
+    assert {} == await _table_counts(manager, TENANT)
+
+
+async def test_yes_in_a_yaml_boolean_column_loads_as_the_text_yes_does_from_csv(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``yes`` is text by the core schema; a boolean column takes the text 'yes' (from
+    CSV too) as true, so the value loads as it did under YAML 1.1."""
+    await manager.create_tenant(TENANT, tier="premium")
+
+    await manager.load_fixtures(TENANT, source=_ai_model_yaml(tmp_path, "yes"))
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.ai_models"]
+        enabled = (await session.connection.execute(select(table.c.enabled))).scalar_one()
+    assert enabled is True
+
+
 async def test_a_null_json_value_is_stored_as_sql_null_on_both_backends(
     manager: FixtureManager, demo_set: Path
 ) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -498,6 +499,99 @@ class TestFormatErrors:
         error = read_error(tmp_path, "artists.jsonl", b'{"a": 1}\n[]\n')
 
         assert "artists.jsonl:2: expected an object, found list" == str(error)
+
+
+#: Both YAML readers: a table file's (parsed whole) and the source formats' (streamed).
+YAML_READERS = pytest.mark.parametrize(
+    "reader", [iter_records, yaml_items], ids=["table", "streamed"]
+)
+
+
+def yaml_value(directory: Path, reader: Any, scalar: str) -> Any:
+    """The value a YAML file's one record gives ``name`` when written ``name: scalar``."""
+    data = f"- artist_id: a1\n  name: {scalar}\n".encode()
+    [record] = list(reader(fixture_file(directory, "artists.yaml", data)))
+    return record.values["name"]
+
+
+class TestYamlCoreSchema:
+    """Plain YAML scalars are typed by the YAML 1.2 core schema, not PyYAML's 1.1."""
+
+    @pytest.mark.parametrize(
+        "scalar",
+        ["on", "off", "yes", "no", "Yes", "OFF", "y", "n", "1:30", "-1:30:00", "0b101",
+         "1_000", "1_0.5", "+0o7", "-0x1F", "0o8", "tRue", "nUll", "="],
+    )  # fmt: skip
+    @YAML_READERS
+    def test_a_yaml_scalar_that_yaml_1_1_would_coerce_loads_as_the_text_it_shows(
+        self, tmp_path: Path, reader: Any, scalar: str
+    ) -> None:
+        """``on`` was true, ``1:30`` 90 (sexagesimal), ``0b101`` 5, ``1_000`` 1000, and
+        ``=`` could not be built at all: each is the text the file shows."""
+        assert scalar == yaml_value(tmp_path, reader, scalar)
+
+    @pytest.mark.parametrize(
+        ("scalar", "value"),
+        [
+            pytest.param("017", 17, id="leading-zero-is-decimal"),
+            pytest.param("-12", -12, id="signed"),
+            pytest.param("0o17", 15, id="octal"),
+            pytest.param("0x1F", 31, id="hex"),
+            pytest.param("1e3", 1000.0, id="exponent-without-point"),
+            pytest.param("1.5e3", 1500.0, id="exponent-without-sign"),
+            pytest.param(".5", 0.5, id="no-leading-digit"),
+            pytest.param("-.INF", float("-inf"), id="infinity"),
+        ],
+    )
+    @YAML_READERS
+    def test_a_yaml_number_reads_by_the_core_schema(
+        self, tmp_path: Path, reader: Any, scalar: str, value: float
+    ) -> None:
+        """Integers are decimal, ``0o`` octal or ``0x`` hex (1.1 read ``017`` as octal
+        15); floats need no point before an exponent nor a sign in it (1.1 kept ``1e3``
+        and ``1.5e3`` as text)."""
+        read = yaml_value(tmp_path, reader, scalar)
+
+        assert (value, type(value)) == (read, type(read))
+
+    @pytest.mark.parametrize(
+        ("scalar", "value"),
+        [("~", None), ("null", None), ("Null", None), ("NULL", None), ("", None),
+         ("true", True), ("True", True), ("TRUE", True), ("false", False),
+         ("False", False), ("FALSE", False)],
+    )  # fmt: skip
+    @YAML_READERS
+    def test_yaml_nulls_and_booleans_are_the_core_schemas_spellings(
+        self, tmp_path: Path, reader: Any, scalar: str, value: bool | None
+    ) -> None:
+        """Null and the two booleans, in the three capitalisations the core schema has."""
+        assert value is yaml_value(tmp_path, reader, scalar)
+
+    @YAML_READERS
+    def test_a_yaml_date_still_reads_as_a_date(self, tmp_path: Path, reader: Any) -> None:
+        """Timestamps keep PyYAML's resolution (the core schema has none): a date column
+        takes ``2024-01-01`` as before, and an impossible one stays a ``type`` refusal."""
+        assert date(2024, 1, 1) == yaml_value(tmp_path, reader, "2024-01-01")
+
+    @pytest.mark.parametrize("scalar", ["!!int 0b101", "!!int 1:30", "!!bool on", "!!float 1_0"])
+    @YAML_READERS
+    def test_an_explicit_tag_on_a_value_outside_the_core_schema_is_a_type_refusal(
+        self, tmp_path: Path, reader: Any, scalar: str
+    ) -> None:
+        """``!!int 0b101`` was built as 5: a tagged value is built by the core schema's
+        rules too, and one they refuse names file, line, record and column (rule type)."""
+        with pytest.raises(RecordError) as caught:
+            yaml_value(tmp_path, reader, scalar)
+
+        error = caught.value
+        assert ("artists.yaml", 2, 1, "name", "type") == (
+            error.path,
+            error.line,
+            error.record,
+            error.column,
+            error.rule,
+        )
+        assert "is not a YAML 1.2" in error.message
 
 
 _LINES = [f'{{"track_id": "t{i:05d}", "name": "{"x" * (i % 300)}"}}' for i in range(3000)]

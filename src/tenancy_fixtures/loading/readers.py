@@ -2,7 +2,9 @@
 
 JSON arrays are parsed incrementally (ijson events), JSON Lines and CSV line by line,
 gzip on the fly, so memory does not grow with a file's size. YAML is the exception: it
-is parsed whole, so keep YAML for small files. Every failure is a
+is parsed whole, so keep YAML for small files; its plain scalars are typed by the YAML
+1.2 core schema (:mod:`~tenancy_fixtures.loading.yaml_core`), not PyYAML's 1.1, which
+reads ``017`` as 15, ``1:30`` as 90 and ``on`` as true. Every failure is a
 :class:`FixtureFormatError` naming the file and the line or record, but for a lone
 surrogate escape (``"\\ud800"``, text no Unicode string holds) in JSON or in a YAML
 key: that is a :class:`RecordError` (rule ``encoding``) naming the field too, as the
@@ -759,12 +761,14 @@ class _YamlRefused(_Refused):
 def _yaml(file: FixtureFile) -> Iterator[SourceRecord]:
     import yaml
 
+    from tenancy_fixtures.loading.yaml_core import CoreLoader
+
     try:
         with _binary(file) as stream:
             data = stream.read(MAX_RECORD_BYTES + 1)
         if len(data) > MAX_RECORD_BYTES:
             raise _YamlRefused(_too_large("a YAML file (parsed whole)").message)
-        loader = yaml.SafeLoader(data)
+        loader = CoreLoader(data)
         try:
             node = loader.get_single_node()
             if node is not None:
@@ -900,10 +904,12 @@ def yaml_items(file: FixtureFile) -> Iterator[SourceRecord]:
     """
     import yaml
 
+    from tenancy_fixtures.loading.yaml_core import CoreLoader
+
     record = 0
     try:
         with _binary(file) as stream:
-            loader = yaml.SafeLoader(stream)
+            loader = CoreLoader(stream)
             try:
                 if _yaml_list_start(loader, file):
                     while not loader.check_event(yaml.SequenceEndEvent):
@@ -977,6 +983,8 @@ def _unbuildable(root: yaml.Node, record: int | None, error: Exception) -> _Yaml
     ``error``: ``root`` is a record (numbered ``record``) or the whole file's list."""
     import yaml
 
+    from tenancy_fixtures.loading.yaml_core import CoreLoader
+
     items = [(record, root)]
     if record is None and isinstance(root, yaml.SequenceNode):
         items = list(enumerate(root.value, 1))
@@ -990,7 +998,7 @@ def _unbuildable(root: yaml.Node, record: int | None, error: Exception) -> _Yaml
             seen.add(id(node))
             if isinstance(node, yaml.ScalarNode):
                 try:
-                    yaml.constructor.SafeConstructor().construct_object(node)
+                    CoreLoader("").construct_object(node)
                 except (ValueError, OverflowError) as exc:
                     kind = node.tag.rsplit(":", 1)[-1]
                     message = f"{str(node.value)!r:.80} is not a valid {kind}: {exc}"
