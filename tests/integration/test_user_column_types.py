@@ -777,3 +777,28 @@ def test_sqlite_refuses_an_autoincrement_in_a_composite_key_when_the_manager_sta
     )
     with pytest.raises(SettingsError, match=r"parts\.n: autoincrement=True in a composite"):
         FixtureManager(settings, metadata=metadata)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("1_0.5", id="underscore"),
+        pytest.param("\uff11\uff12", id="full-width-digits"),
+        pytest.param("\u0661\u0662", id="arabic-indic-digits"),
+    ],
+)
+async def test_a_csv_number_with_underscores_or_non_ascii_digits_is_refused_naming_line_and_column(
+    settings: Settings, tmp_path: Path, text: str
+) -> None:
+    """Decimal() read ``1_0.5`` as 10.5 and full-width ``12`` as 12, and stored them;
+    such text is refused (rule type) at its line and column."""
+    metadata = _things_metadata(Column("cost", Numeric(10, 2)))
+    source = tmp_path / "numbers"
+    source.mkdir()
+    (source / "things.csv").write_text(f'thing_id,cost\na,1.5\nb,"{text}"\n', encoding="utf-8")
+
+    with pytest.raises(RecordError) as caught:
+        await _loaded(settings, metadata, source)
+
+    error = caught.value
+    assert ("things.csv", 3, "cost", "type") == (error.path, error.line, error.column, error.rule)

@@ -38,6 +38,15 @@ from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 TABLES: dict[str, Table] = {t.name: t for t in spotify_metadata().sorted_tables}
+#: A column of each number type: integer, float, NUMERIC with and without a scale.
+NUMBERS = Table(
+    "numbers",
+    MetaData(schema=TENANT_SCHEMA),
+    Column("n", Integer),
+    Column("ratio", Float),
+    Column("cost", Numeric(10, 2)),
+    Column("amount", Numeric),
+)
 
 USER: dict[str, Any] = {
     "user_id": "u1",
@@ -549,6 +558,45 @@ class TestTypes:
         error = refusal("audio_features", {**AUDIO_FEATURES, "tempo": 10**400})
 
         assert "tempo" == error.column
+
+    @pytest.mark.parametrize("column", ["n", "ratio", "cost", "amount"])
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param("1_0", id="underscore"),
+            pytest.param("1_0.5", id="underscore-in-a-fraction"),
+            pytest.param("\uff11\uff12", id="full-width-digits"),
+            pytest.param("\u0661\u0662", id="arabic-indic-digits"),
+            pytest.param("12\u00a0", id="no-break-space"),
+        ],
+    )
+    def test_a_number_with_underscores_or_non_ascii_digits_is_refused_naming_line_and_column(
+        self, column: str, text: str
+    ) -> None:
+        """float() and Decimal() read ``1_0.5`` as 10.5 and full-width ``12`` as 12; as
+        CSV text (or any text) in an integer, float or numeric column, it is refused."""
+        with pytest.raises(RecordError) as caught:
+            RowBuilder(NUMBERS).build(SourceRecord({column: text}, 3, 2), path="numbers.csv")
+
+        error = caught.value
+        assert ("numbers.csv", 3, column, "type") == (
+            error.path,
+            error.line,
+            error.column,
+            error.rule,
+        )
+
+    @pytest.mark.parametrize("text", [" 12 ", "\t12", "12\r\n"])
+    def test_a_number_in_surrounding_ascii_whitespace_is_read_as_the_number(
+        self, text: str
+    ) -> None:
+        """Text around a number may be padded, as around an integer, date, UUID or
+        boolean: the number is read."""
+        record = SourceRecord(dict.fromkeys(("n", "ratio", "cost", "amount"), text), 3, 2)
+
+        assert (12, 12.0, Decimal("12.00"), Decimal(12)) == RowBuilder(NUMBERS).build(
+            record, path="numbers.csv"
+        )
 
 
 class TestWhere:

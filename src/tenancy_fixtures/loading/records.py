@@ -118,7 +118,7 @@ def _integer(bounds: tuple[int, int]) -> Converter:
     low, high = bounds
 
     def convert(value: Any) -> int:
-        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        if isinstance(value, str) and value.isascii() and _INT_TEXT.fullmatch(value.strip()):
             value = int(value)
         if isinstance(value, float) and value.is_integer():
             # Beyond 2**53 a float no longer holds every integer: the value read may not
@@ -139,12 +139,24 @@ def _integer(bounds: tuple[int, int]) -> Converter:
     return convert
 
 
+def _number_text(value: str) -> str:
+    """``value``, text of a number, without surrounding whitespace (accepted, as text
+    of integers, dates, UUIDs and booleans is); refused holding an underscore or a
+    character that is not ASCII. float() and Decimal() read ``1_0.5`` as 10.5 and
+    full-width or Arabic-Indic digits (U+FF11 U+FF12) as 12: a file showing something other
+    than a plain number would load as one (JSON numbers have neither)."""
+    if not value.isascii() or "_" in value:
+        raise ValueError(
+            f"expected a number in ASCII digits without underscores, found {value!r:.40}"
+        )
+    return value.strip()
+
+
 def _float(value: Any) -> float:
     if isinstance(value, str):
-        if not value.isascii():
-            raise ValueError(f"expected a number, found {value!r:.40}")
+        text = _number_text(value)
         try:
-            value = float(value)
+            value = float(text)
         except ValueError:
             raise ValueError(f"expected a number, found {value!r:.40}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -343,8 +355,9 @@ def _date(value: Any) -> date:
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError(f"expected a number, found {type(value).__name__}")
+    text = _number_text(value) if isinstance(value, str) else str(value)
     try:
-        result = Decimal(str(value).strip())
+        result = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"expected a number, found {value!r:.40}") from None
     if not result.is_finite():
