@@ -375,6 +375,7 @@ class IntegrityViolationError(FixtureError):
         line: int | None = None,
         record: int | None = None,
         key: dict[str, str] | None = None,
+        key_columns: Sequence[str] = (),
     ) -> None:
         super().__init__(
             message, tenant_id=tenant_id, path=path, table=table, line=line, record=record
@@ -382,6 +383,9 @@ class IntegrityViolationError(FixtureError):
         self.constraint = constraint
         #: The refused row's key as the database printed it, when it said.
         self.key = key
+        #: A duplicate key: the columns of the table's primary or (full) unique key the
+        #: refused row repeats, so the load can find the repeating record in its files.
+        self.key_columns = tuple(key_columns)
 
 
 class ValidationFailedError(TenancyFixturesError):

@@ -253,6 +253,27 @@ def test_a_bad_record_exits_5_naming_file_and_line_and_loads_nothing(
     assert set(shown["row_counts"].values()) == {0}
 
 
+def test_a_duplicate_key_exits_5_naming_file_line_and_column_and_loads_nothing(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A users.jsonl whose line 3 repeats line 1's user_id exits 5 in one line naming
+    ``users.jsonl:3, column user_id`` on both backends; no row stays."""
+    source = tmp_path / "duplicate_set"
+    source.mkdir()
+    records = [
+        {"user_id": user, "display_name": user, "email": f"{user}.{n}@example.com"}
+        for n, user in enumerate(["u1", "u2", "u1"])
+    ]
+    lines = [json.dumps(record) for record in records]
+    (source / "users.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    tenant = f"{tenant_prefix}dupkey"
+    cli.ok("init-tenant", tenant)
+    result = cli("load-fixtures", tenant, str(source))
+    assert_one_line_error(result, 5, f"error: tenant '{tenant}', users.jsonl:3, column user_id: ")
+    assert cli.json("show", tenant)["total_rows"] == 0
+
+
 def test_loading_from_a_missing_directory_exits_nonzero_in_one_line(
     cli: Cli, tenant_prefix: str
 ) -> None:

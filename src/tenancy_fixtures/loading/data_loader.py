@@ -29,7 +29,12 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from sqlalchemy import MetaData, Table
 
-from tenancy_fixtures.errors import FixtureError, FixtureSetError, SettingsError
+from tenancy_fixtures.errors import (
+    FixtureError,
+    FixtureSetError,
+    IntegrityViolationError,
+    SettingsError,
+)
 from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback, StageTimer
 from tenancy_fixtures.loading.checksums import ContentChecksum
@@ -45,7 +50,7 @@ from tenancy_fixtures.loading.parse_workers import (
     portable,
 )
 from tenancy_fixtures.loading.pipeline import stream_in_thread
-from tenancy_fixtures.loading.readers import csv_header, iter_records
+from tenancy_fixtures.loading.readers import SourceRecord, csv_header, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
@@ -609,12 +614,15 @@ def locate_violation(
     or one raised while a file was written (keys kept in place) at its line.
 
     The table's files are found among ``loaders``; the row is found by its position
-    (``record``) or by the key the database printed, past the ``skip_records`` a
-    lenient load left out.
+    (``record``), as the repeat of a duplicate key (whose columns SQLite names, not the
+    row), or by the key the database printed, past the ``skip_records`` a lenient load
+    left out. Only a refused load reads its files again.
     """
     if error.table is None or error.line is not None:
         return
     files = [f for loader in loaders for f in loader.files if f.table == error.table]
+    if _find_repeat(error, files, skip_records):
+        return
     key = getattr(error, "key", None)
     pointed = error.path is not None
     if pointed:
@@ -624,27 +632,62 @@ def locate_violation(
         files = [f for f in files if f.relative == error.path]
     if not files:
         return
-    skip = skip_records or {}
     if error.record is not None or not key:
-        _locate(error, files, error.table, skip)
-    elif not _find_key(error, files, key, skip) and not pointed:
+        _locate(error, files, error.table, skip_records)
+    elif not _find_key(error, files, key, skip_records) and not pointed:
         error.path = files[0].relative if len(files) == 1 else None
+
+
+def _find_repeat(
+    error: FixtureError,
+    files: Sequence[FixtureFile],
+    skip: Mapping[Path, frozenset[int]] | None,
+) -> bool:
+    """Point a duplicate-key ``error`` the database gave no position at the first record
+    of ``files`` repeating an earlier record's values of its ``key_columns`` (with the
+    key the database printed, that key's first repeat): rows go in in this order, so it
+    is the one refused, as ``COPY`` would say. Whether one does; a key the tenant held
+    before the load is no repeat here."""
+    if not isinstance(error, IntegrityViolationError) or error.record is not None:
+        return False
+    columns = error.key_columns
+    if not columns:  # not a duplicate key (a foreign key, a CHECK...)
+        return False
+    wanted = None if error.key is None else tuple(error.key.get(c) for c in columns)
+    seen: set[tuple[str, ...]] = set()
+    for file in files:
+        skipped = (skip or {}).get(file.path, frozenset())
+        for source in iter_records(file):
+            values = [source.values.get(c) for c in columns]
+            if source.record in skipped or None in values:  # NULLs repeat no key
+                continue
+            value = tuple(map(_printed, values))
+            if value in seen and wanted in (None, value):
+                _point(error, file, source)
+                return True
+            seen.add(value)
+    return False
+
+
+def _point(error: FixtureError, file: FixtureFile, source: SourceRecord) -> None:
+    """Point ``error`` at ``source``: its line, or its record in a JSON array."""
+    error.path = file.relative
+    error.line = source.line
+    error.record = None if source.line is not None else source.record
 
 
 def _find_key(
     error: FixtureError,
     files: Sequence[FixtureFile],
     key: Mapping[str, str],
-    skip: Mapping[Path, frozenset[int]],
+    skip: Mapping[Path, frozenset[int]] | None,
 ) -> bool:
     """Point ``error`` at the record of ``files`` holding ``key``; whether one does."""
     for file in files:
-        skipped = skip.get(file.path, frozenset())
+        skipped = (skip or {}).get(file.path, frozenset())
         for source in iter_records(file):
             if source.record not in skipped and _has_key(source.values, key):
-                error.path = file.relative
-                error.line = source.line
-                error.record = None if source.line is not None else source.record
+                _point(error, file, source)
                 return True
     return False
 

@@ -23,7 +23,9 @@ from sqlalchemy import (
     ColumnElement,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
+    UniqueConstraint,
     literal,
     select,
 )
@@ -67,6 +69,7 @@ __all__ = [
     "created_checks",
     "partial_index_where",
     "refuse_load_hazards",
+    "repeated_key",
     "unencodable",
 ]
 
@@ -219,6 +222,34 @@ def partial_index_where(index: Index, dialect: str) -> ColumnElement[bool] | Non
     # SQLAlchemy keeps it per dialect (``postgresql_where=``, ``sqlite_where=``).
     where: ColumnElement[bool] | None = index.dialect_kwargs.get(f"{dialect}_where")
     return where
+
+
+def repeated_key(
+    table: Table | None, dialect: str, *, name: str | None = None, columns: Sequence[str] = ()
+) -> tuple[str | None, tuple[str, ...]] | None:
+    """The name and columns of ``table``'s primary key, unique constraint or unique
+    index named ``name`` (or, when the backend names none, made of ``columns``): what a
+    duplicate key repeats. ``None`` when none is, or for a partial or expression index,
+    whose repeats are not plain repeats of column values among all records."""
+    if table is None:
+        return None
+    keys: list[tuple[str | None, tuple[str, ...]]] = [
+        (str(c.name) if c.name else None, tuple(col.name for col in c.columns))
+        for c in table.constraints
+        if isinstance(c, PrimaryKeyConstraint | UniqueConstraint)
+    ]
+    keys += [
+        (str(i.name) if i.name else None, tuple(str(col.name) for col in i.columns))
+        for i in table.indexes
+        if i.unique
+        and partial_index_where(i, dialect) is None
+        and all(isinstance(e, Column) for e in i.expressions)
+    ]
+    wanted = tuple(columns)
+    for key in keys:
+        if key[1] and (key[0] == name if name is not None else key[1] == wanted):
+            return key
+    return None
 
 
 def created_checks(checks: Iterable[CheckConstraint], dialect: str) -> list[CheckConstraint]:

@@ -74,6 +74,7 @@ from tenancy_fixtures.store.base import (
     backend_dialect,
     convert_columns,
     refuse_load_hazards,
+    repeated_key,
     unencodable,
 )
 from tenancy_fixtures.store.citus import checks as citus_checks
@@ -115,6 +116,8 @@ _INIT_LOCK_KEY = 0x7E4A_4E43
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
+#: A row repeating a unique key; an upsert meeting one key twice (``ON CONFLICT``).
+_UNIQUE_VIOLATION, _CARDINALITY_VIOLATION = "23505", "21000"
 #: Stamped writes per transaction: PostgreSQL keeps 64 subtransaction ids per
 #: transaction in shared memory; past that, every other session's snapshots look them
 #: up on disk while the load runs.
@@ -483,16 +486,36 @@ class PostgresTenantSession(TenantSession):
         detail = self._unshard(getattr(pg, "detail", None))
         message = self._unshard(message) or message
         match = _COPY_LINE.search(getattr(pg, "context", None) or "")
+        table = self._unshard(getattr(pg, "table_name", None)) or table
+        constraint = self._unshard(constraint)
+        repeated = self._repeated(state, table, constraint)
         violation = IntegrityViolationError(
             f"{message}" + (f" ({detail})" if detail else ""),
-            constraint=self._unshard(constraint),
+            constraint=constraint,
             tenant_id=self.tenant_id,
-            table=self._unshard(getattr(pg, "table_name", None)) or table,
+            table=table,
             record=int(match["line"]) if match else None,
             key=_key_of(detail or ""),
+            key_columns=repeated,
         )
-        violation.column = getattr(pg, "column_name", None) or (match["column"] if match else None)
+        violation.column = (
+            getattr(pg, "column_name", None)
+            or (match["column"] if match else None)
+            or ", ".join(repeated)
+            or None
+        )
         return violation
+
+    def _repeated(self, state: str, table: str, constraint: str | None) -> tuple[str, ...]:
+        """A duplicate key's columns: the unique key ``constraint`` names (23505), or the
+        primary key an upsert's ``ON CONFLICT`` met twice in one statement (21000)."""
+        found = self.metadata.tables.get(f"{TENANT_SCHEMA}.{table}")
+        if state == _UNIQUE_VIOLATION and constraint is not None:
+            key = repeated_key(found, "postgresql", name=constraint)
+            return key[1] if key else ()
+        if state == _CARDINALITY_VIOLATION and found is not None:
+            return tuple(c.name for c in found.primary_key.columns)
+        return ()
 
     def _unshard(self, name: str | None) -> str | None:
         """On Citus, ``name`` with shard suffixes mapped back to the tenant's names."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import uuid
@@ -78,6 +79,7 @@ from tenancy_fixtures.store.base import (
     WriteMode,
     convert_columns,
     refuse_load_hazards,
+    repeated_key,
     unencodable,
 )
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
@@ -113,6 +115,8 @@ _COMPILED_CACHE_SIZE = 1000
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: Page cache during bulk loads, in KiB (negative: PRAGMA's unit is KiB).
 _BULK_CACHE_KIB = -262_144
+#: How SQLite says a row repeats a key: ``UNIQUE constraint failed: users.user_id``.
+_UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: (?P<columns>[^']+)")
 
 
 class _Shared:
@@ -457,9 +461,7 @@ class SQLiteTenantSession(TenantSession):
             try:
                 cursor = await driver.executemany(sql, batch)
             except sqlite3.IntegrityError as exc:
-                raise IntegrityViolationError(
-                    str(exc), tenant_id=self.tenant_id, table=table.name
-                ) from exc
+                raise _violation(exc, table, self.tenant_id) from exc
             except BINDING_ERRORS as exc:
                 found = first_unbindable(batch)
                 if found is None:
@@ -547,6 +549,30 @@ class SQLiteTenantSession(TenantSession):
         found = await cursor.fetchone()
         await cursor.close()
         return None if found is None else {n: str(v) for n, v in zip(names, found, strict=True)}
+
+
+def _violation(
+    exc: sqlite3.IntegrityError, table: Table, tenant_id: str
+) -> IntegrityViolationError:
+    """A refused row as a typed error. SQLite names the columns of a repeated key
+    (``UNIQUE constraint failed: t.a, t.b``), not the row: the error carries the key's
+    columns and name, as PostgreSQL's does, for the load to find the row in its files
+    once it has failed."""
+    message = str(exc)
+    named = _UNIQUE_FAILED.fullmatch(message)
+    prefix = f"{table.name}."
+    parts = [p.strip() for p in named["columns"].split(",")] if named else []
+    key = (
+        repeated_key(table, "sqlite", columns=[p.removeprefix(prefix) for p in parts])
+        if parts and all(p.startswith(prefix) for p in parts)
+        else None
+    )
+    name, columns = key or (None, ())
+    violation = IntegrityViolationError(
+        message, constraint=name, tenant_id=tenant_id, table=table.name, key_columns=columns
+    )
+    violation.column = ", ".join(columns) or None
+    return violation
 
 
 class SQLiteTenantStore(TenantStore):
