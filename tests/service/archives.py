@@ -8,7 +8,14 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-__all__ = ["corrupt_tar_xz", "tar_gz", "tar_gz_of", "unreadable_zip", "zip_of"]
+__all__ = [
+    "corrupt_tar_bz2",
+    "corrupt_tar_xz",
+    "tar_gz",
+    "tar_gz_of",
+    "unreadable_zip",
+    "zip_of",
+]
 
 
 def tar_gz(folder: Path, *, arcname: str = "set") -> bytes:
@@ -60,15 +67,29 @@ def unreadable_zip(*, flags: int = 0, method: int | None = None, garbled: bool =
     return bytes(data)
 
 
-def corrupt_tar_xz() -> bytes:
-    """A .tar.xz whose compressed stream is damaged in its middle."""
+def _users_tar(mode: str) -> bytes:
+    """A tar of one ``users.csv`` of 20,000 rows, compressed as ``mode`` says (``w:xz``...)."""
     buffer = io.BytesIO()
     rows = "".join(f"{i},name{i * 7919 % 1000}\n" for i in range(20000)).encode()
-    with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:  # type: ignore[call-overload]
         info = tarfile.TarInfo("users.csv")
         info.size = len(rows)
         tar.addfile(info, io.BytesIO(rows))
-    data = bytearray(buffer.getvalue())
-    middle = len(data) // 2
-    data[middle : middle + 20] = bytes(b ^ 0x55 for b in data[middle : middle + 20])
-    return bytes(data)
+    return buffer.getvalue()
+
+
+def _damaged_in_the_middle(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    middle = len(damaged) // 2
+    damaged[middle : middle + 20] = bytes(b ^ 0x55 for b in damaged[middle : middle + 20])
+    return bytes(damaged)
+
+
+def corrupt_tar_xz() -> bytes:
+    """A .tar.xz whose compressed stream is damaged in its middle."""
+    return _damaged_in_the_middle(_users_tar("w:xz"))
+
+
+def corrupt_tar_bz2() -> bytes:
+    """A .tar.bz2 whose compressed stream is damaged in its middle."""
+    return _damaged_in_the_middle(_users_tar("w:bz2"))

@@ -15,7 +15,14 @@ import httpx
 import pytest
 
 from tenancy_fixtures import FixtureManager
-from tests.service.archives import corrupt_tar_xz, tar_gz, tar_gz_of, unreadable_zip, zip_of
+from tests.service.archives import (
+    corrupt_tar_bz2,
+    corrupt_tar_xz,
+    tar_gz,
+    tar_gz_of,
+    unreadable_zip,
+    zip_of,
+)
 
 pytestmark = pytest.mark.usefixtures("tokens")
 
@@ -214,6 +221,25 @@ async def test_an_archive_the_libraries_cannot_read_is_a_422_not_a_500(
     assert response.status_code == 422, response.text
     assert response.json()["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
     assert reason in response.json()["detail"]
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+@sqlite_only
+async def test_a_corrupt_tar_bz2_is_a_422_like_the_other_corrupt_archives(
+    client: httpx.AsyncClient, admin: dict[str, str], service_settings: Any
+) -> None:
+    """A .tar.bz2 damaged in its middle was a 415 (bz2 fails on its first block, so
+    tarfile's sniffing called it no tar): recognised by its magic, it is the 422 refusal
+    a corrupt .tar.gz, .tar.xz or .zip gets."""
+    response = await client.post(
+        "/tenants/victim/uploads", content=corrupt_tar_bz2(), headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
+    assert problem["detail"].startswith("the uploaded archive is refused: it cannot be read (")
+    assert problem["instance"] == "/tenants/victim/uploads"
     assert list(service_settings.service_work_dir.iterdir()) == []
 
 

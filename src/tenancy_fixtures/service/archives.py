@@ -1,12 +1,13 @@
 """Uploaded fixture-set archives: received to disk within a size limit, unpacked safely.
 
-An archive is a ``.tar.gz`` (or plain ``.tar``) or ``.zip`` holding one fixture set,
-at its top level or inside one folder. Unpacking writes regular files and folders
-only: an entry whose name is absolute or climbs out (``..``), a link of either kind,
-a device or a FIFO refuses the whole archive, as do more than ``max_entries`` entries
-or more than ``max_bytes`` unpacked (counted as written, never trusting the sizes an
-archive declares, so a compression bomb stops at the limit). Nothing is extracted by
-the archive libraries themselves: each file is copied out by this module.
+An archive is a ``.tar.gz`` (or ``.tar.bz2``, ``.tar.xz``, plain ``.tar``) or ``.zip``,
+told by its first bytes, holding one fixture set at its top level or inside one folder.
+Unpacking writes regular files and folders only: an entry whose name is absolute or
+climbs out (``..``), a link of either kind, a device or a FIFO refuses the whole archive,
+as do more than ``max_entries`` entries or more than ``max_bytes`` unpacked (counted as
+written, never trusting the sizes an archive declares, so a compression bomb stops at
+the limit). Nothing is extracted by the archive libraries themselves: each file is
+copied out by this module.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Literal
 
 from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.service.problems import ServiceProblem
@@ -33,6 +34,15 @@ __all__ = ["ArchiveLimits", "prepare", "receive", "remove", "too_large", "unpack
 _CHUNK = 1 << 16
 #: The zip compression methods Python reads (AES-encrypted entries are method 99).
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_TarMode = Literal["r:*", "r:gz", "r:bz2", "r:xz"]
+#: The first bytes of each compressed stream tarfile reads, and its mode to read it in:
+#: told by magic, a stream too damaged to open is a corrupt archive (422), not an
+#: unsupported one (415) as tarfile's own sniffing, which gives up, would make it.
+_TAR_MAGIC: tuple[tuple[bytes, _TarMode], ...] = (
+    (b"\x1f\x8b", "r:gz"),
+    (b"BZh", "r:bz2"),
+    (b"\xfd7zXZ\x00", "r:xz"),
+)
 
 
 class ArchiveLimits:
@@ -118,8 +128,8 @@ class _Budget:
                 out.write(chunk)
 
 
-def _unpack_tar(archive: Path, into: Path, budget: _Budget) -> None:
-    with tarfile.open(archive, mode="r:*") as tar:
+def _unpack_tar(archive: Path, into: Path, budget: _Budget, mode: _TarMode) -> None:
+    with tarfile.open(archive, mode=mode) as tar:
         for member in tar:
             budget.entry()
             relative = _safe_name(member.name)
@@ -188,18 +198,27 @@ def _reading() -> Iterator[None]:
         raise _refuse(f"it cannot be read ({type(exc).__name__}: {exc})") from None
 
 
+def _tar_mode(archive: Path, magic: bytes) -> _TarMode | None:
+    """tarfile's mode for ``archive`` (its first bytes are ``magic``), ``None`` if it is
+    no tar: a compressed stream by its magic, a plain tar by tarfile's check."""
+    for start, mode in _TAR_MAGIC:
+        if magic.startswith(start):
+            return mode
+    return "r:*" if tarfile.is_tarfile(archive) else None
+
+
 def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
     """Unpack ``archive`` under the empty folder ``into``; returns the fixture set's
     folder (``into``, or the archive's one top-level folder). Blocking: run it in a
     thread. A refused archive leaves ``into`` to its caller to remove."""
     with archive.open("rb") as head:
-        magic = head.read(4)
+        magic = head.read(6)
     budget = _Budget(limits)
     with _reading():
         if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
             _unpack_zip(archive, into, budget)
-        elif magic.startswith(b"\x1f\x8b") or tarfile.is_tarfile(archive):
-            _unpack_tar(archive, into, budget)
+        elif mode := _tar_mode(archive, magic):
+            _unpack_tar(archive, into, budget, mode)
         else:
             raise ServiceProblem(
                 415,
