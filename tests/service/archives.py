@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
 import tarfile
@@ -12,6 +13,7 @@ __all__ = [
     "corrupt_tar_bz2",
     "corrupt_tar_xz",
     "tar_gz",
+    "tar_gz_failing_its_crc",
     "tar_gz_of",
     "unreadable_zip",
     "zip_of",
@@ -26,17 +28,18 @@ def tar_gz(folder: Path, *, arcname: str = "set") -> bytes:
     return buffer.getvalue()
 
 
-def tar_gz_of(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    """A .tar.gz of hand-made members (names, types and links as given)."""
+def tar_gz_of(members: list[tuple[tarfile.TarInfo, bytes | None]], *, trailing: int = 0) -> bytes:
+    """A .tar.gz of hand-made members (names, types and links as given), its gzip stream
+    holding ``trailing`` zero bytes more after the tar's end."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for info, data in members:
             if data is not None:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
             else:
                 tar.addfile(info)
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue() + bytes(trailing))
 
 
 def zip_of(files: dict[str, bytes], *, symlinks: dict[str, str] | None = None) -> bytes:
@@ -93,3 +96,18 @@ def corrupt_tar_xz() -> bytes:
 def corrupt_tar_bz2() -> bytes:
     """A .tar.bz2 whose compressed stream is damaged in its middle."""
     return _damaged_in_the_middle(_users_tar("w:bz2"))
+
+
+def tar_gz_failing_its_crc(folder: Path, *, old: bytes, new: bytes) -> bytes:
+    """A .tar.gz of ``folder`` (as :func:`tar_gz`) whose deflate data stays well-formed
+    but no longer matches the CRC in its trailer: stored (uncompressed) deflate blocks
+    in which ``old``, somewhere in a file's content, is overwritten by ``new`` (as
+    long), so only the trailer check can tell."""
+    assert len(old) == len(new)
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tar:
+        tar.add(folder, arcname="set")
+    data = bytearray(gzip.compress(plain.getvalue(), compresslevel=0, mtime=0))
+    at = data.index(old)
+    data[at : at + len(old)] = new
+    return bytes(data)

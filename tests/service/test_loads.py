@@ -19,6 +19,7 @@ from tests.service.archives import (
     corrupt_tar_bz2,
     corrupt_tar_xz,
     tar_gz,
+    tar_gz_failing_its_crc,
     tar_gz_of,
     unreadable_zip,
     zip_of,
@@ -159,6 +160,7 @@ USERS = b"user_id,display_name,email,country,product,created_at\n"
         (zip_of({"a.csv": USERS}, symlinks={"users.csv": "/etc/passwd"}), "regular"),
         (zip_of({f"f{i}/users.csv": USERS for i in range(201)}), "entries"),
         (zip_of({"users.csv": b"0" * (9 << 20)}), "unpacks"),
+        (tar_gz_of([(_member("users.csv"), USERS)], trailing=9 << 20), "unpacks"),
         (tar_gz_of([(_member("users.csv"), USERS), (_member("users.csv"), USERS)]), "twice"),
         (tar_gz_of([]), "no files"),
     ],
@@ -172,6 +174,7 @@ USERS = b"user_id,display_name,email,country,product,created_at\n"
         "zip-symlink",
         "zip-too-many-entries",
         "zip-bomb",
+        "tar-gz-bomb-after-the-end",
         "tar-duplicate",
         "tar-empty",
     ],
@@ -240,6 +243,30 @@ async def test_a_corrupt_tar_bz2_is_a_422_like_the_other_corrupt_archives(
     assert problem["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
     assert problem["detail"].startswith("the uploaded archive is refused: it cannot be read (")
     assert problem["instance"] == "/tenants/victim/uploads"
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+@sqlite_only
+async def test_a_tar_gz_failing_its_crc_check_is_refused_before_anything_loads(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    manager: FixtureManager,
+    demo_set: Path,
+    service_settings: Any,
+) -> None:
+    """Bytes changed inside a .tar.gz's deflate data, which stays well-formed: only the
+    gzip trailer's CRC tells, and tarfile stops reading at the tar's end marker, before
+    it. The damaged set was accepted and loaded (a user named 'Nora Okafxr'); the
+    stream is now read to its end while unpacking, so the upload is a 422."""
+    archive = tar_gz_failing_its_crc(demo_set, old=b"Nora Okafor", new=b"Nora Okafxr")
+    response = await client.post(
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
+    assert "CRC check failed" in problem["detail"]
+    assert (await manager.tenant_status("victim")).row_counts.get("users", 0) == 0
     assert list(service_settings.service_work_dir.iterdir()) == []
 
 

@@ -6,8 +6,9 @@ Unpacking writes regular files and folders only: an entry whose name is absolute
 climbs out (``..``), a link of either kind, a device or a FIFO refuses the whole archive,
 as do more than ``max_entries`` entries or more than ``max_bytes`` unpacked (counted as
 written, never trusting the sizes an archive declares, so a compression bomb stops at
-the limit). Nothing is extracted by the archive libraries themselves: each file is
-copied out by this module.
+the limit). A compressed tar is read to the end of its stream, so a damaged one fails
+its checksum (gzip's CRC trailer) before anything is loaded. Nothing is extracted by
+the archive libraries themselves: each file is copied out by this module.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import IO, Literal
+from typing import IO, Literal, Protocol
 
 from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.service.problems import ServiceProblem
@@ -43,6 +44,10 @@ _TAR_MAGIC: tuple[tuple[bytes, _TarMode], ...] = (
     (b"BZh", "r:bz2"),
     (b"\xfd7zXZ\x00", "r:xz"),
 )
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
 
 
 class ArchiveLimits:
@@ -113,18 +118,22 @@ class _Budget:
                 f"more than {self.limits.entries} entries (TENANCY_SERVICE_ARCHIVE_MAX_ENTRIES)",
             )
 
+    def spend(self, size: int) -> None:
+        """Count ``size`` more bytes unpacked; refuse past the limit."""
+        self.bytes += size
+        if self.bytes > self.limits.unpacked_bytes:
+            raise _refuse(
+                f"it unpacks to more than {self.limits.unpacked_bytes} bytes "
+                "(TENANCY_SERVICE_ARCHIVE_MAX_BYTES)",
+            )
+
     def copy(self, source: IO[bytes], target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: a second entry of the same name never overwrites the first.
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0))
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(_CHUNK):
-                self.bytes += len(chunk)
-                if self.bytes > self.limits.unpacked_bytes:
-                    raise _refuse(
-                        f"it unpacks to more than {self.limits.unpacked_bytes} bytes "
-                        "(TENANCY_SERVICE_ARCHIVE_MAX_BYTES)",
-                    )
+                self.spend(len(chunk))
                 out.write(chunk)
 
 
@@ -146,6 +155,15 @@ def _unpack_tar(archive: Path, into: Path, budget: _Budget, mode: _TarMode) -> N
                 raise _refuse(f"entry {member.name!r} cannot be read")
             with source:
                 budget.copy(source, target)
+        _drain(tar.fileobj, budget)
+
+
+def _drain(stream: _Readable, budget: _Budget) -> None:
+    """Read what follows the tar's end marker to the end of the stream, counted as
+    unpacked bytes (no bomb hides there): tarfile stops at the marker, and gzip checks
+    its CRC and length trailer (xz and bzip2 their checks) only when it is reached."""
+    while chunk := stream.read(_CHUNK):
+        budget.spend(len(chunk))
 
 
 def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
