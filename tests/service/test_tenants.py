@@ -3,9 +3,15 @@ confirmation, read and patch config; library errors as problem documents."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
+
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager
 
@@ -242,6 +248,51 @@ async def test_an_unexpected_error_is_a_500_problem_that_shows_nothing_of_it(
     assert problem["type"] == "urn:tenancy-fixtures:problem:InternalError"
     assert "secret" not in response.text
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_an_unexpected_error_is_logged_once_with_its_traceback(
+    app: FastAPI,
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Served by uvicorn, a request failing unexpectedly logs its traceback once: the
+    library's ``request_failed_unexpectedly`` event. The app re-raised the exception
+    after answering (Starlette's ServerErrorMiddleware does after any catch-all
+    handler), so uvicorn logged it again as "Exception in ASGI application"."""
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.state.manager, "list_tenants", failing)
+    caplog.set_level(logging.ERROR)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_config=None))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    try:
+        while not server.started:
+            assert not serving.done(), serving.result()
+            await asyncio.sleep(0.01)
+        base = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with capture_logs() as events:
+            async with httpx.AsyncClient(base_url=base) as http:
+                response = await http.get("/tenants", headers=admin)
+    finally:
+        server.should_exit = True
+        await serving
+        listener.close()
+    assert response.status_code == 500
+    assert response.json()["type"] == "urn:tenancy-fixtures:problem:InternalError"
+    tracebacks = [
+        *(event["event"] for event in events if event.get("exc_info")),
+        *(record.getMessage() for record in caplog.records if record.exc_info),
+    ]
+    assert tracebacks == ["request_failed_unexpectedly"]
+    logged = next(event for event in events if event.get("exc_info"))
+    assert (logged["log_level"], logged["path"]) == ("error", "/tenants")
+    assert isinstance(logged["exc_info"], RuntimeError)
 
 
 async def test_an_unknown_tenant_is_404_and_a_malformed_request_422(

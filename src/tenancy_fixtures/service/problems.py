@@ -20,6 +20,7 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenancy_fixtures.errors import (
     ConfigError,
@@ -240,7 +241,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """Any other exception: logged with its traceback, answered as a bare 500 problem
-    (nothing of the error in the body)."""
+    (nothing of the error in the body). Called by :class:`_UnexpectedErrors`."""
     log.error("request_failed_unexpectedly", path=request.url.path, exc_info=exc)
     document = {
         "type": "urn:tenancy-fixtures:problem:InternalError",
@@ -252,15 +253,47 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _response(document)
 
 
+class _UnexpectedErrors:
+    """ASGI middleware answering any exception the handlers do not know with the 500
+    problem, and ending it there: logged once, by :func:`_unexpected`.
+
+    Not a catch-all exception handler: Starlette runs that in its ServerErrorMiddleware,
+    which re-raises after answering, so the server logged the traceback a second time.
+    Only an exception raised once the response has begun goes on to the server, which
+    logs it (once) and drops the connection: no problem can be sent then.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    """Answer every error ``app`` meets as a problem document. Starlette sends the
-    catch-all's 500 and then re-raises the exception to the server, as it does for any
-    unhandled one."""
+    """Answer every error ``app`` meets as a problem document; call it before adding
+    other middleware, so the 500 of an unexpected error is what they see."""
     app.add_exception_handler(TenancyFixturesError, _library_error)
     app.add_exception_handler(ServiceProblem, _service_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(_UnexpectedErrors)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
