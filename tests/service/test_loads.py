@@ -6,15 +6,23 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tarfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tenancy_fixtures import FixtureManager
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.service import create_app
 from tests.service.archives import (
     corrupt_tar_bz2,
     corrupt_tar_xz,
@@ -292,6 +300,110 @@ async def test_an_upload_past_the_size_limit_is_refused_while_streaming(
     assert streamed.status_code == 413
     assert streamed.headers["content-type"] == "application/problem+json"
     assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+@contextmanager
+def _served(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`tenancy-fixtures serve` in a process of its own on ``settings``' database and
+    work folder; yields the process and its base URL, and kills it at the end."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--database-url",
+        str(settings.database_url),
+        "serve",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    env = {**os.environ, "TENANCY_SERVICE_WORK_DIR": str(settings.service_work_dir)}
+    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        server.kill()
+        server.wait(timeout=30)
+
+
+def _receiving(work_dir: Path) -> set[Path]:
+    """The upload folders in ``work_dir`` whose archive is being received."""
+    return {folder for folder in work_dir.glob("upload-*") if (folder / "archive").exists()}
+
+
+async def _stalled_upload(
+    base: str, headers: dict[str, str], work_dir: Path
+) -> tuple[Path, asyncio.Task[None]]:
+    """Start an upload to ``base`` whose body stops after its first chunk; returns the
+    upload's folder once the server is receiving it, and the task sending it (pending
+    until cancelled)."""
+    before = _receiving(work_dir)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"\x1f\x8b" + b"0" * 1024
+        await asyncio.Event().wait()
+
+    async def upload() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            await http.post("/tenants/victim/uploads", content=body(), headers=headers)
+
+    for _ in range(600):
+        try:
+            async with httpx.AsyncClient(base_url=base) as http:
+                await http.get("/healthz")
+            break
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    task = asyncio.create_task(upload())
+    for _ in range(600):
+        made = _receiving(work_dir) - before
+        if made:
+            return made.pop(), task
+        if task.done():
+            task.result()
+            raise AssertionError("the upload ended before the server received it")
+        await asyncio.sleep(0.05)
+    task.cancel()
+    raise AssertionError("the upload's folder did not appear")
+
+
+@sqlite_only
+async def test_upload_folders_a_killed_service_left_are_removed_when_one_starts(
+    admin: dict[str, str], service_settings: Settings
+) -> None:
+    """A service killed mid-upload left its ``upload-*`` folder for good. A service
+    starting removes such folders, and only those: each live upload holds a lock on
+    its folder (released by the system when its process dies), so the upload still
+    running in another service sharing the work folder keeps its own, as does a
+    folder that is not an upload's."""
+    work_dir = service_settings.service_work_dir
+    assert work_dir is not None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    foreign = work_dir / "upload-not-ours"
+    foreign.mkdir()
+    stalled: list[asyncio.Task[None]] = []
+    with _served(service_settings) as (killed, killed_url), _served(service_settings) as live:
+        try:
+            left, task = await _stalled_upload(killed_url, {**admin, **ARCHIVE}, work_dir)
+            stalled.append(task)
+            running, task = await _stalled_upload(live[1], {**admin, **ARCHIVE}, work_dir)
+            stalled.append(task)
+            killed.send_signal(signal.SIGKILL)
+            killed.wait(timeout=30)
+            assert left.exists()
+            application = create_app(service_settings)
+            async with application.router.lifespan_context(application):
+                assert not left.exists()
+                assert (running / "archive").exists()
+                assert foreign.exists()
+        finally:
+            for task in stalled:
+                task.cancel()
+            await asyncio.gather(*stalled, return_exceptions=True)
 
 
 @sqlite_only

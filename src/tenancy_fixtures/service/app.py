@@ -7,6 +7,7 @@ jobs still running. Routes reach it through :mod:`tenancy_fixtures.service.deps`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from tenancy_fixtures import __version__
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.service import archives
 from tenancy_fixtures.service.dashboard import dashboard_mount
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
@@ -24,6 +27,8 @@ from tenancy_fixtures.service.schedule import SnapshotSchedule
 from tenancy_fixtures.settings import Settings, load_settings
 
 __all__ = ["create_app"]
+
+log = get_logger("tenancy_fixtures.service.app")
 
 _DESCRIPTION = """
 Operate the tenants of a tenancy-fixtures deployment over HTTP: the same operations as
@@ -55,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.schedule = schedule
         try:
             await manager.store.initialize()
+            await _sweep_uploads(settings)
             if schedule is not None:
                 schedule.start()
             yield
@@ -79,6 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes.append(dashboard_mount())
     _declare_problem_schema(app)
     return app
+
+
+async def _sweep_uploads(settings: Settings) -> None:
+    """Remove the upload folders that service processes killed mid-upload left in the
+    work folder (those of live ones, in any process, are locked and stay)."""
+    removed = await asyncio.to_thread(archives.sweep, settings.service_work_dir)
+    if removed:
+        log.info("stale_uploads_removed", count=len(removed), folders=[p.name for p in removed])
 
 
 def _declare_problem_schema(app: FastAPI) -> None:

@@ -9,6 +9,12 @@ written, never trusting the sizes an archive declares, so a compression bomb sto
 the limit). A compressed tar is read to the end of its stream, so a damaged one fails
 its checksum (gzip's CRC trailer) before anything is loaded. Nothing is extracted by
 the archive libraries themselves: each file is copied out by this module.
+
+Each upload has a folder of its own, ``upload-<tenant>-<random>`` in the work folder,
+locked (``flock`` on its lock file) by its process until it is removed. A process
+killed mid-upload leaves its folder but holds no lock: :func:`sweep`, run when the
+service starts, removes exactly those, never one a live process of any service sharing
+the work folder is using, however long its load runs.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import lzma
 import os
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -30,7 +37,7 @@ from typing import IO, Literal, Protocol
 from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.service.problems import ServiceProblem
 
-__all__ = ["ArchiveLimits", "prepare", "receive", "remove", "too_large", "unpack"]
+__all__ = ["ArchiveLimits", "UploadFolder", "prepare", "receive", "sweep", "too_large", "unpack"]
 
 _CHUNK = 1 << 16
 #: The zip compression methods Python reads (AES-encrypted entries are method 99).
@@ -253,16 +260,98 @@ def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
     return into
 
 
-def prepare(work_dir: Path | None, tenant_id: str) -> Path:
+#: Upload folders are named ``upload-...``; each holds this file, locked while in use.
+_PREFIX = "upload-"
+_LOCK = ".tenancy-upload.lock"
+
+
+class UploadFolder:
+    """One upload's private folder (``path``), locked by this process until
+    :meth:`remove`."""
+
+    def __init__(self, path: Path, lock: int | None) -> None:
+        self.path = path
+        self._lock = lock
+
+    def remove(self) -> None:
+        """Remove the folder, whatever it holds, then drop its lock (blocking)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+if sys.platform == "win32":  # pragma: no cover - no flock: nothing is swept
+
+    def _hold(folder: Path) -> int | None:
+        del folder
+        return None
+
+    def _remove_if_abandoned(folder: Path) -> bool:
+        del folder
+        return False
+
+else:
+    import fcntl
+
+    def _hold(folder: Path) -> int | None:
+        """Lock ``folder`` for this process: its lock file appears already locked (made
+        under another name, locked, then renamed), so no sweep can take it first."""
+        staged = folder / f"{_LOCK}.new"
+        descriptor = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            staged.rename(folder / _LOCK)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        return descriptor
+
+    def _remove_if_abandoned(folder: Path) -> bool:
+        """Remove ``folder`` if its lock file's lock is free: its process is gone (the
+        system drops a dead process's locks). A folder without the file is left: not an
+        upload's, or one being made this instant."""
+        try:
+            descriptor = os.open(folder / _LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            return True
+        finally:
+            os.close(descriptor)
+
+
+def prepare(work_dir: Path | None, tenant_id: str) -> UploadFolder:
     """A new private folder for one upload, under ``work_dir`` (default: the system's
-    temporary directory)."""
+    temporary directory), locked until it is removed."""
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f"upload-{tenant_id}-", dir=work_dir))
-    (folder / "set").mkdir()
-    return folder
+    folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{tenant_id}-", dir=work_dir))
+    try:
+        (folder / "set").mkdir()
+        return UploadFolder(folder, _hold(folder))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
-def remove(folder: Path) -> None:
-    """Remove an upload's folder, whatever it holds."""
-    shutil.rmtree(folder, ignore_errors=True)
+def sweep(work_dir: Path | None) -> list[Path]:
+    """Remove the upload folders under ``work_dir`` (default: the system's temporary
+    directory) that processes killed mid-upload left; returns them. Blocking."""
+    base = Path(tempfile.gettempdir()) if work_dir is None else work_dir
+    try:
+        entries = list(os.scandir(base))
+    except OSError:  # no work folder yet: nothing left in it
+        return []
+    return [
+        Path(entry.path)
+        for entry in entries
+        if entry.name.startswith(_PREFIX)
+        and entry.is_dir(follow_symlinks=False)
+        and _remove_if_abandoned(Path(entry.path))
+    ]

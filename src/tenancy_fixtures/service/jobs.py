@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -115,13 +114,13 @@ class JobRegistry:
         tenant_id: str,
         work: LoadWork,
         *,
-        cleanup: Path | None = None,
+        cleanup: Callable[[], None] | None = None,
         shown_from: Path | None = None,
     ) -> LoadJob:
-        """Run ``work`` for ``tenant_id`` in the background; ``cleanup`` (a directory)
-        is removed when it ends, whatever the outcome. A failure's detail names files
-        relative to ``shown_from`` (the server's own folders are not the client's
-        business)."""
+        """Run ``work`` for ``tenant_id`` in the background; ``cleanup`` (blocking: run
+        in a thread) is called when it ends, whatever the outcome (an upload's folder is
+        removed and unlocked). A failure's detail names files relative to
+        ``shown_from`` (the server's own folders are not the client's business)."""
         job = LoadJob(uuid.uuid4().hex, tenant_id)
         self._jobs[job.job_id] = job
         while len(self._jobs) > self._kept:
@@ -141,7 +140,11 @@ class JobRegistry:
         return self._jobs.get(job_id)
 
     async def _run(
-        self, job: LoadJob, work: LoadWork, cleanup: Path | None, shown_from: Path | None
+        self,
+        job: LoadJob,
+        work: LoadWork,
+        cleanup: Callable[[], None] | None,
+        shown_from: Path | None,
     ) -> None:
         job.status = "running"
         job.started_at = utcnow()
@@ -167,7 +170,7 @@ class JobRegistry:
             job.status = "succeeded"
         finally:
             if cleanup is not None:
-                await asyncio.to_thread(shutil.rmtree, cleanup, True)
+                await asyncio.to_thread(cleanup)
         job.finished_at = utcnow()
         job.touch()
 

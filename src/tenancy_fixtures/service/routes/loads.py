@@ -9,7 +9,7 @@ loads in the background: poll ``GET .../loads/{job_id}`` or follow ``.../events`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -65,7 +65,7 @@ def _start(
     options: LoadOptions,
     response: Response,
     *,
-    cleanup: Path | None = None,
+    cleanup: Callable[[], None] | None = None,
     shown_from: Path | None = None,
 ) -> LoadJobPublic:
     async def work(progress: ProgressCallback) -> LoadReport:
@@ -174,17 +174,24 @@ async def upload_load(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.upload_bytes:
         raise archives.too_large(limits.upload_bytes)
-    folder = await asyncio.to_thread(archives.prepare, settings.service_work_dir, tenant_id)
+    upload = await asyncio.to_thread(archives.prepare, settings.service_work_dir, tenant_id)
+    folder = upload.path
     try:
         archive = folder / "archive"
         await archives.receive(request.stream(), archive, limit=limits.upload_bytes)
         source = await asyncio.to_thread(archives.unpack, archive, folder / "set", limits)
     except BaseException:
-        await asyncio.to_thread(archives.remove, folder)
+        await asyncio.to_thread(upload.remove)
         raise
     options = LoadOptions(source=source, force=force, validation=validation)
     return _start(
-        jobs, manager, tenant_id, options, response, cleanup=folder, shown_from=folder / "set"
+        jobs,
+        manager,
+        tenant_id,
+        options,
+        response,
+        cleanup=upload.remove,
+        shown_from=folder / "set",
     )
 
 
