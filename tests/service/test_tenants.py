@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from structlog.testing import capture_logs
 
 from tenancy_fixtures import FixtureManager
+from tests.log_capture import captured_logs
 
 pytestmark = pytest.mark.usefixtures("tokens")
 
@@ -276,7 +276,7 @@ async def test_an_unexpected_error_is_logged_once_with_its_traceback(
             assert not serving.done(), serving.result()
             await asyncio.sleep(0.01)
         base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with capture_logs() as events:
+        with captured_logs() as events:
             async with httpx.AsyncClient(base_url=base) as http:
                 response = await http.get("/tenants", headers=admin)
     finally:

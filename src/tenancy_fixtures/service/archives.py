@@ -248,7 +248,7 @@ def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
             raise ServiceProblem(
                 415,
                 "Unsupported archive",
-                "the upload is neither a tar.gz (or tar) nor a zip archive",
+                "the upload is not a zip or tar archive (plain, gzip, bzip2 or xz)",
                 kind="UnsupportedArchive",
             )
     archive.unlink()
