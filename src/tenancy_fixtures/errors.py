@@ -19,6 +19,7 @@
     │   └── UnknownRevisionError      a target that names no revision of the history
     ├── TokenNotFoundError            no live service token has that id
     ├── SubjectNotFoundError          no data of a tenant holds that subject id
+    ├── DestinationExistsError        an export's destination is there already
     ├── FixtureError
     │   ├── FixtureSetError           a fixture set that cannot be read as a whole
     │   ├── FixtureFormatError        a file that is not what its name says
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CatalogFullError",
     "ConfigError",
+    "DestinationExistsError",
     "FeatureDisabledError",
     "FixtureError",
     "FixtureFormatError",
@@ -212,6 +214,18 @@ class SubjectNotFoundError(TenancyFixturesError):
     def __init__(self, message: str, *, tenant_id: str, column: str) -> None:
         super().__init__(message, tenant_id=tenant_id)
         self.column = column
+
+
+class DestinationExistsError(TenancyFixturesError):
+    """An export's destination exists already (a file, an archive, a directory that is not
+    empty): nothing of the user's is overwritten. Exit 2, as for any other argument to
+    change."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, tenant_id: str | None = None, path: Path) -> None:
+        super().__init__(f"{path}: {message}", tenant_id=tenant_id)
+        self.path = path
 
 
 class ConfigError(TenancyFixturesError):

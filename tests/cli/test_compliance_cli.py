@@ -41,6 +41,22 @@ def test_an_export_without_the_feature_exits_with_the_config_code(
     assert "data_export" in result.stderr
 
 
+def test_an_export_to_an_existing_destination_exits_2_and_leaves_it(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """An archive or file already there is an argument to change (exit 2, once 5: "fixture
+    data refused"), named in one line, and kept as it was."""
+    tenant = f"{tenant_prefix}twice"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise")
+    out = tmp_path / "export.tar.gz"
+    cli.ok("export", tenant, str(out))
+    before = out.read_bytes()
+    result = cli("export", tenant, str(out))
+    assert result.exit_code == 2, result.output
+    assert f"{out}: the export's destination exists already" in result.stderr
+    assert before == out.read_bytes()
+
+
 def test_erase_then_verify_passes_until_a_remnant_is_planted(
     cli: Cli, tenant_prefix: str, tmp_path: Path
 ) -> None:

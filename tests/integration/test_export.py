@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, TenantFixture
 from tenancy_fixtures.errors import (
+    DestinationExistsError,
     FeatureDisabledError,
-    FixtureSetError,
     SchemaOutdatedError,
     StorageError,
     SubjectNotFoundError,
@@ -212,8 +212,9 @@ async def test_an_export_to_a_file_or_below_one_is_a_typed_error_leaving_the_fil
     mine = tmp_path / "notes.txt"
     mine.write_text("mine", encoding="utf-8")
 
-    with pytest.raises(FixtureSetError, match="exists already"):
+    with pytest.raises(DestinationExistsError, match="exists already") as exists:
         await manager.export_tenant(SOURCE, mine)
+    assert (exists.value.path, exists.value.tenant_id, exists.value.exit_code) == (mine, SOURCE, 2)
     with pytest.raises(StorageError, match="cannot write the export") as caught:
         await manager.export_tenant(SOURCE, mine / "export")
 

@@ -63,8 +63,8 @@ from tenancy_fixtures.compliance.subjects import (
     typed_subject,
 )
 from tenancy_fixtures.errors import (
+    DestinationExistsError,
     FeatureDisabledError,
-    FixtureSetError,
     StorageError,
     SubjectNotFoundError,
     TenantNotFoundError,
@@ -211,7 +211,9 @@ def _staging(out: Path) -> tuple[Path, Path | None]:
     archive = out if out.name.endswith(".tar.gz") else None
     target = out.with_name(out.name[: -len(".tar.gz")]) if archive else out
     if out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir())):
-        raise FixtureSetError("the export's destination exists already", path=out)
+        raise DestinationExistsError(
+            "the export's destination exists already: name another, or remove it", path=out
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in _partials(target):
         _remove(stale)
