@@ -44,7 +44,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Column, Table, and_, bindparam, delete, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
@@ -272,6 +284,18 @@ def _id_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
     return found
 
 
+@dataclass
+class _Reached:
+    """One table's rows a pseudonymisation rewrites, read before any row is written."""
+
+    table: Table
+    rows: list[tuple[Any, ...]]
+    id_columns: list[Column[Any]]
+    personal: list[Column[Any]]
+    #: The rows as rewritten, once they are.
+    written: list[tuple[Any, ...]] = field(default_factory=list)
+
+
 async def _pseudonymise_rows(
     session: TenantSession,
     tables: Sequence[Table],
@@ -280,66 +304,89 @@ async def _pseudonymise_rows(
     report: ErasureReport,
 ) -> None:
     """Pseudonymise mode: a new subject row under the pseudonym, every reference moved
-    to it and personal values replaced, then the old row deleted."""
+    to it and personal values replaced, then the old row deleted. Every table's rows are
+    read first: a row reached through a parent no longer matches once the parent's
+    reference holds the pseudonym."""
     conn = session.connection
     id_column = subject_column(session.metadata)
     pseudonyms = Pseudonymiser(secrets.token_bytes(32))  # never stored: irreversible
     home = id_column.table
     assert isinstance(home, Table)
-    new_id = pseudonyms.value(id_column, subject)
-    for _ in range(64):  # another person's id: walk on (a narrow integer id may be taken)
-        taken = await conn.execute(select(id_column).where(id_column == new_id).limit(1))
-        if taken.first() is None:
-            break
-        new_id = pseudonyms.value(id_column, new_id)
-    reached = reach(session.metadata, subject)
     old = [tuple(r) for r in (await conn.execute(select(home).where(id_column == subject)))]
     if not old:
         return
+    new_id = await _free_pseudonym(session, id_column, subject, pseudonyms)
+    reached = reach(session.metadata, subject)
+    found = [await _reached_rows(session, t, subject, reached) for t in tables if t is not home]
     personal = [list(home.columns).index(c) for c in personal_columns(home)]
     at = list(home.columns).index(id_column)
     fresh = [_with(pseudonyms.row(home, row, personal), {at: new_id}) for row in old]
     names = [c.name for c in home.columns]
     await conn.execute(insert(home), [dict(zip(names, r, strict=True)) for r in fresh])
-    for table in tables:
-        if table is not home:
-            await _move_table(session, table, subject, new_id, reached, pseudonyms, changes, report)
+    for rows in found:
+        if rows.rows:
+            await _move_rows(session, rows, subject, new_id, pseudonyms, changes, report)
     await conn.execute(delete(home).where(id_column == subject))
     changes.remove(home, old)
     changes.write(home, fresh)
     report.updated[home.name] = len(old)
+    await _check_rewritten(session, new_id, found, home)
 
 
-async def _move_table(
+async def _free_pseudonym(
+    session: TenantSession, id_column: Column[Any], subject: Any, pseudonyms: Pseudonymiser
+) -> Any:
+    """The subject's pseudonym, walked on past another person's id (a narrow integer id
+    may be taken)."""
+    new_id = pseudonyms.value(id_column, subject)
+    for _ in range(64):
+        query = select(id_column).where(id_column == new_id).limit(1)
+        if (await session.connection.execute(query)).first() is None:
+            break
+        new_id = pseudonyms.value(id_column, new_id)
+    return new_id
+
+
+async def _reached_rows(
     session: TenantSession,
     table: Table,
     subject: Any,
-    new_id: str,
     reached: Mapping[str, ColumnElement[bool]],
-    pseudonyms: Pseudonymiser,
-    changes: _Changes,
-    report: ErasureReport,
-) -> None:
-    """One table of a pseudonymisation: personal values of the subject's rows replaced
-    (row by row, by primary key), then the subject's id replaced where it is held."""
-    conn = session.connection
+) -> _Reached:
+    """The rows of ``table`` a pseudonymisation rewrites: those holding the subject's id,
+    and those reaching the subject when the table has personal columns."""
     id_columns = _id_columns(table, subject_column(session.metadata))
     personal = personal_columns(table) if table.name in reached else []
     terms = [c == subject for c in id_columns]
     if personal:
         terms.append(reached[table.name])
     if not terms:
-        return
-    rows = [tuple(r) for r in (await conn.execute(select(table).where(or_(*terms))))]
-    if not rows:
-        return
+        return _Reached(table, [], id_columns, personal)
+    result = await session.connection.execute(select(table).where(or_(*terms)))
+    return _Reached(table, [tuple(r) for r in result], id_columns, personal)
+
+
+async def _move_rows(
+    session: TenantSession,
+    found: _Reached,
+    subject: Any,
+    new_id: Any,
+    pseudonyms: Pseudonymiser,
+    changes: _Changes,
+    report: ErasureReport,
+) -> None:
+    """One table of a pseudonymisation: personal values of the rows read replaced (row
+    by row, by primary key), then the subject's id replaced where it is held."""
+    table, rows = found.table, found.rows
     columns = list(table.columns)
-    positions = [columns.index(c) for c in personal]
-    if personal:
+    positions = [columns.index(c) for c in found.personal]
+    if positions:
         await _update_by_key(session, table, rows, positions, pseudonyms)
-    for column in id_columns:
-        await conn.execute(update(table).where(column == subject).values({column.name: new_id}))
-    moved = [columns.index(c) for c in id_columns]
+    for column in found.id_columns:
+        await session.connection.execute(
+            update(table).where(column == subject).values({column.name: new_id})
+        )
+    moved = [columns.index(c) for c in found.id_columns]
     new_rows = [
         _with(
             pseudonyms.row(table, row, positions),
@@ -347,9 +394,48 @@ async def _move_table(
         )
         for row in rows
     ]
+    found.written = new_rows
     changes.remove(table, rows)
     changes.write(table, new_rows)
     report.updated[table.name] = len(rows)
+
+
+async def _check_rewritten(
+    session: TenantSession, new_id: Any, found: Sequence[_Reached], home: Table
+) -> None:
+    """A :class:`StorageError` (the transaction rolls back) when a row with personal
+    columns reaches the pseudonym but was not rewritten: its values would stay in clear,
+    tied to the subject's rows, where nothing could find them afterwards."""
+    reached = reach(session.metadata, new_id)
+    rewritten = {r.table.name: r.written for r in found}
+    for table in session.metadata.sorted_tables:
+        if table is home or table.name not in reached or not personal_columns(table):
+            continue
+        missed = await _missed(session, table, reached[table.name], rewritten.get(table.name))
+        if missed:
+            raise StorageError(
+                f"erasure: {missed} row(s) of {table.name!r} reach the subject's pseudonym "
+                "but their personal columns were not rewritten; nothing was erased",
+                tenant_id=session.tenant_id,
+            )
+
+
+async def _missed(
+    session: TenantSession,
+    table: Table,
+    condition: ColumnElement[bool],
+    written: Sequence[tuple[Any, ...]] | None,
+) -> int:
+    """How many rows of ``table`` meeting ``condition`` are not among ``written`` (by
+    primary key; a table without one has no row rewritten)."""
+    keys = list(table.primary_key.columns)
+    if not keys:
+        query = select(func.count()).select_from(table).where(condition)
+        return int((await session.connection.execute(query)).scalar_one())
+    now = {tuple(r) for r in await session.connection.execute(select(*keys).where(condition))}
+    positions = [list(table.columns).index(k) for k in keys]
+    done = {tuple(row[p] for p in positions) for row in written or ()}
+    return len(now - done)
 
 
 async def _update_by_key(
