@@ -194,7 +194,10 @@ def _fk_terms(
 def _deletion_plan(
     tables: Sequence[Table], subject: Any, id_column: Column[Any]
 ) -> tuple[dict[str, ColumnElement[bool]], dict[str, list[tuple[list[Column[Any]], Any]]]]:
-    """Per table, the rows to delete, and the nullable columns to clear (with which rows)."""
+    """Per table, the rows to delete, and the nullable columns to clear (with which rows).
+
+    A row whose nullable key points at a deleted row loses the pointer, unless that key
+    is declared ``"through"``: such a row is the parent's owner's, and goes with it."""
     doomed: dict[str, ColumnElement[bool]] = {}
     cleared: dict[str, list[tuple[list[Column[Any]], Any]]] = {}
     for table in tables:  # parents first: a child's condition names its parents'
@@ -208,7 +211,12 @@ def _deletion_plan(
             else:
                 terms.append(column == subject)
         terms += [term for _, term in _fk_terms(table, doomed, nullable=False)]
-        clears += list(_fk_terms(table, doomed, nullable=True))
+        through = set(subject_columns(table, "through"))
+        for columns, term in _fk_terms(table, doomed, nullable=True):
+            if through.intersection(columns):
+                terms.append(term)
+            else:
+                clears.append((columns, term))
         if terms:
             doomed[table.name] = or_(*terms)
         if clears:
