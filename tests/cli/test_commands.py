@@ -675,6 +675,25 @@ def test_audit_verify_of_a_tampered_chain_exits_12_naming_the_record(
     assert "audit chain broken at audit record" in result.output
 
 
+def test_audit_verify_of_a_record_inserted_past_the_head_exits_12_naming_its_position(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """It printed "audit chain intact" (exit 0): records past the head were skipped as
+    appended during the walk."""
+    sqlite_cli.ok("init-tenant", "chained")
+    with closing(sqlite3.connect(tmp_path / "data" / "tenancy.db")) as db, db:
+        db.execute(
+            "INSERT INTO audit_log (at, actor, action, tenant_id, outcome, run_id, detail, seq, "
+            "detail_digest, prev_hash, entry_hash) VALUES ('2026-01-01 00:00:00', 'admin', "
+            "'tenant.drop', 'chained', 'ok', NULL, '{\"forged\": true}', 1000000000, 'x', 'y', 'z')"
+        )
+
+    result = sqlite_cli("audit", "verify")
+
+    assert 12 == result.exit_code, result.output
+    assert "(position 1000000000)" in result.output
+
+
 def test_a_database_url_port_past_65535_exits_2_naming_the_setting() -> None:
     """It was "unexpected error: OverflowError: connect(): port must be 0-65535", exit 1."""
     result = Cli("postgresql+asyncpg://127.0.0.1:99999/test")("list")

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from redis.asyncio import Redis
@@ -148,13 +149,20 @@ async def test_a_dropped_tenant_leaves_only_a_minimal_pii_free_audit_trail(
         ("fixtures.load", "refused", {"erased": True, "error": "RecordsRefusedError"}),
         ("fixtures.load", "ok", {"erased": True}),
         ("data.validate", "ok", {"erased": True}),
-        ("audit.erase", "ok", {"erased": 4}),
+        ("audit.erase", "ok", {"erased": 4, "positions": ANY}),
         (
             "tenant.drop",
             "ok",
             {"registered": True, "storage_removed": True, "key_destroyed": False},
         ),
     ] == _actions(sorted(trail, key=lambda r: r["audit_id"]))
+    # The tombstone names the positions of the four records it erased.
+    erased = sorted(r["seq"] for r in trail if r["detail"].get("erased") is True)
+    tombstone = next(r for r in trail if r["action"] == "audit.erase")
+    named = [
+        seq for first, last in tombstone["detail"]["positions"] for seq in range(first, last + 1)
+    ]
+    assert erased == named
     assert {"pytest"} == {r["actor"] for r in trail}
     assert all(r["run_id"] and r["at"] for r in trail)
     leaks = [r for rows in after.values() for r in rows if MARKER in str(r)]

@@ -259,8 +259,9 @@ async def test_audit_log_records_every_lifecycle_step_with_actor_and_outcome(
     assert all(r.run_id for r in records)
     assert records[0].at >= records[-1].at
     # The drop left the minimal trail: no detail but a refusal's error class.
-    # The chain's tombstone says how many records the drop erased.
-    assert {"erased": 4} == records[1].detail
+    # The chain's tombstone says how many records the drop erased, and where.
+    assert 4 == records[1].detail["erased"]
+    assert 4 == sum(last - first + 1 for first, last in records[1].detail["positions"])
     assert {"erased": True, "error": "TenantAlreadyExistsError"} == records[2].detail
     assert [{"erased": True}] * 3 == [r.detail for r in records[3:]]
     expected = {"registered": True, "storage_removed": True, "key_destroyed": False}

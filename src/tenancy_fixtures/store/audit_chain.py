@@ -9,9 +9,11 @@ with sorted keys of::
 
 ``detail_digest`` is SHA-256 of the detail's canonical JSON. The hash covers the digest,
 not the detail, so dropping a tenant can erase a detail (which may quote personal data)
-while every link still verifies: the erasure appends a tombstone (``audit.erase``), and a
-record whose detail no longer matches its digest is accepted only as a minimal trail
-that a later tombstone of its tenant covers.
+while every link still verifies: the erasure appends a tombstone (``audit.erase``) naming
+the positions it erased, and a record whose detail no longer matches its digest is
+accepted only as a minimal trail that a later tombstone of its tenant names. Tombstones
+written before they named positions (``{"erased": n}`` alone) each cover at most ``n``
+erased records of their tenant before them. Tombstones themselves are never erased.
 
 Appending locks the one-row head table (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 write lock serialises writers already), so concurrent writers never fork the chain.
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CHAIN_COLUMNS",
     "GENESIS",
+    "TOMBSTONE",
     "ChainBreak",
     "ChainReport",
     "append",
@@ -160,10 +164,18 @@ async def append(
 
 
 async def append_tombstone(
-    conn: AsyncConnection, tenant_id: str, *, erased: int, actor: str, run_id: str | None
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    erased: int,
+    positions: Iterable[int],
+    actor: str,
+    run_id: str | None,
 ) -> None:
-    """Record in the chain that ``tenant_id``'s earlier records were reduced to the
-    minimal trail (``erased`` of them just now), by ``actor`` in run ``run_id``."""
+    """Record in the chain that ``tenant_id``'s records at ``positions`` were reduced to
+    the minimal trail (``erased`` records in all, those made before the chain included),
+    by ``actor`` in run ``run_id``. Naming the positions lets verify tell these records
+    from ones erased behind the chain's back."""
     await append(
         conn,
         actor=actor,
@@ -171,8 +183,34 @@ async def append_tombstone(
         tenant_id=tenant_id,
         outcome="ok",
         run_id=run_id,
-        detail={"erased": erased},
+        detail={"erased": erased, "positions": _runs(positions)},
     )
+
+
+def _runs(positions: Iterable[int]) -> list[list[int]]:
+    """Positions as ``[first, last]`` runs of consecutive ones: a drop's erasure of a
+    tenant's whole trail stays short."""
+    runs: list[list[int]] = []
+    for seq in sorted(set(positions)):
+        if runs and runs[-1][1] == seq - 1:
+            runs[-1][1] = seq
+        else:
+            runs.append([seq, seq])
+    return runs
+
+
+def _named(detail: Mapping[str, Any]) -> list[tuple[int, int]] | None:
+    """The runs a tombstone's detail names; ``None`` for one written before tombstones
+    named positions (or not in the form :func:`_runs` writes)."""
+    runs = detail.get("positions")
+    if not isinstance(runs, list):
+        return None
+    named: list[tuple[int, int]] = []
+    for run in runs:
+        if not (isinstance(run, list) and len(run) == 2 and all(type(v) is int for v in run)):
+            return None
+        named.append((run[0], run[1]))
+    return sorted(named)
 
 
 def _seal(rows: list[Row[Any]]) -> str:
@@ -256,14 +294,14 @@ class ChainReport:
         return self.broken is None
 
 
-async def _rows(conn: AsyncConnection) -> AsyncIterator[Row[Any]]:
-    """Every audit record by id, a page at a time (memory stays flat)."""
-    last = 0
+async def _rows(conn: AsyncConnection, after: int) -> AsyncIterator[Row[Any]]:
+    """The audit records with an id above ``after``, by id, a page at a time (memory
+    stays flat)."""
     while True:
         page = (
             await conn.execute(
                 select(audit_table)
-                .where(audit_table.c.audit_id > last)
+                .where(audit_table.c.audit_id > after)
                 .order_by(audit_table.c.audit_id)
                 .limit(_PAGE)
             )
@@ -272,32 +310,90 @@ async def _rows(conn: AsyncConnection) -> AsyncIterator[Row[Any]]:
             yield row
         if len(page) < _PAGE:
             return
-        last = page[-1].audit_id
+        after = page[-1].audit_id
 
 
-async def _tombstones(conn: AsyncConnection) -> dict[str, int]:
-    """Each tenant's last tombstone position."""
-    t = audit_table
-    found = await conn.execute(
-        select(t.c.tenant_id, t.c.seq).where(t.c.action == TOMBSTONE, t.c.seq.is_not(None))
-    )
-    latest: dict[str, int] = {}
-    for tenant_id, seq in found:
-        latest[str(tenant_id)] = max(int(seq), latest.get(str(tenant_id), 0))
-    return latest
+def _covers(runs: list[tuple[int, int]], seq: int) -> bool:
+    """Whether one of the sorted ``[first, last]`` runs holds ``seq``."""
+    at = bisect_right(runs, seq, key=lambda run: run[0]) - 1
+    return at >= 0 and runs[at][0] <= seq <= runs[at][1]
+
+
+class _Erasures:
+    """The erased details met on a walk, and the tombstones that cover them.
+
+    A record erased as a drop does (its detail a minimal trail that no longer matches
+    its digest) waits until a later tombstone of its tenant names its position. A
+    tombstone from before tombstones named positions (``{"erased": n}``) is a credit of
+    ``n`` records before it, spent once the walk is over, when the tombstones naming
+    positions have taken theirs. Memory grows with the erased records waiting, not the log.
+    """
+
+    def __init__(self) -> None:
+        #: Per tenant, the erased records no tombstone has named yet: position -> id.
+        self.waiting: dict[str | None, dict[int, int]] = {}
+        #: Per tenant, the count-only tombstones: [position, records left to cover].
+        self.credits: dict[str, list[list[int]]] = {}
+        #: Per tenant, how many erased records the walk met (bounds a lost count).
+        self.met: dict[str | None, int] = {}
+
+    def erased(self, row: Row[Any], earlier: int) -> None:
+        """Note an erased record; ``earlier``: how many records came before the chain."""
+        self.waiting.setdefault(row.tenant_id, {})[int(row.seq)] = int(row.audit_id)
+        self.met[row.tenant_id] = self.met.get(row.tenant_id, 0) + 1
+        if row.action == TOMBSTONE and row.tenant_id is not None:
+            # A tombstone an older drop erased: its count, recovered from its digest.
+            bound = self.met[row.tenant_id] + earlier
+            for n in range(bound + 1):
+                if detail_digest({"erased": n}) == row.detail_digest:
+                    self.credits.setdefault(row.tenant_id, []).append([int(row.seq), n])
+                    return
+
+    def tombstone(self, row: Row[Any], detail: Mapping[str, Any]) -> None:
+        """Let an intact tombstone cover the records it names (or its count of them)."""
+        tenant = row.tenant_id
+        if tenant is None:
+            return
+        runs = _named(detail)
+        if runs is not None:
+            waiting = self.waiting.get(tenant, {})
+            for seq in [s for s in waiting if _covers(runs, s)]:
+                del waiting[seq]
+            return
+        count = detail.get("erased")
+        if type(count) is int and count > 0:
+            self.credits.setdefault(tenant, []).append([int(row.seq), count])
+
+    def uncovered(self) -> tuple[int, int] | None:
+        """The first erased record (id, position) no tombstone covers, if any."""
+        first: tuple[int, int] | None = None
+        for tenant, waiting in self.waiting.items():
+            credits = self.credits.get(tenant, []) if tenant is not None else []
+            starts = [c[0] for c in credits]
+            # Oldest record first, each to the oldest credit after it that has any left:
+            # a later record can use fewer credits, so this covers all that can be.
+            spent = 0
+            for seq in sorted(waiting):
+                spent = max(spent, bisect_right(starts, seq))
+                while spent < len(credits) and credits[spent][1] == 0:
+                    spent += 1
+                if spent == len(credits):  # no credit left for it, nor for any after it
+                    if first is None or seq < first[1]:
+                        first = (waiting[seq], seq)
+                    break
+                credits[spent][1] -= 1
+        return first
 
 
 class _Walk:
     """The state of one verification walk along the chain."""
 
-    def __init__(self, tombstones: dict[str, int], head_seq: int) -> None:
-        self.tombstones = tombstones
-        self.head_seq = head_seq
+    def __init__(self) -> None:
         self.seq = 0
         self.prev = GENESIS
         self.checked = 0
         self.unchained: list[Row[Any]] = []
-        self.started: Mapping[str, Any] | None = None
+        self.erasures = _Erasures()
 
     # shape: one check per way a record can be wrong, each naming it
     def step(self, row: Row[Any]) -> str | None:
@@ -307,8 +403,6 @@ class _Walk:
                 return "a record without a hash after the chain started (inserted?)"
             self.unchained.append(row)
             return None
-        if row.seq > self.head_seq:
-            return None  # appended while we were verifying
         if row.seq != self.seq + 1:
             return (
                 f"expected position {self.seq + 1}, found {row.seq} "
@@ -318,7 +412,13 @@ class _Walk:
             return "its link does not name the record before it (a record deleted or moved)"
         if entry_hash(dict(row._mapping)) != row.entry_hash:
             return "its content no longer matches its hash (updated)"
-        if detail_digest(dict(row.detail)) != row.detail_digest and not self._erased(row):
+        detail = dict(row.detail)
+        if detail_digest(detail) == row.detail_digest:
+            if row.action == TOMBSTONE:
+                self.erasures.tombstone(row, detail)
+        elif detail == minimal_trail(detail):
+            self.erasures.erased(row, len(self.unchained))
+        else:
             return "its detail no longer matches its digest (updated)"
         if row.seq == 1:
             problem = self._check_seal(row)
@@ -327,13 +427,6 @@ class _Walk:
         self.seq, self.prev = row.seq, row.entry_hash
         self.checked += 1
         return None
-
-    def _erased(self, row: Row[Any]) -> bool:
-        """Whether a record's detail was erased as a tenant drop does: a minimal trail
-        that a later tombstone of its tenant covers."""
-        detail = dict(row.detail)
-        covered = self.tombstones.get(str(row.tenant_id), 0) > row.seq
-        return covered and detail == minimal_trail(detail)
 
     def _check_seal(self, row: Row[Any]) -> str | None:
         if row.action != CHAIN_START:
@@ -349,23 +442,68 @@ class _Walk:
         return None
 
 
-async def verify(conn: AsyncConnection) -> ChainReport:
-    """Walk the whole chain; the report names the first broken link, if any."""
-    current = await head(conn)
-    if current is None:
-        return ChainReport(0, 0, 0, GENESIS, ChainBreak(None, None, "the chain never started"))
-    walk = _Walk(await _tombstones(conn), current[0])
-    broken: ChainBreak | None = None
-    async for row in _rows(conn):
-        reason = walk.step(row)
-        if reason is not None:
-            broken = ChainBreak(row.audit_id, row.seq, reason)
-            break
-    if broken is None and (walk.seq, walk.prev) != current:
-        broken = ChainBreak(
+async def _walk_all(
+    conn: AsyncConnection, walk: _Walk, current: tuple[int, str]
+) -> tuple[ChainBreak | None, tuple[int, str]]:
+    """Walk every record, and the head it ends at. Records appended while the walk ran
+    are walked too: when it runs out of records before the head, it reads on."""
+    after = 0
+    while True:
+        moved = False
+        async for row in _rows(conn, after):
+            reason = walk.step(row)
+            if reason is not None:
+                return ChainBreak(row.audit_id, row.seq, reason), current
+            after, moved = row.audit_id, True
+        current = await head(conn) or current
+        if not moved or walk.seq >= current[0]:
+            return None, current
+
+
+async def _at_position(conn: AsyncConnection, seq: int) -> int | None:
+    found = await conn.execute(
+        select(audit_table.c.audit_id)
+        .where(audit_table.c.seq == seq)
+        .order_by(audit_table.c.audit_id)
+        .limit(1)
+    )
+    audit_id = found.scalar()
+    return None if audit_id is None else int(audit_id)
+
+
+async def _ends(conn: AsyncConnection, walk: _Walk, current: tuple[int, str]) -> ChainBreak | None:
+    """Whether the chain ends at the head, and every erased detail is covered."""
+    if walk.seq > current[0]:
+        return ChainBreak(
+            await _at_position(conn, current[0] + 1),
+            current[0] + 1,
+            f"a record past the chain head (position {current[0]}): inserted?",
+        )
+    if (walk.seq, walk.prev) != current:
+        return ChainBreak(
             None,
             current[0],
             f"the head names position {current[0]} but the chain ends at {walk.seq} "
             "(records deleted from its end, or the head changed)",
         )
+    uncovered = walk.erasures.uncovered()
+    if uncovered is not None:
+        return ChainBreak(
+            *uncovered,
+            f"its detail was erased but no {TOMBSTONE} record of its tenant names it "
+            "(erased behind the chain's back?)",
+        )
+    return None
+
+
+async def verify(conn: AsyncConnection) -> ChainReport:
+    """Walk the whole chain, up to the head as it is when the walk ends (records appended
+    meanwhile are walked, not skipped); the report names the first broken link, if any."""
+    current = await head(conn)
+    if current is None:
+        return ChainReport(0, 0, 0, GENESIS, ChainBreak(None, None, "the chain never started"))
+    walk = _Walk()
+    broken, current = await _walk_all(conn, walk, current)
+    if broken is None:
+        broken = await _ends(conn, walk, current)
     return ChainReport(walk.checked, len(walk.unchained), current[0], current[1], broken)

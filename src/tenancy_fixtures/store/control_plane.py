@@ -926,40 +926,43 @@ async def erase_audit_detail(
     """Reduce every audit record of ``tenant_id`` to the minimal trail: who did which
     action when, on which run, with what outcome (and the error's class name); the
     detail goes. Each record keeps the digest its hash covers, and a tombstone appended
-    to the chain (``audit.erase``) says which records were erased, so the chain still
-    verifies. Returns how many records there were.
+    to the chain (``audit.erase``) names the positions erased, so the chain still
+    verifies. Tombstones are left as they are: they hold counts and positions only, and
+    verify reads what they cover from them. Returns how many records there were.
 
     ``only``: erase just the records whose detail it accepts (a subject's erasure), and
     return how many were erased; the tombstone is appended only if any were."""
+    from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
+
+    a = audit_table
     rows = (
         await conn.execute(
-            select(audit_table.c.audit_id, audit_table.c.detail).where(
-                audit_table.c.tenant_id == tenant_id
-            )
+            select(a.c.audit_id, a.c.action, a.c.seq, a.c.detail).where(a.c.tenant_id == tenant_id)
         )
     ).all()
     by_trail: dict[str | None, list[int]] = {}
+    positions: list[int] = []
     for row in rows:
         detail = dict(row.detail)
-        if detail == minimal_trail(detail):
-            continue  # erased before: rewriting it would change nothing
+        if detail == minimal_trail(detail) or row.action == audit_chain.TOMBSTONE:
+            continue  # erased before (rewriting it would change nothing), or a tombstone
         if only is not None and not only(detail):
             continue
         by_trail.setdefault(minimal_trail(detail).get("error"), []).append(row.audit_id)
+        if row.seq is not None:  # records made before the chain have no position
+            positions.append(int(row.seq))
     for error, ids in by_trail.items():
         trail = minimal_trail({"error": error})
         for start in range(0, len(ids), _ERASE_BATCH):
             await conn.execute(
-                update(audit_table)
-                .where(audit_table.c.audit_id.in_(ids[start : start + _ERASE_BATCH]))
+                update(a)
+                .where(a.c.audit_id.in_(ids[start : start + _ERASE_BATCH]))
                 .values(detail=trail)
             )
     erased = sum(map(len, by_trail.values()))
     if rows if only is None else erased:
-        from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
-
         await audit_chain.append_tombstone(
-            conn, tenant_id, erased=erased, actor=actor, run_id=run_id
+            conn, tenant_id, erased=erased, positions=positions, actor=actor, run_id=run_id
         )
     return len(rows) if only is None else erased
 
