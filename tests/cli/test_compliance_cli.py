@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from tenancy_fixtures.cli.compliance import REMNANTS_EXIT
-from tests.cli.cli_runner import Cli, with_manager
+from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 from tests.integration.subject_data import SUBJECT, SUBJECT_EMAIL
 from tests.planes import plane_of
 
@@ -117,3 +117,19 @@ def test_erase_refuses_an_unknown_mode(cli: Cli, tenant_prefix: str) -> None:
     cli.ok("init-tenant", tenant)
     result = cli("erase", tenant, "--subject", SUBJECT, "--mode", "shred")
     assert result.exit_code == 2
+
+
+def test_erase_export_and_verify_of_an_id_that_is_not_valid_text_exit_invalid_input(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """``--subject $'\\xff'`` (a byte the shell could not decode): one line saying so and
+    exit 2, as for a NUL, not an unexpected UnicodeEncodeError (exit 1)."""
+    tenant = f"{tenant_prefix}bytes"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise")
+    for args in (
+        ("erase", tenant, "--subject", "\udcff"),
+        ("erase", tenant, "--subject", "\udcff", "--verify"),
+        ("export", tenant, str(tmp_path / "out"), "--subject", "\udcff"),
+    ):
+        line = assert_one_line_error(cli(*args), 2, "error: subject")
+        assert "not valid UTF-8" in line

@@ -13,10 +13,15 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.compliance import erasure
 from tenancy_fixtures.compliance.subjects import Fingerprints, reach
-from tenancy_fixtures.errors import SchemaOutdatedError, SubjectNotFoundError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    RecordsRefusedError,
+    SchemaOutdatedError,
+    SubjectNotFoundError,
+)
 from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
 from tenancy_fixtures.store import control_plane
 from tests.cleanup import drop_every_tenant
@@ -26,6 +31,7 @@ from tests.integration.subject_data import (
     loaded_tenant,
     table,
     table_rows,
+    with_secret_key,
 )
 from tests.planes import plane_of
 
@@ -316,3 +322,193 @@ async def test_erasing_a_person_again_after_their_erasure_is_not_refused(
     assert 0 == again.total
     check = await manager.verify_erasure(TENANT, SUBJECT)
     assert (check.on_record, check.ok) == (True, True)
+
+
+USERS = "user_id,display_name,email,country,product,created_at\n"
+JOINED = "GB,free,2026-01-01T00:00:00+00:00"
+
+
+def _users_set(root: Path, name: str, *rows: str) -> Path:
+    """A fixture set of one users.csv holding ``rows`` (``id,name,email``)."""
+    source = root / name
+    source.mkdir()
+    (source / "fixtures.json").write_text(
+        json.dumps({"name": name, "files": [{"table": "users", "path": "users.csv"}]})
+    )
+    (source / "users.csv").write_text(USERS + "".join(f"{r},{JOINED}\n" for r in rows))
+    return source
+
+
+async def _details(manager: FixtureManager) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The tenant's audit records: action and detail by id."""
+    return {r.audit_id: (r.action, dict(r.detail)) for r in await manager.audit_log(TENANT)}
+
+
+async def _unchanged(manager: FixtureManager, before: dict[int, Any]) -> bool:
+    """Whether every audit record of ``before`` still has its detail."""
+    after = await _details(manager)
+    return all(after[audit_id] == record for audit_id, record in before.items())
+
+
+def _numbered(tmp_path: Path) -> Path:
+    return _users_set(
+        tmp_path,
+        "num",
+        "1,Ann One,ann@example.com",
+        "2,Bob Two,bob@example.com",
+        "3,Cat Three,cat@example.com",
+    )
+
+
+async def test_erasing_a_number_id_leaves_numbers_keys_and_other_receipts_alone(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Users 1, 2, 3; a reject line of another person says ``"line": 3``. Erasing 2 then
+    1: user 2's receipt (``"users": 1``) stays and their check stays ``ok``; erasing 3
+    leaves the reject line; no load or tenant detail is scrubbed. It matched numbers,
+    keys and words: user 1's erasure wiped user 2's receipt."""
+    reject_dir = tmp_path / "rejects"
+    async with FixtureManager(settings.model_copy(update={"reject_dir": reject_dir})) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="premium"))
+        await manager.load_fixtures(TENANT, _numbered(tmp_path))
+        other = _users_set(tmp_path, "other", "x_1,Xan,x1@example", "x_2,Yan,x2@example")
+        lenient = await manager.load_fixtures(TENANT, other, validation="lenient")
+        assert lenient.reject_file is not None
+        rejected = lenient.reject_file.read_text()
+        assert '"line": 3' in rejected
+
+        assert (await manager.erase_subject(TENANT, "2")).audit_records == 0
+        assert (await manager.verify_erasure(TENANT, "2")).ok
+        before = await _details(manager)
+        first = await manager.erase_subject(TENANT, "1")
+        third = await manager.erase_subject(TENANT, "3")
+
+        assert (first.audit_records, first.reject_lines) == (0, 0)
+        assert (third.audit_records, third.reject_lines) == (0, 0)
+        assert await _unchanged(manager, before)
+        assert rejected == lenient.reject_file.read_text()
+        for subject in ("1", "2", "3"):
+            assert (await manager.verify_erasure(TENANT, subject)).ok, subject
+        assert (await manager.verify_audit()).ok
+        await drop_every_tenant(manager)
+
+
+@pytest.mark.parametrize("subject", ["premium", "fingerprints", "line", "x_1@example"])
+async def test_an_id_only_words_of_details_or_reject_lines_hold_is_refused_scrubbing_nothing(
+    settings: Settings, tmp_path: Path, subject: str
+) -> None:
+    """``premium`` (a tier in the tenant's creation detail), ``fingerprints`` (a key of
+    every receipt), ``line`` (a key of reject lines), an e-mail of a refused record
+    that is not this id's: no row or record is theirs, so the erasure is refused
+    before anything is scrubbed, and nothing is. It wiped the details and issued a
+    receipt."""
+    reject_dir = tmp_path / "rejects"
+    async with FixtureManager(settings.model_copy(update={"reject_dir": reject_dir})) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="premium"))
+        await manager.load_fixtures(TENANT, _numbered(tmp_path))
+        await manager.erase_subject(TENANT, "2")
+        other = _users_set(tmp_path, "other", "x_1,Xan,x_1@example")
+        lenient = await manager.load_fixtures(TENANT, other, validation="lenient")
+        assert lenient.reject_file is not None
+        rejected = lenient.reject_file.read_text()
+        before = await _details(manager)
+
+        with pytest.raises(SubjectNotFoundError):
+            await manager.erase_subject(TENANT, subject)
+
+        assert await _unchanged(manager, before)
+        assert rejected == lenient.reject_file.read_text()
+        assert not (await manager.verify_erasure(TENANT, subject)).on_record
+        await drop_every_tenant(manager)
+
+
+async def test_a_refused_persons_e_mail_quoted_in_an_audit_detail_goes_with_their_reject_line(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``dan_77`` exists only as refused records: a strict load's refusal quotes their
+    e-mail in its audit detail, a lenient load set the record aside. Erasing them
+    removes the line and scrubs the detail (the e-mail known from their record), and
+    the check finds neither. A refused record's e-mail that another person's row holds
+    is that person's: it is not searched for. The detail stayed, and the check passed."""
+    reject_dir = tmp_path / "rejects"
+    async with FixtureManager(settings.model_copy(update={"reject_dir": reject_dir})) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="premium"))
+        await manager.load_fixtures(TENANT, _numbered(tmp_path))
+        bad = _users_set(tmp_path, "bad", "dan_77,Dan Four,dan.four@example")
+        with pytest.raises(RecordsRefusedError):
+            await manager.load_fixtures(TENANT, bad)
+        assert "dan.four@example" in json.dumps(await _details(manager))
+        await manager.load_fixtures(TENANT, bad, validation="lenient")
+        taken = tmp_path / "taken"
+        taken.mkdir()
+        (taken / "users.jsonl").write_text(
+            json.dumps({"user_id": "dan_77", "email": "bob@example.com", "country": "no"}) + "\n"
+        )
+        assert (await manager.load_fixtures(TENANT, taken, validation="lenient")).rejected
+
+        report = await manager.erase_subject(TENANT, "dan_77")
+
+        assert (report.total, report.audit_records, report.reject_lines) == (0, 1, 2)
+        assert "dan.four@example" not in json.dumps(await _details(manager))
+        assert (await manager.verify_erasure(TENANT, "dan_77")).ok
+        await drop_every_tenant(manager)
+
+
+@pytest.mark.parametrize("subject", ["\udcff", "user\udc80"])
+async def test_a_subject_id_that_is_not_valid_text_is_refused_as_invalid_input(
+    manager: FixtureManager, tmp_path: Path, subject: str
+) -> None:
+    """A byte the shell could not decode (a lone surrogate): erase, erase --verify and
+    a subject export refuse it as they refuse a NUL (exit 2). It was an unexpected
+    UnicodeEncodeError (exit 1), a StorageError on PostgreSQL."""
+    await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="enterprise"))
+
+    for attempt in (
+        manager.erase_subject(TENANT, subject),
+        manager.verify_erasure(TENANT, subject),
+        manager.export_tenant(TENANT, tmp_path / "out", subject=subject),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            await attempt
+        assert 2 == refused.value.exit_code
+        assert "not valid UTF-8" in str(refused.value)
+
+
+async def test_a_master_key_set_after_an_erasure_still_finds_its_receipt(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An erasure without a master key, then one is set: the receipt (keyed by its
+    salt alone, which it now records) is still on record and the check passes; one
+    written before receipts recorded it is found too; erasing again keeps the key the
+    first receipt used. The check said no erasure of the id was on record."""
+    async with FixtureManager(settings) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant(TenantFixture(tenant_id=TENANT, tier="premium"))
+        await manager.load_fixtures(TENANT, _numbered(tmp_path))
+        await manager.erase_subject(TENANT, "1")
+        old = Fingerprints.new(None)
+        older = {"mode": "delete", "deleted": {"users": 1}, "updated": {}, "audit_records": 0}
+        older |= {"subject": {"salt": old.salt, "fingerprint": old.of("someone")}}
+        async with manager.store.control() as conn:
+            await control_plane.append_audit(
+                conn,
+                actor="pytest",
+                action=erasure.RECEIPT,
+                tenant_id=TENANT,
+                outcome="ok",
+                detail=older,
+            )
+    async with FixtureManager(with_secret_key(settings)) as keyed:
+        assert (await keyed.verify_erasure(TENANT, "1")).ok
+        assert (await keyed.verify_erasure(TENANT, "someone")).on_record
+        await keyed.erase_subject(TENANT, "1")
+        await keyed.erase_subject(TENANT, "2")
+        log = await keyed.audit_log(TENANT)  # a dropped namesake's trails hold no subject
+        receipts = [r.detail["subject"] for r in log if "subject" in r.detail]
+        assert [r.get("key") for r in receipts] == ["data", "salt", None, "salt"]
+        assert (await keyed.verify_erasure(TENANT, "1")).receipts == 1
+        assert (await keyed.verify_erasure(TENANT, "2")).ok
+        await drop_every_tenant(keyed)

@@ -22,15 +22,19 @@ as retention records it (the removed rows' checksum, negated, then the new rows'
 ``validate-data`` still agrees with the tables.
 
 The subject's audit details (a refused record quoted in an error message), reject-file
-lines and cached config are found by the subject's values and scrubbed: audit details
+lines and cached config are found by the subject's values (their own row's, and those
+of their records a lenient load refused) and scrubbed: audit details
 are reduced to the minimal trail under an ``audit.erase`` tombstone, reject lines are
 removed. A receipt (``data.erase``) goes into the audit chain: counts per table, a
 digest of what was removed, and keyed fingerprints of the subject's values (see
 :class:`~tenancy_fixtures.compliance.subjects.Fingerprints`) so that
-:func:`verify_erasure` can prove later that none of them is left anywhere. An id of
-which nothing is found (no row, reference, audit detail or reject line) and no earlier
-erasure is on record is a :class:`~tenancy_fixtures.errors.SubjectNotFoundError`, with
-no receipt.
+:func:`verify_erasure` can prove later that none of them is left anywhere; receipts
+and ``audit.erase`` tombstones are never scrubbed (they are the proof). An id that no
+row reaches, no reject record is of (their id in its id or reference column) and no
+earlier erasure is on record is a
+:class:`~tenancy_fixtures.errors.SubjectNotFoundError`, with no receipt, before
+anything is scrubbed: a word of an audit detail or reject line equal to it is no
+evidence that it is a person's id.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import (
     Column,
+    MetaData,
     Table,
     and_,
     bindparam,
@@ -62,6 +67,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
 from tenancy_fixtures.compliance.subjects import (
     Fingerprints,
+    belongs_to,
+    identifying_columns,
     personal_values,
     reach,
     subject_column,
@@ -76,9 +83,11 @@ from tenancy_fixtures.errors import (
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.derived import DERIVATIONS
+from tenancy_fixtures.loading.records import column_value
 from tenancy_fixtures.loading.table_checksums import table_checksum, table_checksum_over
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane, migration_ledger
+from tenancy_fixtures.store.audit_chain import TOMBSTONE
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.store.control_plane import RejectNames
@@ -97,7 +106,9 @@ __all__ = [
     "ErasureReport",
     "erase_subject",
     "known_fingerprints",
+    "line_holds",
     "scrub_reject_files",
+    "subject_records",
     "tenant_reject_files",
 ]
 
@@ -108,6 +119,8 @@ ErasureMode = Literal["delete", "pseudonymise"]
 ERASURE_FIXTURE = "erasure"
 #: The audit action of an erasure: its receipt.
 RECEIPT = "data.erase"
+#: Where a receipt says whether its fingerprint key came from a data key or the salt.
+_KEY_KIND = "key"
 _MASK = (1 << 64) - 1
 
 
@@ -564,19 +577,40 @@ async def known_fingerprints(
     receipts = 0
     for row in found:
         detail = dict(row.detail)
-        named = detail.get("subject")
-        if not isinstance(named, dict) or not isinstance(named.get("salt"), str):
-            continue
-        if marks is not None and named["salt"] != marks.salt:
-            continue
-        theirs = marks or Fingerprints.new(data_key, salt=named["salt"])
-        if theirs.of(subject) == named.get("fingerprint"):
+        theirs = _receipt_marks(detail, subject, data_key, marks)
+        if theirs is not None:
             receipts += _erased_any(detail)
             marks = theirs
             marks.digests.update(str(d) for d in detail.get("fingerprints", ()))
     marks = marks or Fingerprints.new(data_key)
     marks.add([subject])
     return marks, receipts
+
+
+def _receipt_marks(
+    detail: Mapping[str, Any], subject: Any, data_key: bytes | None, marks: Fingerprints | None
+) -> Fingerprints | None:
+    """The fingerprints of the receipt ``detail`` if it names ``subject`` (under the
+    salt of ``marks`` when the subject already has some). The receipt says whether its
+    key came from a data key or from the salt alone; one from before it said so is
+    tried both ways, so a master key set after an erasure still finds it."""
+    named = detail.get("subject")
+    if not isinstance(named, dict) or not isinstance(named.get("salt"), str):
+        return None
+    if marks is not None:
+        same = named["salt"] == marks.salt and marks.of(subject) == named.get("fingerprint")
+        return marks if same else None
+    kind = named.get(_KEY_KIND)
+    keys: list[bytes | None] = [data_key] if data_key is not None and kind != "salt" else []
+    keys += [None] if kind != "data" else []
+    for key in keys:
+        try:
+            theirs = Fingerprints.new(key, salt=named["salt"])
+        except ValueError:  # not a hex salt: not a receipt this code wrote
+            return None
+        if theirs.of(subject) == named.get("fingerprint"):
+            return theirs
+    return None
 
 
 def _erased_any(detail: Mapping[str, Any]) -> bool:
@@ -604,17 +638,56 @@ async def _fingerprints(
     return marks, receipts
 
 
-def _refuse_unknown(report: ErasureReport, receipts: int, session: TenantSession) -> None:
-    """A :class:`SubjectNotFoundError` when the erasure found nothing of the subject (no
-    row, audit detail or reject line) and no earlier erasure of them is on record: the
-    id is likely wrong, and a receipt would claim an erasure that never happened."""
-    if report.total or report.audit_records or report.reject_lines or receipts:
+async def _refused_values(
+    session: TenantSession, subject: Any, records: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """The identifying values of the subject's refused records of their own table (the
+    e-mail a lenient load set aside), so that where the refusal quoted them is scrubbed
+    too; a value another person's row holds (an e-mail refused as taken) is theirs and
+    left out."""
+    id_column = subject_column(session.metadata)
+    home = id_column.table
+    assert isinstance(home, Table)
+    values: list[Any] = []
+    for document in records:
+        if document.get("table") != home.name:
+            continue
+        for column in identifying_columns(home, id_column):
+            value = document["record"].get(column.name)
+            if value is None or await _held_by_another(session, column, value, subject):
+                continue
+            values.append(value)
+    return values
+
+
+async def _held_by_another(
+    session: TenantSession, column: Column[Any], value: Any, subject: Any
+) -> bool:
+    """Whether a row of another subject holds ``value`` in ``column``."""
+    try:
+        typed = column_value(column, value)
+    except (ValueError, TypeError):
+        return False  # no row can hold it
+    id_column = subject_column(session.metadata)
+    query = select(id_column).where(column == typed, id_column != subject).limit(1)
+    return (await session.connection.execute(query)).first() is not None
+
+
+def _refuse_unknown(
+    report: ErasureReport, records: int, receipts: int, session: TenantSession
+) -> None:
+    """A :class:`SubjectNotFoundError` when nothing is the subject's (no row reaches
+    them, no reject line is a record of theirs) and no earlier erasure of them is on
+    record: the id is likely wrong, and a receipt would claim an erasure that never
+    happened. Raised before anything is scrubbed: an audit detail or reject line that
+    merely holds the same word is no evidence that the id is a person's."""
+    if report.total or records or receipts:
         return
     column = subject_column(session.metadata)
     raise SubjectNotFoundError(
         f"no row of {column.table.name}.{column.name} holds that subject id, nothing "
-        "refers to it, no audit detail or reject line holds it, and no erasure of it is "
-        "on record: check the id (compared exactly, letter case included); nothing was "
+        "refers to it, no reject line is a record of it, and no erasure of it is on "
+        "record: check the id (compared exactly, letter case included); nothing was "
         "erased",
         tenant_id=session.tenant_id,
         column=f"{column.table.name}.{column.name}",
@@ -628,16 +701,34 @@ def tenant_reject_files(directory: Path, names: RejectNames) -> list[Path]:
     return sorted({*own, *recorded_files(names.recorded)})
 
 
-def scrub_reject_files(paths: Sequence[Path], marks: Fingerprints) -> int:
-    """Remove the lines of the reject files ``paths`` that hold a fingerprinted value;
-    returns how many went. Each file is rewritten whole and renamed into place."""
+def subject_records(
+    paths: Sequence[Path], metadata: MetaData, subject: Any
+) -> list[dict[str, Any]]:
+    """The lines of the reject files ``paths`` that are the subject's records (see
+    :func:`~tenancy_fixtures.compliance.subjects.belongs_to`)."""
+    found: list[dict[str, Any]] = []
+    for path in paths:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                document = _document(line)
+                if isinstance(document, dict) and _owned(document, metadata, subject):
+                    found.append(document)
+    return found
+
+
+def scrub_reject_files(
+    paths: Sequence[Path], marks: Fingerprints, metadata: MetaData, subject: Any
+) -> int:
+    """Remove the lines of the reject files ``paths`` that hold a fingerprinted value or
+    are a record of the subject; returns how many went. Each file is rewritten whole
+    and renamed into place."""
     removed = 0
     for path in paths:
         kept: list[str] = []
         dropped = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
-                if _line_holds(line, marks):
+                if line_holds(line, marks, metadata, subject):
                     dropped += 1
                 else:
                     kept.append(line)
@@ -653,12 +744,26 @@ def scrub_reject_files(paths: Sequence[Path], marks: Fingerprints) -> int:
     return removed
 
 
-def _line_holds(line: str, marks: Fingerprints) -> bool:
-    try:
-        document = json.loads(line)
-    except ValueError:
-        return marks.found_in(line)
+def line_holds(line: str, marks: Fingerprints, metadata: MetaData, subject: Any) -> bool:
+    """Whether a reject file's ``line`` is the subject's: a record of theirs (their id
+    in an id or reference column, whatever its shape), or a fingerprinted value among
+    its strings (the message quoting a refused e-mail). The line's own numbers
+    (``"line": 3``) and keys are not read as ids."""
+    document = _document(line)
+    if isinstance(document, dict) and _owned(document, metadata, subject):
+        return True
     return marks.found_in(document)
+
+
+def _document(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return line
+
+
+def _owned(document: Mapping[str, Any], metadata: MetaData, subject: Any) -> bool:
+    return belongs_to(metadata, subject, document.get("table"), document.get("record"))
 
 
 async def _data_key(store: TenantStore, tenant_id: str) -> bytes | None:
@@ -722,13 +827,20 @@ async def erase_subject(
             await erase(session, tables, subject, changes, report)
             await _refresh_derived(session, changes, report)
             report.digest = await _record_writes(session, changes, audit.run_id)
-            report.audit_records = await control_plane.erase_audit_detail(
-                session.connection, tenant_id, actor=actor, run_id=audit.run_id, only=marks.found_in
-            )
             names = await control_plane.reject_names(session.connection, tenant_id)
-            directory = Path(reject_dir or store.settings.reject_dir)
-            report.reject_lines = scrub_reject_files(tenant_reject_files(directory, names), marks)
-            _refuse_unknown(report, receipts, session)
+            paths = tenant_reject_files(Path(reject_dir or store.settings.reject_dir), names)
+            records = subject_records(paths, session.metadata, subject)
+            _refuse_unknown(report, len(records), receipts, session)
+            marks.add(await _refused_values(session, subject, records))
+            report.audit_records = await control_plane.erase_audit_detail(
+                session.connection,
+                tenant_id,
+                actor=actor,
+                run_id=audit.run_id,
+                only=marks.found_in,
+                keep=(RECEIPT, TOMBSTONE),
+            )
+            report.reject_lines = scrub_reject_files(paths, marks, session.metadata, subject)
             await audit.record(session.connection, detail=_receipt(report, marks, subject))
     report.cache_keys = await _forget_cached(store, tenant_id, cache, marks)
     log.info("subject_erased", tenant_id=tenant_id, run_id=report.run_id, rows=report.total)
@@ -739,6 +851,10 @@ def _receipt(report: ErasureReport, marks: Fingerprints, subject: Any) -> dict[s
     """The erasure receipt: what went, never the values (fingerprints under a salt)."""
     receipt = {k: v for k, v in report.as_dict().items() if k not in ("tenant_id", "run_id")}
     receipt.pop("cache_keys")
-    receipt["subject"] = {"salt": marks.salt, "fingerprint": marks.of(subject)}
+    receipt["subject"] = {
+        "salt": marks.salt,
+        "fingerprint": marks.of(subject),
+        _KEY_KIND: "data" if marks.keyed else "salt",
+    }
     receipt["fingerprints"] = sorted(marks.digests)
     return receipt

@@ -10,24 +10,30 @@ Places looked at:
   personal, id or reference column holding one of the values;
 * reject files of the tenant (``<reject_dir>/<tenant>-<plane>-*.jsonl``, named for this
   database's control plane, and those its loads recorded writing);
-* the tenant's audit details (erasure receipts aside: they hold digests only);
+* the tenant's audit details (erasure receipts and tombstones aside: digests and
+  counts only);
 * the tenant's config, stored and cached (Redis, when the cache is there).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, func, select
 
-from tenancy_fixtures.compliance.erasure import RECEIPT, known_fingerprints, tenant_reject_files
+from tenancy_fixtures.compliance.erasure import (
+    RECEIPT,
+    known_fingerprints,
+    line_holds,
+    tenant_reject_files,
+)
 from tenancy_fixtures.compliance.subjects import Fingerprints, reach, typed_subject
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.audit_chain import TOMBSTONE
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import personal_columns, subject_columns
 from tenancy_fixtures.store.control_plane import RejectNames
@@ -107,7 +113,7 @@ async def _columns(
     async for partition in result.partitions():
         for row in partition:
             for column, value in zip(columns, row, strict=True):
-                if value is not None and marks.found_in(value):
+                if marks.holds(value) or marks.found_in(value):
                     hits[column.name] += 1
     for name, count in hits.items():
         if count:
@@ -117,17 +123,18 @@ async def _columns(
 
 
 def _reject_files(
-    directory: Path, names: RejectNames, marks: Fingerprints, check: ErasureCheck
+    session: TenantSession,
+    subject: Any,
+    directory: Path,
+    names: RejectNames,
+    marks: Fingerprints,
+    check: ErasureCheck,
 ) -> None:
     for path in tenant_reject_files(directory, names):
         hits = 0
         with path.open(encoding="utf-8") as handle:
             for line in handle:
-                try:
-                    document: Any = json.loads(line)
-                except ValueError:
-                    document = line
-                hits += marks.found_in(document)
+                hits += line_holds(line, marks, session.metadata, subject)
         if hits:
             check.remnants.append(f"reject file {path}: {hits} record(s) of the subject")
     recorded = len(names.recorded)
@@ -152,7 +159,7 @@ async def _audit(
                 )
             ).all()
             for row in page:
-                if row.action != RECEIPT and marks.found_in(dict(row.detail)):
+                if row.action not in (RECEIPT, TOMBSTONE) and marks.found_in(dict(row.detail)):
                     hits.append(int(row.audit_id))
             if len(page) < _PAGE:
                 break
@@ -202,8 +209,8 @@ async def verify_erasure(
     async with store.session(tenant_id, readonly=True) as session:
         await _tables(session, subject, marks, check)
         names = await control_plane.reject_names(session.connection, tenant_id)
-    directory = Path(reject_dir or store.settings.reject_dir)
-    _reject_files(directory, names, marks, check)
+        directory = Path(reject_dir or store.settings.reject_dir)
+        _reject_files(session, subject, directory, names, marks, check)
     await _audit(store, tenant_id, marks, check)
     await _config(store, tenant_id, marks, cache, check)
     return check

@@ -12,6 +12,15 @@ can still find a value that came back. A value others may share (a name) is not
 fingerprinted: it would find other people. The key is derived from the tenant's data
 key when there is a master key (so it dies with the tenant), or else from the salt
 alone.
+
+What counts as holding a value: a field that holds subject data (an id, reference or
+personal column; a reject record's id or reference) holding it whole, whatever its
+shape (:meth:`Fingerprints.holds`); elsewhere, in audit details, configs and reject
+lines, only the string values of a document, never its keys or numbers (its own
+structure: ``"users": 1`` in a receipt, ``"line": 3`` in a reject line), whole or as a
+part of free text quoted the way error messages quote a value, or as a word of it only
+when the value is :func:`distinctive` (an e-mail address, ``dan_77``): a bare word or
+number (``premium``, ``2``) is prose as often as an id.
 """
 
 from __future__ import annotations
@@ -39,7 +48,10 @@ from tenancy_fixtures.store.column_info import (
 
 __all__ = [
     "Fingerprints",
+    "belongs_to",
     "derive_key",
+    "distinctive",
+    "identifying_columns",
     "reach",
     "scalar_text",
     "subject_column",
@@ -50,6 +62,10 @@ __all__ = [
 #: Characters that end a token inside free text (an e-mail address stays whole).
 _SPLIT = re.compile(r"[\s'\"`()\[\]{}<>,;|]+")
 _TRIM = ".:!?"
+#: A part of free text quoted the way error messages quote a value (by its repr).
+_QUOTED = re.compile(r"'([^'\n]{1,256})'|\"([^\"\n]{1,256})\"|`([^`\n]{1,256})`")
+_LETTER = re.compile(r"[^\W\d_]")
+_NOT_LETTER = re.compile(r"[\W\d_]")
 
 
 def subject_column(metadata: MetaData) -> Column[Any]:
@@ -69,6 +85,12 @@ def typed_subject(metadata: MetaData, subject: Any) -> Any:
     column holds it (an integer, a UUID...); a :class:`ConfigError` naming the column
     when it cannot be one."""
     column = subject_column(metadata)
+    if isinstance(subject, str) and not _encodable(subject):
+        raise ConfigError(
+            f"subject {subject!r:.40} is not valid UTF-8 text (a byte the shell could not "
+            "decode): it cannot be an id",
+            key="subject",
+        )
     try:
         return column_value(column, subject)
     except ValueError as exc:
@@ -76,6 +98,16 @@ def typed_subject(metadata: MetaData, subject: Any) -> Any:
             f"subject {subject!r:.40} is not an id of {column.table.name}.{column.name}: {exc}",
             key="subject",
         ) from None
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate, which Python makes of
+    bytes a command line could not decode): no database can store or compare it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def reach(metadata: MetaData, subject: Any) -> dict[str, ColumnElement[bool]]:
@@ -119,18 +151,43 @@ def tokens(value: str) -> Iterator[str]:
             yield word
 
 
-def _leaves(value: Any) -> Iterator[str]:
+def distinctive(text: str) -> bool:
+    """Whether ``text`` cannot be a word or number of prose or of a document's own
+    structure: it holds a letter and also a digit or punctuation (an e-mail address,
+    ``dan_77``, a UUID). A bare word (``premium``) or number (``2``) is found only where
+    it stands for a value: quoted, or in a field that holds subject ids."""
+    return bool(_LETTER.search(text)) and bool(_NOT_LETTER.search(text))
+
+
+def _candidates(text: str) -> Iterator[str]:
+    """What in ``text`` may be a subject's value: the text whole and its words when
+    :func:`distinctive`, and any part quoted as error messages quote a value."""
+    for word in tokens(text):
+        if distinctive(word):
+            yield word
+    for match in _QUOTED.finditer(text):
+        yield next(g for g in match.groups() if g is not None)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The string values of a JSON document (a JSON text parsed), never its keys,
+    numbers or booleans: those are the document's own structure."""
     if isinstance(value, str):
+        if value.startswith(("{", "[")):
+            try:
+                inner = json.loads(value)
+            except ValueError:
+                inner = None
+            if isinstance(inner, dict | list):
+                yield from _strings(inner)
+                return
         yield value
     elif isinstance(value, Mapping):
-        for key, item in value.items():
-            yield str(key)
-            yield from _leaves(item)
+        for item in value.values():
+            yield from _strings(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _leaves(item)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
+            yield from _strings(item)
 
 
 def scalar_text(value: Any) -> str:
@@ -145,17 +202,21 @@ def scalar_text(value: Any) -> str:
 
 @dataclass
 class Fingerprints:
-    """Keyed digests of a subject's values; ``salt`` (hex) and ``digests`` may be kept."""
+    """Keyed digests of a subject's values; ``salt`` (hex) and ``digests`` may be kept.
+    ``keyed``: whether the key came from a data key (else from the salt alone), which
+    a receipt records so that it can be checked again whichever way the key comes now."""
 
     key: bytes
     salt: str
     digests: set[str] = field(default_factory=set)
+    keyed: bool = False
 
     @classmethod
     def new(cls, data_key: bytes | None, *, salt: str | None = None) -> Fingerprints:
         """Fingerprints under a fresh salt (or a kept one, to check values again)."""
         salt = salt or secrets.token_hex(16)
-        return cls(derive_key(data_key, bytes.fromhex(salt), "fingerprint"), salt)
+        key = derive_key(data_key, bytes.fromhex(salt), "fingerprint")
+        return cls(key, salt, keyed=data_key is not None)
 
     def of(self, value: Any) -> str:
         """The digest of one value (by its :func:`scalar_text`)."""
@@ -170,22 +231,56 @@ class Fingerprints:
             if text.strip():
                 self.digests.add(self.of(text))
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value``, held in a field that holds subject data (an id, reference
+        or personal column), is a remembered value whole, whatever its shape (a number
+        id included)."""
+        if value is None or isinstance(value, bool) or not self.digests:
+            return False
+        return self.of(value) in self.digests
+
     def found_in(self, document: Any) -> bool:
-        """Whether any remembered value occurs in ``document`` (a value, or any string
-        inside a JSON document, whole or as a word of it)."""
+        """Whether a remembered value occurs among the string values of ``document`` (a
+        text, a JSON document): whole, or as a word or quoted part of it (a refused
+        record quoted in an error message). Keys, numbers and booleans are the
+        document's structure, and a bare word or number of a message is no evidence
+        (see :func:`distinctive`): erasing user ``1`` must not match ``"users": 1``."""
         if not self.digests:
             return False
-        for leaf in _leaves(document):
-            if any(self.of(t) in self.digests for t in tokens(leaf)):
-                return True
-            if not isinstance(document, str) and leaf.startswith(("{", "[")):
-                try:
-                    inner = json.loads(leaf)
-                except ValueError:
-                    continue
-                if isinstance(inner, dict | list) and self.found_in(inner):
-                    return True
+        return any(
+            self.of(candidate) in self.digests
+            for text in _strings(document)
+            for candidate in _candidates(text)
+        )
+
+
+def belongs_to(metadata: MetaData, subject: Any, table_name: Any, record: Any) -> bool:
+    """Whether ``record`` (a record of the table named ``table_name``, as a reject file
+    keeps it) is the subject's: its subject id, or a column referring to it, holds
+    ``subject`` once typed as the column holds it."""
+    if not isinstance(record, Mapping) or not isinstance(table_name, str):
         return False
+    table = next((t for t in metadata.sorted_tables if t.name == table_name), None)
+    if table is None:
+        return False
+    id_column = subject_column(metadata)
+    held = [c for c in table.columns if c is id_column or _refers(c, id_column)]
+    for column in held:
+        value = record.get(column.name)
+        if value is None or isinstance(value, bool):
+            continue
+        try:
+            if column_value(column, value) == subject:
+                return True
+        except (ValueError, TypeError):
+            continue
+    return False
+
+
+def _refers(column: Column[Any], id_column: Column[Any]) -> bool:
+    """Whether ``column`` holds a subject id: declared a reference, or a key to the id."""
+    declared = column.info.get(SUBJECT_INFO) == "reference"
+    return declared or any(k.column is id_column for k in column.foreign_keys)
 
 
 def _unique(table: Table, column: Column[Any]) -> bool:
@@ -196,10 +291,15 @@ def _unique(table: Table, column: Column[Any]) -> bool:
     )
 
 
-def personal_values(table: Table, row: Sequence[Any], id_column: Column[Any]) -> list[Any]:
-    """The values that identify the subject in their row of the subject table: the id
-    and personal columns declared unique (an e-mail address). A shared value (a name
+def identifying_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
+    """The columns of the subject table whose values identify a subject: the id and
+    personal columns declared unique (an e-mail address). A shared value (a name
     others bear too) would find other people's rows, so it is not fingerprinted."""
+    return [id_column, *(c for c in personal_columns(table) if _unique(table, c))]
+
+
+def personal_values(table: Table, row: Sequence[Any], id_column: Column[Any]) -> list[Any]:
+    """The values that identify the subject in their row of the subject table (see
+    :func:`identifying_columns`)."""
     names = [c.name for c in table.columns]
-    wanted = [id_column, *(c for c in personal_columns(table) if _unique(table, c))]
-    return [row[names.index(c.name)] for c in wanted]
+    return [row[names.index(c.name)] for c in identifying_columns(table, id_column)]

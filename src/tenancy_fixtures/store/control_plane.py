@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -922,6 +922,7 @@ async def erase_audit_detail(
     actor: str = "tenancy-fixtures",
     run_id: str | None = None,
     only: Callable[[Mapping[str, Any]], bool] | None = None,
+    keep: Collection[str] = (),
 ) -> int:
     """Reduce every audit record of ``tenant_id`` to the minimal trail: who did which
     action when, on which run, with what outcome (and the error's class name); the
@@ -931,7 +932,9 @@ async def erase_audit_detail(
     verify reads what they cover from them. Returns how many records there were.
 
     ``only``: erase just the records whose detail it accepts (a subject's erasure), and
-    return how many were erased; the tombstone is appended only if any were."""
+    return how many were erased; the tombstone is appended only if any were. ``keep``:
+    actions whose records ``only`` never erases (an erasure's receipts: the proof of what
+    was done)."""
     from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
 
     a = audit_table
@@ -946,7 +949,7 @@ async def erase_audit_detail(
         detail = dict(row.detail)
         if detail == minimal_trail(detail) or row.action == audit_chain.TOMBSTONE:
             continue  # erased before (rewriting it would change nothing), or a tombstone
-        if only is not None and not only(detail):
+        if only is not None and (row.action in keep or not only(detail)):
             continue
         by_trail.setdefault(minimal_trail(detail).get("error"), []).append(row.audit_id)
         if row.seq is not None:  # records made before the chain have no position
