@@ -9,27 +9,35 @@ no schema. Two things make that safe for many tenants in one process:
 * Every statement is put in the tenant's schema by the connection's
   ``schema_translate_map``: SQLAlchemy's own constructs (``create_table``,
   ``create_index``, statements on ``sa.Table`` objects) honour it; Alembic's ``ALTER``
-  constructs do not, so they are given the map's placeholder for a schema just before
-  they execute.
+  constructs and lightweight ``sa.table()`` objects do not, so they are given the map's
+  placeholder for a schema just before they execute.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.sql.elements import quoted_name
+from sqlalchemy import event, literal
+from sqlalchemy.exc import CompileError
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement, quoted_name
+from sqlalchemy.sql.selectable import TableClause
+from sqlalchemy.sql.sqltypes import NullType
 
 from tenancy_fixtures.migrations.scripts import Step
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 if TYPE_CHECKING:
     from alembic.operations import Operations
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Dialect
+    from sqlalchemy.engine.default import DefaultExecutionContext
+    from sqlalchemy.types import TypeEngine
 
 __all__ = ["captured_sql", "run_steps"]
 
@@ -85,6 +93,18 @@ def _qualify_alter(
     return clauseelement, multiparams, params
 
 
+def _qualify_table_clauses(
+    conn: Connection, clauseelement: Any, multiparams: Any, params: Any, options: Any
+) -> None:
+    """Lets ``sa.table()`` objects (as in Alembic's ``bulk_insert`` examples) take the
+    schema map like ``sa.Table`` ones; SQLAlchemy leaves lightweight tables out of it."""
+    del conn, multiparams, params, options
+    if isinstance(clauseelement, ClauseElement):
+        for element in visitors.iterate(clauseelement):
+            if isinstance(element, TableClause) and not element._use_schema_map:
+                element._use_schema_map = True
+
+
 @contextmanager
 def _operations(conn: Connection) -> Iterator[Operations]:
     from alembic.migration import MigrationContext
@@ -94,11 +114,13 @@ def _operations(conn: Connection) -> Iterator[Operations]:
     context = MigrationContext.configure(connection=conn)
     operations = Operations(context)
     event.listen(conn, "before_execute", _qualify_alter, retval=True)
+    event.listen(conn, "before_execute", _qualify_table_clauses)
     token = _current.set(operations)
     try:
         yield operations
     finally:
         _current.reset(token)
+        event.remove(conn, "before_execute", _qualify_table_clauses)
         event.remove(conn, "before_execute", _qualify_alter)
 
 
@@ -111,14 +133,20 @@ def run_steps(conn: Connection, steps: Sequence[Step]) -> None:
 
 
 def captured_sql(conn: Connection, steps: Sequence[Step]) -> list[str]:
-    """The SQL ``steps`` run on ``conn``, as executed (schema names filled in); the
-    caller rolls the transaction back."""
+    """The SQL ``steps`` run on ``conn``, as executed (schema names filled in, values
+    inlined as literals, each statement ending in ``;``), ready for ``psql`` or
+    ``sqlite3``; the caller rolls the transaction back. The migration's own reads are
+    shown as comments: a file of writes does not repeat them."""
     statements: list[str] = []
+    last: list[DefaultExecutionContext] = []
 
     def capture(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
+        statement, parameters, context = args[2], args[3], args[4]
+        if last and last[0] is context:
+            return  # one executemany the driver sends in batches: rendered once
+        last[:] = [context]
         if not _is_reflection(statement):
-            statements.append(_render(statement, parameters))
+            statements.extend(_render(conn.dialect, statement, parameters, context))
 
     event.listen(conn, "before_cursor_execute", capture)
     try:
@@ -128,14 +156,117 @@ def captured_sql(conn: Connection, steps: Sequence[Step]) -> list[str]:
     return statements
 
 
-def _is_reflection(statement: str) -> bool:
-    """Catalogue reads (Alembic's batch mode reflects the table it rebuilds)."""
+#: Tables and views of the database's catalogue.
+_CATALOGUES = ("sqlite_master", "sqlite_schema", "pg_catalog.", "information_schema.")
+
+_READ_NOTE = (
+    "-- read by the migration when this was generated, not repeated here; values in\n"
+    "-- the statements below may come from what it returned then:"
+)
+
+
+def _is_read(statement: str) -> bool:
     lowered = statement.lstrip().lower()
-    return lowered.startswith("pragma") or "sqlite_master" in lowered or "pg_catalog" in lowered
+    first = lowered.split(None, 1)[0] if lowered else ""
+    return first in ("select", "show") or (first == "pragma" and "=" not in lowered)
 
 
-def _render(statement: str, parameters: Any) -> str:
-    text = "\n".join(line.rstrip() for line in statement.strip().splitlines())
-    if parameters:
-        text += f"\n-- parameters: {parameters!r}"
-    return text + ";"
+def _is_reflection(statement: str) -> bool:
+    """Reads of the catalogue (Alembic's batch mode reflects the table it rebuilds);
+    a statement that writes is never one, whatever it names."""
+    lowered = statement.lstrip().lower()
+    return _is_read(statement) and (
+        lowered.startswith("pragma") or any(name in lowered for name in _CATALOGUES)
+    )
+
+
+def _render(
+    dialect: Dialect, statement: str, parameters: Any, context: DefaultExecutionContext
+) -> list[str]:
+    """One runnable statement per set of values; a read becomes a comment."""
+    try:
+        texts = _with_literals(dialect, statement, parameters, context)
+    except CompileError as exc:
+        return [f"-- values not shown as literals ({exc}): {parameters!r}\n{_ended(statement)}"]
+    if _is_read(statement):
+        return [_READ_NOTE + "\n" + _commented(text) for text in texts]
+    return [_ended(text) for text in texts]
+
+
+def _with_literals(
+    dialect: Dialect, statement: str, parameters: Any, context: DefaultExecutionContext
+) -> list[str]:
+    """``statement`` with its values inlined: a Core statement compiled again with
+    every value a literal, or a driver-level one with its placeholders replaced."""
+    if not parameters:
+        return [statement]
+    compiled = context.compiled
+    if not isinstance(compiled, SQLCompiler) or compiled.statement is None:
+        rows = parameters if context.executemany else [parameters]
+        return [_driver_literals(dialect, statement, row) for row in rows]
+    translate = context.execution_options.get("schema_translate_map")
+    inlined = compiled.statement.compile(
+        dialect=dialect,
+        column_keys=compiled.column_keys,
+        for_executemany=compiled.for_executemany,
+        schema_translate_map=translate,
+        render_schema_translate=bool(translate),
+        compile_kwargs={"literal_execute": True},
+    )
+    assert isinstance(inlined, SQLCompiler)
+    by_value = _typed_by_value(inlined.render_literal_value)
+    inlined.render_literal_value = by_value  # type: ignore[method-assign]
+    return [
+        inlined._process_parameters_for_postcompile(
+            inlined.construct_params(values), _populate_self=False
+        ).statement
+        for values in context.compiled_parameters
+    ]
+
+
+def _typed_by_value(render: Any) -> Any:
+    """``render`` (a compiler's literal renderer), typing a value of no declared type
+    (``sa.column("name")``) by its Python type, as the driver would."""
+
+    def rendered(value: Any, type_: TypeEngine[Any]) -> str:
+        if isinstance(type_, NullType):
+            type_ = literal(value).type
+        result: str = render(value, type_)
+        return result
+
+    return rendered
+
+
+#: Quoted text: a string literal or a quoted name.
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+#: Quoted text, or a positional placeholder (``$1``, ``?``, ``%s``).
+_PLACEHOLDER = re.compile(_QUOTED.pattern + r"|\$(\d+)|\?|%s")
+
+
+def _driver_literals(dialect: Dialect, statement: str, values: Any) -> str:
+    """A driver-level statement with its positional placeholders replaced by the
+    values, typed by their Python types."""
+    if isinstance(values, dict):
+        raise CompileError("named parameters of a driver-level statement")
+    given = list(values)
+    following = iter(given)
+
+    def replaced(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token[0] in "'\"":
+            return token
+        value = given[int(match.group(1)) - 1] if match.group(1) else next(following)
+        return str(literal(value).compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+    return _PLACEHOLDER.sub(replaced, statement)
+
+
+def _commented(text: str) -> str:
+    return "\n".join(f"-- {line.rstrip()}" for line in text.strip().splitlines())
+
+
+def _ended(text: str) -> str:
+    """``text`` trimmed and ending in ``;`` (on a line of its own after a comment)."""
+    lines = [line.rstrip() for line in text.strip().removesuffix(";").rstrip().splitlines()]
+    unquoted = _QUOTED.sub("", lines[-1])
+    return "\n".join(lines) + ("\n;" if "--" in unquoted else ";")
