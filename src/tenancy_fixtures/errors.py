@@ -156,18 +156,30 @@ class TenantStorageMissingError(TenantNotFoundError):
 
 class SchemaOutdatedError(TenantError):
     """The tenant's schema is at another revision than the code's: loading or reading
-    its tables would fail on the difference. ``tenancy-fixtures migrate`` fixes it."""
+    its tables would fail on the difference. ``tenancy-fixtures migrate`` fixes it, unless
+    the revision is ``unknown`` to the code's history (a newer release's, say)."""
 
     exit_code = 8
 
-    def __init__(self, tenant_id: str, *, revision: str | None, head: str) -> None:
+    def __init__(
+        self, tenant_id: str, *, revision: str | None, head: str, unknown: bool = False
+    ) -> None:
+        remedy = f"run `tenancy-fixtures migrate -t {tenant_id}` first"
+        if unknown:
+            remedy = (
+                "that revision is not in this code's history: was it migrated by a newer "
+                "release? Use that release, or move the tenant back with its scripts "
+                f"(TENANCY_MIGRATIONS set to its history: "
+                f"`tenancy-fixtures migrate -t {tenant_id} --to {head}`)"
+            )
         super().__init__(
             f"tenant '{tenant_id}' has schema revision {revision or 'unknown'} and the code "
-            f"expects {head}: run `tenancy-fixtures migrate -t {tenant_id}` first",
+            f"expects {head}: {remedy}",
             tenant_id=tenant_id,
         )
         self.revision = revision
         self.head = head
+        self.unknown = unknown
 
 
 class MigrationError(TenancyFixturesError):

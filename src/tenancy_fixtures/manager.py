@@ -33,6 +33,7 @@ from tenancy_fixtures.errors import (
     TenancyFixturesError,
     TenantError,
     TenantNotFoundError,
+    TenantStorageMissingError,
 )
 from tenancy_fixtures.fixtures.schema import SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -518,10 +519,17 @@ class FixtureManager:
             entries = await migration_ledger.ledger(conn, tenants=tenants)
         return [replace(e, revision=e.revision or history.base) for e in entries]
 
-    async def check_drift(self, tenants: Sequence[str] | None = None) -> list[DriftReport]:
+    async def check_drift(
+        self, tenants: Sequence[str] | None = None, *, report_missing: bool = False
+    ) -> list[DriftReport]:
         """Compare each tenant's live schema (every registered one unless ``tenants``
         names some) with the schema definition: columns, types, nullability, indexes,
-        unique, CHECK and foreign-key constraints (read only)."""
+        unique, CHECK and foreign-key constraints (read only).
+
+        A registered tenant whose storage is missing is a
+        :class:`TenantStorageMissingError`, or with ``report_missing`` a report whose
+        ``problem`` says so (the others are still compared); a tenant dropped meanwhile
+        is left out when ``tenants`` is ``None``."""
         ids = (
             list(tenants)
             if tenants is not None
@@ -529,8 +537,16 @@ class FixtureManager:
         )
         reports = []
         for tenant_id in ids:
-            async with self.store.session(tenant_id, readonly=True) as session:
-                reports.append(await check_drift(self.store, session, self.migrations))
+            try:
+                async with self.store.session(tenant_id, readonly=True) as session:
+                    reports.append(await check_drift(self.store, session, self.migrations))
+            except TenantStorageMissingError as exc:
+                if not report_missing:
+                    raise
+                reports.append(DriftReport(tenant_id, None, problem=exc.problem))
+            except TenantNotFoundError:
+                if tenants is not None:
+                    raise
         return reports
 
     def _history(self) -> MigrationScripts:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from tests.cli.cli_runner import Cli, assert_one_line_error
+from tests.cli.test_commands import _remove_storage
 
 HEAD = "0003_daily_streams"
 
@@ -68,7 +70,9 @@ def test_migrate_then_list_show_and_check_agree_on_the_revision(
 
     assert done["counts"] == {"migrated": 1}
     assert listed[0]["revision"] == shown["revision"] == HEAD
-    assert checked == [{"tenant_id": tenant, "revision": HEAD, "ok": True, "findings": []}]
+    assert checked == [
+        {"tenant_id": tenant, "revision": HEAD, "ok": True, "findings": [], "problem": None}
+    ]
 
 
 def test_a_load_into_a_tenant_behind_the_head_exits_8_naming_the_command(
@@ -104,3 +108,99 @@ def test_a_failing_revision_exits_9_with_the_tenant_and_its_error(
     assert result.exit_code == 9, result.output
     assert "failed" in result.stdout
     assert "ck_users_named" in result.stdout.replace("\n", "")
+
+
+def test_a_tenant_whose_storage_is_missing_fails_migrate_and_check_with_exit_7_hint(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """A registered tenant without its schema or file: ``migrate`` fails it with the
+    storage-missing hint and migrates the others (exit 9); ``migrate check`` reports the
+    others and exits 7, as do ``load-fixtures`` and ``validate-data`` of it (all said
+    "does not exist", exit 4, and ``check`` stopped at it)."""
+    kept, gone = f"{tenant_prefix}kept", f"{tenant_prefix}gone"
+    for tenant in (kept, gone):
+        cli.ok("init-tenant", tenant)
+        cli.ok("migrate", "-t", tenant, "--to", "base")
+    storage = _remove_storage(database_url, gone)
+    problem = (
+        f"registered, but its storage {storage} is missing; cleanup {gone} removes the registration"
+    )
+
+    migrated = cli("migrate", "-t", gone, "-t", kept, "--keep-going", "--json")
+    checked = cli("migrate", "check", "-t", kept, "-t", gone, "--json")
+    alone = cli("migrate", "check", "-t", gone)
+
+    assert migrated.exit_code == 9, migrated.output
+    outcomes = {r["tenant_id"]: r for r in json.loads(migrated.stdout)["tenants"]}
+    assert (outcomes[gone]["outcome"], outcomes[gone]["error"]) == (
+        "failed",
+        f"tenant '{gone}' is {problem}",
+    )
+    assert outcomes[kept]["outcome"] == "migrated"
+    assert checked.exit_code == 7, checked.output
+    assert [(r["tenant_id"], r["ok"], r["problem"]) for r in json.loads(checked.stdout)] == [
+        (kept, True, None),
+        (gone, False, problem),
+    ]
+    assert alone.exit_code == 7, alone.output
+    assert alone.stdout.strip() == f"{gone}: {problem}"
+    for command in ("load-fixtures", "validate-data"):
+        line = assert_one_line_error(cli(command, gone), 7, "error:")
+        assert line == f"error: tenant '{gone}' is {problem}"
+
+
+def _history_with(tmp_path: Path, name: str, revision: str) -> Path:
+    """The built-in history and one more revision file, ``name`` holding ``revision``."""
+    from tests.integration.test_migrations import BUILTIN_VERSIONS
+
+    history = tmp_path / "history"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / name).write_text(revision)
+    return history
+
+
+def test_a_broken_revision_file_exits_9_naming_it_without_a_raw_warning(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """A down_revision naming no revision broke even ``init-tenant`` with Alembic's raw
+    UserWarning and "unexpected error: KeyError: 'nope'" (exit 1)."""
+    history = _history_with(
+        tmp_path, "0004_dangling.py", 'revision = "0004"\ndown_revision = "nope"\n'
+    )
+    broken = Cli(cli.database_url, env={"TENANCY_MIGRATIONS": str(history)})
+
+    for args in (["init-tenant", f"{tenant_prefix}new"], ["migrate", "--all"]):
+        line = assert_one_line_error(broken(*args), 9, "error: ")
+        assert f"migrations {history}: " in line
+        assert line.endswith(
+            f"{history / 'versions' / '0004_dangling.py'} (revision '0004') has "
+            "down_revision 'nope', which no revision file declares"
+        )
+
+
+def test_a_revision_id_with_markup_is_printed_as_it_is(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """``revision = "0004[/]"`` ended migrate, migrate status and list in a Rich
+    MarkupError traceback (exit 1)."""
+    history = _history_with(
+        tmp_path,
+        "0004_marked.py",
+        f'revision = "0004[/]"\ndown_revision = "{HEAD}"\n\n\ndef upgrade() -> None:\n'
+        "    pass\n\n\ndef downgrade() -> None:\n    pass\n",
+    )
+    tenant = f"{tenant_prefix}marked"
+    cli.ok("init-tenant", tenant)
+    newer = Cli(cli.database_url, env={"TENANCY_MIGRATIONS": str(history)})
+
+    migrated = newer.ok("migrate", "-t", tenant, "--to", "0004[/]").stdout
+    status = newer.ok("migrate", "status", "-t", tenant).stdout
+    listed = newer.ok("list", "--prefix", tenant_prefix).stdout
+    shown = newer.ok("show", tenant).stdout
+
+    assert "migration to 0004[/]" in migrated
+    assert f"{HEAD} │ 0004[/]" in migrated
+    assert "head 0004[/]" in status
+    assert "│ 0004[/]" in status
+    assert "0004[/]" in listed
+    assert "revision 0004[/]" in shown

@@ -246,6 +246,30 @@ async def test_a_tenant_recorded_at_a_revision_this_release_lacks_is_named_not_t
     )
 
 
+async def test_a_load_into_a_tenant_ahead_of_the_code_says_a_newer_release_migrated_it(
+    fleet: FixtureManager,
+) -> None:
+    """It said "run `tenancy-fixtures migrate -t newer` first", which refuses the
+    revision; one behind the head still gets that advice."""
+    await fleet.create_tenant("newer")
+    await fleet.create_tenant("older")
+    await fleet.migrate(["older"], to=BASE)
+    async with fleet.store.control() as conn:
+        await migration_ledger.set_revision(conn, "newer", "0009_from_a_newer_release")
+
+    with pytest.raises(SchemaOutdatedError) as ahead:
+        await fleet.load_fixtures("newer")
+    with pytest.raises(SchemaOutdatedError) as behind:
+        await fleet.load_fixtures("older")
+
+    assert (8, True, False) == (ahead.value.exit_code, ahead.value.unknown, behind.value.unknown)
+    assert "0009_from_a_newer_release" in str(ahead.value)
+    assert "not in this code's history: was it migrated by a newer release?" in str(ahead.value)
+    assert f"`tenancy-fixtures migrate -t newer --to {HEAD}`" in str(ahead.value)
+    assert "newer release" not in str(behind.value)
+    assert str(behind.value).endswith("run `tenancy-fixtures migrate -t older` first")
+
+
 def _failing_history(tmp_path: Path) -> Path:
     directory = tmp_path / "migrations"
     shutil.copytree(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,70 @@ def test_two_heads_are_refused_naming_them(tmp_path: Path) -> None:
 def test_a_directory_without_versions_is_refused(tmp_path: Path) -> None:
     with pytest.raises(MigrationError, match="no versions/"):
         MigrationScripts(str(tmp_path))
+
+
+def _refusal(scripts: MigrationScripts) -> str:
+    """The :class:`MigrationError` reading ``scripts`` ends in (its chain, then the
+    steps that import the revision modules), checking no warning got out."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(MigrationError) as raised:
+            scripts.steps(scripts.base, scripts.head)
+    assert [] == [str(w.message) for w in caught]
+    assert 9 == raised.value.exit_code
+    return raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("extra", "fault"),
+    [
+        ("def broken(:\n    pass", "b2.py, line 2: SyntaxError: invalid syntax"),
+        ("raise RuntimeError('boom at import')", "b2.py, line 2: RuntimeError: boom at import"),
+    ],
+)
+def test_a_revision_file_that_cannot_be_imported_is_a_migration_error_naming_it(
+    tmp_path: Path, extra: str, fault: str
+) -> None:
+    """It escaped as the SyntaxError or RuntimeError itself ("unexpected error", exit 1)."""
+    scripts = _history(tmp_path, ("a1", None, ""), ("b2", "a1", extra))
+
+    message = _refusal(scripts)
+
+    assert message.startswith(f"migrations {tmp_path / 'history'}: {tmp_path / 'history'}")
+    assert message.endswith(fault)
+
+
+def test_a_down_revision_no_file_declares_is_a_migration_error_naming_the_file(
+    tmp_path: Path,
+) -> None:
+    """It was Alembic's UserWarning, then "KeyError: 'nope'" (exit 1), even for the head."""
+    scripts = _history(tmp_path, ("a1", None, ""), ("b2", "nope", ""))
+    versions = tmp_path / "history" / "versions"
+
+    assert _refusal(scripts).endswith(
+        f"{versions / 'b2.py'} (revision 'b2') has down_revision 'nope', "
+        "which no revision file declares"
+    )
+    (versions / "b2.py").write_text('revision = "b" + "2"\ndown_revision = "nope"\n')
+    assert "Revision nope referenced from" in _refusal(MigrationScripts(str(versions.parent)))
+
+
+def test_a_revision_id_declared_twice_is_a_migration_error_naming_both_files(
+    tmp_path: Path,
+) -> None:
+    """It passed while every tenant was at the head, then was "several heads (b2, b2)"
+    after a raw UserWarning."""
+    scripts = _history(tmp_path, ("a1", None, ""), ("b2", "a1", ""))
+    versions = tmp_path / "history" / "versions"
+    (versions / "b2_again.py").write_text((versions / "b2.py").read_text())
+
+    with pytest.raises(MigrationError) as raised:
+        _ = scripts.head
+    assert raised.value.message.endswith(
+        f"{versions / 'b2.py'} and {versions / 'b2_again.py'} both declare revision 'b2'; "
+        "give each revision its own id"
+    )
+    (versions / "b2_again.py").write_text('revision = "b" + "2"\ndown_revision = "a1"\n')
+    assert _refusal(MigrationScripts(str(versions.parent))).endswith(
+        "Revision b2 is present more than once"
+    )

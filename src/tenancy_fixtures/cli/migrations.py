@@ -11,6 +11,7 @@ from rich.table import Table
 
 from tenancy_fixtures.cli.context import console, err_console, print_json, run
 from tenancy_fixtures.cli.tenants import validate_or_fail
+from tenancy_fixtures.errors import TenantStorageMissingError
 
 if TYPE_CHECKING:
     from tenancy_fixtures.manager import FixtureManager
@@ -154,14 +155,14 @@ def _print_sql(report: MigrationReport) -> None:
 
 def _print_report(report: MigrationReport) -> None:
     shown = [r for r in report.results if r.outcome != "skipped"]
-    table = Table(title=f"{'plan' if report.dry_run else 'migration'} to {report.target}")
+    table = Table(title=escape(f"{'plan' if report.dry_run else 'migration'} to {report.target}"))
     for column in ("tenant", "from", "to", "outcome", "seconds", "error"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for r in shown:
         table.add_row(
-            r.tenant_id,
-            r.from_revision or "-",
-            r.to_revision or "-",
+            escape(r.tenant_id),
+            escape(r.from_revision or "-"),
+            escape(r.to_revision or "-"),
             r.outcome,
             f"{r.seconds:.3f}" if r.seconds else "",
             escape(r.error or ""),
@@ -214,13 +215,13 @@ def status(
             }
         )
         return
-    table = Table(title=f"{len(entries)} tenant(s), head {head}")
+    table = Table(title=escape(f"{len(entries)} tenant(s), head {head}"))
     for column in ("tenant", "revision", "status", "last attempt", "error"):
         table.add_column(column)
     for e in entries:
         table.add_row(
-            e.tenant_id,
-            e.revision or "-",
+            escape(e.tenant_id),
+            escape(e.revision or "-"),
             e.status,
             e.attempted_at.strftime("%Y-%m-%d %H:%M:%S") if e.attempted_at else "",
             escape(e.error or ""),
@@ -238,24 +239,30 @@ def check(
     json_out: JsonFlag = False,
 ) -> None:
     """Compare each live tenant schema with the code's at its recorded revision: columns,
-    types, nullability, indexes, unique/CHECK/foreign-key constraints. Exit 6 on drift.
+    types, nullability, indexes, unique/CHECK/foreign-key constraints. Exit 6 on drift;
+    exit 7 if a registered tenant's storage is missing (the others are still checked).
 
     Example: tenancy-fixtures migrate check --all
     """
     tenants = _chosen(all_tenants, tenant)
 
     async def work(manager: FixtureManager) -> list[DriftReport]:
-        return await manager.check_drift(tenants)
+        return await manager.check_drift(tenants, report_missing=True)
 
     reports = run(ctx, work)
     if json_out:
         print_json([r.as_dict() for r in reports])
     else:
         for r in reports:
+            if r.problem is not None:
+                console.print(f"{r.tenant_id}: {r.problem}", markup=False, soft_wrap=True)
+                continue
             mark = "ok" if r.ok else f"{len(r.findings)} difference(s)"
             console.print(f"{r.tenant_id} ({r.revision}): {mark}", markup=False)
             for finding in r.findings:
                 console.print(f"  - {finding}", markup=False)
+    if any(r.problem is not None for r in reports):
+        raise typer.Exit(TenantStorageMissingError.exit_code)
     if any(not r.ok for r in reports):
         raise typer.Exit(6)
 

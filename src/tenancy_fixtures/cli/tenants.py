@@ -154,9 +154,9 @@ def list_tenants(
         table.add_column(column, justify="right" if column in numbers else "left")
     for s in statuses:
         table.add_row(
-            s.tenant.tenant_id,
-            s.tenant.tier,
-            s.revision or "-",
+            escape(s.tenant.tenant_id),
+            escape(s.tenant.tier),
+            escape(s.revision or "-"),
             *(
                 ("-", "-", "storage missing", "-")
                 if s.problem
@@ -188,8 +188,9 @@ def show(
         return
     config = status.config or {}
     console.print(
-        f"[bold]{tenant_id}[/]  tier {status.tenant.tier}  size {format_size(status.storage_bytes)}"
-        + (f"  revision {status.revision}" if status.revision else "")
+        f"[bold]{escape(tenant_id)}[/]  tier {escape(status.tenant.tier)}  "
+        f"size {format_size(status.storage_bytes)}"
+        + (f"  revision {escape(status.revision)}" if status.revision else "")
     )
     console.print(f"rows {status.rows:,} (+{status.derived_rows:,} derived rows)")
     console.print("features: " + ", ".join(config.get("features", [])))

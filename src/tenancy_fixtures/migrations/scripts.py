@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import re
+import traceback
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from importlib import resources
@@ -105,10 +107,13 @@ def _declared(source: str) -> tuple[str, str | None] | None:
     return revision, down
 
 
-def _declared_chain(directory: Path) -> list[str] | None:
+def _declared_chain(directory: Path, location: str) -> list[str] | None:
     """The linear chain the revision files declare with literals, or ``None`` when a
-    file declares otherwise or the files do not form one chain (Alembic decides)."""
+    file declares otherwise or the files do not form one chain (Alembic decides). Two
+    files of one revision id, or a ``down_revision`` no file declares, is a
+    :class:`MigrationError` naming the files."""
     down_of: dict[str, str | None] = {}
+    file_of: dict[str, Path] = {}
     for path in sorted((directory / "versions").glob("*.py")):
         try:
             declared = _declared(path.read_text(encoding="utf-8"))
@@ -116,7 +121,18 @@ def _declared_chain(directory: Path) -> list[str] | None:
             return None
         if declared is None:
             return None
-        down_of[declared[0]] = declared[1]
+        if declared[0] in file_of:
+            raise MigrationError(
+                f"migrations {location}: {file_of[declared[0]]} and {path} both declare "
+                f"revision {declared[0]!r}; give each revision its own id"
+            )
+        down_of[declared[0]], file_of[declared[0]] = declared[1], path
+    for revision, down in down_of.items():
+        if down is not None and down not in down_of:
+            raise MigrationError(
+                f"migrations {location}: {file_of[revision]} (revision {revision!r}) has "
+                f"down_revision {down!r}, which no revision file declares"
+            )
     next_of = {down: rev for rev, down in down_of.items()}
     if len(next_of) != len(down_of) or None not in next_of:
         return None
@@ -126,6 +142,20 @@ def _declared_chain(directory: Path) -> list[str] | None:
         current = next_of[current]
         chain.append(current)
     return chain if len(chain) == len(down_of) else None
+
+
+def _fault(exc: Exception, directory: Path) -> str:
+    """What is wrong with a history Alembic could not read, naming the revision file at
+    fault when the error arose in one (a syntax error, an exception at import)."""
+    versions = directory / "versions"
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}, line {exc.lineno}: {type(exc).__name__}: {exc.msg}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if Path(f.filename).parent == versions]
+    where = f"{inside[-1].filename}, line {inside[-1].lineno}: " if inside else f"{versions}: "
+    if type(exc).__module__.startswith("alembic") or isinstance(exc, UserWarning):
+        return f"{where}{exc}"
+    return f"{where}{type(exc).__name__}: {exc}"
 
 
 class MigrationScripts:
@@ -151,18 +181,22 @@ class MigrationScripts:
         Alembic's own reading decides otherwise, and is checked against this one
         before anything runs.
         """
-        declared = _declared_chain(self.directory)
+        declared = _declared_chain(self.directory, self.location)
         return declared if declared is not None else self._alembic_chain
 
     @cached_property
     def _alembic_chain(self) -> list[str]:
-        from alembic.util import CommandError
-
-        try:
-            revisions = list(self._script.walk_revisions())
-        except CommandError as exc:
-            raise MigrationError(f"migrations {self.location}: {exc}") from None
-        heads = self._script.get_heads()
+        with warnings.catch_warnings():
+            # Alembic warns of a revision present twice or a down_revision missing,
+            # then goes on to fail (or not) on it: either is an unusable history.
+            warnings.filterwarnings("error", category=UserWarning, module=r"alembic\.")
+            try:
+                revisions = list(self._script.walk_revisions())
+                heads = self._script.get_heads()
+            except Exception as exc:  # a revision file's import may raise anything
+                raise MigrationError(
+                    f"migrations {self.location}: {_fault(exc, self.directory)}"
+                ) from None
         if len(heads) > 1:
             raise MigrationError(
                 f"migrations {self.location}: several heads ({', '.join(sorted(heads))}); "

@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from tenancy_fixtures.errors import (
     RecordError,
     StorageError,
+    TenantNotFoundError,
     TenantStorageMissingError,
     ValidationFailedError,
 )
@@ -582,8 +583,14 @@ class TenantStore(ABC):
         """
         validate_tenant_id(tenant_id)
         await self.initialize()
-        async with self._mapped(tenant_id), self._session(tenant_id, readonly) as session:
-            yield session
+        try:
+            async with self._mapped(tenant_id), self._session(tenant_id, readonly) as session:
+                yield session
+        except TenantNotFoundError as exc:
+            missing = await self._storage_missing(tenant_id, exc)
+            if missing is None:
+                raise
+            raise missing from exc
 
     @asynccontextmanager
     async def migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
@@ -596,8 +603,14 @@ class TenantStore(ABC):
         """
         validate_tenant_id(tenant_id)
         await self.initialize()
-        async with self._mapped(tenant_id), self._migrating(tenant_id) as session:
-            yield session
+        try:
+            async with self._mapped(tenant_id), self._migrating(tenant_id) as session:
+                yield session
+        except TenantNotFoundError as exc:
+            missing = await self._storage_missing(tenant_id, exc)
+            if missing is None:
+                raise
+            raise missing from exc
 
     @asynccontextmanager
     async def scratch(self) -> AsyncIterator[AsyncConnection]:
@@ -642,6 +655,15 @@ class TenantStore(ABC):
             if await control_plane.get_tenant(conn, tenant_id) is None:
                 return None
         return TenantStorageMissingError(tenant_id, self.storage_name(tenant_id))
+
+    async def _storage_missing(
+        self, tenant_id: str, exc: TenantNotFoundError
+    ) -> TenantStorageMissingError | None:
+        """Why a session found no ``tenant_id``, when it is a registered tenant whose
+        storage is missing (a storage failure, with the hint); else ``None``."""
+        if isinstance(exc, TenantStorageMissingError) or exc.tenant_id != tenant_id:
+            return None
+        return await self.missing_storage(tenant_id)
 
     async def registry_mismatch(self) -> RegistryMismatch:
         """Tenants with storage but no registry row, and registry rows with no storage.

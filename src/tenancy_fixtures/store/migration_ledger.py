@@ -45,6 +45,11 @@ class RevisionHistory(Protocol):
         """The first revision: where tenants without a ledger row are."""
         ...
 
+    @property
+    def chain(self) -> list[str]:
+        """Every revision id, first to head."""
+        ...
+
 
 @dataclass(frozen=True)
 class LedgerEntry:
@@ -169,7 +174,8 @@ async def refuse_outdated(
     conn: AsyncConnection, tenant_id: str, history: RevisionHistory | None
 ) -> None:
     """Raise :class:`SchemaOutdatedError` unless the tenant is at ``history``'s head
-    (nothing to check without a history), :class:`TenantNotFoundError` if it is gone."""
+    (nothing to check without a history), saying whether its revision is one the history
+    lacks (a newer release's); :class:`TenantNotFoundError` if it is gone."""
     if history is None:
         return
     found, revision = await current_revision(conn, tenant_id)
@@ -181,4 +187,6 @@ async def refuse_outdated(
             raise TenantNotFoundError(tenant_id)
     revision = revision or history.base
     if revision != history.head:
-        raise SchemaOutdatedError(tenant_id, revision=revision, head=history.head)
+        raise SchemaOutdatedError(
+            tenant_id, revision=revision, head=history.head, unknown=revision not in history.chain
+        )

@@ -51,16 +51,18 @@ __all__ = ["DriftReport", "check_drift"]
 @dataclass
 class DriftReport:
     """One tenant's differences from the schema definition, each naming its table and
-    column or constraint; ``revision`` is what the ledger records."""
+    column or constraint; ``revision`` is what the ledger records. ``problem``: why the
+    schema could not be compared at all (its storage is missing)."""
 
     tenant_id: str
     revision: str | None
     findings: list[str] = field(default_factory=list)
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
-        """No difference found."""
-        return not self.findings
+        """Compared, and no difference found."""
+        return not self.findings and self.problem is None
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain data (for ``--json``)."""
@@ -69,6 +71,7 @@ class DriftReport:
             "revision": self.revision,
             "ok": self.ok,
             "findings": self.findings,
+            "problem": self.problem,
         }
 
 
