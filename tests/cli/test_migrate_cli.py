@@ -31,6 +31,15 @@ def test_a_target_naming_no_revision_exits_2_listing_the_revisions_even_with_no_
         assert f"give one of 0001_baseline, 0002_retention_indexes, {HEAD}" in result.output
 
 
+def test_an_offset_in_other_than_ascii_digits_exits_2_before_any_tenant_is_read(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``--to -\u0661`` (an Arabic-Indic one) was taken as ``-1``."""
+    result = cli("migrate", "-t", f"{tenant_prefix}nobody", "--to", "-\u0661")
+
+    assert_one_line_error(result, 2, "error: no revision")
+
+
 def test_the_status_of_an_unknown_tenant_exits_4(cli: Cli, tenant_prefix: str) -> None:
     """As ``migrate -t`` does (it printed "0 tenant(s) behind the head", exit 0)."""
     assert_one_line_error(cli("migrate", "status", "-t", f"{tenant_prefix}ghost"), 4, "error:")

@@ -52,6 +52,30 @@ def test_a_target_outside_the_history_is_refused_as_the_callers_input(target: st
     assert BUILTIN == raised.value.revisions
 
 
+def test_an_exact_id_wins_over_being_a_prefix_of_other_ids(tmp_path: Path) -> None:
+    """With revisions "1".."11", ``--to 1`` said "3 revisions match '1'"."""
+    ids = [str(n) for n in range(1, 12)]
+    downs = [None, *ids[:-1]]
+    scripts = _history(tmp_path, *((rev, down, "") for rev, down in zip(ids, downs, strict=True)))
+
+    assert scripts.resolve("1") == "1"
+    assert scripts.resolve("11") == "11"
+    scripts.check("1")
+    assert [s.revision for s in scripts.steps("3", "1")] == ["3", "2"]
+
+
+@pytest.mark.parametrize("target", ["-\u0661", "+\u0661", "-\uff11", "-1\n", " -1", "-1 "])
+def test_an_offset_in_other_than_ascii_digits_is_refused(target: str) -> None:
+    """``-\u0661`` (an Arabic-Indic one) was taken as -1; a final newline was ignored."""
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+
+    with pytest.raises(UnknownRevisionError) as raised:
+        scripts.resolve(target, BUILTIN[-1])
+    with pytest.raises(UnknownRevisionError):
+        scripts.check(target)
+    assert raised.value.exit_code == 2
+
+
 def test_a_target_is_checked_before_any_tenant_unless_it_counts_from_the_tenants_own() -> None:
     scripts = MigrationScripts(BUILTIN_MIGRATIONS)
     for relative in ("+9", "-9", "head", "base", "0002"):

@@ -31,7 +31,8 @@ __all__ = ["BUILTIN_MIGRATIONS", "MigrationScripts", "Step", "migration_scripts"
 #: The built-in Spotify domain's history, used with the built-in schema.
 BUILTIN_MIGRATIONS = "tenancy_fixtures.spotify:migrations"
 _BUILTIN_METADATA = "tenancy_fixtures.spotify:builtin_metadata"
-_RELATIVE = re.compile(r"^([+-])(\d+)$")
+#: ``+N``/``-N`` in ASCII digits (``\d`` takes any script's, and ``$`` a final newline).
+_RELATIVE = re.compile(r"([+-])([0-9]+)")
 _LOCATIONS: dict[str, MigrationScripts] = {}
 
 
@@ -224,13 +225,16 @@ class MigrationScripts:
 
     def resolve(self, target: str, current: str | None = None) -> str:
         """The revision id ``target`` names: ``head``, ``base`` (the first revision), an id
-        or a unique prefix of one, or ``+N``/``-N`` counted from ``current``."""
+        (which wins over being a prefix of others, as in Alembic) or a unique prefix of
+        one, or ``+N``/``-N`` counted from ``current``."""
         chain = self.chain
         if target == "head":
             return chain[-1]
         if target == "base":
             return chain[0]
-        relative = _RELATIVE.match(target)
+        if target in chain:
+            return target
+        relative = _RELATIVE.fullmatch(target)
         if relative:
             at = self._recorded(current)
             moved = at + int(relative[2]) * (1 if relative[1] == "+" else -1)
@@ -266,7 +270,7 @@ class MigrationScripts:
     def check(self, target: str) -> None:
         """Refuse ``target`` before any tenant is read when it can name no revision
         whatever a tenant's current one (``+N``/``-N`` depend on it: checked per tenant)."""
-        if not _RELATIVE.match(target):
+        if not _RELATIVE.fullmatch(target):
             self.resolve(target)
 
     def steps(self, current: str | None, target: str) -> list[Step]:
