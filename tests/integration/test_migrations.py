@@ -433,8 +433,13 @@ async def test_planted_postgresql_drift_is_found(
     assert any(found in f for f in drift.findings), drift.findings
 
 
-def _cli(database_url: str, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TENANCY_DATABASE_URL": database_url, "TENANCY_ACTOR": "pytest"}
+def _cli(database_url: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "TENANCY_DATABASE_URL": database_url,
+        "TENANCY_ACTOR": "pytest",
+        **(env or {}),
+    }
     return subprocess.Popen(
         [sys.executable, "-c", "from tenancy_fixtures.cli.app import main; main()", *args],
         env=env,
@@ -553,6 +558,102 @@ async def test_two_runs_at_once_never_apply_a_revision_twice(
     ]
     assert sorted(applied) == ids
     assert all(r.ok for r in await fleet.check_drift())
+
+
+CAUGHT_UP_REVISION = '''"""Nothing, but a run can be held between its plan and its steps.
+
+Revision ID: 0004_nothing
+Revises: 0003_daily_streams
+"""
+
+import os
+import time
+from pathlib import Path
+
+revision = "0004_nothing"
+down_revision = "0003_daily_streams"
+
+# Imported as a run plans, after it read the ledger: $TF_PLANNED says so, and the run
+# waits there until another one touches $TF_STEPPING in its step.
+if os.environ.get("TF_PLANNED"):
+    Path(os.environ["TF_PLANNED"]).touch()
+    for _ in range(1200):
+        if Path(os.environ["TF_WAIT_FOR"]).exists():
+            break
+        time.sleep(0.05)
+
+
+def _step() -> None:
+    if os.environ.get("TF_STEPPING"):
+        Path(os.environ["TF_STEPPING"]).touch()
+        time.sleep(0.5)
+
+
+def upgrade() -> None:
+    _step()
+
+
+def downgrade() -> None:
+    _step()
+'''
+
+
+async def _until(path: Path, process: subprocess.Popen[str]) -> None:
+    """Until ``path`` exists (polled: another process makes it), or ``process`` ended."""
+    for _ in range(1200):
+        if path.exists() or process.poll() is not None:  # noqa: ASYNC240 (a stat)
+            return
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    ("start", "offset", "end"),
+    [("0004_nothing", "-1", HEAD), (HEAD, "+1", "0004_nothing")],
+    ids=["down", "up"],
+)
+async def test_two_runs_at_once_of_a_relative_target_move_a_tenant_by_it_once(
+    settings: Settings,
+    fleet: FixtureManager,
+    database_url: str,
+    tmp_path: Path,
+    start: str,
+    offset: str,
+    end: str,
+) -> None:
+    """A run that planned ``-1`` counted it again, once it had the tenant's lock, from
+    where another run had moved the tenant meanwhile: 0004 -> 0003 -> 0002 dropped a
+    column (``+1`` from the head exited 2)."""
+    history = tmp_path / "migrations"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_nothing.py").write_text(CAUGHT_UP_REVISION)
+    [tenant_id] = await _make_tenants(fleet, 1, load=False)
+    async with FixtureManager(settings, migrations=history) as newer:
+        await newer.migrate(to=start)
+    await fleet.store.dispose()
+    planned, stepping = tmp_path / "planned", tmp_path / "stepping"
+    args = ("migrate", "-t", tenant_id, "--to", offset, "--json")
+    env = {"TENANCY_MIGRATIONS": str(history)}
+
+    late = _cli(
+        database_url, *args, env={**env, "TF_PLANNED": str(planned), "TF_WAIT_FOR": str(stepping)}
+    )
+    await _until(planned, late)
+    moving = _cli(database_url, *args, env={**env, "TF_STEPPING": str(stepping)})
+    outputs = [run.communicate(timeout=120) for run in (moving, late)]
+
+    assert [run.returncode for run in (moving, late)] == [0, 0], [e for _, e in outputs]
+    [moved], [waited] = (json.loads(out)["tenants"] for out, _ in outputs)
+    assert (moved["outcome"], moved["from_revision"], moved["to_revision"]) == (
+        "migrated",
+        start,
+        end,
+    )
+    # The late run had planned the same step; it took the lock, found the tenant moved,
+    # and left it (a tenant skipped at planning is never timed).
+    assert (waited["outcome"], waited["steps"], waited["seconds"] > 0) == ("skipped", [], True)
+    [entry] = await fleet.migration_status([tenant_id])
+    assert entry.revision == end
+    assert "streams" in await _columns(fleet, tenant_id, "daily_stats")
 
 
 async def test_concurrent_tenants_each_run_their_own_operations(

@@ -4,7 +4,8 @@ One tenant's steps, its ledger row and its audit record commit together or not a
 so a process killed mid-run leaves every tenant at a revision the ledger names, and a
 second run finishes the rest. The tenant's registry row is locked first: two runs (or
 a run and a load) on one tenant take turns, and the second reads the revision the
-first left, so no revision is ever applied twice. The lock is per tenant, not per
+first left: a tenant no longer where the run's plan started is skipped, so no revision
+is ever applied twice (nor a ``-1`` counted twice). The lock is per tenant, not per
 fleet run, so two runs share the work instead of one waiting for the other.
 
 Up-to-date tenants are found from the ledger alone, in one control-plane query; their
@@ -72,14 +73,19 @@ async def migrate_tenant(
     actor: str = "unknown",
     run_id: str | None = None,
     sql: bool = False,
+    planned_from: str | None = None,
 ) -> TenantMigration:
     """Move one tenant to ``to`` in one transaction (tried again after a transient
     storage error); a failure is recorded in the ledger and returned (the tenant is
-    left as it was), never raised, except for an unknown tenant or target."""
+    left as it was), never raised, except for an unknown tenant or target.
+
+    ``planned_from``: the revision a plan started from; a tenant found elsewhere once
+    locked (another run moved it meanwhile) is skipped, so no unplanned step runs."""
     started = time.perf_counter()
     result = TenantMigration(tenant_id, None, None, "skipped")
+    attempt = partial(_attempt, store, scripts, result, to, actor, run_id, sql, planned_from)
     try:
-        await with_retries(partial(_attempt, store, scripts, result, to, actor, run_id, sql))
+        await with_retries(attempt)
     except _Rollback:
         result.outcome = "planned"
     except (TenantNotFoundError, MigrationError):
@@ -98,6 +104,7 @@ async def _attempt(
     actor: str,
     run_id: str | None,
     sql: bool,
+    planned_from: str | None,
 ) -> None:
     """One try at the tenant's transaction; fills in ``result`` as it learns."""
     started = time.perf_counter()
@@ -108,6 +115,10 @@ async def _attempt(
             raise TenantNotFoundError(tenant_id)
         found, current = await migration_ledger.current_revision(conn, tenant_id)
         current = current or scripts.base
+        if planned_from is not None and current != planned_from:
+            log.info("tenant_moved_since_planned", tenant_id=tenant_id, planned=planned_from)
+            result.from_revision = result.to_revision = current
+            return
         target = scripts.resolve(to, current)
         steps = scripts.steps(current, target)
         result.from_revision, result.to_revision = current, target
@@ -248,10 +259,13 @@ async def _execute(
                 store,
                 scripts,
                 planned.tenant_id,
-                to=options.to,
+                # Resolved once, at planning: ``-1`` read again after another run moved
+                # the tenant would take it a step further than either run planned.
+                to=planned.to_revision or options.to,
                 actor=options.actor,
                 run_id=options.run_id,
                 sql=options.sql,
+                planned_from=planned.from_revision,
             )
         except TenantNotFoundError as exc:  # dropped since the plan was made
             result = replace(planned, outcome="failed", error=str(exc))
