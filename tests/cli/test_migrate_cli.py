@@ -96,21 +96,43 @@ def test_a_load_into_a_tenant_behind_the_head_exits_8_naming_the_command(
     assert f"tenancy-fixtures migrate -t {tenant}" in line
 
 
-def test_a_failing_revision_exits_9_with_the_tenant_and_its_error(
-    cli: Cli, tenant_prefix: str, tmp_path: Path
-) -> None:
+def _failing_tenant(cli: Cli, tenant: str, tmp_path: Path) -> Cli:
+    """``tenant`` holding a user the next revision's CHECK refuses; the CLI with it."""
     from tests.integration.test_migrations import BUILTIN_VERSIONS, FAILING_REVISION
 
     history = tmp_path / "history"
     shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
     (history / "versions" / "0004_named_users.py").write_text(FAILING_REVISION)
-    tenant = f"{tenant_prefix}d"
     cli.ok("init-tenant", tenant)
     source = tmp_path / "set"
     source.mkdir()
     (source / "users.jsonl").write_text('{"user_id": "u1", "display_name": "unknown"}\n')
     cli.ok("load-fixtures", tenant, str(source))
-    newer = Cli(cli.database_url, env={"TENANCY_MIGRATIONS": str(history)})
+    return Cli(cli.database_url, env={"TENANCY_MIGRATIONS": str(history)})
+
+
+def test_a_failing_revision_under_sql_exits_9_showing_its_error_and_recording_nothing(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """It exited 9 saying nothing of the error, and recorded the preview as failed."""
+    tenant = f"{tenant_prefix}e"
+    newer = _failing_tenant(cli, tenant, tmp_path)
+
+    result = newer("migrate", "-t", tenant, "--sql")
+
+    assert result.exit_code == 9, result.output
+    assert f"error: tenant {tenant} ({HEAD} -> 0004_named_users): " in result.stderr
+    assert "ck_users_named" in result.stderr.replace("\n", "")
+    assert result.stdout == ""
+    [entry] = newer.json("migrate", "status", "-t", tenant)["tenants"]
+    assert (entry["revision"], entry["status"], entry["error"]) == (HEAD, "ok", None)
+
+
+def test_a_failing_revision_exits_9_with_the_tenant_and_its_error(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    tenant = f"{tenant_prefix}d"
+    newer = _failing_tenant(cli, tenant, tmp_path)
 
     result = newer("migrate", "-t", tenant)
 

@@ -349,6 +349,28 @@ async def test_a_failed_canary_stops_the_run_before_the_rest(
     assert {r.tenant_id for r in first.with_outcome("not_attempted")} == set(rest)
 
 
+async def test_sql_leaves_no_trace_when_its_revision_fails_nor_when_it_succeeds(
+    failing_fleet: tuple[FixtureManager, list[str]],
+) -> None:
+    """A failing ``--sql`` preview wrote a 'failed' ledger row and audit record."""
+    manager, ids = failing_fleet
+    failing, passing = ids[FAILING], ids[0]
+    ledger_before = await manager.migration_status([failing, passing])
+    audit_before = await manager.audit_log(limit=1000)
+
+    failed = await manager.migrate([failing], sql=True)
+    shown = await manager.migrate([passing], sql=True)
+
+    [result] = failed.results
+    assert (result.outcome, result.sql) == ("failed", [])
+    assert "ck_users_named" in (result.error or "") or "CHECK" in (result.error or "")
+    assert not failed.ok
+    assert shown.ok
+    assert shown.results[0].sql
+    assert await manager.migration_status([failing, passing]) == ledger_before
+    assert await manager.audit_log(limit=1000) == audit_before
+
+
 async def test_dry_run_plans_and_sql_shows_one_tenant_changing_nothing(
     fleet: FixtureManager,
 ) -> None:

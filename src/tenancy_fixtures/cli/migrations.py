@@ -148,6 +148,13 @@ def _print_sql(report: MigrationReport) -> None:
         console.print("every tenant is at its target; no SQL to show")
         return
     result = report.results[0]
+    if result.error is not None:  # the revision failed: no SQL, and the run exits 9
+        err_console.print(
+            f"error: tenant {result.tenant_id} ({result.from_revision} -> "
+            f"{result.to_revision}): {result.error}",
+            markup=False,
+        )
+        return
     typer.echo(f"-- tenant {result.tenant_id}: {result.from_revision} -> {result.to_revision}")
     for statement in result.sql:
         typer.echo(statement)

@@ -91,7 +91,10 @@ async def migrate_tenant(
     except (TenantNotFoundError, MigrationError):
         raise
     except Exception as exc:  # a revision's own code may raise anything
-        await _record_failure(store, result, exc, started, actor=actor, run_id=run_id)
+        result.outcome, result.error = "failed", _described(exc)
+        log.warning("tenant_migration_failed", tenant_id=tenant_id, error=result.error)
+        if not sql:  # a --sql preview is rolled back whole: it records no failure either
+            await _record_failure(store, result, result.error, started, actor=actor, run_id=run_id)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -149,25 +152,26 @@ async def _attempt(
             )
 
 
+def _described(exc: Exception) -> str:
+    """A failure as the report shows it: a revision's own error names its type."""
+    return str(exc) if isinstance(exc, TenancyFixturesError) else f"{type(exc).__name__}: {exc}"
+
+
 async def _record_failure(
     store: TenantStore,
     result: TenantMigration,
-    exc: Exception,
+    error: str,
     started: float,
     *,
     actor: str,
     run_id: str | None,
 ) -> None:
-    result.outcome = "failed"
-    result.error = (
-        str(exc) if isinstance(exc, TenancyFixturesError) else f"{type(exc).__name__}: {exc}"
-    )
-    log.warning("tenant_migration_failed", tenant_id=result.tenant_id, error=result.error)
+    """The failed ``result`` (its ``error``) in the ledger and the audit log."""
     async with store.control() as conn:
         await migration_ledger.record_attempt(
             conn,
             result.tenant_id,
-            error=result.error,
+            error=error,
             duration_seconds=time.perf_counter() - started,
         )
         if store.settings.audit_logging:
