@@ -294,15 +294,7 @@ async def test_a_receipt_that_erased_nothing_does_not_put_the_id_on_record(
     marks = Fingerprints.new(None)
     empty = {"mode": "delete", "deleted": {}, "updated": {}, "audit_records": 0}
     empty |= {"reject_lines": 0, "subject": {"salt": marks.salt, "fingerprint": marks.of("nobody")}}
-    async with manager.store.control() as conn:
-        await control_plane.append_audit(
-            conn,
-            actor="pytest",
-            action=erasure.RECEIPT,
-            tenant_id=TENANT,
-            outcome="ok",
-            detail=empty,
-        )
+    await _append_receipt(manager, empty)
 
     with pytest.raises(SubjectNotFoundError):
         await manager.erase_subject(TENANT, "nobody")
@@ -326,6 +318,20 @@ async def test_erasing_a_person_again_after_their_erasure_is_not_refused(
 
 USERS = "user_id,display_name,email,country,product,created_at\n"
 JOINED = "GB,free,2026-01-01T00:00:00+00:00"
+
+
+async def _append_receipt(manager: FixtureManager, detail: dict[str, Any]) -> None:
+    """An erasure receipt of ``detail`` appended to the chain, as an earlier release (or
+    an erasure of nothing) wrote it."""
+    async with manager.store.control() as conn:
+        await control_plane.append_audit(
+            conn,
+            actor="pytest",
+            action=erasure.RECEIPT,
+            tenant_id=TENANT,
+            outcome="ok",
+            detail=detail,
+        )
 
 
 def _users_set(root: Path, name: str, *rows: str) -> Path:
@@ -492,15 +498,7 @@ async def test_a_master_key_set_after_an_erasure_still_finds_its_receipt(
         old = Fingerprints.new(None)
         older = {"mode": "delete", "deleted": {"users": 1}, "updated": {}, "audit_records": 0}
         older |= {"subject": {"salt": old.salt, "fingerprint": old.of("someone")}}
-        async with manager.store.control() as conn:
-            await control_plane.append_audit(
-                conn,
-                actor="pytest",
-                action=erasure.RECEIPT,
-                tenant_id=TENANT,
-                outcome="ok",
-                detail=older,
-            )
+        await _append_receipt(manager, older)
     async with FixtureManager(with_secret_key(settings)) as keyed:
         assert (await keyed.verify_erasure(TENANT, "1")).ok
         assert (await keyed.verify_erasure(TENANT, "someone")).on_record

@@ -583,14 +583,12 @@ class TenantStore(ABC):
         """
         validate_tenant_id(tenant_id)
         await self.initialize()
-        try:
-            async with self._mapped(tenant_id), self._session(tenant_id, readonly) as session:
-                yield session
-        except TenantNotFoundError as exc:
-            missing = await self._storage_missing(tenant_id, exc)
-            if missing is None:
-                raise
-            raise missing from exc
+        async with (
+            self._naming_missing_storage(tenant_id),
+            self._mapped(tenant_id),
+            self._session(tenant_id, readonly) as session,
+        ):
+            yield session
 
     @asynccontextmanager
     async def migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
@@ -603,9 +601,19 @@ class TenantStore(ABC):
         """
         validate_tenant_id(tenant_id)
         await self.initialize()
+        async with (
+            self._naming_missing_storage(tenant_id),
+            self._mapped(tenant_id),
+            self._migrating(tenant_id) as session,
+        ):
+            yield session
+
+    @asynccontextmanager
+    async def _naming_missing_storage(self, tenant_id: str) -> AsyncIterator[None]:
+        """A tenant not found whose registration is still there: its storage is missing,
+        which the error then says (with the ``cleanup`` hint) instead of "not found"."""
         try:
-            async with self._mapped(tenant_id), self._migrating(tenant_id) as session:
-                yield session
+            yield
         except TenantNotFoundError as exc:
             missing = await self._storage_missing(tenant_id, exc)
             if missing is None:
