@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -20,7 +21,12 @@ from tenancy_fixtures import (
     TenantNotFoundError,
 )
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.tenancy.config_cache import CachedConfig, ConfigCache, open_config_cache
+from tenancy_fixtures.tenancy.config_cache import (
+    CachedConfig,
+    ConfigCache,
+    open_config_cache,
+    version_checks,
+)
 from tests.cleanup import drop_every_tenant
 
 GIB = 1024**3
@@ -591,3 +597,100 @@ async def test_a_tier_change_whose_redis_invalidation_failed_is_read_at_once_els
             assert '"tier":"enterprise"' in str(await redis_client.get(key))
         finally:
             await drop_every_tenant(reader)
+
+
+# --- a change applies to the stored config, not a cached copy --------------------------
+
+
+async def _change_from_another_process(
+    writer: FixtureManager, monkeypatch: pytest.MonkeyPatch, **change: Any
+) -> None:
+    """``writer.update_tenant_config(TENANT, **change)`` as another process makes it: its
+    invalidation reaches neither this process's version checks nor its cache."""
+
+    async def lost(tenant_id: str, version: int) -> None:
+        del tenant_id, version
+
+    with monkeypatch.context() as elsewhere:
+        elsewhere.setattr(version_checks, "forget", lambda *_: None)
+        elsewhere.setattr(writer.config, "_invalidate", lost)
+        await writer.update_tenant_config(TENANT, **change)
+
+
+async def test_a_change_made_while_another_manager_holds_a_cached_copy_keeps_both_changes(
+    make_settings: SettingsFactory,
+    cached_manager: FixtureManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two managers (two API workers) on one database: one changes a limit while the
+    other holds the old config cached; the other's later change of a setting is applied
+    to the stored config, so the limit is not reverted."""
+    async with FixtureManager(make_settings(3600.0, revalidate_seconds=3600.0)) as cached:
+        await cached_manager.create_tenant(TENANT, tier="free")
+        assert 5 == (await cached.get_tenant_config(TENANT)).limits.users  # now cached
+
+        await _change_from_another_process(cached_manager, monkeypatch, limits={"users": 50})
+        assert 5 == (await cached.get_tenant_config(TENANT)).limits.users  # stale copy
+
+        config = await cached.update_tenant_config(TENANT, settings={"locale": "fr"})
+
+        assert (50, "fr") == (config.limits.users, config.settings["locale"])
+        stored = await _stored_config(cached_manager, TENANT)
+        assert stored is not None
+        assert (50, "fr") == (stored.limits.users, stored.settings["locale"])
+        assert 50 == (await cached.get_tenant_config(TENANT)).limits.users
+
+
+# --- a tenant's own overrides are stored, so a new tier keeps them ----------------------
+
+
+async def test_overrides_survive_a_tier_change_and_back(cached_manager: FixtureManager) -> None:
+    """Overrides equal to the intermediate tier's values are still the tenant's own: back
+    on its first tier, they are there again."""
+    await cached_manager.create_tenant(
+        TenantFixture(
+            tenant_id=TENANT, tier="free", limits={"users": 100}, settings={"retention_days": 365}
+        )
+    )
+    premium = await cached_manager.update_tenant_config(TENANT, tier="premium")
+    assert (100, 365) == (premium.limits.users, premium.settings["retention_days"])
+
+    free = await cached_manager.update_tenant_config(TENANT, tier="free")
+
+    assert ("free", 100, 365) == (free.tier, free.limits.users, free.settings["retention_days"])
+    assert 1000 == free.limits.api_calls  # the tier's defaults for the rest
+    assert free == await cached_manager.get_tenant_config(TENANT)
+
+
+async def test_an_override_equal_to_the_tiers_value_is_stored_by_a_full_apply(
+    cached_manager: FixtureManager,
+) -> None:
+    """Applying a fixture whose override changes nothing on its tier still records the
+    override, which a later tier change keeps."""
+    await cached_manager.create_tenant(TENANT, tier="premium")
+    await cached_manager.apply_tenant_config(
+        TenantFixture(tenant_id=TENANT, tier="premium", limits={"users": 100})
+    )
+
+    free = await cached_manager.update_tenant_config(TENANT, tier="free")
+
+    assert (100, 90) == (free.limits.users, free.settings["retention_days"])
+
+
+async def test_a_config_stored_without_overrides_keeps_what_differs_from_its_tier(
+    cached_manager: FixtureManager,
+) -> None:
+    """A config stored before overrides were kept beside it: what differs from its tier
+    is taken for its overrides, and kept through a change."""
+    await cached_manager.create_tenant(TENANT, tier="free")
+    config = cached_manager.config.resolve(
+        TenantFixture(tenant_id=TENANT, tier="free", limits={"users": 100})
+    )
+    async with cached_manager.store.control() as conn:
+        await control_plane.save_config(
+            conn, TENANT, config.model_dump(mode="json"), config.checksum()
+        )
+
+    changed = await cached_manager.update_tenant_config(TENANT, settings={"locale": "fr"})
+
+    assert (100, "fr") == (changed.limits.users, changed.settings["locale"])

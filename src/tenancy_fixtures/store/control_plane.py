@@ -48,6 +48,7 @@ __all__ = [
     "ABSENT_COLUMNS",
     "CONTROL_SCHEMA",
     "LATER_COLUMNS",
+    "OVERRIDES_KEY",
     "AppliedFixture",
     "AuditFilter",
     "AuditRecord",
@@ -81,6 +82,7 @@ __all__ = [
     "list_tenants",
     "load_config",
     "load_versioned_config",
+    "lock_config",
     "lock_tenant",
     "minimal_trail",
     "new_run_id",
@@ -579,16 +581,30 @@ async def set_tier(conn: AsyncConnection, tenant_id: str, tier: str) -> None:
     )
 
 
+#: The key of a stored config document under which the tenant's own overrides are kept
+#: (what a new tier is laid under); readers of the config never see it.
+OVERRIDES_KEY = "_overrides"
+
+
 async def save_config(
-    conn: AsyncConnection, tenant_id: str, config: Mapping[str, Any], checksum: str
+    conn: AsyncConnection,
+    tenant_id: str,
+    config: Mapping[str, Any],
+    checksum: str,
+    *,
+    overrides: Mapping[str, Any] | None = None,
 ) -> int:
-    """Store a tenant's resolved config; returns its cache version (see config_version)."""
+    """Store a tenant's resolved config (with its own ``overrides``, if given); returns
+    its cache version (see config_version)."""
     now = utcnow()
+    document = dict(config)
+    if overrides is not None:
+        document[OVERRIDES_KEY] = dict(overrides)
     changed = await conn.execute(
         update(configs_table)
         .where(configs_table.c.tenant_id == tenant_id)
         .values(
-            config=dict(config),
+            config=document,
             checksum=checksum,
             version=configs_table.c.version + 1,
             updated_at=now,
@@ -598,7 +614,7 @@ async def save_config(
         await conn.execute(
             insert(configs_table).values(
                 tenant_id=tenant_id,
-                config=dict(config),
+                config=document,
                 checksum=checksum,
                 version=1,
                 updated_at=now,
@@ -643,7 +659,31 @@ async def load_versioned_config(
     ).first()
     if row is None:
         return None
-    return dict(row.config), config_version(row.updated_at)
+    document = dict(row.config)
+    document.pop(OVERRIDES_KEY, None)
+    return document, config_version(row.updated_at)
+
+
+async def lock_config(
+    conn: AsyncConnection, tenant_id: str
+) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """A tenant's stored config and its own overrides (``None`` if stored before they
+    were), its row locked until the transaction ends; ``None`` if it has none.
+
+    What a change is applied to (SQLite's ``BEGIN IMMEDIATE`` already serialises writers).
+    """
+    row = (
+        await conn.execute(
+            select(configs_table.c.config)
+            .where(configs_table.c.tenant_id == tenant_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None:
+        return None
+    document = dict(row.config)
+    overrides = document.pop(OVERRIDES_KEY, None)
+    return document, dict(overrides) if isinstance(overrides, Mapping) else None
 
 
 async def applied_fixtures(conn: AsyncConnection, tenant_id: str) -> dict[str, AppliedFixture]:

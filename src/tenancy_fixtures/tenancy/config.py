@@ -15,6 +15,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -27,7 +28,7 @@ from tenancy_fixtures.errors import (
     TemplateError,
     TenantNotFoundError,
 )
-from tenancy_fixtures.fixtures.base import BaseFixture
+from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.schema import RevisionHistory, SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -36,7 +37,8 @@ from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.migrations.scripts import migration_scripts
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
-from tenancy_fixtures.tenancy.audit import audited
+from tenancy_fixtures.store.retrying import with_retries
+from tenancy_fixtures.tenancy.audit import Audit, audited
 from tenancy_fixtures.tenancy.config_cache import (
     CachedConfig,
     ConfigCache,
@@ -55,6 +57,7 @@ __all__ = [
     "TenantConfig",
     "TenantLimits",
     "overrides_of",
+    "own_overrides",
     "resolve_config",
 ]
 
@@ -294,6 +297,55 @@ def overrides_of(template: ConfigTemplate, config: TenantConfig) -> TenantFixtur
     )
 
 
+def own_overrides(tenant: TenantFixture, config: TenantConfig) -> dict[str, Any]:
+    """``tenant``'s own overrides as stored beside ``config``, its resolution: features
+    sorted, limits and settings as resolved (storage in bytes)."""
+    limits = config.limits.model_dump()
+    return {
+        "features": sorted(set(tenant.features)),
+        "limits": {name: limits[name] for name in tenant.limits},
+        "settings": {name: config.settings[name] for name in tenant.settings},
+    }
+
+
+def stored_tenant(
+    template: ConfigTemplate, document: Mapping[str, Any], overrides: Mapping[str, Any] | None
+) -> TenantFixture:
+    """The tenant a stored config was resolved from: its tier and stored ``overrides``
+    (a config stored without them: :func:`overrides_of`, what differs from its tier)."""
+    config = TenantConfig.model_validate(document)
+    if overrides is None:
+        return overrides_of(template, config)
+    return TenantFixture(
+        tenant_id=config.tenant_id,
+        tier=config.tier,
+        features=list(overrides.get("features") or ()),
+        limits=dict(overrides.get("limits") or {}),
+        settings=dict(overrides.get("settings") or {}),
+    )
+
+
+@dataclass(frozen=True)
+class ConfigPatch:
+    """Part of a tenant's config to change (``None``: keep what is stored)."""
+
+    tier: str | None = None
+    features: Sequence[str] | None = None
+    limits: Mapping[str, Any] | None = None
+    settings: Mapping[str, Any] | None = None
+
+    def applied_to(self, current: TenantFixture) -> TenantFixture:
+        """``current`` with this change: features replaced, limits and settings merged
+        key by key, its overrides kept on a new tier."""
+        return TenantFixture(
+            tenant_id=current.tenant_id,
+            tier=self.tier if self.tier is not None else current.tier,
+            features=list(self.features if self.features is not None else current.features),
+            limits={**current.limits, **(self.limits or {})},
+            settings={**current.settings, **(self.settings or {})},
+        )
+
+
 class ConfigFixture(BaseFixture):
     """Applies a tenant's resolved config to the control plane and reads it back cached.
 
@@ -382,16 +434,24 @@ class ConfigFixture(BaseFixture):
     def checksum(self) -> str:
         if self.tenant is None:
             raise ConfigError("an unbound ConfigFixture has no checksum; use for_tenant()")
-        return self._bound(self.tenant.tenant_id).checksum()
+        config = self._bound(self.tenant.tenant_id)
+        own = own_overrides(self.tenant, config)
+        if own == own_overrides(overrides_of(self.template, config), config):
+            return config.checksum()  # the overrides follow from the config, as before
+        # Overrides that the config alone does not tell (one equal to its tier's value).
+        canonical = json.dumps([config.checksum(), own], sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         del context
         config = self._bound(session.tenant_id)
+        tenant = self.tenant or TenantFixture(tenant_id=session.tenant_id)
         self.saved_version = await control_plane.save_config(
             session.connection,
             session.tenant_id,
             config.model_dump(mode="json"),
             config.checksum(),
+            overrides=own_overrides(tenant, config),
         )
         await control_plane.set_tier(session.connection, session.tenant_id, config.tier)
         return {}
@@ -459,16 +519,46 @@ class ConfigFixture(BaseFixture):
         """Change part of an existing tenant's config: its own overrides are kept and
         those given replace them (``features``: the extra flags beyond the tier's;
         ``limits`` and ``settings``: merged key by key). A new ``tier`` brings that
-        tier's defaults, with the tenant's overrides on top."""
-        current = overrides_of(self.template, await self.get_tenant_config(tenant_id))
-        changed = TenantFixture(
-            tenant_id=tenant_id,
-            tier=tier if tier is not None else current.tier,
-            features=list(features) if features is not None else list(current.features),
-            limits={**current.limits, **(limits or {})},
-            settings={**current.settings, **(settings or {})},
-        )
-        return await self.apply_tenant_config(changed)
+        tier's defaults, with the tenant's overrides on top.
+
+        The change is applied to the stored config, read with its row locked in the
+        transaction that writes it (never to a cached copy): concurrent changes by
+        other processes are all kept.
+        """
+        validate_tenant_id(tenant_id)
+        patch = ConfigPatch(tier, features, limits, settings)
+        await self.store.initialize()
+        async with self.store.control(readonly=True) as conn:
+            if await control_plane.get_tenant(conn, tenant_id) is None:
+                raise TenantNotFoundError(tenant_id)
+        async with audited(
+            self.store, actor=self.settings.actor, action="config.apply", tenant_id=tenant_id
+        ) as audit:
+            bound, config = await with_retries(lambda: self._patch(audit, tenant_id, patch))
+        await self.invalidate(tenant_id, version=bound.saved_version)
+        return config
+
+    async def _patch(
+        self, audit: Audit, tenant_id: str, patch: ConfigPatch
+    ) -> tuple[ConfigFixture, TenantConfig]:
+        """One transaction of :meth:`update_tenant_config`: lock, re-read, change, store."""
+        async with self.store.session(tenant_id) as session:
+            conn = session.connection
+            if not await control_plane.lock_tenant(conn, tenant_id):
+                raise TenantNotFoundError(tenant_id)
+            stored = await control_plane.lock_config(conn, tenant_id)
+            if stored is None:
+                raise TenantNotFoundError(tenant_id)
+            changed = patch.applied_to(stored_tenant(self.template, *stored))
+            bound = self.for_tenant(changed)
+            config = bound.resolve(changed)
+            results = await apply_fixtures(session, [bound], context=LoadContext(audit.run_id))
+            await audit.record(
+                conn,
+                outcome="ok" if any(r.status == "applied" for r in results) else "unchanged",
+                detail={r.fixture: {"status": r.status, "checksum": r.checksum} for r in results},
+            )
+            return bound, config
 
     async def plane_id(self) -> str:
         """The id of the control plane configs are kept in (what cache keys name)."""
