@@ -32,7 +32,7 @@
     │   └── ValidationTimeoutError    it ran out of time
     └── StorageError                  the backend failed for a reason that is not the input's
         ├── PermissionDeniedError     the database user lacks a privilege (which, on what)
-        └── CatalogFullError          a new tenant would pass TENANCY_CATALOG_LIMIT
+        └── CatalogFullError          a new tenant or spare would pass TENANCY_CATALOG_LIMIT
 
 Each error keeps its context as attributes (``tenant_id``, ``path``, ``line``,
 ``table``, ``column``...) so callers need not parse messages; the CLI prints
@@ -540,15 +540,28 @@ class PermissionDeniedError(StorageError):
 
 
 class CatalogFullError(StorageError):
-    """A new tenant would take the database's catalogue past ``catalog_limit``
-    relations: PostgreSQL's planning and autovacuum slow down for every tenant."""
+    """A new tenant (or spare schema) would take the database's catalogue past
+    ``catalog_limit`` relations: PostgreSQL's planning and autovacuum slow down for
+    every tenant. ``spares``: (made, asked for) when warm-up stopped at the limit."""
 
-    def __init__(self, *, relations: int, adding: int, limit: int, tenant_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        relations: int,
+        adding: int,
+        limit: int,
+        tenant_id: str | None = None,
+        spares: tuple[int, int] | None = None,
+    ) -> None:
+        made = "" if spares is None else f"warm-up made {spares[0]} of {spares[1]} spare schemas: "
+        what = "a new tenant" if tenant_id is not None else "a spare schema"
         super().__init__(
-            f"the catalogue holds about {relations:,} relations and a new tenant adds "
+            f"{made}the catalogue holds {relations:,} relations and {what} adds "
             f"{adding:,}, past TENANCY_CATALOG_LIMIT={limit:,}: drop unused tenants, move "
             "some to another database, or raise the limit",
             tenant_id=tenant_id,
         )
         self.relations = relations
+        self.adding = adding
         self.limit = limit
+        self.spares = spares

@@ -243,11 +243,10 @@ class FixtureManager:
         return await count_tenants(self.store, prefix=prefix, tier=tier, status=status)
 
     async def _watch_catalog(self, *, adding: str | None = None) -> None:
-        """Warn past the catalogue budget, refuse a new tenant past its limit
-        (PostgreSQL; read at most once a minute unless a limit is set)."""
+        """Warn past the catalogue budget (PostgreSQL; read at most once a minute).
+        The store refuses a new tenant past the limit, however it is created."""
         now = time.monotonic()
-        lazy = adding is None or self.settings.catalog_limit is None
-        if lazy and now - self._catalog_read_at < _CATALOG_EVERY_SECONDS:
+        if now - self._catalog_read_at < _CATALOG_EVERY_SECONDS:
             return
         self._catalog_read_at = now
         await check_catalog(self.store, self.settings, adding=adding)

@@ -49,6 +49,7 @@ from sqlalchemy.schema import (
 )
 
 from tenancy_fixtures.errors import (
+    CatalogFullError,
     IntegrityViolationError,
     StorageError,
     TenantAlreadyExistsError,
@@ -92,6 +93,7 @@ from tenancy_fixtures.store.postgres import (
     write_stamps,
 )
 from tenancy_fixtures.store.postgres.bootstrap import Identity, ensure_control_plane
+from tenancy_fixtures.store.postgres.catalog_room import CATALOG_COUNT, hold_catalog_room
 from tenancy_fixtures.store.postgres.ddl import (
     deferred_constraint_ddl,
     render_schema_ddl,
@@ -937,6 +939,8 @@ class PostgresTenantStore(TenantStore):
             await privileges.check_can_provision(
                 conn, roles=self.settings.tenant_roles, tenant_id=tenant_id
             )
+            limit = self.settings.catalog_limit
+            await hold_catalog_room(conn, self.metadata, limit, tenant_id=tenant_id)
             spare = await self._claim_spare(conn)
             quote = conn.dialect.identifier_preparer.quote_schema
             try:
@@ -1030,7 +1034,8 @@ class PostgresTenantStore(TenantStore):
     async def warm_up(self, spares: int) -> int:
         """Keep exactly ``spares`` pre-created schemas of the current version (creating or
         dropping some); returns how many it created. Creating a tenant from a spare is a
-        rename instead of the DDL.
+        rename instead of the DDL. Stops at ``catalog_limit`` with a
+        :class:`CatalogFullError` saying how many it made.
         """
         await self.initialize()
         checksum = schema_checksum(self.metadata)
@@ -1038,9 +1043,17 @@ class PostgresTenantStore(TenantStore):
             have = None
             while have is None:
                 have = await self._drop_spares(checksum, spares)
-            created = 0
-            for _ in range(max(0, spares - have)):
-                await self._create_spare(checksum)
+            created, wanted = 0, max(0, spares - have)
+            for _ in range(wanted):
+                try:
+                    await self._create_spare(checksum)
+                except CatalogFullError as full:
+                    raise CatalogFullError(
+                        relations=full.relations,
+                        adding=full.adding,
+                        limit=full.limit,
+                        spares=(created, wanted),
+                    ) from None
                 created += 1
             return created
 
@@ -1094,6 +1107,8 @@ class PostgresTenantStore(TenantStore):
         """One pre-created schema at the current version, recorded in the pool."""
         name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
         async with self._connection(None) as conn:
+            limit = self.settings.catalog_limit
+            await hold_catalog_room(conn, self.metadata, limit, tenant_id=None)
             if self._citus is not None:
                 await citus.distribute_new_schemas(conn)
             await conn.execute(CreateSchema(name))
@@ -1188,18 +1203,11 @@ class PostgresTenantStore(TenantStore):
             return bool(await self._our_roles(conn, tenant_id))
 
     async def catalog_relations(self) -> int | None:
-        """pg_class's row estimate (kept by autovacuum): O(1), where count(*) would
-        scan the very catalogue that has grown too big."""
+        """pg_class's rows, counted: its ``reltuples`` estimate lags autovacuum by
+        hundreds of relations; the count reads every row of pg_class (see catalog_room)."""
         await self.initialize()
         async with self._mapped(None), self._connection(None) as conn:
-            found = await conn.execute(
-                text(
-                    "SELECT CASE WHEN reltuples > 0 THEN reltuples::bigint "
-                    "ELSE (SELECT count(*) FROM pg_catalog.pg_class) END "
-                    "FROM pg_catalog.pg_class WHERE oid = 'pg_catalog.pg_class'::regclass"
-                )
-            )
-            return int(found.scalar_one())
+            return int((await conn.execute(CATALOG_COUNT)).scalar_one())
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         async with self._connection(None) as conn:
