@@ -133,3 +133,20 @@ def test_erase_export_and_verify_of_an_id_that_is_not_valid_text_exit_invalid_in
     ):
         line = assert_one_line_error(cli(*args), 2, "error: subject")
         assert "not valid UTF-8" in line
+
+
+def test_erase_with_audit_logging_off_exits_2_and_erases_nothing(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """One line naming TENANCY_AUDIT_LOGGING, exit 2, no row gone; --verify still runs
+    (on receipts recorded before) and notes that audit logging is off."""
+    tenant = f"{tenant_prefix}unaudited"
+    cli.ok("init-tenant", tenant, "--tier", "enterprise", "--load")
+    cli.env["TENANCY_AUDIT_LOGGING"] = "false"
+
+    line = assert_one_line_error(cli("erase", tenant, "--subject", SUBJECT), 2, "error:")
+    verified = cli("erase", tenant, "--subject", SUBJECT, "--verify")
+
+    assert "TENANCY_AUDIT_LOGGING" in line
+    assert REMNANTS_EXIT == verified.exit_code, verified.output
+    assert "audit logging is off" in verified.stderr

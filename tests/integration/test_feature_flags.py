@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 
 from tenancy_fixtures import FixtureManager, RecordError, Settings, TenancyFixturesError
-from tenancy_fixtures.errors import IntegrityViolationError, SettingsError
+from tenancy_fixtures.errors import ConfigError, IntegrityViolationError, SettingsError
 from tenancy_fixtures.loading import data_loader, parse_workers
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.load import LoadOptions
@@ -29,6 +29,7 @@ from tenancy_fixtures.tenancy.config_cache import NoConfigCache
 from tenancy_fixtures.validation import FixtureValidator
 from tests.cleanup import drop_every_tenant
 from tests.fixture_files import jsonl_records, open_set
+from tests.integration.subject_data import SUBJECT
 
 ManagerFactory = Callable[..., Any]
 BAD_EMAIL_USER = "bad-user,Bad User,not-an-email,GB,free,2026-01-01T00:00:00+00:00"
@@ -291,6 +292,47 @@ class TestAuditLoggingOff:
             await manager.load(tenant, LoadOptions(source=demo_set))
             actions = {r.action for r in await manager.audit_log(tenant)}
         assert {"tenant.create", "fixtures.load"} <= actions
+
+    async def test_an_erasure_is_refused_before_anything_changes(
+        self, flagged: ManagerFactory, demo_set: Path
+    ) -> None:
+        """Its receipt is the proof of it: with audit off an erasure is a ConfigError
+        (exit 2) naming the setting, and the person's row is still there."""
+        tenant = fresh_tenant()
+        async with flagged(audit_logging=False) as manager:
+            await manager.create_tenant(tenant)
+            await manager.load(tenant, LoadOptions(source=demo_set))
+
+            with pytest.raises(ConfigError, match="TENANCY_AUDIT_LOGGING") as refused:
+                await manager.erase_subject(tenant, SUBJECT)
+
+            assert 1 == await users(manager, tenant, SUBJECT)
+            check = await manager.verify_erasure(tenant, SUBJECT)
+        assert 2 == refused.value.exit_code
+        assert not check.on_record
+
+    async def test_a_drop_erases_earlier_details_under_a_tombstone_and_the_chain_verifies(
+        self, flagged: ManagerFactory, demo_set: Path
+    ) -> None:
+        """The one write with audit off: a drop still reduces the tenant's earlier records
+        to the minimal trail, and the tombstone that says so keeps the chain verifiable.
+        A tenant never audited leaves no record at all."""
+        audited_before, never_audited = fresh_tenant(), fresh_tenant()
+        async with flagged() as manager:
+            await manager.create_tenant(audited_before)
+            await manager.load(audited_before, LoadOptions(source=demo_set))
+            settings = manager.settings.model_copy(update={"audit_logging": False})
+            async with FixtureManager(settings) as off:
+                await off.create_tenant(never_audited)
+                await off.drop_tenant(audited_before)
+                await off.drop_tenant(never_audited)
+
+            records = await manager.audit_log(audited_before)
+            assert [] == await manager.audit_log(never_audited)
+            assert (await manager.verify_audit()).ok
+        assert ["audit.erase"] == [r.action for r in records if r.action == "audit.erase"]
+        assert "tenant.drop" not in {r.action for r in records}
+        assert all(r.detail.get("erased") for r in records if r.action != "audit.erase")
 
 
 class TestCacheOptimizationOff:

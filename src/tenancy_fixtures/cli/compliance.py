@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, print_json, run
+from tenancy_fixtures.cli.context import console, err_console, print_json, run, state
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import SubjectNotFoundError
 
@@ -126,6 +126,12 @@ def _verify(ctx: typer.Context, tenant_id: str, subject: str, *, json_out: bool)
         return await manager.verify_erasure(tenant_id, subject)
 
     check = run(ctx, work)
+    if not state(ctx).settings.audit_logging:
+        err_console.print(
+            "note: audit logging is off (TENANCY_AUDIT_LOGGING=false): erasures are refused, "
+            "so only receipts recorded before are on record",
+            markup=False,
+        )
     if json_out:
         print_json(check.as_dict())
     else:

@@ -35,6 +35,9 @@ earlier erasure is on record is a
 :class:`~tenancy_fixtures.errors.SubjectNotFoundError`, with no receipt, before
 anything is scrubbed: a word of an audit detail or reject line equal to it is no
 evidence that it is a person's id.
+
+With ``TENANCY_AUDIT_LOGGING=false`` an erasure is refused (:class:`ConfigError`, exit 2)
+before anything is read or changed: its receipt is the proof ``verify_erasure`` needs.
 """
 
 from __future__ import annotations
@@ -788,6 +791,18 @@ async def _forget_cached(
     return int(await cache.forget(plane, tenant_id))
 
 
+def _refuse_without_audit(store: TenantStore, tenant_id: str) -> None:
+    """An erasure needs the audit log: its receipt (``data.erase``) is the only proof
+    that it happened, and what ``verify_erasure`` recognises the subject's values by."""
+    if not store.settings.audit_logging:
+        raise ConfigError(
+            "an erasure needs the audit log for its receipt, and TENANCY_AUDIT_LOGGING is "
+            "false: set it to true to erase a subject (nothing was changed)",
+            tenant_id=tenant_id,
+            key="TENANCY_AUDIT_LOGGING",
+        )
+
+
 # shape: one erasure's steps in order, in one transaction
 async def erase_subject(
     store: TenantStore,
@@ -805,6 +820,7 @@ async def erase_subject(
     validate_tenant_id(tenant_id)
     if mode not in ("delete", "pseudonymise"):
         raise ConfigError(f"unknown erasure mode {mode!r}: delete or pseudonymise", key="mode")
+    _refuse_without_audit(store, tenant_id)
     await store.initialize()
     subject = typed_subject(store.metadata, subject)
     data_key = await _data_key(store, tenant_id)

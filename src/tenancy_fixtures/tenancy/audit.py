@@ -11,6 +11,9 @@ to an optional observer (the manager's metrics).
 With ``TENANCY_AUDIT_LOGGING=false`` nothing is written: :meth:`Audit.record` and
 :func:`audit_failure` return at once (the settings refuse that while a compliance
 feature needs the log). Operations still run, log and report to the observer as before.
+Two exceptions: an erasure is refused (its receipt is its proof), and a drop still
+reduces the tenant's earlier records to the minimal trail, appending the ``audit.erase``
+tombstone without which the chain would report them (a tenant never audited has none).
 """
 
 from __future__ import annotations

@@ -210,7 +210,9 @@ async def drop_tenant(
     wherever a load was told to write them).
 
     Its audit records stay as a minimal trail without detail (see
-    :func:`~tenancy_fixtures.store.control_plane.erase_audit_detail`). Raises
+    :func:`~tenancy_fixtures.store.control_plane.erase_audit_detail`), even with audit
+    logging off: their details may hold the tenant's data, and the tombstone appended
+    then keeps the chain verifiable. Raises
     :class:`TenantNotFoundError` if neither registry row nor storage exists. The
     caller forgets cached config.
     """
