@@ -9,6 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -42,6 +43,11 @@ _ROLE_PREFIX = re.compile(r"[a-z][a-z0-9_]{0,14}")
 Distributed = Literal["auto", "citus", "off"]
 #: ``strict``: any bad record refuses the load; ``lenient``: bad records are set aside.
 ValidationMode = Literal["strict", "lenient"]
+#: Longest duration a ``*_SECONDS`` setting takes (30 days): finite, and within what
+#: Redis accepts as a key's time to live in milliseconds.
+MAX_SECONDS = 30 * 86_400
+#: Longest actor: the audit log's ``actor`` column (and a token's ``created_by``).
+MAX_ACTOR_LENGTH = 200
 
 
 def _default_actor() -> str:
@@ -110,6 +116,7 @@ class Settings(BaseSettings):
     redis_breaker_seconds: float = Field(
         default=5.0,
         gt=0,
+        le=MAX_SECONDS,
         description="How long the config cache leaves a failing Redis alone before trying "
         "it again.",
     )
@@ -170,15 +177,16 @@ class Settings(BaseSettings):
         "load.",
     )
     concurrency: int = Field(default=10, ge=1, le=1000)
-    cache_ttl_seconds: float = Field(default=3600.0, gt=0)
+    cache_ttl_seconds: float = Field(default=3600.0, gt=0, le=MAX_SECONDS)
     cache_revalidate_seconds: float = Field(
         default=1.0,
         ge=0,
+        le=MAX_SECONDS,
         description="How long a cached config is served before its version is checked "
         "against the control plane again (0: on every read); bounds how stale a config "
         "can be when an invalidation was lost.",
     )
-    validation_timeout_seconds: float = Field(default=300.0, gt=0)
+    validation_timeout_seconds: float = Field(default=300.0, gt=0, le=MAX_SECONDS)
     validation_mode: ValidationMode = Field(
         default="strict",
         description="strict: any bad record refuses the whole load; lenient: bad records "
@@ -290,6 +298,7 @@ class Settings(BaseSettings):
     service_snapshot_interval_seconds: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_SECONDS,
         description="Service: take a usage snapshot of every tenant (and refresh the "
         "forecast gauges) this often; unset: never (use `monitor snapshot` from cron).",
     )
@@ -324,6 +333,21 @@ class Settings(BaseSettings):
                 "encrypted credentials are compliance features, and their changes must be "
                 "audited"
             )
+        return value
+
+    @field_validator("actor")
+    @classmethod
+    def _actor_fits_the_audit_log(cls, value: str) -> str:
+        """Stripped; non-empty, printable, and no longer than the audit log's column."""
+        value = value.strip()
+        if not value:
+            raise ValueError("must name someone: it is empty")
+        if len(value) > MAX_ACTOR_LENGTH:
+            raise ValueError(
+                f"is {len(value)} characters long: the audit log keeps at most {MAX_ACTOR_LENGTH}"
+            )
+        if any(unicodedata.category(c) == "Cc" for c in value):
+            raise ValueError("must not hold control characters (NUL, newlines, tabs...)")
         return value
 
     @field_validator("tenant_role_prefix")

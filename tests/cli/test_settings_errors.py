@@ -111,3 +111,46 @@ def test_tenancy_metadata_naming_something_else_than_a_metadata_exits_2(
     line = assert_one_line_error(cli("list"), 2, "error:")
 
     assert "TENANCY_METADATA" in line
+
+
+@pytest.mark.parametrize(
+    "actor", ["", "   ", "x" * 201, "a\nb"], ids=["empty", "blank", "201-chars", "newline"]
+)
+def test_an_actor_the_audit_log_cannot_keep_exits_2_naming_the_setting(
+    cli: Cli, tenant_prefix: str, actor: str
+) -> None:
+    """Before anything is written, on both backends (a 201-character actor was a storage
+    error on PostgreSQL, exit 7, and an empty one was recorded as nobody on both)."""
+    refused = Cli(cli.database_url, env={"TENANCY_ACTOR": actor})
+
+    line = assert_one_line_error(refused("init-tenant", f"{tenant_prefix}a"), 2, "error:")
+
+    assert "TENANCY_ACTOR" in line
+    assert f"{tenant_prefix}a" not in cli.tenant_ids()
+
+
+def test_an_actor_as_long_as_the_audit_column_is_recorded_as_given(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """200 characters, the audit log's column, around spaces that are stripped."""
+    actor = "y" * 200
+    Cli(cli.database_url, env={"TENANCY_ACTOR": f" {actor} "}).ok(
+        "init-tenant", f"{tenant_prefix}a"
+    )
+
+    records = cli.json("audit", f"{tenant_prefix}a")
+
+    assert [actor] == [r["actor"] for r in records if r["action"] == "tenant.create"]
+
+
+@pytest.mark.parametrize("value", ["inf", "1e30"])
+def test_a_cache_ttl_redis_cannot_take_exits_2_naming_the_setting(
+    sqlite_cli: Cli, value: str
+) -> None:
+    """It was an OverflowError (exit 1) for inf, and a Redis write failing on every
+    config read for 1e30 (the breaker open, the cache never used)."""
+    env = {"TENANCY_CACHE_TTL_SECONDS": value, "TENANCY_REDIS_URL": "redis://127.0.0.1:6379/0"}
+
+    line = assert_one_line_error(Cli(sqlite_cli.database_url, env=env)("list"), 2, "error:")
+
+    assert "TENANCY_CACHE_TTL_SECONDS" in line

@@ -50,6 +50,49 @@ class TestRefusals:
             Settings(database_url="sqlite:///x")
 
 
+class TestActor:
+    """TENANCY_ACTOR is what the audit log's 200-character actor column can keep."""
+
+    @pytest.mark.parametrize("actor", ["", " \t ", "x" * 201, "a\x00b", "a\x1bb"])
+    def test_an_actor_empty_too_long_or_with_control_characters_is_refused(
+        self, actor: str
+    ) -> None:
+        with pytest.raises(SettingsError, match="TENANCY_ACTOR: "):
+            Settings(database_url="sqlite:///x", actor=actor)
+
+    def test_an_actor_is_stripped_and_may_fill_the_column(self) -> None:
+        assert "é" * 200 == Settings(database_url="sqlite:///x", actor=f" {'é' * 200}\n").actor
+
+
+class TestDurations:
+    """Every ``*_SECONDS`` setting is finite and at most 30 days: Redis refuses a longer
+    TTL (every cache write failed), and inf overflowed (OverflowError, exit 1)."""
+
+    NAMES = (
+        "cache_ttl_seconds",
+        "cache_revalidate_seconds",
+        "redis_breaker_seconds",
+        "validation_timeout_seconds",
+        "service_snapshot_interval_seconds",
+    )
+
+    @pytest.mark.parametrize("value", ["inf", "1e30", str(30 * 86_400 + 1)])
+    @pytest.mark.parametrize("name", NAMES)
+    def test_an_infinite_or_huge_duration_is_a_settings_error_naming_it(
+        self, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+    ) -> None:
+        monkeypatch.setenv(f"TENANCY_{name.upper()}", value)
+
+        with pytest.raises(SettingsError, match=f"TENANCY_{name.upper()}: "):
+            Settings(database_url="sqlite:///x")
+
+    @pytest.mark.parametrize("name", NAMES)
+    def test_thirty_days_is_accepted(self, name: str) -> None:
+        settings = load_settings(database_url="sqlite:///x", **{name: 30 * 86_400})
+
+        assert 30 * 86_400 == getattr(settings, name)
+
+
 class TestPorts:
     """A URL's port is 1 to 65535, checked when settings are read."""
 
