@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -607,6 +608,45 @@ def test_generate_scale_1_seed_42_writes_the_shipped_demo_set(
     assert generated == shipped
     for relative in shipped:
         assert (target / relative).read_bytes() == (demo_set / relative).read_bytes(), relative
+
+
+def test_generate_refuses_a_set_name_longer_than_a_load_can_record(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A usage error (exit 2) naming --name, before anything is written."""
+    target = tmp_path / "generated"
+
+    result = sqlite_cli("generate", str(target), "--name", "x" * 300)
+
+    said = " ".join(result.stderr.replace("│", " ").split())
+    assert 2 == result.exit_code, result.output
+    assert "Invalid value for --name: is 300 characters long" in said
+    assert "at most 150" in said
+    assert not target.exists()
+
+
+def test_a_set_named_too_long_is_refused_by_validate_data_and_load_on_both_backends(
+    cli: Cli, tenant_prefix: str, tmp_path: Path, demo_set: Path
+) -> None:
+    """A 300-character manifest name: exit 5 naming fixtures.json from validate-data
+    --source and load-fixtures alike (PostgreSQL refused the load with exit 7 once,
+    SQLite loaded it)."""
+    source = tmp_path / "named"
+    shutil.copytree(demo_set, source)
+    manifest = source / "fixtures.json"
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(json.dumps({**document, "name": "x" * 300}), encoding="utf-8")
+    tenant = f"{tenant_prefix}named"
+    cli.ok("init-tenant", tenant)
+
+    checked = cli("validate-data", "--source", str(source))
+    loaded = cli("load-fixtures", tenant, str(source))
+
+    for result in (checked, loaded):
+        assert 5 == result.exit_code, result.output
+        assert "fixtures.json" in result.stderr
+        assert "at most 150" in result.stderr
+    assert 0 == cli.json("show", tenant)["rows"]
 
 
 def test_schema_sql_prints_the_shipped_schema_template(sqlite_cli: Cli) -> None:

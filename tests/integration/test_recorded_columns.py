@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import make_url
 
 from tenancy_fixtures import FixtureManager, PermissionDeniedError, Settings
+from tenancy_fixtures.errors import FixtureError
 from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.loading.table_checksums import table_checksum
@@ -100,6 +101,30 @@ async def test_a_fixture_that_does_not_say_its_columns_is_recorded_with_the_tabl
 
     assert written.columns == tuple(artists)
     assert report.checksums["artists"].status == "match"
+
+
+class _LongNamed(_OneArtist):
+    @property
+    def name(self) -> str:
+        return "n" * (control_plane.FIXTURE_NAME_LENGTH + 1)
+
+
+async def test_a_fixture_named_longer_than_the_control_plane_keeps_is_refused_before_it_runs(
+    own: OwnDatabase,
+) -> None:
+    """On both backends (PostgreSQL failed at the write, exit 7; SQLite kept the name):
+    a FixtureError naming the limit, and the fixture's row is not written."""
+    async with own.manager() as manager:
+        await manager.create_tenant("long_named")
+        with pytest.raises(FixtureError, match=r"at most 200 are recorded"):
+            async with manager.store.session("long_named") as session:
+                await apply_fixtures(session, [_LongNamed()], context=LoadContext(run_id="r1"))
+        async with manager.store.session("long_named", readonly=True) as session:
+            artists = session.metadata.tables["tenant.artists"]
+            query = select(func.count()).select_from(artists)
+            rows = (await session.connection.execute(query)).scalar_one()
+
+    assert 0 == rows
 
 
 @asynccontextmanager

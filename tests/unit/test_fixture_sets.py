@@ -205,6 +205,41 @@ class TestManifest:
 
         assert "demo_set" == open_set(directory).name
 
+    def test_a_manifest_name_longer_than_the_control_plane_keeps_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        """It is recorded as ``<loader>:<name>`` in a 200-character column: PostgreSQL
+        refused a 300-character one at the write (exit 7), SQLite kept it."""
+        limit = fixture_sets.MAX_SET_NAME
+        files = {"artists.json": "[]"}
+        longest = make_set(tmp_path / "ok", files, {"name": "n" * limit, "files": ["artists.json"]})
+        too_long = make_set(
+            tmp_path / "long", files, {"name": "n" * (limit + 1), "files": ["artists.json"]}
+        )
+
+        error = open_set_error(too_long)
+
+        assert "n" * limit == open_set(longest).name
+        assert too_long / "fixtures.json" == error.path
+        assert f"at most {limit}" in str(error)
+
+    def test_a_name_made_from_file_names_is_fitted_to_the_limit_and_stays_stable(
+        self, tmp_path: Path
+    ) -> None:
+        """A long directory name, or many table files taken alone, name the set within
+        the limit: their start and a digest of the whole, the same each time."""
+        directory = make_set(tmp_path / ("d" * 200), {"artists.json": "[]"})
+        only = [f"{'t' * 40}{i}.json" for i in range(6)]
+
+        name = open_set(directory).name
+        joined = fixture_sets.fitted_name(f"s/{'+'.join(only)}")
+
+        assert len(name) == fixture_sets.MAX_SET_NAME
+        assert name.startswith("d" * 100)
+        assert name == open_set(directory).name
+        assert len(joined) == fixture_sets.MAX_SET_NAME
+        assert "short" == fixture_sets.fitted_name("short")
+
     def test_a_manifest_table_that_is_unknown_is_refused_naming_it(self, tmp_path: Path) -> None:
         """An explicit table the schema lacks is a FixtureSetError naming it."""
         directory = make_set(
@@ -388,3 +423,17 @@ def test_a_json_table_file_with_a_byte_order_mark_is_told_a_table_file_without_a
 
     assert isinstance(loader, DataLoader)
     assert ["artists.json"] == [f.relative for f in loader.files]
+
+
+def test_a_loader_name_too_long_to_start_a_recorded_fixture_name_is_not_registered() -> None:
+    """``<loader>:<set name>`` must fit the control plane's 200 characters."""
+    from tenancy_fixtures.loading.registry import LOADERS, register_loader
+
+    class Wordy(DataLoader):
+        loader_name = "w" * (fixture_sets.MAX_LOADER_NAME + 1)
+
+    with pytest.raises(ValueError, match="a loader name is 1 to 49 characters"):
+        register_loader(Wordy)
+
+    assert Wordy.loader_name not in LOADERS
+    assert fixture_sets.MAX_SET_NAME + 1 + fixture_sets.MAX_LOADER_NAME <= 200

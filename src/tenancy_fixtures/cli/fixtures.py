@@ -442,10 +442,16 @@ def generate(
 
     Example: tenancy-fixtures generate ./fixtures/big --scale 100 --seed 7
     """
+    from tenancy_fixtures.loading.fixture_sets import MAX_SET_NAME
     from tenancy_fixtures.spotify.generator import generate_fixture_set
     from tenancy_fixtures.spotify.source_generator import generate_sources
 
     del ctx
+    if len(name) > MAX_SET_NAME:
+        raise typer.BadParameter(
+            f"is {len(name)} characters long: a set's name is at most {MAX_SET_NAME}",
+            param_hint="--name",
+        )
     try:
         if sources:
             written = generate_sources(directory, scale=scale, seed=seed)

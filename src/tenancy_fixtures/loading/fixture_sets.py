@@ -26,13 +26,20 @@ from tenancy_fixtures.fixtures.paths import resolve_inside
 __all__ = [
     "FORMATS",
     "MANIFEST_NAME",
+    "MAX_LOADER_NAME",
+    "MAX_SET_NAME",
     "FixtureFile",
     "FixtureSet",
     "SourceEntry",
+    "fitted_name",
     "open_fixture_set",
 ]
 
 MANIFEST_NAME = "fixtures.json"
+#: Longest set name, and loader name: a set is recorded as ``<loader>:<set name>`` in
+#: the control plane's 200-character fixture columns.
+MAX_SET_NAME = 150
+MAX_LOADER_NAME = 49
 #: File extension -> reader format.
 FORMATS = {
     "json": "json",
@@ -186,7 +193,21 @@ def _manifest_entries(directory: Path, manifest: Path) -> tuple[str, list[dict[s
         for index, entry in enumerate(document["files"], start=1)
     ]
     name = document.get("name")
-    return (name if isinstance(name, str) and name else directory.name), entries
+    if isinstance(name, str) and len(name) > MAX_SET_NAME:
+        raise FixtureSetError(
+            f"'name' is {len(name)} characters long: a set's name is at most {MAX_SET_NAME}",
+            path=manifest,
+        )
+    return (name if isinstance(name, str) and name else fitted_name(directory.name)), entries
+
+
+def fitted_name(name: str, limit: int = MAX_SET_NAME) -> str:
+    """``name``, or when longer than ``limit`` its start and a digest of the whole: a
+    name made from a directory's or files' names, which nobody chose to fit."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{name[: limit - len(digest) - 1]}~{digest}"
 
 
 #: The optional fields of a manifest entry: the type each must have, as people say it.
@@ -220,6 +241,7 @@ def _listed_files(
     name = directory.resolve().name
     if only is not None:
         name = f"{name}/{'+'.join(sorted(only))}"
+    name = fitted_name(name)
     files = [
         _file(directory, child.name, None, metadata)
         for child in sorted(directory.iterdir())

@@ -7,6 +7,7 @@ user's own) adds its loaders with :func:`register_loader`.
 from __future__ import annotations
 
 from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.fixture_sets import MAX_LOADER_NAME
 
 __all__ = ["LOADERS", "register_loader"]
 
@@ -15,6 +16,9 @@ LOADERS: dict[str, type[DataLoader]] = {DataLoader.loader_name: DataLoader}
 
 
 def register_loader(cls: type[DataLoader]) -> type[DataLoader]:
-    """Make ``cls`` available to templates and manifests under ``cls.loader_name``."""
+    """Make ``cls`` available to templates and manifests under ``cls.loader_name`` (at
+    most ``MAX_LOADER_NAME`` characters: it starts the recorded fixture names)."""
+    if not 0 < len(cls.loader_name) <= MAX_LOADER_NAME:
+        raise ValueError(f"a loader name is 1 to {MAX_LOADER_NAME} characters: {cls.loader_name!r}")
     LOADERS[cls.loader_name] = cls
     return cls

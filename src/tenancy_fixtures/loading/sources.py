@@ -40,6 +40,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
     FixtureFile,
     files_sha256,
+    fitted_name,
     open_fixture_set,
 )
 from tenancy_fixtures.loading.json_arrays import is_json_text, read_whole, whole_array_items
@@ -55,6 +56,7 @@ from tenancy_fixtures.loading.readers import (
 )
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
+from tenancy_fixtures.store.control_plane import FIXTURE_NAME_LENGTH
 
 __all__ = [
     "SOURCE_EXTENSIONS",
@@ -898,7 +900,8 @@ class SourceLoader(RefreshesDerivedTables):
         ]
         self.formats = [SOURCE_FORMATS[f.format or ""] for f in self.sources]
         formats = sorted({fmt.name for fmt in self.formats})
-        self._name = name or f"{'+'.join(formats)}:{self.sources[0].path.parent.name}"
+        default = f"{'+'.join(formats)}:{self.sources[0].path.parent.name}"
+        self._name = name or fitted_name(default, FIXTURE_NAME_LENGTH)
         self.batch_size = batch_size
         self.user_modes: dict[str, TableMode] = dict(modes or {})
         self.modes = dict(self.user_modes)

@@ -47,6 +47,7 @@ from tenancy_fixtures.store.types import JSONDocument, UtcTimestamp
 __all__ = [
     "ABSENT_COLUMNS",
     "CONTROL_SCHEMA",
+    "FIXTURE_NAME_LENGTH",
     "LATER_COLUMNS",
     "OVERRIDES_KEY",
     "AppliedFixture",
@@ -145,11 +146,14 @@ configs_table = Table(
     Column("updated_at", _TS, nullable=False),
 )
 
+#: Longest fixture name (``<loader>:<set name>``) the control plane records.
+FIXTURE_NAME_LENGTH = 200
+
 applied_fixtures_table = Table(
     "applied_fixtures",
     control_metadata,
     Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
-    Column("fixture", String(200), primary_key=True),
+    Column("fixture", String(FIXTURE_NAME_LENGTH), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("checksum", String(64), nullable=False),
@@ -179,7 +183,7 @@ table_checksums_table = Table(
     control_metadata,
     Column("entry_id", Integer, primary_key=True, autoincrement=True),
     Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), nullable=False),
-    Column("fixture", String(200), nullable=False),
+    Column("fixture", String(FIXTURE_NAME_LENGTH), nullable=False),
     Column("table_name", String(200), nullable=False),
     Column("run_id", String(32), nullable=False),
     Column("mode", String(16), nullable=False),
