@@ -154,3 +154,17 @@ def test_a_cache_ttl_redis_cannot_take_exits_2_naming_the_setting(
     line = assert_one_line_error(Cli(sqlite_cli.database_url, env=env)("list"), 2, "error:")
 
     assert "TENANCY_CACHE_TTL_SECONDS" in line
+
+
+@pytest.mark.parametrize("location", ["", "missing"], ids=["empty", "nonexistent"])
+def test_a_migrations_setting_without_a_history_exits_2_naming_it(
+    sqlite_cli: Cli, tmp_path: Path, location: str
+) -> None:
+    """Even ``list`` exited 9 ("a migration failed"): it is a setting to correct."""
+    value = str(tmp_path / location) if location else ""
+    cli = Cli(sqlite_cli.database_url, env={"TENANCY_MIGRATIONS": value})
+
+    line = assert_one_line_error(cli("list"), 2, "error:")
+
+    assert "TENANCY_MIGRATIONS" in line
+    assert "versions/" in line

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
-from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
+from tenancy_fixtures.errors import MigrationError, SettingsError, UnknownRevisionError
 from tenancy_fixtures.settings import Settings
 
 if TYPE_CHECKING:
@@ -65,7 +65,13 @@ def migration_scripts(
     if chosen is None:
         return None
     if chosen not in _LOCATIONS:
-        _LOCATIONS[chosen] = MigrationScripts(chosen)
+        try:
+            _LOCATIONS[chosen] = MigrationScripts(chosen)
+        except MigrationError as exc:
+            if location is not None:
+                raise
+            # From the setting: a value to correct, as any other (exit 2, not 9).
+            raise SettingsError(f"invalid settings: TENANCY_MIGRATIONS: {exc}") from None
     return _LOCATIONS[chosen]
 
 
