@@ -35,6 +35,26 @@ def test_a_load_without_validation_says_so(database_url: str, demo_set: Path) ->
     assert "off" == shown["validation"]
 
 
+def test_every_load_without_validation_says_so(database_url: str, demo_set: Path) -> None:
+    """Loads of several tenants and `init-tenant --load` said nothing of it (only a
+    single `load-fixtures` did): each says it on stderr, and --json says validation off."""
+    cli = Cli(database_url, env={"TENANCY_DATA_VALIDATION": "false"})
+    first, second, third = fresh_tenant(), fresh_tenant(), fresh_tenant()
+    try:
+        cli.ok("init-tenant", first)
+        cli.ok("init-tenant", second)
+        many = cli.ok("load-fixtures", "-t", first, "-t", second, str(demo_set))
+        shown = cli.json("load-fixtures", "-t", first, "-t", second, str(demo_set), "--force")
+        created = cli.ok("init-tenant", third, "--load")
+    finally:
+        for tenant in (first, second, third):
+            cli("cleanup", tenant, "--yes")
+
+    assert f"{first}, {second}: loaded without validation" in many.stderr
+    assert "off" == shown["validation"]
+    assert f"{third}: loaded without validation" in created.stderr
+
+
 def test_the_audit_command_notes_that_audit_logging_is_off(sqlite_cli: Cli) -> None:
     cli = Cli(sqlite_cli.database_url, env={"TENANCY_AUDIT_LOGGING": "false"})
     cli.ok("init-tenant", "acme")

@@ -34,11 +34,19 @@ class TestParseSize:
             pytest.param("3Mb", 3 * MB, id="mixed-case-unit"),
             pytest.param("  7 kb  ", 7 * KB, id="surrounding-spaces"),
             pytest.param("0.5KB", 512, id="fraction"),
+            pytest.param("9007199254740993B", 2**53 + 1, id="past-2**53-exactly"),
+            pytest.param("8388609.0000000001TB", None, id="past-float-precision-not-whole"),
         ],
     )
-    def test_a_size_string_is_read_as_bytes(self, text: str, expected: int) -> None:
-        """Size strings are read with binary units, any case, optional spaces."""
-        assert expected == parse_size(text)
+    def test_a_size_string_is_read_as_bytes(self, text: str, expected: int | None) -> None:
+        """Size strings are read with binary units, any case, optional spaces, exactly
+        (through a float, 2**53 + 1 bytes came back as 2**53, and a fraction of a byte
+        past float precision was taken as whole); ``None``: refused, not whole bytes."""
+        if expected is None:
+            with pytest.raises(ValueError, match="not a whole number of bytes"):
+                parse_size(text)
+        else:
+            assert expected == parse_size(text)
 
     @pytest.mark.parametrize("value", [0, 1, 1024, 10 * TB])
     def test_an_int_is_taken_as_bytes(self, value: int) -> None:

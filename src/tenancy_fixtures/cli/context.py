@@ -31,6 +31,7 @@ __all__ = [
     "key_values",
     "print_json",
     "run",
+    "say_unvalidated",
     "state",
 ]
 
@@ -110,6 +111,15 @@ def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T
             soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def say_unvalidated(loaded: str) -> None:
+    """Tell stderr that ``loaded`` (a tenant, tenants) went in without the validator."""
+    err_console.print(
+        f"{loaded}: loaded without validation (TENANCY_DATA_VALIDATION=false): only "
+        "the database's constraints checked the records",
+        markup=False,
+    )
 
 
 def print_json(document: Any) -> None:

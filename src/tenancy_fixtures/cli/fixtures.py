@@ -27,6 +27,7 @@ from tenancy_fixtures.cli.context import (
     key_values,
     print_json,
     run,
+    say_unvalidated,
     state,
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
@@ -193,11 +194,7 @@ def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_
         print_json({**_report_json(report), "validation": "on" if validated else "off"})
         return
     if not validated:
-        err_console.print(
-            f"{tenant_id}: loaded without validation (TENANCY_DATA_VALIDATION=false): only "
-            "the database's constraints checked the records",
-            markup=False,
-        )
+        say_unvalidated(tenant_id)
     if report.reject_file is not None:
         err_console.print(
             f"{tenant_id}: {report.rejected:,} bad record(s) left out, listed in "
@@ -259,6 +256,7 @@ def _load_many(
         combined = run(ctx, work)
         for task in progress.task_ids:
             progress.update(task, total=progress.tasks[task].completed)
+    validated = state(ctx).settings.data_validation
     if json_out:
         print_json(
             {
@@ -266,10 +264,13 @@ def _load_many(
                 "rows": combined.rows,
                 "loaded": {t: _report_json(r) for t, r in combined.reports.items()},
                 "failed": {t: str(e) for t, e in combined.failures.items()},
+                "validation": "on" if validated else "off",
             }
         )
     else:
         _print_many(combined)
+        if not validated and combined.reports:
+            say_unvalidated(", ".join(combined.reports))
     if combined.failures:
         first = next(iter(combined.failures.values()))
         raise typer.Exit(first.exit_code)

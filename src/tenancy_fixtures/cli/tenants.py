@@ -19,6 +19,7 @@ from tenancy_fixtures.cli.context import (
     key_values,
     print_json,
     run,
+    say_unvalidated,
     state,
 )
 from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError, RetentionIncompleteError
@@ -86,6 +87,7 @@ def init_tenant(
         return await _create(manager, fixture, load=load)
 
     config, rows, derived = run(ctx, work)
+    validated = state(ctx).settings.data_validation
     if json_out:
         print_json(
             {
@@ -93,8 +95,11 @@ def init_tenant(
                 "rows_loaded": rows,
                 "derived_rows": derived,
             }
+            | ({"validation": "on" if validated else "off"} if load else {})
         )
         return
+    if load and not validated:
+        say_unvalidated(tenant_id)
     console.print(
         f"created tenant [bold]{tenant_id}[/] ({config.tier}): "
         f"{len(config.features)} features, storage limit {format_size(config.limits.storage)}"

@@ -6,6 +6,7 @@ Units are binary: 1 KB = 1024 B, as disks and quotas are usually counted.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 __all__ = ["format_size", "parse_size"]
 
@@ -34,8 +35,9 @@ def parse_size(value: str | int) -> int:
     unit = match["unit"].upper() or "B"
     if unit not in _UNITS:
         raise ValueError(f"unknown unit {match['unit']!r} in {value!r}; use B, KB, MB, GB or TB")
-    size = float(match["number"]) * _UNITS[unit]
-    if not size.is_integer():
+    # Decimal, not float: past 2**53 bytes a float would round the size it was given.
+    size = Decimal(match["number"]) * _UNITS[unit]
+    if size != size.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number of bytes")
     return int(size)
 
