@@ -288,7 +288,8 @@ class LimitExceededError(TenancyFixturesError):
         counted = f" (rows of {table})" if table else ""
         super().__init__(
             f"limit {limit!r} exceeded: the load would bring it to {value:,}{unit}{counted}, "
-            f"past the tenant's maximum of {maximum:,}{unit} (its tier's, or its own limit); nothing was loaded",
+            f"past the tenant's maximum of {maximum:,}{unit} (its tier's, or its own limit); "
+            "nothing was loaded",
             tenant_id=tenant_id,
         )
         self.limit = limit
