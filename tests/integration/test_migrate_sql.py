@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import make_url, select
+import asyncpg
+import pytest
+from sqlalchemy import Column, ForeignKey, Index, MetaData, String, Table, make_url, select
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.store import migration_ledger
 from tests.cleanup import drop_every_tenant
 from tests.integration.test_migrations import BASE, HEAD, NOTES_V1, _history, _notes, _streams
+
+#: Who owns each relation of a schema, and whether a role may write into its tables.
+_OWNERS = """
+    SELECT c.relname, c.relkind::text, pg_catalog.pg_get_userbyid(c.relowner),
+           c.relkind <> 'r' OR pg_catalog.has_table_privilege($2, c.oid, 'INSERT')
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = $1 ORDER BY c.relname
+"""
 
 NOTES_SEEDED = '''"""Seed notes through lightweight tables, as Alembic's bulk_insert examples do.
 
@@ -39,6 +50,51 @@ def downgrade() -> None:
     notes = sa.table("notes", sa.column("note_id"))
     op.execute(notes.delete().where(notes.c.note_id.in_(["n-1", "n-2"])))
 '''
+
+NOTE_TAGS = '''"""Tags on notes.
+
+Revision ID: n2
+Revises: n1
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n2"
+down_revision = "n1"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "tags",
+        sa.Column("tag", sa.String(32), nullable=False),
+        sa.Column("note_id", sa.String(32), nullable=False),
+        sa.ForeignKeyConstraint(["note_id"], ["notes.note_id"], name="fk_tags_note"),
+        sa.PrimaryKeyConstraint("tag", name="pk_tags"),
+    )
+    op.create_index("ix_tags_note_id", "tags", ["note_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tags_note_id", table_name="tags")
+    op.drop_table("tags")
+'''
+
+
+def _tagged_notes() -> MetaData:
+    """The schema ``NOTES_V1`` and ``NOTE_TAGS`` make."""
+    md = _notes(1)
+    tags = Table(
+        "tags",
+        md,
+        Column("tag", String(32), primary_key=True),
+        Column(
+            "note_id", String(32), ForeignKey("notes.note_id", name="fk_tags_note"), nullable=False
+        ),
+    )
+    tags.primary_key.name = "pk_tags"
+    Index("ix_tags_note_id", tags.c.note_id)
+    return md
 
 
 def _run_script(manager: FixtureManager, tenant_id: str, script: str, tmp_path: Path) -> None:
@@ -119,3 +175,53 @@ async def test_a_data_migration_on_lightweight_tables_runs_and_prints_on_both_ba
     finally:
         await drop_every_tenant(newer)
         await newer.aclose()
+
+
+@pytest.mark.postgres
+async def test_the_sql_run_by_a_superuser_leaves_what_it_creates_to_the_tenant_owner_role(
+    postgres_url: str,
+    tmp_path: Path,
+    tenant_ids: Callable[[str], str],
+    admin: asyncpg.Connection,
+) -> None:
+    """With tenant roles the script starts with the session settings of a migration
+    (the schema owner's role, a ``search_path`` of ``pg_catalog`` alone): a table it
+    creates, run by ``psql`` as a superuser, is the tenant owner role's, as after
+    ``migrate``, and the tenant loads into it."""
+    settings = Settings(database_url=postgres_url, actor="pytest", tenant_roles=True)
+    history = _history(tmp_path, NOTES_V1, NOTE_TAGS)
+    source = tmp_path / "notes_set"
+    source.mkdir()
+    (source / "notes.jsonl").write_text('{"note_id": "n-1", "body": "hello"}\n')
+    (source / "tags.jsonl").write_text('{"tag": "greeting", "note_id": "n-1"}\n')
+    by_script, by_migrate = tenant_ids("by_script"), tenant_ids("by_migrate")
+    manager = FixtureManager(settings, metadata=_tagged_notes(), migrations=history)
+    try:
+        for tenant_id in (by_script, by_migrate):
+            await manager.create_tenant(tenant_id)
+        await manager.migrate(to="n1")
+
+        script = await _script(manager, by_script)
+        _run_script(manager, by_script, script, tmp_path)
+        await _record(manager, by_script, "n2")
+        await manager.migrate([by_migrate])
+
+        found = {}
+        for tenant_id in (by_script, by_migrate):
+            owner = manager.store.owner_role(tenant_id)
+            rows = await admin.fetch(_OWNERS, tenant_id, manager.store.tenant_role(tenant_id))
+            found[tenant_id] = [(r[0], r[1], r[2] == owner, r[3]) for r in rows]
+        assert found[by_script] == found[by_migrate]
+        assert {("tags", "r", True, True), ("ix_tags_note_id", "i", True, True)} <= set(
+            found[by_script]
+        )
+        assert all(r.ok for r in await manager.check_drift([by_script, by_migrate]))
+        for tenant_id in (by_script, by_migrate):
+            await manager.load_fixtures(tenant_id, source)
+            assert (await manager.validate_tenant(tenant_id)).row_counts == {"notes": 1, "tags": 1}
+        owner = manager.store.owner_role(by_script)
+        setup = ["SET LOCAL search_path TO pg_catalog;", f'SET LOCAL ROLE "{owner}";']
+        assert setup == script.splitlines()[:2]
+    finally:
+        await drop_every_tenant(manager)
+        await manager.aclose()

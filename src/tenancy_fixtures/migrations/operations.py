@@ -132,12 +132,13 @@ def run_steps(conn: Connection, steps: Sequence[Step]) -> None:
             getattr(step.module, step.direction)()
 
 
-def captured_sql(conn: Connection, steps: Sequence[Step]) -> list[str]:
+def captured_sql(conn: Connection, steps: Sequence[Step], setup: Sequence[str] = ()) -> list[str]:
     """The SQL ``steps`` run on ``conn``, as executed (schema names filled in, values
     inlined as literals, each statement ending in ``;``), ready for ``psql`` or
-    ``sqlite3``; the caller rolls the transaction back. The migration's own reads are
-    shown as comments: a file of writes does not repeat them."""
-    statements: list[str] = []
+    ``sqlite3``, after ``setup`` (the session settings they run under, already made);
+    the caller rolls the transaction back. The migration's own reads are shown as
+    comments: a file of writes does not repeat them."""
+    statements = [_ended(statement) for statement in setup]
     last: list[DefaultExecutionContext] = []
 
     def capture(*args: Any) -> None:

@@ -133,7 +133,8 @@ async def _attempt(
             return
         async with session.altering():
             if sql:
-                result.sql = await conn.run_sync(captured_sql, steps)
+                setup = session.altering_setup()
+                result.sql = await conn.run_sync(captured_sql, steps, setup)
                 raise _Rollback
             await conn.run_sync(run_steps, steps)
         result.outcome = "migrated"

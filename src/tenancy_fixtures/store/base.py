@@ -481,6 +481,12 @@ class TenantSession(ABC):
         with the rights and checks that takes on this backend."""
         return nullcontext()
 
+    def altering_setup(self) -> list[str]:
+        """The session settings :meth:`altering` makes before its block, in order, as
+        statements a script of the block must start with to run the same (the role it
+        acts as, the ``search_path``); none here."""
+        return []
+
     async def all_empty(self) -> bool:
         """Whether every table of the tenant schema is empty (a tenant never loaded)."""
         return not await self.holding_rows(self.metadata.sorted_tables)

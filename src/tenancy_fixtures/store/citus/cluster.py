@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_SETTINGS",
+    "PROPAGATE_DDL",
     "detect_citus",
     "distribute_new_schemas",
     "is_distributed_schema",
@@ -70,11 +71,15 @@ async def distribute_new_schemas(conn: AsyncConnection) -> None:
     await conn.execute(text("SET LOCAL citus.enable_schema_based_sharding TO on"))
 
 
+#: The setting :func:`propagate_ddl` makes.
+PROPAGATE_DDL = "SET LOCAL citus.enable_ddl_propagation TO on"
+
+
 async def propagate_ddl(conn: AsyncConnection) -> None:
     """DDL in the rest of this transaction reaches the tables' shards on the workers,
     whatever the session's default: a change made on the coordinator alone would leave
     the shards behind."""
-    await conn.execute(text("SET LOCAL citus.enable_ddl_propagation TO on"))
+    await conn.execute(text(PROPAGATE_DDL))
 
 
 async def is_distributed_schema(conn: AsyncConnection, schema: str) -> bool:

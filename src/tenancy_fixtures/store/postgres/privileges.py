@@ -73,6 +73,7 @@ __all__ = [
     "our_roles",
     "permission_error",
     "review_access",
+    "role_setting",
     "run_script",
     "schema_owner",
     "set_up_roles",
@@ -229,6 +230,11 @@ async def schema_owner(conn: AsyncConnection, schema: str) -> SchemaOwner | None
     return SchemaOwner(str(row[0]), str(row[0]) if row[1] else None)
 
 
+def role_setting(role: str) -> str:
+    """The statement :func:`acting_as` switches to ``role`` with."""
+    return f"SET LOCAL ROLE {quote(role)}"
+
+
 @asynccontextmanager
 async def acting_as(
     conn: AsyncConnection, role: str | None, *, tenant_id: str | None = None
@@ -242,7 +248,7 @@ async def acting_as(
     if role is None:
         yield
         return
-    await conn.execute(text(f"SET LOCAL ROLE {quote(role)}"))
+    await conn.execute(text(role_setting(role)))
     try:
         yield
     except (DBAPIError, asyncpg.PostgresError) as exc:

@@ -128,6 +128,8 @@ _STAMPS_PER_TRANSACTION = 60
 _SPARE_PREFIX = "tf_pool_"
 #: Spare schemas dropped per transaction (see ``_drop_spares``).
 _SPARES_DROPPED_AT_ONCE = 16
+#: Statements naming no schema fail instead of reaching whatever the path holds.
+_PINNED_SEARCH_PATH = "SET LOCAL search_path TO pg_catalog"
 #: Names of the schemas scratch() makes (never committed).
 _SCRATCH_PREFIX = "tf_scratch_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
@@ -322,11 +324,19 @@ class PostgresTenantSession(TenantSession):
         """As the schema's owner (what it creates is the owner's, and the tenant role's
         default privileges apply), with ``pg_catalog`` alone on the ``search_path``: a
         statement naming no schema fails instead of reaching whatever the path holds."""
-        await self.connection.execute(text("SET LOCAL search_path TO pg_catalog"))
+        await self.connection.execute(text(_PINNED_SEARCH_PATH))
         if self.citus:
             await citus.propagate_ddl(self.connection)
         async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
             yield
+
+    def altering_setup(self) -> list[str]:
+        setup = [_PINNED_SEARCH_PATH]
+        if self.citus:
+            setup.append(citus.PROPAGATE_DDL)
+        if self.owner is not None:
+            setup.append(privileges.role_setting(self.owner))
+        return setup
 
     async def clock(self) -> tuple[datetime, datetime]:
         found = (await self.connection.execute(text("SELECT now(), LOCALTIMESTAMP"))).one()
@@ -1158,7 +1168,7 @@ class PostgresTenantStore(TenantStore):
                 transaction = await conn.begin()
                 try:
                     await conn.execute(CreateSchema(name))
-                    await conn.execute(text("SET LOCAL search_path TO pg_catalog"))
+                    await conn.execute(text(_PINNED_SEARCH_PATH))
                     yield await conn.execution_options(
                         schema_translate_map={None: name, TENANT_SCHEMA: name},
                         compiled_cache=None,
