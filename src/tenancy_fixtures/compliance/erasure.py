@@ -79,6 +79,7 @@ from tenancy_fixtures.compliance.subjects import (
 )
 from tenancy_fixtures.errors import (
     ConfigError,
+    SettingsError,
     StorageError,
     SubjectNotFoundError,
     TenantNotFoundError,
@@ -92,7 +93,11 @@ from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane, migration_ledger
 from tenancy_fixtures.store.audit_chain import TOMBSTONE
 from tenancy_fixtures.store.base import TenantSession, TenantStore
-from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.store.column_info import (
+    encrypted_columns,
+    personal_columns,
+    subject_columns,
+)
 from tenancy_fixtures.store.control_plane import RejectNames
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
@@ -320,12 +325,55 @@ class _Reached:
     written: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+@dataclass
+class _Rewriter:
+    """The values a pseudonymisation writes: pseudonyms as their column stores them, a
+    token of the tenant's data key in a column encrypted whole."""
+
+    pseudonyms: Pseudonymiser
+    cipher: data_keys.TenantCipher | None
+
+    def row(self, table: Table, row: Sequence[Any], positions: Sequence[int]) -> tuple[Any, ...]:
+        """``row`` with the values at ``positions`` pseudonymised."""
+        new = list(self.pseudonyms.row(table, row, positions))
+        kinds = encrypted_columns(table)
+        for position in positions:
+            if kinds.get(position) == "value" and new[position] is not None:
+                if self.cipher is None:  # refused before (see _refuse_unencryptable)
+                    raise SettingsError(f"table {table.name!r}: TENANCY_SECRET_KEY is not set")
+                new[position] = self.cipher.value("value", new[position])
+        return tuple(new)
+
+
+def _refuse_unencryptable(
+    metadata: MetaData, mode: ErasureMode, cipher: data_keys.TenantCipher | None, tenant_id: str
+) -> None:
+    """A :class:`SettingsError` before anything is changed when a pseudonymisation
+    would write a personal column encrypted whole without the master key: its pseudonym
+    must be a token of the tenant's data key, as the loader stores the column's values."""
+    if mode != "pseudonymise" or cipher is not None:
+        return
+    for table in metadata.sorted_tables:
+        kinds = encrypted_columns(table)
+        columns = list(table.columns)
+        for column in personal_columns(table):
+            if kinds.get(columns.index(column)) != "value":
+                continue
+            raise SettingsError(
+                f"pseudonymising writes the encrypted personal column {table.name}."
+                f"{column.name}, whose values are tokens of the tenant's data key: "
+                "TENANCY_SECRET_KEY must be set (nothing was erased)",
+                tenant_id=tenant_id,
+            )
+
+
 async def _pseudonymise_rows(
     session: TenantSession,
     tables: Sequence[Table],
     subject: Any,
     changes: _Changes,
     report: ErasureReport,
+    cipher: data_keys.TenantCipher | None,
 ) -> None:
     """Pseudonymise mode: a new subject row under the pseudonym, every reference moved
     to it and personal values replaced, then the old row deleted. Every table's rows are
@@ -334,6 +382,7 @@ async def _pseudonymise_rows(
     conn = session.connection
     id_column = subject_column(session.metadata)
     pseudonyms = Pseudonymiser(secrets.token_bytes(32))  # never stored: irreversible
+    rewriter = _Rewriter(pseudonyms, cipher)
     home = id_column.table
     assert isinstance(home, Table)
     old = [tuple(r) for r in (await conn.execute(select(home).where(id_column == subject)))]
@@ -344,12 +393,12 @@ async def _pseudonymise_rows(
     found = [await _reached_rows(session, t, subject, reached) for t in tables if t is not home]
     personal = [list(home.columns).index(c) for c in personal_columns(home)]
     at = list(home.columns).index(id_column)
-    fresh = [_with(pseudonyms.row(home, row, personal), {at: new_id}) for row in old]
+    fresh = [_with(rewriter.row(home, row, personal), {at: new_id}) for row in old]
     names = [c.name for c in home.columns]
     await conn.execute(insert(home), [dict(zip(names, r, strict=True)) for r in fresh])
     for rows in found:
         if rows.rows:
-            await _move_rows(session, rows, subject, new_id, pseudonyms, changes, report)
+            await _move_rows(session, rows, subject, new_id, rewriter, changes, report)
     await conn.execute(delete(home).where(id_column == subject))
     changes.remove(home, old)
     changes.write(home, fresh)
@@ -395,7 +444,7 @@ async def _move_rows(
     found: _Reached,
     subject: Any,
     new_id: Any,
-    pseudonyms: Pseudonymiser,
+    rewriter: _Rewriter,
     changes: _Changes,
     report: ErasureReport,
 ) -> None:
@@ -404,19 +453,17 @@ async def _move_rows(
     table, rows = found.table, found.rows
     columns = list(table.columns)
     positions = [columns.index(c) for c in found.personal]
+    replaced = [rewriter.row(table, row, positions) for row in rows]
     if positions:
-        await _update_by_key(session, table, rows, positions, pseudonyms)
+        await _update_by_key(session, table, rows, replaced, positions)
     for column in found.id_columns:
         await session.connection.execute(
             update(table).where(column == subject).values({column.name: new_id})
         )
     moved = [columns.index(c) for c in found.id_columns]
     new_rows = [
-        _with(
-            pseudonyms.row(table, row, positions),
-            {i: new_id for i in moved if row[i] == subject},
-        )
-        for row in rows
+        _with(new, {i: new_id for i in moved if row[i] == subject})
+        for row, new in zip(rows, replaced, strict=True)
     ]
     found.written = new_rows
     changes.remove(table, rows)
@@ -466,9 +513,10 @@ async def _update_by_key(
     session: TenantSession,
     table: Table,
     rows: Sequence[tuple[Any, ...]],
+    replaced: Sequence[tuple[Any, ...]],
     positions: Sequence[int],
-    pseudonyms: Pseudonymiser,
 ) -> None:
+    """Write the values at ``positions`` of ``replaced`` over ``rows`` (by primary key)."""
     keys = list(table.primary_key.columns)
     if not keys:
         raise ConfigError(
@@ -483,8 +531,7 @@ async def _update_by_key(
         .values({columns[p].name: bindparam(f"v_{p}") for p in positions})
     )
     params = []
-    for row in rows:
-        new = pseudonyms.row(table, row, positions)
+    for row, new in zip(rows, replaced, strict=True):
         entry = {f"k_{i}": row[columns.index(k)] for i, k in enumerate(keys)}
         entry.update({f"v_{p}": new[p] for p in positions})
         params.append(entry)
@@ -769,13 +816,18 @@ def _owned(document: Mapping[str, Any], metadata: MetaData, subject: Any) -> boo
     return belongs_to(metadata, subject, document.get("table"), document.get("record"))
 
 
-async def _data_key(store: TenantStore, tenant_id: str) -> bytes | None:
+async def _keys(
+    store: TenantStore, tenant_id: str
+) -> tuple[bytes | None, data_keys.TenantCipher | None]:
+    """The tenant's data key and cipher; none without a master key."""
     async with store.control() as conn:
         if await control_plane.get_tenant(conn, tenant_id) is None:
             raise TenantNotFoundError(tenant_id)
-        if store.settings.secret_key is None:
-            return None
-        return await data_keys.ensure_data_key(conn, tenant_id, store.settings.secret_key)
+        key = store.settings.secret_key
+        if key is None:
+            return None, None
+        data_key = await data_keys.ensure_data_key(conn, tenant_id, key)
+        return data_key, await data_keys.tenant_cipher(conn, tenant_id, key)
 
 
 async def _forget_cached(
@@ -823,7 +875,8 @@ async def erase_subject(
     _refuse_without_audit(store, tenant_id)
     await store.initialize()
     subject = typed_subject(store.metadata, subject)
-    data_key = await _data_key(store, tenant_id)
+    data_key, cipher = await _keys(store, tenant_id)
+    _refuse_unencryptable(store.metadata, mode, cipher, tenant_id)
     report = ErasureReport(tenant_id, mode)
     async with audited(store, actor=actor, action="data.erase", tenant_id=tenant_id) as audit:
         report.run_id = audit.run_id
@@ -839,8 +892,10 @@ async def erase_subject(
             await migration_ledger.refuse_outdated(session.connection, tenant_id, store.history)
             writes = await control_plane.table_checksums(session.connection, tenant_id)
             changes = _Changes(control_plane.covered_columns(writes))
-            erase = _delete_rows if mode == "delete" else _pseudonymise_rows
-            await erase(session, tables, subject, changes, report)
+            if mode == "delete":
+                await _delete_rows(session, tables, subject, changes, report)
+            else:
+                await _pseudonymise_rows(session, tables, subject, changes, report, cipher)
             await _refresh_derived(session, changes, report)
             report.digest = await _record_writes(session, changes, audit.run_id)
             names = await control_plane.reject_names(session.connection, tenant_id)

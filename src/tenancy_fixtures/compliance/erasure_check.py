@@ -7,7 +7,9 @@ and the check is not ``ok`` however little it finds: no erasure of the id is on 
 Places looked at:
 
 * tables: rows a declared subject reference still connects to the subject, and any
-  personal, id or reference column holding one of the values;
+  personal, id or reference column holding one of the values (a column encrypted
+  whole by the values its tokens decrypt to: without ``TENANCY_SECRET_KEY`` they are
+  unread, which ``checked`` says);
 * reject files of the tenant (``<reject_dir>/<tenant>-<plane>-*.jsonl``, named for this
   database's control plane, and those its loads recorded writing);
 * the tenant's audit details (erasure receipts and tombstones aside: digests and
@@ -17,11 +19,12 @@ Places looked at:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Column, Table, func, select
 
 from tenancy_fixtures.compliance.erasure import (
     RECEIPT,
@@ -30,12 +33,16 @@ from tenancy_fixtures.compliance.erasure import (
     tenant_reject_files,
 )
 from tenancy_fixtures.compliance.subjects import Fingerprints, reach, typed_subject
-from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.errors import ConfigError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.audit_chain import TOMBSTONE
 from tenancy_fixtures.store.base import TenantSession, TenantStore
-from tenancy_fixtures.store.column_info import personal_columns, subject_columns
+from tenancy_fixtures.store.column_info import (
+    encrypted_columns,
+    personal_columns,
+    subject_columns,
+)
 from tenancy_fixtures.store.control_plane import RejectNames
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
@@ -75,19 +82,46 @@ class ErasureCheck:
         }
 
 
-async def _marks(store: TenantStore, tenant_id: str, subject: Any) -> tuple[Fingerprints, int]:
+@dataclass
+class _Marks:
+    """What the check recognises the subject's values by, and the tenant's cipher to
+    read encrypted columns with (none without a master key)."""
+
+    fingerprints: Fingerprints
+    receipts: int
+    cipher: data_keys.TenantCipher | None
+
+
+async def _marks(store: TenantStore, tenant_id: str, subject: Any) -> _Marks:
     async with store.control() as conn:
         if await control_plane.get_tenant(conn, tenant_id) is None:
             raise TenantNotFoundError(tenant_id)
         key = store.settings.secret_key
         data_key = None if key is None else await data_keys.ensure_data_key(conn, tenant_id, key)
-        return await known_fingerprints(conn, tenant_id, subject, data_key)
+        cipher = None if key is None else await data_keys.tenant_cipher(conn, tenant_id, key)
+        marks, receipts = await known_fingerprints(conn, tenant_id, subject, data_key)
+        return _Marks(marks, receipts, cipher)
 
 
-async def _tables(
-    session: TenantSession, subject: Any, marks: Fingerprints, check: ErasureCheck
-) -> None:
+def _checked_columns(table: Table) -> list[Column[Any]]:
+    """The columns of ``table`` that hold subject data: personal, id and reference."""
+    return [
+        *personal_columns(table),
+        *subject_columns(table, "id"),
+        *subject_columns(table, "reference"),
+    ]
+
+
+def _encrypted_whole(table: Table, columns: Sequence[Column[Any]]) -> set[int]:
+    """The positions in ``columns`` of ``table``'s columns encrypted whole."""
+    kinds = encrypted_columns(table)
+    order = list(table.columns)
+    return {i for i, c in enumerate(columns) if kinds.get(order.index(c)) == "value"}
+
+
+async def _tables(session: TenantSession, subject: Any, marks: _Marks, check: ErasureCheck) -> None:
     conditions = reach(session.metadata, subject)
+    unread = False
     for table in session.metadata.sorted_tables:
         if table.name in conditions:
             count = select(func.count()).select_from(table).where(conditions[table.name])
@@ -95,25 +129,41 @@ async def _tables(
             if rows:
                 check.remnants.append(f"table {table.name}: {rows} row(s) still reach the subject")
         await _columns(session, table, marks, check)
-    check.checked.append("tables")
+        unread |= bool(_encrypted_whole(table, _checked_columns(table)))
+    if unread and marks.cipher is None:
+        check.checked.append(
+            "tables (the values of encrypted columns unread: TENANCY_SECRET_KEY is not set)"
+        )
+    else:
+        check.checked.append("tables")
+
+
+def _readable(cipher: data_keys.TenantCipher | None, value: Any) -> Any:
+    """The value a token of a column encrypted whole holds; the token itself without a
+    cipher, or when it does not decrypt (no key opens it: nothing is left to read)."""
+    if cipher is None or not isinstance(value, str):
+        return value
+    try:
+        return cipher.decrypt(value)
+    except ConfigError:
+        return value
 
 
 async def _columns(
-    session: TenantSession, table: Table, marks: Fingerprints, check: ErasureCheck
+    session: TenantSession, table: Table, marks: _Marks, check: ErasureCheck
 ) -> None:
-    columns = [
-        *personal_columns(table),
-        *subject_columns(table, "id"),
-        *subject_columns(table, "reference"),
-    ]
+    columns = _checked_columns(table)
     if not columns:
         return
+    encrypted = _encrypted_whole(table, columns)
+    found = marks.fingerprints
     result = await session.connection.stream(select(*columns).execution_options(yield_per=_PAGE))
     hits = dict.fromkeys((c.name for c in columns), 0)
     async for partition in result.partitions():
         for row in partition:
-            for column, value in zip(columns, row, strict=True):
-                if marks.holds(value) or marks.found_in(value):
+            for i, (column, value) in enumerate(zip(columns, row, strict=True)):
+                shown = _readable(marks.cipher, value) if i in encrypted else value
+                if found.holds(shown) or found.found_in(shown):
                     hits[column.name] += 1
     for name, count in hits.items():
         if count:
@@ -204,10 +254,11 @@ async def verify_erasure(
     validate_tenant_id(tenant_id)
     await store.initialize()
     subject = typed_subject(store.metadata, subject)
-    marks, receipts = await _marks(store, tenant_id, subject)
-    check = ErasureCheck(tenant_id, receipts)
+    known = await _marks(store, tenant_id, subject)
+    marks = known.fingerprints
+    check = ErasureCheck(tenant_id, known.receipts)
     async with store.session(tenant_id, readonly=True) as session:
-        await _tables(session, subject, marks, check)
+        await _tables(session, subject, known, check)
         names = await control_plane.reject_names(session.connection, tenant_id)
         directory = Path(reject_dir or store.settings.reject_dir)
         _reject_files(session, subject, directory, names, marks, check)
