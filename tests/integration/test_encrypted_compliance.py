@@ -1,7 +1,8 @@
 """Erasure and export of a schema with encrypted columns, on both backends: a
 pseudonymised personal value stays a token of the tenant's data key (the export
-decrypts it, the copy reloads and validates), and ``erase --verify`` reads through the
-encryption."""
+decrypts it, the copy reloads and validates), ``erase --verify`` reads through the
+encryption, and an export without the master key is refused rather than writing
+tokens only the source tenant's key opens."""
 
 from __future__ import annotations
 
@@ -160,3 +161,27 @@ async def test_pseudonymising_encrypted_columns_without_the_master_key_is_refuse
             await manager.erase_subject(TENANT, "p1", mode="pseudonymise")
         assert 2 == refused.value.exit_code
         assert before == await _rows(manager, TENANT, "notes")
+
+
+async def test_an_export_without_the_master_key_of_encrypted_values_is_refused(
+    vault: FixtureManager, tmp_path: Path
+) -> None:
+    """The tokens of the tenant's data key were written unchanged: a copy loaded
+    elsewhere held tokens only the source tenant's key opens. Now a typed refusal,
+    nothing written; a tenant with a data key but no encrypted value still exports."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "people.jsonl").write_text(
+        '{"person_id": "p9", "email": "z@example.com", "diary": null, "ssn": null}\n'
+    )
+    await vault.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+    await vault.load_fixtures(COPY, source=plain)
+    keyless = vault.settings.model_copy(update={"secret_key": None})
+    async with FixtureManager(keyless, metadata=_metadata()) as manager:
+        with pytest.raises(SettingsError, match="TENANCY_SECRET_KEY") as refused:
+            await manager.export_tenant(TENANT, tmp_path / "out")
+        assert 2 == refused.value.exit_code
+        assert not (tmp_path / "out").exists()
+
+        report = await manager.export_tenant(COPY, tmp_path / "plain_out")
+    assert report.rows == {"people": 1}

@@ -18,7 +18,9 @@ when complete; the next export to ``out`` removes what a killed one left.
 * Encrypted columns: a credential reference's token is re-encrypted with the master key
   (the form the loader takes, which stores it under the new tenant's own data key);
   a column encrypted whole is exported decrypted (the archive is then as sensitive as
-  the data: protect it so).
+  the data: protect it so). Both need ``TENANCY_SECRET_KEY``: without it, an export of
+  rows holding tokens of a tenant's data key is refused (:class:`SettingsError`) before
+  anything is written, as those tokens would open with the source tenant's key alone.
 * ``subject``: only the rows that reach that person through the schema's declared
   subject references (see :mod:`tenancy_fixtures.compliance.subjects`). Rows of other
   tables they refer to (the catalogue) are not included. An id no row reaches is a
@@ -53,6 +55,7 @@ from typing import IO, Any
 
 import orjson
 from sqlalchemy import DateTime, Table, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
 from tenancy_fixtures.compliance.subjects import (
@@ -65,6 +68,7 @@ from tenancy_fixtures.compliance.subjects import (
 from tenancy_fixtures.errors import (
     DestinationExistsError,
     FeatureDisabledError,
+    SettingsError,
     StorageError,
     SubjectNotFoundError,
     TenantNotFoundError,
@@ -75,8 +79,8 @@ from tenancy_fixtures.loading.table_checksums import enum_members, enum_stored_t
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.secret_keys import fernet_for
 from tenancy_fixtures.store import control_plane, migration_ledger
-from tenancy_fixtures.store.base import TenantStore
-from tenancy_fixtures.store.column_info import encrypted_columns
+from tenancy_fixtures.store.base import TenantSession, TenantStore
+from tenancy_fixtures.store.column_info import EncryptedKind, encrypted_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import audited
 
@@ -178,14 +182,65 @@ async def _check_feature(store: TenantStore, tenant_id: str) -> None:
         raise FeatureDisabledError(tenant_id, EXPORT_FEATURE, "an export")
 
 
-async def _secrets(store: TenantStore, tenant_id: str) -> _Secrets:
+async def _secrets(store: TenantStore, tenant_id: str, subject: Any) -> _Secrets:
     key = store.settings.secret_key
     if key is None:
+        await _refuse_tokens(store, tenant_id, subject)
         return _Secrets(None, None, None)
     async with store.control() as conn:
         data_key = await data_keys.ensure_data_key(conn, tenant_id, key)
         cipher = await data_keys.tenant_cipher(conn, tenant_id, key)
     return _Secrets(cipher, fernet_for(key), data_key)
+
+
+async def _refuse_tokens(store: TenantStore, tenant_id: str, subject: Any) -> None:
+    """Without the master key, a :class:`SettingsError` when a tenant with a data key
+    has a value to export in an encrypted column: its token opens with that tenant's key
+    alone, so a copy would hold values nothing else reads (and dropping the source
+    destroys them)."""
+    tables = [t for t in store.metadata.sorted_tables if encrypted_columns(t)]
+    if not tables:
+        return
+    async with store.control(readonly=True) as conn:
+        if not await data_keys.has_data_key(conn, tenant_id):
+            return  # its tokens, if any, are the master key's: the form the loader takes
+    conditions = reach(store.metadata, subject) if subject is not None else None
+    async with store.session(tenant_id, readonly=True) as session:
+        for table in tables:
+            if conditions is not None and table.name not in conditions:
+                continue
+            where = None if conditions is None else conditions[table.name]
+            column = await _first_token(session, table, where)
+            if column is not None:
+                raise SettingsError(
+                    f"{table.name}.{column} holds values encrypted with the tenant's data "
+                    "key, which an export decrypts (or re-encrypts with the master key): "
+                    "TENANCY_SECRET_KEY must be set (nothing was exported)",
+                    tenant_id=tenant_id,
+                )
+
+
+async def _first_token(
+    session: TenantSession, table: Table, where: ColumnElement[bool] | None
+) -> str | None:
+    """The name of the first encrypted column of ``table`` found holding a token among
+    the rows ``where`` selects (all without)."""
+    kinds = encrypted_columns(table)
+    columns = [c for i, c in enumerate(table.columns) if i in kinds]
+    query = select(*columns) if where is None else select(*columns).where(where)
+    result = await session.connection.stream(query.execution_options(yield_per=_FETCH_ROWS))
+    async for partition in result.partitions():
+        for row in partition:
+            for column, kind, value in zip(columns, kinds.values(), row, strict=True):
+                if _is_token(kind, value):
+                    return str(column.name)
+    return None
+
+
+def _is_token(kind: EncryptedKind, value: Any) -> bool:
+    if kind == "value":
+        return value is not None
+    return isinstance(value, dict) and isinstance(value.get("encrypted"), str)
 
 
 def _unwritable(out: Path, error: OSError, tenant_id: str) -> StorageError:
@@ -256,7 +311,7 @@ async def export_tenant(
     out = Path(out)
     async with audited(store, actor=actor, action="data.export", tenant_id=tenant_id) as audit:
         await _check_feature(store, tenant_id)
-        keys = await _secrets(store, tenant_id)
+        keys = await _secrets(store, tenant_id, subject)
         salt = secrets.token_hex(16)
         pseudonyms = None
         if pseudonymise:

@@ -38,6 +38,7 @@ __all__ = [
     "TenantCipher",
     "destroy_data_key",
     "ensure_data_key",
+    "has_data_key",
     "rewrap_data_keys",
     "row_encrypter",
     "tenant_cipher",
@@ -153,6 +154,14 @@ async def tenant_cipher(
     """The cipher of ``tenant_id`` (its data key made now if it has none)."""
     key = await ensure_data_key(conn, tenant_id, master_key)
     return TenantCipher(tenant_id, key, _master(master_key))
+
+
+async def has_data_key(conn: AsyncConnection, tenant_id: str) -> bool:
+    """Whether ``tenant_id`` has a data key (no master key needed to tell)."""
+    found = await conn.execute(
+        select(data_keys_table.c.tenant_id).where(data_keys_table.c.tenant_id == tenant_id)
+    )
+    return found.first() is not None
 
 
 async def destroy_data_key(conn: AsyncConnection, tenant_id: str) -> bool:
