@@ -27,6 +27,7 @@ from tenancy_fixtures import (
     TenantFixture,
     load_settings,
 )
+from tenancy_fixtures.loading.set_check import check_set
 from tenancy_fixtures.loading.sources import SourceLoader, source_file
 from tenancy_fixtures.spotify.analytics import refresh_daily_stats
 from tenancy_fixtures.spotify.daily_stats import STREAM_MS
@@ -148,6 +149,28 @@ def models_loader(
 ) -> AIModelLoader:
     write(directory, "ai_models.json", models)
     return AIModelLoader(directory, metadata=manager.store.metadata, **kwargs)
+
+
+#: Plain keys a model config may hide: as its credentials, in them, in its parameters.
+LEAKS: list[dict[str, Any]] = [
+    {"credentials": OPENAI_KEY},
+    {"credentials": {"api_key": OPENAI_KEY}},
+    {"parameters": {"temperature": 0.4, "api_key": OPENAI_KEY}},
+]
+LEAK_IDS = ["string", "api_key", "parameter"]
+MANIFESTS = ["no_manifest", "manifest_naming_no_loader", "manifest_naming_tables"]
+
+
+def table_set(
+    directory: Path, models: list[dict[str, Any]], manifest: dict[str, Any] | None = None
+) -> Path:
+    """A fixture set of one table file, ``ai_models.jsonl``, its manifest entry (if
+    any) holding ``manifest`` besides table and path."""
+    write(directory / "set", "ai_models.jsonl", models)
+    if manifest is not None:
+        entry = {"table": "ai_models", "path": "ai_models.jsonl", **manifest}
+        write(directory / "set", "fixtures.json", {"name": "leaky", "files": [entry]})
+    return directory / "set"
 
 
 class TestAIModelLoader:
@@ -352,6 +375,109 @@ class TestAIModelLoader:
         )
         assert OPENAI_KEY not in str(caught.value)
         assert 0 == await count(manager, "ai_models")
+
+    @pytest.mark.parametrize("manifest", [None, {}, {"loader": "tables"}], ids=MANIFESTS)
+    @pytest.mark.parametrize("bad", LEAKS, ids=LEAK_IDS)
+    async def test_a_plain_api_key_in_an_ai_models_table_file_is_refused_as_in_the_ai_models_format(
+        self,
+        manager: FixtureManager,
+        tenant: str,
+        tmp_path: Path,
+        bad: dict[str, Any],
+        manifest: dict[str, Any] | None,
+    ) -> None:
+        """A set naming no loader (an export's manifest names none) or the generic one
+        still loads ai_models through the model checks: refused, nothing stored."""
+        path = table_set(
+            tmp_path, [model("chat-main"), model("chat-leaky", is_default=False, **bad)], manifest
+        )
+
+        with pytest.raises(RecordError) as caught:
+            await manager.load_fixtures(TENANT, path)
+
+        assert ("credentials:plain_text", "ai_models.jsonl", 2) == (
+            caught.value.rule,
+            caught.value.path,
+            caught.value.line,
+        )
+        assert OPENAI_KEY not in str(caught.value)
+        assert 0 == await count(manager, "ai_models")
+
+    @pytest.mark.parametrize("bad", LEAKS, ids=LEAK_IDS)
+    async def test_validate_data_source_refuses_a_plain_api_key_in_an_ai_models_table_file(
+        self, manager: FixtureManager, tmp_path: Path, bad: dict[str, Any]
+    ) -> None:
+        """``validate-data --source`` runs the model checks on table files too."""
+        path = table_set(
+            tmp_path, [model("chat-main"), model("chat-leaky", is_default=False, **bad)]
+        )
+
+        check = check_set(path, metadata=manager.store.metadata, settings=manager.settings)
+
+        assert not check.ok
+        assert {"credentials:plain_text": 1} == dict(check.report.rules)
+        assert OPENAI_KEY not in " ".join(check.problems)
+
+    async def test_a_refused_plain_key_never_reaches_a_reject_file_in_clear(
+        self, manager: FixtureManager, tenant: str, tmp_path: Path
+    ) -> None:
+        """A lenient load sets each leaky config aside as credentials:plain_text, every
+        column holding a key redacted in its reject line; the clean config loads."""
+        leaky = [
+            model(f"chat-{name}", is_default=False, **bad)
+            for name, bad in zip(LEAK_IDS, LEAKS, strict=True)
+        ]
+        both: dict[str, Any] = {
+            "credentials": {"api_key": OPENAI_KEY},
+            "parameters": {"token": OPENAI_KEY},
+        }
+        path = table_set(
+            tmp_path, [model("chat-main"), *leaky, model("chat-both", is_default=False, **both)]
+        )
+
+        report = await manager.load_fixtures(
+            TENANT, path, validation="lenient", reject_dir=tmp_path / "rejects"
+        )
+
+        assert report.reject_file is not None
+        text = report.reject_file.read_text(encoding="utf-8")
+        assert OPENAI_KEY not in text
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert [("credentials:plain_text", n) for n in range(2, 6)] == [
+            (line["rule"], line["line"]) for line in lines
+        ]
+        assert {"credentials", "parameters"} == {
+            column
+            for line in lines
+            for column, value in line["record"].items()
+            if value == "[redacted: credentials:plain_text]"
+        }
+        assert [("chat-main",)] == await rows(manager, "ai_models", "model_id")
+
+    async def test_an_export_with_encrypted_credentials_loads_again_through_the_model_checks(
+        self, manager: FixtureManager, settings: Settings, tenant: str, tmp_path: Path
+    ) -> None:
+        """The export's tokens decrypt with the key, so it loads into another tenant; with
+        another key the same export is refused as credentials:undecryptable."""
+        key = load_settings(secret_key=generate_secret_key()).secret_key
+        token = encrypt_credential(OPENAI_KEY, key)
+        models = [model("chat-main", credentials={"encrypted": token})]
+        async with FixtureManager(settings.model_copy(update={"secret_key": key})) as keyed:
+            await keyed.load_fixtures(TENANT, fixtures=[models_loader(keyed, tmp_path, models)])
+            await keyed.export_tenant(TENANT, tmp_path / "export")
+            await keyed.create_tenant(TenantFixture(tenant_id="domain_copy", tier="enterprise"))
+            await keyed.load_fixtures("domain_copy", tmp_path / "export")
+        other = load_settings(secret_key=generate_secret_key()).secret_key
+        async with FixtureManager(settings.model_copy(update={"secret_key": other})) as wrong:
+            await wrong.create_tenant(TenantFixture(tenant_id="domain_other", tier="enterprise"))
+            with pytest.raises(RecordError) as caught:
+                await wrong.load_fixtures("domain_other", tmp_path / "export")
+
+        assert "credentials:undecryptable" == caught.value.rule
+        async with manager.store.session("domain_copy", readonly=True) as session:
+            table = session.metadata.tables[f"{TENANT_SCHEMA}.ai_models"]
+            stored = list(await session.connection.execute(select(table.c.credentials)))
+        assert [["encrypted"]] == [list(credentials) for (credentials,) in stored]
 
 
 # --- Analytics ------------------------------------------------------------------------

@@ -189,7 +189,11 @@ async def test_loading_the_same_set_twice_changes_nothing(
     assert first.changed
     assert second.changed is False
     assert second.rows == 0
-    assert [r.status for r in second.results] == ["unchanged"]
+    # The set's ai_models go through the AI-model loader's checks: a fixture of its own.
+    assert {(r.fixture, r.status) for r in second.results} == {
+        ("tables:spotify-demo", "unchanged"),
+        ("ai_models:spotify-demo", "unchanged"),
+    }
     assert await _table_counts(manager, TENANT) == demo_counts
     assert await _applied(manager, TENANT) == applied_before
 
@@ -210,7 +214,7 @@ async def test_a_changed_file_is_reapplied_as_an_upsert(
     assert await _table_counts(manager, TENANT) == demo_counts
     assert await _track_name(manager, TENANT, track_id) == "Renamed By The Test"
     applied = await _applied(manager, TENANT)
-    assert len([f for f in applied.values() if f.kind == "data"]) == 1
+    assert len([f for f in applied.values() if f.kind == "data"]) == 2  # tables, ai_models
     assert {f.checksum for f in applied.values()} != checksum_before
     assert (await manager.validate_tenant(TENANT)).ok
     again = await manager.load_fixtures(TENANT, source=edited)
@@ -378,8 +382,9 @@ def _ai_model_yaml(tmp_path: Path, enabled: str) -> Path:
         "  model_name: 0b101\n"
         "  version: 1:30\n"
         "  task: chat\n"
-        "  parameters: {window: 1:30, flag: off, count: 1_000, zip: 017, hex: 0x1F}\n"
-        f"  enabled: {enabled}\n",
+        "  parameters: {stop: [1:30, off, 1_000], max_tokens: 017, top_k: 0x1F}\n"
+        f"  enabled: {enabled}\n"
+        "  is_default: true\n",
         encoding="utf-8",
     )
     return fixture_set
@@ -400,7 +405,7 @@ async def test_a_yaml_scalar_that_yaml_1_1_would_coerce_loads_as_the_text_it_sho
         columns = ("provider", "model_name", "version", "parameters", "enabled")
         query = select(*(table.c[name] for name in columns))
         row = tuple((await session.connection.execute(query)).one())
-    parameters = {"window": "1:30", "flag": "off", "count": "1_000", "zip": 17, "hex": 31}
+    parameters = {"stop": ["1:30", "off", "1_000"], "max_tokens": 17, "top_k": 31}
     assert ("on", "0b101", "1:30", parameters, True) == row
 
 

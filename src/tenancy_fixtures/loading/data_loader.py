@@ -41,6 +41,7 @@ from tenancy_fixtures.loading.checksums import ContentChecksum
 from tenancy_fixtures.loading.copy_text import row_encoder
 from tenancy_fixtures.loading.fast_plans import fast_plan
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet, open_fixture_set
+from tenancy_fixtures.loading.fixture_validator import RecordChecks
 from tenancy_fixtures.loading.parse_workers import (
     MIN_PARALLEL_BYTES,
     POOL,
@@ -54,6 +55,7 @@ from tenancy_fixtures.loading.readers import SourceRecord, csv_header, iter_reco
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.table_checksums import table_checksum
 from tenancy_fixtures.monitoring.performance import PerformanceTracker
+from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import (
     TENANT_SCHEMA,
@@ -85,6 +87,9 @@ class DataLoader(BaseFixture):
     loader_name: ClassVar[str] = "tables"
     #: The tables this loader may fill; ``None``: any table of the schema.
     domain_tables: ClassVar[frozenset[str] | None] = None
+    #: Whether every fixture set file of ``domain_tables`` goes through this loader's
+    #: checks: files a set names no loader for (or the generic one) are loaded by it.
+    guards_tables: ClassVar[bool] = False
     #: JSON Lines bytes (uncompressed, estimated) of one table for which workers are
     #: started; once started, tables of an eighth of that use them too.
     parallel_min_bytes: int = MIN_PARALLEL_BYTES
@@ -170,6 +175,12 @@ class DataLoader(BaseFixture):
         """The checks this loader makes only over the tenant's rows, said for people: a
         check of the files alone names them as not made (none here)."""
         return []
+
+    def record_checks(self, settings: Settings | None) -> Mapping[str, RecordChecks]:
+        """This loader's own checks of each record, by table, for the validator to run
+        with the schema's (``settings``: the run's, when the loader has none); none here."""
+        del settings
+        return {}
 
     def close(self) -> None:
         """Release what loading needed (nothing here; staged files for source loaders)."""

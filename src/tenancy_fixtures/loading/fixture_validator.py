@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +45,7 @@ __all__ = [
     "ExistingKeys",
     "FixtureValidator",
     "Locator",
+    "RecordChecks",
     "RejectFile",
     "ValidationReport",
     "existing_keys",
@@ -60,6 +61,20 @@ Locator = Callable[[FixtureError], None]
 ExistingKeys = Mapping[tuple[str, tuple[str, ...]], Collection[tuple[Any, ...]]]
 #: A set of key values per ``(table, columns)``, filled as records are read.
 _KeySets = dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class RecordChecks:
+    """A loader's own checks of one table's records (see ``DataLoader.record_checks``),
+    run with the schema's. Each raises :class:`RecordError` naming column and rule; the
+    validator says where."""
+
+    #: The record as read, before it is typed (first: its refusal is the one reported).
+    screen: Callable[[Mapping[str, Any]], None]
+    #: The typed row, by column.
+    check: Callable[[Mapping[str, Any]], None]
+    #: The record as a reject file may show it (a secret replaced, say).
+    shown: Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
 @dataclass
@@ -135,8 +150,15 @@ class RejectFile:
         self._handle = self._partial.open("w", encoding="utf-8")
         self.count = 0
 
-    def write(self, error: FixtureError, file: FixtureFile, source: SourceRecord) -> None:
-        """Add one refused record with the (first) problem that refused it."""
+    def write(
+        self,
+        error: FixtureError,
+        file: FixtureFile,
+        source: SourceRecord,
+        shown: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Add one refused record with the (first) problem that refused it, as ``shown``
+        (default: as read)."""
         if self._handle is None:
             raise RuntimeError("RejectFile.write before open")
         moved = error.path is not None and str(error.path) != file.relative
@@ -148,7 +170,7 @@ class RejectFile:
             "column": error.column,
             "rule": error.rule,
             "message": error.message,
-            "record": source.values,
+            "record": source.values if shown is None else shown,
         }
         self._handle.write(_json_line(entry) + "\n")
         self.count += 1
@@ -300,11 +322,14 @@ class FixtureValidator:
         max_problems: int = 100,
         timeout_seconds: float = 300.0,
         max_text_length: int = DEFAULT_MAX_TEXT_LENGTH,
+        checks: Mapping[str, RecordChecks] | None = None,
     ) -> None:
         self.metadata = metadata
         self.max_problems = max_problems
         self.timeout_seconds = timeout_seconds
         self.max_text_length = max_text_length
+        #: The loaders' own record checks, by table.
+        self.checks = dict(checks or {})
 
     def _table(self, name: str) -> Table:
         return self.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
@@ -403,14 +428,14 @@ class FixtureValidator:
         deadline: float,
     ) -> None:
         """Check each record of ``file``; a file that cannot be read on raises."""
-        build = plan.builder.build
+        build = self._builder(plan, file)
         read = report.records
         for source in iter_records(file):
             report.records += 1
             if report.records % _CLOCK_EVERY == 0 and time.monotonic() > deadline:
                 self._timed_out(report)
             try:
-                row = build(source, path=file.relative)
+                row = build(source)
             except RecordError as exc:
                 plan.refused(None, source)
                 self._refuse(report, file, source, [exc], rejects, locate)
@@ -427,6 +452,31 @@ class FixtureValidator:
         if report.records == read and file.format == "csv":
             # No row showed the header's columns to the builder: check them.
             plan.builder.check_columns(csv_header(file), path=file.relative, line=1)
+
+    def _builder(
+        self, plan: _TablePlan, file: FixtureFile
+    ) -> Callable[[SourceRecord], tuple[Any, ...]]:
+        """What types a record of ``file``: its table's builder, between the table's own
+        record checks when a loader gave some."""
+        build = plan.builder.build
+        checks = self.checks.get(file.table)
+        if checks is None:
+            return partial(build, path=file.relative)
+        columns = plan.builder.columns
+
+        def checked(source: SourceRecord) -> tuple[Any, ...]:
+            try:
+                checks.screen(source.values)
+                row: tuple[Any, ...] = build(source, path=file.relative)
+                checks.check(dict(zip(columns, row, strict=True)))
+            except RecordError as exc:
+                if exc.path is None:  # a check's refusal: at this record
+                    exc.path, exc.table, exc.line = file.relative, file.table, source.line
+                    exc.record = None if source.line is not None else source.record
+                raise
+            return row
+
+        return checked
 
     def _unreadable(
         self, report: ValidationReport, exc: FixtureError, locate: Locator | None
@@ -546,7 +596,9 @@ class FixtureValidator:
         self._count(report, found)
         report.rejected.setdefault(file.path, set()).add(source.record)
         if rejects is not None:
-            rejects.write(found[0], file, source)
+            checks = self.checks.get(file.table)
+            shown = checks.shown(source.values) if checks is not None else None
+            rejects.write(found[0], file, source, shown)
 
     def _count(self, report: ValidationReport, found: list[FixtureError]) -> None:
         report.total += len(found)

@@ -32,12 +32,12 @@ from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.data_loader import DataLoader, locate_violation
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables, derived_tables
-from tenancy_fixtures.loading.fixture_sets import FixtureSet
 from tenancy_fixtures.loading.fixture_validator import RejectFile
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
 from tenancy_fixtures.loading.reports import LoadReport, ManyLoadReport
 from tenancy_fixtures.loading.screening import every_problem, set_aside
+from tenancy_fixtures.loading.sources import SourceLoader
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.monitoring.limits import LimitCheck, check_limits, config_limits
 from tenancy_fixtures.monitoring.metrics import Metrics
@@ -441,30 +441,33 @@ def _count_rows(metrics: Metrics | None, report: LoadReport) -> None:
 
 def _shared_fixture_set(
     metadata: MetaData, settings: Settings, options: LoadOptions
-) -> FixtureSet | None:
-    """The fixture set at ``options.source`` when it is a plain set of table files: it
-    is read once and shared by every tenant's load (each file's checksum computed once).
-    Anything else (source files, domain loaders named by a manifest) gets its loaders
-    per tenant."""
+) -> list[DataLoader] | None:
+    """The loaders of the fixture set at ``options.source`` when it is a set of table
+    files alone: it is read once and shared by every tenant's load (each file's
+    checksum computed once), each tenant getting loaders of the same kinds. Anything
+    else (source files) gets its loaders per tenant."""
     source = options.source
     if source is None or options.fixtures is not None or options.format or options.options:
         return None
     probe = open_loaders(source, metadata=metadata, batch_size=settings.batch_size)
-    return probe[0].fixture_set if len(probe) == 1 and type(probe[0]) is DataLoader else None
+    return None if any(isinstance(loader, SourceLoader) for loader in probe) else probe
 
 
 def _for_tenant(
     options: LoadOptions,
     tenant_id: str,
-    shared: FixtureSet | None,
+    shared: Sequence[DataLoader] | None,
     progress_for: Mapping[str, ProgressCallback] | None,
     store: TenantStore,
     settings: Settings,
 ) -> LoadOptions:
     """``options`` for one tenant of a many-tenant load: its progress, and its own
-    loader of the shared set."""
+    loaders of the shared set."""
     progress = progress_for.get(tenant_id) if progress_for is not None else options.progress
     if shared is None:
         return replace(options, progress=progress)
-    loader = DataLoader(shared, metadata=store.metadata, batch_size=settings.batch_size)
-    return replace(options, source=None, fixtures=[loader], progress=progress)
+    loaders = [
+        type(probe)(probe.fixture_set, metadata=store.metadata, batch_size=settings.batch_size)
+        for probe in shared
+    ]
+    return replace(options, source=None, fixtures=loaders, progress=progress)

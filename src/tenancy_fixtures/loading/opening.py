@@ -29,7 +29,7 @@ from tenancy_fixtures.loading.fixture_sets import (
     split_name,
 )
 from tenancy_fixtures.loading.readers import first_array_item
-from tenancy_fixtures.loading.registry import LOADERS
+from tenancy_fixtures.loading.registry import LOADERS, guarding_loader
 from tenancy_fixtures.loading.sources import (
     SOURCE_EXTENSIONS,
     SourceLoader,
@@ -187,13 +187,17 @@ def open_loaders(
 def _set_loaders(
     fixture_set: FixtureSet, given: Mapping[str, Any], *, metadata: MetaData, batch_size: int
 ) -> list[DataLoader]:
-    """The loaders of a fixture set: one per domain loader its files name, and one for
-    the source files its manifest lists."""
+    """The loaders of a fixture set: one per domain loader its files name (or that
+    guards their table), and one for the source files its manifest lists."""
     path = fixture_set.directory
     loaders: list[DataLoader] = []
     by_loader: dict[str, list[FixtureFile]] = {}
     for file in fixture_set.files:
-        by_loader.setdefault(file.loader or DataLoader.loader_name, []).append(file)
+        name = file.loader or DataLoader.loader_name
+        if name == DataLoader.loader_name:
+            # A table a domain guards is loaded through its checks (exports name no loader).
+            name = guarding_loader(file.table) or name
+        by_loader.setdefault(name, []).append(file)
     for name, files_of_loader in by_loader.items():
         if name not in LOADERS:
             raise FixtureSetError(

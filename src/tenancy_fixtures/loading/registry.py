@@ -9,7 +9,7 @@ from __future__ import annotations
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import MAX_LOADER_NAME
 
-__all__ = ["LOADERS", "register_loader"]
+__all__ = ["LOADERS", "guarding_loader", "register_loader"]
 
 #: Loader classes by the name fixture templates use for them.
 LOADERS: dict[str, type[DataLoader]] = {DataLoader.loader_name: DataLoader}
@@ -22,3 +22,12 @@ def register_loader(cls: type[DataLoader]) -> type[DataLoader]:
         raise ValueError(f"a loader name is 1 to {MAX_LOADER_NAME} characters: {cls.loader_name!r}")
     LOADERS[cls.loader_name] = cls
     return cls
+
+
+def guarding_loader(table: str) -> str | None:
+    """The name of the loader whose checks every file of ``table`` goes through (see
+    :attr:`DataLoader.guards_tables`), if one does."""
+    for name, cls in LOADERS.items():
+        if cls.guards_tables and table in (cls.domain_tables or ()):
+            return name
+    return None

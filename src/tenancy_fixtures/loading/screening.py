@@ -117,6 +117,7 @@ async def _validate_pending(
         max_problems=settings.validation_max_problems,
         timeout_seconds=settings.validation_timeout_seconds,
         max_text_length=settings.max_text_length,
+        checks={t: c for loader in pending for t, c in loader.record_checks(settings).items()},
     )
     report = await validator.validate_for_tenant(
         [file for loader in pending for file in loader.files],

@@ -67,6 +67,7 @@ def check_set(source: Path, *, metadata: MetaData, settings: Settings) -> SetChe
         timeout_seconds=settings.validation_timeout_seconds,
         max_problems=settings.validation_max_problems,
         max_text_length=settings.max_text_length,
+        checks={t: c for loader in loaders for t, c in loader.record_checks(settings).items()},
     )
     check = SetCheck(ValidationReport())
     try:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -24,6 +25,7 @@ from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, DataLoader, TableMode
 from tenancy_fixtures.loading.fixture_sets import FixtureFile, FixtureSet
+from tenancy_fixtures.loading.fixture_validator import RecordChecks
 from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.sources import RowSink, SourceFormat
@@ -43,6 +45,7 @@ from tenancy_fixtures.tenancy.credentials import (
 
 __all__ = [
     "PARAMETERS_BY_TASK",
+    "REDACTED",
     "AIModelLoader",
     "AIModelsFormat",
     "AudioAnalysisParameters",
@@ -52,6 +55,7 @@ __all__ = [
     "PlaylistGenerationParameters",
     "RecommendationParameters",
     "check_model",
+    "redact_plain_secrets",
     "scan_for_plain_secrets",
 ]
 
@@ -66,6 +70,8 @@ _EMBEDDING_SIZES = Literal[
 ]
 _SAMPLE_RATES = Literal[8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000, 96000]
 _Probability = Annotated[float, Field(ge=0, le=1)]
+#: What a reject file shows in place of a value holding a plain key.
+REDACTED = f"[redacted: {PLAIN_TEXT}]"
 
 
 class _Parameters(BaseModel):
@@ -191,6 +197,32 @@ def scan_for_plain_secrets(values: Mapping[str, Any]) -> None:
                 column=str(column),
                 rule=PLAIN_TEXT,
             )
+
+
+def redact_plain_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with each column holding a plain key replaced by :data:`REDACTED`."""
+    shown = dict(values)
+    for column, value in values.items():
+        try:
+            scan_for_plain_secrets({column: value})
+        except ModelRefused:
+            shown[column] = REDACTED
+    return shown
+
+
+@contextmanager
+def _as_record_error() -> Iterator[None]:
+    """A :class:`ModelRefused` as the :class:`RecordError` of an ``ai_models`` record
+    (its place said by whoever read the record)."""
+    try:
+        yield
+    except ModelRefused as exc:
+        raise RecordError(str(exc), table=_TABLE, column=exc.column, rule=exc.rule) from None
+
+
+def _screen(values: Mapping[str, Any]) -> None:
+    with _as_record_error():
+        scan_for_plain_secrets(values)
 
 
 def _pydantic_problem(error: ValidationError, task: str) -> str:
@@ -345,6 +377,9 @@ class AIModelLoader(DataLoader):
 
     loader_name = "ai_models"
     domain_tables = frozenset({_TABLE})
+    #: Every ``ai_models`` file of a fixture set is checked here, whether or not the set
+    #: names this loader (an export's manifest names none).
+    guards_tables = True
 
     def __init__(
         self,
@@ -384,6 +419,18 @@ class AIModelLoader(DataLoader):
 
     def tenant_checks(self) -> list[str]:
         return [_DEFAULTS_RULE]
+
+    def record_checks(self, settings: Settings | None) -> Mapping[str, RecordChecks]:
+        """The checks of each model config the validator runs with the schema's (a
+        lenient load sets a refused config aside, its plain keys redacted)."""
+        settings = self.settings or settings
+        key = _KeyOnce(settings)
+
+        def check(row: Mapping[str, Any]) -> None:
+            with _as_record_error():
+                check_model(row, self._vocabulary_for(settings), secret_key=key)
+
+        return {_TABLE: RecordChecks(_screen, check, redact_plain_secrets)}
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         """Check every model config, then write them; a task left without its one
