@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from tests.cli.cli_runner import Cli, with_manager
+from tests.service.served import served
 
 
 @pytest.fixture
@@ -82,39 +82,27 @@ def test_cli_help_does_not_import_fastapi() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def _said(server: subprocess.Popen[bytes]) -> str:
+    """What a server that died wrote on stderr."""
+    if server.stderr is None:
+        return ""
+    server.stderr.seek(0)
+    return server.stderr.read().decode(errors="replace")
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_serve_answers_over_a_real_socket(database_url: str) -> None:
     """`tenancy-fixtures serve` starts uvicorn on the port given; /healthz answers and a
     request without a token is 401."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-c",
-        "from tenancy_fixtures.cli.app import main; main()",
-        "--database-url",
-        database_url,
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        base = f"http://127.0.0.1:{port}"
+    with served(database_url) as (server, base):
         deadline = time.monotonic() + 30
         while True:
             try:
                 health = httpx.get(f"{base}/healthz", timeout=1)
                 break
             except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert server.poll() is None, _said(server)
                 assert time.monotonic() < deadline, "serve did not start within 30 s"
                 time.sleep(0.2)
         assert health.json() == {"status": "ok"}
         assert httpx.get(f"{base}/tenants", timeout=5).status_code == 401
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

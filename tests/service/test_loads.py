@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tarfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -32,6 +29,7 @@ from tests.service.archives import (
     unreadable_zip,
     zip_of,
 )
+from tests.service.served import served
 
 pytestmark = pytest.mark.usefixtures("tokens")
 
@@ -304,30 +302,10 @@ async def test_an_upload_past_the_size_limit_is_refused_while_streaming(
 
 @contextmanager
 def _served(settings: Settings) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`tenancy-fixtures serve` in a process of its own on ``settings``' database and
-    work folder; yields the process and its base URL, and kills it at the end."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-c",
-        "from tenancy_fixtures.cli.app import main; main()",
-        "--database-url",
-        str(settings.database_url),
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    env = {**os.environ, "TENANCY_SERVICE_WORK_DIR": str(settings.service_work_dir)}
-    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
-    try:
-        yield server, f"http://127.0.0.1:{port}"
-    finally:
-        server.kill()
-        server.wait(timeout=30)
+    """The service in a process of its own on ``settings``' database and work folder."""
+    env = {"TENANCY_SERVICE_WORK_DIR": str(settings.service_work_dir)}
+    with served(str(settings.database_url), env) as running:
+        yield running
 
 
 def _receiving(work_dir: Path) -> set[Path]:
