@@ -401,6 +401,21 @@ def _model_with(parameters_json: str) -> str:
     return record.replace('"parameters": null', f'"parameters": {parameters_json}')
 
 
+def _event_with(properties_json: str) -> str:
+    """A product_events record as JSON text whose ``properties`` (a JSON column no domain
+    rule shapes, unlike an AI model's parameters) is the given JSON text."""
+    record = json.dumps(
+        {
+            "event_id": "hostile-event-1",
+            "user_id": USERS[0]["user_id"],
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "event_type": "page_view",
+            "properties": None,
+        }
+    )
+    return record.replace('"properties": null', f'"properties": {properties_json}')
+
+
 def _deep_yaml(depth: int) -> bytes:
     record = yaml.safe_dump([{**AI_MODEL, "parameters": "PLACEHOLDER"}], default_flow_style=None)
     return record.replace("PLACEHOLDER", nested(depth)).encode()
@@ -805,15 +820,17 @@ CASES: list[Case] = [
     ),
     Case(
         "jsonl-value-nested-to-the-limit-loads",
-        lambda d: put(d, "ai_models.jsonl", (_model_with(nested(MAX_DEPTH - 1)) + "\n").encode()),
-        Loads({**BASE_ROWS, "ai_models": 1}),
+        lambda d: put(
+            d, "product_events.jsonl", (_event_with(nested(MAX_DEPTH - 1)) + "\n").encode()
+        ),
+        Loads({**BASE_ROWS, "product_events": 1}),
     ),
     Case(
         "json-array-value-nested-to-the-limit-loads",
         lambda d: put(
-            d, "ai_models.json", ("[" + _model_with(nested(MAX_DEPTH - 1)) + "]").encode()
+            d, "product_events.json", ("[" + _event_with(nested(MAX_DEPTH - 1)) + "]").encode()
         ),
-        Loads({**BASE_ROWS, "ai_models": 1}),
+        Loads({**BASE_ROWS, "product_events": 1}),
     ),
     Case(
         "deeply-nested-yaml-value",

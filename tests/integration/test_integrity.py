@@ -433,15 +433,16 @@ async def test_a_forced_reload_of_the_same_set_keeps_every_checksum_comparable(
 async def test_a_load_records_each_tables_rows_and_checksum_in_the_control_plane(
     manager: FixtureManager, demo_set: Path
 ) -> None:
-    """The control plane holds one insert per loaded table, matching the load's result."""
+    """The control plane holds one insert per loaded table, matching the load's results
+    (the set's tables, and its ai_models by the loader that guards them)."""
     await manager.create_tenant(TENANT)
     load = await manager.load_fixtures(TENANT, source=demo_set)
 
     async with manager.store.control(readonly=True) as conn:
         writes = await control_plane.table_checksums(conn, TENANT)
 
-    [result] = load.results
-    assert dict(result.content_checksums) == {w.table: w.checksum for w in writes}
+    checksums = {t: c for result in load.results for t, c in result.content_checksums.items()}
+    assert checksums == {w.table: w.checksum for w in writes}
     assert load.row_counts == {w.table: w.rows for w in writes}
     assert {"insert"} == {w.mode for w in writes}
     assert all(w.inserted == w.rows and w.run_id == load.run_id for w in writes)

@@ -161,7 +161,7 @@ def _decoded(column: str, value: Any) -> Any:
     if column in _JSON_COLUMNS and isinstance(value, str):
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # the row's typing refuses it, naming its place
             return value
     return value
 
