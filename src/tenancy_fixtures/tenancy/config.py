@@ -28,7 +28,7 @@ from tenancy_fixtures.errors import (
     TemplateError,
     TenantNotFoundError,
 )
-from tenancy_fixtures.fixtures.base import BaseFixture, apply_fixtures
+from tenancy_fixtures.fixtures.base import BaseFixture
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.schema import RevisionHistory, SchemaFixture, tenant_metadata
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
@@ -37,8 +37,7 @@ from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.migrations.scripts import migration_scripts
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
-from tenancy_fixtures.store.retrying import with_retries
-from tenancy_fixtures.tenancy.audit import Audit, audited
+from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config_cache import (
     CachedConfig,
     ConfigCache,
@@ -531,18 +530,10 @@ class ConfigFixture(BaseFixture):
         async with self.store.control(readonly=True) as conn:
             if await control_plane.get_tenant(conn, tenant_id) is None:
                 raise TenantNotFoundError(tenant_id)
-        async with audited(
-            self.store, actor=self.settings.actor, action="config.apply", tenant_id=tenant_id
-        ) as audit:
-            bound, config = await with_retries(lambda: self._patch(audit, tenant_id, patch))
-        await self.invalidate(tenant_id, version=bound.saved_version)
-        return config
+        patched: list[tuple[ConfigFixture, TenantConfig]] = []
 
-    async def _patch(
-        self, audit: Audit, tenant_id: str, patch: ConfigPatch
-    ) -> tuple[ConfigFixture, TenantConfig]:
-        """One transaction of :meth:`update_tenant_config`: lock, re-read, change, store."""
-        async with self.store.session(tenant_id) as session:
+        async def locked_patch(session: TenantSession) -> list[BaseFixture]:
+            """Lock the tenant and its stored config, and bind the patched config."""
             conn = session.connection
             if not await control_plane.lock_tenant(conn, tenant_id):
                 raise TenantNotFoundError(tenant_id)
@@ -551,14 +542,13 @@ class ConfigFixture(BaseFixture):
                 raise TenantNotFoundError(tenant_id)
             changed = patch.applied_to(stored_tenant(self.template, *stored))
             bound = self.for_tenant(changed)
-            config = bound.resolve(changed)
-            results = await apply_fixtures(session, [bound], context=LoadContext(audit.run_id))
-            await audit.record(
-                conn,
-                outcome="ok" if any(r.status == "applied" for r in results) else "unchanged",
-                detail={r.fixture: {"status": r.status, "checksum": r.checksum} for r in results},
-            )
-            return bound, config
+            patched[:] = [(bound, bound.resolve(changed))]
+            return [bound]
+
+        await update_tenant(self.store, tenant_id, locked_patch, actor=self.settings.actor)
+        bound, config = patched[0]
+        await self.invalidate(tenant_id, version=bound.saved_version)
+        return config
 
     async def plane_id(self) -> str:
         """The id of the control plane configs are kept in (what cache keys name)."""

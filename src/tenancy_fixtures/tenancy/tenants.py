@@ -7,7 +7,7 @@ create, change and drop is audited, refusals and failures included.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.store.base import TenantStore
+from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import RejectNames, TenantRecord
 from tenancy_fixtures.store.retrying import with_retries
 from tenancy_fixtures.tenancy import data_keys
@@ -110,16 +110,21 @@ async def _provision(
         return results
 
 
+#: Fixtures built inside the transaction that applies them (from what it read there).
+FixturesIn = Callable[[TenantSession], Awaitable[Sequence[BaseFixture]]]
+
+
 async def update_tenant(
     store: TenantStore,
     tenant_id: str,
-    fixtures: Sequence[BaseFixture],
+    fixtures: Sequence[BaseFixture] | FixturesIn,
     *,
     actor: str,
     action: str = "config.apply",
     run_id: str | None = None,
 ) -> list[FixtureResult]:
-    """Apply changed fixtures to an existing tenant, in one audited transaction."""
+    """Apply changed fixtures to an existing tenant, in one audited transaction (given
+    as a function, they are built in it, on each attempt)."""
     validate_tenant_id(tenant_id)
 
     async def attempt(audit: Audit) -> list[FixtureResult]:
@@ -128,7 +133,8 @@ async def update_tenant(
                 raise TenantNotFoundError(tenant_id)
         async with store.session(tenant_id) as session:
             context = LoadContext(audit.run_id)
-            results = await apply_fixtures(session, fixtures, context=context)
+            applied = await fixtures(session) if callable(fixtures) else fixtures
+            results = await apply_fixtures(session, applied, context=context)
             await audit.record(
                 session.connection,
                 outcome="ok" if any(r.status == "applied" for r in results) else "unchanged",
