@@ -75,6 +75,7 @@ from tenancy_fixtures.compliance.subjects import (
     personal_values,
     reach,
     subject_column,
+    subject_id_columns,
     typed_subject,
 )
 from tenancy_fixtures.errors import (
@@ -91,7 +92,6 @@ from tenancy_fixtures.loading.records import column_value
 from tenancy_fixtures.loading.table_checksums import table_checksum, table_checksum_over
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane, migration_ledger
-from tenancy_fixtures.store.audit_chain import TOMBSTONE
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import (
     encrypted_columns,
@@ -304,15 +304,6 @@ def _check_count(counted: int, expected: int, table: Table, tenant_id: str) -> N
         )
 
 
-def _id_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
-    """Columns of ``table`` that hold a subject id: references and keys to the id."""
-    found = list(subject_columns(table, "reference"))
-    for column in table.columns:
-        if column not in found and any(k.column is id_column for k in column.foreign_keys):
-            found.append(column)
-    return found
-
-
 @dataclass
 class _Reached:
     """One table's rows a pseudonymisation rewrites, read before any row is written."""
@@ -428,7 +419,7 @@ async def _reached_rows(
 ) -> _Reached:
     """The rows of ``table`` a pseudonymisation rewrites: those holding the subject's id,
     and those reaching the subject when the table has personal columns."""
-    id_columns = _id_columns(table, subject_column(session.metadata))
+    id_columns = subject_id_columns(table, subject_column(session.metadata))
     personal = personal_columns(table) if table.name in reached else []
     terms = [c == subject for c in id_columns]
     if personal:
@@ -909,7 +900,7 @@ async def erase_subject(
                 actor=actor,
                 run_id=audit.run_id,
                 only=marks.found_in,
-                keep=(RECEIPT, TOMBSTONE),
+                keep=(RECEIPT,),
             )
             report.reject_lines = scrub_reject_files(paths, marks, session.metadata, subject)
             await audit.record(session.connection, detail=_receipt(report, marks, subject))

@@ -39,6 +39,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.errors import ConfigError
 from tenancy_fixtures.loading.records import column_value
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tenancy_fixtures.store.column_info import (
     SUBJECT_INFO,
     personal_columns,
@@ -260,12 +261,12 @@ def belongs_to(metadata: MetaData, subject: Any, table_name: Any, record: Any) -
     ``subject`` once typed as the column holds it."""
     if not isinstance(record, Mapping) or not isinstance(table_name, str):
         return False
-    table = next((t for t in metadata.sorted_tables if t.name == table_name), None)
+    table = metadata.tables.get(f"{TENANT_SCHEMA}.{table_name}")
     if table is None:
         return False
     id_column = subject_column(metadata)
-    held = [c for c in table.columns if c is id_column or _refers(c, id_column)]
-    for column in held:
+    held = [id_column] if id_column.table is table else []
+    for column in held + subject_id_columns(table, id_column):
         value = record.get(column.name)
         if value is None or isinstance(value, bool):
             continue
@@ -277,10 +278,13 @@ def belongs_to(metadata: MetaData, subject: Any, table_name: Any, record: Any) -
     return False
 
 
-def _refers(column: Column[Any], id_column: Column[Any]) -> bool:
-    """Whether ``column`` holds a subject id: declared a reference, or a key to the id."""
-    declared = column.info.get(SUBJECT_INFO) == "reference"
-    return declared or any(k.column is id_column for k in column.foreign_keys)
+def subject_id_columns(table: Table, id_column: Column[Any]) -> list[Column[Any]]:
+    """Columns of ``table`` that hold a subject id: references and keys to the id."""
+    found = list(subject_columns(table, "reference"))
+    for column in table.columns:
+        if column not in found and any(k.column is id_column for k in column.foreign_keys):
+            found.append(column)
+    return found
 
 
 def _unique(table: Table, column: Column[Any]) -> bool:

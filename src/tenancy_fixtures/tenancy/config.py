@@ -47,7 +47,12 @@ from tenancy_fixtures.tenancy.config_cache import (
 )
 from tenancy_fixtures.tenancy.merging import deep_merge
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
-from tenancy_fixtures.tenancy.tenants import TenantFixture, create_tenant, update_tenant
+from tenancy_fixtures.tenancy.tenants import (
+    TenantFixture,
+    create_tenant,
+    get_tenant,
+    update_tenant,
+)
 
 __all__ = [
     "TIERS",
@@ -524,12 +529,8 @@ class ConfigFixture(BaseFixture):
         transaction that writes it (never to a cached copy): concurrent changes by
         other processes are all kept.
         """
-        validate_tenant_id(tenant_id)
         patch = ConfigPatch(tier, features, limits, settings)
-        await self.store.initialize()
-        async with self.store.control(readonly=True) as conn:
-            if await control_plane.get_tenant(conn, tenant_id) is None:
-                raise TenantNotFoundError(tenant_id)
+        await get_tenant(self.store, tenant_id)  # an unknown tenant: refused, not audited
         patched: list[tuple[ConfigFixture, TenantConfig]] = []
 
         async def locked_patch(session: TenantSession) -> list[BaseFixture]:

@@ -168,10 +168,7 @@ async def destroy_data_key(conn: AsyncConnection, tenant_id: str) -> bool:
     """Delete the tenant's data key; whether it had one. Commit this before removing
     the tenant's storage: from then on its encrypted values are noise."""
     # Looked up first, so a tenant without a key needs no DELETE privilege on the table.
-    found = await conn.execute(
-        select(data_keys_table.c.tenant_id).where(data_keys_table.c.tenant_id == tenant_id)
-    )
-    if found.first() is None:
+    if not await has_data_key(conn, tenant_id):
         return False
     result = await conn.execute(
         delete(data_keys_table).where(data_keys_table.c.tenant_id == tenant_id)
