@@ -817,8 +817,8 @@ async def _keys(
         key = store.settings.secret_key
         if key is None:
             return None, None
-        data_key = await data_keys.ensure_data_key(conn, tenant_id, key)
-        return data_key, await data_keys.tenant_cipher(conn, tenant_id, key)
+        cipher = await data_keys.tenant_cipher(conn, tenant_id, key)
+        return cipher.data_key, cipher
 
 
 async def _forget_cached(

@@ -97,8 +97,8 @@ async def _marks(store: TenantStore, tenant_id: str, subject: Any) -> _Marks:
         if await control_plane.get_tenant(conn, tenant_id) is None:
             raise TenantNotFoundError(tenant_id)
         key = store.settings.secret_key
-        data_key = None if key is None else await data_keys.ensure_data_key(conn, tenant_id, key)
         cipher = None if key is None else await data_keys.tenant_cipher(conn, tenant_id, key)
+        data_key = None if cipher is None else cipher.data_key
         marks, receipts = await known_fingerprints(conn, tenant_id, subject, data_key)
         return _Marks(marks, receipts, cipher)
 

@@ -188,8 +188,8 @@ async def _secrets(store: TenantStore, tenant_id: str, subject: Any) -> _Secrets
         await _refuse_tokens(store, tenant_id, subject)
         return _Secrets(None, None, None)
     async with store.control() as conn:
-        data_key = await data_keys.ensure_data_key(conn, tenant_id, key)
         cipher = await data_keys.tenant_cipher(conn, tenant_id, key)
+        data_key = cipher.data_key
     return _Secrets(cipher, fernet_for(key), data_key)
 
 

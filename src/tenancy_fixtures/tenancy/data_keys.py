@@ -62,6 +62,8 @@ class TenantCipher:
         from cryptography.fernet import Fernet
 
         self.tenant_id = tenant_id
+        #: The tenant's data key (for keys derived from it, fingerprints say).
+        self.data_key = data_key
         self._own = Fernet(data_key)
         self._master = master
 
