@@ -8,8 +8,13 @@ a failure anywhere leaves the tenant as it was.
     The subject's row goes, and with it every row that cannot outlive it: rows whose
     non-nullable reference names the subject, and, following every foreign key (declared
     for subjects or not, as the database requires), rows that depend on a deleted row.
-    A nullable reference (``added_by``) or a nullable foreign key to a deleted row is
-    set to NULL instead: the shared row stays, no longer pointing at the person.
+    A nullable foreign key to a deleted row is set to NULL instead: the shared row
+    stays, no longer pointing at it. A row that is the subject's by a nullable reference
+    (``added_by``, a comment's nullable author), or through such a row, stays too, with
+    that reference and its personal columns (the comment's body) set to NULL; when one
+    of those cannot be NULL, the row is deleted instead (and the rows depending on it
+    as above). The receipt counts the rows changed per table (``updated``) and, per
+    column set to NULL, the values cleared (``cleared``).
 ``pseudonymise``
     The subject's id, wherever it is held, and the personal columns of the rows that
     reach them become HMACs under a random key that is never stored: the rows and their
@@ -57,9 +62,11 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     func,
     insert,
+    null,
     or_,
     select,
     tuple_,
@@ -142,6 +149,8 @@ class ErasureReport:
     deleted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     refreshed: dict[str, int] = field(default_factory=dict)
+    #: Per table, per column set to NULL, how many values it held.
+    cleared: dict[str, dict[str, int]] = field(default_factory=dict)
     audit_records: int = 0
     reject_lines: int = 0
     cache_keys: int = 0
@@ -159,6 +168,7 @@ class ErasureReport:
             "deleted": dict(self.deleted),
             "updated": dict(self.updated),
             "refreshed": dict(self.refreshed),
+            "cleared": {t: dict(c) for t, c in self.cleared.items()},
             "audit_records": self.audit_records,
             "reject_lines": self.reject_lines,
             "cache_keys": self.cache_keys,
@@ -212,37 +222,86 @@ def _fk_terms(
             yield columns, tuple_(*columns).in_(chosen)
 
 
-def _deletion_plan(
-    tables: Sequence[Table], subject: Any, id_column: Column[Any]
-) -> tuple[dict[str, ColumnElement[bool]], dict[str, list[tuple[list[Column[Any]], Any]]]]:
+@dataclass
+class _Plan:
+    """What a delete-mode erasure does, per table: the rows it deletes, and the nullable
+    columns it sets to NULL (each group with the rows it clears them in)."""
+
+    doomed: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+    cleared: dict[str, list[tuple[list[Column[Any]], ColumnElement[bool]]]] = field(
+        default_factory=dict
+    )
+    #: The subject's rows that stay, shared, their personal columns cleared: those whose
+    #: nullable reference names the subject, and those belonging through them.
+    stripped: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+
+
+def _deletion_plan(tables: Sequence[Table], subject: Any, id_column: Column[Any]) -> _Plan:
     """Per table, the rows to delete, and the nullable columns to clear (with which rows).
 
     A row whose nullable key points at a deleted row loses the pointer, unless that key
-    is declared ``"through"``: such a row is the parent's owner's, and goes with it."""
-    doomed: dict[str, ColumnElement[bool]] = {}
-    cleared: dict[str, list[tuple[list[Column[Any]], Any]]] = {}
+    is declared ``"through"``: such a row is the parent's owner's, and goes with it. A row
+    that is the subject's by a nullable reference (or through such a row) loses the
+    reference and its personal columns, or goes when one of those cannot be NULL."""
+    plan = _Plan()
     for table in tables:  # parents first: a child's condition names its parents'
         terms: list[ColumnElement[bool]] = []
-        clears: list[tuple[list[Column[Any]], Any]] = []
+        clears: list[tuple[list[Column[Any]], ColumnElement[bool]]] = []
+        owned = _through_terms(table, plan.stripped)
         if id_column.table is table:
             terms.append(id_column == subject)
         for column in subject_columns(table, "reference"):
             if column.nullable:
                 clears.append(([column], column == subject))
+                owned.append(column == subject)
             else:
                 terms.append(column == subject)
-        terms += [term for _, term in _fk_terms(table, doomed, nullable=False)]
+        terms += [term for _, term in _fk_terms(table, plan.doomed, nullable=False)]
         through = set(subject_columns(table, "through"))
-        for columns, term in _fk_terms(table, doomed, nullable=True):
+        for columns, term in _fk_terms(table, plan.doomed, nullable=True):
             if through.intersection(columns):
                 terms.append(term)
             else:
                 clears.append((columns, term))
+        if owned:
+            _strip(plan, table, or_(*owned), terms, clears)
         if terms:
-            doomed[table.name] = or_(*terms)
+            plan.doomed[table.name] = or_(*terms)
         if clears:
-            cleared[table.name] = clears
-    return doomed, cleared
+            plan.cleared[table.name] = clears
+    return plan
+
+
+def _through_terms(
+    table: Table, stripped: Mapping[str, ColumnElement[bool]]
+) -> list[ColumnElement[bool]]:
+    """Conditions selecting the rows of ``table`` whose ``"through"`` key names a
+    stripped row: they are the subject's as their parent was."""
+    terms: list[ColumnElement[bool]] = []
+    for column in subject_columns(table, "through"):
+        for key in column.foreign_keys:
+            parent = key.column.table
+            if parent.name in stripped and parent is not table:
+                terms.append(column.in_(select(key.column).where(stripped[parent.name])))
+    return terms
+
+
+def _strip(
+    plan: _Plan,
+    table: Table,
+    owned: ColumnElement[bool],
+    terms: list[ColumnElement[bool]],
+    clears: list[tuple[list[Column[Any]], ColumnElement[bool]]],
+) -> None:
+    """The subject's rows ``owned`` stay without their personal columns, or, when one of
+    those cannot be NULL, go (and what depends on them with them)."""
+    personal = personal_columns(table)
+    if any(not c.nullable for c in personal):
+        terms.append(owned)
+        return
+    plan.stripped[table.name] = owned
+    if personal:
+        clears.append((personal, owned))
 
 
 async def _delete_rows(
@@ -252,41 +311,61 @@ async def _delete_rows(
     changes: _Changes,
     report: ErasureReport,
 ) -> None:
-    """Delete mode: children first, so no foreign key ever points at a deleted row."""
+    """Delete mode: children first, so no foreign key ever points at a deleted row (and a
+    child's condition reads its parents as they were)."""
     conn = session.connection
-    doomed, cleared = _deletion_plan(tables, subject, subject_column(session.metadata))
+    plan = _deletion_plan(tables, subject, subject_column(session.metadata))
     for table in reversed(tables):
-        if table.name in doomed:
-            rows = [tuple(r) for r in (await conn.execute(select(table).where(doomed[table.name])))]
+        if table.name in plan.doomed:
+            doomed = plan.doomed[table.name]
+            rows = [tuple(r) for r in (await conn.execute(select(table).where(doomed)))]
             if rows:
-                result = await conn.execute(delete(table).where(doomed[table.name]))
+                result = await conn.execute(delete(table).where(doomed))
                 _check_count(result.rowcount, len(rows), table, session.tenant_id)
                 changes.remove(table, rows)
                 report.deleted[table.name] = len(rows)
-        for columns, condition in cleared.get(table.name, ()):
-            await _clear(session, table, columns, condition, changes, report)
+        if table.name in plan.cleared:
+            await _clear(session, table, plan.cleared[table.name], changes, report)
 
 
 async def _clear(
     session: TenantSession,
     table: Table,
-    columns: list[Column[Any]],
-    condition: Any,
+    clears: Sequence[tuple[list[Column[Any]], ColumnElement[bool]]],
     changes: _Changes,
     report: ErasureReport,
 ) -> None:
+    """Set each group's columns to NULL in the rows meeting its condition, in one
+    statement: every condition is read from the row as it was (a personal column goes
+    with the reference that made the row the subject's), and a row counts once."""
     conn = session.connection
-    rows = [tuple(r) for r in (await conn.execute(select(table).where(condition)))]
-    if not rows:
+    flags = [case((condition, 1), else_=0) for _, condition in clears]
+    where = or_(*(condition for _, condition in clears))
+    found = [tuple(r) for r in (await conn.execute(select(table, *flags).where(where)))]
+    if not found:
         return
-    result = await conn.execute(
-        update(table).where(condition).values({c.name: None for c in columns})
-    )
-    _check_count(result.rowcount, len(rows), table, session.tenant_id)
-    positions = [list(table.columns).index(c) for c in columns]
+    targets = dict.fromkeys(c for columns, _ in clears for c in columns)
+    values = {
+        c.name: case((or_(*(w for cs, w in clears if c in cs)), null()), else_=c) for c in targets
+    }
+    result = await conn.execute(update(table).where(where).values(values))
+    _check_count(result.rowcount, len(found), table, session.tenant_id)
+    order = list(table.columns)
+    width = len(order)
+    rows = [row[:width] for row in found]
+    written = []
+    for row in found:
+        met = [columns for (columns, _), flag in zip(clears, row[width:], strict=True) if flag]
+        positions = {order.index(c) for columns in met for c in columns}
+        for position in positions:
+            if row[position] is not None:
+                counts = report.cleared.setdefault(table.name, {})
+                name = order[position].name
+                counts[name] = counts.get(name, 0) + 1
+        written.append(_with(row[:width], dict.fromkeys(positions)))
     changes.remove(table, rows)
-    changes.write(table, [_with(row, dict.fromkeys(positions)) for row in rows])
-    report.updated[table.name] = report.updated.get(table.name, 0) + len(rows)
+    changes.write(table, written)
+    report.updated[table.name] = report.updated.get(table.name, 0) + len(found)
 
 
 def _with(row: Sequence[Any], values: Mapping[int, Any]) -> tuple[Any, ...]:
