@@ -13,6 +13,7 @@
     ├── ConfigError                   config, tier, feature or limit refused
     │   └── FeatureDisabledError      the tenant's tier or config lacks the feature
     ├── LimitExceededError            a load would take a tenant past a hard limit
+    │   └── LimitBelowUsageError      a config change would set a limit below usage
     ├── RetentionIncompleteError      a retention purge of many tenants failed for some
     ├── TemplateError                 a template missing, malformed or outside its directory
     ├── MigrationError                migration scripts unusable, or tenants failed to migrate
@@ -57,6 +58,7 @@ __all__ = [
     "FixtureSetError",
     "IntegrityViolationError",
     "InvalidTenantIdError",
+    "LimitBelowUsageError",
     "LimitExceededError",
     "MigrationError",
     "PermissionDeniedError",
@@ -287,10 +289,7 @@ class LimitExceededError(TenancyFixturesError):
     ) -> None:
         counted = f" (rows of {table})" if table else ""
         super().__init__(
-            f"limit {limit!r} exceeded: the load would bring it to {value:,}{unit}{counted}, "
-            f"past the tenant's maximum of {maximum:,}{unit} (its tier's, or its own limit); "
-            "nothing was loaded",
-            tenant_id=tenant_id,
+            self._describe(limit, value, maximum, f"{unit}{counted}", unit), tenant_id=tenant_id
         )
         self.limit = limit
         self.value = value
@@ -298,6 +297,29 @@ class LimitExceededError(TenancyFixturesError):
         self.table = table
         #: The rule error analysis groups this refusal under.
         self.rule = f"limit:{limit}"
+
+    @staticmethod
+    def _describe(limit: str, value: int, maximum: int, counted: str, unit: str) -> str:
+        return (
+            f"limit {limit!r} exceeded: the load would bring it to {value:,}{counted}, "
+            f"past the tenant's maximum of {maximum:,}{unit} (its tier's, or its own limit); "
+            "nothing was loaded"
+        )
+
+
+class LimitBelowUsageError(LimitExceededError):
+    """A config change (a lower tier, a lower limit of the tenant's own) would set a
+    limit below what the tenant holds already, so that no load could pass it again;
+    refused, nothing changed. ``maximum`` is the new limit, ``value`` the tenant's
+    current usage; the exit code is a refused load's."""
+
+    @staticmethod
+    def _describe(limit: str, value: int, maximum: int, counted: str, unit: str) -> str:
+        return (
+            f"limit {limit!r} cannot be lowered to {maximum:,}{unit}: the tenant holds "
+            f"{value:,}{counted} already, past that maximum; the config was not changed "
+            "(reduce its data first)"
+        )
 
 
 class RetentionIncompleteError(TenancyFixturesError):

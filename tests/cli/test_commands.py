@@ -491,6 +491,26 @@ def _expired_rows(cli: Cli, *selection: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def test_init_tenant_takes_retention_days_null_to_keep_events_forever(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``-s retention_days=null`` was the text "null", refused: every tier has a
+    retention, so no tenant made from the shell could keep its events. Now it is null
+    (keep forever): nothing expires, however old. ``null`` stays text elsewhere."""
+    forever, dated = f"{tenant_prefix}forever", f"{tenant_prefix}dated"
+    made = cli.json(
+        "init-tenant", forever, "--tier", "premium", "--load", "-s", "retention_days=null"
+    )
+    _expiring_tenants(cli, dated)
+    locale = cli.json("init-tenant", f"{tenant_prefix}text", "-s", "locale=null")
+
+    assert made["config"]["settings"]["retention_days"] is None
+    assert 0 == _expired_rows(cli, forever)
+    assert 0 < _expired_rows(cli, dated)
+    assert "keeps all" in cli.ok("cleanup", "--expired", "--dry-run", forever).stdout
+    assert "null" == locale["config"]["settings"]["locale"]
+
+
 def test_cleanup_expired_refuses_a_tenant_with_a_prefix_and_an_empty_prefix(
     cli: Cli, tenant_prefix: str
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from tenancy_fixtures import FixtureManager, TenantFixture
 from tenancy_fixtures.compliance.retention import event_tables, purge_expired
 from tenancy_fixtures.errors import ConfigError
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
 TENANT = "retained"
@@ -88,3 +89,55 @@ async def test_a_retention_days_setting_that_is_not_whole_days_is_refused_when_s
 
     assert "settings.retention_days" == refused.value.key
     assert [] == [t.tenant_id for t in await manager.list_tenants()]
+
+
+async def _stored_overrides(manager: FixtureManager) -> dict[str, object]:
+    """The tenant's own settings as its config row keeps them (``_overrides``)."""
+    table = control_plane.configs_table
+    async with manager.store.control(readonly=True) as conn:
+        row = await conn.execute(select(table.c.config).where(table.c.tenant_id == TENANT))
+        document = row.scalar_one()
+    settings: dict[str, object] = document[control_plane.OVERRIDES_KEY]["settings"]
+    return settings
+
+
+async def test_retention_days_set_back_to_null_keeps_events_forever_through_a_tier_change(
+    manager: FixtureManager,
+) -> None:
+    """Once set, retention_days could not be made "keep" again (null was refused, and
+    every tier gives a number). Null now is that, by a patch or a full apply: the 30
+    days stored as the tenant's own are replaced by null, so a new tier does not bring
+    its own retention back, and a purge keeps everything."""
+    await manager.create_tenant(
+        TenantFixture(tenant_id=TENANT, tier="premium", settings={"retention_days": DAYS})
+    )
+    assert {"retention_days": DAYS} == await _stored_overrides(manager)
+
+    reset = await manager.update_tenant_config(TENANT, settings={"retention_days": None})
+    stored = await _stored_overrides(manager)
+    enterprise = await manager.update_tenant_config(TENANT, tier="enterprise")
+    report = (await manager.purge_expired([TENANT], dry_run=True))[0]
+    await manager.apply_tenant_config(
+        TenantFixture(tenant_id=TENANT, tier="enterprise", settings={"retention_days": DAYS})
+    )
+    applied = await manager.apply_tenant_config(
+        TenantFixture(tenant_id=TENANT, tier="enterprise", settings={"retention_days": None})
+    )
+
+    assert reset.settings["retention_days"] is None
+    assert {"retention_days": None} == stored
+    assert enterprise.settings["retention_days"] is None
+    assert (None, None, 0) == (report.retention_days, report.cutoff, report.total)
+    assert applied.settings["retention_days"] is None
+    assert (await manager.get_tenant_config(TENANT)).settings["retention_days"] is None
+
+
+async def test_null_is_refused_for_a_setting_it_means_nothing_for(
+    manager: FixtureManager,
+) -> None:
+    """Only retention_days takes null: elsewhere a ConfigError naming the key."""
+    with pytest.raises(ConfigError) as refused:
+        await manager.create_tenant(TenantFixture(tenant_id=TENANT, settings={"locale": None}))
+
+    assert "settings.locale" == refused.value.key
+    assert "retention_days" in str(refused.value)

@@ -28,3 +28,10 @@ def test_an_error_the_cli_reports_as_not_found_is_a_404(
 ) -> None:
     """``SubjectNotFoundError`` (exit 4) would have answered 400, as an unmapped error."""
     assert 404 == status_of(cls.__new__(cls))
+
+
+def test_a_limit_lowered_below_usage_is_a_409_with_a_refused_loads_exit_code() -> None:
+    """The tenant's state, not the request, is what conflicts with the change; the CLI
+    exits as for a load refused by a limit."""
+    refused = errors.LimitBelowUsageError(limit="users", value=20, maximum=5, tenant_id="t")
+    assert (409, errors.LimitExceededError.exit_code) == (status_of(refused), refused.exit_code)

@@ -36,6 +36,14 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+SettingOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--setting",
+        "-s",
+        help="Override a setting: KEY=VALUE (retention_days=null: keep events forever).",
+    ),
+]
 
 
 def _pairs(values: list[str], what: str) -> dict[str, Any]:
@@ -46,6 +54,15 @@ def _pairs(values: list[str], what: str) -> dict[str, Any]:
 
 
 _WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def _settings(values: list[str]) -> dict[str, Any]:
+    """``--setting`` values as :func:`_pairs` reads them, ``null`` as ``None`` for a
+    setting whose null means something (``retention_days=null``: keep events forever)."""
+    from tenancy_fixtures.tenancy.config import NULLABLE_SETTINGS
+
+    parsed = _pairs(values, "setting")
+    return {k: None if v == "null" and k in NULLABLE_SETTINGS else v for k, v in parsed.items()}
 
 
 def init_tenant(
@@ -61,9 +78,7 @@ def init_tenant(
     limit: Annotated[
         list[str] | None, typer.Option("--limit", "-l", help="Override a limit: KEY=VALUE.")
     ] = None,
-    setting: Annotated[
-        list[str] | None, typer.Option("--setting", "-s", help="Override a setting: KEY=VALUE.")
-    ] = None,
+    setting: SettingOption = None,
     load: Annotated[bool, typer.Option(help="Also load the tier's fixtures.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
@@ -74,7 +89,7 @@ def init_tenant(
     from tenancy_fixtures.tenancy.tenants import TenantFixture
 
     limits = _pairs(limit or [], "limit")
-    settings = _pairs(setting or [], "setting")
+    settings = _settings(setting or [])
 
     async def work(manager: FixtureManager) -> tuple[TenantConfig, int, int]:
         fixture = TenantFixture(

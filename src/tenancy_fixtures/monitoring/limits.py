@@ -3,7 +3,8 @@
 :func:`check_limits` compares a usage snapshot with the limits of a stored config: a
 value past a limit is a breach (a load refuses with :class:`LimitExceededError` and
 rolls back), a value at or past ``warn_ratio`` of it a warning (logged and recorded
-in the run's detail and audit record).
+in the run's detail and audit record). :func:`check_lowered_limits` refuses a config
+change that would set a limit below what the tenant holds already.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenancy_fixtures.errors import LimitExceededError
-from tenancy_fixtures.monitoring.usage import LIMIT_COUNTERS, STORAGE_LIMIT, UsageSnapshot
+from tenancy_fixtures.errors import LimitBelowUsageError, LimitExceededError
+from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.monitoring.usage import (
+    LIMIT_COUNTERS,
+    STORAGE_LIMIT,
+    UsageSnapshot,
+    measure_usage,
+)
+from tenancy_fixtures.store.base import TenantSession
 
-__all__ = ["LimitCheck", "LimitUse", "check_limits", "config_limits"]
+__all__ = ["LimitCheck", "LimitUse", "check_limits", "check_lowered_limits", "config_limits"]
+
+log = get_logger("tenancy_fixtures.monitoring.limits")
 
 
 @dataclass(frozen=True)
@@ -103,3 +113,32 @@ def check_limits(
         warnings=tuple(u for u in uses if warn_ratio <= u.ratio <= 1.0 and u.value),
         breaches=tuple(u for u in uses if u.value > u.maximum),
     )
+
+
+async def check_lowered_limits(
+    session: TenantSession, lowered: Mapping[str, int], enforce: bool
+) -> None:
+    """Refuse a config change that lowers the limits ``lowered`` (name: new value) below
+    what the tenant holds, measured in the change's transaction: its next load would
+    be refused, and every load after it. A :class:`LimitBelowUsageError` for the first
+    such limit; without ``enforce`` (``TENANCY_ENFORCE_LIMITS=false``, where loads
+    past a limit only warn) the change is kept and the breach logged."""
+    usage = await measure_usage(session, source="config")
+    for use in check_limits(usage, lowered, warn_ratio=1.0).breaches:
+        if enforce:
+            raise LimitBelowUsageError(
+                limit=use.limit,
+                value=use.value,
+                maximum=use.maximum,
+                tenant_id=session.tenant_id,
+                table=use.table,
+                unit=" bytes" if use.limit == STORAGE_LIMIT else "",
+            )
+        log.warning(
+            "limit_exceeded",
+            tenant_id=session.tenant_id,
+            limit=use.limit,
+            value=use.value,
+            maximum=use.maximum,
+            source="config",
+        )

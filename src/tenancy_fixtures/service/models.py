@@ -37,6 +37,9 @@ __all__ = [
 
 T = TypeVar("T")
 SettingValue = str | int | float | bool
+#: A tenant setting: ``null`` only where it means something (``retention_days``: keep
+#: events forever); the library refuses it elsewhere, naming the key.
+TenantSetting = SettingValue | None
 #: Strict: ``true`` is passed on as given (the library refuses it), not read as 1.
 LimitValue = StrictInt | str
 
@@ -73,7 +76,7 @@ class TenantCreate(BaseModel):
     tier: str = Field(default="free", max_length=32)
     features: list[str] = Field(default_factory=list, max_length=100)
     limits: dict[str, LimitValue] = Field(default_factory=dict)
-    settings: dict[str, SettingValue] = Field(default_factory=dict)
+    settings: dict[str, TenantSetting] = Field(default_factory=dict)
 
 
 class TenantPublic(BaseModel):
@@ -174,12 +177,13 @@ class ConfigPublic(BaseModel):
     tier: str
     features: list[str]
     limits: dict[str, int]
-    settings: dict[str, SettingValue]
+    settings: dict[str, TenantSetting]
 
 
 class ConfigUpdate(BaseModel):
     """What to change: a new tier, the tenant's extra feature flags (replacing its
-    extras), limits and settings (merged key by key). Absent fields stay as they are."""
+    extras), limits and settings (merged key by key; ``"retention_days": null`` keeps
+    events forever). Absent fields stay as they are."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -189,7 +193,7 @@ class ConfigUpdate(BaseModel):
     tier: str | None = Field(default=None, max_length=32)
     features: list[str] | None = Field(default=None, max_length=100)
     limits: dict[str, LimitValue] | None = None
-    settings: dict[str, SettingValue] | None = None
+    settings: dict[str, TenantSetting] | None = None
 
 
 # --- loads -----------------------------------------------------------------------

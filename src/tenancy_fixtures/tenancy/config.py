@@ -14,7 +14,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -55,9 +55,11 @@ from tenancy_fixtures.tenancy.tenants import (
 )
 
 __all__ = [
+    "NULLABLE_SETTINGS",
     "TIERS",
     "ConfigFixture",
     "ConfigTemplate",
+    "LimitsCheck",
     "TenantConfig",
     "TenantLimits",
     "overrides_of",
@@ -69,8 +71,12 @@ log = get_logger("tenancy_fixtures.tenancy.config")
 
 Tier = Literal["free", "premium", "enterprise"]
 TIERS: tuple[Tier, ...] = ("free", "premium", "enterprise")
-#: A setting's value: JSON has no NaN or infinity, so neither does a setting.
-SettingValue = str | int | Annotated[float, AllowInfNan(False)] | bool
+#: A setting's value: JSON has no NaN or infinity, so neither does a setting. ``None``
+#: only for a setting of :data:`NULLABLE_SETTINGS`.
+SettingValue = str | int | Annotated[float, AllowInfNan(False)] | bool | None
+#: The settings whose ``None`` (JSON ``null``) means something, and what: it overrides
+#: the tier's value like any other (so a new tier keeps it).
+NULLABLE_SETTINGS: Mapping[str, str] = {"retention_days": "events are kept forever"}
 #: The largest limit: what a signed 64-bit integer (a BIGINT) holds.
 MAX_LIMIT = 2**63 - 1
 #: Strict, so ``True`` is not taken for 1; at most :data:`MAX_LIMIT` (storage: bytes).
@@ -242,8 +248,16 @@ def _parse_limits(tenant_id: str, limits: Mapping[str, Any]) -> TenantLimits:
 
 def _check_setting(tenant_id: str, name: object, value: object) -> None:
     """A :class:`ConfigError` naming ``settings.<name>`` for a value no store keeps: a
-    NaN or infinity (JSON has none), NUL or a lone surrogate in the name or the value."""
+    NaN or infinity (JSON has none), NUL or a lone surrogate in the name or the value,
+    ``None`` but for a setting of :data:`NULLABLE_SETTINGS`."""
     key = f"settings.{_shown(name)}"
+    if value is None and name not in NULLABLE_SETTINGS:
+        nullable = ", ".join(f"{k} (null: {v})" for k, v in NULLABLE_SETTINGS.items())
+        raise ConfigError(
+            f"{key}: must be a string, number or boolean, not null (null is for {nullable})",
+            tenant_id=tenant_id,
+            key=key,
+        )
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(
             f"{key}: must be a finite number, not {value!r} (JSON has none)",
@@ -267,8 +281,8 @@ MAX_RETENTION_DAYS = 36_500
 
 def retention_days(tenant_id: str, settings: Mapping[str, Any]) -> int | None:
     """The ``retention_days`` setting of a tenant's config: whole days from 1 to
-    :data:`MAX_RETENTION_DAYS`, or ``None`` (events are kept); a :class:`ConfigError`
-    naming the key otherwise."""
+    :data:`MAX_RETENTION_DAYS`, or ``None`` (absent or null: events are kept); a
+    :class:`ConfigError` naming the key otherwise."""
     value = settings.get("retention_days")
     if value is None:
         return None
@@ -279,7 +293,7 @@ def retention_days(tenant_id: str, settings: Mapping[str, Any]) -> int | None:
     ):
         raise ConfigError(
             f"tenant '{tenant_id}': retention_days must be a whole number of days from 1 "
-            f"to {MAX_RETENTION_DAYS} (value {value!r})",
+            f"to {MAX_RETENTION_DAYS}, or null to keep events forever (value {value!r})",
             tenant_id=tenant_id,
             key="settings.retention_days",
         )
@@ -329,6 +343,13 @@ def stored_tenant(
     )
 
 
+#: Refuses a config change that lowers limits (name: new value) below what the tenant
+#: holds, in the change's transaction; the third argument: whether limits are enforced
+#: (:func:`tenancy_fixtures.monitoring.limits.check_lowered_limits`, which the manager
+#: gives: what a tenant holds is the monitoring's to measure).
+LimitsCheck = Callable[[TenantSession, Mapping[str, int], bool], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class ConfigPatch:
     """Part of a tenant's config to change (``None``: keep what is stored)."""
@@ -355,6 +376,9 @@ class ConfigFixture(BaseFixture):
 
     ``ConfigFixture()`` with no arguments uses the settings from the environment and
     the built-in templates; ``apply_tenant_config`` creates the tenant if needed.
+    ``limits_check`` refuses a change lowering a limit below what the tenant holds (a
+    :class:`~tenancy_fixtures.manager.FixtureManager`'s config fixture has one; made
+    without one, this fixture does not check usage).
     """
 
     kind = "structural"
@@ -368,8 +392,10 @@ class ConfigFixture(BaseFixture):
         store: TenantStore | None = None,
         cache: ConfigCache | None = None,
         history: RevisionHistory | None = None,
+        limits_check: LimitsCheck | None = None,
     ) -> None:
         self.settings = settings or load_settings()
+        self.limits_check = limits_check
         #: The schema's migration history: tenants this fixture creates start at its head.
         self.history = history
         if history is None and store is None:
@@ -418,6 +444,7 @@ class ConfigFixture(BaseFixture):
             templates=self.templates,
             store=self.store,
             cache=self.cache,
+            limits_check=self.limits_check,
         )
         bound._template = self.template  # read and validated once, here
         bound._plane_id = self._plane_id
@@ -449,6 +476,7 @@ class ConfigFixture(BaseFixture):
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
         del context
         config = self._bound(session.tenant_id)
+        await self._check_lowered_limits(session, config)
         tenant = self.tenant or TenantFixture(tenant_id=session.tenant_id)
         self.saved_version = await control_plane.save_config(
             session.connection,
@@ -459,6 +487,21 @@ class ConfigFixture(BaseFixture):
         )
         await control_plane.set_tier(session.connection, session.tenant_id, config.tier)
         return {}
+
+    async def _check_lowered_limits(self, session: TenantSession, config: TenantConfig) -> None:
+        """Limits ``config`` lowers from the stored config's, checked against what the
+        tenant holds (accepted, such a change was refused only by the next load)."""
+        if self.limits_check is None:
+            return
+        stored = await control_plane.load_config(session.connection, session.tenant_id)
+        before = (stored or {}).get("limits") or {}
+        lowered = {
+            name: value
+            for name, value in config.limits.model_dump().items()
+            if isinstance(before.get(name), int) and value < before[name]
+        }
+        if lowered:
+            await self.limits_check(session, lowered, self.settings.enforce_limits)
 
     async def verify(self, session: TenantSession) -> list[str]:
         stored = await session.connection.execute(

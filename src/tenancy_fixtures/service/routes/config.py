@@ -23,13 +23,14 @@ async def get_config(tenant_id: TenantRead, manager: Manager) -> ConfigPublic:
 @router.patch(
     "",
     summary="Change a tenant's config",
-    responses=problem_responses(400, 401, 403, 404, 422, 503),
+    responses=problem_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def patch_config(
     tenant_id: TenantWrite, body: ConfigUpdate, manager: Manager
 ) -> ConfigPublic:
     """Change the tier, the tenant's extra feature flags, limits or settings; what the
-    body leaves out stays. Audited; the cached config is invalidated."""
+    body leaves out stays. Audited; the cached config is invalidated. A limit lowered
+    (or a lower tier) below what the tenant holds already is refused: 409."""
     config = await manager.update_tenant_config(
         tenant_id,
         tier=body.tier,

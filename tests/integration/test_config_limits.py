@@ -1,0 +1,127 @@
+"""A config change that lowers a limit (a lower tier, a lower limit of the tenant's own)
+below what the tenant holds already, on both backends: refused when made, not at the
+next load, and nothing changes."""
+
+# Asserts are written `expected == actual`, the suite's style.
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import LimitBelowUsageError, LimitExceededError
+from tenancy_fixtures.tenancy.tenants import TenantFixture
+from tests.cleanup import drop_every_tenant
+from tests.log_capture import captured_logs
+
+TENANT = "shrinking"
+
+
+@pytest.fixture
+async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on this test's backend that enforces limits (the suite turns them off)."""
+    async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
+
+
+async def _premium_with_20_users(manager: FixtureManager, demo_set: Path) -> None:
+    await manager.create_tenant(TENANT, tier="premium")
+    await manager.load_fixtures(TENANT, demo_set)
+
+
+async def test_a_tier_downgrade_below_what_the_tenant_holds_is_refused_and_changes_nothing(
+    enforcing: FixtureManager, demo_set: Path
+) -> None:
+    """A premium tenant holding 20 users moved to free (5 users): it was accepted, and
+    every later load refused. Now the change is a LimitBelowUsageError naming the
+    tenant, the limit, its new value and the usage, by a patch or a full apply; the
+    config, the registry's tier and the cached copy stay premium, and the refusal is
+    audited."""
+    await _premium_with_20_users(enforcing, demo_set)
+
+    with pytest.raises(LimitBelowUsageError) as patched:
+        await enforcing.update_tenant_config(TENANT, tier="free")
+    with pytest.raises(LimitBelowUsageError) as applied:
+        await enforcing.apply_tenant_config(TenantFixture(tenant_id=TENANT, tier="free"))
+
+    for refused in (patched.value, applied.value):
+        assert ("users", 20, 5, TENANT, "users") == (
+            refused.limit,
+            refused.value,
+            refused.maximum,
+            refused.tenant_id,
+            refused.table,
+        )
+        assert isinstance(refused, LimitExceededError)
+        assert LimitExceededError.exit_code == refused.exit_code
+        assert (
+            f"tenant '{TENANT}': limit 'users' cannot be lowered to 5: the tenant holds 20 "
+            "(rows of users) already"
+        ) in str(refused)
+    assert "premium" == (await enforcing.get_tenant_config(TENANT)).tier
+    assert "premium" == (await enforcing.get_tenant(TENANT)).tier
+    assert "premium" == (await enforcing.tenant_status(TENANT)).config["tier"]
+    refusals = [r for r in await enforcing.audit_log(TENANT) if r.action == "config.apply"]
+    assert ["refused", "refused"] == [r.outcome for r in refusals]
+    assert 0 == (await enforcing.load_fixtures(TENANT, demo_set)).rows  # still loadable
+
+
+async def test_lowering_a_tenants_own_limit_below_what_it_holds_is_refused(
+    enforcing: FixtureManager,
+) -> None:
+    """The free starter set holds 3 users: a users limit of 2 is refused, and so is a
+    storage limit below the tenant's bytes; 3 users, and a limit raised, are taken."""
+    await enforcing.create_tenant(TenantFixture(tenant_id=TENANT, limits={"users": 4}))
+    await enforcing.load_fixtures(TENANT)
+
+    with pytest.raises(LimitBelowUsageError) as users:
+        await enforcing.update_tenant_config(TENANT, limits={"users": 2})
+    with pytest.raises(LimitBelowUsageError) as storage:
+        await enforcing.update_tenant_config(TENANT, limits={"storage": "16KB"})
+    unchanged = await enforcing.get_tenant_config(TENANT)
+    kept = await enforcing.update_tenant_config(TENANT, limits={"users": 3})
+
+    assert ("users", 3, 2) == (users.value.limit, users.value.value, users.value.maximum)
+    assert ("storage", 16 * 1024) == (storage.value.limit, storage.value.maximum)
+    assert storage.value.value > 16 * 1024
+    assert "cannot be lowered to 16,384 bytes" in str(storage.value)
+    assert (4, 1024**3) == (unchanged.limits.users, unchanged.limits.storage)
+    assert 3 == kept.limits.users
+
+
+async def test_a_change_that_lowers_no_limit_is_taken_from_a_tenant_already_past_one(
+    manager: FixtureManager, enforcing: FixtureManager, demo_set: Path
+) -> None:
+    """A free tenant loaded past its limits without enforcement: a setting changed, or a
+    limit raised (though still below its usage), is not refused for what it holds."""
+    await manager.create_tenant(TENANT)
+    await manager.load_fixtures(TENANT, demo_set)
+
+    changed = await enforcing.update_tenant_config(
+        TENANT, limits={"users": 10}, settings={"locale": "fr"}
+    )
+
+    assert (10, "fr") == (changed.limits.users, changed.settings["locale"])
+
+
+async def test_without_enforcement_a_limit_lowered_below_usage_is_kept_and_logged(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """TENANCY_ENFORCE_LIMITS=false, where a load past a limit only warns: so does the
+    change."""
+    await _premium_with_20_users(manager, demo_set)
+
+    with captured_logs() as logs:
+        free = await manager.update_tenant_config(TENANT, tier="free")
+
+    assert "free" == free.tier
+    assert [("users", 20, 5), ("workspaces", 2, 1)] == [
+        (e["limit"], e["value"], e["maximum"])
+        for e in logs
+        if e["event"] == "limit_exceeded" and e.get("source") == "config"
+    ]
