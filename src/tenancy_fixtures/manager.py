@@ -75,11 +75,12 @@ from tenancy_fixtures.store.audit_chain import ChainReport
 from tenancy_fixtures.store.control_plane import AuditFilter, AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
-from tenancy_fixtures.tenancy import data_keys, placement, tokens
+from tenancy_fixtures.tenancy import data_keys, key_rotation, placement, tokens
 from tenancy_fixtures.tenancy.audit import Observer, audited
 from tenancy_fixtures.tenancy.config import ConfigFixture, TenantConfig
 from tenancy_fixtures.tenancy.config_cache import ConfigCache, RedisConfigCache, open_config_cache
 from tenancy_fixtures.tenancy.data_keys import TenantCipher
+from tenancy_fixtures.tenancy.key_rotation import RewrapReport
 from tenancy_fixtures.tenancy.tenants import (
     TenantFixture,
     count_tenants,
@@ -833,19 +834,13 @@ class FixtureManager:
         async with self.store.control() as conn:
             return await data_keys.tenant_cipher(conn, tenant_id, self.settings.secret_key)
 
-    async def rewrap_keys(self) -> list[str]:
+    async def rewrap_keys(self) -> RewrapReport:
         """Re-wrap every tenant's data key with the first ``TENANCY_SECRET_KEY`` (after
-        rotating the master key); audited as ``keys.rewrap``. Returns the tenants."""
-        await self.store.initialize()
-        async with (
-            audited(
-                self.store, actor=self.settings.actor, action="keys.rewrap", tenant_id=None
-            ) as audit,
-            self.store.control() as conn,
-        ):
-            tenants = await data_keys.rewrap_data_keys(conn, self.settings.secret_key)
-            await audit.record(conn, detail={"rewrapped": len(tenants)})
-        return tenants
+        rotating the master key) and re-encrypt with it the tokens only a master key
+        decrypts; one transaction per tenant, audited as ``keys.rewrap``. The report
+        counts per tenant the tokens re-encrypted, and those no key decrypts (then it is
+        not ``complete``: the old keys cannot go without losing them)."""
+        return await key_rotation.rewrap_keys(self.store, actor=self.settings.actor)
 
     def _observer(self, operation: str) -> Observer | None:
         """Counts ``operation``'s outcomes and durations in this manager's metrics

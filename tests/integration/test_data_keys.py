@@ -94,7 +94,7 @@ async def test_rotating_the_master_key_rewraps_every_data_key(
         await manager.load_fixtures(TENANT, _models_file(tmp_path, old))
         token = await _stored_token(manager)
     async with FixtureManager(_keyed(settings, f"{new},{old}")) as manager:
-        rewrapped = await manager.rewrap_keys()
+        rewrapped = (await manager.rewrap_keys()).rewrapped
     async with FixtureManager(_keyed(settings, new)) as manager:
         cipher = await manager.tenant_cipher(TENANT)
         after = cipher.decrypt(token)

@@ -18,11 +18,13 @@ if TYPE_CHECKING:
     from tenancy_fixtures.store.audit_chain import ChainReport
     from tenancy_fixtures.store.control_plane import AuditRecord
 
-__all__ = ["BROKEN_CHAIN_EXIT", "register"]
+__all__ = ["BROKEN_CHAIN_EXIT", "UNDECRYPTABLE_EXIT", "register"]
 
 #: Exit code of ``audit verify`` when a link is broken.
 #: Not 10, which says a load would pass a hard limit of the tier.
 BROKEN_CHAIN_EXIT = 12
+#: Exit code of ``keys rewrap`` when some token decrypts with no key given.
+UNDECRYPTABLE_EXIT = 13
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -152,18 +154,35 @@ keys_app = typer.Typer(help="Tenants' data keys (crypto-shredding).", no_args_is
 
 @keys_app.command("rewrap")
 def rewrap(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY.
+    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY, and
+    re-encrypt with it the tokens only an old master key decrypts.
 
     Rotate the master key: put the new key first (old keys after it), run this, then
-    remove the old keys.
+    remove the old keys. Exits 13, naming the tenants, if some token decrypts with no
+    key given (it is lost unless the key that made it comes back).
 
     Example: TENANCY_SECRET_KEY=NEW,OLD tenancy-fixtures keys rewrap
     """
-    tenants = run(ctx, lambda manager: manager.rewrap_keys())
+    report = run(ctx, lambda manager: manager.rewrap_keys())
     if json_out:
-        print_json({"rewrapped": tenants})
-        return
-    console.print(f"re-wrapped {len(tenants)} tenant data key(s)")
+        print_json(report.as_dict())
+    else:
+        moved = sum(report.reencrypted.values())
+        console.print(
+            f"re-wrapped {len(report.rewrapped)} tenant data key(s); re-encrypted {moved} "
+            "token(s) from the master key to their tenant's data key"
+        )
+        for tenant_id, count in report.reencrypted.items():
+            if count:
+                console.print(f"  {tenant_id}: {count} token(s) re-encrypted", markup=False)
+    if not report.complete:
+        lost = ", ".join(f"{t} ({n})" for t, n in report.undecryptable.items() if n)
+        err_console.print(
+            f"token(s) that no key in TENANCY_SECRET_KEY decrypts: {lost}; keep the old keys "
+            "until the key that made them is found, or load them again",
+            markup=False,
+        )
+        raise typer.Exit(UNDECRYPTABLE_EXIT)
 
 
 def register(app: typer.Typer) -> None:

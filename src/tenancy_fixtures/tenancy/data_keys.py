@@ -9,12 +9,13 @@ deletes its key first, in a transaction of its own: a backup or dump taken befor
 drop holds tokens nothing can decrypt any more, even with the master key.
 
 Rotating the master key: put the new key first in ``TENANCY_SECRET_KEY`` (the old ones
-after it), run ``tenancy-fixtures keys rewrap``, then drop the old keys.
+after it), run ``tenancy-fixtures keys rewrap``, then drop the old keys (see
+:mod:`tenancy_fixtures.tenancy.key_rotation`).
 
 Tokens encrypted with the master key itself (credentials stored before data keys, or
 loaded while no master key was set) keep decrypting: a tenant's cipher falls back to the
-master keys (lazily, on read). Loading them again stores them under the tenant's key;
-until then a backup of them is only as safe as the master key.
+master keys (lazily, on read). Loading them again, or ``keys rewrap``, stores them under
+the tenant's key; until then a backup of them is only as safe as the master key.
 """
 
 from __future__ import annotations
@@ -36,16 +37,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TenantCipher",
+    "data_key_tenants",
     "destroy_data_key",
     "ensure_data_key",
     "has_data_key",
-    "rewrap_data_keys",
+    "master_fernet",
+    "rewrap_data_key",
     "row_encrypter",
+    "store_data_key",
     "tenant_cipher",
 ]
 
 
-def _master(key: SecretKey | None) -> MultiFernet:
+def master_fernet(key: SecretKey | None) -> MultiFernet:
+    """The Fernet of the master keys; :class:`SettingsError` when none is set."""
     if key is None:
         raise SettingsError(
             "TENANCY_SECRET_KEY is not set: it wraps each tenant's data key, so it is "
@@ -118,7 +123,7 @@ async def ensure_data_key(
     """The tenant's data key, made and stored (wrapped by the master key) if it has none."""
     from cryptography.fernet import Fernet
 
-    master = _master(master_key)
+    master = master_fernet(master_key)
     found = await conn.execute(
         select(data_keys_table.c.wrapped_key).where(data_keys_table.c.tenant_id == tenant_id)
     )
@@ -126,6 +131,11 @@ async def ensure_data_key(
     if wrapped is not None:
         return _unwrap(master, tenant_id, wrapped)
     key = Fernet.generate_key()
+    await _insert(conn, tenant_id, master, key)
+    return key
+
+
+async def _insert(conn: AsyncConnection, tenant_id: str, master: MultiFernet, key: bytes) -> None:
     now = utcnow()
     await conn.execute(
         insert(data_keys_table).values(
@@ -135,7 +145,6 @@ async def ensure_data_key(
             wrapped_at=now,
         )
     )
-    return key
 
 
 def _unwrap(master: MultiFernet, tenant_id: str, wrapped: str) -> bytes:
@@ -155,7 +164,7 @@ async def tenant_cipher(
 ) -> TenantCipher:
     """The cipher of ``tenant_id`` (its data key made now if it has none)."""
     key = await ensure_data_key(conn, tenant_id, master_key)
-    return TenantCipher(tenant_id, key, _master(master_key))
+    return TenantCipher(tenant_id, key, master_fernet(master_key))
 
 
 async def has_data_key(conn: AsyncConnection, tenant_id: str) -> bool:
@@ -178,23 +187,44 @@ async def destroy_data_key(conn: AsyncConnection, tenant_id: str) -> bool:
     return bool(result.rowcount)
 
 
-async def rewrap_data_keys(conn: AsyncConnection, master_key: SecretKey | None) -> list[str]:
-    """Re-wrap every data key with the first master key (after a rotation); returns the
-    tenants whose key was re-wrapped."""
-    master = _master(master_key)
-    rows = (
-        await conn.execute(select(data_keys_table.c.tenant_id, data_keys_table.c.wrapped_key))
-    ).all()
-    done: list[str] = []
-    for tenant_id, wrapped in rows:
-        key = _unwrap(master, tenant_id, wrapped)
-        await conn.execute(
-            update(data_keys_table)
-            .where(data_keys_table.c.tenant_id == tenant_id)
-            .values(wrapped_key=master.encrypt(key).decode("ascii"), wrapped_at=utcnow())
-        )
-        done.append(tenant_id)
-    return done
+async def data_key_tenants(conn: AsyncConnection) -> list[str]:
+    """The tenants that have a data key."""
+    found = await conn.execute(select(data_keys_table.c.tenant_id))
+    return [str(tenant_id) for tenant_id in found.scalars()]
+
+
+async def rewrap_data_key(
+    conn: AsyncConnection, tenant_id: str, master_key: SecretKey | None
+) -> TenantCipher:
+    """Re-wrap the tenant's data key with the first master key (after a rotation);
+    returns its cipher. A tenant without a data key gets a cipher of a new key that is
+    not stored (see :func:`store_data_key`): only a tenant with tokens to re-encrypt
+    needs one."""
+    from cryptography.fernet import Fernet
+
+    master = master_fernet(master_key)
+    found = await conn.execute(
+        select(data_keys_table.c.wrapped_key).where(data_keys_table.c.tenant_id == tenant_id)
+    )
+    wrapped = found.scalar_one_or_none()
+    if wrapped is None:
+        return TenantCipher(tenant_id, Fernet.generate_key(), master)
+    key = _unwrap(master, tenant_id, wrapped)
+    await conn.execute(
+        update(data_keys_table)
+        .where(data_keys_table.c.tenant_id == tenant_id)
+        .values(wrapped_key=master.encrypt(key).decode("ascii"), wrapped_at=utcnow())
+    )
+    return TenantCipher(tenant_id, key, master)
+
+
+async def store_data_key(
+    conn: AsyncConnection, cipher: TenantCipher, master_key: SecretKey | None
+) -> None:
+    """Store the data key of ``cipher``, from :func:`rewrap_data_key` for a tenant that
+    had none, wrapped by the first master key (a key stored meanwhile makes the insert,
+    and so the transaction, fail: nothing is left under a key that is not kept)."""
+    await _insert(conn, cipher.tenant_id, master_fernet(master_key), cipher.data_key)
 
 
 def row_encrypter(
