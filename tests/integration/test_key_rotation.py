@@ -153,3 +153,24 @@ async def test_rewrap_moves_encrypted_columns_under_the_data_key(
     assert [None, {"env": "X"}] == [r.cred for r in rows[:2]]
     assert API_KEY == cipher.decrypt(rows[2].cred["encrypted"])
     assert {TENANT: 2} == report.reencrypted
+
+
+async def test_validate_data_fails_on_tokens_no_key_decrypts(
+    clean: Settings, tmp_path: Path
+) -> None:
+    """The ``tokens`` check fails naming the column of a token no key of
+    TENANCY_SECRET_KEY opens (the master key that made it removed without a rewrap), and
+    passes a master-key token with a note asking for the rewrap."""
+    old = new_key()
+    manager = await tenant_with_model(clean, tmp_path, old)
+    async with manager:
+        await plant_credential(manager, encrypt_credential(API_KEY, new_key()), data_key=True)
+        lost = await manager.validate_tenant(TENANT)
+        await plant_credential(manager, encrypt_credential(API_KEY, old), data_key=True)
+        legacy = await manager.validate_tenant(TENANT)
+
+    assert ["tokens"] == lost.failed_checks
+    assert any(p.startswith("ai_models.credentials: 1 token(s) decrypt") for p in lost.problems)
+    assert legacy.ok, legacy.problems
+    notes = [c.detail for c in legacy.checks if c.check == "tokens" and c.status == "info"]
+    assert ["1 token(s) decrypt only with the master key"] == [n.split(":")[0] for n in notes]

@@ -45,6 +45,7 @@ __all__ = [
     "rewrap_data_key",
     "row_encrypter",
     "store_data_key",
+    "stored_cipher",
     "tenant_cipher",
 ]
 
@@ -193,13 +194,12 @@ async def data_key_tenants(conn: AsyncConnection) -> list[str]:
     return [str(tenant_id) for tenant_id in found.scalars()]
 
 
-async def rewrap_data_key(
+async def stored_cipher(
     conn: AsyncConnection, tenant_id: str, master_key: SecretKey | None
 ) -> TenantCipher:
-    """Re-wrap the tenant's data key with the first master key (after a rotation);
-    returns its cipher. A tenant without a data key gets a cipher of a new key that is
-    not stored (see :func:`store_data_key`): only a tenant with tokens to re-encrypt
-    needs one."""
+    """The tenant's cipher, writing nothing: of its stored data key or, for a tenant
+    without one, of a new key that is not stored (see :func:`store_data_key`), which
+    decrypts only master-key tokens until it is."""
     from cryptography.fernet import Fernet
 
     master = master_fernet(master_key)
@@ -207,15 +207,24 @@ async def rewrap_data_key(
         select(data_keys_table.c.wrapped_key).where(data_keys_table.c.tenant_id == tenant_id)
     )
     wrapped = found.scalar_one_or_none()
-    if wrapped is None:
-        return TenantCipher(tenant_id, Fernet.generate_key(), master)
-    key = _unwrap(master, tenant_id, wrapped)
+    key = Fernet.generate_key() if wrapped is None else _unwrap(master, tenant_id, wrapped)
+    return TenantCipher(tenant_id, key, master)
+
+
+async def rewrap_data_key(
+    conn: AsyncConnection, tenant_id: str, master_key: SecretKey | None
+) -> TenantCipher:
+    """Re-wrap the tenant's data key with the first master key (after a rotation);
+    returns its cipher (:func:`stored_cipher`: a key not stored for a tenant without
+    one, which only a tenant with tokens to re-encrypt needs)."""
+    cipher = await stored_cipher(conn, tenant_id, master_key)
+    wrapped = master_fernet(master_key).encrypt(cipher.data_key).decode("ascii")
     await conn.execute(
         update(data_keys_table)
         .where(data_keys_table.c.tenant_id == tenant_id)
-        .values(wrapped_key=master.encrypt(key).decode("ascii"), wrapped_at=utcnow())
+        .values(wrapped_key=wrapped, wrapped_at=utcnow())
     )
-    return TenantCipher(tenant_id, key, master)
+    return cipher
 
 
 async def store_data_key(

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, update
 
 from tenancy_fixtures.errors import ConfigError, TenantNotFoundError
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane, migration_ledger
-from tenancy_fixtures.store.column_info import EncryptedKind, encrypted_columns
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.audit import Audit, audited
+from tenancy_fixtures.tenancy.stored_tokens import opened_by, stored_tokens
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table
@@ -37,7 +37,6 @@ __all__ = ["REWRAP_ACTION", "RewrapReport", "rewrap_keys"]
 log = get_logger("tenancy_fixtures.tenancy.key_rotation")
 
 REWRAP_ACTION = "keys.rewrap"
-_BATCH = 1000
 
 
 @dataclass
@@ -126,8 +125,7 @@ async def _rotate_tenant(
         cipher = await data_keys.rewrap_data_key(conn, tenant_id, key)
         tokens = _Tokens()
         for table in session.metadata.sorted_tables:
-            if kinds := encrypted_columns(table):
-                await _reencrypt_table(session, table, kinds, cipher, tokens)
+            await _reencrypt_table(session, table, cipher, tokens)
         if tokens.reencrypted and not had_key:
             await data_keys.store_data_key(conn, cipher, key)
         await audit.record(
@@ -138,57 +136,24 @@ async def _rotate_tenant(
     return tokens
 
 
-def _token(kind: EncryptedKind, value: Any) -> str | None:
-    """The token a stored value of an encrypted column holds, if any."""
-    if kind == "value":
-        return value if isinstance(value, str) else None
-    if isinstance(value, dict) and isinstance(value.get("encrypted"), str):
-        return str(value["encrypted"])
-    return None
-
-
-def _rekeyed(
-    kind: EncryptedKind, value: Any, cipher: data_keys.TenantCipher, tokens: _Tokens
-) -> Any:
-    """``value`` with its token under the tenant's data key, counted in ``tokens``;
-    ``None`` when it needs no change (or no key decrypts it)."""
-    token = _token(kind, value)
-    if token is None or cipher.is_own(token):
-        return None
-    try:
-        moved = cipher.encrypt(cipher.decrypt(token))
-    except ConfigError:
-        tokens.undecryptable += 1
-        return None
-    tokens.reencrypted += 1
-    return moved if kind == "value" else {**value, "encrypted": moved}
-
-
 async def _reencrypt_table(
-    session: TenantSession,
-    table: Table,
-    kinds: dict[int, EncryptedKind],
-    cipher: data_keys.TenantCipher,
-    tokens: _Tokens,
+    session: TenantSession, table: Table, cipher: data_keys.TenantCipher, tokens: _Tokens
 ) -> None:
     """Re-encrypt the master-key tokens of ``table``'s encrypted columns (rows found by
     primary key)."""
-    keys = list(table.primary_key.columns)
-    columns = list(table.columns)
-    encrypted = [(columns[p], kind) for p, kind in kinds.items()]
     # Per column: (primary key, new value) of each row whose token moves.
-    moves: dict[str, list[tuple[tuple[Any, ...], Any]]] = {c.name: [] for c, _ in encrypted}
-    query = select(*keys, *(c for c, _ in encrypted)).execution_options(yield_per=_BATCH)
-    result = await session.connection.stream(query)
-    async for partition in result.partitions():
-        for row in partition:
-            for (column, kind), value in zip(encrypted, row[len(keys) :], strict=True):
-                moved = _rekeyed(kind, value, cipher, tokens)
-                if moved is not None:
-                    moves[column.name].append((tuple(row[: len(keys)]), moved))
+    moves: dict[str, list[tuple[tuple[Any, ...], Any]]] = {}
+    async for stored in stored_tokens(session, table):
+        opened = opened_by(cipher, stored.token)
+        if opened == "none":
+            tokens.undecryptable += 1
+        elif opened == "master_key":
+            moved = stored.replaced(cipher.encrypt(cipher.decrypt(stored.token)))
+            moves.setdefault(stored.column.name, []).append((stored.row_key, moved))
+            tokens.reencrypted += 1
+    keys = list(table.primary_key.columns)
     for name, moved_rows in moves.items():
-        if moved_rows:
-            await _write_moves(session, table, keys, table.c[name], moved_rows)
+        await _write_moves(session, table, keys, table.c[name], moved_rows)
 
 
 async def _write_moves(

@@ -27,6 +27,9 @@ Each check reads the tenant (nothing is changed) and adds results to an
     all written by its stamped writes, as many as they left, in the shape it had then,
     and whose column types read back as the loader typed them, is given their checksum
     without being read; any other table is read and recomputed;
+``tokens``
+    with ``TENANCY_SECRET_KEY`` set, every token of an encrypted column decrypts with
+    the tenant's data key or a master key (:mod:`.tokens`);
 ``isolation``
     nothing of another tenant is reachable from this tenant's session (:mod:`.isolation`);
 ``privileges``
@@ -65,6 +68,7 @@ from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
 from tenancy_fixtures.validation.objects import report_objects, report_privileges
 from tenancy_fixtures.validation.row_checks import RowChecks, row_checks
+from tenancy_fixtures.validation.tokens import TOKENS_CHECK, check_tokens
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -89,6 +93,7 @@ CHECKS = (
     "not_null",
     "check_constraints",
     "checksums",
+    "tokens",
     "isolation",
     "privileges",
     "storage",
@@ -296,6 +301,7 @@ class DataIntegrityValidator:
             recorded = await _Recorded.read(session.connection, tenant_id)
             if readable:
                 await self._check_contents(session, tables, existing, recorded, report, tracker)
+                await self._check_tokens(session, tables, report, tracker)
             await self._check_access(session, recorded.other_tenants, report, tracker)
         with _check(report, tracker, "storage") as summary:
             summary.append(await self._storage(report, recorded.config))
@@ -394,6 +400,25 @@ class DataIntegrityValidator:
             summary.append(_report_broken_checks(report, tables, scans))
         with _check(report, tracker, "checksums") as summary:
             summary.append(await self._checksums(session, tables, recorded, short, report))
+
+    async def _check_tokens(
+        self,
+        session: TenantSession,
+        tables: Sequence[Table],
+        report: IntegrityReport,
+        tracker: PerformanceTracker,
+    ) -> None:
+        """The ``tokens`` check: every encrypted value decrypts with a key known now."""
+        with _check(report, tracker, TOKENS_CHECK) as summary:
+            summary.append(
+                await check_tokens(
+                    session,
+                    tables,
+                    self.store.settings.secret_key,
+                    fail=lambda detail, table: report.fail(TOKENS_CHECK, detail, table=table),
+                    note=lambda detail, table: report.note(TOKENS_CHECK, detail, table=table),
+                )
+            )
 
     async def _check_access(
         self,
