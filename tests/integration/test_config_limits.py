@@ -65,7 +65,9 @@ async def test_a_tier_downgrade_below_what_the_tenant_holds_is_refused_and_chang
         ) in str(refused)
     assert "premium" == (await enforcing.get_tenant_config(TENANT)).tier
     assert "premium" == (await enforcing.get_tenant(TENANT)).tier
-    assert "premium" == (await enforcing.tenant_status(TENANT)).config["tier"]
+    config = (await enforcing.tenant_status(TENANT)).config
+    assert config is not None
+    assert "premium" == config["tier"]
     refusals = [r for r in await enforcing.audit_log(TENANT) if r.action == "config.apply"]
     assert ["refused", "refused"] == [r.outcome for r in refusals]
     assert 0 == (await enforcing.load_fixtures(TENANT, demo_set)).rows  # still loadable

@@ -22,17 +22,9 @@ from tenancy_fixtures.tenancy.credentials import (
 )
 from tenancy_fixtures.tenancy.data_keys import TenantCipher, row_encrypter
 
+from .legacy_tokens import API_KEY, MODEL
+
 TENANT = "keyed_tenant"
-API_KEY = "the-provider-api-key-value"
-MODEL: dict[str, Any] = {
-    "model_id": "chat-mini",
-    "provider": "openai",
-    "model_name": "gpt-4o-mini",
-    "version": "2024-07-18",
-    "task": "chat",
-    "parameters": {"temperature": 0.4},
-    "is_default": True,
-}
 
 
 def _models_file(tmp_path: Path, master: str) -> Path:

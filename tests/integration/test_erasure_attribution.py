@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, MetaData, String, Table, Text, select
+from sqlalchemy import Column, ForeignKey, MetaData, String, Table, Text
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tests.integration.subject_data import loaded_tenant, table_rows
+
+from .table_rows import rows_by_key
 
 TENANT = "board"
 #: A demo user who added tracks to other people's playlists.
@@ -68,10 +70,14 @@ def board() -> MetaData:
         Column("name", String(200), info=personal),
         Column("email", String(320), unique=True, info=personal),
     )
-    owner = Column("owner_id", ForeignKey("users.user_id"), nullable=False, info=reference)
+    owner: Column[str] = Column(
+        "owner_id", ForeignKey("users.user_id"), nullable=False, info=reference
+    )
     board_id = Column("board_id", String(64), primary_key=True)
     Table("boards", md, board_id, owner, Column("title", Text))
-    author = Column("author_id", ForeignKey("users.user_id"), nullable=True, info=reference)
+    author: Column[str] = Column(
+        "author_id", ForeignKey("users.user_id"), nullable=True, info=reference
+    )
     Table(
         "comments",
         md,
@@ -87,7 +93,9 @@ def board() -> MetaData:
         _key("comments.comment_id", nullable=False, info={"subject": "through"}),
         Column("caption", Text, info=personal),
     )
-    reviewer = Column("reviewer_id", ForeignKey("users.user_id"), nullable=True, info=reference)
+    reviewer: Column[str] = Column(
+        "reviewer_id", ForeignKey("users.user_id"), nullable=True, info=reference
+    )
     Table(
         "reviews",
         md,
@@ -130,13 +138,7 @@ async def board_manager(settings: Settings, tmp_path: Path) -> AsyncIterator[Fix
 
 
 async def _rows(manager: FixtureManager) -> dict[str, dict[str, tuple[Any, ...]]]:
-    """Each table's rows by their key."""
-    found = {}
-    async with manager.store.session(TENANT, readonly=True) as session:
-        for table in manager.store.metadata.sorted_tables:
-            rows = await session.connection.execute(select(table))
-            found[table.name] = {str(r[0]): tuple(r[1:]) for r in rows}
-    return found
+    return await rows_by_key(manager, TENANT)
 
 
 async def test_deleting_clears_the_personal_columns_of_a_row_a_nullable_reference_makes_theirs(

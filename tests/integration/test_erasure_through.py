@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, MetaData, String, Table, Text, select
+from sqlalchemy import Column, ForeignKey, MetaData, String, Table, Text
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.compliance import erasure
 from tenancy_fixtures.errors import StorageError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
+
+from .table_rows import rows_by_key
 
 TENANT = "notebook"
 NOTE = "Alice private note phone 555-1234"
@@ -99,13 +101,7 @@ async def notes_manager(
 
 
 async def _rows(manager: FixtureManager) -> dict[str, dict[str, tuple[Any, ...]]]:
-    """Each table's rows by their key."""
-    found = {}
-    async with manager.store.session(TENANT, readonly=True) as session:
-        for table in manager.store.metadata.sorted_tables:
-            rows = await session.connection.execute(select(table))
-            found[table.name] = {str(r[0]): tuple(r[1:]) for r in rows}
-    return found
+    return await rows_by_key(manager, TENANT)
 
 
 async def test_pseudonymising_rewrites_the_personal_columns_of_rows_reached_through_a_parent(
