@@ -24,6 +24,7 @@ from tenancy_fixtures.cli import (
     monitoring,
     placement,
     service,
+    tenant_config,
     tenants,
     tokens,
 )
@@ -239,6 +240,7 @@ def _global_options(
 
 
 tenants.register(app)
+tenant_config.register(app)
 audit.register(app)
 compliance.register(app)
 fixtures.register(app)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.tenancy.config import TenantConfig
     from tenancy_fixtures.tenancy.tenants import TenantFixture
 
-__all__ = ["register"]
+__all__ = ["JsonFlag", "SettingOption", "pairs", "register", "settings_of", "validate_or_fail"]
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 SettingOption = Annotated[
@@ -46,7 +46,7 @@ SettingOption = Annotated[
 ]
 
 
-def _pairs(values: list[str], what: str) -> dict[str, Any]:
+def pairs(values: list[str], what: str) -> dict[str, Any]:
     """``--limit``/``--setting`` values, whole numbers (signed too) as integers: ``-1``
     stayed text, so a negative limit was refused as "not a valid integer"."""
     parsed = key_values(values, what, lambda message: ConfigError(message, key=what))
@@ -56,12 +56,12 @@ def _pairs(values: list[str], what: str) -> dict[str, Any]:
 _WHOLE = re.compile(r"[+-]?[0-9]+")
 
 
-def _settings(values: list[str]) -> dict[str, Any]:
+def settings_of(values: list[str]) -> dict[str, Any]:
     """``--setting`` values as :func:`_pairs` reads them, ``null`` as ``None`` for a
     setting whose null means something (``retention_days=null``: keep events forever)."""
     from tenancy_fixtures.tenancy.config import NULLABLE_SETTINGS
 
-    parsed = _pairs(values, "setting")
+    parsed = pairs(values, "setting")
     return {k: None if v == "null" and k in NULLABLE_SETTINGS else v for k, v in parsed.items()}
 
 
@@ -88,8 +88,8 @@ def init_tenant(
     """
     from tenancy_fixtures.tenancy.tenants import TenantFixture
 
-    limits = _pairs(limit or [], "limit")
-    settings = _settings(setting or [])
+    limits = pairs(limit or [], "limit")
+    settings = settings_of(setting or [])
 
     async def work(manager: FixtureManager) -> tuple[TenantConfig, int, int]:
         fixture = TenantFixture(
