@@ -473,7 +473,9 @@ async def test_a_repeated_composite_or_unique_key_is_refused_naming_its_line_and
             {
                 "workspace_id": "w1",
                 "user_id": u,
-                "role": "viewer",
+                # Its owner a member with role owner: the workspace rules hold for
+                # plain table files too.
+                "role": "owner" if u == "u1" else "viewer",
                 "joined_at": "2026-01-02T03:04:05Z",
             }
             for u in ("u1", "u2", "u3", "u2")

@@ -189,10 +189,12 @@ async def test_loading_the_same_set_twice_changes_nothing(
     assert first.changed
     assert second.changed is False
     assert second.rows == 0
-    # The set's ai_models go through the AI-model loader's checks: a fixture of its own.
+    # The set's ai_models and collaboration tables go through their loaders' checks:
+    # a fixture of their own each.
     assert {(r.fixture, r.status) for r in second.results} == {
         ("tables:spotify-demo", "unchanged"),
         ("ai_models:spotify-demo", "unchanged"),
+        ("collaboration:spotify-demo", "unchanged"),
     }
     assert await _table_counts(manager, TENANT) == demo_counts
     assert await _applied(manager, TENANT) == applied_before
@@ -214,7 +216,8 @@ async def test_a_changed_file_is_reapplied_as_an_upsert(
     assert await _table_counts(manager, TENANT) == demo_counts
     assert await _track_name(manager, TENANT, track_id) == "Renamed By The Test"
     applied = await _applied(manager, TENANT)
-    assert len([f for f in applied.values() if f.kind == "data"]) == 2  # tables, ai_models
+    # tables, ai_models, collaboration
+    assert len([f for f in applied.values() if f.kind == "data"]) == 3
     assert {f.checksum for f in applied.values()} != checksum_before
     assert (await manager.validate_tenant(TENANT)).ok
     again = await manager.load_fixtures(TENANT, source=edited)

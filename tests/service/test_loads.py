@@ -20,6 +20,7 @@ import pytest
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.service import create_app
+from tests.integration.test_domain_loaders import OPENAI_KEY, model
 from tests.service.archives import (
     corrupt_tar_bz2,
     corrupt_tar_xz,
@@ -114,6 +115,32 @@ async def test_a_refused_load_ends_failed_with_its_problem(
     assert job["problem"]["rules"]
     assert "users.csv:2, column email" in job["problem"]["detail"]
     assert "upload-" not in job["problem"]["detail"]  # no server folder shown
+    assert (await manager.tenant_status("victim")).total_rows == 0
+
+
+async def test_an_uploaded_django_dump_with_a_plain_api_key_fails_without_showing_it(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``dumpdata`` records of ai_models in an archive go through the AI-model checks:
+    the job fails naming the record's line and rule, never the key; nothing written."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    models = [model("chat-main"), model("chat-leaky", is_default=False, credentials=OPENAI_KEY)]
+    (dump / "models.jsonl").write_text(
+        "".join(
+            json.dumps({"model": "ai.ai_model", "pk": m.pop("model_id"), "fields": m}) + "\n"
+            for m in models
+        ),
+        encoding="utf-8",
+    )
+    started = await client.post(
+        "/tenants/victim/uploads", content=tar_gz(dump), headers={**admin, **ARCHIVE}
+    )
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    assert "models.jsonl:2" in job["problem"]["detail"]
+    assert "credentials:plain_text" in json.dumps(job["problem"])
+    assert OPENAI_KEY not in json.dumps(job)
     assert (await manager.tenant_status("victim")).total_rows == 0
 
 

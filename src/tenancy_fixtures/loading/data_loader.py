@@ -3,7 +3,9 @@
 Files are read record by record, each record is checked and typed by the table's
 :class:`RowBuilder`, and rows go to the store in batches (``COPY`` on PostgreSQL for
 an empty table, upsert by primary key otherwise), all inside the caller's one
-transaction. Domain loaders are DataLoaders limited to their domain's tables.
+transaction. Domain loaders are DataLoaders limited to their domain's tables; the files
+of a table a registered domain loader guards go through that loader whichever loader
+holds them (:meth:`DataLoader.guards`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import AbstractAsyncContextManager, aclosing, closing, nullcontext
+from dataclasses import replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -87,9 +90,17 @@ class DataLoader(BaseFixture):
     loader_name: ClassVar[str] = "tables"
     #: The tables this loader may fill; ``None``: any table of the schema.
     domain_tables: ClassVar[frozenset[str] | None] = None
-    #: Whether every fixture set file of ``domain_tables`` goes through this loader's
-    #: checks: files a set names no loader for (or the generic one) are loaded by it.
+    #: Whether every file of ``domain_tables`` goes through this loader's checks,
+    #: whichever loader was given it (see :meth:`guards`); registered loaders only.
     guards_tables: ClassVar[bool] = False
+
+    @classmethod
+    def guards_table(cls, table: Table) -> bool:
+        """Whether ``table`` is one this loader guards (see :attr:`guards_tables`): one
+        of its domain tables (a domain may also ask that it be its own table, not
+        another schema's of the same name)."""
+        return cls.guards_tables and table.name in (cls.domain_tables or ())
+
     #: JSON Lines bytes (uncompressed, estimated) of one table for which workers are
     #: started; once started, tables of an eighth of that use them too.
     parallel_min_bytes: int = MIN_PARALLEL_BYTES
@@ -104,7 +115,7 @@ class DataLoader(BaseFixture):
         batch_size: int = DEFAULT_BATCH_SIZE,
         modes: Mapping[str, TableMode] | None = None,
     ) -> None:
-        schema = metadata
+        schema = self.schema = metadata
         self.fixture_set = (
             source if isinstance(source, FixtureSet) else open_fixture_set(source, metadata=schema)
         )
@@ -173,14 +184,42 @@ class DataLoader(BaseFixture):
 
     def tenant_checks(self) -> list[str]:
         """The checks this loader makes only over the tenant's rows, said for people: a
-        check of the files alone names them as not made (none here)."""
-        return []
+        check of the files alone names them as not made (here: its guards')."""
+        return [check for guard in self.guards() for check in guard.tenant_checks()]
 
     def record_checks(self, settings: Settings | None) -> Mapping[str, RecordChecks]:
         """This loader's own checks of each record, by table, for the validator to run
-        with the schema's (``settings``: the run's, when the loader has none); none here."""
-        del settings
-        return {}
+        with the schema's (``settings``: the run's, when the loader has none): here,
+        those of the loaders guarding tables of its files."""
+        return {t: c for guard in self.guards() for t, c in guard.record_checks(settings).items()}
+
+    def guards(self) -> list[DataLoader]:
+        """A loader of each registered class that guards tables of this loader's files
+        (:attr:`guards_tables`) and that this one is not, given those files: they load
+        through it, and its checks, whichever loader a set, template or user chose."""
+        # The registry holds the loader classes, and imports this module.
+        from tenancy_fixtures.loading.registry import LOADERS, guarding_loader
+
+        by_guard: dict[str, list[FixtureFile]] = {}
+        for file in self.files:
+            name = guarding_loader(file.table, self.schema)
+            if name is not None and not isinstance(self, LOADERS[name]):
+                by_guard.setdefault(name, []).append(file)
+        return [self._guard(LOADERS[name], files) for name, files in by_guard.items()]
+
+    def _guard(self, cls: type[DataLoader], files: list[FixtureFile]) -> DataLoader:
+        """A ``cls`` loading ``files`` of this loader as this one would (name, modes)."""
+        guard = cls(
+            replace(self.fixture_set, files=tuple(files)),
+            name=self.name,
+            metadata=self.schema,
+            batch_size=self.batch_size,
+            modes=self.modes,
+        )
+        mine = {f.relative for f in files}
+        guard.file_modes = {p: m for p, m in self.file_modes.items() if p in mine}
+        guard.parallel_min_bytes = self.parallel_min_bytes
+        return guard
 
     def close(self) -> None:
         """Release what loading needed (nothing here; staged files for source loaders)."""
@@ -188,20 +227,53 @@ class DataLoader(BaseFixture):
     def _table(self, session: TenantSession, name: str) -> Table:
         return session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
 
-    def _files_by_table(self) -> list[tuple[str, TableMode, list[FixtureFile]]]:
+    def _files_by_table(
+        self, files: Iterable[FixtureFile]
+    ) -> list[tuple[str, TableMode, list[FixtureFile]]]:
         """Files grouped by table and write mode (a file's own mode, else its table's)."""
         grouped: dict[tuple[str, TableMode], list[FixtureFile]] = {}
-        for file in self.files:
+        for file in files:
             mode = self.file_modes.get(file.relative) or self.modes.get(file.table, "auto")
             grouped.setdefault((file.table, mode), []).append(file)
         return [(table, mode, files) for (table, mode), files in grouped.items()]
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
-        """Stream each table's files into the tenant; returns the records given per table."""
-        tracker = context.tracker or PerformanceTracker()
+        """Stream each table's files into the tenant; returns the records given per table.
+        The files of a table another loader guards are loaded by it, in their place."""
         self.write_counts = {}
         self.written = {}
-        groups = self._files_by_table()
+        given: dict[str, int] = {}
+        for guard, files in self._segments():
+            if guard is None:
+                given.update(await self._write_files(session, context, files))
+                continue
+            given.update(await guard.apply(session, context))
+            self.write_counts.update(guard.write_counts)
+            self.written.update(guard.written)
+        return given
+
+    def _segments(self) -> list[tuple[DataLoader | None, list[FixtureFile]]]:
+        """The files in load order, in runs this loader writes (``None``) and runs of a
+        guard's, each guard's files together where its first file was."""
+        guard_of = {file: guard for guard in self.guards() for file in guard.files}
+        segments: list[tuple[DataLoader | None, list[FixtureFile]]] = []
+        for file in self.files:
+            guard = guard_of.get(file)
+            if guard is not None:
+                if not any(g is guard for g, _ in segments):
+                    segments.append((guard, guard.files))
+            elif segments and segments[-1][0] is None:
+                segments[-1][1].append(file)
+            else:
+                segments.append((None, [file]))
+        return segments
+
+    async def _write_files(
+        self, session: TenantSession, context: LoadContext, files: list[FixtureFile]
+    ) -> dict[str, int]:
+        """Stream ``files`` into the tenant; returns the records given per table."""
+        tracker = context.tracker or PerformanceTracker()
+        groups = self._files_by_table(files)
         workers_up = self._start_workers(session, groups, context)
         tables = {name: self._table(session, name) for name, _, _ in groups}
         empty_before = await _empty_before(session, tables, groups)

@@ -196,7 +196,7 @@ def _set_loaders(
         name = file.loader or DataLoader.loader_name
         if name == DataLoader.loader_name:
             # A table a domain guards is loaded through its checks (exports name no loader).
-            name = guarding_loader(file.table) or name
+            name = guarding_loader(file.table, metadata) or name
         by_loader.setdefault(name, []).append(file)
     for name, files_of_loader in by_loader.items():
         if name not in LOADERS:

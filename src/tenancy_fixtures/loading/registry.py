@@ -6,6 +6,8 @@ user's own) adds its loaders with :func:`register_loader`.
 
 from __future__ import annotations
 
+from sqlalchemy import MetaData
+
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import MAX_LOADER_NAME
 
@@ -24,10 +26,10 @@ def register_loader(cls: type[DataLoader]) -> type[DataLoader]:
     return cls
 
 
-def guarding_loader(table: str) -> str | None:
-    """The name of the loader whose checks every file of ``table`` goes through (see
-    :attr:`DataLoader.guards_tables`), if one does."""
-    for name, cls in LOADERS.items():
-        if cls.guards_tables and table in (cls.domain_tables or ()):
-            return name
-    return None
+def guarding_loader(table: str, metadata: MetaData) -> str | None:
+    """The name of the loader whose checks every file of ``table`` (of ``metadata``)
+    goes through (see :meth:`DataLoader.guards_table`), if one does."""
+    found = next((t for t in metadata.sorted_tables if t.name == table), None)
+    if found is None:
+        return None
+    return next((name for name, cls in LOADERS.items() if cls.guards_table(found)), None)

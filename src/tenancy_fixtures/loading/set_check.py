@@ -67,11 +67,14 @@ def check_set(source: Path, *, metadata: MetaData, settings: Settings) -> SetChe
         timeout_seconds=settings.validation_timeout_seconds,
         max_problems=settings.validation_max_problems,
         max_text_length=settings.max_text_length,
-        checks={t: c for loader in loaders for t, c in loader.record_checks(settings).items()},
     )
     check = SetCheck(ValidationReport())
     try:
         staged = _stage(loaders, settings, check, validator)
+        # After staging: a source loader's checks are those of the tables it staged.
+        validator.checks = {
+            t: c for loader in loaders for t, c in loader.record_checks(settings).items()
+        }
         if staged:
             check.report = validator.validate(
                 [file for loader in loaders for file in loader.files],

@@ -955,9 +955,10 @@ class SourceLoader(RefreshesDerivedTables):
         }
 
     def tenant_checks(self) -> list[str]:
-        """The checks this loader's formats make only over the tenant's rows."""
+        """The checks this loader's formats, and the guards of the tables it staged,
+        make only over the tenant's rows."""
         found = (type(reader).tenant_checks for reader, _ in self._reader_groups().values())
-        return list(dict.fromkeys(chain.from_iterable(found)))
+        return list(dict.fromkeys(chain(*found, super().tenant_checks())))
 
     def checksum(self) -> str:
         if self._checksum is None:

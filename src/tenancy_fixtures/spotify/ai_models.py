@@ -30,7 +30,7 @@ from tenancy_fixtures.loading.readers import SourceRecord, iter_records
 from tenancy_fixtures.loading.records import RowBuilder
 from tenancy_fixtures.loading.sources import RowSink, SourceFormat
 from tenancy_fixtures.settings import Settings, load_settings
-from tenancy_fixtures.spotify.schema import spotify_metadata
+from tenancy_fixtures.spotify.schema import is_spotify_table, spotify_metadata
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 from tenancy_fixtures.tenancy.credentials import (
     PLAIN_TEXT,
@@ -380,6 +380,10 @@ class AIModelLoader(DataLoader):
     #: Every ``ai_models`` file of a fixture set is checked here, whether or not the set
     #: names this loader (an export's manifest names none).
     guards_tables = True
+
+    @classmethod
+    def guards_table(cls, table: Table) -> bool:
+        return super().guards_table(table) and is_spotify_table(table)
 
     def __init__(
         self,

@@ -28,6 +28,7 @@ from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.loading.sources import RowSink, SourceFormat
+from tenancy_fixtures.spotify.schema import is_spotify_table
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = ["CollaborationLoader", "WorkspacesFormat", "check_collaboration"]
@@ -288,6 +289,12 @@ class CollaborationLoader(DataLoader):
     domain_tables = frozenset(
         {"workspaces", "workspace_members", "workspace_playlists", "comments"}
     )
+    #: The workspace rules hold for these tables whichever loader was given their files.
+    guards_tables = True
+
+    @classmethod
+    def guards_table(cls, table: Table) -> bool:
+        return super().guards_table(table) and is_spotify_table(table)
 
     def tenant_checks(self) -> list[str]:
         return [COLLABORATION_RULES]

@@ -9,6 +9,9 @@ own ids for users, models and workspaces.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -39,7 +42,7 @@ from tenancy_fixtures.store.column_info import (
 )
 from tenancy_fixtures.store.types import JSONDocument
 
-__all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "spotify_metadata"]
+__all__ = ["FORMAT_INFO", "TENANT_SCHEMA", "is_spotify_table", "spotify_metadata"]
 
 
 _NAMING = {
@@ -361,3 +364,16 @@ def spotify_metadata() -> MetaData:
         *_daily_measures(),
     )
     return md
+
+
+@cache
+def _columns() -> Mapping[str, frozenset[str]]:
+    """The columns of each table of the domain (built once)."""
+    return {t.name: frozenset(t.columns.keys()) for t in spotify_metadata().sorted_tables}
+
+
+def is_spotify_table(table: Table) -> bool:
+    """Whether ``table`` is this domain's table of its name (it has every column of
+    it), not another schema's table that happens to share the name."""
+    columns = _columns().get(table.name)
+    return columns is not None and columns <= set(table.columns.keys())
