@@ -482,3 +482,32 @@ async def test_a_load_request_naming_a_file_in_its_options_is_refused(
     assert refused.status_code == 422, refused.text
     assert "names a file on the server" in refused.json()["detail"]
     assert "root:" not in refused.text
+
+
+async def test_a_client_leaving_mid_upload_is_no_server_error(
+    admin: dict[str, str], service_settings: Settings
+) -> None:
+    """A client that disconnects while its archive is being received is not the
+    service's failure: its upload folder goes, and the log has no
+    ``request_failed_unexpectedly`` error with a traceback (it had, for every dropped
+    upload), only an info line that the client left."""
+    work_dir = service_settings.service_work_dir
+    assert work_dir is not None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with _served(service_settings) as (server, base):
+        folder, task = await _stalled_upload(base, {**admin, **ARCHIVE}, work_dir)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for _ in range(600):
+            if not folder.exists():
+                break
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=base) as http:
+            assert (await http.get("/healthz")).status_code == 200
+        assert server.stderr is not None
+        server.stderr.seek(0)
+        log = server.stderr.read().decode("utf-8", "replace")
+
+    assert not folder.exists()
+    assert "request_failed_unexpectedly" not in log
+    assert "Traceback" not in log

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -281,6 +282,10 @@ class _UnexpectedErrors:
 
         try:
             await self.app(scope, receive, sending)
+        except ClientDisconnect:
+            # The client left mid-request (an upload dropped): nobody to answer, and
+            # not the service's failure.
+            log.info("client_disconnected", path=Request(scope).url.path)
         except Exception as exc:
             if started:
                 raise
