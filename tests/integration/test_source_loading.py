@@ -272,6 +272,36 @@ async def test_a_directory_mixing_table_files_and_source_files_loads_both(
     assert {ARTIST: "A", other: "B"} == await artists(manager)
 
 
+async def test_a_users_table_file_and_a_history_export_of_its_user_load_together(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The README's manifest: users.csv and an export whose plays (and derived artists)
+    reference that user. Both fill ``users``, so the table file goes first; the source
+    loader used to be put first for its artists and the load refused as misordered."""
+    (tmp_path / "users.csv").write_text(
+        "user_id,display_name,email\nu_ava,Ava,ava@example.com\n", encoding="utf-8"
+    )
+    (tmp_path / "history").mkdir()
+    export = [{"endTime": "2024-01-03 21:51", "artistName": "A", "trackName": "T", "msPlayed": 9}]
+    (tmp_path / "history" / "StreamingHistory0.json").write_text(
+        json.dumps(export), encoding="utf-8"
+    )
+    history = {"path": "history/StreamingHistory0.json", "format": "spotify-history"}
+    table_file = {"table": "users", "path": "users.csv"}
+    manifest = {"files": [table_file, {**history, "options": {"user_id": "u_ava"}}]}
+    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    await manager.load_fixtures(TENANT, tmp_path)
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        users = session.metadata.tables["tenant.users"]
+        events = session.metadata.tables["tenant.listening_events"]
+        names = (await session.connection.execute(select(users.c.display_name))).scalars()
+        plays = (await session.connection.execute(select(events.c.user_id))).scalars()
+        assert (["Ava"], ["u_ava"]) == (list(names), list(plays))
+
+
 def test_a_csv_file_named_for_no_table_is_refused_naming_it(
     manager: FixtureManager, tmp_path: Path
 ) -> None:

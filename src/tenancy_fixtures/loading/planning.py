@@ -92,21 +92,45 @@ class TenantTemplate(BaseModel):
 def sort_by_dependencies(loaders: list[DataLoader], metadata: MetaData) -> list[DataLoader]:
     """Loaders ordered so that every table loads after the tables it references.
 
+    A loader goes after every other loader that fills a parent of one of its tables
+    (two loaders may fill the same table: a table file and a source format's derived
+    rows). Among loaders free to go, the one whose first table comes first goes first.
     Raises :class:`TemplateError` when no order of whole loaders achieves that (one
     loader fills a parent of a table that another fills, and the other way round).
     """
     order = {t.name: i for i, t in enumerate(metadata.sorted_tables)}
-    ordered = sorted(loaders, key=lambda loader: min(order[t] for t in loader.tables()))
-    position = {t: i for i, loader in enumerate(ordered) for t in loader.tables()}
-    for i, loader in enumerate(ordered):
-        for name in loader.tables():
-            table = metadata.tables[f"{TENANT_SCHEMA}.{name}"]
-            for constraint in table.foreign_key_constraints:
-                parent = constraint.referred_table.name
-                if position.get(parent, -1) > i:
-                    raise TemplateError(
-                        f"fixture {loader.name!r} loads {name} before fixture "
-                        f"{ordered[position[parent]].name!r} loads its parent table {parent}; "
-                        "move the tables so each fixture's parents load in earlier fixtures"
-                    )
+    pending = sorted(loaders, key=lambda loader: min(order[t] for t in loader.tables()))
+    after = {id(loader): _parent_loaders(loader, pending, metadata) for loader in pending}
+    ordered: list[DataLoader] = []
+    while pending:
+        placed = {id(loader) for loader in ordered}
+        ready = next((x for x in pending if all(id(p) in placed for p, _, _ in after[id(x)])), None)
+        if ready is None:
+            child = pending[0]
+            parent, name, table = next(e for e in after[id(child)] if id(e[0]) not in placed)
+            raise TemplateError(
+                f"fixture {child.name!r} loads {name} before fixture {parent.name!r} loads "
+                f"its parent table {table}; "
+                "move the tables so each fixture's parents load in earlier fixtures"
+            )
+        ordered.append(ready)
+        pending.remove(ready)
     return ordered
+
+
+def _parent_loaders(
+    loader: DataLoader, loaders: list[DataLoader], metadata: MetaData
+) -> list[tuple[DataLoader, str, str]]:
+    """The other loaders that fill a parent of one of ``loader``'s tables, each with
+    the child table and the parent table."""
+    found: list[tuple[DataLoader, str, str]] = []
+    for name in loader.tables():
+        table = metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+        for constraint in table.foreign_key_constraints:
+            parent = constraint.referred_table.name
+            found.extend(
+                (other, name, parent)
+                for other in loaders
+                if other is not loader and parent in other.tables()
+            )
+    return found
