@@ -26,6 +26,7 @@ from tenancy_fixtures.errors import (
     RecordError,
 )
 from tenancy_fixtures.loading.data_loader import DataLoader
+from tenancy_fixtures.loading.set_check import check_set
 from tenancy_fixtures.loading.sources import (
     SOURCE_FORMATS,
     RowSink,
@@ -272,27 +273,32 @@ async def test_a_directory_mixing_table_files_and_source_files_loads_both(
     assert {ARTIST: "A", other: "B"} == await artists(manager)
 
 
-async def test_a_users_table_file_and_a_history_export_of_its_user_load_together(
-    manager: FixtureManager, tmp_path: Path
-) -> None:
+def readme_manifest_set(directory: Path) -> Path:
     """The README's manifest: users.csv and an export whose plays (and derived artists)
-    reference that user. Both fill ``users``, so the table file goes first; the source
-    loader used to be put first for its artists and the load refused as misordered."""
-    (tmp_path / "users.csv").write_text(
+    reference that user, its user row derived from the ``user_id`` option."""
+    (directory / "users.csv").write_text(
         "user_id,display_name,email\nu_ava,Ava,ava@example.com\n", encoding="utf-8"
     )
-    (tmp_path / "history").mkdir()
+    (directory / "history").mkdir()
     export = [{"endTime": "2024-01-03 21:51", "artistName": "A", "trackName": "T", "msPlayed": 9}]
-    (tmp_path / "history" / "StreamingHistory0.json").write_text(
+    (directory / "history" / "StreamingHistory0.json").write_text(
         json.dumps(export), encoding="utf-8"
     )
     history = {"path": "history/StreamingHistory0.json", "format": "spotify-history"}
     table_file = {"table": "users", "path": "users.csv"}
     manifest = {"files": [table_file, {**history, "options": {"user_id": "u_ava"}}]}
-    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (directory / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return directory
+
+
+async def test_a_users_table_file_and_a_history_export_of_its_user_load_together(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Both fill ``users``, so the table file goes first; the source loader used to be
+    put first for its artists and the load refused as misordered."""
     await manager.create_tenant(TENANT)
 
-    await manager.load_fixtures(TENANT, tmp_path)
+    await manager.load_fixtures(TENANT, readme_manifest_set(tmp_path))
 
     async with manager.store.session(TENANT, readonly=True) as session:
         users = session.metadata.tables["tenant.users"]
@@ -300,6 +306,41 @@ async def test_a_users_table_file_and_a_history_export_of_its_user_load_together
         names = (await session.connection.execute(select(users.c.display_name))).scalars()
         plays = (await session.connection.execute(select(events.c.user_id))).scalars()
         assert (["Ava"], ["u_ava"]) == (list(names), list(plays))
+
+
+async def test_a_source_row_an_earlier_table_file_gave_is_merged_not_rejected_as_duplicate(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """The export's listener row (inserted only when missing) meets users.csv's u_ava: the
+    load merges it, so a lenient load sets nothing aside (it rejected it as a duplicate)."""
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(
+        TENANT, readme_manifest_set(tmp_path), validation="lenient", reject_dir=tmp_path
+    )
+
+    assert (0, None) == (report.rejected, report.reject_file)
+
+
+def test_checking_a_set_without_a_tenant_merges_a_row_an_earlier_loader_gave(
+    tmp_path: Path,
+) -> None:
+    """``validate-data --source`` of the README's manifest is ok, as its load is (it found
+    a duplicate primary key (user_id)=(u_ava)); a key given twice by one file still is one."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'data'}")
+    metadata = spotify_metadata()
+    (tmp_path / "set").mkdir()
+    (tmp_path / "dup").mkdir()
+    write_jsonl(tmp_path / "dup" / "artists.jsonl", [{"artist_id": ARTIST, "name": "A"}] * 2)
+
+    merged = check_set(readme_manifest_set(tmp_path / "set"), metadata=metadata, settings=settings)
+    twice = check_set(tmp_path / "dup", metadata=metadata, settings=settings)
+
+    assert (True, [], {"duplicate_key": 1}) == (
+        merged.ok,
+        merged.problems,
+        dict(twice.report.rules),
+    )
 
 
 def test_a_csv_file_named_for_no_table_is_refused_naming_it(

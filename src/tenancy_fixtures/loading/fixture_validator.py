@@ -59,6 +59,8 @@ FILE_RULE = "file_format"
 Locator = Callable[[FixtureError], None]
 #: Keys already in a tenant: ``(table, columns)`` -> the values of those columns.
 ExistingKeys = Mapping[tuple[str, tuple[str, ...]], Collection[tuple[Any, ...]]]
+#: Which loader applies each file (by path), for sets loaded by several loaders.
+LoaderOf = Mapping[Path, int]
 #: A set of key values per ``(table, columns)``, filled as records are read.
 _KeySets = dict[tuple[str, tuple[str, ...]], set[tuple[Any, ...]]]
 
@@ -224,6 +226,12 @@ class _Key:
     rule: str
     label: str
     get: Any
+    #: The values the current loader's records gave: a key an earlier loader gave is
+    #: merged by this one, not a duplicate (``values`` itself while one loader reads).
+    here: set[tuple[Any, ...]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.here = self.values
 
 
 @dataclass
@@ -292,6 +300,13 @@ class _TablePlan:
                 continue
 
 
+def _next_loader(plans: Mapping[str, _TablePlan]) -> None:
+    """The files that follow are another loader's: keys given so far are merged by it."""
+    for plan in plans.values():
+        for key in plan.keys:
+            key.here = set()
+
+
 def _getter(positions: list[int]) -> Any:
     if len(positions) == 1:
         position = positions[0]
@@ -341,6 +356,7 @@ class FixtureValidator:
         existing: ExistingKeys | None = None,
         rejects: RejectFile | None = None,
         locate: Locator | None = None,
+        loader_of: LoaderOf | None = None,
     ) -> ValidationReport:
         """Read every record of ``source`` and report what is wrong.
 
@@ -348,12 +364,13 @@ class FixtureValidator:
         checked; with it (see :meth:`validate_for_tenant`), a reference resolves to a
         row of the set or to one of ``existing``. Refused records go to ``rejects``;
         ``locate`` may point each problem elsewhere first (files staged from a source
-        format, pointed back at the source). Raises :class:`ValidationTimeoutError`
-        (with the problems found so far) when it runs past ``timeout_seconds``.
+        format, pointed back at the source). ``loader_of`` says which loader applies
+        each file: a record whose key a file of an earlier loader gave is merged by the
+        load, not a duplicate. Raises :class:`ValidationTimeoutError` (with the problems
+        found so far) when it runs past ``timeout_seconds``.
         """
-        return self._validate(
-            _files(source), existing, rejects, locate, time.monotonic() + self.timeout_seconds
-        )
+        deadline = time.monotonic() + self.timeout_seconds
+        return self._validate(_files(source), existing, rejects, locate, loader_of, deadline)
 
     async def validate_for_tenant(
         self,
@@ -363,6 +380,7 @@ class FixtureValidator:
         rejects: RejectFile | None = None,
         replaced: Collection[str] = (),
         locate: Locator | None = None,
+        loader_of: LoaderOf | None = None,
     ) -> ValidationReport:
         """Validate ``source`` for loading into ``session``'s tenant.
 
@@ -381,7 +399,9 @@ class FixtureValidator:
         existing = await existing_keys(session, sorted(wanted))
         if time.monotonic() > deadline:
             raise ValidationTimeoutError(self.timeout_seconds, [], records=0)
-        return await asyncio.to_thread(self._validate, files, existing, rejects, locate, deadline)
+        return await asyncio.to_thread(
+            self._validate, files, existing, rejects, locate, loader_of, deadline
+        )
 
     def _referenced(self, files: list[FixtureFile]) -> set[tuple[str, tuple[str, ...]]]:
         found: set[tuple[str, tuple[str, ...]]] = set()
@@ -401,15 +421,19 @@ class FixtureValidator:
         existing: ExistingKeys | None,
         rejects: RejectFile | None,
         locate: Locator | None,
+        loader_of: LoaderOf | None,
         deadline: float,
     ) -> ValidationReport:
         report = ValidationReport()
         plans = self._plans(files, existing)
+        owner = (loader_of or {}).get
         for index, file in enumerate(files):
             if time.monotonic() > deadline:
                 self._timed_out(report)
             if index and files[index - 1].table != file.table:
                 self._settle(report, plans[files[index - 1].table], rejects, locate)
+            if index and owner(files[index - 1].path) != owner(file.path):
+                _next_loader(plans)
             try:
                 self._check_file(report, file, plans[file.table], rejects, locate, deadline)
             except FixtureError as exc:
@@ -447,6 +471,9 @@ class FixtureValidator:
                 continue
             for get, values in plan.registrations:
                 values.add(get(row))
+            for key in plan.keys:
+                if key.here is not key.values:
+                    key.here.add(key.get(row))
             if plan.to_itself:
                 plan.pending.append((row, source, file))
         if report.records == read and file.format == "csv":
@@ -570,7 +597,7 @@ class FixtureValidator:
         found: list[FixtureError] = []
         for key in plan.keys:
             value = key.get(row)
-            if None not in value and value in key.values:
+            if None not in value and value in key.here:
                 found.append(
                     RecordError(
                         f"duplicate {key.label} {_shown(key.columns, value)}",

@@ -125,5 +125,6 @@ async def _validate_pending(
         rejects=rejects,
         replaced={t for loader in pending for t, m in loader.modes.items() if m == "replace"},
         locate=relocate,
+        loader_of={f.path: i for i, loader in enumerate(pending) for f in loader.files},
     )
     return pending, report

@@ -79,6 +79,7 @@ def check_set(source: Path, *, metadata: MetaData, settings: Settings) -> SetChe
             check.report = validator.validate(
                 [file for loader in loaders for file in loader.files],
                 locate=lambda error: _relocate(loaders, error),
+                loader_of={f.path: i for i, loader in enumerate(loaders) for f in loader.files},
             )
         else:
             check.not_checked.append(
