@@ -343,6 +343,34 @@ def test_checking_a_set_without_a_tenant_merges_a_row_an_earlier_loader_gave(
     )
 
 
+@pytest.mark.parametrize(
+    ("format_name", "document"),
+    [
+        ("mpd", {"tracks": [{"id": ARTIST, "type": "track"}]}),  # a Web API response
+        ("mpd", {"info": {}, "playlists": None}),
+        ("ai-models", {"model_id": "chat-main", "task": "chat"}),  # one config, unwrapped
+        ("collaboration", {"workspace_id": "w1", "members": []}),
+    ],
+)
+async def test_a_file_without_the_array_its_format_streams_is_refused_not_loaded_empty(
+    manager: FixtureManager, tmp_path: Path, format_name: str, document: dict[str, Any]
+) -> None:
+    """An object without ``playlists`` (``models``, ``workspaces``) given to the format
+    that streams that array loaded nothing and reported success."""
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(FixtureFormatError, match="array to read") as caught:
+        await manager.load_fixtures(TENANT, path, format=format_name)
+
+    assert ("export.json", 1, 0) == (
+        caught.value.path,
+        caught.value.record,
+        await total_rows(manager),
+    )
+
+
 def test_a_csv_file_named_for_no_table_is_refused_naming_it(
     manager: FixtureManager, tmp_path: Path
 ) -> None:

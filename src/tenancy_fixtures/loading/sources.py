@@ -184,11 +184,13 @@ def _open(file: SourceFile) -> IO[bytes]:
 
 
 def iter_documents(
-    file: SourceFile, *, stream: str | None = None
+    file: SourceFile, *, stream: str | None = None, require_stream: bool = False
 ) -> Generator[SourceDocument, None, None]:
     """The documents of ``file``: each line of JSON Lines; each element of a top-level
     JSON array or YAML list; the items at the ``stream`` prefix of a top-level object
-    (e.g. ``"playlists.item"``); or the whole object. Raises :class:`FixtureFormatError`."""
+    (e.g. ``"playlists.item"``); or the whole object. Raises :class:`FixtureFormatError`,
+    with ``require_stream`` also for a top-level object without the ``stream`` array
+    (staging a file: it would load nothing; detecting a format only peeks)."""
     table_file = FixtureFile(
         file.format or "source", file.path, file.relative, "jsonl", file.compressed
     )
@@ -200,10 +202,12 @@ def iter_documents(
         for record in yaml_items(table_file):
             yield SourceDocument(record.values, None, record.record)
         return
-    yield from _json_documents(file, stream)
+    yield from _json_documents(file, stream, require_stream)
 
 
-def _json_documents(file: SourceFile, stream: str | None) -> Generator[SourceDocument, None, None]:
+def _json_documents(
+    file: SourceFile, stream: str | None, require_stream: bool = False
+) -> Generator[SourceDocument, None, None]:
     """The documents of a JSON file: an array's items (read whole where it is small
     enough), the items at ``stream``, or the whole object."""
     try:
@@ -212,7 +216,7 @@ def _json_documents(file: SourceFile, stream: str | None) -> Generator[SourceDoc
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, zlib.error):
         items = None  # the streaming reader says where
     if items is None:
-        yield from _streamed_documents(file, stream)
+        yield from _streamed_documents(file, stream, require_stream)
         return
     index = 0
     try:
@@ -246,7 +250,7 @@ class _UnicodeChecked:
 
 
 def _streamed_documents(
-    file: SourceFile, stream: str | None
+    file: SourceFile, stream: str | None, require_stream: bool
 ) -> Generator[SourceDocument, None, None]:
     """The documents of a JSON file, streamed by ijson; one holding an integer beyond
     64 bits is read again from there with exact numbers (the format or the load then
@@ -282,14 +286,23 @@ def _streamed_documents(
         ) from None
     if whole:
         yield SourceDocument(_whole(file), None, 1)
+    elif whole is None and require_stream:
+        container = (stream or "").removesuffix(".item")
+        raise FixtureFormatError(
+            f"no {container!r} array to read: expected an array of documents or an object "
+            f"whose {container!r} is one",
+            path=file.relative,
+            record=1,
+        )
 
 
 def _stream_documents(
     file: SourceFile, stream: str | None, read: list[int], *, exact: bool
-) -> Generator[SourceDocument, None, bool]:
+) -> Generator[SourceDocument, None, bool | None]:
     """The documents of a JSON file after the first ``read[0]`` (counted in it as they
-    are yielded); returns whether the file is one whole document instead. ``exact``:
-    numbers read by :func:`exact_numbers` (slower; integers of any size)."""
+    are yielded); returns whether the file is one whole document instead, ``None`` when
+    it is an object that holds no array at ``stream``. ``exact``: numbers read by
+    :func:`exact_numbers` (slower; integers of any size)."""
     import ijson
 
     with _open(file) as handle:
@@ -305,11 +318,20 @@ def _stream_documents(
         prefix = "item" if first[1] == "start_array" else stream
         if prefix is None:
             return True
-        for index, value in enumerate(ijson.items(chain([first], events), prefix), 1):
+        container = prefix.removesuffix(".item")
+        found = [prefix == "item"]
+
+        def watched() -> Iterator[tuple[Any, ...]]:
+            for event in chain([first], events):
+                if event[1] == "start_array" and event[0] == container:
+                    found[0] = True
+                yield event
+
+        for index, value in enumerate(ijson.items(watched(), prefix), 1):
             if index > read[0]:
                 read[0] = index
                 yield SourceDocument(value, None, index)
-    return False
+    return False if found[0] else None
 
 
 def _depth_capped(
@@ -797,7 +819,7 @@ def read_source_file(
     the file's read-ahead returned, if it ran), else a document at a time."""
     if reader.stage_file(file, index, sink, ahead):
         return
-    for document in iter_documents(file, stream=type(reader).stream):
+    for document in iter_documents(file, stream=type(reader).stream, require_stream=True):
         sink.at(index, document)
         reader.normalize(document.value, sink)
 
