@@ -365,3 +365,22 @@ def test_validate_data_source_refuses_a_source_file_only_a_load_can_stage(
 
     line = assert_one_line_error(result, 6, "error: 1 problem(s) found: not checked: music.json: ")
     assert "natural keys" in line
+
+
+def test_validate_data_source_reads_a_history_export_with_the_format_and_options_a_load_takes(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """``load-fixtures T export.json -o user_id=u`` is checked as ``validate-data
+    --source export.json -o user_id=u`` (no ``-o`` was taken: an export given alone could
+    never pass, it always lacked its ``user_id``); ``--format`` too, only with --source."""
+    export = tmp_path / "plays.json"
+    export.write_text((SAMPLES / "Streaming_History_Audio_2024.json").read_text("utf-8"), "utf-8")
+
+    given = ("--source", str(export), "--format", "spotify-history", "-o", "user_id=u")
+    document = sqlite_cli.json("validate-data", *given)
+    lacking = sqlite_cli("validate-data", "--source", str(export))
+    without_source = sqlite_cli("validate-data", "--all", "-o", "user_id=u")
+
+    assert (True, []) == (document["ok"], document["problems"])
+    assert_one_line_error(lacking, 6, "error: 1 problem(s) found: plays.json, record 1, ")
+    assert_one_line_error(without_source, 2, "error: --format and --option say how to read")

@@ -322,6 +322,8 @@ def validate_data(
         Path | None,
         typer.Option(help="Check a fixture set on disk instead (nothing is loaded)."),
     ] = None,
+    source_format: FormatOption = None,
+    source_options: SourceOptions = None,
     json_out: JsonFlag = False,
     recompute: Annotated[
         bool,
@@ -341,10 +343,11 @@ def validate_data(
 
     Example: tenancy-fixtures validate-data --all
     """
-    _one_target(tenant_id, all_tenants, source)
+    _one_target(tenant_id, all_tenants, source, source_format is not None or bool(source_options))
     if source is not None:
         source_exists_or_fail(source)
-        _validate_source(source, json_out, state(ctx).settings)
+        given = key_values(source_options or [], "option", FixtureSetError)
+        _validate_source(source, json_out, state(ctx).settings, source_format, given)
         return
     if tenant_id is not None:
         validate_or_fail(tenant_id)
@@ -358,24 +361,37 @@ def validate_data(
 
     reports = run(ctx, work)
     failed = [r for r in reports if not r.ok]
-    if json_out:
-        print_json([r.as_dict() for r in reports])
-    else:
-        for report in reports:
-            console.print(_report_table(report))
-        console.print(
-            f"{len(reports)} tenant(s) checked, {len(failed)} failed"
-            + (f" (run {reports[0].run_id})" if len(reports) == 1 and reports[0].run_id else ""),
-            markup=False,
-        )
+    _print_reports(reports, failed, json_out)
     if len(failed) == 1:
         fail(ValidationFailedError(failed[0].problems, tenant_id=failed[0].tenant_id))
     if failed:
         fail(ValidationFailedError([f"{r.tenant_id}: {p}" for r in failed for p in r.problems]))
 
 
-def _one_target(tenant_id: str | None, all_tenants: bool, source: Path | None) -> None:
-    """A TENANT, ``--all`` or ``--source``: exactly one (exit 2 otherwise)."""
+def _print_reports(
+    reports: list[IntegrityReport], failed: list[IntegrityReport], json_out: bool
+) -> None:
+    """The tenants' reports, as JSON or as a table each and a summary line."""
+    if json_out:
+        print_json([r.as_dict() for r in reports])
+        return
+    for report in reports:
+        console.print(_report_table(report))
+    console.print(
+        f"{len(reports)} tenant(s) checked, {len(failed)} failed"
+        + (f" (run {reports[0].run_id})" if len(reports) == 1 and reports[0].run_id else ""),
+        markup=False,
+    )
+
+
+def _one_target(
+    tenant_id: str | None, all_tenants: bool, source: Path | None, read_as: bool
+) -> None:
+    """A TENANT, ``--all`` or ``--source``: exactly one (exit 2 otherwise); ``--format``
+    and ``-o`` (``read_as``) only with ``--source``."""
+    if read_as and source is None:
+        err_console.print("error: --format and --option say how to read --source PATH: give it")
+        raise typer.Exit(2)
     if source is not None and (tenant_id is not None or all_tenants):
         err_console.print(
             "error: --source checks a fixture set on disk, not a tenant: "
@@ -387,14 +403,27 @@ def _one_target(tenant_id: str | None, all_tenants: bool, source: Path | None) -
         raise typer.Exit(2)
 
 
-def _validate_source(source: Path, json_out: bool, settings: Settings) -> None:
-    """Check every file ``load-fixtures`` would load from ``source``; exit 6 on a problem
-    or a source file that only a load can stage."""
+def _validate_source(
+    source: Path,
+    json_out: bool,
+    settings: Settings,
+    source_format: str | None,
+    options: dict[str, str],
+) -> None:
+    """Check every file ``load-fixtures`` would load from ``source`` (read with
+    ``--format`` and ``-o`` as it would); exit 6 on a problem or a source file that only
+    a load can stage."""
     from tenancy_fixtures.fixtures.schema import tenant_metadata
     from tenancy_fixtures.loading.set_check import check_set
 
     try:
-        check = check_set(source, metadata=tenant_metadata(settings), settings=settings)
+        check = check_set(
+            source,
+            metadata=tenant_metadata(settings),
+            settings=settings,
+            format=source_format,
+            options=options,
+        )
     except TenancyFixturesError as exc:
         fail(exc)
     report = check.report

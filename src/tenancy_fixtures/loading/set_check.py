@@ -11,9 +11,10 @@ staged, and named.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import MetaData
 
@@ -55,13 +56,26 @@ class SetCheck:
         return self.report.total + len(self.unstaged)
 
 
-def check_set(source: Path, *, metadata: MetaData, settings: Settings) -> SetCheck:
-    """Check every file ``load-fixtures`` would load from ``source`` (nothing is
-    written); raises what a load raises for the path itself (a :class:`FixtureError`,
-    or a :class:`TemplateError` for loaders no order can load)."""
-    loaders = sort_by_dependencies(
-        open_loaders(source, metadata=metadata, batch_size=settings.batch_size), metadata
+def check_set(
+    source: Path,
+    *,
+    metadata: MetaData,
+    settings: Settings,
+    format: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> SetCheck:
+    """Check every file ``load-fixtures`` would load from ``source``, read with
+    ``format`` and ``options`` as a load reads them (nothing is written); raises what a
+    load raises for the path itself (a :class:`FixtureError`, or a
+    :class:`TemplateError` for loaders no order can load)."""
+    opened = open_loaders(
+        source,
+        metadata=metadata,
+        batch_size=settings.batch_size,
+        format=format,
+        options=options,
     )
+    loaders = sort_by_dependencies(opened, metadata)
     validator = FixtureValidator(
         metadata,
         timeout_seconds=settings.validation_timeout_seconds,
