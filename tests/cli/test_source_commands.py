@@ -47,18 +47,26 @@ def test_a_history_export_without_its_listener_is_a_one_line_error(cli: Cli) -> 
     assert "Streaming_History_Audio_2024.json" in line
 
 
-def test_an_option_without_a_value_separator_is_refused(cli: Cli) -> None:
-    result = cli("load-fixtures", TENANT, str(SAMPLES), "-o", "user_id")
+def test_an_option_without_a_value_separator_is_a_usage_error(cli: Cli) -> None:
+    """A malformed ``-o`` is a mistaken argument, exit 2 (it was 5, "data refused"),
+    for ``load-fixtures`` and ``validate-data --source`` alike."""
+    loading = cli("load-fixtures", TENANT, str(SAMPLES), "-o", "user_id")
+    checking = cli("validate-data", "--source", str(SAMPLES), "-o", "user_id")
 
-    assert_one_line_error(result, 5, "error: --option expects KEY=VALUE")
+    assert_one_line_error(loading, 2, "error: --option expects KEY=VALUE")
+    assert_one_line_error(checking, 2, "error: --option expects KEY=VALUE")
 
 
-def test_an_unknown_format_names_the_known_ones(cli: Cli) -> None:
+def test_an_unknown_format_is_a_usage_error_naming_the_known_ones(cli: Cli) -> None:
+    """``--format itunes`` is a mistaken argument, exit 2 (it was 5, "data refused");
+    a manifest entry naming an unknown format is still the set's fault (exit 5)."""
     result = cli("load-fixtures", TENANT, str(SAMPLES / "album.json"), "--format", "itunes")
+    checking = cli("validate-data", "--source", str(SAMPLES), "--format", "itunes")
 
-    line = assert_one_line_error(result, 5, "error: ")
+    line = assert_one_line_error(result, 2, "error: ")
     assert "unknown format 'itunes'" in line
     assert "spotify-api" in line
+    assert "unknown format 'itunes'" in assert_one_line_error(checking, 2, "error: ")
 
 
 def test_generated_sources_of_every_domain_load_from_their_manifest_and_a_reload_changes_nothing(

@@ -31,7 +31,12 @@ from tenancy_fixtures.cli.context import (
     state,
 )
 from tenancy_fixtures.cli.tenants import validate_or_fail
-from tenancy_fixtures.errors import FixtureSetError, TenancyFixturesError, ValidationFailedError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    FixtureSetError,
+    TenancyFixturesError,
+    ValidationFailedError,
+)
 
 if TYPE_CHECKING:
     from tenancy_fixtures.fixtures.context import ProgressCallback
@@ -163,7 +168,7 @@ def load_fixtures(
     options = LoadOptions(
         source=source,
         format=source_format,
-        options=key_values(source_options or [], "option", FixtureSetError),
+        options=key_values(source_options or [], "option", _option_error),
         force=force,
         validation=None if lenient is None else "lenient" if lenient else "strict",
         reject_dir=reject_dir,
@@ -346,7 +351,7 @@ def validate_data(
     _one_target(tenant_id, all_tenants, source, source_format is not None or bool(source_options))
     if source is not None:
         source_exists_or_fail(source)
-        given = key_values(source_options or [], "option", FixtureSetError)
+        given = key_values(source_options or [], "option", _option_error)
         _validate_source(source, json_out, state(ctx).settings, source_format, given)
         return
     if tenant_id is not None:
@@ -513,3 +518,8 @@ def register(app: typer.Typer) -> None:
     app.command("validate-data")(validate_data)
     app.command("generate")(generate)
     app.command("schema-sql")(schema_sql)
+
+
+def _option_error(message: str) -> ConfigError:
+    """A malformed ``-o``: a mistaken argument (exit 2), not data refused."""
+    return ConfigError(message, key="option")

@@ -35,6 +35,7 @@ from tenancy_fixtures.loading.sources import (
     SourceLoader,
     confined_options,
     find_source_files,
+    known_format_or_fail,
     source_file,
 )
 from tenancy_fixtures.logs import get_logger
@@ -156,6 +157,7 @@ def open_loaders(
     given = dict(options or {})
     path = Path(source)
     if format is not None:
+        known_format_or_fail(format)
         directory, names = find_source_files(path)
         files = [source_file(directory, name, format=format, options=given) for name in names]
         return [SourceLoader(files, metadata=metadata, batch_size=batch_size)]

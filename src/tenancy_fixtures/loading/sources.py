@@ -31,7 +31,13 @@ import msgspec
 import orjson
 from sqlalchemy import MetaData, Table
 
-from tenancy_fixtures.errors import FixtureError, FixtureFormatError, FixtureSetError, RecordError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    FixtureError,
+    FixtureFormatError,
+    FixtureSetError,
+    RecordError,
+)
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.fixtures.paths import resolve_inside
 from tenancy_fixtures.loading.data_loader import DEFAULT_BATCH_SIZE, TableMode, files_bytes
@@ -71,6 +77,7 @@ __all__ = [
     "confined_options",
     "detect_format",
     "iter_documents",
+    "known_format_or_fail",
     "path_options",
     "read_source_file",
     "register_engine_formats",
@@ -118,6 +125,16 @@ class SourceFile:
             name,
             self.options,
             self.loader,
+        )
+
+
+def known_format_or_fail(name: str) -> None:
+    """Refuse a format a caller names (``--format``) that no registered format has: a
+    mistaken argument (:class:`ConfigError`, exit 2), not data refused."""
+    register_engine_formats()
+    if name not in SOURCE_FORMATS:
+        raise ConfigError(
+            f"unknown format {name!r}; known: {', '.join(sorted(SOURCE_FORMATS))}", key="format"
         )
 
 
