@@ -58,7 +58,6 @@ from tenancy_fixtures.migrations.scripts import MigrationScripts, migration_scri
 from tenancy_fixtures.monitoring.catalog import check_catalog
 from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis
 from tenancy_fixtures.monitoring.forecast import TenantForecast
-from tenancy_fixtures.monitoring.limits import check_lowered_limits
 from tenancy_fixtures.monitoring.metrics import Metrics
 from tenancy_fixtures.monitoring.monitor import FixtureMonitor, TenantStatus, TenantUsage
 from tenancy_fixtures.monitoring.usage import UsageSnapshot
@@ -133,7 +132,6 @@ class FixtureManager:
             store=self.store,
             cache=self.cache,
             history=self.migrations,
-            limits_check=check_lowered_limits,
         )
         self.schema = SchemaFixture(self.store.metadata, history=self.migrations)
         self.monitor = FixtureMonitor(self.store, derived_tables=derived_tables)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import ConfigFixture, FixtureManager, Settings
 from tenancy_fixtures.errors import LimitBelowUsageError, LimitExceededError
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 from tests.cleanup import drop_every_tenant
@@ -127,3 +127,18 @@ async def test_without_enforcement_a_limit_lowered_below_usage_is_kept_and_logge
         for e in logs
         if e["event"] == "limit_exceeded" and e.get("source") == "config"
     ]
+
+
+async def test_a_config_fixture_made_on_its_own_refuses_a_limit_below_usage_too(
+    enforcing: FixtureManager, demo_set: Path
+) -> None:
+    """``ConfigFixture()`` as the design's example makes it, without a manager, took a
+    tier downgrade below the tenant's usage (only a manager's config fixture checked):
+    it checks by default now."""
+    await _premium_with_20_users(enforcing, demo_set)
+    fixture = ConfigFixture(enforcing.settings)
+
+    with pytest.raises(LimitBelowUsageError):
+        await fixture.apply_tenant_config(TenantFixture(tenant_id=TENANT, tier="free"))
+
+    assert "premium" == (await enforcing.get_tenant_config(TENANT)).tier

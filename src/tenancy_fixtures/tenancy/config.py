@@ -35,6 +35,7 @@ from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.migrations.scripts import migration_scripts
+from tenancy_fixtures.monitoring.limits import check_lowered_limits
 from tenancy_fixtures.settings import Settings, load_settings
 from tenancy_fixtures.store import TenantSession, TenantStore, control_plane, open_store
 from tenancy_fixtures.tenancy.audit import audited
@@ -376,9 +377,8 @@ class ConfigFixture(BaseFixture):
 
     ``ConfigFixture()`` with no arguments uses the settings from the environment and
     the built-in templates; ``apply_tenant_config`` creates the tenant if needed.
-    ``limits_check`` refuses a change lowering a limit below what the tenant holds (a
-    :class:`~tenancy_fixtures.manager.FixtureManager`'s config fixture has one; made
-    without one, this fixture does not check usage).
+    ``limits_check`` refuses a change lowering a limit below what the tenant holds
+    (default: :func:`~tenancy_fixtures.monitoring.limits.check_lowered_limits`).
     """
 
     kind = "structural"
@@ -395,7 +395,7 @@ class ConfigFixture(BaseFixture):
         limits_check: LimitsCheck | None = None,
     ) -> None:
         self.settings = settings or load_settings()
-        self.limits_check = limits_check
+        self.limits_check: LimitsCheck = limits_check or check_lowered_limits
         #: The schema's migration history: tenants this fixture creates start at its head.
         self.history = history
         if history is None and store is None:
@@ -491,8 +491,6 @@ class ConfigFixture(BaseFixture):
     async def _check_lowered_limits(self, session: TenantSession, config: TenantConfig) -> None:
         """Limits ``config`` lowers from the stored config's, checked against what the
         tenant holds (accepted, such a change was refused only by the next load)."""
-        if self.limits_check is None:
-            return
         stored = await control_plane.load_config(session.connection, session.tenant_id)
         before = (stored or {}).get("limits") or {}
         lowered = {
