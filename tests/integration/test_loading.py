@@ -739,21 +739,3 @@ async def test_a_data_fixture_verifies_while_its_rows_are_there(
 
     assert len(problems) == 1
     assert problems[0].startswith("listening_events: 0 rows")
-
-
-async def test_a_table_left_alone_after_its_parent_is_replaced_keeps_its_rows(
-    manager: FixtureManager, demo_set: Path, demo_counts: dict[str, int]
-) -> None:
-    """Replacing a parent table whose children are skipped: the children are asked whether
-    they hold rows when their turn comes, after the replacement, not before the load."""
-    await manager.create_tenant(TENANT)
-    await manager.load_fixtures(TENANT, source=demo_set)
-    loader = DataLoader(
-        demo_set,
-        metadata=manager.store.metadata,
-        modes={"playlists": "replace", "playlist_tracks": "skip"},
-    )
-
-    await manager.load_fixtures(TENANT, fixtures=[loader], force=True)
-
-    assert await _table_counts(manager, TENANT) == demo_counts

@@ -106,6 +106,7 @@ from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
+from tenancy_fixtures.store.replacing import refuse_referenced_replace
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
 from tenancy_fixtures.store.tenant_tables import column_sequences, enum_names
 
@@ -473,6 +474,9 @@ class PostgresTenantSession(TenantSession):
                 return await self._merge(table, columns, copy, update=mode == "upsert")
             async with acting_as(self.connection, self.owner, tenant_id=self.tenant_id):
                 if mode == "replace":
+                    await refuse_referenced_replace(
+                        self.connection, table, tenant_id=self.tenant_id
+                    )
                     await self.connection.execute(delete(table))
                 copied = await copy(table.name, self.schema)
             return WriteCounts(inserted=copied)

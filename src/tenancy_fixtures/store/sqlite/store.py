@@ -85,6 +85,7 @@ from tenancy_fixtures.store.base import (
 from tenancy_fixtures.store.control_plane import CONTROL_SCHEMA, control_metadata
 from tenancy_fixtures.store.crash_points import armed, crash_point
 from tenancy_fixtures.store.postgres.ddl import schema_checksum
+from tenancy_fixtures.store.replacing import refuse_referenced_replace
 from tenancy_fixtures.store.sqlite import foreign_objects
 from tenancy_fixtures.store.sqlite.closing import RollbackOnClose
 from tenancy_fixtures.store.sqlite.encoding import BINDING_ERRORS, first_unbindable
@@ -407,6 +408,7 @@ class SQLiteTenantSession(TenantSession):
         await self._vet()
         sql = self._insert_sql(table, columns, mode)
         if mode == "replace":
+            await refuse_referenced_replace(self.connection, table, tenant_id=self.tenant_id)
             await self.connection.execute(delete(table))
         before = await self._count(table) if mode == "upsert" else 0
         given, written = await self._execute_batches(sql, table, columns, batches)
