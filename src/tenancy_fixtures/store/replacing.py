@@ -10,10 +10,14 @@ table's rows.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import ForeignKeyConstraint, Table, and_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures.errors import IntegrityViolationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["refuse_referenced_replace"]
 
