@@ -633,6 +633,65 @@ class TestJsonLinesBlocks:
         assert 11 == failure.line
 
 
+class TestLongIntegersInJsonLines:
+    """orjson reads an integer outside the 64-bit ranges as a float (rounded) and one past
+    the float range as an infinity (refused): such lines are read again, exactly."""
+
+    @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+    def test_an_integer_beyond_64_bits_in_json_lines_is_read_whole_not_rounded(
+        self, tmp_path: Path, gzipped: bool
+    ) -> None:
+        data = (
+            b'{"event_id": "e1", "properties": {"n": 5}}\n'
+            b'{"event_id": "e2", "properties": {"a": 18446744073709551617, '
+            b'"b": [-9223372036854775809, 0.5], "c": "12345678901234567890123"}}\n'
+            b'{"event_id": "e3", "properties": {"d": 9223372036854775813, "e": '
+            + b"1" * 400
+            + b"}}\n"
+        )
+
+        records = read(tmp_path, "product_events.jsonl", data, gzipped=gzipped)
+
+        second = {"a": 2**64 + 1, "b": [-(2**63) - 1, 0.5], "c": "12345678901234567890123"}
+        assert [
+            (1, 1, {"event_id": "e1", "properties": {"n": 5}}),
+            (2, 2, {"event_id": "e2", "properties": second}),
+            (3, 3, {"event_id": "e3", "properties": {"d": 2**63 + 5, "e": int("1" * 400)}}),
+        ] == where(records)
+        assert [int, float] == [type(v) for v in records[1].values["properties"]["b"]]
+
+    def test_a_float_past_the_float_range_beside_a_long_integer_is_still_malformed_json(
+        self, tmp_path: Path
+    ) -> None:
+        """Read again, a float past the range is refused as orjson refused it."""
+        data = b'{"event_id": "e1", "properties": {"n": 18446744073709551617, "f": 1e400}}\n'
+
+        error = read_error(tmp_path, "product_events.jsonl", data)
+
+        assert 1 == error.line
+        assert error.message.startswith("malformed JSON: number is infinity")
+
+    def test_an_integer_too_long_for_python_in_json_lines_is_a_record_error_at_its_field(
+        self, tmp_path: Path
+    ) -> None:
+        """Past 4,300 digits Python reads no integer: refused naming line and column."""
+        data = (
+            b'{"event_id": "e1"}\n{"event_id": "e2", "properties": {"n": [' + b"9" * 5000 + b"]}}\n"
+        )
+
+        with pytest.raises(RecordError) as caught:
+            read(tmp_path, "product_events.jsonl", data)
+
+        error = caught.value
+        assert ("product_events.jsonl", 2, "properties", "range") == (
+            error.path,
+            error.line,
+            error.column,
+            error.rule,
+        )
+        assert "an integer of 5000 digits: too long to read exactly" == error.message
+
+
 #: Where ijson's second read of a JSON array starts: 3 bytes (a byte order mark, if
 #: any), then 64 KiB at a time.
 _SECOND_READ = 3 + 65536

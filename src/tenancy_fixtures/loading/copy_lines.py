@@ -8,6 +8,7 @@ worker can build a table's encoder from expressions it was sent.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,7 +30,11 @@ def _escaped(value: str) -> str:
 
 
 def _json_text(value: Any) -> str:
-    return orjson.dumps(value).decode().translate(ESCAPES)
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which json writes whole
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(ESCAPES)
 
 
 def encoder_from(expressions: Sequence[str]) -> RowEncoder:

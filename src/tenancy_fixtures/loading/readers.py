@@ -38,6 +38,7 @@ import orjson
 from tenancy_fixtures.errors import FixtureError, FixtureFormatError, RecordError
 from tenancy_fixtures.loading.fixture_sets import FixtureFile
 from tenancy_fixtures.loading.lone_surrogates import LoneSurrogate, LoneSurrogateScan
+from tenancy_fixtures.loading.long_integers import TooLongInteger, exact_line, long_digit_runs
 
 if TYPE_CHECKING:
     import yaml
@@ -567,13 +568,14 @@ def _json_lines_block(
     raws: list[bytes] = []
     failure: FixtureError | None = None
     keys = 0
+    long_runs = long_digit_runs(block)
     for at, raw in enumerate(lines, before + 1):
         if not raw.strip():
             continue
         try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            failure = _line_error(file, raw, at, exc)
+            value = _line_value(file, raw, at, long_runs=long_runs)
+        except _LineRefused as refused:
+            failure = refused.error
             break
         if type(value) is not dict:
             failure = _error(file, f"expected an object, found {type(value).__name__}", line=at)
@@ -594,6 +596,53 @@ def _json_lines_block(
         except _Refused as exc:
             return parsed[:index], _error(file, exc.message, line=source.line, column=exc.column)
     return parsed, failure
+
+
+class _LineRefused(Exception):
+    """A refused line (``error`` says where and why)."""
+
+    def __init__(self, error: FixtureError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _line_value(file: FixtureFile, raw: bytes, at: int, *, long_runs: bool) -> Any:
+    """The JSON value of line ``at``; an integer beyond 64 bits (which orjson rounds, or
+    refuses past the float range) read whole where the block has ``long_runs``."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        exact = _past_floats(file, raw, at) if long_runs and "infinity" in str(exc) else None
+        if exact is None:
+            raise _LineRefused(_line_error(file, raw, at, exc)) from None
+        return exact
+    if long_runs and long_digit_runs(raw):
+        exact = _exactly(file, raw, at)
+        return value if exact is None else exact
+    return value
+
+
+def _past_floats(file: FixtureFile, raw: bytes, at: int) -> Any:
+    """Line ``at``, which orjson refused as an infinity, read whole if that was an integer
+    past the float range; ``None`` if it is not (or is no JSON): orjson's refusal stands."""
+    if not long_digit_runs(raw):
+        return None
+    lone = _lone_surrogate_in(raw)  # orjson refuses one; json keeps it
+    if lone is not None:
+        raise _LineRefused(_refusal(file, lone, line=at))
+    try:
+        return _exactly(file, raw, at)
+    except ValueError:  # not UTF-8, or malformed after the number
+        return None
+
+
+def _exactly(file: FixtureFile, raw: bytes, at: int) -> Any:
+    """:func:`exact_line` of line ``at``, an integer too long to read refused by its field."""
+    try:
+        return exact_line(raw)
+    except TooLongInteger as exc:
+        refused = _Refused(str(exc), exc.column, "range")
+        raise _LineRefused(_refusal(file, refused, line=at)) from None
 
 
 def _line_error(
