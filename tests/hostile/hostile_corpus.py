@@ -720,7 +720,7 @@ CASES: list[Case] = [
     Case(
         "huge-integer-jsonl",
         lambda d: put(d, "tracks.jsonl", as_jsonl(changed(TRACKS, 1, duration_ms=10**400))),
-        Refused(FixtureFormatError, "tracks.jsonl", line=2, says="malformed JSON"),
+        Refused(RecordError, "tracks.jsonl", line=2, column="duration_ms", says="out of range"),
     ),
     Case(
         "huge-integer-json-array",
