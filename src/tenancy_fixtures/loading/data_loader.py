@@ -276,13 +276,11 @@ class DataLoader(BaseFixture):
         groups = self._files_by_table(files)
         workers_up = self._start_workers(session, groups, context)
         tables = {name: self._table(session, name) for name, _, _ in groups}
-        empty_before = await _empty_before(session, tables, groups)
+        empty_before = await _empty_before(session, tables)
         contents: dict[str, ContentChecksum] = {}
         given: dict[str, int] = {}
         for table_name, mode, files in groups:
             table = tables[table_name]
-            if table_name not in empty_before:
-                empty_before[table_name] = await session.is_empty(table)
             # A second group of rows for a table (its derived rows) has keys of its own.
             write_mode = _write_mode(mode, empty=empty_before[table_name])
             if write_mode is None:
@@ -812,15 +810,8 @@ def _read_size(path: Path, gzipped: bool) -> int:
         return max(on_disk, int.from_bytes(file.read(4), "little"))
 
 
-async def _empty_before(
-    session: TenantSession,
-    tables: Mapping[str, Table],
-    groups: Sequence[tuple[str, TableMode, list[FixtureFile]]],
-) -> dict[str, bool]:
-    """Which tables are empty before the load, asked at once; none when a group replaces
-    a table: deleting its rows may cascade into a later table, which is then asked when
-    its turn comes."""
-    if any(mode == "replace" for _, mode, _ in groups):
-        return {}
+async def _empty_before(session: TenantSession, tables: Mapping[str, Table]) -> dict[str, bool]:
+    """Which tables are empty before the load, asked at once (a ``replace`` empties its
+    own table only: it is refused while another table refers to its rows)."""
     held = await session.holding_rows(list(tables.values()))
     return {name: name not in held for name in tables}
