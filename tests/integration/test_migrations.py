@@ -371,6 +371,45 @@ async def test_sql_leaves_no_trace_when_its_revision_fails_nor_when_it_succeeds(
     assert await manager.audit_log(limit=1000) == audit_before
 
 
+async def _remove_storage(manager: FixtureManager, tenant_id: str) -> None:
+    """Behind the manager's back: drop the tenant's schema or delete its file, keeping
+    its registration."""
+    name = manager.store.storage_name(tenant_id)
+    if manager.store.backend == "postgresql":
+        async with manager.store.control() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    else:
+        Path(name).unlink()  # noqa: ASYNC240 (one file, gone in an instant)
+
+
+async def test_a_tenant_whose_storage_is_missing_is_ledgered_and_audited_as_failed(
+    fleet: FixtureManager,
+) -> None:
+    """It was reported failed (with the ``cleanup`` hint) but its ledger row still said
+    ``ok`` and no ``tenant.migrate`` record said it failed, unlike any other failure."""
+    kept, gone = await _make_tenants(fleet, 2, load=False)
+    await fleet.migrate(to=BASE)
+    await _remove_storage(fleet, gone)
+
+    report = await fleet.migrate(keep_going=True)
+
+    [failed] = report.with_outcome("failed")
+    [failed_run] = [a.run_id for a in await fleet.audit_log(limit=1) if a.action == "fleet.migrate"]
+    assert failed.tenant_id == gone
+    assert f"cleanup {gone} removes the registration" in (failed.error or "")
+    assert [r.tenant_id for r in report.with_outcome("migrated")] == [kept]
+    [entry] = await fleet.migration_status([gone])
+    assert (entry.revision, entry.status, entry.error) == (BASE, "failed", failed.error)
+    [record] = [
+        a for a in await fleet.audit_log(gone) if a.action == "tenant.migrate" and a.outcome != "ok"
+    ]
+    assert (record.outcome, record.run_id) == ("failed", failed_run)
+    assert record.detail == {"from": BASE, "to": HEAD, "error": failed.error}
+    sql = await fleet.migrate([gone], sql=True)  # a preview records nothing, as ever
+    assert [r.outcome for r in sql.results] == ["failed"]
+    assert await fleet.migration_status([gone]) == [entry]
+
+
 async def test_dry_run_plans_and_sql_shows_one_tenant_changing_nothing(
     fleet: FixtureManager,
 ) -> None:

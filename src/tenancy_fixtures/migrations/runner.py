@@ -24,6 +24,7 @@ from tenancy_fixtures.errors import (
     MigrationError,
     TenancyFixturesError,
     TenantNotFoundError,
+    TenantStorageMissingError,
     UnknownRevisionError,
 )
 from tenancy_fixtures.logs import get_logger
@@ -88,6 +89,14 @@ async def migrate_tenant(
         await with_retries(attempt)
     except _Rollback:
         result.outcome = "planned"
+    except TenantStorageMissingError as exc:
+        # Still registered: its ledger row is in the control plane and takes the failure
+        # like any other; the caller reports it, as it does a tenant dropped meanwhile.
+        if not sql:
+            result.from_revision, result.to_revision = planned_from, to
+            result.error = str(exc)
+            await _record_failure(store, result, result.error, started, actor=actor, run_id=run_id)
+        raise
     except (TenantNotFoundError, MigrationError):
         raise
     except Exception as exc:  # a revision's own code may raise anything
