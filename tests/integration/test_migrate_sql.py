@@ -225,3 +225,63 @@ async def test_the_sql_run_by_a_superuser_leaves_what_it_creates_to_the_tenant_o
     finally:
         await drop_every_tenant(manager)
         await manager.aclose()
+
+
+NOTE_NUMBERS = '''"""Notes numbered from a sequence that starts past the numbers used elsewhere.
+
+Revision ID: n2
+Revises: n1
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "n2"
+down_revision = "n1"
+
+
+def upgrade() -> None:
+    numbers = sa.Sequence("note_numbers")
+    op.execute(sa.schema.CreateSequence(numbers))
+    schema = op.get_bind().get_execution_options()["schema_translate_map"][None]
+    op.execute(f"SELECT setval('\\"{schema}\\".note_numbers', 41)")
+    number = op.get_bind().execute(sa.select(numbers.next_value())).scalar_one()
+    notes = sa.table("notes", sa.column("note_id"), sa.column("body"))
+    op.execute(notes.insert().values(note_id=f"n-{number}", body="numbered"))
+
+
+def downgrade() -> None:
+    op.execute(sa.schema.DropSequence(sa.Sequence("note_numbers")))
+'''
+
+
+@pytest.mark.postgres
+async def test_the_sql_of_selects_that_set_a_sequence_runs_them_as_migrate_does(
+    postgres_url: str, tmp_path: Path, tenant_ids: Callable[[str], str], admin: asyncpg.Connection
+) -> None:
+    """``op.execute("SELECT setval(...)")`` was printed as a comment (a read), so the
+    script, run by ``psql``, left the sequence where it started."""
+    settings = Settings(database_url=postgres_url, actor="pytest")
+    one, two = _history(tmp_path, NOTES_V1), _history(tmp_path, NOTES_V1, NOTE_NUMBERS)
+    by_script, by_migrate = tenant_ids("numbered_by_script"), tenant_ids("numbered_by_migrate")
+    async with FixtureManager(settings, metadata=_notes(1), migrations=one) as old:
+        for tenant_id in (by_script, by_migrate):
+            await old.create_tenant(tenant_id)
+    manager = FixtureManager(settings, metadata=_notes(1), migrations=two)
+    try:
+        script = await _script(manager, by_script)
+        _run_script(manager, by_script, script, tmp_path)
+        await manager.migrate([by_migrate])
+
+        found = {}
+        for tenant_id in (by_script, by_migrate):
+            schema = manager.store.storage_name(tenant_id)
+            sequence = await admin.fetchrow(
+                f'SELECT last_value, is_called FROM "{schema}".note_numbers'
+            )
+            notes = await admin.fetch(f'SELECT note_id, body FROM "{schema}".notes')
+            found[tenant_id] = (tuple(sequence or ()), [tuple(r) for r in notes])
+        assert found[by_script] == found[by_migrate] == ((42, True), [("n-42", "numbered")]), script
+    finally:
+        await drop_every_tenant(manager)
+        await manager.aclose()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,8 @@ _PLACEHOLDERS = {
 }
 
 _current: ContextVar[Operations | None] = ContextVar("tenancy_migration_operations", default=None)
+#: Set while ``op.execute`` runs its statement: one run for its effect, its result unread.
+_for_effect: ContextVar[bool] = ContextVar("tenancy_migration_for_effect", default=False)
 
 
 class _RoutedOperations:
@@ -105,6 +107,20 @@ def _qualify_table_clauses(
                 element._use_schema_map = True
 
 
+def _marking_for_effect(execute: Callable[..., None]) -> Callable[..., None]:
+    """``execute`` (what ``op.execute`` calls) marking the statements it runs as run
+    for their effect."""
+
+    def marked(*args: Any, **kwargs: Any) -> None:
+        token = _for_effect.set(True)
+        try:
+            execute(*args, **kwargs)
+        finally:
+            _for_effect.reset(token)
+
+    return marked
+
+
 @contextmanager
 def _operations(conn: Connection) -> Iterator[Operations]:
     from alembic.migration import MigrationContext
@@ -112,6 +128,7 @@ def _operations(conn: Connection) -> Iterator[Operations]:
 
     _route_alembic_op()
     context = MigrationContext.configure(connection=conn)
+    context.impl.execute = _marking_for_effect(context.impl.execute)  # type: ignore[method-assign]
     operations = Operations(context)
     event.listen(conn, "before_execute", _qualify_alter, retval=True)
     event.listen(conn, "before_execute", _qualify_table_clauses)
@@ -137,7 +154,9 @@ def captured_sql(conn: Connection, steps: Sequence[Step], setup: Sequence[str] =
     inlined as literals, each statement ending in ``;``), ready for ``psql`` or
     ``sqlite3``, after ``setup`` (the session settings they run under, already made);
     the caller rolls the transaction back. The migration's own reads are shown as
-    comments: a file of writes does not repeat them."""
+    comments (a file of writes does not repeat them), unless they change something: a
+    statement given to ``op.execute`` (run for its effect, ``SELECT setval(...)``) or
+    one calling a function that writes (``nextval``) is kept as it is."""
     statements = [_ended(statement) for statement in setup]
     last: list[DefaultExecutionContext] = []
 
@@ -146,8 +165,9 @@ def captured_sql(conn: Connection, steps: Sequence[Step], setup: Sequence[str] =
         if last and last[0] is context:
             return  # one executemany the driver sends in batches: rendered once
         last[:] = [context]
-        if not _is_reflection(statement):
-            statements.extend(_render(conn.dialect, statement, parameters, context))
+        for_effect = _for_effect.get() or _writes(statement)
+        if for_effect or not _is_reflection(statement):
+            statements.extend(_render(conn.dialect, statement, parameters, context, for_effect))
 
     event.listen(conn, "before_cursor_execute", capture)
     try:
@@ -181,15 +201,34 @@ def _is_reflection(statement: str) -> bool:
     )
 
 
+#: Functions that change something though a ``SELECT`` calls them (PostgreSQL's
+#: sequences, advisory locks, settings, notifications, large objects, backends).
+_WRITING_FUNCTIONS = re.compile(
+    r"\b(?:setval|nextval|set_config|pg_notify|pg_(?:try_)?advisory_\w+|lo_\w+"
+    r"|pg_(?:cancel|terminate)_backend|pg_reload_conf)\s*\(",
+    re.IGNORECASE,
+)
+
+
+def _writes(statement: str) -> bool:
+    """Whether ``statement`` calls a function that writes (outside quoted text)."""
+    return bool(_WRITING_FUNCTIONS.search(_QUOTED.sub("''", statement)))
+
+
 def _render(
-    dialect: Dialect, statement: str, parameters: Any, context: DefaultExecutionContext
+    dialect: Dialect,
+    statement: str,
+    parameters: Any,
+    context: DefaultExecutionContext,
+    for_effect: bool,
 ) -> list[str]:
-    """One runnable statement per set of values; a read becomes a comment."""
+    """One runnable statement per set of values; a read not ``for_effect`` becomes a
+    comment."""
     try:
         texts = _with_literals(dialect, statement, parameters, context)
     except CompileError as exc:
         return [f"-- values not shown as literals ({exc}): {parameters!r}\n{_ended(statement)}"]
-    if _is_read(statement):
+    if _is_read(statement) and not for_effect:
         return [_READ_NOTE + "\n" + _commented(text) for text in texts]
     return [_ended(text) for text in texts]
 
