@@ -621,6 +621,98 @@ async def test_two_runs_at_once_never_apply_a_revision_twice(
     assert all(r.ok for r in await fleet.check_drift())
 
 
+BLOCKING_REVISION = '''"""An index, then a data migration that blocks (in Python or in SQL).
+
+Revision ID: 0004_blocking
+Revises: 0003_daily_streams
+"""
+
+import os
+import time
+from pathlib import Path
+
+from alembic import op
+
+revision = "0004_blocking"
+down_revision = "0003_daily_streams"
+
+
+def upgrade() -> None:
+    op.create_index("ix_users_display_name", "users", ["display_name"])
+    if not os.environ.get("TF_STARTED"):
+        return
+    Path(os.environ["TF_STARTED"]).touch()
+    if os.environ["TF_BLOCK_IN"] == "python":  # until a file that never comes, or 30 s
+        for _ in range(600):
+            if Path(os.environ["TF_STARTED"] + ".never").exists():
+                break
+            time.sleep(0.05)
+    elif op.get_bind().dialect.name == "postgresql":
+        op.execute("SELECT pg_sleep(30)")
+    else:  # a count of a billion rows: minutes
+        op.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+            "WHERE i < 1000000000) SELECT count(*) FROM n"
+        )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_users_display_name", table_name="users")
+'''
+
+
+@pytest.mark.parametrize("block_in", ["python", "sql"])
+async def test_one_ctrl_c_stops_a_blocking_revision_rolled_back_and_ledgered(
+    fleet: FixtureManager, database_url: str, tmp_path: Path, block_in: str
+) -> None:
+    """The first SIGINT was ignored while a revision ran Python code (only a second one
+    stopped the run, after the sleep), and neither left a trace in the ledger; on SQLite
+    a long statement held even the second one off until it ended."""
+    history = tmp_path / "migrations"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_blocking.py").write_text(BLOCKING_REVISION)
+    [tenant_id] = await _make_tenants(fleet, 1, load=False)
+    await fleet.store.dispose()
+    started = tmp_path / "started"
+    env = {"TENANCY_MIGRATIONS": str(history), "TF_STARTED": str(started), "TF_BLOCK_IN": block_in}
+
+    begun = control_plane.utcnow()
+    process = _cli(database_url, "migrate", "-t", tenant_id, env=env)
+    await _until(started, process)
+    await asyncio.sleep(0.2)  # into the wait (or the statement)
+    interrupted = time.perf_counter()
+    process.send_signal(signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+    stopped_after = time.perf_counter() - interrupted
+
+    assert process.returncode == 130, err
+    assert stopped_after < 10
+    assert "interrupted" in err
+    await _until_its_transactions_ended(fleet)
+    [entry] = await fleet.migration_status([tenant_id])
+    assert (entry.revision, entry.status) == (HEAD, "failed")
+    assert "interrupted" in (entry.error or "")
+    [record] = [
+        a
+        for a in await fleet.audit_log(tenant_id)
+        if a.action == "tenant.migrate" and a.at >= begun  # not a former fleet_001's
+    ]
+    assert (record.outcome, record.detail["to"]) == ("cancelled", "0004_blocking")
+    async with fleet.store.session(tenant_id, readonly=True) as session:
+
+        def indexes(conn: object) -> set[str]:
+            from sqlalchemy import inspect
+
+            schema = None if session.schema_name == "main" else session.schema_name
+            return {str(i["name"]) for i in inspect(conn).get_indexes("users", schema)}
+
+        assert "ix_users_display_name" not in await session.connection.run_sync(indexes)
+
+
 CAUGHT_UP_REVISION = '''"""Nothing, but a run can be held between its plan and its steps.
 
 Revision ID: 0004_nothing

@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ClauseElement, quoted_name
 from sqlalchemy.sql.selectable import TableClause
 from sqlalchemy.sql.sqltypes import NullType
 
+from tenancy_fixtures.migrations.interrupts import interruptible
 from tenancy_fixtures.migrations.scripts import Step
 from tenancy_fixtures.store.base import TENANT_SCHEMA
 
@@ -143,8 +144,9 @@ def _operations(conn: Connection) -> Iterator[Operations]:
 
 def run_steps(conn: Connection, steps: Sequence[Step]) -> None:
     """Run each step's ``upgrade()`` or ``downgrade()`` on ``conn`` (a migrating tenant
-    connection, inside its transaction), in order."""
-    with _operations(conn):
+    connection, inside its transaction), in order; a Ctrl-C while one runs interrupts
+    it there (see :mod:`.interrupts`)."""
+    with _operations(conn), interruptible(run_steps.__code__):
         for step in steps:
             getattr(step.module, step.direction)()
 

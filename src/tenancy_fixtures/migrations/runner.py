@@ -39,6 +39,9 @@ __all__ = ["FleetOptions", "ProgressCallback", "migrate_fleet", "migrate_tenant"
 
 log = get_logger("tenancy_fixtures.migrations")
 
+#: How long an interrupted migration may take to record itself.
+_RECORD_INTERRUPTION_SECONDS = 5.0
+
 #: Called with each tenant's result as it finishes.
 ProgressCallback = Callable[[TenantMigration], None]
 
@@ -78,7 +81,9 @@ async def migrate_tenant(
 ) -> TenantMigration:
     """Move one tenant to ``to`` in one transaction (tried again after a transient
     storage error); a failure is recorded in the ledger and returned (the tenant is
-    left as it was), never raised, except for an unknown tenant or target.
+    left as it was), never raised, except for an unknown tenant or target. An
+    interruption during its steps (Ctrl-C, a cancelled task) is recorded as a failure
+    too, and goes on.
 
     ``planned_from``: the revision a plan started from; a tenant found elsewhere once
     locked (another run moved it meanwhile) is skipped, so no unplanned step runs."""
@@ -98,6 +103,10 @@ async def migrate_tenant(
             await _record_failure(store, result, result.error, started, actor=actor, run_id=run_id)
         raise
     except (TenantNotFoundError, MigrationError):
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError) as stopped:
+        if result.steps and not sql:
+            await _record_interruption(store, result, stopped, started, actor=actor, run_id=run_id)
         raise
     except Exception as exc:  # a revision's own code may raise anything
         result.outcome, result.error = "failed", _described(exc)
@@ -167,6 +176,37 @@ def _described(exc: Exception) -> str:
     return str(exc) if isinstance(exc, TenancyFixturesError) else f"{type(exc).__name__}: {exc}"
 
 
+async def _record_interruption(
+    store: TenantStore,
+    result: TenantMigration,
+    stopped: BaseException,
+    started: float,
+    *,
+    actor: str,
+    run_id: str | None,
+) -> None:
+    """A migration interrupted in its steps (Ctrl-C, a cancelled task), rolled back, in
+    the ledger and the audit log, as a failure; bounded in time, since whatever
+    interrupted it waits, and never raising: the interruption goes on."""
+    result.error = f"interrupted ({type(stopped).__name__}); rolled back"
+    log.warning("tenant_migration_interrupted", tenant_id=result.tenant_id, error=result.error)
+    try:
+        async with asyncio.timeout(_RECORD_INTERRUPTION_SECONDS):
+            await _record_failure(
+                store,
+                result,
+                result.error,
+                started,
+                actor=actor,
+                run_id=run_id,
+                outcome="cancelled",
+            )
+    except Exception as exc:
+        log.warning(
+            "tenant_migration_interruption_unrecorded", tenant_id=result.tenant_id, error=str(exc)
+        )
+
+
 async def _record_failure(
     store: TenantStore,
     result: TenantMigration,
@@ -175,8 +215,10 @@ async def _record_failure(
     *,
     actor: str,
     run_id: str | None,
+    outcome: str = "failed",
 ) -> None:
-    """The failed ``result`` (its ``error``) in the ledger and the audit log."""
+    """The failed ``result`` (its ``error``) in the ledger and the audit log, the audit
+    record with ``outcome``."""
     async with store.control() as conn:
         await migration_ledger.record_attempt(
             conn,
@@ -190,7 +232,7 @@ async def _record_failure(
                 actor=actor,
                 action="tenant.migrate",
                 tenant_id=result.tenant_id,
-                outcome="failed",
+                outcome=outcome,
                 run_id=run_id,
                 detail={
                     "from": result.from_revision,

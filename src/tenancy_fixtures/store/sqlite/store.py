@@ -12,6 +12,7 @@ settled (finished or rolled back) by the next store that initializes, see
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -54,7 +55,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex
 from sqlalchemy.types import TypeEngine
-from sqlalchemy.util import LRUCache
+from sqlalchemy.util import LRUCache, await_only
 
 from tenancy_fixtures.errors import (
     IntegrityViolationError,
@@ -101,6 +102,7 @@ from tenancy_fixtures.store.sqlite.recovery import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import ExceptionContext
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["SQLiteTenantStore"]
@@ -251,6 +253,21 @@ def _opening(setup: _Setup) -> Callable[..., RollbackOnClose]:
         return connection
 
     return connect
+
+
+def _interrupt_cancelled_migration(context: ExceptionContext) -> None:
+    """A migration's statement whose task was cancelled (Ctrl-C) goes on in aiosqlite's
+    thread, and closing the connection waits for it: SQLite is told to stop it."""
+    connection = context.connection
+    if (
+        isinstance(context.original_exception, asyncio.CancelledError)
+        and connection is not None
+        and connection.get_execution_options().get(_MIGRATING, False)
+    ):
+        with suppress(Exception):  # closed already: nothing left to stop
+            driver = connection.connection.driver_connection
+            if driver is not None:
+                await_only(driver.interrupt())
 
 
 def _on_dialect(
@@ -644,6 +661,8 @@ class SQLiteTenantStore(TenantStore):
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Transactions are begun explicitly below, so DDL is transactional too.
             dbapi_connection.isolation_level = None
+
+        event.listen(engine.sync_engine, "handle_error", _interrupt_cancelled_migration)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(connection: Connection) -> None:
