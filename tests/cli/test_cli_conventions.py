@@ -4,6 +4,8 @@ written elsewhere, flags shown as flags, and errors that say what to do next."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,23 @@ def test_version_prints_the_installed_version() -> None:
     result = CliRunner().invoke(app, ["--version"])
 
     assert 0 == result.exit_code
+    assert f"tenancy-fixtures {__version__}\n" == result.stdout
+
+
+def test_python_dash_m_runs_the_command_where_its_script_is_not_on_the_path() -> None:
+    """``python -m tenancy_fixtures`` is the command too (it was "No module named
+    tenancy_fixtures.__main__"): a virtualenv not activated, a container's bare Python."""
+    from tenancy_fixtures import __version__
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tenancy_fixtures", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert 0 == result.returncode, result.stderr
     assert f"tenancy-fixtures {__version__}\n" == result.stdout
 
 
