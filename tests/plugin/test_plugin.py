@@ -132,3 +132,50 @@ async def test_a_load_that_fails_or_a_marker_mistake_errors_the_test_and_leaves_
     result.stdout.fnmatch_lines(["*no_such_set*"])
     result.stdout.fnmatch_lines(["*unknown keyword teir='pro' (did you mean tier=?)*"])
     assert await tenants_left(database_url) == []
+
+
+_INTERRUPTING_CONFTEST = """\
+import os
+import signal
+import threading
+
+from tenancy_fixtures.manager import FixtureManager
+
+_create = FixtureManager.create_tenant
+_main = threading.main_thread().ident
+
+
+async def create_tenant(self, *args, **kwargs):
+    made = await _create(self, *args, **kwargs)
+    if os.environ.get("INTERRUPT_CREATE"):
+        # Ctrl-C reaches the test while the plugin waits for the tenant: made all the same.
+        signal.pthread_kill(_main, signal.SIGINT)
+        await __import__("asyncio").sleep(0.3)
+    return made
+
+
+FixtureManager.create_tenant = create_tenant
+"""
+
+
+async def test_a_run_interrupted_while_a_tenant_is_made_leaves_no_tenant(
+    pytester: pytest.Pytester,
+    inner: InnerRun,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the plugin waits for a tenant being made: the making goes on to the
+    end on the plugin's loop, and the tenant is dropped, though no fixture holds it."""
+    pytester.makeconftest(_INTERRUPTING_CONFTEST)
+    pytester.makepyfile(
+        test_inner="""
+        def test_interrupted(tenant):
+            raise AssertionError("unreachable")
+        """
+    )
+    monkeypatch.setenv("INTERRUPT_CREATE", "1")
+
+    result = inner()
+
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
+    assert await tenants_left(database_url) == []

@@ -11,6 +11,7 @@ ORM session a test gets: :class:`LoopBound` hands such objects to the test.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import threading
@@ -35,8 +36,19 @@ class LoopThread:
         self._thread.start()
 
     def call(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run ``work()`` on the loop and wait for its result (its exception is raised)."""
-        return asyncio.run_coroutine_threadsafe(_await(work), self._loop).result()
+        """Run ``work()`` on the loop and wait for its result (its exception is raised).
+
+        Interrupted while waiting (Ctrl-C, a test timeout), it still waits for ``work``
+        to end before raising, so that what ``work`` made is there for the caller to
+        remove, instead of appearing behind it (a second Ctrl-C stops waiting).
+        """
+        future = asyncio.run_coroutine_threadsafe(_await(work), self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                concurrent.futures.wait([future])
+            raise
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """:meth:`call` from inside another event loop, without blocking that loop."""

@@ -138,7 +138,15 @@ class TenancyRuntime:
         fixture = TenantFixture(
             tenant_id=tenant_id, tier=spec.tier, features=spec.features, limits=spec.limits
         )
-        config = self._loop.call(lambda: self.manager.create_tenant(fixture))
+        try:
+            config = self._loop.call(lambda: self.manager.create_tenant(fixture))
+        except Exception:
+            raise  # refused: the manager made nothing
+        except BaseException as exc:
+            # Interrupted (Ctrl-C, a timeout) while the tenant was being made, which
+            # went on to the end: no fixture will drop it.
+            self._drop_after(tenant_id, exc)
+            raise
         load = None
         if spec.fixtures is not None:
             source = spec.fixtures
@@ -149,12 +157,17 @@ class TenancyRuntime:
                     )
                 )
             except BaseException as exc:
-                try:
-                    self.drop(tenant_id)
-                except Exception as dropping:
-                    exc.add_note(f"dropping tenant {tenant_id} afterwards failed too: {dropping}")
+                self._drop_after(tenant_id, exc)
                 raise
         return ProvisionedTenant(tenant_id, config, self.settings, load)
+
+    def _drop_after(self, tenant_id: str, exc: BaseException) -> None:
+        """Drop a tenant whose making ended in ``exc``; a failure to drop it becomes a
+        note on ``exc``."""
+        try:
+            self.drop(tenant_id)
+        except Exception as dropping:
+            exc.add_note(f"dropping tenant {tenant_id} afterwards failed too: {dropping}")
 
     def shared(self, spec: TenantSpec) -> ProvisionedTenant:
         """This worker's tenant for ``spec``, made and loaded by the first test that
