@@ -7,7 +7,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.store import control_plane
 from tests.plugin.conftest import InnerRun, tenants_left, written_ids
 
 pytestmark = pytest.mark.usefixtures("backend")
@@ -179,3 +182,47 @@ async def test_a_run_interrupted_while_a_tenant_is_made_leaves_no_tenant(
 
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])
     assert await tenants_left(database_url) == []
+
+
+async def _spare_schemas(database_url: str) -> set[str]:
+    settings = Settings(database_url=database_url, actor="pytest")
+    async with FixtureManager(settings) as manager, manager.store.control(readonly=True) as conn:
+        pool = control_plane.schema_pool_table
+        return set((await conn.execute(select(pool.c.schema_name))).scalars())
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_run_with_spares_leaves_the_pool_the_database_keeps_as_it_was(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """Spare schemas the app's `warm-up` keeps are neither trimmed to the run's number
+    when a worker starts nor dropped when it ends: the run adds its own and removes
+    those alone."""
+    async with FixtureManager(Settings(database_url=database_url, actor="pytest")) as manager:
+        await manager.warm_up(3)
+    kept = await _spare_schemas(database_url)
+    pytester.makepyfile(
+        test_inner="""
+        import asyncio
+
+        from sqlalchemy import func, select
+
+        from tenancy_fixtures import FixtureManager
+        from tenancy_fixtures.store import control_plane
+
+        async def spares(settings):
+            async with FixtureManager(settings) as manager:
+                async with manager.store.control(readonly=True) as conn:
+                    pool = select(func.count()).select_from(control_plane.schema_pool_table)
+                    return (await conn.execute(pool)).scalar_one()
+
+        def test_the_worker_adds_its_spares(tenancy_manager):
+            assert asyncio.run(spares(tenancy_manager.settings)) == 3 + 2
+        """
+    )
+
+    result = inner("--tenancy-spares", "2")
+
+    result.assert_outcomes(passed=1)
+    assert len(kept) == 3
+    assert await _spare_schemas(database_url) == kept

@@ -732,6 +732,20 @@ class TenantStore(ABC):
         del spares
         return 0
 
+    async def add_spares(self, count: int) -> list[str]:
+        """Prepare for fast provisioning as :meth:`warm_up` does, but add ``count`` spare
+        schemas to whatever the pool holds, never dropping any; the names of those made
+        (none where the backend has no spares), for :meth:`remove_spares`."""
+        del count
+        await self.warm_up(0)
+        return []
+
+    async def remove_spares(self, names: Sequence[str]) -> int:
+        """Drop those of the spare schemas ``names`` that are still spare (not claimed
+        by a new tenant meanwhile); how many it dropped."""
+        del names
+        return 0
+
     async def storage_drift(self, session: TenantSession) -> list[str]:
         """Where the session's storage differs from what this backend should have made
         of it, beyond its tables (a distributed schema's shards); read only."""

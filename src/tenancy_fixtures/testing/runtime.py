@@ -108,6 +108,7 @@ class TenancyRuntime:
         self._numbers = itertools.count(1)
         self._shared: dict[str, ProvisionedTenant] = {}
         self._compiled: LRUCache[Any, Any] = LRUCache(_COMPILED_STATEMENTS)
+        self._spare_names: list[str] = []
         self._loop = LoopThread()
         self.manager = FixtureManager(settings)
         try:
@@ -119,8 +120,9 @@ class TenancyRuntime:
     async def _start(self) -> None:
         await self.manager.store.initialize()
         # SQLite: builds the template file every tenant is copied from; PostgreSQL: the
-        # spare schemas a new tenant is renamed from.
-        await self.manager.store.warm_up(self.spares)
+        # spare schemas a new tenant is renamed from, added to any pool the database
+        # keeps (the app's `warm-up`, other workers and runs), which stays as it is.
+        self._spare_names = await self.manager.store.add_spares(self.spares)
 
     @property
     def public_manager(self) -> LoopBoundManager:
@@ -208,8 +210,8 @@ class TenancyRuntime:
             self._loop.call(lambda: self.manager.drop_tenant(tenant_id))
 
     def close(self) -> None:
-        """Drop the shared tenants, remove the spare schemas this worker made, close the
-        manager and the loop."""
+        """Drop the shared tenants, remove the spare schemas this worker made that no
+        tenant took, close the manager and the loop."""
         try:
             self._loop.call(self._stop)
         finally:
@@ -220,8 +222,7 @@ class TenancyRuntime:
             try:
                 await self._drop_shared()
             finally:
-                if self.spares:
-                    await self.manager.store.warm_up(0)
+                await self.manager.store.remove_spares(self._spare_names)
         finally:
             await self.manager.aclose()
 

@@ -1057,19 +1057,53 @@ class PostgresTenantStore(TenantStore):
             have = None
             while have is None:
                 have = await self._drop_spares(checksum, spares)
-            created, wanted = 0, max(0, spares - have)
-            for _ in range(wanted):
-                try:
-                    await self._create_spare(checksum)
-                except CatalogFullError as full:
-                    raise CatalogFullError(
-                        relations=full.relations,
-                        adding=full.adding,
-                        limit=full.limit,
-                        spares=(created, wanted),
-                    ) from None
-                created += 1
-            return created
+            made: list[str] = []
+            await self._create_spares(checksum, max(0, spares - have), made)
+            return len(made)
+
+    async def add_spares(self, count: int) -> list[str]:
+        """``count`` more spare schemas, whatever the pool holds (a test run's, beside
+        those ``warm_up`` keeps for the app); their names. If one cannot be made, those
+        made are dropped again."""
+        await self.initialize()
+        made: list[str] = []
+        async with self._mapped(None):
+            try:
+                await self._create_spares(schema_checksum(self.metadata), count, made)
+            except BaseException:
+                await self.remove_spares(made)
+                raise
+        return made
+
+    async def remove_spares(self, names: Sequence[str]) -> int:
+        """Drop those of ``names`` still in the pool, a few per transaction (see
+        ``_drop_spares``); spares other transactions hold are left alone."""
+        pool = control_plane.schema_pool_table
+        removed = 0
+        async with self._mapped(None):
+            for start in range(0, len(names), _SPARES_DROPPED_AT_ONCE):
+                batch = list(names[start : start + _SPARES_DROPPED_AT_ONCE])
+                async with self._connection(None) as conn:
+                    chosen = pool.c.schema_name.in_(batch)
+                    taken = await self._take_spares(conn, chosen, len(batch))
+                    for name in taken:
+                        await conn.execute(DropSchema(name, cascade=True, if_exists=True))
+                removed += len(taken)
+        return removed
+
+    async def _create_spares(self, checksum: str, wanted: int, made: list[str]) -> None:
+        """Make ``wanted`` spares, appending each one's name to ``made``; stops at
+        ``catalog_limit`` with a :class:`CatalogFullError` saying how many it made."""
+        for _ in range(wanted):
+            try:
+                made.append(await self._create_spare(checksum))
+            except CatalogFullError as full:
+                raise CatalogFullError(
+                    relations=full.relations,
+                    adding=full.adding,
+                    limit=full.limit,
+                    spares=(len(made), wanted),
+                ) from None
 
     async def _drop_spares(self, checksum: str, keep: int) -> int | None:
         """Drop up to :data:`_SPARES_DROPPED_AT_ONCE` spares in one transaction: of an
@@ -1117,8 +1151,8 @@ class PostgresTenantStore(TenantStore):
         )
         return list(taken.scalars().all())
 
-    async def _create_spare(self, checksum: str) -> None:
-        """One pre-created schema at the current version, recorded in the pool."""
+    async def _create_spare(self, checksum: str) -> str:
+        """One pre-created schema at the current version, recorded in the pool; its name."""
         name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
         async with self._connection(None) as conn:
             limit = self.settings.catalog_limit
@@ -1137,6 +1171,7 @@ class PostgresTenantStore(TenantStore):
                     schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
                 )
             )
+        return name
 
     def _session(
         self, tenant_id: str, readonly: bool
