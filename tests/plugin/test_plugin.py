@@ -226,3 +226,34 @@ async def test_a_run_with_spares_leaves_the_pool_the_database_keeps_as_it_was(
     result.assert_outcomes(passed=1)
     assert len(kept) == 3
     assert await _spare_schemas(database_url) == kept
+
+
+async def test_the_manager_acting_as_another_actor_runs_on_the_plugins_loop_too(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """``tenancy_manager.acting_as(actor)`` is awaited from any loop like the manager:
+    its pooled connections stay on the plugin's loop, so the tests after it still work."""
+    pytester.makepyfile(
+        test_inner="""
+        import asyncio
+
+        async def test_acting_as(tenancy_manager):
+            alice = tenancy_manager.acting_as("alice")
+            ids = [f"alice_{n}" for n in range(4)]
+            await asyncio.gather(*(alice.create_tenant(i) for i in ids))
+            records = await tenancy_manager.audit_log(tenant_id=ids[0])
+            assert records[0].actor == "alice"
+            await asyncio.gather(*(alice.drop_tenant(i) for i in ids))
+
+        def test_then_a_factory(tenant_factory):
+            tenant_factory.many(3)
+
+        async def test_then_a_tenant(tenant, tenancy_manager):
+            await asyncio.gather(*(tenancy_manager.tenant_status(str(tenant)) for _ in range(4)))
+        """
+    )
+
+    result = inner()
+
+    result.assert_outcomes(passed=3)
+    assert await tenants_left(database_url) == []

@@ -84,6 +84,13 @@ class LoopBoundManager(LoopBound):
     ``store``...) are the manager's own.
     """
 
+    def _bind(self, value: Any) -> Any:
+        # acting_as() returns a view sharing the manager's pooled connections: it must
+        # run on the same loop, or the caller's loop takes connections from the pool.
+        if isinstance(value, FixtureManager):
+            return LoopBoundManager(value, self._loop)
+        return super()._bind(value)
+
     def __repr__(self) -> str:
         return f"<LoopBoundManager {self._target.settings.safe_database_url()}>"
 
