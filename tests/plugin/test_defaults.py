@@ -70,3 +70,16 @@ def test_loading_the_plugin_imports_nothing_of_the_library() -> None:
             "tenancy_fixtures.testing.plugin",
         ]
     )
+
+
+def test_an_ini_spares_value_that_is_no_number_errors_naming_the_option(
+    pytester: pytest.Pytester,
+) -> None:
+    """``tenancy_spares = two`` is refused naming the option, not as a bare ValueError."""
+    pytester.makeini("[pytest]\ntenancy_spares = two\n")
+    pytester.makepyfile(test_inner="def test_asks(tenancy_manager):\n    pass\n")
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*tenancy_spares must be a whole number, got 'two'*"])

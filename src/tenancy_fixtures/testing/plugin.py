@@ -108,7 +108,13 @@ def database_url(config: pytest.Config, default_dir: Path) -> str:
 def _spares(config: pytest.Config) -> int:
     chosen = config.getoption(_SPARES_OPTION)
     if chosen is None:
-        chosen = int(str(config.getini(_SPARES_OPTION) or DEFAULT_SPARES))
+        written = str(config.getini(_SPARES_OPTION) or DEFAULT_SPARES).strip()
+        try:
+            chosen = int(written)
+        except ValueError:
+            raise pytest.UsageError(
+                f"the ini option {_SPARES_OPTION} must be a whole number, got {written!r}"
+            ) from None
     if chosen < 0:
         raise pytest.UsageError(f"--tenancy-spares must be 0 or more, got {chosen}")
     return int(chosen)
