@@ -275,3 +275,39 @@ async def test_each_xdist_worker_has_its_own_shared_tenant(
     assert {tenant_id.split("_")[1] for tenant_id in shared} == {"gw0", "gw1"}
     assert len(shared) == 2
     assert await tenants_left(database_url) == []
+
+
+async def test_a_statement_the_test_times_out_is_over_before_the_rollback_at_teardown(
+    pytester: pytest.Pytester, inner: InnerRun
+) -> None:
+    """``asyncio.wait_for`` cancelling a statement of ``tenant_session``: the statement
+    ends on the plugin's loop before the await returns, so the teardown's rollback never
+    meets it half-cancelled (it raised PendingRollbackError) and the shared tenant is
+    kept for the next test."""
+    pytester.makepyfile(
+        test_inner="""
+        import asyncio
+
+        import pytest
+        from sqlalchemy import text
+
+        SLOW = {
+            "postgresql": "SELECT pg_sleep(0.6)",
+            "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+            "WHERE x < 3000000) SELECT count(*) FROM c",
+        }
+        SEEN = set()
+
+        @pytest.mark.parametrize("n", range(2))
+        async def test_times_out(n, tenant, tenant_session, tenancy_manager):
+            slow = text(SLOW[tenancy_manager.settings.backend])
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(tenant_session.execute(slow), 0.05)
+            SEEN.add(tenant.tenant_id)
+            assert len(SEEN) == 1  # the first test's teardown kept the shared tenant
+        """
+    )
+
+    result = inner()
+
+    result.assert_outcomes(passed=2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 import threading
@@ -51,9 +52,30 @@ class LoopThread:
             raise
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        """:meth:`call` from inside another event loop, without blocking that loop."""
-        future = asyncio.run_coroutine_threadsafe(_await(work), self._loop)
-        return await asyncio.wrap_future(future)
+        """:meth:`call` from inside another event loop, without blocking that loop.
+
+        Cancelled (``asyncio.wait_for``, a task group), it cancels ``work`` and waits
+        for it to end, as awaiting ``work`` on the caller's loop would: what comes next
+        (a rollback at teardown) never overlaps a statement still being cancelled.
+        """
+        caller = asyncio.get_running_loop()
+        outcome: asyncio.Future[T] = caller.create_future()
+        started: concurrent.futures.Future[asyncio.Task[T]] = concurrent.futures.Future()
+
+        def start() -> None:
+            task = self._loop.create_task(_await(work))
+            task.add_done_callback(lambda done: _settle_from(caller, outcome, done))
+            started.set_result(task)
+
+        self._loop.call_soon_threadsafe(start)
+        try:
+            return await asyncio.shield(outcome)
+        except asyncio.CancelledError:
+            # Queued after start(), so the task exists when this runs.
+            self._loop.call_soon_threadsafe(lambda: started.result().cancel())
+            with contextlib.suppress(Exception):  # a second cancellation stops waiting
+                await outcome
+            raise
 
     def close(self) -> None:
         """Stop the loop and wait for its thread."""
@@ -64,6 +86,29 @@ class LoopThread:
 
 async def _await(work: Callable[[], Awaitable[T]]) -> T:
     return await work()
+
+
+def _settle_from(
+    caller: asyncio.AbstractEventLoop, outcome: asyncio.Future[T], done: asyncio.Task[T]
+) -> None:
+    """Hand ``done``'s outcome (read here, on its own loop) to ``outcome`` on the
+    ``caller``'s loop; a caller that has closed its loop meanwhile gets nothing."""
+    cancelled = done.cancelled()
+    error = None if cancelled else done.exception()
+    result = None if cancelled or error is not None else done.result()
+
+    def settle() -> None:
+        if outcome.done():
+            return
+        if cancelled:
+            outcome.cancel()
+        elif error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(result)  # type: ignore[arg-type]
+
+    with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+        caller.call_soon_threadsafe(settle)
 
 
 class LoopBound:
