@@ -23,6 +23,9 @@ __all__ = ["LoopBound", "LoopThread"]
 
 T = TypeVar("T")
 
+#: How long an interrupted :meth:`LoopThread.call` waits for its work to end.
+SETTLE_SECONDS = 30.0
+
 #: Objects of this package live on the loop that made them: a connection, a session, a
 #: transaction, a streamed result. What a proxied object returns from there is proxied.
 _LOOP_BOUND_PACKAGE = "sqlalchemy.ext.asyncio"
@@ -41,14 +44,17 @@ class LoopThread:
 
         Interrupted while waiting (Ctrl-C, a test timeout), it still waits for ``work``
         to end before raising, so that what ``work`` made is there for the caller to
-        remove, instead of appearing behind it (a second Ctrl-C stops waiting).
+        remove, instead of appearing behind it; ``work`` still running after
+        :data:`SETTLE_SECONDS` (hung) is cancelled, as is a second Ctrl-C.
         """
         future = asyncio.run_coroutine_threadsafe(_await(work), self._loop)
         try:
             return future.result()
         except BaseException:
-            if not future.done():
-                concurrent.futures.wait([future])
+            try:
+                concurrent.futures.wait([future], timeout=SETTLE_SECONDS)
+            finally:
+                future.cancel()  # nothing if it ended
             raise
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
