@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 from sqlalchemy import Column, ForeignKey, String, Table, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -90,10 +91,16 @@ def create_app(
 
     @app.post("/users", status_code=201)
     async def create_user(user: User, conn: TenantConnection) -> User:
+        exists = HTTPException(409, f"user {user.user_id!r} exists")
         found = await conn.execute(select(users.c.user_id).where(users.c.user_id == user.user_id))
         if found.first() is not None:
-            raise HTTPException(409, f"user {user.user_id!r} exists")
-        await conn.execute(insert(users).values(**user.model_dump()))
+            raise exists
+        try:
+            await conn.execute(insert(users).values(**user.model_dump()))
+        except IntegrityError:
+            # A concurrent request added it after the check (PostgreSQL: the check does
+            # not see rows not yet committed); the transaction is rolled back.
+            raise exists from None
         return user
 
     @app.get("/playlists")

@@ -197,3 +197,19 @@ async def test_a_foreign_search_path_on_every_connection_changes_nothing(
 
     assert [user] == blue
     assert [] == red
+
+
+async def test_concurrent_requests_adding_the_same_user_get_one_201_and_409s(
+    manager: FixtureManager, client: httpx.AsyncClient
+) -> None:
+    """Four requests adding one user at once: one adds it, the others are told it exists,
+    none is a 500 (on PostgreSQL the others' check ran before the first committed)."""
+    await manager.create_tenant("acme")
+
+    async def add(user_id: str) -> int:
+        user = {"user_id": user_id, "display_name": "Ava"}
+        return (await client.post("/users", json=user, headers=tenant("acme"))).status_code
+
+    for n in range(3):
+        statuses = await asyncio.gather(*(add(f"u{n}") for _ in range(4)))
+        assert [201, 409, 409, 409] == sorted(statuses)
