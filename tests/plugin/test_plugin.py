@@ -257,3 +257,22 @@ async def test_the_manager_acting_as_another_actor_runs_on_the_plugins_loop_too(
 
     result.assert_outcomes(passed=3)
     assert await tenants_left(database_url) == []
+
+
+async def test_factory_features_given_as_one_string_are_refused_not_read_as_characters(
+    pytester: pytest.Pytester, inner: InnerRun, database_url: str
+) -> None:
+    """``tenant_factory(features="sso")`` says to write a list, as the marker does, instead
+    of refusing an unknown feature 's'; no tenant is made."""
+    pytester.makepyfile(
+        test_inner="""
+        def test_one_string(tenant_factory):
+            tenant_factory(features="sso")
+        """
+    )
+
+    result = inner()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*list of feature names, not the string 'sso'*"])
+    assert await tenants_left(database_url) == []

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.util import LRUCache
 
-from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.errors import ConfigError, TenantNotFoundError
 from tenancy_fixtures.loading.reports import LoadReport
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.settings import Settings
@@ -268,6 +268,13 @@ class TenantFactory:
     ) -> ProvisionedTenant:
         """A new tenant of ``tier`` with ``features`` and ``limits``, loaded with the set
         at ``fixtures`` (relative to the test file's directory) when given."""
+        if isinstance(features, str | bytes):
+            # Not read as one feature per character ("sso": 's', 's', 'o').
+            raise ConfigError(
+                f"tenant_factory(features=...) takes a list of feature names, not the "
+                f"string {features!r}: write features=[{features!r}]",
+                key="features",
+            )
         spec = TenantSpec(
             tier=tier,
             features=features,
