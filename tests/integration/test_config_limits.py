@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tenancy_fixtures import ConfigFixture, FixtureManager, Settings
-from tenancy_fixtures.errors import LimitBelowUsageError, LimitExceededError
+from tenancy_fixtures.errors import ConfigError, LimitBelowUsageError, LimitExceededError
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 from tests.cleanup import drop_every_tenant
 from tests.log_capture import captured_logs
@@ -142,3 +142,19 @@ async def test_a_config_fixture_made_on_its_own_refuses_a_limit_below_usage_too(
         await fixture.apply_tenant_config(TenantFixture(tenant_id=TENANT, tier="free"))
 
     assert "premium" == (await enforcing.get_tenant_config(TENANT)).tier
+
+
+async def test_features_given_as_one_string_are_refused_not_read_as_letters(
+    enforcing: FixtureManager,
+) -> None:
+    """``features="sso"`` was read one letter a flag (refused as an unknown feature
+    's', or, for flags of one letter, taken): a ConfigError saying to write a list, for
+    a TenantFixture and a config patch alike, and nothing changes."""
+    await enforcing.create_tenant(TENANT, tier="premium")
+
+    with pytest.raises(ConfigError, match=r"features=\['data_export'\]"):
+        TenantFixture(tenant_id=TENANT, features="data_export")
+    with pytest.raises(ConfigError, match=r"features=\['data_export'\]"):
+        await enforcing.update_tenant_config(TENANT, features="data_export")
+
+    assert "data_export" in (await enforcing.get_tenant_config(TENANT)).features

@@ -366,7 +366,7 @@ class ConfigPatch:
         return TenantFixture(
             tenant_id=current.tenant_id,
             tier=self.tier if self.tier is not None else current.tier,
-            features=list(self.features if self.features is not None else current.features),
+            features=self.features if self.features is not None else current.features,
             limits={**current.limits, **(self.limits or {})},
             settings={**current.settings, **(self.settings or {})},
         )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.errors import ConfigError, TenantNotFoundError
 from tenancy_fixtures.fixtures.base import BaseFixture, FixtureResult, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext
 from tenancy_fixtures.ids import validate_tenant_id
@@ -51,6 +51,14 @@ class TenantFixture:
 
     def __post_init__(self) -> None:
         validate_tenant_id(self.tenant_id)
+        if isinstance(self.features, str | bytes):
+            # A string is a sequence of one-letter "features": refused, not split.
+            raise ConfigError(
+                f"features must be a list of flags, e.g. features=[{self.features!r}], "
+                f"not the string {self.features!r}",
+                tenant_id=self.tenant_id,
+                key="features",
+            )
         object.__setattr__(self, "features", tuple(self.features))
 
 
