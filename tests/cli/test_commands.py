@@ -8,9 +8,11 @@ checks are shared with the other CLI tests through ``cli_runner.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
+import signal
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -759,3 +761,23 @@ def test_a_database_url_port_past_65535_exits_2_naming_the_setting() -> None:
     result = Cli("postgresql+asyncpg://127.0.0.1:99999/test")("list")
     line = assert_one_line_error(result, 2, "error: invalid settings")
     assert "TENANCY_DATABASE_URL: port 99999 is out of range: give 1 to 65535" in line
+
+
+def test_init_tenant_load_interrupted_by_ctrl_c_leaves_no_tenant(
+    cli: Cli, tenant_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during ``init-tenant --load`` exited 130 ("rolled back") but left the
+    tenant made and empty, so running the command again exited 3, "already exists"."""
+    tenant = f"{tenant_prefix}interrupted"
+
+    async def interrupted_load(*_: object, **__: object) -> None:
+        signal.raise_signal(signal.SIGINT)  # asyncio.run cancels the command's task
+        await asyncio.sleep(30)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "load_fixtures", interrupted_load)
+        result = cli("init-tenant", tenant, "--load")
+
+    assert result.exit_code == 130, result.output
+    assert tenant not in cli.tenant_ids()
+    cli.ok("init-tenant", tenant, "--load")

@@ -127,13 +127,14 @@ async def _create(
     manager: FixtureManager, fixture: TenantFixture, *, load: bool
 ) -> tuple[TenantConfig, int, int]:
     """Create the tenant and, with ``load``, load its tier's fixtures: all or nothing
-    (the tenant goes with its refused load, so the command can run again)."""
+    (the tenant goes with its refused or interrupted load, so the command can run
+    again)."""
     config = await manager.create_tenant(fixture)
     if not load:
         return config, 0, 0
     try:
         report = await manager.load_fixtures(fixture.tenant_id)
-    except Exception:
+    except BaseException:  # Ctrl-C arrives as the task's cancellation
         with suppress(Exception):  # the load's error is the one to show
             await manager.drop_tenant(fixture.tenant_id)
         raise
