@@ -93,3 +93,23 @@ def test_monitor_errors_groups_a_failed_validation_by_its_check(
 
     [group] = [g for g in errors["groups"] if g["tenant_id"] == tenant]
     assert ("data.validate", "row_counts") == (group["action"], group["rule"])
+
+
+def test_forecast_shows_a_limit_passed_from_one_snapshot_as_reached(
+    database_url: str, tenant_prefix: str, demo_set: Path
+) -> None:
+    """A limit already passed is 0 days away without a trend (``--json`` and the gauge
+    said so) but the table said "too few snapshots" for it."""
+    lax = Cli(database_url, env={"TENANCY_ENFORCE_LIMITS": "false"})
+    tenant = f"{tenant_prefix}over"
+    lax.ok("init-tenant", tenant)
+    lax.ok("load-fixtures", tenant, str(demo_set))  # 20 users of the free tier's 5
+
+    [forecast] = lax.json("forecast", tenant)
+    users = next(f for f in forecast["limits"] if f["limit"] == "users")
+    assert (users["points"], users["days_to_limit"]) == (1, 0.0)
+    rows = lax.ok("forecast", tenant).stdout.splitlines()
+    [users_row] = [line for line in rows if " users " in line]
+    assert "reached" in users_row
+    [storage_row] = [line for line in rows if " storage " in line]
+    assert "too few snapshots" in storage_row

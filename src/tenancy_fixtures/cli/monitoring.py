@@ -135,6 +135,10 @@ def errors(
 
 
 def _days(item: LimitForecast) -> str:
+    if item.value >= item.maximum:
+        return "reached"  # known without a trend: 0 days, even from one snapshot
+    if item.slope_per_day is None:
+        return "too few snapshots"
     if item.days_to_limit is None:
         return "not growing"
     low, high = item.days_earliest, item.days_latest
@@ -175,7 +179,7 @@ def forecast(
                 _limit_value(item.limit, item.value),
                 _limit_value(item.limit, item.maximum),
                 "-" if slope is None else _limit_value(item.limit, round(slope, 1)),
-                _days(item) if slope is not None else "too few snapshots",
+                _days(item),
                 str(item.points),
             )
     console.print(table)
