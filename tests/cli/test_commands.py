@@ -24,6 +24,7 @@ from sqlalchemy import text
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.cli.app import app
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
+from tenancy_fixtures.monitoring.monitor import TenantStatus
 from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 
 COMMANDS = sorted(str(c.name) for c in app.registered_commands)
@@ -781,3 +782,27 @@ def test_init_tenant_load_interrupted_by_ctrl_c_leaves_no_tenant(
     assert result.exit_code == 130, result.output
     assert tenant not in cli.tenant_ids()
     cli.ok("init-tenant", tenant, "--load")
+
+
+def test_list_leaves_out_a_tenant_dropped_while_it_lists(
+    cli: Cli, tenant_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant another process dropped between the listing and its status made the
+    whole ``list`` exit 4, "tenant ... does not exist"."""
+    kept, dropped = f"{tenant_prefix}kept", f"{tenant_prefix}gone"
+    cli.ok("init-tenant", kept)
+    cli.ok("init-tenant", dropped)
+    status = FixtureManager.tenant_status
+
+    async def dropped_meanwhile(
+        self: FixtureManager, tenant_id: str, **options: bool
+    ) -> TenantStatus:
+        if tenant_id == dropped:
+            await self.drop_tenant(tenant_id)
+        return await status(self, tenant_id, **options)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "tenant_status", dropped_meanwhile)
+        listed = cli.json("list", "--prefix", tenant_prefix)
+
+    assert [t["tenant_id"] for t in listed] == [kept]

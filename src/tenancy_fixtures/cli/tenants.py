@@ -22,7 +22,12 @@ from tenancy_fixtures.cli.context import (
     say_unvalidated,
     state,
 )
-from tenancy_fixtures.errors import ConfigError, InvalidTenantIdError, RetentionIncompleteError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    InvalidTenantIdError,
+    RetentionIncompleteError,
+    TenantNotFoundError,
+)
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.tenancy.sizes import format_size
 
@@ -152,10 +157,11 @@ def list_tenants(
     """
 
     async def work(manager: FixtureManager) -> list[TenantStatus]:
-        return [
-            await manager.tenant_status(t.tenant_id, report_missing=True)
-            for t in await manager.list_tenants(prefix=prefix)
-        ]
+        statuses = []
+        for record in await manager.list_tenants(prefix=prefix):
+            with suppress(TenantNotFoundError):  # dropped since it was listed
+                statuses.append(await manager.tenant_status(record.tenant_id, report_missing=True))
+        return statuses
 
     statuses = run(ctx, work)
     for s in statuses:
