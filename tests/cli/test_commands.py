@@ -806,3 +806,26 @@ def test_list_leaves_out_a_tenant_dropped_while_it_lists(
         listed = cli.json("list", "--prefix", tenant_prefix)
 
     assert [t["tenant_id"] for t in listed] == [kept]
+
+
+def test_cleanup_by_prefix_goes_on_past_a_tenant_dropped_meanwhile(
+    cli: Cli, tenant_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``cleanup --prefix`` at once: the tenant the other process dropped first made
+    this one exit 4, "does not exist", leaving the tenants after it in place."""
+    first, second = f"{tenant_prefix}a", f"{tenant_prefix}b"
+    cli.ok("init-tenant", first)
+    cli.ok("init-tenant", second)
+    drop = FixtureManager.drop_tenant
+
+    async def dropped_meanwhile(self: FixtureManager, tenant_id: str) -> None:
+        if tenant_id == first:
+            await drop(self, tenant_id)  # the other process
+        await drop(self, tenant_id)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "drop_tenant", dropped_meanwhile)
+        result = cli.ok("cleanup", "--prefix", tenant_prefix, "--yes")
+
+    assert "dropped 1 tenant(s)" in result.stdout
+    assert not {t for t in cli.tenant_ids() if t.startswith(tenant_prefix)}

@@ -305,12 +305,19 @@ def cleanup(
     ):
         raise typer.Exit(1)
 
-    async def drop(manager: FixtureManager) -> None:
+    async def drop(manager: FixtureManager) -> int:
+        dropped = 0
         for name in names:
-            await manager.drop_tenant(name)
+            try:
+                await manager.drop_tenant(name)
+            except TenantNotFoundError:
+                if tenant_id is not None:
+                    raise
+                continue  # another process dropped it since it was listed
+            dropped += 1
+        return dropped
 
-    run(ctx, drop)
-    console.print(f"dropped {len(names)} tenant(s)")
+    console.print(f"dropped {run(ctx, drop)} tenant(s)")
 
 
 #: A retention run's reports, and the error naming the tenants it could not purge.
