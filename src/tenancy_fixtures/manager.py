@@ -572,7 +572,8 @@ class FixtureManager:
 
     async def usage_snapshots(self, tenants: Sequence[str] | None = None) -> list[UsageSnapshot]:
         """:meth:`usage_snapshot` of each tenant (every registered one unless ``tenants``
-        names some), one at a time; a tenant dropped meanwhile is left out."""
+        names some), one at a time; a tenant dropped meanwhile is left out, and so is
+        one whose storage is missing, with a ``usage_snapshot_skipped`` warning."""
         ids = (
             list(tenants)
             if tenants is not None
@@ -582,9 +583,11 @@ class FixtureManager:
         for tenant_id in ids:
             try:
                 taken.append(await self.usage_snapshot(tenant_id))
-            except TenantNotFoundError:
+            except TenantNotFoundError as exc:
                 if tenants is not None:
                     raise
+                if isinstance(exc, TenantStorageMissingError):
+                    log.warning("usage_snapshot_skipped", tenant_id=tenant_id, problem=exc.problem)
         return taken
 
     async def usage_history(

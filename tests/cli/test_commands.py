@@ -323,6 +323,25 @@ def test_list_and_show_report_a_tenant_whose_storage_is_missing(
     assert {kept} == {t for t in cli.tenant_ids() if t.startswith(tenant_prefix)}
 
 
+def test_monitor_snapshot_all_warns_of_a_tenant_whose_storage_is_missing(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """``monitor snapshot --all`` (cron's command) left out a tenant whose storage is
+    missing without a word, exiting 0, so its history just stopped."""
+    kept, gone = f"{tenant_prefix}kept", f"{tenant_prefix}gone"
+    cli.ok("init-tenant", kept)
+    cli.ok("init-tenant", gone)
+    _remove_storage(database_url, gone)
+
+    result = cli.ok("monitor", "snapshot", "--all", "--json")
+
+    taken = {s["tenant_id"] for s in json.loads(result.stdout)}
+    assert (kept in taken, gone in taken) == (True, False)
+    [warning] = [line for line in result.stderr.splitlines() if gone in line]
+    assert "usage_snapshot_skipped" in warning
+    assert "is missing" in warning
+
+
 # --- validate-data -------------------------------------------------------------------
 
 
