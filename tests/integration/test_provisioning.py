@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 from sqlalchemy import func, select, text, update
 
-from tenancy_fixtures import FixtureManager, TenantAlreadyExistsError
+from tenancy_fixtures import FixtureManager, Settings, TenantAlreadyExistsError
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.store.control_plane import schema_pool_table
 from tenancy_fixtures.store.postgres import store as postgres_store
@@ -75,6 +76,20 @@ async def test_warm_up_tops_the_pool_up_and_does_not_overfill(manager: FixtureMa
     assert 5 == await _spares(manager)
     assert 0 == await manager.warm_up(1)
     assert 1 == await _spares(manager)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+async def test_warm_ups_at_once_fill_the_pool_only_to_the_count_wanted(
+    manager: FixtureManager, settings: Settings
+) -> None:
+    """Two processes warming up at once (cron and the service, say) each counted the
+    pool empty and each made every spare: ``warm-up --spares 4`` left 8."""
+    async with FixtureManager(settings) as other:
+        made = await asyncio.gather(manager.warm_up(4), other.warm_up(4))
+
+    assert sum(made) == 4
+    assert 4 == await _spares(manager)
 
 
 async def test_tenants_get_the_whole_schema_however_they_are_provisioned(

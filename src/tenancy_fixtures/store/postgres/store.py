@@ -116,6 +116,8 @@ log = get_logger("tenancy_fixtures.store.postgres")
 
 # Serialises control-plane creation across processes; any constant that is ours.
 _INIT_LOCK_KEY = 0x7E4A_4E43
+#: Serialises the creation of spares, so that warm-ups at once fill the pool only once.
+_SPARES_LOCK_KEY = 0x7E4A_5350
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
@@ -1058,7 +1060,7 @@ class PostgresTenantStore(TenantStore):
             while have is None:
                 have = await self._drop_spares(checksum, spares)
             made: list[str] = []
-            await self._create_spares(checksum, max(0, spares - have), made)
+            await self._create_spares(checksum, max(0, spares - have), made, keep=spares)
             return len(made)
 
     async def add_spares(self, count: int) -> list[str]:
@@ -1091,12 +1093,18 @@ class PostgresTenantStore(TenantStore):
                 removed += len(taken)
         return removed
 
-    async def _create_spares(self, checksum: str, wanted: int, made: list[str]) -> None:
-        """Make ``wanted`` spares, appending each one's name to ``made``; stops at
+    async def _create_spares(
+        self, checksum: str, wanted: int, made: list[str], *, keep: int | None = None
+    ) -> None:
+        """Make ``wanted`` spares, appending each one's name to ``made``, stopping once
+        the pool holds ``keep`` (another warm-up filled it meanwhile); stops at
         ``catalog_limit`` with a :class:`CatalogFullError` saying how many it made."""
         for _ in range(wanted):
             try:
-                made.append(await self._create_spare(checksum))
+                name = await self._create_spare(checksum, keep)
+                if name is None:
+                    break
+                made.append(name)
             except CatalogFullError as full:
                 raise CatalogFullError(
                     relations=full.relations,
@@ -1151,10 +1159,21 @@ class PostgresTenantStore(TenantStore):
         )
         return list(taken.scalars().all())
 
-    async def _create_spare(self, checksum: str) -> str:
-        """One pre-created schema at the current version, recorded in the pool; its name."""
+    async def _create_spare(self, checksum: str, keep: int | None) -> str | None:
+        """One pre-created schema at the current version, recorded in the pool; its name
+        (``None``: the pool holds ``keep`` of them already, counted under a lock so that
+        warm-ups at once never overfill it)."""
         name = f"{_SPARE_PREFIX}{uuid.uuid4().hex[:16]}"
+        pool = control_plane.schema_pool_table
         async with self._connection(None) as conn:
+            if keep is not None:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SPARES_LOCK_KEY}
+                )
+                current = pool.c.checksum == checksum
+                counted = select(func.count()).select_from(pool).where(current)
+                if int((await conn.execute(counted)).scalar_one()) >= keep:
+                    return None
             limit = self.settings.catalog_limit
             await hold_catalog_room(conn, self.metadata, limit, tenant_id=None)
             if self._citus is not None:
@@ -1167,7 +1186,7 @@ class PostgresTenantStore(TenantStore):
                 self._citus is not None,
             )
             await conn.execute(
-                insert(control_plane.schema_pool_table).values(
+                insert(pool).values(
                     schema_name=name, checksum=checksum, created_at=control_plane.utcnow()
                 )
             )
