@@ -4,14 +4,19 @@ both backends."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import LimitExceededError
+from tenancy_fixtures.store import usage_ledger
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 from tests.cleanup import drop_every_tenant
 
@@ -165,3 +170,49 @@ async def test_since_finds_the_same_snapshots_and_refusals_whatever_its_offset(
         assert await enforcing.usage_history(tenant, since=since) == []
         analysis = await enforcing.error_analysis(since=since)
         assert [g for g in analysis.groups if g.tenant_id == tenant] == []
+
+
+class _CountingConnection:
+    """A connection that counts the rows its queries hand back."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.rows = 0
+
+    async def execute(self, query: Executable) -> _Rows:
+        rows = (await self.conn.execute(query)).all()
+        self.rows += len(rows)
+        return _Rows(rows)
+
+
+class _Rows:
+    def __init__(self, rows: Sequence[Row[Any]]) -> None:
+        self.rows = rows
+
+    def all(self) -> Sequence[Row[Any]]:
+        return self.rows
+
+
+async def test_a_forecast_reads_only_the_newest_snapshots_of_a_long_history(
+    manager: FixtureManager,
+) -> None:
+    """The newest 500 snapshots per tenant were picked in Python from every snapshot
+    ever taken of every tenant asked for: a fleet's forecast grew with its whole
+    history (a year of 5-minute snapshots: 100,000 rows a tenant)."""
+    await manager.create_tenant("long")
+    now = await manager.usage_snapshot("long")
+    async with manager.store.control() as conn:
+        for days in range(1, 12):
+            older = replace(now, taken_at=now.taken_at - timedelta(days=days))
+            await usage_ledger.record_snapshot(conn, older)
+
+    async with manager.store.control(readonly=True) as conn:
+        counting = _CountingConnection(conn)
+        history = await usage_ledger.read_snapshots(
+            cast("AsyncConnection", counting), tenants=["long"], limit=5
+        )
+
+    assert counting.rows == 5
+    assert [s.taken_at for s in history["long"]] == [
+        now.taken_at - timedelta(days=days) for days in (4, 3, 2, 1, 0)
+    ]

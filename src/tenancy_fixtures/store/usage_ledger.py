@@ -104,18 +104,31 @@ async def read_snapshots(
     limit: int = 500,
     derived_tables: frozenset[str] = frozenset(),
 ) -> dict[str, list[UsageSnapshot]]:
-    """Each tenant's newest ``limit`` snapshots (since ``since``), oldest first."""
-    query = select(usage_table).order_by(usage_table.c.tenant_id, usage_table.c.taken_at.desc())
+    """Each tenant's newest ``limit`` snapshots (since ``since``), oldest first; the
+    database picks them, so a long history is not read to keep its tail."""
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=usage_table.c.tenant_id,
+            order_by=(usage_table.c.taken_at.desc(), usage_table.c.snapshot_id.desc()),
+        )
+        .label("newest")
+    )
+    ranked = select(usage_table, newest)
     if tenants is not None:
-        query = query.where(usage_table.c.tenant_id.in_(list(tenants)))
+        ranked = ranked.where(usage_table.c.tenant_id.in_(list(tenants)))
     if since is not None:
-        query = query.where(usage_table.c.taken_at >= since)
+        ranked = ranked.where(usage_table.c.taken_at >= since)
+    chosen = ranked.subquery()
+    query = (
+        select(*(chosen.c[column.name] for column in usage_table.columns))
+        .where(chosen.c.newest <= limit)
+        .order_by(chosen.c.tenant_id, chosen.c.taken_at, chosen.c.snapshot_id)
+    )
     history: dict[str, list[UsageSnapshot]] = {}
     for row in (await conn.execute(query)).all():
-        mine = history.setdefault(row.tenant_id, [])
-        if len(mine) < limit:
-            mine.append(_snapshot(row, derived_tables))
-    return {tenant: mine[::-1] for tenant, mine in history.items()}
+        history.setdefault(row.tenant_id, []).append(_snapshot(row, derived_tables))
+    return history
 
 
 def _snapshot(row: Any, derived_tables: frozenset[str]) -> UsageSnapshot:
