@@ -157,6 +157,25 @@ def test_a_read_only_user_is_told_which_privilege_a_write_needs(
     assert before == _written(postgres_url)
 
 
+@pytest.mark.usefixtures("loaded")
+def test_a_read_only_user_taking_a_snapshot_is_told_it_lacks_update_not_select(
+    postgres_url: str, reader: str
+) -> None:
+    """``monitor snapshot`` locks the tenant's registry row (``SELECT ... FOR UPDATE``),
+    which takes UPDATE: the error said the reader "lacks SELECT on table tenants", the
+    one privilege it holds there."""
+    cli = Cli(_as_user(postgres_url, reader))
+
+    result = cli("monitor", "snapshot", "-t", TENANT)
+
+    assert 7 == result.exit_code
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert (
+        f"error: tenant '{TENANT}': permission denied: user '{reader}' lacks UPDATE on "
+        "table tenants (permission denied for table tenants)"
+    ) == line
+
+
 async def test_a_read_only_user_without_a_control_plane_is_told_what_creating_it_takes(
     postgres_url: str, reader: str
 ) -> None:

@@ -313,6 +313,8 @@ _SET_ROLE = re.compile(r'permission denied to set role "?(?P<name>[^"]+)"?')
 _VERBS = re.compile(
     r"\b(INSERT|UPDATE|DELETE|TRUNCATE|COPY|LOCK|SELECT|CREATE|ALTER|DROP|GRANT)\b", re.I
 )
+#: A row-locking clause: ``SELECT ... FOR UPDATE`` (or ``SHARE``) needs UPDATE too.
+_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|UPDATE|KEY\s+SHARE|SHARE)\b", re.I)
 
 
 def _privilege_for(kind: str, statement: str | None) -> str | None:
@@ -328,6 +330,8 @@ def _privilege_for(kind: str, statement: str | None) -> str | None:
         return "ownership"
     if word == "LOCK":
         return "INSERT, UPDATE or DELETE"
+    if word == "SELECT" and _LOCKING.search(statement or ""):
+        return "UPDATE"  # the user may well hold SELECT: the lock is what was refused
     return word
 
 
