@@ -26,7 +26,8 @@ table, or a natural key that no value of its columns can be (``2**63`` for a
 ``BIGINT``), that finds no row or that finds more than one (two records of the load,
 two rows of the tenant), or two fields that load into one column, is a
 :class:`~tenancy_fixtures.errors.RecordError` naming the file, the record (the line in
-JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is written.
+JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is written
+(a lenient load sets the record aside and loads the rest).
 """
 
 from __future__ import annotations
@@ -352,6 +353,14 @@ class DjangoFormat(SourceFormat):
         ):
             return "insert"
         return super().derived_mode(table)
+
+    def record_table(self, document: Any) -> str | None:
+        """The table the record's model maps to, if it names one."""
+        label = document.get("model") if isinstance(document, dict) else None
+        if self._mapping is None or not isinstance(label, str):
+            return None
+        model = self._mapping.model(label)
+        return None if model is None else model.table.name
 
     def normalize(self, document: Any, sink: RowSink) -> None:
         mapping = self.mapping(sink.metadata)

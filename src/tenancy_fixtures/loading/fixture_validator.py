@@ -161,19 +161,41 @@ class RejectFile:
     ) -> None:
         """Add one refused record with the (first) problem that refused it, as ``shown``
         (default: as read)."""
+        moved = error.path is not None and str(error.path) != file.relative
+        self._add(
+            {
+                "path": str(error.path) if moved else file.relative,
+                "table": file.table,
+                "line": error.line if moved else source.line,
+                "index": error.record if moved else source.record,
+                "column": error.column,
+                "rule": error.rule,
+                "message": error.message,
+                "record": source.values if shown is None else shown,
+            }
+        )
+
+    def write_document(
+        self, error: FixtureError, *, table: str | None, index: int, record: Any
+    ) -> None:
+        """Add one source document its format refused while staging (``error`` names its
+        file and line), of ``table`` (``None``: unknown), number ``index`` in its file."""
+        self._add(
+            {
+                "path": None if error.path is None else str(error.path),
+                "table": table,
+                "line": error.line,
+                "index": index,
+                "column": error.column,
+                "rule": error.rule,
+                "message": error.message,
+                "record": record,
+            }
+        )
+
+    def _add(self, entry: Mapping[str, Any]) -> None:
         if self._handle is None:
             raise RuntimeError("RejectFile.write before open")
-        moved = error.path is not None and str(error.path) != file.relative
-        entry = {
-            "path": str(error.path) if moved else file.relative,
-            "table": file.table,
-            "line": error.line if moved else source.line,
-            "index": error.record if moved else source.record,
-            "column": error.column,
-            "rule": error.rule,
-            "message": error.message,
-            "record": source.values if shown is None else shown,
-        }
         self._handle.write(_json_line(entry) + "\n")
         self.count += 1
 
@@ -626,6 +648,12 @@ class FixtureValidator:
             checks = self.checks.get(file.table)
             shown = checks.shown(source.values) if checks is not None else None
             rejects.write(found[0], file, source, shown)
+
+    def count_refused(self, report: ValidationReport, error: FixtureError) -> None:
+        """Count a record refused before it reached the files checked here (a source
+        document its format refused while staging) as one of ``report``'s records."""
+        report.records += 1
+        self._count(report, [error])
 
     def _count(self, report: ValidationReport, found: list[FixtureError]) -> None:
         report.total += len(found)

@@ -23,7 +23,7 @@ from tenancy_fixtures.loading.fixture_validator import (
     RejectFile,
     ValidationReport,
 )
-from tenancy_fixtures.loading.sources import SourceLoader
+from tenancy_fixtures.loading.sources import SetAside, SourceLoader
 from tenancy_fixtures.settings import Settings
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
@@ -39,9 +39,10 @@ async def set_aside(
     force: bool,
     rejects: RejectFile,
 ) -> Mapping[Path, frozenset[int]]:
-    """Lenient loading: validate first and write the bad records to ``rejects``; returns
-    the records to leave out, by file path. A file that cannot be read to its end
-    refuses the load: its remaining records are unknown."""
+    """Lenient loading: validate first and write the bad records to ``rejects`` (the
+    source documents their formats refused while staging first); returns the records to
+    leave out, by file path. A file that cannot be read to its end refuses the load: its
+    remaining records are unknown."""
     rejects.open()
     pending, report = await _validate_pending(
         session, loaders, settings=settings, force=force, rejects=rejects
@@ -95,18 +96,13 @@ async def _validate_pending(
     rejects: RejectFile | None = None,
 ) -> tuple[list[DataLoader], ValidationReport]:
     """Validate the fixtures this load will apply (those not already applied as they
-    are), against the set and the tenant's rows."""
-    recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
-    pending = [
-        loader
-        for loader in loaders
-        if force
-        or (prior := recorded.get(loader.name)) is None
-        or (prior.checksum, prior.version) != (loader.checksum(), loader.version)
-    ]
+    are), against the set and the tenant's rows; with ``rejects`` (lenient), the source
+    documents set aside while staging go there first."""
+    pending = await _pending(session, loaders, force=force)
     for loader in pending:
         if isinstance(loader, SourceLoader):
-            await loader.prepare(session, settings)
+            await loader.prepare(session, settings, set_aside=rejects is not None)
+    refused = _documents_set_aside(pending, rejects)
 
     def relocate(error: FixtureError) -> None:
         for loader in pending:
@@ -127,4 +123,34 @@ async def _validate_pending(
         locate=relocate,
         loader_of={f.path: i for i, loader in enumerate(pending) for f in loader.files},
     )
+    for aside in refused:
+        validator.count_refused(report, aside.error)
     return pending, report
+
+
+async def _pending(
+    session: TenantSession, loaders: Sequence[DataLoader], *, force: bool
+) -> list[DataLoader]:
+    """The loaders whose fixtures are not applied to the tenant as they are now."""
+    recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
+    return [
+        loader
+        for loader in loaders
+        if force
+        or (prior := recorded.get(loader.name)) is None
+        or (prior.checksum, prior.version) != (loader.checksum(), loader.version)
+    ]
+
+
+def _documents_set_aside(
+    pending: Sequence[DataLoader], rejects: RejectFile | None
+) -> list[SetAside]:
+    """The source documents the ``pending`` loaders set aside while staging, written to
+    ``rejects`` when given."""
+    found = [a for loader in pending if isinstance(loader, SourceLoader) for a in loader.set_aside]
+    if rejects is not None:
+        for aside in found:
+            rejects.write_document(
+                aside.error, table=aside.table, index=aside.index, record=aside.record
+            )
+    return found

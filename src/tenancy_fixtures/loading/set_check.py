@@ -99,6 +99,9 @@ def check_set(
             check.not_checked.append(
                 "the other records: they are checked once every source file stages"
             )
+        for loader in loaders:
+            for aside in loader.set_aside if isinstance(loader, SourceLoader) else ():
+                validator.count_refused(check.report, aside.error)
         check.not_checked += _tenant_only(loaders, metadata)
     finally:
         for loader in loaders:
@@ -109,8 +112,9 @@ def check_set(
 def _stage(
     loaders: Sequence[DataLoader], settings: Settings, check: SetCheck, validator: FixtureValidator
 ) -> bool:
-    """Stage every source loader's files as a load would; whether all of them were.
-    A file refused while staging is a problem of ``check`` (staging stops there)."""
+    """Stage every source loader's files as a lenient load would; whether all of them
+    were. A document its format refuses is set aside (counted once the staged rows are
+    checked); a file refused while staging is a problem of ``check``."""
     complete = True
     for loader in loaders:
         if not isinstance(loader, SourceLoader):
@@ -121,7 +125,7 @@ def _stage(
             complete = False
             continue
         try:
-            loader.stage(settings)
+            loader.stage(settings, set_aside=True)
         except FixtureError as exc:
             exc.rule = exc.rule or FILE_RULE
             check.report.unreadable.append(exc)

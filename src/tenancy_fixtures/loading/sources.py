@@ -22,7 +22,8 @@ from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
@@ -70,6 +71,7 @@ __all__ = [
     "Origin",
     "ReadAhead",
     "RowSink",
+    "SetAside",
     "SourceDocument",
     "SourceFile",
     "SourceFormat",
@@ -83,6 +85,7 @@ __all__ = [
     "register_engine_formats",
     "register_format",
     "source_file",
+    "stage_document",
     "whole_json",
 ]
 
@@ -446,11 +449,39 @@ def _json_line(row: Mapping[str, Any]) -> bytes:
         return _LINE.encode(row) + b"\n"
 
 
+def _restorer(values: dict[str, Any], column: str) -> Callable[[], object]:
+    """What gives ``values`` back the ``column`` it holds now (or none)."""
+    if column in values:
+        return partial(values.__setitem__, column, values[column])
+    return partial(values.pop, column)
+
+
 def _rank(*, authoritative: bool, placeholder: bool) -> int:
     """The rank of a merged row (:meth:`RowSink.merge`)."""
     if placeholder:
         return _RANK_PLACEHOLDER
     return _RANK_AUTHORITATIVE if authoritative else _RANK_DERIVED
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """A document its format refused while a lenient load staged it: its rows taken back,
+    it goes to the reject file instead."""
+
+    error: RecordError
+    #: The table the format was filling (``None``: unknown).
+    table: str | None
+    #: The document as read (as its format shows it: a secret redacted, say).
+    record: Any
+    #: Its number in its file (from 1).
+    index: int
+
+
+def _cut_back(handle: IO[bytes], origins: array[int], position: int, count: int) -> None:
+    """Take a staged file back to ``position`` and its origins to ``count`` entries."""
+    handle.seek(position)
+    handle.truncate()
+    del origins[count:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,9 +505,20 @@ class RowSink:
     the table's authoritative rows without overwriting rows the tenant already has;
     a derived row whose key the tenant holds as a placeholder is staged with the
     authoritative ones (:meth:`promote`), to replace it.
+
+    With ``set_aside`` (a lenient load), what each document staged is journaled while
+    :func:`stage_document` normalises it, so that a document its format refuses is
+    taken back whole and listed in :attr:`set_aside` instead of refusing the load.
     """
 
-    def __init__(self, directory: Path, metadata: MetaData, files: Sequence[SourceFile]):
+    def __init__(
+        self,
+        directory: Path,
+        metadata: MetaData,
+        files: Sequence[SourceFile],
+        *,
+        set_aside: bool = False,
+    ):
         self.directory = directory
         self.metadata = metadata
         self._files = list(files)
@@ -492,6 +534,11 @@ class RowSink:
         self._taken: dict[tuple[str, str], set[Any]] = {}
         #: ``(table, staged file)`` in the order the files were started.
         self.staged: list[tuple[str, str]] = []
+        #: The documents set aside so far (``None``: a refusal refuses the load).
+        self.set_aside: list[SetAside] | None = [] if set_aside else None
+        #: What undoes the current document's rows, in order (``None``: no journal).
+        self._journal: list[Callable[[], object]] | None = None
+        self._marked: set[str] = set()
 
     def at(self, file_index: int, document: SourceDocument) -> None:
         """Mark the rows that follow as coming from ``document`` of file ``file_index``."""
@@ -551,7 +598,42 @@ class RowSink:
             self._handles[relative] = handle
             self._origins[relative] = array("q")
             self.staged.append((table, relative))
-        return handle, self._origins[relative]
+            self.on_undo(partial(self._unstage, table, relative))
+        origins = self._origins[relative]
+        if self._journal is not None and relative not in self._marked:
+            self._marked.add(relative)
+            self._journal.append(partial(_cut_back, handle, origins, handle.tell(), len(origins)))
+        return handle, origins
+
+    def _unstage(self, table: str, relative: str) -> None:
+        """Forget the staged file ``relative``, started by a document taken back."""
+        self._handles.pop(relative).close()
+        del self._origins[relative]
+        self.staged.remove((table, relative))
+        (self.directory / relative).unlink()
+
+    def on_undo(self, action: Callable[[], object]) -> None:
+        """Have ``action`` called if the current document is taken back (a lenient load
+        sets it aside): how a format forgets what it remembered of its rows. Nothing
+        happens outside :func:`stage_document`'s journal."""
+        if self._journal is not None:
+            self._journal.append(action)
+
+    def begin_document(self) -> None:
+        """Journal what the rows that follow stage, until :meth:`end_document`."""
+        self._journal = []
+        self._marked = set()
+
+    def take_back(self) -> None:
+        """Undo what was staged since :meth:`begin_document`, last first."""
+        journal = self._journal or []
+        self._journal = None
+        for action in reversed(journal):
+            action()
+
+    def end_document(self) -> None:
+        """Stop journaling (what was staged stays)."""
+        self._journal = None
 
     def _write(self, table: str, row: Mapping[str, Any], origin: int, authoritative: bool) -> None:
         handle, origins = self._file(table, authoritative)
@@ -653,8 +735,11 @@ class RowSink:
         rows = self._merged[table]
         kept = rows.get(key)
         rank = _rank(authoritative=authoritative, placeholder=placeholder)
+        journal = self._journal
         if kept is None:
             rows[key] = (row, self._origin(), rank)
+            if journal is not None:
+                journal.append(partial(rows.pop, key))
             return
         values, _, kept_rank = kept
         if rank > kept_rank:
@@ -664,9 +749,13 @@ class RowSink:
                 self._origin(),
                 rank,
             )
+            if journal is not None:
+                journal.append(partial(rows.__setitem__, key, kept))
             return
         for column, value in row.items():
             if value is not None and values.get(column) is None:
+                if journal is not None:
+                    journal.append(_restorer(values, column))
                 values[column] = value
 
     def derived_keys(self, table: str) -> list[tuple[Any, ...]]:
@@ -689,6 +778,16 @@ class RowSink:
         played at, say): one set every format of the load adds to, so that a row two
         formats stage under one key is staged once (the first)."""
         return self._taken.setdefault((table, group), set())
+
+    def take(self, table: str, group: str, key: Any) -> bool:
+        """Whether ``key`` is new among :meth:`taken` ``(table, group)``; it is taken now
+        (again free if the current document is taken back)."""
+        taken = self.taken(table, group)
+        if key in taken:
+            return False
+        taken.add(key)
+        self.on_undo(partial(taken.discard, key))
+        return True
 
     def seen(self, table: str, *key: Any) -> bool:
         """Whether a row with this primary key was merged into ``table``."""
@@ -755,7 +854,9 @@ class SourceFormat(ABC):
 
     @abstractmethod
     def normalize(self, document: Any, sink: RowSink) -> None:
-        """Emit the rows ``document`` stands for; raise ``sink.refuse(...)`` when it is bad."""
+        """Emit the rows ``document`` stands for; raise ``sink.refuse(...)`` when it is bad.
+        A lenient load then takes back what it staged: what the format remembers of those
+        rows (a cache of rows staged) it forgets through :meth:`RowSink.on_undo`."""
 
     def read_ahead(self, file: SourceFile) -> ReadAhead | None:
         """Work on ``file`` that :meth:`stage_file` needs and that depends on nothing but
@@ -793,6 +894,16 @@ class SourceFormat(ABC):
         errors found in staged rows (``None``: the column's name says it)."""
         del table, column
         return None
+
+    def record_table(self, document: Any) -> str | None:
+        """The table ``document`` fills a row of, which a reject line of it names
+        (``None``, the default: unknown)."""
+        del document
+        return None
+
+    def shown(self, document: Any) -> Any:
+        """``document`` as a reject file may show it (by default as read)."""
+        return document
 
     def fingerprint(self) -> str:
         """What a load's checksum covers besides the files and the options (e.g. the
@@ -834,11 +945,47 @@ def read_source_file(
     """Normalise every document of ``file`` (file number ``index`` of the load) into
     ``sink``: at once where ``reader`` can (:meth:`SourceFormat.stage_file`, given what
     the file's read-ahead returned, if it ran), else a document at a time."""
+    held = len(sink.set_aside or ())
     if reader.stage_file(file, index, sink, ahead):
+        if sink.set_aside is not None and len(sink.set_aside) > held:
+            _as_read(reader, file, sink.set_aside, held)
         return
     for document in iter_documents(file, stream=type(reader).stream, require_stream=True):
         sink.at(index, document)
-        reader.normalize(document.value, sink)
+        stage_document(reader, document.value, sink, document.record)
+
+
+def stage_document(reader: SourceFormat, value: Any, sink: RowSink, record: int) -> None:
+    """Normalise ``value``, document ``record`` of its file, into ``sink``. In a lenient
+    load (:attr:`RowSink.set_aside`) a document the format refuses is taken back whole
+    and set aside; a refused option (``option:*``), which every document would break,
+    still refuses the load."""
+    if sink.set_aside is None:
+        reader.normalize(value, sink)
+        return
+    sink.begin_document()
+    try:
+        reader.normalize(value, sink)
+    except RecordError as exc:
+        if (exc.rule or "").startswith("option:"):
+            raise
+        sink.take_back()
+        table = exc.table or reader.record_table(value)
+        sink.set_aside.append(SetAside(exc, table, reader.shown(value), record))
+    finally:
+        sink.end_document()
+
+
+def _as_read(reader: SourceFormat, file: SourceFile, found: list[SetAside], held: int) -> None:
+    """The documents set aside from ``file`` after the first ``held`` of ``found``, as
+    read: a format staging a file whole normalised them from what it decoded."""
+    wanted = {aside.index: at for at, aside in enumerate(found) if at >= held}
+    for document in iter_documents(file, stream=type(reader).stream):
+        at = wanted.pop(document.record, None)
+        if at is not None:
+            found[at] = replace(found[at], record=reader.shown(document.value))
+        if not wanted:
+            return
 
 
 def path_options() -> frozenset[str]:
@@ -909,6 +1056,13 @@ def find_source_files(path: Path) -> tuple[Path, list[str]]:
     return path, names
 
 
+def _name_field(error: RecordError, readers: Sequence[SourceFormat]) -> None:
+    """The sink refuses a row by its table's column; the user wrote a field: name it."""
+    if error.table is not None and error.column is not None:
+        named = (r.source_field(error.table, error.column) for r in readers)
+        error.column = next((n for n in named if n is not None), error.column)
+
+
 def _discard(staging: tempfile.TemporaryDirectory[str], sink: RowSink) -> None:
     """Close ``sink`` and remove its directory (staging failed)."""
     sink.close()
@@ -955,6 +1109,8 @@ class SourceLoader(RefreshesDerivedTables):
         self._groups: dict[str, tuple[SourceFormat, list[SourceFile]]] | None = None
         #: The format instances that read the files (after staging).
         self.readers: list[SourceFormat] = []
+        #: The documents a lenient staging set aside (:func:`stage_document`).
+        self.set_aside: list[SetAside] = []
 
     @property
     def name(self) -> str:
@@ -1013,22 +1169,26 @@ class SourceLoader(RefreshesDerivedTables):
             self._checksum = hashlib.sha256(payload.encode()).hexdigest()
         return self._checksum
 
-    def stage(self, settings: Settings | None = None) -> None:
+    def stage(self, settings: Settings | None = None, *, set_aside: bool = False) -> None:
         """Read every source file and write the staged fixture set (once); the formats
-        get ``settings`` (secret keys, template directory)."""
+        get ``settings`` (secret keys, template directory). ``set_aside``: a document a
+        format refuses is left out and listed in :attr:`set_aside` (lenient)."""
         if self._staging is None:
-            self._finish_staging(*self._start_staging(settings))
+            self._finish_staging(*self._start_staging(settings, set_aside))
 
-    async def prepare(self, session: TenantSession, settings: Settings | None = None) -> None:
+    async def prepare(
+        self, session: TenantSession, settings: Settings | None = None, *, set_aside: bool = False
+    ) -> None:
         """Stage the files for a load in ``session`` (once): each format first prepares
         with the session (:meth:`SourceFormat.prepare`), then the files are read, and
-        derived rows whose keys the tenant holds as placeholders are promoted."""
+        derived rows whose keys the tenant holds as placeholders are promoted.
+        ``set_aside`` as for :meth:`stage`."""
         if self._staging is not None:
             return
         for reader, files in self._reader_groups().values():
             reader.settings = settings
             await reader.prepare(files, session)
-        staging, sink = await asyncio.to_thread(self._start_staging, settings)
+        staging, sink = await asyncio.to_thread(self._start_staging, settings, set_aside)
         try:
             await self._replace_placeholders(session, sink)
         except BaseException:
@@ -1037,17 +1197,20 @@ class SourceLoader(RefreshesDerivedTables):
         await asyncio.to_thread(self._finish_staging, staging, sink)
 
     def _start_staging(
-        self, settings: Settings | None
+        self, settings: Settings | None, set_aside: bool = False
     ) -> tuple[tempfile.TemporaryDirectory[str], RowSink]:
         """A private directory and a sink holding every source file's rows (not yet
         closed)."""
         staging = tempfile.TemporaryDirectory(prefix="tf_stage_")
-        sink = RowSink(Path(staging.name), self.schema, self.sources)
+        sink = RowSink(Path(staging.name), self.schema, self.sources, set_aside=set_aside)
         try:
             self.readers = self._read_sources(sink, settings)
         except BaseException:
             _discard(staging, sink)
             raise
+        self.set_aside = list(sink.set_aside or ())
+        for aside in self.set_aside:
+            _name_field(aside.error, self.readers)
         return staging, sink
 
     def _finish_staging(self, staging: tempfile.TemporaryDirectory[str], sink: RowSink) -> None:
@@ -1091,10 +1254,7 @@ class SourceLoader(RefreshesDerivedTables):
                 for index, (file, ahead) in enumerate(zip(self.sources, aheads, strict=True)):
                     read_source_file(reader_of[id(file)], file, index, sink, ahead)
         except RecordError as exc:
-            # The sink refuses a row by its table's column; the user wrote a field.
-            if exc.table is not None and exc.column is not None:
-                named = (r.source_field(exc.table, exc.column) for r in readers)
-                exc.column = next((n for n in named if n is not None), exc.column)
+            _name_field(exc, readers)
             raise
         for reader in readers:
             reader.finish(sink)
@@ -1180,3 +1340,4 @@ class SourceLoader(RefreshesDerivedTables):
             self._staging.cleanup()
             self._staging = None
         self._groups = None
+        self.set_aside = []

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -601,6 +602,14 @@ class AIModelsFormat(SourceFormat):
             )
         return self._vocabulary
 
+    def record_table(self, document: Any) -> str | None:
+        del document
+        return _TABLE
+
+    def shown(self, document: Any) -> Any:
+        """A config with each field holding a plain key redacted."""
+        return redact_plain_secrets(document) if isinstance(document, Mapping) else document
+
     def normalize(self, document: Any, sink: RowSink) -> None:
         row = self._row(document, sink)
         try:
@@ -637,7 +646,7 @@ class AIModelsFormat(SourceFormat):
 
     def _remember(self, row: dict[str, Any], sink: RowSink) -> None:
         """Keep the checked model and where it came from; refuse a model configured twice
-        and a second default for a task."""
+        and a second default for a task (keeping nothing of it)."""
         model_id, task = row["model_id"], row["task"]
         if model_id in self._seen:
             raise sink.refuse(
@@ -645,7 +654,20 @@ class AIModelsFormat(SourceFormat):
                 column="model_id",
                 rule="ai_models:duplicate",
             )
+        default = row["is_default"] is True
+        first = self._defaults.get(task, model_id) if default else model_id
+        if first != model_id:
+            raise sink.refuse(
+                f"two default models for task {task!r}: {first!r} and {model_id!r}; "
+                "a task has exactly one default",
+                column="is_default",
+                rule="ai_models:default_per_task",
+            )
         self._seen.add(model_id)
+        sink.on_undo(partial(self._seen.discard, model_id))
+        if default and task not in self._defaults:
+            self._defaults[task] = model_id
+            sink.on_undo(partial(self._defaults.pop, task))
         origin = sink.origin()
         self._loaded.append(
             _Checked(
@@ -658,12 +680,4 @@ class AIModelsFormat(SourceFormat):
                 origin.record,
             )
         )
-        if row["is_default"] is True:
-            first = self._defaults.setdefault(task, model_id)
-            if first != model_id:
-                raise sink.refuse(
-                    f"two default models for task {task!r}: {first!r} and {model_id!r}; "
-                    "a task has exactly one default",
-                    column="is_default",
-                    rule="ai_models:default_per_task",
-                )
+        sink.on_undo(self._loaded.pop)

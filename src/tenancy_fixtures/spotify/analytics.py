@@ -71,6 +71,10 @@ class ProductEventsFormat(SourceFormat):
             and any(k in keys for k in (*_USER_KEYS, "anonymousId"))
         )
 
+    def record_table(self, document: Any) -> str | None:
+        del document
+        return "product_events"
+
     def normalize(self, document: Any, sink: RowSink) -> None:
         if not isinstance(document, dict):
             raise sink.refuse(

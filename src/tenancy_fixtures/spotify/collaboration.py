@@ -373,6 +373,10 @@ class WorkspacesFormat(SourceFormat):
         """The workspace rules over the tenant's rows, as for table files."""
         await check_collaboration(session, files)
 
+    def record_table(self, document: Any) -> str | None:
+        del document
+        return "workspaces"
+
     def normalize(self, document: Any, sink: RowSink) -> None:
         if not isinstance(document, dict):
             raise sink.refuse(

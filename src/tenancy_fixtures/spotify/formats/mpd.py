@@ -34,7 +34,8 @@ Mapping decisions:
 A missing ``pid``, a bad URI, a repeated ``pos`` within a playlist, a value of the
 wrong type, or a number its column cannot hold (``num_followers`` past 64 bits, ``pos``
 or ``duration_ms`` past 32) is a :class:`~tenancy_fixtures.errors.RecordError` naming
-the file, the playlist's place in the slice and the field; nothing is written.
+the file, the playlist's place in the slice and the field; nothing is written (a
+lenient load sets the playlist aside, with what it staged, and loads the rest).
 """
 
 from __future__ import annotations
@@ -140,6 +141,14 @@ class MillionPlaylistFormat(SourceFormat):
         del sink
         self.skipped.report(self.name)
 
+    def record_table(self, document: Any) -> str | None:
+        del document
+        return "playlists"
+
+    def _forget_owner(self) -> None:
+        """The owner's row was taken back with the playlist that staged it."""
+        self._owner = None
+
     def _owner_row(self, sink: RowSink) -> str:
         if self._owner is not None:
             return self._owner
@@ -156,6 +165,7 @@ class MillionPlaylistFormat(SourceFormat):
             name = _DEFAULT_OWNER_NAME if owner == DEFAULT_OWNER else owner
         sink.merge("users", {"user_id": owner, "display_name": name}, authoritative=False)
         self._owner = owner
+        sink.on_undo(self._forget_owner)
         return owner
 
     def _entry(

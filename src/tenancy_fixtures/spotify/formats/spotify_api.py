@@ -61,7 +61,8 @@ Mapping decisions:
 An object of the wrong ``type`` where another is expected (an album in
 ``{"tracks": [...]}``), a bad id or URI, or a missing required field is a
 :class:`~tenancy_fixtures.errors.RecordError` naming the file, the document and the
-field's path; nothing is written.
+field's path; nothing is written (a lenient load sets the document aside, with what
+it staged, and loads the rest).
 """
 
 from __future__ import annotations
@@ -124,6 +125,16 @@ def _first(values: Any) -> Any:
     if isinstance(values, list):
         return next((v for v in values if v is not None), None)
     return None
+
+
+#: The table an object of each type fills.
+_TABLE_OF = {
+    "track": "tracks",
+    "artist": "artists",
+    "album": "albums",
+    "playlist": "playlists",
+    "audio_features": "audio_features",
+}
 
 
 class SpotifyApiFormat(SourceFormat):
@@ -210,6 +221,17 @@ class SpotifyApiFormat(SourceFormat):
     def finish(self, sink: RowSink) -> None:
         del sink
         self.skipped.report(self.name)
+
+    def record_table(self, document: Any) -> str | None:
+        """The table of an object's type; a page of plays fills ``listening_events``;
+        another response, many tables (``None``)."""
+        if not isinstance(document, dict):
+            return None
+        kind = _type_of(document)
+        if kind is not None:
+            return _TABLE_OF.get(kind)
+        first = _first(document.get("items"))
+        return "listening_events" if isinstance(first, dict) and "played_at" in first else None
 
     # -- dispatch -------------------------------------------------------------------
 
@@ -489,11 +511,9 @@ class SpotifyApiFormat(SourceFormat):
         track_id = self._track(track, sink)
         if track_id is None:
             return
-        played = sink.taken("listening_events", user_id)
-        if played_at in played:
+        if not sink.take("listening_events", user_id, played_at):
             self.skipped["duplicate_play"] += 1
             return
-        played.add(played_at)
         sink.add(
             "listening_events",
             {

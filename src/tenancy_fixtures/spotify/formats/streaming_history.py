@@ -44,7 +44,8 @@ Mapping decisions:
 A missing ``ts``/``endTime`` or ``ms_played``/``msPlayed``, a negative play length,
 a URI that is not a track's, or a value of the wrong type is a
 :class:`~tenancy_fixtures.errors.RecordError` naming the file, entry and field;
-nothing is written.
+nothing is written (a lenient load sets the entry aside, with what it staged, and
+loads the rest).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from itertools import accumulate, count, repeat
 from operator import add, attrgetter
 from typing import Annotated, Any, ClassVar, Literal
@@ -69,6 +71,7 @@ from tenancy_fixtures.loading.sources import (
     RowSink,
     SourceFile,
     SourceFormat,
+    stage_document,
     whole_json,
 )
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc, listener_row
@@ -437,8 +440,9 @@ class StreamingHistoryFormat(SourceFormat):
 
         Plays at a time as the export writes it are staged so; any other entry (an
         episode, an unusual time, a refusal) goes through :meth:`normalize`, in file
-        order. A file with any entry not typed as the export types it (a basic export, a
-        value of the wrong type) is declined.
+        order (:func:`stage_document`: a lenient load sets a refused one aside, and
+        journals nothing for the plays). A file with any entry not typed as the export
+        types it (a basic export, a value of the wrong type) is declined.
         """
         job = self.read_ahead(file)
         plays = ahead if ahead is not None or job is None else read_plays(*job.args)
@@ -451,7 +455,7 @@ class StreamingHistoryFormat(SourceFormat):
             at = end
             if other <= plays.entries:
                 sink.at_record(index, other)
-                self.normalize(plays.others[other], sink)
+                stage_document(self, plays.others[other], sink, other)
         if plays.entries:
             sink.at_record(index, plays.entries)  # where reading entry by entry ends
         return True
@@ -522,10 +526,19 @@ class StreamingHistoryFormat(SourceFormat):
         del sink
         self.skipped.report(self.name)
 
+    def record_table(self, document: Any) -> str | None:
+        del document
+        return "listening_events"
+
     def _user(self, sink: RowSink) -> str:
         if self._listener is None:
             self._listener = listener_row(self.options, sink, format_name=self.name)
+            sink.on_undo(self._forget_listener)
         return self._listener
+
+    def _forget_listener(self) -> None:
+        """The listener's row was taken back with the entry that staged it."""
+        self._listener = None
 
     def _basic(self, entry: Fields, sink: RowSink) -> None:
         user_id = self._user(sink)
@@ -612,6 +625,7 @@ class StreamingHistoryFormat(SourceFormat):
     ) -> None:
         """Stage a track an extended entry names, with its artist and album."""
         self._tracks.add(track_id)
+        sink.on_undo(partial(self._tracks.discard, track_id))
         artist = artist or _UNKNOWN_ARTIST
         artist_id = self._artist(sink, artist)
         sink.merge(
@@ -652,9 +666,7 @@ class StreamingHistoryFormat(SourceFormat):
     def _new_play(self, sink: RowSink, row: dict[str, Any]) -> bool:
         """Whether ``row`` is the user's first play at its time in the load, by any
         format (a repeat is counted)."""
-        played = sink.taken("listening_events", row["user_id"])
-        if row["played_at"] in played:
+        if not sink.take("listening_events", row["user_id"], row["played_at"]):
             self.skipped["duplicate_play"] += 1
             return False
-        played.add(row["played_at"])
         return True
