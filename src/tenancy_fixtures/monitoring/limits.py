@@ -70,15 +70,7 @@ class LimitCheck:
     def raise_for_breach(self) -> None:
         """Raise :class:`LimitExceededError` for the first limit passed, if any."""
         if self.breaches:
-            first = self.breaches[0]
-            raise LimitExceededError(
-                limit=first.limit,
-                value=first.value,
-                maximum=first.maximum,
-                tenant_id=self.tenant_id,
-                table=first.table,
-                unit=" bytes" if first.limit == STORAGE_LIMIT else "",
-            )
+            raise _refusal(LimitExceededError, self.breaches[0], self.tenant_id)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (what a load records in its run detail)."""
@@ -126,14 +118,7 @@ async def check_lowered_limits(
     usage = await measure_usage(session, source="config")
     for use in check_limits(usage, lowered, warn_ratio=1.0).breaches:
         if enforce:
-            raise LimitBelowUsageError(
-                limit=use.limit,
-                value=use.value,
-                maximum=use.maximum,
-                tenant_id=session.tenant_id,
-                table=use.table,
-                unit=" bytes" if use.limit == STORAGE_LIMIT else "",
-            )
+            raise _refusal(LimitBelowUsageError, use, session.tenant_id)
         log.warning(
             "limit_exceeded",
             tenant_id=session.tenant_id,
@@ -142,3 +127,15 @@ async def check_lowered_limits(
             maximum=use.maximum,
             source="config",
         )
+
+
+def _refusal(kind: type[LimitExceededError], use: LimitUse, tenant_id: str) -> LimitExceededError:
+    """The ``kind`` error for ``use``, a limit passed (storage in bytes)."""
+    return kind(
+        limit=use.limit,
+        value=use.value,
+        maximum=use.maximum,
+        tenant_id=tenant_id,
+        table=use.table,
+        unit=" bytes" if use.limit == STORAGE_LIMIT else "",
+    )
