@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -37,6 +38,12 @@ spotify.register()
 # not limits: limits are enforced only where a test asks (tests/*/test_*limits*.py,
 # Settings(enforce_limits=True)). Set before any Settings is made; the CLI inherits it.
 os.environ.setdefault("TENANCY_ENFORCE_LIMITS", "false")
+# Tests press Ctrl-C (SIGINT), in-process and in the commands they start. A suite run as
+# a background job (`make test &`, a CI runner without a terminal) inherits SIGINT
+# ignored, and Python then installs no KeyboardInterrupt handler, nor asyncio.run its
+# own: restore Python's default, before xdist starts its workers (which inherit it).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 
