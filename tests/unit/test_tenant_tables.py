@@ -166,3 +166,28 @@ def test_columns_declaring_unique_keys_render_in_one_order_under_a_label_convent
 
     assert 1 == len(renderings)
     assert "uq_people_alias_0" in renderings.pop()
+
+
+def _departments(**key: Any) -> MetaData:
+    """``dept`` declared before ``emp``, which each refer to the other."""
+    metadata = MetaData()
+    Table(
+        "dept",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("head_id", Integer, ForeignKey("emp.id", name="fk_dept_head", **key)),
+    )
+    Table(
+        "emp",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("dept_id", Integer, ForeignKey("dept.id")),
+    )
+    return metadata
+
+
+def test_a_foreign_key_to_a_table_declared_later_is_placed() -> None:
+    placed = place_in_tenant_schema(_departments(use_alter=True))
+
+    keys = placed.tables["tenant.dept"].foreign_keys
+    assert ["tenant.emp.id"] == [fk.target_fullname for fk in keys]

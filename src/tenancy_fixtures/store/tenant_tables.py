@@ -57,9 +57,11 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
     placed = MetaData(
         schema=TENANT_SCHEMA, naming_convention=metadata.naming_convention, info=dict(metadata.info)
     )
-    for table in tables:
-        copy = copy_table(table, placed, schema=TENANT_SCHEMA, referred_schema_fn=_referred_schema)
-        _keep_declared_order(table, copy)  # after copy_table: the order is matched by name
+    options: dict[str, Any] = {"schema": TENANT_SCHEMA, "referred_schema_fn": _referred_schema}
+    copies = [(table, copy_table(table, placed, **options)) for table in tables]
+    # Once every table is copied: a foreign key to a table declared later resolves then.
+    for table, copy in copies:
+        _keep_declared_order(table, copy)
     return placed
 
 
