@@ -191,3 +191,15 @@ def test_a_foreign_key_to_a_table_declared_later_is_placed() -> None:
 
     keys = placed.tables["tenant.dept"].foreign_keys
     assert ["tenant.emp.id"] == [fk.target_fullname for fk in keys]
+
+
+def test_the_schema_sql_adds_a_use_alter_foreign_key_once_its_tables_exist() -> None:
+    """CREATE TABLE leaves out a key declared ``use_alter``: it follows as ALTER TABLE."""
+    sql = render_schema_sql(place_in_tenant_schema(_departments(use_alter=True)))
+
+    added = (
+        "ALTER TABLE tenant.dept ADD CONSTRAINT fk_dept_head "
+        "FOREIGN KEY(head_id) REFERENCES tenant.emp (id);\n"
+    )
+    assert sql.endswith(added)
+    assert sql.index("CREATE TABLE tenant.emp") < sql.index("ALTER TABLE tenant.dept")

@@ -14,9 +14,11 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     Constraint,
+    ForeignKeyConstraint,
     Index,
     MetaData,
     PrimaryKeyConstraint,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.dialects import postgresql
@@ -30,6 +32,7 @@ from sqlalchemy.schema import (
     CreateTable,
     DropConstraint,
     DropIndex,
+    sort_tables_and_constraints,
 )
 
 from tenancy_fixtures.store.base import TENANT_SCHEMA
@@ -87,8 +90,16 @@ def _compile_schema_ddl(metadata: MetaData, schema: str) -> list[str]:
     sequences = column_sequences(metadata)
     elements: list[Any] = [CreateEnumType(enum) for enum in named_enums(metadata)]
     elements.extend(CreateSequence(sequence) for sequence, _ in sequences.values())
-    for table in metadata.sorted_tables:
-        elements.append(CreateTable(table))
+    # In ``sorted_tables``' order; a foreign key declared ``use_alter`` or closing a
+    # cycle between tables is added once every table exists, as ``create_all`` does.
+    tables = sorted(metadata.tables.values(), key=lambda t: t.key)
+    ordered: list[tuple[Table | None, list[ForeignKeyConstraint]]]
+    ordered = sort_tables_and_constraints(tables)  # type: ignore[no-untyped-call]
+    for table, keys in ordered:
+        if table is None:
+            elements.extend(AddConstraint(fk) for fk in _private_keys(metadata, keys))
+            continue
+        elements.append(CreateTable(table, include_foreign_key_constraints=keys))
         elements.extend(CreateIndex(ix) for ix in sorted(table.indexes, key=lambda i: str(i.name)))
     statements: list[str] = []
     for element in elements:
@@ -216,6 +227,21 @@ def _private_copy(metadata: MetaData) -> MetaData:
             copy_table(table, private)
         _PRIVATE_COPIES[metadata] = private
     return private
+
+
+def _private_keys(
+    metadata: MetaData, keys: Sequence[ForeignKeyConstraint]
+) -> list[ForeignKeyConstraint]:
+    """``keys`` as :func:`_private_copy` holds them: ``AddConstraint`` leaves a key out
+    of every later CREATE TABLE of its table, so it is never given one of ``metadata``."""
+    private = _private_copy(metadata)
+    wanted = {(fk.table.key, tuple(fk.column_keys)) for fk in keys}
+    return [
+        fk
+        for table in private.sorted_tables
+        for fk in sorted(table.foreign_key_constraints, key=lambda k: tuple(k.column_keys))
+        if (table.key, tuple(fk.column_keys)) in wanted
+    ]
 
 
 def _named(constraint: Constraint, dialect: Dialect) -> bool:
