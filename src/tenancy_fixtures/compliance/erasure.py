@@ -73,6 +73,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.util import ClauseAdapter
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser
 from tenancy_fixtures.compliance.subjects import (
@@ -234,6 +235,11 @@ class _Plan:
     #: The subject's rows that stay, shared, their personal columns cleared: those whose
     #: nullable reference names the subject, and those belonging through them.
     stripped: dict[str, ColumnElement[bool]] = field(default_factory=dict)
+    #: Per table, its nullable keys to its own rows, cleared where they point at a doomed
+    #: row of it before those rows are deleted.
+    unlinked: dict[str, list[tuple[list[Column[Any]], ColumnElement[bool]]]] = field(
+        default_factory=dict
+    )
 
 
 def _deletion_plan(tables: Sequence[Table], subject: Any, id_column: Column[Any]) -> _Plan:
@@ -267,9 +273,29 @@ def _deletion_plan(tables: Sequence[Table], subject: Any, id_column: Column[Any]
             _strip(plan, table, or_(*owned), terms, clears)
         if terms:
             plan.doomed[table.name] = or_(*terms)
+            plan.unlinked[table.name] = _self_terms(table, plan.doomed[table.name], through)
         if clears:
             plan.cleared[table.name] = clears
     return plan
+
+
+def _self_terms(
+    table: Table, doomed: ColumnElement[bool], through: set[Column[Any]]
+) -> list[tuple[list[Column[Any]], ColumnElement[bool]]]:
+    """The nullable keys of ``table`` to its own rows (a manager's id) with the rows
+    pointing at a ``doomed`` one: they lose the pointer before that row goes."""
+    found: list[tuple[list[Column[Any]], ColumnElement[bool]]] = []
+    for constraint in table.foreign_key_constraints:
+        columns = list(constraint.columns)
+        if constraint.referred_table is not table or through.intersection(columns):
+            continue
+        if any(c.nullable for c in columns):
+            parent = table.alias()
+            referred = [parent.c[e.column.key] for e in constraint.elements]
+            chosen = select(*referred).where(ClauseAdapter(parent).traverse(doomed))
+            pointer = columns[0] if len(columns) == 1 else tuple_(*columns)
+            found.append((columns, pointer.in_(chosen)))
+    return found
 
 
 def _through_terms(
@@ -316,6 +342,8 @@ async def _delete_rows(
     conn = session.connection
     plan = _deletion_plan(tables, subject, subject_column(session.metadata))
     for table in reversed(tables):
+        if plan.unlinked.get(table.name):
+            await _clear(session, table, plan.unlinked[table.name], changes, report)
         if table.name in plan.doomed:
             doomed = plan.doomed[table.name]
             rows = [tuple(r) for r in (await conn.execute(select(table).where(doomed)))]
