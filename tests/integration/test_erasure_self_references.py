@@ -59,3 +59,17 @@ async def test_erasing_a_manager_clears_the_manager_key_of_the_people_they_manag
     assert [(1, "Ada", None), (3, "Cy", None)] == await _people(staff)
     assert {"person": 1} == dict(report.deleted)
     assert validation.ok, validation.problems
+
+
+async def test_pseudonymising_a_manager_moves_the_manager_key_to_their_pseudonym(
+    staff: FixtureManager,
+) -> None:
+    await staff.erase_subject("staff", "2", mode="pseudonymise")
+    validation = await staff.validate_tenant("staff", recompute_checksums=True)
+
+    people = {row[0]: row for row in await _people(staff)}
+    (pseudonym,) = set(people) - {1, 3}
+    assert "Bo" != people[pseudonym][1]
+    assert 1 == people[pseudonym][2]
+    assert (3, "Cy", pseudonym) == people[3]
+    assert validation.ok, validation.problems

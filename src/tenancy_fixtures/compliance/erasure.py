@@ -490,18 +490,39 @@ async def _pseudonymise_rows(
     reached = reach(session.metadata, subject)
     found = [await _reached_rows(session, t, subject, reached) for t in tables if t is not home]
     personal = [list(home.columns).index(c) for c in personal_columns(home)]
-    at = list(home.columns).index(id_column)
-    fresh = [_with(rewriter.row(home, row, personal), {at: new_id}) for row in old]
+    referrers = [c for c in subject_id_columns(home, id_column) if c is not id_column]
+    moved = [list(home.columns).index(c) for c in [id_column, *referrers]]
+    fresh = [
+        _with(rewriter.row(home, row, personal), {i: new_id for i in moved if row[i] == subject})
+        for row in old
+    ]
     names = [c.name for c in home.columns]
     await conn.execute(insert(home), [dict(zip(names, r, strict=True)) for r in fresh])
+    if referrers:  # other rows of the subject table holding the id (a manager's)
+        found.append(await _home_referrers(session, home, referrers, id_column, subject))
     for rows in found:
         if rows.rows:
             await _move_rows(session, rows, subject, new_id, rewriter, changes, report)
     await conn.execute(delete(home).where(id_column == subject))
     changes.remove(home, old)
     changes.write(home, fresh)
-    report.updated[home.name] = len(old)
+    report.updated[home.name] = report.updated.get(home.name, 0) + len(old)
     await _check_rewritten(session, new_id, found, home)
+
+
+async def _home_referrers(
+    session: TenantSession,
+    home: Table,
+    referrers: Sequence[Column[Any]],
+    id_column: Column[Any],
+    subject: Any,
+) -> _Reached:
+    """The other rows of the subject table whose ``referrers`` hold the subject's id:
+    moved to the pseudonym before the subject's row goes."""
+    holding = or_(*(c == subject for c in referrers))
+    query = select(home).where(holding, id_column != subject)
+    rows = [tuple(r) for r in await session.connection.execute(query)]
+    return _Reached(home, rows, list(referrers), [])
 
 
 async def _free_pseudonym(
