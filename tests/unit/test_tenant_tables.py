@@ -203,3 +203,15 @@ def test_the_schema_sql_adds_a_use_alter_foreign_key_once_its_tables_exist() -> 
     )
     assert sql.endswith(added)
     assert sql.index("CREATE TABLE tenant.emp") < sql.index("ALTER TABLE tenant.dept")
+
+
+def test_a_name_postgresql_would_cut_short_is_refused_naming_it() -> None:
+    """63 bytes is PostgreSQL's limit: 32 two-byte letters are past it, 63 ASCII not."""
+    metadata = MetaData()
+    Table("é" * 32, metadata, Column("id", Integer, primary_key=True), Column("c" * 63, Integer))
+    Table("kept", metadata, Column("id", Integer, primary_key=True), Column("d" * 64, Integer))
+
+    with pytest.raises(SettingsError) as refused:
+        place_in_tenant_schema(metadata)
+
+    assert str(refused.value).endswith(f": {'é' * 32}, kept.{'d' * 64}")

@@ -52,6 +52,7 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
             "shared by every tenant): declare them without one, e.g. MetaData(), or in "
             f"the placeholder schema {TENANT_SCHEMA!r}; these are not: {', '.join(foreign)}"
         )
+    _refuse_long_names(tables)
     if all(t.schema == TENANT_SCHEMA for t in tables):
         return metadata
     placed = MetaData(
@@ -63,6 +64,23 @@ def place_in_tenant_schema(metadata: MetaData) -> MetaData:
     for table, copy in copies:
         _keep_declared_order(table, copy)
     return placed
+
+
+#: PostgreSQL's identifier limit, in bytes (NAMEDATALEN - 1): it cuts longer names short.
+_MAX_NAME_BYTES = 63
+
+
+def _refuse_long_names(tables: list[Table]) -> None:
+    """A :class:`SettingsError` naming every table or column name PostgreSQL would cut
+    short, silently: the tenant would hold a table or column the schema does not name."""
+    names = [(t.name, t.name) for t in tables]
+    names += [(f"{t.name}.{c.name}", c.name) for t in tables for c in t.columns]
+    long = [label for label, name in names if len(name.encode()) > _MAX_NAME_BYTES]
+    if long:
+        raise SettingsError(
+            f"names longer than {_MAX_NAME_BYTES} bytes (PostgreSQL's limit, which cuts "
+            f"them short) must be shortened: {', '.join(long)}"
+        )
 
 
 def copy_table(table: Table, metadata: MetaData, **options: Any) -> Table:
