@@ -350,6 +350,14 @@ class TemplateError(TenancyFixturesError):
         super().__init__(message)
         self.path = path
 
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.path is None or str(self.path) in self.message:
+            return text
+        if self.tenant_id and text != self.message:
+            return f"tenant '{self.tenant_id}', {self.path}: {self.message}"
+        return f"{self.path}: {self.message}"
+
 
 class FixtureError(TenancyFixturesError):
     """Base for errors about fixture data; carries where the data came from."""

@@ -68,15 +68,21 @@ class TenantTemplate(BaseModel):
     ) -> list[DataLoader]:
         """The data fixtures of ``tier`` (each fixture set is read once)."""
         if tier not in self.tiers:
-            raise TemplateError(f"tenant template has no tier {tier!r}")
+            raise TemplateError(
+                f"tenant template has no tier {tier!r}",
+                path=templates.resolve(TemplateDirectory.TENANT_TEMPLATE),
+            )
         sets: dict[str, FixtureSet] = {}
         loaders: list[DataLoader] = []
         for name in self.tiers[tier]:
             spec = self.fixtures[name]
             if spec.source not in sets:
-                sets[spec.source] = open_fixture_set(
-                    templates.resolve(spec.source), metadata=metadata
+                source = templates.resolve(
+                    spec.source,
+                    named_by=TemplateDirectory.TENANT_TEMPLATE,
+                    what=f"fixture {name!r} source",
                 )
+                sets[spec.source] = open_fixture_set(source, metadata=metadata)
             loaders.append(
                 LOADERS[spec.loader](
                     sets[spec.source],

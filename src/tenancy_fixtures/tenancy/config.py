@@ -177,7 +177,10 @@ class ConfigTemplate(BaseModel):
             ) from None
         missing = set(TIERS) - set(template.tiers)
         if missing:
-            raise TemplateError(f"config template lacks tiers {sorted(missing)}")
+            raise TemplateError(
+                f"config template lacks tiers {sorted(missing)}",
+                path=templates.resolve(TemplateDirectory.CONFIG_TEMPLATE),
+            )
         return template
 
 
