@@ -108,3 +108,34 @@ def test_config_template_lacking_a_tier_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as caught:
         ConfigTemplate.load(TemplateDirectory(root))
     assert str(caught.value).startswith(f"{root.resolve() / 'config_template.json'}: ")
+
+
+def tier_feature(document: dict[str, Any]) -> None:
+    document["tiers"]["premium"]["features"].append("no_such_flag")
+
+
+def negative_default(document: dict[str, Any]) -> None:
+    document["defaults"]["limits"]["api_calls"] = -5
+
+
+def null_setting(document: dict[str, Any]) -> None:
+    document["tiers"]["enterprise"]["settings"]["region"] = None
+
+
+@pytest.mark.parametrize(
+    ("edit", "tier", "key"),
+    [
+        (tier_feature, "premium", "no_such_flag"),
+        (negative_default, "free", "limits.api_calls"),
+        (null_setting, "enterprise", "settings.region"),
+    ],
+)
+def test_config_template_with_a_refused_value_is_a_template_error_naming_file_and_tier(
+    tmp_path: Path, edit: Edit, tier: str, key: str
+) -> None:
+    root = user_templates(tmp_path, "config_template.json", edit)
+    with pytest.raises(TemplateError) as caught:
+        ConfigTemplate.load(TemplateDirectory(root))
+    assert root.resolve() / "config_template.json" == caught.value.path
+    assert f"tier {tier!r}" in str(caught.value)
+    assert key in str(caught.value)

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -181,7 +182,22 @@ class ConfigTemplate(BaseModel):
                 f"config template lacks tiers {sorted(missing)}",
                 path=templates.resolve(TemplateDirectory.CONFIG_TEMPLATE),
             )
+        template.check_tiers(templates.resolve(TemplateDirectory.CONFIG_TEMPLATE))
         return template
+
+    def check_tiers(self, path: Path) -> None:
+        """Resolve each tier with no overrides: a flag, limit or setting the template
+        itself gets wrong is a :class:`TemplateError` naming ``path`` and the tier, not
+        a :class:`ConfigError` blamed on the first tenant created."""
+        probe = "config_template"
+        for tier in self.tiers:
+            try:
+                resolve_config(self, TenantFixture(tenant_id=probe, tier=tier))
+            except ConfigError as exc:
+                detail = exc.message.removeprefix(f"tenant '{probe}': ")
+                raise TemplateError(
+                    f"invalid config template: tier {tier!r}: {detail}", path=path
+                ) from None
 
 
 def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantConfig:
