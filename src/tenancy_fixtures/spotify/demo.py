@@ -20,6 +20,7 @@ from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.spotify.source_generator import generate_sources
 from tenancy_fixtures.tenancy.config import TenantConfig
 from tenancy_fixtures.tenancy.tenants import TenantFixture
+from tenancy_fixtures.validation.integrity import IntegrityReport
 
 __all__ = ["DEMO_SOURCES_TENANT", "DEMO_TENANTS", "DemoResult", "run_demo"]
 
@@ -73,18 +74,12 @@ async def run_demo(
         config = await manager.create_tenant(tenant)
         created = time.perf_counter() - started
         progress = (progress_for or {}).get(tenant.tenant_id)
-        report = await manager.load_fixtures(tenant.tenant_id, progress=progress)
-        load_seconds = report.seconds
-        if tenant.tenant_id == DEMO_SOURCES_TENANT:
-            with tempfile.TemporaryDirectory(prefix="tf_demo_sources_") as directory:
-                generate_sources(Path(directory), scale=1, seed=42)
-                sources = await manager.load_fixtures(
-                    tenant.tenant_id, directory, progress=progress
-                )
-            load_seconds += sources.seconds
-        integrity = await manager.validate_tenant(tenant.tenant_id)
-        if not integrity.ok:
-            raise ValidationFailedError(integrity.problems, tenant_id=tenant.tenant_id)
+        try:
+            load_seconds, integrity = await _load_and_validate(manager, tenant, progress)
+        except BaseException:  # Ctrl-C arrives as the task's cancellation
+            with contextlib.suppress(Exception):  # the load's error is the one to show
+                await manager.drop_tenant(tenant.tenant_id)
+            raise
         derived = sum(n for t, n in integrity.row_counts.items() if t in derived_tables())
         results.append(
             DemoResult(
@@ -98,3 +93,21 @@ async def run_demo(
             )
         )
     return results
+
+
+async def _load_and_validate(
+    manager: FixtureManager, tenant: TenantFixture, progress: ProgressCallback | None
+) -> tuple[float, IntegrityReport]:
+    """Load the tier's fixtures (and, for :data:`DEMO_SOURCES_TENANT`, generated source
+    files) into the new demo tenant and validate it; the seconds loading took."""
+    report = await manager.load_fixtures(tenant.tenant_id, progress=progress)
+    load_seconds = report.seconds
+    if tenant.tenant_id == DEMO_SOURCES_TENANT:
+        with tempfile.TemporaryDirectory(prefix="tf_demo_sources_") as directory:
+            generate_sources(Path(directory), scale=1, seed=42)
+            sources = await manager.load_fixtures(tenant.tenant_id, directory, progress=progress)
+        load_seconds += sources.seconds
+    integrity = await manager.validate_tenant(tenant.tenant_id)
+    if not integrity.ok:
+        raise ValidationFailedError(integrity.problems, tenant_id=tenant.tenant_id)
+    return load_seconds, integrity
