@@ -139,3 +139,38 @@ def test_config_template_with_a_refused_value_is_a_template_error_naming_file_an
     assert root.resolve() / "config_template.json" == caught.value.path
     assert f"tier {tier!r}" in str(caught.value)
     assert key in str(caught.value)
+
+
+def fixture_twice_in_tier(document: dict[str, Any]) -> None:
+    document["tiers"]["free"].append(document["tiers"]["free"][0])
+
+
+def table_twice_in_fixture(document: dict[str, Any]) -> None:
+    document["fixtures"]["starter_catalog"]["tables"].append("users")
+
+
+@pytest.mark.parametrize(
+    ("edit", "said"),
+    [
+        (fixture_twice_in_tier, "tier 'free' names fixture 'starter_catalog' twice"),
+        (table_twice_in_fixture, "fixture 'starter_catalog' names table 'users' twice"),
+    ],
+)
+def test_tenant_template_naming_a_fixture_or_table_twice_is_refused_naming_the_file(
+    tmp_path: Path, edit: Edit, said: str
+) -> None:
+    root = user_templates(tmp_path, "tenant_template.json", edit)
+    with pytest.raises(TemplateError) as caught:
+        free_tier_fixtures(root)
+    assert root.resolve() / "tenant_template.json" == caught.value.path
+    assert f"invalid tenant template: {said}" == caught.value.message
+
+
+def test_tenant_template_field_error_names_the_field(tmp_path: Path) -> None:
+    def text_version(document: dict[str, Any]) -> None:
+        document["version"] = "one"
+
+    root = user_templates(tmp_path, "tenant_template.json", text_version)
+    with pytest.raises(TemplateError) as caught:
+        free_tier_fixtures(root)
+    assert caught.value.message.endswith(" at version")

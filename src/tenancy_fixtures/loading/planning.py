@@ -40,10 +40,16 @@ class TenantTemplate(BaseModel):
         for name, fixture in self.fixtures.items():
             if fixture.loader not in LOADERS:
                 raise ValueError(f"fixture {name!r} names unknown loader {fixture.loader!r}")
+            tables = fixture.tables or []
+            twice = next((t for i, t in enumerate(tables) if t in tables[:i]), None)
+            if twice is not None:
+                raise ValueError(f"fixture {name!r} names table {twice!r} twice")
         for tier, names in self.tiers.items():
-            for name in names:
+            for i, name in enumerate(names):
                 if name not in self.fixtures:
                     raise ValueError(f"tier {tier!r} names unknown fixture {name!r}")
+                if name in names[:i]:
+                    raise ValueError(f"tier {tier!r} names fixture {name!r} twice")
         return self
 
     @classmethod
@@ -53,8 +59,11 @@ class TenantTemplate(BaseModel):
         try:
             return cls.model_validate(document)
         except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(map(str, error["loc"]))
+            message = str(error["msg"]).removeprefix("Value error, ")
             raise TemplateError(
-                f"invalid tenant template: {exc.errors()[0]['msg']}",
+                f"invalid tenant template: {message}" + (f" at {where}" if where else ""),
                 path=templates.resolve(TemplateDirectory.TENANT_TEMPLATE),
             ) from None
 
