@@ -1,5 +1,6 @@
 """Fixtures of the integration tests: managers on one backend only, for behaviour only
-that backend has (the root ``conftest.py`` gives the manager of each backend).
+that backend has (the root ``conftest.py`` gives the manager of each backend), and one
+on each backend that enforces limits.
 
 Every manager here drops the tenants it made; on PostgreSQL the run's database is
 shared by the tests of the run, so those managers drop every tenant before the test too.
@@ -20,6 +21,15 @@ from tenancy_fixtures import FixtureManager, Settings
 from tests.cleanup import drop_every_tenant
 from tests.integration.chain_db import OwnDatabase, own_database
 from tests.postgres import asyncpg_dsn, role_exists
+
+
+@pytest.fixture
+async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
+    """A manager on this test's backend that enforces limits (the suite turns them off)."""
+    async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
+        await drop_every_tenant(manager)
+        yield manager
+        await drop_every_tenant(manager)
 
 
 @pytest.fixture

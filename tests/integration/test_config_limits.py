@@ -6,27 +6,16 @@ next load, and nothing changes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tenancy_fixtures import ConfigFixture, FixtureManager, Settings
+from tenancy_fixtures import ConfigFixture, FixtureManager
 from tenancy_fixtures.errors import ConfigError, LimitBelowUsageError, LimitExceededError
 from tenancy_fixtures.tenancy.tenants import TenantFixture
-from tests.cleanup import drop_every_tenant
 from tests.log_capture import captured_logs
 
 TENANT = "shrinking"
-
-
-@pytest.fixture
-async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
-    """A manager on this test's backend that enforces limits (the suite turns them off)."""
-    async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
-        await drop_every_tenant(manager)
-        yield manager
-        await drop_every_tenant(manager)
 
 
 async def _premium_with_20_users(manager: FixtureManager, demo_set: Path) -> None:

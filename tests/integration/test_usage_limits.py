@@ -4,7 +4,7 @@ both backends."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -14,20 +14,10 @@ import pytest
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import LimitExceededError
 from tenancy_fixtures.store import usage_ledger
 from tenancy_fixtures.tenancy.tenants import TenantFixture
-from tests.cleanup import drop_every_tenant
-
-
-@pytest.fixture
-async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
-    """A manager on this test's backend that enforces limits (the suite turns them off)."""
-    async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
-        await drop_every_tenant(manager)
-        yield manager
-        await drop_every_tenant(manager)
 
 
 async def test_a_free_tenant_loaded_with_20_users_is_refused_and_stays_empty(
