@@ -280,3 +280,28 @@ async def test_an_export_of_a_tenant_behind_the_schema_head_is_refused_until_mig
 
     await manager.migrate(tenants=[SOURCE])
     assert (await manager.export_tenant(SOURCE, out)).total > 0
+
+
+async def test_an_export_keeps_a_json_integer_beyond_64_bits_whole_through_a_reload(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A JSON column holding 2**70 (which the loader reads exactly) crashed the export
+    with orjson's raw "Integer exceeds 64-bit range"."""
+    await loaded_tenant(manager, SOURCE)
+    events = table(manager, "product_events")
+    document = {"big": 2**70, "negative": -(2**80), "rate": 1.5, "name": "Zoë"}
+    async with manager.store.session(SOURCE) as session:
+        event_id = (await session.connection.execute(select(events.c.event_id))).scalar()
+        await session.connection.execute(
+            events.update().where(events.c.event_id == event_id).values(properties=document)
+        )
+    out = tmp_path / "export"
+
+    await manager.export_tenant(SOURCE, out)
+    await manager.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+    await manager.load_fixtures(COPY, source=out)
+
+    async with manager.store.session(COPY, readonly=True) as session:
+        found = select(events.c.properties).where(events.c.event_id == event_id)
+        assert document == (await session.connection.execute(found)).scalar()
+    assert await table_rows(manager, COPY) == await table_rows(manager, SOURCE)

@@ -49,7 +49,7 @@ import shutil
 import tarfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import IO, Any
 
@@ -124,6 +124,25 @@ class ExportReport:
 
 def _default(value: Any) -> Any:
     return str(value)
+
+
+def _exact_default(value: Any) -> Any:
+    """What :func:`_default` and orjson's own encoders make of a value :mod:`json` does
+    not know (a timestamp in ISO form, as orjson writes it)."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    """One JSON Lines record. A JSON document holding an integer beyond 64 bits, which
+    orjson refuses, is written by :mod:`json`, which keeps it whole (as the loader reads
+    it)."""
+    try:
+        return orjson.dumps(record, default=_default, option=_JSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        text = json.dumps(record, default=_exact_default, ensure_ascii=False, allow_nan=False)
+        return text.encode() + b"\n"
 
 
 def _aware(value: Any) -> Any:
@@ -414,12 +433,7 @@ def _rows(
 
 def _write_rows(handle: IO[bytes], table: Table, rows: Sequence[tuple[Any, ...]]) -> None:
     names = [str(c.name) for c in table.columns]  # orjson takes only plain str keys
-    handle.write(
-        b"".join(
-            orjson.dumps(dict(zip(names, row, strict=True)), default=_default, option=_JSON_OPTIONS)
-            for row in rows
-        )
-    )
+    handle.write(b"".join(_line(dict(zip(names, row, strict=True))) for row in rows))
 
 
 def _manifest(report: ExportReport, salt: str | None) -> bytes:
