@@ -4,15 +4,19 @@ data_export feature gates it, and it is audited in the chain."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tarfile
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from tenancy_fixtures import FixtureManager, TenantFixture
+from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import (
     DestinationExistsError,
     FeatureDisabledError,
@@ -21,6 +25,7 @@ from tenancy_fixtures.errors import (
     SubjectNotFoundError,
 )
 from tenancy_fixtures.loading.rules import is_email
+from tenancy_fixtures.loading.table_checksums import table_checksum
 from tests.integration.subject_data import (
     SUBJECT,
     SUBJECT_EMAIL,
@@ -305,3 +310,63 @@ async def test_an_export_keeps_a_json_integer_beyond_64_bits_whole_through_a_rel
         found = select(events.c.properties).where(events.c.event_id == event_id)
         assert document == (await session.connection.execute(found)).scalar()
     assert await table_rows(manager, COPY) == await table_rows(manager, SOURCE)
+
+
+def _commit_a_new_listener(settings: Settings, template: dict[str, Any]) -> None:
+    """In another thread (its own event loop and connections): a user and a play of
+    theirs committed together, as a concurrent load does."""
+
+    async def write() -> None:
+        async with FixtureManager(settings) as other:
+            user = {**template, "user_id": "late-listener", "email": "late@example.com"}
+            play = {
+                "user_id": "late-listener",
+                "played_at": datetime(2026, 1, 1, tzinfo=UTC),
+                "track_id": await _any_track(other),
+                "ms_played": 1000,
+            }
+            async with other.store.session(SOURCE) as session:
+                await session.connection.execute(table(other, "users").insert().values(user))
+                await session.connection.execute(
+                    table(other, "listening_events").insert().values(play)
+                )
+
+    asyncio.run(write())
+
+
+async def _any_track(manager: FixtureManager) -> Any:
+    tracks = table(manager, "tracks")
+    async with manager.store.session(SOURCE, readonly=True) as session:
+        return (await session.connection.execute(select(tracks.c.track_id))).scalar()
+
+
+async def test_an_export_is_one_snapshot_while_a_load_commits_between_its_tables(
+    manager: FixtureManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL each table was read at its own moment: a user and their play
+    committed after users was read put the play alone in the export (which then did not
+    reload: its user was missing). The export is the tenant as it was when it began."""
+    await loaded_tenant(manager, SOURCE)
+    before = await table_rows(manager, SOURCE)
+    users = table(manager, "users")
+    async with manager.store.session(SOURCE, readonly=True) as session:
+        template = dict((await session.connection.execute(select(users))).mappings().first() or {})
+    writer = threading.Thread(target=_commit_a_new_listener, args=(manager.settings, template))
+
+    def midway(exported: Any) -> Any:
+        if exported.name == "listening_events" and not writer.is_alive():
+            writer.start()
+            writer.join(timeout=3)  # SQLite's writer waits for the reader's lock
+        return table_checksum(exported)
+
+    monkeypatch.setattr("tenancy_fixtures.compliance.export.table_checksum", midway)
+    out = tmp_path / "export"
+    report = await manager.export_tenant(SOURCE, out)
+    writer.join()
+
+    assert report.rows == {name: len(rows) for name, rows in before.items() if rows}
+    assert "late-listener" not in (out / "listening_events.jsonl").read_text()
+    assert len((await table_rows(manager, SOURCE))["users"]) == len(before["users"]) + 1
+    await manager.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+    await manager.load_fixtures(COPY, source=out)
+    assert await table_rows(manager, COPY) == before

@@ -381,7 +381,7 @@ async def _write_tables(
     conditions = reach(store.metadata, subject) if subject is not None else None
     replaced = pseudonymised_columns(tables) if pseudonyms is not None else {}
     derived = derived_tables()
-    async with store.session(report.tenant_id, readonly=True) as session:
+    async with store.session(report.tenant_id, snapshot=True) as session:
         for table in tables:
             query = select(table)
             if conditions is not None:

@@ -581,18 +581,20 @@ class TenantStore(ABC):
 
     @asynccontextmanager
     async def session(
-        self, tenant_id: str, *, readonly: bool = False
+        self, tenant_id: str, *, readonly: bool = False, snapshot: bool = False
     ) -> AsyncIterator[TenantSession]:
         """A transaction on an existing tenant; commits if the block does not raise.
 
         ``readonly`` sessions do not take the write lock where the backend has one.
+        ``snapshot`` sessions (read-only) see every table as of their first statement,
+        whatever others commit meanwhile (an export reading table after table).
         """
         validate_tenant_id(tenant_id)
         await self.initialize()
         async with (
             self._naming_missing_storage(tenant_id),
             self._mapped(tenant_id),
-            self._session(tenant_id, readonly) as session,
+            self._session(tenant_id, readonly or snapshot, snapshot=snapshot) as session,
         ):
             yield session
 
@@ -795,7 +797,7 @@ class TenantStore(ABC):
 
     @abstractmethod
     def _session(
-        self, tenant_id: str, readonly: bool
+        self, tenant_id: str, readonly: bool, *, snapshot: bool = False
     ) -> AbstractAsyncContextManager[TenantSession]: ...
 
     @abstractmethod

@@ -926,10 +926,12 @@ class PostgresTenantStore(TenantStore):
 
     @asynccontextmanager
     async def _connection(
-        self, tenant_id: str | None, *, migrating: bool = False
+        self, tenant_id: str | None, *, migrating: bool = False, snapshot: bool = False
     ) -> AsyncIterator[AsyncConnection]:
         translate = self._translate(tenant_id)
         options: dict[str, Any] = {}
+        if snapshot:  # read committed gives each statement its own snapshot
+            options["isolation_level"] = "REPEATABLE READ"
         if self._identity is not None and self._identity.absent:
             options[ABSENT_COLUMNS] = self._identity.absent
         if migrating and tenant_id is not None:
@@ -1193,19 +1195,22 @@ class PostgresTenantStore(TenantStore):
         return name
 
     def _session(
-        self, tenant_id: str, readonly: bool
+        self, tenant_id: str, readonly: bool, *, snapshot: bool = False
     ) -> AbstractAsyncContextManager[TenantSession]:
         del readonly  # MVCC: readers never wait for writers
-        return self._existing(tenant_id, migrating=False)
+        return self._existing(tenant_id, migrating=False, snapshot=snapshot)
 
     def _migrating(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]:
         return self._existing(tenant_id, migrating=True)
 
     @asynccontextmanager
-    async def _existing(self, tenant_id: str, *, migrating: bool) -> AsyncIterator[TenantSession]:
-        """A transaction on an existing tenant schema, acting as its owner for writes."""
+    async def _existing(
+        self, tenant_id: str, *, migrating: bool, snapshot: bool = False
+    ) -> AsyncIterator[TenantSession]:
+        """A transaction on an existing tenant schema, acting as its owner for writes
+        (``snapshot``: one repeatable-read snapshot for all its statements)."""
         schema = self.checked(tenant_id)
-        async with self._connection(tenant_id, migrating=migrating) as conn:
+        async with self._connection(tenant_id, migrating=migrating, snapshot=snapshot) as conn:
             owner = await privileges.schema_owner(conn, schema)
             if owner is None:
                 raise TenantNotFoundError(tenant_id)

@@ -871,7 +871,12 @@ class SQLiteTenantStore(TenantStore):
             ) from None
 
     @asynccontextmanager
-    async def _session(self, tenant_id: str, readonly: bool) -> AsyncIterator[TenantSession]:
+    async def _session(
+        self, tenant_id: str, readonly: bool, *, snapshot: bool = False
+    ) -> AsyncIterator[TenantSession]:
+        # A snapshot needs nothing more: the reader's lock, taken at its first read, holds
+        # writers' commits off until it ends (no WAL).
+        del snapshot
         if not self._tenant_path(tenant_id).exists():
             raise TenantNotFoundError(tenant_id)
         connection = self._tenant_engine(tenant_id).connect()
