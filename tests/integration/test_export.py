@@ -370,3 +370,47 @@ async def test_an_export_is_one_snapshot_while_a_load_commits_between_its_tables
     await manager.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
     await manager.load_fixtures(COPY, source=out)
     assert await table_rows(manager, COPY) == before
+
+
+async def test_two_exports_to_one_destination_leave_one_whole_export_and_a_typed_refusal(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """Each export removed what it took for a killed export's leftovers, the staging
+    directory of the other one still writing included: that one failed with a raw "No
+    such file or directory". Now the one that finishes first takes the name and the
+    other is refused as finding it there."""
+    await loaded_tenant(manager, SOURCE)
+    out = tmp_path / "export"
+
+    results = await asyncio.gather(
+        manager.export_tenant(SOURCE, out),
+        manager.export_tenant(SOURCE, out),
+        return_exceptions=True,
+    )
+
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert [type(r) for r in refused] == [DestinationExistsError], refused
+    assert not _partials(tmp_path)
+    await manager.create_tenant(TenantFixture(tenant_id=COPY, tier="enterprise"))
+    await manager.load_fixtures(COPY, source=out)
+    assert await table_rows(manager, COPY) == await table_rows(manager, SOURCE)
+
+
+@pytest.mark.parametrize("name", ["export", "export.tar.gz"])
+async def test_an_export_to_a_symbolic_link_is_refused_before_anything_is_written(
+    manager: FixtureManager, tmp_path: Path, name: str
+) -> None:
+    """A link to an empty directory passed the check, the tables were written, then the
+    rename failed with "Not a directory"; a dangling link to an archive was replaced."""
+    await loaded_tenant(manager, SOURCE)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for link, target in ((tmp_path / name, empty), (tmp_path / f"dangling-{name}", "nowhere")):
+        link.symlink_to(target)
+
+        with pytest.raises(DestinationExistsError, match="exists already"):
+            await manager.export_tenant(SOURCE, link)
+
+        assert link.is_symlink()
+        assert not any(empty.iterdir())
+        assert not _partials(tmp_path)

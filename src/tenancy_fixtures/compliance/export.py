@@ -41,13 +41,17 @@ a subject is named in the audit record by a keyed fingerprint only.
 from __future__ import annotations
 
 import enum
+import errno
+import fcntl
 import hashlib
 import json
+import os
 import re
 import secrets
 import shutil
 import tarfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -284,10 +288,10 @@ def _staging(out: Path) -> tuple[Path, Path | None]:
     """The directory to write into, and the archive to pack it into (if any)."""
     archive = out if out.name.endswith(".tar.gz") else None
     target = out.with_name(out.name[: -len(".tar.gz")]) if archive else out
-    if out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir())):
-        raise DestinationExistsError(
-            "the export's destination exists already: name another, or remove it", path=out
-        )
+    if out.is_symlink() or (
+        out.exists() and (archive is not None or not out.is_dir() or any(out.iterdir()))
+    ):
+        raise _taken(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in _partials(target):
         _remove(stale)
@@ -297,11 +301,48 @@ def _staging(out: Path) -> tuple[Path, Path | None]:
     return staging, archive
 
 
+def _taken(out: Path) -> DestinationExistsError:
+    """The destination is there (a symbolic link counts, even to an empty directory:
+    renaming the export onto it would replace the link, not fill the directory)."""
+    return DestinationExistsError(
+        "the export's destination exists already: name another, or remove it", path=out
+    )
+
+
 def _partials(target: Path) -> list[Path]:
     """What an export to ``target`` killed before its end left beside it (the names this
-    module gives, never a file of the user's)."""
+    module gives, never a file of the user's), leaving out those of exports still
+    writing (which hold a lock on them)."""
     pattern = re.compile(rf"\.{re.escape(target.name)}(\.tar\.gz)?\.[0-9a-f]{{16}}\.partial")
-    return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name)]
+    return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and _abandoned(p)]
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Hold a lock on ``path`` (a staging directory or archive) while this export
+    writes it: another export to the same place then leaves it alone. The lock goes
+    with the process, so what a killed export left is removed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _abandoned(path: Path) -> bool:
+    """Whether no export is writing ``path`` (none holds its lock)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _remove(path: Path) -> None:
@@ -344,13 +385,15 @@ async def export_tenant(
         try:
             staging, archive = _staging(out)
             try:
-                await _write_tables(store, report, staging, subject, pseudonyms, keys)
-                if subject is not None and not report.rows:
-                    raise _unknown_subject(store, tenant_id)
-                manifest = _manifest(report, salt if keys.data_key and pseudonymise else None)
-                (staging / "fixtures.json").write_bytes(manifest)
-                report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
-                _finish(staging, out, archive)
+                with _writing(staging):
+                    await _write_tables(store, report, staging, subject, pseudonyms, keys)
+                    if subject is not None and not report.rows:
+                        raise _unknown_subject(store, tenant_id)
+                    salted = salt if keys.data_key and pseudonymise else None
+                    manifest = _manifest(report, salted)
+                    (staging / "fixtures.json").write_bytes(manifest)
+                    report.manifest_sha256 = hashlib.sha256(manifest).hexdigest()
+                    _finish(staging, out, archive)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
@@ -468,16 +511,27 @@ def _manifest(report: ExportReport, salt: str | None) -> bytes:
 def _finish(staging: Path, out: Path, archive: Path | None) -> None:
     """Give the export its name: the directory, or a ``.tar.gz`` packed from it."""
     if archive is None:
-        if out.exists():
-            out.rmdir()  # checked empty
-        staging.replace(out)
+        try:
+            if out.exists() and not out.is_symlink():
+                out.rmdir()  # checked empty (another export may have filled it since)
+            staging.rename(out)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise _taken(out) from exc
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _taken(out) from exc
+            raise
         return
     partial = archive.with_name(f".{archive.name}.{secrets.token_hex(8)}.partial")
     try:
         with partial.open("xb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # see _writing
             for child in sorted(staging.iterdir()):
                 tar.add(child, arcname=child.name)
-        partial.replace(archive)
+        try:
+            os.link(partial, archive)  # never replaces what appeared there meanwhile
+        except FileExistsError as exc:
+            raise _taken(archive) from exc
     finally:
         partial.unlink(missing_ok=True)
     shutil.rmtree(staging)
