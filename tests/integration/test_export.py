@@ -20,6 +20,7 @@ from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import (
     DestinationExistsError,
     FeatureDisabledError,
+    RecordError,
     SchemaOutdatedError,
     StorageError,
     SubjectNotFoundError,
@@ -414,3 +415,27 @@ async def test_an_export_to_a_symbolic_link_is_refused_before_anything_is_writte
         assert link.is_symlink()
         assert not any(empty.iterdir())
         assert not _partials(tmp_path)
+
+
+async def test_an_export_of_an_infinite_float_is_refused_naming_the_row_writing_nothing(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """JSON has no infinity (or NaN, which PostgreSQL also stores): it was written as
+    null, and the reload refused the export ("must not be null") or, for a nullable
+    column, silently loaded NULL."""
+    await loaded_tenant(manager, SOURCE)
+    features = table(manager, "audio_features")
+    async with manager.store.session(SOURCE) as session:
+        track_id = (await session.connection.execute(select(features.c.track_id))).scalar()
+        await session.connection.execute(
+            features.update().where(features.c.track_id == track_id).values(tempo=float("inf"))
+        )
+    out = tmp_path / "export"
+
+    with pytest.raises(RecordError, match=str(track_id)) as refused:
+        await manager.export_tenant(SOURCE, out)
+
+    assert (refused.value.tenant_id, refused.value.table) == (SOURCE, "audio_features")
+    assert (refused.value.column, refused.value.rule) == ("tempo", "finite")
+    assert not out.exists()
+    assert not _partials(tmp_path)

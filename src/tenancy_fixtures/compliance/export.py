@@ -45,6 +45,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -58,7 +59,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import DateTime, Table, select
+from sqlalchemy import DateTime, Float, Table, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.compliance.pseudonyms import Pseudonymiser, pseudonymised_columns
@@ -72,6 +73,7 @@ from tenancy_fixtures.compliance.subjects import (
 from tenancy_fixtures.errors import (
     DestinationExistsError,
     FeatureDisabledError,
+    RecordError,
     SettingsError,
     StorageError,
     SubjectNotFoundError,
@@ -436,6 +438,7 @@ async def _write_tables(
             result = await session.connection.stream(query.execution_options(yield_per=_FETCH_ROWS))
             with path.open("wb") as handle:
                 async for partition in result.partitions():
+                    _refuse_non_finite(table, partition, report.tenant_id)
                     rows = _rows(table, partition, pseudonyms, replaced.get(table.name), keys)
                     content.add(rows)
                     _write_rows(handle, table, rows)
@@ -444,6 +447,27 @@ async def _write_tables(
                 report.checksums[table.name] = content.hexdigest()
             else:
                 path.unlink()
+
+
+def _refuse_non_finite(table: Table, partition: Sequence[Any], tenant_id: str) -> None:
+    """A :class:`RecordError` for a float column holding NaN or an infinity (which
+    PostgreSQL stores): JSON has no such number (it would be written as null) and the
+    loader refuses one, so the export could not be reloaded as it was."""
+    floats = [(i, c) for i, c in enumerate(table.columns) if isinstance(c.type, Float)]
+    for row in partition:
+        for i, column in floats:
+            value = row[i]
+            if isinstance(value, float) and not math.isfinite(value):
+                key = {c.name: row[table.columns.keys().index(c.key)] for c in table.primary_key}
+                raise RecordError(
+                    f"{value} is no JSON number (a fixture file cannot hold it, the loader "
+                    f"refuses it) in the row {key or tuple(row)!r:.200}: correct it, then "
+                    "export again (nothing was exported)",
+                    tenant_id=tenant_id,
+                    table=table.name,
+                    column=str(column.name),
+                    rule="finite",
+                )
 
 
 def _rows(
