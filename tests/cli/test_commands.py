@@ -635,6 +635,34 @@ def test_audit_lists_the_create_and_the_load(cli: Cli, tenant_prefix: str) -> No
     assert {r["actor"] for r in records} == {"pytest-cli"}
 
 
+def test_audit_lists_a_tenant_named_after_a_command_with_the_tenant_option(
+    sqlite_cli: Cli,
+) -> None:
+    """``audit verify`` is the chain check, so a tenant named verify is listed with
+    ``audit --tenant verify`` / ``-t verify``, and the help says so."""
+    sqlite_cli.ok("init-tenant", "verify")
+    sqlite_cli.ok("init-tenant", "other")
+
+    for option in ("--tenant", "-t"):
+        records = sqlite_cli.json("audit", option, "verify")
+        assert {r["tenant_id"] for r in records} == {"verify"}
+    assert "audit chain intact" in sqlite_cli.ok("audit", "verify").stdout
+    assert "audit --tenant verify" in " ".join(sqlite_cli.ok("audit", "--help").stdout.split())
+
+
+def test_audit_lists_a_tenant_given_after_options(cli: Cli, tenant_prefix: str) -> None:
+    """``audit --limit 5 T`` and ``audit --json T`` list T's records; they were refused
+    as "No such command"."""
+    tenant = f"{tenant_prefix}optioned"
+    cli.ok("init-tenant", tenant)
+
+    records = cli.json("audit", "--limit", "5", tenant)
+    assert {r["tenant_id"] for r in records} == {tenant}
+    listed = json.loads(cli.ok("audit", "--json", tenant).stdout)
+    assert {r["tenant_id"] for r in listed} == {tenant}
+    assert "audit chain intact" in cli.ok("audit", "--limit", "5", "verify").stdout
+
+
 # --- generate, schema-sql ------------------------------------------------------------
 
 

@@ -30,20 +30,38 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.
 
 
 class _TenantOrCommand(TyperGroup):
-    """``audit TENANT`` lists one tenant's records as before; ``audit verify`` and
-    ``audit head`` are commands (a tenant of either name: ``audit --tenant verify``)."""
+    """``audit TENANT`` lists one tenant's records, after options too (``audit --json
+    acme``); ``audit verify`` and ``audit head`` are commands, so a tenant of either
+    name is ``audit --tenant verify``."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and not args[0].startswith("-") and args[0] not in self.commands:
-            args = ["--tenant", args[0], *args[1:]]
+        at = self._first_positional(args)
+        if at is not None and args[at] not in self.commands:
+            args = [*args[:at], "--tenant", args[at], *args[at + 1 :]]
         return super().parse_args(ctx, args)
+
+    def _first_positional(self, args: list[str]) -> int | None:
+        """Where the first argument that is neither an option nor its value is."""
+        valued = {
+            name
+            for param in self.params
+            if param.param_type_name == "option"
+            and not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+            for name in param.opts
+        }
+        at = 0
+        while at < len(args) and args[at] != "--":
+            if not args[at].startswith("-"):
+                return at
+            at += 2 if args[at] in valued else 1
+        return None
 
 
 audit_app = typer.Typer(
     cls=_TenantOrCommand,
-    help="The audit log and its hash chain.",
     invoke_without_command=True,
     no_args_is_help=False,
+    subcommand_metavar="[TENANT | COMMAND [ARGS]...]",
 )
 
 
@@ -51,12 +69,18 @@ audit_app = typer.Typer(
 def audit(
     ctx: typer.Context,
     tenant: Annotated[
-        str | None, typer.Option("--tenant", "-t", help="Only this tenant (or give it first).")
+        str | None,
+        typer.Option(
+            "--tenant", "-t", help="Only this tenant; needed for a tenant named verify or head."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     json_out: JsonFlag = False,
 ) -> None:
     """Show the audit log, newest first; verify its hash chain; print its head.
+
+    audit TENANT lists one tenant's records; verify and head are the chain's commands,
+    so a tenant named verify or head is listed with audit --tenant verify (or -t).
 
     Example: tenancy-fixtures audit demo_free --limit 10
     """
