@@ -95,6 +95,23 @@ def test_config_of_an_unknown_tenant_exits_4_and_a_bad_value_exits_2(
     assert "choose one of free, premium, enterprise" in platinum.output
 
 
+def test_an_unknown_setting_exits_2_naming_the_known_ones(cli: Cli, tenant_prefix: str) -> None:
+    """``init-tenant -s nope=1`` made the tenant and ``config T -s nope=1`` changed it,
+    keeping a setting nothing reads; both exit 2 as an unknown limit does."""
+    tenant = f"{tenant_prefix}typo"
+
+    created = cli("init-tenant", tenant, "-s", "nope=1")
+    assert 2 == created.exit_code, created.output
+    assert tenant not in cli.tenant_ids()
+    cli.ok("init-tenant", tenant)
+    changed = cli("config", tenant, "-s", "nope=1")
+
+    for refused in (created, changed):
+        line = assert_one_line_error(refused, 2, f"error: tenant '{tenant}': settings.nope")
+        assert "unknown setting; the settings are default_market, locale, region" in line
+    assert "nope" not in cli.json("config", tenant)["settings"]
+
+
 def _applied(cli: Cli, tenant: str) -> list[str]:
     """The outcomes of the tenant's ``config.apply`` audit records, oldest first."""
     trail = cli.json("audit", tenant, "--json")

@@ -115,6 +115,27 @@ async def test_a_create_refused_for_an_unknown_feature_is_audited(
     assert [r.tenant_id for r in refused] == [tenant]
 
 
+async def test_an_unknown_setting_is_refused_naming_it_and_the_known_settings(
+    manager: FixtureManager,
+) -> None:
+    """``settings={"nope": 1}`` was kept and never read, on create and on a change;
+    now a ConfigError naming ``settings.nope`` and the config template's settings, as
+    an unknown flag or limit is, and nothing is made or changed."""
+    tenant = _unique("setting")
+    with pytest.raises(ConfigError) as created:
+        await manager.create_tenant(TenantFixture(tenant_id=tenant, settings={"nope": 1}))
+    assert await manager.list_tenants(prefix=tenant) == []
+    await manager.create_tenant(tenant)
+    with pytest.raises(ConfigError) as changed:
+        await manager.update_tenant_config(tenant, settings={"nope": 1, "locale": "fr"})
+
+    for refused in (created.value, changed.value):
+        assert ("settings.nope", tenant) == (refused.key, refused.tenant_id)
+        assert "unknown setting; the settings are default_market, locale, region" in str(refused)
+    config = await manager.get_tenant_config(tenant)
+    assert ("nope" not in config.settings, "en") == (True, config.settings["locale"])
+
+
 async def test_a_config_change_refused_for_a_bad_limit_is_audited(
     manager: FixtureManager, settings: Settings
 ) -> None:

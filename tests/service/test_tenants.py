@@ -139,6 +139,31 @@ async def test_settings_no_database_stores_are_refused_before_anything_is_writte
     assert (await client.get("/tenants/victim/config", headers=admin)).json() == before
 
 
+async def test_an_unknown_setting_is_a_422_naming_it_and_nothing_is_written(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """POST and PATCH with ``{"settings": {"nope": 1}}`` made and changed the tenant,
+    keeping a setting nothing reads; now a ConfigError naming it and the known ones."""
+    before = (await client.get("/tenants/victim/config", headers=admin)).json()
+    created = await client.post(
+        "/tenants", json={"tenant_id": "typo", "settings": {"nope": 1}}, headers=admin
+    )
+    patched = await client.patch(
+        "/tenants/victim/config", json={"settings": {"nope": 1}}, headers=admin
+    )
+
+    for refused in (created, patched):
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert (problem["type"], problem["key"]) == (
+            "urn:tenancy-fixtures:error:ConfigError",
+            "settings.nope",
+        )
+        assert "the settings are default_market, locale, region" in problem["detail"]
+    assert (await client.get("/tenants/typo", headers=admin)).status_code == 404
+    assert (await client.get("/tenants/victim/config", headers=admin)).json() == before
+
+
 async def test_a_lone_surrogate_in_a_feature_or_limit_name_is_a_422(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

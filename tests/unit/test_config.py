@@ -183,6 +183,19 @@ class TestResolveConfig:
         assert key in str(caught.value)
         assert message in str(caught.value)
 
+    def test_an_unknown_setting_is_refused_naming_the_known_ones(
+        self, template: ConfigTemplate
+    ) -> None:
+        """A setting the config template does not name was kept silently."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, tier="premium", settings={"locale": "fr", "nope": 1})
+
+        assert "settings.nope" == caught.value.key
+        assert (
+            "settings.nope: unknown setting; the settings are default_market, locale, "
+            "region, retention_days"
+        ) in str(caught.value)
+
     def test_a_boolean_limit_is_refused(self, template: ConfigTemplate) -> None:
         """A limit given as true/false is refused, not read as 1 or 0."""
         with pytest.raises(ConfigError) as caught:

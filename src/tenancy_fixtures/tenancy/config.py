@@ -185,6 +185,10 @@ class ConfigTemplate(BaseModel):
         template.check_tiers(templates.resolve(TemplateDirectory.CONFIG_TEMPLATE))
         return template
 
+    def settings_named(self) -> set[str]:
+        """The settings a tenant may have: those the defaults or a tier give."""
+        return {name for layer in (self.defaults, *self.tiers.values()) for name in layer.settings}
+
     def check_tiers(self, path: Path) -> None:
         """Resolve each tier with no overrides: a flag, limit or setting the template
         itself gets wrong is a :class:`TemplateError` naming ``path`` and the tier, not
@@ -230,6 +234,7 @@ def resolve_config(template: ConfigTemplate, tenant: TenantFixture) -> TenantCon
     settings = deep_merge(template.defaults.settings, tier.settings, tenant.settings)
     for name, value in settings.items():
         _check_setting(tenant.tenant_id, name, value)
+        _check_known_setting(template, tenant.tenant_id, name)
     retention_days(tenant.tenant_id, settings)
     try:
         return TenantConfig(
@@ -292,6 +297,19 @@ def _check_setting(tenant_id: str, name: object, value: object) -> None:
                 tenant_id=tenant_id,
                 key=key,
             )
+
+
+def _check_known_setting(template: ConfigTemplate, tenant_id: str, name: str) -> None:
+    """A :class:`ConfigError` naming ``settings.<name>`` for a setting the config
+    template does not name (in its defaults or a tier): a typo, kept and never read."""
+    known = template.settings_named()
+    if name not in known:
+        key = f"settings.{_shown(name)}"
+        raise ConfigError(
+            f"{key}: unknown setting; the settings are {', '.join(sorted(known))}",
+            tenant_id=tenant_id,
+            key=key,
+        )
 
 
 #: The longest retention a tenant may set (a century): a cutoff further back than the
