@@ -57,6 +57,26 @@ def test_an_option_without_a_value_separator_is_a_usage_error(cli: Cli) -> None:
     assert_one_line_error(checking, 2, "error: --option expects KEY=VALUE")
 
 
+def test_an_option_the_format_does_not_take_is_a_usage_error_naming_its_options(
+    cli: Cli,
+) -> None:
+    """``-o displayname=Ava`` (display_name misspelt) was ignored: the listener loaded
+    named after its id. Now exit 2 naming the option, the format and what it takes, for
+    ``load-fixtures`` and ``validate-data --source`` alike; nothing is loaded."""
+    path = str(SAMPLES / "Streaming_History_Audio_2024.json")
+    given = ("--format", "spotify-history", "-o", "user_id=u_ava", "-o", "displayname=Ava")
+
+    loading = cli("load-fixtures", TENANT, path, *given)
+    checking = cli("validate-data", "--source", path, *given)
+
+    for result in (loading, checking):
+        line = assert_one_line_error(result, 2, "error: ")
+        assert (
+            "unknown option 'displayname': format 'spotify-history' takes display_name, user_id"
+        ) in line
+    assert cli.json("load-fixtures", TENANT, path, "-o", "user_id=u_ava")["changed"] is True
+
+
 def test_an_unknown_format_is_a_usage_error_naming_the_known_ones(cli: Cli) -> None:
     """``--format itunes`` is a mistaken argument, exit 2 (it was 5, "data refused");
     a manifest entry naming an unknown format is still the set's fault (exit 5)."""

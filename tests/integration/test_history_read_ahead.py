@@ -198,7 +198,8 @@ def test_options_that_cannot_travel_to_a_worker_do_not_stop_the_read_ahead(
 ) -> None:
     spotify.register()
     directory, names = find_source_files(export)
-    options = {**LISTENER, "note": threading.Lock()}  # an option only the format reads
+    # An option the format reads (a display name not a string: the id is used).
+    options = {**LISTENER, "display_name": threading.Lock()}
     files = [source_file(directory, n, format=FORMAT, options=options) for n in names]
     loader = SourceLoader(files, metadata=spotify_metadata())
     try:

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import (
+    ConfigError,
     FixtureFormatError,
     FixtureSetError,
     IntegrityViolationError,
@@ -81,11 +82,12 @@ class AlbumsFormat(_MarkedFormat):
     name = "test-albums"
     marker = "albumbook"
     tables = frozenset({"albums"})
+    option_names = frozenset({"album_name"})
 
     def normalize(self, document: Any, sink: RowSink) -> None:
+        name = self.options.get("album_name", "an album")
         sink.merge(
-            "albums",
-            {"album_id": document["id"], "name": "an album", "artist_id": document["artist_id"]},
+            "albums", {"album_id": document["id"], "name": name, "artist_id": document["artist_id"]}
         )
 
 
@@ -206,6 +208,59 @@ async def test_a_manifest_entry_names_a_source_file_and_its_format(
     report = await manager.load_fixtures(TENANT, tmp_path)
 
     assert {"artists": 1} == report.row_counts
+
+
+async def test_an_option_no_format_reads_is_refused_naming_the_format_and_its_options(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``options={"loud": True}`` for a format that takes no option, in a manifest entry,
+    to the whole load or on a file in code, was ignored; now a ConfigError naming the
+    option, the format and what it takes, before anything is loaded."""
+    write_jsonl(tmp_path / "songs.jsonl", [song(ARTIST)])
+    entry = {"path": "songs.jsonl", "format": "test-songs", "options": {"loud": 1}}
+    manifest = {"files": [entry]}
+    (tmp_path / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(ConfigError) as in_manifest:
+        await manager.load_fixtures(TENANT, tmp_path)
+    with pytest.raises(ConfigError) as given:
+        await manager.load_fixtures(TENANT, tmp_path / "songs.jsonl", options={"loud": 1})
+    with pytest.raises(ConfigError) as in_code:
+        SourceLoader(
+            [source_file(tmp_path, "songs.jsonl", options={"loud": 1})],
+            metadata=manager.store.metadata,
+        )
+
+    assert "songs.jsonl: unknown option 'loud': format 'test-songs' takes no options" == str(
+        in_manifest.value
+    ).removeprefix(f"tenant '{TENANT}': ")
+    assert "unknown option 'loud': format 'test-songs' takes no options" in str(given.value)
+    assert "unknown option 'loud': format 'test-songs' takes no options" in str(in_code.value)
+    for refused in (in_manifest.value, given.value, in_code.value):
+        assert "options.loud" == refused.key
+    assert 0 == await total_rows(manager)
+
+
+async def test_an_option_given_to_the_whole_load_needs_only_one_format_to_read_it(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``-o`` goes to every file of the load: an option one of its formats declares is
+    taken though the others do not read it; one none declares is refused naming each."""
+    write_jsonl(tmp_path / "a_songs.jsonl", [song(ARTIST)])
+    album = {"albumbook": True, "id": "4aawyAB9vmqN3uQ7FjRGTy", "artist_id": ARTIST}
+    write_jsonl(tmp_path / "b_albums.jsonl", [album])
+    await manager.create_tenant(TENANT)
+
+    report = await manager.load_fixtures(TENANT, tmp_path, options={"album_name": "Tide"})
+    with pytest.raises(ConfigError) as caught:
+        await manager.load_fixtures(TENANT, tmp_path, options={"album": "Tide"}, force=True)
+
+    assert {"artists": 1, "albums": 1} == report.row_counts
+    assert (
+        "unknown option 'album': format 'test-albums' takes album_name; format 'test-songs' "
+        "takes no options"
+    ) in str(caught.value)
 
 
 def test_the_format_of_a_file_is_detected_from_its_first_document(tmp_path: Path) -> None:

@@ -145,6 +145,7 @@ class DjangoFormat(SourceFormat):
     name = "django"
     loader = "django"
     tables = frozenset[str]()
+    option_names = frozenset({"mapping", "models", "natural_keys"})
     path_options = frozenset({"mapping"})
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:

@@ -160,7 +160,7 @@ def open_loaders(
         known_format_or_fail(format)
         directory, names = find_source_files(path)
         files = [source_file(directory, name, format=format, options=given) for name in names]
-        return [SourceLoader(files, metadata=metadata, batch_size=batch_size)]
+        return [SourceLoader(files, metadata=metadata, batch_size=batch_size, shared_options=given)]
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
         fixture_set = open_fixture_set(path, metadata=metadata)
         return _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
@@ -173,7 +173,9 @@ def open_loaders(
         loaders = _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
     if sources:
         files = [source_file(directory, name, format=None, options=given) for name in sources]
-        loaders.append(SourceLoader(files, metadata=metadata, batch_size=batch_size))
+        loaders.append(
+            SourceLoader(files, metadata=metadata, batch_size=batch_size, shared_options=given)
+        )
     if not loaders:
         raise FixtureSetError(
             "no fixture files to load: table files are named <table>.jsonl, .json or .csv "
@@ -220,7 +222,11 @@ def _set_loaders(
         ]
         loaders.append(
             SourceLoader(
-                files, name=f"sources:{fixture_set.name}", metadata=metadata, batch_size=batch_size
+                files,
+                name=f"sources:{fixture_set.name}",
+                metadata=metadata,
+                batch_size=batch_size,
+                shared_options=given,
             )
         )
     return loaders

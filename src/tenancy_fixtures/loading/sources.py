@@ -76,6 +76,7 @@ __all__ = [
     "SourceFile",
     "SourceFormat",
     "SourceLoader",
+    "check_options",
     "confined_options",
     "detect_format",
     "iter_documents",
@@ -829,6 +830,9 @@ class SourceFormat(ABC):
     #: Per-table write modes of the rows that were not authoritative
     #: (names the format had to derive), e.g. ``insert_missing`` for catalogue rows.
     derived_modes: ClassVar[Mapping[str, TableMode]] = {}
+    #: The options the format reads (``-o KEY=VALUE``, a manifest entry's ``options``),
+    #: its :attr:`path_options` too: any other is refused, not silently ignored.
+    option_names: ClassVar[frozenset[str]] = frozenset()
     #: Options that name a file the format reads: given in a manifest, they must lie
     #: inside its set (and are resolved against it); the service takes none of them.
     path_options: ClassVar[frozenset[str]] = frozenset()
@@ -995,6 +999,24 @@ def path_options() -> frozenset[str]:
     return frozenset().union(*(fmt.path_options for fmt in SOURCE_FORMATS.values()))
 
 
+def check_options(
+    formats: Iterable[type[SourceFormat]], options: Iterable[str], *, where: str = ""
+) -> None:
+    """A :class:`ConfigError` for an option none of ``formats`` reads (a typo would
+    otherwise be ignored), naming it and the options each format takes; ``where``
+    prefixes the message (the file whose options they are)."""
+    readers = sorted(set(formats), key=lambda fmt: fmt.name)
+    for key in options:
+        if any(key in fmt.option_names | fmt.path_options for fmt in readers):
+            continue
+        taken = "; ".join(
+            f"format {fmt.name!r} takes "
+            + (", ".join(sorted(fmt.option_names | fmt.path_options)) or "no options")
+            for fmt in readers
+        )
+        raise ConfigError(f"{where}unknown option {key!r}: {taken}", key=f"options.{key}")
+
+
 def confined_options(directory: Path, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` of a manifest entry, each naming a file (:func:`path_options`)
     resolved inside ``directory``: a set cannot make a format read outside itself."""
@@ -1083,6 +1105,7 @@ class SourceLoader(RefreshesDerivedTables):
         metadata: MetaData,
         batch_size: int = DEFAULT_BATCH_SIZE,
         modes: Mapping[str, TableMode] | None = None,
+        shared_options: Iterable[str] | None = None,
     ) -> None:
         if not files:
             raise FixtureSetError("no source files given")
@@ -1092,6 +1115,7 @@ class SourceLoader(RefreshesDerivedTables):
             f if f.format is not None else f.with_format(detect_format(f)) for f in files
         ]
         self.formats = [SOURCE_FORMATS[f.format or ""] for f in self.sources]
+        self._check_options(shared_options)
         formats = sorted({fmt.name for fmt in self.formats})
         default = f"{'+'.join(formats)}:{self.sources[0].path.parent.name}"
         self._name = name or fitted_name(default, FIXTURE_NAME_LENGTH)
@@ -1111,6 +1135,16 @@ class SourceLoader(RefreshesDerivedTables):
         self.readers: list[SourceFormat] = []
         #: The documents a lenient staging set aside (:func:`stage_document`).
         self.set_aside: list[SetAside] = []
+
+    def _check_options(self, shared_options: Iterable[str] | None) -> None:
+        """Refuse an option nothing reads. ``shared_options`` went to every file (``-o``,
+        a load's ``options``): one format of the load reading each is enough; a file's
+        other options must be its own format's. ``None``: every option is shared."""
+        given = {key for file in self.sources for key in file.options}
+        shared = given if shared_options is None else frozenset(shared_options)
+        for file, fmt in zip(self.sources, self.formats, strict=True):
+            check_options([fmt], set(file.options) - shared, where=f"{file.relative}: ")
+        check_options(self.formats, shared)
 
     @property
     def name(self) -> str:

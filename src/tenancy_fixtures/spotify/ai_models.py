@@ -557,6 +557,7 @@ class AIModelsFormat(SourceFormat):
     """
 
     name = "ai-models"
+    option_names = frozenset({"tiers", "features"})
     loader = "ai_models"
     tables = frozenset({_TABLE})
     tenant_checks = (_DEFAULTS_RULE,)

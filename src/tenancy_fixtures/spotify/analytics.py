@@ -52,6 +52,7 @@ class ProductEventsFormat(SourceFormat):
     """
 
     name = "events"
+    option_names = frozenset({"anonymous"})
     loader = "analytics"
     tables = frozenset({"product_events"})
 

@@ -76,6 +76,7 @@ class MillionPlaylistFormat(SourceFormat):
     """Million Playlist Dataset slices into playlists, their tracks and the catalogue."""
 
     name = "mpd"
+    option_names = frozenset({"owner_id", "owner_name"})
     loader = "spotify"
     tables = frozenset({"users", "artists", "albums", "tracks", "playlists", "playlist_tracks"})
     stream = "playlists.item"

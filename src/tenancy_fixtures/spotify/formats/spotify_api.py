@@ -141,6 +141,7 @@ class SpotifyApiFormat(SourceFormat):
     """Spotify Web API objects and responses into the catalogue, playlists and plays."""
 
     name = "spotify-api"
+    option_names = frozenset({"playlist_id", "user_id", "display_name"})
     loader = "spotify"
     tables = frozenset(
         {

@@ -367,6 +367,7 @@ class StreamingHistoryFormat(SourceFormat):
     """Basic and extended streaming history exports into listening events."""
 
     name = "spotify-history"
+    option_names = frozenset({"user_id", "display_name"})
     loader = "spotify"
     tables = frozenset({"users", "artists", "albums", "tracks", "listening_events"})
     derived_modes: ClassVar[Mapping[str, TableMode]] = _DERIVED
