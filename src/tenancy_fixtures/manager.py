@@ -605,15 +605,23 @@ class FixtureManager:
         return await self.monitor.latest_usage(tenants, warn_ratio=self.settings.limit_warn_ratio)
 
     async def forecast(
-        self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        confidence: float = 0.9,
+        skip_missing: bool = False,
     ) -> list[TenantForecast]:
         """Days until each tenant reaches each limit (Theil-Sen trend of its usage
         snapshots, Sen's ``confidence`` band) and anomalies in its loads' throughput,
         duration and growth; every registered tenant unless ``tenants`` names some.
+        A named tenant not registered is a :class:`TenantNotFoundError`, or with
+        ``skip_missing`` left out (one dropped since a listing named it).
         Sets the ``tenancy_days_to_limit`` and ``tenancy_anomaly`` gauges."""
         for tenant_id in tenants or ():
             validate_tenant_id(tenant_id)
-        forecasts = await self.monitor.forecast(tenants, confidence=confidence)
+        forecasts = await self.monitor.forecast(
+            tenants, confidence=confidence, skip_missing=skip_missing
+        )
         self.metrics.publish_forecasts(forecasts, fleet=tenants is None)
         return forecasts
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
-from tenancy_fixtures import FixtureManager, Settings, TenantFixture
+from tenancy_fixtures import FixtureManager, Settings, TenantFixture, TenantRecord
 from tests.service.conftest import Tokens, bearer
 
 
@@ -91,6 +92,34 @@ async def test_forecasts_answer_per_tenant_and_fleet_and_set_the_gauges(
     assert 'tenancy_days_to_limit{limit="users",tenant="victim"} +Inf' in metrics
     page = (await client.get("/forecasts", headers=fleet)).json()
     assert [f["tenant_id"] for f in page["items"]] == ["intruder", "victim"]
+
+
+async def test_the_fleets_forecasts_leave_out_a_tenant_dropped_while_the_page_is_made(
+    client: httpx.AsyncClient,
+    manager: FixtureManager,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tenant dropped between the page's listing and its forecasts made the whole
+    page a 404 naming it; it is left out (as ``list`` leaves it out), while the
+    forecast of that tenant alone is still a 404."""
+    await manager.create_tenant("doomed")
+    listed = FixtureManager.list_tenants
+
+    async def dropped_meanwhile(self: FixtureManager, **options: Any) -> list[TenantRecord]:
+        records = await listed(self, **options)
+        await self.drop_tenant("doomed")
+        return records
+
+    fleet = bearer(tokens.fleet["read"])
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "list_tenants", dropped_meanwhile)
+        page = await client.get("/forecasts", headers=fleet)
+
+    assert page.status_code == 200, page.text
+    assert [f["tenant_id"] for f in page.json()["items"]] == ["intruder", "victim"]
+    alone = await client.get("/tenants/doomed/forecast", headers=fleet)
+    assert alone.status_code == 404, alone.text
 
 
 async def test_the_fleets_errors_group_a_refused_load(

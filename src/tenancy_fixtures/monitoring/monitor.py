@@ -206,14 +206,22 @@ class FixtureMonitor:
         return found
 
     async def forecast(
-        self, tenants: Sequence[str] | None = None, *, confidence: float = 0.9
+        self,
+        tenants: Sequence[str] | None = None,
+        *,
+        confidence: float = 0.9,
+        skip_missing: bool = False,
     ) -> list[TenantForecast]:
         """Each tenant's limit forecasts and anomalies, by id (every registered tenant
-        unless ``tenants`` names some)."""
+        unless ``tenants`` names some). A named tenant not registered is a
+        :class:`TenantNotFoundError`, or with ``skip_missing`` left out (a page of a
+        listing: dropped since it was listed)."""
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             registered = [t.tenant_id for t in await control_plane.list_tenants(conn)]
             ids = registered if tenants is None else list(tenants)
+            if skip_missing:
+                ids = [t for t in ids if t in registered]
             for tenant_id in ids:
                 if tenant_id not in registered:
                     raise TenantNotFoundError(tenant_id)

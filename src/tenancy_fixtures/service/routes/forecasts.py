@@ -36,10 +36,13 @@ async def fleet_forecasts(
     confidence: Confidence = 0.9,
 ) -> Page[ForecastPublic]:
     """A page of tenants by id, each with the days until each counted limit is reached
-    (Theil-Sen trend of its usage snapshots) and the anomalies in its loads."""
+    (Theil-Sen trend of its usage snapshots) and the anomalies in its loads; a tenant
+    dropped since the page was listed is left out."""
     records = await manager.list_tenants(limit=limit, offset=offset)
     total = await manager.count_tenants()
-    forecasts = await manager.forecast([r.tenant_id for r in records], confidence=confidence)
+    forecasts = await manager.forecast(
+        [r.tenant_id for r in records], confidence=confidence, skip_missing=True
+    )
     return Page[ForecastPublic](
         items=[ForecastPublic.model_validate(f.as_dict()) for f in forecasts],
         total=total,
