@@ -9,9 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from tenancy_fixtures import ConfigFixture, FixtureManager
 from tenancy_fixtures.errors import ConfigError, LimitBelowUsageError, LimitExceededError
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 from tests.log_capture import captured_logs
 
@@ -147,3 +149,29 @@ async def test_features_given_as_one_string_are_refused_not_read_as_letters(
         await enforcing.update_tenant_config(TENANT, features="data_export")
 
     assert "data_export" in (await enforcing.get_tenant_config(TENANT)).features
+
+
+async def test_a_setting_an_earlier_release_stored_unchecked_does_not_lock_the_config(
+    enforcing: FixtureManager,
+) -> None:
+    """Unknown settings are refused now; one an earlier release stored (never read) made
+    every later change of the tenant's config fail, naming it, with no way to remove
+    it. A change leaves it out instead (logged), and goes through."""
+    await enforcing.create_tenant(TENANT, tier="free")
+    async with enforcing.store.control() as conn:
+        table = control_plane.configs_table
+        stored = (
+            await conn.execute(select(table.c.config).where(table.c.tenant_id == TENANT))
+        ).scalar_one()
+        document = dict(stored)
+        document["settings"] = {**document["settings"], "nope": 1}
+        document[control_plane.OVERRIDES_KEY] = {"settings": {"nope": 1}}
+        await conn.execute(update(table).where(table.c.tenant_id == TENANT).values(config=document))
+
+    with captured_logs() as logs:
+        changed = await enforcing.update_tenant_config(TENANT, tier="premium")
+
+    assert "premium" == changed.tier
+    assert "nope" not in changed.settings
+    dropped = [e for e in logs if e["event"] == "unknown_settings_dropped"]
+    assert [["nope"]] == [e["settings"] for e in dropped]

@@ -15,7 +15,7 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -368,17 +368,30 @@ def stored_tenant(
     template: ConfigTemplate, document: Mapping[str, Any], overrides: Mapping[str, Any] | None
 ) -> TenantFixture:
     """The tenant a stored config was resolved from: its tier and stored ``overrides``
-    (a config stored without them: :func:`overrides_of`, what differs from its tier)."""
+    (a config stored without them: :func:`overrides_of`, what differs from its tier).
+
+    A setting the config template does not know (taken by releases that did not check
+    settings; never read) is left out, with a warning: kept, it would refuse every
+    change of the tenant's config."""
     config = TenantConfig.model_validate(document)
-    if overrides is None:
-        return overrides_of(template, config)
-    return TenantFixture(
-        tenant_id=config.tenant_id,
-        tier=config.tier,
-        features=list(overrides.get("features") or ()),
-        limits=dict(overrides.get("limits") or {}),
-        settings=dict(overrides.get("settings") or {}),
+    tenant = (
+        overrides_of(template, config)
+        if overrides is None
+        else TenantFixture(
+            tenant_id=config.tenant_id,
+            tier=config.tier,
+            features=list(overrides.get("features") or ()),
+            limits=dict(overrides.get("limits") or {}),
+            settings=dict(overrides.get("settings") or {}),
+        )
     )
+    known = template.settings_named()
+    unknown = sorted(name for name in tenant.settings if name not in known)
+    if not unknown:
+        return tenant
+    log.warning("unknown_settings_dropped", tenant_id=tenant.tenant_id, settings=unknown)
+    settings = {k: v for k, v in tenant.settings.items() if k in known}
+    return replace(tenant, settings=settings)
 
 
 #: Refuses a config change that lowers limits (name: new value) below what the tenant
