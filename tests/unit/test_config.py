@@ -196,6 +196,18 @@ class TestResolveConfig:
             "region, retention_days"
         ) in str(caught.value)
 
+    def test_a_setting_past_its_length_is_refused_naming_it(self, template: ConfigTemplate) -> None:
+        """A 5,000-character ``locale`` was stored (and carried by every config read, the
+        cache and each service answer): refused past 1,000 characters, naming the key;
+        1,000 is taken."""
+        with pytest.raises(ConfigError) as caught:
+            resolve(template, tier="premium", settings={"locale": "x" * 5_000})
+        taken = resolve(template, tier="premium", settings={"locale": "x" * 1_000})
+
+        assert "settings.locale" == caught.value.key
+        assert "settings.locale: at most 1,000 characters, not 5,000" in str(caught.value)
+        assert "x" * 1_000 == taken.settings["locale"]
+
     def test_a_boolean_limit_is_refused(self, template: ConfigTemplate) -> None:
         """A limit given as true/false is refused, not read as 1 or 0."""
         with pytest.raises(ConfigError) as caught:

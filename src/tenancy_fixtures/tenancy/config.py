@@ -271,10 +271,16 @@ def _parse_limits(tenant_id: str, limits: Mapping[str, Any]) -> TenantLimits:
         ) from None
 
 
+#: The longest text a setting may hold: settings are codes and names (a locale, a
+#: region), and every config read carries them (the cache, each service answer).
+MAX_SETTING_LENGTH = 1_000
+
+
 def _check_setting(tenant_id: str, name: object, value: object) -> None:
     """A :class:`ConfigError` naming ``settings.<name>`` for a value no store keeps: a
     NaN or infinity (JSON has none), NUL or a lone surrogate in the name or the value,
-    ``None`` but for a setting of :data:`NULLABLE_SETTINGS`."""
+    ``None`` but for a setting of :data:`NULLABLE_SETTINGS`, text past
+    :data:`MAX_SETTING_LENGTH` characters."""
     key = f"settings.{_shown(name)}"
     if value is None and name not in NULLABLE_SETTINGS:
         nullable = ", ".join(f"{k} (null: {v})" for k, v in NULLABLE_SETTINGS.items())
@@ -286,6 +292,12 @@ def _check_setting(tenant_id: str, name: object, value: object) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(
             f"{key}: must be a finite number, not {value!r} (JSON has none)",
+            tenant_id=tenant_id,
+            key=key,
+        )
+    if isinstance(value, str) and len(value) > MAX_SETTING_LENGTH:
+        raise ConfigError(
+            f"{key}: at most {MAX_SETTING_LENGTH:,} characters, not {len(value):,}",
             tenant_id=tenant_id,
             key=key,
         )
