@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import fcntl
 import hashlib
 import json
 import math
@@ -51,8 +50,7 @@ import re
 import secrets
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -79,6 +77,7 @@ from tenancy_fixtures.errors import (
     SubjectNotFoundError,
     TenantNotFoundError,
 )
+from tenancy_fixtures.file_locks import held, is_free
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.derived import derived_tables
 from tenancy_fixtures.loading.table_checksums import enum_members, enum_stored_text, table_checksum
@@ -316,35 +315,7 @@ def _partials(target: Path) -> list[Path]:
     module gives, never a file of the user's), leaving out those of exports still
     writing (which hold a lock on them)."""
     pattern = re.compile(rf"\.{re.escape(target.name)}(\.tar\.gz)?\.[0-9a-f]{{16}}\.partial")
-    return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and _abandoned(p)]
-
-
-@contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """Hold a lock on ``path`` (a staging directory or archive) while this export
-    writes it: another export to the same place then leaves it alone. The lock goes
-    with the process, so what a killed export left is removed."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _abandoned(path: Path) -> bool:
-    """Whether no export is writing ``path`` (none holds its lock)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
+    return [p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and is_free(p)]
 
 
 def _remove(path: Path) -> None:
@@ -387,7 +358,7 @@ async def export_tenant(
         try:
             staging, archive = _staging(out)
             try:
-                with _writing(staging):
+                with held(staging):
                     await _write_tables(store, report, staging, subject, pseudonyms, keys)
                     if subject is not None and not report.rows:
                         raise _unknown_subject(store, tenant_id)
@@ -548,8 +519,12 @@ def _finish(staging: Path, out: Path, archive: Path | None) -> None:
         return
     partial = archive.with_name(f".{archive.name}.{secrets.token_hex(8)}.partial")
     try:
-        with partial.open("xb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            fcntl.flock(raw.fileno(), fcntl.LOCK_EX)  # see _writing
+        # Locked while written, as the staging directory is (see file_locks).
+        with (
+            partial.open("xb") as raw,
+            held(partial),
+            tarfile.open(fileobj=raw, mode="w:gz") as tar,
+        ):
             for child in sorted(staging.iterdir()):
                 tar.add(child, arcname=child.name)
         try:

@@ -294,6 +294,8 @@ if sys.platform == "win32":  # pragma: no cover - no flock: nothing is swept
 else:
     import fcntl
 
+    from tenancy_fixtures.file_locks import held_if_free
+
     def _hold(folder: Path) -> int | None:
         """Lock ``folder`` for this process: its lock file appears already locked (made
         under another name, locked, then renamed), so no sweep can take it first."""
@@ -311,19 +313,10 @@ else:
         """Remove ``folder`` if its lock file's lock is free: its process is gone (the
         system drops a dead process's locks). A folder without the file is left: not an
         upload's, or one being made this instant."""
-        try:
-            descriptor = os.open(folder / _LOCK, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-            return True
-        finally:
-            os.close(descriptor)
+        with held_if_free(folder / _LOCK, follow_links=False) as free:
+            if free:
+                shutil.rmtree(folder, ignore_errors=True)
+            return free
 
 
 def prepare(work_dir: Path | None, tenant_id: str) -> UploadFolder:
