@@ -19,6 +19,7 @@ __all__ = [
     "DJANGO",
     "HISTORY",
     "HISTORY_TABLES",
+    "HISTORY_TENANT",
     "LIMIT_A",
     "LIMIT_B",
     "OURS",
@@ -52,6 +53,7 @@ VALIDATE = "ours_validate_data"
 VALIDATE_RECOMPUTED = "ours_validate_data_recomputed"
 HISTORY = "ours_history_export"
 HISTORY_TABLES = "ours_history_as_tables"
+HISTORY_TENANT = "ours_history_as_tenant"
 LIMIT_A = "limit_a"
 LIMIT_B = "limit_b"
 UPSERT = "ours_reload_upsert"

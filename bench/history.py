@@ -8,7 +8,14 @@ set of JSON Lines table files (what its loader stages): one ``users`` row, the
 artists, albums and tracks the plays name (album and artist by derived id, as the
 format derives them) and one ``listening_events`` row per play. Every entry is a play
 of a track (no episodes, no unavailable tracks), each at its own second, so both load
-the same rows, entry for entry. Cached under ``bench/.data/<scale>-<seed>/history-<n>/``.
+the same rows, entry for entry.
+
+The export's load also computes the daily aggregates of its plays
+(``track_daily_stats``, ``daily_stats``), which a table-file load takes as given: a
+second twin, ``tenant/``, holds the same five files plus those aggregates (computed
+here as :mod:`tenancy_fixtures.spotify.daily_stats` defines them), so that loading it
+leaves the same tenant, table for table, as loading the export. Cached under
+``bench/.data/<scale>-<seed>/history-<n>/``.
 """
 
 from __future__ import annotations
@@ -23,9 +30,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.dataset import DATA_DIR, SCALES
+from tenancy_fixtures.spotify.daily_stats import STREAM_MS
 from tenancy_fixtures.spotify.spotify_ids import BASE62, SPOTIFY_ID_LENGTH, derived_id
 
 __all__ = [
+    "DERIVED_TABLES",
     "ENTRIES_PER_FILE",
     "HISTORY_USER",
     "TABLES",
@@ -40,6 +49,8 @@ ENTRIES_PER_FILE = 20_000
 HISTORY_USER = "history_listener"
 #: The tables the table-file twin holds, parents first.
 TABLES = ("users", "artists", "albums", "tracks", "listening_events")
+#: The daily aggregates the export's load computes, which the ``tenant/`` twin also holds.
+DERIVED_TABLES = ("track_daily_stats", "daily_stats")
 _MARKER = "complete.json"
 _START = datetime(2018, 1, 1, tzinfo=UTC)
 _PLATFORMS = ("ios", "android", "osx", "windows", "web_player", "cast_tv")
@@ -54,18 +65,26 @@ _WORDS = (
 
 @dataclass(frozen=True)
 class HistorySet:
-    """The export (a directory of source files) and its table-file twin (a fixture set)."""
+    """The export (a directory of source files) and its table-file twins (fixture sets):
+    ``tables`` the rows the format stages, ``tenant`` those and the daily aggregates."""
 
     export: Path
     tables: Path
+    tenant: Path
     user_id: str
     entries: int
     export_bytes: int
     rows: dict[str, int]
+    derived_rows: dict[str, int]
 
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+    @property
+    def tenant_rows(self) -> int:
+        """Rows in the tenant after either load: the staged rows and the aggregates."""
+        return self.total_rows + sum(self.derived_rows.values())
 
 
 @dataclass(frozen=True)
@@ -142,6 +161,9 @@ class _Twin:
             "w", encoding="utf-8", newline="\n"
         )
         self.event_rows = 0
+        #: Per (track, day) and per day: plays, milliseconds played, skips, streams.
+        self.per_track: dict[tuple[str, str], list[int]] = {}
+        self.per_day: dict[str, list[int]] = {}
 
     def play(self, track: _Track, entry: dict[str, Any], played_at: datetime) -> None:
         artist_id = derived_id("artist", track.artist)
@@ -175,6 +197,15 @@ class _Twin:
         }
         self.events.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.event_rows += 1
+        day = played_at.astimezone(UTC).date().isoformat()
+        ms = entry["ms_played"]
+        measures = (1, ms, 1 if entry["skipped"] else 0, 1 if ms >= STREAM_MS else 0)
+        for totals in (
+            self.per_track.setdefault((track.id, day), [0, 0, 0, 0]),
+            self.per_day.setdefault(day, [0, 0, 0, 0]),
+        ):
+            for at, value in enumerate(measures):
+                totals[at] += value
 
     def close(self) -> dict[str, int]:
         """Write the catalogue, the user and the manifest; the row count per table."""
@@ -190,6 +221,27 @@ class _Twin:
         manifest = {"name": "bench-history-as-tables", "version": 1, "files": files}
         (self.directory / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
         return {**{t: len(rows) for t, rows in tables.items()}, "listening_events": self.event_rows}
+
+    def write_tenant(self, directory: Path) -> dict[str, int]:
+        """The ``tenant/`` twin: the five table files (hard links) and the aggregates of
+        the one listener's plays; the aggregate rows per table."""
+        for table in TABLES:
+            (directory / f"{table}.jsonl").hardlink_to(self.directory / f"{table}.jsonl")
+
+        def row(keys: dict[str, str], totals: list[int]) -> str:
+            plays, ms, skips, streams = totals
+            measures = {"plays": plays, "listeners": 1, "ms_played": ms, "skips": skips}
+            return json.dumps({**keys, **measures, "streams": streams}) + "\n"
+
+        with (directory / "track_daily_stats.jsonl").open("w", encoding="utf-8") as out:
+            for (track_id, day), totals in self.per_track.items():
+                out.write(row({"track_id": track_id, "day": day}, totals))
+        with (directory / "daily_stats.jsonl").open("w", encoding="utf-8") as out:
+            out.writelines(row({"day": day}, totals) for day, totals in self.per_day.items())
+        files = [{"table": t, "path": f"{t}.jsonl"} for t in (*TABLES, *DERIVED_TABLES)]
+        manifest = {"name": "bench-history-as-tenant", "version": 1, "files": files}
+        (directory / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+        return {"track_daily_stats": len(self.per_track), "daily_stats": len(self.per_day)}
 
 
 def _write(export: Path, twin: _Twin, entries: int, seed: int) -> None:
@@ -223,33 +275,40 @@ def _write(export: Path, twin: _Twin, entries: int, seed: int) -> None:
 def write_history_set(root: Path, entries: int, seed: int, *, log: Any = print) -> HistorySet:
     """The export of ``entries`` plays and its table-file twin, written now unless cached."""
     directory = root / f"history-{entries}"
-    export, tables = directory / "export", directory / "tables"
+    export, tables, tenant = directory / "export", directory / "tables", directory / "tenant"
     marker = directory / _MARKER
     if marker.is_file():
         info = json.loads(marker.read_text(encoding="utf-8"))
-        if info.get("entries") == entries and info.get("seed") == seed:
+        if info.get("entries") == entries and info.get("seed") == seed and "derived" in info:
             return HistorySet(
-                export, tables, HISTORY_USER, entries, info["export_bytes"], info["rows"]
+                export,
+                tables,
+                tenant,
+                HISTORY_USER,
+                entries,
+                info["export_bytes"],
+                info["rows"],
+                info["derived"],
             )
     if directory.exists():
         shutil.rmtree(directory)
     export.mkdir(parents=True)
     tables.mkdir()
+    tenant.mkdir()
     log(f"writing a {entries:,}-entry extended streaming history export into {export} ...")
     started = time.perf_counter()
     twin = _Twin(tables, HISTORY_USER)
     _write(export, twin, entries, seed)
     rows = twin.close()
+    derived = twin.write_tenant(tenant)
     size = sum(p.stat().st_size for p in export.iterdir())
-    marker.write_text(
-        json.dumps({"entries": entries, "seed": seed, "export_bytes": size, "rows": rows}),
-        encoding="utf-8",
-    )
+    info = {"entries": entries, "seed": seed, "export_bytes": size, "rows": rows}
+    marker.write_text(json.dumps({**info, "derived": derived}), encoding="utf-8")
     log(
         f"  {size / (1 << 20):,.0f} MiB of export, {sum(rows.values()):,} table rows, "
         f"in {time.perf_counter() - started:.1f}s"
     )
-    return HistorySet(export, tables, HISTORY_USER, entries, size, rows)
+    return HistorySet(export, tables, tenant, HISTORY_USER, entries, size, rows, derived)
 
 
 def history_at_scale(scale: str, *, log: Any = print) -> HistorySet:
