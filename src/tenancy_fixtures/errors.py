@@ -232,8 +232,9 @@ class SubjectNotFoundError(TenancyFixturesError):
 
 class DestinationExistsError(TenancyFixturesError):
     """An export's destination exists already (a file, an archive, a directory that is not
-    empty): nothing of the user's is overwritten. Exit 2, as for any other argument to
-    change."""
+    empty), or lies in the SQLite store's data directory (where the store would take it
+    for a tenant's storage): nothing of the user's is overwritten. Exit 2, as for any
+    other argument to change."""
 
     exit_code = 2
 

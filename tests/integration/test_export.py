@@ -439,3 +439,22 @@ async def test_an_export_of_an_infinite_float_is_refused_naming_the_row_writing_
     assert (refused.value.column, refused.value.rule) == ("tempo", "finite")
     assert not out.exists()
     assert not _partials(tmp_path)
+
+
+@pytest.mark.parametrize("inside", ["tenants/evil.db", "tenants/archive.tar.gz", "copy"])
+async def test_an_export_into_the_sqlite_data_directory_is_refused_writing_nothing(
+    sqlite_manager: FixtureManager, inside: str
+) -> None:
+    """An export written under the store's own directory was taken for a tenant's
+    storage: `validate-data --all` failed on an orphan tenant `evil`, and `cleanup
+    --prefix` would have deleted the user's export."""
+    await loaded_tenant(sqlite_manager, SOURCE)
+    data_dir = sqlite_manager.settings.data_dir
+    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*"))
+
+    with pytest.raises(DestinationExistsError, match="data directory") as caught:
+        await sqlite_manager.export_tenant(SOURCE, data_dir / inside)
+
+    assert (caught.value.tenant_id, caught.value.exit_code) == (SOURCE, 2)
+    assert sorted(p.relative_to(data_dir) for p in data_dir.rglob("*")) == before
+    assert all(report.ok for report in await sqlite_manager.validate_all())

@@ -355,6 +355,13 @@ async def export_tenant(
             )
             pseudonyms = Pseudonymiser(pkey)
         report = ExportReport(tenant_id, out, subject is not None, pseudonymise)
+        if store.holds(out):
+            raise DestinationExistsError(
+                "inside the store's data directory, where it would be taken for a "
+                "tenant's storage: name a path outside it",
+                tenant_id=tenant_id,
+                path=out,
+            )
         try:
             staging, archive = _staging(out)
             try:

@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -515,6 +516,12 @@ class TenantStore(ABC):
         self._initialized = False
         self._initializing = asyncio.Lock()
         self._plane: str | None = None
+
+    def holds(self, path: Path) -> bool:
+        """Whether ``path`` lies where this store keeps its own files (where a file of
+        the user's would be taken for a tenant's storage); a server-side store has none."""
+        del path
+        return False
 
     async def plane(self) -> str:
         """This database's control-plane id, read once: it never changes once set (when

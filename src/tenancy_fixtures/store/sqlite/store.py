@@ -692,6 +692,9 @@ class SQLiteTenantStore(TenantStore):
         control = CONTROL_SCHEMA if attach_control else "main"
         return (*setup, (f"PRAGMA {control}.secure_delete = ON", ()))
 
+    def holds(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(self.data_dir.resolve())
+
     def _check_data_dir_parent(self) -> None:
         """The data directory may be created, but not a chain of missing directories: a
         mistyped path (``sqlite:////nonexistent_dir/sub``) must not become a new tree."""
