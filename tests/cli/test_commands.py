@@ -695,6 +695,27 @@ def test_generate_refuses_a_set_name_longer_than_a_load_can_record(
     assert not target.exists()
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ((), "spotify-demo"),
+        (("--sources",), "spotify-sources"),
+        (("--name", "acme-onboarding"), "acme-onboarding"),
+        (("--sources", "--name", "acme-onboarding"), "acme-onboarding"),
+    ],
+)
+def test_generate_names_the_set_as_told_for_table_files_and_sources(
+    sqlite_cli: Cli, tmp_path: Path, options: tuple[str, ...], expected: str
+) -> None:
+    """``--name`` was ignored with ``--sources``: the manifest said spotify-sources."""
+    target = tmp_path / "generated"
+
+    sqlite_cli.ok("generate", str(target), *options)
+
+    manifest = json.loads((target / "fixtures.json").read_text(encoding="utf-8"))
+    assert expected == manifest["name"]
+
+
 def test_a_set_named_too_long_is_refused_by_validate_data_and_load_on_both_backends(
     cli: Cli, tenant_prefix: str, tmp_path: Path, demo_set: Path
 ) -> None:

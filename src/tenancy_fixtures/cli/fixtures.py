@@ -463,7 +463,14 @@ def generate(
     directory: Annotated[Path, typer.Argument(help="Where to write the fixture set.")],
     scale: Annotated[int, typer.Option(min=1, help="Size: 1 is ~900 rows.")] = 1,
     seed: Annotated[int, typer.Option(help="Same seed and scale, same bytes.")] = 0,
-    name: Annotated[str, typer.Option(help="The set's name in its manifest.")] = "spotify-demo",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="The set's name in its manifest (default: spotify-demo; with --sources: "
+            "spotify-sources).",
+            show_default=False,
+        ),
+    ] = None,
     sources: Annotated[
         bool,
         typer.Option(
@@ -482,6 +489,7 @@ def generate(
     from tenancy_fixtures.spotify.source_generator import generate_sources
 
     del ctx
+    name = name or ("spotify-sources" if sources else "spotify-demo")
     if len(name) > MAX_SET_NAME:
         raise typer.BadParameter(
             f"is {len(name)} characters long: a set's name is at most {MAX_SET_NAME}",
@@ -489,7 +497,7 @@ def generate(
         )
     try:
         if sources:
-            written = generate_sources(directory, scale=scale, seed=seed)
+            written = generate_sources(directory, scale=scale, seed=seed, name=name)
             console.print(f"wrote {len(written.files)} source files to {directory}")
             return
         generated = generate_fixture_set(directory, scale=scale, seed=seed, name=name)

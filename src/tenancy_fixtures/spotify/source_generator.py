@@ -580,11 +580,14 @@ class _Output:
         self.written(relative, fmt, items, **options)
 
 
-def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> GeneratedSources:
+def generate_sources(
+    directory: Path, *, scale: int = 1, seed: int = 0, name: str = "spotify-sources"
+) -> GeneratedSources:
     """Write source files of every domain — Spotify Web API responses, streaming-history
     exports, MPD slices, AI model configs, product events, workspaces — and their
-    ``fixtures.json`` manifest into ``directory``; the same ``scale`` and ``seed`` give
-    byte-identical files. Existing files of the same names are overwritten."""
+    ``fixtures.json`` manifest (the set named ``name``) into ``directory``; the same
+    ``scale`` and ``seed`` give byte-identical files. Existing files of the same names
+    are overwritten."""
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
         raise ValueError(f"scale must be an integer from 1 to {MAX_SCALE}, got {scale!r}")
     rng = random.Random(seed)  # noqa: S311 - fixtures, not secrets
@@ -608,7 +611,7 @@ def generate_sources(directory: Path, *, scale: int = 1, seed: int = 0) -> Gener
         indent=2,
     )
     out.written("collaboration/workspaces.json", "collaboration", workspaces)
-    _write(directory / MANIFEST_NAME, _manifest(out.files, scale=scale, seed=seed))
+    _write(directory / MANIFEST_NAME, _manifest(out.files, name=name, scale=scale, seed=seed))
     return GeneratedSources(directory, tuple(out.files))
 
 
@@ -682,10 +685,12 @@ def _write_mpd(out: _Output, rng: random.Random, cat: SourceCatalogue, scale: in
         out.written(relative, "mpd", count)
 
 
-def _manifest(files: Iterable[GeneratedSource], *, scale: int, seed: int) -> dict[str, Any]:
+def _manifest(
+    files: Iterable[GeneratedSource], *, name: str, scale: int, seed: int
+) -> dict[str, Any]:
     """The ``fixtures.json`` naming each file's format and options."""
     return {
-        "name": "spotify-sources",
+        "name": name,
         "version": 1,
         "generator": {"scale": scale, "seed": seed},
         "files": [
