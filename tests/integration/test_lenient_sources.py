@@ -180,6 +180,7 @@ async def test_a_lenient_load_sets_aside_an_mpd_playlist_its_format_refuses(
         line["rule"],
     )
     assert "maybe" == line["record"]["collaborative"]
+    assert {"owner_id": "mpd"} == line["implied"]  # whose playlist it is, for erasure
     loaded = await counts(manager)
     assert (1, len(good["tracks"])) == (loaded["playlists"], loaded["playlist_tracks"])
     assert LONE_TRACK not in await keys(manager, "tracks", "track_id")
@@ -202,6 +203,36 @@ async def test_an_erasure_scrubs_a_set_aside_history_entry_holding_the_subjects_
 
     erased = await manager.erase_subject(TENANT, LISTENER)
 
-    assert 1 == erased.reject_lines
-    assert LISTENER not in report.reject_file.read_text(encoding="utf-8")
+    assert 3 == erased.reject_lines  # every refused entry of the listener's export
+    assert not report.reject_file.exists()
+    assert (await manager.verify_erasure(TENANT, LISTENER)).ok
+
+
+async def test_an_erasure_scrubs_the_set_aside_entries_of_the_listeners_export_only(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """An export's entries do not name their listener (``-o user_id`` does): the
+    refused ones stayed in the reject file after erasing the listener, IP address and
+    all. Another listener's refused entries stay."""
+    await manager.create_tenant(TENANT)
+    other = "other-listener-7"
+    for listener in (LISTENER, other):
+        source = history_set(tmp_path / listener)
+        manifest = json.loads((source / "fixtures.json").read_text(encoding="utf-8"))
+        for entry in manifest["files"]:
+            entry["options"] = {"user_id": listener}
+        (source / "fixtures.json").write_text(json.dumps(manifest), encoding="utf-8")
+        plays = json.loads((source / "plays.json").read_text(encoding="utf-8"))
+        del plays[0]["username"]
+        (source / "plays.json").write_text(json.dumps(plays), encoding="utf-8")
+        await manager.load_fixtures(
+            TENANT, source, validation="lenient", reject_dir=tmp_path / "rejects", force=True
+        )
+
+    erased = await manager.erase_subject(TENANT, LISTENER)
+
+    assert 3 == erased.reject_lines
+    left = [r for path in (tmp_path / "rejects").iterdir() for r in jsonl_records(path)]
+    assert 3 == len(left)
+    assert all(r["implied"] == {"user_id": other} for r in left), left
     assert (await manager.verify_erasure(TENANT, LISTENER)).ok

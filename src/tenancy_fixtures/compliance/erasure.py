@@ -932,7 +932,12 @@ def _document(line: str) -> Any:
 
 
 def _owned(document: Mapping[str, Any], metadata: MetaData, subject: Any) -> bool:
-    return belongs_to(metadata, subject, document.get("table"), document.get("record"))
+    """A record of the subject's, by what it holds or by what its format's options gave
+    its row (``"implied"``: the listener of a history export)."""
+    table = document.get("table")
+    return belongs_to(metadata, subject, table, document.get("record")) or belongs_to(
+        metadata, subject, table, document.get("implied")
+    )
 
 
 async def _keys(

@@ -176,10 +176,17 @@ class RejectFile:
         )
 
     def write_document(
-        self, error: FixtureError, *, table: str | None, index: int, record: Any
+        self,
+        error: FixtureError,
+        *,
+        table: str | None,
+        index: int,
+        record: Any,
+        implied: Mapping[str, Any] | None = None,
     ) -> None:
         """Add one source document its format refused while staging (``error`` names its
-        file and line), of ``table`` (``None``: unknown), number ``index`` in its file."""
+        file and line), of ``table`` (``None``: unknown), number ``index`` in its file;
+        ``implied``: what its row takes from the format's options (``"implied"``)."""
         self._add(
             {
                 "path": None if error.path is None else str(error.path),
@@ -190,6 +197,7 @@ class RejectFile:
                 "rule": error.rule,
                 "message": error.message,
                 "record": record,
+                **({"implied": dict(implied)} if implied else {}),
             }
         )
 

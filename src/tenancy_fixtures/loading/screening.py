@@ -151,6 +151,10 @@ def _documents_set_aside(
     if rejects is not None:
         for aside in found:
             rejects.write_document(
-                aside.error, table=aside.table, index=aside.index, record=aside.record
+                aside.error,
+                table=aside.table,
+                index=aside.index,
+                record=aside.record,
+                implied=aside.implied,
             )
     return found

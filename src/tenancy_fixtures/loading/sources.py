@@ -476,6 +476,8 @@ class SetAside:
     record: Any
     #: Its number in its file (from 1).
     index: int
+    #: What its row would hold from the format's options (whose it is, say).
+    implied: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _cut_back(handle: IO[bytes], origins: array[int], position: int, count: int) -> None:
@@ -909,6 +911,13 @@ class SourceFormat(ABC):
         """``document`` as a reject file may show it (by default as read)."""
         return document
 
+    def implied(self, document: Any) -> Mapping[str, Any]:
+        """Values the row of ``document`` takes from the options, not from the document
+        (a history export's listener): a reject line keeps them, so that erasing that
+        person finds their refused documents. None by default."""
+        del document
+        return {}
+
     def fingerprint(self) -> str:
         """What a load's checksum covers besides the files and the options (e.g. the
         content of a file an option names); empty by default."""
@@ -975,7 +984,8 @@ def stage_document(reader: SourceFormat, value: Any, sink: RowSink, record: int)
             raise
         sink.take_back()
         table = exc.table or reader.record_table(value)
-        sink.set_aside.append(SetAside(exc, table, reader.shown(value), record))
+        aside = SetAside(exc, table, reader.shown(value), record, reader.implied(value))
+        sink.set_aside.append(aside)
     finally:
         sink.end_document()
 

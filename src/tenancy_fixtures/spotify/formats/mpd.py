@@ -146,6 +146,12 @@ class MillionPlaylistFormat(SourceFormat):
         del document
         return "playlists"
 
+    def implied(self, document: Any) -> Mapping[str, Any]:
+        """Every playlist is the owner's the options name."""
+        del document
+        owner = self.options.get("owner_id", DEFAULT_OWNER)
+        return {"owner_id": owner} if isinstance(owner, str) else {}
+
     def _forget_owner(self) -> None:
         """The owner's row was taken back with the playlist that staged it."""
         self._owner = None

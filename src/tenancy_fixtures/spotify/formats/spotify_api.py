@@ -223,6 +223,13 @@ class SpotifyApiFormat(SourceFormat):
         del sink
         self.skipped.report(self.name)
 
+    def implied(self, document: Any) -> Mapping[str, Any]:
+        """A page of plays holds the plays of the listener the options name."""
+        user_id = self.options.get("user_id")
+        if self.record_table(document) != "listening_events" or not isinstance(user_id, str):
+            return {}
+        return {"user_id": user_id}
+
     def record_table(self, document: Any) -> str | None:
         """The table of an object's type; a page of plays fills ``listening_events``;
         another response, many tables (``None``)."""

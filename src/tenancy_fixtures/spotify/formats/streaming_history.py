@@ -523,6 +523,12 @@ class StreamingHistoryFormat(SourceFormat):
         records.extend(plays.records[run:end])
         sink.add_lines("listening_events", bytes(kept), file_index=index, records=records)
 
+    def implied(self, document: Any) -> Mapping[str, Any]:
+        """Every entry is a play of the listener the options name."""
+        del document
+        user_id = self.options.get("user_id")
+        return {"user_id": user_id} if isinstance(user_id, str) else {}
+
     def finish(self, sink: RowSink) -> None:
         del sink
         self.skipped.report(self.name)
