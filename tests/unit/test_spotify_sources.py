@@ -496,9 +496,32 @@ class TestStreamingHistory:
         assert [
             ("2024-06-01T07:30:00+00:00", 215000),
             ("2024-06-01T07:34:00+00:00", 12000),
+            ("2024-06-01T07:34:01+00:00", 3000),  # skipped within the same minute: kept
             ("2024-06-02T21:15:00+00:00", 181000),
         ] == [(r["played_at"], r["ms_played"]) for r in rows["listening_events"]]
-        assert {"duplicate_play": 1, "episode": 1} == skipped(reader)
+        assert {"episode": 1} == skipped(reader)
+
+    def test_basic_plays_ending_in_one_minute_are_kept_a_second_apart_and_repeats_dropped(
+        self, tmp_path: Path
+    ) -> None:
+        """The basic export gives minutes: a second play ending in the same minute (a
+        skip) was dropped as a duplicate. Plays of one minute now take its seconds in
+        file order; the same play again (same minute, track and msPlayed) is a repeat."""
+        entries = [
+            {"endTime": "2024-06-01 07:34", "artistName": "A", "trackName": t, "msPlayed": ms}
+            for t, ms in [("One", 5000), ("Two", 4000), ("One", 5000), ("One", 6000)]
+        ]
+        path = tmp_path / "StreamingHistory_music_0.json"
+        path.write_text(json.dumps(entries), encoding="utf-8")
+
+        rows, reader = normalise(StreamingHistoryFormat, path, options=LISTENER)
+
+        assert [
+            ("2024-06-01T07:34:00+00:00", derived_id("track", "A", "One"), 5000),
+            ("2024-06-01T07:34:01+00:00", derived_id("track", "A", "Two"), 4000),
+            ("2024-06-01T07:34:02+00:00", derived_id("track", "A", "One"), 6000),
+        ] == [(r["played_at"], r["track_id"], r["ms_played"]) for r in rows["listening_events"]]
+        assert {"duplicate_play": 1} == skipped(reader)
 
     def test_the_extended_export_keeps_real_track_ids_and_play_details(self) -> None:
         rows, reader = normalise(

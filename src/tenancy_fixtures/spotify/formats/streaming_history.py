@@ -21,9 +21,12 @@ Mapping decisions:
   the ``users`` row is inserted from ``user_id`` and ``options["display_name"]`` when
   the tenant lacks it). ``played_at`` is the export's time, which is when the stream
   *ended*; ``context_uri`` is NULL (exports do not say). A second entry with the same
-  ``played_at`` for the user (the table's key; frequent with the basic export's
-  minute precision) is skipped as a duplicate: the first of the load is kept, whichever
-  format read it (a Web API recently-played page, say).
+  ``played_at`` for the user (the table's key) is skipped as a duplicate: the first of
+  the load is kept, whichever format read it (a Web API recently-played page, say).
+  The basic export gives minutes only, and a minute of skips ends several plays: the
+  plays ending in one minute take its seconds in file order (``07:34:00``,
+  ``07:34:01``...), the first second no play of the listener took in the load; an entry
+  repeating one of that minute's plays (same track and ``msPlayed``) is the duplicate.
 - The basic export names tracks only by artist and title: the track, its artist and
   a placeholder album (``"Unknown album"``, one per artist) get **derived** ids
   (:func:`~tenancy_fixtures.spotify.spotify_ids.derived_id`), which never collide with
@@ -56,7 +59,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import accumulate, count, repeat
 from operator import add, attrgetter
@@ -382,6 +385,9 @@ class StreamingHistoryFormat(SourceFormat):
         self._tracks: set[str] = set()
         #: The listener, once checked and staged (the options do not change).
         self._listener: str | None = None
+        #: The plays (track, length) of the basic export's entries per listener and
+        #: minute, in file order: the n-th took the minute's n-th free second.
+        self._minute_plays: dict[tuple[str, datetime], list[tuple[str, int | None]]] = {}
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -552,7 +558,7 @@ class StreamingHistoryFormat(SourceFormat):
         end = entry.text("endTime", required=True)
         assert end is not None
         try:
-            played_at = iso_utc(datetime.strptime(end.strip(), _BASIC_TIME).replace(tzinfo=UTC))
+            minute = datetime.strptime(end.strip(), _BASIC_TIME).replace(tzinfo=UTC)
         except ValueError:
             raise entry.refuse(
                 f"expected a time as YYYY-MM-DD HH:MM (UTC), found {end!r:.40}", "endTime"
@@ -576,15 +582,30 @@ class StreamingHistoryFormat(SourceFormat):
                 authoritative=False,
                 placeholder=True,
             )
-        self._play(
-            sink,
-            {
-                "user_id": user_id,
-                "played_at": played_at,
-                "track_id": track_id,
-                "ms_played": ms_played,
-            },
-        )
+        played_at = self._basic_time(sink, user_id, minute, (track_id, ms_played))
+        if played_at is None:
+            self.skipped["duplicate_play"] += 1
+            return
+        row = {"user_id": user_id, "played_at": played_at, "track_id": track_id}
+        sink.add("listening_events", {**row, "ms_played": ms_played})
+
+    def _basic_time(
+        self, sink: RowSink, user_id: str, minute: datetime, play: tuple[str, int | None]
+    ) -> str | None:
+        """The ``played_at`` of a basic entry's play ending in ``minute``: the first of
+        the minute's seconds no play of the listener took yet, in file order (the
+        export gives minutes only: skips end several plays a minute). ``None``: a
+        repeat of a play this minute had (same track and length), or a minute full."""
+        plays = self._minute_plays.setdefault((user_id, minute), [])
+        if play in plays:
+            return None
+        for second in range(60):
+            played_at = iso_utc(minute + timedelta(seconds=second))
+            if sink.take("listening_events", user_id, played_at):
+                plays.append(play)
+                sink.on_undo(partial(plays.remove, play))
+                return played_at
+        return None
 
     def _extended(self, entry: Fields, sink: RowSink) -> None:
         user_id = self._user(sink)
