@@ -70,6 +70,20 @@ def test_template_source_leaving_the_directory_is_a_template_error_naming_the_te
     assert "fixture 'starter_catalog'" in str(caught.value)
 
 
+@pytest.mark.parametrize("source", ["", " ", ".", "fixtures/.."])
+def test_template_source_naming_the_template_directory_itself_is_a_template_error(
+    tmp_path: Path, source: str
+) -> None:
+    """An empty source read the template directory as a fixture set: the load failed on
+    "unknown table 'config_template'", blaming config_template.json."""
+    root = user_templates(tmp_path, "tenant_template.json", set_source(source))
+    with pytest.raises(TemplateError) as caught:
+        free_tier_fixtures(root)
+    assert root.resolve() / "tenant_template.json" == caught.value.path
+    assert "fixture 'starter_catalog'" in str(caught.value)
+    assert "the template directory itself" in str(caught.value)
+
+
 def test_missing_template_error_names_the_missing_file(tmp_path: Path) -> None:
     root = user_templates(tmp_path, "config_template.json", lambda document: None)
     (root / "config_template.json").unlink()
