@@ -106,3 +106,29 @@ def test_serve_answers_over_a_real_socket(database_url: str) -> None:
                 time.sleep(0.2)
         assert health.json() == {"status": "ok"}
         assert httpx.get(f"{base}/tenants", timeout=5).status_code == 401
+
+
+def _serve(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`tenancy-fixtures --database-url URL serve ARGS` in a process of its own, which
+    must end by itself (a failure to start) within a minute."""
+    command = [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--database-url",
+        database_url,
+        "serve",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_refuses_an_unknown_log_level_as_a_usage_error(database_url: str) -> None:
+    """`--log-level loud` is invalid input (exit 2, naming the levels), not a KeyError
+    traceback from uvicorn with exit 1."""
+    done = _serve(database_url, "--port", "0", "--log-level", "loud")
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "loud" in done.stderr
+    assert "warning" in done.stderr

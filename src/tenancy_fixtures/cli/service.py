@@ -14,13 +14,26 @@ from tenancy_fixtures.cli.context import err_console, state
 
 __all__ = ["register"]
 
+#: uvicorn's log levels (it answers any other with a KeyError traceback).
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def _log_level(value: str) -> str:
+    """One of uvicorn's levels (any case), lowercased; anything else is a usage error."""
+    if value.lower() not in _LOG_LEVELS:
+        raise typer.BadParameter(
+            f"{value!r} is not a log level: give one of {', '.join(_LOG_LEVELS)}"
+        )
+    return value.lower()
+
 
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
+        str,
+        typer.Option(callback=_log_level, help=f"uvicorn's log level: {', '.join(_LOG_LEVELS)}."),
     ] = "info",
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) over the same tenants as these commands.
