@@ -123,6 +123,25 @@ def _serve(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_with_a_database_it_cannot_reach_exits_7_in_one_line(database_url: str) -> None:
+    """A PostgreSQL server that does not answer: the storage failure's one line, password
+    hidden, and exit 7, as every other command; not a lifespan traceback and exit 3."""
+    del database_url  # the server below never answers, whatever the backend
+    done = _serve("postgresql+asyncpg://app:s3cret@127.0.0.1:1/test", "--port", "0")
+    assert done.returncode == 7, done.stderr
+    line = _one_line(done.stderr)
+    assert line.startswith("error: postgresql failed: cannot reach the server"), line
+    assert "s3cret" not in done.stderr
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_serve_refuses_an_unknown_log_level_as_a_usage_error(database_url: str) -> None:
     """`--log-level loud` is invalid input (exit 2, naming the levels), not a KeyError

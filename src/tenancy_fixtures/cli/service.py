@@ -6,11 +6,14 @@ they come with the ``service`` extra.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tenancy_fixtures.cli.context import err_console, state
+from tenancy_fixtures.cli.context import err_console, run, state
+
+if TYPE_CHECKING:
+    from tenancy_fixtures.manager import FixtureManager
 
 __all__ = ["register"]
 
@@ -52,8 +55,16 @@ def serve(
             "pip install 'tenancy-fixtures[service]'"
         )
         raise typer.Exit(2) from None
+    # The database first, as every command reaches it: a server that does not answer is
+    # one line and exit 7, not a traceback of the app's startup and uvicorn's exit 3.
+    run(ctx, _reachable)
     app = create_app(state(ctx).settings)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+async def _reachable(manager: FixtureManager) -> None:
+    """Nothing more: opening ``manager`` has initialized its store."""
+    del manager
 
 
 def register(app: typer.Typer) -> None:
