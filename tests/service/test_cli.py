@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -128,6 +129,24 @@ def _one_line(stderr: str) -> str:
     assert "Traceback" not in stderr, stderr
     assert len(lines) == 1, stderr
     return lines[0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_on_a_port_in_use_exits_1_in_one_line_naming_the_address(
+    database_url: str,
+) -> None:
+    """Another process listening on the port: one line naming the address and what to do,
+    exit 1 (an other failure), not uvicorn's 3 (which says "tenant exists" here)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _serve(database_url, "--port", str(port))
+    assert done.returncode == 1, done.stderr
+    line = _one_line(done.stderr)
+    assert line.startswith("error: cannot listen on 127.0.0.1:"), line
+    assert str(port) in line
+    assert "--port" in line
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

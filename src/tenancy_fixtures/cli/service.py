@@ -6,6 +6,7 @@ they come with the ``service`` extra.
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -59,7 +60,42 @@ def serve(
     # one line and exit 7, not a traceback of the app's startup and uvicorn's exit 3.
     run(ctx, _reachable)
     app = create_app(state(ctx).settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    listening = _listen(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    bound = listening.getsockname()
+    err_console.print(f"serving on http://{_address(host, bound[1])} (CTRL+C to quit)")
+    server.run(sockets=[listening])
+    if not server.started:
+        err_console.print("error: the service did not start (its log above says why)")
+        raise typer.Exit(1)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (an IPv6 address when ``host`` has a colon, as
+    uvicorn reads it); one line and exit 1 when it cannot be (the port taken, an address
+    of no interface here), instead of uvicorn's exit 3, which says "tenant exists" here."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        reason = exc.strerror or str(exc)
+        err_console.print(
+            f"error: cannot listen on {_address(host, port)} ({reason}): give another "
+            "--port, or a --host of this machine",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    listening.set_inheritable(True)
+    return listening
 
 
 async def _reachable(manager: FixtureManager) -> None:
