@@ -403,6 +403,19 @@ class Settings(BaseSettings):
             raise ValueError("only used with a postgresql:// TENANCY_DATABASE_URL")
         return value
 
+    @field_validator("tenant_roles", "distributed")
+    @classmethod
+    def _postgresql_features_need_a_postgresql_url(
+        cls, value: bool | str, info: ValidationInfo
+    ) -> bool | str:
+        """Per-tenant roles or Citus schemas asked for (``true``, ``citus``) would do
+        nothing on SQLite: refused there rather than silently left out."""
+        url = info.data.get("database_url")
+        demanded = value is True or value == "citus"
+        if demanded and url is not None and not url.startswith("postgresql"):
+            raise ValueError("only possible with a postgresql:// TENANCY_DATABASE_URL")
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _url_is_sqlite_or_postgresql(cls, value: str) -> str:

@@ -168,3 +168,23 @@ def test_a_migrations_setting_without_a_history_exits_2_naming_it(
 
     assert "TENANCY_MIGRATIONS" in line
     assert "versions/" in line
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TENANCY_DISTRIBUTED", "citus"), ("TENANCY_TENANT_ROLES", "true")],
+)
+def test_postgresql_only_demands_with_a_sqlite_url_exit_2_naming_the_setting(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Citus schemas or per-tenant roles asked for on SQLite, which has neither: refused
+    before anything is made, as the TLS settings are and as PostgreSQL without Citus
+    refuses TENANCY_DISTRIBUTED=citus (a tenant without them, exit 0, before)."""
+    data = tmp_path / "data"
+    cli = Cli(f"sqlite:///{data}", env={variable: value})
+
+    line = assert_one_line_error(cli("init-tenant", "alone"), 2, "error:")
+
+    assert variable in line
+    assert "postgresql://" in line
+    assert not data.exists()
