@@ -11,7 +11,7 @@ import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -74,6 +74,21 @@ class Settings(BaseSettings):
             return handler(data)
         except ValidationError as exc:
             raise SettingsError(_problems(exc)) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_unset(cls, data: Any) -> Any:
+        """``TENANCY_X=`` (empty) is unset for a setting that may be unset (``None``):
+        ``TENANCY_CATALOG_BUDGET=`` never warns, ``TENANCY_REDIS_URL=`` uses no Redis.
+        (An absent variable takes the default, which for a budget is a number.)"""
+        if not isinstance(data, dict):
+            return data
+        return {
+            name: None
+            if value == "" and name in cls.model_fields and _may_be_unset(cls, name)
+            else value
+            for name, value in data.items()
+        }
 
     # repr=False: URLs may carry passwords; safe_database_url() is for display.
     database_url: str = Field(
@@ -503,3 +518,8 @@ def _problems(exc: ValidationError) -> str:
         f"{err['msg'].removeprefix('Value error, ')}"
         for err in exc.errors()
     )
+
+
+def _may_be_unset(model: type[Settings], name: str) -> bool:
+    """Whether setting ``name`` takes ``None`` (its annotation is ``X | None``)."""
+    return type(None) in get_args(model.model_fields[name].annotation)

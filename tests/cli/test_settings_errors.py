@@ -156,13 +156,12 @@ def test_a_cache_ttl_redis_cannot_take_exits_2_naming_the_setting(
     assert "TENANCY_CACHE_TTL_SECONDS" in line
 
 
-@pytest.mark.parametrize("location", ["", "missing"], ids=["empty", "nonexistent"])
 def test_a_migrations_setting_without_a_history_exits_2_naming_it(
-    sqlite_cli: Cli, tmp_path: Path, location: str
+    sqlite_cli: Cli, tmp_path: Path
 ) -> None:
-    """Even ``list`` exited 9 ("a migration failed"): it is a setting to correct."""
-    value = str(tmp_path / location) if location else ""
-    cli = Cli(sqlite_cli.database_url, env={"TENANCY_MIGRATIONS": value})
+    """Even ``list`` exited 9 ("a migration failed"): it is a setting to correct. (An
+    empty TENANCY_MIGRATIONS is unset: the built-in history, see test_settings.py.)"""
+    cli = Cli(sqlite_cli.database_url, env={"TENANCY_MIGRATIONS": str(tmp_path / "missing")})
 
     line = assert_one_line_error(cli("list"), 2, "error:")
 
@@ -188,3 +187,16 @@ def test_postgresql_only_demands_with_a_sqlite_url_exit_2_naming_the_setting(
     assert variable in line
     assert "postgresql://" in line
     assert not data.exists()
+
+
+@pytest.mark.postgres
+def test_an_empty_catalog_budget_means_never_warn(postgres_url: str) -> None:
+    """README: TENANCY_CATALOG_BUDGET "unset: never". The default (500000) applies when
+    the variable is absent, so unset is the empty value: no warning, not exit 2."""
+    never = Cli(postgres_url, env={"TENANCY_CATALOG_BUDGET": ""})
+    low = Cli(postgres_url, env={"TENANCY_CATALOG_BUDGET": "1"})
+
+    listed = never.ok("list")
+
+    assert "catalog" not in listed.stderr
+    assert "catalog_over_budget" in low.ok("list").stderr

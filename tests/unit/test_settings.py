@@ -50,6 +50,40 @@ class TestRefusals:
             Settings(database_url="sqlite:///x")
 
 
+class TestEmptyVariables:
+    """``TENANCY_X=`` (a compose file's empty entry) says "unset" for a setting whose
+    README default or meaning includes "unset"; a required one is still refused."""
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "catalog_budget",
+            "catalog_limit",
+            "redis_url",
+            "parse_workers",
+            "template_dir",
+            "secret_key",
+            "migrations",
+            "service_load_root",
+            "service_snapshot_interval_seconds",
+        ],
+    )
+    def test_an_empty_optional_variable_means_unset(
+        self, monkeypatch: pytest.MonkeyPatch, name: str
+    ) -> None:
+        monkeypatch.setenv(f"TENANCY_{name.upper()}", "")
+
+        assert getattr(Settings(database_url="sqlite:///x"), name) is None
+
+    def test_an_empty_required_variable_is_still_refused_naming_it(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TENANCY_BATCH_SIZE", "")
+
+        with pytest.raises(SettingsError, match="TENANCY_BATCH_SIZE"):
+            Settings(database_url="sqlite:///x")
+
+
 class TestActor:
     """TENANCY_ACTOR is what the audit log's 200-character actor column can keep."""
 
