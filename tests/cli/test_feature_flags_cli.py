@@ -65,6 +65,23 @@ def test_the_audit_command_notes_that_audit_logging_is_off(sqlite_cli: Cli) -> N
     assert "tenant.create" not in result.stdout
 
 
+def test_monitor_errors_notes_that_refusals_are_not_recorded_with_audit_logging_off(
+    sqlite_cli: Cli,
+) -> None:
+    """The refusals come from the audit log: with it off the table said "0 refused" after
+    a refused create, as if there had been none; it says why it is empty, as `audit` does."""
+    cli = Cli(sqlite_cli.database_url, env={"TENANCY_AUDIT_LOGGING": "false"})
+    cli.ok("init-tenant", "acme")
+    assert 3 == cli("init-tenant", "acme").exit_code
+
+    shown = cli.ok("monitor", "errors")
+    as_json = cli.ok("monitor", "errors", "--json")
+
+    assert "audit logging is off" in shown.stderr
+    assert "refusals and failures are not being recorded" in shown.stderr
+    assert "audit logging is off" in as_json.stderr
+
+
 def test_audit_off_with_a_secret_key_is_refused_at_start_up(sqlite_cli: Cli) -> None:
     """Exit 2 before any command runs, naming both settings and why."""
     cli = Cli(

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, print_json, run
+from tenancy_fixtures.cli.context import console, err_console, print_json, run, state
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.tenancy.sizes import format_size
 
@@ -111,6 +111,12 @@ def errors(
     """
     window = parse_since(since)
     analysis: ErrorAnalysis = run(ctx, lambda manager: manager.error_analysis(since=window))
+    if not state(ctx).settings.audit_logging:
+        err_console.print(
+            "note: audit logging is off (TENANCY_AUDIT_LOGGING=false): refusals and "
+            "failures are not being recorded, so they are not counted here",
+            markup=False,
+        )
     if json_out:
         print_json(analysis.as_dict())
         return
