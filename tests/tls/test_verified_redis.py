@@ -89,3 +89,31 @@ async def test_a_redis_whose_certificate_is_refused_is_left_for_the_database(
     assert 1 == len(outages)
     assert "certificate" in outages[0]["error"].lower()
     assert "database" == outages[0]["fallback"]
+
+
+@pytest.mark.parametrize("given_in", ["setting", "url"])
+async def test_a_ca_path_under_the_home_directory_is_used_as_it_was_checked(
+    tmp_path: Path,
+    rediss: RedisTls,
+    certificates: Certificates,
+    monkeypatch: pytest.MonkeyPatch,
+    given_in: str,
+) -> None:
+    """``~/ca.pem``: the start-up check expanded it and passed, but redis-py was handed
+    the path unexpanded, could not open it at each connection, and the cache stayed on
+    the database for good (an outage warning, nothing in Redis)."""
+    monkeypatch.setenv("HOME", str(certificates.ca.parent))
+    prefix = f"tf_tls_{uuid.uuid4().hex[:8]}"
+    home_ca = f"~/{certificates.ca.name}"
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'data'}",
+        redis_url=rediss.url() + (f"?ssl_ca_certs={home_ca}" if given_in == "url" else ""),
+        redis_ssl_ca_certs=Path(home_ca) if given_in == "setting" else None,
+        redis_prefix=prefix,
+        actor="pytest",
+    )
+
+    outages, tier = await _create_and_read_twice(settings)
+
+    assert ([], "premium") == (outages, tier)
+    assert 1 == len(_cached_keys(rediss, certificates, prefix))

@@ -67,7 +67,7 @@ from tenancy_fixtures.errors import SettingsError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.settings import Settings
-from tenancy_fixtures.tenancy.redis_tls import redis_tls_options
+from tenancy_fixtures.tenancy.redis_tls import redis_tls_options, without_tls_files
 
 __all__ = [
     "CachedConfig",
@@ -302,7 +302,7 @@ class RedisConfigCache:
 
         try:
             self._redis = Redis.from_url(
-                url,
+                without_tls_files(url) if tls else url,
                 decode_responses=True,
                 socket_timeout=timeout_seconds,
                 socket_connect_timeout=timeout_seconds,

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tenancy_fixtures.errors import SettingsError
 from tenancy_fixtures.settings import Settings
 
-__all__ = ["redis_tls_options"]
+__all__ = ["redis_tls_options", "without_tls_files"]
 
 _URL = "TENANCY_REDIS_URL"
 _OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
@@ -51,7 +51,17 @@ def redis_tls_options(settings: Settings) -> dict[str, str | bool]:
         elif in_url is not None:
             values[option], origins[option] = in_url, _URL
     _check_files(values, origins)
-    return {**values, "ssl_check_hostname": True}
+    # The paths as checked: redis-py opens them as given, so ``~`` would not be found.
+    expanded = {option: str(Path(value).expanduser()) for option, value in values.items()}
+    return {**expanded, "ssl_check_hostname": True}
+
+
+def without_tls_files(url: str) -> str:
+    """``url`` without the file parameters :func:`redis_tls_options` returns (redis-py
+    lets the URL's win over its keyword arguments, and would open ``~/ca.pem`` as is)."""
+    parts = urlsplit(url)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in _OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
 def _check_files(values: dict[str, str], origins: dict[str, str]) -> None:
