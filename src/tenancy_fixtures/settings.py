@@ -447,6 +447,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "only sqlite:///DATA_DIR and postgresql+asyncpg://host:port/db URLs are supported"
             )
+        if url.get_backend_name() == "sqlite" and url.database == ":memory:":
+            raise ValueError(
+                "sqlite:///:memory: cannot hold tenants (one file each): give sqlite:///DATA_DIR"
+            )
         if url.get_backend_name() == "postgresql" and url.get_driver_name() != "asyncpg":
             raise ValueError(
                 f"the PostgreSQL driver {url.get_driver_name()!r} is not supported: "

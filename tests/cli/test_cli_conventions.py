@@ -110,6 +110,34 @@ def test_a_sqlite_url_whose_parent_directory_is_missing_creates_nothing(tmp_path
     assert not missing.exists()
 
 
+def test_a_sqlite_url_naming_a_file_exits_2_and_leaves_the_file_alone(tmp_path: Path) -> None:
+    """sqlite:///app.db as SQLAlchemy users write it, where app.db is a file: the data
+    directory cannot be there (it was a storage failure, exit 7, "Not a directory")."""
+    plain = tmp_path / "app.db"
+    plain.write_bytes(b"mine")
+
+    result = Cli(f"sqlite:///{plain}")("init-tenant", "acme")
+
+    line = assert_one_line_error(result, 2, "error: the SQLite data directory")
+    assert "is a file" in line
+    assert "sqlite:///DATA_DIR" in line
+    assert b"mine" == plain.read_bytes()
+
+
+def test_an_in_memory_sqlite_url_exits_2_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite:///:memory: made a directory named ':memory:' in the working directory."""
+    monkeypatch.chdir(tmp_path)
+
+    result = Cli("sqlite:///:memory:")("list")
+
+    line = assert_one_line_error(result, 2, "error:")
+    assert "TENANCY_DATABASE_URL" in line
+    assert ":memory:" in line
+    assert [] == list(tmp_path.iterdir())
+
+
 def test_audit_of_a_tenant_that_never_existed_exits_4(sqlite_cli: Cli) -> None:
     assert_one_line_error(sqlite_cli("audit", "ghost"), 4, "error: tenant 'ghost' does not exist")
 

@@ -697,7 +697,14 @@ class SQLiteTenantStore(TenantStore):
 
     def _check_data_dir_parent(self) -> None:
         """The data directory may be created, but not a chain of missing directories: a
-        mistyped path (``sqlite:////nonexistent_dir/sub``) must not become a new tree."""
+        mistyped path (``sqlite:////nonexistent_dir/sub``) must not become a new tree;
+        nor may it be a file (``sqlite:///app.db`` as SQLAlchemy users write it)."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise SettingsError(
+                f"the SQLite data directory {self.data_dir} is a file: sqlite:///DATA_DIR "
+                "names a directory (it holds tenancy.db and one file per tenant); point "
+                "--database-url (TENANCY_DATABASE_URL) at one"
+            )
         parent = self.data_dir.absolute().parent
         if not self.data_dir.exists() and not parent.is_dir():
             raise SettingsError(
