@@ -138,6 +138,22 @@ def test_an_in_memory_sqlite_url_exits_2_and_creates_nothing(
     assert [] == list(tmp_path.iterdir())
 
 
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(cli: Cli, tenant_prefix: str) -> None:
+    """``--debug`` adds the traceback; a script still reads 3 for a tenant that exists and
+    4 for one that does not (every expected failure was exit 1 under --debug)."""
+    tenant = f"{tenant_prefix}a"
+    cli.ok("init-tenant", tenant)
+
+    exists = cli("--debug", "init-tenant", tenant)
+    missing = cli("show", f"{tenant_prefix}ghost", "--debug")
+
+    assert (3, 4) == (exists.exit_code, missing.exit_code), exists.output + missing.output
+    assert "Traceback" in exists.stderr
+    assert "TenantAlreadyExistsError" in exists.stderr
+    assert f"error: tenant '{tenant}' already exists" in exists.stderr
+    assert "TenantNotFoundError" in missing.stderr
+
+
 def test_audit_of_a_tenant_that_never_existed_exits_4(sqlite_cli: Cli) -> None:
     assert_one_line_error(sqlite_cli("audit", "ghost"), 4, "error: tenant 'ghost' does not exist")
 

@@ -1,7 +1,8 @@
 """What every command shares: the global options, the consoles, and running library work.
 
 Expected failures (every :class:`TenancyFixturesError`) print one line to stderr and
-exit with the error's code; there is no traceback unless ``--debug`` is given.
+exit with the error's code; there is no traceback unless ``--debug`` is given (which
+prints it before that line, and keeps the code).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -94,8 +96,8 @@ def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T
     try:
         return asyncio.run(with_manager())
     except TenancyFixturesError as exc:
-        if current.debug:
-            raise
+        if current.debug:  # the traceback, then the error's line and exit code as always
+            traceback.print_exception(exc, file=sys.stderr)
         fail(exc)
     except KeyboardInterrupt:
         err_console.print("interrupted: the step in progress was rolled back")
