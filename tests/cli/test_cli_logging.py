@@ -100,3 +100,23 @@ def test_with_debug_a_logged_exception_shows_its_traceback_without_locals(
     assert "log_a_failure" in err  # the traceback names the frame
     assert SECRET not in err
     assert "locals" not in err
+
+
+def test_with_log_json_stderr_holds_json_lines_only_when_it_is_no_terminal(
+    cli: Cli,
+) -> None:
+    """A log shipper reading stderr of `--log-json` got the progress bars' last frame
+    ("migrating ━━━ 1/? 0:00:00", a blank line after a load) among the JSON events."""
+    cli.ok("init-tenant", "acme")
+
+    runs = [
+        cli.ok("--log-json", "-v", "load-fixtures", "acme"),
+        cli.ok("--log-json", "-v", "migrate", "-t", "acme", "--to", "0002"),
+        cli.ok("--log-json", "-v", "migrate", "-t", "acme"),
+    ]
+
+    assert "fixtures_loaded" == events(runs[0].stderr)[0]["event"]
+    for result in runs:
+        lines = result.stderr.splitlines()
+        assert all(line.startswith("{") for line in lines), lines
+        assert all(isinstance(event, dict) for event in events(result.stderr))

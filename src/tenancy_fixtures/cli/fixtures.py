@@ -50,7 +50,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.
 
 
 def load_progress(*, disable: bool = False) -> Progress:
-    """The progress display of fixture loads: rows per table as they are written."""
+    """The progress display of fixture loads: rows per table as they are written (on a
+    terminal: elsewhere its last frame would only be noise among the logs)."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
@@ -59,7 +60,7 @@ def load_progress(*, disable: bool = False) -> Progress:
         TextColumn("rows"),
         TimeElapsedColumn(),
         console=err_console,
-        disable=disable,
+        disable=disable or not err_console.is_terminal,
         # Bars vanish when done: a refused load leaves only its one error line (the rows
         # they counted were rolled back), a finished one prints its summary instead.
         transient=True,

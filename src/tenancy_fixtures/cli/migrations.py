@@ -133,13 +133,14 @@ async def _with_progress(
 
 
 def _progress(*, disable: bool) -> Progress:
+    """Tenants done, on a terminal (elsewhere its last frame is noise among the logs)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=disable,
+        disable=disable or not err_console.is_terminal,
     )
 
 
