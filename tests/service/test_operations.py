@@ -84,6 +84,26 @@ async def test_metrics_label_dashboard_requests_with_the_mount_prefix(
     assert not {"/", "/tenants/{tenant_id}", "/static"} & counted
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_metrics_count_made_up_methods_under_one_label(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """Any token is a method to HTTP: each one a client made up (no token needed) was a
+    label value of its own, so requests could grow the metrics without bound. Methods
+    outside HTTP's standard ones are counted together as ``OTHER``."""
+    for index in range(5):
+        assert (await client.request(f"MADEUP{index}", "/healthz")).status_code == 405
+    await client.request("PROPFIND", "/nowhere")
+    text = (await client.get("/metrics", headers=bearer(tokens.fleet["read"]))).text
+    methods = {
+        line.split('method="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("tenancy_http_request")
+    }
+    assert methods == {"OTHER"}
+    assert 'method="OTHER",route="/healthz",status="405"} 5.0' in text
+
+
 async def test_validation_runs_and_its_report_is_kept(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

@@ -1,10 +1,11 @@
 """The service's request metrics and the ``/metrics`` exposition.
 
-Requests are counted by method, route template (``/tenants/{tenant_id}``, never the
-raw path, so tenant ids do not become label values; a mounted app's routes carry the
-mount's prefix, ``/dashboard/tenants/{tenant_id}``) and status, and timed until the
-response is sent (a stream: until it ends). The exposition joins these with the
-manager's registry of library metrics.
+Requests are counted by method (HTTP's standard ones; any other a client makes up is
+``OTHER``, so requests cannot add label values without bound), route template
+(``/tenants/{tenant_id}``, never the raw path, so tenant ids do not become label values;
+a mounted app's routes carry the mount's prefix, ``/dashboard/tenants/{tenant_id}``)
+and status, and timed until the response is sent (a stream: until it ends). The
+exposition joins these with the manager's registry of library metrics.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenancy_fixtures.monitoring.metrics import Metrics
 
 __all__ = ["HttpMetrics", "RequestMetricsMiddleware", "exposition", "route_template"]
+
+#: The methods counted under their own name (RFC 9110's, and PATCH).
+STANDARD_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
 
 
 class HttpMetrics:
@@ -46,6 +52,7 @@ class HttpMetrics:
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        method = method if method in STANDARD_METHODS else "OTHER"
         self.requests.labels(method, route, str(status)).inc()
         self.duration.labels(method, route).observe(seconds)
 
