@@ -51,6 +51,24 @@ async def test_delete_without_the_right_confirmation_changes_nothing(
     assert "victim" in [t.tenant_id for t in await manager.list_tenants()]
 
 
+async def test_deleting_a_tenant_twice_at_once_is_one_204_and_404s(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """Concurrent DELETEs of one tenant: one drops it, the others find no tenant (404,
+    as on SQLite). On PostgreSQL each saw the schema before the first dropped it, then
+    failed dropping it again: a 503 "schema does not exist"."""
+    answers = await asyncio.gather(
+        *(
+            client.delete("/tenants/victim", params={"confirm": "victim"}, headers=admin)
+            for _ in range(4)
+        )
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [204, 404, 404, 404], [answer.text for answer in answers]
+    assert not await manager.store.storage_exists("victim")
+    assert "victim" not in [t.tenant_id for t in await manager.list_tenants()]
+
+
 async def test_list_pages_and_filters(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     """limit/offset page through tenants by id; prefix, tier and status narrow them; total
     counts all that match."""

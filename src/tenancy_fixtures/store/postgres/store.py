@@ -118,6 +118,8 @@ log = get_logger("tenancy_fixtures.store.postgres")
 _INIT_LOCK_KEY = 0x7E4A_4E43
 #: Serialises the creation of spares, so that warm-ups at once fill the pool only once.
 _SPARES_LOCK_KEY = 0x7E4A_5350
+#: With the tenant's schema name hashed, serialises the drops of one tenant.
+_DROP_LOCK_CLASS = 0x7E4A_4452
 _DUPLICATE_SQLSTATES = {"42P06", "23505"}
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P02", "57P03", "53300"}
 _INTEGRITY_CLASSES = ("23", "22", "21")
@@ -1243,6 +1245,12 @@ class PostgresTenantStore(TenantStore):
     async def _deprovision(self, tenant_id: str) -> AsyncIterator[tuple[AsyncConnection, bool]]:
         schema = self.checked(tenant_id)
         async with self._connection(None) as conn:
+            # One drop of a tenant at a time: a second one then finds nothing left (not
+            # found), instead of dropping the schema it saw a moment ago again (a 3F000).
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:c, hashtext(:s))"),
+                {"c": _DROP_LOCK_CLASS, "s": schema},
+            )
             # Found by name, whatever tenant_roles says now, before the schema goes.
             roles = await self._our_roles(conn, tenant_id)
             existed = await self._schema_exists(conn, schema)
