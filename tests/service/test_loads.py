@@ -181,6 +181,48 @@ USERS = b"user_id,display_name,email,country,product,created_at\n"
 
 
 @sqlite_only
+@pytest.mark.parametrize("top_folder", [False, True], ids=["files-at-the-top", "in-a-folder"])
+async def test_a_failed_uploads_problem_shows_no_server_folder(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    service_settings: Any,
+    tmp_path: Path,
+    top_folder: bool,
+) -> None:
+    """A set refused as a whole (its manifest names a file outside it) is named by the
+    error itself, not one of its files: with its files at the archive's top, the job's
+    problem named the upload's folder on the server (``/tmp/.../upload-victim-.../set``)."""
+    manifest = {"name": "x", "version": 1, "files": [{"table": "users", "path": "/etc/passwd"}]}
+    member = _member("set/fixtures.json" if top_folder else "fixtures.json")
+    archive = tar_gz_of([(member, json.dumps(manifest).encode())])
+    started = await client.post(
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+    )
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    detail = job["problem"]["detail"]
+    shown = "set" if top_folder else "the fixture set"  # its folder in the archive, if any
+    assert f"tenant 'victim', {shown}: path '/etc/passwd' must be relative" in detail
+    assert str(tmp_path) not in detail
+    assert "upload-" not in detail
+
+
+@sqlite_only
+async def test_a_server_set_refused_as_a_whole_does_not_show_the_load_root(
+    client: httpx.AsyncClient, admin: dict[str, str], load_root: Path
+) -> None:
+    """The load root itself named as the set (``"."``), refused as a whole: the job's
+    problem does not show where the root is on the server."""
+    manifest = {"name": "x", "version": 1, "files": [{"table": "users", "path": "../x"}]}
+    (load_root / "fixtures.json").write_text(json.dumps(manifest))
+    started = await client.post("/tenants/victim/loads", json={"path": "."}, headers=admin)
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    assert "resolves outside the fixture directory" in job["problem"]["detail"]
+    assert str(load_root) not in job["problem"]["detail"]
+
+
+@sqlite_only
 @pytest.mark.parametrize(
     ("archive", "reason"),
     [

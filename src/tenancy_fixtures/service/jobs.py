@@ -101,6 +101,12 @@ class LoadJob:
             await asyncio.sleep(interval)
 
 
+def _relative(detail: str, shown_from: Path) -> str:
+    """``detail`` naming files relative to ``shown_from``, and that folder itself (a set
+    refused as a whole, at the archive's top or the load root) as "the fixture set"."""
+    return detail.replace(f"{shown_from}{os.sep}", "").replace(str(shown_from), "the fixture set")
+
+
 class JobRegistry:
     """The jobs of one app: started, found by id, cancelled when the app stops."""
 
@@ -154,7 +160,7 @@ class JobRegistry:
         except TenancyFixturesError as exc:
             job.problem = problem_for(exc, None)
             if shown_from is not None:
-                job.problem["detail"] = job.problem["detail"].replace(f"{shown_from}{os.sep}", "")
+                job.problem["detail"] = _relative(job.problem["detail"], shown_from)
             job.status = "failed"
         except Exception as exc:  # a job's failure belongs in the job, not in the loop
             log.error("load_job_failed", job_id=job.job_id, tenant_id=job.tenant_id, exc_info=exc)
