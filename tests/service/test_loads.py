@@ -303,6 +303,35 @@ async def test_an_archive_the_libraries_cannot_read_is_a_422_not_a_500(
 
 
 @sqlite_only
+@pytest.mark.parametrize(
+    "archive",
+    [
+        zip_of({"x" * 300: USERS}),
+        tar_gz_of([(_member("/".join(["d" * 200] * 25) + "/users.csv"), USERS)]),
+    ],
+    ids=["zip-name-too-long", "tar-path-too-long"],
+)
+async def test_an_archive_the_system_cannot_unpack_names_the_entry_not_the_server_folder(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    service_settings: Any,
+    archive: bytes,
+) -> None:
+    """An entry the file system refuses (a name past 255 bytes, a path past 4096): 422
+    naming the entry. The detail quoted the OSError, with the upload's folder on the
+    server in front of the entry's name."""
+    response = await client.post(
+        "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "too long: '" in detail
+    assert str(service_settings.service_work_dir) not in detail
+    assert "upload-" not in detail
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+@sqlite_only
 async def test_a_corrupt_tar_bz2_is_a_422_like_the_other_corrupt_archives(
     client: httpx.AsyncClient, admin: dict[str, str], service_settings: Any
 ) -> None:

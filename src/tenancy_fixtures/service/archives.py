@@ -202,10 +202,11 @@ def _readable(info: zipfile.ZipInfo) -> None:
 
 
 @contextmanager
-def _reading() -> Iterator[None]:
+def _reading(archive: Path, into: Path) -> Iterator[None]:
     """Library errors of a corrupt archive as a FixtureSetError: corrupt compressed data
     (zlib, lzma; bz2's is an OSError) and what zipfile cannot read (RuntimeError,
-    NotImplementedError: encryption, patched data) included."""
+    NotImplementedError: encryption, patched data) included. A file system error names
+    the entry's path inside the archive, not the server's folder it was unpacked to."""
     try:
         yield
     except (
@@ -220,7 +221,8 @@ def _reading() -> Iterator[None]:
     ) as exc:
         if isinstance(exc, FileExistsError):
             raise _refuse("it holds the same name twice") from None
-        raise _refuse(f"it cannot be read ({type(exc).__name__}: {exc})") from None
+        said = str(exc).replace(f"{into}{os.sep}", "").replace(str(archive), "the archive")
+        raise _refuse(f"it cannot be read ({type(exc).__name__}: {said})") from None
 
 
 def _tar_mode(archive: Path, magic: bytes) -> _TarMode | None:
@@ -239,7 +241,7 @@ def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:
     with archive.open("rb") as head:
         magic = head.read(6)
     budget = _Budget(limits)
-    with _reading():
+    with _reading(archive, into):
         if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
             _unpack_zip(archive, into, budget)
         elif mode := _tar_mode(archive, magic):
