@@ -597,12 +597,18 @@ class FixtureManager:
         validate_tenant_id(tenant_id)
         return (await self.monitor.history([tenant_id], since=since)).get(tenant_id, [])
 
-    async def latest_usage(self, tenants: Sequence[str]) -> list[TenantUsage]:
+    async def latest_usage(
+        self, tenants: Sequence[str], *, skip_missing: bool = False
+    ) -> list[TenantUsage]:
         """Each tenant's newest usage snapshot and its counted limits checked against it
-        (warnings at ``limit_warn_ratio``); a tenant never measured has no snapshot."""
+        (warnings at ``limit_warn_ratio``); a tenant never measured has no snapshot. A
+        tenant not registered is a :class:`TenantNotFoundError`, or with
+        ``skip_missing`` left out (one dropped since a listing named it)."""
         for tenant_id in tenants:
             validate_tenant_id(tenant_id)
-        return await self.monitor.latest_usage(tenants, warn_ratio=self.settings.limit_warn_ratio)
+        return await self.monitor.latest_usage(
+            tenants, warn_ratio=self.settings.limit_warn_ratio, skip_missing=skip_missing
+        )
 
     async def forecast(
         self,

@@ -122,6 +122,41 @@ async def test_the_fleets_forecasts_leave_out_a_tenant_dropped_while_the_page_is
     assert alone.status_code == 404, alone.text
 
 
+@pytest.mark.parametrize("path", ["/usage", "/dashboard/"])
+async def test_the_fleets_usage_leaves_out_a_tenant_dropped_while_the_page_is_made(
+    client: httpx.AsyncClient,
+    manager: FixtureManager,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    """As for /forecasts: a tenant dropped between the page's listing and its usage made
+    the whole page (the API's, the dashboard's tenants page) a 404 naming it; it is left
+    out, while the usage of that tenant alone is still a 404."""
+    await manager.create_tenant("doomed")
+    listed = FixtureManager.list_tenants
+
+    async def dropped_meanwhile(self: FixtureManager, **options: Any) -> list[TenantRecord]:
+        records = await listed(self, **options)
+        await self.drop_tenant("doomed")
+        return records
+
+    fleet = bearer(tokens.fleet["read"])
+    await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "list_tenants", dropped_meanwhile)
+        page = await client.get(path, headers=fleet)
+
+    assert page.status_code == 200, page.text
+    if path == "/usage":
+        assert [u["tenant_id"] for u in page.json()["items"]] == ["intruder", "victim"]
+    else:
+        assert "victim" in page.text
+        assert "doomed" not in page.text
+    alone = await client.get("/tenants/doomed/usage", headers=fleet)
+    assert alone.status_code == 404, alone.text
+
+
 async def test_the_fleets_errors_group_a_refused_load(
     client: httpx.AsyncClient, manager: FixtureManager, admin: dict[str, str]
 ) -> None:

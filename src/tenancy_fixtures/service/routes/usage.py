@@ -31,10 +31,11 @@ async def fleet_usage(
     tier: Tier = None,
 ) -> Page[TenantUsagePublic]:
     """A page of tenants by id, each with its newest usage snapshot and its counted
-    limits (value, maximum, share used); those past the warning share or the limit."""
+    limits (value, maximum, share used); those past the warning share or the limit. A
+    tenant dropped since the page was listed is left out."""
     records = await manager.list_tenants(limit=limit, offset=offset, prefix=prefix, tier=tier)
     total = await manager.count_tenants(prefix=prefix, tier=tier)
-    usage = await manager.latest_usage([r.tenant_id for r in records])
+    usage = await manager.latest_usage([r.tenant_id for r in records], skip_missing=True)
     return Page[TenantUsagePublic](
         items=[TenantUsagePublic.model_validate(u.as_dict()) for u in usage],
         total=total,
