@@ -118,6 +118,28 @@ async def test_pages_forbid_scripts_and_framing(client: httpx.AsyncClient, token
     assert "svg.plot" in css.text
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/dashboard/login", "GET, HEAD, POST"),
+        ("DELETE", "/dashboard/", "GET, HEAD"),
+        ("POST", "/dashboard/tenants/victim", "GET, HEAD"),
+        ("POST", "/dashboard/static/dashboard.css", "GET, HEAD"),
+        ("PUT", "/tenants/victim", "DELETE, GET"),
+    ],
+)
+async def test_a_method_a_path_does_not_take_is_a_405_naming_the_ones_it_does(
+    client: httpx.AsyncClient, tokens: Tokens, method: str, path: str, allowed: str
+) -> None:
+    """A 405 must say which methods the path takes (RFC 9110): the dashboard's, under
+    its mount, answered an empty ``Allow``, as the API's routes do not."""
+    await _sign_in(client, tokens.fleet["read"])
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+
+
 async def test_the_tenant_page_shows_rows_runs_forecasts_and_audit(
     client: httpx.AsyncClient, manager: FixtureManager, tokens: Tokens
 ) -> None:

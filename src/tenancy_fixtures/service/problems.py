@@ -10,7 +10,7 @@ shape. Every problem carries ``type`` (a URN naming the error class), ``title``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +20,8 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import compile_path
+from starlette.routing import BaseRoute, Mount, compile_path
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenancy_fixtures.errors import (
@@ -217,14 +218,28 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return _response(document)
 
 
+def _methods_at(routes: Sequence[BaseRoute], path: str) -> set[str]:
+    """Every method some route of ``routes`` takes at ``path``, looking inside mounts
+    (the dashboard's pages; its static files take GET and HEAD)."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if isinstance(route, Mount):
+            rest = path.removeprefix(route.path)
+            if rest == path or not rest.startswith("/"):
+                continue
+            if isinstance(route.app, StaticFiles):
+                methods.update(("GET", "HEAD"))
+            methods.update(_methods_at(route.routes, rest))
+        elif context.path and compile_path(str(context.path))[0].match(path):
+            methods.update(context.methods or ())
+    return methods
+
+
 def _allowed_methods(request: Request) -> str:
     """Every method some route takes at this path (Starlette names only the first
-    route's when several routes share a path)."""
-    methods: set[str] = set()
-    for context in iter_route_contexts(request.app.routes):
-        if context.path and compile_path(str(context.path))[0].match(request.url.path):
-            methods.update(context.methods or ())
-    return ", ".join(sorted(methods))
+    route's when several routes share a path, and nothing under a mount)."""
+    return ", ".join(sorted(_methods_at(request.app.routes, request.url.path)))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
