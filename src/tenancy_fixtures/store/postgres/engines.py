@@ -25,7 +25,9 @@ from sqlalchemy import URL, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
-from sqlalchemy.util import LRUCache
+from sqlalchemy.util import LRUCache, await_only
+
+from tenancy_fixtures.store.postgres.calendar_codecs import set_calendar_codecs
 
 __all__ = ["engine_for", "share_dialect"]
 
@@ -71,13 +73,15 @@ def engine_for(
     with _LOCK:
         shared = None if key is None else _SHARED.get(key)
     if shared is None:
-        return create_async_engine(
+        made = create_async_engine(
             url,
             connect_args=dict(connect_args),
             pool_size=pool_size,
             max_overflow=max_overflow,
             execution_options={"compiled_cache": LRUCache(_COMPILED_CACHE_SIZE)},
         )
+        event.listen(made.sync_engine.pool, "connect", _exact_calendar)
+        return made
     dialect = shared.dialect
     cargs, cparams = dialect.create_connect_args(url)
     cparams.update(connect_args)
@@ -103,8 +107,15 @@ def engine_for(
             on_connect(dbapi_connection)
 
         event.listen(pool, "connect", set_up)
+    event.listen(pool, "connect", _exact_calendar)
     options = {"compiled_cache": shared.compiled}
     return AsyncEngine(Engine(pool, dialect, url, execution_options=options))
+
+
+def _exact_calendar(dbapi_connection: Any, _record: Any) -> None:
+    """Each new connection stores dates and timestamps at the calendar's ends as given,
+    not as asyncpg's infinities (see :mod:`calendar_codecs`)."""
+    await_only(set_calendar_codecs(dbapi_connection.driver_connection))
 
 
 def share_dialect(engine: AsyncEngine, connect_args: Mapping[str, Any]) -> None:
