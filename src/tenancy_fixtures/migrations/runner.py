@@ -114,6 +114,15 @@ async def migrate_tenant(
         if not sql:  # a --sql preview is rolled back whole: it records no failure either
             await _record_failure(store, result, result.error, started, actor=actor, run_id=run_id)
     result.seconds = time.perf_counter() - started
+    if result.outcome == "migrated":  # committed: logged whether or not it was audited
+        log.info(
+            "tenant_migrated",
+            tenant_id=tenant_id,
+            run_id=run_id,
+            to=result.to_revision,
+            seconds=round(result.seconds, 3),
+            **{"from": result.from_revision},
+        )
     return result
 
 

@@ -5,8 +5,9 @@ Create, config change, load, recorded validation, drop and warm-up each run in a
 (:meth:`Audit.record`), on its own connection, so the record commits with what it
 describes. On failure the scope records the refusal (a :class:`TenancyFixturesError`)
 or failure (anything else) in a transaction of its own, with the error's type and
-message only, logs it, and re-raises. Either way it reports the outcome and duration
-to an optional observer (the manager's metrics).
+message only, logs it, and re-raises. Either way it logs the outcome (``operation_done``,
+``operation_refused``...) and reports it and the duration to an optional observer (the
+manager's metrics).
 
 With ``TENANCY_AUDIT_LOGGING=false`` nothing is written: :meth:`Audit.record` and
 :func:`audit_failure` return at once (the settings refuse that while a compliance
@@ -144,6 +145,20 @@ async def audited(
         if observe is not None:
             observe("error", audit.seconds)
         raise
+    _done(audit, observe)
+
+
+def _done(audit: Audit, observe: Observer | None) -> None:
+    """Log a succeeded operation (whatever TENANCY_AUDIT_LOGGING says: with the audit log
+    off, this is its trace) and report it to ``observe``."""
+    log.info(
+        "operation_done",
+        action=audit.action,
+        tenant_id=audit.tenant_id,
+        run_id=audit.run_id,
+        outcome=audit.outcome,
+        seconds=round(audit.seconds, 3),
+    )
     if observe is not None:
         observe(audit.outcome, audit.seconds)
 
