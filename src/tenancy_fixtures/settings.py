@@ -418,6 +418,15 @@ class Settings(BaseSettings):
             raise ValueError("only used with a postgresql:// TENANCY_DATABASE_URL")
         return value
 
+    @field_validator("service_work_dir", "service_load_root")
+    @classmethod
+    def _folder_is_no_file(cls, value: Path | None) -> Path | None:
+        """A folder the service works in (made when missing) cannot be an existing file:
+        every upload or load would fail on it."""
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is a file: give a directory")
+        return value
+
     @field_validator("tenant_roles", "distributed")
     @classmethod
     def _postgresql_features_need_a_postgresql_url(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -110,7 +112,9 @@ def test_serve_answers_over_a_real_socket(database_url: str) -> None:
         assert http.get("/tenants", timeout=5).status_code == 401
 
 
-def _serve(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _serve(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`tenancy-fixtures --database-url URL serve ARGS` in a process of its own, which
     must end by itself (a failure to start) within a minute."""
     command = [
@@ -122,7 +126,9 @@ def _serve(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
         "serve",
         *args,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+    )
 
 
 def _one_line(stderr: str) -> str:
@@ -171,3 +177,22 @@ def test_serve_refuses_an_unknown_log_level_as_a_usage_error(database_url: str) 
     assert "Traceback" not in done.stderr
     assert "loud" in done.stderr
     assert "warning" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("variable", ["TENANCY_SERVICE_WORK_DIR", "TENANCY_SERVICE_LOAD_ROOT"])
+def test_a_service_folder_setting_naming_a_file_exits_2_naming_it(
+    database_url: str, tmp_path: Path, variable: str
+) -> None:
+    """A file where the uploads' work folder (or the load root) should be: the service
+    started, and every upload answered 500 (FileExistsError in its log)."""
+    plain = tmp_path / "plain"
+    plain.write_text("not a folder")
+
+    done = _serve(database_url, "--port", "0", env={variable: str(plain)})
+
+    assert done.returncode == 2, done.stderr
+    line = _one_line(done.stderr)
+    assert line.startswith("error:"), line
+    assert variable in line
+    assert "directory" in line
