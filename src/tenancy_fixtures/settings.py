@@ -418,11 +418,11 @@ class Settings(BaseSettings):
             raise ValueError("only used with a postgresql:// TENANCY_DATABASE_URL")
         return value
 
-    @field_validator("service_work_dir", "service_load_root")
+    @field_validator("service_work_dir", "service_load_root", "reject_dir")
     @classmethod
     def _folder_is_no_file(cls, value: Path | None) -> Path | None:
-        """A folder the service works in (made when missing) cannot be an existing file:
-        every upload or load would fail on it."""
+        """A folder written or read in (made when missing) cannot be an existing file:
+        every upload, load or lenient load would fail on it."""
         if value is not None and value.exists() and not value.is_dir():
             raise ValueError(f"{str(value)!r} is a file: give a directory")
         return value

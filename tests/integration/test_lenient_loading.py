@@ -26,7 +26,7 @@ from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store.control_plane import applied_fixtures, count_rows
 from tenancy_fixtures.validation import FixtureValidator
-from tests.cli.cli_runner import Cli
+from tests.cli.cli_runner import Cli, assert_one_line_error
 from tests.fixture_files import jsonl_records, write_jsonl
 from tests.planes import plane_of
 
@@ -463,3 +463,28 @@ class TestCommandLine:
                 assert f"[{rule}]" in lines[0]
         finally:
             self.run(database_url, "cleanup", tenant, "--yes")
+
+    def test_a_reject_dir_that_is_a_file_is_a_one_line_error_and_nothing_loads(
+        self, database_url: str, three_bad: ThreeBadRecords, tmp_path: Path
+    ) -> None:
+        """``--reject-dir`` naming a file: a storage error naming the reject directory
+        (exit 7), not "unexpected error: NotADirectoryError" (exit 1); and the setting
+        TENANCY_REJECT_DIR naming a file is refused at start-up (exit 2)."""
+        plain = tmp_path / "plain"
+        plain.write_text("not a folder")
+        tenant = "cli_reject_file"
+        cli = Cli(database_url)
+        cli.ok("init-tenant", tenant)
+        try:
+            args = ("load-fixtures", tenant, str(three_bad.directory), "--lenient")
+            given = cli(*args, "--reject-dir", str(plain))
+            configured = Cli(database_url, env={"TENANCY_REJECT_DIR": str(plain)})(*args)
+            rows = cli.json("show", tenant)["rows"]
+        finally:
+            cli("cleanup", tenant, "--yes")
+
+        line = assert_one_line_error(given, 7, "error:")
+        assert str(plain) in line
+        assert "reject" in line
+        assert "TENANCY_REJECT_DIR" in assert_one_line_error(configured, 2, "error:")
+        assert 0 == rows

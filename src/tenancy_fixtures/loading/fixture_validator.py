@@ -16,6 +16,7 @@ number), column and rule. The list is capped at ``max_problems``; the count per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -32,6 +33,7 @@ from sqlalchemy import Index, MetaData, Table, UniqueConstraint, select
 from tenancy_fixtures.errors import (
     FixtureError,
     RecordError,
+    StorageError,
     ValidationFailedError,
     ValidationTimeoutError,
 )
@@ -146,10 +148,18 @@ class RejectFile:
         self._handle: IO[str] | None = None
 
     def open(self) -> None:
-        """Start (again) with no records."""
-        self.discard()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self._partial.open("w", encoding="utf-8")
+        """Start (again) with no records; :class:`StorageError` naming the reject
+        directory when it cannot be written (a file, no permission...)."""
+        try:
+            self.discard()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self._partial.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write reject files in {self.path.parent} "
+                f"({exc.strerror or exc}): point --reject-dir (TENANCY_REJECT_DIR) at a "
+                "directory this process may write"
+            ) from exc
         self.count = 0
 
     def write(
@@ -224,7 +234,8 @@ class RejectFile:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-        self._partial.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # none written
+            self._partial.unlink()
 
 
 def _json_line(entry: Mapping[str, Any]) -> str:
