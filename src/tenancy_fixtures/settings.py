@@ -506,8 +506,12 @@ class Settings(BaseSettings):
         return Path(make_url(self.database_url).database or ".tenancy")
 
     def safe_database_url(self) -> str:
-        """The database URL with any password hidden, for logs and output."""
-        return make_url(self.database_url).render_as_string(hide_password=True)
+        """The database URL with any password hidden, for logs and output: the user's,
+        and query parameters naming one (``password``, libpq's ``sslpassword``)."""
+        url = make_url(self.database_url)
+        secret = {name: "***" for name in url.query if "password" in name.lower()}
+        shown = url.update_query_dict(secret).render_as_string(hide_password=True)
+        return shown.replace("=%2A%2A%2A", "=***")  # as the user's: not URL-quoted
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -199,6 +199,20 @@ def test_a_refused_connection_names_the_url_without_its_password_and_what_to_do(
     assert "--database-url" in line
 
 
+def test_a_password_in_the_url_query_is_hidden_too(sqlite_cli: Cli) -> None:
+    """``sslpassword`` (the client key's passphrase, a README parameter) and ``password``
+    were printed as given in the unreachable server's error line."""
+    url = "postgresql://app@127.0.0.1:1/tenants?sslmode=require&sslpassword=k3yPass&password=s3cret"
+
+    result = sqlite_cli("--database-url", url, "list")
+
+    line = assert_one_line_error(result, 7, "error: postgresql failed: cannot reach the server")
+    assert "k3yPass" not in result.output
+    assert "s3cret" not in result.output
+    assert "sslpassword=***" in line
+    assert "sslmode=require" in line
+
+
 def test_a_database_url_option_without_its_value_after_the_command_says_so() -> None:
     """It took the command for the URL and answered "Missing command."."""
     result = CliRunner().invoke(app, ["list", "--database-url"])
