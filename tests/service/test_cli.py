@@ -196,3 +196,41 @@ def test_a_service_folder_setting_naming_a_file_exits_2_naming_it(
     assert line.startswith("error:"), line
     assert variable in line
     assert "directory" in line
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_serve_with_log_json_writes_json_lines_only(database_url: str) -> None:
+    """`--log-json serve`: uvicorn's own lines (started, access log, shutdown) were
+    plain text among the JSON events, which a log shipper cannot parse."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--log-json",
+        "--database-url",
+        database_url,
+        "serve",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert 200 == httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "serve died"
+                assert time.monotonic() < deadline, "serve did not start within 30 s"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    lines = [line for line in err.decode().splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    assert [] == [line for line in lines if not line.startswith("{")]
+    assert any("GET /healthz" in str(e.get("event")) for e in events), events

@@ -236,7 +236,7 @@ def _global_options(
         settings = load_settings(**overrides)
     except TenancyFixturesError as exc:
         fail(exc)
-    ctx.obj = CliState(settings, debug=debug)
+    ctx.obj = CliState(settings, debug=debug, json_logs=json_logs)
 
 
 tenants.register(app)

@@ -48,9 +48,10 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_
 class CliState:
     """What the global options set, handed to every command."""
 
-    def __init__(self, settings: Settings, *, debug: bool) -> None:
+    def __init__(self, settings: Settings, *, debug: bool, json_logs: bool = False) -> None:
         self.settings = settings
         self.debug = debug
+        self.json_logs = json_logs
 
 
 def fail(exc: TenancyFixturesError) -> NoReturn:

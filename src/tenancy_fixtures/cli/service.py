@@ -6,8 +6,9 @@ they come with the ``service`` extra.
 
 from __future__ import annotations
 
+import logging
 import socket
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -61,13 +62,53 @@ def serve(
     run(ctx, _reachable)
     app = create_app(state(ctx).settings)
     listening = _listen(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level))
+    log_config = _json_logging(log_level) if state(ctx).json_logs else uvicorn.config.LOGGING_CONFIG
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, log_config=log_config))
     bound = listening.getsockname()
-    err_console.print(f"serving on http://{_address(host, bound[1])} (CTRL+C to quit)")
+    # Through uvicorn's logger (its level, its format: JSON lines with --log-json).
+    logging.getLogger("uvicorn.error").info(
+        "serving on http://%s (CTRL+C to quit)", _address(host, bound[1])
+    )
     server.run(sockets=[listening])
     if not server.started:
         err_console.print("error: the service did not start (its log above says why)")
         raise typer.Exit(1)
+
+
+def _json_logging(level: str) -> dict[str, Any]:
+    """uvicorn's loggers as JSON lines on stderr, shaped as the CLI's own events
+    (``event``, ``level``, ``timestamp``), for ``--log-json``."""
+    import structlog
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
+                "foreign_pre_chain": [
+                    structlog.stdlib.add_logger_name,
+                    structlog.stdlib.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                ],
+            }
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": level.upper(), "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }
 
 
 def _address(host: str, port: int) -> str:
