@@ -105,6 +105,22 @@ async def test_a_login_posted_from_another_site_is_refused(
     assert "set-cookie" not in response.headers
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_login_form_past_the_body_limit_is_no_token_not_a_500(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """A 2 MiB login form (declared up front): the login page saying it is not a live
+    token, as for any other field that is no token."""
+    form = b"token=" + b"a" * (2 << 20)
+    response = await client.post(
+        "/dashboard/login",
+        content=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 401, response.text
+    assert "not a live token" in response.text
+
+
 async def test_pages_forbid_scripts_and_framing(client: httpx.AsyncClient, tokens: Tokens) -> None:
     """Every page carries a policy that runs no script and loads only from here."""
     await _sign_in(client, tokens.fleet["read"])

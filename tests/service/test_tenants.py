@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -89,6 +90,50 @@ async def test_list_pages_and_filters(client: httpx.AsyncClient, admin: dict[str
     active = (await client.get("/tenants?status=active", headers=admin)).json()
     assert active["total"] == 7
     assert (await client.get("/tenants?status=gone", headers=admin)).json()["total"] == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("declared", [True, False], ids=["declared", "streamed"])
+@pytest.mark.parametrize(
+    ("method", "path", "token"),
+    [
+        ("POST", "/tenants", False),
+        ("PATCH", "/tenants/victim/config", True),
+        ("POST", "/tenants/victim/loads", True),
+    ],
+)
+async def test_a_json_body_past_a_mebibyte_is_a_413_before_it_is_read_whole(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    method: str,
+    path: str,
+    token: bool,
+    declared: bool,
+) -> None:
+    """A JSON body is read whole before the token is even checked: a client with no
+    token could make the service hold any number of bytes (400 MB of body grew it by
+    800 MB before its 401). Past 1 MiB it is a 413 problem, and reading stops there."""
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"tenant_id": "'
+        for _ in range(512):  # 32 MiB
+            sent += 1
+            yield b"a" * (64 << 10)
+        yield b'"}'
+
+    headers = {"Content-Type": "application/json", **(admin if token else {})}
+    if declared:
+        headers["Content-Length"] = str(len(b'{"tenant_id": "') + (32 << 20) + 2)
+    response = await client.request(method, path, content=body(), headers=headers)
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
+    assert sent < 32  # under 2 MiB of the 32 read
+    document = (await client.get("/openapi.json")).json()
+    operation = document["paths"][path.replace("victim", "{tenant_id}")][method.lower()]
+    assert "413" in operation["responses"]
 
 
 @pytest.mark.parametrize(

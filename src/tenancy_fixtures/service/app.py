@@ -18,11 +18,12 @@ from tenancy_fixtures import __version__
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service import archives
+from tenancy_fixtures.service.body_limits import JSON_BODY_MAX_BYTES, BodyLimitMiddleware
 from tenancy_fixtures.service.dashboard import dashboard_mount
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
 from tenancy_fixtures.service.problems import PROBLEM_JSON, Problem, install_problem_handlers
-from tenancy_fixtures.service.routes import ROUTERS
+from tenancy_fixtures.service.routes import ROUTERS, loads
 from tenancy_fixtures.service.schedule import SnapshotSchedule
 from tenancy_fixtures.settings import Settings, load_settings
 
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.http_metrics = HttpMetrics()
     install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware, limit=JSON_BODY_MAX_BYTES, streamed={loads.uploads.prefix}
+    )
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
     for router in ROUTERS:
         app.include_router(router)
@@ -97,8 +101,8 @@ async def _sweep_uploads(settings: Settings) -> None:
 
 def _declare_problem_schema(app: FastAPI) -> None:
     """Describe errors as they are sent: every error response of the OpenAPI document as
-    ``application/problem+json`` (FastAPI describes its 422 as plain JSON), and 401/403
-    on every operation that takes a token."""
+    ``application/problem+json`` (FastAPI describes its 422 as plain JSON), 401/403
+    on every operation that takes a token, and 413 on every one taking a JSON body."""
     make_schema = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -120,9 +124,13 @@ def _problem_responses(operation: dict[str, Any]) -> None:
     if operation.get("security"):
         for status, description in (("401", "No token, or not a live one"), ("403", "Forbidden")):
             responses.setdefault(status, {"description": description})
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        limit = f"Request body past {JSON_BODY_MAX_BYTES} bytes"
+        responses.setdefault("413", {"description": limit})
     for status, response in responses.items():
         content = response.get("content", {})
-        if status == "422" or PROBLEM_JSON in content or (status in ("401", "403") and not content):
+        added = status in ("401", "403", "413") and not content
+        if status == "422" or PROBLEM_JSON in content or added:
             response["content"] = {
                 PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
             }

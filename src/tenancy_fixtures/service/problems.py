@@ -43,6 +43,7 @@ from tenancy_fixtures.errors import (
     ValidationFailedError,
 )
 from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.service.body_limits import BodyTooLarge
 
 __all__ = [
     "PROBLEM_JSON",
@@ -196,6 +197,18 @@ async def _service_problem(request: Request, exc: Exception) -> JSONResponse:
     return _response(document, exc.headers)
 
 
+async def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyTooLarge)
+    document = {
+        "type": "urn:tenancy-fixtures:problem:BodyTooLarge",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": exc.detail,
+        "instance": request.url.path,
+    }
+    return _response(document)
+
+
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -314,6 +327,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TenancyFixturesError, _library_error)
     app.add_exception_handler(ServiceProblem, _service_problem)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(_UnexpectedErrors)
 

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from tenancy_fixtures.errors import TenantNotFoundError
 from tenancy_fixtures.manager import FixtureManager
+from tenancy_fixtures.service.body_limits import BodyTooLarge
 from tenancy_fixtures.store.api_tokens import ApiToken
 
 __all__ = [
@@ -76,12 +77,16 @@ async def require_tenant(request: Request, tenant_id: str) -> ApiToken:
 
 
 async def form_token(request: Request) -> str:
-    """The ``token`` field of a posted login form (URL-encoded), or ``""``."""
+    """The ``token`` field of a posted login form (URL-encoded), or ``""`` (also for a
+    form past the size of any token)."""
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return ""
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return ""
+    except BodyTooLarge:
+        return ""
     fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
     return (fields.get("token") or [""])[0].strip()
 
