@@ -7,11 +7,13 @@ import asyncio
 import logging
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from tenancy_fixtures import FixtureManager
 from tests.log_capture import captured_logs
@@ -68,6 +70,33 @@ async def test_deleting_a_tenant_twice_at_once_is_one_204_and_404s(
     assert statuses == [204, 404, 404, 404], [answer.text for answer in answers]
     assert not await manager.store.storage_exists("victim")
     assert "victim" not in [t.tenant_id for t in await manager.list_tenants()]
+
+
+async def test_a_registered_tenant_whose_storage_is_missing_is_a_503_storage_failure(
+    client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
+) -> None:
+    """Its file or schema removed behind the service's back: the CLI calls it a storage
+    failure (exit 7); the service answered 404 "does not exist" for a tenant its own
+    listing shows. It is a 503 (not transient: no Retry-After) saying what to do."""
+    name = manager.store.storage_name("victim")
+    if manager.store.backend == "postgresql":
+        async with manager.store.control() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    else:
+        await asyncio.to_thread(Path(name).unlink)
+    listed = (await client.get("/tenants", headers=admin)).json()
+    assert "victim" in [t["tenant_id"] for t in listed["items"]]
+    for method, path in (("GET", "/tenants/victim"), ("POST", "/tenants/victim/validation")):
+        response = await client.request(method, path, headers=admin)
+        assert response.status_code == 503, response.text
+        problem = response.json()
+        assert problem["type"] == "urn:tenancy-fixtures:error:TenantStorageMissingError"
+        assert "cleanup victim removes the registration" in problem["detail"]
+        assert "retry-after" not in response.headers
+    await client.post("/dashboard/login", data={"token": admin["Authorization"].split()[1]})
+    page = await client.get("/dashboard/tenants/victim")
+    assert page.status_code == 503, page.text
+    assert "cleanup victim removes the registration" in page.text
 
 
 async def test_list_pages_and_filters(client: httpx.AsyncClient, admin: dict[str, str]) -> None:

@@ -39,6 +39,7 @@ from tenancy_fixtures.errors import (
     TenantAlreadyExistsError,
     TenantError,
     TenantNotFoundError,
+    TenantStorageMissingError,
     TokenNotFoundError,
     ValidationFailedError,
 )
@@ -63,6 +64,8 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_BY_ERROR: tuple[tuple[type[TenancyFixturesError], int], ...] = (
     (InvalidTenantIdError, 400),
     (SettingsError, 400),
+    # A registered tenant whose file or schema is gone: a storage failure (exit 7).
+    (TenantStorageMissingError, 503),
     (TenantNotFoundError, 404),
     (TokenNotFoundError, 404),
     (SubjectNotFoundError, 404),

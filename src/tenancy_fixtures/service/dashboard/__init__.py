@@ -21,7 +21,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tenancy_fixtures.errors import TenancyFixturesError, TenantNotFoundError
+from tenancy_fixtures.errors import (
+    TenancyFixturesError,
+    TenantNotFoundError,
+    TenantStorageMissingError,
+)
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
@@ -68,6 +72,8 @@ def _page(handler: Page) -> Page:
             response = pages.render(
                 request, "problem.html", None, 403, title="Forbidden", detail=str(exc)
             )
+        except TenantStorageMissingError as exc:  # registered: a storage failure
+            response = _problem_page(request, exc)
         except TenantNotFoundError as exc:
             response = pages.render(
                 request,
@@ -78,14 +84,7 @@ def _page(handler: Page) -> Page:
                 detail=f"no tenant {exc.tenant_id!r}",
             )
         except TenancyFixturesError as exc:
-            response = pages.render(
-                request,
-                "problem.html",
-                None,
-                status_of(exc),
-                title=type(exc).__name__,
-                detail=str(exc),
-            )
+            response = _problem_page(request, exc)
         except Exception:
             log.exception("dashboard_page_failed", path=request.url.path)
             response = pages.render(
@@ -95,6 +94,13 @@ def _page(handler: Page) -> Page:
         return response
 
     return endpoint
+
+
+def _problem_page(request: Request, exc: TenancyFixturesError) -> Response:
+    """A library error as a page, with the API's status for it."""
+    return pages.render(
+        request, "problem.html", None, status_of(exc), title=type(exc).__name__, detail=str(exc)
+    )
 
 
 def _number(request: Request, name: str, default: int, top: int) -> int:
