@@ -20,9 +20,11 @@ def service_settings(service_settings: Settings) -> Settings:
     return service_settings.model_copy(update={"enforce_limits": True})
 
 
-async def _load(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, object]:
-    """Load victim's tier fixtures through the API; the finished job."""
-    started = await client.post("/tenants/victim/loads", json={}, headers=headers)
+async def _load(
+    client: httpx.AsyncClient, headers: dict[str, str], tenant_id: str = "victim"
+) -> dict[str, object]:
+    """Load a tenant's tier fixtures through the API; the finished job."""
+    started = await client.post(f"/tenants/{tenant_id}/loads", json={}, headers=headers)
     assert started.status_code == 202, started.text
     for _ in range(600):
         job = (await client.get(started.headers["location"], headers=headers)).json()
@@ -182,3 +184,21 @@ async def test_the_fleets_errors_group_a_refused_load(
         if g["tenant_id"] == tenant_id
     ]
     assert mine == [("fixtures.load", "LimitExceededError", "users", 1)]
+
+
+async def test_a_load_refused_by_a_limit_fails_its_job_with_a_409_naming_the_limit(
+    client: httpx.AsyncClient, manager: FixtureManager, admin: dict[str, str]
+) -> None:
+    """The job's problem had status 400, as an error the service had no status for (a
+    malformed request, which it was not): the tenant's limit conflicts with the load,
+    a 409 as for a config change below usage (the same exit code, 10)."""
+    await manager.create_tenant(
+        TenantFixture(tenant_id="limited", tier="premium", limits={"users": 1})
+    )
+    job = await _load(client, admin, "limited")
+    assert job["status"] == "failed"
+    problem = job["problem"]
+    assert isinstance(problem, dict)
+    assert problem["type"] == "urn:tenancy-fixtures:error:LimitExceededError"
+    assert problem["status"] == 409
+    assert "limit 'users' exceeded" in problem["detail"]

@@ -28,7 +28,7 @@ from tenancy_fixtures.errors import (
     ConfigError,
     FixtureError,
     InvalidTenantIdError,
-    LimitBelowUsageError,
+    LimitExceededError,
     MigrationError,
     SchemaOutdatedError,
     SettingsError,
@@ -73,7 +73,8 @@ STATUS_BY_ERROR: tuple[tuple[type[TenancyFixturesError], int], ...] = (
     (SchemaOutdatedError, 409),
     (TenantError, 409),
     (MigrationError, 409),
-    (LimitBelowUsageError, 409),
+    # A load, or a config change (LimitBelowUsageError), the tenant's limit refuses.
+    (LimitExceededError, 409),
     (ConfigError, 422),
     (TemplateError, 422),
     (FixtureError, 422),
