@@ -144,6 +144,26 @@ async def test_an_uploaded_django_dump_with_a_plain_api_key_fails_without_showin
     assert (await manager.tenant_status("victim")).total_rows == 0
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_load_failing_unexpectedly_ends_with_the_internal_error_problem(
+    client: httpx.AsyncClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anything unexpected is the service's InternalError problem, with nothing of the
+    error in it (README): a job's was ``about:blank`` naming the exception's class."""
+
+    async def failing(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(FixtureManager, "load", failing)
+    started = await client.post("/tenants/victim/loads", json={}, headers=admin)
+    job = await finished(client, admin, started.headers["location"])
+    assert job["status"] == "failed"
+    assert job["problem"]["type"] == "urn:tenancy-fixtures:problem:InternalError"
+    assert job["problem"]["status"] == 500
+    assert "RuntimeError" not in json.dumps(job)
+    assert "secret" not in json.dumps(job)
+
+
 async def test_loading_the_tiers_fixtures_needs_no_source(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:

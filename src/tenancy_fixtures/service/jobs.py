@@ -165,10 +165,11 @@ class JobRegistry:
         except Exception as exc:  # a job's failure belongs in the job, not in the loop
             log.error("load_job_failed", job_id=job.job_id, tenant_id=job.tenant_id, exc_info=exc)
             job.problem = {
-                "type": "about:blank",
+                "type": "urn:tenancy-fixtures:problem:InternalError",
                 "title": "Internal error",
                 "status": 500,
-                "detail": f"the load failed unexpectedly ({type(exc).__name__})",
+                "detail": "the load failed unexpectedly; the service's log says why",
+                "instance": None,
             }
             job.status = "failed"
         else:
