@@ -30,7 +30,8 @@ __all__ = ["KEPT_JOBS", "JobRegistry", "JobStatus", "LoadJob", "report_document"
 
 log = get_logger("tenancy_fixtures.service.jobs")
 
-#: Finished jobs kept for polling, newest first; older ones are forgotten.
+#: Jobs kept for polling, the newest; older finished ones are forgotten (running ones
+#: never are).
 KEPT_JOBS = 1000
 
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -129,17 +130,23 @@ class JobRegistry:
         ``shown_from`` (the server's own folders are not the client's business)."""
         job = LoadJob(uuid.uuid4().hex, tenant_id)
         self._jobs[job.job_id] = job
-        while len(self._jobs) > self._kept:
-            oldest = next(iter(self._jobs.values()))
-            if not oldest.done:
-                break
-            self._jobs.popitem(last=False)
+        self._forget_finished()
         task = asyncio.create_task(
             self._run(job, work, cleanup, shown_from), name=f"load-{job.job_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job
+
+    def _forget_finished(self) -> None:
+        """Forget finished jobs, oldest first, past the ``kept`` newest; running ones
+        stay, however old."""
+        excess = len(self._jobs) - self._kept
+        if excess <= 0:
+            return
+        finished = [job_id for job_id, job in self._jobs.items() if job.done][:excess]
+        for job_id in finished:
+            del self._jobs[job_id]
 
     def get(self, job_id: str) -> LoadJob | None:
         """The job ``job_id``, if this process still knows it."""
