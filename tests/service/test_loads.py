@@ -515,6 +515,29 @@ async def test_something_that_is_not_an_archive_is_415(
 
 
 @sqlite_only
+async def test_an_upload_its_work_folder_cannot_take_is_a_503_not_a_500(
+    service_settings: Settings, admin: dict[str, str], tmp_path: Path
+) -> None:
+    """TENANCY_SERVICE_WORK_DIR cannot be made or written (a file in the way here; no
+    permission or no space left alike): the service's storage fails, a 503 saying so
+    without the server's path. It was the 500 of an unexpected error."""
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    app = create_app(service_settings.model_copy(update={"service_work_dir": blocker / "up"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
+            response = await client.post(
+                "/tenants/victim/uploads", content=zip_of({"users.csv": USERS}), headers=admin
+            )
+    assert response.status_code == 503, response.text
+    problem = response.json()
+    assert problem["type"] == "urn:tenancy-fixtures:problem:WorkFolderUnavailable"
+    assert "TENANCY_SERVICE_WORK_DIR" in problem["detail"]
+    assert str(tmp_path) not in problem["detail"]
+
+
+@sqlite_only
 async def test_server_paths_stay_inside_the_load_root(
     client: httpx.AsyncClient, admin: dict[str, str], load_root: Path, tmp_path: Path
 ) -> None:

@@ -35,9 +35,21 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Literal, Protocol
 
 from tenancy_fixtures.errors import FixtureSetError
+from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.service.problems import ServiceProblem
 
-__all__ = ["ArchiveLimits", "UploadFolder", "prepare", "receive", "sweep", "too_large", "unpack"]
+__all__ = [
+    "ArchiveLimits",
+    "UploadFolder",
+    "prepare",
+    "receive",
+    "sweep",
+    "too_large",
+    "unpack",
+    "work_folder_failed",
+]
+
+log = get_logger("tenancy_fixtures.service.archives")
 
 _CHUNK = 1 << 16
 #: The zip compression methods Python reads (AES-encrypted entries are method 99).
@@ -76,17 +88,37 @@ def too_large(limit: int) -> ServiceProblem:
     )
 
 
+def work_folder_failed(exc: OSError) -> ServiceProblem:
+    """The 503 of an upload the work folder cannot take (made, written: no permission,
+    no space left...); the server's path goes to the log only."""
+    log.warning("upload_work_folder_failed", error=f"{type(exc).__name__}: {exc}")
+    return ServiceProblem(
+        503,
+        "Upload storage unavailable",
+        "the service cannot write uploads to its work folder (TENANCY_SERVICE_WORK_DIR): "
+        f"{exc.strerror or type(exc).__name__}",
+        kind="WorkFolderUnavailable",
+    )
+
+
 async def receive(chunks: AsyncIterator[bytes], into: Path, *, limit: int) -> int:
     """Write ``chunks`` to the file ``into``; 413 as soon as they pass ``limit`` bytes
-    (the partial file is removed). Returns the bytes written."""
+    (the partial file is removed), 503 if the work folder cannot take them. Returns the
+    bytes written."""
     written = 0
-    out = await asyncio.to_thread(into.open, "wb")
+    try:
+        out = await asyncio.to_thread(into.open, "wb")
+    except OSError as exc:
+        raise work_folder_failed(exc) from exc
     try:
         async for chunk in chunks:
             written += len(chunk)
             if written > limit:
                 raise too_large(limit)
-            await asyncio.to_thread(out.write, chunk)
+            try:
+                await asyncio.to_thread(out.write, chunk)
+            except OSError as exc:
+                raise work_folder_failed(exc) from exc
     except BaseException:
         out.close()
         await asyncio.to_thread(into.unlink, True)

@@ -174,7 +174,10 @@ async def upload_load(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.upload_bytes:
         raise archives.too_large(limits.upload_bytes)
-    upload = await asyncio.to_thread(archives.prepare, settings.service_work_dir, tenant_id)
+    try:
+        upload = await asyncio.to_thread(archives.prepare, settings.service_work_dir, tenant_id)
+    except OSError as exc:
+        raise archives.work_folder_failed(exc) from exc
     folder = upload.path
     try:
         archive = folder / "archive"
