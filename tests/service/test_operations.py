@@ -122,6 +122,21 @@ async def test_validation_runs_and_its_report_is_kept(
     assert (await client.get("/tenants/victim/runs/nope", headers=admin)).status_code == 404
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_documented_validation_report_has_the_fields_the_service_sends(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """The OpenAPI example of a validation report named ``failed_checks``, which no
+    report has, and none of ``checks``, ``checksums``, ``storage``... it does."""
+    report = (await client.post("/tenants/victim/validation", headers=admin)).json()
+    document = (await client.get("/openapi.json")).json()
+    for method in ("post", "get"):
+        operation = document["paths"]["/tenants/{tenant_id}/validation"][method]
+        example = operation["responses"]["200"]["content"]["application/json"]["example"]
+        assert list(example) == list(report)
+        assert list(example["checks"][0]) == list(report["checks"][0])
+
+
 async def test_validation_can_be_asked_to_recompute_every_checksum(
     client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager, demo_set: Path
 ) -> None:

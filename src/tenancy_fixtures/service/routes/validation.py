@@ -13,13 +13,34 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/tenants/{tenant_id}/validation", tags=["validation"])
 
+#: A report as the service sends it (``ValidationReport.as_dict``), shortened.
 _EXAMPLE = {
     "tenant_id": "acme_music",
     "ok": True,
     "run_id": "9d2b4c1e8f7a6b5c4d3e2f105f0c8e0a",
-    "failed_checks": [],
+    "checks": [
+        {
+            "check": "row_counts",
+            "status": "ok",
+            "detail": "users: 20 rows, as its fixtures loaded",
+            "table": "users",
+        }
+    ],
     "problems": [],
     "row_counts": {"users": 20},
+    "orphans": {},
+    "checksums": {
+        "users": {
+            "rows": 20,
+            "checksum": "3d4078a66331b7ee",
+            "status": "match",
+            "expected_rows": 20,
+            "expected": "3d4078a66331b7ee",
+            "method": "recomputed",
+        }
+    },
+    "storage": {"bytes": 528384, "limit": 107374182400},
+    "stages": {"orphans": 0.005, "checksums": 0.011, "total": 0.04},
 }
 
 
