@@ -43,6 +43,23 @@ async def test_create_show_and_delete_a_tenant(
     assert "acme_music" not in [t.tenant_id for t in await manager.list_tenants()]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_locations_carry_the_path_the_service_is_served_under(
+    app: FastAPI, admin: dict[str, str]
+) -> None:
+    """Served under a prefix (``uvicorn --root-path /api`` behind a proxy), the
+    ``Location`` of a new tenant or load job left the prefix out, as the problems'
+    ``instance`` and the dashboard's redirects do not: a client following it missed."""
+    transport = httpx.ASGITransport(app=app, root_path="/api")
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        created = await client.post("/api/tenants", json={"tenant_id": "prefixed"}, headers=admin)
+        started = await client.post("/api/tenants/prefixed/loads", json={}, headers=admin)
+        assert created.headers["location"] == "/api/tenants/prefixed"
+        job = started.headers["location"]
+        assert job == f"/api/tenants/prefixed/loads/{started.json()['job_id']}"
+        assert (await client.get(job, headers=admin)).status_code == 200
+
+
 async def test_delete_without_the_right_confirmation_changes_nothing(
     client: httpx.AsyncClient, admin: dict[str, str], manager: FixtureManager
 ) -> None:

@@ -25,6 +25,7 @@ from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service import archives
 from tenancy_fixtures.service.deps import Jobs, Manager, SettingsDep, TenantRead, TenantWrite
 from tenancy_fixtures.service.jobs import LoadJob
+from tenancy_fixtures.service.locations import location
 from tenancy_fixtures.service.models import LoadJobPublic, LoadRequest
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
 from tenancy_fixtures.settings import Settings, ValidationMode
@@ -63,6 +64,7 @@ def _start(
     manager: FixtureManager,
     tenant_id: str,
     options: LoadOptions,
+    request: Request,
     response: Response,
     *,
     cleanup: Callable[[], None] | None = None,
@@ -72,7 +74,7 @@ def _start(
         return await manager.load(tenant_id, replace(options, progress=progress))
 
     job = jobs.start(tenant_id, work, cleanup=cleanup, shown_from=shown_from)
-    response.headers["Location"] = f"/tenants/{tenant_id}/loads/{job.job_id}"
+    response.headers["Location"] = location(request, f"/tenants/{tenant_id}/loads/{job.job_id}")
     return _public(job)
 
 
@@ -114,6 +116,7 @@ async def start_load(
     manager: Manager,
     jobs: Jobs,
     settings: SettingsDep,
+    request: Request,
     response: Response,
 ) -> LoadJobPublic:
     """Start loading the tenant's tier fixtures (no ``path``), or the fixture set or
@@ -134,7 +137,7 @@ async def start_load(
         validation=body.validation,
     )
     shown_from = settings.service_load_root.resolve() if settings.service_load_root else None
-    return _start(jobs, manager, tenant_id, options, response, shown_from=shown_from)
+    return _start(jobs, manager, tenant_id, options, request, response, shown_from=shown_from)
 
 
 @uploads.post(
@@ -192,6 +195,7 @@ async def upload_load(
         manager,
         tenant_id,
         options,
+        request,
         response,
         cleanup=upload.remove,
         shown_from=folder / "set",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from tenancy_fixtures.service.deps import FleetAdmin, FleetRead, Manager, TenantAdmin, TenantRead
+from tenancy_fixtures.service.locations import location
 from tenancy_fixtures.service.models import (
     ConfigPublic,
     Page,
@@ -30,7 +31,11 @@ router = APIRouter(prefix="/tenants", tags=["tenants"])
     responses=problem_responses(400, 401, 403, 409, 422, 503),
 )
 async def create_tenant(
-    body: TenantCreate, manager: Manager, _token: FleetAdmin, response: Response
+    body: TenantCreate,
+    manager: Manager,
+    _token: FleetAdmin,
+    request: Request,
+    response: Response,
 ) -> ConfigPublic:
     """Create an isolated tenant: storage, schema and config (its tables stay empty).
     Needs a fleet token with scope ``admin``."""
@@ -43,7 +48,7 @@ async def create_tenant(
             settings=body.settings,
         )
     )
-    response.headers["Location"] = f"/tenants/{config.tenant_id}"
+    response.headers["Location"] = location(request, f"/tenants/{config.tenant_id}")
     return ConfigPublic.model_validate(config.model_dump(mode="json"))
 
 
