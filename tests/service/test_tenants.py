@@ -182,6 +182,23 @@ async def test_a_json_body_past_a_mebibyte_is_a_413_before_it_is_read_whole(
     assert "413" in operation["responses"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_json_body_nested_too_deep_to_parse_is_a_422_invalid_request(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """100,000 nested arrays (200 KB) overflow the JSON parser's recursion: FastAPI's
+    400 "There was an error parsing the body" (``about:blank``), where any other
+    malformed body is the 422 InvalidRequest problem the README promises."""
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = await client.post(
+        "/tenants", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["type"] == "urn:tenancy-fixtures:problem:InvalidRequest"
+    assert "nested too deeply" in problem["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "error"),
     [

@@ -259,8 +259,25 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(sorted(_methods_at(request.app.routes, request.url.path)))
 
 
+def _unparsable_body(request: Request) -> JSONResponse:
+    """The 422 of a JSON body its parser gave up on (nested too deeply for its
+    recursion), as for any other malformed body."""
+    document = {
+        "type": "urn:tenancy-fixtures:problem:InvalidRequest",
+        "title": "Invalid request",
+        "status": 422,
+        "detail": "body: the JSON is nested too deeply to read",
+        "instance": request.url.path,
+        "errors": [{"loc": ["body"], "msg": "nested too deeply", "type": "json_invalid"}],
+    }
+    return _response(document)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI's "error parsing the body", raised from the JSON parser's overflow.
+        return _unparsable_body(request)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
