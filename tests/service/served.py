@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 __all__ = ["served"]
@@ -15,12 +15,16 @@ __all__ = ["served"]
 
 @contextmanager
 def served(
-    database_url: str, env: Mapping[str, str] | None = None
+    database_url: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """The service on ``database_url`` at a free local port (``env`` added to the
-    process's environment); yields the process and its base URL, and kills it at the
-    end. Its stderr goes to a temporary file (``server.stderr``: read it when it died),
-    which a chatty server cannot fill as it would a pipe."""
+    process's environment, ``preexec_fn`` run in it before it starts: a resource
+    limit); yields the process and its base URL, and kills it at the end. Its stderr
+    goes to a temporary file (``server.stderr``: read it when it died), which a chatty
+    server cannot fill as it would a pipe."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -38,7 +42,11 @@ def served(
     ]
     with tempfile.TemporaryFile() as errors:
         server = subprocess.Popen(
-            command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=errors
+            command,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            preexec_fn=preexec_fn,
         )
         server.stderr = errors
         try:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import resource
 import shutil
 import signal
 import subprocess
 import tarfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -501,6 +502,44 @@ async def test_upload_folders_a_killed_service_left_are_removed_when_one_starts(
             for task in stalled:
                 task.cancel()
             await asyncio.gather(*stalled, return_exceptions=True)
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """Run in the server's process: files past ``limit`` bytes are refused (EFBIG), as
+    a full disk refuses them (ENOSPC), without root."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@sqlite_only
+async def test_an_upload_its_work_folder_has_no_room_to_unpack_is_a_503_not_a_bad_archive(
+    admin: dict[str, str], service_settings: Settings
+) -> None:
+    """The server's disk refusing the unpacked files (a file size limit here, a full
+    disk alike) refused the archive as unreadable (422, "cannot be read (OSError: File
+    too large)"): the archive is fine, the service's storage is not. A 503 saying so."""
+    env = {"TENANCY_SERVICE_WORK_DIR": str(service_settings.service_work_dir)}
+    archive = zip_of({"users.csv": USERS + b"x" * (3 << 20)})  # small, 3 MiB unpacked
+    limit = _file_size_limit(2 << 20)
+    with served(str(service_settings.database_url), env, preexec_fn=limit) as (server, base):
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            for _ in range(600):
+                try:
+                    await http.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None
+                    await asyncio.sleep(0.1)
+            response = await http.post(
+                "/tenants/victim/uploads", content=archive, headers={**admin, **ARCHIVE}
+            )
+    assert response.status_code == 503, response.text
+    assert response.json()["type"] == "urn:tenancy-fixtures:problem:WorkFolderUnavailable"
+    assert "File too large" in response.json()["detail"]
 
 
 @sqlite_only

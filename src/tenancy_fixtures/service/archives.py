@@ -20,6 +20,7 @@ the work folder is using, however long its load runs.
 from __future__ import annotations
 
 import asyncio
+import errno
 import lzma
 import os
 import shutil
@@ -52,6 +53,21 @@ __all__ = [
 log = get_logger("tenancy_fixtures.service.archives")
 
 _CHUNK = 1 << 16
+#: Errors of the server's file system, not of the archive: no room (a full disk, a
+#: quota, a file size limit), no permission, a read-only or failing disk, no descriptors.
+_SERVER_SIDE = frozenset(
+    (
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.EIO,
+        errno.EMFILE,
+        errno.ENFILE,
+    )
+)
 #: The zip compression methods Python reads (AES-encrypted entries are method 99).
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 _TarMode = Literal["r:*", "r:gz", "r:bz2", "r:xz"]
@@ -238,7 +254,8 @@ def _reading(archive: Path, into: Path) -> Iterator[None]:
     """Library errors of a corrupt archive as a FixtureSetError: corrupt compressed data
     (zlib, lzma; bz2's is an OSError) and what zipfile cannot read (RuntimeError,
     NotImplementedError: encryption, patched data) included. A file system error names
-    the entry's path inside the archive, not the server's folder it was unpacked to."""
+    the entry's path inside the archive, not the server's folder it was unpacked to; one
+    of the server's own (no room, no permission) is the 503 of its work folder."""
     try:
         yield
     except (
@@ -253,6 +270,8 @@ def _reading(archive: Path, into: Path) -> Iterator[None]:
     ) as exc:
         if isinstance(exc, FileExistsError):
             raise _refuse("it holds the same name twice") from None
+        if isinstance(exc, OSError) and exc.errno in _SERVER_SIDE:
+            raise work_folder_failed(exc) from None
         said = str(exc).replace(f"{into}{os.sep}", "").replace(str(archive), "the archive")
         raise _refuse(f"it cannot be read ({type(exc).__name__}: {said})") from None
 
