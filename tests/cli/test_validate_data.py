@@ -384,3 +384,28 @@ def test_validate_data_source_reads_a_history_export_with_the_format_and_options
     assert (True, []) == (document["ok"], document["problems"])
     assert_one_line_error(lacking, 6, "error: 1 problem(s) found: plays.json, record 1, ")
     assert_one_line_error(without_source, 2, "error: --format and --option say how to read")
+
+
+def test_validate_data_source_lists_an_empty_json_table_file_with_the_sets_other_problems(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """An empty ``users.json`` is a problem of its file ("the file is empty") listed
+    with the set's others, exit 6, not a stop at "cannot tell the format of this file";
+    the load is refused naming it."""
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "users.json").write_bytes(b"")
+    artist = {"artist_id": "4Z8W4fKeB5YxbusRsdQVPb", "name": "Radiohead", "popularity": 500}
+    (source / "artists.jsonl").write_text(json.dumps(artist) + "\n", encoding="utf-8")
+
+    result = sqlite_cli("validate-data", "--source", str(source))
+
+    assert 6 == result.exit_code, result.output
+    assert "users.json" in result.output
+    assert "users.json: the file is empty" in result.output
+    assert "artists.jsonl:1, column popularity" in result.output
+    sqlite_cli.ok("init-tenant", "acme")
+    loaded = sqlite_cli("load-fixtures", "acme", str(source))
+    assert 5 == loaded.exit_code, loaded.output
+    assert "users.json" in loaded.output
+    assert "cannot tell the format" not in loaded.output

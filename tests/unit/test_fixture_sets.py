@@ -425,6 +425,25 @@ def test_a_json_table_file_with_a_byte_order_mark_is_told_a_table_file_without_a
     assert ["artists.json"] == [f.relative for f in loader.files]
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"", b" \n\t\r\n", b"\n" * 100 + b'[{"artist_id": "0000000000000000000000", "name": "H"}]'],
+    ids=["empty", "blank", "blank-lines-first"],
+)
+def test_a_json_table_file_empty_or_opening_with_blank_lines_is_told_a_table_file(
+    tmp_path: Path, content: bytes
+) -> None:
+    """An empty ``artists.json`` (which its reader refuses as malformed JSON, naming it)
+    or one whose array starts past 64 bytes of white space is the table's file, not a
+    source file whose format "cannot be told"."""
+    (tmp_path / "artists.json").write_bytes(content)
+
+    [loader] = open_loaders(tmp_path, metadata=spotify_metadata(), batch_size=1000)
+
+    assert isinstance(loader, DataLoader)
+    assert ["artists.json"] == [f.relative for f in loader.files]
+
+
 def test_a_loader_name_too_long_to_start_a_recorded_fixture_name_is_not_registered() -> None:
     """``<loader>:<set name>`` must fit the control plane's 200 characters."""
     from tenancy_fixtures.loading.registry import LOADERS, register_loader

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from sqlalchemy import MetaData
@@ -68,13 +68,28 @@ def _first_document(path: Path, fmt: str, compressed: bool) -> Any:
                     if line.strip():
                         return orjson.loads(line)
                 return _NO_ROWS
-            head = stream.read(64)
-            if not head.removeprefix(_BOM).lstrip().startswith(b"["):
+            opening = _first_byte(stream)
+            if opening == b"":
+                return _UNREADABLE  # no JSON at all: the table's reader says so
+            if opening != b"[":
                 return None
-            stream.seek(len(_BOM) if head.startswith(_BOM) else 0)
+            stream.seek(0)
+            if stream.read(len(_BOM)) != _BOM:
+                stream.seek(0)
             return first_array_item(stream, _NO_ROWS)
     except (OSError, EOFError, zlib.error, ValueError, ijson.JSONError):
         return _UNREADABLE
+
+
+def _first_byte(stream: IO[bytes] | gzip.GzipFile) -> bytes:
+    """The first byte of a JSON file past its byte order mark and white space (``b""``
+    for a file that holds none), however much white space comes first."""
+    chunk = stream.read(64).removeprefix(_BOM)
+    while chunk:
+        if stripped := chunk.lstrip():
+            return stripped[:1]
+        chunk = stream.read(4096)
+    return b""
 
 
 def _is_table_file(path: Path, columns_of: Mapping[str, set[str]]) -> bool:
