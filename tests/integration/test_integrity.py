@@ -23,6 +23,7 @@ from typing import Any
 import asyncpg
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.schema import DropTable
 
 from tenancy_fixtures import (
     DataLoader,
@@ -205,6 +206,28 @@ async def test_row_checks_built_for_a_clean_tenant_still_find_an_orphan_in_the_n
 
     assert {"playlist_tracks.track_id": 1} == report.orphans
     assert (await manager.validate_tenant(OTHER)).ok
+
+
+async def test_a_dropped_table_is_named_once_and_the_rows_left_unchecked_are_said(
+    manager: FixtureManager, demo_set: Path
+) -> None:
+    """A table dropped behind the library's back is one problem (not one from the
+    schema's own check and again from the drift comparison), and the report says that
+    the row checks were not run, instead of leaving them out silently."""
+    await _load(manager, demo_set)
+    async with manager.store.session(TENANT) as session:
+        await session.connection.execute(
+            DropTable(session.metadata.tables["tenant.playlist_tracks"])
+        )
+
+    report = await manager.validate_tenant(TENANT)
+
+    assert 1 == report.problems.count("table playlist_tracks is missing")
+    assert len(set(report.problems)) == len(report.problems)
+    assert not {"row_counts", "orphans", "checksums"} & {c.check for c in report.checks}
+    [unchecked] = [n for n in notes(report, "schema") if "rows not checked" in n]
+    assert "row_counts" in unchecked
+    assert "checksums" in unchecked
 
 
 @pytest.mark.parametrize(
