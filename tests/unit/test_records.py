@@ -526,6 +526,13 @@ class TestTypes:
                 "expected JSON text",
                 id="bad-json",
             ),
+            pytest.param(
+                "artists",
+                {**ARTIST, "genres": "null"},  # a CSV field holding null
+                "genres",
+                "the JSON text null: leave the value empty",
+                id="json-text-null",
+            ),
         ],
     )
     def test_a_wrong_value_is_refused_naming_its_column(

@@ -312,14 +312,23 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
+def _json_text(text: str) -> Any:
+    """The value a JSON column's text (a CSV field, a string) holds; not ``null``, which
+    is no value: NULL is an empty field (or a null)."""
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"expected JSON text: {exc.msg}") from None
+    except RecursionError:
+        raise ValueError("JSON text nested too deeply") from None
+    if value is None:
+        raise ValueError("the JSON text null: leave the value empty (or null) for NULL")
+    return value
+
+
 def _json(value: Any) -> Any:
     if isinstance(value, str):
-        try:
-            value = json.loads(value, parse_constant=_no_constants)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"expected JSON text: {exc.msg}") from None
-        except RecursionError:
-            raise ValueError("JSON text nested too deeply") from None
+        value = _json_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{value} is not JSON")
     if not isinstance(value, str | int | float | bool | list | dict):
