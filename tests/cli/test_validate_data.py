@@ -409,3 +409,24 @@ def test_validate_data_source_lists_an_empty_json_table_file_with_the_sets_other
     assert 5 == loaded.exit_code, loaded.output
     assert "users.json" in loaded.output
     assert "cannot tell the format" not in loaded.output
+
+
+def test_validate_data_source_says_how_many_problems_it_did_not_list(tmp_path: Path) -> None:
+    """Past ``TENANCY_VALIDATION_MAX_PROBLEMS`` the printed list ends saying how many
+    problems were left out (the JSON says ``truncated``), not silently at the cap."""
+    source = tmp_path / "set"
+    source.mkdir()
+    artists = [
+        {"artist_id": f"4Z8W4fKeB5YxbusRsdQV{i:02d}", "name": "A", "popularity": 500}
+        for i in range(7)
+    ]
+    (source / "artists.jsonl").write_text(
+        "".join(json.dumps(a) + "\n" for a in artists), encoding="utf-8"
+    )
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_VALIDATION_MAX_PROBLEMS": "3"})
+
+    result = cli("validate-data", "--source", str(source))
+
+    assert 6 == result.exit_code, result.output
+    assert 3 == result.stdout.count("  - artists.jsonl:")
+    assert "4 more problem(s) not listed" in result.stdout

@@ -453,6 +453,13 @@ def _validate_source(
             console.print(f"  {rule}: {count} record(s)")
         for problem in check.problems:
             console.print(f"  - {problem}", highlight=False, markup=False)
+        if (unlisted := check.total - len(check.problems)) > 0:
+            console.print(
+                f"  ... {unlisted:,} more problem(s) not listed "
+                "(TENANCY_VALIDATION_MAX_PROBLEMS; see the counts per rule above)",
+                highlight=False,
+                markup=False,
+            )
         for item in check.not_checked:
             console.print(f"  not checked: {item}", highlight=False, markup=False)
     if not check.ok:
