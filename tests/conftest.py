@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from tenancy_fixtures import FixtureManager, Settings, spotify
 from tenancy_fixtures.fixtures.templates import BUILTIN_TEMPLATE_DIR
 from tests.cleanup import drop_every_tenant
+from tests.integration.chain_db import drop_spare_databases
 from tests.postgres import asyncpg_dsn
 from tests.stamp_oracle import stamped_tables_are_recomputed  # noqa: F401 (autouse)
 
@@ -88,6 +89,7 @@ def postgres_url(worker_id: str) -> Iterator[str]:
         unavailable(f"PostgreSQL at {POSTGRES_ADMIN_URL} is unreachable: {exc}")
     url = make_url(POSTGRES_ADMIN_URL).set(drivername="postgresql+asyncpg", database=name)
     yield url.render_as_string(hide_password=False)
+    asyncio.run(drop_spare_databases(url.render_as_string(hide_password=False)))
     asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
