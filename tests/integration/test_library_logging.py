@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,8 +51,6 @@ async def main():
 asyncio.run(main())
 """
 
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
 
 def user(product: str) -> dict[str, str]:
     return {
@@ -71,60 +69,81 @@ def fixture_set(directory: Path, product: str) -> Path:
     return directory
 
 
-@pytest.fixture
-def tenant() -> str:
-    return f"logs_{uuid.uuid4().hex[:10]}"
+@dataclass(frozen=True)
+class Script:
+    """SCRIPT against one backend with only the database URL set, on a tenant of its own."""
 
+    database_url: str
+    directory: Path
+    tenant: str
 
-@pytest.fixture
-def run_script(database_url: str, tmp_path: Path, tenant: str) -> Run:
-    """Run SCRIPT against this test's backend with only the database URL set."""
-    good = fixture_set(tmp_path / "good", "free")
-    bad = fixture_set(tmp_path / "bad", "gold")  # refused: no such product
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
-    env["TENANCY_DATABASE_URL"] = database_url
-
-    def run(*, configure_logging: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(self, *, configure_logging: bool = False) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TENANCY_")}
+        env["TENANCY_DATABASE_URL"] = self.database_url
+        good, bad = self.directory / "good", self.directory / "bad"
         configure = "yes" if configure_logging else "no"
         result = subprocess.run(
-            [sys.executable, "-c", SCRIPT, tenant, str(good), str(bad), configure],
+            [sys.executable, "-c", SCRIPT, self.tenant, str(good), str(bad), configure],
             capture_output=True,
             text=True,
             env=env,
-            cwd=tmp_path,
+            cwd=self.directory,
             timeout=120,
         )
         assert 0 == result.returncode, result.stderr
         return result
 
-    return run
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
+def script(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Script:
+    """The script on each backend, for the module (a process start costs ~1 s of CPU)."""
+    directory = tmp_path_factory.mktemp("logs")
+    fixture_set(directory / "good", "free")
+    fixture_set(directory / "bad", "gold")  # refused: no such product
+    if request.param == "postgresql":
+        database_url = str(request.getfixturevalue("postgres_url"))
+    else:
+        database_url = f"sqlite:///{directory / 'data'}"
+    return Script(database_url, directory, f"logs_{uuid.uuid4().hex[:10]}")
 
 
-def test_a_library_script_prints_nothing_on_stdout(run_script: Run) -> None:
+@pytest.fixture(scope="module")
+def quiet(script: Script) -> subprocess.CompletedProcess[str]:
+    """The script's run without logging configured: the same run for every test that
+    only reads its output."""
+    return script.run()
+
+
+def test_a_library_script_prints_nothing_on_stdout(
+    quiet: subprocess.CompletedProcess[str],
+) -> None:
     """Creating a tenant, a refused load and a failed load write nothing to stdout."""
-    result = run_script()
-
-    assert "" == result.stdout
+    assert "" == quiet.stdout
 
 
-def test_a_failed_load_logs_no_local_variables_nor_record_values(run_script: Run) -> None:
+def test_a_failed_load_logs_no_local_variables_nor_record_values(
+    quiet: subprocess.CompletedProcess[str],
+) -> None:
     """The failed load is reported on stderr with a plain traceback: no locals, no rows."""
-    result = run_script()
-
-    output = result.stdout + result.stderr
-    assert "operation_failed" in result.stderr
-    assert "RuntimeError: the progress display broke" in result.stderr
+    output = quiet.stdout + quiet.stderr
+    assert "operation_failed" in quiet.stderr
+    assert "RuntimeError: the progress display broke" in quiet.stderr
     assert SECRET not in output
     assert "locals" not in output
 
 
 def test_info_events_wait_for_the_application_to_configure_logging(
-    run_script: Run, tenant: str
+    script: Script, quiet: subprocess.CompletedProcess[str]
 ) -> None:
     """``tenant_created`` is left out by default and logged once logging is configured."""
-    quiet = run_script()
-    configured = run_script(configure_logging=True)
+    configured = script.run(configure_logging=True)
 
-    created = f"INFO:tenancy_fixtures.tenancy.tenants:tenant_created tenant_id='{tenant}'"
+    created = f"INFO:tenancy_fixtures.tenancy.tenants:tenant_created tenant_id='{script.tenant}'"
     assert (False, True) == (created in quiet.stderr, created in configured.stderr)
     assert "" == configured.stdout
