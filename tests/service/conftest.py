@@ -59,13 +59,18 @@ def service_settings(settings: Settings, tmp_path: Path, load_root: Path) -> Set
 
 @pytest.fixture
 async def app(service_settings: Settings) -> AsyncIterator[FastAPI]:
-    """The app with its lifespan running; every tenant is dropped afterwards."""
+    """The app with its lifespan running; on PostgreSQL every tenant is dropped around
+    the test (a SQLite data directory is the test's own and left as it is, as the
+    top-level ``manager`` fixture leaves it)."""
     application = create_app(service_settings)
     async with application.router.lifespan_context(application):
         manager: FixtureManager = application.state.manager
-        await drop_every_tenant(manager)
+        shared = manager.store.backend == "postgresql"
+        if shared:
+            await drop_every_tenant(manager)
         yield application
-        await drop_every_tenant(manager)
+        if shared:
+            await drop_every_tenant(manager)
 
 
 @pytest.fixture
