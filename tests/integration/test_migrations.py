@@ -73,11 +73,11 @@ def downgrade() -> None:
 
 
 @pytest.fixture
-async def fleet(manager: FixtureManager) -> AsyncIterator[FixtureManager]:
-    """The test's manager; its tenants are dropped afterwards (also on PostgreSQL,
-    where the database outlives the test)."""
-    yield manager
-    await drop_every_tenant(manager)
+def fleet(manager: FixtureManager) -> FixtureManager:
+    """The test's manager, whose tenants the ``manager`` fixture drops afterwards on
+    PostgreSQL, where the database outlives the test (a SQLite data directory is the
+    test's own and left as it is)."""
+    return manager
 
 
 async def _make_tenants(manager: FixtureManager, count: int, *, load: bool) -> list[str]:
