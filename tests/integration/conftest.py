@@ -18,18 +18,19 @@ import asyncpg
 import pytest
 
 from tenancy_fixtures import FixtureManager, Settings
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_every_tenant, drop_shared_tenants
 from tests.integration.chain_db import OwnDatabase, own_database
 from tests.postgres import asyncpg_dsn, role_exists
 
 
 @pytest.fixture
 async def enforcing(settings: Settings) -> AsyncIterator[FixtureManager]:
-    """A manager on this test's backend that enforces limits (the suite turns them off)."""
+    """A manager on this test's backend that enforces limits (the suite turns them off);
+    on PostgreSQL its tenants are dropped around the test."""
     async with FixtureManager(settings.model_copy(update={"enforce_limits": True})) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 @pytest.fixture

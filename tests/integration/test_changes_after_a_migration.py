@@ -13,7 +13,7 @@ from sqlalchemy import Column, Integer, select, text
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.store import control_plane
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_every_tenant, drop_shared_tenants
 from tests.integration.subject_data import SUBJECT, loaded_tenant
 
 TENANT = "migrated"
@@ -26,9 +26,9 @@ async def widened(settings: Settings) -> AsyncIterator[FixtureManager]:
     metadata = spotify_metadata()
     metadata.tables["tenant.listening_events"].append_column(Column("volume", Integer))
     async with FixtureManager(settings, metadata=metadata) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 async def _add_the_column(manager: FixtureManager) -> None:

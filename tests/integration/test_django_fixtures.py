@@ -41,7 +41,7 @@ from tenancy_fixtures.errors import FixtureError, FixtureSetError, RecordError
 from tenancy_fixtures.loading.django_format import DjangoFormat
 from tenancy_fixtures.store.base import TENANT_SCHEMA, WriteCounts
 from tenancy_fixtures.store.control_plane import count_rows
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_shared_tenants
 from tests.postgres import asyncpg_dsn
 from tests.user_schema import NAMING, user_metadata
 
@@ -349,11 +349,12 @@ SHOP = [
 
 @asynccontextmanager
 async def manager_on(settings: Settings, metadata: MetaData) -> AsyncIterator[FixtureManager]:
-    """A manager on ``metadata``'s schema; its tenants are dropped around the test."""
+    """A manager on ``metadata``'s schema; its tenants are dropped around the test on
+    PostgreSQL."""
     async with FixtureManager(settings, metadata=metadata) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 @pytest.fixture

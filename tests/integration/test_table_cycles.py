@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
 
 from tenancy_fixtures import FixtureManager, Settings
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_shared_tenants
 
 
 def _departments() -> MetaData:
@@ -37,9 +37,9 @@ def _departments() -> MetaData:
 @pytest.fixture
 async def company(settings: Settings) -> AsyncIterator[FixtureManager]:
     async with FixtureManager(settings, metadata=_departments()) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 async def test_tables_referring_to_each_other_are_created_with_every_key_and_load(

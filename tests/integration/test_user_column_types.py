@@ -44,7 +44,7 @@ from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import RecordError, RecordsRefusedError, SettingsError
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.validation.integrity import IntegrityReport
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_every_tenant, drop_shared_tenants
 
 #: Past what a 64-bit float keeps, and past what SQLite keeps of an integer.
 BIG = "123456789012345678901234"
@@ -66,9 +66,9 @@ def _metadata() -> MetaData:
 @pytest.fixture
 async def shop(settings: Settings) -> AsyncIterator[FixtureManager]:
     async with FixtureManager(settings, metadata=_metadata()) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 def _set(tmp_path: Path, *rows: dict[str, Any]) -> Path:

@@ -36,7 +36,7 @@ from sqlalchemy import (
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.errors import IntegrityViolationError, RecordError
 from tenancy_fixtures.store.base import TENANT_SCHEMA
-from tests.cleanup import drop_every_tenant
+from tests.cleanup import drop_every_tenant, drop_shared_tenants
 from tests.integration.reports import failures
 from tests.user_schema import DATA, user_metadata
 
@@ -55,9 +55,9 @@ def declared() -> MetaData:
 async def shop(settings: Settings, declared: MetaData) -> AsyncIterator[FixtureManager]:
     """A manager on the user's schema; every tenant it made is dropped afterwards."""
     async with FixtureManager(settings, metadata=declared) as manager:
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
         yield manager
-        await drop_every_tenant(manager)
+        await drop_shared_tenants(manager)
 
 
 def fixture_set(tmp_path: Path, **files: str) -> Path:
