@@ -346,8 +346,12 @@ def _users_set(root: Path, name: str, *rows: str) -> Path:
 
 
 async def _details(manager: FixtureManager) -> dict[int, tuple[str, dict[str, Any]]]:
-    """The tenant's audit records: action and detail by id."""
-    return {r.audit_id: (r.action, dict(r.detail)) for r in await manager.audit_log(TENANT)}
+    """The tenant's audit records, all of them (earlier tests' tenants of this name on
+    the shared PostgreSQL database included): action and detail by id. Only the newest
+    100 were read, so a record the erasure under test added pushed the oldest out of
+    reach and the comparison failed with a KeyError (seen under load)."""
+    records = await manager.audit_log(TENANT, limit=1_000_000)
+    return {r.audit_id: (r.action, dict(r.detail)) for r in records}
 
 
 async def _unchanged(manager: FixtureManager, before: dict[int, Any]) -> bool:
