@@ -389,13 +389,16 @@ class Settings(BaseSettings):
         # Parsed by the client that will use it (no connection is made); only when set,
         # so a process without Redis never imports it.
         from redis.asyncio import ConnectionPool
+        from redis.exceptions import RedisError
 
         given = re.search(r":([0-9]+)$", urlsplit(value).netloc)
         _check_port(int(given.group(1)) if given else None)
         try:
-            ConnectionPool.from_url(value)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"not a Redis URL: {exc}") from None
+            # A connection object too (no I/O): it refuses the parameters the URL may
+            # hold that redis-py's connections take not (a misspelt one, ssl_* on redis://).
+            ConnectionPool.from_url(value).make_connection()  # type: ignore[no-untyped-call]
+        except (ValueError, TypeError, RedisError) as exc:
+            raise ValueError(f"not a Redis URL: {_unexpected_keyword(exc)}") from None
         parts = urlsplit(value)
         database = parts.path.strip("/")
         if parts.scheme != "unix" and database and not database.isdigit():
@@ -520,6 +523,12 @@ def load_settings(**overrides: object) -> Settings:
     Raises :class:`SettingsError` naming the offending setting, as ``Settings()`` does.
     """
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _unexpected_keyword(exc: Exception) -> str:
+    """redis-py's refusal, put as the URL's parameter when it is an unknown keyword."""
+    found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+    return f"it has no parameter {found.group(1)!r}" if found else str(exc)
 
 
 def _check_port(port: int | None) -> None:

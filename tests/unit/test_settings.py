@@ -176,6 +176,25 @@ class TestRedisUrl:
         assert "TENANCY_REDIS_URL" in str(caught.value)
         assert 2 == caught.value.exit_code
 
+    @pytest.mark.parametrize(
+        ("query", "named"),
+        [
+            ("socket_timout=1", "socket_timout"),
+            ("ssl_cert_reqs=none", "ssl_cert_reqs"),
+            ("protocol=9", "protocol"),
+        ],
+    )
+    def test_a_parameter_the_client_refuses_is_a_settings_error_naming_it(
+        self, query: str, named: str
+    ) -> None:
+        """A misspelt parameter, a TLS one on redis://, a protocol redis-py has not: every
+        Redis call failed with it (TypeError), so the cache never used Redis, quietly."""
+        with pytest.raises(SettingsError) as caught:
+            load_settings(database_url="sqlite:///x", redis_url=f"redis://h:6379/0?{query}")
+
+        assert "TENANCY_REDIS_URL" in str(caught.value)
+        assert named in str(caught.value)
+
     def test_a_password_in_a_refused_redis_url_is_not_shown(self) -> None:
         """The error for a bad URL does not repeat the password it carries."""
         with pytest.raises(SettingsError) as caught:
