@@ -200,3 +200,13 @@ def test_an_empty_catalog_budget_means_never_warn(postgres_url: str) -> None:
 
     assert "catalog" not in listed.stderr
     assert "catalog_over_budget" in low.ok("list").stderr
+
+
+def test_a_database_url_parameter_asyncpg_has_not_exits_2_naming_it() -> None:
+    """``?conect_timeout=5`` (misspelt): "unexpected error: TypeError: connect() got an
+    unexpected keyword argument" and exit 1, before; now refused before connecting."""
+    line = assert_one_line_error(Cli(f"{NOWHERE}?conect_timeout=5")("list"), 2, "error:")
+
+    assert "TENANCY_DATABASE_URL" in line
+    assert "conect_timeout" in line
+    assert "TypeError" not in line

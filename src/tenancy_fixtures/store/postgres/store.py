@@ -105,7 +105,7 @@ from tenancy_fixtures.store.postgres.overriding import OverridingSelect, generat
 from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
-from tenancy_fixtures.store.postgres.tls import asyncpg_tls, tls_failure
+from tenancy_fixtures.store.postgres.tls import asyncpg_tls, refuse_unknown_parameters, tls_failure
 from tenancy_fixtures.store.replacing import refuse_referenced_replace
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
 from tenancy_fixtures.store.tenant_tables import column_sequences, enum_names
@@ -740,6 +740,7 @@ class PostgresTenantStore(TenantStore):
         self._citus: str | None = None
         # Checked here, so a bad TLS parameter is a SettingsError before any connection.
         url, connect_args = asyncpg_tls(settings.url, settings.pg_tls)
+        refuse_unknown_parameters(url)
         # The SQL text the store writes (server defaults in DDL, literals) quotes strings
         # as standard SQL does; a server (or database) set otherwise would read each
         # backslash in them as an escape.

@@ -34,7 +34,7 @@ from sqlalchemy.engine import URL
 
 from tenancy_fixtures.errors import SettingsError
 
-__all__ = ["asyncpg_tls", "tls_failure"]
+__all__ = ["asyncpg_tls", "refuse_unknown_parameters", "tls_failure"]
 
 _MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _VERSIONS = {
@@ -201,6 +201,28 @@ def _trust(context: ssl.SSLContext, mode: str, given: _Given) -> None:
         context.load_verify_locations(cafile=path)
     except (OSError, ssl.SSLError) as exc:
         raise given.refuse("sslrootcert", f"cannot use sslrootcert {str(path)!r}: {exc}") from None
+
+
+#: URL parameters SQLAlchemy's asyncpg dialect takes for itself.
+_DIALECT = {"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"}
+
+
+def refuse_unknown_parameters(url: URL) -> None:
+    """The URL's query (its TLS parameters taken off) names only what asyncpg's
+    ``connect`` (or SQLAlchemy's dialect) takes: a misspelt one is a
+    :class:`SettingsError` now, not a ``TypeError`` at the first connection."""
+    import inspect
+
+    import asyncpg
+
+    known = set(inspect.signature(asyncpg.connect).parameters) | _DIALECT
+    unknown = sorted(set(url.query) - known)
+    if unknown:
+        raise _refuse(
+            f"{', '.join(unknown)}: not a parameter asyncpg takes (TLS: "
+            f"{', '.join(sorted(_HANDLED))}; connection: timeout, command_timeout, "
+            "statement_cache_size, server_settings...)"
+        )
 
 
 def tls_failure(exc: BaseException) -> str | None:
