@@ -739,3 +739,35 @@ async def test_a_data_fixture_verifies_while_its_rows_are_there(
 
     assert len(problems) == 1
     assert problems[0].startswith("listening_events: 0 rows")
+
+
+async def test_a_reload_naming_one_key_twice_is_refused_on_both_backends(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A set merged into a populated table that gives one primary key twice (two files
+    of the table here) is refused naming the repeat, as its first load into the empty
+    table would be; SQLite merged it silently, the last row winning."""
+    await manager.create_tenant(TENANT)
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "users.csv").write_text("user_id,display_name\nu1,Zoe\n", encoding="utf-8")
+    await manager.load_fixtures(TENANT, source=first)
+    twice = tmp_path / "twice"
+    twice.mkdir()
+    (twice / "a.csv").write_text("user_id,display_name\nu1,Ann\n", encoding="utf-8")
+    (twice / "b.jsonl").write_text('{"user_id": "u1", "display_name": "Bob"}\n', "utf-8")
+    files = [{"table": "users", "path": "a.csv"}, {"table": "users", "path": "b.jsonl"}]
+    (twice / "fixtures.json").write_text(json.dumps({"name": "twice", "files": files}), "utf-8")
+
+    with pytest.raises(IntegrityViolationError) as refused:
+        await manager.load_fixtures(TENANT, source=twice)
+
+    assert ("b.jsonl", 1, "user_id") == (
+        refused.value.path,
+        refused.value.line,
+        refused.value.column,
+    )
+    async with manager.store.session(TENANT, readonly=True) as session:
+        users = session.metadata.tables["tenant.users"]
+        stored = (await session.connection.execute(select(users.c.display_name))).all()
+    assert [("Zoe",)] == [tuple(row) for row in stored]

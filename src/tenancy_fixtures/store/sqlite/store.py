@@ -100,6 +100,7 @@ from tenancy_fixtures.store.sqlite.recovery import (
     settle,
     temporary_name,
 )
+from tenancy_fixtures.store.sqlite.repeated_keys import refusing_repeated_keys
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import ExceptionContext
@@ -427,7 +428,10 @@ class SQLiteTenantSession(TenantSession):
         if mode == "replace":
             await refuse_referenced_replace(self.connection, table, tenant_id=self.tenant_id)
             await self.connection.execute(delete(table))
-        before = await self._count(table) if mode == "upsert" else 0
+        before = 0
+        if mode == "upsert":
+            before = await self._count(table)
+            batches = refusing_repeated_keys(batches, table, columns, self.tenant_id)
         given, written = await self._execute_batches(sql, table, columns, batches)
         if mode == "insert_missing":
             return WriteCounts(inserted=written, unchanged=given - written)
