@@ -17,6 +17,7 @@ __all__ = [
     "tar_gz_of",
     "unreadable_zip",
     "zip_of",
+    "zip_of_headers_only",
 ]
 
 
@@ -111,3 +112,20 @@ def tar_gz_failing_its_crc(folder: Path, *, old: bytes, new: bytes) -> bytes:
     at = data.index(old)
     data[at : at + len(old)] = new
     return bytes(data)
+
+
+def zip_of_headers_only(entries: int, *, garbled_from: int) -> bytes:
+    """A zip holding only a central directory of ``entries`` one-byte names (no file
+    data), its headers from index ``garbled_from`` on damaged: the zip of a client
+    making the service list entries, as many as its upload limit allows."""
+    header = struct.pack(
+        "<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0
+    )
+    garbled = b"XX" + header[2:]
+    directory = b"".join(
+        (header if index < garbled_from else garbled) + b"a" for index in range(entries)
+    )
+    count = min(entries, 0xFFFF)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(directory), 0, 0)
+    first = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"a"
+    return first + directory + end

@@ -25,6 +25,7 @@ import lzma
 import os
 import shutil
 import stat
+import struct
 import sys
 import tarfile
 import tempfile
@@ -221,7 +222,62 @@ def _drain(stream: _Readable, budget: _Budget) -> None:
         budget.spend(len(chunk))
 
 
+#: A zip's end of central directory record, its zip64 one, and a central directory
+#: header (46 bytes; the lengths of the name, extra field and comment that follow it
+#: are its fields 12, 13 and 14).
+_ZIP_END = struct.Struct("<4s4H2LH")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
+_ZIP_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+_ZIP64_LOCATOR_SIZE = 20
+
+
+def _central_directory(head: IO[bytes]) -> tuple[int, int] | None:
+    """Where a zip's central directory starts and how long it is, found from its end
+    record as zipfile finds it; ``None`` if there is none (zipfile then refuses it)."""
+    size = head.seek(0, os.SEEK_END)
+    tail_at = max(0, size - (_ZIP_END.size + 0xFFFF))
+    head.seek(tail_at)
+    tail = head.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _ZIP_END.size:
+        return None
+    end = tail_at + at
+    length = _ZIP_END.unpack_from(tail, at)[5]
+    head.seek(max(end - _ZIP64_LOCATOR_SIZE, 0))
+    if head.read(4) == b"PK\x06\x07":  # zip64: its own end record, before the locator
+        end -= _ZIP64_LOCATOR_SIZE + _ZIP64_END.size
+        head.seek(max(end, 0))
+        record = head.read(_ZIP64_END.size)
+        if end < 0 or len(record) < _ZIP64_END.size or record[:4] != b"PK\x06\x06":
+            return None
+        length = _ZIP64_END.unpack(record)[8]
+    return (end - length, length) if end >= length else None
+
+
+def _count_zip_entries(archive: Path, limits: ArchiveLimits) -> None:
+    """Count the central directory's headers against the entries limit before zipfile
+    lists them: it makes an object of each, however many a client sent (two million in
+    a 94 MB upload held the service 36 s and 630 MB)."""
+    counted = _Budget(limits)
+    with archive.open("rb") as head:
+        found = _central_directory(head)
+        if found is None:
+            return
+        start, remaining = found
+        head.seek(start)
+        while remaining >= _ZIP_HEADER.size:
+            header = head.read(_ZIP_HEADER.size)
+            if len(header) < _ZIP_HEADER.size or header[:4] != b"PK\x01\x02":
+                return  # zipfile refuses it
+            counted.entry()
+            fields = _ZIP_HEADER.unpack(header)
+            skip = fields[12] + fields[13] + fields[14]
+            head.seek(skip, os.SEEK_CUR)
+            remaining -= _ZIP_HEADER.size + skip
+
+
 def _unpack_zip(archive: Path, into: Path, budget: _Budget) -> None:
+    _count_zip_entries(archive, budget.limits)
     with zipfile.ZipFile(archive) as zipped:
         for info in zipped.infolist():
             budget.entry()
