@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import tarfile
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -368,6 +369,36 @@ async def test_a_zips_entries_are_counted_before_they_are_listed(
     )
     assert response.status_code == 422, response.text
     assert "more than 200 entries" in response.json()["detail"]
+    assert list(service_settings.service_work_dir.iterdir()) == []
+
+
+def _tar_gz_with_a_pax_header_of(size: int) -> bytes:
+    """A .tar.gz whose first member is a pax header of ``size`` bytes: a few hundred
+    bytes of gzip per megabyte."""
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type = tarfile.XHDTYPE
+    header.size = size
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip
+    parts = [packer.compress(header.tobuf(format=tarfile.USTAR_FORMAT))]
+    parts.append(packer.compress(b"0" * size))
+    return b"".join([*parts, packer.flush()])
+
+
+@sqlite_only
+async def test_a_tar_header_of_megabytes_is_refused_before_tarfile_reads_it(
+    client: httpx.AsyncClient, admin: dict[str, str], service_settings: Any
+) -> None:
+    """tarfile reads a pax header (or a GNU long name) whole, then scans it, before the
+    unpacked-bytes budget sees a byte: a 400 KB .tar.gz of a 400 MB pax header held a
+    core and hundreds of MB for minutes. A header past 64 KiB (a name and a few
+    attributes need bytes, not megabytes) is refused first: past 64 KiB."""
+    response = await client.post(
+        "/tenants/victim/uploads",
+        content=_tar_gz_with_a_pax_header_of(128 << 10),
+        headers={**admin, **ARCHIVE},
+    )
+    assert response.status_code == 422, response.text
+    assert "a header of 131072 bytes" in response.json()["detail"]
     assert list(service_settings.service_work_dir.iterdir()) == []
 
 

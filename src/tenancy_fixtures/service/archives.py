@@ -193,8 +193,34 @@ class _Budget:
                 out.write(chunk)
 
 
+#: The most a tar's own headers (pax records, GNU long names) may hold: a name and a
+#: few attributes, never megabytes (tarfile reads one whole, then scans it, slowly).
+MAX_TAR_HEADER_BYTES = 64 << 10
+_HEADER_TYPES = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """A tar member whose pax or long-name header is refused past
+    :data:`MAX_TAR_HEADER_BYTES` before tarfile reads it."""
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _HEADER_TYPES and self.size > MAX_TAR_HEADER_BYTES:
+            raise _refuse(
+                f"a header of {self.size} bytes (names and attributes: at most "
+                f"{MAX_TAR_HEADER_BYTES})"
+            )
+        member: tarfile.TarInfo = super()._proc_member(tar)  # type: ignore[misc]  # not in typeshed
+        return member
+
+
 def _unpack_tar(archive: Path, into: Path, budget: _Budget, mode: _TarMode) -> None:
-    with tarfile.open(archive, mode=mode) as tar:
+    with tarfile.open(archive, mode=mode, tarinfo=_CheckedTarInfo) as tar:
         for member in tar:
             budget.entry()
             relative = _safe_name(member.name)
