@@ -77,6 +77,26 @@ def test_an_option_the_format_does_not_take_is_a_usage_error_naming_its_options(
     assert cli.json("load-fixtures", TENANT, path, "-o", "user_id=u_ava")["changed"] is True
 
 
+def test_an_option_or_format_for_a_load_without_source_files_is_a_usage_error(
+    cli: Cli, demo_set: Path
+) -> None:
+    """``-o``/``--format`` go to source files' formats: given to a load of table files
+    or of the tier's fixtures they were ignored (exit 0, ``-o x=1`` unread). Now exit 2
+    naming the option; nothing is loaded."""
+    refused = [
+        cli("load-fixtures", TENANT, str(demo_set), "-o", "x=1"),
+        cli("load-fixtures", TENANT, "-o", "user_id=u_ava", "--force"),
+        cli("load-fixtures", TENANT, "--format", "spotify-history"),
+    ]
+
+    lines = [assert_one_line_error(result, 2, "error: ") for result in refused]
+    assert "unknown option 'x'" in lines[0]
+    assert "no source files" in lines[0]
+    assert "unknown option 'user_id'" in lines[1]
+    assert "--format" in lines[2]
+    assert 0 == cli.json("show", TENANT)["rows"]
+
+
 def test_an_unknown_format_is_a_usage_error_naming_the_known_ones(cli: Cli) -> None:
     """``--format itunes`` is a mistaken argument, exit 2 (it was 5, "data refused");
     a manifest entry naming an unknown format is still the set's fault (exit 5)."""

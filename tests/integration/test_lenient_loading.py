@@ -223,6 +223,27 @@ class TestLenient:
         assert first.reject_file is not None
         assert first.reject_file.exists()
 
+    async def test_a_strict_load_after_a_lenient_one_refuses_the_records_it_left_out(
+        self, manager: FixtureManager, three_bad: ThreeBadRecords
+    ) -> None:
+        """The lenient load recorded the set as applied, so a strict load of the same
+        files said "already applied, nothing changed" (exit 0) while three records were
+        missing; it now applies the set again and refuses them. A lenient one stays a
+        no-op."""
+        await manager.create_tenant(TENANT)
+        await manager.load_fixtures(TENANT, source=three_bad.directory, validation="lenient")
+        counts = await table_counts(manager)
+
+        with pytest.raises(RecordsRefusedError) as refused:
+            await manager.load_fixtures(TENANT, source=three_bad.directory, validation="strict")
+
+        assert 3 == len(refused.value.problems)
+        assert counts == await table_counts(manager)
+        again = await manager.load_fixtures(
+            TENANT, source=three_bad.directory, validation="lenient"
+        )
+        assert (False, 0) == (again.changed, again.rejected)
+
     async def test_a_clean_set_loads_leniently_without_a_reject_file(
         self, manager: FixtureManager, demo_set: Path, tmp_path: Path
     ) -> None:

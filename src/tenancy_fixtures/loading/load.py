@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import MetaData
 
 from tenancy_fixtures.errors import (
+    ConfigError,
     FixtureError,
     RecordError,
     SettingsError,
@@ -223,6 +224,15 @@ def open_fixtures(
 ) -> list[DataLoader]:
     """The data fixtures ``options`` name for a tenant of ``tier`` (see
     :class:`LoadOptions`), unsorted."""
+    if options.source is None and (options.format is not None or options.options):
+        named = next(iter(options.options or {}), None)
+        raise ConfigError(
+            (f"unknown option {named!r}: " if named else "")
+            + "--format and options (-o) go to source files at a PATH; "
+            + ("the fixtures given" if options.fixtures is not None else "the tier's fixtures")
+            + " take none",
+            key=f"options.{named}" if named else "format",
+        )
     if options.fixtures is not None:
         return list(options.fixtures)
     if options.source is not None:
@@ -312,7 +322,7 @@ async def _attempt(run: _Run) -> list[FixtureResult]:
                     force=run.options.force,
                     rejects=run.rejects,
                 )
-            run.context = replace(run.context, skip_records=skip)
+            run.context = replace(run.context, skip_records=skip, lenient=True)
         large = defers_keys(run.loaders, run.settings.bulk_load_min_bytes)
         now, local_now = await session.clock()
         run.context = replace(

@@ -19,7 +19,7 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.errors import FixtureSetError
+from tenancy_fixtures.errors import ConfigError, FixtureSetError
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_sets import (
     MANIFEST_NAME,
@@ -178,7 +178,9 @@ def open_loaders(
         return [SourceLoader(files, metadata=metadata, batch_size=batch_size, shared_options=given)]
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
         fixture_set = open_fixture_set(path, metadata=metadata)
-        return _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
+        of_set = _set_loaders(fixture_set, given, metadata=metadata, batch_size=batch_size)
+        _refuse_unread_options(of_set, given, path)
+        return of_set
     directory, tables, sources, unread = _split_files(path, metadata)
     loaders: list[DataLoader] = []
     if tables:
@@ -200,7 +202,20 @@ def open_loaders(
         )
     if unread:
         log.warning("fixture_files_not_read", directory=str(path), files=unread[:20])
+    _refuse_unread_options(loaders, given, path)
     return loaders
+
+
+def _refuse_unread_options(loaders: list[DataLoader], given: Mapping[str, Any], path: Path) -> None:
+    """Options go to source files' formats: for a load without any, a typo or a
+    misplaced ``-o`` would be ignored. A :class:`ConfigError` naming the first."""
+    if given and not any(isinstance(loader, SourceLoader) for loader in loaders):
+        key = next(iter(given))
+        raise ConfigError(
+            f"unknown option {key!r}: {path} holds no source files, and options (-o) go to "
+            "source files' formats",
+            key=f"options.{key}",
+        )
 
 
 def _set_loaders(

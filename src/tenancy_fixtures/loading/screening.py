@@ -17,6 +17,7 @@ from tenancy_fixtures.errors import (
     RecordsRefusedError,
     ValidationTimeoutError,
 )
+from tenancy_fixtures.fixtures.base import is_applied
 from tenancy_fixtures.loading.data_loader import DataLoader
 from tenancy_fixtures.loading.fixture_validator import (
     FixtureValidator,
@@ -98,7 +99,7 @@ async def _validate_pending(
     """Validate the fixtures this load will apply (those not already applied as they
     are), against the set and the tenant's rows; with ``rejects`` (lenient), the source
     documents set aside while staging go there first."""
-    pending = await _pending(session, loaders, force=force)
+    pending = await _pending(session, loaders, force=force, lenient=rejects is not None)
     for loader in pending:
         if isinstance(loader, SourceLoader):
             await loader.prepare(session, settings, set_aside=rejects is not None)
@@ -129,16 +130,17 @@ async def _validate_pending(
 
 
 async def _pending(
-    session: TenantSession, loaders: Sequence[DataLoader], *, force: bool
+    session: TenantSession, loaders: Sequence[DataLoader], *, force: bool, lenient: bool
 ) -> list[DataLoader]:
-    """The loaders whose fixtures are not applied to the tenant as they are now."""
+    """The loaders whose fixtures are not applied to the tenant as they are now (for a
+    ``lenient`` load, applied in part by an earlier lenient load counts)."""
     recorded = await control_plane.applied_fixtures(session.connection, session.tenant_id)
     return [
         loader
         for loader in loaders
         if force
         or (prior := recorded.get(loader.name)) is None
-        or (prior.checksum, prior.version) != (loader.checksum(), loader.version)
+        or not is_applied(prior, loader, lenient=lenient)
     ]
 
 

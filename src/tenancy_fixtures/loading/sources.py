@@ -1199,6 +1199,9 @@ class SourceLoader(RefreshesDerivedTables):
         found = (type(reader).tenant_checks for reader, _ in self._reader_groups().values())
         return list(dict.fromkeys(chain(*found, super().tenant_checks())))
 
+    def left_out(self, context: LoadContext) -> bool:
+        return bool(self.set_aside) or super().left_out(context)
+
     def checksum(self) -> str:
         if self._checksum is None:
             digests = files_sha256([f.path for f in self.sources])
