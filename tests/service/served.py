@@ -10,7 +10,20 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-__all__ = ["served"]
+__all__ = ["serve_command", "served"]
+
+
+def serve_command(database_url: str, *args: str) -> list[str]:
+    """`tenancy-fixtures --database-url URL serve ARGS` as a command line of this Python."""
+    return [
+        sys.executable,
+        "-c",
+        "from tenancy_fixtures.cli.app import main; main()",
+        "--database-url",
+        database_url,
+        "serve",
+        *args,
+    ]
 
 
 @contextmanager
@@ -28,18 +41,7 @@ def served(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-c",
-        "from tenancy_fixtures.cli.app import main; main()",
-        "--database-url",
-        database_url,
-        "serve",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
+    command = serve_command(database_url, "--port", str(port), "--log-level", "warning")
     with tempfile.TemporaryFile() as errors:
         server = subprocess.Popen(
             command,

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.cli.cli_runner import Cli, with_manager
-from tests.service.served import served
+from tests.service.served import serve_command, served
 
 
 @pytest.fixture
@@ -117,17 +117,12 @@ def _serve(
 ) -> subprocess.CompletedProcess[str]:
     """`tenancy-fixtures --database-url URL serve ARGS` in a process of its own, which
     must end by itself (a failure to start) within a minute."""
-    command = [
-        sys.executable,
-        "-c",
-        "from tenancy_fixtures.cli.app import main; main()",
-        "--database-url",
-        database_url,
-        "serve",
-        *args,
-    ]
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
+        serve_command(database_url, *args),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -96,6 +98,22 @@ async def test_forecasts_answer_per_tenant_and_fleet_and_set_the_gauges(
     assert [f["tenant_id"] for f in page["items"]] == ["intruder", "victim"]
 
 
+@contextmanager
+def _dropped_once_listed(monkeypatch: pytest.MonkeyPatch, tenant: str) -> Iterator[None]:
+    """``tenant`` is dropped right after the fleet's listing (as by another client
+    between a page's listing and its per-tenant reads)."""
+    listed = FixtureManager.list_tenants
+
+    async def dropped_meanwhile(self: FixtureManager, **options: Any) -> list[TenantRecord]:
+        records = await listed(self, **options)
+        await self.drop_tenant(tenant)
+        return records
+
+    with monkeypatch.context() as patched:
+        patched.setattr(FixtureManager, "list_tenants", dropped_meanwhile)
+        yield
+
+
 async def test_the_fleets_forecasts_leave_out_a_tenant_dropped_while_the_page_is_made(
     client: httpx.AsyncClient,
     manager: FixtureManager,
@@ -106,16 +124,8 @@ async def test_the_fleets_forecasts_leave_out_a_tenant_dropped_while_the_page_is
     page a 404 naming it; it is left out (as ``list`` leaves it out), while the
     forecast of that tenant alone is still a 404."""
     await manager.create_tenant("doomed")
-    listed = FixtureManager.list_tenants
-
-    async def dropped_meanwhile(self: FixtureManager, **options: Any) -> list[TenantRecord]:
-        records = await listed(self, **options)
-        await self.drop_tenant("doomed")
-        return records
-
     fleet = bearer(tokens.fleet["read"])
-    with monkeypatch.context() as patched:
-        patched.setattr(FixtureManager, "list_tenants", dropped_meanwhile)
+    with _dropped_once_listed(monkeypatch, "doomed"):
         page = await client.get("/forecasts", headers=fleet)
 
     assert page.status_code == 200, page.text
@@ -136,17 +146,9 @@ async def test_the_fleets_usage_leaves_out_a_tenant_dropped_while_the_page_is_ma
     the whole page (the API's, the dashboard's tenants page) a 404 naming it; it is left
     out, while the usage of that tenant alone is still a 404."""
     await manager.create_tenant("doomed")
-    listed = FixtureManager.list_tenants
-
-    async def dropped_meanwhile(self: FixtureManager, **options: Any) -> list[TenantRecord]:
-        records = await listed(self, **options)
-        await self.drop_tenant("doomed")
-        return records
-
     fleet = bearer(tokens.fleet["read"])
     await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
-    with monkeypatch.context() as patched:
-        patched.setattr(FixtureManager, "list_tenants", dropped_meanwhile)
+    with _dropped_once_listed(monkeypatch, "doomed"):
         page = await client.get(path, headers=fleet)
 
     assert page.status_code == 200, page.text
