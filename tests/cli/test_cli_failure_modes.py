@@ -74,12 +74,27 @@ def test_a_redis_that_is_down_never_fails_init_tenant_or_show(tmp_path: Path) ->
 # --- generate ------------------------------------------------------------------------
 
 
-def test_generate_into_a_path_under_a_file_exits_nonzero_in_one_line(sqlite_cli: Cli) -> None:
-    """``generate /etc/passwd/x`` exits non-zero with one ``error:`` line naming the path."""
+def test_generate_into_a_path_under_a_file_exits_7_in_one_line(sqlite_cli: Cli) -> None:
+    """``generate /etc/passwd/x``: the file system refuses the destination, a storage
+    failure (exit 7, as an export's), not "fixture data refused" (exit 5)."""
     result = sqlite_cli("generate", "/etc/passwd/x")
-    assert result.exit_code != 0
-    line = assert_one_line_error(result, result.exit_code, "error:")
+    line = assert_one_line_error(result, 7, "error:")
     assert "/etc/passwd/x" in line
+
+
+def test_generate_onto_an_existing_file_is_a_usage_error_leaving_it(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    """A file where the set's directory should go is an argument to change (exit 2, as
+    an export's existing destination), not "fixture data refused" (exit 5)."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine", encoding="utf-8")
+
+    result = sqlite_cli("generate", str(mine))
+
+    line = assert_one_line_error(result, 2, "error:")
+    assert str(mine) in line
+    assert "mine" == mine.read_text(encoding="utf-8")
 
 
 def test_generate_at_a_scale_past_the_largest_is_a_usage_error_writing_nothing(

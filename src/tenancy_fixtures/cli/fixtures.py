@@ -33,7 +33,8 @@ from tenancy_fixtures.cli.context import (
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import (
     ConfigError,
-    FixtureSetError,
+    DestinationExistsError,
+    StorageError,
     TenancyFixturesError,
     ValidationFailedError,
 )
@@ -503,6 +504,8 @@ def generate(
             f"is {len(name)} characters long: a set's name is at most {MAX_SET_NAME}",
             param_hint="--name",
         )
+    if directory.exists() and not directory.is_dir():
+        fail(DestinationExistsError("is a file: name a directory for the set", path=directory))
     try:
         if sources:
             written = generate_sources(directory, scale=scale, seed=seed, name=name)
@@ -512,7 +515,8 @@ def generate(
     except ValueError as exc:  # a scale past the largest whose ids stay unique
         raise typer.BadParameter(str(exc), param_hint="--scale") from exc
     except OSError as exc:
-        fail(FixtureSetError(f"cannot write the fixture set: {exc.strerror}", path=directory))
+        reason = exc.strerror or str(exc)
+        fail(StorageError(f"cannot write the fixture set to {directory}: {reason}"))
     console.print(
         f"wrote {generated.total_rows:,} rows in {len(generated.files)} files to {directory}"
     )
