@@ -445,11 +445,16 @@ def test_cleanup_asks_first_and_only_drops_on_yes(cli: Cli, tenant_prefix: str) 
     tenant = f"{tenant_prefix}asked"
     cli.ok("init-tenant", tenant)
 
-    declined = cli("cleanup", tenant, input="n\n")
-    assert declined.exit_code == 1
-    assert "Drop 1 tenant(s)" in declined.output
-    assert "Traceback" not in declined.output
-    assert tenant in cli.tenant_ids()
+    for answer in ("n\n", None):  # declined, or no one to answer (stdin not a terminal)
+        declined = cli("cleanup", tenant, input=answer)
+        assert declined.exit_code == 1
+        assert "Drop 1 tenant(s)" in declined.output
+        assert "Traceback" not in declined.output
+        # It said nothing (declined) or "Aborted." (no answer): now what happened and
+        # how to drop without being asked.
+        assert "nothing dropped" in declined.stderr
+        assert "--yes" in declined.stderr
+        assert tenant in cli.tenant_ids()
 
     accepted = cli.ok("cleanup", tenant, input="y\n")
     assert "dropped 1 tenant(s)" in accepted.stdout
@@ -570,6 +575,8 @@ def test_cleanup_expired_shows_the_counts_and_purges_only_once_confirmed(
         assert f"would purge {expired:,} row(s) in 1 tenant(s)" in declined.stdout
         assert prompt in declined.stdout
         assert "Traceback" not in declined.output
+        assert "nothing purged" in declined.stderr
+        assert "--yes" in declined.stderr
         assert _expired_rows(cli, "--prefix", tenant_prefix) == expired
     # Every tenant (no TENANT, no --prefix) asks too: ours keeps its rows.
     assert cli("cleanup", "--expired", input="n\n").exit_code != 0

@@ -299,11 +299,12 @@ def cleanup(
     if not names:
         console.print(f"no tenant starts with {prefix!r}; nothing to do", markup=False)
         return
-    if not yes and not typer.confirm(
-        f"Drop {len(names)} tenant(s) ({', '.join(names[:5])}{'...' if len(names) > 5 else ''})"
-        " and all their data?"
-    ):
-        raise typer.Exit(1)
+    if not yes:
+        _ask(
+            f"Drop {len(names)} tenant(s) ({', '.join(names[:5])}"
+            f"{'...' if len(names) > 5 else ''}) and all their data?",
+            declined="nothing dropped",
+        )
 
     async def drop(manager: FixtureManager) -> int:
         dropped = 0
@@ -378,9 +379,20 @@ def _confirmed(counted: list[RetentionReport], failed: RetentionIncompleteError 
         console.print("nothing has expired; nothing to purge")
         return False
     holding = sum(1 for r in counted if r.total)
-    if not typer.confirm(f"Purge {total:,} expired row(s) of {holding} tenant(s)?"):
-        raise typer.Exit(1)
+    _ask(f"Purge {total:,} expired row(s) of {holding} tenant(s)?", declined="nothing purged")
     return True
+
+
+def _ask(question: str, *, declined: str) -> None:
+    """Go on only on a yes; a no, or no answer (stdin not a terminal, closed), says what
+    did not happen and how to skip the question, and exits 1."""
+    try:
+        if typer.confirm(question):
+            return
+    except typer.Abort:
+        pass
+    err_console.print(f"{declined}: answer y, or pass --yes where no one can answer", markup=False)
+    raise typer.Exit(1)
 
 
 def _print_retention(reports: list[RetentionReport], *, dry_run: bool) -> None:
