@@ -14,6 +14,8 @@ from typing import Any
 from tenancy_fixtures.loading.readers import iter_records
 from tenancy_fixtures.loading.sources import (
     RowSink,
+    SetAside,
+    SourceFile,
     SourceLoader,
     read_source_file,
     source_file,
@@ -82,6 +84,17 @@ def _staged(*paths: Path, set_aside: bool) -> dict[str, Any]:
         }
     found["set aside"] = [(a.index, a.error.column, a.table) for a in sink.set_aside or ()]
     return found
+
+
+def _the_one_set_aside(file: SourceFile) -> SetAside:
+    """``file`` staged leniently on its own: the one document it sets aside."""
+    loader = SourceLoader([file], metadata=spotify_metadata())
+    try:
+        loader.stage(set_aside=True)
+        (aside,) = loader.set_aside
+    finally:
+        loader.close()
+    return aside
 
 
 def test_a_set_aside_entry_leaves_the_staged_rows_as_if_it_were_not_there(
@@ -155,12 +168,7 @@ def test_a_set_aside_entry_staged_whole_is_kept_as_read(tmp_path: Path) -> None:
     bad = {**BAD[0], "ip_addr": "192.0.2.10"}
     path.write_text(json.dumps([_entry(1), bad]), encoding="utf-8")
     file = source_file(tmp_path, "plays.json", format="spotify-history", options=LISTENER)
-    loader = SourceLoader([file], metadata=spotify_metadata())
-    try:
-        loader.stage(set_aside=True)
-        (aside,) = loader.set_aside
-    finally:
-        loader.close()
+    aside = _the_one_set_aside(file)
 
     assert (bad, 2) == (aside.record, aside.index)
 
@@ -186,12 +194,7 @@ def test_a_set_aside_model_config_keeps_no_plain_key(tmp_path: Path) -> None:
     ]
     (tmp_path / "models.json").write_text(json.dumps(models), encoding="utf-8")
     file = source_file(tmp_path, "models.json", format="ai-models")
-    loader = SourceLoader([file], metadata=spotify_metadata())
-    try:
-        loader.stage(set_aside=True)
-        (aside,) = loader.set_aside
-    finally:
-        loader.close()
+    aside = _the_one_set_aside(file)
 
     assert ("credentials:plain_text", "ai_models", 2) == (
         aside.error.rule,

@@ -140,7 +140,7 @@ async def _pending(
         for loader in loaders
         if force
         or (prior := recorded.get(loader.name)) is None
-        or not is_applied(prior, loader, lenient=lenient)
+        or not is_applied(prior, loader.checksum(), loader.version, lenient=lenient)
     ]
 
 

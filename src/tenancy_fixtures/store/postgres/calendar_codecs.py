@@ -49,13 +49,19 @@ def _encode_timestamp(value: date) -> tuple[int]:
     return (_micros(value - _EPOCH),)  # an aware value is a TypeError, as in asyncpg
 
 
-def _decode_timestamp(value: tuple[int]) -> datetime:
-    micros = value[0]
-    if micros == _TIME_INFINITY:
-        return datetime.max
-    if micros == _TIME_MINUS_INFINITY:
-        return datetime.min
-    return _EPOCH + timedelta(microseconds=micros)
+def _decoding_from(epoch: datetime) -> Callable[[tuple[int]], datetime]:
+    """A decoder of microseconds since ``epoch``, an infinity as the calendar's end (naive,
+    as asyncpg reads it)."""
+
+    def decode(value: tuple[int]) -> datetime:
+        micros = value[0]
+        if micros == _TIME_INFINITY:
+            return datetime.max
+        if micros == _TIME_MINUS_INFINITY:
+            return datetime.min
+        return epoch + timedelta(microseconds=micros)
+
+    return decode
 
 
 def _local_zone() -> timezone:
@@ -69,19 +75,10 @@ def _encode_timestamptz(value: date) -> tuple[int]:
     return (_micros(value.astimezone(UTC) - _EPOCH_UTC),)
 
 
-def _decode_timestamptz(value: tuple[int]) -> datetime:
-    micros = value[0]
-    if micros == _TIME_INFINITY:
-        return datetime.max
-    if micros == _TIME_MINUS_INFINITY:
-        return datetime.min
-    return _EPOCH_UTC + timedelta(microseconds=micros)
-
-
 _CODECS: dict[str, tuple[Callable[[Any], tuple[int]], Callable[[tuple[int]], Any]]] = {
     "date": (_encode_date, _decode_date),
-    "timestamp": (_encode_timestamp, _decode_timestamp),
-    "timestamptz": (_encode_timestamptz, _decode_timestamptz),
+    "timestamp": (_encode_timestamp, _decoding_from(_EPOCH)),
+    "timestamptz": (_encode_timestamptz, _decoding_from(_EPOCH_UTC)),
 }
 
 
