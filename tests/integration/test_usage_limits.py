@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import LimitExceededError
-from tenancy_fixtures.store import usage_ledger
+from tenancy_fixtures.store import control_plane, usage_ledger
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 
@@ -205,4 +205,45 @@ async def test_a_forecast_reads_only_the_newest_snapshots_of_a_long_history(
     assert counting.rows == 5
     assert [s.taken_at for s in history["long"]] == [
         now.taken_at - timedelta(days=days) for days in (4, 3, 2, 1, 0)
+    ]
+
+
+async def test_a_forecast_reads_only_the_newest_loads_that_wrote_rows(
+    manager: FixtureManager,
+) -> None:
+    """The newest 500 loads per tenant were picked in Python from every run ever
+    recorded: a fleet's forecast read its whole history of loads, no-op reloads and
+    failures included, to keep the tail of each tenant's."""
+    await manager.create_tenant("busy")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    async def run(day: int, *, rows: int, operation: str = "load", status: str = "ok") -> None:
+        performance = {"rows": rows, "seconds": 2.0, "rows_per_second": rows / 2.0}
+        async with manager.store.control() as conn:
+            await control_plane.record_run(
+                conn,
+                run_id=f"run{day:04d}{operation}{status}",
+                tenant_id="busy",
+                operation=operation,
+                status=status,
+                started_at=start + timedelta(days=day),
+                stages={"total": 2.0},
+                detail={"performance": performance},
+            )
+
+    for day in range(10):
+        await run(day, rows=100 + day)
+        await run(day, rows=0, operation="load", status="failed")
+        await run(day, rows=500, operation="migrate")
+    await run(20, rows=0)  # a reload that found everything applied
+
+    async with manager.store.control(readonly=True) as conn:
+        counting = _CountingConnection(conn)
+        runs = await usage_ledger.read_load_runs(
+            cast("AsyncConnection", counting), tenants=["busy"], limit=3
+        )
+
+    assert counting.rows == 3
+    assert [(r.started_at, r.rows, r.rows_per_second) for r in runs["busy"]] == [
+        (start + timedelta(days=day), 100 + day, (100 + day) / 2.0) for day in (7, 8, 9)
     ]

@@ -189,22 +189,33 @@ async def read_load_runs(
     conn: AsyncConnection, *, tenants: Sequence[str] | None = None, limit: int = 500
 ) -> dict[str, list[RunPerformance]]:
     """Each tenant's newest ``limit`` loads that wrote rows, oldest first (loads
-    recorded before runs kept their performance are left out)."""
-    query = (
-        select(runs_table)
-        .where(runs_table.c.operation == "load", runs_table.c.status == "ok")
-        .order_by(runs_table.c.tenant_id, runs_table.c.started_at.desc())
+    recorded before runs kept their performance are left out); the database picks
+    them, so a long history of loads is not read to keep its tail."""
+    wrote = runs_table.c.detail["performance"]["rows"].as_integer()
+    newest = (
+        func.row_number()
+        .over(
+            partition_by=runs_table.c.tenant_id,
+            order_by=(runs_table.c.started_at.desc(), runs_table.c.run_id.desc()),
+        )
+        .label("newest")
+    )
+    ranked = select(runs_table, newest).where(
+        runs_table.c.operation == "load", runs_table.c.status == "ok", wrote > 0
     )
     if tenants is not None:
-        query = query.where(runs_table.c.tenant_id.in_(list(tenants)))
+        ranked = ranked.where(runs_table.c.tenant_id.in_(list(tenants)))
+    chosen = ranked.subquery()
+    query = (
+        select(*(chosen.c[column.name] for column in runs_table.columns))
+        .where(chosen.c.newest <= limit)
+        .order_by(chosen.c.tenant_id, chosen.c.started_at, chosen.c.run_id)
+    )
     found: dict[str, list[RunPerformance]] = {}
     for row in (await conn.execute(query)).all():
-        performance = dict(row.detail).get("performance")
-        mine = found.setdefault(row.tenant_id, [])
-        if not isinstance(performance, dict) or not performance.get("rows") or len(mine) >= limit:
-            continue
+        performance = dict(row.detail)["performance"]
         speed = performance.get("rows_per_second")
-        mine.append(
+        found.setdefault(row.tenant_id, []).append(
             RunPerformance(
                 row.tenant_id,
                 row.run_id,
@@ -214,7 +225,7 @@ async def read_load_runs(
                 float(speed) if speed is not None else None,
             )
         )
-    return {tenant: mine[::-1] for tenant, mine in found.items() if mine}
+    return found
 
 
 async def read_refusals(conn: AsyncConnection, *, since: datetime) -> list[dict[str, Any]]:
