@@ -299,3 +299,28 @@ def test_a_history_export_without_its_listener_names_the_option_to_give(
     assert "-o user_id=<id>" in line
     assert "user_id=u_ava" not in line
     sqlite_cli.ok("load-fixtures", "acme", str(export), "-o", "user_id=u_ava")
+
+
+def _commands(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = [(" ".join(path) or "root", command)]
+    for name, sub in getattr(command, "commands", {}).items():
+        found += _commands(sub, (*path, name))
+    return found
+
+
+def test_each_command_is_listed_with_a_one_line_summary() -> None:
+    """A command's list entry is its help's first paragraph, line breaks kept: eight
+    commands (`cleanup`, `export`, `erase`, `forecast`...) showed a ragged paragraph in
+    `tenancy-fixtures -h`, cut wherever the docstring's lines ended."""
+    import typer
+
+    ragged = [
+        name
+        for name, command in _commands(typer.main.get_command(app))
+        if "\n" in (getattr(command, "help", None) or "").strip().split("\n\n")[0]
+    ]
+
+    assert [] == ragged
+    listing = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout
+    [cleanup] = [line for line in listing.splitlines() if " cleanup " in line]
+    assert "purge their events past retention." in cleanup

@@ -178,8 +178,9 @@ keys_app = typer.Typer(help="Tenants' data keys (crypto-shredding).", no_args_is
 
 @keys_app.command("rewrap")
 def rewrap(ctx: typer.Context, json_out: JsonFlag = False) -> None:
-    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY, and
-    re-encrypt with it the tokens only an old master key decrypts.
+    """Re-wrap every tenant's data key with the first key of TENANCY_SECRET_KEY.
+
+    Tokens only an old master key decrypts are re-encrypted with it too.
 
     Rotate the master key: put the new key first (old keys after it), run this, then
     remove the old keys. Exits 13, naming the tenants, if some token decrypts with no

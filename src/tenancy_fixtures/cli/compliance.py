@@ -40,9 +40,10 @@ def export(
     ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Export a tenant's data (or one person's) as a fixture set with a manifest of row
-    counts and checksums; load it elsewhere with load-fixtures TENANT OUT. Needs the
-    tenant's data_export feature.
+    """Export a tenant's data (or one person's) as a fixture set with a manifest.
+
+    The manifest holds row counts and checksums; load the set elsewhere with
+    load-fixtures TENANT OUT. Needs the tenant's data_export feature.
 
     Example: tenancy-fixtures export demo_premium ./export --subject user_0001
     """
@@ -80,8 +81,9 @@ def erase(
     ] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Erase one person's personal data across every table that refers to them, in one
-    transaction, with a receipt in the audit chain; --verify checks tables, reject
+    """Erase one person's personal data across every table that refers to them.
+
+    One transaction, with a receipt in the audit chain; --verify checks tables, reject
     files, audit details and the config cache for anything left.
 
     Example: tenancy-fixtures erase demo_premium --subject user_0001

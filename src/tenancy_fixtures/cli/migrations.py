@@ -246,9 +246,11 @@ def check(
     tenant: Tenants = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Compare each live tenant schema with the code's at its recorded revision: columns,
-    types, nullability, indexes, unique/CHECK/foreign-key constraints. Exit 6 on drift;
-    exit 7 if a registered tenant's storage is missing (the others are still checked).
+    """Compare each live tenant schema with the code's at its recorded revision.
+
+    Columns, types, nullability, indexes, unique/CHECK/foreign-key constraints. Exit 6
+    on drift; exit 7 if a registered tenant's storage is missing (the others are still
+    checked).
 
     Example: tenancy-fixtures migrate check --all
     """

@@ -67,8 +67,10 @@ def snapshot(
     ] = None,
     json_out: JsonFlag = False,
 ) -> None:
-    """Record each tenant's usage now (rows per table, bytes, the counters its limits
-    name) in its history; run it from cron for forecasts between loads.
+    """Record each tenant's usage now in its history (run it from cron).
+
+    Rows per table, bytes and the counters its limits name: forecasts between loads
+    need them.
 
     Example: tenancy-fixtures monitor snapshot --all --json
     """
@@ -158,8 +160,10 @@ def forecast(
     all_tenants: Annotated[bool, typer.Option("--all", help="Every registered tenant.")] = False,
     json_out: JsonFlag = False,
 ) -> None:
-    """Days until each limit is reached (Theil-Sen trend of the usage snapshots, 90 %
-    band from Sen's interval) and anomalies in load throughput, duration and growth.
+    """Days until each limit is reached, and anomalies in load throughput and growth.
+
+    The trend is Theil-Sen's over the usage snapshots, with a 90 % band from Sen's
+    interval; anomalies are looked for in load throughput, duration and growth.
 
     Example: tenancy-fixtures forecast --all --json
     """

@@ -111,8 +111,9 @@ def rebalance(
     mode: Mode = "auto",
     json_out: JsonFlag = False,
 ) -> None:
-    """Even tenants out over the nodes with Citus's rebalancer: prints the plan, and
-    makes the moves with --yes (online, audited).
+    """Even tenants out over the nodes with Citus's rebalancer.
+
+    Prints the plan, and makes the moves with --yes (online, audited).
 
     Example: tenancy-fixtures rebalance --yes
     """

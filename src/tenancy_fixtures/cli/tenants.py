@@ -267,7 +267,9 @@ def cleanup(
         bool, typer.Option("--dry-run", help="With --expired: count, purge nothing.")
     ] = False,
 ) -> None:
-    """Drop tenants entirely: schema or file, registry rows, runs, reject files and cached
+    """Drop tenants entirely, or (--expired) purge their events past retention.
+
+    Dropping removes the schema or file, registry rows, runs, reject files and cached
     config; their audit records keep who did what when and how it ended, nothing more.
     --prefix also drops storage nothing registers (what validate-data --all reports).
     --expired instead purges each tenant's events older than its retention_days, once
