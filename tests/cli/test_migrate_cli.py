@@ -16,6 +16,22 @@ def test_migrate_needs_all_or_tenants(cli: Cli) -> None:
     assert_one_line_error(cli("migrate"), 2, "error: give either --all or one or more")
 
 
+def test_options_of_the_migration_before_a_subcommand_are_refused_saying_where_they_go(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``migrate -t acme status`` showed every tenant and ``migrate --to base check``
+    checked at the recorded revision: the options before the subcommand were the
+    migration's own, silently dropped."""
+    tenant = f"{tenant_prefix}one"
+    moved = cli("migrate", "-t", tenant, "status")
+    line = assert_one_line_error(moved, 2, "error: --tenant before `status` would not apply")
+    assert "tenancy-fixtures migrate status --tenant" in line
+
+    dropped = cli("migrate", "--to", "base", "check")
+    line = assert_one_line_error(dropped, 2, "error: --to before `check` would not apply")
+    assert "`migrate check` takes --all, --json, --tenant, -t" in line
+
+
 def test_migrate_of_an_unknown_tenant_exits_4(cli: Cli) -> None:
     assert_one_line_error(cli("migrate", "-t", "ghost_tenant"), 4, "error: tenant 'ghost_tenant'")
 

@@ -79,6 +79,7 @@ def migrate(  # shape: a Typer command declares its nine options in its signatur
     Example: tenancy-fixtures migrate --all --canary 5 --concurrency 8
     """
     if ctx.invoked_subcommand is not None:
+        _refuse_misplaced(ctx, ctx.invoked_subcommand)
         return
     if dry_run and sql:
         err_console.print("error: give --dry-run or --sql, not both")
@@ -106,6 +107,35 @@ def migrate(  # shape: a Typer command declares its nine options in its signatur
         _print_report(report)
     if not report.ok:
         raise typer.Exit(9)
+
+
+def _refuse_misplaced(ctx: typer.Context, subcommand: str) -> None:
+    """Options of the migration itself given before a subcommand (``migrate -t acme
+    status``) would be ignored without a word: refused, saying where they go."""
+    given = [
+        param
+        for param in ctx.command.params
+        if param.name is not None
+        and (source := ctx.get_parameter_source(param.name)) is not None
+        and source.name in {"COMMANDLINE", "ENVIRONMENT"}
+    ]
+    if not given:
+        return
+    sub = getattr(ctx.command, "commands", {})[subcommand]
+    takes = {opt for param in sub.params for opt in param.opts}
+    names = [param.opts[0] for param in given]
+    movable = [name for name in names if name in takes]
+    hint = (
+        f"put {', '.join(movable)} after it: tenancy-fixtures migrate {subcommand} "
+        f"{' '.join(movable)} ..."
+        if movable == names
+        else f"`migrate {subcommand}` takes {', '.join(sorted(takes - {'--help'})) or 'none'}"
+    )
+    err_console.print(
+        f"error: {', '.join(names)} before `{subcommand}` would not apply to it; {hint}",
+        markup=False,
+    )
+    raise typer.Exit(2)
 
 
 async def _with_progress(
