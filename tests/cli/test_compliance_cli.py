@@ -30,6 +30,29 @@ def test_an_export_loads_into_a_new_tenant_that_validates(
     cli.ok("validate-data", copy)
 
 
+def test_an_export_packed_as_tar_gz_loads_as_written_in_the_export_help(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """`export SRC out.tar.gz`, then `load-fixtures COPY out.tar.gz` and `validate-data
+    --source out.tar.gz` (both exited 5: "is not a source file"); a file named as an
+    archive that is none exits 5 naming it."""
+    source, copy = f"{tenant_prefix}src", f"{tenant_prefix}copy"
+    cli.ok("init-tenant", source, "--tier", "enterprise", "--load")
+    out = tmp_path / "export.tar.gz"
+    cli.ok("export", source, str(out))
+    cli.ok("init-tenant", copy, "--tier", "enterprise")
+
+    loaded = cli.ok("load-fixtures", copy, str(out))
+
+    assert f"{copy}: loaded " in loaded.stdout
+    cli.ok("validate-data", copy)
+    assert " records checked" in cli.ok("validate-data", "--source", str(out)).stdout
+    fake = tmp_path / "fake.zip"
+    fake.write_text("no zip", encoding="utf-8")
+    line = assert_one_line_error(cli("load-fixtures", copy, str(fake)), 5, "error: ")
+    assert f"{fake}: the archive is refused: it is not a zip or tar archive" in line
+
+
 def test_an_export_without_the_feature_exits_with_the_config_code(
     cli: Cli, tenant_prefix: str, tmp_path: Path
 ) -> None:

@@ -416,7 +416,7 @@ async def test_a_corrupt_tar_bz2_is_a_422_like_the_other_corrupt_archives(
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert problem["type"] == "urn:tenancy-fixtures:error:FixtureSetError"
-    assert problem["detail"].startswith("the uploaded archive is refused: it cannot be read (")
+    assert problem["detail"].startswith("the archive is refused: it cannot be read (")
     assert problem["instance"] == "/tenants/victim/uploads"
     assert list(service_settings.service_work_dir.iterdir()) == []
 

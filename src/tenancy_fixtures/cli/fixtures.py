@@ -421,16 +421,19 @@ def _validate_source(
     ``--format`` and ``-o`` as it would); exit 6 on a problem or a source file that only
     a load can stage."""
     from tenancy_fixtures.fixtures.schema import tenant_metadata
+    from tenancy_fixtures.loading.archives import ArchiveLimits, unpacked_set
     from tenancy_fixtures.loading.set_check import check_set
 
+    limits = ArchiveLimits.of(settings)
     try:
-        check = check_set(
-            source,
-            metadata=tenant_metadata(settings),
-            settings=settings,
-            format=source_format,
-            options=options,
-        )
+        with unpacked_set(source, limits, work_dir=settings.service_work_dir) as found:
+            check = check_set(
+                found,
+                metadata=tenant_metadata(settings),
+                settings=settings,
+                format=source_format,
+                options=options,
+            )
     except TenancyFixturesError as exc:
         fail(exc)
     report = check.report

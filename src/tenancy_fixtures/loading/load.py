@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -31,6 +32,7 @@ from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
+from tenancy_fixtures.loading.archives import ArchiveLimits, unpacked
 from tenancy_fixtures.loading.data_loader import DataLoader, locate_violation
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables, derived_tables
 from tenancy_fixtures.loading.fixture_validator import RejectFile
@@ -120,7 +122,7 @@ async def load_tenant(
         tenant_id=tenant_id,
         observe=partial(metrics.observe, "load") if metrics is not None else None,
     )
-    async with scope as audit:
+    async with scope as audit, _unpacked(options, settings) as options:
         record = await get_tenant(store, tenant_id)
         with tracker.stage("plan"):
             loaders = _plan(store.metadata, settings, record.tier, options)
@@ -172,7 +174,41 @@ async def load_many(
         validate_tenant_id(tenant_id)
     # A tenant named twice is loaded once (its report would hide the first load's).
     tenant_ids = list(dict.fromkeys(tenant_ids))
-    options = options or LoadOptions()
+    async with _unpacked(options or LoadOptions(), settings) as unpacked_options:
+        return await _load_many(
+            store,
+            settings,
+            tenant_ids,
+            unpacked_options,
+            progress_for=progress_for,
+            concurrency=concurrency,
+            metrics=metrics,
+        )
+
+
+@asynccontextmanager
+async def _unpacked(options: LoadOptions, settings: Settings) -> AsyncIterator[LoadOptions]:
+    """``options`` with a ``source`` naming an archive (``export.tar.gz``) pointing at
+    the set unpacked from it, for as long as the load runs."""
+    if options.source is None:
+        yield options
+        return
+    given = Path(options.source)
+    limits = ArchiveLimits.of(settings)
+    async with unpacked(given, limits, work_dir=settings.service_work_dir) as source:
+        yield options if source == given else replace(options, source=source)
+
+
+async def _load_many(
+    store: TenantStore,
+    settings: Settings,
+    tenant_ids: list[str],
+    options: LoadOptions,
+    *,
+    progress_for: Mapping[str, ProgressCallback] | None,
+    concurrency: int | None,
+    metrics: Metrics | None,
+) -> ManyLoadReport:
     limit = store.write_concurrency(concurrency or settings.concurrency)
     if options.fixtures is not None:
         limit = 1

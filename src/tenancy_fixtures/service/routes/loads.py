@@ -169,11 +169,7 @@ async def upload_load(
     ``TENANCY_SERVICE_UPLOAD_MAX_BYTES``; unpack it safely; load it in the background.
     The files are removed when the load ends."""
     await manager.get_tenant(tenant_id)
-    limits = archives.ArchiveLimits(
-        upload_bytes=settings.service_upload_max_bytes,
-        unpacked_bytes=settings.service_archive_max_bytes,
-        entries=settings.service_archive_max_entries,
-    )
+    limits = archives.ArchiveLimits.of(settings)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.upload_bytes:
         raise archives.too_large(limits.upload_bytes)
