@@ -32,21 +32,18 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Literal, Protocol
 
 from tenancy_fixtures.errors import FixtureSetError, StorageError
+from tenancy_fixtures.loading.fixture_sets import is_archive_name
 from tenancy_fixtures.settings import Settings
 
 __all__ = [
-    "ARCHIVE_SUFFIXES",
     "SERVER_SIDE_ERRNOS",
     "ArchiveLimits",
     "archive_kind",
-    "is_archive_name",
     "unpack",
     "unpacked",
     "unpacked_set",
 ]
 
-#: File names taken for archives when a PATH to load names a file.
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 
 _CHUNK = 1 << 16
 #: Errors of the file system unpacked into, not of the archive: no room (a full disk, a
@@ -335,11 +332,6 @@ def archive_kind(archive: Path) -> Literal["zip", "tar"] | None:
     if _is_zip(magic):
         return "zip"
     return "tar" if _tar_mode(archive, magic) else None
-
-
-def is_archive_name(path: Path) -> bool:
-    """Whether ``path`` is named as an archive (``.tar.gz``, ``.zip``...)."""
-    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def unpack(archive: Path, into: Path, limits: ArchiveLimits) -> Path:

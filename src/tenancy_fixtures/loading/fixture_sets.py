@@ -24,6 +24,7 @@ from tenancy_fixtures.errors import FixtureSetError
 from tenancy_fixtures.fixtures.paths import resolve_inside
 
 __all__ = [
+    "ARCHIVE_SUFFIXES",
     "FORMATS",
     "MANIFEST_NAME",
     "MAX_LOADER_NAME",
@@ -32,6 +33,7 @@ __all__ = [
     "FixtureSet",
     "SourceEntry",
     "fitted_name",
+    "is_archive_name",
     "open_fixture_set",
 ]
 
@@ -49,6 +51,8 @@ FORMATS = {
     "yaml": "yaml",
     "yml": "yaml",
 }
+#: Names of files taken for archives of a fixture set (see ``loading/archives.py``).
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 _CHUNK = 1 << 20
 #: Below this many bytes in all, files are hashed one after the other.
 _PARALLEL_BYTES = 16 << 20
@@ -117,6 +121,11 @@ class FixtureSet:
     def tables(self) -> list[str]:
         """The tables this set fills, in load order, each once."""
         return list(dict.fromkeys(f.table for f in self.files))
+
+
+def is_archive_name(path: Path) -> bool:
+    """Whether ``path`` is named as an archive of a set (``.tar.gz``, ``.zip``...)."""
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def split_name(name: str) -> tuple[str, str, bool] | None:

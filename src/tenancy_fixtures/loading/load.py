@@ -32,9 +32,9 @@ from tenancy_fixtures.fixtures.base import FixtureResult, apply_fixtures
 from tenancy_fixtures.fixtures.context import LoadContext, ProgressCallback
 from tenancy_fixtures.fixtures.templates import TemplateDirectory
 from tenancy_fixtures.ids import validate_tenant_id
-from tenancy_fixtures.loading.archives import ArchiveLimits, unpacked
 from tenancy_fixtures.loading.data_loader import DataLoader, locate_violation
 from tenancy_fixtures.loading.derived import RefreshesDerivedTables, derived_tables
+from tenancy_fixtures.loading.fixture_sets import is_archive_name
 from tenancy_fixtures.loading.fixture_validator import RejectFile
 from tenancy_fixtures.loading.opening import open_loaders
 from tenancy_fixtures.loading.planning import TenantTemplate, sort_by_dependencies
@@ -190,9 +190,12 @@ async def load_many(
 async def _unpacked(options: LoadOptions, settings: Settings) -> AsyncIterator[LoadOptions]:
     """``options`` with a ``source`` naming an archive (``export.tar.gz``) pointing at
     the set unpacked from it, for as long as the load runs."""
-    if options.source is None:
+    if options.source is None or not is_archive_name(Path(options.source)):
         yield options
         return
+    # Imported here: tarfile costs every loading process RSS otherwise (issue 15, goal c).
+    from tenancy_fixtures.loading.archives import ArchiveLimits, unpacked
+
     given = Path(options.source)
     limits = ArchiveLimits.of(settings)
     async with unpacked(given, limits, work_dir=settings.service_work_dir) as source:
