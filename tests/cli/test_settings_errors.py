@@ -210,3 +210,44 @@ def test_a_database_url_parameter_asyncpg_has_not_exits_2_naming_it() -> None:
     assert "TENANCY_DATABASE_URL" in line
     assert "conect_timeout" in line
     assert "TypeError" not in line
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("command_timeout=abc", "command_timeout='abc'"),
+        ("timeout=soon", "timeout='soon'"),
+        ("statement_cache_size=-1", "statement_cache_size='-1'"),
+        ("prepared_statement_cache_size=x", "prepared_statement_cache_size='x'"),
+        ("direct_tls=maybe", "direct_tls='maybe'"),
+        ("target_session_attrs=bogus", "target_session_attrs='bogus'"),
+        ("server_settings=x", "server_settings='x'"),
+    ],
+)
+def test_a_bad_database_url_parameter_value_exits_2_naming_it_without_the_password(
+    query: str, named: str
+) -> None:
+    """``?command_timeout=abc``: "unexpected error: ValueError" and exit 1, before (a
+    TypeError for ``timeout``); now a settings error naming parameter and value, before
+    connecting, with the URL's password nowhere."""
+    url = f"postgresql+asyncpg://someone:s3cretpw@127.0.0.1:1/nowhere?{query}"
+
+    result = Cli(url)("list")
+    line = assert_one_line_error(result, 2, "error:")
+
+    assert "TENANCY_DATABASE_URL" in line
+    assert named in line
+    assert "s3cretpw" not in result.output
+
+
+@pytest.mark.postgres
+def test_numeric_database_url_parameters_are_given_to_asyncpg_as_numbers(
+    postgres_url: str,
+) -> None:
+    """``?timeout=10&statement_cache_size=50`` were handed to asyncpg as text: every
+    command failed with "unexpected error: TypeError"; now they connect."""
+    url = make_url(postgres_url).update_query_dict(
+        {"timeout": "10", "command_timeout": "30", "statement_cache_size": "50"}
+    )
+
+    Cli(url.render_as_string(hide_password=False)).ok("list", "--prefix", "fixcli_none_")

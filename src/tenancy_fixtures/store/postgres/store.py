@@ -106,6 +106,7 @@ from tenancy_fixtures.store.postgres.privileges import TenantRoles, acting_as
 from tenancy_fixtures.store.postgres.quiet import quiet_lost_connection_writes
 from tenancy_fixtures.store.postgres.sqlstate import pg_error, sqlstate
 from tenancy_fixtures.store.postgres.tls import asyncpg_tls, refuse_unknown_parameters, tls_failure
+from tenancy_fixtures.store.postgres.url_parameters import asyncpg_parameters
 from tenancy_fixtures.store.replacing import refuse_referenced_replace
 from tenancy_fixtures.store.table_shapes import checksum_round_trips
 from tenancy_fixtures.store.tenant_tables import column_sequences, enum_names
@@ -741,6 +742,8 @@ class PostgresTenantStore(TenantStore):
         # Checked here, so a bad TLS parameter is a SettingsError before any connection.
         url, connect_args = asyncpg_tls(settings.url, settings.pg_tls)
         refuse_unknown_parameters(url)
+        url, typed = asyncpg_parameters(url)
+        connect_args.update(typed)
         # The SQL text the store writes (server defaults in DDL, literals) quotes strings
         # as standard SQL does; a server (or database) set otherwise would read each
         # backslash in them as an escape.
