@@ -251,3 +251,18 @@ def test_numeric_database_url_parameters_are_given_to_asyncpg_as_numbers(
     )
 
     Cli(url.render_as_string(hide_password=False)).ok("list", "--prefix", "fixcli_none_")
+
+
+def test_a_template_dir_that_is_a_file_exits_2_saying_it_is_not_a_directory(
+    tmp_path: Path,
+) -> None:
+    """TENANCY_TEMPLATE_DIR naming a file said "template directory does not exist",
+    sending the user to look for a path that is there."""
+    a_file = tmp_path / "templates.json"
+    a_file.write_text("{}", encoding="utf-8")
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_TEMPLATE_DIR": str(a_file)})
+
+    line = assert_one_line_error(cli("list"), 2, "error:")
+
+    assert "not a directory" in line
+    assert "does not exist" not in line
