@@ -138,6 +138,30 @@ def test_an_in_memory_sqlite_url_exits_2_and_creates_nothing(
     assert [] == list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("cluster", ["-vy", "-yv"])
+def test_the_global_verbose_flag_combines_with_a_command_flag_after_the_command(
+    cli: Cli, tenant_prefix: str, cluster: str
+) -> None:
+    """``cleanup -vy`` (for ``-v -y``) was "No such option: -v": the global options moved
+    before the command only when written alone."""
+    cli.ok("init-tenant", f"{tenant_prefix}a")
+
+    result = cli.ok("cleanup", cluster, "--prefix", tenant_prefix)
+
+    assert "operation_done" in result.stderr  # -v: each step logged
+    assert f"{tenant_prefix}a" not in cli.tenant_ids()  # -y: no question asked
+
+
+def test_a_cluster_whose_option_takes_a_value_keeps_the_rest_as_the_value(
+    sqlite_cli: Cli,
+) -> None:
+    """``-tv`` is ``-t v``, as Click reads it: the ``v`` is the tenant, not ``--verbose``."""
+    result = sqlite_cli("migrate", "status", "-tv")
+
+    assert 4 == result.exit_code, result.output
+    assert "tenant 'v' does not exist" in result.stderr
+
+
 def test_debug_shows_the_traceback_and_keeps_the_exit_code(cli: Cli, tenant_prefix: str) -> None:
     """``--debug`` adds the traceback; a script still reads 3 for a tenant that exists and
     4 for one that does not (every expected failure was exit 1 under --debug)."""

@@ -8,6 +8,7 @@ and Rich only.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Annotated, Any
@@ -37,6 +38,8 @@ __all__ = ["app", "main"]
 _GLOBAL_FLAGS = frozenset({"-v", "--verbose", "--log-json", "--debug", "--version"})
 _GLOBAL_WITH_VALUE = "--database-url"
 _HELP = frozenset({"-h", "--help", "--version"})
+#: Two or more short options written as one argument (``-vy``).
+_CLUSTER = re.compile(r"-[A-Za-z]{2,}")
 
 
 def _command_index(args: list[str]) -> int | None:
@@ -54,15 +57,52 @@ def _command_index(args: list[str]) -> int | None:
     return None
 
 
-def _globals_first(args: list[str], at: int) -> list[str]:
+def _short_flags(group: TyperGroup, ctx: Any) -> set[str]:
+    """The letters of the commands' short options that take no value (``-y``)."""
+    letters: set[str] = set()
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, TyperGroup):
+            letters |= _short_flags(command, ctx)
+        for param in command.get_params(ctx) if command is not None else []:
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                letters |= {o[1] for o in param.opts if len(o) == 2 and o[0] == "-"}
+    return letters
+
+
+def _without_verbose(arg: str, flags: set[str]) -> tuple[list[str], list[str]]:
+    """A cluster of short flags after the command (``-vy``) split into the global ``-v``
+    and the command's own (``-y``), as Click reads a cluster: left to right, an option
+    taking a value taking the rest as its value (``-tv``: ``-t v``, left as it is)."""
+    if not _CLUSTER.fullmatch(arg):
+        return [], [arg]
+    moved: list[str] = []
+    kept = ""
+    for at, letter in enumerate(arg[1:], start=1):
+        if letter == "v":
+            moved.append("-v")
+        elif letter in flags:
+            kept += letter
+        else:
+            kept += arg[at:]
+            break
+    return moved, [f"-{kept}"] if kept else []
+
+
+def _globals_first(args: list[str], at: int, flags: set[str] | None = None) -> list[str]:
     """``args`` with the global options given after the command (at ``at``) moved
-    before it, where Click looks for them; nothing after ``--`` moves."""
+    before it, where Click looks for them, ``-v`` out of a cluster of the command's short
+    ``flags`` too (``-vy``); nothing after ``--`` moves."""
     moved: list[str] = []
     rest: list[str] = []
     tail = iter(args[at:])
     for arg in tail:
         if arg == "--":
             rest += [arg, *tail]
+        elif _CLUSTER.fullmatch(arg):
+            verbose, kept = _without_verbose(arg, flags or set())
+            moved += verbose
+            rest += kept
         elif arg in _GLOBAL_FLAGS or arg.startswith(_GLOBAL_WITH_VALUE + "="):
             moved.append(arg)
         elif arg == _GLOBAL_WITH_VALUE:
@@ -108,7 +148,7 @@ class _Cli(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         at = _command_index(args)
         if at is not None:
-            args = _globals_first(args, at)
+            args = _globals_first(args, at, _short_flags(self, ctx))
         elif args and not _HELP & set(args):
             typer.echo(ctx.get_help())
             err_console.print(
