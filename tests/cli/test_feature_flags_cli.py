@@ -97,3 +97,26 @@ def test_audit_off_with_a_secret_key_is_refused_at_start_up(sqlite_cli: Cli) -> 
     assert "TENANCY_AUDIT_LOGGING" in line
     assert "TENANCY_SECRET_KEY" in line
     assert "audited" in line
+
+
+def test_a_load_with_monitoring_off_claims_no_timing(database_url: str, demo_set: Path) -> None:
+    """``load-fixtures`` printed "in 0.42s (9,000 rows/s)" with performance monitoring
+    off, which times no run: it says the load was not timed (--json: seconds null,
+    monitoring off), for one tenant and for several."""
+    cli = Cli(database_url, env={"TENANCY_PERFORMANCE_MONITORING": "false"})
+    tenant, other = fresh_tenant(), fresh_tenant()
+    try:
+        cli.ok("init-tenant", tenant)
+        cli.ok("init-tenant", other)
+        one = cli.ok("load-fixtures", tenant, str(demo_set))
+        many = cli.ok("load-fixtures", "-t", tenant, "-t", other, str(demo_set), "--force")
+        shown = cli.json("load-fixtures", other, str(demo_set), "--force")
+    finally:
+        cli("cleanup", tenant, "--yes")
+        cli("cleanup", other, "--yes")
+
+    assert "rows/s" not in one.stdout
+    assert "not timed: TENANCY_PERFORMANCE_MONITORING=false" in one.stdout
+    assert "seconds" not in many.stdout
+    assert "not timed" in many.stdout
+    assert (None, "off") == (shown["seconds"], shown["monitoring"])

@@ -196,9 +196,12 @@ def source_exists_or_fail(source: Path) -> None:
 def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_out: bool) -> None:
     with load_progress(disable=json_out) as progress:
         report = run(ctx, lambda manager: load_with_progress(manager, tenant_id, options, progress))
-    validated = state(ctx).settings.data_validation
+    settings = state(ctx).settings
+    validated, timed = settings.data_validation, settings.performance_monitoring
     if json_out:
-        print_json({**_report_json(report), "validation": "on" if validated else "off"})
+        print_json(
+            {**_report_json(report, timed=timed), "validation": "on" if validated else "off"}
+        )
         return
     if not validated:
         say_unvalidated(tenant_id)
@@ -218,11 +221,22 @@ def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_
     console.print(
         f"{tenant_id}: loaded {report.rows:,} rows into {len(report.row_counts)} tables"
         + (f" (+{report.derived_rows:,} derived rows)" if report.derived_rows else "")
-        + f" in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
+        + (
+            f" in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
+            if timed
+            else f" ({_UNTIMED})"
+        ),
+        markup=False,
     )
 
 
-def _report_json(report: LoadReport) -> dict[str, object]:
+#: What a load's output says instead of its time with performance monitoring off.
+_UNTIMED = "not timed: TENANCY_PERFORMANCE_MONITORING=false"
+
+
+def _report_json(report: LoadReport, *, timed: bool) -> dict[str, object]:
+    """A tenant's load for ``--json``; ``seconds`` is null when the load was not
+    ``timed`` (performance monitoring off), as its run keeps no timings then."""
     return {
         "tenant_id": report.tenant_id,
         "run_id": report.run_id,
@@ -233,7 +247,8 @@ def _report_json(report: LoadReport) -> dict[str, object]:
         "derived": report.derived_counts,
         "writes": {table: vars(counts) for table, counts in report.writes.items()},
         "fixtures": {r.fixture: r.status for r in report.results},
-        "seconds": round(report.seconds, 3),
+        "seconds": round(report.seconds, 3) if timed else None,
+        "monitoring": "on" if timed else "off",
         "stages": dict(report.stages),
         "rejected": report.rejected,
         "reject_file": str(report.reject_file) if report.reject_file is not None else None,
@@ -263,19 +278,21 @@ def _load_many(
         combined = run(ctx, work)
         for task in progress.task_ids:
             progress.update(task, total=progress.tasks[task].completed)
-    validated = state(ctx).settings.data_validation
+    settings = state(ctx).settings
+    validated, timed = settings.data_validation, settings.performance_monitoring
     if json_out:
         print_json(
             {
-                "seconds": round(combined.seconds, 3),
+                "seconds": round(combined.seconds, 3) if timed else None,
                 "rows": combined.rows,
-                "loaded": {t: _report_json(r) for t, r in combined.reports.items()},
+                "loaded": {t: _report_json(r, timed=timed) for t, r in combined.reports.items()},
                 "failed": {t: str(e) for t, e in combined.failures.items()},
                 "validation": "on" if validated else "off",
+                "monitoring": "on" if timed else "off",
             }
         )
     else:
-        _print_many(combined)
+        _print_many(combined, timed=timed)
         if not validated and combined.reports:
             say_unvalidated(", ".join(combined.reports))
     if combined.failures:
@@ -283,19 +300,26 @@ def _load_many(
         raise typer.Exit(first.exit_code)
 
 
-def _print_many(combined: ManyLoadReport) -> None:
-    """A line per tenant (loaded, unchanged or why it failed), then the totals."""
+def _print_many(combined: ManyLoadReport, *, timed: bool) -> None:
+    """A line per tenant (loaded, unchanged or why it failed), then the totals; the
+    seconds only of ``timed`` loads (performance monitoring on)."""
     table = Table(title=f"{len(combined.reports)} loaded, {len(combined.failures)} failed")
-    for column in ("tenant", "result", "rows", "seconds"):
+    columns = ("tenant", "result", "rows", "seconds") if timed else ("tenant", "result", "rows")
+    for column in columns:
         table.add_column(column, justify="right" if column in ("rows", "seconds") else "left")
     for tenant, report in combined.reports.items():
         result = "loaded" if report.changed else "unchanged"
-        table.add_row(tenant, result, f"{report.rows:,}", f"{report.seconds:.2f}")
+        seconds = [f"{report.seconds:.2f}"] if timed else []
+        table.add_row(tenant, result, f"{report.rows:,}", *seconds)
     for tenant, error in combined.failures.items():
-        table.add_row(tenant, "[red]" + escape(str(error))[:160] + "[/]", "0", "")
+        table.add_row(
+            tenant, "[red]" + escape(str(error))[:160] + "[/]", "0", *([""] if timed else [])
+        )
     console.print(table)
     console.print(
-        f"{combined.rows:,} rows into {len(combined.reports)} tenant(s) in {combined.seconds:.2f}s"
+        f"{combined.rows:,} rows into {len(combined.reports)} tenant(s)"
+        + (f" in {combined.seconds:.2f}s" if timed else f" ({_UNTIMED})"),
+        markup=False,
     )
 
 
