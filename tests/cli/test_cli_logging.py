@@ -143,3 +143,55 @@ def test_with_audit_logging_off_every_change_still_logs_with_its_tenant_and_run(
     [moved] = [e for e in migrated if e["event"] == "tenant_migrated"]
     assert ("acme", "0003_daily_streams") == (moved["tenant_id"], moved["to"])
     assert moved["run_id"]
+
+
+def only_json_lines(stderr: str) -> list[dict[str, object]]:
+    """``stderr``'s lines, each required to be one JSON object."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines, "nothing on stderr"
+    parsed = [json.loads(line) for line in lines]  # raises on a line that is not JSON
+    assert all(isinstance(event, dict) for event in parsed), lines
+    return parsed
+
+
+def test_with_log_json_the_cli_own_lines_are_json_objects_too(cli: Cli, tmp_path: Path) -> None:
+    """``error: ...``, ``note: ...``, usage errors and --debug's traceback stayed plain
+    text among the JSON events of ``--log-json``: each is one JSON object now, at its
+    level, an error with its exit code; the exit codes are unchanged."""
+    audit_off = Cli(cli.database_url, env={"TENANCY_AUDIT_LOGGING": "false"})
+    bad_setting = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_BATCH_SIZE": "-1"})
+    runs = {
+        "missing": cli("--log-json", "show", "ghost"),
+        "traceback": cli("show", "ghost", "--log-json", "--debug"),
+        "usage": cli("--log-json", "list", "--bogus"),
+        "setting": bad_setting("--log-json", "list"),
+        "note": audit_off("--log-json", "audit"),
+    }
+
+    parsed = {name: only_json_lines(result.stderr) for name, result in runs.items()}
+
+    assert {"missing": 4, "traceback": 4, "usage": 2, "setting": 2, "note": 0} == {
+        name: result.exit_code for name, result in runs.items()
+    }
+    [missing] = parsed["missing"]
+    assert ("tenant 'ghost' does not exist", "error", 4) == (
+        missing["event"],
+        missing["level"],
+        missing["exit_code"],
+    )
+    assert "timestamp" in missing
+    assert "Traceback" in str(parsed["traceback"][0]["exception"])
+    assert "No such option: --bogus" in str(parsed["usage"][0]["event"])
+    assert "TENANCY_BATCH_SIZE" in str(parsed["setting"][0]["event"])
+    assert "info" == parsed["note"][0]["level"]
+    assert str(parsed["note"][0]["event"]).startswith("note: audit logging is off")
+
+
+def test_without_log_json_the_cli_lines_stay_plain_text(cli: Cli) -> None:
+    """The human lines are JSON only under ``--log-json`` (a run with it in the same
+    process leaves the next run's lines plain)."""
+    cli("--log-json", "show", "ghost")
+
+    result = cli("show", "ghost")
+
+    assert "error: tenant 'ghost' does not exist\n" == result.stderr

@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -146,9 +147,12 @@ class _Cli(TyperGroup):
         return resolved
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # Until the options are parsed, as written (a usage error among them, too).
+        err_console.json_lines = "--log-json" in args
         at = _command_index(args)
         if at is not None:
-            args = _globals_first(args, at, _short_flags(self, ctx))
+            with _usage_errors_as_json():
+                args = _globals_first(args, at, _short_flags(self, ctx))
         elif args and not _HELP & set(args):
             typer.echo(ctx.get_help())
             err_console.print(
@@ -157,7 +161,29 @@ class _Cli(TyperGroup):
                 highlight=False,
             )
             ctx.exit(2)
-        return super().parse_args(ctx, args)
+        with _usage_errors_as_json():
+            rest = super().parse_args(ctx, args)
+        err_console.json_lines = bool(ctx.params.get("json_logs"))
+        return rest
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_as_json():
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _usage_errors_as_json() -> Iterator[None]:
+    """With ``--log-json``, Click's usage errors (an unknown option or command, a
+    missing argument) as one JSON line and their exit code, not Rich's box."""
+    try:
+        yield
+    except typer.TyperException as exc:
+        if not err_console.json_lines:
+            raise
+        err_console.json_line(
+            f"error: {exc.format_message()}", exit_code=getattr(exc, "exit_code", 2)
+        )
+        raise typer.Exit(getattr(exc, "exit_code", 2)) from None
 
 
 def _print_version(value: bool) -> None:
@@ -269,6 +295,7 @@ def _global_options(
     from tenancy_fixtures.settings import load_settings
 
     _configure_logging(verbose=verbose, json_logs=json_logs, debug=debug)
+    err_console.json_lines = json_logs
     overrides: dict[str, object] = {}
     if database_url:
         overrides["database_url"] = database_url

@@ -155,7 +155,7 @@ def verify(ctx: typer.Context, json_out: JsonFlag = False) -> None:
             + f"; head {report.head_seq} {report.head_hash}"
         )
     else:
-        err_console.print(f"audit chain broken at {report.broken}", markup=False)
+        err_console.print(f"audit chain broken at {report.broken}", markup=False, level="error")
     if report.broken is not None:
         raise typer.Exit(BROKEN_CHAIN_EXIT)
 
@@ -206,6 +206,7 @@ def rewrap(ctx: typer.Context, json_out: JsonFlag = False) -> None:
             f"token(s) that no key in TENANCY_SECRET_KEY decrypts: {lost}; keep the old keys "
             "until the key that made them is found, or load them again",
             markup=False,
+            level="error",
         )
         raise typer.Exit(UNDECRYPTABLE_EXIT)
 

@@ -8,11 +8,12 @@ prints it before that line, and keeps the code).
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CliState",
+    "StderrConsole",
     "console",
     "err_console",
     "fail",
@@ -41,8 +43,63 @@ T = TypeVar("T")
 
 # Piped output gets room for the summary tables instead of Rich's 80-column default.
 _PIPE_WIDTH = 140
+#: The level of a human line, by how it starts; other lines are ``info``.
+_LEVELS = (
+    ("error: ", "error"),
+    ("warning: ", "warning"),
+    ("note: ", "info"),
+    ("unexpected error: ", "error"),
+    ("interrupted: ", "error"),
+)
+
+
+class StderrConsole(Console):
+    """stderr's console: the CLI's human lines (``error: ...``, ``note: ...``,
+    warnings), or with ``--log-json`` each of them one JSON object, shaped as the log
+    events (``event``, ``level``, ``timestamp``), so that every line on stderr is one."""
+
+    json_lines = False
+
+    def print(self, *objects: Any, level: str | None = None, **options: Any) -> None:
+        """Print as Rich does, or with ``json_lines`` each line as one JSON object at
+        ``level`` (by default the line's ``error:``/``warning:``/``note:`` prefix's)."""
+        if not self.json_lines:
+            super().print(*objects, **options)
+            return
+        for line in _plain(objects, markup=options.get("markup")).splitlines():
+            if line.strip():
+                self.json_line(line, level=level)
+
+    def json_line(self, message: str, *, level: str | None = None, **fields: Any) -> None:
+        """``message`` as one JSON line on stderr, its ``error: `` prefix (or the like)
+        taken off into ``level``."""
+        found = level or "info"
+        for prefix, prefixed in _LEVELS:
+            if message.startswith(prefix):
+                found = level or prefixed
+                if prefix.startswith(found):
+                    message = message.removeprefix(prefix)
+                break
+        event = {"event": message, "level": found, "timestamp": _now(), **fields}
+        self.file.write(json.dumps(event, default=str) + "\n")
+        self.file.flush()
+
+
+def _plain(objects: tuple[Any, ...], *, markup: bool | None) -> str:
+    """What ``objects`` print as, without style, markup or line wrapping."""
+    buffer = io.StringIO()
+    Console(
+        file=buffer, width=10_000, no_color=True, highlight=False, markup=markup is not False
+    ).print(*objects, soft_wrap=True)
+    return buffer.getvalue()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
 console = Console(width=None if sys.stdout.isatty() else _PIPE_WIDTH)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
+err_console = StderrConsole(stderr=True, width=None if sys.stderr.isatty() else _PIPE_WIDTH)
 
 
 class CliState:
@@ -56,10 +113,25 @@ class CliState:
 
 def fail(exc: TenancyFixturesError) -> NoReturn:
     """Print ``exc`` as one line and exit with its code."""
-    err_console.print(
-        f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
-    )
+    if err_console.json_lines:
+        err_console.json_line(f"error: {exc}", exit_code=exc.exit_code)
+    else:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        )
     raise typer.Exit(exc.exit_code)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """``--debug``: ``exc``'s traceback on stderr (with ``--log-json``, one JSON line)."""
+    if err_console.json_lines:
+        err_console.json_line(
+            f"{type(exc).__name__}: {exc}",
+            level="error",
+            exception="".join(traceback.format_exception(exc)),
+        )
+    else:
+        traceback.print_exception(exc, file=sys.stderr)
 
 
 def key_values(
@@ -98,14 +170,16 @@ def run(ctx: typer.Context, work: Callable[[FixtureManager], Awaitable[T]]) -> T
         return asyncio.run(with_manager())
     except TenancyFixturesError as exc:
         if current.debug:  # the traceback, then the error's line and exit code as always
-            traceback.print_exception(exc, file=sys.stderr)
+            _print_traceback(exc)
         fail(exc)
     except KeyboardInterrupt:
         err_console.print("interrupted: the step in progress was rolled back")
         raise typer.Exit(130) from None
     except Exception as exc:
-        if current.debug:
+        if current.debug and not err_console.json_lines:
             raise
+        if current.debug:
+            _print_traceback(exc)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         err_console.print(
             f"unexpected error: {type(exc).__name__}: {escape(first_line)}"
@@ -122,6 +196,7 @@ def say_unvalidated(loaded: str) -> None:
         f"{loaded}: loaded without validation (TENANCY_DATA_VALIDATION=false): only "
         "the database's constraints checked the records",
         markup=False,
+        level="warning",
     )
 
 

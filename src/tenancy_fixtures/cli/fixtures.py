@@ -61,7 +61,7 @@ def load_progress(*, disable: bool = False) -> Progress:
         TextColumn("rows"),
         TimeElapsedColumn(),
         console=err_console,
-        disable=disable or not err_console.is_terminal,
+        disable=disable or not err_console.is_terminal or err_console.json_lines,
         # Bars vanish when done: a refused load leaves only its one error line (the rows
         # they counted were rolled back), a finished one prints its summary instead.
         transient=True,

@@ -170,7 +170,7 @@ def _progress(*, disable: bool) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err_console,
-        disable=disable or not err_console.is_terminal,
+        disable=disable or not err_console.is_terminal or err_console.json_lines,
     )
 
 
@@ -212,7 +212,7 @@ def _print_report(report: MigrationReport) -> None:
         f"{counts or 'no tenants'} (head {report.head}, {report.seconds:.2f} s)", markup=False
     )
     if report.stopped:
-        err_console.print(f"stopped: {report.stopped}", markup=False)
+        err_console.print(f"stopped: {report.stopped}", markup=False, level="error")
 
 
 @migrate_app.command("status")

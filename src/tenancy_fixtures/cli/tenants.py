@@ -393,7 +393,9 @@ def _ask(question: str, *, declined: str) -> None:
             return
     except typer.Abort:
         pass
-    err_console.print(f"{declined}: answer y, or pass --yes where no one can answer", markup=False)
+    err_console.print(
+        f"{declined}: answer y, or pass --yes where no one can answer", markup=False, level="error"
+    )
     raise typer.Exit(1)
 
 
