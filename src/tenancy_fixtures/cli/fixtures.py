@@ -165,6 +165,8 @@ def load_fixtures(
         validate_or_fail(target)
     if source is not None:
         source_exists_or_fail(source)
+    if reject_dir is not None:
+        reject_dir_or_fail(reject_dir)
     from tenancy_fixtures.loading.load import LoadOptions
 
     options = LoadOptions(
@@ -191,6 +193,13 @@ def source_exists_or_fail(source: Path) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(2)
+
+
+def reject_dir_or_fail(reject_dir: Path) -> None:
+    """Exit 2 (invalid input) when --reject-dir names a file, as TENANCY_REJECT_DIR
+    naming one does: not the storage failure of writing a reject file into it."""
+    if reject_dir.exists() and not reject_dir.is_dir():
+        fail(ConfigError(f"--reject-dir {str(reject_dir)!r} is a file: give a directory"))
 
 
 def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_out: bool) -> None:
