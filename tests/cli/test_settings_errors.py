@@ -266,3 +266,19 @@ def test_a_template_dir_that_is_a_file_exits_2_saying_it_is_not_a_directory(
 
     assert "not a directory" in line
     assert "does not exist" not in line
+
+
+@pytest.mark.postgres
+def test_a_statement_past_command_timeout_says_it_timed_out(postgres_url: str) -> None:
+    """``?command_timeout=...`` too short for the server: "postgresql failed:
+    TimeoutError", which names neither the server nor the setting; now one line saying
+    what timed out and which URL parameters bound it, exit 7 as before."""
+    url = make_url(postgres_url).update_query_dict({"command_timeout": "0.000001"})
+
+    result = Cli(url.render_as_string(hide_password=False))("list")
+
+    # A timeout is transient: a retry's storage_retry warning may come before the error.
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert 7 == result.exit_code, result.output
+    assert "timed out" in line
+    assert "command_timeout" in line

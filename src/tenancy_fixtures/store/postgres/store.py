@@ -799,6 +799,15 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 transient=True,
             )
+        if _timed_out(exc):
+            # asyncpg's TimeoutError says nothing at all ("postgresql failed: TimeoutError").
+            return StorageError(
+                f"postgresql failed: timed out waiting for the server at "
+                f"{self.settings.safe_database_url()}: connecting may take the URL's timeout "
+                "(default 60 s), a statement its command_timeout (default: no limit)",
+                tenant_id=tenant_id,
+                transient=self.is_transient(exc),
+            )
         return super()._storage_error(exc, tenant_id)
 
     async def review_access(self, session: TenantSession) -> AccessReview | None:
@@ -1322,6 +1331,19 @@ class PostgresTenantStore(TenantStore):
         if isinstance(exc, ConnectionError | TimeoutError | asyncpg.InterfaceError):
             return True
         return sqlstate(exc) in _TRANSIENT_SQLSTATES or (sqlstate(exc) or "").startswith("08")
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is (or wraps) a timeout: connecting past the URL's ``timeout``, a
+    statement past its ``command_timeout``."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def _unreachable(exc: BaseException) -> str | None:
