@@ -205,6 +205,31 @@ def test_a_source_path_that_does_not_exist_is_invalid_input(
         assert "generate DIR" in line
 
 
+def test_a_source_path_that_is_a_device_is_invalid_input_saying_what_it_is(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``load-fixtures T /dev/null`` was exit 5, "source path does not exist", for a path
+    that exists: it is no file nor directory, said as such, exit 2 like a missing one."""
+    tenant = f"{tenant_prefix}a"
+    cli.ok("init-tenant", tenant)
+
+    for args in (
+        ["load-fixtures", tenant, "/dev/null"],
+        ["validate-data", "--source", "/dev/null"],
+    ):
+        line = assert_one_line_error(cli(*args), 2, "error: /dev/null is neither")
+        assert "does not exist" not in line
+
+
+def test_the_loader_names_a_device_as_no_file_nor_directory() -> None:
+    """The library's refusal of such a path said "does not exist" too."""
+    from tenancy_fixtures.errors import FixtureSetError
+    from tenancy_fixtures.loading.sources import find_source_files
+
+    with pytest.raises(FixtureSetError, match="neither a file nor a directory"):
+        find_source_files(Path("/dev/null"))
+
+
 def test_warm_up_on_sqlite_says_what_it_prepared(sqlite_cli: Cli) -> None:
     result = sqlite_cli.ok("warm-up")
 

@@ -184,15 +184,22 @@ def load_fixtures(
 
 
 def source_exists_or_fail(source: Path) -> None:
-    """Exit 2 (invalid input) when PATH does not exist: nothing was read, no data refused."""
-    if not source.exists():
-        err_console.print(
-            f"error: {escape(str(source))} does not exist: give a fixture set directory or "
-            "source files (tenancy-fixtures generate DIR writes a set)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(2)
+    """Exit 2 (invalid input) when PATH does not exist, or is no file nor directory (a
+    device such as /dev/null, a pipe): nothing was read, no data refused."""
+    if source.is_file() or source.is_dir():
+        return
+    what = (
+        "is neither a file nor a directory (a device, pipe or socket)"
+        if source.exists()
+        else "does not exist"
+    )
+    err_console.print(
+        f"error: {escape(str(source))} {what}: give a fixture set directory or "
+        "source files (tenancy-fixtures generate DIR writes a set)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(2)
 
 
 def reject_dir_or_fail(reject_dir: Path) -> None:

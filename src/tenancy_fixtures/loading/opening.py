@@ -36,6 +36,7 @@ from tenancy_fixtures.loading.sources import (
     confined_options,
     find_source_files,
     known_format_or_fail,
+    no_source_path,
     source_file,
 )
 from tenancy_fixtures.logs import get_logger
@@ -139,7 +140,7 @@ def _listed(path: Path) -> tuple[Path, list[str], list[str]]:
     if path.is_file():
         return path.parent, [path.name], []
     if not path.is_dir():
-        raise FixtureSetError("source path does not exist", path=path)
+        raise no_source_path(path)
     names = sorted(c.name for c in path.iterdir() if c.is_file())
     candidates = [n for n in names if split_name(n) is not None]
     unread = [n for n in names if split_name(n) is None and not n.startswith(".")]

@@ -1071,13 +1071,25 @@ def detect_format(file: SourceFile) -> str:
     )
 
 
+def no_source_path(path: Path) -> FixtureSetError:
+    """The refusal of a ``PATH`` that is neither a file nor a directory: missing, or a
+    device, pipe or socket (``/dev/null`` said "does not exist")."""
+    if path.exists():
+        return FixtureSetError(
+            "source path is neither a file nor a directory (a device, pipe or socket): "
+            "give a fixture set directory or source files",
+            path=path,
+        )
+    return FixtureSetError("source path does not exist", path=path)
+
+
 def find_source_files(path: Path) -> tuple[Path, list[str]]:
     """The directory and the source files (relative, subdirectories included) a
     ``PATH`` argument names."""
     if path.is_file():
         return path.parent, [path.name]
     if not path.is_dir():
-        raise FixtureSetError("source path does not exist", path=path)
+        raise no_source_path(path)
     names = sorted(
         child.relative_to(path).as_posix()
         for child in path.rglob("*")
