@@ -229,3 +229,18 @@ def test_serve_with_log_json_writes_json_lines_only(database_url: str) -> None:
     events = [json.loads(line) for line in lines if line.startswith("{")]
     assert [] == [line for line in lines if not line.startswith("{")]
     assert any("GET /healthz" in str(e.get("event")) for e in events), events
+
+
+@pytest.mark.parametrize("name", ["first\nsecond", "x" * 201], ids=["newline", "too-long"])
+def test_a_token_name_with_a_newline_or_past_200_characters_is_refused(cli: Cli, name: str) -> None:
+    """A newline in ``--name`` printed a second, forged-looking row in ``token list``;
+    a name past the column's 200 characters was cut short there (and kept whole in the
+    audit log). Both are exit 2 now, and no token is issued."""
+    before = cli.ok("token", "list", "--json").stdout
+
+    result = cli("token", "create", "--name", name)
+
+    assert 2 == result.exit_code, result.output
+    assert result.stderr.startswith("error: token name")
+    assert not result.stdout.strip()
+    assert before == cli.ok("token", "list", "--json").stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from typing import Literal, get_args
 
 from tenancy_fixtures.errors import ConfigError, TokenNotFoundError
@@ -45,6 +46,8 @@ Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 _PREFIX = "tfk_"
+#: The longest token name the control plane keeps.
+_MAX_NAME_LENGTH = 200
 
 
 class IssuedToken:
@@ -84,6 +87,7 @@ async def create_token(
         raise ConfigError(
             f"unknown scope {scope!r}; choose one of {', '.join(SCOPES)}", key="scope"
         )
+    _check_name(name)
     if tenant_id is not None:
         await get_tenant(store, tenant_id)
     await store.initialize()
@@ -97,11 +101,26 @@ async def create_token(
             secret_sha256=hash_secret(secret),
             tenant_id=tenant_id,
             scope=scope,
-            name=name[:200],
+            name=name,
             created_by=actor,
         )
         await audit.record(conn, detail={"token_id": token_id, "scope": scope, "name": name})
     return IssuedToken(token, f"{_PREFIX}{token_id}.{secret}")
+
+
+def _check_name(name: str) -> None:
+    """A token's name is shown in ``token list`` and kept whole: one line (a newline
+    printed a second row in the table), no longer than its column (it was cut short
+    there, kept whole in the audit log)."""
+    if len(name) > _MAX_NAME_LENGTH:
+        raise ConfigError(
+            f"token name is {len(name)} characters long: give at most {_MAX_NAME_LENGTH}",
+            key="name",
+        )
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise ConfigError(
+            "token name must not hold control characters (NUL, newlines, tabs...)", key="name"
+        )
 
 
 async def list_tokens(
