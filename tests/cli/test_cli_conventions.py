@@ -3,6 +3,7 @@ written elsewhere, flags shown as flags, and errors that say what to do next."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -160,6 +161,19 @@ def test_a_cluster_whose_option_takes_a_value_keeps_the_rest_as_the_value(
 
     assert 4 == result.exit_code, result.output
     assert "tenant 'v' does not exist" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-v", "-vy"])
+def test_an_option_value_that_looks_like_the_verbose_flag_stays_the_value(
+    sqlite_cli: Cli, value: str
+) -> None:
+    """``list --prefix -v`` moved ``-v`` before the command as ``--verbose``, leaving
+    ``--prefix`` without its value (exit 2); the value of an option stays its value."""
+    sqlite_cli.ok("init-tenant", "acme")
+
+    result = sqlite_cli.ok("list", "--prefix", value, "--json")
+
+    assert [] == json.loads(result.stdout)
 
 
 def test_debug_shows_the_traceback_and_keeps_the_exit_code(cli: Cli, tenant_prefix: str) -> None:

@@ -58,17 +58,33 @@ def _command_index(args: list[str]) -> int | None:
     return None
 
 
-def _short_flags(group: TyperGroup, ctx: Any) -> set[str]:
-    """The letters of the commands' short options that take no value (``-y``)."""
-    letters: set[str] = set()
-    for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
-        if isinstance(command, TyperGroup):
-            letters |= _short_flags(command, ctx)
-        for param in command.get_params(ctx) if command is not None else []:
-            if getattr(param, "is_flag", False) or getattr(param, "count", False):
-                letters |= {o[1] for o in param.opts if len(o) == 2 and o[0] == "-"}
-    return letters
+class _Options:
+    """What the commands' options are, for reading a command line as Click will."""
+
+    def __init__(self) -> None:
+        #: Letters of the short options that take no value (``-y``).
+        self.flag_letters: set[str] = set()
+        #: Names of the options that take a value (``--prefix``, ``-t``).
+        self.taking_values: set[str] = set()
+
+    def add(self, group: TyperGroup, ctx: Any) -> _Options:
+        """Add the options of every command of ``group`` (and of its groups)."""
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            if isinstance(command, TyperGroup):
+                self.add(command, ctx)
+            for param in command.get_params(ctx) if command is not None else []:
+                if getattr(param, "param_type_name", "") != "option":
+                    continue
+                if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                    self.flag_letters |= {o[1] for o in param.opts if _is_short(o)}
+                else:
+                    self.taking_values |= set(param.opts)
+        return self
+
+
+def _is_short(option: str) -> bool:
+    return len(option) == 2 and option[0] == "-" and option[1] != "-"
 
 
 def _without_verbose(arg: str, flags: set[str]) -> tuple[list[str], list[str]]:
@@ -90,18 +106,22 @@ def _without_verbose(arg: str, flags: set[str]) -> tuple[list[str], list[str]]:
     return moved, [f"-{kept}"] if kept else []
 
 
-def _globals_first(args: list[str], at: int, flags: set[str] | None = None) -> list[str]:
+def _globals_first(args: list[str], at: int, options: _Options | None = None) -> list[str]:
     """``args`` with the global options given after the command (at ``at``) moved
-    before it, where Click looks for them, ``-v`` out of a cluster of the command's short
-    ``flags`` too (``-vy``); nothing after ``--`` moves."""
+    before it, where Click looks for them, ``-v`` out of a cluster of the commands'
+    short flags too (``-vy``); nothing after ``--`` moves, nor the value of an option
+    taking one (``--name -v``)."""
+    options = options or _Options()
     moved: list[str] = []
     rest: list[str] = []
     tail = iter(args[at:])
     for arg in tail:
         if arg == "--":
             rest += [arg, *tail]
+        elif arg in options.taking_values:
+            rest += [arg, *([value] if (value := next(tail, None)) is not None else [])]
         elif _CLUSTER.fullmatch(arg):
-            verbose, kept = _without_verbose(arg, flags or set())
+            verbose, kept = _without_verbose(arg, options.flag_letters)
             moved += verbose
             rest += kept
         elif arg in _GLOBAL_FLAGS or arg.startswith(_GLOBAL_WITH_VALUE + "="):
@@ -152,7 +172,7 @@ class _Cli(TyperGroup):
         at = _command_index(args)
         if at is not None:
             with _usage_errors_as_json():
-                args = _globals_first(args, at, _short_flags(self, ctx))
+                args = _globals_first(args, at, _Options().add(self, ctx))
         elif args and not _HELP & set(args):
             typer.echo(ctx.get_help())
             err_console.print(
