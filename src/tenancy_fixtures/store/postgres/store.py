@@ -1264,6 +1264,10 @@ class PostgresTenantStore(TenantStore):
                 text("SELECT pg_advisory_xact_lock(:c, hashtext(:s))"),
                 {"c": _DROP_LOCK_CLASS, "s": schema},
             )
+            # The registry row before the tables, as a load or a snapshot takes them:
+            # one holding the row waits for nothing this drop holds (no deadlock), and
+            # one coming after finds the tenant gone.
+            await control_plane.lock_tenant(conn, tenant_id)
             # Found by name, whatever tenant_roles says now, before the schema goes.
             roles = await self._our_roles(conn, tenant_id)
             existed = await self._schema_exists(conn, schema)
