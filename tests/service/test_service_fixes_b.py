@@ -5,8 +5,12 @@ again, an upload abandoned mid-unpacking)."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
 RACES = 20
 
@@ -30,3 +34,35 @@ async def test_a_snapshot_racing_a_drop_is_taken_or_not_found_never_a_deadlock(
         assert snapshot.status_code in (201, 404), snapshot.text
         seen.add(snapshot.status_code)
     assert seen
+
+
+def _get_paths(app: FastAPI) -> list[str]:
+    """Every API path answering GET, its parameters filled in (``victim`` for a tenant)."""
+    return [
+        re.sub(r"\{[^}]+\}", "victim", str(context.path))
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute) and "GET" in (context.methods or ())
+    ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_head_is_answered_wherever_get_is_with_its_status_and_headers(
+    app: FastAPI, client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """FastAPI's routes took only GET, so HEAD was a 405 on every API route (HTTP
+    requires HEAD where GET is); and a 405's ``Allow`` left HEAD out."""
+    paths = _get_paths(app)
+    assert "/tenants/victim/usage" in paths
+    for path in paths:
+        got = await client.get(path, headers=admin)
+        head = await client.head(path, headers=admin)
+        assert head.status_code == got.status_code, path
+        assert head.headers.get("content-type") == got.headers.get("content-type"), path
+        assert head.content == b"", path
+    refused = await client.head("/tenants", headers={})
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    not_allowed = await client.put("/tenants", headers=admin)
+    assert not_allowed.headers["allow"] == "GET, HEAD, POST"
+    metrics = (await client.get("/metrics", headers=admin)).text
+    assert 'method="HEAD",route="/tenants/{tenant_id}/usage",status="200"' in metrics

@@ -20,6 +20,7 @@ from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service import archives
 from tenancy_fixtures.service.body_limits import JSON_BODY_MAX_BYTES, BodyLimitMiddleware
 from tenancy_fixtures.service.dashboard import dashboard_mount
+from tenancy_fixtures.service.head_requests import HeadAsGet
 from tenancy_fixtures.service.jobs import JobRegistry
 from tenancy_fixtures.service.metrics import HttpMetrics, RequestMetricsMiddleware
 from tenancy_fixtures.service.problems import PROBLEM_JSON, Problem, install_problem_handlers
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.http_metrics = HttpMetrics()
     install_problem_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(
         BodyLimitMiddleware, limit=JSON_BODY_MAX_BYTES, streamed={loads.uploads.prefix}
     )

@@ -255,8 +255,12 @@ def _methods_at(routes: Sequence[BaseRoute], path: str) -> set[str]:
 
 def _allowed_methods(request: Request) -> str:
     """Every method some route takes at this path (Starlette names only the first
-    route's when several routes share a path, and nothing under a mount)."""
-    return ", ".join(sorted(_methods_at(request.app.routes, request.url.path)))
+    route's when several routes share a path, and nothing under a mount); ``HEAD``
+    wherever ``GET`` is (:mod:`~tenancy_fixtures.service.head_requests`)."""
+    methods = _methods_at(request.app.routes, request.url.path)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def _unparsable_body(request: Request) -> JSONResponse:
