@@ -62,6 +62,7 @@ from tenancy_fixtures.errors import (
     SettingsError,
     StorageError,
     TenantNotFoundError,
+    TenantStorageMissingError,
 )
 from tenancy_fixtures.ids import is_valid_tenant_id
 from tenancy_fixtures.logs import get_logger
@@ -986,6 +987,15 @@ class SQLiteTenantStore(TenantStore):
 
     async def _storage_exists(self, tenant_id: str) -> bool:
         return self._tenant_path(tenant_id).exists()
+
+    async def missing_storage(self, tenant_id: str) -> TenantStorageMissingError | None:
+        """As the base's, but a file a drop under way has moved aside is a tenant going,
+        not missing storage: a session racing the drop finds no tenant (404), not a
+        storage failure naming the file (503)."""
+        path = self._tenant_path(tenant_id)
+        if path.with_name(path.name + DROPPING).exists():
+            return None
+        return await super().missing_storage(tenant_id)
 
     async def _storage_bytes(self, tenant_id: str) -> int:
         path = self._tenant_path(tenant_id)
