@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.store.sqlite.recovery import DROPPING
+from tests.service.conftest import Tokens, bearer
 
 RACES = 40
 
@@ -87,3 +88,18 @@ async def test_a_tenant_whose_drop_is_under_way_is_not_found_not_missing_storage
     shown = await client.get("/tenants/going", headers=admin)
     assert shown.status_code == 404, shown.text
     assert str(live) not in shown.text
+
+
+async def test_errors_audit_and_pages_say_the_audit_log_is_on(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """With the audit log on (the default) the same routes say so, and the pages add no
+    note."""
+    headers = bearer(tokens.fleet["read"])
+    assert (await client.get("/errors", headers=headers)).json()["audit_logging"] is True
+    assert (await client.get("/audit", headers=headers)).json()["audit_logging"] is True
+    await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
+    for path in ("/dashboard/errors", "/dashboard/tenants/victim"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert 'id="audit-off"' not in page.text

@@ -299,6 +299,15 @@ class AuditPublic(BaseModel):
         return cls(**vars(record))
 
 
+class AuditPage(Page[AuditPublic]):
+    """A page of the audit log, and whether it is being written now."""
+
+    audit_logging: bool = Field(
+        description="Whether the audit log records operations now; false "
+        "(TENANCY_AUDIT_LOGGING=false): these are the records made before it was off."
+    )
+
+
 class RunPublic(BaseModel):
     """One recorded operation on a tenant, with its stage timings (seconds)."""
 
@@ -454,6 +463,7 @@ class ErrorAnalysisPublic(BaseModel):
         json_schema_extra={
             "example": {
                 "since": "2026-11-28T10:00:00+00:00",
+                "audit_logging": True,
                 "refused": 3,
                 "failed": 0,
                 "groups": [
@@ -475,6 +485,11 @@ class ErrorAnalysisPublic(BaseModel):
     )
 
     since: datetime
+    audit_logging: bool = Field(
+        description="Whether the audit log records operations now; false "
+        "(TENANCY_AUDIT_LOGGING=false): refusals and failures are not being recorded, "
+        "so they are not counted here."
+    )
     refused: int
     failed: int
     groups: list[ErrorGroupPublic]

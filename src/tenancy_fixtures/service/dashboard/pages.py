@@ -132,6 +132,7 @@ async def tenant_page(
         forecasts=forecasts,
         anomalies=forecast.anomalies,
         audit=audit,
+        audit_logging=manager.settings.audit_logging,
     )
 
 
@@ -149,6 +150,7 @@ async def errors_page(
         "errors.html",
         token,
         analysis=analysis,
+        audit_logging=manager.settings.audit_logging,
         days=days,
         plot=plots.bar_chart(per_day, "Refusals and failures per day"),
     )

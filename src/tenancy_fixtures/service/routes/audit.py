@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from tenancy_fixtures.service.deps import FleetRead, Manager, TenantRead
-from tenancy_fixtures.service.models import AuditPublic, Page
+from tenancy_fixtures.service.models import AuditPage, AuditPublic
 from tenancy_fixtures.service.problems import problem_responses
 from tenancy_fixtures.service.routes.queries import NO_NUL, Limit, Offset
 from tenancy_fixtures.store.control_plane import AuditFilter
@@ -35,11 +35,15 @@ def _filter(
 Filter = Annotated[AuditFilter, Depends(_filter)]
 
 
-async def _page(manager: Manager, where: AuditFilter, limit: int, offset: int) -> Page[AuditPublic]:
+async def _page(manager: Manager, where: AuditFilter, limit: int, offset: int) -> AuditPage:
     records = await manager.audit_log(limit=limit, offset=offset, where=where)
     total = await manager.count_audit(where)
-    return Page[AuditPublic](
-        items=[AuditPublic.of(r) for r in records], total=total, limit=limit, offset=offset
+    return AuditPage(
+        items=[AuditPublic.of(r) for r in records],
+        total=total,
+        limit=limit,
+        offset=offset,
+        audit_logging=manager.settings.audit_logging,
     )
 
 
@@ -51,7 +55,7 @@ async def fleet_audit(
     tenant_id: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page[AuditPublic]:
+) -> AuditPage:
     """Audit records of every tenant (and fleet-wide actions), newest first."""
     where = AuditFilter(**{**vars(where), "tenant_id": tenant_id})
     return await _page(manager, where, limit, offset)
@@ -68,7 +72,7 @@ async def tenant_audit(
     where: Filter,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page[AuditPublic]:
+) -> AuditPage:
     """The tenant's audit records, newest first."""
     await manager.get_tenant(tenant_id)
     where = AuditFilter(**{**vars(where), "tenant_id": tenant_id})

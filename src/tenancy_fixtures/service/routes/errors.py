@@ -27,6 +27,9 @@ async def fleet_errors(
     days: Annotated[float, Query(gt=0, le=3660, description="How many days back.")] = 7,
 ) -> ErrorAnalysisPublic:
     """Refused and failed operations of the last ``days``, from the audit log, grouped
-    by tenant, action, error class, rule and table, with counts per UTC day."""
+    by tenant, action, error class, rule and table, with counts per UTC day;
+    ``audit_logging: false`` when the log is off and none are being recorded."""
     analysis = await manager.error_analysis(since=timedelta(days=days))
-    return ErrorAnalysisPublic.model_validate(analysis.as_dict())
+    return ErrorAnalysisPublic.model_validate(
+        {**analysis.as_dict(), "audit_logging": manager.settings.audit_logging}
+    )
