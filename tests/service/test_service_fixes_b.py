@@ -103,3 +103,33 @@ async def test_errors_audit_and_pages_say_the_audit_log_is_on(
         page = await client.get(path)
         assert page.status_code == 200
         assert 'id="audit-off"' not in page.text
+
+
+async def _finished(client: httpx.AsyncClient, job: str, headers: dict[str, str]) -> None:
+    """Wait for the job at ``job`` to end (a tier's fixtures load in a second or two)."""
+    for _ in range(600):
+        state = (await client.get(job, headers=headers)).json()
+        if state["status"] in ("succeeded", "failed"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{job} did not end: {state}")
+
+
+async def test_a_tenant_made_again_does_not_see_the_jobs_of_the_one_dropped(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """Jobs were found by tenant id alone: after a drop and a create of the same id, the
+    new tenant's readers saw the old tenant's finished load (its report, its rows)."""
+    await client.post("/tenants", json={"tenant_id": "again"}, headers=admin)
+    started = await client.post("/tenants/again/loads", json={}, headers=admin)
+    assert started.status_code == 202, started.text
+    job = started.headers["location"]
+    await _finished(client, job, admin)
+    dropped = await client.delete("/tenants/again", params={"confirm": "again"}, headers=admin)
+    assert dropped.status_code == 204
+    assert (await client.get(job, headers=admin)).status_code == 404
+    await client.post("/tenants", json={"tenant_id": "again"}, headers=admin)
+    for path in (job, f"{job}/events"):
+        gone = await client.get(path, headers=admin)
+        assert gone.status_code == 404, gone.text
+        assert gone.json()["type"] == "urn:tenancy-fixtures:problem:JobNotFound"

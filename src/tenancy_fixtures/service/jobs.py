@@ -60,6 +60,9 @@ class LoadJob:
 
     job_id: str
     tenant_id: str
+    #: When the tenant was created: one dropped and made again under the same id is
+    #: another tenant, which does not see this job.
+    tenant_created_at: datetime | None = None
     status: JobStatus = "queued"
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -123,12 +126,14 @@ class JobRegistry:
         *,
         cleanup: Callable[[], None] | None = None,
         shown_from: Path | None = None,
+        tenant_created_at: datetime | None = None,
     ) -> LoadJob:
-        """Run ``work`` for ``tenant_id`` in the background; ``cleanup`` (blocking: run
-        in a thread) is called when it ends, whatever the outcome (an upload's folder is
-        removed and unlocked). A failure's detail names files relative to
-        ``shown_from`` (the server's own folders are not the client's business)."""
-        job = LoadJob(uuid.uuid4().hex, tenant_id)
+        """Run ``work`` for ``tenant_id`` (created at ``tenant_created_at``) in the
+        background; ``cleanup`` (blocking: run in a thread) is called when it ends,
+        whatever the outcome (an upload's folder is removed and unlocked). A failure's
+        detail names files relative to ``shown_from`` (the server's own folders are not
+        the client's business)."""
+        job = LoadJob(uuid.uuid4().hex, tenant_id, tenant_created_at)
         self._jobs[job.job_id] = job
         self._forget_finished()
         task = asyncio.create_task(

@@ -29,6 +29,7 @@ from tenancy_fixtures.service.locations import location
 from tenancy_fixtures.service.models import LoadJobPublic, LoadRequest
 from tenancy_fixtures.service.problems import ServiceProblem, problem_responses
 from tenancy_fixtures.settings import Settings, ValidationMode
+from tenancy_fixtures.store.control_plane import TenantRecord
 
 __all__ = ["router", "uploads"]
 
@@ -62,7 +63,7 @@ def _public(job: LoadJob) -> LoadJobPublic:
 def _start(
     jobs: Jobs,
     manager: FixtureManager,
-    tenant_id: str,
+    tenant: TenantRecord,
     options: LoadOptions,
     request: Request,
     response: Response,
@@ -70,10 +71,18 @@ def _start(
     cleanup: Callable[[], None] | None = None,
     shown_from: Path | None = None,
 ) -> LoadJobPublic:
+    tenant_id = tenant.tenant_id
+
     async def work(progress: ProgressCallback) -> LoadReport:
         return await manager.load(tenant_id, replace(options, progress=progress))
 
-    job = jobs.start(tenant_id, work, cleanup=cleanup, shown_from=shown_from)
+    job = jobs.start(
+        tenant_id,
+        work,
+        cleanup=cleanup,
+        shown_from=shown_from,
+        tenant_created_at=tenant.created_at,
+    )
     response.headers["Location"] = location(request, f"/tenants/{tenant_id}/loads/{job.job_id}")
     return _public(job)
 
@@ -121,7 +130,7 @@ async def start_load(
 ) -> LoadJobPublic:
     """Start loading the tenant's tier fixtures (no ``path``), or the fixture set or
     source files at ``path`` inside the service's load root."""
-    await manager.get_tenant(tenant_id)
+    tenant = await manager.get_tenant(tenant_id)
     named = path_options() & set(body.options or {})
     if named:
         raise FixtureSetError(
@@ -137,7 +146,7 @@ async def start_load(
         validation=body.validation,
     )
     shown_from = settings.service_load_root.resolve() if settings.service_load_root else None
-    return _start(jobs, manager, tenant_id, options, request, response, shown_from=shown_from)
+    return _start(jobs, manager, tenant, options, request, response, shown_from=shown_from)
 
 
 @uploads.post(
@@ -168,7 +177,7 @@ async def upload_load(
     """Stream the request body (the archive) to disk, refusing it past
     ``TENANCY_SERVICE_UPLOAD_MAX_BYTES``; unpack it safely; load it in the background.
     The files are removed when the load ends."""
-    await manager.get_tenant(tenant_id)
+    tenant = await manager.get_tenant(tenant_id)
     limits = archives.ArchiveLimits.of(settings)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.upload_bytes:
@@ -189,7 +198,7 @@ async def upload_load(
     return _start(
         jobs,
         manager,
-        tenant_id,
+        tenant,
         options,
         request,
         response,
@@ -198,11 +207,12 @@ async def upload_load(
     )
 
 
-async def _job(tenant_id: TenantRead, job_id: str, jobs: Jobs) -> LoadJob:
+async def _job(tenant_id: TenantRead, job_id: str, jobs: Jobs, manager: Manager) -> LoadJob:
     """The job ``job_id`` of this tenant (after the guard); 404 if this process does not
-    know it."""
+    know it, or it was another tenant's of the same id (dropped, then made again)."""
+    created_at = (await manager.get_tenant(tenant_id)).created_at
     job = jobs.get(job_id)
-    if job is None or job.tenant_id != tenant_id:
+    if job is None or job.tenant_id != tenant_id or job.tenant_created_at != created_at:
         raise ServiceProblem(
             404, "Job not found", f"no load job {job_id!r} for this tenant", kind="JobNotFound"
         )
