@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import text
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.store.sqlite.recovery import DROPPING
@@ -133,3 +134,48 @@ async def test_a_tenant_made_again_does_not_see_the_jobs_of_the_one_dropped(
         gone = await client.get(path, headers=admin)
         assert gone.status_code == 404, gone.text
         assert gone.json()["type"] == "urn:tenancy-fixtures:problem:JobNotFound"
+
+
+async def _remove_storage(manager: FixtureManager, tenant_id: str) -> str:
+    """Remove the tenant's file or schema behind the service's back; its name."""
+    name = manager.store.storage_name(tenant_id)
+    if manager.store.backend == "postgresql":
+        async with manager.store.control() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    else:
+        await asyncio.to_thread(Path(name).unlink)
+    return name
+
+
+async def test_missing_storage_names_no_server_path_and_keeps_the_page_layout(
+    client: httpx.AsyncClient, tokens: Tokens, manager: FixtureManager
+) -> None:
+    """A tenant whose file was deleted: the dashboard's 503 page showed the file's path on
+    the server to anyone with the tenant's read token (so did the API's problem), and
+    came without the navigation of the other pages."""
+    name = await _remove_storage(manager, "victim")
+    reader = tokens.tenant[("victim", "read")]
+    problem = await client.get("/tenants/victim", headers=bearer(reader))
+    assert problem.status_code == 503
+    assert f"storage {name}" not in problem.text
+    assert "cleanup victim removes the registration" in problem.json()["detail"]
+    await client.post("/dashboard/login", data={"token": reader})
+    page = await client.get("/dashboard/tenants/victim")
+    assert page.status_code == 503, page.text
+    assert f"storage {name}" not in page.text
+    assert "cleanup victim removes the registration" in page.text
+    assert "<nav>" in page.text
+    assert 'href="/dashboard/tenants/victim"' in page.text
+    assert 'action="/dashboard/logout"' in page.text
+
+
+async def test_error_pages_keep_the_navigation_of_the_token_signed_in(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """A page refused (another tenant's: 404; a fleet page: 403) came without the header
+    every other page has, leaving only "Back"."""
+    await client.post("/dashboard/login", data={"token": tokens.tenant[("victim", "read")]})
+    for path, status in (("/dashboard/tenants/intruder", 404), ("/dashboard/errors", 403)):
+        page = await client.get(path)
+        assert page.status_code == status
+        assert 'action="/dashboard/logout"' in page.text

@@ -54,6 +54,8 @@ __all__ = [
     "install_problem_handlers",
     "problem_for",
     "problem_responses",
+    "public_detail",
+    "status_of",
 ]
 
 log = get_logger("tenancy_fixtures.service.problems")
@@ -148,6 +150,14 @@ def status_of(exc: TenancyFixturesError) -> int:
     return next(status for cls, status in STATUS_BY_ERROR if isinstance(exc, cls))
 
 
+def public_detail(exc: TenancyFixturesError) -> str:
+    """What a client is told of ``exc``: its message, but not where the server keeps a
+    tenant's storage (a missing file's path is the operator's business: the log has it)."""
+    if isinstance(exc, TenantStorageMissingError):
+        return str(exc).replace(f"storage {exc.storage} is", "storage is")
+    return str(exc)
+
+
 def problem_for(exc: TenancyFixturesError, instance: str | None) -> dict[str, Any]:
     """The problem document of a library error."""
     name = type(exc).__name__
@@ -155,7 +165,7 @@ def problem_for(exc: TenancyFixturesError, instance: str | None) -> dict[str, An
         "type": f"urn:tenancy-fixtures:error:{name}",
         "title": _title(name),
         "status": status_of(exc),
-        "detail": str(exc),
+        "detail": public_detail(exc),
         "instance": instance,
     }
     for attribute in _CONTEXT:
@@ -185,7 +195,7 @@ async def _library_error(request: Request, exc: Exception) -> JSONResponse:
     document = problem_for(exc, request.url.path)
     headers = {"Retry-After": "5"} if isinstance(exc, StorageError) and exc.transient else None
     if document["status"] >= 500:
-        log.warning("request_failed", path=request.url.path, error=document["detail"])
+        log.warning("request_failed", path=request.url.path, error=str(exc))
     return _response(document, headers)
 
 

@@ -30,7 +30,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service.dashboard import pages, session
-from tenancy_fixtures.service.problems import status_of
+from tenancy_fixtures.service.problems import public_detail, status_of
 
 __all__ = ["dashboard_mount"]
 
@@ -69,38 +69,35 @@ def _page(handler: Page) -> Page:
         except session.SignInRequired:
             response = RedirectResponse(f"{_base(request)}/login", status_code=303)
         except session.Forbidden as exc:
-            response = pages.render(
-                request, "problem.html", None, 403, title="Forbidden", detail=str(exc)
-            )
+            response = _failed(request, 403, "Forbidden", str(exc))
         except TenantStorageMissingError as exc:  # registered: a storage failure
             response = _problem_page(request, exc)
         except TenantNotFoundError as exc:
-            response = pages.render(
-                request,
-                "problem.html",
-                None,
-                404,
-                title="Not found",
-                detail=f"no tenant {exc.tenant_id!r}",
-            )
+            response = _failed(request, 404, "Not found", f"no tenant {exc.tenant_id!r}")
         except TenancyFixturesError as exc:
             response = _problem_page(request, exc)
         except Exception:
             log.exception("dashboard_page_failed", path=request.url.path)
-            response = pages.render(
-                request, "problem.html", None, 500, title="Internal error", detail=_FAILED
-            )
+            response = _failed(request, 500, "Internal error", _FAILED)
         response.headers.update(SECURITY_HEADERS)
         return response
 
     return endpoint
 
 
+def _failed(request: Request, status: int, title: str, detail: str) -> Response:
+    """A page that could not be shown, in the layout of the others: with the navigation
+    of the token signed in, when it was found before the page failed."""
+    token = session.known(request)
+    return pages.render(request, "problem.html", token, status, title=title, detail=detail)
+
+
 def _problem_page(request: Request, exc: TenancyFixturesError) -> Response:
-    """A library error as a page, with the API's status for it."""
-    return pages.render(
-        request, "problem.html", None, status_of(exc), title=type(exc).__name__, detail=str(exc)
-    )
+    """A library error as a page, with the API's status and detail for it (no server
+    paths: the log has them)."""
+    if status_of(exc) >= 500:
+        log.warning("dashboard_page_refused", path=request.url.path, error=str(exc))
+    return _failed(request, status_of(exc), type(exc).__name__, public_detail(exc))
 
 
 def _number(request: Request, name: str, default: int, top: int) -> int:

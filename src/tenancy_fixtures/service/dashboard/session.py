@@ -26,6 +26,7 @@ __all__ = [
     "SignInRequired",
     "clear_cookie",
     "form_token",
+    "known",
     "require_fleet",
     "require_tenant",
     "set_cookie",
@@ -52,11 +53,19 @@ def _manager(request: Request) -> FixtureManager:
 
 
 async def signed_in(request: Request) -> ApiToken:
-    """The live token of the request's cookie; :class:`SignInRequired` otherwise."""
+    """The live token of the request's cookie; :class:`SignInRequired` otherwise. Kept
+    on the request (:func:`known`), so a page that then fails keeps its navigation."""
     bearer = request.cookies.get(COOKIE)
     token = await _manager(request).authenticate_token(bearer) if bearer else None
     if token is None:
         raise SignInRequired
+    request.state.dashboard_token = token
+    return token
+
+
+def known(request: Request) -> ApiToken | None:
+    """The token :func:`signed_in` found for this request, if it got that far."""
+    token: ApiToken | None = getattr(request.state, "dashboard_token", None)
     return token
 
 
