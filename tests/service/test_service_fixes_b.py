@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -14,8 +15,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
-from tenancy_fixtures import FixtureManager
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.service import create_app
 from tenancy_fixtures.store.sqlite.recovery import DROPPING
+from tests.service.archives import tar_gz_of
 from tests.service.conftest import Tokens, bearer
 
 RACES = 40
@@ -179,3 +182,81 @@ async def test_error_pages_keep_the_navigation_of_the_token_signed_in(
         page = await client.get(path)
         assert page.status_code == status
         assert 'action="/dashboard/logout"' in page.text
+
+
+def _slow_archive() -> bytes:
+    """A small .tar.gz unpacking to 160 MiB in 160 folders: a second or more of work."""
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = [
+        (tarfile.TarInfo(f"set/part_{index:03}/users.csv"), bytes(1 << 20)) for index in range(160)
+    ]
+    return tar_gz_of(members)
+
+
+def _upload_folders(work_dir: Path) -> list[Path]:
+    return sorted(work_dir.glob("upload-*")) if work_dir.exists() else []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_an_upload_cancelled_mid_unpacking_leaves_no_work_folder(
+    service_settings: Settings, tokens: Tokens
+) -> None:
+    """A client gone while its archive was unpacked cancelled the request: the folder was
+    removed while the unpacking thread (which cannot be stopped) went on writing into it,
+    so the folder came back and stayed until the next start's sweep."""
+    work_dir = service_settings.service_work_dir
+    assert work_dir is not None
+    settings = service_settings.model_copy(
+        update={"service_archive_max_bytes": 1 << 30, "service_archive_max_entries": 1000}
+    )
+    body = _slow_archive()
+    app = create_app(settings)
+    headers = [
+        (b"host", b"service"),
+        (b"authorization", f"Bearer {tokens.fleet['write']}".encode()),
+        (b"content-type", b"application/gzip"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/tenants/victim/uploads",
+        "raw_path": b"/tenants/victim/uploads",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("service", 80),
+    }
+    sent = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if sent:
+            return sent.pop()
+        await asyncio.Event().wait()  # the client says nothing more
+        raise AssertionError("unreachable")
+
+    async def send(message: object) -> None:
+        del message
+
+    async with app.router.lifespan_context(app):
+        request = asyncio.create_task(app(scope, receive, send))
+        for _ in range(600):  # until the unpacking has begun writing
+            folders = _upload_folders(work_dir)
+            if folders and any((folders[0] / "set").iterdir()):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"no unpacking seen: {request}")
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        quiet = 0
+        for _ in range(600):  # gone, and staying gone for two seconds
+            quiet = 0 if _upload_folders(work_dir) else quiet + 1
+            if quiet >= 20:
+                break
+            await asyncio.sleep(0.1)
+        assert _upload_folders(work_dir) == []

@@ -126,6 +126,30 @@ class UploadFolder:
             os.close(self._lock)
             self._lock = None
 
+    async def unpack(self, archive: Path, limits: ArchiveLimits) -> Path:
+        """:func:`unpack` ``archive`` into the folder's ``set`` in a thread; the folder
+        is removed if that fails, or if the request is cancelled meanwhile (a client
+        gone): then once the thread has stopped writing to it, not under its feet (a
+        thread cannot be stopped, and what it wrote after a removal stayed until the
+        next start's sweep)."""
+        unpacking = asyncio.ensure_future(
+            asyncio.to_thread(unpack, archive, self.path / "set", limits)
+        )
+        try:
+            return await asyncio.shield(unpacking)
+        except asyncio.CancelledError:
+            unpacking.add_done_callback(self._remove_after)
+            raise
+        except BaseException:
+            await asyncio.to_thread(self.remove)
+            raise
+
+    def _remove_after(self, unpacking: asyncio.Future[Path]) -> None:
+        """Remove the folder (in a thread) once ``unpacking`` ended, however it did."""
+        if not unpacking.cancelled():
+            unpacking.exception()  # retrieved: nobody is waiting for it any more
+        asyncio.get_running_loop().run_in_executor(None, self.remove)
+
 
 if sys.platform == "win32":  # pragma: no cover - no flock: nothing is swept
 

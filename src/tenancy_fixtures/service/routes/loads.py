@@ -187,13 +187,13 @@ async def upload_load(
     except OSError as exc:
         raise archives.work_folder_failed(exc) from exc
     folder = upload.path
+    archive = folder / "archive"
     try:
-        archive = folder / "archive"
         await archives.receive(request.stream(), archive, limit=limits.upload_bytes)
-        source = await asyncio.to_thread(archives.unpack, archive, folder / "set", limits)
     except BaseException:
         await asyncio.to_thread(upload.remove)
         raise
+    source = await upload.unpack(archive, limits)
     options = LoadOptions(source=source, force=force, validation=validation)
     return _start(
         jobs,
