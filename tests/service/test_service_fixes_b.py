@@ -260,3 +260,33 @@ async def test_an_upload_cancelled_mid_unpacking_leaves_no_work_folder(
                 break
             await asyncio.sleep(0.1)
         assert _upload_folders(work_dir) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_refused_tokens_get_the_bearer_challenge_with_its_error_code(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """Every 401 answered the same bare challenge, and a scope too small none at all:
+    RFC 6750 has a token that is not live answered ``error="invalid_token"`` and one
+    whose scope is too small ``error="insufficient_scope"`` with the scope needed."""
+    missing = await client.get("/tenants")
+    assert missing.headers["www-authenticate"] == 'Bearer realm="tenancy-fixtures"'
+    dead = await client.get("/tenants", headers=bearer("tfk_0123456789abcdef.nope"))
+    assert dead.status_code == 401
+    assert dead.headers["www-authenticate"] == (
+        'Bearer realm="tenancy-fixtures", error="invalid_token"'
+    )
+    for path, token in (
+        ("/tenants/victim/usage", tokens.tenant[("victim", "read")]),
+        ("/tenants/victim/usage", tokens.fleet["read"]),
+    ):
+        small = await client.post(path, headers=bearer(token))
+        assert small.status_code == 403
+        assert small.headers["www-authenticate"] == (
+            'Bearer realm="tenancy-fixtures", error="insufficient_scope", scope="write"'
+        )
+    deleted = await client.delete(
+        "/tenants/victim", params={"confirm": "victim"}, headers=bearer(tokens.fleet["write"])
+    )
+    assert deleted.status_code == 403
+    assert 'scope="admin"' in deleted.headers["www-authenticate"]

@@ -75,13 +75,14 @@ Jobs = Annotated[JobRegistry, Depends(get_jobs)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _unauthorized(detail: str) -> ServiceProblem:
-    return ServiceProblem(
-        401,
-        "Unauthorized",
-        detail,
-        headers={"WWW-Authenticate": 'Bearer realm="tenancy-fixtures"'},
-    )
+_REALM = 'Bearer realm="tenancy-fixtures"'
+
+
+def _unauthorized(detail: str, *, error: str | None = None) -> ServiceProblem:
+    """A 401 with its challenge (RFC 6750, 3): the error code when a token was given
+    but is not a live one, none when there was no token."""
+    challenge = f'{_REALM}, error="{error}"' if error else _REALM
+    return ServiceProblem(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
 async def current_token(
@@ -93,7 +94,7 @@ async def current_token(
         raise _unauthorized("a bearer token is required")
     token = await manager.authenticate_token(credentials.credentials)
     if token is None:
-        raise _unauthorized("the token is not a live token")
+        raise _unauthorized("the token is not a live token", error="invalid_token")
     return token
 
 
@@ -114,6 +115,18 @@ def _forbidden(detail: str) -> ServiceProblem:
     return ServiceProblem(403, "Forbidden", detail)
 
 
+def _scope_too_small(needed: Scope, token: ApiToken) -> ServiceProblem:
+    """A 403 naming the scope needed, in the body and in the challenge a client reads
+    (RFC 6750, 3.1: ``insufficient_scope``)."""
+    challenge = f'{_REALM}, error="insufficient_scope", scope="{needed}"'
+    return ServiceProblem(
+        403,
+        "Forbidden",
+        f"this route needs scope {needed}; the token has {token.scope}",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
 def fleet(needed: Scope) -> Callable[[ApiToken], Awaitable[ApiToken]]:
     """A guard for a fleet-wide route needing ``needed``."""
 
@@ -121,7 +134,7 @@ def fleet(needed: Scope) -> Callable[[ApiToken], Awaitable[ApiToken]]:
         if token.tenant_id is not None:
             raise _forbidden("this route is fleet-wide; the token is scoped to one tenant")
         if not allows(token, needed):
-            raise _forbidden(f"this route needs scope {needed}; the token has {token.scope}")
+            raise _scope_too_small(needed, token)
         return token
 
     return guard
@@ -146,7 +159,7 @@ def tenant(needed: Scope) -> Callable[[ApiToken, str], Awaitable[str]]:
         if token.tenant_id is not None and token.tenant_id != tenant_id:
             raise TenantNotFoundError(tenant_id)
         if not allows(token, needed):
-            raise _forbidden(f"this route needs scope {needed}; the token has {token.scope}")
+            raise _scope_too_small(needed, token)
         validate_tenant_id(tenant_id)
         return tenant_id
 
