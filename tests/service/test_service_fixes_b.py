@@ -290,3 +290,43 @@ async def test_refused_tokens_get_the_bearer_challenge_with_its_error_code(
     )
     assert deleted.status_code == 403
     assert 'scope="admin"' in deleted.headers["www-authenticate"]
+
+
+USERS = (
+    "user_id,display_name,email,country,product,created_at\n"
+    "good-user,Good User,good@example.com,GB,free,2026-01-01T00:00:00+00:00\n"
+    "bad-user,Bad User,bad@@example.com,GB,free,2026-01-01T00:00:00+00:00\n"
+)
+
+
+async def test_runs_and_audit_name_a_reject_file_without_the_server_folder(
+    client: httpx.AsyncClient,
+    tokens: Tokens,
+    load_root: Path,
+    service_settings: Settings,
+) -> None:
+    """A lenient load's run and audit record keep where its set-aside records went (so a
+    drop or an erasure finds them); the API showed that absolute server path to any
+    holder of the tenant's read token. They see the file's name."""
+    folder = load_root / "lenient"
+    await asyncio.to_thread(folder.mkdir)
+    await asyncio.to_thread((folder / "users.csv").write_text, USERS, encoding="utf-8")
+    writer = bearer(tokens.tenant[("victim", "write")])
+    started = await client.post(
+        "/tenants/victim/loads", json={"path": "lenient", "validation": "lenient"}, headers=writer
+    )
+    assert started.status_code == 202, started.text
+    await _finished(client, started.headers["location"], writer)
+    reader = bearer(tokens.tenant[("victim", "read")])
+    runs = (await client.get("/tenants/victim/runs?operation=load", headers=reader)).json()
+    audit = (await client.get("/tenants/victim/audit", headers=reader)).json()
+    details = [r["detail"] for r in runs["items"]] + [a["detail"] for a in audit["items"]]
+    named = [d["reject_file"] for d in details if "reject_file" in d]
+    assert len(named) == 2, details
+    rejects = str(service_settings.reject_dir)
+    for name in named:
+        assert name.endswith(".jsonl")
+        assert "/" not in name
+        assert rejects not in name
+    one = await client.get(f"/tenants/victim/runs/{runs['items'][0]['run_id']}", headers=reader)
+    assert "/" not in one.json()["detail"]["reject_file"]

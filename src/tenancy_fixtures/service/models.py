@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePath
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -33,6 +34,7 @@ __all__ = [
     "TenantStatusPublic",
     "TenantUsagePublic",
     "UsagePublic",
+    "public_detail",
 ]
 
 T = TypeVar("T")
@@ -267,6 +269,15 @@ class MigrationPublic(BaseModel):
         return cls(**vars(entry))
 
 
+def public_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """A run's or audit record's detail as a client sees it: the file a lenient load
+    set records aside in by its name, not by where the server keeps it."""
+    reject_file = detail.get("reject_file")
+    if not isinstance(reject_file, str):
+        return detail
+    return {**detail, "reject_file": PurePath(reject_file).name}
+
+
 class AuditPublic(BaseModel):
     """One audited change: who did what to which tenant, when, and how it ended."""
 
@@ -296,7 +307,7 @@ class AuditPublic(BaseModel):
 
     @classmethod
     def of(cls, record: AuditRecord) -> AuditPublic:
-        return cls(**vars(record))
+        return cls(**{**vars(record), "detail": public_detail(record.detail)})
 
 
 class AuditPage(Page[AuditPublic]):
@@ -322,7 +333,7 @@ class RunPublic(BaseModel):
 
     @classmethod
     def of(cls, record: RunRecord) -> RunPublic:
-        return cls(**vars(record))
+        return cls(**{**vars(record), "detail": public_detail(record.detail)})
 
 
 # --- usage, forecasts, errors -----------------------------------------------------
