@@ -330,3 +330,23 @@ async def test_runs_and_audit_name_a_reject_file_without_the_server_folder(
         assert rejects not in name
     one = await client.get(f"/tenants/victim/runs/{runs['items'][0]['run_id']}", headers=reader)
     assert "/" not in one.json()["detail"]["reject_file"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_dashboard_path_with_no_page_is_a_404_page_not_a_problem_document(
+    client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """``/dashboard/nothing`` answered the API's JSON problem to a browser, without the
+    pages' security headers or layout."""
+    for signed_in in (False, True):
+        if signed_in:
+            await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
+        for method, path in (("GET", "/dashboard/nothing"), ("POST", "/dashboard/tenants/a/b")):
+            page = await client.request(method, path)
+            assert page.status_code == 404
+            assert page.headers["content-type"].startswith("text/html")
+            assert page.headers["cache-control"] == "no-store"
+            assert "content-security-policy" in page.headers
+            assert ('action="/dashboard/logout"' in page.text) is signed_in
+    still = await client.post("/dashboard/errors")
+    assert (still.status_code, still.headers["allow"]) == (405, "GET, HEAD")

@@ -12,13 +12,14 @@ redirects, not the API's problem documents.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router, request_response
 from starlette.staticfiles import StaticFiles
 
 from tenancy_fixtures.errors import (
@@ -167,10 +168,17 @@ async def _logout(request: Request) -> Response:
     return response
 
 
+async def _missing(request: Request) -> Response:
+    """No page here: a 404 page like the others (the API's 404 is a problem document),
+    with the navigation of a token signed in."""
+    with contextlib.suppress(session.SignInRequired):
+        await session.signed_in(request)
+    return _failed(request, 404, "Not found", "there is no such page")
+
+
 def dashboard_mount() -> Mount:
     """The dashboard's routes, to mount on the app at ``/dashboard``."""
-    return Mount(
-        "/dashboard",
+    pages = Router(
         routes=[
             Route("/", _page(_home), methods=["GET"]),
             Route("/login", _page(_login_form), methods=["GET"]),
@@ -180,4 +188,6 @@ def dashboard_mount() -> Mount:
             Route("/errors", _page(_errors), methods=["GET"]),
             Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
         ],
+        default=request_response(_page(_missing)),
     )
+    return Mount("/dashboard", app=pages)
