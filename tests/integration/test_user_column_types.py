@@ -333,6 +333,32 @@ async def test_a_timestamp_column_with_fewer_places_stores_and_checks_the_rounde
     assert report.checksums["things"].status == "match"
 
 
+@pytest.mark.parametrize("aware", [True, False], ids=["with-time-zone", "without-time-zone"])
+async def test_a_timestamp_past_microseconds_is_rounded_to_them_as_postgresql_rounds_its_text(
+    settings: Settings, tmp_path: Path, aware: bool
+) -> None:
+    """Python cuts a fraction of a second to 6 digits; PostgreSQL rounds its text to them
+    (``rint(strtod(fraction) * 1e6)``: .1234565 is just under half, so it stays .123456).
+    Both backends store PostgreSQL's value, and the checksum is of it."""
+    offset = "+00:00" if aware else ""
+    written = ["00:00:00.9999995", "00:00:00.1234567", "00:00:00.1234565", "23:59:59.99999999"]
+    values, report = await _one_value_loaded(
+        settings,
+        tmp_path,
+        Column("at", DateTime(timezone=aware)),
+        *(f'"2024-01-01T{t}{offset}"' for t in written),
+    )
+
+    assert [
+        datetime(2024, 1, 1, 0, 0, 1),
+        datetime(2024, 1, 1, 0, 0, 0, 123457),
+        datetime(2024, 1, 1, 0, 0, 0, 123456),
+        datetime(2024, 1, 2),
+    ] == [v.replace(tzinfo=None) for v in values]
+    assert report.ok, report.problems
+    assert report.checksums["things"].status == "match"
+
+
 async def test_a_numeric_variant_for_postgresql_rounds_as_postgresql_stores_it(
     settings: Settings, tmp_path: Path
 ) -> None:

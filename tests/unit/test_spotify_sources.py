@@ -418,6 +418,20 @@ class TestWebApiObjects:
         assert [{"user_id": "listener", "display_name": "Lis Tener"}] == rows["users"]
         assert {"duplicate_play": 1, "context_dropped": 1} == skipped(reader)
 
+    def test_a_played_at_past_microseconds_is_rounded_as_postgresql_rounds_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Not cut to 6 digits as Python parses it: the play is staged at the time a
+        PostgreSQL tenant would store for that text, and a SQLite one then stores it too."""
+        document = sample("recently_played.json")
+        document["items"][0]["played_at"] = "2025-01-10T08:00:00.9999995Z"
+
+        rows, _ = normalise(
+            SpotifyApiFormat, write(tmp_path / "recent.json", document), options=LISTENER
+        )
+
+        assert "2025-01-10T08:00:01+00:00" == rows["listening_events"][0]["played_at"]
+
     def test_top_items_only_feed_the_catalogue(self) -> None:
         rows, _ = normalise(SpotifyApiFormat, SAMPLES / "top_artists.json")
 

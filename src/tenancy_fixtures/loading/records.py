@@ -73,6 +73,7 @@ __all__ = [
     "default_function",
     "fractional_places",
     "integer_bounds",
+    "parse_timestamp",
     "stored_default",
     "text_limit",
     "unsupported_columns",
@@ -195,8 +196,10 @@ def _boolean(value: Any) -> bool:
     raise ValueError(f"expected true or false, found {value!r:.40}")
 
 
-def _parse_timestamp(value: Any) -> Any:
-    """``value`` parsed if it is ISO 8601 text; anything else as it is."""
+def parse_timestamp(value: Any) -> Any:
+    """``value`` parsed if it is ISO 8601 text (a fraction of a second rounded to
+    microseconds as PostgreSQL rounds it, an offset with one refused); anything else
+    as it is."""
     if not isinstance(value, str):
         return value
     if _FRACTIONAL_OFFSET.search(value, max(value.rfind("+"), value.rfind("-"), 0)):
@@ -205,24 +208,45 @@ def _parse_timestamp(value: Any) -> Any:
             f"{value!r:.40}: a UTC offset takes whole seconds at most (e.g. +01:00)", "timezone"
         )
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         # Rarely padded: strip only when the plain parse failed (it is the hot path).
         try:
-            return datetime.fromisoformat(value.strip())
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
+    if len(value) > _SHORTEST_LONG_FRACTION and (long := _LONG_FRACTION.search(value)):
+        return _rounded_to_microseconds(parsed, long[1])
+    return parsed
+
+
+def _rounded_to_microseconds(parsed: datetime, digits: str) -> datetime:
+    """``parsed``, whose fraction of a second Python cut to microseconds, rounded to them
+    as PostgreSQL rounds a timestamp's text: ``rint(strtod(".<digits>") * 1000000)``, a
+    double rounded half to even (``round`` of the same double), so a SQLite tenant
+    holds what a PostgreSQL one does and the checksum is of what is stored."""
+    micros = round(float(f"0.{digits}") * 1_000_000)
+    if micros == parsed.microsecond:
+        return parsed
+    try:
+        return parsed + _MICROSECOND * (micros - parsed.microsecond)
+    except OverflowError:
+        raise _Invalid(f"timestamp {parsed.isoformat()} rounds off the calendar", "range") from None
 
 
 #: Where SQLAlchemy's wrapper of a default function of no arguments is defined.
 _SQLALCHEMY_SCHEMA = sqlalchemy_schema.__file__
+#: Fractional seconds past the microseconds Python keeps of them (it cuts the rest off).
+_LONG_FRACTION = re.compile(r"[.,]([0-9]{7,})")
+#: The length a timestamp's text exceeds when it can have such a fraction (20260101T000000.1234567).
+_SHORTEST_LONG_FRACTION = 22
 #: A UTC offset with a fraction of a second, at the end of a timestamp's text.
 _FRACTIONAL_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}:?\d{2}[.,]\d+\s*$")
 
 
 def _timestamp(value: Any) -> datetime:
     """For ``DateTime(timezone=True)``: a timestamp with a UTC offset, as UTC."""
-    value = _parse_timestamp(value)
+    value = parse_timestamp(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         raise ValueError("expected a timestamp with time and UTC offset, found a date")
     if not isinstance(value, datetime):
@@ -246,7 +270,7 @@ def _naive_timestamp(value: Any) -> datetime:
     values are in (UTC, the business's local time...) is the application's convention,
     not something a load may guess.
     """
-    value = _parse_timestamp(value)
+    value = parse_timestamp(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         return datetime.combine(value, time())
     if not isinstance(value, datetime):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenancy_fixtures.errors import RecordError
+from tenancy_fixtures.loading.records import parse_timestamp
 from tenancy_fixtures.loading.sources import RowSink
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.spotify.spotify_ids import id_of
@@ -159,11 +160,9 @@ class Fields:
         if value is None:
             return None
         try:
-            return iso_utc(datetime.fromisoformat(value.strip()))
-        except ValueError:
-            raise self.refuse(
-                f"expected an ISO 8601 timestamp, found {value!r:.40}", name
-            ) from None
+            return iso_utc(parse_timestamp(value.strip()))
+        except ValueError as exc:
+            raise self.refuse(str(exc), name) from None
 
     def spotify_id(self, name: str, kind: str, *, required: bool = False) -> str | None:
         """A Spotify id field given as an id, a URI or a link of ``kind``."""
