@@ -432,6 +432,28 @@ class TestWebApiObjects:
 
         assert "2025-01-10T08:00:01+00:00" == rows["listening_events"][0]["played_at"]
 
+    @pytest.mark.parametrize(
+        ("played_at", "message"),
+        [
+            pytest.param("0001-01-01T00:00:00+01:00", "outside the calendar", id="before-year-1"),
+            pytest.param("9999-12-31T23:59:59-01:00", "outside the calendar", id="after-9999"),
+            pytest.param("2025-01-10T08:00:00+00:00:00.5", "whole seconds", id="offset-fraction"),
+        ],
+    )
+    def test_a_played_at_no_utc_timestamp_can_hold_is_refused_naming_its_field(
+        self, tmp_path: Path, played_at: str, message: str
+    ) -> None:
+        """Refused as the record's error (an OverflowError escaped before; an offset's
+        fraction of a second was dropped without a word)."""
+        document = sample("recently_played.json")
+        document["items"][0]["played_at"] = played_at
+
+        with pytest.raises(RecordError) as refused:
+            normalise(SpotifyApiFormat, write(tmp_path / "recent.json", document), options=LISTENER)
+
+        assert ("recent.json", "items[0].played_at") == (refused.value.path, refused.value.column)
+        assert message in str(refused.value)
+
     def test_top_items_only_feed_the_catalogue(self) -> None:
         rows, _ = normalise(SpotifyApiFormat, SAMPLES / "top_artists.json")
 

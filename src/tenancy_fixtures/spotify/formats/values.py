@@ -163,6 +163,10 @@ class Fields:
             return iso_utc(parse_timestamp(value.strip()))
         except ValueError as exc:
             raise self.refuse(str(exc), name) from None
+        except OverflowError:
+            raise self.refuse(
+                f"timestamp {value!r:.40} is outside the calendar in UTC", name
+            ) from None
 
     def spotify_id(self, name: str, kind: str, *, required: bool = False) -> str | None:
         """A Spotify id field given as an id, a URI or a link of ``kind``."""
