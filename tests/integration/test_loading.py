@@ -448,6 +448,27 @@ async def test_yes_in_a_yaml_boolean_column_loads_as_the_text_yes_does_from_csv(
     assert enabled is True
 
 
+async def test_a_csv_row_of_empty_fields_is_refused_naming_its_line_not_skipped(
+    manager: FixtureManager, tmp_path: Path
+) -> None:
+    """``,`` is a record whose key is NULL: refused at its file and line, and nothing is
+    written (it was skipped without a word, and the rest loaded)."""
+    source = tmp_path / "empty_row"
+    source.mkdir()
+    (source / "artists.csv").write_text(f"artist_id,name\n{'a' * 22},One\n,\n\n{'b' * 22},Two\n")
+    await manager.create_tenant(TENANT)
+
+    with pytest.raises(RecordError) as caught:
+        await manager.load_fixtures(TENANT, source=source)
+
+    assert ("artists.csv", 3, "artist_id") == (
+        caught.value.path,
+        caught.value.line,
+        caught.value.column,
+    )
+    assert {} == await _table_counts(manager, TENANT)
+
+
 async def test_a_null_json_value_is_stored_as_sql_null_on_both_backends(
     manager: FixtureManager, demo_set: Path
 ) -> None:

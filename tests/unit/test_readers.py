@@ -157,6 +157,19 @@ class TestReading:
 
         assert {"artist_id": "a1", "name": None, "label": " "} == records[0].values
 
+    def test_a_csv_row_of_empty_fields_is_a_record_and_a_blank_line_is_not(
+        self, tmp_path: Path
+    ) -> None:
+        """``,`` is a record of NULLs, read (to load or be refused) at its line; only a
+        blank line is skipped. The row of empty fields vanished before."""
+        records = read(tmp_path, "artists.csv", b"artist_id,name\na1,One\n,\n\na2,Two\n")
+
+        assert [
+            (2, 1, {"artist_id": "a1", "name": "One"}),
+            (3, 2, {"artist_id": None, "name": None}),
+            (5, 3, {"artist_id": "a2", "name": "Two"}),
+        ] == where(records)
+
     @pytest.mark.parametrize(
         ("name", "data"),
         [

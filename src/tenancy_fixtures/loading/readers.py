@@ -762,7 +762,7 @@ def _csv(file: FixtureFile) -> Iterator[SourceRecord]:
             ended = reader.line_num
             for row in reader:
                 started, ended = ended + 1, reader.line_num
-                if not any(row):
+                if not row:  # a blank line; a row of empty fields (",,") is a record
                     continue
                 record += 1
                 if len(row) != len(header):
