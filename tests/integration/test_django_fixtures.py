@@ -557,9 +557,64 @@ async def test_a_through_table_with_its_own_id_is_numbered_and_loading_again_cha
     assert not again.changed
     assert WriteCounts(unchanged=2) == forced.writes["post_tags"]
     # The last row is the application's own insert, numbered by the database.
-    assert [(1, 7, 1), (2, 7, 2), (3, 7, 3), (4, 8, 1)] == [
+    # (7, 2) went: the later dump lists post 7's tags as 3 and 1 alone.
+    assert [(1, 7, 1), (3, 7, 3), (4, 8, 1)] == [
         (r["id"], r["post_id"], r["tag_id"]) for r in await rows(django_blog, "post_tags")
     ]
+
+
+@pytest.mark.parametrize(
+    "schema", [blog_metadata, django_blog_metadata], ids=["pair-key", "own-id"]
+)
+async def test_a_reload_leaves_a_record_the_links_its_list_names_and_others_theirs(
+    settings: Settings, tmp_path: Path, schema: Any
+) -> None:
+    """As ``loaddata`` sets a many-to-many field: post 7 reloaded with tags [3], then [],
+    keeps those links alone (its links to 1 and 2 were kept, the reload only added);
+    post 8, which the reload does not name, keeps its own; the recorded contents still
+    match the tables."""
+    tags = [{"model": "blog.tag", "pk": n, "fields": {"slug": s}} for n, s in enumerate("abc", 1)]
+
+    def post(pk: int, linked: list[int]) -> dict[str, Any]:
+        return {"model": "blog.post", "pk": pk, "fields": {"title": "T", "tags": linked}}
+
+    options = {"mapping": BLOG_MAPPING}
+    async with manager_on(settings, schema()) as blog:
+        await blog.create_tenant(TENANT)
+        first = dump(tmp_path / "first.json", [*tags, post(7, [1, 2]), post(8, [1])])
+        await blog.load_fixtures(TENANT, first, options=options)
+        fewer = dump(tmp_path / "fewer.json", [post(7, [3])])
+        await blog.load_fixtures(TENANT, fewer, options=options)
+        after_fewer = [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
+        none = dump(tmp_path / "none.json", [post(7, [])])
+        await blog.load_fixtures(TENANT, none, options=options)
+        after_none = [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
+        report = await blog.validate_tenant(TENANT, recompute_checksums=True)
+
+    assert [(7, 3), (8, 1)] == sorted(after_fewer)
+    assert [(8, 1)] == after_none
+    assert report.ok, report.problems
+    assert "match" == report.checksums["post_tags"].status
+
+
+async def test_a_record_a_lenient_reload_refuses_keeps_its_links(
+    blog: FixtureManager, tmp_path: Path
+) -> None:
+    """Its row is set aside, so its list does not apply either: post 7's title is too
+    long, and its links to 1 and 2 stay."""
+    tags = [{"model": "blog.tag", "pk": n, "fields": {"slug": s}} for n, s in enumerate("ab", 1)]
+    post = {"model": "blog.post", "pk": 7, "fields": {"title": "T", "tags": [1, 2]}}
+    options = {"mapping": BLOG_MAPPING}
+    await blog.create_tenant(TENANT)
+    await blog.load_fixtures(TENANT, dump(tmp_path / "first.json", [*tags, post]), options=options)
+    post["fields"] = {"title": "T" * 81, "tags": [1]}
+
+    report = await blog.load_fixtures(
+        TENANT, dump(tmp_path / "bad.json", [post]), options=options, validation="lenient"
+    )
+
+    assert 1 == report.rejected
+    assert [(7, 1), (7, 2)] == [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
 
 
 async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(

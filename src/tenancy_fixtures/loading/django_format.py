@@ -17,7 +17,9 @@ Records stream one at a time. Which table each model fills is the mapping's
   table the mapping names for it. A through table with a key of its own (the ``id``
   Django gives a ``ManyToManyField``'s) gets, for a link the tenant holds, that row's
   key (loading again changes nothing), else the next integer past the table's highest
-  (or the column's default function's value); a link given twice is one row.
+  (or the column's default function's value); a link given twice is one row. As
+  ``loaddata`` sets the field, a record loaded keeps the links its list names alone: the
+  tenant's others of its pk are deleted after the load (:mod:`.django_links`).
 
 Natural keys are matched as the values their columns hold (``"1.50"`` finds a
 ``NUMERIC`` 1.5, ``"2024-01-02"`` a ``DATE``). A record of a model no table fits,
@@ -33,12 +35,13 @@ JSON Lines) and the field (``model``, ``pk``, ``fields.<name>``); nothing is wri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, func, select
 
 from tenancy_fixtures.loading.data_loader import TableMode
+from tenancy_fixtures.loading.django_links import ListedLinks
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
     MappingSpec,
@@ -47,11 +50,13 @@ from tenancy_fixtures.loading.django_mapping import (
     read_spec,
 )
 from tenancy_fixtures.loading.sources import (
+    Origin,
     RowSink,
     SourceFile,
     SourceFormat,
     iter_documents,
 )
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 __all__ = ["DjangoFormat"]
@@ -122,6 +127,11 @@ def _pair(through: Through, source: Any, target: Any) -> Key | None:
     return None if _UNTYPED in pair else pair
 
 
+def _stored_pair(pair: tuple[Any, Any]) -> Key:
+    """A through table's stored (source, target), as a listed link is held."""
+    return (_hashable(pair[0]), _hashable(pair[1]))
+
+
 def _link_sources(
     model: ModelMapping, record: Mapping[str, Any], sources: dict[str, set[Any]]
 ) -> None:
@@ -167,6 +177,8 @@ class DjangoFormat(SourceFormat):
         self._linked: dict[str, set[Key]] = {}
         #: The highest key of each numbered through table: the tenant's, then this load's.
         self._last: dict[str, int] = {}
+        #: The links each record lists: the tenant's others of that record go after the load.
+        self.links = ListedLinks()
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -388,6 +400,45 @@ class DjangoFormat(SourceFormat):
             if link is not None:
                 row_of_link, numbered = link
                 sink.add(through.table.name, row_of_link, authoritative=not numbered)
+        self._list_links(model, fields, pk, links, sink)
+
+    def _list_links(
+        self,
+        model: ModelMapping,
+        fields: Mapping[str, Any],
+        pk: Any,
+        links: list[tuple[Through, Any]],
+        sink: RowSink,
+    ) -> None:
+        """Note the links of each many-to-many field the record holds (an empty list
+        too): after the load, the record keeps those alone (see :meth:`after_load`)."""
+        if pk is None:
+            return
+        for name, through in model.many_to_many.items():
+            if name not in fields or model.column(name) is not None:
+                continue
+            source = _as_held(through.pair_types[0], pk)
+            pairs = [_pair(through, pk, target) for used, target in links if used is through]
+            if source is _UNTYPED or None in pairs:
+                continue  # refused when its rows are loaded
+            targets = (pair[1] for pair in pairs if pair is not None)
+            sink.on_undo(self.links.list(through.table.name, source, targets, sink.origin()))
+
+    def rows_refused(self, origins: Collection[Origin]) -> None:
+        self.links.forget(origins)
+
+    async def after_load(self, session: TenantSession, files: Sequence[Any]) -> None:
+        """Delete the links of the load's records that their lists no longer name, as
+        ``loaddata`` sets a many-to-many field to its list (:mod:`.django_links`)."""
+        del files
+        if self._mapping is not None:
+            throughs = [
+                (t.table.name, t.source, t.target, _stored_pair) for t in self._mapping.throughs()
+            ]
+            await self.links.prune(session, throughs)
+
+    def removed(self) -> list[control_plane.TableChecksum]:
+        return self.links.purged
 
     def _name_field(self, table: str, column: str, field: str) -> None:
         """Remember that ``column`` of ``table`` came from ``field`` (``pk``,

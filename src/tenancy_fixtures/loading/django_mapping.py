@@ -156,16 +156,19 @@ class DjangoMapping:
                 names.update(t.table.name for t in model.many_to_many.values())
         return frozenset(names)
 
-    def keyed_throughs(self) -> list[Through]:
-        """The through tables with a key of their own (:attr:`Through.key`), once each."""
+    def throughs(self) -> list[Through]:
+        """The through tables of the models mapped so far, once each."""
         found = {
             through.table.name: through
             for model in self._models.values()
             if model is not None
             for through in model.many_to_many.values()
-            if through.key is not None
         }
         return list(found.values())
+
+    def keyed_throughs(self) -> list[Through]:
+        """The through tables with a key of their own (:attr:`Through.key`), once each."""
+        return [through for through in self.throughs() if through.key is not None]
 
     def model(self, label: str) -> ModelMapping | None:
         """The mapping of model ``label`` (any case), ``None`` when no table fits it."""

@@ -20,7 +20,16 @@ import tempfile
 import zlib
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Callable, Generator, Iterable, Iterator, KeysView, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+)
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -62,6 +71,7 @@ from tenancy_fixtures.loading.readers import (
     yaml_items,
 )
 from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 from tenancy_fixtures.store.control_plane import FIXTURE_NAME_LENGTH
 
@@ -951,6 +961,16 @@ class SourceFormat(ABC):
         are the staged files, where an error may be located."""
         del session, files
 
+    def rows_refused(self, origins: Collection[Origin]) -> None:
+        """Told, before :meth:`after_load`, where the documents are whose staged rows a
+        lenient load refused (nothing to do by default)."""
+        del origins
+
+    def removed(self) -> Sequence[control_plane.TableChecksum]:
+        """The rows :meth:`after_load` deleted, as ``purge`` writes recorded with the
+        load's (none by default)."""
+        return ()
+
 
 def read_source_file(
     reader: SourceFormat, file: SourceFile, index: int, sink: RowSink, ahead: Any = None
@@ -1152,6 +1172,8 @@ class SourceLoader(RefreshesDerivedTables):
         self._origins: dict[str, array[int]] = {}
         self._sink: RowSink | None = None
         self._relocated: set[int] = set()
+        #: The rows the formats deleted after the last apply (:meth:`SourceFormat.removed`).
+        self._removed: list[control_plane.TableChecksum] = []
         self._groups: dict[str, tuple[SourceFormat, list[SourceFile]]] | None = None
         #: The format instances that read the files (after staging).
         self.readers: list[SourceFormat] = []
@@ -1361,18 +1383,37 @@ class SourceLoader(RefreshesDerivedTables):
                 self.file_modes[path] = next((m for m in declared if m), "insert_missing")
 
     async def apply(self, session: TenantSession, context: LoadContext) -> Mapping[str, int]:
+        self._removed = []
         await self.prepare(session, context.settings)
         if not self.files:
             self.write_counts, self.written, self.refreshed = {}, {}, {}
             return {}
         try:
             counts = await super().apply(session, context)
+            refused = self._refused_origins(context)
             for reader in self.readers:
+                if refused:
+                    reader.rows_refused(refused)
                 await reader.after_load(session, self.files)
+            self._removed = [entry for reader in self.readers for entry in reader.removed()]
         except FixtureError as exc:
             self.relocate(exc)
             raise
         return counts
+
+    def _refused_origins(self, context: LoadContext) -> set[Origin]:
+        """The source documents whose staged rows a lenient load left out."""
+        found: set[Origin] = set()
+        for file in self.files:
+            skipped = context.skip_records.get(file.path)
+            origins = self._origins.get(file.relative)
+            if skipped and origins is not None and self._sink is not None:
+                found.update(self._sink.decode(origins[r - 1]) for r in skipped)
+        return found
+
+    def table_checksums(self) -> list[control_plane.TableChecksum]:
+        """What the load wrote to each table, then what its formats deleted after it."""
+        return [*super().table_checksums(), *self._removed]
 
     def relocate(self, error: FixtureError) -> None:
         """Point an error located in a staged file at the source document it came from."""
