@@ -617,6 +617,48 @@ async def test_a_record_a_lenient_reload_refuses_keeps_its_links(
     assert [(7, 1), (7, 2)] == [(r["post_id"], r["tag_id"]) for r in await rows(blog, "post_tags")]
 
 
+def django_named_metadata() -> MetaData:
+    """The tables a Django app ``blog`` makes itself: ``blog_tag``, ``blog_post`` and the
+    through table of ``Post.tags``, ``blog_post_tags``."""
+    md = MetaData(naming_convention=NAMING)
+    Table("blog_tag", md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
+    Table("blog_post", md, Column("id", Integer, primary_key=True), Column("title", String(80)))
+    Table(
+        "blog_post_tags",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("post_id", ForeignKey("blog_post.id"), nullable=False),
+        Column("tag_id", ForeignKey("blog_tag.id"), nullable=False),
+        UniqueConstraint("post_id", "tag_id"),
+    )
+    return md
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"models": "blog.Post:blog_post"}],
+    ids=["no-mapping", "model-mapped-field-not"],
+)
+async def test_a_many_to_many_field_no_mapping_names_fills_djangos_own_through_table(
+    settings: Settings, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    """As the model's table is Django's ``app_model``, its field's through table is
+    Django's ``app_model_field``: the field was refused as having no through table."""
+    records = [
+        {"model": "blog.tag", "pk": 1, "fields": {"slug": "django"}},
+        {"model": "blog.post", "pk": 7, "fields": {"title": "Moving", "tags": [1]}},
+    ]
+    async with manager_on(settings, django_named_metadata()) as blog:
+        await blog.create_tenant(TENANT)
+        report = await blog.load_fixtures(
+            TENANT, dump(tmp_path / "b.json", records), options=options
+        )
+        links = [(r["id"], r["post_id"], r["tag_id"]) for r in await rows(blog, "blog_post_tags")]
+
+    assert {"blog_tag": 1, "blog_post": 1, "blog_post_tags": 1} == loaded(report)
+    assert [(1, 7, 1)] == links
+
+
 async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(
     blog: FixtureManager, tmp_path: Path
 ) -> None:

@@ -127,6 +127,17 @@ def _pair(through: Through, source: Any, target: Any) -> Key | None:
     return None if _UNTYPED in pair else pair
 
 
+def _no_through(model: ModelMapping, name: str) -> str:
+    """Why list field ``name`` of ``model`` is refused, and how to map it."""
+    django = f"{model.label.replace('.', '_')}_{name}"
+    return (
+        f"{name!r} looks like a many-to-many field of {model.label}, and no through table "
+        f"is mapped for it, nor has the schema Django's own ({django}) linking "
+        f"{model.table.name} to one other table: add many_to_many: {{{name}: <table>}} "
+        f"under {model.label} in the mapping file"
+    )
+
+
 def _stored_pair(pair: tuple[Any, Any]) -> Key:
     """A through table's stored (source, target), as a listed link is held."""
     return (_hashable(pair[0]), _hashable(pair[1]))
@@ -518,13 +529,7 @@ class DjangoFormat(SourceFormat):
                 links.append((through, item))
             return
         if isinstance(value, list):
-            raise sink.refuse(
-                f"{name!r} looks like a many-to-many field of {model.label}, and no through "
-                f"table is mapped for it: add many_to_many: {{{name}: <table>}} under "
-                f"{model.label} in the mapping file",
-                column=where,
-                rule=_RULE,
-            )
+            raise sink.refuse(_no_through(model, name), column=where, rule=_RULE)
         raise sink.refuse(
             f"{model.label} loads into {model.table.name}, which has no column for field "
             f"{name!r}: rename it with columns: {{{name}: <column>}} in the mapping file",

@@ -18,7 +18,9 @@ model by model (``models`` changes a model's table, keeping its renames). The fi
       music.Artist: [name]                  # the fields of the model's natural key
 
 A model the mapping does not name loads into the table Django itself would have made
-(``app_model``), else the table named for the model (``model``, then ``models``).
+(``app_model``), else the table named for the model (``model``, then ``models``). A
+many-to-many field the mapping does not name fills the through table Django would have
+made (``app_model_field``, or ``<table>_field``), when the schema has it.
 Model labels are matched without regard to case, as ``dumpdata`` writes them lowercased.
 :func:`read_spec` reads the options (refusing a bad file with a
 :class:`~tenancy_fixtures.errors.FixtureSetError` naming it); :meth:`MappingSpec.bind`
@@ -216,6 +218,7 @@ class DjangoMapping:
         columns: Mapping[str, str],
         throughs: Mapping[str, Through],
     ) -> ModelMapping:
+        throughs = {**self._django_throughs(label, table, throughs), **throughs}
         key = self.spec.natural_keys.get(label, ())
         model = ModelMapping(label, table, columns, throughs, key)
         if not key:
@@ -223,6 +226,26 @@ class DjangoMapping:
         # Built once here: typing each key with a converter built for it cost microseconds.
         types = tuple(_key_type(model.column(name)) for name in key)
         return ModelMapping(label, table, columns, throughs, key, types)
+
+    def _django_throughs(
+        self, label: str, table: Table, named: Mapping[str, Through]
+    ) -> dict[str, Through]:
+        """The through tables Django itself makes for the model's many-to-many fields
+        that the mapping does not name: ``<app>_<model>_<field>`` (its table's name and
+        the field's), or ``<table>_<field>``, where such a table links the model's table
+        to one other by a foreign key each."""
+        app, _, name = label.rpartition(".")
+        found: dict[str, Through] = {}
+        for candidate in self._tables.values():
+            for prefix in (f"{app}_{name}_", f"{table.name}_"):
+                field = candidate.name.removeprefix(prefix)
+                if field == candidate.name or not field or field in named or field in found:
+                    continue
+                try:
+                    found[field] = self._through(label, table, field, candidate.name)
+                except FixtureSetError:
+                    continue  # not a through table of the model
+        return found
 
     def _through(self, label: str, table: Table, name: str, value: Any) -> Through:
         """The through table of many-to-many field ``name``; columns not given are the
