@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.errors import RecordError
@@ -235,6 +236,41 @@ async def test_an_mpd_slice_fills_playlists_their_tracks_and_the_catalogue(
     chill = (await rows(manager, "playlists", "playlist_id"))["mpd0000000000000000001"]
     assert ("mpd", True, 1) == (chill["owner_id"], chill["collaborative"], chill["followers"])
     assert 2017 == chill["created_at"].year
+
+
+async def test_an_mpd_playlist_reloaded_with_fewer_tracks_keeps_those_alone(
+    manager: FixtureManager, tenant: str, tmp_path: Path
+) -> None:
+    """A slice lists a playlist's whole track list: reloaded with its first track
+    alone, playlist 0 keeps that one (its old positions 1 and 2 stayed, after the new
+    list's end); playlist 1, absent from the second slice, keeps its tracks. The
+    recorded contents still match the table."""
+    document = json.loads((SAMPLES / "mpd.slice.0-999.json").read_text("utf-8"))
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "mpd.slice.0-999.json").write_text(json.dumps(document), encoding="utf-8")
+    await manager.load_fixtures(tenant, first, format="mpd")
+    playlist = document["playlists"][0]
+    playlist["tracks"] = playlist["tracks"][:1]
+    document["playlists"] = [playlist]
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    (fewer / "mpd.slice.0-999.json").write_text(json.dumps(document), encoding="utf-8")
+
+    await manager.load_fixtures(tenant, fewer, format="mpd")
+
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.playlist_tracks"]
+        query = select(table.c.playlist_id, table.c.position).order_by(*table.primary_key)
+        kept = [tuple(row) for row in await session.connection.execute(query)]
+    report = await manager.validate_tenant(tenant, recompute_checksums=True)
+    assert [
+        ("mpd0000000000000000000", 0),
+        ("mpd0000000000000000001", 0),
+        ("mpd0000000000000000001", 1),
+    ] == kept
+    assert report.ok, report.problems
+    assert "match" == report.checksums["playlist_tracks"].status
 
 
 async def test_an_mpd_slice_does_not_overwrite_richer_api_rows(

@@ -19,7 +19,7 @@ Records stream one at a time. Which table each model fills is the mapping's
   key (loading again changes nothing), else the next integer past the table's highest
   (or the column's default function's value); a link given twice is one row. As
   ``loaddata`` sets the field, a record loaded keeps the links its list names alone: the
-  tenant's others of its pk are deleted after the load (:mod:`.django_links`).
+  tenant's others of its pk are deleted after the load (:mod:`.listed_links`).
 
 Natural keys are matched as the values their columns hold (``"1.50"`` finds a
 ``NUMERIC`` 1.5, ``"2024-01-02"`` a ``DATE``). A record of a model no table fits,
@@ -41,7 +41,6 @@ from typing import Any
 from sqlalchemy import Column, MetaData, Table, func, select
 
 from tenancy_fixtures.loading.data_loader import TableMode
-from tenancy_fixtures.loading.django_links import ListedLinks
 from tenancy_fixtures.loading.django_mapping import (
     DjangoMapping,
     MappingSpec,
@@ -49,6 +48,7 @@ from tenancy_fixtures.loading.django_mapping import (
     Through,
     read_spec,
 )
+from tenancy_fixtures.loading.listed_links import ListedLinks
 from tenancy_fixtures.loading.sources import (
     Origin,
     RowSink,
@@ -440,7 +440,7 @@ class DjangoFormat(SourceFormat):
 
     async def after_load(self, session: TenantSession, files: Sequence[Any]) -> None:
         """Delete the links of the load's records that their lists no longer name, as
-        ``loaddata`` sets a many-to-many field to its list (:mod:`.django_links`)."""
+        ``loaddata`` sets a many-to-many field to its list (:mod:`.listed_links`)."""
         del files
         if self._mapping is not None:
             throughs = [

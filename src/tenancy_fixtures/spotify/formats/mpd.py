@@ -28,6 +28,9 @@ Mapping decisions:
   the dataset is a 2017 snapshot with a few fields per item, these catalogue rows are
   written ``insert_missing``: rows the tenant already has are left as they are, but
   for a streaming history's placeholder track, which the entry's track replaces.
+- A playlist reloaded keeps the tracks its list now gives alone: the positions the
+  tenant holds past them are deleted after the load (a playlist the load does not
+  name keeps its tracks).
 - A ``pid`` seen twice in one load is skipped after the first (counted as
   ``duplicate_playlist``), as are local files (``spotify:local:...``, counted).
 
@@ -40,14 +43,17 @@ lenient load sets the playlist aside, with what it staged, and loads the rest).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from tenancy_fixtures.loading.data_loader import TableMode
-from tenancy_fixtures.loading.sources import RowSink, SourceFormat
+from tenancy_fixtures.loading.listed_links import ListedLinks
+from tenancy_fixtures.loading.sources import Origin, RowSink, SourceFormat
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, iso_utc
 from tenancy_fixtures.spotify.spotify_ids import parse_uri
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TenantSession
 
 __all__ = ["DEFAULT_OWNER", "MillionPlaylistFormat", "mpd_playlist_id"]
 
@@ -91,6 +97,8 @@ class MillionPlaylistFormat(SourceFormat):
         super().__init__(options)
         #: Playlists and tracks read but not loaded, by reason.
         self.skipped = SkipCounts()
+        #: The positions each playlist lists: the tenant's others go after the load.
+        self.links = ListedLinks()
         self._owner: str | None = None
 
     @classmethod
@@ -133,10 +141,26 @@ class MillionPlaylistFormat(SourceFormat):
             },
         )
         positions: set[int] = set()
-        for index, value in enumerate(playlist.items("tracks", required=True)):
+        staged = [
             self._entry(
                 playlist.element("tracks", index, value), sink, playlist_id, index, positions
             )
+            for index, value in enumerate(playlist.items("tracks", required=True))
+        ]
+        listed = (position for position in staged if position is not None)
+        sink.on_undo(self.links.list("playlist_tracks", playlist_id, listed, sink.origin()))
+
+    def rows_refused(self, origins: Collection[Origin]) -> None:
+        self.links.forget(origins)
+
+    async def after_load(self, session: TenantSession, files: Sequence[Any]) -> None:
+        """Delete the tracks of the load's playlists that their lists no longer give: a
+        slice lists a playlist's tracks whole (:mod:`~tenancy_fixtures.loading.listed_links`)."""
+        del files
+        await self.links.prune(session, [("playlist_tracks", "playlist_id", "position", tuple)])
+
+    def removed(self) -> list[control_plane.TableChecksum]:
+        return self.links.purged
 
     def finish(self, sink: RowSink) -> None:
         del sink
@@ -175,28 +199,12 @@ class MillionPlaylistFormat(SourceFormat):
         sink.on_undo(self._forget_owner)
         return owner
 
-    def _entry(
-        self, track: Fields, sink: RowSink, playlist_id: str, index: int, positions: set[int]
-    ) -> None:
-        position = track.integer("pos", minimum=0, maximum=_INTEGER_MAX)
-        if position is None:
-            position = index
-        if position in positions:
-            raise track.refuse(f"position {position} is given twice in this playlist", "pos")
-        positions.add(position)
-        uri = track.text("track_uri", required=True)
-        try:
-            ref = parse_uri(uri)
-        except ValueError as exc:
-            raise track.refuse(str(exc), "track_uri") from None
-        if ref.kind == "local":
-            self.skipped["local"] += 1
-            return
-        if ref.kind != "track":
-            raise track.refuse(f"expected a track URI, found a {ref.kind} URI", "track_uri")
+    @staticmethod
+    def _catalogue(track: Fields, sink: RowSink, track_id: str) -> None:
+        """Stage the track's catalogue rows (once per track of the load)."""
         artist_id = track.spotify_id("artist_uri", "artist", required=True)
         album_id = track.spotify_id("album_uri", "album", required=True)
-        if not sink.seen("tracks", ref.id):
+        if not sink.seen("tracks", track_id):
             sink.merge(
                 "artists",
                 {"artist_id": artist_id, "name": track.text("artist_name", required=True)},
@@ -216,7 +224,7 @@ class MillionPlaylistFormat(SourceFormat):
             sink.merge(
                 "tracks",
                 {
-                    "track_id": ref.id,
+                    "track_id": track_id,
                     "name": name,
                     "album_id": album_id,
                     "artist_id": artist_id,
@@ -224,6 +232,29 @@ class MillionPlaylistFormat(SourceFormat):
                 },
                 authoritative=False,
             )
+
+    def _entry(
+        self, track: Fields, sink: RowSink, playlist_id: str, index: int, positions: set[int]
+    ) -> int | None:
+        """Stage the playlist's track at ``index``; its position (``None``: a local
+        file, skipped)."""
+        position = track.integer("pos", minimum=0, maximum=_INTEGER_MAX)
+        if position is None:
+            position = index
+        if position in positions:
+            raise track.refuse(f"position {position} is given twice in this playlist", "pos")
+        positions.add(position)
+        uri = track.text("track_uri", required=True)
+        try:
+            ref = parse_uri(uri)
+        except ValueError as exc:
+            raise track.refuse(str(exc), "track_uri") from None
+        if ref.kind == "local":
+            self.skipped["local"] += 1
+            return None
+        if ref.kind != "track":
+            raise track.refuse(f"expected a track URI, found a {ref.kind} URI", "track_uri")
+        self._catalogue(track, sink, ref.id)
         sink.add(
             "playlist_tracks",
             {
@@ -234,3 +265,4 @@ class MillionPlaylistFormat(SourceFormat):
                 "added_at": None,
             },
         )
+        return position

@@ -1,12 +1,13 @@
-"""The many-to-many links a ``dumpdata`` load lists, and the tenant's links it no longer does.
+"""The links a source lists for each record it loads, and the tenant's links it no longer does.
 
-Django's ``loaddata`` sets a record's many-to-many field to the list it holds: a reload
-of a fixture listing fewer links leaves the object with those alone. A load here does
-the same for each record it loads, as it overwrites the record's other fields: once its
-rows are written, the through-table rows of that record's pk that its list no longer
-names are deleted. Records of the tenant the load does not name keep their links, as
-they keep their rows. The deleted rows are recorded as a ``purge`` of the through table
-(their checksum negated), so the tenant's recorded table contents stay true.
+Some sources list a record's links whole: a ``dumpdata`` record its many-to-many field
+(``loaddata`` sets the field to that list), an MPD playlist its tracks. A reload of
+one listing fewer leaves the record with those alone, as it overwrites the record's
+other fields: once the load's rows are written, the rows of the link table that hold
+the record's key and a link its list no longer names are deleted. Records of the
+tenant the load does not name keep their links, as they keep their rows, and so do
+records a lenient load refused. The deleted rows are recorded as a ``purge`` of the
+table (their checksum negated), so the tenant's recorded table contents stay true.
 """
 
 from __future__ import annotations
