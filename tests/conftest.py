@@ -45,6 +45,15 @@ os.environ.setdefault("TENANCY_ENFORCE_LIMITS", "false")
 # own: restore Python's default, before xdist starts its workers (which inherit it).
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+# Test directories (tmp_path) on a RAM disk where Linux has one: every SQLite commit
+# flushes to the disk, and on an ext4 /tmp that made a SQLite service test's set-up 2-3x
+# as long. No test kills the machine, only processes (whose writes the page cache
+# keeps), so none depends on the flush. Set before pytest first asks for its base
+# directory (xdist's workers get theirs from it); PYTEST_DEBUG_TEMPROOT set by the
+# caller wins.
+RAM_DISK = Path("/dev/shm")
+if RAM_DISK.is_dir() and os.access(RAM_DISK, os.W_OK | os.X_OK):
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", str(RAM_DISK))
 
 DEMO_SET = BUILTIN_TEMPLATE_DIR / "fixtures" / "demo"
 
