@@ -18,14 +18,10 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import MetaData
 
-from tenancy_fixtures.compliance.erasure import ErasureMode, ErasureReport, erase_subject
-from tenancy_fixtures.compliance.erasure_check import ErasureCheck, verify_erasure
-from tenancy_fixtures.compliance.export import ExportReport, export_tenant
-from tenancy_fixtures.compliance.retention import RetentionReport, purge_expired
 from tenancy_fixtures.errors import (
     ConfigError,
     MigrationError,
@@ -91,6 +87,14 @@ from tenancy_fixtures.tenancy.tenants import (
 from tenancy_fixtures.tenancy.tokens import IssuedToken
 from tenancy_fixtures.validation.drift import DriftReport, check_drift
 from tenancy_fixtures.validation.integrity import DataIntegrityValidator, IntegrityReport
+
+if TYPE_CHECKING:
+    # The compliance use cases (export, erasure, retention) are imported by the methods
+    # that run them: every CLI command makes a manager, few of them need these.
+    from tenancy_fixtures.compliance.erasure import ErasureMode, ErasureReport
+    from tenancy_fixtures.compliance.erasure_check import ErasureCheck
+    from tenancy_fixtures.compliance.export import ExportReport
+    from tenancy_fixtures.compliance.retention import RetentionReport
 
 __all__ = ["FixtureManager", "LoadOptions", "LoadReport", "ManyLoadReport"]
 
@@ -794,6 +798,8 @@ class FixtureManager:
         self, tenant_id: str, *, dry_run: bool, now: datetime | None
     ) -> RetentionReport:
         """:meth:`purge_expired` of one tenant; its storage missing is said so."""
+        from tenancy_fixtures.compliance.retention import purge_expired
+
         await get_tenant(self.store, tenant_id)
         try:
             return await purge_expired(
@@ -817,6 +823,8 @@ class FixtureManager:
         with a manifest of row counts and checksums; ``pseudonymise`` replaces personal
         columns with keyed HMACs. Needs the tenant's ``data_export`` feature; audited as
         ``data.export``."""
+        from tenancy_fixtures.compliance.export import export_tenant
+
         return await export_tenant(
             self.store,
             tenant_id,
@@ -832,6 +840,8 @@ class FixtureManager:
         """Delete or pseudonymise one person's personal data across the tenant in one
         transaction (aggregates recomputed, audit details and reject files scrubbed);
         the receipt goes into the audit chain as ``data.erase``."""
+        from tenancy_fixtures.compliance.erasure import erase_subject
+
         return await erase_subject(
             self.store, tenant_id, subject, actor=self.settings.actor, mode=mode, cache=self.cache
         )
@@ -839,6 +849,8 @@ class FixtureManager:
     async def verify_erasure(self, tenant_id: str, subject: str) -> ErasureCheck:
         """Look for anything left of an erased ``subject``: tables, reject files, audit
         details, config and its cache."""
+        from tenancy_fixtures.compliance.erasure_check import verify_erasure
+
         return await verify_erasure(self.store, tenant_id, subject, cache=self.cache)
 
     async def tenant_cipher(self, tenant_id: str) -> TenantCipher:
