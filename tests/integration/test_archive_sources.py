@@ -44,6 +44,14 @@ def _work_folder(manager: FixtureManager) -> list[Path]:
     return list(work.iterdir())
 
 
+def _zipped(directory: Path, archive: Path) -> Path:
+    """``directory``'s files zipped inside one folder, as a user's zip tool would."""
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in sorted(directory.iterdir()):
+            zipped.write(path, f"{directory.name}/{path.name}")
+    return archive
+
+
 async def test_an_export_packed_as_tar_gz_loads_into_a_new_tenant_as_the_same_rows(
     unpacking: FixtureManager, tmp_path: Path
 ) -> None:
@@ -68,10 +76,7 @@ async def test_an_export_packed_as_tar_gz_loads_into_a_new_tenant_as_the_same_ro
 async def test_a_zip_of_a_fixture_set_loads_into_many_tenants_unpacked_once(
     unpacking: FixtureManager, demo_set: Path, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "demo.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for path in sorted(demo_set.iterdir()):
-            zipped.write(path, f"demo/{path.name}")
+    archive = _zipped(demo_set, tmp_path / "demo.zip")
     for tenant in (COPY, "second_copy"):
         await unpacking.create_tenant(TenantFixture(tenant_id=tenant, tier="enterprise"))
 
