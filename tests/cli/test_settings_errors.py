@@ -71,9 +71,10 @@ def test_sslmodes_a_server_without_tls_accepts_work(postgres_url: str, mode: str
 def test_a_rediss_url_to_a_redis_without_tls_warns_once_and_succeeds(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:
-    """init-tenant with rediss:// to a plain Redis exits 0 within two seconds (the handshake
-    gives up after the Redis timeout, not 5 s); stderr holds exactly one line, the warning
-    that the cache falls back to the database."""
+    """init-tenant with rediss:// to a plain Redis exits 0 in less than the 5 s the TLS
+    handshake waited before (it gives up after the Redis timeout now); stderr holds
+    exactly one line, the warning that the cache falls back to the database. (The bound
+    was 2 s, which a busy machine's process start alone nearly takes: 2.3-2.8 s seen.)"""
     cli = Cli(
         f"sqlite:///{tmp_path / 'data'}",
         env={
@@ -90,7 +91,7 @@ def test_a_rediss_url_to_a_redis_without_tls_warns_once_and_succeeds(
     assert 1 == len(lines), lines
     assert "config_cache_redis_unavailable" in lines[0]
     assert "fallback=database" in lines[0]
-    assert elapsed < 2.0, elapsed
+    assert elapsed < 4.5, elapsed
 
 
 @pytest.mark.parametrize(
