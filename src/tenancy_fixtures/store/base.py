@@ -31,7 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoSuchTableError
 
 from tenancy_fixtures.errors import (
     RecordError,
@@ -626,7 +626,9 @@ class TenantStore(ABC):
     @asynccontextmanager
     async def _naming_missing_storage(self, tenant_id: str) -> AsyncIterator[None]:
         """A tenant not found whose registration is still there: its storage is missing,
-        which the error then says (with the ``cleanup`` hint) instead of "not found"."""
+        which the error then says (with the ``cleanup`` hint) instead of "not found".
+        A storage failure (a table gone mid-read, say) of a tenant dropped meanwhile,
+        storage and registration, is the tenant not found."""
         try:
             yield
         except TenantNotFoundError as exc:
@@ -634,6 +636,17 @@ class TenantStore(ABC):
             if missing is None:
                 raise
             raise missing from exc
+        except (StorageError, NoSuchTableError, DBAPIError) as exc:
+            if await self._dropped(tenant_id):
+                raise TenantNotFoundError(tenant_id) from exc
+            raise
+
+    async def _dropped(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` has neither storage nor a registry row (now)."""
+        if await self.storage_exists(tenant_id):
+            return False
+        async with self.control(readonly=True) as conn:
+            return await control_plane.get_tenant(conn, tenant_id) is None
 
     @asynccontextmanager
     async def scratch(self) -> AsyncIterator[AsyncConnection]:
