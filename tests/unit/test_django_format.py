@@ -77,6 +77,13 @@ class TestOptions:
         with pytest.raises(FixtureSetError, match="cannot read the mapping file"):
             read_spec({"mapping": str(tmp_path / "nowhere.yaml")})
 
+    def test_a_mapping_path_holding_a_lone_surrogate_is_refused_not_a_crash(
+        self, tmp_path: Path
+    ) -> None:
+        """A UnicodeEncodeError escaped."""
+        with pytest.raises(FixtureSetError, match="its path is not a file name"):
+            read_spec({"mapping": str(tmp_path / "\ud800.yaml")})
+
     def test_a_models_option_without_a_table_is_refused(self) -> None:
         with pytest.raises(
             FixtureSetError, match=r"expected app\.Model:value, found 'music\.Track'"

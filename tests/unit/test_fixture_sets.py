@@ -384,6 +384,17 @@ class TestPathsStayInside:
 
         assert "resolves outside the fixture directory" in error.message
 
+    def test_a_path_holding_a_lone_surrogate_is_refused_as_the_manifests_error(
+        self, tmp_path: Path
+    ) -> None:
+        """JSON's "\\ud800" names no file: a FixtureSetError, not a UnicodeEncodeError."""
+        directory = make_set(tmp_path / "s", {"artists.json": "[]"})
+        (directory / "fixtures.json").write_text('{"files": ["\\ud800.json"]}')
+
+        error = open_set_error(directory)
+
+        assert "'\\ud800.json' is not text a file name can hold" in error.message
+
     def test_a_symlink_to_a_file_inside_the_set_is_allowed(self, tmp_path: Path) -> None:
         """A symlink that stays inside the set resolves to its target."""
         directory = make_set(tmp_path / "s", {"data/artists.json": "[]"})

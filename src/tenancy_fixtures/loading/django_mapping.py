@@ -368,6 +368,8 @@ def _read_file(path: Path) -> dict[str, Any]:
             data = handle.read(MAX_MAPPING_BYTES + 1)
     except OSError as exc:
         raise _refuse(spec, f"cannot read the mapping file: {exc.strerror or exc}") from None
+    except UnicodeEncodeError:  # a lone surrogate in the path names no file
+        raise _refuse(spec, "cannot read the mapping file: its path is not a file name") from None
     if len(data) > MAX_MAPPING_BYTES:
         raise _refuse(spec, f"a mapping file larger than {MAX_MAPPING_BYTES} bytes")
     try:
