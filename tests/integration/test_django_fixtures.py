@@ -610,7 +610,11 @@ async def test_a_record_a_lenient_reload_refuses_keeps_its_links(
     post["fields"] = {"title": "T" * 81, "tags": [1]}
 
     report = await blog.load_fixtures(
-        TENANT, dump(tmp_path / "bad.json", [post]), options=options, validation="lenient"
+        TENANT,
+        dump(tmp_path / "bad.json", [post]),
+        options=options,
+        validation="lenient",
+        reject_dir=tmp_path / "rejects",
     )
 
     assert 1 == report.rejected
@@ -657,6 +661,33 @@ async def test_a_many_to_many_field_no_mapping_names_fills_djangos_own_through_t
 
     assert {"blog_tag": 1, "blog_post": 1, "blog_post_tags": 1} == loaded(report)
     assert [(1, 7, 1)] == links
+
+
+async def test_a_many_to_many_field_to_its_own_model_fills_djangos_from_to_through_table(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """``friends = ManyToManyField("self", symmetrical=False)``: Django's through table
+    has ``from_person_id`` and ``to_person_id``, both keys to the model's table (the
+    field was refused: which is which could not be told)."""
+    md = MetaData(naming_convention=NAMING)
+    Table("people_person", md, Column("id", Integer, primary_key=True))
+    Table(
+        "people_person_friends",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("from_person_id", ForeignKey("people_person.id"), nullable=False),
+        Column("to_person_id", ForeignKey("people_person.id"), nullable=False),
+    )
+    records = [
+        {"model": "people.person", "pk": 1, "fields": {"friends": [2]}},
+        {"model": "people.person", "pk": 2, "fields": {"friends": []}},
+    ]
+    async with manager_on(settings, md) as people:
+        await people.create_tenant(TENANT)
+        await people.load_fixtures(TENANT, dump(tmp_path / "p.json", records))
+        links = await rows(people, "people_person_friends")
+
+    assert [(1, 2)] == [(r["from_person_id"], r["to_person_id"]) for r in links]
 
 
 async def test_a_mapping_naming_a_missing_table_is_refused_before_anything_loads(

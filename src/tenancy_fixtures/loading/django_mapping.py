@@ -261,6 +261,12 @@ class DjangoMapping:
             if len(c.foreign_keys) == 1
         }
         source = entry.get("source") or _only(c for c, t in refs.items() if t == table.name)
+        if source is None and entry.get("target") is None:
+            # A field linking the model to itself: Django names the two from_/to_<model>_id.
+            model = label.rpartition(".")[2]
+            pair = (f"from_{model}_id", f"to_{model}_id")
+            if all(refs.get(c) == table.name for c in pair):
+                source, entry["target"] = pair
         target = entry.get("target") or _only(c for c, t in refs.items() if c != source)
         for role, column in (("source", source), ("target", target)):
             if column is None or column not in refs:
