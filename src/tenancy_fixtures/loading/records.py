@@ -215,8 +215,17 @@ def parse_timestamp(value: Any) -> Any:
             parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise ValueError(f"expected an ISO 8601 timestamp, found {value!r:.40}") from None
-    if len(value) > _SHORTEST_LONG_FRACTION and (long := _LONG_FRACTION.search(value)):
-        return _rounded_to_microseconds(parsed, long[1])
+    if len(value) <= _SHORTEST_LONG_FRACTION:
+        return parsed
+    # A 7th character after the point that is a digit: maybe past microseconds (every
+    # timestamp passes here, so the usual one costs a find and a one-character test).
+    point = value.find(".")
+    if point < 0:
+        point = value.find(",")
+    if point >= 0 and value[point + 7 : point + 8].isdigit():
+        digits = _FRACTION_DIGITS.match(value, point + 1)
+        if digits is not None:
+            return _rounded_to_microseconds(parsed, digits[0])
     return parsed
 
 
@@ -236,8 +245,9 @@ def _rounded_to_microseconds(parsed: datetime, digits: str) -> datetime:
 
 #: Where SQLAlchemy's wrapper of a default function of no arguments is defined.
 _SQLALCHEMY_SCHEMA = sqlalchemy_schema.__file__
-#: Fractional seconds past the microseconds Python keeps of them (it cuts the rest off).
-_LONG_FRACTION = re.compile(r"[.,]([0-9]{7,})")
+#: The digits of a fraction of a second past the microseconds Python keeps (it cuts the
+#: rest off).
+_FRACTION_DIGITS = re.compile(r"[0-9]{7,}")
 #: The length a timestamp's text exceeds when it can have such a fraction (20260101T000000.1234567).
 _SHORTEST_LONG_FRACTION = 22
 #: A UTC offset with a fraction of a second, at the end of a timestamp's text.
