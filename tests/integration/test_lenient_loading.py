@@ -488,9 +488,10 @@ class TestCommandLine:
     def test_a_reject_dir_that_is_a_file_is_a_one_line_error_and_nothing_loads(
         self, database_url: str, three_bad: ThreeBadRecords, tmp_path: Path
     ) -> None:
-        """``--reject-dir`` naming a file: a storage error naming the reject directory
-        (exit 7), not "unexpected error: NotADirectoryError" (exit 1); and the setting
-        TENANCY_REJECT_DIR naming a file is refused at start-up (exit 2)."""
+        """``--reject-dir`` naming a file: invalid input naming the reject directory
+        (exit 2, as the setting; it was "unexpected error: NotADirectoryError", exit 1,
+        then a storage error, exit 7); and the setting TENANCY_REJECT_DIR naming a file is
+        refused at start-up (exit 2)."""
         plain = tmp_path / "plain"
         plain.write_text("not a folder")
         tenant = "cli_reject_file"
@@ -504,8 +505,8 @@ class TestCommandLine:
         finally:
             cli("cleanup", tenant, "--yes")
 
-        line = assert_one_line_error(given, 7, "error:")
+        line = assert_one_line_error(given, 2, "error:")
         assert str(plain) in line
-        assert "reject" in line
+        assert "--reject-dir" in line
         assert "TENANCY_REJECT_DIR" in assert_one_line_error(configured, 2, "error:")
         assert 0 == rows
