@@ -506,15 +506,20 @@ async def test_a_bad_pk_or_many_to_many_value_is_refused_naming_the_fixture_fiel
 def django_blog_metadata() -> MetaData:
     """Posts and tags linked through the table Django makes for a ManyToManyField: an
     ``id`` key of its own and the pair unique."""
+    return _posts_and_tags("tags", "posts", "post_tags")
+
+
+def _posts_and_tags(tags: str, posts: str, links: str) -> MetaData:
+    """Tags, posts and their through table (own ``id``, the pair unique), so named."""
     md = MetaData(naming_convention=NAMING)
-    Table("tags", md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
-    Table("posts", md, Column("id", Integer, primary_key=True), Column("title", String(80)))
+    Table(tags, md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
+    Table(posts, md, Column("id", Integer, primary_key=True), Column("title", String(80)))
     Table(
-        "post_tags",
+        links,
         md,
         Column("id", Integer, primary_key=True),
-        Column("post_id", ForeignKey("posts.id"), nullable=False),
-        Column("tag_id", ForeignKey("tags.id"), nullable=False),
+        Column("post_id", ForeignKey(f"{posts}.id"), nullable=False),
+        Column("tag_id", ForeignKey(f"{tags}.id"), nullable=False),
         UniqueConstraint("post_id", "tag_id"),
     )
     return md
@@ -624,18 +629,7 @@ async def test_a_record_a_lenient_reload_refuses_keeps_its_links(
 def django_named_metadata() -> MetaData:
     """The tables a Django app ``blog`` makes itself: ``blog_tag``, ``blog_post`` and the
     through table of ``Post.tags``, ``blog_post_tags``."""
-    md = MetaData(naming_convention=NAMING)
-    Table("blog_tag", md, Column("id", Integer, primary_key=True), Column("slug", String(40)))
-    Table("blog_post", md, Column("id", Integer, primary_key=True), Column("title", String(80)))
-    Table(
-        "blog_post_tags",
-        md,
-        Column("id", Integer, primary_key=True),
-        Column("post_id", ForeignKey("blog_post.id"), nullable=False),
-        Column("tag_id", ForeignKey("blog_tag.id"), nullable=False),
-        UniqueConstraint("post_id", "tag_id"),
-    )
-    return md
+    return _posts_and_tags("blog_tag", "blog_post", "blog_post_tags")
 
 
 @pytest.mark.parametrize(
