@@ -168,10 +168,34 @@ async def test_a_tenant_token_reads_and_writes_its_own_tenant(
     assert (await client.get("/tenants/victim", headers=read)).status_code == 200
     assert (await client.get("/tenants/victim/config", headers=read)).status_code == 200
     patched = await client.patch(
-        "/tenants/victim/config", json={"limits": {"users": 7}}, headers=write
+        "/tenants/victim/config", json={"settings": {"locale": "de-DE"}}, headers=write
     )
     assert patched.status_code == 200, patched.text
-    assert patched.json()["limits"]["users"] == 7
+    assert patched.json()["settings"]["locale"] == "de-DE"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"tier": "enterprise"}, {"limits": {"users": 1_000_000}}, {"features": ["sso"]}],
+    ids=["tier", "limits", "features"],
+)
+async def test_a_tenant_token_cannot_raise_its_own_entitlements(
+    client: httpx.AsyncClient, tokens: Tokens, change: dict[str, object]
+) -> None:
+    """A token scoped to a tenant (write, even admin) raised its own tier, limits or
+    feature flags, past what the fleet granted it: 403 and nothing changed; a fleet
+    write token may."""
+    fleet = bearer(tokens.fleet["write"])
+    before = (await client.get("/tenants/victim/config", headers=fleet)).json()
+    for scope in ("write", "admin"):
+        own = bearer(tokens.tenant[("victim", scope)])
+        refused = await client.patch("/tenants/victim/config", json=change, headers=own)
+
+        assert refused.status_code == 403, refused.text
+        assert f"not its {next(iter(change))}" in refused.json()["detail"]
+    assert (await client.get("/tenants/victim/config", headers=fleet)).json() == before
+    granted = await client.patch("/tenants/victim/config", json=change, headers=fleet)
+    assert granted.status_code == 200, granted.text
 
 
 async def test_unauthorized_answers_name_the_bearer_scheme(client: httpx.AsyncClient) -> None:
