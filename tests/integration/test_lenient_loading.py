@@ -132,6 +132,27 @@ class TestStrict:
             audit[0].detail["error"],
         )
 
+    async def test_a_strict_refusal_cut_short_by_the_validation_timeout_says_so(
+        self, settings: Settings, three_bad: ThreeBadRecords
+    ) -> None:
+        """Listing every problem ran into TENANCY_VALIDATION_TIMEOUT_SECONDS and the first
+        refusal stood alone, as if it were the only one (the README: a strict load lists
+        every problem): the list says where it stopped, and still nothing is written."""
+        hasty = settings.model_copy(update={"validation_timeout_seconds": 1e-9})
+        async with FixtureManager(hasty) as manager:
+            await manager.create_tenant(TENANT)
+            try:
+                with pytest.raises(RecordsRefusedError) as caught:
+                    await manager.load_fixtures(TENANT, source=three_bad.directory)
+
+                error = caught.value
+                assert error.problems[0].startswith("validation stopped after 1e-09s (")
+                assert "users.csv" == error.path
+                assert 5 == error.exit_code
+                assert {} == await table_counts(manager)
+            finally:
+                await manager.drop_tenant(TENANT)
+
     async def test_strict_is_the_default(
         self, manager: FixtureManager, three_bad: ThreeBadRecords, tmp_path: Path
     ) -> None:

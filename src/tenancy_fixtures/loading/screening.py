@@ -68,13 +68,16 @@ async def every_problem(
 ) -> RecordsRefusedError | None:
     """Strict loading, after ``refusal``: every problem of the fixtures as one error,
     the first in load order first. ``None`` — the refusal stands alone — when they
-    cannot all be read again (a source that fails to stage, the validation timeout)."""
+    cannot all be read again (a source that fails to stage); past the validation
+    timeout, the refusal and what was found by then, saying the list stopped there."""
     tenant_id = refusal.tenant_id or ""
     try:
         async with store.session(tenant_id, readonly=True) as session:
             _, report = await _validate_pending(session, loaders, settings=settings, force=force)
-    except (FixtureError, ValidationTimeoutError):
+    except FixtureError:
         return None
+    except ValidationTimeoutError as stopped:
+        return _stopped_short(refusal, stopped, tenant_id)
     errors, rules, total = list(report.errors), dict(report.rules), report.total
     where = (refusal.path, refusal.line, refusal.record, refusal.column, refusal.rule)
     if not any(where == (e.path, e.line, e.record, e.column, e.rule) for e in errors):
@@ -85,6 +88,24 @@ async def every_problem(
             rules[rule], total = 1, total + 1
     return RecordsRefusedError(
         [str(e) for e in errors], errors=errors, tenant_id=tenant_id, rules=rules, total=total
+    )
+
+
+def _stopped_short(
+    refusal: RecordError, stopped: ValidationTimeoutError, tenant_id: str
+) -> RecordsRefusedError:
+    """The refusal, then what validation found before its timeout, after the line
+    saying where it stopped (so a list cut short never passes for every problem)."""
+    where = (refusal.path, refusal.line, refusal.record, refusal.column, refusal.rule)
+    found = [e for e in stopped.errors if (e.path, e.line, e.record, e.column, e.rule) != where]
+    errors: list[FixtureError] = [refusal, *found]
+    rules = dict(stopped.rules)
+    rules.setdefault(refusal.rule or "record", 1)
+    return RecordsRefusedError(
+        [stopped.problems[0], *(str(e) for e in errors)],
+        errors=errors,
+        tenant_id=tenant_id,
+        rules=rules,
     )
 
 
