@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -95,11 +96,14 @@ def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> s
 def structlog_as_it_was() -> Iterator[None]:
     """Undo the CLI's structlog configuration, which points at the runner's closed stderr
     and filters out info events, whether structlog was configured before or not (the
-    library's logger goes to ``logging`` while it is not)."""
+    library's logger goes to ``logging`` while it is not); and its ``--log-json`` hook
+    on Python warnings."""
     saved, configured = structlog.get_config(), structlog.is_configured()
+    showwarning = warnings.showwarning
     try:
         yield
     finally:
+        warnings.showwarning = showwarning
         structlog.configure(**saved)
         if not configured:
             structlog.reset_defaults()

@@ -62,6 +62,26 @@ def test_log_json_writes_one_json_object_per_event_to_stderr(cli: Cli) -> None:
     assert [("json_acme", "info")] == [(e["tenant_id"], e["level"]) for e in created]
 
 
+def test_with_log_json_a_python_warning_is_a_json_event_too(tmp_path: Path) -> None:
+    """A warning a library raises during a command (here: the user's schema module, on
+    import) was printed as Python's two plain lines among the JSON events."""
+    cli = Cli(
+        f"sqlite:///{tmp_path / 'data'}",
+        env={"TENANCY_METADATA": "tests.warning_schema:metadata"},
+    )
+
+    result = cli.ok("--log-json", "list", "--json")
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, result.stderr
+    assert all(line.startswith("{") for line in lines), lines
+    [warned] = [e for e in events(result.stderr) if e["event"] == "python_warning"]
+    assert ("UserWarning", "a schema module that warns") == (
+        warned["category"],
+        warned["message"],
+    )
+
+
 def test_warnings_reach_stderr_without_verbose(tmp_path: Path) -> None:
     """An unreachable Redis is reported on stderr although ``--verbose`` is not given."""
     cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_REDIS_URL": DEAD_REDIS})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -286,6 +287,30 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
         ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
+    )
+    if json_logs:
+        warnings.showwarning = _warning_as_event
+
+
+def _warning_as_event(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A Python warning (a library's ``SAWarning``, say) as one JSON log event, so that
+    every line on stderr stays JSON under ``--log-json``."""
+    del file, line
+    import structlog
+
+    structlog.get_logger("py.warnings").warning(
+        "python_warning",
+        category=category.__name__,
+        message=str(message),
+        filename=filename,
+        lineno=lineno,
     )
 
 
