@@ -273,6 +273,66 @@ async def test_an_mpd_playlist_reloaded_with_fewer_tracks_keeps_those_alone(
     assert "match" == report.checksums["playlist_tracks"].status
 
 
+async def positions(manager: FixtureManager) -> list[tuple[str, int]]:
+    """The tenant's (playlist, position) pairs, in key order."""
+    async with manager.store.session(TENANT, readonly=True) as session:
+        table = session.metadata.tables["tenant.playlist_tracks"]
+        query = select(table.c.playlist_id, table.c.position).order_by(*table.primary_key)
+        return [(row[0], row[1]) for row in await session.connection.execute(query)]
+
+
+def playlist_page(offset: int, items: list[Any], total: int) -> dict[str, Any]:
+    """The sample playlist with a page of ``items`` from ``offset``, the last one."""
+    document: dict[str, Any] = json.loads((SAMPLES / "playlist.json").read_text("utf-8"))
+    document["tracks"].update(offset=offset, items=items, total=total, next=None)
+    return document
+
+
+async def test_an_api_playlist_reloaded_whole_with_fewer_tracks_keeps_those_alone(
+    manager: FixtureManager, tenant: str, tmp_path: Path
+) -> None:
+    """A playlist whose page is its whole list (offset 0, no next page, total its
+    items), reloaded with its first track alone, keeps that one (positions 1 and 5
+    stayed); the recorded contents still match the table."""
+    await manager.load_fixtures(
+        tenant, copy_samples(tmp_path / "first", "playlist.json"), format="spotify-api"
+    )
+    items = json.loads((SAMPLES / "playlist.json").read_text("utf-8"))["tracks"]["items"]
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    (fewer / "playlist.json").write_text(json.dumps(playlist_page(0, items[:1], 1)), "utf-8")
+
+    await manager.load_fixtures(tenant, fewer, format="spotify-api")
+
+    report = await manager.validate_tenant(tenant, recompute_checksums=True)
+    assert [(PLAYLIST, 0)] == await positions(manager)
+    assert report.ok, report.problems
+    assert "match" == report.checksums["playlist_tracks"].status
+
+
+async def test_an_api_playlist_whole_list_keeps_the_positions_another_page_of_the_load_gives(
+    manager: FixtureManager, tenant: str, tmp_path: Path
+) -> None:
+    """A load holding a page of the playlist from offset 5 and a whole list of one
+    track writes both pages' positions: the whole list prunes only the tenant's others
+    (position 1, from the first load), not the other page's position 5."""
+    await manager.load_fixtures(
+        tenant, copy_samples(tmp_path / "first", "playlist.json"), format="spotify-api"
+    )
+    items = json.loads((SAMPLES / "playlist.json").read_text("utf-8"))["tracks"]["items"]
+    pages = [playlist_page(5, items[5:], 6), playlist_page(0, items[:1], 1)]
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "pages.json").write_text(json.dumps(pages), "utf-8")
+
+    await manager.load_fixtures(tenant, second, format="spotify-api")
+
+    report = await manager.validate_tenant(tenant, recompute_checksums=True)
+    assert [(PLAYLIST, 0), (PLAYLIST, 5)] == await positions(manager)
+    assert report.ok, report.problems
+    assert "match" == report.checksums["playlist_tracks"].status
+
+
 async def test_an_mpd_slice_does_not_overwrite_richer_api_rows(
     manager: FixtureManager, tenant: str, tmp_path: Path
 ) -> None:

@@ -8,6 +8,10 @@ the record's key and a link its list no longer names are deleted. Records of the
 tenant the load does not name keep their links, as they keep their rows, and so do
 records a lenient load refused. The deleted rows are recorded as a ``purge`` of the
 table (their checksum negated), so the tenant's recorded table contents stay true.
+
+A source may also give part of a record's list (a page of a playlist's tracks): the
+links of such parts are :meth:`ListedLinks.keep`-t, so a load holding the whole list
+and another part of it deletes neither part's links.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class ListedLinks:
         self._listed: dict[str, dict[Any, set[Any]]] = {}
         #: Where each (through table, source) listing came from: the record's document.
         self._origins: dict[tuple[str, Any], Hashable] = {}
+        #: The targets parts of a list give, by through table and source: never pruned.
+        self._kept: dict[str, dict[Any, set[Any]]] = {}
         #: What the last :meth:`prune` deleted, as ``purge`` writes of the load.
         self.purged: list[control_plane.TableChecksum] = []
 
@@ -61,6 +67,11 @@ class ListedLinks:
 
         return forget
 
+    def keep(self, table: str, source: Any, targets: Iterable[Any]) -> None:
+        """Note that the load writes ``targets`` of ``source`` in ``table`` from part of
+        its list: :meth:`prune` leaves them, whichever record lists the source whole."""
+        self._kept.setdefault(table, {}).setdefault(source, set()).update(targets)
+
     def forget(self, origins: Collection[Hashable]) -> None:
         """Forget the lists of the records at ``origins``, whose rows a lenient load
         refused: their links stay as the tenant holds them, like their rows."""
@@ -79,7 +90,8 @@ class ListedLinks:
         for name, source, target, typed in throughs:
             listed = self._listed.get(name)
             if listed:
-                await self._prune_table(session, name, (source, target), typed, listed)
+                kept = self._kept.get(name, {})
+                await self._prune_table(session, name, (source, target), typed, listed, kept)
 
     async def _prune_table(
         self,
@@ -88,6 +100,7 @@ class ListedLinks:
         columns: tuple[str, str],
         typed: Typed,
         listed: dict[Any, set[Any]],
+        kept: dict[Any, set[Any]],
     ) -> None:
         table = session.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
         source, target = (table.c[c] for c in columns)
@@ -104,7 +117,9 @@ class ListedLinks:
             stale = []
             for row in found:
                 held = typed((row[at[0]], row[at[1]]))
-                if held is None or held[1] not in listed.get(held[0], ()):
+                if held is None or (
+                    held[1] not in listed.get(held[0], ()) and held[1] not in kept.get(held[0], ())
+                ):
                     stale.append(tuple(row))
             if stale:
                 pairs = [(row[at[0]], row[at[1]]) for row in stale]

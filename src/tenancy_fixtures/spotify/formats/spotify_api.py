@@ -33,6 +33,11 @@ Mapping decisions:
   ``added_at`` of ``1970-01-01T00:00:00Z`` (the API's "unknown" for old playlists)
   becomes NULL. The owner and each ``added_by`` user become ``users`` rows
   (``display_name`` from the object, else the id; no e-mail).
+- A playlist's page that is its whole list (``offset`` 0, ``next`` null, ``total`` the
+  number of its items) leaves the playlist with the tracks it gives alone: the positions
+  the tenant holds past them are deleted after the load (recorded as a purge). A
+  playlist the load gives no whole page of keeps its tracks, and the positions any
+  other page of it in the load gives stay.
 - A simplified object (an artist or album named inside a track, a track in an
   album's page, a playlist in a list of playlists) is never written over the full
   row: within a load the full object wins; a table that only got simplified objects
@@ -67,17 +72,19 @@ it staged, and loads the rest).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Float, Integer
 
 from tenancy_fixtures.loading.data_loader import TableMode
-from tenancy_fixtures.loading.sources import RowSink, SourceFormat
+from tenancy_fixtures.loading.listed_links import ListedLinks
+from tenancy_fixtures.loading.sources import Origin, RowSink, SourceFormat
 from tenancy_fixtures.spotify.formats.values import Fields, SkipCounts, listener_row
 from tenancy_fixtures.spotify.schema import spotify_metadata
 from tenancy_fixtures.spotify.spotify_ids import parse_uri
-from tenancy_fixtures.store.base import TENANT_SCHEMA
+from tenancy_fixtures.store import control_plane
+from tenancy_fixtures.store.base import TENANT_SCHEMA, TenantSession
 
 _FEATURES = spotify_metadata().tables[f"{TENANT_SCHEMA}.audio_features"]
 #: The audio-features measures, as the schema declares them: numbers, then integers.
@@ -167,6 +174,8 @@ class SpotifyApiFormat(SourceFormat):
         super().__init__(options)
         #: Items read but not loaded, by reason.
         self.skipped = SkipCounts()
+        #: The positions each playlist's pages give: a whole list's others go after the load.
+        self.links = ListedLinks()
 
     @classmethod
     def sniff(cls, document: Any) -> bool:
@@ -222,6 +231,18 @@ class SpotifyApiFormat(SourceFormat):
     def finish(self, sink: RowSink) -> None:
         del sink
         self.skipped.report(self.name)
+
+    def rows_refused(self, origins: Collection[Origin]) -> None:
+        self.links.forget(origins)
+
+    async def after_load(self, session: TenantSession, files: Sequence[Any]) -> None:
+        """Delete the tracks of the load's playlists that a whole-list page of theirs no
+        longer gives (:mod:`~tenancy_fixtures.loading.listed_links`)."""
+        del files
+        await self.links.prune(session, [("playlist_tracks", "playlist_id", "position", tuple)])
+
+    def removed(self) -> list[control_plane.TableChecksum]:
+        return self.links.purged
 
     def implied(self, document: Any) -> Mapping[str, Any]:
         """A page of plays holds the plays of the listener the options name."""
@@ -454,14 +475,27 @@ class SpotifyApiFormat(SourceFormat):
             if isinstance(obj.raw(key), dict):
                 page = obj.child(key)
                 assert page is not None
-                offset = page.integer("offset", minimum=0) or 0
-                for index, value in enumerate(page.items("items")):
-                    if value is None:
-                        self.skipped["unavailable"] += 1
-                        continue
-                    entry = page.element("items", index, value)
-                    self._entry(entry, sink, playlist_id, offset + index)
+                self._playlist_page(page, sink, playlist_id)
                 return
+
+    def _playlist_page(self, page: Fields, sink: RowSink, playlist_id: str) -> None:
+        """Stage a page of the playlist's entries; note the positions it gives, and
+        whether they are the playlist's whole list (:meth:`after_load` prunes the rest)."""
+        offset = page.integer("offset", minimum=0) or 0
+        items = page.items("items")
+        positions = set()
+        for index, value in enumerate(items):
+            if value is None:
+                self.skipped["unavailable"] += 1
+                continue
+            entry = page.element("items", index, value)
+            if self._entry(entry, sink, playlist_id, offset + index):
+                positions.add(offset + index)
+        self.links.keep("playlist_tracks", playlist_id, positions)
+        whole = "next" in page.value and page.raw("next") is None
+        if whole and offset == 0 and page.integer("total", minimum=0) == len(items):
+            listing = self.links.list("playlist_tracks", playlist_id, positions, sink.origin())
+            sink.on_undo(listing)
 
     def _entry_item(self, entry: Fields) -> Fields | None:
         """The track of a playlist or saved-track entry (``item`` since 2026)."""
@@ -487,13 +521,14 @@ class SpotifyApiFormat(SourceFormat):
         if track is not None:
             self._track(track, sink)
 
-    def _entry(self, entry: Fields, sink: RowSink, playlist_id: str, position: int) -> None:
+    def _entry(self, entry: Fields, sink: RowSink, playlist_id: str, position: int) -> bool:
+        """Stage the playlist's entry at ``position``; whether it was (else skipped)."""
         track = self._playable(entry)
         if track is None:
-            return
+            return False
         track_id = self._track(track, sink)
         if track_id is None:
-            return
+            return False
         added_at = entry.timestamp("added_at")
         added_by = entry.child("added_by")
         sink.merge(
@@ -506,6 +541,7 @@ class SpotifyApiFormat(SourceFormat):
                 "added_at": None if added_at == _UNKNOWN_ADDED_AT else added_at,
             },
         )
+        return True
 
     # -- plays ----------------------------------------------------------------------
 
