@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.validation import drift
+from tests.integration.reports import failures
 
 
 async def _catalogue(manager: FixtureManager, tenant_id: str) -> str | None:
@@ -108,3 +109,28 @@ async def test_a_comment_added_after_a_clean_check_is_compared_afresh(
     assert not commented.ok
     assert any("comment" in p for p in commented.problems), commented.problems
     assert 2 == len(comparisons)
+
+
+@pytest.mark.postgres
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+async def test_a_not_valid_check_constraint_is_compared_without_a_reflection_warning(
+    pg_manager: FixtureManager, comparisons: list[str | None]
+) -> None:
+    """PostgreSQL reflects a NOT VALID CHECK constraint with dialect options, which
+    SQLAlchemy passed to ``CheckConstraint`` as a ``dialect_options=`` argument: a
+    warning (an error here). The drift check compares the tenant and finds no drift."""
+    await pg_manager.create_tenant("drift_not_valid")
+    await _plant(
+        pg_manager, "drift_not_valid", "ALTER TABLE {s}.tracks DROP CONSTRAINT ck_tracks_popularity"
+    )
+    await _plant(
+        pg_manager,
+        "drift_not_valid",
+        "ALTER TABLE {s}.tracks ADD CONSTRAINT ck_tracks_popularity "
+        "CHECK (popularity >= 0 AND popularity <= 100) NOT VALID",
+    )
+
+    report = await pg_manager.validate_tenant("drift_not_valid")
+
+    assert comparisons
+    assert [] == failures(report, "schema")

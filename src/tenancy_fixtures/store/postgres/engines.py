@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import URL, event
 from sqlalchemy.engine import Dialect, Engine
@@ -28,6 +28,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import LRUCache, await_only
 
 from tenancy_fixtures.store.postgres.calendar_codecs import set_calendar_codecs
+from tenancy_fixtures.store.postgres.check_reflection import CheckReflectingInspector
 
 __all__ = ["engine_for", "share_dialect"]
 
@@ -81,6 +82,8 @@ def engine_for(
             execution_options={"compiled_cache": LRUCache(_COMPILED_CACHE_SIZE)},
         )
         event.listen(made.sync_engine.pool, "connect", _exact_calendar)
+        # Reflection, as inspect() builds it for this dialect (:mod:`.check_reflection`).
+        cast(Any, made.dialect).inspector = CheckReflectingInspector
         return made
     dialect = shared.dialect
     cargs, cparams = dialect.create_connect_args(url)
