@@ -333,6 +333,30 @@ async def test_an_api_playlist_whole_list_keeps_the_positions_another_page_of_th
     assert "match" == report.checksums["playlist_tracks"].status
 
 
+async def test_a_whole_page_of_a_playlists_items_reloaded_with_fewer_keeps_those_alone(
+    manager: FixtureManager, tenant: str, tmp_path: Path
+) -> None:
+    """A standalone page of playlist items loaded for the playlist the options name is
+    pruned as a playlist's page is: its whole list of one track leaves that one alone."""
+    await manager.load_fixtures(
+        tenant, copy_samples(tmp_path / "first", "playlist.json"), format="spotify-api"
+    )
+    items = json.loads((SAMPLES / "playlist.json").read_text("utf-8"))["tracks"]["items"]
+    page = playlist_page(0, items[:1], 1)["tracks"]
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    (fewer / "items.json").write_text(json.dumps(page), "utf-8")
+
+    await manager.load_fixtures(
+        tenant, fewer, format="spotify-api", options={"playlist_id": PLAYLIST}
+    )
+
+    report = await manager.validate_tenant(tenant, recompute_checksums=True)
+    assert [(PLAYLIST, 0)] == await positions(manager)
+    assert report.ok, report.problems
+    assert "match" == report.checksums["playlist_tracks"].status
+
+
 async def test_an_mpd_slice_does_not_overwrite_richer_api_rows(
     manager: FixtureManager, tenant: str, tmp_path: Path
 ) -> None:

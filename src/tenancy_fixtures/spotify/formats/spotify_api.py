@@ -48,8 +48,9 @@ Mapping decisions:
 - ``users`` rows are only ever inserted when the tenant lacks them (``insert_missing``):
   a Spotify object names a user but says nothing of the account the tenant keeps.
 - A standalone page of playlist items is loaded into ``playlist_tracks`` only when
-  ``options["playlist_id"]`` names its playlist (which must exist); otherwise (saved
-  tracks look the same) only its tracks go to the catalogue.
+  ``options["playlist_id"]`` names its playlist (which must exist; a whole-list page
+  prunes it as above); otherwise (saved tracks look the same) only its tracks go to
+  the catalogue.
 - Recently played items become ``listening_events`` of ``options["user_id"]`` (required
   for them; the user is created from ``user_id`` and ``display_name`` when missing).
   The API gives no play length, so ``ms_played`` is the track's ``duration_ms``.
@@ -124,6 +125,18 @@ def _type_of(document: dict[str, Any]) -> str | None:
 
 def _is_full(obj: Fields, markers: tuple[str, ...]) -> bool:
     return any(marker in obj.value for marker in markers)
+
+
+def _is_entry(value: Any) -> bool:
+    """Whether a page's item is an entry of a playlist or saved tracks (or ``null``)."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, dict)
+        and "added_at" in value
+        and "played_at" not in value
+        and ("track" in value or "item" in value)
+    )
 
 
 def _first(values: Any) -> Any:
@@ -303,6 +316,9 @@ class SpotifyApiFormat(SourceFormat):
         """An ``items`` page: recently played, top items, saved or playlist items."""
         offset = doc.integer("offset", minimum=0) or 0
         playlist_id = self.options.get("playlist_id")
+        if isinstance(playlist_id, str) and all(map(_is_entry, doc.items("items"))):
+            self._playlist_page(doc, sink, playlist_id)
+            return
         for index, value in enumerate(doc.items("items")):
             if value is None:
                 self.skipped["unavailable"] += 1
