@@ -44,3 +44,21 @@ async def test_the_tenant_id_pattern_is_still_documented(app: FastAPI) -> None:
     parameters = app.openapi()["paths"]["/tenants/{tenant_id}"]["get"]["parameters"]
     (tenant_id,) = [p for p in parameters if p["name"] == "tenant_id"]
     assert tenant_id["schema"]["pattern"].startswith("^[a-z]")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    "path", ["/dashboard/static/nope.css", "/dashboard/static/", "/dashboard/static/a/../b"]
+)
+async def test_a_missing_dashboard_static_file_is_a_plain_404_not_a_problem(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A stylesheet the dashboard lacks answered the API's JSON problem document: a
+    browser's request gets a plain 404 (as unknown pages get an HTML one)."""
+    for method in ("GET", "HEAD"):
+        response = await client.request(method, path)
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get(path)).text == "Not found"
+    assert (await client.get("/dashboard/static/dashboard.css")).status_code == 200

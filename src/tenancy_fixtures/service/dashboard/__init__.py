@@ -17,10 +17,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, Router, request_response
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from tenancy_fixtures.errors import (
     TenancyFixturesError,
@@ -176,6 +178,19 @@ async def _missing(request: Request) -> Response:
     return _failed(request, 404, "Not found", "there is no such page")
 
 
+class _Static(StaticFiles):
+    """The dashboard's stylesheet; a file it does not have is a plain-text 404 (for a
+    browser, not the API's problem document), with the pages' security headers."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            return await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            return PlainTextResponse("Not found", 404, headers=SECURITY_HEADERS)
+
+
 def dashboard_mount() -> Mount:
     """The dashboard's routes, to mount on the app at ``/dashboard``."""
     pages = Router(
@@ -186,7 +201,7 @@ def dashboard_mount() -> Mount:
             Route("/logout", _page(_logout), methods=["POST"]),
             Route("/tenants/{tenant_id}", _page(_tenant), methods=["GET"]),
             Route("/errors", _page(_errors), methods=["GET"]),
-            Mount("/static", StaticFiles(directory=Path(__file__).parent / "static")),
+            Mount("/static", _Static(directory=Path(__file__).parent / "static")),
         ],
         default=request_response(_page(_missing)),
     )
