@@ -7,8 +7,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tenancy_fixtures import FixtureManager, Settings
 from tests.service.conftest import Tokens, bearer
+from tests.service.test_service_fixes_b import _remove_storage
 
+#: A PostgreSQL nothing listens for: every connection refused, a transient storage error.
+UNREACHABLE_POSTGRES = "postgresql+asyncpg://127.0.0.1:1/nowhere"
 INVALID_IDS = ["Bad-Id", "public", "pg_catalog", "a" * 49, "9lives", "x%20y"]
 
 
@@ -62,3 +66,44 @@ async def test_a_missing_dashboard_static_file_is_a_plain_404_not_a_problem(
         assert response.headers["x-content-type-options"] == "nosniff"
     assert (await client.get(path)).text == "Not found"
     assert (await client.get("/dashboard/static/dashboard.css")).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_dashboards_503_for_a_transient_storage_error_says_retry_after_as_the_api(
+    app: FastAPI, client: httpx.AsyncClient, tokens: Tokens
+) -> None:
+    """The control plane unreachable (connections refused): the API's 503 said
+    ``Retry-After: 5``, the dashboard's 503 page said nothing of when to try again."""
+    signed_in = await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
+    assert signed_in.status_code == 303, signed_in.text
+    served = app.state.manager
+    unreachable = FixtureManager(Settings(database_url=UNREACHABLE_POSTGRES, actor="pytest"))
+    app.state.manager = unreachable
+    try:
+        api = await client.get("/tenants", headers=bearer(tokens.fleet["read"]))
+        pages = [await client.get(p) for p in ("/dashboard/", "/dashboard/tenants/victim")]
+        login = await client.post("/dashboard/login", data={"token": tokens.fleet["read"]})
+    finally:
+        app.state.manager = served
+        await unreachable.aclose()
+    assert api.status_code == 503, api.text
+    assert api.headers["retry-after"] == "5"
+    for page in [*pages, login]:
+        assert page.status_code == 503, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["retry-after"] == api.headers["retry-after"]
+
+
+async def test_a_503_for_a_lasting_storage_error_has_no_retry_after_on_either(
+    client: httpx.AsyncClient, manager: FixtureManager, tokens: Tokens
+) -> None:
+    """A registered tenant whose storage is gone is a 503 no retry mends: no
+    ``Retry-After``, on the API as on the dashboard."""
+    await _remove_storage(manager, "victim")
+    reader = tokens.tenant[("victim", "read")]
+    problem = await client.get("/tenants/victim", headers=bearer(reader))
+    await client.post("/dashboard/login", data={"token": reader})
+    page = await client.get("/dashboard/tenants/victim")
+    for response in (problem, page):
+        assert response.status_code == 503, response.text
+        assert "retry-after" not in response.headers

@@ -55,6 +55,7 @@ __all__ = [
     "problem_for",
     "problem_responses",
     "public_detail",
+    "retry_headers",
     "status_of",
 ]
 
@@ -158,6 +159,14 @@ def public_detail(exc: TenancyFixturesError) -> str:
     return str(exc)
 
 
+def retry_headers(exc: TenancyFixturesError) -> dict[str, str]:
+    """``Retry-After`` for a storage error a retry may get past (a dropped connection,
+    a timeout); nothing otherwise. The API's problems and the dashboard's pages alike."""
+    if isinstance(exc, StorageError) and exc.transient:
+        return {"Retry-After": "5"}
+    return {}
+
+
 def problem_for(exc: TenancyFixturesError, instance: str | None) -> dict[str, Any]:
     """The problem document of a library error."""
     name = type(exc).__name__
@@ -193,10 +202,9 @@ def _response(
 async def _library_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TenancyFixturesError)
     document = problem_for(exc, request.url.path)
-    headers = {"Retry-After": "5"} if isinstance(exc, StorageError) and exc.transient else None
     if document["status"] >= 500:
         log.warning("request_failed", path=request.url.path, error=str(exc))
-    return _response(document, headers)
+    return _response(document, retry_headers(exc))
 
 
 async def _service_problem(request: Request, exc: Exception) -> JSONResponse:

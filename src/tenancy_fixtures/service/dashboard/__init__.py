@@ -33,7 +33,7 @@ from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.manager import FixtureManager
 from tenancy_fixtures.service.dashboard import pages, session
-from tenancy_fixtures.service.problems import public_detail, status_of
+from tenancy_fixtures.service.problems import public_detail, retry_headers, status_of
 
 __all__ = ["dashboard_mount"]
 
@@ -96,11 +96,13 @@ def _failed(request: Request, status: int, title: str, detail: str) -> Response:
 
 
 def _problem_page(request: Request, exc: TenancyFixturesError) -> Response:
-    """A library error as a page, with the API's status and detail for it (no server
-    paths: the log has them)."""
+    """A library error as a page, with the API's status, detail and ``Retry-After`` for
+    it (no server paths: the log has them)."""
     if status_of(exc) >= 500:
         log.warning("dashboard_page_refused", path=request.url.path, error=str(exc))
-    return _failed(request, status_of(exc), type(exc).__name__, public_detail(exc))
+    response = _failed(request, status_of(exc), type(exc).__name__, public_detail(exc))
+    response.headers.update(retry_headers(exc))
+    return response
 
 
 def _number(request: Request, name: str, default: int, top: int) -> int:
