@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tenancy_fixtures.settings import Settings
 
 __all__ = [
+    "UNTIMED",
     "CliState",
     "StderrConsole",
     "console",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: What a command's output says instead of its time with performance monitoring off.
+UNTIMED = "not timed: TENANCY_PERFORMANCE_MONITORING=false"
 
 # Piped output gets room for the summary tables instead of Rich's 80-column default.
 _PIPE_WIDTH = 140

@@ -8,7 +8,7 @@ import typer
 from rich.progress import TaskID
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, print_json, run, state
+from tenancy_fixtures.cli.context import UNTIMED, console, print_json, run, state
 from tenancy_fixtures.cli.fixtures import load_progress
 from tenancy_fixtures.tenancy.sizes import format_size
 
@@ -49,14 +49,19 @@ def demo(
         results = run(ctx, work)
         for task in progress.task_ids:
             progress.update(task, total=progress.tasks[task].completed)
+    timed = settings.performance_monitoring
     if json_out:
-        print_json([_result_json(r) for r in results])
+        print_json([_result_json(r, timed=timed) for r in results])
         return
     console.print(_summary(results, settings))
+    if not timed:
+        console.print(f"create and load {UNTIMED}", markup=False)
     console.print("all demo tenants validated: row counts match, no orphans")
 
 
-def _result_json(result: DemoResult) -> dict[str, object]:
+def _result_json(result: DemoResult, *, timed: bool) -> dict[str, object]:
+    """A demo tenant for ``--json``; its seconds are null when not ``timed``
+    (performance monitoring off), as ``load-fixtures --json`` says."""
     config = result.config
     return {
         "tenant_id": config.tenant_id,
@@ -66,16 +71,19 @@ def _result_json(result: DemoResult) -> dict[str, object]:
         "tables": result.tables,
         "rows": result.rows,
         "derived_rows": result.derived_rows,
-        "create_seconds": round(result.create_seconds, 4),
-        "load_seconds": round(result.load_seconds, 4),
+        "create_seconds": round(result.create_seconds, 4) if timed else None,
+        "load_seconds": round(result.load_seconds, 4) if timed else None,
+        "monitoring": "on" if timed else "off",
         "valid": result.validation_ok,
     }
 
 
 def _summary(results: list[DemoResult], settings: Settings) -> Table:
-    """A row per demo tenant: tier, features, limits, tables, rows and timings."""
+    """A row per demo tenant: tier, features, limits, tables, rows and timings (none
+    with performance monitoring off: nothing is timed then)."""
     table = Table(title=f"demo tenants on {settings.backend} ({settings.safe_database_url()})")
-    numbers = ("tables", "rows", "derived rows", "create", "load")
+    timed = settings.performance_monitoring
+    numbers = ("tables", "rows", "derived rows", *(("create", "load") if timed else ()))
     for column in ("tenant", "tier", "features", "limits", *numbers):
         table.add_column(
             column,
@@ -84,6 +92,7 @@ def _summary(results: list[DemoResult], settings: Settings) -> Table:
         )
     for r in results:
         limits = r.config.limits
+        took = [f"{r.create_seconds * 1000:.0f} ms", f"{r.load_seconds * 1000:.0f} ms"]
         table.add_row(
             r.config.tenant_id,
             r.config.tier,
@@ -93,8 +102,7 @@ def _summary(results: list[DemoResult], settings: Settings) -> Table:
             str(r.tables),
             f"{r.rows:,}",
             f"{r.derived_rows:,}",
-            f"{r.create_seconds * 1000:.0f} ms",
-            f"{r.load_seconds * 1000:.0f} ms",
+            *(took if timed else ()),
         )
     return table
 

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from tenancy_fixtures.cli.context import (
+    UNTIMED,
     console,
     err_console,
     fail,
@@ -240,14 +241,10 @@ def _load_one(ctx: typer.Context, tenant_id: str, options: LoadOptions, *, json_
         + (
             f" in {report.seconds:.2f}s ({report.rows / max(report.seconds, 1e-9):,.0f} rows/s)"
             if timed
-            else f" ({_UNTIMED})"
+            else f" ({UNTIMED})"
         ),
         markup=False,
     )
-
-
-#: What a load's output says instead of its time with performance monitoring off.
-_UNTIMED = "not timed: TENANCY_PERFORMANCE_MONITORING=false"
 
 
 def _report_json(report: LoadReport, *, timed: bool) -> dict[str, object]:
@@ -334,7 +331,7 @@ def _print_many(combined: ManyLoadReport, *, timed: bool) -> None:
     console.print(table)
     console.print(
         f"{combined.rows:,} rows into {len(combined.reports)} tenant(s)"
-        + (f" in {combined.seconds:.2f}s" if timed else f" ({_UNTIMED})"),
+        + (f" in {combined.seconds:.2f}s" if timed else f" ({UNTIMED})"),
         markup=False,
     )
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tenancy_fixtures.cli.context import console, err_console, print_json, run
+from tenancy_fixtures.cli.context import UNTIMED, console, err_console, print_json, run, state
 from tenancy_fixtures.cli.tenants import validate_or_fail
 from tenancy_fixtures.errors import TenantStorageMissingError
 
@@ -99,12 +99,13 @@ def migrate(  # shape: a Typer command declares its nine options in its signatur
         return await _with_progress(manager, tenants, options, quiet=quiet)
 
     report = run(ctx, work)
+    timed = state(ctx).settings.performance_monitoring
     if json_out:
-        print_json(report.as_dict())
+        print_json(_report_json(report, timed=timed))
     elif sql:
         _print_sql(report)
     else:
-        _print_report(report)
+        _print_report(report, timed=timed)
     if not report.ok:
         raise typer.Exit(9)
 
@@ -191,28 +192,48 @@ def _print_sql(report: MigrationReport) -> None:
         typer.echo(statement)
 
 
-def _print_report(report: MigrationReport) -> None:
+def _report_json(report: MigrationReport, *, timed: bool) -> dict[str, Any]:
+    """The run for ``--json``; its seconds and each tenant's are null when it was not
+    ``timed`` (performance monitoring off), as ``load-fixtures --json`` says."""
+    document = report.as_dict()
+    document["monitoring"] = "on" if timed else "off"
+    if not timed:
+        document["seconds"] = None
+        for tenant in document["tenants"]:
+            tenant["seconds"] = None
+    return document
+
+
+def _print_report(report: MigrationReport, *, timed: bool) -> None:
+    """A row per tenant the run changed or refused, then the counts; no seconds when
+    the run was not ``timed`` (performance monitoring off)."""
     shown = [r for r in report.results if r.outcome != "skipped"]
+    if shown:
+        console.print(_table(report, shown, timed=timed))
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.counts().items()))
+    took = f"{report.seconds:.2f} s" if timed else UNTIMED
+    console.print(f"{counts or 'no tenants'} (head {report.head}, {took})", markup=False)
+    if report.stopped:
+        err_console.print(f"stopped: {report.stopped}", markup=False, level="error")
+
+
+def _table(report: MigrationReport, shown: list[TenantMigration], *, timed: bool) -> Table:
+    """The tenants ``shown``, with their seconds when the run was ``timed``."""
     table = Table(title=escape(f"{'plan' if report.dry_run else 'migration'} to {report.target}"))
-    for column in ("tenant", "from", "to", "outcome", "seconds", "error"):
+    columns = ("tenant", "from", "to", "outcome", "seconds", "error")
+    for column in columns if timed else [c for c in columns if c != "seconds"]:
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for r in shown:
+        seconds = [f"{r.seconds:.3f}" if r.seconds else ""] if timed else []
         table.add_row(
             escape(r.tenant_id),
             escape(r.from_revision or "-"),
             escape(r.to_revision or "-"),
             r.outcome,
-            f"{r.seconds:.3f}" if r.seconds else "",
+            *seconds,
             escape(r.error or ""),
         )
-    if shown:
-        console.print(table)
-    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(report.counts().items()))
-    console.print(
-        f"{counts or 'no tenants'} (head {report.head}, {report.seconds:.2f} s)", markup=False
-    )
-    if report.stopped:
-        err_console.print(f"stopped: {report.stopped}", markup=False, level="error")
+    return table
 
 
 @migrate_app.command("status")
