@@ -7,6 +7,7 @@ config cache, so ``FixtureManager()`` works with no configuration at all.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import re
 import unicodedata
@@ -317,6 +318,28 @@ class Settings(BaseSettings):
         description="Service: take a usage snapshot of every tenant (and refresh the "
         "forecast gauges) this often; unset: never (use `monitor snapshot` from cron).",
     )
+
+    @field_validator(
+        "redis_timeout_seconds",
+        "redis_breaker_seconds",
+        "cache_ttl_seconds",
+        "cache_revalidate_seconds",
+        "validation_timeout_seconds",
+        "service_snapshot_interval_seconds",
+        mode="before",
+    )
+    @classmethod
+    def _seconds_are_finite(cls, value: object, info: ValidationInfo) -> object:
+        """``nan`` and ``inf`` parse as floats, then failed a bound with a message not
+        saying why ("less than or equal to 2592000"): say what a duration must be."""
+        try:
+            number = float(value) if isinstance(value, str | int | float) else 0.0
+        except ValueError:
+            return value  # not a number at all: pydantic says so
+        if math.isfinite(number):
+            return value
+        least = "0 or more" if info.field_name == "cache_revalidate_seconds" else "above 0"
+        raise ValueError(f"must be a finite number of seconds, {least}, not {value!r}")
 
     @field_validator("data_validation")
     @classmethod

@@ -5,9 +5,14 @@ timeout that is not a number of seconds."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from tests.cli.cli_runner import Cli
+import pytest
+
+from tenancy_fixtures import Settings
+from tenancy_fixtures.errors import SettingsError
+from tests.cli.cli_runner import Cli, assert_one_line_error
 
 UNTIMED = "not timed: TENANCY_PERFORMANCE_MONITORING=false"
 OFF = {"TENANCY_PERFORMANCE_MONITORING": "false"}
@@ -68,3 +73,38 @@ def test_the_demo_with_monitoring_off_claims_no_timing(tmp_path: Path) -> None:
             tenant["load_seconds"],
             tenant["monitoring"],
         )
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity"])
+def test_a_validation_timeout_that_is_no_finite_number_exits_2_saying_what_it_must_be(
+    tmp_path: Path, value: str
+) -> None:
+    """``TENANCY_VALIDATION_TIMEOUT_SECONDS=nan`` said "should be less than or equal to
+    2592000" (nan is no number, not a large one): it says what a duration must be."""
+    cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_VALIDATION_TIMEOUT_SECONDS": value})
+    line = assert_one_line_error(cli("list"), 2, "error: invalid settings")
+    assert (
+        "TENANCY_VALIDATION_TIMEOUT_SECONDS: must be a finite number of seconds, above 0, "
+        f"not {value!r}"
+    ) in line
+    assert "2592000" not in line
+
+
+@pytest.mark.parametrize(
+    ("name", "least"),
+    [
+        ("redis_timeout_seconds", "above 0"),
+        ("redis_breaker_seconds", "above 0"),
+        ("cache_ttl_seconds", "above 0"),
+        ("cache_revalidate_seconds", "0 or more"),
+        ("validation_timeout_seconds", "above 0"),
+        ("service_snapshot_interval_seconds", "above 0"),
+    ],
+)
+def test_every_duration_setting_refuses_nan_and_infinity_saying_so(name: str, least: str) -> None:
+    """The other durations had the same bound-only message; finite values still pass."""
+    for value in (math.nan, math.inf):
+        with pytest.raises(SettingsError) as refused:
+            Settings.model_validate({name: value})
+        assert f"must be a finite number of seconds, {least}, not {value!r}" in str(refused.value)
+    assert 2.5 == getattr(Settings.model_validate({name: 2.5}), name)
