@@ -260,6 +260,22 @@ class TestPerformanceMonitoringOff:
         assert {} == report.stages
         assert {} == runs[0].stages
 
+    async def test_a_migration_is_recorded_without_its_duration(
+        self, flagged: ManagerFactory
+    ) -> None:
+        """The migration ledger kept each attempt's seconds (``migrate status --json``:
+        ``duration_seconds``) with runs said not to be timed: it keeps none."""
+        tenant = fresh_tenant()
+        async with flagged(performance_monitoring=False) as manager:
+            await manager.create_tenant(tenant)
+            down = await manager.migrate([tenant], to="-1")
+            up = await manager.migrate([tenant])
+
+            [entry] = await manager.migration_status([tenant])
+        assert (down.ok, up.ok) == (True, True)
+        assert "ok" == entry.status
+        assert entry.duration_seconds is None
+
 
 class TestAuditLoggingOff:
     async def test_operations_and_refusals_leave_no_audit_record(

@@ -166,7 +166,7 @@ async def _attempt(
             await conn.run_sync(run_steps, steps)
         result.outcome = "migrated"
         await migration_ledger.set_revision(
-            conn, tenant_id, target, duration_seconds=time.perf_counter() - started
+            conn, tenant_id, target, duration_seconds=_timed(store, started)
         )
         if store.settings.audit_logging:
             await control_plane.append_audit(
@@ -233,7 +233,7 @@ async def _record_failure(
             conn,
             result.tenant_id,
             error=error,
-            duration_seconds=time.perf_counter() - started,
+            duration_seconds=_timed(store, started),
         )
         if store.settings.audit_logging:
             await control_plane.append_audit(
@@ -371,3 +371,11 @@ async def _run(
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
     return failed and bool(queue)
+
+
+def _timed(store: TenantStore, started: float) -> float | None:
+    """Seconds since ``started`` for the ledger; ``None`` with performance monitoring
+    off (runs are not timed then)."""
+    if not store.settings.performance_monitoring:
+        return None
+    return time.perf_counter() - started

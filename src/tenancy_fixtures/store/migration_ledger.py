@@ -136,7 +136,7 @@ async def set_revision(
 
 
 async def record_attempt(
-    conn: AsyncConnection, tenant_id: str, *, error: str, duration_seconds: float
+    conn: AsyncConnection, tenant_id: str, *, error: str, duration_seconds: float | None
 ) -> None:
     """Record a failed attempt; the revision stays what it was."""
     found, revision = await current_revision(conn, tenant_id)
