@@ -51,6 +51,16 @@ MAX_SECONDS = 30 * 86_400
 MAX_ACTOR_LENGTH = 200
 
 
+def _infinite_or_nan(value: object) -> bool:
+    """Whether ``value`` parses as an infinite or NaN float (anything not a number at
+    all is left for pydantic to refuse)."""
+    try:
+        number = float(value) if isinstance(value, str | int | float) else 0.0
+    except ValueError:
+        return False
+    return not math.isfinite(number)
+
+
 def _default_actor() -> str:
     try:
         return getpass.getuser()
@@ -332,14 +342,18 @@ class Settings(BaseSettings):
     def _seconds_are_finite(cls, value: object, info: ValidationInfo) -> object:
         """``nan`` and ``inf`` parse as floats, then failed a bound with a message not
         saying why ("less than or equal to 2592000"): say what a duration must be."""
-        try:
-            number = float(value) if isinstance(value, str | int | float) else 0.0
-        except ValueError:
-            return value  # not a number at all: pydantic says so
-        if math.isfinite(number):
+        if not _infinite_or_nan(value):
             return value
         least = "0 or more" if info.field_name == "cache_revalidate_seconds" else "above 0"
         raise ValueError(f"must be a finite number of seconds, {least}, not {value!r}")
+
+    @field_validator("limit_warn_ratio", mode="before")
+    @classmethod
+    def _ratio_is_finite(cls, value: object) -> object:
+        """``nan`` said "less than or equal to 1": say what the ratio must be."""
+        if not _infinite_or_nan(value):
+            return value
+        raise ValueError(f"must be a share of the limit above 0 and at most 1, not {value!r}")
 
     @field_validator("data_validation")
     @classmethod

@@ -108,3 +108,15 @@ def test_every_duration_setting_refuses_nan_and_infinity_saying_so(name: str, le
             Settings.model_validate({name: value})
         assert f"must be a finite number of seconds, {least}, not {value!r}" in str(refused.value)
     assert 2.5 == getattr(Settings.model_validate({name: 2.5}), name)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, "nan"])
+def test_the_limit_warning_ratio_refuses_nan_and_infinity_saying_what_it_is(
+    value: object,
+) -> None:
+    """``TENANCY_LIMIT_WARN_RATIO=nan`` said "less than or equal to 1"; 0.5 still passes."""
+    with pytest.raises(SettingsError) as refused:
+        Settings.model_validate({"limit_warn_ratio": value})
+
+    assert "must be a share of the limit above 0 and at most 1" in str(refused.value)
+    assert 0.5 == Settings.model_validate({"limit_warn_ratio": 0.5}).limit_warn_ratio
