@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, Select, Table, func, insert, select
 
 from tenancy_fixtures.store.control_plane import (
     audit_table,
@@ -96,6 +96,32 @@ async def record_snapshot(conn: AsyncConnection, snapshot: UsageSnapshot) -> Non
     )
 
 
+def _newest_per_tenant(
+    table: Table,
+    order: tuple[ColumnElement[Any], ...],
+    kept: Sequence[ColumnElement[bool]],
+    tenants: Sequence[str] | None,
+    limit: int,
+) -> Select[Any]:
+    """The rows of ``table`` that ``kept`` keeps, each tenant's newest ``limit`` by
+    ``order`` (the database picks them: a long history is not read to keep its tail),
+    oldest first."""
+    newest = (
+        func.row_number()
+        .over(partition_by=table.c.tenant_id, order_by=[c.desc() for c in order])
+        .label("newest")
+    )
+    ranked = select(table, newest).where(*kept)
+    if tenants is not None:
+        ranked = ranked.where(table.c.tenant_id.in_(list(tenants)))
+    chosen = ranked.subquery()
+    return (
+        select(*(chosen.c[column.name] for column in table.columns))
+        .where(chosen.c.newest <= limit)
+        .order_by(chosen.c.tenant_id, *(chosen.c[c.name] for c in order))
+    )
+
+
 async def read_snapshots(
     conn: AsyncConnection,
     *,
@@ -106,24 +132,9 @@ async def read_snapshots(
 ) -> dict[str, list[UsageSnapshot]]:
     """Each tenant's newest ``limit`` snapshots (since ``since``), oldest first; the
     database picks them, so a long history is not read to keep its tail."""
-    newest = (
-        func.row_number()
-        .over(
-            partition_by=usage_table.c.tenant_id,
-            order_by=(usage_table.c.taken_at.desc(), usage_table.c.snapshot_id.desc()),
-        )
-        .label("newest")
-    )
-    ranked = select(usage_table, newest)
-    if tenants is not None:
-        ranked = ranked.where(usage_table.c.tenant_id.in_(list(tenants)))
-    if since is not None:
-        ranked = ranked.where(usage_table.c.taken_at >= since)
-    chosen = ranked.subquery()
-    query = (
-        select(*(chosen.c[column.name] for column in usage_table.columns))
-        .where(chosen.c.newest <= limit)
-        .order_by(chosen.c.tenant_id, chosen.c.taken_at, chosen.c.snapshot_id)
+    kept = [] if since is None else [usage_table.c.taken_at >= since]
+    query = _newest_per_tenant(
+        usage_table, (usage_table.c.taken_at, usage_table.c.snapshot_id), kept, tenants, limit
     )
     history: dict[str, list[UsageSnapshot]] = {}
     for row in (await conn.execute(query)).all():
@@ -192,24 +203,9 @@ async def read_load_runs(
     recorded before runs kept their performance are left out); the database picks
     them, so a long history of loads is not read to keep its tail."""
     wrote = runs_table.c.detail["performance"]["rows"].as_integer()
-    newest = (
-        func.row_number()
-        .over(
-            partition_by=runs_table.c.tenant_id,
-            order_by=(runs_table.c.started_at.desc(), runs_table.c.run_id.desc()),
-        )
-        .label("newest")
-    )
-    ranked = select(runs_table, newest).where(
-        runs_table.c.operation == "load", runs_table.c.status == "ok", wrote > 0
-    )
-    if tenants is not None:
-        ranked = ranked.where(runs_table.c.tenant_id.in_(list(tenants)))
-    chosen = ranked.subquery()
-    query = (
-        select(*(chosen.c[column.name] for column in runs_table.columns))
-        .where(chosen.c.newest <= limit)
-        .order_by(chosen.c.tenant_id, chosen.c.started_at, chosen.c.run_id)
+    kept = [runs_table.c.operation == "load", runs_table.c.status == "ok", wrote > 0]
+    query = _newest_per_tenant(
+        runs_table, (runs_table.c.started_at, runs_table.c.run_id), kept, tenants, limit
     )
     found: dict[str, list[RunPerformance]] = {}
     for row in (await conn.execute(query)).all():
