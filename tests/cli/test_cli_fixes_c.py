@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,19 +19,23 @@ UNTIMED = "not timed: TENANCY_PERFORMANCE_MONITORING=false"
 OFF = {"TENANCY_PERFORMANCE_MONITORING": "false"}
 
 
+def _migrated_up(cli: Cli, tenant: str) -> tuple[str, Any]:
+    """A new tenant moved to the base and back up twice: what ``migrate`` printed the
+    first time, and its ``--json`` report the second."""
+    cli.ok("init-tenant", tenant)
+    cli.ok("migrate", "-t", tenant, "--to", "base")
+    said = cli.ok("migrate", "-t", tenant).stdout
+    cli.ok("migrate", "-t", tenant, "--to", "base")
+    return said, cli.json("migrate", "-t", tenant)
+
+
 def test_a_migration_with_monitoring_off_claims_no_timing(
     database_url: str, tenant_prefix: str
 ) -> None:
     """``migrate`` printed the run's seconds (and each tenant's) with performance
     monitoring off, while ``load-fixtures`` says "not timed": it says so too (--json:
     seconds null, monitoring off)."""
-    cli = Cli(database_url, env=OFF)
-    tenant = f"{tenant_prefix}moved"
-    cli.ok("init-tenant", tenant)
-    cli.ok("migrate", "-t", tenant, "--to", "base")
-    said = cli.ok("migrate", "-t", tenant).stdout
-    cli.ok("migrate", "-t", tenant, "--to", "base")
-    shown = cli.json("migrate", "-t", tenant)
+    said, shown = _migrated_up(Cli(database_url, env=OFF), f"{tenant_prefix}moved")
 
     assert UNTIMED in said
     assert " s)" not in said
@@ -43,13 +48,7 @@ def test_a_migration_with_monitoring_on_still_shows_its_seconds(
     database_url: str, tenant_prefix: str
 ) -> None:
     """The timings stay where monitoring is on."""
-    cli = Cli(database_url)
-    tenant = f"{tenant_prefix}timed"
-    cli.ok("init-tenant", tenant)
-    cli.ok("migrate", "-t", tenant, "--to", "base")
-    said = cli.ok("migrate", "-t", tenant).stdout
-    cli.ok("migrate", "-t", tenant, "--to", "base")
-    shown = cli.json("migrate", "-t", tenant)
+    said, shown = _migrated_up(Cli(database_url), f"{tenant_prefix}timed")
 
     assert "seconds" in said
     assert " s)" in said
