@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from tenancy_fixtures.errors import StorageError
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -70,5 +72,8 @@ _CATALOG = text(
 async def catalog_text(conn: AsyncConnection, schema: str) -> str:
     """The catalogue of ``schema`` as one text, its own name replaced by ``§``."""
     rows = (await conn.execute(_CATALOG, {"schema": schema})).all()
+    if any(value is None for row in rows for value in row):
+        # pg_get_indexdef() and the like give NULL for an object dropped meanwhile.
+        raise StorageError(f"schema {schema} changed while its catalogue was read")
     own_name = re.compile(rf'(?<![\w$"]){re.escape(schema)}\.|"{re.escape(schema)}"\.')
     return "\n".join(own_name.sub("§.", "\t".join(row)) for row in rows)
