@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 from sqlalchemy.util import LRUCache
 
-from tenancy_fixtures.errors import InvalidTenantIdError, TenantNotFoundError
+from tenancy_fixtures.errors import InvalidTenantIdError, StorageError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.routing.problems import TenantProblem
 from tenancy_fixtures.routing.resolvers import TenantResolver, from_header
@@ -123,7 +123,7 @@ class TenantRouter:
             )
             yield routed
         except BaseException as exc:
-            if not await opened.__aexit__(type(exc), exc, exc.__traceback__):
+            if not await _exit_after(opened, exc):
                 raise
         else:
             await opened.__aexit__(None, None, None)
@@ -165,3 +165,20 @@ def _not_found(tenant_id: str) -> TenantProblem:
     return TenantProblem(
         404, f"no such tenant: '{tenant_id}' is not registered or not active", tenant_id=tenant_id
     )
+
+
+async def _exit_after(opened: AbstractAsyncContextManager[Any], exc: BaseException) -> bool:
+    """Leave ``opened`` (rolling its transaction back) after the block raised ``exc``;
+    whether ``opened`` swallowed it.
+
+    The block's own error goes on as it was raised: the store reports a database or OS
+    error that leaves its transaction as a :class:`StorageError`, which would hide the
+    app's ``IntegrityError`` from its own handler (a 409) or its ``except``. A failure of
+    the rollback itself, or the tenant found dropped meanwhile, is raised as before.
+    """
+    try:
+        return bool(await opened.__aexit__(type(exc), exc, exc.__traceback__))
+    except StorageError as raised:
+        if raised.__cause__ is not exc:
+            raise
+        return False
