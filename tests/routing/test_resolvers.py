@@ -137,3 +137,9 @@ def test_a_token_of_an_allowed_algorithm_the_key_does_not_fit_is_a_401(forged_wi
     assert "Bearer" in raised.value.headers["WWW-Authenticate"]
     signed = token({"tenant_id": "acme"}, private, "RS256")  # the key still verifies its own
     assert "acme" == resolve(scope(authorization=f"Bearer {signed}"))
+
+
+def test_algorithms_given_as_one_string_are_refused_not_read_as_characters() -> None:
+    """``algorithms="HS256"`` allowed "H", "S", "2", "5" and "6": every token was a 401."""
+    with pytest.raises(TypeError, match=r"algorithms=\['HS256'\]"):
+        from_jwt_claim(SECRET, algorithms="HS256")

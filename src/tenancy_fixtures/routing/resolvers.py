@@ -105,9 +105,7 @@ def from_jwt_claim(
     """
     import jwt  # optional: only apps that route by token need it
 
-    allowed = [a for a in algorithms if a.lower() != "none"]
-    if not allowed:
-        raise ValueError("from_jwt_claim needs at least one signing algorithm besides 'none'")
+    allowed = _signing_algorithms(algorithms)
     challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
     required = ["exp", claim] if claim != "exp" else ["exp"]
 
@@ -142,3 +140,17 @@ def from_jwt_claim(
         return value
 
     return resolve
+
+
+def _signing_algorithms(algorithms: Sequence[str]) -> list[str]:
+    """The algorithms a token may be signed with: ``algorithms`` but ``none``."""
+    if isinstance(algorithms, str):
+        # Not read as one algorithm per character ("H", "S", "2"...), which refuses every token.
+        raise TypeError(
+            f"from_jwt_claim takes a list of algorithms, not the string {algorithms!r}: "
+            f"write algorithms=[{algorithms!r}]"
+        )
+    allowed = [a for a in algorithms if a.lower() != "none"]
+    if not allowed:
+        raise ValueError("from_jwt_claim needs at least one signing algorithm besides 'none'")
+    return allowed
