@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import jwt
@@ -13,6 +15,7 @@ from sqlalchemy import update
 from examples.tenant_app.app import create_app
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.routing import from_jwt_claim
+from tenancy_fixtures.routing.resolvers import header_value
 from tenancy_fixtures.store import control_plane
 from tests.cleanup import drop_every_tenant
 from tests.integration.search_path import forced_search_path
@@ -170,6 +173,30 @@ async def test_the_app_can_route_by_a_verified_token(
     assert 200 == ok.status_code
     assert 401 == refused.status_code
     assert "application/problem+json" == refused.headers["content-type"]
+
+
+async def test_the_app_can_route_by_an_async_resolver(
+    manager: FixtureManager, settings: Settings
+) -> None:
+    """A resolver that awaits its answer (a custom domain looked up in a database) routes
+    the request; its coroutine was taken for the tenant id: a 404 "not a valid tenant id"."""
+    await manager.create_tenant("acme")
+
+    async def by_custom_domain(scope: Mapping[str, Any]) -> str:
+        await asyncio.sleep(0)  # the lookup
+        return {"music.acme.test": "acme"}.get(header_value(scope, "host") or "", "")
+
+    app = create_app(settings, resolver=by_custom_domain)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://music.acme.test") as http,
+    ):
+        routed = await http.get("/users")
+        unknown = await http.get("/users", headers={"Host": "music.globex.test"})
+
+    assert (200, []) == (routed.status_code, routed.json())
+    assert 404 == unknown.status_code
 
 
 @pytest.mark.postgres

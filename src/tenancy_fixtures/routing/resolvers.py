@@ -1,13 +1,14 @@
 """Where a request names its tenant: a header, the host's subdomain, or a JWT claim.
 
 A resolver is any callable taking the ASGI ``scope`` and returning the tenant id as the
-request gives it (untrusted: the router validates it), or raising
-:class:`TenantProblem` when the request names none.
+request gives it (untrusted: the router validates it), or an awaitable of it (a custom
+domain looked up in a database), or raising :class:`TenantProblem` when the request
+names none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from tenancy_fixtures.routing.problems import TenantProblem
@@ -20,8 +21,8 @@ __all__ = [
     "header_value",
 ]
 
-#: Takes the ASGI scope, returns the tenant id the request names.
-TenantResolver = Callable[[Mapping[str, Any]], str]
+#: Takes the ASGI scope, returns the tenant id the request names (or an awaitable of it).
+TenantResolver = Callable[[Mapping[str, Any]], str | Awaitable[str]]
 
 
 def header_value(scope: Mapping[str, Any], name: str) -> str | None:

@@ -6,6 +6,7 @@ dependencies and the ASGI middleware are thin front ends over it.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -66,6 +67,8 @@ class TenantRouter:
         the id is malformed, unknown or not active.
         """
         given = self.resolver(scope)
+        if inspect.isawaitable(given):  # an async resolver
+            given = await given
         try:
             tenant_id = validate_tenant_id(given)
         except InvalidTenantIdError:
