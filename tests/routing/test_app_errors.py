@@ -121,3 +121,26 @@ async def test_the_apps_handler_for_integrity_errors_answers_a_duplicate(
     assert 201 == first.status_code
     assert 409 == second.status_code, second.text
     assert {"detail": "that user exists"} == second.json()
+
+
+async def test_the_session_goes_on_after_rolling_back_a_failed_flush(
+    manager: FixtureManager,
+) -> None:
+    """Get-or-create: a duplicate's IntegrityError, ``session.rollback()``, then other rows,
+    committed with the block (the next statement raised InvalidRequestError "Can't operate
+    on closed transaction inside context manager"); the rollback undid the duplicate only."""
+    await manager.create_tenant("acme")
+    router = TenantRouter(manager.store)
+    async with router.session("acme") as session:
+        session.add(User(user_id="u1", display_name="Ava"))
+
+    async with router.session("acme") as session:
+        session.add(User(user_id="u2", display_name="Bo"))
+        await session.commit()
+        session.add(User(user_id="u1", display_name="Ava again"))
+        with pytest.raises(IntegrityError):
+            await session.flush()
+        await session.rollback()
+        session.add(User(user_id="u3", display_name="Cy"))
+
+    assert {"u1", "u2", "u3"} == await user_ids(router, "acme")

@@ -145,21 +145,23 @@ class TenantRouter:
 
 @asynccontextmanager
 async def orm_session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
-    """An ORM ``AsyncSession`` joining ``connection``'s transaction.
+    """An ORM ``AsyncSession`` joining ``connection``'s transaction with a SAVEPOINT.
 
-    The transaction stays the connection's: ``session.commit()`` flushes, and the rows
-    are committed when the connection's block ends (``session.rollback()`` does roll
-    it back). Pending changes are flushed when the block ends without an error;
-    objects stay readable afterwards (``expire_on_commit=False``).
+    The transaction stays the connection's: ``session.commit()`` releases the savepoint
+    and the rows are committed when the connection's block ends; ``session.rollback()``
+    undoes what the session wrote since its last ``commit()`` and the session goes on
+    (after a failed flush, an ``IntegrityError``, as with a session of its own). Pending
+    changes are flushed when the block ends without an error; objects stay readable
+    afterwards (``expire_on_commit=False``).
     """
     from sqlalchemy.ext.asyncio import AsyncSession
 
     session = AsyncSession(
-        bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
     try:
         yield session
-        await session.flush()
+        await session.commit()  # releases the savepoint: its rows go with the connection's
     finally:
         await session.close()
 
