@@ -40,8 +40,8 @@ class TenantMiddleware:
     The transaction ends before the response starts: committed when the status is
     below 400, rolled back otherwise or when the app raises, so a client never sees a
     success whose rows were not committed. ``GET``, ``HEAD`` and ``OPTIONS`` requests
-    get a read-only transaction. Paths in ``exempt`` (``/health``...) and
-    non-HTTP scopes pass through untouched.
+    take no write lock up front (SQLite); their writes are not refused. Paths in
+    ``exempt`` (``/health``...) and non-HTTP scopes pass through untouched.
     """
 
     def __init__(self, app: ASGIApp, router: TenantRouter, *, exempt: tuple[str, ...] = ()) -> None:

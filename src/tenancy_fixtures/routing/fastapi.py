@@ -54,8 +54,8 @@ class TenantDependencies:
     """The dependencies of one :class:`TenantRouter`, as ``Annotated`` metadata:
 
     - ``tenant_id``: the id of the request's tenant (registered and active);
-    - ``connection``: an ``AsyncConnection`` on its tables (read-only transaction for
-      ``GET``/``HEAD``/``OPTIONS``, read-write otherwise);
+    - ``connection``: an ``AsyncConnection`` on its tables (for ``GET``/``HEAD``/``OPTIONS``
+      no write lock taken up front on SQLite; writes are not refused);
     - ``session``: an ORM ``AsyncSession`` on that connection.
     """
 

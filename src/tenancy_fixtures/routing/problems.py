@@ -1,8 +1,8 @@
 """Why a request has no tenant, as an RFC 9457 problem document.
 
 The middleware sends it as ``application/problem+json``; the FastAPI dependencies
-raise it inside an ``HTTPException`` that :func:`tenancy_fixtures.routing.fastapi.install`
-renders the same way.
+raise it inside an ``HTTPException`` that
+:meth:`tenancy_fixtures.routing.fastapi.TenantDependencies.install` renders the same way.
 """
 
 from __future__ import annotations
