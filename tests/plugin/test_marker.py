@@ -52,6 +52,11 @@ def test_a_marker_naming_no_set_is_refused_saying_so() -> None:
     assert "no fixture set named" in refusal(tier="pro")
 
 
+def test_an_empty_path_is_refused_not_read_as_the_test_files_folder() -> None:
+    assert "an empty path" in refusal("")
+    assert "an empty path" in refusal(path="  ")
+
+
 def test_a_path_given_twice_or_two_paths_are_refused() -> None:
     assert "given twice" in refusal("a", path="b")
     assert "one path, not 2 arguments" in refusal("a", "b")

@@ -57,6 +57,10 @@ def _path(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         raise _refuse("no fixture set named")
     if not isinstance(path, str | os.PathLike):
         raise _refuse(f"path must be a str or a Path, not {type(path).__name__} {path!r}")
+    if not os.fspath(path).strip():
+        raise _refuse(
+            f"an empty path {path!r} names no fixture set (it would be the test's folder)"
+        )
     return path
 
 
