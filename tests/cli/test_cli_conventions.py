@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -259,6 +263,41 @@ def test_a_refused_connection_names_the_url_without_its_password_and_what_to_do(
     line = assert_one_line_error(result, 7, "error: postgresql failed: cannot reach the server")
     assert "postgresql+asyncpg://app:***@127.0.0.1:1/tenants" in line
     assert "s3cret" not in result.output
+    assert "--database-url" in line
+
+
+@pytest.fixture(params=["resets", "answers-http"])
+def not_postgres_port(request: pytest.FixtureRequest) -> Iterator[int]:
+    """A local TCP server that is not PostgreSQL: one resets every connection, the other
+    answers the start-up as an HTTP server would."""
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(64)  # the start-up (or SSL) request
+            if request.param == "resets":
+                self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            else:
+                self.request.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield server.server_address[1]
+        server.shutdown()
+
+
+def test_a_server_that_is_not_postgresql_is_named_with_what_to_check(
+    sqlite_cli: Cli, not_postgres_port: int
+) -> None:
+    """A Redis or HTTP port given for PostgreSQL printed only "[Errno 104] Connection reset
+    by peer" or asyncpg's "rejected SSL upgrade", naming no URL."""
+    url = f"postgresql://app@127.0.0.1:{not_postgres_port}/tenants"
+
+    result = sqlite_cli("--database-url", url, "list")
+
+    line = assert_one_line_error(result, 7, "error: postgresql failed: the server at")
+    assert f"postgresql+asyncpg://app@127.0.0.1:{not_postgres_port}/tenants" in line
+    assert "did not answer as PostgreSQL" in line
     assert "--database-url" in line
 
 

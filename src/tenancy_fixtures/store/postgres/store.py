@@ -799,6 +799,15 @@ class PostgresTenantStore(TenantStore):
                 tenant_id=tenant_id,
                 transient=True,
             )
+        stranger = _not_postgres(exc)
+        if stranger is not None:
+            return StorageError(
+                f"postgresql failed: the server at {self.settings.safe_database_url()} did not "
+                f"answer as PostgreSQL ({stranger}); check the host and port (and sslmode), or "
+                "point --database-url (TENANCY_DATABASE_URL) at another server",
+                tenant_id=tenant_id,
+                transient=self.is_transient(exc),
+            )
         if _timed_out(exc):
             # asyncpg's TimeoutError says nothing at all ("postgresql failed: TimeoutError").
             return StorageError(
@@ -1348,6 +1357,26 @@ def _timed_out(exc: BaseException) -> bool:
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__
     return False
+
+
+#: What asyncpg says when the other end speaks another protocol (an HTTP or Redis port).
+_STRANGER_WORDS = ("rejected SSL upgrade", "unexpected connection_lost")
+
+
+def _not_postgres(exc: BaseException) -> str | None:
+    """What shows the server is not PostgreSQL (it reset the connection, or answered the
+    start-up with something else), if that is the failure, else ``None``."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
+        if seen is None:
+            return None
+        said = str(seen).strip()
+        if isinstance(seen, ConnectionResetError) or (
+            isinstance(seen, ConnectionError) and any(w in said for w in _STRANGER_WORDS)
+        ):
+            return said.splitlines()[0] if said else type(seen).__name__
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return None
 
 
 def _unreachable(exc: BaseException) -> str | None:
