@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import warnings
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -97,13 +98,16 @@ def structlog_as_it_was() -> Iterator[None]:
     """Undo the CLI's structlog configuration, which points at the runner's closed stderr
     and filters out info events, whether structlog was configured before or not (the
     library's logger goes to ``logging`` while it is not); and its ``--log-json`` hook
-    on Python warnings."""
+    on Python warnings and the root logger's handler."""
     saved, configured = structlog.get_config(), structlog.is_configured()
     showwarning = warnings.showwarning
+    root = logging.getLogger()
+    handlers = list(root.handlers)
     try:
         yield
     finally:
         warnings.showwarning = showwarning
+        root.handlers[:] = handlers
         structlog.configure(**saved)
         if not configured:
             structlog.reset_defaults()

@@ -82,6 +82,25 @@ def test_with_log_json_a_python_warning_is_a_json_event_too(tmp_path: Path) -> N
     )
 
 
+def test_with_log_json_a_record_of_the_standard_library_logging_is_a_json_event_too(
+    tmp_path: Path,
+) -> None:
+    """A library logging through :mod:`logging` (asyncio, a driver) printed a plain line
+    among the JSON events."""
+    cli = Cli(
+        f"sqlite:///{tmp_path / 'data'}",
+        env={"TENANCY_METADATA": "tests.logging_schema:metadata"},
+    )
+
+    result = cli.ok("--log-json", "list", "--json")
+
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines, result.stderr
+    assert all(line.startswith("{") for line in lines), lines
+    [logged] = [e for e in events(result.stderr) if e["logger"] == "some.driver"]
+    assert ("a driver that logs through logging", "warning") == (logged["event"], logged["level"])
+
+
 def test_warnings_reach_stderr_without_verbose(tmp_path: Path) -> None:
     """An unreachable Redis is reported on stderr although ``--verbose`` is not given."""
     cli = Cli(f"sqlite:///{tmp_path / 'data'}", env={"TENANCY_REDIS_URL": DEAD_REDIS})

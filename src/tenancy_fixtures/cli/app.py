@@ -268,7 +268,9 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
     elif json_logs:
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         processors.append(structlog.processors.ExceptionRenderer(transformer))
+    level = logging.INFO if verbose else logging.WARNING
     if json_logs:
+        _foreign_records_as_json(processors[1:], level)
         processors.append(structlog.processors.JSONRenderer())
     else:
         terminal = sys.stderr.isatty()
@@ -282,14 +284,37 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
         )
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.INFO if verbose else logging.WARNING
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
     if json_logs:
         warnings.showwarning = _warning_as_event
+
+
+#: The name of the root logger's handler that ``--log-json`` puts there (one at a time).
+JSON_LOG_HANDLER = "tenancy_fixtures.cli.log_json"
+
+
+def _foreign_records_as_json(steps: list[Any], level: int) -> None:
+    """Records of libraries that log through :mod:`logging` (asyncio, a driver) as JSON
+    events too, through ``steps`` (level, time, exception summary): Python's last-resort
+    handler printed them as plain lines among the JSON."""
+    import structlog
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(JSON_LOG_HANDLER)
+    handler.setLevel(level)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=structlog.processors.JSONRenderer(),
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *steps],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == JSON_LOG_HANDLER]:
+        root.removeHandler(old)
+    root.addHandler(handler)
 
 
 def _warning_as_event(
