@@ -1276,10 +1276,15 @@ class PostgresTenantStore(TenantStore):
             # The registry row before the tables, as a load or a snapshot takes them:
             # one holding the row waits for nothing this drop holds (no deadlock), and
             # one coming after finds the tenant gone.
-            await control_plane.lock_tenant(conn, tenant_id)
+            registered = await control_plane.lock_tenant(conn, tenant_id)
             # Found by name, whatever tenant_roles says now, before the schema goes.
             roles = await self._our_roles(conn, tenant_id)
             existed = await self._schema_exists(conn, schema)
+            if existed and not registered and not await self._holds_tenant_tables(conn, schema):
+                # No tenant's: a schema of the database's own that an id names
+                # ("analytics"); dropped, CASCADE, it took the application's data along.
+                log.warning("foreign_schema_kept", tenant_id=tenant_id, schema=schema)
+                existed = False
             if existed:
                 await conn.execute(DropSchema(schema, cascade=True))
             await privileges.drop_roles(conn, roles)
@@ -1293,6 +1298,21 @@ class PostgresTenantStore(TenantStore):
             database=self._database,
             schema=self.checked(tenant_id),
         )
+
+    async def _holds_tenant_tables(self, conn: AsyncConnection, schema: str) -> bool:
+        """Whether ``schema`` holds every table of the tenant schema: what tells a tenant's
+        storage that lost its registry row from another schema of the same name (as
+        :meth:`_stored_tenants` tells them apart)."""
+        tables = [t.name for t in self.metadata.sorted_tables]
+        found = await conn.execute(
+            text(
+                "SELECT count(DISTINCT c.relname) FROM pg_class c "
+                "JOIN pg_namespace n ON c.relnamespace = n.oid "
+                "WHERE n.nspname = :s AND c.relkind IN ('r', 'p') AND c.relname = ANY(:tables)"
+            ),
+            {"s": schema, "tables": tables},
+        )
+        return int(found.scalar_one()) == len(tables)
 
     @staticmethod
     async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
