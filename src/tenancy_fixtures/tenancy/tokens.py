@@ -19,8 +19,8 @@ import secrets
 import unicodedata
 from typing import Literal, get_args
 
-from tenancy_fixtures.errors import ConfigError, TokenNotFoundError
-from tenancy_fixtures.store import api_tokens
+from tenancy_fixtures.errors import ConfigError, TenantNotFoundError, TokenNotFoundError
+from tenancy_fixtures.store import api_tokens, control_plane
 from tenancy_fixtures.store.api_tokens import ApiToken
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.tenancy.audit import audited
@@ -95,6 +95,11 @@ async def create_token(
     secret = secrets.token_urlsafe(32)
     scope_of = audited(store, actor=actor, action="token.create", tenant_id=tenant_id)
     async with scope_of as audit, store.control() as conn:
+        # Checked again in the transaction that stores the token, the tenant's row locked
+        # as a drop locks it: a tenant dropped since the check above left a token naming
+        # no tenant, which a tenant made again under that id would then honour.
+        if tenant_id is not None and not await control_plane.lock_tenant(conn, tenant_id):
+            raise TenantNotFoundError(tenant_id)
         token = await api_tokens.insert_token(
             conn,
             token_id=token_id,
