@@ -20,14 +20,16 @@ class UtcTimestamp(TypeDecorator[datetime]):
 
     SQLite's ``DateTime`` drops the offset when binding, so ``15:32+05:00`` would be
     stored and compared as ``15:32`` by wall clock; converting to UTC first makes
-    every backend store and compare the instant. Naive values are taken as UTC and
-    bound unchanged; reads are left to the wrapped type.
+    every backend store and compare the instant. Naive values are taken as UTC, and
+    bound as such: asyncpg reads a naive value as the process's local time, so west of
+    UTC a ``since`` left out what it should find (SQLite compared it as UTC); reads are
+    left to the wrapped type.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
         return value
