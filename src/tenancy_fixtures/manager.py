@@ -645,11 +645,13 @@ class FixtureManager:
         return await self.monitor.errors(since)
 
     async def drop_tenant(self, tenant_id: str) -> None:
-        """Remove a tenant entirely: storage, registry, run and fixture rows, reject files
-        and cached config; its audit records keep a minimal trail without detail."""
+        """Remove a tenant entirely: storage, registry, run and fixture rows, reject files,
+        cached config and its forecast gauges; its audit records keep a minimal trail
+        without detail."""
         await drop_tenant(
             self.store, tenant_id, actor=self.settings.actor, observe=self._observer("drop")
         )
+        self.metrics.forget_tenant(tenant_id)
         await self.config.forget(tenant_id)
 
     async def audit_log(

@@ -135,6 +135,27 @@ async def test_snapshots_feed_the_forecast_and_its_gauges(
     assert (await manager.monitor.history(["grows"])) == {}
 
 
+async def test_a_dropped_tenants_forecast_gauges_leave_the_metrics(
+    manager: FixtureManager,
+) -> None:
+    """The gauges a forecast set name the tenant; after its drop ``/metrics`` served them
+    on until a fleet-wide forecast, which nothing runs without the service's schedule: an
+    alert on its days to a limit kept firing for a tenant that no longer exists."""
+    for tenant in ("leaving", "staying"):
+        await manager.create_tenant(tenant)
+        for _ in range(3):  # a trend: days to each limit are known (+Inf: flat)
+            await manager.usage_snapshot(tenant)
+    await manager.forecast(["leaving", "staying"])
+    assert 'tenant="leaving"' in manager.metrics.exposition().decode()
+
+    await manager.drop_tenant("leaving")
+
+    exposition = manager.metrics.exposition().decode()
+    assert 'tenant="leaving"' not in exposition
+    assert 'tenancy_days_to_limit{limit="storage",tenant="staying"}' in exposition
+    assert 'tenancy_anomaly{metric="growth",tenant="staying"} 0.0' in exposition
+
+
 def _in_offsets(instant: datetime) -> list[datetime]:
     """The same instant written in UTC, +05:00 and -05:00."""
     return [instant.astimezone(timezone(timedelta(hours=h))) for h in (0, 5, -5)]

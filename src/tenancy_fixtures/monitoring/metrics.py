@@ -125,6 +125,21 @@ class Metrics:
         for metric, anomalous in forecast.latest.items():
             self.anomaly.labels(forecast.tenant_id, metric).set(1.0 if anomalous else 0.0)
 
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Remove the forecast gauges of a tenant that is gone (dropped): served on, they
+        kept an alert on its days to a limit firing for a tenant that no longer exists."""
+        if "_collectors" not in self.__dict__:
+            return  # no gauge was ever set
+        for gauge, other in ((self.days_to_limit, "limit"), (self.anomaly, "metric")):
+            named = {
+                sample.labels[other]
+                for family in gauge.collect()
+                for sample in family.samples
+                if sample.labels.get("tenant") == tenant_id
+            }
+            for value in named:
+                gauge.remove(tenant_id, value)
+
     def observe(self, operation: str, outcome: str, seconds: float) -> None:
         """Count one operation and its duration."""
         self.operations.labels(operation, outcome).inc()
