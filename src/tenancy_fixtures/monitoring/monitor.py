@@ -223,21 +223,29 @@ class FixtureMonitor:
         listing: dropped since it was listed)."""
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
-            registered = [t.tenant_id for t in await control_plane.list_tenants(conn)]
-            ids = registered if tenants is None else list(tenants)
+            listed = [t.tenant_id for t in await control_plane.list_tenants(conn)]
+            registered = set(listed)
+            ids = listed if tenants is None else list(tenants)
             if skip_missing:
                 ids = [t for t in ids if t in registered]
             for tenant_id in ids:
                 if tenant_id not in registered:
                     raise TenantNotFoundError(tenant_id)
+            # The whole fleet is read whole, not named a tenant at a time: a query with a
+            # parameter per tenant is refused past 32,767 of them (PostgreSQL).
+            named = None if tenants is None else ids
             snapshots = await usage_ledger.read_snapshots(
-                conn, tenants=ids, limit=HISTORY_POINTS, derived_tables=self.derived_tables()
+                conn, tenants=named, limit=HISTORY_POINTS, derived_tables=self.derived_tables()
             )
-            runs = await usage_ledger.read_load_runs(conn, tenants=ids, limit=HISTORY_POINTS)
-            limits = {t: config_limits(await control_plane.load_config(conn, t)) for t in ids}
+            runs = await usage_ledger.read_load_runs(conn, tenants=named, limit=HISTORY_POINTS)
+            configs = await control_plane.load_configs(conn, named)
         return [
             forecast_tenant(
-                t, snapshots.get(t, []), limits[t], runs.get(t, []), confidence=confidence
+                t,
+                snapshots.get(t, []),
+                config_limits(configs.get(t)),
+                runs.get(t, []),
+                confidence=confidence,
             )
             for t in ids
         ]

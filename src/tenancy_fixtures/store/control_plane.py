@@ -82,6 +82,7 @@ __all__ = [
     "ledger_table",
     "list_tenants",
     "load_config",
+    "load_configs",
     "load_versioned_config",
     "lock_config",
     "lock_tenant",
@@ -648,6 +649,22 @@ async def load_config(conn: AsyncConnection, tenant_id: str) -> dict[str, Any] |
     """A tenant's stored config, or ``None``."""
     stored = await load_versioned_config(conn, tenant_id)
     return stored[0] if stored is not None else None
+
+
+async def load_configs(
+    conn: AsyncConnection, tenants: Sequence[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Stored configs by tenant, in one query: of ``tenants`` where given, else every
+    tenant's."""
+    query = select(configs_table.c.tenant_id, configs_table.c.config)
+    if tenants is not None:
+        query = query.where(configs_table.c.tenant_id.in_(list(tenants)))
+    found: dict[str, dict[str, Any]] = {}
+    for row in await conn.execute(query):
+        document = dict(row.config)
+        document.pop(OVERRIDES_KEY, None)
+        found[str(row.tenant_id)] = document
+    return found
 
 
 async def load_versioned_config(
