@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tenancy_fixtures import FixtureManager
-from tenancy_fixtures.errors import LimitExceededError
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import LimitExceededError, RecordsRefusedError
 from tenancy_fixtures.store import control_plane, usage_ledger
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
@@ -154,6 +154,43 @@ async def test_a_dropped_tenants_forecast_gauges_leave_the_metrics(
     assert 'tenant="leaving"' not in exposition
     assert 'tenancy_days_to_limit{limit="storage",tenant="staying"}' in exposition
     assert 'tenancy_anomaly{metric="growth",tenant="staying"} 0.0' in exposition
+
+
+async def test_the_error_analysis_counts_every_refused_record_not_only_those_listed(
+    settings: Settings, demo_set: Path, tmp_path: Path
+) -> None:
+    """A strict refusal lists at most ``TENANCY_VALIDATION_MAX_PROBLEMS`` bad records and
+    counts every one per rule; the analysis counted the listed ones: 2 records for a load
+    refused for 5 bad e-mail addresses."""
+    tenant = f"bad_mail_{uuid.uuid4().hex[:8]}"  # audit records outlive a shared database
+    lines = (demo_set / "users.csv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split(",") for line in lines[1:6]]
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "users.csv").write_text(
+        "\n".join(
+            [
+                lines[0],
+                *(",".join([*r[:2], f"not-an-email-{i}", *r[3:]]) for i, r in enumerate(rows)),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    capped = settings.model_copy(update={"validation_max_problems": 2})
+    async with FixtureManager(capped) as manager:
+        await manager.create_tenant(tenant)
+        try:
+            with pytest.raises(RecordsRefusedError) as refused:
+                await manager.load_fixtures(tenant, source)
+            [(rule, refused_records)] = refused.value.rules.items()
+            analysis = await manager.error_analysis()
+        finally:
+            await manager.drop_tenant(tenant)
+
+    assert (len(refused.value.errors), refused_records) == (2, 5)
+    [group] = [g for g in analysis.groups if g.tenant_id == tenant]
+    assert (group.rule, group.table, group.refusals, group.records) == (rule, "users", 1, 5)
 
 
 def _in_offsets(instant: datetime) -> list[datetime]:

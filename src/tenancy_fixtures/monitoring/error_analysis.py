@@ -4,6 +4,7 @@ typed context is kept, the rule broken, the table and the limit)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,7 +69,10 @@ def _kinds(detail: Mapping[str, Any]) -> list[tuple[str | None, str | None, int]
     """(rule, table, bad records) for each kind of problem one refusal names."""
     problems = [p for p in detail.get("problems") or () if isinstance(p, Mapping)]
     if problems:
-        return [(p.get("rule"), p.get("table"), int(p.get("records") or 0)) for p in problems]
+        counted = detail.get("rules")
+        complete = counted if isinstance(counted, Mapping) else {}
+        tables = Counter(p.get("rule") for p in problems)
+        return [(p.get("rule"), p.get("table"), _records(p, complete, tables)) for p in problems]
     checks = detail.get("failed_checks")
     if isinstance(checks, list) and checks:
         # A failed validate-data: its problems are messages; its checks name the kind.
@@ -77,6 +81,18 @@ def _kinds(detail: Mapping[str, Any]) -> list[tuple[str | None, str | None, int]
     if isinstance(rules, dict) and rules:
         return [(str(rule), detail.get("table"), int(n)) for rule, n in rules.items()]
     return [(detail.get("rule"), detail.get("table"), 0)]
+
+
+def _records(problem: Mapping[str, Any], complete: Mapping[str, Any], tables: Counter[Any]) -> int:
+    """Bad records of one listed kind of problem. The list is cut at
+    ``TENANCY_VALIDATION_MAX_PROBLEMS`` records, the per-rule counts are complete: a
+    rule listed in one table only takes its complete count."""
+    listed = int(problem.get("records") or 0)
+    rule = problem.get("rule")
+    total = complete.get(rule) if isinstance(rule, str) else None
+    if tables[rule] == 1 and isinstance(total, int) and not isinstance(total, bool):
+        return max(listed, total)
+    return listed
 
 
 def analyse_errors(records: Iterable[Mapping[str, Any]], *, since: datetime) -> ErrorAnalysis:
