@@ -25,7 +25,9 @@ from sqlalchemy import MetaData
 from tenancy_fixtures.errors import (
     ConfigError,
     MigrationError,
+    PermissionDeniedError,
     RetentionIncompleteError,
+    StorageError,
     TenancyFixturesError,
     TenantError,
     TenantNotFoundError,
@@ -577,13 +579,17 @@ class FixtureManager:
     async def usage_snapshots(self, tenants: Sequence[str] | None = None) -> list[UsageSnapshot]:
         """:meth:`usage_snapshot` of each tenant (every registered one unless ``tenants``
         names some), one at a time; a tenant dropped meanwhile is left out, and so is
-        one whose storage is missing, with a ``usage_snapshot_skipped`` warning."""
+        one whose storage is missing, with a ``usage_snapshot_skipped`` warning. Of every
+        tenant, one whose storage fails (a table missing, say) does not keep the others
+        from being measured: a ``usage_snapshot_failed`` warning, and its error is raised
+        once they are (a lost connection or a missing privilege at once)."""
         ids = (
             list(tenants)
             if tenants is not None
             else [t.tenant_id for t in await self.list_tenants()]
         )
         taken = []
+        failed: StorageError | None = None
         for tenant_id in ids:
             try:
                 taken.append(await self.usage_snapshot(tenant_id))
@@ -592,6 +598,13 @@ class FixtureManager:
                     raise
                 if isinstance(exc, TenantStorageMissingError):
                     log.warning("usage_snapshot_skipped", tenant_id=tenant_id, problem=exc.problem)
+            except StorageError as exc:
+                if tenants is not None or exc.transient or isinstance(exc, PermissionDeniedError):
+                    raise
+                log.warning("usage_snapshot_failed", tenant_id=tenant_id, error=str(exc))
+                failed = failed or exc
+        if failed is not None:
+            raise failed
         return taken
 
     async def usage_history(

@@ -13,10 +13,12 @@ from typing import Any, cast
 import pytest
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import DropTable
 
 from tenancy_fixtures import FixtureManager, Settings
-from tenancy_fixtures.errors import LimitExceededError, RecordsRefusedError
+from tenancy_fixtures.errors import LimitExceededError, RecordsRefusedError, StorageError
 from tenancy_fixtures.store import control_plane, usage_ledger
+from tenancy_fixtures.store.base import TENANT_SCHEMA
 from tenancy_fixtures.tenancy.tenants import TenantFixture
 
 
@@ -191,6 +193,27 @@ async def test_the_error_analysis_counts_every_refused_record_not_only_those_lis
     assert (len(refused.value.errors), refused_records) == (2, 5)
     [group] = [g for g in analysis.groups if g.tenant_id == tenant]
     assert (group.rule, group.table, group.refusals, group.records) == (rule, "users", 1, 5)
+
+
+async def test_a_fleet_snapshot_measures_every_tenant_past_one_whose_storage_fails(
+    manager: FixtureManager,
+) -> None:
+    """A tenant whose storage lacks a table (its migration failed, say) stopped
+    ``monitor snapshot --all`` there, and every round of the service's schedule: no
+    tenant after it was measured again. The others are; the failure still ends the
+    call, naming the tenant."""
+    for tenant in ("a_fine", "b_broken", "c_fine"):
+        await manager.create_tenant(tenant)
+    async with manager.store.session("b_broken") as session:
+        table = session.metadata.tables[f"{TENANT_SCHEMA}.workspace_playlists"]
+        await session.connection.execute(DropTable(table))
+
+    with pytest.raises(StorageError) as failed:
+        await manager.usage_snapshots()
+
+    assert failed.value.tenant_id == "b_broken"
+    measured = [len(await manager.usage_history(t)) for t in ("a_fine", "b_broken", "c_fine")]
+    assert measured == [1, 0, 1]
 
 
 def _in_offsets(instant: datetime) -> list[datetime]:
