@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from fastapi import FastAPI
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import FixtureManager, Settings, StorageError
 from tenancy_fixtures.service import create_app
 from tenancy_fixtures.service.schedule import SnapshotSchedule
 from tests.cleanup import drop_every_tenant
@@ -83,3 +83,27 @@ async def test_no_schedule_unless_an_interval_is_set(settings: Settings) -> None
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert app.state.schedule is None
+
+
+async def test_a_round_whose_snapshots_fail_still_refreshes_the_forecasts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed snapshot (one tenant's storage failing) ended the round before the
+    fleet's forecast: for as long as it failed, no tenant's gauges were refreshed."""
+    async with FixtureManager(settings) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant("watched")
+
+        async def failing(tenants: object = None) -> list[object]:
+            raise StorageError("one tenant's storage failed", tenant_id="watched")
+
+        monkeypatch.setattr(manager, "usage_snapshots", failing)
+        schedule = SnapshotSchedule(manager, 3600.0)  # run by hand, never started
+        try:
+            await schedule.run_once()
+            exposition = manager.metrics.exposition().decode()
+        finally:
+            await drop_every_tenant(manager)
+
+    assert schedule.rounds == 1
+    assert 'tenancy_anomaly{metric="growth",tenant="watched"}' in exposition

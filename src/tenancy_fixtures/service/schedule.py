@@ -43,14 +43,20 @@ class SnapshotSchedule:
             await self.run_once()
 
     async def run_once(self) -> None:
-        """One round: snapshot every tenant, then forecast the fleet."""
+        """One round: snapshot every tenant, then forecast the fleet (also when a
+        snapshot failed: the others were taken, and the gauges of every tenant would
+        go stale for as long as one tenant's storage fails)."""
         try:
-            taken = await self.manager.usage_snapshots()
-            forecasts = await self.manager.forecast()
+            taken: int | None = len(await self.manager.usage_snapshots())
         except Exception as exc:  # a round's failure must not end the schedule
             log.warning("usage_snapshots_failed", error=f"{type(exc).__name__}: {exc}")
+            taken = None
+        try:
+            forecasts = await self.manager.forecast()
+        except Exception as exc:
+            log.warning("forecasts_failed", error=f"{type(exc).__name__}: {exc}")
         else:
-            log.info("usage_snapshots_taken", tenants=len(taken), forecasts=len(forecasts))
+            log.info("usage_snapshots_taken", tenants=taken, forecasts=len(forecasts))
         finally:
             self.rounds += 1
 
