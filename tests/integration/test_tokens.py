@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tenancy_fixtures import FixtureManager, TenantNotFoundError
+from tenancy_fixtures.errors import TokenNotFoundError
 from tenancy_fixtures.store.base import TenantStore
 from tenancy_fixtures.store.control_plane import TenantRecord
 from tenancy_fixtures.tenancy import tokens
@@ -30,3 +31,21 @@ async def test_a_token_for_a_tenant_dropped_while_it_is_made_is_not_kept(
         await manager.create_token(scope="admin", tenant_id="short_lived")
 
     assert await manager.list_tokens(tenant_id="short_lived", include_revoked=True) == []
+
+
+async def test_a_token_is_revoked_by_its_bearer_string_and_a_miss_never_repeats_the_secret(
+    manager: FixtureManager,
+) -> None:
+    """``token revoke`` takes the id; given the bearer string (pasted whole from where it
+    was kept) it answered "no live token has id 'tfk_<id>.<secret>'", printing the
+    secret to the terminal and the logs, and the token stayed live."""
+    issued = await manager.create_token(scope="read", name="pasted")
+    secret = issued.bearer.partition(".")[2]
+
+    revoked = await manager.revoke_token(issued.bearer)
+
+    assert revoked.token_id == issued.token.token_id
+    assert await manager.authenticate_token(issued.bearer) is None
+    with pytest.raises(TokenNotFoundError) as again:
+        await manager.revoke_token(issued.bearer)
+    assert secret not in str(again.value)

@@ -120,7 +120,9 @@ def list_tokens(
 @token_app.command("revoke")
 def revoke(
     ctx: typer.Context,
-    token_id: Annotated[str, typer.Argument(help="The token's id (token list shows it).")],
+    token_id: Annotated[
+        str, typer.Argument(help="The token's id (token list shows it), or the token itself.")
+    ],
 ) -> None:
     """Revoke a token: requests bearing it are refused from now on.
 

@@ -140,8 +140,9 @@ async def list_tokens(
 
 
 async def revoke_token(store: TenantStore, token_id: str, *, actor: str) -> ApiToken:
-    """Revoke a live token; audited as ``token.revoke``. :class:`TokenNotFoundError` if
-    no live token has that id."""
+    """Revoke a live token, given its id or its bearer string; audited as
+    ``token.revoke``. :class:`TokenNotFoundError` if no live token has that id."""
+    token_id = _id_of(token_id)
     await store.initialize()
     async with store.control(readonly=True) as conn:
         found = await api_tokens.find_token(conn, token_id)
@@ -156,6 +157,14 @@ async def revoke_token(store: TenantStore, token_id: str, *, actor: str) -> ApiT
             raise TokenNotFoundError(token_id)
         await audit.record(conn, detail={"token_id": token_id, "scope": token.scope})
     return token
+
+
+def _id_of(given: str) -> str:
+    """The token id in ``given``: an id, or a bearer string pasted whole from where it
+    was kept (``tfk_<id>.<secret>``), whose secret an error would otherwise repeat."""
+    if not given.startswith(_PREFIX):
+        return given
+    return given[len(_PREFIX) :].partition(".")[0]
 
 
 def _parse(bearer: str) -> tuple[str, str] | None:
