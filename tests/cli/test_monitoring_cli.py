@@ -3,9 +3,11 @@ snapshot, monitor errors and forecast, on both backends."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.schema import DropTable
 
 from tenancy_fixtures import FixtureManager
 from tenancy_fixtures.store.base import TENANT_SCHEMA
@@ -113,3 +115,31 @@ def test_forecast_shows_a_limit_passed_from_one_snapshot_as_reached(
     assert "reached" in users_row
     [storage_row] = [line for line in rows if " storage " in line]
     assert "too few snapshots" in storage_row
+
+
+def test_list_goes_on_past_a_tenant_whose_storage_cannot_be_read(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """A tenant whose storage lacks a table (its migration failed, say) ended ``list``
+    with a storage error (exit 7): no tenant of the fleet could be listed. It is listed
+    as unreadable, with a warning saying why, and the others as before."""
+    fine, broken = f"{tenant_prefix}fine", f"{tenant_prefix}broken"
+    for tenant in (broken, fine):
+        cli.ok("init-tenant", tenant)
+
+    async def lose_a_table(manager: FixtureManager) -> None:
+        async with manager.store.session(broken) as session:
+            table = session.metadata.tables[f"{TENANT_SCHEMA}.workspace_playlists"]
+            await session.connection.execute(DropTable(table))
+
+    with_manager(cli.database_url, lose_a_table)
+
+    listed = cli("list", "--prefix", tenant_prefix, "--json")
+
+    assert listed.exit_code == 0, listed.output
+    problems = {t["tenant_id"]: t["problem"] for t in json.loads(listed.stdout)}
+    assert problems[fine] is None
+    assert problems[broken].startswith("unreadable: ")
+    assert "workspace_playlists" in problems[broken]
+    assert f"warning: tenant '{broken}' is unreadable: " in listed.stderr
+    assert "unreadable" in cli.ok("list", "--prefix", tenant_prefix).stdout

@@ -185,7 +185,7 @@ def list_tenants(
             escape(s.tenant.tier),
             escape(s.revision or "-"),
             *(
-                ("-", "-", "storage missing", "-")
+                ("-", "-", _problem_cell(s.problem), "-")
                 if s.problem
                 else (
                     f"{s.rows:,}",
@@ -197,6 +197,13 @@ def list_tenants(
             s.tenant.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
+
+
+def _problem_cell(problem: str) -> str:
+    """What ``list`` shows for a tenant it could not read (``problem`` says why)."""
+    from tenancy_fixtures.monitoring.monitor import UNREADABLE
+
+    return UNREADABLE if problem.startswith(UNREADABLE) else "storage missing"
 
 
 def show(

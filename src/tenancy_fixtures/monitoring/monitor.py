@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from tenancy_fixtures.errors import TenantNotFoundError
+from tenancy_fixtures.errors import PermissionDeniedError, StorageError, TenantNotFoundError
 from tenancy_fixtures.monitoring.error_analysis import ErrorAnalysis, analyse_errors
 from tenancy_fixtures.monitoring.forecast import TenantForecast, forecast_tenant
 from tenancy_fixtures.monitoring.limits import LimitCheck, check_limits, config_limits
@@ -20,6 +20,8 @@ from tenancy_fixtures.store.control_plane import AppliedFixture, TenantRecord
 
 __all__ = ["FixtureMonitor", "TenantStatus", "TenantUsage"]
 
+#: How a status's ``problem`` starts when the tenant's storage is there but fails.
+UNREADABLE = "unreadable"
 #: Snapshots (and loads) per tenant a forecast reads, newest first.
 HISTORY_POINTS = 500
 
@@ -130,7 +132,9 @@ class FixtureMonitor:
     async def status(self, tenant_id: str, *, report_missing: bool = False) -> TenantStatus:
         """The current status of one tenant. A registered tenant whose storage is missing
         is a :class:`TenantStorageMissingError`, or with ``report_missing`` a status whose
-        ``problem`` says so (for listings that go on with the other tenants)."""
+        ``problem`` says so (for listings that go on with the other tenants); so is, with
+        ``report_missing``, one whose storage cannot be read (a table missing, say), but
+        not a lost connection or a missing privilege, which every tenant would meet."""
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
             record = await control_plane.get_tenant(conn, tenant_id)
@@ -156,6 +160,10 @@ class FixtureMonitor:
             if not report_missing:
                 raise missing from exc
             return found({}, {}, 0, problem=missing.problem)
+        except StorageError as exc:
+            if not report_missing or exc.transient or isinstance(exc, PermissionDeniedError):
+                raise
+            return found({}, {}, 0, problem=f"{UNREADABLE}: {exc.message}")
         size = await self.store.storage_bytes(tenant_id)
         return found(fixtures, counts, size, derived_tables=self.derived_tables())
 
