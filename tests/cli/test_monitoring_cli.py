@@ -143,3 +143,19 @@ def test_list_goes_on_past_a_tenant_whose_storage_cannot_be_read(
     assert "workspace_playlists" in problems[broken]
     assert f"warning: tenant '{broken}' is unreadable: " in listed.stderr
     assert "unreadable" in cli.ok("list", "--prefix", tenant_prefix).stdout
+
+
+def test_forecast_of_a_tenant_never_measured_says_why_it_shows_nothing(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """A tenant made and never loaded has no usage snapshot: ``forecast`` printed an
+    empty table and nothing else, as if it counted no limit."""
+    tenant = f"{tenant_prefix}fresh"
+    cli.ok("init-tenant", tenant)
+
+    shown = cli.ok("forecast", tenant)
+
+    assert f"note: no usage snapshot of {tenant} yet" in shown.stderr
+    assert "monitor snapshot" in shown.stderr
+    cli.ok("monitor", "snapshot", "-t", tenant)
+    assert "no usage snapshot" not in cli.ok("forecast", tenant).stderr

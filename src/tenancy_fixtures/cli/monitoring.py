@@ -193,6 +193,21 @@ def forecast(
                 str(item.points),
             )
     console.print(table)
+    _print_notes(forecasts)
+
+
+def _print_notes(forecasts: list[TenantForecast]) -> None:
+    """After the table: tenants with no snapshot to forecast from, and each anomaly."""
+    unmeasured = [f.tenant_id for f in forecasts if not f.limits]
+    if unmeasured:
+        err_console.print(
+            f"note: no usage snapshot of {', '.join(unmeasured[:5])}"
+            f"{' and more' if len(unmeasured) > 5 else ''} yet, so nothing to forecast: "
+            "a load takes one, and so does `tenancy-fixtures monitor snapshot`",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     for f in forecasts:
         for a in f.anomalies:
             console.print(
