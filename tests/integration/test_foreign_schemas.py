@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from tenancy_fixtures import FixtureManager, TenantNotFoundError
+from tenancy_fixtures import FixtureManager, InvalidTenantIdError, TenantNotFoundError
 from tenancy_fixtures.store import control_plane
 
 pytestmark = pytest.mark.postgres
@@ -52,3 +52,16 @@ async def test_a_tenant_schema_that_lost_its_registry_row_is_still_dropped(
     await pg_manager.drop_tenant("unlisted")
 
     assert not await admin.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = 'unlisted'")
+
+
+async def test_creating_a_tenant_over_a_schema_no_tenant_owns_says_so(
+    pg_manager: FixtureManager, admin: asyncpg.Connection, app_schema: str
+) -> None:
+    """It said "tenant 'reports_x' already exists", which ``show``, ``cleanup`` and every
+    other command then denied (exit 4)."""
+    with pytest.raises(InvalidTenantIdError, match="no tenant's") as refused:
+        await pg_manager.create_tenant(app_schema)
+
+    assert refused.value.exit_code == 2
+    assert await admin.fetchval(f'SELECT count(*) FROM "{app_schema}".reports') == 1
+    assert await pg_manager.list_tenants() == []

@@ -51,7 +51,9 @@ from sqlalchemy.schema import (
 from tenancy_fixtures.errors import (
     CatalogFullError,
     IntegrityViolationError,
+    InvalidTenantIdError,
     StorageError,
+    TenancyFixturesError,
     TenantAlreadyExistsError,
     TenantNotFoundError,
 )
@@ -996,7 +998,7 @@ class PostgresTenantStore(TenantStore):
                     await conn.execute(CreateSchema(schema))
             except DBAPIError as exc:
                 if sqlstate(exc) in _DUPLICATE_SQLSTATES:
-                    raise TenantAlreadyExistsError(tenant_id) from None
+                    raise await self._taken(tenant_id, schema) from None
                 raise
             owner = None
             if self.settings.tenant_roles:
@@ -1297,6 +1299,20 @@ class PostgresTenantStore(TenantStore):
             tenant_id=tenant_id,
             database=self._database,
             schema=self.checked(tenant_id),
+        )
+
+    async def _taken(self, tenant_id: str, schema: str) -> TenancyFixturesError:
+        """Why ``schema`` could not be made for ``tenant_id``: the tenant exists, or the
+        database holds a schema of that name that is no tenant's (it said "tenant exists",
+        which every other command then denied)."""
+        async with self._connection(None) as conn:
+            registered = await control_plane.get_tenant(conn, tenant_id) is not None
+            if registered or await self._holds_tenant_tables(conn, schema):
+                return TenantAlreadyExistsError(tenant_id)
+        return InvalidTenantIdError(
+            tenant_id,
+            f"the database holds a schema {schema!r} that is no tenant's (not registered, "
+            "not the tenant tables): choose another id, or drop that schema yourself",
         )
 
     async def _holds_tenant_tables(self, conn: AsyncConnection, schema: str) -> bool:
