@@ -332,8 +332,8 @@ async def _execute(
                 sql=options.sql,
                 planned_from=planned.from_revision,
             )
-        except TenantNotFoundError as exc:  # dropped since the plan was made
-            result = replace(planned, outcome="failed", error=str(exc))
+        except TenantNotFoundError as exc:
+            result = _not_found(planned, exc, named=options.tenants is not None)
         done[planned.tenant_id] = result
         if progress is not None:
             progress(result)
@@ -349,6 +349,19 @@ async def _execute(
     if rest and await _run(rest, one, concurrency, keep_going=options.keep_going):
         report.stopped = "a tenant failed (without keep_going)"
     return done
+
+
+def _not_found(
+    planned: TenantMigration, exc: TenantNotFoundError, *, named: bool
+) -> TenantMigration:
+    """The result of a planned tenant found gone at its turn: a failure if its storage
+    is missing (still registered) or the caller named it; else it was dropped since the
+    plan was made (a fleet run going on while tenants are deprovisioned), and there is
+    nothing left to migrate: skipped, so the run neither stops nor fails for it."""
+    if named or isinstance(exc, TenantStorageMissingError):
+        return replace(planned, outcome="failed", error=str(exc))
+    log.info("tenant_dropped_since_planned", tenant_id=planned.tenant_id)
+    return replace(planned, to_revision=planned.from_revision, outcome="skipped", steps=[])
 
 
 async def _run(
