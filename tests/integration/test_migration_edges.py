@@ -4,14 +4,17 @@ leave the history for one tenant of many, and a tenant ahead of the code."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tenancy_fixtures import FixtureManager
+from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures.errors import MigrationError
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
-from tests.integration.test_migrations import BASE, HEAD
+from tests.integration.test_migrations import BASE, BUILTIN_VERSIONS, HEAD
 
 
 async def _tenants(manager: FixtureManager, *ids: str) -> list[str]:
@@ -62,3 +65,40 @@ async def test_a_tenant_dropped_while_a_fleet_run_goes_on_is_skipped_not_a_failu
         (ids[2], "not_attempted"),
     ]
     assert f"tenant '{ids[1]}' does not exist" == named.results[0].error
+
+
+def _history_with(tmp_path: Path, revision: str) -> Path:
+    """The built-in history and one more revision after its head, named ``revision``."""
+    history = tmp_path / "history"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_long.py").write_text(
+        f'revision = "{revision}"\ndown_revision = "{HEAD}"\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+    return history
+
+
+async def test_a_revision_id_longer_than_the_ledger_holds_is_refused_naming_its_file(
+    manager: FixtureManager, settings: Settings, tmp_path: Path
+) -> None:
+    """The ledger keeps ids of up to 64 characters: on PostgreSQL creating any tenant,
+    and migrating each, failed on "value too long" after the revision had run; SQLite
+    kept the id whole. Refused as the history is read, naming the file, on both."""
+    long_id = "0004_" + "x" * 60
+    history = _history_with(tmp_path, long_id)
+    await manager.create_tenant("edge_kept")
+
+    async with FixtureManager(settings, migrations=history) as newer:
+        with pytest.raises(MigrationError) as creating:
+            await newer.create_tenant("edge_long")
+        with pytest.raises(MigrationError) as migrating:
+            await newer.migrate()
+
+    for raised in (creating, migrating):
+        assert f"{history / 'versions' / '0004_long.py'} declares revision {long_id!r}" in str(
+            raised.value
+        )
+        assert "at most 64" in str(raised.value)
+    assert [t.tenant_id for t in await manager.list_tenants()] == ["edge_kept"]
+    [entry] = await manager.migration_status()
+    assert (entry.revision, entry.status) == (HEAD, "ok")

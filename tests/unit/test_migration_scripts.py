@@ -187,3 +187,24 @@ def test_a_revision_id_declared_twice_is_a_migration_error_naming_both_files(
     assert _refusal(MigrationScripts(str(versions.parent))).endswith(
         "Revision b2 is present more than once"
     )
+
+
+def test_a_revision_id_longer_than_the_ledger_holds_is_refused_naming_its_file(
+    tmp_path: Path,
+) -> None:
+    """The ledger keeps ids of up to 64 characters: PostgreSQL refused a longer one as
+    each tenant was created or migrated; SQLite kept it."""
+    long_id, longest = "b" * 65, "c" * 64
+    scripts = _history(tmp_path, ("a1", None, ""), (long_id, "a1", ""))
+    versions = tmp_path / "history" / "versions"
+    refusal = "65 characters; the migration ledger records ids of at most 64: give it a shorter one"
+
+    with pytest.raises(MigrationError) as raised:
+        _ = scripts.head
+    assert raised.value.message.endswith(
+        f"{versions / (long_id + '.py')} declares revision {long_id!r}, {refusal}"
+    )
+    (versions / f"{long_id}.py").write_text('revision = "b" * 65\ndown_revision = "a1"\n')
+    assert _refusal(MigrationScripts(str(versions.parent))).endswith(refusal)
+    fine = _history(tmp_path / "fine", ("a1", None, ""), (longest, "a1", ""))
+    assert fine.head == longest

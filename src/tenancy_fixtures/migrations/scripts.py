@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from tenancy_fixtures.errors import MigrationError, SettingsError, UnknownRevisionError
 from tenancy_fixtures.settings import Settings
+from tenancy_fixtures.store.control_plane import REVISION_LENGTH
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -128,6 +129,7 @@ def _declared_chain(directory: Path, location: str) -> list[str] | None:
             return None
         if declared is None:
             return None
+        _refuse_long_id(declared[0], path, location)
         if declared[0] in file_of:
             raise MigrationError(
                 f"migrations {location}: {file_of[declared[0]]} and {path} both declare "
@@ -149,6 +151,18 @@ def _declared_chain(directory: Path, location: str) -> list[str] | None:
         current = next_of[current]
         chain.append(current)
     return chain if len(chain) == len(down_of) else None
+
+
+def _refuse_long_id(revision: str, path: Path | str, location: str) -> None:
+    """A :class:`MigrationError` naming the file, for a revision id longer than the
+    migration ledger records (PostgreSQL refused it as each tenant was created or
+    migrated, after the revision had run; SQLite kept it whole)."""
+    if len(revision) > REVISION_LENGTH:
+        raise MigrationError(
+            f"migrations {location}: {path} declares revision {revision!r}, "
+            f"{len(revision)} characters; the migration ledger records ids of at most "
+            f"{REVISION_LENGTH}: give it a shorter one"
+        )
 
 
 def _fault(exc: Exception, directory: Path) -> str:
@@ -212,6 +226,7 @@ class MigrationScripts:
         if not revisions:
             raise MigrationError(f"migrations {self.location}: no revisions")
         for script in revisions:
+            _refuse_long_id(script.revision, script.path, self.location)
             if isinstance(script.down_revision, tuple | list):
                 raise MigrationError(
                     f"migrations {self.location}: revision {script.revision} merges "

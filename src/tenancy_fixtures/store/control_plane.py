@@ -50,6 +50,7 @@ __all__ = [
     "FIXTURE_NAME_LENGTH",
     "LATER_COLUMNS",
     "OVERRIDES_KEY",
+    "REVISION_LENGTH",
     "AppliedFixture",
     "AuditFilter",
     "AuditRecord",
@@ -243,13 +244,16 @@ schema_pool_table = Table(
     Column("created_at", _TS, nullable=False),
 )
 
+#: Longest revision id the migration ledger records (Alembic's own version table: 32).
+REVISION_LENGTH = 64
+
 #: Each tenant's schema revision and its last migration attempt (see migration_ledger).
 ledger_table = Table(
     "tenant_migrations",
     control_metadata,
     Column("tenant_id", ForeignKey("tenants.tenant_id", ondelete="CASCADE"), primary_key=True),
     # NULL: no migration history is known for the tenant's schema.
-    Column("revision", String(64)),
+    Column("revision", String(REVISION_LENGTH)),
     Column("status", String(16), nullable=False),
     Column("attempted_at", _TS, nullable=False),
     Column("duration_seconds", Float),
