@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tenancy_fixtures import FixtureManager, Settings
+from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import MigrationError
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
@@ -102,3 +102,23 @@ async def test_a_revision_id_longer_than_the_ledger_holds_is_refused_naming_its_
     assert [t.tenant_id for t in await manager.list_tenants()] == ["edge_kept"]
     [entry] = await manager.migration_status()
     assert (entry.revision, entry.status) == (HEAD, "ok")
+
+
+async def test_a_tenant_a_config_fixture_creates_on_a_managers_store_starts_at_the_head(
+    manager: FixtureManager,
+) -> None:
+    """``ConfigFixture(settings, store=manager.store)`` created tenants without a ledger
+    row: they read as at the first revision, so loads were refused as behind the head,
+    and ``migrate`` failed on them creating indexes they had."""
+    fixture = ConfigFixture(manager.settings, store=manager.store)
+    try:
+        await fixture.apply_tenant_config(TenantFixture(tenant_id="edge_fixture"))
+    finally:
+        await fixture.aclose()
+
+    [entry] = await manager.migration_status(["edge_fixture"])
+    report = await manager.migrate(["edge_fixture"])
+
+    assert (entry.revision, entry.status) == (HEAD, "ok")
+    assert report.counts() == {"skipped": 1}
+    assert (await manager.check_drift(["edge_fixture"]))[0].ok

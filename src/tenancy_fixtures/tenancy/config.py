@@ -458,7 +458,8 @@ class ConfigFixture(BaseFixture):
     ) -> None:
         self.settings = settings or load_settings()
         self.limits_check: LimitsCheck = limits_check or check_lowered_limits
-        #: The schema's migration history: tenants this fixture creates start at its head.
+        #: The schema's migration history: tenants this fixture creates start at its head
+        #: (``None`` with a ``store``: the one the store holds, as a manager's does).
         self.history = history
         if history is None and store is None:
             self.history = migration_scripts(self.settings, metadata_given=False)
@@ -604,11 +605,14 @@ class ConfigFixture(BaseFixture):
         if exists:
             await update_tenant(self.store, tenant.tenant_id, [bound], actor=self.settings.actor)
         else:
+            # Given a manager's store, the history it holds: without one, the tenant
+            # went unrecorded, read as at the first revision, and refused loads.
+            history = self.history if self.history is not None else self.store.history
             await create_tenant(
                 self.store,
                 tenant.tenant_id,
                 tier=tenant.tier,
-                structural=[SchemaFixture(self.store.metadata, history=self.history), bound],
+                structural=[SchemaFixture(self.store.metadata, history=history), bound],
                 actor=self.settings.actor,
             )
         await self.invalidate(tenant.tenant_id, version=bound.saved_version)
