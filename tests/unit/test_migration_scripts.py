@@ -189,6 +189,24 @@ def test_a_revision_id_declared_twice_is_a_migration_error_naming_both_files(
     )
 
 
+def test_an_offset_of_thousands_of_digits_leaves_the_history_as_the_callers_input() -> None:
+    """``int()`` refuses more than 4,300 digits: ``--to -999...`` ended in "unexpected
+    error: ValueError" (exit 1), and the message would have held every digit."""
+    scripts = MigrationScripts(BUILTIN_MIGRATIONS)
+
+    for target, shown in [
+        ("-" + "9" * 5000, "-" + "9" * 19 + "..."),
+        ("+" + "1" * 5000, "+" + "1" * 19 + "..."),
+        ("-1" + "0" * 9, "-1000000000"),
+    ]:
+        with pytest.raises(UnknownRevisionError) as raised:
+            scripts.resolve(target, BUILTIN[-1])
+        assert raised.value.exit_code == 2
+        assert str(raised.value).startswith(f"{shown} from {BUILTIN[-1]} leaves the history")
+    assert scripts.resolve("+" + "0" * 5000 + "2", BUILTIN[0]) == BUILTIN[2]
+    assert scripts.resolve("-000000000001", BUILTIN[1]) == BUILTIN[0]
+
+
 def test_a_revision_id_longer_than_the_ledger_holds_is_refused_naming_its_file(
     tmp_path: Path,
 ) -> None:

@@ -94,6 +94,13 @@ def _directory(location: str) -> Path:
     return path
 
 
+def _count(digits: str) -> int:
+    """The steps ``+N``/``-N`` give: past either end of any history when they are more
+    than nine digits (``int()`` refuses thousands of them with a ValueError)."""
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 9 else 10**9
+
+
 #: A top-level ``revision = "..."`` or ``down_revision: str | None = ...`` line.
 _ASSIGNMENT = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
@@ -258,10 +265,11 @@ class MigrationScripts:
         relative = _RELATIVE.fullmatch(target)
         if relative:
             at = self._recorded(current)
-            moved = at + int(relative[2]) * (1 if relative[1] == "+" else -1)
+            moved = at + _count(relative[2]) * (1 if relative[1] == "+" else -1)
             if not 0 <= moved < len(chain):
+                shown = target if len(target) <= 24 else f"{target[:20]}..."
                 raise UnknownRevisionError(
-                    f"{target} from {current or self.base} leaves the history "
+                    f"{shown} from {current or self.base} leaves the history "
                     f"({chain[0]} .. {chain[-1]})",
                     revisions=chain,
                 )
