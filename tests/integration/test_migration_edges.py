@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixture
-from tenancy_fixtures.errors import MigrationError
+from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
 from tests.integration.test_migrations import BASE, BUILTIN_VERSIONS, HEAD
@@ -122,3 +122,20 @@ async def test_a_tenant_a_config_fixture_creates_on_a_managers_store_starts_at_t
     assert (entry.revision, entry.status) == (HEAD, "ok")
     assert report.counts() == {"skipped": 1}
     assert (await manager.check_drift(["edge_fixture"]))[0].ok
+
+
+async def test_a_step_leaving_the_history_for_one_tenant_of_a_fleet_names_it(
+    manager: FixtureManager,
+) -> None:
+    """``--to -1`` refused with "-1 from 0001_baseline leaves the history", naming no
+    tenant: which of a thousand was at the first revision?"""
+    ids = await _tenants(manager, "edge_down", "edge_first", "edge_up")
+    await manager.migrate([ids[1]], to=BASE)
+
+    with pytest.raises(UnknownRevisionError) as raised:
+        await manager.migrate(to="-1")
+
+    assert (raised.value.tenant_id, raised.value.exit_code) == (ids[1], 2)
+    assert str(raised.value).startswith(f"tenant '{ids[1]}': -1 from {BASE} leaves the history")
+    status = {e.tenant_id: e.revision for e in await manager.migration_status()}
+    assert status == {ids[0]: HEAD, ids[1]: BASE, ids[2]: HEAD}

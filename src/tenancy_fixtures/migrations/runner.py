@@ -256,7 +256,8 @@ def _plan(entry: LedgerEntry, scripts: MigrationScripts, to: str) -> TenantMigra
     try:
         target = scripts.resolve(to, current)
         steps = scripts.steps(current, target)
-    except UnknownRevisionError:
+    except UnknownRevisionError as exc:  # -1 from the first revision, +1 from the head
+        exc.tenant_id = entry.tenant_id  # which of the fleet's tenants it leaves
         raise
     except MigrationError as exc:
         raise MigrationError(exc.message, tenant_id=entry.tenant_id) from None
