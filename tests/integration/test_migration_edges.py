@@ -14,6 +14,7 @@ from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixt
 from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
+from tenancy_fixtures.store import migration_ledger
 from tests.integration.test_migrations import BASE, BUILTIN_VERSIONS, HEAD
 
 
@@ -139,3 +140,19 @@ async def test_a_step_leaving_the_history_for_one_tenant_of_a_fleet_names_it(
     assert str(raised.value).startswith(f"tenant '{ids[1]}': -1 from {BASE} leaves the history")
     status = {e.tenant_id: e.revision for e in await manager.migration_status()}
     assert status == {ids[0]: HEAD, ids[1]: BASE, ids[2]: HEAD}
+
+
+async def test_validation_of_a_tenant_ahead_of_the_code_does_not_say_to_migrate_it(
+    manager: FixtureManager,
+) -> None:
+    """``validate-data`` said "behind the head: run `tenancy-fixtures migrate -t newer`",
+    which refuses a revision the code's history lacks."""
+    await manager.create_tenant("edge_newer")
+    async with manager.store.control() as conn:
+        await migration_ledger.set_revision(conn, "edge_newer", "0009_from_a_newer_release")
+
+    report = await manager.validate_tenant("edge_newer")
+
+    assert not report.ok
+    assert not any("behind the head" in p for p in report.problems), report.problems
+    assert any("was it migrated by a newer release?" in p for p in report.problems)

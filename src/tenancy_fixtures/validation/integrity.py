@@ -53,7 +53,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Column, Table
 
-from tenancy_fixtures.errors import PermissionDeniedError, TenantStorageMissingError
+from tenancy_fixtures.errors import (
+    PermissionDeniedError,
+    SchemaOutdatedError,
+    TenantStorageMissingError,
+)
 from tenancy_fixtures.fixtures.schema import SchemaFixture
 from tenancy_fixtures.loading.checksums import ContentChecksum, add_checksums
 from tenancy_fixtures.loading.derived import derived_tables
@@ -63,6 +67,7 @@ from tenancy_fixtures.monitoring.performance import PerformanceTracker, tracker_
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.control_plane import TableChecksum
+from tenancy_fixtures.store.migration_ledger import RevisionHistory
 from tenancy_fixtures.tenancy.sizes import format_size, parse_size
 from tenancy_fixtures.validation.drift import check_drift
 from tenancy_fixtures.validation.isolation import check_isolation
@@ -360,11 +365,7 @@ class DataIntegrityValidator:
                 lost = finding.startswith(("table ", "column ")) and finding.endswith(" is missing")
                 readable = readable and not lost
             if history is not None and drift.revision != history.head:
-                report.fail(
-                    "schema",
-                    f"schema revision {drift.revision} is behind the head {history.head}: "
-                    f"run `tenancy-fixtures migrate -t {session.tenant_id}`",
-                )
+                report.fail("schema", _not_at_head(session.tenant_id, drift.revision, history))
                 readable = False
             summary.append(
                 f"{len(tables)} tables present, "
@@ -592,6 +593,18 @@ class DataIntegrityValidator:
                 f"{format_size(limit)} limit",
             )
         return f"{format_size(used)} used of {format_size(limit)}"
+
+
+def _not_at_head(tenant_id: str, revision: str | None, history: RevisionHistory) -> str:
+    """Why a tenant's rows are not checked when its schema is not at the head: behind
+    it (migrate it), or at a revision the code's history lacks, which ``migrate``
+    refuses (a newer release's: the load's :class:`SchemaOutdatedError` says what to do)."""
+    if revision in history.chain:
+        return (
+            f"schema revision {revision} is behind the head {history.head}: "
+            f"run `tenancy-fixtures migrate -t {tenant_id}`"
+        )
+    return str(SchemaOutdatedError(tenant_id, revision=revision, head=history.head, unknown=True))
 
 
 def _loaded_rows(
