@@ -116,3 +116,18 @@ def _applied(cli: Cli, tenant: str) -> list[str]:
     """The outcomes of the tenant's ``config.apply`` audit records, oldest first."""
     trail = cli.json("audit", tenant, "--json")
     return [r["outcome"] for r in reversed(trail) if r["action"] == "config.apply"]
+
+
+def test_feature_flags_and_no_features_together_are_refused_changing_nothing(
+    cli: Cli, tenant_prefix: str
+) -> None:
+    """``config T -f sso --no-features`` dropped every extra flag, ``sso`` too, and
+    exited 0: one of the two went unheard."""
+    tenant = f"{tenant_prefix}both"
+    cli.ok("init-tenant", tenant, "-f", "data_export")
+    before = cli.json("config", tenant, "--json")
+
+    both = cli("config", tenant, "-f", "sso", "--no-features")
+
+    assert_one_line_error(both, 2, "error: give -f/--feature or --no-features, not both")
+    assert before == cli.json("config", tenant, "--json")

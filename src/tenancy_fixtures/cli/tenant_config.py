@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from tenancy_fixtures.cli.context import console, print_json, run
+from tenancy_fixtures.cli.context import console, err_console, print_json, run
 from tenancy_fixtures.cli.tenants import (
     JsonFlag,
     SettingOption,
@@ -51,6 +51,9 @@ def config(
     Example: tenancy-fixtures config acme_music --tier premium -l users=500
     """
     validate_or_fail(tenant_id)
+    if no_features and feature:  # which was meant? --no-features won, -f went unheard
+        err_console.print("error: give -f/--feature or --no-features, not both")
+        raise typer.Exit(2)
     limits = pairs(limit or [], "limit")
     settings = settings_of(setting or [])
     features = [] if no_features else feature
