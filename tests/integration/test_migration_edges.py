@@ -156,3 +156,44 @@ async def test_validation_of_a_tenant_ahead_of_the_code_does_not_say_to_migrate_
     assert not report.ok
     assert not any("behind the head" in p for p in report.problems), report.problems
     assert any("was it migrated by a newer release?" in p for p in report.problems)
+
+
+RAW_SQL_REVISION = '''"""Raw SQL text, as Alembic habits write it: a table named with no schema."""
+
+from alembic import op
+
+revision = "0004_raw"
+down_revision = "0003_daily_streams"
+
+
+def upgrade() -> None:
+    op.execute("UPDATE users SET display_name = display_name")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+async def test_raw_sql_naming_no_schema_fails_on_postgresql_saying_how_to_write_it(
+    manager: FixtureManager, settings: Settings, tmp_path: Path
+) -> None:
+    """On SQLite the bare name reaches the tenant's file and the revision passes; on
+    PostgreSQL (``search_path`` pinned to ``pg_catalog``) it failed with 'relation "users"
+    does not exist' of a table every tenant has, saying nothing of why."""
+    history = tmp_path / "history"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_raw.py").write_text(RAW_SQL_REVISION)
+    await manager.create_tenant("edge_raw")
+
+    async with FixtureManager(settings, migrations=history) as newer:
+        report = await newer.migrate(["edge_raw"])
+
+    [result] = report.results
+    if manager.store.backend == "sqlite":
+        assert result.outcome == "migrated", result.error
+        return
+    assert result.outcome == "failed"
+    assert 'relation "users" does not exist' in (result.error or "")
+    assert "names no schema" in (result.error or ""), result.error
+    assert "sa.table(" in (result.error or "")

@@ -138,6 +138,9 @@ _SPARE_PREFIX = "tf_pool_"
 _SPARES_DROPPED_AT_ONCE = 16
 #: Statements naming no schema fail instead of reaching whatever the path holds.
 _PINNED_SEARCH_PATH = "SET LOCAL search_path TO pg_catalog"
+#: PostgreSQL's words for a table a statement named without a schema that the
+#: ``search_path`` does not hold (one named with its schema is quoted with it).
+_UNQUALIFIED_MISSING = re.compile(r'relation "([^".]+)" does not exist')
 #: Names of the schemas scratch() makes (never committed).
 _SCRATCH_PREFIX = "tf_scratch_"
 _KEY = re.compile(r"Key \((?P<columns>[^)]*)\)=\((?P<values>.*)\)")
@@ -1226,8 +1229,23 @@ class PostgresTenantStore(TenantStore):
         del readonly  # MVCC: readers never wait for writers
         return self._existing(tenant_id, migrating=False, snapshot=snapshot)
 
-    def _migrating(self, tenant_id: str) -> AbstractAsyncContextManager[TenantSession]:
-        return self._existing(tenant_id, migrating=True)
+    @asynccontextmanager
+    async def _migrating(self, tenant_id: str) -> AsyncIterator[TenantSession]:
+        async with self._existing(tenant_id, migrating=True) as session:
+            try:
+                yield session
+            except DBAPIError as exc:
+                if not _names_no_schema(exc):
+                    raise
+                found = self._storage_error(exc, tenant_id)
+                raise StorageError(
+                    f"{found.message}: a revision's statement names no schema (raw SQL "
+                    "text?), and a migration's search_path is pg_catalog alone; name tables "
+                    "through sa.table() or sa.Table, or use op's operations: they reach "
+                    "the tenant's schema",
+                    tenant_id=tenant_id,
+                    transient=found.transient,
+                ) from exc
 
     @asynccontextmanager
     async def _existing(
@@ -1428,3 +1446,12 @@ def _unreachable(exc: BaseException) -> str | None:
             return str(seen).strip().splitlines()[0]
         seen = getattr(seen, "orig", None) or seen.__cause__
     return None
+
+
+def _names_no_schema(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is a table not found because the statement named no schema: in a
+    migration (``search_path`` pinned to ``pg_catalog``), raw SQL text naming a
+    tenant table, which SQLite resolves in the tenant's file all the same."""
+    return sqlstate(exc) == "42P01" and bool(
+        _UNQUALIFIED_MISSING.search(str(getattr(exc, "orig", None) or exc))
+    )
