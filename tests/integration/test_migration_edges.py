@@ -1,20 +1,23 @@
-"""Fleet migrations at their edges, on both backends: tenants dropped while a run goes
-on, revision ids the ledger cannot hold, tenants made beside a manager, targets that
-leave the history for one tenant of many, and a tenant ahead of the code."""
+"""Fleet migrations at their edges: tenants dropped while a run goes on, revision ids
+the ledger cannot hold, tenants made beside a manager, targets that leave the history
+for one tenant of many, a tenant ahead of the code, raw SQL on PostgreSQL, and a load
+racing a migration."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixture
-from tenancy_fixtures.errors import MigrationError, UnknownRevisionError
+from tenancy_fixtures.errors import MigrationError, SchemaOutdatedError, UnknownRevisionError
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
-from tenancy_fixtures.store import migration_ledger
+from tenancy_fixtures.store import control_plane, migration_ledger
 from tests.integration.test_migrations import BASE, BUILTIN_VERSIONS, HEAD
 
 
@@ -197,3 +200,42 @@ async def test_raw_sql_naming_no_schema_fails_on_postgresql_saying_how_to_write_
     assert 'relation "users" does not exist' in (result.error or "")
     assert "names no schema" in (result.error or ""), result.error
     assert "sa.table(" in (result.error or "")
+
+
+async def _until_one_waits_for_a_lock(manager: FixtureManager) -> None:
+    """Until a session of this database waits for a lock (polled: the waiting is the
+    server's to see)."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(600):
+        async with manager.store.control() as conn:
+            if (await conn.execute(waiting)).scalar_one():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no session came to wait for the tenant's lock within 30 s")
+
+
+async def test_a_load_racing_a_downgrade_waits_for_it_and_is_refused_as_behind_the_head(
+    pg_manager: FixtureManager, tmp_path: Path
+) -> None:
+    """A load read the ledger before it took the tenant's lock: one started while a
+    migration took the tenant down passed the check (the head, as yet), waited for the
+    migration, then loaded into the schema it left, behind the head. Loads now lock the
+    tenant first, as erasures and key rotations do, and read the ledger the migration
+    wrote."""
+    history = _history_with(tmp_path, "0004_nothing")
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "users.jsonl").write_text('{"user_id": "u1", "display_name": "Ann"}\n')
+    async with FixtureManager(pg_manager.settings, migrations=history) as newer:
+        await newer.create_tenant("edge_race")
+        async with newer.store.migrating("edge_race") as session:  # a run taking it down
+            assert await control_plane.lock_tenant(session.connection, "edge_race")
+            await migration_ledger.set_revision(session.connection, "edge_race", HEAD)
+            load = asyncio.create_task(newer.load_fixtures("edge_race", source))
+            await _until_one_waits_for_a_lock(newer)
+
+        with pytest.raises(SchemaOutdatedError, match="migrate -t edge_race"):
+            await load

@@ -351,6 +351,10 @@ async def _transaction(run: _Run) -> list[FixtureResult]:
 async def _attempt(run: _Run) -> list[FixtureResult]:
     """One attempt at the load's transaction."""
     async with run.store.session(run.tenant_id) as session:
+        # The tenant's lock before its revision, as erasures take them: a migration that
+        # holds it (taking the tenant down, say) is waited for, and the revision read is
+        # the one it left. (A tenant gone: refuse_outdated says so.)
+        await control_plane.lock_tenant(session.connection, run.tenant_id)
         await migration_ledger.refuse_outdated(session.connection, run.tenant_id, run.store.history)
         if run.lenient:
             with run.tracker.stage("prevalidate"):
