@@ -239,3 +239,45 @@ async def test_a_load_racing_a_downgrade_waits_for_it_and_is_refused_as_behind_t
 
         with pytest.raises(SchemaOutdatedError, match="migrate -t edge_race"):
             await load
+
+
+AUTOCOMMIT_REVISION = '''"""An index built concurrently, as Alembic's docs show it."""
+
+from alembic import op
+
+revision = "0004_concurrently"
+down_revision = "0003_daily_streams"
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_users_display_name", "users", ["display_name"], postgresql_concurrently=True
+        )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_users_display_name", table_name="users")
+'''
+
+
+async def test_a_revision_asking_for_autocommit_fails_saying_why_it_cannot_have_it(
+    manager: FixtureManager, settings: Settings, tmp_path: Path
+) -> None:
+    """``op.get_context().autocommit_block()`` (``CREATE INDEX CONCURRENTLY``) failed the
+    tenant with "AssertionError: " and nothing more: Alembic's block ends a transaction
+    of its own, and a tenant's revisions run in the runner's."""
+    history = tmp_path / "history"
+    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
+    (history / "versions" / "0004_concurrently.py").write_text(AUTOCOMMIT_REVISION)
+    await manager.create_tenant("edge_concurrently")
+
+    async with FixtureManager(settings, migrations=history) as newer:
+        report = await newer.migrate(["edge_concurrently"])
+        [entry] = await newer.migration_status(["edge_concurrently"])
+
+    [result] = report.results
+    assert result.outcome == "failed"
+    assert (result.error or "").startswith("NotImplementedError: autocommit_block()"), result
+    assert "one transaction" in (result.error or "")
+    assert (entry.revision, entry.status) == (HEAD, "failed")

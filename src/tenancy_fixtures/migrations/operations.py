@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import event, literal
 from sqlalchemy.exc import CompileError
@@ -122,6 +122,17 @@ def _marking_for_effect(execute: Callable[..., None]) -> Callable[..., None]:
     return marked
 
 
+def _no_autocommit() -> NoReturn:
+    """Stands in for ``MigrationContext.autocommit_block``, which ends a transaction of
+    Alembic's own: here it failed on an assertion, saying nothing."""
+    raise NotImplementedError(
+        "autocommit_block() is not available to tenant revisions: a tenant's steps, its "
+        "ledger row and its audit record commit in one transaction, so that no tenant is "
+        "left half-migrated; build the index without CONCURRENTLY, or run what cannot "
+        "run in a transaction outside tenancy-fixtures"
+    )
+
+
 @contextmanager
 def _operations(conn: Connection) -> Iterator[Operations]:
     from alembic.migration import MigrationContext
@@ -130,6 +141,7 @@ def _operations(conn: Connection) -> Iterator[Operations]:
     _route_alembic_op()
     context = MigrationContext.configure(connection=conn)
     context.impl.execute = _marking_for_effect(context.impl.execute)  # type: ignore[method-assign]
+    context.autocommit_block = _no_autocommit  # type: ignore[method-assign]
     operations = Operations(context)
     event.listen(conn, "before_execute", _qualify_alter, retval=True)
     event.listen(conn, "before_execute", _qualify_table_clauses)
