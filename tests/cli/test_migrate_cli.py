@@ -6,7 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from tests.cli.cli_runner import Cli, assert_one_line_error
+from tenancy_fixtures import FixtureManager
+from tenancy_fixtures.store import migration_ledger
+from tests.cli.cli_runner import Cli, assert_one_line_error, with_manager
 from tests.cli.test_commands import _remove_storage
 
 HEAD = "0003_daily_streams"
@@ -251,3 +253,25 @@ def test_a_revision_id_with_markup_is_printed_as_it_is(
     assert "│ 0004[/]" in status
     assert "0004[/]" in listed
     assert "revision 0004[/]" in shown
+
+
+def test_status_counts_a_tenant_ahead_of_the_code_apart_from_those_behind(
+    cli: Cli, tenant_prefix: str, database_url: str
+) -> None:
+    """A tenant a newer release migrated was counted "behind the head", which sends an
+    operator to ``migrate`` it (it refuses)."""
+    behind, ahead = f"{tenant_prefix}behind", f"{tenant_prefix}ahead"
+    for tenant in (behind, ahead):
+        cli.ok("init-tenant", tenant)
+    cli.ok("migrate", "-t", behind, "--to", "-1")
+
+    async def newer(manager: FixtureManager) -> None:
+        async with manager.store.control() as conn:
+            await migration_ledger.set_revision(conn, ahead, "0009_from_a_newer_release")
+
+    with_manager(database_url, newer)
+    status = cli.ok("migrate", "status", "-t", behind, "-t", ahead).stdout
+
+    assert status.strip().endswith(
+        "1 tenant(s) behind the head, 1 ahead of it (a revision this code lacks)"
+    )

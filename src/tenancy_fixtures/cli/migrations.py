@@ -249,12 +249,13 @@ def status(
     for tenant_id in tenant or []:
         validate_or_fail(tenant_id)
 
-    async def work(manager: FixtureManager) -> tuple[str, list[LedgerEntry]]:
+    async def work(manager: FixtureManager) -> tuple[list[str], list[LedgerEntry]]:
         entries = await manager.migration_status(tenant or None)
         assert manager.migrations is not None
-        return manager.migrations.head, entries
+        return manager.migrations.chain, entries
 
-    head, entries = run(ctx, work)
+    chain, entries = run(ctx, work)
+    head = chain[-1]
     if json_out:
         print_json(
             {
@@ -286,8 +287,16 @@ def status(
             escape(e.error or ""),
         )
     console.print(table)
-    behind = sum(1 for e in entries if e.revision != head)
-    console.print(f"{behind} tenant(s) behind the head", markup=False)
+    console.print(_not_at_head(entries, chain), markup=False, soft_wrap=True)
+
+
+def _not_at_head(entries: list[LedgerEntry], chain: list[str]) -> str:
+    """How many tenants are behind the head, and how many at a revision the history
+    lacks (a newer release's, which ``migrate`` refuses: they were counted behind)."""
+    behind = sum(1 for e in entries if e.revision in chain[:-1])
+    ahead = sum(1 for e in entries if e.revision not in chain)
+    said = f"{behind} tenant(s) behind the head"
+    return f"{said}, {ahead} ahead of it (a revision this code lacks)" if ahead else said
 
 
 @migrate_app.command("check")
