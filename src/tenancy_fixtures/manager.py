@@ -488,6 +488,9 @@ class FixtureManager:
         plans; ``sql`` captures the statements of the first pending tenant in a
         transaction that is rolled back. Check :attr:`MigrationReport.ok`.
         """
+        tenants = _named_tenants(tenants)
+        if canary < 0:  # pending[:-1]: every tenant but the last a canary
+            raise ConfigError(f"canary must be 0 or more, not {canary}", key="canary")
         history = self._history()
         await self._watch_catalog()
         options = FleetOptions(
@@ -517,8 +520,7 @@ class FixtureManager:
         """Each tenant's recorded schema revision and last migration attempt, by id
         (a tenant never migrated shows the history's first revision); a tenant named in
         ``tenants`` that does not exist is a :class:`TenantNotFoundError`."""
-        for tenant_id in tenants or ():
-            validate_tenant_id(tenant_id)
+        tenants = _named_tenants(tenants)
         history = self._history()
         await self.store.initialize()
         async with self.store.control(readonly=True) as conn:
@@ -536,11 +538,8 @@ class FixtureManager:
         :class:`TenantStorageMissingError`, or with ``report_missing`` a report whose
         ``problem`` says so (the others are still compared); a tenant dropped meanwhile
         is left out when ``tenants`` is ``None``."""
-        ids = (
-            list(tenants)
-            if tenants is not None
-            else [t.tenant_id for t in await self.list_tenants()]
-        )
+        named = _named_tenants(tenants)
+        ids = named if named is not None else [t.tenant_id for t in await self.list_tenants()]
         reports = []
         for tenant_id in ids:
             try:
@@ -583,11 +582,8 @@ class FixtureManager:
         tenant, one whose storage fails (a table missing, say) does not keep the others
         from being measured: a ``usage_snapshot_failed`` warning, and its error is raised
         once they are (a lost connection or a missing privilege at once)."""
-        ids = (
-            list(tenants)
-            if tenants is not None
-            else [t.tenant_id for t in await self.list_tenants()]
-        )
+        named = _named_tenants(tenants)
+        ids = named if named is not None else [t.tenant_id for t in await self.list_tenants()]
         taken = []
         failed: StorageError | None = None
         for tenant_id in ids:
@@ -788,11 +784,8 @@ class FixtureManager:
         after them holds their reports and its error. A tenant dropped meanwhile is left
         out when ``tenants`` is ``None``.
         """
-        ids = (
-            list(tenants)
-            if tenants is not None
-            else [t.tenant_id for t in await self.list_tenants()]
-        )
+        named = _named_tenants(tenants)
+        ids = named if named is not None else [t.tenant_id for t in await self.list_tenants()]
         reports = []
         failures: dict[str, TenancyFixturesError] = {}
         for tenant_id in ids:
@@ -902,3 +895,18 @@ class FixtureManager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _named_tenants(tenants: Sequence[str] | None) -> list[str] | None:
+    """The tenants a fleet operation names, each id checked; one string is refused:
+    read as a sequence, each of its letters was taken for a tenant ("tenant 'a' does
+    not exist", or tenants ``a``, ``c``... acted on)."""
+    if tenants is None:
+        return None
+    if isinstance(tenants, str | bytes):
+        raise ConfigError(
+            f"tenants must be a list of tenant ids, e.g. tenants=[{tenants!r}], "
+            f"not the string {tenants!r}",
+            key="tenants",
+        )
+    return [validate_tenant_id(tenant_id) for tenant_id in tenants]

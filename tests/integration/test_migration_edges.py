@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,13 @@ import pytest
 from sqlalchemy import text
 
 from tenancy_fixtures import ConfigFixture, FixtureManager, Settings, TenantFixture
-from tenancy_fixtures.errors import MigrationError, SchemaOutdatedError, UnknownRevisionError
+from tenancy_fixtures.errors import (
+    ConfigError,
+    InvalidTenantIdError,
+    MigrationError,
+    SchemaOutdatedError,
+    UnknownRevisionError,
+)
 from tenancy_fixtures.migrations import runner
 from tenancy_fixtures.migrations.report import TenantMigration
 from tenancy_fixtures.store import control_plane, migration_ledger
@@ -281,3 +288,27 @@ async def test_a_revision_asking_for_autocommit_fails_saying_why_it_cannot_have_
     assert (result.error or "").startswith("NotImplementedError: autocommit_block()"), result
     assert "one transaction" in (result.error or "")
     assert (entry.revision, entry.status) == (HEAD, "failed")
+
+
+async def test_tenants_given_as_one_string_or_a_negative_canary_are_refused(
+    manager: FixtureManager,
+) -> None:
+    """``migrate("edge_str")`` read each character as a tenant ("tenant '_' does not
+    exist"; with tenants named so, it migrated those), as did ``check_drift`` and
+    ``migration_status``; ``canary=-1`` made every tenant but the last a canary; an
+    invalid id was "does not exist" (exit 4), not invalid."""
+    await manager.create_tenant("edge_str")
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: manager.migrate("edge_str"),
+        lambda: manager.check_drift("edge_str"),
+        lambda: manager.migration_status("edge_str"),
+    ]
+
+    for call in calls:
+        with pytest.raises(ConfigError, match=r"e\.g\. tenants=\['edge_str'\], not the string"):
+            await call()
+    with pytest.raises(ConfigError, match="canary must be 0 or more, not -1"):
+        await manager.migrate(["edge_str"], canary=-1)
+    with pytest.raises(InvalidTenantIdError):
+        await manager.migrate(["../edge"])
+    assert (await manager.migrate(["edge_str"])).counts() == {"skipped": 1}
