@@ -2,7 +2,8 @@
 
 Which rows are a person's the schema declares (:mod:`tenancy_fixtures.compliance.subjects`).
 Everything happens in ONE tenant transaction (the control plane's records with it):
-a failure anywhere leaves the tenant as it was.
+a failure anywhere leaves the tenant as it was. On SQLite what it deletes or rewrites
+is overwritten in the tenant's file (``secure_delete``), not left in its free space.
 
 ``delete``
     The subject's row goes, and with it every row that cannot outlive it: rows whose

@@ -7,7 +7,8 @@ batches of ``batch_size``, one transaction each (a writer never holds a lock for
 and memory holds one batch): each batch reads its rows by primary key, deletes them, and
 records in the control plane what it removed (their content checksum, negated), so
 ``validate-data`` still knows what each table should hold. One audit record per tenant
-(``data.retention``) gives the cutoff and the counts.
+(``data.retention``) gives the cutoff and the counts. On SQLite the purged rows are
+overwritten in the tenant's file (``secure_delete``), not left in its free space.
 
 Derived daily statistics are *not* recomputed: they are anonymous counts, kept on
 purpose after the raw, personal events expire (recomputing them would erase the history

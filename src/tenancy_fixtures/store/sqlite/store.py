@@ -686,16 +686,18 @@ class SQLiteTenantStore(TenantStore):
     def _setup(self, *, attach_control: bool) -> _Setup:
         """What each connection runs as it opens (see :func:`_opening`): keys checked, a
         busy timeout, a tenant file's view of the control plane, and secure deletion in
-        the control plane, so that what a drop deletes or erases there is overwritten,
-        not left in free space (audit messages may have quoted personal data)."""
+        every file it opens, so that what a drop, an erasure or a retention purge deletes
+        or rewrites is overwritten, not left in free space where the file and any copy of
+        it would still hold it (a person's e-mail; audit messages that quoted one). Some
+        builds of SQLite have it on by default (Debian's); SQLite's own default is off."""
         setup: list[tuple[str, tuple[Any, ...]]] = [
             ("PRAGMA foreign_keys = ON", ()),
             (f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}", ()),
         ]
         if attach_control:
             setup.append((f"ATTACH DATABASE ? AS {CONTROL_SCHEMA}", (str(self.control_path),)))
-        control = CONTROL_SCHEMA if attach_control else "main"
-        return (*setup, (f"PRAGMA {control}.secure_delete = ON", ()))
+        schemas = ("main", CONTROL_SCHEMA) if attach_control else ("main",)
+        return (*setup, *((f"PRAGMA {schema}.secure_delete = ON", ()) for schema in schemas))
 
     def holds(self, path: Path) -> bool:
         return path.resolve().is_relative_to(self.data_dir.resolve())
