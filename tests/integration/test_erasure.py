@@ -132,6 +132,38 @@ async def test_an_erasure_failing_midway_leaves_everything(
     assert latest.outcome == "failed"
 
 
+async def test_a_failed_erasures_message_quoting_the_person_is_scrubbed_and_verify_finds_it(
+    manager: FixtureManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error ends an erasure (a registered derivation's own, say), its message quoting
+    the person's e-mail in the failed ``data.erase`` record. The next erasure scrubs it,
+    and erase --verify reports one left after an erasure. Every ``data.erase`` record
+    was kept as a receipt: the e-mail stayed, and the check passed."""
+    await loaded_tenant(manager, TENANT)
+
+    async def broken(*_: object) -> None:
+        raise ValueError(f"daily_stats: no listener row for '{SUBJECT_EMAIL}'")
+
+    async def failed_erasure() -> None:
+        with monkeypatch.context() as patched:
+            patched.setattr(erasure, "_refresh_derived", broken)
+            with pytest.raises(ValueError, match="no listener row"):
+                await manager.erase_subject(TENANT, SUBJECT)
+
+    await failed_erasure()
+    assert SUBJECT_EMAIL in json.dumps(await _details(manager))
+    await manager.erase_subject(TENANT, SUBJECT)
+    assert SUBJECT_EMAIL not in json.dumps(await _details(manager))
+    assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+
+    await failed_erasure()
+    check = await manager.verify_erasure(TENANT, SUBJECT)
+    assert [r for r in check.remnants if r.startswith("audit details: 1 record")], check.remnants
+    await manager.erase_subject(TENANT, SUBJECT)
+    assert (await manager.verify_erasure(TENANT, SUBJECT)).ok
+    assert (await manager.verify_audit()).ok
+
+
 async def test_verify_finds_planted_remnants_until_an_erasure_scrubs_them(
     settings: Settings, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ Places looked at:
 * reject files of the tenant (``<reject_dir>/<tenant>-<plane>-*.jsonl``, named for this
   database's control plane, and those its loads recorded writing);
 * the tenant's audit details (erasure receipts and tombstones aside: digests and
-  counts only);
+  counts only; a failed erasure's record is read like any other);
 * the tenant's config, stored and cached (Redis, when the cache is there).
 """
 
@@ -192,6 +192,12 @@ def _reject_files(
     check.checked.append(f"reject files in {directory}{elsewhere}")
 
 
+def _proof(action: str, outcome: str) -> bool:
+    """Whether a record is an erasure's proof, digests and counts only: a receipt (a
+    succeeded erasure: a failed one's message may quote what it read) or a tombstone."""
+    return action == TOMBSTONE or (action == RECEIPT and outcome == "ok")
+
+
 async def _audit(
     store: TenantStore, tenant_id: str, marks: Fingerprints, check: ErasureCheck
 ) -> None:
@@ -202,14 +208,14 @@ async def _audit(
         while True:
             page = (
                 await conn.execute(
-                    select(a.c.audit_id, a.c.action, a.c.detail)
+                    select(a.c.audit_id, a.c.action, a.c.outcome, a.c.detail)
                     .where(a.c.tenant_id == tenant_id, a.c.audit_id > last)
                     .order_by(a.c.audit_id)
                     .limit(_PAGE)
                 )
             ).all()
             for row in page:
-                if row.action not in (RECEIPT, TOMBSTONE) and marks.found_in(dict(row.detail)):
+                if not _proof(row.action, row.outcome) and marks.found_in(dict(row.detail)):
                     hits.append(int(row.audit_id))
             if len(page) < _PAGE:
                 break

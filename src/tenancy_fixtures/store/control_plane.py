@@ -998,14 +998,17 @@ async def erase_audit_detail(
 
     ``only``: erase just the records whose detail it accepts (a subject's erasure), and
     return how many were erased; the tombstone is appended only if any were. ``keep``:
-    actions whose records ``only`` never erases (an erasure's receipts: the proof of what
-    was done)."""
+    actions whose succeeded records ``only`` never erases (an erasure's receipts: the
+    proof of what was done); a refused or failed one holds an error message, which may
+    quote what the operation read, and is erased as any other record."""
     from tenancy_fixtures.store import audit_chain  # it builds on this module's tables
 
     a = audit_table
     rows = (
         await conn.execute(
-            select(a.c.audit_id, a.c.action, a.c.seq, a.c.detail).where(a.c.tenant_id == tenant_id)
+            select(a.c.audit_id, a.c.action, a.c.outcome, a.c.seq, a.c.detail).where(
+                a.c.tenant_id == tenant_id
+            )
         )
     ).all()
     by_trail: dict[str | None, list[int]] = {}
@@ -1014,7 +1017,8 @@ async def erase_audit_detail(
         detail = dict(row.detail)
         if detail == minimal_trail(detail) or row.action == audit_chain.TOMBSTONE:
             continue  # erased before (rewriting it would change nothing), or a tombstone
-        if only is not None and (row.action in keep or not only(detail)):
+        kept = row.action in keep and row.outcome == "ok"
+        if only is not None and (kept or not only(detail)):
             continue
         by_trail.setdefault(minimal_trail(detail).get("error"), []).append(row.audit_id)
         if row.seq is not None:  # records made before the chain have no position
