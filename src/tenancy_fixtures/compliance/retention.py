@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, select, tuple_
+from sqlalchemy import Column, Date, DateTime, Table, TypeDecorator, delete, func, select, tuple_
 
 from tenancy_fixtures.errors import ConfigError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
@@ -77,6 +77,23 @@ def event_tables(tables: Sequence[Table]) -> list[tuple[Table, Column[Any]]]:
     return list(reversed(found))
 
 
+def _cutoff_for(column: Column[Any], cutoff: datetime) -> datetime | date:
+    """``cutoff`` (aware, in UTC) as ``column`` compares with it: a timestamp without a
+    time zone holds UTC wall times (PostgreSQL's driver refuses an aware value for one),
+    a date column is compared with the cutoff's day. A :class:`ConfigError` naming the
+    column when it holds no time (a number or text cannot be compared with one)."""
+    kind = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+    if isinstance(kind, DateTime):
+        return cutoff if kind.timezone else cutoff.replace(tzinfo=None)
+    if isinstance(kind, Date):
+        return cutoff.date()
+    raise ConfigError(
+        f"{column.table.name}.{column.name} is declared the event time "
+        f'(info={{"retention": "event_time"}}) but is not a date or timestamp column',
+        key="retention",
+    )
+
+
 async def purge_expired(
     store: TenantStore,
     tenant_id: str,
@@ -93,15 +110,17 @@ async def purge_expired(
     async with store.control(readonly=True) as conn:
         config = await control_plane.load_config(conn, tenant_id)
         days = retention_days(tenant_id, (config or {}).get("settings", {}))
-    cutoff = None if days is None else (now or control_plane.utcnow()) - timedelta(days=days)
+    # The instant, in UTC: SQLite binds a timestamp's wall time and drops its offset.
+    moment = control_plane.aware(now or control_plane.utcnow()).astimezone(UTC)
+    cutoff = None if days is None else moment - timedelta(days=days)
     report = RetentionReport(tenant_id, days, cutoff, dry_run)
     if cutoff is None:
         return report
-    tables = event_tables(store.metadata.sorted_tables)
+    tables = [(t, c, _cutoff_for(c, cutoff)) for t, c in event_tables(store.metadata.sorted_tables)]
     if dry_run:
         async with store.session(tenant_id, readonly=True) as session:
-            for table, column in tables:
-                counted = select(func.count()).select_from(table).where(column < cutoff)
+            for table, column, bound in tables:
+                counted = select(func.count()).select_from(table).where(column < bound)
                 report.purged[table.name] = int(
                     (await session.connection.execute(counted)).scalar_one()
                 )
@@ -112,13 +131,13 @@ async def purge_expired(
             await control_plane.table_checksums(conn, tenant_id)
         )
     async with audited(store, actor=actor, action="data.retention", tenant_id=tenant_id) as audit:
-        for table, column in tables:
+        for table, column, bound in tables:
             report.purged[table.name] = await _purge_table(
                 store,
                 tenant_id,
                 table,
                 column,
-                cutoff,
+                bound,
                 size,
                 audit.run_id,
                 report,
@@ -137,7 +156,7 @@ async def _purge_table(
     tenant_id: str,
     table: Table,
     column: Column[Any],
-    cutoff: datetime,
+    cutoff: datetime | date,
     size: int,
     run_id: str,
     report: RetentionReport,
