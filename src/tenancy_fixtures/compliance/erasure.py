@@ -249,18 +249,21 @@ def _deletion_plan(tables: Sequence[Table], subject: Any, id_column: Column[Any]
     A row whose nullable key points at a deleted row loses the pointer, unless that key
     is declared ``"through"``: such a row is the parent's owner's, and goes with it. A row
     that is the subject's by a nullable reference (or through such a row) loses the
-    reference and its personal columns, or goes when one of those cannot be NULL."""
+    reference and its personal columns, or goes when one of those cannot be NULL; in the
+    subject table, another person's row loses only the reference."""
     plan = _Plan()
     for table in tables:  # parents first: a child's condition names its parents'
         terms: list[ColumnElement[bool]] = []
         clears: list[tuple[list[Column[Any]], ColumnElement[bool]]] = []
         owned = _through_terms(table, plan.stripped)
-        if id_column.table is table:
+        home = id_column.table is table
+        if home:
             terms.append(id_column == subject)
         for column in subject_columns(table, "reference"):
             if column.nullable:
                 clears.append(([column], column == subject))
-                owned.append(column == subject)
+                if not home:  # another person's row naming them (their inviter) is theirs
+                    owned.append(column == subject)
             else:
                 terms.append(column == subject)
         terms += [term for _, term in _fk_terms(table, plan.doomed, nullable=False)]

@@ -113,14 +113,16 @@ def _encodable(text: str) -> bool:
 
 def reach(metadata: MetaData, subject: Any) -> dict[str, ColumnElement[bool]]:
     """Per table, the condition selecting the rows that reach ``subject`` (tables no
-    declaration reaches are left out)."""
+    declaration reaches are left out). Of the subject table, only the subject's own row:
+    another person's row there is that person's, whoever it refers to (their inviter)."""
     id_column = subject_column(metadata)
     found: dict[str, ColumnElement[bool]] = {}
     for table in metadata.sorted_tables:  # parents first: a "through" parent is done
         terms: list[ColumnElement[bool]] = []
         if id_column.table is table:
             terms.append(id_column == subject)
-        terms += [c == subject for c in subject_columns(table, "reference")]
+        else:
+            terms += [c == subject for c in subject_columns(table, "reference")]
         for column in subject_columns(table, "through"):
             for key in column.foreign_keys:
                 parent = key.column.table
@@ -258,15 +260,16 @@ class Fingerprints:
 def belongs_to(metadata: MetaData, subject: Any, table_name: Any, record: Any) -> bool:
     """Whether ``record`` (a record of the table named ``table_name``, as a reject file
     keeps it) is the subject's: its subject id, or a column referring to it, holds
-    ``subject`` once typed as the column holds it."""
+    ``subject`` once typed as the column holds it. A record of the subject table is the
+    subject's by its id alone (another person's record naming them is that person's)."""
     if not isinstance(record, Mapping) or not isinstance(table_name, str):
         return False
     table = metadata.tables.get(f"{TENANT_SCHEMA}.{table_name}")
     if table is None:
         return False
     id_column = subject_column(metadata)
-    held = [id_column] if id_column.table is table else []
-    for column in held + subject_id_columns(table, id_column):
+    home = id_column.table is table
+    for column in [id_column] if home else subject_id_columns(table, id_column):
         value = record.get(column.name)
         if value is None or isinstance(value, bool):
             continue
