@@ -20,6 +20,7 @@ from tenancy_fixtures.errors import (
     ConfigError,
     RecordsRefusedError,
     SchemaOutdatedError,
+    SettingsError,
     SubjectNotFoundError,
 )
 from tenancy_fixtures.spotify.daily_stats import refresh_daily_stats
@@ -545,4 +546,28 @@ async def test_a_master_key_set_after_an_erasure_still_finds_its_receipt(
         assert [r.get("key") for r in receipts] == ["data", "salt", None, "salt"]
         assert (await keyed.verify_erasure(TENANT, "1")).receipts == 1
         assert (await keyed.verify_erasure(TENANT, "2")).ok
+        await drop_every_tenant(keyed)
+
+
+async def test_verify_without_the_master_key_of_keyed_receipts_is_refused_not_not_found(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """An erasure under a master key keeps fingerprints keyed by the tenant's data key.
+    Checked without TENANCY_SECRET_KEY, the erasure was said not to be on record (exit 4,
+    "check the id"), though it is: the check is refused, saying the key is needed, and
+    passes once the key is set again."""
+    keyed_settings = with_secret_key(settings)
+    async with FixtureManager(keyed_settings) as keyed:
+        await drop_every_tenant(keyed)
+        await keyed.create_tenant(TenantFixture(tenant_id=TENANT, tier="premium"))
+        await keyed.load_fixtures(TENANT, _numbered(tmp_path))
+        await keyed.erase_subject(TENANT, "1")
+    async with FixtureManager(settings) as keyless:
+        with pytest.raises(SettingsError) as refused:
+            await keyless.verify_erasure(TENANT, "1")
+        assert 2 == refused.value.exit_code
+        assert "1 erasure receipt(s) of the tenant" in str(refused.value)
+        assert "TENANCY_SECRET_KEY" in str(refused.value)
+    async with FixtureManager(keyed_settings) as keyed:
+        assert (await keyed.verify_erasure(TENANT, "1")).ok
         await drop_every_tenant(keyed)

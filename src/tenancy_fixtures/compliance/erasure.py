@@ -121,6 +121,7 @@ __all__ = [
     "RECEIPT",
     "ErasureMode",
     "ErasureReport",
+    "data_keyed_receipts",
     "erase_subject",
     "known_fingerprints",
     "line_holds",
@@ -758,6 +759,19 @@ async def known_fingerprints(
     marks = marks or Fingerprints.new(data_key)
     marks.add([subject])
     return marks, receipts
+
+
+async def data_keyed_receipts(conn: AsyncConnection, tenant_id: str) -> int:
+    """How many of the tenant's erasure receipts keep fingerprints keyed by its data key:
+    without the master key, nothing can tell whose they are."""
+    a = control_plane.audit_table
+    found = await conn.execute(
+        select(a.c.detail).where(
+            a.c.tenant_id == tenant_id, a.c.action == RECEIPT, a.c.outcome == "ok"
+        )
+    )
+    named = [dict(row.detail).get("subject") for row in found]
+    return sum(isinstance(n, dict) and n.get(_KEY_KIND) == "data" for n in named)
 
 
 def _receipt_marks(

@@ -3,7 +3,9 @@
 The subject's values are recognised by the fingerprints their erasure receipts keep
 (see :mod:`tenancy_fixtures.compliance.erasure`); without a receipt, by their id alone,
 and the check is not ``ok`` however little it finds: no erasure of the id is on record
-(a mistyped id finds nothing too).
+(a mistyped id finds nothing too). Receipts keyed by the tenant's data key are read
+with the master key only: without ``TENANCY_SECRET_KEY`` and with such receipts, the
+check is refused (:class:`SettingsError`) rather than say none is of the id.
 Places looked at:
 
 * tables: rows a declared subject reference still connects to the subject, and any
@@ -22,18 +24,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, func, select
 
 from tenancy_fixtures.compliance.erasure import (
     RECEIPT,
+    data_keyed_receipts,
     known_fingerprints,
     line_holds,
     tenant_reject_files,
 )
 from tenancy_fixtures.compliance.subjects import Fingerprints, reach, typed_subject
-from tenancy_fixtures.errors import ConfigError, TenantNotFoundError
+from tenancy_fixtures.errors import ConfigError, SettingsError, TenantNotFoundError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.store import control_plane
 from tenancy_fixtures.store.audit_chain import TOMBSTONE
@@ -46,6 +49,9 @@ from tenancy_fixtures.store.column_info import (
 from tenancy_fixtures.store.control_plane import RejectNames
 from tenancy_fixtures.tenancy import data_keys
 from tenancy_fixtures.tenancy.config_cache import ConfigCache
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["ErasureCheck", "verify_erasure"]
 
@@ -100,7 +106,23 @@ async def _marks(store: TenantStore, tenant_id: str, subject: Any) -> _Marks:
         cipher = None if key is None else await data_keys.tenant_cipher(conn, tenant_id, key)
         data_key = None if cipher is None else cipher.data_key
         marks, receipts = await known_fingerprints(conn, tenant_id, subject, data_key)
+        if not receipts and key is None:
+            await _refuse_unread(conn, tenant_id)
         return _Marks(marks, receipts, cipher)
+
+
+async def _refuse_unread(conn: AsyncConnection, tenant_id: str) -> None:
+    """A :class:`SettingsError` when receipts keyed by the tenant's data key may be of
+    the subject, and no master key is set to read them: "no erasure of this id is on
+    record" would be a guess."""
+    unread = await data_keyed_receipts(conn, tenant_id)
+    if unread:
+        raise SettingsError(
+            f"{unread} erasure receipt(s) of the tenant keep fingerprints keyed by its data "
+            "key, which TENANCY_SECRET_KEY unwraps, and it is not set: set it to tell "
+            "whether one of them is of this id (nothing was checked)",
+            tenant_id=tenant_id,
+        )
 
 
 def _checked_columns(table: Table) -> list[Column[Any]]:
