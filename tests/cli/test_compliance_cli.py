@@ -173,3 +173,23 @@ def test_erase_with_audit_logging_off_exits_2_and_erases_nothing(
     assert "TENANCY_AUDIT_LOGGING" in line
     assert REMNANTS_EXIT == verified.exit_code, verified.output
     assert "audit logging is off" in verified.stderr
+
+
+def test_paths_with_brackets_are_printed_whole_by_export_and_verify(
+    cli: Cli, tenant_prefix: str, tmp_path: Path
+) -> None:
+    """``export T ./acme[eu]`` said it wrote to ./acme, and erase --verify named the
+    reject directory ./rejects[eu] ./rejects: the brackets were read as markup."""
+    tenant = f"{tenant_prefix}brackets"
+    rejects = tmp_path / "rejects[eu]"
+    cli.env["TENANCY_REJECT_DIR"] = str(rejects)
+    cli.ok("init-tenant", tenant, "--tier", "enterprise")
+    out = tmp_path / "acme[eu]"
+
+    exported = cli.ok("export", tenant, str(out))
+    verified = cli("erase", tenant, "--subject", SUBJECT, "--verify")
+
+    assert (out / "fixtures.json").is_file()
+    assert str(out) in exported.stdout.replace("\n", "")
+    assert 4 == verified.exit_code, verified.output
+    assert str(rejects) in verified.stdout.replace("\n", "")

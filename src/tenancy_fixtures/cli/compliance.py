@@ -64,7 +64,8 @@ def export(
     for name, rows in report.rows.items():
         table.add_row(name, f"{rows:,}", report.checksums[name])
     console.print(table)
-    console.print(f"wrote {report.total:,} row(s) to {report.path}")
+    # A path is no markup: "acme[eu]" was printed "acme".
+    console.print(f"wrote {report.total:,} row(s) to {report.path}", markup=False)
 
 
 def erase(
@@ -137,10 +138,12 @@ def _verify(ctx: typer.Context, tenant_id: str, subject: str, *, json_out: bool)
     if json_out:
         print_json(check.as_dict())
     else:
-        for remnant in check.remnants:
-            console.print(f"remnant: {remnant}", highlight=False)
+        for remnant in check.remnants:  # they name reject files by path: no markup
+            console.print(f"remnant: {remnant}", highlight=False, markup=False)
         checked = ", ".join(check.checked)
-        console.print(f"{_verdict(check)} ({check.receipts} receipt(s); checked {checked})")
+        console.print(
+            f"{_verdict(check)} ({check.receipts} receipt(s); checked {checked})", markup=False
+        )
     if check.remnants:
         raise typer.Exit(REMNANTS_EXIT)
     if not check.on_record:
