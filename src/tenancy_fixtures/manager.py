@@ -69,6 +69,7 @@ from tenancy_fixtures.store import (
 )
 from tenancy_fixtures.store.api_tokens import ApiToken
 from tenancy_fixtures.store.audit_chain import ChainReport
+from tenancy_fixtures.store.column_info import check_declarations
 from tenancy_fixtures.store.control_plane import AuditFilter, AuditRecord, RunRecord, TenantRecord
 from tenancy_fixtures.store.migration_ledger import LedgerEntry
 from tenancy_fixtures.store.placement import Node, PlannedMove, TenantPlacement
@@ -128,6 +129,7 @@ class FixtureManager:
         if store is None:
             metadata = metadata if metadata is not None else tenant_metadata(self.settings)
             check_loadable(metadata)
+            check_declarations(metadata)
             store = open_store(self.settings, metadata)
         self.store = store
         self.store.history = self.migrations

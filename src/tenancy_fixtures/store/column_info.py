@@ -29,12 +29,12 @@ Changing a column's info changes no DDL, so it needs no migration. Keys read her
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Literal
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, MetaData, Table
 
-from tenancy_fixtures.errors import ConfigError
+from tenancy_fixtures.errors import ConfigError, SettingsError
 
 __all__ = [
     "ENCRYPTED_INFO",
@@ -44,6 +44,7 @@ __all__ = [
     "SUBJECT_INFO",
     "EncryptedKind",
     "SubjectLink",
+    "check_declarations",
     "encrypted_columns",
     "event_time_column",
     "personal_columns",
@@ -111,3 +112,42 @@ def subject_id_column(tables: Iterable[Table]) -> Column[Any] | None:
             f"more than one column is declared the subject's id: {names}", key=SUBJECT_INFO
         )
     return found[0] if found else None
+
+
+def check_declarations(metadata: MetaData) -> None:
+    """A :class:`SettingsError` naming each column whose info declares, under a key read
+    here, a value nothing reads: it would be ignored without a word, and a column meant
+    personal, a subject's or encrypted left out of erasures, exports or encryption (a
+    ``"through"`` link must be a foreign key: its rows belong to whoever its parent row
+    belongs to)."""
+    problems = [
+        f"{table.name}.{column.name}: {problem}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        for problem in _declaration_problems(column)
+    ]
+    ids = [c for t in metadata.sorted_tables for c in subject_columns(t, "id")]
+    if len(ids) > 1:
+        names = ", ".join(f"{c.table.name}.{c.name}" for c in ids)
+        problems.append(f'{names}: more than one column declares {{"subject": "id"}}')
+    if problems:
+        raise SettingsError(
+            "the schema's column info declares what nothing reads (fix or remove it): "
+            + "; ".join(problems)
+        )
+
+
+def _declaration_problems(column: Column[Any]) -> Iterator[str]:
+    info = column.info
+    link = info.get(SUBJECT_INFO)
+    if SUBJECT_INFO in info and link not in _LINKS:
+        yield f'{{"subject": {link!r}}}: the link is "id", "reference" or "through"'
+    elif link == "through" and not column.foreign_keys:
+        yield '{"subject": "through"} on a column that is not a foreign key'
+    if PERSONAL_INFO in info and not isinstance(info[PERSONAL_INFO], bool):
+        yield f'{{"personal": {info[PERSONAL_INFO]!r}}}: it is True or False'
+    encrypted = info.get(ENCRYPTED_INFO)
+    if ENCRYPTED_INFO in info and not isinstance(encrypted, bool) and encrypted != "reference":
+        yield f'{{"encrypted": {encrypted!r}}}: it is True, False or "reference"'
+    if RETENTION_INFO in info and info[RETENTION_INFO] != EVENT_TIME:
+        yield f'{{"retention": {info[RETENTION_INFO]!r}}}: it is "event_time"'
