@@ -61,6 +61,7 @@ from sqlalchemy import (
     Column,
     MetaData,
     Table,
+    UniqueConstraint,
     and_,
     bindparam,
     case,
@@ -468,6 +469,40 @@ def _refuse_unencryptable(
                 "TENANCY_SECRET_KEY must be set (nothing was erased)",
                 tenant_id=tenant_id,
             )
+
+
+def _refuse_repeated_keys(metadata: MetaData, mode: ErasureMode, tenant_id: str) -> None:
+    """A :class:`ConfigError` before anything is changed when a pseudonymisation would
+    repeat a unique value: the person's row is written again under their pseudonym
+    before the old one goes, so a unique key of the subject table holding neither the
+    id nor a personal column (rewritten both) would be held twice (and would tell whose
+    the row was)."""
+    if mode != "pseudonymise":
+        return
+    id_column = subject_column(metadata)
+    home = id_column.table
+    assert isinstance(home, Table)
+    rewritten = {id_column, *personal_columns(home)}
+    for columns in _unique_keys(home):
+        if rewritten.isdisjoint(columns):
+            names = ", ".join(f"{home.name}.{c.name}" for c in columns)
+            raise ConfigError(
+                "pseudonymising writes the person's row again under their pseudonym, and "
+                f"the unique key ({names}) holds neither the subject id nor a personal "
+                "column: the copy would repeat it. Declare such a column personal "
+                '(info={"personal": True}), or erase in delete mode (nothing was erased)',
+                tenant_id=tenant_id,
+                key="personal",
+            )
+
+
+def _unique_keys(table: Table) -> list[list[Column[Any]]]:
+    """The column lists of ``table``'s primary key, unique constraints and indexes."""
+    keys = [list(table.primary_key.columns)]
+    keys += [list(c.columns) for c in table.constraints if isinstance(c, UniqueConstraint)]
+    keys += [list(i.columns) for i in table.indexes if i.unique]
+    keys += [[c] for c in table.columns if c.unique]
+    return [k for k in keys if k]
 
 
 async def _pseudonymise_rows(
@@ -1019,6 +1054,7 @@ async def erase_subject(
     subject = typed_subject(store.metadata, subject)
     data_key, cipher = await _keys(store, tenant_id)
     _refuse_unencryptable(store.metadata, mode, cipher, tenant_id)
+    _refuse_repeated_keys(store.metadata, mode, tenant_id)
     report = ErasureReport(tenant_id, mode)
     async with audited(store, actor=actor, action="data.erase", tenant_id=tenant_id) as audit:
         report.run_id = audit.run_id
