@@ -81,6 +81,22 @@ async def test_an_updated_detail_is_named(own: OwnDatabase) -> None:
     assert victim == report.broken.audit_id
 
 
+@pytest.mark.parametrize("detail", ["5", "[1, 2]", '"erased"', "null"])
+async def test_a_detail_that_is_no_longer_an_object_is_named(own: OwnDatabase, detail: str) -> None:
+    """A detail replaced by a number, a list, a string or null: verify names the record
+    (exit 12). It failed on it with a TypeError or ValueError (an unexpected error,
+    exit 1) and named nothing."""
+    async with own.manager() as manager:
+        await _history(manager)
+        victim = (await _ids(own))[2]
+        await own.sql(f"UPDATE tenancy.audit_log SET detail = '{detail}' WHERE audit_id = {victim}")
+        report = await manager.verify_audit()
+
+    assert report.broken is not None
+    assert victim == report.broken.audit_id
+    assert "its detail is no JSON object" in report.broken.reason
+
+
 async def test_a_deleted_record_is_named_by_the_record_after_it(own: OwnDatabase) -> None:
     """Deleting a record leaves the next one linking to a record that is gone."""
     async with own.manager() as manager:

@@ -412,6 +412,8 @@ class _Walk:
             return "its link does not name the record before it (a record deleted or moved)"
         if entry_hash(dict(row._mapping)) != row.entry_hash:
             return "its content no longer matches its hash (updated)"
+        if not isinstance(row.detail, Mapping):  # every detail is written as an object
+            return "its detail is no JSON object, and no longer matches its digest (updated)"
         detail = dict(row.detail)
         if detail_digest(detail) == row.detail_digest:
             if row.action == TOMBSTONE:
