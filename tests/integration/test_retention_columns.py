@@ -1,6 +1,7 @@
 """Retention of a user's schema on both backends: an event time declared on a timestamp
 without a time zone, or with one, expires at the same instant, whatever zone ``now``
-is given in; a column that holds no time is refused naming it."""
+is given in; a column that holds no time is refused naming it; rows of other tables
+referring to expired events go with them, or lose the pointer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, select
 
 from tenancy_fixtures import FixtureManager, Settings, TenantFixture
 from tenancy_fixtures.errors import ConfigError
@@ -124,3 +126,81 @@ async def test_an_event_time_declared_on_a_column_holding_no_time_is_refused_nam
             kept = await session.connection.execute(select(notes.c.note_id))
             assert [1] == list(kept.scalars())
         await drop_every_tenant(manager)
+
+
+def _orders() -> MetaData:
+    """Orders (the events), their items and the items' notes (keys that cannot be
+    NULL), and reviews (a key that may be NULL)."""
+    metadata = MetaData()
+    Table(
+        "orders",
+        metadata,
+        Column("order_id", Integer, primary_key=True),
+        Column("placed_at", DateTime(timezone=True), nullable=False, info=EVENT_TIME),
+    )
+    Table(
+        "order_items",
+        metadata,
+        Column("item_id", Integer, primary_key=True),
+        Column("order_id", Integer, ForeignKey("orders.order_id"), nullable=False),
+    )
+    Table(
+        "item_notes",
+        metadata,
+        Column("note_id", Integer, primary_key=True),
+        Column("item_id", Integer, ForeignKey("order_items.item_id"), nullable=False),
+    )
+    Table(
+        "reviews",
+        metadata,
+        Column("review_id", Integer, primary_key=True),
+        Column("order_id", Integer, ForeignKey("orders.order_id")),
+    )
+    return metadata
+
+
+async def test_rows_referring_to_expired_events_go_with_them_or_lose_the_pointer(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The old order goes with its item and the item's note (their keys cannot be
+    NULL), as the dry run counted; its review stays without the pointer; the new order
+    keeps everything; the tenant still validates. The purge failed on the foreign key every time (a
+    StorageError), and with ON DELETE CASCADE the database would have removed them
+    unrecorded, failing validate-data."""
+    rows = tmp_path / "orders"
+    old, new = "2024-01-01T00:00:00+00:00", "2024-05-31T00:00:00+00:00"
+    _write(rows, "orders", [{"order_id": 1, "placed_at": old}, {"order_id": 2, "placed_at": new}])
+    _write(rows, "order_items", [{"item_id": 10, "order_id": 1}, {"item_id": 11, "order_id": 2}])
+    _write(rows, "item_notes", [{"note_id": 100, "item_id": 10}, {"note_id": 101, "item_id": 11}])
+    _write(rows, "reviews", [{"review_id": 7, "order_id": 1}, {"review_id": 8, "order_id": 2}])
+    async with FixtureManager(settings, metadata=_orders()) as manager:
+        await drop_every_tenant(manager)
+        await manager.create_tenant(
+            TenantFixture(tenant_id=TENANT, settings={"retention_days": 30})
+        )
+        await manager.load_fixtures(TENANT, rows)
+
+        dry = (await manager.purge_expired([TENANT], dry_run=True, now=NOW))[0]
+        report = (await manager.purge_expired([TENANT], now=NOW))[0]
+
+        assert {"orders": 1, "order_items": 1, "item_notes": 1} == dry.purged == report.purged
+        assert {
+            "orders": [(2,)],
+            "order_items": [(11, 2)],
+            "item_notes": [(101, 11)],
+            "reviews": [(7, None), (8, 2)],
+        } == await _rows_of(manager, ["orders", "order_items", "item_notes", "reviews"])
+        validation = await manager.validate_tenant(TENANT, recompute_checksums=True)
+        assert validation.ok, validation.problems
+        await drop_every_tenant(manager)
+
+
+async def _rows_of(manager: FixtureManager, names: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    async with manager.store.session(TENANT, readonly=True) as session:
+        for name in names:
+            table = manager.store.metadata.tables[f"{TENANT_SCHEMA}.{name}"]
+            columns = [c for c in table.columns if c.name != "placed_at"]
+            query = select(*columns).order_by(*table.primary_key.columns)
+            found[name] = [tuple(row) for row in await session.connection.execute(query)]
+    return found

@@ -17,19 +17,32 @@ they exist to keep, and leave the day straddling the cutoff half-counted).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Date, DateTime, Table, TypeDecorator, delete, func, select, tuple_
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    MetaData,
+    Table,
+    TypeDecorator,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
 from tenancy_fixtures.errors import ConfigError, StorageError
 from tenancy_fixtures.ids import validate_tenant_id
 from tenancy_fixtures.loading.table_checksums import table_checksum_over
 from tenancy_fixtures.logs import get_logger
 from tenancy_fixtures.store import control_plane
-from tenancy_fixtures.store.base import TenantStore
+from tenancy_fixtures.store.base import TenantSession, TenantStore
 from tenancy_fixtures.store.column_info import event_time_column
 from tenancy_fixtures.tenancy.audit import audited
 from tenancy_fixtures.tenancy.config import retention_days
@@ -118,12 +131,7 @@ async def purge_expired(
         return report
     tables = [(t, c, _cutoff_for(c, cutoff)) for t, c in event_tables(store.metadata.sorted_tables)]
     if dry_run:
-        async with store.session(tenant_id, readonly=True) as session:
-            for table, column, bound in tables:
-                counted = select(func.count()).select_from(table).where(column < bound)
-                report.purged[table.name] = int(
-                    (await session.connection.execute(counted)).scalar_one()
-                )
+        await _count_expired(store, tenant_id, tables, report)
         return report
     size = batch_size or store.settings.batch_size
     async with store.control(readonly=True) as conn:
@@ -141,7 +149,7 @@ async def purge_expired(
                 size,
                 audit.run_id,
                 report,
-                covered=covered.get(table.name),
+                covered=covered,
             )
         await audit.record(
             outcome="ok" if report.total else "unchanged",
@@ -149,6 +157,26 @@ async def purge_expired(
         )
     log.info("retention_purged", tenant_id=tenant_id, run_id=audit.run_id, **report.purged)
     return report
+
+
+async def _count_expired(
+    store: TenantStore,
+    tenant_id: str,
+    tables: Sequence[tuple[Table, Column[Any], datetime | date]],
+    report: RetentionReport,
+) -> None:
+    """A dry run: count each table's expired rows, and the rows of other tables that
+    would go with them (see :func:`_purge_dependants`)."""
+    async with store.session(tenant_id, readonly=True) as session:
+        for table, column, bound in tables:
+            counted = select(func.count()).select_from(table).where(column < bound)
+            report.purged[table.name] = int(
+                (await session.connection.execute(counted)).scalar_one()
+            )
+            batch = _Batch({})
+            await _count_dependants(session, table, column < bound, batch)
+            for name, count in batch.removed.items():
+                report.purged[name] = report.purged.get(name, 0) + count
 
 
 async def _purge_table(
@@ -161,11 +189,12 @@ async def _purge_table(
     run_id: str,
     report: RetentionReport,
     *,
-    covered: tuple[str, ...] | None,
+    covered: Mapping[str, tuple[str, ...] | None],
 ) -> int:
-    """Purge one table's expired rows a batch at a time; returns how many went. The
-    checksum recorded of each batch covers ``covered`` (the columns the table's
-    recorded checksums cover)."""
+    """Purge one table's expired rows a batch at a time, with what refers to them (see
+    :func:`_purge_dependants`); returns how many went. The checksum recorded of each
+    batch covers the columns ``covered`` names for the table (those its recorded
+    checksums cover)."""
     keys = list(table.primary_key.columns)
     if not keys:
         raise ConfigError(
@@ -183,29 +212,137 @@ async def _purge_table(
             # The same rows, chosen again in SQL: key values never round-trip through
             # Python, where a timestamp key may not compare equal to its stored text.
             chosen = select(*keys).where(column < cutoff).order_by(*keys).limit(size)
+            batch = _Batch(covered)
+            await _purge_dependants(session, table, tuple_(*keys).in_(chosen), batch)
             deleted = await conn.execute(delete(table).where(tuple_(*keys).in_(chosen)))
             if deleted.rowcount != len(rows):
                 raise StorageError(
                     f"retention: {table.name!r} changed while its batch was purged",
                     tenant_id=tenant_id,
                 )
-            content = table_checksum_over(table, covered)
-            content.add([tuple(r) for r in rows])
+            batch.purged(table, [tuple(r) for r in rows], events=True)
             await control_plane.record_table_checksums(
                 conn,
                 tenant_id,
                 fixture=RETENTION_FIXTURE,
                 run_id=run_id,
-                checksums=[
-                    control_plane.TableChecksum(
-                        table.name,
-                        "purge",
-                        len(rows),
-                        f"{-content.total & _MASK:016x}",
-                        0,
-                        columns=content.columns,
-                    )
-                ],
+                checksums=batch.checksums,
             )
+        for name, count in batch.removed.items():
+            if name != table.name:
+                report.purged[name] = report.purged.get(name, 0) + count
         purged += len(rows)
         report.batches += 1
+
+
+@dataclass
+class _Batch:
+    """What one batch removed and rewrote, for the write history (each checksum over the
+    columns ``covered`` names for its table), and how many rows it removed per table.
+    Of the tables referring to the events, only those with a recorded history are
+    recorded (a table no fixture wrote is not compared anyway)."""
+
+    covered: Mapping[str, tuple[str, ...] | None]
+    checksums: list[control_plane.TableChecksum] = field(default_factory=list)
+    removed: dict[str, int] = field(default_factory=dict)
+
+    def counted(self, table: Table, rows: int) -> None:
+        if rows:
+            self.removed[table.name] = self.removed.get(table.name, 0) + rows
+
+    def purged(self, table: Table, rows: Sequence[tuple[Any, ...]], *, events: bool) -> None:
+        self.counted(table, len(rows))
+        if events or table.name in self.covered:
+            self._record(table, "purge", rows)
+
+    def rewritten(self, table: Table, rows: Sequence[tuple[Any, ...]], new: Sequence[Any]) -> None:
+        if table.name in self.covered:
+            self._record(table, "purge", rows)
+            self._record(table, "insert", new)
+
+    def _record(self, table: Table, mode: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        content = table_checksum_over(table, self.covered.get(table.name))
+        content.add(rows)
+        inserted = mode == "insert"
+        self.checksums.append(
+            control_plane.TableChecksum(
+                table.name,
+                mode,
+                len(rows),
+                content.hexdigest() if inserted else f"{-content.total & _MASK:016x}",
+                len(rows) if inserted else 0,
+                columns=content.columns,
+            )
+        )
+
+
+def _referring(
+    metadata: MetaData, parent: Table, doomed: ColumnElement[bool]
+) -> Iterator[tuple[Table, list[Column[Any]], ColumnElement[bool]]]:
+    """Each foreign key of another table to ``parent``: that table, the key's columns,
+    and the condition selecting its rows that refer to the rows ``doomed`` selects."""
+    for child in metadata.sorted_tables:
+        for constraint in child.foreign_key_constraints:
+            if constraint.referred_table is not parent or child is parent:
+                continue
+            columns = list(constraint.columns)
+            referred = [e.column for e in constraint.elements]
+            key = columns[0] if len(columns) == 1 else tuple_(*columns)
+            yield child, columns, key.in_(select(*referred).where(doomed))
+
+
+async def _purge_dependants(
+    session: TenantSession,
+    parent: Table,
+    doomed: ColumnElement[bool],
+    batch: _Batch,
+    *,
+    depth: int = 0,
+) -> None:
+    """The rows of other tables referring to ``parent``'s rows that ``doomed`` selects,
+    before those go: a row whose key to them cannot be NULL goes too (what refers to it
+    first), as the database requires (its ``ON DELETE CASCADE`` would remove it unrecorded,
+    and without one the purge failed on the key); another loses the pointer."""
+    if depth > len(session.metadata.tables):  # a cycle of keys ends here
+        return
+    conn = session.connection
+    for child, columns, pointing in _referring(session.metadata, parent, doomed):
+        rows = [tuple(r) for r in await conn.execute(select(child).where(pointing))]
+        if not rows:
+            continue
+        if any(not c.nullable for c in columns):
+            await _purge_dependants(session, child, pointing, batch, depth=depth + 1)
+            await conn.execute(delete(child).where(pointing))
+            batch.purged(child, rows, events=False)
+        else:
+            await conn.execute(
+                update(child).where(pointing).values({c.name: None for c in columns})
+            )
+            at = [list(child.columns).index(c) for c in columns]
+            batch.rewritten(child, rows, [_cleared(row, at) for row in rows])
+
+
+async def _count_dependants(
+    session: TenantSession,
+    parent: Table,
+    doomed: ColumnElement[bool],
+    batch: _Batch,
+    *,
+    depth: int = 0,
+) -> None:
+    """What :func:`_purge_dependants` would remove, counted."""
+    if depth > len(session.metadata.tables):
+        return
+    for child, columns, pointing in _referring(session.metadata, parent, doomed):
+        if all(c.nullable for c in columns):
+            continue
+        counted = select(func.count()).select_from(child).where(pointing)
+        batch.counted(child, int((await session.connection.execute(counted)).scalar_one()))
+        await _count_dependants(session, child, pointing, batch, depth=depth + 1)
+
+
+def _cleared(row: tuple[Any, ...], positions: Sequence[int]) -> tuple[Any, ...]:
+    values = list(row)
+    for position in positions:
+        values[position] = None
+    return tuple(values)
