@@ -14,20 +14,60 @@ wrong inside someone else's program. Library modules therefore take their logger
   to stderr (:data:`logging.lastResort`), tracebacks without local variables.
 
 structlog is not imported until then: with Rich, which it loads, it costs more than
-importing the library does.
+importing the library does. An application may therefore hand its configuration over
+to :func:`configure_when_used`, which runs it at the first event that would be logged
+(the CLI does: a command logging nothing never holds structlog's few MiB).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["LibraryLogger", "get_logger"]
+__all__ = ["LibraryLogger", "configure_when_used", "get_logger"]
 
 # The caller of debug()/info()/... as the record's origin: _log, the level method, it.
 _CALLER = 3
+
+
+#: The application's structlog configuration waiting for the first event at its level or
+#: above (see :func:`configure_when_used`), and that level.
+_waiting: tuple[Callable[[], None], int] | None = None
+_waiting_lock = threading.Lock()
+
+
+def configure_when_used(configure: Callable[[], None] | None, *, level: int = 0) -> None:
+    """Have ``configure``, an application's ``structlog.configure``, run when the first
+    event at ``level`` or above is logged, instead of now: importing structlog (and
+    Rich's traceback renderer, which it loads) costs a few MiB of memory, which a run
+    logging nothing need not hold. Until then events below ``level`` are dropped, as
+    the configuration would drop them. ``None`` withdraws a configuration still waiting."""
+    global _waiting
+    with _waiting_lock:
+        _waiting = None if configure is None else (configure, level)
+
+
+def _configured_for(level: int) -> Any:
+    """structlog when it is configured (first running a configuration waiting for an
+    event at ``level``); ``False``: the event is one that configuration drops; ``None``:
+    structlog is not configured, the event goes to :mod:`logging`."""
+    global _waiting
+    structlog = sys.modules.get("structlog")
+    if structlog is not None and structlog.is_configured():
+        return structlog
+    with _waiting_lock:
+        if _waiting is None:
+            return None
+        configure, least = _waiting
+        if level < least:
+            return False
+        _waiting = None
+        configure()
+    structlog = sys.modules.get("structlog")
+    return structlog if structlog is not None and structlog.is_configured() else None
 
 
 def get_logger(name: str) -> LibraryLogger:
@@ -70,8 +110,10 @@ class LibraryLogger:
         self._log(logging.ERROR, "error", event, values)
 
     def _log(self, level: int, method: str, event: str, values: dict[str, Any]) -> None:
-        structlog = sys.modules.get("structlog")
-        if structlog is not None and structlog.is_configured():
+        structlog = _configured_for(level)
+        if structlog is False:
+            return
+        if structlog is not None:
             logger = structlog.get_logger(self.name)
             getattr(logger.bind(**self._context), method)(event, **values)
             return

@@ -23,6 +23,7 @@ from typer.testing import CliRunner, Result
 
 from tenancy_fixtures import FixtureManager, Settings
 from tenancy_fixtures.cli.app import app
+from tenancy_fixtures.logs import configure_when_used
 
 __all__ = [
     "HERMETIC_ENV",
@@ -97,8 +98,9 @@ def assert_one_line_error(result: Result, exit_code: int, starts_with: str) -> s
 def structlog_as_it_was() -> Iterator[None]:
     """Undo the CLI's structlog configuration, which points at the runner's closed stderr
     and filters out info events, whether structlog was configured before or not (the
-    library's logger goes to ``logging`` while it is not); and its ``--log-json`` hook
-    on Python warnings and the root logger's handler."""
+    library's logger goes to ``logging`` while it is not), or withdraw it while it still
+    waits for a first event; and its ``--log-json`` hook on Python warnings and the root
+    logger's handler."""
     saved, configured = structlog.get_config(), structlog.is_configured()
     showwarning = warnings.showwarning
     root = logging.getLogger()
@@ -108,6 +110,7 @@ def structlog_as_it_was() -> Iterator[None]:
     finally:
         warnings.showwarning = showwarning
         root.handlers[:] = handlers
+        configure_when_used(None)
         structlog.configure(**saved)
         if not configured:
             structlog.reset_defaults()

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
-from structlog.testing import capture_logs
+from structlog.testing import LogCapture, capture_logs
 
-from tenancy_fixtures.logs import get_logger
+from tenancy_fixtures.logs import configure_when_used, get_logger
 
 NAME = "tenancy_fixtures.test_logs"
 
@@ -111,3 +111,54 @@ class TestConfigured:
             {"event": "tenant_created", "tenant_id": "acme", "tier": "free", "log_level": "info"}
         ] == events
         assert [] == caplog.records
+
+
+class TestConfigureWhenUsed:
+    """An application's structlog configuration handed to ``configure_when_used`` runs
+    at the first event at its level, not before (the CLI's: importing structlog costs
+    memory a command logging nothing need not hold)."""
+
+    @pytest.fixture(autouse=True)
+    def nothing_waits(self) -> Iterator[None]:
+        yield
+        configure_when_used(None)
+
+    def test_an_event_below_the_level_is_dropped_and_configures_nothing(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calls: list[int] = []
+        configure_when_used(lambda: calls.append(1), level=logging.WARNING)
+        caplog.set_level(logging.DEBUG)
+
+        get_logger(NAME).info("tenant_created", tenant_id="acme")
+
+        assert ([], []) == (calls, caplog.records)
+
+    def test_the_first_event_at_the_level_configures_once_and_goes_through_structlog(
+        self,
+    ) -> None:
+        calls: list[int] = []
+        capture = LogCapture()
+
+        def configure() -> None:
+            calls.append(1)
+            structlog.configure(processors=[capture])
+
+        configure_when_used(configure, level=logging.WARNING)
+        get_logger(NAME).warning("limit_exceeded", limit="users")
+        get_logger(NAME).error("load_failed")
+
+        assert [1] == calls
+        assert ["limit_exceeded", "load_failed"] == [e["event"] for e in capture.entries]
+
+    def test_a_withdrawn_configuration_leaves_events_to_logging(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        calls: list[int] = []
+        configure_when_used(lambda: calls.append(1), level=logging.WARNING)
+        configure_when_used(None)
+
+        get_logger(NAME).warning("limit_exceeded")
+
+        assert [] == calls
+        assert ["limit_exceeded"] == [r.getMessage() for r in caplog.records]

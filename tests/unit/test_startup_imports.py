@@ -240,3 +240,43 @@ def test_the_load_path_imports_the_archive_readers_only_for_an_archive() -> None
 
     assert "tarfile" not in loaded
     assert "tenancy_fixtures.loading.archives" not in loaded
+
+
+def _cli_run(database_url: str, *args: str) -> str:
+    """A fresh interpreter's code running the CLI with ``args`` on ``database_url``."""
+    argv = ["tenancy-fixtures", "--database-url", database_url, *args]
+    return (
+        "import sys\n"
+        "from tenancy_fixtures.cli.app import main\n"
+        f"sys.argv = {argv!r}\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+    )
+
+
+def test_a_command_that_logs_nothing_imports_no_structlog(tmp_path: Path) -> None:
+    """structlog loads Rich's traceback renderer, pygments and attrs: ~3 MiB of every
+    loader's peak RSS (goal c of issue 15) that a command logging nothing need not
+    hold; the CLI's configuration waits for the first event."""
+    url = f"sqlite:///{tmp_path / 'data'}"
+
+    loaded = loaded_after(_cli_run(url, "init-tenant", "acme"))
+
+    assert [] == sorted(n for n in loaded if n == "structlog" or n.startswith("rich.traceback"))
+
+
+def test_the_first_event_logged_configures_structlog_for_the_cli(tmp_path: Path) -> None:
+    """With ``-v`` the CLI's configuration is in place for the first event: tenant_created
+    is one JSON line on stderr under ``--log-json``, nothing on stdout but the output."""
+    url = f"sqlite:///{tmp_path / 'data'}"
+    probe = _cli_run(url, "--log-json", "-v", "init-tenant", "acme")
+
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+
+    assert 0 == result.returncode, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    created = [e for e in events if e["event"] == "tenant_created"]
+    assert [("info", "acme")] == [(e["level"], e["tenant_id"]) for e in created]
+    assert "tenant_created" not in result.stdout

@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +34,7 @@ from tenancy_fixtures.cli import (
 )
 from tenancy_fixtures.cli.context import CliState, err_console, fail
 from tenancy_fixtures.errors import TenancyFixturesError
+from tenancy_fixtures.logs import configure_when_used, get_logger
 
 __all__ = ["app", "main"]
 
@@ -254,8 +256,23 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
 
     The CLI is the application, so it, not the library, configures structlog. Logged
     exceptions show their traceback only with ``--debug``, and never local variables
-    (they hold record values).
+    (they hold record values). Without ``--log-json`` structlog is configured (and
+    imported, with Rich's traceback renderer: ~3 MiB of a load's peak memory) at the
+    first event logged, not before: most commands log none at the default level.
     """
+    level = logging.INFO if verbose else logging.WARNING
+    configure = partial(_configure_structlog, level=level, json_logs=json_logs, debug=debug)
+    if json_logs:
+        # A log shipper reads stderr: every line is JSON from the start, other libraries'
+        # `logging` records included, so the configuration cannot wait for an event.
+        configure()
+        warnings.showwarning = _warning_as_event
+    else:
+        configure_when_used(configure, level=level)
+
+
+def _configure_structlog(*, level: int, json_logs: bool, debug: bool) -> None:
+    """The CLI's structlog configuration (see :func:`_configure_logging`)."""
     import structlog
 
     processors: list[Any] = [
@@ -268,7 +285,6 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
     elif json_logs:
         transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         processors.append(structlog.processors.ExceptionRenderer(transformer))
-    level = logging.INFO if verbose else logging.WARNING
     if json_logs:
         _foreign_records_as_json(processors[1:], level)
         processors.append(structlog.processors.JSONRenderer())
@@ -288,8 +304,6 @@ def _configure_logging(*, verbose: bool, json_logs: bool, debug: bool) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
-    if json_logs:
-        warnings.showwarning = _warning_as_event
 
 
 #: The name of the root logger's handler that ``--log-json`` puts there (one at a time).
@@ -328,9 +342,7 @@ def _warning_as_event(
     """A Python warning (a library's ``SAWarning``, say) as one JSON log event, so that
     every line on stderr stays JSON under ``--log-json``."""
     del file, line
-    import structlog
-
-    structlog.get_logger("py.warnings").warning(
+    get_logger("py.warnings").warning(
         "python_warning",
         category=category.__name__,
         message=str(message),
