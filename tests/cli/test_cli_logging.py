@@ -62,12 +62,12 @@ def test_log_json_writes_one_json_object_per_event_to_stderr(cli: Cli) -> None:
     assert [("json_acme", "info")] == [(e["tenant_id"], e["level"]) for e in created]
 
 
-def test_with_log_json_a_python_warning_is_a_json_event_too(tmp_path: Path) -> None:
-    """A warning a library raises during a command (here: the user's schema module, on
-    import) was printed as Python's two plain lines among the JSON events."""
+def json_stderr_of_list(tmp_path: Path, schema_module: str) -> list[dict[str, object]]:
+    """The events of ``--log-json list`` with ``schema_module`` as the user's schema,
+    after checking that every stderr line is JSON."""
     cli = Cli(
         f"sqlite:///{tmp_path / 'data'}",
-        env={"TENANCY_METADATA": "tests.warning_schema:metadata"},
+        env={"TENANCY_METADATA": f"{schema_module}:metadata"},
     )
 
     result = cli.ok("--log-json", "list", "--json")
@@ -75,7 +75,15 @@ def test_with_log_json_a_python_warning_is_a_json_event_too(tmp_path: Path) -> N
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines, result.stderr
     assert all(line.startswith("{") for line in lines), lines
-    [warned] = [e for e in events(result.stderr) if e["event"] == "python_warning"]
+    return events(result.stderr)
+
+
+def test_with_log_json_a_python_warning_is_a_json_event_too(tmp_path: Path) -> None:
+    """A warning a library raises during a command (here: the user's schema module, on
+    import) was printed as Python's two plain lines among the JSON events."""
+    logged = json_stderr_of_list(tmp_path, "tests.warning_schema")
+
+    [warned] = [e for e in logged if e["event"] == "python_warning"]
     assert ("UserWarning", "a schema module that warns") == (
         warned["category"],
         warned["message"],
@@ -87,18 +95,10 @@ def test_with_log_json_a_record_of_the_standard_library_logging_is_a_json_event_
 ) -> None:
     """A library logging through :mod:`logging` (asyncio, a driver) printed a plain line
     among the JSON events."""
-    cli = Cli(
-        f"sqlite:///{tmp_path / 'data'}",
-        env={"TENANCY_METADATA": "tests.logging_schema:metadata"},
-    )
+    logged = json_stderr_of_list(tmp_path, "tests.logging_schema")
 
-    result = cli.ok("--log-json", "list", "--json")
-
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines, result.stderr
-    assert all(line.startswith("{") for line in lines), lines
-    [logged] = [e for e in events(result.stderr) if e["logger"] == "some.driver"]
-    assert ("a driver that logs through logging", "warning") == (logged["event"], logged["level"])
+    [record] = [e for e in logged if e.get("logger") == "some.driver"]
+    assert ("a driver that logs through logging", "warning") == (record["event"], record["level"])
 
 
 def test_warnings_reach_stderr_without_verbose(tmp_path: Path) -> None:

@@ -45,11 +45,18 @@ async def staff(settings: Settings, tmp_path: Path) -> AsyncIterator[FixtureMana
         await drop_every_tenant(manager)
 
 
-async def _people(manager: FixtureManager) -> list[tuple[Any, ...]]:
-    async with manager.store.session("staff", readonly=True) as session:
-        person = session.metadata.tables["tenant.person"]
-        rows = await session.connection.execute(select(person).order_by(person.c.name))
+async def _rows(
+    manager: FixtureManager, tenant_id: str, table: str, order: str
+) -> list[tuple[Any, ...]]:
+    """The rows of ``table`` in ``tenant_id``, ordered by the column ``order``."""
+    async with manager.store.session(tenant_id, readonly=True) as session:
+        found = session.metadata.tables[f"tenant.{table}"]
+        rows = await session.connection.execute(select(found).order_by(found.c[order]))
         return [tuple(row) for row in rows]
+
+
+async def _people(manager: FixtureManager) -> list[tuple[Any, ...]]:
+    return await _rows(manager, "staff", "person", "name")
 
 
 async def test_erasing_a_manager_clears_the_manager_key_of_the_people_they_managed(
@@ -114,10 +121,7 @@ async def members(settings: Settings, tmp_path: Path) -> AsyncIterator[FixtureMa
 
 
 async def _members_rows(manager: FixtureManager) -> list[tuple[Any, ...]]:
-    async with manager.store.session("club", readonly=True) as session:
-        member = session.metadata.tables["tenant.member"]
-        rows = await session.connection.execute(select(member).order_by(member.c.id))
-        return [tuple(row) for row in rows]
+    return await _rows(manager, "club", "member", "id")
 
 
 async def test_erasing_a_person_leaves_the_people_they_invited_their_own_data(

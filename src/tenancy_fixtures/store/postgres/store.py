@@ -13,7 +13,14 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -1400,17 +1407,20 @@ class PostgresTenantStore(TenantStore):
         return sqlstate(exc) in _TRANSIENT_SQLSTATES or (sqlstate(exc) or "").startswith("08")
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, SQLAlchemy's ``.orig`` of it, and their causes (five at most)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return
+        yield seen
+        seen = getattr(seen, "orig", None) or seen.__cause__
+
+
 def _timed_out(exc: BaseException) -> bool:
     """Whether ``exc`` is (or wraps) a timeout: connecting past the URL's ``timeout``, a
     statement past its ``command_timeout``."""
-    seen: BaseException | None = exc
-    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
-        if seen is None:
-            return False
-        if isinstance(seen, TimeoutError):
-            return True
-        seen = getattr(seen, "orig", None) or seen.__cause__
-    return False
+    return any(isinstance(seen, TimeoutError) for seen in _causes(exc))
 
 
 #: What asyncpg says when the other end speaks another protocol (an HTTP or Redis port).
@@ -1420,31 +1430,23 @@ _STRANGER_WORDS = ("rejected SSL upgrade", "unexpected connection_lost")
 def _not_postgres(exc: BaseException) -> str | None:
     """What shows the server is not PostgreSQL (it reset the connection, or answered the
     start-up with something else), if that is the failure, else ``None``."""
-    seen: BaseException | None = exc
-    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
-        if seen is None:
-            return None
+    for seen in _causes(exc):
         said = str(seen).strip()
         if isinstance(seen, ConnectionResetError) or (
             isinstance(seen, ConnectionError) and any(w in said for w in _STRANGER_WORDS)
         ):
             return said.splitlines()[0] if said else type(seen).__name__
-        seen = getattr(seen, "orig", None) or seen.__cause__
     return None
 
 
 def _unreachable(exc: BaseException) -> str | None:
     """What kept the connection from being made (refused, unknown host, timed out), if
     that is the failure: the first line of the OS error, else ``None``."""
-    seen: BaseException | None = exc
-    for _ in range(5):  # the error, SQLAlchemy's .orig, and their causes
-        if seen is None:
-            return None
+    for seen in _causes(exc):
         if isinstance(seen, ConnectionRefusedError | socket.gaierror) or (
             isinstance(seen, OSError) and "Connect call failed" in str(seen)
         ):
             return str(seen).strip().splitlines()[0]
-        seen = getattr(seen, "orig", None) or seen.__cause__
     return None
 
 
