@@ -78,15 +78,22 @@ async def test_a_tenant_dropped_while_a_fleet_run_goes_on_is_skipped_not_a_failu
     assert f"tenant '{ids[1]}' does not exist" == named.results[0].error
 
 
-def _history_with(tmp_path: Path, revision: str) -> Path:
-    """The built-in history and one more revision after its head, named ``revision``."""
+def _history_plus(tmp_path: Path, name: str, source: str) -> Path:
+    """The built-in history and one more revision file, ``name`` holding ``source``."""
     history = tmp_path / "history"
     shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
-    (history / "versions" / "0004_long.py").write_text(
-        f'revision = "{revision}"\ndown_revision = "{HEAD}"\n\n\n'
-        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
-    )
+    (history / "versions" / name).write_text(source)
     return history
+
+
+def _history_with(tmp_path: Path, revision: str) -> Path:
+    """The built-in history and one more revision after its head, named ``revision``."""
+    return _history_plus(
+        tmp_path,
+        "0004_long.py",
+        f'revision = "{revision}"\ndown_revision = "{HEAD}"\n\n\n'
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n",
+    )
 
 
 async def test_a_revision_id_longer_than_the_ledger_holds_is_refused_naming_its_file(
@@ -191,9 +198,7 @@ async def test_raw_sql_naming_no_schema_fails_on_postgresql_saying_how_to_write_
     """On SQLite the bare name reaches the tenant's file and the revision passes; on
     PostgreSQL (``search_path`` pinned to ``pg_catalog``) it failed with 'relation "users"
     does not exist' of a table every tenant has, saying nothing of why."""
-    history = tmp_path / "history"
-    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
-    (history / "versions" / "0004_raw.py").write_text(RAW_SQL_REVISION)
+    history = _history_plus(tmp_path, "0004_raw.py", RAW_SQL_REVISION)
     await manager.create_tenant("edge_raw")
 
     async with FixtureManager(settings, migrations=history) as newer:
@@ -274,9 +279,7 @@ async def test_a_revision_asking_for_autocommit_fails_saying_why_it_cannot_have_
     """``op.get_context().autocommit_block()`` (``CREATE INDEX CONCURRENTLY``) failed the
     tenant with "AssertionError: " and nothing more: Alembic's block ends a transaction
     of its own, and a tenant's revisions run in the runner's."""
-    history = tmp_path / "history"
-    shutil.copytree(BUILTIN_VERSIONS, history / "versions", ignore=shutil.ignore_patterns("__*"))
-    (history / "versions" / "0004_concurrently.py").write_text(AUTOCOMMIT_REVISION)
+    history = _history_plus(tmp_path, "0004_concurrently.py", AUTOCOMMIT_REVISION)
     await manager.create_tenant("edge_concurrently")
 
     async with FixtureManager(settings, migrations=history) as newer:

@@ -281,6 +281,15 @@ async def positions(manager: FixtureManager) -> list[tuple[str, int]]:
         return [(row[0], row[1]) for row in await session.connection.execute(query)]
 
 
+async def validated_positions(manager: FixtureManager, tenant: str) -> list[tuple[str, int]]:
+    """:func:`positions`, once ``validate-data --recompute-checksums`` of the tenant passed
+    with the playlist tracks' recorded checksum matching."""
+    report = await manager.validate_tenant(tenant, recompute_checksums=True)
+    assert report.ok, report.problems
+    assert "match" == report.checksums["playlist_tracks"].status
+    return await positions(manager)
+
+
 def playlist_page(offset: int, items: list[Any], total: int) -> dict[str, Any]:
     """The sample playlist with a page of ``items`` from ``offset``, the last one."""
     document: dict[str, Any] = json.loads((SAMPLES / "playlist.json").read_text("utf-8"))
@@ -304,10 +313,7 @@ async def test_an_api_playlist_reloaded_whole_with_fewer_tracks_keeps_those_alon
 
     await manager.load_fixtures(tenant, fewer, format="spotify-api")
 
-    report = await manager.validate_tenant(tenant, recompute_checksums=True)
-    assert [(PLAYLIST, 0)] == await positions(manager)
-    assert report.ok, report.problems
-    assert "match" == report.checksums["playlist_tracks"].status
+    assert [(PLAYLIST, 0)] == await validated_positions(manager, tenant)
 
 
 async def test_an_api_playlist_whole_list_keeps_the_positions_another_page_of_the_load_gives(
@@ -327,10 +333,7 @@ async def test_an_api_playlist_whole_list_keeps_the_positions_another_page_of_th
 
     await manager.load_fixtures(tenant, second, format="spotify-api")
 
-    report = await manager.validate_tenant(tenant, recompute_checksums=True)
-    assert [(PLAYLIST, 0), (PLAYLIST, 5)] == await positions(manager)
-    assert report.ok, report.problems
-    assert "match" == report.checksums["playlist_tracks"].status
+    assert [(PLAYLIST, 0), (PLAYLIST, 5)] == await validated_positions(manager, tenant)
 
 
 async def test_a_whole_page_of_a_playlists_items_reloaded_with_fewer_keeps_those_alone(
@@ -351,10 +354,7 @@ async def test_a_whole_page_of_a_playlists_items_reloaded_with_fewer_keeps_those
         tenant, fewer, format="spotify-api", options={"playlist_id": PLAYLIST}
     )
 
-    report = await manager.validate_tenant(tenant, recompute_checksums=True)
-    assert [(PLAYLIST, 0)] == await positions(manager)
-    assert report.ok, report.problems
-    assert "match" == report.checksums["playlist_tracks"].status
+    assert [(PLAYLIST, 0)] == await validated_positions(manager, tenant)
 
 
 async def test_an_mpd_slice_does_not_overwrite_richer_api_rows(

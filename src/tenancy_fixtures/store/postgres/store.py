@@ -1342,18 +1342,8 @@ class PostgresTenantStore(TenantStore):
 
     async def _holds_tenant_tables(self, conn: AsyncConnection, schema: str) -> bool:
         """Whether ``schema`` holds every table of the tenant schema: what tells a tenant's
-        storage that lost its registry row from another schema of the same name (as
-        :meth:`_stored_tenants` tells them apart)."""
-        tables = [t.name for t in self.metadata.sorted_tables]
-        found = await conn.execute(
-            text(
-                "SELECT count(DISTINCT c.relname) FROM pg_class c "
-                "JOIN pg_namespace n ON c.relnamespace = n.oid "
-                "WHERE n.nspname = :s AND c.relkind IN ('r', 'p') AND c.relname = ANY(:tables)"
-            ),
-            {"s": schema, "tables": tables},
-        )
-        return int(found.scalar_one()) == len(tables)
+        storage that lost its registry row from another schema of the same name."""
+        return schema in await self._stored_tenants(conn, only=schema)
 
     @staticmethod
     async def _schema_exists(conn: AsyncConnection, schema: str) -> bool:
@@ -1384,16 +1374,18 @@ class PostgresTenantStore(TenantStore):
                 return await citus.schema_bytes(conn, schema)
             return await schema_bytes(conn, schema)
 
-    async def _stored_tenants(self, conn: AsyncConnection) -> set[str]:
-        """Schemas named like a tenant that hold every table of the tenant schema."""
+    async def _stored_tenants(self, conn: AsyncConnection, *, only: str | None = None) -> set[str]:
+        """Schemas named like a tenant (``only``, if given) that hold every table of the
+        tenant schema."""
         tables = [t.name for t in self.metadata.sorted_tables]
         found = await conn.execute(
             text(
                 "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
                 "WHERE c.relkind IN ('r', 'p') AND c.relname = ANY(:tables) "
+                "AND (CAST(:only AS text) IS NULL OR n.nspname = :only) "
                 "GROUP BY n.nspname HAVING count(DISTINCT c.relname) = :n"
             ),
-            {"tables": tables, "n": len(tables)},
+            {"tables": tables, "n": len(tables), "only": only},
         )
         return {name for name in found.scalars() if is_valid_tenant_id(name)}
 
